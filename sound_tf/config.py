@@ -1,0 +1,488 @@
+"""The single source of truth for every number a run uses.
+
+One frozen :class:`Config` travels from the recipe (``pipelines/*.toml``) and the command line through
+decoding, the ``tf.data`` pipeline, the model, training, export and serving. It is saved as
+``config.json`` in every run folder and export bundle, and everything downstream reads it back instead of
+repeating numbers. Derived sizes (samples per clip, STFT frame sizes, feature shape) are properties, never
+typed by hand.
+
+This module must never import TensorFlow: the on-device runner and the server read configs too.
+
+Examples
+--------
+>>> cfg = Config()
+>>> cfg.audio.clip_samples
+16000
+>>> cfg = apply_overrides(cfg, {"audio.clip_seconds": 5.0, "audio.sample_rate_hz": 22050})
+>>> cfg.audio.clip_samples, cfg.feature_shape
+(110250, (499, 64))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+CONFIG_FILENAME = "config.json"
+DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
+SCHEDULES = ("cosine", "plateau", "constant")
+
+
+def _check(condition: bool, message: str) -> None:
+    """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds (never ``assert``)."""
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """How audio is decoded and cut into model inputs.
+
+    Attributes
+    ----------
+    sample_rate_hz : int
+        Every file is resampled (once, when cached) to this rate.
+    clip_seconds : float
+        Length of one model input. Shorter clips are zero-padded; longer clips are randomly cropped
+        for training and evaluated over sliding windows (mean of logits).
+    window_hop_seconds : float or None
+        Hop between evaluation windows over long clips; ``None`` means half a clip.
+    """
+
+    sample_rate_hz: int = 16000
+    clip_seconds: float = 1.0
+    window_hop_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.sample_rate_hz, int) and 1000 <= self.sample_rate_hz <= 192000,
+               f"audio.sample_rate_hz must be an integer in [1000, 192000], got {self.sample_rate_hz!r}")
+        _check(0.05 <= float(self.clip_seconds) <= 600,
+               f"audio.clip_seconds must be in [0.05, 600], got {self.clip_seconds!r}")
+        if self.window_hop_seconds is not None:
+            _check(0 < float(self.window_hop_seconds) <= float(self.clip_seconds),
+                   f"audio.window_hop_seconds must be in (0, clip_seconds={self.clip_seconds}], "
+                   f"got {self.window_hop_seconds!r}")
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples in one model input."""
+        return int(round(self.sample_rate_hz * float(self.clip_seconds)))
+
+    @property
+    def window_hop_samples(self) -> int:
+        """Samples between the starts of two evaluation windows."""
+        hop = self.window_hop_seconds if self.window_hop_seconds is not None else self.clip_seconds / 2
+        return max(1, int(round(self.sample_rate_hz * float(hop))))
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel frontend parameters (computed inside the model by ``frontend.LogMel``).
+
+    Frames are taken without centre padding (``tf.signal.stft`` with ``pad_end=False``, librosa with
+    ``center=False``), so ``num_frames = 1 + (samples - frame_length) // hop_length``.
+    """
+
+    frame_length_ms: float = 25.0
+    hop_length_ms: float = 10.0
+    fft_length: int | None = None
+    num_mel_bins: int = 64
+    fmin_hz: float = 20.0
+    fmax_hz: float | None = None
+    log_offset: float = 1e-6
+
+    def __post_init__(self) -> None:
+        _check(1.0 <= float(self.frame_length_ms) <= 1000.0,
+               f"features.frame_length_ms must be in [1, 1000], got {self.frame_length_ms!r}")
+        _check(0.5 <= float(self.hop_length_ms) <= float(self.frame_length_ms),
+               f"features.hop_length_ms must be in [0.5, frame_length_ms={self.frame_length_ms}], "
+               f"got {self.hop_length_ms!r}")
+        _check(isinstance(self.num_mel_bins, int) and 8 <= self.num_mel_bins <= 512,
+               f"features.num_mel_bins must be an integer in [8, 512], got {self.num_mel_bins!r}")
+        if self.fft_length is not None:
+            _check(isinstance(self.fft_length, int) and self.fft_length >= 16
+                   and self.fft_length & (self.fft_length - 1) == 0,
+                   f"features.fft_length must be a power of two >= 16, got {self.fft_length!r}")
+        _check(float(self.fmin_hz) >= 0, f"features.fmin_hz must be >= 0, got {self.fmin_hz!r}")
+        if self.fmax_hz is not None:
+            _check(float(self.fmax_hz) > float(self.fmin_hz),
+                   f"features.fmax_hz must exceed fmin_hz={self.fmin_hz}, got {self.fmax_hz!r}")
+        _check(float(self.log_offset) > 0, f"features.log_offset must be > 0, got {self.log_offset!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the labelled audio comes from and how it is split.
+
+    Attributes
+    ----------
+    path : str or None
+        Dataset root, folder or CSV manifest; ``None`` uses the built-in synthetic demo dataset.
+    format : str
+        One of ``auto, folder, csv, esc50, urbansound8k, demo``.
+    test_fold, val_fold : int or None
+        For datasets with folds: the held-out test fold (default: the last) and the validation fold
+        (default: the fold before the test fold).
+    val_fraction, test_fraction : float
+        For datasets without folds: sizes of the stratified validation and test splits.
+    split_file : str or None
+        A ``split.csv`` from an earlier run to reuse exactly.
+    cache_dir : str or None
+        Decode cache; ``None`` uses ``$SOUND_TF_CACHE`` or ``~/.cache/sound_tf``.
+    strict : bool
+        Make an unreadable file an error instead of a reported skip.
+    demo_clips_per_class : int
+        Size of the generated demo dataset.
+    """
+
+    path: str | None = None
+    format: str = "auto"
+    test_fold: int | None = None
+    val_fold: int | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_file: str | None = None
+    cache_dir: str | None = None
+    strict: bool = False
+    demo_clips_per_class: int = 60
+
+    def __post_init__(self) -> None:
+        _check(self.format in DATA_FORMATS,
+               f"data.format must be one of {', '.join(DATA_FORMATS)}, got {self.format!r}")
+        _check(0 < float(self.val_fraction) < 0.5 and 0 < float(self.test_fraction) < 0.5,
+               f"data.val_fraction and data.test_fraction must be in (0, 0.5), got "
+               f"{self.val_fraction!r} and {self.test_fraction!r}")
+        _check(isinstance(self.demo_clips_per_class, int) and self.demo_clips_per_class >= 5,
+               f"data.demo_clips_per_class must be an integer >= 5, got {self.demo_clips_per_class!r}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-only augmentation (see ``sound_tf/augment.py``); ``enabled=False`` turns all off."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which architecture to build and its size knobs (see ``sound_tf/models.py``).
+
+    Attributes
+    ----------
+    name : str
+        ``default`` (the compact CNN) or ``seed_cnn`` (the original article's SimpleAudioCNN).
+    widths : tuple of int
+        Channels of each convolution block of the default model.
+    dropout : float
+        Dropout before the classifier.
+    """
+
+    name: str = "default"
+    widths: tuple[int, ...] = (32, 64, 128, 128)
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check(self.name in ("default", "seed_cnn"),
+               f"model.name must be 'default' or 'seed_cnn', got {self.name!r}")
+        _check(len(self.widths) >= 1 and all(isinstance(w, int) and w > 0 for w in self.widths),
+               f"model.widths must be positive integers, got {self.widths!r}")
+        _check(0 <= float(self.dropout) < 1, f"model.dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes
+    ----------
+    epochs : int
+        Upper bound; early stopping on validation loss usually ends sooner.
+    batch_size : int
+    learning_rate : float
+        Peak learning rate of Adam.
+    weight_decay : float
+        Decoupled weight decay of Adam (0 disables it).
+    schedule : str
+        ``cosine`` (linear warm-up, then cosine decay), ``plateau`` (halve on a validation plateau) or
+        ``constant``.
+    warmup_epochs : int
+    early_stopping_patience : int
+        Epochs without a better validation loss before stopping; the best weights are restored.
+    label_smoothing : float
+    class_weights : bool
+        Weight the loss by inverse class frequency.
+    seed : int
+        Seeds splits, shuffling, initialisation and augmentation.
+    shuffle_buffer : int
+    """
+
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 2
+    early_stopping_patience: int = 8
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    seed: int = 0
+    shuffle_buffer: int = 2048
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.epochs, int) and self.epochs >= 1,
+               f"train.epochs must be an integer >= 1, got {self.epochs!r}")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
+               f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        _check(0 < float(self.learning_rate) < 1,
+               f"train.learning_rate must be in (0, 1), got {self.learning_rate!r}")
+        _check(float(self.weight_decay) >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+        _check(self.schedule in SCHEDULES,
+               f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _check(isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0,
+               f"train.warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}")
+        _check(isinstance(self.early_stopping_patience, int) and self.early_stopping_patience >= 1,
+               f"train.early_stopping_patience must be an integer >= 1, got {self.early_stopping_patience!r}")
+        _check(0 <= float(self.label_smoothing) < 1,
+               f"train.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+
+
+SECTIONS: dict[str, type] = {
+    "audio": AudioConfig,
+    "features": FeatureConfig,
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs; saved as ``config.json`` beside every model."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        frame, hop = self.frame_length_samples, self.hop_length_samples
+        _check(self.audio.clip_samples >= frame,
+               f"audio.clip_seconds={self.audio.clip_seconds} gives {self.audio.clip_samples} samples, "
+               f"fewer than one STFT frame ({frame} samples = features.frame_length_ms="
+               f"{self.features.frame_length_ms})")
+        _check(hop >= 1, f"features.hop_length_ms={self.features.hop_length_ms} is under one sample")
+        _check(self.fmax_hz <= self.audio.sample_rate_hz / 2,
+               f"features.fmax_hz={self.features.fmax_hz} exceeds the Nyquist frequency "
+               f"{self.audio.sample_rate_hz / 2} of audio.sample_rate_hz={self.audio.sample_rate_hz}")
+        _check(len(set(self.labels)) == len(self.labels), f"labels must be unique, got {self.labels!r}")
+
+    # -- derived sizes -----------------------------------------------------------------------------
+    @property
+    def frame_length_samples(self) -> int:
+        """STFT window length in samples."""
+        return int(round(self.audio.sample_rate_hz * float(self.features.frame_length_ms) / 1000.0))
+
+    @property
+    def hop_length_samples(self) -> int:
+        """STFT hop in samples."""
+        return int(round(self.audio.sample_rate_hz * float(self.features.hop_length_ms) / 1000.0))
+
+    @property
+    def fft_length_samples(self) -> int:
+        """FFT size: the configured one, or the next power of two that holds a frame."""
+        if self.features.fft_length is not None:
+            return max(self.features.fft_length, 1 << math.ceil(math.log2(self.frame_length_samples)))
+        return 1 << math.ceil(math.log2(self.frame_length_samples))
+
+    @property
+    def fmax_hz(self) -> float:
+        """Upper edge of the mel filterbank."""
+        fmax = self.features.fmax_hz
+        return float(fmax) if fmax is not None else self.audio.sample_rate_hz / 2.0
+
+    @property
+    def num_frames(self) -> int:
+        """Feature frames in one clip."""
+        return 1 + (self.audio.clip_samples - self.frame_length_samples) // self.hop_length_samples
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """``(frames, mel_bins)`` of one clip's log-mel features."""
+        return (self.num_frames, self.features.num_mel_bins)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    # -- serialisation -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Config":
+        """Build a config from :meth:`to_dict` output or a recipe; unknown keys are errors."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - set(SECTIONS) - {"labels"}
+        _check(not unknown, f"unknown config section(s) {sorted(unknown)}; expected {sorted(SECTIONS)} or labels")
+        kwargs: dict[str, Any] = {}
+        for name, section_cls in SECTIONS.items():
+            kwargs[name] = _build_section(name, section_cls, data.get(name, {}))
+        kwargs["labels"] = tuple(str(label) for label in data.get("labels", ()))
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` (``path`` may be the file or its folder)."""
+        path = Path(path)
+        if path.is_dir() or path.suffix != ".json":
+            path = path / CONFIG_FILENAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        """Read a ``config.json`` (``path`` may be the file or a run/export folder holding it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / CONFIG_FILENAME
+        if not path.is_file():
+            raise ConfigError(f"{path}: no config file here (expected {CONFIG_FILENAME} from a run or export)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
+
+    def fingerprint(self, *, exclude_labels: bool = True) -> str:
+        """A short hash of the settings that define a run (used to find a run to resume)."""
+        data = self.to_dict()
+        if exclude_labels:
+            data.pop("labels", None)
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _build_section(name: str, section_cls: type, values: Any) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config section [{name}] must be a table, got {values!r}")
+    known = {f.name for f in fields(section_cls)}
+    unknown = set(values) - known
+    _check(not unknown, f"unknown key(s) {sorted(unknown)} in [{name}]; known keys: {sorted(known)}")
+    hints = typing.get_type_hints(section_cls)
+    return section_cls(**{key: _coerce(f"{name}.{key}", hints[key], value) for key, value in values.items()})
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    """Turn JSON/TOML/flag values into the field's type (lists -> tuples, ints -> floats)."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, inner[0], value) if len(inner) == 1 else value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        item = args[0] if args else str
+        return tuple(_coerce(key, item, v) for v in value)
+    if hint is bool:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+        if not as_float.is_integer():
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return int(as_float)
+    if hint is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if hint is str:
+        return str(value)
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set key=value`` string the way TOML would (numbers, booleans, lists, strings)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """Return ``config`` with dotted keys replaced, e.g. ``{"train.epochs": 3}``.
+
+    ``None`` values are ignored, so unset command-line flags can be passed straight through.
+    """
+    data = config.to_dict()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        if dotted == "labels":
+            data["labels"] = list(value)
+            continue
+        section, _, key = dotted.partition(".")
+        _check(section in SECTIONS and key, f"override {dotted!r} must look like section.key with a section "
+                                            f"in {sorted(SECTIONS)}")
+        data[section][key] = list(value) if isinstance(value, tuple) else value
+    return Config.from_dict(data)
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a TOML recipe into a dict of config sections (``name``/``description`` keys dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    for key in ("name", "description"):
+        data.pop(key, None)
+    return data
+
+
+def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the recipe at ``path`` (if any), then ``overrides`` (dotted keys)."""
+    config = Config()
+    if path is not None:
+        try:
+            config = Config.from_dict(load_recipe(path))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    return apply_overrides(config, overrides or {})
+
+
+def replace_section(config: Config, section: str, **changes: Any) -> Config:
+    """``dataclasses.replace`` for one section of a frozen config."""
+    return replace(config, **{section: replace(getattr(config, section), **changes)})

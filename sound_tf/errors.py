@@ -1,0 +1,37 @@
+"""The package's exception types.
+
+Every error a user can cause derives from :class:`SoundTFError`, so a caller can catch one type.
+Messages carry the offending value and, where there is one, the file name.
+This module imports nothing heavy: the on-device runner and the server reuse it.
+"""
+
+from __future__ import annotations
+
+
+class SoundTFError(Exception):
+    """Base class of every error sound_tf raises on purpose."""
+
+
+class ConfigError(SoundTFError, ValueError):
+    """A configuration value, recipe or flag is invalid."""
+
+
+class AudioError(SoundTFError):
+    """An audio file cannot be read or is not usable.
+
+    Parameters
+    ----------
+    path : str
+        The file that failed.
+    reason : str
+        What is wrong with it, in words a user can act on.
+    """
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DatasetError(SoundTFError):
+    """A dataset folder, manifest or split is invalid."""
