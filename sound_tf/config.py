@@ -167,9 +167,129 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-only augmentation (see ``sound_tf/augment.py``); ``enabled=False`` turns all off."""
+    """Training-only augmentation (see ``sound_tf/augment.py``); ``enabled=False`` turns all off.
+
+    Waveform transforms run per example inside ``tf.data`` in the order shift -> stretch/pitch/speed ->
+    gain -> noise, each applied with its own probability; SpecAugment masks the log-mel features inside
+    the model while training; mixup mixes pairs of examples of a batch. Validation, test and every
+    exported model never augment.
+
+    Attributes
+    ----------
+    enabled : bool
+        Master switch (``--no-augment`` sets it to false).
+    shift_probability : float
+        Probability of a time shift.
+    shift_max_clip_fraction : float
+        Largest shift, as a fraction of the clip length (shift drawn uniformly in +-this).
+    shift_mode : str
+        ``roll`` (samples wrap around) or ``zero`` (vacated samples become zeros).
+    speed_probability, speed_min_factor, speed_max_factor : float
+        Speed perturbation (resampling: tempo and pitch change together); a factor > 1 is faster and
+        higher. The clip is then centre-cropped or zero-padded back to its length.
+    stretch_probability, stretch_min_rate, stretch_max_rate : float
+        Time stretch (phase vocoder: tempo changes, pitch does not); a rate > 1 is faster.
+    pitch_probability, pitch_min_semitones, pitch_max_semitones : float
+        Pitch shift in semitones, duration unchanged.
+    gain_probability, gain_min_db, gain_max_db : float
+        Random gain in dB.
+    noise_probability, noise_min_snr_db, noise_max_snr_db : float
+        Background noise mixed at a signal-to-noise ratio drawn uniformly in dB.
+    noise_dir : str or None
+        Folder of background-noise recordings (decoded once through the decode cache); ``None``
+        generates coloured noise in the graph instead.
+    noise_colors : tuple of str
+        Colours of generated noise drawn at random, from ``white`` (flat), ``pink`` (1/f power) and
+        ``brown`` (1/f^2 power); ignored when ``noise_dir`` is set.
+    spec_freq_mask_count, spec_freq_mask_max_bins : int
+        SpecAugment frequency masks per example and the largest mask width in mel bins.
+    spec_time_mask_count : int
+        SpecAugment time masks per example.
+    spec_time_mask_max_fraction : float
+        Largest time mask width as a fraction of the frames of a clip (so it scales with its length).
+    mixup_probability : float
+        Probability that an example of a batch is mixed with a partner.
+    mixup_alpha : float
+        Concentration of the symmetric Beta(alpha, alpha) distribution of the mixing weight.
+    """
+
+    NOISE_COLORS: typing.ClassVar[tuple[str, ...]] = ("white", "pink", "brown")
+    SHIFT_MODES: typing.ClassVar[tuple[str, ...]] = ("roll", "zero")
 
     enabled: bool = True
+    shift_probability: float = 0.5
+    shift_max_clip_fraction: float = 0.1
+    shift_mode: str = "roll"
+    speed_probability: float = 0.3
+    speed_min_factor: float = 0.9
+    speed_max_factor: float = 1.1
+    stretch_probability: float = 0.0
+    stretch_min_rate: float = 0.9
+    stretch_max_rate: float = 1.1
+    pitch_probability: float = 0.3
+    pitch_min_semitones: float = -2.0
+    pitch_max_semitones: float = 2.0
+    gain_probability: float = 0.5
+    gain_min_db: float = -6.0
+    gain_max_db: float = 6.0
+    noise_probability: float = 0.5
+    noise_min_snr_db: float = 10.0
+    noise_max_snr_db: float = 30.0
+    noise_dir: str | None = None
+    noise_colors: tuple[str, ...] = ("white", "pink", "brown")
+    spec_freq_mask_count: int = 2
+    spec_freq_mask_max_bins: int = 8
+    spec_time_mask_count: int = 2
+    spec_time_mask_max_fraction: float = 0.1
+    mixup_probability: float = 0.5
+    mixup_alpha: float = 0.2
+
+    def __post_init__(self) -> None:
+        def number(name: str) -> float:
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                   f"augment.{name} must be a finite number, got {value!r}")
+            return float(value)
+
+        def span(prefix: str, unit: str, low: float, high: float) -> None:
+            lo_name, hi_name = f"{prefix}_min_{unit}", f"{prefix}_max_{unit}"
+            lo, hi = number(lo_name), number(hi_name)
+            _check(low <= lo <= high, f"augment.{lo_name} must be in [{low}, {high}], got {lo!r}")
+            _check(low <= hi <= high, f"augment.{hi_name} must be in [{low}, {high}], got {hi!r}")
+            _check(lo <= hi, f"augment.{lo_name}={lo!r} must not exceed augment.{hi_name}={hi!r}")
+
+        def count(name: str, high: int) -> None:
+            value = getattr(self, name)
+            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high,
+                   f"augment.{name} must be an integer in [0, {high}], got {value!r}")
+
+        _check(isinstance(self.enabled, bool), f"augment.enabled must be true or false, got {self.enabled!r}")
+        for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup"):
+            value = number(f"{name}_probability")
+            _check(0.0 <= value <= 1.0, f"augment.{name}_probability must be in [0, 1], got {value!r}")
+        _check(0.0 <= number("shift_max_clip_fraction") <= 0.5,
+               f"augment.shift_max_clip_fraction must be in [0, 0.5], got {self.shift_max_clip_fraction!r}")
+        _check(self.shift_mode in self.SHIFT_MODES,
+               f"augment.shift_mode must be one of {', '.join(self.SHIFT_MODES)}, got {self.shift_mode!r}")
+        span("speed", "factor", 0.5, 2.0)
+        span("stretch", "rate", 0.5, 2.0)
+        span("pitch", "semitones", -12.0, 12.0)
+        span("gain", "db", -40.0, 40.0)
+        span("noise", "snr_db", -20.0, 80.0)
+        if self.noise_dir is not None:
+            _check(isinstance(self.noise_dir, str) and self.noise_dir.strip() != "",
+                   f"augment.noise_dir must be a folder path or null, got {self.noise_dir!r}")
+        colors = self.noise_colors
+        _check(isinstance(colors, tuple) and len(colors) >= 1 and len(set(colors)) == len(colors)
+               and all(color in self.NOISE_COLORS for color in colors),
+               f"augment.noise_colors must be distinct names from {', '.join(self.NOISE_COLORS)}, got {colors!r}")
+        count("spec_freq_mask_count", 16)
+        count("spec_freq_mask_max_bins", 512)
+        count("spec_time_mask_count", 16)
+        _check(0.0 <= number("spec_time_mask_max_fraction") <= 0.5,
+               f"augment.spec_time_mask_max_fraction must be in [0, 0.5], got {self.spec_time_mask_max_fraction!r}")
+        _check(0.0 < number("mixup_alpha") <= 10.0,
+               f"augment.mixup_alpha must be in (0, 10], got {self.mixup_alpha!r}")
 
 
 @dataclass(frozen=True)

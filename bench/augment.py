@@ -1,0 +1,149 @@
+"""Waveform augmentation throughput: ours inside tf.data against audiomentations, in one run (issue 3's bar).
+
+5-s clips at 22.05 kHz (the esc50 recipe) go through shift + speed + pitch + gain + noise, every transform
+applied (probability 1):
+
+- ours: ``sound_tf.augment.make_waveform_augmenter`` mapped over a ``tf.data`` dataset
+  (``num_parallel_calls=AUTOTUNE``, batched by 32, prefetched), with one intra-op thread per map call
+  (the examples themselves run in parallel on every core) and with TensorFlow's default threading;
+  also the same chain plus time stretch, and the recipe's default probabilities (what training runs);
+- audiomentations: ``Compose([Shift, PitchShift, TimeStretch, AddGaussianSNR, Gain])`` (all ``p=1``,
+  the same ranges) called clip by clip in this process, with its default ``signalsmith_stretch``
+  method and with ``librosa_phase_vocoder``. It has no speed perturbation, so TimeStretch stands in.
+
+Writes ``bench/results/augment.json`` and prints markdown table rows.
+Usage: ``python bench/augment.py [--clips 320] [--audiomentations-clips 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+DISTINCT_CLIPS = 16
+CHAIN = ("shift", "speed", "pitch", "gain", "noise")
+
+
+def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
+    """``[count, samples]`` float32: a gliding tone with harmonics, a click train and a little noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(samples) / sample_rate_hz
+    clips = []
+    for _ in range(count):
+        f0 = rng.uniform(150, 1500)
+        phase = 2 * np.pi * (f0 * t + rng.uniform(-20, 20) * t ** 2)
+        tone = sum(np.sin(k * phase) / k for k in range(1, 4))
+        clicks = (np.arange(samples) % int(sample_rate_hz * rng.uniform(0.1, 0.5)) == 0).astype(float)
+        clips.append(0.2 * tone + 0.5 * clicks + 0.02 * rng.standard_normal(samples))
+    return np.asarray(clips, np.float32)
+
+
+def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool) -> float:
+    """Clips/s of our augmenter in a batched, prefetched tf.data pipeline (second of two passes)."""
+    import tensorflow as tf
+
+    from sound_tf.augment import make_waveform_augmenter
+
+    augmenter = make_waveform_augmenter(config)
+    options = tf.data.Options()
+    if single_thread_ops:
+        options.threading.max_intra_op_parallelism = 1
+    seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(clips).repeat(), seeds)).take(total)
+    ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(32).prefetch(tf.data.AUTOTUNE).with_options(options)
+    for _ in ds.take(2):  # warm-up: function instantiation and thread pools
+        pass
+    started, count = time.perf_counter(), 0
+    for batch in ds:
+        count += int(batch.shape[0])
+    return count / (time.perf_counter() - started)
+
+
+def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, method: str) -> float:
+    """Clips/s of the same chain in audiomentations, one clip at a time."""
+    import audiomentations as am
+
+    aug = augment_config
+    chain = am.Compose([
+        am.Shift(min_shift=-aug.shift_max_clip_fraction, max_shift=aug.shift_max_clip_fraction,
+                 shift_unit="fraction", rollover=True, p=1.0),
+        am.PitchShift(min_semitones=aug.pitch_min_semitones, max_semitones=aug.pitch_max_semitones,
+                      method=method, p=1.0),
+        am.TimeStretch(min_rate=aug.speed_min_factor, max_rate=aug.speed_max_factor, leave_length_unchanged=True,
+                       method=method, p=1.0),
+        am.AddGaussianSNR(min_snr_db=aug.noise_min_snr_db, max_snr_db=aug.noise_max_snr_db, p=1.0),
+        am.Gain(min_gain_db=aug.gain_min_db, max_gain_db=aug.gain_max_db, p=1.0),
+    ])
+    chain(clips[0], sample_rate=sample_rate_hz)  # warm-up
+    started = time.perf_counter()
+    for i in range(total):
+        chain(clips[i % len(clips)], sample_rate=sample_rate_hz)
+    return total / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=320, help="clips per measurement of ours")
+    parser.add_argument("--audiomentations-clips", type=int, default=20)
+    args = parser.parse_args()
+
+    import audiomentations
+    import tensorflow as tf
+
+    from sound_tf.config import apply_overrides, config_from_recipe
+
+    base = config_from_recipe(REPO / "pipelines" / "esc50.toml")
+    every = apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
+    with_stretch = apply_overrides(every, {"augment.stretch_probability": 1.0})
+    rate, samples = base.audio.sample_rate_hz, base.audio.clip_samples
+    clips = synthesise(DISTINCT_CLIPS, samples, rate)
+
+    rows = {}
+    rows["audiomentations (signalsmith_stretch, default)"] = theirs(
+        clips, args.audiomentations_clips, rate, every.augment, "signalsmith_stretch")
+    rows["audiomentations (librosa_phase_vocoder)"] = theirs(
+        clips, args.audiomentations_clips, rate, every.augment, "librosa_phase_vocoder")
+    rows["ours, tf.data, 1 intra-op thread per example"] = ours(every, clips, args.clips, single_thread_ops=True)
+    rows["ours, tf.data, default TF threading"] = ours(every, clips, args.clips, single_thread_ops=False)
+    rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
+    rows["ours, recipe default probabilities (training)"] = ours(base, clips, args.clips, single_thread_ops=True)
+
+    reference = rows["audiomentations (signalsmith_stretch, default)"]
+    librosa_reference = rows["audiomentations (librosa_phase_vocoder)"]
+    best = rows["ours, tf.data, 1 intra-op thread per example"]
+    result = {
+        "clip": f"{base.audio.clip_seconds} s at {rate} Hz (pipelines/esc50.toml)",
+        "chain": "shift + speed + pitch + gain + noise, each p=1 (audiomentations: Shift, PitchShift, "
+                 "TimeStretch, AddGaussianSNR, Gain)",
+        "clips_per_s": {name: round(value, 1) for name, value in rows.items()},
+        "speedup_vs_audiomentations_default": round(best / reference, 1),
+        "speedup_vs_audiomentations_librosa": round(best / librosa_reference, 1),
+        "ours_clips": args.clips, "audiomentations_clips": args.audiomentations_clips,
+        "cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
+        "versions": {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
+                     "python": platform.python_version()},
+    }
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "augment.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    print("| pipeline | clips/s | vs audiomentations (default) |\n|---|---|---|")
+    for name, value in rows.items():
+        print(f"| {name} | {value:.1f} | {value / reference:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""FSDD accuracy bar: the default model on the official split and leave-one-speaker-out.
+
+Builds CSV manifests over ``../shared/datasets/fsdd/recordings`` (the project does not ship FSDD):
+- official split: takes 0-4 of every digit and speaker are the test set (fold 2), the rest fold 1;
+  validation is carved from fold 1 by a seeded, stratified fraction;
+- leave-one-speaker-out: one fold per speaker; the held-out speaker is the test set, the next speaker
+  (cyclically) is the validation set.
+
+Usage::
+
+    python bench/fsdd.py official [--seeds 0] [--no-augment] [--out bench/results/fsdd]
+    python bench/fsdd.py loso [--speakers george,jackson] [--seeds 0]
+
+Results go to ``bench/results/fsdd_<protocol>.json`` and a markdown line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+FSDD = REPO.parent / "shared" / "datasets" / "fsdd" / "recordings"
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def write_manifest(path: Path, protocol: str) -> Path:
+    rows = []
+    for wav in sorted(FSDD.glob("*.wav")):
+        digit, speaker, take = wav.stem.split("_")
+        fold = (2 if int(take) < 5 else 1) if protocol == "official" else SPEAKERS.index(speaker) + 1
+        rows.append({"path": str(wav), "label": digit, "fold": fold, "group": f"{speaker}"
+                     if protocol == "loso" else f"{digit}_{speaker}_{take}"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "label", "fold", "group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(manifest: Path, out: Path, *, test_fold: int, val_fold: int | None, seed: int, augment: bool,
+        extra: list[str]) -> dict:
+    from sound_tf import train
+    flags = ["--data", str(manifest), "--pipeline", "fsdd", "--test-fold", str(test_fold),
+             "--seed", str(seed), "--out", str(out), "--overwrite", "--quiet", *extra]
+    if val_fold is not None:
+        flags += ["--val-fold", str(val_fold)]
+    if not augment:
+        flags.append("--no-augment")
+    started = time.time()
+    if train.main(flags) != 0:
+        raise SystemExit(f"training failed for {out}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": time.time() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("protocol", choices=["official", "loso"])
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--speakers", default=",".join(SPEAKERS), help="held-out speakers for loso")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "fsdd"))
+    parser.add_argument("--set", action="append", default=[], help="config overrides passed to train")
+    args = parser.parse_args()
+    if not FSDD.is_dir():
+        raise SystemExit(f"FSDD not found at {FSDD}")
+    out = Path(args.out)
+    manifest = write_manifest(out / f"{args.protocol}.csv", args.protocol)
+    extra = [f"--set={s}" for s in args.set]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = []
+    for seed in seeds:
+        if args.protocol == "official":
+            r = run(manifest, out / f"official_s{seed}", test_fold=2, val_fold=None, seed=seed,
+                    augment=not args.no_augment, extra=extra)
+            results.append({"seed": seed, **r})
+        else:
+            for speaker in args.speakers.split(","):
+                k = SPEAKERS.index(speaker) + 1
+                r = run(manifest, out / f"loso_{speaker}_s{seed}", test_fold=k, val_fold=k % len(SPEAKERS) + 1,
+                        seed=seed, augment=not args.no_augment, extra=extra)
+                results.append({"seed": seed, "speaker": speaker, **r})
+    accs = [r["accuracy"] for r in results]
+    summary = {"protocol": args.protocol, "augment": not args.no_augment, "runs": results,
+               "mean_accuracy": statistics.mean(accs), "std_accuracy": statistics.pstdev(accs)}
+    tag = f"{args.protocol}{'' if not args.no_augment else '_noaug'}"
+    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (REPO / "bench" / "results" / f"fsdd_{tag}.json").write_text(json.dumps(summary, indent=2))
+    print(f"| FSDD {args.protocol} ({'aug' if not args.no_augment else 'no aug'}) | "
+          f"{100 * summary['mean_accuracy']:.1f}% +/- {100 * summary['std_accuracy']:.1f} "
+          f"over {len(results)} runs |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Input pipeline throughput and whether training is input-bound (issue 2's bars), in one run.
+
+(a) the original article's loop: ``librosa.load`` (44.1 kHz -> 22.05 kHz) then ``melspectrogram`` +
+    ``power_to_db`` per clip;
+(b) our first epoch: decode-once into the cache (soundfile + soxr), then the tf.data pass that reads the
+    cached WAVs, crops, batches and computes log-mel features with the model's own frontend;
+(c) our later epochs: the same pass served from the in-memory cache.
+Then steps/s of training the default model with the real pipeline (augmentation on) against the same
+batches held in memory.
+
+Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
+esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+SOURCE_RATE = 44100
+
+
+def synthesise(folder: Path, clips: int, seconds: float = 5.0) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    t = np.arange(int(SOURCE_RATE * seconds)) / SOURCE_RATE
+    for i in range(clips):
+        f0 = rng.uniform(100, 4000)
+        wave = 0.3 * np.sin(2 * np.pi * (f0 + rng.uniform(-50, 50) * t) * t) + 0.05 * rng.standard_normal(t.size)
+        path = folder / f"c{i % 10}" / f"clip_{i:04d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, wave.astype(np.float32), SOURCE_RATE, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def article_loop(paths: list[Path], sample_rate_hz: int) -> float:
+    import librosa
+    librosa.feature.melspectrogram(y=np.zeros(2048, np.float32), sr=sample_rate_hz)  # warm-up imports
+    started = time.perf_counter()
+    for path in paths:
+        y, sr = librosa.load(path, sr=sample_rate_hz)
+        librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=128))
+    return len(paths) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=240)
+    parser.add_argument("--article-clips", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=30)
+    args = parser.parse_args()
+
+    import keras
+    import tensorflow as tf
+    from sound_tf import augment, pipeline
+    from sound_tf.audio import DecodeCache
+    from sound_tf.config import apply_overrides, config_from_recipe
+    from sound_tf.frontend import feature_extractor
+    from sound_tf.models import build_model
+
+    work = Path(tempfile.mkdtemp(prefix="sound_tf_bench_"))
+    paths = synthesise(work / "data", args.clips)
+    labels = [int(p.parent.name[1:]) for p in paths]
+    config = apply_overrides(config_from_recipe(REPO / "pipelines" / "esc50.toml"),
+                             {"labels": [f"c{i}" for i in range(10)], "data.cache_dir": str(work / "cache")})
+    rate = config.audio.sample_rate_hz
+
+    a = article_loop(paths[:args.article_clips], rate)
+
+    features = feature_extractor(config)
+    featurise = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
+
+    def one_pass(ds) -> tuple[int, float]:
+        started, count = time.perf_counter(), 0
+        for waves, _ in ds:
+            featurise(waves).numpy()  # [batch, frames, mels]
+            count += int(waves.shape[0])
+        return count, time.perf_counter() - started
+
+    started = time.perf_counter()
+    cache = DecodeCache(work / "cache", sample_rate_hz=rate)
+    cached = cache.build([str(p) for p in paths]).cached
+    decode_seconds = time.perf_counter() - started
+    cached_paths = [str(cached[str(p)]) for p in paths]
+    ds = pipeline.training_dataset(cached_paths, labels, config)
+    n, first = one_pass(ds)
+    b = n / (decode_seconds + first)
+    later = [one_pass(ds) for _ in range(2)]
+    c = sum(n for n, _ in later) / sum(s for _, s in later)
+
+    # -- input-bound check: steps/s with the real (augmented) pipeline vs the same batches in memory ----
+    keras.utils.set_random_seed(0)
+    real = pipeline.training_dataset(
+        cached_paths, labels, config,
+        waveform_augmenter=augment.make_waveform_augmenter(config),
+        batch_augmenter=augment.make_batch_augmenter(config))
+    model = build_model(config, spec_augment=augment.spec_augment_layer(config))
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    steps = args.train_steps
+    memory = pipeline.in_memory_copy(real, steps).repeat()
+
+    def steps_per_second(ds) -> float:
+        model.fit(ds.repeat(), steps_per_epoch=3, epochs=1, verbose=0)  # warm-up (tracing)
+        started = time.perf_counter()
+        model.fit(ds.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
+        return steps / (time.perf_counter() - started)
+
+    in_memory = steps_per_second(memory)
+    with_pipeline = steps_per_second(real)
+
+    result = {
+        "clips": args.clips, "config": "pipelines/esc50.toml (22.05 kHz, 5 s, 64 mels)",
+        "a_article_clips_per_s": round(a, 1),
+        "b_first_epoch_clips_per_s": round(b, 1), "decode_once_seconds": round(decode_seconds, 2),
+        "c_later_epochs_clips_per_s": round(c, 1), "c_over_a": round(c / a, 1),
+        "train_steps_per_s_pipeline": round(with_pipeline, 3), "train_steps_per_s_in_memory": round(in_memory, 3),
+        "pipeline_over_memory": round(with_pipeline / in_memory, 3), "batch_size": config.train.batch_size,
+    }
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pipeline.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print(f"| (a) article loop | {a:.0f} clips/s |\n| (b) our first epoch (decode once + tf.data) | {b:.0f} clips/s |\n"
+          f"| (c) our later epochs | {c:.0f} clips/s ({c / a:.0f}x (a)) |\n"
+          f"| training steps/s, real pipeline vs in memory | {with_pipeline:.2f} vs {in_memory:.2f} "
+          f"({with_pipeline / in_memory:.2f}x) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Serving throughput and latency (issue 7's bars): ``python -m sound_tf.serve`` against the article's blueprint.
+
+Both servers run on 127.0.0.1 in their own process; this process sends a bounded number of requests
+from ``--concurrency`` concurrent clients (httpx, async), alternating 1-second and 5-second 44.1 kHz
+16-bit WAV clips (the servers resample to the model's rate), and reports requests per second, p50 and
+p99 latency, failed requests and the server's resident memory (``/proc/PID/status``).
+
+* ``sound_tf.serve``: the export bundle with the default backend (TFLite float32), micro-batching on;
+  measured at 1 and ``--concurrency`` clients to show that throughput grows with concurrency.
+* blueprint: ``bench/blueprint_app.py`` (``model.predict`` once per request in an ``async def``
+  endpoint, as in the article), and its ``def`` variant that FastAPI runs in threads.
+
+``--soak`` instead sends ``--soak-requests`` (10,000) small requests (1-s clips) to ``sound_tf.serve``
+and reports its RSS at the start, middle and end.
+
+The model is the default architecture on the esc50 recipe (5-s clips at 22.05 kHz), trained for one
+epoch on the synthetic demo data (accuracy is irrelevant to throughput) and exported once; both are
+kept under ``runs/bench-serve/`` and reused. Results go to ``bench/results/serve.json`` (merged with
+earlier runs of the other mode) and a markdown table on stdout.
+
+Usage::
+
+    python bench/serve.py [--requests 400] [--concurrency 16]
+    python bench/serve.py --soak [--soak-requests 10000]
+    python bench/serve.py --run-dir RUN --bundle BUNDLE      # an existing run folder and its export
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "serve.json"
+WORK = REPO / "runs" / "bench-serve"
+CLIENT_RATE_HZ = 44100
+CLIP_SECONDS = (1.0, 5.0)
+CLIPS_PER_LENGTH = 4
+
+
+# -- model and clips ------------------------------------------------------------------------------------
+def ensure_model(run_dir: Path | None, bundle: Path | None) -> tuple[Path, Path]:
+    """The run folder (for the blueprint) and its export bundle (for sound_tf.serve), built if needed."""
+    run_dir = run_dir or WORK / "run"
+    bundle = bundle or WORK / "bundle"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if not (run_dir / "model.keras").is_file():
+        print(f"training the default model on the esc50 recipe (synthetic data, 1 epoch) into {run_dir}", flush=True)
+        subprocess.run([sys.executable, "-m", "sound_tf.train", "--pipeline", "esc50", "--format", "demo",
+                        "--set", "data.demo_clips_per_class=8", "--epochs", "1", "--no-augment", "--quiet",
+                        "--out", str(run_dir), "--overwrite"], check=True, cwd=REPO, env=env)
+    if not (bundle / "config.json").is_file():
+        print(f"exporting {run_dir} into {bundle}", flush=True)
+        subprocess.run([sys.executable, "-m", "sound_tf.export", str(run_dir), "--out", str(bundle)],
+                       check=True, cwd=REPO, env=env)
+    return run_dir, bundle
+
+
+def make_clips() -> dict[float, list[bytes]]:
+    """Seeded 44.1 kHz 16-bit mono WAVs: tones, chirps and noise of each length."""
+    rng = np.random.default_rng(0)
+    clips: dict[float, list[bytes]] = {}
+    for seconds in CLIP_SECONDS:
+        t = np.arange(int(CLIENT_RATE_HZ * seconds)) / CLIENT_RATE_HZ
+        clips[seconds] = []
+        for _ in range(CLIPS_PER_LENGTH):
+            f0 = rng.uniform(100, 4000)
+            wave = 0.3 * np.sin(2 * np.pi * (f0 + rng.uniform(-50, 50) * t) * t) + 0.05 * rng.standard_normal(t.size)
+            buffer = io.BytesIO()
+            sf.write(buffer, wave.astype(np.float32), CLIENT_RATE_HZ, format="WAV", subtype="PCM_16")
+            clips[seconds].append(buffer.getvalue())
+    return clips
+
+
+# -- servers ----------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+class Server:
+    """A server subprocess on 127.0.0.1; stopped (SIGINT, then SIGKILL) on exit."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path):
+        self.name, self.command, self.env, self.port, self.ready_path, self.log = name, command, env, port, ready_path, log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Server":
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=self._log_file,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited with {self.process.returncode}; see {self.log}")
+            try:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise SystemExit(f"{self.name} did not get ready within 180 s; see {self.log}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+
+
+def serve_command(bundle: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "sound_tf.serve", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
+
+
+def blueprint_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "bench.blueprint_app:app", "--app-dir", str(REPO),
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+
+
+# -- load -----------------------------------------------------------------------------------------------------
+async def load(url: str, path: str, clips: list[bytes], *, requests: int, concurrency: int,
+               rss_pid: int | None = None, rss_every: int = 0) -> dict:
+    """Send ``requests`` uploads from ``concurrency`` clients; latency per request, failures, RSS samples."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    rss: list[tuple[int, float]] = []
+    counter = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        async def worker() -> None:
+            for i in counter:
+                data = clips[i % len(clips)]
+                began = time.perf_counter()
+                try:
+                    response = await client.post(path, files={"file": (f"clip{i}.wav", data, "audio/wav")})
+                    if response.status_code != 200 or "predicted_class" not in response.json():
+                        failures.append(f"{response.status_code}: {response.text[:200]}")
+                except httpx.HTTPError as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                latencies.append(time.perf_counter() - began)
+                if rss_pid is not None and rss_every and (i + 1) % rss_every == 0:
+                    rss.append((i + 1, rss_mb(rss_pid)))
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - began
+    ordered = sorted(latencies)
+    return {"requests": requests, "concurrency": concurrency, "failed": len(failures),
+            "failures_sample": failures[:3], "seconds": round(wall, 2),
+            "requests_per_second": round(requests / wall, 1),
+            "p50_ms": round(1000 * statistics.median(ordered), 1),
+            "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
+            "rss_samples_mb": [(n, round(m, 1)) for n, m in rss]}
+
+
+def measure(server: Server, path: str, clips: list[bytes], *, requests: int, concurrency: int) -> dict:
+    asyncio.run(load(server.url, path, clips[:4], requests=2 * concurrency, concurrency=concurrency))  # warm-up
+    result = asyncio.run(load(server.url, path, clips, requests=requests, concurrency=concurrency))
+    result["server"] = server.name
+    result["rss_mb"] = round(rss_mb(server.process.pid), 1)
+    print(f"  {server.name:<28} c={concurrency:<3} {result['requests_per_second']:>7.1f} req/s  "
+          f"p50 {result['p50_ms']:>7.1f} ms  p99 {result['p99_ms']:>7.1f} ms  failed {result['failed']}", flush=True)
+    return result
+
+
+# -- modes ------------------------------------------------------------------------------------------------------
+def throughput(args, run_dir: Path, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dict:
+    mixed = [c for pair in zip(clips[1.0], clips[5.0]) for c in pair]  # alternate 1-s and 5-s clips
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    runs = []
+    port = free_port()
+    with Server("sound_tf.serve", serve_command(bundle, port), env, port, "/ready", logs / "serve.log") as server:
+        ready = httpx.get(server.url + "/ready").json()
+        for concurrency in sorted({1, args.concurrency}):
+            runs.append({**measure(server, "/classify", mixed, requests=args.requests, concurrency=concurrency),
+                         "backend": ready.get("backend")})
+        metrics = httpx.get(server.url + "/metrics").text
+    for variant, extra in (("blueprint (async def)", {}), ("blueprint (def, threads)", {"BLUEPRINT_SYNC": "1"})):
+        port = free_port()
+        bp_env = {**env, "BLUEPRINT_RUN_DIR": str(run_dir), **extra}
+        with Server(variant, blueprint_command(port), bp_env, port, "/openapi.json",
+                    logs / f"blueprint{'_sync' if extra else ''}.log") as server:
+            for concurrency in sorted({1, args.concurrency}):
+                runs.append({**measure(server, "/classify/", mixed, requests=args.blueprint_requests,
+                                       concurrency=concurrency), "backend": "keras model.predict"})
+    return {"runs": runs, "batch_size_histogram": [line for line in metrics.splitlines()
+                                                   if line.startswith("sound_tf_inference_batch_size_")]}
+
+
+def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    port = free_port()
+    every = max(1, args.soak_requests // 10)
+    with Server("sound_tf.serve", serve_command(bundle, port), env, port, "/ready", logs / "soak.log") as server:
+        asyncio.run(load(server.url, "/classify", clips[1.0], requests=200, concurrency=args.concurrency))  # warm-up
+        start = rss_mb(server.process.pid)
+        result = asyncio.run(load(server.url, "/classify", clips[1.0], requests=args.soak_requests,
+                                  concurrency=args.concurrency, rss_pid=server.process.pid, rss_every=every))
+        end = rss_mb(server.process.pid)
+    samples = result.pop("rss_samples_mb")
+    middle = samples[len(samples) // 2 - 1][1] if samples else float("nan")
+    out = {**result, "rss_start_mb": round(start, 1), "rss_middle_mb": middle, "rss_end_mb": round(end, 1),
+           "rss_growth_mb": round(end - start, 1), "rss_samples_mb": samples}
+    print(f"  soak: {result['requests']} requests, {result['failed']} failed, {result['requests_per_second']} req/s; "
+          f"RSS start {start:.1f} MB, middle {middle:.1f} MB, end {end:.1f} MB", flush=True)
+    return out
+
+
+def table(runs: list[dict]) -> str:
+    lines = ["| server | backend | clients | requests | req/s | p50 ms | p99 ms | failed | RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        lines.append(f"| {r['server']} | {r['backend']} | {r['concurrency']} | {r['requests']} | "
+                     f"{r['requests_per_second']} | {r['p50_ms']} | {r['p99_ms']} | {r['failed']} | {r['rss_mb']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", type=Path, help="a trained run folder (default: trained here once)")
+    parser.add_argument("--bundle", type=Path, help="its export bundle (default: exported here once)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per sound_tf.serve measurement")
+    parser.add_argument("--blueprint-requests", type=int, default=160, help="requests per blueprint measurement")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--soak", action="store_true", help="10,000-request memory soak instead of throughput")
+    parser.add_argument("--soak-requests", type=int, default=10_000)
+    args = parser.parse_args()
+
+    run_dir, bundle = ensure_model(args.run_dir, args.bundle)
+    clips = make_clips()
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    results["model"] = {"run_dir": str(run_dir), "bundle": str(bundle),
+                        "config": json.loads((bundle / "config.json").read_text()).get("audio")}
+    results["clips"] = {"sample_rate_hz": CLIENT_RATE_HZ, "seconds": list(CLIP_SECONDS), "format": "WAV PCM_16 mono"}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        logs = Path(tmp)
+        if args.soak:
+            results["soak"] = soak(args, bundle, clips, logs)
+        else:
+            measured = throughput(args, run_dir, bundle, clips, logs)
+            results.update(measured)
+            runs = measured["runs"]
+            ours = next(r for r in runs if r["server"] == "sound_tf.serve" and r["concurrency"] == args.concurrency)
+            base = next(r for r in runs if r["server"] == "blueprint (async def)" and r["concurrency"] == args.concurrency)
+            results["bar"] = {
+                "concurrency": args.concurrency,
+                "throughput_ratio": round(ours["requests_per_second"] / base["requests_per_second"], 2),
+                "p99_ratio": round(ours["p99_ms"] / base["p99_ms"], 3),
+                "failed": sum(r["failed"] for r in runs),
+                "met": (ours["requests_per_second"] >= 3 * base["requests_per_second"]
+                        and ours["p99_ms"] <= base["p99_ms"] and sum(r["failed"] for r in runs) == 0),
+            }
+            print()
+            print(table(runs))
+            print(f"\nthroughput {results['bar']['throughput_ratio']}x the blueprint at {args.concurrency} clients, "
+                  f"p99 {results['bar']['p99_ratio']}x; bar met: {results['bar']['met']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

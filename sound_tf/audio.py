@@ -1,0 +1,397 @@
+"""Decode any audio file to float32 mono at a target rate, write canonical WAVs, and cache decodes.
+
+Every source file is decoded once, by libsndfile (through ``soundfile``: WAV in any PCM/float/u-law/
+A-law/IMA-ADPCM subtype, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF, AU), downmixed to mono by averaging
+the channels and resampled with soxr (quality ``HQ``) when its rate differs from the target. The
+:class:`DecodeCache` stores the result as a canonical 16-bit PCM mono WAV, the only format
+``tf.audio.decode_wav`` reads, so the per-epoch ``tf.data`` pipeline never decodes or resamples.
+
+This module must never import TensorFlow: the on-device runner and the server reuse it.
+
+Examples
+--------
+>>> samples = load_audio("dog.flac", sample_rate_hz=16000)          # doctest: +SKIP
+>>> cache = DecodeCache(default_cache_dir(), sample_rate_hz=16000)  # doctest: +SKIP
+>>> result = cache.build(["dog.flac", "cat.mp3"])                   # doctest: +SKIP
+>>> result.decoded, result.reused, result.skipped                   # doctest: +SKIP
+(2, 0, [])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError, ConfigError
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "CACHE_ENV_VAR",
+    "CacheResult",
+    "DecodeCache",
+    "decode_bytes",
+    "default_cache_dir",
+    "is_audio_file",
+    "load_audio",
+    "split_windows",
+    "write_wav",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File name endings recognised as audio when scanning a folder (compared lower-case).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".oga", ".opus")
+#: Environment variable that overrides the default cache folder.
+CACHE_ENV_VAR = "SOUND_TF_CACHE"
+#: soxr quality preset used for every resampling.
+RESAMPLE_QUALITY = "HQ"
+#: Bumped whenever decoding changes in a way that makes old cache files wrong (part of the cache key).
+CACHE_FORMAT_VERSION = 1
+
+_MIN_SAMPLE_RATE_HZ = 1000
+_MAX_SAMPLE_RATE_HZ = 192000
+
+
+def is_audio_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has one of :data:`AUDIO_EXTENSIONS` (case-insensitive) and is not hidden."""
+    name = Path(path).name
+    return not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def _check_rate(sample_rate_hz: object) -> int:
+    if (isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer))
+            or not _MIN_SAMPLE_RATE_HZ <= int(sample_rate_hz) <= _MAX_SAMPLE_RATE_HZ):
+        raise ConfigError(f"sample_rate_hz must be an integer in [{_MIN_SAMPLE_RATE_HZ}, "
+                          f"{_MAX_SAMPLE_RATE_HZ}], got {sample_rate_hz!r}")
+    return int(sample_rate_hz)
+
+
+def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarray:
+    """Read ``source`` with libsndfile, downmix to mono, resample; errors name ``name``."""
+    try:
+        data, source_rate_hz = sf.read(source, dtype="float32", always_2d=True)  # [frames, channels]
+    except sf.LibsndfileError as exc:
+        raise AudioError(name, f"not a readable audio file (libsndfile: {exc.error_string.rstrip('.')})") from exc
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise AudioError(name, f"not a readable audio file ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioError(name, f"contains no audio frames (0 frames, {data.shape[1]} channel(s) "
+                               f"at {source_rate_hz} Hz)")
+    if not np.all(np.isfinite(data)):
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise AudioError(name, f"contains {bad} NaN or infinite sample value(s)")
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]  # [frames]
+    if source_rate_hz != sample_rate_hz:
+        mono = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
+        if mono.shape[0] == 0:
+            raise AudioError(name, f"too short to resample from {source_rate_hz} Hz to {sample_rate_hz} Hz "
+                                   f"({data.shape[0]} frame(s))")
+    # Float files may exceed full scale and resampling can overshoot slightly: keep the promised range.
+    return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
+    """Decode an audio file to float32 mono samples in [-1, 1] at ``sample_rate_hz``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any format libsndfile reads (WAV subtypes, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF, AU).
+    sample_rate_hz : int
+        Target rate; the file is resampled with soxr (quality ``HQ``) when its rate differs.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array of shape ``[samples]``; channels are averaged.
+
+    Raises
+    ------
+    AudioError
+        The file is missing, empty, not audio (libsndfile's message is included), has no frames, or
+        holds NaN/infinite samples. ``error.path`` and ``error.reason`` say which and why.
+    """
+    rate = _check_rate(sample_rate_hz)
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if not path.is_file():
+        raise AudioError(path, "is a folder or special file, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    return _decode(str(path), str(path), rate)
+
+
+def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> np.ndarray:
+    """Decode an in-memory audio file (an HTTP upload) like :func:`load_audio`.
+
+    Parameters
+    ----------
+    data : bytes
+        The complete file content.
+    sample_rate_hz : int
+        Target rate.
+    name : str
+        Used as the file name in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array of shape ``[samples]`` in [-1, 1].
+
+    Raises
+    ------
+    AudioError
+        Same cases as :func:`load_audio`, naming ``name``.
+    """
+    rate = _check_rate(sample_rate_hz)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise AudioError(name, f"expected the file content as bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise AudioError(name, "empty file (0 bytes)")
+    return _decode(io.BytesIO(bytes(data)), name, rate)
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int) -> Path:
+    """Write mono samples as a canonical 16-bit PCM WAV (plain RIFF header), atomically.
+
+    Samples are clipped to [-1, 1] before quantising. The file is written to a temporary name in the
+    same folder and moved into place with ``os.replace``, so a killed process never leaves half a
+    file under ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; parent folders are created.
+    samples : numpy.ndarray
+        Shape ``[samples]`` (float, any range; values outside [-1, 1] are clipped).
+    sample_rate_hz : int
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    rate = _check_rate(sample_rate_hz)
+    samples = np.asarray(samples)
+    if samples.ndim != 1:
+        raise AudioError(path, f"write_wav expects mono samples of shape [samples], got shape {samples.shape}")
+    if not np.issubdtype(samples.dtype, np.floating):
+        raise AudioError(path, f"write_wav expects float samples in [-1, 1], got dtype {samples.dtype}")
+    clipped = np.clip(np.nan_to_num(samples.astype(np.float64)), -1.0, 1.0)  # [samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            sf.write(handle, clipped, rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int) -> np.ndarray:
+    """Cover a waveform with windows of ``clip_samples`` every ``hop_samples``; the tail is zero-padded.
+
+    The NumPy twin of ``pipeline.sliding_windows`` (used by the on-device runner, the server, predict
+    and export): ``1 + ceil(max(samples - clip_samples, 0) / hop_samples)`` windows, so a wave no
+    longer than one clip gives one zero-padded window and the last sample is always covered.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        Shape ``[samples]``.
+    clip_samples : int
+        Window length (``config.audio.clip_samples``).
+    hop_samples : int
+        Distance between window starts (``config.audio.window_hop_samples``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``[windows, clip_samples]``, same dtype as ``wave`` (a new array, not a view).
+
+    Examples
+    --------
+    >>> split_windows(np.arange(1, 6, dtype=np.float32), clip_samples=4, hop_samples=2)
+    array([[1., 2., 3., 4.],
+           [3., 4., 5., 0.]], dtype=float32)
+    """
+    for name, value in (("clip_samples", clip_samples), ("hop_samples", hop_samples)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"split_windows: {name} must be an integer >= 1, got {value!r}")
+    wave = np.asarray(wave)
+    if wave.ndim != 1:
+        raise ConfigError(f"split_windows expects a mono wave of shape [samples], got shape {wave.shape}")
+    extra = max(wave.shape[0] - clip_samples, 0)
+    count = 1 + -(-extra // hop_samples)
+    padded = np.zeros(clip_samples + (count - 1) * hop_samples, dtype=wave.dtype)  # [total_samples]
+    padded[: wave.shape[0]] = wave
+    windows = np.lib.stride_tricks.sliding_window_view(padded, clip_samples)[::hop_samples]
+    return np.array(windows)  # [windows, clip_samples], a writable copy
+
+
+def default_cache_dir() -> Path:
+    """``$SOUND_TF_CACHE`` when set, else ``~/.cache/sound_tf``."""
+    value = os.environ.get(CACHE_ENV_VAR)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "sound_tf"
+
+
+@dataclass
+class CacheResult:
+    """What :meth:`DecodeCache.build` did.
+
+    Attributes
+    ----------
+    cached : dict of str to pathlib.Path
+        Source path (as given) -> its cached 16-bit WAV, for every readable source.
+    skipped : list of (str, str)
+        ``(source path, reason)`` for every unreadable source, in input order.
+    decoded : int
+        Sources decoded in this call.
+    reused : int
+        Sources whose cache file already existed.
+    """
+
+    cached: dict[str, Path] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    decoded: int = 0
+    reused: int = 0
+
+
+class DecodeCache:
+    """Canonical 16-bit PCM mono WAVs at one sample rate, one per source file.
+
+    A source's cache file is named by the SHA-1 of (absolute source path, size, ``mtime_ns``, target
+    rate, cache format version), under ``cache_dir/sr{rate}/{hash[:2]}/{hash}.wav``. A changed source
+    (new size or modification time) therefore gets a new name and is decoded again; files of old
+    versions stay behind until the cache folder is deleted. Files are written atomically.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like
+        Root folder of the cache (created on demand).
+    sample_rate_hz : int
+        Target rate of every cached file.
+    workers : int
+        Threads used by :meth:`build`. libsndfile and soxr release the GIL: on a 2-core machine 2
+        threads decoded 5-s 44.1 kHz stereo files to 22.05 kHz 1.2-1.9x faster than 1 (depending on
+        other load), and 1-s FSDD files about 1.15x faster.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, *, sample_rate_hz: int, workers: int = 2):
+        self.sample_rate_hz = _check_rate(sample_rate_hz)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"DecodeCache workers must be an integer >= 1, got {workers!r}")
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.workers = workers
+
+    @property
+    def rate_dir(self) -> Path:
+        """The folder holding this rate's files."""
+        return self.cache_dir / f"sr{self.sample_rate_hz}"
+
+    def path_for(self, src: str | os.PathLike) -> Path:
+        """The cache file that holds ``src`` at this rate (it may not exist yet).
+
+        Raises
+        ------
+        AudioError
+            ``src`` does not exist (its size and time are part of the key).
+        """
+        source = Path(src).expanduser()
+        try:
+            absolute = source.resolve()
+            stat = absolute.stat()
+        except FileNotFoundError:
+            raise AudioError(src, "file not found") from None
+        except OSError as exc:
+            raise AudioError(src, f"cannot read file information ({exc.strerror or exc})") from None
+        key = f"{absolute}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.sample_rate_hz}\0{CACHE_FORMAT_VERSION}"
+        digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
+        return self.rate_dir / digest[:2] / f"{digest}.wav"
+
+    def _ensure(self, src: str | os.PathLike) -> tuple[Path, bool]:
+        """Return ``(cache file, decoded now?)``."""
+        target = self.path_for(src)
+        if target.is_file():
+            return target, False
+        samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
+        write_wav(target, samples, self.sample_rate_hz)
+        return target, True
+
+    def ensure(self, src: str | os.PathLike) -> Path:
+        """Decode ``src`` into the cache unless it is already there; return the cache file.
+
+        Raises
+        ------
+        AudioError
+            ``src`` is missing or unreadable.
+        """
+        return self._ensure(src)[0]
+
+    def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> CacheResult:
+        """Make sure every source is cached.
+
+        Parameters
+        ----------
+        sources : iterable of str or path-like
+            Duplicates are handled once.
+        strict : bool
+            Raise the first :class:`AudioError` instead of skipping the file.
+        progress : callable, optional
+            Called as ``progress(done, total)`` after each source.
+
+        Returns
+        -------
+        CacheResult
+            Unreadable sources are listed in ``skipped`` with their reason (and logged as warnings).
+
+        Raises
+        ------
+        AudioError
+            Only when ``strict``.
+        """
+        unique = list(dict.fromkeys(str(s) for s in sources))
+        result = CacheResult()
+
+        def work(src: str) -> tuple[str, Path | None, bool, str | None]:
+            try:
+                target, decoded = self._ensure(src)
+            except AudioError as exc:
+                if strict:
+                    raise
+                return src, None, False, exc.reason
+            return src, target, decoded, None
+
+        pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 and len(unique) > 1 else None
+        outcomes = pool.map(work, unique) if pool is not None else map(work, unique)
+        try:
+            for done, (src, target, decoded, reason) in enumerate(outcomes, start=1):
+                if target is None:
+                    result.skipped.append((src, reason))
+                    logger.warning("skipping %s: %s", src, reason)
+                else:
+                    result.cached[src] = target
+                    result.decoded += decoded
+                    result.reused += not decoded
+                if progress is not None:
+                    progress(done, len(unique))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return result

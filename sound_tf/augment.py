@@ -1,0 +1,814 @@
+"""In-graph augmentation: waveform transforms, SpecAugment and mixup (training only).
+
+Every waveform transform is a small TensorFlow function of ONE mono clip ``[samples]`` float32 with
+keyword parameters that carry their unit, and runs inside ``tf.data.Dataset.map`` (graph mode, no
+``py_function``). Random parameters are drawn separately from applying them (as in audiomentations):
+:meth:`WaveformAugmenter.draw` turns a per-example seed into a dict of scalar tensors with stateless
+random ops, :meth:`WaveformAugmenter.apply` applies them, so a run reproduces exactly from its seed and
+the drawn values can be inspected (``python -m sound_tf.augment FILE --out DIR`` prints them).
+
+Transforms (length-preserving unless said otherwise):
+
+- :func:`time_shift` - roll or zero-fill shift by a number of samples.
+- :func:`change_speed` (length changes by ``1 / factor``) and :func:`speed_perturb` - resampling by linear
+  interpolation: tempo and pitch change together by ``factor``.
+- :func:`time_stretch` - phase vocoder: tempo changes by ``rate``, pitch does not (``keep_length=False``
+  returns ``samples / rate`` samples).
+- :func:`pitch_shift` - phase vocoder by ``2 ** (-semitones / 12)`` then resampling back; duration kept.
+- :func:`apply_gain`, :func:`add_noise` (at an SNR in dB), :func:`colored_noise` (white, pink, brown).
+
+The augmenter applies shift -> stretch/pitch/speed -> gain -> noise. Stretch, pitch and speed are all
+time rescalings, so it composes them into ONE phase vocoder pass (rate ``stretch_rate / pitch_ratio``)
+and ONE resampling (step ``speed_factor * pitch_ratio``) and then centre-crops or zero-pads the clip
+back to its length; each is skipped (``tf.cond``) when it is the identity.
+
+:class:`SpecAugment` masks bands of the log-mel features in the model, only when ``training=True``
+(identity at inference, hence in every export). :func:`mixup_batch` mixes a batch with a shuffled copy
+of itself with Beta(alpha, alpha) weights and soft labels.
+
+Examples
+--------
+>>> from sound_tf.config import Config
+>>> config = Config()
+>>> augmenter = make_waveform_augmenter(config)
+>>> ds = tf.data.Dataset.from_tensor_slices(np.zeros((4, config.audio.clip_samples), np.float32))
+>>> ds = ds.enumerate().map(lambda i, w: augmenter(w, tf.stack([tf.cast(i, tf.int32), 7])))
+>>> next(iter(ds)).shape == (config.audio.clip_samples,)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import AugmentConfig, Config
+from .errors import ConfigError
+
+__all__ = [
+    "SpecAugment",
+    "WaveformAugmenter",
+    "add_noise",
+    "apply_gain",
+    "apply_mixup",
+    "apply_spec_masks",
+    "change_speed",
+    "colored_noise",
+    "draw_mixup_params",
+    "fit_length",
+    "load_noise_bank",
+    "make_batch_augmenter",
+    "make_waveform_augmenter",
+    "mixup_batch",
+    "pitch_shift",
+    "spec_augment_layer",
+    "speed_perturb",
+    "time_shift",
+    "time_stretch",
+    "vocoder_frame_length",
+]
+
+#: Power-spectrum exponent of each generated noise colour: power ~ 1 / f ** exponent.
+NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+#: Phase-vocoder window length aimed for (rounded to a power of two in samples).
+VOCODER_FRAME_SECONDS = 0.05
+#: Relative tolerance under which a time-scale factor counts as 1 and its step is skipped.
+_IDENTITY_TOLERANCE = 1e-6
+
+
+# -- argument checks ------------------------------------------------------------------------------
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_range(name: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
+    """Validate a Python-number argument (tensors are checked where they are drawn: the config)."""
+    if not _is_number(value):
+        return
+    ok = math.isfinite(float(value)) and (low < value if open_low else low <= value) and value <= high
+    if not ok:
+        bracket = "(" if open_low else "["
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _mono(wave: Any, name: str = "wave") -> tf.Tensor:
+    """``wave`` as a float32 tensor of rank 1 (``[samples]``)."""
+    wave = tf.convert_to_tensor(wave, dtype=tf.float32)
+    if wave.shape.rank is not None and wave.shape.rank != 1:
+        raise ConfigError(f"{name} must be one mono clip of shape [samples], got shape {wave.shape}")
+    return wave
+
+
+def vocoder_frame_length(sample_rate_hz: int) -> int:
+    """Phase-vocoder window: the power of two nearest to 50 ms (1024 samples at 16 and 22.05 kHz)."""
+    rate = _check_int("sample_rate_hz", sample_rate_hz, 1000)
+    return 1 << max(6, round(math.log2(rate * VOCODER_FRAME_SECONDS)))
+
+
+def _vocoder_sizes(frame_length_samples: int, hop_length_samples: int | None) -> tuple[int, int]:
+    frame = _check_int("frame_length_samples", frame_length_samples, 16)
+    hop = frame // 4 if hop_length_samples is None else _check_int("hop_length_samples", hop_length_samples, 1)
+    if frame % hop or frame // hop < 3:
+        raise ConfigError(f"hop_length_samples must divide frame_length_samples={frame} at least 3 times "
+                          f"(squared Hann windows then overlap-add to a constant), got {hop}")
+    return frame, hop
+
+
+# -- length handling -------------------------------------------------------------------------------
+
+def fit_length(wave: tf.Tensor, num_samples: int | tf.Tensor) -> tf.Tensor:
+    """Centre-crop or symmetrically zero-pad ``wave [n]`` to ``[num_samples]``.
+
+    Centring keeps the middle of a clip in the middle after a speed change or time stretch.
+    """
+    wave = _mono(wave)
+    n = tf.shape(wave)[0]
+    target = tf.convert_to_tensor(num_samples, tf.int32)
+    missing = tf.maximum(target - n, 0)
+    before = missing // 2
+    padded = tf.pad(wave, [[before, missing - before]])  # [max(n, target)]
+    start = tf.maximum(n - target, 0) // 2
+    out = padded[start:start + target]  # [target]
+    if isinstance(num_samples, (int, np.integer)):
+        out.set_shape([int(num_samples)])
+    return out
+
+
+# -- waveform transforms ---------------------------------------------------------------------------
+
+def time_shift(wave: tf.Tensor, shift_samples: int | tf.Tensor, *, mode: str = "roll") -> tf.Tensor:
+    """Shift a clip in time by ``shift_samples`` (positive: later).
+
+    Parameters
+    ----------
+    wave : tf.Tensor
+        ``[samples]`` float32.
+    shift_samples : int or scalar tensor
+    mode : {"roll", "zero"}
+        ``roll`` wraps samples around the end; ``zero`` fills the vacated samples with zeros.
+
+    Returns
+    -------
+    tf.Tensor
+        ``[samples]``; an impulse at ``i`` moves to ``i + shift_samples`` (modulo the length for roll).
+    """
+    if mode not in AugmentConfig.SHIFT_MODES:
+        raise ConfigError(f"mode must be one of {', '.join(AugmentConfig.SHIFT_MODES)}, got {mode!r}")
+    wave = _mono(wave)
+    shift = tf.cast(shift_samples, tf.int32)
+    if mode == "roll":
+        return tf.roll(wave, shift, axis=0)
+    n = tf.shape(wave)[0]
+    shift = tf.clip_by_value(shift, -n, n)
+    padded = tf.pad(wave, [[tf.maximum(shift, 0), tf.maximum(-shift, 0)]])  # [n + |shift|]
+    out = padded[tf.maximum(-shift, 0):tf.maximum(-shift, 0) + n]  # [n]
+    out.set_shape(wave.shape)
+    return out
+
+
+def _resample_to(wave: tf.Tensor, num_samples: tf.Tensor) -> tf.Tensor:
+    """Linear-interpolation resampling of ``wave [n]`` to ``[num_samples]``: ``out[j] = wave[j * n / num_samples]``.
+
+    One fused ``ResizeBilinear`` kernel on a ``[1, n, 1, 1]`` image (no corner alignment, no half-pixel
+    offset, so sample 0 stays sample 0; positions past the end repeat the last sample).
+    """
+    image = tf.reshape(wave, [1, -1, 1, 1])  # [1, n, 1, 1]
+    size = tf.stack([tf.cast(num_samples, tf.int32), 1])
+    resized = tf.raw_ops.ResizeBilinear(images=image, size=size, align_corners=False,
+                                        half_pixel_centers=False)  # [1, num_samples, 1, 1]
+    return tf.reshape(resized, [-1])  # [num_samples]
+
+
+def _scaled_length(n: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """``max(1, round(n / factor))`` as int32."""
+    return tf.maximum(tf.cast(tf.round(tf.cast(n, tf.float32) / tf.cast(factor, tf.float32)), tf.int32), 1)
+
+
+def change_speed(wave: tf.Tensor, factor: float | tf.Tensor) -> tf.Tensor:
+    """Play a clip ``factor`` times faster: duration / factor, every frequency * factor.
+
+    Linear-interpolation resampling. Above a factor of 1, content within ``(1 - 1/factor)`` of
+    Nyquist aliases slightly; augmentation factors stay near 1.
+
+    Returns
+    -------
+    tf.Tensor
+        ``[round(samples / factor)]`` (the exact factor is ``samples / round(samples / factor)``).
+    """
+    _check_range("factor", factor, 0.0, 8.0, open_low=True)
+    wave = _mono(wave)
+    return _resample_to(wave, _scaled_length(tf.shape(wave)[0], factor))
+
+
+def speed_perturb(wave: tf.Tensor, factor: float | tf.Tensor, *, keep_length: bool = True) -> tf.Tensor:
+    """:func:`change_speed`, then centre-cropped / zero-padded back to the input length (``keep_length``)."""
+    wave = _mono(wave)
+    out = change_speed(wave, factor)
+    return fit_length(out, tf.shape(wave)[0]) if keep_length else out
+
+
+def _synthesis_window(frame_length: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Periodic-Hann synthesis window scaled for overlap-add, and the gain that completes the first frame.
+
+    Analysis and synthesis both use the Hann window ``w``; in the steady state overlapping frames sum
+    to ``sum_k w(i + k hop) ** 2``, a constant. Over the first ``frame - hop`` samples fewer frames
+    overlap, so those samples are divided by their own (smaller) sum; frame 0 is then reconstructed
+    exactly, without the fade-in of a plain inverse STFT.
+    """
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame_length) / frame_length)  # periodic Hann
+    steady = float(np.sum(window[::hop_length] ** 2))  # the same for every offset when frame / hop >= 3
+    head = np.zeros(frame_length - hop_length)
+    for start in range(0, frame_length - hop_length, hop_length):
+        head[start:] += window[:frame_length - hop_length - start] ** 2
+    head_gain = np.where(head > 1e-9, steady / np.maximum(head, 1e-9), 0.0)
+    return (window / steady).astype(np.float32), head_gain.astype(np.float32)
+
+
+def _exclusive_cumsum_frames(x: tf.Tensor, block: int = 16) -> tf.Tensor:
+    """Exclusive cumulative sum over axis 0 of ``x [frames, bins]``.
+
+    Sums within blocks of ``block`` frames by one batched matmul with a triangular matrix, then adds
+    the running block totals: about 3x faster on CPU than ``tf.cumsum`` along a strided axis.
+    """
+    frames, bins = tf.shape(x)[0], tf.shape(x)[1]
+    blocks = tf.reshape(tf.pad(x, [[0, (-frames) % block], [0, 0]]), [-1, block, bins])  # [nb, block, bins]
+    lower = tf.constant(np.tril(np.ones((block, block), np.float32), -1))  # [block, block] strictly lower
+    within = tf.matmul(lower, blocks)  # [nb, block, bins]
+    offsets = tf.cumsum(tf.reduce_sum(blocks, axis=1), axis=0, exclusive=True)  # [nb, bins]
+    return tf.reshape(within + offsets[:, tf.newaxis, :], [-1, bins])[:frames]  # [frames, bins]
+
+
+def _phase_vocoder(wave: tf.Tensor, rate: tf.Tensor, *, frame_length: int, hop_length: int,
+                   max_frequency_fraction: tf.Tensor | float = 1.0) -> tf.Tensor:
+    """Time-scale ``wave [n]`` by ``1 / rate`` keeping its frequencies; returns ``round(n / rate)`` samples.
+
+    Output frame ``j`` takes the magnitude interpolated at input frame ``j * rate`` and a phase that
+    starts at the phase of input frame 0 and advances by the input's phase difference between frames
+    ``floor(j * rate)`` and the next. With equal analysis and synthesis hops that difference is only
+    needed modulo 2 pi, so no unwrapping is done. Bins above ``max_frequency_fraction`` of Nyquist are
+    zeroed (an anti-alias filter for a following down-sampling).
+    """
+    rate = tf.cast(rate, tf.float32)
+    n = tf.shape(wave)[0]
+    padded = tf.pad(wave, [[0, 2 * frame_length]])  # [n + 2 * frame]: the last samples get full overlap
+    spec = tf.signal.stft(padded, frame_length, hop_length, fft_length=frame_length)  # [frames, bins]
+    frames, bins = tf.shape(spec)[0], tf.shape(spec)[1]
+    cutoff = tf.cast(max_frequency_fraction, tf.float32) * tf.cast(bins - 1, tf.float32)
+    keep = tf.cast(tf.cast(tf.range(bins), tf.float32) <= cutoff, tf.float32)  # [bins] anti-alias
+    magnitude = tf.abs(spec) * keep  # [frames, bins]
+    angle = tf.math.atan2(tf.math.imag(spec), tf.math.real(spec))  # [frames, bins]
+    advance = angle[1:] - angle[:-1]  # [frames - 1, bins] phase step, modulo 2 pi
+
+    out_frames = tf.cast(tf.floor(tf.cast(frames - 2, tf.float32) / rate), tf.int32) + 1
+    t = tf.range(out_frames, dtype=tf.float32) * rate  # [out_frames] fractional input frame
+    idx = tf.minimum(tf.cast(tf.floor(t), tf.int32), frames - 2)
+    alpha = tf.expand_dims(t - tf.cast(idx, tf.float32), 1)  # [out_frames, 1]
+    m0, m1 = tf.gather(magnitude, idx), tf.gather(magnitude, idx + 1)  # [out_frames, bins] each
+    out_magnitude = m0 + alpha * (m1 - m0)  # [out_frames, bins]
+    phase = angle[0] + _exclusive_cumsum_frames(tf.gather(advance, idx))  # [out_frames, bins]
+    out_spec = tf.complex(out_magnitude * tf.cos(phase), out_magnitude * tf.sin(phase))  # [out_frames, bins]
+
+    window, head_gain = _synthesis_window(frame_length, hop_length)
+    out = tf.signal.overlap_and_add(tf.signal.irfft(out_spec, [frame_length]) * window,
+                                    hop_length)  # [(out_frames - 1) * hop + frame]
+    head = head_gain.shape[0]
+    out = tf.concat([out[:head] * head_gain, out[head:]], 0)  # frame 0 reconstructed without fade-in
+    length = _scaled_length(n, rate)
+    out = tf.pad(out, [[0, tf.maximum(length - tf.shape(out)[0], 0)]])
+    return out[:length]  # [round(n / rate)]
+
+
+def time_stretch(wave: tf.Tensor, rate: float | tf.Tensor, *, keep_length: bool = True,
+                 frame_length_samples: int = 1024, hop_length_samples: int | None = None) -> tf.Tensor:
+    """Change tempo by ``rate`` (> 1 is faster and shorter) without changing pitch (phase vocoder).
+
+    Parameters
+    ----------
+    wave : tf.Tensor
+        ``[samples]`` float32.
+    rate : float or scalar tensor
+        In (0, 4]; the stretched clip lasts ``samples / rate``.
+    keep_length : bool
+        Centre-crop / zero-pad back to ``[samples]`` (the training path); ``False`` returns
+        ``round(samples / rate)`` samples.
+    frame_length_samples, hop_length_samples : int
+        STFT window and hop (default hop: a quarter window); see :func:`vocoder_frame_length`.
+    """
+    _check_range("rate", rate, 0.0, 4.0, open_low=True)
+    frame, hop = _vocoder_sizes(frame_length_samples, hop_length_samples)
+    wave = _mono(wave)
+    out = _phase_vocoder(wave, rate, frame_length=frame, hop_length=hop)
+    return fit_length(out, tf.shape(wave)[0]) if keep_length else out
+
+
+def pitch_shift(wave: tf.Tensor, semitones: float | tf.Tensor, *, sample_rate_hz: int,
+                frame_length_samples: int | None = None, hop_length_samples: int | None = None) -> tf.Tensor:
+    """Raise the pitch by ``semitones`` (negative lowers it) keeping the duration.
+
+    A phase-vocoder stretch by ``2 ** (-semitones / 12)``, then resampling by ``2 ** (semitones / 12)``
+    back to the input length; content that the resampling would alias is removed in the STFT domain.
+
+    Parameters
+    ----------
+    wave : tf.Tensor
+        ``[samples]`` float32.
+    semitones : float or scalar tensor
+        In [-24, 24]; a tone at f Hz moves to ``f * 2 ** (semitones / 12)``.
+    sample_rate_hz : int
+        Picks the vocoder window (:func:`vocoder_frame_length`) unless ``frame_length_samples`` is given.
+    """
+    _check_range("semitones", semitones, -24.0, 24.0)
+    frame = vocoder_frame_length(sample_rate_hz) if frame_length_samples is None else frame_length_samples
+    frame, hop = _vocoder_sizes(frame, hop_length_samples)
+    wave = _mono(wave)
+    ratio = tf.pow(2.0, tf.cast(semitones, tf.float32) / 12.0)
+    return _rescale(wave, 1.0 / ratio, ratio, frame_length=frame, hop_length=hop)
+
+
+def _rescale(wave: tf.Tensor, vocoder_rate: tf.Tensor, resample_step: tf.Tensor, *,
+             frame_length: int, hop_length: int) -> tf.Tensor:
+    """Phase vocoder by ``vocoder_rate``, resampling by ``resample_step``, back to the input length.
+
+    Each stage is skipped when its factor is 1, so an unchanged clip costs two scalar comparisons.
+    """
+    n = tf.shape(wave)[0]
+    vocoder_rate = tf.cast(vocoder_rate, tf.float32)
+    resample_step = tf.cast(resample_step, tf.float32)
+    cutoff = tf.minimum(1.0, 1.0 / resample_step)
+    out = tf.cond(tf.abs(vocoder_rate - 1.0) > _IDENTITY_TOLERANCE,
+                  lambda: _phase_vocoder(wave, vocoder_rate, frame_length=frame_length, hop_length=hop_length,
+                                         max_frequency_fraction=cutoff),
+                  lambda: wave)  # [about n / vocoder_rate]
+    out = tf.cond(tf.abs(resample_step - 1.0) > _IDENTITY_TOLERANCE,
+                  lambda: _resample_to(out, _scaled_length(tf.shape(out)[0], resample_step)),
+                  lambda: out)  # [about n / (vocoder_rate * resample_step)]
+    return fit_length(out, n)  # [n]
+
+
+def apply_gain(wave: tf.Tensor, gain_db: float | tf.Tensor) -> tf.Tensor:
+    """Multiply by ``10 ** (gain_db / 20)`` (the RMS changes by ``gain_db`` dB; no clipping)."""
+    _check_range("gain_db", gain_db, -120.0, 120.0)
+    wave = _mono(wave)
+    return wave * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
+
+
+def add_noise(wave: tf.Tensor, noise: tf.Tensor, snr_db: float | tf.Tensor) -> tf.Tensor:
+    """Mix ``noise`` into ``wave`` scaled so that ``10 log10(P_wave / P_scaled_noise) = snr_db``.
+
+    Powers are means of squares over the whole clip. A silent clip or silent noise leaves ``wave``
+    unchanged (no noise is added to silence, whose SNR is undefined).
+
+    Parameters
+    ----------
+    wave, noise : tf.Tensor
+        ``[samples]`` float32 each, same length.
+    snr_db : float or scalar tensor
+    """
+    _check_range("snr_db", snr_db, -80.0, 200.0)
+    wave, noise = _mono(wave), _mono(noise, "noise")
+    signal_power = tf.reduce_mean(tf.square(wave))
+    noise_power = tf.reduce_mean(tf.square(noise))
+    target_noise_power = signal_power * tf.pow(10.0, -tf.cast(snr_db, tf.float32) / 10.0)
+    scale = tf.sqrt(tf.math.divide_no_nan(target_noise_power, noise_power))
+    return wave + scale * noise
+
+
+def colored_noise(num_samples: int | tf.Tensor, seed: tf.Tensor, *, exponent: float | tf.Tensor) -> tf.Tensor:
+    """Gaussian noise ``[num_samples]`` with power spectrum ~ ``1 / f ** exponent``, unit RMS.
+
+    ``exponent`` 0 is white, 1 pink, 2 brown. Coloured noise is drawn as a random complex spectrum
+    shaped by ``f ** (-exponent / 2)`` (DC removed) and inverted with one real FFT; white noise is drawn
+    directly in time.
+    """
+    _check_range("exponent", exponent, 0.0, 4.0)
+    exponent = tf.cast(exponent, tf.float32)
+    num_samples = tf.convert_to_tensor(num_samples, tf.int32)
+    seed = tf.convert_to_tensor(seed)
+
+    def white() -> tf.Tensor:
+        return tf.random.stateless_normal([num_samples], seed=seed)  # [num_samples]
+
+    def shaped() -> tf.Tensor:
+        bins = num_samples // 2 + 1
+        parts = tf.random.stateless_normal([2, bins], seed=seed)  # [2, bins]: real, imaginary
+        freq = tf.cast(tf.range(bins), tf.float32)  # bin index ~ frequency
+        weight = tf.where(freq > 0, tf.pow(tf.maximum(freq, 1.0), -exponent / 2.0), 0.0)  # [bins]
+        noise = tf.signal.irfft(tf.complex(parts[0] * weight, parts[1] * weight),
+                                fft_length=tf.expand_dims(num_samples, 0))  # [num_samples]
+        return noise
+
+    noise = tf.cond(exponent > 0, shaped, white)
+    rms = tf.sqrt(tf.reduce_mean(tf.square(noise)))
+    return tf.math.divide_no_nan(noise, rms)
+
+
+# -- the per-example augmenter ---------------------------------------------------------------------
+
+def _prepare_noise_bank(noise_bank: Any) -> np.ndarray:
+    """Validate a noise bank and return it as ``[rows, samples]`` float32."""
+    bank = np.asarray(noise_bank)
+    if not np.issubdtype(bank.dtype, np.floating):
+        raise ConfigError(f"noise_bank must hold float samples, got dtype {bank.dtype}")
+    if bank.ndim not in (1, 2) or bank.size == 0 or bank.shape[-1] == 0:
+        raise ConfigError(f"noise_bank must be [samples] or [clips, samples] and non-empty, got shape {bank.shape}")
+    if not np.all(np.isfinite(bank)):
+        raise ConfigError("noise_bank contains NaN or infinite samples")
+    return np.atleast_2d(bank).astype(np.float32)
+
+
+class WaveformAugmenter:
+    """Draws and applies the configured waveform transforms to one clip; see :func:`make_waveform_augmenter`.
+
+    Call it as ``augmenter(wave [samples], seed [2]) -> wave [samples]`` inside ``tf.data.Dataset.map``;
+    :meth:`draw` and :meth:`apply` are the two halves of that call.
+
+    Parameters
+    ----------
+    config : Config
+        Its ``augment`` section gives probabilities and ranges; ``audio.sample_rate_hz`` sizes the
+        phase vocoder.
+    noise_bank : numpy.ndarray, optional
+        Background noise at the target rate, ``[clips, samples]`` or one long ``[samples]`` array. Each
+        noisy example reads a window of a random row from a random offset (wrapping around). Without
+        it, white / pink / brown noise (``augment.noise_colors``) is generated in the graph.
+    """
+
+    def __init__(self, config: Config, *, noise_bank: np.ndarray | None = None):
+        if not isinstance(config, Config):
+            raise ConfigError(f"make_waveform_augmenter needs a sound_tf Config, got {type(config).__name__}")
+        self.config = config
+        self.augment = config.augment
+        self.sample_rate_hz = config.audio.sample_rate_hz
+        self.frame_length_samples = vocoder_frame_length(self.sample_rate_hz)
+        self.hop_length_samples = self.frame_length_samples // 4
+        self.noise_bank = None if noise_bank is None else tf.constant(_prepare_noise_bank(noise_bank))
+        self._exponents = tf.constant([NOISE_EXPONENTS[c] for c in self.augment.noise_colors], tf.float32)
+
+    # .. drawing ..................................................................................
+    def draw(self, seed: tf.Tensor, num_samples: int | tf.Tensor) -> dict[str, tf.Tensor]:
+        """Random parameters for one clip of ``num_samples`` samples, from a ``[2]`` integer seed.
+
+        Every transform owns one row of a single stateless uniform draw (whether it applies, its
+        value), the noise source and the generated noise have seeds of their own
+        (``stateless_split``), so changing one transform's settings never changes what the others draw.
+        Transforms not applied carry their neutral value (shift 0, factors 1, 0 semitones, 0 dB) and
+        ``<name>_applied = False``.
+
+        Returns
+        -------
+        dict of str to tf.Tensor
+            Scalars: ``shift_applied, shift_samples, speed_applied, speed_factor, stretch_applied,
+            stretch_rate, pitch_applied, pitch_semitones, gain_applied, gain_db, noise_applied,
+            noise_snr_db, noise_source`` (colour index, or bank row), ``noise_offset`` (bank start) and
+            ``noise_seed`` ``[2]``.
+        """
+        aug = self.augment
+        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=3)  # [3, 2]
+        # One row per transform: [applied?, value] uniforms. A transform's row never depends on the
+        # other transforms' settings, so changing one probability leaves the other draws unchanged.
+        specs = (  # name, value key, probability, low, high, neutral
+            ("shift", "clip_fraction", aug.shift_probability, -aug.shift_max_clip_fraction,
+             aug.shift_max_clip_fraction, 0.0),
+            ("speed", "factor", aug.speed_probability, aug.speed_min_factor, aug.speed_max_factor, 1.0),
+            ("stretch", "rate", aug.stretch_probability, aug.stretch_min_rate, aug.stretch_max_rate, 1.0),
+            ("pitch", "semitones", aug.pitch_probability, aug.pitch_min_semitones, aug.pitch_max_semitones, 0.0),
+            ("gain", "db", aug.gain_probability, aug.gain_min_db, aug.gain_max_db, 0.0),
+            ("noise", "snr_db", aug.noise_probability, aug.noise_min_snr_db, aug.noise_max_snr_db, 0.0),
+        )
+        table = np.array([spec[2:] for spec in specs], np.float32)  # [transforms, 4]
+        u = tf.random.stateless_uniform([len(specs), 2], seed=keys[0])  # [transforms, 2]
+        applied = u[:, 0] < table[:, 0]  # [transforms]
+        values = tf.where(applied, table[:, 1] + (table[:, 2] - table[:, 1]) * u[:, 1], table[:, 3])
+        params: dict[str, tf.Tensor] = {}
+        for i, (name, key, *_) in enumerate(specs):
+            params[f"{name}_applied"] = applied[i]
+            params[f"{name}_{key}"] = values[i]
+        fraction = params.pop("shift_clip_fraction")
+        params["shift_samples"] = tf.cast(tf.round(fraction * tf.cast(num_samples, tf.float32)), tf.int32)
+        rows = self.noise_bank.shape[0] if self.noise_bank is not None else len(aug.noise_colors)
+        bank_length = self.noise_bank.shape[1] if self.noise_bank is not None else 1
+        picks = tf.random.stateless_uniform([2], seed=keys[1])  # [source, offset]
+        params["noise_source"] = tf.minimum(tf.cast(picks[0] * rows, tf.int32), rows - 1)
+        params["noise_offset"] = tf.minimum(tf.cast(picks[1] * bank_length, tf.int32), bank_length - 1)
+        params["noise_seed"] = keys[2]
+        return params
+
+    # .. applying .................................................................................
+    def noise(self, params: Mapping[str, tf.Tensor], num_samples: int | tf.Tensor) -> tf.Tensor:
+        """The unscaled noise ``[num_samples]`` that ``params`` selects (bank window or generated colour)."""
+        if self.noise_bank is not None:
+            row = tf.gather(self.noise_bank, params["noise_source"])  # [bank_samples]
+            index = (params["noise_offset"] + tf.range(num_samples)) % tf.shape(row)[0]
+            return tf.gather(row, index)  # [num_samples]
+        exponent = tf.gather(self._exponents, params["noise_source"])
+        return colored_noise(num_samples, params["noise_seed"], exponent=exponent)
+
+    def apply(self, wave: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """Apply drawn ``params`` to ``wave [samples]``: shift, stretch/pitch/speed, gain, noise."""
+        wave = _mono(wave)
+        n = tf.shape(wave)[0]
+        out = time_shift(wave, params["shift_samples"], mode=self.augment.shift_mode)  # [n]
+        pitch_ratio = tf.pow(2.0, params["pitch_semitones"] / 12.0)
+        out = _rescale(out, params["stretch_rate"] / pitch_ratio, params["speed_factor"] * pitch_ratio,
+                       frame_length=self.frame_length_samples, hop_length=self.hop_length_samples)  # [n]
+        out = apply_gain(out, params["gain_db"])  # [n]
+        out = tf.cond(params["noise_applied"],
+                      lambda: add_noise(out, self.noise(params, n), params["noise_snr_db"]),
+                      lambda: out)  # [n]
+        out.set_shape(wave.shape)
+        return out
+
+    @tf.autograph.experimental.do_not_convert  # plain TF ops and tf.cond: nothing for AutoGraph to do
+    def __call__(self, wave: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """``apply(wave, draw(seed, len(wave)))``; the identity when ``augment.enabled`` is false."""
+        wave = _mono(wave)
+        if not self.augment.enabled:
+            return wave
+        return self.apply(wave, self.draw(seed, tf.shape(wave)[0]))
+
+    def describe(self, params: Mapping[str, Any]) -> str:
+        """A file-name-friendly summary of applied transforms, e.g. ``pitch+1.4st_noise18dB-pink``."""
+        p = {key: np.asarray(value) for key, value in params.items()}
+        parts = []
+        if p["shift_applied"]:
+            parts.append(f"shift{float(p['shift_samples']) / self.sample_rate_hz:+.2f}s")
+        if p["stretch_applied"]:
+            parts.append(f"stretch{float(p['stretch_rate']):.2f}x")
+        if p["pitch_applied"]:
+            parts.append(f"pitch{float(p['pitch_semitones']):+.1f}st")
+        if p["speed_applied"]:
+            parts.append(f"speed{float(p['speed_factor']):.2f}x")
+        if p["gain_applied"]:
+            parts.append(f"gain{float(p['gain_db']):+.1f}dB")
+        if p["noise_applied"]:
+            source = (f"bank{int(p['noise_source'])}" if self.noise_bank is not None
+                      else self.augment.noise_colors[int(p["noise_source"])])
+            parts.append(f"noise{float(p['noise_snr_db']):.0f}dB-{source}")
+        return "_".join(parts) or "none"
+
+
+def make_waveform_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) -> WaveformAugmenter:
+    """The per-example training augmenter ``f(wave [samples], seed [2]) -> wave [samples]``.
+
+    Shift, stretch/pitch/speed, gain and noise are applied each with its probability from
+    ``config.augment``, all seeded from ``seed`` (stateless ops), so the same seed gives the same clip.
+    With ``augment.enabled = False`` it returns its input.
+
+    Parameters
+    ----------
+    config : Config
+    noise_bank : numpy.ndarray, optional
+        ``[clips, samples]`` or ``[samples]`` float32 background noise at ``audio.sample_rate_hz``
+        (see :func:`load_noise_bank`); without it noise is generated (white / pink / brown).
+    """
+    return WaveformAugmenter(config, noise_bank=noise_bank)
+
+
+def load_noise_bank(config: Config) -> np.ndarray | None:
+    """Decode every audio file of ``augment.noise_dir`` (through the decode cache) into one long array.
+
+    Returns ``None`` when augmentation or noise is off or no folder is set.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``[samples]`` float32 at ``audio.sample_rate_hz``: the files concatenated in name order.
+
+    Raises
+    ------
+    ConfigError
+        The folder does not exist or holds no readable audio.
+    """
+    aug = config.augment
+    if not aug.enabled or aug.noise_probability == 0 or aug.noise_dir is None:
+        return None
+    from . import audio  # numpy-only; imported here so the transforms need no I/O stack
+
+    folder = Path(aug.noise_dir).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} is not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and audio.is_audio_file(p))
+    cache_dir = config.data.cache_dir or audio.default_cache_dir()
+    cache = audio.DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
+    result = cache.build(files, strict=config.data.strict)
+    clips = [audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
+             for p in files if str(p) in result.cached]
+    clips = [clip for clip in clips if clip.size and np.any(clip)]
+    if not clips:
+        raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
+                          f"({len(files)} audio file(s), {len(result.skipped)} unreadable)")
+    return np.concatenate(clips).astype(np.float32)
+
+
+# -- SpecAugment -----------------------------------------------------------------------------------
+
+def _band_mask(starts: tf.Tensor, widths: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """``[batch, size]`` bool: inside any band ``[start, start + width)``; starts/widths ``[batch, count]``."""
+    position = tf.range(size)[tf.newaxis, tf.newaxis, :]  # [1, 1, size]
+    starts = tf.cast(starts, tf.int32)[:, :, tf.newaxis]  # [batch, count, 1]
+    ends = starts + tf.cast(widths, tf.int32)[:, :, tf.newaxis]
+    inside = tf.logical_and(position >= starts, position < ends)  # [batch, count, size]
+    return tf.reduce_any(inside, axis=1)  # [batch, size]
+
+
+def apply_spec_masks(features: tf.Tensor, *, freq_starts: tf.Tensor, freq_widths: tf.Tensor,
+                     time_starts: tf.Tensor, time_widths: tf.Tensor, mask_value: float = 0.0) -> tf.Tensor:
+    """Set frequency bands and time spans of ``features [batch, frames, mel_bins(, channels)]`` to ``mask_value``.
+
+    ``freq_*`` and ``time_*`` are integer tensors ``[batch, count]`` (count may be 0); band ``i`` covers
+    bins (or frames) ``[start_i, start_i + width_i)``.
+    """
+    features = tf.convert_to_tensor(features)
+    shape = tf.shape(features)
+    time_mask = _band_mask(time_starts, time_widths, shape[1])[:, :, tf.newaxis]  # [batch, frames, 1]
+    freq_mask = _band_mask(freq_starts, freq_widths, shape[2])[:, tf.newaxis, :]  # [batch, 1, mel_bins]
+    mask = tf.logical_or(time_mask, freq_mask)  # [batch, frames, mel_bins]
+    for _ in range(features.shape.rank - 3):
+        mask = tf.expand_dims(mask, -1)  # broadcast over trailing channel axes
+    return tf.where(mask, tf.cast(mask_value, features.dtype), features)
+
+
+@keras.saving.register_keras_serializable(package="sound_tf")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment frequency and time masks on ``[batch, frames, mel_bins]`` features, training only.
+
+    Each example gets ``freq_mask_count`` bands of ``0..freq_mask_max_bins`` mel bins and
+    ``time_mask_count`` spans of ``0..floor(time_mask_max_fraction * frames)`` frames, uniformly placed,
+    set to ``mask_value`` (0 = the mean after the model's normalisation). With ``training`` false or
+    unset the layer is the identity, so inference, SavedModel and TFLite exports contain no masking ops.
+
+    Parameters
+    ----------
+    freq_mask_count, freq_mask_max_bins : int
+    time_mask_count : int
+    time_mask_max_fraction : float
+        In [0, 0.5]; the widest time mask as a fraction of the frames, so it scales with clip length.
+    mask_value : float
+    seed : int, optional
+        Seeds the layer's :class:`keras.random.SeedGenerator`.
+    """
+
+    def __init__(self, *, freq_mask_count: int = 2, freq_mask_max_bins: int = 8, time_mask_count: int = 2,
+                 time_mask_max_fraction: float = 0.1, mask_value: float = 0.0, seed: int | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.freq_mask_count = _check_int("freq_mask_count", freq_mask_count, 0)
+        self.freq_mask_max_bins = _check_int("freq_mask_max_bins", freq_mask_max_bins, 0)
+        self.time_mask_count = _check_int("time_mask_count", time_mask_count, 0)
+        if not _is_number(time_mask_max_fraction):
+            raise ConfigError(f"time_mask_max_fraction must be a number, got {time_mask_max_fraction!r}")
+        _check_range("time_mask_max_fraction", time_mask_max_fraction, 0.0, 0.5)
+        if not (_is_number(mask_value) and math.isfinite(float(mask_value))):
+            raise ConfigError(f"mask_value must be a finite number, got {mask_value!r}")
+        self.time_mask_max_fraction = float(time_mask_max_fraction)
+        self.mask_value = float(mask_value)
+        self.seed = None if seed is None else _check_int("seed", seed, 0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) not in (3, 4):
+            raise ConfigError(f"SpecAugment expects [batch, frames, mel_bins] (optionally [..., channels]), "
+                              f"got shape {tuple(input_shape)}")
+        super().build(input_shape)
+
+    def _bands(self, batch: tf.Tensor, size: tf.Tensor, count: int, max_width: tf.Tensor) -> tuple:
+        """Random ``(starts, widths)`` ``[batch, count]`` with widths in ``[0, max_width]`` inside ``size``."""
+        max_width = tf.minimum(tf.cast(max_width, tf.float32), tf.cast(size, tf.float32))
+        u = keras.random.uniform((2, batch, count), seed=self.seed_generator)  # [2, batch, count]
+        widths = tf.floor(u[0] * (max_width + 1.0))
+        starts = tf.floor(u[1] * (tf.cast(size, tf.float32) - widths + 1.0))
+        return tf.cast(starts, tf.int32), tf.cast(widths, tf.int32)
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        if not training or (self.freq_mask_count == 0 and self.time_mask_count == 0):
+            return inputs
+        shape = tf.shape(inputs)
+        batch, frames, bins = shape[0], shape[1], shape[2]
+        freq_starts, freq_widths = self._bands(batch, bins, self.freq_mask_count, self.freq_mask_max_bins)
+        max_frames = tf.floor(self.time_mask_max_fraction * tf.cast(frames, tf.float32))
+        time_starts, time_widths = self._bands(batch, frames, self.time_mask_count, max_frames)
+        return apply_spec_masks(inputs, freq_starts=freq_starts, freq_widths=freq_widths,
+                                time_starts=time_starts, time_widths=time_widths, mask_value=self.mask_value)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(freq_mask_count=self.freq_mask_count, freq_mask_max_bins=self.freq_mask_max_bins,
+                      time_mask_count=self.time_mask_count, time_mask_max_fraction=self.time_mask_max_fraction,
+                      mask_value=self.mask_value, seed=self.seed)
+        return config
+
+
+def spec_augment_layer(config: Config, **kwargs: Any) -> SpecAugment | None:
+    """The :class:`SpecAugment` layer of ``config.augment`` (seeded by ``train.seed``), or ``None`` when off."""
+    aug = config.augment
+    if not aug.enabled or (aug.spec_freq_mask_count == 0 and aug.spec_time_mask_count == 0):
+        return None
+    kwargs.setdefault("name", "spec_augment")
+    return SpecAugment(freq_mask_count=aug.spec_freq_mask_count, freq_mask_max_bins=aug.spec_freq_mask_max_bins,
+                       time_mask_count=aug.spec_time_mask_count,
+                       time_mask_max_fraction=aug.spec_time_mask_max_fraction,
+                       seed=config.train.seed, **kwargs)
+
+
+# -- mixup -----------------------------------------------------------------------------------------
+
+def draw_mixup_params(seed: tf.Tensor, batch_size: int | tf.Tensor, *, alpha: float,
+                      probability: float = 1.0) -> dict[str, tf.Tensor]:
+    """Mixing weights and partners for a batch.
+
+    Returns
+    -------
+    dict
+        ``weight`` ``[batch]`` float32: Beta(alpha, alpha) (as ``g1 / (g1 + g2)`` of two stateless gamma
+        draws) for examples that are mixed (probability ``probability``), 1 for the others;
+        ``partner`` ``[batch]`` int32: a random permutation of the batch.
+    """
+    _check_range("alpha", alpha, 0.0, 10.0, open_low=True)
+    if not _is_number(alpha):
+        raise ConfigError(f"alpha must be a number, got {alpha!r}")
+    _check_range("probability", probability, 0.0, 1.0)
+    keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # [4, 2]
+    batch = tf.convert_to_tensor(batch_size, tf.int32)
+    g1 = tf.random.stateless_gamma([batch], seed=keys[0], alpha=float(alpha), dtype=tf.float64)
+    g2 = tf.random.stateless_gamma([batch], seed=keys[1], alpha=float(alpha), dtype=tf.float64)
+    total = g1 + g2
+    weight = tf.where(total > 0, g1 / tf.where(total > 0, total, 1.0), 0.5)  # [batch] ~ Beta(alpha, alpha)
+    mixed = tf.random.stateless_uniform([batch], seed=keys[2]) < probability
+    partner = tf.cast(tf.argsort(tf.random.stateless_uniform([batch], seed=keys[3])), tf.int32)  # [batch]
+    return {"weight": tf.where(mixed, tf.cast(weight, tf.float32), 1.0), "partner": partner}
+
+
+def apply_mixup(waves: tf.Tensor, labels: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """``w * x + (1 - w) * x[partner]`` for inputs ``[batch, ...]`` and labels ``[batch, classes]``."""
+    waves = tf.convert_to_tensor(waves)
+    labels = tf.cast(labels, tf.float32)
+    weight, partner = params["weight"], params["partner"]
+
+    def mix(x: tf.Tensor) -> tf.Tensor:
+        w = tf.reshape(tf.cast(weight, x.dtype), tf.concat([[-1], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        return w * x + (1.0 - w) * tf.gather(x, partner)
+
+    return mix(waves), mix(labels)
+
+
+def mixup_batch(waves: tf.Tensor, labels_onehot: tf.Tensor, seed: tf.Tensor, *, alpha: float,
+                probability: float = 1.0) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mixup of a batch with a shuffled copy of itself.
+
+    Parameters
+    ----------
+    waves : tf.Tensor
+        ``[batch, samples]`` (any ``[batch, ...]`` works).
+    labels_onehot : tf.Tensor
+        ``[batch, classes]``; the mixed labels are soft and each row still sums to 1.
+    seed : tf.Tensor
+        ``[2]`` integers.
+    alpha : float
+        Beta(alpha, alpha) concentration; small values keep most weights near 0 or 1.
+    probability : float
+        Fraction of examples that are mixed (the rest keep weight 1).
+    """
+    params = draw_mixup_params(seed, tf.shape(waves)[0], alpha=alpha, probability=probability)
+    return apply_mixup(waves, labels_onehot, params)
+
+
+def make_batch_augmenter(config: Config) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple] | None:
+    """``f(waves [batch, samples], labels [batch, classes], seed [2]) -> (waves, labels)`` doing mixup,
+    or ``None`` when augmentation or mixup is off."""
+    aug = config.augment
+    if not aug.enabled or aug.mixup_probability == 0:
+        return None
+    alpha, probability = aug.mixup_alpha, aug.mixup_probability
+
+    def batch_augmenter(waves: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return mixup_batch(waves, labels, seed, alpha=alpha, probability=probability)
+
+    return batch_augmenter
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sound_tf.augment FILE --out DIR``: see :mod:`sound_tf.augment_cli`."""
+    from .augment_cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

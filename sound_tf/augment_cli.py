@@ -1,0 +1,192 @@
+"""``python -m sound_tf.augment FILE --out DIR``: hear and see what training augmentation does to a file.
+
+Decodes FILE at the recipe's sample rate, draws ``--count`` parameter sets from ``--seed`` exactly as the
+training pipeline does (same augmenter, same probabilities: some versions may leave a transform out),
+and writes into DIR:
+
+- ``original.wav`` and ``aug_NN_<what was applied>.wav`` (16-bit PCM, e.g.
+  ``aug_03_pitch+1.4st_noise18dB-pink.wav``; samples beyond [-1, 1] are clipped in the file only),
+- ``params.json``: the drawn parameters of every version,
+- ``spectrograms.png``: the log-mel features (as the model computes them) of the original and every
+  version, plus the first version with SpecAugment masks as the model sees it while training.
+
+Mixup needs a second example and is not shown.
+
+Examples
+--------
+    python -m sound_tf.augment dog.wav --out aug_preview
+    python -m sound_tf.augment dog.wav --out aug_preview --count 8 --seed 3 --pipeline esc50
+    python -m sound_tf.augment dog.wav --out aug_preview --set augment.pitch_probability=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import Config, config_from_recipe, parse_value, replace_section
+from .errors import ConfigError, SoundTFError
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.augment",
+                                     description="Write augmented versions of one audio file as WAVs and a "
+                                                 "PNG of their log-mel spectrograms.")
+    parser.add_argument("file", help="an audio file (any format sound_tf decodes)")
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--count", type=int, default=6, help="augmented versions to write (default 6)")
+    parser.add_argument("--seed", type=int, help="seed of the draws (default: train.seed of the config)")
+    parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set augment.noise_probability=1 (repeatable)")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Defaults <- recipe <- ``--set`` overrides."""
+    from .train import resolve_recipe  # the shared recipe lookup (path or bare name)
+
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = parse_value(value.strip())
+    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        value = np.asarray(value)
+        out[key] = value.tolist() if value.ndim else value.item()
+    return out
+
+
+def _applied_text(params: dict[str, Any]) -> str:
+    """``speed_factor=1.043, gain_db=-2.1, ...`` for the transforms that were applied."""
+    parts = []
+    for key, value in params.items():
+        if key.endswith("_applied"):
+            continue
+        transform = key.split("_", 1)[0]
+        if params.get(f"{transform}_applied", True):
+            parts.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
+    return ", ".join(parts) if parts else "(nothing applied)"
+
+
+def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count: int, seed: int,
+                 log: Any = print) -> list[Path]:
+    """Write the original and ``count`` augmented versions of ``path`` into ``out_dir``; return the WAVs.
+
+    Raises
+    ------
+    AudioError
+        ``path`` cannot be decoded.
+    ConfigError
+        ``count`` is not positive or the noise folder is unusable.
+    """
+    import tensorflow as tf
+
+    from . import audio
+    from .augment import load_noise_bank, make_waveform_augmenter
+
+    if count < 1:
+        raise ConfigError(f"--count must be >= 1, got {count}")
+    rate = config.audio.sample_rate_hz
+    wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
+    if wave.size < config.frame_length_samples:
+        raise ConfigError(f"{path}: {wave.size} samples at {rate} Hz is shorter than one feature frame "
+                          f"({config.frame_length_samples} samples)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    augmenter = make_waveform_augmenter(config, noise_bank=load_noise_bank(config))
+
+    @tf.function
+    def run(clip: tf.Tensor, example_seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        params = augmenter.draw(example_seed, tf.shape(clip)[0])
+        return augmenter.apply(clip, params), params
+
+    written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
+    versions: list[tuple[str, np.ndarray]] = [("original", wave)]
+    records = []
+    if not config.augment.enabled:
+        log("augment.enabled is false: the versions equal the original")
+    for index in range(1, count + 1):
+        example_seed = tf.constant([seed, index], tf.int32)
+        if config.augment.enabled:
+            augmented, params = run(tf.constant(wave), example_seed)
+            augmented, params = augmented.numpy(), {k: v.numpy() for k, v in params.items()}
+            summary = augmenter.describe(params)
+        else:
+            augmented, params, summary = wave.copy(), {}, "none"
+        name = f"aug_{index:02d}_{summary}"
+        peak = float(np.max(np.abs(augmented))) if augmented.size else 0.0
+        note = f" (peak {peak:.2f} > 1: clipped in the WAV only)" if peak > 1 else ""
+        written.append(audio.write_wav(out_dir / f"{name}.wav", augmented, rate))
+        versions.append((name, augmented))
+        records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(params)})
+        log(f"{name}.wav{note}")
+        if params:
+            log("    " + _applied_text(_jsonable(params)))
+    (out_dir / "params.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed)
+    log(f"wrote {len(written)} WAVs, params.json and {png.name} to {out_dir}")
+    return written
+
+
+def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int) -> Path:
+    """A column of log-mel spectrograms (one per version) plus the first version with SpecAugment masks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .augment import spec_augment_layer
+    from .frontend import log_mel_numpy
+
+    panels = [(name, log_mel_numpy(config, wave)) for name, wave in versions]  # [frames, mel_bins] each
+    if len(panels) > 1:
+        # SpecAugment acts on normalised features in the model (mask 0 = the mean); show the mean level here.
+        features = panels[1][1]
+        layer = spec_augment_layer(replace_section(config, "train", seed=seed), mask_value=float(np.mean(features)))
+        if layer is not None:
+            masked = np.asarray(layer(features[np.newaxis], training=True))[0]  # [frames, mel_bins]
+            panels.append((f"{panels[1][0]} + SpecAugment (training only)", masked))
+    low = min(float(np.percentile(f, 1)) for _, f in panels)
+    high = max(float(np.max(f)) for _, f in panels)
+    hop_seconds = config.hop_length_samples / config.audio.sample_rate_hz
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), squeeze=False, sharex=True,
+                             layout="constrained")
+    for ax, (name, features) in zip(axes[:, 0], panels):
+        frames, bins = features.shape
+        image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
+                          extent=(0.0, frames * hop_seconds, 0, bins))
+        ax.set_title(name, fontsize=9, loc="left")
+        ax.set_ylabel("mel bin")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="log mel power", shrink=0.6)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+        seed = config.train.seed if args.seed is None else args.seed
+        augment_file(args.file, args.out, config, count=args.count, seed=seed)
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

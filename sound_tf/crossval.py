@@ -1,0 +1,355 @@
+"""``python -m sound_tf.crossval``: k-fold cross-validation, one fresh model per fold, resumable.
+
+Folds are the dataset's own when it has them (ESC-50: 5, UrbanSound8K: 10, a CSV manifest's ``fold``
+column); otherwise they are assigned by stratified group k-fold (``--k``, default 5; clips of one
+source recording share a fold). Fold ``K`` is the test set of the run in ``OUT/fold_K``; validation is
+the fold before it (cyclically), or with only two folds a group-aware fraction carved from the training
+fold (:func:`sound_tf.datasets.split_examples`). Every file is decoded once for all folds. Each fold
+folder is a complete run folder (``model.keras``, ``metrics.json``, ``curves.png``, ``report.html``...).
+
+``OUT`` receives ``crossval.json`` (per-fold scores, mean and standard deviation, pooled metrics),
+``crossval.csv``, the pooled ``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with
+every fold's training curves. Running the same command again after a kill skips the finished folds
+(read back from their ``metrics.json``) and resumes the unfinished one at its last finished epoch.
+
+Examples
+--------
+    python -m sound_tf.crossval --data ~/ESC-50 --pipeline esc50 --out runs/esc50-cv
+    python -m sound_tf.crossval --data my_sounds/ --k 5 --epochs 20
+    python -m sound_tf.crossval --data ~/UrbanSound8K --folds 1,3 --out runs/us8k-cv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import Config
+from .datasets import Example, assign_kfold, split_examples
+from .errors import ConfigError, DatasetError, SoundTFError
+
+STATE_FILE = "crossval_state.json"
+LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
+DEFAULT_K = 5
+
+
+# -- planning (no TensorFlow) ---------------------------------------------------------------------------
+def plan_folds(examples: Sequence[Example], *, k: int = DEFAULT_K, seed: int = 0) -> tuple[list[Example], str]:
+    """Give every example a fold: the dataset's own folds, or stratified group k-fold.
+
+    Parameters
+    ----------
+    examples : sequence of Example
+    k : int
+        Number of folds when the examples have none (ignored otherwise).
+    seed : int
+        Shuffles the assigned folds.
+
+    Returns
+    -------
+    examples : list of Example
+        With ``fold`` set, in input order.
+    scheme : str
+        ``"official"`` or ``"stratified group k-fold"``.
+
+    Raises
+    ------
+    DatasetError
+        Only some examples have a fold, all share one fold, or ``k`` is out of range.
+    """
+    examples = list(examples)
+    if not examples:
+        raise DatasetError("cross-validation needs examples, got none")
+    with_fold = sum(ex.fold is not None for ex in examples)
+    if with_fold == len(examples):
+        folds = sorted({ex.fold for ex in examples})
+        if len(folds) < 2:
+            raise DatasetError(f"every example is in fold {folds[0]}; cross-validation needs at least two folds")
+        return examples, "official"
+    if with_fold:
+        raise DatasetError(f"{with_fold} of {len(examples)} examples have a fold and the others do not; give every "
+                           f"example a fold or none")
+    numbers = assign_kfold(examples, k, seed)
+    return [replace(ex, fold=fold) for ex, fold in zip(examples, numbers)], "stratified group k-fold"
+
+
+def fold_splits(examples: Sequence[Example], fold: int, config: Config) -> dict[str, list[Example]]:
+    """Train/val/test of one fold: ``test`` is ``fold``; see :func:`sound_tf.datasets.split_examples`."""
+    return split_examples(examples, test_fold=fold, val_fraction=config.data.val_fraction,
+                          test_fraction=config.data.test_fraction, seed=config.train.seed)
+
+
+def parse_folds(text: str | None) -> list[int] | None:
+    """``"1,3"`` -> ``[1, 3]`` (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    try:
+        folds = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"--folds expects fold numbers separated by commas, e.g. 1,3; got {text!r}") from None
+    if not folds:
+        raise ConfigError(f"--folds names no fold: {text!r}")
+    return folds
+
+
+# -- state and files ------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> None:
+    """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir``."""
+    old = _read_json(out_dir / STATE_FILE)
+    if overwrite:
+        for path in out_dir.iterdir():  # the log of this very command stays
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.name != LOG_FILE:
+                path.unlink()
+        return
+    differs = [key for key in ("fingerprint", "scheme", "folds") if old and old.get(key) != state.get(key)]
+    if differs:
+        raise ConfigError(f"{out_dir}: holds a cross-validation with different settings ({', '.join(differs)} "
+                          f"differ); pass --overwrite to start over or choose another --out")
+
+
+def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:
+    """The fold of every example: ``path,label,fold,group``."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("path", "label", "fold", "group"))
+        writer.writerows((ex.path, ex.label, ex.fold, ex.group or "") for ex in examples)
+    return path
+
+
+def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    from .metrics import SCALAR_METRICS
+    from .trainer import read_history, read_state
+
+    row: dict[str, Any] = {"fold": fold, "test_clips": metrics["num_examples"]}
+    row.update({key: metrics[key] for key in SCALAR_METRICS})
+    row.update(metrics.get("top_k_accuracy", {}))
+    row["epochs"] = len(read_history(run_dir / "history.csv").get("loss", []))
+    row["seconds"] = read_state(run_dir).get("seconds", "")
+    return row
+
+
+def write_crossval_csv(path: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> Path:
+    """One row per fold, then ``mean`` and ``std`` rows (metrics to 6 decimals)."""
+    columns = list(rows[0])
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([f"{row[c]:.6f}" if c in summary["mean"] else row[c] for c in columns])
+        for name in ("mean", "std"):
+            writer.writerow([name if c == "fold" else f"{summary[name][c]:.6f}" if c in summary[name] else ""
+                             for c in columns])
+    return path
+
+
+# -- the cross-validation ---------------------------------------------------------------------------------
+def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
+                 overwrite: bool = False, log: Callable[[str], None] = print,
+                 verbose: int | str = 0) -> dict[str, Any]:
+    """Train and evaluate one model per fold into ``out_dir/fold_K``, then summarise every finished fold.
+
+    Parameters
+    ----------
+    config : Config
+        The settings of every fold's run (``data.test_fold`` / ``data.val_fold`` are not used).
+    out_dir : str or Path
+        The cross-validation folder; rerunning with the same settings resumes it.
+    k : int
+        Folds to assign when the dataset has none.
+    folds : sequence of int, optional
+        Run only these folds (default: all). The summary covers every finished fold.
+    overwrite : bool
+        Start over, deleting what ``out_dir`` holds. Without it, a folder holding a cross-validation
+        with different settings is an error.
+
+    Returns
+    -------
+    dict
+        The content of ``crossval.json``.
+    """
+    import keras
+
+    from . import evaluation
+    from .datasets import PreparedData, _resolve_source, load_examples, write_split_csv
+    from .trainer import read_state, train_run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.data.test_fold is not None or config.data.val_fold is not None:
+        log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
+    root, fmt = _resolve_source(config, log)
+    examples, scheme = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed)
+    all_folds = sorted({ex.fold for ex in examples})
+    unknown = sorted(set(folds or ()) - set(all_folds))
+    if unknown:
+        raise DatasetError(f"--folds names fold(s) {unknown} that do not exist; folds present: {all_folds}")
+    selected = list(folds) if folds else all_folds
+    state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds}
+    _check_state(out_dir, state, overwrite=overwrite)
+    _write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
+                                       "format": fmt})
+    config.save(out_dir)
+    write_folds_csv(out_dir / "folds.csv", examples)
+    sizes = Counter(ex.fold for ex in examples)
+    log(f"cross-validation: {len(examples)} files, {len(all_folds)} folds ({scheme}: "
+        + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running fold(s) {selected} into {out_dir}")
+
+    labels = tuple(sorted({ex.label for ex in examples}))
+    pending = [fold for fold in selected if not _finished(out_dir / f"fold_{fold}")]
+    skipped: list[tuple[str, str]] = []
+    item_of: dict[str, Any] = {}
+    readable: list[Example] = []
+    if pending:  # decode every file once, for all folds
+        items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
+        evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
+        item_of = {item.source: item for item in items}
+        readable = [ex for ex in examples if ex.path in item_of]
+    for fold in selected:
+        fold_dir = out_dir / f"fold_{fold}"
+        if fold not in pending:
+            done = _read_json(fold_dir / "metrics.json")
+            log(f"fold {fold}: finished earlier (accuracy {done['accuracy']:.4f}); read back from "
+                f"{fold_dir / 'metrics.json'}, not retrained")
+            continue
+        splits = fold_splits(readable, fold, config)
+        data_items = {name: [item_of[ex.path] for ex in rows] for name, rows in splits.items()}
+        missing = sorted(set(labels) - {item.label for item in data_items["train"]})
+        if missing:
+            log(f"warning: fold {fold}: class(es) {missing} have no training clip; the model cannot learn them")
+        per_class = {name: dict(sorted(Counter(i.label for i in rows).items())) for name, rows in data_items.items()}
+        stats = {"root": str(root), "format": fmt, "split_source": f"cross-validation ({scheme}), test fold {fold}",
+                 "files": len(examples), "classes": len(labels), "skipped": len(skipped),
+                 **{f"{name}_items": len(rows) for name, rows in data_items.items()}, "per_class": per_class}
+        data = PreparedData(labels=labels, splits=data_items, skipped=skipped, stats=stats)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        write_split_csv(fold_dir / "split.csv", splits)
+        evaluation.write_skipped_csv(fold_dir / "skipped.csv", skipped)
+        if read_state(fold_dir).get("status") == "running":
+            log(f"fold {fold}: resuming its unfinished run")
+        log(f"fold {fold}: train {len(data_items['train'])}, val {len(data_items['val'])}, "
+            f"test {len(data_items['test'])} clips")
+        keras.backend.clear_session()
+        result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
+        log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
+    return summarise(out_dir, all_folds, config=config, log=log)
+
+
+def _finished(fold_dir: Path) -> bool:
+    from .trainer import read_state
+
+    return read_state(fold_dir).get("status") == "done" and (fold_dir / "metrics.json").is_file()
+
+
+def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write ``crossval.json``, ``crossval.csv``, the pooled figures and ``report.html`` from finished folds."""
+    from . import evaluation, report
+    from .metrics import aggregate_folds, summary_lines, write_metrics_json
+
+    out_dir = Path(out_dir)
+    done = [fold for fold in all_folds if _finished(out_dir / f"fold_{fold}")]
+    if not done:
+        raise DatasetError(f"{out_dir}: no fold has finished yet")
+    fold_metrics = [_read_json(out_dir / f"fold_{fold}" / "metrics.json") for fold in done]
+    summary = aggregate_folds(fold_metrics)
+    rows = [_fold_row(fold, m, out_dir / f"fold_{fold}") for fold, m in zip(done, fold_metrics)]
+    pending = [fold for fold in all_folds if fold not in done]
+    result = {"folds": list(all_folds), "folds_done": done, "folds_pending": pending, "complete": not pending,
+              **summary, "per_fold": rows}
+    write_metrics_json(out_dir / "crossval.json", result)
+    write_crossval_csv(out_dir / "crossval.csv", rows, summary)
+    labels = summary["labels"]
+    title = f"pooled over {len(done)} fold(s)"
+    figures = {"Pooled confusion matrix": report.plot_confusion_matrix(
+                   summary["confusion_matrix"], labels, out_dir / "confusion_matrix.png",
+                   title=f"Confusion matrix, {title}"),
+               "F1 per class (pooled)": report.plot_per_class(
+                   summary["pooled"], out_dir / "per_class.png", title=f"F1 per class, {title} (weakest first)")}
+    for fold in done:
+        curves = out_dir / f"fold_{fold}" / "curves.png"
+        if curves.is_file():
+            figures[f"Training curves, fold {fold}"] = curves
+    folds_csv = out_dir / "folds.csv"
+    counts: dict[str, dict[str, int]] = {}
+    if folds_csv.is_file():
+        with folds_csv.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                fold_counts = counts.setdefault(f"fold {row['fold']}", {})
+                fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
+    state = _read_json(out_dir / STATE_FILE)
+    skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
+    dataset = {"source": state.get("root", ""), "format": state.get("format", ""), "folds": state.get("scheme", ""),
+               "files": sum(sum(c.values()) for c in counts.values()), "skipped": len(skipped),
+               "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
+    total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
+    notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),
+             "mean +/- std over folds: " + ", ".join(f"{key} {summary['mean'][key]:.4f} +/- {summary['std'][key]:.4f}"
+                                                      for key in ("accuracy", "balanced_accuracy", "macro_f1")),
+             "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
+    notes += summary_lines(summary["pooled"], class_counts=total_counts)
+    report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,
+                             config_dict=(config or Config.load(out_dir)).to_dict(), dataset_summary=dataset,
+                             figures=figures, skipped=skipped, extra_tables={"Per fold": rows}, notes=notes)
+    for line in notes:
+        log(line)
+    log(f"cross-validation folder: {out_dir} (crossval.json, crossval.csv, report.html)")
+    return result
+
+
+def default_out_dir(config: Config) -> Path:
+    """``runs/crossval-<settings fingerprint>``: the same command finds its folder again to resume."""
+    return Path("runs") / f"crossval-{config.fingerprint()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .train import add_config_flags, config_from_args, quiet_tensorflow, setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.crossval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(parser)
+    parser.add_argument("--k", type=int, default=DEFAULT_K,
+                        help=f"folds to assign when the dataset has none (default: {DEFAULT_K})")
+    parser.add_argument("--folds", help="run only these folds, e.g. 1,3 (default: all)")
+    parser.add_argument("--out", help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
+    parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    args = parser.parse_args(argv)
+    quiet_tensorflow()
+    import logging
+    log = logging.getLogger("sound_tf")
+    try:
+        config = config_from_args(args)
+        out_dir = Path(args.out) if args.out else default_out_dir(config)
+        setup_logging(out_dir)
+        started = time.time()
+        run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
+                     log=log.info, verbose=0 if args.quiet else "auto")
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info(f"done in {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

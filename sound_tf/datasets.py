@@ -1,0 +1,668 @@
+"""Labelled audio in, decoded train/val/test splits out: format detection, manifests, folds, splits.
+
+Four layouts are read (``detect_format`` picks one), plus the built-in synthetic demo dataset:
+
+``folder``
+    One subfolder per class (``root/<label>/**/<file>``), files nested at any depth.
+``csv``
+    A manifest with columns ``path,label`` and optional ``fold`` and ``group``; paths relative to the
+    CSV's folder.
+``esc50``
+    ESC-50 (``meta/esc50.csv``, ``audio/``), 5 official folds; group = ``src_file``.
+``urbansound8k``
+    UrbanSound8K (``metadata/UrbanSound8K.csv``, ``audio/fold*/``), 10 official folds; group = ``fsID``.
+
+``group`` names the source recording: clips cut from one recording always land in the same split.
+:func:`prepare_dataset` ties everything together for the training command: load, split (or reuse a
+``split.csv``), decode once through :class:`~sound_tf.audio.DecodeCache`, report unreadable files in
+``skipped.csv``.
+
+This module must never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .audio import AUDIO_EXTENSIONS, DecodeCache, default_cache_dir, is_audio_file
+from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
+from .errors import DatasetError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = [
+    "DEMO_CLASSES",
+    "Example",
+    "FORMATS",
+    "Item",
+    "PreparedData",
+    "SPLITS",
+    "assign_kfold",
+    "default_demo_dir",
+    "detect_format",
+    "load_examples",
+    "make_demo_dataset",
+    "prepare_dataset",
+    "read_split_csv",
+    "split_examples",
+    "write_split_csv",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("folder", "csv", "esc50", "urbansound8k")
+SPLITS = ("train", "val", "test")
+ESC50_META = Path("meta") / "esc50.csv"
+US8K_META = Path("metadata") / "UrbanSound8K.csv"
+SPLIT_CSV = "split.csv"
+SKIPPED_CSV = "skipped.csv"
+PROGRESS_EVERY_S = 10.0
+SPLIT_COLUMNS = ("split", "path", "label", "fold", "group")
+_EXPECTED_LAYOUTS = ("a folder with one subfolder of audio files per class, an ESC-50 folder (meta/esc50.csv), "
+                     "an UrbanSound8K folder (metadata/UrbanSound8K.csv), or a .csv manifest with columns "
+                     "path,label[,fold,group]")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled audio file.
+
+    Attributes
+    ----------
+    path : str
+        The source file (absolute once loaded by :func:`load_examples`).
+    label : str
+    fold : int or None
+        Official fold (ESC-50 1-5, UrbanSound8K 1-10, or a CSV's ``fold`` column).
+    group : str or None
+        Source recording id; examples sharing a group never straddle splits. ``None`` means the file
+        is its own group.
+    """
+
+    path: str
+    label: str
+    fold: int | None = None
+    group: str | None = None
+
+    @property
+    def group_key(self) -> str:
+        """The group used for splitting (the path when no group is given)."""
+        return self.group if self.group is not None else f"path:{self.path}"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A readable example with its decoded cache file and class index (what ``pipeline.py`` reads)."""
+
+    source: str
+    cached: str
+    label: str
+    label_index: int
+    fold: int | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Output of :func:`prepare_dataset`.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Sorted unique labels of all examples; ``Item.label_index`` indexes it.
+    splits : dict
+        ``{"train": [Item, ...], "val": [...], "test": [...]}``; unreadable files removed.
+    skipped : list of (str, str)
+        ``(path, reason)`` of every unreadable file.
+    stats : dict
+        Counts (files, classes, decoded, reused, skipped, per split and per class), the dataset root,
+        format, split source and cache folder.
+    """
+
+    labels: tuple[str, ...]
+    splits: dict[str, list[Item]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+# -- format detection and loading ------------------------------------------------------------------
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _iter_audio_files(folder: Path) -> Iterable[Path]:
+    """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for name in sorted(filenames):
+            if is_audio_file(name):
+                yield Path(dirpath) / name
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Recognise a dataset layout: ``folder``, ``csv``, ``esc50`` or ``urbansound8k``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` manifest or a dataset folder.
+
+    Returns
+    -------
+    str
+        One of :data:`FORMATS`.
+
+    Raises
+    ------
+    DatasetError
+        ``path`` does not exist or matches no layout; the message says what was expected.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{root}: no such file or folder; expected {_EXPECTED_LAYOUTS}")
+    if root.is_file():
+        if root.suffix.lower() == ".csv":
+            return "csv"
+        raise DatasetError(f"{root}: a file that is not a .csv manifest; expected {_EXPECTED_LAYOUTS}")
+    if (root / ESC50_META).is_file():
+        return "esc50"
+    if (root / US8K_META).is_file():
+        return "urbansound8k"
+    for folder in _class_folders(root):
+        if next(iter(_iter_audio_files(folder)), None) is not None:
+            return "folder"
+    loose = [p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name)]
+    if loose:
+        raise DatasetError(f"{root}: holds {len(loose)} audio file(s) (e.g. {loose[0]}) but no class subfolders; "
+                           f"put each class's files in a subfolder named after the class, or write a CSV "
+                           f"manifest with columns path,label")
+    raise DatasetError(f"{root}: no audio files found (extensions {', '.join(AUDIO_EXTENSIONS)}); expected "
+                       f"{_EXPECTED_LAYOUTS}")
+
+
+def _load_folder(root: Path) -> list[Example]:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: format 'folder' needs a folder with one subfolder per class")
+    examples = [Example(path=str(file), label=folder.name)
+                for folder in _class_folders(root) for file in _iter_audio_files(folder)]
+    if not examples:
+        raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
+                           f"{', '.join(AUDIO_EXTENSIONS)})")
+    return examples
+
+
+def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> list[tuple[int, dict]]:
+    """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: manifest not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc})") from exc
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise DatasetError(f"{path}: empty CSV; expected a header with columns {','.join(required)}")
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
+                           f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else ""))
+    rows = []
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}")
+        row = {h: v.strip() for h, v in zip(header, values)}
+        for column in required:
+            if not row[column]:
+                raise DatasetError(f"{path}, line {line}: empty value in column {column!r}")
+        rows.append((line, row))
+    if not rows:
+        raise DatasetError(f"{path}: no data rows below the header")
+    return rows
+
+
+def _parse_fold(value: str, path: Path, line: int) -> int | None:
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise DatasetError(f"{path}, line {line}: fold must be an integer, got {value!r}")
+    return int(number)
+
+
+def _load_csv(path: Path) -> list[Example]:
+    if not path.is_file():
+        raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
+    rows = _read_rows(path, ("path", "label"), ("fold", "group"))
+    base = path.parent.resolve()
+    examples = []
+    for line, row in rows:
+        file = Path(row["path"]).expanduser()
+        examples.append(Example(path=str(file if file.is_absolute() else base / file), label=row["label"],
+                                fold=_parse_fold(row.get("fold", ""), path, line),
+                                group=row.get("group") or None))
+    return examples
+
+
+def _load_esc50(root: Path) -> list[Example]:
+    meta = root / ESC50_META
+    rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"))
+    return [Example(path=str(root / "audio" / row["filename"]), label=row["category"],
+                    fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
+            for line, row in rows]
+
+
+def _load_urbansound8k(root: Path) -> list[Example]:
+    meta = root / US8K_META
+    rows = _read_rows(meta, ("slice_file_name", "fsID", "fold", "class"),
+                      ("start", "end", "salience", "classID"))
+    examples = []
+    for line, row in rows:
+        fold = _parse_fold(row["fold"], meta, line)
+        examples.append(Example(path=str(root / "audio" / f"fold{fold}" / row["slice_file_name"]),
+                                label=row["class"], fold=fold, group=row["fsID"]))
+    return examples
+
+
+_LOADERS: dict[str, Callable[[Path], list[Example]]] = {
+    "folder": _load_folder,
+    "csv": _load_csv,
+    "esc50": _load_esc50,
+    "urbansound8k": _load_urbansound8k,
+}
+
+
+def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example]:
+    """Read a dataset's examples (label, fold, group per file), in a deterministic order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Dataset folder or CSV manifest.
+    format : str
+        ``auto`` (see :func:`detect_format`), one of :data:`FORMATS`, or ``demo`` (a folder).
+
+    Returns
+    -------
+    list of Example
+        Paths are absolute. Files listed by a manifest but missing on disk are kept: the decode cache
+        reports them as skipped ("file not found").
+
+    Raises
+    ------
+    DatasetError
+        Unknown format, no audio, or a malformed manifest (the message names the file and line).
+    """
+    root = Path(path).expanduser().absolute()
+    if format == "auto":
+        format = detect_format(root)
+    elif format == "demo":
+        format = "folder"
+    if format not in _LOADERS:
+        raise DatasetError(f"unknown dataset format {format!r}; expected auto, demo or one of {', '.join(FORMATS)}")
+    if format in ("esc50", "urbansound8k") and not root.is_dir():
+        raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
+    return _LOADERS[format](root)
+
+
+# -- splits ----------------------------------------------------------------------------------------
+def _group_labels(examples: Sequence[Example]) -> dict[str, str]:
+    """Each group's majority label (ties: alphabetically first)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for ex in examples:
+        counts[ex.group_key][ex.label] += 1
+    return {g: min(c, key=lambda label: (-c[label], label)) for g, c in counts.items()}
+
+
+def _partition(examples: Sequence[Example], fractions: Sequence[tuple[str, float]],
+               rng: np.random.Generator) -> dict[str, str]:
+    """Assign every group to one of ``fractions``' splits or ``train``, stratified by label.
+
+    Per label, groups are shuffled and each named split takes the number of groups (at least one)
+    whose example count comes closest to its fraction, as long as one group is left for every later
+    split and for training. A label with ``n`` groups therefore reaches all splits when
+    ``n >= len(fractions) + 1``; with fewer, the earlier splits in ``fractions`` get one group each.
+    """
+    group_label = _group_labels(examples)
+    sizes = Counter(ex.group_key for ex in examples)
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for group in sorted(group_label):
+        by_label[group_label[group]].append(group)
+    assignment: dict[str, str] = {}
+    for label in sorted(by_label):
+        groups = [by_label[label][i] for i in rng.permutation(len(by_label[label]))]
+        total = sum(sizes[g] for g in groups)
+        eligible = list(fractions)[: max(0, len(groups) - 1)]
+        start = 0
+        for position, (name, fraction) in enumerate(eligible):
+            later = len(eligible) - position - 1
+            max_take = len(groups) - start - 1 - later
+            cumulative = np.cumsum([sizes[g] for g in groups[start: start + max_take]])
+            take = 1 + int(np.argmin(np.abs(cumulative - fraction * total)))
+            for group in groups[start: start + take]:
+                assignment[group] = name
+            start += take
+        for group in groups[start:]:
+            assignment[group] = "train"
+    return assignment
+
+
+def _check_fraction(name: str, value: float) -> float:
+    if not 0 < float(value) < 0.5:
+        raise DatasetError(f"{name} must be in (0, 0.5), got {value!r}")
+    return float(value)
+
+
+def split_examples(examples: Sequence[Example], *, test_fold: int | None = None, val_fold: int | None = None,
+                   val_fraction: float = 0.15, test_fraction: float = 0.15,
+                   seed: int = 0) -> dict[str, list[Example]]:
+    """Split examples into train/val/test without leaking a clip or a source recording.
+
+    With folds (every example has one), whole folds are held out and clips are never reshuffled:
+    ``test`` is ``test_fold`` (default: the largest fold), ``val`` is ``val_fold`` (default: the fold
+    before the test fold, cyclically among the folds present) and ``train`` the rest. With exactly two
+    folds, the other fold is split into train and a group-aware, label-stratified ``val_fraction`` for
+    validation (``val_fold`` must then stay unset).
+
+    Without folds, groups (source recordings; a file without a group is its own) are assigned to
+    splits per label: shuffled with ``seed``, then test and val take the number of groups whose size is
+    closest to their fraction (at least one each). Every class with at least three groups appears in
+    every split; one with two groups is in train and test; one with one group in train only.
+
+    Parameters
+    ----------
+    examples : sequence of Example
+    test_fold, val_fold : int, optional
+    val_fraction, test_fraction : float
+        In (0, 0.5); used without folds (``val_fraction`` also with two folds).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{"train": [...], "val": [...], "test": [...]}``, each in the input order.
+
+    Raises
+    ------
+    DatasetError
+        No examples, only some examples with a fold, fewer than two folds, a fold number that does
+        not exist (the message lists the folds present), or ``val_fold == test_fold``.
+    """
+    examples = list(examples)
+    if not examples:
+        raise DatasetError("cannot split an empty list of examples")
+    val_fraction = _check_fraction("val_fraction", val_fraction)
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    rng = np.random.default_rng(seed)
+    with_fold = sum(ex.fold is not None for ex in examples)
+    if 0 < with_fold < len(examples):
+        raise DatasetError(f"{with_fold} of {len(examples)} examples have a fold and the others do not; give "
+                           f"every example a fold or none")
+
+    if with_fold == 0:
+        if test_fold is not None or val_fold is not None:
+            raise DatasetError(f"test_fold={test_fold!r} / val_fold={val_fold!r} given but the examples have no "
+                               f"folds; leave them unset to split by val_fraction/test_fraction")
+        assignment = _partition(examples, [("test", test_fraction), ("val", val_fraction)], rng)
+        return {name: [ex for ex in examples if assignment[ex.group_key] == name] for name in SPLITS}
+
+    folds = sorted({ex.fold for ex in examples})
+    if len(folds) < 2:
+        raise DatasetError(f"all examples are in fold {folds[0]}; at least two folds are needed to hold one out "
+                           f"(or drop the fold column to split by fractions)")
+    if test_fold is None:
+        test_fold = folds[-1]
+    if test_fold not in folds:
+        raise DatasetError(f"test_fold={test_fold!r} does not exist; folds present: {folds}")
+    if val_fold is not None and val_fold not in folds:
+        raise DatasetError(f"val_fold={val_fold!r} does not exist; folds present: {folds}")
+    if val_fold is not None and val_fold == test_fold:
+        raise DatasetError(f"val_fold and test_fold are both {test_fold}; choose two different folds from {folds}")
+    _warn_groups_across_folds(examples)
+    test = [ex for ex in examples if ex.fold == test_fold]
+    rest = [ex for ex in examples if ex.fold != test_fold]
+    if len(folds) == 2:
+        if val_fold is not None:
+            raise DatasetError(f"with only two folds {folds}, val_fold={val_fold} and test_fold={test_fold} leave no "
+                               f"training fold; leave val_fold unset to carve validation from the training fold")
+        assignment = _partition(rest, [("val", val_fraction)], rng)
+        return {"train": [ex for ex in rest if assignment[ex.group_key] == "train"],
+                "val": [ex for ex in rest if assignment[ex.group_key] == "val"],
+                "test": test}
+    if val_fold is None:
+        val_fold = folds[(folds.index(test_fold) - 1) % len(folds)]
+    return {"train": [ex for ex in rest if ex.fold != val_fold],
+            "val": [ex for ex in rest if ex.fold == val_fold],
+            "test": test}
+
+
+def _warn_groups_across_folds(examples: Sequence[Example]) -> None:
+    folds_of: dict[str, set] = defaultdict(set)
+    for ex in examples:
+        if ex.group is not None:
+            folds_of[ex.group].add(ex.fold)
+    spread = sorted(g for g, f in folds_of.items() if len(f) > 1)
+    if spread:
+        logger.warning("%d group(s) have clips in more than one fold (e.g. %s): held-out folds share source "
+                       "recordings with training; the folds are used as given", len(spread), spread[0])
+
+
+def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
+    """Stratified group k-fold fold numbers (1..k) for examples without official folds.
+
+    Uses scikit-learn's ``StratifiedGroupKFold`` (shuffled with ``seed``): examples of one group share
+    a fold and each fold's label distribution follows the whole set's.
+
+    Parameters
+    ----------
+    examples : sequence of Example
+    k : int
+        Number of folds, at least 2 and at most the number of groups.
+    seed : int
+
+    Returns
+    -------
+    list of int
+        Fold number of each example, in input order.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    examples = list(examples)
+    groups = [ex.group_key for ex in examples]
+    n_groups = len(set(groups))
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= n_groups:
+        raise DatasetError(f"k must be an integer in [2, {n_groups}] (the number of groups), got {k!r}")
+    folds = [0] * len(examples)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    labels = [ex.label for ex in examples]
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(examples)), labels, groups), start=1):
+        for index in held_out:
+            folds[index] = fold
+    return folds
+
+
+# -- split files -----------------------------------------------------------------------------------
+def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Example]]) -> Path:
+    """Write splits as a CSV with columns ``split,path,label,fold,group`` (reusable by :func:`read_split_csv`)."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise DatasetError(f"unknown split name(s) {sorted(unknown)}; expected {', '.join(SPLITS)}")
+    rows = [(name, ex.path, ex.label, "" if ex.fold is None else ex.fold, "" if ex.group is None else ex.group)
+            for name in SPLITS for ex in splits.get(name, ())]
+    return _write_csv_atomic(Path(path), SPLIT_COLUMNS, rows)
+
+
+def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
+    """Read a ``split.csv`` written by :func:`write_split_csv` (relative paths: from the CSV's folder)."""
+    path = Path(path).expanduser()
+    rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"))
+    base = path.parent.resolve()
+    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    for line, row in rows:
+        if row["split"] not in splits:
+            raise DatasetError(f"{path}, line {line}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
+        file = Path(row["path"]).expanduser()
+        splits[row["split"]].append(Example(path=str(file if file.is_absolute() else base / file),
+                                            label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
+                                            group=row.get("group") or None))
+    return splits
+
+
+def _read_skipped(path: Path) -> list[tuple[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["path"], row["reason"]) for row in csv.DictReader(handle) if row.get("path")]
+
+
+# -- the one entry point of the training command ----------------------------------------------------
+def _resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
+    data, audio = config.data, config.audio
+    if data.path is None or data.format == "demo":
+        kwargs = dict(clips_per_class=data.demo_clips_per_class, sample_rate_hz=audio.sample_rate_hz,
+                      clip_seconds=audio.clip_seconds)
+        root = Path(data.path).expanduser() if data.path is not None else default_demo_dir(**kwargs)
+        if not (root / MARKER_NAME).is_file():
+            log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
+                f"{data.demo_clips_per_class} clips) in {root}")
+        return make_demo_dataset(root, **kwargs), "folder"
+    root = Path(data.path).expanduser().absolute()
+    return root, detect_format(root) if data.format == "auto" else data.format
+
+
+def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable[[str], Any] = print) -> PreparedData:
+    """Load, split and decode the dataset a config names; write ``split.csv`` and ``skipped.csv``.
+
+    Steps: resolve ``config.data.path`` (``None`` or format ``demo``: generate the demo dataset at
+    ``config.audio.sample_rate_hz`` / ``clip_seconds``); take the split from ``run_dir/split.csv`` if it
+    exists (resuming a run), else from ``config.data.split_file``, else split the loaded examples with
+    :func:`split_examples` (seed ``config.train.seed``); decode every file once through
+    :class:`~sound_tf.audio.DecodeCache` (``config.data.cache_dir`` or the default, strict per
+    ``config.data.strict``); drop unreadable files; write ``run_dir/split.csv`` (readable files only)
+    and ``run_dir/skipped.csv`` (``path,reason``; when resuming, earlier skips are kept).
+
+    Parameters
+    ----------
+    config : sound_tf.config.Config
+    run_dir : str or path-like
+        Created if missing.
+    log : callable
+        Receives one-line progress messages (``print`` by default).
+
+    Returns
+    -------
+    PreparedData
+
+    Raises
+    ------
+    DatasetError
+        Nothing is readable, a split is empty, or a class has no training example.
+    AudioError
+        A file is unreadable and ``config.data.strict`` is set.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    root, fmt = _resolve_source(config, log)
+    split_path = run_dir / SPLIT_CSV
+    prior_skipped: list[tuple[str, str]] = []
+    if split_path.is_file():
+        splits, split_source = read_split_csv(split_path), f"reused {split_path}"
+        prior_skipped = _read_skipped(run_dir / SKIPPED_CSV)
+    elif config.data.split_file is not None:
+        splits, split_source = read_split_csv(config.data.split_file), f"read {config.data.split_file}"
+    else:
+        examples = load_examples(root, fmt)
+        splits = split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,
+                                val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                                seed=config.train.seed)
+        split_source = "computed"
+    all_examples = [ex for name in SPLITS for ex in splits[name]]
+    if not all_examples:
+        raise DatasetError(f"{root}: the split has no examples ({split_source})")
+    labels = tuple(sorted({ex.label for ex in all_examples}))
+
+    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
+    total = len({ex.path for ex in all_examples})
+    last_log = [time.monotonic()]
+
+    def progress(done: int, count: int) -> None:
+        now = time.monotonic()
+        if now - last_log[0] >= PROGRESS_EVERY_S:
+            last_log[0] = now
+            log(f"data: decoding {done}/{count}")
+
+    result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=progress)
+    if not result.cached:
+        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in result.skipped[:3])
+        raise DatasetError(f"{root}: none of the {len(result.skipped)} audio file(s) could be read "
+                           f"(first reasons: {reasons})")
+
+    index = {label: i for i, label in enumerate(labels)}
+    kept = {name: [ex for ex in splits[name] if ex.path in result.cached] for name in SPLITS}
+    items = {name: [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
+                         label_index=index[ex.label], fold=ex.fold, group=ex.group) for ex in kept[name]]
+             for name in SPLITS}
+    skipped = list(dict.fromkeys(prior_skipped + result.skipped))
+    write_split_csv(split_path, kept)
+    _write_csv_atomic(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
+
+    empty = [name for name in SPLITS if not items[name]]
+    if empty:
+        sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
+        raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "
+                           f"file(s) skipped); the dataset needs at least 3 readable files (or source groups) per "
+                           f"class, or 3 folds")
+    train_counts = Counter(item.label for item in items["train"])
+    missing = [label for label in labels if train_counts[label] == 0]
+    if missing:
+        raise DatasetError(f"{root}: class(es) {', '.join(missing)} have no readable training example; add files "
+                           f"or remove the class")
+
+    per_class = {name: dict(sorted(Counter(item.label for item in items[name]).items())) for name in SPLITS}
+    stats = {"root": str(root), "format": fmt, "split_source": split_source, "cache_dir": str(cache.rate_dir),
+             "files": total, "classes": len(labels), "decoded": result.decoded, "reused": result.reused,
+             "skipped": len(skipped), **{f"{name}_items": len(items[name]) for name in SPLITS},
+             "per_class": per_class}
+    log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
+        f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
+        f"test {len(items['test'])} ({fmt}, split {split_source})")
+    return PreparedData(labels=labels, splits=items, skipped=skipped, stats=stats)

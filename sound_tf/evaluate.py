@@ -1,0 +1,159 @@
+"""``python -m sound_tf.evaluate``: score a trained run on its test split or on another dataset.
+
+The run's ``config.json`` and ``model.keras`` are loaded and every clip is scored exactly as training
+scored its test split (sliding windows over long clips, mean of the window logits). The folder given
+with ``--out`` (default ``RUN_DIR/evaluation/<split or dataset>``) receives ``metrics.json``,
+``confusion_matrix.png``, ``per_class.png``, ``confused_pairs.csv``, ``errors.csv``, ``skipped.csv``
+and ``report.html``; the console gets the weakest classes, the most confused pairs and which classes
+would benefit from more data.
+
+Examples
+--------
+    python -m sound_tf.evaluate runs/20250101-120000                      # the run's own test split
+    python -m sound_tf.evaluate runs/esc50 --split val
+    python -m sound_tf.evaluate runs/esc50 --data ~/ESC-50 --fold 5       # fold 5 of a folded dataset
+    python -m sound_tf.evaluate runs/demo --data more_sounds/ --skip-unknown-labels
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import DatasetError, SoundTFError
+
+SPLIT_CHOICES = ("test", "val", "train")
+
+
+def _select_fold(examples: list, fold: int, source: str) -> list:
+    folds = sorted({ex.fold for ex in examples if ex.fold is not None})
+    if not folds:
+        raise DatasetError(f"{source}: --fold {fold} given but the examples have no folds")
+    chosen = [ex for ex in examples if ex.fold == fold]
+    if not chosen:
+        raise DatasetError(f"{source}: fold {fold} does not exist; folds present: {folds}")
+    return chosen
+
+
+def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
+                    fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
+                    log: Callable[[str], None] = print) -> tuple[list, str]:
+    """The examples to evaluate and a short name for them (used for the default output folder).
+
+    Without ``data`` the rows of the run's ``split.csv`` are used: those of ``split`` (default
+    ``test``), or with ``fold`` every row of that fold. With ``data`` the dataset is loaded
+    (:func:`sound_tf.datasets.load_examples`), narrowed to ``fold`` if given, and checked against the
+    model's ``labels``: unknown labels are an error listing them, or with ``skip_unknown_labels`` their
+    files are left out with a warning.
+    """
+    from .datasets import load_examples, read_split_csv
+
+    if data is None:
+        split_csv = run_dir / "split.csv"
+        if not split_csv.is_file():
+            raise DatasetError(f"{run_dir}: no split.csv to take the {split or 'test'} rows from; pass --data")
+        splits = read_split_csv(split_csv)
+        if fold is not None:
+            if split is not None:
+                raise DatasetError("give --split or --fold, not both")
+            rows = _select_fold([ex for name in ("train", "val", "test") for ex in splits[name]], fold, str(split_csv))
+            train_paths = {ex.path for ex in splits["train"]}
+            trained = sum(ex.path in train_paths for ex in rows)
+            if trained:
+                log(f"warning: {trained} of the {len(rows)} clips of fold {fold} were used for training; their "
+                    f"scores are optimistic")
+            return rows, f"fold{fold}"
+        split = split or "test"
+        if not splits[split]:
+            raise DatasetError(f"{split_csv}: the {split} split is empty")
+        return splits[split], split
+
+    if split is not None:
+        raise DatasetError("--split selects rows of the run's own split.csv; with --data use --fold (or nothing "
+                           "to evaluate the whole dataset)")
+    source = Path(data).expanduser()
+    examples = load_examples(source, data_format)
+    if fold is not None:
+        examples = _select_fold(examples, fold, str(source))
+    known = set(labels)
+    unknown = Counter(ex.label for ex in examples if ex.label not in known)
+    if unknown:
+        listing = ", ".join(f"{label} ({count} files)" for label, count in sorted(unknown.items()))
+        example = next(ex.path for ex in examples if ex.label not in known)
+        if not skip_unknown_labels:
+            raise DatasetError(f"{source}: {sum(unknown.values())} file(s) have labels the model does not know: "
+                               f"{listing} (e.g. {example}); the model's classes are {list(labels)}. Pass "
+                               f"--skip-unknown-labels to leave those files out")
+        log(f"warning: skipping {sum(unknown.values())} file(s) with labels unknown to the model: {listing}")
+        examples = [ex for ex in examples if ex.label in known]
+        if not examples:
+            raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
+    name = source.stem if source.is_file() else source.name
+    return examples, f"{name}_fold{fold}" if fold is not None else name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by sound_tf.train")
+    parser.add_argument("--data", help="evaluate this dataset (folder, CSV, ESC-50, UrbanSound8K) instead of the "
+                                       "run's own split")
+    parser.add_argument("--format", default="auto", choices=["auto", "folder", "csv", "esc50", "urbansound8k"],
+                        help="format of --data (default: detected)")
+    parser.add_argument("--fold", type=int, help="only this fold (of --data, or of the run's split.csv)")
+    parser.add_argument("--split", choices=SPLIT_CHOICES, help="which split of the run's split.csv (default: test)")
+    parser.add_argument("--skip-unknown-labels", action="store_true",
+                        help="leave out files of classes the model does not know (default: an error)")
+    parser.add_argument("--out", help="output folder (default: RUN_DIR/evaluation/<split or dataset name>)")
+    parser.add_argument("--batch-size", type=int, help="windows per inference batch (default: the run's)")
+    args = parser.parse_args(argv)
+
+    from .train import quiet_tensorflow
+    quiet_tensorflow()
+    log = print
+    run_dir = Path(args.run_dir)
+    try:
+        from . import evaluation
+        from .config import apply_overrides
+
+        config, model = evaluation.load_run(run_dir)
+        if args.batch_size:
+            config = apply_overrides(config, {"train.batch_size": args.batch_size})
+        examples, name = select_examples(run_dir, config.labels, data=args.data, data_format=args.format,
+                                         fold=args.fold, split=args.split,
+                                         skip_unknown_labels=args.skip_unknown_labels, log=log)
+        out_dir = Path(args.out) if args.out else run_dir / "evaluation" / name
+        log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
+        items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
+        if not items:
+            raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
+                               f"{skipped[0][1]})")
+        metrics = evaluation.evaluate_items(model, config, items, out_dir, log=log)
+        counts = {label: sum(1 for i in items if i.label == label) for label in config.labels}
+        summary = {"evaluated": name, "source": args.data or str(run_dir / "split.csv"), "files": len(examples),
+                   "evaluated_clips": len(items), "skipped": len(skipped),
+                   "class_counts": {"train (run)": evaluation.train_class_counts(run_dir=run_dir) or {},
+                                    "evaluated": counts}}
+        evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
+                                    title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
+                                    skipped=skipped, log=log)
+        from .metrics import summary_lines
+        train_counts = evaluation.train_class_counts(run_dir=run_dir)
+        for line in summary_lines(metrics, class_counts=train_counts):
+            log(line)
+        if skipped:
+            log(f"{len(skipped)} unreadable file(s) skipped, listed in {out_dir / 'skipped.csv'}")
+        log(f"evaluation folder: {out_dir}")
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

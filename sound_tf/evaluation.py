@@ -1,0 +1,249 @@
+"""Score a model on a split and describe a run: metrics, plots, CSVs, ``curves.png`` and ``report.html``.
+
+The training run, ``sound_tf.evaluate`` and cross-validation all call :func:`evaluate_items`, so a test
+set is scored exactly one way: every clip is covered by sliding windows
+(:func:`sound_tf.pipeline.predict_logits`), the clip's logits are the mean over its windows, and the
+prediction is their argmax. :func:`write_run_report` turns a run folder (or an evaluation folder) into
+``curves.png`` and a self-contained ``report.html``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import metrics as M
+from . import report
+from .audio import DecodeCache, default_cache_dir
+from .config import Config
+from .datasets import SPLITS, Example, Item, PreparedData, read_split_csv
+from .errors import DatasetError, SoundTFError
+from .pipeline import predict_logits
+
+#: The figures of an evaluation folder, in report order: (title, file name).
+EVALUATION_FIGURES = (("Confusion matrix", "confusion_matrix.png"), ("F1 per class", "per_class.png"))
+CURVES_FIGURE = ("Training curves", "curves.png")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[n, classes]`` logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def evaluate_items(model, config: Config, items: Sequence[object], out_dir: str | Path, *,
+                   log: Callable[[str], None] = print, prefix: str = "") -> dict:
+    """Score ``items`` (``datasets.Item`` rows) and write the evaluation files into ``out_dir``.
+
+    Writes ``metrics.json`` (:func:`sound_tf.metrics.compute_metrics` of the clip logits),
+    ``confusion_matrix.png``, ``per_class.png``, ``confused_pairs.csv`` and ``errors.csv`` (names get
+    ``prefix`` when given). Returns the metrics dict.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = list(config.labels)
+    paths = [str(i.cached) for i in items]
+    y_true = np.asarray([int(i.label_index) for i in items], np.int64)
+    logits = predict_logits(model, paths, config)  # [clips, classes]
+    result = M.compute_metrics(y_true, logits, labels)
+    cm = np.asarray(result["confusion_matrix"])  # [classes, classes]
+    M.write_metrics_json(out_dir / f"{prefix}metrics.json", result)
+    M.write_confused_pairs_csv(out_dir / f"{prefix}confused_pairs.csv", M.confused_pairs(cm, labels))
+    wrong = M.write_errors_csv(out_dir / f"{prefix}errors.csv", [str(i.source) for i in items], y_true, logits,
+                               labels, from_logits=True)
+    report.plot_confusion_matrix(cm, labels, out_dir / f"{prefix}confusion_matrix.png")
+    report.plot_per_class(result, out_dir / f"{prefix}per_class.png")
+    log(f"evaluated {len(items)} clips: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f}, "
+        f"{wrong} misclassified (files in {out_dir})")
+    return result
+
+
+# -- loading runs and decoding examples -----------------------------------------------------------------
+def load_run(run_dir: str | Path) -> tuple[Config, Any]:
+    """A run folder's ``Config`` (with its labels) and its Keras model.
+
+    Raises
+    ------
+    SoundTFError
+        The folder has no ``config.json`` or ``model.keras`` (e.g. a run that did not finish).
+    """
+    import keras
+
+    from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
+
+    run_dir = Path(run_dir)
+    for name in ("config.json", "model.keras"):
+        if not (run_dir / name).is_file():
+            raise SoundTFError(f"{run_dir}: not a finished run folder ({name} is missing); pass the folder a "
+                               f"training run wrote")
+    config = Config.load(run_dir)
+    if not config.labels:
+        raise SoundTFError(f"{run_dir / 'config.json'}: holds no labels; it was not written by a training run")
+    return config, keras.models.load_model(run_dir / "model.keras")
+
+
+def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: Config, *,
+                    log: Callable[[str], None] = print) -> tuple[list[Item], list[tuple[str, str]]]:
+    """Decode ``examples`` once through the decode cache at the config's rate and index their labels.
+
+    Returns
+    -------
+    items : list of Item
+        The readable examples, in input order, with ``label_index`` into ``labels``.
+    skipped : list of (str, str)
+        ``(path, reason)`` of each unreadable file (reported through ``log``).
+
+    Raises
+    ------
+    DatasetError
+        An example's label is not in ``labels``.
+    AudioError
+        A file is unreadable and ``config.data.strict`` is set.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({ex.label for ex in examples} - set(index))
+    if unknown:
+        raise DatasetError(f"label(s) {unknown} are not among the model's classes {list(labels)}")
+    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
+    result = cache.build([ex.path for ex in examples], strict=config.data.strict)
+    for path, reason in result.skipped:
+        log(f"skipping {path}: {reason}")
+    items = [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
+                  label_index=index[ex.label], fold=ex.fold, group=ex.group)
+             for ex in examples if ex.path in result.cached]
+    return items, list(result.skipped)
+
+
+# -- what a run was trained on ------------------------------------------------------------------------
+def class_counts_per_split(data: PreparedData | None = None, run_dir: str | Path | None = None
+                           ) -> dict[str, dict[str, int]]:
+    """``{split: {label: clips}}`` from prepared data, or else from a run folder's ``split.csv``."""
+    if data is not None:
+        return {name: dict(sorted(Counter(item.label for item in data.splits.get(name, [])).items()))
+                for name in SPLITS}
+    split_csv = Path(run_dir) / "split.csv" if run_dir is not None else None
+    if split_csv is None or not split_csv.is_file():
+        return {}
+    splits = read_split_csv(split_csv)
+    return {name: dict(sorted(Counter(ex.label for ex in splits[name]).items())) for name in SPLITS}
+
+
+def train_class_counts(data: PreparedData | None = None, run_dir: str | Path | None = None) -> dict[str, int] | None:
+    """Training clips per class (for :func:`sound_tf.metrics.data_advice`), or ``None`` when unknown."""
+    return class_counts_per_split(data, run_dir).get("train")
+
+
+def read_skipped_csv(path: str | Path) -> list[tuple[str, str]]:
+    """``(path, reason)`` rows of a ``skipped.csv`` (empty when the file is absent)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["path"], row.get("reason", "")) for row in csv.DictReader(handle) if row.get("path")]
+
+
+def write_skipped_csv(path: str | Path, skipped: Sequence[tuple[str, str]]) -> Path:
+    """Write ``(path, reason)`` rows as ``skipped.csv`` (header ``path,reason``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("path", "reason"))
+        writer.writerows(skipped)
+    return path
+
+
+def dataset_summary(data: PreparedData | None = None, run_dir: str | Path | None = None) -> dict[str, Any]:
+    """Key facts of the data a run used plus ``class_counts`` per split, for the report."""
+    summary: dict[str, Any] = {}
+    if data is not None:
+        summary.update({key: value for key, value in data.stats.items() if key != "per_class"})
+    elif run_dir is not None:
+        counts = class_counts_per_split(run_dir=run_dir)
+        summary.update({f"{name}_items": sum(c.values()) for name, c in counts.items()})
+        summary["skipped"] = len(read_skipped_csv(Path(run_dir) / "skipped.csv"))
+    counts = class_counts_per_split(data, run_dir)
+    if counts:
+        summary["class_counts"] = counts
+    return summary
+
+
+# -- the report -----------------------------------------------------------------------------------------
+def write_curves(run_dir: str | Path, out_path: str | Path | None = None) -> Path | None:
+    """Draw ``curves.png`` from the run's ``history.csv``; ``None`` when there is no history yet."""
+    run_dir = Path(run_dir)
+    history = run_dir / "history.csv"
+    if not history.is_file() or len(history.read_text(encoding="utf-8").splitlines()) < 2:
+        return None
+    return report.plot_curves(history, out_path or run_dir / CURVES_FIGURE[1],
+                              title=f"Training curves of {run_dir.name}")
+
+
+def write_run_report(run_dir: str | Path, *, config: Config | None = None, metrics: Mapping[str, Any] | None = None,
+                     data: PreparedData | None = None, out_dir: str | Path | None = None,
+                     title: str | None = None, summary: Mapping[str, Any] | None = None,
+                     skipped: Sequence[tuple[str, str]] | None = None,
+                     log: Callable[[str], None] = print) -> Path:
+    """Write ``curves.png`` and a self-contained ``report.html`` for a training run or an evaluation.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder: ``history.csv`` (for the curves), ``config.json``, ``split.csv`` and
+        ``skipped.csv`` are read from here when the arguments below do not give them.
+    config : Config, optional
+        Defaults to the run's ``config.json``.
+    metrics : dict, optional
+        :func:`sound_tf.metrics.compute_metrics` output; defaults to ``out_dir/metrics.json`` if present.
+    data : PreparedData, optional
+        The data the run was trained on (class counts per split, skipped files, dataset facts).
+    out_dir : str or Path, optional
+        Where the evaluation files are and the report goes (default: ``run_dir``).
+    title : str, optional
+        Page heading.
+    summary, skipped : optional
+        Dataset summary and skipped files to show instead of the run's (e.g. for another dataset).
+
+    Returns
+    -------
+    Path
+        The ``report.html`` written.
+    """
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config is None and (run_dir / "config.json").is_file():
+        config = Config.load(run_dir)
+    if metrics is None and (out_dir / "metrics.json").is_file():
+        metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    figures = {name: out_dir / file for name, file in EVALUATION_FIGURES if (out_dir / file).is_file()}
+    curves = write_curves(run_dir, out_dir / CURVES_FIGURE[1])
+    if curves is not None:
+        figures[CURVES_FIGURE[0]] = curves
+    notes: list[str] = []
+    if metrics:
+        counts = train_class_counts(data, run_dir)
+        if counts is not None and metrics.get("per_class") is not None:
+            counts = {label: n for label, n in counts.items() if label in metrics["per_class"]}
+        notes = M.summary_lines(metrics, class_counts=counts)
+    path = report.write_report_html(
+        out_dir / "report.html", title=title or f"sound_tf run {run_dir.name}", metrics=metrics,
+        config_dict=config.to_dict() if config is not None else None,
+        dataset_summary=summary if summary is not None else dataset_summary(data, run_dir),
+        figures=figures,
+        skipped=skipped if skipped is not None else (data.skipped if data is not None
+                                                     else read_skipped_csv(run_dir / "skipped.csv")),
+        notes=notes)
+    log(f"report: {path}")
+    return path
+
+
+__all__ = ["softmax", "evaluate_items", "load_run", "decode_examples", "write_run_report", "write_curves", "dataset_summary",
+           "class_counts_per_split", "train_class_counts", "read_skipped_csv", "write_skipped_csv"]

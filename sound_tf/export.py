@@ -1,0 +1,858 @@
+"""Export a trained run for deployment: SavedModel, TFLite variants, parity checks and metadata.
+
+``python -m sound_tf.export RUN_DIR [--profile NAME|PATH] [--out DIR] [--allow-degraded]`` writes a
+self-describing bundle (default ``RUN_DIR/export/``):
+
+``saved_model/``
+    ``serving_default``: ``waveform`` float32 ``[batch, clip_samples]`` at the run's rate ->
+    ``probabilities`` ``[batch, classes]``, ``logits`` ``[batch, classes]`` and ``labels``
+    ``[batch, classes]`` (the class names, one row per example, so row-format serving works too).
+    Loads with ``tf.saved_model.load`` or ``keras.layers.TFSMLayer``; needs no sound_tf code.
+``model_float32.tflite``, ``model_float16.tflite``, ``model_dynamic.tflite``, ``model_int8.tflite``
+    Waveform ``[batch, clip_samples]`` (resizable batch) -> ``probabilities`` ``[batch, classes]``.
+    ``float16`` stores float16 weights; ``dynamic`` int8 weights with float activations; ``int8`` is
+    full-integer quantised from the normalisation on, calibrated on windows of *training* clips only.
+    Its log-mel frontend (framing, DFT, power, mel projection, log) stays float32: a power spectrum
+    spans more than 100 dB and an int8 waveform only 48 dB, so 8 bits there would erase quiet sounds.
+    ``export.json`` lists every artefact's ops and their dtypes.
+``model_int8_features.tflite`` + ``features.json``
+    Fully integer (int8 in, int8 out) network for microcontrollers that compute the features
+    themselves: input the normalised log-mel ``[1, frames, mel_bins]``; ``features.json`` holds every
+    number needed to compute them identically (framing, window, FFT size, the mel filterbank's rule
+    and weights, log offset, normalisation mean and variance, input/output quantisation).
+``labels.txt``, ``config.json``, ``export.json``, ``analysis/*.txt``
+    Labels, the run's config, the measurements below and the TFLite analyzer's view of each graph.
+
+Every ``.tflite`` file also carries its labels, sample rate, clip and hop sizes (and, for the features
+model, ``features.json``) as an appended archive of associated files (:mod:`sound_tf.tflite_meta`),
+so one file is enough on a device (``python -m sound_tf.lite``).
+
+Parity: the same function scores every artefact (Keras, SavedModel, each TFLite file) on the run's
+test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the evaluation's hop), class
+probabilities per window, the softmax of the mean log-probability per clip (= mean logits, the
+evaluation's rule, see :func:`sound_tf.lite.aggregate_probabilities`) -- and records its accuracy, its
+top-1 agreement with Keras, its size and its median single-clip latency (batch 1; one thread for
+TFLite, and for TensorFlow when run from the command line). Export fails when an artefact misses the
+profile's thresholds unless ``--allow-degraded``; ``export.json`` is written either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import soundfile as sf
+import tensorflow as tf
+
+from . import __version__
+from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
+from . import frontend, models
+from .audio import DecodeCache, default_cache_dir, split_windows
+from .config import Config
+from .datasets import read_split_csv
+from .errors import ConfigError, SoundTFError
+from .lite import LiteClassifier, aggregate_probabilities
+from .tflite_meta import FEATURES_FILE, embed_metadata
+
+__all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
+           "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
+
+REPO_PROFILES = Path(__file__).resolve().parents[1] / "export"
+ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_features")
+FLOAT_ARTEFACTS = frozenset({"saved_model", "float32", "float16"})
+TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tflite",
+                "dynamic": "model_dynamic.tflite", "int8": "model_int8.tflite",
+                "int8_features": "model_int8_features.tflite"}
+EXPORT_JSON = "export.json"
+# TFLite tensor names of the frontend contain the layer's name as a path component ("…/log_mel_1/…").
+_FRONTEND_NAME = re.compile(rf"(^|/){re.escape(models.LOG_MEL_LAYER_NAME)}(_\d+)?/")
+_WARMUP_RUNS = 3
+
+Log = Callable[[str], None]
+
+
+class ExportError(SoundTFError):
+    """An artefact could not be built, or it disagrees with the Keras model beyond the thresholds."""
+
+
+# -- profile ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportProfile:
+    """What to build and how strictly to check it (``export/<name>.toml``).
+
+    Attributes
+    ----------
+    name : str
+    artefacts : tuple of str
+        A subset of :data:`ARTEFACTS`; the Keras model is always measured as the reference.
+    representative_windows : int
+        Training-split windows used to calibrate the int8 models (and no test or validation clip).
+    latency_runs : int
+        Timed single-clip runs per artefact (after warm-up); ``export.json`` keeps the median.
+    float_min_agreement : float
+        Minimum top-1 agreement with Keras on test clips of ``saved_model``, ``float32``, ``float16``.
+    quantized_min_agreement : float
+        The same for ``dynamic``, ``int8`` and ``int8_features``.
+    quantized_max_accuracy_drop_points : float
+        Maximum test accuracy lost by a quantised artefact against Keras, in percentage points.
+    """
+
+    name: str = "default"
+    artefacts: tuple[str, ...] = ARTEFACTS
+    representative_windows: int = 300
+    latency_runs: int = 50
+    float_min_agreement: float = 0.995
+    quantized_min_agreement: float = 0.97
+    quantized_max_accuracy_drop_points: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.artefacts if a not in ARTEFACTS]
+        if unknown or not self.artefacts or len(set(self.artefacts)) != len(self.artefacts):
+            raise ConfigError(f"profile {self.name!r}: artefacts must be distinct names from {list(ARTEFACTS)}, "
+                              f"got {list(self.artefacts)}")
+        for key in ("representative_windows", "latency_runs"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"profile {self.name!r}: {key} must be an integer >= 1, got {value!r}")
+        for key in ("float_min_agreement", "quantized_min_agreement"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"profile {self.name!r}: thresholds.{key} must be a fraction in [0, 1], got {value!r}")
+        drop = self.quantized_max_accuracy_drop_points
+        if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 100.0:
+            raise ConfigError(f"profile {self.name!r}: thresholds.quantized_max_accuracy_drop_points must be in "
+                              f"[0, 100] percentage points, got {drop!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "profile") -> "ExportProfile":
+        """Build from TOML-shaped data: top-level keys plus a ``[thresholds]`` table."""
+        data = dict(data)
+        data.pop("description", None)
+        thresholds = data.pop("thresholds", {})
+        if not isinstance(thresholds, Mapping):
+            raise ConfigError(f"{source}: [thresholds] must be a table, got {thresholds!r}")
+        top = {"name", "artefacts", "representative_windows", "latency_runs"}
+        limits = {"float_min_agreement", "quantized_min_agreement", "quantized_max_accuracy_drop_points"}
+        unknown = sorted(set(data) - top) + [f"thresholds.{k}" for k in sorted(set(thresholds) - limits)]
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known: {sorted(top)} and "
+                              f"thresholds.{{{', '.join(sorted(limits))}}}")
+        if "artefacts" in data:
+            if not isinstance(data["artefacts"], (list, tuple)):
+                raise ConfigError(f"{source}: artefacts must be a list, got {data['artefacts']!r}")
+            data["artefacts"] = tuple(str(a) for a in data["artefacts"])
+        try:
+            return cls(**data, **thresholds)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "artefacts": list(self.artefacts)}
+
+
+def load_profile(profile: str | Path | ExportProfile | None) -> ExportProfile:
+    """A profile from a TOML path, a bare name in the repository's ``export/`` folder, or the defaults."""
+    if profile is None or isinstance(profile, ExportProfile):
+        return profile or ExportProfile()
+    path = Path(profile)
+    if not path.suffix and not path.exists():
+        path = REPO_PROFILES / f"{profile}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in REPO_PROFILES.glob("*.toml"))
+        raise ConfigError(f"{profile}: export profile not found (give a .toml path or one of {known})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    return ExportProfile.from_dict({"name": path.stem, **data}, source=str(path))
+
+
+# -- the run's model and data ---------------------------------------------------------------------------------
+def load_run_model(run_dir: str | Path) -> tuple[Config, keras.Model]:
+    """The run's config (with labels) and its ``model.keras``, checked against each other."""
+    run_dir = Path(run_dir)
+    config = Config.load(run_dir)
+    if config.num_classes < 2:
+        raise ConfigError(f"{run_dir / 'config.json'}: needs the label list of a finished run, got {config.labels!r}")
+    path = run_dir / "model.keras"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no trained model here (train first: python -m sound_tf.train --out {run_dir})")
+    model = keras.models.load_model(path, compile=False)
+    if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
+        raise ConfigError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
+                          f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
+    return config, model
+
+
+@dataclass
+class Clips:
+    """Clips of one split, decoded as evaluation reads them (the run's 16-bit cache files)."""
+
+    sources: list[str]
+    label_indices: np.ndarray  # [clips]
+    windows: list[np.ndarray]  # per clip [windows, clip_samples]
+
+    @property
+    def num_windows(self) -> int:
+        return sum(len(w) for w in self.windows)
+
+
+def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None = None,
+               seed: int | None = None) -> Clips:
+    """Windows of the clips of ``split`` in the run's ``split.csv``.
+
+    ``seed`` shuffles the clips first (for a representative sample); ``limit`` keeps that many.
+    """
+    split_path = run_dir / "split.csv"
+    if not split_path.is_file():
+        raise ConfigError(f"{split_path}: missing; export needs the run's split to measure and calibrate")
+    examples = read_split_csv(split_path)[split]
+    if not examples:
+        raise ConfigError(f"{split_path}: the {split!r} split is empty")
+    if seed is not None:
+        examples = [examples[i] for i in np.random.default_rng(seed).permutation(len(examples))]
+    examples = examples[:limit] if limit is not None else examples
+    index = {label: i for i, label in enumerate(config.labels)}
+    unknown = sorted({ex.label for ex in examples} - set(index))
+    if unknown:
+        raise ConfigError(f"{split_path}: labels {unknown} are not among the model's {list(config.labels)}")
+    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cached = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz).build(
+        [ex.path for ex in examples], strict=True).cached
+    windows = []
+    for ex in examples:
+        wave, _ = sf.read(cached[ex.path], dtype="float32")  # 16-bit PCM / 32768, as tf.audio.decode_wav
+        windows.append(split_windows(wave, clip_samples=config.audio.clip_samples,
+                                     hop_samples=config.audio.window_hop_samples))  # [windows, clip_samples]
+    return Clips(sources=[ex.path for ex in examples],
+                 label_indices=np.asarray([index[ex.label] for ex in examples], np.int64), windows=windows)
+
+
+def representative_windows(clips: Clips, count: int) -> np.ndarray:
+    """Up to ``count`` windows, taking each clip's windows in turn (``[n, clip_samples]``)."""
+    chosen: list[np.ndarray] = []
+    for windows in clips.windows:
+        chosen.extend(windows[: count - len(chosen)])
+        if len(chosen) >= count:
+            break
+    return np.stack(chosen).astype(np.float32)
+
+
+# -- building the artefacts -------------------------------------------------------------------------------------
+def _archive(model: keras.Model, fn: Callable, spec: tf.TensorSpec, path: Path) -> Path:
+    """Write ``fn`` as the ``serving_default`` signature of a SavedModel tracking ``model``'s variables."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", fn, input_signature=[spec])
+    archive.write_out(str(path), verbose=False)
+    return path
+
+
+def save_serving_model(model: keras.Model, config: Config, path: str | Path) -> Path:
+    """Write the bundle's SavedModel: waveform -> probabilities, logits and label strings."""
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    labels = tf.constant(list(config.labels))  # [classes]
+
+    def serve(waveform: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = model(waveform, training=False)  # [batch, classes]
+        batch_labels = tf.broadcast_to(labels[tf.newaxis], tf.shape(logits))  # [batch, classes]
+        return {"probabilities": tf.nn.softmax(logits), "logits": logits, "labels": batch_labels}
+
+    spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
+    return _archive(model, serve, spec, path)
+
+
+def frontend_model(model: keras.Model) -> keras.Model:
+    """Waveform ``[batch, samples]`` -> normalised log-mel ``[batch, frames, mel_bins]`` (the model's own layers)."""
+    return keras.Model(model.input, model.get_layer(models.NORMALIZATION_LAYER_NAME).output, name="features")
+
+
+def network_model(model: keras.Model) -> keras.Model:
+    """Normalised log-mel ``[batch, frames, mel_bins]`` -> logits: the model after its normalisation."""
+    return keras.Model(model.get_layer(models.NORMALIZATION_LAYER_NAME).output, model.output, name="network")
+
+
+def _tflite_frozen(fn_model: keras.Model, fn: Callable, spec: tf.TensorSpec, work: Path) -> tf.lite.TFLiteConverter:
+    source = _archive(fn_model, fn, spec, work / f"source_{len(list(work.iterdir()))}")
+    return tf.lite.TFLiteConverter.from_saved_model(str(source))
+
+
+def _frontend_nodes(model_bytes: bytes) -> list[str]:
+    """Output tensor names of the ops of the log-mel frontend in a (calibrated float) TFLite model."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model_bytes,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return [tensors[i] for op in interpreter._get_ops_details() for i in op["outputs"]
+            if _FRONTEND_NAME.search(tensors[i])]
+
+
+def convert_waveform_model(model: keras.Model, config: Config, variant: str, work: Path,
+                           representative: np.ndarray | None = None) -> bytes:
+    """TFLite FlatBuffer of waveform ``[batch, clip_samples]`` -> probabilities for one variant.
+
+    ``int8`` needs ``representative`` windows ``[n, clip_samples]``; its frontend ops are kept float
+    (see the module docstring) through the quantization debugger's node deny-list.
+    """
+    spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
+    converter = _tflite_frozen(model, lambda waveform: {"probabilities": tf.nn.softmax(model(waveform, training=False))},
+                               spec, work)
+    if variant == "float32":
+        return converter.convert()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+    if variant == "dynamic":
+        dynamic = converter.convert()
+        converter.optimizations = []
+        return float_frontend_weights(dynamic, converter.convert())
+    if variant != "int8":
+        raise ConfigError(f"unknown waveform TFLite variant {variant!r}")
+    if representative is None or len(representative) == 0:
+        raise ExportError("int8 conversion needs representative training windows")
+
+    def dataset():
+        for window in representative:
+            yield [window[np.newaxis]]  # [1, clip_samples]
+
+    converter.representative_dataset = dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    nodes = _frontend_nodes(debugger.calibrated_model)
+    if not nodes:
+        raise ExportError(f"found no ops of the {models.LOG_MEL_LAYER_NAME!r} layer in the converted graph; "
+                          f"cannot keep the frontend in float32")
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger.get_nondebug_quantized_model()
+
+
+def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
+    """Give the frontend ops of a dynamic-range model back their float32 constants.
+
+    Dynamic-range quantisation stores every large constant as int8 and runs "hybrid" kernels that
+    quantise their *input* to 8 bits on the fly. For the frontend's DFT and mel matrices that input is
+    a waveform or a power spectrum: 8 bits (48 dB) erase every band quieter than the loudest one by
+    more than that (on the test model, 40% window agreement with Keras). The converter has no deny-list
+    for this mode, so the matching float32 constants are copied back from the float conversion of the
+    same graph (ops matched by output tensor name), leaving int8 weights in the network only.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(dynamic))
+    reference = flatbuffer_utils.read_model_from_bytearray(bytearray(float32))
+    graph, ref_graph = model.subgraphs[0], reference.subgraphs[0]
+
+    def name(g: Any, index: int) -> str:
+        return g.tensors[index].name.decode()
+
+    ref_ops = {name(ref_graph, op.outputs[0]): op for op in ref_graph.operators}
+    restored = 0
+    for op in graph.operators:
+        out_name = name(graph, op.outputs[0])
+        if not _FRONTEND_NAME.search(out_name):
+            continue
+        for position, index in enumerate(op.inputs):
+            tensor = graph.tensors[index] if index >= 0 else None
+            if tensor is None or tensor.type != schema.TensorType.INT8 or model.buffers[tensor.buffer].data is None:
+                continue
+            ref_op = ref_ops.get(out_name)
+            ref_tensor = ref_graph.tensors[ref_op.inputs[position]] if ref_op is not None else None
+            if ref_tensor is None or list(ref_tensor.shape) != list(tensor.shape) \
+                    or ref_tensor.type != schema.TensorType.FLOAT32:
+                raise ExportError(f"dynamic: cannot match the int8 constant {tensor.name.decode()!r} of frontend op "
+                                  f"{out_name!r} to a float32 constant of the float model")
+            tensor.type, tensor.quantization = schema.TensorType.FLOAT32, None
+            model.buffers[tensor.buffer].data = reference.buffers[ref_tensor.buffer].data
+            restored += 1
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if restored else dynamic
+
+
+def convert_features_model(model: keras.Model, config: Config, work: Path, representative: np.ndarray) -> bytes:
+    """Fully integer TFLite FlatBuffer: int8 normalised log-mel ``[1, frames, mel_bins]`` -> int8 probabilities."""
+    network = network_model(model)
+    spec = tf.TensorSpec([1, *config.feature_shape], tf.float32, name="log_mel")
+    converter = _tflite_frozen(network, lambda log_mel: {"probabilities": tf.nn.softmax(network(log_mel, training=False))},
+                               spec, work)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+
+    def dataset():
+        for features in representative:
+            yield [features[np.newaxis]]  # [1, frames, mel_bins]
+
+    converter.representative_dataset = dataset
+    return converter.convert()
+
+
+def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:
+    """Everything needed to compute the features model's input without TensorFlow (``features.json``)."""
+    log_mel = model.get_layer(models.LOG_MEL_LAYER_NAME)
+    params = {key: log_mel.get_config()[key] for key in
+              ("sample_rate_hz", "frame_length_samples", "hop_length_samples", "fft_length", "num_mel_bins",
+               "fmin_hz", "fmax_hz", "log_offset")}
+    mel = frontend.slaney_mel_matrix(sample_rate_hz=params["sample_rate_hz"], fft_length=params["fft_length"],
+                                     num_mel_bins=params["num_mel_bins"], fmin_hz=params["fmin_hz"],
+                                     fmax_hz=params["fmax_hz"])  # [fft_bins, mel_bins]
+    bands = []
+    for band in mel.T:  # [fft_bins]
+        nonzero = np.flatnonzero(band)
+        first = int(nonzero[0]) if nonzero.size else 0
+        last = int(nonzero[-1]) + 1 if nonzero.size else 0
+        bands.append({"first_bin": first, "weights": [float(w) for w in band[first:last]]})
+    norm = model.get_layer(models.NORMALIZATION_LAYER_NAME)
+    mean = np.asarray(keras.ops.convert_to_numpy(norm.mean), np.float64).reshape(-1)
+    variance = np.asarray(keras.ops.convert_to_numpy(norm.variance), np.float64).reshape(-1)
+    samples, frame, hop = config.audio.clip_samples, params["frame_length_samples"], params["hop_length_samples"]
+    return {
+        "description": "Input of model_int8_features.tflite: the normalised log-mel features of one clip, "
+                       "computed as below, then quantised with input.scale / input.zero_point.",
+        "sample_rate_hz": params["sample_rate_hz"],
+        "clip_samples": samples,
+        "window_hop_samples": config.audio.window_hop_samples,
+        "labels": list(config.labels),
+        "framing": {
+            "frame_length_samples": frame, "hop_length_samples": hop, "num_frames": log_mel.num_frames(samples),
+            "rule": "frame t holds samples [t * hop, t * hop + frame_length) of the clip (float in [-1, 1]); no "
+                    "centre or end padding, so num_frames = 1 + (clip_samples - frame_length) // hop",
+        },
+        "window": {"type": "periodic_hann", "rule": "w[n] = 0.5 - 0.5 * cos(2 * pi * n / frame_length), "
+                                                    "n = 0 .. frame_length - 1; the frame is multiplied by w"},
+        "spectrum": {"fft_length": params["fft_length"], "fft_bins": params["fft_length"] // 2 + 1,
+                     "rule": "zero-pad the windowed frame at the end to fft_length, real DFT, power = re^2 + im^2 "
+                             "for bins k = 0 .. fft_length / 2 (bin k is k * sample_rate_hz / fft_length Hz)"},
+        "mel": {
+            "num_mel_bins": params["num_mel_bins"], "fmin_hz": params["fmin_hz"], "fmax_hz": params["fmax_hz"],
+            "scale": "slaney", "normalisation": "slaney",
+            "rule": "edges: num_mel_bins + 2 points equally spaced in Slaney mel between fmin_hz and fmax_hz, "
+                    "where mel(f) = f / (200 / 3) below 1000 Hz and 15 + ln(f / 1000) / (ln(6.4) / 27) above; "
+                    "band m is the triangle rising from edge m to edge m+1 and falling to edge m+2 (in Hz, "
+                    "evaluated at each bin's frequency, clipped at 0), scaled by 2 / (edge[m+2] - edge[m]). "
+                    "mel_power[m] = sum_k power[k] * weight[m][k]; same as librosa.filters.mel(htk=False, "
+                    "norm='slaney')",
+            "bands": bands,
+            "bands_rule": "bands[m].weights[j] is the weight of FFT bin bands[m].first_bin + j; other bins weigh 0",
+        },
+        "log": {"offset": params["log_offset"], "rule": "log_mel = ln(mel_power + offset) (natural log)"},
+        "normalisation": {"mean": mean.tolist(), "variance": variance.tolist(), "epsilon": float(keras.backend.epsilon()),
+                          "rule": "x[t, m] = (log_mel[t, m] - mean[m]) / max(sqrt(variance[m]), epsilon)"},
+        "layout": "input tensor [1, num_frames, num_mel_bins], frames in time order",
+    }
+
+
+# -- measuring ------------------------------------------------------------------------------------------------
+class _Runner:
+    """One artefact behind one interface: ``predict_windows([n, clip_samples]) -> probabilities [n, classes]``."""
+
+    floor: float = 1e-30
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def time_one(self, window: np.ndarray) -> float:
+        started = time.perf_counter()
+        self.predict_windows(window)
+        return time.perf_counter() - started
+
+
+class _KerasRunner(_Runner):
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self._infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)), reduce_retracing=True)
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self._infer(tf.constant(windows)).numpy()
+
+    def time_one(self, window: np.ndarray) -> float:  # the plain eager call a user writes: model(x)
+        started = time.perf_counter()
+        self.model(window, training=False)
+        return time.perf_counter() - started
+
+
+class _KerasPredictRunner(_KerasRunner):
+    def time_one(self, window: np.ndarray) -> float:
+        started = time.perf_counter()
+        self.model.predict(window, verbose=0)
+        return time.perf_counter() - started
+
+
+class _SavedModelRunner(_Runner):
+    def __init__(self, path: Path):
+        self._loaded = tf.saved_model.load(str(path))
+        self._signature = self._loaded.signatures["serving_default"]
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self._signature(waveform=tf.constant(windows))["probabilities"].numpy()
+
+
+class _LiteRunner(_Runner):
+    def __init__(self, path: Path):
+        self.classifier = LiteClassifier(path, num_threads=1)
+        self.floor = self.classifier._floor
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.classifier.predict_windows(windows)
+
+
+class _FeaturesRunner(_Runner):
+    """The int8 features model; features come from the Keras model's own frontend (float)."""
+
+    def __init__(self, path: Path, features: keras.Model):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._features = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
+        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self.floor = self._output["quantization"][0] / 2
+
+    def run_features(self, features: np.ndarray) -> np.ndarray:
+        """``[n, frames, mel_bins]`` float features -> ``[n, classes]`` probabilities, one invoke per row."""
+        in_scale, in_zero = self._input["quantization"]
+        out_scale, out_zero = self._output["quantization"]
+        rows = []
+        for row in features:
+            q = np.clip(np.round(row / in_scale) + in_zero, -128, 127).astype(np.int8)[np.newaxis]
+            self._interpreter.set_tensor(self._input["index"], q)
+            self._interpreter.invoke()
+            out = self._interpreter.get_tensor(self._output["index"])[0]
+            rows.append((out.astype(np.float32) - out_zero) * out_scale)
+        return np.stack(rows)
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.run_features(self._features(tf.constant(windows)).numpy())
+
+    def time_one(self, window: np.ndarray) -> float:  # the network alone, as on a microcontroller
+        features = self._features(tf.constant(window)).numpy()
+        started = time.perf_counter()
+        self.run_features(features)
+        return time.perf_counter() - started
+
+
+def score_clips(runner: _Runner, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
+    """The same scoring for every artefact: ``(clip probabilities [clips, classes], window probabilities [windows, classes])``."""
+    per_clip, per_window = [], []
+    for windows in clips.windows:
+        probs = runner.predict_windows(windows)  # [windows, classes]
+        per_window.append(probs)
+        per_clip.append(aggregate_probabilities(probs, floor=runner.floor))
+    return np.stack(per_clip), np.concatenate(per_window)
+
+
+def median_latency_ms(runner: _Runner, window: np.ndarray, runs: int) -> float:
+    """Median wall time of ``runs`` single-clip predictions (after warm-up), in milliseconds."""
+    for _ in range(_WARMUP_RUNS):
+        runner.time_one(window)
+    return 1000.0 * float(np.median([runner.time_one(window) for _ in range(runs)]))
+
+
+def _size_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def tflite_op_summary(model_bytes: bytes) -> dict[str, Any]:
+    """Ops of a TFLite graph grouped by the dtype they compute in (their first output's dtype).
+
+    Returns ``{"ops": {dtype: {op: count}}, "float_ops": [...], "int8_ops": [...], "hybrid_ops": [...],
+    "input": {...}, "output": {...}}``. ``QUANTIZE``/``DEQUANTIZE`` appear under their output dtype;
+    ``hybrid_ops`` compute in float from int8 weights (dynamic-range quantisation).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model_bytes,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops: dict[str, dict[str, int]] = {}
+    hybrid: set[str] = set()
+    for op in interpreter._get_ops_details():
+        dtype = np.dtype(tensors[op["outputs"][0]]["dtype"]).name
+        ops.setdefault(dtype, {}).setdefault(op["op_name"], 0)
+        ops[dtype][op["op_name"]] += 1
+        inputs = {np.dtype(tensors[i]["dtype"]).name for i in op["inputs"] if i >= 0}
+        if dtype == "float32" and "int8" in inputs and op["op_name"] != "DEQUANTIZE":
+            hybrid.add(op["op_name"])  # int8 weights, float activations (dynamic-range quantisation)
+
+    def describe(detail: Mapping[str, Any]) -> dict[str, Any]:
+        scale, zero_point = detail["quantization"]
+        return {"name": detail["name"], "shape": [int(d) for d in detail["shape_signature"]],
+                "dtype": np.dtype(detail["dtype"]).name,
+                **({"scale": float(scale), "zero_point": int(zero_point)} if scale else {})}
+
+    floats = sorted({name for dtype in ("float32", "complex64", "float16") for name in ops.get(dtype, {})})
+    return {"ops": ops, "float_ops": floats, "int8_ops": sorted(ops.get("int8", {})), "hybrid_ops": sorted(hybrid),
+            "input": describe(interpreter.get_input_details()[0]),
+            "output": describe(interpreter.get_output_details()[0])}
+
+
+def _check_frontend_float(model_bytes: bytes, variant: str) -> None:
+    """Raise unless every op of the log-mel frontend computes in float (int8 would erase quiet sounds)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model_bytes,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    bad = sorted({op["op_name"] for op in interpreter._get_ops_details()
+                  if _FRONTEND_NAME.search(tensors[op["outputs"][0]]["name"])
+                  and any(np.dtype(tensors[i]["dtype"]) == np.int8 for i in [*op["inputs"], *op["outputs"]] if i >= 0)})
+    if bad:
+        raise ExportError(f"{variant}: frontend ops {bad} compute with int8 tensors; the log-mel frontend "
+                          f"must stay float32")
+
+
+def _analyzer_text(model_bytes: bytes) -> str:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        tf.lite.experimental.Analyzer.analyze(model_content=model_bytes)
+    return buffer.getvalue()
+
+
+# -- checking ---------------------------------------------------------------------------------------------------
+def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: ExportProfile) -> list[str]:
+    """Failure messages of every artefact that misses the profile's thresholds (empty when all pass).
+
+    ``artefacts`` maps names to entries with ``agreement`` (fraction) and ``accuracy_drop_points``.
+    """
+    failures = []
+    for name, entry in artefacts.items():
+        if name == "keras":
+            continue
+        agreement = float(entry["agreement"])
+        if name in FLOAT_ARTEFACTS:
+            if agreement < profile.float_min_agreement:
+                failures.append(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
+                                f"{100 * profile.float_min_agreement:.2f}% (thresholds.float_min_agreement)")
+            continue
+        if agreement < profile.quantized_min_agreement:
+            failures.append(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
+                            f"{100 * profile.quantized_min_agreement:.2f}% (thresholds.quantized_min_agreement)")
+        drop = float(entry["accuracy_drop_points"])
+        if drop > profile.quantized_max_accuracy_drop_points:
+            failures.append(f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points below Keras "
+                            f"(> {profile.quantized_max_accuracy_drop_points:g}, "
+                            f"thresholds.quantized_max_accuracy_drop_points)")
+    return failures
+
+
+# -- the stage ----------------------------------------------------------------------------------------------------
+@dataclass
+class ExportResult:
+    """What :func:`export_run` wrote."""
+
+    out_dir: Path
+    report: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+
+    def path(self, artefact: str) -> Path:
+        """The file or folder of an artefact (``"saved_model"``, ``"int8"``, ...)."""
+        return self.out_dir / self.report["artefacts"][artefact]["file"]
+
+
+def _model_info(config: Config, variant: str, input_kind: str) -> dict[str, Any]:
+    return {"sample_rate_hz": config.audio.sample_rate_hz, "clip_samples": config.audio.clip_samples,
+            "clip_seconds": config.audio.clip_seconds, "window_hop_samples": config.audio.window_hop_samples,
+            "input_kind": input_kind, "variant": variant, "output": "probabilities",
+            "sound_tf_version": __version__, "config_fingerprint": config.fingerprint(), "config": config.to_dict()}
+
+
+def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | None = None,
+               out_dir: str | Path | None = None, allow_degraded: bool = False, log: Log = print) -> ExportResult:
+    """Build, measure and check the deployment bundle of a trained run.
+
+    Parameters
+    ----------
+    run_dir : path
+        A finished run folder (``config.json``, ``model.keras``, ``split.csv``).
+    profile : ExportProfile, path or name, optional
+        Artefacts, representative sample size and thresholds (default: :class:`ExportProfile` defaults,
+        the same as ``export/default.toml``).
+    out_dir : path, optional
+        Bundle folder (default ``run_dir/export``).
+    allow_degraded : bool
+        Keep going when an artefact misses a threshold (the failures are listed in ``export.json``).
+    log : callable
+        Receives one-line progress messages.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    ExportError
+        An artefact misses a threshold (unless ``allow_degraded``) or cannot be converted.
+    ConfigError
+        The run folder or profile is invalid.
+    """
+    run_dir = Path(run_dir)
+    profile = load_profile(profile)
+    out = Path(out_dir) if out_dir is not None else run_dir / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    config, model = load_run_model(run_dir)
+    labels = list(config.labels)
+    config.save(out)
+    (out / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+
+    test = read_clips(run_dir, config, "test")
+    train = read_clips(run_dir, config, "train", limit=profile.representative_windows, seed=config.train.seed)
+    representative = representative_windows(train, profile.representative_windows)  # [n, clip_samples]
+    used = sum(1 for _ in _clips_used(train, len(representative)))
+    log(f"export: {len(test.sources)} test clips ({test.num_windows} windows); calibrating int8 on "
+        f"{len(representative)} windows of {used} training clips")
+    probe = test.windows[0][:1]  # [1, clip_samples]: the latency input
+
+    keras_runner = _KerasRunner(model)
+    keras_probs, keras_windows = score_clips(keras_runner, test)
+    keras_pred = keras_probs.argmax(axis=1)
+    keras_accuracy = float(np.mean(keras_pred == test.label_indices))
+    entries: dict[str, dict[str, Any]] = {"keras": {
+        "file": str((run_dir / "model.keras").resolve()), "size_bytes": _size_bytes(run_dir / "model.keras"),
+        "latency_ms": median_latency_ms(keras_runner, probe, profile.latency_runs),
+        "latency_predict_ms": median_latency_ms(_KerasPredictRunner(model), probe, profile.latency_runs),
+        "accuracy": keras_accuracy, "agreement": 1.0, "accuracy_drop_points": 0.0}}
+    log(f"export: keras test accuracy {100 * keras_accuracy:.2f}%")
+
+    def measure(name: str, runner: _Runner, path: Path) -> dict[str, Any]:
+        probs, window_probs = score_clips(runner, test)
+        pred = probs.argmax(axis=1)
+        accuracy = float(np.mean(pred == test.label_indices))
+        entry = {"file": path.name, "size_bytes": _size_bytes(path),
+                 "latency_ms": median_latency_ms(runner, probe, profile.latency_runs),
+                 "accuracy": accuracy, "agreement": float(np.mean(pred == keras_pred)),
+                 "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
+                 "window_agreement": float(np.mean(window_probs.argmax(axis=1) == keras_windows.argmax(axis=1))),
+                 "max_abs_probability_diff": float(np.abs(window_probs - keras_windows).max())}
+        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {entry['latency_ms']:7.2f} ms  "
+            f"accuracy {100 * accuracy:6.2f}%  agreement {100 * entry['agreement']:6.2f}%")
+        return entry
+
+    with tempfile.TemporaryDirectory(prefix="sound_tf_export_") as tmp:
+        work = Path(tmp)
+        if "saved_model" in profile.artefacts:
+            path = save_serving_model(model, config, out / "saved_model")
+            entries["saved_model"] = measure("saved_model", _SavedModelRunner(path), path)
+        features = frontend_model(model) if "int8_features" in profile.artefacts else None
+        (out / "analysis").mkdir(exist_ok=True)
+        for variant in [a for a in profile.artefacts if a in TFLITE_FILES]:
+            path = out / TFLITE_FILES[variant]
+            if variant == "int8_features":
+                rep_features = features.predict(representative, verbose=0)  # [n, frames, mel_bins]
+                flat = convert_features_model(model, config, work, rep_features)
+                spec = feature_spec(model, config)
+                summary = tflite_op_summary(flat)
+                spec["input"], spec["output"] = summary["input"], summary["output"]
+                spec["quantisation_rule"] = ("q = clip(round(x / input.scale) + input.zero_point, -128, 127); "
+                                             "probability = (q_out - output.zero_point) * output.scale")
+                spec_bytes = json.dumps(spec, indent=1).encode("utf-8")
+                (out / FEATURES_FILE).write_bytes(spec_bytes)
+                data = embed_metadata(flat, labels=labels, info=_model_info(config, variant, "log_mel"),
+                                      extra_files={FEATURES_FILE: spec_bytes})
+            else:
+                flat = convert_waveform_model(model, config, variant, work,
+                                              representative if variant == "int8" else None)
+                if variant in ("int8", "dynamic"):
+                    _check_frontend_float(flat, variant)
+                summary = tflite_op_summary(flat)
+                data = embed_metadata(flat, labels=labels, info=_model_info(config, variant, "waveform"))
+            path.write_bytes(data)
+            (out / "analysis" / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
+            runner = _FeaturesRunner(path, features) if variant == "int8_features" else _LiteRunner(path)
+            entries[variant] = {**measure(variant, runner, path), "flatbuffer_bytes": len(flat), **summary}
+            if variant == "int8_features":
+                entries[variant]["latency_note"] = "network only; features computed outside the model"
+
+    failures = check_thresholds(entries, profile)
+    report = {
+        "run_dir": str(run_dir.resolve()), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sound_tf_version": __version__, "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
+        "profile": profile.to_dict(), "labels": labels, "sample_rate_hz": config.audio.sample_rate_hz,
+        "clip_samples": config.audio.clip_samples, "window_hop_samples": config.audio.window_hop_samples,
+        "config_fingerprint": config.fingerprint(),
+        "scoring": "per clip: windows every window_hop_samples (tail zero-padded), class probabilities per window, "
+                   "softmax of the mean log-probability (= mean logits, as evaluation); accuracy and top-1 "
+                   "agreement with Keras over the run's test split",
+        "latency": {"what": "median wall time of one single-clip prediction (batch 1) after warm-up",
+                    "runs": profile.latency_runs, "tflite_threads": 1,
+                    "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},
+        "test": {"clips": len(test.sources), "windows": test.num_windows, "run_accuracy": _run_accuracy(run_dir)},
+        "representative": {"split": "train", "windows": int(len(representative)),
+                           "sources": list(_clips_used(train, len(representative)))},
+        "artefacts": entries, "passed": not failures, "failures": failures, "allow_degraded": allow_degraded,
+    }
+    (out / EXPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if failures and not allow_degraded:
+        raise ExportError("export failed the parity thresholds (bundle kept in {}; pass --allow-degraded to "
+                          "accept):\n  ".format(out) + "\n  ".join(failures))
+    for failure in failures:
+        log(f"export: DEGRADED {failure}")
+    log(f"export: wrote {out}")
+    return ExportResult(out_dir=out, report=report, failures=failures)
+
+
+def _clips_used(clips: Clips, count: int):
+    """Sources of the clips whose windows :func:`representative_windows` took."""
+    taken = 0
+    for source, windows in zip(clips.sources, clips.windows):
+        if taken >= count:
+            return
+        taken += len(windows)
+        yield source
+
+
+def _run_accuracy(run_dir: Path) -> float | None:
+    path = run_dir / "metrics.json"
+    try:
+        return float(json.loads(path.read_text())["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- command line --------------------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sound_tf.export``; returns 0, 1 when a threshold failed, 2 on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a finished training run folder")
+    parser.add_argument("--profile", help="export/<name>.toml or a bare name: default, float_only, micro")
+    parser.add_argument("--out", help="bundle folder (default RUN_DIR/export)")
+    parser.add_argument("--allow-degraded", action="store_true",
+                        help="write the bundle even when an artefact misses a parity threshold")
+    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    args = parser.parse_args(argv)
+    # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
+                   log=(lambda message: None) if args.quiet else print)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

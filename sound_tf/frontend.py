@@ -1,0 +1,425 @@
+"""The log-mel frontend: the one place features are computed, inside the Keras model.
+
+:class:`LogMel` turns a float32 waveform batch into log-mel features with plain TensorFlow ops, so the
+same graph runs in training, in the SavedModel, in TFLite (builtin ops only: slices, matrix products,
+transposes, a log; no RFFT2D, no Flex) and behind the server. It is the short-time power spectrum of
+``tf.signal.stft(frame_length, frame_step, fft_length, periodic Hann window, pad_end=False)``,
+computed as matrix products (:class:`FourStepDFT`, 4x faster than TFLite's RFFT2D kernel), projected
+on a Slaney mel filterbank (Slaney mel scale and area normalisation, built here in NumPy), then
+``log(mel_power + log_offset)``. The features match
+``librosa.feature.melspectrogram(center=False, htk=False, norm="slaney", power=2)`` followed by the
+same log (tests/test_frontend.py states the tolerance); librosa is only the tests' reference.
+
+Frames start at ``t * hop_length_samples`` and hold ``frame_length_samples`` samples, windowed by a
+periodic Hann window and zero-padded at the end to ``fft_length``. (librosa centres a window shorter
+than ``n_fft`` inside the FFT frame instead; the power spectrum of a frame is the same, so librosa on the
+waveform padded with ``(fft_length - frame_length) // 2`` zeros in front agrees frame by frame.)
+
+In an int8 TFLite model the frontend must stay float32: a power spectrum spans more than 100 dB,
+which 8-bit activations cannot hold (see ``models.LOG_MEL_LAYER_NAME``).
+
+Examples
+--------
+>>> from sound_tf.config import Config
+>>> config = Config()
+>>> layer = LogMel.from_config_object(config)
+>>> features = layer(np.zeros((2, config.audio.clip_samples), np.float32))
+>>> tuple(features.shape) == (2, *config.feature_shape)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import Config
+from .errors import ConfigError, DatasetError
+
+# Slaney's mel scale (as in Auditory Toolbox / librosa ``htk=False``): linear below the break
+# frequency, logarithmic above it.
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel above the break
+
+
+def hz_to_slaney_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
+    """Frequencies in Hz to Slaney mels (linear below 1 kHz, logarithmic above)."""
+    frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+    linear = frequency_hz / _SLANEY_HZ_PER_MEL
+    safe_hz = np.maximum(frequency_hz, _SLANEY_BREAK_HZ)  # avoids log(0) in the unused branch
+    logarithmic = break_mel + np.log(safe_hz / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(frequency_hz >= _SLANEY_BREAK_HZ, logarithmic, linear)
+
+
+def slaney_mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
+    """Slaney mels back to Hz (inverse of :func:`hz_to_slaney_mel`)."""
+    mels = np.asarray(mels, dtype=np.float64)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+    linear = mels * _SLANEY_HZ_PER_MEL
+    logarithmic = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mels - break_mel))
+    return np.where(mels >= break_mel, logarithmic, linear)
+
+
+def slaney_mel_matrix(*, sample_rate_hz: float, fft_length: int, num_mel_bins: int, fmin_hz: float,
+                      fmax_hz: float) -> np.ndarray:
+    """Triangular Slaney-normalised mel filterbank, ``[fft_length // 2 + 1, num_mel_bins]`` float64.
+
+    Band ``m`` rises linearly (in Hz) from edge ``m`` to edge ``m + 1`` and falls to edge ``m + 2``,
+    where the ``num_mel_bins + 2`` edges are equally spaced on the Slaney mel scale between
+    ``fmin_hz`` and ``fmax_hz``; each triangle is scaled by ``2 / (upper_hz - lower_hz)`` so every
+    band has the same area. This is the transpose of
+    ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")``.
+
+    Parameters
+    ----------
+    sample_rate_hz : float
+    fft_length : int
+    num_mel_bins : int
+    fmin_hz, fmax_hz : float
+        Lower and upper edges of the filterbank; ``0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[fft_bins, num_mel_bins]``: multiply a power spectrum ``[..., fft_bins]`` by it.
+    """
+    _check_filterbank_args(sample_rate_hz, fft_length, num_mel_bins, fmin_hz, fmax_hz)
+    fft_hz = np.linspace(0.0, sample_rate_hz / 2.0, fft_length // 2 + 1)  # [fft_bins]
+    edges_hz = slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin_hz), hz_to_slaney_mel(fmax_hz),
+                                            num_mel_bins + 2))  # [mel_bins + 2]
+    lower_hz, centre_hz, upper_hz = edges_hz[:-2], edges_hz[1:-1], edges_hz[2:]  # [mel_bins] each
+    rising = (fft_hz[:, None] - lower_hz) / (centre_hz - lower_hz)  # [fft_bins, mel_bins]
+    falling = (upper_hz - fft_hz[:, None]) / (upper_hz - centre_hz)
+    triangles = np.clip(np.minimum(rising, falling), 0.0, None)
+    return triangles * (2.0 / (upper_hz - lower_hz))
+
+
+def periodic_hann_window(length: int) -> np.ndarray:
+    """Periodic Hann window ``0.5 - 0.5 cos(2 pi n / length)``, float64 ``[length]``.
+
+    ``tf.signal.hann_window(periodic=True)`` is symmetric for odd lengths (e.g. 551 samples = 25 ms at
+    22.05 kHz); this one is periodic for every length, like ``scipy.signal.get_window("hann", length)``
+    and librosa.
+    """
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
+def _check_filterbank_args(sample_rate_hz: float, fft_length: int, num_mel_bins: int, fmin_hz: float,
+                           fmax_hz: float) -> None:
+    if not float(sample_rate_hz) > 0:
+        raise ConfigError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
+    if not (isinstance(fft_length, (int, np.integer)) and fft_length >= 2):
+        raise ConfigError(f"fft_length must be an integer >= 2, got {fft_length!r}")
+    if not (isinstance(num_mel_bins, (int, np.integer)) and num_mel_bins >= 1):
+        raise ConfigError(f"num_mel_bins must be an integer >= 1, got {num_mel_bins!r}")
+    if not 0.0 <= float(fmin_hz) < float(fmax_hz) <= float(sample_rate_hz) / 2.0:
+        raise ConfigError(f"need 0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2 = {sample_rate_hz / 2}, "
+                          f"got fmin_hz={fmin_hz!r}, fmax_hz={fmax_hz!r}")
+
+
+@dataclass(frozen=True)
+class FourStepDFT:
+    """Constants of the power spectrum as three small matrix products (a "four-step" FFT).
+
+    TFLite's RFFT2D kernel needs about 6 ms for the 499 frames of a 5-s clip at 22.05 kHz on one
+    thread, the whole latency budget, so :class:`LogMel` computes the same DFT with matrix products
+    (XNNPACK runs them): split ``fft_length = n1 * n2`` and write a frame's sample ``n = n2 * a + b`` and
+    a frequency bin ``k = ka + n1 * kb``. Then::
+
+        X[k] = sum_b exp(-2 pi i b (ka / fft_length + kb / n2)) * Y[ka, b],
+        Y[ka, b] = sum_a x[n2 * a + b] exp(-2 pi i a ka / n1)
+
+    ``step1`` computes ``Y`` for ``ka = 0 .. n1 / 2`` (a real frame's other bins are mirror images),
+    ``step2`` applies the twiddle factors and the DFT over ``b`` for each ``ka``, and ``bin_of_term``
+    maps each ``|X[ka + n1 * kb]|^2`` to its bin in ``0 .. fft_length / 2`` (or -1 for a mirror already
+    counted), so the mel projection ``mel_terms`` adds every bin's power exactly once. The constants
+    take about 280 KB as float32 for a 1024-point FFT and 64 mel bins (the mel part alone is 135 KB).
+
+    Attributes
+    ----------
+    n1, n2 : int
+        ``n1 * n2 == fft_length``; chosen by :meth:`plan` to need the fewest multiply-accumulates.
+    rows : int
+        ``ceil(frame_length / n2)``: rows ``a`` of a frame that hold samples (the rest is zero padding).
+    half : int
+        ``n1 // 2 + 1`` inner frequencies ``ka`` computed.
+    step1 : numpy.ndarray
+        ``[2 * half, rows]`` float32: cosine rows, then minus-sine rows.
+    step2 : numpy.ndarray
+        ``[half, 2 * n2, 2 * n2]`` float32: maps ``(re, im)`` of ``Y[ka, :]`` to ``(re, im)`` of
+        ``X[ka + n1 * kb]`` for every ``kb``.
+    bin_of_term : numpy.ndarray
+        ``[half, n2]`` int: FFT bin of ``|X[ka + n1 * kb]|^2``, -1 if that bin is counted elsewhere.
+    """
+
+    n1: int
+    n2: int
+    rows: int
+    half: int
+    step1: np.ndarray
+    step2: np.ndarray
+    bin_of_term: np.ndarray
+
+    @staticmethod
+    def macs_per_frame(*, frame_length_samples: int, n1: int, n2: int, num_mel_bins: int) -> int:
+        """Multiply-accumulates per frame of the three products for a split ``n1 * n2``."""
+        rows, half = -(-frame_length_samples // n2), n1 // 2 + 1
+        return 2 * half * rows * n2 + half * (2 * n2) ** 2 + half * n2 * num_mel_bins
+
+    @classmethod
+    def plan(cls, *, frame_length_samples: int, fft_length: int, num_mel_bins: int) -> "FourStepDFT":
+        """Choose the split with the fewest multiply-accumulates and build its constants."""
+        splits = [(fft_length // n2, n2) for n2 in (1 << p for p in range(1, fft_length.bit_length() - 1))]
+        n1, n2 = min(splits, key=lambda s: cls.macs_per_frame(
+            frame_length_samples=frame_length_samples, n1=s[0], n2=s[1], num_mel_bins=num_mel_bins))
+        rows, half = -(-frame_length_samples // n2), n1 // 2 + 1
+        ka = np.arange(half)[:, None]  # [half, 1]
+        angle1 = 2.0 * np.pi * ka * np.arange(rows)[None, :] / n1  # [half, rows]
+        step1 = np.concatenate([np.cos(angle1), -np.sin(angle1)], axis=0)  # [2 * half, rows]
+        b = np.arange(n2)[None, :, None]  # [1, n2 (b), 1]
+        kb = np.arange(n2)[None, None, :]  # [1, 1, n2 (kb)]
+        phase = -2.0 * np.pi * b * (ka[:, :, None] / fft_length + kb / n2)  # [half, n2 (b), n2 (kb)]
+        cos, sin = np.cos(phase), np.sin(phase)
+        step2 = np.concatenate([np.concatenate([cos, sin], axis=2),  # from re Y[ka, b]
+                                np.concatenate([-sin, cos], axis=2)], axis=1)  # from im Y[ka, b]
+        k = np.arange(half)[:, None] + n1 * np.arange(n2)[None, :]  # [half, n2]: bin of X[ka, kb]
+        folded = np.where(k <= fft_length // 2, k, fft_length - k)  # |X[k]| = |X[fft_length - k]|
+        first = np.full(fft_length // 2 + 1, -1)
+        for index in np.argsort(folded, axis=None, kind="stable")[::-1]:  # keep the first occurrence
+            first[folded.flat[index]] = index
+        owner = first[folded] == np.arange(folded.size).reshape(folded.shape)
+        bins = np.where(owner, folded, -1)  # [half, n2]
+        return cls(n1=n1, n2=n2, rows=rows, half=half, step1=step1.astype(np.float32),
+                   step2=step2.astype(np.float32), bin_of_term=bins)
+
+    def mel_terms(self, mel_matrix: np.ndarray) -> np.ndarray:
+        """``[fft_bins, mel_bins]`` -> ``[half * n2, mel_bins]`` weights of the power terms."""
+        bins = self.bin_of_term.reshape(-1)  # [half * n2]
+        weights = np.where((bins >= 0)[:, None], mel_matrix[np.maximum(bins, 0)], 0.0)
+        return weights.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="sound_tf")
+class LogMel(keras.layers.Layer):
+    """Waveform ``[batch, samples]`` -> log-mel ``[batch, frames, num_mel_bins]``, float32.
+
+    ``frames = 1 + (samples - frame_length_samples) // hop_length_samples`` (no centre padding, no end
+    padding). The layer always computes in float32, whatever the global dtype policy, and has no
+    weights: the filterbank is a constant recomputed from the constructor arguments, which
+    :meth:`get_config` saves, so ``model.keras`` files round-trip.
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+    frame_length_samples : int
+        STFT window length (periodic Hann).
+    hop_length_samples : int
+        Samples between frame starts.
+    fft_length : int
+        FFT size, ``>= frame_length_samples``; frames are zero-padded at the end to this size.
+    num_mel_bins : int
+    fmin_hz, fmax_hz : float
+        Filterbank edges, ``0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2``.
+    log_offset : float
+        Added to the mel power before the natural log; keeps silence finite
+        (silence gives ``log(log_offset)``).
+    **kwargs
+        Passed to :class:`keras.layers.Layer` (``name``, ...).
+    """
+
+    def __init__(self, *, sample_rate_hz: int, frame_length_samples: int, hop_length_samples: int,
+                 fft_length: int, num_mel_bins: int, fmin_hz: float, fmax_hz: float, log_offset: float,
+                 **kwargs: Any):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        for name, value in (("frame_length_samples", frame_length_samples),
+                            ("hop_length_samples", hop_length_samples)):
+            if not (isinstance(value, (int, np.integer)) and value >= 1):
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not (isinstance(fft_length, (int, np.integer)) and fft_length >= max(frame_length_samples, 4)
+                and fft_length & (fft_length - 1) == 0):
+            raise ConfigError(f"fft_length must be a power of two >= frame_length_samples="
+                              f"{frame_length_samples} (and >= 4), got {fft_length!r}")
+        if not float(log_offset) > 0:
+            raise ConfigError(f"log_offset must be > 0, got {log_offset!r}")
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.frame_length_samples = int(frame_length_samples)
+        self.hop_length_samples = int(hop_length_samples)
+        self.fft_length = int(fft_length)
+        self.num_mel_bins = int(num_mel_bins)
+        self.fmin_hz = float(fmin_hz)
+        self.fmax_hz = float(fmax_hz)
+        self.log_offset = float(log_offset)
+        self.mel_matrix = slaney_mel_matrix(  # [fft_bins, mel_bins]
+            sample_rate_hz=self.sample_rate_hz, fft_length=self.fft_length, num_mel_bins=self.num_mel_bins,
+            fmin_hz=self.fmin_hz, fmax_hz=self.fmax_hz).astype(np.float32)
+        self.window = periodic_hann_window(self.frame_length_samples).astype(np.float32)  # [frame_length]
+        self._plan = FourStepDFT.plan(frame_length_samples=self.frame_length_samples, fft_length=self.fft_length,
+                                      num_mel_bins=self.num_mel_bins)
+        self._mel_terms = self._plan.mel_terms(self.mel_matrix)  # [half * 2 * n2, mel_bins]
+
+    @classmethod
+    def from_config_object(cls, config: Config, **kwargs: Any) -> "LogMel":
+        """The layer for a :class:`sound_tf.config.Config` (sizes from its derived properties)."""
+        return cls(sample_rate_hz=config.audio.sample_rate_hz,
+                   frame_length_samples=config.frame_length_samples,
+                   hop_length_samples=config.hop_length_samples,
+                   fft_length=config.fft_length_samples,
+                   num_mel_bins=config.features.num_mel_bins,
+                   fmin_hz=config.features.fmin_hz,
+                   fmax_hz=config.fmax_hz,
+                   log_offset=config.features.log_offset,
+                   **kwargs)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced from ``num_samples`` samples."""
+        return 1 + (int(num_samples) - self.frame_length_samples) // self.hop_length_samples
+
+    def macs(self, num_samples: int) -> int:
+        """Multiply-accumulates of the matrix products for one clip of ``num_samples`` samples."""
+        plan = self._plan
+        return self.num_frames(num_samples) * FourStepDFT.macs_per_frame(
+            frame_length_samples=self.frame_length_samples, n1=plan.n1, n2=plan.n2,
+            num_mel_bins=self.num_mel_bins)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) != 2:
+            raise ConfigError(f"LogMel expects a waveform batch [batch, samples], got shape {tuple(input_shape)}")
+        samples = input_shape[-1]
+        if samples is not None and samples < self.frame_length_samples:
+            raise ConfigError(f"LogMel input has {samples} samples, fewer than one frame "
+                              f"(frame_length_samples={self.frame_length_samples})")
+        super().build(input_shape)
+
+    def call(self, waveform: tf.Tensor) -> tf.Tensor:
+        waveform = tf.cast(waveform, tf.float32)  # [batch, samples]
+        plan = self._plan
+        frames = self._windowed_frames(waveform)  # [batch, frames, rows * n2]
+        num_frames = tf.shape(frames)[1] if frames.shape[1] is None else frames.shape[1]
+        x = tf.reshape(frames, [-1, plan.rows, plan.n2])  # [batch*frames, rows, n2]: sample n2*row + col
+        y = tf.matmul(tf.constant(plan.step1), x)  # [batch*frames, 2 * half, n2]: (re, im) of inner DFT
+        y = tf.reshape(y, [-1, 2, plan.half, plan.n2])  # [batch*frames, re/im, half, n2]
+        y = tf.transpose(y, [2, 0, 1, 3])  # [half, batch*frames, re/im, n2]
+        y = tf.reshape(y, [plan.half, -1, 2 * plan.n2])  # [half, batch*frames, 2 * n2]
+        z = tf.square(tf.matmul(y, tf.constant(plan.step2)))  # [half, batch*frames, 2 * n2]: re^2, im^2 of X[k]
+        power = z[:, :, :plan.n2] + z[:, :, plan.n2:]  # [half, batch*frames, n2]: |X[ka + n1 * kb]|^2
+        power = tf.transpose(power, [1, 0, 2])  # [batch*frames, half, n2]
+        power = tf.reshape(power, [-1, num_frames, plan.half * plan.n2])  # [batch, frames, half * n2]
+        mel_power = tf.matmul(power, tf.constant(self._mel_terms))  # [batch, frames, mel_bins]
+        return tf.math.log(mel_power + self.log_offset)  # [batch, frames, mel_bins]
+
+    def _windowed_frames(self, waveform: tf.Tensor) -> tf.Tensor:
+        """``[batch, samples]`` -> windowed frames zero-padded to ``rows * n2``: ``[batch, frames, rows * n2]``.
+
+        Frames are cut without a gather: the waveform is split into hop-sized chunks and frame ``t`` is
+        chunks ``t .. t + chunks_per_frame - 1`` side by side, cut to the frame length (TFLite runs the
+        slices and the concatenation in XNNPACK).
+        """
+        frame, hop = self.frame_length_samples, self.hop_length_samples
+        samples = waveform.shape[-1]
+        if samples is None:
+            samples = tf.shape(waveform)[-1]
+            num_frames = 1 + (samples - frame) // hop
+        else:
+            num_frames = self.num_frames(samples)
+        chunks_per_frame = -(-frame // hop)
+        num_chunks = num_frames + chunks_per_frame - 1
+        padding = tf.maximum(num_chunks * hop - samples, 0) if isinstance(samples, tf.Tensor) \
+            else max(num_chunks * hop - samples, 0)
+        padded = tf.pad(waveform, [[0, 0], [0, padding]])[:, :num_chunks * hop]  # [batch, chunks * hop]
+        chunks = tf.reshape(padded, [-1, num_chunks, hop])  # [batch, chunks, hop]
+        frames = tf.concat([chunks[:, i:i + num_frames] for i in range(chunks_per_frame)],
+                           axis=-1)[:, :, :frame]  # [batch, frames, frame_length]
+        frames = frames * tf.constant(self.window)  # [batch, frames, frame_length]
+        return tf.pad(frames, [[0, 0], [0, 0], [0, self._plan.rows * self._plan.n2 - frame]])
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        samples = input_shape[-1]
+        frames = None if samples is None else self.num_frames(samples)
+        return (input_shape[0], frames, self.num_mel_bins)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(sample_rate_hz=self.sample_rate_hz, frame_length_samples=self.frame_length_samples,
+                      hop_length_samples=self.hop_length_samples, fft_length=self.fft_length,
+                      num_mel_bins=self.num_mel_bins, fmin_hz=self.fmin_hz, fmax_hz=self.fmax_hz,
+                      log_offset=self.log_offset)
+        return config
+
+
+def log_mel_layer(config: Config, **kwargs: Any) -> LogMel:
+    """Shorthand for :meth:`LogMel.from_config_object`."""
+    return LogMel.from_config_object(config, **kwargs)
+
+
+def feature_extractor(config: Config) -> keras.Model:
+    """A Keras model: waveform ``[batch, clip_samples]`` (input "waveform") -> log-mel ``[batch, frames, mels]``."""
+    waveform = keras.Input(shape=(config.audio.clip_samples,), dtype="float32", name="waveform")
+    features = LogMel.from_config_object(config, name="log_mel")(waveform)  # [batch, frames, mel_bins]
+    return keras.Model(waveform, features, name="sound_tf_features")
+
+
+def log_mel_numpy(config: Config, waveform: np.ndarray) -> np.ndarray:
+    """Log-mel of one clip ``[samples]`` or a batch ``[batch, samples]`` as NumPy, through :class:`LogMel`.
+
+    For plots and notebooks; it runs the same layer as the model, eagerly.
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim not in (1, 2):
+        raise ConfigError(f"log_mel_numpy expects [samples] or [batch, samples], got shape {waveform.shape}")
+    batch = waveform[np.newaxis] if waveform.ndim == 1 else waveform  # [batch, samples]
+    features = np.asarray(LogMel.from_config_object(config)(batch))  # [batch, frames, mel_bins]
+    return features[0] if waveform.ndim == 1 else features
+
+
+def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-mel-bin mean and variance of the log-mel features of some training audio.
+
+    Use them to initialise ``keras.layers.Normalization(axis=-1, mean=mean, variance=variance)``
+    (see ``models.build_model``). Statistics pool every frame of every clip.
+
+    Parameters
+    ----------
+    config : Config
+    waveforms : iterable
+        Batches ``[batch, samples]`` (NumPy arrays or tensors), e.g. a few batches of training clips.
+        An element may also be a ``(waveform, label)`` pair, as a ``tf.data`` pipeline yields.
+
+    Returns
+    -------
+    mean, variance : numpy.ndarray
+        float32, ``[num_mel_bins]`` each.
+
+    Raises
+    ------
+    DatasetError
+        If a batch is not ``[batch, samples]`` with at least one frame of samples, or no batch is given.
+    """
+    layer = LogMel.from_config_object(config)
+    features_of = tf.function(layer.call, reduce_retracing=True)
+    mel_bins = config.features.num_mel_bins
+    count = 0
+    total = np.zeros(mel_bins, np.float64)
+    total_sq = np.zeros(mel_bins, np.float64)
+    for index, batch in enumerate(waveforms):
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] < config.frame_length_samples:
+            raise DatasetError(f"compute_feature_stats: batch {index} has shape {batch.shape}; expected "
+                               f"[batch, samples] with samples >= {config.frame_length_samples}")
+        features = features_of(batch).numpy().astype(np.float64).reshape(-1, mel_bins)  # [batch * frames, mels]
+        count += features.shape[0]
+        total += features.sum(axis=0)
+        total_sq += np.square(features).sum(axis=0)
+    if count == 0:
+        raise DatasetError("compute_feature_stats: got no waveform batches")
+    mean = total / count
+    variance = np.maximum(total_sq / count - np.square(mean), 0.0)
+    return mean.astype(np.float32), variance.astype(np.float32)

@@ -1,0 +1,631 @@
+"""The tunable model: a search space read from a TOML recipe and :class:`SoundHyperModel`.
+
+A search space (``tuning/*.toml``) lists hyperparameters, each tied to a dotted config key; a trial's
+values become :func:`~sound_tf.config.apply_overrides` overrides, so every trial is an ordinary
+:class:`~sound_tf.config.Config` (saved as ``config.json`` in its trial folder) and the best one trains
+into an ordinary run folder. ``SoundHyperModel.build(hp)`` is independent of the search: it works on a
+fresh ``keras_tuner.HyperParameters()`` and returns a compiled model.
+
+Recipe layout::
+
+    name = "default"
+    [search]                      # how to search (see SearchSettings)
+    objective = "val_loss"
+    tuner = "bayesian"
+    max_trials = 20
+    epochs = 12
+    [fixed]                       # config overrides applied to every trial and to the final model
+    "train.schedule" = "cosine"
+    [hp.learning_rate]            # one table per hyperparameter; its name is the table name
+    key = "train.learning_rate"
+    min = 3e-4
+    max = 1e-2
+    sampling = "log"
+
+A hyperparameter is a choice (``values = [...]``), an integer or float range (``min``, ``max``,
+optional ``step``, ``sampling = "linear" | "log"``) or a ``type = "boolean"``. Its ``mode`` says how the
+drawn value reaches the config:
+
+- ``set`` (default): ``key`` takes the value.
+- ``depth``: ``key`` (a tuple such as ``model.widths``) takes the first ``value`` entries of ``base``.
+- ``scale``: every key in ``keys`` is its current value times the drawn value; integers (and tuples of
+  integers such as widths) are rounded to the nearest multiple of ``round_to``; ``clip`` bounds keys,
+  e.g. probabilities to ``[0, 1]`` or widths to at least 8 channels.
+
+Modes apply in the order set -> depth -> scale, so a width multiplier scales the widths chosen by depth.
+
+Examples
+--------
+>>> space = SearchSpace.from_toml("tuning/tiny.toml")
+>>> hypermodel = SoundHyperModel(Config(labels=("a", "b")), space)
+>>> model = hypermodel.build(keras_tuner.HyperParameters())  # the space's default values
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import keras
+import keras_tuner
+import numpy as np
+
+from . import augment, pipeline
+from .config import SECTIONS, Config, apply_overrides
+from .errors import ConfigError, SoundTFError
+from .models import build_model
+
+OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
+TUNERS = ("hyperband", "bayesian", "random")
+MODES = ("set", "depth", "scale")
+KINDS = ("choice", "int", "float", "boolean")
+_MODE_ORDER = {mode: index for index, mode in enumerate(MODES)}
+_HP_KEYS = {"key", "keys", "mode", "type", "values", "min", "max", "step", "sampling", "default", "base",
+            "round_to", "clip", "description"}
+_SEARCH_KEYS = {"objective", "tuner", "max_trials", "epochs", "early_stopping_patience", "hyperband_factor",
+                "initial_points", "seed"}
+
+
+def _fail(source: str, message: str) -> ConfigError:
+    return ConfigError(f"{source}: {message}")
+
+
+def config_value(config: Config, key: str) -> Any:
+    """The value of a dotted key such as ``model.widths`` (``ConfigError`` for unknown keys)."""
+    section, _, name = key.partition(".")
+    if section not in SECTIONS or name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        raise ConfigError(f"unknown config key {key!r}; expected section.key with a section in {sorted(SECTIONS)} "
+                          f"and a field of that section")
+    return getattr(getattr(config, section), name)
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One hyperparameter of a search space and how its value reaches the config.
+
+    Attributes
+    ----------
+    name : str
+        The KerasTuner name (a column of ``trials.csv``).
+    keys : tuple of str
+        Dotted config keys it controls (one, except for ``scale``).
+    mode : str
+        ``set``, ``depth`` or ``scale`` (see the module docstring).
+    kind : str
+        ``choice``, ``int``, ``float`` or ``boolean``.
+    values : tuple or None
+        Choices.
+    min_value, max_value, step : float or None
+        Range of ``int`` and ``float`` hyperparameters.
+    sampling : str
+        ``linear`` or ``log`` (ranges).
+    default : Any
+        Value of the untuned model; ``None`` means the base config's value (``set``), the base
+        length (``depth``) or 1 (``scale``) when the space holds it.
+    base : tuple of int or None
+        ``depth``: the full list the first ``value`` entries are taken from.
+    round_to : int
+        ``scale``: integers are rounded to the nearest multiple of this.
+    clip : dict
+        ``scale``: key -> (low, high) bounds of the scaled value.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    mode: str = "set"
+    kind: str = "choice"
+    values: tuple[Any, ...] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+    step: float | None = None
+    sampling: str = "linear"
+    default: Any = None
+    base: tuple[int, ...] | None = None
+    round_to: int = 1
+    clip: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, name: str, table: Mapping[str, Any], source: str) -> "HyperParam":
+        """Validate one ``[hp.<name>]`` table of a recipe."""
+        where = f"{source} [hp.{name}]"
+        if not isinstance(table, Mapping):
+            raise _fail(where, f"must be a table, got {table!r}")
+        unknown = set(table) - _HP_KEYS
+        if unknown:
+            raise _fail(where, f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_HP_KEYS)}")
+        mode = table.get("mode", "set")
+        if mode not in MODES:
+            raise _fail(where, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if ("key" in table) == ("keys" in table):
+            raise _fail(where, "give exactly one of key = \"section.name\" or keys = [...]")
+        keys = (table["key"],) if "key" in table else table["keys"]
+        if isinstance(keys, str) or not isinstance(keys, (list, tuple)) or not keys \
+                or not all(isinstance(k, str) for k in keys):
+            raise _fail(where, f"keys must be a non-empty list of \"section.name\" strings, got {keys!r}")
+        if mode != "scale" and len(keys) != 1:
+            raise _fail(where, f"mode {mode!r} controls one key, got {list(keys)!r}")
+        for key in keys:
+            try:
+                config_value(Config(), key)
+            except ConfigError as exc:
+                raise _fail(where, str(exc)) from None
+
+        kind = table.get("type")
+        if kind is None:
+            if "values" in table:
+                kind = "choice"
+            elif "min" in table and "max" in table:
+                numbers = [table["min"], table["max"], table.get("step", 1)]
+                kind = "int" if all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) \
+                    and table.get("sampling", "linear") == "linear" else "float"
+            else:
+                raise _fail(where, "give values = [...], min and max, or type = \"boolean\"")
+        if kind not in KINDS:
+            raise _fail(where, f"type must be one of {', '.join(KINDS)}, got {kind!r}")
+
+        values = min_value = max_value = step = None
+        sampling = table.get("sampling", "linear")
+        if sampling not in ("linear", "log"):
+            raise _fail(where, f"sampling must be linear or log, got {sampling!r}")
+        if kind == "choice":
+            values = table.get("values")
+            if not isinstance(values, (list, tuple)) or not values:
+                raise _fail(where, f"values must be a non-empty list, got {values!r}")
+            if not all(isinstance(v, (bool, int, float, str)) for v in values):
+                raise _fail(where, f"values must be numbers, strings or booleans, got {values!r}")
+            if any(isinstance(v, float) for v in values) and all(isinstance(v, (int, float)) and not
+                                                                 isinstance(v, bool) for v in values):
+                values = [float(v) for v in values]  # KerasTuner wants one type per choice
+            if len({type(v) for v in values}) != 1 or len(set(values)) != len(values):
+                raise _fail(where, f"values must be distinct and of one type, got {values!r}")
+            values = tuple(values)
+        elif kind in ("int", "float"):
+            try:
+                min_value, max_value = float(table["min"]), float(table["max"])
+                step = float(table["step"]) if "step" in table else None
+            except (KeyError, TypeError, ValueError):
+                raise _fail(where, f"a {kind} range needs numeric min and max, got min={table.get('min')!r}, "
+                                   f"max={table.get('max')!r}, step={table.get('step')!r}") from None
+            if not min_value < max_value or (step is not None and step <= 0):
+                raise _fail(where, f"needs min < max and step > 0, got min={min_value}, max={max_value}, "
+                                   f"step={step}")
+            if sampling == "log" and min_value <= 0:
+                raise _fail(where, f"log sampling needs min > 0, got {min_value}")
+            if kind == "int" and not all(float(v).is_integer() for v in (min_value, max_value, step or 1)):
+                raise _fail(where, f"an int range needs integer min, max and step, got {table!r}")
+
+        base = None
+        if mode == "depth":
+            base = table.get("base")
+            if not isinstance(base, (list, tuple)) or not all(isinstance(w, int) and w > 0 for w in base):
+                raise _fail(where, f"mode \"depth\" needs base = [positive integers], got {base!r}")
+            depths = values if kind == "choice" else (min_value, max_value)
+            if kind not in ("choice", "int") or not all(isinstance(d, (int, float)) and float(d).is_integer()
+                                                       and 1 <= d <= len(base) for d in depths):
+                raise _fail(where, f"depths must be integers in [1, len(base)={len(base)}], got {list(depths)!r}")
+            base = tuple(base)
+        round_to = table.get("round_to", 1)
+        if not isinstance(round_to, int) or round_to < 1:
+            raise _fail(where, f"round_to must be an integer >= 1, got {round_to!r}")
+        clip = table.get("clip", {})
+        if not isinstance(clip, Mapping) or set(clip) - set(keys) or not all(
+                isinstance(b, (list, tuple)) and len(b) == 2 and float(b[0]) <= float(b[1]) for b in clip.values()):
+            raise _fail(where, f"clip must map some of keys {list(keys)} to [low, high], got {clip!r}")
+        if mode == "scale" and kind not in ("choice", "float", "int"):
+            raise _fail(where, "mode \"scale\" needs numeric values")
+        return cls(name=name, keys=tuple(keys), mode=mode, kind=kind, values=values, min_value=min_value,
+                   max_value=max_value, step=step, sampling=sampling, default=table.get("default"), base=base,
+                   round_to=round_to, clip={k: (float(lo), float(hi)) for k, (lo, hi) in clip.items()})
+
+    # -- KerasTuner ------------------------------------------------------------------------------------
+    def _natural_default(self, config: Config) -> Any:
+        """The value that reproduces ``config`` when the space allows it, else ``None``."""
+        if self.mode == "scale":
+            candidate: Any = 1.0 if self.kind != "int" else 1
+        elif self.mode == "depth":
+            current = config_value(config, self.keys[0])
+            candidate = len(current) if self.base is not None and tuple(current) == self.base[:len(current)] \
+                else None
+        else:
+            candidate = config_value(config, self.keys[0])
+        if candidate is None:
+            return None
+        if self.kind == "choice":
+            return next((v for v in self.values or () if v == candidate
+                         and isinstance(v, bool) == isinstance(candidate, bool)), None)
+        if self.kind == "boolean":
+            return candidate if isinstance(candidate, bool) else None
+        if isinstance(candidate, (int, float)) and not isinstance(candidate, bool) \
+                and self.min_value is not None and self.max_value is not None \
+                and self.min_value <= candidate <= self.max_value:
+            return int(candidate) if self.kind == "int" else float(candidate)
+        return None
+
+    def declare(self, hp: keras_tuner.HyperParameters, config: Config) -> Any:
+        """Register this hyperparameter on ``hp`` and return its value for the current trial."""
+        default = self.default if self.default is not None else self._natural_default(config)
+        kwargs = {} if default is None else {"default": default}
+        if self.kind == "choice":
+            return hp.Choice(self.name, list(self.values or ()), **kwargs)
+        if self.kind == "boolean":
+            return hp.Boolean(self.name, **kwargs)
+        if self.kind == "int":
+            return hp.Int(self.name, int(self.min_value), int(self.max_value),
+                          step=int(self.step) if self.step else None, sampling=self.sampling, **kwargs)
+        return hp.Float(self.name, self.min_value, self.max_value, step=self.step, sampling=self.sampling,
+                        **kwargs)
+
+    def overrides(self, value: Any, current: Callable[[str], Any]) -> dict[str, Any]:
+        """Dotted-key overrides for ``value``; ``current(key)`` reads the value set so far."""
+        if self.mode == "set":
+            return {self.keys[0]: value}
+        if self.mode == "depth":
+            return {self.keys[0]: list((self.base or ())[:int(value)])}
+        result: dict[str, Any] = {}
+        for key in self.keys:
+            now = current(key)
+            low, high = self.clip.get(key, (-math.inf, math.inf))
+            if isinstance(now, (tuple, list)):
+                result[key] = [self._scale(v, float(value), low, high) for v in now]
+            elif isinstance(now, (int, float)) and not isinstance(now, bool):
+                result[key] = self._scale(now, float(value), low, high)
+            else:
+                raise ConfigError(f"[hp.{self.name}] cannot scale {key}={now!r}: not a number")
+        return result
+
+    def _scale(self, base: float, factor: float, low: float, high: float) -> float | int:
+        """``base * factor`` within ``[low, high]``; integers to the nearest multiple of ``round_to``."""
+        scaled = min(max(base * factor, low), high)
+        if isinstance(base, int):
+            return int(min(max(round(scaled / self.round_to) * self.round_to, low), high))
+        return float(scaled)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The ``[search]`` table: how trials are chosen and how long each may train.
+
+    Attributes
+    ----------
+    objective : str
+        ``val_loss`` (minimised) or ``val_accuracy`` (maximised), measured on the validation split.
+    tuner : str
+        ``hyperband``, ``bayesian`` or ``random``.
+    max_trials : int
+        Trials to run (Hyperband: an upper bound on top of its brackets).
+    epochs : int
+        Most epochs of one trial (Hyperband's ``max_epochs``); never more than ``train.epochs``.
+    early_stopping_patience : int
+        Epochs without a better objective before a trial stops.
+    hyperband_factor : int
+        Hyperband's reduction factor (keep the best 1/factor of each round).
+    initial_points : int or None
+        Bayesian optimisation: random trials before the Gaussian process proposes any; ``None`` means a
+        third of ``max_trials`` (at least 3, at most 3 per hyperparameter). KerasTuner's own default,
+        3 per hyperparameter, would make a 20-trial search over 9 hyperparameters purely random.
+    seed : int or None
+        Seed of the oracle's sampling; ``None`` uses ``train.seed``.
+    """
+
+    objective: str = "val_loss"
+    tuner: str = "bayesian"
+    max_trials: int = 10
+    epochs: int = 10
+    early_stopping_patience: int = 3
+    hyperband_factor: int = 3
+    initial_points: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"search.objective must be one of {sorted(OBJECTIVES)}, got {self.objective!r}")
+        if self.tuner not in TUNERS:
+            raise ConfigError(f"search.tuner must be one of {', '.join(TUNERS)}, got {self.tuner!r}")
+        for name in ("max_trials", "epochs", "early_stopping_patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"search.{name} must be an integer >= 1, got {value!r}")
+        if self.initial_points is not None and (not isinstance(self.initial_points, int) or self.initial_points < 1):
+            raise ConfigError(f"search.initial_points must be an integer >= 1, got {self.initial_points!r}")
+        if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
+            raise ConfigError(f"search.hyperband_factor must be an integer >= 2, got {self.hyperband_factor!r}")
+
+    @property
+    def direction(self) -> str:
+        """``min`` or ``max``."""
+        return OBJECTIVES[self.objective]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A parsed ``tuning/*.toml`` recipe.
+
+    Attributes
+    ----------
+    name : str
+    settings : SearchSettings
+    fixed : dict
+        Dotted-key config overrides applied before the hyperparameters (trials and final model).
+    params : tuple of HyperParam
+    source : str
+        The file it came from (for messages).
+    """
+
+    name: str
+    settings: SearchSettings
+    fixed: Mapping[str, Any]
+    params: tuple[HyperParam, ...]
+    source: str = "<dict>"
+    description: str = ""
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "SearchSpace":
+        """Read and validate a recipe (``ConfigError`` naming the file on any problem)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: search space not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> "SearchSpace":
+        unknown = set(data) - {"name", "description", "search", "fixed", "hp"}
+        if unknown:
+            raise _fail(source, f"unknown top-level key(s) {sorted(unknown)}; expected name, description, "
+                                "[search], [fixed] and [hp.<name>] tables")
+        search = data.get("search", {})
+        if not isinstance(search, Mapping) or set(search) - _SEARCH_KEYS:
+            raise _fail(source, f"[search] may hold {sorted(_SEARCH_KEYS)}, got {search!r}")
+        try:
+            settings = SearchSettings(**search)
+        except (ConfigError, TypeError) as exc:
+            raise _fail(source, str(exc)) from None
+        fixed = dict(data.get("fixed", {}))
+        try:
+            apply_overrides(Config(), fixed)
+        except ConfigError as exc:
+            raise _fail(source, f"[fixed]: {exc}") from None
+        tables = data.get("hp", {})
+        if not isinstance(tables, Mapping) or not tables:
+            raise _fail(source, "needs at least one [hp.<name>] table")
+        params = tuple(HyperParam.from_table(name, table, source) for name, table in tables.items())
+        owners: dict[str, str] = {}
+        for param in params:
+            for key in param.keys:
+                if param.mode != "scale" and key in owners:
+                    raise _fail(source, f"[hp.{param.name}] and [hp.{owners[key]}] both set {key}")
+                owners.setdefault(key, param.name)
+        return cls(name=str(data.get("name", Path(source).stem)), settings=settings, fixed=fixed, params=params,
+                   source=source, description=str(data.get("description", "")))
+
+    def replace_settings(self, **changes: Any) -> "SearchSpace":
+        """The space with some ``[search]`` settings replaced (``None`` values ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
+
+    def fingerprint(self) -> str:
+        """A hash of what defines the trials (not max_trials or the tuner's budget)."""
+        data = {"fixed": self.fixed, "params": [dataclasses.asdict(p) for p in self.params],
+                "objective": self.settings.objective, "tuner": self.settings.tuner,
+                "epochs": self.settings.epochs, "patience": self.settings.early_stopping_patience,
+                "factor": self.settings.hyperband_factor, "initial_points": self.settings.initial_points,
+                "seed": self.settings.seed}
+        return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def declare(self, hp: keras_tuner.HyperParameters, config: Config) -> dict[str, Any]:
+        """Register every hyperparameter on ``hp``; returns ``{name: value}`` for the current trial."""
+        return {param.name: param.declare(hp, config) for param in self.params}
+
+    def overrides(self, config: Config, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Dotted-key overrides (``[fixed]`` first) for hyperparameter ``values`` (extra keys ignored)."""
+        overrides: dict[str, Any] = dict(self.fixed)
+        fixed_config = apply_overrides(config, self.fixed)
+
+        def current(key: str) -> Any:
+            return overrides[key] if key in overrides else config_value(fixed_config, key)
+
+        for param in sorted(self.params, key=lambda p: _MODE_ORDER[p.mode]):
+            if param.name in values:
+                overrides.update(param.overrides(values[param.name], current))
+        return overrides
+
+    def trial_config(self, config: Config, values: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Config:
+        """``config`` with ``[fixed]``, the hyperparameter ``values`` and then ``extra`` applied."""
+        overrides = self.overrides(config, values)
+        overrides.update(extra or {})
+        return apply_overrides(config, overrides)
+
+
+# -- training pieces shared with the trainer --------------------------------------------------------------
+def steps_per_epoch(num_train: int, config: Config) -> int:
+    """Batches per epoch, as ``pipeline.training_dataset`` batches (drops the remainder on big splits)."""
+    batch = config.train.batch_size
+    return max(1, num_train // batch) if num_train >= 2 * batch else max(1, math.ceil(num_train / batch))
+
+
+def compile_for_training(model: keras.Model, config: Config, steps: int) -> keras.Model:
+    """Compile as ``trainer.train_run`` does: Adam(W) with the config's schedule, cross-entropy on logits."""
+    from .trainer import _schedule  # the one schedule definition (TODO: public in trainer)
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=_schedule(config, steps),
+                                        weight_decay=config.train.weight_decay or None),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.train.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
+    """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, as the trainer builds them."""
+    train_paths, train_y = pipeline.label_arrays(data.splits["train"])
+    val_paths, val_y = pipeline.label_arrays(data.splits["val"])
+    use_aug = config.augment.enabled
+    train_ds = pipeline.training_dataset(
+        train_paths, train_y, config,
+        waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
+        if use_aug else None,
+        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
+        class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
+        else None)
+    return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
+
+
+def resident_memory_mb() -> float:
+    """This process's resident set size in MB (Linux ``/proc``; peak RSS elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class FeatureStatsCache:
+    """Per-mel-bin normalisation statistics, computed once per distinct frontend and cached.
+
+    Feature parameters are tuned, so each distinct ``[audio]`` + ``[features]`` pair needs its own
+    statistics of the training clips. They are kept in memory and, when ``cache_dir`` is given, as
+    ``<hash>.npz`` files (shared by the workers of a distributed search and kept across resumes).
+    """
+
+    def __init__(self, train_items: Sequence[Any], cache_dir: str | Path | None = None):
+        self.paths, self.labels = pipeline.label_arrays(train_items)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._memory: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    @staticmethod
+    def key(config: Config) -> str:
+        data = {"audio": dataclasses.asdict(config.audio), "features": dataclasses.asdict(config.features)}
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def __call__(self, config: Config) -> tuple[np.ndarray, np.ndarray]:
+        key = self.key(config)
+        if key in self._memory:
+            return self._memory[key]
+        path = self.cache_dir / f"{key}.npz" if self.cache_dir is not None else None
+        stats = None
+        if path is not None and path.is_file():
+            try:
+                with np.load(path) as saved:
+                    stats = (saved["mean"], saved["variance"])
+            except (OSError, KeyError, ValueError):
+                stats = None  # a half-written file from a killed process: recompute
+        if stats is None or stats[0].shape != (config.features.num_mel_bins,):
+            from .trainer import feature_statistics
+            stats = feature_statistics(config, self.paths, self.labels)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{key}.{os.getpid()}.npz")
+                np.savez(tmp, mean=stats[0], variance=stats[1])
+                tmp.replace(path)
+        self._memory[key] = stats
+        return stats
+
+
+class SoundHyperModel(keras_tuner.HyperModel):
+    """Builds and fits one trial's model from a search space.
+
+    Parameters
+    ----------
+    config : Config
+        The base settings (recipe and flags) with ``labels`` filled in.
+    space : SearchSpace
+        The hyperparameters and the ``[search]`` settings.
+    data : PreparedData, optional
+        Train and validation splits (``datasets.prepare_dataset``). Without it ``build`` still works,
+        with identity normalisation and one step per epoch, and ``fit`` cannot run.
+    stats_dir : path, optional
+        Where feature statistics are cached as files.
+    trial_epochs, trial_patience : int, optional
+        Override ``train.epochs`` / ``train.early_stopping_patience`` in trial configs (the final model
+        keeps the base values).
+    """
+
+    def __init__(self, config: Config, space: SearchSpace, data: Any = None, *,
+                 stats_dir: str | Path | None = None, trial_epochs: int | None = None,
+                 trial_patience: int | None = None):
+        super().__init__(name=f"sound_tf_{space.name}", tunable=True)
+        if len(config.labels) < 2:
+            raise ConfigError(f"a search needs at least 2 labels in the config, got {config.labels!r}")
+        self.config, self.space, self.data = config, space, data
+        self.trial_overrides = {"train.epochs": trial_epochs, "train.early_stopping_patience": trial_patience}
+        self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None
+        self._build_started = time.time()
+        space.trial_config(config, {})  # fail now, not in a trial, when [fixed] does not fit the config
+
+    def final_config(self, values: Mapping[str, Any]) -> Config:
+        """The config of a full training run with hyperparameter ``values`` (base epochs and patience)."""
+        return self.space.trial_config(self.config, values)
+
+    def trial_config(self, hp: keras_tuner.HyperParameters) -> Config:
+        """Declare the space on ``hp`` and return the trial's config.
+
+        Raises
+        ------
+        keras_tuner.errors.FailedTrialError
+            When the drawn values make an invalid config (e.g. a hop longer than the frame); the search
+            records the trial as failed and goes on.
+        """
+        values = self.space.declare(hp, self.config)
+        try:
+            return self.space.trial_config(self.config, values, self.trial_overrides)
+        except ConfigError as exc:
+            raise keras_tuner.errors.FailedTrialError(f"invalid combination {values}: {exc}") from None
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """A compiled model for the values in ``hp`` (defaults for values it does not hold yet)."""
+        self._build_started = time.time()
+        config = self.trial_config(hp)
+        keras.utils.set_random_seed(config.train.seed)
+        mean, variance = self.stats(config) if self.stats is not None else (None, None)
+        try:
+            model = build_model(config, feature_mean=mean, feature_variance=variance,
+                                spec_augment=augment.spec_augment_layer(config) if config.augment.enabled else None)
+        except SoundTFError as exc:
+            raise keras_tuner.errors.FailedTrialError(f"cannot build {hp.values}: {exc}") from None
+        num_train = len(self.data.splits["train"]) if self.data is not None else 1
+        return compile_for_training(model, config, steps_per_epoch(num_train, config))
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Train on the training split, validate on the validation split, stop early.
+
+        Returns the validation metrics of the best epoch (by the objective) plus ``epochs`` (run in this
+        trial), ``best_epoch``, ``seconds`` (build + fit), ``params`` and ``rss_mb`` (resident memory
+        after the trial), which the oracle stores with the trial.
+        """
+        if self.data is None:
+            raise ConfigError("SoundHyperModel.fit needs prepared data (pass data=...)")
+        config = self.trial_config(hp)
+        settings = self.space.settings
+        train_ds, val_ds = training_datasets(config, self.data)
+        callbacks = list(kwargs.pop("callbacks", []))
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=settings.objective, mode=settings.direction,
+                                                       patience=config.train.early_stopping_patience))
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+        kwargs.setdefault("epochs", config.train.epochs)
+        history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **kwargs).history
+        scores = np.asarray(history.get(settings.objective, [np.nan]), np.float64)
+        if np.all(np.isnan(scores)):
+            raise keras_tuner.errors.FailedTrialError(f"no finite {settings.objective} in {history}")
+        best = int(np.nanargmin(scores) if settings.direction == "min" else np.nanargmax(scores))
+        metrics = {name: float(values[best]) for name, values in history.items()
+                   if name.startswith("val_") and len(values) > best}
+        metrics.update(epochs=float(len(scores)), best_epoch=float(kwargs.get("initial_epoch", 0) + best + 1),
+                       seconds=round(time.time() - self._build_started, 2), params=float(model.count_params()),
+                       rss_mb=round(resident_memory_mb(), 1))
+        return metrics
+
+
+__all__ = ["HyperParam", "SearchSettings", "SearchSpace", "SoundHyperModel", "FeatureStatsCache",
+           "config_value", "compile_for_training", "training_datasets", "steps_per_epoch", "resident_memory_mb"]

@@ -1,0 +1,345 @@
+"""On-device runner: classify audio files with one exported ``.tflite`` file, without TensorFlow.
+
+Imports only NumPy, soundfile/soxr (through :mod:`sound_tf.audio`) and ``ai-edge-litert``; never
+TensorFlow or Keras (a test holds this). Everything the runner needs -- labels, sample rate, clip and
+hop sizes -- is read from the model file itself (see :mod:`sound_tf.tflite_meta`).
+
+A recording of any length and rate is decoded, resampled to the model's rate and cut into windows of
+``clip_samples`` every ``hop_samples`` (the last one zero-padded, exactly as evaluation does: see
+:func:`sound_tf.audio.split_windows`). Each window gets class probabilities; the overall result is
+the softmax of the *mean log-probability* over windows. Since ``log p = logits - logsumexp(logits)``
+and the second term is the same for every class of a window, that equals the softmax of the mean
+logits, which is how ``sound_tf.evaluation`` scores a clip: the runner ranks classes exactly as
+evaluation does, from a model that outputs probabilities. (For int8 outputs, probabilities of 0 are
+floored at half a quantisation step before the log.)
+
+Command line::
+
+    python -m sound_tf.lite MODEL.tflite FILE... [--hop-seconds S] [--top-k K] [--json] [--threads N]
+
+Library::
+
+    >>> classifier = LiteClassifier("export/model_int8.tflite")          # doctest: +SKIP
+    >>> result = classifier.classify_file("street.wav", top_k=3)        # doctest: +SKIP
+    >>> result["label"], [w["label"] for w in result["windows"]]        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .audio import load_audio, split_windows
+from .errors import AudioError, ConfigError, SoundTFError
+from .tflite_meta import ModelMetadata, read_metadata
+
+__all__ = ["LiteClassifier", "aggregate_probabilities", "main"]
+
+#: Largest number of windows sent through the interpreter at once (bounds memory on long files).
+MAX_BATCH_WINDOWS = 32
+
+
+def aggregate_probabilities(probabilities: np.ndarray, *, floor: float = 1e-30) -> np.ndarray:
+    """One clip's class probabilities from its windows' probabilities.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        ``[windows, classes]``, each row a probability vector.
+    floor : float
+        Probabilities below it are raised to it before the log (a quantised output can hold 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[classes]`` float64: ``softmax(mean over windows of log p)``, which equals
+        ``softmax(mean over windows of logits)``, the evaluation's clip score.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[0] == 0:
+        raise ConfigError(f"aggregate_probabilities expects [windows, classes] with windows >= 1, "
+                          f"got shape {probabilities.shape}")
+    mean_log = np.log(np.maximum(probabilities, floor)).mean(axis=0)  # [classes]
+    shifted = np.exp(mean_log - mean_log.max())
+    return shifted / shifted.sum()
+
+
+def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"label": labels[i], "score": round(float(probabilities[i]), 6)} for i in order]
+
+
+class LiteClassifier:
+    """A sound classifier backed by one exported ``.tflite`` file.
+
+    The interpreter is guarded by a lock, so one instance may be shared by the threads of a server.
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        A waveform-input model written by ``python -m sound_tf.export`` (``model_float32.tflite``,
+        ``model_float16.tflite``, ``model_dynamic.tflite`` or ``model_int8.tflite``).
+    num_threads : int
+        Interpreter threads (1 = the single-core latency reported in ``export.json``).
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Class names in output order.
+    sample_rate_hz : int
+        Rate the model expects; files are resampled to it.
+    clip_samples : int
+        Samples in one model input (one window).
+    window_hop_samples : int
+        Default hop between windows over long recordings (the run's evaluation hop).
+    metadata : ModelMetadata
+        Everything embedded in the file (``metadata.info["config"]`` is the run's config).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, carries no sound_tf metadata, or takes log-mel features instead of a
+        waveform (``model_int8_features.tflite`` is for microcontrollers: see ``features.json``).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter  # the only runtime dependency beyond NumPy
+
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ConfigError(f"num_threads must be an integer >= 1, got {num_threads!r}")
+        self.model_path = Path(model_path)
+        self.metadata: ModelMetadata = read_metadata(self.model_path)
+        info = self.metadata.info
+        if info["input_kind"] != "waveform":
+            raise ConfigError(f"{self.model_path}: this model takes {info['input_kind']!r} input, not a waveform; "
+                              f"compute its features as features.json describes, or use a waveform model")
+        self.labels: tuple[str, ...] = self.metadata.labels
+        self.sample_rate_hz: int = self.metadata.sample_rate_hz
+        self.clip_samples: int = self.metadata.clip_samples
+        self.window_hop_samples: int = self.metadata.window_hop_samples
+        self.variant: str = str(info["variant"])
+        self.num_threads = num_threads
+        try:
+            self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"{self.model_path}: LiteRT cannot load this model ({exc})") from exc
+        self._lock = threading.Lock()
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ConfigError(f"{self.model_path}: expected one input and one output, got {len(inputs)} and "
+                              f"{len(outputs)}")
+        self._input, self._output = inputs[0], outputs[0]
+        signature = [int(d) for d in self._input["shape_signature"]]
+        if len(signature) != 2 or signature[1] != self.clip_samples:
+            raise ConfigError(f"{self.model_path}: input shape {signature} does not match "
+                              f"[batch, clip_samples={self.clip_samples}] from the metadata")
+        out_classes = int(self._output["shape_signature"][-1])
+        if out_classes != len(self.labels):
+            raise ConfigError(f"{self.model_path}: the model has {out_classes} outputs but {len(self.labels)} labels")
+        self._resizable = signature[0] == -1
+        self._batch = int(self._input["shape"][0])
+        self._interpreter.allocate_tensors()
+        out_scale, _ = self._output["quantization"]
+        self._floor = out_scale / 2 if self._output["dtype"] != np.float32 and out_scale > 0 else 1e-30
+
+    # -- inference --------------------------------------------------------------------------------------
+    def _quantize_input(self, windows: np.ndarray) -> np.ndarray:
+        dtype = self._input["dtype"]
+        if dtype == np.float32:
+            return windows
+        scale, zero_point = self._input["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(windows / scale) + zero_point, info.min, info.max).astype(dtype)
+
+    def _dequantize_output(self, values: np.ndarray) -> np.ndarray:
+        if self._output["dtype"] == np.float32:
+            return values.astype(np.float32, copy=False)
+        scale, zero_point = self._output["quantization"]
+        return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Invoke on ``[n, clip_samples]`` (n = the current batch size); the caller holds the lock."""
+        if batch.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape), strict=True)
+            self._interpreter.allocate_tensors()
+            self._batch = batch.shape[0]
+        self._interpreter.set_tensor(self._input["index"], self._quantize_input(batch))
+        self._interpreter.invoke()
+        return self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities of model inputs.
+
+        Parameters
+        ----------
+        windows : numpy.ndarray
+            ``[n, clip_samples]`` float waveforms at :attr:`sample_rate_hz`, ``n >= 1``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``[n, classes]`` float32 probabilities (int8 outputs are dequantised).
+        """
+        windows = np.asarray(windows)
+        if windows.ndim != 2 or windows.shape[1] != self.clip_samples or windows.shape[0] == 0:
+            raise ConfigError(f"predict_windows expects [n >= 1, clip_samples={self.clip_samples}], "
+                              f"got shape {windows.shape}")
+        if not np.issubdtype(windows.dtype, np.floating):
+            raise ConfigError(f"predict_windows expects float samples in [-1, 1], got dtype {windows.dtype}")
+        windows = windows.astype(np.float32, copy=False)
+        step = MAX_BATCH_WINDOWS if self._resizable else self._batch
+        parts = []
+        with self._lock:
+            for start in range(0, windows.shape[0], step):
+                chunk = windows[start:start + step]  # [<= step, clip_samples]
+                if not self._resizable and chunk.shape[0] != self._batch:  # fixed batch: pad the tail
+                    pad = np.zeros((self._batch - chunk.shape[0], self.clip_samples), np.float32)
+                    parts.append(self._run(np.concatenate([chunk, pad]))[:chunk.shape[0]])
+                else:
+                    parts.append(self._run(chunk).copy())
+        return np.concatenate(parts)  # [n, classes]
+
+    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
+        """Overall ``[classes]`` probabilities of one recording from its windows' probabilities."""
+        return aggregate_probabilities(probabilities, floor=self._floor)
+
+    def classify(self, wave: np.ndarray, *, top_k: int = 3, hop_samples: int | None = None,
+                 name: str = "waveform") -> dict[str, Any]:
+        """Classify a recording of any length at :attr:`sample_rate_hz`.
+
+        Parameters
+        ----------
+        wave : numpy.ndarray
+            ``[samples]`` float mono samples in [-1, 1].
+        top_k : int
+            How many classes the overall result lists.
+        hop_samples : int, optional
+            Hop between windows (default :attr:`window_hop_samples`); ``1 <= hop <= clip_samples``.
+        name : str
+            Used in error messages (the file name).
+
+        Returns
+        -------
+        dict
+            ``label`` and ``score`` (the overall top class), ``top`` (``top_k`` dicts of ``label`` and
+            ``score``), ``windows`` (one dict per window: ``start_seconds``, ``end_seconds`` -- the end
+            of real audio in it --, ``label``, ``score``), ``duration_seconds``, ``hop_seconds``,
+            ``num_windows`` and ``aggregation``.
+        """
+        k = self._check_top_k(top_k)
+        hop = self.window_hop_samples if hop_samples is None else hop_samples
+        if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= hop <= self.clip_samples:
+            raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
+        wave = np.asarray(wave)
+        if wave.ndim != 1 or wave.shape[0] == 0:
+            raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, got shape {wave.shape}")
+        if not np.issubdtype(wave.dtype, np.floating) or not np.all(np.isfinite(wave)):
+            raise AudioError(name, f"expected finite float samples, got dtype {wave.dtype}")
+        windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
+                                hop_samples=int(hop))  # [windows, clip_samples]
+        probabilities = self.predict_windows(windows)  # [windows, classes]
+        overall = self.aggregate(probabilities)  # [classes]
+        rate = float(self.sample_rate_hz)
+        timeline = []
+        for index, row in enumerate(probabilities):
+            start = index * int(hop)
+            best = int(np.argmax(row))
+            timeline.append({"start_seconds": round(start / rate, 4),
+                             "end_seconds": round(min(start + self.clip_samples, wave.shape[0]) / rate, 4),
+                             "label": self.labels[best], "score": round(float(row[best]), 6)})
+        top = _top(overall, self.labels, k)
+        return {"label": top[0]["label"], "score": top[0]["score"], "top": top, "windows": timeline,
+                "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 4),
+                "hop_seconds": round(int(hop) / rate, 4),
+                "aggregation": "softmax of the mean log-probability over windows (= mean logits)"}
+
+    def classify_file(self, path: str | os.PathLike, *, top_k: int = 3, hop_samples: int | None = None) -> dict[str, Any]:
+        """Decode ``path`` (any format and rate soundfile reads), resample, and :meth:`classify` it.
+
+        The result also holds ``file``. Raises :class:`~sound_tf.errors.AudioError` for unreadable files.
+        """
+        wave = load_audio(path, sample_rate_hz=self.sample_rate_hz)  # [samples]
+        return {"file": str(path), **self.classify(wave, top_k=top_k, hop_samples=hop_samples, name=str(path))}
+
+    def _check_top_k(self, top_k: int) -> int:
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ConfigError(f"top_k must be an integer >= 1, got {top_k!r}")
+        return min(int(top_k), len(self.labels))
+
+
+# -- command line -----------------------------------------------------------------------------------------
+def _format_result(result: dict[str, Any]) -> str:
+    top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in result["top"])
+    lines = [f"{result['file']} ({result['duration_seconds']:.2f} s, {result['num_windows']} window"
+             f"{'s' if result['num_windows'] != 1 else ''})"]
+    if result["num_windows"] > 1:
+        width = max(len(f"{w['end_seconds']:.2f}") for w in result["windows"])
+        for w in result["windows"]:
+            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:<{width}.2f} s  "
+                         f"{w['label']}  {w['score']:.3f}")
+        lines.append(f"  overall: {top}")
+    else:
+        lines.append(f"  {top}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sound_tf.lite",
+        description="Classify audio files with an exported .tflite model (no TensorFlow needed). Files of "
+                    "any length and rate are resampled to the model's rate; long files are cut into windows "
+                    "and get a timeline of top labels plus the overall result.")
+    parser.add_argument("model", help="a .tflite file written by python -m sound_tf.export")
+    parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    parser.add_argument("--hop-seconds", type=float, default=None,
+                        help="hop between windows (default: the run's evaluation hop stored in the model)")
+    parser.add_argument("--top-k", type=int, default=3, help="classes listed in the overall result (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error."""
+    args = _parser().parse_args(argv)
+    try:
+        classifier = LiteClassifier(args.model, num_threads=args.threads)
+        hop_samples = None
+        if args.hop_seconds is not None:
+            hop_samples = int(round(args.hop_seconds * classifier.sample_rate_hz))
+            if not (math.isfinite(args.hop_seconds) and 1 <= hop_samples <= classifier.clip_samples):
+                raise ConfigError(f"--hop-seconds must be in (0, clip length {classifier.clip_samples / classifier.sample_rate_hz:g} s], "
+                                  f"got {args.hop_seconds}")
+        classifier._check_top_k(args.top_k)
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results, failed = [], 0
+    for path in args.files:
+        try:
+            result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
+        except SoundTFError as exc:
+            failed += 1
+            results.append({"file": str(path), "error": str(exc)})
+            if not args.json:
+                print(f"error: {exc}", file=sys.stderr)
+            continue
+        results.append(result)
+        if not args.json:
+            print(_format_result(result))
+    if args.json:
+        print(json.dumps({"model": str(args.model), "variant": classifier.variant, "labels": list(classifier.labels),
+                          "sample_rate_hz": classifier.sample_rate_hz, "results": results}, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

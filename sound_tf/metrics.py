@@ -1,0 +1,528 @@
+"""Classification metrics that explain a model: scores, confusions, weak classes and data advice.
+
+NumPy in, JSON-ready dicts and CSV/JSON files out. The numbers come from scikit-learn; this module
+adds the analysis around them (which pairs are confused, which classes are weak, which would profit
+from more data) and the files ``evaluate`` and ``crossval`` write.
+
+This module must never import TensorFlow or Keras: it is used by reports and by tools that only read
+saved predictions.
+
+Examples
+--------
+>>> import numpy as np
+>>> y_true = np.array([0, 0, 1, 2])
+>>> scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.0, 0.3, 0.7]])
+>>> m = compute_metrics(y_true, scores, ["dog", "cat", "bird"])
+>>> m["accuracy"], m["confusion_matrix"][0]
+(0.75, [1, 1, 0])
+>>> confused_pairs(m["confusion_matrix"], m["labels"])[0]["predicted"]
+'cat'
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix as sk_confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
+)
+
+from .errors import SoundTFError
+
+#: Scalar metrics averaged across cross-validation folds (``top_k_accuracy`` entries are added).
+SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1")
+
+
+class MetricsError(SoundTFError, ValueError):
+    """Predictions, labels or metric dicts that do not fit together."""
+
+
+# -- computing ---------------------------------------------------------------------------------------
+def _as_labels(labels: Sequence[str]) -> list[str]:
+    labels = [str(label) for label in labels]
+    if not labels:
+        raise MetricsError("labels is empty: at least one class name is needed")
+    if len(set(labels)) != len(labels):
+        dupes = sorted({label for label in labels if labels.count(label) > 1})
+        raise MetricsError(f"labels must be unique, got duplicates {dupes}")
+    return labels
+
+
+def _check_inputs(y_true: Any, scores: Any, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validate and convert ``(y_true [n], scores [n, classes], labels [classes])``."""
+    labels = _as_labels(labels)
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=np.float64)
+    if y_true.ndim != 1:
+        raise MetricsError(f"y_true must be 1-D [examples], got shape {y_true.shape}")
+    if scores.ndim != 2:
+        raise MetricsError(f"scores must be 2-D [examples, classes], got shape {scores.shape}")
+    if scores.shape[0] != y_true.shape[0]:
+        raise MetricsError(f"y_true has {y_true.shape[0]} examples but scores has {scores.shape[0]} rows")
+    if scores.shape[1] != len(labels):
+        raise MetricsError(f"scores has {scores.shape[1]} columns but there are {len(labels)} labels")
+    if y_true.shape[0] == 0:
+        raise MetricsError("no examples to evaluate (y_true is empty)")
+    if not np.issubdtype(y_true.dtype, np.integer):
+        if not (np.issubdtype(y_true.dtype, np.floating) and np.all(np.mod(y_true, 1) == 0)):
+            raise MetricsError(f"y_true must hold integer class indices, got dtype {y_true.dtype}")
+    y_true = y_true.astype(np.int64)
+    bad = (y_true < 0) | (y_true >= len(labels))
+    if bad.any():
+        raise MetricsError(f"y_true holds class indices outside [0, {len(labels) - 1}]: "
+                           f"{sorted(set(y_true[bad].tolist()))[:10]}")
+    if not np.all(np.isfinite(scores)):
+        rows = np.flatnonzero(~np.all(np.isfinite(scores), axis=1))
+        raise MetricsError(f"scores contain NaN or infinity in rows {rows[:10].tolist()}")
+    return y_true, scores, labels
+
+
+def _label_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Every metric that needs only true and predicted class indices."""
+    classes = list(range(len(labels)))
+    cm = sk_confusion_matrix(y_true, y_pred, labels=classes)  # [classes, classes], rows = true
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0)
+    with warnings.catch_warnings():
+        # "y_pred contains classes not in y_true": expected when a split lacks a class.
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(y_true, y_pred)
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "balanced_accuracy": float(balanced),
+        # labels=None: macro over the classes seen in y_true or y_pred, so a class missing from the
+        # evaluation split neither helps nor hurts, while predicting an absent class still costs.
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(y_true, y_pred, labels=classes, average="micro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0)),
+        "per_class": {
+            label: {"precision": float(precision[i]), "recall": float(recall[i]),
+                    "f1": float(f1[i]), "support": int(support[i])}
+            for i, label in enumerate(labels)
+        },
+        "confusion_matrix": cm.astype(int).tolist(),
+        "labels": list(labels),
+        "num_examples": int(y_true.shape[0]),
+    }
+
+
+def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
+                    top_k: Iterable[int] = (1, 3, 5)) -> dict[str, Any]:
+    """Every evaluation number for one set of predictions, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape [examples]
+        True class indices into ``labels``.
+    scores : array-like of float, shape [examples, classes]
+        Probabilities or logits; the prediction is the argmax, top-k accuracy ranks the scores.
+    labels : sequence of str
+        Class names, one per column of ``scores``.
+    top_k : iterable of int
+        Ranks for ``top_k_accuracy``; only ``k < classes`` are reported (``top_1`` is the accuracy).
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy`` (mean recall over classes present in ``y_true``),
+        ``macro_f1`` (over classes present in ``y_true`` or predicted), ``micro_f1``, ``weighted_f1``,
+        ``top_k_accuracy`` (``{"top_3": ...}``), ``per_class`` (``{label: {precision, recall, f1,
+        support}}``, every label, absent ones with support 0), ``confusion_matrix`` (list of lists,
+        rows = true class, columns = predicted, every label), ``labels`` and ``num_examples``.
+
+    Raises
+    ------
+    MetricsError
+        When shapes, class indices or labels do not fit together, or scores are not finite.
+    """
+    y_true, scores, labels = _check_inputs(y_true, scores, labels)
+    ks = sorted({int(k) for k in top_k})
+    if any(k < 1 for k in ks):
+        raise MetricsError(f"top_k ranks must be >= 1, got {ks}")
+    y_pred = np.argmax(scores, axis=1)  # [examples]
+    result = _label_metrics(y_true, y_pred, labels)
+    top: dict[str, float] = {}
+    for k in ks:
+        if k >= len(labels):
+            continue
+        if k == 1:
+            top["top_1"] = result["accuracy"]  # argmax; also defined for two classes
+        else:
+            top[f"top_{k}"] = float(top_k_accuracy_score(y_true, scores, k=k, labels=list(range(len(labels)))))
+    ordered = {key: result[key] for key in SCALAR_METRICS}
+    ordered["top_k_accuracy"] = top
+    ordered.update({key: result[key] for key in ("per_class", "confusion_matrix", "labels", "num_examples")})
+    return ordered
+
+
+def metrics_from_confusion(confusion_matrix: Any, labels: Sequence[str]) -> dict[str, Any]:
+    """The label-only metrics of :func:`compute_metrics` recomputed from a confusion matrix.
+
+    Used for the pooled confusion matrix of cross-validation. There are no scores, so there is no
+    ``top_k_accuracy``.
+
+    Parameters
+    ----------
+    confusion_matrix : array-like of int, shape [classes, classes]
+        Rows = true class, columns = predicted class.
+    labels : sequence of str
+        Class names in matrix order.
+    """
+    labels = _as_labels(labels)
+    cm = _check_confusion(confusion_matrix, labels)
+    n = len(labels)
+    true_idx = np.repeat(np.repeat(np.arange(n), n), cm.ravel())  # [examples]
+    pred_idx = np.repeat(np.tile(np.arange(n), n), cm.ravel())  # [examples]
+    if true_idx.size == 0:
+        raise MetricsError("the confusion matrix is all zeros: no examples")
+    return _label_metrics(true_idx, pred_idx, labels)
+
+
+def _check_confusion(confusion_matrix: Any, labels: Sequence[str]) -> np.ndarray:
+    cm = np.asarray(confusion_matrix)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise MetricsError(f"a confusion matrix must be square [classes, classes], got shape {cm.shape}")
+    if cm.shape[0] != len(labels):
+        raise MetricsError(f"the confusion matrix is {cm.shape[0]}x{cm.shape[1]} but there are {len(labels)} labels")
+    if cm.size and (not np.all(np.mod(cm, 1) == 0) or cm.min() < 0):
+        raise MetricsError("a confusion matrix must hold non-negative integer counts")
+    return cm.astype(np.int64)
+
+
+# -- analysis ----------------------------------------------------------------------------------------
+def confused_pairs(confusion_matrix: Any, labels: Sequence[str], *, top: int | None = None) -> list[dict[str, Any]]:
+    """The off-diagonal cells of a confusion matrix, worst first.
+
+    Parameters
+    ----------
+    confusion_matrix : array-like of int, shape [classes, classes]
+        Rows = true class, columns = predicted class.
+    labels : sequence of str
+        Class names in matrix order.
+    top : int, optional
+        Keep only the first ``top`` pairs.
+
+    Returns
+    -------
+    list of dict
+        ``{"true", "predicted", "count", "rate"}`` where ``rate = count / support of the true class``;
+        zero counts are dropped. Ordered by count (descending), then rate (descending), then the true
+        and predicted names (ascending), so ties are stable.
+    """
+    labels = _as_labels(labels)
+    cm = _check_confusion(confusion_matrix, labels)
+    support = cm.sum(axis=1)  # [classes]
+    pairs = []
+    for i, j in zip(*np.nonzero(cm)):
+        if i == j:
+            continue
+        count = int(cm[i, j])
+        pairs.append({"true": labels[i], "predicted": labels[j], "count": count,
+                      "rate": float(count / support[i])})
+    pairs.sort(key=lambda p: (-p["count"], -p["rate"], p["true"], p["predicted"]))
+    if top is not None:
+        if top < 0:
+            raise MetricsError(f"top must be >= 0, got {top}")
+        pairs = pairs[:top]
+    return pairs
+
+
+def _per_class(metrics: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    per_class = metrics.get("per_class") if isinstance(metrics, Mapping) else None
+    if not isinstance(per_class, Mapping):
+        raise MetricsError("metrics must be a dict from compute_metrics with a 'per_class' entry")
+    return per_class
+
+
+def weakest_classes(metrics: Mapping[str, Any], n: int = 5) -> list[dict[str, Any]]:
+    """The ``n`` classes with the lowest F1 among those with test examples.
+
+    Ties are broken by lower recall, then fewer test examples, then name. Classes without test
+    examples (support 0) have no measured score and are left out.
+
+    Returns
+    -------
+    list of dict
+        ``{"label", "precision", "recall", "f1", "support"}``, weakest first.
+    """
+    rows = [{"label": label, **{k: stats[k] for k in ("precision", "recall", "f1", "support")}}
+            for label, stats in _per_class(metrics).items() if stats["support"] > 0]
+    rows.sort(key=lambda r: (r["f1"], r["recall"], r["support"], r["label"]))
+    return rows[:max(int(n), 0)]
+
+
+def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | None = None, *,
+                f1_margin: float = 0.10, scarce_fraction: float = 0.5,
+                min_test_support: int = 5) -> list[str]:
+    """Which classes would benefit from more data, in sentences a user can act on.
+
+    The rule, per class (``count`` = its training examples from ``class_counts``; a label missing
+    there counts 0; without ``class_counts`` the test support stands in):
+
+    - *weak*: it has test examples and ``f1 < macro_f1 - f1_margin`` (clearly below the average
+      class).
+    - *scarce*: ``count < scarce_fraction * median count`` over all classes.
+
+    Weak and scarce classes are the prime candidates for more data and come first. Weak classes with
+    a typical amount of data get advice naming their main confusion (more *varied* data or cleaner
+    labels, rather than just more). Scarce classes that score well are mentioned because their score
+    is less reliable. A class with fewer than ``min_test_support`` test examples is flagged as
+    uncertain, and a class with no training data at all always is listed. Within each group the
+    lowest F1 comes first.
+
+    Parameters
+    ----------
+    metrics : dict
+        Output of :func:`compute_metrics` (or :func:`metrics_from_confusion`).
+    class_counts : mapping of str to int, optional
+        Training examples per class.
+    f1_margin, scarce_fraction : float
+        Thresholds of the rule above.
+    min_test_support : int
+        Below this many test examples a class's score is called uncertain.
+
+    Returns
+    -------
+    list of str
+        One sentence per flagged class; empty when no class stands out.
+    """
+    per_class = _per_class(metrics)
+    if class_counts is None:
+        counts = {label: int(stats["support"]) for label, stats in per_class.items()}
+        count_name = "test examples"
+    else:
+        unknown = sorted(set(class_counts) - set(per_class))
+        if unknown:
+            raise MetricsError(f"class_counts names classes the metrics do not have: {unknown[:10]}")
+        counts = {label: int(class_counts.get(label, 0)) for label in per_class}
+        count_name = "training examples"
+    median = float(np.median(list(counts.values())))
+    macro = float(metrics.get("macro_f1", np.mean([s["f1"] for s in per_class.values() if s["support"] > 0])))
+    cm = metrics.get("confusion_matrix")
+    pairs = confused_pairs(cm, list(per_class)) if cm is not None else []
+    worst_confusion = {}
+    for pair in pairs:  # worst first, so the first seen per true class wins
+        worst_confusion.setdefault(pair["true"], pair)
+
+    groups: dict[str, list[tuple[float, str]]] = {"none": [], "both": [], "weak": [], "scarce": []}
+    for label, stats in per_class.items():
+        count, f1, support = counts[label], float(stats["f1"]), int(stats["support"])
+        weak = support > 0 and f1 < macro - f1_margin
+        scarce = count < scarce_fraction * median
+        uncertain = f" (only {support} test examples, so the score is uncertain)" \
+            if 0 < support < min_test_support else ""
+        confusion = worst_confusion.get(label)
+        confused = (f", most often mistaken for {confusion['predicted']} ({confusion['count']}x)"
+                    if confusion else "")
+        if count == 0 and class_counts is not None:
+            groups["none"].append((f1, f"{label}: no {count_name} at all; add some before judging it."))
+        elif weak and scarce:
+            groups["both"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) with {count} {count_name} "
+                                       f"(median {median:g}){confused}; more data should help most{uncertain}."))
+        elif weak:
+            groups["weak"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) despite {count} {count_name}"
+                                       f"{confused}; add more varied examples or check its labels{uncertain}."))
+        elif scarce and support > 0:
+            groups["scarce"].append((f1, f"{label}: only {count} {count_name} (median {median:g}) though F1 is "
+                                         f"{f1:.2f}; more data would make its score more reliable{uncertain}."))
+    advice = []
+    for name in ("none", "both", "weak", "scarce"):
+        advice.extend(text for _, text in sorted(groups[name], key=lambda item: (item[0], item[1])))
+    return advice
+
+
+def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
+                  n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8) -> list[str]:
+    """The console summary of an evaluation: headline scores, weak classes, confusions, data advice.
+
+    Parameters
+    ----------
+    metrics : dict
+        Output of :func:`compute_metrics`.
+    class_counts : mapping of str to int, optional
+        Training examples per class, for :func:`data_advice`.
+    n_weakest, n_pairs, n_advice : int
+        How many weakest classes, confused pairs and data-advice sentences to list (the number of
+        further advice sentences is given).
+    """
+    lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {len(_per_class(metrics))}"]
+    head = [f"accuracy {metrics['accuracy']:.4f}", f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
+            f"macro F1 {metrics['macro_f1']:.4f}"]
+    head += [f"{name.replace('_', '-')} {value:.4f}"
+             for name, value in metrics.get("top_k_accuracy", {}).items() if name != "top_1"]
+    lines.append("  ".join(head))
+    weakest = weakest_classes(metrics, n_weakest)
+    if weakest:
+        lines.append("weakest classes:")
+        lines += [f"  {r['label']}: F1 {r['f1']:.2f}, precision {r['precision']:.2f}, recall {r['recall']:.2f}, "
+                  f"support {r['support']}" for r in weakest]
+    pairs = confused_pairs(metrics["confusion_matrix"], metrics["labels"], top=n_pairs)
+    if pairs:
+        lines.append("most confused pairs (true -> predicted):")
+        lines += [f"  {p['true']} -> {p['predicted']}: {p['count']} ({p['rate']:.0%} of {p['true']})"
+                  for p in pairs]
+    else:
+        lines.append("no confusions: every example was classified correctly")
+    advice = data_advice(metrics, class_counts)
+    if advice:
+        lines.append("classes that would benefit from more data:")
+        lines += [f"  {text}" for text in advice[:n_advice]]
+        if len(advice) > n_advice:
+            lines.append(f"  ... and {len(advice) - n_advice} more class(es)")
+    else:
+        lines.append("no class stands out as needing more data")
+    return lines
+
+
+# -- cross-validation --------------------------------------------------------------------------------
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    values = {key: float(metrics[key]) for key in SCALAR_METRICS if key in metrics}
+    values.update({key: float(v) for key, v in metrics.get("top_k_accuracy", {}).items()})
+    return values
+
+
+def aggregate_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation of the scalar metrics across folds, plus the pooled confusions.
+
+    Parameters
+    ----------
+    fold_metrics : sequence of dict
+        One :func:`compute_metrics` result per fold, all with the same labels.
+
+    Returns
+    -------
+    dict
+        ``num_folds``; ``mean`` and ``std`` (population standard deviation, ``ddof=0``, i.e.
+        ``numpy.std``) of ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``micro_f1``,
+        ``weighted_f1`` and each ``top_k`` present in every fold; ``per_fold`` (the scalars of each
+        fold); ``confusion_matrix`` (the sum over folds), ``labels``, ``num_examples`` and ``pooled``
+        (:func:`metrics_from_confusion` of the pooled matrix, with ``per_class``).
+    """
+    if not fold_metrics:
+        raise MetricsError("aggregate_folds needs at least one fold's metrics, got none")
+    labels = list(fold_metrics[0].get("labels", []))
+    for index, fold in enumerate(fold_metrics):
+        if list(fold.get("labels", [])) != labels:
+            raise MetricsError(f"fold {index} has labels {list(fold.get('labels', []))[:5]}... "
+                               f"different from fold 0 {labels[:5]}...")
+    per_fold = [_scalars(fold) for fold in fold_metrics]
+    keys = [key for key in per_fold[0] if all(key in fold for fold in per_fold)]
+    table = np.array([[fold[key] for key in keys] for fold in per_fold], dtype=np.float64)  # [folds, metrics]
+    pooled_cm = np.sum([np.asarray(fold["confusion_matrix"], dtype=np.int64) for fold in fold_metrics], axis=0)
+    return {
+        "num_folds": len(fold_metrics),
+        "mean": {key: float(v) for key, v in zip(keys, table.mean(axis=0))},
+        "std": {key: float(v) for key, v in zip(keys, table.std(axis=0))},
+        "per_fold": per_fold,
+        "confusion_matrix": pooled_cm.tolist(),
+        "labels": labels,
+        "num_examples": int(pooled_cm.sum()),
+        "pooled": metrics_from_confusion(pooled_cm, labels),
+    }
+
+
+# -- files -------------------------------------------------------------------------------------------
+def _atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file, so a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_metrics_json(path: str | Path, metrics: Mapping[str, Any]) -> Path:
+    """Write ``metrics`` as indented JSON (NumPy scalars and arrays converted); returns the path."""
+    return _atomic_write_text(path, json.dumps(metrics, indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_confused_pairs_csv(path: str | Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
+    """Write :func:`confused_pairs` output as ``true,predicted,count,rate`` (rate to 4 decimals)."""
+    rows = [(p["true"], p["predicted"], int(p["count"]), f"{float(p['rate']):.4f}") for p in pairs]
+    return _atomic_write_text(path, _csv_text(("true", "predicted", "count", "rate"), rows))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def write_errors_csv(path: str | Path, paths: Sequence[str | Path], y_true: Any, scores: Any,
+                     labels: Sequence[str], *, from_logits: bool = False, top: int = 3) -> int:
+    """Write one row per misclassified file, most confident mistakes first.
+
+    Columns: ``path,true_label,predicted_label,score,top3``; ``score`` is the predicted class's
+    score (4 decimals) and ``top3`` the best ``top`` classes as ``"a:0.61;b:0.20;c:0.05"``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV to write.
+    paths : sequence of str
+        One file per row of ``scores``.
+    y_true, scores, labels
+        As for :func:`compute_metrics`. Pass probabilities, or logits with ``from_logits=True`` to
+        have them turned into probabilities (softmax) first.
+    top : int
+        How many classes the last column lists.
+
+    Returns
+    -------
+    int
+        The number of misclassified files written.
+    """
+    y_true, scores, labels = _check_inputs(y_true, scores, labels)
+    if len(paths) != y_true.shape[0]:
+        raise MetricsError(f"{len(paths)} paths for {y_true.shape[0]} predictions")
+    if from_logits:
+        scores = _softmax(scores)
+    y_pred = np.argmax(scores, axis=1)  # [examples]
+    wrong = np.flatnonzero(y_pred != y_true)
+    order = sorted(wrong.tolist(), key=lambda i: (-scores[i, y_pred[i]], str(paths[i])))
+    ranks = np.argsort(-scores, axis=1, kind="stable")[:, :top]  # [examples, top]
+    rows = []
+    for i in order:
+        best = ";".join(f"{labels[j]}:{scores[i, j]:.2f}" for j in ranks[i])
+        rows.append((str(paths[i]), labels[y_true[i]], labels[y_pred[i]], f"{scores[i, y_pred[i]]:.4f}", best))
+    _atomic_write_text(path, _csv_text(("path", "true_label", "predicted_label", "score", f"top{top}"), rows))
+    return len(rows)
+

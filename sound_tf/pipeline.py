@@ -1,0 +1,205 @@
+"""``tf.data`` datasets over the decode cache: training, evaluation and sliding windows.
+
+Every file was decoded and resampled once into a canonical 16-bit PCM WAV (``sound_tf.audio``), so the
+per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> augment -> batch``, with no
+``py_function``. Decoded waveforms are cached in memory after the first epoch when they fit the budget
+(``SOUND_TF_MEMORY_CACHE_MB``, default 4096 MB), so later epochs skip file reads altogether.
+
+Shapes: a clip is ``[samples]`` float32 in [-1, 1]; batches are ``[batch, clip_samples]``; labels are
+one-hot ``[batch, classes]`` (soft after mixup); sample weights ``[batch]`` when class weights are on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from .config import Config
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_MEMORY_CACHE_MB = 4096
+
+
+# -- single clips -----------------------------------------------------------------------------------
+def decode_wav_file(path: tf.Tensor) -> tf.Tensor:
+    """Read one cached 16-bit PCM WAV into ``[samples]`` float32 (in-graph)."""
+    audio, _ = tf.audio.decode_wav(tf.io.read_file(path), desired_channels=1)  # [samples, 1]
+    return tf.squeeze(audio, axis=-1)  # [samples]
+
+
+def pad_or_crop(wave: tf.Tensor, length: int, *, offset: tf.Tensor | int = 0) -> tf.Tensor:
+    """Cut ``length`` samples from ``offset`` (or zero-pad at the end when the clip is shorter)."""
+    n = tf.shape(wave)[0]
+    offset = tf.minimum(tf.cast(offset, tf.int32), tf.maximum(n - length, 0))
+    wave = wave[offset:offset + length]
+    wave = tf.pad(wave, [[0, length - tf.shape(wave)[0]]])
+    return tf.ensure_shape(wave, [length])  # [length]
+
+
+def random_pad_or_crop(wave: tf.Tensor, length: int, seed: tf.Tensor) -> tf.Tensor:
+    """Random crop of a long clip, or random placement of a short clip inside a zero window."""
+    n = tf.shape(wave)[0]
+    slack = tf.abs(n - length)
+    start = tf.random.stateless_uniform([], seed, minval=0, maxval=slack + 1, dtype=tf.int32)
+    def crop() -> tf.Tensor:
+        return wave[start:start + length]
+
+    def place() -> tf.Tensor:
+        return tf.pad(wave, [[start, length - n - start]])
+
+    out = tf.cond(n >= length, crop, place)
+    return tf.ensure_shape(out, [length])  # [length]
+
+
+def num_windows(num_samples: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.Tensor:
+    """Windows needed to cover ``num_samples``: ``1 + ceil(max(n - clip, 0) / hop)``."""
+    extra = tf.maximum(num_samples - clip_samples, 0)
+    return 1 + (extra + hop_samples - 1) // hop_samples
+
+
+def sliding_windows(wave: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.Tensor:
+    """Cover a clip with windows of ``clip_samples`` every ``hop_samples``; the tail is zero-padded.
+
+    A clip no longer than one window gives one zero-padded window. Matches
+    ``sound_tf.audio.split_windows`` (the TensorFlow-free twin used by the on-device runner and the
+    server); a test holds them equal.
+    """
+    n = tf.shape(wave)[0]
+    count = num_windows(n, clip_samples, hop_samples)
+    total = clip_samples + (count - 1) * hop_samples
+    padded = tf.pad(wave, [[0, total - n]])
+    return tf.signal.frame(padded, clip_samples, hop_samples)  # [windows, clip_samples]
+
+
+# -- datasets ---------------------------------------------------------------------------------------
+def _memory_cache_budget_bytes() -> int:
+    return int(float(os.environ.get("SOUND_TF_MEMORY_CACHE_MB", DEFAULT_MEMORY_CACHE_MB)) * 2**20)
+
+
+def fits_memory_cache(paths: Sequence[str]) -> bool:
+    """Whether the decoded float32 waveforms of ``paths`` fit the in-memory cache budget."""
+    wav_bytes = sum(os.path.getsize(p) for p in paths)
+    return 2 * wav_bytes <= _memory_cache_budget_bytes()  # int16 on disk -> float32 in memory
+
+
+def _decoded(paths: Sequence[str], labels: Sequence[int]) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), np.asarray(labels, np.int32)))
+    ds = ds.map(lambda p, y: (decode_wav_file(p), y), num_parallel_calls=AUTOTUNE)
+    if fits_memory_cache(paths):
+        ds = ds.cache()
+    return ds
+
+
+def class_weight_table(label_indices: Sequence[int], num_classes: int) -> np.ndarray:
+    """Inverse-frequency class weights normalised to mean 1 over the examples (``[classes]``)."""
+    counts = np.bincount(np.asarray(label_indices), minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+def training_dataset(
+    paths: Sequence[str],
+    label_indices: Sequence[int],
+    config: Config,
+    *,
+    waveform_augmenter: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    batch_augmenter: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
+    class_weights: np.ndarray | None = None,
+) -> tf.data.Dataset:
+    """Shuffled, randomly cropped, augmented, batched training data.
+
+    Parameters
+    ----------
+    paths, label_indices
+        Cached WAV files and their class indices.
+    config
+        Sample rate, clip length, batch size, shuffle buffer and seed come from here.
+    waveform_augmenter
+        ``f(wave [samples], seed [2]) -> wave [samples]`` applied per example (``sound_tf.augment``).
+    batch_augmenter
+        ``f(waves [batch, samples], labels [batch, classes], seed [2]) -> (waves, labels)``, e.g. mixup.
+    class_weights
+        ``[classes]`` weights; when given the dataset yields ``(waves, labels, sample_weights)``.
+    """
+    length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
+    ds = _decoded(paths, label_indices)
+    ds = ds.shuffle(min(config.train.shuffle_buffer, len(paths)), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # [2] int64 per example
+
+    def per_example(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        (wave, label), pair = example, tf.cast(pair % (2**31 - 1), tf.int32)
+        crop_seed, aug_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=2))
+        wave = random_pad_or_crop(wave, length, crop_seed)  # [length]
+        if waveform_augmenter is not None:
+            wave = tf.ensure_shape(waveform_augmenter(wave, aug_seed), [length])
+        return wave, tf.one_hot(label, classes)  # [length], [classes]
+
+    ds = tf.data.Dataset.zip((ds, seeds)).map(per_example, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(config.train.batch_size, drop_remainder=len(paths) >= 2 * config.train.batch_size)
+    if batch_augmenter is not None:
+        batch_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
+            lambda xy, s: batch_augmenter(xy[0], xy[1], tf.cast(s % (2**31 - 1), tf.int32)),
+            num_parallel_calls=AUTOTUNE)
+    if class_weights is not None:
+        table = tf.constant(class_weights, tf.float32)
+        ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
+    return ds.prefetch(AUTOTUNE)
+
+
+def evaluation_dataset(paths: Sequence[str], label_indices: Sequence[int], config: Config,
+                       *, batch_size: int | None = None) -> tf.data.Dataset:
+    """Deterministic first-window batches ``(waves [batch, samples], one-hot labels)`` for validation."""
+    length, classes = config.audio.clip_samples, config.num_classes
+    ds = _decoded(paths, label_indices)
+    ds = ds.map(lambda w, y: (pad_or_crop(w, length), tf.one_hot(y, classes)), num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
+
+
+def window_dataset(paths: Sequence[str], config: Config, *, batch_size: int | None = None) -> tf.data.Dataset:
+    """Batches of ``(windows [batch, samples], clip_index [batch])`` covering every clip entirely."""
+    length, hop = config.audio.clip_samples, config.audio.window_hop_samples
+    ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), tf.range(len(paths), dtype=tf.int32)))
+
+    def to_windows(path: tf.Tensor, index: tf.Tensor) -> tf.data.Dataset:
+        windows = sliding_windows(decode_wav_file(path), length, hop)  # [windows, length]
+        return tf.data.Dataset.from_tensor_slices((windows, tf.fill([tf.shape(windows)[0]], index)))
+
+    ds = ds.interleave(to_windows, cycle_length=1, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
+
+
+def predict_logits(model: "tf.keras.Model", paths: Sequence[str], config: Config,
+                   *, batch_size: int | None = None) -> np.ndarray:
+    """Per-clip logits ``[clips, classes]``: the mean of the logits of every window of each clip."""
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    sums = np.zeros((len(paths), config.num_classes), np.float64)
+    counts = np.zeros(len(paths), np.int64)
+    for windows, index in window_dataset(paths, config, batch_size=batch_size):
+        logits = infer(windows).numpy()  # [batch, classes]
+        np.add.at(sums, index.numpy(), logits)
+        np.add.at(counts, index.numpy(), 1)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def in_memory_copy(ds: tf.data.Dataset, steps: int) -> tf.data.Dataset:
+    """The first ``steps`` batches of ``ds``, materialised once and then served from memory."""
+    cached = ds.take(steps).cache()
+    for _ in cached:  # fill the cache
+        pass
+    return cached
+
+
+def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
+    """``(cached_paths, label_indices)`` from ``datasets.Item`` rows."""
+    return [str(i.cached) for i in items], [int(i.label_index) for i in items]
+
+
+__all__ = [
+    "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
+    "training_dataset", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
+    "fits_memory_cache", "label_arrays",
+]

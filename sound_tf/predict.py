@@ -1,0 +1,205 @@
+"""``python -m sound_tf.predict``: the top classes of audio files, from a trained run.
+
+Each file is decoded at the run's sample rate (:func:`sound_tf.audio.load_audio`), covered by windows of
+one clip every ``audio.window_hop_samples`` (:func:`sound_tf.audio.split_windows`, the tail zero-padded)
+and scored as evaluation scores a clip: the file's probabilities are the softmax of the mean of the window
+logits. ``--windows`` also prints each window's own top class, a timeline for long recordings. A file
+that cannot be read is reported (on stderr, and as a JSON line with ``"error"`` under ``--json``) and
+skipped; the exit code is non-zero only when no file could be classified.
+
+Examples
+--------
+    python -m sound_tf.predict runs/demo dog.wav street/ --top-k 5
+    python -m sound_tf.predict runs/demo long_recording.flac --windows
+    python -m sound_tf.predict runs/demo clips/ --json > predictions.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .audio import is_audio_file, load_audio, split_windows
+from .errors import AudioError, SoundTFError
+
+
+@dataclass
+class Prediction:
+    """The result for one file.
+
+    Attributes
+    ----------
+    file : str
+    duration_s : float
+    top : list of (str, float)
+        The best classes and their probabilities (softmax of the mean window logits), best first.
+    windows : list of dict
+        Per window: ``start_s``, ``end_s`` (of the audio it covers) and ``top`` (its own best classes).
+    """
+
+    file: str
+    duration_s: float
+    top: list[tuple[str, float]]
+    windows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, *, with_windows: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "duration_s": round(self.duration_s, 4),
+                               "num_windows": len(self.windows),
+                               "top": [{"label": label, "probability": round(p, 6)} for label, p in self.top]}
+        if with_windows:
+            out["windows"] = [{"start_s": w["start_s"], "end_s": w["end_s"],
+                               "top": [{"label": label, "probability": round(p, 6)} for label, p in w["top"]]}
+                              for w in self.windows]
+        return out
+
+
+def expand_inputs(inputs: Sequence[str | Path]) -> list[tuple[str, str | None]]:
+    """``(path, error or None)`` per file: folders become their audio files (recursively, sorted)."""
+    out: list[tuple[str, str | None]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p)
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            out += [(str(p), None) for p in files]
+            if not files:
+                out.append((str(path), "folder holds no audio files"))
+        elif path.exists():
+            out.append((str(path), None))
+        else:
+            out.append((str(path), "no such file or folder"))
+    return out
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(labels[i], float(probabilities[i])) for i in order]
+
+
+class Predictor:
+    """Scores waveforms with a run's model, window by window, as evaluation does.
+
+    Parameters
+    ----------
+    config : Config
+        The run's config (labels, sample rate, clip and hop sizes, batch size).
+    model : keras.Model
+        Waveform ``[batch, clip_samples]`` -> logits ``[batch, classes]``.
+    """
+
+    def __init__(self, config: Any, model: Any):
+        import tensorflow as tf
+
+        self.config = config
+        self.labels = list(config.labels)
+        self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def window_logits(self, wave: np.ndarray) -> np.ndarray:
+        """Logits of every window of ``wave`` ``[samples]``: ``[windows, classes]``."""
+        audio = self.config.audio
+        windows = split_windows(wave, clip_samples=audio.clip_samples,
+                                hop_samples=audio.window_hop_samples)  # [windows, clip_samples]
+        batch = self.config.train.batch_size
+        return np.concatenate([np.asarray(self._infer(windows[i:i + batch].astype(np.float32)))
+                               for i in range(0, len(windows), batch)])  # [windows, classes]
+
+    def predict_file(self, path: str | Path, *, top_k: int = 3) -> Prediction:
+        """Decode ``path`` at the run's rate and score it (raises :class:`AudioError` when unreadable)."""
+        audio = self.config.audio
+        wave = load_audio(path, sample_rate_hz=audio.sample_rate_hz)  # [samples]
+        logits = self.window_logits(wave)  # [windows, classes]
+        overall = _softmax(logits.astype(np.float64).mean(axis=0))  # [classes]
+        per_window = _softmax(logits.astype(np.float64))  # [windows, classes]
+        rate, hop, clip = audio.sample_rate_hz, audio.window_hop_samples, audio.clip_samples
+        windows = [{"start_s": round(i * hop / rate, 4), "end_s": round(min(i * hop + clip, wave.size) / rate, 4),
+                    "top": _top(per_window[i], self.labels, top_k)} for i in range(len(logits))]
+        return Prediction(file=str(path), duration_s=wave.size / rate, top=_top(overall, self.labels, top_k),
+                          windows=windows)
+
+
+def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> list[str]:
+    """Console lines: one row per file (its top classes), and with ``with_windows`` its timeline."""
+    if not predictions:
+        return []
+    width = max(len(p.file) for p in predictions)
+    k = max(len(p.top) for p in predictions)
+    header = f"{'file':<{width}}  " + "  ".join(f"{f'top-{i + 1}':<22}" for i in range(k))
+    lines = [header.rstrip(), "-" * len(header.rstrip())]
+    for p in predictions:
+        cells = "  ".join(f"{f'{label} {prob:.3f}':<22}" for label, prob in p.top)
+        lines.append(f"{p.file:<{width}}  {cells}".rstrip())
+        if with_windows:
+            for w in p.windows:
+                best = ", ".join(f"{label} {prob:.3f}" for label, prob in w["top"])
+                lines.append(f"    {w['start_s']:8.2f}-{w['end_s']:<8.2f} s  {best}")
+    return lines
+
+
+def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as_json: bool = False,
+        with_windows: bool = False, out: Callable[[str], None] = print,
+        err: Callable[[str], None] | None = None) -> int:
+    """Classify ``inputs`` with the run in ``run_dir``; returns the number of files classified."""
+    from .evaluation import load_run
+
+    err = err or (lambda line: print(line, file=sys.stderr))
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise SoundTFError(f"--top-k must be an integer >= 1, got {top_k!r}")
+    config, model = load_run(run_dir)
+    predictor = Predictor(config, model)
+    k = min(top_k, len(predictor.labels))
+    done: list[Prediction] = []
+    for path, problem in expand_inputs(inputs):
+        try:
+            if problem is not None:
+                raise AudioError(path, problem)
+            prediction = predictor.predict_file(path, top_k=k)
+        except AudioError as exc:
+            err(f"skipping {exc.path}: {exc.reason}")
+            if as_json:
+                out(json.dumps({"file": exc.path, "error": exc.reason}))
+            continue
+        done.append(prediction)
+        if as_json:
+            out(json.dumps(prediction.to_json(with_windows=with_windows)))
+    if not as_json:
+        for line in format_table(done, with_windows=with_windows):
+            out(line)
+    return len(done)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.predict", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by sound_tf.train")
+    parser.add_argument("inputs", metavar="FILE_OR_FOLDER", nargs="+", help="audio files or folders of them")
+    parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default: 3)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
+    parser.add_argument("--windows", action="store_true", help="also list each window's classes (a timeline)")
+    args = parser.parse_args(argv)
+
+    from .train import quiet_tensorflow
+    quiet_tensorflow()
+    try:
+        classified = run(args.run_dir, args.inputs, top_k=args.top_k, as_json=args.json, with_windows=args.windows)
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if classified == 0:
+        print("error: no file could be classified", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

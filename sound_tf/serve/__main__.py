@@ -1,0 +1,86 @@
+"""``python -m sound_tf.serve MODEL_DIR``: serve a run folder or an export bundle over HTTP.
+
+Flags override ``SOUND_TF_*`` environment variables, which override the defaults (see
+``sound_tf/serve/settings.py`` and the README for the full list).
+
+Examples
+--------
+    python -m sound_tf.serve export/esc50                       # TFLite from the bundle, 127.0.0.1:8000
+    python -m sound_tf.serve runs/20250101-120000 --backend keras --port 9000
+    SOUND_TF_API_KEY=secret python -m sound_tf.serve /models --host 0.0.0.0 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from pydantic import ValidationError
+
+from ..errors import SoundTFError
+from .logs import configure_logging, logging_config
+from .settings import BACKENDS, ServeSettings
+
+log = logging.getLogger("sound_tf.serve")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", nargs="?", help="run folder or export bundle (or SOUND_TF_MODEL_DIR)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, help="port (default 8000)")
+    parser.add_argument("--workers", type=int, help="processes, each with its own model and batcher (default 1)")
+    parser.add_argument("--backend", choices=BACKENDS, help="model runtime (default auto: TFLite when present)")
+    parser.add_argument("--tflite-variant", help="which model_<variant>.tflite to run (default float32)")
+    parser.add_argument("--max-batch-size", type=int, help="most windows per model call (default 32)")
+    parser.add_argument("--max-wait-ms", type=float, help="batching wait after the first request (default 5)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser.parse_args(argv)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """Flags given on the command line, then ``SOUND_TF_*`` variables, then defaults."""
+    flags = {"model_dir": args.model_dir, "host": args.host, "port": args.port, "workers": args.workers,
+             "backend": args.backend, "tflite_variant": args.tflite_variant,
+             "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "log_level": args.log_level}
+    return ServeSettings(**{key: value for key, value in flags.items() if value is not None})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:
+        print(f"error: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    import uvicorn
+
+    common = dict(host=settings.host, port=settings.port, log_config=logging_config(settings.log_level),
+                  access_log=False, timeout_keep_alive=settings.keep_alive_seconds,
+                  limit_concurrency=settings.max_concurrency, timeout_graceful_shutdown=10,
+                  server_header=False)
+    try:
+        if settings.workers == 1:
+            from .app import create_app
+
+            uvicorn.run(create_app(settings), **common)
+        else:  # each worker process builds its app from the same settings, passed as SOUND_TF_* variables
+            from .backends import resolve_backend
+
+            resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
+            os.environ.update(settings.to_env())
+            uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

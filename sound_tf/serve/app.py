@@ -1,0 +1,242 @@
+"""The FastAPI app: endpoints, error answers, and the app factory.
+
+Endpoints (documented at ``/docs``):
+
+=========================  =================================================================================
+``POST /classify``         multipart field ``file`` (any format, rate, channels); query ``top_k``, ``windows``
+``POST /classify/``        the same (the original article's path)
+``POST /classify/batch``   multipart fields ``files`` (several); one result or error per file
+``GET /labels``            the class list, index = ``predicted_class``
+``GET /health``            200 while the process is alive (503 only when the model failed to load)
+``GET /ready``             200 once the model is loaded and warmed up, else 503
+``GET /metrics``           Prometheus text
+=========================  =================================================================================
+
+Every error answer is JSON ``{"error": kind, "detail": message, "request_id": id}`` and every response
+carries the ``X-Request-ID`` header (the client's, when it sent a plain one, else a new one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, File, Query, Request, Security, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from .backends import Backend, resolve_backend
+from .logs import configure_logging
+from .metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from .middleware import API_KEY_HEADER, BodyRejected, RequestContextMiddleware, error_body, error_kind_for_status
+from .schemas import (BatchResponse, ClassifyResponse, ErrorResponse, HealthResponse, LabelsResponse,
+                      ReadyResponse)
+from .service import ClassifierService, ServeError, safe_filename
+from .settings import ServeSettings
+
+__all__ = ["create_app", "create_app_from_env"]
+
+DESCRIPTION = """Sound classification with a model trained by `sound_tf`.
+
+Upload a recording (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU; any sample rate and channel count)
+as the multipart field `file`:
+
+    curl -F file=@dog.wav 'http://127.0.0.1:8000/classify?top_k=3'
+
+Recordings longer than the model's clip are scored over sliding windows; `windows=true` adds the
+per-window timeline. Errors are JSON `{"error", "detail", "request_id"}`.
+"""
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in {
+        401: "Missing or wrong X-API-Key (only when the server has an API key).",
+        408: "The request body did not arrive in time.",
+        413: "Upload over the size limit, audio over the duration limit, or too many files.",
+        415: "Not an audio format the server reads.",
+        422: "Missing field, bad parameter, empty, truncated, corrupt or NaN audio.",
+        503: "Model not ready, overloaded or too slow.",
+    }.items()
+}
+
+
+def _request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def error_response(request: Request, status: int, kind: str, detail: str) -> JSONResponse:
+    """A JSON error answer; counts the error kind and notes it for the request's log line."""
+    request.state.error_kind = kind
+    request.app.state.metrics.errors.labels(kind=kind).inc()
+    return JSONResponse(error_body(kind, detail, _request_id(request)), status_code=status,
+                        headers={"Connection": "close"} if status in (408, 413) else None)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
+    """``(kind, detail)`` for FastAPI's validation errors, in words a client can act on."""
+    missing = [err for err in exc.errors() if err.get("type") == "missing"]
+    if missing:
+        fields = ", ".join(repr(str(err["loc"][-1])) for err in missing)
+        return "missing_field", (f"missing form field {fields}: send the audio as multipart/form-data, e.g. "
+                                 "curl -F file=@clip.wav (or -F files=@a.wav -F files=@b.wav for /classify/batch)")
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        given = err.get("input")
+        shown = "" if given is None or isinstance(given, (bytes, dict)) else f" (got {str(given)[:60]!r})"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
+    return "invalid_parameter", "; ".join(parts) or "invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServeError)
+    async def on_serve_error(request: Request, exc: ServeError) -> JSONResponse:
+        return error_response(request, exc.status, exc.kind, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        kind, detail = _validation_detail(exc)
+        return error_response(request, 422, kind, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = exc.kind if isinstance(exc, BodyRejected) else error_kind_for_status(exc.status_code)
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no endpoint {request.method} {request.url.path[:200]}; see /docs"
+        return error_response(request, exc.status_code, kind, detail)
+
+
+def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> FastAPI:
+    """Build the app for ``settings``; the model loads in the background when the app starts.
+
+    Parameters
+    ----------
+    settings : ServeSettings
+    backend : Backend, optional
+        Serve this already loaded backend instead of loading ``settings.model_dir`` (tests).
+
+    Raises
+    ------
+    sound_tf.errors.ConfigError
+        ``settings.model_dir`` is not a run folder or bundle with the files the backend needs (checked
+        now, so a wrong path fails at start instead of leaving a server that never gets ready).
+    """
+    if backend is None:
+        resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
+    metrics = ServeMetrics()
+    service = ClassifierService(settings, metrics, backend)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="sound_tf", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service = service
+    _install_error_handlers(app)
+
+    # The middleware enforces the key before any body is read; this only shows it in /docs.
+    api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                                  description="Needed when the server runs with SOUND_TF_API_KEY.")
+    protected = [Security(api_key_scheme)] if settings.api_key is not None else []
+
+    top_k_query = Query(None, ge=1, description=f"How many labels to return (default {settings.default_top_k}; "
+                                                "capped at the number of classes).")
+    windows_query = Query(False, description="Add the per-window timeline of a long recording.")
+
+    async def classify(request: Request,
+                       file: UploadFile = File(..., description="The recording (any format, rate and channels)."),
+                       top_k: int | None = top_k_query, windows: bool = windows_query) -> dict[str, Any]:
+        """Classify one uploaded recording."""
+        data = await file.read()
+        result = await service.classify(data, filename=file.filename, top_k=top_k or settings.default_top_k,
+                                        with_windows=windows)
+        result["request_id"] = _request_id(request)
+        return result
+
+    for path, name in (("/classify", "classify"), ("/classify/", "classify_article_path")):
+        app.add_api_route(path, classify, methods=["POST"], response_model=ClassifyResponse,
+                          response_model_exclude_none=True, responses=_ERROR_RESPONSES, dependencies=protected,
+                          name=name, operation_id=name,
+                          summary="Classify a recording" + (" (the article's path)" if path.endswith("/") else ""))
+
+    @app.post("/classify/batch", response_model=BatchResponse, response_model_exclude_none=True,
+              responses=_ERROR_RESPONSES, dependencies=protected, summary="Classify several recordings")
+    async def classify_batch(request: Request,
+                             files: list[UploadFile] = File(..., description="Several recordings."),
+                             top_k: int | None = top_k_query, windows: bool = windows_query) -> dict[str, Any]:
+        """Classify several uploaded recordings; a bad file fails only its own entry."""
+        began = time.perf_counter()
+        if len(files) > settings.max_files_per_request:
+            raise ServeError(413, "too_many_files", f"{len(files)} files in one request; the limit is "
+                                                    f"{settings.max_files_per_request}")
+        service.require_ready()
+
+        async def one(upload: UploadFile) -> dict[str, Any]:
+            try:
+                return await service.classify(await upload.read(), filename=upload.filename,
+                                              top_k=top_k or settings.default_top_k, with_windows=windows)
+            except ServeError as exc:
+                metrics.errors.labels(kind=exc.kind).inc()
+                return {"filename": safe_filename(upload.filename), "error": exc.kind, "detail": exc.detail,
+                        "status": exc.status}
+
+        results = await asyncio.gather(*(one(f) for f in files))
+        failed = sum(1 for r in results if "error" in r)
+        return {"results": results, "succeeded": len(results) - failed, "failed": failed,
+                "processing_ms": round((time.perf_counter() - began) * 1000.0, 3),
+                "request_id": _request_id(request)}
+
+    @app.get("/labels", response_model=LabelsResponse, dependencies=protected, summary="The class labels")
+    async def labels() -> dict[str, Any]:
+        """The labels in model order: ``predicted_class`` is an index into this list."""
+        backend_ = service.require_ready()
+        return {"labels": list(backend_.labels), "num_classes": backend_.num_classes}
+
+    @app.get("/health", response_model=HealthResponse, summary="Liveness",
+             responses={503: {"model": HealthResponse, "description": "The model failed to load."}})
+    async def health() -> JSONResponse:
+        """200 while the process serves requests; 503 only when the model failed to load."""
+        failed = service.state == "failed"
+        return JSONResponse({"status": "failed" if failed else "ok", "model": service.state},
+                            status_code=503 if failed else 200)
+
+    @app.get("/ready", response_model=ReadyResponse, summary="Readiness",
+             responses={503: {"model": ReadyResponse, "description": "Loading, failed or stopped."}})
+    async def ready() -> JSONResponse:
+        """200 once the model is loaded and warmed up (route traffic here only then), else 503."""
+        body: dict[str, Any] = {"status": service.state, **service.describe()}
+        if service.error:
+            body["detail"] = service.error
+        return JSONResponse(body, status_code=200 if service.ready else 503)
+
+    @app.get("/metrics", dependencies=protected, summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    async def metrics_endpoint() -> Response:
+        """Requests by endpoint and status, latency, inference batch sizes, errors by kind, queue depth."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestContextMiddleware, settings=settings, metrics=metrics)
+    if settings.cors_origins:  # added last, so it is outermost and answers preflights itself
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=[API_KEY_HEADER, "X-Request-ID", "Content-Type"],
+                           expose_headers=["X-Request-ID"])
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` and ``--workers N``: settings from ``SOUND_TF_*`` variables."""
+    settings = ServeSettings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

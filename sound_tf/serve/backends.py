@@ -1,0 +1,256 @@
+"""Model backends: one interface over a TFLite file, a SavedModel and a Keras run folder.
+
+Every backend exposes the model's numbers, read from the model folder (never repeated here), and
+``predict(windows [n, clip_samples] float32) -> probabilities [n, classes]``. ``predict`` is only ever
+called from the batcher's single inference thread.
+
+=============  ==========================================  ===========================================
+backend        needs in ``model_dir``                      runs with
+=============  ==========================================  ===========================================
+``tflite``     ``model_{variant}.tflite`` + ``config.json``  ``sound_tf.lite.LiteClassifier`` (no TensorFlow)
+``savedmodel`` ``saved_model/`` + ``config.json``          ``tf.saved_model.load``, ``serving_default``
+``keras``      ``model.keras`` + ``config.json``           ``keras.models.load_model`` + softmax
+=============  ==========================================  ===========================================
+
+``auto`` picks the first that is present, in that order. TensorFlow is imported only inside the
+``savedmodel`` and ``keras`` backends, so a TFLite server never loads it.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import CONFIG_FILENAME, Config
+from ..errors import ConfigError
+from ..lite import aggregate_probabilities
+
+__all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
+           "resolve_backend"]
+
+log = logging.getLogger("sound_tf.serve")
+
+KERAS_FILENAME = "model.keras"
+SAVED_MODEL_DIRNAME = "saved_model"
+
+
+def tflite_filename(variant: str) -> str:
+    """File name of a bundle's TFLite variant, e.g. ``model_float32.tflite``."""
+    return f"model_{variant}.tflite"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The numbers a backend serves with, all read from the model folder's ``config.json``."""
+
+    labels: tuple[str, ...]
+    sample_rate_hz: int
+    clip_samples: int
+    window_hop_samples: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> "ModelInfo":
+        return cls(labels=tuple(config.labels), sample_rate_hz=config.audio.sample_rate_hz,
+                   clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples)
+
+
+def read_model_info(model_dir: Path) -> ModelInfo:
+    """Load ``config.json`` of a run folder or bundle and check it names the classes.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or invalid, or it holds no labels (a run that never finished).
+    """
+    path = Path(model_dir) / CONFIG_FILENAME
+    if not path.is_file():
+        raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; expected a run folder or an export bundle")
+    config = Config.load(path)
+    if not config.labels:
+        raise ConfigError(f"{path}: the config has no labels (was the model trained to the end?)")
+    return ModelInfo.from_config(config)
+
+
+class Backend(abc.ABC):
+    """A loaded model that turns windows into class probabilities.
+
+    Attributes
+    ----------
+    name : str
+        ``tflite``, ``savedmodel`` or ``keras``.
+    path : pathlib.Path
+        The model file or folder that was loaded.
+    labels : tuple of str
+    sample_rate_hz, clip_samples, window_hop_samples : int
+    """
+
+    name: str = ""
+
+    def __init__(self, path: Path, info: ModelInfo):
+        self.path = Path(path)
+        self.labels = tuple(info.labels)
+        self.sample_rate_hz = int(info.sample_rate_hz)
+        self.clip_samples = int(info.clip_samples)
+        self.window_hop_samples = int(info.window_hop_samples)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @abc.abstractmethod
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities ``[n, classes]`` of ``windows`` ``[n, clip_samples]`` float32."""
+
+    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
+        """One recording's ``[classes]`` probabilities from its windows' ``[windows, classes]``.
+
+        The softmax of the mean log-probability, which equals the softmax of the mean logits: the clip
+        score of evaluation and of the on-device runner (``sound_tf.lite.aggregate_probabilities``).
+        """
+        return aggregate_probabilities(probabilities)
+
+    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        """Run silent windows through the model once per batch size (first calls compile and allocate)."""
+        for size in batch_sizes:
+            probabilities = self.predict(np.zeros((size, self.clip_samples), np.float32))  # [size, classes]
+            if probabilities.shape != (size, self.num_classes):
+                raise ConfigError(f"{self.path}: the model answers shape {probabilities.shape} for {size} "
+                                  f"window(s) but config.json lists {self.num_classes} labels")
+
+
+class LiteBackend(Backend):
+    """A bundle's ``model_{variant}.tflite`` through :class:`sound_tf.lite.LiteClassifier` (no TensorFlow)."""
+
+    name = "tflite"
+
+    def __init__(self, model_path: Path, *, num_threads: int | None = None):
+        from ..lite import LiteClassifier
+
+        self._classifier = LiteClassifier(model_path, num_threads=num_threads or os.cpu_count() or 1)
+        c = self._classifier
+        super().__init__(model_path, ModelInfo(labels=tuple(c.labels), sample_rate_hz=c.sample_rate_hz,
+                                               clip_samples=c.clip_samples,
+                                               window_hop_samples=c.window_hop_samples))
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._classifier.predict_windows(windows), dtype=np.float32)  # [n, classes]
+
+    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
+        """As the on-device runner does (an int8 output's zeros are floored at half a step)."""
+        return self._classifier.aggregate(probabilities)
+
+
+class SavedModelBackend(Backend):
+    """A bundle's ``saved_model/`` through its ``serving_default`` signature (waveform -> probabilities)."""
+
+    name = "savedmodel"
+
+    def __init__(self, saved_model_dir: Path, info: ModelInfo):
+        super().__init__(saved_model_dir, info)
+        import tensorflow as tf
+
+        self._tf = tf
+        self._loaded = tf.saved_model.load(str(saved_model_dir))
+        if "serving_default" not in self._loaded.signatures:
+            raise ConfigError(f"{saved_model_dir}: no serving_default signature "
+                              f"(has {sorted(self._loaded.signatures)})")
+        self._fn = self._loaded.signatures["serving_default"]
+        inputs = self._fn.structured_input_signature[1]  # {name: TensorSpec}
+        if len(inputs) != 1:
+            raise ConfigError(f"{saved_model_dir}: serving_default should take one waveform input, "
+                              f"takes {sorted(inputs)}")
+        self._input_name = next(iter(inputs))
+        if "probabilities" not in self._fn.structured_outputs:
+            raise ConfigError(f"{saved_model_dir}: serving_default has no 'probabilities' output "
+                              f"(has {sorted(self._fn.structured_outputs)})")
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        outputs = self._fn(**{self._input_name: self._tf.constant(windows, dtype=self._tf.float32)})
+        return outputs["probabilities"].numpy().astype(np.float32, copy=False)  # [n, classes]
+
+
+class KerasBackend(Backend):
+    """A run folder's ``model.keras`` (logits) with a softmax, traced once for any batch size."""
+
+    name = "keras"
+
+    def __init__(self, model_path: Path, info: ModelInfo):
+        super().__init__(model_path, info)
+        import keras
+        import tensorflow as tf
+
+        from .. import augment, frontend, models  # noqa: F401  (register the custom layers)
+
+        self._model = keras.models.load_model(model_path, compile=False)
+        model_samples = self._model.input_shape[-1]
+        if model_samples != self.clip_samples:
+            raise ConfigError(f"{model_path}: the model takes {model_samples} samples per window but "
+                              f"config.json gives clip_samples={self.clip_samples}")
+        model = self._model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.clip_samples], tf.float32)])
+        def probabilities(waveform):  # [batch, clip_samples]
+            return tf.nn.softmax(model(waveform, training=False), axis=-1)  # [batch, classes]
+
+        self._fn = probabilities
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return self._fn(windows).numpy()  # [n, classes]
+
+
+def resolve_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32") -> tuple[str, Path]:
+    """Choose the backend for ``model_dir`` and the file or folder it loads (cheap: no model is loaded).
+
+    Raises
+    ------
+    ConfigError
+        ``model_dir`` is not a folder, has no ``config.json``, or lacks the file the backend needs.
+    """
+    model_dir = Path(model_dir).expanduser()
+    if not model_dir.is_dir():
+        raise ConfigError(f"{model_dir}: model folder not found (expected a run folder or an export bundle)")
+    if not (model_dir / CONFIG_FILENAME).is_file():
+        raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; expected a run folder or an export bundle")
+    candidates = {
+        "tflite": model_dir / tflite_filename(tflite_variant),
+        "savedmodel": model_dir / SAVED_MODEL_DIRNAME,
+        "keras": model_dir / KERAS_FILENAME,
+    }
+    present = {
+        "tflite": candidates["tflite"].is_file(),
+        "savedmodel": (candidates["savedmodel"] / "saved_model.pb").is_file(),
+        "keras": candidates["keras"].is_file(),
+    }
+    if backend == "auto":
+        for kind in ("tflite", "savedmodel", "keras"):
+            if present[kind]:
+                return kind, candidates[kind]
+        raise ConfigError(f"{model_dir}: found none of {candidates['tflite'].name}, {SAVED_MODEL_DIRNAME}/, "
+                          f"{KERAS_FILENAME}")
+    if backend not in candidates:
+        raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
+    if not present[backend]:
+        others = sorted(p.name for p in model_dir.glob("model_*.tflite"))
+        hint = f" (TFLite files present: {', '.join(others)})" if backend == "tflite" and others else ""
+        raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing{hint}")
+    return backend, candidates[backend]
+
+
+def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32",
+                 num_threads: int | None = None) -> Backend:
+    """Load the model of ``model_dir`` with the chosen backend (see :func:`resolve_backend`)."""
+    kind, path = resolve_backend(model_dir, backend, tflite_variant=tflite_variant)
+    log.info("loading model", extra={"fields": {"backend": kind, "path": str(path)}})
+    if kind == "tflite":
+        loaded: Backend = LiteBackend(path, num_threads=num_threads)
+    else:
+        info = read_model_info(Path(model_dir))
+        loaded = SavedModelBackend(path, info) if kind == "savedmodel" else KerasBackend(path, info)
+    if not loaded.labels:
+        raise ConfigError(f"{model_dir}: the model has no labels")
+    return loaded

@@ -1,0 +1,284 @@
+"""What the endpoints do, apart from HTTP: check and decode an upload, batch it through the model, answer.
+
+:class:`ClassifierService` owns the backend, the :class:`~sound_tf.serve.batcher.MicroBatcher` and the
+metrics. Decoding runs in worker threads (libsndfile and soxr release the GIL) and the model in the
+batcher's thread, so the event loop only moves bytes.
+
+Every refusal is a :class:`ServeError` with an HTTP status, a short machine-readable ``kind`` and a
+message that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+import soundfile as sf
+
+from ..audio import decode_bytes, split_windows
+from ..errors import AudioError, SoundTFError
+from .backends import Backend, load_backend
+from .batcher import BatcherClosed, MicroBatcher, QueueFull
+from .metrics import ServeMetrics
+from .settings import ServeSettings
+
+__all__ = ["ClassifierService", "DecodedUpload", "ServeError"]
+
+log = logging.getLogger("sound_tf.serve")
+
+# libsndfile error codes (sndfile.h) that mean "this is not a format or encoding I read".
+_SF_ERR_UNRECOGNISED_FORMAT = 1
+_SF_ERR_UNSUPPORTED_ENCODING = 4
+# libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
+# than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are fine.
+_DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}
+# Client-supplied file names are only echoed in messages: keep them short and printable.
+_MAX_NAME_CHARS = 120
+
+
+class ServeError(SoundTFError):
+    """A request the server refuses, with what to answer.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status code.
+    kind : str
+        Short machine-readable error kind (``empty_file``, ``unsupported_format``, ...).
+    detail : str
+        A message that names the problem (and the file, where there is one).
+    """
+
+    def __init__(self, status: int, kind: str, detail: str):
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        super().__init__(detail)
+
+
+def safe_filename(name: str | None) -> str:
+    """The client's file name, reduced to a short printable base name for messages (never a path)."""
+    if not name:
+        return "upload"
+    base = re.split(r"[\\/]", str(name))[-1]
+    base = "".join(ch if ch.isprintable() else "?" for ch in base).strip() or "upload"
+    return base[:_MAX_NAME_CHARS]
+
+
+@dataclass(frozen=True)
+class DecodedUpload:
+    """An upload decoded at the model's rate and cut into model windows."""
+
+    name: str
+    windows: np.ndarray  # [windows, clip_samples]
+    duration_seconds: float
+    source_sample_rate_hz: int
+    channels: int
+
+
+class ClassifierService:
+    """The model, the batcher, the limits and the metrics of one app.
+
+    Parameters
+    ----------
+    settings : ServeSettings
+    metrics : ServeMetrics
+    backend : Backend, optional
+        An already loaded backend (tests); by default the model of ``settings.model_dir`` is loaded in
+        a background thread when :meth:`start` runs, and ``/ready`` answers 503 until it is warmed up.
+    """
+
+    def __init__(self, settings: ServeSettings, metrics: ServeMetrics, backend: Backend | None = None):
+        self.settings = settings
+        self.metrics = metrics
+        self.backend: Backend | None = backend
+        self.state = "loading"
+        self.error: str | None = None
+        self.batcher: MicroBatcher | None = None
+        self._decode_limiter: anyio.CapacityLimiter | None = None
+        self._load_task: asyncio.Task | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    async def start(self) -> None:
+        """Load (in a thread) and warm up the model, then start the batcher; errors set ``state='failed'``."""
+        self._decode_limiter = anyio.CapacityLimiter(self.settings.decode_threads)
+        self._load_task = asyncio.get_running_loop().create_task(self._load(), name="sound_tf-load-model")
+
+    async def wait_ready(self, timeout_seconds: float | None = None) -> None:
+        """Wait until loading has finished (successfully or not)."""
+        if self._load_task is not None:
+            await asyncio.wait_for(asyncio.shield(self._load_task), timeout_seconds)
+
+    async def _load(self) -> None:
+        s = self.settings
+        began = time.perf_counter()
+        try:
+            if self.backend is None:
+                self.backend = await anyio.to_thread.run_sync(
+                    lambda: load_backend(s.model_dir, s.backend, tflite_variant=s.tflite_variant,
+                                         num_threads=s.inference_threads))
+            backend = self.backend
+            sizes = tuple(sorted({1, s.max_batch_size}))
+            await anyio.to_thread.run_sync(lambda: backend.warm_up(sizes))
+        except Exception as exc:  # a model that cannot load leaves the process alive but not ready
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("model failed to load", extra={"fields": {"model_dir": str(s.model_dir)}})
+            return
+        self.batcher = MicroBatcher(backend.predict, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+                                    max_queue_windows=s.max_queue_windows, on_batch=self.metrics.observe_batch,
+                                    on_queue=self.metrics.queue_windows.set)
+        self.batcher.start()
+        self.metrics.model_info.labels(backend=backend.name, num_classes=str(backend.num_classes),
+                                       sample_rate_hz=str(backend.sample_rate_hz)).set(1)
+        self.metrics.ready.set(1)
+        self.state = "ready"
+        log.info("model ready", extra={"fields": {
+            "backend": backend.name, "path": str(backend.path), "classes": backend.num_classes,
+            "sample_rate_hz": backend.sample_rate_hz, "clip_samples": backend.clip_samples,
+            "max_batch_size": s.max_batch_size, "max_wait_ms": s.max_wait_ms,
+            "load_seconds": round(time.perf_counter() - began, 3)}})
+
+    async def stop(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            try:
+                await self._load_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.batcher is not None:
+            await self.batcher.stop()
+        self.metrics.ready.set(0)
+        if self.state == "ready":
+            self.state = "stopped"
+
+    def describe(self) -> dict[str, Any]:
+        """The loaded model's numbers (for ``/ready``)."""
+        b = self.backend
+        if b is None or not self.ready:
+            return {}
+        return {"backend": b.name, "num_classes": b.num_classes, "sample_rate_hz": b.sample_rate_hz,
+                "clip_seconds": b.clip_samples / b.sample_rate_hz,
+                "window_hop_seconds": b.window_hop_samples / b.sample_rate_hz,
+                "max_batch_size": self.settings.max_batch_size, "max_wait_ms": self.settings.max_wait_ms}
+
+    def require_ready(self) -> Backend:
+        if not self.ready or self.backend is None:
+            detail = (f"the model failed to load ({self.error})" if self.state == "failed"
+                      else "the model is still loading; retry when GET /ready answers 200")
+            raise ServeError(503, "not_ready", detail)
+        return self.backend
+
+    # -- one upload -----------------------------------------------------------------------------------
+    def _probe(self, data: bytes, name: str) -> Any:
+        """Read the header only: format, rate, length; refuse what is not audio, truncated or too long."""
+        if len(data) == 0:
+            raise ServeError(422, "empty_file", f"{name}: empty file (0 bytes)")
+        try:
+            info = sf.info(io.BytesIO(data))
+        except sf.LibsndfileError as exc:
+            reason = exc.error_string.rstrip(".")
+            if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING):
+                raise ServeError(415, "unsupported_format",
+                                 f"{name}: not an audio format the server reads (libsndfile: {reason}); "
+                                 "send WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU") from None
+            raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file (libsndfile: {reason})") from None
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file ({exc})") from None
+        for declared, present in _DECLARED_SIZE.findall(info.extra_info or ""):
+            declared, present = int(declared), int(present)
+            if declared > present and declared not in _STREAMING_SIZES:
+                raise ServeError(422, "truncated_audio",
+                                 f"{name}: truncated audio file (the header declares {declared} bytes of "
+                                 f"audio data, the upload holds {present})")
+        if info.samplerate <= 0:
+            raise ServeError(422, "corrupt_audio", f"{name}: invalid sample rate {info.samplerate} Hz in the header")
+        duration = info.frames / info.samplerate
+        if duration > self.settings.max_audio_seconds:
+            raise ServeError(413, "audio_too_long", f"{name}: {duration:.1f} s of audio exceeds the limit of "
+                                                    f"{self.settings.max_audio_seconds:g} s per file")
+        return info
+
+    def decode(self, data: bytes, name: str) -> DecodedUpload:
+        """Check, decode (any format, rate and channels) and window one upload (runs in a thread)."""
+        backend = self.require_ready()
+        info = self._probe(data, name)
+        try:
+            wave = decode_bytes(data, sample_rate_hz=backend.sample_rate_hz, name=name)  # [samples]
+        except AudioError as exc:
+            raise ServeError(422, "invalid_audio", str(exc)) from None
+        windows = split_windows(wave, clip_samples=backend.clip_samples,
+                                hop_samples=backend.window_hop_samples)  # [windows, clip_samples]
+        return DecodedUpload(name=name, windows=np.ascontiguousarray(windows, dtype=np.float32),
+                             duration_seconds=wave.shape[0] / backend.sample_rate_hz,
+                             source_sample_rate_hz=int(info.samplerate), channels=int(info.channels))
+
+    async def classify(self, data: bytes, *, filename: str | None, top_k: int, with_windows: bool) -> dict[str, Any]:
+        """Decode ``data`` off the event loop, batch it through the model, and build the answer.
+
+        Raises
+        ------
+        ServeError
+            Bad audio (413/415/422), model not ready, queue full or too slow (503).
+        """
+        began = time.perf_counter()
+        backend = self.require_ready()
+        name = safe_filename(filename)
+        upload = await anyio.to_thread.run_sync(self.decode, data, name, limiter=self._decode_limiter)
+        self.metrics.audio_seconds.observe(upload.duration_seconds)
+        if self.batcher is None:
+            raise ServeError(503, "not_ready", "the model is not running")
+        try:
+            probabilities = await asyncio.wait_for(self.batcher.submit(upload.windows),
+                                                   self.settings.request_timeout_seconds)  # [windows, classes]
+        except QueueFull as exc:
+            raise ServeError(503, "overloaded", str(exc)) from None
+        except BatcherClosed as exc:
+            raise ServeError(503, "not_ready", str(exc)) from None
+        except TimeoutError:
+            raise ServeError(503, "timeout", f"{name}: no answer from the model within "
+                                             f"{self.settings.request_timeout_seconds:g} s; try again") from None
+        clip = backend.aggregate(probabilities)  # [classes]
+        k = max(1, min(int(top_k), backend.num_classes))
+        order = np.argsort(-clip, kind="stable")[:k]
+        best = int(order[0])
+        result: dict[str, Any] = {
+            "filename": name,
+            "label": backend.labels[best],
+            "predicted_class": best,
+            "probability": float(clip[best]),
+            "top_k": [{"label": backend.labels[i], "probability": float(clip[i])} for i in order],
+            "duration_seconds": round(upload.duration_seconds, 6),
+            "sample_rate_hz": upload.source_sample_rate_hz,
+            "channels": upload.channels,
+            "num_windows": int(upload.windows.shape[0]),
+        }
+        if with_windows:
+            result["windows"] = self._timeline(probabilities, upload.duration_seconds, backend)
+        result["processing_ms"] = round((time.perf_counter() - began) * 1000.0, 3)
+        return result
+
+    @staticmethod
+    def _timeline(probabilities: np.ndarray, duration_seconds: float, backend: Backend) -> list[dict[str, Any]]:
+        """Per-window top label, with each window's start and end in seconds."""
+        rate = backend.sample_rate_hz
+        timeline = []
+        for index, row in enumerate(probabilities):
+            best = int(np.argmax(row))
+            start = index * backend.window_hop_samples / rate
+            timeline.append({"index": index, "start_seconds": round(start, 6),
+                             "end_seconds": round(min(start + backend.clip_samples / rate, duration_seconds), 6),
+                             "label": backend.labels[best], "predicted_class": best,
+                             "probability": float(row[best])})
+        return timeline

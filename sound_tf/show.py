@@ -1,0 +1,79 @@
+"""``python -m sound_tf.show``: draw one file's waveform and log-mel spectrogram (in dB, with a colour bar).
+
+The file is decoded at the config's sample rate and the spectrogram of the whole file is computed by
+the model's own frontend layer (:class:`sound_tf.frontend.LogMel`), so the picture shows exactly what a
+model with that config sees. The config is a run's (``--run``), a recipe's (``--pipeline``) or the
+defaults.
+
+Examples
+--------
+    python -m sound_tf.show dog.wav
+    python -m sound_tf.show street.flac --run runs/esc50 --out street.png
+    python -m sound_tf.show siren.ogg --pipeline esc50
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .audio import load_audio
+from .config import Config, config_from_recipe
+from .errors import SoundTFError
+
+
+def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Config:
+    """The config of a run folder, of a recipe, or the defaults."""
+    if run_dir is not None:
+        return Config.load(run_dir)
+    if pipeline is not None:
+        from .train import resolve_recipe
+        return config_from_recipe(resolve_recipe(pipeline))
+    return Config()
+
+
+def show_file(path: str | Path, out: str | Path, config: Config) -> Path:
+    """Write the waveform + log-mel figure of ``path`` to ``out`` (a PNG); returns ``out``."""
+    from .frontend import log_mel_numpy
+    from .report import plot_waveform_and_logmel
+
+    rate = config.audio.sample_rate_hz
+    wave = load_audio(path, sample_rate_hz=rate)  # [samples]
+    # A file shorter than one STFT frame is zero-padded to one frame so that it still has a column.
+    padded = np.pad(wave, (0, max(config.frame_length_samples - wave.size, 0)))  # [samples]
+    log_mel = log_mel_numpy(config, padded)  # [frames, mel_bins]
+    return plot_waveform_and_logmel(wave if wave.size else padded, log_mel, rate, config.hop_length_samples, out,
+                                    title=f"{Path(path).name} ({config.features.num_mel_bins} mel bins, "
+                                          f"{config.features.frame_length_ms:g} ms / "
+                                          f"{config.features.hop_length_ms:g} ms)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.show", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", metavar="FILE", help="an audio file")
+    parser.add_argument("--out", help="the PNG to write (default: <file name>.png in the current folder)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run", help="use this run folder's config (sample rate and frontend)")
+    source.add_argument("--pipeline", help="use this recipe's config (pipelines/<name>.toml or a path)")
+    args = parser.parse_args(argv)
+
+    from .train import quiet_tensorflow
+    quiet_tensorflow()
+    out = Path(args.out) if args.out else Path(f"{Path(args.file).stem}.png")
+    try:
+        config = load_config(args.run, args.pipeline)
+        show_file(args.file, out, config)
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Labels, sample rate and feature parameters carried inside a ``.tflite`` file.
+
+A TFLite model is a FlatBuffer; readers ignore bytes after it. Like the TFLite metadata convention
+for *associated files*, the export appends a ZIP archive to the model, so one file is enough on a
+device::
+
+    model_int8.tflite = <FlatBuffer as converted> + <ZIP: labels.txt, sound_tf.json[, features.json]>
+
+``labels.txt`` holds one class name per line (line ``i`` is output ``i``); ``sound_tf.json`` holds the
+sample rate, clip and hop sizes, the input kind (``waveform`` or ``log_mel``), the variant and the
+run's config. Any ZIP tool lists them (``unzip -l model.tflite``), the LiteRT interpreter loads the
+file unchanged, and :func:`read_metadata` reads them back with :mod:`zipfile`.
+
+This module imports neither TensorFlow nor LiteRT: the exporter and the on-device runner share it.
+
+Examples
+--------
+>>> model = embed_metadata(flatbuffer_bytes, labels=["dog", "rain"],             # doctest: +SKIP
+...                        info={"sample_rate_hz": 16000, "clip_samples": 16000})
+>>> read_metadata(model).labels                                                  # doctest: +SKIP
+('dog', 'rain')
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["FORMAT", "LABELS_FILE", "INFO_FILE", "FEATURES_FILE", "REQUIRED_KEYS", "ModelMetadata",
+           "embed_metadata", "read_metadata", "strip_metadata"]
+
+#: Version tag written into ``sound_tf.json``; bump it when the layout changes.
+FORMAT = "sound_tf.tflite/1"
+LABELS_FILE = "labels.txt"
+INFO_FILE = "sound_tf.json"
+FEATURES_FILE = "features.json"
+#: Keys every ``sound_tf.json`` must hold (the runner needs them to cut audio into model inputs).
+REQUIRED_KEYS = ("format", "sample_rate_hz", "clip_samples", "window_hop_samples", "input_kind", "variant")
+# The FlatBuffer file identifier of TFLite models (bytes 4-8).
+_TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What :func:`read_metadata` found in a model file.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Class names in output order.
+    info : dict
+        The parsed ``sound_tf.json`` (``sample_rate_hz``, ``clip_samples``, ``window_hop_samples``,
+        ``input_kind``, ``variant``, ``config`` ...).
+    files : dict of str to bytes
+        Every associated file, by name (including the two above).
+    model_size_bytes : int
+        Size of the FlatBuffer alone, without the appended archive.
+    """
+
+    labels: tuple[str, ...]
+    info: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    model_size_bytes: int = 0
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return int(self.info["sample_rate_hz"])
+
+    @property
+    def clip_samples(self) -> int:
+        return int(self.info["clip_samples"])
+
+    @property
+    def window_hop_samples(self) -> int:
+        return int(self.info["window_hop_samples"])
+
+
+def _is_tflite(data: bytes) -> bool:
+    return len(data) >= 8 and data[4:8] == _TFLITE_IDENTIFIER
+
+
+def _zip_start(data: bytes) -> int | None:
+    """Offset where an appended ZIP archive starts, or ``None`` when there is none."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile:
+        return None
+    if not infos:
+        return None
+    # zipfile stores where each member's local header really starts, prefix included.
+    return min(info.header_offset for info in infos)
+
+
+def strip_metadata(data: bytes) -> bytes:
+    """The FlatBuffer without an appended archive (``data`` unchanged when there is none)."""
+    start = _zip_start(data)
+    return data if start is None else data[:start]
+
+
+def embed_metadata(model: bytes, *, labels: Sequence[str], info: Mapping[str, Any],
+                   extra_files: Mapping[str, bytes] | None = None) -> bytes:
+    """Return ``model`` with a ZIP of ``labels.txt``, ``sound_tf.json`` and ``extra_files`` appended.
+
+    An archive already present is replaced, so embedding twice leaves one archive.
+
+    Parameters
+    ----------
+    model : bytes
+        A TFLite FlatBuffer (as ``TFLiteConverter.convert()`` returns it).
+    labels : sequence of str
+        Class names in output order; none may contain a line break.
+    info : mapping
+        JSON-serialisable facts about the model; must hold :data:`REQUIRED_KEYS` except ``format``,
+        which is added.
+    extra_files : mapping of str to bytes, optional
+        More associated files (e.g. ``features.json``).
+
+    Raises
+    ------
+    ConfigError
+        ``model`` is not a TFLite FlatBuffer, a label is empty or holds a line break, or a required
+        key is missing.
+    """
+    if not _is_tflite(bytes(model[:8])):
+        raise ConfigError(f"embed_metadata expects a TFLite FlatBuffer (identifier {_TFLITE_IDENTIFIER!r} at "
+                          f"bytes 4-8), got {bytes(model[:8])!r}")
+    labels = [str(label) for label in labels]
+    bad = [label for label in labels if not label or "\n" in label or "\r" in label]
+    if not labels or bad:
+        raise ConfigError(f"labels must be non-empty names without line breaks, got {labels!r}")
+    info = {"format": FORMAT, **dict(info), "labels": labels}
+    missing = [key for key in REQUIRED_KEYS if key not in info]
+    if missing:
+        raise ConfigError(f"metadata info lacks {missing}; required keys: {list(REQUIRED_KEYS)}")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(LABELS_FILE, "".join(f"{label}\n" for label in labels))
+        archive.writestr(INFO_FILE, json.dumps(info, indent=2, sort_keys=True))
+        for name, content in (extra_files or {}).items():
+            archive.writestr(name, content)
+    return strip_metadata(bytes(model)) + buffer.getvalue()
+
+
+def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
+    """Read the associated files of a model written by :func:`embed_metadata`.
+
+    Parameters
+    ----------
+    source : bytes or path
+        The model file or its content.
+
+    Returns
+    -------
+    ModelMetadata
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, not a TFLite model, carries no sound_tf archive, or the archive is
+        inconsistent (labels.txt and sound_tf.json disagree, a required key is missing). The message
+        names the file.
+    """
+    name = "<bytes>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        name = str(source)
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"{name}: model file not found")
+        data = path.read_bytes()
+    if not _is_tflite(data):
+        raise ConfigError(f"{name}: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at bytes 4-8)")
+    start = _zip_start(data)
+    if start is None:
+        raise ConfigError(f"{name}: the model carries no labels or sample rate (no associated-file archive); "
+                          f"export it with `python -m sound_tf.export RUN_DIR`")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    for required in (LABELS_FILE, INFO_FILE):
+        if required not in files:
+            raise ConfigError(f"{name}: the model's archive lacks {required} (it holds {sorted(files)})")
+    try:
+        info = json.loads(files[INFO_FILE].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{name}: {INFO_FILE} is not valid JSON ({exc})") from exc
+    missing = [key for key in REQUIRED_KEYS if key not in info]
+    if missing:
+        raise ConfigError(f"{name}: {INFO_FILE} lacks {missing}")
+    if info["format"] != FORMAT:
+        raise ConfigError(f"{name}: unsupported metadata format {info['format']!r}; this runner reads {FORMAT!r}")
+    labels = tuple(files[LABELS_FILE].decode("utf-8").splitlines())
+    if list(labels) != list(info.get("labels", labels)):
+        raise ConfigError(f"{name}: {LABELS_FILE} ({list(labels)}) and {INFO_FILE} labels "
+                          f"({info.get('labels')}) disagree")
+    return ModelMetadata(labels=labels, info=info, files=files, model_size_bytes=start)

@@ -1,0 +1,173 @@
+"""``python -m sound_tf.train``: labelled recordings in, an evaluated model in a run folder out.
+
+With no arguments it trains on the built-in synthetic demo dataset. Running the same command again after
+the run was killed resumes it (the latest unfinished run under ``runs/`` with the same settings, or the
+folder given with ``--out``).
+
+Examples
+--------
+    python -m sound_tf.train
+    python -m sound_tf.train --data ~/ESC-50 --pipeline pipelines/esc50.toml --test-fold 5
+    python -m sound_tf.train --data my_sounds/ --model seed_cnn --epochs 30 --out runs/seed
+    python -m sound_tf.train --data clips.csv --set train.label_smoothing=0.1 --set augment.enabled=false
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import Config, config_from_recipe, parse_value
+from .errors import SoundTFError
+
+REPO_PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+log = logging.getLogger("sound_tf")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every config-driven command shares (train, crossval, tune)."""
+    parser.add_argument("--data", help="dataset root, class folder tree or CSV manifest (default: the demo)")
+    parser.add_argument("--format", choices=["auto", "folder", "csv", "esc50", "urbansound8k", "demo"],
+                        help="force the dataset format instead of detecting it")
+    parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
+    parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--sample-rate", type=int, help="target sample rate in Hz")
+    parser.add_argument("--clip-seconds", type=float)
+    parser.add_argument("--test-fold", type=int)
+    parser.add_argument("--val-fold", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--cache-dir", help="decode cache folder (default: $SOUND_TF_CACHE or ~/.cache/sound_tf)")
+    parser.add_argument("--strict", action="store_true", default=None,
+                        help="stop at the first unreadable file instead of skipping it")
+    parser.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
+    parser.add_argument("--class-weights", action="store_true", default=None)
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config value, e.g. --set features.num_mel_bins=96 (repeatable)")
+
+
+def resolve_recipe(name: str | None) -> Path | None:
+    """A recipe path, or a bare name looked up in the repository's pipelines/ folder."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = REPO_PIPELINES / (name if name.endswith(".toml") else f"{name}.toml")
+    if candidate.is_file():
+        return candidate
+    from .errors import ConfigError
+    raise ConfigError(f"{name}: recipe not found (looked at {path} and {candidate})")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults <- recipe <- flags <- ``--set`` overrides."""
+    overrides: dict[str, Any] = {
+        "data.path": str(Path(args.data).expanduser()) if args.data else None,
+        "data.format": args.format,
+        "data.test_fold": args.test_fold,
+        "data.val_fold": args.val_fold,
+        "data.cache_dir": args.cache_dir,
+        "data.strict": args.strict,
+        "model.name": args.model,
+        "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size,
+        "train.learning_rate": args.learning_rate,
+        "train.seed": args.seed,
+        "train.class_weights": args.class_weights,
+        "train.label_smoothing": args.label_smoothing,
+        "audio.sample_rate_hz": args.sample_rate,
+        "audio.clip_seconds": args.clip_seconds,
+        "augment.enabled": False if args.no_augment else None,
+    }
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            from .errors import ConfigError
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = parse_value(value.strip())
+    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+
+
+def find_resumable_run(root: Path, config: Config) -> Path | None:
+    """The newest unfinished run under ``root`` trained with the same settings."""
+    from .trainer import read_state
+    if not root.is_dir():
+        return None
+    fingerprint = config.fingerprint()
+    for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+        state = read_state(run)
+        if state.get("status") == "running" and state.get("fingerprint") == fingerprint:
+            return run
+    return None
+
+
+def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False) -> Path:
+    """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>."""
+    from .errors import ConfigError
+    from .trainer import read_state
+    if out:
+        run_dir = Path(out)
+        state = read_state(run_dir)
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        elif state.get("status") == "done":
+            raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
+        elif state and state.get("fingerprint") != config.fingerprint():
+            raise ConfigError(f"{run_dir}: holds an unfinished run with different settings; pass --overwrite "
+                              "to start over or use the same settings to resume")
+        return run_dir
+    root = Path("runs")
+    return find_resumable_run(root, config) or root / time.strftime("%Y%m%d-%H%M%S")
+
+
+def setup_logging(run_dir: Path | None = None) -> None:
+    """Console logging plus ``train.log`` in the run folder."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(run_dir / "train.log"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        handlers=handlers, force=True)
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(parser)
+    parser.add_argument("--out", help="run folder (default: runs/<timestamp>)")
+    parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    args = parser.parse_args(argv)
+    quiet_tensorflow()
+    try:
+        config = config_from_args(args)
+        run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite)
+        setup_logging(run_dir)
+        from .metrics import summary_lines
+        from .trainer import train_run
+        result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in summary_lines(result.metrics):
+        log.info(line)
+    log.info(f"run folder: {result.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Train one model into a run folder, resumably, and evaluate it on the test split.
+
+A run folder is self-describing: ``config.json`` (with the label list), ``labels.txt``, ``split.csv``,
+``skipped.csv``, ``model.keras``, ``history.csv``, ``metrics.json``, ``confusion_matrix.png`` and the
+rest of the evaluation files, TensorBoard logs under ``logs/``, and while training runs, ``backup/``
+(``keras.callbacks.BackupAndRestore``) and ``checkpoints/best.weights.h5``. Running the same command
+again after a kill resumes at the last finished epoch; the best checkpoint and early-stopping state
+survive the restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import augment, pipeline
+from .config import Config, apply_overrides
+from .datasets import PreparedData, prepare_dataset
+from .evaluation import evaluate_items, write_run_report
+from .frontend import compute_feature_stats
+from .models import build_model
+
+STATE_FILE = "run_state.json"
+BEST_WEIGHTS = "checkpoints/best.weights.h5"
+
+
+@dataclass
+class RunResult:
+    """What :func:`train_run` leaves behind."""
+
+    run_dir: Path
+    config: Config
+    model: keras.Model
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    data: PreparedData | None = None
+
+
+# -- run folder state ---------------------------------------------------------------------------------
+def read_state(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_state(run_dir: Path, **state: Any) -> None:
+    path = Path(run_dir) / STATE_FILE
+    merged = {**read_state(run_dir), **state}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=2))
+    tmp.replace(path)
+
+
+def resume_history(run_dir: Path) -> dict[str, list[float]]:
+    """Trim ``history.csv`` to the epochs the backup holds (a kill may land between the two writes)."""
+    path, meta = run_dir / "history.csv", run_dir / "backup" / "training_metadata.json"
+    if not path.is_file():
+        return {}
+    done = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:1 + done]) if done else "")
+    return read_history(path)
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """Keras ``CSVLogger`` output as columns of floats (empty when absent)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
+
+
+# -- callbacks ------------------------------------------------------------------------------------------
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimiser's current learning rate to the epoch logs (so it reaches history.csv)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            lr = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping whose best value and patience counter continue from an earlier, killed run."""
+
+    def __init__(self, *, previous_best: float | None, epochs_since_best: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._previous_best, self._epochs_since_best = previous_best, epochs_since_best
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self._previous_best is not None:
+            self.best, self.wait = self._previous_best, self._epochs_since_best
+
+
+def _schedule(config: Config, steps_per_epoch: int) -> Any:
+    t = config.train
+    if t.schedule != "cosine":
+        return t.learning_rate
+    warmup = min(t.warmup_epochs, max(t.epochs - 1, 0)) * steps_per_epoch
+    decay = max(t.epochs * steps_per_epoch - warmup, 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=t.learning_rate * (0.01 if warmup else 1.0), decay_steps=decay, alpha=0.01,
+        warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -> list[keras.callbacks.Callback]:
+    val_losses = history.get("val_loss", [])
+    best = min(val_losses) if val_losses else None
+    since_best = len(val_losses) - 1 - int(np.argmin(val_losses)) if val_losses else 0
+    # Order matters: the learning rate reaches the logs before CSVLogger writes them, and the backup is
+    # written last, so a kill between the two leaves a history row that resume_history() drops.
+    callbacks: list[keras.callbacks.Callback] = [
+        LearningRateLogger(),
+        keras.callbacks.ModelCheckpoint(str(run_dir / BEST_WEIGHTS), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=best),
+        ResumableEarlyStopping(previous_best=best, epochs_since_best=since_best, monitor="val_loss",
+                               patience=config.train.early_stopping_patience, restore_best_weights=False),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+    ]
+    if config.train.schedule == "plateau":
+        callbacks.insert(1, keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(2, config.train.early_stopping_patience // 3),
+            min_lr=config.train.learning_rate / 100))
+    return callbacks
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+def feature_statistics(config: Config, paths: list[str], labels: list[int], *, max_clips: int = 1024):
+    """Per-mel-bin mean and variance of un-augmented training clips (for the Normalization layer)."""
+    ds = pipeline.evaluation_dataset(paths[:max_clips], labels[:max_clips], config)
+    return compute_feature_stats(config, (waves for waves, _ in ds))
+
+
+def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None = None,
+              log: Callable[[str], None] = print, verbose: int | str = "auto",
+              evaluate_test: bool = True) -> RunResult:
+    """Prepare data, train with resumable callbacks, keep the best weights, evaluate on the test split.
+
+    Parameters
+    ----------
+    config
+        The run's settings; the label list is filled in from the data.
+    run_dir
+        Run folder; when it holds an unfinished run of the same config, training resumes there.
+    data
+        Already prepared data (cross-validation and tuning pass their own split).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    keras.utils.set_random_seed(config.train.seed)
+    tf.config.experimental.enable_op_determinism()
+    data = data or prepare_dataset(config, run_dir, log=log)
+    config = apply_overrides(config, {"labels": list(data.labels)})
+    write_state(run_dir, status="running", fingerprint=config.fingerprint(), started=started)
+    config.save(run_dir)
+    (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
+
+    train_paths, train_y = pipeline.label_arrays(data.splits["train"])
+    val_paths, val_y = pipeline.label_arrays(data.splits["val"])
+    use_aug = config.augment.enabled
+    train_ds = pipeline.training_dataset(
+        train_paths, train_y, config,
+        waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
+        if use_aug else None,
+        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
+        class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
+        else None)
+    val_ds = pipeline.evaluation_dataset(val_paths, val_y, config)
+    steps = max(1, len(train_paths) // config.train.batch_size) if len(train_paths) >= 2 * config.train.batch_size \
+        else math.ceil(len(train_paths) / config.train.batch_size)
+
+    mean, variance = feature_statistics(config, train_paths, train_y)
+    model = build_model(config, feature_mean=mean, feature_variance=variance,
+                        spec_augment=augment.spec_augment_layer(config) if use_aug else None)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=_schedule(config, steps),
+                                        weight_decay=config.train.weight_decay or None),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.train.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+    history = resume_history(run_dir)
+    if history.get("loss"):
+        log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
+    log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
+        f"validating on {len(val_paths)}; input {config.audio.clip_samples} samples -> features "
+        f"{config.feature_shape}")
+    model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs,
+              callbacks=_callbacks(config, run_dir, history), verbose=verbose)
+
+    if (run_dir / BEST_WEIGHTS).is_file():
+        model.load_weights(run_dir / BEST_WEIGHTS)
+    model.save(run_dir / "model.keras")
+    history = read_history(run_dir / "history.csv")
+    result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data)
+    if evaluate_test:
+        result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)
+    # curves.png and report.html; the summary's data advice uses the training split's class counts.
+    write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log)
+    write_state(run_dir, status="done", seconds=round(time.time() - started, 1))
+    return result

@@ -1,0 +1,800 @@
+"""``python -m sound_tf.tune``: a KerasTuner search over a ``tuning/*.toml`` space, locally or distributed.
+
+The search trains on the training split and ranks trials on the validation split only; early stopping
+ends each trial. When it is over, the best configuration is retrained as an ordinary run folder
+(``best_run/``, the same files as ``sound_tf.train``), the only time the test split is used.
+
+Everything lives in one results folder (``--out``)::
+
+    search.json          what defines this search (space, base config): a rerun must match it
+    split.csv            the split the search used (skipped.csv: unreadable files)
+    search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
+    feature_stats/       normalisation statistics per distinct frontend (<hash>.npz)
+    logs/                TensorBoard logs with the HParams dashboard (one folder per trial)
+    workers/<id>/        distributed mode: each worker's heartbeat.json and its own split
+    trials.csv           one row per trial, best first; trials.png: the objective per trial and against
+                         the most influential hyperparameter; best_hparams.json: the winner
+    best_run/            the retrained best model (evaluate, export and serve it as any run)
+
+Re-running the same command continues an interrupted search (KerasTuner reloads the project; the trial
+that was running is run again) and reuses a finished best run; ``--overwrite`` starts afresh.
+
+Distributed search (KerasTuner's chief/worker mode) is chosen by environment variables, with the same
+command and the same ``--out`` folder (shared, e.g. over NFS) on every machine::
+
+    KERASTUNER_TUNER_ID=chief   KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m sound_tf.tune ...
+    KERASTUNER_TUNER_ID=tuner0  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m sound_tf.tune ...
+
+The chief only runs the oracle (it hands out trials and records results) and, when all trials are
+done, writes the outputs and trains the best run. Workers run trials. Each worker writes a heartbeat
+file every few seconds; when a worker's heartbeat stops for ``--worker-timeout`` seconds the chief
+releases it: its trial goes back to the queue and the next worker that asks runs it again. (Plain
+KerasTuner 1.4.8 keeps a dead worker's trial "running" forever and its chief then never exits.)
+
+Examples
+--------
+    python -m sound_tf.tune --pipeline demo --tuning tiny --out runs/tune-demo
+    python -m sound_tf.tune --data ~/ESC-50 --pipeline esc50 --tuning default --max-trials 30 --time-budget 240
+    python -m sound_tf.tune --out runs/tune-demo --summarize     # rewrite trials.csv/png from the folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .config import Config, apply_overrides
+from .errors import ConfigError, SoundTFError
+from .hypermodel import SearchSpace
+
+REPO_TUNING = Path(__file__).resolve().parents[1] / "tuning"
+PROJECT = "search"
+SEARCH_FILE = "search.json"
+CHIEF_FILE = "chief.json"
+HEARTBEAT_FILE = "heartbeat.json"
+HEARTBEAT_SECONDS = 2.0
+IDLE_POLL_SECONDS = 2.0
+DEFAULT_WORKER_TIMEOUT_SECONDS = 120.0
+WORKER_WAIT_SECONDS = 600.0
+HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+log = logging.getLogger("sound_tf")
+
+
+# -- roles ------------------------------------------------------------------------------------------------
+def current_role() -> str:
+    """``local``, ``chief`` or ``worker``, from KerasTuner's environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
+    if missing:
+        raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not: a distributed search "
+                          "needs all three (KERASTUNER_TUNER_ID=chief on the chief, tuner0, tuner1, ... on workers)")
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
+
+def tuner_id() -> str:
+    return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+
+
+# -- oracles: KerasTuner's, plus a time budget, worker bookkeeping and release of dead workers -------------
+def _kt():
+    import keras_tuner
+    return keras_tuner
+
+
+def _oracle_classes() -> dict[str, type]:
+    kt = _kt()
+
+    class SearchOracleMixin:
+        """Adds to a KerasTuner oracle: a deadline, who ran each trial, and releasing silent workers.
+
+        ``assignments`` (trial id -> tuner ids that were handed the trial) is saved in ``oracle.json``,
+        so the chief's oracle records which worker ran every trial.
+        """
+
+        deadline: float | None = None
+
+        def _extra_init(self) -> None:
+            self.assignments: dict[str, list[str]] = {}
+            self.stopped = False
+            self.budget_spent = False
+
+        @kt.synchronized
+        def create_trial(self, tuner_id: str):
+            if self.deadline is not None and time.time() >= self.deadline and tuner_id not in self.ongoing_trials:
+                if not self.budget_spent:
+                    log.info(f"time budget spent after {len(self.trials)} trial(s): no new trials; running ones finish")
+                self.budget_spent = True
+                self.max_trials = max(len(self.trials), 1)  # KerasTuner then answers STOPPED
+            trial = super().create_trial(tuner_id)
+            if trial.status == "STOPPED" and self.ongoing_trials and not self.budget_spent:
+                # Other workers still run trials; if one of them dies its trial comes back to the queue,
+                # so keep this worker polling (IDLE) instead of letting it exit.
+                self.tuner_ids.add(tuner_id)
+                return kt.engine.trial.Trial(self.get_space(), trial_id=trial.trial_id, status="IDLE")
+            if trial.status == "RUNNING":
+                given = self.assignments.setdefault(trial.trial_id, [])
+                if not given or given[-1] != tuner_id:
+                    given.append(tuner_id)
+                    self.save()
+            elif trial.status == "STOPPED":
+                self.stopped = True
+            return trial
+
+        @kt.synchronized
+        def active_tuners(self) -> set[str]:
+            return set(self.tuner_ids) | set(self.ongoing_trials)
+
+        @kt.synchronized
+        def release_tuner(self, tuner_id: str, reason: str) -> str | None:
+            """Forget a dead worker; its trial (if any) is queued to run again. Returns that trial's id."""
+            trial = self.ongoing_trials.pop(tuner_id, None)
+            self.tuner_ids.discard(tuner_id)
+            if trial is None:
+                return None
+            trial.message = reason
+            if trial.trial_id not in self._retry_queue:
+                self._retry_queue.append(trial.trial_id)
+            self._save_trial(trial)
+            self.save()
+            return trial.trial_id
+
+        @kt.synchronized
+        def finished(self) -> bool:
+            """No trial left to hand out or waiting for a result, and no worker still connected."""
+            exhausted = bool(self.max_trials) and len(self.trials) >= self.max_trials and not self._retry_queue
+            return (self.stopped or exhausted) and not self.ongoing_trials and not self.tuner_ids
+
+        def get_state(self) -> dict[str, Any]:
+            state = super().get_state()
+            state["assignments"] = self.assignments
+            return state
+
+        def set_state(self, state: dict[str, Any]) -> None:
+            super().set_state(state)
+            self.assignments = {k: list(v) for k, v in state.get("assignments", {}).items()}
+
+    def make(base: type) -> type:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            base.__init__(self, *args, **kwargs)
+            self._extra_init()
+        return type(f"Sound{base.__name__}", (SearchOracleMixin, base), {"__init__": __init__})
+
+    return {"random": make(kt.oracles.RandomSearchOracle),
+            "bayesian": make(kt.oracles.BayesianOptimizationOracle),
+            "hyperband": make(kt.oracles.HyperbandOracle)}
+
+
+def _tuner_classes() -> dict[str, type]:
+    kt = _kt()
+
+    class SoundTunerMixin:
+        """KerasTuner's Tuner (or Hyperband, for its epochs and warm starts) with our own oracle.
+
+        Saves each trial's config as ``config.json`` in its trial folder and tracks the running trial
+        for the heartbeat.
+        """
+
+        def __init__(self, oracle: Any, hypermodel: Any, **kwargs: Any) -> None:
+            kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+            self.current_trial_id: str | None = None
+            self._asked = self._ran = False
+
+        def pre_create_trial(self) -> None:
+            # KerasTuner asks again at once after an IDLE answer; wait a little between such polls.
+            if self._asked and not self._ran:
+                time.sleep(IDLE_POLL_SECONDS)
+            self._asked, self._ran = True, False
+
+        def on_trial_begin(self, trial: Any) -> None:
+            super().on_trial_begin(trial)
+            self.current_trial_id, self._ran = trial.trial_id, True
+            try:
+                config = self.hypermodel.trial_config(trial.hyperparameters.copy())
+            except kt.errors.FailedTrialError:
+                return  # build() fails the trial with the reason
+            config.save(Path(self.get_trial_dir(trial.trial_id)) / "config.json")
+
+        def on_trial_end(self, trial: Any) -> None:
+            self.current_trial_id = None
+            super().on_trial_end(trial)
+
+    return {"random": type("SoundTuner", (SoundTunerMixin, kt.Tuner), {}),
+            "bayesian": type("SoundTuner", (SoundTunerMixin, kt.Tuner), {}),
+            "hyperband": type("SoundHyperbandTuner", (SoundTunerMixin, kt.Hyperband), {})}
+
+
+def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
+               deadline: float | None = None) -> Any:
+    """The KerasTuner tuner for ``space.settings.tuner`` over ``hypermodel``, in ``out/search``.
+
+    An existing project is always reloaded (``--overwrite`` deletes the folder before this).
+    """
+    kt = _kt()
+    s = space.settings
+    objective = kt.Objective(s.objective, direction=s.direction)
+    # KerasTuner treats seed 0 as "draw a random seed", so shift by one.
+    common = dict(objective=objective, seed=seed + 1, max_retries_per_trial=0, max_consecutive_failed_trials=3)
+    oracle_cls = _oracle_classes()[s.tuner]
+    if s.tuner == "random":
+        oracle = oracle_cls(max_trials=s.max_trials, **common)
+    elif s.tuner == "bayesian":
+        initial = s.initial_points or max(3, min(3 * len(space.params), s.max_trials // 3))
+        oracle = oracle_cls(max_trials=s.max_trials, num_initial_points=initial, **common)
+    else:
+        oracle = oracle_cls(max_epochs=hypermodel.trial_overrides["train.epochs"], factor=s.hyperband_factor,
+                            hyperband_iterations=1, **common)
+        oracle.max_trials = s.max_trials
+    oracle.deadline = deadline
+    tuner = _tuner_classes()[s.tuner](oracle, hypermodel, directory=str(out), project_name=PROJECT,
+                                      overwrite=False)
+    return tuner
+
+
+# -- heartbeats ---------------------------------------------------------------------------------------------
+def _write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class Heartbeat:
+    """A worker's daemon thread rewriting ``workers/<id>/heartbeat.json`` every ``interval`` seconds."""
+
+    def __init__(self, path: Path, tuner: Any, *, interval: float = HEARTBEAT_SECONDS):
+        self.path, self.tuner, self.interval = Path(path), tuner, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self.beats = 0
+
+    def beat(self) -> None:
+        self.beats += 1
+        _write_json_atomic(self.path, {"tuner_id": self.tuner.tuner_id, "host": socket.gethostname(),
+                                       "pid": os.getpid(), "trial_id": self.tuner.current_trial_id,
+                                       "beat": self.beats, "time": time.time()})
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except OSError as exc:  # a shared folder may hiccup; the chief tolerates a few missed beats
+                log.warning(f"heartbeat to {self.path} failed: {exc}")
+
+    def __enter__(self) -> "Heartbeat":
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval * 2)
+
+
+class HeartbeatWatch:
+    """The chief's view of worker heartbeats.
+
+    A worker is silent when its heartbeat file has not changed for ``timeout`` seconds of the chief's
+    clock (so the clocks of other machines do not matter). A worker whose file never appears counts as
+    silent ``timeout`` seconds after the chief first saw it: workers write the file before they contact
+    the oracle, so a missing file means a dead worker or a results folder that is not shared.
+    """
+
+    def __init__(self, folder: Path, timeout: float):
+        self.folder, self.timeout = Path(folder), timeout
+        self._seen: dict[str, tuple[bytes | None, float]] = {}
+
+    def silent(self, tuner_ids: set[str]) -> list[str]:
+        now, result = time.monotonic(), []
+        for tid in sorted(tuner_ids):
+            try:
+                content: bytes | None = (self.folder / tid / HEARTBEAT_FILE).read_bytes()
+            except OSError:
+                content = None
+            previous = self._seen.get(tid)
+            if previous is None or previous[0] != content:
+                self._seen[tid] = (content, now)
+            elif now - previous[1] > self.timeout:
+                result.append(tid)
+                del self._seen[tid]
+        return result
+
+
+# -- reading a search back ------------------------------------------------------------------------------------
+@dataclass
+class TrialRecord:
+    """One trial as stored in the project folder.
+
+    Attributes
+    ----------
+    trial_id : str
+    status : str
+        KerasTuner's ``COMPLETED``, ``FAILED``, ``INVALID`` or ``RUNNING``, or ``INTERRUPTED`` for a
+        trial queued to run again (its worker died or the search was stopped during it).
+    score : float or None
+        The objective (validation split) at the trial's best epoch.
+    metrics : dict
+        Validation metrics at the best epoch, ``epochs``, ``best_epoch``, ``seconds``, ``params``, ``rss_mb``.
+    values : dict
+        Hyperparameter values (Hyperband adds ``tuner/*`` entries).
+    tuner_ids : list of str
+        Tuners (workers) that were handed the trial, in order; the last one ran it to the end.
+    message : str
+        Why a trial failed or was interrupted.
+    """
+
+    trial_id: str
+    status: str
+    score: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    tuner_ids: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def load_trials(out: str | Path, direction: str = "min") -> list[TrialRecord]:
+    """Every trial of the search in ``out``, completed ones best first, then the rest by id."""
+    kt = _kt()
+    project = Path(out) / PROJECT
+    oracle_file = project / "oracle.json"
+    state = json.loads(oracle_file.read_text()) if oracle_file.is_file() else {}
+    assignments, retry = state.get("assignments", {}), set(state.get("retry_queue", []))
+    records = []
+    for path in sorted(project.glob("trial_*/trial.json")):
+        trial = kt.engine.trial.Trial.load(str(path))
+        metrics = {}
+        for name in trial.metrics.metrics:
+            value = trial.metrics.get_last_value(name)
+            if value is not None:
+                metrics[name] = float(value)
+        status = str(trial.status)
+        if trial.trial_id in retry and status == "RUNNING":
+            status = "INTERRUPTED"
+        score = float(trial.score) if trial.score is not None and status == "COMPLETED" else None
+        records.append(TrialRecord(trial_id=trial.trial_id, status=status, score=score, metrics=metrics,
+                                   values=dict(trial.hyperparameters.values),
+                                   tuner_ids=list(assignments.get(trial.trial_id, [])),
+                                   message=(trial.message or "").strip().splitlines()[-1] if trial.message else ""))
+    done = sorted((r for r in records if r.score is not None and math.isfinite(r.score)),
+                  key=lambda r: r.score if direction == "min" else -r.score)
+    ranked = {r.trial_id for r in done}
+    return done + [r for r in records if r.trial_id not in ranked]
+
+
+def _importance(records: Sequence[TrialRecord], names: Sequence[str]) -> tuple[str | None, float]:
+    """The hyperparameter whose values rank-correlate most with the objective (|Spearman rho|)."""
+    from scipy.stats import spearmanr
+    done = [r for r in records if r.score is not None]
+    best_name, best_rho = None, -1.0
+    for name in names:
+        raw = [r.values.get(name) for r in done]
+        if len(done) < 3 or any(v is None for v in raw) or len(set(map(str, raw))) < 2:
+            continue
+        order = {v: i for i, v in enumerate(sorted(set(raw), key=lambda v: (isinstance(v, str), v)))}
+        rho = spearmanr([order[v] for v in raw], [r.score for r in done]).statistic
+        if math.isfinite(rho) and abs(rho) > best_rho:
+            best_name, best_rho = name, abs(float(rho))
+    return best_name, best_rho
+
+
+def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | Path) -> Path:
+    """``trials.png``: the objective of each trial in run order with the best so far, and the objective
+    against the most influential hyperparameter (largest |Spearman rho|)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    objective, direction = space.settings.objective, space.settings.direction
+    done = sorted((r for r in records if r.score is not None), key=lambda r: r.trial_id)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    if done:
+        x = list(range(1, len(done) + 1))
+        scores = [r.score for r in done]
+        running = [min(scores[:i]) if direction == "min" else max(scores[:i]) for i in x]
+        left.plot(x, scores, "o", label="trial")
+        left.step(x, running, where="post", label="best so far")
+        left.legend()
+    left.set_xlabel("trial (in the order they finished)")
+    left.set_ylabel(f"{objective} (validation)")
+    left.set_title(f"{len(done)} completed trial(s) of {len(records)}")
+    name, rho = _importance(records, [p.name for p in space.params])
+    if name is None:
+        right.text(0.5, 0.5, "fewer than 3 completed trials with\ndifferent values: no importance yet",
+                   ha="center", va="center", transform=right.transAxes)
+        right.set_axis_off()
+    else:
+        values = [r.values[name] for r in done]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            right.plot(values, [r.score for r in done], "o")
+            param = next(p for p in space.params if p.name == name)
+            if param.sampling == "log":
+                right.set_xscale("log")
+        else:
+            labels = sorted(set(map(str, values)))
+            right.plot([labels.index(str(v)) for v in values], [r.score for r in done], "o")
+            right.set_xticks(range(len(labels)), labels)
+        right.set_xlabel(name)
+        right.set_ylabel(objective)
+        right.set_title(f"most influential: {name} (|Spearman rho| = {rho:.2f})")
+    path = Path(path)
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+def write_summary(out: str | Path, space: SearchSpace, config: Config | None = None) -> TrialRecord | None:
+    """Write ``trials.csv``, ``trials.png`` and ``best_hparams.json`` from the project in ``out``.
+
+    Returns the best trial (``None`` when no trial completed; then no ``best_hparams.json``).
+    """
+    out = Path(out)
+    records = load_trials(out, space.settings.direction)
+    objective = space.settings.objective
+    hp_names = [p.name for p in space.params]
+    extra_hp = sorted({k for r in records for k in r.values if k not in hp_names})
+    metric_names = sorted({k for r in records for k in r.metrics if k.startswith("val_") and k != objective})
+    header = ["rank", "trial_id", "status", "tuner_id", objective, *metric_names, "epochs", "best_epoch",
+              "seconds", "params", "rss_mb", *hp_names, *extra_hp, "message"]
+    tmp = out / ".trials.csv.tmp"
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for rank, r in enumerate(records, start=1):
+            m = r.metrics
+            writer.writerow([rank if r.score is not None else "", r.trial_id, r.status,
+                             r.tuner_ids[-1] if r.tuner_ids else "",
+                             "" if r.score is None else f"{r.score:.6g}",
+                             *[_fmt(m.get(k)) for k in metric_names],
+                             *[_fmt(m.get(k), integer=True) for k in ("epochs", "best_epoch")],
+                             _fmt(m.get("seconds")), _fmt(m.get("params"), integer=True), _fmt(m.get("rss_mb")),
+                             *[_fmt(r.values.get(k)) for k in hp_names + extra_hp], r.message])
+    tmp.replace(out / "trials.csv")
+    plot_trials(records, space, out / "trials.png")
+    best = records[0] if records and records[0].score is not None else None
+    if best is not None:
+        values = {p.name: best.values[p.name] for p in space.params if p.name in best.values}
+        summary = {"objective": objective, "direction": space.settings.direction, "score": best.score,
+                   "trial_id": best.trial_id, "tuner_id": best.tuner_ids[-1] if best.tuner_ids else None,
+                   "hyperparameters": values, "space": space.source,
+                   "completed_trials": sum(r.score is not None for r in records), "trials": len(records)}
+        if config is not None:
+            summary["overrides"] = space.overrides(config, values)
+        _write_json_atomic(out / "best_hparams.json", summary)
+    return best
+
+
+def _fmt(value: Any, *, integer: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(round(value))) if integer else f"{value:.6g}"
+    return str(value)
+
+
+# -- the search job ---------------------------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    """What :func:`run_search` leaves behind (a worker's has no trials or best run)."""
+
+    out: Path
+    role: str
+    best: TrialRecord | None = None
+    best_config: Config | None = None
+    best_run: Path | None = None
+    test_metrics: dict[str, Any] | None = None
+    trials: list[TrialRecord] = field(default_factory=list)
+
+
+def search_identity(config: Config, space: SearchSpace) -> dict[str, Any]:
+    """What a rerun (or a worker) must share with the search in a folder to join it."""
+    return {"space": space.name, "space_fingerprint": space.fingerprint(),
+            "config_fingerprint": config.fingerprint()}
+
+
+def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *, overwrite: bool,
+                    log: Callable[[str], None]) -> None:
+    identity = search_identity(config, space)
+    search_file = out / SEARCH_FILE
+    if role == "worker":
+        waited = time.monotonic()
+        while not search_file.is_file():
+            if time.monotonic() - waited > WORKER_WAIT_SECONDS:
+                raise ConfigError(f"{search_file}: not written by a chief within {WORKER_WAIT_SECONDS:.0f} s; "
+                                  "start the chief first, with the same --out (a shared folder)")
+            time.sleep(1.0)
+        saved = json.loads(search_file.read_text())
+        if {k: saved.get(k) for k in identity} != identity:
+            raise ConfigError(f"{search_file}: the chief's search differs from this worker's ({saved} vs "
+                              f"{identity}); start every worker with the chief's flags and space")
+        return
+    if overwrite and out.exists():
+        log(f"--overwrite: deleting {out}")
+        shutil.rmtree(out)
+    if search_file.is_file():
+        saved = json.loads(search_file.read_text())
+        if {k: saved.get(k) for k in identity} != identity:
+            raise ConfigError(f"{out}: holds a search with other settings (space {saved.get('space')!r}, "
+                              f"fingerprints {saved.get('space_fingerprint')}/{saved.get('config_fingerprint')}); "
+                              "pass --overwrite to start over or use the same flags and space to continue it")
+        log(f"continuing the search in {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
+                                     "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
+                                     "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _check_same_split(chief_split: Path, worker_split: Path) -> None:
+    """A worker must train and validate on the chief's split: compare (split, label, file name) counts.
+
+    File names, not paths, so that machines may mount the data in different places.
+    """
+    from collections import Counter
+    from .datasets import read_split_csv
+    from .errors import DatasetError
+    if not chief_split.is_file():
+        return  # the chief is still preparing; its split comes from the same seed and data
+    counts = [Counter((name, ex.label, Path(ex.path).name) for name, items in read_split_csv(path).items()
+                      for ex in items) for path in (chief_split, worker_split)]
+    if counts[0] != counts[1]:
+        differ = sorted((counts[0] - counts[1]) + (counts[1] - counts[0]))[:3]
+        raise DatasetError(f"{worker_split}: this worker's split differs from the chief's {chief_split} "
+                           f"(e.g. {differ}); every machine needs the same data and flags")
+
+
+def _space_text(space: SearchSpace) -> str | None:
+    path = Path(space.source)
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
+               verbose: int | str) -> dict[str, Any] | None:
+    """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
+    from .trainer import read_state, train_run
+    final = apply_overrides(config, {"labels": list(data.labels)})
+    state = read_state(run_dir)
+    if state and state.get("fingerprint") != final.fingerprint():
+        log(f"{run_dir} holds another configuration (the best trial changed): training it again")
+        shutil.rmtree(run_dir)
+        state = {}
+    if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
+        log(f"best run already trained in {run_dir}")
+        return json.loads((run_dir / "metrics.json").read_text())
+    result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
+    for name in ("split.csv", "skipped.csv"):
+        if (out / name).is_file():
+            shutil.copyfile(out / name, run_dir / name)
+    return result.metrics
+
+
+def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
+               time_budget_minutes: float | None = None,
+               worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS, final: bool = True,
+               log: Callable[[str], None] = print, verbose: int | str = 0) -> SearchResult:
+    """Run (or continue, or join) the search over ``space`` and write its outputs into ``out``.
+
+    Parameters
+    ----------
+    config : Config
+        Base settings (recipe and flags). ``train.epochs`` also caps the epochs of a trial.
+    space : SearchSpace
+        Hyperparameters and ``[search]`` settings (``replace_settings`` applies command-line changes).
+    out : path
+        Results folder; shared by chief and workers in a distributed search.
+    overwrite : bool
+        Delete ``out`` first (local and chief only; a worker never deletes).
+    time_budget_minutes : float, optional
+        No new trial starts after this many minutes; running trials finish.
+    worker_timeout_seconds : float
+        Chief: seconds without a heartbeat after which a worker counts as dead.
+    final : bool
+        Retrain the best configuration into ``out/best_run`` and evaluate it on the test split.
+
+    Returns
+    -------
+    SearchResult
+    """
+    from .datasets import prepare_dataset
+    from .hypermodel import SoundHyperModel
+
+    out = Path(out)
+    role = current_role()
+    if role != "local":
+        log(f"distributed search: this process is {tuner_id()!r} ({role}), oracle at "
+            f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+    if worker_timeout_seconds < 5 * HEARTBEAT_SECONDS:
+        raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
+                          f"{HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
+    if time_budget_minutes is not None and not time_budget_minutes > 0:
+        raise ConfigError(f"--time-budget must be > 0 minutes, got {time_budget_minutes}")
+    started = time.time()
+    _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
+    prep_dir = out / "workers" / tuner_id() if role == "worker" else out
+    data = prepare_dataset(config, prep_dir, log=log)
+    if role == "worker":
+        _check_same_split(out / "split.csv", prep_dir / "split.csv")
+    config = apply_overrides(config, {"labels": list(data.labels)})
+    trial_epochs = min(space.settings.epochs, config.train.epochs)
+    log(f"search space {space.name!r} ({space.source}): {len(space.params)} hyperparameters, "
+        f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {trial_epochs} epoch(s), "
+        f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
+        f"{len(data.splits['val'])} validation clips")
+    hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
+                                 trial_patience=space.settings.early_stopping_patience)
+    deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
+    seed = space.settings.seed if space.settings.seed is not None else config.train.seed
+    tuner = make_tuner(space, hypermodel, out, seed=seed, deadline=deadline)
+    import keras
+    search_kwargs = dict(verbose=verbose, callbacks=[
+        keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0)])
+
+    if role == "worker":
+        with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner):
+            tuner.search(**search_kwargs)
+        log(f"worker {tuner_id()} done: the oracle has no more trials")
+        return SearchResult(out=out, role=role)
+    tuner.save()  # so that a search killed in its first trial reloads too
+    if role == "chief":
+        _serve(tuner, out, worker_timeout_seconds, search_kwargs, log)
+    else:
+        tuner.search(**search_kwargs)
+
+    best = write_summary(out, space, config)
+    result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction))
+    done = sum(r.score is not None for r in result.trials)
+    log(f"{done} of {len(result.trials)} trial(s) completed in {time.time() - started:.0f} s; "
+        f"results in {out / 'trials.csv'}")
+    if best is None:
+        log("no trial completed: no best model to train")
+        return result
+    result.best_config = hypermodel.final_config(best.values)
+    log(f"best trial {best.trial_id}: {space.settings.objective} = {best.score:.4g} with "
+        + ", ".join(f"{k}={v}" for k, v in best.values.items() if k not in HYPERBAND_KEYS))
+    if final:
+        result.best_run = out / "best_run"
+        log(f"retraining the best configuration for up to {result.best_config.train.epochs} epochs in "
+            f"{result.best_run}; the test split is used only now")
+        result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log, verbose=verbose)
+    return result
+
+
+def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str, Any],
+           log: Callable[[str], None]) -> None:
+    """Chief: serve the oracle in a thread until every trial is done, releasing silent workers."""
+    oracle = tuner.oracle
+    server = threading.Thread(target=tuner.search, kwargs=search_kwargs, name="oracle-server", daemon=True)
+    server.start()
+    _write_json_atomic(out / CHIEF_FILE, {"status": "serving", "pid": os.getpid(), "host": socket.gethostname(),
+                                          "ip": os.environ["KERASTUNER_ORACLE_IP"],
+                                          "port": os.environ["KERASTUNER_ORACLE_PORT"], "started": time.time()})
+    log(f"chief: serving the oracle; start workers with KERASTUNER_TUNER_ID=tuner0, tuner1, ... and the same "
+        f"flags and --out {out}")
+    watch = HeartbeatWatch(out / "workers", worker_timeout)
+    while server.is_alive():
+        time.sleep(0.5)
+        for tid in watch.silent(oracle.active_tuners()):
+            trial_id = oracle.release_tuner(tid, f"worker {tid} sent no heartbeat for {worker_timeout:.0f} s")
+            hint = "" if (out / "workers" / tid / HEARTBEAT_FILE).is_file() else \
+                f" (it never wrote {out / 'workers' / tid / HEARTBEAT_FILE}: is --out shared with it?)"
+            log(f"chief: worker {tid} is silent for {worker_timeout:.0f} s{hint}: released"
+                + (f"; trial {trial_id} will run again on the next worker that asks" if trial_id else ""))
+        if oracle.finished():
+            break
+    _write_json_atomic(out / CHIEF_FILE, {"status": "finished", "pid": os.getpid(), "finished": time.time()})
+    log("chief: all trials are done")
+
+
+# -- command line -------------------------------------------------------------------------------------------------
+def resolve_space(name: str) -> Path:
+    """A space file, or a bare name looked up in the repository's ``tuning/`` folder."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = REPO_TUNING / (name if name.endswith(".toml") else f"{name}.toml")
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"{name}: search space not found (looked at {path} and {candidate})")
+
+
+def default_out(config: Config, space: SearchSpace) -> Path:
+    """``runs/tune-<space>-<hash>``: the same command reaches the same folder (and resumes there)."""
+    import hashlib
+    key = hashlib.sha1(f"{config.fingerprint()}{space.fingerprint()}".encode()).hexdigest()[:8]
+    return Path("runs") / f"tune-{space.name}-{key}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import add_config_flags
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(parser)
+    parser.add_argument("--tuning", default="default",
+                        help="search space: tuning/<name>.toml or a path (default: default)")
+    parser.add_argument("--tuner", choices=["hyperband", "bayesian", "random"], help="override [search] tuner")
+    parser.add_argument("--max-trials", type=int, help="override [search] max_trials")
+    parser.add_argument("--trial-epochs", type=int,
+                        help="override [search] epochs (most epochs per trial; --epochs caps every training)")
+    parser.add_argument("--time-budget", type=float, metavar="MIN",
+                        help="start no new trial after this many minutes (running trials finish)")
+    parser.add_argument("--out", help="results folder (default: runs/tune-<space>-<hash of the settings>)")
+    parser.add_argument("--overwrite", action="store_true", help="delete --out and start a fresh search")
+    parser.add_argument("--summarize", action="store_true",
+                        help="only rewrite trials.csv, trials.png and best_hparams.json from --out")
+    parser.add_argument("--no-final", action="store_true", help="do not retrain the best configuration")
+    parser.add_argument("--worker-timeout", type=float, default=DEFAULT_WORKER_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help="chief: release a worker whose heartbeat stopped this long ago (default: 120)")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars or trial tables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .train import config_from_args, quiet_tensorflow, setup_logging
+    quiet_tensorflow()
+    try:
+        if args.summarize:
+            return _summarize(args)
+        config = config_from_args(args)
+        space = SearchSpace.from_toml(resolve_space(args.tuning)).replace_settings(
+            tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)
+        out = Path(args.out) if args.out else default_out(config, space)
+        setup_logging(None)
+        role = current_role()
+        if role != "worker" and args.overwrite and out.exists():
+            shutil.rmtree(out)
+        log_dir = out / "workers" / tuner_id() if role == "worker" else out
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_dir / "tune.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        logging.getLogger().addHandler(handler)
+        result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
+                            worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
+                            verbose=0 if args.quiet else "auto")
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.test_metrics:
+        from .metrics import summary_lines
+        for line in summary_lines(result.test_metrics):
+            log.info(line)
+    if result.best_run is not None:
+        log.info(f"best run folder: {result.best_run}")
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    if not args.out:
+        raise ConfigError("--summarize needs --out (the search folder)")
+    out = Path(args.out)
+    search_file = out / SEARCH_FILE
+    if not search_file.is_file():
+        raise ConfigError(f"{out}: no {SEARCH_FILE} here; not a search folder")
+    saved = json.loads(search_file.read_text())
+    import tomllib
+    if saved.get("space_toml"):
+        space = SearchSpace.from_dict(tomllib.loads(saved["space_toml"]), source=saved.get("space_source", "?"))
+    else:
+        space = SearchSpace.from_toml(resolve_space(args.tuning))
+    space = space.replace_settings(**{k: v for k, v in saved.get("settings", {}).items()
+                                      if k in ("objective", "tuner")})
+    best = write_summary(out, space, Config.from_dict(saved["config"]) if saved.get("config") else None)
+    print(f"wrote {out / 'trials.csv'} and {out / 'trials.png'}"
+          + (f"; best trial {best.trial_id}: {space.settings.objective} = {best.score:.4g}" if best else
+             "; no completed trial yet"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

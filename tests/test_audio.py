@@ -1,0 +1,322 @@
+"""audio.py: decoding every supported format, downmix, resampling, errors, canonical WAVs, the decode cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.audio import (CACHE_ENV_VAR, DecodeCache, decode_bytes, default_cache_dir, load_audio,
+                            split_windows, write_wav)
+from sound_tf.errors import AudioError, ConfigError
+
+from conftest import sine
+
+RATE_HZ = 16000
+TONE_HZ = 440.0
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """SNR of ``estimate`` against ``reference`` over the reference's length."""
+    n = len(reference)
+    error = estimate[:n] - reference
+    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum(error ** 2), 1e-30)))
+
+
+def peak_hz(samples: np.ndarray, sample_rate_hz: int) -> float:
+    """Frequency of the largest bin of a Hann-windowed spectrum."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * sample_rate_hz / len(samples))
+
+
+# (container, subtype, minimum SNR in dB against the written float sine)
+FORMATS = [
+    ("WAV", "PCM_U8", 35.0),
+    ("WAV", "PCM_16", 80.0),
+    ("WAV", "PCM_24", 120.0),
+    ("WAV", "PCM_32", 130.0),
+    ("WAV", "FLOAT", 130.0),
+    ("WAV", "DOUBLE", 130.0),
+    ("WAV", "ULAW", 33.0),
+    ("WAV", "ALAW", 33.0),
+    ("WAV", "IMA_ADPCM", 25.0),
+    ("FLAC", "PCM_16", 80.0),
+    ("FLAC", "PCM_24", 120.0),
+    ("OGG", "VORBIS", 30.0),
+    ("OGG", "OPUS", 25.0),
+    ("MP3", "MPEG_LAYER_III", 30.0),
+    ("AIFF", "PCM_16", 80.0),
+    ("AU", "PCM_16", 80.0),
+]
+LOSSLESS_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
+
+
+@pytest.mark.parametrize("container, subtype, min_snr_db", FORMATS, ids=[f"{c}-{s}" for c, s, _ in FORMATS])
+def test_decodes_every_format_to_the_written_sine(tmp_path, container, subtype, min_snr_db):
+    if container not in sf.available_formats() or subtype not in sf.available_subtypes(container):
+        pytest.fail(f"libsndfile {sf.__libsndfile_version__} lacks {container}/{subtype}")
+    original = sine(TONE_HZ, 0.5, RATE_HZ)
+    path = tmp_path / f"tone_{subtype}.{container.lower()}"
+    sf.write(path, original, RATE_HZ, format=container, subtype=subtype)
+
+    decoded = load_audio(path, sample_rate_hz=RATE_HZ)
+
+    assert decoded.dtype == np.float32 and decoded.ndim == 1
+    assert np.max(np.abs(decoded)) <= 1.0
+    # ADPCM pads the last block; every other codec gives back exactly the written length.
+    if subtype == "IMA_ADPCM":
+        assert len(original) <= len(decoded) < len(original) + 512
+    else:
+        assert len(decoded) == len(original)
+    assert snr_db(original, decoded) >= min_snr_db
+    assert peak_hz(decoded[: len(original)], RATE_HZ) == pytest.approx(TONE_HZ, abs=2.0)
+    if subtype in LOSSLESS_SUBTYPES and container in ("WAV", "FLAC"):
+        tolerance = 1.0 / 32768 if subtype == "PCM_16" else 1e-6
+        np.testing.assert_allclose(decoded, original, atol=tolerance)
+
+
+def test_mp3_is_available_in_this_libsndfile():
+    assert "MP3" in sf.available_formats(), sf.__libsndfile_version__
+
+
+def test_decode_bytes_matches_load_audio(tmp_path):
+    path = tmp_path / "tone.flac"
+    sf.write(path, sine(TONE_HZ, 0.3, 22050), 22050)
+    from_file = load_audio(path, sample_rate_hz=RATE_HZ)
+    from_bytes = decode_bytes(path.read_bytes(), sample_rate_hz=RATE_HZ, name="tone.flac")
+    np.testing.assert_array_equal(from_bytes, from_file)
+
+
+def test_stereo_downmix_is_the_channel_mean(tmp_path):
+    left, right = sine(300.0, 0.25, RATE_HZ, 0.6), sine(1000.0, 0.25, RATE_HZ, 0.2)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), RATE_HZ, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path, sample_rate_hz=RATE_HZ), (left + right) / 2, atol=1e-7)
+
+
+def test_six_channel_downmix_is_the_channel_mean(tmp_path):
+    base = sine(500.0, 0.25, RATE_HZ, 0.9)
+    weights = np.array([1.0, -0.5, 0.25, 0.0, 0.75, -1.0], dtype=np.float32)
+    path = tmp_path / "surround.wav"
+    sf.write(path, base[:, None] * weights[None, :], RATE_HZ, subtype="FLOAT")
+    decoded = load_audio(path, sample_rate_hz=RATE_HZ)
+    np.testing.assert_allclose(decoded, base * weights.mean(), atol=1e-6)
+    # Opposite channels cancel: a silent mean proves averaging, not picking the first channel.
+    path_cancel = tmp_path / "cancel.wav"
+    sf.write(path_cancel, np.stack([base, -base], axis=1), RATE_HZ, subtype="FLOAT")
+    assert np.max(np.abs(load_audio(path_cancel, sample_rate_hz=RATE_HZ))) < 1e-7
+
+
+@pytest.mark.parametrize("source_hz, target_hz, tone_hz", [(44100, 16000, 1000.0), (8000, 22050, 440.0)])
+def test_resampling_keeps_frequency_and_duration(tmp_path, source_hz, target_hz, tone_hz):
+    seconds = 1.0
+    path = tmp_path / f"tone_{source_hz}.wav"
+    sf.write(path, sine(tone_hz, seconds, source_hz), source_hz, subtype="FLOAT")
+
+    decoded = load_audio(path, sample_rate_hz=target_hz)
+
+    assert len(decoded) == int(round(seconds * target_hz))
+    resolution_hz = target_hz / len(decoded)
+    assert peak_hz(decoded, target_hz) == pytest.approx(tone_hz, abs=resolution_hz)
+    # Away from the edges the resampled sine is the ideal sine at the new rate (soxr HQ).
+    reference = sine(tone_hz, seconds, target_hz)
+    middle = slice(target_hz // 10, -target_hz // 10)
+    assert snr_db(reference[middle], decoded[middle]) > 60.0
+
+
+def test_full_scale_float_overshoot_is_clipped(tmp_path):
+    path = tmp_path / "hot.wav"
+    sf.write(path, np.array([0.0, 1.5, -3.0, 0.25], dtype=np.float32), RATE_HZ, subtype="FLOAT")
+    np.testing.assert_array_equal(load_audio(path, sample_rate_hz=RATE_HZ), [0.0, 1.0, -1.0, 0.25])
+
+
+def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Bad files and a fragment of the reason each must give."""
+    good = tmp_path / "good.wav"
+    sf.write(good, sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    files = {
+        "missing": (tmp_path / "missing.wav", "file not found"),
+        "empty": (tmp_path / "empty.wav", "empty file (0 bytes)"),
+        "random": (tmp_path / "random.wav", "not a readable audio file"),
+        "truncated": (tmp_path / "truncated.wav", "not a readable audio file"),
+        "text": (tmp_path / "notes.mp3", "not a readable audio file"),
+        "no_frames": (tmp_path / "no_frames.wav", "no audio frames"),
+        "nan": (tmp_path / "nan.wav", "NaN or infinite"),
+    }
+    files["empty"][0].write_bytes(b"")
+    files["random"][0].write_bytes(np.random.default_rng(7).bytes(4096))
+    files["truncated"][0].write_bytes(good.read_bytes()[:30])  # cut inside the RIFF header
+    files["text"][0].write_text("not audio at all\n" * 20)
+    sf.write(files["no_frames"][0], np.zeros(0, np.float32), RATE_HZ)
+    sf.write(files["nan"][0], np.array([0.0, np.nan, 0.5, np.inf], np.float32), RATE_HZ, subtype="FLOAT")
+    return files
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "random", "truncated", "text", "no_frames", "nan"])
+def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case):
+    path, reason = _corrupt_files(tmp_path)[case]
+    with pytest.raises(AudioError) as info:
+        load_audio(path, sample_rate_hz=RATE_HZ)
+    assert info.value.path == str(path)
+    assert str(path) in str(info.value)
+    assert reason in info.value.reason
+
+
+def test_libsndfile_reason_is_passed_on(tmp_path):
+    path = _corrupt_files(tmp_path)["truncated"][0]
+    with pytest.raises(AudioError, match="libsndfile: .*data"):
+        load_audio(path, sample_rate_hz=RATE_HZ)
+
+
+def test_decode_bytes_errors_name_the_upload():
+    with pytest.raises(AudioError, match=r"^clip\.wav: empty file"):
+        decode_bytes(b"", sample_rate_hz=RATE_HZ, name="clip.wav")
+    with pytest.raises(AudioError, match=r"^upload: not a readable audio file"):
+        decode_bytes(b"RIFF....garbage" * 10, sample_rate_hz=RATE_HZ)
+
+
+def test_write_wav_is_canonical_16_bit_pcm(tmp_path):
+    path = write_wav(tmp_path / "sub" / "out.wav", np.array([0.0, 0.5, -0.5, 2.0, -2.0]), 22050)
+    header = path.read_bytes()[:44]
+    assert header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+    assert int.from_bytes(header[16:20], "little") == 16          # plain PCM fmt chunk, not extensible
+    assert int.from_bytes(header[20:22], "little") == 1           # WAVE_FORMAT_PCM
+    assert header[36:40] == b"data"
+    with wave.open(str(path)) as reader:
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, 22050)
+        values = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    np.testing.assert_array_equal(values, [0, 16384, -16384, 32767, -32768])  # clipped before quantising
+    assert [p.name for p in path.parent.iterdir()] == ["out.wav"]  # no temporary file left behind
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv(CACHE_ENV_VAR)
+    assert default_cache_dir() == Path.home() / ".cache" / "sound_tf"
+
+
+def _sources(folder: Path) -> list[Path]:
+    folder.mkdir()
+    paths = []
+    for i, (rate_hz, subtype, ext) in enumerate([(44100, "PCM_24", "wav"), (8000, "PCM_16", "flac"),
+                                                 (RATE_HZ, "FLOAT", "wav")]):
+        path = folder / f"src{i}.{ext}"
+        sf.write(path, np.stack([sine(300.0 * (i + 1), 0.2, rate_hz)] * 2, axis=1), rate_hz, subtype=subtype)
+        paths.append(path)
+    return paths
+
+
+def test_cache_decodes_once_and_writes_canonical_wavs(tmp_path):
+    sources = _sources(tmp_path / "src")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+
+    first = cache.build(sources)
+    assert (first.decoded, first.reused, first.skipped) == (3, 0, [])
+    for src in sources:
+        cached = first.cached[str(src)]
+        assert cached == cache.path_for(src)
+        assert cached.parent.parent == tmp_path / "cache" / f"sr{RATE_HZ}"
+        assert cached.parent.name == cached.stem[:2] and len(cached.stem) == 40
+        with wave.open(str(cached)) as reader:
+            assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, RATE_HZ)
+            values = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2") / 32768.0
+        np.testing.assert_allclose(values, load_audio(src, sample_rate_hz=RATE_HZ), atol=1.0 / 32768)
+
+    second = cache.build(sources)
+    assert (second.decoded, second.reused) == (0, 3)
+    assert second.cached == first.cached
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_cache_redecodes_a_changed_source(tmp_path):
+    sources = _sources(tmp_path / "src")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    old = cache.build(sources).cached[str(sources[0])]
+
+    sf.write(sources[0], sine(2000.0, 0.3, 44100), 44100)  # new content, size and mtime
+    stat = sources[0].stat()
+    os.utime(sources[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    result = cache.build(sources)
+
+    assert (result.decoded, result.reused) == (1, 2)
+    new = result.cached[str(sources[0])]
+    assert new != old
+    assert peak_hz(sf.read(new, dtype="float32")[0], RATE_HZ) == pytest.approx(2000.0, abs=RATE_HZ / 4800)
+    assert cache.ensure(sources[0]) == new
+
+
+def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
+    sources = _sources(tmp_path / "src")
+    bad = _corrupt_files(tmp_path)
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+    listed = [sources[0], bad["random"][0], sources[1], bad["missing"][0], bad["empty"][0]]
+
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        result = cache.build(listed + [sources[0]])  # a duplicate is handled once
+
+    assert set(result.cached) == {str(sources[0]), str(sources[1])}
+    assert [p for p, _ in result.skipped] == [str(bad["random"][0]), str(bad["missing"][0]), str(bad["empty"][0])]
+    reasons = dict(result.skipped)
+    assert reasons[str(bad["missing"][0])] == "file not found"
+    assert reasons[str(bad["empty"][0])] == "empty file (0 bytes)"
+    assert "not a readable audio file" in reasons[str(bad["random"][0])]
+    assert str(bad["random"][0]) in caplog.text and "file not found" in caplog.text
+    with pytest.raises(AudioError) as info:
+        cache.build(listed, strict=True)
+    assert info.value.path == str(bad["random"][0])
+
+
+def test_cache_progress_is_reported(tmp_path):
+    sources = _sources(tmp_path / "src")
+    calls = []
+    DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build(sources, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 140, 141, 260])
+def test_split_windows_cover_the_wave_and_zero_pad_the_tail(n):
+    clip, hop = 100, 40
+    wave = np.arange(1, n + 1, dtype=np.float32)
+    windows = split_windows(wave, clip_samples=clip, hop_samples=hop)
+    assert windows.shape == (1 + int(np.ceil(max(n - clip, 0) / hop)), clip) and windows.dtype == np.float32
+    for k, window in enumerate(windows):
+        part = wave[k * hop: k * hop + clip]
+        np.testing.assert_array_equal(window[: len(part)], part)
+        assert not window[len(part):].any()
+    assert windows.max(initial=0.0) == n  # the last sample is covered
+    windows[0, 0] = -1.0
+    assert n == 0 or wave[0] == 1.0  # a copy, not a view of the input
+
+
+def test_split_windows_rejects_bad_arguments():
+    with pytest.raises(ConfigError, match="hop_samples must be an integer >= 1, got 0"):
+        split_windows(np.zeros(10), clip_samples=4, hop_samples=0)
+    with pytest.raises(ConfigError, match=r"shape \[samples\], got shape \(2, 5\)"):
+        split_windows(np.zeros((2, 5)), clip_samples=4, hop_samples=2)
+
+
+def test_fsdd_recordings_decode_with_their_durations(fsdd_dir):
+    files = sorted(fsdd_dir.glob("*.wav"))[:: 600][:5]
+    assert len(files) == 5
+    for path in files:
+        info = sf.info(path)
+        decoded = load_audio(path, sample_rate_hz=RATE_HZ)
+        assert len(decoded) / RATE_HZ == pytest.approx(info.frames / info.samplerate, abs=1.0 / RATE_HZ)
+        assert 0.0 < np.sqrt(np.mean(decoded ** 2)) <= 1.0
+
+
+def test_audio_module_does_not_import_tensorflow():
+    import subprocess
+
+    code = ("import sys, sound_tf.audio, sound_tf.datasets; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'librosa')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,357 @@
+"""Augmentation: each transform's physics, seeding through tf.data, SpecAugment, mixup, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import scipy.signal
+import scipy.stats
+import soundfile as sf
+import tensorflow as tf
+
+from conftest import sine
+from sound_tf import augment
+from sound_tf.config import AugmentConfig, Config, apply_overrides
+from sound_tf.errors import ConfigError
+
+RATE_HZ = 16000
+ALL_OFF = {f"augment.{name}_probability": 0.0
+           for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup")}
+
+
+def config_with(**augment_values) -> Config:
+    """A 1-s 16 kHz config with every waveform transform off except the given ``augment.*`` values."""
+    overrides = {**ALL_OFF, **{f"augment.{k}": v for k, v in augment_values.items()}}
+    return apply_overrides(Config(), overrides)
+
+
+def peak_hz(wave: np.ndarray, rate_hz: int = RATE_HZ) -> tuple[float, float]:
+    """Frequency of the largest FFT bin of a Hann-windowed clip, and the bin width."""
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    return float(np.argmax(spectrum)) * rate_hz / len(wave), rate_hz / len(wave)
+
+
+def rms_db(wave: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(np.square(wave, dtype=np.float64)))
+
+
+def burst(seconds_before: float = 0.5, seconds_on: float = 1.0, seconds_after: float = 0.5,
+          freq_hz: float = 440.0) -> np.ndarray:
+    """Silence, a tone, silence."""
+    tone = sine(freq_hz, seconds_on, RATE_HZ)
+    return np.concatenate([np.zeros(int(seconds_before * RATE_HZ), np.float32), tone,
+                           np.zeros(int(seconds_after * RATE_HZ), np.float32)])
+
+
+def burst_seconds(wave: np.ndarray) -> float:
+    """Time between the first and last sample whose 10-ms RMS envelope exceeds half its maximum."""
+    window = RATE_HZ // 100
+    envelope = np.sqrt(np.convolve(np.square(wave), np.ones(window) / window, mode="same"))
+    above = np.flatnonzero(envelope > 0.5 * envelope.max())
+    return (above[-1] - above[0]) / RATE_HZ
+
+
+# -- waveform transforms, one property each --------------------------------------------------------
+
+@pytest.mark.parametrize("semitones", [-2.0, 1.5, 2.0])
+def test_pitch_shift_moves_the_peak_and_keeps_length_and_level(semitones):
+    tone = sine(440.0, 1.0, RATE_HZ)
+    out = augment.pitch_shift(tone, semitones, sample_rate_hz=RATE_HZ).numpy()
+    measured, bin_hz = peak_hz(out)
+    assert out.shape == tone.shape
+    assert abs(measured - 440.0 * 2 ** (semitones / 12)) <= bin_hz
+    assert abs(rms_db(out) - rms_db(tone)) < 0.5
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.25])
+def test_time_stretch_changes_duration_by_rate_and_keeps_pitch(rate):
+    wave = burst()
+    out = augment.time_stretch(wave, rate, keep_length=False).numpy()
+    assert len(out) == round(len(wave) / rate)
+    assert burst_seconds(out) / burst_seconds(wave) == pytest.approx(1 / rate, rel=0.03)
+    measured, bin_hz = peak_hz(out)
+    assert abs(measured - 440.0) <= bin_hz
+    kept = augment.time_stretch(wave, rate).numpy()  # training path: back to the input length
+    assert kept.shape == wave.shape
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_changes_duration_and_pitch_together(factor):
+    wave = burst()
+    out = augment.change_speed(wave, factor).numpy()
+    assert len(out) == round(len(wave) / factor)
+    assert burst_seconds(out) / burst_seconds(wave) == pytest.approx(1 / factor, rel=0.03)
+    measured, bin_hz = peak_hz(out)
+    exact_factor = len(wave) / len(out)
+    assert abs(measured - 440.0 * exact_factor) <= bin_hz
+    assert augment.speed_perturb(wave, factor).shape == wave.shape
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
+@pytest.mark.parametrize("snr_db", [3.0, 17.5, 30.0])
+def test_add_noise_hits_the_requested_snr(exponent, snr_db, rng):
+    clean = sine(300.0, 1.0, RATE_HZ) + 0.1 * rng.standard_normal(RATE_HZ).astype(np.float32)
+    noise = augment.colored_noise(RATE_HZ, tf.constant([3, 4]), exponent=exponent)
+    noisy = augment.add_noise(clean, noise, snr_db).numpy()
+    measured = rms_db(clean) - rms_db(noisy - clean)
+    assert abs(measured - snr_db) < 0.5
+
+
+@pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
+def test_generated_noise_has_the_colour_slope(color, exponent):
+    noise = augment.colored_noise(4 * RATE_HZ, tf.constant([5, 6]), exponent=exponent).numpy()
+    freqs, psd = scipy.signal.welch(noise, fs=RATE_HZ, nperseg=4096)
+    band = (freqs >= 50) & (freqs <= 5000)
+    slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
+    assert slope == pytest.approx(-exponent, abs=0.15), color
+    assert np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("gain_db", [-6.0, 0.0, 4.5])
+def test_gain_changes_rms_by_the_requested_db(gain_db):
+    tone = sine(440.0, 0.5, RATE_HZ)
+    out = augment.apply_gain(tone, gain_db).numpy()
+    assert rms_db(out) - rms_db(tone) == pytest.approx(gain_db, abs=1e-3)
+
+
+@pytest.mark.parametrize("shift", [37, -37])
+def test_time_shift_moves_an_impulse(shift):
+    impulse = np.zeros(1000, np.float32)
+    impulse[10] = impulse[980] = 1.0
+    rolled = augment.time_shift(impulse, shift, mode="roll").numpy()
+    zeroed = augment.time_shift(impulse, shift, mode="zero").numpy()
+    assert sorted(np.flatnonzero(rolled)) == sorted([(10 + shift) % 1000, (980 + shift) % 1000])
+    kept = [i + shift for i in (10, 980) if 0 <= i + shift < 1000]
+    assert list(np.flatnonzero(zeroed)) == kept  # the impulse pushed past an edge is gone, no wrap
+    assert zeroed.shape == rolled.shape == impulse.shape
+
+
+def test_fit_length_centres():
+    wave = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(augment.fit_length(wave, 6).numpy(), wave[2:8])
+    np.testing.assert_array_equal(augment.fit_length(wave, 14).numpy(), np.pad(wave, (2, 2)))
+
+
+# -- the augmenter: wiring, seeding, robustness ------------------------------------------------------
+
+def test_augmenter_applies_drawn_pitch_and_noise_snr():
+    config = config_with(pitch_probability=1.0, noise_probability=1.0)
+    augmenter = augment.make_waveform_augmenter(config)
+    tone = sine(440.0, 1.0, RATE_HZ)
+    params = augmenter.draw(tf.constant([1, 2]), RATE_HZ)
+    pitched = augmenter.apply(tone, {**params, "noise_applied": tf.constant(False)}).numpy()
+    measured, bin_hz = peak_hz(pitched)
+    assert abs(measured - 440.0 * 2 ** (float(params["pitch_semitones"]) / 12)) <= bin_hz
+    noisy = augmenter.apply(tone, params).numpy()
+    assert rms_db(pitched) - rms_db(noisy - pitched) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
+
+
+def test_noise_bank_is_read_through_the_cache_and_mixed_at_the_snr(tmp_path, rng):
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"n{i}.wav", 0.2 * rng.standard_normal(RATE_HZ // 2), RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=1.0, noise_dir=str(folder))
+    bank = augment.load_noise_bank(config)
+    assert bank.shape == (RATE_HZ,) and bank.dtype == np.float32
+    augmenter = augment.make_waveform_augmenter(config, noise_bank=bank)
+    tone = sine(440.0, 1.0, RATE_HZ)
+    params = augmenter.draw(tf.constant([4, 5]), RATE_HZ)
+    noisy = augmenter.apply(tone, params).numpy()
+    added = noisy - tone
+    offset = int(params["noise_offset"])
+    window = np.roll(bank, -offset)[:RATE_HZ]  # the bank window the augmenter read (wrapping around)
+    assert abs(np.corrcoef(added, window)[0, 1]) > 0.999
+    assert rms_db(tone) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
+
+
+def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
+    config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
+                                        for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
+    augmenter = augment.make_waveform_augmenter(config)
+    clips = (0.3 * rng.standard_normal((3, RATE_HZ))).astype(np.float32)
+    bases = np.repeat(np.array([11, 11, 12], np.int32), 3)  # run 1, the same again, another seed
+    ds = tf.data.Dataset.from_tensor_slices((np.tile(clips, (3, 1)), bases, np.tile(np.arange(3, dtype=np.int32), 3)))
+    ds = ds.map(lambda wave, base, index: augmenter(wave, tf.stack([base, index])),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    first, again, other = np.split(np.stack(list(ds.as_numpy_iterator())), 3)
+    assert first.shape == clips.shape and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, again)
+    assert all(np.max(np.abs(a - b)) > 1e-3 for a, b in zip(first, other))
+    assert all(np.max(np.abs(a - c)) > 1e-3 for a, c in zip(first, clips))
+
+
+def test_disabled_augmentation_is_the_identity_everywhere(rng):
+    config = apply_overrides(Config(), {"augment.enabled": False})
+    wave = rng.standard_normal(RATE_HZ).astype(np.float32)
+    np.testing.assert_array_equal(augment.make_waveform_augmenter(config)(wave, tf.constant([1, 2])).numpy(), wave)
+    assert augment.make_batch_augmenter(config) is None
+    assert augment.spec_augment_layer(config) is None
+    assert augment.load_noise_bank(config) is None
+
+
+@pytest.mark.parametrize("kind", ["silence", "clipped"])
+def test_no_nan_or_inf_on_silence_or_clipped_input(kind):
+    wave = np.zeros(RATE_HZ, np.float32) if kind == "silence" else np.clip(
+        4 * sine(200.0, 1.0, RATE_HZ), -1.0, 1.0)
+    outputs = [
+        augment.time_shift(wave, 100, mode="zero"), augment.time_shift(wave, -100),
+        augment.speed_perturb(wave, 1.1), augment.change_speed(wave, 0.9),
+        augment.time_stretch(wave, 0.9), augment.pitch_shift(wave, 2.0, sample_rate_hz=RATE_HZ),
+        augment.apply_gain(wave, 6.0), augment.add_noise(wave, augment.colored_noise(RATE_HZ, [1, 1], exponent=1.0), 0.0),
+        augment.add_noise(wave, np.zeros(RATE_HZ, np.float32), 10.0),
+    ]
+    config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
+                                        for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
+    augmenter = augment.make_waveform_augmenter(config)
+    outputs += [augmenter(wave, tf.constant([s, 0])) for s in range(6)]  # covers all three noise colours
+    for out in outputs:
+        out = np.asarray(out)
+        assert out.shape in (wave.shape, (round(RATE_HZ / 0.9),))
+        assert np.all(np.isfinite(out))
+    if kind == "silence":
+        assert all(np.max(np.abs(np.asarray(out))) == 0.0 for out in outputs)  # no noise added to silence
+
+
+# -- SpecAugment ------------------------------------------------------------------------------------
+
+def test_spec_masks_cover_exactly_the_requested_bands():
+    features = tf.ones([2, 50, 16])
+    out = augment.apply_spec_masks(features, freq_starts=[[3], [0]], freq_widths=[[4], [0]],
+                                   time_starts=[[10, 40], [5, 5]], time_widths=[[5, 2], [3, 0]],
+                                   mask_value=-1.0).numpy()
+    expected = np.ones((2, 50, 16), np.float32)
+    expected[0, :, 3:7] = expected[0, 10:15, :] = expected[0, 40:42, :] = -1.0
+    expected[1, 5:8, :] = -1.0
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_spec_augment_masks_bands_of_bounded_width_only_when_training():
+    layer = augment.SpecAugment(freq_mask_count=2, freq_mask_max_bins=8, time_mask_count=2,
+                                time_mask_max_fraction=0.1, seed=3)
+    features = tf.random.stateless_normal([64, 100, 40], seed=[1, 2]) + 10.0  # never exactly 0
+    np.testing.assert_array_equal(layer(features, training=False).numpy(), features.numpy())
+    np.testing.assert_array_equal(layer(features).numpy(), features.numpy())
+    masked = layer(features, training=True).numpy() == 0.0  # [batch, frames, bins]
+    freq_masked = masked.all(axis=1)  # [batch, bins]: whole-column masks
+    time_masked = masked.all(axis=2)  # [batch, frames]
+    assert np.array_equal(masked, freq_masked[:, None, :] | time_masked[:, :, None])
+    assert freq_masked.sum(axis=1).max() <= 2 * 8 and time_masked.sum(axis=1).max() <= 2 * 10
+    assert freq_masked.any(axis=1).mean() > 0.5 and time_masked.any(axis=1).mean() > 0.5
+    for row in freq_masked:  # each run of masked bins is at most one mask or two overlapping ones
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]]))))[::2]
+        assert all(run <= 16 for run in runs) and len(runs) <= 2
+
+
+def test_spec_augment_round_trips_and_converts_to_tflite_as_identity(tmp_path):
+    config = Config()
+    frames, bins = config.feature_shape
+    inputs = keras.Input(shape=(frames, bins))
+    x = augment.spec_augment_layer(config)(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    features = np.random.default_rng(0).standard_normal((2, frames, bins)).astype(np.float32)
+    expected = model(features, training=False).numpy()
+
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    layer = reloaded.get_layer("spec_augment")
+    assert layer.get_config()["freq_mask_max_bins"] == config.augment.spec_freq_mask_max_bins
+    np.testing.assert_allclose(reloaded(features).numpy(), expected, rtol=1e-6)
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    for row in range(2):
+        interpreter.set_tensor(inp["index"], features[row:row + 1])
+        interpreter.invoke()
+        np.testing.assert_allclose(interpreter.get_tensor(out["index"])[0], expected[row], rtol=1e-5, atol=1e-6)
+
+
+# -- mixup ------------------------------------------------------------------------------------------
+
+def test_mixup_mixes_waves_and_labels_with_the_same_weight(rng):
+    waves = rng.standard_normal((8, 100)).astype(np.float32)
+    labels = np.eye(8, dtype=np.float32)
+    params = augment.draw_mixup_params(tf.constant([3, 9]), 8, alpha=0.4)
+    mixed_waves, mixed_labels = (t.numpy() for t in augment.apply_mixup(waves, labels, params))
+    weight, partner = params["weight"].numpy(), params["partner"].numpy()
+    assert sorted(partner) == list(range(8))
+    np.testing.assert_allclose(mixed_waves, weight[:, None] * waves + (1 - weight[:, None]) * waves[partner],
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, rtol=1e-6)
+    again_waves, again_labels = augment.mixup_batch(waves, labels, tf.constant([3, 9]), alpha=0.4)
+    np.testing.assert_array_equal(again_waves.numpy(), mixed_waves)
+    np.testing.assert_array_equal(again_labels.numpy(), mixed_labels)
+    untouched = augment.mixup_batch(waves, labels, tf.constant([3, 9]), alpha=0.4, probability=0.0)
+    np.testing.assert_array_equal(untouched[0].numpy(), waves)
+
+
+def test_mixup_weights_follow_beta_alpha_alpha():
+    alpha, batch = 0.2, 4000
+    weight = augment.draw_mixup_params(tf.constant([1, 1]), batch, alpha=alpha)["weight"].numpy()
+    expected_middle = scipy.stats.beta.cdf(0.9, alpha, alpha) - scipy.stats.beta.cdf(0.1, alpha, alpha)
+    assert np.mean((weight > 0.1) & (weight < 0.9)) == pytest.approx(expected_middle, abs=0.03)
+    assert weight.mean() == pytest.approx(0.5, abs=0.03)
+    batch_augmenter = augment.make_batch_augmenter(Config())
+    _, labels = batch_augmenter(tf.zeros([4, 10]), tf.one_hot([0, 1, 2, 0], 3), tf.constant([0, 1]))
+    np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, rtol=1e-6)
+
+
+# -- validation -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [
+    {"gain_min_db": 7.0}, {"pitch_probability": 1.5}, {"noise_colors": ("red",)}, {"shift_mode": "wrap"},
+    {"mixup_alpha": 0.0}, {"spec_freq_mask_count": -1}, {"speed_min_factor": float("nan")},
+    {"spec_time_mask_max_fraction": 0.9}, {"enabled": "yes"},
+])
+def test_bad_augment_config_raises_with_the_field_and_value(values):
+    (field, value), = values.items()
+    with pytest.raises(ConfigError, match=f"augment.{field}"):
+        AugmentConfig(**values)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: augment.time_shift(np.zeros(10, np.float32), 1, mode="wrap"),
+    lambda: augment.time_stretch(np.zeros(2048, np.float32), 0.0),
+    lambda: augment.pitch_shift(np.zeros(2048, np.float32), 30.0, sample_rate_hz=RATE_HZ),
+    lambda: augment.time_stretch(np.zeros(2048, np.float32), 1.1, hop_length_samples=600),
+    lambda: augment.change_speed(np.zeros((2, 100), np.float32), 1.1),
+    lambda: augment.SpecAugment(freq_mask_count=-1),
+    lambda: augment.SpecAugment(time_mask_max_fraction=0.8),
+    lambda: augment.make_waveform_augmenter(AugmentConfig()),
+    lambda: augment.make_waveform_augmenter(Config(), noise_bank=np.array([np.nan], np.float32)),
+    lambda: augment.mixup_batch(np.zeros((2, 3)), np.eye(2), [1, 2], alpha=0.0),
+])
+def test_bad_arguments_raise_config_error(call):
+    with pytest.raises(ConfigError):
+        call()
+
+
+# -- CLI --------------------------------------------------------------------------------------------
+
+def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    out_dir = tmp_path / "out"
+    code = augment.main([str(source), "--out", str(out_dir), "--count", "2", "--seed", "5",
+                         "--set", "augment.gain_probability=1", "--set", "augment.shift_probability=0",
+                         "--set", "augment.noise_probability=0", "--set", "augment.speed_probability=0",
+                         "--set", "augment.pitch_probability=0"])
+    assert code == 0
+    records = json.loads((out_dir / "params.json").read_text())
+    original, _ = sf.read(out_dir / "original.wav", dtype="float32")
+    assert len(records) == 2 and (out_dir / "spectrograms.png").stat().st_size > 10_000
+    for record in records:
+        gain_db = record["params"]["gain_db"]
+        assert record["file"].startswith("aug_") and f"gain{gain_db:+.1f}dB" in record["file"]
+        version, _ = sf.read(out_dir / record["file"], dtype="float32")
+        assert version.shape == original.shape
+        assert rms_db(version) - rms_db(original) == pytest.approx(gain_db, abs=0.05)
+    assert "gain_db=" in capsys.readouterr().out
+    assert augment.main([str(tmp_path / "missing.wav"), "--out", str(out_dir)]) == 2

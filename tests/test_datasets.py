@@ -1,0 +1,456 @@
+"""datasets.py: layout detection, manifests, folds, leak-free splits, split files, demo data, prepare_dataset."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import Config, apply_overrides
+from sound_tf.datasets import (DEMO_CLASSES, Example, assign_kfold, default_demo_dir, detect_format,
+                               load_examples, make_demo_dataset, prepare_dataset, read_split_csv,
+                               split_examples, write_split_csv)
+from sound_tf.errors import AudioError, DatasetError
+
+from conftest import sine
+
+RATE_HZ = 8000
+
+
+def write_tone(path: Path, freq_hz: float = 440.0, seconds: float = 0.1) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, sine(freq_hz, seconds, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    return path
+
+
+def make_folder_tree(root: Path, classes=("cat", "dog", "owl"), per_class: int = 4) -> Path:
+    for c, label in enumerate(classes):
+        for i in range(per_class):
+            write_tone(root / label / f"{label}_{i}.wav", 300.0 + 100 * c + 10 * i)
+    return root
+
+
+def make_esc50(root: Path, categories=("dog", "rain"), sources_per_fold: int = 2, takes: int = 2) -> Path:
+    rows = []
+    for fold in range(1, 6):
+        for target, category in enumerate(categories):
+            for s in range(sources_per_fold):
+                src_file = f"{fold}{target}{s}"
+                for take in "ABCDEFG"[:takes]:
+                    name = f"{fold}-{src_file}-{take}-{target}.wav"
+                    rows.append([name, fold, target, category, "False", src_file, take])
+                    write_tone(root / "audio" / name)
+    (root / "meta").mkdir(parents=True)
+    with (root / "meta" / "esc50.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        writer.writerows(rows)
+    return root
+
+
+def make_us8k(root: Path, classes=("siren", "drilling"), folds: int = 10) -> Path:
+    rows = []
+    for fold in range(1, folds + 1):
+        for class_id, name in enumerate(classes):
+            fs_id = 1000 * fold + class_id
+            for slice_index in range(2):
+                file_name = f"{fs_id}-{class_id}-0-{slice_index}.wav"
+                rows.append([file_name, fs_id, 0.0, 4.0, 1, fold, class_id, name])
+                write_tone(root / "audio" / f"fold{fold}" / file_name)
+    (root / "metadata").mkdir(parents=True)
+    with (root / "metadata" / "UrbanSound8K.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"])
+        writer.writerows(rows)
+    return root
+
+
+def assert_no_leak(splits: dict[str, list[Example]], *, by_group: bool) -> None:
+    seen: dict[str, str] = {}
+    for name, examples in splits.items():
+        for ex in examples:
+            key = ex.group if by_group and ex.group is not None else ex.path
+            assert seen.setdefault(key, name) == name, f"{key} is in {seen[key]} and {name}"
+    paths = [ex.path for examples in splits.values() for ex in examples]
+    assert len(paths) == len(set(paths))
+
+
+# -- detection and loading -------------------------------------------------------------------------
+def test_detects_each_layout(tmp_path):
+    assert detect_format(make_folder_tree(tmp_path / "folder")) == "folder"
+    assert detect_format(make_esc50(tmp_path / "esc")) == "esc50"
+    assert detect_format(make_us8k(tmp_path / "us8k", folds=2)) == "urbansound8k"
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label\nfolder/cat/cat_0.wav,cat\n")
+    assert detect_format(manifest) == "csv"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file or folder"),
+    ("empty", "no audio files found"),
+    ("loose", "no class subfolders"),
+    ("text", "not a .csv manifest"),
+])
+def test_detection_errors_say_what_was_expected(tmp_path, case, message):
+    target = tmp_path / case
+    if case == "empty":
+        (target / "sub").mkdir(parents=True)
+        (target / "sub" / "readme.txt").write_text("no audio")
+    elif case == "loose":
+        write_tone(target / "a.wav")
+    elif case == "text":
+        target = tmp_path / "notes.txt"
+        target.write_text("x")
+    with pytest.raises(DatasetError, match=message) as info:
+        detect_format(target)
+    assert str(target) in str(info.value)
+    if case != "loose":
+        assert "one subfolder of audio files per class" in str(info.value)
+
+
+def test_folder_layout_nested_hidden_and_extensions(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    write_tone(root / "cat" / "indoor" / "deep" / "purr.FLAC")
+    sf.write(root / "dog" / "bark.ogg", sine(500.0, 0.1, RATE_HZ), RATE_HZ)
+    write_tone(root / "dog" / ".hidden.wav")
+    write_tone(root / "dog" / ".cache" / "x.wav")
+    write_tone(root / ".trash" / "y.wav")
+    (root / "owl" / "notes.txt").write_text("not audio")
+    (root / "owl" / "wav").mkdir()  # a folder named like an extension is not a file
+
+    examples = load_examples(root)
+
+    relative = [(Path(ex.path).relative_to(root.resolve()).as_posix(), ex.label) for ex in examples]
+    assert relative == [("cat/cat_0.wav", "cat"), ("cat/cat_1.wav", "cat"), ("cat/indoor/deep/purr.FLAC", "cat"),
+                        ("dog/bark.ogg", "dog"), ("dog/dog_0.wav", "dog"), ("dog/dog_1.wav", "dog"),
+                        ("owl/owl_0.wav", "owl"), ("owl/owl_1.wav", "owl")]
+    assert all(Path(ex.path).is_absolute() and ex.fold is None and ex.group is None for ex in examples)
+    assert load_examples(root, "folder") == examples
+
+
+def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
+    write_tone(tmp_path / "clips" / "a.wav")
+    manifest = tmp_path / "clips" / "manifest.csv"
+    manifest.write_text("\ufeffpath, label ,fold,group\n"
+                        "a.wav,yes,1,spk1\n"
+                        f"{tmp_path / 'elsewhere.wav'},no,2,\n"
+                        "\n"
+                        "sub/missing.wav,no,2.0,spk2\n")
+    examples = load_examples(manifest)
+    assert examples == [
+        Example(str((tmp_path / "clips" / "a.wav").resolve()), "yes", 1, "spk1"),
+        Example(str(tmp_path / "elsewhere.wav"), "no", 2, None),
+        Example(str((tmp_path / "clips" / "sub" / "missing.wav").resolve()), "no", 2, "spk2"),
+    ]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("file,label\na.wav,x\n", r"missing column\(s\) path; found \['file', 'label'\]"),
+    ("path,label\na.wav,\n", r"line 2: empty value in column 'label'"),
+    ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
+    ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
+    ("path,label\n", "no data rows"),
+])
+def test_csv_errors_name_file_and_row(tmp_path, content, message):
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text(content)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_examples(manifest)
+    assert str(manifest) in str(info.value)
+
+
+def test_esc50_parsing(tmp_path):
+    root = make_esc50(tmp_path / "ESC-50")
+    examples = load_examples(root)
+    assert len(examples) == 5 * 2 * 2 * 2
+    first = examples[0]
+    assert first == Example(str(root.resolve() / "audio" / "1-100-A-0.wav"), "dog", 1, "100")
+    assert all(Path(ex.path).is_file() for ex in examples)
+    assert Counter(ex.fold for ex in examples) == {f: 8 for f in range(1, 6)}
+
+
+def test_urbansound8k_parsing(tmp_path):
+    root = make_us8k(tmp_path / "UrbanSound8K")
+    examples = load_examples(root, "urbansound8k")
+    assert len(examples) == 10 * 2 * 2
+    ex = next(e for e in examples if e.fold == 7 and e.label == "drilling")
+    assert ex.path == str(root.resolve() / "audio" / "fold7" / "7001-1-0-0.wav")
+    assert ex.group == "7001"
+    assert all(Path(e.path).is_file() for e in examples)
+
+
+# -- splits ----------------------------------------------------------------------------------------
+def test_esc50_folds_default_and_never_leak(tmp_path):
+    examples = load_examples(make_esc50(tmp_path / "esc"))
+    splits = split_examples(examples)
+    assert {ex.fold for ex in splits["test"]} == {5}
+    assert {ex.fold for ex in splits["val"]} == {4}
+    assert {ex.fold for ex in splits["train"]} == {1, 2, 3}
+    assert sum(map(len, splits.values())) == len(examples)
+    assert_no_leak(splits, by_group=True)
+    assert_no_leak(split_examples(examples, test_fold=1), by_group=True)
+
+
+def test_urbansound8k_fold_choice_is_cyclic_and_validated(tmp_path):
+    examples = load_examples(make_us8k(tmp_path / "us8k"))
+    splits = split_examples(examples, test_fold=1)
+    assert ({ex.fold for ex in splits["test"]}, {ex.fold for ex in splits["val"]}) == ({1}, {10})
+    assert {ex.fold for ex in splits["train"]} == set(range(2, 10))
+    assert_no_leak(splits, by_group=True)
+    assert {ex.fold for ex in split_examples(examples, test_fold=3, val_fold=7)["val"]} == {7}
+    with pytest.raises(DatasetError, match=r"test_fold=11 does not exist; folds present: \[1, 2, .*10\]"):
+        split_examples(examples, test_fold=11)
+    with pytest.raises(DatasetError, match="val_fold and test_fold are both 4"):
+        split_examples(examples, test_fold=4, val_fold=4)
+
+
+def test_two_folds_carve_validation_from_the_training_fold_by_group():
+    examples = [Example(f"/d/{fold}_{label}_{g}_{k}.wav", label, fold, f"{fold}{label}{g}")
+                for fold in (1, 2) for label in ("a", "b") for g in range(5) for k in range(3)]
+    splits = split_examples(examples, val_fraction=0.2, seed=3)
+    assert {ex.fold for ex in splits["test"]} == {2}
+    assert {ex.fold for ex in splits["train"]} == {ex.fold for ex in splits["val"]} == {1}
+    assert Counter(ex.label for ex in splits["val"]) == {"a": 3, "b": 3}  # one 3-clip group of each class
+    assert_no_leak(splits, by_group=True)
+    with pytest.raises(DatasetError, match="only two folds"):
+        split_examples(examples, val_fold=1)
+
+
+def test_fold_errors():
+    with pytest.raises(DatasetError, match="1 of 2 examples have a fold"):
+        split_examples([Example("/a.wav", "x", 1), Example("/b.wav", "x")])
+    with pytest.raises(DatasetError, match="all examples are in fold 3"):
+        split_examples([Example("/a.wav", "x", 3), Example("/b.wav", "y", 3)])
+    with pytest.raises(DatasetError, match="no folds"):
+        split_examples([Example("/a.wav", "x")], test_fold=1)
+
+
+def _grouped_examples(rng: np.random.Generator) -> list[Example]:
+    """Three classes of unequal size, recordings of 1-4 clips each."""
+    examples = []
+    for label, recordings in (("bird", 12), ("car", 7), ("rain", 3)):
+        for r in range(recordings):
+            for clip in range(int(rng.integers(1, 5))):
+                examples.append(Example(f"/data/{label}/{r}_{clip}.wav", label, group=f"{label}-rec{r}"))
+    return examples
+
+
+def test_stratified_split_is_group_aware_deterministic_and_complete(rng):
+    examples = _grouped_examples(rng)
+    splits = split_examples(examples, seed=5)
+
+    assert split_examples(examples, seed=5) == splits
+    assert split_examples(examples, seed=6) != splits
+    assert_no_leak(splits, by_group=True)
+    assert sum(map(len, splits.values())) == len(examples)
+    for name in ("train", "val", "test"):
+        assert {ex.label for ex in splits[name]} == {"bird", "car", "rain"}, name
+    birds = [ex for ex in examples if ex.label == "bird"]
+    test_birds = [ex for ex in splits["test"] if ex.label == "bird"]
+    assert abs(len(test_birds) - 0.15 * len(birds)) <= 4  # within one recording of the target
+
+
+def test_stratified_split_small_classes_and_ungrouped_files():
+    examples = ([Example(f"/x/a{i}.wav", "a") for i in range(20)]
+                + [Example("/x/b0.wav", "b"), Example("/x/b1.wav", "b"), Example("/x/c0.wav", "c")])
+    splits = split_examples(examples, val_fraction=0.25, test_fraction=0.25)
+    counts = {name: Counter(ex.label for ex in splits[name]) for name in splits}
+    assert counts["test"]["a"] == 5 and counts["val"]["a"] == 5 and counts["train"]["a"] == 10
+    assert (counts["train"]["b"], counts["test"]["b"], counts["val"]["b"]) == (1, 1, 0)
+    assert counts["train"]["c"] == 1
+    assert_no_leak(splits, by_group=False)
+
+
+def test_assign_kfold_keeps_groups_together_and_stratifies(rng):
+    examples = _grouped_examples(rng)
+    folds = assign_kfold(examples, 3, seed=0)
+    assert folds == assign_kfold(examples, 3, seed=0)
+    assert set(folds) == {1, 2, 3}
+    by_group: dict[str, set] = {}
+    for ex, fold in zip(examples, folds):
+        by_group.setdefault(ex.group, set()).add(fold)
+    assert all(len(f) == 1 for f in by_group.values())
+    for fold in (1, 2, 3):
+        assert {ex.label for ex, f in zip(examples, folds) if f == fold} == {"bird", "car", "rain"}
+    with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 22\]"):
+        assign_kfold(examples, 23, seed=0)
+
+
+def test_split_csv_round_trip(tmp_path):
+    splits = {"train": [Example("/a/1.wav", "x", 1, "g1"), Example("/a/2.wav", "y, z", None, None)],
+              "val": [Example("/a/3.wav", "x", 2, "g,2")], "test": []}
+    path = write_split_csv(tmp_path / "split.csv", splits)
+    assert path.read_text().splitlines()[0] == "split,path,label,fold,group"
+    assert read_split_csv(path) == splits
+    path.write_text("split,path,label\nholdout,/a.wav,x\n")
+    with pytest.raises(DatasetError, match="line 2: split must be one of train, val, test, got 'holdout'"):
+        read_split_csv(path)
+
+
+# -- demo dataset ----------------------------------------------------------------------------------
+def _digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.wav"))}
+
+
+def _rms_and_active_seconds(samples: np.ndarray, sample_rate_hz: int) -> tuple[float, float]:
+    hop = sample_rate_hz // 100
+    frames = samples[: len(samples) // hop * hop].reshape(-1, hop)  # [frames, hop]
+    level_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    active = np.nonzero(level_db > np.percentile(level_db, 10) + 6.0)[0]
+    return 10 * np.log10(np.mean(samples ** 2)), (active[-1] - active[0] + 1) * hop / sample_rate_hz
+
+
+def test_demo_dataset_is_deterministic_and_not_separable_by_level_or_length(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    first = make_demo_dataset(tmp_path / "one", clips_per_class=16)
+    second = make_demo_dataset(tmp_path / "two", clips_per_class=16)
+    assert _digest(first) == _digest(second)
+    assert len(DEMO_CLASSES) >= 8
+    assert sorted(p.name for p in first.iterdir() if p.is_dir()) == sorted(DEMO_CLASSES)
+    assert make_demo_dataset(first, clips_per_class=16) == first  # complete: left alone
+    assert _digest(first) == _digest(second)
+
+    features, labels = [], []
+    for c, name in enumerate(DEMO_CLASSES):
+        files = sorted((first / name).glob("*.wav"))
+        assert len(files) == 16
+        for path in files:
+            samples, rate_hz = sf.read(path, dtype="float32")
+            assert (rate_hz, len(samples)) == (16000, 16000)
+            features.append(_rms_and_active_seconds(samples, rate_hz))
+            labels.append(c)
+    features, labels = np.array(features), np.array(labels)
+    for c in range(len(DEMO_CLASSES)):
+        rms, seconds = features[labels == c].T
+        assert np.ptp(rms) > 8.0 and np.ptp(seconds) > 0.25       # every class spans wide ranges ...
+        others = features[labels != c]
+        assert others[:, 0].min() < np.median(rms) < others[:, 0].max()  # ... inside everyone else's
+        assert others[:, 1].min() < np.median(seconds) < others[:, 1].max()
+    chance = 1.0 / len(DEMO_CLASSES)
+    accuracy = cross_val_score(LogisticRegression(max_iter=2000), features, labels, cv=4).mean()
+    assert accuracy < 2.5 * chance
+
+
+def test_demo_chirps_sweep_the_right_way(tmp_path):
+    root = make_demo_dataset(tmp_path / "demo", clips_per_class=6, sample_rate_hz=16000)
+    hop, size = 160, 512
+    for name, sign in (("rising_chirp", 1), ("falling_chirp", -1)):
+        for path in sorted((root / name).glob("*.wav")):
+            samples = sf.read(path, dtype="float32")[0]
+            frames = np.lib.stride_tricks.sliding_window_view(samples, size)[::hop] * np.hanning(size)
+            power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # [frames, bins]
+            loud = np.nonzero(power.sum(1) > 0.25 * power.sum(1).max())[0]
+            peaks_hz = power[loud].argmax(1) * 16000 / size
+            quarter = max(1, len(loud) // 4)
+            change = np.median(peaks_hz[-quarter:]) / np.median(peaks_hz[:quarter])
+            assert change ** sign > 1.3, (path.name, change)
+
+
+def test_demo_regenerates_on_other_parameters_and_default_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUND_TF_CACHE", str(tmp_path / "cache"))
+    expected = tmp_path / "cache" / "demo" / "v1-c7-sr8000-1s-seed0"
+    assert default_demo_dir(clips_per_class=7, sample_rate_hz=8000) == expected
+    assert default_demo_dir() != default_demo_dir(seed=1)
+    root = make_demo_dataset(tmp_path / "demo", clips_per_class=3, sample_rate_hz=8000, clip_seconds=0.5)
+    make_demo_dataset(root, clips_per_class=2, sample_rate_hz=8000, clip_seconds=0.5)
+    assert len(list(root.rglob("*.wav"))) == 2 * len(DEMO_CLASSES)
+    assert sf.info(next(root.rglob("*.wav"))).frames == 4000
+
+
+# -- prepare_dataset -------------------------------------------------------------------------------
+def config_for(path: Path | None, tmp_path: Path, **overrides) -> Config:
+    values = {"data.path": None if path is None else str(path), "data.cache_dir": str(tmp_path / "cache"),
+              "audio.sample_rate_hz": RATE_HZ, **overrides}
+    return apply_overrides(Config(), values)
+
+
+def test_prepare_dataset_skips_a_corrupt_file_and_resumes(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=5)
+    corrupt = root / "dog" / "broken.wav"
+    corrupt.write_bytes(b"RIFF" + bytes(range(200)))
+    lines: list[str] = []
+
+    prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lines.append)
+
+    assert prepared.labels == ("cat", "dog", "owl")
+    assert prepared.skipped == [(str(corrupt.resolve()), prepared.skipped[0][1])]
+    assert "not a readable audio file" in prepared.skipped[0][1]
+    with (tmp_path / "run" / "skipped.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [{"path": str(corrupt.resolve()), "reason": prepared.skipped[0][1]}]
+    items = [item for name in ("train", "val", "test") for item in prepared.splits[name]]
+    assert len(items) == 15 and str(corrupt.resolve()) not in {i.source for i in items}
+    for item in items:
+        assert prepared.labels[item.label_index] == item.label
+        assert sf.info(item.cached).samplerate == RATE_HZ and sf.info(item.cached).subtype == "PCM_16"
+    written = read_split_csv(tmp_path / "run" / "split.csv")
+    assert {n: [e.path for e in v] for n, v in written.items()} == \
+        {n: [i.source for i in v] for n, v in prepared.splits.items()}
+    assert (prepared.stats["decoded"], prepared.stats["skipped"]) == (15, 1)
+    assert lines[-1].startswith("data: 16 files, 3 classes, decoded 15 / reused 0, skipped 1")
+
+    resumed = prepare_dataset(config_for(root, tmp_path, **{"train.seed": 99}), tmp_path / "run", log=lines.append)
+    assert resumed.splits == prepared.splits and resumed.skipped == prepared.skipped
+    assert (resumed.stats["decoded"], resumed.stats["reused"]) == (0, 15)
+    assert len(list(csv.DictReader((tmp_path / "run" / "skipped.csv").open()))) == 1
+
+
+def test_prepare_dataset_header_only_skipped_csv_and_split_file(tmp_path):
+    root = make_folder_tree(tmp_path / "data")
+    first = prepare_dataset(config_for(root, tmp_path), tmp_path / "run1", log=lambda _: None)
+    assert (tmp_path / "run1" / "skipped.csv").read_text().strip() == "path,reason"
+    again = prepare_dataset(config_for(root, tmp_path, **{"data.split_file": str(tmp_path / "run1" / "split.csv"),
+                                                          "train.seed": 7}),
+                            tmp_path / "run2", log=lambda _: None)
+    assert again.splits == first.splits and again.stats["decoded"] == 0
+
+
+def test_prepare_dataset_all_corrupt_raises(tmp_path):
+    root = tmp_path / "data"
+    for label in ("a", "b"):
+        for i in range(3):
+            (root / label).mkdir(parents=True, exist_ok=True)
+            (root / label / f"{i}.wav").write_bytes(b"garbage" * 10)
+    with pytest.raises(DatasetError, match=r"none of the 6 audio file\(s\) could be read") as info:
+        prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert str(root) in str(info.value) and "not a readable audio file" in str(info.value)
+
+
+def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path):
+    root = make_folder_tree(tmp_path / "data")
+    (root / "cat" / "zz_broken.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty file"):
+        prepare_dataset(config_for(root, tmp_path, **{"data.strict": True}), tmp_path / "run", log=lambda _: None)
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,fold\n" + "".join(
+        f"data/cat/cat_{i}.wav,cat,{i + 1}\n" for i in range(3)) + "data/dog/missing.wav,dog,1\n")
+    with pytest.raises(DatasetError, match="class\\(es\\) dog have no readable training example"):
+        prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
+
+
+def test_prepare_dataset_reports_an_empty_split(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    with pytest.raises(DatasetError, match=r"split\(s\) val ended up empty"):
+        prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+
+
+def test_prepare_dataset_builds_the_demo_when_no_path_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUND_TF_CACHE", str(tmp_path / "home_cache"))
+    config = config_for(None, tmp_path, **{"data.demo_clips_per_class": 5, "audio.clip_seconds": 0.5})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert prepared.labels == tuple(sorted(DEMO_CLASSES))
+    assert Path(prepared.stats["root"]) == default_demo_dir(clips_per_class=5, sample_rate_hz=RATE_HZ,
+                                                            clip_seconds=0.5)
+    counts = {name: Counter(i.label for i in prepared.splits[name]) for name in prepared.splits}
+    assert all(counts["test"][label] == 1 and counts["val"][label] == 1 and counts["train"][label] == 3
+               for label in DEMO_CLASSES)
+    assert sf.info(prepared.splits["train"][0].cached).frames == RATE_HZ // 2

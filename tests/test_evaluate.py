@@ -1,0 +1,164 @@
+"""sound_tf.evaluate and the evaluation files of a run: consistent content, other datasets, folds, report.
+
+One tiny run (3 tone classes at 8 kHz, 0.5-s clips, some longer so windows slide) is trained once for
+the module and evaluated several ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import Config, apply_overrides
+
+SR = 8000
+TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
+DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def write_tone(path: Path, freq_hz: float, seconds: float, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * SR))) / SR
+    wave = 0.3 * np.sin(2 * np.pi * freq_hz * rng.uniform(0.97, 1.03) * t) + 0.02 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+def make_tree(root: Path, clips_per_class: int, *, seed: int = 0) -> Path:
+    for index, (label, freq) in enumerate(TONES_HZ.items()):
+        for i in range(clips_per_class):
+            seconds = 1.2 if i % 3 == 0 else 0.5  # every third clip is longer than one window
+            write_tone(root / label / f"{label}_{i}.wav", freq, seconds, seed=seed + 100 * index + i)
+    return root
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from sound_tf.trainer import train_run
+
+    root = tmp_path_factory.mktemp("evaluate")
+    config = apply_overrides(Config(), {
+        "data.path": str(make_tree(root / "data", 8)), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16], "train.epochs": 3,
+        "train.batch_size": 8, "train.learning_rate": 0.02, "train.warmup_epochs": 0})
+    return train_run(config, root / "run", verbose=0, log=lambda message: None)
+
+
+def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
+    from sound_tf import evaluate
+    from sound_tf.audio import DecodeCache, default_cache_dir
+    from sound_tf.metrics import compute_metrics
+    from sound_tf.pipeline import predict_logits
+
+    out = tmp_path / "eval"
+    assert evaluate.main([str(run.run_dir), "--out", str(out)]) == 0
+    for name in ("metrics.json", "confusion_matrix.png", "per_class.png", "confused_pairs.csv", "errors.csv",
+                 "skipped.csv", "report.html", "curves.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+
+    test_rows = [r for r in _rows(run.run_dir / "split.csv") if r["split"] == "test"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == len(test_rows) == metrics["num_examples"]
+    # The same deterministic evaluation as the training run's own test score.
+    assert metrics == json.loads((run.run_dir / "metrics.json").read_text())
+
+    # metrics.json is compute_metrics on the mean-over-windows logits of the decoded clips.
+    config = Config.load(run.run_dir)
+    cache = DecodeCache(default_cache_dir(), sample_rate_hz=SR)
+    logits = predict_logits(run.model, [str(cache.path_for(r["path"])) for r in test_rows], config)
+    y_true = np.array([config.labels.index(r["label"]) for r in test_rows])
+    expected = compute_metrics(y_true, logits, config.labels)
+    assert cm.tolist() == expected["confusion_matrix"]
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1"):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-9), key
+    assert metrics["top_k_accuracy"] == pytest.approx(expected["top_k_accuracy"])
+
+    errors = _rows(out / "errors.csv")
+    wrong = int(cm.sum() - np.trace(cm))
+    assert len(errors) == wrong == int(np.sum(np.argmax(logits, axis=1) != y_true))
+    sources = {r["path"]: r["label"] for r in test_rows}
+    for row in errors:
+        assert sources[row["path"]] == row["true_label"] != row["predicted_label"]
+        top3 = [cell.split(":") for cell in row["top3"].split(";")]
+        assert top3[0][0] == row["predicted_label"] and float(top3[0][1]) == pytest.approx(float(row["score"]), abs=0.006)
+        assert len(top3) == 3
+    pairs = _rows(out / "confused_pairs.csv")
+    off_diagonal = cm - np.diag(np.diag(cm))
+    assert len(pairs) == int(np.count_nonzero(off_diagonal))
+    assert [int(p["count"]) for p in pairs] == sorted((int(p["count"]) for p in pairs), reverse=True)
+    assert sum(int(p["count"]) for p in pairs) == wrong
+
+    printed = capsys.readouterr().out
+    assert f"examples: {len(test_rows)}  classes: 3" in printed
+    assert "weakest classes:" in printed and "more data" in printed
+
+
+def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys):
+    from sound_tf import evaluate
+
+    data = make_tree(tmp_path / "other", 2, seed=7)
+    broken = data / "mid" / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00 not a wave file")
+    write_tone(data / "whistle" / "whistle_0.wav", 3500.0, 0.5, seed=3)
+    out = tmp_path / "other_eval"
+
+    assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "whistle (1 files)" in err and "--skip-unknown-labels" in err
+    assert not (out / "metrics.json").exists()
+
+    assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out), "--skip-unknown-labels"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipping 1 file(s) with labels unknown to the model: whistle" in printed
+    assert f"skipping {broken}" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_examples"] == 6 and np.sum(metrics["confusion_matrix"]) == 6  # 3 classes x 2 readable
+    assert [r["path"] for r in _rows(out / "skipped.csv")] == [str(broken)]
+    assert "Skipped files (1)" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_evaluate_one_fold_of_a_manifest(run, tmp_path):
+    from sound_tf import evaluate
+
+    data = make_tree(tmp_path / "folded", 3, seed=11)
+    files = sorted(data.rglob("*.wav"))
+    manifest = data / "clips.csv"
+    manifest.write_text("path,label,fold\n" + "".join(f"{f.relative_to(data)},{f.parent.name},{1 + i % 3}\n"
+                                                      for i, f in enumerate(files)))
+    out = tmp_path / "fold_eval"
+    assert evaluate.main([str(run.run_dir), "--data", str(manifest), "--fold", "2", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_examples"] == sum(1 for i in range(len(files)) if 1 + i % 3 == 2) == 3
+    assert evaluate.main([str(run.run_dir), "--data", str(manifest), "--fold", "7", "--out", str(out)]) == 2
+
+
+def test_training_run_report_contains_every_figure(run):
+    from PIL import Image
+
+    page = (run.run_dir / "report.html").read_text(encoding="utf-8")
+    embedded = [base64.b64decode(uri) for uri in DATA_URI.findall(page)]
+    figures = ["confusion_matrix.png", "per_class.png", "curves.png"]
+    assert embedded == [(run.run_dir / name).read_bytes() for name in figures]
+    with Image.open(run.run_dir / "curves.png") as image:
+        assert image.size == (1500, 420)  # the curves figure: 15 x 4.2 in at 100 dpi
+    # Metrics, the dataset's class counts per split and the config are in the page too.
+    assert f'<td class="num">{run.metrics["accuracy"]:.4f}</td>' in page
+    counts = {name: sum(1 for item in run.data.splits[name]) for name in ("train", "val", "test")}
+    total = sum(counts.values())
+    assert (f'<td>total</td><td class="num">{counts["train"]}</td><td class="num">{counts["val"]}</td>'
+            f'<td class="num">{counts["test"]}</td><td class="num">{total}</td>') in page
+    assert "Skipped files (0)" in page and "&quot;sample_rate_hz&quot;: 8000" in page

@@ -1,0 +1,290 @@
+"""Export: SavedModel and every TFLite variant checked against Keras, metadata, calibration data, thresholds.
+
+One tiny model is trained once for the module (three noisy tones at 8 kHz, 0.5-s clips, some recordings
+longer than a clip so evaluation slides windows) and exported once with every artefact; each test then
+re-runs its check on the artefacts, YAMNet-style.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from sound_tf import export
+from sound_tf.config import Config, apply_overrides
+from sound_tf.evaluation import softmax
+from sound_tf.lite import LiteClassifier
+from sound_tf.pipeline import predict_logits
+from sound_tf.tflite_meta import FEATURES_FILE, read_metadata, strip_metadata
+from sound_tf.trainer import train_run
+
+SR = 8000
+TONES_HZ = {"high": 2400.0, "low": 250.0, "mid": 900.0}
+WAVEFORM_VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+
+def _make_tones(root: Path, clips_per_class: int = 14) -> Path:
+    rng = np.random.default_rng(0)
+    for label, freq in TONES_HZ.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(clips_per_class):
+            n = int(SR * rng.uniform(0.3, 1.3))  # shorter and longer than a 0.5-s clip
+            t = np.arange(n) / SR
+            wave = rng.uniform(0.1, 0.4) * np.sin(2 * np.pi * freq * rng.uniform(0.95, 1.05) * t)
+            wave += 0.01 * rng.standard_normal(n)
+            sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    config = apply_overrides(Config(), {
+        "data.path": str(_make_tones(root / "data")), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16], "train.epochs": 6,
+        "train.batch_size": 8, "train.learning_rate": 0.02, "train.warmup_epochs": 0, "train.seed": 3})
+    run = train_run(config, root / "run", verbose=0, log=lambda message: None)
+    profile = export.ExportProfile(name="test", representative_windows=40, latency_runs=3)
+    result = export.export_run(run.run_dir, profile=profile, log=lambda message: None)
+    return run, result
+
+
+def _split_rows(run_dir: Path) -> dict[str, set[str]]:
+    with (run_dir / "split.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {name: {r["path"] for r in rows if r["split"] == name} for name in ("train", "val", "test")}
+
+
+def _test_windows(run, config: Config) -> np.ndarray:
+    clips = export.read_clips(run.run_dir, config, "test")
+    return np.concatenate(clips.windows)  # [windows, clip_samples]
+
+
+def test_bundle_files_and_report(bundle):
+    run, result = bundle
+    out, report = result.out_dir, result.report
+    for name in ["saved_model/saved_model.pb", "labels.txt", "config.json", "export.json", "features.json",
+                 *export.TFLITE_FILES.values()]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert Config.load(out) == run.config
+    assert (out / "labels.txt").read_text().split() == sorted(TONES_HZ)
+    assert set(report["artefacts"]) == {"keras", *export.ARTEFACTS}
+    assert report["passed"] and not report["failures"]
+    keras_accuracy = report["artefacts"]["keras"]["accuracy"]
+    # the shared scoring (mean log-probability over windows) reproduces the evaluation's accuracy
+    assert keras_accuracy == pytest.approx(json.loads((run.run_dir / "metrics.json").read_text())["accuracy"])
+    assert keras_accuracy >= 0.8, "the fixture model should have learnt the tones"
+    for name, entry in report["artefacts"].items():
+        assert entry["latency_ms"] > 0 and entry["size_bytes"] > 0, name
+        if name != "keras":
+            assert entry["size_bytes"] == export._size_bytes(result.path(name)), name
+            assert entry["accuracy_drop_points"] == pytest.approx(100 * (keras_accuracy - entry["accuracy"]))
+    sizes = {name: report["artefacts"][name]["size_bytes"] for name in export.TFLITE_FILES}
+    assert sizes["float16"] < sizes["float32"] and sizes["dynamic"] < sizes["float32"]
+    assert sizes["int8_features"] < sizes["int8"]
+    assert (out / "analysis" / "model_int8.txt").read_text().count("CONV_2D") >= 1
+
+
+def test_savedmodel_and_tfsmlayer_match_keras(bundle):
+    run, result = bundle
+    windows = _test_windows(run, run.config)
+    expected = softmax(run.model(windows, training=False).numpy())  # [windows, classes]
+    signature = tf.saved_model.load(str(result.path("saved_model"))).signatures["serving_default"]
+    outputs = signature(waveform=tf.constant(windows))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
+    labels = outputs["labels"].numpy().astype(str)  # [batch, classes]
+    assert labels.shape == expected.shape and all(list(row) == list(run.config.labels) for row in labels)
+    layer = keras.layers.TFSMLayer(str(result.path("saved_model")), call_endpoint="serving_default")
+    np.testing.assert_allclose(np.asarray(layer(windows)["probabilities"]), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant, atol", [("float32", 1e-4), ("float16", 2e-2), ("dynamic", None), ("int8", None)])
+def test_tflite_waveform_variants_match_keras(bundle, variant, atol):
+    run, result = bundle
+    windows = _test_windows(run, run.config)
+    expected = softmax(run.model(windows, training=False).numpy())  # [windows, classes]
+    classifier = LiteClassifier(result.path(variant))
+    got = classifier.predict_windows(windows)
+    assert got.shape == expected.shape
+    if atol is not None:
+        np.testing.assert_allclose(got, expected, atol=atol)
+    agreement = np.mean(got.argmax(axis=1) == expected.argmax(axis=1))
+    assert agreement >= 0.97, f"{variant}: window agreement {agreement:.3f}"
+    # one window at a time (batch 1) gives the batched result
+    np.testing.assert_allclose(classifier.predict_windows(windows[:1]), got[:1], atol=1e-6)
+
+
+def test_int8_keeps_the_frontend_float_and_quantises_the_network(bundle):
+    _, result = bundle
+    int8 = result.report["artefacts"]["int8"]
+    assert {"BATCH_MATMUL", "LOG"} <= set(int8["float_ops"]) or {"RFFT2D", "LOG"} <= set(int8["float_ops"])
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(int8["int8_ops"])
+    assert int8["input"]["dtype"] == "float32" and int8["ops"]["int8"]["QUANTIZE"] >= 1
+    features = result.report["artefacts"]["int8_features"]
+    assert features["float_ops"] == [] and features["input"]["dtype"] == "int8"
+    assert features["output"]["dtype"] == "int8"
+    dynamic = result.report["artefacts"]["dynamic"]
+    assert dynamic["int8_ops"] == [] and dynamic["hybrid_ops"], "dynamic range: int8 weights, float activations"
+
+
+def test_metadata_is_embedded_in_every_tflite_file(bundle):
+    run, result = bundle
+    config = run.config
+    for variant in export.TFLITE_FILES:
+        path = result.path(variant)
+        meta = read_metadata(path)
+        assert meta.labels == config.labels
+        assert meta.sample_rate_hz == SR and meta.clip_samples == config.audio.clip_samples
+        assert meta.window_hop_samples == config.audio.window_hop_samples
+        assert meta.info["variant"] == variant and Config.from_dict(meta.info["config"]) == config
+        assert meta.info["input_kind"] == ("log_mel" if variant == "int8_features" else "waveform")
+        data = path.read_bytes()
+        assert meta.model_size_bytes == len(strip_metadata(data)) == result.report["artefacts"][variant]["flatbuffer_bytes"]
+        assert set(zipfile.ZipFile(path).namelist()) >= {"labels.txt", "sound_tf.json"}
+    embedded = read_metadata(result.path("int8_features")).files[FEATURES_FILE]
+    assert embedded == (result.out_dir / FEATURES_FILE).read_bytes()
+
+
+def test_representative_data_comes_from_the_training_split_only(bundle):
+    run, result = bundle
+    rows = _split_rows(run.run_dir)
+    rep = result.report["representative"]
+    sources = set(rep["sources"])
+    assert rep["split"] == "train" and rep["windows"] == 40 and len(sources) >= 10
+    assert sources <= rows["train"]
+    assert not sources & rows["test"] and not sources & rows["val"]
+
+
+def _features_from_spec(spec: dict, wave: np.ndarray) -> np.ndarray:
+    """The features model's input computed with NumPy from features.json alone (what a device does)."""
+    framing, mel, norm = spec["framing"], spec["mel"], spec["normalisation"]
+    frame, hop, frames = framing["frame_length_samples"], framing["hop_length_samples"], framing["num_frames"]
+    n_fft = spec["spectrum"]["fft_length"]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame) / frame)
+    index = np.arange(frames)[:, None] * hop + np.arange(frame)[None, :]  # [frames, frame]
+    power = np.abs(np.fft.rfft(wave[index].astype(np.float64) * window, n=n_fft)) ** 2  # [frames, bins]
+    weights = np.zeros((n_fft // 2 + 1, mel["num_mel_bins"]))
+    for m, band in enumerate(mel["bands"]):
+        weights[band["first_bin"]:band["first_bin"] + len(band["weights"]), m] = band["weights"]
+    log_mel = np.log(power @ weights + spec["log"]["offset"])  # [frames, mels]
+    return (log_mel - np.asarray(norm["mean"])) / np.maximum(np.sqrt(norm["variance"]), norm["epsilon"])
+
+
+def test_features_json_is_enough_to_compute_the_features_model_input(bundle):
+    import librosa
+
+    run, result = bundle
+    spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+    mel = spec["mel"]
+    weights = np.zeros((spec["spectrum"]["fft_bins"], mel["num_mel_bins"]))
+    for m, band in enumerate(mel["bands"]):
+        weights[band["first_bin"]:band["first_bin"] + len(band["weights"]), m] = band["weights"]
+    reference = librosa.filters.mel(sr=SR, n_fft=spec["spectrum"]["fft_length"], n_mels=mel["num_mel_bins"],
+                                    fmin=mel["fmin_hz"], fmax=mel["fmax_hz"], htk=False, norm="slaney")
+    np.testing.assert_allclose(weights, reference.T, atol=1e-6)
+
+    windows = _test_windows(run, run.config)[:6]
+    keras_features = export.frontend_model(run.model)(windows).numpy()  # [n, frames, mels]
+    numpy_features = np.stack([_features_from_spec(spec, w) for w in windows])
+    assert numpy_features.shape == keras_features.shape == (6, *run.config.feature_shape)
+    assert np.max(np.abs(numpy_features - keras_features)) < 2e-3
+
+    # the int8 features model on NumPy features picks the same classes as Keras on the waveforms
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(result.path("int8_features")), num_threads=1)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert (spec["input"]["scale"], spec["input"]["zero_point"]) == pytest.approx(inp["quantization"])
+    picks = []
+    for features in numpy_features:
+        q = np.clip(np.round(features / spec["input"]["scale"]) + spec["input"]["zero_point"], -128, 127)
+        interpreter.set_tensor(inp["index"], q.astype(np.int8)[None])
+        interpreter.invoke()
+        picks.append(int(np.argmax(interpreter.get_tensor(out["index"])[0])))
+    assert picks == list(run.model(windows).numpy().argmax(axis=1))
+
+
+def test_lite_runner_gives_the_keras_labels_on_test_files(bundle):
+    run, result = bundle
+    test_items = run.data.splits["test"]
+    keras_labels = [run.config.labels[i] for i in
+                    predict_logits(run.model, [item.cached for item in test_items], run.config).argmax(axis=1)]
+    for variant in ("float32", "int8"):
+        classifier = LiteClassifier(result.path(variant))
+        results = [classifier.classify_file(item.source) for item in test_items]
+        assert [r["label"] for r in results] == keras_labels, variant
+        assert max(r["num_windows"] for r in results) >= 2, "some test recordings span several windows"
+
+
+def test_check_thresholds_names_the_artefact_value_and_limit():
+    profile = export.ExportProfile()
+    entries = {"keras": {"agreement": 1.0, "accuracy": 0.9, "accuracy_drop_points": 0.0},
+               "float16": {"agreement": 0.99, "accuracy": 0.9, "accuracy_drop_points": 0.0},
+               "int8": {"agreement": 0.98, "accuracy": 0.88, "accuracy_drop_points": 2.0},
+               "dynamic": {"agreement": 0.96, "accuracy": 0.9, "accuracy_drop_points": 0.0}}
+    failures = export.check_thresholds(entries, profile)
+    assert len(failures) == 3
+    assert failures[0].startswith("float16: top-1 agreement with Keras 99.00% < 99.50%")
+    assert "int8: test accuracy 88.00% is 2.00 points below Keras (> 1" in failures[1]
+    assert failures[2].startswith("dynamic: top-1 agreement with Keras 96.00% < 97.00%")
+    assert export.check_thresholds({"int8": {**entries["int8"], "accuracy_drop_points": 1.0}}, profile) == []
+
+
+def test_profiles_load_and_bad_values_fail_clearly(tmp_path):
+    assert export.load_profile("default") == export.ExportProfile()
+    assert export.load_profile("float_only").artefacts == ("saved_model", "float32", "float16")
+    assert set(export.load_profile("micro").artefacts) == {"int8", "int8_features"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('artefacts = ["int8"]\n[thresholds]\nquantized_min_agreement = 97\n')
+    with pytest.raises(export.ConfigError, match=r"bad.toml.*quantized_min_agreement must be a fraction in \[0, 1\], got 97"):
+        export.load_profile(bad)
+    bad.write_text('artefacts = ["int4"]\n')
+    with pytest.raises(export.ConfigError, match="artefacts must be distinct names"):
+        export.load_profile(bad)
+    bad.write_text('[thresholds]\nmin_agreement = 0.9\n')
+    with pytest.raises(export.ConfigError, match=r"unknown key\(s\) \['thresholds.min_agreement'\]"):
+        export.load_profile(bad)
+    with pytest.raises(export.ConfigError, match="export profile not found"):
+        export.load_profile("no_such_profile")
+
+
+def test_cli_fails_on_a_degraded_artefact_unless_allowed(bundle, tmp_path, monkeypatch, capsys):
+    run, _ = bundle
+    profile = tmp_path / "fast.toml"
+    profile.write_text('artefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    real_score = export.score_clips
+
+    def broken_tflite(runner, clips):  # a converter bug: the TFLite model answers the next class
+        probs, windows = real_score(runner, clips)
+        if isinstance(runner, export._LiteRunner):
+            return np.roll(probs, 1, axis=1), np.roll(windows, 1, axis=1)
+        return probs, windows
+
+    monkeypatch.setattr(export, "score_clips", broken_tflite)
+    out = tmp_path / "bundle"
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "export failed the parity thresholds" in err and "float32: top-1 agreement with Keras 0.00% < 99.50%" in err
+    assert "--allow-degraded" in err
+    report = json.loads((out / "export.json").read_text())
+    assert report["passed"] is False and report["failures"]
+
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(out), "--quiet",
+                        "--allow-degraded"]) == 0
+    report = json.loads((out / "export.json").read_text())
+    assert report["passed"] is False and report["allow_degraded"] is True
+    assert set(report["artefacts"]) == {"keras", "float32"}
+
+
+def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
+    assert export.main([str(tmp_path), "--quiet"]) == 2
+    assert "no config file here" in capsys.readouterr().err

@@ -1,0 +1,259 @@
+"""sound_tf.metrics against confusion matrices and scores worked out by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sound_tf.errors import SoundTFError
+from sound_tf.metrics import (
+    MetricsError,
+    aggregate_folds,
+    compute_metrics,
+    confused_pairs,
+    data_advice,
+    metrics_from_confusion,
+    summary_lines,
+    weakest_classes,
+    write_confused_pairs_csv,
+    write_errors_csv,
+    write_metrics_json,
+)
+
+LABELS = ["cat", "dog", "bird"]
+# Ten clips: four cats, three dogs, three birds. Argmax and the runner-up of every row are chosen so that
+#   confusion matrix (rows = true)   precision          recall      F1
+#   cat  [3, 1, 0]                    3/4               3/4         3/4
+#   dog  [0, 2, 1]                    2/3               2/3         2/3
+#   bird [1, 0, 2]                    2/3               2/3         2/3
+# accuracy 7/10; macro F1 = balanced accuracy = (3/4 + 2/3 + 2/3) / 3 = 25/36; weighted F1 = 7/10.
+# Top-2: clip 3 (cat -> dog, runner-up cat) and clip 7 (bird -> cat, runner-up bird) are hits, clip 6
+# (dog -> bird, runner-up cat) is a miss: 9/10.
+Y_TRUE = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+SCORES = np.array([
+    [0.70, 0.20, 0.10],
+    [0.60, 0.30, 0.10],
+    [0.50, 0.10, 0.40],
+    [0.30, 0.60, 0.10],  # cat predicted dog
+    [0.20, 0.70, 0.10],
+    [0.10, 0.80, 0.10],
+    [0.30, 0.05, 0.65],  # dog predicted bird
+    [0.50, 0.10, 0.40],  # bird predicted cat
+    [0.10, 0.20, 0.70],
+    [0.20, 0.10, 0.70],
+])
+PATHS = [f"clips/clip_{i:02d}.wav" for i in range(len(Y_TRUE))]
+
+
+def test_compute_metrics_matches_hand_computed_values():
+    m = compute_metrics(Y_TRUE, SCORES, LABELS, top_k=(1, 2, 3, 5))
+    assert m["confusion_matrix"] == [[3, 1, 0], [0, 2, 1], [1, 0, 2]]
+    assert m["accuracy"] == pytest.approx(0.7)
+    assert m["micro_f1"] == pytest.approx(0.7)
+    assert m["macro_f1"] == pytest.approx(25 / 36)
+    assert m["balanced_accuracy"] == pytest.approx(25 / 36)
+    assert m["weighted_f1"] == pytest.approx(0.7)
+    # k >= classes is left out: top_3 of 3 classes is always 1.
+    assert m["top_k_accuracy"] == pytest.approx({"top_1": 0.7, "top_2": 0.9})
+    expected = {"cat": (3 / 4, 3 / 4, 3 / 4, 4), "dog": (2 / 3, 2 / 3, 2 / 3, 3), "bird": (2 / 3, 2 / 3, 2 / 3, 3)}
+    for label, (precision, recall, f1, support) in expected.items():
+        stats = m["per_class"][label]
+        assert stats["precision"] == pytest.approx(precision)
+        assert stats["recall"] == pytest.approx(recall)
+        assert stats["f1"] == pytest.approx(f1)
+        assert stats["support"] == support
+    assert m["labels"] == LABELS and m["num_examples"] == 10
+    json.dumps(m, allow_nan=False)  # JSON-ready: plain Python types only
+
+
+def test_logits_give_the_same_metrics_as_probabilities():
+    from_probs = compute_metrics(Y_TRUE, SCORES, LABELS, top_k=(2,))
+    from_logits = compute_metrics(Y_TRUE, 3.0 * np.log(SCORES) - 1.0, LABELS, top_k=(2,))
+    assert from_logits == from_probs
+
+
+def test_absent_class_keeps_its_row_and_does_not_change_macro_scores():
+    labels = LABELS + ["frog"]
+    scores = np.concatenate([SCORES, np.zeros((len(Y_TRUE), 1))], axis=1)  # frog never predicted
+    m = compute_metrics(Y_TRUE, scores, labels)
+    assert np.array(m["confusion_matrix"]).shape == (4, 4)
+    assert m["confusion_matrix"][3] == [0, 0, 0, 0] and [row[3] for row in m["confusion_matrix"]] == [0, 0, 0, 0]
+    assert m["per_class"]["frog"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["macro_f1"] == pytest.approx(25 / 36)
+    assert m["balanced_accuracy"] == pytest.approx(25 / 36)
+    assert m["top_k_accuracy"]["top_3"] == pytest.approx(1.0)
+
+    # Predicting the absent class is a mistake that costs: frog joins the macro average with F1 0.
+    scores[0] = [0.0, 0.0, 0.0, 1.0]
+    m = compute_metrics(Y_TRUE, scores, labels)
+    cat_f1 = 2 / (3 / 2 + 4 / 2)  # harmonic mean of precision 2/3 (2 of 3 cat predictions) and recall 2/4
+    assert m["per_class"]["frog"]["f1"] == 0.0 and m["confusion_matrix"][0] == [2, 1, 0, 1]
+    assert m["macro_f1"] == pytest.approx((cat_f1 + 2 / 3 + 2 / 3 + 0.0) / 4)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 4 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_metrics_from_confusion_agrees_with_compute_metrics():
+    direct = compute_metrics(Y_TRUE, SCORES, LABELS)
+    rebuilt = metrics_from_confusion(direct["confusion_matrix"], LABELS)
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1"):
+        assert rebuilt[key] == pytest.approx(direct[key]), key
+    for key in ("per_class", "confusion_matrix", "labels", "num_examples"):
+        assert rebuilt[key] == direct[key], key
+
+
+@pytest.mark.parametrize("y_true, scores, labels, message", [
+    (Y_TRUE, SCORES[:, :2], LABELS, "2 columns but there are 3 labels"),
+    (Y_TRUE[:-1], SCORES, LABELS, "y_true has 9 examples but scores has 10 rows"),
+    (Y_TRUE[:, None], SCORES, LABELS, "y_true must be 1-D"),
+    (Y_TRUE, SCORES[0], LABELS, "scores must be 2-D"),
+    (np.where(Y_TRUE == 2, 7, Y_TRUE), SCORES, LABELS, "outside [0, 2]: [7]"),
+    (Y_TRUE, np.where(SCORES == 0.8, np.nan, SCORES), LABELS, "NaN or infinity in rows [5]"),
+    (Y_TRUE[:0], SCORES[:0], LABELS, "no examples"),
+    (Y_TRUE, SCORES, ["cat", "dog", "cat"], "duplicates ['cat']"),
+    (Y_TRUE + 0.5, SCORES, LABELS, "integer class indices"),
+])
+def test_bad_inputs_raise_clear_errors(y_true, scores, labels, message):
+    with pytest.raises(MetricsError) as info:
+        compute_metrics(y_true, scores, labels)
+    assert message in str(info.value)
+    assert isinstance(info.value, SoundTFError) and isinstance(info.value, ValueError)
+
+
+def test_confused_pairs_worst_first_with_ties():
+    labels = ["a", "b", "c", "d"]
+    cm = [[5, 2, 0, 1],   # support 8
+          [2, 3, 0, 0],   # support 5
+          [0, 0, 4, 2],   # support 6
+          [1, 0, 0, 9]]   # support 10
+    pairs = confused_pairs(cm, labels)
+    # Three pairs share count 2 and are ordered by rate; the two with count 1 likewise.
+    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [
+        ("b", "a", 2), ("c", "d", 2), ("a", "b", 2), ("a", "d", 1), ("d", "a", 1)]
+    assert [p["rate"] for p in pairs] == pytest.approx([2 / 5, 2 / 6, 2 / 8, 1 / 8, 1 / 10])
+    assert confused_pairs(cm, labels, top=2) == pairs[:2]
+    # Same count and same rate: names decide (true first, then predicted).
+    tied = confused_pairs([[0, 1, 1], [1, 1, 0], [0, 0, 2]], ["x", "y", "z"])
+    assert [(p["true"], p["predicted"]) for p in tied] == [("x", "y"), ("x", "z"), ("y", "x")]
+    assert confused_pairs(np.eye(3, dtype=int) * 4, ["x", "y", "z"]) == []
+    with pytest.raises(MetricsError, match="3x3 but there are 2 labels"):
+        confused_pairs(np.eye(3, dtype=int), ["x", "y"])
+
+
+def test_weakest_classes_skip_absent_classes():
+    m = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), LABELS + ["frog"])
+    weakest = weakest_classes(m, n=2)
+    # dog and bird tie on F1 and recall (2/3) and support (3): the name decides.
+    assert [r["label"] for r in weakest] == ["bird", "dog"]
+    assert [r["label"] for r in weakest_classes(m, n=10)] == ["bird", "dog", "cat"]
+
+
+def _advice_metrics():
+    # d is weak (F1 2/3 against macro ~0.84), a/b/c are fine; d's worst confusion is with a (3x).
+    return metrics_from_confusion([[9, 1, 0, 0], [0, 10, 0, 0], [0, 0, 10, 0], [3, 2, 0, 5]], ["a", "b", "c", "d"])
+
+
+def test_data_advice_rule():
+    m = _advice_metrics()
+    assert m["per_class"]["d"]["f1"] == pytest.approx(2 / 3)
+    # Median training count 30: c (10) and d (8) are scarce; d is also weak, so it comes first.
+    advice = data_advice(m, {"a": 50, "b": 50, "c": 10, "d": 8})
+    assert len(advice) == 2
+    assert advice[0].startswith("d: F1 0.67") and "8 training examples" in advice[0]
+    assert "more data should help most" in advice[0] and "mistaken for a (3x)" in advice[0]
+    assert advice[1].startswith("c: only 10 training examples") and "more reliable" in advice[1]
+    # Weak with plenty of data: more varied data or label checks, not just more.
+    advice = data_advice(m, {"a": 50, "b": 50, "c": 50, "d": 50})
+    assert advice == [advice[0]] and "despite 50 training examples" in advice[0] and "varied" in advice[0]
+    # A class missing from the counts has no training data at all.
+    assert data_advice(m, {"a": 50, "b": 50, "c": 50})[0].startswith("d: no training examples at all")
+    with pytest.raises(MetricsError, match=r"\['zebra'\]"):
+        data_advice(m, {"zebra": 3})
+
+
+def test_summary_lines_name_weak_classes_pairs_and_advice():
+    m = compute_metrics(Y_TRUE, SCORES, LABELS, top_k=(2,))
+    text = "\n".join(summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_weakest=2, n_pairs=2))
+    assert "accuracy 0.7000" in text and "macro F1 0.6944" in text and "top-2 0.9000" in text
+    assert "weakest classes:\n  bird: F1 0.67" in text
+    # All three confusions count 1: rate 1/3 beats 1/4, then the true class's name breaks the tie.
+    assert "most confused pairs (true -> predicted):\n  bird -> cat: 1 (33% of bird)\n  dog -> bird: 1" in text
+    assert "cat -> dog" not in text
+    assert "bird: only 10 training examples (median 40)" in text
+    short = summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_advice=0)
+    assert short[-2:] == ["classes that would benefit from more data:", "  ... and 1 more class(es)"]
+    assert summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 40})[-1] == \
+        "no class stands out as needing more data"
+
+
+def test_errors_csv_lists_misclassified_files_most_confident_first(tmp_path):
+    path = tmp_path / "errors.csv"
+    assert write_errors_csv(path, PATHS, Y_TRUE, SCORES, LABELS) == 3
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["path", "true_label", "predicted_label", "score", "top3"]
+    assert [(r["path"], r["true_label"], r["predicted_label"], r["score"]) for r in rows] == [
+        ("clips/clip_06.wav", "dog", "bird", "0.6500"),
+        ("clips/clip_03.wav", "cat", "dog", "0.6000"),
+        ("clips/clip_07.wav", "bird", "cat", "0.5000"),
+    ]
+    assert rows[0]["top3"] == "bird:0.65;cat:0.30;dog:0.05"
+    # Logits are turned into probabilities first when asked.
+    write_errors_csv(path, PATHS, Y_TRUE, np.log(SCORES), LABELS, from_logits=True)
+    with path.open(newline="") as handle:
+        assert next(csv.DictReader(handle))["top3"] == "bird:0.65;cat:0.30;dog:0.05"
+    with pytest.raises(MetricsError, match="9 paths for 10 predictions"):
+        write_errors_csv(path, PATHS[:-1], Y_TRUE, SCORES, LABELS)
+
+
+def test_confused_pairs_csv_and_metrics_json_round_trip(tmp_path):
+    m = compute_metrics(Y_TRUE, SCORES, LABELS)
+    pairs = confused_pairs(m["confusion_matrix"], LABELS)
+    write_confused_pairs_csv(tmp_path / "confused_pairs.csv", pairs)
+    lines = (tmp_path / "confused_pairs.csv").read_text().splitlines()
+    assert lines == ["true,predicted,count,rate", "bird,cat,1,0.3333", "dog,bird,1,0.3333", "cat,dog,1,0.2500"]
+
+    path = write_metrics_json(tmp_path / "sub" / "metrics.json", {**m, "extra": np.float32(0.5), "n": np.int64(3)})
+    data = json.loads(path.read_text())
+    assert data["accuracy"] == pytest.approx(0.7) and data["macro_f1"] == pytest.approx(25 / 36)
+    assert data["confusion_matrix"] == [[3, 1, 0], [0, 2, 1], [1, 0, 2]]
+    assert data["per_class"]["cat"] == {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4}
+    assert data["extra"] == 0.5 and data["n"] == 3
+    assert not list(tmp_path.glob("sub/.*tmp"))  # no temporary file left behind
+
+
+def test_aggregate_folds_mean_std_and_pooled_confusions(rng):
+    labels = ["a", "b", "c", "d"]
+    folds = []
+    for _ in range(3):
+        y = rng.integers(0, 4, size=40)
+        scores = rng.random((40, 4))
+        scores[np.arange(40), y] += rng.random(40)
+        folds.append(compute_metrics(y, scores, labels))
+    agg = aggregate_folds(folds)
+    assert agg["num_folds"] == 3 and agg["labels"] == labels and agg["num_examples"] == 120
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "top_1", "top_3"):
+        values = [f[key] if key in f else f["top_k_accuracy"][key] for f in folds]
+        assert agg["mean"][key] == pytest.approx(np.mean(values))
+        assert agg["std"][key] == pytest.approx(np.std(values))
+    pooled = np.sum([f["confusion_matrix"] for f in folds], axis=0)
+    assert agg["confusion_matrix"] == pooled.tolist()
+    assert agg["pooled"]["accuracy"] == pytest.approx(np.trace(pooled) / pooled.sum())
+    assert agg["per_fold"][1]["accuracy"] == folds[1]["accuracy"]
+    json.dumps(agg, allow_nan=False)
+    with pytest.raises(MetricsError, match="fold 1 has labels"):
+        aggregate_folds([folds[0], {**folds[1], "labels": ["a", "b", "c", "e"]}])
+    with pytest.raises(MetricsError, match="at least one fold"):
+        aggregate_folds([])
+
+
+def test_module_does_not_import_tensorflow():
+    code = ("import sys, sound_tf.metrics, sound_tf.report; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

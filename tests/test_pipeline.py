@@ -1,0 +1,141 @@
+"""The tf.data pipeline: lengths, crops, sliding windows, batches, determinism and graph purity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+import keras
+
+from sound_tf import pipeline
+from sound_tf.audio import split_windows
+from sound_tf.config import Config, apply_overrides
+
+SR = 8000
+
+
+def _config(**overrides) -> Config:
+    base = {"audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5, "labels": ["a", "b", "c"],
+            "train.batch_size": 4, "train.seed": 7}
+    return apply_overrides(Config(), {**base, **overrides})
+
+
+def _write(path, samples) -> str:
+    sf.write(path, samples, SR, subtype="PCM_16")
+    return str(path)
+
+
+def test_pad_or_crop_lengths_and_content():
+    wave = tf.range(10, dtype=tf.float32)
+    np.testing.assert_array_equal(pipeline.pad_or_crop(wave, 4, offset=3).numpy(), [3, 4, 5, 6])
+    np.testing.assert_array_equal(pipeline.pad_or_crop(wave, 14).numpy(), list(range(10)) + [0] * 4)
+    # an offset past the end is clamped so the window stays full
+    np.testing.assert_array_equal(pipeline.pad_or_crop(wave, 4, offset=9).numpy(), [6, 7, 8, 9])
+
+
+def test_random_pad_or_crop_is_a_slice_or_a_placement_and_seeded():
+    long = tf.range(1, 101, dtype=tf.float32)
+    short = tf.range(1, 11, dtype=tf.float32)
+    starts = set()
+    for s in range(20):
+        out = pipeline.random_pad_or_crop(long, 30, tf.constant([s, 1])).numpy()
+        assert out.shape == (30,)
+        np.testing.assert_array_equal(np.diff(out), np.ones(29))  # contiguous slice of the source
+        starts.add(out[0])
+        placed = pipeline.random_pad_or_crop(short, 30, tf.constant([s, 1])).numpy()
+        nonzero = placed[placed != 0]
+        np.testing.assert_array_equal(nonzero, short.numpy())  # the whole short clip survives
+    assert len(starts) > 5
+    a = pipeline.random_pad_or_crop(long, 30, tf.constant([3, 4])).numpy()
+    b = pipeline.random_pad_or_crop(long, 30, tf.constant([3, 4])).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 50, 100, 101, 175, 260])
+def test_sliding_windows_cover_the_clip_and_match_the_numpy_twin(n):
+    clip, hop = 100, 40
+    wave = np.arange(1, n + 1, dtype=np.float32)
+    windows = pipeline.sliding_windows(tf.constant(wave), clip, hop).numpy()
+    expected_count = 1 + int(np.ceil(max(n - clip, 0) / hop))
+    assert windows.shape == (expected_count, clip)
+    for k, window in enumerate(windows):
+        part = wave[k * hop:k * hop + clip]
+        np.testing.assert_array_equal(window[:len(part)], part)
+        assert not window[len(part):].any()
+    assert windows[-1].max() == n  # the last sample is covered
+    np.testing.assert_array_equal(windows, split_windows(wave, clip_samples=clip, hop_samples=hop))
+
+
+def _labelled_files(tmp_path, n_per_class=4, seconds=0.8):
+    """Files whose constant amplitude encodes their class: 0.1 * (label + 1)."""
+    paths, labels = [], []
+    for label in range(3):
+        for i in range(n_per_class):
+            samples = np.full(int(SR * seconds) + 37 * i, 0.1 * (label + 1), np.float32)
+            paths.append(_write(tmp_path / f"{label}_{i}.wav", samples))
+            labels.append(label)
+    return paths, labels
+
+
+def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
+    config = _config()
+    paths, labels = _labelled_files(tmp_path)
+    batches = list(pipeline.training_dataset(paths, labels, config))
+    assert len(batches) == len(paths) // config.train.batch_size
+    for waves, onehot in batches:
+        assert waves.shape == (config.train.batch_size, config.audio.clip_samples)
+        np.testing.assert_allclose(onehot.numpy().sum(axis=1), 1.0)
+        level = np.round(waves.numpy().max(axis=1) * 10) - 1  # the class encoded in the amplitude
+        np.testing.assert_array_equal(level, onehot.numpy().argmax(axis=1))
+    again = list(pipeline.training_dataset(paths, labels, config))
+    np.testing.assert_array_equal(batches[0][0].numpy(), again[0][0].numpy())
+    other = list(pipeline.training_dataset(paths, labels, _config(**{"train.seed": 8})))
+    assert not np.array_equal(batches[0][0].numpy(), other[0][0].numpy())
+
+
+def test_class_weights_yield_sample_weights(tmp_path):
+    config = _config()
+    paths, labels = _labelled_files(tmp_path)
+    paths, labels = paths[:-2], labels[:-2]  # class 2 now rarer
+    table = pipeline.class_weight_table(labels, 3)
+    counts = np.bincount(labels)
+    np.testing.assert_allclose(table, len(labels) / (3 * counts))
+    assert np.isclose((table[labels]).mean(), 1.0)
+    for waves, onehot, weights in pipeline.training_dataset(paths, labels, config, class_weights=table):
+        np.testing.assert_allclose(weights.numpy(), table[onehot.numpy().argmax(axis=1)], rtol=1e-6)
+
+
+def test_per_epoch_graph_has_no_python_functions(tmp_path):
+    config = _config()
+    paths, labels = _labelled_files(tmp_path, n_per_class=2)
+    ds = pipeline.training_dataset(paths, labels, config)
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(ds._as_serialized_graph().numpy())
+    ops = {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+    assert "DecodeWav" in ops
+    assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+
+
+class _SumModel(keras.Model):
+    """logits = [sum(window), -sum(window)]."""
+
+    def call(self, x, training=False):
+        s = tf.reduce_sum(x, axis=1, keepdims=True)
+        return tf.concat([s, -s], axis=1)
+
+
+def test_predict_logits_is_the_mean_over_windows(tmp_path):
+    config = _config(**{"labels": ["a", "b"], "audio.window_hop_seconds": 0.25})
+    clip, hop = config.audio.clip_samples, config.audio.window_hop_samples
+    lengths = [clip // 2, clip, clip * 2 + 123]
+    paths = []
+    waves = []
+    for i, n in enumerate(lengths):
+        samples = np.linspace(-0.5, 0.9, n).astype(np.float32)
+        paths.append(_write(tmp_path / f"{i}.wav", samples))
+        waves.append(sf.read(paths[-1], dtype="float32")[0])
+    logits = pipeline.predict_logits(_SumModel(), paths, config, batch_size=3)
+    for wave, row in zip(waves, logits):
+        expected = split_windows(wave, clip_samples=clip, hop_samples=hop).sum(axis=1).mean()
+        np.testing.assert_allclose(row, [expected, -expected], rtol=1e-4, atol=1e-3)

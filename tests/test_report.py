@@ -1,0 +1,273 @@
+"""sound_tf.report: figures read back as pixels, and report.html checked as text and in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sound_tf.metrics import aggregate_folds, compute_metrics, summary_lines
+from sound_tf.report import (
+    ReportError,
+    load_history,
+    log_mel_to_db,
+    plot_confusion_matrix,
+    plot_curves,
+    plot_per_class,
+    plot_waveform_and_logmel,
+    write_report_html,
+)
+
+DATA_URI = '<img src="data:image/png;base64,'
+BLUES_DARKEST = np.array([8, 48, 107])  # the top of Matplotlib's "Blues": a full diagonal cell
+
+
+def _pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB")).astype(np.int64)  # [height, width, rgb]
+
+
+def _near(pixels: np.ndarray, colour: np.ndarray, tol: int = 12) -> int:
+    return int(np.sum(np.all(np.abs(pixels - colour) <= tol, axis=-1)))
+
+
+def _predictions(rng, num_classes: int, per_class: int, labels=None):
+    labels = labels or [f"class_{i:02d}" for i in range(num_classes)]
+    y = np.repeat(np.arange(num_classes), per_class)
+    scores = rng.random((y.size, num_classes))
+    scores[np.arange(y.size), y] += 1.5 * rng.random(y.size)
+    return y, scores, labels
+
+
+# -- figures -----------------------------------------------------------------------------------------
+def test_confusion_matrix_small_has_side_by_side_panels(tmp_path):
+    cm = np.array([[20, 0, 0], [0, 20, 0], [0, 0, 20]])  # perfect: three darkest cells per panel
+    path = plot_confusion_matrix(cm, ["dog", "cat", "bird"], tmp_path / "cm.png", title="perfect")
+    pixels = _pixels(path)
+    height, width, _ = pixels.shape
+    assert width > 1.5 * height and 400 <= height <= 1200  # two panels side by side
+    # Six darkest-blue diagonal cells (three per panel) of about 1 in (100 px at 100 dpi: a 3-class
+    # matrix gets the 3 in minimum) each; the zero cells off the diagonal are white.
+    dark = _near(pixels, BLUES_DARKEST)
+    assert 6 * 90 * 90 <= dark <= 6 * 140 * 140
+    white = _near(pixels, np.array([255, 255, 255]), tol=2)
+    assert white > 12 * 90 * 90  # twelve empty off-diagonal cells at least
+
+
+def test_confusion_matrix_50_classes_stays_readable(tmp_path, rng):
+    y, scores, labels = _predictions(rng, 50, 4)
+    m = compute_metrics(y, scores, labels)
+    pixels = _pixels(plot_confusion_matrix(m["confusion_matrix"], labels, tmp_path / "cm50.png"))
+    height, width, _ = pixels.shape
+    # Panels stacked; each matrix at least 50 cells x 25 px, and not absurdly large.
+    assert width >= 50 * 25 and height >= 2 * 50 * 25
+    assert width <= 2500 and height <= 4500
+    assert pixels.std() > 20  # not blank
+
+
+def test_per_class_plot_grows_with_class_count(tmp_path, rng):
+    sizes = {}
+    for n in (5, 50):
+        y, scores, labels = _predictions(rng, n, 4)
+        pixels = _pixels(plot_per_class(compute_metrics(y, scores, labels), tmp_path / f"pc{n}.png"))
+        sizes[n] = pixels.shape[:2]
+    assert sizes[50][0] >= 50 * 20  # at least 20 px per bar
+    assert sizes[50][0] > 3 * sizes[5][0]
+    with pytest.raises(ReportError, match="per_class"):
+        plot_per_class({"accuracy": 1.0}, tmp_path / "bad.png")
+
+
+def test_curves_from_csvlogger_file_with_missing_columns(tmp_path):
+    csv_path = tmp_path / "history.csv"
+    # Older Keras writes "lr"; this run has no validation accuracy column and one unparsable cell.
+    csv_path.write_text("epoch,accuracy,loss,lr,val_loss\n0,0.30,2.0,0.001,2.2\n1,0.50,1.5,0.001,1.8\n"
+                        "2,0.60,1.2,0.0005,nan\n3,0.70,1.0,0.00025,1.5\n")
+    history = load_history(csv_path)
+    assert history["learning_rate"] == [0.001, 0.001, 0.0005, 0.00025] and "lr" not in history
+    assert np.isnan(history["val_loss"][2]) and history["epoch"] == [0.0, 1.0, 2.0, 3.0]
+    pixels = _pixels(plot_curves(csv_path, tmp_path / "curves.png"))
+    assert pixels.shape[:2] == (420, 1500)
+    assert pixels.std() > 10
+    # A dict (History.history) works too, even with nothing but the loss.
+    assert _pixels(plot_curves({"loss": [1.0, 0.5]}, tmp_path / "c2.png")).shape[:2] == (420, 1500)
+    with pytest.raises(ReportError, match="no training history"):
+        plot_curves(tmp_path / "missing.csv", tmp_path / "c3.png")
+
+
+def test_log_mel_to_db_conversions():
+    power = np.array([[1e-4, 1.0, 100.0]])
+    np.testing.assert_allclose(log_mel_to_db(np.log(power)), [[-40.0, 0.0, 20.0]], atol=1e-12)
+    np.testing.assert_allclose(log_mel_to_db(np.log(power), "ln_magnitude"), [[-80.0, 0.0, 40.0]], atol=1e-12)
+    np.testing.assert_array_equal(log_mel_to_db([[-3.0]], "db"), [[-3.0]])
+    with pytest.raises(ReportError, match="'log10'"):
+        log_mel_to_db(power, "log10")
+
+
+def test_waveform_and_logmel_figure(tmp_path, rng):
+    sample_rate_hz, hop = 8000, 80
+    t = np.arange(sample_rate_hz * 3) / sample_rate_hz  # 3 s: long enough to use the envelope
+    wave = 0.5 * np.sin(2 * np.pi * 440 * t)
+    frames = 1 + (wave.size - 200) // hop
+    log_mel = np.log(rng.random((frames, 40)) * 1e-3 + 1e-6)  # [frames, mel_bins]
+    log_mel[:, 12] = np.log(10.0)  # one loud band, 10 dB
+    pixels = _pixels(plot_waveform_and_logmel(wave, log_mel, sample_rate_hz, hop, tmp_path / "w.png", title="a"))
+    assert pixels.shape[:2] == (700, 1100)
+    # The loud band is drawn in the brightest colour of the map (magma's top is a pale yellow).
+    assert _near(pixels, np.array([252, 253, 191]), tol=8) > 500
+    with pytest.raises(ReportError, match=r"\[frames, mel_bins\], got shape \(40,\)"):
+        plot_waveform_and_logmel(wave, log_mel[0], sample_rate_hz, hop, tmp_path / "x.png")
+    with pytest.raises(ReportError, match="hop_length_samples must be a positive integer, got 0"):
+        plot_waveform_and_logmel(wave, log_mel, sample_rate_hz, 0, tmp_path / "x.png")
+
+
+# -- report.html -------------------------------------------------------------------------------------
+REPORT_LABELS = ["dog", "rooster", "<script>alert(1)</script>", "car_horn", "siren"]
+
+
+@pytest.fixture(scope="module")
+def report_inputs(tmp_path_factory):
+    """Metrics and three real figures, made once for the report tests."""
+    folder = tmp_path_factory.mktemp("figures")
+    y, scores, labels = _predictions(np.random.default_rng(7), len(REPORT_LABELS), 12, REPORT_LABELS)
+    m = compute_metrics(y, scores, labels)
+    figures = {
+        "Confusion matrix": plot_confusion_matrix(m["confusion_matrix"], labels, folder / "confusion_matrix.png"),
+        "F1 per class": plot_per_class(m, folder / "per_class.png"),
+        "Training curves": plot_curves({"loss": [2.0, 1.2, 0.9], "val_loss": [2.1, 1.5, 1.3],
+                                        "accuracy": [0.3, 0.6, 0.7], "val_accuracy": [0.3, 0.5, 0.6],
+                                        "learning_rate": [1e-3, 1e-3, 5e-4]}, folder / "curves.png"),
+    }
+    return m, figures
+
+
+def _write_report(tmp_path, report_inputs, **overrides):
+    m, figures = report_inputs
+    kwargs = dict(
+        title="Run <demo> & friends", metrics=m,
+        config_dict={"audio": {"sample_rate_hz": 16000}, "labels": m["labels"]},
+        dataset_summary={"source": "/data/sounds", "format": "folder",
+                         "class_counts": {"train": {l: 40 for l in m["labels"]}, "test": {l: 12 for l in m["labels"]}}},
+        figures=figures, skipped=[("/data/broken <1>.wav", "not an audio file")],
+        notes=summary_lines(m))
+    kwargs.update(overrides)
+    return write_report_html(tmp_path / "report.html", **kwargs), figures, m
+
+
+def test_report_embeds_every_figure_and_escapes_text(tmp_path, report_inputs):
+    path, figures, m = _write_report(tmp_path, report_inputs)
+    page = path.read_text(encoding="utf-8")
+    assert page.count(DATA_URI) == len(figures) == 3
+    uris = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert base64.b64decode(uris[0]) == figures["Confusion matrix"].read_bytes()
+    # The label "<script>..." appears only escaped; there is no script of any kind.
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Run &lt;demo&gt; &amp; friends" in page and "/data/broken &lt;1&gt;.wav" in page
+    # Self-contained: no external references of any kind.
+    assert not re.search(r"https?://", page) and "<link" not in page and "@import" not in page
+    assert not re.search(r'\bsrc="(?!data:image/png;base64,)', page)
+    # The tables carry the numbers.
+    assert f"<td class=\"num\">{m['accuracy']:.4f}</td>" in page
+    assert "<th>train</th><th>test</th><th>all</th>" in page
+    assert "<td>total</td><td class=\"num\">200</td><td class=\"num\">60</td><td class=\"num\">260</td>" in page
+    assert json.dumps({"sample_rate_hz": 16000}, indent=2)[1:-1].strip() in page.replace("&quot;", '"')
+
+
+def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
+    folds = [compute_metrics(*_predictions(rng, 3, 10, ["a", "b", "c"])) for _ in range(3)]
+    agg = aggregate_folds(folds)
+    per_fold = [{"fold": i + 1, "accuracy": f["accuracy"], "macro_f1": f["macro_f1"]} for i, f in enumerate(folds)]
+    figures = {"Pooled confusion matrix": plot_confusion_matrix(agg["confusion_matrix"], agg["labels"],
+                                                                tmp_path / "pooled.png")}
+    path = write_report_html(tmp_path / "crossval.html", title="Cross-validation", metrics=agg, config_dict=None,
+                             dataset_summary=None, figures=figures, extra_tables={"Per fold": per_fold})
+    page = path.read_text(encoding="utf-8")
+    assert page.count(DATA_URI) == 1
+    assert "<th>metric</th><th>mean</th><th>std</th><th>pooled</th>" in page
+    mean, std = agg["mean"]["accuracy"], agg["std"]["accuracy"]
+    assert f'<td>accuracy</td><td class="num">{mean:.4f}</td><td class="num">{std:.4f}</td>' in page
+    assert "<h3>Per fold</h3><table><thead><tr><th>fold</th><th>accuracy</th><th>macro_f1</th>" in page
+    assert f"<td class=\"num\">{folds[2]['macro_f1']:.4f}</td>" in page
+
+
+def test_report_rejects_missing_or_non_png_figures(tmp_path, report_inputs):
+    with pytest.raises(ReportError, match="does not exist"):
+        _write_report(tmp_path, report_inputs, figures={"gone": tmp_path / "gone.png"})
+    (tmp_path / "fake.png").write_text("not a png")
+    with pytest.raises(ReportError, match="not a PNG"):
+        _write_report(tmp_path, report_inputs, figures={"fake": tmp_path / "fake.png"})
+    assert not (tmp_path / "report.html").exists()
+
+
+# -- headless Chromium -------------------------------------------------------------------------------
+CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
+# Test-only probe, injected into a *copy* of the report (the report itself has no script): it records
+# every resource or script error and, after the load event, each image's decoded size.
+PROBE = """<script>
+var probeErrors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target || {};
+  probeErrors.push((t.tagName || 'script') + ' ' + String(t.src || e.message || '').slice(0, 80));
+}, true);
+window.addEventListener('load', function () {
+  var out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({errors: probeErrors, images: Array.prototype.map.call(document.images,
+    function (im) { return [im.complete, im.naturalWidth, im.naturalHeight, im.getBoundingClientRect().width]; })});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    message = f"headless Chromium is needed to test report.html; install it with: {CHROMIUM_INSTALL}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _run_chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    command = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-dev-shm-usage", "--force-device-scale-factor=1", "--window-size=1200,2000",
+               f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"chromium failed ({result.returncode}): {result.stderr[-2000:]}"
+    return result
+
+
+def test_report_renders_in_headless_chromium(tmp_path, report_inputs):
+    path, figures, _ = _write_report(tmp_path, report_inputs)
+
+    # 1. The page loads without errors and every figure decodes at its full PNG size.
+    probed = tmp_path / "probed.html"
+    probed.write_text(path.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
+    dom = _run_chromium(tmp_path, "--dump-dom", probed.as_uri()).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, f"the page did not finish loading: {dom[:500]}"
+    probe = json.loads(found.group(1))
+    assert probe["errors"] == []
+    expected = [Image.open(png).size for png in figures.values()]
+    assert [(w, h) for _, w, h, _ in probe["images"]] == expected
+    assert all(done and shown > 300 for done, _, _, shown in probe["images"])
+
+    # 2. The unmodified report, rendered to pixels, shows the figures: the confusion matrix's dark
+    #    diagonal cells are on screen in the first 2000 px.
+    shot = tmp_path / "shot.png"
+    _run_chromium(tmp_path, f"--screenshot={shot}", path.as_uri())
+    pixels = _pixels(shot)
+    assert pixels.shape[:2] == (2000, 1200)
+    assert pixels.std() > 20  # not a blank page
+    assert _near(pixels, BLUES_DARKEST, tol=20) > 1000

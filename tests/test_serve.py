@@ -1,0 +1,578 @@
+"""The HTTP service in-process: every endpoint, every bad input, limits, logs, metrics and batching.
+
+The model here is a stand-in backend without TensorFlow: it scores each window by its spectral peak
+against three tone classes, so answers are known in advance (a 900 Hz tone is ``mid`` whatever its file
+format, rate or channel count). The real backends (Keras, SavedModel, TFLite) and a real uvicorn server
+are exercised in ``test_serve_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from sound_tf.audio import split_windows
+from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import ConfigError
+from sound_tf.serve import ServeSettings, create_app
+from sound_tf.serve.__main__ import parse_args, settings_from_args
+from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
+from sound_tf.serve.batcher import MicroBatcher, QueueFull
+from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter
+
+TONES_HZ = {"low": 300.0, "mid": 900.0, "high": 2200.0}
+CONFIG = apply_overrides(Config(), {"audio.sample_rate_hz": 8000, "audio.clip_seconds": 0.5,
+                                    "labels": list(TONES_HZ)})
+
+
+class ToneBackend(Backend):
+    """Probabilities from each window's spectral peak: ``softmax(-8 |log2(peak / tone)|)``; silence is uniform.
+
+    ``delay_seconds`` makes each model call slow (to watch batching), ``gate`` holds the warm-up until
+    it is set (to watch ``/ready``), and every call's batch size is recorded.
+    """
+
+    name = "tones"
+
+    def __init__(self, config: Config = CONFIG, *, delay_seconds: float = 0.0, gate: threading.Event | None = None,
+                 wrong_classes: bool = False):
+        super().__init__(Path("stand-in"), ModelInfo.from_config(config))
+        self.delay_seconds = delay_seconds
+        self.gate = gate
+        self.wrong_classes = wrong_classes
+        self.calls: list[int] = []
+        self.tones_hz = np.array([TONES_HZ[label] for label in self.labels])
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        self.calls.append(int(windows.shape[0]))
+        spectrum = np.abs(np.fft.rfft(windows, axis=1))  # [n, bins]
+        peak_hz = np.argmax(spectrum, axis=1) * self.sample_rate_hz / windows.shape[1]  # [n]
+        distance = np.abs(np.log2(np.maximum(peak_hz, 1.0)[:, None] / self.tones_hz[None, :]))  # [n, classes]
+        scores = np.exp(-8.0 * (distance - distance.min(axis=1, keepdims=True)))
+        scores[spectrum.max(axis=1) < 1e-6] = 1.0  # silence: no preference
+        probabilities = (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
+        return probabilities[:, :-1] if self.wrong_classes else probabilities
+
+
+def tone(freq_hz: float, seconds: float, sample_rate_hz: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(seconds * sample_rate_hz))) / sample_rate_hz
+    wave = (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    return np.repeat(wave[:, None], channels, axis=1) if channels > 1 else wave
+
+
+def encode(samples: np.ndarray, sample_rate_hz: int, fmt: str = "WAV", subtype: str | None = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate_hz, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def settings(tmp_path, **changes) -> ServeSettings:
+    return ServeSettings(model_dir=tmp_path, max_wait_ms=changes.pop("max_wait_ms", 2.0), **changes)
+
+
+def wait_ready(client: TestClient, timeout_seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while client.get("/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app never got ready")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def backend() -> ToneBackend:
+    return ToneBackend()
+
+
+@pytest.fixture
+def client(tmp_path, backend):
+    app = create_app(settings(tmp_path), backend=backend)
+    with TestClient(app) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """``{(sample name, sorted labels): value}`` from Prometheus text."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+# -- classification --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("label, fmt, subtype, rate, channels", [
+    ("low", "WAV", "PCM_16", 8000, 1),
+    ("mid", "FLAC", "PCM_24", 44100, 2),
+    ("high", "OGG", "VORBIS", 22050, 1),
+    ("mid", "WAV", "FLOAT", 16000, 3),
+])
+def test_classify_any_format_rate_and_channels(client, label, fmt, subtype, rate, channels):
+    data = encode(tone(TONES_HZ[label], 1.3, rate, channels), rate, fmt, subtype)
+    response = client.post("/classify", files={"file": (f"clip.{fmt.lower()}", data)}, params={"top_k": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["label"] == label and body["predicted_class"] == list(TONES_HZ).index(label)
+    assert body["probability"] > 0.9 and body["top_k"][0] == {"label": label, "probability": body["probability"]}
+    assert len(body["top_k"]) == 2 and body["top_k"][1]["probability"] < 0.1
+    assert body["duration_seconds"] == pytest.approx(1.3, abs=1e-3)
+    assert body["sample_rate_hz"] == rate and body["channels"] == channels
+    # 1.3 s, 0.5-s windows every 0.25 s (half a clip): 1 + ceil((1.3 - 0.5) / 0.25) = 5 windows
+    assert body["num_windows"] == 5 and "windows" not in body
+    assert body["request_id"] == response.headers["x-request-id"] and body["processing_ms"] > 0
+
+
+def test_article_path_and_default_top_k(client):
+    data = encode(tone(300, 0.5, 8000), 8000)
+    response = client.post("/classify/", files={"file": ("a.wav", data)})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["predicted_class"] == 0 and len(body["top_k"]) == 3  # default_top_k = 3 = all classes
+    assert sum(item["probability"] for item in body["top_k"]) == pytest.approx(1.0, abs=1e-6)
+    # top_k above the number of classes is capped
+    assert len(client.post("/classify?top_k=50", files={"file": ("a.wav", data)}).json()["top_k"]) == 3
+
+
+def test_windows_timeline_follows_the_recording(client):
+    rate = 8000
+    wave = np.concatenate([tone(300, 1.0, rate), tone(2200, 1.0, rate), tone(900, 1.0, rate)])
+    response = client.post("/classify?windows=true", files={"file": ("long.wav", encode(wave, rate))})
+    assert response.status_code == 200
+    timeline = response.json()["windows"]
+    # 3 s, 0.5-s windows every 0.25 s: 1 + ceil(2.5 / 0.25) = 11 windows
+    assert [w["start_seconds"] for w in timeline] == pytest.approx(np.arange(11) * 0.25)
+    assert timeline[-1]["end_seconds"] == pytest.approx(3.0)
+    whole = {0: "low", 1: "low", 4: "high", 5: "high", 8: "mid", 9: "mid", 10: "mid"}  # windows inside one tone
+    assert {i: timeline[i]["label"] for i in whole} == whole
+    assert all(timeline[i]["probability"] > 0.9 for i in whole)
+
+
+def test_silent_audio_is_classified_normally(client):
+    response = client.post("/classify", files={"file": ("silence.wav", encode(np.zeros(8000, np.float32), 8000))})
+    assert response.status_code == 200
+    probabilities = [item["probability"] for item in response.json()["top_k"]]
+    assert probabilities == pytest.approx([1 / 3] * 3, abs=1e-6)
+
+
+def test_clip_score_is_the_softmax_of_mean_logits(client, backend):
+    """A recording whose windows disagree: the answer is softmax(mean logits), as evaluation scores it."""
+    rate = 8000
+    wave = np.concatenate([tone(300, 0.5, rate), tone(900, 0.75, rate)])  # windows: low, mixed, mid, mid
+    windows = split_windows(wave, clip_samples=backend.clip_samples, hop_samples=backend.window_hop_samples)
+    logits = np.log(backend.predict(windows).astype(np.float64))  # [4, classes]: logits up to a row constant
+    mean = logits.mean(axis=0)
+    expected = np.exp(mean - mean.max()) / np.exp(mean - mean.max()).sum()
+    body = client.post("/classify?top_k=3", files={"file": ("two.wav", encode(wave, rate, "WAV", "FLOAT"))}).json()
+    assert body["num_windows"] == 4
+    got = {item["label"]: item["probability"] for item in body["top_k"]}
+    np.testing.assert_allclose([got[label] for label in backend.labels], expected, atol=1e-6)
+
+
+def test_batch_endpoint_fails_only_the_bad_file(client):
+    files = [("files", ("low.wav", encode(tone(300, 0.7, 8000), 8000))),
+             ("files", ("notes.txt", b"just some text, not audio at all " * 20)),
+             ("files", ("high.flac", encode(tone(2200, 0.7, 32000), 32000, "FLAC", "PCM_16")))]
+    response = client.post("/classify/batch", files=files)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["succeeded"], body["failed"]) == (2, 1)
+    first, bad, last = body["results"]
+    assert (first["filename"], first["label"]) == ("low.wav", "low")
+    assert (last["filename"], last["label"]) == ("high.flac", "high")
+    assert bad["filename"] == "notes.txt" and bad["error"] == "unsupported_format" and bad["status"] == 415
+    assert "notes.txt" in bad["detail"]
+
+
+def test_batch_limits(tmp_path, backend):
+    app = create_app(settings(tmp_path, max_files_per_request=2), backend=backend)
+    with TestClient(app) as client:
+        wait_ready(client)
+        data = encode(tone(300, 0.5, 8000), 8000)
+        response = client.post("/classify/batch", files=[("files", (f"{i}.wav", data)) for i in range(3)])
+        assert response.status_code == 413 and response.json()["error"] == "too_many_files"
+        assert "3 files" in response.json()["detail"] and "limit is 2" in response.json()["detail"]
+        response = client.post("/classify/batch", data={"note": "no files"})
+        assert response.status_code == 422 and response.json()["error"] == "missing_field"
+        assert "'files'" in response.json()["detail"]
+
+
+def test_labels_health_ready_docs(client):
+    assert client.get("/labels").json() == {"labels": ["low", "mid", "high"], "num_classes": 3}
+    assert client.get("/health").json() == {"status": "ok", "model": "ready"}
+    ready = client.get("/ready").json()
+    assert ready["status"] == "ready" and ready["backend"] == "tones"
+    assert ready["sample_rate_hz"] == 8000 and ready["clip_seconds"] == 0.5 and ready["window_hop_seconds"] == 0.25
+    schema = client.get("/openapi.json").json()
+    for path in ["/classify", "/classify/", "/classify/batch", "/labels", "/health", "/ready", "/metrics"]:
+        assert path in schema["paths"], path
+    assert "file" in json.dumps(schema["components"]) and client.get("/docs").status_code == 200
+
+
+# -- bad input: the server answers with the problem and keeps serving ----------------------------------------
+def _truncated_wav() -> bytes:
+    data = encode(tone(300, 1.0, 8000), 8000)
+    return data[: len(data) // 2]
+
+
+def _nan_wav() -> bytes:
+    wave = tone(300, 0.5, 8000)
+    wave[100:110] = np.nan
+    return encode(wave, 8000, "WAV", "FLOAT")
+
+
+def _corrupt_flac() -> bytes:
+    data = encode(tone(300, 1.0, 8000), 8000, "FLAC", "PCM_16")
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("filename, payload, status, kind, words", [
+    ("empty.wav", b"", 422, "empty_file", ["empty.wav", "0 bytes"]),
+    ("photo.wav", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, 415, "unsupported_format", ["photo.wav", "not an audio format"]),
+    ("cut.wav", _truncated_wav(), 422, "truncated_audio", ["cut.wav", "truncated", "declares 16000 bytes", "holds 7978"]),
+    ("broken.flac", _corrupt_flac(), 422, "invalid_audio", ["broken.flac", "libsndfile"]),
+    ("broken.ogg", encode(tone(300, 1.0, 8000), 8000, "OGG", "VORBIS")[:300], 422, "corrupt_audio", ["broken.ogg", "malformed"]),
+    ("nan.wav", _nan_wav(), 422, "invalid_audio", ["nan.wav", "10 NaN"]),
+], ids=["empty", "not-audio", "truncated-wav", "corrupt-flac", "corrupt-ogg", "nan"])
+def test_bad_audio_is_refused_with_its_problem(client, filename, payload, status, kind, words):
+    response = client.post("/classify", files={"file": (filename, payload)})
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == kind and set(body) == {"error", "detail", "request_id"}
+    for word in words:
+        assert word in body["detail"], (word, body["detail"])
+    assert body["request_id"] == response.headers["x-request-id"]
+    # ...and the next request is served normally
+    good = client.post("/classify", files={"file": ("ok.wav", encode(tone(900, 0.5, 8000), 8000))})
+    assert good.status_code == 200 and good.json()["label"] == "mid"
+
+
+def test_missing_field_and_bad_parameters(client):
+    response = client.post("/classify", data={"wrong": "field"})
+    assert response.status_code == 422 and response.json()["error"] == "missing_field"
+    assert "'file'" in response.json()["detail"]
+    response = client.post("/classify", content=encode(tone(300, 0.5, 8000), 8000),
+                           headers={"content-type": "audio/wav"})  # raw body instead of multipart
+    assert response.status_code == 422 and response.json()["error"] == "missing_field"
+    data = encode(tone(300, 0.5, 8000), 8000)
+    response = client.post("/classify?top_k=0", files={"file": ("a.wav", data)})
+    assert response.status_code == 422 and response.json()["error"] == "invalid_parameter"
+    assert "top_k" in response.json()["detail"] and "'0'" in response.json()["detail"]
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert client.get("/classify").status_code == 405
+
+
+def test_upload_and_duration_limits(tmp_path, backend):
+    limit = 64 * 1024
+    app = create_app(settings(tmp_path, max_upload_bytes=limit, max_audio_seconds=2.0), backend=backend)
+    with TestClient(app) as client:
+        wait_ready(client)
+        big = encode(tone(300, 6.0, 8000), 8000)  # 96 kB of PCM
+        response = client.post("/classify", files={"file": ("big.wav", big)})
+        assert response.status_code == 413 and response.json()["error"] == "upload_too_large"
+        assert str(limit) in response.json()["detail"]
+        long = encode(tone(300, 3.0, 8000, amplitude=0.1), 8000, "WAV", "PCM_U8")  # 24 kB, 3 s
+        response = client.post("/classify", files={"file": ("long.wav", long)})
+        assert response.status_code == 413 and response.json()["error"] == "audio_too_long"
+        assert "3.0 s" in response.json()["detail"] and "2 s" in response.json()["detail"]
+        assert client.post("/classify", files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
+
+
+def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float):
+    """Drive the ASGI app directly with a body sent in ``chunks`` (``None`` = the client stalls forever)."""
+    sent: list[dict] = []
+    consumed = {"chunks": 0}
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await app.state.service.wait_ready(10)
+            queue = list(chunks)
+
+            async def receive():
+                if not queue:
+                    await asyncio.sleep(3600)
+                chunk = queue.pop(0)
+                if chunk is None:
+                    await asyncio.sleep(3600)
+                await asyncio.sleep(chunk_delay)
+                consumed["chunks"] += 1
+                return {"type": "http.request", "body": chunk, "more_body": True}
+
+            async def send(message):
+                sent.append(message)
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                     "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+                     "root_path": "", "headers": headers, "client": ("127.0.0.1", 5000),
+                     "server": ("127.0.0.1", 8000)}
+            await app(scope, receive, send)
+
+    asyncio.run(run())
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], json.loads(body), consumed["chunks"]
+
+
+def test_streamed_body_over_the_limit_is_cut_off_early(tmp_path, backend):
+    limit = 64 * 1024
+    app = create_app(settings(tmp_path, max_upload_bytes=limit), backend=backend)
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz")]  # no Content-Length: chunked
+    part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    endless = [part + b"a" * 8192] + [b"a" * 8192] * 1000  # would be 8 MB
+    status, body, consumed = _call_asgi(app, "POST", "/classify", headers, endless, 0.0)
+    assert status == 413 and body["error"] == "upload_too_large"
+    assert consumed == (limit - len(part)) // 8192 + 1  # stopped at the first chunk past the limit, not at 8 MB
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(tmp_path, backend):
+    app = create_app(settings(tmp_path, max_upload_bytes=64 * 1024), backend=backend)
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz"), (b"content-length", b"1000000000")]
+    status, body, consumed = _call_asgi(app, "POST", "/classify", headers, [b"x" * 100] * 5, 0.0)
+    assert status == 413 and body["error"] == "upload_too_large" and "1000000000 bytes" in body["detail"]
+    assert consumed == 0
+
+
+def test_slow_client_times_out(tmp_path, backend):
+    app = create_app(settings(tmp_path, body_timeout_seconds=0.3), backend=backend)
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz"), (b"content-length", b"5000")]
+    began = time.perf_counter()
+    status, body, consumed = _call_asgi(app, "POST", "/classify", headers, [b"--xyz\r\n", None], 0.0)
+    assert status == 408 and body["error"] == "body_timeout" and "0.3 s" in body["detail"]
+    assert consumed == 1 and time.perf_counter() - began < 5
+
+
+def test_model_timeout(tmp_path):
+    slow = ToneBackend(delay_seconds=0.5)
+    app = create_app(settings(tmp_path, request_timeout_seconds=0.1), backend=slow)
+    with TestClient(app) as client:
+        wait_ready(client)
+        data = encode(tone(300, 0.5, 8000), 8000)
+        response = client.post("/classify", files={"file": ("a.wav", data)})
+        assert response.status_code == 503 and response.json()["error"] == "timeout"
+        assert "0.1 s" in response.json()["detail"]
+        slow.delay_seconds = 0.0
+        time.sleep(0.6)
+        assert client.post("/classify", files={"file": ("a.wav", data)}).status_code == 200
+
+
+def test_not_ready_until_warmed_up_then_ready(tmp_path):
+    gate = threading.Event()
+    app = create_app(settings(tmp_path), backend=ToneBackend(gate=gate))
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200 and client.get("/health").json()["model"] == "loading"
+        assert client.get("/ready").status_code == 503 and client.get("/ready").json()["status"] == "loading"
+        response = client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))})
+        assert response.status_code == 503 and response.json()["error"] == "not_ready"
+        gate.set()
+        wait_ready(client)
+        assert client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))}).status_code == 200
+
+
+def test_a_model_that_fails_to_load_is_reported(tmp_path):
+    app = create_app(settings(tmp_path), backend=ToneBackend(wrong_classes=True))
+    with TestClient(app) as client:
+        for _ in range(100):
+            if client.get("/ready").json()["status"] == "failed":
+                break
+            time.sleep(0.02)
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "3 labels" in ready.json()["detail"]
+        assert client.get("/health").status_code == 503
+        response = client.get("/labels")
+        assert response.status_code == 503 and "failed to load" in response.json()["detail"]
+
+
+def test_wrong_model_folder_fails_at_start(tmp_path):
+    with pytest.raises(ConfigError, match="model folder not found"):
+        create_app(ServeSettings(model_dir=tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="no config.json"):
+        create_app(ServeSettings(model_dir=tmp_path))
+    CONFIG.save(tmp_path)
+    with pytest.raises(ConfigError, match="found none of model_float32.tflite"):
+        create_app(ServeSettings(model_dir=tmp_path))
+
+
+def test_backend_resolution_order(tmp_path):
+    CONFIG.save(tmp_path)
+    (tmp_path / "model.keras").write_bytes(b"k")
+    assert resolve_backend(tmp_path) == ("keras", tmp_path / "model.keras")
+    (tmp_path / "saved_model").mkdir()
+    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"s")
+    assert resolve_backend(tmp_path)[0] == "savedmodel"
+    (tmp_path / "model_int8.tflite").write_bytes(b"t")
+    assert resolve_backend(tmp_path)[0] == "savedmodel"  # the float32 file is the default variant
+    assert resolve_backend(tmp_path, tflite_variant="int8") == ("tflite", tmp_path / "model_int8.tflite")
+    with pytest.raises(ConfigError, match="model_float32.tflite, which is missing.*model_int8.tflite"):
+        resolve_backend(tmp_path, "tflite")
+
+
+# -- security, logs, request ids, CORS, metrics ----------------------------------------------------------------
+def test_api_key(tmp_path, backend):
+    app = create_app(settings(tmp_path, api_key="s3cret"), backend=backend)
+    data = encode(tone(300, 0.5, 8000), 8000)
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
+        response = client.post("/classify", files={"file": ("a.wav", data)})
+        assert response.status_code == 401 and response.json()["error"] == "unauthorized"
+        assert "X-API-Key" in response.json()["detail"]
+        assert client.get("/labels", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert client.get("/metrics").status_code == 401
+        ok = client.post("/classify", files={"file": ("a.wav", data)}, headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 200 and ok.json()["label"] == "low"
+        assert "APIKeyHeader" in json.dumps(client.get("/openapi.json").json()["components"]["securitySchemes"])
+
+
+def test_request_ids_and_json_log_lines(client, caplog):
+    data = encode(tone(300, 0.5, 8000), 8000)
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        given = client.post("/classify", files={"file": ("a.wav", data)}, headers={"X-Request-ID": "job-42.a"})
+        odd = client.post("/classify", files={"file": ("a.wav", b"")}, headers={"X-Request-ID": "two words"})
+    assert given.headers["x-request-id"] == "job-42.a" and given.json()["request_id"] == "job-42.a"
+    generated = odd.headers["x-request-id"]
+    assert len(generated) == 32 and int(generated, 16) >= 0 and odd.json()["request_id"] == generated
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [line["request_id"] for line in lines] == ["job-42.a", generated]
+    first, second = lines
+    assert {"request_id", "method", "path", "status", "duration_ms", "client", "body_bytes", "level",
+            "time", "logger", "message"} == set(first)
+    assert (first["method"], first["path"], first["status"]) == ("POST", "/classify", 200)
+    assert first["body_bytes"] > len(data) and first["duration_ms"] > 0
+    assert (second["status"], second["error"]) == (422, "empty_file")
+    assert "RIFF" not in json.dumps(lines)  # no audio content in the logs
+
+
+def test_cors_is_off_unless_configured(tmp_path, backend):
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        response = client.options("/classify", headers=preflight)
+        assert "access-control-allow-origin" not in response.headers
+        assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "https://app.example"}).headers
+    app = create_app(settings(tmp_path, cors_origins="https://app.example"), backend=backend)
+    with TestClient(app) as client:
+        response = client.options("/classify", headers=preflight)
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        other = client.options("/classify", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_metrics_count_requests_errors_and_batches(client):
+    data = encode(tone(300, 1.0, 8000), 8000)
+    for _ in range(3):
+        assert client.post("/classify", files={"file": ("a.wav", data)}).status_code == 200
+    client.post("/classify", files={"file": ("e.wav", b"")})
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    samples = metric_samples(response.text)
+    ok = ("sound_tf_http_requests_total", (("endpoint", "/classify"), ("method", "POST"), ("status", "200")))
+    assert samples[ok] == 3
+    assert samples[("sound_tf_http_requests_total", (("endpoint", "/classify"), ("method", "POST"),
+                                                     ("status", "422")))] == 1
+    assert samples[("sound_tf_errors_total", (("kind", "empty_file"),))] == 1
+    # each 1-s recording is 3 windows: 3 requests -> 9 windows through the model
+    assert samples[("sound_tf_inference_batch_size_sum", ())] == 9
+    assert samples[("sound_tf_http_request_duration_seconds_count", (("endpoint", "/classify"),))] == 4
+    assert samples[("sound_tf_ready", ())] == 1
+
+
+# -- micro-batching ---------------------------------------------------------------------------------------
+def test_concurrent_requests_are_batched(tmp_path):
+    slow = ToneBackend(delay_seconds=0.05)
+    app = create_app(settings(tmp_path, max_batch_size=8, max_wait_ms=5), backend=slow)
+    clips = {label: encode(tone(freq, 0.5, 8000), 8000) for label, freq in TONES_HZ.items()}
+    labels = [list(TONES_HZ)[i % 3] for i in range(12)]
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await app.state.service.wait_ready(10)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                responses = await asyncio.gather(*(http.post("/classify", files={"file": (f"{i}.wav", clips[label])})
+                                                   for i, label in enumerate(labels)))
+                metrics = (await http.get("/metrics")).text
+        return responses, metrics
+
+    responses, metrics = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200] * 12
+    assert [r.json()["label"] for r in responses] == labels  # every request got its own rows back
+    samples = metric_samples(metrics)
+    calls = samples[("sound_tf_inference_batch_size_count", ())]
+    # warm-up calls go straight to the backend; the batcher saw 12 windows in fewer than 12 calls
+    assert samples[("sound_tf_inference_batch_size_sum", ())] == 12 and calls < 12
+    assert samples[("sound_tf_inference_batch_size_bucket", (("le", "1.0"),))] < calls  # some call had > 1
+    assert max(slow.calls) > 1 and max(slow.calls) <= 8
+
+
+def test_batcher_chunks_fails_and_recovers():
+    calls = []
+    gate = threading.Event()
+
+    def predict(windows):
+        gate.wait(10)
+        calls.append(windows.shape[0])
+        if windows[0, 0] < 0:
+            raise RuntimeError("model exploded")
+        return np.repeat(windows[:, :1], 2, axis=1)  # row i -> [w_i, w_i]: results must come back in order
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1, max_queue_windows=100)
+        batcher.start()
+        gate.set()
+        big = np.arange(70, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
+        out = await batcher.submit(big)  # more than max_batch_size: run alone, in chunks
+        np.testing.assert_array_equal(out[:, 0], np.arange(70))
+        with pytest.raises(RuntimeError, match="exploded"):
+            await batcher.submit(-np.ones((2, 4), np.float32))
+        again = await batcher.submit(np.full((3, 4), 5, np.float32))  # the worker survived the failure
+        alone = await batcher.submit(np.ones((150, 4), np.float32))  # over the queue limit, but alone
+        gate.clear()
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 4), np.float32)))  # taken, stuck in the model
+        while batcher.waiting_windows:
+            await asyncio.sleep(0.001)
+        waiting = asyncio.ensure_future(batcher.submit(np.ones((60, 4), np.float32)))
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFull, match="60 windows are already waiting.*limit 100"):
+            await batcher.submit(np.zeros((41, 4), np.float32))
+        gate.set()
+        await asyncio.gather(first, waiting)
+        await batcher.stop()
+        return again, alone
+
+    again, alone = asyncio.run(run())
+    assert calls[:3] == [32, 32, 6] and calls[3] == 2 and (again == 5).all() and alone.shape == (150, 2)
+
+
+# -- settings and command line ----------------------------------------------------------------------------
+def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUND_TF_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("SOUND_TF_MAX_BATCH_SIZE", "7")
+    monkeypatch.setenv("SOUND_TF_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("SOUND_TF_API_KEY", "sekret-value-9")
+    monkeypatch.setenv("SOUND_TF_PORT", "9001")
+    s = settings_from_args(parse_args(["--port", "9100", "--backend", "tflite"]))
+    assert s.model_dir == tmp_path and s.max_batch_size == 7 and s.port == 9100 and s.backend == "tflite"
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+    assert s.api_key.get_secret_value() == "sekret-value-9" and "sekret" not in repr(s)
+    env = s.to_env()
+    assert env["SOUND_TF_PORT"] == "9100" and json.loads(env["SOUND_TF_CORS_ORIGINS"]) == s.cors_origins
+    monkeypatch.setenv("SOUND_TF_API_KEY", "")
+    assert ServeSettings().api_key is None
+    with pytest.raises(Exception, match="max_batch_size"):
+        ServeSettings(max_batch_size=0)

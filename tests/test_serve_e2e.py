@@ -1,0 +1,276 @@
+"""The service with real models: Keras run folder, SavedModel and TFLite bundle, and a real uvicorn server.
+
+A tiny model (8 kHz, 0.5-s clips, three tone classes, one epoch, no augmentation) is trained once with
+``train_run`` and exported once (SavedModel + float32 TFLite). The tests check that the served answers
+are the models' own numbers, that a TFLite server never imports TensorFlow, and that a real server on
+127.0.0.1 answers real uploads over HTTP, refuses oversized and slow uploads at the socket level, leaves
+no temporary files, logs JSON lines and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.audio import decode_bytes, split_windows
+from sound_tf.config import Config, apply_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 8000
+TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
+
+
+def tone(freq_hz: float, seconds: float, sample_rate_hz: int, channels: int = 1, noise: float = 0.0,
+         seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * sample_rate_hz))) / sample_rate_hz
+    wave = 0.3 * np.sin(2 * np.pi * freq_hz * t) + noise * rng.standard_normal(t.size)
+    wave = wave.astype(np.float32)
+    return np.repeat(wave[:, None], channels, axis=1) if channels > 1 else wave
+
+
+def encode(samples: np.ndarray, sample_rate_hz: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate_hz, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A tiny trained run folder (model.keras + config.json)."""
+    from sound_tf.trainer import train_run
+
+    root = tmp_path_factory.mktemp("serve_e2e")
+    for index, (label, freq) in enumerate(TONES_HZ.items()):
+        folder = root / "data" / label
+        folder.mkdir(parents=True)
+        for i in range(8):
+            sf.write(folder / f"{label}_{i}.wav", tone(freq * (0.97 + 0.01 * (i % 6)), 0.6, SR, noise=0.02,
+                                                       seed=10 * index + i), SR, subtype="PCM_16")
+    config = apply_overrides(Config(), {
+        "data.path": str(root / "data"), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "audio.clip_seconds": 0.5, "train.epochs": 1, "train.batch_size": 8, "augment.enabled": False,
+        "model.widths": [8, 16]})
+    result = train_run(config, root / "run", log=lambda *args, **kwargs: None, verbose=0, evaluate_test=False)
+    return result.run_dir
+
+
+@pytest.fixture(scope="module")
+def bundle(run_dir) -> Path:
+    """The run exported as a bundle: config.json, labels.txt, saved_model/, model_float32.tflite."""
+    from sound_tf.export import ExportProfile, export_run
+
+    profile = ExportProfile(name="serve-test", artefacts=("saved_model", "float32"), latency_runs=2)
+    export_run(run_dir, profile=profile, out_dir=run_dir.parent / "bundle", allow_degraded=True,
+               log=lambda *args, **kwargs: None)
+    return run_dir.parent / "bundle"
+
+
+def keras_clip_probabilities(run_dir: Path, wave: np.ndarray) -> np.ndarray:
+    """softmax(mean over windows of the Keras model's logits): the evaluation's clip score."""
+    import keras
+
+    from sound_tf import augment, frontend, models  # noqa: F401
+    config = Config.load(run_dir)
+    model = keras.models.load_model(run_dir / "model.keras")
+    windows = split_windows(wave, clip_samples=config.audio.clip_samples,
+                            hop_samples=config.audio.window_hop_samples)  # [windows, clip_samples]
+    mean_logits = np.asarray(model(windows, training=False), np.float64).mean(axis=0)  # [classes]
+    scores = np.exp(mean_logits - mean_logits.max())
+    return scores / scores.sum()
+
+
+def test_keras_run_folder_served_in_process(run_dir):
+    from fastapi.testclient import TestClient
+
+    from sound_tf.serve import ServeSettings, create_app
+
+    data = encode(tone(900, 1.3, 44100, channels=2), 44100, "FLAC", "PCM_24")
+    expected = keras_clip_probabilities(run_dir, decode_bytes(data, sample_rate_hz=SR))
+    with TestClient(create_app(ServeSettings(model_dir=run_dir))) as client:
+        for _ in range(600):
+            if client.get("/ready").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert client.get("/ready").json()["backend"] == "keras"  # a run folder has only model.keras
+        body = client.post("/classify?top_k=3", files={"file": ("mid.flac", data)}).json()
+    labels = list(Config.load(run_dir).labels)
+    got = np.array([{t["label"]: t["probability"] for t in body["top_k"]}[label] for label in labels])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert body["predicted_class"] == int(np.argmax(expected)) and body["num_windows"] == 5
+
+
+def test_bundle_backends_agree_with_keras(run_dir, bundle):
+    from sound_tf.serve.backends import load_backend
+
+    rng = np.random.default_rng(0)
+    config = Config.load(bundle)
+    windows = np.stack([tone(f, 0.5, SR, noise=0.05, seed=i) for i, f in enumerate([300, 900, 2200, 600])]
+                       + [np.zeros(config.audio.clip_samples, np.float32),
+                          (0.1 * rng.standard_normal(config.audio.clip_samples)).astype(np.float32)])
+    outputs = {kind: load_backend(bundle if kind != "keras" else run_dir, kind).predict(windows)
+               for kind in ("keras", "savedmodel", "tflite")}
+    for kind in ("savedmodel", "tflite"):
+        assert outputs[kind].shape == (6, 3)
+        np.testing.assert_allclose(outputs[kind], outputs["keras"], atol=2e-5, err_msg=kind)
+    np.testing.assert_allclose(outputs["keras"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_tflite_server_never_imports_tensorflow(bundle):
+    script = textwrap.dedent(f"""
+        import io, json, sys
+        import numpy as np, soundfile as sf
+        from fastapi.testclient import TestClient
+        from sound_tf.serve import ServeSettings, create_app
+        buffer = io.BytesIO()
+        sf.write(buffer, np.zeros(4000, np.float32), 8000, format="WAV")
+        with TestClient(create_app(ServeSettings(model_dir={str(bundle)!r}))) as client:
+            import time
+            while client.get("/ready").status_code != 200:
+                time.sleep(0.02)
+            backend = client.get("/ready").json()["backend"]
+            status = client.post("/classify", files={{"file": ("s.wav", buffer.getvalue())}}).status_code
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+        print(json.dumps({{"backend": backend, "status": status, "heavy": heavy}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"backend": "tflite", "status": 200, "heavy": []}
+
+
+# -- a real server ------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", *, close_after_send: bool = False,
+                timeout: float = 10.0) -> bytes:
+    """Send bytes on a plain socket and read what the server answers until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head + body)
+        if close_after_send:
+            return b""
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def multipart_head(port: int, length: int, boundary: str = "b0undary") -> bytes:
+    return (f"POST /classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Request-ID: raw-{length}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def test_real_server_over_http(bundle, tmp_path):
+    from sound_tf.lite import LiteClassifier
+
+    port = free_port()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {**os.environ, "TMPDIR": str(spool), "SOUND_TF_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024),
+           "SOUND_TF_BODY_TIMEOUT_SECONDS": "1", "SOUND_TF_MAX_WAIT_MS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    stderr_path = tmp_path / "server.log"
+    with stderr_path.open("wb") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "sound_tf.serve", str(bundle), "--host", "127.0.0.1",
+                                   "--port", str(port)], cwd=REPO, env=env, stdout=stderr, stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 60
+            while True:
+                assert server.poll() is None, stderr_path.read_text()[-3000:]
+                try:
+                    if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.time() < deadline, "the server did not get ready"
+                time.sleep(0.1)
+            lite = LiteClassifier(bundle / "model_float32.tflite")
+            with httpx.Client(base_url=url, timeout=30) as http:
+                assert http.get("/health").json() == {"status": "ok", "model": "ready"}
+                assert http.get("/labels").json()["labels"] == list(lite.labels)
+
+                # real uploads, several formats and rates: the same numbers as the on-device runner
+                for name, data in [("low.wav", encode(tone(300, 2.0, 16000), 16000)),
+                                   ("high.flac", encode(tone(2200, 0.8, 44100, channels=2), 44100, "FLAC")),
+                                   ("mid.ogg", encode(tone(900, 1.1, 22050), 22050, "OGG", "VORBIS"))]:
+                    response = http.post("/classify", files={"file": (name, data)}, params={"top_k": 3},
+                                         headers={"X-Request-ID": f"e2e-{name}"})
+                    assert response.status_code == 200, response.text
+                    body = response.json()
+                    expected = lite.classify(decode_bytes(data, sample_rate_hz=lite.sample_rate_hz), top_k=3)
+                    assert body["label"] == expected["label"] and body["num_windows"] == expected["num_windows"]
+                    assert body["top_k"][0]["probability"] == pytest.approx(expected["score"], abs=1e-5)
+                    assert response.headers["x-request-id"] == body["request_id"] == f"e2e-{name}"
+                article = http.post("/classify/", files={"file": ("a.wav", encode(tone(300, 0.5, SR), SR))})
+                assert article.status_code == 200 and "predicted_class" in article.json()
+
+                # an upload big enough to be spooled to a temporary file, under a hostile file name
+                big = encode(tone(900, 90.0, SR, noise=0.01), SR)  # 1.4 MB
+                response = http.post("/classify", files={"file": ("../../../tmp/evil.wav", big)})
+                assert response.status_code == 200 and response.json()["filename"] == "evil.wav"
+                assert response.json()["duration_seconds"] == pytest.approx(90.0)
+                assert not (Path("/tmp") / "evil.wav").exists()
+
+                bad = http.post("/classify", files={"file": ("x.wav", b"not audio" * 100)})
+                assert bad.status_code == 415 and bad.json()["error"] == "unsupported_format"
+
+            # declared size over the limit: refused from the headers alone, before any body byte is sent
+            answer = raw_request(port, multipart_head(port, 10**9))
+            assert answer.startswith(b"HTTP/1.1 413") and b'"upload_too_large"' in answer
+
+            # a slow client: half a body, then silence -> 408 after the 1-s body timeout, connection closed
+            began = time.time()
+            answer = raw_request(port, multipart_head(port, 5000), b"--b0undary\r\n")
+            assert answer.startswith(b"HTTP/1.1 408") and b'"body_timeout"' in answer
+            assert 0.9 < time.time() - began < 8
+            # an abandoned upload: the client goes away mid-body
+            raw_request(port, multipart_head(port, 5000), b"--b0undary\r\n", close_after_send=True)
+
+            with httpx.Client(base_url=url, timeout=30) as http:  # still serving
+                ok = http.post("/classify", files={"file": ("b.wav", encode(tone(2200, 0.5, SR), SR))})
+                assert ok.status_code == 200
+                metrics = http.get("/metrics").text
+            assert 'sound_tf_errors_total{kind="upload_too_large"} 1.0' in metrics
+            assert 'sound_tf_errors_total{kind="body_timeout"} 1.0' in metrics
+            assert list(spool.iterdir()) == []  # temporary files are gone
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                code = server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                code = None
+    assert code == 0
+    text = stderr_path.read_text().splitlines()
+    # every line is JSON, except the native LiteRT runtime's own one-line notice about its CPU delegate
+    assert [line for line in text if not line.startswith("{") and "XNNPACK delegate" not in line] == []
+    lines = [json.loads(line) for line in text if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "sound_tf.serve.access"]
+    mine = next(line for line in access if line["request_id"] == "e2e-low.wav")
+    assert (mine["method"], mine["path"], mine["status"], mine["client"]) == ("POST", "/classify", 200, "127.0.0.1")
+    assert any(line.get("error") == "body_timeout" and line["status"] == 408 for line in access)
+    assert any(line.get("message") == "model ready" and line.get("backend") == "tflite" for line in lines)

@@ -1,0 +1,129 @@
+"""One-epoch smoke runs of both models, the run folder's content, and resuming a killed run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import Config
+from sound_tf import train
+
+SR = 8000
+CLASSES = {"low": 300.0, "mid": 900.0, "high": 2200.0}
+
+
+def make_tree(root: Path, clips_per_class: int = 10, seconds: float = 0.6, corrupt: bool = True) -> Path:
+    """A folder-per-class tree of noisy tones, plus one corrupt file that must be skipped."""
+    rng = np.random.default_rng(0)
+    for label, freq in CLASSES.items():
+        folder = root / label / "nested"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(clips_per_class):
+            n = int(SR * seconds * rng.uniform(0.7, 1.3))
+            t = np.arange(n) / SR
+            wave = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.95, 1.05) * t) + 0.02 * rng.standard_normal(n)
+            sf.write(folder / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    if corrupt:
+        (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
+    return root
+
+
+def _flags(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(data), "--out", str(out), "--sample-rate", str(SR), "--clip-seconds", "0.5",
+            "--batch-size", "8", "--quiet", *extra]
+
+
+@pytest.mark.parametrize("model", ["default", "seed_cnn"])
+def test_one_epoch_run_folder(tmp_path, model):
+    data = make_tree(tmp_path / "data")
+    out = tmp_path / f"run_{model}"
+    assert train.main(_flags(data, out, "--epochs", "1", "--model", model)) == 0
+
+    for name in ["model.keras", "config.json", "labels.txt", "split.csv", "skipped.csv", "history.csv",
+                 "metrics.json", "confusion_matrix.png"]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    config = Config.load(out)
+    assert config.labels == tuple(sorted(CLASSES))
+    assert config.model.name == model and config.audio.sample_rate_hz == SR
+    assert Config.from_dict(json.loads((out / "config.json").read_text())) == config
+    assert (out / "labels.txt").read_text().split() == sorted(CLASSES)
+
+    with (out / "skipped.csv").open() as f:
+        skipped = list(csv.DictReader(f))
+    assert len(skipped) == 1 and skipped[0]["path"].endswith("broken.wav") and skipped[0]["reason"]
+
+    with (out / "split.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 10
+    by_split = {s: {r["path"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert all(by_split.values()) and not (by_split["train"] & by_split["test"])
+    assert not (by_split["train"] & by_split["val"]) and not (by_split["val"] & by_split["test"])
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == len(by_split["test"])
+    assert np.isclose(metrics["accuracy"], np.trace(cm) / cm.sum())
+    assert set(metrics["per_class"]) == set(CLASSES)
+    assert sum(v["support"] for v in metrics["per_class"].values()) == cm.sum()
+
+    with (out / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    assert len(history) == 1 and {"loss", "val_loss", "accuracy", "learning_rate"} <= set(history[0])
+
+    import keras
+    from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
+    reloaded = keras.models.load_model(out / "model.keras")
+    assert reloaded.output_shape[-1] == 3
+    assert reloaded.input_shape[-1] == config.audio.clip_samples
+
+
+def test_a_finished_run_folder_is_not_overwritten_by_accident(tmp_path):
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    out = tmp_path / "run"
+    assert train.main(_flags(data, out, "--epochs", "1", "--no-augment")) == 0
+    assert train.main(_flags(data, out, "--epochs", "1", "--no-augment")) == 2
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    data = make_tree(tmp_path / "data", clips_per_class=40, seconds=1.0, corrupt=False)
+    out = tmp_path / "run"
+    epochs = 6
+    cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", str(epochs),
+                                                            "--set", "train.early_stopping_patience=50")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    meta = out / "backup" / "training_metadata.json"
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:
+        if meta.is_file():
+            try:
+                if json.loads(meta.read_text())["epoch"] >= 1:
+                    break
+            except (json.JSONDecodeError, KeyError):
+                pass
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before = json.loads(meta.read_text())["epoch"]
+    assert 1 <= done_before < epochs
+    assert json.loads((out / "run_state.json").read_text())["status"] == "running"
+
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming the run" in second.stdout
+    with (out / "history.csv").open() as f:
+        epochs_logged = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs_logged == list(range(epochs))  # every epoch exactly once, none repeated
+    assert json.loads((out / "run_state.json").read_text())["status"] == "done"
+    assert (out / "metrics.json").is_file() and not (out / "backup").exists()

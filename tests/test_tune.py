@@ -1,0 +1,405 @@
+"""KerasTuner search: the space -> config mapping, a local search with every output, resume after an
+interruption, the time budget, releasing dead workers, and a real chief + two workers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import AudioConfig, Config, apply_overrides, config_from_recipe
+from sound_tf.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tuning" / "tiny.toml"
+DEFAULT = REPO / "tuning" / "default.toml"
+SR = 8000
+CLASSES = {"low": 300.0, "mid": 900.0, "high": 2200.0}
+
+
+def make_tones(root: Path, clips_per_class: int = 8) -> Path:
+    """Three classes of noisy 0.5-s tones at 8 kHz (seeded)."""
+    rng = np.random.default_rng(0)
+    for label, freq in CLASSES.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(clips_per_class):
+            n = int(SR * 0.5 * rng.uniform(0.7, 1.3))
+            t = np.arange(n) / SR
+            wave = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.97, 1.03) * t) + 0.02 * rng.standard_normal(n)
+            sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    return root
+
+
+def base_config(data: Path) -> Config:
+    return config_from_recipe(None, {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                     "train.epochs": 1, "augment.enabled": False})
+
+
+def cli_flags(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1", "--no-augment",
+            "--tuning", str(TINY), "--out", str(out), "--quiet", *extra]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def trial_files(out: Path) -> dict[str, dict]:
+    return {p.parent.name.removeprefix("trial_"): json.loads(p.read_text())
+            for p in sorted((out / "search").glob("trial_*/trial.json"))}
+
+
+# -- the space ---------------------------------------------------------------------------------------------
+def test_default_space_reproduces_the_default_model_and_maps_each_mode():
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_toml(DEFAULT)
+    config = Config(labels=("a", "b"))
+    values = space.declare(kt.HyperParameters(), config)
+    # The defaults of the space are the untuned model: the trial config equals the base config.
+    assert space.trial_config(config, values) == config
+    assert values["depth"] == 4 and values["width_multiplier"] == 1.0 and values["learning_rate"] == 3e-3
+
+    tuned = space.trial_config(config, {**values, "depth": 5, "width_multiplier": 1.5, "augment_strength": 1.5,
+                                        "hop_length_ms": 12.5, "num_mel_bins": 96, "weight_decay": 0.0})
+    assert tuned.model.widths == (48, 96, 192, 192, 384)  # depth first, then x1.5 on multiples of 8
+    assert tuned.augment.noise_probability == pytest.approx(0.75)  # 0.5 x 1.5
+    assert tuned.augment.mixup_probability == pytest.approx(0.75)
+    assert tuned.augment.spec_time_mask_count == 3  # round(2 x 1.5)
+    assert tuned.augment.gain_max_db == config.augment.gain_max_db  # ranges are not scaled
+    assert tuned.hop_length_samples == 200 and tuned.features.num_mel_bins == 96
+    assert tuned.train.weight_decay == 0.0
+
+    off = space.trial_config(config, {**values, "augment_strength": 0.0, "width_multiplier": 0.5, "depth": 2})
+    assert off.augment.noise_probability == 0.0 and off.augment.spec_freq_mask_count == 0
+    assert off.model.widths == (16, 32)
+
+    capped = SearchSpace.from_dict({"hp": {"s": {"keys": ["augment.noise_probability"], "mode": "scale",
+                                                 "values": [3.0], "clip": {"augment.noise_probability": [0, 1]}}}})
+    assert capped.trial_config(config, {"s": 3.0}).augment.noise_probability == 1.0  # 1.5 capped at 1
+
+
+@pytest.mark.parametrize("hp, message", [
+    ({"key": "model.nope", "values": [1, 2]}, "unknown config key 'model.nope'"),
+    ({"key": "model.dropout", "values": [0.1], "colour": 1}, "unknown key(s) ['colour']"),
+    ({"key": "model.widths", "mode": "depth", "base": [8, 16], "values": [2, 3]}, "len(base)=2"),
+    ({"key": "train.learning_rate", "min": 0.0, "max": 0.1, "sampling": "log"}, "log sampling needs min > 0"),
+    ({"key": "model.dropout", "mode": "stretch", "values": [0.1]}, "mode must be one of"),
+])
+def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
+    from sound_tf.hypermodel import SearchSpace
+
+    path = tmp_path / "bad.toml"
+    lines = ["[hp.x]"] + [f"{k} = {json.dumps(v)}" for k, v in hp.items()]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as info:
+        SearchSpace.from_toml(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_bad_search_settings_are_refused():
+    from sound_tf.hypermodel import SearchSpace
+
+    hp = {"x": {"key": "model.dropout", "values": [0.1]}}
+    with pytest.raises(ConfigError, match="search.objective must be one of .* got 'accuracy'"):
+        SearchSpace.from_dict({"search": {"objective": "accuracy"}, "hp": hp})
+    with pytest.raises(ConfigError, match="search.max_trials must be an integer >= 1, got 0"):
+        SearchSpace.from_dict({"search": {"max_trials": 0}, "hp": hp})
+    with pytest.raises(ConfigError, match=r"\[fixed\]: unknown key"):
+        SearchSpace.from_dict({"fixed": {"train.nope": 1}, "hp": hp})
+
+
+def test_build_works_apart_from_the_search():
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+    from sound_tf.models import build_model
+
+    space = SearchSpace.from_toml(TINY)
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    hypermodel = SoundHyperModel(config, space)
+    hp = kt.HyperParameters()
+    hp.Fixed("depth", 3)
+    hp.Fixed("width_multiplier", 0.5)
+    hp.Fixed("num_mel_bins", 24)
+    model = hypermodel.build(hp)
+    expected = build_model(apply_overrides(config, {"model.widths": [4, 8, 8], "features.num_mel_bins": 24}))
+    assert model.count_params() == expected.count_params()
+    assert model.input_shape == (None, 4000) and model.output_shape == (None, 3)
+    assert model.optimizer is not None and model.loss is not None  # compiled, ready for fit
+    assert model.get_layer("log_mel").num_mel_bins == 24
+
+
+# -- local search ------------------------------------------------------------------------------------------
+def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_path, monkeypatch):
+    import keras
+    from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
+    from sound_tf import tune
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.evaluation import evaluate_items
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    data = make_tones(tmp_path / "data")
+    out = tmp_path / "search"
+    config = base_config(data)
+    space = SearchSpace.from_toml(TINY)
+    real_fit = SoundHyperModel.fit
+    fits: list[dict] = []
+
+    def interrupted_fit(self, hp, model, *args, **kwargs):
+        if len(fits) == 1:
+            raise KeyboardInterrupt  # killed during the second trial
+        fits.append(dict(hp.values))
+        return real_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(SoundHyperModel, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run_search(config, space.replace_settings(max_trials=2), out, log=lambda m: None)
+    first = trial_files(out)
+    assert [t["status"] for t in first.values()] == ["COMPLETED", "RUNNING"]
+    done_before = (out / "search" / "trial_0" / "trial.json").read_bytes()
+
+    def counting_fit(self, hp, model, *args, **kwargs):
+        fits.append(dict(hp.values))
+        return real_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(SoundHyperModel, "fit", counting_fit)
+    messages: list[str] = []
+    result = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
+    # The interrupted trial ran again with its own values, then exactly one new trial; trial 0 untouched.
+    assert len(fits) == 3 and fits[1] == {k: v for k, v in first["1"]["hyperparameters"]["values"].items()}
+    assert (out / "search" / "trial_0" / "trial.json").read_bytes() == done_before
+    trials = trial_files(out)
+    assert sorted(trials) == ["0", "1", "2"] and all(t["status"] == "COMPLETED" for t in trials.values())
+
+    # trials.csv: one row per trial, best (lowest val_loss) first, scores equal to the oracle's.
+    rows = read_csv(out / "trials.csv")
+    assert [r["trial_id"] for r in rows] == sorted(trials, key=lambda t: trials[t]["score"])
+    for row in rows:
+        assert float(row["val_loss"]) == pytest.approx(trials[row["trial_id"]]["score"], rel=1e-5)
+        assert row["epochs"] == "1" and int(row["params"]) > 0 and float(row["seconds"]) > 0
+        assert row["tuner_id"] == "tuner0" and row["status"] == "COMPLETED"
+        assert {"depth", "width_multiplier", "learning_rate", "num_mel_bins"} <= set(row)
+    # Keras' session is cleared between trials: memory stays flat (a leak of the data or the model of
+    # each trial would add tens of MB per trial).
+    rss = [float(r["rss_mb"]) for r in sorted(rows, key=lambda r: r["trial_id"])]
+    assert rss[2] - rss[1] < 100, rss
+    assert (out / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = json.loads((out / "best_hparams.json").read_text())
+    assert best["trial_id"] == rows[0]["trial_id"] and best["score"] == pytest.approx(float(rows[0]["val_loss"]))
+    assert result.best.trial_id == best["trial_id"]
+
+    # The best configuration became an ordinary run folder that loads and evaluates the same way.
+    run = out / "best_run"
+    run_config = Config.load(run)
+    assert run_config.features.num_mel_bins == best["hyperparameters"]["num_mel_bins"]
+    assert list(run_config.model.widths) == best["overrides"]["model.widths"]
+    assert run_config.train.learning_rate == pytest.approx(best["hyperparameters"]["learning_rate"])
+    assert run_config.labels == tuple(sorted(CLASSES))
+    for name in ("model.keras", "config.json", "labels.txt", "split.csv", "skipped.csv", "history.csv",
+                 "metrics.json", "confusion_matrix.png"):
+        assert (run / name).is_file(), name
+    assert (run / "split.csv").read_text() == (out / "split.csv").read_text()
+    model = keras.models.load_model(run / "model.keras")
+    prepared = prepare_dataset(run_config, run, log=lambda m: None)  # reuses run/split.csv
+    metrics = evaluate_items(model, run_config, prepared.splits["test"], tmp_path / "eval", log=lambda m: None)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(saved["accuracy"])
+    assert np.sum(metrics["confusion_matrix"]) == len(prepared.splits["test"])
+
+    # Each trial folder holds its config as a normal config.json.
+    trial_config = Config.load(out / "search" / "trial_0" / "config.json")
+    assert trial_config.train.epochs == 1 and trial_config.labels == tuple(sorted(CLASSES))
+
+    # Running the finished search again trains nothing; --summarize rewrites the same table.
+    fits.clear()
+    again = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
+    assert fits == [] and again.best.trial_id == best["trial_id"]
+    assert any("best run already trained" in m for m in messages)
+    table = (out / "trials.csv").read_text()
+    (out / "trials.csv").unlink()
+    assert tune.main(["--out", str(out), "--summarize"]) == 0
+    assert (out / "trials.csv").read_text() == table
+
+    # Another space in the same folder is refused rather than mixed in.
+    with pytest.raises(ConfigError, match="pass --overwrite"):
+        tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
+
+
+def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path):
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=3)
+    result = tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=1e-4, final=False,
+                             log=lambda m: None)
+    assert [t.status for t in result.trials] == ["COMPLETED"]
+    assert result.best_run is None and not (tmp_path / "out" / "best_run").exists()
+    with pytest.raises(ConfigError, match="time-budget must be > 0"):
+        tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=0)
+
+
+# -- distributed bookkeeping (no processes) ----------------------------------------------------------------
+def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(tmp_path):
+    import keras_tuner as kt
+    from sound_tf import tune
+
+    oracle = tune._oracle_classes()["random"](objective=kt.Objective("val_loss", "min"), max_trials=2, seed=1)
+    oracle._set_project_dir(str(tmp_path), "search")
+    hp = kt.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle.update_space(hp)
+    a = oracle.create_trial("tuner0")
+    b = oracle.create_trial("tuner1")
+    assert (a.status, b.status) == ("RUNNING", "RUNNING")
+    oracle.update_trial(a.trial_id, {"val_loss": 0.5})
+    a.status = "COMPLETED"
+    oracle.end_trial(a)
+    # Every trial is handed out but tuner1's may still fail: tuner0 waits instead of exiting.
+    assert oracle.create_trial("tuner0").status == "IDLE" and not oracle.finished()
+    assert oracle.release_tuner("tuner1", "worker tuner1 sent no heartbeat for 10 s") == b.trial_id
+    again = oracle.create_trial("tuner0")
+    assert again.status == "RUNNING" and again.trial_id == b.trial_id
+    assert again.hyperparameters.values == b.hyperparameters.values
+    oracle.update_trial(again.trial_id, {"val_loss": 0.4})
+    again.status = "COMPLETED"
+    oracle.end_trial(again)
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.finished()
+    state = json.loads((tmp_path / "search" / "oracle.json").read_text())
+    assert state["assignments"] == {a.trial_id: ["tuner0"], b.trial_id: ["tuner1", "tuner0"]}
+
+
+def test_heartbeat_watch_uses_its_own_clock(tmp_path, monkeypatch):
+    from sound_tf import tune
+
+    clock = [100.0]
+    monkeypatch.setattr(tune.time, "monotonic", lambda: clock[0])
+    watch = tune.HeartbeatWatch(tmp_path, timeout=10.0)
+    beat = tmp_path / "tuner0" / tune.HEARTBEAT_FILE
+    beat.parent.mkdir()
+    beat.write_text('{"beat": 1, "time": 0}')  # a wrong worker clock does not matter
+    assert watch.silent({"tuner0", "tuner1"}) == []
+    clock[0] = 109.0
+    beat.write_text('{"beat": 2, "time": 0}')
+    assert watch.silent({"tuner0", "tuner1"}) == []
+    clock[0] = 112.0  # tuner1 never wrote a heartbeat: silent 12 s after it was first seen
+    assert watch.silent({"tuner0", "tuner1"}) == ["tuner1"]
+    clock[0] = 120.0  # tuner0's last change was at 109
+    assert watch.silent({"tuner0"}) == ["tuner0"]
+
+
+# -- real processes ----------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def test_script_runs_a_chief_and_two_workers_that_share_the_trials(tmp_path):
+    data = make_tones(tmp_path / "data")
+    out = tmp_path / "shared"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHON": sys.executable,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    script = subprocess.Popen(["bash", str(REPO / "scripts" / "tune_distributed.sh"), "-n", "2",
+                               "-p", str(_free_port()), *cli_flags(data, out, "--max-trials", "4")],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        output, _ = script.communicate(timeout=420)
+    finally:
+        _stop([script])
+    assert script.returncode == 0, output[-3000:]
+
+    trials = trial_files(out)
+    assert sorted(trials) == ["0", "1", "2", "3"]
+    assert all(t["status"] == "COMPLETED" for t in trials.values())
+    # The chief's oracle recorded every trial and who ran it: both workers ran trials.
+    assignments = json.loads((out / "search" / "oracle.json").read_text())["assignments"]
+    assert sorted(assignments) == sorted(trials)
+    ran = [who[-1] for who in assignments.values()]
+    assert set(ran) == {"tuner0", "tuner1"}, assignments
+    rows = read_csv(out / "trials.csv")
+    assert sorted(r["tuner_id"] for r in rows) == sorted(ran)
+    for tid in ("tuner0", "tuner1"):
+        beat = json.loads((out / "workers" / tid / "heartbeat.json").read_text())
+        assert beat["tuner_id"] == tid and beat["beat"] >= 1
+    assert json.loads((out / "chief.json").read_text())["status"] == "finished"
+    assert (out / "best_run" / "model.keras").is_file() and (out / "best_run" / "metrics.json").is_file()
+
+
+def test_a_killed_worker_trial_is_run_again_by_another_worker(tmp_path):
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    out = tmp_path / "shared"
+    port = _free_port()
+    base_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                "KERASTUNER_ORACLE_PORT": str(port),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    flags = cli_flags(data, out, "--max-trials", "2", "--worker-timeout", "10", "--no-final")
+
+    def start(tuner_id: str, log_name: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "sound_tf.tune", *flags],
+                                env={**base_env, "KERASTUNER_TUNER_ID": tuner_id}, cwd=tmp_path,
+                                stdout=(tmp_path / log_name).open("w"), stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    procs = [start("chief", "chief.log")]
+    try:
+        deadline = time.time() + 240
+        while not (out / "chief.json").is_file():
+            assert procs[0].poll() is None and time.time() < deadline, (tmp_path / "chief.log").read_text()[-3000:]
+            time.sleep(0.2)
+        doomed = start("tuner1", "tuner1.log")
+        procs.append(doomed)
+        beat = out / "workers" / "tuner1" / "heartbeat.json"
+        while True:  # kill tuner1 in the middle of its first trial
+            assert doomed.poll() is None and time.time() < deadline, (tmp_path / "tuner1.log").read_text()[-3000:]
+            if beat.is_file():
+                try:
+                    if json.loads(beat.read_text())["trial_id"] is not None:
+                        break
+                except (json.JSONDecodeError, KeyError):
+                    pass
+            time.sleep(0.2)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+        procs.append(start("tuner0", "tuner0.log"))
+        procs[0].wait(timeout=300)
+        assert procs[0].returncode == 0, (tmp_path / "chief.log").read_text()[-3000:]
+        procs[2].wait(timeout=30)
+        assert procs[2].returncode == 0, (tmp_path / "tuner0.log").read_text()[-3000:]
+    finally:
+        _stop(procs)
+
+    trials = trial_files(out)
+    assert sorted(trials) == ["0", "1"] and all(t["status"] == "COMPLETED" for t in trials.values())
+    assignments = json.loads((out / "search" / "oracle.json").read_text())["assignments"]
+    assert assignments["0"] == ["tuner1", "tuner0"] and assignments["1"] == ["tuner0"]
+    assert "worker tuner1 is silent" in (tmp_path / "chief.log").read_text()
+    rows = read_csv(out / "trials.csv")
+    assert {r["tuner_id"] for r in rows} == {"tuner0"}
