@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shutil
 import sys
@@ -121,10 +122,11 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> No
             elif path.name != LOG_FILE:
                 path.unlink()
         return
-    differs = [key for key in ("fingerprint", "scheme", "folds") if old and old.get(key) != state.get(key)]
+    keys = ("fingerprint", "scheme", "folds", "assignment")
+    differs = [key for key in keys if old and old.get(key) != state.get(key)]
     if differs:
-        raise ConfigError(f"{out_dir}: holds a cross-validation with different settings ({', '.join(differs)} "
-                          f"differ); pass --overwrite to start over or choose another --out")
+        raise ConfigError(f"{out_dir}: holds a cross-validation with different settings or data "
+                          f"({', '.join(differs)} differ); pass --overwrite to start over or choose another --out")
 
 
 def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:
@@ -163,6 +165,29 @@ def write_crossval_csv(path: Path, rows: Sequence[dict[str, Any]], summary: dict
 
 
 # -- the cross-validation ---------------------------------------------------------------------------------
+def fold_data(splits: dict[str, list[Example]], item_of: dict[str, Any], labels: tuple[str, ...], fold: int, *,
+              skipped: list[tuple[str, str]], stats: dict[str, Any]) -> Any:
+    """The :class:`~sound_tf.datasets.PreparedData` of one fold, from already decoded items.
+
+    ``item_of`` maps each readable source path to its :class:`~sound_tf.datasets.Item`; ``stats`` holds
+    the dataset facts shared by every fold, to which the split sizes and class counts are added.
+    """
+    from .datasets import PreparedData
+
+    items = {name: [item_of[ex.path] for ex in rows] for name, rows in splits.items()}
+    per_class = {name: dict(sorted(Counter(item.label for item in rows).items())) for name, rows in items.items()}
+    stats = {**stats, "split_source": f"cross-validation ({stats.get('scheme', 'folds')}), test fold {fold}",
+             "classes": len(labels), "skipped": len(skipped),
+             **{f"{name}_items": len(rows) for name, rows in items.items()}, "per_class": per_class}
+    return PreparedData(labels=labels, splits=items, skipped=list(skipped), stats=stats)
+
+
+def assignment_digest(examples: Sequence[Example]) -> str:
+    """A short hash of which file is in which fold (a resumed cross-validation must see the same)."""
+    lines = sorted(f"{ex.path}\t{ex.label}\t{ex.fold}" for ex in examples)
+    return hashlib.sha1("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
 def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
                  overwrite: bool = False, log: Callable[[str], None] = print,
                  verbose: int | str = 0) -> dict[str, Any]:
@@ -190,7 +215,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     import keras
 
     from . import evaluation
-    from .datasets import PreparedData, _resolve_source, load_examples, write_split_csv
+    from .datasets import _resolve_source, load_examples, write_split_csv
     from .trainer import read_state, train_run
 
     out_dir = Path(out_dir)
@@ -204,7 +229,8 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     if unknown:
         raise DatasetError(f"--folds names fold(s) {unknown} that do not exist; folds present: {all_folds}")
     selected = list(folds) if folds else all_folds
-    state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds}
+    state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
+             "assignment": assignment_digest(examples)}
     _check_state(out_dir, state, overwrite=overwrite)
     _write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
                                        "format": fmt})
@@ -232,22 +258,18 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
                 f"{fold_dir / 'metrics.json'}, not retrained")
             continue
         splits = fold_splits(readable, fold, config)
-        data_items = {name: [item_of[ex.path] for ex in rows] for name, rows in splits.items()}
-        missing = sorted(set(labels) - {item.label for item in data_items["train"]})
+        data = fold_data(splits, item_of, labels, fold, skipped=skipped,
+                         stats={"root": str(root), "format": fmt, "scheme": scheme, "files": len(examples)})
+        missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
             log(f"warning: fold {fold}: class(es) {missing} have no training clip; the model cannot learn them")
-        per_class = {name: dict(sorted(Counter(i.label for i in rows).items())) for name, rows in data_items.items()}
-        stats = {"root": str(root), "format": fmt, "split_source": f"cross-validation ({scheme}), test fold {fold}",
-                 "files": len(examples), "classes": len(labels), "skipped": len(skipped),
-                 **{f"{name}_items": len(rows) for name, rows in data_items.items()}, "per_class": per_class}
-        data = PreparedData(labels=labels, splits=data_items, skipped=skipped, stats=stats)
         fold_dir.mkdir(parents=True, exist_ok=True)
         write_split_csv(fold_dir / "split.csv", splits)
         evaluation.write_skipped_csv(fold_dir / "skipped.csv", skipped)
         if read_state(fold_dir).get("status") == "running":
             log(f"fold {fold}: resuming its unfinished run")
-        log(f"fold {fold}: train {len(data_items['train'])}, val {len(data_items['val'])}, "
-            f"test {len(data_items['test'])} clips")
+        log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
+            f"test {len(data.splits['test'])} clips")
         keras.backend.clear_session()
         result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
@@ -290,14 +312,17 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
         if curves.is_file():
             figures[f"Training curves, fold {fold}"] = curves
     folds_csv = out_dir / "folds.csv"
-    counts: dict[str, dict[str, int]] = {}
+    skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
+    unreadable = {path for path, _ in skipped}
+    counts: dict[str, dict[str, int]] = {}  # readable clips per fold and class
     if folds_csv.is_file():
         with folds_csv.open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
+                if row["path"] in unreadable:
+                    continue
                 fold_counts = counts.setdefault(f"fold {row['fold']}", {})
                 fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
     state = _read_json(out_dir / STATE_FILE)
-    skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     dataset = {"source": state.get("root", ""), "format": state.get("format", ""), "folds": state.get("scheme", ""),
                "files": sum(sum(c.values()) for c in counts.values()), "skipped": len(skipped),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
@@ -321,8 +346,9 @@ def default_out_dir(config: Config) -> Path:
     return Path("runs") / f"crossval-{config.fingerprint()}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .train import add_config_flags, config_from_args, quiet_tensorflow, setup_logging
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the shared training flags plus ``--k``, ``--folds``, ``--out``, ``--overwrite``."""
+    from .train import add_config_flags
 
     parser = argparse.ArgumentParser(prog="python -m sound_tf.crossval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -333,9 +359,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import logging
+
+    from .train import config_from_args, quiet_tensorflow, setup_logging
+
+    parser = build_parser()
     args = parser.parse_args(argv)
     quiet_tensorflow()
-    import logging
     log = logging.getLogger("sound_tf")
     try:
         config = config_from_args(args)

@@ -95,6 +95,57 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     return examples, f"{name}_fold{fold}" if fold is not None else name
 
 
+def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: str = "auto",
+                 fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
+                 out_dir: str | Path | None = None, batch_size: int | None = None,
+                 log: Callable[[str], None] = print) -> tuple[dict, Path]:
+    """Evaluate a run folder's model and write the evaluation files and ``report.html``.
+
+    The examples are chosen by :func:`select_examples`; they are decoded once through the decode cache
+    at the run's sample rate (unreadable files are skipped and listed in ``skipped.csv``) and scored by
+    :func:`sound_tf.evaluation.evaluate_items`. The summary (weakest classes, confusions, data advice
+    against the run's training class counts) goes to ``log``.
+
+    Returns
+    -------
+    metrics : dict
+        :func:`sound_tf.metrics.compute_metrics` output.
+    out_dir : Path
+        Where the files went (default ``RUN_DIR/evaluation/<split or dataset name>``).
+    """
+    from . import evaluation
+    from .config import apply_overrides
+    from .metrics import summary_lines
+
+    run_dir = Path(run_dir)
+    config = evaluation.load_run_config(run_dir)
+    if batch_size is not None:
+        config = apply_overrides(config, {"train.batch_size": batch_size})
+    examples, name = select_examples(run_dir, config.labels, data=data, data_format=data_format, fold=fold,
+                                     split=split, skip_unknown_labels=skip_unknown_labels, log=log)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / name
+    log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
+    items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
+    evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
+    if not items:
+        raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
+                           f"{skipped[0][1]})")
+    _, model = evaluation.load_run(run_dir)
+    metrics = evaluation.evaluate_items(model, config, items, out_dir, log=log)
+    counts = {label: sum(1 for i in items if i.label == label) for label in config.labels}
+    summary = {"evaluated": name, "source": data or str(run_dir / "split.csv"), "files": len(examples),
+               "evaluated_clips": len(items), "skipped": len(skipped), "class_counts": {"evaluated": counts}}
+    evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
+                                title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
+                                skipped=skipped, log=log)
+    for line in summary_lines(metrics, class_counts=evaluation.train_class_counts(run_dir=run_dir)):
+        log(line)
+    if skipped:
+        log(f"{len(skipped)} unreadable file(s) skipped, listed in {out_dir / 'skipped.csv'}")
+    log(f"evaluation folder: {out_dir}")
+    return metrics, out_dir
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,43 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .train import quiet_tensorflow
-    quiet_tensorflow()
-    log = print
-    run_dir = Path(args.run_dir)
-    try:
-        from . import evaluation
-        from .config import apply_overrides
 
-        config, model = evaluation.load_run(run_dir)
-        if args.batch_size:
-            config = apply_overrides(config, {"train.batch_size": args.batch_size})
-        examples, name = select_examples(run_dir, config.labels, data=args.data, data_format=args.format,
-                                         fold=args.fold, split=args.split,
-                                         skip_unknown_labels=args.skip_unknown_labels, log=log)
-        out_dir = Path(args.out) if args.out else run_dir / "evaluation" / name
-        log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
-        items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
-        if not items:
-            raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
-                               f"{skipped[0][1]})")
-        metrics = evaluation.evaluate_items(model, config, items, out_dir, log=log)
-        counts = {label: sum(1 for i in items if i.label == label) for label in config.labels}
-        summary = {"evaluated": name, "source": args.data or str(run_dir / "split.csv"), "files": len(examples),
-                   "evaluated_clips": len(items), "skipped": len(skipped),
-                   "class_counts": {"train (run)": evaluation.train_class_counts(run_dir=run_dir) or {},
-                                    "evaluated": counts}}
-        evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
-                                    title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
-                                    skipped=skipped, log=log)
-        from .metrics import summary_lines
-        train_counts = evaluation.train_class_counts(run_dir=run_dir)
-        for line in summary_lines(metrics, class_counts=train_counts):
-            log(line)
-        if skipped:
-            log(f"{len(skipped)} unreadable file(s) skipped, listed in {out_dir / 'skipped.csv'}")
-        log(f"evaluation folder: {out_dir}")
+    quiet_tensorflow()
+    try:
+        evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
+                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size)
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -65,18 +65,15 @@ def evaluate_items(model, config: Config, items: Sequence[object], out_dir: str 
 
 
 # -- loading runs and decoding examples -----------------------------------------------------------------
-def load_run(run_dir: str | Path) -> tuple[Config, Any]:
-    """A run folder's ``Config`` (with its labels) and its Keras model.
+def load_run_config(run_dir: str | Path) -> Config:
+    """A finished run folder's ``Config`` (with its labels).
 
     Raises
     ------
     SoundTFError
-        The folder has no ``config.json`` or ``model.keras`` (e.g. a run that did not finish).
+        The folder has no ``config.json`` or ``model.keras`` (e.g. a run that did not finish), or the
+        config has no labels.
     """
-    import keras
-
-    from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
-
     run_dir = Path(run_dir)
     for name in ("config.json", "model.keras"):
         if not (run_dir / name).is_file():
@@ -85,7 +82,17 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any]:
     config = Config.load(run_dir)
     if not config.labels:
         raise SoundTFError(f"{run_dir / 'config.json'}: holds no labels; it was not written by a training run")
-    return config, keras.models.load_model(run_dir / "model.keras")
+    return config
+
+
+def load_run(run_dir: str | Path) -> tuple[Config, Any]:
+    """A finished run folder's ``Config`` and its Keras model (see :func:`load_run_config`)."""
+    import keras
+
+    from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
+
+    config = load_run_config(run_dir)
+    return config, keras.models.load_model(Path(run_dir) / "model.keras")
 
 
 def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: Config, *,
@@ -245,5 +252,6 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
     return path
 
 
-__all__ = ["softmax", "evaluate_items", "load_run", "decode_examples", "write_run_report", "write_curves", "dataset_summary",
-           "class_counts_per_split", "train_class_counts", "read_skipped_csv", "write_skipped_csv"]
+__all__ = ["softmax", "evaluate_items", "load_run", "load_run_config", "decode_examples", "write_run_report",
+           "write_curves", "dataset_summary", "class_counts_per_split", "train_class_counts", "read_skipped_csv",
+           "write_skipped_csv"]

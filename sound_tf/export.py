@@ -9,7 +9,8 @@ self-describing bundle (default ``RUN_DIR/export/``):
     ``[batch, classes]`` (the class names, one row per example, so row-format serving works too).
     Loads with ``tf.saved_model.load`` or ``keras.layers.TFSMLayer``; needs no sound_tf code.
 ``model_float32.tflite``, ``model_float16.tflite``, ``model_dynamic.tflite``, ``model_int8.tflite``
-    Waveform ``[batch, clip_samples]`` (resizable batch) -> ``probabilities`` ``[batch, classes]``.
+    Waveform ``[batch, clip_samples]`` (resizable batch) -> ``probabilities`` and ``logits``
+    ``[batch, classes]`` (signature outputs; logits are what windows of a long recording average).
     ``float16`` stores float16 weights; ``dynamic`` int8 weights with float activations; ``int8`` is
     full-integer quantised from the normalisation on, calibrated on windows of *training* clips only.
     Its log-mel frontend (framing, DFT, power, mel projection, log) stays float32: a power spectrum
@@ -17,7 +18,8 @@ self-describing bundle (default ``RUN_DIR/export/``):
     ``export.json`` lists every artefact's ops and their dtypes.
 ``model_int8_features.tflite`` + ``features.json``
     Fully integer (int8 in, int8 out) network for microcontrollers that compute the features
-    themselves: input the normalised log-mel ``[1, frames, mel_bins]``; ``features.json`` holds every
+    themselves: input the normalised log-mel ``[1, frames, mel_bins]``, outputs int8 ``probabilities``
+    and ``logits``; ``features.json`` holds every
     number needed to compute them identically (framing, window, FFT size, the mel filterbank's rule
     and weights, log offset, normalisation mean and variance, input/output quantisation).
 ``labels.txt``, ``config.json``, ``export.json``, ``analysis/*.txt``
@@ -28,9 +30,9 @@ model, ``features.json``) as an appended archive of associated files (:mod:`soun
 so one file is enough on a device (``python -m sound_tf.lite``).
 
 Parity: the same function scores every artefact (Keras, SavedModel, each TFLite file) on the run's
-test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the evaluation's hop), class
-probabilities per window, the softmax of the mean log-probability per clip (= mean logits, the
-evaluation's rule, see :func:`sound_tf.lite.aggregate_probabilities`) -- and records its accuracy, its
+test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the evaluation's hop), logits
+and probabilities per window, the softmax of the mean logits per clip (the evaluation's rule, see
+:func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its
 top-1 agreement with Keras, its size and its median single-clip latency (batch 1; one thread for
 TFLite, and for TensorFlow when run from the command line). Export fails when an artefact misses the
 profile's thresholds unless ``--allow-degraded``; ``export.json`` is written either way.
@@ -66,7 +68,7 @@ from .audio import DecodeCache, default_cache_dir, split_windows
 from .config import Config
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError
-from .lite import LiteClassifier, aggregate_probabilities
+from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
@@ -294,6 +296,10 @@ def _tflite_frozen(fn_model: keras.Model, fn: Callable, spec: tf.TensorSpec, wor
     return tf.lite.TFLiteConverter.from_saved_model(str(source))
 
 
+def _outputs(logits: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {LOGITS: logits, PROBABILITIES: tf.nn.softmax(logits)}  # [batch, classes] each
+
+
 def _frontend_nodes(model_bytes: bytes) -> list[str]:
     """Output tensor names of the ops of the log-mel frontend in a (calibrated float) TFLite model."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -307,14 +313,13 @@ def _frontend_nodes(model_bytes: bytes) -> list[str]:
 
 def convert_waveform_model(model: keras.Model, config: Config, variant: str, work: Path,
                            representative: np.ndarray | None = None) -> bytes:
-    """TFLite FlatBuffer of waveform ``[batch, clip_samples]`` -> probabilities for one variant.
+    """TFLite FlatBuffer of waveform ``[batch, clip_samples]`` -> logits and probabilities for one variant.
 
     ``int8`` needs ``representative`` windows ``[n, clip_samples]``; its frontend ops are kept float
     (see the module docstring) through the quantization debugger's node deny-list.
     """
     spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
-    converter = _tflite_frozen(model, lambda waveform: {"probabilities": tf.nn.softmax(model(waveform, training=False))},
-                               spec, work)
+    converter = _tflite_frozen(model, lambda waveform: _outputs(model(waveform, training=False)), spec, work)
     if variant == "float32":
         return converter.convert()
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -387,11 +392,10 @@ def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
 
 
 def convert_features_model(model: keras.Model, config: Config, work: Path, representative: np.ndarray) -> bytes:
-    """Fully integer TFLite FlatBuffer: int8 normalised log-mel ``[1, frames, mel_bins]`` -> int8 probabilities."""
+    """Fully integer TFLite FlatBuffer: int8 normalised log-mel ``[1, frames, mel_bins]`` -> int8 logits and probabilities."""
     network = network_model(model)
     spec = tf.TensorSpec([1, *config.feature_shape], tf.float32, name="log_mel")
-    converter = _tflite_frozen(network, lambda log_mel: {"probabilities": tf.nn.softmax(network(log_mel, training=False))},
-                               spec, work)
+    converter = _tflite_frozen(network, lambda log_mel: _outputs(network(log_mel, training=False)), spec, work)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
@@ -462,26 +466,25 @@ def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:
 
 # -- measuring ------------------------------------------------------------------------------------------------
 class _Runner:
-    """One artefact behind one interface: ``predict_windows([n, clip_samples]) -> probabilities [n, classes]``."""
+    """One artefact behind one interface: ``predict([n, clip_samples]) -> {"logits", "probabilities"}``."""
 
-    floor: float = 1e-30
-
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     def time_one(self, window: np.ndarray) -> float:
         started = time.perf_counter()
-        self.predict_windows(window)
+        self.predict(window)
         return time.perf_counter() - started
 
 
 class _KerasRunner(_Runner):
     def __init__(self, model: keras.Model):
         self.model = model
-        self._infer = tf.function(lambda x: tf.nn.softmax(model(x, training=False)), reduce_retracing=True)
+        self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        return self._infer(tf.constant(windows)).numpy()
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        logits = self._infer(tf.constant(windows)).numpy()  # [n, classes]
+        return {LOGITS: logits, PROBABILITIES: tf.nn.softmax(logits).numpy()}
 
     def time_one(self, window: np.ndarray) -> float:  # the plain eager call a user writes: model(x)
         started = time.perf_counter()
@@ -501,17 +504,17 @@ class _SavedModelRunner(_Runner):
         self._loaded = tf.saved_model.load(str(path))
         self._signature = self._loaded.signatures["serving_default"]
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        return self._signature(waveform=tf.constant(windows))["probabilities"].numpy()
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self._signature(waveform=tf.constant(windows))
+        return {LOGITS: outputs[LOGITS].numpy(), PROBABILITIES: outputs[PROBABILITIES].numpy()}
 
 
 class _LiteRunner(_Runner):
     def __init__(self, path: Path):
         self.classifier = LiteClassifier(path, num_threads=1)
-        self.floor = self.classifier._floor
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        return self.classifier.predict_windows(windows)
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        return self.classifier.predict(windows)
 
 
 class _FeaturesRunner(_Runner):
@@ -524,23 +527,25 @@ class _FeaturesRunner(_Runner):
         self._interpreter = Interpreter(model_path=str(path), num_threads=1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        self.floor = self._output["quantization"][0] / 2
+        by_index = {d["index"]: d for d in self._interpreter.get_output_details()}
+        self._outputs = {name: by_index[d["index"]] for name, d in
+                         self._interpreter.get_signature_runner().get_output_details().items()}
 
-    def run_features(self, features: np.ndarray) -> np.ndarray:
-        """``[n, frames, mel_bins]`` float features -> ``[n, classes]`` probabilities, one invoke per row."""
-        in_scale, in_zero = self._input["quantization"]
-        out_scale, out_zero = self._output["quantization"]
-        rows = []
+    def run_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """``[n, frames, mel_bins]`` float features -> outputs ``[n, classes]``, one invoke per row."""
+        scale, zero_point = self._input["quantization"]
+        rows: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
         for row in features:
-            q = np.clip(np.round(row / in_scale) + in_zero, -128, 127).astype(np.int8)[np.newaxis]
+            q = np.clip(np.round(row / scale) + zero_point, -128, 127).astype(np.int8)[np.newaxis]
             self._interpreter.set_tensor(self._input["index"], q)
             self._interpreter.invoke()
-            out = self._interpreter.get_tensor(self._output["index"])[0]
-            rows.append((out.astype(np.float32) - out_zero) * out_scale)
-        return np.stack(rows)
+            for name, detail in self._outputs.items():
+                out_scale, out_zero = detail["quantization"]
+                value = self._interpreter.get_tensor(detail["index"])[0]
+                rows[name].append((value.astype(np.float32) - out_zero) * out_scale)
+        return {name: np.stack(values) for name, values in rows.items()}
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         return self.run_features(self._features(tf.constant(windows)).numpy())
 
     def time_one(self, window: np.ndarray) -> float:  # the network alone, as on a microcontroller
@@ -551,12 +556,16 @@ class _FeaturesRunner(_Runner):
 
 
 def score_clips(runner: _Runner, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
-    """The same scoring for every artefact: ``(clip probabilities [clips, classes], window probabilities [windows, classes])``."""
+    """The same scoring for every artefact.
+
+    Returns ``(clip probabilities [clips, classes], window probabilities [windows, classes])``; a clip's
+    probabilities are the softmax of its windows' mean logits, as evaluation scores it.
+    """
     per_clip, per_window = [], []
     for windows in clips.windows:
-        probs = runner.predict_windows(windows)  # [windows, classes]
-        per_window.append(probs)
-        per_clip.append(aggregate_probabilities(probs, floor=runner.floor))
+        outputs = runner.predict(windows)  # [windows, classes] each
+        per_window.append(outputs[PROBABILITIES])
+        per_clip.append(aggregate_logits(outputs[LOGITS]))
     return np.stack(per_clip), np.concatenate(per_window)
 
 

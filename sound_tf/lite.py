@@ -7,11 +7,11 @@ hop sizes -- is read from the model file itself (see :mod:`sound_tf.tflite_meta`
 A recording of any length and rate is decoded, resampled to the model's rate and cut into windows of
 ``clip_samples`` every ``hop_samples`` (the last one zero-padded, exactly as evaluation does: see
 :func:`sound_tf.audio.split_windows`). Each window gets class probabilities; the overall result is
-the softmax of the *mean log-probability* over windows. Since ``log p = logits - logsumexp(logits)``
-and the second term is the same for every class of a window, that equals the softmax of the mean
-logits, which is how ``sound_tf.evaluation`` scores a clip: the runner ranks classes exactly as
-evaluation does, from a model that outputs probabilities. (For int8 outputs, probabilities of 0 are
-floored at half a quantisation step before the log.)
+the softmax of the *mean logits* over windows, the rule ``sound_tf.evaluation`` scores clips with.
+Exported models output both ``logits`` and ``probabilities`` for that reason: averaging int8
+probabilities would not work, since every probability under 1/256 reads as 0 while the mean of logits
+is dominated by exactly those small values. (A model with a probabilities output only is aggregated
+with the mean log-probability, which ranks classes the same way for float models.)
 
 Command line::
 
@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -41,40 +41,50 @@ from .audio import load_audio, split_windows
 from .errors import AudioError, ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["LiteClassifier", "aggregate_probabilities", "main"]
+__all__ = ["LiteClassifier", "aggregate_logits", "softmax", "main"]
 
 #: Largest number of windows sent through the interpreter at once (bounds memory on long files).
 MAX_BATCH_WINDOWS = 32
+#: Signature output names of exported models.
+LOGITS, PROBABILITIES = "logits", "probabilities"
 
 
-def aggregate_probabilities(probabilities: np.ndarray, *, floor: float = 1e-30) -> np.ndarray:
-    """One clip's class probabilities from its windows' probabilities.
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def aggregate_logits(logits: np.ndarray) -> np.ndarray:
+    """One recording's class probabilities from its windows' logits: ``softmax(mean over windows)``.
 
     Parameters
     ----------
-    probabilities : numpy.ndarray
-        ``[windows, classes]``, each row a probability vector.
-    floor : float
-        Probabilities below it are raised to it before the log (a quantised output can hold 0).
+    logits : numpy.ndarray
+        ``[windows, classes]``.
 
     Returns
     -------
     numpy.ndarray
-        ``[classes]`` float64: ``softmax(mean over windows of log p)``, which equals
-        ``softmax(mean over windows of logits)``, the evaluation's clip score.
+        ``[classes]`` float64, the evaluation's clip score.
     """
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.ndim != 2 or probabilities.shape[0] == 0:
-        raise ConfigError(f"aggregate_probabilities expects [windows, classes] with windows >= 1, "
-                          f"got shape {probabilities.shape}")
-    mean_log = np.log(np.maximum(probabilities, floor)).mean(axis=0)  # [classes]
-    shifted = np.exp(mean_log - mean_log.max())
-    return shifted / shifted.sum()
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ConfigError(f"aggregate_logits expects [windows, classes] with windows >= 1, got shape {logits.shape}")
+    return softmax(logits.mean(axis=0))
 
 
 def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [{"label": labels[i], "score": round(float(probabilities[i]), 6)} for i in order]
+
+
+def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return values.astype(np.float32, copy=True)
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 class LiteClassifier:
@@ -132,23 +142,37 @@ class LiteClassifier:
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"{self.model_path}: LiteRT cannot load this model ({exc})") from exc
         self._lock = threading.Lock()
-        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ConfigError(f"{self.model_path}: expected one input and one output, got {len(inputs)} and "
-                              f"{len(outputs)}")
-        self._input, self._output = inputs[0], outputs[0]
+        inputs = self._interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise ConfigError(f"{self.model_path}: expected one input, got {len(inputs)}")
+        self._input = inputs[0]
+        self._outputs = self._named_outputs()
         signature = [int(d) for d in self._input["shape_signature"]]
         if len(signature) != 2 or signature[1] != self.clip_samples:
             raise ConfigError(f"{self.model_path}: input shape {signature} does not match "
                               f"[batch, clip_samples={self.clip_samples}] from the metadata")
-        out_classes = int(self._output["shape_signature"][-1])
-        if out_classes != len(self.labels):
-            raise ConfigError(f"{self.model_path}: the model has {out_classes} outputs but {len(self.labels)} labels")
+        for name, detail in self._outputs.items():
+            if int(detail["shape_signature"][-1]) != len(self.labels):
+                raise ConfigError(f"{self.model_path}: output {name!r} has {int(detail['shape_signature'][-1])} "
+                                  f"classes but the model carries {len(self.labels)} labels")
         self._resizable = signature[0] == -1
         self._batch = int(self._input["shape"][0])
         self._interpreter.allocate_tensors()
-        out_scale, _ = self._output["quantization"]
-        self._floor = out_scale / 2 if self._output["dtype"] != np.float32 and out_scale > 0 else 1e-30
+
+    def _named_outputs(self) -> dict[str, dict[str, Any]]:
+        """Output details by signature name (``logits``, ``probabilities``)."""
+        outputs = self._interpreter.get_output_details()
+        signatures = self._interpreter.get_signature_list()
+        if len(signatures) == 1:
+            named = self._interpreter.get_signature_runner(next(iter(signatures))).get_output_details()
+            by_index = {o["index"]: o for o in outputs}
+            found = {name: by_index[d["index"]] for name, d in named.items() if name in (LOGITS, PROBABILITIES)}
+            if PROBABILITIES in found:
+                return found
+        if len(outputs) == 1:
+            return {PROBABILITIES: outputs[0]}
+        raise ConfigError(f"{self.model_path}: expected a {PROBABILITIES!r} output (and optionally {LOGITS!r}), "
+                          f"got outputs {[o['name'] for o in outputs]}")
 
     # -- inference --------------------------------------------------------------------------------------
     def _quantize_input(self, windows: np.ndarray) -> np.ndarray:
@@ -159,13 +183,7 @@ class LiteClassifier:
         info = np.iinfo(dtype)
         return np.clip(np.round(windows / scale) + zero_point, info.min, info.max).astype(dtype)
 
-    def _dequantize_output(self, values: np.ndarray) -> np.ndarray:
-        if self._output["dtype"] == np.float32:
-            return values.astype(np.float32, copy=False)
-        scale, zero_point = self._output["quantization"]
-        return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Invoke on ``[n, clip_samples]`` (n = the current batch size); the caller holds the lock."""
         if batch.shape[0] != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape), strict=True)
@@ -173,43 +191,48 @@ class LiteClassifier:
             self._batch = batch.shape[0]
         self._interpreter.set_tensor(self._input["index"], self._quantize_input(batch))
         self._interpreter.invoke()
-        return self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
+        return {name: _dequantize(self._interpreter.get_tensor(d["index"]), d) for name, d in self._outputs.items()}
 
-    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities of model inputs.
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs for model inputs: ``{"probabilities": [n, classes], "logits": [n, classes]}`` float32.
+
+        ``logits`` is missing for a model without that output.
 
         Parameters
         ----------
         windows : numpy.ndarray
             ``[n, clip_samples]`` float waveforms at :attr:`sample_rate_hz`, ``n >= 1``.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``[n, classes]`` float32 probabilities (int8 outputs are dequantised).
         """
         windows = np.asarray(windows)
         if windows.ndim != 2 or windows.shape[1] != self.clip_samples or windows.shape[0] == 0:
-            raise ConfigError(f"predict_windows expects [n >= 1, clip_samples={self.clip_samples}], "
+            raise ConfigError(f"expected windows of shape [n >= 1, clip_samples={self.clip_samples}], "
                               f"got shape {windows.shape}")
         if not np.issubdtype(windows.dtype, np.floating):
-            raise ConfigError(f"predict_windows expects float samples in [-1, 1], got dtype {windows.dtype}")
+            raise ConfigError(f"expected float samples in [-1, 1], got dtype {windows.dtype}")
         windows = windows.astype(np.float32, copy=False)
         step = MAX_BATCH_WINDOWS if self._resizable else self._batch
-        parts = []
+        parts: list[dict[str, np.ndarray]] = []
         with self._lock:
             for start in range(0, windows.shape[0], step):
                 chunk = windows[start:start + step]  # [<= step, clip_samples]
-                if not self._resizable and chunk.shape[0] != self._batch:  # fixed batch: pad the tail
-                    pad = np.zeros((self._batch - chunk.shape[0], self.clip_samples), np.float32)
-                    parts.append(self._run(np.concatenate([chunk, pad]))[:chunk.shape[0]])
-                else:
-                    parts.append(self._run(chunk).copy())
-        return np.concatenate(parts)  # [n, classes]
+                rows = chunk.shape[0]
+                if not self._resizable and rows != self._batch:  # fixed batch: pad the tail
+                    chunk = np.concatenate([chunk, np.zeros((self._batch - rows, self.clip_samples), np.float32)])
+                parts.append({name: value[:rows] for name, value in self._run(chunk).items()})
+        return {name: np.concatenate([part[name] for part in parts]) for name in self._outputs}
 
-    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
-        """Overall ``[classes]`` probabilities of one recording from its windows' probabilities."""
-        return aggregate_probabilities(probabilities, floor=self._floor)
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[n, classes]`` float32 of windows ``[n, clip_samples]`` (see :meth:`predict`)."""
+        return self.predict(windows)[PROBABILITIES]
+
+    def aggregate(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Overall ``[classes]`` probabilities of one recording from :meth:`predict`'s outputs for its windows.
+
+        ``softmax(mean logits)``; without a logits output, ``softmax(mean log-probability)``.
+        """
+        if LOGITS in outputs:
+            return aggregate_logits(outputs[LOGITS])
+        return aggregate_logits(np.log(np.maximum(outputs[PROBABILITIES], 1e-30)))
 
     def classify(self, wave: np.ndarray, *, top_k: int = 3, hop_samples: int | None = None,
                  name: str = "waveform") -> dict[str, Any]:
@@ -245,11 +268,11 @@ class LiteClassifier:
             raise AudioError(name, f"expected finite float samples, got dtype {wave.dtype}")
         windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
                                 hop_samples=int(hop))  # [windows, clip_samples]
-        probabilities = self.predict_windows(windows)  # [windows, classes]
-        overall = self.aggregate(probabilities)  # [classes]
+        outputs = self.predict(windows)
+        overall = self.aggregate(outputs)  # [classes]
         rate = float(self.sample_rate_hz)
         timeline = []
-        for index, row in enumerate(probabilities):
+        for index, row in enumerate(outputs[PROBABILITIES]):  # [classes] per window
             start = index * int(hop)
             best = int(np.argmax(row))
             timeline.append({"start_seconds": round(start / rate, 4),
@@ -259,7 +282,8 @@ class LiteClassifier:
         return {"label": top[0]["label"], "score": top[0]["score"], "top": top, "windows": timeline,
                 "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 4),
                 "hop_seconds": round(int(hop) / rate, 4),
-                "aggregation": "softmax of the mean log-probability over windows (= mean logits)"}
+                "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
+                else "softmax of the mean log-probability over windows"}
 
     def classify_file(self, path: str | os.PathLike, *, top_k: int = 3, hop_samples: int | None = None) -> dict[str, Any]:
         """Decode ``path`` (any format and rate soundfile reads), resample, and :meth:`classify` it.

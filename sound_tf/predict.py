@@ -142,7 +142,7 @@ def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> li
         if with_windows:
             for w in p.windows:
                 best = ", ".join(f"{label} {prob:.3f}" for label, prob in w["top"])
-                lines.append(f"    {w['start_s']:8.2f}-{w['end_s']:<8.2f} s  {best}")
+                lines.append(f"  {w['start_s']:8.2f} - {w['end_s']:.2f} s".ljust(26) + best)
     return lines
 
 

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import keras_tuner as kt
+
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError
 from .hypermodel import SearchSpace
@@ -90,131 +92,131 @@ def tuner_id() -> str:
 
 
 # -- oracles: KerasTuner's, plus a time budget, worker bookkeeping and release of dead workers -------------
-def _kt():
-    import keras_tuner
-    return keras_tuner
+class SearchOracleMixin:
+    """Adds to a KerasTuner oracle: a deadline, who ran each trial, and releasing silent workers.
+
+    ``assignments`` (trial id -> tuner ids that were handed the trial, in order) is saved in
+    ``oracle.json``, so the chief's oracle records which worker ran every trial.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline: float | None = None
+        self.assignments: dict[str, list[str]] = {}
+        self.stopped = False
+        self.budget_spent = False
+
+    @kt.synchronized
+    def create_trial(self, tuner_id: str):
+        if self.deadline is not None and time.time() >= self.deadline and tuner_id not in self.ongoing_trials:
+            if not self.budget_spent:
+                log.info(f"time budget spent after {len(self.trials)} trial(s): no new trials; running ones finish")
+            self.budget_spent = True
+            self.max_trials = max(len(self.trials), 1)  # KerasTuner then answers STOPPED
+        trial = super().create_trial(tuner_id)
+        if trial.status == "STOPPED" and self.ongoing_trials and not self.budget_spent:
+            # Other workers still run trials; if one of them dies its trial comes back to the queue,
+            # so keep this worker polling (IDLE) instead of letting it exit.
+            self.tuner_ids.add(tuner_id)
+            return kt.engine.trial.Trial(self.get_space(), trial_id=trial.trial_id, status="IDLE")
+        if trial.status == "RUNNING":
+            given = self.assignments.setdefault(trial.trial_id, [])
+            if not given or given[-1] != tuner_id:
+                given.append(tuner_id)
+                self.save()
+        elif trial.status == "STOPPED":
+            self.stopped = True
+        return trial
+
+    @kt.synchronized
+    def active_tuners(self) -> set[str]:
+        """Workers that hold a trial or have not been told to stop."""
+        return set(self.tuner_ids) | set(self.ongoing_trials)
+
+    @kt.synchronized
+    def release_tuner(self, tuner_id: str, reason: str) -> str | None:
+        """Forget a dead worker; its trial (if any) is queued to run again. Returns that trial's id."""
+        trial = self.ongoing_trials.pop(tuner_id, None)
+        self.tuner_ids.discard(tuner_id)
+        if trial is None:
+            return None
+        trial.message = reason
+        if trial.trial_id not in self._retry_queue:
+            self._retry_queue.append(trial.trial_id)
+        self._save_trial(trial)
+        self.save()
+        return trial.trial_id
+
+    @kt.synchronized
+    def finished(self) -> bool:
+        """No trial left to hand out or waiting for a result, and no worker still connected."""
+        exhausted = bool(self.max_trials) and len(self.trials) >= self.max_trials and not self._retry_queue
+        return (self.stopped or exhausted) and not self.ongoing_trials and not self.tuner_ids
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["assignments"] = self.assignments
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.assignments = {k: list(v) for k, v in state.get("assignments", {}).items()}
 
 
-def _oracle_classes() -> dict[str, type]:
-    kt = _kt()
-
-    class SearchOracleMixin:
-        """Adds to a KerasTuner oracle: a deadline, who ran each trial, and releasing silent workers.
-
-        ``assignments`` (trial id -> tuner ids that were handed the trial) is saved in ``oracle.json``,
-        so the chief's oracle records which worker ran every trial.
-        """
-
-        deadline: float | None = None
-
-        def _extra_init(self) -> None:
-            self.assignments: dict[str, list[str]] = {}
-            self.stopped = False
-            self.budget_spent = False
-
-        @kt.synchronized
-        def create_trial(self, tuner_id: str):
-            if self.deadline is not None and time.time() >= self.deadline and tuner_id not in self.ongoing_trials:
-                if not self.budget_spent:
-                    log.info(f"time budget spent after {len(self.trials)} trial(s): no new trials; running ones finish")
-                self.budget_spent = True
-                self.max_trials = max(len(self.trials), 1)  # KerasTuner then answers STOPPED
-            trial = super().create_trial(tuner_id)
-            if trial.status == "STOPPED" and self.ongoing_trials and not self.budget_spent:
-                # Other workers still run trials; if one of them dies its trial comes back to the queue,
-                # so keep this worker polling (IDLE) instead of letting it exit.
-                self.tuner_ids.add(tuner_id)
-                return kt.engine.trial.Trial(self.get_space(), trial_id=trial.trial_id, status="IDLE")
-            if trial.status == "RUNNING":
-                given = self.assignments.setdefault(trial.trial_id, [])
-                if not given or given[-1] != tuner_id:
-                    given.append(tuner_id)
-                    self.save()
-            elif trial.status == "STOPPED":
-                self.stopped = True
-            return trial
-
-        @kt.synchronized
-        def active_tuners(self) -> set[str]:
-            return set(self.tuner_ids) | set(self.ongoing_trials)
-
-        @kt.synchronized
-        def release_tuner(self, tuner_id: str, reason: str) -> str | None:
-            """Forget a dead worker; its trial (if any) is queued to run again. Returns that trial's id."""
-            trial = self.ongoing_trials.pop(tuner_id, None)
-            self.tuner_ids.discard(tuner_id)
-            if trial is None:
-                return None
-            trial.message = reason
-            if trial.trial_id not in self._retry_queue:
-                self._retry_queue.append(trial.trial_id)
-            self._save_trial(trial)
-            self.save()
-            return trial.trial_id
-
-        @kt.synchronized
-        def finished(self) -> bool:
-            """No trial left to hand out or waiting for a result, and no worker still connected."""
-            exhausted = bool(self.max_trials) and len(self.trials) >= self.max_trials and not self._retry_queue
-            return (self.stopped or exhausted) and not self.ongoing_trials and not self.tuner_ids
-
-        def get_state(self) -> dict[str, Any]:
-            state = super().get_state()
-            state["assignments"] = self.assignments
-            return state
-
-        def set_state(self, state: dict[str, Any]) -> None:
-            super().set_state(state)
-            self.assignments = {k: list(v) for k, v in state.get("assignments", {}).items()}
-
-    def make(base: type) -> type:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            base.__init__(self, *args, **kwargs)
-            self._extra_init()
-        return type(f"Sound{base.__name__}", (SearchOracleMixin, base), {"__init__": __init__})
-
-    return {"random": make(kt.oracles.RandomSearchOracle),
-            "bayesian": make(kt.oracles.BayesianOptimizationOracle),
-            "hyperband": make(kt.oracles.HyperbandOracle)}
+class RandomSearchOracle(SearchOracleMixin, kt.oracles.RandomSearchOracle):
+    """KerasTuner's random search with :class:`SearchOracleMixin`."""
 
 
-def _tuner_classes() -> dict[str, type]:
-    kt = _kt()
+class BayesianOracle(SearchOracleMixin, kt.oracles.BayesianOptimizationOracle):
+    """KerasTuner's Gaussian-process Bayesian optimisation with :class:`SearchOracleMixin`."""
 
-    class SoundTunerMixin:
-        """KerasTuner's Tuner (or Hyperband, for its epochs and warm starts) with our own oracle.
 
-        Saves each trial's config as ``config.json`` in its trial folder and tracks the running trial
-        for the heartbeat.
-        """
+class HyperbandOracle(SearchOracleMixin, kt.oracles.HyperbandOracle):
+    """KerasTuner's Hyperband with :class:`SearchOracleMixin`."""
 
-        def __init__(self, oracle: Any, hypermodel: Any, **kwargs: Any) -> None:
-            kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
-            self.current_trial_id: str | None = None
-            self._asked = self._ran = False
 
-        def pre_create_trial(self) -> None:
-            # KerasTuner asks again at once after an IDLE answer; wait a little between such polls.
-            if self._asked and not self._ran:
-                time.sleep(IDLE_POLL_SECONDS)
-            self._asked, self._ran = True, False
+ORACLES = {"random": RandomSearchOracle, "bayesian": BayesianOracle, "hyperband": HyperbandOracle}
 
-        def on_trial_begin(self, trial: Any) -> None:
-            super().on_trial_begin(trial)
-            self.current_trial_id, self._ran = trial.trial_id, True
-            try:
-                config = self.hypermodel.trial_config(trial.hyperparameters.copy())
-            except kt.errors.FailedTrialError:
-                return  # build() fails the trial with the reason
-            config.save(Path(self.get_trial_dir(trial.trial_id)) / "config.json")
 
-        def on_trial_end(self, trial: Any) -> None:
-            self.current_trial_id = None
-            super().on_trial_end(trial)
+class SoundTunerMixin:
+    """KerasTuner's Tuner (or Hyperband, for its epochs and warm starts) built on our own oracle.
 
-    return {"random": type("SoundTuner", (SoundTunerMixin, kt.Tuner), {}),
-            "bayesian": type("SoundTuner", (SoundTunerMixin, kt.Tuner), {}),
-            "hyperband": type("SoundHyperbandTuner", (SoundTunerMixin, kt.Hyperband), {})}
+    Saves each trial's config as ``config.json`` in its trial folder, tracks the running trial for the
+    heartbeat, and waits a little between polls while the oracle answers IDLE.
+    """
+
+    def __init__(self, oracle: Any, hypermodel: Any, **kwargs: Any) -> None:
+        # kt.Hyperband.__init__ would build its own oracle: skip it, keep its run_trial and warm starts.
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self.current_trial_id: str | None = None
+        self._asked = self._ran = False
+
+    def pre_create_trial(self) -> None:
+        # KerasTuner asks again at once after an IDLE answer; wait a little between such polls.
+        if self._asked and not self._ran:
+            time.sleep(IDLE_POLL_SECONDS)
+        self._asked, self._ran = True, False
+
+    def on_trial_begin(self, trial: Any) -> None:
+        super().on_trial_begin(trial)
+        self.current_trial_id, self._ran = trial.trial_id, True
+        try:
+            config = self.hypermodel.trial_config(trial.hyperparameters.copy())
+        except kt.errors.FailedTrialError:
+            return  # build() fails the trial with the reason
+        config.save(Path(self.get_trial_dir(trial.trial_id)) / "config.json")
+
+    def on_trial_end(self, trial: Any) -> None:
+        self.current_trial_id = None
+        super().on_trial_end(trial)
+
+
+class SoundTuner(SoundTunerMixin, kt.Tuner):
+    """Random search and Bayesian optimisation."""
+
+
+class SoundHyperbandTuner(SoundTunerMixin, kt.Hyperband):
+    """Hyperband: trials get ``tuner/epochs`` and continue from the checkpoint of an earlier round."""
 
 
 def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
@@ -223,12 +225,11 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
 
     An existing project is always reloaded (``--overwrite`` deletes the folder before this).
     """
-    kt = _kt()
     s = space.settings
     objective = kt.Objective(s.objective, direction=s.direction)
     # KerasTuner treats seed 0 as "draw a random seed", so shift by one.
     common = dict(objective=objective, seed=seed + 1, max_retries_per_trial=0, max_consecutive_failed_trials=3)
-    oracle_cls = _oracle_classes()[s.tuner]
+    oracle_cls = ORACLES[s.tuner]
     if s.tuner == "random":
         oracle = oracle_cls(max_trials=s.max_trials, **common)
     elif s.tuner == "bayesian":
@@ -239,9 +240,8 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
                             hyperband_iterations=1, **common)
         oracle.max_trials = s.max_trials
     oracle.deadline = deadline
-    tuner = _tuner_classes()[s.tuner](oracle, hypermodel, directory=str(out), project_name=PROJECT,
-                                      overwrite=False)
-    return tuner
+    tuner_cls = SoundHyperbandTuner if s.tuner == "hyperband" else SoundTuner
+    return tuner_cls(oracle, hypermodel, directory=str(out), project_name=PROJECT, overwrite=False)
 
 
 # -- heartbeats ---------------------------------------------------------------------------------------------
@@ -347,7 +347,6 @@ class TrialRecord:
 
 def load_trials(out: str | Path, direction: str = "min") -> list[TrialRecord]:
     """Every trial of the search in ``out``, completed ones best first, then the rest by id."""
-    kt = _kt()
     project = Path(out) / PROJECT
     oracle_file = project / "oracle.json"
     state = json.loads(oracle_file.read_text()) if oracle_file.is_file() else {}
@@ -641,6 +640,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0)])
 
     if role == "worker":
+        log(f"worker {tuner_id()}: asking the oracle at {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ['KERASTUNER_ORACLE_PORT']} for trials (waiting for the chief if it is not up yet)")
         with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner):
             tuner.search(**search_kwargs)
         log(f"worker {tuner_id()} done: the oracle has no more trials")
@@ -674,7 +675,15 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
            log: Callable[[str], None]) -> None:
     """Chief: serve the oracle in a thread until every trial is done, releasing silent workers."""
     oracle = tuner.oracle
-    server = threading.Thread(target=tuner.search, kwargs=search_kwargs, name="oracle-server", daemon=True)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            tuner.search(**search_kwargs)  # the chief's search serves the oracle over gRPC
+        except BaseException as exc:  # e.g. the port is taken
+            failure.append(exc)
+
+    server = threading.Thread(target=serve, name="oracle-server", daemon=True)
     server.start()
     _write_json_atomic(out / CHIEF_FILE, {"status": "serving", "pid": os.getpid(), "host": socket.gethostname(),
                                           "ip": os.environ["KERASTUNER_ORACLE_IP"],
@@ -692,6 +701,9 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
                 + (f"; trial {trial_id} will run again on the next worker that asks" if trial_id else ""))
         if oracle.finished():
             break
+    if failure or not oracle.finished():
+        raise SoundTFError(f"the oracle server on {os.environ['KERASTUNER_ORACLE_IP']}:"
+                           f"{os.environ['KERASTUNER_ORACLE_PORT']} stopped: {failure[0] if failure else 'unknown'}")
     _write_json_atomic(out / CHIEF_FILE, {"status": "finished", "pid": os.getpid(), "finished": time.time()})
     log("chief: all trials are done")
 

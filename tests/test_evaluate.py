@@ -94,7 +94,8 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     for row in errors:
         assert sources[row["path"]] == row["true_label"] != row["predicted_label"]
         top3 = [cell.split(":") for cell in row["top3"].split(";")]
-        assert top3[0][0] == row["predicted_label"] and float(top3[0][1]) == pytest.approx(float(row["score"]), abs=0.006)
+        assert top3[0][0] == row["predicted_label"]
+        assert float(top3[0][1]) == pytest.approx(float(row["score"]), abs=0.006)
         assert len(top3) == 3
     pairs = _rows(out / "confused_pairs.csv")
     off_diagonal = cm - np.diag(np.diag(cm))

@@ -1,7 +1,7 @@
 """Export: SavedModel and every TFLite variant checked against Keras, metadata, calibration data, thresholds.
 
-One tiny model is trained once for the module (three noisy tones at 8 kHz, 0.5-s clips, some recordings
-longer than a clip so evaluation slides windows) and exported once with every artefact; each test then
+One tiny model is trained once for the module (click trains, noise and tones at 8 kHz, 0.5-s clips, some
+recordings longer than a clip so evaluation slides windows) and exported once with every artefact; each test then
 re-runs its check on the artefacts, YAMNet-style.
 """
 
@@ -27,19 +27,26 @@ from sound_tf.tflite_meta import FEATURES_FILE, read_metadata, strip_metadata
 from sound_tf.trainer import train_run
 
 SR = 8000
-TONES_HZ = {"high": 2400.0, "low": 250.0, "mid": 900.0}
+CLASSES = ("clicks", "noise", "tone")
 WAVEFORM_VARIANTS = ("float32", "float16", "dynamic", "int8")
 
 
-def _make_tones(root: Path, clips_per_class: int = 14) -> Path:
+def _make_sounds(root: Path, clips_per_class: int = 24) -> Path:
+    """Click trains, white noise and steady tones of random level, 0.3-1.3 s long (some span several windows)."""
     rng = np.random.default_rng(0)
-    for label, freq in TONES_HZ.items():
+    for label in CLASSES:
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(clips_per_class):
-            n = int(SR * rng.uniform(0.3, 1.3))  # shorter and longer than a 0.5-s clip
-            t = np.arange(n) / SR
-            wave = rng.uniform(0.1, 0.4) * np.sin(2 * np.pi * freq * rng.uniform(0.95, 1.05) * t)
-            wave += 0.01 * rng.standard_normal(n)
+            n = int(SR * rng.uniform(0.3, 1.3))
+            if label == "tone":
+                wave = np.sin(2 * np.pi * rng.uniform(300, 2000) * np.arange(n) / SR)
+            elif label == "noise":
+                wave = rng.standard_normal(n) / 2
+            else:
+                wave = np.zeros(n)
+                period = int(SR / rng.uniform(10, 20))
+                wave[rng.integers(period)::period] = 1.0
+            wave = rng.uniform(0.1, 0.4) * wave + 0.005 * rng.standard_normal(n)
             sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
     return root
 
@@ -48,9 +55,9 @@ def _make_tones(root: Path, clips_per_class: int = 14) -> Path:
 def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     config = apply_overrides(Config(), {
-        "data.path": str(_make_tones(root / "data")), "data.format": "folder", "audio.sample_rate_hz": SR,
-        "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16], "train.epochs": 6,
-        "train.batch_size": 8, "train.learning_rate": 0.02, "train.warmup_epochs": 0, "train.seed": 3})
+        "data.path": str(_make_sounds(root / "data")), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [16, 32], "train.epochs": 10,
+        "train.batch_size": 4, "train.learning_rate": 0.01, "train.warmup_epochs": 0, "train.seed": 3})
     run = train_run(config, root / "run", verbose=0, log=lambda message: None)
     profile = export.ExportProfile(name="test", representative_windows=40, latency_runs=3)
     result = export.export_run(run.run_dir, profile=profile, log=lambda message: None)
@@ -75,13 +82,13 @@ def test_bundle_files_and_report(bundle):
                  *export.TFLITE_FILES.values()]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert Config.load(out) == run.config
-    assert (out / "labels.txt").read_text().split() == sorted(TONES_HZ)
+    assert (out / "labels.txt").read_text().split() == list(CLASSES)
     assert set(report["artefacts"]) == {"keras", *export.ARTEFACTS}
     assert report["passed"] and not report["failures"]
     keras_accuracy = report["artefacts"]["keras"]["accuracy"]
     # the shared scoring (mean log-probability over windows) reproduces the evaluation's accuracy
     assert keras_accuracy == pytest.approx(json.loads((run.run_dir / "metrics.json").read_text())["accuracy"])
-    assert keras_accuracy >= 0.8, "the fixture model should have learnt the tones"
+    assert keras_accuracy >= 0.6, "the fixture model should have learnt the sounds"
     for name, entry in report["artefacts"].items():
         assert entry["latency_ms"] > 0 and entry["size_bytes"] > 0, name
         if name != "keras":
@@ -131,8 +138,9 @@ def test_int8_keeps_the_frontend_float_and_quantises_the_network(bundle):
     features = result.report["artefacts"]["int8_features"]
     assert features["float_ops"] == [] and features["input"]["dtype"] == "int8"
     assert features["output"]["dtype"] == "int8"
-    dynamic = result.report["artefacts"]["dynamic"]
-    assert dynamic["int8_ops"] == [] and dynamic["hybrid_ops"], "dynamic range: int8 weights, float activations"
+    dynamic = result.report["artefacts"]["dynamic"]  # int8 weights (where large enough), float activations
+    assert dynamic["int8_ops"] == [] and {"BATCH_MATMUL", "LOG"} <= set(dynamic["float_ops"])
+    assert not {"BATCH_MATMUL", "LOG"} & set(dynamic["hybrid_ops"]), "the frontend keeps float32 constants"
 
 
 def test_metadata_is_embedded_in_every_tflite_file(bundle):

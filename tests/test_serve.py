@@ -520,6 +520,26 @@ def test_concurrent_requests_are_batched(tmp_path):
     assert max(slow.calls) > 1 and max(slow.calls) <= 8
 
 
+def test_overload_is_refused_with_503(tmp_path):
+    slow = ToneBackend(delay_seconds=0.3)
+    app = create_app(settings(tmp_path, max_queue_windows=2, max_wait_ms=0), backend=slow)
+    data = encode(tone(300, 0.5, 8000), 8000)  # one window each
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await app.state.service.wait_ready(10)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+                async def post(delay_seconds: float):
+                    await asyncio.sleep(delay_seconds)
+                    return await http.post("/classify", files={"file": ("a.wav", data)})
+                # the first is in the model, the next two wait (the limit), the fourth is refused
+                return await asyncio.gather(post(0), post(0.1), post(0.12), post(0.2))
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200, 200, 200, 503]
+    assert responses[3].json()["error"] == "overloaded" and "limit 2" in responses[3].json()["detail"]
+
+
 def test_batcher_chunks_fails_and_recovers():
     calls = []
     gate = threading.Event()
@@ -557,6 +577,35 @@ def test_batcher_chunks_fails_and_recovers():
 
     again, alone = asyncio.run(run())
     assert calls[:3] == [32, 32, 6] and calls[3] == 2 and (again == 5).all() and alone.shape == (150, 2)
+
+
+def test_batcher_waits_only_for_announced_requests():
+    calls = []
+
+    def predict(windows):
+        calls.append(windows.shape[0])
+        return np.zeros((windows.shape[0], 2), np.float32)
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=2000, max_queue_windows=100)
+        batcher.start()
+        began = time.perf_counter()
+        await batcher.submit(np.zeros((1, 4), np.float32))  # alone: no 2-s wait
+        lone_seconds = time.perf_counter() - began
+
+        async def announced(delay_seconds: float):
+            with batcher.incoming():
+                await asyncio.sleep(delay_seconds)  # stands for decoding
+            return await batcher.submit(np.zeros((1, 4), np.float32))
+
+        on_their_way = [asyncio.ensure_future(announced(0.2)), asyncio.ensure_future(announced(0.3))]
+        await asyncio.sleep(0)  # both are being "decoded" now
+        await asyncio.gather(batcher.submit(np.zeros((1, 4), np.float32)), *on_their_way)  # one call for all
+        await batcher.stop()
+        return lone_seconds
+
+    lone_seconds = asyncio.run(run())
+    assert lone_seconds < 0.5 and calls == [1, 3]
 
 
 # -- settings and command line ----------------------------------------------------------------------------

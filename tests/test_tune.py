@@ -197,7 +197,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert rss[2] - rss[1] < 100, rss
     assert (out / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = json.loads((out / "best_hparams.json").read_text())
-    assert best["trial_id"] == rows[0]["trial_id"] and best["score"] == pytest.approx(float(rows[0]["val_loss"]))
+    assert best["trial_id"] == rows[0]["trial_id"] and best["score"] == pytest.approx(float(rows[0]["val_loss"]), rel=1e-5)
     assert result.best.trial_id == best["trial_id"]
 
     # The best configuration became an ordinary run folder that loads and evaluates the same way.
@@ -256,7 +256,7 @@ def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(
     import keras_tuner as kt
     from sound_tf import tune
 
-    oracle = tune._oracle_classes()["random"](objective=kt.Objective("val_loss", "min"), max_trials=2, seed=1)
+    oracle = tune.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=2, seed=1)
     oracle._set_project_dir(str(tmp_path), "search")
     hp = kt.HyperParameters()
     hp.Float("x", 0.0, 1.0)
@@ -327,7 +327,7 @@ def test_script_runs_a_chief_and_two_workers_that_share_the_trials(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHON": sys.executable,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     script = subprocess.Popen(["bash", str(REPO / "scripts" / "tune_distributed.sh"), "-n", "2",
-                               "-p", str(_free_port()), *cli_flags(data, out, "--max-trials", "4")],
+                               "-p", str(_free_port()), *cli_flags(data, out, "--max-trials", "3")],
                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     try:
@@ -337,7 +337,7 @@ def test_script_runs_a_chief_and_two_workers_that_share_the_trials(tmp_path):
     assert script.returncode == 0, output[-3000:]
 
     trials = trial_files(out)
-    assert sorted(trials) == ["0", "1", "2", "3"]
+    assert sorted(trials) == ["0", "1", "2"]
     assert all(t["status"] == "COMPLETED" for t in trials.values())
     # The chief's oracle recorded every trial and who ran it: both workers ran trials.
     assignments = json.loads((out / "search" / "oracle.json").read_text())["assignments"]
@@ -380,6 +380,8 @@ def test_a_killed_worker_trial_is_run_again_by_another_worker(tmp_path):
         while True:  # kill tuner1 in the middle of its first trial
             assert doomed.poll() is None and time.time() < deadline, (tmp_path / "tuner1.log").read_text()[-3000:]
             if beat.is_file():
+                if len(procs) == 2:  # tuner1 is asking for a trial: start tuner0 (it imports meanwhile)
+                    procs.append(start("tuner0", "tuner0.log"))
                 try:
                     if json.loads(beat.read_text())["trial_id"] is not None:
                         break
@@ -388,7 +390,6 @@ def test_a_killed_worker_trial_is_run_again_by_another_worker(tmp_path):
             time.sleep(0.2)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
-        procs.append(start("tuner0", "tuner0.log"))
         procs[0].wait(timeout=300)
         assert procs[0].returncode == 0, (tmp_path / "chief.log").read_text()[-3000:]
         procs[2].wait(timeout=30)
@@ -398,8 +399,9 @@ def test_a_killed_worker_trial_is_run_again_by_another_worker(tmp_path):
 
     trials = trial_files(out)
     assert sorted(trials) == ["0", "1"] and all(t["status"] == "COMPLETED" for t in trials.values())
+    # tuner1 was handed trial 0 first (it was the only worker); tuner0 ran it again and ran trial 1.
     assignments = json.loads((out / "search" / "oracle.json").read_text())["assignments"]
-    assert assignments["0"] == ["tuner1", "tuner0"] and assignments["1"] == ["tuner0"]
+    assert assignments == {"0": ["tuner1", "tuner0"], "1": ["tuner0"]}
     assert "worker tuner1 is silent" in (tmp_path / "chief.log").read_text()
     rows = read_csv(out / "trials.csv")
     assert {r["tuner_id"] for r in rows} == {"tuner0"}

@@ -25,6 +25,7 @@ from .logs import configure_logging, logging_config
 from .settings import BACKENDS, ServeSettings
 
 log = logging.getLogger("sound_tf.serve")
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -75,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
             os.environ.update(settings.to_env())
-            uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers, **common)
+            # Workers import the stack (and TensorFlow, for the keras/savedmodel backends) before they answer
+            # the supervisor's health check: allow them more than uvicorn's default 5 s.
+            uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers,
+                        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **common)
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,11 +1,13 @@
 """Micro-batching: concurrent requests share one model call, and the event loop never waits on the model.
 
 Requests :meth:`MicroBatcher.submit` their windows (``[n, clip_samples]``) and await a future. One
-worker task takes the oldest waiting request, waits up to ``max_wait_ms`` for more (or until
-``max_batch_size`` windows are waiting), concatenates whole requests up to ``max_batch_size`` windows,
-runs the model in a single background thread, and hands each request its rows of the result. While a
-call runs, new requests queue up and form the next batch, so under load batches grow by themselves and
-throughput grows with concurrency. A request larger than ``max_batch_size`` runs alone, in chunks.
+worker task takes the oldest waiting request and, while other requests are announced as on their way
+(:meth:`MicroBatcher.incoming`, held while an upload is decoded), waits up to ``max_wait_ms`` for them
+(or until ``max_batch_size`` windows are waiting); it then concatenates whole requests up to
+``max_batch_size`` windows, runs the model in a single background thread, and hands each request its
+rows of the result. While a call runs, new requests queue up and form the next batch, so under load
+batches grow by themselves and throughput grows with concurrency, while a lone request never waits.
+A request larger than ``max_batch_size`` runs alone, in chunks.
 
 Waiting requests live in a deque and the worker sleeps on an :class:`asyncio.Event`, so a timed-out
 wait can never lose a request.
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -55,7 +58,8 @@ class MicroBatcher:
     max_batch_size : int
         Most windows per call.
     max_wait_ms : float
-        After the first request of a batch arrives, wait this long for others (0: take what is there).
+        After the first request of a batch arrives, wait at most this long for announced others
+        (0: take what is there).
     max_queue_windows : int
         Windows allowed to wait; :meth:`submit` raises :class:`QueueFull` beyond it (except for a
         request that finds the queue empty).
@@ -82,6 +86,7 @@ class MicroBatcher:
         self._on_queue = on_queue
         self._jobs: collections.deque[_Job] = collections.deque()
         self._waiting_windows = 0
+        self._incoming = 0
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -95,6 +100,21 @@ class MicroBatcher:
     def waiting_windows(self) -> int:
         """Windows submitted and not yet taken into a model call."""
         return self._waiting_windows
+
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Announce a request that is on its way (being decoded) for as long as the block runs.
+
+        The worker waits up to ``max_wait_ms`` for more requests only while some are announced, so a
+        lone request is never delayed, and under load the requests being decoded join the next batch.
+        """
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
+            if self._wakeup is not None:
+                self._wakeup.set()
 
     def start(self) -> None:
         """Start the worker task on the running event loop."""
@@ -173,7 +193,7 @@ class MicroBatcher:
             await self._wakeup.wait()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_seconds
-        while self._waiting_windows < self.max_batch_size:
+        while self._waiting_windows < self.max_batch_size and self._incoming > 0:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

@@ -235,12 +235,14 @@ class ClassifierService:
         began = time.perf_counter()
         backend = self.require_ready()
         name = safe_filename(filename)
-        upload = await anyio.to_thread.run_sync(self.decode, data, name, limiter=self._decode_limiter)
-        self.metrics.audio_seconds.observe(upload.duration_seconds)
-        if self.batcher is None:
+        batcher = self.batcher
+        if batcher is None:
             raise ServeError(503, "not_ready", "the model is not running")
+        with batcher.incoming():  # the batcher may wait for this upload while it is decoded
+            upload = await anyio.to_thread.run_sync(self.decode, data, name, limiter=self._decode_limiter)
+        self.metrics.audio_seconds.observe(upload.duration_seconds)
         try:
-            probabilities = await asyncio.wait_for(self.batcher.submit(upload.windows),
+            probabilities = await asyncio.wait_for(batcher.submit(upload.windows),
                                                    self.settings.request_timeout_seconds)  # [windows, classes]
         except QueueFull as exc:
             raise ServeError(503, "overloaded", str(exc)) from None

@@ -1,0 +1,201 @@
+"""sound_tf.crossval: leak-free folds (official and assigned), per-fold results, and resuming."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import Config
+from sound_tf.crossval import fold_splits, parse_folds, plan_folds
+from sound_tf.datasets import load_examples
+from sound_tf.errors import ConfigError, DatasetError
+
+SR = 8000
+TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
+
+
+# -- fold assignment (no training) -----------------------------------------------------------------------
+def _esc50(root: Path) -> Path:
+    """ESC-50 metadata: 4 classes x 5 folds x 2 source recordings, each cut into 2 takes."""
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    for c, category in enumerate(["dog", "rain", "siren", "clock"]):
+        for fold in range(1, 6):
+            for s in range(2):
+                src = f"{100000 + 1000 * c + 10 * fold + s}"
+                rows += [f"{fold}-{src}-{take}-{c}.wav,{fold},{c},{category},False,{src},{take}" for take in "AB"]
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _urbansound8k(root: Path) -> Path:
+    """UrbanSound8K metadata: 3 classes x 10 folds, each fold one recording (fsID) cut into 3 slices."""
+    rows = ["slice_file_name,fsID,start,end,salience,fold,classID,class"]
+    for c, name in enumerate(["siren", "drilling", "dog_bark"]):
+        for fold in range(1, 11):
+            fsid = 5000 + 100 * c + fold
+            rows += [f"{fsid}-{c}-0-{i}.wav,{fsid},{i}.0,{i + 1}.0,1,{fold},{c},{name}" for i in range(3)]
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "UrbanSound8K.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _grouped_manifest(root: Path) -> Path:
+    """A CSV without folds: 3 classes x 8 recordings, each cut into 1-3 clips (column ``group``)."""
+    root.mkdir(parents=True)
+    rows = ["path,label,group"]
+    for label in TONES_HZ:
+        for g in range(8):
+            rows += [f"{label}/{label}_{g}_{i}.wav,{label},{label}-rec{g}" for i in range(1 + g % 3)]
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    return root / "clips.csv"
+
+
+def _check_no_leak(examples, scheme_expected: str, num_folds: int, *, k: int = 5):
+    config = Config()
+    planned, scheme = plan_folds(examples, k=k, seed=3)
+    assert scheme == scheme_expected
+    folds = sorted({ex.fold for ex in planned})
+    assert folds == list(range(1, num_folds + 1))
+    tested = defaultdict(int)
+    for fold in folds:
+        splits = fold_splits(planned, fold, config)
+        assert all(splits.values()), f"fold {fold} has an empty split"
+        paths = {name: {ex.path for ex in rows} for name, rows in splits.items()}
+        groups = {name: {ex.group_key for ex in rows} for name, rows in splits.items()}
+        for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
+            assert not paths[a] & paths[b], (fold, a, b)
+            assert not groups[a] & groups[b], (fold, a, b)  # no source recording on both sides
+        assert sum(len(p) for p in paths.values()) == len(examples)
+        for ex in splits["test"]:
+            assert ex.fold == fold
+            tested[ex.path] += 1
+    assert len(tested) == len(examples) and set(tested.values()) == {1}  # every clip tested exactly once
+    return planned
+
+
+def test_official_folds_of_esc50_and_urbansound8k_never_leak(tmp_path):
+    esc = load_examples(_esc50(tmp_path / "esc50"))
+    planned = _check_no_leak(esc, "official", 5, k=3)  # --k is ignored for official folds
+    assert [ex.fold for ex in planned] == [ex.fold for ex in esc]  # clips are never reshuffled
+    us8k = load_examples(_urbansound8k(tmp_path / "us8k"))
+    planned = _check_no_leak(us8k, "official", 10)
+    assert [ex.fold for ex in planned] == [ex.fold for ex in us8k]
+
+
+def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):
+    examples = load_examples(_grouped_manifest(tmp_path / "grouped"))
+    planned = _check_no_leak(examples, "stratified group k-fold", 4, k=4)
+    folds_of_group = defaultdict(set)
+    for ex in planned:
+        folds_of_group[ex.group].add(ex.fold)
+    assert all(len(f) == 1 for f in folds_of_group.values())
+    for fold in range(1, 5):  # 8 recordings per class over 4 folds: every class in every fold
+        assert {ex.label for ex in planned if ex.fold == fold} == set(TONES_HZ)
+    with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 24\]"):
+        plan_folds(examples, k=25)
+
+
+def test_fold_arguments_are_validated():
+    assert parse_folds("3, 1,3") == [1, 3] and parse_folds(None) is None
+    with pytest.raises(ConfigError, match="1,x"):
+        parse_folds("1,x")
+
+
+# -- a real cross-validation ----------------------------------------------------------------------------
+class Interrupted(Exception):
+    """Stands in for a kill in the middle of a fold."""
+
+
+def _tones(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for label, freq in TONES_HZ.items():
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            t = np.arange(int(SR * 0.5)) / SR
+            wave = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.97, 1.03) * t) + 0.02 * rng.standard_normal(t.size)
+            sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
+    return root
+
+
+def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
+    from sound_tf import crossval
+
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    flags = ["--data", str(data), "--k", "3", "--out", str(out), "--sample-rate", str(SR), "--clip-seconds", "0.5",
+             "--epochs", "1", "--batch-size", "8", "--no-augment", "--set", "model.widths=[8,16]", "--quiet"]
+
+    # 1. Only fold 1: a partial summary.
+    assert crossval.main([*flags, "--folds", "1"]) == 0
+    partial = json.loads((out / "crossval.json").read_text())
+    assert partial["folds_done"] == [1] and partial["folds_pending"] == [2, 3] and not partial["complete"]
+    fold1 = out / "fold_1"
+    stamps = {name: (fold1 / name).stat().st_mtime_ns for name in ("model.keras", "metrics.json", "history.csv")}
+
+    # 2. The whole cross-validation, interrupted while fold 2 trains: fold 2 is left "running".
+    from sound_tf.train import config_from_args
+
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+    current = {}
+
+    def interrupting_log(message: str) -> None:
+        if message.startswith("fold "):
+            current["fold"] = message.split()[1].rstrip(":")
+        if current.get("fold") == "2" and message.startswith("training "):
+            raise Interrupted(message)
+
+    with pytest.raises(Interrupted):
+        crossval.run_crossval(config, out, k=3, log=interrupting_log)
+    assert json.loads((out / "fold_2" / "run_state.json").read_text())["status"] == "running"
+    assert not (out / "fold_2" / "metrics.json").exists()
+
+    # 3. Run again: fold 1 is read back (not retrained), fold 2 resumes, fold 3 runs.
+    assert crossval.main(flags) == 0
+    log_text = (out / "train.log").read_text()
+    assert "fold 1: finished earlier" in log_text and "not retrained" in log_text
+    assert "fold 2: resuming its unfinished run" in log_text
+    assert {name: (fold1 / name).stat().st_mtime_ns for name in stamps} == stamps
+
+    result = json.loads((out / "crossval.json").read_text())
+    assert result["complete"] and result["folds_done"] == [1, 2, 3] and result["num_folds"] == 3
+    per_fold = [json.loads((out / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2, 3)]
+    accuracies = [m["accuracy"] for m in per_fold]
+    assert [row["accuracy"] for row in result["per_fold"]] == accuracies
+    assert result["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert result["std"]["accuracy"] == pytest.approx(np.std(accuracies))
+    pooled = np.sum([m["confusion_matrix"] for m in per_fold], axis=0)
+    assert result["confusion_matrix"] == pooled.tolist() and pooled.sum() == 18  # every readable clip once
+    assert result["pooled"]["accuracy"] == pytest.approx(np.trace(pooled) / 18)
+
+    # Each fold tested its own fold of the assignment, and never trained on it.
+    with (out / "folds.csv").open(newline="") as handle:
+        fold_of = {row["path"]: int(row["fold"]) for row in csv.DictReader(handle)}
+    for k in (1, 2, 3):
+        with (out / f"fold_{k}" / "split.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert {fold_of[r["path"]] for r in rows if r["split"] == "test"} == {k}
+        assert k not in {fold_of[r["path"]] for r in rows if r["split"] != "test"}
+
+    with (out / "crossval.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["fold"] for r in table] == ["1", "2", "3", "mean", "std"]
+    assert float(table[3]["accuracy"]) == pytest.approx(np.mean(accuracies), abs=1e-6)
+    with (out / "skipped.csv").open(newline="") as handle:
+        assert [Path(r["path"]).name for r in csv.DictReader(handle)] == ["broken.wav"]
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('<img src="data:image/png;base64,') == 2 + 3  # pooled matrix, per class, 3 curves
+    assert "<th>metric</th><th>mean</th><th>std</th><th>pooled</th>" in page
+    assert "<h3>Per fold</h3>" in page and "<th>fold 1</th><th>fold 2</th><th>fold 3</th>" in page
+    for k in (1, 2, 3):
+        assert (out / f"fold_{k}" / "curves.png").is_file() and (out / f"fold_{k}" / "report.html").is_file()
+
+    # Different settings in the same folder are refused (unless --overwrite).
+    assert crossval.main([*flags[:-1], "--set", "train.seed=5", "--quiet"]) == 2

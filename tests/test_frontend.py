@@ -1,0 +1,260 @@
+"""The log-mel frontend: librosa agreement, physics, execution-path parity, statistics, validation.
+
+Tolerances (natural-log units; 1e-4 nats = 0.0004 dB):
+- against librosa (float64 reference): bins within 60 dB of the clip's loudest bin differ by < 1e-4,
+  every bin (silence and -100 dB leakage included) by < 3e-3;
+- against ``tf.signal.stft`` with the same window and filterbank: the same bounds;
+- eager vs ``tf.function`` vs Keras model vs TFLite (ai_edge_litert): < 2e-5 in the loud bins and
+  < 1e-3 everywhere (XNNPACK sums in another order; float32 rounding shows only in -100 dB bins).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import sine
+from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import ConfigError, DatasetError
+from sound_tf.frontend import (FourStepDFT, LogMel, compute_feature_stats, feature_extractor,
+                               hz_to_slaney_mel, log_mel_numpy, slaney_mel_matrix)
+
+LOUD_BINS_DB = 60.0
+LOUD_TOL = 1e-4
+ALL_TOL = 3e-3
+PATH_LOUD_TOL = 2e-5
+PATH_ALL_TOL = 1e-3
+
+
+def make_config(sample_rate_hz: int = 16000, clip_seconds: float = 0.5, **features) -> Config:
+    overrides = {"audio.sample_rate_hz": sample_rate_hz, "audio.clip_seconds": clip_seconds}
+    overrides.update({f"features.{key}": value for key, value in features.items()})
+    return apply_overrides(Config(), overrides)
+
+
+# 16 kHz: 400-sample frames in a 512-point FFT; 22.05 kHz: an odd 551-sample frame in 1024 points.
+CONFIGS = [make_config(16000), make_config(22050, fmin_hz=50.0, fmax_hz=9000.0, num_mel_bins=40)]
+
+
+def test_signals(config: Config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    sr, n = config.audio.sample_rate_hz, config.audio.clip_samples
+    t = np.arange(n) / sr
+    chirp = 0.5 * np.sin(2 * np.pi * (100 * t + 0.5 * (0.4 * sr - 100) / t[-1] * t ** 2))
+    return {
+        "sine_440": sine(440.0, config.audio.clip_seconds, sr),
+        "sine_3000": sine(3000.0, config.audio.clip_seconds, sr, amplitude=0.05),
+        "chirp": chirp.astype(np.float32),
+        "noise": (0.1 * rng.standard_normal(n)).astype(np.float32),
+        "clipped": np.clip(4 * sine(1000.0, config.audio.clip_seconds, sr), -1, 1),
+        "silence": np.zeros(n, np.float32),
+    }
+
+
+test_signals.__test__ = False  # a helper, not a test
+
+
+def librosa_log_mel(config: Config, waveform: np.ndarray) -> np.ndarray:
+    """The reference: librosa in float64, the waveform shifted so its frames line up with ours."""
+    librosa = pytest.importorskip("librosa")
+    frame, fft = config.frame_length_samples, config.fft_length_samples
+    front = (fft - frame) // 2  # librosa centres the window inside the FFT frame
+    padded = np.pad(waveform.astype(np.float64), (front, fft - frame - front))
+    power = librosa.feature.melspectrogram(
+        y=padded, sr=config.audio.sample_rate_hz, n_fft=fft, hop_length=config.hop_length_samples,
+        win_length=frame, window="hann", center=False, power=2.0, n_mels=config.features.num_mel_bins,
+        fmin=config.features.fmin_hz, fmax=config.fmax_hz, htk=False, norm="slaney")  # [mels, frames]
+    return np.log(power.T + config.features.log_offset)  # [frames, mels]
+
+
+def assert_log_mel_close(ours: np.ndarray, reference: np.ndarray, label: str, *, loud_tol: float = LOUD_TOL,
+                         all_tol: float = ALL_TOL) -> None:
+    assert ours.shape == reference.shape, label
+    diff = np.abs(ours - reference)
+    loud = reference > reference.max() - LOUD_BINS_DB / 10 * np.log(10)
+    message = (f"{label}: max |diff| {diff.max():.2e} nats ({diff.max() * 10 / np.log(10):.2e} dB), "
+               f"loud bins {diff[loud].max():.2e}, mean {diff.mean():.2e}")
+    assert diff[loud].max() < loud_tol, message
+    assert diff.max() < all_tol, message
+
+
+@pytest.mark.parametrize("sample_rate_hz", [16000, 22050, 44100])
+def test_slaney_filterbank_equals_librosa(sample_rate_hz):
+    librosa = pytest.importorskip("librosa")
+    for fft, mels, fmin, fmax in [(512, 40, 0.0, None), (1024, 64, 20.0, 7000.0), (2048, 128, 50.0, None)]:
+        fmax = sample_rate_hz / 2 if fmax is None else fmax
+        ours = slaney_mel_matrix(sample_rate_hz=sample_rate_hz, fft_length=fft, num_mel_bins=mels,
+                                 fmin_hz=fmin, fmax_hz=fmax)
+        reference = librosa.filters.mel(sr=sample_rate_hz, n_fft=fft, n_mels=mels, fmin=fmin, fmax=fmax,
+                                        htk=False, norm="slaney", dtype=np.float64)
+        np.testing.assert_allclose(ours.T, reference, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["16k", "22k05"])
+def test_matches_librosa(config, rng):
+    layer = LogMel.from_config_object(config)
+    signals = test_signals(config, rng)
+    ours = np.asarray(layer(np.stack(list(signals.values()))))  # [signals, frames, mels]
+    assert ours.shape[1:] == config.feature_shape
+    for index, (name, waveform) in enumerate(signals.items()):
+        assert_log_mel_close(ours[index], librosa_log_mel(config, waveform), name)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["16k", "22k05"])
+def test_matches_tf_signal_stft(config, rng):
+    """The matrix-product DFT gives tf.signal.stft's power spectrum (same window and filterbank)."""
+    layer = LogMel.from_config_object(config)
+    waveforms = np.stack(list(test_signals(config, rng).values()))
+    spectrum = tf.signal.stft(waveforms, config.frame_length_samples, config.hop_length_samples,
+                              config.fft_length_samples, pad_end=False,
+                              window_fn=lambda length, dtype: tf.constant(layer.window, dtype))
+    power = np.abs(spectrum.numpy().astype(np.complex128)) ** 2  # [batch, frames, bins]
+    reference = np.log(power @ layer.mel_matrix.astype(np.float64) + config.features.log_offset)
+    for index in range(len(waveforms)):
+        assert_log_mel_close(np.asarray(layer(waveforms))[index], reference[index], f"signal {index}")
+
+
+@pytest.mark.parametrize("frame_length_samples, fft_length", [(400, 512), (551, 1024), (1103, 2048),
+                                                              (30, 32)])
+def test_four_step_counts_every_bin_once(frame_length_samples, fft_length):
+    plan = FourStepDFT.plan(frame_length_samples=frame_length_samples, fft_length=fft_length,
+                            num_mel_bins=64)
+    assert plan.n1 * plan.n2 == fft_length
+    assert plan.rows * plan.n2 >= frame_length_samples > (plan.rows - 1) * plan.n2
+    bins = plan.bin_of_term[plan.bin_of_term >= 0]
+    np.testing.assert_array_equal(np.sort(bins), np.arange(fft_length // 2 + 1))
+
+
+def test_sine_lands_in_its_mel_band_with_its_level(rng):
+    config = make_config(16000, clip_seconds=0.5)
+    layer = LogMel.from_config_object(config)
+    edges_mel = np.linspace(hz_to_slaney_mel(config.features.fmin_hz), hz_to_slaney_mel(config.fmax_hz),
+                            config.features.num_mel_bins + 2)
+    for freq_hz in (300.0, 1000.0, 2500.0, 6000.0):
+        quiet, loud = (sine(freq_hz, 0.5, 16000, amplitude=a) for a in (0.05, 0.1))
+        features = np.asarray(layer(np.stack([quiet, loud])))  # [2, frames, mels]
+        peak_band = int(np.argmax(features[0].mean(axis=0)))
+        centre_mel = edges_mel[1:-1]
+        expected = int(np.argmin(np.abs(centre_mel - hz_to_slaney_mel(freq_hz))))
+        assert abs(peak_band - expected) <= 1, (freq_hz, peak_band, expected)
+        # Twice the amplitude is four times the power: +log(4) nats (+6.02 dB) in the peak band.
+        gain = features[1, :, peak_band] - features[0, :, peak_band]
+        np.testing.assert_allclose(gain, np.log(4.0), atol=1e-4)
+
+
+def test_silence_clipping_and_huge_input_stay_finite():
+    config = make_config(16000, clip_seconds=0.25)
+    n = config.audio.clip_samples
+    square = np.sign(sine(50.0, 0.25, 16000)).astype(np.float32)  # full-scale clipped square wave
+    batch = np.stack([np.zeros(n, np.float32), square, 1e4 * square, np.full(n, 1e-30, np.float32)])
+    features = log_mel_numpy(config, batch)
+    assert np.all(np.isfinite(features))
+    np.testing.assert_allclose(features[0], np.log(config.features.log_offset), rtol=1e-6)
+    assert features[1].max() > 5.0  # a full-scale square wave is loud, not clipped to the floor
+
+
+@pytest.mark.parametrize("sample_rate_hz, clip_seconds, hop_ms", [(16000, 1.0, 10.0), (22050, 0.37, 12.5),
+                                                                 (44100, 0.1, 25.0), (8000, 0.06, 5.0)])
+def test_frame_count_is_config_num_frames(sample_rate_hz, clip_seconds, hop_ms):
+    config = make_config(sample_rate_hz, clip_seconds=clip_seconds, hop_length_ms=hop_ms)
+    layer = LogMel.from_config_object(config)
+    waveform = np.zeros((2, config.audio.clip_samples), np.float32)
+    assert tuple(layer(waveform).shape) == (2, *config.feature_shape)
+    assert layer.compute_output_shape((None, config.audio.clip_samples)) == (None, *config.feature_shape)
+    assert feature_extractor(config).output_shape == (None, *config.feature_shape)
+
+
+def test_eager_function_keras_and_tflite_agree(tmp_path, rng):
+    from ai_edge_litert.interpreter import Interpreter
+
+    config = make_config(16000, clip_seconds=0.5)
+    waveforms = np.stack(list(test_signals(config, rng).values()))  # [6, samples]
+    layer = LogMel.from_config_object(config)
+    eager = np.asarray(layer(waveforms))
+    graph = tf.function(layer.call)(tf.constant(waveforms)).numpy()
+    model = feature_extractor(config)
+    keras_out = model.predict(waveforms, verbose=0)
+
+    tflite_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    (tmp_path / "features.tflite").write_bytes(tflite_model)
+    interpreter = Interpreter(model_path=str(tmp_path / "features.tflite"), num_threads=1)
+    ops = {detail["op_name"] for detail in interpreter._get_ops_details()}
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, waveforms.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, waveforms)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    for name, other in (("tf.function", graph), ("keras predict", keras_out), ("tflite", lite)):
+        for index in range(len(waveforms)):
+            assert_log_mel_close(other[index], eager[index], f"{name}, signal {index}",
+                                 loud_tol=PATH_LOUD_TOL, all_tol=PATH_ALL_TOL)
+
+
+def test_layer_config_and_model_file_round_trip(tmp_path, rng):
+    import keras
+
+    config = make_config(22050, clip_seconds=0.2, num_mel_bins=32)
+    model = feature_extractor(config)
+    layer = model.get_layer("log_mel")
+    clone = LogMel.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    model.save(tmp_path / "features.keras")
+    loaded = keras.saving.load_model(tmp_path / "features.keras")
+    waveform = (0.1 * rng.standard_normal((2, config.audio.clip_samples))).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(waveform, verbose=0), model.predict(waveform, verbose=0))
+    np.testing.assert_array_equal(np.asarray(clone(waveform)), np.asarray(layer(waveform)))
+
+
+def test_log_mel_numpy_accepts_one_clip_or_a_batch(rng):
+    config = make_config(16000, clip_seconds=0.3)
+    clip = (0.1 * rng.standard_normal(config.audio.clip_samples)).astype(np.float32)
+    single = log_mel_numpy(config, clip)
+    assert single.shape == config.feature_shape
+    np.testing.assert_allclose(log_mel_numpy(config, np.stack([clip, clip]))[1], single, atol=1e-6)
+    with pytest.raises(ConfigError, match="shape"):
+        log_mel_numpy(config, np.zeros((1, 2, 3)))
+
+
+def test_feature_stats_pool_every_frame(rng):
+    config = make_config(16000, clip_seconds=0.25)
+    n = config.audio.clip_samples
+    loud = (0.5 * rng.standard_normal((3, n))).astype(np.float32)
+    quiet = (0.01 * rng.standard_normal((2, n))).astype(np.float32)
+    labels = np.zeros(2, np.int32)
+    mean, variance = compute_feature_stats(config, [loud, (tf.constant(quiet), labels)])
+    everything = log_mel_numpy(config, np.concatenate([loud, quiet])).reshape(-1, config.features.num_mel_bins)
+    assert mean.shape == variance.shape == (config.features.num_mel_bins,)
+    np.testing.assert_allclose(mean, everything.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(variance, everything.var(axis=0), rtol=1e-3, atol=1e-4)
+    # White noise at two levels 34 dB apart: the pooled variance is dominated by that spread.
+    assert np.all(variance > 10.0)
+
+    with pytest.raises(DatasetError, match="no waveform"):
+        compute_feature_stats(config, [])
+    with pytest.raises(DatasetError, match="batch 0 has shape"):
+        compute_feature_stats(config, [np.zeros(n, np.float32)])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"fft_length": 256}, "fft_length"),
+    ({"fft_length": 600}, "power of two"),
+    ({"fmax_hz": 9000.0}, "fmax_hz"),
+    ({"fmin_hz": 5000.0, "fmax_hz": 4000.0}, "fmin_hz"),
+    ({"log_offset": 0.0}, "log_offset"),
+    ({"hop_length_samples": 0}, "hop_length_samples"),
+])
+def test_bad_arguments_raise_config_error(changes, message):
+    arguments = dict(sample_rate_hz=16000, frame_length_samples=400, hop_length_samples=160, fft_length=512,
+                     num_mel_bins=40, fmin_hz=20.0, fmax_hz=8000.0, log_offset=1e-6)
+    arguments.update(changes)
+    with pytest.raises(ConfigError, match=message):
+        LogMel(**arguments)
+
+
+def test_input_shorter_than_a_frame_is_rejected():
+    layer = LogMel.from_config_object(make_config(16000))
+    with pytest.raises(ConfigError, match="fewer than one frame"):
+        layer(np.zeros((1, 100), np.float32))

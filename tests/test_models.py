@@ -1,0 +1,215 @@
+"""Architectures: computed sizes, parameter budgets, the spec_augment hook, save/load, TFLite, learning."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import ConfigError
+from sound_tf.frontend import compute_feature_stats
+from sound_tf.models import (LOG_MEL_LAYER_NAME, build_model, count_macs, macs_by_layer,
+                             seed_cnn_flat_size)
+
+SEED_DENSE_UNITS = 512
+SEED_CONV_FILTERS = (32, 64)
+DEFAULT_MAX_PARAMS = 250_000
+
+
+def make_config(*, sample_rate_hz: int = 8000, clip_seconds: float = 0.5, mels: int = 32, labels: int = 4,
+                model: str = "default", **more) -> Config:
+    overrides = {"audio.sample_rate_hz": sample_rate_hz, "audio.clip_seconds": clip_seconds,
+                 "features.num_mel_bins": mels, "model.name": model,
+                 "labels": [f"class_{i}" for i in range(labels)]}
+    overrides.update(more)
+    return apply_overrides(Config(), overrides)
+
+
+def noise(config: Config, batch: int, rng: np.random.Generator) -> np.ndarray:
+    return (0.1 * rng.standard_normal((batch, config.audio.clip_samples))).astype(np.float32)
+
+
+@pytest.mark.parametrize("clip_seconds, mels", [(0.5, 32), (1.0, 40)])
+def test_seed_cnn_flat_size_follows_the_feature_shape(clip_seconds, mels, rng):
+    config = make_config(clip_seconds=clip_seconds, mels=mels, model="seed_cnn")
+    frames, bins = config.feature_shape
+    expected_flat = (frames // 2 // 2) * (bins // 2 // 2) * SEED_CONV_FILTERS[-1]
+    assert seed_cnn_flat_size(config.feature_shape) == expected_flat
+    model = build_model(config)
+    assert model.get_layer("seed4_flatten").output.shape[-1] == expected_flat
+    assert model.get_layer("seed5_dense").count_params() == expected_flat * SEED_DENSE_UNITS + SEED_DENSE_UNITS
+    assert model(noise(config, 2, rng)).shape == (2, config.num_classes)
+    # The original article's input (128 mels x 216 frames): 56.6 M parameters in that one layer.
+    assert seed_cnn_flat_size((216, 128)) * SEED_DENSE_UNITS == 56_623_104
+
+
+def test_seed_cnn_macs_follow_the_formula():
+    config = make_config(model="seed_cnn")
+    frames, bins = config.feature_shape
+    macs = macs_by_layer(build_model(config))
+    assert macs["seed0_conv"] == frames * bins * SEED_CONV_FILTERS[0] * 9 * 1
+    assert macs["seed2_conv"] == (frames // 2) * (bins // 2) * SEED_CONV_FILTERS[1] * 9 * SEED_CONV_FILTERS[0]
+    assert macs["seed5_dense"] == seed_cnn_flat_size(config.feature_shape) * SEED_DENSE_UNITS
+    assert macs["logits"] == SEED_DENSE_UNITS * config.num_classes
+    assert count_macs(build_model(config)) == sum(macs.values())
+
+
+@pytest.mark.parametrize("classes", [10, 50])
+def test_default_model_parameter_budget(classes):
+    config = make_config(sample_rate_hz=22050, clip_seconds=5.0, mels=64, labels=classes)
+    model = build_model(config)
+    pooled = 2 * config.model.widths[-1]  # mean + max pooling
+    assert model.get_layer("logits").count_params() == (pooled + 1) * classes
+    assert 20_000 < model.count_params() <= DEFAULT_MAX_PARAMS
+    # Global pooling: the size does not depend on the clip length.
+    short = build_model(make_config(clip_seconds=0.5, mels=64, labels=classes))
+    assert short.count_params() == model.count_params()
+
+
+def test_default_model_widths_drive_the_blocks():
+    base = build_model(make_config())
+    wider = build_model(make_config(**{"model.widths": [16, 32, 64, 128, 256]}))
+    assert wider.get_layer("block4_separable").output.shape[-1] == 256
+    assert wider.get_layer("logits").input.shape[-1] == 2 * 256
+    assert base.count_params() != wider.count_params()
+
+
+def test_output_shape_and_spec_augment_hook(rng):
+    config = make_config(labels=3)
+    waveform = noise(config, 5, rng)
+    keras.utils.set_random_seed(1)
+    plain = build_model(config)
+    keras.utils.set_random_seed(1)
+    augment = keras.layers.GaussianNoise(stddev=1.0, name="test_augment")
+    augmented = build_model(config, spec_augment=augment)
+    names = [layer.name for layer in augmented.layers]
+    assert names.index("normalize") + 1 == names.index("test_augment") == names.index("add_channel") - 1
+    inference = augmented(waveform, training=False).numpy()
+    assert inference.shape == (5, 3)
+    np.testing.assert_allclose(inference, plain(waveform, training=False).numpy(), atol=1e-6)
+    assert np.abs(augmented(waveform, training=True).numpy() - inference).max() > 1e-3
+
+
+def test_feature_statistics_initialise_the_normalisation(rng):
+    config = make_config()
+    waveform = noise(config, 4, rng)
+    mean, variance = compute_feature_stats(config, [waveform])
+    model = build_model(config, feature_mean=mean, feature_variance=variance)
+    normalised = keras.Model(model.input, model.get_layer("normalize").output)(waveform).numpy()
+    pooled = normalised.reshape(-1, config.features.num_mel_bins)
+    np.testing.assert_allclose(pooled.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(pooled.std(axis=0), 1.0, atol=1e-2)
+    with pytest.raises(ConfigError, match="feature_mean must be 32"):
+        build_model(config, feature_mean=mean[:-1], feature_variance=variance)
+    with pytest.raises(ConfigError, match="feature_variance must be >= 0"):
+        build_model(config, feature_mean=mean, feature_variance=-variance)
+
+
+@pytest.mark.parametrize("labels", [0, 1])
+def test_fewer_than_two_labels_is_a_config_error(labels):
+    with pytest.raises(ConfigError, match=f"at least 2 labels, got {labels}"):
+        build_model(make_config(labels=labels))
+
+
+@pytest.mark.parametrize("name", ["default", "seed_cnn"])
+def test_keras_file_round_trip_gives_identical_outputs(name, tmp_path, rng):
+    config = make_config(model=name, mels=16)
+    waveform = noise(config, 3, rng)
+    mean, variance = compute_feature_stats(config, [waveform])
+    model = build_model(config, feature_mean=mean, feature_variance=variance)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(waveform, np.arange(3) % config.num_classes, epochs=1, verbose=0)  # moves the BN statistics
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(waveform, verbose=0), model.predict(waveform, verbose=0))
+
+
+def _tflite(model: keras.Model, representative: np.ndarray | None = None) -> bytes:
+    """float32, or int8 with a float32 frontend (tensors under the log_mel layer stay float)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    float_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    if representative is None:
+        return float_model
+    frontend_nodes = [detail["name"] for detail in Interpreter(model_content=float_model).get_tensor_details()
+                      if f"/{LOG_MEL_LAYER_NAME}" in detail["name"]]
+
+    def dataset():
+        for clip in representative:
+            yield [clip[np.newaxis]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=frontend_nodes))
+    return debugger.get_nondebug_quantized_model()
+
+
+def _run(model_content: bytes, waveform: np.ndarray):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content, num_threads=1)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, waveform.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, waveform)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), interpreter
+
+
+@pytest.mark.parametrize("name", ["default", "seed_cnn"])
+def test_tflite_float32_and_int8_builtin_ops_match_keras(name, rng):
+    config = make_config(model=name, mels=16, clip_seconds=0.3)
+    t = np.arange(config.audio.clip_samples) / config.audio.sample_rate_hz
+    tones = np.stack([a * np.sin(2 * np.pi * f * t) for a, f in [(0.5, 300), (0.05, 1200), (0.2, 2500)]])
+    waveform = (tones + 0.02 * rng.standard_normal(tones.shape)).astype(np.float32)  # [3, samples]
+    keras.utils.set_random_seed(0)
+    mean, variance = compute_feature_stats(config, [waveform])
+    model = build_model(config, feature_mean=mean, feature_variance=variance)
+    expected = model.predict(waveform, verbose=0)  # [3, classes]
+    scale = np.abs(expected).max()
+
+    for variant, representative in (("float32", None), ("int8", np.concatenate([waveform, noise(config, 8, rng)]))):
+        logits, interpreter = _run(_tflite(model, representative), waveform)
+        ops = {detail["op_name"] for detail in interpreter._get_ops_details()}
+        assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), (variant, ops)
+        error = np.abs(logits - expected).max() / scale
+        if variant == "float32":
+            assert error < 1e-4, (variant, error)
+            continue
+        tensors = interpreter.get_tensor_details()
+        frontend = {t["dtype"] for t in tensors if f"/{LOG_MEL_LAYER_NAME}" in t["name"] and "Log" in t["name"]}
+        convs = {t["dtype"] for t in tensors if "conv" in t["name"].lower() and "Relu" in t["name"]}
+        assert frontend == {np.float32} and convs == {np.int8}, (frontend, convs)
+        assert error < 0.1, (variant, error, logits, expected)  # 8-bit weights and activations
+
+
+def test_default_model_learns_four_pitches(rng):
+    """Sines at four pitches (+-5%, random level, phase and noise): held-out accuracy after 10 epochs."""
+    config = make_config(mels=32)
+    t = np.arange(config.audio.clip_samples) / config.audio.sample_rate_hz
+
+    def clips(per_class: int) -> tuple[np.ndarray, np.ndarray]:
+        waveforms, labels = [], []
+        for label, pitch_hz in enumerate((300.0, 600.0, 1200.0, 2400.0)):
+            for _ in range(per_class):
+                tone = np.sin(2 * np.pi * pitch_hz * rng.uniform(0.95, 1.05) * t + rng.uniform(0, 2 * np.pi))
+                waveforms.append(rng.uniform(0.05, 0.5) * tone + rng.uniform(0.01, 0.1) * rng.standard_normal(t.size))
+                labels.append(label)
+        return np.asarray(waveforms, np.float32), np.asarray(labels)
+
+    train_x, train_y = clips(24)
+    test_x, test_y = clips(10)
+    keras.utils.set_random_seed(0)
+    mean, variance = compute_feature_stats(config, [train_x])
+    model = build_model(config, feature_mean=mean, feature_variance=variance)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(train_x, train_y, epochs=10, batch_size=16, verbose=0)
+    accuracy = float(np.mean(np.argmax(model.predict(test_x, verbose=0), axis=1) == test_y))
+    assert accuracy >= 0.9, accuracy

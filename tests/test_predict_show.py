@@ -1,0 +1,144 @@
+"""sound_tf.predict (table, JSON lines, window timeline, bad files) and sound_tf.show (the figure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf.config import Config, apply_overrides
+
+SR = 8000
+TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
+
+
+def write_tone(path: Path, freq_hz: float, seconds: float, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * SR))) / SR
+    wave = 0.3 * np.sin(2 * np.pi * freq_hz * t) + 0.02 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave.astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from sound_tf.trainer import train_run
+
+    root = tmp_path_factory.mktemp("predict")
+    for index, (label, freq) in enumerate(TONES_HZ.items()):
+        for i in range(6):
+            write_tone(root / "data" / label / f"{label}_{i}.wav", freq * (0.97 + 0.01 * i), 0.5, seed=10 * index + i)
+    config = apply_overrides(Config(), {
+        "data.path": str(root / "data"), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16], "train.epochs": 2,
+        "train.batch_size": 8, "train.learning_rate": 0.02, "train.warmup_epochs": 0})
+    return train_run(config, root / "run", verbose=0, log=lambda message: None)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
+    from sound_tf import predict
+    from sound_tf.audio import load_audio, split_windows
+
+    config = run.config
+    long_file = tmp_path / "in" / "long.wav"  # 2.3 s: windows of 0.5 s every 0.25 s
+    long_file.parent.mkdir()
+    sf.write(long_file, np.concatenate([load_audio(write_tone(tmp_path / "a.wav", 300.0, 1.2), sample_rate_hz=SR),
+                                        load_audio(write_tone(tmp_path / "b.wav", 2200.0, 1.1), sample_rate_hz=SR)]),
+             SR, subtype="PCM_16")
+    short_file = write_tone(tmp_path / "in" / "short.wav", 900.0, 0.3)
+    broken = tmp_path / "in" / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00 not a wave file")
+
+    code = predict.main([str(run.run_dir), str(tmp_path / "in"), "--json", "--windows", "--top-k", "2"])
+    captured = capsys.readouterr()
+    assert code == 0
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    by_name = {Path(line["file"]).name: line for line in lines}
+    assert set(by_name) == {"broken.wav", "long.wav", "short.wav"}
+    assert by_name["broken.wav"]["error"] and "skipping" in captured.err and "broken.wav" in captured.err
+
+    hop, clip = config.audio.window_hop_samples, config.audio.clip_samples
+    assert (hop, clip) == (2000, 4000)
+    long = by_name["long.wav"]
+    samples = int(round(2.3 * SR))
+    expected_windows = 1 + int(np.ceil((samples - clip) / hop))
+    assert long["num_windows"] == len(long["windows"]) == expected_windows == 9
+    assert [w["start_s"] for w in long["windows"]] == pytest.approx([i * 0.25 for i in range(9)])
+    assert long["windows"][-1]["end_s"] == pytest.approx(2.3) and long["duration_s"] == pytest.approx(2.3)
+    assert by_name["short.wav"]["num_windows"] == 1
+
+    # The file's answer is the softmax of the mean window logits; each window's answer its own softmax.
+    windows = split_windows(load_audio(long_file, sample_rate_hz=SR), clip_samples=clip, hop_samples=hop)
+    logits = np.asarray(run.model(windows, training=False), dtype=np.float64)  # [windows, classes]
+    overall = _softmax(logits.mean(axis=0))
+    best = np.argsort(-overall, kind="stable")[:2]
+    assert [t["label"] for t in long["top"]] == [config.labels[i] for i in best]
+    assert [t["probability"] for t in long["top"]] == pytest.approx(overall[best], abs=1e-5)
+    per_window = _softmax(logits)
+    for window, probs in zip(long["windows"], per_window):
+        assert len(window["top"]) == 2
+        assert window["top"][0]["label"] == config.labels[int(np.argmax(probs))]
+        assert window["top"][0]["probability"] == pytest.approx(probs.max(), abs=1e-5)
+
+
+def test_predict_agrees_with_evaluation_and_prints_a_table(run, capsys):
+    from sound_tf import predict
+    from sound_tf.pipeline import predict_logits
+
+    test_items = run.data.splits["test"]
+    expected = _softmax(predict_logits(run.model, [i.cached for i in test_items], run.config).astype(np.float64))
+    assert predict.main([str(run.run_dir), *[i.source for i in test_items], "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["file", "top-1", "top-2", "top-3"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert set(rows) == {i.source for i in test_items}
+    for item, probs in zip(test_items, expected):
+        cells = rows[item.source]  # label prob label prob label prob
+        order = np.argsort(-probs, kind="stable")
+        assert cells[0::2] == [run.config.labels[i] for i in order]
+        assert [float(p) for p in cells[1::2]] == pytest.approx(probs[order], abs=2e-3)
+
+
+def test_predict_fails_only_when_every_file_fails(run, tmp_path, capsys):
+    from sound_tf import predict
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    assert predict.main([str(run.run_dir), str(broken), str(tmp_path / "missing.wav")]) == 1
+    err = capsys.readouterr().err
+    assert "broken.wav" in err and "missing.wav: no such file or folder" in err
+    assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
+    assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
+
+
+def test_show_writes_the_figure(run, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from sound_tf import show
+
+    source = write_tone(tmp_path / "tone.wav", 900.0, 1.5)
+    out = tmp_path / "figures" / "tone.png"
+    assert show.main([str(source), "--out", str(out), "--run", str(run.run_dir)]) == 0
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size == (1100, 700)  # 11 x 7 in at 100 dpi
+        pixels = np.asarray(image.convert("RGB")).astype(np.int64)
+    assert pixels.std() > 20  # drawn, not blank
+    # The run's config decides the rate: a run at 8 kHz vs. the 16-kHz defaults.
+    assert show.load_config(str(run.run_dir)).audio.sample_rate_hz == SR
+    assert show.load_config().audio.sample_rate_hz == Config().audio.sample_rate_hz
+
+    monkeypatch.chdir(tmp_path)  # without --out: <file stem>.png in the current folder
+    assert show.main([str(source), "--pipeline", "demo"]) == 0
+    with Image.open(tmp_path / "tone.png") as image:
+        assert image.size == (1100, 700)
+    assert show.main([str(tmp_path / "nothing.wav"), "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
