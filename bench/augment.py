@@ -11,7 +11,9 @@ applied (probability 1):
   the same ranges) called clip by clip in this process, with its default ``signalsmith_stretch``
   method and with ``librosa_phase_vocoder``. It has no speed perturbation, so TimeStretch stands in.
 
-Writes ``bench/results/augment.json`` and prints markdown table rows.
+Reports wall-clock clips/s (ours runs on every core, audiomentations on one) and CPU milliseconds per
+clip (``time.process_time`` over all threads of this process), which is steadier than wall-clock time
+when other jobs share the machine. Writes ``bench/results/augment.json`` and prints markdown table rows.
 Usage: ``python bench/augment.py [--clips 320] [--audiomentations-clips 20]``.
 """
 

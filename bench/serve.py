@@ -1,17 +1,22 @@
 """Serving throughput and latency (issue 7's bars): ``python -m sound_tf.serve`` against the article's blueprint.
 
-Both servers run on 127.0.0.1 in their own process; this process sends a bounded number of requests
-from ``--concurrency`` concurrent clients (httpx, async), alternating 1-second and 5-second 44.1 kHz
-16-bit WAV clips (the servers resample to the model's rate), and reports requests per second, p50 and
-p99 latency, failed requests and the server's resident memory (``/proc/PID/status``).
+Every server runs on 127.0.0.1 in its own process; this process sends a bounded number of requests from
+1 and ``--concurrency`` (16) concurrent clients (httpx, async), alternating 1-second and 5-second
+44.1 kHz 16-bit WAV clips (the servers resample them to the model's rate), and reports requests per
+second, p50 and p99 latency, failed requests, the server's CPU time per request and its resident
+memory (both from ``/proc/PID``).
 
-* ``sound_tf.serve``: the export bundle with the default backend (TFLite float32), micro-batching on;
-  measured at 1 and ``--concurrency`` clients to show that throughput grows with concurrency.
+* ``sound_tf.serve``: the export bundle with the default backend (TFLite float32), micro-batching on.
 * blueprint: ``bench/blueprint_app.py`` (``model.predict`` once per request in an ``async def``
   endpoint, as in the article), and its ``def`` variant that FastAPI runs in threads.
 
+The three servers stay up together (an idle server costs nothing) and ``--rounds`` interleaved rounds
+measure each in turn, so the load that other jobs put on a shared machine falls on all of them alike;
+the rounds of each server and client count are pooled (throughput over their total time, percentiles
+over all their requests). CPU time per request shows the servers' cost independently of that load.
+
 ``--soak`` instead sends ``--soak-requests`` (10,000) small requests (1-s clips) to ``sound_tf.serve``
-and reports its RSS at the start, middle and end.
+and reports its RSS at the start, every tenth of the way and at the end.
 
 The model is the default architecture on the esc50 recipe (5-s clips at 22.05 kHz), trained for one
 epoch on the synthetic demo data (accuracy is irrelevant to throughput) and exported once; both are
@@ -20,7 +25,7 @@ earlier runs of the other mode) and a markdown table on stdout.
 
 Usage::
 
-    python bench/serve.py [--requests 400] [--concurrency 16]
+    python bench/serve.py [--rounds 3] [--requests 160] [--blueprint-requests 24] [--concurrency 16]
     python bench/serve.py --soak [--soak-requests 10000]
     python bench/serve.py --run-dir RUN --bundle BUNDLE      # an existing run folder and its export
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -153,9 +159,15 @@ def blueprint_command(port: int) -> list[str]:
 
 
 # -- load -----------------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(url: str, path: str, clips: list[bytes], *, requests: int, concurrency: int,
                rss_pid: int | None = None, rss_every: int = 0) -> dict:
-    """Send ``requests`` uploads from ``concurrency`` clients; latency per request, failures, RSS samples."""
+    """Send ``requests`` uploads from ``concurrency`` clients; latencies, failures, wall time, RSS samples."""
     latencies: list[float] = []
     failures: list[str] = []
     rss: list[tuple[int, float]] = []
@@ -179,45 +191,74 @@ async def load(url: str, path: str, clips: list[bytes], *, requests: int, concur
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - began
-    ordered = sorted(latencies)
-    return {"requests": requests, "concurrency": concurrency, "failed": len(failures),
-            "failures_sample": failures[:3], "seconds": round(wall, 2),
-            "requests_per_second": round(requests / wall, 1),
-            "p50_ms": round(1000 * statistics.median(ordered), 1),
-            "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
-            "rss_samples_mb": [(n, round(m, 1)) for n, m in rss]}
+    return {"requests": requests, "concurrency": concurrency, "latencies": latencies, "failures": failures,
+            "seconds": wall, "rss_samples_mb": [(n, round(m, 1)) for n, m in rss]}
 
 
-def measure(server: Server, path: str, clips: list[bytes], *, requests: int, concurrency: int) -> dict:
-    asyncio.run(load(server.url, path, clips[:4], requests=2 * concurrency, concurrency=concurrency))  # warm-up
+def summarise(rounds: list[dict]) -> dict:
+    """Pool the rounds of one (server, clients) pair: throughput over the total time, percentiles of all."""
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    requests = sum(r["requests"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    failures = [f for r in rounds for f in r["failures"]]
+    cpu = sum(r["cpu_seconds"] for r in rounds)
+    return {"requests": requests, "concurrency": rounds[0]["concurrency"], "failed": len(failures),
+            "failures_sample": failures[:3], "seconds": round(seconds, 2),
+            "requests_per_second": round(requests / seconds, 1),
+            "requests_per_second_by_round": [round(r["requests"] / r["seconds"], 1) for r in rounds],
+            "p50_ms": round(1000 * statistics.median(latencies), 1),
+            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+            "server_cpu_ms_per_request": round(1000 * cpu / requests, 1),
+            "server_cpu_utilisation": round(cpu / seconds, 2)}
+
+
+def measure_round(server: Server, path: str, clips: list[bytes], *, requests: int, concurrency: int) -> dict:
+    before = cpu_seconds(server.process.pid)
     result = asyncio.run(load(server.url, path, clips, requests=requests, concurrency=concurrency))
-    result["server"] = server.name
-    result["rss_mb"] = round(rss_mb(server.process.pid), 1)
-    print(f"  {server.name:<28} c={concurrency:<3} {result['requests_per_second']:>7.1f} req/s  "
-          f"p50 {result['p50_ms']:>7.1f} ms  p99 {result['p99_ms']:>7.1f} ms  failed {result['failed']}", flush=True)
+    result["cpu_seconds"] = cpu_seconds(server.process.pid) - before
+    print(f"    {server.name:<26} c={concurrency:<3} {requests / result['seconds']:>7.1f} req/s  "
+          f"(server CPU {1000 * result['cpu_seconds'] / requests:6.1f} ms/request)", flush=True)
     return result
 
 
 # -- modes ------------------------------------------------------------------------------------------------------
 def throughput(args, run_dir: Path, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dict:
+    """All servers up at once (an idle one costs nothing); rounds interleave them so that the load other
+    jobs put on the machine affects each alike; each pair's rounds are pooled."""
     mixed = [c for pair in zip(clips[1.0], clips[5.0]) for c in pair]  # alternate 1-s and 5-s clips
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    runs = []
-    port = free_port()
-    with Server("sound_tf.serve", serve_command(bundle, port), env, port, "/ready", logs / "serve.log") as server:
-        ready = httpx.get(server.url + "/ready").json()
-        for concurrency in sorted({1, args.concurrency}):
-            runs.append({**measure(server, "/classify", mixed, requests=args.requests, concurrency=concurrency),
-                         "backend": ready.get("backend")})
-        metrics = httpx.get(server.url + "/metrics").text
-    for variant, extra in (("blueprint (async def)", {}), ("blueprint (def, threads)", {"BLUEPRINT_SYNC": "1"})):
-        port = free_port()
-        bp_env = {**env, "BLUEPRINT_RUN_DIR": str(run_dir), **extra}
-        with Server(variant, blueprint_command(port), bp_env, port, "/openapi.json",
-                    logs / f"blueprint{'_sync' if extra else ''}.log") as server:
-            for concurrency in sorted({1, args.concurrency}):
-                runs.append({**measure(server, "/classify/", mixed, requests=args.blueprint_requests,
-                                       concurrency=concurrency), "backend": "keras model.predict"})
+    specs = [("sound_tf.serve", lambda port: serve_command(bundle, port), env, "/ready", "/classify",
+              args.requests),
+             ("blueprint (async def)", blueprint_command, {**env, "BLUEPRINT_RUN_DIR": str(run_dir)},
+              "/openapi.json", "/classify/", args.blueprint_requests),
+             ("blueprint (def, threads)", blueprint_command,
+              {**env, "BLUEPRINT_RUN_DIR": str(run_dir), "BLUEPRINT_SYNC": "1"}, "/openapi.json", "/classify/",
+              args.blueprint_requests)]
+    levels = sorted({1, args.concurrency})
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for name, command, server_env, ready_path, path, requests in specs:
+            port = free_port()
+            log = logs / f"{name.split()[0]}{len(servers)}.log"
+            server = stack.enter_context(Server(name, command(port), server_env, port, ready_path, log))
+            asyncio.run(load(server.url, path, mixed, requests=2 * args.concurrency, concurrency=args.concurrency))
+            servers.append((server, path, requests))
+        backend = httpx.get(servers[0][0].url + "/ready").json().get("backend")
+        rounds: dict[tuple[str, int], list[dict]] = {}
+        for round_index in range(args.rounds):
+            print(f"  round {round_index + 1}/{args.rounds} (load average {os.getloadavg()[0]:.1f})", flush=True)
+            for server, path, requests in servers:
+                for concurrency in levels:
+                    rounds.setdefault((server.name, concurrency), []).append(
+                        measure_round(server, path, mixed, requests=requests, concurrency=concurrency))
+        runs = []
+        for server, _, _ in servers:
+            for concurrency in levels:
+                runs.append({"server": server.name, "concurrency": concurrency,
+                             "backend": backend if server.name == "sound_tf.serve" else "keras model.predict",
+                             **summarise(rounds[(server.name, concurrency)]),
+                             "rss_mb": round(rss_mb(server.process.pid), 1)})
+        metrics = httpx.get(servers[0][0].url + "/metrics").text
     return {"runs": runs, "batch_size_histogram": [line for line in metrics.splitlines()
                                                    if line.startswith("sound_tf_inference_batch_size_")]}
 
@@ -229,10 +270,13 @@ def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dic
     with Server("sound_tf.serve", serve_command(bundle, port), env, port, "/ready", logs / "soak.log") as server:
         asyncio.run(load(server.url, "/classify", clips[1.0], requests=200, concurrency=args.concurrency))  # warm-up
         start = rss_mb(server.process.pid)
-        result = asyncio.run(load(server.url, "/classify", clips[1.0], requests=args.soak_requests,
-                                  concurrency=args.concurrency, rss_pid=server.process.pid, rss_every=every))
+        cpu_before = cpu_seconds(server.process.pid)
+        raw = asyncio.run(load(server.url, "/classify", clips[1.0], requests=args.soak_requests,
+                               concurrency=args.concurrency, rss_pid=server.process.pid, rss_every=every))
         end = rss_mb(server.process.pid)
-    samples = result.pop("rss_samples_mb")
+        raw["cpu_seconds"] = cpu_seconds(server.process.pid) - cpu_before
+    samples = raw["rss_samples_mb"]
+    result = summarise([raw])
     middle = samples[len(samples) // 2 - 1][1] if samples else float("nan")
     out = {**result, "rss_start_mb": round(start, 1), "rss_middle_mb": middle, "rss_end_mb": round(end, 1),
            "rss_growth_mb": round(end - start, 1), "rss_samples_mb": samples}
@@ -242,11 +286,12 @@ def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dic
 
 
 def table(runs: list[dict]) -> str:
-    lines = ["| server | backend | clients | requests | req/s | p50 ms | p99 ms | failed | RSS MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| server | backend | clients | requests | req/s | p50 ms | p99 ms | failed | server CPU ms/request | RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         lines.append(f"| {r['server']} | {r['backend']} | {r['concurrency']} | {r['requests']} | "
-                     f"{r['requests_per_second']} | {r['p50_ms']} | {r['p99_ms']} | {r['failed']} | {r['rss_mb']} |")
+                     f"{r['requests_per_second']} | {r['p50_ms']} | {r['p99_ms']} | {r['failed']} | "
+                     f"{r['server_cpu_ms_per_request']} | {r['rss_mb']} |")
     return "\n".join(lines)
 
 
@@ -254,8 +299,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, help="a trained run folder (default: trained here once)")
     parser.add_argument("--bundle", type=Path, help="its export bundle (default: exported here once)")
-    parser.add_argument("--requests", type=int, default=400, help="requests per sound_tf.serve measurement")
-    parser.add_argument("--blueprint-requests", type=int, default=160, help="requests per blueprint measurement")
+    parser.add_argument("--requests", type=int, default=160, help="requests per sound_tf.serve round")
+    parser.add_argument("--blueprint-requests", type=int, default=24,
+                        help="requests per blueprint round (it is slow: keep the run short)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, pooled per server and level")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--soak", action="store_true", help="10,000-request memory soak instead of throughput")
     parser.add_argument("--soak-requests", type=int, default=10_000)
@@ -268,6 +315,7 @@ def main() -> int:
     results["model"] = {"run_dir": str(run_dir), "bundle": str(bundle),
                         "config": json.loads((bundle / "config.json").read_text()).get("audio")}
     results["clips"] = {"sample_rate_hz": CLIENT_RATE_HZ, "seconds": list(CLIP_SECONDS), "format": "WAV PCM_16 mono"}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         logs = Path(tmp)
         if args.soak:
@@ -290,6 +338,8 @@ def main() -> int:
             print(table(runs))
             print(f"\nthroughput {results['bar']['throughput_ratio']}x the blueprint at {args.concurrency} clients, "
                   f"p99 {results['bar']['p99_ratio']}x; bar met: {results['bar']['met']}")
+    # Other jobs on the machine change absolute numbers; both servers are measured in the same run.
+    results["load_average_1min"] = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -14,13 +14,20 @@ Transforms (length-preserving unless said otherwise):
   interpolation: tempo and pitch change together by ``factor``.
 - :func:`time_stretch` - phase vocoder: tempo changes by ``rate``, pitch does not (``keep_length=False``
   returns ``samples / rate`` samples).
-- :func:`pitch_shift` - phase vocoder by ``2 ** (-semitones / 12)`` then resampling back; duration kept.
+- :func:`pitch_shift` - phase vocoder that keeps the duration and resamples every synthesis frame by
+  ``2 ** (semitones / 12)`` (band-limited, no separate resampling pass).
 - :func:`apply_gain`, :func:`add_noise` (at an SNR in dB), :func:`colored_noise` (white, pink, brown).
 
 The augmenter applies shift -> stretch/pitch/speed -> gain -> noise. Stretch, pitch and speed are all
-time rescalings, so it composes them into ONE phase vocoder pass (rate ``stretch_rate / pitch_ratio``)
-and ONE resampling (step ``speed_factor * pitch_ratio``) and then centre-crops or zero-pads the clip
-back to its length; each is skipped (``tf.cond``) when it is the identity.
+rescalings of time and frequency, so it composes them into ONE step: a single phase-vocoder pass
+(duration ``1 / (stretch_rate * speed_factor)``, frequencies ``speed_factor * 2 ** (semitones / 12)``), or
+a plain resampling when only the speed changes, or nothing; then it centre-crops or zero-pads the clip
+back to its length. Untaken branches cost nothing (``tf.cond``).
+
+The phase vocoder uses 50%-overlapping square-root-Hann frames of :func:`vocoder_frame_length` (about
+50 ms). Like librosa's it has no phase locking, so tonal sounds that start after silence may show
+about +-1 dB of slow amplitude ripple; on a synthetic voiced signal its log-mel error against the exact
+pitch-shifted signal was at or below librosa's ``pitch_shift``.
 
 :class:`SpecAugment` masks bands of the log-mel features in the model, only when ``training=True``
 (identity at inference, hence in every export). :func:`mixup_batch` mixes a batch with a shuffled copy
@@ -484,12 +491,13 @@ class WaveformAugmenter:
         self.config = config
         self.augment = config.augment
         self.sample_rate_hz = config.audio.sample_rate_hz
-        self.frame_length_samples = vocoder_frame_length(self.sample_rate_hz)
-        self.frame_length_samples, self.hop_length_samples = _vocoder_sizes(self.frame_length_samples, None)
+        self.frame_length_samples, self.hop_length_samples = _vocoder_sizes(
+            vocoder_frame_length(self.sample_rate_hz), None)  # half-overlapping ~50 ms frames
         self.noise_bank = None if noise_bank is None else tf.constant(_prepare_noise_bank(noise_bank))
         self._exponents = tf.constant([NOISE_EXPONENTS[c] for c in self.augment.noise_colors], tf.float32)
 
     # .. drawing ..................................................................................
+    @tf.autograph.experimental.do_not_convert  # explicit tf ops only; skipping AutoGraph saves seconds of tracing
     def draw(self, seed: tf.Tensor, num_samples: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """Random parameters for one clip of ``num_samples`` samples, from a ``[2]`` integer seed.
 
@@ -548,6 +556,7 @@ class WaveformAugmenter:
         exponent = tf.gather(self._exponents, params["noise_source"])
         return colored_noise(num_samples, params["noise_seed"], exponent=exponent)
 
+    @tf.autograph.experimental.do_not_convert
     def apply(self, wave: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """Apply drawn ``params`` to ``wave [samples]``: shift, stretch/pitch/speed, gain, noise."""
         wave = _mono(wave)
@@ -564,7 +573,7 @@ class WaveformAugmenter:
         out.set_shape(wave.shape)
         return out
 
-    @tf.autograph.experimental.do_not_convert  # plain TF ops and tf.cond: nothing for AutoGraph to do
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, wave: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """``apply(wave, draw(seed, len(wave)))``; the identity when ``augment.enabled`` is false."""
         wave = _mono(wave)

@@ -107,7 +107,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     out_dir.mkdir(parents=True, exist_ok=True)
     augmenter = make_waveform_augmenter(config, noise_bank=load_noise_bank(config))
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(clip: tf.Tensor, example_seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         params = augmenter.draw(example_seed, tf.shape(clip)[0])
         return augmenter.apply(clip, params), params

@@ -215,14 +215,14 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     import keras
 
     from . import evaluation
-    from .datasets import _resolve_source, load_examples, write_split_csv
+    from .datasets import resolve_source, load_examples, write_split_csv
     from .trainer import read_state, train_run
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.data.test_fold is not None or config.data.val_fold is not None:
         log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
-    root, fmt = _resolve_source(config, log)
+    root, fmt = resolve_source(config, log)
     examples, scheme = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed)
     all_folds = sorted({ex.fold for ex in examples})
     unknown = sorted(set(folds or ()) - set(all_folds))

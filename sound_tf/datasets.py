@@ -554,7 +554,7 @@ def _read_skipped(path: Path) -> list[tuple[str, str]]:
 
 
 # -- the one entry point of the training command ----------------------------------------------------
-def _resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
+def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
     data, audio = config.data, config.audio
     if data.path is None or data.format == "demo":
         kwargs = dict(clips_per_class=data.demo_clips_per_class, sample_rate_hz=audio.sample_rate_hz,
@@ -600,7 +600,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    root, fmt = _resolve_source(config, log)
+    root, fmt = resolve_source(config, log)
     split_path = run_dir / SPLIT_CSV
     prior_skipped: list[tuple[str, str]] = []
     if split_path.is_file():

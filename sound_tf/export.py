@@ -11,17 +11,18 @@ self-describing bundle (default ``RUN_DIR/export/``):
 ``model_float32.tflite``, ``model_float16.tflite``, ``model_dynamic.tflite``, ``model_int8.tflite``
     Waveform ``[batch, clip_samples]`` (resizable batch) -> ``probabilities`` and ``logits``
     ``[batch, classes]`` (signature outputs; logits are what windows of a long recording average).
-    ``float16`` stores float16 weights; ``dynamic`` int8 weights with float activations; ``int8`` is
-    full-integer quantised from the normalisation on, calibrated on windows of *training* clips only.
-    Its log-mel frontend (framing, DFT, power, mel projection, log) stays float32: a power spectrum
-    spans more than 100 dB and an int8 waveform only 48 dB, so 8 bits there would erase quiet sounds.
-    ``export.json`` lists every artefact's ops and their dtypes.
+    ``float16`` stores float16 weights; ``dynamic`` int8 network weights with float activations;
+    ``int8`` is full-integer quantised from the normalisation on, calibrated on windows of *training*
+    clips only. In both, the log-mel frontend (framing, DFT as matrix products, power, mel projection,
+    log) computes in float32, its constant matrices stored as float16: a power spectrum spans more than 100 dB and an
+    int8 waveform only 48 dB, so 8 bits there would erase quiet sounds. ``export.json`` lists every
+    artefact's ops with the dtype they compute in.
 ``model_int8_features.tflite`` + ``features.json``
-    Fully integer (int8 in, int8 out) network for microcontrollers that compute the features
-    themselves: input the normalised log-mel ``[1, frames, mel_bins]``, outputs int8 ``probabilities``
-    and ``logits``; ``features.json`` holds every
-    number needed to compute them identically (framing, window, FFT size, the mel filterbank's rule
-    and weights, log offset, normalisation mean and variance, input/output quantisation).
+    Fully integer network for microcontrollers that compute the features themselves: int8 input, the
+    normalised log-mel ``[1, frames, mel_bins]``; int8 outputs ``probabilities`` and ``logits``.
+    ``features.json`` holds every number needed to compute the input identically (framing, window,
+    FFT size, the mel filterbank's rule and weights, log offset, normalisation mean and variance,
+    input/output quantisation).
 ``labels.txt``, ``config.json``, ``export.json``, ``analysis/*.txt``
     Labels, the run's config, the measurements below and the TFLite analyzer's view of each graph.
 
@@ -32,9 +33,9 @@ so one file is enough on a device (``python -m sound_tf.lite``).
 Parity: the same function scores every artefact (Keras, SavedModel, each TFLite file) on the run's
 test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the evaluation's hop), logits
 and probabilities per window, the softmax of the mean logits per clip (the evaluation's rule, see
-:func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its
-top-1 agreement with Keras, its size and its median single-clip latency (batch 1; one thread for
-TFLite, and for TensorFlow when run from the command line). Export fails when an artefact misses the
+:func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its top-1 agreement with Keras,
+its size and its median single-clip latency (batch 1; one thread for TFLite, and for TensorFlow when
+run from the command line). Export fails when an artefact misses the
 profile's thresholds unless ``--allow-degraded``; ``export.json`` is written either way.
 """
 
@@ -44,7 +45,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import re
 import shutil
 import sys
@@ -81,6 +81,16 @@ TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tfl
                 "dynamic": "model_dynamic.tflite", "int8": "model_int8.tflite",
                 "int8_features": "model_int8_features.tflite"}
 EXPORT_JSON = "export.json"
+PRECISION_NOTES = {
+    "float32": "all float32",
+    "float16": "weights and frontend constants stored as float16, computed in float32",
+    "dynamic": "network weights >= 1024 values stored as int8 (hybrid kernels); the log-mel frontend computes in "
+               "float32 from float16-stored constants",
+    "int8": "log-mel frontend (framing, window, DFT, power, mel projection, log) in float32 from float16-stored "
+            "constants; from the normalisation on int8 (activations and weights), dequantised outputs",
+    "int8_features": "fully integer: int8 input (normalised log-mel), weights, activations and outputs; latency "
+                     "is the network alone (features computed outside the model)",
+}
 # TFLite tensor names of the frontend contain the layer's name as a path component ("…/log_mel_1/…").
 _FRONTEND_NAME = re.compile(rf"(^|/){re.escape(models.LOG_MEL_LAYER_NAME)}(_\d+)?/")
 _WARMUP_RUNS = 3
@@ -134,7 +144,8 @@ class ExportProfile:
         for key in ("float_min_agreement", "quantized_min_agreement"):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-                raise ConfigError(f"profile {self.name!r}: thresholds.{key} must be a fraction in [0, 1], got {value!r}")
+                raise ConfigError(f"profile {self.name!r}: thresholds.{key} must be a fraction in [0, 1], "
+                                  f"got {value!r}")
         drop = self.quantized_max_accuracy_drop_points
         if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 100.0:
             raise ConfigError(f"profile {self.name!r}: thresholds.quantized_max_accuracy_drop_points must be in "
@@ -291,9 +302,17 @@ def network_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.get_layer(models.NORMALIZATION_LAYER_NAME).output, model.output, name="network")
 
 
-def _tflite_frozen(fn_model: keras.Model, fn: Callable, spec: tf.TensorSpec, work: Path) -> tf.lite.TFLiteConverter:
-    source = _archive(fn_model, fn, spec, work / f"source_{len(list(work.iterdir()))}")
-    return tf.lite.TFLiteConverter.from_saved_model(str(source))
+def tflite_source(model: keras.Model, config: Config, path: str | Path) -> Path:
+    """The SavedModel the waveform TFLite variants are converted from: waveform -> logits, probabilities.
+
+    The model's frontend is switched to the DFT as matrix products (:func:`sound_tf.frontend.for_tflite`,
+    same outputs), which TFLite runs several times faster than its RFFT2D kernel. (Converting from a
+    SavedModel freezes the Keras 3 variables; ``from_concrete_functions`` leaves them as resource
+    variables the int8 calibrator cannot read.)
+    """
+    lite_model = frontend.for_tflite(model)
+    spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
+    return _archive(lite_model, lambda waveform: _outputs(lite_model(waveform, training=False)), spec, Path(path))
 
 
 def _outputs(logits: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -311,15 +330,23 @@ def _frontend_nodes(model_bytes: bytes) -> list[str]:
             if _FRONTEND_NAME.search(tensors[i])]
 
 
-def convert_waveform_model(model: keras.Model, config: Config, variant: str, work: Path,
-                           representative: np.ndarray | None = None) -> bytes:
+def convert_waveform_model(source: Path, variant: str, *, representative: np.ndarray | None = None,
+                           float32: bytes | None = None) -> bytes:
     """TFLite FlatBuffer of waveform ``[batch, clip_samples]`` -> logits and probabilities for one variant.
 
-    ``int8`` needs ``representative`` windows ``[n, clip_samples]``; its frontend ops are kept float
-    (see the module docstring) through the quantization debugger's node deny-list.
+    Parameters
+    ----------
+    source : Path
+        From :func:`tflite_source`.
+    variant : str
+        ``float32``, ``float16``, ``dynamic`` or ``int8``.
+    representative : numpy.ndarray, optional
+        ``[n, clip_samples]`` training windows; required for ``int8``, whose frontend ops are kept
+        float (see the module docstring) through the quantization debugger's node deny-list.
+    float32 : bytes, optional
+        The float32 conversion, if already made (``dynamic`` copies the frontend constants from it).
     """
-    spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
-    converter = _tflite_frozen(model, lambda waveform: _outputs(model(waveform, training=False)), spec, work)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
     if variant == "float32":
         return converter.convert()
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -327,9 +354,8 @@ def convert_waveform_model(model: keras.Model, config: Config, variant: str, wor
         converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
     if variant == "dynamic":
-        dynamic = converter.convert()
-        converter.optimizations = []
-        return float_frontend_weights(dynamic, converter.convert())
+        dynamic = float_frontend_weights(converter.convert(), float32 or convert_waveform_model(source, "float32"))
+        return float16_frontend_constants(dynamic)
     if variant != "int8":
         raise ConfigError(f"unknown waveform TFLite variant {variant!r}")
     if representative is None or len(representative) == 0:
@@ -346,7 +372,7 @@ def convert_waveform_model(model: keras.Model, config: Config, variant: str, wor
         raise ExportError(f"found no ops of the {models.LOG_MEL_LAYER_NAME!r} layer in the converted graph; "
                           f"cannot keep the frontend in float32")
     debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-    return debugger.get_nondebug_quantized_model()
+    return float16_frontend_constants(debugger.get_nondebug_quantized_model())
 
 
 def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
@@ -391,11 +417,75 @@ def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if restored else dynamic
 
 
+def float16_frontend_constants(data: bytes, *, min_elements: int = 1024) -> bytes:
+    """Store the frontend's large float32 constants as float16, expanded to float32 when the model loads.
+
+    The frontend of an int8 or dynamic model computes in float32, and its DFT and mel matrices would
+    otherwise be most of the file (about 280 KB of 350 KB for 5-s clips at 22.05 kHz). Each constant
+    of at least ``min_elements`` values becomes a float16 tensor feeding a ``DEQUANTIZE`` op -- the
+    pattern TFLite's own float16 conversion writes, which the runtime evaluates once at load -- so the
+    arithmetic stays float32 and only the stored coefficients are rounded (relative error <= 2^-11,
+    the precision of the float16 artefact).
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    graph = model.subgraphs[0]
+    codes = [i for i, c in enumerate(model.operatorCodes)
+             if c.builtinCode == schema.BuiltinOperator.DEQUANTIZE and c.version >= 3]
+    if codes:
+        dequantize = codes[0]
+    else:
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
+        code.version = 3  # version 3 reads float16
+        model.operatorCodes.append(code)
+        dequantize = len(model.operatorCodes) - 1
+    replaced: dict[int, int] = {}  # float32 constant -> float32 output of its DEQUANTIZE
+    new_ops = []
+    for op in graph.operators:
+        if not _FRONTEND_NAME.search(graph.tensors[op.outputs[0]].name.decode()):
+            continue
+        for position, index in enumerate(op.inputs):
+            tensor = graph.tensors[index] if index >= 0 else None
+            buffer = model.buffers[tensor.buffer].data if tensor is not None else None
+            if tensor is None or tensor.type != schema.TensorType.FLOAT32 or buffer is None \
+                    or len(buffer) < 4 * min_elements:
+                continue
+            if index not in replaced:
+                values = np.frombuffer(bytes(buffer), dtype="<f4")
+                model.buffers[tensor.buffer].data = np.frombuffer(values.astype("<f2").tobytes(), np.uint8)
+                tensor.type = schema.TensorType.FLOAT16
+                expanded = schema.TensorT()
+                expanded.shape, expanded.type, expanded.buffer = list(tensor.shape), schema.TensorType.FLOAT32, 0
+                expanded.name = tensor.name + b"/float32"
+                expanded.shapeSignature, expanded.hasRank = tensor.shapeSignature, tensor.hasRank
+                graph.tensors.append(expanded)
+                replaced[index] = len(graph.tensors) - 1
+                dequantize_op = schema.OperatorT()
+                dequantize_op.opcodeIndex, dequantize_op.inputs = dequantize, [index]
+                dequantize_op.outputs = [replaced[index]]
+                new_ops.append(dequantize_op)
+            op.inputs[position] = replaced[index]
+    if not new_ops:
+        return data
+    graph.operators = new_ops + list(graph.operators)  # constants first, as the float16 converter does
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def convert_features_model(model: keras.Model, config: Config, work: Path, representative: np.ndarray) -> bytes:
-    """Fully integer TFLite FlatBuffer: int8 normalised log-mel ``[1, frames, mel_bins]`` -> int8 logits and probabilities."""
+    """Fully integer TFLite FlatBuffer for microcontrollers.
+
+    Input int8 normalised log-mel ``[1, frames, mel_bins]``; outputs int8 ``logits`` and
+    ``probabilities`` ``[1, classes]``. ``representative`` holds float features ``[n, frames, mel_bins]``
+    of training windows.
+    """
     network = network_model(model)
     spec = tf.TensorSpec([1, *config.feature_shape], tf.float32, name="log_mel")
-    converter = _tflite_frozen(network, lambda log_mel: _outputs(network(log_mel, training=False)), spec, work)
+    source = _archive(network, lambda log_mel: _outputs(network(log_mel, training=False)), spec,
+                      work / "features_source")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
@@ -458,7 +548,8 @@ def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:
             "bands_rule": "bands[m].weights[j] is the weight of FFT bin bands[m].first_bin + j; other bins weigh 0",
         },
         "log": {"offset": params["log_offset"], "rule": "log_mel = ln(mel_power + offset) (natural log)"},
-        "normalisation": {"mean": mean.tolist(), "variance": variance.tolist(), "epsilon": float(keras.backend.epsilon()),
+        "normalisation": {"mean": mean.tolist(), "variance": variance.tolist(),
+                          "epsilon": float(keras.backend.epsilon()),
                           "rule": "x[t, m] = (log_mel[t, m] - mean[m]) / max(sqrt(variance[m]), epsilon)"},
         "layout": "input tensor [1, num_frames, num_mel_bins], frames in time order",
     }
@@ -584,8 +675,9 @@ def tflite_op_summary(model_bytes: bytes) -> dict[str, Any]:
     """Ops of a TFLite graph grouped by the dtype they compute in (their first output's dtype).
 
     Returns ``{"ops": {dtype: {op: count}}, "float_ops": [...], "int8_ops": [...], "hybrid_ops": [...],
-    "input": {...}, "output": {...}}``. ``QUANTIZE``/``DEQUANTIZE`` appear under their output dtype;
-    ``hybrid_ops`` compute in float from int8 weights (dynamic-range quantisation).
+    "input": {...}, "outputs": {name: {...}}}``. ``QUANTIZE``/``DEQUANTIZE`` appear under their output dtype;
+    ``hybrid_ops`` compute in float from int8 weights (dynamic-range quantisation);
+    ``float16_constants`` counts constants stored as float16 (expanded to float32 at load).
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -609,9 +701,11 @@ def tflite_op_summary(model_bytes: bytes) -> dict[str, Any]:
                 **({"scale": float(scale), "zero_point": int(zero_point)} if scale else {})}
 
     floats = sorted({name for dtype in ("float32", "complex64", "float16") for name in ops.get(dtype, {})})
+    named = interpreter.get_signature_runner().get_output_details()  # signature name -> tensor
     return {"ops": ops, "float_ops": floats, "int8_ops": sorted(ops.get("int8", {})), "hybrid_ops": sorted(hybrid),
+            "float16_constants": sum(1 for t in tensors.values() if np.dtype(t["dtype"]) == np.float16),
             "input": describe(interpreter.get_input_details()[0]),
-            "output": describe(interpreter.get_output_details()[0])}
+            "outputs": {name: describe(detail) for name, detail in sorted(named.items())}}
 
 
 def _check_frontend_float(model_bytes: bytes, variant: str) -> None:
@@ -680,7 +774,7 @@ class ExportResult:
 def _model_info(config: Config, variant: str, input_kind: str) -> dict[str, Any]:
     return {"sample_rate_hz": config.audio.sample_rate_hz, "clip_samples": config.audio.clip_samples,
             "clip_seconds": config.audio.clip_seconds, "window_hop_samples": config.audio.window_hop_samples,
-            "input_kind": input_kind, "variant": variant, "output": "probabilities",
+            "input_kind": input_kind, "variant": variant, "outputs": [LOGITS, PROBABILITIES],
             "sound_tf_version": __version__, "config_fingerprint": config.fingerprint(), "config": config.to_dict()}
 
 
@@ -761,6 +855,8 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
             path = save_serving_model(model, config, out / "saved_model")
             entries["saved_model"] = measure("saved_model", _SavedModelRunner(path), path)
         features = frontend_model(model) if "int8_features" in profile.artefacts else None
+        source: Path | None = None  # the SavedModel the waveform variants are converted from
+        float32: bytes | None = None
         (out / "analysis").mkdir(exist_ok=True)
         for variant in [a for a in profile.artefacts if a in TFLITE_FILES]:
             path = out / TFLITE_FILES[variant]
@@ -769,16 +865,19 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
                 flat = convert_features_model(model, config, work, rep_features)
                 spec = feature_spec(model, config)
                 summary = tflite_op_summary(flat)
-                spec["input"], spec["output"] = summary["input"], summary["output"]
+                spec["input"], spec["outputs"] = summary["input"], summary["outputs"]
                 spec["quantisation_rule"] = ("q = clip(round(x / input.scale) + input.zero_point, -128, 127); "
-                                             "probability = (q_out - output.zero_point) * output.scale")
+                                             "value = (q_out - outputs[name].zero_point) * outputs[name].scale; "
+                                             "average logits over the windows of a long recording")
                 spec_bytes = json.dumps(spec, indent=1).encode("utf-8")
                 (out / FEATURES_FILE).write_bytes(spec_bytes)
                 data = embed_metadata(flat, labels=labels, info=_model_info(config, variant, "log_mel"),
                                       extra_files={FEATURES_FILE: spec_bytes})
             else:
-                flat = convert_waveform_model(model, config, variant, work,
-                                              representative if variant == "int8" else None)
+                if source is None:
+                    source = tflite_source(model, config, work / "source")
+                flat = convert_waveform_model(source, variant, representative=representative, float32=float32)
+                float32 = flat if variant == "float32" else float32
                 if variant in ("int8", "dynamic"):
                     _check_frontend_float(flat, variant)
                 summary = tflite_op_summary(flat)
@@ -787,8 +886,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
             (out / "analysis" / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
             runner = _FeaturesRunner(path, features) if variant == "int8_features" else _LiteRunner(path)
             entries[variant] = {**measure(variant, runner, path), "flatbuffer_bytes": len(flat), **summary}
-            if variant == "int8_features":
-                entries[variant]["latency_note"] = "network only; features computed outside the model"
+            entries[variant]["precision"] = PRECISION_NOTES[variant]
 
     failures = check_thresholds(entries, profile)
     report = {
@@ -797,9 +895,9 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         "profile": profile.to_dict(), "labels": labels, "sample_rate_hz": config.audio.sample_rate_hz,
         "clip_samples": config.audio.clip_samples, "window_hop_samples": config.audio.window_hop_samples,
         "config_fingerprint": config.fingerprint(),
-        "scoring": "per clip: windows every window_hop_samples (tail zero-padded), class probabilities per window, "
-                   "softmax of the mean log-probability (= mean logits, as evaluation); accuracy and top-1 "
-                   "agreement with Keras over the run's test split",
+        "scoring": "per clip: windows every window_hop_samples (tail zero-padded), logits per window, softmax of "
+                   "their mean (as evaluation); accuracy and top-1 agreement with Keras over the run's test split; "
+                   "window_agreement and max_abs_probability_diff compare single windows",
         "latency": {"what": "median wall time of one single-clip prediction (batch 1) after warm-up",
                     "runs": profile.latency_runs, "tflite_threads": 1,
                     "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},

@@ -1,14 +1,17 @@
 """The log-mel frontend: the one place features are computed, inside the Keras model.
 
 :class:`LogMel` turns a float32 waveform batch into log-mel features with plain TensorFlow ops, so the
-same graph runs in training, in the SavedModel, in TFLite (builtin ops only: slices, matrix products,
-transposes, a log; no RFFT2D, no Flex) and behind the server. It is the short-time power spectrum of
-``tf.signal.stft(frame_length, frame_step, fft_length, periodic Hann window, pad_end=False)``,
-computed as matrix products (:class:`FourStepDFT`, 4x faster than TFLite's RFFT2D kernel), projected
-on a Slaney mel filterbank (Slaney mel scale and area normalisation, built here in NumPy), then
+same layer runs in training, in the SavedModel, in TFLite (builtin ops only, no Flex) and behind the
+server: the short-time power spectrum (periodic Hann window, ``pad_end=False``), projected on a
+Slaney mel filterbank (Slaney mel scale and area normalisation, built here in NumPy), then
 ``log(mel_power + log_offset)``. The features match
 ``librosa.feature.melspectrogram(center=False, htk=False, norm="slaney", power=2)`` followed by the
 same log (tests/test_frontend.py states the tolerance); librosa is only the tests' reference.
+
+The power spectrum has two exact implementations, chosen per runtime by the ``dft`` argument:
+``tf.signal.stft`` (``"fft"``, fastest in TensorFlow, the default) and :class:`FourStepDFT` matrix
+products (``"matmul"``, 3-4x faster in TFLite, where the RFFT2D kernel alone takes about 6 ms for a
+5-s 22.05 kHz clip on one thread). :func:`for_tflite` switches a trained model before conversion.
 
 Frames start at ``t * hop_length_samples`` and hold ``frame_length_samples`` samples, windowed by a
 periodic Hann window and zero-padded at the end to ``fft_length``. (librosa centres a window shorter
@@ -128,8 +131,8 @@ class FourStepDFT:
     """Constants of the power spectrum as three small matrix products (a "four-step" FFT).
 
     TFLite's RFFT2D kernel needs about 6 ms for the 499 frames of a 5-s clip at 22.05 kHz on one
-    thread, the whole latency budget, so :class:`LogMel` computes the same DFT with matrix products
-    (XNNPACK runs them): split ``fft_length = n1 * n2`` and write a frame's sample ``n = n2 * a + b`` and
+    thread, the whole latency budget, so ``LogMel(dft="matmul")`` computes the same DFT with matrix
+    products (XNNPACK runs them): split ``fft_length = n1 * n2`` and write a frame's sample ``n = n2 * a + b`` and
     a frequency bin ``k = ka + n1 * kb``. Then::
 
         X[k] = sum_b exp(-2 pi i b (ka / fft_length + kb / n2)) * Y[ka, b],
@@ -204,6 +207,9 @@ class FourStepDFT:
         return weights.astype(np.float32)
 
 
+DFT_METHODS = ("fft", "matmul")
+
+
 @keras.saving.register_keras_serializable(package="sound_tf")
 class LogMel(keras.layers.Layer):
     """Waveform ``[batch, samples]`` -> log-mel ``[batch, frames, num_mel_bins]``, float32.
@@ -221,20 +227,26 @@ class LogMel(keras.layers.Layer):
     hop_length_samples : int
         Samples between frame starts.
     fft_length : int
-        FFT size, ``>= frame_length_samples``; frames are zero-padded at the end to this size.
+        FFT size, a power of two ``>= frame_length_samples``; frames are zero-padded at the end.
     num_mel_bins : int
     fmin_hz, fmax_hz : float
         Filterbank edges, ``0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2``.
     log_offset : float
         Added to the mel power before the natural log; keeps silence finite
         (silence gives ``log(log_offset)``).
+    dft : {"fft", "matmul"}
+        How the power spectrum is computed; both give the same features (float32 rounding apart).
+        ``fft``: ``tf.signal.stft``, the fastest in TensorFlow (training, SavedModel). ``matmul``:
+        :class:`FourStepDFT` matrix products, 3-4x faster than ``fft`` in TFLite (whose RFFT2D kernel
+        alone needs about 6 ms for a 5-s clip at 22.05 kHz on one thread) but about 4x slower in
+        TensorFlow. :func:`for_tflite` switches a trained model to ``matmul`` before conversion.
     **kwargs
         Passed to :class:`keras.layers.Layer` (``name``, ...).
     """
 
     def __init__(self, *, sample_rate_hz: int, frame_length_samples: int, hop_length_samples: int,
                  fft_length: int, num_mel_bins: int, fmin_hz: float, fmax_hz: float, log_offset: float,
-                 **kwargs: Any):
+                 dft: str = "fft", **kwargs: Any):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         for name, value in (("frame_length_samples", frame_length_samples),
@@ -247,6 +259,8 @@ class LogMel(keras.layers.Layer):
                               f"{frame_length_samples} (and >= 4), got {fft_length!r}")
         if not float(log_offset) > 0:
             raise ConfigError(f"log_offset must be > 0, got {log_offset!r}")
+        if dft not in DFT_METHODS:
+            raise ConfigError(f"dft must be one of {DFT_METHODS}, got {dft!r}")
         self.sample_rate_hz = int(sample_rate_hz)
         self.frame_length_samples = int(frame_length_samples)
         self.hop_length_samples = int(hop_length_samples)
@@ -255,13 +269,14 @@ class LogMel(keras.layers.Layer):
         self.fmin_hz = float(fmin_hz)
         self.fmax_hz = float(fmax_hz)
         self.log_offset = float(log_offset)
+        self.dft = dft
         self.mel_matrix = slaney_mel_matrix(  # [fft_bins, mel_bins]
             sample_rate_hz=self.sample_rate_hz, fft_length=self.fft_length, num_mel_bins=self.num_mel_bins,
             fmin_hz=self.fmin_hz, fmax_hz=self.fmax_hz).astype(np.float32)
         self.window = periodic_hann_window(self.frame_length_samples).astype(np.float32)  # [frame_length]
-        self._plan = FourStepDFT.plan(frame_length_samples=self.frame_length_samples, fft_length=self.fft_length,
-                                      num_mel_bins=self.num_mel_bins)
-        self._mel_terms = self._plan.mel_terms(self.mel_matrix)  # [half * n2, mel_bins]
+        self.four_step = FourStepDFT.plan(frame_length_samples=self.frame_length_samples,
+                                          fft_length=self.fft_length, num_mel_bins=self.num_mel_bins)
+        self.four_step_mel = self.four_step.mel_terms(self.mel_matrix)  # [half * n2, mel_bins]
 
     @classmethod
     def from_config_object(cls, config: Config, **kwargs: Any) -> "LogMel":
@@ -281,11 +296,19 @@ class LogMel(keras.layers.Layer):
         return 1 + (int(num_samples) - self.frame_length_samples) // self.hop_length_samples
 
     def macs(self, num_samples: int) -> int:
-        """Multiply-accumulates of the matrix products for one clip of ``num_samples`` samples."""
-        plan = self._plan
-        return self.num_frames(num_samples) * FourStepDFT.macs_per_frame(
-            frame_length_samples=self.frame_length_samples, n1=plan.n1, n2=plan.n2,
-            num_mel_bins=self.num_mel_bins)
+        """Multiply-accumulates for one clip of ``num_samples`` samples.
+
+        ``matmul``: its three matrix products. ``fft``: the mel projection plus ``2 N log2 N`` per frame
+        for the real FFT of size ``N`` (a rough figure).
+        """
+        if self.dft == "matmul":
+            per_frame = FourStepDFT.macs_per_frame(
+                frame_length_samples=self.frame_length_samples, n1=self.four_step.n1, n2=self.four_step.n2,
+                num_mel_bins=self.num_mel_bins)
+        else:
+            fft_bins = self.fft_length // 2 + 1
+            per_frame = fft_bins * self.num_mel_bins + int(2 * self.fft_length * np.log2(self.fft_length))
+        return self.num_frames(num_samples) * per_frame
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 2:
@@ -298,7 +321,25 @@ class LogMel(keras.layers.Layer):
 
     def call(self, waveform: tf.Tensor) -> tf.Tensor:
         waveform = tf.cast(waveform, tf.float32)  # [batch, samples]
-        plan = self._plan
+        if self.dft == "matmul":
+            mel_power = self._mel_power_matmul(waveform)  # [batch, frames, mel_bins]
+        else:
+            mel_power = self._mel_power_fft(waveform)  # [batch, frames, mel_bins]
+        return tf.math.log(mel_power + self.log_offset)  # [batch, frames, mel_bins]
+
+    def _mel_power_fft(self, waveform: tf.Tensor) -> tf.Tensor:
+        spectrum = tf.signal.stft(waveform, frame_length=self.frame_length_samples,
+                                  frame_step=self.hop_length_samples, fft_length=self.fft_length,
+                                  window_fn=self._window_fn, pad_end=False)  # [batch, frames, fft_bins]
+        power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))  # |X|^2, same shape
+        return tf.matmul(power, tf.constant(self.mel_matrix))  # [batch, frames, mel_bins]
+
+    def _window_fn(self, frame_length: int, dtype: tf.DType = tf.float32) -> tf.Tensor:
+        # tf.signal.hann_window(periodic=True) is symmetric for odd lengths; this one is periodic.
+        return tf.constant(self.window, dtype=dtype)
+
+    def _mel_power_matmul(self, waveform: tf.Tensor) -> tf.Tensor:
+        plan = self.four_step
         frames = self._windowed_frames(waveform)  # [batch, frames, rows * n2]
         num_frames = tf.shape(frames)[1] if frames.shape[1] is None else frames.shape[1]
         x = tf.reshape(frames, [-1, plan.rows, plan.n2])  # [batch*frames, rows, n2]: sample n2*row + col
@@ -310,8 +351,7 @@ class LogMel(keras.layers.Layer):
         power = z[:, :, :plan.n2] + z[:, :, plan.n2:]  # [half, batch*frames, n2]: |X[ka + n1 * kb]|^2
         power = tf.transpose(power, [1, 0, 2])  # [batch*frames, half, n2]
         power = tf.reshape(power, [-1, num_frames, plan.half * plan.n2])  # [batch, frames, half * n2]
-        mel_power = tf.matmul(power, tf.constant(self._mel_terms))  # [batch, frames, mel_bins]
-        return tf.math.log(mel_power + self.log_offset)  # [batch, frames, mel_bins]
+        return tf.matmul(power, tf.constant(self.four_step_mel))  # [batch, frames, mel_bins]
 
     def _windowed_frames(self, waveform: tf.Tensor) -> tf.Tensor:
         """``[batch, samples]`` -> windowed frames zero-padded to ``rows * n2``: ``[batch, frames, rows * n2]``.
@@ -325,18 +365,19 @@ class LogMel(keras.layers.Layer):
         if samples is None:
             samples = tf.shape(waveform)[-1]
             num_frames = 1 + (samples - frame) // hop
+            padding = tf.maximum((num_frames + -(-frame // hop) - 1) * hop - samples, 0)
         else:
             num_frames = self.num_frames(samples)
+            padding = max((num_frames + -(-frame // hop) - 1) * hop - samples, 0)
         chunks_per_frame = -(-frame // hop)
         num_chunks = num_frames + chunks_per_frame - 1
-        padding = tf.maximum(num_chunks * hop - samples, 0) if isinstance(samples, tf.Tensor) \
-            else max(num_chunks * hop - samples, 0)
         padded = tf.pad(waveform, [[0, 0], [0, padding]])[:, :num_chunks * hop]  # [batch, chunks * hop]
         chunks = tf.reshape(padded, [-1, num_chunks, hop])  # [batch, chunks, hop]
         frames = tf.concat([chunks[:, i:i + num_frames] for i in range(chunks_per_frame)],
                            axis=-1)[:, :, :frame]  # [batch, frames, frame_length]
         frames = frames * tf.constant(self.window)  # [batch, frames, frame_length]
-        return tf.pad(frames, [[0, 0], [0, 0], [0, self._plan.rows * self._plan.n2 - frame]])
+        padding = self.four_step.rows * self.four_step.n2 - frame
+        return tf.pad(frames, [[0, 0], [0, 0], [0, padding]])  # [batch, frames, rows * n2]
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         samples = input_shape[-1]
@@ -348,8 +389,26 @@ class LogMel(keras.layers.Layer):
         config.update(sample_rate_hz=self.sample_rate_hz, frame_length_samples=self.frame_length_samples,
                       hop_length_samples=self.hop_length_samples, fft_length=self.fft_length,
                       num_mel_bins=self.num_mel_bins, fmin_hz=self.fmin_hz, fmax_hz=self.fmax_hz,
-                      log_offset=self.log_offset)
+                      log_offset=self.log_offset, dft=self.dft)
         return config
+
+
+def for_tflite(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` (same weights) whose :class:`LogMel` layers use ``dft="matmul"``.
+
+    Convert this copy to TFLite: its frontend is 3-4x faster there than ``tf.signal.stft``'s RFFT2D, and
+    its outputs equal the original's (float32 rounding apart; see tests/test_frontend.py). Layer names
+    are kept, so the frontend's TFLite tensors still contain ``/log_mel``.
+    """
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if isinstance(layer, LogMel):
+            config["dft"] = "matmul"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def log_mel_layer(config: Config, **kwargs: Any) -> LogMel:

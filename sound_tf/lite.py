@@ -263,7 +263,8 @@ class LiteClassifier:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
         wave = np.asarray(wave)
         if wave.ndim != 1 or wave.shape[0] == 0:
-            raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, got shape {wave.shape}")
+            raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, "
+                                   f"got shape {wave.shape}")
         if not np.issubdtype(wave.dtype, np.floating) or not np.all(np.isfinite(wave)):
             raise AudioError(name, f"expected finite float samples, got dtype {wave.dtype}")
         windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
@@ -285,7 +286,8 @@ class LiteClassifier:
                 "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
                 else "softmax of the mean log-probability over windows"}
 
-    def classify_file(self, path: str | os.PathLike, *, top_k: int = 3, hop_samples: int | None = None) -> dict[str, Any]:
+    def classify_file(self, path: str | os.PathLike, *, top_k: int = 3,
+                      hop_samples: int | None = None) -> dict[str, Any]:
         """Decode ``path`` (any format and rate soundfile reads), resample, and :meth:`classify` it.
 
         The result also holds ``file``. Raises :class:`~sound_tf.errors.AudioError` for unreadable files.
@@ -307,8 +309,7 @@ def _format_result(result: dict[str, Any]) -> str:
     if result["num_windows"] > 1:
         width = max(len(f"{w['end_seconds']:.2f}") for w in result["windows"])
         for w in result["windows"]:
-            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:<{width}.2f} s  "
-                         f"{w['label']}  {w['score']:.3f}")
+            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  {w['score']:.3f}")
         lines.append(f"  overall: {top}")
     else:
         lines.append(f"  {top}")
@@ -338,9 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         classifier = LiteClassifier(args.model, num_threads=args.threads)
         hop_samples = None
         if args.hop_seconds is not None:
-            hop_samples = int(round(args.hop_seconds * classifier.sample_rate_hz))
-            if not (math.isfinite(args.hop_seconds) and 1 <= hop_samples <= classifier.clip_samples):
-                raise ConfigError(f"--hop-seconds must be in (0, clip length {classifier.clip_samples / classifier.sample_rate_hz:g} s], "
+            clip_seconds = classifier.clip_samples / classifier.sample_rate_hz
+            finite = math.isfinite(args.hop_seconds)
+            hop_samples = int(round(args.hop_seconds * classifier.sample_rate_hz)) if finite else 0
+            if not 1 <= hop_samples <= classifier.clip_samples:
+                raise ConfigError(f"--hop-seconds must be in (0, clip length {clip_seconds:g} s], "
                                   f"got {args.hop_seconds}")
         classifier._check_top_k(args.top_k)
     except SoundTFError as exc:

@@ -49,13 +49,17 @@ class Prediction:
     windows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, *, with_windows: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"file": self.file, "duration_s": round(self.duration_s, 4),
-                               "num_windows": len(self.windows),
-                               "top": [{"label": label, "probability": round(p, 6)} for label, p in self.top]}
+        """The JSON line (the server's field names: ``label``, ``probability``, ``top_k``, ``windows``)."""
+        def top_k(top: list[tuple[str, float]]) -> list[dict[str, Any]]:
+            return [{"label": label, "probability": round(p, 6)} for label, p in top]
+
+        out: dict[str, Any] = {"file": self.file, "label": self.top[0][0], "probability": round(self.top[0][1], 6),
+                               "top_k": top_k(self.top), "duration_seconds": round(self.duration_s, 4),
+                               "num_windows": len(self.windows)}
         if with_windows:
-            out["windows"] = [{"start_s": w["start_s"], "end_s": w["end_s"],
-                               "top": [{"label": label, "probability": round(p, 6)} for label, p in w["top"]]}
-                              for w in self.windows]
+            out["windows"] = [{"index": index, "start_seconds": w["start_s"], "end_seconds": w["end_s"],
+                               "label": w["top"][0][0], "probability": round(w["top"][0][1], 6),
+                               "top_k": top_k(w["top"])} for index, w in enumerate(self.windows)]
         return out
 
 

@@ -70,7 +70,12 @@ def resolve_recipe(name: str | None) -> Path | None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults <- recipe <- flags <- ``--set`` overrides."""
+    """Defaults <- recipe <- flags <- ``--set`` overrides.
+
+    With neither ``--data`` nor ``--pipeline`` the demo recipe is used, so a bare command trains the demo.
+    """
+    if args.pipeline is None and args.data is None and (REPO_PIPELINES / "demo.toml").is_file():
+        args.pipeline = str(REPO_PIPELINES / "demo.toml")
     overrides: dict[str, Any] = {
         "data.path": str(Path(args.data).expanduser()) if args.data else None,
         "data.format": args.format,
@@ -157,13 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite)
         setup_logging(run_dir)
+        from .evaluation import train_class_counts
         from .metrics import summary_lines
         from .trainer import train_run
         result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for line in summary_lines(result.metrics):
+    for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
         log.info(line)
     log.info(f"run folder: {result.run_dir}")
     return 0

@@ -11,6 +11,7 @@ import scipy.signal
 import scipy.stats
 import soundfile as sf
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 from conftest import sine
 from sound_tf import augment
@@ -201,7 +202,8 @@ def test_no_nan_or_inf_on_silence_or_clipped_input(kind):
         augment.time_shift(wave, 100, mode="zero"), augment.time_shift(wave, -100),
         augment.speed_perturb(wave, 1.1), augment.change_speed(wave, 0.9),
         augment.time_stretch(wave, 0.9), augment.pitch_shift(wave, 2.0, sample_rate_hz=RATE_HZ),
-        augment.apply_gain(wave, 6.0), augment.add_noise(wave, augment.colored_noise(RATE_HZ, [1, 1], exponent=1.0), 0.0),
+        augment.apply_gain(wave, 6.0),
+        augment.add_noise(wave, augment.colored_noise(RATE_HZ, [1, 1], exponent=1.0), 0.0),
         augment.add_noise(wave, np.zeros(RATE_HZ, np.float32), 10.0),
     ]
     config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
@@ -264,7 +266,7 @@ def test_spec_augment_round_trips_and_converts_to_tflite_as_identity(tmp_path):
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter = Interpreter(model_content=converter.convert())
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     for row in range(2):

@@ -72,8 +72,8 @@ def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
     samples = int(round(2.3 * SR))
     expected_windows = 1 + int(np.ceil((samples - clip) / hop))
     assert long["num_windows"] == len(long["windows"]) == expected_windows == 9
-    assert [w["start_s"] for w in long["windows"]] == pytest.approx([i * 0.25 for i in range(9)])
-    assert long["windows"][-1]["end_s"] == pytest.approx(2.3) and long["duration_s"] == pytest.approx(2.3)
+    assert [w["start_seconds"] for w in long["windows"]] == pytest.approx([i * 0.25 for i in range(9)])
+    assert long["windows"][-1]["end_seconds"] == pytest.approx(2.3) and long["duration_seconds"] == pytest.approx(2.3)
     assert by_name["short.wav"]["num_windows"] == 1
 
     # The file's answer is the softmax of the mean window logits; each window's answer its own softmax.
@@ -81,13 +81,14 @@ def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
     logits = np.asarray(run.model(windows, training=False), dtype=np.float64)  # [windows, classes]
     overall = _softmax(logits.mean(axis=0))
     best = np.argsort(-overall, kind="stable")[:2]
-    assert [t["label"] for t in long["top"]] == [config.labels[i] for i in best]
-    assert [t["probability"] for t in long["top"]] == pytest.approx(overall[best], abs=1e-5)
+    assert [t["label"] for t in long["top_k"]] == [config.labels[i] for i in best]
+    assert long["label"] == config.labels[best[0]]
+    assert [t["probability"] for t in long["top_k"]] == pytest.approx(overall[best], abs=1e-5)
     per_window = _softmax(logits)
     for window, probs in zip(long["windows"], per_window):
-        assert len(window["top"]) == 2
-        assert window["top"][0]["label"] == config.labels[int(np.argmax(probs))]
-        assert window["top"][0]["probability"] == pytest.approx(probs.max(), abs=1e-5)
+        assert len(window["top_k"]) == 2 and window["top_k"][0]["label"] == window["label"]
+        assert window["label"] == config.labels[int(np.argmax(probs))]
+        assert window["probability"] == pytest.approx(probs.max(), abs=1e-5)
 
 
 def test_predict_agrees_with_evaluation_and_prints_a_table(run, capsys):

@@ -38,10 +38,11 @@ CONFIG = apply_overrides(Config(), {"audio.sample_rate_hz": 8000, "audio.clip_se
 
 
 class ToneBackend(Backend):
-    """Probabilities from each window's spectral peak: ``softmax(-8 |log2(peak / tone)|)``; silence is uniform.
+    """Logits from each window's spectral peak: ``-8 |log2(peak / tone)|`` per class; silence scores all 0.
 
-    ``delay_seconds`` makes each model call slow (to watch batching), ``gate`` holds the warm-up until
-    it is set (to watch ``/ready``), and every call's batch size is recorded.
+    Like an exported model it answers ``logits`` and ``probabilities``. ``delay_seconds`` makes each
+    model call slow (to watch batching), ``gate`` holds the warm-up until it is set (to watch
+    ``/ready``), and every call's batch size is recorded.
     """
 
     name = "tones"
@@ -52,22 +53,29 @@ class ToneBackend(Backend):
         self.delay_seconds = delay_seconds
         self.gate = gate
         self.wrong_classes = wrong_classes
+        self.fail_next = False
         self.calls: list[int] = []
         self.tones_hz = np.array([TONES_HZ[label] for label in self.labels])
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         if self.gate is not None:
             self.gate.wait(10)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         self.calls.append(int(windows.shape[0]))
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("the model ran out of memory")
         spectrum = np.abs(np.fft.rfft(windows, axis=1))  # [n, bins]
         peak_hz = np.argmax(spectrum, axis=1) * self.sample_rate_hz / windows.shape[1]  # [n]
         distance = np.abs(np.log2(np.maximum(peak_hz, 1.0)[:, None] / self.tones_hz[None, :]))  # [n, classes]
-        scores = np.exp(-8.0 * (distance - distance.min(axis=1, keepdims=True)))
-        scores[spectrum.max(axis=1) < 1e-6] = 1.0  # silence: no preference
-        probabilities = (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
-        return probabilities[:, :-1] if self.wrong_classes else probabilities
+        logits = -8.0 * distance
+        logits[spectrum.max(axis=1) < 1e-6] = 0.0  # silence: no preference
+        if self.wrong_classes:
+            logits = logits[:, :-1]
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return {"logits": logits.astype(np.float32), "probabilities": probabilities.astype(np.float32)}
 
 
 def tone(freq_hz: float, seconds: float, sample_rate_hz: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
@@ -175,8 +183,7 @@ def test_clip_score_is_the_softmax_of_mean_logits(client, backend):
     rate = 8000
     wave = np.concatenate([tone(300, 0.5, rate), tone(900, 0.75, rate)])  # windows: low, mixed, mid, mid
     windows = split_windows(wave, clip_samples=backend.clip_samples, hop_samples=backend.window_hop_samples)
-    logits = np.log(backend.predict(windows).astype(np.float64))  # [4, classes]: logits up to a row constant
-    mean = logits.mean(axis=0)
+    mean = backend.predict(windows)["logits"].astype(np.float64).mean(axis=0)  # [classes]
     expected = np.exp(mean - mean.max()) / np.exp(mean - mean.max()).sum()
     body = client.post("/classify?top_k=3", files={"file": ("two.wav", encode(wave, rate, "WAV", "FLOAT"))}).json()
     assert body["num_windows"] == 4
@@ -371,6 +378,15 @@ def test_model_timeout(tmp_path):
         assert client.post("/classify", files={"file": ("a.wav", data)}).status_code == 200
 
 
+def test_a_model_failure_fails_only_its_request(client, backend):
+    data = encode(tone(300, 0.5, 8000), 8000)
+    backend.fail_next = True
+    response = client.post("/classify", files={"file": ("a.wav", data)})
+    assert response.status_code == 500 and response.json()["error"] == "inference_failed"
+    assert "RuntimeError" in response.json()["detail"] and "memory" not in response.json()["detail"]
+    assert client.post("/classify", files={"file": ("a.wav", data)}).json()["label"] == "low"
+
+
 def test_not_ready_until_warmed_up_then_ready(tmp_path):
     gate = threading.Event()
     app = create_app(settings(tmp_path), backend=ToneBackend(gate=gate))
@@ -549,19 +565,19 @@ def test_batcher_chunks_fails_and_recovers():
         calls.append(windows.shape[0])
         if windows[0, 0] < 0:
             raise RuntimeError("model exploded")
-        return np.repeat(windows[:, :1], 2, axis=1)  # row i -> [w_i, w_i]: results must come back in order
+        return {"x": np.repeat(windows[:, :1], 2, axis=1)}  # row i -> [w_i, w_i]: rows must come back in order
 
     async def run():
         batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1, max_queue_windows=100)
         batcher.start()
         gate.set()
         big = np.arange(70, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
-        out = await batcher.submit(big)  # more than max_batch_size: run alone, in chunks
+        out = (await batcher.submit(big))["x"]  # more than max_batch_size: run alone, in chunks
         np.testing.assert_array_equal(out[:, 0], np.arange(70))
         with pytest.raises(RuntimeError, match="exploded"):
             await batcher.submit(-np.ones((2, 4), np.float32))
-        again = await batcher.submit(np.full((3, 4), 5, np.float32))  # the worker survived the failure
-        alone = await batcher.submit(np.ones((150, 4), np.float32))  # over the queue limit, but alone
+        again = (await batcher.submit(np.full((3, 4), 5, np.float32)))["x"]  # the worker survived the failure
+        alone = (await batcher.submit(np.ones((150, 4), np.float32)))["x"]  # over the queue limit, but alone
         gate.clear()
         first = asyncio.ensure_future(batcher.submit(np.ones((1, 4), np.float32)))  # taken, stuck in the model
         while batcher.waiting_windows:
@@ -584,7 +600,7 @@ def test_batcher_waits_only_for_announced_requests():
 
     def predict(windows):
         calls.append(windows.shape[0])
-        return np.zeros((windows.shape[0], 2), np.float32)
+        return {"probabilities": np.zeros((windows.shape[0], 2), np.float32)}
 
     async def run():
         batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=2000, max_queue_windows=100)

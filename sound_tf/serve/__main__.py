@@ -57,7 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:
-        print(f"error: invalid settings:\n{exc}", file=sys.stderr)
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"])
+            if field == "model_dir" and err["type"] == "missing":
+                print("error: give MODEL_DIR (a run folder or export bundle) or set SOUND_TF_MODEL_DIR",
+                      file=sys.stderr)
+            else:
+                print(f"error: {field} (SOUND_TF_{field.upper()}): {err['msg']}, got {err.get('input')!r}",
+                      file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     import uvicorn

@@ -1,8 +1,10 @@
 """Model backends: one interface over a TFLite file, a SavedModel and a Keras run folder.
 
 Every backend exposes the model's numbers, read from the model folder (never repeated here), and
-``predict(windows [n, clip_samples] float32) -> probabilities [n, classes]``. ``predict`` is only ever
-called from the batcher's single inference thread.
+``predict(windows [n, clip_samples] float32) -> {"probabilities": [n, classes], "logits": [n, classes]}``
+(the outputs of an exported model; ``logits`` may be missing). ``predict`` is only ever called from the
+batcher's single inference thread. A recording's score is the softmax of its windows' mean logits, the
+rule of evaluation and of the on-device runner (:meth:`Backend.aggregate`).
 
 =============  ==========================================  ===========================================
 backend        needs in ``model_dir``                      runs with
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..config import CONFIG_FILENAME, Config
 from ..errors import ConfigError
-from ..lite import aggregate_probabilities
+from ..lite import LOGITS, PROBABILITIES, aggregate_logits
 
 __all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
            "resolve_backend"]
@@ -90,6 +91,8 @@ class Backend(abc.ABC):
     """
 
     name: str = ""
+    #: Whether one call on n windows is cheaper than n calls; if not, the batcher never waits for more.
+    batches_pay_off: bool = True
 
     def __init__(self, path: Path, info: ModelInfo):
         self.path = Path(path)
@@ -103,22 +106,24 @@ class Backend(abc.ABC):
         return len(self.labels)
 
     @abc.abstractmethod
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Probabilities ``[n, classes]`` of ``windows`` ``[n, clip_samples]`` float32."""
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"probabilities": [n, classes], "logits": [n, classes]}`` of ``windows`` ``[n, clip_samples]``."""
 
-    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
-        """One recording's ``[classes]`` probabilities from its windows' ``[windows, classes]``.
+    def aggregate(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """One recording's ``[classes]`` probabilities from :meth:`predict`'s outputs for its windows.
 
-        The softmax of the mean log-probability, which equals the softmax of the mean logits: the clip
-        score of evaluation and of the on-device runner (``sound_tf.lite.aggregate_probabilities``).
+        ``softmax(mean logits)``, the clip score of evaluation; a model without a logits output uses
+        the mean log-probability, which ranks classes the same way.
         """
-        return aggregate_probabilities(probabilities)
+        if LOGITS in outputs:
+            return aggregate_logits(outputs[LOGITS])
+        return aggregate_logits(np.log(np.maximum(outputs[PROBABILITIES], np.finfo(np.float32).tiny)))
 
     def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
         """Run silent windows through the model once per batch size (first calls compile and allocate)."""
         for size in batch_sizes:
-            probabilities = self.predict(np.zeros((size, self.clip_samples), np.float32))  # [size, classes]
-            if probabilities.shape != (size, self.num_classes):
+            probabilities = self.predict(np.zeros((size, self.clip_samples), np.float32))[PROBABILITIES]
+            if probabilities.shape != (size, self.num_classes):  # [size, classes]
                 raise ConfigError(f"{self.path}: the model answers shape {probabilities.shape} for {size} "
                                   f"window(s) but config.json lists {self.num_classes} labels")
 
@@ -127,22 +132,33 @@ class LiteBackend(Backend):
     """A bundle's ``model_{variant}.tflite`` through :class:`sound_tf.lite.LiteClassifier` (no TensorFlow)."""
 
     name = "tflite"
+    batches_pay_off = False  # see predict()
 
-    def __init__(self, model_path: Path, *, num_threads: int | None = None):
+    def __init__(self, model_path: Path, *, num_threads: int = 1):
         from ..lite import LiteClassifier
 
-        self._classifier = LiteClassifier(model_path, num_threads=num_threads or os.cpu_count() or 1)
+        self._classifier = LiteClassifier(model_path, num_threads=num_threads)
         c = self._classifier
         super().__init__(model_path, ModelInfo(labels=tuple(c.labels), sample_rate_hz=c.sample_rate_hz,
                                                clip_samples=c.clip_samples,
                                                window_hop_samples=c.window_hop_samples))
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        return np.asarray(self._classifier.predict_windows(windows), dtype=np.float32)  # [n, classes]
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """One invoke per window at batch size 1: faster than batches on a CPU interpreter.
 
-    def aggregate(self, probabilities: np.ndarray) -> np.ndarray:
-        """As the on-device runner does (an int8 output's zeros are floored at half a step)."""
-        return self._classifier.aggregate(probabilities)
+        Measured on the esc50 model (5-s windows, one thread): a batch of 16 costs about twice as much per
+        window as batch 1 (its buffers outgrow the caches), and every change of batch size reallocates
+        the interpreter's tensors, which costs more than the window itself. The batcher's batches still
+        pay off here: one thread owns the interpreter and requests never wait on each other's decoding.
+        """
+        rows = [self._classifier.predict(windows[i:i + 1]) for i in range(windows.shape[0])]  # [1, classes] each
+        if len(rows) == 1:
+            return rows[0]
+        return {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}  # [n, classes] each
+
+    def aggregate(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Exactly as the on-device runner does."""
+        return self._classifier.aggregate(outputs)
 
 
 class SavedModelBackend(Backend):
@@ -165,17 +181,18 @@ class SavedModelBackend(Backend):
             raise ConfigError(f"{saved_model_dir}: serving_default should take one waveform input, "
                               f"takes {sorted(inputs)}")
         self._input_name = next(iter(inputs))
-        if "probabilities" not in self._fn.structured_outputs:
-            raise ConfigError(f"{saved_model_dir}: serving_default has no 'probabilities' output "
+        if PROBABILITIES not in self._fn.structured_outputs:
+            raise ConfigError(f"{saved_model_dir}: serving_default has no {PROBABILITIES!r} output "
                               f"(has {sorted(self._fn.structured_outputs)})")
+        self._output_names = [name for name in (PROBABILITIES, LOGITS) if name in self._fn.structured_outputs]
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._fn(**{self._input_name: self._tf.constant(windows, dtype=self._tf.float32)})
-        return outputs["probabilities"].numpy().astype(np.float32, copy=False)  # [n, classes]
+        return {name: outputs[name].numpy().astype(np.float32, copy=False) for name in self._output_names}
 
 
 class KerasBackend(Backend):
-    """A run folder's ``model.keras`` (logits) with a softmax, traced once for any batch size."""
+    """A run folder's ``model.keras`` (logits, plus their softmax), traced once for any batch size."""
 
     name = "keras"
 
@@ -194,13 +211,14 @@ class KerasBackend(Backend):
         model = self._model
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.clip_samples], tf.float32)])
-        def probabilities(waveform):  # [batch, clip_samples]
-            return tf.nn.softmax(model(waveform, training=False), axis=-1)  # [batch, classes]
+        def outputs(waveform):  # [batch, clip_samples]
+            logits = model(waveform, training=False)  # [batch, classes]
+            return {LOGITS: logits, PROBABILITIES: tf.nn.softmax(logits, axis=-1)}
 
-        self._fn = probabilities
+        self._fn = outputs
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        return self._fn(windows).numpy()  # [n, classes]
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in self._fn(windows).items()}  # [n, classes] each
 
 
 def resolve_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32") -> tuple[str, Path]:
@@ -242,7 +260,7 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *, tflite_vari
 
 
 def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32",
-                 num_threads: int | None = None) -> Backend:
+                 num_threads: int = 1) -> Backend:
     """Load the model of ``model_dir`` with the chosen backend (see :func:`resolve_backend`)."""
     kind, path = resolve_backend(model_dir, backend, tflite_variant=tflite_variant)
     log.info("loading model", extra={"fields": {"backend": kind, "path": str(path)}})

@@ -22,7 +22,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -53,8 +53,8 @@ class MicroBatcher:
     Parameters
     ----------
     predict : callable
-        ``predict(windows [n, clip_samples] float32) -> probabilities [n, classes]``; called from one
-        background thread only, so it need not be thread-safe.
+        ``predict(windows [n, clip_samples] float32) -> {name: [n, ...]}`` (e.g. probabilities and
+        logits); called from one background thread only, so it need not be thread-safe.
     max_batch_size : int
         Most windows per call.
     max_wait_ms : float
@@ -69,7 +69,7 @@ class MicroBatcher:
         ``on_queue(windows_waiting)`` whenever the queue changes (metrics).
     """
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, max_batch_size: int, max_wait_ms: float,
+    def __init__(self, predict: Callable[[np.ndarray], Mapping[str, np.ndarray]], *, max_batch_size: int, max_wait_ms: float,
                  max_queue_windows: int, on_batch: Callable[[int, float], None] | None = None,
                  on_queue: Callable[[int], None] | None = None):
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
@@ -143,8 +143,8 @@ class MicroBatcher:
             self._executor = None
 
     # -- requests -------------------------------------------------------------------------------------
-    async def submit(self, windows: np.ndarray) -> np.ndarray:
-        """Queue ``windows`` ``[n, clip_samples]`` and return their probabilities ``[n, classes]``.
+    async def submit(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """Queue ``windows`` ``[n, clip_samples]`` and return the model's outputs for them (``[n, ...]`` each).
 
         Raises
         ------
@@ -214,19 +214,23 @@ class MicroBatcher:
         self._set_waiting(self._waiting_windows - size)
         return batch
 
-    def _call_model(self, windows: np.ndarray) -> np.ndarray:
+    def _call_model(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model over ``windows`` in chunks of ``max_batch_size`` rows (background thread)."""
-        outputs = []
+        parts: list[Mapping[str, np.ndarray]] = []
         for start in range(0, windows.shape[0], self.max_batch_size):
             chunk = windows[start:start + self.max_batch_size]  # [<= max_batch_size, clip_samples]
             began = time.perf_counter()
-            probabilities = np.asarray(self._predict(chunk), dtype=np.float32)  # [chunk, classes]
+            outputs = self._predict(chunk)  # {name: [chunk, classes]}
             if self._on_batch is not None:
                 self._on_batch(int(chunk.shape[0]), time.perf_counter() - began)
-            if probabilities.ndim != 2 or probabilities.shape[0] != chunk.shape[0]:
-                raise RuntimeError(f"the model returned shape {probabilities.shape} for {chunk.shape[0]} windows")
-            outputs.append(probabilities)
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=0)
+            for name, value in outputs.items():
+                if np.ndim(value) < 1 or np.shape(value)[0] != chunk.shape[0]:
+                    raise RuntimeError(f"the model's output {name!r} has shape {np.shape(value)} "
+                                       f"for {chunk.shape[0]} windows")
+            parts.append(outputs)
+        if len(parts) == 1:
+            return dict(parts[0])
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -236,7 +240,7 @@ class MicroBatcher:
                 continue
             windows = batch[0].windows if len(batch) == 1 else np.concatenate([j.windows for j in batch])
             try:
-                probabilities = await loop.run_in_executor(self._executor, self._call_model, windows)
+                outputs = await loop.run_in_executor(self._executor, self._call_model, windows)
             except asyncio.CancelledError:
                 for job in batch:
                     if not job.future.done():
@@ -252,5 +256,5 @@ class MicroBatcher:
             for job in batch:
                 rows = int(job.windows.shape[0])
                 if not job.future.done():
-                    job.future.set_result(probabilities[start:start + rows])
+                    job.future.set_result({name: value[start:start + rows] for name, value in outputs.items()})
                 start += rows

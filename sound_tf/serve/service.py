@@ -24,6 +24,7 @@ import soundfile as sf
 
 from ..audio import decode_bytes, split_windows
 from ..errors import AudioError, SoundTFError
+from ..lite import PROBABILITIES
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
@@ -136,7 +137,8 @@ class ClassifierService:
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("model failed to load", extra={"fields": {"model_dir": str(s.model_dir)}})
             return
-        self.batcher = MicroBatcher(backend.predict, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+        wait_ms = s.max_wait_ms if backend.batches_pay_off else 0.0  # TFLite: run what is there at once
+        self.batcher = MicroBatcher(backend.predict, max_batch_size=s.max_batch_size, max_wait_ms=wait_ms,
                                     max_queue_windows=s.max_queue_windows, on_batch=self.metrics.observe_batch,
                                     on_queue=self.metrics.queue_windows.set)
         self.batcher.start()
@@ -147,7 +149,7 @@ class ClassifierService:
         log.info("model ready", extra={"fields": {
             "backend": backend.name, "path": str(backend.path), "classes": backend.num_classes,
             "sample_rate_hz": backend.sample_rate_hz, "clip_samples": backend.clip_samples,
-            "max_batch_size": s.max_batch_size, "max_wait_ms": s.max_wait_ms,
+            "max_batch_size": s.max_batch_size, "max_wait_ms": wait_ms,
             "load_seconds": round(time.perf_counter() - began, 3)}})
 
     async def stop(self) -> None:
@@ -171,7 +173,8 @@ class ClassifierService:
         return {"backend": b.name, "num_classes": b.num_classes, "sample_rate_hz": b.sample_rate_hz,
                 "clip_seconds": b.clip_samples / b.sample_rate_hz,
                 "window_hop_seconds": b.window_hop_samples / b.sample_rate_hz,
-                "max_batch_size": self.settings.max_batch_size, "max_wait_ms": self.settings.max_wait_ms}
+                "max_batch_size": self.settings.max_batch_size,
+                "max_wait_ms": self.batcher.max_wait_seconds * 1000.0 if self.batcher else self.settings.max_wait_ms}
 
     def require_ready(self) -> Backend:
         if not self.ready or self.backend is None:
@@ -242,8 +245,8 @@ class ClassifierService:
             upload = await anyio.to_thread.run_sync(self.decode, data, name, limiter=self._decode_limiter)
         self.metrics.audio_seconds.observe(upload.duration_seconds)
         try:
-            probabilities = await asyncio.wait_for(batcher.submit(upload.windows),
-                                                   self.settings.request_timeout_seconds)  # [windows, classes]
+            outputs = await asyncio.wait_for(batcher.submit(upload.windows),
+                                             self.settings.request_timeout_seconds)  # [windows, classes] each
         except QueueFull as exc:
             raise ServeError(503, "overloaded", str(exc)) from None
         except BatcherClosed as exc:
@@ -251,7 +254,10 @@ class ClassifierService:
         except TimeoutError:
             raise ServeError(503, "timeout", f"{name}: no answer from the model within "
                                              f"{self.settings.request_timeout_seconds:g} s; try again") from None
-        clip = backend.aggregate(probabilities)  # [classes]
+        except Exception as exc:  # the batcher has logged the traceback
+            raise ServeError(500, "inference_failed", f"{name}: the model failed on this request "
+                                                      f"({type(exc).__name__}); the request id is in the logs") from None
+        clip = backend.aggregate(outputs)  # [classes]
         k = max(1, min(int(top_k), backend.num_classes))
         order = np.argsort(-clip, kind="stable")[:k]
         best = int(order[0])
@@ -267,7 +273,7 @@ class ClassifierService:
             "num_windows": int(upload.windows.shape[0]),
         }
         if with_windows:
-            result["windows"] = self._timeline(probabilities, upload.duration_seconds, backend)
+            result["windows"] = self._timeline(outputs[PROBABILITIES], upload.duration_seconds, backend)
         result["processing_ms"] = round((time.perf_counter() - began) * 1000.0, 3)
         return result
 

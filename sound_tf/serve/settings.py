@@ -37,14 +37,17 @@ class ServeSettings(BaseSettings):
         ``model.keras``), ``tflite``, ``savedmodel`` or ``keras``.
     tflite_variant : str
         Which ``model_{variant}.tflite`` of a bundle the ``tflite`` backend runs (``float32``, ``int8``...).
-    inference_threads : int or None
-        Threads of the TFLite interpreter (``None``: one per CPU core).
+    inference_threads : int
+        Threads of the TFLite interpreter. One (the default) keeps the other cores free for decoding and
+        HTTP while the batcher runs the model; more threads only lower the latency of a lone request and
+        lose throughput when the cores are busy (measured in ``bench/serve.py``).
     host, port, workers
         Where uvicorn listens and how many processes it runs (each loads its own model and batcher).
     max_batch_size : int
         Most windows (model inputs) in one model call.
     max_wait_ms : float
-        How long the batcher waits for more requests after the first one arrives.
+        How long the batcher waits for requests still being decoded after the first one arrives
+        (``keras`` and ``savedmodel`` backends; TFLite runs window by window, so it never waits).
     max_queue_windows : int
         Windows allowed to wait for the model; beyond it requests get 503 ``overloaded``.
     max_upload_bytes : int
@@ -80,7 +83,7 @@ class ServeSettings(BaseSettings):
     model_dir: Path
     backend: Literal["auto", "tflite", "savedmodel", "keras"] = "auto"
     tflite_variant: str = Field("float32", pattern=r"^[A-Za-z0-9_]+$")
-    inference_threads: int | None = Field(None, ge=1, le=64)
+    inference_threads: int = Field(1, ge=1, le=64)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)

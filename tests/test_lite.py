@@ -1,0 +1,244 @@
+"""The on-device runner and the metadata embedded in .tflite files.
+
+The models here are built with known behaviour instead of trained: a "loudness" classifier (logits
+proportional to the window's power in dB, so silence is ``quiet`` and a tone is ``loud``) and a
+"polarity" classifier with int8 input and output (the sign of the window's mean). Parity of the runner
+with trained Keras models is in ``test_export.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from sound_tf import lite
+from sound_tf.errors import AudioError, ConfigError
+from sound_tf.tflite_meta import FORMAT, embed_metadata, read_metadata, strip_metadata
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 8000
+CLIP = 4000  # 0.5 s
+HOP = 2000
+THRESHOLD_DB = -30.0
+
+
+def _info(**extra) -> dict:
+    return {"sample_rate_hz": SR, "clip_samples": CLIP, "window_hop_samples": HOP, "input_kind": "waveform",
+            "variant": "float32", **extra}
+
+
+def _convert(fn: tf.types.experimental.GenericFunction, folder: Path, int8_io: bool = False) -> bytes:
+    module = tf.Module()
+    module.serve = fn
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": fn})  # named outputs
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
+    if int8_io:
+        rng = np.random.default_rng(0)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (  # DC offsets from -0.9 to 0.9 plus a little noise
+            [np.clip(offset + 0.05 * rng.standard_normal((1, CLIP)), -1, 1).astype(np.float32)]
+            for offset in np.linspace(-0.9, 0.9, 20))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+@tf.function(input_signature=[tf.TensorSpec([None, CLIP], tf.float32, name="waveform")])
+def _loudness(waveform):
+    power_db = 10.0 * tf.math.log(tf.reduce_mean(tf.square(waveform), axis=1) + 1e-10) / np.log(10.0)  # [batch]
+    loud = (power_db - THRESHOLD_DB) / 10.0
+    logits = tf.stack([-loud, loud], axis=1)  # [batch, 2]: quiet, loud
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+
+@tf.function(input_signature=[tf.TensorSpec([None, CLIP], tf.float32, name="waveform")])
+def _polarity(waveform):
+    mean = tf.reduce_mean(waveform, axis=1, keepdims=True)  # [batch, 1]
+    logits = tf.concat([-8.0 * mean, 8.0 * mean], axis=1)  # [batch, 2]: negative, positive
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lite")
+    loud_flat = _convert(_loudness, root / "loudness")
+    loud = root / "loudness.tflite"
+    loud.write_bytes(embed_metadata(loud_flat, labels=["quiet", "loud"], info=_info()))
+    polarity = root / "polarity.tflite"
+    polarity_flat = _convert(_polarity, root / "polarity", int8_io=True)
+    polarity.write_bytes(embed_metadata(polarity_flat, labels=["negative", "positive"], info=_info(variant="int8")))
+    bare = root / "bare.tflite"
+    bare.write_bytes(loud_flat)
+    return {"loud": loud, "polarity": polarity, "bare": bare, "flat": loud_flat}
+
+
+def _expected_db(windows: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(np.mean(windows.astype(np.float64) ** 2, axis=1) + 1e-10)
+
+
+def test_metadata_round_trip_and_the_file_still_runs(models):
+    meta = read_metadata(models["loud"])
+    assert meta.labels == ("quiet", "loud") and meta.sample_rate_hz == SR
+    assert (meta.clip_samples, meta.window_hop_samples) == (CLIP, HOP)
+    assert meta.info["format"] == FORMAT and meta.model_size_bytes == len(models["flat"])
+    data = models["loud"].read_bytes()
+    assert strip_metadata(data) == models["flat"]
+    assert zipfile.ZipFile(models["loud"]).read("labels.txt") == b"quiet\nloud\n"
+    # embedding again replaces the archive instead of stacking a second one
+    again = embed_metadata(data, labels=["a", "b"], info=_info())
+    assert read_metadata(again).labels == ("a", "b") and strip_metadata(again) == models["flat"]
+    # the interpreter reads the model with the archive appended exactly as without it
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (3, CLIP)).astype(np.float32)
+    outputs = []
+    for path in (models["bare"], models["loud"]):
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        outputs.append(runner(waveform=x)["logits"])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_allclose(outputs[1][:, 1], (_expected_db(x) - THRESHOLD_DB) / 10, atol=1e-3)
+
+
+def test_metadata_errors_name_the_file_and_the_problem(models, tmp_path):
+    with pytest.raises(ConfigError, match=r"bare.tflite: the model carries no labels or sample rate"):
+        read_metadata(models["bare"])
+    text = tmp_path / "notes.tflite"
+    text.write_text("not a model")
+    with pytest.raises(ConfigError, match=r"notes.tflite: not a TFLite model"):
+        read_metadata(text)
+    with pytest.raises(ConfigError, match="model file not found"):
+        read_metadata(tmp_path / "missing.tflite")
+    with pytest.raises(ConfigError, match="lacks \\['variant'\\]"):
+        embed_metadata(models["flat"], labels=["a"], info={k: v for k, v in _info().items() if k != "variant"})
+    with pytest.raises(ConfigError, match="without line breaks"):
+        embed_metadata(models["flat"], labels=["a\nb"], info=_info())
+
+
+def test_predict_batches_and_single_windows_agree(models):
+    classifier = lite.LiteClassifier(models["loud"])
+    assert classifier.labels == ("quiet", "loud") and classifier.sample_rate_hz == SR
+    rng = np.random.default_rng(1)
+    windows = rng.uniform(-1, 1, (lite.MAX_BATCH_WINDOWS + 5, CLIP)).astype(np.float32)
+    windows *= np.geomspace(1e-4, 1, len(windows), dtype=np.float32)[:, None]  # -85 .. -5 dB
+    out = classifier.predict(windows)
+    np.testing.assert_allclose(out["logits"][:, 1], (_expected_db(windows) - THRESHOLD_DB) / 10, atol=1e-3)
+    np.testing.assert_allclose(out["probabilities"], lite.softmax(out["logits"]), atol=1e-6)
+    one_by_one = np.concatenate([classifier.predict_windows(w[None]) for w in windows])
+    np.testing.assert_allclose(classifier.predict_windows(windows), one_by_one, atol=1e-6)
+    with pytest.raises(ConfigError, match=r"expected windows of shape \[n >= 1, clip_samples=4000\], got shape \(2, 1"):
+        classifier.predict_windows(np.zeros((2, 100), np.float32))
+
+
+def test_int8_input_and_output_are_quantised_and_dequantised(models):
+    classifier = lite.LiteClassifier(models["polarity"])
+    assert classifier._input["dtype"] == np.int8
+    offsets = np.array([-0.6, -0.2, 0.2, 0.6], np.float32)
+    windows = offsets[:, None] + np.zeros((4, CLIP), np.float32)
+    out = classifier.predict(windows)
+    np.testing.assert_allclose(out["logits"][:, 1], 8 * offsets, atol=0.15)
+    assert list(out["probabilities"].argmax(axis=1)) == [0, 0, 1, 1]
+    assert classifier.classify(np.full(3 * CLIP, 0.4, np.float32))["label"] == "positive"
+
+
+def test_aggregation_is_the_softmax_of_the_mean_logits():
+    logits = np.array([[4.0, 0.0, -20.0], [0.0, 3.0, 0.0], [-1.0, 2.0, 50.0]])
+    expected = np.exp(logits.mean(0)) / np.exp(logits.mean(0)).sum()
+    np.testing.assert_allclose(lite.aggregate_logits(logits), expected)
+    # mean log-probability gives the same numbers (log p differs from logits by a per-window constant)
+    log_p = np.log(lite.softmax(logits))
+    np.testing.assert_allclose(lite.aggregate_logits(log_p), expected)
+
+
+def _sixty_seconds(path: Path, rate_hz: int = 16000) -> Path:
+    """30 s of faint noise then 30 s of a 0.3-amplitude 440 Hz tone, stereo, at another rate."""
+    rng = np.random.default_rng(2)
+    half = 30 * rate_hz
+    t = np.arange(half) / rate_hz
+    mono = np.concatenate([1e-4 * rng.standard_normal(half), 0.3 * np.sin(2 * np.pi * 440 * t)])
+    sf.write(path, np.stack([mono, mono], axis=1).astype(np.float32), rate_hz, subtype="PCM_16")
+    return path
+
+
+def test_a_sixty_second_file_gives_a_timeline(models, tmp_path):
+    classifier = lite.LiteClassifier(models["loud"])
+    result = classifier.classify_file(_sixty_seconds(tmp_path / "long.wav"), top_k=5)
+    samples = 60 * SR
+    expected_windows = 1 + int(np.ceil((samples - CLIP) / HOP))  # 239
+    assert result["num_windows"] == len(result["windows"]) == expected_windows
+    assert result["duration_seconds"] == pytest.approx(60.0, abs=1e-3) and result["hop_seconds"] == 0.25
+    windows = result["windows"]
+    assert [w["start_seconds"] for w in windows[:3]] == [0.0, 0.25, 0.5]
+    assert windows[-1]["start_seconds"] == pytest.approx((expected_windows - 1) * HOP / SR)
+    assert windows[-1]["end_seconds"] == pytest.approx(60.0)
+    tone_db = 10 * np.log10(0.3 ** 2 / 2)  # -13.5 dB: p(loud) = sigmoid(2 * (tone_db - THRESHOLD_DB) / 10)
+    tone_score = 1 / (1 + np.exp(-2 * (tone_db - THRESHOLD_DB) / 10))
+    for w in windows:
+        if w["end_seconds"] <= 30.0:
+            assert w["label"] == "quiet" and w["score"] > 0.999, w
+        elif w["start_seconds"] >= 30.0:
+            assert w["label"] == "loud" and w["score"] == pytest.approx(tone_score, abs=2e-3), w
+    assert len(result["top"]) == 2  # top_k is capped at the number of classes
+    # the overall result is the mean of the windows' logits, as evaluation scores a clip
+    wave = lite.load_audio(tmp_path / "long.wav", sample_rate_hz=SR)
+    logits = classifier.predict(lite.split_windows(wave, clip_samples=CLIP, hop_samples=HOP))["logits"]
+    assert result["score"] == pytest.approx(lite.aggregate_logits(logits).max(), abs=1e-6)
+    # a custom hop changes the window count
+    assert classifier.classify(wave, hop_samples=CLIP)["num_windows"] == samples // CLIP
+
+
+def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
+    long = _sixty_seconds(tmp_path / "long.wav")
+    short = tmp_path / "beep.wav"
+    sf.write(short, 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR // 4) / SR), SR, subtype="PCM_16")
+    assert lite.main([str(models["loud"]), str(long), str(short), "--hop-seconds", "0.5"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].endswith("long.wav (60.00 s, 120 windows)") and text[1] == "   0.00-0.50 s  quiet  1.000"
+    assert text[121].strip().startswith("overall: ")
+    assert text[122].endswith("beep.wav (0.25 s, 1 window)") and text[123].strip().startswith("loud ")
+
+    assert lite.main([str(models["loud"]), str(short), str(tmp_path / "missing.wav"), "--json", "--top-k", "1"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == ["quiet", "loud"] and report["sample_rate_hz"] == SR
+    ok, bad = report["results"]
+    assert ok["label"] == "loud" and len(ok["top"]) == 1 and ok["num_windows"] == 1
+    assert "missing.wav: file not found" in bad["error"]
+
+
+def test_cli_rejects_bad_models_and_options(models, capsys):
+    assert lite.main([str(models["bare"]), "x.wav"]) == 2
+    assert "carries no labels or sample rate" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", "2"]) == 2
+    assert "--hop-seconds must be in (0, clip length 0.5 s], got 2.0" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--top-k", "0"]) == 2
+    assert "top_k must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+def test_classify_rejects_bad_input(models):
+    classifier = lite.LiteClassifier(models["loud"])
+    with pytest.raises(AudioError, match="expected mono samples"):
+        classifier.classify(np.zeros((2, CLIP), np.float32), name="stereo.wav")
+    with pytest.raises(AudioError, match="finite float samples"):
+        classifier.classify(np.array([0.0, np.nan], np.float32))
+    with pytest.raises(ConfigError, match=r"hop_samples must be an integer in \[1, clip_samples=4000\]"):
+        classifier.classify(np.zeros(CLIP, np.float32), hop_samples=0)
+
+
+def test_runner_never_imports_tensorflow(models, tmp_path):
+    wav = _sixty_seconds(tmp_path / "long.wav")
+    code = ("import json, sys\n"
+            "from sound_tf.lite import LiteClassifier\n"
+            f"result = LiteClassifier({str(models['loud'])!r}).classify_file({str(wav)!r})\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+            "print(json.dumps({'heavy': heavy, 'windows': result['num_windows']}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"heavy": [], "windows": 239}
