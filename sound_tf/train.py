@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -156,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--export", nargs="?", const="default", metavar="PROFILE",
+                        help="when training ends, export the run (python -m sound_tf.export) with this "
+                             "profile (default: export/default.toml)")
     args = parser.parse_args(argv)
     quiet_tensorflow()
     try:
@@ -172,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
         log.info(line)
     log.info(f"run folder: {result.run_dir}")
+    if args.export:
+        # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
+        command = [sys.executable, "-m", "sound_tf.export", str(result.run_dir), "--profile", args.export]
+        log.info("exporting: " + " ".join(command[1:]))
+        return subprocess.call(command)
     return 0
 
 
