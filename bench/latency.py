@@ -103,7 +103,8 @@ def default_model_bench(runs: int, keras_runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="sound_tf_latency_") as tmp:
         work = Path(tmp)
         model.save(work / "model.keras")
-        sizes["keras_predict"] = sizes["keras_call"] = sizes["keras_tf_function"] = (work / "model.keras").stat().st_size
+        keras_bytes = (work / "model.keras").stat().st_size
+        sizes.update(keras_predict=keras_bytes, keras_call=keras_bytes, keras_tf_function=keras_bytes)
         infer = tf.function(lambda w: model(w, training=False))
         saved = export.save_serving_model(model, config, work / "saved_model")
         sizes["saved_model"] = export._size_bytes(saved)
@@ -122,9 +123,7 @@ def default_model_bench(runs: int, keras_runs: int) -> dict:
             classifiers[name] = LiteClassifier(path, num_threads=1)
             sizes[name] = path.stat().st_size
             ops[name] = {k: v for k, v in export.tflite_op_summary(flat).items() if k in ("float_ops", "int8_ops")}
-        agreement = np.mean(classifiers["tflite_int8"].predict_windows(clips[:16]).argmax(1)
-                            == classifiers["tflite_float32"].predict_windows(clips[:16]).argmax(1))
-        result["int8_vs_float32_agreement_on_synthetic_clips"] = float(agreement)
+        # (accuracy needs a trained model: see the FSDD part; these seeded weights only time the graph)
 
         # the frontend alone (waveform -> normalised log-mel, DFT as matrix products), float32 TFLite
         from ai_edge_litert.interpreter import Interpreter
@@ -171,9 +170,9 @@ def fsdd_bench(run_dir: Path) -> dict:
     arts = report["artefacts"]
     return {"run_dir": str(run_dir.relative_to(REPO)) if run_dir.is_relative_to(REPO) else str(run_dir),
             "test_clips": report["test"]["clips"], "run_accuracy": report["test"]["run_accuracy"],
-            "artefacts": {name: {k: arts[name][k] for k in ("size_bytes", "latency_ms", "accuracy", "agreement",
-                                                           "accuracy_drop_points") if k in arts[name]}
-                          for name in arts},
+            "artefacts": {name: {k: arts[name][k] for k in ("size_bytes", "latency_ms", "latency_predict_ms",
+                                                           "accuracy", "agreement", "accuracy_drop_points")
+                                 if k in arts[name]} for name in arts},
             "int8_drop_points_vs_float32": round(100 * (arts["float32"]["accuracy"] - arts["int8"]["accuracy"]), 3),
             "passed": report["passed"]}
 

@@ -132,8 +132,8 @@ class FourStepDFT:
 
     TFLite's RFFT2D kernel needs about 6 ms for the 499 frames of a 5-s clip at 22.05 kHz on one
     thread, the whole latency budget, so ``LogMel(dft="matmul")`` computes the same DFT with matrix
-    products (XNNPACK runs them): split ``fft_length = n1 * n2`` and write a frame's sample ``n = n2 * a + b`` and
-    a frequency bin ``k = ka + n1 * kb``. Then::
+    products (XNNPACK runs them): split ``fft_length = n1 * n2`` and write a frame's sample
+    ``n = n2 * a + b`` and a frequency bin ``k = ka + n1 * kb``. Then::
 
         X[k] = sum_b exp(-2 pi i b (ka / fft_length + kb / n2)) * Y[ka, b],
         Y[ka, b] = sum_a x[n2 * a + b] exp(-2 pi i a ka / n1)
@@ -208,6 +208,7 @@ class FourStepDFT:
 
 
 DFT_METHODS = ("fft", "matmul")
+LOG_MEL_LAYER_NAME = "log_mel"
 
 
 @keras.saving.register_keras_serializable(package="sound_tf")
@@ -417,9 +418,9 @@ def log_mel_layer(config: Config, **kwargs: Any) -> LogMel:
 
 
 def feature_extractor(config: Config) -> keras.Model:
-    """A Keras model: waveform ``[batch, clip_samples]`` (input "waveform") -> log-mel ``[batch, frames, mels]``."""
+    """Keras model: waveform ``[batch, clip_samples]`` (input "waveform") -> ``[batch, frames, mel_bins]``."""
     waveform = keras.Input(shape=(config.audio.clip_samples,), dtype="float32", name="waveform")
-    features = LogMel.from_config_object(config, name="log_mel")(waveform)  # [batch, frames, mel_bins]
+    features = LogMel.from_config_object(config, name=LOG_MEL_LAYER_NAME)(waveform)  # [batch, frames, mel_bins]
     return keras.Model(waveform, features, name="sound_tf_features")
 
 

@@ -62,6 +62,7 @@ from . import augment, pipeline
 from .config import SECTIONS, Config, apply_overrides
 from .errors import ConfigError, SoundTFError
 from .models import build_model
+from .trainer import compile_for_training, feature_statistics, steps_per_epoch, training_datasets
 
 OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
 TUNERS = ("hyperband", "bayesian", "random")
@@ -164,8 +165,7 @@ class HyperParam:
                 kind = "choice"
             elif "min" in table and "max" in table:
                 numbers = [table["min"], table["max"], table.get("step", 1)]
-                kind = "int" if all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) \
-                    and table.get("sampling", "linear") == "linear" else "float"
+                kind = "int" if all(isinstance(v, int) and not isinstance(v, bool) for v in numbers) else "float"
             else:
                 raise _fail(where, "give values = [...], min and max, or type = \"boolean\"")
         if kind not in KINDS:
@@ -448,39 +448,6 @@ class SearchSpace:
 
 
 # -- training pieces shared with the trainer --------------------------------------------------------------
-def steps_per_epoch(num_train: int, config: Config) -> int:
-    """Batches per epoch, as ``pipeline.training_dataset`` batches (drops the remainder on big splits)."""
-    batch = config.train.batch_size
-    return max(1, num_train // batch) if num_train >= 2 * batch else max(1, math.ceil(num_train / batch))
-
-
-def compile_for_training(model: keras.Model, config: Config, steps: int) -> keras.Model:
-    """Compile as ``trainer.train_run`` does: Adam(W) with the config's schedule, cross-entropy on logits."""
-    from .trainer import _schedule  # the one schedule definition (TODO: public in trainer)
-
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=_schedule(config, steps),
-                                        weight_decay=config.train.weight_decay or None),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.train.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    return model
-
-
-def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
-    """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, as the trainer builds them."""
-    train_paths, train_y = pipeline.label_arrays(data.splits["train"])
-    val_paths, val_y = pipeline.label_arrays(data.splits["val"])
-    use_aug = config.augment.enabled
-    train_ds = pipeline.training_dataset(
-        train_paths, train_y, config,
-        waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
-        if use_aug else None,
-        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
-        class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
-        else None)
-    return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
-
-
 def resident_memory_mb() -> float:
     """This process's resident set size in MB (Linux ``/proc``; peak RSS elsewhere)."""
     try:
@@ -522,7 +489,6 @@ class FeatureStatsCache:
             except (OSError, KeyError, ValueError):
                 stats = None  # a half-written file from a killed process: recompute
         if stats is None or stats[0].shape != (config.features.num_mel_bins,):
-            from .trainer import feature_statistics
             stats = feature_statistics(config, self.paths, self.labels)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,7 +102,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best, self.wait = self._previous_best, self._epochs_since_best
 
 
-def _schedule(config: Config, steps_per_epoch: int) -> Any:
+def lr_schedule(config: Config, steps_per_epoch: int) -> Any:
     t = config.train
     if t.schedule != "cosine":
         return t.learning_rate
@@ -111,6 +111,37 @@ def _schedule(config: Config, steps_per_epoch: int) -> Any:
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=t.learning_rate * (0.01 if warmup else 1.0), decay_steps=decay, alpha=0.01,
         warmup_target=t.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def steps_per_epoch(num_train: int, config: Config) -> int:
+    """Batches per epoch, as ``pipeline.training_dataset`` batches (drops the remainder on big splits)."""
+    batch = config.train.batch_size
+    return max(1, num_train // batch) if num_train >= 2 * batch else max(1, math.ceil(num_train / batch))
+
+
+def compile_for_training(model: keras.Model, config: Config, steps: int) -> keras.Model:
+    """Adam (decoupled weight decay) with the config's schedule, cross-entropy on (soft) one-hot logits."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr_schedule(config, steps),
+                                        weight_decay=config.train.weight_decay or None),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.train.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
+    """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, and class weights."""
+    train_paths, train_y = pipeline.label_arrays(data.splits["train"])
+    val_paths, val_y = pipeline.label_arrays(data.splits["val"])
+    use_aug = config.augment.enabled
+    train_ds = pipeline.training_dataset(
+        train_paths, train_y, config,
+        waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
+        if use_aug else None,
+        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
+        class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
+        else None)
+    return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
 
 
 def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -> list[keras.callbacks.Callback]:
@@ -170,33 +201,17 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
 
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
-    val_paths, val_y = pipeline.label_arrays(data.splits["val"])
-    use_aug = config.augment.enabled
-    train_ds = pipeline.training_dataset(
-        train_paths, train_y, config,
-        waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
-        if use_aug else None,
-        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
-        class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
-        else None)
-    val_ds = pipeline.evaluation_dataset(val_paths, val_y, config)
-    steps = max(1, len(train_paths) // config.train.batch_size) if len(train_paths) >= 2 * config.train.batch_size \
-        else math.ceil(len(train_paths) / config.train.batch_size)
-
+    train_ds, val_ds = training_datasets(config, data)
     mean, variance = feature_statistics(config, train_paths, train_y)
     model = build_model(config, feature_mean=mean, feature_variance=variance,
-                        spec_augment=augment.spec_augment_layer(config) if use_aug else None)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=_schedule(config, steps),
-                                        weight_decay=config.train.weight_decay or None),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.train.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                        spec_augment=augment.spec_augment_layer(config) if config.augment.enabled else None)
+    compile_for_training(model, config, steps_per_epoch(len(train_paths), config))
 
     history = resume_history(run_dir)
     if history.get("loss"):
         log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
     log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
-        f"validating on {len(val_paths)}; input {config.audio.clip_samples} samples -> features "
+        f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
         f"{config.feature_shape}")
     model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs,
               callbacks=_callbacks(config, run_dir, history), verbose=verbose)

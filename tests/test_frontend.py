@@ -37,7 +37,7 @@ def make_config(sample_rate_hz: int = 16000, clip_seconds: float = 0.5, **featur
 CONFIGS = [make_config(16000), make_config(22050, fmin_hz=50.0, fmax_hz=9000.0, num_mel_bins=40)]
 
 
-def test_signals(config: Config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_signals(config: Config, rng: np.random.Generator) -> dict[str, np.ndarray]:
     sr, n = config.audio.sample_rate_hz, config.audio.clip_samples
     t = np.arange(n) / sr
     chirp = 0.5 * np.sin(2 * np.pi * (100 * t + 0.5 * (0.4 * sr - 100) / t[-1] * t ** 2))
@@ -51,7 +51,6 @@ def test_signals(config: Config, rng: np.random.Generator) -> dict[str, np.ndarr
     }
 
 
-test_signals.__test__ = False  # a helper, not a test
 
 
 def librosa_log_mel(config: Config, waveform: np.ndarray) -> np.ndarray:
@@ -94,7 +93,7 @@ def test_slaney_filterbank_equals_librosa(sample_rate_hz):
 @pytest.mark.parametrize("config", CONFIGS, ids=["16k", "22k05"])
 def test_matches_librosa(config, dft, rng):
     layer = LogMel.from_config_object(config, dft=dft)
-    signals = test_signals(config, rng)
+    signals = make_signals(config, rng)
     ours = np.asarray(layer(np.stack(list(signals.values()))))  # [signals, frames, mels]
     assert ours.shape[1:] == config.feature_shape
     for index, (name, waveform) in enumerate(signals.items()):
@@ -105,7 +104,7 @@ def test_matches_librosa(config, dft, rng):
 def test_matmul_dft_matches_tf_signal_stft(config, rng):
     """The matrix-product DFT gives tf.signal.stft's power spectrum (same window and filterbank)."""
     layer = LogMel.from_config_object(config, dft="matmul")
-    waveforms = np.stack(list(test_signals(config, rng).values()))
+    waveforms = np.stack(list(make_signals(config, rng).values()))
     spectrum = tf.signal.stft(waveforms, config.frame_length_samples, config.hop_length_samples,
                               config.fft_length_samples, pad_end=False,
                               window_fn=lambda length, dtype: tf.constant(layer.window, dtype))
@@ -182,7 +181,7 @@ def run_tflite(model, waveforms: np.ndarray, path) -> tuple[np.ndarray, set[str]
 
 def test_eager_function_keras_and_tflite_agree(tmp_path, rng):
     config = make_config(16000, clip_seconds=0.5)
-    waveforms = np.stack(list(test_signals(config, rng).values()))  # [6, samples]
+    waveforms = np.stack(list(make_signals(config, rng).values()))  # [6, samples]
     layer = LogMel.from_config_object(config)
     eager = np.asarray(layer(waveforms))
     graph = tf.function(layer.call)(tf.constant(waveforms)).numpy()

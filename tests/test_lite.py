@@ -122,11 +122,11 @@ def test_metadata_errors_name_the_file_and_the_problem(models, tmp_path):
         embed_metadata(models["flat"], labels=["a\nb"], info=_info())
 
 
-def test_predict_batches_and_single_windows_agree(models):
+def test_predict_many_and_single_windows_agree(models):
     classifier = lite.LiteClassifier(models["loud"])
     assert classifier.labels == ("quiet", "loud") and classifier.sample_rate_hz == SR
     rng = np.random.default_rng(1)
-    windows = rng.uniform(-1, 1, (lite.MAX_BATCH_WINDOWS + 5, CLIP)).astype(np.float32)
+    windows = rng.uniform(-1, 1, (37, CLIP)).astype(np.float32)
     windows *= np.geomspace(1e-4, 1, len(windows), dtype=np.float32)[:, None]  # -85 .. -5 dB
     out = classifier.predict(windows)
     np.testing.assert_allclose(out["logits"][:, 1], (_expected_db(windows) - THRESHOLD_DB) / 10, atol=1e-3)

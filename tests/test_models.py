@@ -138,7 +138,8 @@ def test_for_tflite_copy_keeps_weights_names_and_outputs(rng):
     np.testing.assert_allclose(copy.predict(waveform, verbose=0), expected, atol=1e-5 * np.abs(expected).max())
 
 
-def _tflite(model: keras.Model, representative: np.ndarray | None = None, float_model: bytes | None = None) -> bytes:
+def _tflite(model: keras.Model, representative: np.ndarray | None = None,
+            float_model: bytes | None = None) -> bytes:
     """float32, or int8 with a float32 frontend (tensors under the log_mel layer stay float)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -219,7 +220,8 @@ def test_default_model_learns_four_pitches_and_survives_int8(rng):
         for label, pitch_hz in enumerate((300.0, 600.0, 1200.0, 2400.0)):
             for _ in range(per_class):
                 tone = np.sin(2 * np.pi * pitch_hz * rng.uniform(0.95, 1.05) * t + rng.uniform(0, 2 * np.pi))
-                waveforms.append(rng.uniform(0.05, 0.5) * tone + rng.uniform(0.01, 0.1) * rng.standard_normal(t.size))
+                hiss = rng.uniform(0.01, 0.1) * rng.standard_normal(t.size)
+                waveforms.append(rng.uniform(0.05, 0.5) * tone + hiss)
                 labels.append(label)
         return np.asarray(waveforms, np.float32), np.asarray(labels)
 

@@ -117,7 +117,7 @@ def test_per_epoch_graph_has_no_python_functions(tmp_path):
     assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
 
 
-class _SumModel(keras.Model):
+class SumModel(keras.Model):
     """logits = [sum(window), -sum(window)]."""
 
     def call(self, x, training=False):
@@ -135,7 +135,7 @@ def test_predict_logits_is_the_mean_over_windows(tmp_path):
         samples = np.linspace(-0.5, 0.9, n).astype(np.float32)
         paths.append(_write(tmp_path / f"{i}.wav", samples))
         waves.append(sf.read(paths[-1], dtype="float32")[0])
-    logits = pipeline.predict_logits(_SumModel(), paths, config, batch_size=3)
+    logits = pipeline.predict_logits(SumModel(name="sum_model"), paths, config, batch_size=3)
     for wave, row in zip(waves, logits):
         expected = split_windows(wave, clip_samples=clip, hop_samples=hop).sum(axis=1).mean()
         np.testing.assert_allclose(row, [expected, -expected], rtol=1e-4, atol=1e-3)

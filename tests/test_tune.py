@@ -197,7 +197,8 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert rss[2] - rss[1] < 100, rss
     assert (out / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = json.loads((out / "best_hparams.json").read_text())
-    assert best["trial_id"] == rows[0]["trial_id"] and best["score"] == pytest.approx(float(rows[0]["val_loss"]), rel=1e-5)
+    assert best["trial_id"] == rows[0]["trial_id"]
+    assert best["score"] == pytest.approx(float(rows[0]["val_loss"]), rel=1e-5)
     assert result.best.trial_id == best["trial_id"]
 
     # The best configuration became an ordinary run folder that loads and evaluates the same way.
@@ -242,10 +243,11 @@ def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path)
     from sound_tf.hypermodel import SearchSpace
 
     data = make_tones(tmp_path / "data", clips_per_class=6)
-    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=3)
+    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=3, tuner="hyperband")
     result = tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=1e-4, final=False,
                              log=lambda m: None)
     assert [t.status for t in result.trials] == ["COMPLETED"]
+    assert result.trials[0].values["tuner/epochs"] == 1  # Hyperband's budget for the trial
     assert result.best_run is None and not (tmp_path / "out" / "best_run").exists()
     with pytest.raises(ConfigError, match="time-budget must be > 0"):
         tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=0)
