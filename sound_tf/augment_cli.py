@@ -49,7 +49,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- ``--set`` overrides."""
-    from .train import resolve_recipe  # the shared recipe lookup (path or bare name)
+    from .config import resolve_recipe  # the shared recipe lookup (path or bare name)
 
     overrides: dict[str, Any] = {}
     for item in args.set:

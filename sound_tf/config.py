@@ -33,6 +33,8 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 CONFIG_FILENAME = "config.json"
+REPO_PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+"""The recipes shipped in the repository (``pipelines/*.toml``), found by bare name."""
 DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
 SCHEDULES = ("cosine", "plateau", "constant")
 
@@ -606,3 +608,16 @@ def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, A
 def replace_section(config: Config, section: str, **changes: Any) -> Config:
     """``dataclasses.replace`` for one section of a frozen config."""
     return replace(config, **{section: replace(getattr(config, section), **changes)})
+
+
+def resolve_recipe(name: str | None) -> Path | None:
+    """A recipe path, or a bare name looked up in the repository's pipelines/ folder."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = REPO_PIPELINES / (name if name.endswith(".toml") else f"{name}.toml")
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"{name}: recipe not found (looked at {path} and {candidate})")

@@ -31,7 +31,7 @@ def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Conf
     if run_dir is not None:
         return Config.load(run_dir)
     if pipeline is not None:
-        from .train import resolve_recipe
+        from .config import resolve_recipe
         return config_from_recipe(resolve_recipe(pipeline))
     return Config()
 

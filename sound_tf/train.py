@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import Config, config_from_recipe, parse_value
+from .config import REPO_PIPELINES, Config, config_from_recipe, parse_value, resolve_recipe
 from .errors import SoundTFError
 
-REPO_PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 log = logging.getLogger("sound_tf")
 
 
@@ -54,20 +53,6 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set features.num_mel_bins=96 (repeatable)")
-
-
-def resolve_recipe(name: str | None) -> Path | None:
-    """A recipe path, or a bare name looked up in the repository's pipelines/ folder."""
-    if name is None:
-        return None
-    path = Path(name)
-    if path.is_file():
-        return path
-    candidate = REPO_PIPELINES / (name if name.endswith(".toml") else f"{name}.toml")
-    if candidate.is_file():
-        return candidate
-    from .errors import ConfigError
-    raise ConfigError(f"{name}: recipe not found (looked at {path} and {candidate})")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
