@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import Config, config_from_recipe, parse_value, replace_section
+from .config import Config, config_from_recipe, replace_section
 from .errors import ConfigError, SoundTFError
 
 
@@ -49,15 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- ``--set`` overrides."""
-    from .config import resolve_recipe  # the shared recipe lookup (path or bare name)
+    from .config import parse_set_flags, resolve_recipe
 
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = parse_value(value.strip())
-    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+    return config_from_recipe(resolve_recipe(args.pipeline), parse_set_flags(args.set))
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

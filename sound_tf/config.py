@@ -561,6 +561,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_set_flags(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["train.epochs=3", "model.widths=[16, 32]"]`` (``--set`` flags) -> ``{"train.epochs": 3, ...}``."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = parse_value(value.strip())
+    return overrides
+
+
 def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
     """Return ``config`` with dotted keys replaced, e.g. ``{"train.epochs": 3}``.
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import REPO_PIPELINES, Config, config_from_recipe, parse_value, resolve_recipe
+from .config import REPO_PIPELINES, Config, config_from_recipe, parse_set_flags, resolve_recipe
 from .errors import SoundTFError
 
 log = logging.getLogger("sound_tf")
@@ -80,12 +80,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "audio.clip_seconds": args.clip_seconds,
         "augment.enabled": False if args.no_augment else None,
     }
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            from .errors import ConfigError
-            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = parse_value(value.strip())
+    overrides.update(parse_set_flags(args.set))
     return config_from_recipe(resolve_recipe(args.pipeline), overrides)
 
 
