@@ -33,7 +33,8 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 CONFIG_FILENAME = "config.json"
-REPO_PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_PIPELINES = REPO_ROOT / "pipelines"
 """The recipes shipped in the repository (``pipelines/*.toml``), found by bare name."""
 DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
 SCHEDULES = ("cosine", "plateau", "constant")
@@ -621,14 +622,19 @@ def replace_section(config: Config, section: str, **changes: Any) -> Config:
     return replace(config, **{section: replace(getattr(config, section), **changes)})
 
 
-def resolve_recipe(name: str | None) -> Path | None:
-    """A recipe path, or a bare name looked up in the repository's pipelines/ folder."""
-    if name is None:
-        return None
+def find_repo_toml(name: str | Path, folder: Path, what: str) -> Path:
+    """A TOML file given by path, or by bare name (``esc50``, ``esc50.toml``) in one of the repository's
+    data folders (``pipelines/``, ``tuning/``, ``export/``); the error lists the names that exist."""
     path = Path(name)
     if path.is_file():
         return path
-    candidate = REPO_PIPELINES / (name if name.endswith(".toml") else f"{name}.toml")
+    candidate = folder / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
     if candidate.is_file():
         return candidate
-    raise ConfigError(f"{name}: recipe not found (looked at {path} and {candidate})")
+    known = sorted(p.stem for p in folder.glob("*.toml"))
+    raise ConfigError(f"{name}: {what} not found (looked at {path} and {candidate}; known: {known})")
+
+
+def resolve_recipe(name: str | None) -> Path | None:
+    """A recipe path, or a bare name looked up in the repository's pipelines/ folder."""
+    return None if name is None else find_repo_toml(name, REPO_PIPELINES, "recipe")

@@ -65,7 +65,7 @@ from . import __version__
 from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
 from . import frontend, models
 from .audio import DecodeCache, default_cache_dir, split_windows
-from .config import Config
+from .config import REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
@@ -74,7 +74,7 @@ from .tflite_meta import FEATURES_FILE, embed_metadata
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
            "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
 
-REPO_PROFILES = Path(__file__).resolve().parents[1] / "export"
+REPO_PROFILES = REPO_ROOT / "export"
 ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_features")
 FLOAT_ARTEFACTS = frozenset({"saved_model", "float32", "float16"})
 TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tflite",
@@ -182,12 +182,7 @@ def load_profile(profile: str | Path | ExportProfile | None) -> ExportProfile:
     """A profile from a TOML path, a bare name in the repository's ``export/`` folder, or the defaults."""
     if profile is None or isinstance(profile, ExportProfile):
         return profile or ExportProfile()
-    path = Path(profile)
-    if not path.suffix and not path.exists():
-        path = REPO_PROFILES / f"{profile}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in REPO_PROFILES.glob("*.toml"))
-        raise ConfigError(f"{profile}: export profile not found (give a .toml path or one of {known})")
+    path = find_repo_toml(profile, REPO_PROFILES, "export profile")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -66,11 +66,11 @@ from typing import Any, Callable, Sequence
 
 import keras_tuner as kt
 
-from .config import Config, apply_overrides
+from .config import REPO_ROOT, Config, apply_overrides, find_repo_toml
 from .errors import ConfigError, SoundTFError
 from .hypermodel import SearchSpace
 
-REPO_TUNING = Path(__file__).resolve().parents[1] / "tuning"
+REPO_TUNING = REPO_ROOT / "tuning"
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 CHIEF_FILE = "chief.json"
@@ -719,13 +719,7 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
 # -- command line -------------------------------------------------------------------------------------------------
 def resolve_space(name: str) -> Path:
     """A space file, or a bare name looked up in the repository's ``tuning/`` folder."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    candidate = REPO_TUNING / (name if name.endswith(".toml") else f"{name}.toml")
-    if candidate.is_file():
-        return candidate
-    raise ConfigError(f"{name}: search space not found (looked at {path} and {candidate})")
+    return find_repo_toml(name, REPO_TUNING, "search space")
 
 
 def default_out(config: Config, space: SearchSpace) -> Path:
