@@ -4,9 +4,18 @@
     ``power_to_db`` per clip;
 (b) our first epoch: decode-once into the cache (soundfile + soxr), then the tf.data pass that reads the
     cached WAVs, crops, batches and computes log-mel features with the model's own frontend;
-(c) our later epochs: the same pass served from the in-memory cache.
-Then steps/s of training the default model with the real pipeline (augmentation on) against the same
-batches held in memory.
+(c) our later epochs: the same pass served from the in-memory cache. Our model takes waveforms (the
+    log-mel frontend is its first layer), so its model-ready batches are waveform batches; the same
+    batches with log-mel features computed in the pipeline (a parallel ``tf.data`` map of the model's
+    own frontend) are reported too, for a like-for-like comparison with the article's features.
+Then steps/s of training the default model with the real pipeline (without and with augmentation)
+against the same batches held in memory.
+
+Timing training: each measurement is one ``model.fit`` of ``--train-steps`` steps, timed by a callback
+from the end of its second step to the end of its last (so tracing, iterator start-up and the fit's
+teardown, which on these VMs sometimes stalls for seconds, are excluded); real and in-memory
+measurements alternate for ``--rounds`` rounds and the medians are compared, because the machine's
+speed drifts by +-30% from minute to minute.
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
 esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240]``.
@@ -60,7 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=240)
     parser.add_argument("--article-clips", type=int, default=60)
-    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
 
     import keras
@@ -84,11 +94,11 @@ def main() -> None:
     featurise = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
 
     def one_pass(ds, with_features: bool = True) -> tuple[int, float]:
+        if with_features:  # the model's own frontend as a parallel map: batches of [batch, frames, mels]
+            ds = ds.map(lambda x, y: (featurise(x), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
         started, count = time.perf_counter(), 0
-        for waves, _ in ds:
-            if with_features:
-                featurise(waves).numpy()  # [batch, frames, mels]
-            count += int(waves.shape[0])
+        for batch, _ in ds:
+            count += int(batch.shape[0])
         return count, time.perf_counter() - started
 
     started = time.perf_counter()
@@ -115,17 +125,26 @@ def main() -> None:
     steps = args.train_steps
     memory = pipeline.in_memory_copy(real, steps)
 
-    def steps_per_second(ds) -> float:
-        started = time.perf_counter()
-        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-        return steps / (time.perf_counter() - started)
+    class StepClock(keras.callbacks.Callback):
+        """Times a fit from the end of its second step to the end of its last."""
 
-    def compare(real_ds, memory_ds, rounds: int = 3) -> tuple[float, float]:
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if batch == 1:
+                self.started = time.perf_counter()
+            self.steps, self.ended = batch - 1, time.perf_counter()
+
+    clock = StepClock()
+
+    def steps_per_second(ds) -> float:
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        return clock.steps / (clock.ended - clock.started)
+
+    def compare(real_ds, memory_ds) -> tuple[float, float]:
         """Median steps/s of each, measured in alternation so that passing load falls on both alike."""
         real_ds, memory_ds = real_ds.repeat(), memory_ds.repeat()
         for ds in (real_ds, memory_ds):
-            model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # warm-up (tracing, caches)
-        pairs = [(steps_per_second(real_ds), steps_per_second(memory_ds)) for _ in range(rounds)]
+            model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up (tracing, caches)
+        pairs = [(steps_per_second(real_ds), steps_per_second(memory_ds)) for _ in range(args.rounds)]
         return float(np.median([p for p, _ in pairs])), float(np.median([m for _, m in pairs]))
 
     with_pipeline, in_memory = compare(real, memory)
@@ -143,13 +162,15 @@ def main() -> None:
         "no_augment_pipeline_over_memory": round(with_plain / in_memory_plain, 3),
         "train_steps_per_s_pipeline": round(with_pipeline, 3), "train_steps_per_s_in_memory": round(in_memory, 3),
         "pipeline_over_memory": round(with_pipeline / in_memory, 3), "batch_size": config.train.batch_size,
+        "train_steps_per_measurement": steps, "rounds": args.rounds,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"| (a) article loop | {a:.0f} clips/s |\n| (b) our first epoch (decode once + tf.data) | {b:.0f} clips/s |\n"
-          f"| (c) our later epochs, log-mel computed | {c:.0f} clips/s ({c / a:.1f}x (a)) |\n"
+          f"| (c) our later epochs, log-mel computed in the pipeline too | {c:.0f} clips/s ({c / a:.1f}x (a)) |\n"
           f"| (c) our later epochs, waveform batches (the model computes log-mel) | {c_waves:.0f} clips/s "
           f"({c_waves / a:.1f}x (a)) |\n"
           f"| training steps/s without augmentation, pipeline vs in memory | {with_plain:.2f} vs "

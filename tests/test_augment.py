@@ -169,6 +169,30 @@ def test_noise_bank_is_read_through_the_cache_and_mixed_at_the_snr(tmp_path, rng
     assert rms_db(tone) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
 
 
+@pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
+def test_generated_noise_pool_windows_keep_the_colour_and_the_snr(color, exponent):
+    config = apply_overrides(config_with(noise_probability=1.0, noise_colors=[color]),
+                             {"audio.clip_seconds": 4.0})
+    augmenter = augment.make_waveform_augmenter(config)
+    samples = config.audio.clip_samples
+    silence_free = sine(440.0, 4.0, RATE_HZ)
+    windows = []
+    for s in range(4):
+        params = augmenter.draw(tf.constant([s, 9]), samples)
+        noisy = augmenter.apply(silence_free, params).numpy()
+        added = noisy - silence_free
+        assert rms_db(silence_free) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
+        windows.append(augmenter.noise(params, samples).numpy())
+        freqs, psd = scipy.signal.welch(windows[-1], fs=RATE_HZ, nperseg=4096)
+        band = (freqs >= 50) & (freqs <= 5000)
+        slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
+        assert slope == pytest.approx(-exponent, abs=0.15), color
+    correlations = np.corrcoef(np.stack(windows))[np.triu_indices(len(windows), 1)]
+    assert np.max(np.abs(correlations)) < 0.5  # different draws read different noise
+    longer = augmenter.noise(augmenter.draw(tf.constant([1, 2]), samples + 999), samples + 999).numpy()
+    assert longer.shape == (samples + 999,) and np.all(np.isfinite(longer))
+
+
 def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
     config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
                                         for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
