@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import Config, config_from_recipe, replace_section
-from .errors import ConfigError, SoundTFError
+from .errors import ConfigError, run_cli
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -172,14 +172,13 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def work() -> None:
         config = build_config(args)
         seed = config.train.seed if args.seed is None else args.seed
         augment_file(args.file, args.out, config, count=args.count, seed=seed)
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ This module imports nothing heavy: the on-device runner and the server reuse it.
 
 from __future__ import annotations
 
+import sys
+from typing import Callable
+
 
 class SoundTFError(Exception):
     """Base class of every error sound_tf raises on purpose."""
@@ -35,3 +38,17 @@ class AudioError(SoundTFError):
 
 class DatasetError(SoundTFError):
     """A dataset folder, manifest or split is invalid."""
+
+
+def run_cli(action: Callable[[], object], *, exit_codes: dict[type[SoundTFError], int] | None = None) -> int:
+    """Run a command's work and return its exit code: 0, or ``error: <message>`` on stderr and a code.
+
+    A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
+    first) to another code; anything else is a bug and propagates with its traceback.
+    """
+    try:
+        action()
+    except SoundTFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
+    return 0

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import DatasetError, SoundTFError
+from .errors import DatasetError, run_cli
 
 SPLIT_CHOICES = ("test", "val", "train")
 
@@ -165,13 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train import quiet_tensorflow
 
     quiet_tensorflow()
-    try:
-        evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
-                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size)
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: evaluate_run(
+        args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
+        skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size))
 
 
 if __name__ == "__main__":

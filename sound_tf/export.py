@@ -67,7 +67,7 @@ from . import frontend, models
 from .audio import DecodeCache, default_cache_dir, split_windows
 from .config import REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
-from .errors import ConfigError, SoundTFError
+from .errors import ConfigError, SoundTFError, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
@@ -944,16 +944,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    try:
-        export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
-                   log=(lambda message: None) if args.quiet else print)
-    except ExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: export_run(args.run_dir, profile=args.profile, out_dir=args.out,
+                                      allow_degraded=args.allow_degraded,
+                                      log=(lambda message: None) if args.quiet else print),
+                   exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
 
 
 if __name__ == "__main__":

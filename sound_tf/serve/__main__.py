@@ -20,7 +20,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from ..errors import SoundTFError
+from ..errors import run_cli
 from .logs import configure_logging, logging_config
 from .settings import BACKENDS, ServeSettings
 
@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   access_log=False, timeout_keep_alive=settings.keep_alive_seconds,
                   limit_concurrency=settings.max_concurrency, timeout_graceful_shutdown=10,
                   server_header=False)
-    try:
+
+    def work() -> None:
         if settings.workers == 1:
             from .app import create_app
 
@@ -87,10 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # the supervisor's health check: allow them more than uvicorn's default 5 s.
             uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers,
                         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **common)
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":
