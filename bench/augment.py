@@ -11,6 +11,9 @@ applied (probability 1):
   the same ranges) called clip by clip in this process, with its default ``signalsmith_stretch``
   method and with ``librosa_phase_vocoder``. It has no speed perturbation, so TimeStretch stands in.
 
+Then each of our transforms alone (p=1, the others off), as CPU milliseconds per clip over the
+augmenter with every transform off (itself reported over a plain pass).
+
 Reports wall-clock clips/s (ours runs on every core, audiomentations on one) and CPU milliseconds per
 clip (``time.process_time`` over all threads of this process), which is steadier than wall-clock time
 when other jobs share the machine. Writes ``bench/results/augment.json`` and prints markdown table rows.
@@ -123,6 +126,20 @@ def main() -> None:
     rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
     rows["ours, recipe default probabilities (training)"] = ours(base, clips, args.clips, single_thread_ops=True)
 
+    # What each transform costs alone (p=1, the others off), over the augmenter with every transform off,
+    # and what that costs over a plain pass: the per-clip bill behind the rows above.
+    none = apply_overrides(base, {f"augment.{name}_probability": 0.0
+                                  for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
+    plain = apply_overrides(none, {"augment.enabled": False})
+
+    def cpu_ms(config) -> float:  # median of 5 passes: one pass of a cheap chain varies by +-0.5 ms per clip
+        return float(np.median([ours(config, clips, args.clips, single_thread_ops=True)[1] for _ in range(5)]))
+
+    none_cpu = cpu_ms(none)
+    cost = {"augmenter with every transform off, over a plain pass": none_cpu - cpu_ms(plain)}
+    for name in ("shift", "speed", "stretch", "pitch", "gain", "noise"):
+        cost[name] = cpu_ms(apply_overrides(none, {f"augment.{name}_probability": 1.0})) - none_cpu
+
     reference, reference_cpu = rows["audiomentations (signalsmith_stretch, default)"]
     librosa_reference, _ = rows["audiomentations (librosa_phase_vocoder)"]
     best, best_cpu = max((rows[name] for name in rows if name.startswith("ours, tf.data")), key=lambda r: r[0])
@@ -135,6 +152,7 @@ def main() -> None:
         "speedup_vs_audiomentations_default": round(best / reference, 1),
         "speedup_vs_audiomentations_librosa": round(best / librosa_reference, 1),
         "cpu_time_ratio_vs_audiomentations_default": round(reference_cpu / best_cpu, 1),
+        "cpu_ms_per_clip_of_each_transform_alone": {name: round(value, 2) for name, value in cost.items()},
         "ours_clips": args.clips, "audiomentations_clips": args.audiomentations_clips,
         "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "versions": {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
@@ -147,6 +165,9 @@ def main() -> None:
     print("| pipeline | clips/s | vs audiomentations (default) | CPU ms per clip |\n|---|---|---|---|")
     for name, (value, cpu_ms) in rows.items():
         print(f"| {name} | {value:.1f} | {value / reference:.1f}x | {cpu_ms:.1f} |")
+    print("\n| transform alone (p=1) | CPU ms per clip |\n|---|---|")
+    for name, cpu_ms in cost.items():
+        print(f"| {name} | {cpu_ms:.2f} |")
 
 
 if __name__ == "__main__":
