@@ -9,7 +9,7 @@ Builds CSV manifests over ``../shared/datasets/fsdd/recordings`` (the project do
 Usage::
 
     python bench/fsdd.py official [--seeds 0] [--no-augment] [--out bench/results/fsdd]
-    python bench/fsdd.py loso [--speakers george,jackson] [--seeds 0]
+    python bench/fsdd.py loso [--speakers george,jackson] [--seeds 0,1,2] [--no-augment] [--reuse]
 
 Results go to ``bench/results/fsdd_<protocol>.json`` and a markdown line on stdout.
 """
@@ -46,7 +46,13 @@ def write_manifest(path: Path, protocol: str) -> Path:
 
 
 def run(manifest: Path, out: Path, *, test_fold: int, val_fold: int | None, seed: int, augment: bool,
-        extra: list[str]) -> dict:
+        extra: list[str], reuse: bool = False) -> dict:
+    if reuse and (out / "metrics.json").is_file():  # a finished run of an earlier sweep: read, do not retrain
+        config = json.loads((out / "config.json").read_text())
+        if config["augment"]["enabled"] != augment or config["train"]["seed"] != seed:
+            raise SystemExit(f"{out} was trained with other settings; run without --reuse")
+        metrics = json.loads((out / "metrics.json").read_text())
+        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "seconds": None}
     from sound_tf import train
     flags = ["--data", str(manifest), "--pipeline", "fsdd", "--test-fold", str(test_fold),
              "--seed", str(seed), "--out", str(out), "--overwrite", "--quiet", *extra]
@@ -93,6 +99,8 @@ def main() -> None:
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "fsdd"))
     parser.add_argument("--set", action="append", default=[], help="config overrides passed to train")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read runs that already finished in --out instead of training them again")
     args = parser.parse_args()
     if not FSDD.is_dir():
         raise SystemExit(f"FSDD not found at {FSDD}")
@@ -104,20 +112,22 @@ def main() -> None:
     for seed in seeds:
         if args.protocol == "official":
             r = run(manifest, out / f"official_s{seed}", test_fold=2, val_fold=None, seed=seed,
-                    augment=not args.no_augment, extra=extra)
+                    augment=not args.no_augment, extra=extra, reuse=args.reuse)
             results.append({"seed": seed, **r})
             write_summary(args, results)
         else:
             for speaker in args.speakers.split(","):
                 k = SPEAKERS.index(speaker) + 1
                 r = run(manifest, out / f"loso_{speaker}_s{seed}", test_fold=k, val_fold=k % len(SPEAKERS) + 1,
-                        seed=seed, augment=not args.no_augment, extra=extra)
+                        seed=seed, augment=not args.no_augment, extra=extra, reuse=args.reuse)
                 results.append({"seed": seed, "speaker": speaker, **r})
                 write_summary(args, results)  # after every run, so a long sweep can be read while it runs
     summary = write_summary(args, results)
     print(f"| FSDD {args.protocol} ({'aug' if not args.no_augment else 'no aug'}) | "
           f"{100 * summary['mean_accuracy']:.1f}% +/- {100 * summary['std_accuracy']:.1f} "
-          f"over {len(results)} runs |")
+          f"over {len(results)} runs |" + (
+              f" per-seed means {', '.join(f'{100 * v:.1f}%' for v in summary['per_seed_mean_accuracy'].values())}"
+              f" (spread {100 * summary['seed_means_std']:.1f}) |" if summary.get("per_seed_mean_accuracy") else ""))
 
 
 if __name__ == "__main__":
