@@ -504,7 +504,9 @@ class WaveformAugmenter:
         self.frame_length_samples, self.hop_length_samples = _vocoder_sizes(
             vocoder_frame_length(self.sample_rate_hz), None)  # half-overlapping ~50 ms frames
         self.noise_bank = None if noise_bank is None else tf.constant(_prepare_noise_bank(noise_bank))
-        self._generated = None if noise_bank is not None else self._generated_noise(config)  # [colours, variants, n]
+        noise_on = self.augment.enabled and self.augment.noise_probability > 0
+        self._generated = (self._generated_noise(config) if noise_on and noise_bank is None
+                           else None)  # [colours, variants, n]; None: a bank is given or noise is off
 
     # .. drawing ..................................................................................
     @tf.autograph.experimental.do_not_convert  # explicit tf ops only; skipping AutoGraph saves seconds of tracing
@@ -550,8 +552,10 @@ class WaveformAugmenter:
         params["shift_samples"] = tf.cast(tf.round(fraction * tf.cast(num_samples, tf.float32)), tf.int32)
         if self.noise_bank is not None:
             rows, bank_length = self.noise_bank.shape
-        else:
+        elif self._generated is not None:
             rows, bank_length = self._generated.shape[0], self._generated.shape[1] * self._generated.shape[2]
+        else:  # noise is off: nothing reads these
+            rows, bank_length = 1, 1
         picks = tf.random.stateless_uniform([2], seed=keys[1])  # [source, offset]
         params["noise_source"] = tf.minimum(tf.cast(picks[0] * rows, tf.int32), rows - 1)
         params["noise_offset"] = tf.minimum(tf.cast(picks[1] * bank_length, tf.int32), bank_length - 1)
@@ -579,6 +583,8 @@ class WaveformAugmenter:
             row = tf.gather(self.noise_bank, params["noise_source"])  # [bank_samples]
             index = (params["noise_offset"] + tf.range(num_samples)) % tf.shape(row)[0]
             return tf.gather(row, index)  # [num_samples]
+        if self._generated is None:
+            raise ConfigError("there is no noise to read: augment.noise_probability is 0 or augmentation is off")
         samples = int(self._generated.shape[2])
         variant = tf.gather(self._generated, params["noise_source"])  # [variants, samples]
         row = tf.gather(variant, params["noise_offset"] // samples)  # [samples]
@@ -598,9 +604,10 @@ class WaveformAugmenter:
                        params["speed_factor"] * pitch_ratio,
                        frame_length=self.frame_length_samples, hop_length=self.hop_length_samples)  # [n]
         out = apply_gain(out, params["gain_db"])  # [n]
-        out = tf.cond(params["noise_applied"],
-                      lambda: add_noise(out, self.noise(params, n), params["noise_snr_db"]),
-                      lambda: out)  # [n]
+        if self.noise_bank is not None or self._generated is not None:  # else noise is off in the config
+            out = tf.cond(params["noise_applied"],
+                          lambda: add_noise(out, self.noise(params, n), params["noise_snr_db"]),
+                          lambda: out)  # [n]
         out.set_shape(wave.shape)
         return out
 

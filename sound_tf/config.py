@@ -200,8 +200,8 @@ class AugmentConfig:
         Background noise mixed at a signal-to-noise ratio drawn uniformly in dB.
     noise_dir : str or None
         Folder of background-noise recordings (decoded once through the decode cache); ``None``
-        uses generated coloured noise instead (a small pool made once, in the graph, from the seed;
-        each example reads a random circular shift of one pool row).
+        uses generated coloured noise instead (a small pool made once per run from ``train.seed``
+        with stateless random ops; each example reads a random circular shift of one pool row).
     noise_colors : tuple of str
         Colours of generated noise drawn at random, from ``white`` (flat), ``pink`` (1/f power) and
         ``brown`` (1/f^2 power); ignored when ``noise_dir`` is set.

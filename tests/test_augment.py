@@ -193,6 +193,16 @@ def test_generated_noise_pool_windows_keep_the_colour_and_the_snr(color, exponen
     assert longer.shape == (samples + 999,) and np.all(np.isfinite(longer))
 
 
+def test_noise_off_builds_no_pool_and_adds_nothing(rng):
+    augmenter = augment.make_waveform_augmenter(config_with(gain_probability=1.0))  # noise off
+    wave = rng.standard_normal(RATE_HZ).astype(np.float32)
+    params = augmenter.draw(tf.constant([3, 1]), RATE_HZ)
+    gain = 10 ** (float(params["gain_db"]) / 20)
+    np.testing.assert_allclose(augmenter.apply(wave, params).numpy(), gain * wave, rtol=1e-6)
+    with pytest.raises(ConfigError, match="no noise to read"):
+        augmenter.noise(params, RATE_HZ)
+
+
 def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
     config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
                                         for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
