@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
-from .errors import ConfigError, DatasetError, SoundTFError
+from .errors import ConfigError, DatasetError, run_cli
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -371,18 +371,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tensorflow()
     log = logging.getLogger("sound_tf")
-    try:
+
+    def work() -> None:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config)
         setup_logging(out_dir)
         started = time.time()
         run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
                      log=log.info, verbose=0 if args.quiet else "auto")
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    log.info(f"done in {time.time() - started:.0f} s")
-    return 0
+        log.info(f"done in {time.time() - started:.0f} s")
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

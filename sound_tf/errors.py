@@ -40,15 +40,16 @@ class DatasetError(SoundTFError):
     """A dataset folder, manifest or split is invalid."""
 
 
-def run_cli(action: Callable[[], object], *, exit_codes: dict[type[SoundTFError], int] | None = None) -> int:
-    """Run a command's work and return its exit code: 0, or ``error: <message>`` on stderr and a code.
+def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFError], int] | None = None) -> int:
+    """Run a command's work and return its exit code: the code ``action`` returns (``None`` is 0), or
+    ``error: <message>`` on stderr and a code.
 
     A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
     first) to another code; anything else is a bug and propagates with its traceback.
     """
     try:
-        action()
+        code = action()
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
-    return 0
+    return 0 if code is None else int(code)

@@ -165,9 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train import quiet_tensorflow
 
     quiet_tensorflow()
-    return run_cli(lambda: evaluate_run(
-        args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
-        skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size))
+
+    def work() -> None:
+        evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
+                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size)
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

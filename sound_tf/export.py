@@ -944,10 +944,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    return run_cli(lambda: export_run(args.run_dir, profile=args.profile, out_dir=args.out,
-                                      allow_degraded=args.allow_degraded,
-                                      log=(lambda message: None) if args.quiet else print),
-                   exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
+
+    def work() -> None:
+        export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
+                   log=(lambda message: None) if args.quiet else print)
+
+    return run_cli(work, exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
 
 
 if __name__ == "__main__":

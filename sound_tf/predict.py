@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .audio import is_audio_file, load_audio, split_windows
-from .errors import AudioError, SoundTFError
+from .errors import AudioError, SoundTFError, run_cli
 
 
 @dataclass
@@ -194,15 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .train import quiet_tensorflow
     quiet_tensorflow()
-    try:
+
+    def work() -> int:
         classified = run(args.run_dir, args.inputs, top_k=args.top_k, as_json=args.json, with_windows=args.windows)
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if classified == 0:
-        print("error: no file could be classified", file=sys.stderr)
-        return 1
-    return 0
+        if classified == 0:
+            print("error: no file could be classified", file=sys.stderr)
+            return 1
+        return 0
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 
 from .audio import load_audio
 from .config import Config, config_from_recipe
-from .errors import SoundTFError
+from .errors import run_cli
 
 
 def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Config:
@@ -65,14 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train import quiet_tensorflow
     quiet_tensorflow()
     out = Path(args.out) if args.out else Path(f"{Path(args.file).stem}.png")
-    try:
-        config = load_config(args.run, args.pipeline)
-        show_file(args.file, out, config)
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+
+    def work() -> None:
+        show_file(args.file, out, load_config(args.run, args.pipeline))
+        print(f"wrote {out}")
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import REPO_PIPELINES, Config, config_from_recipe, parse_set_flags, resolve_recipe
-from .errors import SoundTFError
+from .errors import run_cli
 
 log = logging.getLogger("sound_tf")
 
@@ -142,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "profile (default: export/default.toml)")
     args = parser.parse_args(argv)
     quiet_tensorflow()
-    try:
+
+    def work() -> int:
         config = config_from_args(args)
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite)
         setup_logging(run_dir)
@@ -150,18 +151,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .metrics import summary_lines
         from .trainer import train_run
         result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
-        log.info(line)
-    log.info(f"run folder: {result.run_dir}")
-    if args.export:
+        for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
+            log.info(line)
+        log.info(f"run folder: {result.run_dir}")
+        if not args.export:
+            return 0
         # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
         command = [sys.executable, "-m", "sound_tf.export", str(result.run_dir), "--profile", args.export]
         log.info("exporting: " + " ".join(command[1:]))
         return subprocess.call(command)
-    return 0
+
+    return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ from typing import Any, Callable, Sequence
 import keras_tuner as kt
 
 from .config import REPO_ROOT, Config, apply_overrides, find_repo_toml
-from .errors import ConfigError, SoundTFError
+from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
 
 REPO_TUNING = REPO_ROOT / "tuning"
@@ -757,7 +757,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .train import config_from_args, quiet_tensorflow, setup_logging
     quiet_tensorflow()
-    try:
+
+    def work() -> int:
         if args.summarize:
             return _summarize(args)
         config = config_from_args(args)
@@ -776,16 +777,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
                             worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
                             verbose=0 if args.quiet else "auto")
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if result.test_metrics:
-        from .metrics import summary_lines
-        for line in summary_lines(result.test_metrics):
-            log.info(line)
-    if result.best_run is not None:
-        log.info(f"best run folder: {result.best_run}")
-    return 0
+        if result.test_metrics:
+            from .metrics import summary_lines
+            for line in summary_lines(result.test_metrics):
+                log.info(line)
+        if result.best_run is not None:
+            log.info(f"best run folder: {result.best_run}")
+        return 0
+
+    return run_cli(work)
 
 
 def _summarize(args: argparse.Namespace) -> int:
