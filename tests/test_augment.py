@@ -169,6 +169,21 @@ def test_noise_bank_is_read_through_the_cache_and_mixed_at_the_snr(tmp_path, rng
     assert rms_db(tone) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
 
 
+@pytest.mark.parametrize("bank_shape", [(RATE_HZ * 3 // 10,), (3, RATE_HZ * 7 // 10), (2, RATE_HZ * 5 // 2)])
+@pytest.mark.parametrize("window_samples", [RATE_HZ, RATE_HZ + 4321])
+def test_noise_windows_wrap_around_short_and_long_bank_rows(bank_shape, window_samples, rng):
+    """The window is the row read circularly from the drawn offset, whether it wraps once, many times or not."""
+    bank = rng.standard_normal(bank_shape).astype(np.float32)
+    augmenter = augment.make_waveform_augmenter(config_with(noise_probability=1.0), noise_bank=bank)
+    rows = np.atleast_2d(bank)
+    for s in range(5):
+        params = augmenter.draw(tf.constant([s, 11]), window_samples)
+        row, offset = rows[int(params["noise_source"])], int(params["noise_offset"])
+        assert 0 <= offset < rows.shape[1]
+        expected = row[(offset + np.arange(window_samples)) % len(row)]
+        np.testing.assert_array_equal(augmenter.noise(params, window_samples).numpy(), expected)
+
+
 @pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
 def test_generated_noise_pool_windows_keep_the_colour_and_the_snr(color, exponent):
     config = apply_overrides(config_with(noise_probability=1.0, noise_colors=[color]),
