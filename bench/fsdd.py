@@ -10,8 +10,10 @@ Usage::
 
     python bench/fsdd.py official [--seeds 0] [--no-augment] [--out bench/results/fsdd]
     python bench/fsdd.py loso [--speakers george,jackson] [--seeds 0,1,2] [--no-augment] [--reuse]
+    python bench/fsdd.py loso --seeds 0,1,2 --set augment.pitch_probability=0 --tag nopitch \
+        --out bench/results/fsdd_nopitch
 
-Results go to ``bench/results/fsdd_<protocol>.json`` and a markdown line on stdout.
+Results go to ``bench/results/fsdd_<protocol>[_noaug][_<tag>].json`` and a markdown line on stdout.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def write_summary(args: argparse.Namespace, results: list[dict]) -> dict:
     means across seeds (the seed-to-seed variation of the protocol's headline number).
     """
     accs = [r["accuracy"] for r in results]
-    summary = {"protocol": args.protocol, "augment": not args.no_augment, "runs": results,
+    summary = {"protocol": args.protocol, "augment": not args.no_augment, "overrides": args.set, "runs": results,
                "mean_accuracy": statistics.mean(accs), "std_accuracy": statistics.pstdev(accs)}
     if args.protocol == "loso":
         per_seed = {}
@@ -85,7 +87,7 @@ def write_summary(args: argparse.Namespace, results: list[dict]) -> dict:
         if complete:
             summary["seed_means_mean"] = statistics.mean(complete.values())
             summary["seed_means_std"] = statistics.pstdev(complete.values())
-    tag = f"{args.protocol}{'' if not args.no_augment else '_noaug'}"
+    tag = f"{args.protocol}{'' if not args.no_augment else '_noaug'}{'_' + args.tag if args.tag else ''}"
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (REPO / "bench" / "results" / f"fsdd_{tag}.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -99,6 +101,7 @@ def main() -> None:
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "fsdd"))
     parser.add_argument("--set", action="append", default=[], help="config overrides passed to train")
+    parser.add_argument("--tag", default="", help="suffix of the summary's name, for runs with --set overrides")
     parser.add_argument("--reuse", action="store_true",
                         help="read runs that already finished in --out instead of training them again")
     args = parser.parse_args()
