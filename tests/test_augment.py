@@ -218,6 +218,16 @@ def test_noise_off_builds_no_pool_and_adds_nothing(rng):
         augmenter.noise(params, RATE_HZ)
 
 
+def test_optional_steps_stay_functional_ifs_in_graphs():
+    """Each optional step is an If op marked not to be lowered to Switch/Merge (so an untaken branch does not run)."""
+    augmenter = augment.make_waveform_augmenter(config_with(pitch_probability=0.5, noise_probability=0.5))
+    graph = tf.function(lambda wave, seed: augmenter(wave, seed)).get_concrete_function(
+        tf.TensorSpec([RATE_HZ], tf.float32), tf.TensorSpec([2], tf.int32)).graph
+    ifs = [op for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert len(ifs) >= 2  # the rescaling step and the noise step
+    assert all(op.get_attr("_lower_using_switch_merge") is False for op in ifs)
+
+
 def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
     config = apply_overrides(Config(), {f"augment.{name}_probability": 1.0
                                         for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")})
