@@ -18,7 +18,8 @@ measurements alternate for ``--rounds`` rounds and the medians are compared, bec
 speed drifts by +-30% from minute to minute.
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
-esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240]``.
+esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240] [--rounds 15]``;
+``--set augment.pitch_probability=0 --result pipeline_nopitch.json`` measures another augmentation setting.
 """
 
 from __future__ import annotations
@@ -71,13 +72,16 @@ def main() -> None:
     parser.add_argument("--article-clips", type=int, default=60)
     parser.add_argument("--train-steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. augment.pitch_probability=0 (as python -m sound_tf.train)")
+    parser.add_argument("--result", default="pipeline.json", help="file name under bench/results/")
     args = parser.parse_args()
 
     import keras
     import tensorflow as tf
     from sound_tf import augment, pipeline
     from sound_tf.audio import DecodeCache
-    from sound_tf.config import apply_overrides, config_from_recipe
+    from sound_tf.config import apply_overrides, config_from_recipe, parse_set_flags
     from sound_tf.frontend import feature_extractor
     from sound_tf.models import build_model
 
@@ -85,7 +89,8 @@ def main() -> None:
     paths = synthesise(work / "data", args.clips)
     labels = [int(p.parent.name[1:]) for p in paths]
     config = apply_overrides(config_from_recipe(REPO / "pipelines" / "esc50.toml"),
-                             {"labels": [f"c{i}" for i in range(10)], "data.cache_dir": str(work / "cache")})
+                             {"labels": [f"c{i}" for i in range(10)], "data.cache_dir": str(work / "cache"),
+                              **parse_set_flags(args.set)})
     rate = config.audio.sample_rate_hz
 
     a = article_loop(paths[:args.article_clips], rate)
@@ -152,7 +157,7 @@ def main() -> None:
     with_plain, in_memory_plain = compare(plain, pipeline.in_memory_copy(plain, steps))
 
     result = {
-        "clips": args.clips, "config": "pipelines/esc50.toml (22.05 kHz, 5 s, 64 mels)",
+        "clips": args.clips, "config": "pipelines/esc50.toml (22.05 kHz, 5 s, 64 mels)", "overrides": args.set,
         "a_article_clips_per_s": round(a, 1),
         "b_first_epoch_clips_per_s": round(b, 1), "decode_once_seconds": round(decode_seconds, 2),
         "c_later_epochs_clips_per_s": round(c, 1), "c_over_a": round(c / a, 1),
@@ -167,7 +172,7 @@ def main() -> None:
     }
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(result, indent=2))
+    (out / args.result).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"| (a) article loop | {a:.0f} clips/s |\n| (b) our first epoch (decode once + tf.data) | {b:.0f} clips/s |\n"
           f"| (c) our later epochs, log-mel computed in the pipeline too | {c:.0f} clips/s ({c / a:.1f}x (a)) |\n"
