@@ -5,8 +5,11 @@ applied (probability 1):
 
 - ours: ``sound_tf.augment.make_waveform_augmenter`` mapped over a ``tf.data`` dataset
   (``num_parallel_calls=AUTOTUNE``, batched by 32, prefetched), with one intra-op thread per map call
-  (the examples themselves run in parallel on every core) and with TensorFlow's default threading;
-  also the same chain plus time stretch, and the recipe's default probabilities (what training runs);
+  (the examples themselves run in parallel on every core) and with TensorFlow's default threading,
+  speed and pitch acting on the waveform (``augment.rescale_domain = "waveform"``); also the same chain
+  plus time stretch, and the recipe's default probabilities as training runs them (speed / stretch /
+  pitch on the log-mel features in the model: the ``tf.data`` part, then the model layer's own cost per
+  clip, :class:`sound_tf.augment.FeatureRescale` on batches of 32);
 - audiomentations: ``Compose([Shift, PitchShift, TimeStretch, AddGaussianSNR, Gain])`` (all ``p=1``,
   the same ranges) called clip by clip in this process, with its default ``signalsmith_stretch``
   method and with ``librosa_phase_vocoder``. It has no speed perturbation, so TimeStretch stands in.
@@ -77,6 +80,30 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool) -> t
     return count / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / count
 
 
+def feature_rescale_ms(config, batches: int = 200) -> dict[str, float]:
+    """CPU ms per clip of the model's FeatureRescale layer (training=True) on batches of 32 log-mel features.
+
+    At the recipe's probabilities and with speed, stretch and pitch all applied (p=1).
+    """
+    import tensorflow as tf
+
+    from sound_tf.augment import feature_rescale_layer
+    from sound_tf.config import apply_overrides
+
+    result = {}
+    every = apply_overrides(config, {f"augment.{name}_probability": 1.0 for name in ("speed", "stretch", "pitch")})
+    for name, cfg in (("recipe probabilities", config), ("speed + stretch + pitch, p=1", every)):
+        layer = feature_rescale_layer(cfg)
+        features = tf.random.stateless_normal([32, *cfg.feature_shape], seed=[1, 2])
+        step = tf.function(lambda x, layer=layer: layer(x, training=True))
+        step(features)
+        started = time.process_time()
+        for _ in range(batches):
+            step(features)
+        result[name] = (time.process_time() - started) * 1000 / (32 * batches)
+    return result
+
+
 def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, method: str) -> tuple[float, float]:
     """(clips/s, CPU ms per clip) of the same chain in audiomentations, one clip at a time."""
     import audiomentations as am
@@ -112,7 +139,8 @@ def main() -> None:
 
     from sound_tf.config import apply_overrides, config_from_recipe
 
-    base = config_from_recipe(REPO / "pipelines" / "esc50.toml")
+    recipe = config_from_recipe(REPO / "pipelines" / "esc50.toml")
+    base = apply_overrides(recipe, {"augment.rescale_domain": "waveform"})  # the chain as waveform transforms
     every = apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
     with_stretch = apply_overrides(every, {"augment.stretch_probability": 1.0})
     rate, samples = base.audio.sample_rate_hz, base.audio.clip_samples
@@ -126,7 +154,11 @@ def main() -> None:
     rows["ours, tf.data, 1 intra-op thread per example"] = ours(every, clips, args.clips, single_thread_ops=True)
     rows["ours, tf.data, default TF threading"] = ours(every, clips, args.clips, single_thread_ops=False)
     rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
-    rows["ours, recipe default probabilities (training)"] = ours(base, clips, args.clips, single_thread_ops=True)
+    rows["ours, recipe default probabilities, all on the waveform"] = ours(base, clips, args.clips,
+                                                                          single_thread_ops=True)
+    rows["ours, recipe defaults as training runs them (tf.data part)"] = ours(recipe, clips, args.clips,
+                                                                              single_thread_ops=True)
+    layer_ms = feature_rescale_ms(recipe)
 
     # What each transform costs alone (p=1, the others off), over the augmenter with every transform off,
     # and what that costs over a plain pass: the per-clip bill behind the rows above.
@@ -155,6 +187,7 @@ def main() -> None:
         "speedup_vs_audiomentations_librosa": round(best / librosa_reference, 1),
         "cpu_time_ratio_vs_audiomentations_default": round(reference_cpu / best_cpu, 1),
         "cpu_ms_per_clip_of_each_transform_alone": {name: round(value, 2) for name, value in cost.items()},
+        "feature_rescale_layer_cpu_ms_per_clip": {name: round(value, 3) for name, value in layer_ms.items()},
         "ours_clips": args.clips, "audiomentations_clips": args.audiomentations_clips,
         "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "versions": {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
@@ -170,6 +203,8 @@ def main() -> None:
     print("\n| transform alone (p=1) | CPU ms per clip |\n|---|---|")
     for name, cpu_ms in cost.items():
         print(f"| {name} | {cpu_ms:.2f} |")
+    for name, cpu_ms in layer_ms.items():
+        print(f"| FeatureRescale layer in the model, {name} | {cpu_ms:.3f} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ speed drifts by +-30% from minute to minute.
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
 esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240] [--rounds 15]``;
-``--set augment.pitch_probability=0 --result pipeline_nopitch.json`` measures another augmentation setting.
+``--set augment.rescale_domain=waveform --result pipeline_waveform.json`` measures another augmentation setting.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def main() -> None:
         cached_paths, labels, config,
         waveform_augmenter=augment.make_waveform_augmenter(config),
         batch_augmenter=augment.make_batch_augmenter(config))
-    model = build_model(config, spec_augment=augment.spec_augment_layer(config))
+    model = build_model(config, **augment.model_augment_layers(config))
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     steps = args.train_steps
     memory = pipeline.in_memory_copy(real, steps)

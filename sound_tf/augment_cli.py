@@ -8,7 +8,11 @@ and writes into DIR:
   ``aug_03_pitch+1.4st_noise18dB-pink.wav``; samples beyond [-1, 1] are clipped in the file only),
 - ``params.json``: the drawn parameters of every version,
 - ``spectrograms.png``: the log-mel features (as the model computes them) of the original and every
-  version, plus the first version with SpecAugment masks as the model sees it while training.
+  version, plus the first version as the model sees it while training (with SpecAugment masks).
+
+With ``augment.rescale_domain = "features"`` (the default) training changes speed, tempo and pitch on the
+log-mel features inside the model, which cannot be listened to; the WAVs apply the same drawn values to
+the waveform instead (``rescale_domain = "waveform"``), and the last panel shows the features path.
 
 Mixup needs a second example and is not shown.
 
@@ -99,7 +103,11 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
                           f"({config.frame_length_samples} samples)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    augmenter = make_waveform_augmenter(config, noise_bank=load_noise_bank(config))
+    noise_bank = load_noise_bank(config)
+    # The WAVs are for listening: speed / stretch / pitch always act on the waveform there.
+    audible = replace_section(config, "augment", rescale_domain="waveform")
+    augmenter = make_waveform_augmenter(audible, noise_bank=noise_bank)
+    training_augmenter = make_waveform_augmenter(config, noise_bank=noise_bank)
 
     @tf.function(autograph=False)
     def run(clip: tf.Tensor, example_seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -108,15 +116,21 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
     written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
-    records = []
+    records, training_view = [], None
     if not config.augment.enabled:
         log("augment.enabled is false: the versions equal the original")
+    elif config.augment.rescale_domain == "features":
+        log("training changes speed, tempo and pitch on the log-mel features in the model "
+            "(augment.rescale_domain = features); the WAVs apply the same values to the sound so you can hear "
+            "them, and the last panel of the PNG shows the features path")
     for index in range(1, count + 1):
         example_seed = tf.constant([seed, index], tf.int32)
         if config.augment.enabled:
             augmented, params = run(tf.constant(wave), example_seed)
             augmented, params = augmented.numpy(), {k: v.numpy() for k, v in params.items()}
             summary = augmenter.describe(params)
+            if training_view is None:
+                training_view = training_features(training_augmenter, wave, params)
         else:
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
@@ -129,13 +143,43 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         if params:
             log("    " + _applied_text(_jsonable(params)))
     (out_dir / "params.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
-    png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed)
+    png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view)
     log(f"wrote {len(written)} WAVs, params.json and {png.name} to {out_dir}")
     return written
 
 
-def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int) -> Path:
-    """A column of log-mel spectrograms (one per version) plus the first version with SpecAugment masks."""
+def training_features(augmenter: Any, wave: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    """Raw log-mel ``[frames, mel_bins]`` of ``wave`` augmented with ``params`` as training does it.
+
+    With ``augment.rescale_domain = "features"`` the waveform augmenter leaves speed / stretch / pitch
+    out and :func:`sound_tf.augment.rescale_features` applies them to the features, as the model's
+    :class:`sound_tf.augment.FeatureRescale` layer does.
+    """
+    import math
+
+    import tensorflow as tf
+
+    from .augment import mel_edges_hz, rescale_factors, rescale_features
+    from .frontend import log_mel_numpy
+
+    config = augmenter.config
+    augmented = augmenter.apply(tf.constant(wave), {k: tf.constant(v) for k, v in params.items()}).numpy()
+    features = log_mel_numpy(config, augmented)  # [frames, mel_bins]
+    if augmenter.rescales_waveform:
+        return features
+    duration, frequency = rescale_factors(params["speed_factor"], params["stretch_rate"], params["pitch_semitones"])
+    return rescale_features(features[np.newaxis], duration_factor=duration, frequency_factor=frequency,
+                            mel_edges_hz=mel_edges_hz(config),
+                            silence_value=math.log(config.features.log_offset)).numpy()[0]
+
+
+def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int,
+                  training_view: np.ndarray | None = None) -> Path:
+    """A column of log-mel spectrograms (one per version) plus the first version as training sees it.
+
+    ``training_view`` is that version's raw log-mel as training computes it (see
+    :func:`training_features`; default: the first version's features), shown with SpecAugment masks.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,11 +191,15 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
     panels = [(name, log_mel_numpy(config, wave)) for name, wave in versions]  # [frames, mel_bins] each
     if len(panels) > 1:
         # SpecAugment acts on normalised features in the model (mask 0 = the mean); show the mean level here.
-        features = panels[1][1]
+        features = panels[1][1] if training_view is None else training_view
         layer = spec_augment_layer(replace_section(config, "train", seed=seed), mask_value=float(np.mean(features)))
         if layer is not None:
-            masked = np.asarray(layer(features[np.newaxis], training=True))[0]  # [frames, mel_bins]
-            panels.append((f"{panels[1][0]} + SpecAugment (training only)", masked))
+            features = np.asarray(layer(features[np.newaxis], training=True))[0]  # [frames, mel_bins]
+        rescaled = config.augment.enabled and config.augment.rescale_domain == "features"
+        what = ", speed/stretch/pitch on the features" if rescaled else ""
+        what += " + SpecAugment" if layer is not None else ""
+        if what:
+            panels.append((f"{panels[1][0]} as the model sees it while training{what}", features))
     low = min(float(np.percentile(f, 1)) for _, f in panels)
     high = max(float(np.max(f)) for _, f in panels)
     hop_seconds = config.hop_length_samples / config.audio.sample_rate_hz

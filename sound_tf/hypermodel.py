@@ -557,7 +557,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         mean, variance = self.stats(config) if self.stats is not None else (None, None)
         try:
             model = build_model(config, feature_mean=mean, feature_variance=variance,
-                                spec_augment=augment.spec_augment_layer(config) if config.augment.enabled else None)
+                                **augment.model_augment_layers(config))
         except SoundTFError as exc:
             raise keras_tuner.errors.FailedTrialError(f"cannot build {hp.values}: {exc}") from None
         num_train = len(self.data.splits["train"]) if self.data is not None else 1

@@ -5,6 +5,7 @@ converted to TFLite and served::
 
     waveform [batch, clip_samples]
       -> LogMel                       [batch, frames, mel_bins]
+      -> FeatureRescale (optional; speed / stretch / pitch, only when training)
       -> Normalization (per mel bin)  [batch, frames, mel_bins]
       -> spec_augment layers (optional; they act only when training)
       -> Reshape                      [batch, frames, mel_bins, 1]
@@ -199,7 +200,8 @@ def _feature_stats(config: Config, values: np.ndarray | None, name: str, fill: f
 
 def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
                 feature_variance: np.ndarray | None = None,
-                spec_augment: keras.layers.Layer | Sequence[keras.layers.Layer] | None = None) -> keras.Model:
+                spec_augment: keras.layers.Layer | Sequence[keras.layers.Layer] | None = None,
+                feature_rescale: keras.layers.Layer | None = None) -> keras.Model:
     """Build ``config.model.name`` for ``config.labels``, from waveform to logits.
 
     Parameters
@@ -212,6 +214,9 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
     spec_augment : keras.layers.Layer or sequence of layers, optional
         Inserted after the normalisation, on ``[batch, frames, mel_bins]``; such layers must act only
         when ``training=True``.
+    feature_rescale : keras.layers.Layer, optional
+        Inserted between the frontend and the normalisation, on the raw log-mel features
+        (:class:`sound_tf.augment.FeatureRescale`: speed / stretch / pitch); training only as well.
 
     Returns
     -------
@@ -238,6 +243,8 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
 
     waveform = keras.Input(shape=(config.audio.clip_samples,), dtype="float32", name="waveform")
     x = LogMel.from_config_object(config, name=LOG_MEL_LAYER_NAME)(waveform)  # [batch, frames, mel_bins]
+    if feature_rescale is not None:
+        x = feature_rescale(x)  # [batch, frames, mel_bins]
     x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance,
                                    name=NORMALIZATION_LAYER_NAME)(x)  # [batch, frames, mel_bins]
     for layer in augment_layers:

@@ -204,7 +204,7 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     train_ds, val_ds = training_datasets(config, data)
     mean, variance = feature_statistics(config, train_paths, train_y)
     model = build_model(config, feature_mean=mean, feature_variance=variance,
-                        spec_augment=augment.spec_augment_layer(config) if config.augment.enabled else None)
+                        **augment.model_augment_layers(config))
     compile_for_training(model, config, steps_per_epoch(len(train_paths), config))
 
     history = resume_history(run_dir)
