@@ -68,6 +68,7 @@ from tensorflow.core.framework import attr_value_pb2
 
 from .config import AugmentConfig, Config
 from .errors import ConfigError
+from .frontend import hz_to_slaney_mel_tf, slaney_mel_edges_hz
 
 __all__ = [
     "FeatureRescale",
@@ -513,6 +514,17 @@ def _wrap_extend(rows: np.ndarray, wrap: int) -> np.ndarray:
     return np.ascontiguousarray(rows[:, np.arange(samples + wrap) % samples])
 
 
+def _applied_and_values(u: tf.Tensor, table: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per transform, whether it applies and its value, from uniforms ``u [..., transforms, 2]``.
+
+    ``table [transforms, 4]`` holds (probability, low, high, neutral): a transform applies when its
+    first uniform is below its probability and then takes ``low + (high - low) * second uniform``,
+    else its neutral value. Returns ``applied`` (bool) and ``values``, both ``[..., transforms]``.
+    """
+    applied = u[..., 0] < table[:, 0]
+    return applied, tf.where(applied, table[:, 1] + (table[:, 2] - table[:, 1]) * u[..., 1], table[:, 3])
+
+
 class WaveformAugmenter:
     """Draws and applies the configured waveform transforms to one clip; see :func:`make_waveform_augmenter`.
 
@@ -597,8 +609,7 @@ class WaveformAugmenter:
         )
         table = np.array([spec[2:] for spec in specs], np.float32)  # [transforms, 4]
         u = tf.random.stateless_uniform([len(specs), 2], seed=keys[0])  # [transforms, 2]
-        applied = u[:, 0] < table[:, 0]  # [transforms]
-        values = tf.where(applied, table[:, 1] + (table[:, 2] - table[:, 1]) * u[:, 1], table[:, 3])
+        applied, values = _applied_and_values(u, table)  # [transforms] each
         params: dict[str, tf.Tensor] = {}
         for i, (name, key, *_) in enumerate(specs):
             params[f"{name}_applied"] = applied[i]
@@ -892,16 +903,6 @@ def _interpolate_frames(features: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
     return (1.0 - alpha) * f0 + alpha * f1  # exact at alpha 0 and 1 (f0 + alpha * (f1 - f0) is not at 1)
 
 
-def _slaney_mel(frequency_hz: tf.Tensor) -> tf.Tensor:
-    """:func:`sound_tf.frontend.hz_to_slaney_mel` in TensorFlow (float32)."""
-    from .frontend import _SLANEY_BREAK_HZ, _SLANEY_HZ_PER_MEL, _SLANEY_LOG_STEP
-
-    linear = frequency_hz / _SLANEY_HZ_PER_MEL
-    above = (_SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-             + tf.math.log(tf.maximum(frequency_hz, _SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP)
-    return tf.where(frequency_hz >= _SLANEY_BREAK_HZ, above, linear)
-
-
 def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequency_factor: tf.Tensor,
                      mel_edges_hz: np.ndarray | Any, silence_value: float | None = None) -> tf.Tensor:
     """Scale the duration and the frequencies of what log-mel ``features`` show, keeping their shape.
@@ -944,10 +945,10 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
     timed = tf.where(inside[:, :, tf.newaxis], _interpolate_frames(features, source), silence)
 
     # Frequency: band m reads the input at the mel position of centre_hz[m] / frequency_factor.
-    edge_mels = _slaney_mel(tf.constant(edges, tf.float32))  # [mel_bins + 2]
+    edge_mels = hz_to_slaney_mel_tf(tf.constant(edges, tf.float32))  # [mel_bins + 2]
     step = (edge_mels[-1] - edge_mels[0]) / float(edges.size - 1)  # mels between band centres
     centres_hz = tf.constant(edges[1:-1], tf.float32)  # [mel_bins]
-    band = (_slaney_mel(centres_hz[tf.newaxis, :] / frequency[:, tf.newaxis]) - edge_mels[1]) / step  # [batch, mel_bins]
+    band = (hz_to_slaney_mel_tf(centres_hz[tf.newaxis, :] / frequency[:, tf.newaxis]) - edge_mels[1]) / step  # [batch, mel_bins]
     # Where the factor is 1 the positions must be the exact band indices (float32 mels round).
     bins = tf.size(centres_hz)
     band = tf.where(tf.equal(frequency, 1.0)[:, tf.newaxis], tf.range(bins, dtype=tf.float32), band)
@@ -1038,11 +1039,10 @@ class FeatureRescale(keras.layers.Layer):
 
     def draw(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
         """``speed_factor, stretch_rate, pitch_semitones`` ``[batch]`` each (neutral where not applied)."""
-        table = np.asarray(self.table, np.float32)  # [3, (probability, low, high)]
+        neutral = np.array([[1.0], [1.0], [0.0]], np.float32)  # speed, stretch, pitch
+        table = np.concatenate([np.asarray(self.table, np.float32), neutral], axis=1)  # [3, 4]
         u = keras.random.uniform((batch, 3, 2), seed=self.seed_generator)  # [batch, 3, (applied?, value)]
-        applied = u[:, :, 0] < table[:, 0]
-        values = tf.where(applied, table[:, 1] + (table[:, 2] - table[:, 1]) * u[:, :, 1],
-                          np.array([1.0, 1.0, 0.0], np.float32))  # [batch, 3]
+        _, values = _applied_and_values(u, table)  # [batch, 3]
         return {"speed_factor": values[:, 0], "stretch_rate": values[:, 1], "pitch_semitones": values[:, 2]}
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
@@ -1067,10 +1067,8 @@ class FeatureRescale(keras.layers.Layer):
 
 def mel_edges_hz(config: Config) -> np.ndarray:
     """The ``num_mel_bins + 2`` Slaney band edges of ``config``'s frontend, in Hz."""
-    from .frontend import hz_to_slaney_mel, slaney_mel_to_hz
-
-    low, high = hz_to_slaney_mel(config.features.fmin_hz), hz_to_slaney_mel(config.fmax_hz)
-    return slaney_mel_to_hz(np.linspace(low, high, config.features.num_mel_bins + 2))
+    return slaney_mel_edges_hz(num_mel_bins=config.features.num_mel_bins, fmin_hz=config.features.fmin_hz,
+                               fmax_hz=config.fmax_hz)
 
 
 def feature_rescale_layer(config: Config, **kwargs: Any) -> FeatureRescale | None:

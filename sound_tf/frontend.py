@@ -69,6 +69,22 @@ def slaney_mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
     return np.where(mels >= break_mel, logarithmic, linear)
 
 
+def slaney_mel_edges_hz(*, num_mel_bins: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
+    """The ``num_mel_bins + 2`` band edges of :func:`slaney_mel_matrix` in Hz: equally spaced Slaney mels.
+
+    Band ``m`` rises from edge ``m``, peaks at edge ``m + 1`` (its centre) and ends at edge ``m + 2``.
+    """
+    return slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin_hz), hz_to_slaney_mel(fmax_hz), num_mel_bins + 2))
+
+
+def hz_to_slaney_mel_tf(frequency_hz: tf.Tensor) -> tf.Tensor:
+    """:func:`hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""
+    linear = frequency_hz / _SLANEY_HZ_PER_MEL
+    above = (_SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+             + tf.math.log(tf.maximum(frequency_hz, _SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP)
+    return tf.where(frequency_hz >= _SLANEY_BREAK_HZ, above, linear)
+
+
 def slaney_mel_matrix(*, sample_rate_hz: float, fft_length: int, num_mel_bins: int, fmin_hz: float,
                       fmax_hz: float) -> np.ndarray:
     """Triangular Slaney-normalised mel filterbank, ``[fft_length // 2 + 1, num_mel_bins]`` float64.
@@ -94,8 +110,7 @@ def slaney_mel_matrix(*, sample_rate_hz: float, fft_length: int, num_mel_bins: i
     """
     _check_filterbank_args(sample_rate_hz, fft_length, num_mel_bins, fmin_hz, fmax_hz)
     fft_hz = np.linspace(0.0, sample_rate_hz / 2.0, fft_length // 2 + 1)  # [fft_bins]
-    edges_hz = slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin_hz), hz_to_slaney_mel(fmax_hz),
-                                            num_mel_bins + 2))  # [mel_bins + 2]
+    edges_hz = slaney_mel_edges_hz(num_mel_bins=num_mel_bins, fmin_hz=fmin_hz, fmax_hz=fmax_hz)  # [mel_bins + 2]
     lower_hz, centre_hz, upper_hz = edges_hz[:-2], edges_hz[1:-1], edges_hz[2:]  # [mel_bins] each
     rising = (fft_hz[:, None] - lower_hz) / (centre_hz - lower_hz)  # [fft_bins, mel_bins]
     falling = (upper_hz - fft_hz[:, None]) / (upper_hz - centre_hz)
