@@ -936,7 +936,7 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
     duration = tf.broadcast_to(tf.cast(duration_factor, tf.float32), [batch])  # [batch]
     frequency = tf.broadcast_to(tf.cast(frequency_factor, tf.float32), [batch])  # [batch]
 
-    # Time: centred, frames outside the clip read as each band's quietest frame.
+    # Time: centred; frames from outside the clip read as silence.
     middle = (tf.cast(frames, tf.float32) - 1.0) / 2.0
     source = middle + (tf.range(frames, dtype=tf.float32)[tf.newaxis, :] - middle) / duration[:, tf.newaxis]
     inside = tf.logical_and(source >= -0.5, source <= tf.cast(frames, tf.float32) - 0.5)  # [batch, frames]
@@ -997,8 +997,11 @@ class FeatureRescale(keras.layers.Layer):
         Seeds the layer's :class:`keras.random.SeedGenerator`.
     """
 
-    def __init__(self, *, mel_edges_hz: Any, silence_value: float | None = None, speed_probability: float = 0.0, speed_min_factor: float = 1.0,
-                 speed_max_factor: float = 1.0, stretch_probability: float = 0.0, stretch_min_rate: float = 1.0,
+    #: Values of speed factor, stretch rate and pitch semitones that change nothing.
+    NEUTRAL = (1.0, 1.0, 0.0)
+
+    def __init__(self, *, mel_edges_hz: Any, silence_value: float | None = None, speed_probability: float = 0.0,
+                 speed_min_factor: float = 1.0, speed_max_factor: float = 1.0, stretch_probability: float = 0.0, stretch_min_rate: float = 1.0,
                  stretch_max_rate: float = 1.0, pitch_probability: float = 0.0, pitch_min_semitones: float = 0.0,
                  pitch_max_semitones: float = 0.0, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -1035,11 +1038,11 @@ class FeatureRescale(keras.layers.Layer):
     @property
     def active(self) -> bool:
         return any(probability > 0 and (low != high or low != neutral)
-                   for (probability, low, high), neutral in zip(self.table, (1.0, 1.0, 0.0)))
+                   for (probability, low, high), neutral in zip(self.table, self.NEUTRAL))
 
     def draw(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
         """``speed_factor, stretch_rate, pitch_semitones`` ``[batch]`` each (neutral where not applied)."""
-        neutral = np.array([[1.0], [1.0], [0.0]], np.float32)  # speed, stretch, pitch
+        neutral = np.array(self.NEUTRAL, np.float32)[:, np.newaxis]  # speed, stretch, pitch
         table = np.concatenate([np.asarray(self.table, np.float32), neutral], axis=1)  # [3, 4]
         u = keras.random.uniform((batch, 3, 2), seed=self.seed_generator)  # [batch, 3, (applied?, value)]
         _, values = _applied_and_values(u, table)  # [batch, 3]
@@ -1048,9 +1051,13 @@ class FeatureRescale(keras.layers.Layer):
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         if not training or not self.active:
             return inputs
-        params = self.draw(tf.shape(inputs)[0])
+        return self.apply(inputs, self.draw(tf.shape(inputs)[0]))
+
+    def apply(self, features: tf.Tensor, params: Mapping[str, Any]) -> tf.Tensor:
+        """Rescale ``features [batch, frames, mel_bins]`` by given ``speed_factor``, ``stretch_rate`` and
+        ``pitch_semitones`` (``[batch]`` or scalars, e.g. a waveform augmenter's draw) with this layer's bands."""
         duration, frequency = rescale_factors(params["speed_factor"], params["stretch_rate"], params["pitch_semitones"])
-        return rescale_features(inputs, duration_factor=duration, frequency_factor=frequency,
+        return rescale_features(features, duration_factor=duration, frequency_factor=frequency,
                                 mel_edges_hz=self.mel_edges_hz, silence_value=self.silence_value)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -1059,8 +1066,8 @@ class FeatureRescale(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         (sp, s0, s1), (tp, t0, t1), (pp, p0, p1) = self.table
-        config.update(mel_edges_hz=list(self.mel_edges_hz), silence_value=self.silence_value, speed_probability=sp, speed_min_factor=s0,
-                      speed_max_factor=s1, stretch_probability=tp, stretch_min_rate=t0, stretch_max_rate=t1,
+        config.update(mel_edges_hz=list(self.mel_edges_hz), silence_value=self.silence_value,
+                      speed_probability=sp, speed_min_factor=s0, speed_max_factor=s1, stretch_probability=tp, stretch_min_rate=t0, stretch_max_rate=t1,
                       pitch_probability=pp, pitch_min_semitones=p0, pitch_max_semitones=p1, seed=self.seed)
         return config
 

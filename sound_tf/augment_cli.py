@@ -152,25 +152,18 @@ def training_features(augmenter: Any, wave: np.ndarray, params: dict[str, np.nda
     """Raw log-mel ``[frames, mel_bins]`` of ``wave`` augmented with ``params`` as training does it.
 
     With ``augment.rescale_domain = "features"`` the waveform augmenter leaves speed / stretch / pitch
-    out and :func:`sound_tf.augment.rescale_features` applies them to the features, as the model's
-    :class:`sound_tf.augment.FeatureRescale` layer does.
+    out and the model's :class:`sound_tf.augment.FeatureRescale` layer applies them to the features.
     """
-    import math
-
     import tensorflow as tf
 
-    from .augment import mel_edges_hz, rescale_factors, rescale_features
+    from .augment import feature_rescale_layer
     from .frontend import log_mel_numpy
 
     config = augmenter.config
     augmented = augmenter.apply(tf.constant(wave), {k: tf.constant(v) for k, v in params.items()}).numpy()
     features = log_mel_numpy(config, augmented)  # [frames, mel_bins]
-    if augmenter.rescales_waveform:
-        return features
-    duration, frequency = rescale_factors(params["speed_factor"], params["stretch_rate"], params["pitch_semitones"])
-    return rescale_features(features[np.newaxis], duration_factor=duration, frequency_factor=frequency,
-                            mel_edges_hz=mel_edges_hz(config),
-                            silence_value=math.log(config.features.log_offset)).numpy()[0]
+    layer = feature_rescale_layer(config)  # None when the waveform rescales, or nothing can be rescaled
+    return features if layer is None else layer.apply(features[np.newaxis], params).numpy()[0]
 
 
 def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int,

@@ -200,8 +200,8 @@ class AugmentConfig:
         ``features``: speed, stretch and pitch warp the log-mel features in the model while training
         (:class:`sound_tf.augment.FeatureRescale`: frames and mel bins are read at scaled times and
         frequencies); ``waveform``: they resample / phase-vocode each clip in ``tf.data``. The model
-        discards phase, so both change what it sees in the same way; ``features`` costs almost
-        nothing and keeps augmented training from being input-bound.
+        discards phase, so ``features`` closely approximates the same change for a small fraction of
+        the CPU (accuracy and cost in the README).
     gain_probability, gain_min_db, gain_max_db : float
         Random gain in dB.
     noise_probability, noise_min_snr_db, noise_max_snr_db : float
