@@ -124,7 +124,7 @@ def main() -> None:
     real = pipeline.training_dataset(
         cached_paths, labels, config,
         waveform_augmenter=augment.make_waveform_augmenter(config),
-        batch_augmenter=augment.make_batch_augmenter(config))
+        mixup=augment.make_mixup(config))
     model = build_model(config, **augment.model_augment_layers(config))
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     steps = args.train_steps

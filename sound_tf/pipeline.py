@@ -1,7 +1,7 @@
 """``tf.data`` datasets over the decode cache: training, evaluation and sliding windows.
 
 Every file was decoded and resampled once into a canonical 16-bit PCM WAV (``sound_tf.audio``), so the
-per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> augment -> batch``, with no
+per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> mixup -> augment -> batch``, with no
 ``py_function``. Decoded waveforms are cached in memory after the first epoch when they fit the budget
 (``SOUND_TF_MEMORY_CACHE_MB``, default 4096 MB), so later epochs skip file reads altogether.
 
@@ -106,10 +106,10 @@ def training_dataset(
     config: Config,
     *,
     waveform_augmenter: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-    batch_augmenter: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
+    mixup: Callable[..., tuple[tf.Tensor, tf.Tensor]] | None = None,
     class_weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled, randomly cropped, augmented, batched training data.
+    """Shuffled, randomly cropped, mixed, augmented, batched training data.
 
     Parameters
     ----------
@@ -119,31 +119,40 @@ def training_dataset(
         Sample rate, clip length, batch size, shuffle buffer and seed come from here.
     waveform_augmenter
         ``f(wave [samples], seed [2]) -> wave [samples]`` applied per example (``sound_tf.augment``).
-    batch_augmenter
-        ``f(waves [batch, samples], labels [batch, classes], seed [2]) -> (waves, labels)``, e.g. mixup.
+    mixup
+        ``f(wave, label, partner_wave, partner_label, seed [2]) -> (wave, label)`` (one-hot / soft labels
+        ``[classes]``), see :func:`sound_tf.augment.make_mixup`. Partners come from a second shuffle of
+        the same (cached) clips, randomly cropped like the examples; mixing comes before the waveform
+        augmenter, so a mixed clip is shifted, scaled and noised as one.
     class_weights
         ``[classes]`` weights; when given the dataset yields ``(waves, labels, sample_weights)``.
     """
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
-    ds = _decoded(paths, label_indices)
-    ds = ds.shuffle(min(config.train.shuffle_buffer, len(paths)), seed=seed, reshuffle_each_iteration=True)
+    decoded = _decoded(paths, label_indices)
+    buffer = min(config.train.shuffle_buffer, len(paths))
+    ds = decoded.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # [2] int64 per example
+    streams = (ds, seeds)
+    if mixup is not None:  # partners: the same cached clips in another order
+        streams += (decoded.shuffle(buffer, seed=seed + 2, reshuffle_each_iteration=True).repeat(),)
 
-    def per_example(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def per_example(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor,
+                    partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         (wave, label), pair = example, tf.cast(pair % (2**31 - 1), tf.int32)
         crop_seed, aug_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=2))
         wave = random_pad_or_crop(wave, length, crop_seed)  # [length]
+        label = tf.one_hot(label, classes)  # [classes]
+        if partner is not None:
+            partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(
+                tf.random.experimental.stateless_fold_in(pair, 1), num=2))
+            partner_wave = random_pad_or_crop(partner[0], length, partner_seed)  # [length]
+            wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner[1], classes), mix_seed)
         if waveform_augmenter is not None:
             wave = tf.ensure_shape(waveform_augmenter(wave, aug_seed), [length])
-        return wave, tf.one_hot(label, classes)  # [length], [classes]
+        return tf.ensure_shape(wave, [length]), label  # [length], [classes]
 
-    ds = tf.data.Dataset.zip((ds, seeds)).map(per_example, num_parallel_calls=AUTOTUNE)
+    ds = tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(config.train.batch_size, drop_remainder=len(paths) >= 2 * config.train.batch_size)
-    if batch_augmenter is not None:
-        batch_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
-            lambda xy, s: batch_augmenter(xy[0], xy[1], tf.cast(s % (2**31 - 1), tf.int32)),
-            num_parallel_calls=AUTOTUNE)
     if class_weights is not None:
         table = tf.constant(class_weights, tf.float32)
         ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights

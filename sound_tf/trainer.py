@@ -138,7 +138,7 @@ def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
         train_paths, train_y, config,
         waveform_augmenter=augment.make_waveform_augmenter(config, noise_bank=augment.load_noise_bank(config))
         if use_aug else None,
-        batch_augmenter=augment.make_batch_augmenter(config) if use_aug else None,
+        mixup=augment.make_mixup(config) if use_aug else None,
         class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
         else None)
     return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)

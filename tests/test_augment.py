@@ -67,6 +67,26 @@ def test_pitch_shift_moves_the_peak_and_keeps_length_and_level(semitones):
     assert abs(rms_db(out) - rms_db(tone)) < 0.5
 
 
+def test_vocoder_fft_lengths_are_fast_and_within_two_cents_of_any_factor():
+    log_ratios, analysis, synthesis = augment._vocoder_length_pairs(1024, 2)
+    for length in np.concatenate([analysis, synthesis]):
+        n = int(length)
+        for p in (2, 3, 5, 7, 11, 13, 17, 19, 23):
+            while n % p == 0:
+                n //= p
+        assert n == 1 and length % 2 == 0, length
+    assert np.all(np.abs(analysis - 1024) <= 0.1 * 1024)
+    semitones = np.linspace(-24.0, 24.0, 2001)
+    factors = 2.0 ** (semitones / 12) * np.array([1.0, 0.93, 1.07])[:, None]  # pitch times speed
+    errors = []
+    for factor in factors[(factors >= 0.25) & (factors <= 4.0)]:
+        a, s = (int(v) for v in augment._vocoder_lengths(1024, 2, tf.constant(factor, tf.float32)))
+        errors.append(abs(1200 * np.log2(a / s / factor)))
+    assert max(errors) < 1.75  # cents
+    a, s = (int(v) for v in augment._vocoder_lengths(1024, 2, tf.constant(1.0)))
+    assert a == s == 1024  # a pure time stretch keeps the configured window
+
+
 @pytest.mark.parametrize("rate", [0.8, 1.25])
 def test_time_stretch_changes_duration_by_rate_and_keeps_pitch(rate):
     wave = burst()
@@ -99,6 +119,16 @@ def test_add_noise_hits_the_requested_snr(exponent, snr_db, rng):
     noisy = augment.add_noise(clean, noise, snr_db).numpy()
     measured = rms_db(clean) - rms_db(noisy - clean)
     assert abs(measured - snr_db) < 0.5
+
+
+def test_add_noise_with_a_known_noise_power_matches_the_measured_one(rng):
+    clean = sine(300.0, 1.0, RATE_HZ)
+    noise = rng.standard_normal(RATE_HZ).astype(np.float32)
+    noise /= np.sqrt(np.mean(np.square(noise, dtype=np.float64)))  # power 1
+    measured = augment.add_noise(clean, noise, 12.0).numpy()
+    given = augment.add_noise(clean, noise, 12.0, noise_power=1.0).numpy()
+    np.testing.assert_allclose(given, measured, rtol=1e-5, atol=1e-6)
+    assert rms_db(clean) - rms_db(given - clean) == pytest.approx(12.0, abs=0.01)
 
 
 @pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
@@ -250,7 +280,7 @@ def test_disabled_augmentation_is_the_identity_everywhere(rng):
     config = apply_overrides(Config(), {"augment.enabled": False})
     wave = rng.standard_normal(RATE_HZ).astype(np.float32)
     np.testing.assert_array_equal(augment.make_waveform_augmenter(config)(wave, tf.constant([1, 2])).numpy(), wave)
-    assert augment.make_batch_augmenter(config) is None
+    assert augment.make_mixup(config) is None
     assert augment.spec_augment_layer(config) is None
     assert augment.load_noise_bank(config) is None
 
@@ -496,9 +526,24 @@ def test_mixup_weights_follow_beta_alpha_alpha():
     expected_middle = scipy.stats.beta.cdf(0.9, alpha, alpha) - scipy.stats.beta.cdf(0.1, alpha, alpha)
     assert np.mean((weight > 0.1) & (weight < 0.9)) == pytest.approx(expected_middle, abs=0.03)
     assert weight.mean() == pytest.approx(0.5, abs=0.03)
-    batch_augmenter = augment.make_batch_augmenter(Config())
-    _, labels = batch_augmenter(tf.zeros([4, 10]), tf.one_hot([0, 1, 2, 0], 3), tf.constant([0, 1]))
-    np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_per_example_mixup_mixes_wave_and_label_with_one_weight(rng):
+    mixup = augment.make_mixup(apply_overrides(Config(), {"augment.mixup_probability": 0.5}))
+    wave, partner = rng.standard_normal((2, 400)).astype(np.float32)
+    label, partner_label = np.eye(3, dtype=np.float32)[[0, 2]]
+    weights = []
+    for seed in range(40):
+        mixed, soft = (t.numpy() for t in mixup(wave, label, partner, partner_label, tf.constant([seed, 5])))
+        w = float(soft[0])  # the example's own class keeps weight w, the partner's gets 1 - w
+        np.testing.assert_allclose(soft, w * label + (1 - w) * partner_label, atol=1e-6)
+        np.testing.assert_allclose(mixed, w * wave + (1 - w) * partner, rtol=1e-5, atol=1e-6)
+        weights.append(w)
+    weights = np.array(weights)
+    assert 8 <= np.sum(weights < 1.0) <= 32  # mixed with probability 0.5
+    assert np.all(weights[weights == 1.0] == 1.0) and np.all(weights > 0.0)
+    again, _ = mixup(wave, label, partner, partner_label, tf.constant([3, 5]))
+    np.testing.assert_array_equal(again.numpy(), mixup(wave, label, partner, partner_label, tf.constant([3, 5]))[0])
 
 
 # -- validation -------------------------------------------------------------------------------------

@@ -94,6 +94,25 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
     assert not np.array_equal(batches[0][0].numpy(), other[0][0].numpy())
 
 
+def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path):
+    from sound_tf import augment
+
+    config = _config(**{"augment.mixup_probability": 0.5})
+    paths, labels = _labelled_files(tmp_path)
+    mixup = augment.make_mixup(config)
+    batches = list(pipeline.training_dataset(paths, labels, config, mixup=mixup))
+    waves = np.concatenate([w.numpy() for w, _ in batches])
+    soft = np.concatenate([y.numpy() for _, y in batches])
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(np.count_nonzero(soft, axis=1) <= 2)
+    # every clip is a constant 0.1 * (class + 1): a mix of two is the label-weighted sum of the two
+    np.testing.assert_allclose(waves.max(axis=1), soft @ (0.1 * np.arange(1, 4)), rtol=1e-3)
+    np.testing.assert_allclose(waves.min(axis=1), waves.max(axis=1), rtol=1e-3)
+    assert 0 < np.sum(soft.max(axis=1) < 1) < len(soft)  # some mixed, some not
+    again = list(pipeline.training_dataset(paths, labels, config, mixup=mixup))
+    np.testing.assert_array_equal(np.concatenate([w.numpy() for w, _ in again]), waves)
+
+
 def test_class_weights_yield_sample_weights(tmp_path):
     config = _config()
     paths, labels = _labelled_files(tmp_path)
