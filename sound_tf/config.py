@@ -174,10 +174,11 @@ class AugmentConfig:
 
     Waveform transforms run per example inside ``tf.data`` in the order shift -> stretch/pitch/speed ->
     gain -> noise, each applied with its own probability; SpecAugment masks the log-mel features inside
-    the model while training; mixup mixes pairs of examples of a batch. Validation, test and every
-    exported model never augment. ``rescale_domain`` says where speed, stretch and pitch act: on the
-    log-mel features inside the model (``features``, the default: about 0.05 ms of CPU per 5-s clip,
-    against 1.4-1.7 ms for a phase-vocoder pass in ``tf.data``) or on the waveform (``waveform``).
+    the model while training; mixup mixes an example with a partner from the training set (before the
+    waveform transforms). Validation, test and every exported model never augment. ``rescale_domain``
+    says where speed, stretch and pitch act: on the log-mel features inside the model (``features``, the
+    default: about 0.05 ms of CPU per 5-s clip, against about 1.1 ms for a phase-vocoder pass in
+    ``tf.data``) or on the waveform (``waveform``).
 
     Attributes
     ----------
@@ -220,7 +221,7 @@ class AugmentConfig:
     spec_time_mask_max_fraction : float
         Largest time mask width as a fraction of the frames of a clip (so it scales with its length).
     mixup_probability : float
-        Probability that an example of a batch is mixed with a partner.
+        Probability that an example is mixed with a partner.
     mixup_alpha : float
         Concentration of the symmetric Beta(alpha, alpha) distribution of the mixing weight.
     """
