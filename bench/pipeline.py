@@ -134,12 +134,10 @@ def main() -> None:
             values.append((time.process_time() - started) * 1000 / count)
         return float(np.median(values))
 
-    stages = {"no augmentation": {},
-              "waveform augmenter": {"waveform_augmenter": augment.make_waveform_augmenter(config)},
-              "mixup": {"mixup": augment.make_mixup(config)},
-              "waveform augmenter + mixup (training)": {
-                  "waveform_augmenter": augment.make_waveform_augmenter(config),
-                  "mixup": augment.make_mixup(config)}}
+    waveform_augmenter, mixup = augment.make_waveform_augmenter(config), augment.make_mixup(config)
+    stages = {"no augmentation": {}, "waveform augmenter": {"waveform_augmenter": waveform_augmenter},
+              "mixup": {"mixup": mixup},
+              "waveform augmenter + mixup (training)": {"waveform_augmenter": waveform_augmenter, "mixup": mixup}}
     stage_cpu = {name: cpu_ms_per_clip(pipeline.training_dataset(cached_paths, labels, config, **kwargs))
                  for name, kwargs in stages.items()}
 
@@ -147,8 +145,7 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     real = pipeline.training_dataset(
         cached_paths, labels, config,
-        waveform_augmenter=augment.make_waveform_augmenter(config),
-        mixup=augment.make_mixup(config))
+        waveform_augmenter=waveform_augmenter, mixup=mixup)
     model = build_model(config, **augment.model_augment_layers(config))
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     steps = args.train_steps

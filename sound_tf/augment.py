@@ -769,7 +769,8 @@ class WaveformAugmenter:
         out = _cond(params["gain_applied"], lambda: apply_gain(out, params["gain_db"]), lambda: out)  # [n]
         if self._noise_table is not None:  # else noise is off in the config
             # A clip-long window of generated noise is a circular shift of a unit-power row: power 1.
-            known = 1.0 if self.noise_bank_shape is None and n == self._generated_shape[2] else None
+            generated_window = self.noise_bank_shape is None and isinstance(n, int) and n == self._generated_shape[2]
+            known = 1.0 if generated_window else None
             out = _cond(params["noise_applied"],
                         lambda: add_noise(out, self.noise(params, n), params["noise_snr_db"], noise_power=known),
                         lambda: out)  # [n]
@@ -1208,19 +1209,25 @@ def draw_mixup_params(seed: tf.Tensor, batch_size: int | tf.Tensor, *, alpha: fl
         draws) for examples that are mixed (probability ``probability``), 1 for the others;
         ``partner`` ``[batch]`` int32: a random permutation of the batch.
     """
+    keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # [4, 2]
+    batch = tf.convert_to_tensor(batch_size, tf.int32)
+    weight = _mixup_weights(keys, batch, alpha=alpha, probability=probability)  # [batch]
+    partner = tf.cast(tf.argsort(tf.random.stateless_uniform([batch], seed=keys[3])), tf.int32)  # [batch]
+    return {"weight": weight, "partner": partner}
+
+
+def _mixup_weights(keys: tf.Tensor, count: int | tf.Tensor, *, alpha: float, probability: float) -> tf.Tensor:
+    """``[count]`` mixing weights from ``keys [>= 3, 2]``: Beta(alpha, alpha) where mixed, else 1."""
     _check_range("alpha", alpha, 0.0, 10.0, open_low=True)
     if not _is_number(alpha):
         raise ConfigError(f"alpha must be a number, got {alpha!r}")
     _check_range("probability", probability, 0.0, 1.0)
-    keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # [4, 2]
-    batch = tf.convert_to_tensor(batch_size, tf.int32)
-    g1 = tf.random.stateless_gamma([batch], seed=keys[0], alpha=float(alpha), dtype=tf.float64)
-    g2 = tf.random.stateless_gamma([batch], seed=keys[1], alpha=float(alpha), dtype=tf.float64)
+    g1 = tf.random.stateless_gamma([count], seed=keys[0], alpha=float(alpha), dtype=tf.float64)
+    g2 = tf.random.stateless_gamma([count], seed=keys[1], alpha=float(alpha), dtype=tf.float64)
     total = g1 + g2
-    weight = tf.where(total > 0, g1 / tf.where(total > 0, total, 1.0), 0.5)  # [batch] ~ Beta(alpha, alpha)
-    mixed = tf.random.stateless_uniform([batch], seed=keys[2]) < probability
-    partner = tf.cast(tf.argsort(tf.random.stateless_uniform([batch], seed=keys[3])), tf.int32)  # [batch]
-    return {"weight": tf.where(mixed, tf.cast(weight, tf.float32), 1.0), "partner": partner}
+    weight = tf.where(total > 0, g1 / tf.where(total > 0, total, 1.0), 0.5)  # [count] ~ Beta(alpha, alpha)
+    mixed = tf.random.stateless_uniform([count], seed=keys[2]) < probability
+    return tf.where(mixed, tf.cast(weight, tf.float32), 1.0)
 
 
 def _mix(x: tf.Tensor, other: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
@@ -1281,7 +1288,8 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     @tf.autograph.experimental.do_not_convert
     def mixup(wave: tf.Tensor, label: tf.Tensor, partner_wave: tf.Tensor, partner_label: tf.Tensor,
               seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        weight = draw_mixup_params(seed, 1, alpha=alpha, probability=probability)["weight"][0]
+        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=3)  # [3, 2]
+        weight = _mixup_weights(keys, 1, alpha=alpha, probability=probability)[0]
         label, partner_label = tf.cast(label, tf.float32), tf.cast(partner_label, tf.float32)
         return _cond(weight < 1.0,
                      lambda: (_mix(wave, partner_wave, weight), _mix(label, partner_label, weight)),

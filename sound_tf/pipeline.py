@@ -1,8 +1,8 @@
 """``tf.data`` datasets over the decode cache: training, evaluation and sliding windows.
 
 Every file was decoded and resampled once into a canonical 16-bit PCM WAV (``sound_tf.audio``), so the
-per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> mixup -> augment -> batch``, with no
-``py_function``. Decoded waveforms are cached in memory after the first epoch when they fit the budget
+per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> mixup -> augment -> batch``,
+with no ``py_function``. Decoded waveforms are cached in memory after the first epoch when they fit the budget
 (``SOUND_TF_MEMORY_CACHE_MB``, default 4096 MB), so later epochs skip file reads altogether.
 
 Shapes: a clip is ``[samples]`` float32 in [-1, 1]; batches are ``[batch, clip_samples]``; labels are
@@ -148,7 +148,7 @@ def training_dataset(
             partner_wave = random_pad_or_crop(partner[0], length, partner_seed)  # [length]
             wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner[1], classes), mix_seed)
         if waveform_augmenter is not None:
-            wave = tf.ensure_shape(waveform_augmenter(wave, aug_seed), [length])
+            wave = waveform_augmenter(wave, aug_seed)
         return tf.ensure_shape(wave, [length]), label  # [length], [classes]
 
     ds = tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)

@@ -238,6 +238,20 @@ def test_generated_noise_pool_windows_keep_the_colour_and_the_snr(color, exponen
     assert longer.shape == (samples + 999,) and np.all(np.isfinite(longer))
 
 
+@pytest.mark.parametrize("extra_samples", [0, 700])
+def test_generated_noise_snr_holds_for_clips_of_unknown_length(extra_samples):
+    """In a graph where the clip's length is unknown, the noise power is measured, not assumed."""
+    config = config_with(noise_probability=1.0)
+    augmenter = augment.make_waveform_augmenter(config)
+    traced = tf.function(lambda wave, seed: augmenter(wave, seed),
+                         input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([2], tf.int32)])
+    clean = sine(440.0, (config.audio.clip_samples + extra_samples) / RATE_HZ, RATE_HZ)
+    seed = tf.constant([4, 2])
+    noisy = traced(clean, seed).numpy()
+    snr_db = float(augmenter.draw(seed, len(clean))["noise_snr_db"])
+    assert rms_db(clean) - rms_db(noisy - clean) == pytest.approx(snr_db, abs=0.5)
+
+
 def test_noise_off_builds_no_pool_and_adds_nothing(rng):
     augmenter = augment.make_waveform_augmenter(config_with(gain_probability=1.0))  # noise off
     wave = rng.standard_normal(RATE_HZ).astype(np.float32)
