@@ -1288,7 +1288,7 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     @tf.autograph.experimental.do_not_convert
     def mixup(wave: tf.Tensor, label: tf.Tensor, partner_wave: tf.Tensor, partner_label: tf.Tensor,
               seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=3)  # [3, 2]
+        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # as draw_mixup_params
         weight = _mixup_weights(keys, 1, alpha=alpha, probability=probability)[0]
         label, partner_label = tf.cast(label, tf.float32), tf.cast(partner_label, tf.float32)
         return _cond(weight < 1.0,
