@@ -70,7 +70,7 @@ from tensorflow.core.framework import attr_value_pb2
 
 from .config import AugmentConfig, Config
 from .errors import ConfigError
-from .frontend import hz_to_slaney_mel_tf, slaney_mel_edges_hz
+from .frontend import frames_from_chunks, hz_to_slaney_mel_tf, slaney_mel_edges_hz
 
 __all__ = [
     "FeatureRescale",
@@ -361,18 +361,6 @@ def _vocoder_lengths(frame_length: int, overlap: int, frequency_factor: tf.Tenso
             tf.where(inside, tf.gather(synthesis, nearest), fallback))
 
 
-def _frames(wave: tf.Tensor, hop: tf.Tensor, overlap: int) -> tf.Tensor:
-    """``wave [n]`` -> ``[(n - overlap * hop) // hop + 1, overlap * hop]`` frames every ``hop`` samples.
-
-    ``tf.signal.frame`` with a hop known only when the graph runs gathers every sample; this lays the
-    hop-long rows side by side (one copy, about half the CPU here).
-    """
-    rows = tf.shape(wave)[0] // hop  # [rows, hop] after the reshape
-    blocks = tf.reshape(wave[:rows * hop], [rows, hop])
-    count = rows - overlap + 1
-    return tf.concat([blocks[j:j + count] for j in range(overlap)], axis=1)  # [count, overlap * hop]
-
-
 def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_factor: tf.Tensor,
                    frame_length: int, hop_length: int) -> tf.Tensor:
     """Phase vocoder: ``wave [n]`` -> ``[round(n * duration_factor)]`` with every frequency times ``frequency_factor``.
@@ -407,8 +395,9 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
 
     longest = int(_vocoder_length_pairs(frame_length, overlap)[1].max(initial=frame_length))
     padded = tf.pad(wave, [[0, 2 * longest]])  # the last samples get full overlap
-    spec = tf.signal.rfft(_frames(padded, in_hop, overlap) * _vocoder_window(in_frame, overlap),
-                          tf.expand_dims(in_frame, 0))  # [frames, bins]
+    framed = frames_from_chunks(padded[tf.newaxis], in_hop, overlap,
+                                tf.shape(padded)[0] // in_hop - overlap + 1)[0]  # [frames, L]
+    spec = tf.signal.rfft(framed * _vocoder_window(in_frame, overlap), tf.expand_dims(in_frame, 0))  # [frames, bins]
     frames = tf.shape(spec)[0]
     real, imag = tf.math.real(spec), tf.math.imag(spec)  # [frames, bins] each
     magnitude = tf.sqrt(real * real + imag * imag)  # [frames, bins] (cheaper than ComplexAbs)

@@ -118,6 +118,20 @@ def slaney_mel_matrix(*, sample_rate_hz: float, fft_length: int, num_mel_bins: i
     return triangles * (2.0 / (upper_hz - lower_hz))
 
 
+def frames_from_chunks(waveform: tf.Tensor, hop: int | tf.Tensor, chunks_per_frame: int,
+                       num_frames: int | tf.Tensor) -> tf.Tensor:
+    """Frames every ``hop`` samples, no gather: ``[batch, samples] -> [batch, num_frames, chunks_per_frame * hop]``.
+
+    The waveform (at least ``(num_frames + chunks_per_frame - 1) * hop`` samples) is split into hop-long
+    chunks and frame ``t`` is chunks ``t .. t + chunks_per_frame - 1`` side by side. ``tf.signal.frame``
+    gathers every sample when the hop does not divide the frame or is known only when the graph runs
+    (4x slower in TFLite, about 2x in TensorFlow here).
+    """
+    num_chunks = num_frames + chunks_per_frame - 1
+    chunks = tf.reshape(waveform[:, :num_chunks * hop], [-1, num_chunks, hop])  # [batch, chunks, hop]
+    return tf.concat([chunks[:, i:i + num_frames] for i in range(chunks_per_frame)], axis=-1)
+
+
 def periodic_hann_window(length: int) -> np.ndarray:
     """Periodic Hann window ``0.5 - 0.5 cos(2 pi n / length)``, float64 ``[length]``.
 
@@ -372,9 +386,7 @@ class LogMel(keras.layers.Layer):
     def _windowed_frames(self, waveform: tf.Tensor) -> tf.Tensor:
         """``[batch, samples]`` -> windowed frames zero-padded to ``rows * n2``: ``[batch, frames, rows * n2]``.
 
-        Frames are cut without a gather: the waveform is split into hop-sized chunks and frame ``t`` is
-        chunks ``t .. t + chunks_per_frame - 1`` side by side, cut to the frame length (in TFLite this is
-        4x faster than the GATHER that ``tf.signal.frame`` needs when the hop does not divide the frame).
+        Frames are cut without a gather (:func:`frames_from_chunks`), then cut to the frame length.
         """
         frame, hop = self.frame_length_samples, self.hop_length_samples
         samples = waveform.shape[-1]
@@ -386,11 +398,8 @@ class LogMel(keras.layers.Layer):
             num_frames = self.num_frames(samples)
             padding = max((num_frames + -(-frame // hop) - 1) * hop - samples, 0)
         chunks_per_frame = -(-frame // hop)
-        num_chunks = num_frames + chunks_per_frame - 1
-        padded = tf.pad(waveform, [[0, 0], [0, padding]])[:, :num_chunks * hop]  # [batch, chunks * hop]
-        chunks = tf.reshape(padded, [-1, num_chunks, hop])  # [batch, chunks, hop]
-        frames = tf.concat([chunks[:, i:i + num_frames] for i in range(chunks_per_frame)],
-                           axis=-1)[:, :, :frame]  # [batch, frames, frame_length]
+        frames = frames_from_chunks(tf.pad(waveform, [[0, 0], [0, padding]]), hop, chunks_per_frame,
+                                    num_frames)[:, :, :frame]  # [batch, frames, frame_length]
         frames = frames * tf.constant(self.window)  # [batch, frames, frame_length]
         padding = self.four_step.rows * self.four_step.n2 - frame
         return tf.pad(frames, [[0, 0], [0, 0], [0, padding]])  # [batch, frames, rows * n2]
