@@ -71,6 +71,7 @@ from tensorflow.core.framework import attr_value_pb2
 from .config import AugmentConfig, Config
 from .errors import ConfigError
 from .frontend import frames_from_chunks, hz_to_slaney_mel_tf, slaney_mel_edges_hz
+from .pipeline import as_float
 
 __all__ = [
     "FeatureRescale",
@@ -668,9 +669,10 @@ class WaveformAugmenter:
             window starts in that row, or in the colour's generated variants laid end to end).
         """
         aug = self.augment
-        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=2)  # [2, 2]
-        # One row per transform: [applied?, value] uniforms. A transform's row never depends on the
-        # other transforms' settings, so changing one probability leaves the other draws unchanged.
+        # One stateless draw for everything (each random op costs about 1 us per example in tf.data): one
+        # row per transform, [applied?, value], then the noise source and offset. A transform's row never
+        # depends on the other transforms' settings, so changing one probability leaves the other draws
+        # unchanged.
         specs = (  # name, value key, probability, low, high, neutral
             ("shift", "clip_fraction", aug.shift_probability, -aug.shift_max_clip_fraction,
              aug.shift_max_clip_fraction, 0.0),
@@ -681,12 +683,12 @@ class WaveformAugmenter:
             ("noise", "snr_db", aug.noise_probability, aug.noise_min_snr_db, aug.noise_max_snr_db, 0.0),
         )
         table = np.array([spec[2:] for spec in specs], np.float32)  # [transforms, 4]
-        u = tf.random.stateless_uniform([len(specs), 2], seed=keys[0])  # [transforms, 2]
-        applied, values = _applied_and_values(u, table)  # [transforms] each
+        u = tf.random.stateless_uniform([len(specs) + 1, 2], seed=tf.convert_to_tensor(seed))  # [transforms + 1, 2]
+        applied, values = _applied_and_values(u[:-1], table)  # [transforms] each
         params: dict[str, tf.Tensor] = {}
-        for i, (name, key, *_) in enumerate(specs):
-            params[f"{name}_applied"] = applied[i]
-            params[f"{name}_{key}"] = values[i]
+        for (name, key, *_), on, value in zip(specs, tf.unstack(applied), tf.unstack(values)):  # one op each
+            params[f"{name}_applied"] = on
+            params[f"{name}_{key}"] = value
         fraction = params.pop("shift_clip_fraction")
         params["shift_samples"] = tf.cast(tf.round(fraction * tf.cast(num_samples, tf.float32)), tf.int32)
         if self.noise_bank_shape is not None:
@@ -695,9 +697,9 @@ class WaveformAugmenter:
             rows, bank_length = self._generated_shape[0], self._generated_shape[1] * self._generated_shape[2]
         else:  # noise is off: nothing reads these
             rows, bank_length = 1, 1
-        picks = tf.random.stateless_uniform([2], seed=keys[1])  # [source, offset]
-        params["noise_source"] = tf.minimum(tf.cast(picks[0] * rows, tf.int32), rows - 1)
-        params["noise_offset"] = tf.minimum(tf.cast(picks[1] * bank_length, tf.int32), bank_length - 1)
+        source, offset = tf.unstack(u[-1])
+        params["noise_source"] = tf.minimum(tf.cast(source * rows, tf.int32), rows - 1)
+        params["noise_offset"] = tf.minimum(tf.cast(offset * bank_length, tf.int32), bank_length - 1)
         return params
 
     # .. applying .................................................................................
@@ -1198,31 +1200,34 @@ def draw_mixup_params(seed: tf.Tensor, batch_size: int | tf.Tensor, *, alpha: fl
         draws) for examples that are mixed (probability ``probability``), 1 for the others;
         ``partner`` ``[batch]`` int32: a random permutation of the batch.
     """
-    keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # [4, 2]
+    keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=3)  # [3, 2]
     batch = tf.convert_to_tensor(batch_size, tf.int32)
     weight = _mixup_weights(keys, batch, alpha=alpha, probability=probability)  # [batch]
-    partner = tf.cast(tf.argsort(tf.random.stateless_uniform([batch], seed=keys[3])), tf.int32)  # [batch]
+    partner = tf.cast(tf.argsort(tf.random.stateless_uniform([batch], seed=keys[2])), tf.int32)  # [batch]
     return {"weight": weight, "partner": partner}
 
 
 def _mixup_weights(keys: tf.Tensor, count: int | tf.Tensor, *, alpha: float, probability: float) -> tf.Tensor:
-    """``[count]`` mixing weights from ``keys [>= 3, 2]``: Beta(alpha, alpha) where mixed, else 1."""
+    """``[count]`` mixing weights from ``keys [>= 2, 2]``: Beta(alpha, alpha) where mixed, else 1."""
     _check_range("alpha", alpha, 0.0, 10.0, open_low=True)
     if not _is_number(alpha):
         raise ConfigError(f"alpha must be a number, got {alpha!r}")
     _check_range("probability", probability, 0.0, 1.0)
-    g1 = tf.random.stateless_gamma([count], seed=keys[0], alpha=float(alpha), dtype=tf.float64)
-    g2 = tf.random.stateless_gamma([count], seed=keys[1], alpha=float(alpha), dtype=tf.float64)
+    g1, g2 = tf.unstack(tf.random.stateless_gamma([2, count], seed=keys[0], alpha=float(alpha), dtype=tf.float64))
     total = g1 + g2
     weight = tf.where(total > 0, g1 / tf.where(total > 0, total, 1.0), 0.5)  # [count] ~ Beta(alpha, alpha)
-    mixed = tf.random.stateless_uniform([count], seed=keys[2]) < probability
+    mixed = tf.random.stateless_uniform([count], seed=keys[1]) < probability
     return tf.where(mixed, tf.cast(weight, tf.float32), 1.0)
 
 
 def _mix(x: tf.Tensor, other: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     """``w * x + (1 - w) * other``, ``weight`` a scalar or ``[batch]`` (broadcast over the other axes)."""
+    x = tf.convert_to_tensor(x)
     w = tf.cast(weight, x.dtype)
-    w = tf.reshape(w, tf.concat([tf.shape(w), tf.ones([tf.rank(x) - tf.rank(w)], tf.int32)], 0))
+    if w.shape.rank is not None and x.shape.rank is not None:  # static ranks: no shape ops in the graph
+        w = tf.reshape(w, [-1 if d is None else d for d in w.shape] + [1] * (x.shape.rank - w.shape.rank))
+    else:
+        w = tf.reshape(w, tf.concat([tf.shape(w), tf.ones([tf.rank(x) - tf.rank(w)], tf.int32)], 0))
     return w * x + (1.0 - w) * other
 
 
@@ -1261,7 +1266,9 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     ``f(wave [samples], label [classes], partner_wave [samples], partner_label [classes], seed [2])
     -> (wave, label)``: with probability ``augment.mixup_probability`` the example becomes
     ``w * wave + (1 - w) * partner_wave`` with soft label ``w * label + (1 - w) * partner_label``,
-    ``w ~ Beta(alpha, alpha)``; otherwise it is returned as it is (nothing is computed).
+    ``w ~ Beta(alpha, alpha)``; otherwise it is returned as it is (nothing is computed, and the partner
+    is not read). ``partner_wave`` may be float32 or the memory cache's int16 samples
+    (:func:`sound_tf.pipeline.as_float`), which are converted only when they are mixed in.
     :func:`sound_tf.pipeline.training_dataset` draws each partner from a second shuffle of the
     training set and mixes before the waveform augmenter, one clip at a time: mixing whole
     ``[batch, samples]`` batches after the waveform transforms (:func:`mixup_batch`) cost about 0.15 ms
@@ -1277,11 +1284,11 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     @tf.autograph.experimental.do_not_convert
     def mixup(wave: tf.Tensor, label: tf.Tensor, partner_wave: tf.Tensor, partner_label: tf.Tensor,
               seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=4)  # as draw_mixup_params
+        keys = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed), num=2)  # as draw_mixup_params
         weight = _mixup_weights(keys, 1, alpha=alpha, probability=probability)[0]
         label, partner_label = tf.cast(label, tf.float32), tf.cast(partner_label, tf.float32)
         return _cond(weight < 1.0,
-                     lambda: (_mix(wave, partner_wave, weight), _mix(label, partner_label, weight)),
+                     lambda: (_mix(wave, as_float(partner_wave), weight), _mix(label, partner_label, weight)),
                      lambda: (tf.identity(wave), label))
 
     return mixup

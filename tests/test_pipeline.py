@@ -158,3 +158,28 @@ def test_predict_logits_is_the_mean_over_windows(tmp_path):
     for wave, row in zip(waves, logits):
         expected = split_windows(wave, clip_samples=clip, hop_samples=hop).sum(axis=1).mean()
         np.testing.assert_allclose(row, [expected, -expected], rtol=1e-4, atol=1e-3)
+
+
+def test_memory_cache_holds_16_bit_samples_and_gives_back_the_exact_floats(tmp_path, monkeypatch):
+    """The memory cache keeps int16 (half the bytes); every batch equals the decoded file, with or without it."""
+    config = _config(**{"train.batch_size": 3})
+    rng = np.random.default_rng(0)
+    clip = config.audio.clip_samples
+    paths = [_write(tmp_path / f"{i}.wav", rng.integers(-32768, 32768, clip + 50 * i) / 32768.0) for i in range(3)]
+    labels = [0, 1, 2]
+    expected = np.stack([sf.read(p, dtype="float32")[0][:clip] for p in paths])
+    assert np.unique(expected).size > 1000 and expected.min() < -0.99 and expected.max() > 0.99
+
+    decoded = pipeline._decoded(paths, labels)
+    assert decoded.element_spec[0].dtype == tf.int16
+    cached = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
+    np.testing.assert_array_equal(cached, expected)  # exact, including -1.0 and the largest sample
+
+    monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", "0")  # too small: nothing is cached, floats throughout
+    assert pipeline._decoded(paths, labels).element_spec[0].dtype == tf.float32
+    uncached = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
+    np.testing.assert_array_equal(uncached, expected)
+    uncached_batch = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
+    monkeypatch.delenv("SOUND_TF_MEMORY_CACHE_MB")
+    cached_batch = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
+    np.testing.assert_array_equal(cached_batch, uncached_batch)  # the same crops of the same samples
