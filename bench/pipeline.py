@@ -16,7 +16,9 @@ Timing training: each measurement is one ``model.fit`` of ``--train-steps`` step
 from the end of its second step to the end of its last (so tracing, iterator start-up and the fit's
 teardown, which on these VMs sometimes stalls for seconds, are excluded); real and in-memory
 measurements alternate for ``--rounds`` rounds and the medians are compared, because the machine's
-speed drifts by +-30% from minute to minute.
+speed drifts by +-30% from minute to minute. The quartiles of the rounds' own ratios (each round's pair
+measured seconds apart) show how far one comparison can be trusted, and the process's CPU time over the
+same span, divided by the wall time, how many cores training kept busy.
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
 esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240] [--rounds 15]``;
@@ -152,30 +154,38 @@ def main() -> None:
     memory = pipeline.in_memory_copy(real, steps)
 
     class StepClock(keras.callbacks.Callback):
-        """Times a fit from the end of its second step to the end of its last."""
+        """Times a fit from the end of its second step to the end of its last (wall and process CPU)."""
 
         def on_train_batch_end(self, batch: int, logs=None) -> None:
             if batch == 1:
-                self.started = time.perf_counter()
-            self.steps, self.ended = batch - 1, time.perf_counter()
+                self.started, self.cpu_started = time.perf_counter(), time.process_time()
+            self.steps, self.ended, self.cpu_ended = batch - 1, time.perf_counter(), time.process_time()
 
     clock = StepClock()
 
-    def steps_per_second(ds) -> float:
+    def steps_per_second(ds) -> tuple[float, float]:
+        """Steps/s of one fit, and the cores it kept busy (process CPU time / wall time)."""
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
-        return clock.steps / (clock.ended - clock.started)
+        wall = clock.ended - clock.started
+        return clock.steps / wall, (clock.cpu_ended - clock.cpu_started) / wall
 
-    def compare(real_ds, memory_ds) -> tuple[float, float]:
-        """Median steps/s of each, measured in alternation so that passing load falls on both alike."""
+    def compare(real_ds, memory_ds) -> dict[str, float]:
+        """Medians of each, measured in alternation so that passing load falls on both alike."""
         real_ds, memory_ds = real_ds.repeat(), memory_ds.repeat()
         for ds in (real_ds, memory_ds):
             model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up (tracing, caches)
-        pairs = [(steps_per_second(real_ds), steps_per_second(memory_ds)) for _ in range(args.rounds)]
-        return float(np.median([p for p, _ in pairs])), float(np.median([m for _, m in pairs]))
+        rounds = [(*steps_per_second(real_ds), *steps_per_second(memory_ds)) for _ in range(args.rounds)]
+        real_sps, real_cores, memory_sps, memory_cores = (float(np.median(column)) for column in zip(*rounds))
+        ratios = [r / m for r, _, m, _ in rounds]  # each round's pair, measured a few seconds apart
+        return {"pipeline": real_sps, "memory": memory_sps, "pipeline_cores": real_cores,
+                "memory_cores": memory_cores, "ratio_q25": float(np.percentile(ratios, 25)),
+                "ratio_q75": float(np.percentile(ratios, 75))}
 
-    with_pipeline, in_memory = compare(real, memory)
+    augmented = compare(real, memory)
+    with_pipeline, in_memory = augmented["pipeline"], augmented["memory"]
     plain = pipeline.training_dataset(cached_paths, labels, config)  # no augmentation
-    with_plain, in_memory_plain = compare(plain, pipeline.in_memory_copy(plain, steps))
+    unaugmented = compare(plain, pipeline.in_memory_copy(plain, steps))
+    with_plain, in_memory_plain = unaugmented["pipeline"], unaugmented["memory"]
 
     result = {
         "clips": args.clips, "config": "pipelines/esc50.toml (22.05 kHz, 5 s, 64 mels)", "overrides": args.set,
@@ -188,6 +198,14 @@ def main() -> None:
         "no_augment_pipeline_over_memory": round(with_plain / in_memory_plain, 3),
         "train_steps_per_s_pipeline": round(with_pipeline, 3), "train_steps_per_s_in_memory": round(in_memory, 3),
         "pipeline_over_memory": round(with_pipeline / in_memory, 3), "batch_size": config.train.batch_size,
+        "per_round_ratio_quartiles": {"no augmentation": [round(unaugmented["ratio_q25"], 3),
+                                                          round(unaugmented["ratio_q75"], 3)],
+                                      "augmentation": [round(augmented["ratio_q25"], 3),
+                                                       round(augmented["ratio_q75"], 3)]},
+        "cores_busy_median": {"no augmentation": {"pipeline": round(unaugmented["pipeline_cores"], 2),
+                                                  "memory": round(unaugmented["memory_cores"], 2)},
+                              "augmentation": {"pipeline": round(augmented["pipeline_cores"], 2),
+                                               "memory": round(augmented["memory_cores"], 2)}},
         "train_steps_per_measurement": steps, "rounds": args.rounds,
         "pipeline_cpu_ms_per_clip": {name: round(value, 3) for name, value in stage_cpu.items()},
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
@@ -203,7 +221,9 @@ def main() -> None:
           f"| training steps/s without augmentation, pipeline vs in memory | {with_plain:.2f} vs "
           f"{in_memory_plain:.2f} ({with_plain / in_memory_plain:.2f}x) |\n"
           f"| training steps/s with augmentation, pipeline vs in memory | {with_pipeline:.2f} vs {in_memory:.2f} "
-          f"({with_pipeline / in_memory:.2f}x) |")
+          f"({with_pipeline / in_memory:.2f}x; rounds' quartiles {augmented['ratio_q25']:.2f}-"
+          f"{augmented['ratio_q75']:.2f}; cores busy {augmented['pipeline_cores']:.2f} vs "
+          f"{augmented['memory_cores']:.2f}) |")
     print("\n| training pipeline alone (no model), later epochs | CPU ms per clip |\n|---|---|")
     for name, value in stage_cpu.items():
         print(f"| {name} | {value:.3f} |")
