@@ -669,7 +669,7 @@ class WaveformAugmenter:
             window starts in that row, or in the colour's generated variants laid end to end).
         """
         aug = self.augment
-        # One stateless draw for everything (each random op costs about 1 us per example in tf.data): one
+        # One stateless draw for everything (every op costs about 1 us per example in tf.data): one
         # row per transform, [applied?, value], then the noise source and offset. A transform's row never
         # depends on the other transforms' settings, so changing one probability leaves the other draws
         # unchanged.

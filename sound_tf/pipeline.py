@@ -3,9 +3,9 @@
 Every file was decoded and resampled once into a canonical 16-bit PCM WAV (``sound_tf.audio``), so the
 per-epoch path is pure TensorFlow: ``read_file -> decode_wav -> pad/crop -> mixup -> augment -> batch``,
 with no ``py_function``. Decoded waveforms are cached in memory after the first epoch when they fit the budget
-(``SOUND_TF_MEMORY_CACHE_MB``, default 4096 MB), so later epochs skip file reads altogether. The memory cache
-holds the 16-bit samples as they are in the WAVs (half the bytes of float32; converting back is exact), and each
-example becomes float32 only after it is cropped to the clip length.
+(``SOUND_TF_MEMORY_CACHE_MB``, default 4096 MB), so later epochs skip file reads altogether: as float32 when
+they fit that way, else as the 16-bit samples of the WAVs (half the bytes; each example becomes float32,
+exactly, after it is cropped to the clip length).
 
 Shapes: a clip is ``[samples]`` float32 in [-1, 1]; batches are ``[batch, clip_samples]``; labels are
 one-hot ``[batch, classes]`` (soft after mixup); sample weights ``[batch]`` when class weights are on.
@@ -46,9 +46,9 @@ def random_pad_or_crop(wave: tf.Tensor, length: int, seed: tf.Tensor) -> tf.Tens
     n = tf.shape(wave)[0]
     slack = tf.abs(n - length)
     start = tf.random.stateless_uniform([], seed, minval=0, maxval=slack + 1, dtype=tf.int32)
-    # Branch-free (a tf.cond costs more than the few integer ops): a short clip is padded to `length` with
-    # `start` zeros first; a long one is not padded (a zero pad and a full-length slice forward their
-    # input without a copy) and is cut from `start`.
+    # One graph for both cases, no tf.cond: a short clip is padded to `length` with `start` zeros first; a
+    # long one is not padded (a zero pad, like a full-length slice, forwards its input without a copy)
+    # and is cut from `start`.
     short = n < length
     before = tf.where(short, start, 0)
     padded = tf.pad(wave, [[before, tf.maximum(length - n - before, 0)]])  # [max(n, length)]
@@ -81,10 +81,24 @@ def _memory_cache_budget_bytes() -> int:
     return int(float(os.environ.get("SOUND_TF_MEMORY_CACHE_MB", DEFAULT_MEMORY_CACHE_MB)) * 2**20)
 
 
+def memory_cache_format(paths: Sequence[str]) -> str | None:
+    """How the decoded waveforms of ``paths`` are kept in memory after the first epoch, or ``None`` (not kept).
+
+    ``"float32"`` when they fit the budget (``SOUND_TF_MEMORY_CACHE_MB``) as float32; else ``"int16"``, the
+    16-bit samples as the cached WAVs hold them (half the bytes), when those fit; else ``None`` and every
+    epoch reads the WAV files. float32 comes first because converting int16 back costs about 0.02 ms of CPU
+    per 5-s clip (``bench/pipeline_ab.py``); int16 doubles the audio that can stay in memory.
+    """
+    wav_bytes = sum(os.path.getsize(p) for p in paths)  # 16-bit PCM: about 2 bytes per sample
+    budget = _memory_cache_budget_bytes()
+    if 2 * wav_bytes <= budget:
+        return "float32"
+    return "int16" if wav_bytes <= budget else None
+
+
 def fits_memory_cache(paths: Sequence[str]) -> bool:
-    """Whether the decoded waveforms of ``paths`` fit the in-memory cache budget (16-bit samples, as on disk)."""
-    wav_bytes = sum(os.path.getsize(p) for p in paths)
-    return wav_bytes <= _memory_cache_budget_bytes()
+    """Whether the decoded waveforms of ``paths`` stay in memory after the first epoch (see :func:`memory_cache_format`)."""
+    return memory_cache_format(paths) is not None
 
 
 PCM16_SCALE = 32768.0  # decode_wav maps a 16-bit sample k to k / 32768 exactly
@@ -103,16 +117,17 @@ def as_float(wave: tf.Tensor) -> tf.Tensor:
 
 
 def _decoded(paths: Sequence[str], labels: Sequence[int]) -> tf.data.Dataset:
-    """``(wave [samples], label)`` per file; ``wave`` is int16 when memory-cached, else float32 (see :func:`as_float`).
+    """``(wave [samples], label)`` per file, memory-cached as :func:`memory_cache_format` says.
 
-    Keeping the cache in 16 bits halves its memory and the bytes each later epoch reads from it: reading the
-    cached clips is a large part of the pipeline's CPU time on machines with little memory bandwidth.
+    ``wave`` is int16 when the cache keeps 16-bit samples, else float32; :func:`as_float` gives float32
+    either way, exactly.
     """
     ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), np.asarray(labels, np.int32)))
     ds = ds.map(lambda p, y: (decode_wav_file(p), y), num_parallel_calls=AUTOTUNE)
-    if fits_memory_cache(paths):
-        ds = ds.map(lambda w, y: (_to_pcm16(w), y), num_parallel_calls=AUTOTUNE).cache()
-    return ds
+    cache = memory_cache_format(paths)
+    if cache == "int16":
+        ds = ds.map(lambda w, y: (_to_pcm16(w), y), num_parallel_calls=AUTOTUNE)
+    return ds.cache() if cache else ds
 
 
 def class_weight_table(label_indices: Sequence[int], num_classes: int) -> np.ndarray:
@@ -161,7 +176,7 @@ def training_dataset(
     def per_example(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor,
                     partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         (wave, label), pair = example, tf.cast(pair % (2**31 - 1), tf.int32)
-        # One split gives every consumer its own seed (each stateless op costs about 1 us per example here).
+        # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
         crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
         wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
         label = tf.one_hot(label, classes)  # [classes]
@@ -231,5 +246,5 @@ def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
 __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
     "training_dataset", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
-    "fits_memory_cache", "label_arrays",
+    "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 import soundfile as sf
@@ -94,11 +95,15 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
     assert not np.array_equal(batches[0][0].numpy(), other[0][0].numpy())
 
 
-def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path):
+@pytest.mark.parametrize("cache", ["float32", "int16"])
+def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path, monkeypatch, cache):
     from sound_tf import augment
 
     config = _config(**{"augment.mixup_probability": 0.5})
     paths, labels = _labelled_files(tmp_path)
+    wav_mb = sum(os.path.getsize(p) for p in paths) / 2**20
+    monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", str((2.5 if cache == "float32" else 1.5) * wav_mb))
+    assert pipeline.memory_cache_format(paths) == cache  # int16: partners are converted when mixed in
     mixup = augment.make_mixup(config)
     batches = list(pipeline.training_dataset(paths, labels, config, mixup=mixup))
     waves = np.concatenate([w.numpy() for w, _ in batches])
@@ -160,26 +165,29 @@ def test_predict_logits_is_the_mean_over_windows(tmp_path):
         np.testing.assert_allclose(row, [expected, -expected], rtol=1e-4, atol=1e-3)
 
 
-def test_memory_cache_holds_16_bit_samples_and_gives_back_the_exact_floats(tmp_path, monkeypatch):
-    """The memory cache keeps int16 (half the bytes); every batch equals the decoded file, with or without it."""
+def test_memory_cache_is_float32_or_16_bit_and_either_gives_back_the_exact_floats(tmp_path, monkeypatch):
+    """float32 when it fits, else int16 (half the bytes), else no memory cache: every batch is the same."""
     config = _config(**{"train.batch_size": 3})
     rng = np.random.default_rng(0)
     clip = config.audio.clip_samples
-    paths = [_write(tmp_path / f"{i}.wav", rng.integers(-32768, 32768, clip + 50 * i) / 32768.0) for i in range(3)]
+    samples = [rng.integers(-32768, 32768, clip + 50 * i) for i in range(3)]
+    for s in samples:
+        s[:2] = -32768, 32767  # both ends of the 16-bit range
+    paths = [_write(tmp_path / f"{i}.wav", s / 32768.0) for i, s in enumerate(samples)]
     labels = [0, 1, 2]
     expected = np.stack([sf.read(p, dtype="float32")[0][:clip] for p in paths])
-    assert np.unique(expected).size > 1000 and expected.min() < -0.99 and expected.max() > 0.99
+    assert np.unique(expected).size > 1000 and expected.min() == -1.0 and expected.max() == 32767 / 32768
 
-    decoded = pipeline._decoded(paths, labels)
-    assert decoded.element_spec[0].dtype == tf.int16
-    cached = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
-    np.testing.assert_array_equal(cached, expected)  # exact, including -1.0 and the largest sample
-
-    monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", "0")  # too small: nothing is cached, floats throughout
-    assert pipeline._decoded(paths, labels).element_spec[0].dtype == tf.float32
-    uncached = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
-    np.testing.assert_array_equal(uncached, expected)
-    uncached_batch = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
-    monkeypatch.delenv("SOUND_TF_MEMORY_CACHE_MB")
-    cached_batch = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
-    np.testing.assert_array_equal(cached_batch, uncached_batch)  # the same crops of the same samples
+    wav_mb = sum(os.path.getsize(p) for p in paths) / 2**20
+    first_batches = {}
+    for budget_mb, cache, dtype in ((2.5 * wav_mb, "float32", tf.float32), (1.5 * wav_mb, "int16", tf.int16),
+                                    (0.5 * wav_mb, None, tf.float32)):
+        monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", str(budget_mb))
+        assert pipeline.memory_cache_format(paths) == cache
+        assert pipeline.fits_memory_cache(paths) == (cache is not None)
+        assert pipeline._decoded(paths, labels).element_spec[0].dtype == dtype
+        waves = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
+        np.testing.assert_array_equal(waves, expected)  # exact, including both ends of the range
+        first_batches[cache] = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
+    np.testing.assert_array_equal(first_batches["float32"], first_batches["int16"])  # same crops, same samples
+    np.testing.assert_array_equal(first_batches["float32"], first_batches[None])

@@ -1,0 +1,118 @@
+"""CPU per clip of the training pipeline: this checkout against an earlier git revision, measured alternately.
+
+The machine's speed drifts by +-30% from minute to minute, so two runs of ``bench/pipeline.py`` an hour
+apart cannot tell a 10% change in the pipeline from the drift. This script runs the two versions in
+alternating child processes, minutes apart at most, each measuring the same training pipelines on the
+same clips, and compares the medians.
+
+Each child builds ``pipeline.training_dataset`` at the esc50 recipe (22.05 kHz, 5 s) without
+augmentation and with the default augmentation (waveform augmenter + mixup, as ``sound_tf.train`` runs
+it), fills the memory cache with one epoch, then takes the process's CPU time over ``--epochs`` epochs
+(no model). Clips are 240 synthetic 5-s 22.05 kHz 16-bit WAVs, the form the decode cache stores.
+
+Usage: ``python bench/pipeline_ab.py --against 762bd3e [--pairs 6] [--epochs 12]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+RATE_HZ, SECONDS, CLIPS, CLASSES = 22050, 5.0, 240, 10
+
+
+def child(root: Path, data: Path, epochs: int) -> dict[str, float]:
+    """CPU ms per clip of the two pipelines of the sound_tf package under ``root``."""
+    sys.path.insert(0, str(root))
+    from sound_tf import augment, pipeline
+    from sound_tf.config import apply_overrides, config_from_recipe
+
+    paths = sorted(str(p) for p in data.glob("*.wav"))
+    labels = [int(Path(p).stem.split("_")[0][1:]) for p in paths]
+    config = apply_overrides(config_from_recipe(root / "pipelines" / "esc50.toml"),
+                             {"labels": [f"c{i}" for i in range(CLASSES)]})
+    datasets = {
+        "no augmentation": pipeline.training_dataset(paths, labels, config),
+        "default augmentation": pipeline.training_dataset(
+            paths, labels, config, waveform_augmenter=augment.make_waveform_augmenter(config),
+            mixup=augment.make_mixup(config)),
+    }
+    result = {}
+    for name, ds in datasets.items():
+        for _ in ds:  # fills the memory cache, traces the functions
+            pass
+        started, count = time.process_time(), 0
+        for batch, *_ in ds.repeat(epochs):
+            count += int(batch.shape[0])
+        result[name] = (time.process_time() - started) * 1000 / count
+    return result
+
+
+def synthesise(folder: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(RATE_HZ * SECONDS)) / RATE_HZ
+    for i in range(CLIPS):
+        wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) + 0.05 * rng.standard_normal(t.size)
+        sf.write(folder / f"c{i % CLASSES}_{i:04d}.wav", wave.astype(np.float32), RATE_HZ, subtype="PCM_16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--against", help="git revision to compare this checkout with")
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--result", default="pipeline_ab.json", help="file name under bench/results/")
+    parser.add_argument("--child", nargs=2, metavar=("ROOT", "DATA"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child[0]), Path(args.child[1]), args.epochs)))
+        return
+    if not args.against:
+        parser.error("--against REV is required")
+    import numpy as np
+
+    work = Path(tempfile.mkdtemp(prefix="sound_tf_ab_"))
+    (work / "data").mkdir()
+    synthesise(work / "data")
+    revision = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=REPO, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", revision, "sound_tf", "pipelines"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(work / "old", filter="data")
+    roots = {f"revision {revision}": work / "old", "this checkout": REPO}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in roots}
+    for pair in range(args.pairs):
+        for name, root in roots.items():
+            out = subprocess.run([sys.executable, __file__, "--child", str(root), str(work / "data"),
+                                  "--epochs", str(args.epochs)], check=True, capture_output=True, text=True)
+            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"pair {pair + 1}, {name}: {runs[name][-1]}", flush=True)
+    medians = {name: {stage: round(float(np.median([r[stage] for r in rs])), 4) for stage in rs[0]}
+               for name, rs in runs.items()}
+    result = {"against": revision, "pairs": args.pairs, "epochs_per_measurement": args.epochs, "clips": CLIPS,
+              "cpu_ms_per_clip_median": medians, "runs": runs}
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / args.result).write_text(json.dumps(result, indent=2))
+    print("\n| training pipeline, CPU ms per clip (median of alternating runs) | " +
+          " | ".join(roots) + " |\n|---|" + "---|" * len(roots))
+    for stage in medians["this checkout"]:
+        print(f"| {stage} | " + " | ".join(f"{medians[name][stage]:.3f}" for name in roots) + " |")
+
+
+if __name__ == "__main__":
+    main()
