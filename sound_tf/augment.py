@@ -1012,7 +1012,8 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
     shape = tf.shape(features)
     batch, frames = shape[0], shape[1]
     if edges.ndim != 1 or (features.shape[2] is not None and edges.size != features.shape[2] + 2):
-        raise ConfigError(f"mel_edges_hz must hold mel_bins + 2 = {features.shape[2]} + 2 edges, got shape {edges.shape}")
+        raise ConfigError(f"mel_edges_hz must hold mel_bins + 2 = {features.shape[2]} + 2 edges, "
+                          f"got shape {edges.shape}")
     duration = tf.broadcast_to(tf.cast(duration_factor, tf.float32), [batch])  # [batch]
     frequency = tf.broadcast_to(tf.cast(frequency_factor, tf.float32), [batch])  # [batch]
 
@@ -1028,7 +1029,8 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
     edge_mels = hz_to_slaney_mel_tf(tf.constant(edges, tf.float32))  # [mel_bins + 2]
     step = (edge_mels[-1] - edge_mels[0]) / float(edges.size - 1)  # mels between band centres
     centres_hz = tf.constant(edges[1:-1], tf.float32)  # [mel_bins]
-    band = (hz_to_slaney_mel_tf(centres_hz[tf.newaxis, :] / frequency[:, tf.newaxis]) - edge_mels[1]) / step  # [batch, mel_bins]
+    source_mels = hz_to_slaney_mel_tf(centres_hz[tf.newaxis, :] / frequency[:, tf.newaxis])  # [batch, mel_bins]
+    band = (source_mels - edge_mels[1]) / step  # [batch, mel_bins]
     # Where the factor is 1 the positions must be the exact band indices (float32 mels round).
     bins = tf.size(centres_hz)
     band = tf.where(tf.equal(frequency, 1.0)[:, tf.newaxis], tf.range(bins, dtype=tf.float32), band)
@@ -1080,10 +1082,11 @@ class FeatureRescale(keras.layers.Layer):
     #: Values of speed factor, stretch rate and pitch semitones that change nothing.
     NEUTRAL = (1.0, 1.0, 0.0)
 
-    def __init__(self, *, mel_edges_hz: Any, silence_value: float | None = None, speed_probability: float = 0.0,
-                 speed_min_factor: float = 1.0, speed_max_factor: float = 1.0, stretch_probability: float = 0.0, stretch_min_rate: float = 1.0,
-                 stretch_max_rate: float = 1.0, pitch_probability: float = 0.0, pitch_min_semitones: float = 0.0,
-                 pitch_max_semitones: float = 0.0, seed: int | None = None, **kwargs: Any):
+    def __init__(self, *, mel_edges_hz: Any, silence_value: float | None = None,
+                 speed_probability: float = 0.0, speed_min_factor: float = 1.0, speed_max_factor: float = 1.0,
+                 stretch_probability: float = 0.0, stretch_min_rate: float = 1.0, stretch_max_rate: float = 1.0,
+                 pitch_probability: float = 0.0, pitch_min_semitones: float = 0.0, pitch_max_semitones: float = 0.0,
+                 seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         edges = np.asarray(mel_edges_hz, np.float64)
         if edges.ndim != 1 or edges.size < 3 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
@@ -1147,7 +1150,8 @@ class FeatureRescale(keras.layers.Layer):
         config = super().get_config()
         (sp, s0, s1), (tp, t0, t1), (pp, p0, p1) = self.table
         config.update(mel_edges_hz=list(self.mel_edges_hz), silence_value=self.silence_value,
-                      speed_probability=sp, speed_min_factor=s0, speed_max_factor=s1, stretch_probability=tp, stretch_min_rate=t0, stretch_max_rate=t1,
+                      speed_probability=sp, speed_min_factor=s0, speed_max_factor=s1,
+                      stretch_probability=tp, stretch_min_rate=t0, stretch_max_rate=t1,
                       pitch_probability=pp, pitch_min_semitones=p0, pitch_max_semitones=p1, seed=self.seed)
         return config
 

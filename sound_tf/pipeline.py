@@ -97,7 +97,10 @@ def memory_cache_format(paths: Sequence[str]) -> str | None:
 
 
 def fits_memory_cache(paths: Sequence[str]) -> bool:
-    """Whether the decoded waveforms of ``paths`` stay in memory after the first epoch (see :func:`memory_cache_format`)."""
+    """Whether the decoded waveforms of ``paths`` stay in memory after the first epoch.
+
+    See :func:`memory_cache_format`.
+    """
     return memory_cache_format(paths) is not None
 
 
