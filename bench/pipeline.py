@@ -45,16 +45,17 @@ import soundfile as sf  # noqa: E402
 SOURCE_RATE = 44100
 
 
-def synthesise(folder: Path, clips: int, seconds: float = 5.0) -> list[Path]:
+def synthesise(folder: Path, clips: int, seconds: float = 5.0, rate_hz: int = SOURCE_RATE) -> list[Path]:
+    """``clips`` 16-bit WAVs of chirps in noise as ``folder/c<class>/clip_<i>.wav``, 10 classes (seeded)."""
     rng = np.random.default_rng(0)
     paths = []
-    t = np.arange(int(SOURCE_RATE * seconds)) / SOURCE_RATE
+    t = np.arange(int(rate_hz * seconds)) / rate_hz
     for i in range(clips):
         f0 = rng.uniform(100, 4000)
         wave = 0.3 * np.sin(2 * np.pi * (f0 + rng.uniform(-50, 50) * t) * t) + 0.05 * rng.standard_normal(t.size)
         path = folder / f"c{i % 10}" / f"clip_{i:04d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, wave.astype(np.float32), SOURCE_RATE, subtype="PCM_16")
+        sf.write(path, wave.astype(np.float32), rate_hz, subtype="PCM_16")
         paths.append(path)
     return paths
 

@@ -8,7 +8,8 @@ same clips, and compares the medians.
 Each child builds ``pipeline.training_dataset`` at the esc50 recipe (22.05 kHz, 5 s) without
 augmentation and with the default augmentation (waveform augmenter + mixup, as ``sound_tf.train`` runs
 it), fills the memory cache with one epoch, then takes the process's CPU time over ``--epochs`` epochs
-(no model). Clips are 240 synthetic 5-s 22.05 kHz 16-bit WAVs, the form the decode cache stores.
+(no model). Clips are 240 synthetic 5-s 22.05 kHz 16-bit WAVs (``bench/pipeline.py``'s chirps in noise),
+the form the decode cache stores.
 
 Usage: ``python bench/pipeline_ab.py --against 762bd3e [--pairs 6] [--epochs 12]``.
 """
@@ -37,8 +38,8 @@ def child(root: Path, data: Path, epochs: int) -> dict[str, float]:
     from sound_tf import augment, pipeline
     from sound_tf.config import apply_overrides, config_from_recipe
 
-    paths = sorted(str(p) for p in data.glob("*.wav"))
-    labels = [int(Path(p).stem.split("_")[0][1:]) for p in paths]
+    paths = sorted(str(p) for p in data.glob("c*/*.wav"))
+    labels = [int(Path(p).parent.name[1:]) for p in paths]  # c<class>/clip_<i>.wav
     config = apply_overrides(config_from_recipe(root / "pipelines" / "esc50.toml"),
                              {"labels": [f"c{i}" for i in range(CLASSES)]})
     datasets = {
@@ -58,17 +59,6 @@ def child(root: Path, data: Path, epochs: int) -> dict[str, float]:
     return result
 
 
-def synthesise(folder: Path) -> None:
-    import numpy as np
-    import soundfile as sf
-
-    rng = np.random.default_rng(0)
-    t = np.arange(int(RATE_HZ * SECONDS)) / RATE_HZ
-    for i in range(CLIPS):
-        wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) + 0.05 * rng.standard_normal(t.size)
-        sf.write(folder / f"c{i % CLASSES}_{i:04d}.wav", wave.astype(np.float32), RATE_HZ, subtype="PCM_16")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--against", help="git revision to compare this checkout with")
@@ -84,9 +74,11 @@ def main() -> None:
         parser.error("--against REV is required")
     import numpy as np
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pipeline import synthesise  # bench/pipeline.py's clips, here at the cache's rate
+
     work = Path(tempfile.mkdtemp(prefix="sound_tf_ab_"))
-    (work / "data").mkdir()
-    synthesise(work / "data")
+    synthesise(work / "data", CLIPS, SECONDS, rate_hz=RATE_HZ)
     revision = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=REPO, check=True,
                               capture_output=True, text=True).stdout.strip()
     archive = subprocess.run(["git", "archive", revision, "sound_tf", "pipelines"], cwd=REPO, check=True,
