@@ -542,6 +542,20 @@ def test_mixup_weights_follow_beta_alpha_alpha():
     expected_middle = scipy.stats.beta.cdf(0.9, alpha, alpha) - scipy.stats.beta.cdf(0.1, alpha, alpha)
     assert np.mean((weight > 0.1) & (weight < 0.9)) == pytest.approx(expected_middle, abs=0.03)
     assert weight.mean() == pytest.approx(0.5, abs=0.03)
+    assert scipy.stats.kstest(weight, scipy.stats.beta(alpha, alpha).cdf).pvalue > 0.01
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0, 4.0])
+def test_tabulated_beta_quantiles_invert_the_exact_cdf(alpha):
+    # Inverse-transform sampling: the weight read for uniform u must have Beta CDF u (u[..., 0] = 0: mixed).
+    u = np.linspace(0.0, 1.0, 100_001, dtype=np.float32)[:-1]
+    weight = augment._mixup_weights(tf.stack([tf.zeros_like(u), u], axis=-1), alpha=alpha, probability=1.0).numpy()
+    assert np.all(np.diff(weight) >= 0) and weight.min() >= 0.0 and weight.max() <= 1.0
+    # Below the median, where float32 resolves the weights (above it, 1 - w drops under float32's spacing
+    # near 1 for small alpha, as with any float32 draw): the exact CDF of the weight read for u is u.
+    lower = u <= 0.5
+    assert np.max(np.abs(scipy.stats.beta.cdf(weight[lower], alpha, alpha) - u[lower])) < 2e-4
+    np.testing.assert_allclose(weight[1:50_001] + weight[:49_999:-1], 1.0, atol=1e-5)  # symmetric: w(u) = 1 - w(1 - u)
 
 
 def test_per_example_mixup_mixes_wave_and_label_with_one_weight(rng):

@@ -188,6 +188,11 @@ def test_memory_cache_is_float32_or_16_bit_and_either_gives_back_the_exact_float
         assert pipeline._decoded(paths, labels).element_spec[0].dtype == dtype
         waves = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
         np.testing.assert_array_equal(waves, expected)  # exact, including both ends of the range
-        first_batches[cache] = next(iter(pipeline.training_dataset(paths, labels, config)))[0].numpy()
+        training = pipeline.training_dataset(paths, labels, config)
+        first_batches[cache] = next(iter(training))[0].numpy()
+        # Served from memory, the per-example work is fixed and the autotuner is off (one call per core);
+        # reading files every epoch, it stays on to size the reads.
+        assert (training.options().autotune.enabled is False) == (cache is not None)
+        assert (training.options().threading.max_intra_op_parallelism == 1) == (cache is not None)
     np.testing.assert_array_equal(first_batches["float32"], first_batches["int16"])  # same crops, same samples
     np.testing.assert_array_equal(first_batches["float32"], first_batches[None])
