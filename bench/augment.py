@@ -5,7 +5,9 @@ applied (probability 1):
 
 - ours: ``sound_tf.augment.make_waveform_augmenter`` mapped over a ``tf.data`` dataset
   (``num_parallel_calls=AUTOTUNE``, batched by 32, prefetched), with one intra-op thread per map call
-  (the examples themselves run in parallel on every core) and with TensorFlow's default threading,
+  (the examples themselves run in parallel on every core), with that and tf.data's autotuner off (one
+  call per core: the options of ``sound_tf.pipeline``'s training pipeline) and with TensorFlow's default
+  threading,
   speed and pitch acting on the waveform (``augment.rescale_domain = "waveform"``); also the same chain
   plus time stretch, and the recipe's default probabilities as training runs them (speed / stretch /
   pitch on the log-mel features in the model: the ``tf.data`` part, then the model layer's own cost per
@@ -20,8 +22,8 @@ augmenter with every transform off (itself reported over a plain pass).
 Reports wall-clock clips/s (ours runs on every core, audiomentations on one) and CPU milliseconds per
 clip (``time.process_time`` over all threads of this process), which is steadier than wall-clock time
 when other jobs share the machine. Writes ``bench/results/augment.json`` and prints markdown table rows.
-Usage: ``python bench/augment.py [--clips 960] [--passes 5] [--audiomentations-clips 60]`` (the two chain rows of
-ours are medians of ``--passes`` passes).
+Usage: ``python bench/augment.py [--clips 960] [--passes 5] [--audiomentations-clips 60]`` (the three chain rows
+of ours are medians of ``--passes`` passes).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
     return np.asarray(clips, np.float32)
 
 
-def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1) -> tuple[float, float]:
+def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1,
+         autotune: bool = True) -> tuple[float, float]:
     """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline.
 
     With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
@@ -73,6 +76,8 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     options = tf.data.Options()
     if single_thread_ops:
         options.threading.max_intra_op_parallelism = 1
+    if not autotune:  # one call per core, as sound_tf.pipeline's training pipeline runs (_training_options)
+        options.autotune.enabled = False
     seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(clips).repeat(), seeds)).take(total)
     ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
@@ -167,6 +172,8 @@ def main() -> None:
                                                                  passes=args.passes)
     rows["ours, tf.data, default TF threading"] = ours(every, clips, args.clips, single_thread_ops=False,
                                                        passes=args.passes)
+    rows["ours, tf.data, 1 intra-op thread, no autotuner (as training runs it)"] = ours(
+        every, clips, args.clips, single_thread_ops=True, passes=args.passes, autotune=False)
     rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
     rows["ours, recipe default probabilities, all on the waveform"] = ours(base, clips, args.clips,
                                                                           single_thread_ops=True)
