@@ -23,6 +23,8 @@ from .config import Config
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MEMORY_CACHE_MB = 4096
+#: Batches a training pipeline served from memory keeps ready ahead of the training step.
+TRAINING_PREFETCH_BATCHES = 2
 
 
 # -- single clips -----------------------------------------------------------------------------------
@@ -119,15 +121,16 @@ def as_float(wave: tf.Tensor) -> tf.Tensor:
     return wave
 
 
-def _decoded(paths: Sequence[str], labels: Sequence[int]) -> tf.data.Dataset:
-    """``(wave [samples], label)`` per file, memory-cached as :func:`memory_cache_format` says.
+def _decoded(paths: Sequence[str], labels: Sequence[int], cache: str | None = "measure") -> tf.data.Dataset:
+    """``(wave [samples], label)`` per file, memory-cached as ``cache`` (:func:`memory_cache_format`) says.
 
     ``wave`` is int16 when the cache keeps 16-bit samples, else float32; :func:`as_float` gives float32
-    either way, exactly.
+    either way, exactly. ``cache`` defaults to measuring the files (pass it when already known).
     """
     ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), np.asarray(labels, np.int32)))
     ds = ds.map(lambda p, y: (decode_wav_file(p), y), num_parallel_calls=AUTOTUNE)
-    cache = memory_cache_format(paths)
+    if cache == "measure":
+        cache = memory_cache_format(paths)
     if cache == "int16":
         ds = ds.map(lambda w, y: (_to_pcm16(w), y), num_parallel_calls=AUTOTUNE)
     return ds.cache() if cache else ds
@@ -168,7 +171,8 @@ def training_dataset(
         ``[classes]`` weights; when given the dataset yields ``(waves, labels, sample_weights)``.
     """
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
-    decoded = _decoded(paths, label_indices)
+    cache = memory_cache_format(paths)
+    decoded = _decoded(paths, label_indices, cache)
     buffer = min(config.train.shuffle_buffer, len(paths))
     ds = decoded.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # [2] int64 per example
@@ -195,13 +199,9 @@ def training_dataset(
     if class_weights is not None:
         table = tf.constant(class_weights, tf.float32)
         ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
-    if memory_cache_format(paths) is None:  # files read every epoch: leave the parallel reads to the autotuner
+    if cache is None:  # files read every epoch: leave the parallel reads to the autotuner
         return ds.prefetch(AUTOTUNE)
     return ds.prefetch(TRAINING_PREFETCH_BATCHES).with_options(_training_options())
-
-
-#: Batches the training pipeline keeps ready ahead of the training step.
-TRAINING_PREFETCH_BATCHES = 2
 
 
 def _training_options() -> tf.data.Options:
