@@ -154,6 +154,10 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Shuffled, randomly cropped, mixed, augmented, batched training data.
 
+    When the clips fit the memory cache, the dataset runs without tf.data's autotuner and with one
+    intra-op thread per example (one call per core; see ``_training_options``), and keeps
+    :data:`TRAINING_PREFETCH_BATCHES` batches ready; otherwise tf.data's defaults apply.
+
     Parameters
     ----------
     paths, label_indices
