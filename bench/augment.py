@@ -61,8 +61,11 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
 
 
 def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1,
-         autotune: bool = True) -> tuple[float, float]:
+         as_training: bool = False) -> tuple[float, float]:
     """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline.
+
+    ``as_training``: with the options of a training pipeline served from memory
+    (:func:`sound_tf.pipeline.training_options`) instead of ``single_thread_ops``.
 
     With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
     once): on these 2-vCPU machines one pass of the phase-vocoder chain ran at either about 720 or
@@ -71,13 +74,12 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     import tensorflow as tf
 
     from sound_tf.augment import make_waveform_augmenter
+    from sound_tf.pipeline import training_options
 
     augmenter = make_waveform_augmenter(config)
-    options = tf.data.Options()
+    options = training_options() if as_training else tf.data.Options()
     if single_thread_ops:
         options.threading.max_intra_op_parallelism = 1
-    if not autotune:  # one call per core, as sound_tf.pipeline's training pipeline runs (_training_options)
-        options.autotune.enabled = False
     seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(clips).repeat(), seeds)).take(total)
     ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
@@ -173,7 +175,7 @@ def main() -> None:
     rows["ours, tf.data, default TF threading"] = ours(every, clips, args.clips, single_thread_ops=False,
                                                        passes=args.passes)
     rows["ours, tf.data, 1 intra-op thread, no autotuner (as training runs it)"] = ours(
-        every, clips, args.clips, single_thread_ops=True, passes=args.passes, autotune=False)
+        every, clips, args.clips, single_thread_ops=False, passes=args.passes, as_training=True)
     rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
     rows["ours, recipe default probabilities, all on the waveform"] = ours(base, clips, args.clips,
                                                                           single_thread_ops=True)

@@ -121,16 +121,14 @@ def as_float(wave: tf.Tensor) -> tf.Tensor:
     return wave
 
 
-def _decoded(paths: Sequence[str], labels: Sequence[int], cache: str | None = "measure") -> tf.data.Dataset:
+def _decoded(paths: Sequence[str], labels: Sequence[int], cache: str | None) -> tf.data.Dataset:
     """``(wave [samples], label)`` per file, memory-cached as ``cache`` (:func:`memory_cache_format`) says.
 
     ``wave`` is int16 when the cache keeps 16-bit samples, else float32; :func:`as_float` gives float32
-    either way, exactly. ``cache`` defaults to measuring the files (pass it when already known).
+    either way, exactly.
     """
     ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), np.asarray(labels, np.int32)))
     ds = ds.map(lambda p, y: (decode_wav_file(p), y), num_parallel_calls=AUTOTUNE)
-    if cache == "measure":
-        cache = memory_cache_format(paths)
     if cache == "int16":
         ds = ds.map(lambda w, y: (_to_pcm16(w), y), num_parallel_calls=AUTOTUNE)
     return ds.cache() if cache else ds
@@ -155,7 +153,7 @@ def training_dataset(
     """Shuffled, randomly cropped, mixed, augmented, batched training data.
 
     When the clips fit the memory cache, the dataset runs without tf.data's autotuner and with one
-    intra-op thread per example (one call per core; see ``_training_options``), and keeps
+    intra-op thread per example (one call per core; :func:`training_options`), and keeps
     :data:`TRAINING_PREFETCH_BATCHES` batches ready; otherwise tf.data's defaults apply.
 
     Parameters
@@ -205,10 +203,10 @@ def training_dataset(
         ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
     if cache is None:  # files read every epoch: leave the parallel reads to the autotuner
         return ds.prefetch(AUTOTUNE)
-    return ds.prefetch(TRAINING_PREFETCH_BATCHES).with_options(_training_options())
+    return ds.prefetch(TRAINING_PREFETCH_BATCHES).with_options(training_options())
 
 
-def _training_options() -> tf.data.Options:
+def training_options() -> tf.data.Options:
     """Options of a training pipeline served from memory: no autotuner, one thread per example's ops.
 
     - The autotuner times every op of every call to model the pipeline (``clock_gettime`` alone took 4%
@@ -232,7 +230,7 @@ def evaluation_dataset(paths: Sequence[str], label_indices: Sequence[int], confi
                        *, batch_size: int | None = None) -> tf.data.Dataset:
     """Deterministic first-window batches ``(waves [batch, samples], one-hot labels)`` for validation."""
     length, classes = config.audio.clip_samples, config.num_classes
-    ds = _decoded(paths, label_indices)
+    ds = _decoded(paths, label_indices, memory_cache_format(paths))
     ds = ds.map(lambda w, y: (as_float(pad_or_crop(w, length)), tf.one_hot(y, classes)), num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
 
@@ -279,5 +277,5 @@ def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
 __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
     "training_dataset", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
-    "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays",
+    "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays", "training_options",
 ]

@@ -185,7 +185,7 @@ def test_memory_cache_is_float32_or_16_bit_and_either_gives_back_the_exact_float
         monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", str(budget_mb))
         assert pipeline.memory_cache_format(paths) == cache
         assert pipeline.fits_memory_cache(paths) == (cache is not None)
-        assert pipeline._decoded(paths, labels).element_spec[0].dtype == dtype
+        assert pipeline._decoded(paths, labels, cache).element_spec[0].dtype == dtype
         waves = np.concatenate([w for w, _ in pipeline.evaluation_dataset(paths, labels, config)])
         np.testing.assert_array_equal(waves, expected)  # exact, including both ends of the range
         training = pipeline.training_dataset(paths, labels, config)
