@@ -61,11 +61,13 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
 
 
 def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1,
-         as_training: bool = False) -> tuple[float, float]:
+         as_training: bool = False, skip_idle: bool = False) -> tuple[float, float]:
     """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline.
 
     ``as_training``: with the options of a training pipeline served from memory
-    (:func:`sound_tf.pipeline.training_options`) instead of ``single_thread_ops``.
+    (:func:`sound_tf.pipeline.training_options`) instead of ``single_thread_ops``. ``skip_idle``: no
+    augmenter map when it has nothing to do on the waveform (every transform in the model), as the
+    trainer runs it.
 
     With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
     once): on these 2-vCPU machines one pass of the phase-vocoder chain ran at either about 720 or
@@ -82,8 +84,11 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
         options.threading.max_intra_op_parallelism = 1
     seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(clips).repeat(), seeds)).take(total)
-    ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter.acts_on_waveform or not skip_idle:
+        ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:  # as the trainer: no augmenter map when every transform acts in the model
+        ds = ds.map(lambda wave, seed: wave)
     ds = ds.batch(32).prefetch(tf.data.AUTOTUNE).with_options(options)
     for _ in ds.take(2):  # warm-up: function instantiation and thread pools
         pass
@@ -113,6 +118,38 @@ def feature_rescale_ms(config, batches: int = 200) -> dict[str, float]:
         layer = feature_rescale_layer(cfg)
         features = tf.random.stateless_normal([32, *cfg.feature_shape], seed=[1, 2])
         step = tf.function(lambda x, layer=layer: layer(x, training=True))
+        step(features)
+        started = time.process_time()
+        for _ in range(batches):
+            step(features)
+        result[name] = (time.process_time() - started) * 1000 / (32 * batches)
+    return result
+
+
+def feature_augment_ms(config, batches: int = 200) -> dict[str, float]:
+    """CPU ms per clip of the model's FeatureAugment layer (training=True) on batches of 32 log-mel features.
+
+    Shift, gain and noise at the recipe's probabilities and all applied (p=1), each with mixup of the
+    batch as the training step hands it over (:meth:`sound_tf.augment.FeatureAugment.mixing`).
+    """
+    import tensorflow as tf
+
+    from sound_tf.augment import feature_augment_layer
+    from sound_tf.config import apply_overrides
+
+    on_features = {f"augment.{name}_domain": "features" for name in ("shift_gain", "noise", "mixup")}
+    recipe = apply_overrides(config, on_features)
+    every = apply_overrides(recipe, {f"augment.{name}_probability": 1.0 for name in ("shift", "gain", "noise", "mixup")})
+    result = {}
+    for name, cfg in (("recipe probabilities", recipe), ("shift + gain + noise + mixup, p=1", every)):
+        layer = feature_augment_layer(cfg)
+        features = tf.random.stateless_normal([32, *cfg.feature_shape], seed=[1, 2])
+
+        @tf.function
+        def step(x, layer=layer):
+            with layer.mixing(layer.draw_mixup(tf.shape(x)[0])):
+                return layer(x, training=True)
+
         step(features)
         started = time.process_time()
         for _ in range(batches):
@@ -159,7 +196,8 @@ def main() -> None:
     from sound_tf.config import apply_overrides, config_from_recipe
 
     recipe = config_from_recipe(REPO / "pipelines" / "esc50.toml")
-    base = apply_overrides(recipe, {"augment.rescale_domain": "waveform"})  # the chain as waveform transforms
+    base = apply_overrides(recipe, {f"augment.{name}_domain": "waveform"  # the chain as waveform transforms
+                                    for name in ("rescale", "shift_gain", "noise", "mixup")})
     every = apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
     with_stretch = apply_overrides(every, {"augment.stretch_probability": 1.0})
     rate, samples = base.audio.sample_rate_hz, base.audio.clip_samples
@@ -180,8 +218,9 @@ def main() -> None:
     rows["ours, recipe default probabilities, all on the waveform"] = ours(base, clips, args.clips,
                                                                           single_thread_ops=True)
     rows["ours, recipe defaults as training runs them (tf.data part)"] = ours(recipe, clips, args.clips,
-                                                                              single_thread_ops=True)
+                                                                              single_thread_ops=True, skip_idle=True)
     layer_ms = feature_rescale_ms(recipe)
+    augment_layer_ms = feature_augment_ms(recipe)
 
     # What each transform costs alone (p=1, the others off), over the augmenter with every transform off,
     # and what that costs over a plain pass: the per-clip bill behind the rows above.
@@ -211,6 +250,7 @@ def main() -> None:
         "cpu_time_ratio_vs_audiomentations_default": round(reference_cpu / best_cpu, 1),
         "cpu_ms_per_clip_of_each_transform_alone": {name: round(value, 2) for name, value in cost.items()},
         "feature_rescale_layer_cpu_ms_per_clip": {name: round(value, 3) for name, value in layer_ms.items()},
+        "feature_augment_layer_cpu_ms_per_clip": {name: round(value, 3) for name, value in augment_layer_ms.items()},
         "ours_clips": args.clips, "ours_passes_median_of": args.passes,
         "audiomentations_clips": args.audiomentations_clips,
         "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
@@ -229,6 +269,8 @@ def main() -> None:
         print(f"| {name} | {cpu_ms:.2f} |")
     for name, cpu_ms in layer_ms.items():
         print(f"| FeatureRescale layer in the model, {name} | {cpu_ms:.3f} |")
+    for name, cpu_ms in augment_layer_ms.items():
+        print(f"| FeatureAugment layer in the model, {name} | {cpu_ms:.3f} |")
 
 
 if __name__ == "__main__":

@@ -40,8 +40,15 @@ model's :class:`FeatureRescale` layer applies them to the raw log-mel features w
 log-mel frontend discards phase, which the phase vocoder's two FFTs per frame exist to keep right, so the
 model sees nearly the same change for a small fraction of the CPU (numbers in the README).
 
+Where shift, gain, noise and mixup act is ``augment.shift_gain_domain``, ``augment.noise_domain`` and
+``augment.mixup_domain``. With ``waveform`` the augmenter above (and :func:`make_mixup` in the pipeline)
+applies them to each clip in ``tf.data``; with ``features`` the model's :class:`FeatureAugment` layer
+applies them to the mel powers of the whole batch while training (mixup with partners from the batch,
+the labels mixed by :class:`sound_tf.models.SoundClassifier`'s training step).
+
 :class:`SpecAugment` masks bands of the log-mel features in the model, only when ``training=True``
-(identity at inference, hence in every export); so does :class:`FeatureRescale`. Mixup
+(identity at inference, hence in every export); so do :class:`FeatureRescale` and
+:class:`FeatureAugment`. Mixup
 (:func:`make_mixup`) mixes an example with a partner drawn from the training set with a Beta(alpha, alpha)
 weight and soft labels; :func:`mixup_batch` does the same to a whole batch for pipelines of your own.
 
@@ -58,11 +65,12 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import keras
 import numpy as np
@@ -75,6 +83,7 @@ from .frontend import frames_from_chunks, hz_to_slaney_mel_tf, slaney_mel_edges_
 from .pipeline import as_float
 
 __all__ = [
+    "FeatureAugment",
     "FeatureRescale",
     "SpecAugment",
     "WaveformAugmenter",
@@ -85,6 +94,8 @@ __all__ = [
     "change_speed",
     "colored_noise",
     "draw_mixup_params",
+    "band_weights",
+    "feature_augment_layer",
     "feature_rescale_layer",
     "fit_length",
     "load_noise_bank",
@@ -93,6 +104,7 @@ __all__ = [
     "mel_edges_hz",
     "mixup_batch",
     "model_augment_layers",
+    "noise_mel_power",
     "pitch_shift",
     "rescale_factors",
     "rescale_features",
@@ -634,16 +646,26 @@ class WaveformAugmenter:
         # window of up to `wrap` samples that wraps around is one slice (a copy of the window only).
         self.noise_bank_shape = None  # (rows, samples) of a given bank; None: generated noise or noise off
         self._noise_table, self._noise_wrap = None, 0  # [rows, samples + wrap]
-        if noise_bank is not None:
+        noise_on_waveform = self.augment.noise_domain == "waveform"  # else the model's FeatureAugment adds it
+        if noise_bank is not None and noise_on_waveform:
             bank = _prepare_noise_bank(noise_bank)
             self.noise_bank_shape = bank.shape
             self._noise_wrap = config.audio.clip_samples
             self._noise_table = tf.constant(_wrap_extend(bank, self._noise_wrap))
-        elif self.augment.enabled and self.augment.noise_probability > 0:
+        elif self.augment.enabled and self.augment.noise_probability > 0 and noise_on_waveform:
             pool = self._generated_noise(config)  # [colours, variants, samples]
             self._generated_shape = pool.shape
             self._noise_wrap = pool.shape[2]
             self._noise_table = tf.constant(_wrap_extend(pool.reshape(-1, pool.shape[2]), self._noise_wrap))
+
+    @property
+    def acts_on_waveform(self) -> bool:
+        """Whether :meth:`apply` can change a clip (with every transform in the model it returns it as it is)."""
+        aug = self.augment
+        rescales = self.rescales_waveform and max(aug.speed_probability, aug.stretch_probability,
+                                                  aug.pitch_probability) > 0
+        shifts_or_scales = aug.shift_gain_domain == "waveform" and max(aug.shift_probability, aug.gain_probability) > 0
+        return aug.enabled and (rescales or shifts_or_scales or self._noise_table is not None)
 
     @property
     def rescales_waveform(self) -> bool:
@@ -705,12 +727,17 @@ class WaveformAugmenter:
 
     # .. applying .................................................................................
     @staticmethod
+    def _generated_noise_variants(config: Config) -> int:
+        """Rows per colour of the generated pool: :data:`GENERATED_NOISE_VARIANTS`, fewer for long clips."""
+        row_bytes = 2 * 4 * config.audio.clip_samples * len(config.augment.noise_colors)  # with its wrap copy
+        return max(1, min(GENERATED_NOISE_VARIANTS, GENERATED_NOISE_BYTES // row_bytes))
+
+    @staticmethod
     def _generated_noise(config: Config) -> np.ndarray:
         """``[colours, variants, clip_samples]`` noise made with :func:`colored_noise` (seeded), each row
         scaled to a mean square of exactly 1 (so any circular shift of a row has power 1, see :meth:`apply`)."""
         aug, samples = config.augment, config.audio.clip_samples
-        row_bytes = 2 * 4 * samples * len(aug.noise_colors)  # float32, stored with its wrap-around copy
-        variants = max(1, min(GENERATED_NOISE_VARIANTS, GENERATED_NOISE_BYTES // row_bytes))
+        variants = WaveformAugmenter._generated_noise_variants(config)
         rows = [[colored_noise(samples, tf.constant([config.train.seed, 1000 * c + v], tf.int32),
                                exponent=NOISE_EXPONENTS[color]).numpy() for v in range(variants)]
                 for c, color in enumerate(aug.noise_colors)]
@@ -744,20 +771,24 @@ class WaveformAugmenter:
         """Apply drawn ``params`` to ``wave [samples]``: shift, stretch/pitch/speed, gain, noise.
 
         Stretch, pitch and speed are skipped here when ``augment.rescale_domain`` is ``features`` (the
-        model's :class:`FeatureRescale` layer applies them); see :attr:`rescales_waveform`.
+        model's :class:`FeatureRescale` layer applies them; see :attr:`rescales_waveform`), and shift and
+        gain when ``augment.shift_gain_domain`` is ``features`` (:class:`FeatureAugment`).
         """
         wave = _mono(wave)
         n = tf.shape(wave)[0] if wave.shape[0] is None else int(wave.shape[0])  # static when known
         # Shift and gain always run: not applied, they are a roll by 0 and a gain of 0 dB, which give the
         # clip back exactly. A skipped step costs a functional If (about 10-15 us per example in tf.data),
         # more than the pass it saves; the noise step saves more than that and stays conditional.
-        out = time_shift(wave, params["shift_samples"], mode=self.augment.shift_mode)  # [n]
+        # With augment.shift_gain_domain = "features" the model's FeatureAugment layer shifts and scales.
+        on_waveform = self.augment.shift_gain_domain == "waveform"
+        out = time_shift(wave, params["shift_samples"], mode=self.augment.shift_mode) if on_waveform else wave  # [n]
         if self.rescales_waveform:  # else speed / stretch / pitch act on the features (FeatureRescale)
             duration, frequency = rescale_factors(params["speed_factor"], params["stretch_rate"],
                                                   params["pitch_semitones"])
             out = _rescale(out, duration, frequency, frame_length=self.frame_length_samples,
                            hop_length=self.hop_length_samples)  # [n]
-        out = apply_gain(out, params["gain_db"])  # [n]
+        if on_waveform:
+            out = apply_gain(out, params["gain_db"])  # [n]
         if self._noise_table is not None:  # else noise is off in the config
             # A clip-long window of generated noise is a circular shift of a unit-power row: power 1.
             generated_window = self.noise_bank_shape is None and isinstance(n, int) and n == self._generated_shape[2]
@@ -878,8 +909,35 @@ def apply_spec_masks(features: tf.Tensor, *, freq_starts: tf.Tensor, freq_widths
     return tf.where(mask, tf.cast(mask_value, features.dtype), features)
 
 
+class _ResumableDraws:
+    """Mixin for the training-only layers: their random-draw state is saved with the model's weights.
+
+    Keras keeps a :class:`keras.random.SeedGenerator`'s state out of a layer's saved variables, so a
+    run resumed from its backup (``BackupAndRestore``) would start every layer's draws from the
+    beginning again and repeat the first epochs' masks, warps and mixes. Saved, the draws go on where
+    the killed run stopped. Files without these entries (older models) load as before.
+    """
+
+    def _draw_states(self) -> list[Any]:
+        return [generator.state for generator in (getattr(self, "seed_generator", None),
+                                                  getattr(self, "mixup_seed_generator", None))
+                if generator is not None]
+
+    def save_own_variables(self, store: Any) -> None:
+        super().save_own_variables(store)  # type: ignore[misc]  (no variables of their own)
+        for i, state in enumerate(self._draw_states()):
+            store[f"draw_state_{i}"] = state
+
+    def load_own_variables(self, store: Any) -> None:
+        own = {key: store[key] for key in store.keys() if not str(key).startswith("draw_state_")}
+        super().load_own_variables(own)  # type: ignore[misc]
+        for i, state in enumerate(self._draw_states()):
+            if f"draw_state_{i}" in store.keys():
+                state.assign(store[f"draw_state_{i}"])
+
+
 @keras.saving.register_keras_serializable(package="sound_tf")
-class SpecAugment(keras.layers.Layer):
+class SpecAugment(_ResumableDraws, keras.layers.Layer):
     """SpecAugment frequency and time masks on ``[batch, frames, mel_bins]`` features, training only.
 
     Each example gets ``freq_mask_count`` bands of ``0..freq_mask_max_bins`` mel bins and
@@ -1053,7 +1111,7 @@ def rescale_factors(speed_factor: tf.Tensor, stretch_rate: tf.Tensor, pitch_semi
 
 
 @keras.saving.register_keras_serializable(package="sound_tf")
-class FeatureRescale(keras.layers.Layer):
+class FeatureRescale(_ResumableDraws, keras.layers.Layer):
     """Speed, time stretch and pitch shift of log-mel features ``[batch, frames, mel_bins]``, training only.
 
     Draws, per example, whether each of speed / stretch / pitch applies (its probability) and its value
@@ -1182,13 +1240,343 @@ def feature_rescale_layer(config: Config, **kwargs: Any) -> FeatureRescale | Non
     return layer if layer.active else None
 
 
-def model_augment_layers(config: Config) -> dict[str, keras.layers.Layer | None]:
+# -- shift, gain and mixup on mel powers ----------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="sound_tf")
+class FeatureAugment(_ResumableDraws, keras.layers.Layer):
+    """Mixup, time shift, gain and noise of raw log-mel features ``[batch, frames, mel_bins]``, training only.
+
+    The feature-domain counterparts of the waveform augmenter's shift, gain and noise steps and of the
+    pipeline's mixup (``augment.shift_gain_domain``, ``augment.noise_domain``, ``augment.mixup_domain`` =
+    ``features``). They
+    act on the mel powers ``P = exp(features) - log_offset`` of a whole batch at once, in the waveform
+    augmenter's order, and return ``log(P' + log_offset)``:
+
+    - mixup: ``P' = w P + (1 - w) P[partner]`` with labels ``w y + (1 - w) y[partner]``: each clip's
+      share of the power is its share of the label (the powers of ``sqrt(w) x + sqrt(1 - w)
+      x[partner]``: the variant measured on FSDD, see the README). The weights and partners are
+      drawn by the model's training step (:meth:`draw_mixup`) and handed over with :meth:`mixing`,
+      because it mixes the labels too (:class:`sound_tf.models.SoundClassifier`);
+    - shift: frames move by ``round(fraction * frames)``, the fraction drawn uniformly in
+      ``+-shift_max_clip_fraction`` as the waveform augmenter draws it (frame resolution instead of
+      samples); ``roll`` wraps frames around, ``zero`` shifts silence in;
+    - gain: ``P' = 10 ** (gain_db / 10) P`` (exact: the log-mel of a clip scaled by ``g`` is this);
+    - noise: ``P' = P + s N``, ``N`` a clip-long window of frames of ``noise_mel_power`` (the mel
+      powers of the noise the waveform augmenter would read, :func:`noise_mel_power`), ``s`` set so
+      that the band-weighted powers are at the drawn SNR (see :meth:`_add_noise`).
+
+    Mixup and noise add powers: the cross term of the two waveforms, which averages out over a band
+    but varies each band of each frame, is left out.
+
+    ``noise_mel_power`` is data, not configuration: it is not saved with the layer (a model loaded from
+    a file has none, and its noise step is off); training builds the layer from the config each run.
+
+    With ``training`` false or unset the layer is the identity, so inference, SavedModel and TFLite
+    exports contain none of its ops. On the waveform each of these steps is a pass over every clip in
+    ``tf.data`` (together about 0.15-0.2 ms of CPU per 5-s 22.05 kHz clip, mixup's second shuffle of
+    partners included); here they take 0.08-0.13 ms per clip in the training step, on batches of 32
+    (``bench/augment.py``), so the input pipeline is left with reading and cropping.
+
+    Parameters
+    ----------
+    log_offset : float
+        The frontend's ``log_offset`` (:class:`sound_tf.frontend.LogMel`).
+    shift_probability, shift_max_clip_fraction : float
+    shift_mode : {"roll", "zero"}
+    gain_probability, gain_min_db, gain_max_db : float
+    noise_probability, noise_min_snr_db, noise_max_snr_db : float
+    band_weights : sequence of float, optional
+        Per mel band, half its width (:func:`band_weights`); needed for noise.
+    noise_mel_power, noise_power : numpy.ndarray, optional
+        ``[rows, frames, mel_bins]`` mel powers of noise, at least a clip of frames per row, and
+        ``[rows, frames]`` its whole-spectrum power frame by frame (:func:`noise_mel_power`).
+    mixup_probability, mixup_alpha : float
+        As in :class:`sound_tf.config.AugmentConfig`; a probability of 0 turns that step off.
+    seed : int, optional
+        Seeds the layer's two :class:`keras.random.SeedGenerator` (shift / gain, and mixup).
+    """
+
+    def __init__(self, *, log_offset: float, shift_probability: float = 0.0, shift_max_clip_fraction: float = 0.0,
+                 shift_mode: str = "roll", gain_probability: float = 0.0, gain_min_db: float = 0.0,
+                 gain_max_db: float = 0.0, noise_probability: float = 0.0, noise_min_snr_db: float = 10.0,
+                 noise_max_snr_db: float = 30.0, band_weights: Any = None, noise_mel_power: np.ndarray | None = None,
+                 noise_power: np.ndarray | None = None,
+                 mixup_probability: float = 0.0, mixup_alpha: float = 0.2, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not (_is_number(log_offset) and 0.0 < float(log_offset) < 1.0):
+            raise ConfigError(f"log_offset must be a number in (0, 1), got {log_offset!r}")
+        if shift_mode not in AugmentConfig.SHIFT_MODES:
+            raise ConfigError(f"shift_mode must be one of {', '.join(AugmentConfig.SHIFT_MODES)}, got {shift_mode!r}")
+        checks = (("shift_probability", shift_probability, 0.0, 1.0),
+                  ("shift_max_clip_fraction", shift_max_clip_fraction, 0.0, 0.5),
+                  ("gain_probability", gain_probability, 0.0, 1.0), ("gain_min_db", gain_min_db, -40.0, 40.0),
+                  ("gain_max_db", gain_max_db, -40.0, 40.0), ("mixup_probability", mixup_probability, 0.0, 1.0))
+        for name, value, low, high in checks:
+            if not _is_number(value):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            _check_range(name, value, low, high)
+        for name, value in (("noise_probability", noise_probability), ("noise_min_snr_db", noise_min_snr_db),
+                            ("noise_max_snr_db", noise_max_snr_db)):
+            if not _is_number(value):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+        _check_range("noise_probability", noise_probability, 0.0, 1.0)
+        _check_range("noise_min_snr_db", noise_min_snr_db, -80.0, 200.0)
+        _check_range("noise_max_snr_db", noise_max_snr_db, -80.0, 200.0)
+        for low, high, name in ((gain_min_db, gain_max_db, "gain"), (noise_min_snr_db, noise_max_snr_db, "noise")):
+            if low > high:
+                raise ConfigError(f"{name} range is empty: min {low!r} > max {high!r}")
+        self.band_weights = None if band_weights is None else [float(w) for w in np.asarray(band_weights).reshape(-1)]
+        if self.band_weights is not None and not all(math.isfinite(w) and w > 0 for w in self.band_weights):
+            raise ConfigError("band_weights must be positive finite numbers, one per mel band")
+        self.noise_mel_power = self.noise_power = None
+        if noise_mel_power is not None:  # [rows, frames, mel_bins]; not part of get_config (see the class doc)
+            table = np.asarray(noise_mel_power, np.float32)
+            if table.ndim != 3 or table.size == 0 or not np.all(np.isfinite(table)) or np.any(table < 0):
+                raise ConfigError(f"noise_mel_power must be finite mel powers [rows, frames, mel_bins] >= 0, "
+                                  f"got shape {table.shape}")
+            if self.band_weights is None or len(self.band_weights) != table.shape[2]:
+                raise ConfigError(f"noise_mel_power has {table.shape[2]} mel bands and needs as many band_weights")
+            power = None if noise_power is None else np.asarray(noise_power, np.float32)
+            if power is None or power.shape != table.shape[:2] or not np.all(np.isfinite(power)) or np.any(power < 0):
+                raise ConfigError(f"noise_power must be finite powers >= 0 of shape {table.shape[:2]} "
+                                  f"(rows, frames of noise_mel_power), got "
+                                  f"{None if power is None else power.shape}")
+            self.noise_mel_power, self.noise_power = table, power
+        if not _is_number(mixup_alpha):
+            raise ConfigError(f"mixup_alpha must be a number, got {mixup_alpha!r}")
+        _check_range("mixup_alpha", mixup_alpha, 0.0, 10.0, open_low=True)
+        self.log_offset = float(log_offset)
+        self.shift_mode = shift_mode
+        self.table = [[float(shift_probability), -float(shift_max_clip_fraction), float(shift_max_clip_fraction)],
+                      [float(gain_probability), float(gain_min_db), float(gain_max_db)],
+                      [float(noise_probability), float(noise_min_snr_db), float(noise_max_snr_db)]]
+        self.mixup_probability, self.mixup_alpha = float(mixup_probability), float(mixup_alpha)
+        self.seed = None if seed is None else _check_int("seed", seed, 0)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.mixup_seed_generator = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
+        object.__setattr__(self, "_mixup_params", None)  # set by `mixing` for one training step only
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) != 3:
+            raise ConfigError(f"FeatureAugment expects [batch, frames, mel_bins], got shape {tuple(input_shape)}")
+        if self.noise_mel_power is not None and input_shape[1] is not None \
+                and self.noise_mel_power.shape[1] < input_shape[1]:
+            raise ConfigError(f"noise_mel_power holds {self.noise_mel_power.shape[1]} frames per row, fewer than "
+                              f"the {input_shape[1]} of a clip")
+        super().build(input_shape)
+
+    @property
+    def noises(self) -> bool:
+        """Whether background noise can be drawn (it needs ``noise_mel_power``)."""
+        return self.table[2][0] > 0 and self.noise_mel_power is not None
+
+    @property
+    def shifts_or_scales(self) -> bool:
+        """Whether a shift, a gain or noise can be drawn."""
+        (sp, _, s1), (gp, g0, g1), _ = self.table
+        return (sp > 0 and s1 > 0) or (gp > 0 and (g0 != 0 or g1 != 0)) or self.noises
+
+    @property
+    def mixes(self) -> bool:
+        """Whether the training step mixes batches through this layer (see :meth:`draw_mixup`)."""
+        return self.mixup_probability > 0
+
+    def draw(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``[batch]`` each: ``shift_clip_fraction`` and ``gain_db`` (0 where not applied), ``noise_applied``,
+        ``noise_snr_db``, ``noise_source`` (row of ``noise_mel_power``) and ``noise_offset`` (its first frame)."""
+        table = np.concatenate([np.asarray(self.table, np.float32), np.zeros((3, 1), np.float32)], axis=1)  # [3, 4]
+        u = keras.random.uniform((batch, 4, 2), seed=self.seed_generator)  # [batch, 4, (applied?, value)]
+        applied, values = _applied_and_values(u[:, :3], table)  # [batch, 3]
+        params = {"shift_clip_fraction": values[:, 0], "gain_db": values[:, 1]}
+        if self.noise_mel_power is not None:
+            rows, frames = self.noise_mel_power.shape[:2]
+            params.update(noise_applied=applied[:, 2], noise_snr_db=values[:, 2],
+                          noise_source=tf.minimum(tf.cast(u[:, 3, 0] * rows, tf.int32), rows - 1),
+                          noise_offset=u[:, 3, 1])  # a fraction of the row's starting frames, see `apply`
+        return params
+
+    def draw_mixup(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Mixing ``weight`` ``[batch]`` (Beta(alpha, alpha) where mixed, else 1) and ``partner`` ``[batch]``
+        (a random permutation), as :func:`draw_mixup_params` draws them."""
+        u = keras.random.uniform((batch, 3), seed=self.mixup_seed_generator)  # [batch, 3]
+        weight = _mixup_weights(u[:, :2], alpha=self.mixup_alpha, probability=self.mixup_probability)
+        return {"weight": weight, "partner": tf.cast(tf.argsort(u[:, 2]), tf.int32)}
+
+    @contextlib.contextmanager
+    def mixing(self, params: Mapping[str, tf.Tensor]) -> Iterator[None]:
+        """Within the block, a training call mixes its batch with ``params`` (from :meth:`draw_mixup`)."""
+        object.__setattr__(self, "_mixup_params", params)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "_mixup_params", None)
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        mixup = self._mixup_params
+        if not training or (mixup is None and not self.shifts_or_scales):
+            return inputs
+        params = self.draw(tf.shape(inputs)[0]) if self.shifts_or_scales else {}
+        return self.apply(inputs, params, mixup=mixup)
+
+    def apply(self, features: tf.Tensor, params: Mapping[str, tf.Tensor],
+              mixup: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
+        """Apply ``mixup`` (``weight``, ``partner``), then the shift, gain and noise of ``params`` (as
+        :meth:`draw` returns them, ``[batch]`` each; absent keys are skipped) to raw log-mel ``features
+        [batch, frames, mel_bins]``."""
+        features = tf.convert_to_tensor(features)
+        power = tf.nn.relu(tf.exp(features) - self.log_offset)  # [batch, frames, mel_bins]
+        if mixup is not None:  # each clip's share of the power is its share of the label
+            power = _mix(power, tf.gather(power, mixup["partner"]), mixup["weight"])
+        if "shift_clip_fraction" in params:
+            frames = tf.shape(power)[1]
+            shift = tf.cast(tf.round(params["shift_clip_fraction"] * tf.cast(frames, tf.float32)), tf.int32)
+            source = tf.range(frames)[tf.newaxis, :] - shift[:, tf.newaxis]  # [batch, frames]: frame read
+            if self.shift_mode == "roll":
+                power = tf.gather(power, source % frames, axis=1, batch_dims=1)
+            else:
+                inside = tf.logical_and(source >= 0, source < frames)[:, :, tf.newaxis]
+                power = tf.where(inside, tf.gather(power, tf.clip_by_value(source, 0, frames - 1), axis=1,
+                                                   batch_dims=1), 0.0)
+        if "gain_db" in params:
+            power = power * tf.pow(10.0, params["gain_db"] / 10.0)[:, tf.newaxis, tf.newaxis]
+        if "noise_applied" in params and self.noise_mel_power is not None:
+            power = self._add_noise(power, params)
+        return tf.math.log(power + self.log_offset)
+
+    def _add_noise(self, power: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """``power + scale * noise``: a window of ``noise_mel_power`` per example, at its drawn SNR.
+
+        As :func:`add_noise` on the waveform, the SNR compares the clip's power with the noise
+        window's power over the whole spectrum (``noise_power``). The clip's power is read from its mel
+        powers, each band weighted by ``band_weights``: the Slaney triangles, scaled by half their
+        widths, sum to one inside the band, so the weighted sum counts the clip's power between
+        ``fmin`` and ``fmax`` (all of it, unless it has content outside the band). A silent clip
+        gets no noise, as on the waveform.
+        """
+        table = tf.constant(self.noise_mel_power)  # [rows, table_frames, mel_bins]
+        rows, table_frames = self.noise_mel_power.shape[:2]
+        frames = tf.shape(power)[1]
+        starts = tf.cast(params["noise_offset"] * tf.cast(table_frames - frames + 1, tf.float32), tf.int32)
+        starts = tf.minimum(starts, table_frames - frames)  # [batch]
+        index = params["noise_source"][:, tf.newaxis] * table_frames + starts[:, tf.newaxis] + tf.range(frames)
+        noise = tf.gather(tf.reshape(table, [rows * table_frames, -1]), index)  # [batch, frames, mel_bins]
+        noise_power = tf.reduce_mean(tf.gather(tf.reshape(tf.constant(self.noise_power), [-1]), index), axis=1)
+        weights = tf.constant(self.band_weights, tf.float32)  # [mel_bins]
+        signal_power = tf.reduce_mean(tf.linalg.matvec(power, weights), axis=1)  # [batch]
+        scale = tf.math.divide_no_nan(signal_power, noise_power) * tf.pow(10.0, -params["noise_snr_db"] / 10.0)
+        scale = tf.where(params["noise_applied"], scale, 0.0)  # [batch]
+        return power + scale[:, tf.newaxis, tf.newaxis] * noise
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        (sp, _, s1), (gp, g0, g1), (np_, n0, n1) = self.table
+        config.update(log_offset=self.log_offset, shift_probability=sp, shift_max_clip_fraction=s1,
+                      shift_mode=self.shift_mode, gain_probability=gp, gain_min_db=g0, gain_max_db=g1,
+                      noise_probability=np_, noise_min_snr_db=n0, noise_max_snr_db=n1, band_weights=self.band_weights,
+                      mixup_probability=self.mixup_probability, mixup_alpha=self.mixup_alpha, seed=self.seed)
+        return config
+
+
+def band_weights(config: Config) -> np.ndarray:
+    """``[num_mel_bins]``: half the width in Hz of each Slaney mel band of ``config``'s frontend.
+
+    Each band's filter has height ``2 / width``, so these weights turn the triangles, which overlap by
+    half, into a partition of one over the band ``fmin..fmax``: the weighted sum of mel powers is
+    proportional to the power of the waveform in that band (:class:`FeatureAugment`'s SNR).
+    """
+    edges = mel_edges_hz(config)
+    return ((edges[2:] - edges[:-2]) / 2.0).astype(np.float32)
+
+
+def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mel powers of the noise the waveform augmenter would mix in, and its power frame by frame.
+
+    The rows of ``noise_bank`` (see :class:`WaveformAugmenter`), or the generated white / pink / brown
+    pool (:meth:`WaveformAugmenter._generated_noise`, from ``train.seed``). Each row is treated as
+    periodic, as the waveform augmenter reads it: it is extended by one clip plus one frame with its
+    own start, so that a clip-long window of frames starting at any of the row's frames exists.
+
+    Returns
+    -------
+    mel_power : numpy.ndarray
+        ``[rows, frames, mel_bins]`` float32.
+    power : numpy.ndarray
+        ``[rows, frames]`` float32: the mean square of the hop of samples each frame starts with, over
+        the whole spectrum (as :func:`add_noise` measures noise), in the units of the band-weighted sum
+        of mel powers (:func:`band_weights`): the factor between the two is that of a sine inside the
+        band, whose whole power the weighted sum counts.
+    """
+    from .frontend import log_mel_layer
+
+    rows = (_prepare_noise_bank(noise_bank) if noise_bank is not None
+            else WaveformAugmenter._generated_noise(config).reshape(-1, config.audio.clip_samples))
+    rate, hop, offset = config.audio.sample_rate_hz, config.hop_length_samples, config.features.log_offset
+    frontend, weights = log_mel_layer(config), band_weights(config).astype(np.float64)
+
+    def mel_power(wave: np.ndarray) -> np.ndarray:  # [samples] -> [frames, mel_bins] float64
+        return np.maximum(np.exp(frontend(tf.constant(wave[np.newaxis], tf.float32)).numpy()[0].astype(np.float64))
+                          - offset, 0.0)
+
+    edges = mel_edges_hz(config)
+    tone_hz = math.sqrt(max(edges[1], 1.0) * edges[-2])  # inside the band, where the weights sum to 1
+    t = np.arange(config.audio.clip_samples) / rate
+    units = float(np.mean(mel_power(math.sqrt(2.0) * np.sin(2 * np.pi * tone_hz * t)) @ weights))  # power 1
+    extra = config.audio.clip_samples + config.frame_length_samples
+    tables, powers = [], []
+    for row in rows:  # one row at a time: a long bank does not need to be framed at once
+        extended = row[np.arange(row.size + extra) % row.size].astype(np.float64)  # [samples + extra]
+        tables.append(mel_power(extended))  # [frames, mel_bins]
+        chunks = extended[:(extended.size // hop) * hop].reshape(-1, hop)  # [chunks, hop]
+        powers.append(units * np.mean(np.square(chunks), axis=1))  # [chunks]
+    frames = min(min(t.shape[0] for t in tables), min(p.shape[0] for p in powers))
+    return (np.stack([t[:frames] for t in tables]).astype(np.float32),
+            np.stack([p[:frames] for p in powers]).astype(np.float32))
+
+
+def feature_augment_layer(config: Config, *, noise_bank: np.ndarray | None = None,
+                          **kwargs: Any) -> FeatureAugment | None:
+    """The :class:`FeatureAugment` layer of ``config.augment`` (seeded by ``train.seed``), or ``None``.
+
+    ``None`` when augmentation is off or none of shift and gain, noise and mixup act on the features
+    (``augment.shift_gain_domain``, ``augment.noise_domain``, ``augment.mixup_domain``), or what does
+    can never be drawn. Noise on the features reads :func:`noise_mel_power` of ``noise_bank``
+    (:func:`load_noise_bank` of ``augment.noise_dir`` when not given) or of generated noise.
+    """
+    aug = config.augment
+    if not aug.enabled:
+        return None
+    on_features = aug.shift_gain_domain == "features"
+    noise_on_features = aug.noise_domain == "features" and aug.noise_probability > 0
+    noise_table = noise_power = None
+    if noise_on_features:
+        noise_table, noise_power = noise_mel_power(
+            config, noise_bank if noise_bank is not None else load_noise_bank(config))
+    kwargs.setdefault("name", "feature_augment")
+    layer = FeatureAugment(
+        log_offset=config.features.log_offset, shift_probability=aug.shift_probability if on_features else 0.0,
+        shift_max_clip_fraction=aug.shift_max_clip_fraction, shift_mode=aug.shift_mode,
+        gain_probability=aug.gain_probability if on_features else 0.0, gain_min_db=aug.gain_min_db,
+        gain_max_db=aug.gain_max_db, noise_probability=aug.noise_probability if noise_on_features else 0.0,
+        noise_min_snr_db=aug.noise_min_snr_db, noise_max_snr_db=aug.noise_max_snr_db,
+        band_weights=band_weights(config), noise_mel_power=noise_table, noise_power=noise_power,
+        mixup_probability=aug.mixup_probability if aug.mixup_domain == "features" else 0.0,
+        mixup_alpha=aug.mixup_alpha, seed=config.train.seed + 3, **kwargs)
+    return layer if layer.shifts_or_scales or layer.mixes else None
+
+
+def model_augment_layers(config: Config, *, noise_bank: np.ndarray | None = None) -> dict[str, keras.layers.Layer | None]:
     """The training-only layers of ``config`` as :func:`sound_tf.models.build_model` keywords.
 
-    ``feature_rescale`` (:func:`feature_rescale_layer`, on the raw log-mel features) and ``spec_augment``
-    (:func:`spec_augment_layer`, on the normalised ones); ``None`` where off.
+    ``feature_rescale`` (:func:`feature_rescale_layer`, on the raw log-mel features),
+    ``feature_augment`` (:func:`feature_augment_layer`: mixup, shift and gain on the raw log-mel features
+    after it) and ``spec_augment`` (:func:`spec_augment_layer`, on the normalised ones); ``None`` where off.
     """
-    return {"feature_rescale": feature_rescale_layer(config), "spec_augment": spec_augment_layer(config)}
+    return {"feature_rescale": feature_rescale_layer(config),
+            "feature_augment": feature_augment_layer(config, noise_bank=noise_bank),
+            "spec_augment": spec_augment_layer(config)}
 
 
 # -- mixup -----------------------------------------------------------------------------------------
@@ -1285,7 +1673,8 @@ def mixup_batch(waves: tf.Tensor, labels_onehot: tf.Tensor, seed: tf.Tensor, *, 
 
 
 def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | None:
-    """The per-example mixup of the training pipeline, or ``None`` when augmentation or mixup is off.
+    """The per-example mixup of the training pipeline, or ``None`` when augmentation or mixup is off or
+    mixup acts on the features (``augment.mixup_domain``; see :class:`FeatureAugment`).
 
     ``f(wave [samples], label [classes], partner_wave [samples], partner_label [classes], seed [2])
     -> (wave, label)``: with probability ``augment.mixup_probability`` the example becomes
@@ -1301,7 +1690,7 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     otherwise, the same day) gave 72.4% with it and 74.8% with this.
     """
     aug = config.augment
-    if not aug.enabled or aug.mixup_probability == 0:
+    if not aug.enabled or aug.mixup_probability == 0 or aug.mixup_domain != "waveform":
         return None
     alpha, probability = aug.mixup_alpha, aug.mixup_probability
 

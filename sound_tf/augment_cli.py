@@ -11,8 +11,9 @@ and writes into DIR:
   version, plus the first version as the model sees it while training (with SpecAugment masks).
 
 With ``augment.rescale_domain = "features"`` (the default) training changes speed, tempo and pitch on the
-log-mel features inside the model, which cannot be listened to; the WAVs apply the same drawn values to
-the waveform instead (``rescale_domain = "waveform"``), and the last panel shows the features path.
+log-mel features inside the model, which cannot be listened to, and so it does shift, gain and noise with
+``augment.shift_gain_domain`` / ``noise_domain = "features"``; the WAVs apply the same drawn values to
+the waveform instead, and the last panel shows the features path.
 
 Mixup needs a second example and is not shown.
 
@@ -104,8 +105,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     noise_bank = load_noise_bank(config)
-    # The WAVs are for listening: speed / stretch / pitch always act on the waveform there.
-    audible = replace_section(config, "augment", rescale_domain="waveform")
+    # The WAVs are for listening: every transform acts on the waveform there.
+    audible = replace_section(config, "augment", rescale_domain="waveform", shift_gain_domain="waveform",
+                              noise_domain="waveform")
     augmenter = make_waveform_augmenter(audible, noise_bank=noise_bank)
     training_augmenter = make_waveform_augmenter(config, noise_bank=noise_bank)
 
@@ -119,9 +121,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     records, training_view = [], None
     if not config.augment.enabled:
         log("augment.enabled is false: the versions equal the original")
-    elif config.augment.rescale_domain == "features":
-        log("training changes speed, tempo and pitch on the log-mel features in the model "
-            "(augment.rescale_domain = features); the WAVs apply the same values to the sound so you can hear "
+    elif on_features(config):
+        log(f"training applies {', '.join(on_features(config))} to the log-mel features in the model "
+            "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
             "them, and the last panel of the PNG shows the features path")
     for index in range(1, count + 1):
         example_seed = tf.constant([seed, index], tf.int32)
@@ -130,7 +132,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             augmented, params = augmented.numpy(), {k: v.numpy() for k, v in params.items()}
             summary = augmenter.describe(params)
             if training_view is None:
-                training_view = training_features(training_augmenter, wave, params)
+                training_view = training_features(training_augmenter, wave, params, noise_bank=noise_bank)
         else:
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
@@ -148,22 +150,69 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     return written
 
 
-def training_features(augmenter: Any, wave: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+def on_features(config: Config) -> list[str]:
+    """The transforms training applies to the log-mel features in the model (``augment.*_domain``)."""
+    aug = config.augment
+    return [what for what, domain in (("speed / stretch / pitch", aug.rescale_domain),
+                                      ("shift and gain", aug.shift_gain_domain), ("noise", aug.noise_domain))
+            if aug.enabled and domain == "features"]
+
+
+def feature_params(config: Config, params: dict[str, np.ndarray], *, num_samples: int,
+                   noise_frames: int = 0) -> dict[str, np.ndarray]:
+    """A waveform augmenter's draw (``params``, for a clip of ``num_samples``) as
+    :meth:`sound_tf.augment.FeatureAugment.apply` takes it: the same shift, gain, SNR and noise window.
+
+    ``noise_frames``: frames per row of the layer's noise table (the window's first frame is given as a
+    fraction of the ``noise_frames - clip frames + 1`` it can start at).
+    """
+    out = {"shift_clip_fraction": np.array([float(params["shift_samples"]) / num_samples], np.float32),
+           "gain_db": np.array([params["gain_db"]], np.float32)}
+    if noise_frames:
+        from .augment import WaveformAugmenter
+
+        source, start = int(params["noise_source"]), int(params["noise_offset"])
+        if config.augment.noise_dir is None:  # generated: colour, then a variant's circular shift
+            variants = WaveformAugmenter._generated_noise_variants(config)
+            source, start = source * variants + start // config.audio.clip_samples, start % config.audio.clip_samples
+        else:
+            source = 0  # one long bank row
+        starts = max(noise_frames - config.num_frames + 1, 1)
+        out.update(noise_applied=np.array([bool(params["noise_applied"])]),
+                   noise_snr_db=np.array([params["noise_snr_db"]], np.float32),
+                   noise_source=np.array([source], np.int32),
+                   noise_offset=np.array([min(start // config.hop_length_samples / starts, 1.0)], np.float32))
+    return out
+
+
+def training_features(augmenter: Any, wave: np.ndarray, params: dict[str, np.ndarray],
+                      noise_bank: np.ndarray | None = None) -> np.ndarray:
     """Raw log-mel ``[frames, mel_bins]`` of ``wave`` augmented with ``params`` as training does it.
 
-    With ``augment.rescale_domain = "features"`` the waveform augmenter leaves speed / stretch / pitch
-    out and the model's :class:`sound_tf.augment.FeatureRescale` layer applies them to the features.
+    The waveform augmenter leaves out what acts on the features in the model: speed / stretch / pitch
+    (``augment.rescale_domain = "features"``, :class:`sound_tf.augment.FeatureRescale`), shift, gain and
+    noise (``augment.shift_gain_domain`` / ``noise_domain``, :class:`sound_tf.augment.FeatureAugment`);
+    those layers apply the same drawn values here.
     """
     import tensorflow as tf
 
-    from .augment import feature_rescale_layer
+    from .augment import feature_augment_layer, feature_rescale_layer
     from .frontend import log_mel_numpy
 
     config = augmenter.config
     augmented = augmenter.apply(tf.constant(wave), {k: tf.constant(v) for k, v in params.items()}).numpy()
-    features = log_mel_numpy(config, augmented)  # [frames, mel_bins]
+    features = log_mel_numpy(config, augmented)[np.newaxis]  # [1, frames, mel_bins]
     layer = feature_rescale_layer(config)  # None when the waveform rescales, or nothing can be rescaled
-    return features if layer is None else layer.apply(features[np.newaxis], params).numpy()[0]
+    if layer is not None:
+        features = layer.apply(features, params).numpy()
+    augment_layer = feature_augment_layer(config, noise_bank=noise_bank)
+    if augment_layer is not None and augment_layer.shifts_or_scales:
+        frames = augment_layer.noise_mel_power.shape[1] if augment_layer.noises else 0
+        drawn = feature_params(config, params, num_samples=wave.size, noise_frames=frames)
+        if config.augment.shift_gain_domain != "features":
+            drawn = {k: v for k, v in drawn.items() if k not in ("shift_clip_fraction", "gain_db")}
+        features = augment_layer.apply(features, {k: tf.constant(v) for k, v in drawn.items()}).numpy()
+    return features[0]
 
 
 def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int,
@@ -188,8 +237,8 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
         layer = spec_augment_layer(replace_section(config, "train", seed=seed), mask_value=float(np.mean(features)))
         if layer is not None:
             features = np.asarray(layer(features[np.newaxis], training=True))[0]  # [frames, mel_bins]
-        rescaled = config.augment.enabled and config.augment.rescale_domain == "features"
-        what = ", speed/stretch/pitch on the features" if rescaled else ""
+        moved = on_features(config)
+        what = f", {', '.join(moved)} on the features" if moved else ""
         what += " + SpecAugment" if layer is not None else ""
         if what:
             panels.append((f"{panels[1][0]} as the model sees it while training{what}", features))

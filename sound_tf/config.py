@@ -224,11 +224,26 @@ class AugmentConfig:
         Probability that an example is mixed with a partner.
     mixup_alpha : float
         Concentration of the symmetric Beta(alpha, alpha) distribution of the mixing weight.
+    shift_gain_domain : str
+        ``waveform``: shift and gain act on each clip in ``tf.data``; ``features``: on the mel powers of
+        the batch inside the model while training (:class:`sound_tf.augment.FeatureAugment`: frames
+        rolled or shifted in from silence, powers scaled; the same draws, at frame resolution).
+    noise_domain : str
+        ``waveform``: noise is mixed into each clip in ``tf.data`` at its SNR; ``features``: its mel
+        powers are added to the clip's inside the model while training, at the SNR of the powers in the
+        frontend's band (:class:`sound_tf.augment.FeatureAugment`; the signal-noise cross term, which
+        averages out over a mel band, is left out).
+    mixup_domain : str
+        ``waveform``: each clip is mixed with a partner from a second shuffle in ``tf.data``;
+        ``features``: the model's training step mixes the mel powers of each batch with a permutation of
+        itself, and the labels alike (:class:`sound_tf.models.SoundClassifier`). The feature paths skip
+        per-clip passes over the waveform in ``tf.data`` (cost and accuracy in the README).
     """
 
     NOISE_COLORS: typing.ClassVar[tuple[str, ...]] = ("white", "pink", "brown")
     SHIFT_MODES: typing.ClassVar[tuple[str, ...]] = ("roll", "zero")
     RESCALE_DOMAINS: typing.ClassVar[tuple[str, ...]] = ("features", "waveform")
+    DOMAINS: typing.ClassVar[tuple[str, ...]] = ("features", "waveform")
 
     enabled: bool = True
     shift_probability: float = 0.5
@@ -258,6 +273,9 @@ class AugmentConfig:
     spec_time_mask_max_fraction: float = 0.1
     mixup_probability: float = 0.5
     mixup_alpha: float = 0.2
+    shift_gain_domain: str = "waveform"
+    noise_domain: str = "waveform"
+    mixup_domain: str = "waveform"
 
     def __post_init__(self) -> None:
         def number(name: str) -> float:
@@ -288,6 +306,9 @@ class AugmentConfig:
                f"augment.shift_mode must be one of {', '.join(self.SHIFT_MODES)}, got {self.shift_mode!r}")
         _check(self.rescale_domain in self.RESCALE_DOMAINS,
                f"augment.rescale_domain must be one of {', '.join(self.RESCALE_DOMAINS)}, got {self.rescale_domain!r}")
+        for name in ("shift_gain_domain", "noise_domain", "mixup_domain"):
+            _check(getattr(self, name) in self.DOMAINS,
+                   f"augment.{name} must be one of {', '.join(self.DOMAINS)}, got {getattr(self, name)!r}")
         span("speed", "factor", 0.5, 2.0)
         span("stretch", "rate", 0.5, 2.0)
         span("pitch", "semitones", -12.0, 12.0)

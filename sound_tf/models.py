@@ -6,6 +6,7 @@ converted to TFLite and served::
     waveform [batch, clip_samples]
       -> LogMel                       [batch, frames, mel_bins]
       -> FeatureRescale (optional; speed / stretch / pitch, only when training)
+      -> FeatureAugment (optional; mixup / shift / gain / noise, only when training)
       -> Normalization (per mel bin)  [batch, frames, mel_bins]
       -> spec_augment layers (optional; they act only when training)
       -> Reshape                      [batch, frames, mel_bins, 1]
@@ -36,16 +37,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .config import Config
 from .errors import ConfigError
 from .frontend import LOG_MEL_LAYER_NAME, LogMel
 
-__all__ = ["LOG_MEL_LAYER_NAME", "Block", "SEED_CNN_BLOCKS", "apply_blocks", "build_model", "count_macs",
+__all__ = ["LOG_MEL_LAYER_NAME", "Block", "SEED_CNN_BLOCKS", "SoundClassifier",
+           "mix_labels", "apply_blocks", "build_model", "count_macs",
            "default_blocks", "macs_by_layer", "seed_cnn_flat_size"]
 
 # Every built model names its LogMel layer LOG_MEL_LAYER_NAME ("log_mel"). Its TFLite ops (their tensor
@@ -198,10 +201,49 @@ def _feature_stats(config: Config, values: np.ndarray | None, name: str, fill: f
     return values
 
 
+def mix_labels(labels: tf.Tensor, sample_weight: tf.Tensor | None,
+               params: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """``w * y + (1 - w) * y[partner]`` of one-hot / soft ``labels [batch, classes]`` and of ``sample_weight
+    [batch]`` (class weights are linear in the label, so they mix alike), ``params``: ``weight``, ``partner``."""
+    weight, partner = params["weight"], params["partner"]
+    labels = tf.cast(labels, tf.float32)
+    labels = weight[:, tf.newaxis] * labels + (1.0 - weight[:, tf.newaxis]) * tf.gather(labels, partner)
+    if sample_weight is not None:
+        sample_weight = tf.cast(sample_weight, tf.float32)
+        sample_weight = weight * sample_weight + (1.0 - weight) * tf.gather(sample_weight, partner)
+    return labels, sample_weight
+
+
+@keras.saving.register_keras_serializable(package="sound_tf")
+class SoundClassifier(keras.Model):
+    """The functional model :func:`build_model` returns, with a training step that can mix batches.
+
+    When one of its layers mixes batches (``mixes`` is true: :class:`sound_tf.augment.FeatureAugment`
+    with ``augment.mixup_domain = "features"``), each training step draws that layer's mixing weights
+    and partners, mixes the batch's soft labels (and sample weights) with them, and runs Keras' own
+    training step while the layer mixes the features alike. Everything else, inference and export
+    included, is Keras' functional model.
+    """
+
+    def _batch_mixer(self) -> keras.layers.Layer | None:
+        return next((layer for layer in self.layers if getattr(layer, "mixes", False)), None)
+
+    def train_step(self, data: Any) -> Any:
+        mixer = self._batch_mixer()
+        if mixer is None:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        params = mixer.draw_mixup(tf.shape(y)[0])  # weight, partner [batch]
+        y, sample_weight = mix_labels(y, sample_weight, params)
+        with mixer.mixing(params):
+            return super().train_step(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+
+
 def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
                 feature_variance: np.ndarray | None = None,
                 spec_augment: keras.layers.Layer | Sequence[keras.layers.Layer] | None = None,
-                feature_rescale: keras.layers.Layer | None = None) -> keras.Model:
+                feature_rescale: keras.layers.Layer | None = None,
+                feature_augment: keras.layers.Layer | None = None) -> keras.Model:
     """Build ``config.model.name`` for ``config.labels``, from waveform to logits.
 
     Parameters
@@ -217,10 +259,13 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
     feature_rescale : keras.layers.Layer, optional
         Inserted between the frontend and the normalisation, on the raw log-mel features
         (:class:`sound_tf.augment.FeatureRescale`: speed / stretch / pitch); training only as well.
+    feature_augment : keras.layers.Layer, optional
+        Inserted after ``feature_rescale``, on the raw log-mel features
+        (:class:`sound_tf.augment.FeatureAugment`: mixup, shift, gain, noise); training only as well.
 
     Returns
     -------
-    keras.Model
+    SoundClassifier
         Input ``"waveform"`` ``[batch, clip_samples]`` float32, output ``[batch, num_classes]`` logits.
 
     Raises
@@ -245,6 +290,8 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
     x = LogMel.from_config_object(config, name=LOG_MEL_LAYER_NAME)(waveform)  # [batch, frames, mel_bins]
     if feature_rescale is not None:
         x = feature_rescale(x)  # [batch, frames, mel_bins]
+    if feature_augment is not None:
+        x = feature_augment(x)  # [batch, frames, mel_bins]
     x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance,
                                    name=NORMALIZATION_LAYER_NAME)(x)  # [batch, frames, mel_bins]
     for layer in augment_layers:
@@ -252,7 +299,7 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
     x = keras.layers.Reshape((*config.feature_shape, 1), name="add_channel")(x)  # [batch, frames, mel_bins, 1]
     x = BODIES[config.model.name](x, config)  # [batch, features]
     logits = keras.layers.Dense(config.num_classes, dtype="float32", name=LOGITS_LAYER_NAME)(x)  # [batch, classes]
-    return keras.Model(waveform, logits, name=f"sound_tf_{config.model.name}")
+    return SoundClassifier(waveform, logits, name=f"sound_tf_{config.model.name}")
 
 
 def macs_by_layer(model: keras.Model) -> dict[str, int]:

@@ -21,11 +21,14 @@ from sound_tf.errors import ConfigError
 RATE_HZ = 16000
 ALL_OFF = {f"augment.{name}_probability": 0.0
            for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup")}
+#: The waveform path of shift, gain, noise and mixup, which these tests check (tests/test_feature_augment.py
+#: checks the model's feature path against it).
+ON_WAVEFORM = {f"augment.{name}_domain": "waveform" for name in ("shift_gain", "noise", "mixup")}
 
 
 def config_with(**augment_values) -> Config:
     """A 1-s 16 kHz config with every waveform transform off except the given ``augment.*`` values."""
-    overrides = {**ALL_OFF, **{f"augment.{k}": v for k, v in augment_values.items()}}
+    overrides = {**ALL_OFF, **ON_WAVEFORM, **{f"augment.{k}": v for k, v in augment_values.items()}}
     return apply_overrides(Config(), overrides)
 
 
@@ -276,7 +279,7 @@ def test_optional_steps_stay_functional_ifs_in_graphs():
 
 
 def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
-    config = apply_overrides(Config(), {"augment.rescale_domain": "waveform",
+    config = apply_overrides(Config(), {"augment.rescale_domain": "waveform", **ON_WAVEFORM,
                                         **{f"augment.{name}_probability": 1.0
                                            for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")}})
     augmenter = augment.make_waveform_augmenter(config)
@@ -313,7 +316,7 @@ def test_no_nan_or_inf_on_silence_or_clipped_input(kind):
         augment.add_noise(wave, augment.colored_noise(RATE_HZ, [1, 1], exponent=1.0), 0.0),
         augment.add_noise(wave, np.zeros(RATE_HZ, np.float32), 10.0),
     ]
-    config = apply_overrides(Config(), {"augment.rescale_domain": "waveform",
+    config = apply_overrides(Config(), {"augment.rescale_domain": "waveform", **ON_WAVEFORM,
                                         **{f"augment.{name}_probability": 1.0
                                            for name in ("shift", "speed", "stretch", "pitch", "gain", "noise")}})
     augmenter = augment.make_waveform_augmenter(config)
@@ -514,7 +517,7 @@ def test_rescale_domain_picks_where_speed_stretch_and_pitch_act(rng):
     assert augment.model_augment_layers(on_waveform)["feature_rescale"] is None
     assert augment.feature_rescale_layer(config_with(gain_probability=1.0)) is None  # nothing to rescale
     off = augment.model_augment_layers(apply_overrides(on_features, {"augment.enabled": False}))
-    assert off == {"feature_rescale": None, "spec_augment": None}
+    assert off == {"feature_rescale": None, "feature_augment": None, "spec_augment": None}
 
 
 # -- mixup ------------------------------------------------------------------------------------------
@@ -559,7 +562,7 @@ def test_tabulated_beta_quantiles_invert_the_exact_cdf(alpha):
 
 
 def test_per_example_mixup_mixes_wave_and_label_with_one_weight(rng):
-    mixup = augment.make_mixup(apply_overrides(Config(), {"augment.mixup_probability": 0.5}))
+    mixup = augment.make_mixup(apply_overrides(Config(), {"augment.mixup_probability": 0.5, **ON_WAVEFORM}))
     wave, partner = rng.standard_normal((2, 400)).astype(np.float32)
     label, partner_label = np.eye(3, dtype=np.float32)[[0, 2]]
     weights = []

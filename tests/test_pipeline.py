@@ -99,7 +99,7 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
 def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path, monkeypatch, cache):
     from sound_tf import augment
 
-    config = _config(**{"augment.mixup_probability": 0.5})
+    config = _config(**{"augment.mixup_probability": 0.5, "augment.mixup_domain": "waveform"})
     paths, labels = _labelled_files(tmp_path)
     wav_mb = sum(os.path.getsize(p) for p in paths) / 2**20
     monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", str((2.5 if cache == "float32" else 1.5) * wav_mb))

@@ -1,0 +1,231 @@
+"""Shift, gain, noise and mixup on the mel powers inside the model (``augment.*_domain = "features"``).
+
+Each feature-domain step is checked against the waveform step it stands for: the model's own log-mel
+of the transformed waveform.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import sine
+from sound_tf import augment, models
+from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import ConfigError
+from sound_tf.frontend import LogMel
+
+RATE_HZ = 16000
+ON_FEATURES = {"augment.shift_gain_domain": "features", "augment.noise_domain": "features",
+               "augment.mixup_domain": "features"}
+
+
+def features_config(**augment_values) -> Config:
+    """The default 1-s 16 kHz config with shift, gain, noise and mixup on the features."""
+    return apply_overrides(Config(labels=("a", "b", "c")),
+                           {**ON_FEATURES, **{f"augment.{k}": v for k, v in augment_values.items()}})
+
+
+def log_mel(config: Config, *waves: np.ndarray) -> np.ndarray:
+    return LogMel.from_config_object(config)(np.stack(waves).astype(np.float32)).numpy()
+
+
+def band_power_db(config: Config, features: np.ndarray) -> float:
+    """10 log10 of the band-weighted mel power of ``features`` (the layer's measure of a clip's power)."""
+    power = np.maximum(np.exp(features.astype(np.float64)) - config.features.log_offset, 0.0)
+    return float(10 * np.log10(np.mean(power @ augment.band_weights(config))))
+
+
+def tones(seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    return (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 1800 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("gain_db", [-6.0, 3.5])
+def test_feature_gain_equals_the_log_mel_of_the_scaled_clip(gain_db):
+    config = features_config()
+    wave = np.concatenate([np.zeros(RATE_HZ // 2, np.float32), sine(700.0, 0.5, RATE_HZ)])  # silence, then a tone
+    layer = augment.feature_augment_layer(config)
+    original, scaled = log_mel(config, wave, wave * 10 ** (gain_db / 20))
+    out = layer.apply(original[None], {"gain_db": tf.constant([gain_db])}).numpy()[0]
+    np.testing.assert_allclose(out, scaled, atol=2e-3)  # silence stays silence (log of the offset)
+
+
+@pytest.mark.parametrize("mode", ["roll", "zero"])
+def test_feature_shift_moves_frames_as_the_waveform_shift_does(mode):
+    config = features_config(shift_mode=mode)
+    hop, frames = config.hop_length_samples, config.num_frames
+    click = np.zeros(config.audio.clip_samples, np.float32)
+    click[4000:4400] = sine(1000.0, 400 / RATE_HZ, RATE_HZ)
+    shift_frames = 7
+    (original,) = log_mel(config, click)
+    shifted_wave = augment.time_shift(click, shift_frames * hop, mode=mode).numpy()
+    (expected,) = log_mel(config, shifted_wave)
+    layer = augment.feature_augment_layer(config)
+    out = layer.apply(original[None], {"shift_clip_fraction": tf.constant([shift_frames / frames])}).numpy()[0]
+    np.testing.assert_allclose(out, expected, atol=2e-3)
+    assert np.argmax(out.max(axis=1)) == np.argmax(original.max(axis=1)) + shift_frames
+    if mode == "zero":  # the frames shifted in are silence
+        np.testing.assert_allclose(out[:shift_frames], np.log(config.features.log_offset), atol=1e-3)
+
+
+@pytest.mark.parametrize("row", [0, 9, 20])  # a white, a pink and a brown row of the generated pool
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_feature_noise_matches_the_waveform_mix_at_its_snr(row, snr_db):
+    config = features_config(noise_probability=1.0)
+    pool = augment.WaveformAugmenter._generated_noise(config).reshape(-1, config.audio.clip_samples)
+    wave = tones()
+    mixed = augment.add_noise(wave, pool[row], snr_db).numpy()  # the waveform step: SNR of the mean squares
+    clean, expected = log_mel(config, wave, mixed)
+    layer = augment.feature_augment_layer(config)
+    params = {"noise_applied": tf.constant([True]), "noise_snr_db": tf.constant([snr_db]),
+              "noise_source": tf.constant([row]), "noise_offset": tf.constant([0.0])}
+    out = layer.apply(clean[None], params).numpy()[0]
+    assert abs(band_power_db(config, out) - band_power_db(config, expected)) < 0.2  # dB
+    assert np.mean(np.abs(out - expected)) < 0.1  # nats: only the cross term, which averages out, is missing
+
+
+def test_feature_noise_reads_a_noise_bank_window_and_leaves_silence_alone(rng):
+    config = features_config(noise_probability=1.0)
+    bank = np.concatenate([0.05 * rng.standard_normal(25000), 0.2 * rng.standard_normal(15000)]).astype(np.float32)
+    layer = augment.feature_augment_layer(config, noise_bank=bank)
+    assert layer.noise_mel_power.shape[0] == 1 and layer.noise_mel_power.shape[1] >= bank.size // config.hop_length_samples
+    start = 30 * config.hop_length_samples
+    window = bank[np.arange(start, start + config.audio.clip_samples) % bank.size]
+    wave = tones()
+    clean, silent, expected = log_mel(config, wave, np.zeros_like(wave), augment.add_noise(wave, window, 5.0).numpy())
+    offset = 30 / (layer.noise_mel_power.shape[1] - config.num_frames + 1) + 1e-6  # starts at frame 30
+    params = {"noise_applied": tf.constant([True, True]), "noise_snr_db": tf.constant([5.0, 5.0]),
+              "noise_source": tf.constant([0, 0]), "noise_offset": tf.constant([offset, offset])}
+    out = layer.apply(np.stack([clean, silent]), params).numpy()
+    assert abs(band_power_db(config, out[0]) - band_power_db(config, expected)) < 0.3
+    np.testing.assert_array_equal(out[1], silent)  # no SNR for silence: nothing is added
+
+
+def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
+    config = features_config(mixup_probability=1.0)
+    layer = augment.feature_augment_layer(config)
+    assert layer.mixes
+    a, b = log_mel(config, sine(500.0, 1.0, RATE_HZ), sine(2500.0, 1.0, RATE_HZ, amplitude=0.1))
+    params = {"weight": tf.constant([0.7, 0.2]), "partner": tf.constant([1, 0])}
+    out = layer.apply(np.stack([a, b]), {}, mixup=params).numpy()
+    power = lambda f: np.exp(f.astype(np.float64)) - config.features.log_offset  # noqa: E731
+    offset = config.features.log_offset
+    np.testing.assert_allclose(out[0], np.log(0.7 * power(a) + 0.3 * power(b) + offset), atol=1e-4)
+    np.testing.assert_allclose(out[1], np.log(0.2 * power(b) + 0.8 * power(a) + offset), atol=1e-4)
+    # ... the log-mel of sqrt(w) a + sqrt(1 - w) b on the waveform, but for the cross term (none for two
+    # tones this far apart): each clip's share of the power is its share of the label.
+    (mixed,) = log_mel(config, np.sqrt(0.7) * sine(500.0, 1.0, RATE_HZ)
+                       + np.sqrt(0.3) * sine(2500.0, 1.0, RATE_HZ, amplitude=0.1))
+    loud = mixed > np.log(offset) + 3  # bands with the tones in them
+    assert np.median(np.abs(out[0] - mixed)[loud]) < 0.05
+
+    labels = tf.one_hot([0, 2, 1, 1], 3)
+    drawn = layer.draw_mixup(4)
+    mixed, weights = models.mix_labels(labels, tf.constant([1.0, 2.0, 3.0, 4.0]), drawn)
+    w, partner = drawn["weight"].numpy(), drawn["partner"].numpy()
+    assert sorted(partner) == [0, 1, 2, 3] and np.all((w > 0) & (w <= 1))
+    np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(mixed.numpy(), w[:, None] * labels.numpy() + (1 - w[:, None]) * labels.numpy()[partner],
+                               rtol=1e-6)
+    np.testing.assert_allclose(weights.numpy(), w * [1, 2, 3, 4] + (1 - w) * np.array([1, 2, 3, 4.0])[partner],
+                               rtol=1e-6)
+
+
+def test_training_with_every_step_on_the_features_runs_without_a_waveform_map(tmp_path, rng):
+    config = features_config(noise_probability=1.0, mixup_probability=1.0, gain_probability=1.0,
+                             shift_probability=1.0)
+    augmenter = augment.make_waveform_augmenter(config)
+    assert not augmenter.acts_on_waveform and augment.make_mixup(config) is None
+    model = models.build_model(config, **augment.model_augment_layers(config))
+    layer = model.get_layer("feature_augment")
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    waves = (0.1 * rng.standard_normal((8, config.audio.clip_samples))).astype(np.float32)
+    labels = tf.one_hot(np.arange(8) % 3, 3)
+    before = [keras.ops.convert_to_numpy(g.state) for g in (layer.seed_generator, layer.mixup_seed_generator)]
+    history = model.fit(waves, labels, sample_weight=np.linspace(0.5, 2.0, 8).astype(np.float32),  # class weights
+                        batch_size=4, epochs=1, verbose=0)
+    after = [keras.ops.convert_to_numpy(g.state) for g in (layer.seed_generator, layer.mixup_seed_generator)]
+    assert np.isfinite(history.history["loss"][0])
+    assert all(not np.array_equal(x, y) for x, y in zip(before, after))  # both draws ran in the training step
+    np.testing.assert_array_equal(layer(log_mel(config, waves[0])), log_mel(config, waves[0]))  # inference: identity
+
+    model.save(tmp_path / "m.keras")  # saved without the noise table; inference is unchanged
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(reloaded, models.SoundClassifier) and not reloaded.get_layer("feature_augment").noises
+    np.testing.assert_allclose(reloaded.predict(waves, verbose=0), model.predict(waves, verbose=0), atol=1e-5)
+
+
+def test_feature_steps_reproduce_from_the_seed_and_stay_finite_on_silence_and_clipping():
+    config = features_config(noise_probability=1.0, gain_probability=1.0, shift_probability=1.0)
+    loud = np.clip(4.0 * tones(), -1.0, 1.0)
+    batch = log_mel(config, np.zeros(RATE_HZ, np.float32), loud, tones())
+    first = augment.feature_augment_layer(config)(batch, training=True).numpy()
+    again = augment.feature_augment_layer(config)(batch, training=True).numpy()
+    other = augment.feature_augment_layer(apply_overrides(config, {"train.seed": 5}))(batch, training=True).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    assert np.all(np.isfinite(first))
+    np.testing.assert_allclose(first[0], batch[0], atol=1e-5)  # silence: shifted, scaled and noised, still silence
+
+
+def test_domain_settings_are_validated_and_decide_where_each_step_runs():
+    with pytest.raises(ConfigError, match="augment.noise_domain"):
+        apply_overrides(Config(), {"augment.noise_domain": "spectrum"})
+    assert augment.feature_augment_layer(Config()) is None  # the defaults run these on the waveform
+    only_mixup = apply_overrides(Config(), {"augment.mixup_domain": "features"})
+    layer = augment.feature_augment_layer(only_mixup)
+    assert layer.mixes and not layer.shifts_or_scales and augment.make_mixup(only_mixup) is None
+    assert augment.make_waveform_augmenter(only_mixup).acts_on_waveform
+    with pytest.raises(ConfigError, match="noise_power"):
+        augment.FeatureAugment(log_offset=1e-6, band_weights=[1.0] * 4, noise_mel_power=np.ones((1, 5, 4)))
+
+
+def test_cli_training_panel_shows_on_the_features_what_the_wavs_let_you_hear(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from sound_tf.augment_cli import training_features
+
+    source = tmp_path / "tones.wav"
+    sf.write(source, tones(), RATE_HZ, subtype="FLOAT")
+    out_dir = tmp_path / "out"
+    settings = {**ON_FEATURES, "augment.shift_probability": 1, "augment.gain_probability": 1,
+                "augment.noise_probability": 1, "augment.speed_probability": 0, "augment.pitch_probability": 0}
+    args = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+    assert augment.main([str(source), "--out", str(out_dir), "--count", "3", "--seed", "4", *args]) == 0
+    config = apply_overrides(Config(), settings)
+    for record in json.loads((out_dir / "params.json").read_text()):
+        heard, _ = sf.read(out_dir / record["file"], dtype="float32")  # waveform shift, gain and noise
+        params = {k: np.asarray(v) for k, v in record["params"].items()}
+        seen = training_features(augment.make_waveform_augmenter(config), tones(), params)
+        (expected,) = log_mel(config, heard)
+        assert abs(band_power_db(config, seen) - band_power_db(config, expected)) < 0.3
+        # The noise window starts on a frame and the shift moves whole frames, so frame by frame the noise
+        # is another draw; the long-term spectrum (each band's mean power) is the same.
+        band_db = [10 * np.log10(np.mean(np.exp(f.astype(np.float64)), axis=0)) for f in (seen, expected)]
+        assert np.max(np.abs(band_db[0] - band_db[1])) < 0.5
+
+
+def test_saved_weights_carry_the_draw_state_so_a_resumed_run_draws_on(tmp_path):
+    config = features_config(mixup_probability=1.0, shift_probability=1.0)
+    model = models.build_model(config, **augment.model_augment_layers(config))
+    names = ("feature_rescale", "feature_augment", "spec_augment")
+    for name in names:  # as if a few training steps had drawn
+        for _ in range(3):
+            model.get_layer(name).seed_generator.next()
+    model.save_weights(tmp_path / "backup.weights.h5")
+    batch = tf.constant(log_mel(config, tones(), np.zeros(RATE_HZ, np.float32)))
+    expected = [model.get_layer(name)(batch, training=True).numpy() for name in names]
+    expected_mixup = model.get_layer("feature_augment").draw_mixup(2)["weight"].numpy()
+
+    resumed = models.build_model(config, **augment.model_augment_layers(config))
+    resumed.load_weights(tmp_path / "backup.weights.h5")
+    for name, before in zip(names, expected):
+        np.testing.assert_array_equal(resumed.get_layer(name)(batch, training=True).numpy(), before)
+    np.testing.assert_array_equal(resumed.get_layer("feature_augment").draw_mixup(2)["weight"].numpy(), expected_mixup)
+    fresh = models.build_model(config, **augment.model_augment_layers(config))  # from the start: other draws
+    assert not np.array_equal(fresh.get_layer("feature_augment")(batch, training=True).numpy(), expected[1])
