@@ -91,13 +91,14 @@ __all__ = [
     "apply_gain",
     "apply_mixup",
     "apply_spec_masks",
+    "band_weights",
     "change_speed",
     "colored_noise",
     "draw_mixup_params",
-    "band_weights",
     "feature_augment_layer",
     "feature_rescale_layer",
     "fit_length",
+    "generated_noise_window",
     "load_noise_bank",
     "make_mixup",
     "make_waveform_augmenter",
@@ -601,6 +602,12 @@ def _wrap_extend(rows: np.ndarray, wrap: int) -> np.ndarray:
     return np.ascontiguousarray(rows[:, np.arange(samples + wrap) % samples])
 
 
+def generated_noise_window(source: Any, offset: Any, *, variants: int, samples: int) -> tuple[Any, Any]:
+    """``(row, start)`` in the generated pool ``[colours * variants, samples]`` of a draw's ``noise_source``
+    (colour) and ``noise_offset`` (into that colour's variants laid end to end); tensors or integers."""
+    return source * variants + offset // samples, offset % samples
+
+
 def _applied_and_values(u: tf.Tensor, table: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
     """Per transform, whether it applies and its value, from uniforms ``u [..., transforms, 2]``.
 
@@ -757,8 +764,8 @@ class WaveformAugmenter:
             row, start = params["noise_source"], params["noise_offset"]
         else:
             _, variants, samples = self._generated_shape
-            row = params["noise_source"] * variants + params["noise_offset"] // samples
-            start = params["noise_offset"] % samples
+            row, start = generated_noise_window(params["noise_source"], params["noise_offset"],
+                                                variants=variants, samples=samples)
         table, wrap = self._noise_table, self._noise_wrap
         if isinstance(num_samples, (int, np.integer)) and num_samples <= wrap:
             return tf.reshape(tf.slice(table, tf.stack([row, start]), [1, int(num_samples)]), [-1])  # a copy
@@ -1310,18 +1317,14 @@ class FeatureAugment(_ResumableDraws, keras.layers.Layer):
         checks = (("shift_probability", shift_probability, 0.0, 1.0),
                   ("shift_max_clip_fraction", shift_max_clip_fraction, 0.0, 0.5),
                   ("gain_probability", gain_probability, 0.0, 1.0), ("gain_min_db", gain_min_db, -40.0, 40.0),
-                  ("gain_max_db", gain_max_db, -40.0, 40.0), ("mixup_probability", mixup_probability, 0.0, 1.0))
+                  ("gain_max_db", gain_max_db, -40.0, 40.0), ("noise_probability", noise_probability, 0.0, 1.0),
+                  ("noise_min_snr_db", noise_min_snr_db, -80.0, 200.0),
+                  ("noise_max_snr_db", noise_max_snr_db, -80.0, 200.0),
+                  ("mixup_probability", mixup_probability, 0.0, 1.0))
         for name, value, low, high in checks:
             if not _is_number(value):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             _check_range(name, value, low, high)
-        for name, value in (("noise_probability", noise_probability), ("noise_min_snr_db", noise_min_snr_db),
-                            ("noise_max_snr_db", noise_max_snr_db)):
-            if not _is_number(value):
-                raise ConfigError(f"{name} must be a number, got {value!r}")
-        _check_range("noise_probability", noise_probability, 0.0, 1.0)
-        _check_range("noise_min_snr_db", noise_min_snr_db, -80.0, 200.0)
-        _check_range("noise_max_snr_db", noise_max_snr_db, -80.0, 200.0)
         for low, high, name in ((gain_min_db, gain_max_db, "gain"), (noise_min_snr_db, noise_max_snr_db, "noise")):
             if low > high:
                 raise ConfigError(f"{name} range is empty: min {low!r} > max {high!r}")

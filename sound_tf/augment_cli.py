@@ -169,12 +169,12 @@ def feature_params(config: Config, params: dict[str, np.ndarray], *, num_samples
     out = {"shift_clip_fraction": np.array([float(params["shift_samples"]) / num_samples], np.float32),
            "gain_db": np.array([params["gain_db"]], np.float32)}
     if noise_frames:
-        from .augment import WaveformAugmenter
+        from .augment import WaveformAugmenter, generated_noise_window
 
         source, start = int(params["noise_source"]), int(params["noise_offset"])
         if config.augment.noise_dir is None:  # generated: colour, then a variant's circular shift
-            variants = WaveformAugmenter._generated_noise_variants(config)
-            source, start = source * variants + start // config.audio.clip_samples, start % config.audio.clip_samples
+            source, start = generated_noise_window(source, start, samples=config.audio.clip_samples,
+                                                   variants=WaveformAugmenter._generated_noise_variants(config))
         else:
             source = 0  # one long bank row
         starts = max(noise_frames - config.num_frames + 1, 1)
