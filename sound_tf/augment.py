@@ -103,6 +103,7 @@ __all__ = [
     "make_mixup",
     "make_waveform_augmenter",
     "mel_edges_hz",
+    "mix_labels",
     "mixup_batch",
     "model_augment_layers",
     "noise_mel_power",
@@ -1646,12 +1647,23 @@ def _mix(x: tf.Tensor, other: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     return w * x + (1.0 - w) * other
 
 
+def mix_labels(labels: tf.Tensor, sample_weight: tf.Tensor | None,
+               params: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """``w * y + (1 - w) * y[partner]`` of one-hot / soft ``labels [batch, classes]`` and of ``sample_weight
+    [batch]`` (class weights are linear in the label, so they mix alike); ``params``: ``weight``, ``partner``."""
+    weight, partner = params["weight"], params["partner"]
+    labels = tf.cast(labels, tf.float32)
+    if sample_weight is not None:
+        sample_weight = tf.cast(sample_weight, tf.float32)
+        sample_weight = _mix(sample_weight, tf.gather(sample_weight, partner), weight)
+    return _mix(labels, tf.gather(labels, partner), weight), sample_weight
+
+
 def apply_mixup(waves: tf.Tensor, labels: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     """``w * x + (1 - w) * x[partner]`` for inputs ``[batch, ...]`` and labels ``[batch, classes]``."""
     waves = tf.convert_to_tensor(waves)
-    labels = tf.cast(labels, tf.float32)
-    weight, partner = params["weight"], params["partner"]
-    return _mix(waves, tf.gather(waves, partner), weight), _mix(labels, tf.gather(labels, partner), weight)
+    mixed_labels, _ = mix_labels(labels, None, params)
+    return _mix(waves, tf.gather(waves, params["partner"]), params["weight"]), mixed_labels
 
 
 def mixup_batch(waves: tf.Tensor, labels_onehot: tf.Tensor, seed: tf.Tensor, *, alpha: float,

@@ -242,7 +242,6 @@ class AugmentConfig:
 
     NOISE_COLORS: typing.ClassVar[tuple[str, ...]] = ("white", "pink", "brown")
     SHIFT_MODES: typing.ClassVar[tuple[str, ...]] = ("roll", "zero")
-    RESCALE_DOMAINS: typing.ClassVar[tuple[str, ...]] = ("features", "waveform")
     DOMAINS: typing.ClassVar[tuple[str, ...]] = ("features", "waveform")
 
     enabled: bool = True
@@ -304,9 +303,7 @@ class AugmentConfig:
                f"augment.shift_max_clip_fraction must be in [0, 0.5], got {self.shift_max_clip_fraction!r}")
         _check(self.shift_mode in self.SHIFT_MODES,
                f"augment.shift_mode must be one of {', '.join(self.SHIFT_MODES)}, got {self.shift_mode!r}")
-        _check(self.rescale_domain in self.RESCALE_DOMAINS,
-               f"augment.rescale_domain must be one of {', '.join(self.RESCALE_DOMAINS)}, got {self.rescale_domain!r}")
-        for name in ("shift_gain_domain", "noise_domain", "mixup_domain"):
+        for name in ("rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain"):
             _check(getattr(self, name) in self.DOMAINS,
                    f"augment.{name} must be one of {', '.join(self.DOMAINS)}, got {getattr(self, name)!r}")
         span("speed", "factor", 0.5, 2.0)

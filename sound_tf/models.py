@@ -43,12 +43,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .augment import mix_labels
 from .config import Config
 from .errors import ConfigError
 from .frontend import LOG_MEL_LAYER_NAME, LogMel
 
 __all__ = ["LOG_MEL_LAYER_NAME", "Block", "SEED_CNN_BLOCKS", "SoundClassifier",
-           "mix_labels", "apply_blocks", "build_model", "count_macs",
+           "apply_blocks", "build_model", "count_macs",
            "default_blocks", "macs_by_layer", "seed_cnn_flat_size"]
 
 # Every built model names its LogMel layer LOG_MEL_LAYER_NAME ("log_mel"). Its TFLite ops (their tensor
@@ -199,19 +200,6 @@ def _feature_stats(config: Config, values: np.ndarray | None, name: str, fill: f
     if name == "feature_variance" and np.any(values < 0):
         raise ConfigError(f"feature_variance must be >= 0, got min {values.min()}")
     return values
-
-
-def mix_labels(labels: tf.Tensor, sample_weight: tf.Tensor | None,
-               params: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor | None]:
-    """``w * y + (1 - w) * y[partner]`` of one-hot / soft ``labels [batch, classes]`` and of ``sample_weight
-    [batch]`` (class weights are linear in the label, so they mix alike), ``params``: ``weight``, ``partner``."""
-    weight, partner = params["weight"], params["partner"]
-    labels = tf.cast(labels, tf.float32)
-    labels = weight[:, tf.newaxis] * labels + (1.0 - weight[:, tf.newaxis]) * tf.gather(labels, partner)
-    if sample_weight is not None:
-        sample_weight = tf.cast(sample_weight, tf.float32)
-        sample_weight = weight * sample_weight + (1.0 - weight) * tf.gather(sample_weight, partner)
-    return labels, sample_weight
 
 
 @keras.saving.register_keras_serializable(package="sound_tf")

@@ -124,7 +124,7 @@ def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
 
     labels = tf.one_hot([0, 2, 1, 1], 3)
     drawn = layer.draw_mixup(4)
-    mixed, weights = models.mix_labels(labels, tf.constant([1.0, 2.0, 3.0, 4.0]), drawn)
+    mixed, weights = augment.mix_labels(labels, tf.constant([1.0, 2.0, 3.0, 4.0]), drawn)
     w, partner = drawn["weight"].numpy(), drawn["partner"].numpy()
     assert sorted(partner) == [0, 1, 2, 3] and np.all((w > 0) & (w <= 1))
     np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-6)
