@@ -148,9 +148,9 @@ def main() -> None:
 
     # -- input-bound check: steps/s with the real (augmented) pipeline vs the same batches in memory ----
     keras.utils.set_random_seed(0)
-    real = pipeline.training_dataset(
+    real = pipeline.training_dataset(  # endless, each epoch its own draws, as the trainer streams it
         cached_paths, labels, config,
-        waveform_augmenter=waveform_augmenter, mixup=mixup)
+        waveform_augmenter=waveform_augmenter, mixup=mixup, epochs=None)
     model = build_model(config, **augment.model_augment_layers(config))
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     steps = args.train_steps
@@ -186,7 +186,7 @@ def main() -> None:
 
     augmented = compare(real, memory)
     with_pipeline, in_memory = augmented["pipeline"], augmented["memory"]
-    plain = pipeline.training_dataset(cached_paths, labels, config)  # no augmentation
+    plain = pipeline.training_dataset(cached_paths, labels, config, epochs=None)  # no augmentation
     unaugmented = compare(plain, pipeline.in_memory_copy(plain, steps))
     with_plain, in_memory_plain = unaugmented["pipeline"], unaugmented["memory"]
 

@@ -574,7 +574,9 @@ class SoundHyperModel(keras_tuner.HyperModel):
             raise ConfigError("SoundHyperModel.fit needs prepared data (pass data=...)")
         config = self.trial_config(hp)
         settings = self.space.settings
-        train_ds, val_ds = training_datasets(config, self.data)
+        first_epoch = int(kwargs.get("initial_epoch", 0))  # Hyperband continues trials from their last epoch
+        train_ds, val_ds = training_datasets(config, self.data, first_epoch=first_epoch)
+        kwargs.setdefault("steps_per_epoch", steps_per_epoch(len(self.data.splits["train"]), config))
         callbacks = list(kwargs.pop("callbacks", []))
         callbacks.append(keras.callbacks.EarlyStopping(monitor=settings.objective, mode=settings.direction,
                                                        patience=config.train.early_stopping_patience))
@@ -587,7 +589,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         best = int(np.nanargmin(scores) if settings.direction == "min" else np.nanargmax(scores))
         metrics = {name: float(values[best]) for name, values in history.items()
                    if name.startswith("val_") and len(values) > best}
-        metrics.update(epochs=float(len(scores)), best_epoch=float(kwargs.get("initial_epoch", 0) + best + 1),
+        metrics.update(epochs=float(len(scores)), best_epoch=float(first_epoch + best + 1),
                        seconds=round(time.time() - self._build_started, 2), params=float(model.count_params()),
                        rss_mb=round(resident_memory_mb(), 1))
         return metrics

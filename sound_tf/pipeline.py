@@ -25,6 +25,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MEMORY_CACHE_MB = 4096
 #: Batches a training pipeline served from memory keeps ready ahead of the training step.
 TRAINING_PREFETCH_BATCHES = 2
+#: Second word of the base key that every training epoch's keys are folded from (:func:`epoch_keys`).
+EPOCH_KEY_SALT = 0x5EED
 
 
 # -- single clips -----------------------------------------------------------------------------------
@@ -141,6 +143,29 @@ def class_weight_table(label_indices: Sequence[int], num_classes: int) -> np.nda
     return weights.astype(np.float32)
 
 
+def _seeded_shuffle(ds: tf.data.Dataset, buffer: int, seed: tf.Tensor) -> tf.data.Dataset:
+    """``ds.shuffle(buffer, seed)`` with a seed tensor, built inside a ``tf.data`` function.
+
+    ``tf.data`` accepts a tensor seed, but TensorFlow's ``random_seed.get_seed`` compares the seed pair to
+    ``(0, 0)`` in Python, which fails on a tensor when the global seed is 0 (``keras.utils.set_random_seed(0)``,
+    the default ``train.seed``). The op seed alone decides the order, so the global seed is left out here.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    kept, graph.seed = graph.seed, None
+    try:
+        return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
+    finally:
+        graph.seed = kept
+
+
+def epoch_keys(seed: int, epoch: int | tf.Tensor) -> tf.Tensor:
+    """``[3, 2]`` int64 stateless keys of training epoch ``epoch``: its shuffle, its mixup partners' shuffle and
+    its per-example draws (crop, mixup, waveform augmentation). They depend on ``seed`` and ``epoch`` only."""
+    base = tf.constant([seed, EPOCH_KEY_SALT], tf.int64)
+    return tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(base, tf.cast(epoch, tf.int64)), num=3)  # [3, 2]
+
+
 def training_dataset(
     paths: Sequence[str],
     label_indices: Sequence[int],
@@ -149,8 +174,16 @@ def training_dataset(
     waveform_augmenter: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     mixup: Callable[..., tuple[tf.Tensor, tf.Tensor]] | None = None,
     class_weights: np.ndarray | None = None,
+    first_epoch: int = 0,
+    epochs: int | None = 1,
 ) -> tf.data.Dataset:
-    """Shuffled, randomly cropped, mixed, augmented, batched training data.
+    """Shuffled, randomly cropped, mixed, augmented, batched training data: ``epochs`` epochs from ``first_epoch``.
+
+    Epoch ``e``'s order, crops and augmentation draws depend only on ``train.seed`` and ``e``
+    (:func:`epoch_keys`), so a run resumed at epoch ``e`` (``first_epoch=e``) sees the data an
+    uninterrupted run would have seen there, instead of the first epoch's again, and iterating the
+    dataset twice gives the same batches. ``epochs=None`` streams epochs endlessly (train with
+    ``fit(..., steps_per_epoch=...)``; each epoch is ``sound_tf.trainer.steps_per_epoch`` batches).
 
     When the clips fit the memory cache, the dataset runs without tf.data's autotuner and with one
     intra-op thread per example (one call per core; :func:`training_options`), and keeps
@@ -171,36 +204,48 @@ def training_dataset(
         augmenter, so a mixed clip is shifted, scaled and noised as one.
     class_weights
         ``[classes]`` weights; when given the dataset yields ``(waves, labels, sample_weights)``.
+    first_epoch, epochs
+        The epoch numbers served: ``first_epoch, first_epoch + 1, ...``, ``epochs`` of them (``None``: no end).
     """
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
+    if first_epoch < 0 or (epochs is not None and epochs < 1):
+        raise ValueError(f"first_epoch must be >= 0 and epochs >= 1 or None, got {first_epoch} and {epochs}")
     cache = memory_cache_format(paths)
     decoded = _decoded(paths, label_indices, cache)
     buffer = min(config.train.shuffle_buffer, len(paths))
-    ds = decoded.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # [2] int64 per example
-    streams = (ds, seeds)
-    if mixup is not None:  # partners: the same cached clips in another order
-        streams += (decoded.shuffle(buffer, seed=seed + 2, reshuffle_each_iteration=True).repeat(),)
+    drop_remainder = len(paths) >= 2 * config.train.batch_size
+    table = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
-    def per_example(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor,
-                    partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        (wave, label), pair = example, tf.cast(pair % (2**31 - 1), tf.int32)
-        # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
-        crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
-        wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
-        label = tf.one_hot(label, classes)  # [classes]
-        if partner is not None:
-            partner_wave = random_pad_or_crop(partner[0], length, partner_seed)  # [length], converted if mixed in
-            wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner[1], classes), mix_seed)
-        if waveform_augmenter is not None:
-            wave = waveform_augmenter(wave, aug_seed)
-        return tf.ensure_shape(wave, [length]), label  # [length], [classes]
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
+        streams = (_seeded_shuffle(decoded, buffer, keys[0, 0]).enumerate(),)
+        if mixup is not None:  # partners: the same cached clips in another order
+            streams += (_seeded_shuffle(decoded, buffer, keys[1, 0]),)
 
-    ds = tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(config.train.batch_size, drop_remainder=len(paths) >= 2 * config.train.batch_size)
-    if class_weights is not None:
-        table = tf.constant(class_weights, tf.float32)
-        ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
+        def per_example(indexed: tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]],
+                        partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+            index, (wave, label) = indexed
+            pair = tf.cast(tf.random.experimental.stateless_fold_in(keys[2], index) % (2**31 - 1), tf.int32)
+            # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
+            crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
+            wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
+            label = tf.one_hot(label, classes)  # [classes]
+            if partner is not None:
+                partner_wave = random_pad_or_crop(partner[0], length, partner_seed)  # [length], converted if mixed in
+                wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner[1], classes), mix_seed)
+            if waveform_augmenter is not None:
+                wave = waveform_augmenter(wave, aug_seed)
+            return tf.ensure_shape(wave, [length]), label  # [length], [classes]
+
+        ds = tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)
+        ds = ds.batch(config.train.batch_size, drop_remainder=drop_remainder)
+        if table is not None:
+            ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
+        return ds
+
+    numbers = (tf.data.Dataset.counter(first_epoch) if epochs is None
+               else tf.data.Dataset.range(first_epoch, first_epoch + epochs))
+    ds = numbers.flat_map(one_epoch)
     if cache is None:  # files read every epoch: leave the parallel reads to the autotuner
         return ds.prefetch(AUTOTUNE)
     return ds.prefetch(TRAINING_PREFETCH_BATCHES).with_options(training_options())
@@ -276,6 +321,6 @@ def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
 
 __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
-    "training_dataset", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
+    "training_dataset", "epoch_keys", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
     "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays", "training_options",
 ]

@@ -59,12 +59,18 @@ def write_state(run_dir: Path, **state: Any) -> None:
     tmp.replace(path)
 
 
+def finished_epochs(run_dir: Path) -> int:
+    """Epochs the backup of an interrupted run holds (0 without one): where ``BackupAndRestore`` resumes."""
+    meta = Path(run_dir) / "backup" / "training_metadata.json"
+    return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+
+
 def resume_history(run_dir: Path) -> dict[str, list[float]]:
     """Trim ``history.csv`` to the epochs the backup holds (a kill may land between the two writes)."""
-    path, meta = run_dir / "history.csv", run_dir / "backup" / "training_metadata.json"
+    path = run_dir / "history.csv"
     if not path.is_file():
         return {}
-    done = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
+    done = finished_epochs(run_dir)
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:1 + done]) if done else "")
     return read_history(path)
@@ -129,8 +135,13 @@ def compile_for_training(model: keras.Model, config: Config, steps: int) -> kera
     return model
 
 
-def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
-    """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, and class weights."""
+def training_datasets(config: Config, data: Any, *, first_epoch: int = 0) -> tuple[Any, Any]:
+    """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, and class weights.
+
+    ``train_ds`` streams epochs endlessly from epoch number ``first_epoch`` (each epoch's order and draws
+    depend on the seed and its number only, see :func:`sound_tf.pipeline.training_dataset`): fit it with
+    ``steps_per_epoch=steps_per_epoch(...)`` and ``initial_epoch=first_epoch``.
+    """
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
     val_paths, val_y = pipeline.label_arrays(data.splits["val"])
     use_aug = config.augment.enabled
@@ -144,7 +155,7 @@ def training_datasets(config: Config, data: Any) -> tuple[Any, Any]:
         train_paths, train_y, config, waveform_augmenter=waveform_augmenter,
         mixup=augment.make_mixup(config) if use_aug else None,
         class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
-        else None)
+        else None, first_epoch=first_epoch, epochs=None)
     return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
 
 
@@ -205,11 +216,13 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
 
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
-    train_ds, val_ds = training_datasets(config, data)
+    # A resumed run continues with the epochs it had not trained yet: their own order and augmentation.
+    train_ds, val_ds = training_datasets(config, data, first_epoch=finished_epochs(run_dir))
     mean, variance = feature_statistics(config, train_paths, train_y)
     model = build_model(config, feature_mean=mean, feature_variance=variance,
                         **augment.model_augment_layers(config))
-    compile_for_training(model, config, steps_per_epoch(len(train_paths), config))
+    steps = steps_per_epoch(len(train_paths), config)
+    compile_for_training(model, config, steps)
 
     history = resume_history(run_dir)
     if history.get("loss"):
@@ -217,7 +230,7 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
         f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
         f"{config.feature_shape}")
-    model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs,
+    model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
               callbacks=_callbacks(config, run_dir, history), verbose=verbose)
 
     if (run_dir / BEST_WEIGHTS).is_file():

@@ -95,6 +95,52 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
     assert not np.array_equal(batches[0][0].numpy(), other[0][0].numpy())
 
 
+
+@pytest.mark.parametrize("global_seed", [None, 0])  # 0: keras.utils.set_random_seed(0), as train.seed = 0 sets
+def test_a_resumed_run_gets_the_epochs_an_uninterrupted_run_gets_not_the_first_again(tmp_path, global_seed):
+    from sound_tf import augment
+
+    tf.random.set_seed(global_seed)
+    try:
+        _check_resumed_epochs(tmp_path, augment)
+    finally:
+        tf.random.set_seed(None)
+
+
+def _check_resumed_epochs(tmp_path, augment):
+    config = _config(**{"augment.mixup_probability": 0.5, "augment.mixup_domain": "waveform",
+                        "augment.shift_probability": 1.0, "augment.gain_probability": 1.0})
+    paths, labels = _labelled_files(tmp_path)
+    kwargs = dict(waveform_augmenter=augment.make_waveform_augmenter(config), mixup=augment.make_mixup(config))
+    per_epoch = len(paths) // config.train.batch_size
+
+    def waves(ds):
+        return np.stack([w.numpy() for w, _ in ds])
+
+    uninterrupted = waves(pipeline.training_dataset(paths, labels, config, epochs=3, **kwargs))
+    assert len(uninterrupted) == 3 * per_epoch
+    epochs = uninterrupted.reshape(3, per_epoch, *uninterrupted.shape[1:])
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    resumed = waves(pipeline.training_dataset(paths, labels, config, first_epoch=1, epochs=2, **kwargs))
+    np.testing.assert_array_equal(resumed, uninterrupted[per_epoch:])  # order, crops, mixes and draws
+    endless = pipeline.training_dataset(paths, labels, config, first_epoch=2, epochs=None, **kwargs)
+    np.testing.assert_array_equal(waves(endless.take(per_epoch)), epochs[2])
+    with pytest.raises(ValueError, match="first_epoch"):
+        pipeline.training_dataset(paths, labels, config, first_epoch=-1)
+
+
+def test_later_epochs_are_served_from_the_memory_cache(tmp_path):
+    config = _config()
+    paths, labels = _labelled_files(tmp_path)
+    ds = pipeline.training_dataset(paths, labels, config, epochs=None)
+    per_epoch = len(paths) // config.train.batch_size
+    iterator = iter(ds)
+    first = [next(iterator) for _ in range(per_epoch)]
+    for path in paths:  # the first epoch filled the cache: no file is read again
+        os.remove(path)
+    later = [next(iterator)[0].numpy() for _ in range(2 * per_epoch)]
+    assert len(first) == per_epoch and all(w.shape == first[0][0].shape for w in later)
+
 @pytest.mark.parametrize("cache", ["float32", "int16"])
 def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path, monkeypatch, cache):
     from sound_tf import augment
