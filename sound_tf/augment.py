@@ -85,6 +85,7 @@ from .pipeline import as_float
 __all__ = [
     "FeatureAugment",
     "FeatureRescale",
+    "ResumableDraws",
     "SpecAugment",
     "WaveformAugmenter",
     "add_noise",
@@ -917,8 +918,8 @@ def apply_spec_masks(features: tf.Tensor, *, freq_starts: tf.Tensor, freq_widths
     return tf.where(mask, tf.cast(mask_value, features.dtype), features)
 
 
-class _ResumableDraws:
-    """Mixin for the training-only layers: their random-draw state is saved with the model's weights.
+class ResumableDraws:
+    """Mixin for layers that draw at random in training: their draw state is saved with the model's weights.
 
     Keras keeps a :class:`keras.random.SeedGenerator`'s state out of a layer's saved variables, so a
     run resumed from its backup (``BackupAndRestore``) would start every layer's draws from the
@@ -945,7 +946,7 @@ class _ResumableDraws:
 
 
 @keras.saving.register_keras_serializable(package="sound_tf")
-class SpecAugment(_ResumableDraws, keras.layers.Layer):
+class SpecAugment(ResumableDraws, keras.layers.Layer):
     """SpecAugment frequency and time masks on ``[batch, frames, mel_bins]`` features, training only.
 
     Each example gets ``freq_mask_count`` bands of ``0..freq_mask_max_bins`` mel bins and
@@ -1119,7 +1120,7 @@ def rescale_factors(speed_factor: tf.Tensor, stretch_rate: tf.Tensor, pitch_semi
 
 
 @keras.saving.register_keras_serializable(package="sound_tf")
-class FeatureRescale(_ResumableDraws, keras.layers.Layer):
+class FeatureRescale(ResumableDraws, keras.layers.Layer):
     """Speed, time stretch and pitch shift of log-mel features ``[batch, frames, mel_bins]``, training only.
 
     Draws, per example, whether each of speed / stretch / pitch applies (its probability) and its value
@@ -1251,7 +1252,7 @@ def feature_rescale_layer(config: Config, **kwargs: Any) -> FeatureRescale | Non
 # -- shift, gain and mixup on mel powers ----------------------------------------------------------
 
 @keras.saving.register_keras_serializable(package="sound_tf")
-class FeatureAugment(_ResumableDraws, keras.layers.Layer):
+class FeatureAugment(ResumableDraws, keras.layers.Layer):
     """Mixup, time shift, gain and noise of raw log-mel features ``[batch, frames, mel_bins]``, training only.
 
     The feature-domain counterparts of the waveform augmenter's shift, gain and noise steps and of the

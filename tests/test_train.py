@@ -127,3 +127,21 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert epochs_logged == list(range(epochs))  # every epoch exactly once, none repeated
     assert json.loads((out / "run_state.json").read_text())["status"] == "done"
     assert (out / "metrics.json").is_file() and not (out / "backup").exists()
+
+    # The resumed run trained exactly as an uninterrupted one: the same data order, augmentation draws,
+    # dropout masks and optimiser state after the restart, so the same losses and the same weights.
+    whole = tmp_path / "uninterrupted"
+    cmd_whole = [sys.executable, "-m", "sound_tf.train", *_flags(data, whole, "--epochs", str(epochs),
+                                                                  "--set", "train.early_stopping_patience=50")]
+    done = subprocess.run(cmd_whole, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    def losses(run):
+        with (run / "history.csv").open() as f:
+            return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(f)]
+
+    assert losses(out) == losses(whole)
+    from sound_tf.export import load_run_model
+
+    for a, b in zip(load_run_model(out)[1].get_weights(), load_run_model(whole)[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
