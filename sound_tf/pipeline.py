@@ -218,6 +218,8 @@ def training_dataset(
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
+        # Example i's seed is (this epoch's draw word, i), as stateless_fold_in(keys[2], i) but the word drawn once.
+        draw_word = tf.random.stateless_uniform([], seed=keys[2], minval=0, maxval=2**31 - 1, dtype=tf.int32)
         streams = (_seeded_shuffle(decoded, buffer, keys[0, 0]).enumerate(),)
         if mixup is not None:  # partners: the same cached clips in another order
             streams += (_seeded_shuffle(decoded, buffer, keys[1, 0]),)
@@ -225,7 +227,7 @@ def training_dataset(
         def per_example(indexed: tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]],
                         partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
             index, (wave, label) = indexed
-            pair = tf.cast(tf.random.experimental.stateless_fold_in(keys[2], index) % (2**31 - 1), tf.int32)
+            pair = tf.stack([draw_word, tf.cast(index, tf.int32)])  # [2]
             # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
             crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
             wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
