@@ -137,9 +137,7 @@ def main() -> None:
             values.append((time.process_time() - started) * 1000 / count)
         return float(np.median(values))
 
-    waveform_augmenter, mixup = augment.make_waveform_augmenter(config), augment.make_mixup(config)
-    if not waveform_augmenter.acts_on_waveform:  # every transform in the model (as the trainer runs it)
-        waveform_augmenter = None
+    waveform_augmenter, mixup = augment.training_augmenter(config), augment.make_mixup(config)  # as training maps them
     stages = {"no augmentation": {}, "waveform augmenter": {"waveform_augmenter": waveform_augmenter},
               "mixup": {"mixup": mixup},
               "waveform augmenter + mixup (training)": {"waveform_augmenter": waveform_augmenter, "mixup": mixup}}

@@ -103,6 +103,7 @@ __all__ = [
     "load_noise_bank",
     "make_mixup",
     "make_waveform_augmenter",
+    "training_augmenter",
     "mel_edges_hz",
     "mix_labels",
     "mixup_batch",
@@ -852,6 +853,15 @@ def make_waveform_augmenter(config: Config, *, noise_bank: np.ndarray | None = N
         (see :func:`load_noise_bank`); without it noise is generated (white / pink / brown).
     """
     return WaveformAugmenter(config, noise_bank=noise_bank)
+
+
+def training_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) -> WaveformAugmenter | None:
+    """The augmenter training maps over its clips, or ``None`` when it would have nothing to do there:
+    augmentation is off, or every transform acts on the features in the model (the ``*_domain`` settings)."""
+    if not config.augment.enabled:
+        return None
+    augmenter = make_waveform_augmenter(config, noise_bank=noise_bank)
+    return augmenter if augmenter.acts_on_waveform else None
 
 
 def load_noise_bank(config: Config) -> np.ndarray | None:

@@ -145,12 +145,9 @@ def training_datasets(config: Config, data: Any, *, first_epoch: int = 0) -> tup
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
     val_paths, val_y = pipeline.label_arrays(data.splits["val"])
     use_aug = config.augment.enabled
-    waveform_augmenter = None
-    if use_aug:  # noise recordings are decoded only when the waveform augmenter mixes them in
-        bank = augment.load_noise_bank(config) if config.augment.noise_domain == "waveform" else None
-        waveform_augmenter = augment.make_waveform_augmenter(config, noise_bank=bank)
-        if not waveform_augmenter.acts_on_waveform:  # every transform is in the model: no per-clip map
-            waveform_augmenter = None
+    # Noise recordings are decoded only when the waveform augmenter mixes them in.
+    bank = augment.load_noise_bank(config) if use_aug and config.augment.noise_domain == "waveform" else None
+    waveform_augmenter = augment.training_augmenter(config, noise_bank=bank)  # None: no per-clip map
     train_ds = pipeline.training_dataset(
         train_paths, train_y, config, waveform_augmenter=waveform_augmenter,
         mixup=augment.make_mixup(config) if use_aug else None,

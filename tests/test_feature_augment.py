@@ -139,6 +139,7 @@ def test_training_with_every_step_on_the_features_runs_without_a_waveform_map(tm
                              shift_probability=1.0)
     augmenter = augment.make_waveform_augmenter(config)
     assert not augmenter.acts_on_waveform and augment.make_mixup(config) is None
+    assert augment.training_augmenter(config) is None  # the trainer maps nothing over the clips
     model = models.build_model(config, **augment.model_augment_layers(config))
     layer = model.get_layer("feature_augment")
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
@@ -179,6 +180,8 @@ def test_domain_settings_are_validated_and_decide_where_each_step_runs():
     layer = augment.feature_augment_layer(only_mixup)
     assert layer.mixes and not layer.shifts_or_scales and augment.make_mixup(only_mixup) is None
     assert augment.make_waveform_augmenter(only_mixup).acts_on_waveform
+    assert isinstance(augment.training_augmenter(only_mixup), augment.WaveformAugmenter)
+    assert augment.training_augmenter(apply_overrides(only_mixup, {"augment.enabled": False})) is None
     with pytest.raises(ConfigError, match="noise_power"):
         augment.FeatureAugment(log_offset=1e-6, band_weights=[1.0] * 4, noise_mel_power=np.ones((1, 5, 4)))
 
