@@ -127,7 +127,7 @@ def main() -> None:
     def cpu_ms_per_clip(ds, passes: int = 3) -> float:
         """Median CPU ms per clip (every thread of this process) of ``passes`` spans of 4 epochs of the endless
         ``ds``, read from one iterator as training streams it, after a warm-up epoch that fills the cache."""
-        per_epoch = len(cached_paths) // config.train.batch_size
+        per_epoch = pipeline.batches_per_epoch(len(cached_paths), config.train.batch_size)
         batches = iter(ds)
         for _ in range(per_epoch):
             next(batches)

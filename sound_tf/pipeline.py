@@ -13,6 +13,7 @@ one-hot ``[batch, classes]`` (soft after mixup); sample weights ``[batch]`` when
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable, Sequence
 
@@ -143,6 +144,17 @@ def class_weight_table(label_indices: Sequence[int], num_classes: int) -> np.nda
     return weights.astype(np.float32)
 
 
+def drops_remainder(num_clips: int, batch_size: int) -> bool:
+    """Whether a training epoch drops its last, partial batch: it does on splits of two batches or more."""
+    return num_clips >= 2 * batch_size
+
+
+def batches_per_epoch(num_clips: int, batch_size: int) -> int:
+    """Batches in one epoch of :func:`training_dataset` over ``num_clips`` clips (at least 1)."""
+    whole = num_clips // batch_size if drops_remainder(num_clips, batch_size) else math.ceil(num_clips / batch_size)
+    return max(1, whole)
+
+
 def _seeded_shuffle(ds: tf.data.Dataset, buffer: int, seed: tf.Tensor) -> tf.data.Dataset:
     """``ds.shuffle(buffer, seed)`` with a seed tensor, built inside a ``tf.data`` function.
 
@@ -213,12 +225,12 @@ def training_dataset(
     cache = memory_cache_format(paths)
     decoded = _decoded(paths, label_indices, cache)
     buffer = min(config.train.shuffle_buffer, len(paths))
-    drop_remainder = len(paths) >= 2 * config.train.batch_size
+    drop_remainder = drops_remainder(len(paths), config.train.batch_size)
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
-        # Example i's seed is (this epoch's draw word, i), as stateless_fold_in(keys[2], i) but the word drawn once.
+        # Example i's seed is (this epoch's draw word, i): like stateless_fold_in(keys[2], i), the word drawn once.
         draw_word = tf.random.stateless_uniform([], seed=keys[2], minval=0, maxval=2**31 - 1, dtype=tf.int32)
         streams = (_seeded_shuffle(decoded, buffer, keys[0, 0]).enumerate(),)
         if mixup is not None:  # partners: the same cached clips in another order
@@ -323,6 +335,6 @@ def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
 
 __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
-    "training_dataset", "epoch_keys", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
+    "training_dataset", "epoch_keys", "batches_per_epoch", "drops_remainder", "evaluation_dataset", "window_dataset", "predict_logits", "class_weight_table",
     "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays", "training_options",
 ]

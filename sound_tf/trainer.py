@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +119,8 @@ def lr_schedule(config: Config, steps_per_epoch: int) -> Any:
 
 
 def steps_per_epoch(num_train: int, config: Config) -> int:
-    """Batches per epoch, as ``pipeline.training_dataset`` batches (drops the remainder on big splits)."""
-    batch = config.train.batch_size
-    return max(1, num_train // batch) if num_train >= 2 * batch else max(1, math.ceil(num_train / batch))
+    """Batches per epoch of the training pipeline (:func:`sound_tf.pipeline.batches_per_epoch`)."""
+    return pipeline.batches_per_epoch(num_train, config.train.batch_size)
 
 
 def compile_for_training(model: keras.Model, config: Config, steps: int) -> keras.Model:

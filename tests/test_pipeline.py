@@ -84,6 +84,9 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
     paths, labels = _labelled_files(tmp_path)
     batches = list(pipeline.training_dataset(paths, labels, config))
     assert len(batches) == len(paths) // config.train.batch_size
+    assert len(batches) == pipeline.batches_per_epoch(len(paths), config.train.batch_size)
+    small = list(pipeline.training_dataset(paths[:5], labels[:5], config))  # under two batches: the remainder stays
+    assert [len(w) for w, _ in small] == [4, 1] and pipeline.batches_per_epoch(5, 4) == 2
     for waves, onehot in batches:
         assert waves.shape == (config.train.batch_size, config.audio.clip_samples)
         np.testing.assert_allclose(onehot.numpy().sum(axis=1), 1.0)
