@@ -42,9 +42,12 @@ model sees nearly the same change for a small fraction of the CPU (numbers in th
 
 Where shift, gain, noise and mixup act is ``augment.shift_gain_domain``, ``augment.noise_domain`` and
 ``augment.mixup_domain``. With ``waveform`` the augmenter above (and :func:`make_mixup` in the pipeline)
-applies them to each clip in ``tf.data``; with ``features`` the model's :class:`FeatureAugment` layer
-applies them to the mel powers of the whole batch while training (mixup with partners from the batch,
-the labels mixed by :class:`sound_tf.models.SoundClassifier`'s training step).
+applies them to each clip in ``tf.data``; with ``features`` (the default for all three) the model's
+:class:`FeatureAugment` layer applies them to the mel powers of the whole batch while training (mixup
+with partners from the batch, the labels mixed by :class:`sound_tf.models.SoundClassifier`'s training
+step). With every setting at its default, training maps no augmenter over its clips
+(:func:`training_augmenter` returns ``None``); the functions above are what the waveform settings, the
+preview command and pipelines of your own use.
 
 :class:`SpecAugment` masks bands of the log-mel features in the model, only when ``training=True``
 (identity at inference, hence in every export); so do :class:`FeatureRescale` and
@@ -657,8 +660,8 @@ class WaveformAugmenter:
         self.noise_bank_shape = None  # (rows, samples) of a given bank; None: generated noise or noise off
         self._noise_table, self._noise_wrap = None, 0  # [rows, samples + wrap]
         noise_on_waveform = self.augment.noise_domain == "waveform"  # else the model's FeatureAugment adds it
-        if noise_bank is not None and noise_on_waveform:
-            bank = _prepare_noise_bank(noise_bank)
+        bank = None if noise_bank is None else _prepare_noise_bank(noise_bank)  # checked even when unused here
+        if bank is not None and noise_on_waveform:
             self.noise_bank_shape = bank.shape
             self._noise_wrap = config.audio.clip_samples
             self._noise_table = tf.constant(_wrap_extend(bank, self._noise_wrap))
@@ -1271,11 +1274,13 @@ class FeatureAugment(ResumableDraws, keras.layers.Layer):
     act on the mel powers ``P = exp(features) - log_offset`` of a whole batch at once, in the waveform
     augmenter's order, and return ``log(P' + log_offset)``:
 
-    - mixup: ``P' = w P + (1 - w) P[partner]`` with labels ``w y + (1 - w) y[partner]``: each clip's
-      share of the power is its share of the label (the powers of ``sqrt(w) x + sqrt(1 - w)
-      x[partner]``: the variant measured on FSDD, see the README). The weights and partners are
-      drawn by the model's training step (:meth:`draw_mixup`) and handed over with :meth:`mixing`,
-      because it mixes the labels too (:class:`sound_tf.models.SoundClassifier`);
+    - mixup: ``P' = w^2 P + (1 - w)^2 P[partner]`` with labels ``w y + (1 - w) y[partner]``: the mel
+      powers of ``w x + (1 - w) x[partner]``, the waveform mixup, but for the cross term. The weights
+      and partners are drawn by the model's training step (:meth:`draw_mixup`) and handed over with
+      :meth:`mixing`, because it mixes the labels too (:class:`sound_tf.models.SoundClassifier`).
+      (Until session 10 the powers were mixed as ``w P + (1 - w) P[partner]``, so that a partner
+      with weight 0.1 was 9.5 dB below the clip instead of 19 dB as on the waveform; on FSDD
+      leave-one-speaker-out that scored about 2 points lower, see the README);
     - shift: frames move by ``round(fraction * frames)``, the fraction drawn uniformly in
       ``+-shift_max_clip_fraction`` as the waveform augmenter draws it (frame resolution instead of
       samples); ``roll`` wraps frames around, ``zero`` shifts silence in;
@@ -1440,8 +1445,9 @@ class FeatureAugment(ResumableDraws, keras.layers.Layer):
         [batch, frames, mel_bins]``."""
         features = tf.convert_to_tensor(features)
         power = tf.nn.relu(tf.exp(features) - self.log_offset)  # [batch, frames, mel_bins]
-        if mixup is not None:  # each clip's share of the power is its share of the label
-            power = _mix(power, tf.gather(power, mixup["partner"]), mixup["weight"])
+        if mixup is not None:  # the expected powers of w x + (1 - w) x[partner], as mixed on the waveform
+            weight = tf.reshape(tf.cast(mixup["weight"], power.dtype), [-1, 1, 1])  # [batch, 1, 1]
+            power = tf.square(weight) * power + tf.square(1.0 - weight) * tf.gather(power, mixup["partner"])
         if "shift_clip_fraction" in params:
             frames = tf.shape(power)[1]
             shift = tf.cast(tf.round(params["shift_clip_fraction"] * tf.cast(frames, tf.float32)), tf.int32)

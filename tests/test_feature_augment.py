@@ -113,12 +113,11 @@ def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
     out = layer.apply(np.stack([a, b]), {}, mixup=params).numpy()
     power = lambda f: np.exp(f.astype(np.float64)) - config.features.log_offset  # noqa: E731
     offset = config.features.log_offset
-    np.testing.assert_allclose(out[0], np.log(0.7 * power(a) + 0.3 * power(b) + offset), atol=1e-4)
-    np.testing.assert_allclose(out[1], np.log(0.2 * power(b) + 0.8 * power(a) + offset), atol=1e-4)
-    # ... the log-mel of sqrt(w) a + sqrt(1 - w) b on the waveform, but for the cross term (none for two
-    # tones this far apart): each clip's share of the power is its share of the label.
-    (mixed,) = log_mel(config, np.sqrt(0.7) * sine(500.0, 1.0, RATE_HZ)
-                       + np.sqrt(0.3) * sine(2500.0, 1.0, RATE_HZ, amplitude=0.1))
+    np.testing.assert_allclose(out[0], np.log(0.49 * power(a) + 0.09 * power(b) + offset), atol=1e-4)
+    np.testing.assert_allclose(out[1], np.log(0.04 * power(b) + 0.64 * power(a) + offset), atol=1e-4)
+    # ... the log-mel of w a + (1 - w) b on the waveform, the waveform mixup, but for the cross term (none
+    # for two tones this far apart).
+    (mixed,) = log_mel(config, 0.7 * sine(500.0, 1.0, RATE_HZ) + 0.3 * sine(2500.0, 1.0, RATE_HZ, amplitude=0.1))
     loud = mixed > np.log(offset) + 3  # bands with the tones in them
     assert np.median(np.abs(out[0] - mixed)[loud]) < 0.05
 
@@ -175,8 +174,15 @@ def test_feature_steps_reproduce_from_the_seed_and_stay_finite_on_silence_and_cl
 def test_domain_settings_are_validated_and_decide_where_each_step_runs():
     with pytest.raises(ConfigError, match="augment.noise_domain"):
         apply_overrides(Config(), {"augment.noise_domain": "spectrum"})
-    assert augment.feature_augment_layer(Config()) is None  # the defaults run these on the waveform
-    only_mixup = apply_overrides(Config(), {"augment.mixup_domain": "features"})
+    defaults = Config()  # every step on the features: the model augments, the pipeline only crops
+    assert all(getattr(defaults.augment, key.split(".")[1]) == "features" for key in ON_FEATURES)
+    layer = augment.feature_augment_layer(defaults)
+    assert layer.mixes and layer.shifts_or_scales and layer.noises
+    assert augment.training_augmenter(defaults) is None and augment.make_mixup(defaults) is None
+    on_waveform = apply_overrides(defaults, {key: "waveform" for key in ON_FEATURES})
+    assert augment.feature_augment_layer(on_waveform) is None
+    assert augment.make_mixup(on_waveform) is not None and augment.training_augmenter(on_waveform) is not None
+    only_mixup = apply_overrides(on_waveform, {"augment.mixup_domain": "features"})
     layer = augment.feature_augment_layer(only_mixup)
     assert layer.mixes and not layer.shifts_or_scales and augment.make_mixup(only_mixup) is None
     assert augment.make_waveform_augmenter(only_mixup).acts_on_waveform
