@@ -18,7 +18,9 @@ teardown, which on these VMs sometimes stalls for seconds, are excluded); real a
 measurements alternate for ``--rounds`` rounds and the medians are compared, because the machine's
 speed drifts by +-30% from minute to minute. The quartiles of the rounds' own ratios (each round's pair
 measured seconds apart) show how far one comparison can be trusted, and the process's CPU time over the
-same span, divided by the wall time, how many cores training kept busy.
+same span, divided by the wall time, how many cores training kept busy. Each timed fit runs with
+training's :class:`sound_tf.trainer.InputThreadPriority` callback (the input pipeline's threads at a
+lower priority than the step's; ``--input-niceness 0`` measures them at equal priority).
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
 esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240] [--rounds 15]``;
@@ -79,11 +81,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. augment.pitch_probability=0 (as python -m sound_tf.train)")
     parser.add_argument("--result", default="pipeline.json", help="file name under bench/results/")
+    parser.add_argument("--input-niceness", type=int, default=None,
+                        help="niceness added to the input pipeline's threads in the timed fits (default: "
+                             "training's, sound_tf.trainer.INPUT_THREAD_NICENESS; 0: equal priority)")
     args = parser.parse_args()
 
     import keras
     import tensorflow as tf
-    from sound_tf import augment, pipeline
+    from sound_tf import augment, pipeline, trainer
     from sound_tf.audio import DecodeCache
     from sound_tf.config import apply_overrides, config_from_recipe, parse_set_flags
     from sound_tf.frontend import feature_extractor
@@ -165,10 +170,13 @@ def main() -> None:
             self.steps, self.ended, self.cpu_ended = batch - 1, time.perf_counter(), time.process_time()
 
     clock = StepClock()
+    niceness = trainer.INPUT_THREAD_NICENESS if args.input_niceness is None else args.input_niceness
+    priority = {"niceness": niceness}
 
     def steps_per_second(ds) -> tuple[float, float]:
         """Steps/s of one fit, and the cores it kept busy (process CPU time / wall time)."""
-        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0,
+                  callbacks=[trainer.InputThreadPriority(**priority), clock])  # as training runs its fits
         wall = clock.ended - clock.started
         return clock.steps / wall, (clock.cpu_ended - clock.cpu_started) / wall
 
@@ -209,7 +217,7 @@ def main() -> None:
                                                   "memory": round(unaugmented["memory_cores"], 2)},
                               "augmentation": {"pipeline": round(augmented["pipeline_cores"], 2),
                                                "memory": round(augmented["memory_cores"], 2)}},
-        "train_steps_per_measurement": steps, "rounds": args.rounds,
+        "train_steps_per_measurement": steps, "rounds": args.rounds, "input_thread_niceness": niceness,
         "pipeline_cpu_ms_per_clip": {name: round(value, 3) for name, value in stage_cpu.items()},
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }

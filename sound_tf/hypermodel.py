@@ -62,7 +62,7 @@ from . import augment, pipeline
 from .config import SECTIONS, Config, apply_overrides
 from .errors import ConfigError, SoundTFError
 from .models import build_model
-from .trainer import compile_for_training, feature_statistics, steps_per_epoch, training_datasets
+from .trainer import InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch, training_datasets
 
 OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
 TUNERS = ("hyperband", "bayesian", "random")
@@ -581,6 +581,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         callbacks.append(keras.callbacks.EarlyStopping(monitor=settings.objective, mode=settings.direction,
                                                        patience=config.train.early_stopping_patience))
         callbacks.append(keras.callbacks.TerminateOnNaN())
+        callbacks.append(InputThreadPriority())  # as in training: the input pipeline yields to the step
         kwargs.setdefault("epochs", config.train.epochs)
         history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **kwargs).history
         scores = np.asarray(history.get(settings.objective, [np.nan]), np.float64)
