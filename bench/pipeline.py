@@ -171,12 +171,11 @@ def main() -> None:
 
     clock = StepClock()
     niceness = trainer.INPUT_THREAD_NICENESS if args.input_niceness is None else args.input_niceness
-    priority = {"niceness": niceness}
 
     def steps_per_second(ds) -> tuple[float, float]:
         """Steps/s of one fit, and the cores it kept busy (process CPU time / wall time)."""
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0,
-                  callbacks=[trainer.InputThreadPriority(**priority), clock])  # as training runs its fits
+                  callbacks=[trainer.InputThreadPriority(niceness), clock])  # as training runs its fits
         wall = clock.ended - clock.started
         return clock.steps / wall, (clock.cpu_ended - clock.cpu_started) / wall
 

@@ -26,7 +26,8 @@ def _cpu_ticks(tid: int) -> int:
 @linux_only
 def test_the_input_iterators_threads_get_a_lower_priority_and_do_the_pipelines_work():
     rng = np.random.default_rng(0)
-    waves, labels = rng.standard_normal((32, 1 << 15)).astype(np.float32), rng.standard_normal((32, 2)).astype(np.float32)
+    waves = rng.standard_normal((32, 1 << 15)).astype(np.float32)
+    labels = rng.standard_normal((32, 2)).astype(np.float32)
 
     def heavy(wave, label):  # enough CPU in the pipeline to show up in the threads' clock ticks
         for _ in range(4):
