@@ -290,13 +290,14 @@ def speed_perturb(wave: tf.Tensor, factor: float | tf.Tensor, *, keep_length: bo
 
 
 def _vocoder_window(length: int | tf.Tensor, overlap: int) -> tf.Tensor:
-    """Periodic Hann (``overlap >= 3`` frames per window) or its square root (``overlap == 2``).
+    """Periodic Hann (``overlap >= 3`` frames per window) or its square root, a sine (``overlap == 2``).
 
     Used for analysis and synthesis alike, so each frame is weighted by the window squared, and the
-    squares overlap-add to the constant :func:`_overlap_sum` at a hop of ``length / overlap``.
+    squares overlap-add to the constant :func:`_overlap_sum` at a hop of ``length / overlap``. Written
+    out rather than ``tf.signal.hann_window``, which adds a conditional (a length of 1) to the graph.
     """
-    hann = tf.signal.hann_window(length, periodic=True)  # [length]
-    return hann if overlap >= 3 else tf.sqrt(hann)
+    phase = tf.range(length, dtype=tf.float32) * (math.pi / tf.cast(length, tf.float32))  # [length]
+    return 0.5 - 0.5 * tf.cos(2.0 * phase) if overlap >= 3 else tf.sin(phase)
 
 
 def _overlap_sum(overlap: int) -> float:
@@ -387,23 +388,26 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     """Phase vocoder: ``wave [n]`` -> ``[round(n * duration_factor)]`` with every frequency times ``frequency_factor``.
 
     Analysis: STFT with frames of ``L`` samples (``frame_length``, or a fast FFT length within 10% of
-    it) at ``L / overlap``. Output frame ``j`` takes the magnitude interpolated at fractional input
-    frame ``j * rate`` and a phase that starts at input frame 0's and advances by the input's phase
-    difference between frames ``floor(j * rate)`` and the next (needed only modulo 2 pi). Synthesis
-    inverts each frame with an FFT of length ``L'`` (``L / L'`` nearest ``frequency_factor``, see
+    it) at ``L / overlap``, the first frames reaching before the clip's start (zeros) as in a centred
+    STFT, so the first samples are reconstructed like all others (with both factors 1 the output is
+    the input). Output frame ``j`` takes the spectrum of input frame ``k_j = round(j * rate)``, the
+    nearest one, with a phase that starts at input frame 0's and advances by the input's phase
+    difference between frame ``k_j`` and the next (needed only modulo 2 pi). Magnitudes are not
+    interpolated between the two nearest input frames: that took a quarter of the vocoder's CPU time,
+    and against librosa's interpolating ``time_stretch`` / ``pitch_shift`` the output stays as close
+    as librosa with another hop is to itself (README, augmentation section). Synthesis inverts each frame
+    with an FFT of length ``L'`` (``L / L'`` nearest ``frequency_factor``, see
     :func:`_vocoder_length_pairs`), which resamples the frame, and overlap-adds at ``L' / overlap``:
     time stretch and resampling in one pass, band-limited (bins above the new Nyquist are dropped).
     The frequency factor is therefore quantised to ``L / L'`` (within 1.75 cents for 1024-sample
-    frames and factors from 1/4 to 4); ``rate`` is set so the duration is exact. The first samples are
-    divided by their own window sum, so frame 0 is reconstructed without the fade-in of a plain inverse
-    STFT.
+    frames and factors from 1/4 to 4); ``rate`` is set so the duration is exact. Only the frames the
+    output needs are computed.
 
     The phases are never computed one by one: summed, the phase differences telescope to the phase
-    of input frame ``floor(j * rate)`` plus a correction ``angle X[k_i + 1] - angle X[k_(i + 1)]`` at
-    each step ``i`` where ``k = floor(i * rate)`` does not advance by exactly one frame (about one
-    step in ten for factors within 10% of 1). So each output frame is its input frame's spectrum,
-    scaled to the interpolated magnitude and turned by the corrections so far, and only those
-    steps need an ``atan2``, ``sin`` and ``cos``.
+    of input frame ``k_j`` plus a correction ``angle X[k_i + 1] - angle X[k_(i + 1)]`` at each step
+    ``i`` where ``k`` does not advance by exactly one frame (about one step in ten for factors within
+    10% of 1). So each output frame is its input frame's spectrum turned by the corrections so far,
+    and only those steps need an ``atan2``, ``sin`` and ``cos``.
     """
     overlap = frame_length // hop_length
     n = tf.shape(wave)[0]
@@ -414,42 +418,40 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     effective = tf.cast(in_frame, tf.float32) / tf.cast(out_frame, tf.float32)  # realised frequency factor
     rate = 1.0 / (duration_factor * effective)  # input frames per output frame
 
-    longest = int(_vocoder_length_pairs(frame_length, overlap)[1].max(initial=frame_length))
-    padded = tf.pad(wave, [[0, 2 * longest]])  # the last samples get full overlap
-    framed = frames_from_chunks(padded[tf.newaxis], in_hop, overlap,
-                                tf.shape(padded)[0] // in_hop - overlap + 1)[0]  # [frames, L]
-    spec = tf.signal.rfft(framed * _vocoder_window(in_frame, overlap), tf.expand_dims(in_frame, 0))  # [frames, bins]
-    frames = tf.shape(spec)[0]
-    real, imag = tf.math.real(spec), tf.math.imag(spec)  # [frames, bins] each
-    magnitude = tf.sqrt(real * real + imag * imag)  # [frames, bins] (cheaper than ComplexAbs)
-    growth = tf.math.divide_no_nan(magnitude[1:], magnitude[:-1])  # [frames - 1, bins] |X[k + 1]| / |X[k]|
-
-    out_frames = tf.cast(tf.floor(tf.cast(frames - 2, tf.float32) / rate), tf.int32) + 1
+    # Output hop c (after the first `overlap - 1` hops, which fewer frames cover, are dropped) is made of
+    # output frames c .. c + overlap - 1, and output frame j of input frame round(j * rate); input frame t
+    # covers samples [(t - overlap + 1) * hop, (t + 1) * hop), so every input sample lies in `overlap`
+    # frames, the first ones too. Only the frames the `length` output samples need are computed.
+    length = _scaled_length(n, 1.0 / duration_factor)  # output samples
+    out_frames = (length + out_hop - 1) // out_hop + overlap - 1
     t = tf.range(out_frames, dtype=tf.float32) * rate  # [out_frames] fractional input frame
-    idx = tf.minimum(tf.cast(tf.floor(t), tf.int32), frames - 2)  # [out_frames]
-    alpha = tf.expand_dims(t - tf.cast(idx, tf.float32), 1)  # [out_frames, 1]
-    level = (1.0 - alpha) + alpha * tf.gather(growth, idx)  # [out_frames, bins] interpolated / |X[idx]|
+    frames = tf.cast(tf.round(t[-1]), tf.int32) + 2  # input frames: the nearest ones and the next one's phase
+    idx = tf.minimum(tf.cast(tf.round(t), tf.int32), frames - 2)  # [out_frames] nearest input frame
+    samples = (frames + overlap - 1) * in_hop  # input samples the frames cover, from the start's padding on
+    padded = tf.pad(wave, [[(overlap - 1) * in_hop, tf.maximum(samples - n - (overlap - 1) * in_hop, 0)]])
+    chunks = tf.reshape(padded[:samples], [-1, in_hop])  # [frames + overlap - 1, hop]
+    framed = tf.concat([chunks[r:r + frames] for r in range(overlap)], axis=1)  # [frames, L]
+    spec = tf.signal.rfft(framed * _vocoder_window(in_frame, overlap), tf.expand_dims(in_frame, 0))  # [frames, bins]
+    # Only the bins the synthesis FFT keeps (L' / 2 + 1 when L' < L; it pads the others with zeros).
+    spec = spec[:, :tf.minimum(out_frame // 2 + 1, tf.shape(spec)[1])]  # [frames, kept bins]
 
     jumps = tf.not_equal(idx[1:] - idx[:-1], 1)  # [out_frames - 1] steps that do not telescope
     steps = tf.cast(tf.where(jumps)[:, 0], tf.int32)  # [corrections]
     turn = tf.gather(spec, tf.gather(idx, steps) + 1) * tf.math.conj(tf.gather(spec, tf.gather(idx, steps + 1)))
     correction = _exclusive_cumsum_frames(tf.pad(tf.math.atan2(tf.math.imag(turn), tf.math.real(turn)),
-                                                 [[0, 1], [0, 0]]))  # [corrections + 1, bins]: sums so far
-    rotation = tf.complex(tf.cos(correction), tf.sin(correction))  # [corrections + 1, bins]
+                                                 [[0, 1], [0, 0]]))  # [corrections + 1, kept bins]: sums so far
+    scale = tf.cast(out_frame, tf.float32) / (tf.cast(in_frame, tf.float32) * _overlap_sum(overlap))  # FFT, windows
+    rotation = tf.complex(scale * tf.cos(correction), scale * tf.sin(correction))  # [corrections + 1, kept bins]
     so_far = tf.pad(tf.cumsum(tf.cast(jumps, tf.int32)), [[1, 0]])  # [out_frames] corrections before frame j
-    out_spec = tf.gather(spec, idx) * tf.gather(rotation, so_far) * tf.complex(level, 0.0)  # [out_frames, bins]
+    out_spec = tf.gather(spec, idx) * tf.gather(rotation, so_far)  # [out_frames, kept bins]
 
-    steady = _overlap_sum(overlap)
-    synthesis = _vocoder_window(out_frame, overlap)  # [L']
-    scale = tf.cast(out_frame, tf.float32) / (tf.cast(in_frame, tf.float32) * steady)  # irfft and window gains
-    out_frames_t = tf.signal.irfft(out_spec, tf.expand_dims(out_frame, 0)) * (synthesis * scale)  # [out_frames, L']
-    out = _overlap_add(out_frames_t, out_hop, overlap)  # [(out_frames - 1) * L' / overlap + L']
-    head = out_frame - out_hop  # samples covered by fewer than `overlap` frames
-    envelope = _overlap_add(tf.tile(tf.square(synthesis)[tf.newaxis], [overlap, 1]), out_hop, overlap)[:head]
-    head_gain = tf.where(envelope > 1e-6, steady / tf.maximum(envelope, 1e-6), 0.0)  # [head]
-    out = tf.concat([out[:head] * head_gain, out[head:]], 0)
-    length = _scaled_length(n, 1.0 / duration_factor)
-    out = tf.pad(out, [[0, tf.maximum(length - tf.shape(out)[0], 0)]])
+    synthesised = tf.signal.irfft(out_spec, tf.expand_dims(out_frame, 0))  # [out_frames, L']
+    window = _vocoder_window(out_frame, overlap)  # [L']
+    if overlap == 2:  # output hop c: the second half of frame c plus the first half of frame c + 1
+        out = tf.reshape(synthesised[:-1, out_hop:] * window[out_hop:] + synthesised[1:, :out_hop] * window[:out_hop],
+                         [-1])  # [(out_frames - 1) * L' / 2]
+    else:  # [(out_frames - 1) * L' / overlap + L'], without the first hops
+        out = _overlap_add(synthesised * window, out_hop, overlap)[(overlap - 1) * out_hop:]
     return out[:length]  # [round(n * duration_factor)]
 
 

@@ -102,6 +102,16 @@ def test_time_stretch_changes_duration_by_rate_and_keeps_pitch(rate):
     assert kept.shape == wave.shape
 
 
+@pytest.mark.parametrize("overlap", [2, 3, 4])
+def test_vocoder_at_rate_one_gives_the_clip_back_from_its_first_sample(overlap, rng):
+    """Every sample lies in ``overlap`` analysis frames, the first ones too: nothing fades in or out."""
+    wave = rng.standard_normal(RATE_HZ).astype(np.float32)
+    out = augment.time_stretch(wave, 1.0, keep_length=False, frame_length_samples=960,
+                               hop_length_samples=960 // overlap).numpy()
+    assert out.shape == wave.shape
+    np.testing.assert_allclose(out, wave, atol=1e-5)
+
+
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 def test_speed_changes_duration_and_pitch_together(factor):
     wave = burst()
