@@ -24,6 +24,11 @@ clip (``time.process_time`` over all threads of this process), which is steadier
 when other jobs share the machine. Writes ``bench/results/augment.json`` and prints markdown table rows.
 Usage: ``python bench/augment.py [--clips 960] [--passes 5] [--audiomentations-clips 60]`` (the three chain rows
 of ours are medians of ``--passes`` passes).
+
+``python bench/augment.py --against REV [--pairs 4]`` compares instead our chain with the training
+pipeline's options (CPU ms per clip and clips/s, medians of ``--passes`` passes) in this checkout and
+in git revision ``REV``, in alternating child processes (the machine's speed drifts by +-30% within
+minutes, more than a 10% change), and writes ``bench/results/augment_ab.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,6 +106,44 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
         rates.append(count / (time.perf_counter() - started))
         cpu_ms.append((time.process_time() - cpu) * 1000 / count)
     return float(np.median(rates)), float(np.median(cpu_ms))
+
+
+def chain_config(root: Path):
+    """(recipe, every transform on the waveform at the recipe's probabilities, the bench's chain at p=1)."""
+    from sound_tf.config import apply_overrides, config_from_recipe
+
+    recipe = config_from_recipe(root / "pipelines" / "esc50.toml")
+    base = apply_overrides(recipe, {f"augment.{name}_domain": "waveform"  # the chain as waveform transforms
+                                    for name in ("rescale", "shift_gain", "noise", "mixup")})
+    return recipe, base, apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
+
+
+def compare_revisions(args: argparse.Namespace) -> None:
+    """``--against``: the chain as training runs it, this checkout against a git revision, alternately."""
+    import tempfile
+
+    from pipeline_ab import extract_revision
+
+    old = Path(tempfile.mkdtemp(prefix="sound_tf_augment_ab_")) / "old"
+    revision = extract_revision(args.against, old)
+    roots = {f"revision {revision}": old, "this checkout": REPO}
+    runs: dict[str, list[list[float]]] = {name: [] for name in roots}
+    for pair in range(args.pairs):
+        for name, root in roots.items():
+            done = subprocess.run([sys.executable, __file__, "--child", str(root), "--clips", str(args.clips),
+                                   "--passes", str(args.passes)], check=True, capture_output=True, text=True)
+            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"pair {pair + 1}, {name}: {runs[name][-1][0]:.0f} clips/s, {runs[name][-1][1]:.2f} CPU ms "
+                  "per clip", flush=True)
+    medians = {name: {"clips_per_s": round(float(np.median([r[0] for r in rs])), 1),
+                      "cpu_ms_per_clip": round(float(np.median([r[1] for r in rs])), 3)} for name, rs in runs.items()}
+    result = {"against": revision, "pairs": args.pairs, "clips": args.clips, "passes": args.passes,
+              "chain": "shift + speed + pitch + gain + noise, each p=1, the training pipeline's tf.data options",
+              "medians": medians, "runs": runs}
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "augment_ab.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(medians, indent=2))
 
 
 def layer_cpu_ms_per_clip(step, features, batches: int) -> float:
@@ -189,17 +233,27 @@ def main() -> None:
                         help="passes per measurement of our chain; the median is reported")
     parser.add_argument("--audiomentations-clips", type=int, default=60,
                         help="clips per audiomentations measurement (its rate varies by +-30%% between runs of 20)")
+    parser.add_argument("--against", metavar="REV", help="compare the chain with git revision REV instead")
+    parser.add_argument("--pairs", type=int, default=4, help="alternating pairs of child processes (--against)")
+    parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.against:
+        compare_revisions(args)
+        return
+    if args.child:  # the sound_tf package under ROOT: the chain as training runs it
+        sys.path.insert(0, args.child)
+        _, base, every = chain_config(Path(args.child))
+        clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
+        print(json.dumps(ours(every, clips, args.clips, single_thread_ops=False, passes=args.passes,
+                              as_training=True)))
+        return
 
     import audiomentations
     import tensorflow as tf
 
-    from sound_tf.config import apply_overrides, config_from_recipe
+    from sound_tf.config import apply_overrides
 
-    recipe = config_from_recipe(REPO / "pipelines" / "esc50.toml")
-    base = apply_overrides(recipe, {f"augment.{name}_domain": "waveform"  # the chain as waveform transforms
-                                    for name in ("rescale", "shift_gain", "noise", "mixup")})
-    every = apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
+    recipe, base, every = chain_config(REPO)
     with_stretch = apply_overrides(every, {"augment.stretch_probability": 1.0})
     rate, samples = base.audio.sample_rate_hz, base.audio.clip_samples
     clips = synthesise(DISTINCT_CLIPS, samples, rate)

@@ -68,6 +68,17 @@ def child(root: Path, data: Path, epochs: int) -> dict[str, float]:
     return result
 
 
+def extract_revision(revision: str, destination: Path) -> str:
+    """Write ``sound_tf/`` and ``pipelines/`` of git ``revision`` under ``destination``; return its short hash."""
+    short = subprocess.run(["git", "rev-parse", "--short", revision], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", short, "sound_tf", "pipelines"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+    return short
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--against", help="git revision to compare this checkout with")
@@ -88,12 +99,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="sound_tf_ab_"))
     synthesise(work / "data", CLIPS, SECONDS, rate_hz=RATE_HZ)
-    revision = subprocess.run(["git", "rev-parse", "--short", args.against], cwd=REPO, check=True,
-                              capture_output=True, text=True).stdout.strip()
-    archive = subprocess.run(["git", "archive", revision, "sound_tf", "pipelines"], cwd=REPO, check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(work / "old", filter="data")
+    revision = extract_revision(args.against, work / "old")
     roots = {f"revision {revision}": work / "old", "this checkout": REPO}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in roots}
     for pair in range(args.pairs):
