@@ -6,8 +6,11 @@ applied (probability 1):
 - ours: ``sound_tf.augment.make_waveform_augmenter`` mapped over a ``tf.data`` dataset
   (``num_parallel_calls=AUTOTUNE``, batched by 32, prefetched), with one intra-op thread per map call
   (the examples themselves run in parallel on every core), with that and tf.data's autotuner off (one
-  call per core: the options of ``sound_tf.pipeline``'s training pipeline) and with TensorFlow's default
-  threading,
+  call per core: the options of ``sound_tf.pipeline``'s training pipeline), with TensorFlow's default
+  threading, and with the training pipeline's options in a child process whose intra-op thread pool
+  has one thread (a process that only augments: TensorFlow's FFT kernels hand part of every FFT to the
+  process's intra-op pool whatever tf.data's ``max_intra_op_parallelism`` says, and with two examples
+  in flight on two cores those hand-offs cost thread switches and work stealing),
   speed and pitch acting on the waveform (``augment.rescale_domain = "waveform"``); also the same chain
   plus time stretch, and the recipe's default probabilities as training runs them (speed / stretch /
   pitch on the log-mel features in the model: the ``tf.data`` part, then the model layer's own cost per
@@ -118,6 +121,19 @@ def chain_config(root: Path):
     return recipe, base, apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
 
 
+def ours_in_child(root: Path, args: argparse.Namespace, *, one_thread_pool: bool) -> tuple[float, float]:
+    """:func:`ours` with the training pipeline's options for the package under ``root``, in a child process.
+
+    ``one_thread_pool``: the child's intra-op thread pool has one thread (its size is fixed when
+    TensorFlow starts, hence the process of its own).
+    """
+    command = [sys.executable, __file__, "--child", str(root), "--clips", str(args.clips), "--passes", str(args.passes)]
+    done = subprocess.run(command + (["--one-thread-pool"] if one_thread_pool else []), check=True,
+                          capture_output=True, text=True)
+    rate, cpu_ms = json.loads(done.stdout.strip().splitlines()[-1])
+    return rate, cpu_ms
+
+
 def compare_revisions(args: argparse.Namespace) -> None:
     """``--against``: the chain as training runs it, this checkout against a git revision, alternately."""
     import tempfile
@@ -130,14 +146,13 @@ def compare_revisions(args: argparse.Namespace) -> None:
     runs: dict[str, list[list[float]]] = {name: [] for name in roots}
     for pair in range(args.pairs):
         for name, root in roots.items():
-            done = subprocess.run([sys.executable, __file__, "--child", str(root), "--clips", str(args.clips),
-                                   "--passes", str(args.passes)], check=True, capture_output=True, text=True)
-            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs[name].append(list(ours_in_child(root, args, one_thread_pool=args.one_thread_pool)))
             print(f"pair {pair + 1}, {name}: {runs[name][-1][0]:.0f} clips/s, {runs[name][-1][1]:.2f} CPU ms "
                   "per clip", flush=True)
     medians = {name: {"clips_per_s": round(float(np.median([r[0] for r in rs])), 1),
                       "cpu_ms_per_clip": round(float(np.median([r[1] for r in rs])), 3)} for name, rs in runs.items()}
     result = {"against": revision, "pairs": args.pairs, "clips": args.clips, "passes": args.passes,
+              "one_thread_intra_op_pool": args.one_thread_pool,
               "chain": "shift + speed + pitch + gain + noise, each p=1, the training pipeline's tf.data options",
               "medians": medians, "runs": runs}
     out = REPO / "bench" / "results"
@@ -235,12 +250,18 @@ def main() -> None:
                         help="clips per audiomentations measurement (its rate varies by +-30%% between runs of 20)")
     parser.add_argument("--against", metavar="REV", help="compare the chain with git revision REV instead")
     parser.add_argument("--pairs", type=int, default=4, help="alternating pairs of child processes (--against)")
+    parser.add_argument("--one-thread-pool", action="store_true",
+                        help="with --against: children whose intra-op thread pool has one thread")
     parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.against:
         compare_revisions(args)
         return
     if args.child:  # the sound_tf package under ROOT: the chain as training runs it
+        if args.one_thread_pool:
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(1)  # before TensorFlow starts
         sys.path.insert(0, args.child)
         _, base, every = chain_config(Path(args.child))
         clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
@@ -269,6 +290,8 @@ def main() -> None:
                                                        passes=args.passes)
     rows["ours, tf.data, 1 intra-op thread, no autotuner (as training runs it)"] = ours(
         every, clips, args.clips, single_thread_ops=False, passes=args.passes, as_training=True)
+    rows["ours, tf.data, as training runs it, in a process that only augments (1-thread intra-op pool)"] = \
+        ours_in_child(REPO, args, one_thread_pool=True)
     rows["ours + time stretch, 1 intra-op thread"] = ours(with_stretch, clips, args.clips, single_thread_ops=True)
     rows["ours, recipe default probabilities, all on the waveform"] = ours(base, clips, args.clips,
                                                                           single_thread_ops=True)
