@@ -430,8 +430,7 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     idx = tf.minimum(tf.cast(tf.round(t), tf.int32), frames - 2)  # [out_frames] nearest input frame
     samples = (frames + overlap - 1) * in_hop  # input samples the frames cover, from the start's padding on
     padded = tf.pad(wave, [[(overlap - 1) * in_hop, tf.maximum(samples - n - (overlap - 1) * in_hop, 0)]])
-    chunks = tf.reshape(padded[:samples], [-1, in_hop])  # [frames + overlap - 1, hop]
-    framed = tf.concat([chunks[r:r + frames] for r in range(overlap)], axis=1)  # [frames, L]
+    framed = frames_from_chunks(padded[tf.newaxis], in_hop, overlap, frames)[0]  # [frames, L]
     spec = tf.signal.rfft(framed * _vocoder_window(in_frame, overlap), tf.expand_dims(in_frame, 0))  # [frames, bins]
     # Only the bins the synthesis FFT keeps (L' / 2 + 1 when L' < L; it pads the others with zeros).
     spec = spec[:, :tf.minimum(out_frame // 2 + 1, tf.shape(spec)[1])]  # [frames, kept bins]
