@@ -28,10 +28,11 @@ when other jobs share the machine. Writes ``bench/results/augment.json`` and pri
 Usage: ``python bench/augment.py [--clips 960] [--passes 5] [--audiomentations-clips 60]`` (the three chain rows
 of ours are medians of ``--passes`` passes).
 
-``python bench/augment.py --against REV [--pairs 4]`` compares instead our chain with the training
-pipeline's options (CPU ms per clip and clips/s, medians of ``--passes`` passes) in this checkout and
-in git revision ``REV``, in alternating child processes (the machine's speed drifts by +-30% within
-minutes, more than a 10% change), and writes ``bench/results/augment_ab.json``.
+``python bench/augment.py --against REV [--pairs 4] [--one-thread-pool]`` compares instead our chain
+with the training pipeline's options (CPU ms per clip and clips/s, medians of ``--passes`` passes) in
+this checkout and in git revision ``REV``, in alternating child processes (the machine's speed drifts
+by +-30% within minutes, more than a 10% change; ``--one-thread-pool``: children whose intra-op pool has
+one thread), and writes ``bench/results/augment_ab.json``.
 """
 
 from __future__ import annotations

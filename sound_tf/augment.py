@@ -426,8 +426,8 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     length = _scaled_length(n, 1.0 / duration_factor)  # output samples
     out_frames = (length + out_hop - 1) // out_hop + overlap - 1
     t = tf.range(out_frames, dtype=tf.float32) * rate  # [out_frames] fractional input frame
-    frames = tf.cast(tf.round(t[-1]), tf.int32) + 2  # input frames: the nearest ones and the next one's phase
-    idx = tf.minimum(tf.cast(tf.round(t), tf.int32), frames - 2)  # [out_frames] nearest input frame
+    idx = tf.cast(tf.round(t), tf.int32)  # [out_frames] nearest input frame, ascending
+    frames = idx[-1] + 2  # input frames: the nearest ones and the next one's phase
     samples = (frames + overlap - 1) * in_hop  # input samples the frames cover, from the start's padding on
     padded = tf.pad(wave, [[(overlap - 1) * in_hop, tf.maximum(samples - n - (overlap - 1) * in_hop, 0)]])
     framed = frames_from_chunks(padded[tf.newaxis], in_hop, overlap, frames)[0]  # [frames, L]

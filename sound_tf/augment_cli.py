@@ -12,8 +12,8 @@ and writes into DIR:
 
 With ``augment.rescale_domain = "features"`` (the default) training changes speed, tempo and pitch on the
 log-mel features inside the model, which cannot be listened to, and so it does shift, gain and noise with
-``augment.shift_gain_domain`` / ``noise_domain = "features"`` (the defaults too); the WAVs apply the same drawn values to
-the waveform instead, and the last panel shows the features path.
+``augment.shift_gain_domain`` / ``noise_domain = "features"`` (the defaults too); the WAVs apply the same
+drawn values to the waveform instead, and the last panel shows the features path.
 
 Mixup needs a second example and is not shown.
 
