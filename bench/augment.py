@@ -33,6 +33,12 @@ with the training pipeline's options (CPU ms per clip and clips/s, medians of ``
 this checkout and in git revision ``REV``, in alternating child processes (the machine's speed drifts
 by +-30% within minutes, more than a 10% change; ``--one-thread-pool``: children whose intra-op pool has
 one thread), and writes ``bench/results/augment_ab.json``.
+
+``python bench/augment.py --rounds 10 [--clips 960] [--audiomentations-clips 60]`` measures the bar instead
+as paired rounds: in one child process with the usual intra-op pool and in one whose pool has one
+thread, audiomentations (its default method) and our chain with the training pipeline's options run
+alternately, one after the other in each round, and each round's ratio of clips/s is reported (median,
+range, rounds at 50x or more; no best-of-rows selection), in ``bench/results/augment_rounds.json``.
 """
 
 from __future__ import annotations
@@ -70,18 +76,14 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
     return np.asarray(clips, np.float32)
 
 
-def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1,
-         as_training: bool = False, skip_idle: bool = False) -> tuple[float, float]:
-    """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline.
+def ours_dataset(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, as_training: bool = False,
+                 skip_idle: bool = False):
+    """Our augmenter over ``total`` clips in a batched, prefetched tf.data pipeline, warmed up once.
 
     ``as_training``: with the options of a training pipeline served from memory
     (:func:`sound_tf.pipeline.training_options`) instead of ``single_thread_ops``. ``skip_idle``: no
     augmenter map when it has nothing to do on the waveform (every transform in the model), as the
     trainer runs it.
-
-    With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
-    once): on these 2-vCPU machines one pass of the phase-vocoder chain ran at either about 720 or
-    about 1,100 clips/s for the same CPU time per clip, as if the two vCPUs sometimes shared a core.
     """
     import tensorflow as tf
 
@@ -102,13 +104,28 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     ds = ds.batch(32).prefetch(tf.data.AUTOTUNE).with_options(options)
     for _ in ds.take(2):  # warm-up: function instantiation and thread pools
         pass
-    rates, cpu_ms = [], []
-    for _ in range(passes):
-        started, cpu, count = time.perf_counter(), time.process_time(), 0
-        for batch in ds:
-            count += int(batch.shape[0])
-        rates.append(count / (time.perf_counter() - started))
-        cpu_ms.append((time.process_time() - cpu) * 1000 / count)
+    return ds
+
+
+def one_pass(ds) -> tuple[float, float]:
+    """(clips/s, CPU ms per clip) of one pass over ``ds`` (:func:`ours_dataset`)."""
+    started, cpu, count = time.perf_counter(), time.process_time(), 0
+    for batch in ds:
+        count += int(batch.shape[0])
+    return count / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / count
+
+
+def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, passes: int = 1,
+         as_training: bool = False, skip_idle: bool = False) -> tuple[float, float]:
+    """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline (:func:`ours_dataset`).
+
+    With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
+    once): on these 2-vCPU machines one pass of the phase-vocoder chain ran at either about 720 or
+    about 1,100 clips/s for the same CPU time per clip, as if the two vCPUs sometimes shared a core.
+    """
+    ds = ours_dataset(config, clips, total, single_thread_ops=single_thread_ops, as_training=as_training,
+                      skip_idle=skip_idle)
+    rates, cpu_ms = zip(*(one_pass(ds) for _ in range(passes)))
     return float(np.median(rates)), float(np.median(cpu_ms))
 
 
@@ -219,12 +236,12 @@ def feature_augment_ms(config, batches: int = 200) -> dict[str, float]:
     return result
 
 
-def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, method: str) -> tuple[float, float]:
-    """(clips/s, CPU ms per clip) of the same chain in audiomentations, one clip at a time."""
+def audiomentations_chain(augment_config, method: str):
+    """The same chain in audiomentations (all ``p=1``, the same ranges), PitchShift / TimeStretch by ``method``."""
     import audiomentations as am
 
     aug = augment_config
-    chain = am.Compose([
+    return am.Compose([
         am.Shift(min_shift=-aug.shift_max_clip_fraction, max_shift=aug.shift_max_clip_fraction,
                  shift_unit="fraction", rollover=True, p=1.0),
         am.PitchShift(min_semitones=aug.pitch_min_semitones, max_semitones=aug.pitch_max_semitones,
@@ -234,11 +251,84 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
         am.AddGaussianSNR(min_snr_db=aug.noise_min_snr_db, max_snr_db=aug.noise_max_snr_db, p=1.0),
         am.Gain(min_gain_db=aug.gain_min_db, max_gain_db=aug.gain_max_db, p=1.0),
     ])
-    chain(clips[0], sample_rate=sample_rate_hz)  # warm-up
+
+
+def run_chain(chain, clips: np.ndarray, total: int, sample_rate_hz: int) -> tuple[float, float]:
+    """(clips/s, CPU ms per clip) of an audiomentations chain called clip by clip in this process."""
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(total):
         chain(clips[i % len(clips)], sample_rate=sample_rate_hz)
     return total / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / total
+
+
+def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, method: str) -> tuple[float, float]:
+    """(clips/s, CPU ms per clip) of the same chain in audiomentations, one clip at a time."""
+    chain = audiomentations_chain(augment_config, method)
+    chain(clips[0], sample_rate=sample_rate_hz)  # warm-up
+    return run_chain(chain, clips, total, sample_rate_hz)
+
+
+def alternate(args: argparse.Namespace) -> list[list[float]]:
+    """``--rounds``: audiomentations (its default method) and our chain with the training pipeline's
+    options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours clips/s,
+    ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
+    _, base, every = chain_config(REPO)
+    rate = base.audio.sample_rate_hz
+    clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, rate)
+    chain = audiomentations_chain(every.augment, "signalsmith_stretch")
+    chain(clips[0], sample_rate=rate)  # warm-up
+    ds = ours_dataset(every, clips, args.clips, single_thread_ops=False, as_training=True)
+    rows = []
+    for _ in range(args.rounds):
+        rows.append([*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)])
+    return rows
+
+
+def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[list[float]]:
+    """:func:`alternate` in a child process (``one_thread_pool``: whose intra-op pool has one thread)."""
+    command = [sys.executable, __file__, "--child", str(REPO), "--rounds", str(args.rounds), "--clips", str(args.clips),
+               "--audiomentations-clips", str(args.audiomentations_clips)]
+    done = subprocess.run(command + (["--one-thread-pool"] if one_thread_pool else []), check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_alternately(args: argparse.Namespace) -> None:
+    """``--rounds``: the bar measured as paired rounds in two processes, with the usual and a one-thread pool."""
+    import audiomentations
+    import tensorflow as tf
+
+    processes = {"usual intra-op pool (as training runs it)": False,
+                 "one-thread intra-op pool (a process that only augments)": True}
+    result: dict[str, object] = {
+        "chain": "shift + speed + pitch + gain + noise, each p=1; ours with the training pipeline's tf.data options, "
+                 "audiomentations with its default signalsmith_stretch method",
+        "rounds": args.rounds, "ours_clips_per_round": args.clips,
+        "audiomentations_clips_per_round": args.audiomentations_clips, "processes": {},
+    }
+    for name, one_thread_pool in processes.items():
+        rows = rounds_in_child(args, one_thread_pool=one_thread_pool)
+        ratios = [row[2] / row[0] for row in rows]
+        result["processes"][name] = {
+            "ratio_median": round(float(np.median(ratios)), 1), "ratio_min": round(min(ratios), 1),
+            "ratio_max": round(max(ratios), 1), "rounds_at_least_50x": sum(r >= 50 for r in ratios),
+            "ratios": [round(r, 1) for r in ratios],
+            "audiomentations_clips_per_s_median": round(float(np.median([row[0] for row in rows])), 1),
+            "audiomentations_cpu_ms_per_clip_median": round(float(np.median([row[1] for row in rows])), 1),
+            "ours_clips_per_s_median": round(float(np.median([row[2] for row in rows])), 1),
+            "ours_cpu_ms_per_clip_median": round(float(np.median([row[3] for row in rows])), 2),
+            "rows": [[round(v, 2) for v in row] for row in rows],
+        }
+        summary = result["processes"][name]
+        print(f"{name}: median {summary['ratio_median']}x ({summary['ratio_min']}-{summary['ratio_max']}x, "
+              f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more)", flush=True)
+    result["cpu_count"] = os.cpu_count()
+    result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    result["versions"] = {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
+                          "python": platform.python_version()}
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "augment_rounds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -253,10 +343,15 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4, help="alternating pairs of child processes (--against)")
     parser.add_argument("--one-thread-pool", action="store_true",
                         help="with --against: children whose intra-op thread pool has one thread")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="measure the bar instead as this many alternating rounds of audiomentations and ours")
     parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.against:
         compare_revisions(args)
+        return
+    if args.rounds and not args.child:
+        compare_alternately(args)
         return
     if args.child:  # the sound_tf package under ROOT: the chain as training runs it
         if args.one_thread_pool:
@@ -264,6 +359,9 @@ def main() -> None:
 
             tf.config.threading.set_intra_op_parallelism_threads(1)  # before TensorFlow starts
         sys.path.insert(0, args.child)
+        if args.rounds:
+            print(json.dumps(alternate(args)))
+            return
         _, base, every = chain_config(Path(args.child))
         clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
         print(json.dumps(ours(every, clips, args.clips, single_thread_ops=False, passes=args.passes,
@@ -324,7 +422,9 @@ def main() -> None:
                  "TimeStretch, AddGaussianSNR, Gain)",
         "clips_per_s": {name: round(value[0], 1) for name, value in rows.items()},
         "cpu_ms_per_clip": {name: round(value[1], 1) for name, value in rows.items()},
-        "speedup_vs_audiomentations_default": round(best / reference, 1),
+        "speedup_vs_audiomentations_default": round(best / reference, 1),  # the best of our tf.data rows
+        "speedup_training_options_row": round(
+            rows["ours, tf.data, 1 intra-op thread, no autotuner (as training runs it)"][0] / reference, 1),
         "speedup_vs_audiomentations_librosa": round(best / librosa_reference, 1),
         "cpu_time_ratio_vs_audiomentations_default": round(reference_cpu / best_cpu, 1),
         "cpu_ms_per_clip_of_each_transform_alone": {name: round(value, 2) for name, value in cost.items()},
