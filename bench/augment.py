@@ -268,11 +268,12 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
     return run_chain(chain, clips, total, sample_rate_hz)
 
 
-def alternate(args: argparse.Namespace) -> list[list[float]]:
+def alternate(root: Path, args: argparse.Namespace) -> list[list[float]]:
     """``--rounds``: audiomentations (its default method) and our chain with the training pipeline's
     options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours clips/s,
-    ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
-    _, base, every = chain_config(REPO)
+    ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs), for
+    the package under ``root``."""
+    _, base, every = chain_config(root)
     rate = base.audio.sample_rate_hz
     clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, rate)
     chain = audiomentations_chain(every.augment, "signalsmith_stretch")
@@ -342,7 +343,8 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="compare the chain with git revision REV instead")
     parser.add_argument("--pairs", type=int, default=4, help="alternating pairs of child processes (--against)")
     parser.add_argument("--one-thread-pool", action="store_true",
-                        help="with --against: children whose intra-op thread pool has one thread")
+                        help="with --against: children whose intra-op thread pool has one thread "
+                             "(--rounds measures both kinds of process)")
     parser.add_argument("--rounds", type=int, default=0,
                         help="measure the bar instead as this many alternating rounds of audiomentations and ours")
     parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
@@ -360,7 +362,7 @@ def main() -> None:
             tf.config.threading.set_intra_op_parallelism_threads(1)  # before TensorFlow starts
         sys.path.insert(0, args.child)
         if args.rounds:
-            print(json.dumps(alternate(args)))
+            print(json.dumps(alternate(Path(args.child), args)))
             return
         _, base, every = chain_config(Path(args.child))
         clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
