@@ -268,21 +268,15 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
     return run_chain(chain, clips, total, sample_rate_hz)
 
 
-def alternate(root: Path, args: argparse.Namespace) -> list[list[float]]:
-    """``--rounds``: audiomentations (its default method) and our chain with the training pipeline's
-    options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours clips/s,
-    ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs), for
-    the package under ``root``."""
-    _, base, every = chain_config(root)
-    rate = base.audio.sample_rate_hz
-    clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, rate)
-    chain = audiomentations_chain(every.augment, "signalsmith_stretch")
+def alternate(config, clips: np.ndarray, args: argparse.Namespace) -> list[list[float]]:
+    """``--rounds``: audiomentations (its default method) and our chain (``config``) with the training
+    pipeline's options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours
+    clips/s, ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
+    rate = config.audio.sample_rate_hz
+    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
     chain(clips[0], sample_rate=rate)  # warm-up
-    ds = ours_dataset(every, clips, args.clips, single_thread_ops=False, as_training=True)
-    rows = []
-    for _ in range(args.rounds):
-        rows.append([*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)])
-    return rows
+    ds = ours_dataset(config, clips, args.clips, single_thread_ops=False, as_training=True)
+    return [[*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)] for _ in range(args.rounds)]
 
 
 def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[list[float]]:
@@ -361,11 +355,11 @@ def main() -> None:
 
             tf.config.threading.set_intra_op_parallelism_threads(1)  # before TensorFlow starts
         sys.path.insert(0, args.child)
-        if args.rounds:
-            print(json.dumps(alternate(Path(args.child), args)))
-            return
         _, base, every = chain_config(Path(args.child))
         clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
+        if args.rounds:
+            print(json.dumps(alternate(every, clips, args)))
+            return
         print(json.dumps(ours(every, clips, args.clips, single_thread_ops=False, passes=args.passes,
                               as_training=True)))
         return
