@@ -39,6 +39,13 @@ as paired rounds: in one child process with the usual intra-op pool and in one w
 thread, audiomentations (its default method) and our chain with the training pipeline's options run
 alternately, one after the other in each round, and each round's ratio of clips/s is reported (median,
 range, rounds at 50x or more; no best-of-rows selection), in ``bench/results/augment_rounds.json``.
+
+``python bench/augment.py --fixed-cost 5 [--clips 960]`` splits our chain's CPU time per clip (the
+training pipeline's options) into a part that grows with the clip's length and a fixed part per clip
+(op dispatch: what one batched augmenter call per batch could remove at most): the chain and the
+augmenter with every transform off, on 0.25-s and 5-s clips, alternately for that many rounds, and the
+chain's excess over the idle augmenter extrapolated to a length of zero. Writes
+``bench/results/augment_fixed_cost.json``.
 """
 
 from __future__ import annotations
@@ -326,6 +333,51 @@ def compare_alternately(args: argparse.Namespace) -> None:
     (out / "augment_rounds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+def fixed_cost(args: argparse.Namespace) -> None:
+    """``--fixed-cost``: the chain's CPU ms per clip over the idle augmenter, at two clip lengths, extrapolated to 0 s."""
+    import tensorflow as tf
+
+    from sound_tf.config import apply_overrides
+
+    _, _, every = chain_config(REPO)
+    idle = apply_overrides(every, {f"augment.{name}_probability": 0.0 for name in CHAIN})
+    short_s, long_s = 0.25, every.audio.clip_seconds
+    datasets = {}
+    for name, config in (("chain", every), ("idle", idle)):
+        for seconds in (short_s, long_s):
+            sized = apply_overrides(config, {"audio.clip_seconds": seconds})
+            clips = synthesise(DISTINCT_CLIPS, sized.audio.clip_samples, sized.audio.sample_rate_hz)
+            # a pass of short clips is quick: twice as many keep it long enough to time
+            total = args.clips * (2 if seconds < 1 else 1)
+            datasets[f"{name} {seconds:g} s"] = ours_dataset(sized, clips, total, single_thread_ops=False,
+                                                             as_training=True)
+    rows = []
+    for _ in range(args.fixed_cost):
+        row = {key: one_pass(ds)[1] for key, ds in datasets.items()}
+        short = row[f"chain {short_s:g} s"] - row[f"idle {short_s:g} s"]
+        long = row[f"chain {long_s:g} s"] - row[f"idle {long_s:g} s"]
+        per_second = (long - short) / (long_s - short_s)
+        row.update({"chain over idle, ms per second of audio": per_second,
+                    "chain over idle, fixed ms per clip": short - short_s * per_second,
+                    f"chain over idle, {long_s:g}-s clip": long})
+        rows.append(row)
+        print({key: round(value, 3) for key, value in row.items()}, flush=True)
+    medians = {key: round(float(np.median([row[key] for row in rows])), 3) for key in rows[0]}
+    print("medians (CPU ms per clip):", medians)
+    result = {"chain": "shift + speed + pitch + gain + noise, each p=1, with the training pipeline's tf.data options; "
+                       "idle: the augmenter with every transform off",
+              "rounds": args.fixed_cost, "clips_per_pass_long": args.clips, "clips_per_pass_short": 2 * args.clips,
+              "cpu_ms_per_clip_medians": medians,
+              "fixed_share_of_long_clip": round(medians["chain over idle, fixed ms per clip"]
+                                                / medians[f"chain over idle, {long_s:g}-s clip"], 3),
+              "rows": [{key: round(value, 3) for key, value in row.items()} for row in rows],
+              "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+              "versions": {"tensorflow": tf.__version__, "python": platform.python_version()}}
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "augment_fixed_cost.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=960,
@@ -341,8 +393,13 @@ def main() -> None:
                              "(--rounds measures both kinds of process)")
     parser.add_argument("--rounds", type=int, default=0,
                         help="measure the bar instead as this many alternating rounds of audiomentations and ours")
+    parser.add_argument("--fixed-cost", type=int, default=0, metavar="ROUNDS",
+                        help="split our chain's CPU per clip into a fixed part and a part per second of audio instead")
     parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fixed_cost:
+        fixed_cost(args)
+        return
     if args.against:
         compare_revisions(args)
         return
