@@ -342,15 +342,14 @@ def fixed_cost(args: argparse.Namespace) -> None:
     _, _, every = chain_config(REPO)
     idle = apply_overrides(every, {f"augment.{name}_probability": 0.0 for name in CHAIN})
     short_s, long_s = 0.25, every.audio.clip_seconds
+    clips_per_pass = {short_s: 2 * args.clips, long_s: args.clips}  # a pass of short clips is quick: twice as many
     datasets = {}
     for name, config in (("chain", every), ("idle", idle)):
         for seconds in (short_s, long_s):
             sized = apply_overrides(config, {"audio.clip_seconds": seconds})
             clips = synthesise(DISTINCT_CLIPS, sized.audio.clip_samples, sized.audio.sample_rate_hz)
-            # a pass of short clips is quick: twice as many keep it long enough to time
-            total = args.clips * (2 if seconds < 1 else 1)
-            datasets[f"{name} {seconds:g} s"] = ours_dataset(sized, clips, total, single_thread_ops=False,
-                                                             as_training=True)
+            datasets[f"{name} {seconds:g} s"] = ours_dataset(sized, clips, clips_per_pass[seconds],
+                                                             single_thread_ops=False, as_training=True)
     rows = []
     for _ in range(args.fixed_cost):
         row = {key: one_pass(ds)[1] for key, ds in datasets.items()}
@@ -366,7 +365,7 @@ def fixed_cost(args: argparse.Namespace) -> None:
     print("medians (CPU ms per clip):", medians)
     result = {"chain": "shift + speed + pitch + gain + noise, each p=1, with the training pipeline's tf.data options; "
                        "idle: the augmenter with every transform off",
-              "rounds": args.fixed_cost, "clips_per_pass_long": args.clips, "clips_per_pass_short": 2 * args.clips,
+              "rounds": args.fixed_cost, "clips_per_pass": {f"{seconds:g} s": count for seconds, count in clips_per_pass.items()},
               "cpu_ms_per_clip_medians": medians,
               "fixed_share_of_long_clip": round(medians["chain over idle, fixed ms per clip"]
                                                 / medians[f"chain over idle, {long_s:g}-s clip"], 3),
