@@ -69,6 +69,13 @@ DISTINCT_CLIPS = 16
 CHAIN = ("shift", "speed", "pitch", "gain", "noise")
 
 
+def write_result(name: str, result: dict) -> None:
+    """Write ``result`` as indented JSON to ``bench/results/<name>``."""
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
 def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
     """``[count, samples]`` float32: a gliding tone with harmonics, a click train and a little noise."""
     rng = np.random.default_rng(0)
@@ -180,9 +187,7 @@ def compare_revisions(args: argparse.Namespace) -> None:
               "one_thread_intra_op_pool": args.one_thread_pool,
               "chain": "shift + speed + pitch + gain + noise, each p=1, the training pipeline's tf.data options",
               "medians": medians, "runs": runs}
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "augment_ab.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result("augment_ab.json", result)
     print(json.dumps(medians, indent=2))
 
 
@@ -328,9 +333,7 @@ def compare_alternately(args: argparse.Namespace) -> None:
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["versions"] = {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
                           "python": platform.python_version()}
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "augment_rounds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result("augment_rounds.json", result)
 
 
 def fixed_cost(args: argparse.Namespace) -> None:
@@ -372,9 +375,7 @@ def fixed_cost(args: argparse.Namespace) -> None:
               "rows": [{key: round(value, 3) for key, value in row.items()} for row in rows],
               "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
               "versions": {"tensorflow": tf.__version__, "python": platform.python_version()}}
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "augment_fixed_cost.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result("augment_fixed_cost.json", result)
 
 
 def main() -> None:
@@ -488,9 +489,7 @@ def main() -> None:
         "versions": {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
                      "python": platform.python_version()},
     }
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "augment.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result("augment.json", result)
     print(json.dumps(result, indent=2))
     print("| pipeline | clips/s | vs audiomentations (default) | CPU ms per clip |\n|---|---|---|---|")
     for name, (value, cpu_ms) in rows.items():
