@@ -301,9 +301,15 @@ def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[
 
 
 def compare_alternately(args: argparse.Namespace) -> None:
-    """``--rounds``: the bar measured as paired rounds in two processes, with the usual and a one-thread pool."""
-    import audiomentations
-    import tensorflow as tf
+    """``--rounds``: the bar measured as paired rounds in two processes, with the usual and a one-thread pool.
+
+    This process only starts the two and reads the versions from the installed packages' metadata (it
+    imports neither TensorFlow nor audiomentations).
+    """
+    from importlib.metadata import packages_distributions, version
+
+    def installed(module: str) -> str:  # e.g. tensorflow is installed as the tensorflow-cpu distribution
+        return version(packages_distributions().get(module, [module])[0])
 
     processes = {"usual intra-op pool (as training runs it)": False,
                  "one-thread intra-op pool (a process that only augments)": True}
@@ -311,7 +317,8 @@ def compare_alternately(args: argparse.Namespace) -> None:
         "chain": "shift + speed + pitch + gain + noise, each p=1; ours with the training pipeline's tf.data options, "
                  "audiomentations with its default signalsmith_stretch method",
         "rounds": args.rounds, "ours_clips_per_round": args.clips,
-        "audiomentations_clips_per_round": args.audiomentations_clips, "processes": {},
+        "audiomentations_clips_per_round": args.audiomentations_clips,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "processes": {},
     }
     for name, one_thread_pool in processes.items():
         rows = rounds_in_child(args, one_thread_pool=one_thread_pool)
@@ -331,7 +338,7 @@ def compare_alternately(args: argparse.Namespace) -> None:
               f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more)", flush=True)
     result["cpu_count"] = os.cpu_count()
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
-    result["versions"] = {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
+    result["versions"] = {"tensorflow": installed("tensorflow"), "audiomentations": installed("audiomentations"),
                           "python": platform.python_version()}
     write_result("augment_rounds.json", result)
 
