@@ -67,12 +67,7 @@ def tapered_vocoder(hop: Fraction):
         n = tf.shape(wave)[0]
         frequency_factor = tf.cast(frequency_factor, tf.float32)
         duration_factor = tf.cast(duration_factor, tf.float32)
-        log_ratios, analysis, synthesis = augment._vocoder_length_pairs(frame_length, q)  # lengths: multiples of q
-        target = tf.math.log(frequency_factor)
-        above = tf.clip_by_value(tf.searchsorted(log_ratios, tf.reshape(target, [1]))[0], 1, len(log_ratios) - 1)
-        nearest = tf.where(tf.abs(tf.gather(log_ratios, above - 1) - target)
-                           <= tf.abs(tf.gather(log_ratios, above) - target), above - 1, above)
-        in_frame, out_frame = tf.gather(analysis, nearest), tf.gather(synthesis, nearest)  # L, L'
+        in_frame, out_frame = augment._vocoder_lengths(frame_length, q, frequency_factor)  # L, L': multiples of q
         in_hop, out_hop = p * (in_frame // q), p * (out_frame // q)
         in_taper, out_taper = in_frame - in_hop, out_frame - out_hop
         rate = 1.0 / (duration_factor * tf.cast(in_frame, tf.float32) / tf.cast(out_frame, tf.float32))
