@@ -34,6 +34,12 @@ this checkout and in git revision ``REV``, in alternating child processes (the m
 by +-30% within minutes, more than a 10% change; ``--one-thread-pool``: children whose intra-op pool has
 one thread), and writes ``bench/results/augment_ab.json``.
 
+``python bench/augment.py --against REV --in-process 200`` compares the same chain (every transform p=1, on
+the waveform) in this checkout and in ``REV`` within one process on one thread: both augmenters run
+alternately, 32 clips per call of a ``tf.function`` loop, and each pair of calls gives a ratio of CPU
+time (median, quartiles, pairs in this checkout's favour); steadier than child processes for changes of a
+few per cent. Writes ``bench/results/augment_in_process.json``.
+
 ``python bench/augment.py --rounds 10 [--clips 960] [--audiomentations-clips 60]`` measures the bar instead
 as paired rounds: in one child process with the usual intra-op pool and in one whose pool has one
 thread, audiomentations (its default method) and our chain with the training pipeline's options run
@@ -189,6 +195,62 @@ def compare_revisions(args: argparse.Namespace) -> None:
               "medians": medians, "runs": runs}
     write_result("augment_ab.json", result)
     print(json.dumps(medians, indent=2))
+
+
+def compare_in_process(args: argparse.Namespace) -> None:
+    """``--against REV --in-process PAIRS``: the chain in this checkout and in ``REV``, alternately in one process."""
+    import importlib
+    import importlib.util
+    import tempfile
+
+    import tensorflow as tf
+
+    from pipeline_ab import extract_revision
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)  # one thread: no hand-offs, steadier timings
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    old_root = Path(tempfile.mkdtemp(prefix="sound_tf_augment_ab_")) / "old"
+    revision = extract_revision(args.against, old_root)
+    spec = importlib.util.spec_from_file_location("sound_tf_old", old_root / "sound_tf" / "__init__.py",
+                                                  submodule_search_locations=[str(old_root / "sound_tf")])
+    sys.modules["sound_tf_old"] = importlib.util.module_from_spec(spec)  # its modules import each other relatively
+    spec.loader.exec_module(sys.modules["sound_tf_old"])
+    calls_of = 32
+    functions = {}
+    for name, package, root in ((f"revision {revision}", "sound_tf_old", old_root), ("this checkout", "sound_tf", REPO)):
+        config_module = importlib.import_module(f"{package}.config")
+        augment_module = importlib.import_module(f"{package}.augment")
+        recipe = config_module.config_from_recipe(root / "pipelines" / "esc50.toml")
+        config = config_module.apply_overrides(
+            recipe, {**{f"augment.{group}_domain": "waveform" for group in ("rescale", "shift_gain", "noise", "mixup")},
+                     **{f"augment.{transform}_probability": 1.0 for transform in CHAIN}})
+        clips = tf.constant(synthesise(DISTINCT_CLIPS, config.audio.clip_samples, config.audio.sample_rate_hz))
+        augmenter = augment_module.make_waveform_augmenter(config)
+
+        @tf.function
+        def run(offset, augmenter=augmenter, clips=clips):
+            def body(i, total):
+                return i + 1, total + augmenter(clips[i % DISTINCT_CLIPS], tf.stack([i + offset, 7]))[0]
+            return tf.while_loop(lambda i, total: i < calls_of, body, (0, tf.zeros([])), parallel_iterations=1)[1]
+
+        run(tf.constant(0))  # tracing
+        functions[name] = run
+    old_name, new_name = functions
+    cpu_ms: dict[str, list[float]] = {name: [] for name in functions}
+    for pair in range(args.in_process):
+        for name in (functions if pair % 2 == 0 else reversed(list(functions))):
+            started = time.process_time()
+            functions[name](tf.constant(1000 * (pair % 3)))  # three sets of draws, the same for both
+            cpu_ms[name].append((time.process_time() - started) * 1000 / calls_of)
+    ratios = np.array(cpu_ms[new_name]) / np.array(cpu_ms[old_name])
+    result = {"against": revision, "pairs": args.in_process, "clips_per_call": calls_of,
+              "chain": "shift + speed + pitch + gain + noise, each p=1, on the waveform; one thread, one process",
+              "cpu_ms_per_clip_median": {name: round(float(np.median(v)), 3) for name, v in cpu_ms.items()},
+              "ratio_this_checkout_to_revision": {
+                  "median": round(float(np.median(ratios)), 3), "quartiles": [round(float(q), 3) for q in np.percentile(ratios, [25, 75])],
+                  "pairs_in_favour_of_this_checkout": int(np.sum(ratios < 1))}}
+    write_result("augment_in_process.json", result)
+    print(json.dumps(result, indent=2))
 
 
 def layer_cpu_ms_per_clip(step, features, batches: int) -> float:
@@ -395,6 +457,8 @@ def main() -> None:
                         help="clips per audiomentations measurement (its rate varies by +-30%% between runs of 20)")
     parser.add_argument("--against", metavar="REV", help="compare the chain with git revision REV instead")
     parser.add_argument("--pairs", type=int, default=4, help="alternating pairs of child processes (--against)")
+    parser.add_argument("--in-process", type=int, default=0, metavar="PAIRS",
+                        help="with --against: that many alternating pairs in one process on one thread instead")
     parser.add_argument("--one-thread-pool", action="store_true",
                         help="with --against: children whose intra-op thread pool has one thread "
                              "(--rounds measures both kinds of process)")
@@ -406,6 +470,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.fixed_cost:
         fixed_cost(args)
+        return
+    if args.against and args.in_process:
+        compare_in_process(args)
         return
     if args.against:
         compare_revisions(args)

@@ -305,6 +305,33 @@ def test_same_seed_same_output_different_seed_different_output_in_tf_data(rng):
     assert all(np.max(np.abs(a - c)) > 1e-3 for a, c in zip(first, clips))
 
 
+@pytest.mark.parametrize("shift_mode", ["roll", "zero"])
+@pytest.mark.parametrize("probability", [1.0, 0.5])
+def test_augmenter_chain_equals_its_steps_one_after_another(shift_mode, probability, rng):
+    """The augmenter folds shift and gain into the vocoder pass and skips conditionals at probability 1;
+    its output must be what the public steps give one after another (shift, rescale, gain, noise)."""
+    names = ("shift", "speed", "stretch", "pitch", "gain", "noise")
+    config = apply_overrides(config_with(rescale_domain="waveform", shift_mode=shift_mode),
+                             {f"augment.{name}_probability": probability for name in names})
+    augmenter = augment.make_waveform_augmenter(config)
+    wave = (0.3 * rng.standard_normal(RATE_HZ)).astype(np.float32)
+    vocoder_runs = 0
+    for seed in range(8):
+        params = augmenter.draw(tf.constant([seed, 5]), RATE_HZ)
+        duration, frequency = augment.rescale_factors(params["speed_factor"], params["stretch_rate"],
+                                                      params["pitch_semitones"])
+        vocoder_runs += abs(float(duration * frequency) - 1.0) > 1e-6
+        out = augment.time_shift(wave, params["shift_samples"], mode=shift_mode)
+        out = augment._rescale(out, duration, frequency, frame_length=augmenter.frame_length_samples,
+                               hop_length=augmenter.hop_length_samples)
+        out = augment.apply_gain(out, params["gain_db"])
+        if bool(params["noise_applied"]):
+            out = augment.add_noise(out, augmenter.noise(params, RATE_HZ), params["noise_snr_db"])
+        got = augmenter.apply(wave, params).numpy()
+        assert np.max(np.abs(got - out.numpy())) <= 1e-5 * np.max(np.abs(out.numpy()))
+    assert vocoder_runs >= 4  # the folded path was exercised
+
+
 def test_disabled_augmentation_is_the_identity_everywhere(rng):
     config = apply_overrides(Config(), {"augment.enabled": False})
     wave = rng.standard_normal(RATE_HZ).astype(np.float32)
