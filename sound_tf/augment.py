@@ -465,8 +465,8 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     total_rows = tf.maximum(chunks, (n + front + in_hop - 1) // in_hop)
     rows = tf.reshape(_shifted_and_padded(wave, shift_samples, shift_mode, front, total_rows * in_hop - n - front),
                       [total_rows, in_hop])  # [total_rows, hop]
-    # Frame t is rows t .. t + overlap - 1 side by side; row ranges of a 2-D tensor are copied only when
-    # a row is not a multiple of 32 bytes long (frames_from_chunks' batched slices always are).
+    # Frame t (counted from the first one needed) is rows skipped + t .. skipped + t + overlap - 1 side by
+    # side; row ranges of a 2-D tensor are copied only when a row is not a multiple of 32 bytes long.
     framed = tf.concat([rows[skipped + r:skipped + r + frames] for r in range(overlap)], axis=1)  # [frames, L]
     # The raw FFT ops: tf.signal's wrappers add about 15 small ops each, and a copy before the inverse.
     spec = tf.raw_ops.RFFT(input=framed * _vocoder_window(in_frame, overlap),
@@ -861,8 +861,9 @@ class WaveformAugmenter:
         n = tf.shape(wave)[0] if wave.shape[0] is None else int(wave.shape[0])  # static when known
         # Shift and gain always run: not applied, they are a roll by 0 and a gain of 0 dB, which give the
         # clip back exactly. A skipped step costs a functional If (about 10-15 us per example in tf.data),
-        # more than the pass it saves; the noise step saves more than that and stays conditional.
-        # With augment.shift_gain_domain = "features" the model's FeatureAugment layer shifts and scales.
+        # more than the pass it saves; the noise step saves more than that and stays conditional unless
+        # it is drawn every time. With augment.shift_gain_domain = "features" the model's FeatureAugment
+        # layer shifts and scales.
         aug = self.augment
         on_waveform = aug.shift_gain_domain == "waveform"
         if self.rescales_waveform:  # else speed / stretch / pitch act on the features (FeatureRescale)
