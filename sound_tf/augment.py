@@ -236,13 +236,9 @@ def time_shift(wave: tf.Tensor, shift_samples: int | tf.Tensor, *, mode: str = "
     if mode not in AugmentConfig.SHIFT_MODES:
         raise ConfigError(f"mode must be one of {', '.join(AugmentConfig.SHIFT_MODES)}, got {mode!r}")
     wave = _mono(wave)
-    shift = tf.cast(shift_samples, tf.int32)
     if mode == "roll":
-        return tf.roll(wave, shift, axis=0)
-    n = tf.shape(wave)[0]
-    shift = tf.clip_by_value(shift, -n, n)
-    padded = tf.pad(wave, [[tf.maximum(shift, 0), tf.maximum(-shift, 0)]])  # [n + |shift|]
-    out = padded[tf.maximum(-shift, 0):tf.maximum(-shift, 0) + n]  # [n]
+        return tf.roll(wave, tf.cast(shift_samples, tf.int32), axis=0)
+    out = _shifted_and_padded(wave, shift_samples, mode, 0, 0)  # [n]
     out.set_shape(wave.shape)
     return out
 
