@@ -149,14 +149,18 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     return float(np.median(rates)), float(np.median(cpu_ms))
 
 
-def chain_config(root: Path):
-    """(recipe, every transform on the waveform at the recipe's probabilities, the bench's chain at p=1)."""
-    from sound_tf.config import apply_overrides, config_from_recipe
+def chain_config(root: Path, config_module=None):
+    """(recipe, every transform on the waveform at the recipe's probabilities, the bench's chain at p=1).
 
-    recipe = config_from_recipe(root / "pipelines" / "esc50.toml")
-    base = apply_overrides(recipe, {f"augment.{name}_domain": "waveform"  # the chain as waveform transforms
-                                    for name in ("rescale", "shift_gain", "noise", "mixup")})
-    return recipe, base, apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
+    ``config_module``: the ``config`` module of another copy of the package (default ``sound_tf.config``).
+    """
+    if config_module is None:
+        from sound_tf import config as config_module
+
+    recipe = config_module.config_from_recipe(root / "pipelines" / "esc50.toml")
+    base = config_module.apply_overrides(recipe, {f"augment.{name}_domain": "waveform"  # the chain on the waveform
+                                                  for name in ("rescale", "shift_gain", "noise", "mixup")})
+    return recipe, base, config_module.apply_overrides(base, {f"augment.{name}_probability": 1.0 for name in CHAIN})
 
 
 def ours_in_child(root: Path, args: argparse.Namespace, *, one_thread_pool: bool) -> tuple[float, float]:
@@ -218,14 +222,9 @@ def compare_in_process(args: argparse.Namespace) -> None:
     calls_of = 32
     functions = {}
     for name, package, root in ((f"revision {revision}", "sound_tf_old", old_root), ("this checkout", "sound_tf", REPO)):
-        config_module = importlib.import_module(f"{package}.config")
-        augment_module = importlib.import_module(f"{package}.augment")
-        recipe = config_module.config_from_recipe(root / "pipelines" / "esc50.toml")
-        config = config_module.apply_overrides(
-            recipe, {**{f"augment.{group}_domain": "waveform" for group in ("rescale", "shift_gain", "noise", "mixup")},
-                     **{f"augment.{transform}_probability": 1.0 for transform in CHAIN}})
+        _, _, config = chain_config(root, importlib.import_module(f"{package}.config"))
         clips = tf.constant(synthesise(DISTINCT_CLIPS, config.audio.clip_samples, config.audio.sample_rate_hz))
-        augmenter = augment_module.make_waveform_augmenter(config)
+        augmenter = importlib.import_module(f"{package}.augment").make_waveform_augmenter(config)
 
         @tf.function
         def run(offset, augmenter=augmenter, clips=clips):
