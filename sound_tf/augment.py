@@ -197,19 +197,23 @@ def _cond(pred: tf.Tensor, true_fn: Callable[[], Any], false_fn: Callable[[], An
 
 # -- length handling -------------------------------------------------------------------------------
 
+def _centring(length: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """How :func:`fit_length` centres ``length`` samples in ``target``: ``(start, keep, before)``.
+
+    Samples ``[start, start + keep)`` are kept and ``before`` zeros go in front of them (the rest after).
+    """
+    return tf.maximum(length - target, 0) // 2, tf.minimum(length, target), tf.maximum(target - length, 0) // 2
+
+
 def fit_length(wave: tf.Tensor, num_samples: int | tf.Tensor) -> tf.Tensor:
     """Centre-crop or symmetrically zero-pad ``wave [n]`` to ``[num_samples]``.
 
     Centring keeps the middle of a clip in the middle after a speed change or time stretch.
     """
     wave = _mono(wave)
-    n = tf.shape(wave)[0]
     target = tf.convert_to_tensor(num_samples, tf.int32)
-    missing = tf.maximum(target - n, 0)
-    before = missing // 2
-    padded = tf.pad(wave, [[before, missing - before]])  # [max(n, target)]
-    start = tf.maximum(n - target, 0) // 2
-    out = padded[start:start + target]  # [target]
+    start, keep, before = _centring(tf.shape(wave)[0], target)
+    out = tf.pad(wave[start:start + keep], [[before, target - keep - before]])  # [target]
     if isinstance(num_samples, (int, np.integer)):
         out.set_shape([int(num_samples)])
     return out
@@ -446,7 +450,7 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
         first, keep = 0, length  # output samples [first, first + keep) are returned
     else:
         fit_to_samples = tf.convert_to_tensor(fit_to, tf.int32)
-        first, keep = tf.maximum(length - fit_to_samples, 0) // 2, tf.minimum(length, fit_to_samples)
+        first, keep, before = _centring(length, fit_to_samples)
     first_hop = first // out_hop
     out_frames = (first + keep + out_hop - 1) // out_hop - first_hop + overlap - 1  # output frames first_hop, ...
     t = tf.cast(first_hop + tf.range(out_frames), tf.float32) * rate  # [out_frames] fractional input frame
@@ -493,8 +497,7 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     out = out[start:start + keep]  # [keep]: output samples [first, first + keep)
     if fit_to is None:
         return out  # [round(n * duration_factor)]
-    before = tf.maximum(fit_to_samples - length, 0) // 2  # fit_length's centred zero-padding
-    out = tf.pad(out, [[before, fit_to_samples - keep - before]])  # [fit_to]
+    out = tf.pad(out, [[before, fit_to_samples - keep - before]])  # [fit_to], centred as fit_length does
     if isinstance(fit_to, (int, np.integer)):
         out.set_shape([int(fit_to)])
     return out
