@@ -90,6 +90,35 @@ def test_vocoder_fft_lengths_are_fast_and_within_two_cents_of_any_factor():
     assert a == s == 1024  # a pure time stretch keeps the configured window
 
 
+def test_vocoder_lengths_are_the_cheapest_pair_within_the_tolerance():
+    """Brute force over every pair: the pick is the cheapest within the tolerance, the nearest of those.
+
+    Comparisons allow 0.01% of the tolerance, where float32 rounding may tip a factor to either side.
+    """
+    log_ratios, analysis, synthesis = augment._vocoder_length_pairs(1024, 2)
+    ratios = log_ratios.astype(np.float64)
+    costs = np.array([augment._fft_cost_class(int(a)) + augment._fft_cost_class(int(s))
+                      for a, s in zip(analysis, synthesis)])
+    tolerance = augment.VOCODER_TOLERANCE_CENTS * np.log(2) / 1200
+    slack = 1e-4 * tolerance
+    rng = np.random.default_rng(0)
+    factors = np.concatenate([rng.uniform(0.9, 1.1, 150) * 2 ** (rng.uniform(-2, 2, 150) / 12),
+                              np.exp(rng.uniform(np.log(0.25), np.log(4.0), 150))]).astype(np.float32)
+    picked_costs, nearest_costs = [], []
+    for factor in factors:
+        a, s = (int(v) for v in augment._vocoder_lengths(1024, 2, tf.constant(factor)))
+        pick = int(np.flatnonzero((analysis == a) & (synthesis == s))[0])
+        distance = np.abs(ratios - np.log(np.float64(factor)))
+        assert distance[pick] <= tolerance + slack, factor
+        inside = distance <= tolerance - slack
+        assert costs[pick] <= costs[inside].min(), factor  # nothing cheaper within the tolerance
+        same = (costs == costs[pick]) & (distance <= tolerance + slack)
+        assert distance[pick] <= distance[same].min() + slack, factor  # the nearest of the cheapest
+        picked_costs.append(costs[pick])
+        nearest_costs.append(costs[np.argmin(distance)])
+    assert np.mean(picked_costs) < 0.6 * np.mean(nearest_costs)  # mostly lengths of 2, 3 and 5 instead
+
+
 @pytest.mark.parametrize("rate", [0.8, 1.25])
 def test_time_stretch_changes_duration_by_rate_and_keeps_pitch(rate):
     wave = burst()
