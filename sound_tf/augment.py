@@ -350,10 +350,9 @@ def _fft_cost_class(n: int) -> int:
     """Rank of an FFT length's cost per sample: 0 for factors 2-5, 1 for 7, 2 for 11, 3 for 13-23.
 
     TensorFlow's FFT (ducc) has its own passes for radices 2, 3, 4 and 5 (real and complex) and for 7 and
-    11 (complex) and runs a generic pass, quadratic in the factor, for larger primes. On this project's
-    2-core machines a 5-s clip's frames took, per sample (medians over 222 lengths from 500 to 2000;
-    forward / inverse): 2.07 / 3.13 ns with factors up to 5, 2.19 / 3.20 with a 7, 2.32 / 3.42 with an
-    11, and 2.57-2.73 / 3.58-3.87 with a 13, 17, 19 or 23.
+    11 (complex) and runs a generic pass, quadratic in the factor, for larger primes. Per sample, a
+    5-s clip's frames with a factor of 13-23 took 25-55% longer (forward) and 10-25% longer (inverse)
+    than with factors up to 5 (``python bench/fft_lengths.py``; numbers in the README).
     """
     return {2: 0, 3: 0, 5: 0, 7: 1, 11: 2}.get(_largest_prime_factor(n), 3)
 
@@ -392,11 +391,10 @@ def _vocoder_length_table(frame_length: int, overlap: int,
     For a factor ``f`` the pick is the cheapest pair (:func:`_fft_cost_class` of both lengths) among
     those whose ratio lies within ``tolerance_cents`` of ``f``, and of those the nearest; where none is
     that near (beyond the pairs' range, or nearly), the nearest pair. This is a step function of
-    ``log f``: ``pairs[searchsorted(bounds, log f, side="right")]``. Against the nearest pair
-    overall it took about 10% less FFT time per clip for the augmentation chain's factors (speed
-    0.9-1.1 times pitch +-2 semitones; forward and inverse FFTs, one thread, costs measured per
-    length), and the whole chain about 6% less CPU per clip; the factor is still realised to within
-    1.7 cents, but 0.75 instead of 0.2 cents away on average.
+    ``log f``: ``pairs[searchsorted(bounds, log f, side="right")]``. For the augmentation chain's
+    factors (speed 0.9-1.1 times pitch +-2 semitones) it takes 7-11% less FFT time than the nearest
+    pair (``bench/fft_lengths.py``) and the chain about 6% less CPU; the factor is realised to within
+    1.7 cents still, 0.75 instead of 0.2 cents away on average.
 
     Returns ``bounds [k]`` (float32, ascending log factors where the pick changes) and ``pairs
     [k + 1, 2]`` (int32 analysis, synthesis).
