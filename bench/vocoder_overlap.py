@@ -63,7 +63,18 @@ def tapered_vocoder(hop: Fraction):
         edge = tf.minimum(tf.minimum(n, tf.cast(length, tf.float32) - n), tf.cast(taper, tf.float32))
         return tf.sin(edge * (math.pi / 2.0) / tf.cast(taper, tf.float32))  # [length]
 
-    def vocoder(wave, *, duration_factor, frequency_factor, frame_length, hop_length):  # hop_length: unused
+    def vocoder(wave, *, duration_factor, frequency_factor, frame_length, hop_length,  # hop_length: unused
+                shift_samples=None, shift_mode="roll", gain=None, fit_to=None):
+        # The package's vocoder folds a time shift, a gain and a centred crop into its own pass; here
+        # they are applied apart, as the augmenter's steps define them.
+        if shift_samples is not None:
+            wave = augment.time_shift(wave, shift_samples, mode=shift_mode)
+        out = stretched(wave, duration_factor, frequency_factor, frame_length)
+        if gain is not None:
+            out = out * tf.cast(gain, tf.float32)
+        return out if fit_to is None else augment.fit_length(out, fit_to)
+
+    def stretched(wave, duration_factor, frequency_factor, frame_length):
         n = tf.shape(wave)[0]
         frequency_factor = tf.cast(frequency_factor, tf.float32)
         duration_factor = tf.cast(duration_factor, tf.float32)
