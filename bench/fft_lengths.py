@@ -13,7 +13,8 @@ cost class per length (its largest prime factor). This script measures, on one t
   ``tf.while_loop``; and the medians per largest prime factor;
 - for the benchmark chain's frequency factors (speed 0.9-1.1 times pitch +-2 semitones, uniform), the mean
   FFT time per sample pair and the distance in cents of the realised factor, for the nearest pair
-  overall and for the pair the table picks, priced by those measured costs.
+  overall (of pairs with equal ratios, the cheapest: ``_vocoder_length_pairs`` keeps one per ratio) and for
+  the pair the table picks, priced by those measured costs.
 
 Usage: ``python bench/fft_lengths.py [--low 500] [--high 2000] [--calls 6] [--repeats 3]``. Writes
 ``bench/results/fft_lengths.json``.

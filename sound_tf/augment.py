@@ -333,7 +333,7 @@ def _overlap_add(frames: tf.Tensor, hop: tf.Tensor, overlap: int) -> tf.Tensor:
 
 
 def _largest_prime_factor(n: int) -> int:
-    """The largest prime factor of ``n`` (``n`` itself when it has none among 2-23)."""
+    """The largest prime factor of ``n``, or what is left of ``n`` once 2-23 are divided out when that is not 1."""
     largest = 1
     for p in (2, 3, 5, 7, 11, 13, 17, 19, 23):
         while n % p == 0:
