@@ -351,8 +351,8 @@ def _fft_cost_class(n: int) -> int:
 
     TensorFlow's FFT (ducc) has its own passes for radices 2, 3, 4 and 5 (real and complex) and for 7 and
     11 (complex) and runs a generic pass, quadratic in the factor, for larger primes. Per sample, a
-    5-s clip's frames with a factor of 13-23 took 25-55% longer (forward) and 10-25% longer (inverse)
-    than with factors up to 5 (``python bench/fft_lengths.py``; numbers in the README).
+    5-s clip's frames with a factor of 13-23 took longer than with factors up to 5, the forward FFT
+    most (``python bench/fft_lengths.py``; its figures are in the README).
     """
     return {2: 0, 3: 0, 5: 0, 7: 1, 11: 2}.get(_largest_prime_factor(n), 3)
 
@@ -392,7 +392,7 @@ def _vocoder_length_table(frame_length: int, overlap: int,
     those whose ratio lies within ``tolerance_cents`` of ``f``, and of those the nearest; where none is
     that near (beyond the pairs' range, or nearly), the nearest pair. This is a step function of
     ``log f``: ``pairs[searchsorted(bounds, log f, side="right")]``. For the augmentation chain's
-    factors (speed 0.9-1.1 times pitch +-2 semitones) it takes 7-11% less FFT time than the nearest
+    factors (speed 0.9-1.1 times pitch +-2 semitones) it takes about 8% less FFT time than the nearest
     pair (``bench/fft_lengths.py``) and the chain about 6% less CPU; the factor is realised to within
     1.7 cents still, 0.75 instead of 0.2 cents away on average.
 
