@@ -45,6 +45,9 @@ as paired rounds: in one child process with the usual intra-op pool and in one w
 thread, audiomentations (its default method) and our chain with the training pipeline's options run
 alternately, one after the other in each round, and each round's ratio of clips/s is reported (median,
 range, rounds at 50x or more; no best-of-rows selection), in ``bench/results/augment_rounds.json``.
+Each round also measures, just before our pass, how much of two cores two busy processes get
+(:class:`HostProbe`: 2.0 is two full cores); the JSON relates each round's ratio to it, since our chain
+runs on both vCPUs and audiomentations on one.
 
 ``python bench/augment.py --fixed-cost 5 [--clips 960]`` splits our chain's CPU time per clip (the
 training pipeline's options) into a part that grows with the clip's length and a fixed part per clip
@@ -73,6 +76,10 @@ import numpy as np  # noqa: E402
 
 DISTINCT_CLIPS = 16
 CHAIN = ("shift", "speed", "pitch", "gain", "noise")
+#: The host probe's work unit: numpy's real FFT (single-threaded) of this many rows of this length.
+PROBE_BLOCK = (64, 1024)
+#: Two busy processes count as having two full cores when they do at least this much of twice one's work.
+FULL_TWO_CORE_SCALING = 1.8
 
 
 def write_result(name: str, result: dict) -> None:
@@ -94,6 +101,55 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
         clicks = (np.arange(samples) % int(sample_rate_hz * rng.uniform(0.1, 0.5)) == 0).astype(float)
         clips.append(0.2 * tone + 0.5 * clicks + 0.02 * rng.standard_normal(samples))
     return np.asarray(clips, np.float32)
+
+
+def _probe_worker(conn) -> None:
+    """A host probe's process: for each request, that many real FFTs of a fixed block; replies the wall seconds."""
+    block = np.random.default_rng(0).standard_normal(PROBE_BLOCK).astype(np.float32)
+    while (repeats := conn.recv()) is not None:
+        started = time.perf_counter()
+        for _ in range(repeats):
+            np.fft.rfft(block, axis=1)
+        conn.send(time.perf_counter() - started)
+
+
+class HostProbe:
+    """How much of two cores two busy processes get on this machine right now.
+
+    Two helper processes (spawned: numpy only) run the same fixed work alone (one of them) and both at
+    once, twice each way; the scaling is ``2 * alone / at once`` (medians): 2.0 when the two vCPUs are
+    two full cores, about 1 when they share one. Our chain runs on both vCPUs and audiomentations on
+    one, so this factor of the host's goes straight into each round's ratio.
+    """
+
+    def __init__(self, repeats: int = 150) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.repeats, self.pipes, self.processes = repeats, [], []
+        for _ in range(2):
+            ours_end, theirs_end = context.Pipe()
+            process = context.Process(target=_probe_worker, args=(theirs_end,), daemon=True)
+            process.start()
+            self.pipes.append(ours_end)
+            self.processes.append(process)
+        self.pipes[0].send(self.repeats)  # warm-up (imports, page faults)
+        self.pipes[0].recv()
+
+    def scaling(self, blocks: int = 2) -> float:
+        alone, at_once = [], []
+        for _ in range(blocks):
+            self.pipes[0].send(self.repeats)
+            alone.append(self.pipes[0].recv())
+            for pipe in self.pipes:
+                pipe.send(self.repeats)
+            at_once.append(max(pipe.recv() for pipe in self.pipes))
+        return 2 * float(np.median(alone)) / float(np.median(at_once))
+
+    def close(self) -> None:
+        for pipe, process in zip(self.pipes, self.processes):
+            pipe.send(None)
+            process.join(timeout=10)
 
 
 def ours_dataset(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, as_training: bool = False,
@@ -344,12 +400,20 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
 def alternate(config, clips: np.ndarray, args: argparse.Namespace) -> list[list[float]]:
     """``--rounds``: audiomentations (its default method) and our chain (``config``) with the training
     pipeline's options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours
-    clips/s, ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
+    clips/s, ours CPU ms, host scaling], ...]`` one row per round (one pass of ours,
+    ``--audiomentations-clips`` of theirs; the :class:`HostProbe` scaling measured just before our pass)."""
     rate = config.audio.sample_rate_hz
     chain = audiomentations_chain(config.augment, "signalsmith_stretch")
     chain(clips[0], sample_rate=rate)  # warm-up
     ds = ours_dataset(config, clips, args.clips, single_thread_ops=False, as_training=True)
-    return [[*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)] for _ in range(args.rounds)]
+    probe = HostProbe()
+    rows = []
+    for _ in range(args.rounds):
+        theirs_row = run_chain(chain, clips, args.audiomentations_clips, rate)
+        scaling = probe.scaling()
+        rows.append([*theirs_row, *one_pass(ds), scaling])
+    probe.close()
+    return rows
 
 
 def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[list[float]]:
@@ -359,6 +423,21 @@ def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[
     done = subprocess.run(command + (["--one-thread-pool"] if one_thread_pool else []), check=True,
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def host_summary(ratios: list[float], scalings: list[float]) -> dict[str, object]:
+    """Each round's ratio against the host's two-process scaling (:class:`HostProbe`) measured in that round."""
+    ratios_arr, scalings_arr = np.asarray(ratios), np.asarray(scalings)
+    full = scalings_arr >= FULL_TWO_CORE_SCALING
+    ranks = [np.argsort(np.argsort(v)) for v in (ratios_arr, scalings_arr)]
+    return {
+        "two_process_scaling": [round(float(v), 2) for v in scalings_arr],
+        "two_process_scaling_median": round(float(np.median(scalings_arr)), 2),
+        "spearman_ratio_vs_scaling": round(float(np.corrcoef(*ranks)[0, 1]), 2) if len(ratios) > 2 else None,
+        f"rounds_with_scaling_at_least_{FULL_TWO_CORE_SCALING}": int(full.sum()),
+        "ratio_median_in_those_rounds": round(float(np.median(ratios_arr[full])), 1) if full.any() else None,
+        "ratio_median_in_the_others": round(float(np.median(ratios_arr[~full])), 1) if (~full).any() else None,
+    }
 
 
 def compare_alternately(args: argparse.Namespace) -> None:
@@ -392,11 +471,16 @@ def compare_alternately(args: argparse.Namespace) -> None:
             "audiomentations_cpu_ms_per_clip_median": round(float(np.median([row[1] for row in rows])), 1),
             "ours_clips_per_s_median": round(float(np.median([row[2] for row in rows])), 1),
             "ours_cpu_ms_per_clip_median": round(float(np.median([row[3] for row in rows])), 2),
+            "host": host_summary(ratios, [row[4] for row in rows]),
             "rows": [[round(v, 2) for v in row] for row in rows],
         }
         summary = result["processes"][name]
+        host = summary["host"]
         print(f"{name}: median {summary['ratio_median']}x ({summary['ratio_min']}-{summary['ratio_max']}x, "
-              f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more)", flush=True)
+              f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more); host scaling "
+              f"median {host['two_process_scaling_median']}, {host[f'rounds_with_scaling_at_least_{FULL_TWO_CORE_SCALING}']} "
+              f"rounds at {FULL_TWO_CORE_SCALING} or more (ratio median {host['ratio_median_in_those_rounds']}x there, "
+              f"{host['ratio_median_in_the_others']}x in the others)", flush=True)
     result["cpu_count"] = os.cpu_count()
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["versions"] = {"tensorflow": installed("tensorflow"), "audiomentations": installed("audiomentations"),
