@@ -44,10 +44,9 @@ few per cent. Writes ``bench/results/augment_in_process.json``.
 as paired rounds: in one child process with the usual intra-op pool and in one whose pool has one
 thread, audiomentations (its default method) and our chain with the training pipeline's options run
 alternately, one after the other in each round, and each round's ratio of clips/s is reported (median,
-range, rounds at 50x or more; no best-of-rows selection), in ``bench/results/augment_rounds.json``.
-Each round also measures, just before our pass, how much of two cores two busy processes get
-(:class:`HostProbe`: 2.0 is two full cores); the JSON relates each round's ratio to it, since our chain
-runs on both vCPUs and audiomentations on one.
+range, rounds at 50x or more; no best-of-rows selection), in ``bench/results/augment_rounds.json``. A
+third configuration runs our chain in one single-threaded pipeline process per core (spawned workers,
+each a pass of ``--clips`` clips, all at once), the shape of an augmentation job with worker processes.
 
 ``python bench/augment.py --fixed-cost 5 [--clips 960]`` splits our chain's CPU time per clip (the
 training pipeline's options) into a part that grows with the clip's length and a fixed part per clip
@@ -76,10 +75,6 @@ import numpy as np  # noqa: E402
 
 DISTINCT_CLIPS = 16
 CHAIN = ("shift", "speed", "pitch", "gain", "noise")
-#: The host probe's work unit: numpy's real FFT (single-threaded) of this many rows of this length.
-PROBE_BLOCK = (64, 1024)
-#: Two busy processes count as having two full cores when they do at least this much of twice one's work.
-FULL_TWO_CORE_SCALING = 1.8
 
 
 def write_result(name: str, result: dict) -> None:
@@ -103,63 +98,15 @@ def synthesise(count: int, samples: int, sample_rate_hz: int) -> np.ndarray:
     return np.asarray(clips, np.float32)
 
 
-def _probe_worker(conn) -> None:
-    """A host probe's process: for each request, that many real FFTs of a fixed block; replies the wall seconds."""
-    block = np.random.default_rng(0).standard_normal(PROBE_BLOCK).astype(np.float32)
-    while (repeats := conn.recv()) is not None:
-        started = time.perf_counter()
-        for _ in range(repeats):
-            np.fft.rfft(block, axis=1)
-        conn.send(time.perf_counter() - started)
-
-
-class HostProbe:
-    """How much of two cores two busy processes get on this machine right now.
-
-    Two helper processes (spawned: numpy only) run the same fixed work alone (one of them) and both at
-    once, twice each way; the scaling is ``2 * alone / at once`` (medians): 2.0 when the two vCPUs are
-    two full cores, about 1 when they share one. Our chain runs on both vCPUs and audiomentations on
-    one, so this factor of the host's goes straight into each round's ratio.
-    """
-
-    def __init__(self, repeats: int = 150) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self.repeats, self.pipes, self.processes = repeats, [], []
-        for _ in range(2):
-            ours_end, theirs_end = context.Pipe()
-            process = context.Process(target=_probe_worker, args=(theirs_end,), daemon=True)
-            process.start()
-            self.pipes.append(ours_end)
-            self.processes.append(process)
-        self.pipes[0].send(self.repeats)  # warm-up (imports, page faults)
-        self.pipes[0].recv()
-
-    def scaling(self, blocks: int = 2) -> float:
-        alone, at_once = [], []
-        for _ in range(blocks):
-            self.pipes[0].send(self.repeats)
-            alone.append(self.pipes[0].recv())
-            for pipe in self.pipes:
-                pipe.send(self.repeats)
-            at_once.append(max(pipe.recv() for pipe in self.pipes))
-        return 2 * float(np.median(alone)) / float(np.median(at_once))
-
-    def close(self) -> None:
-        for pipe, process in zip(self.pipes, self.processes):
-            pipe.send(None)
-            process.join(timeout=10)
-
-
 def ours_dataset(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, as_training: bool = False,
-                 skip_idle: bool = False):
+                 skip_idle: bool = False, calls: int | None = None, seed: int = 0):
     """Our augmenter over ``total`` clips in a batched, prefetched tf.data pipeline, warmed up once.
 
     ``as_training``: with the options of a training pipeline served from memory
     (:func:`sound_tf.pipeline.training_options`) instead of ``single_thread_ops``. ``skip_idle``: no
     augmenter map when it has nothing to do on the waveform (every transform in the model), as the
-    trainer runs it.
+    trainer runs it. ``calls``: parallel calls of the map (default: tf.data's choice); ``seed``: of the
+    transforms' draws.
     """
     import tensorflow as tf
 
@@ -170,11 +117,11 @@ def ours_dataset(config, clips: np.ndarray, total: int, *, single_thread_ops: bo
     options = training_options() if as_training else tf.data.Options()
     if single_thread_ops:
         options.threading.max_intra_op_parallelism = 1
-    seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(clips).repeat(), seeds)).take(total)
     if augmenter.acts_on_waveform or not skip_idle:
         ds = ds.map(lambda wave, seed: augmenter(wave, tf.cast(seed % (2 ** 31 - 1), tf.int32)),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+                    num_parallel_calls=tf.data.AUTOTUNE if calls is None else calls)
     else:  # as the trainer: no augmenter map when every transform acts in the model
         ds = ds.map(lambda wave, seed: wave)
     ds = ds.batch(32).prefetch(tf.data.AUTOTUNE).with_options(options)
@@ -196,8 +143,9 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     """(clips/s, CPU ms per clip) of our augmenter in a batched, prefetched tf.data pipeline (:func:`ours_dataset`).
 
     With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
-    once): on these 2-vCPU machines one pass of the phase-vocoder chain ran at either about 720 or
-    about 1,100 clips/s for the same CPU time per clip, as if the two vCPUs sometimes shared a core.
+    once): on these 2-vCPU machines the phase-vocoder chain's map threads sometimes take twice the CPU
+    time for the same work, for seconds at a time, in a process whose two threads run on both vCPUs
+    (not in one single-threaded process per core; README, session 18).
     """
     ds = ours_dataset(config, clips, total, single_thread_ops=single_thread_ops, as_training=as_training,
                       skip_idle=skip_idle)
@@ -400,59 +348,102 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
 def alternate(config, clips: np.ndarray, args: argparse.Namespace) -> list[list[float]]:
     """``--rounds``: audiomentations (its default method) and our chain (``config``) with the training
     pipeline's options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours
-    clips/s, ours CPU ms, host scaling], ...]`` one row per round (one pass of ours,
-    ``--audiomentations-clips`` of theirs; the :class:`HostProbe` scaling measured just before our pass)."""
+    clips/s, ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
     rate = config.audio.sample_rate_hz
     chain = audiomentations_chain(config.augment, "signalsmith_stretch")
     chain(clips[0], sample_rate=rate)  # warm-up
     ds = ours_dataset(config, clips, args.clips, single_thread_ops=False, as_training=True)
-    probe = HostProbe()
+    return [[*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)] for _ in range(args.rounds)]
+
+
+def _pipeline_worker(conn, root: str, clips_per_pass: int, seed: int) -> None:
+    """One process of the per-core configuration (spawned): TensorFlow on one thread, one map call.
+
+    Builds the chain's pipeline for the package under ``root`` (:func:`ours_dataset`, the training
+    pipeline's options, different draws per ``seed``), says ``"ready"``, then runs one pass per request
+    and replies its ``(clips/s, CPU ms per clip)``, until it receives ``None``.
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)  # before TensorFlow starts
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    sys.path.insert(0, root)
+    _, _, every = chain_config(Path(root))
+    clips = synthesise(DISTINCT_CLIPS, every.audio.clip_samples, every.audio.sample_rate_hz)
+    ds = ours_dataset(every, clips, clips_per_pass, single_thread_ops=False, as_training=True, calls=1, seed=seed)
+    conn.send("ready")
+    while conn.recv() is not None:
+        conn.send(one_pass(ds))
+
+
+def alternate_per_core(config, clips: np.ndarray, args: argparse.Namespace, root: str) -> list[list[float]]:
+    """:func:`alternate` with ours in one single-threaded pipeline process per core (:func:`_pipeline_worker`).
+
+    Each round: audiomentations in this process, then every worker's pass of ``--clips`` clips at once
+    (as long as the other configurations' passes, so each pass's start-up weighs the same); ours is the
+    clips of all passes over the wall time from the start signal to the last reply, and the workers'
+    CPU time per clip.
+    """
+    import multiprocessing
+
+    rate = config.audio.sample_rate_hz
+    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
+    chain(clips[0], sample_rate=rate)  # warm-up
+    cores = os.cpu_count() or 1
+    per_worker = args.clips
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow's threads set before it starts
+    pipes, workers = [], []
+    for seed in range(cores):
+        ours_end, worker_end = context.Pipe()
+        workers.append(context.Process(target=_pipeline_worker, args=(worker_end, root, per_worker, seed), daemon=True))
+        workers[-1].start()
+        pipes.append(ours_end)
+    for pipe in pipes:
+        assert pipe.recv() == "ready"
     rows = []
     for _ in range(args.rounds):
         theirs_row = run_chain(chain, clips, args.audiomentations_clips, rate)
-        scaling = probe.scaling()
-        rows.append([*theirs_row, *one_pass(ds), scaling])
-    probe.close()
+        started = time.perf_counter()
+        for pipe in pipes:
+            pipe.send(True)
+        replies = [pipe.recv() for pipe in pipes]
+        wall = time.perf_counter() - started
+        rows.append([*theirs_row, per_worker * cores / wall, float(np.mean([cpu_ms for _, cpu_ms in replies]))])
+    for pipe, worker in zip(pipes, workers):
+        pipe.send(None)
+        worker.join(timeout=30)
     return rows
 
 
-def rounds_in_child(args: argparse.Namespace, *, one_thread_pool: bool) -> list[list[float]]:
-    """:func:`alternate` in a child process (``one_thread_pool``: whose intra-op pool has one thread)."""
+def rounds_in_child(args: argparse.Namespace, *, kind: str) -> list[list[float]]:
+    """:func:`alternate` in a child process, or :func:`alternate_per_core` from one.
+
+    ``kind``: ``"usual"`` (TensorFlow's usual intra-op pool), ``"one-thread-pool"`` (an intra-op pool of
+    one thread) or ``"per-core"`` (one single-threaded pipeline process per core).
+    """
     command = [sys.executable, __file__, "--child", str(REPO), "--rounds", str(args.rounds), "--clips", str(args.clips),
                "--audiomentations-clips", str(args.audiomentations_clips)]
-    done = subprocess.run(command + (["--one-thread-pool"] if one_thread_pool else []), check=True,
-                          capture_output=True, text=True)
+    flags = {"usual": [], "one-thread-pool": ["--one-thread-pool"], "per-core": ["--per-core-processes"]}[kind]
+    done = subprocess.run(command + flags, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def host_summary(ratios: list[float], scalings: list[float]) -> dict[str, object]:
-    """Each round's ratio against the host's two-process scaling (:class:`HostProbe`) measured in that round."""
-    ratios_arr, scalings_arr = np.asarray(ratios), np.asarray(scalings)
-    full = scalings_arr >= FULL_TWO_CORE_SCALING
-    ranks = [np.argsort(np.argsort(v)) for v in (ratios_arr, scalings_arr)]
-    return {
-        "two_process_scaling": [round(float(v), 2) for v in scalings_arr],
-        "two_process_scaling_median": round(float(np.median(scalings_arr)), 2),
-        "spearman_ratio_vs_scaling": round(float(np.corrcoef(*ranks)[0, 1]), 2) if len(ratios) > 2 else None,
-        f"rounds_with_scaling_at_least_{FULL_TWO_CORE_SCALING}": int(full.sum()),
-        "ratio_median_in_those_rounds": round(float(np.median(ratios_arr[full])), 1) if full.any() else None,
-        "ratio_median_in_the_others": round(float(np.median(ratios_arr[~full])), 1) if (~full).any() else None,
-    }
-
-
 def compare_alternately(args: argparse.Namespace) -> None:
-    """``--rounds``: the bar measured as paired rounds in two processes, with the usual and a one-thread pool.
+    """``--rounds``: the bar measured as paired rounds in three configurations of our pipeline.
 
-    This process only starts the two and reads the versions from the installed packages' metadata (it
-    imports neither TensorFlow nor audiomentations).
+    A process with the usual intra-op pool, one whose pool has one thread, and one single-threaded
+    pipeline process per core, each in a child process of its own (:func:`rounds_in_child`). This
+    process only starts them and reads the versions from the installed packages' metadata (it imports
+    neither TensorFlow nor audiomentations).
     """
     from importlib.metadata import packages_distributions, version
 
     def installed(module: str) -> str:  # e.g. tensorflow is installed as the tensorflow-cpu distribution
         return version(packages_distributions().get(module, [module])[0])
 
-    processes = {"usual intra-op pool (as training runs it)": False,
-                 "one-thread intra-op pool (a process that only augments)": True}
+    processes = {"usual intra-op pool (as training runs it)": "usual",
+                 "one-thread intra-op pool (a process that only augments)": "one-thread-pool",
+                 "one single-threaded pipeline process per core (a job that augments with worker processes)": "per-core"}
     result: dict[str, object] = {
         "chain": "shift + speed + pitch + gain + noise, each p=1; ours with the training pipeline's tf.data options, "
                  "audiomentations with its default signalsmith_stretch method",
@@ -460,8 +451,8 @@ def compare_alternately(args: argparse.Namespace) -> None:
         "audiomentations_clips_per_round": args.audiomentations_clips,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "processes": {},
     }
-    for name, one_thread_pool in processes.items():
-        rows = rounds_in_child(args, one_thread_pool=one_thread_pool)
+    for name, kind in processes.items():
+        rows = rounds_in_child(args, kind=kind)
         ratios = [row[2] / row[0] for row in rows]
         result["processes"][name] = {
             "ratio_median": round(float(np.median(ratios)), 1), "ratio_min": round(min(ratios), 1),
@@ -471,16 +462,11 @@ def compare_alternately(args: argparse.Namespace) -> None:
             "audiomentations_cpu_ms_per_clip_median": round(float(np.median([row[1] for row in rows])), 1),
             "ours_clips_per_s_median": round(float(np.median([row[2] for row in rows])), 1),
             "ours_cpu_ms_per_clip_median": round(float(np.median([row[3] for row in rows])), 2),
-            "host": host_summary(ratios, [row[4] for row in rows]),
             "rows": [[round(v, 2) for v in row] for row in rows],
         }
         summary = result["processes"][name]
-        host = summary["host"]
         print(f"{name}: median {summary['ratio_median']}x ({summary['ratio_min']}-{summary['ratio_max']}x, "
-              f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more); host scaling "
-              f"median {host['two_process_scaling_median']}, {host[f'rounds_with_scaling_at_least_{FULL_TWO_CORE_SCALING}']} "
-              f"rounds at {FULL_TWO_CORE_SCALING} or more (ratio median {host['ratio_median_in_those_rounds']}x there, "
-              f"{host['ratio_median_in_the_others']}x in the others)", flush=True)
+              f"{summary['rounds_at_least_50x']} of {args.rounds} rounds at 50x or more)", flush=True)
     result["cpu_count"] = os.cpu_count()
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["versions"] = {"tensorflow": installed("tensorflow"), "audiomentations": installed("audiomentations"),
@@ -544,7 +530,8 @@ def main() -> None:
                         help="with --against: that many alternating pairs in one process on one thread instead")
     parser.add_argument("--one-thread-pool", action="store_true",
                         help="with --against: children whose intra-op thread pool has one thread "
-                             "(--rounds measures both kinds of process)")
+                             "(--rounds measures every configuration)")
+    parser.add_argument("--per-core-processes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=0,
                         help="measure the bar instead as this many alternating rounds of audiomentations and ours")
     parser.add_argument("--fixed-cost", type=int, default=0, metavar="ROUNDS",
@@ -571,6 +558,9 @@ def main() -> None:
         sys.path.insert(0, args.child)
         _, base, every = chain_config(Path(args.child))
         clips = synthesise(DISTINCT_CLIPS, base.audio.clip_samples, base.audio.sample_rate_hz)
+        if args.rounds and args.per_core_processes:
+            print(json.dumps(alternate_per_core(every, clips, args, args.child)))
+            return
         if args.rounds:
             print(json.dumps(alternate(every, clips, args)))
             return
