@@ -345,13 +345,19 @@ def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, m
     return run_chain(chain, clips, total, sample_rate_hz)
 
 
+def warm_default_chain(config, clips: np.ndarray):
+    """(audiomentations' chain with its default method, the sample rate), called once on a clip (warm-up)."""
+    rate = config.audio.sample_rate_hz
+    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
+    chain(clips[0], sample_rate=rate)
+    return chain, rate
+
+
 def alternate(config, clips: np.ndarray, args: argparse.Namespace) -> list[list[float]]:
     """``--rounds``: audiomentations (its default method) and our chain (``config``) with the training
     pipeline's options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours
     clips/s, ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
-    rate = config.audio.sample_rate_hz
-    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
-    chain(clips[0], sample_rate=rate)  # warm-up
+    chain, rate = warm_default_chain(config, clips)
     ds = ours_dataset(config, clips, args.clips, single_thread_ops=False, as_training=True)
     return [[*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)] for _ in range(args.rounds)]
 
@@ -386,20 +392,18 @@ def alternate_per_core(config, clips: np.ndarray, args: argparse.Namespace, root
     """
     import multiprocessing
 
-    rate = config.audio.sample_rate_hz
-    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
-    chain(clips[0], sample_rate=rate)  # warm-up
+    chain, rate = warm_default_chain(config, clips)
     cores = os.cpu_count() or 1
-    per_worker = args.clips
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow's threads set before it starts
     pipes, workers = [], []
     for seed in range(cores):
         ours_end, worker_end = context.Pipe()
-        workers.append(context.Process(target=_pipeline_worker, args=(worker_end, root, per_worker, seed), daemon=True))
+        workers.append(context.Process(target=_pipeline_worker, args=(worker_end, root, args.clips, seed), daemon=True))
         workers[-1].start()
         pipes.append(ours_end)
-    for pipe in pipes:
-        assert pipe.recv() == "ready"
+    for seed, pipe in enumerate(pipes):
+        if pipe.recv() != "ready":
+            raise RuntimeError(f"pipeline worker {seed} did not start")
     rows = []
     for _ in range(args.rounds):
         theirs_row = run_chain(chain, clips, args.audiomentations_clips, rate)
@@ -408,7 +412,7 @@ def alternate_per_core(config, clips: np.ndarray, args: argparse.Namespace, root
             pipe.send(True)
         replies = [pipe.recv() for pipe in pipes]
         wall = time.perf_counter() - started
-        rows.append([*theirs_row, per_worker * cores / wall, float(np.mean([cpu_ms for _, cpu_ms in replies]))])
+        rows.append([*theirs_row, args.clips * cores / wall, float(np.mean([cpu_ms for _, cpu_ms in replies]))])
     for pipe, worker in zip(pipes, workers):
         pipe.send(None)
         worker.join(timeout=30)
