@@ -338,26 +338,24 @@ def run_chain(chain, clips: np.ndarray, total: int, sample_rate_hz: int) -> tupl
     return total / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / total
 
 
+def warm_chain(augment_config, method: str, clips: np.ndarray, sample_rate_hz: int):
+    """:func:`audiomentations_chain`, called once on a clip (warm-up)."""
+    chain = audiomentations_chain(augment_config, method)
+    chain(clips[0], sample_rate=sample_rate_hz)
+    return chain
+
+
 def theirs(clips: np.ndarray, total: int, sample_rate_hz: int, augment_config, method: str) -> tuple[float, float]:
     """(clips/s, CPU ms per clip) of the same chain in audiomentations, one clip at a time."""
-    chain = audiomentations_chain(augment_config, method)
-    chain(clips[0], sample_rate=sample_rate_hz)  # warm-up
-    return run_chain(chain, clips, total, sample_rate_hz)
-
-
-def warm_default_chain(config, clips: np.ndarray):
-    """(audiomentations' chain with its default method, the sample rate), called once on a clip (warm-up)."""
-    rate = config.audio.sample_rate_hz
-    chain = audiomentations_chain(config.augment, "signalsmith_stretch")
-    chain(clips[0], sample_rate=rate)
-    return chain, rate
+    return run_chain(warm_chain(augment_config, method, clips, sample_rate_hz), clips, total, sample_rate_hz)
 
 
 def alternate(config, clips: np.ndarray, args: argparse.Namespace) -> list[list[float]]:
     """``--rounds``: audiomentations (its default method) and our chain (``config``) with the training
     pipeline's options, measured alternately in this process, ``[[theirs clips/s, theirs CPU ms, ours
     clips/s, ours CPU ms], ...]`` one row per round (one pass of ours, ``--audiomentations-clips`` of theirs)."""
-    chain, rate = warm_default_chain(config, clips)
+    rate = config.audio.sample_rate_hz
+    chain = warm_chain(config.augment, "signalsmith_stretch", clips, rate)  # audiomentations' default method
     ds = ours_dataset(config, clips, args.clips, single_thread_ops=False, as_training=True)
     return [[*run_chain(chain, clips, args.audiomentations_clips, rate), *one_pass(ds)] for _ in range(args.rounds)]
 
@@ -392,7 +390,8 @@ def alternate_per_core(config, clips: np.ndarray, args: argparse.Namespace, root
     """
     import multiprocessing
 
-    chain, rate = warm_default_chain(config, clips)
+    rate = config.audio.sample_rate_hz
+    chain = warm_chain(config.augment, "signalsmith_stretch", clips, rate)  # audiomentations' default method
     cores = os.cpu_count() or 1
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow's threads set before it starts
     pipes, workers = [], []
