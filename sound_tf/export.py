@@ -51,10 +51,11 @@ import sys
 import tempfile
 import time
 import tomllib
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -325,6 +326,17 @@ def _frontend_nodes(model_bytes: bytes) -> list[str]:
             if _FRONTEND_NAME.search(tensors[i])]
 
 
+@contextlib.contextmanager
+def _calibrating() -> Iterator[None]:
+    """Around an int8 conversion: TensorFlow's calibrator runs ``tf.lite.Interpreter``, which warns that it is
+    deprecated in favour of LiteRT. sound_tf runs every model with ai-edge-litert; the warning is not
+    the user's to act on, so it is left out (other warnings pass)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+                                category=UserWarning)
+        yield
+
+
 def convert_waveform_model(source: Path, variant: str, *, representative: np.ndarray | None = None,
                            float32: bytes | None = None) -> bytes:
     """TFLite FlatBuffer of waveform ``[batch, clip_samples]`` -> logits and probabilities for one variant.
@@ -361,13 +373,15 @@ def convert_waveform_model(source: Path, variant: str, *, representative: np.nda
             yield [window[np.newaxis]]  # [1, clip_samples]
 
     converter.representative_dataset = dataset
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
-    nodes = _frontend_nodes(debugger.calibrated_model)
-    if not nodes:
-        raise ExportError(f"found no ops of the {models.LOG_MEL_LAYER_NAME!r} layer in the converted graph; "
-                          f"cannot keep the frontend in float32")
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-    return float16_frontend_constants(debugger.get_nondebug_quantized_model())
+    with _calibrating():
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+        nodes = _frontend_nodes(debugger.calibrated_model)
+        if not nodes:
+            raise ExportError(f"found no ops of the {models.LOG_MEL_LAYER_NAME!r} layer in the converted graph; "
+                              f"cannot keep the frontend in float32")
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+        quantized = debugger.get_nondebug_quantized_model()
+    return float16_frontend_constants(quantized)
 
 
 def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
@@ -491,7 +505,8 @@ def convert_features_model(model: keras.Model, config: Config, work: Path, repre
             yield [features[np.newaxis]]  # [1, frames, mel_bins]
 
     converter.representative_dataset = dataset
-    return converter.convert()
+    with _calibrating():
+        return converter.convert()
 
 
 def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:

@@ -583,6 +583,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         callbacks.append(keras.callbacks.TerminateOnNaN())
         callbacks.append(InputThreadPriority())  # as in training: the input pipeline yields to the step
         kwargs.setdefault("epochs", config.train.epochs)
+        kwargs.setdefault("shuffle", False)  # as in training: the pipeline shuffles (Keras would only warn)
         history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **kwargs).history
         scores = np.asarray(history.get(settings.objective, [np.nan]), np.float64)
         if np.all(np.isnan(scores)):

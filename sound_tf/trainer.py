@@ -291,8 +291,9 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
         f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
         f"{config.feature_shape}")
+    # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
     model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
-              callbacks=_callbacks(config, run_dir, history), verbose=verbose)
+              callbacks=_callbacks(config, run_dir, history), verbose=verbose, shuffle=False)
 
     if (run_dir / BEST_WEIGHTS).is_file():
         model.load_weights(run_dir / BEST_WEIGHTS)

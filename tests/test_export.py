@@ -163,6 +163,15 @@ def test_dynamic_range_frontend_gets_its_float_constants_back(bundle, tmp_path):
     export._check_frontend_float(fixed, "dynamic")
 
 
+def test_int8_conversion_does_not_pass_on_tensorflows_interpreter_deprecation(bundle, tmp_path, recwarn):
+    # TensorFlow's calibrator runs the deprecated tf.lite.Interpreter; sound_tf itself runs LiteRT.
+    run, _ = bundle
+    source = export.tflite_source(run.model, run.config, tmp_path / "source")
+    int8 = export.convert_waveform_model(source, "int8", representative=_test_windows(run, run.config)[:8])
+    export._check_frontend_float(int8, "int8")
+    assert not [str(w.message) for w in recwarn if "Interpreter is deprecated" in str(w.message)]
+
+
 def test_metadata_is_embedded_in_every_tflite_file(bundle):
     run, result = bundle
     config = run.config

@@ -238,7 +238,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
         tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
 
 
-def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path):
+def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
@@ -249,6 +249,7 @@ def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path)
     assert [t.status for t in result.trials] == ["COMPLETED"]
     assert result.trials[0].values["tuner/epochs"] == 1  # Hyperband's budget for the trial
     assert result.best_run is None and not (tmp_path / "out" / "best_run").exists()
+    assert not [str(w.message) for w in recwarn if "shuffle" in str(w.message)]  # the pipeline shuffles
     with pytest.raises(ConfigError, match="time-budget must be > 0"):
         tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=0)
 
