@@ -95,8 +95,8 @@ def tapered_vocoder(hop: Fraction):
         jumps = tf.not_equal(idx[1:] - idx[:-1], 1)
         steps = tf.cast(tf.where(jumps)[:, 0], tf.int32)
         turn = tf.gather(spec, tf.gather(idx, steps) + 1) * tf.math.conj(tf.gather(spec, tf.gather(idx, steps + 1)))
-        correction = augment._exclusive_cumsum_frames(
-            tf.pad(tf.math.atan2(tf.math.imag(turn), tf.math.real(turn)), [[0, 1], [0, 0]]))
+        correction = tf.cumsum(tf.pad(tf.math.atan2(tf.math.imag(turn), tf.math.real(turn)), [[0, 1], [0, 0]]),
+                               axis=0, exclusive=True)
         scale = tf.cast(out_frame, tf.float32) / tf.cast(in_frame, tf.float32)
         rotation = tf.complex(scale * tf.cos(correction), scale * tf.sin(correction))
         so_far = tf.pad(tf.cumsum(tf.cast(jumps, tf.int32)), [[1, 0]])
