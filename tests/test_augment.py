@@ -119,6 +119,16 @@ def test_vocoder_lengths_are_the_cheapest_pair_within_the_tolerance():
     assert np.mean(picked_costs) < 0.6 * np.mean(nearest_costs)  # mostly lengths of 2, 3 and 5 instead
 
 
+def test_vocoder_phase_sums_are_exclusive_cumulative_sums_on_both_paths(rng):
+    limit = augment._DENSE_CUMSUM_ROWS  # up to it one matrix product, beyond it tf.cumsum
+    in_graph = tf.function(augment._exclusive_cumsum_rows)
+    for rows in (1, 2, 37, limit, limit + 1, 3 * limit):
+        x = rng.standard_normal((rows, 541)).astype(np.float32)
+        expected = np.concatenate([np.zeros((1, 541)), np.cumsum(x.astype(np.float64), axis=0)[:-1]])
+        for run in (augment._exclusive_cumsum_rows, in_graph):
+            np.testing.assert_allclose(run(tf.constant(x)).numpy(), expected, atol=2e-4 * np.sqrt(rows))
+
+
 @pytest.mark.parametrize("rate", [0.8, 1.25])
 def test_time_stretch_changes_duration_by_rate_and_keeps_pitch(rate):
     wave = burst()
