@@ -51,7 +51,7 @@ def test_the_input_iterators_threads_get_a_lower_priority_and_do_the_pipelines_w
 
     base = os.getpriority(os.PRIO_PROCESS, 0)
     started = {tid: _cpu_ticks(tid) for tid in trainer.InputThreadPriority._threads()}
-    model.fit(ds, steps_per_epoch=40, epochs=1, verbose=0, callbacks=[callback, Probe()])
+    model.fit(ds, steps_per_epoch=40, epochs=1, verbose=0, callbacks=[callback, Probe()], shuffle=False)
 
     lowered = {tid: seen[tid] for tid in callback.lowered if tid in seen}  # alive at the end of training
     assert lowered, "no thread of the input iterator was found"
