@@ -145,7 +145,7 @@ def ours(config, clips: np.ndarray, total: int, *, single_thread_ops: bool, pass
     With ``passes > 1``, the medians of that many passes over ``total`` clips (one pipeline, warmed up
     once): on these 2-vCPU machines the phase-vocoder chain's map threads sometimes take twice the CPU
     time for the same work, for seconds at a time, in a process whose two threads run on both vCPUs
-    (not in one single-threaded process per core; README, session 18).
+    (not in one single-threaded process per core; ``bench/HISTORY.md``, session 18).
     """
     ds = ours_dataset(config, clips, total, single_thread_ops=single_thread_ops, as_training=as_training,
                       skip_idle=skip_idle)

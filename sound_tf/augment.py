@@ -316,8 +316,8 @@ def _exclusive_cumsum_rows(x: tf.Tensor) -> tf.Tensor:
     more by ``tf.cumsum``. The phase vocoder's corrections are about ``|1 - rate|`` of its output frames:
     at most 109 for a 5-s 22.05 kHz clip at any rate from 0.5 to 1.5. ``tf.cumsum`` along axis 0 took
     about 105 us for ``[23, 541]`` here (a scan of about 9 ns per value), the product about 16 us
-    (README, session 19). The conditional is a plain ``tf.cond`` (lowered): both branches are a few
-    ops, cheaper as dead ops than a function call.
+    (``bench/HISTORY.md``, session 19). The conditional is a plain ``tf.cond`` (lowered): both branches
+    are a few ops, cheaper as dead ops than a function call.
     """
     rows = tf.shape(x)[0]
     lower = tf.constant(np.tril(np.ones((_DENSE_CUMSUM_ROWS, _DENSE_CUMSUM_ROWS), np.float32), -1))
@@ -356,7 +356,7 @@ def _fft_cost_class(n: int) -> int:
     TensorFlow's FFT (ducc) has its own passes for radices 2, 3, 4 and 5 (real and complex) and for 7 and
     11 (complex) and runs a generic pass, quadratic in the factor, for larger primes. Per sample, a
     5-s clip's frames with a factor of 13-23 took longer than with factors up to 5, the forward FFT
-    most (``python bench/fft_lengths.py``; its figures are in the README).
+    most (``python bench/fft_lengths.py``; its figures are in ``bench/HISTORY.md``, session 17).
     """
     return {2: 0, 3: 0, 5: 0, 7: 1, 11: 2}.get(_largest_prime_factor(n), 3)
 
@@ -479,7 +479,7 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     interpolated between the two nearest input frames: that took a quarter of the vocoder's CPU time,
     and it moved the output at most about 0.1 (mean log-magnitude difference) closer to librosa's
     interpolating ``time_stretch`` / ``pitch_shift``, where librosa's own output moves 0.2-0.3 with
-    another hop (README, augmentation benchmark). Synthesis inverts each frame
+    another hop (``bench/HISTORY.md``, session 11). Synthesis inverts each frame
     with an FFT of length ``L'`` (``L / L'`` within :data:`VOCODER_TOLERANCE_CENTS` of
     ``frequency_factor``, the cheapest such pair: see :func:`_vocoder_length_table`), which resamples
     the frame, and overlap-adds at ``L' / overlap``: time stretch and resampling in one pass,
@@ -554,7 +554,7 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     # The inverse FFT reads the first L' / 2 + 1 bins (so bins above the new Nyquist are dropped); when
     # L' > L it needs zeros above the input's bins (a padding of 0 passes the tensor through). Padded as
     # float64 bit patterns (zero bits are 0 + 0j): Pad on complex64 took 3.6x as long on its own, about
-    # 1% of the chain's CPU (README, session 19).
+    # 1% of the chain's CPU (bench/HISTORY.md, session 19).
     zero_bins = tf.maximum(out_frame // 2 + 1 - tf.shape(spec)[1], 0)
     out_spec = tf.bitcast(tf.pad(tf.bitcast(out_spec, tf.float64), [[0, 0], [0, zero_bins]]), tf.complex64)
     synthesised = tf.raw_ops.IRFFT(input=out_spec, fft_length=tf.expand_dims(out_frame, 0))  # [out_frames, L']
