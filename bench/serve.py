@@ -16,7 +16,9 @@ the rounds of each server and client count are pooled (throughput over their tot
 over all their requests). CPU time per request shows the servers' cost independently of that load.
 
 ``--soak`` instead sends ``--soak-requests`` (10,000) small requests (1-s clips) to ``sound_tf.serve``
-and reports its RSS at the start, every tenth of the way and at the end.
+and reports its RSS at the start, every tenth of the way and at the end; with ``--python-heap`` also the
+Python objects it holds after the warm-up and at the end (``tracemalloc``, through ``bench/heap_probe``
+on the server's ``PYTHONPATH``), which tells a leak of Python objects from native memory.
 
 The model is the default architecture on the esc50 recipe (5-s clips at 22.05 kHz), trained for one
 epoch on the synthetic demo data (accuracy is irrelevant to throughput) and exported once; both are
@@ -26,7 +28,7 @@ earlier runs of the other mode) and a markdown table on stdout.
 Usage::
 
     python bench/serve.py [--rounds 3] [--requests 160] [--blueprint-requests 24] [--concurrency 16]
-    python bench/serve.py --soak [--soak-requests 10000]
+    python bench/serve.py --soak [--soak-requests 10000] [--python-heap]
     python bench/serve.py --run-dir RUN --bundle BUNDLE      # an existing run folder and its export
 """
 
@@ -263,17 +265,37 @@ def throughput(args, run_dir: Path, bundle: Path, clips: dict[float, list[bytes]
                                                    if line.startswith("sound_tf_inference_batch_size_")]}
 
 
+def python_heap_mb(process: subprocess.Popen, heap_file: Path) -> float:
+    """MB of Python objects the server holds (``bench/heap_probe``: tracemalloc, read at SIGUSR1)."""
+    lines = len(heap_file.read_text().splitlines()) if heap_file.is_file() else 0
+    process.send_signal(signal.SIGUSR1)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        values = heap_file.read_text().splitlines() if heap_file.is_file() else []
+        if len(values) > lines:
+            return int(values[-1]) / 1e6
+        time.sleep(0.1)
+    raise SystemExit(f"the server did not report its Python heap within 30 s ({heap_file})")
+
+
 def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    heap_file = logs / "python_heap.txt"
+    if args.python_heap:  # tracemalloc in the server: slower, so its req/s is not the bar's
+        probe = str(Path(__file__).resolve().parent / "heap_probe")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [probe, env.get("PYTHONPATH")]))
+        env["SOUND_TF_BENCH_HEAP_FILE"] = str(heap_file)
     port = free_port()
     every = max(1, args.soak_requests // 10)
     with Server("sound_tf.serve", serve_command(bundle, port), env, port, "/ready", logs / "soak.log") as server:
         asyncio.run(load(server.url, "/classify", clips[1.0], requests=200, concurrency=args.concurrency))  # warm-up
         start = rss_mb(server.process.pid)
+        heap_start = python_heap_mb(server.process, heap_file) if args.python_heap else None
         cpu_before = cpu_seconds(server.process.pid)
         raw = asyncio.run(load(server.url, "/classify", clips[1.0], requests=args.soak_requests,
                                concurrency=args.concurrency, rss_pid=server.process.pid, rss_every=every))
         end = rss_mb(server.process.pid)
+        heap_end = python_heap_mb(server.process, heap_file) if args.python_heap else None
         raw["cpu_seconds"] = cpu_seconds(server.process.pid) - cpu_before
     samples = raw["rss_samples_mb"]
     result = summarise([raw])
@@ -282,6 +304,11 @@ def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dic
            "rss_growth_mb": round(end - start, 1), "rss_samples_mb": samples}
     print(f"  soak: {result['requests']} requests, {result['failed']} failed, {result['requests_per_second']} req/s; "
           f"RSS start {start:.1f} MB, middle {middle:.1f} MB, end {end:.1f} MB", flush=True)
+    if args.python_heap:
+        out.update({"tracemalloc": True, "python_heap_start_mb": round(heap_start, 2),
+                    "python_heap_end_mb": round(heap_end, 2)})
+        print(f"  Python heap (tracemalloc): {heap_start:.2f} MB after the warm-up, {heap_end:.2f} MB at the end",
+              flush=True)
     return out
 
 
@@ -306,6 +333,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--soak", action="store_true", help="10,000-request memory soak instead of throughput")
     parser.add_argument("--soak-requests", type=int, default=10_000)
+    parser.add_argument("--python-heap", action="store_true",
+                        help="--soak: also trace the server's Python heap (tracemalloc; slower, so not the bar's req/s)")
     args = parser.parse_args()
 
     run_dir, bundle = ensure_model(args.run_dir, args.bundle)
