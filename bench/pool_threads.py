@@ -116,7 +116,7 @@ def main() -> None:
             runs[name].extend(rows)
             for row in rows:
                 print(f"round {round_index + 1}, {name}: {row}", flush=True)
-    keys = [key for key in runs["usual"][0]]
+    keys = list(runs["usual"][0])
     medians = {name: {key: round(float(np.median([row[key] for row in rows])), 3) for key in keys}
                for name, rows in runs.items()}
     result = {"chain": "shift + speed + pitch + gain + noise, each p=1, the training pipeline's tf.data options",
