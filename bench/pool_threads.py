@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from augment import chain_config, ours_dataset, synthesise, write_result  # noqa: E402
+from augment import DISTINCT_CLIPS, chain_config, ours_dataset, synthesise, write_result  # noqa: E402
 
 CONFIGURATIONS = {"usual": {}, "one-thread": {"TF_NUM_INTRAOP_THREADS": "1"}, "private": {}}
 
@@ -67,7 +67,7 @@ def child(configuration: str, clips_per_pass: int, passes: int) -> list[dict[str
     import tensorflow as tf
 
     _, _, config = chain_config(REPO)
-    clips = synthesise(16, config.audio.clip_samples, config.audio.sample_rate_hz)
+    clips = synthesise(DISTINCT_CLIPS, config.audio.clip_samples, config.audio.sample_rate_hz)
     ds = ours_dataset(config, clips, clips_per_pass, single_thread_ops=False, as_training=True)
     if configuration == "private":
         options = tf.data.Options()
