@@ -1,7 +1,7 @@
 """Serving throughput and latency (issue 7's bars): ``python -m sound_tf.serve`` against the article's blueprint.
 
 Every server runs on 127.0.0.1 in its own process; this process sends a bounded number of requests from
-1 and ``--concurrency`` (16) concurrent clients (httpx, async), alternating 1-second and 5-second
+1 and ``--concurrency`` (16) concurrent clients (httpx2, async), alternating 1-second and 5-second
 44.1 kHz 16-bit WAV clips (the servers resample them to the model's rate), and reports requests per
 second, p50 and p99 latency, failed requests, the server's CPU time per request and its resident
 memory (both from ``/proc/PID``).
@@ -53,7 +53,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
+import httpx2  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
@@ -133,9 +133,9 @@ class Server:
             if self.process.poll() is not None:
                 raise SystemExit(f"{self.name} exited with {self.process.returncode}; see {self.log}")
             try:
-                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                if httpx2.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return self
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.25)
         raise SystemExit(f"{self.name} did not get ready within 180 s; see {self.log}")
@@ -174,8 +174,8 @@ async def load(url: str, path: str, clips: list[bytes], *, requests: int, concur
     failures: list[str] = []
     rss: list[tuple[int, float]] = []
     counter = iter(range(requests))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         async def worker() -> None:
             for i in counter:
                 data = clips[i % len(clips)]
@@ -184,7 +184,7 @@ async def load(url: str, path: str, clips: list[bytes], *, requests: int, concur
                     response = await client.post(path, files={"file": (f"clip{i}.wav", data, "audio/wav")})
                     if response.status_code != 200 or "predicted_class" not in response.json():
                         failures.append(f"{response.status_code}: {response.text[:200]}")
-                except httpx.HTTPError as exc:
+                except httpx2.HTTPError as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
                 latencies.append(time.perf_counter() - began)
                 if rss_pid is not None and rss_every and (i + 1) % rss_every == 0:
@@ -245,7 +245,7 @@ def throughput(args, run_dir: Path, bundle: Path, clips: dict[float, list[bytes]
             server = stack.enter_context(Server(name, command(port), server_env, port, ready_path, log))
             asyncio.run(load(server.url, path, mixed, requests=2 * args.concurrency, concurrency=args.concurrency))
             servers.append((server, path, requests))
-        backend = httpx.get(servers[0][0].url + "/ready").json().get("backend")
+        backend = httpx2.get(servers[0][0].url + "/ready").json().get("backend")
         rounds: dict[tuple[str, int], list[dict]] = {}
         for round_index in range(args.rounds):
             print(f"  round {round_index + 1}/{args.rounds} (load average {os.getloadavg()[0]:.1f})", flush=True)
@@ -260,7 +260,7 @@ def throughput(args, run_dir: Path, bundle: Path, clips: dict[float, list[bytes]
                              "backend": backend if server.name == "sound_tf.serve" else "keras model.predict",
                              **summarise(rounds[(server.name, concurrency)]),
                              "rss_mb": round(rss_mb(server.process.pid), 1)})
-        metrics = httpx.get(servers[0][0].url + "/metrics").text
+        metrics = httpx2.get(servers[0][0].url + "/metrics").text
     return {"runs": runs, "batch_size_histogram": [line for line in metrics.splitlines()
                                                    if line.startswith("sound_tf_inference_batch_size_")]}
 

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 import soundfile as sf
@@ -518,8 +518,8 @@ def test_concurrent_requests_are_batched(tmp_path):
     async def run():
         async with app.router.lifespan_context(app):
             await app.state.service.wait_ready(10)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
                 responses = await asyncio.gather(*(http.post("/classify", files={"file": (f"{i}.wav", clips[label])})
                                                    for i, label in enumerate(labels)))
                 metrics = (await http.get("/metrics")).text
@@ -544,7 +544,7 @@ def test_overload_is_refused_with_503(tmp_path):
     async def run():
         async with app.router.lifespan_context(app):
             await app.state.service.wait_ready(10)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as http:
                 async def post(delay_seconds: float):
                     await asyncio.sleep(delay_seconds)
                     return await http.post("/classify", files={"file": ("a.wav", data)})

@@ -20,7 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 import soundfile as sf
@@ -205,14 +205,14 @@ def test_real_server_over_http(bundle, tmp_path):
             while True:
                 assert server.poll() is None, stderr_path.read_text()[-3000:]
                 try:
-                    if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                    if httpx2.get(url + "/ready", timeout=1).status_code == 200:
                         break
-                except httpx.HTTPError:
+                except httpx2.HTTPError:
                     pass
                 assert time.time() < deadline, "the server did not get ready"
                 time.sleep(0.1)
             lite = LiteClassifier(bundle / "model_float32.tflite")
-            with httpx.Client(base_url=url, timeout=30) as http:
+            with httpx2.Client(base_url=url, timeout=30) as http:
                 assert http.get("/health").json() == {"status": "ok", "model": "ready"}
                 assert http.get("/labels").json()["labels"] == list(lite.labels)
 
@@ -253,7 +253,7 @@ def test_real_server_over_http(bundle, tmp_path):
             # an abandoned upload: the client goes away mid-body
             raw_request(port, multipart_head(port, 5000), b"--b0undary\r\n", close_after_send=True)
 
-            with httpx.Client(base_url=url, timeout=30) as http:  # still serving
+            with httpx2.Client(base_url=url, timeout=30) as http:  # still serving
                 ok = http.post("/classify", files={"file": ("b.wav", encode(tone(2200, 0.5, SR), SR))})
                 assert ok.status_code == 200
                 metrics = http.get("/metrics").text
