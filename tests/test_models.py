@@ -5,11 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from sound_tf.config import Config, apply_overrides
 from sound_tf.errors import ConfigError
+from sound_tf.export import convert_waveform_model, tflite_source
 from sound_tf.frontend import compute_feature_stats, for_tflite
+from sound_tf.lite import LOGITS
 from sound_tf.models import (LOG_MEL_LAYER_NAME, build_model, count_macs, macs_by_layer,
                              seed_cnn_flat_size)
 
@@ -138,42 +139,24 @@ def test_for_tflite_copy_keeps_weights_names_and_outputs(rng):
     np.testing.assert_allclose(copy.predict(waveform, verbose=0), expected, atol=1e-5 * np.abs(expected).max())
 
 
-def _tflite(model: keras.Model, representative: np.ndarray | None = None,
-            float_model: bytes | None = None) -> bytes:
-    """float32, or int8 with a float32 frontend (tensors under the log_mel layer stay float)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    model = for_tflite(model)
-    if float_model is None:
-        float_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+def _tflite(model: keras.Model, config: Config, directory, *,
+            representative: np.ndarray | None = None) -> tuple[bytes, bytes | None]:
+    """The product's conversions (``sound_tf.export``): float32, and int8 with a float32 frontend (tensors
+    under the log_mel layer stay float) when ``representative`` windows are given."""
+    source = tflite_source(model, config, directory / "tflite_source")
+    float_model = convert_waveform_model(source, "float32")
     if representative is None:
-        return float_model
-    frontend_nodes = [detail["name"] for detail in Interpreter(model_content=float_model).get_tensor_details()
-                      if f"/{LOG_MEL_LAYER_NAME}" in detail["name"]]
-
-    def dataset():
-        for clip in representative:
-            yield [clip[np.newaxis]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = dataset
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=frontend_nodes))
-    return debugger.get_nondebug_quantized_model()
+        return float_model, None
+    return float_model, convert_waveform_model(source, "int8", representative=representative)
 
 
 def _run(model_content: bytes, waveform: np.ndarray):
+    """Logits of ``waveform [clips, samples]`` by the model's signature (LiteRT), and its interpreter."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=model_content, num_threads=1)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, waveform.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, waveform)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), interpreter
+    outputs = interpreter.get_signature_runner()(waveform=waveform)
+    return outputs[LOGITS], interpreter
 
 
 def _builtin_only(interpreter) -> None:
@@ -191,25 +174,25 @@ def _assert_float_frontend_int8_body(interpreter) -> None:
 
 
 @pytest.mark.parametrize("name", ["default", "seed_cnn"])
-def test_tflite_float32_and_int8_use_builtin_ops(name, rng):
+def test_tflite_float32_and_int8_use_builtin_ops(name, rng, tmp_path):
     config = make_config(model=name, mels=16, clip_seconds=0.3)
     waveform = noise(config, 3, rng)
     mean, variance = compute_feature_stats(config, [waveform])
     model = build_model(config, feature_mean=mean, feature_variance=variance)
     expected = model.predict(waveform, verbose=0)  # [3, classes]
 
-    float_model = _tflite(model)
+    float_model, int8_model = _tflite(model, config, tmp_path, representative=noise(config, 4, rng))
     logits, interpreter = _run(float_model, waveform)
     _builtin_only(interpreter)
     np.testing.assert_allclose(logits, expected, atol=1e-4 * np.abs(expected).max())
 
-    logits, interpreter = _run(_tflite(model, noise(config, 4, rng), float_model), waveform)
+    logits, interpreter = _run(int8_model, waveform)
     _builtin_only(interpreter)
     _assert_float_frontend_int8_body(interpreter)
     assert logits.shape == expected.shape and np.all(np.isfinite(logits))
 
 
-def test_default_model_learns_four_pitches_and_survives_int8(rng):
+def test_default_model_learns_four_pitches_and_survives_int8(rng, tmp_path):
     """Sines at four pitches (+-5%, random level, phase and noise): held-out accuracy after 10 epochs,
     in Keras and in the int8 TFLite model (float frontend), which must agree with Keras."""
     config = make_config(mels=32)
@@ -237,7 +220,7 @@ def test_default_model_learns_four_pitches_and_survives_int8(rng):
     accuracy = float(np.mean(np.argmax(expected, axis=1) == test_y))
     assert accuracy >= 0.9, accuracy
 
-    logits, interpreter = _run(_tflite(model, representative=train_x[::4]), test_x)
+    logits, interpreter = _run(_tflite(model, config, tmp_path, representative=train_x[::4])[1], test_x)
     _assert_float_frontend_int8_body(interpreter)
     int8_accuracy = float(np.mean(np.argmax(logits, axis=1) == test_y))
     agreement = float(np.mean(np.argmax(logits, axis=1) == np.argmax(expected, axis=1)))
