@@ -139,17 +139,6 @@ def test_for_tflite_copy_keeps_weights_names_and_outputs(rng):
     np.testing.assert_allclose(copy.predict(waveform, verbose=0), expected, atol=1e-5 * np.abs(expected).max())
 
 
-def _tflite(model: keras.Model, config: Config, directory, *,
-            representative: np.ndarray | None = None) -> tuple[bytes, bytes | None]:
-    """The product's conversions (``sound_tf.export``): float32, and int8 with a float32 frontend (tensors
-    under the log_mel layer stay float) when ``representative`` windows are given."""
-    source = tflite_source(model, config, directory / "tflite_source")
-    float_model = convert_waveform_model(source, "float32")
-    if representative is None:
-        return float_model, None
-    return float_model, convert_waveform_model(source, "int8", representative=representative)
-
-
 def _run(model_content: bytes, waveform: np.ndarray):
     """Logits of ``waveform [clips, samples]`` by the model's signature (LiteRT), and its interpreter."""
     from ai_edge_litert.interpreter import Interpreter
@@ -181,12 +170,13 @@ def test_tflite_float32_and_int8_use_builtin_ops(name, rng, tmp_path):
     model = build_model(config, feature_mean=mean, feature_variance=variance)
     expected = model.predict(waveform, verbose=0)  # [3, classes]
 
-    float_model, int8_model = _tflite(model, config, tmp_path, representative=noise(config, 4, rng))
-    logits, interpreter = _run(float_model, waveform)
+    source = tflite_source(model, config, tmp_path / "tflite_source")  # the product's conversions
+    logits, interpreter = _run(convert_waveform_model(source, "float32"), waveform)
     _builtin_only(interpreter)
     np.testing.assert_allclose(logits, expected, atol=1e-4 * np.abs(expected).max())
 
-    logits, interpreter = _run(int8_model, waveform)
+    logits, interpreter = _run(convert_waveform_model(source, "int8", representative=noise(config, 4, rng)),
+                               waveform)  # int8 with the log_mel frontend kept float32
     _builtin_only(interpreter)
     _assert_float_frontend_int8_body(interpreter)
     assert logits.shape == expected.shape and np.all(np.isfinite(logits))
@@ -220,7 +210,9 @@ def test_default_model_learns_four_pitches_and_survives_int8(rng, tmp_path):
     accuracy = float(np.mean(np.argmax(expected, axis=1) == test_y))
     assert accuracy >= 0.9, accuracy
 
-    logits, interpreter = _run(_tflite(model, config, tmp_path, representative=train_x[::4])[1], test_x)
+    int8_model = convert_waveform_model(tflite_source(model, config, tmp_path / "tflite_source"), "int8",
+                                        representative=train_x[::4])
+    logits, interpreter = _run(int8_model, test_x)
     _assert_float_frontend_int8_body(interpreter)
     int8_accuracy = float(np.mean(np.argmax(logits, axis=1) == test_y))
     agreement = float(np.mean(np.argmax(logits, axis=1) == np.argmax(expected, axis=1)))
