@@ -736,6 +736,8 @@ def colored_noise(num_samples: int | tf.Tensor, seed: tf.Tensor, *, exponent: fl
     directly in time.
     """
     _check_range("exponent", exponent, 0.0, 4.0)
+    if _is_number(num_samples) and num_samples < 0:
+        raise ConfigError(f"num_samples must be >= 0, got {num_samples}")
     exponent = tf.cast(exponent, tf.float32)
     num_samples = tf.convert_to_tensor(num_samples, tf.int32)
     seed = tf.convert_to_tensor(seed)
@@ -752,7 +754,7 @@ def colored_noise(num_samples: int | tf.Tensor, seed: tf.Tensor, *, exponent: fl
                                 fft_length=tf.expand_dims(num_samples, 0))  # [num_samples]
         return noise
 
-    noise = tf.cond(exponent > 0, shaped, white)
+    noise = tf.cond((exponent > 0) & (num_samples > 0), shaped, white)  # ducc aborts on an empty FFT
     rms = tf.sqrt(tf.reduce_mean(tf.square(noise)))
     return tf.math.divide_no_nan(noise, rms)
 

@@ -1,8 +1,9 @@
 """``python -m sound_tf.augment FILE --out DIR``: hear and see what training augmentation does to a file.
 
-Decodes FILE at the recipe's sample rate, draws ``--count`` parameter sets from ``--seed`` exactly as the
-training pipeline does (same augmenter, same probabilities: some versions may leave a transform out),
-and writes into DIR:
+Decodes FILE at the recipe's sample rate, takes one clip of the recipe's length from it as training does
+(``audio.clip_seconds``: a longer file is cut from ``--start`` seconds, a shorter one padded with
+silence), draws ``--count`` parameter sets from ``--seed`` exactly as the training pipeline does (same
+augmenter, same probabilities: some versions may leave a transform out), and writes into DIR:
 
 - ``original.wav`` and ``aug_NN_<what was applied>.wav`` (16-bit PCM, e.g.
   ``aug_03_pitch+1.4st_noise18dB-pink.wav``; samples beyond [-1, 1] are clipped in the file only),
@@ -21,6 +22,7 @@ Examples
 --------
     python -m sound_tf.augment dog.wav --out aug_preview
     python -m sound_tf.augment dog.wav --out aug_preview --count 8 --seed 3 --pipeline esc50
+    python -m sound_tf.augment street.flac --out aug_preview --start 12.5 --set audio.clip_seconds=10
     python -m sound_tf.augment dog.wav --out aug_preview --set augment.pitch_probability=1
 """
 
@@ -29,12 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .config import Config, config_from_recipe, replace_section
+from .config import SEED_LIMIT, Config, config_from_recipe, replace_section
 from .errors import ConfigError, run_cli
 
 
@@ -46,6 +49,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--count", type=int, default=6, help="augmented versions to write (default 6)")
     parser.add_argument("--seed", type=int, help="seed of the draws (default: train.seed of the config)")
+    parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
+                        help="where the clip starts in a file longer than audio.clip_seconds (default 0)")
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set augment.noise_probability=1 (repeatable)")
@@ -80,15 +85,21 @@ def _applied_text(params: dict[str, Any]) -> str:
 
 
 def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count: int, seed: int,
-                 log: Any = print) -> list[Path]:
+                 start_seconds: float = 0.0, log: Any = print) -> list[Path]:
     """Write the original and ``count`` augmented versions of ``path`` into ``out_dir``; return the WAVs.
+
+    The original is the clip training would see: ``audio.clip_seconds`` from ``start_seconds`` on, padded
+    with silence at the end when the file is shorter. The augmentation's settings are per clip (a shift
+    of at most ``augment.shift_max_clip_fraction`` of it, the model's noise tables a clip long), so a
+    whole long file would show other transforms than training applies.
 
     Raises
     ------
     AudioError
         ``path`` cannot be decoded.
     ConfigError
-        ``count`` is not positive or the noise folder is unusable.
+        ``count`` is not positive, ``seed`` is out of range, ``start_seconds`` lies outside the file, or
+        the noise folder is unusable.
     """
     import tensorflow as tf
 
@@ -97,11 +108,23 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
     if count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
-    rate = config.audio.sample_rate_hz
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"--seed must be an integer in [0, 2**30), got {seed}")
+    rate, clip = config.audio.sample_rate_hz, config.audio.clip_samples
     wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
     if wave.size < config.frame_length_samples:
         raise ConfigError(f"{path}: {wave.size} samples at {rate} Hz is shorter than one feature frame "
                           f"({config.frame_length_samples} samples)")
+    start = int(round(start_seconds * rate))
+    if not 0 <= start < wave.size:
+        raise ConfigError(f"--start {start_seconds} s lies outside {path}, which lasts {wave.size / rate:.2f} s")
+    if wave.size != clip or start:
+        end = min(start + clip, wave.size)
+        log(f"{path} lasts {wave.size / rate:.2f} s and training sees {clip / rate:g}-s clips "
+            f"(audio.clip_seconds): using {start / rate:.2f}-{end / rate:.2f} s"
+            + (f", padded with {(clip - (end - start)) / rate:.2f} s of silence" if end - start < clip else "")
+            + (" (--start chooses another part)" if wave.size > clip else ""))
+    wave = np.pad(wave[start:start + clip], (0, max(clip - (wave.size - start), 0)))  # [clip]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     noise_bank = load_noise_bank(config)
@@ -251,7 +274,7 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
         frames, bins = features.shape
         image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
                           extent=(0.0, frames * hop_seconds, 0, bins))
-        ax.set_title(name, fontsize=9, loc="left")
+        ax.set_title(textwrap.fill(name, 120), fontsize=9, loc="left")  # the training panel's name is long
         ax.set_ylabel("mel bin")
     axes[-1, 0].set_xlabel("time (s)")
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="log mel power", shrink=0.6)
@@ -266,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         config = build_config(args)
         seed = config.train.seed if args.seed is None else args.seed
-        augment_file(args.file, args.out, config, count=args.count, seed=seed)
+        augment_file(args.file, args.out, config, count=args.count, seed=seed, start_seconds=args.start)
 
     return run_cli(work)
 

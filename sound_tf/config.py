@@ -38,6 +38,8 @@ REPO_PIPELINES = REPO_ROOT / "pipelines"
 """The recipes shipped in the repository (``pipelines/*.toml``), found by bare name."""
 DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
 SCHEDULES = ("cosine", "plateau", "constant")
+#: Seeds are below this: TensorFlow's stateless random ops take int32 seeds, and derived seeds add small offsets.
+SEED_LIMIT = 2**30
 
 
 def _check(condition: bool, message: str) -> None:
@@ -378,7 +380,8 @@ class TrainConfig:
     class_weights : bool
         Weight the loss by inverse class frequency.
     seed : int
-        Seeds splits, shuffling, initialisation and augmentation.
+        Seeds splits, shuffling, initialisation and augmentation; in ``[0, 2**30)`` (TensorFlow's stateless
+        ops take int32 seeds, and the augmentation layers use ``seed + 1`` .. ``seed + 4``).
     shuffle_buffer : int
     """
 
@@ -410,6 +413,10 @@ class TrainConfig:
                f"train.early_stopping_patience must be an integer >= 1, got {self.early_stopping_patience!r}")
         _check(0 <= float(self.label_smoothing) < 1,
                f"train.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < SEED_LIMIT,
+               f"train.seed must be an integer in [0, 2**30), got {self.seed!r}")
+        _check(isinstance(self.shuffle_buffer, int) and self.shuffle_buffer >= 1,
+               f"train.shuffle_buffer must be an integer >= 1, got {self.shuffle_buffer!r}")
 
 
 SECTIONS: dict[str, type] = {

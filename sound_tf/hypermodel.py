@@ -59,7 +59,7 @@ import keras_tuner
 import numpy as np
 
 from . import augment, pipeline
-from .config import SECTIONS, Config, apply_overrides
+from .config import SECTIONS, SEED_LIMIT, Config, apply_overrides
 from .errors import ConfigError, SoundTFError
 from .models import build_model
 from .trainer import InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch, training_datasets
@@ -337,6 +337,9 @@ class SearchSettings:
             raise ConfigError(f"search.initial_points must be an integer >= 1, got {self.initial_points!r}")
         if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
             raise ConfigError(f"search.hyperband_factor must be an integer >= 2, got {self.hyperband_factor!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)
+                                      or not 0 <= self.seed < SEED_LIMIT):
+            raise ConfigError(f"search.seed must be an integer in [0, 2**30), got {self.seed!r}")
 
     @property
     def direction(self) -> str:

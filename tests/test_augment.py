@@ -231,6 +231,12 @@ def test_generated_noise_has_the_colour_slope(color, exponent):
     assert np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0, rel=1e-3)
 
 
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
+def test_generated_noise_of_no_samples_is_empty(exponent):
+    """An empty coloured draw used to reach ducc's inverse FFT, which aborts the process on length 0."""
+    assert augment.colored_noise(0, tf.constant([5, 6]), exponent=exponent).shape == (0,)
+
+
 @pytest.mark.parametrize("gain_db", [-6.0, 0.0, 4.5])
 def test_gain_changes_rms_by_the_requested_db(gain_db):
     tone = sine(440.0, 0.5, RATE_HZ)
@@ -750,6 +756,33 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
         assert rms_db(version) - rms_db(original) == pytest.approx(gain_db, abs=0.05)
     assert "gain_db=" in capsys.readouterr().out
     assert augment.main([str(tmp_path / "missing.wav"), "--out", str(out_dir)]) == 2
+
+
+def test_cli_takes_one_training_clip_from_a_long_file(tmp_path, capsys):
+    """A 5-s file with 1-s clips: the versions are the clip from --start, shifted by at most the recipe's
+    fraction of the clip, and the training panel's noise (on the features, the default) fits its tables;
+    the whole file used to go through, with shifts of up to half a second and, for some seeds (1 here),
+    a crash where the noise window started before its table."""
+    rng = np.random.default_rng(3)
+    wave = (0.1 * rng.standard_normal(5 * RATE_HZ)).astype(np.float32)
+    source = tmp_path / "long.wav"
+    sf.write(source, wave, RATE_HZ, subtype="FLOAT")
+    out_dir = tmp_path / "out"
+    code = augment.main([str(source), "--out", str(out_dir), "--count", "3", "--seed", "1", "--start", "2.5",
+                         "--set", "augment.shift_probability=1", "--set", "augment.noise_probability=1"])
+    assert code == 0
+    assert "lasts 5.00 s and training sees 1-s clips" in capsys.readouterr().out
+    original, _ = sf.read(out_dir / "original.wav", dtype="float32")
+    np.testing.assert_allclose(original, wave[RATE_HZ * 5 // 2:RATE_HZ * 7 // 2], atol=1 / 2 ** 15)
+    records = json.loads((out_dir / "params.json").read_text())
+    assert len(records) == 3 and (out_dir / "spectrograms.png").stat().st_size > 10_000
+    for record in records:
+        version, _ = sf.read(out_dir / record["file"], dtype="float32")
+        assert version.shape == original.shape
+        assert abs(record["params"]["shift_samples"]) <= 0.1 * RATE_HZ
+    assert augment.main([str(source), "--out", str(out_dir), "--start", "6"]) == 2
+    assert "--start 6.0 s lies outside" in capsys.readouterr().err
+    assert augment.main([str(source), "--out", str(out_dir), "--seed", "-1"]) == 2
 
 
 def test_cli_wavs_carry_pitch_that_training_applies_to_the_features(tmp_path):

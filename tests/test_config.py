@@ -50,6 +50,9 @@ def test_recipes_load_and_flags_override_them():
     ({"audio.clip_seconds": 0.05, "features.frame_length_ms": 100.0}, "fewer than one STFT frame"),
     ({"train.schedule": "linear"}, "train.schedule"),
     ({"train.epochs": 2.5}, "train.epochs must be an integer"),
+    ({"train.seed": -5}, "train.seed must be an integer in [0, 2**30), got -5"),
+    ({"train.seed": 2**31}, "train.seed must be an integer in [0, 2**30)"),
+    ({"train.shuffle_buffer": 0}, "train.shuffle_buffer must be an integer >= 1"),
     ({"model.nope": 1}, "unknown key(s) ['nope'] in [model]"),
     ({"labels": ["a", "a"]}, "labels must be unique"),
 ])
