@@ -44,6 +44,7 @@ __all__ = [
     "default_cache_dir",
     "is_audio_file",
     "load_audio",
+    "printable_path",
     "split_windows",
     "write_wav",
 ]
@@ -91,6 +92,9 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise AudioError(name, f"contains {bad} NaN or infinite sample value(s)")
+    if source_rate_hz < _MIN_SAMPLE_RATE_HZ:  # resampled from 1 Hz to 16 kHz, a 80-KB file would fill 2.5 GB
+        raise AudioError(name, f"its header gives a sample rate of {source_rate_hz} Hz, below "
+                               f"{_MIN_SAMPLE_RATE_HZ} Hz: the file is damaged or not audio")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]  # [frames]
     if source_rate_hz != sample_rate_hz:
         mono = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
@@ -192,7 +196,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
         raise AudioError(path, f"write_wav expects float samples in [-1, 1], got dtype {samples.dtype}")
     clipped = np.clip(np.nan_to_num(samples.astype(np.float64)), -1.0, 1.0)  # [samples]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             sf.write(handle, clipped, rate, subtype="PCM_16", format="WAV")
@@ -201,6 +205,41 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_file_mode() -> int:
+    """``0o666`` less the process's umask: the mode ``open()`` gives a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_NEW_FILE_MODE = _new_file_mode()  # read once: os.umask sets it process-wide while it reads it
+
+
+def temporary_file_beside(path: Path) -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``path``'s folder, with the mode a file created by ``open()`` would have.
+
+    mkstemp creates files readable by their owner only (0600); renamed into place, a decode cache or a
+    split file shared with other users (``SOUND_TF_CACHE``, ``data.split_file``) was unreadable to them.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _NEW_FILE_MODE)
+    return fd, name
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name whose bytes are not UTF-8 reaches Python with escaped surrogates
+        return False
+    return True
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    """``path`` as printable text: bytes of a name that is not valid UTF-8 shown as ``\\xe9`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int) -> np.ndarray:
@@ -371,11 +410,14 @@ class DecodeCache:
 
         def work(src: str) -> tuple[str, Path | None, bool, str | None]:
             try:
+                if not _is_utf8(src):  # run folders, logs and CSVs hold paths as UTF-8 text
+                    raise AudioError(printable_path(src), "the file's name is not valid UTF-8; rename it "
+                                                          "(the name is shown with its bytes escaped)")
                 target, decoded = self._ensure(src)
             except AudioError as exc:
                 if strict:
                     raise
-                return src, None, False, exc.reason
+                return src if _is_utf8(src) else exc.path, None, False, exc.reason
             return src, target, decoded, None
 
         pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 and len(unique) > 1 else None

@@ -26,7 +26,6 @@ import csv
 import io
 import logging
 import os
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, DecodeCache, default_cache_dir, is_audio_file
+from .audio import AUDIO_EXTENSIONS, DecodeCache, default_cache_dir, is_audio_file, temporary_file_beside
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import DatasetError
 
@@ -143,9 +142,19 @@ def _is_hidden(name: str) -> bool:
 
 
 def _iter_audio_files(folder: Path) -> Iterable[Path]:
-    """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+    """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order.
+
+    Linked folders are followed (each real folder once, so a link to a parent cannot loop).
+    """
+    seen = {os.path.realpath(folder)}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(d for d in dirnames if not _is_hidden(d)):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if real not in seen:
+                seen.add(real)
+                kept.append(name)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if is_audio_file(name):
                 yield Path(dirpath) / name
@@ -199,8 +208,11 @@ def detect_format(path: str | os.PathLike) -> str:
 def _load_folder(root: Path) -> list[Example]:
     if not root.is_dir():
         raise DatasetError(f"{root}: format 'folder' needs a folder with one subfolder per class")
-    examples = [Example(path=str(file), label=folder.name)
-                for folder in _class_folders(root) for file in _iter_audio_files(folder)]
+    folders = _class_folders(root)
+    broken = [folder.name for folder in folders if "\n" in folder.name or "\r" in folder.name]
+    if broken:  # labels.txt and the exported models' label files hold one name per line
+        raise DatasetError(f"{root}: the class folder name {broken[0]!r} holds a line break; rename it")
+    examples = [Example(path=str(file), label=folder.name) for folder in folders for file in _iter_audio_files(folder)]
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
                            f"{', '.join(AUDIO_EXTENSIONS)})")
@@ -235,6 +247,10 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         for column in required:
             if not row[column]:
                 raise DatasetError(f"{path}, line {line}: empty value in column {column!r}")
+        broken = [h for h, v in row.items() if "\n" in v or "\r" in v]
+        if broken:  # labels.txt and the exported models' label files hold one name per line
+            raise DatasetError(f"{path}, line {line}: the value in column {broken[0]!r} holds a line break "
+                               f"({row[broken[0]]!r})")
         rows.append((line, row))
     if not rows:
         raise DatasetError(f"{path}: no data rows below the header")
@@ -507,7 +523,7 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
 # -- split files -----------------------------------------------------------------------------------
 def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
@@ -560,6 +576,11 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
         kwargs = dict(clips_per_class=data.demo_clips_per_class, sample_rate_hz=audio.sample_rate_hz,
                       clip_seconds=audio.clip_seconds)
         root = Path(data.path).expanduser() if data.path is not None else default_demo_dir(**kwargs)
+        if data.path is not None and not (root / MARKER_NAME).is_file() and root.exists() and (
+                not root.is_dir() or any(root.iterdir())):
+            raise DatasetError(f"{root}: --format demo generates the demo dataset into a new or empty folder (or, "
+                               f"without --data, into the cache), and this one holds other files; leave out "
+                               f"--format demo to train on them")
         if not (root / MARKER_NAME).is_file():
             log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
                 f"{data.demo_clips_per_class} clips) in {root}")
@@ -642,9 +663,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
                          label_index=index[ex.label], fold=ex.fold, group=ex.group) for ex in kept[name]]
              for name in SPLITS}
     skipped = list(dict.fromkeys(prior_skipped + result.skipped))
-    write_split_csv(split_path, kept)
-    _write_csv_atomic(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
 
+    # Checked before split.csv is written: a run folder keeps a split only when it can train on it (a
+    # later run with another --data or fixed files would otherwise reuse a split that failed).
     empty = [name for name in SPLITS if not items[name]]
     if empty:
         sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
@@ -656,6 +677,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if missing:
         raise DatasetError(f"{root}: class(es) {', '.join(missing)} have no readable training example; add files "
                            f"or remove the class")
+    write_split_csv(split_path, kept)
+    _write_csv_atomic(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
 
     per_class = {name: dict(sorted(Counter(item.label for item in items[name]).items())) for name in SPLITS}
     stats = {"root": str(root), "format": fmt, "split_source": split_source, "cache_dir": str(cache.rate_dir),

@@ -45,11 +45,18 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     ``error: <message>`` on stderr and a code.
 
     A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
-    first) to another code; anything else is a bug and propagates with its traceback.
+    first) to another code. So does an ``OSError`` about a named file (an ``--out`` that is a file, a
+    cache folder that cannot be created): ``error: <file>: <what the system said>``. Anything else is a
+    bug and propagates with its traceback.
     """
     try:
         code = action()
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0 if code is None else int(code)

@@ -63,7 +63,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.pipeline is None and args.data is None and (REPO_PIPELINES / "demo.toml").is_file():
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     overrides: dict[str, Any] = {
-        "data.path": str(Path(args.data).expanduser()) if args.data else None,
+        # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
+        "data.path": os.path.abspath(os.path.expanduser(args.data)) if args.data else None,
         "data.format": args.format,
         "data.test_fold": args.test_fold,
         "data.val_fold": args.val_fold,
@@ -109,11 +110,29 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False)
         elif state.get("status") == "done":
             raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
         elif state and state.get("fingerprint") != config.fingerprint():
-            raise ConfigError(f"{run_dir}: holds an unfinished run with different settings; pass --overwrite "
-                              "to start over or use the same settings to resume")
+            raise ConfigError(f"{run_dir}: holds an unfinished run with different settings"
+                              f"{setting_differences(run_dir, config)}; pass --overwrite to start over or use the "
+                              f"same settings to resume")
         return run_dir
     root = Path("runs")
     return find_resumable_run(root, config) or root / time.strftime("%Y%m%d-%H%M%S")
+
+
+def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
+    """`` (data.path: 'a' there, 'b' now; ...)``: the settings in which ``run_dir``'s saved config differs."""
+    from .errors import SoundTFError
+    try:
+        saved = Config.load(run_dir).to_dict()
+    except (SoundTFError, OSError, ValueError):
+        return ""
+    now = config.to_dict()
+    changed = [f"{section}.{key}: {saved[section].get(key)!r} there, {value!r} now"
+               for section, values in now.items() if section != "labels" and isinstance(values, dict)
+               for key, value in values.items() if saved.get(section, {}).get(key) != value]
+    if not changed:
+        return ""
+    more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
+    return f" ({'; '.join(changed[:limit])}{more})"
 
 
 def setup_logging(run_dir: Path | None = None) -> None:
@@ -145,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> int:
         config = config_from_args(args)
+        if args.export:  # a typo in the profile's name is reported now, not after training
+            from .export import load_profile
+            load_profile(args.export)
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite)
         setup_logging(run_dir)
         from .evaluation import train_class_counts

@@ -32,6 +32,7 @@ from .models import build_model
 
 STATE_FILE = "run_state.json"
 BEST_WEIGHTS = "checkpoints/best.weights.h5"
+FINAL_WEIGHTS = "checkpoints/final.weights.h5"
 #: How much less priority (niceness added) the threads of a training fit's input pipeline get; see
 #: :class:`InputThreadPriority`.
 INPUT_THREAD_NICENESS = 10
@@ -75,8 +76,9 @@ def resume_history(run_dir: Path) -> dict[str, list[float]]:
     if not path.is_file():
         return {}
     done = finished_epochs(run_dir)
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:1 + done]) if done else "")
+    with path.open(newline="") as f:  # CSVLogger ends rows with \r\n: keep them as they are
+        lines = f.read().splitlines(keepends=True)
+    path.write_text("".join(lines[:1 + done]) if done else "", newline="")
     return read_history(path)
 
 
@@ -110,6 +112,24 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if self._previous_best is not None:
             self.best, self.wait = self._previous_best, self._epochs_since_best
+
+
+class MarkFitDone(keras.callbacks.Callback):
+    """When ``fit`` ends, save the final weights and record ``fit_done`` in the run's state.
+
+    It runs before ``BackupAndRestore`` deletes its backup at the end of training, so a run killed after
+    that (while it saves the model, evaluates or writes its report) does not train again when resumed:
+    :func:`train_run` loads the best weights (or these final ones, when no epoch improved) instead.
+    """
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        (self.run_dir / FINAL_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+        self.model.save_weights(self.run_dir / FINAL_WEIGHTS)
+        write_state(self.run_dir, fit_done=True)
 
 
 class InputThreadPriority(keras.callbacks.Callback):
@@ -235,6 +255,7 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
+        MarkFitDone(run_dir),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
     ]
     if config.train.schedule == "plateau":
@@ -285,18 +306,20 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     steps = steps_per_epoch(len(train_paths), config)
     compile_for_training(model, config, steps)
 
-    history = resume_history(run_dir)
-    if history.get("loss"):
-        log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
-    log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
-        f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
-        f"{config.feature_shape}")
-    # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
-    model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
-              callbacks=_callbacks(config, run_dir, history), verbose=verbose, shuffle=False)
+    if read_state(run_dir).get("fit_done"):  # stopped after training: its backup is gone, its weights kept
+        log(f"resuming the run in {run_dir}: training had finished; saving and evaluating its best model")
+    else:
+        history = resume_history(run_dir)
+        if history.get("loss"):
+            log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
+        log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
+            f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
+            f"{config.feature_shape}")
+        # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
+        model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
+                  callbacks=_callbacks(config, run_dir, history), verbose=verbose, shuffle=False)
 
-    if (run_dir / BEST_WEIGHTS).is_file():
-        model.load_weights(run_dir / BEST_WEIGHTS)
+    model.load_weights(run_dir / (BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS))
     model.save(run_dir / "model.keras")
     history = read_history(run_dir / "history.csv")
     result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import stat
 import sys
 import wave
 from pathlib import Path
@@ -148,6 +150,8 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "text": (tmp_path / "notes.mp3", "not a readable audio file"),
         "no_frames": (tmp_path / "no_frames.wav", "no audio frames"),
         "nan": (tmp_path / "nan.wav", "NaN or infinite"),
+        # resampled to 16 kHz, a 1-Hz header would make 80 KB of samples into 2.5 GB
+        "one_hertz": (tmp_path / "one_hertz.wav", "its header gives a sample rate of 1 Hz"),
     }
     files["empty"][0].write_bytes(b"")
     files["random"][0].write_bytes(np.random.default_rng(7).bytes(4096))
@@ -155,10 +159,11 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files["text"][0].write_text("not audio at all\n" * 20)
     sf.write(files["no_frames"][0], np.zeros(0, np.float32), RATE_HZ)
     sf.write(files["nan"][0], np.array([0.0, np.nan, 0.5, np.inf], np.float32), RATE_HZ, subtype="FLOAT")
+    sf.write(files["one_hertz"][0], np.zeros(40_000, np.float32), 1, subtype="PCM_16")
     return files
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "random", "truncated", "text", "no_frames", "nan"])
+@pytest.mark.parametrize("case", ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_hertz"])
 def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case):
     path, reason = _corrupt_files(tmp_path)[case]
     with pytest.raises(AudioError) as info:
@@ -271,6 +276,34 @@ def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
     with pytest.raises(AudioError) as info:
         cache.build(listed, strict=True)
     assert info.value.path == str(bad["random"][0])
+
+
+def test_cache_skips_a_name_that_is_not_utf8_and_reports_it_printably(tmp_path, caplog):
+    """Run folders, logs and CSVs hold paths as UTF-8 text: such a name used to crash the training run
+    when its split was written."""
+    sources = _sources(tmp_path / "src")
+    odd = os.fsdecode(os.fsencode(tmp_path / "src") + b"/caf\xe9.wav")  # Latin-1 bytes: escaped surrogates
+    shutil.copy(sources[0], odd)
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        result = cache.build([sources[0], odd])
+    assert list(result.cached) == [str(sources[0])]
+    [(shown, reason)] = result.skipped
+    assert shown.endswith("caf\\xe9.wav") and "not valid UTF-8" in reason
+    shown.encode("utf-8")  # printable, writable to a CSV
+    assert "caf\\xe9.wav" in caplog.text
+    with pytest.raises(AudioError, match="not valid UTF-8"):
+        cache.build([odd], strict=True)
+
+
+def test_cache_and_split_files_have_the_mode_new_files_get(tmp_path):
+    """mkstemp makes owner-only files; renamed into place, a shared cache was unreadable to others."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "cache"
+    result = DecodeCache(target, sample_rate_hz=RATE_HZ).build(_sources(tmp_path / "src"))
+    modes = {stat.S_IMODE(path.stat().st_mode) for path in result.cached.values()}
+    assert modes == {0o666 & ~mask}
 
 
 def test_cache_progress_is_reported(tmp_path):

@@ -133,6 +133,37 @@ def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     assert load_examples(root, "folder") == examples
 
 
+def test_folder_layout_follows_linked_folders_once(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    elsewhere = make_folder_tree(tmp_path / "more", classes=("cat",), per_class=3)
+    (root / "cat" / "linked").symlink_to(elsewhere / "cat", target_is_directory=True)
+    (root / "dog" / "loop").symlink_to(root / "dog", target_is_directory=True)  # a link to its own parent
+    labels = Counter(ex.label for ex in load_examples(root))
+    assert labels == {"cat": 5, "dog": 2, "owl": 2}
+
+
+def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):
+    """labels.txt and the models' label files hold one name per line: such a label used to train and
+    only fail at export."""
+    write_tone(tmp_path / "a.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('path,label\na.wav,"two\nlines"\n')
+    with pytest.raises(DatasetError, match=r"line 3: the value in column 'label' holds a line break"):
+        load_examples(manifest)
+    root = make_folder_tree(tmp_path / "tree", per_class=1)
+    (root / "owl").rename(root / "owl\nbird")
+    with pytest.raises(DatasetError, match=r"class folder name 'owl\\nbird' holds a line break"):
+        load_examples(root)
+
+
+def test_demo_format_refuses_a_folder_with_other_files(tmp_path):
+    root = make_folder_tree(tmp_path / "mine", per_class=1)
+    config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
+    with pytest.raises(DatasetError, match="holds other files"):
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "owl"]  # nothing generated into it
+
+
 def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     write_tone(tmp_path / "clips" / "a.wav")
     manifest = tmp_path / "clips" / "manifest.csv"
@@ -437,10 +468,17 @@ def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path)
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
 
 
-def test_prepare_dataset_reports_an_empty_split(tmp_path):
+def test_prepare_dataset_reports_an_empty_split_and_keeps_no_split_of_it(tmp_path):
+    """A failed preparation writes no split.csv: the next run into the folder, with the files fixed or
+    another --data, splits its own data (it used to reuse the failed split and fail, or train on it)."""
     root = make_folder_tree(tmp_path / "data", per_class=2)
     with pytest.raises(DatasetError, match=r"split\(s\) val ended up empty"):
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "split.csv").exists() and not (tmp_path / "run" / "skipped.csv").exists()
+    make_folder_tree(root, per_class=6)
+    prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert prepared.stats["split_source"] == "computed"
+    assert sum(len(items) for items in prepared.splits.values()) == 18
 
 
 def test_prepare_dataset_builds_the_demo_when_no_path_is_given(tmp_path, monkeypatch):

@@ -96,6 +96,44 @@ def test_a_finished_run_folder_is_not_overwritten_by_accident(tmp_path):
     assert train.main(_flags(data, out, "--epochs", "1", "--no-augment")) == 2
 
 
+def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys):
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    assert train.main(_flags(data, a_file, "--epochs", "1")) == 2  # used to be a FileExistsError traceback
+    assert f"error: {a_file}: File exists" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert train.main(_flags(data, out, "--epochs", "1", "--export", "micr")) == 2  # checked before training
+    assert "micr" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_differences_are_named(
+        tmp_path, monkeypatch):
+    import argparse
+
+    from sound_tf.errors import ConfigError
+    from sound_tf.trainer import write_state
+
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    (tmp_path / "elsewhere").mkdir()
+
+    def config(*flags: str) -> Config:
+        parser = argparse.ArgumentParser()
+        train.add_config_flags(parser)
+        return train.config_from_args(parser.parse_args(list(flags)))
+
+    first = config("--data", str(data), "--epochs", "3")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert config("--data", "../data", "--epochs", "3").fingerprint() == first.fingerprint()
+    run = tmp_path / "run"
+    run.mkdir()
+    first.save(run)
+    write_state(run, status="running", fingerprint=first.fingerprint())
+    assert train.resolve_run_dir(str(run), first) == run
+    with pytest.raises(ConfigError, match=r"different settings \(train.epochs: 3 there, 4 now\)"):
+        train.resolve_run_dir(str(run), config("--data", "../data", "--epochs", "4"))
+
+
 def test_killed_run_resumes_where_it_stopped(tmp_path):
     data = make_tree(tmp_path / "data", clips_per_class=40, seconds=1.0, corrupt=False)
     out = tmp_path / "run"
@@ -146,4 +184,21 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     from sound_tf.export import load_run_model
 
     for a, b in zip(load_run_model(out)[1].get_weights(), load_run_model(whole)[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    raw = (out / "history.csv").read_bytes()  # the resumed rows end like the others (CSVLogger's \r\n)
+    assert raw == (whole / "history.csv").read_bytes()
+
+    # Killed after training ended (its backup deleted) but before the run was marked done: resuming
+    # saves and evaluates the trained model instead of training again from the first epoch.
+    history_before = (whole / "history.csv").read_bytes()
+    weights_before = load_run_model(whole)[1].get_weights()
+    (whole / "model.keras").unlink()
+    (whole / "metrics.json").unlink()
+    state = json.loads((whole / "run_state.json").read_text())
+    (whole / "run_state.json").write_text(json.dumps({**state, "status": "running"}))
+    again = subprocess.run(cmd_whole, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "training had finished" in again.stdout and "training default" not in again.stdout
+    assert (whole / "history.csv").read_bytes() == history_before and (whole / "metrics.json").is_file()
+    for a, b in zip(load_run_model(whole)[1].get_weights(), weights_before):
         np.testing.assert_array_equal(a, b)
