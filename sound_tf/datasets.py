@@ -274,11 +274,15 @@ def _load_csv(path: Path) -> list[Example]:
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
     rows = _read_rows(path, ("path", "label"), ("fold", "group"))
     base = path.parent.resolve()
-    examples = []
+    examples, first_line = [], {}
     for line, row in rows:
         file = Path(row["path"]).expanduser()
-        examples.append(Example(path=str(file if file.is_absolute() else base / file), label=row["label"],
-                                fold=_parse_fold(row.get("fold", ""), path, line),
+        absolute = os.path.normpath(file if file.is_absolute() else base / file)  # a/../b.wav is b.wav
+        if absolute in first_line:  # listed twice, the same file could land in training and test
+            raise DatasetError(f"{path}, line {line}: {row['path']} is the file already listed on line "
+                               f"{first_line[absolute]}; list each file once")
+        first_line[absolute] = line
+        examples.append(Example(path=absolute, label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))
     return examples
 

@@ -121,6 +121,7 @@ def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     write_tone(root / "dog" / ".cache" / "x.wav")
     write_tone(root / ".trash" / "y.wav")
     (root / "owl" / "notes.txt").write_text("not audio")
+    sf.write(root / "owl" / "hoot.caf", sine(700.0, 0.1, RATE_HZ), RATE_HZ, format="CAF", subtype="PCM_16")
     (root / "owl" / "wav").mkdir()  # a folder named like an extension is not a file
 
     examples = load_examples(root)
@@ -128,7 +129,7 @@ def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     relative = [(Path(ex.path).relative_to(root.resolve()).as_posix(), ex.label) for ex in examples]
     assert relative == [("cat/cat_0.wav", "cat"), ("cat/cat_1.wav", "cat"), ("cat/indoor/deep/purr.FLAC", "cat"),
                         ("dog/bark.ogg", "dog"), ("dog/dog_0.wav", "dog"), ("dog/dog_1.wav", "dog"),
-                        ("owl/owl_0.wav", "owl"), ("owl/owl_1.wav", "owl")]
+                        ("owl/hoot.caf", "owl"), ("owl/owl_0.wav", "owl"), ("owl/owl_1.wav", "owl")]
     assert all(Path(ex.path).is_absolute() and ex.fold is None and ex.group is None for ex in examples)
     assert load_examples(root, "folder") == examples
 
@@ -186,6 +187,7 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
     ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
     ("path,label\n", "no data rows"),
+    ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n", r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
 ])
 def test_csv_errors_name_file_and_row(tmp_path, content, message):
     manifest = tmp_path / "bad.csv"
