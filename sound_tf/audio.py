@@ -84,7 +84,10 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     try:
         data, source_rate_hz = sf.read(source, dtype="float32", always_2d=True)  # [frames, channels]
     except sf.LibsndfileError as exc:
-        raise AudioError(name, f"not a readable audio file (libsndfile: {exc.error_string.rstrip('.')})") from exc
+        said = exc.error_string.rstrip(".")
+        if "does not exist" in said and isinstance(source, str) and os.path.isfile(source):
+            said = "no format it reads matches the file's content"  # what it says of an MP3 that is not one
+        raise AudioError(name, f"not a readable audio file (libsndfile: {said})") from exc
     except (RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(name, f"not a readable audio file ({exc})") from exc
     if data.shape[0] == 0:

@@ -147,7 +147,7 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "empty": (tmp_path / "empty.wav", "empty file (0 bytes)"),
         "random": (tmp_path / "random.wav", "not a readable audio file"),
         "truncated": (tmp_path / "truncated.wav", "not a readable audio file"),
-        "text": (tmp_path / "notes.mp3", "not a readable audio file"),
+        "text": (tmp_path / "notes.mp3", "not a readable audio file (libsndfile: no format it reads matches"),
         "no_frames": (tmp_path / "no_frames.wav", "no audio frames"),
         "nan": (tmp_path / "nan.wav", "NaN or infinite"),
         # resampled to 16 kHz, a 1-Hz header would make 80 KB of samples into 2.5 GB
