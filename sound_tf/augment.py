@@ -776,7 +776,9 @@ def _prepare_noise_bank(noise_bank: Any) -> np.ndarray:
 def _wrap_extend(rows: np.ndarray, wrap: int) -> np.ndarray:
     """``[rows, samples]`` -> ``[rows, samples + wrap]``: each row followed by its start again (repeated if short)."""
     samples = rows.shape[1]
-    return np.ascontiguousarray(rows[:, np.arange(samples + wrap) % samples])
+    reps = -(-wrap // samples)  # whole copies of a row the wrap needs; no index array as long as the bank
+    tail = rows[:, :wrap] if reps <= 1 else np.tile(rows, (1, reps))[:, :wrap]  # [rows, wrap]
+    return np.concatenate([rows, tail], axis=1)
 
 
 def generated_noise_window(source: Any, offset: Any, *, variants: int, samples: int) -> tuple[Any, Any]:
@@ -1728,21 +1730,30 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
     rate, hop, offset = config.audio.sample_rate_hz, config.hop_length_samples, config.features.log_offset
     frontend, weights = log_mel_layer(config), band_weights(config).astype(np.float64)
 
-    def mel_power(wave: np.ndarray) -> np.ndarray:  # [samples] -> [frames, mel_bins] float64
-        return np.maximum(np.exp(frontend(tf.constant(wave[np.newaxis], tf.float32)).numpy()[0].astype(np.float64))
-                          - offset, 0.0)
+    frame_length, chunk_frames = config.frame_length_samples, 4096
+
+    def mel_power(wave: np.ndarray) -> np.ndarray:  # [samples] -> [frames, mel_bins] float32
+        # Framed a few thousand frames at a time (no centre padding, so a chunk's frames are exactly the
+        # whole clip's), so a noise folder of an hour needs little more than the table's memory.
+        frames = 1 + (wave.size - frame_length) // hop
+        parts = []
+        for first in range(0, frames, chunk_frames):
+            end = (min(first + chunk_frames, frames) - 1) * hop + frame_length
+            log_mel = frontend(tf.constant(wave[np.newaxis, first * hop:end], tf.float32)).numpy()[0]  # [chunk, mel_bins]
+            parts.append(np.maximum(np.exp(log_mel.astype(np.float64)) - offset, 0.0).astype(np.float32))
+        return np.concatenate(parts)
 
     edges = mel_edges_hz(config)
     tone_hz = math.sqrt(max(edges[1], 1.0) * edges[-2])  # inside the band, where the weights sum to 1
     t = np.arange(config.audio.clip_samples) / rate
-    units = float(np.mean(mel_power(math.sqrt(2.0) * np.sin(2 * np.pi * tone_hz * t)) @ weights))  # power 1
+    units = float(np.mean(mel_power(math.sqrt(2.0) * np.sin(2 * np.pi * tone_hz * t)).astype(np.float64) @ weights))
     extra = config.audio.clip_samples + config.frame_length_samples
     tables, powers = [], []
     for row in rows:  # one row at a time: a long bank does not need to be framed at once
-        extended = row[np.arange(row.size + extra) % row.size].astype(np.float64)  # [samples + extra]
+        extended = _wrap_extend(np.asarray(row, np.float32)[np.newaxis], extra)[0]  # [samples + extra]
         tables.append(mel_power(extended))  # [frames, mel_bins]
         chunks = extended[:(extended.size // hop) * hop].reshape(-1, hop)  # [chunks, hop]
-        powers.append(units * np.mean(np.square(chunks), axis=1))  # [chunks]
+        powers.append(units * np.einsum("ij,ij->i", chunks, chunks, dtype=np.float64) / hop)  # [chunks]
     frames = min(min(t.shape[0] for t in tables), min(p.shape[0] for p in powers))
     return (np.stack([t[:frames] for t in tables]).astype(np.float32),
             np.stack([p[:frames] for p in powers]).astype(np.float32))
