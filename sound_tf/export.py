@@ -36,7 +36,13 @@ and probabilities per window, the softmax of the mean logits per clip (the evalu
 :func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its top-1 agreement with Keras,
 its size and its median single-clip latency (batch 1; one thread for TFLite, and for TensorFlow when
 run from the command line). Export fails when an artefact misses the
-profile's thresholds unless ``--allow-degraded``; ``export.json`` is written either way.
+profile's thresholds unless ``--allow-degraded`` (``export.json`` then records ``passed: false`` and
+``allow_degraded: true``, and the server serves the bundle with a warning).
+
+The bundle is built in a new folder beside ``--out`` and moved into place only once it is complete, replacing
+any previous bundle there as a whole: a failed export (or Ctrl-C) leaves the previous bundle (or nothing), and
+no stale file of another run or profile survives a re-export. An existing ``--out`` that holds files export
+does not write is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import contextlib
 import io
 import json
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -66,7 +73,7 @@ from . import __version__
 from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
 from . import frontend, models
 from .audio import DecodeCache, default_cache_dir, split_windows
-from .config import REPO_ROOT, Config, find_repo_toml
+from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
@@ -82,6 +89,12 @@ TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tfl
                 "dynamic": "model_dynamic.tflite", "int8": "model_int8.tflite",
                 "int8_features": "model_int8_features.tflite"}
 EXPORT_JSON = "export.json"
+LABELS_FILE = "labels.txt"
+ANALYSIS_DIR = "analysis"
+SAVED_MODEL_DIR = "saved_model"
+# Everything a bundle folder may hold: an existing --out with anything else is not replaced.
+BUNDLE_NAMES = frozenset({CONFIG_FILENAME, LABELS_FILE, EXPORT_JSON, FEATURES_FILE, ANALYSIS_DIR, SAVED_MODEL_DIR})
+_BUNDLE_MODEL_NAME = re.compile(r"model_[A-Za-z0-9_]+\.tflite")
 PRECISION_NOTES = {
     "float32": "all float32",
     "float16": "weights and frontend constants stored as float16, computed in float32",
@@ -800,7 +813,8 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         Artefacts, representative sample size and thresholds (default: :class:`ExportProfile` defaults,
         the same as ``export/default.toml``).
     out_dir : path, optional
-        Bundle folder (default ``run_dir/export``).
+        Bundle folder (default ``run_dir/export``). It is built beside this folder and moved into place
+        when complete, replacing a previous bundle as a whole; on any failure the folder is left as it was.
     allow_degraded : bool
         Keep going when an artefact misses a threshold (the failures are listed in ``export.json``).
     log : callable
@@ -813,18 +827,109 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     Raises
     ------
     ExportError
-        An artefact misses a threshold (unless ``allow_degraded``) or cannot be converted.
+        An artefact misses a threshold (unless ``allow_degraded``) or cannot be converted, or the
+        finished bundle cannot be moved into place.
     ConfigError
-        The run folder or profile is invalid.
+        The run folder or profile is invalid, or ``out_dir`` exists and is not an export bundle.
     """
     run_dir = Path(run_dir)
     profile = load_profile(profile)
     out = Path(out_dir) if out_dir is not None else run_dir / "export"
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_symlink() or out.name in ("", ".", ".."):
+        out = out.resolve()  # the folder itself is replaced: work beside the real one
+    _check_replaceable(out, run_dir=run_dir)  # before the long work
     config, model = load_run_model(run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = _new_sibling(out, "building")
+    try:
+        report = _write_bundle(run_dir, config, model, profile, stage, allow_degraded=allow_degraded, log=log)
+        failures = report["failures"]
+        if failures and not allow_degraded:
+            kept = f"the bundle in {out} is unchanged" if out.exists() else f"nothing was written to {out}"
+            raise ExportError(f"export failed the parity thresholds ({kept}; pass --allow-degraded to "
+                              f"accept):\n  " + "\n  ".join(failures))
+        _check_replaceable(out, run_dir=run_dir)  # again: the folder may have changed meanwhile
+        _move_into_place(stage, out, log=log)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # a failed export leaves no half bundle behind
+    for failure in failures:
+        log(f"export: DEGRADED {failure}")
+    log(f"export: wrote {out}")
+    return ExportResult(out_dir=out, report=report, failures=failures)
+
+
+def _check_replaceable(out: Path, *, run_dir: Path) -> None:
+    """Raise unless ``out`` is absent, an empty folder or an export bundle (only names export writes).
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is a file, the run folder or a folder holding it, or a folder with other files.
+    """
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; give --out a bundle folder to create or replace")
+    if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"{out}: this folder holds the run {run_dir}, and export replaces its --out as a whole; "
+                          f"give another --out (default {run_dir / 'export'})")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in BUNDLE_NAMES
+                     and not _BUNDLE_MODEL_NAME.fullmatch(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(f"{out}: not an export bundle (it holds {shown}, which export does not write); export "
+                          f"replaces its --out as a whole, so it refuses this folder: give another --out, or "
+                          f"move those files away")
+
+
+def _new_sibling(path: Path, purpose: str) -> Path:
+    """A new empty folder beside ``path`` (same parent, so renaming between them is atomic).
+
+    Made with ``mkdir`` (not ``tempfile.mkdtemp``, whose 0700 mode the bundle would keep): the bundle
+    gets the permissions any new folder gets, and a server running as another user can read it.
+    """
+    sibling = path.with_name(f".{path.name}.{purpose}-{secrets.token_hex(6)}")
+    sibling.mkdir()
+    return sibling
+
+
+def _move_into_place(stage: Path, out: Path, *, log: Log) -> None:
+    """Rename the finished bundle ``stage`` to ``out``, replacing a previous bundle there as a whole.
+
+    Both are in one folder, so each rename is atomic. A previous bundle is renamed away first (Windows
+    cannot rename onto an existing folder, nor rename a folder whose files are open), the new one renamed
+    in, and only then the old one deleted; if the new one cannot be renamed in, the old one is put back.
+    """
+    trash: Path | None = None
+    try:
+        if not out.exists():
+            stage.rename(out)
+            return
+        trash = _new_sibling(out, "replaced")
+        try:
+            out.rename(trash / out.name)
+            try:
+                stage.rename(out)
+            except OSError:
+                (trash / out.name).rename(out)
+                raise
+        finally:
+            if out.exists():  # never delete the only copy of the previous bundle
+                shutil.rmtree(trash, ignore_errors=True)
+        if trash.exists():
+            log(f"export: could not delete the previous bundle, now in {trash}; delete it by hand")
+    except OSError as exc:
+        previous = (f"the previous bundle is now in {trash / out.name}" if trash and (trash / out.name).exists()
+                    else "the previous bundle, if any, is unchanged")
+        raise ExportError(f"{out}: could not move the new bundle into place ({exc}); {previous}") from exc
+
+
+def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: ExportProfile, out: Path, *,
+                  allow_degraded: bool, log: Log) -> dict[str, Any]:
+    """Build, measure and check every artefact into the new folder ``out``; returns ``export.json``'s content."""
     labels = list(config.labels)
     config.save(out)
-    (out / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+    (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
     test = read_clips(run_dir, config, "test")
     train = read_clips(run_dir, config, "train", limit=profile.representative_windows, seed=config.train.seed)
@@ -862,12 +967,12 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     with tempfile.TemporaryDirectory(prefix="sound_tf_export_") as tmp:
         work = Path(tmp)
         if "saved_model" in profile.artefacts:
-            path = save_serving_model(model, config, out / "saved_model")
+            path = save_serving_model(model, config, out / SAVED_MODEL_DIR)
             entries["saved_model"] = measure("saved_model", _SavedModelRunner(path), path)
         features = frontend_model(model) if "int8_features" in profile.artefacts else None
         source: Path | None = None  # the SavedModel the waveform variants are converted from
         float32: bytes | None = None
-        (out / "analysis").mkdir(exist_ok=True)
+        (out / ANALYSIS_DIR).mkdir(exist_ok=True)
         for variant in [a for a in profile.artefacts if a in TFLITE_FILES]:
             path = out / TFLITE_FILES[variant]
             if variant == "int8_features":
@@ -893,7 +998,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
                 summary = tflite_op_summary(flat)
                 data = embed_metadata(flat, labels=labels, info=_model_info(config, variant, "waveform"))
             path.write_bytes(data)
-            (out / "analysis" / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
+            (out / ANALYSIS_DIR / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
             runner = _FeaturesRunner(path, features) if variant == "int8_features" else _LiteRunner(path)
             entries[variant] = {**measure(variant, runner, path), "flatbuffer_bytes": len(flat), **summary}
             entries[variant]["precision"] = PRECISION_NOTES[variant]
@@ -917,13 +1022,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         "artefacts": entries, "passed": not failures, "failures": failures, "allow_degraded": allow_degraded,
     }
     (out / EXPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if failures and not allow_degraded:
-        raise ExportError("export failed the parity thresholds (bundle kept in {}; pass --allow-degraded to "
-                          "accept):\n  ".format(out) + "\n  ".join(failures))
-    for failure in failures:
-        log(f"export: DEGRADED {failure}")
-    log(f"export: wrote {out}")
-    return ExportResult(out_dir=out, report=report, failures=failures)
+    return report
 
 
 def _clips_used(clips: Clips, count: int):
@@ -950,7 +1049,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a finished training run folder")
     parser.add_argument("--profile", help="export/<name>.toml or a bare name: default, float_only, micro")
-    parser.add_argument("--out", help="bundle folder (default RUN_DIR/export)")
+    parser.add_argument("--out", help="bundle folder (default RUN_DIR/export); built beside it and swapped in only "
+                                      "when complete, replacing a previous bundle as a whole")
     parser.add_argument("--allow-degraded", action="store_true",
                         help="write the bundle even when an artefact misses a parity threshold")
     parser.add_argument("--quiet", action="store_true", help="print only errors")

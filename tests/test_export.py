@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sound_tf.config import Config, apply_overrides
 from sound_tf.evaluation import softmax
 from sound_tf.lite import LiteClassifier
 from sound_tf.pipeline import predict_logits
+from sound_tf.serve.backends import resolve_backend
 from sound_tf.tflite_meta import FEATURES_FILE, read_metadata, strip_metadata
 from sound_tf.trainer import train_run
 
@@ -314,15 +316,90 @@ def test_cli_fails_on_a_degraded_artefact_unless_allowed(bundle, tmp_path, monke
     assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "export failed the parity thresholds" in err and "float32: top-1 agreement with Keras 0.00% < 99.50%" in err
-    assert "--allow-degraded" in err
-    report = json.loads((out / "export.json").read_text())
-    assert report["passed"] is False and report["failures"]
+    assert f"nothing was written to {out}" in err and "--allow-degraded" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml"]  # no bundle to serve, no temporary folder
 
     assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(out), "--quiet",
                         "--allow-degraded"]) == 0
-    report = json.loads((out / "export.json").read_text())
-    assert report["passed"] is False and report["allow_degraded"] is True
+    report_text = (out / "export.json").read_text()
+    report = json.loads(report_text)
+    assert report["passed"] is False and report["allow_degraded"] is True and report["failures"]
     assert set(report["artefacts"]) == {"keras", "float32"}
+    # the user accepted it: the server serves it (with a warning)
+    assert resolve_backend(out) == ("tflite", out / "model_float32.tflite")
+
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(out), "--quiet"]) == 1
+    assert f"the bundle in {out} is unchanged" in capsys.readouterr().err
+    assert (out / "export.json").read_text() == report_text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "fast.toml"]
+
+
+def _quick_profile(*artefacts: str) -> export.ExportProfile:
+    return export.ExportProfile(name="quick", artefacts=artefacts, representative_windows=4, latency_runs=1)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: (size, modification time in ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_reexport_replaces_the_whole_bundle(bundle, tmp_path, monkeypatch):
+    run, result = bundle
+    out = tmp_path / "bundle"
+    shutil.copytree(result.out_dir, out)  # a full bundle (every artefact) of an earlier export
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+    export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=out, log=lambda message: None)
+    # only the new export's files: no model of the earlier export is left for the server to pick up
+    assert sorted(p.name for p in out.iterdir()) == ["analysis", "config.json", "export.json", "labels.txt",
+                                                      "model_float32.tflite"]
+    assert [p.name for p in (out / "analysis").iterdir()] == ["model_float32.txt"]
+    assert set(json.loads((out / "export.json").read_text())["artefacts"]) == {"keras", "float32"}
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()  # the bundle has the permissions of any new folder (not a private temporary folder's 0700)
+    assert out.stat().st_mode & 0o777 == fresh.stat().st_mode & 0o777
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "fresh"]  # no temporary or replaced folder
+
+
+def test_a_failed_export_leaves_the_previous_bundle_and_no_temporary_folder(bundle, tmp_path, monkeypatch):
+    run, result = bundle
+    out = tmp_path / "bundle"
+    shutil.copytree(result.out_dir, out)
+    before = _snapshot(out)
+
+    def crash(*args, **kwargs):  # after saved_model/, config.json and labels.txt are written
+        raise RuntimeError("the converter crashed")
+
+    monkeypatch.setattr(export, "tflite_source", crash)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    profile = _quick_profile("saved_model", "float32")
+    with pytest.raises(RuntimeError, match="the converter crashed"):
+        export.export_run(run.run_dir, profile=profile, out_dir=out, log=lambda message: None)
+    assert _snapshot(out) == before
+    new = tmp_path / "new" / "bundle"
+    with pytest.raises(RuntimeError, match="the converter crashed"):
+        export.export_run(run.run_dir, profile=profile, out_dir=new, log=lambda message: None)
+    assert list(new.parent.iterdir()) == []  # nothing a server could load
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "new"]
+
+
+def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, capsys):
+    run, _ = bundle
+    profile = tmp_path / "fast.toml"
+    profile.write_text('artefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "model_float32.tflite").write_bytes(b"mine too")
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(mine), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {mine}: not an export bundle (it holds notes.txt, which export does not write)" in err
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "model_float32.tflite").read_bytes() == b"mine too"
+    assert sorted(p.name for p in mine.iterdir()) == ["model_float32.tflite", "notes.txt"]
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(run.run_dir), "--quiet"]) == 2
+    assert f"{run.run_dir}: this folder holds the run" in capsys.readouterr().err
+    assert (run.run_dir / "model.keras").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml", "mine"]
 
 
 def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):

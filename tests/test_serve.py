@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -424,18 +425,108 @@ def test_wrong_model_folder_fails_at_start(tmp_path):
         create_app(ServeSettings(model_dir=tmp_path))
 
 
+def fake_bundle(folder: Path, artefacts=("saved_model", "float32"), *, passed: bool = True,
+                allow_degraded: bool = False, failures=()) -> Path:
+    """An export bundle's layout with placeholder model files (resolving a backend never loads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    CONFIG.save(folder)
+    files = {}
+    for name in artefacts:
+        if name == "saved_model":
+            (folder / "saved_model").mkdir()
+            (folder / "saved_model" / "saved_model.pb").write_bytes(b"s")
+            files[name] = "saved_model"
+        else:
+            files[name] = f"model_{name}.tflite"
+            (folder / files[name]).write_bytes(b"t")
+    report = {"artefacts": {"keras": {"file": "/runs/r/model.keras"}, **{k: {"file": f} for k, f in files.items()}},
+              "passed": passed, "failures": list(failures), "allow_degraded": allow_degraded}
+    (folder / "export.json").write_text(json.dumps(report))
+    return folder
+
+
 def test_backend_resolution_order(tmp_path):
-    CONFIG.save(tmp_path)
-    (tmp_path / "model.keras").write_bytes(b"k")
-    assert resolve_backend(tmp_path) == ("keras", tmp_path / "model.keras")
-    (tmp_path / "saved_model").mkdir()
-    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"s")
-    assert resolve_backend(tmp_path)[0] == "savedmodel"
-    (tmp_path / "model_int8.tflite").write_bytes(b"t")
-    assert resolve_backend(tmp_path)[0] == "savedmodel"  # the float32 file is the default variant
-    assert resolve_backend(tmp_path, tflite_variant="int8") == ("tflite", tmp_path / "model_int8.tflite")
+    run = tmp_path / "run"
+    run.mkdir()
+    CONFIG.save(run)
+    (run / "model.keras").write_bytes(b"k")
+    assert resolve_backend(run) == ("keras", run / "model.keras")  # a run folder needs no export.json
+    bundle = fake_bundle(tmp_path / "bundle", ("saved_model",))
+    assert resolve_backend(bundle)[0] == "savedmodel"
+    bundle = fake_bundle(tmp_path / "bundle2", ("saved_model", "int8"))
+    assert resolve_backend(bundle)[0] == "savedmodel"  # the float32 file is the default variant
+    assert resolve_backend(bundle, tflite_variant="int8") == ("tflite", bundle / "model_int8.tflite")
     with pytest.raises(ConfigError, match="model_float32.tflite, which is missing.*model_int8.tflite"):
-        resolve_backend(tmp_path, "tflite")
+        resolve_backend(bundle, "tflite")
+    bundle = fake_bundle(tmp_path / "bundle3", ("saved_model", "float32", "int8"))
+    assert resolve_backend(bundle) == ("tflite", bundle / "model_float32.tflite")
+
+
+def test_a_tflite_variant_that_is_not_in_the_bundle_is_an_error(tmp_path):
+    bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8"))
+    expected = r"model_int9.tflite, which is missing \(TFLite variants here: float32 \(model_float32.tflite\), int8 "
+    with pytest.raises(ConfigError, match=expected):  # never a silent fall back to the SavedModel
+        resolve_backend(bundle, tflite_variant="int9")
+    with pytest.raises(ConfigError, match=expected):
+        create_app(settings_from_args(parse_args([str(bundle), "--tflite-variant", "int9"])))
+    with pytest.raises(ConfigError, match=expected):
+        resolve_backend(bundle, "tflite", tflite_variant="int9")
+    (bundle / "model_float32.tflite").unlink()
+    (bundle / "model_int8.tflite").unlink()
+    with pytest.raises(ConfigError, match="model_float32.tflite, which is missing .this folder has no model_"):
+        create_app(ServeSettings(model_dir=bundle, tflite_variant="float32"))
+    assert resolve_backend(bundle) == ("savedmodel", bundle / "saved_model")  # no variant asked for: fine
+
+
+def test_a_bundle_that_failed_its_checks_is_not_served(tmp_path):
+    failure = "float32: top-1 agreement with Keras 90.00% < 99.50% (thresholds.float_min_agreement)"
+    bundle = fake_bundle(tmp_path / "bundle", passed=False, failures=[failure])
+    with pytest.raises(ConfigError, match=r"export.json: this export failed its parity checks and was not accepted "
+                                          r"with --allow-degraded(.|\n)*float32: top-1 agreement with Keras 90.00%"):
+        create_app(ServeSettings(model_dir=bundle))
+    with pytest.raises(ConfigError, match="failed its parity checks"):
+        resolve_backend(bundle, "savedmodel")
+    (bundle / "export.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="export.json: cannot read the export report"):
+        resolve_backend(bundle)
+
+
+def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_path, monkeypatch, caplog):
+    from sound_tf.serve import backends
+
+    failure = "float32: top-1 agreement with Keras 90.00% < 99.50% (thresholds.float_min_agreement)"
+    bundle = fake_bundle(tmp_path / "bundle", passed=False, allow_degraded=True, failures=[failure])
+    monkeypatch.setattr(backends, "LiteBackend", lambda path, num_threads: ToneBackend())  # the file is a stand-in
+    monkeypatch.setattr(logging.getLogger("sound_tf.serve"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.serve"):
+        assert backends.load_backend(bundle).labels == CONFIG.labels
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"].startswith("serving a degraded export") and "--allow-degraded" in line["message"]
+    assert line["artefact"] == "float32" and line["artefact_failed"] is True and line["failures"] == [failure]
+
+
+def test_half_written_or_stale_bundles_are_refused(tmp_path):
+    half = tmp_path / "half"  # an export that died after writing its SavedModel and config.json
+    half.mkdir()
+    CONFIG.save(half)
+    (half / "saved_model").mkdir()
+    (half / "saved_model" / "saved_model.pb").write_bytes(b"s")
+    with pytest.raises(ConfigError, match=re.escape(f"{half}: holds saved_model/ but no export.json, so it is not a "
+                                                    f"complete export bundle")):
+        create_app(ServeSettings(model_dir=half))
+    bare = tmp_path / "bare"  # model files and nothing else
+    bare.mkdir()
+    (bare / "model_float32.tflite").write_bytes(b"t")
+    with pytest.raises(ConfigError, match=re.escape(f"{bare}: holds model_float32.tflite but no export.json")):
+        resolve_backend(bare)
+    # a file the bundle's export.json does not list is a leftover of another export (another run's classes)
+    stale = fake_bundle(tmp_path / "stale", ("int8",))
+    (stale / "model_float32.tflite").write_bytes(b"t")
+    with pytest.raises(ConfigError, match=r"model_float32.tflite: not listed in .*export.json \(which lists "
+                                          r"model_int8.tflite\), so it is left over from another export"):
+        create_app(ServeSettings(model_dir=stale))
+    assert resolve_backend(stale, tflite_variant="int8") == ("tflite", stale / "model_int8.tflite")
 
 
 # -- security, logs, request ids, CORS, metrics ----------------------------------------------------------------

@@ -36,7 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port (default 8000)")
     parser.add_argument("--workers", type=int, help="processes, each with its own model and batcher (default 1)")
     parser.add_argument("--backend", choices=BACKENDS, help="model runtime (default auto: TFLite when present)")
-    parser.add_argument("--tflite-variant", help="which model_<variant>.tflite to run (default float32)")
+    parser.add_argument("--tflite-variant", help="which model_<variant>.tflite to run (default float32 when "
+                                                 "present; a variant given here must exist)")
     parser.add_argument("--max-batch-size", type=int, help="most windows per model call (default 32)")
     parser.add_argument("--max-wait-ms", type=float, help="batching wait after the first request (default 5)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

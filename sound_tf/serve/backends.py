@@ -14,13 +14,19 @@ backend        needs in ``model_dir``                      runs with
 ``keras``      ``model.keras`` + ``config.json``           ``keras.models.load_model`` + softmax
 =============  ==========================================  ===========================================
 
-``auto`` picks the first that is present, in that order. TensorFlow is imported only inside the
+``auto`` picks the first that is present, in that order (``model_float32.tflite`` unless a TFLite
+variant is asked for; a variant asked for must exist). TensorFlow is imported only inside the
 ``savedmodel`` and ``keras`` backends, so a TFLite server never loads it.
+
+An export bundle is served only when complete and accepted (:func:`read_export_report`): its
+``export.json`` must be present, record that the parity checks passed (or that ``--allow-degraded``
+accepted them; then a warning is logged), and list the model file that is served.
 """
 
 from __future__ import annotations
 
 import abc
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +44,8 @@ log = logging.getLogger("sound_tf.serve")
 
 KERAS_FILENAME = "model.keras"
 SAVED_MODEL_DIRNAME = "saved_model"
+EXPORT_REPORT_FILENAME = "export.json"  # sound_tf.export.EXPORT_JSON (not imported: it loads TensorFlow)
+DEFAULT_TFLITE_VARIANT = "float32"
 
 
 def tflite_filename(variant: str) -> str:
@@ -58,6 +66,69 @@ class ModelInfo:
     def from_config(cls, config: Config) -> "ModelInfo":
         return cls(labels=tuple(config.labels), sample_rate_hz=config.audio.sample_rate_hz,
                    clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples)
+
+
+def tflite_variants(model_dir: Path) -> list[str]:
+    """The TFLite variants of a bundle, from its ``model_{variant}.tflite`` files (sorted)."""
+    return sorted(p.name[len("model_"):-len(".tflite")] for p in Path(model_dir).glob(tflite_filename("*")))
+
+
+def read_export_report(model_dir: Path) -> dict | None:
+    """A bundle's ``export.json``, once checked that the bundle may be served; ``None`` for a run folder.
+
+    Raises
+    ------
+    ConfigError
+        The folder holds exported models but no ``export.json`` (an export that failed or was
+        interrupted, or files copied by hand); ``export.json`` is unreadable; or it records that the
+        parity checks failed and the export was not run with ``--allow-degraded``.
+    """
+    model_dir = Path(model_dir)
+    path = model_dir / EXPORT_REPORT_FILENAME
+    if not path.is_file():
+        exported = sorted(p.name for p in model_dir.glob(tflite_filename("*")))
+        exported += [f"{SAVED_MODEL_DIRNAME}/"] if (model_dir / SAVED_MODEL_DIRNAME).exists() else []
+        if exported:
+            raise ConfigError(f"{model_dir}: holds {', '.join(exported)} but no {EXPORT_REPORT_FILENAME}, so it is not "
+                              f"a complete export bundle (an export that failed or was interrupted, or files copied "
+                              f"by hand); export again: python -m sound_tf.export RUN_DIR --out {model_dir}")
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the export report ({exc}); export the bundle again") from None
+    if not isinstance(report, dict) or not isinstance(report.get("artefacts"), dict) \
+            or not isinstance(report.get("passed"), bool):
+        raise ConfigError(f"{path}: not an export report (expected 'artefacts' and 'passed'); export the bundle again")
+    if not report["passed"] and report.get("allow_degraded") is not True:
+        failures = [str(f) for f in report.get("failures") or []] or ["(no failure listed)"]
+        raise ConfigError(f"{path}: this export failed its parity checks and was not accepted with --allow-degraded, "
+                          f"so the bundle is not served:\n  " + "\n  ".join(failures) +
+                          "\nexport again (with --allow-degraded to accept these results)")
+    return report
+
+
+def _check_listed(report: dict, model_dir: Path, path: Path) -> None:
+    """Raise unless ``export.json`` lists the model file about to be served (else it is a stale leftover)."""
+    listed = sorted(str(entry.get("file")) for name, entry in report["artefacts"].items()
+                    if name != "keras" and isinstance(entry, dict))
+    if path.name not in listed:
+        raise ConfigError(f"{path}: not listed in {model_dir / EXPORT_REPORT_FILENAME} (which lists "
+                          f"{', '.join(listed) or 'nothing'}), so it is left over from another export; export "
+                          f"the bundle again")
+
+
+def _warn_if_degraded(report: dict | None, model_dir: Path, path: Path) -> None:
+    """Log a warning when the bundle was accepted with ``--allow-degraded`` despite failed parity checks."""
+    if report is None or report["passed"]:
+        return
+    failures = [str(f) for f in report.get("failures") or []]
+    served = next((name for name, entry in report["artefacts"].items()
+                   if isinstance(entry, dict) and entry.get("file") == path.name), path.name)
+    log.warning("serving a degraded export: its parity checks failed and it was accepted with --allow-degraded",
+                extra={"fields": {"model_dir": str(model_dir), "artefact": served,
+                                  "artefact_failed": any(f.startswith(f"{served}:") for f in failures),
+                                  "failures": failures}})
 
 
 def read_model_info(model_dir: Path) -> ModelInfo:
@@ -221,21 +292,27 @@ class KerasBackend(Backend):
         return {name: value.numpy() for name, value in self._fn(windows).items()}  # [n, classes] each
 
 
-def resolve_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32") -> tuple[str, Path]:
+def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
+                    tflite_variant: str | None = None) -> tuple[str, Path]:
     """Choose the backend for ``model_dir`` and the file or folder it loads (cheap: no model is loaded).
+
+    ``tflite_variant`` ``None`` means ``float32`` when the bundle has it (``auto`` otherwise takes the
+    SavedModel); a variant given explicitly must exist (``auto`` never falls back from it).
 
     Raises
     ------
     ConfigError
-        ``model_dir`` is not a folder, has no ``config.json``, or lacks the file the backend needs.
+        ``model_dir`` is not a folder, has no ``config.json``, is an incomplete or failed export bundle
+        (see :func:`read_export_report`), or lacks the file the backend (or the variant) needs.
     """
     model_dir = Path(model_dir).expanduser()
     if not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: model folder not found (expected a run folder or an export bundle)")
+    report = read_export_report(model_dir)
     if not (model_dir / CONFIG_FILENAME).is_file():
         raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; expected a run folder or an export bundle")
     candidates = {
-        "tflite": model_dir / tflite_filename(tflite_variant),
+        "tflite": model_dir / tflite_filename(tflite_variant or DEFAULT_TFLITE_VARIANT),
         "savedmodel": model_dir / SAVED_MODEL_DIRNAME,
         "keras": model_dir / KERAS_FILENAME,
     }
@@ -244,25 +321,31 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *, tflite_vari
         "savedmodel": (candidates["savedmodel"] / "saved_model.pb").is_file(),
         "keras": candidates["keras"].is_file(),
     }
-    if backend == "auto":
-        for kind in ("tflite", "savedmodel", "keras"):
-            if present[kind]:
-                return kind, candidates[kind]
-        raise ConfigError(f"{model_dir}: found none of {candidates['tflite'].name}, {SAVED_MODEL_DIRNAME}/, "
-                          f"{KERAS_FILENAME}")
-    if backend not in candidates:
+    if backend != "auto" and backend not in candidates:
         raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
+    variants = tflite_variants(model_dir)
+    have = (f"TFLite variants here: {', '.join(f'{v} ({tflite_filename(v)})' for v in variants)}; choose one with "
+            f"--tflite-variant" if variants else "this folder has no model_*.tflite file")
+    if not present["tflite"] and (backend == "tflite" or (backend == "auto" and tflite_variant is not None)):
+        raise ConfigError(f"{model_dir}: the tflite backend needs {candidates['tflite']}, which is missing ({have})")
+    if backend == "auto":
+        found = [kind for kind in ("tflite", "savedmodel", "keras") if present[kind]]
+        if not found:
+            raise ConfigError(f"{model_dir}: found none of {candidates['tflite'].name}, {SAVED_MODEL_DIRNAME}/, "
+                              f"{KERAS_FILENAME} ({have})")
+        backend = found[0]
     if not present[backend]:
-        others = sorted(p.name for p in model_dir.glob("model_*.tflite"))
-        hint = f" (TFLite files present: {', '.join(others)})" if backend == "tflite" and others else ""
-        raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing{hint}")
+        raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing")
+    if report is not None and backend != "keras":
+        _check_listed(report, model_dir, candidates[backend])
     return backend, candidates[backend]
 
 
-def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str = "float32",
+def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str | None = None,
                  num_threads: int = 1) -> Backend:
     """Load the model of ``model_dir`` with the chosen backend (see :func:`resolve_backend`)."""
     kind, path = resolve_backend(model_dir, backend, tflite_variant=tflite_variant)
+    _warn_if_degraded(read_export_report(Path(model_dir).expanduser()), Path(model_dir), path)
     log.info("loading model", extra={"fields": {"backend": kind, "path": str(path)}})
     if kind == "tflite":
         loaded: Backend = LiteBackend(path, num_threads=num_threads)

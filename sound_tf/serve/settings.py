@@ -35,8 +35,10 @@ class ServeSettings(BaseSettings):
     backend : str
         ``auto`` (TFLite when the bundle has ``model_{tflite_variant}.tflite``, else the SavedModel, else
         ``model.keras``), ``tflite``, ``savedmodel`` or ``keras``.
-    tflite_variant : str
+    tflite_variant : str or None
         Which ``model_{variant}.tflite`` of a bundle the ``tflite`` backend runs (``float32``, ``int8``...).
+        Unset means ``float32`` when the bundle has it (else ``auto`` takes the SavedModel); a variant that
+        is set must exist (a start-up error lists the bundle's variants), ``auto`` never falls back from it.
     inference_threads : int
         Threads of the TFLite interpreter. One (the default) keeps the other cores free for decoding and
         HTTP while the batcher runs the model; more threads only lower the latency of a lone request and
@@ -82,7 +84,7 @@ class ServeSettings(BaseSettings):
 
     model_dir: Path
     backend: Literal["auto", "tflite", "savedmodel", "keras"] = "auto"
-    tflite_variant: str = Field("float32", pattern=r"^[A-Za-z0-9_]+$")
+    tflite_variant: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$")
     inference_threads: int = Field(1, ge=1, le=64)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
