@@ -513,11 +513,14 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     examples = list(examples)
     groups = [ex.group_key for ex in examples]
     n_groups = len(set(groups))
-    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= n_groups:
-        raise DatasetError(f"k must be an integer in [2, {n_groups}] (the number of groups), got {k!r}")
+    labels = [ex.label for ex in examples]
+    largest = max(Counter(labels).values())  # scikit-learn needs a class with at least k members
+    limit = min(n_groups, largest)
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= limit:
+        raise DatasetError(f"k must be an integer in [2, {limit}] (the number of groups, {n_groups}, and of clips "
+                           f"in the largest class, {largest}), got {k!r}")
     folds = [0] * len(examples)
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    labels = [ex.label for ex in examples]
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(examples)), labels, groups), start=1):
         for index in held_out:
             folds[index] = fold

@@ -68,6 +68,8 @@ OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
 TUNERS = ("hyperband", "bayesian", "random")
 MODES = ("set", "depth", "scale")
 KINDS = ("choice", "int", "float", "boolean")
+#: Keys a search may not set: the data are decoded once, at this rate, for every trial (and data.* likewise).
+_DATA_KEYS = frozenset({"audio.sample_rate_hz"})
 _MODE_ORDER = {mode: index for index, mode in enumerate(MODES)}
 _HP_KEYS = {"key", "keys", "mode", "type", "values", "min", "max", "step", "sampling", "default", "base",
             "round_to", "clip", "description"}
@@ -155,9 +157,15 @@ class HyperParam:
             raise _fail(where, f"mode {mode!r} controls one key, got {list(keys)!r}")
         for key in keys:
             try:
-                config_value(Config(), key)
+                current = config_value(Config(), key)
             except ConfigError as exc:
                 raise _fail(where, str(exc)) from None
+            if key in _DATA_KEYS or key.startswith("data."):
+                raise _fail(where, f"{key} cannot be searched: every trial trains on the same data, decoded "
+                                   f"once; set it with --set or in the pipeline recipe")
+            numbers = current if isinstance(current, (list, tuple)) else [current]
+            if mode == "scale" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                raise _fail(where, f"mode \"scale\" multiplies numbers, and {key} is {current!r}")
 
         kind = table.get("type")
         if kind is None:
@@ -221,8 +229,14 @@ class HyperParam:
             raise _fail(where, f"clip must map some of keys {list(keys)} to [low, high], got {clip!r}")
         if mode == "scale" and kind not in ("choice", "float", "int"):
             raise _fail(where, "mode \"scale\" needs numeric values")
+        default = table.get("default")
+        if default is not None and ((kind == "choice" and default not in values) or (
+                kind in ("int", "float") and not (isinstance(default, (int, float)) and not isinstance(default, bool)
+                                                  and min_value <= default <= max_value))):
+            allowed = f"one of {list(values)}" if kind == "choice" else f"a number in [{min_value}, {max_value}]"
+            raise _fail(where, f"default must be {allowed}, got {default!r}")
         return cls(name=name, keys=tuple(keys), mode=mode, kind=kind, values=values, min_value=min_value,
-                   max_value=max_value, step=step, sampling=sampling, default=table.get("default"), base=base,
+                   max_value=max_value, step=step, sampling=sampling, default=default, base=base,
                    round_to=round_to, clip={k: (float(lo), float(hi)) for k, (lo, hi) in clip.items()})
 
     # -- KerasTuner ------------------------------------------------------------------------------------
@@ -399,6 +413,10 @@ class SearchSpace:
             apply_overrides(Config(), fixed)
         except ConfigError as exc:
             raise _fail(source, f"[fixed]: {exc}") from None
+        data_keys = sorted(key for key in fixed if key in _DATA_KEYS or key.startswith("data."))
+        if data_keys:
+            raise _fail(source, f"[fixed]: {', '.join(data_keys)} cannot be set by a search space: the data are decoded "
+                                f"once from the pipeline recipe and flags; set them there (or with --set)")
         tables = data.get("hp", {})
         if not isinstance(tables, Mapping) or not tables:
             raise _fail(source, "needs at least one [hp.<name>] table")
@@ -411,6 +429,35 @@ class SearchSpace:
                 owners.setdefault(key, param.name)
         return cls(name=str(data.get("name", Path(source).stem)), settings=settings, fixed=fixed, params=params,
                    source=source, description=str(data.get("description", "")))
+
+    def check_values(self, config: Config) -> None:
+        """Raise when a value a ``set`` parameter may take is invalid on its own for ``config``.
+
+        Each choice (or each end of a range) is applied alone to ``config`` with ``[fixed]``: a value
+        that can never make a valid model is a mistake in the recipe, reported before the search starts
+        (it used to surface as a failed trial's traceback, or stop the search when it was the default).
+        Values valid alone but not together remain failed trials, as KerasTuner records them.
+
+        Raises
+        ------
+        ConfigError
+            Naming the recipe, the ``[hp.<name>]`` table and the value.
+        """
+        base = apply_overrides(config, self.fixed)
+        for param in self.params:
+            if param.mode != "set":
+                continue
+            if param.kind == "choice":
+                candidates = list(param.values)
+            elif param.kind == "boolean":
+                candidates = [False, True]
+            else:
+                candidates = [int(v) if param.kind == "int" else v for v in (param.min_value, param.max_value)]
+            for value in candidates:
+                try:
+                    apply_overrides(base, {param.keys[0]: value})
+                except ConfigError as exc:
+                    raise _fail(f"{self.source} [hp.{param.name}]", f"the value {value!r} cannot be used: {exc}") from None
 
     def replace_settings(self, **changes: Any) -> "SearchSpace":
         """The space with some ``[search]`` settings replaced (``None`` values ignored)."""

@@ -586,6 +586,49 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
     return result.metrics
 
 
+def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
+                 worker_timeout_seconds: float) -> None:
+    """Every check that needs no data: run before ``--overwrite`` deletes anything, and by :func:`run_search`.
+
+    Raises
+    ------
+    ConfigError
+        A limit is out of range, a value of the space cannot be used with ``config``, or a chief's port is
+        taken (two chiefs on one port would both listen, and workers would join either search).
+    """
+    if worker_timeout_seconds < 5 * HEARTBEAT_SECONDS:
+        raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
+                          f"{HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
+    if time_budget_minutes is not None and not time_budget_minutes > 0:
+        raise ConfigError(f"--time-budget must be > 0 minutes, got {time_budget_minutes}")
+    space.check_values(config)
+    if current_role() == "chief":
+        _check_port_free(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])
+
+
+def _check_port_free(host: str, port: str) -> None:
+    """Raise unless ``host:port`` can be bound (gRPC's server reuses ports, so a second chief would not fail)."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"KERASTUNER_ORACLE_IP={host} KERASTUNER_ORACLE_PORT={port}: not an address to serve "
+                          f"on ({exc})") from None
+    for family, kind, proto, _, address in addresses[:1]:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                import errno
+
+                if exc.errno == errno.EADDRINUSE:
+                    raise ConfigError(f"{host}:{port}: the oracle's port is in use; another chief may be serving "
+                                      f"there: stop it or choose another KERASTUNER_ORACLE_PORT") from None
+                raise ConfigError(f"{host}:{port}: the chief cannot serve the oracle there ({exc.strerror})") from None
+
+
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
                time_budget_minutes: float | None = None,
                worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS, final: bool = True,
@@ -621,11 +664,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     if role != "local":
         log(f"distributed search: this process is {tuner_id()!r} ({role}), oracle at "
             f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
-    if worker_timeout_seconds < 5 * HEARTBEAT_SECONDS:
-        raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
-                          f"{HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
-    if time_budget_minutes is not None and not time_budget_minutes > 0:
-        raise ConfigError(f"--time-budget must be > 0 minutes, got {time_budget_minutes}")
+    check_search(config, space, time_budget_minutes=time_budget_minutes, worker_timeout_seconds=worker_timeout_seconds)
     started = time.time()
     _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
     prep_dir = out / "workers" / tuner_id() if role == "worker" else out
@@ -642,7 +681,11 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
                                  trial_patience=space.settings.early_stopping_patience)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
     seed = space.settings.seed if space.settings.seed is not None else config.train.seed
-    tuner = make_tuner(space, hypermodel, out, seed=seed, deadline=deadline)
+    try:  # KerasTuner builds the model of the space's default values here
+        tuner = make_tuner(space, hypermodel, out, seed=seed, deadline=deadline)
+    except kt.errors.FailedTrialError as exc:
+        raise ConfigError(f"{space.source}: the search space's default values do not make a valid model ({exc}); "
+                          f"give the [hp.*] tables defaults that go together") from None
     import keras
     search_kwargs = dict(verbose=verbose, callbacks=[
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0)])
@@ -767,7 +810,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out) if args.out else default_out(config, space)
         setup_logging(None)
         role = current_role()
-        if role != "worker" and args.overwrite and out.exists():
+        check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
+        if role != "worker" and args.overwrite and out.exists():  # only after every check: nothing is lost to a typo
             shutil.rmtree(out)
         log_dir = out / "workers" / tuner_id() if role == "worker" else out
         log_dir.mkdir(parents=True, exist_ok=True)

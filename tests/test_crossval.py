@@ -98,7 +98,7 @@ def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):
     assert all(len(f) == 1 for f in folds_of_group.values())
     for fold in range(1, 5):  # 8 recordings per class over 4 folds: every class in every fold
         assert {ex.label for ex in planned if ex.fold == fold} == set(TONES_HZ)
-    with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 24\]"):
+    with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 15\]"):
         plan_folds(examples, k=25)
 
 

@@ -312,6 +312,9 @@ def test_assign_kfold_keeps_groups_together_and_stratifies(rng):
         assert {ex.label for ex, f in zip(examples, folds) if f == fold} == {"bird", "car", "rain"}
     with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 22\]"):
         assign_kfold(examples, 23, seed=0)
+    few = [Example(f"/d/{label}_{i}.wav", label) for label in ("bird", "car", "rain") for i in range(4)]
+    with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 4\] .*largest class, 4\), got 5"):
+        assign_kfold(few, 5, seed=0)  # 12 groups, but scikit-learn needs a class of at least k clips
 
 
 def test_split_csv_round_trip(tmp_path):

@@ -97,6 +97,11 @@ def test_default_space_reproduces_the_default_model_and_maps_each_mode():
     ({"key": "model.widths", "mode": "depth", "base": [8, 16], "values": [2, 3]}, "len(base)=2"),
     ({"key": "train.learning_rate", "min": 0.0, "max": 0.1, "sampling": "log"}, "log sampling needs min > 0"),
     ({"key": "model.dropout", "mode": "stretch", "values": [0.1]}, "mode must be one of"),
+    # every trial trains on data decoded once, at the recipe's rate: a searched rate trained on the wrong one
+    ({"key": "audio.sample_rate_hz", "values": [8000, 16000]}, "audio.sample_rate_hz cannot be searched"),
+    ({"key": "train.learning_rate", "values": [0.001, 0.01], "default": 0.5}, "default must be one of [0.001, 0.01]"),
+    ({"key": "model.dropout", "min": 0.1, "max": 0.3, "default": 0.5}, "default must be a number in [0.1, 0.3]"),
+    ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
 ])
 def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     from sound_tf.hypermodel import SearchSpace
@@ -119,6 +124,48 @@ def test_bad_search_settings_are_refused():
         SearchSpace.from_dict({"search": {"max_trials": 0}, "hp": hp})
     with pytest.raises(ConfigError, match=r"\[fixed\]: unknown key"):
         SearchSpace.from_dict({"fixed": {"train.nope": 1}, "hp": hp})
+
+
+def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_path):
+    """They used to surface as a failed trial's traceback, or stop the search when they were the default."""
+    from sound_tf.hypermodel import SearchSpace
+
+    hp = {"bins": {"key": "features.num_mel_bins", "values": [24, -16]}}
+    with pytest.raises(ConfigError, match=r"\[hp.bins\]: the value -16 cannot be used: features.num_mel_bins"):
+        SearchSpace.from_dict({"hp": hp}).check_values(Config())
+    with pytest.raises(ConfigError, match=r"\[fixed\]: data.path cannot be set by a search space"):
+        SearchSpace.from_dict({"fixed": {"data.path": "x"}, "hp": hp})
+    SearchSpace.from_toml(TINY).check_values(Config())  # the shipped spaces pass
+
+
+def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
+    from sound_tf import tune
+
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / "trials.csv").write_text("kept\n")
+    code = tune.main(["--tuning", str(TINY), "--out", str(out), "--overwrite", "--time-budget", "0"])
+    assert code == 2 and "--time-budget must be > 0" in capsys.readouterr().err
+    assert (out / "trials.csv").read_text() == "kept\n"
+
+
+def test_a_chief_refuses_a_port_another_chief_serves(monkeypatch):
+    """gRPC servers reuse ports, so a second chief used to start on the first one's port and take its workers."""
+    from sound_tf import tune
+
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC's server does
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+        from sound_tf.hypermodel import SearchSpace
+
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port}: the oracle's port is in use"):
+            tune.check_search(Config(), SearchSpace.from_toml(TINY), time_budget_minutes=None,
+                              worker_timeout_seconds=60.0)
 
 
 def test_build_works_apart_from_the_search():
