@@ -161,6 +161,15 @@ class SearchOracleMixin:
         exhausted = bool(self.max_trials) and len(self.trials) >= self.max_trials and not self._retry_queue
         return (self.stopped or exhausted) and not self.ongoing_trials and not self.tuner_ids
 
+    def reload(self) -> None:
+        super().reload()
+        # KerasTuner saves oracle.json in end_trial before it drops the ended trial from ongoing_trials, and
+        # reload() queues every saved ongoing trial again: re-running a finished distributed search ran its
+        # last trial a second time, and a chief without workers waited for it forever.
+        ended = {kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED}
+        self._retry_queue = [trial_id for trial_id in self._retry_queue
+                             if trial_id not in self.trials or self.trials[trial_id].status not in ended]
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state["assignments"] = self.assignments

@@ -138,6 +138,34 @@ def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_
     SearchSpace.from_toml(TINY).check_values(Config())  # the shipped spaces pass
 
 
+def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
+    """A distributed chief's oracle.json still lists the last trial as ongoing (KerasTuner saves before
+    it drops it), and reload() queued it again: re-running a finished search trained it twice, and a chief
+    without workers waited for it forever."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def oracle():
+        made = tune.RandomSearchOracle(objective=kt.Objective("val_loss", "min"), max_trials=2, seed=1)
+        made._set_project_dir(str(tmp_path), "project")
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        return made
+
+    first = oracle()
+    trial = first.create_trial("tuner0")
+    first.update_trial(trial.trial_id, {"val_loss": 0.5})
+    trial.status = "COMPLETED"
+    first.end_trial(trial)
+    first.ongoing_trials = {"tuner0": first.trials[trial.trial_id]}  # as the chief's oracle.json has it
+    first.save()
+    running = first.create_trial("tuner1")  # one still running when the chief stopped: that one runs again
+    first.save()
+    again = oracle()
+    again.reload()
+    assert again._retry_queue == [running.trial_id]
+
+
 def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     from sound_tf import tune
 
