@@ -413,15 +413,18 @@ class DecodeCache:
         result = CacheResult()
 
         def work(src: str) -> tuple[str, Path | None, bool, str | None]:
+            if not _is_utf8(src):  # run folders, logs and CSVs hold paths as UTF-8 text: name it printably
+                error = AudioError(printable_path(src), "the file's name is not valid UTF-8; rename it (the name is "
+                                                        "shown with its bytes escaped)")
+                if strict:
+                    raise error
+                return error.path, None, False, error.reason
             try:
-                if not _is_utf8(src):  # run folders, logs and CSVs hold paths as UTF-8 text
-                    raise AudioError(printable_path(src), "the file's name is not valid UTF-8; rename it "
-                                                          "(the name is shown with its bytes escaped)")
                 target, decoded = self._ensure(src)
             except AudioError as exc:
                 if strict:
                     raise
-                return src if _is_utf8(src) else exc.path, None, False, exc.reason
+                return src, None, False, exc.reason
             return src, target, decoded, None
 
         pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 and len(unique) > 1 else None

@@ -1755,7 +1755,7 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
         chunks = extended[:(extended.size // hop) * hop].reshape(-1, hop)  # [chunks, hop]
         powers.append(units * np.einsum("ij,ij->i", chunks, chunks, dtype=np.float64) / hop)  # [chunks]
     frames = min(min(t.shape[0] for t in tables), min(p.shape[0] for p in powers))
-    return (np.stack([t[:frames] for t in tables]).astype(np.float32),
+    return (np.stack([t[:frames] for t in tables]),  # float32 already
             np.stack([p[:frames] for p in powers]).astype(np.float32))
 
 
