@@ -1732,7 +1732,7 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
 
     frame_length, chunk_frames = config.frame_length_samples, 4096
 
-    def mel_power(wave: np.ndarray) -> np.ndarray:  # [samples] -> [frames, mel_bins] float32
+    def mel_power(wave: np.ndarray, dtype: type = np.float32) -> np.ndarray:  # [samples] -> [frames, mel_bins]
         # Framed a few thousand frames at a time (no centre padding, so a chunk's frames are exactly the
         # whole clip's), so a noise folder of an hour needs little more than the table's memory.
         frames = 1 + (wave.size - frame_length) // hop
@@ -1740,13 +1740,13 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
         for first in range(0, frames, chunk_frames):
             end = (min(first + chunk_frames, frames) - 1) * hop + frame_length
             log_mel = frontend(tf.constant(wave[np.newaxis, first * hop:end], tf.float32)).numpy()[0]  # [chunk, mel_bins]
-            parts.append(np.maximum(np.exp(log_mel.astype(np.float64)) - offset, 0.0).astype(np.float32))
+            parts.append(np.maximum(np.exp(log_mel.astype(np.float64)) - offset, 0.0).astype(dtype, copy=False))
         return np.concatenate(parts)
 
     edges = mel_edges_hz(config)
     tone_hz = math.sqrt(max(edges[1], 1.0) * edges[-2])  # inside the band, where the weights sum to 1
     t = np.arange(config.audio.clip_samples) / rate
-    units = float(np.mean(mel_power(math.sqrt(2.0) * np.sin(2 * np.pi * tone_hz * t)).astype(np.float64) @ weights))
+    units = float(np.mean(mel_power(math.sqrt(2.0) * np.sin(2 * np.pi * tone_hz * t), np.float64) @ weights))  # power 1
     extra = config.audio.clip_samples + config.frame_length_samples
     tables, powers = [], []
     for row in rows:  # one row at a time: a long bank does not need to be framed at once
