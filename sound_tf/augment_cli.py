@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import SEED_LIMIT, Config, config_from_recipe, replace_section
+from .config import Config, check_seed, config_from_recipe, replace_section
 from .errors import ConfigError, run_cli
 
 
@@ -108,8 +108,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
     if count < 1:
         raise ConfigError(f"--count must be >= 1, got {count}")
-    if not 0 <= seed < SEED_LIMIT:
-        raise ConfigError(f"--seed must be an integer in [0, 2**30), got {seed}")
+    check_seed("--seed", seed)
     rate, clip = config.audio.sample_rate_hz, config.audio.clip_samples
     wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
     if wave.size < config.frame_length_samples:

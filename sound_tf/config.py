@@ -42,6 +42,12 @@ SCHEDULES = ("cosine", "plateau", "constant")
 SEED_LIMIT = 2**30
 
 
+def check_seed(name: str, seed: Any) -> None:
+    """Raise :class:`ConfigError` naming ``name`` unless ``seed`` is an integer in ``[0, SEED_LIMIT)``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"{name} must be an integer in [0, 2**30), got {seed!r}")
+
+
 def _check(condition: bool, message: str) -> None:
     """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds (never ``assert``)."""
     if not condition:
@@ -413,8 +419,7 @@ class TrainConfig:
                f"train.early_stopping_patience must be an integer >= 1, got {self.early_stopping_patience!r}")
         _check(0 <= float(self.label_smoothing) < 1,
                f"train.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < SEED_LIMIT,
-               f"train.seed must be an integer in [0, 2**30), got {self.seed!r}")
+        check_seed("train.seed", self.seed)
         _check(isinstance(self.shuffle_buffer, int) and self.shuffle_buffer >= 1,
                f"train.shuffle_buffer must be an integer >= 1, got {self.shuffle_buffer!r}")
 

@@ -59,7 +59,7 @@ import keras_tuner
 import numpy as np
 
 from . import augment, pipeline
-from .config import SECTIONS, SEED_LIMIT, Config, apply_overrides
+from .config import SECTIONS, Config, apply_overrides, check_seed
 from .errors import ConfigError, SoundTFError
 from .models import build_model
 from .trainer import InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch, training_datasets
@@ -68,13 +68,16 @@ OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
 TUNERS = ("hyperband", "bayesian", "random")
 MODES = ("set", "depth", "scale")
 KINDS = ("choice", "int", "float", "boolean")
-#: Keys a search may not set: the data are decoded once, at this rate, for every trial (and data.* likewise).
-_DATA_KEYS = frozenset({"audio.sample_rate_hz"})
 _MODE_ORDER = {mode: index for index, mode in enumerate(MODES)}
 _HP_KEYS = {"key", "keys", "mode", "type", "values", "min", "max", "step", "sampling", "default", "base",
             "round_to", "clip", "description"}
 _SEARCH_KEYS = {"objective", "tuner", "max_trials", "epochs", "early_stopping_patience", "hyperband_factor",
                 "initial_points", "seed"}
+
+
+def _is_data_key(key: str) -> bool:
+    """A key a search may not set: every trial trains on the data decoded once, at the recipe's rate."""
+    return key == "audio.sample_rate_hz" or key.startswith("data.")
 
 
 def _fail(source: str, message: str) -> ConfigError:
@@ -160,7 +163,7 @@ class HyperParam:
                 current = config_value(Config(), key)
             except ConfigError as exc:
                 raise _fail(where, str(exc)) from None
-            if key in _DATA_KEYS or key.startswith("data."):
+            if _is_data_key(key):
                 raise _fail(where, f"{key} cannot be searched: every trial trains on the same data, decoded "
                                    f"once; set it with --set or in the pipeline recipe")
             numbers = current if isinstance(current, (list, tuple)) else [current]
@@ -351,9 +354,8 @@ class SearchSettings:
             raise ConfigError(f"search.initial_points must be an integer >= 1, got {self.initial_points!r}")
         if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
             raise ConfigError(f"search.hyperband_factor must be an integer >= 2, got {self.hyperband_factor!r}")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)
-                                      or not 0 <= self.seed < SEED_LIMIT):
-            raise ConfigError(f"search.seed must be an integer in [0, 2**30), got {self.seed!r}")
+        if self.seed is not None:
+            check_seed("search.seed", self.seed)
 
     @property
     def direction(self) -> str:
@@ -413,7 +415,7 @@ class SearchSpace:
             apply_overrides(Config(), fixed)
         except ConfigError as exc:
             raise _fail(source, f"[fixed]: {exc}") from None
-        data_keys = sorted(key for key in fixed if key in _DATA_KEYS or key.startswith("data."))
+        data_keys = sorted(key for key in fixed if _is_data_key(key))
         if data_keys:
             raise _fail(source, f"[fixed]: {', '.join(data_keys)} cannot be set by a search space: the data are decoded "
                                 f"once from the pipeline recipe and flags; set them there (or with --set)")
