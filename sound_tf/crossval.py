@@ -246,7 +246,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     item_of: dict[str, Any] = {}
     readable: list[Example] = []
     if pending:  # decode every file once, for all folds
-        items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
+        items, skipped = evaluation.decode_examples(examples, labels, config)
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]

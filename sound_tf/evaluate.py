@@ -125,7 +125,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
                                      split=split, skip_unknown_labels=skip_unknown_labels, log=log)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / name
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
-    items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
+    items, skipped = evaluation.decode_examples(examples, config.labels, config)
     evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     if not items:
         raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "

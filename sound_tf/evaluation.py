@@ -95,8 +95,8 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any]:
     return config, keras.models.load_model(Path(run_dir) / "model.keras")
 
 
-def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: Config, *,
-                    log: Callable[[str], None] = print) -> tuple[list[Item], list[tuple[str, str]]]:
+def decode_examples(examples: Sequence[Example], labels: Sequence[str],
+                    config: Config) -> tuple[list[Item], list[tuple[str, str]]]:
     """Decode ``examples`` once through the decode cache at the config's rate and index their labels.
 
     Returns
@@ -104,7 +104,8 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: 
     items : list of Item
         The readable examples, in input order, with ``label_index`` into ``labels``.
     skipped : list of (str, str)
-        ``(path, reason)`` of each unreadable file (reported through ``log``).
+        ``(path, reason)`` of each unreadable file (the decode cache warns of each on the
+        ``sound_tf.audio`` logger).
 
     Raises
     ------
@@ -120,8 +121,6 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: 
     cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build([ex.path for ex in examples], strict=config.data.strict)
-    for path, reason in result.skipped:
-        log(f"skipping {path}: {reason}")
     items = [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
                   label_index=index[ex.label], fold=ex.fold, group=ex.group)
              for ex in examples if ex.path in result.cached]

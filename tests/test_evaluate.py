@@ -108,7 +108,7 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     assert "weakest classes:" in printed and "more data" in printed
 
 
-def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys):
+def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys, caplog):
     from sound_tf import evaluate
 
     data = make_tree(tmp_path / "other", 2, seed=7)
@@ -123,9 +123,12 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
     assert not (out / "metrics.json").exists()
 
     assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out), "--skip-unknown-labels"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "skipping 1 file(s) with labels unknown to the model: whistle" in printed
-    assert f"skipping {broken}" in printed
+    warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping ")]
+    assert warned == [f"skipping {broken}: {_rows(out / 'skipped.csv')[0]['reason']}"]  # once, with its reason
+    assert f"skipping {broken}" not in captured.out + captured.err  # the logger's warning is the only report
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_examples"] == 6 and np.sum(metrics["confusion_matrix"]) == 6  # 3 classes x 2 readable
     assert [r["path"] for r in _rows(out / "skipped.csv")] == [str(broken)]
