@@ -32,6 +32,7 @@ from sound_tf.serve.__main__ import parse_args, settings_from_args
 from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
 from sound_tf.serve.batcher import MicroBatcher, QueueFull
 from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter
+from sound_tf.tflite_meta import embed_metadata
 
 TONES_HZ = {"low": 300.0, "mid": 900.0, "high": 2200.0}
 CONFIG = apply_overrides(Config(), {"audio.sample_rate_hz": 8000, "audio.clip_seconds": 0.5,
@@ -425,9 +426,18 @@ def test_wrong_model_folder_fails_at_start(tmp_path):
         create_app(ServeSettings(model_dir=tmp_path))
 
 
+def stand_in_tflite(variant: str) -> bytes:
+    """A FlatBuffer header with the export's metadata appended (enough for resolve_backend, not a model)."""
+    info = {"sample_rate_hz": CONFIG.audio.sample_rate_hz, "clip_samples": CONFIG.audio.clip_samples,
+            "window_hop_samples": CONFIG.audio.window_hop_samples, "variant": variant,
+            "input_kind": "log_mel" if variant.endswith("_features") else "waveform"}
+    return embed_metadata(b"\0\0\0\0TFL3" + bytes(8), labels=CONFIG.labels, info=info)
+
+
 def fake_bundle(folder: Path, artefacts=("saved_model", "float32"), *, passed: bool = True,
                 allow_degraded: bool = False, failures=()) -> Path:
-    """An export bundle's layout with placeholder model files (resolving a backend never loads them)."""
+    """An export bundle's layout with placeholder model files (resolving a backend reads a TFLite file's
+    metadata, so those carry it, but never loads a model)."""
     folder.mkdir(parents=True, exist_ok=True)
     CONFIG.save(folder)
     files = {}
@@ -438,7 +448,7 @@ def fake_bundle(folder: Path, artefacts=("saved_model", "float32"), *, passed: b
             files[name] = "saved_model"
         else:
             files[name] = f"model_{name}.tflite"
-            (folder / files[name]).write_bytes(b"t")
+            (folder / files[name]).write_bytes(stand_in_tflite(name))
     report = {"artefacts": {"keras": {"file": "/runs/r/model.keras"}, **{k: {"file": f} for k, f in files.items()}},
               "passed": passed, "failures": list(failures), "allow_degraded": allow_degraded}
     (folder / "export.json").write_text(json.dumps(report))
@@ -476,6 +486,21 @@ def test_a_tflite_variant_that_is_not_in_the_bundle_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="model_float32.tflite, which is missing .this folder has no model_"):
         create_app(ServeSettings(model_dir=bundle, tflite_variant="float32"))
     assert resolve_backend(bundle) == ("savedmodel", bundle / "saved_model")  # no variant asked for: fine
+
+
+def test_a_tflite_variant_the_server_cannot_run_is_refused_at_start_up(tmp_path):
+    bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8", "int8_features"))
+    with pytest.raises(ConfigError, match=r"model_int8_features.tflite: this model takes 'log_mel' input, not a "
+                                          r"waveform, so the server cannot feed it uploads"):
+        create_app(settings_from_args(parse_args([str(bundle), "--tflite-variant", "int8_features"])))
+    with pytest.raises(ConfigError, match="takes 'log_mel' input"):
+        resolve_backend(bundle, "tflite", tflite_variant="int8_features")
+    for backend in ("savedmodel", "keras"):  # a variant is a TFLite choice: never silently ignored
+        with pytest.raises(ConfigError, match=f"--tflite-variant int8 .SOUND_TF_TFLITE_VARIANT. chooses a TFLite "
+                                              f"model, but the backend is {backend}"):
+            create_app(settings_from_args(parse_args([str(bundle), "--backend", backend, "--tflite-variant", "int8"])))
+    assert resolve_backend(bundle, "savedmodel") == ("savedmodel", bundle / "saved_model")
+    assert resolve_backend(bundle, tflite_variant="int8") == ("tflite", bundle / "model_int8.tflite")
 
 
 def test_a_bundle_that_failed_its_checks_is_not_served(tmp_path):

@@ -36,6 +36,7 @@ import numpy as np
 from ..config import CONFIG_FILENAME, Config
 from ..errors import ConfigError
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits
+from ..tflite_meta import read_metadata
 
 __all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
            "resolve_backend"]
@@ -297,20 +298,32 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
     """Choose the backend for ``model_dir`` and the file or folder it loads (cheap: no model is loaded).
 
     ``tflite_variant`` ``None`` means ``float32`` when the bundle has it (``auto`` otherwise takes the
-    SavedModel); a variant given explicitly must exist (``auto`` never falls back from it).
+    SavedModel); a variant given explicitly must exist (``auto`` never falls back from it), must take a
+    waveform (not ``int8_features``), and goes only with the ``auto`` or ``tflite`` backend.
 
     Raises
     ------
     ConfigError
         ``model_dir`` is not a folder, has no ``config.json``, is an incomplete or failed export bundle
-        (see :func:`read_export_report`), or lacks the file the backend (or the variant) needs.
+        (see :func:`read_export_report`), lacks the file the backend (or the variant) needs, or the
+        variant cannot be served (it takes features, or the backend is not TFLite).
     """
-    model_dir = Path(model_dir).expanduser()
+    kind, path, _ = _resolve(Path(model_dir).expanduser(), backend, tflite_variant)
+    return kind, path
+
+
+def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple[str, Path, dict | None]:
+    """:func:`resolve_backend`, plus the bundle's export report (``None`` for a run folder)."""
     if not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: model folder not found (expected a run folder or an export bundle)")
     report = read_export_report(model_dir)
     if not (model_dir / CONFIG_FILENAME).is_file():
         raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; expected a run folder or an export bundle")
+    if backend != "auto" and backend not in ("tflite", "savedmodel", "keras"):
+        raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
+    if tflite_variant is not None and backend not in ("auto", "tflite"):
+        raise ConfigError(f"--tflite-variant {tflite_variant} (SOUND_TF_TFLITE_VARIANT) chooses a TFLite model, but "
+                          f"the backend is {backend}: drop one of the two")
     candidates = {
         "tflite": model_dir / tflite_filename(tflite_variant or DEFAULT_TFLITE_VARIANT),
         "savedmodel": model_dir / SAVED_MODEL_DIRNAME,
@@ -321,8 +334,6 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
         "savedmodel": (candidates["savedmodel"] / "saved_model.pb").is_file(),
         "keras": candidates["keras"].is_file(),
     }
-    if backend != "auto" and backend not in candidates:
-        raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
     variants = tflite_variants(model_dir)
     have = (f"TFLite variants here: {', '.join(f'{v} ({tflite_filename(v)})' for v in variants)}; choose one with "
             f"--tflite-variant" if variants else "this folder has no model_*.tflite file")
@@ -338,14 +349,19 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
         raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing")
     if report is not None and backend != "keras":
         _check_listed(report, model_dir, candidates[backend])
-    return backend, candidates[backend]
+    if backend == "tflite":
+        input_kind = read_metadata(candidates["tflite"]).info["input_kind"]
+        if input_kind != "waveform":
+            raise ConfigError(f"{candidates['tflite']}: this model takes {input_kind!r} input, not a waveform, so the "
+                              f"server cannot feed it uploads ({have})")
+    return backend, candidates[backend], report
 
 
 def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant: str | None = None,
                  num_threads: int = 1) -> Backend:
     """Load the model of ``model_dir`` with the chosen backend (see :func:`resolve_backend`)."""
-    kind, path = resolve_backend(model_dir, backend, tflite_variant=tflite_variant)
-    _warn_if_degraded(read_export_report(Path(model_dir).expanduser()), Path(model_dir), path)
+    kind, path, report = _resolve(Path(model_dir).expanduser(), backend, tflite_variant)
+    _warn_if_degraded(report, Path(model_dir), path)
     log.info("loading model", extra={"fields": {"backend": kind, "path": str(path)}})
     if kind == "tflite":
         loaded: Backend = LiteBackend(path, num_threads=num_threads)
