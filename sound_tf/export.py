@@ -49,11 +49,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import io
 import json
+import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -840,6 +843,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     _check_replaceable(out, run_dir=run_dir)  # before the long work
     config, model = load_run_model(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_stages(out, log=log)
     stage = _new_sibling(out, "building")
     try:
         report = _write_bundle(run_dir, config, model, profile, stage, allow_degraded=allow_degraded, log=log)
@@ -886,11 +890,41 @@ def _new_sibling(path: Path, purpose: str) -> Path:
     """A new empty folder beside ``path`` (same parent, so renaming between them is atomic).
 
     Made with ``mkdir`` (not ``tempfile.mkdtemp``, whose 0700 mode the bundle would keep): the bundle
-    gets the permissions any new folder gets, and a server running as another user can read it.
+    gets the permissions any new folder gets, and a server running as another user can read it. The
+    name carries this process's id and host, so a later export can tell a folder abandoned by a killed
+    export (:func:`_remove_abandoned_stages`) from one that another export is still writing.
     """
-    sibling = path.with_name(f".{path.name}.{purpose}-{secrets.token_hex(6)}")
+    sibling = path.with_name(f".{path.name}.{purpose}-{os.getpid()}@{socket.gethostname()}-{secrets.token_hex(6)}")
     sibling.mkdir()
     return sibling
+
+
+def _remove_abandoned_stages(out: Path, *, log: Log) -> None:
+    """Delete the staging folders beside ``out`` whose export process (on this host) no longer runs.
+
+    An export stopped by SIGKILL or a power cut cannot run its ``finally``; its half-built bundle would
+    stay beside ``out`` as a hidden folder for good. Folders of a live process, of another host (a
+    shared disk) or named otherwise are left alone; so is every ``replaced`` folder, which may hold
+    the only copy of the previous bundle.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) only tests for a process on POSIX
+        return
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.building-(\d+)@(.+)-[0-9a-f]{{12}}")
+    host = socket.gethostname()
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.building-*"):
+        match = pattern.fullmatch(folder.name)
+        if match is None or match[2] != host or not folder.is_dir() or folder.is_symlink():
+            continue
+        pid = int(match[1])
+        try:
+            os.kill(pid, 0)
+            continue  # that export is still running
+        except ProcessLookupError:
+            pass
+        except OSError:  # e.g. another user's process
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        log(f"export: removed {folder}, left by an export that was stopped (process {pid})")
 
 
 def _move_into_place(stage: Path, out: Path, *, log: Log) -> None:

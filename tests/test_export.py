@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -359,6 +360,31 @@ def test_reexport_replaces_the_whole_bundle(bundle, tmp_path, monkeypatch):
     fresh.mkdir()  # the bundle has the permissions of any new folder (not a private temporary folder's 0700)
     assert out.stat().st_mode & 0o777 == fresh.stat().st_mode & 0o777
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "fresh"]  # no temporary or replaced folder
+
+
+def test_an_export_removes_the_staging_folder_of_a_killed_export_only(bundle, tmp_path, monkeypatch):
+    import socket
+    import subprocess
+
+    run, _ = bundle
+    out = tmp_path / "bundle"
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process id that no longer runs
+    host = socket.gethostname()
+    abandoned = tmp_path / f".bundle.building-{ended.pid}@{host}-0123456789ab"
+    running = tmp_path / f".bundle.building-{os.getpid()}@{host}-0123456789ab"  # another export, still at work
+    elsewhere = tmp_path / f".bundle.building-{ended.pid}@not-{host}-0123456789ab"  # a shared disk's other host
+    replaced = tmp_path / f".bundle.replaced-{ended.pid}@{host}-0123456789ab"  # may hold the only old bundle
+    for folder in (abandoned, running, elsewhere, replaced):
+        (folder / "saved_model").mkdir(parents=True)
+        (folder / "model_float32.tflite").write_bytes(b"half")
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+    messages: list[str] = []
+    export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=out, log=messages.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["bundle", running.name, elsewhere.name,
+                                                                 replaced.name])
+    assert f"export: removed {abandoned}, left by an export that was stopped (process {ended.pid})" in messages
+    assert (out / "export.json").is_file() and (running / "model_float32.tflite").read_bytes() == b"half"
 
 
 def test_a_failed_export_leaves_the_previous_bundle_and_no_temporary_folder(bundle, tmp_path, monkeypatch):
