@@ -301,6 +301,13 @@ def test_upload_and_duration_limits(tmp_path, backend):
         assert response.status_code == 413 and response.json()["error"] == "audio_too_long"
         assert "3.0 s" in response.json()["detail"] and "2 s" in response.json()["detail"]
         assert client.post("/classify", files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
+        client.post("/nowhere", files={"file": ("big.wav", big)})  # refused up front too, but routes nowhere
+        samples = metric_samples(client.get("/metrics").text)
+    # a body refused before routing (its declared size) still counts under the endpoint it was sent to
+    status = {code: samples.get(("sound_tf_http_requests_total", (("endpoint", endpoint), ("method", "POST"),
+                                                                  ("status", "413"))), 0)
+              for code, endpoint in (("classify", "/classify"), ("nowhere", "unmatched"))}
+    assert status == {"classify": 2, "nowhere": 1}
 
 
 def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float):

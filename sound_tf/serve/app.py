@@ -227,7 +227,7 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
         """Requests by endpoint and status, latency, inference batch sizes, errors by kind, queue depth."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestContextMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, settings=settings, metrics=metrics, routes=app.router.routes)
     if settings.cors_origins:  # added last, so it is outermost and answers preflights itself
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=[API_KEY_HEADER, "X-Request-ID", "Content-Type"],

@@ -23,11 +23,12 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import ACCESS_LOGGER
@@ -76,10 +77,12 @@ class BodyRejected(HTTPException):
 class RequestContextMiddleware:
     """Request id, API key, upload size and time limits, one log line and metrics per request."""
 
-    def __init__(self, app: ASGIApp, *, settings: ServeSettings, metrics: ServeMetrics):
+    def __init__(self, app: ASGIApp, *, settings: ServeSettings, metrics: ServeMetrics,
+                 routes: Sequence[BaseRoute] = ()):
         self.app = app
         self.settings = settings
         self.metrics = metrics
+        self.routes = routes  # the app's routes, to name the endpoint of a request refused before routing
         self._api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -174,10 +177,17 @@ class RequestContextMiddleware:
 
         return wrapped
 
+    def _endpoint_of(self, scope: Scope) -> str:
+        """The route path a request refused before routing (401, 413 up front) was sent to, else "unmatched"."""
+        for route in self.routes:
+            matched, _ = route.matches(scope)
+            if matched != Match.NONE and isinstance(getattr(route, "path", None), str):
+                return route.path
+        return "unmatched"
+
     def _record(self, scope: Scope, request_id: str, outcome: dict[str, Any], began: float) -> None:
         seconds = time.perf_counter() - began
-        route = scope.get("route")
-        endpoint = getattr(route, "path", None) or "unmatched"
+        endpoint = getattr(scope.get("route"), "path", None) or self._endpoint_of(scope)
         status = int(outcome["status"])
         self.metrics.requests.labels(endpoint=endpoint, method=scope.get("method", ""), status=str(status)).inc()
         self.metrics.latency.labels(endpoint=endpoint).observe(seconds)
