@@ -1635,9 +1635,10 @@ class FeatureAugment(ResumableDraws, keras.layers.Layer):
               mixup: Mapping[str, tf.Tensor] | None = None) -> tf.Tensor:
         """Apply ``mixup`` (``weight``, ``partner``), then the shift, gain and noise of ``params`` (as
         :meth:`draw` returns them, ``[batch]`` each; absent keys are skipped) to raw log-mel ``features
-        [batch, frames, mel_bins]``."""
+        [batch, frames, mel_bins]``. The work is done in float32; the result has the dtype of ``features``."""
         features = tf.convert_to_tensor(features)
-        power = tf.nn.relu(tf.exp(features) - self.log_offset)  # [batch, frames, mel_bins]
+        dtype = features.dtype
+        power = tf.nn.relu(tf.exp(tf.cast(features, tf.float32)) - self.log_offset)  # [batch, frames, mel_bins]
         if mixup is not None:  # the expected powers of w x + (1 - w) x[partner], as mixed on the waveform
             weight = tf.reshape(tf.cast(mixup["weight"], power.dtype), [-1, 1, 1])  # [batch, 1, 1]
             power = tf.square(weight) * power + tf.square(1.0 - weight) * tf.gather(power, mixup["partner"])
@@ -1655,7 +1656,7 @@ class FeatureAugment(ResumableDraws, keras.layers.Layer):
             power = power * tf.pow(10.0, params["gain_db"] / 10.0)[:, tf.newaxis, tf.newaxis]
         if "noise_applied" in params and self.noise_mel_power is not None:
             power = self._add_noise(power, params)
-        return tf.math.log(power + self.log_offset)
+        return tf.cast(tf.math.log(power + self.log_offset), dtype)
 
     def _add_noise(self, power: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """``power + scale * noise``: a window of ``noise_mel_power`` per example, at its drawn SNR.

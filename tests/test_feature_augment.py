@@ -51,6 +51,9 @@ def test_feature_gain_equals_the_log_mel_of_the_scaled_clip(gain_db):
     original, scaled = log_mel(config, wave, wave * 10 ** (gain_db / 20))
     out = layer.apply(original[None], {"gain_db": tf.constant([gain_db])}).numpy()[0]
     np.testing.assert_allclose(out, scaled, atol=2e-3)  # silence stays silence (log of the offset)
+    wide = layer.apply(original[None].astype(np.float64), {"gain_db": tf.constant([gain_db])})  # NumPy's default dtype
+    assert wide.dtype == tf.float64
+    np.testing.assert_allclose(wide.numpy()[0], out, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["roll", "zero"])
