@@ -537,6 +537,20 @@ class Config:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
         return cls.from_dict(data)
 
+    def differences(self, saved: Mapping[str, Any], *, limit: int = 4) -> str:
+        """`` (data.path: 'a' there, 'b' now; ...)``: the settings (labels aside) in which ``saved``, a
+        :meth:`to_dict` of another run or search, differs from this config; ``""`` when none does."""
+        now = self.to_dict()
+        changed = [f"{section}.{key}: {saved[section].get(key)!r} there, {value!r} now"
+                   if isinstance(saved.get(section), Mapping) else f"{section}.{key}: absent there, {value!r} now"
+                   for section, values in now.items() if section != "labels" and isinstance(values, dict)
+                   for key, value in values.items()
+                   if not isinstance(saved.get(section), Mapping) or saved[section].get(key) != value]
+        if not changed:
+            return ""
+        more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
+        return f" ({'; '.join(changed[:limit])}{more})"
+
     def fingerprint(self, *, exclude_labels: bool = True) -> str:
         """A short hash of the settings that define a run (used to find a run to resume)."""
         data = self.to_dict()

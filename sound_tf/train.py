@@ -125,14 +125,7 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
         saved = Config.load(run_dir).to_dict()
     except (SoundTFError, OSError, ValueError):
         return ""
-    now = config.to_dict()
-    changed = [f"{section}.{key}: {saved[section].get(key)!r} there, {value!r} now"
-               for section, values in now.items() if section != "labels" and isinstance(values, dict)
-               for key, value in values.items() if saved.get(section, {}).get(key) != value]
-    if not changed:
-        return ""
-    more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
-    return f" ({'; '.join(changed[:limit])}{more})"
+    return config.differences(saved, limit=limit)
 
 
 def setup_logging(run_dir: Path | None = None) -> None:

@@ -62,7 +62,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras_tuner as kt
 
@@ -533,8 +533,9 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
             time.sleep(1.0)
         saved = json.loads(search_file.read_text())
         if {k: saved.get(k) for k in identity} != identity:
-            raise ConfigError(f"{search_file}: the chief's search differs from this worker's ({saved} vs "
-                              f"{identity}); start every worker with the chief's flags and space")
+            raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
+                              f"{_search_differences(saved, config, space)}; start every worker with the chief's "
+                              f"flags and space")
         return
     if overwrite and out.exists():
         log(f"--overwrite: deleting {out}")
@@ -542,14 +543,27 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     if search_file.is_file():
         saved = json.loads(search_file.read_text())
         if {k: saved.get(k) for k in identity} != identity:
-            raise ConfigError(f"{out}: holds a search with other settings (space {saved.get('space')!r}, "
-                              f"fingerprints {saved.get('space_fingerprint')}/{saved.get('config_fingerprint')}); "
+            raise ConfigError(f"{out}: holds a search with other settings{_search_differences(saved, config, space)}; "
                               "pass --overwrite to start over or use the same flags and space to continue it")
         log(f"continuing the search in {out}")
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
                                      "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
                                      "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchSpace) -> str:
+    """`` (search space: ...; train.epochs: 3 there, 5 now)``: how a ``search.json`` differs from this run."""
+    notes = []
+    if (saved.get("space"), saved.get("space_fingerprint")) != (space.name, space.fingerprint()):
+        same_name = saved.get("space") == space.name
+        notes.append(f"search space {saved.get('space')!r} there, {space.name!r} now" if not same_name
+                     else f"search space {space.name!r} with other contents: fingerprint "
+                          f"{saved.get('space_fingerprint')} there, {space.fingerprint()} now")
+    if saved.get("config_fingerprint") != config.fingerprint():
+        changed = config.differences(saved.get("config") if isinstance(saved.get("config"), Mapping) else {})
+        notes.append(changed[2:-1] if changed else "other settings")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _check_same_split(chief_split: Path, worker_split: Path) -> None:

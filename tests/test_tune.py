@@ -308,9 +308,17 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert tune.main(["--out", str(out), "--summarize"]) == 0
     assert (out / "trials.csv").read_text() == table
 
-    # Another space in the same folder is refused rather than mixed in.
-    with pytest.raises(ConfigError, match="pass --overwrite"):
+    # Another space in the same folder is refused rather than mixed in, and the message says what differs.
+    with pytest.raises(ConfigError, match=r"other settings \(search space 'tiny' with other contents: fingerprint "
+                                          r"\w+ there, \w+ now\); pass --overwrite"):
         tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
+    longer = apply_overrides(config, {"train.epochs": 2})
+    with pytest.raises(ConfigError, match=r"other settings \(train.epochs: 1 there, 2 now\); pass --overwrite"):
+        tune.run_search(longer, space, out, log=lambda m: None)
+    with pytest.raises(ConfigError) as refused:  # a worker started with other flags: the key, not the whole file
+        tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
+    assert str(refused.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's "
+                                  f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
 
 
 def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
