@@ -631,8 +631,6 @@ def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: flo
 
 def _check_port_free(host: str, port: str) -> None:
     """Raise unless ``host:port`` can be bound (gRPC's server reuses ports, so a second chief would not fail)."""
-    import socket
-
     try:
         addresses = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except (OSError, ValueError) as exc:
@@ -650,6 +648,49 @@ def _check_port_free(host: str, port: str) -> None:
                     raise ConfigError(f"{host}:{port}: the oracle's port is in use; another chief may be serving "
                                       f"there: stop it or choose another KERASTUNER_ORACLE_PORT") from None
                 raise ConfigError(f"{host}:{port}: the chief cannot serve the oracle there ({exc.strerror})") from None
+
+
+def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None], *,
+                     wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float = 30.0) -> None:
+    """Worker: return once something accepts connections at ``host:port``, the chief's oracle.
+
+    KerasTuner's client would otherwise wait there without a word, for ever, when the address is wrong.
+    This says every ``report_seconds`` what it waits for, names the port the chief in ``out`` serves on
+    (its ``chief.json``) when that is another one, and gives up after ``wait_seconds``.
+
+    Raises
+    ------
+    ConfigError
+        ``port`` is not a number, or nothing answered within ``wait_seconds``.
+    """
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"KERASTUNER_ORACLE_PORT={port}: not a port number") from None
+    began = time.monotonic()
+    reported: float | None = None
+    while True:
+        try:
+            with socket.create_connection((host, number), timeout=5.0):
+                return
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        try:
+            chief = json.loads((out / CHIEF_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            chief = {}
+        hint = (f"; the chief in {out} serves on {chief.get('ip')}:{chief.get('port')} ({out / CHIEF_FILE})"
+                if isinstance(chief, dict) and chief.get("status") == "serving" and str(chief.get("port")) != port
+                else "")
+        waited = time.monotonic() - began
+        if waited > wait_seconds:
+            raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason}){hint}; "
+                              f"give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT")
+        if reported is None or time.monotonic() - reported >= report_seconds:
+            log(f"worker {tuner_id()}: no oracle answers at {host}:{port} yet ({reason}){hint}; waiting up to "
+                f"{wait_seconds:g} s for the chief")
+            reported = time.monotonic()
+        time.sleep(1.0)
 
 
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
@@ -714,8 +755,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0)])
 
     if role == "worker":
-        log(f"worker {tuner_id()}: asking the oracle at {os.environ['KERASTUNER_ORACLE_IP']}:"
-            f"{os.environ['KERASTUNER_ORACLE_PORT']} for trials (waiting for the chief if it is not up yet)")
+        host, port = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
+        _wait_for_oracle(host, port, out, log)
+        log(f"worker {tuner_id()}: asking the oracle at {host}:{port} for trials")
         with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner):
             tuner.search(**search_kwargs)
         log(f"worker {tuner_id()} done: the oracle has no more trials")

@@ -196,6 +196,38 @@ def test_a_chief_refuses_a_port_another_chief_serves(monkeypatch):
                               worker_timeout_seconds=60.0)
 
 
+def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serves(tmp_path, monkeypatch):
+    """KerasTuner's client waited for ever, without a word, on a wrong KERASTUNER_ORACLE_PORT."""
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner3")
+    with socket.socket() as chief:  # something that accepts connections, as the chief's oracle does
+        chief.bind(("127.0.0.1", 0))
+        chief.listen()
+        port = chief.getsockname()[1]
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            wrong = unused.getsockname()[1]  # bound, never listening: connections are refused
+            (tmp_path / "chief.json").write_text(json.dumps({"status": "serving", "ip": "127.0.0.1", "port": str(port)}))
+            messages: list[str] = []
+            tune._wait_for_oracle("127.0.0.1", str(port), tmp_path, messages.append)
+            assert messages == []  # the chief answers: no wait, nothing to say
+            began = time.monotonic()
+            with pytest.raises(ConfigError) as refused:
+                tune._wait_for_oracle("127.0.0.1", str(wrong), tmp_path, messages.append, wait_seconds=2.5,
+                                      report_seconds=1.0)
+    assert 2.5 <= time.monotonic() - began < 10.0
+    hint = f"the chief in {tmp_path} serves on 127.0.0.1:{port} ({tmp_path / 'chief.json'})"
+    assert str(refused.value) == (f"127.0.0.1:{wrong}: no oracle answered there within 2.5 s (Connection refused); "
+                                  f"{hint}; give every worker the chief's KERASTUNER_ORACLE_IP and "
+                                  f"KERASTUNER_ORACLE_PORT")
+    assert 2 <= len(messages) <= 4 and all(m == f"worker tuner3: no oracle answers at 127.0.0.1:{wrong} yet "
+                                              f"(Connection refused); {hint}; waiting up to 2.5 s for the chief"
+                                           for m in messages)
+    with pytest.raises(ConfigError, match="KERASTUNER_ORACLE_PORT=80a: not a port number"):
+        tune._wait_for_oracle("127.0.0.1", "80a", tmp_path, messages.append)
+
+
 def test_build_works_apart_from_the_search():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace, SoundHyperModel
