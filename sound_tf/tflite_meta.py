@@ -27,6 +27,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -179,25 +180,39 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         data = path.read_bytes()
     if not _is_tflite(data):
         raise ConfigError(f"{name}: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at bytes 4-8)")
-    start = _zip_start(data)
+    try:
+        start = _zip_start(data)
+    except (ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
+        raise ConfigError(f"{name}: the model's metadata archive is damaged ({exc}); export the model again") from None
     if start is None:
         raise ConfigError(f"{name}: the model carries no labels or sample rate (no associated-file archive); "
                           f"export it with `python -m sound_tf.export RUN_DIR`")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            files = {info.filename: archive.read(info) for info in archive.infolist()}
+    except (zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
+        raise ConfigError(f"{name}: the model's metadata archive is damaged ({exc}); export the model again") from None
     for required in (LABELS_FILE, INFO_FILE):
         if required not in files:
             raise ConfigError(f"{name}: the model's archive lacks {required} (it holds {sorted(files)})")
     try:
         info = json.loads(files[INFO_FILE].decode("utf-8"))
+        labels = tuple(files[LABELS_FILE].decode("utf-8").splitlines())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{name}: {INFO_FILE} is not valid JSON ({exc})") from exc
+        raise ConfigError(f"{name}: {INFO_FILE} or {LABELS_FILE} is not valid UTF-8 / JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{name}: {INFO_FILE} holds a JSON {type(info).__name__}, not an object")
     missing = [key for key in REQUIRED_KEYS if key not in info]
     if missing:
         raise ConfigError(f"{name}: {INFO_FILE} lacks {missing}")
     if info["format"] != FORMAT:
         raise ConfigError(f"{name}: unsupported metadata format {info['format']!r}; this runner reads {FORMAT!r}")
-    labels = tuple(files[LABELS_FILE].decode("utf-8").splitlines())
+    sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
+    bad = {key: value for key, value in sizes.items()
+           if isinstance(value, bool) or not isinstance(value, int) or value < 1}
+    if bad or sizes["window_hop_samples"] > sizes["clip_samples"]:
+        raise ConfigError(f"{name}: {INFO_FILE} needs positive whole numbers with window_hop_samples <= "
+                          f"clip_samples, got {sizes}")
     if list(labels) != list(info.get("labels", labels)):
         raise ConfigError(f"{name}: {LABELS_FILE} ({list(labels)}) and {INFO_FILE} labels "
                           f"({info.get('labels')}) disagree")

@@ -8,7 +8,9 @@ with trained Keras models is in ``test_export.py``.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -120,6 +122,46 @@ def test_metadata_errors_name_the_file_and_the_problem(models, tmp_path):
         embed_metadata(models["flat"], labels=["a"], info={k: v for k, v in _info().items() if k != "variant"})
     with pytest.raises(ConfigError, match="without line breaks"):
         embed_metadata(models["flat"], labels=["a\nb"], info=_info())
+
+
+def test_a_damaged_or_hand_made_archive_is_an_error_naming_the_file(models, tmp_path, capsys):
+    data = models["loud"].read_bytes()
+    start = len(strip_metadata(data))
+    refused = 0
+    for offset in range(start, len(data)):  # every single-bit flip in the archive: read as before, or refused
+        damaged = bytearray(data)
+        damaged[offset] ^= 1
+        try:
+            meta = read_metadata(bytes(damaged))
+        except ConfigError as exc:
+            assert str(exc).startswith("<bytes>: "), exc
+            refused += 1
+            continue
+        assert (meta.labels, meta.sample_rate_hz, meta.clip_samples) == (("quiet", "loud"), SR, CLIP)
+    assert refused > (len(data) - start) // 2
+    damaged = bytearray(data)
+    damaged[start + 30] ^= 1  # the first letter of labels.txt's name in its local header
+    path = tmp_path / "flipped.tflite"
+    path.write_bytes(bytes(damaged))
+    assert lite.main([str(path), str(tmp_path / "any.wav")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}: the model's metadata archive is damaged")
+
+    def hand_made(info: dict | list, labels: bytes = b"quiet\nloud\n") -> bytes:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("labels.txt", labels)
+            zipped.writestr("sound_tf.json", json.dumps(info))
+        return models["flat"] + archive.getvalue()
+
+    good = {"format": FORMAT, **_info()}
+    for info, labels, problem in [
+            (["not", "an", "object"], b"quiet\nloud\n", "holds a JSON list, not an object"),
+            (good, b"qu\xe9t\nloud\n", "is not valid UTF-8 / JSON"),
+            ({**good, "sample_rate_hz": "abc"}, b"quiet\nloud\n", "needs positive whole numbers"),
+            ({**good, "window_hop_samples": 0}, b"quiet\nloud\n", "needs positive whole numbers"),
+            ({**good, "window_hop_samples": CLIP + 1}, b"quiet\nloud\n", "window_hop_samples <= clip_samples")]:
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            read_metadata(hand_made(info, labels))
 
 
 def test_predict_many_and_single_windows_agree(models):
