@@ -138,6 +138,9 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
         raise AudioError(path, "is a folder or special file, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+    if not _is_utf8(str(path)):  # soundfile passes a path on as UTF-8: hand it the open file instead
+        with path.open("rb") as handle:
+            return _decode(handle, printable_path(path), rate)
     return _decode(str(path), str(path), rate)
 
 

@@ -21,9 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import load_audio, printable_path
 from .config import Config, config_from_recipe
-from .errors import run_cli
+from .errors import ConfigError, run_cli
 
 
 def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Config:
@@ -37,17 +37,31 @@ def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Conf
 
 
 def show_file(path: str | Path, out: str | Path, config: Config) -> Path:
-    """Write the waveform + log-mel figure of ``path`` to ``out`` (a PNG); returns ``out``."""
+    """Write the waveform + log-mel figure of ``path`` to ``out`` (a PNG); returns ``out``.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` does not end in ``.png``, or is the recording itself.
+    AudioError
+        ``path`` cannot be decoded.
+    """
     from .frontend import log_mel_numpy
     from .report import plot_waveform_and_logmel
 
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"{out}: the figure is written as a PNG; give --out a name ending in .png")
+    if out.exists() and Path(path).exists() and out.resolve() == Path(path).resolve():
+        raise ConfigError(f"{out}: this is the recording itself; give --out another name")
     rate = config.audio.sample_rate_hz
     wave = load_audio(path, sample_rate_hz=rate)  # [samples]
     # A file shorter than one STFT frame is zero-padded to one frame so that it still has a column.
     padded = np.pad(wave, (0, max(config.frame_length_samples - wave.size, 0)))  # [samples]
     log_mel = log_mel_numpy(config, padded)  # [frames, mel_bins]
     return plot_waveform_and_logmel(wave if wave.size else padded, log_mel, rate, config.hop_length_samples, out,
-                                    title=f"{Path(path).name} ({config.features.num_mel_bins} mel bins, "
+                                    title=f"{printable_path(Path(path).name)} ({config.features.num_mel_bins} "
+                                          f"mel bins, "
                                           f"{config.features.frame_length_ms:g} ms / "
                                           f"{config.features.hop_length_ms:g} ms)")
 
@@ -68,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         show_file(args.file, out, load_config(args.run, args.pipeline))
-        print(f"wrote {out}")
+        print(f"wrote {printable_path(out)}")
 
     return run_cli(work)
 

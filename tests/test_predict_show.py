@@ -143,3 +143,24 @@ def test_show_writes_the_figure(run, tmp_path, monkeypatch):
         assert image.size == (1100, 700)
     assert show.main([str(tmp_path / "nothing.wav"), "--out", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+    recording = source.read_bytes()
+    for target in (source, tmp_path / "tone.jpg"):  # the recording itself; a name that promises no PNG
+        assert show.main([str(source), "--out", str(target)]) == 2
+    assert source.read_bytes() == recording and not (tmp_path / "tone.jpg").exists()
+
+
+def test_files_whose_names_are_not_utf8_are_read_shown_and_predicted(run, tmp_path, capsys):
+    """soundfile passes a path to libsndfile as UTF-8: such a name read as "not a readable audio file"."""
+    import os
+
+    from sound_tf import predict, show
+    from sound_tf.audio import load_audio
+
+    plain = write_tone(tmp_path / "plain.wav", 900.0, 1.0)
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.wav"))  # Latin-1 bytes: escaped surrogates
+    odd.write_bytes(plain.read_bytes())
+    np.testing.assert_array_equal(load_audio(odd, sample_rate_hz=SR), load_audio(plain, sample_rate_hz=SR))
+    assert predict.main([str(run.run_dir), str(plain), str(odd), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["file"] for line in lines] == [str(plain), str(odd)] and lines[0]["top_k"] == lines[1]["top_k"]
+    assert show.main([str(odd), "--out", str(tmp_path / "odd.png")]) == 0 and (tmp_path / "odd.png").is_file()
