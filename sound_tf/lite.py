@@ -41,7 +41,7 @@ from .audio import load_audio, split_windows
 from .errors import AudioError, ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["LiteClassifier", "aggregate_logits", "softmax", "main"]
+__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
@@ -83,6 +83,13 @@ def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
         return values.astype(np.float32, copy=True)
     scale, zero_point = detail["quantization"]
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def check_top_k(top_k: int, num_classes: int, *, name: str = "top_k") -> int:
+    """``top_k`` capped at ``num_classes``; a ``ConfigError`` naming ``name`` unless it is an integer >= 1."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {top_k!r}")
+    return min(int(top_k), num_classes)
 
 
 class LiteClassifier:
@@ -253,7 +260,7 @@ class LiteClassifier:
             of real audio in it --, ``label``, ``score``), ``duration_seconds``, ``hop_seconds``,
             ``num_windows`` and ``aggregation``.
         """
-        k = self._check_top_k(top_k)
+        k = check_top_k(top_k, len(self.labels))
         hop = self.window_hop_samples if hop_samples is None else hop_samples
         if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= hop <= self.clip_samples:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
@@ -291,10 +298,6 @@ class LiteClassifier:
         wave = load_audio(path, sample_rate_hz=self.sample_rate_hz)  # [samples]
         return {"file": str(path), **self.classify(wave, top_k=top_k, hop_samples=hop_samples, name=str(path))}
 
-    def _check_top_k(self, top_k: int) -> int:
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise ConfigError(f"top_k must be an integer >= 1, got {top_k!r}")
-        return min(int(top_k), len(self.labels))
 
 
 # -- command line -----------------------------------------------------------------------------------------
@@ -332,16 +335,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error."""
     args = _parser().parse_args(argv)
     try:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
         classifier = LiteClassifier(args.model, num_threads=args.threads)
         hop_samples = None
         if args.hop_seconds is not None:
-            clip_seconds = classifier.clip_samples / classifier.sample_rate_hz
+            rate = classifier.sample_rate_hz
             finite = math.isfinite(args.hop_seconds)
-            hop_samples = int(round(args.hop_seconds * classifier.sample_rate_hz)) if finite else 0
+            hop_samples = int(round(args.hop_seconds * rate)) if finite else 0
             if not 1 <= hop_samples <= classifier.clip_samples:
-                raise ConfigError(f"--hop-seconds must be in (0, clip length {clip_seconds:g} s], "
-                                  f"got {args.hop_seconds}")
-        classifier._check_top_k(args.top_k)
+                raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
+                                  f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
+        check_top_k(args.top_k, len(classifier.labels), name="--top-k")
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

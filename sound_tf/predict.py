@@ -27,6 +27,7 @@ import numpy as np
 
 from .audio import is_audio_file, load_audio, split_windows
 from .errors import AudioError, SoundTFError, run_cli
+from .lite import check_top_k
 
 
 @dataclass
@@ -119,7 +120,12 @@ class Predictor:
                                for i in range(0, len(windows), batch)])  # [windows, classes]
 
     def predict_file(self, path: str | Path, *, top_k: int = 3) -> Prediction:
-        """Decode ``path`` at the run's rate and score it (raises :class:`AudioError` when unreadable)."""
+        """Decode ``path`` at the run's rate and score it, listing ``top_k`` classes (at most all of them).
+
+        Raises :class:`AudioError` when the file is unreadable, ``ConfigError`` unless ``top_k`` is an
+        integer >= 1.
+        """
+        top_k = check_top_k(top_k, len(self.labels))
         audio = self.config.audio
         wave = load_audio(path, sample_rate_hz=audio.sample_rate_hz)  # [samples]
         logits = self.window_logits(wave)  # [windows, classes]
@@ -157,11 +163,10 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
     from .evaluation import load_run
 
     err = err or (lambda line: print(line, file=sys.stderr))
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise SoundTFError(f"--top-k must be an integer >= 1, got {top_k!r}")
+    check_top_k(top_k, 1, name="--top-k")  # before the model loads (the cap comes from the model's labels)
     config, model = load_run(run_dir)
     predictor = Predictor(config, model)
-    k = min(top_k, len(predictor.labels))
+    k = check_top_k(top_k, len(predictor.labels), name="--top-k")
     done: list[Prediction] = []
     for path, problem in expand_inputs(inputs):
         try:

@@ -258,9 +258,14 @@ def test_cli_rejects_bad_models_and_options(models, capsys):
     assert lite.main([str(models["bare"]), "x.wav"]) == 2
     assert "carries no labels or sample rate" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", "2"]) == 2
-    assert "--hop-seconds must be in (0, clip length 0.5 s], got 2.0" in capsys.readouterr().err
-    assert lite.main([str(models["loud"]), "x.wav", "--top-k", "0"]) == 2
-    assert "top_k must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert f"--hop-seconds must be from one sample (1/{SR} s) to the clip length (0.5 s), got 2.0" \
+        in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", "1e-5"]) == 2  # rounds to no sample at all
+    assert "from one sample" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--top-k", "0"]) == 2  # errors name the flags typed
+    assert "error: --top-k must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--threads", "0"]) == 2
+    assert "error: --threads must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_classify_rejects_bad_input(models):

@@ -109,6 +109,20 @@ def test_predict_agrees_with_evaluation_and_prints_a_table(run, capsys):
         assert [float(p) for p in cells[1::2]] == pytest.approx(probs[order], abs=2e-3)
 
 
+def test_predictor_checks_top_k_as_the_command_line_does(run, tmp_path):
+    from sound_tf.errors import ConfigError
+    from sound_tf.evaluation import load_run
+    from sound_tf.predict import Predictor
+
+    predictor = Predictor(*load_run(run.run_dir))
+    tone = write_tone(tmp_path / "tone.wav", 900.0, 1.0)
+    for bad in (0, -1, 2.0, True):  # -1 used to list all classes but one, 0 to fail in to_json
+        with pytest.raises(ConfigError, match=f"top_k must be an integer >= 1, got {bad!r}"):
+            predictor.predict_file(tone, top_k=bad)
+    assert len(predictor.predict_file(tone, top_k=np.int64(2)).top) == 2
+    assert len(predictor.predict_file(tone, top_k=99).top) == len(run.config.labels)
+
+
 def test_predict_fails_only_when_every_file_fails(run, tmp_path, capsys):
     from sound_tf import predict
 
