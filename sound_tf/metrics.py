@@ -301,7 +301,7 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
     per_class = _per_class(metrics)
     if class_counts is None:
         counts = {label: int(stats["support"]) for label, stats in per_class.items()}
-        count_name = "test examples"
+        count_name = "evaluated examples"
     else:
         unknown = sorted(set(class_counts) - set(per_class))
         if unknown:
@@ -321,7 +321,7 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         count, f1, support = counts[label], float(stats["f1"]), int(stats["support"])
         weak = support > 0 and f1 < macro - f1_margin
         scarce = count < scarce_fraction * median
-        uncertain = f" (only {support} test examples, so the score is uncertain)" \
+        uncertain = f" (only {support} evaluated examples, so the score is uncertain)" \
             if 0 < support < min_test_support else ""
         confusion = worst_confusion.get(label)
         confused = (f", most often mistaken for {confusion['predicted']} ({confusion['count']}x)"

@@ -167,7 +167,7 @@ def plot_confusion_matrix(cm: Any, labels: Sequence[str], path: str | Path, *, t
 def plot_per_class(metrics: Mapping[str, Any], path: str | Path, *, title: str | None = None) -> Path:
     """Horizontal bars of F1 per class, weakest at the top, with the macro F1 as a dashed line.
 
-    Each bar is annotated with its F1 and test support. Classes without test examples have no F1 and
+    Each bar is annotated with its F1 and support. Classes without examples here have no F1 and
     are left out (the title says how many). The figure grows with the class count.
 
     Parameters
@@ -208,7 +208,7 @@ def plot_per_class(metrics: Mapping[str, Any], path: str | Path, *, title: str |
     if macro is not None:
         heading += f"; dashed line: macro F1 {float(macro):.3f}"
     if absent:
-        heading += f"; {absent} class(es) without test examples not shown"
+        heading += f"; {absent} class(es) without examples not shown"
     ax.set_title(heading, fontsize=font_pt + 2)
     return _save(fig, path)
 
@@ -469,8 +469,9 @@ def _png_data_uri(name: str, png_path: str | Path) -> tuple[str, int, int]:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii"), width, height
 
 
-def _metrics_sections(metrics: Mapping[str, Any] | None) -> tuple[str, str, str]:
-    """(overall table, per-class table, confused-pairs table) for single-run or cross-validation metrics."""
+def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test") -> tuple[str, str, str]:
+    """(overall table, per-class table, confused-pairs table) for single-run or cross-validation metrics;
+    ``evaluated`` names the examples a single run's metrics are of (a split or a dataset)."""
     if not metrics:
         empty = '<p class="empty">no metrics</p>'
         return empty, empty, empty
@@ -480,14 +481,14 @@ def _metrics_sections(metrics: Mapping[str, Any] | None) -> tuple[str, str, str]
                  pooled.get(key, pooled.get("top_k_accuracy", {}).get(key, float("nan"))))
                 for key in metrics["mean"]]
         overall = (f"<p>{_esc(metrics.get('num_folds', '?'))} folds, {_esc(metrics.get('num_examples', '?'))} "
-                   "test examples in all. Pooled = computed from the summed confusion matrix.</p>"
+                   "held-out examples in all. Pooled = computed from the summed confusion matrix.</p>"
                    + _table(("metric", "mean", "std", "pooled"), rows))
         per_class_source = pooled
     else:
         rows = [(key, metrics[key]) for key in SCALAR_METRICS if key in metrics]
         rows += [(f"{key.replace('_', '-')} accuracy", value)
                  for key, value in (metrics.get("top_k_accuracy") or {}).items()]
-        overall = (f"<p>{_esc(metrics.get('num_examples', '?'))} test examples.</p>"
+        overall = (f"<p>{_esc(metrics.get('num_examples', '?'))} examples evaluated ({_esc(evaluated)}).</p>"
                    + _table(("metric", "value"), rows))
         per_class_source = metrics
     per_class_html = '<p class="empty">no per-class metrics</p>'
@@ -571,7 +572,8 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
         When a figure is missing or is not a PNG.
     """
     labels = list((metrics or {}).get("labels") or [])
-    overall, per_class_html, pairs_html = _metrics_sections(metrics)
+    overall, per_class_html, pairs_html = _metrics_sections(
+        metrics, str((dataset_summary or {}).get("evaluated") or "test split"))
     figure_html = []
     for index, (name, png) in enumerate(figures.items()):
         uri, width, height = _png_data_uri(name, png)

@@ -106,6 +106,11 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"examples: {len(test_rows)}  classes: 3" in printed
     assert "weakest classes:" in printed and "more data" in printed
+    assert f"<p>{len(test_rows)} examples evaluated (test).</p>" in (out / "report.html").read_text(encoding="utf-8")
+    train_rows = [r for r in _rows(run.run_dir / "split.csv") if r["split"] == "train"]
+    assert evaluate.main([str(run.run_dir), "--split", "train", "--out", str(tmp_path / "train")]) == 0
+    html = (tmp_path / "train" / "report.html").read_text(encoding="utf-8")
+    assert f"<p>{len(train_rows)} examples evaluated (train).</p>" in html and "test examples" not in html
 
 
 def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys, caplog):
