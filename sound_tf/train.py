@@ -58,10 +58,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
-    With neither ``--data`` nor ``--pipeline`` the demo recipe is used, so a bare command trains the demo.
+    With neither ``--data`` (nor ``--set data.path=...``) nor ``--pipeline`` the demo recipe is used, so a
+    bare command trains the demo. ``data.path`` is made absolute however it is given.
     """
-    if args.pipeline is None and args.data is None and (REPO_PIPELINES / "demo.toml").is_file():
+    set_overrides = parse_set_flags(args.set)
+    given_path = args.data if args.data is not None else set_overrides.get("data.path")
+    if args.pipeline is None and given_path is None and (REPO_PIPELINES / "demo.toml").is_file():
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
+    if isinstance(set_overrides.get("data.path"), str):  # as --data: a resumed run is found from any spelling
+        set_overrides["data.path"] = os.path.abspath(os.path.expanduser(set_overrides["data.path"]))
     overrides: dict[str, Any] = {
         # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
         "data.path": os.path.abspath(os.path.expanduser(args.data)) if args.data else None,
@@ -81,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "audio.clip_seconds": args.clip_seconds,
         "augment.enabled": False if args.no_augment else None,
     }
-    overrides.update(parse_set_flags(args.set))
+    overrides.update(set_overrides)
     return config_from_recipe(resolve_recipe(args.pipeline), overrides)
 
 

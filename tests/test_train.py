@@ -125,6 +125,9 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     first = config("--data", str(data), "--epochs", "3")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert config("--data", "../data", "--epochs", "3").fingerprint() == first.fingerprint()
+    # --set data.path=... is --data: the same absolute path, and no demo recipe (format demo) behind it
+    assert config("--set", "data.path=../data", "--epochs", "3") == first
+    assert first.data.format == "auto"
     run = tmp_path / "run"
     run.mkdir()
     first.save(run)
