@@ -585,9 +585,9 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
         root = Path(data.path).expanduser() if data.path is not None else default_demo_dir(**kwargs)
         if data.path is not None and not (root / MARKER_NAME).is_file() and root.exists() and (
                 not root.is_dir() or any(root.iterdir())):
-            raise DatasetError(f"{root}: --format demo generates the demo dataset into a new or empty folder (or, "
-                               f"without --data, into the cache), and this one holds other files; leave out "
-                               f"--format demo to train on them")
+            raise DatasetError(f"{root}: data.format 'demo' (--format demo, or the demo recipe) generates the demo "
+                               f"dataset into a new or empty folder (or, without --data, into the cache), and this "
+                               f"one holds other files; leave out --format demo and --pipeline demo to train on them")
         if not (root / MARKER_NAME).is_file():
             log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
                 f"{data.demo_clips_per_class} clips) in {root}")
