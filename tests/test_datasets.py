@@ -160,7 +160,8 @@ def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):
 def test_demo_format_refuses_a_folder_with_other_files(tmp_path):
     root = make_folder_tree(tmp_path / "mine", per_class=1)
     config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
-    with pytest.raises(DatasetError, match=r"data.format .demo. \(--format demo, or the demo recipe\).*holds other files; leave out --format demo and --pipeline demo"):
+    with pytest.raises(DatasetError, match=r"data.format .demo. \(--format demo, or the demo recipe\).*holds other "
+                                           r"files; leave out --format demo and --pipeline demo"):
         prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "owl"]  # nothing generated into it
 
