@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .errors import ConfigError
 
 CONFIG_FILENAME = "config.json"
@@ -52,6 +54,41 @@ def _check(condition: bool, message: str) -> None:
     """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds (never ``assert``)."""
     if not condition:
         raise ConfigError(message)
+
+
+# Slaney's mel scale (as in Auditory Toolbox / librosa ``htk=False``): linear below the break
+# frequency, logarithmic above it. It lives here, without TensorFlow, because a config checks that each
+# of its mel bands holds an FFT bin; ``frontend.py`` builds the filterbank from it.
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel above the break
+
+
+def hz_to_slaney_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
+    """Frequencies in Hz to Slaney mels (linear below 1 kHz, logarithmic above)."""
+    frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+    linear = frequency_hz / _SLANEY_HZ_PER_MEL
+    safe_hz = np.maximum(frequency_hz, _SLANEY_BREAK_HZ)  # avoids log(0) in the unused branch
+    logarithmic = break_mel + np.log(safe_hz / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(frequency_hz >= _SLANEY_BREAK_HZ, logarithmic, linear)
+
+
+def slaney_mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
+    """Slaney mels back to Hz (inverse of :func:`hz_to_slaney_mel`)."""
+    mels = np.asarray(mels, dtype=np.float64)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+    linear = mels * _SLANEY_HZ_PER_MEL
+    logarithmic = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mels - break_mel))
+    return np.where(mels >= break_mel, logarithmic, linear)
+
+
+def slaney_mel_edges_hz(*, num_mel_bins: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
+    """The ``num_mel_bins + 2`` band edges of :func:`slaney_mel_matrix` in Hz: equally spaced Slaney mels.
+
+    Band ``m`` rises from edge ``m``, peaks at edge ``m + 1`` (its centre) and ends at edge ``m + 2``.
+    """
+    return slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin_hz), hz_to_slaney_mel(fmax_hz), num_mel_bins + 2))
 
 
 @dataclass(frozen=True)
@@ -457,6 +494,22 @@ class Config:
                f"features.fmax_hz={self.features.fmax_hz} exceeds the Nyquist frequency "
                f"{self.audio.sample_rate_hz / 2} of audio.sample_rate_hz={self.audio.sample_rate_hz}")
         _check(len(set(self.labels)) == len(self.labels), f"labels must be unique, got {self.labels!r}")
+        fft = self.features.fft_length
+        _check(fft is None or fft >= frame,
+               f"features.fft_length={fft} is shorter than one frame ({frame} samples = features.frame_length_ms="
+               f"{self.features.frame_length_ms} at {self.audio.sample_rate_hz} Hz); give at least "
+               f"{1 << math.ceil(math.log2(frame))}, or leave it unset for the smallest power of two that fits")
+        _check(float(self.features.fmin_hz) < self.fmax_hz,
+               f"features.fmin_hz={self.features.fmin_hz} must be below the mel filterbank's upper edge "
+               f"{self.fmax_hz:g} Hz (features.fmax_hz, or half of audio.sample_rate_hz when unset)")
+        empty = self.empty_mel_bands()
+        if empty:
+            raise ConfigError(
+                f"{len(empty)} of features.num_mel_bins={self.features.num_mel_bins} mel bands hold no FFT bin "
+                f"(bands {', '.join(map(str, empty[:6]))}{', ...' if len(empty) > 6 else ''} of those between "
+                f"{self.features.fmin_hz:g} and {self.fmax_hz:g} Hz are narrower than the FFT's {self.audio.sample_rate_hz / self.fft_length_samples:.4g} Hz bins), so "
+                f"their features would be constant: use fewer mel bins, a longer features.frame_length_ms or "
+                f"features.fft_length, or a higher features.fmin_hz")
 
     # -- derived sizes -----------------------------------------------------------------------------
     @property
@@ -471,10 +524,18 @@ class Config:
 
     @property
     def fft_length_samples(self) -> int:
-        """FFT size: the configured one, or the next power of two that holds a frame."""
+        """FFT size: the configured one (at least a frame), or the next power of two that holds a frame."""
         if self.features.fft_length is not None:
-            return max(self.features.fft_length, 1 << math.ceil(math.log2(self.frame_length_samples)))
+            return self.features.fft_length
         return 1 << math.ceil(math.log2(self.frame_length_samples))
+
+    def empty_mel_bands(self) -> list[int]:
+        """Indices of the mel bands whose triangle (edge ``m`` to edge ``m + 2``) holds no FFT bin."""
+        edges = slaney_mel_edges_hz(num_mel_bins=self.features.num_mel_bins, fmin_hz=float(self.features.fmin_hz),
+                                    fmax_hz=self.fmax_hz)  # [mel_bins + 2]
+        bins = np.arange(self.fft_length_samples // 2 + 1) * (self.audio.sample_rate_hz / self.fft_length_samples)
+        inside = (bins[:, None] > edges[None, :-2]) & (bins[:, None] < edges[None, 2:])  # [fft_bins, mel_bins]
+        return np.flatnonzero(~inside.any(axis=0)).tolist()
 
     @property
     def fmax_hz(self) -> float:
@@ -606,9 +667,12 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
         return int(as_float)
     if hint is float:
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        return number
     if hint is str:
         return str(value)
     return value

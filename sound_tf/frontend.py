@@ -40,42 +40,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import Config
+from .config import (_SLANEY_BREAK_HZ, _SLANEY_HZ_PER_MEL, _SLANEY_LOG_STEP, Config, hz_to_slaney_mel,
+                     slaney_mel_edges_hz, slaney_mel_to_hz)
 from .errors import ConfigError, DatasetError
-
-# Slaney's mel scale (as in Auditory Toolbox / librosa ``htk=False``): linear below the break
-# frequency, logarithmic above it.
-_SLANEY_HZ_PER_MEL = 200.0 / 3.0
-_SLANEY_BREAK_HZ = 1000.0
-_SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel above the break
-
-
-def hz_to_slaney_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
-    """Frequencies in Hz to Slaney mels (linear below 1 kHz, logarithmic above)."""
-    frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
-    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-    linear = frequency_hz / _SLANEY_HZ_PER_MEL
-    safe_hz = np.maximum(frequency_hz, _SLANEY_BREAK_HZ)  # avoids log(0) in the unused branch
-    logarithmic = break_mel + np.log(safe_hz / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
-    return np.where(frequency_hz >= _SLANEY_BREAK_HZ, logarithmic, linear)
-
-
-def slaney_mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
-    """Slaney mels back to Hz (inverse of :func:`hz_to_slaney_mel`)."""
-    mels = np.asarray(mels, dtype=np.float64)
-    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-    linear = mels * _SLANEY_HZ_PER_MEL
-    logarithmic = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mels - break_mel))
-    return np.where(mels >= break_mel, logarithmic, linear)
-
-
-def slaney_mel_edges_hz(*, num_mel_bins: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
-    """The ``num_mel_bins + 2`` band edges of :func:`slaney_mel_matrix` in Hz: equally spaced Slaney mels.
-
-    Band ``m`` rises from edge ``m``, peaks at edge ``m + 1`` (its centre) and ends at edge ``m + 2``.
-    """
-    return slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin_hz), hz_to_slaney_mel(fmax_hz), num_mel_bins + 2))
-
 
 def hz_to_slaney_mel_tf(frequency_hz: tf.Tensor) -> tf.Tensor:
     """:func:`hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""

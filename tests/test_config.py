@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from sound_tf.config import (Config, ConfigError, apply_overrides, config_from_recipe, parse_set_flags,
@@ -44,6 +45,27 @@ def test_recipes_load_and_flags_override_them():
     assert config.audio.sample_rate_hz == 22050  # untouched recipe values stay
 
 
+def test_a_rejected_mel_layout_is_the_one_that_gives_constant_features():
+    """The check agrees with the filterbank the frontend builds: a band without an FFT bin is all zeros."""
+    from sound_tf.frontend import slaney_mel_matrix
+
+    counts = []
+    for mels, frame_ms, fft_length in ((128, 10.0, 256), (256, 25.0, 512), (64, 25.0, 512), (128, 25.0, 1024)):
+        matrix = slaney_mel_matrix(sample_rate_hz=16000, fft_length=fft_length, num_mel_bins=mels, fmin_hz=20.0,
+                                   fmax_hz=8000.0)  # [fft_bins, mels]
+        dead = np.flatnonzero(matrix.max(axis=0) == 0).tolist()
+        counts.append(len(dead))
+        values = {"features.num_mel_bins": mels, "features.frame_length_ms": frame_ms,
+                  "features.fft_length": fft_length, "features.fmin_hz": 20.0}
+        if dead:
+            with pytest.raises(ConfigError, match=rf"^{len(dead)} of features.num_mel_bins={mels} mel bands .*bands "
+                                                  rf"{', '.join(map(str, dead[:6]))}\b"):
+                apply_overrides(Config(), values)
+        else:
+            assert apply_overrides(Config(), values).empty_mel_bands() == []
+    assert counts == [12, 24, 0, 0]  # 128 bands need more than 256 FFT points, 256 bands more than 512
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"audio.sample_rate_hz": 500}, "audio.sample_rate_hz"),
     ({"features.fmax_hz": 9000.0}, "Nyquist"),
@@ -55,6 +77,13 @@ def test_recipes_load_and_flags_override_them():
     ({"train.shuffle_buffer": 0}, "train.shuffle_buffer must be an integer >= 1"),
     ({"model.nope": 1}, "unknown key(s) ['nope'] in [model]"),
     ({"labels": ["a", "a"]}, "labels must be unique"),
+    ({"train.weight_decay": float("inf")}, "train.weight_decay must be a finite number, got inf"),
+    ({"features.log_offset": "nan"}, "features.log_offset must be a finite number, got 'nan'"),
+    ({"features.fmin_hz": 9000.0}, "features.fmin_hz=9000.0 must be below the mel filterbank's upper edge 8000 Hz"),
+    ({"features.fmin_hz": 3000.0, "features.fmax_hz": 2000.0}, "features.fmax_hz must exceed fmin_hz=3000.0"),
+    ({"features.fft_length": 64}, "features.fft_length=64 is shorter than one frame (400 samples"),
+    ({"features.num_mel_bins": 128, "features.frame_length_ms": 10.0},
+     "12 of features.num_mel_bins=128 mel bands hold no FFT bin (bands 2, 5, 10, 13, 18, 21, ... of those"),
 ])
 def test_bad_values_name_the_key_and_the_value(overrides, message):
     with pytest.raises(ConfigError) as info:
