@@ -572,7 +572,10 @@ class Config:
         kwargs: dict[str, Any] = {}
         for name, section_cls in SECTIONS.items():
             kwargs[name] = _build_section(name, section_cls, data.get(name, {}))
-        kwargs["labels"] = tuple(str(label) for label in data.get("labels", ()))
+        labels = data.get("labels", ())
+        _check(isinstance(labels, (list, tuple)) and all(isinstance(label, str) for label in labels),
+               f"labels must be a list of class names, got {labels!r}")
+        kwargs["labels"] = tuple(labels)
         return cls(**kwargs)
 
     def save(self, path: str | Path) -> Path:
@@ -632,9 +635,11 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
 
 def _coerce(key: str, hint: Any, value: Any) -> Any:
     """Turn JSON/TOML/flag values into the field's type (lists -> tuples, ints -> floats)."""
-    if value is None:
-        return None
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{key} cannot be unset (null): it needs a value")
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         inner = [a for a in args if a is not type(None)]
         return _coerce(key, inner[0], value) if len(inner) == 1 else value
@@ -678,11 +683,23 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
     return value
 
 
+#: ``--set key=null`` (or ``none``): unset a setting that may be unset (e.g. a recipe's ``features.fmax_hz``).
+UNSET = type("Unset", (), {"__repr__": lambda self: "null"})()
+
+
 def parse_value(text: str) -> Any:
-    """Parse a ``--set key=value`` string the way TOML would (numbers, booleans, lists, strings)."""
+    """Parse a ``--set key=value`` string the way TOML would (numbers, booleans, lists, strings).
+
+    ``null`` and ``none`` give :data:`UNSET`; a list or table that is not valid TOML is an error
+    (anything else that is not TOML is taken as a plain string).
+    """
+    if text.strip().lower() in ("null", "none"):
+        return UNSET
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if text.lstrip().startswith(("[", "{")):
+            raise ConfigError(f"{text!r} is not a valid TOML list or table ({exc})") from None
         return text
 
 
@@ -693,21 +710,26 @@ def parse_set_flags(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = parse_value(value.strip())
+        try:
+            overrides[key.strip()] = parse_value(value.strip())
+        except ConfigError as exc:
+            raise ConfigError(f"--set {item}: {exc}") from None
     return overrides
 
 
 def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
     """Return ``config`` with dotted keys replaced, e.g. ``{"train.epochs": 3}``.
 
-    ``None`` values are ignored, so unset command-line flags can be passed straight through.
+    ``None`` values are ignored, so unset command-line flags can be passed straight through; :data:`UNSET`
+    unsets a key (an error unless it may be unset).
     """
     data = config.to_dict()
     for dotted, value in overrides.items():
         if value is None:
             continue
+        value = None if value is UNSET else value
         if dotted == "labels":
-            data["labels"] = list(value)
+            data["labels"] = list(value) if isinstance(value, (list, tuple)) else value  # checked by from_dict
             continue
         section, _, key = dotted.partition(".")
         _check(section in SECTIONS and key, f"override {dotted!r} must look like section.key with a section "
@@ -727,6 +749,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     for key in ("name", "description"):
         data.pop(key, None)
+    if "labels" in data:
+        raise ConfigError(f"{path}: a recipe cannot set labels: the classes come from the data (its class folders "
+                          f"or manifest)")
     return data
 
 
@@ -734,8 +759,9 @@ def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, A
     """Defaults, then the recipe at ``path`` (if any), then ``overrides`` (dotted keys)."""
     config = Config()
     if path is not None:
+        recipe = load_recipe(path)  # its errors name the file
         try:
-            config = Config.from_dict(load_recipe(path))
+            config = Config.from_dict(recipe)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
     return apply_overrides(config, overrides or {})

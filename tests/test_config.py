@@ -96,3 +96,31 @@ def test_missing_recipe_and_bad_set_flag_are_clear_errors():
         resolve_recipe("no_such_recipe")
     with pytest.raises(ConfigError, match="SECTION.KEY=VALUE"):
         parse_set_flags(["train.epochs"])
+    with pytest.raises(ConfigError, match=r"--set model.widths=\[16, 32: '\[16, 32' is not a valid TOML list"):
+        parse_set_flags(["model.widths=[16, 32"])  # was taken as the string '[16, 32'
+
+
+def test_set_null_unsets_what_may_be_unset_and_nothing_else(tmp_path):
+    recipe = tmp_path / "narrow.toml"
+    recipe.write_text('[features]\nfmax_hz = 4000.0\n[augment]\nnoise_dir = "noises"\n')
+    config = config_from_recipe(recipe, parse_set_flags(["features.fmax_hz=null", "augment.noise_dir=None"]))
+    assert (config.features.fmax_hz, config.augment.noise_dir, config.fmax_hz) == (None, None, 8000.0)
+    assert config_from_recipe(recipe).features.fmax_hz == 4000.0
+    with pytest.raises(ConfigError, match=r"train.epochs cannot be unset \(null\): it needs a value"):
+        apply_overrides(config, parse_set_flags(["train.epochs=null"]))
+    with pytest.raises(ConfigError, match="train.epochs cannot be unset"):  # a config.json edited by hand
+        Config.from_dict({"train": {"epochs": None}})
+
+
+def test_a_recipe_cannot_set_labels_and_its_errors_name_it_once(tmp_path):
+    recipe = tmp_path / "labelled.toml"
+    recipe.write_text('labels = ["x", "y"]\n[train]\nepochs = 3\n')
+    with pytest.raises(ConfigError, match=r"labelled.toml: a recipe cannot set labels: the classes come from the data"):
+        config_from_recipe(recipe)  # it used to be accepted and then replaced by the data's classes
+    with pytest.raises(ConfigError, match=r"labels must be a list of class names, got 5"):
+        Config.from_dict({"labels": 5})  # it used to be a TypeError
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[train\n")
+    with pytest.raises(ConfigError) as info:
+        config_from_recipe(broken)
+    assert str(info.value).startswith(f"{broken}: invalid TOML") and str(info.value).count(str(broken)) == 1
