@@ -80,6 +80,11 @@ def _is_data_key(key: str) -> bool:
     return key == "audio.sample_rate_hz" or key.startswith("data.")
 
 
+def _is_real(value: Any) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _fail(source: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {message}")
 
@@ -228,7 +233,8 @@ class HyperParam:
             raise _fail(where, f"round_to must be an integer >= 1, got {round_to!r}")
         clip = table.get("clip", {})
         if not isinstance(clip, Mapping) or set(clip) - set(keys) or not all(
-                isinstance(b, (list, tuple)) and len(b) == 2 and float(b[0]) <= float(b[1]) for b in clip.values()):
+                isinstance(b, (list, tuple)) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] <= b[1]
+                for b in clip.values()):
             raise _fail(where, f"clip must map some of keys {list(keys)} to [low, high], got {clip!r}")
         if mode == "scale" and kind not in ("choice", "float", "int"):
             raise _fail(where, "mode \"scale\" needs numeric values")
@@ -410,7 +416,13 @@ class SearchSpace:
             settings = SearchSettings(**search)
         except (ConfigError, TypeError) as exc:
             raise _fail(source, str(exc)) from None
-        fixed = dict(data.get("fixed", {}))
+        fixed = data.get("fixed", {})
+        if not isinstance(fixed, Mapping):
+            raise _fail(source, f"[fixed] must be a table of \"section.key\" = value, got {fixed!r}")
+        # TOML reads an unquoted train.batch_size = 8 as a [fixed.train] table: the same override
+        fixed = {f"{key}.{inner}" if isinstance(value, Mapping) else key: inner_value
+                 for key, value in fixed.items()
+                 for inner, inner_value in (value.items() if isinstance(value, Mapping) else [(None, value)])}
         try:
             apply_overrides(Config(), fixed)
         except ConfigError as exc:

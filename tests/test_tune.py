@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,17 @@ def test_bad_search_settings_are_refused():
         SearchSpace.from_dict({"search": {"max_trials": 0}, "hp": hp})
     with pytest.raises(ConfigError, match=r"\[fixed\]: unknown key"):
         SearchSpace.from_dict({"fixed": {"train.nope": 1}, "hp": hp})
+    with pytest.raises(ConfigError, match=r"clip must map some of keys \['model.widths'\] to \[low, high\]"):
+        SearchSpace.from_dict({"hp": {"w": {"keys": ["model.widths"], "mode": "scale", "values": [2.0],
+                                            "clip": {"model.widths": ["a", 5]}}}})  # was a ValueError traceback
+    for fixed in (5, ["train.epochs"]):  # were a TypeError and a ValueError traceback
+        with pytest.raises(ConfigError, match=r"\[fixed\] must be a table of \"section.key\" = value"):
+            SearchSpace.from_dict({"fixed": fixed, "hp": hp})
+    # TOML reads an unquoted train.batch_size = 8 as a nested table: the same override as the quoted key
+    unquoted = SearchSpace.from_dict(tomllib.loads("[fixed]\ntrain.batch_size = 8\n[hp.x]\nkey = \"model.dropout\"\n"
+                                                   "values = [0.1]\n"))
+    assert unquoted.fixed == SearchSpace.from_dict({"fixed": {"train.batch_size": 8}, "hp": hp}).fixed \
+        == {"train.batch_size": 8}
 
 
 def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_path):
