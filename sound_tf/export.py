@@ -966,11 +966,15 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
     (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
     test = read_clips(run_dir, config, "test")
-    train = read_clips(run_dir, config, "train", limit=profile.representative_windows, seed=config.train.seed)
-    representative = representative_windows(train, profile.representative_windows)  # [n, clip_samples]
-    used = sum(1 for _ in _clips_used(train, len(representative)))
-    log(f"export: {len(test.sources)} test clips ({test.num_windows} windows); calibrating int8 on "
-        f"{len(representative)} windows of {used} training clips")
+    calibrated = bool({"int8", "int8_features"} & set(profile.artefacts))  # only these read training clips
+    train = (read_clips(run_dir, config, "train", limit=profile.representative_windows, seed=config.train.seed)
+             if calibrated else None)
+    representative = (representative_windows(train, profile.representative_windows) if train is not None
+                      else np.zeros((0, config.audio.clip_samples), np.float32))  # [n, clip_samples]
+    calibration = (f"; calibrating int8 on {len(representative)} windows of "
+                   f"{sum(1 for _ in _clips_used(train, len(representative)))} training clips" if train is not None
+                   else "")
+    log(f"export: {len(test.sources)} test clips ({test.num_windows} windows){calibration}")
     probe = test.windows[0][:1]  # [1, clip_samples]: the latency input
 
     keras_runner = _KerasRunner(model)
@@ -1051,8 +1055,8 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                     "runs": profile.latency_runs, "tflite_threads": 1,
                     "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},
         "test": {"clips": len(test.sources), "windows": test.num_windows, "run_accuracy": _run_accuracy(run_dir)},
-        "representative": {"split": "train", "windows": int(len(representative)),
-                           "sources": list(_clips_used(train, len(representative)))},
+        "representative": ({"split": "train", "windows": int(len(representative)),
+                            "sources": list(_clips_used(train, len(representative)))} if train is not None else None),
         "artefacts": entries, "passed": not failures, "failures": failures, "allow_degraded": allow_degraded,
     }
     (out / EXPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

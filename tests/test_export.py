@@ -385,6 +385,9 @@ def test_an_export_removes_the_staging_folder_of_a_killed_export_only(bundle, tm
                                                                  replaced.name])
     assert f"export: removed {abandoned}, left by an export that was stopped (process {ended.pid})" in messages
     assert (out / "export.json").is_file() and (running / "model_float32.tflite").read_bytes() == b"half"
+    # no int8 artefact: no training clip is read for calibration, nor said to be
+    assert not any("calibrating" in m for m in messages)
+    assert json.loads((out / "export.json").read_text())["representative"] is None
 
 
 def test_a_failed_export_leaves_the_previous_bundle_and_no_temporary_folder(bundle, tmp_path, monkeypatch):
