@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -138,6 +139,11 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         params = augmenter.draw(example_seed, tf.shape(clip)[0])
         return augmenter.apply(clip, params), params
 
+    stale = [p for p in out_dir.glob("aug_*.wav") if re.fullmatch(r"aug_\d{2,}_.*\.wav", p.name)]
+    for old in stale:  # an earlier run's versions: params.json and the PNG describe only this run's
+        old.unlink()
+    if stale:
+        log(f"removed {len(stale)} aug_*.wav of an earlier run from {out_dir}")
     written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
     records, training_view = [], None

@@ -756,6 +756,11 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
         assert rms_db(version) - rms_db(original) == pytest.approx(gain_db, abs=0.05)
     assert "gain_db=" in capsys.readouterr().out
     assert augment.main([str(tmp_path / "missing.wav"), "--out", str(out_dir)]) == 2
+    (out_dir / "aug_notes.wav").write_bytes(b"mine")  # not a name the tool writes: kept
+    assert augment.main([str(source), "--out", str(out_dir), "--count", "1", "--seed", "6"]) == 0
+    [again] = json.loads((out_dir / "params.json").read_text())
+    assert sorted(p.name for p in out_dir.glob("*.wav")) == sorted(["original.wav", again["file"], "aug_notes.wav"])
+    assert "removed 2 aug_*.wav of an earlier run" in capsys.readouterr().out
 
 
 def test_cli_takes_one_training_clip_from_a_long_file(tmp_path, capsys):
