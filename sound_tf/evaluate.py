@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -40,8 +41,9 @@ def _select_fold(examples: list, fold: int, source: str) -> list:
 
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
                     fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
-                    log: Callable[[str], None] = print) -> tuple[list, str]:
-    """The examples to evaluate and a short name for them (used for the default output folder).
+                    log: Callable[[str], None] = print) -> tuple[list, str, int]:
+    """The examples to evaluate, a short name for them (used for the default output folder) and how many
+    files were left out for labels the model does not know.
 
     Without ``data`` the rows of the run's ``split.csv`` are used: those of ``split`` (default
     ``test``), or with ``fold`` every row of that fold. With ``data`` the dataset is loaded
@@ -65,11 +67,11 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
             if trained:
                 log(f"warning: {trained} of the {len(rows)} clips of fold {fold} were used for training; their "
                     f"scores are optimistic")
-            return rows, f"fold{fold}"
+            return rows, f"fold{fold}", 0
         split = split or "test"
         if not splits[split]:
             raise DatasetError(f"{split_csv}: the {split} split is empty")
-        return splits[split], split
+        return splits[split], split, 0
 
     if split is not None:
         raise DatasetError("--split selects rows of the run's own split.csv; with --data use --fold (or nothing "
@@ -92,7 +94,10 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         if not examples:
             raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
     name = source.stem if source.is_file() else source.name
-    return examples, f"{name}_fold{fold}" if fold is not None else name
+    name = f"{name}_fold{fold}" if fold is not None else name
+    if name in ("train", "val", "test") or re.fullmatch(r"fold\d+", name):  # the run's own split's folder name
+        name = f"data_{name}"
+    return examples, name, sum(unknown.values()) if skip_unknown_labels else 0
 
 
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: str = "auto",
@@ -111,7 +116,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     metrics : dict
         :func:`sound_tf.metrics.compute_metrics` output.
     out_dir : Path
-        Where the files went (default ``RUN_DIR/evaluation/<split or dataset name>``).
+        Where the files went (default ``RUN_DIR/evaluation/<split or dataset name>``; a dataset named
+        like a split, e.g. a folder ``test``, goes to ``data_test``).
     """
     from . import evaluation
     from .config import apply_overrides
@@ -121,20 +127,23 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     config = evaluation.load_run_config(run_dir)
     if batch_size is not None:
         config = apply_overrides(config, {"train.batch_size": batch_size})
-    examples, name = select_examples(run_dir, config.labels, data=data, data_format=data_format, fold=fold,
-                                     split=split, skip_unknown_labels=skip_unknown_labels, log=log)
+    examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,
+                                               fold=fold, split=split, skip_unknown_labels=skip_unknown_labels,
+                                               log=log)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / name
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
     items, skipped = evaluation.decode_examples(examples, config.labels, config)
-    evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
-    if not items:
+    if not items:  # before anything is written: an earlier evaluation in out_dir stays whole
         raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
                            f"{skipped[0][1]})")
+    evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     _, model = evaluation.load_run(run_dir)
     metrics = evaluation.evaluate_items(model, config, items, out_dir, log=log)
     counts = {label: sum(1 for i in items if i.label == label) for label in config.labels}
     summary = {"evaluated": name, "source": data or str(run_dir / "split.csv"), "files": len(examples),
                "evaluated_clips": len(items), "skipped": len(skipped), "class_counts": {"evaluated": counts}}
+    if left_out:
+        summary["left_out_unknown_labels"] = left_out
     evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
                                 title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
                                 skipped=skipped, log=log)

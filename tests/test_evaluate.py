@@ -137,7 +137,23 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_examples"] == 6 and np.sum(metrics["confusion_matrix"]) == 6  # 3 classes x 2 readable
     assert [r["path"] for r in _rows(out / "skipped.csv")] == [str(broken)]
-    assert "Skipped files (1)" in (out / "report.html").read_text(encoding="utf-8")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Skipped files (1)" in html  # the unreadable one; the file of an unknown class is counted apart:
+    assert "<td>left_out_unknown_labels</td><td class=\"num\">1</td>" in html
+
+    # A rerun on which every file fails changes nothing in the folder of the last evaluation.
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    unreadable = tmp_path / "unreadable"
+    for label in ("low", "mid"):
+        (unreadable / label).mkdir(parents=True)
+        (unreadable / label / "x.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
+    assert evaluate.main([str(run.run_dir), "--data", str(unreadable), "--out", str(out)]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    # A dataset folder named like one of the run's splits gets a folder of its own.
+    named_test = make_tree(tmp_path / "other" / "sets" / "test", 1, seed=8)
+    metrics, folder = evaluate.evaluate_run(run.run_dir, data=str(named_test), log=lambda m: None)
+    assert folder == run.run_dir / "evaluation" / "data_test" and metrics["num_examples"] == 3
 
 
 def test_evaluate_one_fold_of_a_manifest(run, tmp_path):
