@@ -249,7 +249,7 @@ def printable_path(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int) -> np.ndarray:
+def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int, copy: bool = True) -> np.ndarray:
     """Cover a waveform with windows of ``clip_samples`` every ``hop_samples``; the tail is zero-padded.
 
     The NumPy twin of ``pipeline.sliding_windows`` (used by the on-device runner, the server, predict
@@ -264,11 +264,14 @@ def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int) -> n
         Window length (``config.audio.clip_samples``).
     hop_samples : int
         Distance between window starts (``config.audio.window_hop_samples``).
+    copy : bool
+        ``False`` returns a read-only view of one padded copy of ``wave`` instead: windows that overlap
+        share their samples, so an hour of audio at a short hop costs one wave's memory, not one per window.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``[windows, clip_samples]``, same dtype as ``wave`` (a new array, not a view).
+        Shape ``[windows, clip_samples]``, same dtype as ``wave`` (a new array unless ``copy`` is false).
 
     Examples
     --------
@@ -287,7 +290,7 @@ def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int) -> n
     padded = np.zeros(clip_samples + (count - 1) * hop_samples, dtype=wave.dtype)  # [total_samples]
     padded[: wave.shape[0]] = wave
     windows = np.lib.stride_tricks.sliding_window_view(padded, clip_samples)[::hop_samples]
-    return np.array(windows)  # [windows, clip_samples], a writable copy
+    return np.array(windows) if copy else windows  # [windows, clip_samples]
 
 
 def default_cache_dir() -> Path:

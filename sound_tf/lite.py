@@ -217,7 +217,7 @@ class LiteClassifier:
         parts: list[dict[str, np.ndarray]] = []
         with self._lock:
             for start in range(0, windows.shape[0], step):
-                chunk = windows[start:start + step]  # [<= batch, clip_samples]
+                chunk = np.ascontiguousarray(windows[start:start + step])  # [<= batch, clip_samples]
                 rows = chunk.shape[0]
                 if rows != step:  # a model with a fixed batch > 1: pad the tail
                     chunk = np.concatenate([chunk, np.zeros((step - rows, self.clip_samples), np.float32)])
@@ -271,7 +271,7 @@ class LiteClassifier:
         if not np.issubdtype(wave.dtype, np.floating) or not np.all(np.isfinite(wave)):
             raise AudioError(name, f"expected finite float samples, got dtype {wave.dtype}")
         windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
-                                hop_samples=int(hop))  # [windows, clip_samples]
+                                hop_samples=int(hop), copy=False)  # [windows, clip_samples], a view
         outputs = self.predict(windows)
         overall = self.aggregate(outputs)  # [classes]
         rate = float(self.sample_rate_hz)

@@ -236,6 +236,27 @@ def test_a_sixty_second_file_gives_a_timeline(models, tmp_path):
     assert classifier.classify(wave, hop_samples=CLIP)["num_windows"] == samples // CLIP
 
 
+def test_a_short_hop_costs_no_memory_per_window(models, tmp_path):
+    """Windows are views of one padded wave: at a 10-ms hop a minute is 6,000 windows, 96 MB as copies."""
+    import tracemalloc
+
+    classifier = lite.LiteClassifier(models["loud"])
+    wave = lite.load_audio(_sixty_seconds(tmp_path / "long.wav"), sample_rate_hz=SR)  # [480000], 1.9 MB
+    hop = SR // 100
+    tracemalloc.start()
+    try:
+        result = classifier.classify(wave, hop_samples=hop)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    copies = result["num_windows"] * CLIP * 4
+    assert result["num_windows"] == 1 + (wave.size - CLIP) // hop and copies > 90e6
+    assert peak < 6 * wave.nbytes  # the padded wave, the outputs and the timeline's dicts
+    expected = classifier.predict(lite.split_windows(wave, clip_samples=CLIP, hop_samples=hop)[::500])
+    np.testing.assert_allclose([w["score"] for w in result["windows"][::500]],
+                               expected["probabilities"].max(axis=1), atol=1e-6)
+
+
 def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     long = _sixty_seconds(tmp_path / "long.wav")
     short = tmp_path / "beep.wav"
