@@ -81,9 +81,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
-from .config import AugmentConfig, Config
+from .config import AugmentConfig, Config, slaney_mel_edges_hz
 from .errors import ConfigError
-from .frontend import frames_from_chunks, hz_to_slaney_mel_tf, slaney_mel_edges_hz
+from .frontend import hz_to_slaney_mel_tf
 from .pipeline import as_float
 
 __all__ = [

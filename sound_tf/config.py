@@ -59,27 +59,27 @@ def _check(condition: bool, message: str) -> None:
 # Slaney's mel scale (as in Auditory Toolbox / librosa ``htk=False``): linear below the break
 # frequency, logarithmic above it. It lives here, without TensorFlow, because a config checks that each
 # of its mel bands holds an FFT bin; ``frontend.py`` builds the filterbank from it.
-_SLANEY_HZ_PER_MEL = 200.0 / 3.0
-_SLANEY_BREAK_HZ = 1000.0
-_SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel above the break
+SLANEY_HZ_PER_MEL = 200.0 / 3.0
+SLANEY_BREAK_HZ = 1000.0
+SLANEY_LOG_STEP = np.log(6.4) / 27.0  # natural-log step per mel above the break
 
 
 def hz_to_slaney_mel(frequency_hz: np.ndarray | float) -> np.ndarray:
     """Frequencies in Hz to Slaney mels (linear below 1 kHz, logarithmic above)."""
     frequency_hz = np.asarray(frequency_hz, dtype=np.float64)
-    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-    linear = frequency_hz / _SLANEY_HZ_PER_MEL
-    safe_hz = np.maximum(frequency_hz, _SLANEY_BREAK_HZ)  # avoids log(0) in the unused branch
-    logarithmic = break_mel + np.log(safe_hz / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
-    return np.where(frequency_hz >= _SLANEY_BREAK_HZ, logarithmic, linear)
+    break_mel = SLANEY_BREAK_HZ / SLANEY_HZ_PER_MEL
+    linear = frequency_hz / SLANEY_HZ_PER_MEL
+    safe_hz = np.maximum(frequency_hz, SLANEY_BREAK_HZ)  # avoids log(0) in the unused branch
+    logarithmic = break_mel + np.log(safe_hz / SLANEY_BREAK_HZ) / SLANEY_LOG_STEP
+    return np.where(frequency_hz >= SLANEY_BREAK_HZ, logarithmic, linear)
 
 
 def slaney_mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
     """Slaney mels back to Hz (inverse of :func:`hz_to_slaney_mel`)."""
     mels = np.asarray(mels, dtype=np.float64)
-    break_mel = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-    linear = mels * _SLANEY_HZ_PER_MEL
-    logarithmic = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mels - break_mel))
+    break_mel = SLANEY_BREAK_HZ / SLANEY_HZ_PER_MEL
+    linear = mels * SLANEY_HZ_PER_MEL
+    logarithmic = SLANEY_BREAK_HZ * np.exp(SLANEY_LOG_STEP * (mels - break_mel))
     return np.where(mels >= break_mel, logarithmic, linear)
 
 
@@ -507,7 +507,8 @@ class Config:
             raise ConfigError(
                 f"{len(empty)} of features.num_mel_bins={self.features.num_mel_bins} mel bands hold no FFT bin "
                 f"(bands {', '.join(map(str, empty[:6]))}{', ...' if len(empty) > 6 else ''} of those between "
-                f"{self.features.fmin_hz:g} and {self.fmax_hz:g} Hz are narrower than the FFT's {self.audio.sample_rate_hz / self.fft_length_samples:.4g} Hz bins), so "
+                f"{self.features.fmin_hz:g} and {self.fmax_hz:g} Hz are narrower than the FFT's "
+                f"{self.audio.sample_rate_hz / self.fft_length_samples:.4g} Hz bins), so "
                 f"their features would be constant: use fewer mel bins, a longer features.frame_length_ms or "
                 f"features.fft_length, or a higher features.fmin_hz")
 

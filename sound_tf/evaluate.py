@@ -97,7 +97,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     name = f"{name}_fold{fold}" if fold is not None else name
     if name in ("train", "val", "test") or re.fullmatch(r"fold\d+", name):  # the run's own split's folder name
         name = f"data_{name}"
-    return examples, name, sum(unknown.values()) if skip_unknown_labels else 0
+    return examples, name, sum(unknown.values())  # unknown labels got this far only when skipped
 
 
 def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: str = "auto",

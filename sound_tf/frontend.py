@@ -40,16 +40,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import (_SLANEY_BREAK_HZ, _SLANEY_HZ_PER_MEL, _SLANEY_LOG_STEP, Config, hz_to_slaney_mel,
-                     slaney_mel_edges_hz, slaney_mel_to_hz)
+from .config import SLANEY_BREAK_HZ, SLANEY_HZ_PER_MEL, SLANEY_LOG_STEP, Config, slaney_mel_edges_hz
 from .errors import ConfigError, DatasetError
 
 def hz_to_slaney_mel_tf(frequency_hz: tf.Tensor) -> tf.Tensor:
-    """:func:`hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""
-    linear = frequency_hz / _SLANEY_HZ_PER_MEL
-    above = (_SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
-             + tf.math.log(tf.maximum(frequency_hz, _SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP)
-    return tf.where(frequency_hz >= _SLANEY_BREAK_HZ, above, linear)
+    """:func:`sound_tf.config.hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""
+    linear = frequency_hz / SLANEY_HZ_PER_MEL
+    above = (SLANEY_BREAK_HZ / SLANEY_HZ_PER_MEL
+             + tf.math.log(tf.maximum(frequency_hz, SLANEY_BREAK_HZ) / SLANEY_BREAK_HZ) / SLANEY_LOG_STEP)
+    return tf.where(frequency_hz >= SLANEY_BREAK_HZ, above, linear)
 
 
 def slaney_mel_matrix(*, sample_rate_hz: float, fft_length: int, num_mel_bins: int, fmin_hz: float,

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .audio import is_audio_file, load_audio, split_windows
-from .errors import AudioError, SoundTFError, run_cli
+from .errors import AudioError, run_cli
 from .lite import check_top_k
 
 

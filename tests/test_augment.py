@@ -521,7 +521,7 @@ def log_mel(config: Config, *waves: np.ndarray) -> np.ndarray:
 
 def mel_band_of(config: Config, frequency_hz: float) -> int:
     """The mel band whose centre is nearest (in mels) to ``frequency_hz``."""
-    from sound_tf.frontend import hz_to_slaney_mel
+    from sound_tf.config import hz_to_slaney_mel
 
     centres = hz_to_slaney_mel(augment.mel_edges_hz(config)[1:-1])
     return int(np.argmin(np.abs(centres - hz_to_slaney_mel(frequency_hz))))

@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import sine
-from sound_tf.config import Config, apply_overrides
+from sound_tf.config import Config, apply_overrides, hz_to_slaney_mel
 from sound_tf.errors import ConfigError, DatasetError
 from sound_tf.frontend import (FourStepDFT, LogMel, compute_feature_stats, feature_extractor, for_tflite,
-                               hz_to_slaney_mel, log_mel_numpy, slaney_mel_matrix)
+                               log_mel_numpy, slaney_mel_matrix)
 
 LOUD_BINS_DB = 60.0
 LOUD_TOL = 1e-4
