@@ -269,30 +269,44 @@ def _parse_fold(value: str, path: Path, line: int) -> int | None:
     return int(number)
 
 
+def _listed_once(examples: list[Example], rows: list[tuple[int, str]], listing: Path) -> list[Example]:
+    """``examples`` (one per data row of ``listing``: its line and how it names the file), unless a file is
+    listed twice.
+
+    Raises
+    ------
+    DatasetError
+        Naming both lines: a file listed twice could land in training and test, or be scored twice.
+    """
+    first_line: dict[str, int] = {}
+    for example, (line, named) in zip(examples, rows):
+        if example.path in first_line:
+            raise DatasetError(f"{listing}, line {line}: {named} is the file already listed on line "
+                               f"{first_line[example.path]}; list each file once")
+        first_line[example.path] = line
+    return examples
+
+
 def _load_csv(path: Path) -> list[Example]:
     if not path.is_file():
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
     rows = _read_rows(path, ("path", "label"), ("fold", "group"))
     base = path.parent.resolve()
-    examples, first_line = [], {}
+    examples = []
     for line, row in rows:
         file = Path(row["path"]).expanduser()
         absolute = os.path.normpath(file if file.is_absolute() else base / file)  # a/../b.wav is b.wav
-        if absolute in first_line:  # listed twice, the same file could land in training and test
-            raise DatasetError(f"{path}, line {line}: {row['path']} is the file already listed on line "
-                               f"{first_line[absolute]}; list each file once")
-        first_line[absolute] = line
         examples.append(Example(path=absolute, label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))
-    return examples
+    return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
 
 def _load_esc50(root: Path) -> list[Example]:
     meta = root / ESC50_META
     rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"))
-    return [Example(path=str(root / "audio" / row["filename"]), label=row["category"],
-                    fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
-            for line, row in rows]
+    return _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
+                                 fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
+                         for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
 
 
 def _load_urbansound8k(root: Path) -> list[Example]:
@@ -304,7 +318,8 @@ def _load_urbansound8k(root: Path) -> list[Example]:
         fold = _parse_fold(row["fold"], meta, line)
         examples.append(Example(path=str(root / "audio" / f"fold{fold}" / row["slice_file_name"]),
                                 label=row["class"], fold=fold, group=row["fsID"]))
-    return examples
+    return _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
+                                   for (line, _), ex in zip(rows, examples)], meta)
 
 
 _LOADERS: dict[str, Callable[[Path], list[Example]]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -216,6 +217,25 @@ def test_urbansound8k_parsing(tmp_path):
     assert ex.path == str(root.resolve() / "audio" / "fold7" / "7001-1-0-0.wav")
     assert ex.group == "7001"
     assert all(Path(e.path).is_file() for e in examples)
+
+
+def test_official_metadata_that_lists_a_file_twice_is_refused(tmp_path):
+    """A copied row used to score one clip twice, or (with another fold) put it in training and test."""
+    esc50 = make_esc50(tmp_path / "ESC-50")
+    meta = esc50 / "meta" / "esc50.csv"
+    lines = meta.read_text().splitlines()
+    name, _, rest = lines[1].partition(",")
+    meta.write_text("\n".join(lines + [f"{name},5,{rest.split(',', 1)[1]}"]) + "\n")  # fold 1's file again, fold 5
+    with pytest.raises(DatasetError, match=rf"esc50.csv, line {len(lines) + 1}: {re.escape(name)} is the file already "
+                                           rf"listed on line 2; list each file once"):
+        load_examples(esc50)
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=2)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    lines = meta.read_text().splitlines()
+    meta.write_text("\n".join(lines + [lines[3]]) + "\n")
+    with pytest.raises(DatasetError, match=rf"UrbanSound8K.csv, line {len(lines) + 1}: fold1/{lines[3].split(',')[0]} "
+                                           rf"is the file already listed on line 4"):
+        load_examples(us8k, "urbansound8k")
 
 
 # -- splits ----------------------------------------------------------------------------------------
