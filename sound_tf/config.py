@@ -211,6 +211,9 @@ class DataConfig:
                f"{self.val_fraction!r} and {self.test_fraction!r}")
         _check(isinstance(self.demo_clips_per_class, int) and self.demo_clips_per_class >= 5,
                f"data.demo_clips_per_class must be an integer >= 5, got {self.demo_clips_per_class!r}")
+        _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),
+               f"data.split_file fixes every split, so data.test_fold={self.test_fold} / data.val_fold="
+               f"{self.val_fold} would not be used: give one or the other")
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,9 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if config.data.split_file is not None:
+        raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
+                          f"per fold from --data (leave data.split_file out)")
     if config.data.test_fold is not None or config.data.val_fold is not None:
         log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
     root, fmt = resolve_source(config, log)

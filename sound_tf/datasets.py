@@ -573,14 +573,18 @@ def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
     path = Path(path).expanduser()
     rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"))
     base = path.parent.resolve()
-    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    examples = []
     for line, row in rows:
-        if row["split"] not in splits:
+        if row["split"] not in SPLITS:
             raise DatasetError(f"{path}, line {line}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
         file = Path(row["path"]).expanduser()
-        splits[row["split"]].append(Example(path=str(file if file.is_absolute() else base / file),
-                                            label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
-                                            group=row.get("group") or None))
+        examples.append(Example(path=os.path.normpath(file if file.is_absolute() else base / file),
+                                label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
+                                group=row.get("group") or None))
+    _listed_once(examples, [(line, row["path"]) for line, row in rows], path)  # one file in two splits leaks
+    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    for (_, row), example in zip(rows, examples):
+        splits[row["split"]].append(example)
     return splits
 
 
@@ -643,7 +647,12 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    root, fmt = resolve_source(config, log)
+    if config.data.split_file is not None:  # the split file lists the files: no dataset is read (or generated)
+        root, fmt = Path(config.data.split_file).expanduser(), "split file"
+        if config.data.path is not None:
+            log(f"data: data.path {config.data.path} is not read: data.split_file {root} lists the files")
+    else:
+        root, fmt = resolve_source(config, log)
     split_path = run_dir / SPLIT_CSV
     prior_skipped: list[tuple[str, str]] = []
     if split_path.is_file():

@@ -102,10 +102,16 @@ def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):
         plan_folds(examples, k=25)
 
 
-def test_fold_arguments_are_validated():
+def test_fold_arguments_are_validated(tmp_path):
+    from sound_tf.config import apply_overrides
+    from sound_tf.crossval import run_crossval
+
     assert parse_folds("3, 1,3") == [1, 3] and parse_folds(None) is None
     with pytest.raises(ConfigError, match="1,x"):
         parse_folds("1,x")
+    config = apply_overrides(Config(), {"data.path": str(tmp_path), "data.split_file": str(tmp_path / "split.csv")})
+    with pytest.raises(ConfigError, match="data.split_file=.* fixes one split; cross-validation makes one per fold"):
+        run_crossval(config, tmp_path / "cv", log=lambda m: None)  # it was silently ignored
 
 
 # -- a real cross-validation ----------------------------------------------------------------------------

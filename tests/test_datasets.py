@@ -16,7 +16,7 @@ from sound_tf.config import Config, apply_overrides
 from sound_tf.datasets import (DEMO_CLASSES, Example, assign_kfold, default_demo_dir, detect_format,
                                load_examples, make_demo_dataset, prepare_dataset, read_split_csv,
                                split_examples, write_split_csv)
-from sound_tf.errors import AudioError, DatasetError
+from sound_tf.errors import AudioError, ConfigError, DatasetError
 
 from conftest import sine
 
@@ -468,6 +468,25 @@ def test_prepare_dataset_header_only_skipped_csv_and_split_file(tmp_path):
                                                           "train.seed": 7}),
                             tmp_path / "run2", log=lambda _: None)
     assert again.splits == first.splits and again.stats["decoded"] == 0
+    # The split file lists the files: without --data nothing is generated (the demo was, and went unused) ...
+    messages: list[str] = []
+    third = prepare_dataset(config_for(None, tmp_path, **{"data.split_file": str(tmp_path / "run1" / "split.csv")}),
+                            tmp_path / "run3", log=messages.append)
+    assert third.splits == first.splits and not any("demo" in m for m in messages)
+    assert not (tmp_path / "cache" / "demo").exists() and third.stats["format"] == "split file"
+    # ... it cannot be combined with folds, which it would overrule ...
+    with pytest.raises(ConfigError, match=r"data.split_file fixes every split, so data.test_fold=2 / data.val_fold="
+                                          r"None would not be used"):
+        config_for(root, tmp_path, **{"data.split_file": "split.csv", "data.test_fold": 2})
+    # ... and one file in two splits (training and test) is refused
+    rows = (tmp_path / "run1" / "split.csv").read_text().splitlines()
+    test_row = next(i for i, row in enumerate(rows) if row.startswith("test,"))
+    leaky = tmp_path / "leaky.csv"
+    leaky.write_text("\n".join(rows + ["train," + rows[test_row].split(",", 1)[1]]) + "\n")
+    with pytest.raises(DatasetError, match=rf"leaky.csv, line {len(rows) + 1}: .* is the file already listed on line "
+                                           rf"{test_row + 1}; list each file once"):
+        prepare_dataset(config_for(root, tmp_path, **{"data.split_file": str(leaky)}), tmp_path / "run4",
+                        log=lambda _: None)
 
 
 def test_prepare_dataset_all_corrupt_raises(tmp_path):
