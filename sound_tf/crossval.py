@@ -253,6 +253,13 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]
+        reasons = dict(skipped)
+        for fold in pending:  # a fold with nothing readable would vanish from the folds, or stop a later fold
+            files = [ex.path for ex in examples if ex.fold == fold]
+            if not any(path in item_of for path in files):
+                raise DatasetError(f"fold {fold}: none of its {len(files)} file(s) could be read (first: {files[0]}: "
+                                   f"{reasons.get(files[0], 'unreadable')}); fix them, or leave the fold out with "
+                                   f"--folds")
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
         if fold not in pending:

@@ -698,6 +698,16 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     # Checked before split.csv is written: a run folder keeps a split only when it can train on it (a
     # later run with another --data or fixed files would otherwise reuse a split that failed).
     empty = [name for name in SPLITS if not items[name]]
+    unreadable = [name for name in empty if splits[name]]  # it had files, and none could be read
+    if unreadable:
+        reasons = dict(result.skipped)
+        first = {name: splits[name][0].path for name in unreadable}
+        raise DatasetError(f"{root}: " + "; ".join(
+            f"none of the {len(splits[name])} file(s) of the {name} split"
+            + (f" (fold {splits[name][0].fold})" if len({ex.fold for ex in splits[name]}) == 1
+               and splits[name][0].fold is not None else "")
+            + f" could be read (first: {first[name]}: {reasons.get(first[name], 'unreadable')})"
+            for name in unreadable))
     if empty:
         sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
         raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "

@@ -109,6 +109,23 @@ def test_fold_arguments_are_validated(tmp_path):
     assert parse_folds("3, 1,3") == [1, 3] and parse_folds(None) is None
     with pytest.raises(ConfigError, match="1,x"):
         parse_folds("1,x")
+    # a fold whose every file is unreadable is named before any fold trains (it used to stop a later fold)
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label, freq in TONES_HZ.items():
+            path = tmp_path / f"{label}_{fold}.wav"
+            if fold == 2:
+                path.write_bytes(b"RIFF\x00\x00 not a wave file")
+            else:
+                sf.write(path, 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 2) / SR), SR)
+            rows.append(f"{path.name},{label},{fold}")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    broken = apply_overrides(Config(), {"data.path": str(tmp_path / "clips.csv"), "audio.sample_rate_hz": SR,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(DatasetError, match=r"fold 2: none of its 3 file\(s\) could be read \(first: .*high_2.wav: not "
+                                           r"a readable audio file"):
+        run_crossval(broken, tmp_path / "cv_broken", log=lambda m: None)
+    assert not (tmp_path / "cv_broken" / "fold_1").exists()
     config = apply_overrides(Config(), {"data.path": str(tmp_path), "data.split_file": str(tmp_path / "split.csv")})
     with pytest.raises(ConfigError, match="data.split_file=.* fixes one split; cross-validation makes one per fold"):
         run_crossval(config, tmp_path / "cv", log=lambda m: None)  # it was silently ignored

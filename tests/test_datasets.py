@@ -489,6 +489,24 @@ def test_prepare_dataset_header_only_skipped_csv_and_split_file(tmp_path):
                         log=lambda _: None)
 
 
+def test_a_split_whose_files_are_all_unreadable_is_named(tmp_path):
+    """It used to read "split(s) test ended up empty ... needs 3 folds" for a dataset of 3 folds."""
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label in ("a", "b"):
+            path = tmp_path / "clips" / f"{label}{fold}.wav"
+            if fold == 3:
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(b"garbage" * 10)
+            else:
+                write_tone(path)
+            rows.append(f"{path.name},{label},{fold}")
+    (tmp_path / "clips" / "clips.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=r"none of the 2 file\(s\) of the test split \(fold 3\) could be read "
+                                           r"\(first: .*a3.wav: not a readable audio file"):
+        prepare_dataset(config_for(tmp_path / "clips" / "clips.csv", tmp_path), tmp_path / "run", log=lambda _: None)
+
+
 def test_prepare_dataset_all_corrupt_raises(tmp_path):
     root = tmp_path / "data"
     for label in ("a", "b"):
