@@ -227,6 +227,8 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
         log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
     root, fmt = resolve_source(config, log)
     examples, scheme = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed)
+    if scheme == "official" and k != DEFAULT_K:
+        log(f"note: --k {k} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})
     unknown = sorted(set(folds or ()) - set(all_folds))
     if unknown:
@@ -351,9 +353,10 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     return result
 
 
-def default_out_dir(config: Config) -> Path:
-    """``runs/crossval-<settings fingerprint>``: the same command finds its folder again to resume."""
-    return Path("runs") / f"crossval-{config.fingerprint()}"
+def default_out_dir(config: Config, k: int = DEFAULT_K) -> Path:
+    """``runs/crossval-<settings fingerprint>[-k<k>]``: the same command finds its folder again to resume,
+    and another ``--k`` gets a folder of its own instead of a refusal."""
+    return Path("runs") / (f"crossval-{config.fingerprint()}" + (f"-k{k}" if k != DEFAULT_K else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         config = config_from_args(args)
-        out_dir = Path(args.out) if args.out else default_out_dir(config)
+        out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
         setup_logging(out_dir)
         started = time.time()
         run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,

@@ -106,7 +106,13 @@ def test_fold_arguments_are_validated(tmp_path):
     from sound_tf.config import apply_overrides
     from sound_tf.crossval import run_crossval
 
+    from sound_tf.crossval import DEFAULT_K, default_out_dir
+
     assert parse_folds("3, 1,3") == [1, 3] and parse_folds(None) is None
+    # another --k is another cross-validation: its own default folder (the same one was refused, or overwritten)
+    assert default_out_dir(Config()) == default_out_dir(Config(), DEFAULT_K) == Path(
+        "runs") / f"crossval-{Config().fingerprint()}"
+    assert default_out_dir(Config(), 8) == Path("runs") / f"crossval-{Config().fingerprint()}-k8"
     with pytest.raises(ConfigError, match="1,x"):
         parse_folds("1,x")
     # a fold whose every file is unreadable is named before any fold trains (it used to stop a later fold)
