@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections import Counter
@@ -37,6 +38,16 @@ def _select_fold(examples: list, fold: int, source: str) -> list:
     if not chosen:
         raise DatasetError(f"{source}: fold {fold} does not exist; folds present: {folds}")
     return chosen
+
+
+def _warn_if_seen(examples: Sequence, splits: dict, what: str, log: Callable[[str], None]) -> None:
+    """Warn when some of ``examples`` were the run's training or validation clips (``splits`` of its split.csv)."""
+    seen = {os.path.normpath(ex.path): name for name in ("train", "val") for ex in splits[name]}
+    counts = Counter(seen[path] for path in (os.path.normpath(ex.path) for ex in examples) if path in seen)
+    if counts:
+        used = " and ".join(f"{counts[name]} for {'training' if name == 'train' else 'validation (early stopping)'}"
+                            for name in ("train", "val") if counts[name])
+        log(f"warning: of the {len(examples)} clips of {what}, {used} in this run; their scores are optimistic")
 
 
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
@@ -62,11 +73,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
             if split is not None:
                 raise DatasetError("give --split or --fold, not both")
             rows = _select_fold([ex for name in ("train", "val", "test") for ex in splits[name]], fold, str(split_csv))
-            train_paths = {ex.path for ex in splits["train"]}
-            trained = sum(ex.path in train_paths for ex in rows)
-            if trained:
-                log(f"warning: {trained} of the {len(rows)} clips of fold {fold} were used for training; their "
-                    f"scores are optimistic")
+            _warn_if_seen(rows, splits, f"fold {fold}", log)
             return rows, f"fold{fold}", 0
         split = split or "test"
         if not splits[split]:
@@ -93,6 +100,8 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         examples = [ex for ex in examples if ex.label in known]
         if not examples:
             raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
+    if (run_dir / "split.csv").is_file():
+        _warn_if_seen(examples, read_split_csv(run_dir / "split.csv"), str(source), log)
     name = source.stem if source.is_file() else source.name
     name = f"{name}_fold{fold}" if fold is not None else name
     if name in ("train", "val", "test") or re.fullmatch(r"fold\d+", name):  # the run's own split's folder name

@@ -171,6 +171,22 @@ def test_evaluate_one_fold_of_a_manifest(run, tmp_path):
     assert evaluate.main([str(run.run_dir), "--data", str(manifest), "--fold", "7", "--out", str(out)]) == 2
 
 
+def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_path):
+    """Only the run's own --fold was checked, and only against training: --data of the training set said nothing."""
+    from sound_tf import evaluate
+    from sound_tf.datasets import read_split_csv
+
+    splits = read_split_csv(run.run_dir / "split.csv")
+    sizes = {name: len(splits[name]) for name in ("train", "val", "test")}
+    messages: list[str] = []
+    evaluate.evaluate_run(run.run_dir, data=run.config.data.path, out_dir=tmp_path / "again", log=messages.append)
+    assert (f"warning: of the {sum(sizes.values())} clips of {run.config.data.path}, {sizes['train']} for training "
+            f"and {sizes['val']} for validation (early stopping) in this run; their scores are optimistic") in messages
+    messages.clear()
+    evaluate.evaluate_run(run.run_dir, split="test", out_dir=tmp_path / "test", log=messages.append)
+    assert not any("optimistic" in m for m in messages)  # the test split is neither
+
+
 def test_training_run_report_contains_every_figure(run):
     from PIL import Image
 
