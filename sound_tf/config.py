@@ -760,9 +760,14 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Defaults, then the recipe at ``path`` (if any), then ``overrides`` (dotted keys)."""
+    """Defaults, then the recipe at ``path`` (if any), then ``overrides`` (dotted keys).
+
+    ``path`` may also be a bare name (``esc50``) or a path into the repository's ``pipelines/``
+    (``pipelines/esc50.toml``) from any folder, as ``--pipeline`` takes it (:func:`resolve_recipe`).
+    """
     config = Config()
     if path is not None:
+        path = resolve_recipe(path)
         recipe = load_recipe(path)  # its errors name the file
         try:
             config = Config.from_dict(recipe)

@@ -91,6 +91,13 @@ def test_bad_values_name_the_key_and_the_value(overrides, message):
     assert message in str(info.value)
 
 
+def test_the_readme_recipe_path_works_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the README's snippet says config_from_recipe("pipelines/esc50.toml")
+    expected = config_from_recipe(resolve_recipe("esc50"))
+    assert config_from_recipe("pipelines/esc50.toml") == config_from_recipe("esc50") == expected
+    assert expected.audio.sample_rate_hz == 22050
+
+
 def test_missing_recipe_and_bad_set_flag_are_clear_errors():
     with pytest.raises(ConfigError, match="recipe not found.*known: \\['demo'"):
         resolve_recipe("no_such_recipe")
