@@ -495,6 +495,19 @@ def test_a_tflite_variant_that_is_not_in_the_bundle_is_an_error(tmp_path):
     assert resolve_backend(bundle) == ("savedmodel", bundle / "saved_model")  # no variant asked for: fine
 
 
+def test_a_bundle_without_float32_serves_its_best_waveform_variant(tmp_path):
+    """A micro-profile bundle (int8 and int8_features only) used to need --tflite-variant int8."""
+    micro = fake_bundle(tmp_path / "micro", ("int8", "int8_features"))
+    assert resolve_backend(micro) == ("tflite", micro / "model_int8.tflite")
+    both = fake_bundle(tmp_path / "both", ("dynamic", "int8"))
+    assert resolve_backend(both) == ("tflite", both / "model_dynamic.tflite")
+    saved = fake_bundle(tmp_path / "saved", ("saved_model", "int8"))
+    assert resolve_backend(saved) == ("savedmodel", saved / "saved_model")  # auto: the SavedModel before int8
+    only_features = fake_bundle(tmp_path / "features", ("int8_features",))
+    with pytest.raises(ConfigError, match=r"found none of model_float32.tflite, saved_model/, model.keras"):
+        resolve_backend(only_features)
+
+
 def test_a_tflite_variant_the_server_cannot_run_is_refused_at_start_up(tmp_path):
     bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8", "int8_features"))
     with pytest.raises(ConfigError, match=r"model_int8_features.tflite: this model takes 'log_mel' input, not a "

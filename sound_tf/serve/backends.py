@@ -47,6 +47,8 @@ KERAS_FILENAME = "model.keras"
 SAVED_MODEL_DIRNAME = "saved_model"
 EXPORT_REPORT_FILENAME = "export.json"  # sound_tf.export.EXPORT_JSON (not imported: it loads TensorFlow)
 DEFAULT_TFLITE_VARIANT = "float32"
+#: Served, in this order, from a bundle without float32, SavedModel and model.keras (e.g. the micro profile's).
+FALLBACK_TFLITE_VARIANTS = ("float16", "dynamic", "int8")
 
 
 def tflite_filename(variant: str) -> str:
@@ -298,8 +300,10 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
     """Choose the backend for ``model_dir`` and the file or folder it loads (cheap: no model is loaded).
 
     ``tflite_variant`` ``None`` means ``float32`` when the bundle has it (``auto`` otherwise takes the
-    SavedModel); a variant given explicitly must exist (``auto`` never falls back from it), must take a
-    waveform (not ``int8_features``), and goes only with the ``auto`` or ``tflite`` backend.
+    SavedModel, then ``model.keras``); without any of those (a ``micro`` bundle), ``auto`` takes the
+    first waveform variant of float16, dynamic and int8. A variant given explicitly must exist (``auto`` never falls back
+    from it), must take a waveform (not ``int8_features``), and goes only with the ``auto`` or ``tflite``
+    backend.
 
     Raises
     ------
@@ -324,6 +328,12 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
     if tflite_variant is not None and backend not in ("auto", "tflite"):
         raise ConfigError(f"--tflite-variant {tflite_variant} (SOUND_TF_TFLITE_VARIANT) chooses a TFLite model, but "
                           f"the backend is {backend}: drop one of the two")
+    if tflite_variant is None and backend == "auto" and not any(path.is_file() for path in (
+            model_dir / tflite_filename(DEFAULT_TFLITE_VARIANT), model_dir / SAVED_MODEL_DIRNAME / "saved_model.pb",
+            model_dir / KERAS_FILENAME)):
+        tflite_variant = next((v for v in FALLBACK_TFLITE_VARIANTS if (model_dir / tflite_filename(v)).is_file()
+                               and read_metadata(model_dir / tflite_filename(v)).info["input_kind"] == "waveform"),
+                              None)
     candidates = {
         "tflite": model_dir / tflite_filename(tflite_variant or DEFAULT_TFLITE_VARIANT),
         "savedmodel": model_dir / SAVED_MODEL_DIRNAME,
