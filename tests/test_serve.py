@@ -300,6 +300,13 @@ def test_upload_and_duration_limits(tmp_path, backend):
         response = client.post("/classify", files={"file": ("long.wav", long)})
         assert response.status_code == 413 and response.json()["error"] == "audio_too_long"
         assert "3.0 s" in response.json()["detail"] and "2 s" in response.json()["detail"]
+        bomb = io.BytesIO()  # 1 s of silence, 8 channels at 655,350 Hz: 20 kB of FLAC, 21 MB decoded
+        sf.write(bomb, np.zeros((655_350, 8), np.int16), 655_350, format="FLAC", subtype="PCM_16")
+        assert len(bomb.getvalue()) < limit
+        response = client.post("/classify", files={"file": ("bomb.flac", bomb.getvalue())})
+        assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
+        assert "8 channel(s) at 655350 Hz for 1.0 s decode to 5242800 samples, over the limit of 384000" \
+            in response.json()["detail"]
         assert client.post("/classify", files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
         client.post("/nowhere", files={"file": ("big.wav", big)})  # refused up front too, but routes nowhere
         samples = metric_samples(client.get("/metrics").text)
@@ -307,7 +314,7 @@ def test_upload_and_duration_limits(tmp_path, backend):
     status = {code: samples.get(("sound_tf_http_requests_total", (("endpoint", endpoint), ("method", "POST"),
                                                                   ("status", "413"))), 0)
               for code, endpoint in (("classify", "/classify"), ("nowhere", "unmatched"))}
-    assert status == {"classify": 2, "nowhere": 1}
+    assert status == {"classify": 3, "nowhere": 1}  # too large by its size, too long, too large decoded
 
 
 def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float):

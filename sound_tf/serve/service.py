@@ -40,6 +40,9 @@ _SF_ERR_UNSUPPORTED_ENCODING = 4
 # libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
 # than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are fine.
 _DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: Samples (frames x channels) an upload may decode to, per second of ``max_audio_seconds``: 96-kHz stereo.
+#: The whole file is decoded as float32 before the downmix, so this bounds the memory of one request.
+DECODED_SAMPLES_PER_SECOND = 2 * 96_000
 _STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}
 # Client-supplied file names are only echoed in messages: keep them short and printable.
 _MAX_NAME_CHARS = 120
@@ -211,6 +214,13 @@ class ClassifierService:
         if duration > self.settings.max_audio_seconds:
             raise ServeError(413, "audio_too_long", f"{name}: {duration:.1f} s of audio exceeds the limit of "
                                                     f"{self.settings.max_audio_seconds:g} s per file")
+        budget = int(self.settings.max_audio_seconds * DECODED_SAMPLES_PER_SECOND)
+        if info.frames * info.channels > budget:  # decoded as float32 before the downmix: a small FLAC can need GBs
+            raise ServeError(413, "audio_too_large",
+                             f"{name}: {info.channels} channel(s) at {info.samplerate} Hz for {duration:.1f} s decode "
+                             f"to {info.frames * info.channels} samples, over the limit of {budget} "
+                             f"({self.settings.max_audio_seconds:g} s of {DECODED_SAMPLES_PER_SECOND // 2000}-kHz "
+                             f"stereo); send fewer channels or a lower rate")
         return info
 
     def decode(self, data: bytes, name: str) -> DecodedUpload:

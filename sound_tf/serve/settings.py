@@ -57,6 +57,8 @@ class ServeSettings(BaseSettings):
         and counted while the body streams in.
     max_audio_seconds : float
         Longest recording accepted (413 ``audio_too_long``), checked from the file header before decoding.
+        It also bounds the decoded size: at most this many seconds of 96-kHz stereo, in frames x channels
+        (413 ``audio_too_large``), so a small file with many channels at a huge rate is refused unread.
     max_files_per_request : int
         Most files in one ``/classify/batch`` request.
     default_top_k : int
