@@ -284,7 +284,13 @@ def test_missing_field_and_bad_parameters(client):
     assert "top_k" in response.json()["detail"] and "'0'" in response.json()["detail"]
     response = client.get("/nowhere")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
-    assert client.get("/classify").status_code == 405
+    response = client.get("/classify")
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert response.headers["allow"] == "POST"  # RFC 9110: a 405 says what is allowed (it was dropped)
+    assert "GET" in client.put("/health").headers["allow"].split(", ")
+    for probe in ("/health", "/ready"):  # uptime checkers send HEAD
+        response = client.head(probe)
+        assert response.status_code == 200 and response.content == b""
 
 
 def test_upload_and_duration_limits(tmp_path, backend):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 from fastapi import FastAPI, File, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -69,12 +69,14 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
-def error_response(request: Request, status: int, kind: str, detail: str) -> JSONResponse:
-    """A JSON error answer; counts the error kind and notes it for the request's log line."""
+def error_response(request: Request, status: int, kind: str, detail: str,
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A JSON error answer (with ``headers``, e.g. a 405's ``Allow``); counts the error kind and notes it
+    for the request's log line."""
     request.state.error_kind = kind
     request.app.state.metrics.errors.labels(kind=kind).inc()
     return JSONResponse(error_body(kind, detail, _request_id(request)), status_code=status,
-                        headers={"Connection": "close"} if status in (408, 413) else None)
+                        headers={**(headers or {}), **({"Connection": "close"} if status in (408, 413) else {})})
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
@@ -109,7 +111,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"no endpoint {request.method} {request.url.path[:200]}; see /docs"
-        return error_response(request, exc.status_code, kind, detail)
+        return error_response(request, exc.status_code, kind, detail, exc.headers)
 
 
 def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> FastAPI:
@@ -220,6 +222,9 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
         if service.error:
             body["detail"] = service.error
         return JSONResponse(body, status_code=200 if service.ready else 503)
+
+    for path, probe in (("/health", health), ("/ready", ready)):  # uptime checkers send HEAD
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/metrics", dependencies=protected, summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
