@@ -194,7 +194,8 @@ def test_real_server_over_http(bundle, tmp_path):
     spool = tmp_path / "spool"
     spool.mkdir()
     env = {**os.environ, "TMPDIR": str(spool), "SOUND_TF_MAX_UPLOAD_BYTES": str(3 * 1024 * 1024),
-           "SOUND_TF_BODY_TIMEOUT_SECONDS": "1", "SOUND_TF_MAX_WAIT_MS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "SOUND_TF_BODY_TIMEOUT_SECONDS": "1", "SOUND_TF_MAX_WAIT_MS": "2", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "SOUND_TF_KEEP_ALIVE_SECONDS": "1"}
     stderr_path = tmp_path / "server.log"
     with stderr_path.open("wb") as stderr:
         server = subprocess.Popen([sys.executable, "-m", "sound_tf.serve", str(bundle), "--host", "127.0.0.1",
@@ -215,6 +216,18 @@ def test_real_server_over_http(bundle, tmp_path):
             with httpx2.Client(base_url=url, timeout=30) as http:
                 assert http.get("/health").json() == {"status": "ok", "model": "ready"}
                 assert http.get("/labels").json()["labels"] == list(lite.labels)
+
+                # a connection that sends nothing, or half a request line, is closed after keep_alive_seconds
+                # (it was held for ever, and 256 of them locked every client out)
+                with socket.create_connection(("127.0.0.1", port)) as idle, \
+                        socket.create_connection(("127.0.0.1", port)) as half:
+                    half.sendall(b"GET /health HTTP/1.1\r\nHo")
+                    began = time.monotonic()
+                    for sock in (idle, half):
+                        sock.settimeout(15)
+                        assert sock.recv(1024) == b""  # closed by the server
+                    assert time.monotonic() - began < 5
+                assert http.get("/health").status_code == 200
 
                 # real uploads, several formats and rates: the same numbers as the on-device runner
                 for name, data in [("low.wav", encode(tone(300, 2.0, 16000), 16000)),

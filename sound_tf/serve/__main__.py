@@ -70,8 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     import uvicorn
 
+    from .protocol import HeaderDeadlineProtocol
+
     common = dict(host=settings.host, port=settings.port, log_config=logging_config(settings.log_level),
-                  access_log=False, timeout_keep_alive=settings.keep_alive_seconds,
+                  access_log=False, timeout_keep_alive=settings.keep_alive_seconds, http=HeaderDeadlineProtocol,
                   limit_concurrency=settings.max_concurrency, timeout_graceful_shutdown=10,
                   server_header=False)
 

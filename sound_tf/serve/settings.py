@@ -68,7 +68,8 @@ class ServeSettings(BaseSettings):
     body_timeout_seconds : float
         Longest time a client may take to send its request body (408 ``body_timeout``).
     keep_alive_seconds : int
-        Idle keep-alive connections are closed after this (uvicorn ``timeout_keep_alive``).
+        Idle connections are closed after this: keep-alive ones (uvicorn ``timeout_keep_alive``), and
+        new ones whose first request headers have not arrived (:mod:`sound_tf.serve.protocol`).
     max_concurrency : int or None
         Connections + tasks before uvicorn answers 503 (uvicorn ``limit_concurrency``).
     decode_threads : int
