@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -112,6 +112,35 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         if self._previous_best is not None:
             self.best, self.wait = self._previous_best, self._epochs_since_best
+
+
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """``ReduceLROnPlateau`` whose best value, patience counter and cooldown continue from an earlier run.
+
+    The learning rate itself comes back with the optimiser's state from the backup; the callback's own
+    counters are replayed from the history of the epochs already trained (``val_loss`` and the logged
+    ``learning_rate``, which is the rate before that epoch's reduction), exactly as it counted them.
+    """
+
+    def __init__(self, *, previous: Mapping[str, Sequence[float]], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._previous = previous
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        values, rates = self._previous.get(self.monitor, []), self._previous.get("learning_rate", [])
+        if values and self.monitor_op is None:
+            self._set_monitor_op()
+        for value, rate in zip(values, rates):
+            if self.in_cooldown():
+                self.cooldown_counter -= 1
+                self.wait = 0
+            if self._is_improvement(value, self.best):
+                self.best, self.wait = value, 0
+            elif not self.in_cooldown():
+                self.wait += 1
+                if self.wait >= self.patience and rate > np.float32(self.min_lr):  # the earlier run reduced here
+                    self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class MarkFitDone(keras.callbacks.Callback):
@@ -259,16 +288,29 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
     ]
     if config.train.schedule == "plateau":
-        callbacks.insert(2, keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(2, config.train.early_stopping_patience // 3),
-            min_lr=config.train.learning_rate / 100))
+        callbacks.insert(2, ResumablePlateau(
+            previous=history, monitor="val_loss", mode="min", factor=0.5,
+            patience=max(2, config.train.early_stopping_patience // 3), min_lr=config.train.learning_rate / 100))
     return callbacks
 
 
 # -- the run ----------------------------------------------------------------------------------------------
+def _early_stopped(history: Mapping[str, Sequence[float]], config: Config) -> bool:
+    """Whether the epochs in ``history`` had met early stopping (as Keras counts it: not after epoch 1)."""
+    losses = list(history.get("val_loss", []))
+    return len(losses) > 1 and len(losses) - 1 - int(np.argmin(losses)) >= config.train.early_stopping_patience
+
+
 def feature_statistics(config: Config, paths: list[str], labels: list[int], *, max_clips: int = 1024):
-    """Per-mel-bin mean and variance of un-augmented training clips (for the Normalization layer)."""
-    ds = pipeline.evaluation_dataset(paths[:max_clips], labels[:max_clips], config)
+    """Per-mel-bin mean and variance of un-augmented training clips (for the Normalization layer).
+
+    Past ``max_clips`` clips, a sample seeded by ``train.seed`` (a split is ordered by class: its first
+    clips would leave out whole classes).
+    """
+    if len(paths) > max_clips:
+        chosen = np.sort(np.random.default_rng(config.train.seed).permutation(len(paths))[:max_clips])
+        paths, labels = [paths[i] for i in chosen], [labels[i] for i in chosen]
+    ds = pipeline.evaluation_dataset(paths, labels, config)
     return compute_feature_stats(config, (waves for waves, _ in ds))
 
 
@@ -308,8 +350,10 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
 
     if read_state(run_dir).get("fit_done"):  # stopped after training: its backup is gone, its weights kept
         log(f"resuming the run in {run_dir}: training had finished; saving and evaluating its best model")
+    elif _early_stopped(history := resume_history(run_dir), config):  # killed between its last epoch and fit_done
+        log(f"resuming the run in {run_dir}: early stopping had ended training after epoch {len(history['loss'])}; "
+            f"saving and evaluating its best model")
     else:
-        history = resume_history(run_dir)
         if history.get("loss"):
             log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
         log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "

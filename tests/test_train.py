@@ -205,3 +205,88 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert (whole / "history.csv").read_bytes() == history_before and (whole / "metrics.json").is_file()
     for a, b in zip(load_run_model(whole)[1].get_weights(), weights_before):
         np.testing.assert_array_equal(a, b)
+
+
+def _adam_model(learning_rate: float):
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    return model
+
+
+def test_a_resumed_plateau_schedule_counts_on_as_the_uninterrupted_one():
+    """ReduceLROnPlateau's counters restarted from zero on resume: the rate was halved epochs later, or never."""
+    import keras
+
+    from sound_tf.trainer import ResumablePlateau
+
+    val_losses = [1.0, 0.8, 0.81, 0.82, 0.83, 0.79, 0.80, 0.81, 0.82, 0.9, 0.95, 0.97]
+    kwargs = dict(monitor="val_loss", mode="min", factor=0.5, patience=3, min_lr=0.03 / 100, cooldown=1)
+    live_model = _adam_model(0.03)
+    live = keras.callbacks.ReduceLROnPlateau(**kwargs)
+    live.set_model(live_model)
+    live.on_train_begin()
+    history: dict[str, list[float]] = {"val_loss": [], "learning_rate": []}
+    rates_after = []
+    for epoch, value in enumerate(val_losses):
+        history["val_loss"].append(value)
+        history["learning_rate"].append(float(keras.ops.convert_to_numpy(live_model.optimizer.learning_rate)))
+        live.on_epoch_end(epoch, {"val_loss": value})
+        rates_after.append(float(keras.ops.convert_to_numpy(live_model.optimizer.learning_rate)))
+    assert rates_after[3] == rates_after[0] and rates_after[4] < rates_after[3]  # the schedule did reduce
+    for killed_after in range(1, len(val_losses)):  # a kill after each epoch, then the same epochs again
+        model = _adam_model(rates_after[killed_after - 1])  # the backup brings the rate back
+        resumed = ResumablePlateau(previous={k: v[:killed_after] for k, v in history.items()}, **kwargs)
+        resumed.set_model(model)
+        resumed.on_train_begin()
+        replay = keras.callbacks.ReduceLROnPlateau(**kwargs)  # the uninterrupted run, stopped at the same epoch
+        replay.set_model(_adam_model(0.03))
+        replay.on_train_begin()
+        for epoch, value in enumerate(val_losses[:killed_after]):
+            replay.on_epoch_end(epoch, {"val_loss": value})
+        assert (float(resumed.best), resumed.wait, resumed.cooldown_counter) == \
+            (float(replay.best), replay.wait, replay.cooldown_counter), killed_after
+        for epoch in range(killed_after, len(val_losses)):
+            resumed.on_epoch_end(epoch, {"val_loss": val_losses[epoch]})
+            assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
+                rates_after[epoch]), (killed_after, epoch)
+
+
+def test_a_run_killed_after_early_stopping_fired_is_not_trained_further():
+    """Resumed, the restored patience counter only stopped fit after one more epoch had been trained."""
+    import keras
+
+    from sound_tf.config import apply_overrides
+    from sound_tf.trainer import _early_stopped
+
+    config = apply_overrides(Config(), {"train.early_stopping_patience": 2})
+    val_losses = [1.0, 0.7, 0.75, 0.72, 0.69, 0.71, 0.73]
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)
+    stopper.set_model(_adam_model(0.01))
+    stopper.on_train_begin()
+    stopped_after = None
+    for epoch, value in enumerate(val_losses):
+        stopper.on_epoch_end(epoch, {"val_loss": value})
+        if stopper.model.stop_training:
+            stopped_after = epoch + 1
+            break
+    assert stopped_after == 4  # 0.7 at epoch 2, then two epochs without improvement
+    assert [_early_stopped({"val_loss": val_losses[:n]}, config) for n in range(1, stopped_after + 1)] == \
+        [n == stopped_after for n in range(1, stopped_after + 1)]
+
+
+def test_normalisation_statistics_sample_every_class_of_a_large_split(monkeypatch):
+    """The first 1,024 clips of a split ordered by class could leave whole classes out."""
+    from sound_tf import trainer
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(trainer.pipeline, "evaluation_dataset", lambda paths, labels, config: seen.append(paths) or [])
+    monkeypatch.setattr(trainer, "compute_feature_stats", lambda config, waves: None)
+    paths = [f"{label}_{i}.wav" for label in ("a", "b", "c") for i in range(40)]  # a split: ordered by class
+    labels = [i // 40 for i in range(120)]
+    trainer.feature_statistics(Config(), paths, labels, max_clips=30)
+    trainer.feature_statistics(Config(), paths, labels, max_clips=30)
+    trainer.feature_statistics(Config(), paths[:20], labels[:20], max_clips=30)
+    assert seen[0] == seen[1] and len(seen[0]) == 30 and {p[0] for p in seen[0]} == {"a", "b", "c"}
+    assert seen[2] == paths[:20]  # a split within the limit is used whole, in order
