@@ -388,7 +388,8 @@ class ModelConfig:
     widths : tuple of int
         Channels of each convolution block of the default model.
     dropout : float
-        Dropout before the classifier.
+        Dropout before the classifier of the default model (``seed_cnn`` is the article's model as
+        published, 0.5; neither setting may differ from its default with it).
     """
 
     name: str = "default"
@@ -401,6 +402,11 @@ class ModelConfig:
         _check(len(self.widths) >= 1 and all(isinstance(w, int) and w > 0 for w in self.widths),
                f"model.widths must be positive integers, got {self.widths!r}")
         _check(0 <= float(self.dropout) < 1, f"model.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.name == "seed_cnn":  # the article's model is fixed: these would be ignored
+            changed = [f"model.{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                       if f.name != "name" and getattr(self, f.name) != f.default]
+            _check(not changed, f"{', '.join(changed)} set for model.name='seed_cnn', which is the article's model "
+                                f"as published (its own widths and dropout 0.5): these apply to the default model")
 
 
 @dataclass(frozen=True)

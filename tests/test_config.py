@@ -82,6 +82,8 @@ def test_a_rejected_mel_layout_is_the_one_that_gives_constant_features():
     ({"features.fmin_hz": 9000.0}, "features.fmin_hz=9000.0 must be below the mel filterbank's upper edge 8000 Hz"),
     ({"features.fmin_hz": 3000.0, "features.fmax_hz": 2000.0}, "features.fmax_hz must exceed fmin_hz=3000.0"),
     ({"features.fft_length": 64}, "features.fft_length=64 is shorter than one frame (400 samples"),
+    ({"model.name": "seed_cnn", "model.dropout": 0.9},  # it was silently ignored (the article's model: 0.5)
+     "model.dropout=0.9 set for model.name='seed_cnn', which is the article's model as published"),
     ({"features.num_mel_bins": 128, "features.frame_length_ms": 10.0},
      "12 of features.num_mel_bins=128 mel bands hold no FFT bin (bands 2, 5, 10, 13, 18, 21, ... of those"),
 ])
