@@ -90,21 +90,32 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return config_from_recipe(resolve_recipe(args.pipeline), overrides)
 
 
-def find_resumable_run(root: Path, config: Config) -> Path | None:
-    """The newest unfinished run under ``root`` trained with the same settings."""
+def export_pending(state: dict) -> bool:
+    """Whether a run's state says it finished training but not the export its command asked for."""
+    return state.get("status") == "done" and bool(state.get("export_profile")) and not state.get("export_done")
+
+
+def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
+    """The newest unfinished run under ``root`` trained with the same settings (with ``exporting``, also a
+    finished one whose export was stopped)."""
     from .trainer import read_state
     if not root.is_dir():
         return None
     fingerprint = config.fingerprint()
     for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
         state = read_state(run)
-        if state.get("status") == "running" and state.get("fingerprint") == fingerprint:
+        if state.get("fingerprint") == fingerprint and (
+                state.get("status") == "running" or (exporting and export_pending(state))):
             return run
     return None
 
 
-def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False) -> Path:
-    """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>."""
+def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
+    """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
+
+    With ``exporting`` (``--export``), a finished run whose export was stopped is resumed too: only its
+    export runs again.
+    """
     from .errors import ConfigError
     from .trainer import read_state
     if out:
@@ -112,6 +123,8 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False)
         state = read_state(run_dir)
         if overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
+        elif exporting and export_pending(state) and state.get("fingerprint") == config.fingerprint():
+            return run_dir
         elif state.get("status") == "done":
             raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
         elif state and state.get("fingerprint") != config.fingerprint():
@@ -120,7 +133,7 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False)
                               f"same settings to resume")
         return run_dir
     root = Path("runs")
-    return find_resumable_run(root, config) or root / time.strftime("%Y%m%d-%H%M%S")
+    return find_resumable_run(root, config, exporting=exporting) or root / time.strftime("%Y%m%d-%H%M%S")
 
 
 def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
@@ -165,21 +178,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.export:  # a typo in the profile's name is reported now, not after training
             from .export import load_profile
             load_profile(args.export)
-        run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite)
+        run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite, exporting=bool(args.export))
         setup_logging(run_dir)
         from .evaluation import train_class_counts
         from .metrics import summary_lines
-        from .trainer import train_run
-        result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
-        for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
-            log.info(line)
-        log.info(f"run folder: {result.run_dir}")
+        from .trainer import read_state, train_run, write_state
+        if export_pending(read_state(run_dir)):
+            log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
+        else:
+            if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
+                write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
+            result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
+            for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
+                log.info(line)
+            log.info(f"run folder: {run_dir}")
         if not args.export:
             return 0
         # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
-        command = [sys.executable, "-m", "sound_tf.export", str(result.run_dir), "--profile", args.export]
+        command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
         log.info("exporting: " + " ".join(command[1:]))
-        return subprocess.call(command)
+        code = subprocess.call(command)
+        if code == 0:
+            write_state(run_dir, export_done=True)
+        return code
 
     return run_cli(work)
 

@@ -290,3 +290,25 @@ def test_normalisation_statistics_sample_every_class_of_a_large_split(monkeypatc
     trainer.feature_statistics(Config(), paths[:20], labels[:20], max_clips=30)
     assert seen[0] == seen[1] and len(seen[0]) == 30 and {p[0] for p in seen[0]} == {"a", "b", "c"}
     assert seen[2] == paths[:20]  # a split within the limit is used whole, in order
+
+
+def test_a_run_whose_export_was_stopped_exports_when_the_command_runs_again(tmp_path):
+    """The run was marked done before its export: the same command was refused (--out) or trained anew."""
+    import shutil
+
+    from sound_tf.trainer import read_state, write_state
+
+    data = make_tree(tmp_path / "data", corrupt=False)
+    out = tmp_path / "run"
+    profile = tmp_path / "quick.toml"
+    profile.write_text('name = "quick"\nartefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    flags = _flags(data, out, "--epochs", "1", "--export", str(profile))
+    assert train.main(flags) == 0
+    assert read_state(out)["export_done"] is True and (out / "export" / "export.json").is_file()
+    history = (out / "history.csv").read_bytes()
+    shutil.rmtree(out / "export")
+    write_state(out, export_done=False)  # as a kill during the export leaves it
+    assert train.main(flags) == 0
+    assert (out / "export" / "export.json").is_file() and read_state(out)["export_done"] is True
+    assert (out / "history.csv").read_bytes() == history  # not trained again
+    assert train.main(flags) == 2  # exported now: a finished run, as before
