@@ -93,12 +93,18 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 # -- callbacks ------------------------------------------------------------------------------------------
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds the optimiser's current learning rate to the epoch logs (so it reaches history.csv)."""
+    """Adds the learning rate of the epoch's first step to its logs (so it reaches history.csv).
+
+    Read at the epoch's start: at its end a schedule such as cosine decay already gives the next
+    epoch's rate (epoch 0 of a warm-up was logged at the rate it ended on, not the 1% it began with).
+    """
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            lr = self.model.optimizer.learning_rate
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+            logs["learning_rate"] = self._rate
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -312,3 +312,21 @@ def test_a_run_whose_export_was_stopped_exports_when_the_command_runs_again(tmp_
     assert (out / "export" / "export.json").is_file() and read_state(out)["export_done"] is True
     assert (out / "history.csv").read_bytes() == history  # not trained again
     assert train.main(flags) == 2  # exported now: a finished run, as before
+
+
+def test_history_logs_the_learning_rate_each_epoch_began_with(tmp_path):
+    """With a cosine warm-up the column showed each epoch's last rate: epoch 0 was not logged at its 1% start."""
+    from sound_tf.trainer import lr_schedule, steps_per_epoch
+
+    data = make_tree(tmp_path / "data", corrupt=False)
+    out = tmp_path / "run"
+    assert train.main(_flags(data, out, "--epochs", "3", "--learning-rate", "0.01",
+                             "--set", "train.warmup_epochs=1", "--set", "train.early_stopping_patience=9")) == 0
+    with (out / "history.csv").open(newline="") as handle:
+        logged = [float(row["learning_rate"]) for row in csv.DictReader(handle)]
+    config = Config.load(out)
+    with (out / "split.csv").open(newline="") as handle:
+        steps = steps_per_epoch(sum(row["split"] == "train" for row in csv.DictReader(handle)), config)
+    schedule = lr_schedule(config, steps)
+    expected = [float(schedule(epoch * steps)) for epoch in range(3)]
+    assert logged == pytest.approx(expected, rel=1e-5) and logged[0] == pytest.approx(0.01 * 0.01)
