@@ -301,9 +301,9 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
 
     ``tflite_variant`` ``None`` means ``float32`` when the bundle has it (``auto`` otherwise takes the
     SavedModel, then ``model.keras``); without any of those (a ``micro`` bundle), ``auto`` takes the
-    first waveform variant of float16, dynamic and int8. A variant given explicitly must exist (``auto`` never falls back
-    from it), must take a waveform (not ``int8_features``), and goes only with the ``auto`` or ``tflite``
-    backend.
+    first waveform variant of float16, dynamic and int8. A variant given explicitly must exist (``auto``
+    never falls back from it), must take a waveform (not ``int8_features``), and goes only with the
+    ``auto`` or ``tflite`` backend.
 
     Raises
     ------
@@ -328,12 +328,6 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
     if tflite_variant is not None and backend not in ("auto", "tflite"):
         raise ConfigError(f"--tflite-variant {tflite_variant} (SOUND_TF_TFLITE_VARIANT) chooses a TFLite model, but "
                           f"the backend is {backend}: drop one of the two")
-    if tflite_variant is None and backend == "auto" and not any(path.is_file() for path in (
-            model_dir / tflite_filename(DEFAULT_TFLITE_VARIANT), model_dir / SAVED_MODEL_DIRNAME / "saved_model.pb",
-            model_dir / KERAS_FILENAME)):
-        tflite_variant = next((v for v in FALLBACK_TFLITE_VARIANTS if (model_dir / tflite_filename(v)).is_file()
-                               and read_metadata(model_dir / tflite_filename(v)).info["input_kind"] == "waveform"),
-                              None)
     candidates = {
         "tflite": model_dir / tflite_filename(tflite_variant or DEFAULT_TFLITE_VARIANT),
         "savedmodel": model_dir / SAVED_MODEL_DIRNAME,
@@ -344,6 +338,12 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
         "savedmodel": (candidates["savedmodel"] / "saved_model.pb").is_file(),
         "keras": candidates["keras"].is_file(),
     }
+    if tflite_variant is None and backend == "auto" and not any(present.values()):  # e.g. a micro bundle
+        fallback = next((model_dir / tflite_filename(v) for v in FALLBACK_TFLITE_VARIANTS
+                         if (model_dir / tflite_filename(v)).is_file()
+                         and read_metadata(model_dir / tflite_filename(v)).info["input_kind"] == "waveform"), None)
+        if fallback is not None:
+            candidates["tflite"], present["tflite"] = fallback, True
     variants = tflite_variants(model_dir)
     have = (f"TFLite variants here: {', '.join(f'{v} ({tflite_filename(v)})' for v in variants)}; choose one with "
             f"--tflite-variant" if variants else "this folder has no model_*.tflite file")
