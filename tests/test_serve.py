@@ -790,3 +790,10 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     assert ServeSettings().api_key is None
     with pytest.raises(Exception, match="max_batch_size"):
         ServeSettings(max_batch_size=0)
+    monkeypatch.setenv("SOUND_TF_MAX_CONCURRENCY", "none")  # documented "int or None": it could not be unset
+    unlimited = ServeSettings()
+    assert unlimited.max_concurrency is None and ServeSettings(max_concurrency=5).max_concurrency == 5
+    monkeypatch.delenv("SOUND_TF_MAX_CONCURRENCY")
+    for name, value in unlimited.to_env().items():  # as --workers hands the settings on: unset stays unset
+        monkeypatch.setenv(name, value)
+    assert ServeSettings() == unlimited

@@ -71,7 +71,8 @@ class ServeSettings(BaseSettings):
         Idle connections are closed after this: keep-alive ones (uvicorn ``timeout_keep_alive``), and
         new ones whose first request headers have not arrived (:mod:`sound_tf.serve.protocol`).
     max_concurrency : int or None
-        Connections + tasks before uvicorn answers 503 (uvicorn ``limit_concurrency``).
+        Connections + tasks before uvicorn answers 503 (uvicorn ``limit_concurrency``);
+        ``SOUND_TF_MAX_CONCURRENCY=none`` removes the limit.
     decode_threads : int
         Uploads decoded at the same time (threads outside the event loop).
     api_key : SecretStr or None
@@ -83,7 +84,7 @@ class ServeSettings(BaseSettings):
         ``debug``, ``info``, ``warning`` or ``error``.
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_parse_none_str="none")
 
     model_dir: Path
     backend: Literal["auto", "tflite", "savedmodel", "keras"] = "auto"
@@ -137,6 +138,8 @@ class ServeSettings(BaseSettings):
         env: dict[str, str] = {}
         for name, value in self.model_dump().items():
             if value is None:
+                if type(self).model_fields[name].default is not None:
+                    env[f"{ENV_PREFIX}{name.upper()}"] = "none"  # unset on purpose (env_parse_none_str)
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
