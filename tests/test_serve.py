@@ -797,3 +797,5 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     for name, value in unlimited.to_env().items():  # as --workers hands the settings on: unset stays unset
         monkeypatch.setenv(name, value)
     assert ServeSettings() == unlimited
+    monkeypatch.setenv("SOUND_TF_API_KEY", "none")  # "none" unsets nothing else: this is a key
+    assert ServeSettings().api_key.get_secret_value() == "none"

@@ -84,7 +84,7 @@ class ServeSettings(BaseSettings):
         ``debug``, ``info``, ``warning`` or ``error``.
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_parse_none_str="none")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     model_dir: Path
     backend: Literal["auto", "tflite", "savedmodel", "keras"] = "auto"
@@ -108,6 +108,12 @@ class ServeSettings(BaseSettings):
     api_key: SecretStr | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("max_concurrency", mode="before")
+    @classmethod
+    def _unlimited(cls, value: Any) -> Any:
+        """``none`` from the environment removes the limit (only here: an API key "none" stays a key)."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -139,7 +145,7 @@ class ServeSettings(BaseSettings):
         for name, value in self.model_dump().items():
             if value is None:
                 if type(self).model_fields[name].default is not None:
-                    env[f"{ENV_PREFIX}{name.upper()}"] = "none"  # unset on purpose (env_parse_none_str)
+                    env[f"{ENV_PREFIX}{name.upper()}"] = "none"  # unset on purpose: max_concurrency (_unlimited)
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
