@@ -299,7 +299,6 @@ class LiteClassifier:
         return {"file": str(path), **self.classify(wave, top_k=top_k, hop_samples=hop_samples, name=str(path))}
 
 
-
 # -- command line -----------------------------------------------------------------------------------------
 def _format_result(result: dict[str, Any]) -> str:
     top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in result["top"])

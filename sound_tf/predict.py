@@ -163,16 +163,14 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
     from .evaluation import load_run
 
     err = err or (lambda line: print(line, file=sys.stderr))
-    check_top_k(top_k, 1, name="--top-k")  # before the model loads (the cap comes from the model's labels)
-    config, model = load_run(run_dir)
-    predictor = Predictor(config, model)
-    k = check_top_k(top_k, len(predictor.labels), name="--top-k")
+    check_top_k(top_k, 1, name="--top-k")  # before the model loads; predict_file caps it at the model's classes
+    predictor = Predictor(*load_run(run_dir))
     done: list[Prediction] = []
     for path, problem in expand_inputs(inputs):
         try:
             if problem is not None:
                 raise AudioError(path, problem)
-            prediction = predictor.predict_file(path, top_k=k)
+            prediction = predictor.predict_file(path, top_k=top_k)
         except AudioError as exc:
             err(f"skipping {exc.path}: {exc.reason}")
             if as_json:

@@ -182,16 +182,14 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         raise ConfigError(f"{name}: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at bytes 4-8)")
     try:
         start = _zip_start(data)
-    except (ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
+        if start is not None:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                files = {info.filename: archive.read(info) for info in archive.infolist()}
+    except (zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
         raise ConfigError(f"{name}: the model's metadata archive is damaged ({exc}); export the model again") from None
     if start is None:
         raise ConfigError(f"{name}: the model carries no labels or sample rate (no associated-file archive); "
                           f"export it with `python -m sound_tf.export RUN_DIR`")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            files = {info.filename: archive.read(info) for info in archive.infolist()}
-    except (zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
-        raise ConfigError(f"{name}: the model's metadata archive is damaged ({exc}); export the model again") from None
     for required in (LABELS_FILE, INFO_FILE):
         if required not in files:
             raise ConfigError(f"{name}: the model's archive lacks {required} (it holds {sorted(files)})")

@@ -675,22 +675,28 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
                 return
         except OSError as exc:
             reason = exc.strerror or str(exc)
-        try:
-            chief = json.loads((out / CHIEF_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            chief = {}
-        hint = (f"; the chief in {out} serves on {chief.get('ip')}:{chief.get('port')} ({out / CHIEF_FILE})"
-                if isinstance(chief, dict) and chief.get("status") == "serving" and str(chief.get("port")) != port
-                else "")
-        waited = time.monotonic() - began
-        if waited > wait_seconds:
-            raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason}){hint}; "
-                              f"give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT")
-        if reported is None or time.monotonic() - reported >= report_seconds:
+        given_up = time.monotonic() - began > wait_seconds
+        if given_up or reported is None or time.monotonic() - reported >= report_seconds:  # chief.json read only here
+            hint = _chief_port_hint(out, port)
+            if given_up:
+                raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason})"
+                                  f"{hint}; give every worker the chief's KERASTUNER_ORACLE_IP and "
+                                  f"KERASTUNER_ORACLE_PORT")
             log(f"worker {tuner_id()}: no oracle answers at {host}:{port} yet ({reason}){hint}; waiting up to "
                 f"{wait_seconds:g} s for the chief")
             reported = time.monotonic()
         time.sleep(1.0)
+
+
+def _chief_port_hint(out: Path, port: str) -> str:
+    """``; the chief in OUT serves on IP:PORT (chief.json)`` when a serving chief is on another port, else ``""``."""
+    try:
+        chief = json.loads((out / CHIEF_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if isinstance(chief, dict) and chief.get("status") == "serving" and str(chief.get("port")) != port:
+        return f"; the chief in {out} serves on {chief.get('ip')}:{chief.get('port')} ({out / CHIEF_FILE})"
+    return ""
 
 
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
