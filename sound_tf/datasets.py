@@ -301,12 +301,25 @@ def _load_csv(path: Path) -> list[Example]:
     return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
 
+def _note_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) -> list[Example]:
+    """``examples``; audio files under ``audio_dir`` that ``listing`` does not name are counted in a warning
+    (they are not used: the metadata gives each file its label and fold)."""
+    listed = {os.path.normcase(os.path.realpath(ex.path)) for ex in examples}
+    unlisted = [path for path in _iter_audio_files(audio_dir)
+                if os.path.normcase(os.path.realpath(path)) not in listed] if audio_dir.is_dir() else []
+    if unlisted:
+        logger.warning("%d audio file(s) under %s are not listed in %s (e.g. %s) and are not used",
+                       len(unlisted), audio_dir, listing, unlisted[0].relative_to(audio_dir))
+    return list(examples)
+
+
 def _load_esc50(root: Path) -> list[Example]:
     meta = root / ESC50_META
     rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"))
-    return _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
-                                 fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
-                         for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
+    examples = _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
+                                     fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
+                             for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
+    return _note_unlisted(examples, root / "audio", meta)
 
 
 def _load_urbansound8k(root: Path) -> list[Example]:
@@ -318,8 +331,9 @@ def _load_urbansound8k(root: Path) -> list[Example]:
         fold = _parse_fold(row["fold"], meta, line)
         examples.append(Example(path=str(root / "audio" / f"fold{fold}" / row["slice_file_name"]),
                                 label=row["class"], fold=fold, group=row["fsID"]))
-    return _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
-                                   for (line, _), ex in zip(rows, examples)], meta)
+    examples = _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
+                                       for (line, _), ex in zip(rows, examples)], meta)
+    return _note_unlisted(examples, root / "audio", meta)
 
 
 _LOADERS: dict[str, Callable[[Path], list[Example]]] = {
@@ -468,13 +482,18 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     if len(folds) < 2:
         raise DatasetError(f"all examples are in fold {folds[0]}; at least two folds are needed to hold one out "
                            f"(or drop the fold column to split by fractions)")
-    if test_fold is None:
+    test_defaulted = test_fold is None
+    if test_defaulted:
         test_fold = folds[-1]
     if test_fold not in folds:
         raise DatasetError(f"test_fold={test_fold!r} does not exist; folds present: {folds}")
     if val_fold is not None and val_fold not in folds:
         raise DatasetError(f"val_fold={val_fold!r} does not exist; folds present: {folds}")
     if val_fold is not None and val_fold == test_fold:
+        if test_defaulted:
+            raise DatasetError(f"val_fold={val_fold} is the test fold: test_fold is not set and defaults to the last "
+                               f"fold, {test_fold}; set test_fold (--test-fold) to another fold or choose another "
+                               f"val_fold from {folds}")
         raise DatasetError(f"val_fold and test_fold are both {test_fold}; choose two different folds from {folds}")
     _warn_groups_across_folds(examples)
     test = [ex for ex in examples if ex.fold == test_fold]

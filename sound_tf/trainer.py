@@ -167,6 +167,18 @@ class MarkFitDone(keras.callbacks.Callback):
         write_state(self.run_dir, fit_done=True)
 
 
+class RecordSeconds(keras.callbacks.Callback):
+    """Writes the run's wall time so far to its state after every epoch: ``seconds`` sums the sessions
+    of a resumed run (each up to its last finished epoch, then the session that completes it)."""
+
+    def __init__(self, run_dir: Path, started: float, before: float):
+        super().__init__()
+        self.run_dir, self.started, self.before = run_dir, started, before
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        write_state(self.run_dir, seconds=round(self.before + time.time() - self.started, 1))
+
+
 class InputThreadPriority(keras.callbacks.Callback):
     """Runs the input pipeline's threads at a lower scheduling priority than the training step (Linux).
 
@@ -274,7 +286,8 @@ def training_datasets(config: Config, data: Any, *, first_epoch: int = 0) -> tup
     return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
 
 
-def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -> list[keras.callbacks.Callback]:
+def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *, started: float,
+               seconds_before: float) -> list[keras.callbacks.Callback]:
     val_losses = history.get("val_loss", [])
     best = min(val_losses) if val_losses else None
     since_best = len(val_losses) - 1 - int(np.argmin(val_losses)) if val_losses else 0
@@ -291,6 +304,7 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]]) -
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
         MarkFitDone(run_dir),
+        RecordSeconds(run_dir, started, seconds_before),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
     ]
     if config.train.schedule == "plateau":
@@ -341,6 +355,8 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     tf.config.experimental.enable_op_determinism()
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
+    previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds
+    seconds_before = float(previous.get("seconds", 0.0)) if previous.get("status") == "running" else 0.0
     write_state(run_dir, status="running", fingerprint=config.fingerprint(), started=started)
     config.save(run_dir)
     (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
@@ -367,7 +383,8 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
             f"{config.feature_shape}")
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
         model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
-                  callbacks=_callbacks(config, run_dir, history), verbose=verbose, shuffle=False)
+                  callbacks=_callbacks(config, run_dir, history, started=started, seconds_before=seconds_before),
+                  verbose=verbose, shuffle=False)
 
     model.load_weights(run_dir / (BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS))
     model.save(run_dir / "model.keras")
@@ -377,5 +394,5 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)
     # curves.png and report.html; the summary's data advice uses the training split's class counts.
     write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log)
-    write_state(run_dir, status="done", seconds=round(time.time() - started, 1))
+    write_state(run_dir, status="done", seconds=round(seconds_before + time.time() - started, 1))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -238,6 +239,28 @@ def test_official_metadata_that_lists_a_file_twice_is_refused(tmp_path):
         load_examples(us8k, "urbansound8k")
 
 
+def test_audio_files_the_official_metadata_does_not_list_are_counted(tmp_path, caplog):
+    esc50 = make_esc50(tmp_path / "ESC-50")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len(load_examples(esc50)) == 40
+    assert "not listed" not in caplog.text
+    write_tone(esc50 / "audio" / "extra" / "6-999-A-0.wav")
+    write_tone(esc50 / "audio" / "7-999-A-0.flac")
+    (esc50 / "audio" / "notes.txt").write_text("not audio")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len(load_examples(esc50)) == 40
+    assert f"2 audio file(s) under {esc50.resolve() / 'audio'} are not listed in" in caplog.text
+    assert "(e.g. 7-999-A-0.flac) and are not used" in caplog.text
+
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
+    moved = us8k / "audio" / "fold2" / "2000-0-0-0.wav"
+    moved.rename(us8k / "audio" / "fold3" / moved.name)  # in the wrong fold's folder: listed file missing
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len(load_examples(us8k, "urbansound8k")) == 12
+    assert "1 audio file(s) under" in caplog.text and f"(e.g. {Path('fold3', moved.name)})" in caplog.text
+
+
 # -- splits ----------------------------------------------------------------------------------------
 def test_esc50_folds_default_and_never_leak(tmp_path):
     examples = load_examples(make_esc50(tmp_path / "esc"))
@@ -261,6 +284,9 @@ def test_urbansound8k_fold_choice_is_cyclic_and_validated(tmp_path):
         split_examples(examples, test_fold=11)
     with pytest.raises(DatasetError, match="val_fold and test_fold are both 4"):
         split_examples(examples, test_fold=4, val_fold=4)
+    with pytest.raises(DatasetError, match=r"val_fold=10 is the test fold: test_fold is not set and defaults to the "
+                                           r"last fold, 10; set test_fold \(--test-fold\)"):
+        split_examples(examples, val_fold=10)
 
 
 def test_two_folds_carve_validation_from_the_training_fold_by_group():

@@ -160,15 +160,22 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     first.wait()
     done_before = json.loads(meta.read_text())["epoch"]
     assert 1 <= done_before < epochs
-    assert json.loads((out / "run_state.json").read_text())["status"] == "running"
+    killed_state = json.loads((out / "run_state.json").read_text())
+    assert killed_state["status"] == "running"
+    assert killed_state["seconds"] > 0  # written after every epoch
 
+    session = time.time()
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    session = time.time() - session
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming the run" in second.stdout
     with (out / "history.csv").open() as f:
         epochs_logged = [int(r["epoch"]) for r in csv.DictReader(f)]
     assert epochs_logged == list(range(epochs))  # every epoch exactly once, none repeated
-    assert json.loads((out / "run_state.json").read_text())["status"] == "done"
+    final_state = json.loads((out / "run_state.json").read_text())
+    assert final_state["status"] == "done"
+    # Its training time adds both sessions: the killed one up to its last epoch, and the resumed one.
+    assert killed_state["seconds"] < final_state["seconds"] <= killed_state["seconds"] + session
     assert (out / "metrics.json").is_file() and not (out / "backup").exists()
 
     # The resumed run trained exactly as an uninterrupted one: the same data order, augmentation draws,
