@@ -279,6 +279,14 @@ def test_missing_field_and_bad_parameters(client):
                            headers={"content-type": "audio/wav"})  # raw body instead of multipart
     assert response.status_code == 422 and response.json()["error"] == "missing_field"
     data = encode(tone(300, 0.5, 8000), 8000)
+    for request in ({"url": "/classify", "files": {"file": ("", data)}},  # a part without a filename is text
+                    {"url": "/classify", "data": {"file": "clip.wav"}},
+                    {"url": "/classify/batch", "files": [("files", ("a.wav", data)), ("files", ("", data))]}):
+        response = client.post(**request)
+        assert response.status_code == 422 and response.json()["error"] == "missing_field", request
+        field = "'files'" if request["url"].endswith("batch") else "'file'"
+        assert response.json()["detail"].startswith(f"form field {field} arrived as text, not as a file")
+        assert "RIFF" not in response.json()["detail"]  # the upload's bytes are not echoed back
     response = client.post("/classify?top_k=0", files={"file": ("a.wav", data)})
     assert response.status_code == 422 and response.json()["error"] == "invalid_parameter"
     assert "top_k" in response.json()["detail"] and "'0'" in response.json()["detail"]

@@ -86,6 +86,13 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
         fields = ", ".join(repr(str(err["loc"][-1])) for err in missing)
         return "missing_field", (f"missing form field {fields}: send the audio as multipart/form-data, e.g. "
                                  "curl -F file=@clip.wav (or -F files=@a.wav -F files=@b.wav for /classify/batch)")
+    not_files = [err for err in exc.errors() if "UploadFile" in str(err.get("msg", ""))]
+    if not_files:  # a multipart part without a filename (or a urlencoded field) arrives as text
+        fields = ", ".join(sorted({repr(str(err["loc"][1] if len(err["loc"]) > 1 else err["loc"][-1]))
+                                   for err in not_files}))
+        return "missing_field", (f"form field {fields} arrived as text, not as a file (a multipart part without "
+                                 "a filename is text): send the audio as a file, e.g. curl -F file=@clip.wav "
+                                 "(or -F files=@a.wav -F files=@b.wav for /classify/batch)")
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
