@@ -807,3 +807,19 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     assert ServeSettings() == unlimited
     monkeypatch.setenv("SOUND_TF_API_KEY", "none")  # "none" unsets nothing else: this is a key
     assert ServeSettings().api_key.get_secret_value() == "none"
+
+
+def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
+    import uvicorn
+
+    from sound_tf.serve.__main__ import main
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.append(kwargs))
+    monkeypatch.setattr("sound_tf.serve.app.create_app", lambda settings: None)
+    assert main([str(tmp_path)]) == 0
+    monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "25")
+    assert main([str(tmp_path)]) == 0
+    assert [kwargs["timeout_graceful_shutdown"] for kwargs in started] == [8, 25]  # 8: inside docker stop's 10 s
+    monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "-1")
+    assert main([str(tmp_path)]) == 2 and len(started) == 2

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     common = dict(host=settings.host, port=settings.port, log_config=logging_config(settings.log_level),
                   access_log=False, timeout_keep_alive=settings.keep_alive_seconds, http=HeaderDeadlineProtocol,
-                  limit_concurrency=settings.max_concurrency, timeout_graceful_shutdown=10,
+                  limit_concurrency=settings.max_concurrency, timeout_graceful_shutdown=settings.shutdown_grace_seconds,
                   server_header=False)
 
     def work() -> None:

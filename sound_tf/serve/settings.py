@@ -73,6 +73,11 @@ class ServeSettings(BaseSettings):
     max_concurrency : int or None
         Connections + tasks before uvicorn answers 503 (uvicorn ``limit_concurrency``);
         ``SOUND_TF_MAX_CONCURRENCY=none`` removes the limit.
+    shutdown_grace_seconds : int
+        On SIGTERM or Ctrl-C the server stops accepting connections and lets requests in flight finish
+        for up to this long, then closes the rest (uvicorn ``timeout_graceful_shutdown``). It must stay
+        under the orchestrator's own grace period before SIGKILL: the default fits ``docker stop``'s 10 s;
+        Kubernetes allows 30 s.
     decode_threads : int
         Uploads decoded at the same time (threads outside the event loop).
     api_key : SecretStr or None
@@ -104,6 +109,7 @@ class ServeSettings(BaseSettings):
     body_timeout_seconds: float = Field(30.0, gt=0)
     keep_alive_seconds: int = Field(5, ge=1)
     max_concurrency: int | None = Field(256, ge=1)
+    shutdown_grace_seconds: int = Field(8, ge=0, le=3600)
     decode_threads: int = Field(4, ge=1, le=64)
     api_key: SecretStr | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
