@@ -31,6 +31,7 @@ _EXPORTS = {
     "make_waveform_augmenter": "sound_tf.augment",
     "train_run": "sound_tf.trainer",
     "evaluate_run": "sound_tf.evaluate",
+    "load_run": "sound_tf.evaluation",
     "run_crossval": "sound_tf.crossval",
     "compute_metrics": "sound_tf.metrics",
     "write_report_html": "sound_tf.report",

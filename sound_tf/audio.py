@@ -249,6 +249,27 @@ def printable_path(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
+    """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
+
+    Raises
+    ------
+    AudioError
+        Naming ``name``: another shape, no samples, integer PCM (e.g. ``int16``, which a model would
+        read as values up to 32767: divide by 32768) or NaN/inf samples.
+    """
+    wave = np.asarray(wave)
+    if wave.ndim != 1 or wave.shape[0] == 0:
+        raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, got shape {wave.shape}")
+    if not np.issubdtype(wave.dtype, np.floating):
+        hint = (f"; scale integer PCM to [-1, 1] first (divide {wave.dtype} by {2 ** (wave.dtype.itemsize * 8 - 1)})"
+                if np.issubdtype(wave.dtype, np.signedinteger) else "")
+        raise AudioError(name, f"expected float samples in [-1, 1], got dtype {wave.dtype}{hint}")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(name, "expected finite float samples, got NaN or inf")
+    return wave
+
+
 def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int, copy: bool = True) -> np.ndarray:
     """Cover a waveform with windows of ``clip_samples`` every ``hop_samples``; the tail is zero-padded.
 

@@ -1037,9 +1037,13 @@ class WaveformAugmenter:
 def make_waveform_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) -> WaveformAugmenter:
     """The per-example training augmenter ``f(wave [samples], seed [2]) -> wave [samples]``.
 
-    Shift, stretch/pitch/speed, gain and noise are applied each with its probability from
-    ``config.augment``, all seeded from ``seed`` (stateless ops), so the same seed gives the same clip.
-    With ``augment.enabled = False`` it returns its input.
+    Of shift, stretch/pitch/speed, gain and noise, the groups whose domain is ``waveform``
+    (``augment.rescale_domain``, ``shift_gain_domain``, ``noise_domain``) are applied, each with its
+    probability from ``config.augment``, all seeded from ``seed`` (stateless ops), so the same seed
+    gives the same clip. The default domain of every group is ``features`` (the same draws, applied to
+    the log-mel features inside the model: :class:`FeatureRescale`, :class:`FeatureAugment`), so with
+    the defaults, as with ``augment.enabled = False``, it returns its input: set the domains to
+    ``waveform`` to augment waveforms outside the model.
 
     Parameters
     ----------

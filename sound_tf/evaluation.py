@@ -86,13 +86,27 @@ def load_run_config(run_dir: str | Path) -> Config:
 
 
 def load_run(run_dir: str | Path) -> tuple[Config, Any]:
-    """A finished run folder's ``Config`` and its Keras model (see :func:`load_run_config`)."""
+    """A finished run folder's ``Config`` and its Keras model (``model.keras``), checked against each other.
+
+    Importing the modules that define sound_tf's layers registers them with Keras first; a plain
+    ``keras.models.load_model`` of ``model.keras`` needs ``import sound_tf.models`` before it.
+
+    Raises
+    ------
+    SoundTFError
+        See :func:`load_run_config`; also when the model's input or output size differs from the config's.
+    """
     import keras
 
     from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
 
     config = load_run_config(run_dir)
-    return config, keras.models.load_model(Path(run_dir) / "model.keras")
+    path = Path(run_dir) / "model.keras"
+    model = keras.models.load_model(path, compile=False)  # for inference: no optimizer state
+    if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
+        raise SoundTFError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
+                           f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
+    return config, model
 
 
 def decode_examples(examples: Sequence[Example], labels: Sequence[str],

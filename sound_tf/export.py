@@ -6,8 +6,11 @@ self-describing bundle (default ``RUN_DIR/export/``):
 ``saved_model/``
     ``serving_default``: ``waveform`` float32 ``[batch, clip_samples]`` at the run's rate ->
     ``probabilities`` ``[batch, classes]``, ``logits`` ``[batch, classes]`` and ``labels``
-    ``[batch, classes]`` (the class names, one row per example, so row-format serving works too).
-    Loads with ``tf.saved_model.load`` or ``keras.layers.TFSMLayer``; needs no sound_tf code.
+    ``[batch, classes]`` (the class names, one row per example, so row-format serving works too);
+    ``clip_samples`` is fixed: pad a shorter recording, cut a longer one into windows. The same function
+    is the endpoint ``serve``; the signature ``metadata`` (no input) gives ``labels``, ``sample_rate_hz``,
+    ``clip_samples`` and ``window_hop_samples``. Loads with ``tf.saved_model.load`` or
+    ``keras.layers.TFSMLayer`` (its default endpoint); needs no sound_tf code.
 ``model_float32.tflite``, ``model_float16.tflite``, ``model_dynamic.tflite``, ``model_int8.tflite``
     Waveform ``[batch, clip_samples]`` (resizable batch) -> ``probabilities`` and ``logits``
     ``[batch, classes]`` (signature outputs; logits are what windows of a long recording average).
@@ -209,19 +212,11 @@ def load_profile(profile: str | Path | ExportProfile | None) -> ExportProfile:
 
 # -- the run's model and data ---------------------------------------------------------------------------------
 def load_run_model(run_dir: str | Path) -> tuple[Config, keras.Model]:
-    """The run's config (with labels) and its ``model.keras``, checked against each other."""
-    run_dir = Path(run_dir)
-    config = Config.load(run_dir)
-    if config.num_classes < 2:
-        raise ConfigError(f"{run_dir / 'config.json'}: needs the label list of a finished run, got {config.labels!r}")
-    path = run_dir / "model.keras"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no trained model here (train first: python -m sound_tf.train --out {run_dir})")
-    model = keras.models.load_model(path, compile=False)
-    if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
-        raise ConfigError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
-                          f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
-    return config, model
+    """The run's config (with labels) and its ``model.keras``, checked against each other (see
+    :func:`sound_tf.evaluation.load_run`)."""
+    from .evaluation import load_run
+
+    return load_run(run_dir)
 
 
 @dataclass
@@ -279,11 +274,19 @@ def representative_windows(clips: Clips, count: int) -> np.ndarray:
 
 
 # -- building the artefacts -------------------------------------------------------------------------------------
-def _archive(model: keras.Model, fn: Callable, spec: tf.TensorSpec, path: Path) -> Path:
-    """Write ``fn`` as the ``serving_default`` signature of a SavedModel tracking ``model``'s variables."""
+def _archive(model: keras.Model, fn: Callable, spec: tf.TensorSpec, path: Path, *,
+             extra: dict[str, Callable[[], dict[str, tf.Tensor]]] | None = None) -> Path:
+    """Write ``fn`` as the ``serving_default`` signature of a SavedModel tracking ``model``'s variables.
+
+    With ``extra`` (name -> function of no input), ``fn`` is the endpoint ``serve`` (what
+    ``keras.layers.TFSMLayer`` calls by default), ``serving_default`` its alias, and each extra function
+    a signature of its own.
+    """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", fn, input_signature=[spec])
+    archive.add_endpoint("serve" if extra else "serving_default", fn, input_signature=[spec])
+    for name, extra_fn in (extra or {}).items():
+        archive.add_endpoint(name, extra_fn, input_signature=[])
     archive.write_out(str(path), verbose=False)
     return path
 
@@ -300,8 +303,13 @@ def save_serving_model(model: keras.Model, config: Config, path: str | Path) -> 
         batch_labels = tf.broadcast_to(labels[tf.newaxis], tf.shape(logits))  # [batch, classes]
         return {"probabilities": tf.nn.softmax(logits), "logits": logits, "labels": batch_labels}
 
+    def metadata() -> dict[str, tf.Tensor]:  # what a caller needs to prepare the input
+        return {"labels": labels, "sample_rate_hz": tf.constant(config.audio.sample_rate_hz, tf.int64),
+                "clip_samples": tf.constant(config.audio.clip_samples, tf.int64),
+                "window_hop_samples": tf.constant(config.audio.window_hop_samples, tf.int64)}
+
     spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
-    return _archive(model, serve, spec, path)
+    return _archive(model, serve, spec, path, extra={"metadata": metadata})
 
 
 def frontend_model(model: keras.Model) -> keras.Model:

@@ -59,11 +59,12 @@ import keras_tuner
 import numpy as np
 
 from . import augment, pipeline
-from .config import SECTIONS, Config, apply_overrides, check_seed
+from .config import REPO_ROOT, SECTIONS, Config, apply_overrides, check_seed, find_repo_toml
 from .errors import ConfigError, SoundTFError
 from .models import build_model
 from .trainer import InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch, training_datasets
 
+REPO_TUNING = REPO_ROOT / "tuning"
 OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
 TUNERS = ("hyperband", "bayesian", "random")
 MODES = ("set", "depth", "scale")
@@ -393,10 +394,9 @@ class SearchSpace:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "SearchSpace":
-        """Read and validate a recipe (``ConfigError`` naming the file on any problem)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: search space not found")
+        """Read and validate a space: a path, or a name in the repository's ``tuning/`` folder (``tiny``,
+        ``tuning/tiny.toml``), as ``--tuning`` takes it (``ConfigError`` naming the file on any problem)."""
+        path = find_repo_toml(path, REPO_TUNING, "search space")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

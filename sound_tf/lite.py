@@ -37,8 +37,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import load_audio, split_windows
-from .errors import AudioError, ConfigError, SoundTFError
+from .audio import check_wave, load_audio, split_windows
+from .errors import ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "main"]
@@ -264,12 +264,7 @@ class LiteClassifier:
         hop = self.window_hop_samples if hop_samples is None else hop_samples
         if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= hop <= self.clip_samples:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
-        wave = np.asarray(wave)
-        if wave.ndim != 1 or wave.shape[0] == 0:
-            raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, "
-                                   f"got shape {wave.shape}")
-        if not np.issubdtype(wave.dtype, np.floating) or not np.all(np.isfinite(wave)):
-            raise AudioError(name, f"expected finite float samples, got dtype {wave.dtype}")
+        wave = check_wave(wave, name)
         windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
                                 hop_samples=int(hop), copy=False)  # [windows, clip_samples], a view
         outputs = self.predict(windows)

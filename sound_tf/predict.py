@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .audio import is_audio_file, load_audio, split_windows
+from .audio import check_wave, is_audio_file, load_audio, split_windows
 from .errors import AudioError, run_cli
 from .lite import check_top_k
 
@@ -110,9 +110,11 @@ class Predictor:
         self.labels = list(config.labels)
         self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
-    def window_logits(self, wave: np.ndarray) -> np.ndarray:
-        """Logits of every window of ``wave`` ``[samples]``: ``[windows, classes]``."""
+    def window_logits(self, wave: np.ndarray, *, name: str = "waveform") -> np.ndarray:
+        """Logits of every window of ``wave`` ``[samples]``, float samples in [-1, 1] at the run's rate:
+        ``[windows, classes]``. Raises :class:`AudioError` naming ``name`` for any other input."""
         audio = self.config.audio
+        wave = check_wave(wave, name)
         windows = split_windows(wave, clip_samples=audio.clip_samples,
                                 hop_samples=audio.window_hop_samples)  # [windows, clip_samples]
         batch = self.config.train.batch_size

@@ -2,7 +2,8 @@
 
 A TFLite model is a FlatBuffer; readers ignore bytes after it. Like the TFLite metadata convention
 for *associated files*, the export appends a ZIP archive to the model, so one file is enough on a
-device::
+device (there is no ``TFLITE_METADATA`` FlatBuffer entry, so tools that read only TFLite Support's
+schema do not see it)::
 
     model_int8.tflite = <FlatBuffer as converted> + <ZIP: labels.txt, sound_tf.json[, features.json]>
 
@@ -16,7 +17,8 @@ This module imports neither TensorFlow nor LiteRT: the exporter and the on-devic
 Examples
 --------
 >>> model = embed_metadata(flatbuffer_bytes, labels=["dog", "rain"],             # doctest: +SKIP
-...                        info={"sample_rate_hz": 16000, "clip_samples": 16000})
+...                        info={"sample_rate_hz": 16000, "clip_samples": 16000, "window_hop_samples": 8000,
+...                              "input_kind": "waveform", "variant": "float32"})
 >>> read_metadata(model).labels                                                  # doctest: +SKIP
 ('dog', 'rain')
 """

@@ -66,11 +66,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import keras_tuner as kt
 
-from .config import REPO_ROOT, Config, apply_overrides, find_repo_toml
+from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
-
-REPO_TUNING = REPO_ROOT / "tuning"
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 CHIEF_FILE = "chief.json"
@@ -831,11 +829,6 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
 
 
 # -- command line -------------------------------------------------------------------------------------------------
-def resolve_space(name: str) -> Path:
-    """A space file, or a bare name looked up in the repository's ``tuning/`` folder."""
-    return find_repo_toml(name, REPO_TUNING, "search space")
-
-
 def default_out(config: Config, space: SearchSpace) -> Path:
     """``runs/tune-<space>-<hash>``: the same command reaches the same folder (and resumes there)."""
     import hashlib
@@ -876,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.summarize:
             return _summarize(args)
         config = config_from_args(args)
-        space = SearchSpace.from_toml(resolve_space(args.tuning)).replace_settings(
+        space = SearchSpace.from_toml(args.tuning).replace_settings(
             tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)
         out = Path(args.out) if args.out else default_out(config, space)
         setup_logging(None)
@@ -915,7 +908,7 @@ def _summarize(args: argparse.Namespace) -> int:
     if saved.get("space_toml"):
         space = SearchSpace.from_dict(tomllib.loads(saved["space_toml"]), source=saved.get("space_source", "?"))
     else:
-        space = SearchSpace.from_toml(resolve_space(args.tuning))
+        space = SearchSpace.from_toml(args.tuning)
     space = space.replace_settings(**{k: v for k, v in saved.get("settings", {}).items()
                                       if k in ("objective", "tuner")})
     best = write_summary(out, space, Config.from_dict(saved["config"]) if saved.get("config") else None)

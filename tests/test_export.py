@@ -112,8 +112,13 @@ def test_savedmodel_and_tfsmlayer_match_keras(bundle):
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
     labels = outputs["labels"].numpy().astype(str)  # [batch, classes]
     assert labels.shape == expected.shape and all(list(row) == list(run.config.labels) for row in labels)
-    layer = keras.layers.TFSMLayer(str(result.path("saved_model")), call_endpoint="serving_default")
+    layer = keras.layers.TFSMLayer(str(result.path("saved_model")))  # its default endpoint, "serve"
     np.testing.assert_allclose(np.asarray(layer(windows)["probabilities"]), expected, atol=1e-5)
+    # What a caller needs to prepare the input, without sound_tf or config.json:
+    meta = tf.saved_model.load(str(result.path("saved_model"))).signatures["metadata"]()
+    assert list(meta["labels"].numpy().astype(str)) == list(run.config.labels)
+    assert (int(meta["sample_rate_hz"]), int(meta["clip_samples"]), int(meta["window_hop_samples"])) == (
+        run.config.audio.sample_rate_hz, run.config.audio.clip_samples, run.config.audio.window_hop_samples)
 
 
 @pytest.mark.parametrize("variant, atol", [("float32", 1e-4), ("float16", 2e-2), ("dynamic", None), ("int8", None)])
@@ -433,4 +438,4 @@ def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, cap
 
 def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
     assert export.main([str(tmp_path), "--quiet"]) == 2
-    assert "no config file here" in capsys.readouterr().err
+    assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err

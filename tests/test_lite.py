@@ -295,6 +295,9 @@ def test_classify_rejects_bad_input(models):
         classifier.classify(np.zeros((2, CLIP), np.float32), name="stereo.wav")
     with pytest.raises(AudioError, match="finite float samples"):
         classifier.classify(np.array([0.0, np.nan], np.float32))
+    with pytest.raises(AudioError, match=r"pcm.wav: expected float samples .* got dtype int32; .*divide int32 by "
+                                         r"2147483648"):
+        classifier.classify(np.zeros(CLIP, np.int32), name="pcm.wav")
     with pytest.raises(ConfigError, match=r"hop_samples must be an integer in \[1, clip_samples=4000\]"):
         classifier.classify(np.zeros(CLIP, np.float32), hop_samples=0)
 

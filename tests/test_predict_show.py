@@ -123,6 +123,41 @@ def test_predictor_checks_top_k_as_the_command_line_does(run, tmp_path):
     assert len(predictor.predict_file(tone, top_k=99).top) == len(run.config.labels)
 
 
+def test_a_run_loads_from_the_package_and_its_model_is_checked_against_its_config(run, tmp_path):
+    import shutil
+
+    import sound_tf
+    from sound_tf.errors import SoundTFError
+
+    config, model = sound_tf.load_run(run.run_dir)
+    assert config.labels == run.config.labels and model.output_shape == (None, len(run.config.labels))
+    copy = tmp_path / "copy"
+    shutil.copytree(run.run_dir, copy, ignore=shutil.ignore_patterns("export", "logs", "backup"))
+    config_file = copy / "config.json"
+    config_file.write_text(config_file.read_text().replace(f'"clip_seconds": {config.audio.clip_seconds}',
+                                                           f'"clip_seconds": {config.audio.clip_seconds / 2}'))
+    with pytest.raises(SoundTFError, match=r"model.keras: model maps \(None, \d+\) -> .* but config.json says"):
+        sound_tf.load_run(copy)
+
+
+def test_predictor_takes_only_float_samples_as_the_exported_models_do(run):
+    from sound_tf.errors import AudioError
+    from sound_tf.evaluation import load_run
+    from sound_tf.predict import Predictor
+
+    predictor = Predictor(*load_run(run.run_dir))
+    audio = run.config.audio
+    wave = 0.3 * np.sin(2 * np.pi * 900.0 * np.arange(audio.clip_samples) / audio.sample_rate_hz)
+    assert predictor.window_logits(wave).shape == (1, len(run.config.labels))
+    pcm = np.round(wave * 32767).astype(np.int16)  # what sf.read(..., dtype="int16") gives
+    with pytest.raises(AudioError, match=r"clip.wav: expected float samples in \[-1, 1\], got dtype int16; "
+                                         r"scale integer PCM to \[-1, 1\] first \(divide int16 by 32768\)"):
+        predictor.window_logits(pcm, name="clip.wav")  # it used to score 32767-sized samples, confidently
+    for bad, problem in ((np.zeros(0), "shape"), (np.zeros((2, 99)), "shape"), (np.array([0.0, np.inf]), "finite")):
+        with pytest.raises(AudioError, match=problem):
+            predictor.window_logits(bad)
+
+
 def test_predict_fails_only_when_every_file_fails(run, tmp_path, capsys):
     from sound_tf import predict
 

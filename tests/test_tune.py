@@ -115,6 +115,17 @@ def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     assert str(path) in str(info.value) and message in str(info.value)
 
 
+def test_a_space_is_found_by_name_from_any_folder_as_tune_finds_it(tmp_path, monkeypatch):
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.chdir(tmp_path)  # the hypermodel's own example, "tuning/tiny.toml", outside the repository
+    expected = SearchSpace.from_toml(TINY).fingerprint()
+    for name in ("tiny", "tiny.toml", "tuning/tiny.toml"):
+        assert SearchSpace.from_toml(name).fingerprint() == expected
+    with pytest.raises(ConfigError, match=r"huge: search space not found .*known: \['default', 'tiny'\]"):
+        SearchSpace.from_toml("huge")
+
+
 def test_bad_search_settings_are_refused():
     from sound_tf.hypermodel import SearchSpace
 
