@@ -133,15 +133,25 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
     rate = _check_rate(sample_rate_hz)
     path = Path(path)
     if not path.exists():
-        raise AudioError(path, "file not found")
+        raise AudioError(path, _missing(path))
     if not path.is_file():
         raise AudioError(path, "is a folder or special file, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    if not _is_utf8(str(path)):  # soundfile passes a path on as UTF-8: hand it the open file instead
-        with path.open("rb") as handle:
+    try:  # libsndfile would only say "System error"
+        handle = path.open("rb")
+    except OSError as exc:
+        raise AudioError(path, f"cannot be opened ({exc.strerror or exc})") from None
+    with handle:
+        if not _is_utf8(str(path)):  # soundfile passes a path on as UTF-8: hand it the open file instead
             return _decode(handle, printable_path(path), rate)
     return _decode(str(path), str(path), rate)
+
+
+def _missing(path: Path) -> str:
+    """Why ``path``, which does not exist, cannot be read."""
+    return "broken symbolic link (its target is missing or links back to itself)" if path.is_symlink() else \
+        "file not found"
 
 
 def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> np.ndarray:
@@ -386,8 +396,8 @@ class DecodeCache:
         try:
             absolute = source.resolve()
             stat = absolute.stat()
-        except FileNotFoundError:
-            raise AudioError(src, "file not found") from None
+        except (FileNotFoundError, RuntimeError):  # RuntimeError: a symbolic link loop (Python 3.11)
+            raise AudioError(src, _missing(source)) from None
         except OSError as exc:
             raise AudioError(src, f"cannot read file information ({exc.strerror or exc})") from None
         key = f"{absolute}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.sample_rate_hz}\0{CACHE_FORMAT_VERSION}"

@@ -152,7 +152,11 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "nan": (tmp_path / "nan.wav", "NaN or infinite"),
         # resampled to 16 kHz, a 1-Hz header would make 80 KB of samples into 2.5 GB
         "one_hertz": (tmp_path / "one_hertz.wav", "its header gives a sample rate of 1 Hz"),
+        "broken_link": (tmp_path / "moved.wav", "broken symbolic link"),
+        "link_loop": (tmp_path / "loop.wav", "broken symbolic link"),  # the cache's key used to raise RuntimeError
     }
+    files["broken_link"][0].symlink_to(tmp_path / "elsewhere.wav")
+    files["link_loop"][0].symlink_to(files["link_loop"][0])
     files["empty"][0].write_bytes(b"")
     files["random"][0].write_bytes(np.random.default_rng(7).bytes(4096))
     files["truncated"][0].write_bytes(good.read_bytes()[:30])  # cut inside the RIFF header
@@ -163,7 +167,11 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return files
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_hertz"])
+BAD_FILES = ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_hertz", "broken_link",
+             "link_loop"]
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
 def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case):
     path, reason = _corrupt_files(tmp_path)[case]
     with pytest.raises(AudioError) as info:
@@ -171,6 +179,20 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, case):
     assert info.value.path == str(path)
     assert str(path) in str(info.value)
     assert reason in info.value.reason
+
+
+def test_a_file_that_cannot_be_opened_says_why(tmp_path, monkeypatch):
+    path = _corrupt_files(tmp_path)["random"][0]
+    real_open = Path.open
+
+    def no_access(self, *args, **kwargs):  # as chmod 000 does for a user without root's capabilities
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", no_access)
+    with pytest.raises(AudioError, match=r"random.wav: cannot be opened \(Permission denied\)"):
+        load_audio(path, sample_rate_hz=RATE_HZ)  # libsndfile used to say only "System error"
 
 
 def test_libsndfile_reason_is_passed_on(tmp_path):
@@ -261,13 +283,13 @@ def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
     sources = _sources(tmp_path / "src")
     bad = _corrupt_files(tmp_path)
     cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
-    listed = [sources[0], bad["random"][0], sources[1], bad["missing"][0], bad["empty"][0]]
+    listed = [sources[0], bad["random"][0], sources[1], bad["missing"][0], bad["empty"][0], bad["link_loop"][0]]
 
     with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
         result = cache.build(listed + [sources[0]])  # a duplicate is handled once
 
     assert set(result.cached) == {str(sources[0]), str(sources[1])}
-    assert [p for p, _ in result.skipped] == [str(bad["random"][0]), str(bad["missing"][0]), str(bad["empty"][0])]
+    assert [p for p, _ in result.skipped] == [str(bad[name][0]) for name in ("random", "missing", "empty", "link_loop")]
     reasons = dict(result.skipped)
     assert reasons[str(bad["missing"][0])] == "file not found"
     assert reasons[str(bad["empty"][0])] == "empty file (0 bytes)"
