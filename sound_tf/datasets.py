@@ -137,17 +137,24 @@ class PreparedData:
 
 
 # -- format detection and loading ------------------------------------------------------------------
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini"}  # written by Windows into folders of media
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _iter_audio_files(folder: Path) -> Iterable[Path]:
+def _iter_audio_files(folder: Path, *, ignored: list[Path] | None = None,
+                      unlisted: list[OSError] | None = None) -> Iterable[Path]:
     """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order.
 
-    Linked folders are followed (each real folder once, so a link to a parent cannot loop).
+    Linked folders are followed (each real folder once, so a link to a parent cannot loop). Other files
+    (not hidden, not the system's own ``Thumbs.db``/``desktop.ini``) are appended to ``ignored``, and
+    the errors of folders that cannot be listed to ``unlisted``, when given.
     """
     seen = {os.path.realpath(folder)}
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True,
+                                                onerror=unlisted.append if unlisted is not None else None):
         kept = []
         for name in sorted(d for d in dirnames if not _is_hidden(d)):
             real = os.path.realpath(os.path.join(dirpath, name))
@@ -158,6 +165,8 @@ def _iter_audio_files(folder: Path) -> Iterable[Path]:
         for name in sorted(filenames):
             if is_audio_file(name):
                 yield Path(dirpath) / name
+            elif ignored is not None and not _is_hidden(name) and name.lower() not in _SYSTEM_FILES:
+                ignored.append(Path(dirpath) / name)
 
 
 def _class_folders(root: Path) -> list[Path]:
@@ -212,15 +221,63 @@ def _load_folder(root: Path) -> list[Example]:
     broken = [folder.name for folder in folders if "\n" in folder.name or "\r" in folder.name]
     if broken:  # labels.txt and the exported models' label files hold one name per line
         raise DatasetError(f"{root}: the class folder name {broken[0]!r} holds a line break; rename it")
-    examples = [Example(path=str(file), label=folder.name) for folder in folders for file in _iter_audio_files(folder)]
+    ignored: list[Path] = []
+    unlisted: list[OSError] = []
+    examples: list[Example] = []
+    first: dict[str, Example] = {}  # real path -> its first example: links must not list a file twice
+    empty, linked, across = [], [], []
+    for folder in folders:
+        files = list(_iter_audio_files(folder, ignored=ignored, unlisted=unlisted))
+        if not files:
+            empty.append(folder.name)
+        for file in files:
+            example = Example(path=str(file), label=folder.name)
+            earlier = first.setdefault(os.path.realpath(file), example)
+            if earlier is example:
+                examples.append(example)
+            elif earlier.label == example.label:
+                linked.append((example, earlier))
+            else:
+                across.append((example, earlier))
+    if across:  # through a symbolic link: one recording with two labels, possibly in training and test
+        (example, earlier), count = across[0], len(across)
+        raise DatasetError(f"{root}: {example.path} is {earlier.path} (a symbolic link leads to it): one file in "
+                           f"classes {earlier.label!r} and {example.label!r}" +
+                           (f", and {count - 1} more file(s) like it" if count > 1 else "") + "; give each file one class")
+    _warn_left_out(root, ignored, unlisted, empty, linked)
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
                            f"{', '.join(AUDIO_EXTENSIONS)})")
     return examples
 
 
-def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()) -> list[tuple[int, dict]]:
-    """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header."""
+def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], empty: list[str],
+                   linked: list[tuple[Example, Example]]) -> None:
+    """Say what a folder dataset holds that does not become an example (nothing is left out silently)."""
+    if ignored:
+        kinds = Counter(path.suffix.lower() or "(no extension)" for path in ignored)
+        logger.warning("%d file(s) under %s are not audio formats sound_tf reads and are not used (%s; e.g. %s); "
+                       "readable: %s", len(ignored), root, ", ".join(f"{k}: {n}" for k, n in kinds.most_common()),
+                       ignored[0].relative_to(root), " ".join(AUDIO_EXTENSIONS))
+    for error in unlisted:
+        logger.warning("cannot list the folder %s (%s): its files are not used", error.filename,
+                       error.strerror or error)
+    if empty:
+        logger.warning("%d class folder(s) under %s hold no audio files and are not classes: %s", len(empty), root,
+                       ", ".join(empty[:10]) + (" ..." if len(empty) > 10 else ""))
+    if linked:
+        example, earlier = linked[0]
+        logger.warning("%d file(s) are symbolic links to a file already in their class and are used once "
+                       "(e.g. %s is %s)", len(linked), example.path, earlier.path)
+
+
+def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = (),
+               verbatim: Sequence[str] = ()) -> list[tuple[int, dict]]:
+    """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header.
+
+    Values of ``verbatim`` columns are kept as written (a file name may begin with a space or hold a line
+    break: ``split.csv`` quotes what ``csv`` needs to).
+    """
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
     try:
@@ -243,11 +300,11 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
             continue
         if len(values) != len(header):
             raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}")
-        row = {h: v.strip() for h, v in zip(header, values)}
+        row = {h: v if h in verbatim else v.strip() for h, v in zip(header, values)}
         for column in required:
             if not row[column]:
                 raise DatasetError(f"{path}, line {line}: empty value in column {column!r}")
-        broken = [h for h, v in row.items() if "\n" in v or "\r" in v]
+        broken = [h for h, v in row.items() if ("\n" in v or "\r" in v) and h not in verbatim]
         if broken:  # labels.txt and the exported models' label files hold one name per line
             raise DatasetError(f"{path}, line {line}: the value in column {broken[0]!r} holds a line break "
                                f"({row[broken[0]]!r})")
@@ -590,7 +647,7 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
 def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
     """Read a ``split.csv`` written by :func:`write_split_csv` (relative paths: from the CSV's folder)."""
     path = Path(path).expanduser()
-    rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"))
+    rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"), verbatim=("path",))
     base = path.parent.resolve()
     examples = []
     for line, row in rows:

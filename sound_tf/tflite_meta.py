@@ -197,7 +197,9 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
             raise ConfigError(f"{name}: the model's archive lacks {required} (it holds {sorted(files)})")
     try:
         info = json.loads(files[INFO_FILE].decode("utf-8"))
-        labels = tuple(files[LABELS_FILE].decode("utf-8").splitlines())
+        # One name per line, split at "\n" only (splitlines() also splits at U+2028 or U+0085 in a name).
+        labels = tuple(line.removesuffix("\r")
+                       for line in files[LABELS_FILE].decode("utf-8").removesuffix("\n").split("\n"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{name}: {INFO_FILE} or {LABELS_FILE} is not valid UTF-8 / JSON ({exc})") from None
     if not isinstance(info, dict):

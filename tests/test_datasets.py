@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -143,6 +144,57 @@ def test_folder_layout_follows_linked_folders_once(tmp_path):
     (root / "dog" / "loop").symlink_to(root / "dog", target_is_directory=True)  # a link to its own parent
     labels = Counter(ex.label for ex in load_examples(root))
     assert labels == {"cat": 5, "dog": 2, "owl": 2}
+
+
+def test_what_a_folder_dataset_leaves_out_is_said(tmp_path, caplog, monkeypatch):
+    """Files in formats not read, empty class folders, folders that cannot be listed and links to a file
+    already listed used to disappear without a word."""
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    for name in ("a.m4a", "b.m4a", "c.AAC"):
+        (root / "dog" / name).write_bytes(b"\0" * 64)
+    (root / "dog" / "Thumbs.db").write_bytes(b"\0")  # the system's own: not worth a word
+    (root / "dog" / ".DS_Store").write_bytes(b"\0")
+    (root / "empty").mkdir()
+    (root / "phone").mkdir()
+    (root / "phone" / "memo.m4a").write_bytes(b"\0" * 64)
+    (root / "cat" / "again.wav").symlink_to(root / "cat" / "cat_0.wav")
+    write_tone(root / "owl" / "locked" / "x.wav")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":  # what chmod 000 does for a user without root's capabilities
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(root)
+    assert Counter(ex.label for ex in examples) == {"cat": 2, "dog": 2, "owl": 2}
+    assert "4 file(s) under" in caplog.text and "are not audio formats sound_tf reads" in caplog.text
+    assert "(.m4a: 3, .aac: 1; e.g. dog/a.m4a)" in caplog.text
+    assert "2 class folder(s) under" in caplog.text and "hold no audio files and are not classes: empty, phone" in caplog.text
+    assert f"cannot list the folder {root.resolve() / 'owl' / 'locked'} (Permission denied)" in caplog.text
+    assert "1 file(s) are symbolic links to a file already in their class and are used once" in caplog.text
+
+
+def test_one_file_in_two_classes_through_a_link_is_refused(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    (root / "dog" / "all").symlink_to(root, target_is_directory=True)  # every class again, under dog
+    with pytest.raises(DatasetError, match=r"dog/all/cat/cat_0.wav is .*cat/cat_0.wav \(a symbolic link leads to "
+                                           r"it\): one file in classes 'cat' and 'dog', and 3 more file\(s\) like "
+                                           r"it; give each file one class"):
+        load_examples(root)
+
+
+def test_a_file_name_with_a_line_break_trains_and_its_split_reads_back(tmp_path):
+    root = make_folder_tree(tmp_path / "data", per_class=3)
+    odd = write_tone(root / "cat" / "two\nlines.wav")
+    spaced = write_tone(root / "dog" / " leading space.wav")
+    examples = load_examples(root)
+    assert {str(odd.resolve()), str(spaced.resolve())} <= {ex.path for ex in examples}
+    splits = split_examples(examples, seed=0)
+    write_split_csv(tmp_path / "split.csv", splits)
+    assert read_split_csv(tmp_path / "split.csv") == splits  # it used to fail: "holds a line break"
 
 
 def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):

@@ -97,6 +97,8 @@ def test_metadata_round_trip_and_the_file_still_runs(models):
     # embedding again replaces the archive instead of stacking a second one
     again = embed_metadata(data, labels=["a", "b"], info=_info())
     assert read_metadata(again).labels == ("a", "b") and strip_metadata(again) == models["flat"]
+    unusual = ["bird\u2028song", "dog\x85", "\u00e9t\u00e9 \u732b"]  # line separators other than \n are names
+    assert read_metadata(embed_metadata(data, labels=unusual, info=_info())).labels == tuple(unusual)
     # the interpreter reads the model with the archive appended exactly as without it
     from ai_edge_litert.interpreter import Interpreter
 
