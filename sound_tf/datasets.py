@@ -691,6 +691,12 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
     return root, detect_format(root) if data.format == "auto" else data.format
 
 
+def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Example]]:
+    return split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,
+                          val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
+                          seed=config.train.seed)
+
+
 def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable[[str], Any] = print) -> PreparedData:
     """Load, split and decode the dataset a config names; write ``split.csv`` and ``skipped.csv``.
 
@@ -737,12 +743,12 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     elif config.data.split_file is not None:
         splits, split_source = read_split_csv(config.data.split_file), f"read {config.data.split_file}"
     else:
-        examples = load_examples(root, fmt)
-        splits = split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,
-                                val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                                seed=config.train.seed)
-        split_source = "computed"
-    all_examples = [ex for name in SPLITS for ex in splits[name]]
+        examples, splits, split_source = load_examples(root, fmt), None, "computed"
+    # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
+    # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
+    if splits is None and any(ex.fold is not None for ex in examples):
+        splits = _split(examples, config)
+    all_examples = examples if splits is None else [ex for name in SPLITS for ex in splits[name]]
     if not all_examples:
         raise DatasetError(f"{root}: the split has no examples ({split_source})")
     labels = tuple(sorted({ex.label for ex in all_examples}))
@@ -751,6 +757,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     total = len({ex.path for ex in all_examples})
     last_log = [time.monotonic()]
+    log(f"data: decode cache {cache.rate_dir}")
 
     def progress(done: int, count: int) -> None:
         now = time.monotonic()
@@ -763,6 +770,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in result.skipped[:3])
         raise DatasetError(f"{root}: none of the {len(result.skipped)} audio file(s) could be read "
                            f"(first reasons: {reasons})")
+    if splits is None:
+        splits = _split([ex for ex in examples if ex.path in result.cached], config)
 
     index = {label: i for i, label in enumerate(labels)}
     kept = {name: [ex for ex in splits[name] if ex.path in result.cached] for name in SPLITS}
@@ -805,4 +814,10 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
+    for name in ("val", "test"):
+        absent = [label for label in labels if label not in per_class[name]]
+        if absent:  # a class of one or two files (or source groups) cannot be in every split
+            log(f"data: note: {len(absent)} class(es) have no {name} example ({', '.join(absent[:5])}"
+                f"{', ...' if len(absent) > 5 else ''}): too few files or source groups; "
+                + ("early stopping does not see them" if name == "val" else "the test cannot measure them"))
     return PreparedData(labels=labels, splits=items, skipped=skipped, stats=stats)

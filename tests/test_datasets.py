@@ -585,6 +585,21 @@ def test_a_split_whose_files_are_all_unreadable_is_named(tmp_path):
         prepare_dataset(config_for(tmp_path / "clips" / "clips.csv", tmp_path), tmp_path / "run", log=lambda _: None)
 
 
+def test_an_unreadable_file_never_takes_a_readable_ones_place_in_a_drawn_split(tmp_path):
+    """The split used to be drawn before decoding: with some seeds a class's only training file was the
+    corrupt one, and the run stopped ("no readable training example") with readable files in val/test."""
+    root = make_folder_tree(tmp_path / "data", classes=("dog", "owl"), per_class=6)
+    write_tone(root / "cat" / "a.wav")
+    write_tone(root / "cat" / "b.wav")
+    (root / "cat" / "c.wav").write_bytes(b"garbage" * 10)
+    for seed in range(12):
+        config = apply_overrides(config_for(root, tmp_path), {"train.seed": seed})
+        data = prepare_dataset(config, tmp_path / f"run{seed}", log=lambda _: None)
+        assert Counter(item.label for item in data.splits["train"])["cat"] >= 1, seed
+        assert [Path(p).name for p, _ in data.skipped] == ["c.wav"]
+        assert sum(len(items) for items in data.splits.values()) == 14  # every readable file has a split
+
+
 def test_prepare_dataset_all_corrupt_raises(tmp_path):
     root = tmp_path / "data"
     for label in ("a", "b"):
