@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
+from .locks import LOCK_FILE, claim_folder
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -112,14 +113,22 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def _claim(out_dir: Path) -> None:
+    """Lock ``out_dir`` until this process ends: one cross-validation per folder."""
+    holder = claim_folder(out_dir)
+    if holder:
+        raise ConfigError(f"{out_dir}: in use by {holder}, which is running this cross-validation; wait for it "
+                          f"to end, or choose another --out")
+
+
 def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> None:
     """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir``."""
     old = _read_json(out_dir / STATE_FILE)
     if overwrite:
-        for path in out_dir.iterdir():  # the log of this very command stays
+        for path in out_dir.iterdir():  # the log of this very command and its lock stay
             if path.is_dir():
                 shutil.rmtree(path)
-            elif path.name != LOG_FILE:
+            elif path.name not in (LOG_FILE, LOCK_FILE):
                 path.unlink()
         return
     keys = ("fingerprint", "scheme", "folds", "assignment")
@@ -219,7 +228,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     from .trainer import read_state, train_run
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _claim(out_dir)
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
                           f"per fold from --data (leave data.split_file out)")
@@ -388,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
+        _claim(out_dir)  # before its log: a refused second command writes nothing into the folder
         setup_logging(out_dir)
         started = time.time()
         run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,

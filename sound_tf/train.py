@@ -98,6 +98,7 @@ def export_pending(state: dict) -> bool:
 def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
     """The newest unfinished run under ``root`` trained with the same settings (with ``exporting``, also a
     finished one whose export was stopped)."""
+    from .locks import holder_of
     from .trainer import read_state
     if not root.is_dir():
         return None
@@ -106,7 +107,8 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
         state = read_state(run)
         if state.get("fingerprint") == fingerprint and (
                 state.get("status") == "running" or (exporting and export_pending(state))):
-            return run
+            if holder_of(run) is None:  # a run another process is training is not resumable
+                return run
     return None
 
 
@@ -114,26 +116,49 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
     With ``exporting`` (``--export``), a finished run whose export was stopped is resumed too: only its
-    export runs again.
+    export runs again. The folder returned is locked for this process (:mod:`sound_tf.locks`): a folder
+    another process is training in is refused as ``--out`` and passed over as a resumable run.
     """
     from .errors import ConfigError
+    from .locks import claim_folder, holder_of
     from .trainer import read_state
+
+    def claimed(run_dir: Path) -> Path:  # held until this process ends: no second process trains here
+        holder = claim_folder(run_dir)
+        if holder:
+            raise ConfigError(f"{run_dir}: in use by {holder}, which is training or exporting this run; wait for "
+                              f"it to end, or choose another --out")
+        return run_dir
+
     if out:
         run_dir = Path(out)
+        if run_dir.is_dir() and holder_of(run_dir):  # checked before --overwrite deletes anything
+            claimed(run_dir)
         state = read_state(run_dir)
         if overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
         elif exporting and export_pending(state) and state.get("fingerprint") == config.fingerprint():
-            return run_dir
+            return claimed(run_dir)
         elif state.get("status") == "done":
             raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
         elif state and state.get("fingerprint") != config.fingerprint():
             raise ConfigError(f"{run_dir}: holds an unfinished run with different settings"
                               f"{setting_differences(run_dir, config)}; pass --overwrite to start over or use the "
                               f"same settings to resume")
-        return run_dir
+        return claimed(run_dir)
     root = Path("runs")
-    return find_resumable_run(root, config, exporting=exporting) or root / time.strftime("%Y%m%d-%H%M%S")
+    resumable = find_resumable_run(root, config, exporting=exporting)
+    if resumable is not None:
+        return claimed(resumable)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):  # two commands started in the same second get two folders
+        run_dir = root / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return claimed(run_dir)
+    raise ConfigError(f"{root}: could not create a new run folder named {stamp}-N; pass --out")
 
 
 def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:

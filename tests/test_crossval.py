@@ -154,6 +154,28 @@ def _tones(root: Path) -> Path:
     return root
 
 
+def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from sound_tf import crossval
+
+    out = tmp_path / "cv"
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(out)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert crossval.main(["--out", str(out), "--overwrite"]) == 2
+        assert f"in use by pid {holder.pid}" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no log, nothing deleted
+        with pytest.raises(ConfigError, match="which is running this cross-validation"):
+            crossval.run_crossval(Config(), out)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     from sound_tf import crossval
 

@@ -137,6 +137,46 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
         train.resolve_run_dir(str(run), config("--data", "../data", "--epochs", "4"))
 
 
+def _hold(folder: Path) -> subprocess.Popen:
+    """Another process that holds ``folder``'s lock until it is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(folder)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_run_folder_in_use_by_another_process_is_refused_or_passed_over(tmp_path, monkeypatch):
+    """Two commands on one run used to write into one folder at once: the second resumed a run still
+    training and crashed on its history.csv, or (started in the same second) on its weights file."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import claim_folder, holder_of
+    from sound_tf.trainer import write_state
+
+    config = Config()
+    monkeypatch.chdir(tmp_path)
+    busy = tmp_path / "runs" / "20260101-000000"
+    busy.mkdir(parents=True)
+    write_state(busy, status="running", fingerprint=config.fingerprint())  # a resumable run...
+    holder = _hold(busy)  # ...that another process is training
+    try:
+        assert holder_of(busy) == f"pid {holder.pid} on {os.uname().nodename}"
+        with pytest.raises(ConfigError, match=rf"{busy}: in use by pid {holder.pid} on .*, which is training or "
+                                              rf"exporting this run; wait for it to end, or choose another --out"):
+            train.resolve_run_dir(str(busy), config, overwrite=True)
+        assert (busy / "run_state.json").is_file()  # --overwrite deleted nothing
+        first = train.resolve_run_dir(None, config)
+        second = train.resolve_run_dir(None, config)  # the same second, or a later one: another folder
+        assert len({busy, first.absolute(), second.absolute()}) == 3 and holder_of(first) is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert holder_of(busy) is None and claim_folder(busy) is None  # a killed holder leaves the folder free
+    (tmp_path / "runs" / "20260101-000001").mkdir()
+    write_state(tmp_path / "runs" / "20260101-000001", status="running", fingerprint=config.fingerprint())
+    assert train.resolve_run_dir(None, config) == Path("runs") / "20260101-000001"  # free: resumed
+
+
 def test_killed_run_resumes_where_it_stopped(tmp_path):
     data = make_tree(tmp_path / "data", clips_per_class=40, seconds=1.0, corrupt=False)
     out = tmp_path / "run"
