@@ -10,6 +10,7 @@ survive the restart.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -26,6 +27,7 @@ import tensorflow as tf
 from . import augment, pipeline
 from .config import Config, apply_overrides
 from .datasets import PreparedData, prepare_dataset
+from .errors import DatasetError
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .models import build_model
@@ -334,6 +336,18 @@ def feature_statistics(config: Config, paths: list[str], labels: list[int], *, m
     return compute_feature_stats(config, (waves for waves, _ in ds))
 
 
+@contextlib.contextmanager
+def _cached_files_must_stay() -> Iterator[None]:
+    """A decoded file deleted while the run reads it (the decode cache emptied) is a one-line error."""
+    try:
+        yield
+    except (tf.errors.NotFoundError, FileNotFoundError) as exc:
+        what = (f"{exc.filename}: No such file or directory" if isinstance(exc, FileNotFoundError)
+                else (str(exc.message).strip().splitlines() or ["a file"])[0])
+        raise DatasetError(f"{what}: a decoded file went missing while the run read it (was the decode cache "
+                           f"deleted?); run the same command again: it decodes what is missing and resumes") from None
+
+
 def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None = None,
               log: Callable[[str], None] = print, verbose: int | str = "auto",
               evaluate_test: bool = True) -> RunResult:
@@ -348,6 +362,12 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     data
         Already prepared data (cross-validation and tuning pass their own split).
     """
+    with _cached_files_must_stay():
+        return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
+
+
+def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None,
+               log: Callable[[str], None], verbose: int | str, evaluate_test: bool) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()

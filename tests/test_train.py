@@ -137,6 +137,45 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
         train.resolve_run_dir(str(run), config("--data", "../data", "--epochs", "4"))
 
 
+def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkeypatch):
+    """It was a TensorFlow NotFoundError traceback from inside the input pipeline."""
+    import shutil
+
+    from sound_tf import pipeline
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.errors import DatasetError
+    from sound_tf.trainer import train_run
+
+    import argparse
+
+    data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    config = train.config_from_args(parser.parse_args(
+        ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8", "--epochs", "1",
+         "--set", f"data.cache_dir={tmp_path / 'cache'}"]))
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    message = (r"No such file or directory.*: a decoded file went missing while the run read it \(was the decode "
+               r"cache deleted\?\); run the same command again")
+    sizes = pipeline.memory_cache_format
+
+    def sized_then_emptied(paths):  # Python has seen the files; TensorFlow's own reader meets them gone
+        if not (tmp_path / "cache").exists():
+            return None  # (streamed from the files: no more size checks)
+        kept = sizes(paths)
+        shutil.rmtree(tmp_path / "cache")
+        return kept
+
+    monkeypatch.setattr(pipeline, "memory_cache_format", sized_then_emptied)
+    with pytest.raises(DatasetError, match=message) as info:
+        train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
+    assert type(info.value.__context__).__name__ == "NotFoundError"
+    monkeypatch.setattr(pipeline, "memory_cache_format", sizes)
+    with pytest.raises(DatasetError, match=message) as info:  # emptied before: Python's file checks meet it
+        train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
+    assert isinstance(info.value.__context__, FileNotFoundError)
+
+
 def _hold(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.locks import claim_folder\n"
