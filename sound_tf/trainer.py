@@ -14,6 +14,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -342,8 +343,11 @@ def _cached_files_must_stay() -> Iterator[None]:
     try:
         yield
     except (tf.errors.NotFoundError, FileNotFoundError) as exc:
-        what = (f"{exc.filename}: No such file or directory" if isinstance(exc, FileNotFoundError)
-                else (str(exc.message).strip().splitlines() or ["a file"])[0])
+        if isinstance(exc, FileNotFoundError):
+            what = f"{exc.filename}: No such file or directory"
+        else:  # "{{function_node ...}} Error in user-defined function ...: <path>; No such file or directory"
+            found = re.search(r"(\S+); No such file or directory", str(exc.message))
+            what = f"{found.group(1)}: No such file or directory" if found else "a file: No such file or directory"
         raise DatasetError(f"{what}: a decoded file went missing while the run read it (was the decode cache "
                            f"deleted?); run the same command again: it decodes what is missing and resumes") from None
 

@@ -170,6 +170,7 @@ def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkey
     with pytest.raises(DatasetError, match=message) as info:
         train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
     assert type(info.value.__context__).__name__ == "NotFoundError"
+    assert str(info.value).startswith(f"{tmp_path / 'cache'}/")  # the file, without TensorFlow's node names
     monkeypatch.setattr(pipeline, "memory_cache_format", sizes)
     with pytest.raises(DatasetError, match=message) as info:  # emptied before: Python's file checks meet it
         train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
