@@ -498,9 +498,13 @@ def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test"
         except MetricsError:
             weak = set()
         items = list(per_class_source["per_class"].items())
-        per_class_html = ('<p>Rows shaded red are the five weakest classes by F1.</p>' + _table(
+        unmeasured = any(int(s["support"]) == 0 for _, s in items)
+        per_class_html = ('<p>Rows shaded red are the five weakest classes by F1.'
+                          + (' A class without evaluated examples (support 0) has no recall or F1 (&ndash;).'
+                             if unmeasured else '') + '</p>' + _table(
             ("class", "precision", "recall", "F1", "support"),
-            [(label, s["precision"], s["recall"], s["f1"], int(s["support"])) for label, s in items],
+            [(label, s["precision"], *((s["recall"], s["f1"]) if int(s["support"]) else ("\u2013", "\u2013")),
+              int(s["support"])) for label, s in items],
             row_classes=["weak" if label in weak else "" for label, _ in items]))
     pairs_html = '<p class="empty">no confusion matrix</p>'
     if metrics.get("confusion_matrix") is not None and metrics.get("labels"):

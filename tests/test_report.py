@@ -181,6 +181,19 @@ def test_report_embeds_every_figure_and_escapes_text(tmp_path, report_inputs):
     assert json.dumps({"sample_rate_hz": 16000}, indent=2)[1:-1].strip() in page.replace("&quot;", '"')
 
 
+def test_a_class_without_evaluated_examples_shows_no_recall_or_f1(tmp_path, report_inputs):
+    m, _ = report_inputs
+    gone = m["labels"][3]
+    metrics = {**m, "per_class": {**m["per_class"], gone: {**m["per_class"][gone], "recall": 0.0, "f1": 0.0,
+                                                           "support": 0}}}
+    page = _write_report(tmp_path, report_inputs, metrics=metrics)[0].read_text(encoding="utf-8")
+    row = re.search(rf"<tr[^>]*><td>{gone}</td>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row)[1:] == ["\u2013", "\u2013", "0"]  # not "0.0000": unmeasured
+    assert "A class without evaluated examples (support 0) has no recall or F1" in page
+    plain = _write_report(tmp_path / "plain", report_inputs)[0].read_text(encoding="utf-8")
+    assert "has no recall or F1" not in plain
+
+
 def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     folds = [compute_metrics(*_predictions(rng, 3, 10, ["a", "b", "c"])) for _ in range(3)]
     agg = aggregate_folds(folds)
