@@ -54,6 +54,10 @@ training pipeline's options) into a part that grows with the clip's length and a
 augmenter with every transform off, on 0.25-s and 5-s clips, alternately for that many rounds, and the
 chain's excess over the idle augmenter extrapolated to a length of zero. Writes
 ``bench/results/augment_fixed_cost.json``.
+
+``--tag NAME`` adds ``_NAME`` to the results file's name (``augment_rounds_NAME.json``); a results file that
+exists already is not overwritten without ``--force`` (the run is refused before it starts), and the
+temporary copy of ``REV`` made by ``--against`` is removed when the script ends.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+
+import result_file  # noqa: E402
 
 DISTINCT_CLIPS = 16
 CHAIN = ("shift", "speed", "pitch", "gain", "noise")
@@ -186,38 +192,47 @@ def compare_revisions(args: argparse.Namespace) -> None:
 
     from pipeline_ab import extract_revision
 
-    old = Path(tempfile.mkdtemp(prefix="sound_tf_augment_ab_")) / "old"
-    revision = extract_revision(args.against, old)
-    roots = {f"revision {revision}": old, "this checkout": REPO}
-    runs: dict[str, list[list[float]]] = {name: [] for name in roots}
-    for pair in range(args.pairs):
-        for name, root in roots.items():
-            runs[name].append(list(ours_in_child(root, args, one_thread_pool=args.one_thread_pool)))
-            print(f"pair {pair + 1}, {name}: {runs[name][-1][0]:.0f} clips/s, {runs[name][-1][1]:.2f} CPU ms "
-                  "per clip", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sound_tf_augment_ab_") as tmp:  # removed however the run ends
+        old = Path(tmp) / "old"
+        revision = extract_revision(args.against, old)
+        roots = {f"revision {revision}": old, "this checkout": REPO}
+        runs: dict[str, list[list[float]]] = {name: [] for name in roots}
+        for pair in range(args.pairs):
+            for name, root in roots.items():
+                runs[name].append(list(ours_in_child(root, args, one_thread_pool=args.one_thread_pool)))
+                print(f"pair {pair + 1}, {name}: {runs[name][-1][0]:.0f} clips/s, {runs[name][-1][1]:.2f} CPU ms "
+                      "per clip", flush=True)
     medians = {name: {"clips_per_s": round(float(np.median([r[0] for r in rs])), 1),
                       "cpu_ms_per_clip": round(float(np.median([r[1] for r in rs])), 3)} for name, rs in runs.items()}
     result = {"against": revision, "pairs": args.pairs, "clips": args.clips, "passes": args.passes,
               "one_thread_intra_op_pool": args.one_thread_pool,
               "chain": "shift + speed + pitch + gain + noise, each p=1, the training pipeline's tf.data options",
               "medians": medians, "runs": runs}
-    write_result("augment_ab.json", result)
+    write_result(args.result, result)
     print(json.dumps(medians, indent=2))
 
 
 def compare_in_process(args: argparse.Namespace) -> None:
     """``--against REV --in-process PAIRS``: the chain in this checkout and in ``REV``, alternately in one process."""
+    import tempfile
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)  # one thread: no hand-offs, steadier timings
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    with tempfile.TemporaryDirectory(prefix="sound_tf_augment_ab_") as tmp:  # removed however the run ends
+        _compare_in_process(args, Path(tmp) / "old")
+
+
+def _compare_in_process(args: argparse.Namespace, old_root: Path) -> None:
+    """:func:`compare_in_process` with ``REV``'s package extracted under ``old_root``."""
     import importlib
     import importlib.util
-    import tempfile
 
     import tensorflow as tf
 
     from pipeline_ab import extract_revision
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)  # one thread: no hand-offs, steadier timings
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    old_root = Path(tempfile.mkdtemp(prefix="sound_tf_augment_ab_")) / "old"
     revision = extract_revision(args.against, old_root)
     spec = importlib.util.spec_from_file_location("sound_tf_old", old_root / "sound_tf" / "__init__.py",
                                                   submodule_search_locations=[str(old_root / "sound_tf")])
@@ -252,7 +267,7 @@ def compare_in_process(args: argparse.Namespace) -> None:
               "ratio_this_checkout_to_revision": {
                   "median": round(float(np.median(ratios)), 3), "quartiles": [round(float(q), 3) for q in np.percentile(ratios, [25, 75])],
                   "pairs_in_favour_of_this_checkout": int(np.sum(ratios < 1))}}
-    write_result("augment_in_process.json", result)
+    write_result(args.result, result)
     print(json.dumps(result, indent=2))
 
 
@@ -474,7 +489,7 @@ def compare_alternately(args: argparse.Namespace) -> None:
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["versions"] = {"tensorflow": installed("tensorflow"), "audiomentations": installed("audiomentations"),
                           "python": platform.python_version()}
-    write_result("augment_rounds.json", result)
+    write_result(args.result, result)
 
 
 def fixed_cost(args: argparse.Namespace) -> None:
@@ -516,7 +531,7 @@ def fixed_cost(args: argparse.Namespace) -> None:
               "rows": [{key: round(value, 3) for key, value in row.items()} for row in rows],
               "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
               "versions": {"tensorflow": tf.__version__, "python": platform.python_version()}}
-    write_result("augment_fixed_cost.json", result)
+    write_result(args.result, result)
 
 
 def main() -> None:
@@ -540,7 +555,12 @@ def main() -> None:
     parser.add_argument("--fixed-cost", type=int, default=0, metavar="ROUNDS",
                         help="split our chain's CPU per clip into a fixed part and a part per second of audio instead")
     parser.add_argument("--child", metavar="ROOT", help=argparse.SUPPRESS)
+    result_file.add_flags(parser, "augment.json")  # and augment_ab.json, augment_rounds.json, ... by mode
     args = parser.parse_args()
+    if not args.child:  # checked before measuring; children only report to their parent
+        mode = ("augment_fixed_cost" if args.fixed_cost else "augment_in_process" if args.against and args.in_process
+                else "augment_ab" if args.against else "augment_rounds" if args.rounds else "augment")
+        args.result = result_file.claim(f"{mode}.json", args.tag, force=args.force).name
     if args.fixed_cost:
         fixed_cost(args)
         return
@@ -639,7 +659,7 @@ def main() -> None:
         "versions": {"tensorflow": tf.__version__, "audiomentations": audiomentations.__version__,
                      "python": platform.python_version()},
     }
-    write_result("augment.json", result)
+    write_result(args.result, result)
     print(json.dumps(result, indent=2))
     print("| pipeline | clips/s | vs audiomentations (default) | CPU ms per clip |\n|---|---|---|---|")
     for name, (value, cpu_ms) in rows.items():

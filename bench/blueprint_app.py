@@ -21,8 +21,13 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-from fastapi import FastAPI, File, UploadFile
+if __name__ == "__main__":  # a module uvicorn imports, not a command: say how it is run, before any heavy import
+    raise SystemExit("bench/blueprint_app.py is a server module, not a command: `python bench/serve.py` runs it; "
+                     "to serve it yourself, `BLUEPRINT_RUN_DIR=RUN python -m uvicorn bench.blueprint_app:app "
+                     "--port 8001` from the checkout")
+
+import numpy as np  # noqa: E402
+from fastapi import FastAPI, File, UploadFile  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -33,6 +38,8 @@ from sound_tf import augment, frontend, models  # noqa: E402,F401  (register the
 from sound_tf.audio import decode_bytes  # noqa: E402
 from sound_tf.config import Config  # noqa: E402
 
+if not os.environ.get("BLUEPRINT_RUN_DIR"):
+    raise RuntimeError("BLUEPRINT_RUN_DIR is not set: it names the trained run folder this app serves")
 RUN_DIR = Path(os.environ["BLUEPRINT_RUN_DIR"])
 CONFIG = Config.load(RUN_DIR)
 MODEL = keras.models.load_model(RUN_DIR / "model.keras")

@@ -16,8 +16,13 @@ cost class per length (its largest prime factor). This script measures, on one t
   overall (of pairs with equal ratios, the cheapest: ``_vocoder_length_pairs`` keeps one per ratio) and for
   the pair the table picks, priced by those measured costs.
 
-Usage: ``python bench/fft_lengths.py [--low 500] [--high 2000] [--calls 6] [--repeats 3]``. Writes
-``bench/results/fft_lengths.json``.
+The chain's pairs use lengths of about 750-1400 samples: a ``--low`` / ``--high`` range that leaves out every
+length of them measures the FFT lengths only (the comparison of the two choices is skipped, with a message);
+one that leaves out some prices the pairs it covers (``priced_share``).
+
+Usage: ``python bench/fft_lengths.py [--low 500] [--high 2000] [--calls 6] [--repeats 3] [--tag NAME]``. Writes
+``bench/results/fft_lengths[_<tag>].json`` (an existing file is not overwritten without ``--force``: the run is
+refused before it starts).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+import result_file  # noqa: E402
 from augment import write_result  # noqa: E402
 
 CLIP_SAMPLES = 5 * 22050
@@ -80,18 +86,30 @@ def measure(lengths: list[int], calls: int, repeats: int) -> dict[int, tuple[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--low", type=int, default=500)
-    parser.add_argument("--high", type=int, default=2000)
-    parser.add_argument("--calls", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--low", type=int, default=500,
+                        help="shortest FFT length measured, in samples (the chain's pairs use about 750-1400)")
+    parser.add_argument("--high", type=int, default=2000, help="longest FFT length measured, in samples")
+    parser.add_argument("--calls", type=int, default=6,
+                        help="FFTs of a clip's frames per timing (one tf.while_loop; the time per call is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per length and direction; the minimum is kept")
     parser.add_argument("--factors", type=int, default=5000, help="frequency factors drawn for the chain")
+    result_file.add_flags(parser, "fft_lengths.json")
     args = parser.parse_args()
+    for name in ("low", "calls", "repeats", "factors"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.high < args.low:
+        parser.error(f"--high ({args.high}) must not be below --low ({args.low})")
+    result_path = result_file.claim("fft_lengths.json", args.tag, force=args.force)
 
     import tensorflow as tf
 
     from sound_tf import augment
 
     lengths = [n for n in range(args.low + args.low % 2, args.high + 1, 2) if augment._fft_friendly(n)]
+    if not lengths:
+        parser.error(f"no even length from {args.low} to {args.high} has only prime factors up to 23: "
+                     "nothing to measure")
     costs = measure(lengths, args.calls, args.repeats)
     by_prime: dict[int, list[tuple[float, float]]] = {}
     for length, cost in costs.items():
@@ -113,7 +131,8 @@ def main() -> None:
     def summary(a: np.ndarray, s: np.ndarray) -> dict:
         priced = [costs[int(x)][0] + costs[int(y)][1] for x, y in zip(a, s) if int(x) in costs and int(y) in costs]
         error = np.abs(np.log(a / s) - targets) * cents
-        return {"fft_ns_per_sample_pair_mean": round(float(np.mean(priced)), 3), "priced_share": len(priced) / len(a),
+        return {"fft_ns_per_sample_pair_mean": round(float(np.mean(priced)), 3) if priced else None,
+                "priced_share": len(priced) / len(a),
                 "cents_error_mean": round(float(error.mean()), 3), "cents_error_max": round(float(error.max()), 3),
                 "distinct_analysis_lengths": int(len(set(a.tolist())))}
 
@@ -121,14 +140,23 @@ def main() -> None:
                "cheapest within the tolerance (the table)": summary(picked[:, 0], picked[:, 1])}
     for name, row in choices.items():
         print(f"{name}: {row}")
-    change = (choices["cheapest within the tolerance (the table)"]["fft_ns_per_sample_pair_mean"]
-              / choices["nearest pair"]["fft_ns_per_sample_pair_mean"] - 1)
-    print(f"FFT time per clip for the chain's factors: {change:+.1%}")
-    write_result("fft_lengths.json", {
+    used = np.concatenate([analysis[nearest], synthesis[nearest], picked[:, 0], picked[:, 1]])
+    if all(row["priced_share"] == 1 for row in choices.values()):
+        change = (choices["cheapest within the tolerance (the table)"]["fft_ns_per_sample_pair_mean"]
+                  / choices["nearest pair"]["fft_ns_per_sample_pair_mean"] - 1)
+        print(f"FFT time per clip for the chain's factors: {change:+.1%}")
+    else:  # the two means would be over different pairs, or over none: not comparable
+        change = None
+        print(f"FFT time per clip for the chain's factors: not compared, since --low {args.low} / --high {args.high} "
+              f"leave out lengths the chain's pairs use ({int(used.min())}-{int(used.max())}); "
+              f"priced shares {', '.join(format(row['priced_share'], '.0%') for row in choices.values())}")
+    write_result(result_path.name, {
         "what": "ns per sample of RFFT / IRFFT over a 5-s 22.05 kHz clip's half-overlapping frames, one thread",
+        "low": args.low, "high": args.high,
         "calls": args.calls, "repeats": args.repeats, "tolerance_cents": augment.VOCODER_TOLERANCE_CENTS,
         "medians_by_largest_prime_factor": medians, "chain_factors": args.factors, "choices": choices,
-        "fft_time_change": round(change, 4),
+        "chain_lengths": [int(used.min()), int(used.max())],
+        "fft_time_change": round(change, 4) if change is not None else None,
         "per_length": {str(n): [round(c[0], 3), round(c[1], 3)] for n, c in costs.items()},
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu_count": os.cpu_count(),
         "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},

@@ -18,9 +18,11 @@ accuracy within 1 point of float on FSDD.
 
 Usage::
 
-    python bench/latency.py [--runs 200] [--fsdd-run bench/results/fsdd/official_s0] [--skip-fsdd]
+    python bench/latency.py [--runs 200] [--fsdd-run bench/results/fsdd/official_s0] [--skip-fsdd] [--tag NAME]
 
-Writes ``bench/results/latency.json`` and prints a markdown table. Timings on a shared machine jitter:
+Without ``--skip-fsdd`` the FSDD run must exist (it is checked before anything is timed). Writes
+``bench/results/latency[_<tag>].json`` (or ``--out``; an existing file is not overwritten without ``--force``:
+the run is refused before it starts) and prints a markdown table. Timings on a shared machine jitter:
 the median of many runs is reported with the 10th percentile beside it.
 """
 
@@ -40,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+
+import result_file  # noqa: E402
 
 TARGET_INT8_BYTES = 300 * 1024
 TARGET_INT8_MS = 5.0
@@ -160,11 +164,18 @@ def default_model_bench(runs: int, keras_runs: int) -> dict:
     return result
 
 
+def trained_fsdd_run(run_dir: Path) -> Path:
+    """``run_dir`` if it holds a trained model, else ``SystemExit`` saying how to get one (checked before timing)."""
+    if not (run_dir / "model.keras").is_file():
+        raise SystemExit(f"{run_dir}: no trained FSDD run; train it first (`python bench/fsdd.py official --tag NAME` "
+                         f"trains bench/results/fsdd/official_s0), point --fsdd-run at one, or pass --skip-fsdd")
+    return run_dir
+
+
 def fsdd_bench(run_dir: Path) -> dict:
+    """The int8 accuracy check on the trained FSDD run ``run_dir`` (:func:`trained_fsdd_run`)."""
     from sound_tf import export
 
-    if not (run_dir / "model.keras").is_file():
-        raise SystemExit(f"{run_dir}: no trained FSDD run; train it first with `python bench/fsdd.py official`")
     profile = export.ExportProfile(name="bench", latency_runs=100)
     report = export.export_run(run_dir, profile=profile, log=print).report
     arts = report["artefacts"]
@@ -181,10 +192,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200, help="timed runs per TFLite/SavedModel form")
     parser.add_argument("--keras-runs", type=int, default=50, help="timed runs of Keras predict and call")
-    parser.add_argument("--fsdd-run", default=str(REPO / "bench" / "results" / "fsdd" / "official_s0"))
-    parser.add_argument("--skip-fsdd", action="store_true")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latency.json"))
+    parser.add_argument("--fsdd-run", default=str(REPO / "bench" / "results" / "fsdd" / "official_s0"),
+                        help="a trained FSDD official-split run (python bench/fsdd.py official) for the int8 "
+                             "accuracy check")
+    parser.add_argument("--skip-fsdd", action="store_true", help="leave out the FSDD int8 accuracy check")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latency.json"), help="results file")
+    result_file.add_flags(parser, "latency.json")
     args = parser.parse_args()
+    out = result_file.claim(Path(args.out).resolve(), args.tag, force=args.force)
+    fsdd_run = None if args.skip_fsdd else trained_fsdd_run(Path(args.fsdd_run))  # before timing anything
 
     import tensorflow as tf
 
@@ -195,8 +211,8 @@ def main() -> None:
                           "load_average_1min_at_start": round(os.getloadavg()[0], 2)},
               "tensorflow": tf.__version__, "threads": 1, "batch": 1,
               "default_model": default_model_bench(args.runs, args.keras_runs)}
-    if not args.skip_fsdd:
-        result["fsdd"] = fsdd_bench(Path(args.fsdd_run))
+    if fsdd_run is not None:
+        result["fsdd"] = fsdd_bench(fsdd_run)
     forms = result["default_model"]["forms"]
     int8 = forms["tflite_int8"]
     targets = {"int8_size_le_300KB": int8["size_bytes"] <= TARGET_INT8_BYTES,
@@ -208,7 +224,6 @@ def main() -> None:
     result["targets"] = targets
     result["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["seconds"] = round(time.time() - started, 1)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -23,8 +23,11 @@ training's :class:`sound_tf.trainer.InputThreadPriority` callback (the input pip
 lower priority than the step's; ``--input-niceness 0`` measures them at equal priority).
 
 Source files: 5-s 44.1 kHz 16-bit WAVs synthesised here (tones, chirps and noise), features as the
-esc50 recipe (22.05 kHz, 5 s, 64 mel bins). Usage: ``python bench/pipeline.py [--clips 240] [--rounds 15]``;
-``--set augment.rescale_domain=waveform --result pipeline_waveform.json`` measures another augmentation setting.
+esc50 recipe (22.05 kHz, 5 s, 64 mel bins), written to a temporary folder that is removed when the script
+ends. Usage: ``python bench/pipeline.py [--clips 240] [--rounds 9] [--tag NAME]`` (the README's runs use
+``--rounds 15``); ``--set augment.rescale_domain=waveform --tag rescale_waveform`` measures another
+augmentation setting. Writes ``bench/results/pipeline[_<tag>].json`` (or ``--result``); an existing file is not
+overwritten without ``--force``: the run is refused before it starts.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
+
+import result_file  # noqa: E402
 
 SOURCE_RATE = 44100
 
@@ -77,15 +82,23 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=240)
     parser.add_argument("--article-clips", type=int, default=60)
     parser.add_argument("--train-steps", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=9,
+                        help="alternating rounds of timed fits, real pipeline and in memory (the README's runs: 15)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. augment.pitch_probability=0 (as python -m sound_tf.train)")
     parser.add_argument("--result", default="pipeline.json", help="file name under bench/results/")
     parser.add_argument("--input-niceness", type=int, default=None,
                         help="niceness added to the input pipeline's threads in the timed fits (default: "
                              "training's, sound_tf.trainer.INPUT_THREAD_NICENESS; 0: equal priority)")
+    result_file.add_flags(parser, "pipeline.json")
     args = parser.parse_args()
+    result_path = result_file.claim(args.result, args.tag, force=args.force)
+    with tempfile.TemporaryDirectory(prefix="sound_tf_bench_") as work:  # clips and cache: removed however it ends
+        measure(args, Path(work), result_path)
 
+
+def measure(args: argparse.Namespace, work: Path, result_path: Path) -> None:
+    """Every measurement, on clips synthesised under ``work``; the result written to ``result_path``."""
     import keras
     import tensorflow as tf
     from sound_tf import augment, pipeline, trainer
@@ -94,7 +107,6 @@ def main() -> None:
     from sound_tf.frontend import feature_extractor
     from sound_tf.models import build_model
 
-    work = Path(tempfile.mkdtemp(prefix="sound_tf_bench_"))
     paths = synthesise(work / "data", args.clips)
     labels = [int(p.parent.name[1:]) for p in paths]
     config = apply_overrides(config_from_recipe(REPO / "pipelines" / "esc50.toml"),
@@ -220,9 +232,8 @@ def main() -> None:
         "pipeline_cpu_ms_per_clip": {name: round(value, 3) for name, value in stage_cpu.items()},
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / args.result).write_text(json.dumps(result, indent=2))
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"| (a) article loop | {a:.0f} clips/s |\n| (b) our first epoch (decode once + tf.data) | {b:.0f} clips/s |\n"
           f"| (c) our later epochs, log-mel computed in the pipeline too | {c:.0f} clips/s ({c / a:.1f}x (a)) |\n"

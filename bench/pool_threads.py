@@ -23,8 +23,9 @@ Configurations:
   (``threading.private_threadpool_size``).
 
 The configurations alternate ``--rounds`` times (the machine's speed drifts). Linux only.
-Usage: ``python bench/pool_threads.py [--rounds 2] [--passes 3] [--clips 960]``. Writes
-``bench/results/pool_threads.json``.
+Usage: ``python bench/pool_threads.py [--rounds 2] [--passes 3] [--clips 960] [--tag NAME]``. Writes
+``bench/results/pool_threads[_<tag>].json`` (an existing file is not overwritten without ``--force``: the run is
+refused before it starts).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+import result_file  # noqa: E402
 from augment import DISTINCT_CLIPS, chain_config, ours_dataset, synthesise, write_result  # noqa: E402
 
 CONFIGURATIONS = {"usual": {}, "one-thread": {"TF_NUM_INTRAOP_THREADS": "1"}, "private": {}}
@@ -100,10 +102,12 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3, help="passes per child process")
     parser.add_argument("--clips", type=int, default=960, help="clips per pass")
     parser.add_argument("--child", choices=CONFIGURATIONS, help=argparse.SUPPRESS)
+    result_file.add_flags(parser, "pool_threads.json")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.clips, args.passes)))
         return
+    result_path = result_file.claim("pool_threads.json", args.tag, force=args.force)
     if not Path("/proc/self/task").is_dir():
         raise SystemExit("bench/pool_threads.py reads /proc/self/task: Linux only")
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGURATIONS}
@@ -123,7 +127,7 @@ def main() -> None:
               "rounds": args.rounds, "passes": args.passes, "clips_per_pass": args.clips,
               "medians": medians, "passes_by_configuration": runs, "cpu_count": os.cpu_count(),
               "versions": {"python": platform.python_version()}}
-    write_result("pool_threads.json", result)
+    write_result(result_path.name, result)
     print("| configuration | clips/s | CPU ms per clip | pool threads | tf.data threads | main thread |")
     print("|---|---|---|---|---|---|")
     for name, m in medians.items():

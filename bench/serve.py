@@ -22,14 +22,18 @@ on the server's ``PYTHONPATH``), which tells a leak of Python objects from nativ
 
 The model is the default architecture on the esc50 recipe (5-s clips at 22.05 kHz), trained for one
 epoch on the synthetic demo data (accuracy is irrelevant to throughput) and exported once; both are
-kept under ``runs/bench-serve/`` and reused. Results go to ``bench/results/serve.json`` (merged with
-earlier runs of the other mode) and a markdown table on stdout.
+kept under ``runs/bench-serve/`` and reused. Results go to ``bench/results/serve[_<tag>].json`` (merged with
+an earlier run of the other mode: the throughput run at the top level, the soak under ``soak``, each with
+its own ``machine``, ``model`` and ``load_average_1min``) and a markdown table on stdout. A file that already
+holds a run of the same mode (``serve.json`` is committed) is not overwritten without ``--force``: the run is
+refused before anything is trained or measured; ``--tag NAME`` writes ``serve_NAME.json`` instead.
 
 Usage::
 
     python bench/serve.py [--rounds 3] [--requests 160] [--blueprint-requests 24] [--concurrency 16]
     python bench/serve.py --soak [--soak-requests 10000] [--python-heap]
     python bench/serve.py --run-dir RUN --bundle BUNDLE      # an existing run folder and its export
+    python bench/serve.py --soak --tag mine                  # into bench/results/serve_mine.json
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ import httpx2  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-RESULTS = REPO / "bench" / "results" / "serve.json"
+import result_file  # noqa: E402
+
+RESULTS = "serve.json"  # under bench/results/
 WORK = REPO / "runs" / "bench-serve"
 CLIENT_RATE_HZ = 44100
 CLIP_SECONDS = (1.0, 5.0)
@@ -335,23 +341,31 @@ def main() -> int:
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--python-heap", action="store_true",
                         help="--soak: also trace the server's Python heap (tracemalloc; slower, so not the bar's req/s)")
+    result_file.add_flags(parser, RESULTS)
     args = parser.parse_args()
 
+    # One file holds both modes: a run is refused only if the file already holds a run of its own mode.
+    path = result_file.tagged(RESULTS, args.tag)
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    if ("soak" if args.soak else "runs") in results and not args.force:
+        raise SystemExit(result_file.refusal(path, f"already holds a {'soak' if args.soak else 'throughput'} run"))
     run_dir, bundle = ensure_model(args.run_dir, args.bundle)
     clips = make_clips()
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    results["model"] = {"run_dir": str(run_dir), "bundle": str(bundle),
-                        "config": json.loads((bundle / "config.json").read_text()).get("audio")}
-    results["clips"] = {"sample_rate_hz": CLIENT_RATE_HZ, "seconds": list(CLIP_SECONDS), "format": "WAV PCM_16 mono"}
+    context = {  # per mode: the throughput run's at the top level, the soak's in its section
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "model": {"run_dir": str(run_dir), "bundle": str(bundle),
+                  "config": json.loads((bundle / "config.json").read_text()).get("audio")},
+        "clips": {"sample_rate_hz": CLIENT_RATE_HZ, "seconds": [1.0] if args.soak else list(CLIP_SECONDS),
+                  "format": "WAV PCM_16 mono"}}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         logs = Path(tmp)
         if args.soak:
-            results["soak"] = soak(args, bundle, clips, logs)
+            measured = soak(args, bundle, clips, logs)
         else:
             measured = throughput(args, run_dir, bundle, clips, logs)
             results.update(measured)
+            results.update(context)
             runs = measured["runs"]
             ours = next(r for r in runs if r["server"] == "sound_tf.serve" and r["concurrency"] == args.concurrency)
             base = next(r for r in runs if r["server"] == "blueprint (async def)" and r["concurrency"] == args.concurrency)
@@ -368,10 +382,14 @@ def main() -> int:
             print(f"\nthroughput {results['bar']['throughput_ratio']}x the blueprint at {args.concurrency} clients, "
                   f"p99 {results['bar']['p99_ratio']}x; bar met: {results['bar']['met']}")
     # Other jobs on the machine change absolute numbers; both servers are measured in the same run.
-    results["load_average_1min"] = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    load_average = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
+    if args.soak:
+        results["soak"] = {**measured, **context, "load_average_1min": load_average}
+    else:
+        results["load_average_1min"] = load_average
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {result_file.shown(path)}")
     return 0
 
 

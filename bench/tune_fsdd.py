@@ -9,10 +9,13 @@ speakers the training set. The search gets a stated budget: at most ``--trials``
 Usage::
 
     python bench/tune_fsdd.py [--speaker theo] [--trials 8] [--trial-epochs 5] [--time-budget 15]
-                              [--epochs 20] [--tuner bayesian] [--tuning default]
+                              [--epochs 20] [--tuner bayesian] [--tuning default] [--fsdd DIR] [--tag NAME]
 
-Results: ``bench/results/tune_fsdd.json`` and a markdown table on stdout. Re-running continues an
-interrupted search and reuses finished runs (``--overwrite`` starts again).
+FSDD is read from ``--fsdd DIR`` (default ``$SOUND_TF_FSDD`` if set, else ``../shared/datasets/fsdd`` beside the
+checkout, as ``bench/fsdd.py``). Results: ``bench/results/tune_fsdd[_<tag>].json`` and a markdown table on
+stdout; an existing results file (``tune_fsdd.json`` is committed) is not overwritten: the command is refused
+before it trains unless ``--force`` is given. Re-running continues an interrupted search and reuses finished
+runs (``--overwrite`` starts again).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from fsdd import FSDD, SPEAKERS, write_manifest  # noqa: E402
+import result_file  # noqa: E402
+from fsdd import SPEAKERS, add_fsdd_flag, recordings, write_manifest  # noqa: E402
 
 
 def _metrics(run: Path) -> dict:
@@ -50,15 +54,17 @@ def main() -> None:
     parser.add_argument("--tuning", default="default", help="search space (tuning/<name>.toml)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "tune_fsdd"))
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="train and search again instead of reusing --out")
+    add_fsdd_flag(parser)
+    result_file.add_flags(parser, "tune_fsdd.json")
     args = parser.parse_args()
-    if not FSDD.is_dir():
-        raise SystemExit(f"FSDD not found at {FSDD}")
+    result_path = result_file.claim("tune_fsdd.json", args.tag, force=args.force)
+    fsdd = recordings(args.fsdd)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from sound_tf import train, tune
 
     out = Path(args.out)
-    manifest = write_manifest(out / "loso.csv", "loso")
+    manifest = write_manifest(out / "loso.csv", "loso", fsdd)
     test_fold = SPEAKERS.index(args.speaker) + 1
     val_fold = test_fold % len(SPEAKERS) + 1
     common = ["--data", str(manifest), "--pipeline", "fsdd", "--test-fold", str(test_fold), "--val-fold",
@@ -96,8 +102,8 @@ def main() -> None:
                   "best_val_loss": best["score"], "hyperparameters": best["hyperparameters"]},
         "cpu_count": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 1),
     }
-    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (REPO / "bench" / "results" / "tune_fsdd.json").write_text(json.dumps(result, indent=2) + "\n")
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
     d, t = result["default"], result["tuned"]
     print(f"| FSDD LOSO ({args.speaker} held out) | test accuracy | macro F1 | epochs |")
     print("|---|---|---|---|")

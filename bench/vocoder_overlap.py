@@ -14,11 +14,14 @@ overlap-add to 1 at that hop. The variant lives here only; the package does not 
   each edge left out; librosa's ``time_stretch`` / ``pitch_shift`` (n_fft 1024, hop 256) for scale;
 - the distance to librosa's ``time_stretch`` / ``pitch_shift`` (n_fft 1024, hop 512) on 30 FSDD
   recordings resampled to 22.05 kHz (mean absolute difference of ``ln(|STFT| + 1e-4)``, n_fft 512, hop
-  128), with librosa at hop 256 against hop 512 for scale. Skipped, with a message, when
-  ``../shared/datasets/fsdd`` is absent.
+  128), with librosa at hop 256 against hop 512 for scale. FSDD is read from ``--fsdd DIR`` (default
+  ``$SOUND_TF_FSDD`` if set, else ``../shared/datasets/fsdd`` beside the checkout, as ``bench/fsdd.py``);
+  skipped, with a message, when it is absent from the default place (an error, before anything is
+  measured, when ``--fsdd`` or ``$SOUND_TF_FSDD`` names a folder without it).
 
-Usage: ``python bench/vocoder_overlap.py [--hops 3/4,5/8,9/16] [--pairs 6]``. Writes
-``bench/results/vocoder_overlap.json``; the CPU comparison uses the first hop.
+Usage: ``python bench/vocoder_overlap.py [--hops 3/4,5/8,9/16] [--pairs 6] [--fsdd DIR] [--tag NAME]``. Writes
+``bench/results/vocoder_overlap[_<tag>].json`` (an existing file is not overwritten without ``--force``: the
+run is refused before it starts); the CPU comparison uses the first hop.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+import result_file  # noqa: E402
 from augment import DISTINCT_CLIPS, chain_config, one_pass, ours_dataset, synthesise, write_result  # noqa: E402
+from fsdd import DEFAULT_FSDD, add_fsdd_flag, find_recordings, missing_message  # noqa: E402
 
-FSDD = REPO.parent / "shared" / "datasets" / "fsdd" / "recordings"
 SAMPLE_RATE_HZ = 22050
 TRANSFORMS = (("stretch", 0.85), ("stretch", 1.15), ("pitch", -2.0), ("pitch", 2.0), ("pitch", 1.0))
 
@@ -191,15 +195,17 @@ def against_truth(vocoders: dict) -> dict:
     return result
 
 
-def against_librosa(vocoders: dict) -> dict | str:
+def against_librosa(vocoders: dict, fsdd: str) -> dict | str:
+    """The distances to librosa on 30 recordings of FSDD at ``fsdd`` (a message instead if it is absent)."""
     import soundfile
     import soxr
 
-    files = sorted(FSDD.glob("*.wav"))
-    if not files:
-        message = f"FSDD not present at {FSDD}: the comparison with librosa on real recordings is skipped"
+    found = find_recordings(fsdd)
+    if found is None:
+        message = f"{missing_message(fsdd)}: the comparison with librosa on real recordings is skipped"
         print(message)
         return message
+    files = sorted(found.glob("*.wav"))
     clips = []
     for path in files[::max(1, len(files) // 30)][:30]:
         wave, rate = soundfile.read(path, dtype="float32")
@@ -243,10 +249,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hops", default="3/4,5/8,9/16", help="hop fractions of the window, each in (1/2, 1)")
     parser.add_argument("--pairs", type=int, default=6, help="alternating pairs of passes for the CPU comparison")
+    add_fsdd_flag(parser)
+    result_file.add_flags(parser, "vocoder_overlap.json")
     args = parser.parse_args()
     hops = [Fraction(h) for h in args.hops.split(",")]
     if not all(Fraction(1, 2) < h < 1 for h in hops):
         parser.error(f"every hop must lie strictly between 1/2 and 1, got {args.hops}")
+    if args.fsdd != str(DEFAULT_FSDD) and find_recordings(args.fsdd) is None:  # named, not the default place
+        raise SystemExit(missing_message(args.fsdd))
+    result_path = result_file.claim("vocoder_overlap.json", args.tag, force=args.force)
 
     import librosa
     import tensorflow as tf
@@ -260,12 +271,12 @@ def main() -> None:
     result = {
         "chain_cost": chain_cost(hops[0], args.pairs),
         "logmel_error_db_against_exact_transform": against_truth(vocoders),
-        "log_magnitude_distance_to_librosa_on_fsdd": against_librosa(vocoders),
+        "log_magnitude_distance_to_librosa_on_fsdd": against_librosa(vocoders, args.fsdd),
         "rate_one_max_abs_difference": identity,
         "cpu_count": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "versions": {"tensorflow": tf.__version__, "librosa": librosa.__version__, "python": platform.python_version()},
     }
-    write_result("vocoder_overlap.json", result)
+    write_result(result_path.name, result)
 
 
 if __name__ == "__main__":
