@@ -27,6 +27,7 @@ import io
 import logging
 import os
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,8 +292,14 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
     header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
+        lowered = [h.lower() for h in header]
+        other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
+        hint = (f"; the header looks {'tab' if other == chr(9) else repr(other)}-separated: write the CSV with "
+                f"commas" if other else "; column names are case-sensitive: write them in lower case"
+                if all(c in lowered for c in required) else "")
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
-                           f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else ""))
+                           f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else "")
+                           + hint)
     rows = []
     for values in reader:
         line = reader.line_num
@@ -431,7 +438,22 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         raise DatasetError(f"unknown dataset format {format!r}; expected auto, demo or one of {', '.join(FORMATS)}")
     if format in ("esc50", "urbansound8k") and not root.is_dir():
         raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
-    return _LOADERS[format](root)
+    examples = _LOADERS[format](root)
+    _warn_lookalike_labels(examples, root)
+    return examples
+
+
+def _warn_lookalike_labels(examples: Sequence[Example], root: Path) -> None:
+    """Labels that differ only in case or Unicode form (``Dog``/``dog``, é composed or not) are different
+    classes; say so, since it is rarely meant."""
+    forms: dict[str, set[str]] = defaultdict(set)
+    for ex in examples:
+        forms[unicodedata.normalize("NFKC", ex.label).casefold()].add(ex.label)
+    alike = [sorted(labels) for labels in forms.values() if len(labels) > 1]
+    if alike:
+        logger.warning("%s: %d group(s) of labels differ only in case or Unicode form and are separate classes "
+                       "(e.g. %s); rename the files' classes if they are one class", root, len(alike),
+                       " / ".join(repr(label) for label in alike[0]))
 
 
 # -- splits ----------------------------------------------------------------------------------------

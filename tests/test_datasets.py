@@ -237,7 +237,12 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("file,label\na.wav,x\n", r"missing column\(s\) path; found \['file', 'label'\]"),
+    ("file,label\na.wav,x\n", r"missing column\(s\) path; found \['file', 'label'\]; expected path,label "
+                              r"and optionally fold,group$"),
+    ("path;label\na.wav;x\n", r"found \['path;label'\]; .*; the header looks ';'-separated: write the CSV with commas"),
+    ("path\tlabel\na.wav\tx\n", r"the header looks tab-separated: write the CSV with commas"),
+    ("Path,Label\na.wav,x\n", r"missing column\(s\) path, label; .*; column names are case-sensitive: write them in "
+                              r"lower case"),
     ("path,label\na.wav,\n", r"line 2: empty value in column 'label'"),
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
     ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
@@ -250,6 +255,17 @@ def test_csv_errors_name_file_and_row(tmp_path, content, message):
     with pytest.raises(DatasetError, match=message) as info:
         load_examples(manifest)
     assert str(manifest) in str(info.value)
+
+
+def test_labels_that_differ_only_in_case_or_unicode_form_are_pointed_out(tmp_path, caplog):
+    root = make_folder_tree(tmp_path / "data", classes=("dog", "Dog", "caf\u00e9", "cafe\u0301", "owl"), per_class=1)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len({ex.label for ex in load_examples(root)}) == 5  # still five classes: the names are the labels
+    assert "2 group(s) of labels differ only in case or Unicode form and are separate classes" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        load_examples(make_folder_tree(tmp_path / "plain", per_class=1))
+    assert "differ only in case" not in caplog.text
 
 
 def test_esc50_parsing(tmp_path):
