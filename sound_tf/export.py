@@ -885,13 +885,45 @@ def _check_replaceable(out: Path, *, run_dir: Path) -> None:
     if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
         raise ConfigError(f"{out}: this folder holds the run {run_dir}, and export replaces its --out as a whole; "
                           f"give another --out (default {run_dir / 'export'})")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in BUNDLE_NAMES
-                     and not _BUNDLE_MODEL_NAME.fullmatch(p.name))
+    foreign = [p.relative_to(out).as_posix() for p in _foreign_files(out)]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise ConfigError(f"{out}: not an export bundle (it holds {shown}, which export does not write); export "
                           f"replaces its --out as a whole, so it refuses this folder: give another --out, or "
                           f"move those files away")
+    if any(out.iterdir()) and not _is_export_report(out / EXPORT_JSON):
+        raise ConfigError(f"{out}: holds bundle-like files but no {EXPORT_JSON} written by an export, so it may be "
+                          f"someone's own files; export replaces its --out as a whole and refuses this folder: give "
+                          f"another --out, or empty it")
+
+
+def _foreign_files(out: Path) -> list[Path]:
+    """What ``out`` holds that an export does not write, at every depth (an ``analysis/`` or
+    ``saved_model/`` of the user's own must not be deleted with the bundle it is taken for)."""
+    foreign = [p for p in sorted(out.iterdir()) if p.name not in BUNDLE_NAMES and not _BUNDLE_MODEL_NAME.fullmatch(p.name)]
+    analysis, saved = out / ANALYSIS_DIR, out / SAVED_MODEL_DIR
+    if analysis.is_dir():
+        foreign += [p for p in sorted(analysis.iterdir())
+                    if not (p.suffix == ".txt" and _BUNDLE_MODEL_NAME.fullmatch(p.stem + ".tflite"))]
+    if saved.is_dir():  # a SavedModel: saved_model.pb, fingerprint.pb, variables/variables.*, assets/
+        for path in sorted(saved.rglob("*")):
+            top = path.relative_to(saved).parts[0]
+            if not (top in ("saved_model.pb", "fingerprint.pb", "assets")
+                    or (top == "variables" and (path.is_dir() or path.name.startswith("variables.")))):
+                foreign.append(path)
+    for name in (analysis, saved, out / EXPORT_JSON, out / CONFIG_FILENAME, out / LABELS_FILE, out / FEATURES_FILE):
+        if name.exists() and name.is_dir() != (name in (analysis, saved)):
+            foreign.append(name)  # a folder where export writes a file, or the reverse
+    return foreign
+
+
+def _is_export_report(path: Path) -> bool:
+    """Whether ``path`` is an ``export.json`` as :func:`export_run` writes it."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(report, dict) and {"artefacts", "passed", "config_fingerprint"} <= set(report)
 
 
 def _new_sibling(path: Path, purpose: str) -> Path:

@@ -435,6 +435,20 @@ def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, cap
     assert (run.run_dir / "model.keras").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml", "mine"]
 
+    # Names export writes, holding the user's own files: they used to be deleted with the "bundle".
+    for name, files in {"project": {"config.json": "{}", "analysis/notes.ipynb": "{}"},
+                        "models": {"saved_model/saved_model.pb": "x", "saved_model/README.md": "mine"},
+                        "plain": {"config.json": '{"my": "settings"}', "labels.txt": "a\nb\n"}}.items():
+        folder = tmp_path / name
+        for relative, text in files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+        assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(folder), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert (f"error: {folder}: not an export bundle (it holds {list(files)[1]}" in err if name != "plain"
+                else f"error: {folder}: holds bundle-like files but no export.json written by an export" in err), err
+        assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
+
 
 def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
     assert export.main([str(tmp_path), "--quiet"]) == 2
