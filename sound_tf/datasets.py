@@ -714,6 +714,14 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
 
 
 def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Example]]:
+    folds = {ex.fold for ex in examples} - {None}
+    defaults = type(config.data)()
+    unused = [f"data.{name}={getattr(config.data, name)}" for name in ("test_fraction", "val_fraction")
+              if getattr(config.data, name) != getattr(defaults, name)
+              and (len(folds) > 2 or (folds and name == "test_fraction"))]
+    if unused:  # the folds decide: with 3 or more, test and validation are whole folds
+        logger.warning("%s not used: the data has folds %s, and whole folds are the test (and validation) "
+                       "sets; choose them with data.test_fold / data.val_fold", " and ".join(unused), sorted(folds))
     return split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,
                           val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
                           seed=config.train.seed)

@@ -16,12 +16,11 @@ converted to TFLite and served::
 ``seed_cnn`` is the original article's SimpleAudioCNN, kept as the baseline to beat. ``default`` is a
 compact CNN for environmental sound (1-10 s clips, 10-50 classes, a few hundred clips per class): a
 4 x 4 patch convolution stem, then depthwise-separable blocks (batch norm, ReLU, 2x2 max pooling), mean +
-max global pooling, dropout and the classifier: 33 k parameters and 12 M multiply-accumulates for a
-5-s 22.05 kHz clip with the default widths (the log-mel frontend adds 52 M as matrix products). As
-int8 TFLite with a float32 frontend it runs such a clip in about 2.7 ms on one CPU thread (Keras
-``predict``: about 70 ms); the file is 336 KB, 283 KB of which are the frontend's float32 DFT and mel
-constants. Wider blocks buy accuracy for latency: ``widths = (64, 128, 256, 256)`` has 119 k
-parameters and runs in about 4.1 ms.
+max global pooling, dropout and the classifier. For a 5-s 22.05 kHz clip and 50 classes (the esc50
+recipe) it has 43 k parameters and 5.3 M multiply-accumulates (the log-mel frontend adds 11.4 M); as
+int8 TFLite with a float32 frontend the file is 215 KB and runs such a clip in about 0.7 ms on one CPU
+thread (Keras ``predict``: about 40 ms). The README's "Deployment" table has the measured numbers
+(``bench/latency.py``); wider ``model.widths`` buy accuracy for latency.
 
 Weight initialisation follows Keras' global seed: call ``keras.utils.set_random_seed`` first.
 

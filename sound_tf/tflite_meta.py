@@ -46,6 +46,7 @@ INFO_FILE = "sound_tf.json"
 FEATURES_FILE = "features.json"
 #: Keys every ``sound_tf.json`` must hold (the runner needs them to cut audio into model inputs).
 REQUIRED_KEYS = ("format", "sample_rate_hz", "clip_samples", "window_hop_samples", "input_kind", "variant")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a ZIP can hold
 # The FlatBuffer file identifier of TFLite models (bytes 4-8).
 _TFLITE_IDENTIFIER = b"TFL3"
 
@@ -144,11 +145,13 @@ def embed_metadata(model: bytes, *, labels: Sequence[str], info: Mapping[str, An
     if missing:
         raise ConfigError(f"metadata info lacks {missing}; required keys: {list(REQUIRED_KEYS)}")
     buffer = io.BytesIO()
+    files = {LABELS_FILE: "".join(f"{label}\n" for label in labels).encode("utf-8"),
+             INFO_FILE: json.dumps(info, indent=2, sort_keys=True).encode("utf-8"), **(extra_files or {})}
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(LABELS_FILE, "".join(f"{label}\n" for label in labels))
-        archive.writestr(INFO_FILE, json.dumps(info, indent=2, sort_keys=True))
-        for name, content in (extra_files or {}).items():
-            archive.writestr(name, content)
+        for name, content in files.items():  # a fixed date: the same model gives the same bytes
+            entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            entry.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
+            archive.writestr(entry, content, zipfile.ZIP_DEFLATED)
     return strip_metadata(bytes(model)) + buffer.getvalue()
 
 

@@ -601,6 +601,19 @@ def test_a_split_whose_files_are_all_unreadable_is_named(tmp_path):
         prepare_dataset(config_for(tmp_path / "clips" / "clips.csv", tmp_path), tmp_path / "run", log=lambda _: None)
 
 
+def test_split_fractions_that_folds_make_unused_are_pointed_out(tmp_path, caplog):
+    us8k = make_us8k(tmp_path / "us8k", folds=3)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        data = prepare_dataset(config_for(us8k, tmp_path, **{"data.test_fraction": 0.3}), tmp_path / "run",
+                               log=lambda _: None)
+    assert {item.fold for item in data.splits["test"]} == {3}  # a whole fold, as documented
+    assert "data.test_fraction=0.3 not used: the data has folds [1, 2, 3]" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        prepare_dataset(config_for(us8k, tmp_path), tmp_path / "run2", log=lambda _: None)
+    assert "not used" not in caplog.text
+
+
 def test_an_unreadable_file_never_takes_a_readable_ones_place_in_a_drawn_split(tmp_path):
     """The split used to be drawn before decoding: with some seeds a class's only training file was the
     corrupt one, and the run stopped ("no readable training example") with readable files in val/test."""

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def test_metadata_round_trip_and_the_file_still_runs(models):
     # embedding again replaces the archive instead of stacking a second one
     again = embed_metadata(data, labels=["a", "b"], info=_info())
     assert read_metadata(again).labels == ("a", "b") and strip_metadata(again) == models["flat"]
+    time.sleep(2.1)  # the ZIP's dates have a 2-s resolution: the same model gives the same bytes at any time
+    assert embed_metadata(data, labels=["a", "b"], info=_info()) == again
+    entry = zipfile.ZipFile(io.BytesIO(again)).getinfo("labels.txt")
+    assert entry.external_attr >> 16 == 0o644 and entry.compress_type == zipfile.ZIP_DEFLATED
     unusual = ["bird\u2028song", "dog\x85", "\u00e9t\u00e9 \u732b"]  # line separators other than \n are names
     assert read_metadata(embed_metadata(data, labels=unusual, info=_info())).labels == tuple(unusual)
     # the interpreter reads the model with the archive appended exactly as without it
