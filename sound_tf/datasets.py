@@ -365,16 +365,15 @@ def _load_csv(path: Path) -> list[Example]:
     return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
 
-def _note_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) -> list[Example]:
-    """``examples``; audio files under ``audio_dir`` that ``listing`` does not name are counted in a warning
-    (they are not used: the metadata gives each file its label and fold)."""
+def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) -> None:
+    """Count in a warning the audio files under ``audio_dir`` that ``listing`` does not name (they are not
+    used: the metadata gives each file its label and fold)."""
     listed = {os.path.normcase(os.path.realpath(ex.path)) for ex in examples}
     unlisted = [path for path in _iter_audio_files(audio_dir)
                 if os.path.normcase(os.path.realpath(path)) not in listed] if audio_dir.is_dir() else []
     if unlisted:
         logger.warning("%d audio file(s) under %s are not listed in %s (e.g. %s) and are not used",
                        len(unlisted), audio_dir, listing, unlisted[0].relative_to(audio_dir))
-    return list(examples)
 
 
 def _load_esc50(root: Path) -> list[Example]:
@@ -383,7 +382,8 @@ def _load_esc50(root: Path) -> list[Example]:
     examples = _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
                                      fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
                              for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
-    return _note_unlisted(examples, root / "audio", meta)
+    _warn_unlisted(examples, root / "audio", meta)
+    return examples
 
 
 def _load_urbansound8k(root: Path) -> list[Example]:
@@ -397,7 +397,8 @@ def _load_urbansound8k(root: Path) -> list[Example]:
                                 label=row["class"], fold=fold, group=row["fsID"]))
     examples = _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
                                        for (line, _), ex in zip(rows, examples)], meta)
-    return _note_unlisted(examples, root / "audio", meta)
+    _warn_unlisted(examples, root / "audio", meta)
+    return examples
 
 
 _LOADERS: dict[str, Callable[[Path], list[Example]]] = {
