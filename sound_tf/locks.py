@@ -63,9 +63,3 @@ def holder_of(folder: str | os.PathLike) -> str | None:
     finally:
         os.close(fd)
 
-
-def release_folder(folder: str | os.PathLike) -> None:
-    """Give up this process's lock on ``folder`` (before deleting it, say)."""
-    fd = _HELD.pop(str(Path(folder).resolve()), None)
-    if fd is not None:
-        os.close(fd)
