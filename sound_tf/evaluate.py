@@ -42,8 +42,8 @@ def _select_fold(examples: list, fold: int, source: str) -> list:
 
 def _warn_if_seen(examples: Sequence, splits: dict, what: str, log: Callable[[str], None]) -> None:
     """Warn when some of ``examples`` were the run's training or validation clips (``splits`` of its split.csv)."""
-    seen = {os.path.normpath(ex.path): name for name in ("train", "val") for ex in splits[name]}
-    counts = Counter(seen[path] for path in (os.path.normpath(ex.path) for ex in examples) if path in seen)
+    seen = {os.path.realpath(ex.path): name for name in ("train", "val") for ex in splits[name]}  # any spelling
+    counts = Counter(seen[path] for path in (os.path.realpath(ex.path) for ex in examples) if path in seen)
     if counts:
         used = " and ".join(f"{counts[name]} for {'training' if name == 'train' else 'validation (early stopping)'}"
                             for name in ("train", "val") if counts[name])
@@ -78,6 +78,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         split = split or "test"
         if not splits[split]:
             raise DatasetError(f"{split_csv}: the {split} split is empty")
+        _warn_if_seen(splits[split], splits, f"the {split} split", log)
         return splits[split], split, 0
 
     if split is not None:

@@ -185,6 +185,17 @@ def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_pa
     messages.clear()
     evaluate.evaluate_run(run.run_dir, split="test", out_dir=tmp_path / "test", log=messages.append)
     assert not any("optimistic" in m for m in messages)  # the test split is neither
+    for name, use in (("val", "validation (early stopping)"), ("train", "training")):  # --split said nothing
+        messages.clear()
+        evaluate.evaluate_run(run.run_dir, split=name, out_dir=tmp_path / name, log=messages.append)
+        assert (f"warning: of the {sizes[name]} clips of the {name} split, {sizes[name]} for {use} in this run; "
+                f"their scores are optimistic") in messages
+    # The same files through a linked folder are the same clips.
+    linked = tmp_path / "linked"
+    linked.symlink_to(Path(run.config.data.path).resolve(), target_is_directory=True)
+    messages.clear()
+    evaluate.evaluate_run(run.run_dir, data=str(linked), out_dir=tmp_path / "linked_eval", log=messages.append)
+    assert any(f"{sizes['train']} for training and {sizes['val']} for validation" in m for m in messages), messages
 
 
 def test_training_run_report_contains_every_figure(run):
