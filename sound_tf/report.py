@@ -477,11 +477,14 @@ def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test"
         return empty, empty, empty
     if "mean" in metrics and "std" in metrics:  # aggregate_folds output
         pooled = metrics.get("pooled") or {}
+        # From a confusion matrix, top-1 accuracy is the accuracy; top-k for k > 1 needs the scores (n/a).
         rows = [(key, float(metrics["mean"][key]), float(metrics["std"].get(key, float("nan"))),
-                 pooled.get(key, pooled.get("top_k_accuracy", {}).get(key, float("nan"))))
+                 pooled.get("accuracy" if key == "top_1" else key,
+                            pooled.get("top_k_accuracy", {}).get(key, float("nan"))))
                 for key in metrics["mean"]]
         overall = (f"<p>{_esc(metrics.get('num_folds', '?'))} folds, {_esc(metrics.get('num_examples', '?'))} "
-                   "held-out examples in all. Pooled = computed from the summed confusion matrix.</p>"
+                   "held-out examples in all. Std = the population standard deviation over the folds; pooled = "
+                   "computed from the summed confusion matrix.</p>"
                    + _table(("metric", "mean", "std", "pooled"), rows))
         per_class_source = pooled
     else:

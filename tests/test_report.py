@@ -207,6 +207,10 @@ def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     assert "<th>metric</th><th>mean</th><th>std</th><th>pooled</th>" in page
     mean, std = agg["mean"]["accuracy"], agg["std"]["accuracy"]
     assert f'<td>accuracy</td><td class="num">{mean:.4f}</td><td class="num">{std:.4f}</td>' in page
+    pooled = agg["pooled"]["accuracy"]  # top-1 pooled is the pooled accuracy; it read n/a
+    assert f'<td>top_1</td><td class="num">{agg["mean"]["top_1"]:.4f}</td>' in page
+    assert re.search(rf'<td>top_1</td>(<td class="num">[^<]*</td>){{2}}<td class="num">{pooled:.4f}</td>', page)
+    assert "Std = the population standard deviation over the folds" in page
     assert "<h3>Per fold</h3><table><thead><tr><th>fold</th><th>accuracy</th><th>macro_f1</th>" in page
     assert f"<td class=\"num\">{folds[2]['macro_f1']:.4f}</td>" in page
 
