@@ -794,7 +794,9 @@ def find_repo_toml(name: str | Path, folder: Path, what: str) -> Path:
     if path.is_file():
         return path
     candidate = folder / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
-    if candidate.is_file():
+    # Only a bare name, or one inside the folder's own name (pipelines/esc50.toml from any folder), falls
+    # back to the repository's file: a path elsewhere that does not exist is an error, not another file.
+    if path.parent in (Path("."), Path(folder.name)) and candidate.is_file():
         return candidate
     known = sorted(p.stem for p in folder.glob("*.toml"))
     raise ConfigError(f"{name}: {what} not found (looked at {path} and {candidate}; known: {known})")

@@ -25,7 +25,6 @@ import argparse
 import csv
 import hashlib
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from typing import Any, Callable, Sequence
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import LOCK_FILE, claim_folder
+from .locks import claim_folder, empty_folder, release_folder
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -125,11 +124,7 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> No
     """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir``."""
     old = _read_json(out_dir / STATE_FILE)
     if overwrite:
-        for path in out_dir.iterdir():  # the log of this very command and its lock stay
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.name not in (LOG_FILE, LOCK_FILE):
-                path.unlink()
+        empty_folder(out_dir, keep=(LOG_FILE,))  # the log of this very command (and the lock) stay
         return
     keys = ("fingerprint", "scheme", "folds", "assignment")
     differs = [key for key in keys if old and old.get(key) != state.get(key)]
@@ -221,14 +216,22 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     dict
         The content of ``crossval.json``.
     """
+    out_dir = Path(out_dir)
+    _claim(out_dir)
+    try:
+        return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)
+    finally:  # the folder is free again once the cross-validation ends, even in a process that goes on
+        release_folder(out_dir)
+
+
+def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
+                 log: Callable[[str], None], verbose: int | str) -> dict[str, Any]:
     import keras
 
     from . import evaluation
     from .datasets import resolve_source, load_examples, write_split_csv
     from .trainer import read_state, train_run
 
-    out_dir = Path(out_dir)
-    _claim(out_dir)
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
                           f"per fold from --data (leave data.split_file out)")
@@ -398,11 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
         _claim(out_dir)  # before its log: a refused second command writes nothing into the folder
-        setup_logging(out_dir)
-        started = time.time()
-        run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
-                     log=log.info, verbose=0 if args.quiet else "auto")
-        log.info(f"done in {time.time() - started:.0f} s")
+        try:
+            setup_logging(out_dir)
+            started = time.time()
+            run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
+                         log=log.info, verbose=0 if args.quiet else "auto")
+            log.info(f"done in {time.time() - started:.0f} s")
+        finally:
+            release_folder(out_dir)
 
     return run_cli(work)
 

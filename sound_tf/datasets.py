@@ -677,6 +677,8 @@ def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
         if row["split"] not in SPLITS:
             raise DatasetError(f"{path}, line {line}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
         file = Path(row["path"]).expanduser()
+        if row["path"] != row["path"].strip() and not (base / file).exists():  # a hand-written "a, b.wav"
+            file = Path(row["path"].strip()).expanduser()
         examples.append(Example(path=os.path.normpath(file if file.is_absolute() else base / file),
                                 label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))

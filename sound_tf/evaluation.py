@@ -85,7 +85,7 @@ def load_run_config(run_dir: str | Path) -> Config:
     return config
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, Any]:
+def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]:
     """A finished run folder's ``Config`` and its Keras model (``model.keras``), checked against each other.
 
     Importing the modules that define sound_tf's layers registers them with Keras first; a plain
@@ -95,6 +95,8 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any]:
     ------
     SoundTFError
         See :func:`load_run_config`; also when the model's input or output size differs from the config's.
+
+    With ``compile`` (the default) the model comes back compiled as it was saved (``evaluate``, ``fit``).
     """
     import keras
 
@@ -102,7 +104,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any]:
 
     config = load_run_config(run_dir)
     path = Path(run_dir) / "model.keras"
-    model = keras.models.load_model(path, compile=False)  # for inference: no optimizer state
+    model = keras.models.load_model(path, compile=compile)  # compile=False: for inference, no optimizer state
     if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
         raise SoundTFError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
                            f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")

@@ -216,7 +216,7 @@ def load_run_model(run_dir: str | Path) -> tuple[Config, keras.Model]:
     :func:`sound_tf.evaluation.load_run`)."""
     from .evaluation import load_run
 
-    return load_run(run_dir)
+    return load_run(run_dir, compile=False)  # for conversion: no optimizer state
 
 
 @dataclass

@@ -2,9 +2,12 @@
 
 Two commands started on the same folder (or, without ``--out``, on the same resumable run) used to write
 into one folder at once: the second one resumed a run still training and crashed on the first one's
-files. :func:`claim_folder` takes ``<folder>/.lock`` with ``flock``; a process that ends, even by
-SIGKILL, releases it at once, so a killed run resumes without clean-up. Locks are held until the process
-exits. Without ``fcntl`` (Windows) nothing is locked.
+files. :func:`claim_folder` takes ``<folder>/.lock`` with ``flock``, and :func:`release_folder` gives it
+back when the work is done; a process that ends, even by SIGKILL, releases it too, so a killed run
+resumes without clean-up. The lock file itself is never deleted (a folder emptied for ``--overwrite``
+keeps it): a new file would be a second, unrelated lock. Claims count, so nested work in one process
+(a cross-validation and its command line) claims and releases the same folder. On a network file system
+``flock`` may not lock across machines; without ``fcntl`` (Windows) nothing is locked.
 """
 
 from __future__ import annotations
@@ -19,47 +22,64 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 LOCK_FILE = ".lock"
-_HELD: dict[str, int] = {}  # resolved folder -> open descriptor holding its lock
+_HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding its lock, claims]
 
 
 def claim_folder(folder: str | os.PathLike) -> str | None:
     """Lock ``folder`` (created if missing) for this process; ``None`` on success, else who holds it.
 
-    Claiming a folder this process already holds succeeds again.
+    The attempt does not wait. A folder this process already holds is claimed once more; give each
+    successful claim back with :func:`release_folder`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    key = str(folder.resolve())
-    if fcntl is None or key in _HELD:
+    if fcntl is None:
         return None
+    key = str(folder.resolve())
+    held = _HELD.get(key)
+    if held is not None:
+        try:
+            same = os.fstat(held[0]).st_ino == os.stat(folder / LOCK_FILE).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            held[1] += 1
+            return None
+        os.close(_HELD.pop(key)[0])  # its lock file was deleted: that lock guards nothing any more
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         try:
-            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip()
         finally:
             os.close(fd)
-        return holder
+        return holder or "another process"
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-    _HELD[key] = fd
+    _HELD[key] = [fd, 1]
     return None
 
 
-def holder_of(folder: str | os.PathLike) -> str | None:
-    """Who holds ``folder``'s lock (``None``: nobody else; this process's own locks do not count)."""
-    folder = Path(folder)
-    if fcntl is None or not (folder / LOCK_FILE).is_file() or str(folder.resolve()) in _HELD:
-        return None
-    fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+def release_folder(folder: str | os.PathLike) -> None:
+    """Give back one claim of ``folder``; the lock goes with the last one (the file stays)."""
+    key = str(Path(folder).resolve())
+    held = _HELD.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] <= 0:
+        os.close(_HELD.pop(key)[0])
 
+
+def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> None:
+    """Delete what ``folder`` holds except its lock file and the names in ``keep`` (``--overwrite``)."""
+    import shutil
+
+    for path in Path(folder).iterdir():
+        if path.name in (LOCK_FILE, *keep):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -97,18 +96,24 @@ def export_pending(state: dict) -> bool:
 
 def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
     """The newest unfinished run under ``root`` trained with the same settings (with ``exporting``, also a
-    finished one whose export was stopped)."""
-    from .locks import holder_of
+    finished one whose export was stopped) that no other process holds, claimed for this process
+    (:func:`sound_tf.locks.claim_folder`; give it back with ``release_folder``)."""
+    from .locks import claim_folder, release_folder
     from .trainer import read_state
+
+    def resumable(run: Path) -> bool:
+        state = read_state(run)
+        return state.get("fingerprint") == fingerprint and (
+            state.get("status") == "running" or (exporting and export_pending(state)))
+
     if not root.is_dir():
         return None
     fingerprint = config.fingerprint()
     for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
-        state = read_state(run)
-        if state.get("fingerprint") == fingerprint and (
-                state.get("status") == "running" or (exporting and export_pending(state))):
-            if holder_of(run) is None:  # a run another process is training is not resumable
+        if resumable(run) and claim_folder(run) is None:  # held elsewhere: another process is training it
+            if resumable(run):  # (it may have finished while we looked)
                 return run
+            release_folder(run)
     return None
 
 
@@ -116,40 +121,40 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
     With ``exporting`` (``--export``), a finished run whose export was stopped is resumed too: only its
-    export runs again. The folder returned is locked for this process (:mod:`sound_tf.locks`): a folder
-    another process is training in is refused as ``--out`` and passed over as a resumable run.
+    export runs again. The folder returned is claimed for this process (:mod:`sound_tf.locks`; give it
+    back with ``release_folder`` when the work is done): a folder another process is training in is
+    refused as ``--out`` and passed over as a resumable run.
     """
     from .errors import ConfigError
-    from .locks import claim_folder, holder_of
+    from .locks import claim_folder, empty_folder, release_folder
     from .trainer import read_state
-
-    def claimed(run_dir: Path) -> Path:  # held until this process ends: no second process trains here
-        holder = claim_folder(run_dir)
-        if holder:
-            raise ConfigError(f"{run_dir}: in use by {holder}, which is training or exporting this run; wait for "
-                              f"it to end, or choose another --out")
-        return run_dir
 
     if out:
         run_dir = Path(out)
-        if run_dir.is_dir() and holder_of(run_dir):  # checked before --overwrite deletes anything
-            claimed(run_dir)
-        state = read_state(run_dir)
-        if overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
-        elif exporting and export_pending(state) and state.get("fingerprint") == config.fingerprint():
-            return claimed(run_dir)
-        elif state.get("status") == "done":
-            raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
-        elif state and state.get("fingerprint") != config.fingerprint():
-            raise ConfigError(f"{run_dir}: holds an unfinished run with different settings"
-                              f"{setting_differences(run_dir, config)}; pass --overwrite to start over or use the "
-                              f"same settings to resume")
-        return claimed(run_dir)
+        holder = claim_folder(run_dir)  # before --overwrite deletes anything
+        if holder:
+            raise ConfigError(f"{run_dir}: in use by {holder}, which is training or exporting this run; wait for "
+                              f"it to end, or choose another --out")
+        try:
+            state = read_state(run_dir)
+            if overwrite:
+                empty_folder(run_dir)
+            elif exporting and export_pending(state) and state.get("fingerprint") == config.fingerprint():
+                pass
+            elif state.get("status") == "done":
+                raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
+            elif state and state.get("fingerprint") != config.fingerprint():
+                raise ConfigError(f"{run_dir}: holds an unfinished run with different settings"
+                                  f"{setting_differences(run_dir, config)}; pass --overwrite to start over or use "
+                                  f"the same settings to resume")
+        except BaseException:
+            release_folder(run_dir)
+            raise
+        return run_dir
     root = Path("runs")
     resumable = find_resumable_run(root, config, exporting=exporting)
     if resumable is not None:
-        return claimed(resumable)
+        return resumable
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1, 1000):  # two commands started in the same second get two folders
         run_dir = root / (stamp if attempt == 1 else f"{stamp}-{attempt}")
@@ -157,7 +162,8 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
             run_dir.mkdir(parents=True)
         except FileExistsError:
             continue
-        return claimed(run_dir)
+        if claim_folder(run_dir) is None:  # a new folder of its own: nobody else claims it
+            return run_dir
     raise ConfigError(f"{root}: could not create a new run folder named {stamp}-N; pass --out")
 
 
@@ -203,31 +209,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.export:  # a typo in the profile's name is reported now, not after training
             from .export import load_profile
             load_profile(args.export)
+        from .locks import release_folder
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite, exporting=bool(args.export))
-        setup_logging(run_dir)
-        from .evaluation import train_class_counts
-        from .metrics import summary_lines
-        from .trainer import read_state, train_run, write_state
-        if export_pending(read_state(run_dir)):
-            log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
-        else:
-            if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
-                write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
-            result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
-            for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
-                log.info(line)
-            log.info(f"run folder: {run_dir}")
-        if not args.export:
-            return 0
-        # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
-        command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
-        log.info("exporting: " + " ".join(command[1:]))
-        code = subprocess.call(command)
-        if code == 0:
-            write_state(run_dir, export_done=True)
-        return code
+        try:
+            return train_and_export(args, config, run_dir)
+        finally:  # the folder is free again once its work is done, even in a process that goes on
+            release_folder(run_dir)
 
     return run_cli(work)
+
+
+def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) -> int:
+    """The work of one ``train`` command in its claimed ``run_dir``: train (or resume), then export."""
+    setup_logging(run_dir)
+    from .evaluation import train_class_counts
+    from .metrics import summary_lines
+    from .trainer import read_state, train_run, write_state
+    if export_pending(read_state(run_dir)):
+        log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
+    else:
+        if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
+            write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
+        result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
+        for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
+            log.info(line)
+        log.info(f"run folder: {run_dir}")
+    if not args.export:
+        return 0
+    # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
+    command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
+    log.info("exporting: " + " ".join(command[1:]))
+    code = subprocess.call(command)
+    if code == 0:
+        write_state(run_dir, export_done=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import augment, pipeline
+from .audio import default_cache_dir
 from .config import Config, apply_overrides
 from .datasets import PreparedData, prepare_dataset
 from .errors import DatasetError
@@ -338,18 +339,22 @@ def feature_statistics(config: Config, paths: list[str], labels: list[int], *, m
 
 
 @contextlib.contextmanager
-def _cached_files_must_stay() -> Iterator[None]:
+def _cached_files_must_stay(config: Config) -> Iterator[None]:
     """A decoded file deleted while the run reads it (the decode cache emptied) is a one-line error."""
+    cache = str(Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir())
     try:
         yield
     except (tf.errors.NotFoundError, FileNotFoundError) as exc:
         if isinstance(exc, FileNotFoundError):
-            what = f"{exc.filename}: No such file or directory"
+            missing = exc.filename
         else:  # "{{function_node ...}} Error in user-defined function ...: <path>; No such file or directory"
-            found = re.search(r"(\S+); No such file or directory", str(exc.message))
-            what = f"{found.group(1)}: No such file or directory" if found else "a file: No such file or directory"
-        raise DatasetError(f"{what}: a decoded file went missing while the run read it (was the decode cache "
-                           f"deleted?); run the same command again: it decodes what is missing and resumes") from None
+            found = re.search(r": ((?:/|[A-Za-z]:[\\/]).*?); No such file or directory", str(exc.message))
+            missing = found.group(1) if found else None
+        if not (isinstance(missing, str) and os.path.abspath(missing).startswith(os.path.abspath(cache) + os.sep)):
+            raise  # not a decoded file: another problem, with its own traceback
+        raise DatasetError(f"{missing}: No such file or directory: a decoded file went missing while the run read "
+                           f"it (was the decode cache deleted?); run the same command again: it decodes what is "
+                           f"missing and resumes") from None
 
 
 def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None = None,
@@ -366,7 +371,7 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     data
         Already prepared data (cross-validation and tuning pass their own split).
     """
-    with _cached_files_must_stay():
+    with _cached_files_must_stay(config):
         return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
 
 

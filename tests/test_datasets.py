@@ -195,6 +195,10 @@ def test_a_file_name_with_a_line_break_trains_and_its_split_reads_back(tmp_path)
     splits = split_examples(examples, seed=0)
     write_split_csv(tmp_path / "split.csv", splits)
     assert read_split_csv(tmp_path / "split.csv") == splits  # it used to fail: "holds a line break"
+    hand = tmp_path / "hand.csv"  # written by hand, with spaces after the commas
+    hand.write_text(f"split, path, label\ntrain, data/cat/cat_0.wav, cat\ntest, data/dog/ leading space.wav, dog\n")
+    assert [ex.path for name in ("train", "test") for ex in read_split_csv(hand)[name]] == [
+        str(tmp_path / "data" / "cat" / "cat_0.wav"), str(tmp_path / "data" / "dog" / " leading space.wav")]
 
 
 def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):

@@ -131,6 +131,7 @@ def test_a_run_loads_from_the_package_and_its_model_is_checked_against_its_confi
 
     config, model = sound_tf.load_run(run.run_dir)
     assert config.labels == run.config.labels and model.output_shape == (None, len(run.config.labels))
+    assert model.compiled and not sound_tf.load_run(run.run_dir, compile=False)[1].compiled
     copy = tmp_path / "copy"
     shutil.copytree(run.run_dir, copy, ignore=shutil.ignore_patterns("export", "logs", "backup"))
     config_file = copy / "config.json"

@@ -151,30 +151,40 @@ def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkey
     data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
     parser = argparse.ArgumentParser()
     train.add_config_flags(parser)
+    cache = tmp_path / "my cache"  # a space in the path (home folders on macOS and Windows)
     config = train.config_from_args(parser.parse_args(
         ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8", "--epochs", "1",
-         "--set", f"data.cache_dir={tmp_path / 'cache'}"]))
+         "--set", f"data.cache_dir={cache}"]))
     prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     message = (r"No such file or directory.*: a decoded file went missing while the run read it \(was the decode "
                r"cache deleted\?\); run the same command again")
     sizes = pipeline.memory_cache_format
 
     def sized_then_emptied(paths):  # Python has seen the files; TensorFlow's own reader meets them gone
-        if not (tmp_path / "cache").exists():
+        if not cache.exists():
             return None  # (streamed from the files: no more size checks)
         kept = sizes(paths)
-        shutil.rmtree(tmp_path / "cache")
+        shutil.rmtree(cache)
         return kept
 
     monkeypatch.setattr(pipeline, "memory_cache_format", sized_then_emptied)
     with pytest.raises(DatasetError, match=message) as info:
         train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
     assert type(info.value.__context__).__name__ == "NotFoundError"
-    assert str(info.value).startswith(f"{tmp_path / 'cache'}/")  # the file, without TensorFlow's node names
+    assert str(info.value).startswith(f"{cache}/")  # the whole file name, without TensorFlow's node names
     monkeypatch.setattr(pipeline, "memory_cache_format", sizes)
     with pytest.raises(DatasetError, match=message) as info:  # emptied before: Python's file checks meet it
         train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
     assert isinstance(info.value.__context__, FileNotFoundError)
+    from sound_tf import trainer
+
+    def elsewhere(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(tmp_path / "not-the-cache.wav"))
+
+    monkeypatch.setattr(trainer, "feature_statistics", elsewhere)
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)  # decoded again
+    with pytest.raises(FileNotFoundError):  # a missing file that is not a decoded one keeps its own error
+        train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
 
 
 def _hold(folder: Path) -> subprocess.Popen:
@@ -186,11 +196,17 @@ def _hold(folder: Path) -> subprocess.Popen:
     return holder
 
 
+def _claims(folder: Path) -> bool:
+    """Whether another process can claim ``folder`` now."""
+    code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
 def test_a_run_folder_in_use_by_another_process_is_refused_or_passed_over(tmp_path, monkeypatch):
     """Two commands on one run used to write into one folder at once: the second resumed a run still
     training and crashed on its history.csv, or (started in the same second) on its weights file."""
     from sound_tf.errors import ConfigError
-    from sound_tf.locks import claim_folder, holder_of
+    from sound_tf.locks import claim_folder, release_folder
     from sound_tf.trainer import write_state
 
     config = Config()
@@ -200,21 +216,37 @@ def test_a_run_folder_in_use_by_another_process_is_refused_or_passed_over(tmp_pa
     write_state(busy, status="running", fingerprint=config.fingerprint())  # a resumable run...
     holder = _hold(busy)  # ...that another process is training
     try:
-        assert holder_of(busy) == f"pid {holder.pid} on {os.uname().nodename}"
+        assert claim_folder(busy) == f"pid {holder.pid} on {os.uname().nodename}"
         with pytest.raises(ConfigError, match=rf"{busy}: in use by pid {holder.pid} on .*, which is training or "
                                               rf"exporting this run; wait for it to end, or choose another --out"):
             train.resolve_run_dir(str(busy), config, overwrite=True)
         assert (busy / "run_state.json").is_file()  # --overwrite deleted nothing
         first = train.resolve_run_dir(None, config)
         second = train.resolve_run_dir(None, config)  # the same second, or a later one: another folder
-        assert len({busy, first.absolute(), second.absolute()}) == 3 and holder_of(first) is None
+        assert len({busy, first.absolute(), second.absolute()}) == 3
+        assert not _claims(first)  # held while its work goes on...
+        release_folder(first)
+        assert _claims(first)  # ...and free once it is given back, though this process goes on
     finally:
         holder.kill()
         holder.wait()
-    assert holder_of(busy) is None and claim_folder(busy) is None  # a killed holder leaves the folder free
+    assert claim_folder(busy) is None  # a killed holder leaves the folder free
+    release_folder(busy)
     (tmp_path / "runs" / "20260101-000001").mkdir()
     write_state(tmp_path / "runs" / "20260101-000001", status="running", fingerprint=config.fingerprint())
-    assert train.resolve_run_dir(None, config) == Path("runs") / "20260101-000001"  # free: resumed
+    resumed = train.resolve_run_dir(None, config)
+    assert resumed == Path("runs") / "20260101-000001"  # free: resumed
+    release_folder(resumed)
+
+    # --overwrite empties the folder but keeps its lock: the lock stays the one other processes see.
+    (busy / "old.txt").write_text("x")
+    run = train.resolve_run_dir(str(busy), config, overwrite=True)
+    assert sorted(p.name for p in busy.iterdir()) == [".lock"] and not _claims(busy)
+    assert train.resolve_run_dir(str(busy), config, overwrite=True) == run  # this process again: fine
+    assert (busy / ".lock").is_file() and not _claims(busy)
+    release_folder(busy)
+    release_folder(busy)
+    assert _claims(busy)
 
 
 def test_killed_run_resumes_where_it_stopped(tmp_path):

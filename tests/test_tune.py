@@ -124,6 +124,8 @@ def test_a_space_is_found_by_name_from_any_folder_as_tune_finds_it(tmp_path, mon
         assert SearchSpace.from_toml(name).fingerprint() == expected
     with pytest.raises(ConfigError, match=r"huge: search space not found .*known: \['default', 'tiny'\]"):
         SearchSpace.from_toml("huge")
+    with pytest.raises(ConfigError, match="mine/tiny.toml: search space not found"):  # not the repository's tiny
+        SearchSpace.from_toml(tmp_path / "mine" / "tiny.toml")
 
 
 def test_bad_search_settings_are_refused():
