@@ -330,6 +330,11 @@ def default_cache_dir() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "sound_tf"
 
 
+def cache_dir_of(configured: str | os.PathLike | None) -> Path:
+    """The decode cache a config names (``data.cache_dir``), else :func:`default_cache_dir`."""
+    return Path(configured).expanduser() if configured else default_cache_dir()
+
+
 @dataclass
 class CacheResult:
     """What :meth:`DecodeCache.build` did.

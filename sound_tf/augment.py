@@ -1088,8 +1088,7 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     if not folder.is_dir():
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} is not a folder")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and audio.is_audio_file(p))
-    cache_dir = config.data.cache_dir or audio.default_cache_dir()
-    cache = audio.DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
+    cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build(files, strict=config.data.strict)
     clips = [audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
              for p in files if str(p) in result.cached]

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import claim_folder, empty_folder, release_folder
+from .locks import claim_or_refuse, empty_folder, release_folder
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -110,14 +110,6 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-def _claim(out_dir: Path) -> None:
-    """Lock ``out_dir`` until this process ends: one cross-validation per folder."""
-    holder = claim_folder(out_dir)
-    if holder:
-        raise ConfigError(f"{out_dir}: in use by {holder}, which is running this cross-validation; wait for it "
-                          f"to end, or choose another --out")
 
 
 def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> None:
@@ -217,7 +209,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
         The content of ``crossval.json``.
     """
     out_dir = Path(out_dir)
-    _claim(out_dir)
+    claim_or_refuse(out_dir, "running this cross-validation")  # one per folder
     try:
         return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)
     finally:  # the folder is free again once the cross-validation ends, even in a process that goes on
@@ -400,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
-        _claim(out_dir)  # before its log: a refused second command writes nothing into the folder
+        claim_or_refuse(out_dir, "running this cross-validation")  # before its log: a refused command writes nothing
         try:
             setup_logging(out_dir)
             started = time.time()

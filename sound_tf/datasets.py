@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, DecodeCache, default_cache_dir, is_audio_file, temporary_file_beside
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, temporary_file_beside
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import DatasetError
 
@@ -244,7 +244,8 @@ def _load_folder(root: Path) -> list[Example]:
         (example, earlier), count = across[0], len(across)
         raise DatasetError(f"{root}: {example.path} is {earlier.path} (a symbolic link leads to it): one file in "
                            f"classes {earlier.label!r} and {example.label!r}" +
-                           (f", and {count - 1} more file(s) like it" if count > 1 else "") + "; give each file one class")
+                           (f", and {count - 1} more file(s) like it" if count > 1 else "")
+                           + "; give each file one class")
     _warn_left_out(root, ignored, unlisted, empty, linked)
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
@@ -786,7 +787,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: the split has no examples ({split_source})")
     labels = tuple(sorted({ex.label for ex in all_examples}))
 
-    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     total = len({ex.path for ex in all_examples})
     last_log = [time.monotonic()]

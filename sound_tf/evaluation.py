@@ -19,7 +19,7 @@ import numpy as np
 
 from . import metrics as M
 from . import report
-from .audio import DecodeCache, default_cache_dir
+from .audio import DecodeCache, cache_dir_of
 from .config import Config
 from .datasets import SPLITS, Example, Item, PreparedData, read_split_csv
 from .errors import DatasetError, SoundTFError
@@ -134,7 +134,7 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str],
     unknown = sorted({ex.label for ex in examples} - set(index))
     if unknown:
         raise DatasetError(f"label(s) {unknown} are not among the model's classes {list(labels)}")
-    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build([ex.path for ex in examples], strict=config.data.strict)
     items = [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,

@@ -78,7 +78,7 @@ import tensorflow as tf
 from . import __version__
 from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
 from . import frontend, models
-from .audio import DecodeCache, default_cache_dir, split_windows
+from .audio import DecodeCache, cache_dir_of, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError, run_cli
@@ -251,7 +251,7 @@ def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None =
     unknown = sorted({ex.label for ex in examples} - set(index))
     if unknown:
         raise ConfigError(f"{split_path}: labels {unknown} are not among the model's {list(config.labels)}")
-    cache_dir = Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir()
+    cache_dir = cache_dir_of(config.data.cache_dir)
     cached = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz).build(
         [ex.path for ex in examples], strict=True).cached
     windows = []
@@ -900,7 +900,8 @@ def _check_replaceable(out: Path, *, run_dir: Path) -> None:
 def _foreign_files(out: Path) -> list[Path]:
     """What ``out`` holds that an export does not write, at every depth (an ``analysis/`` or
     ``saved_model/`` of the user's own must not be deleted with the bundle it is taken for)."""
-    foreign = [p for p in sorted(out.iterdir()) if p.name not in BUNDLE_NAMES and not _BUNDLE_MODEL_NAME.fullmatch(p.name)]
+    foreign = [p for p in sorted(out.iterdir())
+               if p.name not in BUNDLE_NAMES and not _BUNDLE_MODEL_NAME.fullmatch(p.name)]
     analysis, saved = out / ANALYSIS_DIR, out / SAVED_MODEL_DIR
     if analysis.is_dir():
         foreign += [p for p in sorted(analysis.iterdir())

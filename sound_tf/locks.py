@@ -13,6 +13,7 @@ keeps it): a new file would be a second, unrelated lock. Claims count, so nested
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -61,6 +62,16 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
     return None
 
 
+def claim_or_refuse(folder: str | os.PathLike, activity: str) -> None:
+    """:func:`claim_folder`, or a ``ConfigError`` naming who holds ``folder`` and what it is doing there."""
+    from .errors import ConfigError
+
+    holder = claim_folder(folder)
+    if holder:
+        raise ConfigError(f"{folder}: in use by {holder}, which is {activity}; wait for it to end, or choose "
+                          f"another --out")
+
+
 def release_folder(folder: str | os.PathLike) -> None:
     """Give back one claim of ``folder``; the lock goes with the last one (the file stays)."""
     key = str(Path(folder).resolve())
@@ -74,8 +85,6 @@ def release_folder(folder: str | os.PathLike) -> None:
 
 def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> None:
     """Delete what ``folder`` holds except its lock file and the names in ``keep`` (``--overwrite``)."""
-    import shutil
-
     for path in Path(folder).iterdir():
         if path.name in (LOCK_FILE, *keep):
             continue

@@ -126,15 +126,12 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     refused as ``--out`` and passed over as a resumable run.
     """
     from .errors import ConfigError
-    from .locks import claim_folder, empty_folder, release_folder
+    from .locks import claim_folder, claim_or_refuse, empty_folder, release_folder
     from .trainer import read_state
 
     if out:
         run_dir = Path(out)
-        holder = claim_folder(run_dir)  # before --overwrite deletes anything
-        if holder:
-            raise ConfigError(f"{run_dir}: in use by {holder}, which is training or exporting this run; wait for "
-                              f"it to end, or choose another --out")
+        claim_or_refuse(run_dir, "training or exporting this run")  # before --overwrite deletes anything
         try:
             state = read_state(run_dir)
             if overwrite:

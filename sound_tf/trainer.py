@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import augment, pipeline
-from .audio import default_cache_dir
+from .audio import cache_dir_of
 from .config import Config, apply_overrides
 from .datasets import PreparedData, prepare_dataset
 from .errors import DatasetError
@@ -341,7 +341,7 @@ def feature_statistics(config: Config, paths: list[str], labels: list[int], *, m
 @contextlib.contextmanager
 def _cached_files_must_stay(config: Config) -> Iterator[None]:
     """A decoded file deleted while the run reads it (the decode cache emptied) is a one-line error."""
-    cache = str(Path(config.data.cache_dir).expanduser() if config.data.cache_dir else default_cache_dir())
+    cache = str(cache_dir_of(config.data.cache_dir))
     try:
         yield
     except (tf.errors.NotFoundError, FileNotFoundError) as exc:
