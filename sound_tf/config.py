@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import math
 import tomllib
@@ -35,9 +36,34 @@ import numpy as np
 from .errors import ConfigError
 
 CONFIG_FILENAME = "config.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _recipes_root() -> Path:
+    """The folder that holds the recipe folders (``pipelines/``, ``tuning/``, ``export/``).
+
+    Running from a checkout (a clone, or ``pip install -e .``) that is the checkout itself. An installed
+    wheel has no checkout beside the package: setup.cfg's ``data_files`` put the recipes under
+    ``<prefix>/share/sound_tf``. ``pip install --target DIR`` puts them in ``DIR/share/sound_tf``; for
+    other schemes (a venv, ``--user``, ``--prefix``) the wheel's file list (``RECORD``) says where."""
+    checkout = Path(__file__).resolve().parents[1]
+    for root in (checkout, checkout / "share" / "sound_tf"):
+        if (root / "pipelines" / "demo.toml").is_file():
+            return root
+    try:
+        installed = importlib.metadata.files("sound_tf") or []
+    except importlib.metadata.PackageNotFoundError:
+        installed = []
+    for entry in installed:
+        if entry.parts[-4:] == ("share", "sound_tf", "pipelines", "demo.toml"):
+            root = Path(entry.locate()).resolve().parents[1]
+            if (root / "pipelines" / "demo.toml").is_file():
+                return root
+    return checkout
+
+
+REPO_ROOT = _recipes_root()
 REPO_PIPELINES = REPO_ROOT / "pipelines"
-"""The recipes shipped in the repository (``pipelines/*.toml``), found by bare name."""
+"""The recipes shipped with sound_tf (``pipelines/*.toml``), found by bare name."""
 DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
 SCHEDULES = ("cosine", "plateau", "constant")
 #: Seeds are below this: TensorFlow's stateless random ops take int32 seeds, and derived seeds add small offsets.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import configparser
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,6 +103,51 @@ def test_the_readme_recipe_path_works_from_any_folder(tmp_path, monkeypatch):
     expected = config_from_recipe(resolve_recipe("esc50"))
     assert config_from_recipe("pipelines/esc50.toml") == config_from_recipe("esc50") == expected
     assert expected.audio.sample_rate_hz == 22050
+
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_FOLDERS = ("pipelines", "tuning", "export")
+
+
+def test_setup_cfg_ships_every_recipe_with_the_wheel():
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    shipped = {}
+    for target, patterns in setup["options.data_files"].items():
+        for pattern in patterns.split(","):
+            shipped.update({p.relative_to(REPO).as_posix(): target for p in REPO.glob(pattern.strip())})
+    expected = {f"{folder}/{p.name}": f"share/sound_tf/{folder}"
+                for folder in RECIPE_FOLDERS for p in (REPO / folder).glob("*.toml")}
+    assert shipped == expected and len(expected) >= 8
+
+
+@pytest.mark.parametrize("scheme", ["--target", "--prefix"])
+def test_an_installed_wheel_finds_its_recipes_by_name(tmp_path, scheme):
+    # pip install sound_tf (no checkout beside the package) used to find no recipe: `train` dropped the
+    # demo recipe silently and `--pipeline esc50`, `--tuning tiny`, `--profile micro` were "not found".
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.cfg", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for folder in ("sound_tf", *RECIPE_FOLDERS):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+                    str(source)], check=True, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("sound_tf-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", scheme, str(tmp_path / "inst"), str(wheel)],
+                   check=True, cwd=tmp_path)
+    (package,) = (tmp_path / "inst").rglob("sound_tf/config.py")
+    probe = ("import sound_tf.config as c; from pathlib import Path; "
+             "print(Path(c.__file__).resolve()); print(c.resolve_recipe('esc50').resolve()); "
+             "print(sorted(p.name for p in (c.REPO_ROOT / 'tuning').glob('*.toml')))")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True,
+                         cwd=tmp_path, env={"PYTHONPATH": str(package.parents[1]), "PATH": ""}).stdout
+    config_py, esc50, tuning = out.splitlines()
+    assert Path(config_py) == package.resolve()  # the installed copy, not this checkout
+    root = (tmp_path / "inst").resolve()
+    assert Path(esc50) == root / "share" / "sound_tf" / "pipelines" / "esc50.toml"
+    assert tuning == str(sorted(p.name for p in (REPO / "tuning").glob("*.toml")))
 
 
 def test_missing_recipe_and_bad_set_flag_are_clear_errors():
