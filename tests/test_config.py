@@ -135,8 +135,9 @@ def test_an_installed_wheel_finds_its_recipes_by_name(tmp_path, scheme):
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
                     str(source)], check=True, cwd=tmp_path)
     (wheel,) = (tmp_path / "dist").glob("sound_tf-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", scheme, str(tmp_path / "inst"), str(wheel)],
-                   check=True, cwd=tmp_path)
+    # --ignore-installed: with --prefix, pip would first uninstall the sound_tf the test suite runs from.
+    subprocess.run([*pip, "install", "--no-deps", "--ignore-installed", scheme, str(tmp_path / "inst"),
+                    str(wheel)], check=True, cwd=tmp_path)
     (package,) = (tmp_path / "inst").rglob("sound_tf/config.py")
     probe = ("import sound_tf.config as c; from pathlib import Path; "
              "print(Path(c.__file__).resolve()); print(c.resolve_recipe('esc50').resolve()); "
