@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import configparser
+import importlib.metadata
 import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +41,57 @@ def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float =
     """A float32 sine wave."""
     t = np.arange(int(round(seconds * sample_rate_hz))) / sample_rate_hz
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+# -- a device without TensorFlow -------------------------------------------------------------------------
+def _pins(text: str) -> dict[str, str]:
+    """``name==version`` requirements in ``text`` (markers ignored), by canonical name."""
+    found = re.findall(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;,\\]+)", text)
+    return {_canonical(name): version for name, version in found}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def device_pins() -> dict[str, str]:
+    """What the README's "On a device without TensorFlow" block installs beside the package."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**On a device without TensorFlow.**"):]
+    block = section[section.index("```bash"):section.index("```", section.index("```bash") + 3)]
+    return _pins("\n".join(line for line in block.splitlines() if "--no-deps" not in line))
+
+
+def package_pins() -> dict[str, str]:
+    """setup.cfg's ``install_requires`` pins."""
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    return _pins(setup["options"]["install_requires"])
+
+
+def device_blocker(*also_allowed_modules: str) -> str:
+    """Python source that makes every installed third-party module unimportable except those of the
+    README's device packages, what they require, and ``also_allowed_modules``' distributions (a test
+    harness): run first in a subprocess, it is the device the README describes, with TensorFlow and the
+    other training requirements installed but out of reach."""
+    from packaging.requirements import Requirement
+
+    owners = importlib.metadata.packages_distributions()
+    todo = list(device_pins()) + [dist for module in also_allowed_modules for dist in owners.get(module, [])]
+    allowed = {"sound-tf"}
+    while todo:
+        name = _canonical(todo.pop())
+        if name in allowed:
+            continue
+        allowed.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requires):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    blocked = sorted(module for module, dists in owners.items()
+                     if module not in sys.stdlib_module_names and not any(_canonical(d) in allowed for d in dists))
+    return f"import sys\nfor _name in {blocked!r}:\n    sys.modules[_name] = None\n"
+

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
+from conftest import device_blocker, device_pins, package_pins
 
 from sound_tf import lite
 from sound_tf.errors import AudioError, ConfigError
@@ -310,13 +311,22 @@ def test_classify_rejects_bad_input(models):
 
 
 def test_runner_never_imports_tensorflow(models, tmp_path):
+    # On the README's device: TensorFlow, Keras, scikit-learn, ... installed here but unimportable.
     wav = _sixty_seconds(tmp_path / "long.wav")
-    code = ("import json, sys\n"
-            "from sound_tf.lite import LiteClassifier\n"
+    code = (device_blocker() + "import json, sys\n"
+            "from sound_tf.lite import LiteClassifier, main\n"
             f"result = LiteClassifier({str(models['loud'])!r}).classify_file({str(wav)!r})\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
-            "print(json.dumps({'heavy': heavy, 'windows': result['num_windows']}))\n")
+            f"status = main([{str(models['loud'])!r}, {str(wav)!r}, '--json'])\n"
+            "heavy = sorted(m for m, mod in sys.modules.items()\n"
+            "               if mod and m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+            "print(json.dumps({'heavy': heavy, 'windows': result['num_windows'], 'status': status}))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"heavy": [], "windows": 239}
+    assert report == {"heavy": [], "windows": 239, "status": 0}
+
+
+def test_the_device_install_pins_what_the_package_pins():
+    device, package = device_pins(), package_pins()
+    assert {"numpy", "soundfile", "soxr", "ai-edge-litert", "fastapi", "uvicorn"} <= set(device)
+    assert {name: package.get(name) for name in device} == device

@@ -24,6 +24,7 @@ import httpx2
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import device_blocker
 
 from sound_tf.audio import decode_bytes, split_windows
 from sound_tf.config import Config, apply_overrides
@@ -134,7 +135,8 @@ def test_bundle_backends_agree_with_keras(run_dir, bundle):
 
 
 def test_tflite_server_never_imports_tensorflow(bundle):
-    script = textwrap.dedent(f"""
+    # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client.
+    script = device_blocker("httpx") + textwrap.dedent(f"""
         import io, json, sys
         import numpy as np, soundfile as sf
         from fastapi.testclient import TestClient
@@ -147,7 +149,8 @@ def test_tflite_server_never_imports_tensorflow(bundle):
                 time.sleep(0.02)
             backend = client.get("/ready").json()["backend"]
             status = client.post("/classify", files={{"file": ("s.wav", buffer.getvalue())}}).status_code
-        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+        heavy = sorted(m for m, mod in sys.modules.items()
+                       if mod and m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
         print(json.dumps({{"backend": backend, "status": status, "heavy": heavy}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
