@@ -29,10 +29,11 @@ the rescaling and noise steps are functional ``If`` ops (see ``_cond``), and shi
 than an ``If``, run as a roll by 0 and a gain of 0 dB.
 
 The phase vocoder uses 50%-overlapping square-root-Hann frames within 10% of
-:func:`vocoder_frame_length` (about 50 ms), at a fast FFT length. Like librosa's it has no phase
-locking, so tonal sounds that start after silence may show about +-1 dB of slow amplitude ripple; on a
-synthetic voiced signal its log-mel error against the exact pitch-shifted signal was at or below
-librosa's ``pitch_shift``.
+:func:`vocoder_frame_length` (about 50 ms), at a fast FFT length, with a cheap phase locking
+(:data:`LOCK_BINS`): a tone that starts after silence keeps its level to within about 1 dB for pitch
+shifts of +-2 semitones and stretches of 0.8-1.25 (without it, up to 9 dB lower for the rest of the
+tone); on a synthetic voiced signal its log-mel error against the exact pitch-shifted signal was at or
+below librosa's ``pitch_shift``.
 
 Where speed, stretch and pitch act is ``augment.rescale_domain``. With ``waveform`` the augmenter above
 applies them in ``tf.data``. With ``features`` (the default) the augmenter leaves them out and the
@@ -132,6 +133,11 @@ GENERATED_NOISE_BYTES = 64 * 2**20
 VOCODER_FRAME_SECONDS = 0.05
 #: Phase-vocoder FFT lengths realise a frequency factor to within this (cents), cheapest lengths first.
 VOCODER_TOLERANCE_CENTS = 1.7
+#: Phase-vocoder phase locking: a bin's phase correction is taken from this many bins on each side too.
+#: Harmonic tones that start after silence, pitch-shifted on a 0.1-semitone grid within +-2: with 0 (no
+#: locking), 1, 2 or 3 the level of one of 6 partials at 220 Hz stays within 5.8, 3.2, 3.6 or 0.7 dB, one
+#: of 20 partials at 100 Hz (5 bins apart) within 6.9, 1.1, 1.1 or 1.0 dB.
+LOCK_BINS = 3
 #: Relative tolerance under which a time-scale factor counts as 1 and its step is skipped.
 _IDENTITY_TOLERANCE = 1e-6
 #: Up to this many rows an exclusive cumulative sum is one matrix product (see ``_exclusive_cumsum_rows``).
@@ -574,6 +580,13 @@ def _phase_vocoder(wave: tf.Tensor, *, duration_factor: tf.Tensor, frequency_fac
     jumps = tf.not_equal(idx[1:] - idx[:-1], 1)  # [out_frames - 1] steps that do not telescope
     steps = tf.cast(tf.where(jumps)[:, 0], tf.int32)  # [corrections]
     turn = tf.gather(spec, tf.gather(idx, steps) + 1) * tf.math.conj(tf.gather(spec, tf.gather(idx, steps + 1)))
+    # Each bin turns by the angle of the products summed over the bins around it (weighted by their power,
+    # so a partial's peak sets the angle for its whole main lobe): the lobe's bins keep their relative
+    # phases, as phase locking does. Turned one by one, they drifted apart at a jump on a frame holding an
+    # onset, and a tone that starts after silence lost up to 9 dB for the rest of its length.
+    bins = tf.shape(turn)[1]
+    padded = tf.pad(turn, [[0, 0], [LOCK_BINS, LOCK_BINS]])
+    turn = tf.add_n([padded[:, offset:offset + bins] for offset in range(2 * LOCK_BINS + 1)])
     correction = _exclusive_cumsum_rows(tf.pad(tf.math.atan2(tf.math.imag(turn), tf.math.real(turn)),
                                                [[0, 1], [0, 0]]))  # [corrections + 1, bins]: the sums so far
     scale = tf.cast(out_frame, tf.float32) / (tf.cast(in_frame, tf.float32) * _overlap_sum(overlap))  # FFT, windows
