@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import textwrap
@@ -115,7 +116,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     if wave.size < config.frame_length_samples:
         raise ConfigError(f"{path}: {wave.size} samples at {rate} Hz is shorter than one feature frame "
                           f"({config.frame_length_samples} samples)")
-    start = int(round(start_seconds * rate))
+    start = int(round(start_seconds * rate)) if math.isfinite(start_seconds) else -1
     if not 0 <= start < wave.size:
         raise ConfigError(f"--start {start_seconds} s lies outside {path}, which lasts {wave.size / rate:.2f} s")
     if wave.size != clip or start:
@@ -126,6 +127,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             + (" (--start chooses another part)" if wave.size > clip else ""))
     wave = np.pad(wave[start:start + clip], (0, max(clip - (wave.size - start), 0)))  # [clip]
     out_dir = Path(out_dir)
+    stale = _previous_versions(out_dir, path)  # before any work: refuses a folder of someone's own files
     out_dir.mkdir(parents=True, exist_ok=True)
     noise_bank = load_noise_bank(config)
     # The WAVs are for listening: every transform acts on the waveform there.
@@ -139,21 +141,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         params = augmenter.draw(example_seed, tf.shape(clip)[0])
         return augmenter.apply(clip, params), params
 
-    stale = [p for p in out_dir.glob("aug_*.wav") if re.fullmatch(r"aug_\d{2,}_.*\.wav", p.name)]
-    for old in stale:  # an earlier run's versions: params.json and the PNG describe only this run's
-        old.unlink()
-    if stale:
-        log(f"removed {len(stale)} aug_*.wav of an earlier run from {out_dir}")
-    written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
-    records, training_view = [], None
-    if not config.augment.enabled:
-        log("augment.enabled is false: the versions equal the original")
-    elif on_features(config):
-        log(f"training applies {', '.join(on_features(config))} to the log-mel features in the model "
-            "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
-            "them, and the last panel of the PNG shows the features path")
-    for index in range(1, count + 1):
+    records, drawn, training_view = [], [], None
+    for index in range(1, count + 1):  # all drawn first: a name taken by a file of the user's stops it all
         example_seed = tf.constant([seed, index], tf.int32)
         if config.augment.enabled:
             augmented, params = run(tf.constant(wave), example_seed)
@@ -164,11 +154,29 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         else:
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
+        versions.append((name, augmented))
+        drawn.append(params)
+        records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(params)})
+    taken = [r["file"] for r in records if (out_dir / r["file"]).exists() and out_dir / r["file"] not in stale]
+    if taken:
+        raise ConfigError(f"--out {out_dir}: holds {', '.join(taken)}, which an earlier preview did not write "
+                          f"(its params.json does not list it) and this one would overwrite; give an empty or "
+                          f"new folder")
+    for old in stale:  # an earlier run's versions: params.json and the PNG describe only this run's
+        old.unlink()
+    if stale:
+        log(f"removed {len(stale)} aug_*.wav of an earlier run from {out_dir}")
+    written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
+    if not config.augment.enabled:
+        log("augment.enabled is false: the versions equal the original")
+    elif on_features(config):
+        log(f"training applies {', '.join(on_features(config))} to the log-mel features in the model "
+            "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
+            "them, and the last panel of the PNG shows the features path")
+    for (name, augmented), params in zip(versions[1:], drawn):
         peak = float(np.max(np.abs(augmented))) if augmented.size else 0.0
         note = f" (peak {peak:.2f} > 1: clipped in the WAV only)" if peak > 1 else ""
         written.append(audio.write_wav(out_dir / f"{name}.wav", augmented, rate))
-        versions.append((name, augmented))
-        records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(params)})
         log(f"{name}.wav{note}")
         if params:
             log("    " + _applied_text(_jsonable(params)))
@@ -178,12 +186,53 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     return written
 
 
+OWN_FILES = ("original.wav", "params.json", "spectrograms.png")
+_VERSION_NAME = re.compile(r"aug_\d{2,}_.*\.wav")
+
+
+def _previous_versions(out_dir: Path, source: str | Path) -> list[Path]:
+    """The files an earlier preview wrote into ``out_dir`` (its ``params.json`` and what it lists), which
+    this one replaces; other files are left alone.
+
+    Raises
+    ------
+    ConfigError
+        ``out_dir`` is not a folder, holds an ``original.wav``, ``params.json`` or ``spectrograms.png``
+        that no earlier preview wrote (it would be overwritten), or its ``original.wav`` is ``source``.
+    """
+    if not out_dir.exists():
+        return []
+    if not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a folder")
+    original = out_dir / "original.wav"
+    if original.is_file() and Path(source).is_file() and original.samefile(source):
+        raise ConfigError(f"--out {out_dir}: its original.wav is the input file {source}, which this command "
+                          f"would overwrite; give another --out")
+    listed: set[str] = set()
+    try:
+        records = json.loads((out_dir / "params.json").read_text(encoding="utf-8"))
+        listed = {r["file"] for r in records if isinstance(r, dict) and isinstance(r.get("file"), str)}
+    except (OSError, ValueError, TypeError):
+        pass
+    previous = [p for p in sorted(out_dir.iterdir()) if p.name in listed and _VERSION_NAME.fullmatch(p.name)
+                and p.is_file() and not p.is_symlink()]
+    if not listed:  # not an earlier preview: its own files would be overwritten
+        mine = [name for name in OWN_FILES if (out_dir / name).exists() or (out_dir / name).is_symlink()]
+        if mine:
+            raise ConfigError(f"--out {out_dir}: holds {', '.join(mine)}, which this command writes, but no "
+                              f"params.json of an earlier preview listing its versions; give an empty or new "
+                              f"folder")
+    return previous
+
+
 def on_features(config: Config) -> list[str]:
-    """The transforms training applies to the log-mel features in the model (``augment.*_domain``)."""
+    """The transforms training applies to the log-mel features in the model (``augment.*_domain``), of
+    those it applies at all (a probability above 0)."""
     aug = config.augment
-    return [what for what, domain in (("speed / stretch / pitch", aug.rescale_domain),
-                                      ("shift and gain", aug.shift_gain_domain), ("noise", aug.noise_domain))
-            if aug.enabled and domain == "features"]
+    groups = (("speed / stretch / pitch", aug.rescale_domain, ("speed", "stretch", "pitch")),
+              ("shift and gain", aug.shift_gain_domain, ("shift", "gain")), ("noise", aug.noise_domain, ("noise",)))
+    return [what for what, domain, steps in groups
+            if aug.enabled and domain == "features" and any(getattr(aug, f"{step}_probability") > 0 for step in steps)]
 
 
 def feature_params(config: Config, params: dict[str, np.ndarray], *, num_samples: int,

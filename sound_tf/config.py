@@ -707,6 +707,8 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return int(as_float)
     if hint is float:
+        if isinstance(value, bool):  # float(True) is 1.0: a probability set to true became 1 silently
+            raise ConfigError(f"{key} must be a number, got {value!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -793,6 +793,60 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
     assert "removed 2 aug_*.wav of an earlier run" in capsys.readouterr().out
 
 
+def test_cli_never_overwrites_or_deletes_files_it_did_not_write(tmp_path, capsys):
+    """A folder of the user's own recordings as --out: the input, saved there as original.wav, was replaced
+    by a 1-s clip, and aug_01_dog.wav deleted as "an earlier run's" version."""
+    long_take = (0.1 * np.random.default_rng(0).standard_normal(3 * RATE_HZ)).astype(np.float32)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    sf.write(mine / "original.wav", long_take, RATE_HZ, subtype="FLOAT")
+    sf.write(mine / "aug_01_dog.wav", long_take[:RATE_HZ], RATE_HZ, subtype="FLOAT")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    assert augment.main([str(mine / "original.wav"), "--out", str(mine), "--count", "2"]) == 2
+    assert "its original.wav is the input file" in capsys.readouterr().err
+    take = tmp_path / "take.wav"
+    take.write_bytes(before["original.wav"])
+    assert augment.main([str(take), "--out", str(mine), "--count", "2"]) == 2
+    assert "holds original.wav, which this command writes" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+    out = tmp_path / "preview"
+    assert augment.main([str(mine / "original.wav"), "--out", str(out), "--count", "2", "--seed", "1"]) == 0
+    first = sorted(p.name for p in out.glob("aug_*.wav"))
+    (out / "aug_01_dog.wav").write_bytes(before["aug_01_dog.wav"])  # the user's, not in params.json
+    assert augment.main([str(out / "original.wav"), "--out", str(out)]) == 2  # the input is its original.wav
+    assert "its original.wav is the input file" in capsys.readouterr().err
+    assert augment.main([str(mine / "original.wav"), "--out", str(out), "--count", "1", "--seed", "2"]) == 0
+    [again] = json.loads((out / "params.json").read_text())
+    assert sorted(p.name for p in out.glob("aug_*.wav")) == sorted([again["file"], "aug_01_dog.wav"])
+    assert (out / "aug_01_dog.wav").read_bytes() == before["aug_01_dog.wav"] and again["file"] not in first
+    assert f"removed {len(first)} aug_*.wav of an earlier run" in capsys.readouterr().out
+    (out / "params.json").write_text("[]")  # no longer a preview's: its original.wav may be anyone's
+    assert augment.main([str(mine / "original.wav"), "--out", str(out), "--count", "1", "--seed", "2"]) == 2
+    assert "holds original.wav, params.json, spectrograms.png" in capsys.readouterr().err
+    assert (out / again["file"]).exists()
+
+
+def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_applies(tmp_path, capsys):
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    for start in ("nan", "inf", "-inf"):
+        assert augment.main([str(source), "--out", str(tmp_path / "x"), f"--start={start}"]) == 2
+        assert f"--start {float(start)} s lies outside" in capsys.readouterr().err
+    off = [arg for name in ("shift", "speed", "stretch", "pitch", "gain") for arg in
+           ("--set", f"augment.{name}_probability=0")]
+    assert augment.main([str(source), "--out", str(tmp_path / "y"), "--count", "1", *off]) == 0
+    log = capsys.readouterr().out
+    assert "training applies noise to the log-mel features" in log and "pitch" not in log.split("training")[1]
+    from sound_tf.augment_cli import on_features
+
+    nothing = apply_overrides(Config(), {f"augment.{name}_probability": 0.0 for name in
+                                         ("shift", "speed", "stretch", "pitch", "gain", "noise")})
+    assert nothing.augment.rescale_domain == "features" and on_features(nothing) == []
+    with pytest.raises(ConfigError, match="augment.gain_probability must be a number, got True"):
+        apply_overrides(Config(), {"augment.gain_probability": True})
+
+
 def test_cli_takes_one_training_clip_from_a_long_file(tmp_path, capsys):
     """A 5-s file with 1-s clips: the versions are the clip from --start, shifted by at most the recipe's
     fraction of the clip, and the training panel's noise (on the features, the default) fits its tables;
