@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,9 +69,91 @@ def write_state(run_dir: Path, **state: Any) -> None:
     tmp.replace(path)
 
 
+BACKUP_DIR = "backup"
+#: Inside ``backup/``: the backup training resumes from, one being written, and one being replaced.
+_BACKUP_STATE, _BACKUP_SAVING, _BACKUP_REPLACED = "state", "saving", "replaced"
+_BACKUP_WEIGHTS, _BACKUP_META = "latest.weights.h5", "training_metadata.json"
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` whose backup is replaced as a whole, never half-written.
+
+    Keras overwrites its weights file in place, then its metadata. A kill or a full disk during the
+    first epoch's backup left a half-written file and no earlier copy, and every resume failed loading
+    it; a half-written later one made Keras fall back to the copy of the epoch before while
+    ``history.csv`` and the input pipeline resumed after the epoch the metadata named. Here each backup
+    is written into ``backup/saving/`` and swapped in for ``backup/state/`` by renames;
+    :func:`settle_backup` completes or undoes a swap a kill interrupted, before the run reads it.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike):
+        super().__init__(str(backup_dir), double_checkpoint=False)
+        state = Path(backup_dir) / _BACKUP_STATE
+        self._weights_path = str(state / _BACKUP_WEIGHTS)
+        self._training_metadata_path = str(state / _BACKUP_META)
+        self._prev_weights_path = self._prev_training_metadata_path = str(state / "no-fallback")
+
+    def _save_model(self) -> None:
+        backup = Path(self.backup_dir)
+        saving, state, replaced = (backup / name for name in (_BACKUP_SAVING, _BACKUP_STATE, _BACKUP_REPLACED))
+        for stale in (saving, replaced):
+            shutil.rmtree(stale, ignore_errors=True)
+        saving.mkdir(parents=True)
+        self.model.save_weights(saving / _BACKUP_WEIGHTS)
+        (saving / _BACKUP_META).write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        if state.exists():
+            state.rename(replaced)
+        saving.rename(state)
+        shutil.rmtree(replaced, ignore_errors=True)
+
+
+def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
+    """Leave ``backup/`` of an interrupted run with one complete backup in ``state/``, or none.
+
+    A kill between :class:`AtomicBackupAndRestore`'s two renames leaves only ``replaced/``: it is the
+    last complete backup. A half-written ``saving/`` is dropped. A backup in the layout of earlier
+    versions (Keras's own files in ``backup/``) is kept when its weights read back whole, else dropped
+    with a log line: that run then trains again from its first epoch.
+    """
+    backup = Path(run_dir) / BACKUP_DIR
+    state, replaced = backup / _BACKUP_STATE, backup / _BACKUP_REPLACED
+    if not backup.is_dir():
+        return
+    if not state.exists() and replaced.is_dir():
+        replaced.rename(state)
+    shutil.rmtree(backup / _BACKUP_SAVING, ignore_errors=True)
+    shutil.rmtree(replaced, ignore_errors=True)
+    legacy = [(backup / (_BACKUP_WEIGHTS + suffix), backup / (_BACKUP_META + suffix)) for suffix in ("", ".bkp")]
+    if not state.exists() and any(weights.exists() for weights, _ in legacy):
+        usable = next(((w, m) for w, m in legacy if m.is_file() and _weights_read_whole(w)), None)
+        if usable is None:
+            log(f"{backup}: the backup of the interrupted run is unreadable (a half-written file); training "
+                f"starts again from its first epoch")
+        else:
+            state.mkdir()
+            usable[0].rename(state / _BACKUP_WEIGHTS)
+            usable[1].rename(state / _BACKUP_META)
+        for path in backup.iterdir():
+            if path != state:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _weights_read_whole(path: Path) -> bool:
+    """Whether every array of a ``.weights.h5`` file reads back (a truncated file fails here)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            arrays: list[Any] = []
+            f.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+        return True
+    except (OSError, RuntimeError, ValueError, KeyError):
+        return False
+
+
 def finished_epochs(run_dir: Path) -> int:
-    """Epochs the backup of an interrupted run holds (0 without one): where ``BackupAndRestore`` resumes."""
-    meta = Path(run_dir) / "backup" / "training_metadata.json"
+    """Epochs the backup of an interrupted run holds (0 without one): where the backup resumes."""
+    meta = Path(run_dir) / BACKUP_DIR / _BACKUP_STATE / _BACKUP_META
     return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
 
 
@@ -309,7 +392,7 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *
         keras.callbacks.TerminateOnNaN(),
         MarkFitDone(run_dir),
         RecordSeconds(run_dir, started, seconds_before),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+        AtomicBackupAndRestore(run_dir / BACKUP_DIR),
     ]
     if config.train.schedule == "plateau":
         callbacks.insert(2, ResumablePlateau(
@@ -391,6 +474,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
 
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
+    settle_backup(run_dir, log=log)
     # A resumed run continues with the epochs it had not trained yet: their own order and augmentation.
     train_ds, val_ds = training_datasets(config, data, first_epoch=finished_epochs(run_dir))
     mean, variance = feature_statistics(config, train_paths, train_y)

@@ -187,6 +187,58 @@ def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkey
         train_run(config, tmp_path / "run", data=prepared, log=lambda _: None, verbose=0)
 
 
+def test_a_backup_cut_short_never_stops_the_run_from_resuming(tmp_path, monkeypatch):
+    """A full disk (or a kill) while the backup is written: the next run resumes from the last whole
+    backup. Keras wrote its backup in place, so a first epoch's cut-short backup left a half file and no
+    copy, and every later run failed loading it ("bad object header version number")."""
+    import argparse
+    import errno
+
+    from sound_tf import trainer
+    from sound_tf.datasets import prepare_dataset
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    config = train.config_from_args(parser.parse_args(
+        ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8",
+         "--epochs", "3", "--set", "train.early_stopping_patience=50"]))
+    run = tmp_path / "run"
+    prepared = prepare_dataset(config, run, log=lambda _: None)
+    whole_save = trainer.AtomicBackupAndRestore._save_model
+
+    def disk_full_at_epoch_2(self):
+        if self._current_epoch == 2:  # the second backup: half a file, then the disk is full
+            saving = Path(self.backup_dir) / "saving"
+            saving.mkdir(parents=True, exist_ok=True)
+            (saving / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(500))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        whole_save(self)
+
+    monkeypatch.setattr(trainer.AtomicBackupAndRestore, "_save_model", disk_full_at_epoch_2)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.train_run(config, run, data=prepared, log=lambda _: None, verbose=0)
+    assert trainer.finished_epochs(run) == 1
+    monkeypatch.setattr(trainer.AtomicBackupAndRestore, "_save_model", whole_save)
+    messages: list[str] = []
+    result = trainer.train_run(config, run, data=prepared, log=messages.append, verbose=0)
+    assert any("resuming the run" in m and "after epoch 1" in m for m in messages)
+    assert len(result.history["loss"]) == 3 and not (run / "backup").exists()
+
+    # A run killed in the first backup by an earlier version (Keras's layout: half a weights file, no
+    # copy) trains again from its first epoch, saying so.
+    (run / "run_state.json").write_text(json.dumps({"status": "running"}))
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    legacy = run / "backup"
+    legacy.mkdir()
+    (legacy / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(500))
+    (legacy / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    messages.clear()
+    result = trainer.train_run(config, run, data=prepared, log=messages.append, verbose=0)
+    assert any("backup of the interrupted run is unreadable" in m for m in messages)
+    assert not any("resuming the run" in m for m in messages) and len(result.history["loss"]) == 3
+
+
 def _hold(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.locks import claim_folder\n"
@@ -256,7 +308,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", str(epochs),
                                                             "--set", "train.early_stopping_patience=50")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    meta = out / "backup" / "training_metadata.json"
+    meta = out / "backup" / "state" / "training_metadata.json"
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and first.poll() is None:
@@ -264,12 +316,15 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
             try:
                 if json.loads(meta.read_text())["epoch"] >= 1:
                     break
-            except (json.JSONDecodeError, KeyError):
+            except (json.JSONDecodeError, KeyError, FileNotFoundError):  # read while a backup is swapped in
                 pass
         time.sleep(0.05)
     assert first.poll() is None, "the first run ended before it could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
+    from sound_tf.trainer import settle_backup
+
+    settle_backup(out, log=lambda _: None)  # a kill between the swap's two renames: as the next run does
     done_before = json.loads(meta.read_text())["epoch"]
     assert 1 <= done_before < epochs
     killed_state = json.loads((out / "run_state.json").read_text())
@@ -431,6 +486,51 @@ def test_a_run_whose_export_was_stopped_exports_when_the_command_runs_again(tmp_
     assert (out / "export" / "export.json").is_file() and read_state(out)["export_done"] is True
     assert (out / "history.csv").read_bytes() == history  # not trained again
     assert train.main(flags) == 2  # exported now: a finished run, as before
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_train_command_leaves_its_folder_locked_while_its_export_runs(tmp_path):
+    """The export child outlived a killed `train --export`, unlocked: the same command, run again, was
+    accepted and exported the run alongside it (both writing the bundle, each timing under the other)."""
+    from sound_tf.locks import claim_folder, release_folder
+
+    data = make_tree(tmp_path / "data", corrupt=False)
+    out = tmp_path / "run"
+    profile = tmp_path / "quick.toml"  # the child is still starting TensorFlow when its parent is killed
+    profile.write_text('name = "quick"\nartefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    command = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", "1", "--export", str(profile))]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in parent.stdout:
+            if "exporting:" in line:
+                break
+        deadline = time.time() + 60
+        while not _children(parent.pid) and time.time() < deadline:  # the export process has started
+            time.sleep(0.05)
+        parent.kill()
+        parent.wait(timeout=30)
+        assert claim_folder(out) is not None  # its export child holds the lock now
+        deadline = time.time() + 300
+        while claim_folder(out) is not None and time.time() < deadline:  # until the orphaned export ends
+            time.sleep(0.5)
+        assert time.time() < deadline
+        release_folder(out)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
 
 
 def test_history_logs_the_learning_rate_each_epoch_began_with(tmp_path):
