@@ -72,6 +72,16 @@ def claim_or_refuse(folder: str | os.PathLike, activity: str) -> None:
                           f"another --out")
 
 
+def lock_descriptor(folder: str | os.PathLike) -> int | None:
+    """The open descriptor holding this process's lock on ``folder`` (``None`` when it holds none).
+
+    A child process given it (``subprocess``'s ``pass_fds``) holds the lock with this one, and on after
+    it: a command killed while its child still works on the folder leaves the folder locked.
+    """
+    held = _HELD.get(str(Path(folder).resolve()))
+    return None if held is None else held[0]
+
+
 def release_folder(folder: str | os.PathLike) -> None:
     """Give back one claim of ``folder``; the lock goes with the last one (the file stays)."""
     key = str(Path(folder).resolve())

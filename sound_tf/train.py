@@ -236,7 +236,12 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
     command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
     log.info("exporting: " + " ".join(command[1:]))
-    code = subprocess.call(command)
+    # The child holds the run folder's lock too: killed while it exports, this command leaves the folder
+    # locked until the export ends, and a re-run is refused instead of exporting alongside it.
+    from .locks import lock_descriptor
+
+    held = lock_descriptor(run_dir)
+    code = subprocess.call(command, pass_fds=() if held is None else (held,))
     if code == 0:
         write_state(run_dir, export_done=True)
     return code
