@@ -184,6 +184,19 @@ def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> n
     return _decode(io.BytesIO(bytes(data)), name, rate)
 
 
+def _whole_wav(path: Path) -> bool:
+    """Whether ``path`` is a WAV file as long as its RIFF header says: a cached file cut short or
+    overwritten (a full disk, a copy that stopped) is decoded again instead of failing every run."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return False
+    return (len(head) == 12 and head[:4] == b"RIFF" and head[8:] == b"WAVE"
+            and int.from_bytes(head[4:8], "little") + 8 == size)
+
+
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int) -> Path:
     """Write mono samples as a canonical 16-bit PCM WAV (plain RIFF header), atomically.
 
@@ -218,8 +231,10 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
         with os.fdopen(fd, "wb") as handle:
             sf.write(handle, clipped, rate, subtype="PCM_16", format="WAV")
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # e.g. a full disk, met on write or close
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
 
@@ -412,7 +427,7 @@ class DecodeCache:
     def _ensure(self, src: str | os.PathLike) -> tuple[Path, bool]:
         """Return ``(cache file, decoded now?)``."""
         target = self.path_for(src)
-        if target.is_file():
+        if _whole_wav(target):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
         write_wav(target, samples, self.sample_rate_hz)

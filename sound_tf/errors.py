@@ -7,6 +7,7 @@ This module imports nothing heavy: the on-device runner and the server reuse it.
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Callable
 
@@ -40,14 +41,18 @@ class DatasetError(SoundTFError):
     """A dataset folder, manifest or split is invalid."""
 
 
+_FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+_FULL_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
 def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFError], int] | None = None) -> int:
     """Run a command's work and return its exit code: the code ``action`` returns (``None`` is 0), or
     ``error: <message>`` on stderr and a code.
 
     A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
     first) to another code. So does an ``OSError`` about a named file (an ``--out`` that is a file, a
-    cache folder that cannot be created): ``error: <file>: <what the system said>``. Anything else is a
-    bug and propagates with its traceback.
+    cache folder that cannot be created): ``error: <file>: <what the system said>``, and one about a full
+    or read-only disk without a file name. Anything else is a bug and propagates with its traceback.
     """
     try:
         code = action()
@@ -56,7 +61,13 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
     except OSError as exc:
         if exc.filename is None:
-            raise
+            full = exc.errno in _FULL_OR_READ_ONLY or any(text in str(exc) for text in _FULL_TEXTS)
+            if not full:
+                raise
+            # Writes into a full disk fail without a file name (on write or close, or inside h5py / libsndfile).
+            print(f"error: {exc.strerror or exc}: a file could not be written (the system names none); free "
+                  f"some space or choose another folder, then run the same command again", file=sys.stderr)
+            return 2
         print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0 if code is None else int(code)

@@ -279,6 +279,46 @@ def test_cache_redecodes_a_changed_source(tmp_path):
     assert cache.ensure(sources[0]) == new
 
 
+def test_cache_decodes_again_a_cached_file_cut_short_or_overwritten(tmp_path):
+    """A cached WAV cut short (a full disk, an interrupted copy) or overwritten was trusted for good: every
+    run failed in TensorFlow's DecodeWav ("Data too short") without naming the file."""
+    sources = _sources(tmp_path / "src")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    cached = cache.build(sources).cached
+    whole = {name: Path(path).read_bytes() for name, path in cached.items()}
+    first, second = (Path(cached[str(source)]) for source in sources[:2])
+    os.truncate(first, 500)
+    second.write_bytes(b"not a wav at all" * 40)
+    result = cache.build(sources)
+    assert (result.decoded, result.reused) == (2, 1)
+    assert {name: Path(path).read_bytes() for name, path in result.cached.items()} == whole
+
+
+def test_a_full_disk_names_the_file_and_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from sound_tf import audio
+    from sound_tf.errors import run_cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audio.sf, "write", full)
+    with pytest.raises(OSError) as info:
+        audio.write_wav(tmp_path / "out.wav", np.zeros(10, np.float32), RATE_HZ)
+    assert info.value.filename == str(tmp_path / "out.wav") and not list(tmp_path.iterdir())
+
+    def h5py_like():  # h5py and TensorFlow name no file: the system's words are all there is
+        raise OSError("Unable to synchronously create file (file write failed: errno = 28, error message = "
+                      "'No space left on device')")
+
+    assert run_cli(h5py_like) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "free some space" in err and "No space left on device" in err
+    with pytest.raises(OSError, match="something else"):
+        run_cli(lambda: (_ for _ in ()).throw(OSError("something else")))
+
+
 def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
     sources = _sources(tmp_path / "src")
     bad = _corrupt_files(tmp_path)
