@@ -62,13 +62,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import keras_tuner as kt
 
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
+from .locks import claim_or_refuse, empty_folder, release_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 CHIEF_FILE = "chief.json"
@@ -234,6 +235,19 @@ class SoundHyperbandTuner(SoundTunerMixin, kt.Hyperband):
     """Hyperband: trials get ``tuner/epochs`` and continue from the checkpoint of an earlier round."""
 
 
+def oracle_options(objective: Any, *, seed: int) -> dict[str, Any]:
+    """What every oracle of a search is made with.
+
+    Failed trials do not stop the search (``--max-trials`` and ``--time-budget`` bound it): KerasTuner's
+    limit of 3 failures in a row raised inside the oracle, which left the search without its outputs,
+    unable to resume (it counts over the whole history, so the next failure raised again) and, in a
+    distributed search, a chief waiting forever on the oracle's lock. Values valid alone but not together
+    fail their trial at once, and a space may hold many such combinations.
+    """
+    # KerasTuner treats seed 0 as "draw a random seed", so shift by one.
+    return dict(objective=objective, seed=seed + 1, max_retries_per_trial=0, max_consecutive_failed_trials=None)
+
+
 def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
                deadline: float | None = None) -> Any:
     """The KerasTuner tuner for ``space.settings.tuner`` over ``hypermodel``, in ``out/search``.
@@ -241,9 +255,7 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
     An existing project is always reloaded (``--overwrite`` deletes the folder before this).
     """
     s = space.settings
-    objective = kt.Objective(s.objective, direction=s.direction)
-    # KerasTuner treats seed 0 as "draw a random seed", so shift by one.
-    common = dict(objective=objective, seed=seed + 1, max_retries_per_trial=0, max_consecutive_failed_trials=3)
+    common = oracle_options(kt.Objective(s.objective, direction=s.direction), seed=seed)
     oracle_cls = ORACLES[s.tuner]
     if s.tuner == "random":
         oracle = oracle_cls(max_trials=s.max_trials, **common)
@@ -358,16 +370,24 @@ class TrialRecord:
     values: dict[str, Any] = field(default_factory=dict)
     tuner_ids: list[str] = field(default_factory=list)
     message: str = ""
+    finished: int | None = None
+
+
+def _id_order(trial_id: str) -> tuple[int, str]:
+    """Trial ids as numbers: KerasTuner pads them to the width of ``max_trials``, so a search extended
+    from 6 to 11 trials has ids 0..5 and then 06..10, which sort as strings as 0, 06, 07, ..., 1, 10, 2."""
+    return (int(trial_id), trial_id) if trial_id.isdigit() else (2**31, trial_id)
 
 
 def load_trials(out: str | Path, direction: str = "min") -> list[TrialRecord]:
-    """Every trial of the search in ``out``, completed ones best first, then the rest by id."""
+    """Every trial of the search in ``out``, completed ones best first, then the rest by id (as numbers)."""
     project = Path(out) / PROJECT
     oracle_file = project / "oracle.json"
     state = json.loads(oracle_file.read_text()) if oracle_file.is_file() else {}
     assignments, retry = state.get("assignments", {}), set(state.get("retry_queue", []))
+    finished = {trial_id: place for place, trial_id in enumerate(state.get("end_order", []))}
     records = []
-    for path in sorted(project.glob("trial_*/trial.json")):
+    for path in sorted(project.glob("trial_*/trial.json"), key=lambda p: _id_order(p.parent.name[len("trial_"):])):
         trial = kt.engine.trial.Trial.load(str(path))
         metrics = {}
         for name in trial.metrics.metrics:
@@ -381,7 +401,8 @@ def load_trials(out: str | Path, direction: str = "min") -> list[TrialRecord]:
         records.append(TrialRecord(trial_id=trial.trial_id, status=status, score=score, metrics=metrics,
                                    values=dict(trial.hyperparameters.values),
                                    tuner_ids=list(assignments.get(trial.trial_id, [])),
-                                   message=(trial.message or "").strip().splitlines()[-1] if trial.message else ""))
+                                   message=(trial.message or "").strip().splitlines()[-1] if trial.message else "",
+                                   finished=finished.get(trial.trial_id)))
     done = sorted((r for r in records if r.score is not None and math.isfinite(r.score)),
                   key=lambda r: r.score if direction == "min" else -r.score)
     ranked = {r.trial_id for r in done}
@@ -404,6 +425,11 @@ def _importance(records: Sequence[TrialRecord], names: Sequence[str]) -> tuple[s
     return best_name, best_rho
 
 
+def in_finish_order(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """``records`` in the order their trials ended (the oracle's), then the others by id as numbers."""
+    return sorted(records, key=lambda r: (r.finished is None, r.finished or 0, _id_order(r.trial_id)))
+
+
 def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | Path) -> Path:
     """``trials.png``: the objective of each trial in run order with the best so far, and the objective
     against the most influential hyperparameter (largest |Spearman rho|)."""
@@ -412,7 +438,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
     from matplotlib.figure import Figure
 
     objective, direction = space.settings.objective, space.settings.direction
-    done = sorted((r for r in records if r.score is not None), key=lambda r: r.trial_id)
+    done = in_finish_order(r for r in records if r.score is not None)
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
     if done:
@@ -537,7 +563,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         return
     if overwrite and out.exists():
         log(f"--overwrite: deleting {out}")
-        shutil.rmtree(out)
+        empty_folder(out)  # its lock file stays: the lock other commands see
     if search_file.is_file():
         saved = json.loads(search_file.read_text())
         if {k: saved.get(k) for k in identity} != identity:
@@ -592,19 +618,23 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
     from .trainer import read_state, train_run
     final = apply_overrides(config, {"labels": list(data.labels)})
-    state = read_state(run_dir)
-    if state and state.get("fingerprint") != final.fingerprint():
-        log(f"{run_dir} holds another configuration (the best trial changed): training it again")
-        shutil.rmtree(run_dir)
-        state = {}
-    if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
-        log(f"best run already trained in {run_dir}")
-        return json.loads((run_dir / "metrics.json").read_text())
-    result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
-    for name in ("split.csv", "skipped.csv"):
-        if (out / name).is_file():
-            shutil.copyfile(out / name, run_dir / name)
-    return result.metrics
+    claim_or_refuse(run_dir, "training in it")  # e.g. a `train --out .../best_run` of the user's
+    try:
+        state = read_state(run_dir)
+        if state and state.get("fingerprint") != final.fingerprint():
+            log(f"{run_dir} holds another configuration (the best trial changed): training it again")
+            empty_folder(run_dir)
+            state = {}
+        if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
+            log(f"best run already trained in {run_dir}")
+            return json.loads((run_dir / "metrics.json").read_text())
+        result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
+        for name in ("split.csv", "skipped.csv"):
+            if (out / name).is_file():
+                shutil.copyfile(out / name, run_dir / name)
+        return result.metrics
+    finally:
+        release_folder(run_dir)
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
@@ -875,25 +905,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(None)
         role = current_role()
         check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
-        if role != "worker" and args.overwrite and out.exists():  # only after every check: nothing is lost to a typo
-            shutil.rmtree(out)
-        log_dir = out / "workers" / tuner_id() if role == "worker" else out
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_dir / "tune.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-        logging.getLogger().addHandler(handler)
-        result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
-                            worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
-                            verbose=0 if args.quiet else "auto")
-        if result.test_metrics:
-            from .metrics import summary_lines
-            for line in summary_lines(result.test_metrics):
-                log.info(line)
-        if result.best_run is not None:
-            log.info(f"best run folder: {result.best_run}")
-        return 0
+        if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
+            return _search(args, config, space, out, role)
+        claim_or_refuse(out, "running a search in it")  # a second search there used to corrupt or delete it
+        try:
+            if args.overwrite:  # only after every check: nothing is lost to a typo
+                empty_folder(out)
+            return _search(args, config, space, out, role)
+        finally:
+            release_folder(out)
 
     return run_cli(work)
+
+
+def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:
+    """The search of one ``tune`` command, its outputs and log, in a checked (and, but for a worker,
+    claimed) ``out``."""
+    log_dir = out / "workers" / tuner_id() if role == "worker" else out
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_dir / "tune.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logging.getLogger().addHandler(handler)
+    result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
+                        worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
+                        verbose=0 if args.quiet else "auto")
+    if result.test_metrics:
+        from .metrics import summary_lines
+        for line in summary_lines(result.test_metrics):
+            log.info(line)
+    if result.best_run is not None:
+        log.info(f"best run folder: {result.best_run}")
+    return 0
 
 
 def _summarize(args: argparse.Namespace) -> int:

@@ -191,6 +191,28 @@ def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
     assert again._retry_queue == [running.trial_id]
 
 
+def test_failed_trials_in_a_row_do_not_stop_or_wedge_the_search(tmp_path):
+    """With KerasTuner's limit, the third failure in a row raised inside the oracle: no outputs, a search
+    that failed again on every resume, and a distributed chief waiting forever on the oracle's lock."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    oracle = tune.RandomSearchOracle(max_trials=8, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), "project")
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    for index in range(6):
+        trial = oracle.create_trial("tuner0")
+        if index < 5:
+            trial.status = "FAILED"
+        else:
+            oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert [t.status for t in oracle.trials.values()] == ["FAILED"] * 5 + ["COMPLETED"]
+    assert oracle.create_trial("tuner0").status == "RUNNING"  # the oracle answers on
+
+
 def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     from sound_tf import tune
 
@@ -200,6 +222,41 @@ def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     code = tune.main(["--tuning", str(TINY), "--out", str(out), "--overwrite", "--time-budget", "0"])
     assert code == 2 and "--time-budget must be > 0" in capsys.readouterr().err
     assert (out / "trials.csv").read_text() == "kept\n"
+
+
+def test_trials_are_plotted_in_the_order_they_ended():
+    """A search extended from 6 to 11 trials has ids 0..5 and 06..10: sorted as strings, trials.png put
+    them as 0, 06, 07, 08, 09, 1, 10, 2, ... and drew a wrong "best so far" curve."""
+    from sound_tf.tune import TrialRecord, in_finish_order
+
+    ids = [str(i) for i in range(6)] + [f"{i:02d}" for i in range(6, 11)]
+    shuffled = [TrialRecord(trial_id=t, status="COMPLETED", score=1.0) for t in reversed(ids)]
+    assert [r.trial_id for r in in_finish_order(shuffled)] == ids
+    ended = [TrialRecord(trial_id=t, status="COMPLETED", score=1.0, finished=place)
+             for place, t in enumerate(["3", "0", "1"])] + [TrialRecord(trial_id="2", status="RUNNING", score=None)]
+    assert [r.trial_id for r in in_finish_order(ended)] == ["3", "0", "1", "2"]
+
+
+def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
+    """A second tune command on the same --out trained the same trials over the first's (or, with
+    --overwrite, deleted its folder under it, and the first then reported success)."""
+    from sound_tf import tune
+
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "search.json").write_text("{}")
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(out)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert tune.main(cli_flags(data, out, "--overwrite")) == 2
+        assert "which is running a search in it" in capsys.readouterr().err
+        assert (out / "search.json").read_text() == "{}"  # nothing deleted
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_chief_refuses_a_port_another_chief_serves(monkeypatch):
