@@ -229,7 +229,9 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
     fd, tmp_name = temporary_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            sf.write(handle, clipped, rate, subtype="PCM_16", format="WAV")
+            encoded = io.BytesIO()  # in memory first: a full disk fails one write, not libsndfile's callbacks
+            sf.write(encoded, clipped, rate, subtype="PCM_16", format="WAV")
+            handle.write(encoded.getbuffer())
         os.replace(tmp_name, path)
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)

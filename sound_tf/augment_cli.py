@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import textwrap
@@ -162,6 +163,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         raise ConfigError(f"--out {out_dir}: holds {', '.join(taken)}, which an earlier preview did not write "
                           f"(its params.json does not list it) and this one would overwrite; give an empty or "
                           f"new folder")
+    # Listed before anything is deleted or written: a preview stopped part-way (Ctrl-C, a full disk) leaves
+    # only files its params.json lists, which the same command run again may replace.
+    _write_params(out_dir, records + [{"file": old.name, "replaced": True} for old in stale])
     for old in stale:  # an earlier run's versions: params.json and the PNG describe only this run's
         old.unlink()
     if stale:
@@ -180,10 +184,18 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         log(f"{name}.wav{note}")
         if params:
             log("    " + _applied_text(_jsonable(params)))
-    (out_dir / "params.json").write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    _write_params(out_dir, records)
     png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view)
     log(f"wrote {len(written)} WAVs, params.json and {png.name} to {out_dir}")
     return written
+
+
+def _write_params(out_dir: Path, records: list[dict[str, Any]]) -> None:
+    """``params.json``, replaced whole (a stopped write leaves the previous one)."""
+    path = out_dir / "params.json"
+    partial = path.with_name(f".params.json.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)
 
 
 OWN_FILES = ("original.wav", "params.json", "spectrograms.png")

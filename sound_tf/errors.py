@@ -70,4 +70,11 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
             return 2
         print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # TensorFlow's own, e.g. ResourceExhaustedError from a SavedModel write
+        if not (type(exc).__module__.startswith("tensorflow") and any(text in str(exc) for text in _FULL_TEXTS)):
+            raise
+        reason = next(text for text in _FULL_TEXTS if text in str(exc))
+        print(f"error: {reason}: a file could not be written (TensorFlow names none here); free some space or "
+              f"choose another folder, then run the same command again", file=sys.stderr)
+        return 2
     return 0 if code is None else int(code)

@@ -125,7 +125,7 @@ def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
     shutil.rmtree(replaced, ignore_errors=True)
     legacy = [(backup / (_BACKUP_WEIGHTS + suffix), backup / (_BACKUP_META + suffix)) for suffix in ("", ".bkp")]
     if not state.exists() and any(weights.exists() for weights, _ in legacy):
-        usable = next(((w, m) for w, m in legacy if m.is_file() and _weights_read_whole(w)), None)
+        usable = next(((w, m) for w, m in legacy if _epoch_of(m) is not None and _weights_read_whole(w)), None)
         if usable is None:
             log(f"{backup}: the backup of the interrupted run is unreadable (a half-written file); training "
                 f"starts again from its first epoch")
@@ -136,6 +136,15 @@ def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
         for path in backup.iterdir():
             if path != state:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _epoch_of(metadata: Path) -> int | None:
+    """The epoch a backup's metadata names (``None``: missing, empty or not JSON, as a cut-short write leaves it)."""
+    try:
+        epoch = json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
 
 def _weights_read_whole(path: Path) -> bool:

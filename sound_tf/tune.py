@@ -910,7 +910,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         claim_or_refuse(out, "running a search in it")  # a second search there used to corrupt or delete it
         try:
             if args.overwrite:  # only after every check: nothing is lost to a typo
-                empty_folder(out)
+                best_run = out / "best_run"
+                if best_run.is_dir():  # its lock file stays too: e.g. a `train --out .../best_run` may hold it
+                    claim_or_refuse(best_run, "training in it")
+                    try:
+                        empty_folder(best_run)
+                    finally:
+                        release_folder(best_run)
+                empty_folder(out, keep=("best_run",))
             return _search(args, config, space, out, role)
         finally:
             release_folder(out)

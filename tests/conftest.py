@@ -73,7 +73,8 @@ def device_blocker(*also_allowed_modules: str) -> str:
     """Python source that makes every installed third-party module unimportable except those of the
     README's device packages, what they require, and ``also_allowed_modules``' distributions (a test
     harness): run first in a subprocess, it is the device the README describes, with TensorFlow and the
-    other training requirements installed but out of reach."""
+    other training requirements installed but out of reach. Each refused import is recorded in
+    ``_device_refused`` (an optional ``try: import tensorflow`` would otherwise go unseen)."""
     from packaging.requirements import Requirement
 
     owners = importlib.metadata.packages_distributions()
@@ -93,5 +94,15 @@ def device_blocker(*also_allowed_modules: str) -> str:
                 todo.append(requirement.name)
     blocked = sorted(module for module, dists in owners.items()
                      if module not in sys.stdlib_module_names and not any(_canonical(d) in allowed for d in dists))
-    return f"import sys\nfor _name in {blocked!r}:\n    sys.modules[_name] = None\n"
+    return ("import sys\n"
+            "class _Device:\n"
+            f"    blocked = set({blocked!r})\n"
+            "    @classmethod\n"
+            "    def find_spec(cls, name, path=None, target=None):\n"
+            "        if name.partition('.')[0] in cls.blocked:\n"
+            "            _device_refused.append(name)\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r} (not on the device)', name=name)\n"
+            "        return None\n"
+            "_device_refused = []  # every import of a blocked module, even one whose ImportError was caught\n"
+            "sys.meta_path.insert(0, _Device)\n")
 

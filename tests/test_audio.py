@@ -317,6 +317,14 @@ def test_a_full_disk_names_the_file_and_is_one_line(tmp_path, capsys, monkeypatc
     assert err.count("\n") == 1 and "free some space" in err and "No space left on device" in err
     with pytest.raises(OSError, match="something else"):
         run_cli(lambda: (_ for _ in ()).throw(OSError("something else")))
+    import tensorflow as tf
+
+    def saved_model_write():  # TensorFlow's own error type, not an OSError
+        raise tf.errors.ResourceExhaustedError(None, None, "saved_model.pb; No space left on device")
+
+    assert run_cli(saved_model_write) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: No space left on device")
 
 
 def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):

@@ -827,6 +827,36 @@ def test_cli_never_overwrites_or_deletes_files_it_did_not_write(tmp_path, capsys
     assert (out / again["file"]).exists()
 
 
+def test_a_preview_stopped_part_way_can_run_again(tmp_path, capsys, monkeypatch):
+    """A preview stopped while it wrote (a full disk, Ctrl-C) left files no params.json listed, and the
+    same command, run again as the error message says, refused the folder as someone's own."""
+    import errno
+
+    from sound_tf import audio
+
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    whole_write, calls = audio.write_wav, []
+
+    def full_at_the_third(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return whole_write(path, *args, **kwargs)
+
+    for out, seeds in ((tmp_path / "new", ()), (tmp_path / "again", ("1",))):
+        for seed in seeds:  # an earlier, complete preview first
+            assert augment.main([str(source), "--out", str(out), "--count", "3", "--seed", seed]) == 0
+        calls.clear()
+        monkeypatch.setattr(audio, "write_wav", full_at_the_third)
+        assert augment.main([str(source), "--out", str(out), "--count", "3", "--seed", "2"]) == 2
+        monkeypatch.setattr(audio, "write_wav", whole_write)
+        assert augment.main([str(source), "--out", str(out), "--count", "3", "--seed", "2"]) == 0, \
+            capsys.readouterr().err
+        listed = [r["file"] for r in json.loads((out / "params.json").read_text())]
+        assert sorted(p.name for p in out.glob("aug_*.wav")) == sorted(listed) and len(listed) == 3
+
+
 def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_applies(tmp_path, capsys):
     source = tmp_path / "tone.wav"
     sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")

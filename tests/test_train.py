@@ -238,6 +238,18 @@ def test_a_backup_cut_short_never_stops_the_run_from_resuming(tmp_path, monkeypa
     assert any("backup of the interrupted run is unreadable" in m for m in messages)
     assert not any("resuming the run" in m for m in messages) and len(result.history["loss"]) == 3
 
+    # Whole weights but metadata cut short (Keras rewrote it after the weights): its copy is used instead.
+    import h5py
+
+    legacy.mkdir()
+    for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+        with h5py.File(legacy / name, "w") as f:
+            f["w"] = np.zeros(3)
+    (legacy / "training_metadata.json").write_text("")
+    (legacy / "training_metadata.json.bkp").write_text('{"epoch": 1, "batch": 0}')
+    trainer.settle_backup(run, log=messages.append)
+    assert trainer.finished_epochs(run) == 1 and sorted(p.name for p in legacy.iterdir()) == ["state"]
+
 
 def _hold(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
