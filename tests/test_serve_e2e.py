@@ -135,8 +135,9 @@ def test_bundle_backends_agree_with_keras(run_dir, bundle):
 
 
 def test_tflite_server_never_imports_tensorflow(bundle):
-    # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client.
-    script = device_blocker("httpx") + textwrap.dedent(f"""
+    # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client (its
+    # HTTP package is httpx or httpx2, by Starlette version).
+    script = device_blocker("httpx", "httpx2") + textwrap.dedent(f"""
         import io, json, sys
         import numpy as np, soundfile as sf
         from fastapi.testclient import TestClient
