@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import textwrap
@@ -192,10 +191,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
 def _write_params(out_dir: Path, records: list[dict[str, Any]]) -> None:
     """``params.json``, replaced whole (a stopped write leaves the previous one)."""
-    path = out_dir / "params.json"
-    partial = path.with_name(f".params.json.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    from .metrics import _atomic_write_text
+
+    _atomic_write_text(out_dir / "params.json", json.dumps(records, indent=2) + "\n")
 
 
 OWN_FILES = ("original.wav", "params.json", "spectrograms.png")
