@@ -142,7 +142,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         return augmenter.apply(clip, params), params
 
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
-    records, drawn, training_view = [], [], None
+    records, training_view = [], None
     for index in range(1, count + 1):  # all drawn first: a name taken by a file of the user's stops it all
         example_seed = tf.constant([seed, index], tf.int32)
         if config.augment.enabled:
@@ -155,7 +155,6 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
         versions.append((name, augmented))
-        drawn.append(params)
         records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(params)})
     taken = [r["file"] for r in records if (out_dir / r["file"]).exists() and out_dir / r["file"] not in stale]
     if taken:
@@ -176,13 +175,13 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         log(f"training applies {', '.join(on_features(config))} to the log-mel features in the model "
             "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
             "them, and the last panel of the PNG shows the features path")
-    for (name, augmented), params in zip(versions[1:], drawn):
+    for (name, augmented), record in zip(versions[1:], records):
         peak = float(np.max(np.abs(augmented))) if augmented.size else 0.0
         note = f" (peak {peak:.2f} > 1: clipped in the WAV only)" if peak > 1 else ""
         written.append(audio.write_wav(out_dir / f"{name}.wav", augmented, rate))
         log(f"{name}.wav{note}")
-        if params:
-            log("    " + _applied_text(_jsonable(params)))
+        if record["params"]:
+            log("    " + _applied_text(record["params"]))
     _write_params(out_dir, records)
     png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view)
     log(f"wrote {len(written)} WAVs, params.json and {png.name} to {out_dir}")

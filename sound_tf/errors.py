@@ -60,21 +60,28 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
     except OSError as exc:
-        if exc.filename is None:
-            full = exc.errno in _FULL_OR_READ_ONLY or any(text in str(exc) for text in _FULL_TEXTS)
-            if not full:
-                raise
-            # Writes into a full disk fail without a file name (on write or close, or inside h5py / libsndfile).
-            print(f"error: {exc.strerror or exc}: a file could not be written (the system names none); free "
-                  f"some space or choose another folder, then run the same command again", file=sys.stderr)
+        if exc.filename is not None:
+            print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        if exc.errno not in _FULL_OR_READ_ONLY and _full_disk_text(exc) is None:
+            raise
+        _print_full_disk(exc.strerror or str(exc))
         return 2
     except Exception as exc:  # TensorFlow's own, e.g. ResourceExhaustedError from a SavedModel write
-        if not (type(exc).__module__.startswith("tensorflow") and any(text in str(exc) for text in _FULL_TEXTS)):
+        reason = _full_disk_text(exc) if type(exc).__module__.startswith("tensorflow") else None
+        if reason is None:
             raise
-        reason = next(text for text in _FULL_TEXTS if text in str(exc))
-        print(f"error: {reason}: a file could not be written (TensorFlow names none here); free some space or "
-              f"choose another folder, then run the same command again", file=sys.stderr)
+        _print_full_disk(reason)
         return 2
     return 0 if code is None else int(code)
+
+
+def _full_disk_text(exc: BaseException) -> str | None:
+    """Which of :data:`_FULL_TEXTS` an error's message holds (h5py, libsndfile and TensorFlow raise a full
+    or read-only disk without an ``errno`` or a file name)."""
+    return next((text for text in _FULL_TEXTS if text in str(exc)), None)
+
+
+def _print_full_disk(reason: str) -> None:
+    print(f"error: {reason}: a file could not be written (the error names none); free some space or choose "
+          f"another folder, then run the same command again", file=sys.stderr)
