@@ -423,3 +423,89 @@ def test_audio_module_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     assert out == "[]"
+
+
+def test_cache_redecodes_a_source_rewritten_with_the_same_size(tmp_path):
+    """An edited clip of the same length and format has the same size: only its time tells it changed."""
+    source = tmp_path / "clip.wav"
+    sf.write(source, sine(300.0, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    old = cache.ensure(source)
+    size = source.stat().st_size
+    sf.write(source, sine(2000.0, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert source.stat().st_size == size
+    result = cache.build([source])
+    assert (result.decoded, result.reused) == (1, 0)
+    assert peak_hz(sf.read(result.cached[str(source)], dtype="float32")[0], RATE_HZ) == pytest.approx(2000.0, abs=20)
+    assert result.cached[str(source)] != old
+
+
+def test_cache_redecodes_a_source_replaced_with_its_old_time_kept(tmp_path):
+    """`cp -p` / `rsync -t` put another file in place with the old modification time: its size tells."""
+    source = tmp_path / "clip.wav"
+    sf.write(source, sine(300.0, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    cache.ensure(source)
+    stat = source.stat()
+    sf.write(source, sine(2000.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = cache.build([source])
+    assert result.decoded == 1
+    decoded = sf.read(result.cached[str(source)], dtype="float32")[0]
+    assert len(decoded) == RATE_HZ // 2
+    assert peak_hz(decoded, RATE_HZ) == pytest.approx(2000.0, abs=20)
+
+
+def test_cache_keeps_apart_files_of_equal_size_and_time(tmp_path):
+    """Clips of one length unpacked from an archive share size and time (ESC-50: 2000 clips of 5 s): only
+    their paths tell them apart."""
+    paths = []
+    for i, freq in enumerate((300.0, 1200.0, 2500.0)):
+        path = tmp_path / "clips" / f"{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, sine(freq, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+        os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+        paths.append(path)
+    assert len({p.stat().st_size for p in paths}) == 1
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1).build(paths)
+    assert result.decoded == 3 and len(set(result.cached.values())) == 3
+    peaks = [peak_hz(sf.read(result.cached[str(p)], dtype="float32")[0], RATE_HZ) for p in paths]
+    np.testing.assert_allclose(peaks, [300.0, 1200.0, 2500.0], atol=20)
+
+
+def test_cache_key_is_the_resolved_path(tmp_path, monkeypatch):
+    """The same relative name in two folders (equal size and time) is two files, whichever folder it is
+    named from."""
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    peaks = []
+    for folder, freq in (("one", 400.0), ("two", 1600.0)):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / "clip.wav"
+        sf.write(path, sine(freq, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+        os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+        monkeypatch.chdir(tmp_path / folder)
+        peaks.append(peak_hz(sf.read(cache.ensure("clip.wav"), dtype="float32")[0], RATE_HZ))
+    np.testing.assert_allclose(peaks, [400.0, 1600.0], atol=20)
+
+
+def test_cache_build_decodes_a_source_listed_twice_once(tmp_path):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    for path, freq in ((a, 300.0), (b, 900.0)):
+        sf.write(path, sine(freq, 0.2, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    calls = []
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build(
+        [a, b, a, str(a)], progress=lambda done, total: calls.append((done, total)))
+    assert (result.decoded, result.reused, len(result.cached)) == (2, 0, 2)
+    assert calls == [(1, 2), (2, 2)]
+
+
+def test_a_source_at_the_lowest_accepted_rate_decodes(tmp_path):
+    """1000 Hz is a valid target rate (audio.sample_rate_hz >= 1000), so a 1000-Hz file is audio too."""
+    from sound_tf.audio import load_audio
+
+    path = tmp_path / "low.wav"
+    sf.write(path, sine(100.0, 0.5, 1000), 1000, subtype="PCM_16")
+    assert len(load_audio(path, sample_rate_hz=1000)) == 500
+    assert len(load_audio(path, sample_rate_hz=RATE_HZ)) == RATE_HZ // 2

@@ -184,3 +184,54 @@ def test_a_recipe_cannot_set_labels_and_its_errors_name_it_once(tmp_path):
     with pytest.raises(ConfigError) as info:
         config_from_recipe(broken)
     assert str(info.value).startswith(f"{broken}: invalid TOML") and str(info.value).count(str(broken)) == 1
+
+
+@pytest.mark.parametrize("rate_hz, seconds, samples", [(44100, 0.35, 15435), (8000, 2.01, 16080), (48000, 0.29, 13920)])
+def test_clip_samples_is_the_nearest_whole_sample(rate_hz, seconds, samples):
+    """44100 * 0.35 is 15434.999999999998 in floating point: truncating it loses a sample."""
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": rate_hz, "audio.clip_seconds": seconds})
+    assert config.audio.clip_samples == samples
+
+
+def test_stft_sizes_are_the_nearest_whole_samples():
+    # The esc50 recipe's 22.05 kHz with tuning/default.toml's 32-ms frame and 12.5-ms hop: 705.6 and 275.625 samples
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": 22050, "audio.clip_seconds": 5.0,
+                                        "features.frame_length_ms": 32.0, "features.hop_length_ms": 12.5})
+    assert (config.frame_length_samples, config.hop_length_samples, config.fft_length_samples) == (706, 276, 1024)
+    assert config.num_frames == 1 + (110250 - 706) // 276 == 397
+
+
+@pytest.mark.parametrize("overrides", [
+    {"audio.clip_seconds": 1.0, "audio.window_hop_seconds": 1.0},         # windows end to end
+    {"features.frame_length_ms": 20.0, "features.hop_length_ms": 20.0},   # frames end to end
+    {"audio.sample_rate_hz": 192000},                                     # the documented upper bound
+    {"train.seed": 2**30 - 1},
+    {"audio.clip_seconds": 0.05, "features.frame_length_ms": 50.0},      # a clip of exactly one frame (800 samples)
+    {"features.frame_length_ms": 32.0, "features.fft_length": 512},       # an FFT as long as the frame
+])
+def test_inclusive_bounds_are_accepted(overrides):
+    apply_overrides(Config(), overrides)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.seed": 2**30}, "train.seed must be an integer in [0, 2**30), got 1073741824"),
+    ({"data.test_fraction": 0.5}, "data.val_fraction and data.test_fraction must be in (0, 0.5)"),
+    ({"data.val_fraction": 0.5}, "data.val_fraction and data.test_fraction must be in (0, 0.5)"),
+    ({"audio.window_hop_seconds": 1.01}, "audio.window_hop_seconds must be in (0, clip_seconds=1.0]"),
+])
+def test_exclusive_bounds_are_refused(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), overrides)
+    assert message in str(info.value)
+
+
+def test_a_band_whose_only_bin_sits_on_its_edge_is_empty():
+    """At 8 kHz with a 256-point FFT the bins are 31.25 Hz apart and fmin 500 Hz is bin 16: with 118 bands the
+    first band's only bin is its lower edge, where its triangle is 0 (the frontend's column is all zeros)."""
+    from sound_tf.frontend import slaney_mel_matrix
+
+    matrix = slaney_mel_matrix(sample_rate_hz=8000, fft_length=256, num_mel_bins=118, fmin_hz=500.0, fmax_hz=4000.0)
+    assert np.flatnonzero(matrix.max(axis=0) == 0).tolist() == [0]
+    with pytest.raises(ConfigError, match=r"^1 of features.num_mel_bins=118 mel bands hold no FFT bin \(bands 0 "):
+        apply_overrides(Config(), {"audio.sample_rate_hz": 8000, "features.fft_length": 256,
+                                   "features.num_mel_bins": 118, "features.fmin_hz": 500.0})

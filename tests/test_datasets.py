@@ -681,3 +681,105 @@ def test_prepare_dataset_builds_the_demo_when_no_path_is_given(tmp_path, monkeyp
     assert all(counts["test"][label] == 1 and counts["val"][label] == 1 and counts["train"][label] == 3
                for label in DEMO_CLASSES)
     assert sf.info(prepared.splits["train"][0].cached).frames == RATE_HZ // 2
+
+
+def test_unequal_fractions_go_to_the_split_they_name():
+    """test_fraction sizes the test split and val_fraction the validation split (never the other way)."""
+    examples = [Example(f"/x/{label}{i}.wav", label) for label in ("a", "b") for i in range(40)]
+    splits = split_examples(examples, val_fraction=0.1, test_fraction=0.4, seed=0)
+    counts = {name: Counter(ex.label for ex in splits[name]) for name in splits}
+    assert counts["test"] == {"a": 16, "b": 16}   # 0.4 * 40 per class
+    assert counts["val"] == {"a": 4, "b": 4}      # 0.1 * 40 per class
+    assert counts["train"] == {"a": 20, "b": 20}
+
+
+def test_prepare_dataset_draws_the_split_from_train_seed_and_the_fractions(tmp_path):
+    """train.seed and data.val_fraction / data.test_fraction reach the split the training command uses."""
+    root = make_folder_tree(tmp_path / "data", per_class=20)
+    examples = load_examples(root)
+    drawn = {}
+    for seed in (0, 1):
+        config = config_for(root, tmp_path, **{"train.seed": seed, "data.test_fraction": 0.3,
+                                                "data.val_fraction": 0.1})
+        prepared = prepare_dataset(config, tmp_path / f"run{seed}", log=lambda _: None)
+        drawn[seed] = {name: [item.source for item in items] for name, items in prepared.splits.items()}
+        expected = split_examples(examples, seed=seed, test_fraction=0.3, val_fraction=0.1)
+        assert drawn[seed] == {name: [ex.path for ex in exs] for name, exs in expected.items()}
+        assert Counter(i.label for i in prepared.splits["test"]) == {"cat": 6, "dog": 6, "owl": 6}  # 0.3 * 20
+        assert Counter(i.label for i in prepared.splits["val"]) == {"cat": 2, "dog": 2, "owl": 2}   # 0.1 * 20
+    assert drawn[0]["test"] != drawn[1]["test"]  # another seed, another draw
+
+
+def test_prepare_dataset_test_fold_is_the_test_set_and_the_fold_before_it_validation(tmp_path):
+    """README: `--test-fold K` is the test set, the fold before it (cyclically) validation."""
+    us8k = make_us8k(tmp_path / "us8k", folds=4)
+    cases = [({"data.test_fold": 1}, 1, 4), ({"data.test_fold": 3}, 3, 2), ({"data.test_fold": 2, "data.val_fold": 4}, 2, 4)]
+    for n, (overrides, test_fold, val_fold) in enumerate(cases):
+        data = prepare_dataset(config_for(us8k, tmp_path, **overrides), tmp_path / f"run{n}", log=lambda _: None)
+        assert {i.fold for i in data.splits["test"]} == {test_fold}, overrides
+        assert {i.fold for i in data.splits["val"]} == {val_fold}, overrides
+        assert {i.fold for i in data.splits["train"]} == {1, 2, 3, 4} - {test_fold, val_fold}, overrides
+
+
+def test_labels_are_sorted_whatever_order_the_manifest_lists_them(tmp_path):
+    """PreparedData.labels is sorted (documented): a manifest listing zebra before ant must not reorder the
+    class indices, which the exported label files and evaluation rely on."""
+    lines = ["path,label"]
+    for label in ("zebra", "mole", "ant"):
+        for i in range(4):
+            write_tone(tmp_path / "clips" / f"{label}{i}.wav", 300.0 + 50 * i)
+            lines.append(f"{label}{i}.wav,{label}")
+    (tmp_path / "clips" / "m.csv").write_text("\n".join(lines) + "\n")
+    data = prepare_dataset(config_for(tmp_path / "clips" / "m.csv", tmp_path), tmp_path / "run", log=lambda _: None)
+    assert data.labels == ("ant", "mole", "zebra")
+    for items in data.splits.values():
+        for item in items:
+            assert data.labels[item.label_index] == item.label
+
+
+def test_fractions_count_clips_not_recordings():
+    """20 recordings of 4 clips per class: 15% of 80 clips is 12 clips, i.e. 3 recordings (not 15% of 20)."""
+    examples = [Example(f"/d/{label}/{r}_{k}.wav", label, group=f"{label}{r}")
+                for label in ("a", "b") for r in range(20) for k in range(4)]
+    splits = split_examples(examples, seed=1)
+    for name, clips in (("test", 12), ("val", 12), ("train", 56)):
+        assert Counter(ex.label for ex in splits[name]) == {"a": clips, "b": clips}, name
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_class_of_three_recordings_reaches_every_split_whatever_their_sizes(seed):
+    """Documented: n >= 3 groups reach train, val and test. Large fractions must not let the test split take
+    two of the three recordings (whichever order the shuffle gives)."""
+    examples = [Example(f"/d/{g}_{k}.wav", "a", group=g) for g, size in (("g1", 1), ("g2", 1), ("g3", 4))
+                for k in range(size)]
+    splits = split_examples(examples, val_fraction=0.45, test_fraction=0.45, seed=seed)
+    assert all(len({ex.group for ex in splits[name]}) == 1 for name in ("train", "val", "test"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_recording_is_stratified_under_its_majority_label(seed):
+    """Three recordings of mostly 'bird' (3 bird clips and 1 'ant' clip each) and three 1-clip 'ant'
+    recordings: the bird recordings are stratified as bird, so bird reaches train, val and test."""
+    examples = [Example(f"/d/r{r}_{k}.wav", "bird" if k < 3 else "ant", group=f"r{r}") for r in range(3) for k in range(4)]
+    examples += [Example(f"/d/a{r}.wav", "ant", group=f"a{r}") for r in range(3)]
+    splits = split_examples(examples, seed=seed)
+    for name in ("train", "val", "test"):
+        assert Counter(ex.label for ex in splits[name]) == {"bird": 3, "ant": 2}, name
+
+
+def test_split_csv_lists_only_the_readable_files_of_a_fold_split(tmp_path):
+    """Documented: split.csv holds readable files only. With folds the split is made before decoding, so
+    an unreadable file is in `splits` and must be left out of the file."""
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label in ("a", "b"):
+            for i in range(2):
+                write_tone(tmp_path / "clips" / f"{label}{fold}{i}.wav", 300.0 + 100 * i)
+                rows.append(f"{label}{fold}{i}.wav,{label},{fold}")
+    (tmp_path / "clips" / "a10.wav").write_bytes(b"garbage" * 10)
+    (tmp_path / "clips" / "m.csv").write_text("\n".join(rows) + "\n")
+    data = prepare_dataset(config_for(tmp_path / "clips" / "m.csv", tmp_path), tmp_path / "run", log=lambda _: None)
+    written = read_split_csv(tmp_path / "run" / "split.csv")
+    assert sum(map(len, written.values())) == 11
+    assert str(tmp_path / "clips" / "a10.wav") not in {ex.path for exs in written.values() for ex in exs}
+    assert {n: [e.path for e in v] for n, v in written.items()} == {n: [i.source for i in v] for n, v in data.splits.items()}

@@ -245,3 +245,61 @@ def test_memory_cache_is_float32_or_16_bit_and_either_gives_back_the_exact_float
         assert (training.options().threading.max_intra_op_parallelism == 1) == (cache is not None)
     np.testing.assert_array_equal(first_batches["float32"], first_batches["int16"])  # same crops, same samples
     np.testing.assert_array_equal(first_batches["float32"], first_batches[None])
+
+
+def test_a_short_clip_is_placed_at_random_inside_the_zero_window():
+    short = tf.range(1, 11, dtype=tf.float32)  # 10 samples in a 30-sample window: 21 possible starts
+    starts = []
+    for s in range(40):
+        placed = pipeline.random_pad_or_crop(short, 30, tf.constant([s, 1])).numpy()
+        start = int(np.flatnonzero(placed)[0])
+        np.testing.assert_array_equal(placed[start:start + 10], short.numpy())
+        assert not placed[:start].any() and not placed[start + 10:].any()
+        starts.append(start)
+    assert 0 <= min(starts) and max(starts) <= 20
+    assert len(set(starts)) >= 10  # 40 draws over 21 starts
+    assert max(starts) >= 15 and min(starts) <= 5  # both ends of the window are reached
+
+
+def _identified_files(tmp_path, count=12, seconds=0.5):
+    """Clips of exactly one clip length, each a constant 0.05 * (i + 1): its level names the file."""
+    paths = [_write(tmp_path / f"{i}.wav", np.full(int(SR * seconds), 0.05 * (i + 1), np.float32))
+             for i in range(count)]
+    return paths, [i % 3 for i in range(count)]
+
+
+def test_every_epoch_is_shuffled_anew(tmp_path):
+    config = _config()
+    paths, labels = _identified_files(tmp_path)
+    waves = np.concatenate([w.numpy() for w, _ in pipeline.training_dataset(paths, labels, config, epochs=3)])
+    order = np.round(waves.max(axis=1) / 0.05).astype(int) - 1  # [3 * 12] file index of every example
+    epochs = order.reshape(3, 12)
+    for epoch in epochs:
+        assert sorted(epoch) == list(range(12))  # every file once per epoch
+    assert not np.array_equal(epochs[0], np.arange(12))  # shuffled, not the input order
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+
+
+def test_each_example_of_an_epoch_gets_its_own_crop(tmp_path):
+    """Crops (like every per-example draw) are seeded per example: equal-length clips are not all cut at one
+    offset in an epoch."""
+    config = _config()  # 0.5-s clips at 8 kHz: 4000 samples, cut from 8000-sample files
+    n, step = 8000, 0.9 / 8000
+    ramp = (np.arange(n) * step).astype(np.float32)  # sample k holds k * step: a crop's first sample is its offset
+    paths = [_write(tmp_path / f"{i}.wav", ramp) for i in range(8)]
+    waves = np.concatenate([w.numpy() for w, _ in pipeline.training_dataset(paths, [i % 3 for i in range(8)], config)])
+    offsets = np.round(waves[:, 0] / step).astype(int)  # [8]
+    np.testing.assert_allclose(waves, ramp[offsets[:, None] + np.arange(4000)], atol=1 / 32768)
+    assert offsets.min() >= 0 and offsets.max() <= n - 4000
+    assert len(set(offsets.tolist())) >= 6  # 8 draws over 4001 offsets
+
+
+def test_every_crop_start_and_placement_can_be_drawn():
+    """A long clip's crop may end on its last sample, a short clip may sit flush with the window's end."""
+    long, short = tf.range(1, 34, dtype=tf.float32), tf.range(1, 28, dtype=tf.float32)  # 33 and 27 samples, window 30
+    crops, placements = set(), set()
+    for s in range(100):
+        crops.add(int(pipeline.random_pad_or_crop(long, 30, tf.constant([s, 2])).numpy()[0]) - 1)
+        placed = pipeline.random_pad_or_crop(short, 30, tf.constant([s, 2])).numpy()
+        placements.add(int(np.flatnonzero(placed)[0]))
+    assert crops == {0, 1, 2, 3} and placements == {0, 1, 2, 3}
