@@ -214,3 +214,87 @@ def test_training_run_report_contains_every_figure(run):
     assert (f'<td>total</td><td class="num">{counts["train"]}</td><td class="num">{counts["val"]}</td>'
             f'<td class="num">{counts["test"]}</td><td class="num">{total}</td>') in page
     assert "Skipped files (0)" in page and "&quot;sample_rate_hz&quot;: 8000" in page
+
+
+def test_evaluate_items_files_follow_predictions_known_in_advance(tmp_path):
+    """A stand-in model whose every prediction is known: each evaluation file must show exactly those.
+
+    Each clip is a constant level and the "model" scores class c by -50 (level - centre_c)^2, so the
+    nearest centre wins. The confusions are chosen asymmetric (high -> mid twice, mid -> low once), so
+    a transposed matrix, swapped precision/recall or pairs read the wrong way round all show.
+    """
+    import filecmp
+
+    import tensorflow as tf
+
+    from sound_tf.datasets import Item
+    from sound_tf.evaluation import evaluate_items
+    from sound_tf.report import plot_confusion_matrix
+
+    labels = ["high", "low", "mid"]
+    centres = np.array([0.6, -0.6, 0.0])
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5, "labels": labels})
+    clips = [(0, 0.6), (0, 0.55), (0, 0.05), (0, -0.02), (1, -0.6), (1, -0.5), (2, 0.0), (2, -0.55), (2, 0.03)]
+    items = []
+    for n, (label, level) in enumerate(clips):
+        path = tmp_path / "clips" / f"clip_{n}.wav"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, np.full(config.audio.clip_samples, level, np.float32), SR, subtype="PCM_16")
+        items.append(Item(source=f"src/clip_{n}.wav", cached=str(path), label=labels[label], label_index=label))
+
+    def model(windows, training=False):
+        level = tf.reduce_mean(windows, axis=1, keepdims=True)  # [batch, 1]
+        return -50.0 * tf.square(level - tf.constant(centres, tf.float32))  # [batch, classes]
+
+    result = evaluate_items(model, config, items, tmp_path / "eval", log=lambda message: None)
+    out = tmp_path / "eval"
+    expected_cm = [[2, 0, 2],  # high: 2 right, 2 taken for mid
+                   [0, 2, 0],  # low: both right
+                   [0, 1, 2]]  # mid: 2 right, 1 taken for low
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["confusion_matrix"] == result["confusion_matrix"] == expected_cm
+    # Precision = right / predicted as the class, recall = right / truly the class.
+    for label, precision, recall in (("high", 2 / 2, 2 / 4), ("low", 2 / 3, 2 / 2), ("mid", 2 / 4, 2 / 3)):
+        assert metrics["per_class"][label]["precision"] == pytest.approx(precision), label
+        assert metrics["per_class"][label]["recall"] == pytest.approx(recall), label
+        assert metrics["per_class"][label]["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+
+    assert [(r["true"], r["predicted"], r["count"], r["rate"]) for r in _rows(out / "confused_pairs.csv")] == [
+        ("high", "mid", "2", "0.5000"), ("mid", "low", "1", "0.3333")]
+
+    # errors.csv: the predicted class's probability (softmax of the logits), most confident first.
+    logits = -50.0 * (np.array([level for _, level in clips])[:, None] - centres) ** 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    wrong = sorted((n for n, (label, _) in enumerate(clips) if np.argmax(logits[n]) != label),
+                   key=lambda n: -probs[n].max())
+    rows = _rows(out / "errors.csv")
+    assert [(r["path"], r["true_label"], r["predicted_label"]) for r in rows] == [
+        (f"src/clip_{n}.wav", labels[clips[n][0]], labels[int(np.argmax(logits[n]))]) for n in wrong]
+    for row, n in zip(rows, wrong):
+        assert float(row["score"]) == pytest.approx(probs[n].max(), abs=2e-3)
+        assert 0.0 < float(row["score"]) <= 1.0
+
+    # The figure is the matrix with rows = true class.
+    reference = plot_confusion_matrix(np.array(expected_cm), labels, tmp_path / "reference.png")
+    assert filecmp.cmp(out / "confusion_matrix.png", reference, shallow=False)  # bool: no slow byte diff
+
+
+def test_class_counts_of_a_run_folder_come_from_its_split_csv(tmp_path):
+    """Data advice weighs classes by their *training* clips; the report counts clips, not classes."""
+    from sound_tf import evaluation
+
+    rows = ([("train", "low"), ("train", "low"), ("train", "low"), ("train", "high"), ("val", "low"),
+             ("test", "high"), ("test", "high"), ("test", "mid")])
+    (tmp_path / "split.csv").write_text("split,path,label,fold,group\n" + "".join(
+        f"{split},{label}/{n}.wav,{label},,\n" for n, (split, label) in enumerate(rows)), encoding="utf-8")
+    assert evaluation.class_counts_per_split(run_dir=tmp_path) == {
+        "train": {"high": 1, "low": 3}, "val": {"low": 1}, "test": {"high": 2, "mid": 1}}
+    assert evaluation.train_class_counts(run_dir=tmp_path) == {"high": 1, "low": 3}
+    summary = evaluation.dataset_summary(run_dir=tmp_path)
+    assert (summary["train_items"], summary["val_items"], summary["test_items"], summary["skipped"]) == (4, 1, 3, 0)
+    # The report's advice uses those training counts: mid has none (not its 5 evaluated examples).
+    from sound_tf.metrics import metrics_from_confusion
+
+    metrics = metrics_from_confusion([[5, 0, 0], [0, 5, 0], [2, 0, 3]], ["high", "low", "mid"])
+    page = evaluation.write_run_report(tmp_path, metrics=metrics, log=lambda message: None).read_text(encoding="utf-8")
+    assert "mid: no training examples at all" in page

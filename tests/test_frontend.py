@@ -267,3 +267,30 @@ def test_input_shorter_than_a_frame_is_rejected():
     layer = LogMel.from_config_object(make_config(16000))
     with pytest.raises(ConfigError, match="fewer than one frame"):
         layer(np.zeros((1, 100), np.float32))
+
+
+def test_log_offset_is_the_configured_one(rng):
+    """Every test above uses the default offset 1e-6; a hard-coded offset would pass them all."""
+    config = make_config(16000, clip_seconds=0.25, log_offset=1e-2)
+    n = config.audio.clip_samples
+    quiet = (0.003 * rng.standard_normal(n)).astype(np.float32)  # mel power around the offset
+    features = log_mel_numpy(config, np.stack([np.zeros(n, np.float32), quiet]))
+    np.testing.assert_allclose(features[0], np.log(1e-2), rtol=1e-6)  # silence is log(offset)
+    assert_log_mel_close(features[1], librosa_log_mel(config, quiet), "quiet noise, offset 1e-2")
+    # The offset survives get_config / from_config (a saved model.keras), not only the constructor.
+    clone = LogMel.from_config(LogMel.from_config_object(config).get_config())
+    np.testing.assert_allclose(np.asarray(clone(np.zeros((1, n), np.float32))), np.log(1e-2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["16k", "22k05"])
+def test_matmul_dft_with_a_length_known_only_when_the_graph_runs(config, rng):
+    """LogMel(dft="matmul") in a graph whose waveform length is unknown (the tf.shape branch)."""
+    layer = LogMel.from_config_object(config, dft="matmul")
+    graph = tf.function(layer.call, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    waveforms = np.stack(list(make_signals(config, rng).values()))
+    for samples in (config.audio.clip_samples, config.audio.clip_samples - 37):
+        batch = waveforms[:, :samples]
+        ours = graph(tf.constant(batch)).numpy()
+        assert ours.shape[1] == 1 + (samples - config.frame_length_samples) // config.hop_length_samples
+        for index, waveform in enumerate(batch):
+            assert_log_mel_close(ours[index], librosa_log_mel(config, waveform), f"{samples} samples, signal {index}")

@@ -257,3 +257,72 @@ def test_module_does_not_import_tensorflow():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_precision_and_recall_are_not_interchangeable():
+    # In the example above every class has precision == recall; here none has. Counted by hand:
+    #   true \ predicted  cat dog bird   precision = right / predicted as   recall = right / truly
+    #   cat               [4,  2,  0]    cat  4/5                            4/6
+    #   dog               [0,  3,  0]    dog  3/6                            3/3
+    #   bird              [1,  1,  2]    bird 2/2                            2/4
+    y_true = [0] * 6 + [1] * 3 + [2] * 4
+    y_pred = [0, 0, 0, 0, 1, 1] + [1, 1, 1] + [0, 1, 2, 2]
+    scores = np.eye(3)[y_pred]
+    expected = {"cat": (4 / 5, 4 / 6, 6), "dog": (3 / 6, 3 / 3, 3), "bird": (2 / 2, 2 / 4, 4)}
+    for m in (compute_metrics(y_true, scores, LABELS), metrics_from_confusion([[4, 2, 0], [0, 3, 0], [1, 1, 2]], LABELS)):
+        assert m["confusion_matrix"] == [[4, 2, 0], [0, 3, 0], [1, 1, 2]]
+        for label, (precision, recall, support) in expected.items():
+            stats = m["per_class"][label]
+            assert stats["precision"] == pytest.approx(precision), label
+            assert stats["recall"] == pytest.approx(recall), label
+            assert stats["f1"] == pytest.approx(2 * precision * recall / (precision + recall)), label
+            assert stats["support"] == support
+        # Balanced accuracy is the mean recall, not the mean precision.
+        assert m["balanced_accuracy"] == pytest.approx((4 / 6 + 1 + 2 / 4) / 3)
+
+
+def test_confused_pairs_rank_by_count_before_rate():
+    # y -> z happens 3 times out of 30 y's; x -> y once out of 2 x's. Count decides first, rate only breaks ties.
+    pairs = confused_pairs([[1, 1, 0], [0, 27, 3], [0, 0, 30]], ["x", "y", "z"])
+    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("y", "z", 3), ("x", "y", 1)]
+    assert [p["rate"] for p in pairs] == pytest.approx([3 / 30, 1 / 2])
+
+
+def test_weakest_classes_break_an_f1_tie_by_recall():
+    # a: precision 1/2, recall 1/1; b: precision 1/1, recall 1/2 -> both F1 2/3. b misses half its
+    # examples, so it is the weaker one although its name sorts later.
+    m = metrics_from_confusion([[1, 0, 0], [1, 1, 0], [0, 0, 5]], ["a", "b", "c"])
+    assert m["per_class"]["a"]["f1"] == pytest.approx(m["per_class"]["b"]["f1"]) == pytest.approx(2 / 3)
+    assert [r["label"] for r in weakest_classes(m, n=3)] == ["b", "a", "c"]
+
+
+def test_pooled_scores_count_every_example_once_with_folds_of_different_sizes(rng):
+    """Pooled = from the summed confusion matrix, not the mean over folds (equal only for equal folds)."""
+    labels = ["a", "b", "c"]
+    folds, ys, preds = [], [], []
+    for size in (12, 30, 90):
+        y = rng.integers(0, 3, size=size)
+        scores = rng.random((size, 3))
+        scores[np.arange(size), y] += (0.0 if size == 12 else 1.0) * rng.random(size)  # the small fold is a guess
+        folds.append(compute_metrics(y, scores, labels))
+        ys.append(y)
+        preds.append(np.argmax(scores, axis=1))
+    y, pred = np.concatenate(ys), np.concatenate(preds)
+    agg = aggregate_folds(folds)
+    tp = np.array([np.sum((y == c) & (pred == c)) for c in range(3)])
+    precision = tp / np.array([np.sum(pred == c) for c in range(3)])
+    recall = tp / np.array([np.sum(y == c) for c in range(3)])
+    f1 = 2 * precision * recall / (precision + recall)
+    support = np.bincount(y, minlength=3)
+    expected = {"accuracy": np.mean(y == pred), "balanced_accuracy": recall.mean(), "macro_f1": f1.mean(),
+                "weighted_f1": np.sum(f1 * support) / support.sum()}
+    for key, value in expected.items():
+        assert agg["pooled"][key] == pytest.approx(value), key
+    assert abs(agg["mean"]["macro_f1"] - expected["macro_f1"]) > 0.01  # the folds' mean is another number
+
+
+def test_scarce_means_strictly_below_the_fraction_of_the_median():
+    # d is weak (F1 2/3); with 20 training clips against a median of 40 it is exactly at half, not below.
+    advice = data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 20})
+    assert len(advice) == 1 and "despite 20 training examples" in advice[0]
+    assert "more data should help most" in data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 19})[0]

@@ -8,7 +8,9 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
@@ -288,3 +290,91 @@ def test_report_renders_in_headless_chromium(tmp_path, report_inputs):
     assert pixels.shape[:2] == (2000, 1200)
     assert pixels.std() > 20  # not a blank page
     assert _near(pixels, BLUES_DARKEST, tol=20) > 1000
+
+
+def test_confusion_matrix_normalises_each_true_row(tmp_path):
+    # Row "cat" (true cat) is split evenly between dog and cat: in the row-normalised panel its two
+    # cells are 0.5, half way up the colour map. Normalised by column (or drawn transposed) no cell is 0.5.
+    cm = np.array([[20, 0, 0], [10, 10, 0], [0, 0, 20]])
+    pixels = _pixels(plot_confusion_matrix(cm, ["dog", "cat", "bird"], tmp_path / "cm.png"))
+    half_blue = np.round(255 * np.array(matplotlib.colormaps["Blues"](0.12 + 0.88 * 0.5)[:3]))
+    right_panel = pixels[:, pixels.shape[1] // 2:]
+    assert _near(right_panel, half_blue, tol=8) > 2 * 80 * 80  # two cells of about 100 x 100 px
+
+
+def _table_rows(page: str, section_id: str) -> tuple[list[str], list[list[str]]]:
+    section = page.split(f'<section id="{section_id}">')[1].split("</section>")[0]
+    header = re.findall(r"<th>([^<]*)</th>", section)
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in re.findall(r"<tr[^>]*>(<td.*?)</tr>", section)]
+    return header, rows
+
+
+def test_per_class_and_pairs_tables_put_each_number_under_its_heading(tmp_path):
+    from sound_tf.metrics import metrics_from_confusion
+
+    # rows = true class:  precision         recall
+    cm = [[8, 2, 0],    # dog      8/9        8/10
+          [0, 5, 0],    # rooster  5/8        5/5
+          [1, 1, 3]]    # siren    3/3        3/5
+    m = metrics_from_confusion(cm, ["dog", "rooster", "siren"])
+    # Training counts name a class the model does not have (whistle): it still gets its row, so the
+    # rows add up to the total.
+    summary = {"class_counts": {"train": {"dog": 3, "whistle": 2}, "test": {"dog": 1, "siren": 4}}}
+    page = write_report_html(tmp_path / "r.html", title="t", metrics=m, config_dict=None, dataset_summary=summary,
+                             figures={}).read_text(encoding="utf-8")
+    header, rows = _table_rows(page, "per-class")
+    assert header == ["class", "precision", "recall", "F1", "support"]
+    assert rows == [["dog", f"{8 / 9:.4f}", "0.8000", f"{2 * (8 / 9) * 0.8 / (8 / 9 + 0.8):.4f}", "10"],
+                    ["rooster", "0.6250", "1.0000", f"{2 * 0.625 / 1.625:.4f}", "5"],
+                    ["siren", "1.0000", "0.6000", "0.7500", "5"]]
+    assert page.count('<tr class="weak">') == 3  # "the five weakest": all three here
+    header, rows = _table_rows(page, "confusions")
+    assert header == ["true class", "predicted as", "count", "share of true class"]
+    assert rows == [["dog", "rooster", "2", "20.0%"], ["siren", "dog", "1", "20.0%"],
+                    ["siren", "rooster", "1", "20.0%"]]
+    header, rows = _table_rows(page, "dataset")
+    assert header == ["class", "train", "test", "all"]
+    assert rows == [["dog", "3", "1", "4"], ["rooster", "0", "0", "0"], ["siren", "0", "4", "4"],
+                    ["whistle", "2", "0", "2"], ["total", "5", "5", "10"]]
+
+
+def test_crossval_report_tables_come_from_the_pooled_matrix(tmp_path):
+    from sound_tf.metrics import metrics_from_confusion
+
+    folds = [metrics_from_confusion([[3, 1], [0, 2]], ["a", "b"]), metrics_from_confusion([[1, 0], [2, 3]], ["a", "b"])]
+    page = write_report_html(tmp_path / "cv.html", title="cv", metrics=aggregate_folds(folds), config_dict=None,
+                             dataset_summary=None, figures={}).read_text(encoding="utf-8")
+    # Pooled: a [4, 1] (precision 4/6, recall 4/5), b [2, 5] (precision 5/6, recall 5/7).
+    f1 = lambda p, r: f"{2 * p * r / (p + r):.4f}"  # noqa: E731
+    header, rows = _table_rows(page, "per-class")
+    assert rows == [["a", f"{4 / 6:.4f}", "0.8000", f1(4 / 6, 4 / 5), "5"],
+                    ["b", f"{5 / 6:.4f}", f"{5 / 7:.4f}", f1(5 / 6, 5 / 7), "7"]]
+    header, rows = _table_rows(page, "confusions")
+    assert rows == [["b", "a", "2", f"{2 / 7:.1%}"], ["a", "b", "1", "20.0%"]]
+
+
+def test_figure_texts_and_bars_say_what_was_drawn(tmp_path, monkeypatch):
+    """What the PNGs cannot show to a pixel test: titles, bar counts and the best-epoch marker."""
+    import sound_tf.report as report
+
+    drawn = {}
+
+    def keep(fig, path, **kwargs):
+        drawn[Path(path).name] = fig
+        return Path(path)
+
+    monkeypatch.setattr(report, "_save", keep)
+    # 27 of 30 right: accuracy 0.900.
+    plot_confusion_matrix(np.array([[9, 1, 0], [0, 10, 0], [2, 0, 8]]), ["a", "b", "c"], tmp_path / "cm.png")
+    assert "(30 examples, accuracy 0.900)" in drawn["cm.png"].get_suptitle()
+    # A class without examples gets no bar and is counted in the title.
+    m = compute_metrics([0, 0, 1, 1], np.eye(3)[[0, 1, 1, 1]], ["a", "b", "c"])
+    plot_per_class(m, tmp_path / "pc.png")
+    ax = drawn["pc.png"].axes[0]
+    assert len(ax.patches) == 2 and "1 class(es) without examples not shown" in ax.get_title()
+    # history.csv epochs are 0-based; the figure counts from 1, so the best (last) of 4 epochs is epoch 4.
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("epoch,accuracy,val_accuracy\n0,0.3,0.2\n1,0.5,0.4\n2,0.6,0.5\n3,0.7,0.6\n")
+    plot_curves(csv_path, tmp_path / "curves.png")
+    legend = [t.get_text() for t in drawn["curves.png"].axes[1].get_legend().get_texts()]
+    assert "best validation 0.600 (epoch 4)" in legend
