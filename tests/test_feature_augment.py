@@ -124,16 +124,20 @@ def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
     loud = mixed > np.log(offset) + 3  # bands with the tones in them
     assert np.median(np.abs(out[0] - mixed)[loud]) < 0.05
 
-    labels = tf.one_hot([0, 2, 1, 1], 3)
-    drawn = layer.draw_mixup(4)
-    mixed, weights = augment.mix_labels(labels, tf.constant([1.0, 2.0, 3.0, 4.0]), drawn)
+    # A batch of 8: this seed's first four partners happen to be themselves (a batch of 4 would mix
+    # nothing, and the label checks below could not fail).
+    labels = tf.one_hot([0, 2, 1, 1, 0, 2, 1, 0], 3)
+    sample_weight = np.arange(1.0, 9.0)
+    drawn = layer.draw_mixup(8)
+    mixed, weights = augment.mix_labels(labels, tf.constant(sample_weight), drawn)
     w, partner = drawn["weight"].numpy(), drawn["partner"].numpy()
-    assert sorted(partner) == [0, 1, 2, 3] and np.all((w > 0) & (w <= 1))
+    assert sorted(partner) == list(range(8)) and np.all((w > 0) & (w <= 1))
+    crossed = (partner != np.arange(8)) & (w < 0.99) & (labels.numpy().argmax(1) != labels.numpy().argmax(1)[partner])
+    assert crossed.sum() >= 2  # examples really mixed with another class
     np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mixed.numpy(), w[:, None] * labels.numpy() + (1 - w[:, None]) * labels.numpy()[partner],
                                rtol=1e-6)
-    np.testing.assert_allclose(weights.numpy(), w * [1, 2, 3, 4] + (1 - w) * np.array([1, 2, 3, 4.0])[partner],
-                               rtol=1e-6)
+    np.testing.assert_allclose(weights.numpy(), w * sample_weight + (1 - w) * sample_weight[partner], rtol=1e-6)
 
 
 def test_training_with_every_step_on_the_features_runs_without_a_waveform_map(tmp_path, rng):
@@ -241,3 +245,61 @@ def test_saved_weights_carry_the_draw_state_so_a_resumed_run_draws_on(tmp_path):
     np.testing.assert_array_equal(resumed.get_layer("feature_augment").draw_mixup(2)["weight"].numpy(), expected_mixup)
     fresh = models.build_model(config, **augment.model_augment_layers(config))  # from the start: other draws
     assert not np.array_equal(fresh.get_layer("feature_augment")(batch, training=True).numpy(), expected[1])
+
+
+def test_feature_shift_rounds_the_fraction_to_the_nearest_frame_both_ways():
+    """The waveform augmenter shifts by round(fraction * samples); on the features the shift is
+    round(fraction * frames), symmetric about 0: a click's frame moves by -8, -7, 7 and 8 frames for
+    fractions of -7.6, -7, 7 and 7.6 frames (a floor would move -8, -8 or -7, 7 and 7)."""
+    from sound_tf.frontend import LogMel
+
+    config = apply_overrides(Config(), {"augment.shift_gain_domain": "features", "augment.shift_probability": 1.0})
+    layer = augment.feature_augment_layer(config)
+    click = np.zeros(config.audio.clip_samples, np.float32)
+    click[RATE_HZ // 2] = 1.0
+    features = LogMel.from_config_object(config)(click[None]).numpy()
+    frames = features.shape[1]
+    before = int(np.argmax(features[0].mean(axis=1)))
+    for shift in (-7.6, -7.0, 7.0, 7.6):
+        fraction = tf.constant([shift / frames], tf.float32)
+        out = layer.apply(features, {"shift_clip_fraction": fraction}).numpy()[0]
+        assert int(np.argmax(out.mean(axis=1))) - before == round(shift), shift
+
+
+def test_feature_noise_offset_picks_the_window_start_frame_it_stands_for():
+    """noise_offset u in [0, 1) starts the window at frame floor(u * (table frames - clip frames + 1)):
+    every start, the last one too, is reachable, and the noise added is exactly that window's mel powers
+    at the drawn SNR (compared with the layer's own formula, to float32 rounding)."""
+    rows, table_frames, frames, bins = 2, 40, 10, 4
+    rng = np.random.default_rng(3)
+    table = rng.uniform(0.5, 2.0, (rows, table_frames, bins)).astype(np.float32)
+    table_power = rng.uniform(0.5, 2.0, (rows, table_frames)).astype(np.float32)
+    layer = augment.FeatureAugment(log_offset=1e-6, noise_probability=1.0, band_weights=[1.0] * bins,
+                                   noise_mel_power=table, noise_power=table_power)
+    clean = np.full((1, frames, bins), np.log(0.25 + 1e-6), np.float32)  # power 0.25 per band
+    starts = table_frames - frames + 1
+    for start in (0, 1, 17, starts - 1):
+        offset = (start + 0.5) / starts
+        params = {"noise_applied": tf.constant([True]), "noise_snr_db": tf.constant([6.0]),
+                  "noise_source": tf.constant([1]), "noise_offset": tf.constant([offset], tf.float32)}
+        out = np.exp(layer.apply(clean, params).numpy()[0].astype(np.float64)) - 1e-6 - 0.25
+        window = table[1, start:start + frames]
+        scale = 0.25 * bins / np.mean(table_power[1, start:start + frames]) * 10 ** -0.6
+        np.testing.assert_allclose(out, scale * window, rtol=1e-4, err_msg=str(start))
+
+
+def test_labels_and_sample_weights_are_mixed_with_the_weight_the_clip_gets():
+    """Hand-set weights and a permutation without fixed points (a drawn batch of 4 in
+    tests/test_feature_augment.py happens to get the identity, which mixes nothing): a clip mixed
+    w = 0.7 with its partner keeps label 0.7 and gives the partner's class 0.3, and its sample weight is
+    0.7 of its own plus 0.3 of the partner's."""
+    params = {"weight": tf.constant([0.7, 0.2, 1.0]), "partner": tf.constant([1, 2, 0])}
+    waves = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]], np.float32)
+    labels = np.eye(3, dtype=np.float32)
+    mixed_waves, mixed_labels = (t.numpy() for t in augment.apply_mixup(waves, labels, params))
+    np.testing.assert_allclose(mixed_waves, [[0.7, 0.3], [1.6, 1.8], [2.0, 2.0]], atol=1e-6)
+    expected = [[0.7, 0.3, 0.0], [0.0, 0.2, 0.8], [0.0, 0.0, 1.0]]
+    np.testing.assert_allclose(mixed_labels, expected, atol=1e-6)
+    soft, weights = augment.mix_labels(labels, tf.constant([1.0, 2.0, 4.0]), params)
+    np.testing.assert_allclose(soft.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(weights.numpy(), [0.7 + 0.6, 0.4 + 3.2, 4.0], atol=1e-6)
