@@ -453,3 +453,79 @@ def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, cap
 def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
     assert export.main([str(tmp_path), "--quiet"]) == 2
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
+
+
+def test_check_thresholds_limits_are_inclusive_and_per_kind():
+    profile = export.ExportProfile()  # float 99.5%, quantized 97% and at most 1 point of accuracy lost
+    at_float = float(np.mean(np.arange(200) < 199))  # 199 of 200 test clips agree: exactly 0.995
+    at_quantized = float(np.mean(np.arange(100) < 97))  # 97 of 100: exactly 0.97
+    entries = {"saved_model": {"agreement": at_float, "accuracy": 0.9, "accuracy_drop_points": 0.5},
+               "float16": {"agreement": 1.0, "accuracy": 0.88, "accuracy_drop_points": 2.0},  # float: no drop limit
+               "int8": {"agreement": at_quantized, "accuracy": 0.89, "accuracy_drop_points": 1.0},
+               "dynamic": {"agreement": at_quantized, "accuracy": 0.9, "accuracy_drop_points": 0.0}}
+    assert export.check_thresholds(entries, profile) == []
+    failures = export.check_thresholds({"saved_model": {"agreement": 0.98, "accuracy": 0.9,
+                                                        "accuracy_drop_points": 0.0}}, profile)
+    assert failures == ["saved_model: top-1 agreement with Keras 98.00% < 99.50% (thresholds.float_min_agreement)"]
+
+
+def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
+    """One confident window for class 0, two milder ones for class 1: the mean logits (10/3, 4/3) pick class 0
+    with softmax 0.881; averaging the probabilities would pick class 1 (0.41 vs 0.59)."""
+    logits = np.array([[10.0, 0.0], [0.0, 2.0], [0.0, 2.0]])
+
+    class Fixed:
+        def predict(self, windows):
+            assert windows.shape == (3, 4)
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return {"logits": logits, "probabilities": e / e.sum(axis=1, keepdims=True)}
+
+    clips = export.Clips(sources=["a.wav"], label_indices=np.array([0]), windows=[np.zeros((3, 4), np.float32)])
+    probs, window_probs = export.score_clips(Fixed(), clips)
+    np.testing.assert_allclose(probs, [[1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))]], atol=1e-9)
+    np.testing.assert_allclose(window_probs[:, 1], [1 / (1 + np.exp(10.0)), 1 / (1 + np.exp(-2.0)),
+                                                    1 / (1 + np.exp(-2.0))], atol=1e-9)
+
+
+def test_accuracy_drop_is_in_percentage_points(bundle, tmp_path, monkeypatch):
+    """An artefact that answers the next class loses tens of points: the report says so in points."""
+    run, _ = bundle
+    real_score = export.score_clips
+
+    def next_class(runner, clips):
+        probs, windows = real_score(runner, clips)
+        return (np.roll(probs, 1, axis=1), windows) if isinstance(runner, export._LiteRunner) else (probs, windows)
+
+    monkeypatch.setattr(export, "score_clips", next_class)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    result = export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=tmp_path / "bundle",
+                               allow_degraded=True, log=lambda message: None)
+    keras_accuracy = result.report["artefacts"]["keras"]["accuracy"]
+    entry = result.report["artefacts"]["float32"]
+    assert keras_accuracy - entry["accuracy"] >= 0.2  # keras >= 0.6; the shifted answers are right <= 0.4
+    assert entry["accuracy_drop_points"] == pytest.approx(100 * (keras_accuracy - entry["accuracy"]))
+    assert entry["accuracy_drop_points"] >= 20
+
+
+def test_an_artefact_more_accurate_than_keras_gains_points(bundle, tmp_path, monkeypatch):
+    """A gain is a negative drop (int8 can beat Keras on a small test split), and never fails the drop limit."""
+    run, _ = bundle
+    real_score = export.score_clips
+
+    def keras_misses_one(runner, clips):
+        probs, windows = real_score(runner, clips)
+        right = np.eye(probs.shape[1])[clips.label_indices]  # [clips, classes]
+        if isinstance(runner, export._KerasRunner):  # Keras misses the first test clip
+            right[0] = np.roll(right[0], 1)
+        return right, windows
+
+    monkeypatch.setattr(export, "score_clips", keras_misses_one)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    result = export.export_run(run.run_dir, profile=_quick_profile("dynamic"), out_dir=tmp_path / "bundle",
+                               allow_degraded=True, log=lambda message: None)
+    keras_accuracy = result.report["artefacts"]["keras"]["accuracy"]
+    entry = result.report["artefacts"]["dynamic"]
+    clips = len(export.read_clips(run.run_dir, run.config, "test").sources)
+    assert (keras_accuracy, entry["accuracy"]) == (pytest.approx(1 - 1 / clips), 1.0)
+    assert entry["accuracy_drop_points"] == pytest.approx(-100 / clips)
+    assert not [f for f in result.failures if "points below Keras" in f]

@@ -330,3 +330,60 @@ def test_the_device_install_pins_what_the_package_pins():
     device, package = device_pins(), package_pins()
     assert {"numpy", "soundfile", "soxr", "ai-edge-litert", "fastapi", "uvicorn"} <= set(device)
     assert {name: package.get(name) for name in device} == device
+
+
+def test_int8_probabilities_are_dequantised_to_probabilities(models):
+    """The polarity model's int8 probabilities output has zero point -128: read back, they lie in [0, 1],
+    sum to 1 and follow p(positive) = sigmoid(16 * offset)."""
+    classifier = lite.LiteClassifier(models["polarity"])
+    offsets = np.array([-0.6, -0.2, -0.05, 0.05, 0.2, 0.6], np.float32)
+    probabilities = classifier.predict(offsets[:, None] + np.zeros((6, CLIP), np.float32))["probabilities"]
+    assert probabilities.min() >= 0 and probabilities.max() <= 1
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1 / 128)
+    np.testing.assert_allclose(probabilities[:, 1], 1 / (1 + np.exp(-16 * offsets)), atol=0.03)
+    window = classifier.classify(np.full(CLIP, 0.2, np.float32))["windows"][0]
+    assert window["label"] == "positive" and window["score"] == pytest.approx(1 / (1 + np.exp(-3.2)), abs=0.03)
+
+
+def test_a_padded_last_window_ends_with_the_recording(models):
+    """1.1 s at a 0.25-s hop: windows start at 0, 0.25, 0.5 and 0.75 s and end at 0.5, 0.75, 1.0 and 1.1 s."""
+    classifier = lite.LiteClassifier(models["loud"])
+    result = classifier.classify(np.full(int(1.1 * SR), 0.1, np.float32))
+    assert [(w["start_seconds"], w["end_seconds"]) for w in result["windows"]] == \
+        [(0.0, 0.5), (0.25, 0.75), (0.5, 1.0), (0.75, 1.1)]
+    short = classifier.classify(np.full(SR // 4, 0.1, np.float32))  # one zero-padded window
+    assert [(w["start_seconds"], w["end_seconds"]) for w in short["windows"]] == [(0.0, 0.25)]
+
+
+def test_hop_seconds_reports_the_hop_used(models, tmp_path, capsys):
+    classifier = lite.LiteClassifier(models["loud"])
+    wave = np.full(2 * SR, 0.1, np.float32)
+    result = classifier.classify(wave, hop_samples=CLIP)
+    assert (result["hop_seconds"], result["num_windows"]) == (0.5, 4)
+    assert [w["start_seconds"] for w in result["windows"]] == [0.0, 0.5, 1.0, 1.5]
+    path = tmp_path / "two.wav"
+    sf.write(path, wave, SR, subtype="PCM_16")
+    assert lite.main([str(models["loud"]), str(path), "--hop-seconds", "0.125", "--json"]) == 0
+    [only] = json.loads(capsys.readouterr().out)["results"]
+    assert (only["hop_seconds"], only["num_windows"]) == (0.125, 13)
+
+
+def test_a_model_without_logits_is_aggregated_like_one_with_them(models):
+    """Without a logits output the runner averages log-probabilities: the same clip score as the logits."""
+    classifier = lite.LiteClassifier(models["loud"])
+    windows = np.stack([np.full(CLIP, a, np.float32) for a in (0.5, 0.01, 0.003, 0.02)])  # -6 .. -50 dB
+    loud = (_expected_db(windows) - THRESHOLD_DB) / 10  # the model's logits are [-loud, loud]
+    mean = loud.mean()
+    expected = np.array([np.exp(-mean), np.exp(mean)]) / (np.exp(-mean) + np.exp(mean))
+    probabilities = classifier.predict(windows)["probabilities"]
+    np.testing.assert_allclose(classifier.aggregate({"probabilities": probabilities}), expected, atol=1e-4)
+
+
+def test_predict_refuses_integer_pcm(models):
+    """int16 samples read as values up to 32767 would be scored confidently: refused, as classify does."""
+    from sound_tf.errors import ConfigError
+
+    classifier = lite.LiteClassifier(models["loud"])
+    pcm = np.full((2, CLIP), 3000, np.int16)
+    with pytest.raises(ConfigError, match=r"expected float samples in \[-1, 1\], got dtype int16"):
+        classifier.predict_windows(pcm)

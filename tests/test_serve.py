@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import struct
 import threading
 import time
 from pathlib import Path
@@ -823,3 +824,131 @@ def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
     assert [kwargs["timeout_graceful_shutdown"] for kwargs in started] == [8, 25]  # 8: inside docker stop's 10 s
     monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "-1")
     assert main([str(tmp_path)]) == 2 and len(started) == 2
+
+
+def _multipart(data: bytes, filename: str = "a.wav", boundary: str = "xyz") -> bytes:
+    return (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_every_limit_admits_exactly_its_value(tmp_path, backend):
+    """max_upload_bytes, max_audio_seconds and max_files_per_request are the largest values accepted."""
+    body = _multipart(encode(tone(300, 2.0, 8000), 8000))  # 2.0 s, 32 kB of PCM
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    app = create_app(settings(tmp_path, max_upload_bytes=len(body), max_audio_seconds=2.0, max_files_per_request=2),
+                     backend=backend)
+    with TestClient(app) as client:
+        wait_ready(client)
+        declared = client.post("/classify", content=body, headers=headers)  # Content-Length == the limit
+        assert declared.status_code == 200, declared.text
+        assert declared.json()["label"] == "low" and declared.json()["duration_seconds"] == 2.0
+        streamed = client.post("/classify", content=iter([body[:1000], body[1000:]]), headers=headers)  # chunked
+        assert streamed.status_code == 200, streamed.text
+        over = client.post("/classify", content=body + b"\r\n", headers=headers)  # two bytes over the limit
+        assert over.status_code == 413 and over.json()["error"] == "upload_too_large"
+        files = [("files", (f"{i}.wav", encode(tone(900, 0.5, 8000), 8000))) for i in range(2)]
+        pair = client.post("/classify/batch", files=files)
+        assert pair.status_code == 200 and pair.json()["succeeded"] == 2
+
+
+def test_the_decoded_size_limit_counts_channels(tmp_path, backend):
+    """1 s of 8 channels at 96 kHz is 768,000 samples: over the 2-s budget of 2 x 96,000 x 2 = 384,000,
+    although its 96,000 frames alone are not."""
+    app = create_app(settings(tmp_path, max_audio_seconds=2.0), backend=backend)
+    flac = io.BytesIO()
+    sf.write(flac, np.zeros((96_000, 8), np.int16), 96_000, format="FLAC", subtype="PCM_16")
+    with TestClient(app) as client:
+        wait_ready(client)
+        response = client.post("/classify", files={"file": ("octo.flac", flac.getvalue())})
+        assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
+        assert "decode to 768000 samples, over the limit of 384000" in response.json()["detail"]
+
+
+def test_a_streaming_wav_header_is_not_truncation(client):
+    """Streaming writers leave the data size at 0xFFFFFFFF: that is a whole file, not a truncated one."""
+    data = bytearray(encode(tone(900, 1.0, 8000), 8000))
+    at = data.index(b"data") + 4
+    data[at:at + 4] = struct.pack("<I", 0xFFFFFFFF)
+    response = client.post("/classify", files={"file": ("live.wav", bytes(data))})
+    assert response.status_code == 200, response.text
+    assert response.json()["label"] == "mid" and response.json()["duration_seconds"] == pytest.approx(1.0)
+
+
+def test_a_known_container_with_an_unsupported_codec_is_415(client):
+    """A CAF holding AAC (as Apple devices record): libsndfile knows the container, not the codec."""
+    desc = struct.pack(">d4sIIIII", 8000.0, b"aac ", 0, 0, 1024, 1, 0)
+    payload = struct.pack(">I", 0) + bytes(2000)
+    caf = (b"caff" + struct.pack(">HH", 1, 0) + b"desc" + struct.pack(">q", len(desc)) + desc
+           + b"data" + struct.pack(">q", len(payload)) + payload)
+    response = client.post("/classify", files={"file": ("memo.caf", caf)})
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
+
+
+def test_a_wav_holding_a_codec_libsndfile_does_not_decode_is_415(client):
+    """WAVE_FORMAT_EXTENSIBLE with an MP3 sub-format: a well-formed WAV whose codec libsndfile has not
+    implemented (its error 18) is an unsupported format, not a corrupt file."""
+    fmt = (struct.pack("<HHIIHH", 0xFFFE, 1, 8000, 16000, 2, 16) + struct.pack("<HHI", 22, 16, 4)
+           + b"\x55\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71")  # sub-format GUID 0x0055: MP3
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 16000) + bytes(16000)
+    response = client.post("/classify", files={"file": ("x.wav", b"RIFF" + struct.pack("<I", len(body)) + body)})
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
+    assert "unimplemented format" in response.json()["detail"]
+
+
+def test_the_last_window_ends_where_the_recording_ends(client):
+    """2.9 s: windows start every 0.25 s up to 2.5 s; the last two end at 2.75 s and 2.9 s (not 3.0 s)."""
+    body = client.post("/classify?windows=true",
+                       files={"file": ("odd.wav", encode(tone(900, 2.9, 8000), 8000))}).json()
+    timeline = body["windows"]
+    assert len(timeline) == body["num_windows"] == 11
+    assert [w["end_seconds"] for w in timeline[-3:]] == pytest.approx([2.5, 2.75, 2.9])
+
+
+class ProbabilitiesOnly(ToneBackend):
+    """A model that answers probabilities but no logits (e.g. a SavedModel exported elsewhere)."""
+
+    def predict(self, windows):
+        return {"probabilities": super().predict(windows)["probabilities"]}
+
+
+def test_a_model_without_logits_is_scored_like_one_with_them(tmp_path):
+    """softmax(mean log p) == softmax(mean logits): log p differs from the logits by a constant per window."""
+    rate = 8000
+    wave = np.concatenate([tone(300, 0.5, rate), tone(900, 0.75, rate)])  # windows: low, mixed, mid, mid
+    data = encode(wave, rate, "WAV", "FLOAT")
+    answers = []
+    for model in (ToneBackend(), ProbabilitiesOnly()):
+        with TestClient(create_app(settings(tmp_path), backend=model)) as client:
+            wait_ready(client)
+            top = client.post("/classify?top_k=3", files={"file": ("two.wav", data)}).json()["top_k"]
+            answers.append({item["label"]: item["probability"] for item in top})
+    with_logits, without = answers
+    assert max(with_logits.values()) < 0.99  # the windows disagree: the rule matters
+    assert without == pytest.approx(with_logits, abs=1e-5)
+
+
+def test_a_body_cut_off_mid_stream_closes_the_connection(tmp_path, backend):
+    app = create_app(settings(tmp_path, max_upload_bytes=64 * 1024), backend=backend)
+    part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    with TestClient(app) as client:
+        wait_ready(client)
+        response = client.post("/classify", content=iter([part] + [b"a" * 8192] * 20),
+                               headers={"content-type": "multipart/form-data; boundary=xyz"})
+        assert response.status_code == 413 and response.json()["error"] == "upload_too_large"
+        assert response.headers["connection"] == "close"  # the unread rest of the body must not be parsed
+
+
+def test_batch_takes_top_k_and_windows_like_classify(client):
+    files = [("files", ("low.wav", encode(tone(300, 1.0, 8000), 8000))),
+             ("files", ("high.wav", encode(tone(2200, 0.5, 8000), 8000)))]
+    body = client.post("/classify/batch?top_k=1&windows=true", files=files).json()
+    low, high = body["results"]
+    assert [t["label"] for t in low["top_k"]] == ["low"] and [t["label"] for t in high["top_k"]] == ["high"]
+    assert [len(r["windows"]) for r in (low, high)] == [3, 1]  # 1.0 s: windows at 0, 0.25, 0.5 s
+    assert [w["start_seconds"] for w in low["windows"]] == [0.0, 0.25, 0.5]
+
+
+def test_a_bundle_without_float32_prefers_float16_to_quantised_variants(tmp_path):
+
+    bundle = fake_bundle(tmp_path / "b", ("float16", "dynamic", "int8"))
+    assert resolve_backend(bundle) == ("tflite", bundle / "model_float16.tflite")

@@ -37,6 +37,9 @@ log = logging.getLogger("sound_tf.serve")
 # libsndfile error codes (sndfile.h) that mean "this is not a format or encoding I read".
 _SF_ERR_UNRECOGNISED_FORMAT = 1
 _SF_ERR_UNSUPPORTED_ENCODING = 4
+#: libsndfile's SFE_UNIMPLEMENTED: a container it knows holding a codec it does not decode (a WAVE_FORMAT_EXTENSIBLE
+#: file with an MP3 sub-format, an AIFC with unknown compression): unsupported, not corrupt.
+_SF_ERR_UNIMPLEMENTED = 18
 # libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
 # than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are fine.
 _DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -195,7 +198,7 @@ class ClassifierService:
             info = sf.info(io.BytesIO(data))
         except sf.LibsndfileError as exc:
             reason = exc.error_string.rstrip(".")
-            if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING):
+            if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING, _SF_ERR_UNIMPLEMENTED):
                 raise ServeError(415, "unsupported_format",
                                  f"{name}: not an audio format the server reads (libsndfile: {reason}); "
                                  "send WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU") from None
