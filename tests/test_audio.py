@@ -509,3 +509,14 @@ def test_a_source_at_the_lowest_accepted_rate_decodes(tmp_path):
     sf.write(path, sine(100.0, 0.5, 1000), 1000, subtype="PCM_16")
     assert len(load_audio(path, sample_rate_hz=1000)) == 500
     assert len(load_audio(path, sample_rate_hz=RATE_HZ)) == RATE_HZ // 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int16])
+def test_split_windows_keep_the_dtype_and_a_view_shares_one_padded_copy(dtype):
+    wave = np.arange(1, 11).astype(dtype)  # 10 samples, clip 4, hop 3: starts 0, 3, 6 -> 3 windows
+    windows = split_windows(wave, clip_samples=4, hop_samples=3)
+    assert windows.dtype == dtype
+    np.testing.assert_array_equal(windows, np.array([[1, 2, 3, 4], [4, 5, 6, 7], [7, 8, 9, 10]], dtype))
+    view = split_windows(wave, clip_samples=4, hop_samples=3, copy=False)
+    np.testing.assert_array_equal(view, windows)
+    assert not view.flags.writeable and np.shares_memory(view[0], view[1])  # sample 4 stored once

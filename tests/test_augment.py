@@ -1181,3 +1181,50 @@ def test_the_models_training_layers_draw_independent_streams():
     assert some.sum() > 100
     assert abs(scipy.stats.spearmanr(speeds[some], places[some]).statistic) < 0.3
     assert abs(scipy.stats.spearmanr(shifts, weights).statistic) < 0.3
+
+
+def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the_users(tmp_path, capsys):
+    """A 0.5-s file with the default 1-s clips: original.wav is the file then 0.5 s of silence; the PNG has
+    one 209-px row (1.9 in at 110 dpi) per panel: original, 2 versions, the training view; the training
+    view carries the drawn gain; a file of the user's that bears a version's exact name is never replaced."""
+    from PIL import Image
+
+    from sound_tf.augment_cli import training_features
+    from sound_tf.frontend import log_mel_numpy
+
+    tone = sine(440.0, 0.5, RATE_HZ)
+    source = tmp_path / "tone.wav"
+    sf.write(source, tone, RATE_HZ, subtype="FLOAT")
+    only_gain = ["--set", "augment.gain_probability=1"] + [
+        arg for name in ("shift", "speed", "stretch", "pitch", "noise") for arg in ("--set", f"augment.{name}_probability=0")]
+    flags = ["--count", "2", "--seed", "5", *only_gain]
+    out_dir = tmp_path / "out"
+    assert augment.main([str(source), "--out", str(out_dir), *flags]) == 0
+    assert "padded with 0.50 s of silence" in capsys.readouterr().out
+    original, rate = sf.read(out_dir / "original.wav", dtype="float32")
+    assert rate == RATE_HZ and original.shape == (RATE_HZ,)
+    np.testing.assert_allclose(original[:RATE_HZ // 2], tone, atol=1 / 2 ** 15)
+    assert not original[RATE_HZ // 2:].any()
+    with Image.open(out_dir / "spectrograms.png") as image:
+        assert image.size == (990, 4 * 209)  # 9 x (4 x 1.9) in at 110 dpi
+    # The training view (gain on the features, the default) is the original's log-mel raised by the gain.
+    config = apply_overrides(Config(), {f"augment.{k}_probability": v for k, v in
+                                        {"gain": 1.0, "shift": 0.0, "speed": 0.0, "stretch": 0.0, "pitch": 0.0,
+                                         "noise": 0.0}.items()})
+    records = json.loads((out_dir / "params.json").read_text())
+    first, strongest = records[0], max(records, key=lambda r: abs(r["params"]["gain_db"]))
+    params = {k: np.asarray(v) for k, v in strongest["params"].items()}
+    seen = training_features(augment.make_waveform_augmenter(config), original, params)
+    plain = log_mel_numpy(config, original)
+    loud = plain > plain.max() - 3.0  # the tone's bins and frames, far above any floor
+    lifted = float(np.mean(seen[loud] - plain[loud])) * 10 / np.log(10)  # natural log of power -> dB
+    assert abs(params["gain_db"]) > 1.0 and lifted == pytest.approx(float(params["gain_db"]), abs=0.1)
+
+    # The same command into another folder that holds a file of the user's named as its first version.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / first["file"]).write_bytes(b"my own recording")
+    assert augment.main([str(source), "--out", str(mine), *flags]) == 2
+    assert f"holds {first['file']}, which an earlier preview did not write" in capsys.readouterr().err
+    assert (mine / first["file"]).read_bytes() == b"my own recording"
+    assert sorted(p.name for p in mine.iterdir()) == [first["file"]]

@@ -233,6 +233,10 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
             rows = list(csv.DictReader(handle))
         assert {fold_of[r["path"]] for r in rows if r["split"] == "test"} == {k}
         assert k not in {fold_of[r["path"]] for r in rows if r["split"] != "test"}
+    readable = {k: sum(1 for path, f in fold_of.items() if f == k and Path(path).name != "broken.wav") for k in (1, 2, 3)}
+    assert sum(readable.values()) == 18  # 3 classes x 6 clips, the broken file in no test set
+    assert [(row["fold"], row["test_clips"], row["epochs"]) for row in result["per_fold"]] == [
+        (k, readable[k], 1) for k in (1, 2, 3)]  # --epochs 1
 
     with (out / "crossval.csv").open(newline="") as handle:
         table = list(csv.DictReader(handle))
@@ -250,3 +254,41 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
 
     # Different settings in the same folder are refused (unless --overwrite).
     assert crossval.main([*flags[:-1], "--set", "train.seed=5", "--quiet"]) == 2
+
+
+def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the_std(tmp_path):
+    """Four guards that need no training: a folder whose files were assigned to other folds (a file added to
+    the dataset, same settings) is refused; --overwrite empties it but keeps this command's train.log and the
+    lock; crossval.csv's std row holds the standard deviation; a --folds naming no fold is an error."""
+    from sound_tf.config import apply_overrides
+    from sound_tf.crossval import STATE_FILE, _check_state, run_crossval, write_crossval_csv
+
+    out = tmp_path / "cv"
+    (out / "fold_1").mkdir(parents=True)
+    (out / "fold_1" / "metrics.json").write_text('{"accuracy": 1.0}')
+    state = {"fingerprint": "abc", "scheme": "official", "folds": [1, 2, 3], "assignment": "0123456789ab"}
+    (out / STATE_FILE).write_text(json.dumps(state))
+    (out / "train.log").write_text("this command's log\n")
+    (out / ".lock").write_text("")
+    _check_state(out, dict(state), overwrite=False)  # the same cross-validation: resumed
+    with pytest.raises(ConfigError, match=r"\(assignment differ\)"):
+        _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=False)
+    _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "train.log"]
+    assert (out / "train.log").read_text() == "this command's log\n"
+
+    accuracies = [0.5, 0.75, 1.0]  # mean 0.75, population std sqrt(1/24) = 0.204124
+    rows = [{"fold": k, "accuracy": a} for k, a in zip((1, 2, 3), accuracies)]
+    write_crossval_csv(out / "crossval.csv", rows, {"mean": {"accuracy": 0.75}, "std": {"accuracy": np.sqrt(1 / 24)}})
+    with (out / "crossval.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["fold"], r["accuracy"]) for r in table] == [
+        ("1", "0.500000"), ("2", "0.750000"), ("3", "1.000000"), ("mean", "0.750000"), ("std", "0.204124")]
+
+    data = _tones(tmp_path / "data")
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(DatasetError, match=r"--folds names fold\(s\) \[7\] that do not exist; folds present: "
+                                           r"\[1, 2, 3\]"):
+        run_crossval(config, tmp_path / "cv7", k=3, folds=[7], log=lambda m: None)
+    assert not (tmp_path / "cv7" / "fold_7").exists()

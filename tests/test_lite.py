@@ -387,3 +387,29 @@ def test_predict_refuses_integer_pcm(models):
     pcm = np.full((2, CLIP), 3000, np.int16)
     with pytest.raises(ConfigError, match=r"expected float samples in \[-1, 1\], got dtype int16"):
         classifier.predict_windows(pcm)
+
+
+def test_an_archive_whose_labels_or_format_disagree_is_refused(models):
+    """sound_tf.json repeats the labels in output order and names its format; a labels.txt that lists other
+    names (or the same in another order), another format version, or a size given as true is refused."""
+    stored = json.loads(zipfile.ZipFile(models["loud"]).read("sound_tf.json"))
+    assert stored["labels"] == ["quiet", "loud"] and stored["format"] == FORMAT == "sound_tf.tflite/1"
+
+    def hand_made(info: dict, labels: bytes) -> bytes:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("labels.txt", labels)
+            zipped.writestr("sound_tf.json", json.dumps(info))
+        return models["flat"] + archive.getvalue()
+
+    good = {"format": FORMAT, **_info(), "labels": ["quiet", "loud"]}
+    assert read_metadata(hand_made(good, b"quiet\nloud\n")).labels == ("quiet", "loud")
+    for info, labels, problem in [
+            (good, b"loud\nquiet\n", "labels.txt (['loud', 'quiet']) and sound_tf.json labels (['quiet', 'loud']) "
+                                     "disagree"),
+            (good, b"quiet\nloud\nrain\n", "disagree"),
+            ({**good, "format": "sound_tf.tflite/2"}, b"quiet\nloud\n", "unsupported metadata format "
+                                                                       "'sound_tf.tflite/2'"),
+            ({**good, "sample_rate_hz": True}, b"quiet\nloud\n", "needs positive whole numbers")]:
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            read_metadata(hand_made(info, labels))

@@ -214,3 +214,29 @@ def test_files_whose_names_are_not_utf8_are_read_shown_and_predicted(run, tmp_pa
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["file"] for line in lines] == [str(plain), str(odd)] and lines[0]["top_k"] == lines[1]["top_k"]
     assert show.main([str(odd), "--out", str(tmp_path / "odd.png")]) == 0 and (tmp_path / "odd.png").is_file()
+
+
+def test_show_draws_the_configs_log_mel_even_of_a_file_shorter_than_one_frame(tmp_path, monkeypatch):
+    """The spectrogram is the given config's (8 kHz, 25-ms frames of 200 samples every 80, 20 mel bins), not
+    the defaults'; a 10-ms click, shorter than one frame, is padded to one frame and still drawn."""
+    from sound_tf import report, show
+
+    drawn = []
+    whole = report.plot_waveform_and_logmel
+
+    def capture(wave, log_mel, *args, **kwargs):
+        drawn.append((np.asarray(wave), np.asarray(log_mel)))
+        return whole(wave, log_mel, *args, **kwargs)
+
+    monkeypatch.setattr(report, "plot_waveform_and_logmel", capture)
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": SR, "features.num_mel_bins": 20})
+    source = write_tone(tmp_path / "tone.wav", 900.0, 1.0)
+    assert show.show_file(source, tmp_path / "tone.png", config) == tmp_path / "tone.png"
+    wave, log_mel = drawn[-1]
+    assert wave.shape == (SR,) and log_mel.shape == (1 + (SR - 200) // 80, 20)
+    monkeypatch.chdir(tmp_path)
+    click = tmp_path / "click.wav"
+    sf.write(click, np.full(160, 0.5, np.float32), 16000, subtype="PCM_16")  # 10 ms at the default 16 kHz
+    assert show.main([str(click)]) == 0 and (tmp_path / "click.png").stat().st_size > 10_000
+    wave, log_mel = drawn[-1]
+    assert wave.shape == (160,) and log_mel.shape == (1, 64) and np.isfinite(log_mel).all()

@@ -561,3 +561,33 @@ def test_history_logs_the_learning_rate_each_epoch_began_with(tmp_path):
     schedule = lr_schedule(config, steps)
     expected = [float(schedule(epoch * steps)) for epoch in range(3)]
     assert logged == pytest.approx(expected, rel=1e-5) and logged[0] == pytest.approx(0.01 * 0.01)
+
+
+def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what_is_asked(tmp_path):
+    """Nested work in one process (crossval's command line and run_crossval) claims a folder twice: the
+    first release must not free it. A lock file deleted under a holder guards nothing: claiming again locks
+    the new file. empty_folder keeps the lock and the names in ``keep`` (crossval --overwrite: its train.log)."""
+    from sound_tf.locks import claim_folder, empty_folder, release_folder
+
+    folder = tmp_path / "run"
+    assert claim_folder(folder) is None and claim_folder(folder) is None  # two claims
+    release_folder(folder)
+    assert not _claims(folder)  # one claim left: still locked
+    release_folder(folder)
+    assert _claims(folder)
+
+    assert claim_folder(folder) is None
+    (folder / ".lock").unlink()  # e.g. the folder emptied by hand while the run went on
+    assert claim_folder(folder) is None and (folder / ".lock").is_file()
+    assert not _claims(folder)  # the new lock file is locked
+    release_folder(folder)
+    release_folder(folder)
+    assert _claims(folder)
+
+    (folder / "train.log").write_text("log of this command\n")
+    (folder / "old.txt").write_text("x")
+    (folder / "fold_1").mkdir()
+    (folder / "fold_1" / "metrics.json").write_text("{}")
+    empty_folder(folder, keep=("train.log",))
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "train.log"]
+    assert (folder / "train.log").read_text() == "log of this command\n"
