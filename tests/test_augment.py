@@ -784,6 +784,16 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
         version, _ = sf.read(out_dir / record["file"], dtype="float32")
         assert version.shape == original.shape
         assert rms_db(version) - rms_db(original) == pytest.approx(gain_db, abs=0.05)
+    # Each record's seed draws its version again (the preview's versions are the ones training would draw
+    # for those seeds): the recorded parameters, and distinct ones for the two seeds.
+    audible = config_with(gain_probability=1.0, shift_probability=0.0, noise_probability=0.0, speed_probability=0.0,
+                          pitch_probability=0.0, **{f"{name}_domain": "waveform" for name in ("rescale", "shift_gain",
+                                                                                             "noise")})
+    again = [augment.make_waveform_augmenter(audible).draw(tf.constant(r["seed"]), RATE_HZ) for r in records]
+    assert [r["seed"] for r in records] == [[5, 1], [5, 2]]
+    for record, drawn in zip(records, again):
+        assert float(drawn["gain_db"]) == pytest.approx(record["params"]["gain_db"], abs=1e-6)
+    assert records[0]["params"]["gain_db"] != records[1]["params"]["gain_db"]
     assert "gain_db=" in capsys.readouterr().out
     assert augment.main([str(tmp_path / "missing.wav"), "--out", str(out_dir)]) == 2
     (out_dir / "aug_notes.wav").write_bytes(b"mine")  # not a name the tool writes: kept
