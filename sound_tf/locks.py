@@ -37,7 +37,7 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
     if fcntl is None:
         return None
     key = str(folder.resolve())
-    held = _HELD.get(key)
+    held, claims = _HELD.get(key), 0
     if held is not None:
         try:
             same = os.fstat(held[0]).st_ino == os.stat(folder / LOCK_FILE).st_ino
@@ -46,7 +46,10 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
         if same:
             held[1] += 1
             return None
-        os.close(_HELD.pop(key)[0])  # its lock file was deleted: that lock guards nothing any more
+        # Its lock file was deleted: that lock guards nothing any more. The new one carries the claims not
+        # yet given back, so nested work still holds the folder until its outermost release.
+        fd, claims = _HELD.pop(key)
+        os.close(fd)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -58,7 +61,7 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
         return holder or "another process"
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-    _HELD[key] = [fd, 1]
+    _HELD[key] = [fd, claims + 1]
     return None
 
 

@@ -581,6 +581,7 @@ def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what
     assert claim_folder(folder) is None and (folder / ".lock").is_file()
     assert not _claims(folder)  # the new lock file is locked
     release_folder(folder)
+    assert not _claims(folder)  # the outer claim, made on the deleted file, still holds the new one
     release_folder(folder)
     assert _claims(folder)
 
