@@ -219,3 +219,50 @@ def test_default_model_learns_four_pitches_and_survives_int8(rng, tmp_path):
     spread = expected.max(axis=1) - expected.min(axis=1)
     assert int8_accuracy >= 0.9 and agreement >= 0.95, (int8_accuracy, agreement)
     assert np.median(np.abs(logits - expected).max(axis=1) / spread) < 0.05
+
+
+def test_the_configured_dropout_rate_drops_that_share_in_training_only():
+    model = build_model(make_config(**{"model.dropout": 0.35}))
+    dropout = model.get_layer("dropout")
+    ones = np.ones((256, 256), np.float32)
+    np.testing.assert_array_equal(dropout(ones, training=False).numpy(), ones)
+    dropped = dropout(ones, training=True).numpy()
+    assert np.mean(dropped == 0) == pytest.approx(0.35, abs=0.01)
+    np.testing.assert_allclose(dropped[dropped != 0], 1 / 0.65, rtol=1e-6)
+
+
+def test_pooling_is_the_mean_and_the_peak_of_the_last_block(rng):
+    config = make_config(**{"model.widths": [8, 16]})
+    model = build_model(config)
+    waves = noise(config, 3, rng)
+    last = keras.Model(model.input, [model.get_layer("block1_separable_pool").output,
+                                     model.get_layer("pooled").output])(waves)
+    feature_map, pooled = (t.numpy() for t in last)
+    np.testing.assert_allclose(pooled, np.concatenate([feature_map.mean(axis=(1, 2)), feature_map.max(axis=(1, 2))],
+                                                      axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_blocks_pool_every_axis_of_two_or_more(rng):
+    config = make_config(mels=8, **{"model.widths": [8, 16, 16, 16]})
+    frames, bins = config.feature_shape
+    t, f = -(-frames // 4), -(-bins // 4)  # the 4 x 4 stride-4 stem ('same' padding)
+    model = build_model(config)
+    for block in (1, 2, 3):
+        t, f = (t // 2 if t >= 2 else t), (f // 2 if f >= 2 else f)
+        name = f"block{block}_separable_pool"
+        shape = model.get_layer(name).output.shape if name in [l.name for l in model.layers] else \
+            model.get_layer(f"block{block}_separable_relu").output.shape
+        assert tuple(shape[1:3]) == (t, f), (block, shape)
+    assert f == 1 and bins == 8
+
+
+def test_batch_norm_statistics_move_a_tenth_of_the_way_each_step(rng):
+    config = make_config(**{"model.widths": [8, 16]})
+    model = build_model(config)
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.CategoricalCrossentropy(from_logits=True))
+    waves = noise(config, 8, rng)
+    conv_out = keras.Model(model.input, model.get_layer("block0_conv").output)(waves).numpy()
+    batch_mean = conv_out.mean(axis=(0, 1, 2))
+    model.train_on_batch(waves, np.eye(config.num_classes)[np.arange(8) % config.num_classes])
+    moving = model.get_layer("block0_conv_bn").moving_mean.numpy()
+    np.testing.assert_allclose(moving, 0.1 * batch_mean, rtol=1e-3, atol=1e-6)

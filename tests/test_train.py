@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import soundfile as sf
 
-from sound_tf.config import Config
+from sound_tf.config import Config, apply_overrides
 from sound_tf import train
 
 SR = 8000
@@ -592,3 +594,173 @@ def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what
     empty_folder(folder, keep=("train.log",))
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "train.log"]
     assert (folder / "train.log").read_text() == "log of this command\n"
+
+
+def _tiny_config(data, **more) -> Config:
+    overrides = {"data.path": str(data), "data.format": "folder", "audio.sample_rate_hz": SR,
+                 "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16],
+                 "train.batch_size": 8, "train.warmup_epochs": 0}
+    overrides.update(more)
+    return apply_overrides(Config(), overrides)
+
+
+def _scripted_run(tmp_path, monkeypatch, val_losses, val_accuracies=None, **more):
+    """train_run on tiny data whose epochs report ``val_losses`` (a callback ahead of the trainer's own
+    overwrites Keras's validation numbers, as CSVLogger, checkpoint and early stopping then read them);
+    returns the result and the weights after each epoch."""
+    from sound_tf import trainer
+
+    after_epoch: list[list[np.ndarray]] = []
+
+    class Script(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = val_losses[epoch]
+            if val_accuracies is not None:
+                logs["val_accuracy"] = val_accuracies[epoch]
+            after_epoch.append(self.model.get_weights())
+
+    real = trainer._callbacks
+    monkeypatch.setattr(trainer, "_callbacks", lambda *a, **k: [Script(), *real(*a, **k)])
+    config = _tiny_config(make_tree(tmp_path / "data", clips_per_class=6, corrupt=False),
+                          **{"train.epochs": len(val_losses), **more})
+    result = trainer.train_run(config, tmp_path / "run", verbose=0, log=lambda m: None, evaluate_test=False)
+    return result, after_epoch
+
+
+def test_the_run_keeps_the_weights_of_its_lowest_validation_loss(tmp_path, monkeypatch):
+    val_losses = [1.0, 0.4, 0.7, 0.6, 0.9]  # best at epoch 2 of 5; training loss keeps falling
+    result, after_epoch = _scripted_run(tmp_path, monkeypatch, val_losses,
+                                        **{"train.early_stopping_patience": 10, "train.learning_rate": 0.02,
+                                           "train.schedule": "constant"})
+    assert result.history["val_loss"] == pytest.approx(val_losses)
+    assert not all(np.array_equal(a, b) for a, b in zip(after_epoch[1], after_epoch[-1]))  # it did train on
+    for kept, best in zip(result.model.get_weights(), after_epoch[1]):
+        np.testing.assert_array_equal(kept, best)
+    from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
+    saved = keras.models.load_model(result.run_dir / "model.keras")
+    for kept, best in zip(saved.get_weights(), after_epoch[1]):
+        np.testing.assert_array_equal(kept, best)
+
+
+def test_early_stopping_counts_epochs_without_a_lower_validation_loss(tmp_path, monkeypatch):
+    # patience 3: best 0.5 at epoch 2, then 3 epochs without a lower val_loss -> stops after epoch 5,
+    # before the 0.3 of epoch 6. Validation accuracy rises all along: it must not be what is watched.
+    val_losses = [1.0, 0.5, 0.6, 0.55, 0.7, 0.3, 0.2, 0.1]
+    result, _ = _scripted_run(tmp_path, monkeypatch, val_losses, [0.1 * (i + 1) for i in range(8)],
+                              **{"train.early_stopping_patience": 3})
+    assert len(result.history["loss"]) == 5
+    assert result.history["val_loss"] == pytest.approx(val_losses[:5])
+
+
+def test_the_plateau_schedule_halves_the_rate_after_its_patience(tmp_path, monkeypatch):
+    # early_stopping_patience 9 -> plateau patience 3. val_loss falls by 1e-6 an epoch: lower for early
+    # stopping (min_delta 0), a plateau for ReduceLROnPlateau (min_delta 1e-4), so the rate halves after
+    # every third epoch without stopping: 0.01 -> 0.000625 in 14 epochs (above the floor, 0.01 / 100).
+    result, _ = _scripted_run(tmp_path, monkeypatch, [1.0 - 1e-6 * i for i in range(14)],
+                              **{"train.early_stopping_patience": 9, "train.schedule": "plateau",
+                                 "train.learning_rate": 0.01})
+    assert result.history["learning_rate"] == pytest.approx(
+        [0.01] * 4 + [0.005] * 3 + [0.0025] * 3 + [0.00125] * 3 + [0.000625])
+
+
+def test_the_seed_decides_the_initial_weights(tmp_path, monkeypatch):
+    from sound_tf import trainer
+
+    data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
+    built: list[list[np.ndarray]] = []
+
+    class Built(Exception):
+        pass
+
+    def capture(model, config, steps):
+        built.append(model.get_weights())
+        raise Built
+
+    monkeypatch.setattr(trainer, "compile_for_training", capture)
+    for n, seed in enumerate((1, 1, 2)):
+        with pytest.raises(Built):
+            trainer.train_run(_tiny_config(data, **{"train.seed": seed, "train.epochs": 1}), tmp_path / f"run{n}",
+                              verbose=0, log=lambda m: None)
+    assert all(np.array_equal(a, b) for a, b in zip(built[0], built[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(built[0], built[2]))
+
+
+def test_compile_uses_the_configs_rate_weight_decay_and_label_smoothing():
+    from sound_tf.trainer import compile_for_training
+
+    config = apply_overrides(Config(), {"labels": ["a", "b", "c"], "train.schedule": "constant",
+                                        "train.learning_rate": 0.0123, "train.weight_decay": 0.004,
+                                        "train.label_smoothing": 0.3})
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    compile_for_training(model, config, 5)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.0123)
+    assert model.optimizer.weight_decay == pytest.approx(0.004)
+    logits = np.array([[2.0, 0.0, -1.0]], np.float32)
+    target = np.array([[1.0, 0.0, 0.0]], np.float32)
+    log_p = logits[0] - np.log(np.exp(logits[0]).sum())
+    smoothed = 0.7 * target[0] + 0.3 / 3  # [0.8, 0.1, 0.1]
+    assert float(model.loss(target, logits)) == pytest.approx(-(smoothed * log_p).sum(), rel=1e-5)
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_one_percent():
+    from sound_tf.trainer import lr_schedule
+
+    config = apply_overrides(Config(), {"train.epochs": 10, "train.warmup_epochs": 2, "train.learning_rate": 0.01})
+    schedule = lr_schedule(config, 5)  # 10 warm-up steps, then 40 of cosine decay
+    peak = 0.01
+
+    def at(step):
+        return float(schedule(step))
+
+    assert at(0) == pytest.approx(0.01 * peak)
+    assert at(5) == pytest.approx(0.01 * peak + 0.5 * 0.99 * peak)  # linear warm-up
+    assert at(10) == pytest.approx(peak)
+    assert at(30) == pytest.approx(peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.5))))
+    assert at(50) == pytest.approx(0.01 * peak)
+    no_warmup = lr_schedule(apply_overrides(config, {"train.warmup_epochs": 0}), 5)
+    assert float(no_warmup(0)) == pytest.approx(peak) and float(no_warmup(50)) == pytest.approx(0.01 * peak)
+
+
+def test_class_weights_reach_training_only_when_asked_and_favour_the_rare_class(tmp_path):
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.trainer import training_datasets
+
+    data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
+    for i in range(8):  # "low" becomes 3 times as common as each other class
+        (data / "low" / "nested" / f"low_{i}.wav").write_bytes((data / "low" / "nested" / "low_0.wav").read_bytes())
+        (data / "low" / "nested" / f"low_x{i}.wav").write_bytes((data / "low" / "nested" / "low_1.wav").read_bytes())
+    config = _tiny_config(data, **{"train.class_weights": True, "train.epochs": 1})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda m: None)
+    config = apply_overrides(config, {"labels": list(prepared.labels)})
+    train_labels = np.array([item.label_index for item in prepared.splits["train"]])
+    counts = np.bincount(train_labels, minlength=3)
+    expected = len(train_labels) / (3 * counts)  # inverse frequency, mean 1 over the clips
+    train_ds, _ = training_datasets(config, prepared)
+    waves, onehot, weights = next(iter(train_ds))
+    np.testing.assert_allclose(weights.numpy(), expected[onehot.numpy().argmax(axis=1)], rtol=1e-6)
+    assert expected[prepared.labels.index("low")] < 1 < expected[prepared.labels.index("mid")]
+    plain, _ = training_datasets(apply_overrides(config, {"train.class_weights": False}), prepared)
+    assert len(next(iter(plain))) == 2  # no sample weights
+
+
+def test_resumed_callbacks_go_on_from_the_best_epoch_of_the_history(tmp_path):
+    """The checkpoint and early stopping of a resumed run start from the history's lowest val_loss and the
+    epochs since it, as the uninterrupted run's would stand after those epochs."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.early_stopping_patience": 3, "labels": ["a", "b"]})
+    before = [1.0, 0.5, 0.6, 0.7]  # best 0.5, then 2 epochs without a lower one
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    callbacks = trainer._callbacks(config, tmp_path, {"val_loss": before, "loss": [1.0] * 4}, started=0.0,
+                                   seconds_before=0.0)
+    stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
+    for callback in (stopper, checkpoint):
+        callback.set_model(model)
+        callback.on_train_begin()
+    assert (stopper.best, stopper.wait, stopper.patience) == (0.5, 2, 3)
+    checkpoint.on_epoch_end(4, {"val_loss": 0.55})  # worse than the best before the kill: not saved
+    assert not (tmp_path / trainer.BEST_WEIGHTS).exists()
+    stopper.on_epoch_end(4, {"val_loss": 0.55})
+    assert model.stop_training  # the third epoch without a lower val_loss

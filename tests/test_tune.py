@@ -14,6 +14,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import soundfile as sf
@@ -605,3 +606,82 @@ def test_a_killed_worker_trial_is_run_again_by_another_worker(tmp_path):
     assert "worker tuner1 is silent" in (tmp_path / "chief.log").read_text()
     rows = read_csv(out / "trials.csv")
     assert {r["tuner_id"] for r in rows} == {"tuner0"}
+
+
+def _script(val_losses, val_accuracies):
+    class Script(keras.callbacks.Callback):  # ahead of the trial's early stopping: it reads these numbers
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"], logs["val_accuracy"] = val_losses[epoch], val_accuracies[epoch]
+    return Script()
+
+
+def test_a_trial_reports_its_best_epoch_by_the_objective_and_stops_on_it(tmp_path):
+    import keras_tuner as kt
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    config = base_config(make_tones(tmp_path / "data", clips_per_class=4))
+    data = prepare_dataset(config, tmp_path / "run", log=lambda m: None)
+    config = apply_overrides(config, {"labels": list(data.labels)})
+    space = SearchSpace.from_toml(TINY)
+    losses, accuracies = [0.9, 0.3, 0.5, 0.2, 0.1], [0.2, 0.6, 0.5, 0.4, 0.9]
+
+    by_loss = SoundHyperModel(config, space, data, trial_patience=5)
+    hp = kt.HyperParameters()
+    metrics = by_loss.fit(hp, by_loss.build(hp), callbacks=[_script(losses, accuracies)], epochs=3, verbose=0)
+    assert (metrics["epochs"], metrics["best_epoch"]) == (3.0, 2.0)
+    assert (metrics["val_loss"], metrics["val_accuracy"]) == pytest.approx((0.3, 0.6))
+    # Hyperband continues a trial: epochs 3 and 4 of it, numbered from the start of the trial.
+    metrics = by_loss.fit(hp, by_loss.build(hp), callbacks=[_script(losses, accuracies)], initial_epoch=2, epochs=4,
+                          verbose=0)
+    assert (metrics["epochs"], metrics["best_epoch"], metrics["val_loss"]) == (2.0, 4.0, pytest.approx(0.2))
+
+    # Objective val_accuracy (maximised), patience 1: stops after epoch 3 (0.5 < 0.6), best is epoch 2,
+    # although val_loss rose at epoch 2 (watching val_loss would have stopped there).
+    by_accuracy = SoundHyperModel(config, space.replace_settings(objective="val_accuracy"), data, trial_patience=1)
+    hp = kt.HyperParameters()
+    metrics = by_accuracy.fit(hp, by_accuracy.build(hp), callbacks=[_script([0.5, 0.6, 0.7, 0.1, 0.1], accuracies)],
+                              epochs=5, verbose=0)
+    assert (metrics["epochs"], metrics["best_epoch"]) == (3.0, 2.0)
+    assert (metrics["val_accuracy"], metrics["val_loss"]) == pytest.approx((0.6, 0.6))
+
+
+def test_build_compiles_with_the_trials_rate_statistics_and_seed(tmp_path):
+    import keras_tuner as kt
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+    from sound_tf.trainer import feature_statistics
+    from sound_tf import pipeline
+
+    config = base_config(make_tones(tmp_path / "data", clips_per_class=4))  # 1 epoch: no warm-up
+    data = prepare_dataset(config, tmp_path / "run", log=lambda m: None)
+    config = apply_overrides(config, {"labels": list(data.labels)})
+    hypermodel = SoundHyperModel(config, SearchSpace.from_toml(TINY), data)
+    hp = kt.HyperParameters()
+    hp.Fixed("learning_rate", 0.0042)
+    hp.Fixed("num_mel_bins", 24)
+    model = hypermodel.build(hp)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.0042)
+    trial = apply_overrides(config, {"train.learning_rate": 0.0042, "features.num_mel_bins": 24})
+    mean, variance = feature_statistics(trial, *pipeline.label_arrays(data.splits["train"]))
+    normalize = model.get_layer("normalize")
+    np.testing.assert_allclose(np.ravel(normalize.mean), mean, rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(normalize.variance), variance, rtol=1e-5)
+    assert np.abs(mean).max() > 1  # not the identity normalisation
+
+    def weights(seed):
+        hm = SoundHyperModel(apply_overrides(config, {"train.seed": seed}), SearchSpace.from_toml(TINY))
+        return hm.build(kt.HyperParameters()).get_weights()
+
+    assert all(np.array_equal(a, b) for a, b in zip(weights(1), weights(1)))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights(1), weights(2)))
+
+
+def test_scaled_widths_round_to_the_nearest_multiple():
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"w": {"keys": ["model.widths"], "mode": "scale", "values": [1.0, 1.4],
+                                                "round_to": 8}}})
+    config = Config(labels=("a", "b"))  # widths (32, 64, 128, 128)
+    # 44.8, 89.6, 179.2 -> 48, 88, 176 (nearest multiples of 8, not the ones below)
+    assert space.trial_config(config, {"w": 1.4}).model.widths == (48, 88, 176, 176)
