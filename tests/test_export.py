@@ -487,21 +487,30 @@ def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
                                                     1 / (1 + np.exp(-2.0))], atol=1e-9)
 
 
+def _export_scored_as(run, tmp_path, monkeypatch, score, artefact: str):
+    """Export ``artefact`` of ``run`` with clip scores rewritten by ``score(runner, clips, probs)`` (and
+    latency not measured); returns the export result, Keras's accuracy and the artefact's entry."""
+    real_score = export.score_clips
+
+    def rescored(runner, clips):
+        probs, windows = real_score(runner, clips)
+        return score(runner, clips, probs), windows
+
+    monkeypatch.setattr(export, "score_clips", rescored)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    result = export.export_run(run.run_dir, profile=_quick_profile(artefact), out_dir=tmp_path / "bundle",
+                               allow_degraded=True, log=lambda message: None)
+    return result, result.report["artefacts"]["keras"]["accuracy"], result.report["artefacts"][artefact]
+
+
 def test_accuracy_drop_is_in_percentage_points(bundle, tmp_path, monkeypatch):
     """An artefact that answers the next class loses tens of points: the report says so in points."""
     run, _ = bundle
-    real_score = export.score_clips
 
-    def next_class(runner, clips):
-        probs, windows = real_score(runner, clips)
-        return (np.roll(probs, 1, axis=1), windows) if isinstance(runner, export._LiteRunner) else (probs, windows)
+    def next_class(runner, clips, probs):
+        return np.roll(probs, 1, axis=1) if isinstance(runner, export._LiteRunner) else probs
 
-    monkeypatch.setattr(export, "score_clips", next_class)
-    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
-    result = export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=tmp_path / "bundle",
-                               allow_degraded=True, log=lambda message: None)
-    keras_accuracy = result.report["artefacts"]["keras"]["accuracy"]
-    entry = result.report["artefacts"]["float32"]
+    _, keras_accuracy, entry = _export_scored_as(run, tmp_path, monkeypatch, next_class, "float32")
     assert keras_accuracy - entry["accuracy"] >= 0.2  # keras >= 0.6; the shifted answers are right <= 0.4
     assert entry["accuracy_drop_points"] == pytest.approx(100 * (keras_accuracy - entry["accuracy"]))
     assert entry["accuracy_drop_points"] >= 20
@@ -510,21 +519,14 @@ def test_accuracy_drop_is_in_percentage_points(bundle, tmp_path, monkeypatch):
 def test_an_artefact_more_accurate_than_keras_gains_points(bundle, tmp_path, monkeypatch):
     """A gain is a negative drop (int8 can beat Keras on a small test split), and never fails the drop limit."""
     run, _ = bundle
-    real_score = export.score_clips
 
-    def keras_misses_one(runner, clips):
-        probs, windows = real_score(runner, clips)
+    def keras_misses_one(runner, clips, probs):
         right = np.eye(probs.shape[1])[clips.label_indices]  # [clips, classes]
         if isinstance(runner, export._KerasRunner):  # Keras misses the first test clip
             right[0] = np.roll(right[0], 1)
-        return right, windows
+        return right
 
-    monkeypatch.setattr(export, "score_clips", keras_misses_one)
-    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
-    result = export.export_run(run.run_dir, profile=_quick_profile("dynamic"), out_dir=tmp_path / "bundle",
-                               allow_degraded=True, log=lambda message: None)
-    keras_accuracy = result.report["artefacts"]["keras"]["accuracy"]
-    entry = result.report["artefacts"]["dynamic"]
+    result, keras_accuracy, entry = _export_scored_as(run, tmp_path, monkeypatch, keras_misses_one, "dynamic")
     clips = len(export.read_clips(run.run_dir, run.config, "test").sources)
     assert (keras_accuracy, entry["accuracy"]) == (pytest.approx(1 - 1 / clips), 1.0)
     assert entry["accuracy_drop_points"] == pytest.approx(-100 / clips)

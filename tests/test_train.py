@@ -84,7 +84,6 @@ def test_one_epoch_run_folder(tmp_path, model, recwarn):
         history = list(csv.DictReader(f))
     assert len(history) == 1 and {"loss", "val_loss", "accuracy", "learning_rate"} <= set(history[0])
 
-    import keras
     from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
     reloaded = keras.models.load_model(out / "model.keras")
     assert reloaded.output_shape[-1] == 3
@@ -396,8 +395,6 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
 
 
 def _adam_model(learning_rate: float):
-    import keras
-
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
     return model
@@ -405,8 +402,6 @@ def _adam_model(learning_rate: float):
 
 def test_a_resumed_plateau_schedule_counts_on_as_the_uninterrupted_one():
     """ReduceLROnPlateau's counters restarted from zero on resume: the rate was halved epochs later, or never."""
-    import keras
-
     from sound_tf.trainer import ResumablePlateau
 
     val_losses = [1.0, 0.8, 0.81, 0.82, 0.83, 0.79, 0.80, 0.81, 0.82, 0.9, 0.95, 0.97]
@@ -443,9 +438,6 @@ def test_a_resumed_plateau_schedule_counts_on_as_the_uninterrupted_one():
 
 def test_a_run_killed_after_early_stopping_fired_is_not_trained_further():
     """Resumed, the restored patience counter only stopped fit after one more epoch had been trained."""
-    import keras
-
-    from sound_tf.config import apply_overrides
     from sound_tf.trainer import _early_stopped
 
     config = apply_overrides(Config(), {"train.early_stopping_patience": 2})

@@ -333,7 +333,6 @@ def test_build_works_apart_from_the_search():
 
 # -- local search ------------------------------------------------------------------------------------------
 def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_path, monkeypatch):
-    import keras
     from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
     from sound_tf import tune
     from sound_tf.datasets import prepare_dataset

@@ -37,8 +37,8 @@ log = logging.getLogger("sound_tf.serve")
 # libsndfile error codes (sndfile.h) that mean "this is not a format or encoding I read".
 _SF_ERR_UNRECOGNISED_FORMAT = 1
 _SF_ERR_UNSUPPORTED_ENCODING = 4
-#: libsndfile's SFE_UNIMPLEMENTED: a container it knows holding a codec it does not decode (a WAVE_FORMAT_EXTENSIBLE
-#: file with an MP3 sub-format, an AIFC with unknown compression): unsupported, not corrupt.
+# libsndfile's internal SFE_UNIMPLEMENTED, which it also reports: a container it knows holding a codec it does
+# not decode (e.g. a WAVE_FORMAT_EXTENSIBLE file with an MP3 sub-format): unsupported, not corrupt.
 _SF_ERR_UNIMPLEMENTED = 18
 # libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
 # than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are fine.
