@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import claim_or_refuse, empty_folder, release_folder
+from .locks import claimed, empty_folder
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -209,11 +209,9 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
         The content of ``crossval.json``.
     """
     out_dir = Path(out_dir)
-    claim_or_refuse(out_dir, "running this cross-validation")  # one per folder
-    try:
+    # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.
+    with claimed(out_dir, "running this cross-validation"):
         return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)
-    finally:  # the folder is free again once the cross-validation ends, even in a process that goes on
-        release_folder(out_dir)
 
 
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
@@ -392,15 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
-        claim_or_refuse(out_dir, "running this cross-validation")  # before its log: a refused command writes nothing
-        try:
+        with claimed(out_dir, "running this cross-validation"):  # before its log: a refused command writes nothing
             setup_logging(out_dir)
             started = time.time()
             run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
                          log=log.info, verbose=0 if args.quiet else "auto")
             log.info(f"done in {time.time() - started:.0f} s")
-        finally:
-            release_folder(out_dir)
 
     return run_cli(work)
 

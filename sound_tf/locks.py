@@ -12,10 +12,12 @@ keeps it): a new file would be a second, unrelated lock. Claims count, so nested
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 from pathlib import Path
+from typing import Iterator
 
 try:
     import fcntl
@@ -73,6 +75,16 @@ def claim_or_refuse(folder: str | os.PathLike, activity: str) -> None:
     if holder:
         raise ConfigError(f"{folder}: in use by {holder}, which is {activity}; wait for it to end, or choose "
                           f"another --out")
+
+
+@contextlib.contextmanager
+def claimed(folder: str | os.PathLike, activity: str) -> Iterator[None]:
+    """:func:`claim_or_refuse` ``folder`` for the block, given back when it ends however it ends."""
+    claim_or_refuse(folder, activity)
+    try:
+        yield
+    finally:
+        release_folder(folder)
 
 
 def lock_descriptor(folder: str | os.PathLike) -> int | None:

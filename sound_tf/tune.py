@@ -69,7 +69,7 @@ import keras_tuner as kt
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
-from .locks import claim_or_refuse, empty_folder, release_folder
+from .locks import claimed, empty_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 CHIEF_FILE = "chief.json"
@@ -618,8 +618,7 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
     from .trainer import read_state, train_run
     final = apply_overrides(config, {"labels": list(data.labels)})
-    claim_or_refuse(run_dir, "training in it")  # e.g. a `train --out .../best_run` of the user's
-    try:
+    with claimed(run_dir, "training in it"):  # e.g. a `train --out .../best_run` of the user's
         state = read_state(run_dir)
         if state and state.get("fingerprint") != final.fingerprint():
             log(f"{run_dir} holds another configuration (the best trial changed): training it again")
@@ -633,8 +632,6 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
             if (out / name).is_file():
                 shutil.copyfile(out / name, run_dir / name)
         return result.metrics
-    finally:
-        release_folder(run_dir)
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
@@ -907,20 +904,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
         if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
             return _search(args, config, space, out, role)
-        claim_or_refuse(out, "running a search in it")  # a second search there used to corrupt or delete it
-        try:
+        with claimed(out, "running a search in it"):  # a second search there used to corrupt or delete it
             if args.overwrite:  # only after every check: nothing is lost to a typo
                 best_run = out / "best_run"
                 if best_run.is_dir():  # its lock file stays too: e.g. a `train --out .../best_run` may hold it
-                    claim_or_refuse(best_run, "training in it")
-                    try:
+                    with claimed(best_run, "training in it"):
                         empty_folder(best_run)
-                    finally:
-                        release_folder(best_run)
                 empty_folder(out, keep=("best_run",))
             return _search(args, config, space, out, role)
-        finally:
-            release_folder(out)
 
     return run_cli(work)
 
