@@ -24,6 +24,9 @@ ALL_OFF = {f"augment.{name}_probability": 0.0
 #: The waveform path of shift, gain, noise and mixup, which these tests check (tests/test_feature_augment.py
 #: checks the model's feature path against it).
 ON_WAVEFORM = {f"augment.{name}_domain": "waveform" for name in ("shift_gain", "noise", "mixup")}
+#: ... and speed, stretch and pitch too.
+ALL_ON_WAVEFORM = {**ON_WAVEFORM, "augment.rescale_domain": "waveform"}
+TRANSFORMS = ("shift", "speed", "stretch", "pitch", "gain", "noise")
 
 
 def config_with(**augment_values) -> Config:
@@ -786,9 +789,7 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
         assert rms_db(version) - rms_db(original) == pytest.approx(gain_db, abs=0.05)
     # Each record's seed draws its version again (the preview's versions are the ones training would draw
     # for those seeds): the recorded parameters, and distinct ones for the two seeds.
-    audible = config_with(gain_probability=1.0, shift_probability=0.0, noise_probability=0.0, speed_probability=0.0,
-                          pitch_probability=0.0, **{f"{name}_domain": "waveform" for name in ("rescale", "shift_gain",
-                                                                                             "noise")})
+    audible = config_with(gain_probability=1.0, rescale_domain="waveform")  # as the preview draws
     again = [augment.make_waveform_augmenter(audible).draw(tf.constant(r["seed"]), RATE_HZ) for r in records]
     assert [r["seed"] for r in records] == [[5, 1], [5, 2]]
     for record, drawn in zip(records, again):
@@ -934,10 +935,6 @@ def test_cli_wavs_carry_pitch_that_training_applies_to_the_features(tmp_path):
         assert abs(int(np.argmax(seen.mean(axis=0))) - mel_band_of(config, 1500.0 * 2 ** (semitones / 12))) <= 1
 
 
-ALL_ON_WAVEFORM = {f"augment.{name}_domain": "waveform" for name in ("rescale", "shift_gain", "noise", "mixup")}
-TRANSFORMS = ("shift", "speed", "stretch", "pitch", "gain", "noise")
-
-
 def uniform_pvalue(values: np.ndarray, low: float, high: float) -> float:
     return float(scipy.stats.kstest((np.asarray(values, np.float64) - low) / (high - low), "uniform").pvalue)
 
@@ -1070,8 +1067,7 @@ def test_a_drawn_speed_change_shortens_the_clip_as_well_as_raising_its_pitch(spe
     the augmenter with rescale_factors itself, so it cannot see rescale_factors drop the speed's tempo.)"""
     config = apply_overrides(Config(), {**ALL_ON_WAVEFORM, "augment.speed_probability": 1.0})
     augmenter = augment.make_waveform_augmenter(config)
-    wave = np.concatenate([np.zeros(RATE_HZ // 4, np.float32), sine(440.0, 0.5, RATE_HZ),
-                           np.zeros(RATE_HZ // 4, np.float32)])  # 0.5 s of tone in the middle of 1 s
+    wave = burst(0.25, 0.5, 0.25)  # 0.5 s of tone in the middle of 1 s
     params = {**augmenter.draw(tf.constant([1, 1]), RATE_HZ), "speed_factor": tf.constant(speed),
               "stretch_rate": tf.constant(rate), "pitch_semitones": tf.constant(0.0),
               "shift_samples": tf.constant(0), "gain_db": tf.constant(0.0)}
@@ -1121,8 +1117,7 @@ def test_kept_length_rescaling_keeps_the_middle_of_the_clip_in_the_middle(rate):
     analysis hop (256 samples: each output frame is the nearest input frame's) of the clip's: measured 1.5
     samples off for a speed change, 43-159 for a stretch (0.8-1.25); a crop from the start or padding at
     the end moves it 1600-2000. fit_length itself centres an odd difference too, the extra sample after the clip."""
-    wave = np.concatenate([np.zeros(RATE_HZ // 4, np.float32), sine(440.0, 0.5, RATE_HZ),
-                           np.zeros(RATE_HZ // 4 + 4, np.float32)])  # 16004 samples: n / rate - n is odd
+    wave = np.pad(burst(0.25, 0.5, 0.25), (0, 4))  # 16004 samples: n / rate - n is odd
     kept = augment.time_stretch(wave, rate).numpy()
     full = augment.time_stretch(wave, rate, keep_length=False).numpy()
     assert (len(full) - len(wave)) % 2 == 1
