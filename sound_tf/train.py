@@ -1,13 +1,14 @@
 """``python -m sound_tf.train``: labelled recordings in, an evaluated model in a run folder out.
 
-With no arguments it trains on the built-in synthetic demo dataset. Running the same command again after
-the run was killed resumes it (the latest unfinished run under ``runs/`` with the same settings, or the
-folder given with ``--out``).
+With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives an ESC-50 or
+UrbanSound8K folder its recipe (``pipelines/esc50.toml``, ``urbansound8k.toml``) and any other data the
+built-in defaults. Running the same command again after the run was killed resumes it (the latest
+unfinished run under ``runs/`` with the same settings, or the folder given with ``--out``).
 
 Examples
 --------
     python -m sound_tf.train
-    python -m sound_tf.train --data ~/ESC-50 --pipeline pipelines/esc50.toml --test-fold 5
+    python -m sound_tf.train --data ~/ESC-50 --test-fold 5
     python -m sound_tf.train --data my_sounds/ --model seed_cnn --epochs 30 --out runs/seed
     python -m sound_tf.train --data clips.csv --set train.label_smoothing=0.1 --set augment.enabled=false
 """
@@ -58,12 +59,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
     With neither ``--data`` (nor ``--set data.path=...``) nor ``--pipeline`` the demo recipe is used, so a
-    bare command trains the demo. ``data.path`` is made absolute however it is given.
+    bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a layout that has a recipe
+    of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets that recipe (its folds,
+    sample rate and clip length), and a line on stderr says so; other data gets the built-in defaults.
+    ``data.path`` is made absolute however it is given.
     """
     set_overrides = parse_set_flags(args.set)
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
     if args.pipeline is None and given_path is None and (REPO_PIPELINES / "demo.toml").is_file():
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
+    elif args.pipeline is None and isinstance(given_path, str):
+        args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
     if isinstance(set_overrides.get("data.path"), str):  # as --data: a resumed run is found from any spelling
         set_overrides["data.path"] = os.path.abspath(os.path.expanduser(set_overrides["data.path"]))
     overrides: dict[str, Any] = {
@@ -87,6 +93,30 @@ def config_from_args(args: argparse.Namespace) -> Config:
     }
     overrides.update(set_overrides)
     return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+
+
+#: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks.
+LAYOUT_RECIPES = {"esc50": "ESC-50", "urbansound8k": "UrbanSound8K"}
+
+
+def layout_recipe(path: str, data_format: str | None) -> str | None:
+    """The recipe name for data at ``path`` in a layout that has one (``format``, else detected), or None.
+
+    Undetectable data gives None: loading it later reports what is wrong, naming the path.
+    """
+    from .datasets import detect_format
+    from .errors import DatasetError
+
+    if data_format in (None, "auto"):
+        try:
+            data_format = detect_format(path)
+        except DatasetError:
+            return None
+    if data_format not in LAYOUT_RECIPES or not (REPO_PIPELINES / f"{data_format}.toml").is_file():
+        return None
+    print(f"sound_tf: {path} is an {LAYOUT_RECIPES[data_format]} dataset: using the {data_format} recipe "
+          f"(pipelines/{data_format}.toml; --pipeline NAME chooses another)", file=sys.stderr)
+    return data_format
 
 
 def export_pending(state: dict) -> bool:

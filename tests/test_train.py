@@ -138,6 +138,45 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
         train.resolve_run_dir(str(run), config("--data", "../data", "--epochs", "4"))
 
 
+def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(tmp_path, capsys):
+    """``--data ~/ESC-50`` alone trained with the built-in defaults (16 kHz, 2-s clips, a random split
+    instead of ESC-50's official folds) unless the user knew to add ``--pipeline esc50``."""
+    import argparse
+
+    from sound_tf.config import config_from_recipe
+
+    def config(*flags: str) -> Config:
+        parser = argparse.ArgumentParser()
+        train.add_config_flags(parser)
+        return train.config_from_args(parser.parse_args(list(flags)))
+
+    esc50 = tmp_path / "ESC-50"
+    (esc50 / "meta").mkdir(parents=True)
+    (esc50 / "meta" / "esc50.csv").write_text("filename,fold,target,category,esc10,src_file,take\n")
+    us8k = tmp_path / "UrbanSound8K"
+    (us8k / "metadata").mkdir(parents=True)
+    (us8k / "metadata" / "UrbanSound8K.csv").write_text("slice_file_name,fsID,start,end,salience,fold,classID,class\n")
+    tree = make_tree(tmp_path / "tree", clips_per_class=1, corrupt=False)
+
+    for root, name in ((esc50, "esc50"), (us8k, "urbansound8k")):
+        capsys.readouterr()
+        got = config("--data", str(root), "--epochs", "3")
+        assert got == config_from_recipe(name, {"data.path": str(root), "train.epochs": 3})
+        assert got.data.format == name and got.audio.clip_seconds != Config().audio.clip_seconds
+        assert f"{root} is an " in capsys.readouterr().err
+        assert config("--data", str(root), "--pipeline", "folder").data.format == "folder"  # a named recipe wins
+    assert config("--data", str(esc50)).audio.sample_rate_hz == 22050
+    # named by --format, the layout's recipe applies too; another format named keeps the defaults
+    assert config("--data", str(esc50), "--format", "esc50") == config("--data", str(esc50))
+    assert config("--data", str(esc50), "--format", "csv") == config_from_recipe(
+        None, {"data.path": str(esc50), "data.format": "csv"})
+    # a folder tree, and a path that does not exist (reported when loaded), keep the built-in defaults
+    capsys.readouterr()
+    assert config("--data", str(tree)) == config_from_recipe(None, {"data.path": str(tree)})
+    assert config("--data", str(tmp_path / "missing")) == config_from_recipe(None, {"data.path": str(tmp_path / "missing")})
+    assert capsys.readouterr().err == ""
+
+
 def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkeypatch):
     """It was a TensorFlow NotFoundError traceback from inside the input pipeline."""
     import shutil
