@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -38,6 +39,13 @@ def make_tree(root: Path, clips_per_class: int = 10, seconds: float = 0.6, corru
     if corrupt:
         (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
     return root
+
+
+def config_from_flags(*flags: str) -> Config:
+    """The config ``python -m sound_tf.train`` builds from these command-line flags."""
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    return train.config_from_args(parser.parse_args(list(flags)))
 
 
 def _flags(data: Path, out: Path, *extra: str) -> list[str]:
@@ -110,24 +118,17 @@ def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, cap
 
 def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_differences_are_named(
         tmp_path, monkeypatch):
-    import argparse
-
     from sound_tf.errors import ConfigError
     from sound_tf.trainer import write_state
 
     data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
     (tmp_path / "elsewhere").mkdir()
 
-    def config(*flags: str) -> Config:
-        parser = argparse.ArgumentParser()
-        train.add_config_flags(parser)
-        return train.config_from_args(parser.parse_args(list(flags)))
-
-    first = config("--data", str(data), "--epochs", "3")
+    first = config_from_flags("--data", str(data), "--epochs", "3")
     monkeypatch.chdir(tmp_path / "elsewhere")
-    assert config("--data", "../data", "--epochs", "3").fingerprint() == first.fingerprint()
+    assert config_from_flags("--data", "../data", "--epochs", "3").fingerprint() == first.fingerprint()
     # --set data.path=... is --data: the same absolute path, and no demo recipe (format demo) behind it
-    assert config("--set", "data.path=../data", "--epochs", "3") == first
+    assert config_from_flags("--set", "data.path=../data", "--epochs", "3") == first
     assert first.data.format == "auto"
     run = tmp_path / "run"
     run.mkdir()
@@ -135,20 +136,13 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     write_state(run, status="running", fingerprint=first.fingerprint())
     assert train.resolve_run_dir(str(run), first) == run
     with pytest.raises(ConfigError, match=r"different settings \(train.epochs: 3 there, 4 now\)"):
-        train.resolve_run_dir(str(run), config("--data", "../data", "--epochs", "4"))
+        train.resolve_run_dir(str(run), config_from_flags("--data", "../data", "--epochs", "4"))
 
 
 def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(tmp_path, capsys):
-    """``--data ~/ESC-50`` alone trained with the built-in defaults (16 kHz, 2-s clips, a random split
+    """``--data ~/ESC-50`` alone trained with the built-in defaults (16 kHz, 1-s clips, a random split
     instead of ESC-50's official folds) unless the user knew to add ``--pipeline esc50``."""
-    import argparse
-
     from sound_tf.config import config_from_recipe
-
-    def config(*flags: str) -> Config:
-        parser = argparse.ArgumentParser()
-        train.add_config_flags(parser)
-        return train.config_from_args(parser.parse_args(list(flags)))
 
     esc50 = tmp_path / "ESC-50"
     (esc50 / "meta").mkdir(parents=True)
@@ -160,20 +154,22 @@ def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(
 
     for root, name in ((esc50, "esc50"), (us8k, "urbansound8k")):
         capsys.readouterr()
-        got = config("--data", str(root), "--epochs", "3")
+        got = config_from_flags("--data", str(root), "--epochs", "3")
         assert got == config_from_recipe(name, {"data.path": str(root), "train.epochs": 3})
         assert got.data.format == name and got.audio.clip_seconds != Config().audio.clip_seconds
         assert f"{root} is an " in capsys.readouterr().err
-        assert config("--data", str(root), "--pipeline", "folder").data.format == "folder"  # a named recipe wins
-    assert config("--data", str(esc50)).audio.sample_rate_hz == 22050
+        named = config_from_flags("--data", str(root), "--pipeline", "folder")  # a named recipe wins
+        assert named.data.format == "folder"
+    assert config_from_flags("--data", str(esc50)).audio.sample_rate_hz == 22050
     # named by --format, the layout's recipe applies too; another format named keeps the defaults
-    assert config("--data", str(esc50), "--format", "esc50") == config("--data", str(esc50))
-    assert config("--data", str(esc50), "--format", "csv") == config_from_recipe(
+    assert config_from_flags("--data", str(esc50), "--format", "esc50") == config_from_flags("--data", str(esc50))
+    assert config_from_flags("--data", str(esc50), "--format", "csv") == config_from_recipe(
         None, {"data.path": str(esc50), "data.format": "csv"})
     # a folder tree, and a path that does not exist (reported when loaded), keep the built-in defaults
     capsys.readouterr()
-    assert config("--data", str(tree)) == config_from_recipe(None, {"data.path": str(tree)})
-    assert config("--data", str(tmp_path / "missing")) == config_from_recipe(None, {"data.path": str(tmp_path / "missing")})
+    assert config_from_flags("--data", str(tree)) == config_from_recipe(None, {"data.path": str(tree)})
+    missing = str(tmp_path / "missing")
+    assert config_from_flags("--data", missing) == config_from_recipe(None, {"data.path": missing})
     assert capsys.readouterr().err == ""
 
 
@@ -186,15 +182,11 @@ def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkey
     from sound_tf.errors import DatasetError
     from sound_tf.trainer import train_run
 
-    import argparse
-
     data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
-    parser = argparse.ArgumentParser()
-    train.add_config_flags(parser)
     cache = tmp_path / "my cache"  # a space in the path (home folders on macOS and Windows)
-    config = train.config_from_args(parser.parse_args(
-        ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8", "--epochs", "1",
-         "--set", f"data.cache_dir={cache}"]))
+    config = config_from_flags(
+        "--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8", "--epochs", "1",
+        "--set", f"data.cache_dir={cache}")
     prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     message = (r"No such file or directory.*: a decoded file went missing while the run read it \(was the decode "
                r"cache deleted\?\); run the same command again")
@@ -231,18 +223,15 @@ def test_a_backup_cut_short_never_stops_the_run_from_resuming(tmp_path, monkeypa
     """A full disk (or a kill) while the backup is written: the next run resumes from the last whole
     backup. Keras wrote its backup in place, so a first epoch's cut-short backup left a half file and no
     copy, and every later run failed loading it ("bad object header version number")."""
-    import argparse
     import errno
 
     from sound_tf import trainer
     from sound_tf.datasets import prepare_dataset
 
     data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
-    parser = argparse.ArgumentParser()
-    train.add_config_flags(parser)
-    config = train.config_from_args(parser.parse_args(
-        ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8",
-         "--epochs", "3", "--set", "train.early_stopping_patience=50"]))
+    config = config_from_flags(
+        "--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8",
+        "--epochs", "3", "--set", "train.early_stopping_patience=50")
     run = tmp_path / "run"
     prepared = prepare_dataset(config, run, log=lambda _: None)
     whole_save = trainer.AtomicBackupAndRestore._save_model
