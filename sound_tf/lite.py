@@ -75,7 +75,7 @@ def aggregate_logits(logits: np.ndarray) -> np.ndarray:
 
 def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [{"label": labels[i], "score": round(float(probabilities[i]), 6)} for i in order]
+    return [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]
 
 
 def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
@@ -255,9 +255,10 @@ class LiteClassifier:
         Returns
         -------
         dict
-            ``label`` and ``score`` (the overall top class), ``top`` (``top_k`` dicts of ``label`` and
-            ``score``), ``windows`` (one dict per window: ``start_seconds``, ``end_seconds`` -- the end
-            of real audio in it --, ``label``, ``score``), ``duration_seconds``, ``hop_seconds``,
+            The field names of ``sound_tf.predict --json`` and the server: ``label`` and ``probability``
+            (the overall top class), ``top_k`` (``top_k`` dicts of ``label`` and ``probability``),
+            ``windows`` (one dict per window: ``index``, ``start_seconds``, ``end_seconds`` -- the end of
+            real audio in it --, ``label``, ``probability``), ``duration_seconds``, ``hop_seconds``,
             ``num_windows`` and ``aggregation``.
         """
         k = check_top_k(top_k, len(self.labels))
@@ -274,11 +275,11 @@ class LiteClassifier:
         for index, row in enumerate(outputs[PROBABILITIES]):  # [classes] per window
             start = index * int(hop)
             best = int(np.argmax(row))
-            timeline.append({"start_seconds": round(start / rate, 4),
+            timeline.append({"index": index, "start_seconds": round(start / rate, 4),
                              "end_seconds": round(min(start + self.clip_samples, wave.shape[0]) / rate, 4),
-                             "label": self.labels[best], "score": round(float(row[best]), 6)})
+                             "label": self.labels[best], "probability": round(float(row[best]), 6)})
         top = _top(overall, self.labels, k)
-        return {"label": top[0]["label"], "score": top[0]["score"], "top": top, "windows": timeline,
+        return {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
                 "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 4),
                 "hop_seconds": round(int(hop) / rate, 4),
                 "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
@@ -296,13 +297,13 @@ class LiteClassifier:
 
 # -- command line -----------------------------------------------------------------------------------------
 def _format_result(result: dict[str, Any]) -> str:
-    top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in result["top"])
+    top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top_k"])
     lines = [f"{result['file']} ({result['duration_seconds']:.2f} s, {result['num_windows']} window"
              f"{'s' if result['num_windows'] != 1 else ''})"]
     if result["num_windows"] > 1:
         width = max(len(f"{w['end_seconds']:.2f}") for w in result["windows"])
         for w in result["windows"]:
-            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  {w['score']:.3f}")
+            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  {w['probability']:.3f}")
         lines.append(f"  overall: {top}")
     else:
         lines.append(f"  {top}")

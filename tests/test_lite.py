@@ -232,16 +232,31 @@ def test_a_sixty_second_file_gives_a_timeline(models, tmp_path):
     tone_score = 1 / (1 + np.exp(-2 * (tone_db - THRESHOLD_DB) / 10))
     for w in windows:
         if w["end_seconds"] <= 30.0:
-            assert w["label"] == "quiet" and w["score"] > 0.999, w
+            assert w["label"] == "quiet" and w["probability"] > 0.999, w
         elif w["start_seconds"] >= 30.0:
-            assert w["label"] == "loud" and w["score"] == pytest.approx(tone_score, abs=2e-3), w
-    assert len(result["top"]) == 2  # top_k is capped at the number of classes
+            assert w["label"] == "loud" and w["probability"] == pytest.approx(tone_score, abs=2e-3), w
+    assert len(result["top_k"]) == 2  # top_k is capped at the number of classes
     # the overall result is the mean of the windows' logits, as evaluation scores a clip
     wave = lite.load_audio(tmp_path / "long.wav", sample_rate_hz=SR)
     logits = classifier.predict(lite.split_windows(wave, clip_samples=CLIP, hop_samples=HOP))["logits"]
-    assert result["score"] == pytest.approx(lite.aggregate_logits(logits).max(), abs=1e-6)
+    assert result["probability"] == pytest.approx(lite.aggregate_logits(logits).max(), abs=1e-6)
     # a custom hop changes the window count
     assert classifier.classify(wave, hop_samples=CLIP)["num_windows"] == samples // CLIP
+
+
+def test_results_use_the_field_names_of_predict(models, tmp_path):
+    """One file read by ``lite`` and by ``predict --json`` gives the same names (the server's too):
+    ``label``, ``probability``, ``top_k`` and windows numbered by ``index``."""
+    from sound_tf.predict import Prediction
+
+    result = lite.LiteClassifier(models["loud"]).classify_file(_sixty_seconds(tmp_path / "long.wav"), top_k=2)
+    line = Prediction(file="x.wav", duration_s=1.0, top=[("loud", 0.75), ("quiet", 0.25)],
+                      windows=[{"start_s": 0.0, "end_s": 0.5, "top": [("loud", 0.75)]}]).to_json(with_windows=True)
+    assert set(line) <= set(result), set(line) - set(result)
+    assert set(result["top_k"][0]) == set(line["top_k"][0]) == {"label", "probability"}
+    assert set(result["windows"][0]) <= set(line["windows"][0]), set(result["windows"][0]) - set(line["windows"][0])
+    assert [w["index"] for w in result["windows"]] == list(range(result["num_windows"]))
+    assert result["probability"] == result["top_k"][0]["probability"] > 0.5
 
 
 def test_a_short_hop_costs_no_memory_per_window(models, tmp_path):
@@ -261,7 +276,7 @@ def test_a_short_hop_costs_no_memory_per_window(models, tmp_path):
     assert result["num_windows"] == 1 + (wave.size - CLIP) // hop and copies > 90e6
     assert peak < 6 * wave.nbytes  # the padded wave, the outputs and the timeline's dicts
     expected = classifier.predict(lite.split_windows(wave, clip_samples=CLIP, hop_samples=hop)[::500])
-    np.testing.assert_allclose([w["score"] for w in result["windows"][::500]],
+    np.testing.assert_allclose([w["probability"] for w in result["windows"][::500]],
                                expected["probabilities"].max(axis=1), atol=1e-6)
 
 
@@ -279,7 +294,7 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["labels"] == ["quiet", "loud"] and report["sample_rate_hz"] == SR
     ok, bad = report["results"]
-    assert ok["label"] == "loud" and len(ok["top"]) == 1 and ok["num_windows"] == 1
+    assert ok["label"] == "loud" and len(ok["top_k"]) == 1 and ok["num_windows"] == 1
     assert "missing.wav: file not found" in bad["error"]
 
 
@@ -342,7 +357,7 @@ def test_int8_probabilities_are_dequantised_to_probabilities(models):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1 / 128)
     np.testing.assert_allclose(probabilities[:, 1], 1 / (1 + np.exp(-16 * offsets)), atol=0.03)
     window = classifier.classify(np.full(CLIP, 0.2, np.float32))["windows"][0]
-    assert window["label"] == "positive" and window["score"] == pytest.approx(1 / (1 + np.exp(-3.2)), abs=0.03)
+    assert window["label"] == "positive" and window["probability"] == pytest.approx(1 / (1 + np.exp(-3.2)), abs=0.03)
 
 
 def test_a_padded_last_window_ends_with_the_recording(models):

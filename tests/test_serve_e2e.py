@@ -243,7 +243,7 @@ def test_real_server_over_http(bundle, tmp_path):
                     body = response.json()
                     expected = lite.classify(decode_bytes(data, sample_rate_hz=lite.sample_rate_hz), top_k=3)
                     assert body["label"] == expected["label"] and body["num_windows"] == expected["num_windows"]
-                    assert body["top_k"][0]["probability"] == pytest.approx(expected["score"], abs=1e-5)
+                    assert body["top_k"][0]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
                     assert response.headers["x-request-id"] == body["request_id"] == f"e2e-{name}"
                 article = http.post("/classify/", files={"file": ("a.wav", encode(tone(300, 0.5, SR), SR))})
                 assert article.status_code == 200 and "predicted_class" in article.json()
