@@ -46,6 +46,7 @@ __all__ = [
     "load_audio",
     "printable_path",
     "split_windows",
+    "wav_codec_problem",
     "write_wav",
 ]
 
@@ -71,6 +72,85 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     return not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
 
 
+#: WAVE format tags (the first field of a WAV file's ``fmt `` chunk) whose audio libsndfile 1.2 decodes:
+#: PCM, MS ADPCM, IEEE float, A-law, u-law, IMA ADPCM, GSM 6.10, NMS ADPCM, G.721 and MPEG layer III. In a
+#: WAVE_FORMAT_EXTENSIBLE file (tag 0xFFFE) the sub-format's tag counts, and fewer are read there.
+_WAV_TAGS_DECODED = frozenset({0x0001, 0x0002, 0x0003, 0x0006, 0x0007, 0x0011, 0x0031, 0x0038, 0x0040, 0x0055})
+_WAVEX_TAGS_DECODED = frozenset({0x0001, 0x0002, 0x0003, 0x0006, 0x0007})
+_WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+#: Names of codecs met in WAV files that libsndfile does not decode (Microsoft's mmreg.h).
+_WAV_TAG_NAMES = {0x0022: "DSP Group TrueSpeech", 0x0050: "MPEG-1 layer I/II",
+                  0x0055: "MPEG layer III", 0x0092: "Dolby AC-3 over S/PDIF", 0x00FF: "AAC",
+                  0x0160: "Windows Media Audio 1", 0x0161: "Windows Media Audio", 0x0162: "Windows Media Audio Pro",
+                  0x0163: "Windows Media Audio Lossless", 0x1610: "HE-AAC", 0x2000: "AC-3", 0x2001: "DTS"}
+#: How much of a file :func:`wav_codec_problem` looks at: the ``fmt `` chunk comes before the audio.
+WAV_HEADER_BYTES = 65536
+
+
+def wav_codec_problem(head: bytes) -> str | None:
+    """Why a WAV file's audio cannot be decoded, read from its first bytes: a codec libsndfile lacks.
+
+    libsndfile reports a plain WAV with a codec it does not know as a "malformed 'fmt ' chunk", which
+    reads as a damaged file; this names the codec instead.
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes (:data:`WAV_HEADER_BYTES` is plenty).
+
+    Returns
+    -------
+    str or None
+        e.g. ``"a WAV file whose audio is in a codec libsndfile does not decode (WAVE format tag
+        0x0161, Windows Media Audio)"``; ``None`` when ``head`` is not a RIFF / RIFX / RF64 WAVE file
+        with a ``fmt `` chunk, or its codec is one libsndfile decodes (so a failure is damage).
+    """
+    head = bytes(head[:WAV_HEADER_BYTES])
+    if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RIFX", b"RF64", b"BW64"):
+        return None
+    order = "big" if head[:4] == b"RIFX" else "little"
+    at = 12
+    while at + 8 <= len(head):
+        size = int.from_bytes(head[at + 4:at + 8], order)
+        if head[at:at + 4] == b"fmt ":
+            tag = int.from_bytes(head[at + 8:at + 10], order) if size >= 2 and at + 10 <= len(head) else None
+            if tag is None:
+                return None
+            if tag == _WAVE_FORMAT_EXTENSIBLE:
+                if size < 26 or at + 34 > len(head):
+                    return None
+                sub = int.from_bytes(head[at + 32:at + 34], order)  # the sub-format GUID's first two bytes
+                if sub in _WAVEX_TAGS_DECODED:
+                    return None
+                what = f"WAVE_FORMAT_EXTENSIBLE sub-format 0x{sub:04X}"
+                name = _WAV_TAG_NAMES.get(sub)
+            elif tag in _WAV_TAGS_DECODED:
+                return None
+            else:
+                what, name = f"WAVE format tag 0x{tag:04X}", _WAV_TAG_NAMES.get(tag)
+            return (f"a WAV file whose audio is in a codec libsndfile does not decode ({what}"
+                    f"{', ' + name if name else ''}); convert it to PCM WAV or FLAC, e.g. "
+                    f"ffmpeg -i IN -c:a pcm_s16le OUT.wav")
+        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    return None
+
+
+def _head(source: str | BinaryIO) -> bytes:
+    """The first :data:`WAV_HEADER_BYTES` of a path or seekable stream (``b""`` if unreadable)."""
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as handle:
+                return handle.read(WAV_HEADER_BYTES)
+        where = source.tell()
+        source.seek(0)
+        try:
+            return source.read(WAV_HEADER_BYTES)
+        finally:
+            source.seek(where)
+    except (OSError, ValueError):
+        return b""
+
+
 def _check_rate(sample_rate_hz: object) -> int:
     if (isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer))
             or not _MIN_SAMPLE_RATE_HZ <= int(sample_rate_hz) <= _MAX_SAMPLE_RATE_HZ):
@@ -84,6 +164,9 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     try:
         data, source_rate_hz = sf.read(source, dtype="float32", always_2d=True)  # [frames, channels]
     except sf.LibsndfileError as exc:
+        codec = wav_codec_problem(_head(source))
+        if codec:
+            raise AudioError(name, codec) from exc
         said = exc.error_string.rstrip(".")
         if "does not exist" in said and isinstance(source, str) and os.path.isfile(source):
             said = "no format it reads matches the file's content"  # what it says of an MP3 that is not one

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
 import stat
+import struct
 import sys
 import wave
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from sound_tf.audio import (CACHE_ENV_VAR, DecodeCache, decode_bytes, default_cache_dir, load_audio,
-                            split_windows, write_wav)
+                            split_windows, wav_codec_problem, write_wav)
 from sound_tf.errors import AudioError, ConfigError
 
 from conftest import sine
@@ -199,6 +201,75 @@ def test_libsndfile_reason_is_passed_on(tmp_path):
     path = _corrupt_files(tmp_path)["truncated"][0]
     with pytest.raises(AudioError, match="libsndfile: .*data"):
         load_audio(path, sample_rate_hz=RATE_HZ)
+
+
+_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_* after the tag
+
+
+def _wav_with_tag(tag: int, *, extensible_sub: int | None = None, endian: str = "<") -> bytes:
+    """A well-formed 1-s 8-kHz WAV whose ``fmt `` chunk names ``tag`` (0xFFFE: ``extensible_sub``)."""
+    fmt = struct.pack(endian + "HHIIHH", tag, 1, 8000, 16000, 2, 16)
+    if extensible_sub is not None:
+        fmt += struct.pack(endian + "HHIH", 22, 16, 4, extensible_sub) + _GUID_TAIL
+    else:
+        fmt += struct.pack(endian + "H", 0)
+    body = (b"WAVE" + b"LIST" + struct.pack(endian + "I", 3) + b"abc\0"  # an odd chunk before fmt: padded
+            + b"fmt " + struct.pack(endian + "I", len(fmt)) + fmt
+            + b"data" + struct.pack(endian + "I", 16000) + bytes(16000))
+    return (b"RIFF" if endian == "<" else b"RIFX") + struct.pack(endian + "I", len(body)) + body
+
+
+@pytest.mark.parametrize("container, subtype", [(c, s) for c in ("WAV", "WAVEX", "RF64")
+                                                for s in sf.available_subtypes(c) if s != "MPEG_LAYER_III"])
+def test_every_wav_codec_libsndfile_writes_is_one_it_decodes(tmp_path, container, subtype):
+    path = tmp_path / "tone.wav"
+    sf.write(path, sine(TONE_HZ, 0.2, RATE_HZ, 0.5), RATE_HZ, format=container, subtype=subtype)
+    assert wav_codec_problem(path.read_bytes()) is None
+    assert load_audio(path, sample_rate_hz=RATE_HZ).size >= 0.2 * RATE_HZ
+
+
+def test_wav_codecs_libsndfile_lacks_are_exactly_the_ones_it_calls_malformed():
+    """Over all 65,536 format tags, libsndfile's "malformed 'fmt ' chunk" (plain WAV) and "unimplemented
+    format" (WAVE_FORMAT_EXTENSIBLE) come for exactly the codecs ``wav_codec_problem`` names; every other
+    tag reaches a decoder. MP3 (0x0055) needs its 12-byte extension, and 0xFFFE its sub-format, so bare
+    ones are malformed chunks, left to libsndfile's words."""
+    def libsndfile_lacks(data: bytes) -> bool:
+        try:
+            sf.info(io.BytesIO(data))
+        except sf.LibsndfileError as exc:
+            return "Malformed 'fmt ' chunk" in exc.error_string or "unimplemented format" in exc.error_string
+        return False
+
+    for extensible in (False, True):
+        lacks, named = set(), set()
+        for tag in range(0x10000):
+            data = _wav_with_tag(0xFFFE, extensible_sub=tag) if extensible else _wav_with_tag(tag)
+            lacks |= {tag} if libsndfile_lacks(data) else set()
+            named |= {tag} if wav_codec_problem(data) else set()
+        # a bare 0xFFFE lacks the sub-format, so it is a malformed chunk that libsndfile calls unimplemented
+        assert lacks - named == (set() if extensible else {0x0055, 0xFFFE}), sorted(lacks - named)
+        assert named - lacks == set(), sorted(named - lacks)
+        assert len(named) > 65000
+
+
+def test_a_wav_in_a_codec_libsndfile_lacks_names_the_codec(tmp_path):
+    path = tmp_path / "meeting.wav"
+    path.write_bytes(_wav_with_tag(0x0161))
+    with pytest.raises(AudioError) as caught:
+        load_audio(path, sample_rate_hz=RATE_HZ)
+    assert str(caught.value).startswith(f"{path}: a WAV file whose audio is in a codec libsndfile does not decode "
+                                        "(WAVE format tag 0x0161, Windows Media Audio); convert it to PCM WAV")
+    with pytest.raises(AudioError, match=r"^up\.wav: .*\(WAVE_FORMAT_EXTENSIBLE sub-format 0x0055, MPEG layer III\)"):
+        decode_bytes(_wav_with_tag(0xFFFE, extensible_sub=0x55), sample_rate_hz=RATE_HZ, name="up.wav")
+    with pytest.raises(AudioError, match=r"\(WAVE format tag 0x1234\); convert"):  # big-endian RIFX, no name known
+        decode_bytes(_wav_with_tag(0x1234, endian=">"), sample_rate_hz=RATE_HZ)
+    # damage in a codec libsndfile has is still damage, in libsndfile's words
+    damaged = bytearray(_wav_with_tag(0x0001))
+    damaged[damaged.index(b"fmt ") + 10:damaged.index(b"fmt ") + 12] = b"\0\0"  # 0 channels
+    assert wav_codec_problem(bytes(damaged)) is None
+    with pytest.raises(AudioError, match=r"^upload: not a readable audio file \(libsndfile: "):
+        decode_bytes(bytes(damaged), sample_rate_hz=RATE_HZ)
+    assert wav_codec_problem(b"fLaC" + bytes(100)) is None and wav_codec_problem(b"RIFF") is None
 
 
 def test_decode_bytes_errors_name_the_upload():

@@ -884,15 +884,20 @@ def test_a_known_container_with_an_unsupported_codec_is_415(client):
     assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
 
 
-def test_a_wav_holding_a_codec_libsndfile_does_not_decode_is_415(client):
-    """WAVE_FORMAT_EXTENSIBLE with an MP3 sub-format: a well-formed WAV whose codec libsndfile has not
-    implemented (its error 18) is an unsupported format, not a corrupt file."""
-    fmt = (struct.pack("<HHIIHH", 0xFFFE, 1, 8000, 16000, 2, 16) + struct.pack("<HHI", 22, 16, 4)
-           + b"\x55\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71")  # sub-format GUID 0x0055: MP3
+@pytest.mark.parametrize("tag, extension, named", [
+    (0xFFFE, struct.pack("<HHI", 22, 16, 4) + b"\x55\x00\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71",
+     "WAVE_FORMAT_EXTENSIBLE sub-format 0x0055, MPEG layer III"),  # libsndfile: "unimplemented format"
+    (0x0161, b"\x00\x00", "WAVE format tag 0x0161, Windows Media Audio"),  # libsndfile: "malformed 'fmt ' chunk"
+], ids=["extensible-mp3", "wma"])
+def test_a_wav_holding_a_codec_libsndfile_does_not_decode_is_415(client, tag, extension, named):
+    """A well-formed WAV whose codec libsndfile lacks is an unsupported format, not a corrupt file, and
+    the answer names the codec (libsndfile calls a plain WAV's unknown codec a malformed 'fmt ' chunk)."""
+    fmt = struct.pack("<HHIIHH", tag, 1, 8000, 16000, 2, 16) + extension
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 16000) + bytes(16000)
     response = client.post("/classify", files={"file": ("x.wav", b"RIFF" + struct.pack("<I", len(body)) + body)})
     assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
-    assert "unimplemented format" in response.json()["detail"]
+    assert response.json()["detail"].startswith(f"x.wav: a WAV file whose audio is in a codec libsndfile does not "
+                                                f"decode ({named}); convert it to PCM WAV or FLAC"), response.text
 
 
 def test_the_last_window_ends_where_the_recording_ends(client):

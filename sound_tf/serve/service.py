@@ -22,7 +22,7 @@ import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode_bytes, split_windows
+from ..audio import decode_bytes, split_windows, wav_codec_problem
 from ..errors import AudioError, SoundTFError
 from ..lite import PROBABILITIES
 from .backends import Backend, load_backend
@@ -197,6 +197,9 @@ class ClassifierService:
         try:
             info = sf.info(io.BytesIO(data))
         except sf.LibsndfileError as exc:
+            codec = wav_codec_problem(data)
+            if codec:  # libsndfile calls an unknown WAV codec a malformed 'fmt ' chunk
+                raise ServeError(415, "unsupported_format", f"{name}: {codec}") from None
             reason = exc.error_string.rstrip(".")
             if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING, _SF_ERR_UNIMPLEMENTED):
                 raise ServeError(415, "unsupported_format",
