@@ -765,29 +765,50 @@ def _analyzer_text(model_bytes: bytes) -> str:
 
 
 # -- checking ---------------------------------------------------------------------------------------------------
+def _counted(message: str, name: str, entry: Mapping[str, Any], allowed_points: float, *, differ: bool) -> str:
+    """``message`` plus how many test clips differ (``differ``) and, when one clip weighs more than the
+    ``allowed_points`` of a threshold, that the test split is too small to hold ``name`` to it."""
+    clips = int(entry.get("clips") or 0)
+    if not clips:
+        return message
+    if differ and "disagreements" in entry:
+        message += f"; {int(entry['disagreements'])} of {clips} test clips differ"
+    one_clip = 100.0 / clips  # points of agreement or accuracy one test clip is worth
+    if one_clip > allowed_points:
+        message += (f"; with {clips} test clips one clip is {one_clip:.2f} points, more than the threshold's "
+                    f"{allowed_points:.2f}, so a larger test split is needed to hold {name} to it "
+                    f"(or --allow-degraded)")
+    return message
+
+
 def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: ExportProfile) -> list[str]:
     """Failure messages of every artefact that misses the profile's thresholds (empty when all pass).
 
-    ``artefacts`` maps names to entries with ``agreement`` (fraction) and ``accuracy_drop_points``.
+    ``artefacts`` maps names to entries with ``agreement`` (fraction) and ``accuracy_drop_points``, and
+    optionally ``clips`` and ``disagreements`` (counts): with them a message says how many test clips
+    differ, and when a single clip already weighs more than the threshold allows, that the test split is
+    too small to hold the artefact to it.
     """
     failures = []
     for name, entry in artefacts.items():
         if name == "keras":
             continue
         agreement = float(entry["agreement"])
-        if name in FLOAT_ARTEFACTS:
-            if agreement < profile.float_min_agreement:
-                failures.append(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
-                                f"{100 * profile.float_min_agreement:.2f}% (thresholds.float_min_agreement)")
+        is_float = name in FLOAT_ARTEFACTS
+        minimum = profile.float_min_agreement if is_float else profile.quantized_min_agreement
+        if agreement < minimum:
+            setting = "float_min_agreement" if is_float else "quantized_min_agreement"
+            failures.append(_counted(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
+                                     f"{100 * minimum:.2f}% (thresholds.{setting})", name, entry,
+                                     100 * (1 - minimum), differ=True))
+        if is_float:
             continue
-        if agreement < profile.quantized_min_agreement:
-            failures.append(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
-                            f"{100 * profile.quantized_min_agreement:.2f}% (thresholds.quantized_min_agreement)")
         drop = float(entry["accuracy_drop_points"])
         if drop > profile.quantized_max_accuracy_drop_points:
-            failures.append(f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points below Keras "
-                            f"(> {profile.quantized_max_accuracy_drop_points:g}, "
-                            f"thresholds.quantized_max_accuracy_drop_points)")
+            failures.append(_counted(f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points "
+                                     f"below Keras (> {profile.quantized_max_accuracy_drop_points:g}, "
+                                     f"thresholds.quantized_max_accuracy_drop_points)", name, entry,
+                                     profile.quantized_max_accuracy_drop_points, differ=False))
     return failures
 
 
@@ -1036,6 +1057,7 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         entry = {"file": path.name, "size_bytes": _size_bytes(path),
                  "latency_ms": median_latency_ms(runner, probe, profile.latency_runs),
                  "accuracy": accuracy, "agreement": float(np.mean(pred == keras_pred)),
+                 "clips": int(pred.size), "disagreements": int(np.count_nonzero(pred != keras_pred)),
                  "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
                  "window_agreement": float(np.mean(window_probs.argmax(axis=1) == keras_windows.argmax(axis=1))),
                  "max_abs_probability_diff": float(np.abs(window_probs - keras_windows).max())}

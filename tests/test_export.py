@@ -469,6 +469,37 @@ def test_check_thresholds_limits_are_inclusive_and_per_kind():
     assert failures == ["saved_model: top-1 agreement with Keras 98.00% < 99.50% (thresholds.float_min_agreement)"]
 
 
+def test_a_threshold_failure_counts_clips_and_says_when_the_test_split_is_too_small():
+    """108 test clips (the demo's): one float16 clip that differs is 0.93 points, more than float's 0.5
+    allow, so the message says a larger split is needed; 400 clips (an ESC-50 fold) can hold int8 to 97%."""
+    profile = export.ExportProfile()
+    small = {"float16": {"agreement": 107 / 108, "accuracy": 0.9, "accuracy_drop_points": 0.0,
+                         "clips": 108, "disagreements": 1},
+             "int8": {"agreement": 100 / 108, "accuracy": 0.88, "accuracy_drop_points": 100 * 2 / 108,
+                      "clips": 108, "disagreements": 8}}
+    failures = export.check_thresholds(small, profile)
+    assert failures[0] == ("float16: top-1 agreement with Keras 99.07% < 99.50% (thresholds.float_min_agreement); "
+                           "1 of 108 test clips differ; with 108 test clips one clip is 0.93 points, more than the "
+                           "threshold's 0.50, so a larger test split is needed to hold float16 to it "
+                           "(or --allow-degraded)")
+    assert failures[1].endswith("(thresholds.quantized_min_agreement); 8 of 108 test clips differ")  # 3 allowed
+    # 2 of 108 clips lost: 1.85 points; one clip (0.93) is within the 1.0 allowed, so nothing more is said
+    assert failures[2] == ("int8: test accuracy 88.00% is 1.85 points below Keras (> 1, "
+                           "thresholds.quantized_max_accuracy_drop_points)")
+    large = {"int8": {"agreement": 385 / 400, "accuracy": 0.85, "accuracy_drop_points": 0.5,
+                      "clips": 400, "disagreements": 15}}
+    assert export.check_thresholds(large, profile) == [
+        "int8: top-1 agreement with Keras 96.25% < 97.00% (thresholds.quantized_min_agreement); "
+        "15 of 400 test clips differ"]
+    tiny = {"dynamic": {"agreement": 0.95, "accuracy": 0.9, "accuracy_drop_points": 5.0, "clips": 20,
+                        "disagreements": 1}}
+    assert [f.split("; ")[-1] for f in export.check_thresholds(tiny, profile)] == [
+        "with 20 test clips one clip is 5.00 points, more than the threshold's 3.00, so a larger test split is "
+        "needed to hold dynamic to it (or --allow-degraded)",
+        "with 20 test clips one clip is 5.00 points, more than the threshold's 1.00, so a larger test split is "
+        "needed to hold dynamic to it (or --allow-degraded)"]
+
+
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
     """One confident window for class 0, two milder ones for class 1: the mean logits (10/3, 4/3) pick class 0
     with softmax 0.881; averaging the probabilities would pick class 1 (0.41 vs 0.59)."""
