@@ -303,7 +303,8 @@ def _format_result(result: dict[str, Any]) -> str:
     if result["num_windows"] > 1:
         width = max(len(f"{w['end_seconds']:.2f}") for w in result["windows"])
         for w in result["windows"]:
-            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  {w['probability']:.3f}")
+            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  "
+                         f"{w['probability']:.3f}")
         lines.append(f"  overall: {top}")
     else:
         lines.append(f"  {top}")
