@@ -748,6 +748,9 @@ def parse_set_flags(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        if key.strip() == "labels":  # a run would replace them with the data's without a word
+            raise ConfigError(f"--set {item}: the classes come from the data (its class folders or manifest), "
+                              f"so labels cannot be set")
         try:
             overrides[key.strip()] = parse_value(value.strip())
         except ConfigError as exc:

@@ -25,7 +25,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import DatasetError, run_cli
+from .errors import ConfigError, DatasetError, run_cli
+from .locks import refuse_foreign_folder
 
 SPLIT_CHOICES = ("test", "val", "train")
 
@@ -140,7 +141,13 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,
                                                fold=fold, split=split, skip_unknown_labels=skip_unknown_labels,
                                                log=log)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / name
+    default_out = run_dir / "evaluation" / name
+    out_dir = Path(out_dir) if out_dir is not None else default_out
+    if out_dir.resolve() == run_dir.resolve() or out_dir.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"{out_dir}: this folder holds the run {run_dir}, whose own metrics.json and report.html "
+                          f"an evaluation would replace; give another --out (default {default_out})")
+    refuse_foreign_folder(out_dir, marker="metrics.json", what="evaluation", startup=("skipped.csv",),
+                          overwrite_flag=False)
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
     items, skipped = evaluation.decode_examples(examples, config.labels, config)
     if not items:  # before anything is written: an earlier evaluation in out_dir stays whole

@@ -147,6 +147,11 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
     return None
 
 
+#: What a training run writes into its folder before ``run_state.json``: its log, and the dataset's
+#: ``split.csv`` and ``skipped.csv`` (a run stopped while the data decodes leaves only these).
+RUN_STARTUP_FILES = ("train.log", "split.csv", "skipped.csv")
+
+
 def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
@@ -156,11 +161,13 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     refused as ``--out`` and passed over as a resumable run.
     """
     from .errors import ConfigError
-    from .locks import claim_folder, claim_or_refuse, empty_folder, release_folder
-    from .trainer import read_state
+    from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_foreign_folder, release_folder
+    from .trainer import STATE_FILE, read_state
 
     if out:
         run_dir = Path(out)
+        # A folder of the user's own (or the dataset) is never written into or emptied by --overwrite.
+        refuse_foreign_folder(run_dir, marker=STATE_FILE, what="training run", startup=RUN_STARTUP_FILES)
         claim_or_refuse(run_dir, "training or exporting this run")  # before --overwrite deletes anything
         try:
             state = read_state(run_dir)

@@ -361,18 +361,21 @@ def compile_for_training(model: keras.Model, config: Config, steps: int) -> kera
     return model
 
 
-def training_datasets(config: Config, data: Any, *, first_epoch: int = 0) -> tuple[Any, Any]:
+def training_datasets(config: Config, data: Any, *, first_epoch: int = 0,
+                      noise_bank: np.ndarray | None = None) -> tuple[Any, Any]:
     """``(train_ds, val_ds)`` of prepared ``data`` with the config's augmentation, and class weights.
 
     ``train_ds`` streams epochs endlessly from epoch number ``first_epoch`` (each epoch's order and draws
     depend on the seed and its number only, see :func:`sound_tf.pipeline.training_dataset`): fit it with
-    ``steps_per_epoch=steps_per_epoch(...)`` and ``initial_epoch=first_epoch``.
+    ``steps_per_epoch=steps_per_epoch(...)`` and ``initial_epoch=first_epoch``. ``noise_bank`` is
+    :func:`sound_tf.augment.load_noise_bank`'s result when the caller has it (else it is loaded here).
     """
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
     val_paths, val_y = pipeline.label_arrays(data.splits["val"])
     use_aug = config.augment.enabled
     # Noise recordings are decoded only when the waveform augmenter mixes them in.
-    bank = augment.load_noise_bank(config) if use_aug and config.augment.noise_domain == "waveform" else None
+    bank = ((noise_bank if noise_bank is not None else augment.load_noise_bank(config))
+            if use_aug and config.augment.noise_domain == "waveform" else None)
     waveform_augmenter = augment.training_augmenter(config, noise_bank=bank)  # None: no per-clip map
     train_ds = pipeline.training_dataset(
         train_paths, train_y, config, waveform_augmenter=waveform_augmenter,
@@ -474,6 +477,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     started = time.time()
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
+    # Before any data is read or state written: a bad augment.noise_dir leaves no "running" run behind.
+    noise_bank = augment.load_noise_bank(config)  # None without a noise folder
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
     previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds
@@ -485,10 +490,10 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
     settle_backup(run_dir, log=log)
     # A resumed run continues with the epochs it had not trained yet: their own order and augmentation.
-    train_ds, val_ds = training_datasets(config, data, first_epoch=finished_epochs(run_dir))
+    train_ds, val_ds = training_datasets(config, data, first_epoch=finished_epochs(run_dir), noise_bank=noise_bank)
     mean, variance = feature_statistics(config, train_paths, train_y)
     model = build_model(config, feature_mean=mean, feature_variance=variance,
-                        **augment.model_augment_layers(config))
+                        **augment.model_augment_layers(config, noise_bank=noise_bank))
     steps = steps_per_epoch(len(train_paths), config)
     compile_for_training(model, config, steps)
 

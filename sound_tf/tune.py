@@ -69,7 +69,7 @@ import keras_tuner as kt
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
-from .locks import claimed, empty_folder
+from .locks import claimed, empty_folder, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 CHIEF_FILE = "chief.json"
@@ -561,6 +561,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"flags and space")
         return
+    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search")  # the user's own files are never deleted
     if overwrite and out.exists():
         log(f"--overwrite: deleting {out}")
         empty_folder(out)  # its lock file stays: the lock other commands see
@@ -904,6 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
         if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
             return _search(args, config, space, out, role)
+        refuse_foreign_folder(out, marker=SEARCH_FILE, what="search")  # before --overwrite empties it
         with claimed(out, "running a search in it"):  # a second search there used to corrupt or delete it
             if args.overwrite:  # only after every check: nothing is lost to a typo
                 best_run = out / "best_run"
@@ -928,8 +930,10 @@ def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: P
                         worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
                         verbose=0 if args.quiet else "auto")
     if result.test_metrics:
+        from .evaluation import train_class_counts
         from .metrics import summary_lines
-        for line in summary_lines(result.test_metrics):
+        counts = train_class_counts(run_dir=result.best_run) if result.best_run is not None else None
+        for line in summary_lines(result.test_metrics, class_counts=counts):  # advice from training counts
             log.info(line)
     if result.best_run is not None:
         log.info(f"best run folder: {result.best_run}")

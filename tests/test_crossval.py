@@ -176,6 +176,22 @@ def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_pa
         holder.wait()
 
 
+def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp_path, capsys):
+    """crossval --out FOLDER --overwrite emptied a folder of the user's own (its notes and recordings)."""
+    from sound_tf import crossval
+
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "sub" / "notes.txt").write_text("precious")
+    (mine / "a.ogg").write_bytes(b"OggS")
+    assert crossval.main(["--out", str(mine), "--overwrite"]) == 2
+    assert (f"error: {mine}: not a cross-validation folder (it holds a.ogg, sub/, and no crossval_state.json); the "
+            f"output is written into it, and --overwrite empties it first") in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="not a cross-validation folder"):
+        crossval.run_crossval(Config(), mine, overwrite=True)
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == ["a.ogg", "sub", "sub/notes.txt"]
+
+
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     from sound_tf import crossval
 

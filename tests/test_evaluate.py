@@ -113,6 +113,30 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     assert f"<p>{len(train_rows)} examples evaluated (train).</p>" in html and "test examples" not in html
 
 
+def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_path, capsys):
+    """``--out RUN_DIR`` replaced the run's own metrics.json and report.html with another dataset's, and a
+    folder of the user's own had its report.html overwritten without a word."""
+    from sound_tf import evaluate
+
+    kept = (run.run_dir / "metrics.json").read_bytes()
+    assert evaluate.main([str(run.run_dir), "--out", str(run.run_dir)]) == 2
+    assert (f"error: {run.run_dir}: this folder holds the run {run.run_dir}, whose own metrics.json and "
+            f"report.html an evaluation would replace; give another --out (default "
+            f"{run.run_dir / 'evaluation' / 'test'})") in capsys.readouterr().err
+    assert evaluate.main([str(run.run_dir), "--out", str(run.run_dir.parent)]) == 2
+    assert (run.run_dir / "metrics.json").read_bytes() == kept
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my report")
+    assert evaluate.main([str(run.run_dir), "--out", str(mine)]) == 2
+    assert (f"error: {mine}: not an evaluation folder (it holds report.html, and no metrics.json); the output is "
+            f"written into it, so it must be new, empty or an earlier evaluation folder") in capsys.readouterr().err
+    assert (mine / "report.html").read_text() == "my report"
+    again = tmp_path / "again"  # an earlier evaluation's folder is replaced, as the default one is
+    assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
+    assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
+
+
 def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys, caplog):
     from sound_tf import evaluate
 

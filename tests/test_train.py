@@ -105,12 +105,72 @@ def test_a_finished_run_folder_is_not_overwritten_by_accident(tmp_path):
     assert train.main(_flags(data, out, "--epochs", "1", "--no-augment")) == 2
 
 
+def test_out_that_is_not_a_run_is_refused_and_overwrite_deletes_nothing_of_the_users(tmp_path, capsys):
+    """``--out`` naming the dataset, or a folder of the user's own files, with or without --overwrite:
+    --overwrite emptied it (the dataset's recordings were lost), and without it labels.txt and
+    metrics.json were overwritten. A folder of a run stopped before run_state.json is still a run."""
+    from sound_tf.errors import ConfigError
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    assert train.main(_flags(data, data, "--epochs", "1", "--overwrite")) == 2
+    err = capsys.readouterr().err
+    assert f"error: {data}: not a training run folder (it holds " in err and "and no run_state.json)" in err
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing deleted, nothing written
+
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "labels.txt").write_text("my notes")
+    (mine / "sub" / "keep.txt").write_text("keep")
+    config = config_from_flags("--data", str(data))
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match=r"it holds labels\.txt, sub/, and no run_state\.json\); the output is "
+                                              r"written into it, and --overwrite empties it first"):
+            train.resolve_run_dir(str(mine), config, overwrite=overwrite)
+    assert (mine / "labels.txt").read_text() == "my notes" and (mine / "sub" / "keep.txt").is_file()
+    assert not (mine / ".lock").exists()  # refused before it was claimed
+
+    stopped = tmp_path / "stopped"  # stopped while its data decoded: only what comes before run_state.json
+    stopped.mkdir()
+    for name in train.RUN_STARTUP_FILES:
+        (stopped / name).write_text("x")
+    assert train.resolve_run_dir(str(stopped), config, overwrite=True) == stopped
+    assert sorted(p.name for p in stopped.iterdir()) == [".lock"]
+
+
+def test_a_bad_noise_folder_fails_before_the_run_is_started(tmp_path, capsys):
+    """A missing or silent augment.noise_dir failed after the data was read and left the folder "running"
+    with that setting, so the corrected command was refused as "an unfinished run with different settings"."""
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    out = tmp_path / "run"
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    sf.write(silent / "zeros.wav", np.zeros(SR, np.float32), SR)
+    for folder, problem in ((tmp_path / "missing", "is not a folder"), (silent, "holds no readable, non-silent")):
+        assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={folder}")) == 2
+        assert problem in capsys.readouterr().err
+        assert not (out / "run_state.json").exists() and not (out / "split.csv").exists()
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(0).standard_normal(SR).astype(np.float32), SR)
+    assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={noise}")) == 0
+
+
+def test_labels_cannot_be_set_on_the_command_line():
+    """``--set 'labels=["a","b"]'`` was accepted and then replaced by the data's classes without a word."""
+    from sound_tf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r'--set labels=\["a","b"\]: the classes come from the data'):
+        config_from_flags("--set", 'labels=["a","b"]')
+
+
 def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys):
     data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
     assert train.main(_flags(data, a_file, "--epochs", "1")) == 2  # used to be a FileExistsError traceback
-    assert f"error: {a_file}: File exists" in capsys.readouterr().err
+    assert f"error: {a_file}: exists and is not a folder; --out names a folder to create or reuse" \
+        in capsys.readouterr().err
     out = tmp_path / "run"
     assert train.main(_flags(data, out, "--epochs", "1", "--export", "micr")) == 2  # checked before training
     assert "micr" in capsys.readouterr().err and not out.exists()

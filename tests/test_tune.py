@@ -225,6 +225,22 @@ def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     assert (out / "trials.csv").read_text() == "kept\n"
 
 
+def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp_path, capsys):
+    """tune --out FOLDER --overwrite emptied a folder of the user's own."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    assert tune.main(["--tuning", str(TINY), "--out", str(mine), "--overwrite"]) == 2
+    assert (f"error: {mine}: not a search folder (it holds notes.txt, and no search.json); the output is written "
+            f"into it, and --overwrite empties it first") in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="not a search folder"):
+        tune.run_search(Config(), SearchSpace.from_toml(TINY), mine, overwrite=True, log=lambda m: None)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_trials_are_plotted_in_the_order_they_ended():
     """A search extended from 6 to 11 trials has ids 0..5 and 06..10: sorted as strings, trials.png put
     them as 0, 06, 07, 08, 09, 1, 10, 2, ... and drew a wrong "best so far" curve."""
