@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
         except SoundTFError as exc:
             failed += 1
-            results.append({"file": str(path), "error": str(exc)})
+            results.append({"file": str(path), "error": getattr(exc, "reason", str(exc))})  # as predict --json
             if not args.json:
                 print(f"error: {exc}", file=sys.stderr)
             continue

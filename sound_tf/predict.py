@@ -5,7 +5,8 @@ one clip every ``audio.window_hop_samples`` (:func:`sound_tf.audio.split_windows
 and scored as evaluation scores a clip: the file's probabilities are the softmax of the mean of the window
 logits. ``--windows`` also prints each window's own top class, a timeline for long recordings. A file
 that cannot be read is reported (on stderr, and as a JSON line with ``"error"`` under ``--json``) and
-skipped; the exit code is non-zero only when no file could be classified.
+skipped; the others are still classified, and the exit code is 1 when any file could not be (as
+``sound_tf.lite``).
 
 Examples
 --------
@@ -160,20 +161,22 @@ def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> li
 
 def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as_json: bool = False,
         with_windows: bool = False, out: Callable[[str], None] = print,
-        err: Callable[[str], None] | None = None) -> int:
-    """Classify ``inputs`` with the run in ``run_dir``; returns the number of files classified."""
+        err: Callable[[str], None] | None = None) -> tuple[int, int]:
+    """Classify ``inputs`` with the run in ``run_dir``; returns the numbers of files classified and failed."""
     from .evaluation import load_run
 
     err = err or (lambda line: print(line, file=sys.stderr))
     check_top_k(top_k, 1, name="--top-k")  # before the model loads; predict_file caps it at the model's classes
     predictor = Predictor(*load_run(run_dir))
     done: list[Prediction] = []
+    failed = 0
     for path, problem in expand_inputs(inputs):
         try:
             if problem is not None:
                 raise AudioError(path, problem)
             prediction = predictor.predict_file(path, top_k=top_k)
         except AudioError as exc:
+            failed += 1
             err(f"skipping {exc.path}: {exc.reason}")
             if as_json:
                 out(json.dumps({"file": exc.path, "error": exc.reason}))
@@ -184,7 +187,7 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
     if not as_json:
         for line in format_table(done, with_windows=with_windows):
             out(line)
-    return len(done)
+    return len(done), failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,12 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train import quiet_tensorflow
     quiet_tensorflow()
 
-    def work() -> int:
-        classified = run(args.run_dir, args.inputs, top_k=args.top_k, as_json=args.json, with_windows=args.windows)
+    def work() -> int:  # as sound_tf.lite: 1 when any file could not be classified (the others are printed)
+        classified, failed = run(args.run_dir, args.inputs, top_k=args.top_k, as_json=args.json,
+                                 with_windows=args.windows)
         if classified == 0:
             print("error: no file could be classified", file=sys.stderr)
-            return 1
-        return 0
+        elif failed:
+            print(f"error: {failed} of {classified + failed} file(s) could not be classified", file=sys.stderr)
+        return 1 if failed or not classified else 0
 
     return run_cli(work)
 

@@ -295,7 +295,7 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     assert report["labels"] == ["quiet", "loud"] and report["sample_rate_hz"] == SR
     ok, bad = report["results"]
     assert ok["label"] == "loud" and len(ok["top_k"]) == 1 and ok["num_windows"] == 1
-    assert "missing.wav: file not found" in bad["error"]
+    assert bad["file"].endswith("missing.wav") and bad["error"] == "file not found"  # as predict --json
 
 
 def test_cli_rejects_bad_models_and_options(models, capsys):

@@ -60,7 +60,7 @@ def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
 
     code = predict.main([str(run.run_dir), str(tmp_path / "in"), "--json", "--windows", "--top-k", "2"])
     captured = capsys.readouterr()
-    assert code == 0
+    assert code == 1 and "error: 1 of 3 file(s) could not be classified" in captured.err  # as lite: the rest printed
     lines = [json.loads(line) for line in captured.out.splitlines()]
     by_name = {Path(line["file"]).name: line for line in lines}
     assert set(by_name) == {"broken.wav", "long.wav", "short.wav"}
@@ -159,7 +159,7 @@ def test_predictor_takes_only_float_samples_as_the_exported_models_do(run):
             predictor.window_logits(bad)
 
 
-def test_predict_fails_only_when_every_file_fails(run, tmp_path, capsys):
+def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     from sound_tf import predict
 
     broken = tmp_path / "broken.wav"
@@ -167,6 +167,15 @@ def test_predict_fails_only_when_every_file_fails(run, tmp_path, capsys):
     assert predict.main([str(run.run_dir), str(broken), str(tmp_path / "missing.wav")]) == 1
     err = capsys.readouterr().err
     assert "broken.wav" in err and "missing.wav: no such file or folder" in err
+    assert "error: no file could be classified" in err
+    good = write_tone(tmp_path / "good.wav", 900.0, 1.0)
+    assert predict.main([str(run.run_dir), str(good)]) == 0
+    capsys.readouterr()
+    assert predict.main([str(run.run_dir), str(good), str(broken), "--json"]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert lines[0]["file"] == str(good) and "label" in lines[0] and "error: 1 of 2 file(s)" in captured.err
+    assert lines[1]["file"] == str(broken) and not lines[1]["error"].startswith(str(broken))  # the reason alone
     assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
 
