@@ -209,6 +209,17 @@ def test_batch_endpoint_fails_only_the_bad_file(client):
     assert "notes.txt" in bad["detail"]
 
 
+def test_two_files_sent_to_classify_are_refused_not_one_dropped(client):
+    """``curl -F file=@a.wav -F file=@b.ogg /classify`` answered 200 for b.ogg alone: a.wav vanished."""
+    low, high = encode(tone(300, 0.7, 8000), 8000), encode(tone(2200, 0.7, 8000), 8000)
+    response = client.post("/classify", files=[("file", ("low.wav", low)), ("file", ("high.wav", high))])
+    assert response.status_code == 422 and response.json()["error"] == "invalid_parameter", response.text
+    assert response.json()["detail"] == ("2 parts named 'file' in one request: /classify takes one recording; "
+                                         "send several as 'files' to /classify/batch")
+    one = client.post("/classify", files={"file": ("high.wav", high)})
+    assert one.status_code == 200 and one.json()["label"] == "high"
+
+
 def test_batch_limits(tmp_path, backend):
     app = create_app(settings(tmp_path, max_files_per_request=2), backend=backend)
     with TestClient(app) as client:

@@ -168,6 +168,10 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
                        file: UploadFile = File(..., description="The recording (any format, rate and channels)."),
                        top_k: int | None = top_k_query, windows: bool = windows_query) -> dict[str, Any]:
         """Classify one uploaded recording."""
+        parts = len((await request.form()).getlist("file"))  # the form FastAPI has parsed already
+        if parts > 1:  # FastAPI would take the last one and drop the others without a word
+            raise ServeError(422, "invalid_parameter", f"{parts} parts named 'file' in one request: /classify takes "
+                                                       "one recording; send several as 'files' to /classify/batch")
         data = await file.read()
         result = await service.classify(data, filename=file.filename, top_k=top_k or settings.default_top_k,
                                         with_windows=windows)
