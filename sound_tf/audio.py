@@ -23,6 +23,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "load_audio",
     "printable_path",
     "split_windows",
+    "truncation_problem",
     "wav_codec_problem",
     "write_wav",
 ]
@@ -135,6 +137,24 @@ def wav_codec_problem(head: bytes) -> str | None:
     return None
 
 
+# libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
+# than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are whole.
+_DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_STREAMING_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF})
+
+
+def truncation_problem(extra_info: str | None) -> str | None:
+    """``"truncated audio file (...)"`` when libsndfile's header log (``SoundFile.extra_info``) shows a
+    WAV/AIFF whose header declares more audio than the file holds (a copy or download cut short), else
+    ``None``. libsndfile itself reads such a file up to where it ends, without a word."""
+    for declared, present in _DECLARED_SIZE.findall(extra_info or ""):
+        declared, present = int(declared), int(present)
+        if declared > present and declared not in _STREAMING_SIZES:
+            return (f"truncated audio file (the header declares {declared} bytes of audio data, the file holds "
+                    f"{present})")
+    return None
+
+
 def _head(source: str | BinaryIO) -> bytes:
     """The first :data:`WAV_HEADER_BYTES` of a path or seekable stream (``b""`` if unreadable)."""
     try:
@@ -162,7 +182,12 @@ def _check_rate(sample_rate_hz: object) -> int:
 def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarray:
     """Read ``source`` with libsndfile, downmix to mono, resample; errors name ``name``."""
     try:
-        data, source_rate_hz = sf.read(source, dtype="float32", always_2d=True)  # [frames, channels]
+        with sf.SoundFile(source) as handle:
+            truncated = truncation_problem(handle.extra_info)
+            if truncated:
+                raise AudioError(name, truncated)
+            # [frames, channels]; the header's frame count, as soundfile.read asks (some codecs cannot seek)
+            data, source_rate_hz = handle.read(handle.frames, dtype="float32", always_2d=True), handle.samplerate
     except sf.LibsndfileError as exc:
         codec = wav_codec_problem(_head(source))
         if codec:

@@ -272,6 +272,26 @@ def test_a_wav_in_a_codec_libsndfile_lacks_names_the_codec(tmp_path):
     assert wav_codec_problem(b"fLaC" + bytes(100)) is None and wav_codec_problem(b"RIFF") is None
 
 
+def test_a_wav_cut_short_is_truncated_not_silently_shorter(tmp_path):
+    """libsndfile reads a WAV cut short (a download or copy that stopped) up to where it ends: training,
+    predict and lite used half a file while the server refused it. Streaming sizes are whole files."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, sine(TONE_HZ, 1.0, RATE_HZ, 0.5), RATE_HZ, subtype="PCM_16")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:44 + 2 * RATE_HZ // 2])  # the header and half the samples
+    with pytest.raises(AudioError) as caught:
+        load_audio(cut, sample_rate_hz=RATE_HZ)
+    assert str(caught.value) == (f"{cut}: truncated audio file (the header declares {2 * RATE_HZ} bytes of audio "
+                                 f"data, the file holds {RATE_HZ})")
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([str(cut), str(whole)])
+    assert [path for path, _ in result.skipped] == [str(cut)] and "truncated audio file" in result.skipped[0][1]
+    streaming = bytearray(data)
+    at = streaming.index(b"data") + 4
+    streaming[at:at + 4] = (0xFFFFFFFF).to_bytes(4, "little")
+    assert decode_bytes(bytes(streaming), sample_rate_hz=RATE_HZ).size == RATE_HZ
+
+
 def test_decode_bytes_errors_name_the_upload():
     with pytest.raises(AudioError, match=r"^clip\.wav: empty file"):
         decode_bytes(b"", sample_rate_hz=RATE_HZ, name="clip.wav")

@@ -22,7 +22,7 @@ import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode_bytes, split_windows, wav_codec_problem
+from ..audio import decode_bytes, split_windows, truncation_problem, wav_codec_problem
 from ..errors import AudioError, SoundTFError
 from ..lite import PROBABILITIES
 from .backends import Backend, load_backend
@@ -40,13 +40,9 @@ _SF_ERR_UNSUPPORTED_ENCODING = 4
 # libsndfile's internal SFE_UNIMPLEMENTED, which it also reports: a container it knows holding a codec it does
 # not decode (e.g. a WAVE_FORMAT_EXTENSIBLE file with an MP3 sub-format): unsupported, not corrupt.
 _SF_ERR_UNIMPLEMENTED = 18
-# libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
-# than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are fine.
-_DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 #: Samples (frames x channels) an upload may decode to, per second of ``max_audio_seconds``: 96-kHz stereo.
 #: The whole file is decoded as float32 before the downmix, so this bounds the memory of one request.
 DECODED_SAMPLES_PER_SECOND = 2 * 96_000
-_STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}
 # Client-supplied file names are only echoed in messages: keep them short and printable.
 _MAX_NAME_CHARS = 120
 
@@ -208,12 +204,9 @@ class ClassifierService:
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file (libsndfile: {reason})") from None
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file ({exc})") from None
-        for declared, present in _DECLARED_SIZE.findall(info.extra_info or ""):
-            declared, present = int(declared), int(present)
-            if declared > present and declared not in _STREAMING_SIZES:
-                raise ServeError(422, "truncated_audio",
-                                 f"{name}: truncated audio file (the header declares {declared} bytes of "
-                                 f"audio data, the upload holds {present})")
+        truncated = truncation_problem(info.extra_info)  # as training, predict and lite refuse it
+        if truncated:
+            raise ServeError(422, "truncated_audio", f"{name}: {truncated}")
         if info.samplerate <= 0:
             raise ServeError(422, "corrupt_audio", f"{name}: invalid sample rate {info.samplerate} Hz in the header")
         duration = info.frames / info.samplerate
