@@ -72,6 +72,9 @@ from .hypermodel import SearchSpace
 from .locks import claimed, empty_folder, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
+#: What a search writes before its search.json: the log of its command, and the workers' folders of
+#: workers started before the chief.
+SEARCH_STARTUP = ("tune.log", "workers")
 CHIEF_FILE = "chief.json"
 HEARTBEAT_FILE = "heartbeat.json"
 HEARTBEAT_SECONDS = 2.0
@@ -561,7 +564,8 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"flags and space")
         return
-    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search")  # the user's own files are never deleted
+    # the user's own files are never written into or deleted
+    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
     if overwrite and out.exists():
         log(f"--overwrite: deleting {out}")
         empty_folder(out)  # its lock file stays: the lock other commands see
@@ -905,7 +909,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
         if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
             return _search(args, config, space, out, role)
-        refuse_foreign_folder(out, marker=SEARCH_FILE, what="search")  # before --overwrite empties it
+        # before --overwrite empties it
+        refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
         with claimed(out, "running a search in it"):  # a second search there used to corrupt or delete it
             if args.overwrite:  # only after every check: nothing is lost to a typo
                 best_run = out / "best_run"
