@@ -109,7 +109,7 @@ def release_folder(folder: str | os.PathLike) -> None:
 
 
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),
-                          names: frozenset[str] | None = None, overwrite_flag: bool = True) -> None:
+                          overwrite_flag: bool = True) -> None:
     """Raise unless ``folder`` may take a command's output: absent, empty, or an earlier ``what`` of ours.
 
     A command writes into ``--out``, and ``--overwrite`` empties it first, so a folder of the user's own
@@ -125,9 +125,6 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
     startup : tuple of str
         What the command writes before ``marker``: a folder holding only these (a command stopped that
         early) is its own too. The lock file always is.
-    names : frozenset of str, optional
-        Every name the command writes, when it is a short list: a folder with ``marker`` must then hold
-        nothing else.
     overwrite_flag : bool
         Whether the command has ``--overwrite`` (the message says it empties the folder).
 
@@ -143,21 +140,17 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         return
     if not folder.is_dir():
         raise ConfigError(f"{folder}: exists and is not a folder; --out names a folder to create or reuse")
-    entries = sorted(p for p in folder.iterdir() if p.name != LOCK_FILE)
-    marked = (folder / marker).is_file()
-    if marked:
-        foreign = [p for p in entries if names is not None and p.name not in names]
-    else:
-        foreign = [p for p in entries if p.name not in startup]
+    if (folder / marker).is_file():  # an earlier one of ours: its own files, whatever they are
+        return
+    foreign = sorted(p for p in folder.iterdir() if p.name not in (LOCK_FILE, *startup))
     if foreign:
         shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in foreign[:5])
         shown += f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
         article = "an" if what[:1] in "aeiou" else "a"
         emptied = ", and --overwrite empties it first" if overwrite_flag else ""
-        raise ConfigError(f"{folder}: not {article} {what} folder (it holds {shown}"
-                          f"{'' if marked else f', and no {marker}'}); the output is written into it{emptied}, so "
-                          f"it must be new, empty or an earlier {what} folder: give another --out, or move those "
-                          f"files away")
+        raise ConfigError(f"{folder}: not {article} {what} folder (it holds {shown}, and no {marker}); the "
+                          f"output is written into it{emptied}, so it must be new, empty or an earlier {what} "
+                          f"folder: give another --out, or move those files away")
 
 
 def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> None:
