@@ -62,7 +62,8 @@ CACHE_ENV_VAR = "SOUND_TF_CACHE"
 #: soxr quality preset used for every resampling.
 RESAMPLE_QUALITY = "HQ"
 #: Bumped whenever decoding changes in a way that makes old cache files wrong (part of the cache key).
-CACHE_FORMAT_VERSION = 1
+#: 2: a WAV/AIFF cut short is refused as truncated; version 1 cached the part that was there.
+CACHE_FORMAT_VERSION = 2
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
