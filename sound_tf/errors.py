@@ -52,10 +52,15 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
     first) to another code. So does an ``OSError`` about a named file (an ``--out`` that is a file, a
     cache folder that cannot be created): ``error: <file>: <what the system said>``, and one about a full
-    or read-only disk without a file name. Anything else is a bug and propagates with its traceback.
+    or read-only disk without a file name. Ctrl-C (``KeyboardInterrupt``) prints one line and returns 130.
+    Anything else is a bug and propagates with its traceback.
     """
     try:
         code = action()
+    except KeyboardInterrupt:  # Ctrl-C: a stop the user asked for, not a bug with a traceback
+        print("interrupted (Ctrl-C); finished work is kept (train, crossval and tune resume from it "
+              "when the same command runs again)", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)

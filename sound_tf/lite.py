@@ -41,7 +41,8 @@ from .audio import check_wave, load_audio, split_windows
 from .errors import ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "main"]
+__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "window_logits", "window_probabilities",
+           "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
@@ -71,6 +72,21 @@ def aggregate_logits(logits: np.ndarray) -> np.ndarray:
     if logits.ndim != 2 or logits.shape[0] == 0:
         raise ConfigError(f"aggregate_logits expects [windows, classes] with windows >= 1, got shape {logits.shape}")
     return softmax(logits.mean(axis=0))
+
+
+def window_logits(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``[windows, classes]`` scores whose mean over windows :func:`aggregate_logits` turns into a clip's
+    probabilities: the logits output, or for a model without one the log-probabilities."""
+    if LOGITS in outputs:
+        return np.asarray(outputs[LOGITS], np.float64)
+    return np.log(np.maximum(np.asarray(outputs[PROBABILITIES], np.float64), np.finfo(np.float32).tiny))
+
+
+def window_probabilities(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``[windows, classes]``: each window scored by the clip rule applied to it alone (the softmax of
+    :func:`window_logits`), so a one-window recording's window and overall results are one number (an
+    int8 model's own probabilities output moves in steps of 1/256)."""
+    return softmax(window_logits(outputs))
 
 
 def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
@@ -233,9 +249,7 @@ class LiteClassifier:
 
         ``softmax(mean logits)``; without a logits output, ``softmax(mean log-probability)``.
         """
-        if LOGITS in outputs:
-            return aggregate_logits(outputs[LOGITS])
-        return aggregate_logits(np.log(np.maximum(outputs[PROBABILITIES], 1e-30)))
+        return aggregate_logits(window_logits(outputs))
 
     def classify(self, wave: np.ndarray, *, top_k: int = 3, hop_samples: int | None = None,
                  name: str = "waveform") -> dict[str, Any]:
@@ -272,7 +286,7 @@ class LiteClassifier:
         overall = self.aggregate(outputs)  # [classes]
         rate = float(self.sample_rate_hz)
         timeline = []
-        for index, row in enumerate(outputs[PROBABILITIES]):  # [classes] per window
+        for index, row in enumerate(window_probabilities(outputs)):  # [classes] per window
             start = index * int(hop)
             best = int(np.argmax(row))
             timeline.append({"index": index, "start_seconds": round(start / rate, 4),
@@ -337,9 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         hop_samples = None
         if args.hop_seconds is not None:
             rate = classifier.sample_rate_hz
-            finite = math.isfinite(args.hop_seconds)
-            hop_samples = int(round(args.hop_seconds * rate)) if finite else 0
-            if not 1 <= hop_samples <= classifier.clip_samples:
+            samples = args.hop_seconds * rate if math.isfinite(args.hop_seconds) else 0.0
+            hop_samples = int(round(samples))
+            # the range the message states, checked before rounding (1e-9: 1/rate itself passes)
+            if not 1 - 1e-9 <= samples <= classifier.clip_samples + 1e-9:
                 raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
                                   f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
         check_top_k(args.top_k, len(classifier.labels), name="--top-k")

@@ -418,6 +418,22 @@ def test_a_full_disk_names_the_file_and_is_one_line(tmp_path, capsys, monkeypatc
     assert err.count("\n") == 1 and err.startswith("error: No space left on device")
 
 
+def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
+    """crossval, tune and export printed a KeyboardInterrupt traceback from deep inside Keras on Ctrl-C."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.errors import run_cli\n"
+                              "print('ready', flush=True)\nsys.exit(run_cli(lambda: time.sleep(60)))"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert err == ("interrupted (Ctrl-C); finished work is kept (train, crossval and tune resume from it "
+                   "when the same command runs again)\n")
+
+
 def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
     sources = _sources(tmp_path / "src")
     bad = _corrupt_files(tmp_path)

@@ -306,6 +306,10 @@ def test_cli_rejects_bad_models_and_options(models, capsys):
         in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", "1e-5"]) == 2  # rounds to no sample at all
     assert "from one sample" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", str(0.8 / SR)]) == 2  # under one: not rounded up
+    assert "from one sample" in capsys.readouterr().err
+    assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", str(1 / SR)]) == 1  # one sample: the file fails
+    assert "x.wav: file not found" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--top-k", "0"]) == 2  # errors name the flags typed
     assert "error: --top-k must be an integer >= 1, got 0" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--threads", "0"]) == 2
@@ -356,8 +360,12 @@ def test_int8_probabilities_are_dequantised_to_probabilities(models):
     assert probabilities.min() >= 0 and probabilities.max() <= 1
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1 / 128)
     np.testing.assert_allclose(probabilities[:, 1], 1 / (1 + np.exp(-16 * offsets)), atol=0.03)
-    window = classifier.classify(np.full(CLIP, 0.2, np.float32))["windows"][0]
+    result = classifier.classify(np.full(CLIP, 0.2, np.float32))
+    window = result["windows"][0]
     assert window["label"] == "positive" and window["probability"] == pytest.approx(1 / (1 + np.exp(-3.2)), abs=0.03)
+    # one window: the window's and the recording's probability are one number (the int8 probabilities output
+    # moves in steps of 1/256, the clip score comes from the logits)
+    assert window["probability"] == result["probability"]
 
 
 def test_a_padded_last_window_ends_with_the_recording(models):

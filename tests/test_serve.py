@@ -514,7 +514,8 @@ def test_backend_resolution_order(tmp_path):
 
 def test_a_tflite_variant_that_is_not_in_the_bundle_is_an_error(tmp_path):
     bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8"))
-    expected = r"model_int9.tflite, which is missing \(TFLite variants here: float32 \(model_float32.tflite\), int8 "
+    expected = (r"model_int9.tflite, which is missing \(TFLite variants the server can feed here: float32 "
+                r"\(model_float32.tflite\), int8 ")
     with pytest.raises(ConfigError, match=expected):  # never a silent fall back to the SavedModel
         resolve_backend(bundle, tflite_variant="int9")
     with pytest.raises(ConfigError, match=expected):
@@ -537,14 +538,18 @@ def test_a_bundle_without_float32_serves_its_best_waveform_variant(tmp_path):
     saved = fake_bundle(tmp_path / "saved", ("saved_model", "int8"))
     assert resolve_backend(saved) == ("savedmodel", saved / "saved_model")  # auto: the SavedModel before int8
     only_features = fake_bundle(tmp_path / "features", ("int8_features",))
-    with pytest.raises(ConfigError, match=r"found none of model_float32.tflite, saved_model/, model.keras"):
-        resolve_backend(only_features)
+    with pytest.raises(ConfigError, match=r"found none of model_float32.tflite, saved_model/, model.keras \(this "
+                                          r"folder's TFLite models \(model_int8_features.tflite\) take features, not "
+                                          r"a waveform: export a waveform variant"):
+        resolve_backend(only_features)  # it used to suggest --tflite-variant int8_features, which is refused
 
 
 def test_a_tflite_variant_the_server_cannot_run_is_refused_at_start_up(tmp_path):
     bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8", "int8_features"))
     with pytest.raises(ConfigError, match=r"model_int8_features.tflite: this model takes 'log_mel' input, not a "
-                                          r"waveform, so the server cannot feed it uploads"):
+                                          r"waveform, so the server cannot feed it uploads \(TFLite variants the "
+                                          r"server can feed here: float32 \(model_float32.tflite\), int8 "
+                                          r"\(model_int8.tflite\); choose"):  # not int8_features itself
         create_app(settings_from_args(parse_args([str(bundle), "--tflite-variant", "int8_features"])))
     with pytest.raises(ConfigError, match="takes 'log_mel' input"):
         resolve_backend(bundle, "tflite", tflite_variant="int8_features")

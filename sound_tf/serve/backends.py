@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import CONFIG_FILENAME, Config
-from ..errors import ConfigError
-from ..lite import LOGITS, PROBABILITIES, aggregate_logits
+from ..errors import ConfigError, SoundTFError
+from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
 from ..tflite_meta import read_metadata
 
 __all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
@@ -74,6 +74,14 @@ class ModelInfo:
 def tflite_variants(model_dir: Path) -> list[str]:
     """The TFLite variants of a bundle, from its ``model_{variant}.tflite`` files (sorted)."""
     return sorted(p.name[len("model_"):-len(".tflite")] for p in Path(model_dir).glob(tflite_filename("*")))
+
+
+def _takes_waveform(path: Path) -> bool:
+    """Whether the ``.tflite`` at ``path`` takes a waveform (what uploads become), by its metadata."""
+    try:
+        return read_metadata(path).info.get("input_kind") == "waveform"
+    except (SoundTFError, OSError):  # unreadable: not one to suggest
+        return False
 
 
 def read_export_report(model_dir: Path) -> dict | None:
@@ -189,9 +197,7 @@ class Backend(abc.ABC):
         ``softmax(mean logits)``, the clip score of evaluation; a model without a logits output uses
         the mean log-probability, which ranks classes the same way.
         """
-        if LOGITS in outputs:
-            return aggregate_logits(outputs[LOGITS])
-        return aggregate_logits(np.log(np.maximum(outputs[PROBABILITIES], np.finfo(np.float32).tiny)))
+        return aggregate_logits(window_logits(outputs))
 
     def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
         """Run silent windows through the model once per batch size (first calls compile and allocate)."""
@@ -339,14 +345,20 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
         "keras": candidates["keras"].is_file(),
     }
     if tflite_variant is None and backend == "auto" and not any(present.values()):  # e.g. a micro bundle
-        fallback = next((model_dir / tflite_filename(v) for v in FALLBACK_TFLITE_VARIANTS
-                         if (model_dir / tflite_filename(v)).is_file()
-                         and read_metadata(model_dir / tflite_filename(v)).info["input_kind"] == "waveform"), None)
+        files = (model_dir / tflite_filename(v) for v in FALLBACK_TFLITE_VARIANTS)
+        fallback = next((path for path in files if path.is_file() and _takes_waveform(path)), None)
         if fallback is not None:
             candidates["tflite"], present["tflite"] = fallback, True
     variants = tflite_variants(model_dir)
-    have = (f"TFLite variants here: {', '.join(f'{v} ({tflite_filename(v)})' for v in variants)}; choose one with "
-            f"--tflite-variant" if variants else "this folder has no model_*.tflite file")
+    servable = [v for v in variants if _takes_waveform(model_dir / tflite_filename(v))]  # never int8_features
+    if servable:
+        have = (f"TFLite variants the server can feed here: "
+                f"{', '.join(f'{v} ({tflite_filename(v)})' for v in servable)}; choose one with --tflite-variant")
+    elif variants:
+        have = (f"this folder's TFLite models ({', '.join(tflite_filename(v) for v in variants)}) take features, "
+                f"not a waveform: export a waveform variant (e.g. --profile default) to serve this run")
+    else:
+        have = "this folder has no model_*.tflite file"
     if not present["tflite"] and (backend == "tflite" or (backend == "auto" and tflite_variant is not None)):
         raise ConfigError(f"{model_dir}: the tflite backend needs {candidates['tflite']}, which is missing ({have})")
     if backend == "auto":

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from ..audio import decode_bytes, split_windows, truncation_problem, wav_codec_problem
 from ..errors import AudioError, SoundTFError
-from ..lite import PROBABILITIES
+from ..lite import window_probabilities
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
@@ -282,7 +282,7 @@ class ClassifierService:
             "num_windows": int(upload.windows.shape[0]),
         }
         if with_windows:
-            result["windows"] = self._timeline(outputs[PROBABILITIES], upload.duration_seconds, backend)
+            result["windows"] = self._timeline(window_probabilities(outputs), upload.duration_seconds, backend)
         result["processing_ms"] = round((time.perf_counter() - began) * 1000.0, 3)
         return result
 
