@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import refuse_foreign_folder
+from .locks import holds, refuse_foreign_folder
 
 SPLIT_CHOICES = ("test", "val", "train")
 
@@ -143,7 +143,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
                                                log=log)
     default_out = run_dir / "evaluation" / name
     out_dir = Path(out_dir) if out_dir is not None else default_out
-    if out_dir.resolve() == run_dir.resolve() or out_dir.resolve() in run_dir.resolve().parents:
+    if holds(out_dir, run_dir):
         raise ConfigError(f"{out_dir}: this folder holds the run {run_dir}, whose own metrics.json and report.html "
                           f"an evaluation would replace; give another --out (default {default_out})")
     refuse_foreign_folder(out_dir, marker="metrics.json", what="evaluation", startup=("skipped.csv",),

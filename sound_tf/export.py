@@ -83,6 +83,7 @@ from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
+from .locks import holds
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
@@ -903,7 +904,7 @@ def _check_replaceable(out: Path, *, run_dir: Path) -> None:
         return
     if not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; give --out a bundle folder to create or replace")
-    if out.resolve() == run_dir.resolve() or out.resolve() in run_dir.resolve().parents:
+    if holds(out, run_dir):
         raise ConfigError(f"{out}: this folder holds the run {run_dir}, and export replaces its --out as a whole; "
                           f"give another --out (default {run_dir / 'export'})")
     foreign = [p.relative_to(out).as_posix() for p in _foreign_files(out)]

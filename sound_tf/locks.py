@@ -108,6 +108,13 @@ def release_folder(folder: str | os.PathLike) -> None:
         os.close(_HELD.pop(key)[0])
 
 
+def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:
+    """Whether ``folder`` is ``inner`` or one of its parents (after resolving links): replacing ``folder``
+    would replace ``inner`` too."""
+    folder, inner = Path(folder).resolve(), Path(inner).resolve()
+    return folder == inner or folder in inner.parents
+
+
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),
                           overwrite_flag: bool = True) -> None:
     """Raise unless ``folder`` may take a command's output: absent, empty, or an earlier ``what`` of ours.
