@@ -580,19 +580,41 @@ class SoundHyperModel(keras_tuner.HyperModel):
     trial_epochs, trial_patience : int, optional
         Override ``train.epochs`` / ``train.early_stopping_patience`` in trial configs (the final model
         keeps the base values).
+    noise_bank : numpy.ndarray, optional
+        :func:`sound_tf.augment.load_noise_bank` of the base config's ``augment.noise_dir``, when the
+        caller has loaded it. Trials share one bank per noise folder and sample rate, decoded once
+        (here, when not given).
     """
 
     def __init__(self, config: Config, space: SearchSpace, data: Any = None, *,
                  stats_dir: str | Path | None = None, trial_epochs: int | None = None,
-                 trial_patience: int | None = None):
+                 trial_patience: int | None = None, noise_bank: np.ndarray | None = None):
         super().__init__(name=f"sound_tf_{space.name}", tunable=True)
         if len(config.labels) < 2:
             raise ConfigError(f"a search needs at least 2 labels in the config, got {config.labels!r}")
         self.config, self.space, self.data = config, space, data
         self.trial_overrides = {"train.epochs": trial_epochs, "train.early_stopping_patience": trial_patience}
         self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None
+        self._noise_banks: dict[tuple[Any, ...], np.ndarray] = {}
+        if noise_bank is not None:
+            self._noise_banks[self._noise_key(config)] = noise_bank
         self._build_started = time.time()
         space.trial_config(config, {})  # fail now, not in a trial, when [fixed] does not fit the config
+
+    @staticmethod
+    def _noise_key(config: Config) -> tuple[Any, ...]:
+        return (str(config.augment.noise_dir), config.audio.sample_rate_hz, str(config.data.cache_dir),
+                config.data.strict)
+
+    def noise_bank(self, config: Config) -> np.ndarray | None:
+        """The trial's noise recordings (:func:`sound_tf.augment.load_noise_bank`), decoded once per folder."""
+        aug = config.augment
+        if not aug.enabled or aug.noise_probability == 0 or aug.noise_dir is None:
+            return None
+        key = self._noise_key(config)
+        if key not in self._noise_banks:
+            self._noise_banks[key] = augment.load_noise_bank(config)
+        return self._noise_banks[key]
 
     def final_config(self, values: Mapping[str, Any]) -> Config:
         """The config of a full training run with hyperparameter ``values`` (base epochs and patience)."""
@@ -621,7 +643,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         mean, variance = self.stats(config) if self.stats is not None else (None, None)
         try:
             model = build_model(config, feature_mean=mean, feature_variance=variance,
-                                **augment.model_augment_layers(config))
+                                **augment.model_augment_layers(config, noise_bank=self.noise_bank(config)))
         except SoundTFError as exc:
             raise keras_tuner.errors.FailedTrialError(f"cannot build {hp.values}: {exc}") from None
         num_train = len(self.data.splits["train"]) if self.data is not None else 1
@@ -639,7 +661,8 @@ class SoundHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp)
         settings = self.space.settings
         first_epoch = int(kwargs.get("initial_epoch", 0))  # Hyperband continues trials from their last epoch
-        train_ds, val_ds = training_datasets(config, self.data, first_epoch=first_epoch)
+        train_ds, val_ds = training_datasets(config, self.data, first_epoch=first_epoch,
+                                             noise_bank=self.noise_bank(config))
         kwargs.setdefault("steps_per_epoch", steps_per_epoch(len(self.data.splits["train"]), config))
         callbacks = list(kwargs.pop("callbacks", []))
         callbacks.append(keras.callbacks.EarlyStopping(monitor=settings.objective, mode=settings.direction,

@@ -66,6 +66,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import keras_tuner as kt
 
+from . import augment
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
@@ -428,6 +429,11 @@ def _importance(records: Sequence[TrialRecord], names: Sequence[str]) -> tuple[s
     return best_name, best_rho
 
 
+def _ended_trials(records: Iterable[TrialRecord]) -> set[str]:
+    """Ids of the trials that completed or failed (not running, interrupted or waiting)."""
+    return {r.trial_id for r in records if r.status in ("COMPLETED", "FAILED", "INVALID")}
+
+
 def in_finish_order(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     """``records`` in the order their trials ended (the oracle's), then the others by id as numbers."""
     return sorted(records, key=lambda r: (r.finished is None, r.finished or 0, _id_order(r.trial_id)))
@@ -766,6 +772,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
             f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
     check_search(config, space, time_budget_minutes=time_budget_minutes, worker_timeout_seconds=worker_timeout_seconds)
     started = time.time()
+    # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
+    # command, not a failed first trial.
+    noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
     _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
     prep_dir = out / "workers" / tuner_id() if role == "worker" else out
     data = prepare_dataset(config, prep_dir, log=log)
@@ -778,7 +787,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
         f"{len(data.splits['val'])} validation clips")
     hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
-                                 trial_patience=space.settings.early_stopping_patience)
+                                 trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
     seed = space.settings.seed if space.settings.seed is not None else config.train.seed
     try:  # KerasTuner builds the model of the space's default values here
@@ -799,6 +808,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         log(f"worker {tuner_id()} done: the oracle has no more trials")
         return SearchResult(out=out, role=role)
     tuner.save()  # so that a search killed in its first trial reloads too
+    ended_before = _ended_trials(load_trials(out))
     if role == "chief":
         _serve(tuner, out, worker_timeout_seconds, search_kwargs, log)
     else:
@@ -807,8 +817,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     best = write_summary(out, space, config)
     result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction))
     done = sum(r.score is not None for r in result.trials)
-    log(f"{done} of {len(result.trials)} trial(s) completed in {time.time() - started:.0f} s; "
-        f"results in {out / 'trials.csv'}")
+    ran = len(_ended_trials(result.trials) - ended_before)
+    log(f"{done} of {len(result.trials)} trial(s) completed; {ran} ended in this run, which took "
+        f"{time.time() - started:.0f} s; results in {out / 'trials.csv'}")
     if best is None:
         log("no trial completed: no best model to train")
         return result

@@ -387,6 +387,8 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert (out / "search" / "trial_0" / "trial.json").read_bytes() == done_before
     trials = trial_files(out)
     assert sorted(trials) == ["0", "1", "2"] and all(t["status"] == "COMPLETED" for t in trials.values())
+    # The summary counts what this run did: the interrupted trial and the new one, not trial 0.
+    assert any(m.startswith("3 of 3 trial(s) completed; 2 ended in this run,") for m in messages), messages
 
     # trials.csv: one row per trial, best (lowest val_loss) first, scores equal to the oracle's.
     rows = read_csv(out / "trials.csv")
@@ -430,8 +432,10 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
 
     # Running the finished search again trains nothing; --summarize rewrites the same table.
     fits.clear()
+    messages.clear()
     again = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
     assert fits == [] and again.best.trial_id == best["trial_id"]
+    assert any(m.startswith("3 of 3 trial(s) completed; 0 ended in this run,") for m in messages), messages
     assert any("best run already trained" in m for m in messages)
     table = (out / "trials.csv").read_text()
     (out / "trials.csv").unlink()
@@ -449,6 +453,37 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
         tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
     assert str(refused.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's "
                                   f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
+
+
+def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_every_trial(tmp_path, monkeypatch):
+    from sound_tf import augment, tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    config = apply_overrides(base_config(data), {
+        "augment.enabled": True, "augment.noise_dir": str(tmp_path / "missing"), "augment.noise_probability": 1.0})
+    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=2)
+    out = tmp_path / "search"
+    with pytest.raises(ConfigError, match="augment.noise_dir=.*missing.* is not a folder"):
+        tune.run_search(config, space, out, final=False, log=lambda m: None)
+    assert not (out / tune.SEARCH_FILE).exists() and not (out / "search").exists()  # no trial, no state
+
+    rng = np.random.default_rng(1)
+    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR)
+    loads: list[str] = []
+    real_load = augment.load_noise_bank
+
+    def counting_load(cfg):
+        loads.append(cfg.augment.noise_dir)
+        return real_load(cfg)
+
+    monkeypatch.setattr(augment, "load_noise_bank", counting_load)
+    noisy = apply_overrides(config, {"augment.noise_dir": str(noise_dir)})
+    result = tune.run_search(noisy, space, out, final=False, log=lambda m: None)
+    assert sum(r.status == "COMPLETED" for r in result.trials) == 2
+    assert loads == [str(noise_dir)]  # once for the search, not once per trial's pipeline and model
 
 
 def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
