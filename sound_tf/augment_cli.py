@@ -330,13 +330,16 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
             panels.append((f"{panels[1][0]} as the model sees it while training{what}", features))
     low = min(float(np.percentile(f, 1)) for _, f in panels)
     high = max(float(np.max(f)) for _, f in panels)
-    hop_seconds = config.hop_length_samples / config.audio.sample_rate_hz
+    from .report import frame_span_seconds
+
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), squeeze=False, sharex=True,
                              layout="constrained")
     for ax, (name, features) in zip(axes[:, 0], panels):
         frames, bins = features.shape
+        start, end = frame_span_seconds(frames, config.hop_length_samples, config.frame_length_samples,
+                                        config.audio.sample_rate_hz)  # each frame at its window's middle
         image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
-                          extent=(0.0, frames * hop_seconds, 0, bins))
+                          extent=(start, end, 0, bins))
         ax.set_title(textwrap.fill(name, 120), fontsize=9, loc="left")  # the training panel's name is long
         ax.set_ylabel("mel bin")
     axes[-1, 0].set_xlabel("time (s)")

@@ -329,9 +329,22 @@ def log_mel_to_db(log_mel: Any, log_mel_scale: str = "ln_power") -> np.ndarray:
     return LOG_MEL_TO_DB[log_mel_scale] * np.asarray(log_mel, dtype=np.float64)
 
 
+def frame_span_seconds(num_frames: int, hop_length_samples: int, frame_length_samples: int,
+                       sample_rate_hz: int) -> tuple[float, float]:
+    """Where ``num_frames`` feature frames go on a time axis: ``(start, end)`` in seconds.
+
+    Frame ``i`` covers samples ``[i * hop, i * hop + frame_length)`` (the frontend does not centre its
+    frames), so each is drawn as a hop-wide column centred on its window's middle, ``i * hop +
+    frame_length / 2``: a click at time ``t`` lights the columns around ``t``, not ``(frame_length -
+    hop) / 2`` earlier.
+    """
+    start = (frame_length_samples - hop_length_samples) / 2 / sample_rate_hz
+    return start, start + num_frames * hop_length_samples / sample_rate_hz
+
+
 def plot_waveform_and_logmel(wave: Any, log_mel: Any, sample_rate_hz: int, hop_length_samples: int,
-                             path: str | Path, *, title: str | None = None,
-                             log_mel_scale: str = "ln_power") -> Path:
+                             path: str | Path, *, frame_length_samples: int | None = None,
+                             title: str | None = None, log_mel_scale: str = "ln_power") -> Path:
     """The waveform over time above its log-mel spectrogram in dB with a colour bar.
 
     Parameters
@@ -343,10 +356,12 @@ def plot_waveform_and_logmel(wave: Any, log_mel: Any, sample_rate_hz: int, hop_l
     sample_rate_hz : int
         Sample rate of ``wave``.
     hop_length_samples : int
-        Hop between feature frames; frame ``i`` is drawn from ``i * hop`` to ``(i + 1) * hop`` seconds
-        over sample rate.
+        Hop between feature frames.
     path : str or Path
         The PNG to write.
+    frame_length_samples : int, optional
+        Window length of a feature frame (default: the hop); frame ``i`` is drawn hop-wide around its
+        window's middle (:func:`frame_span_seconds`).
     title : str, optional
         Figure title (e.g. the file name).
     log_mel_scale : {"ln_power", "ln_magnitude", "db"}
@@ -365,12 +380,17 @@ def plot_waveform_and_logmel(wave: Any, log_mel: Any, sample_rate_hz: int, hop_l
         raise ReportError(f"sample_rate_hz must be a positive integer, got {sample_rate_hz!r}")
     if not (isinstance(hop_length_samples, (int, np.integer)) and hop_length_samples > 0):
         raise ReportError(f"hop_length_samples must be a positive integer, got {hop_length_samples!r}")
+    frame_length_samples = hop_length_samples if frame_length_samples is None else frame_length_samples
+    if not (isinstance(frame_length_samples, (int, np.integer)) and frame_length_samples >= hop_length_samples):
+        raise ReportError(f"frame_length_samples must be an integer of at least the hop ({hop_length_samples}), "
+                          f"got {frame_length_samples!r}")
 
     mel_db = log_mel_to_db(log_mel, log_mel_scale)  # [frames, mel_bins]
     finite = mel_db[np.isfinite(mel_db)]
     top_db = float(finite.max()) if finite.size else 0.0
     duration_s = wave.size / sample_rate_hz
-    frames_s = log_mel.shape[0] * hop_length_samples / sample_rate_hz
+    frames_start_s, frames_end_s = frame_span_seconds(log_mel.shape[0], hop_length_samples, frame_length_samples,
+                                                      sample_rate_hz)
 
     fig = Figure(figsize=(11.0, 7.0), layout="constrained")
     # A narrow third column holds the colour bar, so both panels keep the same time axis width.
@@ -392,11 +412,11 @@ def plot_waveform_and_logmel(wave: Any, log_mel: Any, sample_rate_hz: int, hop_l
     ax_wave.grid(color="#e5e5e5", linewidth=0.6)
     ax_wave.tick_params(labelbottom=False)
     image = ax_mel.imshow(mel_db.T, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
-                          extent=(0.0, frames_s, -0.5, log_mel.shape[1] - 0.5),
+                          extent=(frames_start_s, frames_end_s, -0.5, log_mel.shape[1] - 0.5),
                           vmin=top_db - SPECTROGRAM_RANGE_DB, vmax=top_db)
     bar = fig.colorbar(image, cax=ax_bar)
     bar.set_label("dB")
-    ax_mel.set_xlim(0.0, max(duration_s, frames_s))
+    ax_mel.set_xlim(0.0, max(duration_s, frames_end_s))
     ax_mel.set_xlabel("time (s)")
     ax_mel.set_ylabel("mel bin")
     ax_mel.set_title(f"log-mel spectrogram ({log_mel.shape[1]} mel bins, {log_mel.shape[0]} frames)")

@@ -60,6 +60,7 @@ def show_file(path: str | Path, out: str | Path, config: Config) -> Path:
     padded = np.pad(wave, (0, max(config.frame_length_samples - wave.size, 0)))  # [samples]
     log_mel = log_mel_numpy(config, padded)  # [frames, mel_bins]
     return plot_waveform_and_logmel(wave if wave.size else padded, log_mel, rate, config.hop_length_samples, out,
+                                    frame_length_samples=config.frame_length_samples,
                                     title=f"{printable_path(Path(path).name)} ({config.features.num_mel_bins} "
                                           f"mel bins, "
                                           f"{config.features.frame_length_ms:g} ms / "

@@ -230,11 +230,12 @@ def test_show_draws_the_configs_log_mel_even_of_a_file_shorter_than_one_frame(tm
     the defaults'; a 10-ms click, shorter than one frame, is padded to one frame and still drawn."""
     from sound_tf import report, show
 
-    drawn = []
+    drawn, spans = [], []
     whole = report.plot_waveform_and_logmel
 
     def capture(wave, log_mel, *args, **kwargs):
         drawn.append((np.asarray(wave), np.asarray(log_mel)))
+        spans.append(report.frame_span_seconds(len(log_mel), args[1], kwargs["frame_length_samples"], args[0]))
         return whole(wave, log_mel, *args, **kwargs)
 
     monkeypatch.setattr(report, "plot_waveform_and_logmel", capture)
@@ -243,6 +244,17 @@ def test_show_draws_the_configs_log_mel_even_of_a_file_shorter_than_one_frame(tm
     assert show.show_file(source, tmp_path / "tone.png", config) == tmp_path / "tone.png"
     wave, log_mel = drawn[-1]
     assert wave.shape == (SR,) and log_mel.shape == (1 + (SR - 200) // 80, 20)
+    # Each frame is drawn where its window is: a click at 0.5 s lights the columns drawn around 0.5 s
+    # (frames are not centred, so a column drawn from i * hop would put it 60 samples, 7.5 ms, early).
+    clicked = np.zeros(SR, np.float32)
+    clicked[SR // 2] = 1.0
+    sf.write(tmp_path / "one_click.wav", clicked, SR, subtype="FLOAT")
+    show.show_file(tmp_path / "one_click.wav", tmp_path / "one_click.png", config)
+    energy = np.exp(drawn[-1][1]).sum(axis=1)  # [frames]
+    start, end = spans[-1]
+    centres = start + (np.arange(len(energy)) + 0.5) * (end - start) / len(energy)  # [frames], seconds
+    drawn_at = float(np.sum(energy * centres) / np.sum(energy))  # 0.5012 s; 0.4937 s from i * hop
+    assert abs(drawn_at - 0.5) <= 40 / SR / 2, drawn_at  # within a quarter hop
     monkeypatch.chdir(tmp_path)
     click = tmp_path / "click.wav"
     sf.write(click, np.full(160, 0.5, np.float32), 16000, subtype="PCM_16")  # 10 ms at the default 16 kHz
