@@ -295,3 +295,55 @@ def test_real_server_over_http(bundle, tmp_path):
     assert (mine["method"], mine["path"], mine["status"], mine["client"]) == ("POST", "/classify", 200, "127.0.0.1")
     assert any(line.get("error") == "body_timeout" and line["status"] == 408 for line in access)
     assert any(line.get("message") == "model ready" and line.get("backend") == "tflite" for line in lines)
+
+
+def test_metrics_of_several_workers_add_up_whichever_worker_answers(bundle, tmp_path):
+    """``--workers 2``: each scrape shows every worker's requests (it used to show the answering worker's
+    own, so one scrape target's counters went down and up), and the shared folder is removed at the end."""
+    port = free_port()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {k: v for k, v in os.environ.items() if k.lower() != "prometheus_multiproc_dir"}
+    env.update(TMPDIR=str(spool), TF_CPP_MIN_LOG_LEVEL="2", SOUND_TF_MAX_WAIT_MS="2", SOUND_TF_KEEP_ALIVE_SECONDS="1")
+    stderr_path = tmp_path / "server.log"
+    sent = 10
+    with stderr_path.open("wb") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "sound_tf.serve", str(bundle), "--host", "127.0.0.1",
+                                   "--port", str(port), "--workers", "2"], cwd=REPO, env=env, stdout=stderr,
+                                  stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 120
+            while True:
+                assert server.poll() is None, stderr_path.read_text()[-3000:]
+                try:
+                    if httpx2.get(url + "/ready", timeout=1).status_code == 200:
+                        break
+                except httpx2.HTTPError:
+                    pass
+                assert time.time() < deadline, "the server did not get ready"
+                time.sleep(0.2)
+            shared = list(spool.glob("sound_tf_metrics_*"))
+            assert len(shared) == 1, list(spool.iterdir())
+            clip = encode(tone(300, 0.5, SR), SR)
+            for i in range(sent):  # a new connection each time, so both workers take some
+                assert httpx2.post(url + "/classify", files={"file": (f"{i}.wav", clip)}, timeout=30).status_code == 200
+            pattern = 'sound_tf_http_requests_total{endpoint="/classify",method="POST",status="200"} '
+            for _ in range(8):
+                text = httpx2.get(url + "/metrics", timeout=10).text
+                counted = [line for line in text.splitlines() if line.startswith(pattern)]
+                assert counted == [pattern + f"{float(sent)}"], counted
+                assert "\nsound_tf_ready 1.0\n" in text
+            # both workers write their values into the shared folder
+            pids = {path.stem.rsplit("_", 1)[-1] for path in shared[0].glob("counter_*.db")}
+            assert len(pids) == 2, sorted(p.name for p in shared[0].iterdir())
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                code = server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                code = None
+    assert code == 0, stderr_path.read_text()[-3000:]
+    assert list(spool.glob("sound_tf_metrics_*")) == []

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Sequence
 
 from pydantic import ValidationError
@@ -85,12 +87,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:  # each worker process builds its app from the same settings, passed as SOUND_TF_* variables
             from .backends import resolve_backend
 
+            from .metrics import multiprocess_dir
+
             resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
             os.environ.update(settings.to_env())
-            # Workers import the stack (and TensorFlow, for the keras/savedmodel backends) before they answer
-            # the supervisor's health check: allow them more than uvicorn's default 5 s.
-            uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers,
-                        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **common)
+            # One /metrics for all workers (prometheus_client's multiprocess mode): each worker writes its
+            # values into a shared folder, and whichever worker answers /metrics adds them up.
+            own_dir = None
+            if multiprocess_dir() is None:
+                own_dir = tempfile.mkdtemp(prefix="sound_tf_metrics_")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+            try:
+                # Workers import the stack (and TensorFlow, for the keras/savedmodel backends) before they
+                # answer the supervisor's health check: allow them more than uvicorn's default 5 s.
+                uvicorn.run("sound_tf.serve.app:create_app_from_env", factory=True, workers=settings.workers,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **common)
+            finally:
+                if own_dir is not None:
+                    shutil.rmtree(own_dir, ignore_errors=True)
 
     return run_cli(work)
 

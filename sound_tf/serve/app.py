@@ -148,6 +148,7 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
             yield
         finally:
             await service.stop()
+            metrics.close()
 
     app = FastAPI(title="sound_tf", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
