@@ -513,6 +513,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
                   callbacks=_callbacks(config, run_dir, history, started=started, seconds_before=seconds_before),
                   verbose=verbose, shuffle=False)
 
+    if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too
+        model.optimizer.build(model.trainable_variables)
     model.load_weights(run_dir / (BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS))
     model.save(run_dir / "model.keras")
     history = read_history(run_dir / "history.csv")
