@@ -211,14 +211,36 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
     return config.differences(saved, limit=limit)
 
 
+class KerasStepRetracing(logging.Filter):
+    """Drops TensorFlow's retracing warning about Keras' own train / test step functions.
+
+    ``crossval`` and ``tune`` build a fresh model for each fold or trial, each with new step functions,
+    and TensorFlow's detector counts those as one function traced again and again ("5 out of the last 9
+    calls to <function TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator> triggered
+    tf.function retracing"). Other retracing warnings (of a pipeline's or our own functions) still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "TensorFlowTrainer._make_function" in message)
+
+
 def setup_logging(run_dir: Path | None = None) -> None:
     """Console logging plus ``train.log`` in the run folder."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(run_dir / "train.log"))
+    for handler in handlers:
+        handler.addFilter(KerasStepRetracing())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         handlers=handlers, force=True)
+    # TensorFlow gives its logger a stderr handler of its own when it is imported before logging is set up
+    # (as tune imports it); its records reach these handlers anyway, so each would show twice.
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.propagate:
+        for handler in tf_logger.handlers[:]:
+            tf_logger.removeHandler(handler)
 
 
 def quiet_tensorflow() -> None:

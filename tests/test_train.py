@@ -845,3 +845,36 @@ def test_resumed_callbacks_go_on_from_the_best_epoch_of_the_history(tmp_path):
     assert not (tmp_path / trainer.BEST_WEIGHTS).exists()
     stopper.on_epoch_end(4, {"val_loss": 0.55})
     assert model.stop_training  # the third epoch without a lower val_loss
+
+
+def test_the_log_drops_only_the_retracing_warning_of_keras_step_functions(tmp_path):
+    """crossval and tune build a model per fold or trial; TensorFlow counted their Keras step functions as
+    one function retraced and warned twice per fold from the third on. Other retracing warnings stay."""
+    import logging
+
+    from sound_tf.train import setup_logging
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    tf_log = logging.getLogger("tensorflow")
+    saved_tf_handlers = tf_log.handlers[:]
+    own = tmp_path / "tensorflow_own.log"  # TensorFlow's own handler, added when imported before logging is set up
+    tf_log.addHandler(logging.FileHandler(own))
+    try:
+        setup_logging(tmp_path)
+        tf_log.warning("5 out of the last 9 calls to <function TensorFlowTrainer._make_function.<locals>."
+                       "multi_step_on_iterator at 0x7f3e744f6b60> triggered tf.function retracing. Tracing is expensive")
+        tf_log.warning("5 out of the last 5 calls to <function make_features at 0x7f00> triggered tf.function "
+                       "retracing. Tracing is expensive")
+        tf_log.warning("something else")
+        for handler in root.handlers:
+            handler.flush()
+        lines = (tmp_path / "train.log").read_text().splitlines()
+    finally:
+        for handler in root.handlers + tf_log.handlers:
+            handler.close()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        tf_log.handlers[:] = saved_tf_handlers
+    assert len(lines) == 2 and "make_features" in lines[0] and lines[1].endswith("something else"), lines
+    assert own.read_text() == ""  # each record is written once, by the run's handlers
