@@ -804,6 +804,23 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
     assert "removed 2 aug_*.wav of an earlier run" in capsys.readouterr().out
 
 
+def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
+    """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
+    TensorFlow start-up to print its usage."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import runpy, sys; sys.argv = ['augment', {args}]\n"
+            "try:\n    runpy.run_module('sound_tf.augment', run_name='__main__')\n"
+            "except SystemExit as exc:\n    print(exc.code, sorted({{m.split('.')[0] for m in sys.modules}} & "
+            "{{'tensorflow', 'keras'}}))")
+    for args, code_expected in (("'--help'", 0), ("'--seed', 'x'", 2)):
+        out = subprocess.run([sys.executable, "-c", code.format(args=args)], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+        assert out.strip().splitlines()[-1] == f"{code_expected} []", out
+
+
 def test_cli_never_overwrites_or_deletes_files_it_did_not_write(tmp_path, capsys):
     """A folder of the user's own recordings as --out: the input, saved there as original.wav, was replaced
     by a 1-s clip, and aug_01_dog.wav deleted as "an earlier run's" version."""
