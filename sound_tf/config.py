@@ -593,6 +593,12 @@ class Config:
     def num_classes(self) -> int:
         return len(self.labels)
 
+    def input_paths(self) -> dict[str, str]:
+        """The files and folders a run reads (``data.path``, ``data.split_file``, ``augment.noise_dir``),
+        by key, where set: an ``--overwrite`` must not empty a folder that holds one of them."""
+        return {key: value for key, value in (("data.path", self.data.path), ("data.split_file", self.data.split_file),
+                                              ("augment.noise_dir", self.augment.noise_dir)) if value is not None}
+
     # -- serialisation -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from .config import Config
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import claimed, empty_folder, refuse_foreign_folder
+from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 
 STATE_FILE = "crossval_state.json"
 LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
@@ -211,6 +211,8 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     out_dir = Path(out_dir)
     # A folder of the user's own (or the dataset) is never written into or emptied by --overwrite.
     refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
+    if overwrite:
+        refuse_emptying(out_dir, config.input_paths())
     # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.
     with claimed(out_dir, "running this cross-validation"):
         return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)

@@ -222,6 +222,18 @@ def _load_folder(root: Path) -> list[Example]:
     broken = [folder.name for folder in folders if "\n" in folder.name or "\r" in folder.name]
     if broken:  # labels.txt and the exported models' label files hold one name per line
         raise DatasetError(f"{root}: the class folder name {broken[0]!r} holds a line break; rename it")
+    # A label is the folder's name without surrounding spaces, as CSV manifests and split.csv read labels
+    # (a run resumed from its split.csv had " zeta" renamed "zeta", and its classes reordered).
+    label_of: dict[str, str] = {}
+    for folder in folders:
+        label = folder.name.strip()
+        if not label:
+            raise DatasetError(f"{root}: the class folder name {folder.name!r} is only spaces; rename it")
+        clash = next((other for other, known in label_of.items() if known == label), None)
+        if clash is not None:
+            raise DatasetError(f"{root}: the class folders {clash!r} and {folder.name!r} differ only in surrounding "
+                               f"spaces, and both would be class {label!r}; merge or rename them")
+        label_of[folder.name] = label
     ignored: list[Path] = []
     unlisted: list[OSError] = []
     examples: list[Example] = []
@@ -232,7 +244,7 @@ def _load_folder(root: Path) -> list[Example]:
         if not files:
             empty.append(folder.name)
         for file in files:
-            example = Example(path=str(file), label=folder.name)
+            example = Example(path=str(file), label=label_of[folder.name])
             earlier = first.setdefault(os.path.realpath(file), example)
             if earlier is example:
                 examples.append(example)
@@ -246,6 +258,10 @@ def _load_folder(root: Path) -> list[Example]:
                            f"classes {earlier.label!r} and {example.label!r}" +
                            (f", and {count - 1} more file(s) like it" if count > 1 else "")
                            + "; give each file one class")
+    loose = sorted(p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name) and not _is_hidden(p.name))
+    if loose:  # beside the class folders: in no class
+        logger.warning("%d audio file(s) directly in %s belong to no class folder and are not used (e.g. %s); "
+                       "move each into its class's folder", len(loose), root, loose[0])
     _warn_left_out(root, ignored, unlisted, empty, linked)
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
@@ -343,12 +359,15 @@ def _listed_once(examples: list[Example], rows: list[tuple[int, str]], listing: 
     DatasetError
         Naming both lines: a file listed twice could land in training and test, or be scored twice.
     """
-    first_line: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}  # real path -> (line, path as listed)
     for example, (line, named) in zip(examples, rows):
-        if example.path in first_line:
+        real = os.path.realpath(example.path)  # a symbolic link to a listed file is that file
+        if real in first:
+            earlier_line, earlier_path = first[real]
+            how = "" if earlier_path == example.path else " (a symbolic link leads from one to the other)"
             raise DatasetError(f"{listing}, line {line}: {named} is the file already listed on line "
-                               f"{first_line[example.path]}; list each file once")
-        first_line[example.path] = line
+                               f"{earlier_line}{how}; list each file once")
+        first[real] = (line, example.path)
     return examples
 
 
@@ -471,10 +490,13 @@ def _partition(examples: Sequence[Example], fractions: Sequence[tuple[str, float
                rng: np.random.Generator) -> dict[str, str]:
     """Assign every group to one of ``fractions``' splits or ``train``, stratified by label.
 
-    Per label, groups are shuffled and each named split takes the number of groups (at least one)
-    whose example count comes closest to its fraction, as long as one group is left for every later
-    split and for training. A label with ``n`` groups therefore reaches all splits when
-    ``n >= len(fractions) + 1``; with fewer, the earlier splits in ``fractions`` get one group each.
+    Per label, groups are shuffled and each named split takes, in that order, the groups that fit in its
+    fraction of the label's examples (skipping those that would overshoot it), then the smallest group
+    left if that brings it closer (or when it has none yet: every split gets at least one), as long as
+    one group is left for every later split and for training. A big source recording therefore goes to
+    training instead of filling a held-out split; with groups of one size this is the first groups of
+    the shuffled order. A label with ``n`` groups reaches all splits when ``n >= len(fractions) + 1``;
+    with fewer, the earlier splits in ``fractions`` get one group each.
     """
     group_label = _group_labels(examples)
     sizes = Counter(ex.group_key for ex in examples)
@@ -483,19 +505,29 @@ def _partition(examples: Sequence[Example], fractions: Sequence[tuple[str, float
         by_label[group_label[group]].append(group)
     assignment: dict[str, str] = {}
     for label in sorted(by_label):
-        groups = [by_label[label][i] for i in rng.permutation(len(by_label[label]))]
-        total = sum(sizes[g] for g in groups)
-        eligible = list(fractions)[: max(0, len(groups) - 1)]
-        start = 0
+        pool = [by_label[label][i] for i in rng.permutation(len(by_label[label]))]
+        total = sum(sizes[g] for g in pool)
+        eligible = list(fractions)[: max(0, len(pool) - 1)]
         for position, (name, fraction) in enumerate(eligible):
-            later = len(eligible) - position - 1
-            max_take = len(groups) - start - 1 - later
-            cumulative = np.cumsum([sizes[g] for g in groups[start: start + max_take]])
-            take = 1 + int(np.argmin(np.abs(cumulative - fraction * total)))
-            for group in groups[start: start + take]:
+            max_take = len(pool) - 1 - (len(eligible) - position - 1)  # a group stays for each later split and train
+            target = fraction * total
+            chosen: list[str] = []
+            count = 0
+            for group in pool:
+                if len(chosen) == max_take:
+                    break
+                if count + sizes[group] <= target:
+                    chosen.append(group)
+                    count += sizes[group]
+            rest = [g for g in pool if g not in set(chosen)]
+            if rest and len(chosen) < max_take:
+                smallest = min(rest, key=lambda g: sizes[g])  # the first of the smallest, in shuffled order
+                if not chosen or abs(count + sizes[smallest] - target) < abs(count - target):
+                    chosen.append(smallest)
+            for group in chosen:
                 assignment[group] = name
-            start += take
-        for group in groups[start:]:
+            pool = [g for g in pool if g not in set(chosen)]
+        for group in pool:
             assignment[group] = "train"
     return assignment
 
@@ -731,6 +763,24 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
                           seed=config.train.seed)
 
 
+def _one_class_hint(root: Path, fmt: str, label: str) -> str:
+    """Why a folder dataset may have come out as one class, when its layout says so."""
+    if fmt != "folder" or not root.is_dir():
+        return ""
+    try:
+        detected = detect_format(root)
+    except DatasetError:
+        detected = "folder"
+    if detected != "folder":
+        return f"; format 'folder' takes each subfolder as a class, and this looks like {detected}: use --format auto"
+    inner = [p.name for p in _class_folders(root / label)] if (root / label).is_dir() else []
+    if len(inner) >= 2:
+        return (f"; format 'folder' takes each subfolder of {root} as a class, and {label!r} holds {len(inner)} "
+                f"folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): are they the classes? "
+                f"pass --data {root / label}")
+    return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
+
+
 def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable[[str], Any] = print) -> PreparedData:
     """Load, split and decode the dataset a config names; write ``split.csv`` and ``skipped.csv``.
 
@@ -832,6 +882,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "
                            f"file(s) skipped); the dataset needs at least 3 readable files (or source groups) per "
                            f"class, or 3 folds")
+    if len(labels) < 2:
+        raise DatasetError(f"{root}: one class ({labels[0]!r}); a classifier needs at least 2"
+                           + _one_class_hint(root, fmt, labels[0]))
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:

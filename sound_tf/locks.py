@@ -115,6 +115,17 @@ def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:
     return folder == inner or folder in inner.parents
 
 
+def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, flag: str = "--overwrite") -> None:
+    """Raise before ``flag`` empties ``folder`` when it holds one of the command's ``inputs`` (key -> path),
+    e.g. ``data.split_file=runs/r/split.csv`` with ``--out runs/r``: the command would delete what it reads."""
+    from .errors import ConfigError
+
+    for key, path in inputs.items():
+        if holds(folder, Path(path).expanduser()):
+            raise ConfigError(f"{folder}: {flag} would empty this folder, and {key}={path} is in it (this command "
+                              f"reads it); copy it elsewhere first, or choose another --out")
+
+
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),
                           overwrite_flag: bool = True) -> None:
     """Raise unless ``folder`` may take a command's output: absent, empty, or an earlier ``what`` of ours.

@@ -161,13 +161,15 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     refused as ``--out`` and passed over as a resumable run.
     """
     from .errors import ConfigError
-    from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_foreign_folder, release_folder
+    from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder, release_folder
     from .trainer import STATE_FILE, read_state
 
     if out:
         run_dir = Path(out)
         # A folder of the user's own (or the dataset) is never written into or emptied by --overwrite.
         refuse_foreign_folder(run_dir, marker=STATE_FILE, what="training run", startup=RUN_STARTUP_FILES)
+        if overwrite:
+            refuse_emptying(run_dir, config.input_paths())
         claim_or_refuse(run_dir, "training or exporting this run")  # before --overwrite deletes anything
         try:
             state = read_state(run_dir)
@@ -186,7 +188,7 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
             raise
         return run_dir
     root = Path("runs")
-    resumable = find_resumable_run(root, config, exporting=exporting)
+    resumable = None if overwrite else find_resumable_run(root, config, exporting=exporting)  # --overwrite: start over
     if resumable is not None:
         return resumable
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -252,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(parser)
     parser.add_argument("--out", help="run folder (default: runs/<timestamp>)")
-    parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
+    parser.add_argument("--overwrite", action="store_true", help="start over: empty an existing --out folder (without --out: a new run "
+                                                              "folder, instead of resuming an unfinished run)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--export", nargs="?", const="default", metavar="PROFILE",
                         help="when training ends, export the run (python -m sound_tf.export) with this "

@@ -70,7 +70,7 @@ from . import augment
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
-from .locks import claimed, empty_folder, refuse_foreign_folder
+from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
@@ -573,6 +573,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     # the user's own files are never written into or deleted
     refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
     if overwrite and out.exists():
+        refuse_emptying(out, config.input_paths())
         log(f"--overwrite: deleting {out}")
         empty_folder(out)  # its lock file stays: the lock other commands see
     if search_file.is_file():
@@ -922,6 +923,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _search(args, config, space, out, role)
         # before --overwrite empties it
         refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
+        if args.overwrite:
+            refuse_emptying(out, config.input_paths())
         with claimed(out, "running a search in it"):  # a second search there used to corrupt or delete it
             if args.overwrite:  # only after every check: nothing is lost to a typo
                 best_run = out / "best_run"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sound_tf.config import Config
+from sound_tf.config import Config, apply_overrides
 from sound_tf.crossval import fold_splits, parse_folds, plan_folds
 from sound_tf.datasets import load_examples
 from sound_tf.errors import ConfigError, DatasetError
@@ -190,6 +190,16 @@ def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp
     with pytest.raises(ConfigError, match="not a cross-validation folder"):
         crossval.run_crossval(Config(), mine, overwrite=True)
     assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == ["a.ogg", "sub", "sub/notes.txt"]
+
+    # A cross-validation folder that holds the data it reads (or its noise recordings) is not emptied either.
+    ours = tmp_path / "ours"
+    (ours / "data" / "a").mkdir(parents=True)
+    (ours / crossval.STATE_FILE).write_text("{}")
+    for key, value in (("data.path", ours / "data"), ("augment.noise_dir", ours / "data" / "a")):
+        config = apply_overrides(Config(), {key: str(value)})
+        with pytest.raises(ConfigError, match=rf"--overwrite would empty this folder, and {key}=.* is in it"):
+            crossval.run_crossval(config, ours, overwrite=True)
+    assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*")) == ["crossval_state.json", "data", "data/a"]
 
 
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):

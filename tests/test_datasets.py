@@ -756,6 +756,19 @@ def test_a_class_of_three_recordings_reaches_every_split_whatever_their_sizes(se
     assert all(len({ex.group for ex in splits[name]}) == 1 for name in ("train", "val", "test"))
 
 
+def test_a_big_recording_goes_to_training_not_to_a_held_out_split():
+    """A class of one 10-clip recording and five 2-clip ones: the held-out splits took whichever recording
+    the shuffle put first, so in 7 of 20 seeds validation or test held half the class and training 8 of 20."""
+    examples = [Example(f"/d/{g}_{k}.wav", "a", group=g) for g, size in (("big", 10), *((f"s{i}", 2) for i in range(5)))
+                for k in range(size)]
+    examples += [Example(f"/d/b{i}.wav", "b") for i in range(20)]
+    for seed in range(20):
+        splits = split_examples(examples, seed=seed)
+        counts = {name: Counter(ex.label for ex in splits[name])["a"] for name in splits}
+        assert counts == {"train": 16, "val": 2, "test": 2}, (seed, counts)  # 15% of 20 is 3: one 2-clip recording
+        assert {ex.group for ex in splits["train"]} >= {"big"}
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_recording_is_stratified_under_its_majority_label(seed):
     """Three recordings of mostly 'bird' (3 bird clips and 1 'ant' clip each) and three 1-clip 'ant'
@@ -783,3 +796,65 @@ def test_split_csv_lists_only_the_readable_files_of_a_fold_split(tmp_path):
     assert sum(map(len, written.values())) == 11
     assert str(tmp_path / "clips" / "a10.wav") not in {ex.path for exs in written.values() for ex in exs}
     assert {n: [e.path for e in v] for n, v in written.items()} == {n: [i.source for i in v] for n, v in data.splits.items()}
+
+
+def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
+    """A folder of one class failed only when the model was built, after split.csv was written: the run then
+    reused that one-class split even once the data was fixed, and could never train."""
+    root = make_folder_tree(tmp_path / "data", classes=("alpha",))
+    with pytest.raises(DatasetError, match=r"one class \('alpha'\); a classifier needs at least 2; format 'folder' "
+                                           r"takes each subfolder of .*data as a class: add a folder per class"):
+        prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "split.csv").exists()
+    make_folder_tree(root, classes=("beta",))  # the data fixed: the same run folder trains on it
+    assert prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None).labels == ("alpha", "beta")
+
+    nested = make_folder_tree(tmp_path / "one_level_up" / "sounds")  # --data one level above the classes
+    with pytest.raises(DatasetError, match=r"one class \('sounds'\).*'sounds' holds 3 folders \(cat, dog, owl\): are "
+                                           r"they the classes\? pass --data .*one_level_up/sounds"):
+        prepare_dataset(config_for(nested.parent, tmp_path), tmp_path / "run2", log=lambda _: None)
+    esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
+    with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use --format auto"):
+        prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
+
+
+def test_class_folder_names_lose_surrounding_spaces_as_split_csv_reads_them(tmp_path):
+    """Labels of ' zeta' and 'gamma ' came back from split.csv stripped on resume: the classes were renamed
+    and reordered between sessions of one run (output 0 changed class part-way through training)."""
+    root = make_folder_tree(tmp_path / "data", classes=(" zeta", "beta", "gamma "))
+    first = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    resumed = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)  # reads split.csv
+    assert first.labels == resumed.labels == ("beta", "gamma", "zeta")
+    assert {n: [i.label for i in items] for n, items in first.splits.items()} == \
+        {n: [i.label for i in items] for n, items in resumed.splits.items()}
+    make_folder_tree(root, classes=("zeta",))
+    with pytest.raises(DatasetError, match=r"class folders ' zeta' and 'zeta' differ only in surrounding spaces"):
+        load_examples(root)
+    blank = make_folder_tree(tmp_path / "blank", classes=("a", "  "))
+    with pytest.raises(DatasetError, match=r"the class folder name '  ' is only spaces"):
+        load_examples(blank)
+
+
+def test_a_manifest_listing_one_file_twice_through_a_link_is_refused(tmp_path):
+    """Two rows naming one recording, once through a symbolic link and with another label: it could be
+    trained on as one class and tested as the other."""
+    write_tone(tmp_path / "clips" / "a0.wav")
+    write_tone(tmp_path / "clips" / "b0.wav", 500.0)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "link.wav").symlink_to(tmp_path / "clips" / "a0.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nclips/a0.wav,alpha\nclips/b0.wav,beta\nlinks/link.wav,beta\n")
+    with pytest.raises(DatasetError, match=r"m.csv, line 4: links/link.wav is the file already listed on line 2 "
+                                           r"\(a symbolic link leads from one to the other\); list each file once"):
+        load_examples(manifest)
+
+
+def test_audio_files_beside_the_class_folders_are_pointed_out(tmp_path, caplog):
+    root = make_folder_tree(tmp_path / "data")
+    write_tone(root / "stray.wav")
+    (root / "README.txt").write_text("about the data")
+    with caplog.at_level("WARNING"):
+        examples = load_examples(root)
+    assert len(examples) == 12 and all("stray" not in ex.path for ex in examples)
+    assert f"1 audio file(s) directly in {root} belong to no class folder and are not used (e.g. stray.wav)" \
+        in caplog.text

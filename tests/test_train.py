@@ -130,6 +130,19 @@ def test_out_that_is_not_a_run_is_refused_and_overwrite_deletes_nothing_of_the_u
     assert (mine / "labels.txt").read_text() == "my notes" and (mine / "sub" / "keep.txt").is_file()
     assert not (mine / ".lock").exists()  # refused before it was claimed
 
+    # --overwrite of a run folder that holds what the command reads (its split.csv given as the split file,
+    # or the data itself) deleted it, then failed with "manifest not found".
+    run = tmp_path / "run_with_inputs"
+    run.mkdir()
+    (run / "run_state.json").write_text("{}")
+    (run / "split.csv").write_text("split,path,label\n")
+    for key, value in (("data.split_file", run / "split.csv"), ("augment.noise_dir", run)):
+        reading = config_from_flags("--data", str(data), "--set", f"{key}={value}")
+        with pytest.raises(ConfigError, match=rf"{run}: --overwrite would empty this folder, and {key}={value} is in "
+                                              rf"it \(this command reads it\); copy it elsewhere first"):
+            train.resolve_run_dir(str(run), reading, overwrite=True)
+        assert sorted(p.name for p in run.iterdir()) == ["run_state.json", "split.csv"]
+
     stopped = tmp_path / "stopped"  # stopped while its data decoded: only what comes before run_state.json
     stopped.mkdir()
     for name in train.RUN_STARTUP_FILES:
@@ -390,6 +403,10 @@ def test_a_run_folder_in_use_by_another_process_is_refused_or_passed_over(tmp_pa
     resumed = train.resolve_run_dir(None, config)
     assert resumed == Path("runs") / "20260101-000001"  # free: resumed
     release_folder(resumed)
+    fresh = train.resolve_run_dir(None, config, overwrite=True)  # --overwrite without --out: start over elsewhere
+    assert fresh != resumed and sorted(p.name for p in fresh.iterdir()) == [".lock"]
+    assert (resumed / "run_state.json").is_file()  # the unfinished run is kept
+    release_folder(fresh)
 
     # --overwrite empties the folder but keeps its lock: the lock stays the one other processes see.
     (busy / "old.txt").write_text("x")
