@@ -139,20 +139,23 @@ def wav_codec_problem(head: bytes) -> str | None:
 
 
 # libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
-# than the file holds. Streaming writers leave the size at 0 or 0xFFFFFFFF on purpose: those are whole.
-_DECLARED_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
-_STREAMING_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF})
+# than the file holds; for RF64 ("Riff size", in its ds64 chunk) and Wave64 ("riff") the whole file's size
+# tells it. Streaming writers leave a size at 0 or all ones on purpose: those are whole.
+_DECLARED_SIZE = re.compile(r"^\s*(data|SSND|Riff size|riff)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_STREAMING_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFFFFFFFFFF})
 
 
 def truncation_problem(extra_info: str | None) -> str | None:
     """``"truncated audio file (...)"`` when libsndfile's header log (``SoundFile.extra_info``) shows a
     WAV/AIFF whose header declares more audio than the file holds (a copy or download cut short), else
     ``None``. libsndfile itself reads such a file up to where it ends, without a word."""
-    for declared, present in _DECLARED_SIZE.findall(extra_info or ""):
+    for chunk, declared, present in _DECLARED_SIZE.findall(extra_info or ""):
         declared, present = int(declared), int(present)
         if declared > present and declared not in _STREAMING_SIZES:
-            return (f"truncated audio file (the header declares {declared} bytes of audio data, the file holds "
-                    f"{present})")
+            if chunk in ("data", "SSND"):
+                return (f"truncated audio file (the header declares {declared} bytes of audio data, the file holds "
+                        f"{present})")
+            return f"truncated audio file (the header's RIFF size is {declared} bytes, the file holds {present})"
     return None
 
 

@@ -290,6 +290,16 @@ def test_a_wav_cut_short_is_truncated_not_silently_shorter(tmp_path):
     at = streaming.index(b"data") + 4
     streaming[at:at + 4] = (0xFFFFFFFF).to_bytes(4, "little")
     assert decode_bytes(bytes(streaming), sample_rate_hz=RATE_HZ).size == RATE_HZ
+    # RF64 and Wave64 (WAV for files over 4 GB) cut short were read as shorter recordings
+    for fmt in ("RF64", "W64"):
+        big = tmp_path / f"whole.{fmt.lower()}"
+        sf.write(big, sine(TONE_HZ, 1.0, RATE_HZ, 0.5), RATE_HZ, subtype="PCM_16", format=fmt)
+        assert load_audio(big, sample_rate_hz=RATE_HZ).size == RATE_HZ
+        half = tmp_path / f"cut.{fmt.lower()}"
+        half.write_bytes(big.read_bytes()[:big.stat().st_size // 2])
+        with pytest.raises(AudioError, match=rf"^{half}: truncated audio file \(the header's RIFF size is \d+ bytes, "
+                                             rf"the file holds \d+\)"):
+            load_audio(half, sample_rate_hz=RATE_HZ)
 
 
 def test_decode_bytes_errors_name_the_upload():
