@@ -296,17 +296,33 @@ def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> n
     return _decode(io.BytesIO(bytes(data)), name, rate)
 
 
-def _whole_wav(path: Path) -> bool:
-    """Whether ``path`` is a WAV file as long as its RIFF header says: a cached file cut short or
-    overwritten (a full disk, a copy that stopped) is decoded again instead of failing every run."""
+def _whole_wav(path: Path, sample_rate_hz: int) -> bool:
+    """Whether ``path`` is a cache file as :func:`write_wav` writes it: 16-bit PCM, mono, at
+    ``sample_rate_hz``, as long as its RIFF and data headers say. A cached file cut short, overwritten or
+    damaged (a full disk, a copy that stopped) is decoded again instead of failing every run in
+    ``tf.audio.decode_wav``, whose error names no file."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(12)
+            head = handle.read(64)  # write_wav's header is 44 bytes
             size = os.fstat(handle.fileno()).st_size
     except OSError:
         return False
-    return (len(head) == 12 and head[:4] == b"RIFF" and head[8:] == b"WAVE"
-            and int.from_bytes(head[4:8], "little") + 8 == size)
+    if not (len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+            and int.from_bytes(head[4:8], "little") + 8 == size):
+        return False
+    at, canonical_fmt = 12, False
+    while at + 8 <= len(head):
+        chunk, length = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if chunk == b"fmt ":
+            fields = head[at + 8:at + 24]
+            canonical_fmt = (len(fields) == 16 and int.from_bytes(fields[0:2], "little") == 1  # PCM
+                             and int.from_bytes(fields[2:4], "little") == 1  # mono
+                             and int.from_bytes(fields[4:8], "little") == sample_rate_hz
+                             and int.from_bytes(fields[14:16], "little") == 16)  # bits per sample
+        elif chunk == b"data":
+            return canonical_fmt and at + 8 + length == size
+        at += 8 + length + (length & 1)
+    return False
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int) -> Path:
@@ -541,7 +557,7 @@ class DecodeCache:
     def _ensure(self, src: str | os.PathLike) -> tuple[Path, bool]:
         """Return ``(cache file, decoded now?)``."""
         target = self.path_for(src)
-        if _whole_wav(target):
+        if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
         write_wav(target, samples, self.sample_rate_hz)
