@@ -58,20 +58,23 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
-    With neither ``--data`` (nor ``--set data.path=...``) nor ``--pipeline`` the demo recipe is used, so a
-    bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a layout that has a recipe
-    of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets that recipe (its folds,
-    sample rate and clip length), and a line on stderr says so; other data gets the built-in defaults.
-    ``data.path`` is made absolute however it is given.
+    With neither ``--data`` (nor ``--set data.path=...`` or ``data.split_file=...``) nor ``--pipeline`` the
+    demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
+    layout that has a recipe of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets
+    that recipe (its folds, sample rate and clip length), and a line on stderr says so; other data gets
+    the built-in defaults. ``data.path`` and ``data.split_file`` are made absolute however they are given.
     """
     set_overrides = parse_set_flags(args.set)
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
-    if args.pipeline is None and given_path is None and (REPO_PIPELINES / "demo.toml").is_file():
+    split_file = set_overrides.get("data.split_file")  # it lists the data: not the demo's recipe
+    if (args.pipeline is None and given_path is None and split_file is None
+            and (REPO_PIPELINES / "demo.toml").is_file()):
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
-    if isinstance(set_overrides.get("data.path"), str):  # as --data: a resumed run is found from any spelling
-        set_overrides["data.path"] = os.path.abspath(os.path.expanduser(set_overrides["data.path"]))
+    for key in ("data.path", "data.split_file"):  # as --data: a resumed run is found from any spelling
+        if isinstance(set_overrides.get(key), str):
+            set_overrides[key] = os.path.abspath(os.path.expanduser(set_overrides[key]))
     overrides: dict[str, Any] = {
         # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
         "data.path": os.path.abspath(os.path.expanduser(args.data)) if args.data else None,

@@ -203,6 +203,11 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     # --set data.path=... is --data: the same absolute path, and no demo recipe (format demo) behind it
     assert config_from_flags("--set", "data.path=../data", "--epochs", "3") == first
     assert first.data.format == "auto"
+    # a split file lists the data: it is not the demo (format demo, the demo's epochs and rate), and its path
+    # is absolute as data.path's is
+    listed = config_from_flags("--set", "data.split_file=../run/split.csv")
+    assert listed.data.format == "auto" and listed.train.epochs == Config().train.epochs
+    assert listed.data.split_file == str(tmp_path / "run" / "split.csv")
     run = tmp_path / "run"
     run.mkdir()
     first.save(run)
