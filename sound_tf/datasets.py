@@ -203,15 +203,23 @@ def detect_format(path: str | os.PathLike) -> str:
         return "esc50"
     if (root / US8K_META).is_file():
         return "urbansound8k"
+    others: list[Path] = []
     for folder in _class_folders(root):
-        if next(iter(_iter_audio_files(folder)), None) is not None:
+        if next(iter(_iter_audio_files(folder, ignored=others)), None) is not None:
             return "folder"
     loose = [p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name)]
     if loose:
         raise DatasetError(f"{root}: holds {len(loose)} audio file(s) (e.g. {loose[0]}) but no class subfolders; "
                            f"put each class's files in a subfolder named after the class, or write a CSV "
                            f"manifest with columns path,label")
-    raise DatasetError(f"{root}: no audio files found (extensions {', '.join(AUDIO_EXTENSIONS)}); expected "
+    found = ""
+    if others:  # e.g. class folders of .m4a files: say what is there and how to make it readable
+        kinds = Counter(path.suffix.lower() or "(no extension)" for path in others)
+        found = (f"; its class folders hold {len(others)} file(s) of other types ("
+                 + ", ".join(f"{k}: {n}" for k, n in kinds.most_common(4))
+                 + f"): convert recordings to FLAC or WAV, e.g. ffmpeg -i {others[0].name} "
+                 f"{others[0].with_suffix('.flac').name}")
+    raise DatasetError(f"{root}: no audio files found (extensions {', '.join(AUDIO_EXTENSIONS)}){found}; expected "
                        f"{_EXPECTED_LAYOUTS}")
 
 
@@ -307,6 +315,9 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
     if header is None:
         raise DatasetError(f"{path}: empty CSV; expected a header with columns {','.join(required)}")
     header = [h.strip() for h in header]
+    repeated = [h for h, n in Counter(header).items() if n > 1 and h]
+    if repeated:  # which of two 'label' columns is the label?
+        raise DatasetError(f"{path}: the header names column {repeated[0]!r} more than once ({header})")
     missing = [c for c in required if c not in header]
     if missing:
         lowered = [h.lower() for h in header]
@@ -851,9 +862,12 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
 
     result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=progress)
     if not result.cached:
-        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in result.skipped[:3])
+        reasons = "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
+        hint = ""
+        if fmt in ("csv", "split file") and all(r == "file not found" for _, r in result.skipped):
+            hint = f"; relative paths in {root.name} are read from its folder, {root.parent.resolve()}"
         raise DatasetError(f"{root}: none of the {len(result.skipped)} audio file(s) could be read "
-                           f"(first reasons: {reasons})")
+                           f"(first reasons: {reasons}){hint}")
     if splits is None:
         splits = _split([ex for ex in examples if ex.path in result.cached], config)
 

@@ -116,6 +116,22 @@ def test_detection_errors_say_what_was_expected(tmp_path, case, message):
         assert "one subfolder of audio files per class" in str(info.value)
 
 
+def test_class_folders_of_unreadable_types_are_named_and_wave_files_are_audio(tmp_path):
+    root = tmp_path / "m4a"
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            (root / label / f"{label}{i}.m4a").write_bytes(b"....ftypM4A ")
+    with pytest.raises(DatasetError, match=r"no audio files found .*; its class folders hold 4 file\(s\) of other "
+                                           r"types \(.m4a: 4\): convert recordings to FLAC or WAV, e.g. ffmpeg -i "
+                                           r"cat0.m4a cat0.flac"):
+        detect_format(root)
+    wave = make_folder_tree(tmp_path / "wave", per_class=2)
+    for path in wave.rglob("*.wav"):
+        path.rename(path.with_suffix(".wave"))  # another spelling of WAV
+    assert detect_format(wave) == "folder" and len(load_examples(wave)) == 6
+
+
 def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     root = make_folder_tree(tmp_path / "data", per_class=2)
     write_tone(root / "cat" / "indoor" / "deep" / "purr.FLAC")
@@ -643,6 +659,14 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert str(root) in str(info.value) and "not a readable audio file" in str(info.value)
 
+    # a manifest whose paths were written from another folder: the message says where they are read from
+    (tmp_path / "lists").mkdir()
+    manifest = tmp_path / "lists" / "m.csv"
+    manifest.write_text("path,label\n" + "".join(f"data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3)))
+    with pytest.raises(DatasetError, match=rf"first reasons: {tmp_path}/lists/data/a/0.wav: file not found; .*; "
+                                           rf"relative paths in m.csv are read from its folder, {tmp_path}/lists$"):
+        prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
+
 
 def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path):
     root = make_folder_tree(tmp_path / "data")
@@ -833,6 +857,13 @@ def test_class_folder_names_lose_surrounding_spaces_as_split_csv_reads_them(tmp_
     blank = make_folder_tree(tmp_path / "blank", classes=("a", "  "))
     with pytest.raises(DatasetError, match=r"the class folder name '  ' is only spaces"):
         load_examples(blank)
+
+
+def test_a_manifest_naming_a_column_twice_is_refused(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,label\na.wav,dog,cat\n")
+    with pytest.raises(DatasetError, match=r"m.csv: the header names column 'label' more than once"):
+        load_examples(manifest)
 
 
 def test_a_manifest_listing_one_file_twice_through_a_link_is_refused(tmp_path):
