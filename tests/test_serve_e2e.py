@@ -167,6 +167,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_ready(server: subprocess.Popen, url: str, log: Path, seconds: float = 60.0) -> None:
+    """Poll ``/ready`` of a server started as a child process until it answers 200."""
+    deadline = time.time() + seconds
+    while True:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx2.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        assert time.time() < deadline, "the server did not get ready"
+        time.sleep(0.1)
+
+
+def interrupt(server: subprocess.Popen, seconds: float = 20.0) -> int | None:
+    """Ctrl-C a server child process: its exit code, or None when it had to be killed."""
+    server.send_signal(signal.SIGINT)
+    try:
+        return server.wait(seconds)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        return None
+
+
 def raw_request(port: int, head: bytes, body: bytes = b"", *, close_after_send: bool = False,
                 timeout: float = 10.0) -> bytes:
     """Send bytes on a plain socket and read what the server answers until it closes the connection."""
@@ -206,16 +231,7 @@ def test_real_server_over_http(bundle, tmp_path):
                                    "--port", str(port)], cwd=REPO, env=env, stdout=stderr, stderr=stderr)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 60
-            while True:
-                assert server.poll() is None, stderr_path.read_text()[-3000:]
-                try:
-                    if httpx2.get(url + "/ready", timeout=1).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    pass
-                assert time.time() < deadline, "the server did not get ready"
-                time.sleep(0.1)
+            wait_until_ready(server, url, stderr_path)
             lite = LiteClassifier(bundle / "model_float32.tflite")
             with httpx2.Client(base_url=url, timeout=30) as http:
                 assert http.get("/health").json() == {"status": "ok", "model": "ready"}
@@ -278,13 +294,7 @@ def test_real_server_over_http(bundle, tmp_path):
             assert 'sound_tf_errors_total{kind="body_timeout"} 1.0' in metrics
             assert list(spool.iterdir()) == []  # temporary files are gone
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                code = server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-                code = None
+            code = interrupt(server)
     assert code == 0
     text = stderr_path.read_text().splitlines()
     # every line is JSON, except the native LiteRT runtime's own one-line notice about its CPU delegate
@@ -313,16 +323,7 @@ def test_metrics_of_several_workers_add_up_whichever_worker_answers(bundle, tmp_
                                   stderr=stderr)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 120
-            while True:
-                assert server.poll() is None, stderr_path.read_text()[-3000:]
-                try:
-                    if httpx2.get(url + "/ready", timeout=1).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    pass
-                assert time.time() < deadline, "the server did not get ready"
-                time.sleep(0.2)
+            wait_until_ready(server, url, stderr_path, seconds=120)
             shared = list(spool.glob("sound_tf_metrics_*"))
             assert len(shared) == 1, list(spool.iterdir())
             clip = encode(tone(300, 0.5, SR), SR)
@@ -338,12 +339,6 @@ def test_metrics_of_several_workers_add_up_whichever_worker_answers(bundle, tmp_
             pids = {path.stem.rsplit("_", 1)[-1] for path in shared[0].glob("counter_*.db")}
             assert len(pids) == 2, sorted(p.name for p in shared[0].iterdir())
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                code = server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-                code = None
+            code = interrupt(server, seconds=30)
     assert code == 0, stderr_path.read_text()[-3000:]
     assert list(spool.glob("sound_tf_metrics_*")) == []
