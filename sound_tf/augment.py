@@ -1082,6 +1082,12 @@ def training_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) 
     return augmenter if augmenter.acts_on_waveform else None
 
 
+def reads_noise_dir(config: Config) -> bool:
+    """Whether ``config`` mixes in recordings of ``augment.noise_dir`` (augmentation and noise on)."""
+    aug = config.augment
+    return aug.enabled and aug.noise_probability > 0 and aug.noise_dir is not None
+
+
 def load_noise_bank(config: Config) -> np.ndarray | None:
     """Decode every audio file of ``augment.noise_dir`` (through the decode cache) into one long array.
 
@@ -1097,9 +1103,9 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     ConfigError
         The folder does not exist or holds no readable audio.
     """
-    aug = config.augment
-    if not aug.enabled or aug.noise_probability == 0 or aug.noise_dir is None:
+    if not reads_noise_dir(config):
         return None
+    aug = config.augment
     from . import audio  # numpy-only; imported here so the transforms need no I/O stack
 
     folder = Path(aug.noise_dir).expanduser()

@@ -522,22 +522,22 @@ def _partition(examples: Sequence[Example], fractions: Sequence[tuple[str, float
         for position, (name, fraction) in enumerate(eligible):
             max_take = len(pool) - 1 - (len(eligible) - position - 1)  # a group stays for each later split and train
             target = fraction * total
-            chosen: list[str] = []
+            chosen: dict[str, None] = {}  # ordered, with set lookups
             count = 0
             for group in pool:
                 if len(chosen) == max_take:
                     break
                 if count + sizes[group] <= target:
-                    chosen.append(group)
+                    chosen[group] = None
                     count += sizes[group]
-            rest = [g for g in pool if g not in set(chosen)]
+            rest = [g for g in pool if g not in chosen]
             if rest and len(chosen) < max_take:
                 smallest = min(rest, key=lambda g: sizes[g])  # the first of the smallest, in shuffled order
                 if not chosen or abs(count + sizes[smallest] - target) < abs(count - target):
-                    chosen.append(smallest)
+                    chosen[smallest] = None
             for group in chosen:
                 assignment[group] = name
-            pool = [g for g in pool if g not in set(chosen)]
+            pool = [g for g in pool if g not in assignment]
         for group in pool:
             assignment[group] = "train"
     return assignment

@@ -608,8 +608,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
 
     def noise_bank(self, config: Config) -> np.ndarray | None:
         """The trial's noise recordings (:func:`sound_tf.augment.load_noise_bank`), decoded once per folder."""
-        aug = config.augment
-        if not aug.enabled or aug.noise_probability == 0 or aug.noise_dir is None:
+        if not augment.reads_noise_dir(config):
             return None
         key = self._noise_key(config)
         if key not in self._noise_banks:

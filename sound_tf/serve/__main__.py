@@ -86,7 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             uvicorn.run(create_app(settings), **common)
         else:  # each worker process builds its app from the same settings, passed as SOUND_TF_* variables
             from .backends import resolve_backend
-
             from .metrics import multiprocess_dir
 
             resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
