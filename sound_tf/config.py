@@ -452,6 +452,8 @@ class TrainConfig:
         ``cosine`` (linear warm-up, then cosine decay), ``plateau`` (halve on a validation plateau) or
         ``constant``.
     warmup_epochs : int
+        Epochs of the cosine schedule's linear warm-up from 1% of ``learning_rate``; ``plateau`` and
+        ``constant`` start at the full rate and do not use it.
     early_stopping_patience : int
         Epochs without a better validation loss before stopping; the best weights are restored.
     label_smoothing : float
