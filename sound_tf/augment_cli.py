@@ -136,9 +136,14 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     augmenter = make_waveform_augmenter(audible, noise_bank=noise_bank)
     training_augmenter = make_waveform_augmenter(config, noise_bank=noise_bank)
 
+    hop = config.hop_length_samples
+    noise_in_frames = config.augment.noise_domain == "features"
+
     @tf.function(autograph=False)
     def run(clip: tf.Tensor, example_seed: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         params = augmenter.draw(example_seed, tf.shape(clip)[0])
+        if noise_in_frames:  # training's noise starts at a whole frame: the WAV's window starts there too
+            params["noise_offset"] -= noise_window(config, params)[1] % hop
         return augmenter.apply(clip, params), params
 
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
@@ -244,6 +249,18 @@ def on_features(config: Config) -> list[str]:
             if aug.enabled and domain == "features" and any(getattr(aug, f"{step}_probability") > 0 for step in steps)]
 
 
+def noise_window(config: Config, params: dict[str, Any]) -> tuple[Any, Any]:
+    """``(row, start)``: where a waveform draw's noise window lies in the noise the feature layer holds
+    (the noise bank as one row, or the generated noise, a row per colour and variant); integers or
+    tensors."""
+    if config.augment.noise_dir is not None:
+        return 0, params["noise_offset"]
+    from .augment import WaveformAugmenter, generated_noise_window
+
+    return generated_noise_window(params["noise_source"], params["noise_offset"], samples=config.audio.clip_samples,
+                                  variants=WaveformAugmenter._generated_noise_variants(config))
+
+
 def feature_params(config: Config, params: dict[str, np.ndarray], *, num_samples: int,
                    noise_frames: int = 0) -> dict[str, np.ndarray]:
     """A waveform augmenter's draw (``params``, for a clip of ``num_samples``) as
@@ -255,19 +272,15 @@ def feature_params(config: Config, params: dict[str, np.ndarray], *, num_samples
     out = {"shift_clip_fraction": np.array([float(params["shift_samples"]) / num_samples], np.float32),
            "gain_db": np.array([params["gain_db"]], np.float32)}
     if noise_frames:
-        from .augment import WaveformAugmenter, generated_noise_window
-
-        source, start = int(params["noise_source"]), int(params["noise_offset"])
-        if config.augment.noise_dir is None:  # generated: colour, then a variant's circular shift
-            source, start = generated_noise_window(source, start, samples=config.audio.clip_samples,
-                                                   variants=WaveformAugmenter._generated_noise_variants(config))
-        else:
-            source = 0  # one long bank row
+        source, start = (int(value) for value in noise_window(config, params))
         starts = max(noise_frames - config.num_frames + 1, 1)
         out.update(noise_applied=np.array([bool(params["noise_applied"])]),
                    noise_snr_db=np.array([params["noise_snr_db"]], np.float32),
                    noise_source=np.array([source], np.int32),
-                   noise_offset=np.array([min(start // config.hop_length_samples / starts, 1.0)], np.float32))
+                   # the middle of the window's first frame, as a fraction: the layer's float32 product and
+                   # truncation give that frame back (k / starts could come back as k - 1)
+                   noise_offset=np.array([(min(start // config.hop_length_samples, starts - 1) + 0.5) / starts],
+                                         np.float32))
     return out
 
 
