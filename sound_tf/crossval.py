@@ -223,7 +223,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import resolve_source, load_examples, write_split_csv
+    from .datasets import check_two_classes, load_examples, resolve_source, write_split_csv
     from .trainer import read_state, train_run
 
     if config.data.split_file is not None:
@@ -232,7 +232,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if config.data.test_fold is not None or config.data.val_fold is not None:
         log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
     root, fmt = resolve_source(config, log)
-    examples, scheme = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed)
+    loaded = load_examples(root, fmt)
+    check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
+    examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed)
     if scheme == "official" and k != DEFAULT_K:
         log(f"note: --k {k} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})

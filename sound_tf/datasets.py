@@ -50,6 +50,7 @@ __all__ = [
     "PreparedData",
     "SPLITS",
     "assign_kfold",
+    "check_two_classes",
     "default_demo_dir",
     "detect_format",
     "load_examples",
@@ -774,6 +775,15 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
                           seed=config.train.seed)
 
 
+def check_two_classes(root: Path, fmt: str, labels: Sequence[str]) -> None:
+    """Raise before a run keeps anything of data with fewer than two classes, saying why when its layout
+    tells (``fmt``: the format it was read as)."""
+    if len(set(labels)) < 2:
+        only = sorted(set(labels))[0]
+        raise DatasetError(f"{root}: one class ({only!r}); a classifier needs at least 2"
+                           + _one_class_hint(root, fmt, only))
+
+
 def _one_class_hint(root: Path, fmt: str, label: str) -> str:
     """Why a folder dataset may have come out as one class, when its layout says so."""
     if fmt != "folder" or not root.is_dir():
@@ -896,9 +906,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "
                            f"file(s) skipped); the dataset needs at least 3 readable files (or source groups) per "
                            f"class, or 3 folds")
-    if len(labels) < 2:
-        raise DatasetError(f"{root}: one class ({labels[0]!r}); a classifier needs at least 2"
-                           + _one_class_hint(root, fmt, labels[0]))
+    check_two_classes(root, fmt, labels)
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:

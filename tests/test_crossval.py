@@ -132,6 +132,12 @@ def test_fold_arguments_are_validated(tmp_path):
                                            r"a readable audio file"):
         run_crossval(broken, tmp_path / "cv_broken", log=lambda m: None)
     assert not (tmp_path / "cv_broken" / "fold_1").exists()
+    one = tmp_path / "one"  # one class: refused before the folder holds any state (fixed data then runs there)
+    (one / "only").mkdir(parents=True)
+    sf.write(one / "only" / "a.wav", np.zeros(SR // 2, np.float32), SR)
+    with pytest.raises(DatasetError, match=r"one class \('only'\); a classifier needs at least 2"):
+        run_crossval(apply_overrides(Config(), {"data.path": str(one)}), tmp_path / "cv_one", log=lambda m: None)
+    assert sorted(p.name for p in (tmp_path / "cv_one").iterdir()) == [".lock"]
     config = apply_overrides(Config(), {"data.path": str(tmp_path), "data.split_file": str(tmp_path / "split.csv")})
     with pytest.raises(ConfigError, match="data.split_file=.* fixes one split; cross-validation makes one per fold"):
         run_crossval(config, tmp_path / "cv", log=lambda m: None)  # it was silently ignored
