@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -252,6 +253,18 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _die_with_parent() -> None:
+    """In the export child (Linux): end with this command, even when it is SIGKILLed. A child left running on
+    its own kept the run folder locked, and the re-run that should export again was refused naming the
+    dead command's pid."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -301,12 +314,12 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
     command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
     log.info("exporting: " + " ".join(command[1:]))
-    # The child holds the run folder's lock too: killed while it exports, this command leaves the folder
-    # locked until the export ends, and a re-run is refused instead of exporting alongside it.
+    # The child holds the run folder's lock too, and ends with this command (even a SIGKILLed one): no export
+    # runs on alone beside a re-run, which exports again.
     from .locks import lock_descriptor
 
     held = lock_descriptor(run_dir)
-    code = subprocess.call(command, pass_fds=() if held is None else (held,))
+    code = subprocess.call(command, pass_fds=() if held is None else (held,), preexec_fn=_die_with_parent)
     if code == 0:
         write_state(run_dir, export_done=True)
     return code

@@ -605,6 +605,14 @@ def test_a_run_whose_export_was_stopped_exports_when_the_command_runs_again(tmp_
     assert train.main(flags) == 2  # exported now: a finished run, as before
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped (Linux ``/proc``)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux ``/proc``)."""
     found = []
@@ -618,9 +626,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_killed_train_command_leaves_its_folder_locked_while_its_export_runs(tmp_path):
-    """The export child outlived a killed `train --export`, unlocked: the same command, run again, was
-    accepted and exported the run alongside it (both writing the bundle, each timing under the other)."""
+def test_a_killed_train_command_takes_its_export_with_it_and_frees_the_folder(tmp_path):
+    """The export child outlived a killed `train --export`: unlocked, the same command run again exported
+    the run alongside it (both writing the bundle); then, holding the lock, it made the re-run be refused
+    naming the dead command's pid until it ended. It now ends with its parent (PR_SET_PDEATHSIG), so the
+    folder is free at once and the re-run exports again."""
     from sound_tf.locks import claim_folder, release_folder
 
     data = make_tree(tmp_path / "data", corrupt=False)
@@ -637,13 +647,15 @@ def test_a_killed_train_command_leaves_its_folder_locked_while_its_export_runs(t
         deadline = time.time() + 60
         while not _children(parent.pid) and time.time() < deadline:  # the export process has started
             time.sleep(0.05)
+        children = _children(parent.pid)
+        assert children, "the export process did not start"
         parent.kill()
         parent.wait(timeout=30)
-        assert claim_folder(out) is not None  # its export child holds the lock now
-        deadline = time.time() + 300
-        while claim_folder(out) is not None and time.time() < deadline:  # until the orphaned export ends
-            time.sleep(0.5)
-        assert time.time() < deadline
+        deadline = time.time() + 10
+        while any(map(_running, children)) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_running, children)), "the export outlived its command"
+        assert claim_folder(out) is None  # free at once
         release_folder(out)
     finally:
         if parent.poll() is None:
