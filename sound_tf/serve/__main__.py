@@ -41,7 +41,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tflite-variant", help="which model_<variant>.tflite to run (default float32 when "
                                                  "present; a variant given here must exist)")
     parser.add_argument("--max-batch-size", type=int, help="most windows per model call (default 32)")
-    parser.add_argument("--max-wait-ms", type=float, help="batching wait after the first request (default 5)")
+    parser.add_argument("--max-wait-ms", type=float,
+                        help="batching wait after the first request (default 5; keras and savedmodel backends: "
+                             "TFLite runs each window at once)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 

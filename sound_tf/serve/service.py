@@ -140,6 +140,10 @@ class ClassifierService:
             log.exception("model failed to load", extra={"fields": {"model_dir": str(s.model_dir)}})
             return
         wait_ms = s.max_wait_ms if backend.batches_pay_off else 0.0  # TFLite: run what is there at once
+        if wait_ms != s.max_wait_ms and "max_wait_ms" in s.model_fields_set:
+            log.warning(f"max_wait_ms={s.max_wait_ms:g} is not used: the {backend.name} backend runs each window as "
+                        f"soon as it is there (batching does not pay off on it); it applies to the keras and "
+                        f"savedmodel backends")
         self.batcher = MicroBatcher(backend.predict, max_batch_size=s.max_batch_size, max_wait_ms=wait_ms,
                                     max_queue_windows=s.max_queue_windows, on_batch=self.metrics.observe_batch,
                                     on_queue=self.metrics.queue_windows.set)
