@@ -224,6 +224,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
 
     from . import evaluation
     from .datasets import check_two_classes, load_examples, resolve_source, write_split_csv
+    from .train import run_log
     from .trainer import read_state, train_run
 
     if config.data.split_file is not None:
@@ -291,7 +292,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
             f"test {len(data.splits['test'])} clips")
         keras.backend.clear_session()
-        result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
+        with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
+            result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
     return summarise(out_dir, all_folds, config=config, log=log)
 

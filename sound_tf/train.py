@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .config import REPO_PIPELINES, Config, config_from_recipe, parse_set_flags, resolve_recipe
 from .errors import run_cli
@@ -231,6 +232,26 @@ class KerasStepRetracing(logging.Filter):
         return not ("triggered tf.function retracing" in message and "TensorFlowTrainer._make_function" in message)
 
 
+LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(message)s", "%H:%M:%S"
+
+
+@contextlib.contextmanager
+def run_log(run_dir: Path) -> Iterator[None]:
+    """While it lasts, the log also goes to ``run_dir/train.log`` (appended, as ``train`` writes it): a
+    cross-validation's fold folders and a search's ``best_run`` are run folders too."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
+    handler.addFilter(KerasStepRetracing())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
 def setup_logging(run_dir: Path | None = None) -> None:
     """Console logging plus ``train.log`` in the run folder."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
@@ -239,8 +260,7 @@ def setup_logging(run_dir: Path | None = None) -> None:
         handlers.append(logging.FileHandler(run_dir / "train.log"))
     for handler in handlers:
         handler.addFilter(KerasStepRetracing())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        handlers=handlers, force=True)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, handlers=handlers, force=True)
     # TensorFlow gives its logger a stderr handler of its own when it is imported before logging is set up
     # (as tune imports it); its records reach these handlers anyway, so each would show twice.
     tf_logger = logging.getLogger("tensorflow")

@@ -628,7 +628,9 @@ def _space_text(space: SearchSpace) -> str | None:
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
                verbose: int | str) -> dict[str, Any] | None:
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
+    from .train import run_log
     from .trainer import read_state, train_run
+
     final = apply_overrides(config, {"labels": list(data.labels)})
     with claimed(run_dir, "training in it"):  # e.g. a `train --out .../best_run` of the user's
         state = read_state(run_dir)
@@ -639,7 +641,8 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
         if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
             log(f"best run already trained in {run_dir}")
             return json.loads((run_dir / "metrics.json").read_text())
-        result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
+        with run_log(run_dir):  # an ordinary run folder, with its own train.log
+            result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
         for name in ("split.csv", "skipped.csv"):
             if (out / name).is_file():
                 shutil.copyfile(out / name, run_dir / name)
@@ -940,12 +943,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:
     """The search of one ``tune`` command, its outputs and log, in a checked (and, but for a worker,
     claimed) ``out``."""
-    from .train import KerasStepRetracing
+    from .train import LOG_DATE_FORMAT, LOG_FORMAT, KerasStepRetracing
 
     log_dir = out / "workers" / tuner_id() if role == "worker" else out
     log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_dir / "tune.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
     handler.addFilter(KerasStepRetracing())  # a model per trial: see the filter
     logging.getLogger().addHandler(handler)
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,

@@ -220,6 +220,9 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     partial = json.loads((out / "crossval.json").read_text())
     assert partial["folds_done"] == [1] and partial["folds_pending"] == [2, 3] and not partial["complete"]
     fold1 = out / "fold_1"
+    # a complete run folder has its own log: that fold's training and evaluation, not the other folds'
+    fold_log = (fold1 / "train.log").read_text()
+    assert "training default" in fold_log and "evaluated" in fold_log and "fold 2" not in fold_log
     stamps = {name: (fold1 / name).stat().st_mtime_ns for name in ("model.keras", "metrics.json", "history.csv")}
 
     # 2. The whole cross-validation, interrupted while fold 2 trains: fold 2 is left "running".

@@ -416,7 +416,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert run_config.train.learning_rate == pytest.approx(best["hyperparameters"]["learning_rate"])
     assert run_config.labels == tuple(sorted(CLASSES))
     for name in ("model.keras", "config.json", "labels.txt", "split.csv", "skipped.csv", "history.csv",
-                 "metrics.json", "confusion_matrix.png"):
+                 "metrics.json", "confusion_matrix.png", "train.log"):
         assert (run / name).is_file(), name
     assert (run / "split.csv").read_text() == (out / "split.csv").read_text()
     model = keras.models.load_model(run / "model.keras")
