@@ -853,6 +853,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
     if splits is None and any(ex.fold is not None for ex in examples):
         splits = _split(examples, config)
+        split_source = "from the data's folds"
     all_examples = examples if splits is None else [ex for name in SPLITS for ex in splits[name]]
     if not all_examples:
         raise DatasetError(f"{root}: the split has no examples ({split_source})")

@@ -3,9 +3,9 @@
 The run's ``config.json`` and ``model.keras`` are loaded and every clip is scored exactly as training
 scored its test split (sliding windows over long clips, mean of the window logits). The folder given
 with ``--out`` (default ``RUN_DIR/evaluation/<split or dataset>``) receives ``metrics.json``,
-``confusion_matrix.png``, ``per_class.png``, ``confused_pairs.csv``, ``errors.csv``, ``skipped.csv``
-and ``report.html``; the console gets the weakest classes, the most confused pairs and which classes
-would benefit from more data.
+``confusion_matrix.png``, ``per_class.png``, ``confused_pairs.csv``, ``errors.csv``, ``skipped.csv``,
+``curves.png`` (the run's training curves) and ``report.html``; the console gets the weakest classes,
+the most confused pairs and which classes would benefit from more data.
 
 Examples
 --------
