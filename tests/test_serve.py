@@ -975,16 +975,30 @@ def test_a_bundle_without_float32_prefers_float16_to_quantised_variants(tmp_path
     assert resolve_backend(bundle) == ("tflite", bundle / "model_float16.tflite")
 
 
-def test_a_batching_wait_the_backend_does_not_use_is_pointed_out(tmp_path, caplog):
+def test_a_batching_wait_the_backend_does_not_use_is_pointed_out(tmp_path):
     """--max-wait-ms on the TFLite backend (a bundle's default) was dropped without a word: /ready and the
     log said 0.0 and nothing said why."""
+    import logging
+
+    from sound_tf.serve import service
+
     quick = ToneBackend()
     quick.batches_pay_off = False  # as the TFLite backend
-    for given, warned in ((settings(tmp_path, max_wait_ms=20), True), (ServeSettings(model_dir=tmp_path), False)):
-        caplog.clear()
-        with caplog.at_level("WARNING"), TestClient(create_app(given, backend=quick)) as test_client:
-            wait_ready(test_client)
-        said = [r.getMessage() for r in caplog.records if "is not used" in r.getMessage()]
-        assert said == ([f"max_wait_ms=20 is not used: the {quick.name} backend runs each window as soon as it is "
-                         "there (batching does not pay off on it); it applies to the keras and savedmodel backends"]
-                        if warned else []), said
+    records: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.WARNING)
+    catcher.emit = records.append  # the service's own logger: the server's logging set-up may not propagate
+    service.log.addHandler(catcher)
+    level = service.log.level  # an earlier test's server may have set another level
+    service.log.setLevel(logging.WARNING)
+    try:
+        for given, warned in ((settings(tmp_path, max_wait_ms=20), True), (ServeSettings(model_dir=tmp_path), False)):
+            records.clear()
+            with TestClient(create_app(given, backend=quick)) as test_client:
+                wait_ready(test_client)
+            said = [r.getMessage() for r in records if "is not used" in r.getMessage()]
+            assert said == ([f"max_wait_ms=20 is not used: the {quick.name} backend runs each window as soon as it "
+                             "is there (batching does not pay off on it); it applies to the keras and savedmodel "
+                             "backends"] if warned else []), said
+    finally:
+        service.log.removeHandler(catcher)
+        service.log.setLevel(level)
