@@ -70,6 +70,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+if __name__ == "__main__":  # started by `train --export`: end with it, from before TensorFlow's start-up on
+    from sound_tf.locks import end_with_parent
+
+    end_with_parent()
+
 import keras
 import numpy as np
 import soundfile as sf

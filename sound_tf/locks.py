@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 LOCK_FILE = ".lock"
+#: Set by a command to its pid in the environment of a child that must not outlive it (see end_with_parent).
+PARENT_ENV = "SOUND_TF_END_WITH_PID"
 _HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding its lock, claims]
 
 
@@ -180,3 +183,21 @@ def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> No
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def end_with_parent() -> None:
+    """In a child started with ``PARENT_ENV`` set to its command's pid (``train --export``'s export, which
+    holds the run folder's lock too): end when that command ends, even by SIGKILL (Linux). A child left
+    running on its own kept the folder locked, and the re-run that should export again was refused,
+    naming the dead command's pid. Called by the child itself, not between fork and exec: the command is
+    a multi-threaded TensorFlow process, where running Python in the forked child could deadlock."""
+    expected = os.environ.pop(PARENT_ENV, None)
+    if expected is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(expected):  # it ended before this process could ask
+        raise SystemExit(128 + signal.SIGKILL)

@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -235,14 +234,20 @@ class KerasStepRetracing(logging.Filter):
 LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(message)s", "%H:%M:%S"
 
 
+def log_file_handler(path: Path) -> logging.FileHandler:
+    """A handler appending the log to ``path`` in the console's format, without Keras' step retracing."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
+    handler.addFilter(KerasStepRetracing())
+    return handler
+
+
 @contextlib.contextmanager
 def run_log(run_dir: Path) -> Iterator[None]:
     """While it lasts, the log also goes to ``run_dir/train.log`` (appended, as ``train`` writes it): a
     cross-validation's fold folders and a search's ``best_run`` are run folders too."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / "train.log")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
-    handler.addFilter(KerasStepRetracing())
+    handler = log_file_handler(run_dir / "train.log")
     root = logging.getLogger()
     root.addHandler(handler)
     try:
@@ -271,18 +276,6 @@ def setup_logging(run_dir: Path | None = None) -> None:
 
 def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _die_with_parent() -> None:
-    """In the export child (Linux): end with this command, even when it is SIGKILLed. A child left running on
-    its own kept the run folder locked, and the re-run that should export again was refused naming the
-    dead command's pid."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -336,10 +329,11 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     log.info("exporting: " + " ".join(command[1:]))
     # The child holds the run folder's lock too, and ends with this command (even a SIGKILLed one): no export
     # runs on alone beside a re-run, which exports again.
-    from .locks import lock_descriptor
+    from .locks import PARENT_ENV, lock_descriptor
 
     held = lock_descriptor(run_dir)
-    code = subprocess.call(command, pass_fds=() if held is None else (held,), preexec_fn=_die_with_parent)
+    code = subprocess.call(command, pass_fds=() if held is None else (held,),
+                           env={**os.environ, PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
     if code == 0:
         write_state(run_dir, export_done=True)
     return code
