@@ -943,14 +943,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:
     """The search of one ``tune`` command, its outputs and log, in a checked (and, but for a worker,
     claimed) ``out``."""
-    from .train import LOG_DATE_FORMAT, LOG_FORMAT, KerasStepRetracing
+    from .train import log_file_handler
 
     log_dir = out / "workers" / tuner_id() if role == "worker" else out
     log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_dir / "tune.log")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
-    handler.addFilter(KerasStepRetracing())  # a model per trial: see the filter
-    logging.getLogger().addHandler(handler)
+    logging.getLogger().addHandler(log_file_handler(log_dir / "tune.log"))
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
                         worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
                         verbose=0 if args.quiet else "auto")
