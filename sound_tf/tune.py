@@ -717,26 +717,38 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
             reason = exc.strerror or str(exc)
         given_up = time.monotonic() - began > wait_seconds
         if given_up or reported is None or time.monotonic() - reported >= report_seconds:  # chief.json read only here
-            hint = _chief_port_hint(out, port)
+            hint, ended = _chief_hint(out, port)
             if given_up:
+                advice = "" if ended else "; give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT"
                 raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason})"
-                                  f"{hint}; give every worker the chief's KERASTUNER_ORACLE_IP and "
-                                  f"KERASTUNER_ORACLE_PORT")
+                                  f"{hint}{advice}")
             log(f"worker {tuner_id()}: no oracle answers at {host}:{port} yet ({reason}){hint}; waiting up to "
                 f"{wait_seconds:g} s for the chief")
             reported = time.monotonic()
         time.sleep(1.0)
 
 
-def _chief_port_hint(out: Path, port: str) -> str:
-    """``; the chief in OUT serves on IP:PORT (chief.json)`` when a serving chief is on another port, else ``""``."""
+def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
+    """What ``out``'s ``chief.json`` says that explains the wait (``; ...`` or ``""``), and whether the search ended.
+
+    A serving chief on another port (the worker's address is wrong), or a chief that has finished its
+    search (a worker started after the search waits for a chief that extends it, then gives up).
+    """
     try:
         chief = json.loads((out / CHIEF_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
-    if isinstance(chief, dict) and chief.get("status") == "serving" and str(chief.get("port")) != port:
-        return f"; the chief in {out} serves on {chief.get('ip')}:{chief.get('port')} ({out / CHIEF_FILE})"
-    return ""
+        return "", False
+    if not isinstance(chief, dict):
+        return "", False
+    if chief.get("status") == "serving" and str(chief.get("port")) != port:
+        return f"; the chief in {out} serves on {chief.get('ip')}:{chief.get('port')} ({out / CHIEF_FILE})", False
+    if chief.get("status") == "finished":
+        when = chief.get("finished")
+        at = (" at " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+              if isinstance(when, (int, float)) else "")
+        return (f"; the chief in {out} finished its search{at} ({out / CHIEF_FILE}): this worker only helps a "
+                f"chief started again to extend it (a larger --max-trials)"), True
+    return "", False
 
 
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,

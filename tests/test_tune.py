@@ -327,6 +327,27 @@ def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serve
         tune._wait_for_oracle("127.0.0.1", "80a", tmp_path, messages.append)
 
 
+def test_a_worker_started_after_the_search_ended_says_so(tmp_path, monkeypatch):
+    """A worker of a finished search waited ten minutes, then blamed its address; chief.json said why."""
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    finished = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+    (tmp_path / "chief.json").write_text(json.dumps({"status": "finished", "pid": 1, "finished": finished}))
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # the finished chief's port: nobody listens any more
+        messages: list[str] = []
+        with pytest.raises(ConfigError) as refused:
+            tune._wait_for_oracle("127.0.0.1", str(port), tmp_path, messages.append, wait_seconds=1.5,
+                                  report_seconds=10.0)
+    ended = (f"; the chief in {tmp_path} finished its search at 2027-01-15 08:00:00 UTC ({tmp_path / 'chief.json'}): "
+             f"this worker only helps a chief started again to extend it (a larger --max-trials)")
+    assert messages == [f"worker tuner1: no oracle answers at 127.0.0.1:{port} yet (Connection refused){ended}; "
+                        f"waiting up to 1.5 s for the chief"]
+    assert str(refused.value) == f"127.0.0.1:{port}: no oracle answered there within 1.5 s (Connection refused){ended}"
+
+
 def test_build_works_apart_from_the_search():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace, SoundHyperModel
