@@ -782,8 +782,7 @@ def _counted(message: str, name: str, entry: Mapping[str, Any], allowed_points: 
     one_clip = 100.0 / clips  # points of agreement or accuracy one test clip is worth
     if one_clip > allowed_points:
         message += (f"; with {clips} test clips one clip is {one_clip:.2f} points, more than the threshold's "
-                    f"{allowed_points:.2f}, so a larger test split is needed to hold {name} to it "
-                    f"(or --allow-degraded)")
+                    f"{allowed_points:.2f}, so a larger test split is needed to hold {name} to it")
     return message
 
 

@@ -480,8 +480,7 @@ def test_a_threshold_failure_counts_clips_and_says_when_the_test_split_is_too_sm
     failures = export.check_thresholds(small, profile)
     assert failures[0] == ("float16: top-1 agreement with Keras 99.07% < 99.50% (thresholds.float_min_agreement); "
                            "1 of 108 test clips differ; with 108 test clips one clip is 0.93 points, more than the "
-                           "threshold's 0.50, so a larger test split is needed to hold float16 to it "
-                           "(or --allow-degraded)")
+                           "threshold's 0.50, so a larger test split is needed to hold float16 to it")
     assert failures[1].endswith("(thresholds.quantized_min_agreement); 8 of 108 test clips differ")  # 3 allowed
     # 2 of 108 clips lost: 1.85 points; one clip (0.93) is within the 1.0 allowed, so nothing more is said
     assert failures[2] == ("int8: test accuracy 88.00% is 1.85 points below Keras (> 1, "
@@ -495,9 +494,9 @@ def test_a_threshold_failure_counts_clips_and_says_when_the_test_split_is_too_sm
                         "disagreements": 1}}
     assert [f.split("; ")[-1] for f in export.check_thresholds(tiny, profile)] == [
         "with 20 test clips one clip is 5.00 points, more than the threshold's 3.00, so a larger test split is "
-        "needed to hold dynamic to it (or --allow-degraded)",
+        "needed to hold dynamic to it",
         "with 20 test clips one clip is 5.00 points, more than the threshold's 1.00, so a larger test split is "
-        "needed to hold dynamic to it (or --allow-degraded)"]
+        "needed to hold dynamic to it"]
 
 
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
