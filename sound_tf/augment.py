@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import sys
 from pathlib import Path
@@ -131,7 +132,7 @@ __all__ = [
 
 #: Power-spectrum exponent of each generated noise colour: power ~ 1 / f ** exponent.
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
-#: Generated noise: rows per colour, and the memory they may take at most (float32).
+#: Generated noise: rows per colour, and the memory fewer rows keep it within (float32; one row per colour at least).
 GENERATED_NOISE_VARIANTS = 8
 GENERATED_NOISE_BYTES = 64 * 2**20
 #: Phase-vocoder window length aimed for (rounded to a power of two in samples).
@@ -155,9 +156,28 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _known_value(value: Any) -> Any:
+    """A scalar argument's value when it is known before the graph runs, else ``None``.
+
+    Python and numpy numbers, and tensors whose value TensorFlow can fold (constants; every tensor when
+    executing eagerly). A value drawn inside a graph is unknown here: it is checked where it is drawn, the
+    config's validated ranges.
+    """
+    if _is_number(value):
+        return value
+    if isinstance(value, (tf.Tensor, tf.Variable)) and value.shape.rank == 0:
+        known = tf.get_static_value(value)
+        if known is not None and np.ndim(known) == 0:
+            return known.item() if isinstance(known, np.generic) else known
+    return None
+
+
 def _check_range(name: str, value: Any, low: float, high: float, *, open_low: bool = False) -> None:
-    """Validate a Python-number argument (tensors are checked where they are drawn: the config)."""
-    if not _is_number(value):
+    """Validate a scalar argument whose value is known (see :func:`_known_value`); a bool is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    value = _known_value(value)
+    if value is None or isinstance(value, bool):
         return
     ok = math.isfinite(float(value)) and (low < value if open_low else low <= value) and value <= high
     if not ok:
@@ -172,7 +192,11 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def _mono(wave: Any, name: str = "wave") -> tf.Tensor:
-    """``wave`` as a float32 tensor of rank 1 (``[samples]``)."""
+    """``wave`` as a float32 tensor of rank 1 (``[samples]``); a float64 or float16 tensor is cast."""
+    if isinstance(wave, (tf.Tensor, tf.Variable)) and wave.dtype != tf.float32:
+        if not wave.dtype.is_floating:
+            raise ConfigError(f"{name} must hold floating-point samples, got a {wave.dtype.name} tensor")
+        wave = tf.cast(wave, tf.float32)
     wave = tf.convert_to_tensor(wave, dtype=tf.float32)
     if wave.shape.rank is not None and wave.shape.rank != 1:
         raise ConfigError(f"{name} must be one mono clip of shape [samples], got shape {wave.shape}")
@@ -255,6 +279,12 @@ def time_shift(wave: tf.Tensor, shift_samples: int | tf.Tensor, *, mode: str = "
     """
     if mode not in AugmentConfig.SHIFT_MODES:
         raise ConfigError(f"mode must be one of {', '.join(AugmentConfig.SHIFT_MODES)}, got {mode!r}")
+    known = _known_value(shift_samples)
+    if isinstance(shift_samples, (bool, np.bool_)) or (
+            known is not None and not (math.isfinite(float(known)) and float(known).is_integer()
+                                       and -2**31 < known < 2**31)):
+        raise ConfigError(f"shift_samples must be a whole number of samples within +-(2**31 - 1), got "
+                          f"{shift_samples!r}")
     wave = _mono(wave)
     if mode == "roll":
         return tf.roll(wave, tf.cast(shift_samples, tf.int32), axis=0)
@@ -479,8 +509,8 @@ def _shifted_and_padded(wave: tf.Tensor, shift_samples: tf.Tensor | None, mode: 
 
     The ``back`` samples mirror the shifted clip's last ones without repeating the final sample (as
     ``np.pad(..., mode="reflect")``), up to ``n - 1`` of them, then zeros. The phase vocoder reads them:
-    it builds each output frame from the nearest input frame, up to a quarter of a frame later than
-    the ideal one, so the clip's last output samples may come from past its end. Read as zeros there,
+    it builds each output frame from the nearest input frame, up to a quarter of a frame earlier or
+    later than the ideal one, so the clip's last output samples may come from past its end. Read as zeros there,
     pitch shifts and stretches faded the clip's last 10-15 ms by up to 80 dB; mirrored, by at most
     about 5 dB (tests/test_augment.py), where librosa's ``pitch_shift`` fades them by up to 9-12 dB.
     The front stays zeros: the first output frame is input frame 0 exactly.
@@ -731,12 +761,17 @@ def add_noise(wave: tf.Tensor, noise: tf.Tensor, snr_db: float | tf.Tensor, *,
     wave, noise : tf.Tensor
         ``[samples]`` float32 each, same length.
     snr_db : float or scalar tensor
+        In [-80, 200] dB, or infinity (no noise).
     noise_power : float or scalar tensor, optional
         The mean square of ``noise`` when it is known (e.g. a circular shift of unit-power noise);
         measured when not given.
     """
-    _check_range("snr_db", snr_db, -80.0, 200.0)
+    if _known_value(snr_db) != math.inf:  # an infinite SNR adds none (the augmenter's "not applied")
+        _check_range("snr_db", snr_db, -80.0, 200.0)
     wave, noise = _mono(wave), _mono(noise, "noise")
+    if wave.shape[0] is not None and noise.shape[0] is not None and wave.shape[0] != noise.shape[0]:
+        raise ConfigError(f"noise must have the clip's length: wave has {wave.shape[0]} samples, noise "
+                          f"{noise.shape[0]}")
     # Mean squares by l2_loss (sum of squares / 2): one fused pass; a tensordot took 0.17 ms per 5-s clip here.
     signal_power = 2.0 * tf.nn.l2_loss(wave) / tf.cast(tf.maximum(tf.size(wave), 1), tf.float32)
     if noise_power is None:
@@ -1120,7 +1155,15 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     if not clips:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
                           f"({len(files)} audio file(s), {len(result.skipped)} unreadable)")
-    return np.concatenate(clips).astype(np.float32)
+    bank = np.concatenate(clips).astype(np.float32)
+    if bank.size < config.audio.clip_samples:
+        rate = config.audio.sample_rate_hz
+        logging.getLogger(__name__).warning(
+            "augment.noise_dir=%s: its %d non-silent file(s) hold %.3f s of audio, less than one clip (%.3f s): "
+            "every noise window repeats them %.1f times, a tone at %.1f Hz and its harmonics rather than "
+            "noise; add longer recordings", aug.noise_dir, len(clips), bank.size / rate,
+            config.audio.clip_samples / rate, config.audio.clip_samples / bank.size, rate / bank.size)
+    return bank
 
 
 # -- SpecAugment -----------------------------------------------------------------------------------
@@ -1182,10 +1225,11 @@ class ResumableDraws:
 class SpecAugment(ResumableDraws, keras.layers.Layer):
     """SpecAugment frequency and time masks on ``[batch, frames, mel_bins]`` features, training only.
 
-    Each example gets ``freq_mask_count`` bands of ``0..freq_mask_max_bins`` mel bins and
-    ``time_mask_count`` spans of ``0..floor(time_mask_max_fraction * frames)`` frames, uniformly placed,
-    set to ``mask_value`` (0 = the mean after the model's normalisation). With ``training`` false or
-    unset the layer is the identity, so inference, SavedModel and TFLite exports contain no masking ops.
+    Each example is masked with probability ``probability``; a masked example gets ``freq_mask_count``
+    bands of ``0..freq_mask_max_bins`` mel bins and ``time_mask_count`` spans of
+    ``0..floor(time_mask_max_fraction * frames)`` frames, uniformly placed, set to ``mask_value`` (0 = the
+    mean after the model's normalisation). With ``training`` false or unset the layer is the identity, so
+    inference, SavedModel and TFLite exports contain no masking ops.
 
     Parameters
     ----------
@@ -1193,14 +1237,16 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
     time_mask_count : int
     time_mask_max_fraction : float
         In [0, 0.5]; the widest time mask as a fraction of the frames, so it scales with clip length.
+    probability : float
+        In [0, 1]: the chance that an example is masked at all (1: every example, as SpecAugment's paper).
     mask_value : float
     seed : int, optional
         Seeds the layer's :class:`keras.random.SeedGenerator`.
     """
 
     def __init__(self, *, freq_mask_count: int = 2, freq_mask_max_bins: int = 8, time_mask_count: int = 2,
-                 time_mask_max_fraction: float = 0.1, mask_value: float = 0.0, seed: int | None = None,
-                 **kwargs: Any):
+                 time_mask_max_fraction: float = 0.1, probability: float = 1.0, mask_value: float = 0.0,
+                 seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.freq_mask_count = _check_int("freq_mask_count", freq_mask_count, 0)
         self.freq_mask_max_bins = _check_int("freq_mask_max_bins", freq_mask_max_bins, 0)
@@ -1210,7 +1256,11 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
         _check_range("time_mask_max_fraction", time_mask_max_fraction, 0.0, 0.5)
         if not (_is_number(mask_value) and math.isfinite(float(mask_value))):
             raise ConfigError(f"mask_value must be a finite number, got {mask_value!r}")
+        if not _is_number(probability):
+            raise ConfigError(f"probability must be a number, got {probability!r}")
+        _check_range("probability", probability, 0.0, 1.0)
         self.time_mask_max_fraction = float(time_mask_max_fraction)
+        self.probability = float(probability)
         self.mask_value = float(mask_value)
         self.seed = None if seed is None else _check_int("seed", seed, 0)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
@@ -1231,13 +1281,17 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
         return tf.cast(starts, tf.int32), tf.cast(widths, tf.int32)
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        if not training or (self.freq_mask_count == 0 and self.time_mask_count == 0):
+        if not training or (self.freq_mask_count == 0 and self.time_mask_count == 0) or self.probability == 0.0:
             return inputs
         shape = tf.shape(inputs)
         batch, frames, bins = shape[0], shape[1], shape[2]
         freq_starts, freq_widths = self._bands(batch, bins, self.freq_mask_count, self.freq_mask_max_bins)
         max_frames = tf.floor(self.time_mask_max_fraction * tf.cast(frames, tf.float32))
         time_starts, time_widths = self._bands(batch, frames, self.time_mask_count, max_frames)
+        if self.probability < 1.0:  # drawn after the bands: at 1 the draws are those of a layer without it
+            masked = keras.random.uniform((batch, 1), seed=self.seed_generator) < self.probability  # [batch, 1]
+            freq_widths = tf.where(masked, freq_widths, 0)
+            time_widths = tf.where(masked, time_widths, 0)
         return apply_spec_masks(inputs, freq_starts=freq_starts, freq_widths=freq_widths,
                                 time_starts=time_starts, time_widths=time_widths, mask_value=self.mask_value)
 
@@ -1248,19 +1302,20 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
         config = super().get_config()
         config.update(freq_mask_count=self.freq_mask_count, freq_mask_max_bins=self.freq_mask_max_bins,
                       time_mask_count=self.time_mask_count, time_mask_max_fraction=self.time_mask_max_fraction,
-                      mask_value=self.mask_value, seed=self.seed)
+                      probability=self.probability, mask_value=self.mask_value, seed=self.seed)
         return config
 
 
 def spec_augment_layer(config: Config, **kwargs: Any) -> SpecAugment | None:
     """The :class:`SpecAugment` layer of ``config.augment`` (seeded by ``train.seed``), or ``None`` when off."""
     aug = config.augment
-    if not aug.enabled or (aug.spec_freq_mask_count == 0 and aug.spec_time_mask_count == 0):
+    if not aug.enabled or (aug.spec_freq_mask_count == 0 and aug.spec_time_mask_count == 0) or \
+            aug.spec_probability == 0.0:
         return None
     kwargs.setdefault("name", "spec_augment")
     return SpecAugment(freq_mask_count=aug.spec_freq_mask_count, freq_mask_max_bins=aug.spec_freq_mask_max_bins,
                        time_mask_count=aug.spec_time_mask_count,
-                       time_mask_max_fraction=aug.spec_time_mask_max_fraction,
+                       time_mask_max_fraction=aug.spec_time_mask_max_fraction, probability=aug.spec_probability,
                        seed=config.train.seed, **kwargs)
 
 
@@ -1640,7 +1695,7 @@ class FeatureAugment(ResumableDraws, keras.layers.Layer):
         (a random permutation), as :func:`draw_mixup_params` draws them."""
         u = keras.random.uniform((batch, 3), seed=self.mixup_seed_generator)  # [batch, 3]
         weight = _mixup_weights(u[:, :2], alpha=self.mixup_alpha, probability=self.mixup_probability)
-        return {"weight": weight, "partner": tf.cast(tf.argsort(u[:, 2]), tf.int32)}
+        return _with_partners(weight, u[:, 2])
 
     @contextlib.contextmanager
     def mixing(self, params: Mapping[str, tf.Tensor]) -> Iterator[None]:
@@ -1841,13 +1896,27 @@ def draw_mixup_params(seed: tf.Tensor, batch_size: int | tf.Tensor, *, alpha: fl
     dict
         ``weight`` ``[batch]`` float32: Beta(alpha, alpha) (see :func:`_mixup_weights`) for examples that
         are mixed (probability ``probability``), 1 for the others;
-        ``partner`` ``[batch]`` int32: a random permutation of the batch.
+        ``partner`` ``[batch]`` int32: another example of the batch (see :func:`_with_partners`).
     """
     batch = tf.convert_to_tensor(batch_size, tf.int32)
     u = tf.random.stateless_uniform(tf.stack([batch, 3]), seed=tf.convert_to_tensor(seed))  # [batch, 3]
     weight = _mixup_weights(u[:, :2], alpha=alpha, probability=probability)  # [batch]
-    partner = tf.cast(tf.argsort(u[:, 2]), tf.int32)  # [batch]
-    return {"weight": weight, "partner": partner}
+    return _with_partners(weight, u[:, 2])
+
+
+def _with_partners(weight: tf.Tensor, u: tf.Tensor) -> dict[str, tf.Tensor]:
+    """``{"weight", "partner"}`` of a batch: partners from the random order of ``u [batch]``, never the example itself.
+
+    The partners are the permutation that sorts ``u``. A random permutation leaves about one example of
+    every batch in place (3.0% of partners at a batch of 32), and mixing an example with itself only
+    rescales it (by ``w^2 + (1 - w)^2`` in the mel powers) under its own label: such an example takes the
+    next example of the batch instead. In a batch of one there is nobody to mix with, and its weight is 1.
+    """
+    batch = tf.shape(u)[0]
+    own = tf.range(batch)  # [batch]
+    partner = tf.cast(tf.argsort(u), tf.int32)  # [batch]
+    partner = tf.where(partner == own, (own + 1) % tf.maximum(batch, 1), partner)
+    return {"weight": tf.where(partner == own, tf.ones_like(weight), weight), "partner": partner}
 
 
 #: Points of the tabulated Beta(alpha, alpha) quantile function that mixup weights are read from.
@@ -1938,8 +2007,9 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
     """The per-example mixup of the training pipeline, or ``None`` when augmentation or mixup is off or
     mixup acts on the features (``augment.mixup_domain``; see :class:`FeatureAugment`).
 
-    ``f(wave [samples], label [classes], partner_wave [samples], partner_label [classes], seed [2])
-    -> (wave, label)``: with probability ``augment.mixup_probability`` the example becomes
+    ``f(wave [samples], label [classes], partner_wave [samples], partner_label [classes], seed [2],
+    same_clip=None) -> (wave, label)``: with probability ``augment.mixup_probability`` (never when the
+    bool tensor ``same_clip`` says the partner is the same file) the example becomes
     ``w * wave + (1 - w) * partner_wave`` with soft label ``w * label + (1 - w) * partner_label``,
     ``w ~ Beta(alpha, alpha)``; otherwise it is returned as it is (nothing is computed, and the partner
     is not read). ``partner_wave`` may be float32 or the memory cache's int16 samples
@@ -1958,9 +2028,11 @@ def make_mixup(config: Config) -> Callable[..., tuple[tf.Tensor, tf.Tensor]] | N
 
     @tf.autograph.experimental.do_not_convert
     def mixup(wave: tf.Tensor, label: tf.Tensor, partner_wave: tf.Tensor, partner_label: tf.Tensor,
-              seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+              seed: tf.Tensor, same_clip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         weight = _mixup_weights(tf.random.stateless_uniform([2], seed=tf.convert_to_tensor(seed)),
                                 alpha=alpha, probability=probability)  # scalar
+        if same_clip is not None:  # the partner is the clip itself: nothing to mix with
+            weight = tf.where(same_clip, 1.0, weight)
         label, partner_label = tf.cast(label, tf.float32), tf.cast(partner_label, tf.float32)
         return _cond(weight < 1.0,
                      lambda: (_mix(wave, as_float(partner_wave), weight), _mix(label, partner_label, weight)),

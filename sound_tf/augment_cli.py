@@ -43,13 +43,18 @@ from .config import Config, check_seed, config_from_recipe, replace_section
 from .errors import ConfigError, run_cli
 
 
+#: Most versions one preview writes: each is a WAV and a row of the PNG (about 200 pixels high).
+MAX_COUNT = 32
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.augment",
                                      description="Write augmented versions of one audio file as WAVs and a "
                                                  "PNG of their log-mel spectrograms.")
     parser.add_argument("file", help="an audio file (any format sound_tf decodes)")
     parser.add_argument("--out", required=True, help="output folder (created)")
-    parser.add_argument("--count", type=int, default=6, help="augmented versions to write (default 6)")
+    parser.add_argument("--count", type=int, default=6,
+                        help=f"augmented versions to write (default 6, at most {MAX_COUNT})")
     parser.add_argument("--seed", type=int, help="seed of the draws (default: train.seed of the config)")
     parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
                         help="where the clip starts in a file longer than audio.clip_seconds (default 0)")
@@ -100,24 +105,29 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     AudioError
         ``path`` cannot be decoded.
     ConfigError
-        ``count`` is not positive, ``seed`` is out of range, ``start_seconds`` lies outside the file, or
-        the noise folder is unusable.
+        ``count`` is not in ``[1, MAX_COUNT]``, ``seed`` is out of range, ``start_seconds`` lies outside
+        the file, ``out_dir`` is a file or holds files of the user's own, or the noise folder is unusable.
     """
+    # Checked before TensorFlow starts and the file is decoded: a wrong flag comes back at once.
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ConfigError(f"--count must be an integer in [1, {MAX_COUNT}], got {count!r}")
+    check_seed("--seed", seed)
+    if not (math.isfinite(start_seconds) and start_seconds >= 0):
+        raise ConfigError(f"--start must be a number of seconds >= 0, got {start_seconds}")
+    _previous_versions(Path(out_dir), path)  # --out a file, or a folder of someone's own files
+
     import tensorflow as tf
 
     from . import audio
     from .augment import load_noise_bank, make_waveform_augmenter
 
-    if count < 1:
-        raise ConfigError(f"--count must be >= 1, got {count}")
-    check_seed("--seed", seed)
     rate, clip = config.audio.sample_rate_hz, config.audio.clip_samples
     wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
     if wave.size < config.frame_length_samples:
         raise ConfigError(f"{path}: {wave.size} samples at {rate} Hz is shorter than one feature frame "
                           f"({config.frame_length_samples} samples)")
-    start = int(round(start_seconds * rate)) if math.isfinite(start_seconds) else -1
-    if not 0 <= start < wave.size:
+    start = int(round(start_seconds * rate))
+    if not start < wave.size:
         raise ConfigError(f"--start {start_seconds} s lies outside {path}, which lasts {wave.size / rate:.2f} s")
     if wave.size != clip or start:
         end = min(start + clip, wave.size)

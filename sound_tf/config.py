@@ -246,8 +246,10 @@ class DataConfig:
 class AugmentConfig:
     """Training-only augmentation (see ``sound_tf/augment.py``); ``enabled=False`` turns all off.
 
-    The transforms apply in the order mixup -> shift -> stretch/pitch/speed -> gain -> noise, each with
-    its own probability; SpecAugment masks the normalised log-mel features. Validation, test and every
+    Each transform has its own probability. On the waveform they apply in the order mixup -> shift ->
+    stretch/pitch/speed -> gain -> noise; on the features (the default) speed/stretch/pitch warp the
+    mel powers first (``FeatureRescale``), then mixup, shift, gain and noise act on them
+    (``FeatureAugment``); SpecAugment then masks the normalised log-mel features. Validation, test and every
     exported model never augment. The ``*_domain`` settings say where each group acts: on the log-mel
     features inside the model while training (``features``, the default for all four) or on each clip
     inside ``tf.data`` (``waveform``). With every group on the features the input pipeline only reads
@@ -295,6 +297,8 @@ class AugmentConfig:
         SpecAugment time masks per example.
     spec_time_mask_max_fraction : float
         Largest time mask width as a fraction of the frames of a clip (so it scales with its length).
+    spec_probability : float
+        Probability that an example gets SpecAugment's masks at all (1: every example, as in the paper).
     mixup_probability : float
         Probability that an example is mixed with a partner.
     mixup_alpha : float
@@ -346,6 +350,7 @@ class AugmentConfig:
     spec_freq_mask_max_bins: int = 8
     spec_time_mask_count: int = 2
     spec_time_mask_max_fraction: float = 0.1
+    spec_probability: float = 1.0
     mixup_probability: float = 0.5
     mixup_alpha: float = 0.2
     shift_gain_domain: str = "features"
@@ -372,7 +377,7 @@ class AugmentConfig:
                    f"augment.{name} must be an integer in [0, {high}], got {value!r}")
 
         _check(isinstance(self.enabled, bool), f"augment.enabled must be true or false, got {self.enabled!r}")
-        for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup"):
+        for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "spec", "mixup"):
             value = number(f"{name}_probability")
             _check(0.0 <= value <= 1.0, f"augment.{name}_probability must be in [0, 1], got {value!r}")
         _check(0.0 <= number("shift_max_clip_fraction") <= 0.5,

@@ -224,6 +224,8 @@ def training_dataset(
         raise ValueError(f"first_epoch must be >= 0 and epochs >= 1 or None, got {first_epoch} and {epochs}")
     cache = memory_cache_format(paths)
     decoded = _decoded(paths, label_indices, cache)
+    # Each clip with its number in ``paths``: a partner drawn from the second shuffle may be the clip itself.
+    numbered = tf.data.Dataset.zip((decoded, tf.data.Dataset.range(len(paths))))
     buffer = min(config.train.shuffle_buffer, len(paths))
     drop_remainder = drops_remainder(len(paths), config.train.batch_size)
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
@@ -232,21 +234,24 @@ def training_dataset(
         keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
         # Example i's seed is (this epoch's draw word, i): like stateless_fold_in(keys[2], i), the word drawn once.
         draw_word = tf.random.stateless_uniform([], seed=keys[2], minval=0, maxval=2**31 - 1, dtype=tf.int32)
-        streams = (_seeded_shuffle(decoded, buffer, keys[0, 0]).enumerate(),)
+        streams = (_seeded_shuffle(numbered, buffer, keys[0, 0]).enumerate(),)
         if mixup is not None:  # partners: the same cached clips in another order
-            streams += (_seeded_shuffle(decoded, buffer, keys[1, 0]),)
+            streams += (_seeded_shuffle(numbered, buffer, keys[1, 0]),)
 
-        def per_example(indexed: tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]],
-                        partner: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-            index, (wave, label) = indexed
+        def per_example(indexed: tuple[tf.Tensor, tuple[tuple[tf.Tensor, tf.Tensor], tf.Tensor]],
+                        partner: tuple[tuple[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
+                        ) -> tuple[tf.Tensor, tf.Tensor]:
+            index, ((wave, label), clip) = indexed
             pair = tf.stack([draw_word, tf.cast(index, tf.int32)])  # [2]
             # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
             crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
             wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
             label = tf.one_hot(label, classes)  # [classes]
             if partner is not None:
-                partner_wave = random_pad_or_crop(partner[0], length, partner_seed)  # [length], converted if mixed in
-                wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner[1], classes), mix_seed)
+                (partner_wave, partner_label), partner_clip = partner
+                partner_wave = random_pad_or_crop(partner_wave, length, partner_seed)  # [length], converted if mixed in
+                wave, label = mixup(wave, label, partner_wave, tf.one_hot(partner_label, classes), mix_seed,
+                                    same_clip=tf.equal(clip, partner_clip))
             if waveform_augmenter is not None:
                 wave = waveform_augmenter(wave, aug_seed)
             return tf.ensure_shape(wave, [length]), label  # [length], [classes]

@@ -63,7 +63,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
     layout that has a recipe of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets
     that recipe (its folds, sample rate and clip length), and a line on stderr says so; other data gets
-    the built-in defaults. ``data.path`` and ``data.split_file`` are made absolute however they are given.
+    the built-in defaults. ``data.path``, ``data.split_file`` and ``augment.noise_dir`` are made absolute however they are given.
     """
     set_overrides = parse_set_flags(args.set)
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
@@ -73,7 +73,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
-    for key in ("data.path", "data.split_file"):  # as --data: a resumed run is found from any spelling
+    for key in ("data.path", "data.split_file", "augment.noise_dir"):  # as --data: a run is found from any spelling
         if isinstance(set_overrides.get(key), str):
             set_overrides[key] = os.path.abspath(os.path.expanduser(set_overrides[key]))
     overrides: dict[str, Any] = {

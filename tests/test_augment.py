@@ -328,6 +328,26 @@ def test_noise_bank_is_read_through_the_cache_and_mixed_at_the_snr(tmp_path, rng
     assert rms_db(tone) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
 
 
+def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng, caplog):
+    """Ten samples of noise were taken without a word: every window repeated them, a 1.6 kHz buzz."""
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    sf.write(folder / "short.wav", 0.2 * rng.standard_normal(RATE_HZ // 4), RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=1.0, noise_dir=str(folder))
+    with caplog.at_level("WARNING", logger="sound_tf.augment"):
+        bank = augment.load_noise_bank(config)
+    assert bank.shape == (RATE_HZ // 4,)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "sound_tf.augment"]
+    assert warning.startswith(f"augment.noise_dir={folder}: its 1 non-silent file(s) hold 0.250 s of audio, less "
+                              f"than one clip (1.000 s): every noise window repeats them 4.0 times, a tone at "
+                              f"4.0 Hz")
+    caplog.clear()
+    sf.write(folder / "more.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
+    with caplog.at_level("WARNING", logger="sound_tf.augment"):
+        assert augment.load_noise_bank(config).shape == (RATE_HZ * 5 // 4,)
+    assert not [r for r in caplog.records if r.name == "sound_tf.augment"]
+
+
 @pytest.mark.parametrize("bank_shape", [(RATE_HZ * 3 // 10,), (3, RATE_HZ * 7 // 10), (2, RATE_HZ * 5 // 2)])
 @pytest.mark.parametrize("window_samples", [RATE_HZ, RATE_HZ + 4321])
 def test_noise_windows_wrap_around_short_and_long_bank_rows(bank_shape, window_samples, rng):
@@ -681,7 +701,7 @@ def test_mixup_mixes_waves_and_labels_with_the_same_weight(rng):
     params = augment.draw_mixup_params(tf.constant([3, 9]), 8, alpha=0.4)
     mixed_waves, mixed_labels = (t.numpy() for t in augment.apply_mixup(waves, labels, params))
     weight, partner = params["weight"].numpy(), params["partner"].numpy()
-    assert sorted(partner) == list(range(8))
+    assert np.all(partner != np.arange(8)) and np.all((partner >= 0) & (partner < 8))
     np.testing.assert_allclose(mixed_waves, weight[:, None] * waves + (1 - weight[:, None]) * waves[partner],
                                rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, rtol=1e-6)
@@ -767,6 +787,78 @@ def test_bad_arguments_raise_config_error(call):
         call()
 
 
+@pytest.mark.parametrize("call, message", [
+    # values a caller passes as constant tensors are known before the graph runs, and checked like numbers
+    (lambda: augment.change_speed(np.ones(4096, np.float32), tf.constant(0.0)), r"factor must be in \(0.0, 4.0\]"),
+    (lambda: augment.change_speed(np.ones(4096, np.float32), tf.constant(-1.0)), "factor must be in"),
+    (lambda: augment.pitch_shift(np.ones(4096, np.float32), tf.constant(float("nan")), sample_rate_hz=RATE_HZ),
+     "semitones must be in"),
+    (lambda: augment.time_stretch(np.ones(4096, np.float32), tf.constant(float("nan"))), "rate must be in"),
+    (lambda: augment.apply_gain(np.ones(8, np.float32), True), "gain_db must be a number, got True"),
+    (lambda: augment.time_shift(np.ones(8, np.float32), 5.7), "shift_samples must be a whole number"),
+    (lambda: augment.time_shift(np.ones(8, np.float32), np.int64(2**40)), "shift_samples must be a whole number"),
+    (lambda: augment.time_shift(np.ones(8, np.float32), tf.constant(2.5)), "shift_samples must be a whole number"),
+    (lambda: augment.add_noise(np.ones(16, np.float32), np.ones(10, np.float32), 10.0),
+     "noise must have the clip's length: wave has 16 samples, noise 10"),
+    (lambda: augment.apply_gain(tf.constant([1, 2]), 1.0), "wave must hold floating-point samples, got a int32"),
+    (lambda: augment.SpecAugment(probability=1.5), r"probability must be in \[0.0, 1.0\]"),
+])
+def test_arguments_known_before_the_graph_runs_are_checked_by_name(call, message):
+    """Tensors were never checked, so tf.constant(0.0) as a speed factor gave a 1-sample clip, and a bool gain
+    of True was +1 dB; a 5.7-sample shift was cut to 5, and 2**40 samples wrapped to 0 in int32."""
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_checked_arguments_still_accept_drawn_tensors_and_other_float_types():
+    wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
+    as_float64 = augment.apply_gain(tf.constant(wave, tf.float64), 6.0)
+    assert as_float64.dtype == tf.float32
+    np.testing.assert_allclose(as_float64.numpy(), wave * 10 ** (6 / 20), rtol=1e-6)
+    np.testing.assert_array_equal(augment.time_shift(wave, 3.0).numpy(), np.roll(wave, 3))  # whole-number float
+
+    @tf.function
+    def drawn(seed):  # a value drawn in the graph is unknown while tracing: checked where it is drawn
+        factor = tf.random.stateless_uniform([], seed=seed, minval=0.9, maxval=1.1)
+        return augment.change_speed(wave, factor), augment.time_shift(wave, tf.cast(factor * 10, tf.int32))
+
+    faster, shifted = drawn(tf.constant([1, 2]))
+    assert 3700 < faster.shape[0] < 4560 and shifted.shape == (4096,)
+
+
+def test_spec_augment_probability_masks_that_share_of_examples_only():
+    features = tf.random.stateless_normal([400, 100, 40], seed=[4, 5]) + 10.0  # never exactly 0
+    every = augment.SpecAugment(freq_mask_count=2, freq_mask_max_bins=8, time_mask_count=2, seed=3)
+    some = augment.SpecAugment(freq_mask_count=2, freq_mask_max_bins=8, time_mask_count=2, probability=0.3, seed=3)
+    masked_every = (every(features, training=True).numpy() == 0).any(axis=(1, 2))
+    out = some(features, training=True).numpy()
+    masked_some = (out == 0).any(axis=(1, 2))
+    # the layer at 1 masks almost every example (a drawn width may be 0); at 0.3, about 0.3 of them
+    assert masked_every.mean() > 0.9
+    assert abs(masked_some.mean() - 0.3 * masked_every.mean()) < 0.07
+    untouched = ~masked_some
+    np.testing.assert_array_equal(out[untouched], features.numpy()[untouched])
+    assert augment.SpecAugment.from_config(some.get_config()).probability == 0.3
+    assert augment.spec_augment_layer(config_with(spec_probability=0.0)) is None
+    assert augment.spec_augment_layer(config_with(spec_probability=0.5)).probability == 0.5
+
+
+def test_mixup_partners_are_never_the_example_itself():
+    """A random permutation leaves about one example of a batch of 32 in place (3.0% of partners), and
+    such an example was only rescaled under its own label instead of mixed."""
+    own = np.arange(32)
+    partners = [augment.draw_mixup_params(tf.constant([s, 2]), 32, alpha=0.2)["partner"].numpy() for s in range(200)]
+    assert all(np.all(p != own) for p in partners)
+    # each example's partners spread over the whole batch
+    counts = np.bincount(np.stack(partners)[:, 0], minlength=32)
+    assert counts[0] == 0 and np.all(counts[1:] > 0)
+    [alone] = augment.draw_mixup_params(tf.constant([1, 2]), 1, alpha=0.2)["weight"].numpy()
+    assert alone == 1.0  # a batch of one has no one to mix with
+    layer = augment.FeatureAugment(log_offset=1e-6, mixup_probability=1.0, seed=0)
+    drawn = [layer.draw_mixup(32)["partner"].numpy() for _ in range(50)]
+    assert all(np.all(p != own) for p in drawn)
+
+
 # -- CLI --------------------------------------------------------------------------------------------
 
 def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
@@ -806,7 +898,7 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
 
 def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
     """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
-    TensorFlow start-up to print its usage."""
+    TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too."""
     import subprocess
     import sys
     from pathlib import Path
@@ -815,7 +907,10 @@ def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
             "try:\n    runpy.run_module('sound_tf.augment', run_name='__main__')\n"
             "except SystemExit as exc:\n    print(exc.code, sorted({{m.split('.')[0] for m in sys.modules}} & "
             "{{'tensorflow', 'keras'}}))")
-    for args, code_expected in (("'--help'", 0), ("'--seed', 'x'", 2)):
+    bad = "'x.wav', '--out', 'preview', "  # checked before the file is decoded: it need not exist
+    for args, code_expected in (("'--help'", 0), ("'--seed', 'x'", 2), (bad + "'--count', '0'", 2),
+                                (bad + "'--count', '33'", 2), (bad + "'--seed', '-1'", 2),
+                                (bad + "'--start', '-1'", 2), ("'x.wav', '--out', 'README.md'", 2)):
         out = subprocess.run([sys.executable, "-c", code.format(args=args)], capture_output=True, text=True,
                              check=True, cwd=Path(__file__).resolve().parents[1]).stdout
         assert out.strip().splitlines()[-1] == f"{code_expected} []", out
@@ -890,7 +985,9 @@ def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_app
     sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
     for start in ("nan", "inf", "-inf"):
         assert augment.main([str(source), "--out", str(tmp_path / "x"), f"--start={start}"]) == 2
-        assert f"--start {float(start)} s lies outside" in capsys.readouterr().err
+        assert f"--start must be a number of seconds >= 0, got {float(start)}" in capsys.readouterr().err
+    assert augment.main([str(source), "--out", str(tmp_path / "x"), "--start=2.5"]) == 2
+    assert "--start 2.5 s lies outside" in capsys.readouterr().err
     off = [arg for name in ("shift", "speed", "stretch", "pitch", "gain") for arg in
            ("--set", f"augment.{name}_probability=0")]
     assert augment.main([str(source), "--out", str(tmp_path / "y"), "--count", "1", *off]) == 0
@@ -1230,7 +1327,7 @@ def test_the_models_training_layers_draw_independent_streams():
         places.append(np.argmax(band) / (band.size - band.sum()) if band.any() else np.nan)  # start / room
         layer = augment.feature_augment_layer(config)
         shifts.append(float(layer.draw(1)["shift_clip_fraction"][0]))
-        weights.append(float(layer.draw_mixup(1)["weight"][0]))
+        weights.append(float(layer.draw_mixup(2)["weight"][0]))
     speeds, places = np.array(speeds), np.array(places)
     some = ~np.isnan(places)
     assert some.sum() > 100

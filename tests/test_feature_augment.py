@@ -124,15 +124,14 @@ def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
     loud = mixed > np.log(offset) + 3  # bands with the tones in them
     assert np.median(np.abs(out[0] - mixed)[loud]) < 0.05
 
-    # A batch of 8: this seed's first four partners happen to be themselves (a batch of 4 would mix
-    # nothing, and the label checks below could not fail).
+    # A batch of 8, partners never the example itself.
     labels = tf.one_hot([0, 2, 1, 1, 0, 2, 1, 0], 3)
     sample_weight = np.arange(1.0, 9.0)
     drawn = layer.draw_mixup(8)
     mixed, weights = augment.mix_labels(labels, tf.constant(sample_weight), drawn)
     w, partner = drawn["weight"].numpy(), drawn["partner"].numpy()
-    assert sorted(partner) == list(range(8)) and np.all((w > 0) & (w <= 1))
-    crossed = (partner != np.arange(8)) & (w < 0.99) & (labels.numpy().argmax(1) != labels.numpy().argmax(1)[partner])
+    assert np.all(partner != np.arange(8)) and np.all((w > 0) & (w <= 1))
+    crossed = (w < 0.99) & (labels.numpy().argmax(1) != labels.numpy().argmax(1)[partner])
     assert crossed.sum() >= 2  # examples really mixed with another class
     np.testing.assert_allclose(mixed.numpy().sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mixed.numpy(), w[:, None] * labels.numpy() + (1 - w[:, None]) * labels.numpy()[partner],

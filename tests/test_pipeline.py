@@ -167,6 +167,28 @@ def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp
     np.testing.assert_array_equal(np.concatenate([w.numpy() for w, _ in again]), waves)
 
 
+def test_a_waveform_mixup_partner_that_is_the_clip_itself_is_not_mixed_in(tmp_path):
+    """The partner stream is a second shuffle of the same clips, so a clip met itself about once in N and
+    was mixed with another crop of itself. With one clip, longer than the clip length and never repeating
+    (a ramp), every example must be one plain crop of it: consecutive samples one step apart."""
+    from sound_tf import augment
+
+    config = _config(**{"augment.mixup_probability": 1.0, "augment.mixup_domain": "waveform",
+                        "train.batch_size": 1})
+    ramp = np.arange(int(SR * 1.5), dtype=np.float32) / 2**15  # one 16-bit step per sample
+    paths = [_write(tmp_path / "ramp.wav", ramp)]
+    mixup = augment.make_mixup(config)
+    waves = np.concatenate([w.numpy() for w, _ in pipeline.training_dataset(paths, [0], config, mixup=mixup,
+                                                                             epochs=8)])
+    assert len(waves) == 8
+    steps = np.diff(waves, axis=1) * 2**15
+    np.testing.assert_allclose(steps, 1.0, atol=1e-3)  # a mix of two crops w a + (1 - w) b would still step
+    # by 1, but start between two crops' values: the first sample is a whole number of steps, too
+    starts = waves[:, 0] * 2**15
+    np.testing.assert_allclose(starts, np.round(starts), atol=1e-3)
+    assert len(set(np.round(starts).astype(int))) > 1  # the crops themselves are drawn
+
+
 def test_class_weights_yield_sample_weights(tmp_path):
     config = _config()
     paths, labels = _labelled_files(tmp_path)

@@ -208,6 +208,12 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     listed = config_from_flags("--set", "data.split_file=../run/split.csv")
     assert listed.data.format == "auto" and listed.train.epochs == Config().train.epochs
     assert listed.data.split_file == str(tmp_path / "run" / "split.csv")
+    # and so is the noise folder: a killed run resumed from another folder was refused ('nd' there, '../nd' now)
+    noisy = config_from_flags("--data", "../data", "--set", "augment.noise_dir=../nd")
+    assert noisy.augment.noise_dir == str(tmp_path / "nd")
+    monkeypatch.chdir(tmp_path)
+    assert config_from_flags("--data", "data", "--set", "augment.noise_dir=nd") == noisy
+    monkeypatch.chdir(tmp_path / "elsewhere")
     run = tmp_path / "run"
     run.mkdir()
     first.save(run)
