@@ -427,6 +427,12 @@ def log_mel_numpy(config: Config, waveform: np.ndarray) -> np.ndarray:
     return features[0] if waveform.ndim == 1 else features
 
 
+#: The least standard deviation :func:`compute_feature_stats` gives a mel bin, as a fraction of the median
+#: bin's, and in any case (log units).
+STD_FLOOR_FRACTION = 0.25
+MIN_STD = 1e-3
+
+
 def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Per-mel-bin mean and variance of the log-mel features of some training audio.
 
@@ -443,7 +449,8 @@ def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.
     Returns
     -------
     mean, variance : numpy.ndarray
-        float32, ``[num_mel_bins]`` each.
+        float32, ``[num_mel_bins]`` each. A bin's variance is at least ``(STD_FLOOR_FRACTION * median
+        bin standard deviation) ** 2``: a band the audio leaves empty is not magnified into noise.
 
     Raises
     ------
@@ -471,4 +478,11 @@ def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.
         raise DatasetError("compute_feature_stats: got no waveform batches")
     mean = total / count
     variance = np.maximum(total_sq / count - np.square(mean), 0.0)
+    # A band the training audio leaves empty (8-kHz recordings at 16 kHz: every bin above 4 kHz) is
+    # constant at log(log_offset), with a standard deviation of 0.002-0.02 against 3-5 elsewhere. Divided
+    # by that, any sound there later (augmentation's noise, or another microphone) became hundreds of
+    # standard deviations, and the model trained to chance. Each bin's deviation is at least a fraction of
+    # the median bin's.
+    floor = STD_FLOOR_FRACTION * float(np.median(np.sqrt(variance)))
+    variance = np.maximum(variance, max(floor, MIN_STD) ** 2)
     return mean.astype(np.float32), variance.astype(np.float32)

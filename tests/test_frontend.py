@@ -246,6 +246,37 @@ def test_feature_stats_pool_every_frame(rng):
         compute_feature_stats(config, [np.zeros(n, np.float32)])
 
 
+def test_feature_stats_floor_the_deviation_of_a_band_the_audio_leaves_empty(rng):
+    """8-kHz recordings at 16 kHz leave every mel bin above 4 kHz at log(log_offset), with a deviation of
+    0.002-0.02: any sound there later became hundreds of deviations, and the model trained to chance (FSDD
+    digits at the default rate: 33.3% with the default augmentation's noise, 100% with the floor)."""
+    import scipy.signal
+
+    from sound_tf.frontend import STD_FLOOR_FRACTION
+
+    config = make_config(16000, clip_seconds=0.25)
+    n, bins = config.audio.clip_samples, config.features.num_mel_bins
+    sos = scipy.signal.butter(12, 3000.0, fs=16000, output="sos")
+    narrow = scipy.signal.sosfilt(sos, rng.standard_normal((4, n)) * rng.uniform(0.01, 0.5, (4, 1)))
+    # what a resampler from 8 kHz leaves: nothing above 4 kHz (the log floor there)
+    spectrum = np.fft.rfft(narrow, axis=1)
+    spectrum[:, np.fft.rfftfreq(n, 1 / 16000) > 3500] = 0
+    narrow = np.fft.irfft(spectrum, n, axis=1).astype(np.float32)
+    mean, variance = compute_feature_stats(config, [narrow])
+    everything = log_mel_numpy(config, narrow).reshape(-1, bins)
+    std, raw = np.sqrt(variance), everything.std(axis=0)
+    floor = STD_FLOOR_FRACTION * np.median(raw)
+    empty = raw < floor
+    assert 10 <= empty.sum() < bins // 2  # the bins above 4 kHz
+    np.testing.assert_allclose(std[empty], floor, rtol=1e-3)
+    np.testing.assert_allclose(variance[~empty], raw[~empty] ** 2, rtol=1e-3, atol=1e-4)  # the others as measured
+    # quiet white noise in the empty bins: tens of deviations from their mean, not thousands
+    noise = (0.01 * rng.standard_normal((1, n))).astype(np.float32)
+    offset = (log_mel_numpy(config, narrow[:1] + noise).reshape(-1, bins) - mean)[:, empty]
+    assert np.abs(offset / std[empty]).max() < 60.0
+    assert np.abs(offset / raw[empty]).max() > 1000.0
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"fft_length": 256}, "fft_length"),
     ({"fft_length": 600}, "power of two"),
