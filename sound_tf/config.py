@@ -648,7 +648,10 @@ class Config:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:  # a hand-edited value: name the file it is in
+            raise ConfigError(f"{path}: {exc}") from None
 
     def differences(self, saved: Mapping[str, Any], *, limit: int = 4) -> str:
         """`` (data.path: 'a' there, 'b' now; ...)``: the settings (labels aside) in which ``saved``, a

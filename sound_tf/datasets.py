@@ -747,7 +747,8 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
     if data.path is None or data.format == "demo":
         kwargs = dict(clips_per_class=data.demo_clips_per_class, sample_rate_hz=audio.sample_rate_hz,
                       clip_seconds=audio.clip_seconds)
-        root = Path(data.path).expanduser() if data.path is not None else default_demo_dir(**kwargs)
+        root = (Path(data.path).expanduser() if data.path is not None
+                else default_demo_dir(**kwargs, cache_dir=data.cache_dir))
         if data.path is not None and not (root / MARKER_NAME).is_file() and root.exists() and (
                 not root.is_dir() or any(root.iterdir())):
             raise DatasetError(f"{root}: data.format 'demo' (--format demo, or the demo recipe) generates the demo "

@@ -41,6 +41,7 @@ This module does not import TensorFlow.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import default_cache_dir, write_wav
+from .audio import cache_dir_of, write_wav
 from .errors import DatasetError
 
 __all__ = ["DEMO_CLASSES", "DEMO_VERSION", "default_demo_dir", "make_demo_dataset", "render_demo_clip"]
@@ -274,10 +275,11 @@ def _marker(clips_per_class: int, sample_rate_hz: int, clip_seconds: float, seed
 
 
 def default_demo_dir(*, clips_per_class: int = 60, sample_rate_hz: int = 16000, clip_seconds: float = 1.0,
-                     seed: int = 0) -> Path:
-    """Where the demo dataset with these parameters lives: ``default_cache_dir()/demo/<parameters>``."""
+                     seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the demo dataset with these parameters lives: ``<cache>/demo/<parameters>``, in ``cache_dir``
+    (``data.cache_dir``) when given, else in :func:`sound_tf.audio.default_cache_dir`."""
     name = f"v{DEMO_VERSION}-c{clips_per_class}-sr{sample_rate_hz}-{float(clip_seconds):g}s-seed{seed}"
-    return default_cache_dir() / "demo" / name
+    return cache_dir_of(cache_dir) / "demo" / name
 
 
 def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rate_hz: int = 16000,

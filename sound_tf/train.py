@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .config import REPO_PIPELINES, Config, config_from_recipe, parse_set_flags, resolve_recipe
-from .errors import run_cli
+from .config import REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe
+from .errors import ConfigError, run_cli
 
 log = logging.getLogger("sound_tf")
 
@@ -63,9 +63,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
     demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
     layout that has a recipe of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets
     that recipe (its folds, sample rate and clip length), and a line on stderr says so; other data gets
-    the built-in defaults. ``data.path``, ``data.split_file`` and ``augment.noise_dir`` are made absolute however they are given.
+    the built-in defaults. ``data.path``, ``data.split_file`` and ``augment.noise_dir`` are made absolute however they are given
+    (a recipe's relative paths too, from the current folder, as the flags'); an empty one is an error.
     """
     set_overrides = parse_set_flags(args.set)
+    if args.data is not None and not args.data.strip():  # e.g. an unset $DATASET: not the demo
+        raise ConfigError("--data is empty: give the dataset's folder or CSV file")
+    for key in PATH_KEYS:
+        if isinstance(set_overrides.get(key), str) and not set_overrides[key].strip():
+            raise ConfigError(f"--set {key}= is empty: give a path, or null to unset it")
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
     split_file = set_overrides.get("data.split_file")  # it lists the data: not the demo's recipe
     if (args.pipeline is None and given_path is None and split_file is None
@@ -73,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
-    for key in ("data.path", "data.split_file", "augment.noise_dir"):  # as --data: a run is found from any spelling
+    for key in PATH_KEYS:  # as --data: a run is found from any spelling
         if isinstance(set_overrides.get(key), str):
             set_overrides[key] = os.path.abspath(os.path.expanduser(set_overrides[key]))
     overrides: dict[str, Any] = {
@@ -96,7 +102,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "augment.enabled": False if args.no_augment else None,
     }
     overrides.update(set_overrides)
-    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+    config = config_from_recipe(resolve_recipe(args.pipeline), overrides)
+    # A recipe's own paths are read from the current folder too (as the flags'), and kept absolute.
+    values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in PATH_KEYS}
+    relative = {key: os.path.abspath(os.path.expanduser(value)) for key, value in values.items()
+                if isinstance(value, str) and not os.path.isabs(os.path.expanduser(value))}
+    return apply_overrides(config, relative) if relative else config
+
+
+#: Settings that name files or folders: made absolute, so that a run is recognised from anywhere.
+PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
 
 
 #: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks.
@@ -164,7 +179,6 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     back with ``release_folder`` when the work is done): a folder another process is training in is
     refused as ``--out`` and passed over as a resumable run.
     """
-    from .errors import ConfigError
     from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder, release_folder
     from .trainer import STATE_FILE, read_state
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,12 @@ def test_json_round_trip_is_exact(tmp_path):
     assert json.loads(path.read_text())["audio"]["sample_rate_hz"] == 22050
     assert loaded.fingerprint() == config.fingerprint()
     assert apply_overrides(config, {"train.seed": 1}).fingerprint() != config.fingerprint()
+    # a hand-edited value is an error that names the file it is in
+    data = json.loads(path.read_text())
+    data["audio"]["sample_rate_hz"] = -5
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: audio.sample_rate_hz must be"):
+        Config.load(tmp_path)
 
 
 def test_recipes_load_and_flags_override_them():

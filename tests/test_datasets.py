@@ -16,7 +16,7 @@ import soundfile as sf
 
 from sound_tf.config import Config, apply_overrides
 from sound_tf.datasets import (DEMO_CLASSES, Example, assign_kfold, default_demo_dir, detect_format,
-                               load_examples, make_demo_dataset, prepare_dataset, read_split_csv,
+                               load_examples, make_demo_dataset, prepare_dataset, read_split_csv, resolve_source,
                                split_examples, write_split_csv)
 from sound_tf.errors import AudioError, ConfigError, DatasetError
 
@@ -530,6 +530,14 @@ def test_demo_regenerates_on_other_parameters_and_default_dir(tmp_path, monkeypa
     expected = tmp_path / "cache" / "demo" / "v1-c7-sr8000-1s-seed0"
     assert default_demo_dir(clips_per_class=7, sample_rate_hz=8000) == expected
     assert default_demo_dir() != default_demo_dir(seed=1)
+    # --cache-dir (data.cache_dir) holds the demo too, as it holds the decoded files
+    mine = tmp_path / "mine" / "demo" / "v1-c7-sr8000-1s-seed0"
+    assert default_demo_dir(clips_per_class=7, sample_rate_hz=8000, cache_dir=str(tmp_path / "mine")) == mine
+    from sound_tf.config import config_from_recipe
+    config = config_from_recipe("demo", {"data.cache_dir": str(tmp_path / "mine"), "data.demo_clips_per_class": 5,
+                                          "audio.sample_rate_hz": 8000, "audio.clip_seconds": 0.5})
+    root, _ = resolve_source(config, print)
+    assert root.parent == tmp_path / "mine" / "demo" and not (tmp_path / "cache" / "demo" / root.name).exists()
     root = make_demo_dataset(tmp_path / "demo", clips_per_class=3, sample_rate_hz=8000, clip_seconds=0.5)
     make_demo_dataset(root, clips_per_class=2, sample_rate_hz=8000, clip_seconds=0.5)
     assert len(list(root.rglob("*.wav"))) == 2 * len(DEMO_CLASSES)

@@ -213,6 +213,15 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     assert noisy.augment.noise_dir == str(tmp_path / "nd")
     monkeypatch.chdir(tmp_path)
     assert config_from_flags("--data", "data", "--set", "augment.noise_dir=nd") == noisy
+    # a recipe's own relative paths are read from the current folder, as the flags' are
+    recipe = tmp_path / "elsewhere" / "mine.toml"
+    recipe.write_text('[data]\npath = "data"\n[augment]\nnoise_dir = "nd"\n')  # read from tmp_path
+    from_recipe = config_from_flags("--pipeline", str(recipe))
+    assert (from_recipe.data.path, from_recipe.augment.noise_dir) == (str(data), str(tmp_path / "nd"))
+    # an empty path (an unset $DATASET) is an error, not the demo or the current folder
+    for flags in (("--data", ""), ("--set", "data.path="), ("--set", "augment.noise_dir= ")):
+        with pytest.raises(ConfigError, match="is empty"):
+            config_from_flags(*flags)
     monkeypatch.chdir(tmp_path / "elsewhere")
     run = tmp_path / "run"
     run.mkdir()
