@@ -357,7 +357,7 @@ class SearchSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"search.{name} must be an integer >= 1, got {value!r}")
-        if self.initial_points is not None and (not isinstance(self.initial_points, int) or self.initial_points < 1):
+        if self.initial_points is not None and (isinstance(self.initial_points, bool) or not isinstance(self.initial_points, int) or self.initial_points < 1):
             raise ConfigError(f"search.initial_points must be an integer >= 1, got {self.initial_points!r}")
         if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
             raise ConfigError(f"search.hyperband_factor must be an integer >= 2, got {self.hyperband_factor!r}")
@@ -467,6 +467,8 @@ class SearchSpace:
                 candidates = [False, True]
             else:
                 candidates = [int(v) if param.kind == "int" else v for v in (param.min_value, param.max_value)]
+                if param.kind == "float":  # and a value inside: a float range on an integer key fails there
+                    candidates.append(param.min_value + 0.381966 * (param.max_value - param.min_value))
             for value in candidates:
                 try:
                     apply_overrides(base, {param.keys[0]: value})

@@ -971,6 +971,10 @@ def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: P
             log.info(line)
     if result.best_run is not None:
         log.info(f"best run folder: {result.best_run}")
+    if role != "worker" and result.best is None:  # a search that found nothing has failed
+        print(f"error: no trial of the search completed; each failed trial's error is in {out / 'trials.csv'}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -162,6 +162,13 @@ def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_
     with pytest.raises(ConfigError, match=r"\[fixed\]: data.path cannot be set by a search space"):
         SearchSpace.from_dict({"fixed": {"data.path": "x"}, "hp": hp})
     SearchSpace.from_toml(TINY).check_values(Config())  # the shipped spaces pass
+    # a float range on an integer key: both ends are whole numbers, but every trial drew 18.15 and failed
+    for table in ({"min": 16, "max": 32.0}, {"min": 1, "max": 5, "step": 0.5}):
+        floats = {"bins": {"key": "features.num_mel_bins", **table}}
+        with pytest.raises(ConfigError, match=r"\[hp.bins\]: the value 2?\d\.\d+ cannot be used: "
+                                              r"features.num_mel_bins must be an integer"):
+            SearchSpace.from_dict({"hp": floats}).check_values(Config())
+    SearchSpace.from_dict({"hp": {"bins": {"key": "features.num_mel_bins", "min": 16, "max": 32}}}).check_values(Config())
 
 
 def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
@@ -346,6 +353,16 @@ def test_a_worker_started_after_the_search_ended_says_so(tmp_path, monkeypatch):
     assert messages == [f"worker tuner1: no oracle answers at 127.0.0.1:{port} yet (Connection refused){ended}; "
                         f"waiting up to 1.5 s for the chief"]
     assert str(refused.value) == f"127.0.0.1:{port}: no oracle answered there within 1.5 s (Connection refused){ended}"
+
+
+def test_a_search_in_which_no_trial_completed_exits_with_an_error(tmp_path, monkeypatch, capsys):
+    """Every trial failed ('no trial completed: no best model to train'), and tune exited 0."""
+    from sound_tf import tune
+
+    monkeypatch.setattr(tune, "run_search", lambda *a, **k: tune.SearchResult(out=tmp_path / "s", role="local"))
+    assert tune.main(["--format", "demo", "--tuning", str(TINY), "--out", str(tmp_path / "s")]) == 1
+    assert f"error: no trial of the search completed; each failed trial's error is in {tmp_path / 's' / 'trials.csv'}" \
+        in capsys.readouterr().err
 
 
 def test_build_works_apart_from_the_search():
