@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -108,7 +109,36 @@ def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]
     if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
         raise SoundTFError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
                            f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
+    check_frontend(model, config, Path(run_dir) / "config.json")
+    labels_file = Path(run_dir) / "labels.txt"
+    if labels_file.is_file():
+        listed = tuple(labels_file.read_text(encoding="utf-8").splitlines())
+        if listed != config.labels:
+            raise SoundTFError(f"{labels_file} lists the classes {list(listed)}, but {Path(run_dir) / 'config.json'} "
+                               f"says {list(config.labels)}: one of them was edited; the model's outputs are in "
+                               f"the order training wrote to both")
     return config, model
+
+
+def check_frontend(model: Any, config: Config, config_path: Path) -> None:
+    """Raise unless ``model``'s log-mel layer computes the features ``config`` describes.
+
+    A hand-edited ``config.json`` (another sample rate, clip length or mel bands) would otherwise feed the
+    model audio resampled to a rate it was not trained at, or describe features it does not compute.
+    """
+    from .frontend import LogMel
+
+    layers = [layer for layer in model.layers if isinstance(layer, LogMel)]
+    if not layers:
+        return
+    keys = ("sample_rate_hz", "frame_length_samples", "hop_length_samples", "fft_length", "num_mel_bins",
+            "fmin_hz", "fmax_hz", "log_offset")
+    own, said = layers[0].get_config(), LogMel.from_config_object(config).get_config()
+    differ = [f"{key} {own[key]!r} in the model, {said[key]!r} there" for key in keys
+              if not math.isclose(float(own[key]), float(said[key]), rel_tol=1e-9)]
+    if differ:
+        raise SoundTFError(f"{config_path}: does not describe the model's features ({'; '.join(differ)}); it "
+                           f"was edited after training: restore it, or train again with the new settings")
 
 
 def decode_examples(examples: Sequence[Example], labels: Sequence[str],

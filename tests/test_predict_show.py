@@ -139,6 +139,29 @@ def test_a_run_loads_from_the_package_and_its_model_is_checked_against_its_confi
                                                            f'"clip_seconds": {config.audio.clip_seconds / 2}'))
     with pytest.raises(SoundTFError, match=r"model.keras: model maps \(None, \d+\) -> .* but config.json says"):
         sound_tf.load_run(copy)
+    # Another rate with the same samples per clip: the model was fed audio resampled to a rate it never
+    # saw (a wrong top class without a word); another mel band count was ignored.
+    import json
+
+    data = json.loads((run.run_dir / "config.json").read_text())
+    rate = data["audio"]["sample_rate_hz"]
+    edited = {**data, "audio": {**data["audio"], "sample_rate_hz": rate // 2,
+                                "clip_seconds": data["audio"]["clip_seconds"] * 2},
+              "features": {**data["features"], "fmax_hz": rate / 4}}
+    config_file.write_text(json.dumps(edited))
+    with pytest.raises(SoundTFError, match=rf"{config_file}: does not describe the model's features \("
+                                           rf"sample_rate_hz {rate} in the model, {rate // 2} there"):
+        sound_tf.load_run(copy)
+    edited = {**data, "features": {**data["features"], "num_mel_bins": data["features"]["num_mel_bins"] // 2}}
+    config_file.write_text(json.dumps(edited))
+    with pytest.raises(SoundTFError, match="num_mel_bins"):
+        sound_tf.load_run(copy)
+    # the classes' order: labels.txt and config.json were written together
+    config_file.write_text(json.dumps({**data, "labels": data["labels"][::-1]}))
+    with pytest.raises(SoundTFError, match=r"labels.txt lists the classes .* but .*config.json says"):
+        sound_tf.load_run(copy)
+    config_file.write_text(json.dumps(data))
+    assert sound_tf.load_run(copy)[0] == config
 
 
 def test_predictor_takes_only_float_samples_as_the_exported_models_do(run):

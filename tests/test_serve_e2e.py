@@ -134,6 +134,33 @@ def test_bundle_backends_agree_with_keras(run_dir, bundle):
     np.testing.assert_allclose(probabilities, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), atol=1e-6)
 
 
+def test_a_bundle_whose_config_was_edited_after_export_is_refused_by_the_savedmodel_backend(bundle, run_dir,
+                                                                                           tmp_path):
+    """The SavedModel backend took its labels from config.json: reordered by hand, it answered another class
+    than the TFLite backend and lite, which read the labels export wrote into their models."""
+    import json
+    import shutil
+
+    from sound_tf.errors import ConfigError, SoundTFError
+    from sound_tf.serve.backends import load_backend
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    data = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**data, "labels": data["labels"][::-1]}))
+    with pytest.raises(ConfigError, match=r"config.json: does not describe .*saved_model \(labels \[.*\] in the model, "
+                                          r"\[.*\] in config.json\); it was edited after export"):
+        load_backend(copy, "savedmodel")
+    # a run folder's model.keras is checked against its config.json's features, as load_run checks it
+    run_copy = tmp_path / "run"
+    shutil.copytree(run_dir, run_copy, ignore=shutil.ignore_patterns("export", "logs", "backup", "checkpoints"))
+    data = json.loads((run_copy / "config.json").read_text())
+    data["features"]["num_mel_bins"] //= 2
+    (run_copy / "config.json").write_text(json.dumps(data))
+    with pytest.raises(SoundTFError, match="does not describe the model's features .*num_mel_bins"):
+        load_backend(run_copy, "keras")
+
+
 def test_tflite_server_never_imports_tensorflow(bundle):
     # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client (its
     # HTTP package is httpx or httpx2, by Starlette version).

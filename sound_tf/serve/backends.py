@@ -265,6 +265,18 @@ class SavedModelBackend(Backend):
             raise ConfigError(f"{saved_model_dir}: serving_default has no {PROBABILITIES!r} output "
                               f"(has {sorted(self._fn.structured_outputs)})")
         self._output_names = [name for name in (PROBABILITIES, LOGITS) if name in self._fn.structured_outputs]
+        if "metadata" in self._loaded.signatures:  # what export wrote into the model: config.json must agree
+            own = {key: value.numpy() for key, value in self._loaded.signatures["metadata"]().items()}
+            said = {"labels": list(info.labels), "sample_rate_hz": info.sample_rate_hz,
+                    "clip_samples": info.clip_samples}
+            stored = {"labels": [bytes(v).decode("utf-8") for v in own.get("labels", [])],
+                      "sample_rate_hz": int(own.get("sample_rate_hz", info.sample_rate_hz)),
+                      "clip_samples": int(own.get("clip_samples", info.clip_samples))}
+            differ = [f"{key} {stored[key]!r} in the model, {said[key]!r} in config.json" for key in said
+                      if stored[key] != said[key]]
+            if differ:
+                raise ConfigError(f"{saved_model_dir.parent / 'config.json'}: does not describe {saved_model_dir} "
+                                  f"({'; '.join(differ)}); it was edited after export: restore it or export again")
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._fn(**{self._input_name: self._tf.constant(windows, dtype=self._tf.float32)})
@@ -284,6 +296,10 @@ class KerasBackend(Backend):
         from .. import augment, frontend, models  # noqa: F401  (register the custom layers)
 
         self._model = keras.models.load_model(model_path, compile=False)
+        from ..evaluation import check_frontend
+
+        config_path = Path(model_path).parent / CONFIG_FILENAME
+        check_frontend(self._model, Config.load(config_path), config_path)  # a hand-edited rate or band
         model_samples = self._model.input_shape[-1]
         if model_samples != self.clip_samples:
             raise ConfigError(f"{model_path}: the model takes {model_samples} samples per window but "
