@@ -696,22 +696,19 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(key, inner[0], value) if len(inner) == 1 else value
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.replace(",", " ").split() if v]
+        if isinstance(value, str):  # "16,32" or "pink brown": --set text, items read as --set reads values
+            value = [v if args and args[0] is str else parse_value(v) for v in value.replace(",", " ").split() if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} must be a list, got {value!r}")
         item = args[0] if args else str
         return tuple(_coerce(key, item, v) for v in value)
     if hint is bool:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if isinstance(value, str) and hint in (int, float):  # "16000" in a recipe or config.json: not a number
+        raise ConfigError(f"{key} must be {'an integer' if hint is int else 'a number'}, got the text {value!r} "
+                          f"(write numbers without quotes)")
     if hint is int:
         if isinstance(value, bool):
             raise ConfigError(f"{key} must be an integer, got {value!r}")
@@ -733,7 +730,37 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return number
     if hint is str:
-        return str(value)
+        if not isinstance(value, str):  # a list, table, number or bool would become its Python repr
+            raise ConfigError(f"{key} must be text (a string in quotes), got {value!r}")
+        return value
+    return value
+
+
+def _field_hint(dotted: str) -> Any:
+    """The type of setting ``section.key`` (``None`` when there is no such setting)."""
+    section, _, key = dotted.partition(".")
+    section_cls = SECTIONS.get(section)
+    if section_cls is None or key not in {f.name for f in fields(section_cls)}:
+        return None
+    return typing.get_type_hints(section_cls)[key]
+
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _typed_flag_value(dotted: str, text: str, value: Any) -> Any:
+    """A ``--set`` value for the setting's type: a text setting keeps the text as typed (``1e3`` stays
+    ``"1e3"``, ``true`` stays ``"true"``), and a switch also takes yes/no/on/off/1/0."""
+    if value is UNSET:
+        return value
+    hint = _field_hint(dotted)
+    if hint is str or (typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+                       and str in typing.get_args(hint) and len(typing.get_args(hint)) == 2):
+        return text
+    if hint is bool and isinstance(value, (str, int)) and not isinstance(value, bool):
+        word = str(value).strip().lower()
+        if word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
     return value
 
 
@@ -768,7 +795,7 @@ def parse_set_flags(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             raise ConfigError(f"--set {item}: the classes come from the data (its class folders or manifest), "
                               f"so labels cannot be set")
         try:
-            overrides[key.strip()] = parse_value(value.strip())
+            overrides[key.strip()] = _typed_flag_value(key.strip(), value.strip(), parse_value(value.strip()))
         except ConfigError as exc:
             raise ConfigError(f"--set {item}: {exc}") from None
     return overrides

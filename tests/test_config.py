@@ -90,7 +90,14 @@ def test_a_rejected_mel_layout_is_the_one_that_gives_constant_features():
     ({"model.nope": 1}, "unknown key(s) ['nope'] in [model]"),
     ({"labels": ["a", "a"]}, "labels must be unique"),
     ({"train.weight_decay": float("inf")}, "train.weight_decay must be a finite number, got inf"),
-    ({"features.log_offset": "nan"}, "features.log_offset must be a finite number, got 'nan'"),
+    ({"features.log_offset": float("nan")}, "features.log_offset must be a finite number, got nan"),
+    # a recipe's or config.json's types are kept: text is not a number, and a number or list is not a path
+    ({"audio.sample_rate_hz": "16000"}, "audio.sample_rate_hz must be an integer, got the text '16000'"),
+    ({"train.learning_rate": "0.01"}, "train.learning_rate must be a number, got the text '0.01'"),
+    ({"train.class_weights": "yes"}, "train.class_weights must be true or false, got 'yes'"),
+    ({"data.path": ["a", "b"]}, "data.path must be text (a string in quotes), got ['a', 'b']"),
+    ({"data.split_file": 5}, "data.split_file must be text (a string in quotes), got 5"),
+    ({"augment.noise_dir": True}, "augment.noise_dir must be text (a string in quotes), got True"),
     ({"features.fmin_hz": 9000.0}, "features.fmin_hz=9000.0 must be below the mel filterbank's upper edge 8000 Hz"),
     ({"features.fmin_hz": 3000.0, "features.fmax_hz": 2000.0}, "features.fmax_hz must exceed fmin_hz=3000.0"),
     ({"features.fft_length": 64}, "features.fft_length=64 is shorter than one frame (400 samples"),
@@ -103,6 +110,21 @@ def test_bad_values_name_the_key_and_the_value(overrides, message):
     with pytest.raises(ConfigError) as info:
         apply_overrides(Config(), overrides)
     assert message in str(info.value)
+
+
+def test_set_flags_read_values_by_the_settings_type():
+    """A text setting keeps what was typed (--set data.path=1e3 was the path '1000.0', and true the folder
+    'True'); a switch takes yes/no/on/off/1/0; numbers and lists parse as TOML."""
+    flags = parse_set_flags(["data.path=1e3", "data.cache_dir=true", "augment.noise_dir=1_000",
+                             "train.class_weights=yes", "train.label_smoothing=0.1", "model.widths=16,32",
+                             "augment.noise_colors=pink brown", "features.fmax_hz=null"])
+    assert flags["data.path"] == "1e3" and flags["data.cache_dir"] == "true" and flags["augment.noise_dir"] == "1_000"
+    assert flags["train.class_weights"] is True and flags["train.label_smoothing"] == 0.1
+    config = apply_overrides(Config(), {k: v for k, v in flags.items() if k != "data.path"})
+    assert config.model.widths == (16, 32) and config.augment.noise_colors == ("pink", "brown")
+    assert parse_set_flags(["train.class_weights=off"])["train.class_weights"] is False
+    with pytest.raises(ConfigError, match="train.class_weights must be true or false, got 'maybe'"):
+        apply_overrides(Config(), parse_set_flags(["train.class_weights=maybe"]))
 
 
 def test_the_readme_recipe_path_works_from_any_folder(tmp_path, monkeypatch):
