@@ -25,6 +25,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
+import os
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -807,7 +808,11 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
     ``None`` values are ignored, so unset command-line flags can be passed straight through; :data:`UNSET`
     unsets a key (an error unless it may be unset).
     """
-    data = config.to_dict()
+    return Config.from_dict(_overridden(config.to_dict(), overrides))
+
+
+def _overridden(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` (a :meth:`Config.to_dict`, changed in place) with the dotted ``overrides`` (see :func:`apply_overrides`)."""
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -818,8 +823,8 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         section, _, key = dotted.partition(".")
         _check(section in SECTIONS and key, f"override {dotted!r} must look like section.key with a section "
                                             f"in {sorted(SECTIONS)}")
-        data[section][key] = list(value) if isinstance(value, tuple) else value
-    return Config.from_dict(data)
+        data.setdefault(section, {})[key] = list(value) if isinstance(value, tuple) else value
+    return data
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -852,6 +857,14 @@ def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, A
         try:
             config = Config.from_dict(recipe)
         except ConfigError as exc:
+            # Valid once the flags apply (a recipe's fmax_hz=10000 with --sample-rate 22050, checked
+            # against the default 16 kHz alone): the recipe and the flags are one setting.
+            try:
+                merged = {name: dict(values) if isinstance(values, Mapping) else values
+                          for name, values in recipe.items()}
+                return Config.from_dict(_overridden(merged, overrides or {}))
+            except ConfigError:
+                pass
             raise ConfigError(f"{path}: {exc}") from exc
     return apply_overrides(config, overrides or {})
 
@@ -870,7 +883,8 @@ def find_repo_toml(name: str | Path, folder: Path, what: str) -> Path:
     candidate = folder / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
     # Only a bare name, or one inside the folder's own name (pipelines/esc50.toml from any folder), falls
     # back to the repository's file: a path elsewhere that does not exist is an error, not another file.
-    if path.parent in (Path("."), Path(folder.name)) and candidate.is_file():
+    bare = "/" not in str(name) and os.sep not in str(name)  # ./esc50.toml names a file here, and only that
+    if (bare or path.parent == Path(folder.name)) and candidate.is_file():
         return candidate
     known = sorted(p.stem for p in folder.glob("*.toml"))
     raise ConfigError(f"{name}: {what} not found (looked at {path} and {candidate}; known: {known})")

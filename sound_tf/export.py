@@ -161,8 +161,9 @@ class ExportProfile:
     def __post_init__(self) -> None:
         unknown = [a for a in self.artefacts if a not in ARTEFACTS]
         if unknown or not self.artefacts or len(set(self.artefacts)) != len(self.artefacts):
+            named = f" ({', '.join(map(repr, unknown))} is not one)" if unknown else ""
             raise ConfigError(f"profile {self.name!r}: artefacts must be distinct names from {list(ARTEFACTS)}, "
-                              f"got {list(self.artefacts)}")
+                              f"got {list(self.artefacts)}{named}")
         for key in ("representative_windows", "latency_runs"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -271,12 +271,16 @@ def run_log(run_dir: Path) -> Iterator[None]:
         handler.close()
 
 
+#: The run folder's log (console lines as well).
+LOG_FILE = "train.log"
+
+
 def setup_logging(run_dir: Path | None = None) -> None:
     """Console logging plus ``train.log`` in the run folder."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(run_dir / "train.log"))
+        handlers.append(logging.FileHandler(run_dir / LOG_FILE))
     for handler in handlers:
         handler.addFilter(KerasStepRetracing())
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, handlers=handlers, force=True)
@@ -312,13 +316,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .export import load_profile
             load_profile(args.export)
         from .locks import release_folder
+        existed = args.out is not None and Path(args.out).expanduser().exists()
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite, exporting=bool(args.export))
         try:
             return train_and_export(args, config, run_dir)
         finally:  # the folder is free again once its work is done, even in a process that goes on
             release_folder(run_dir)
+            if not existed:
+                remove_if_unstarted(run_dir)
 
     return run_cli(work)
+
+
+def remove_if_unstarted(run_dir: Path) -> None:
+    """Remove a run folder this command created when it holds only its lock and log: the run stopped
+    before keeping anything (a missing --data, a bad noise folder, ...), and an empty folder named by
+    the time would be left behind each time the command is tried."""
+    import shutil
+
+    from .locks import LOCK_FILE
+
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+    except OSError:
+        return
+    if names <= {LOCK_FILE, LOG_FILE}:
+        root = logging.getLogger()
+        for handler in root.handlers[:]:  # its log file first
+            if Path(getattr(handler, "baseFilename", "/")).parent == run_dir.resolve():
+                root.removeHandler(handler)
+                handler.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) -> int:

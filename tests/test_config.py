@@ -132,6 +132,19 @@ def test_the_readme_recipe_path_works_from_any_folder(tmp_path, monkeypatch):
     expected = config_from_recipe(resolve_recipe("esc50"))
     assert config_from_recipe("pipelines/esc50.toml") == config_from_recipe("esc50") == expected
     assert expected.audio.sample_rate_hz == 22050
+    # ./esc50.toml names a file in this folder: the repository's is not taken in its place
+    with pytest.raises(ConfigError, match=r"\./esc50.toml: recipe not found"):
+        resolve_recipe("./esc50.toml")
+
+
+def test_a_recipe_is_checked_with_the_flags_applied(tmp_path):
+    """[features] fmax_hz = 10000 with --sample-rate 22050 was refused: the recipe was checked at 16 kHz alone."""
+    recipe = tmp_path / "wide.toml"
+    recipe.write_text("[features]\nfmax_hz = 10000.0\n")
+    config = config_from_recipe(recipe, {"audio.sample_rate_hz": 22050})
+    assert config.fmax_hz == 10000.0 and config.audio.sample_rate_hz == 22050
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}: .*Nyquist"):  # still wrong alone: named
+        config_from_recipe(recipe)
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -708,7 +708,8 @@ def test_prepare_dataset_builds_the_demo_when_no_path_is_given(tmp_path, monkeyp
     prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     assert prepared.labels == tuple(sorted(DEMO_CLASSES))
     assert Path(prepared.stats["root"]) == default_demo_dir(clips_per_class=5, sample_rate_hz=RATE_HZ,
-                                                            clip_seconds=0.5)
+                                                            clip_seconds=0.5, cache_dir=config.data.cache_dir)
+    assert config.data.cache_dir and not (tmp_path / "home_cache" / "demo").exists()  # data.cache_dir holds it
     counts = {name: Counter(i.label for i in prepared.splits[name]) for name in prepared.splits}
     assert all(counts["test"][label] == 1 and counts["val"][label] == 1 and counts["train"][label] == 3
                for label in DEMO_CLASSES)

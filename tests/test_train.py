@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,7 +163,12 @@ def test_a_bad_noise_folder_fails_before_the_run_is_started(tmp_path, capsys):
     for folder, problem in ((tmp_path / "missing", "is not a folder"), (silent, "holds no readable, non-silent")):
         assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={folder}")) == 2
         assert problem in capsys.readouterr().err
-        assert not (out / "run_state.json").exists() and not (out / "split.csv").exists()
+        assert not out.exists()  # the folder this command made held only its lock and log: removed
+    # a folder that was there before the command stays, as does one that holds anything else
+    out.mkdir()
+    assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={silent}")) == 2
+    assert out.is_dir() and not (out / "run_state.json").exists() and not (out / "split.csv").exists()
+    shutil.rmtree(out)
     noise = tmp_path / "noise"
     noise.mkdir()
     sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(0).standard_normal(SR).astype(np.float32), SR)
