@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -224,8 +224,8 @@ def training_dataset(
         raise ValueError(f"first_epoch must be >= 0 and epochs >= 1 or None, got {first_epoch} and {epochs}")
     cache = memory_cache_format(paths)
     decoded = _decoded(paths, label_indices, cache)
-    # Each clip with its number in ``paths``: a partner drawn from the second shuffle may be the clip itself.
-    numbered = tf.data.Dataset.zip((decoded, tf.data.Dataset.range(len(paths))))
+    # With mixup each clip carries its number in ``paths``: a partner from the second shuffle may be the clip itself.
+    source = decoded if mixup is None else tf.data.Dataset.zip((decoded, tf.data.Dataset.range(len(paths))))
     buffer = min(config.train.shuffle_buffer, len(paths))
     drop_remainder = drops_remainder(len(paths), config.train.batch_size)
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
@@ -234,14 +234,14 @@ def training_dataset(
         keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
         # Example i's seed is (this epoch's draw word, i): like stateless_fold_in(keys[2], i), the word drawn once.
         draw_word = tf.random.stateless_uniform([], seed=keys[2], minval=0, maxval=2**31 - 1, dtype=tf.int32)
-        streams = (_seeded_shuffle(numbered, buffer, keys[0, 0]).enumerate(),)
+        streams = (_seeded_shuffle(source, buffer, keys[0, 0]).enumerate(),)
         if mixup is not None:  # partners: the same cached clips in another order
-            streams += (_seeded_shuffle(numbered, buffer, keys[1, 0]),)
+            streams += (_seeded_shuffle(source, buffer, keys[1, 0]),)
 
-        def per_example(indexed: tuple[tf.Tensor, tuple[tuple[tf.Tensor, tf.Tensor], tf.Tensor]],
-                        partner: tuple[tuple[tf.Tensor, tf.Tensor], tf.Tensor] | None = None
-                        ) -> tuple[tf.Tensor, tf.Tensor]:
-            index, ((wave, label), clip) = indexed
+        def per_example(indexed: tuple[tf.Tensor, Any], partner: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
+            # indexed: (index, (wave, label)), or with mixup (index, ((wave, label), clip)); partner alike
+            index, example = indexed
+            (wave, label), clip = example if partner is not None else (example, None)
             pair = tf.stack([draw_word, tf.cast(index, tf.int32)])  # [2]
             # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
             crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
