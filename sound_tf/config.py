@@ -27,6 +27,7 @@ import json
 import math
 import os
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -686,6 +687,10 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
     return section_cls(**{key: _coerce(f"{name}.{key}", hints[key], value) for key, value in values.items()})
 
 
+#: What ``typing.get_origin`` gives for ``X | None`` and ``Optional[X]``.
+_UNION_TYPES = (typing.Union, types.UnionType)
+
+
 def _coerce(key: str, hint: Any, value: Any) -> Any:
     """Turn JSON/TOML/flag values into the field's type (lists -> tuples, ints -> floats)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -693,7 +698,7 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
         if type(None) in args:
             return None
         raise ConfigError(f"{key} cannot be unset (null): it needs a value")
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in _UNION_TYPES:
         inner = [a for a in args if a is not type(None)]
         return _coerce(key, inner[0], value) if len(inner) == 1 else value
     if origin is tuple:
@@ -755,8 +760,7 @@ def _typed_flag_value(dotted: str, text: str, value: Any) -> Any:
     if value is UNSET:
         return value
     hint = _field_hint(dotted)
-    if hint is str or (typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None))
-                       and str in typing.get_args(hint) and len(typing.get_args(hint)) == 2):
+    if hint is str or (typing.get_origin(hint) in _UNION_TYPES and set(typing.get_args(hint)) == {str, type(None)}):
         return text
     if hint is bool and isinstance(value, (str, int)) and not isinstance(value, bool):
         word = str(value).strip().lower()

@@ -79,9 +79,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
-    for key in PATH_KEYS:  # as --data: a run is found from any spelling
-        if isinstance(set_overrides.get(key), str):
-            set_overrides[key] = os.path.abspath(os.path.expanduser(set_overrides[key]))
     overrides: dict[str, Any] = {
         # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
         "data.path": os.path.abspath(os.path.expanduser(args.data)) if args.data else None,
@@ -103,7 +100,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     }
     overrides.update(set_overrides)
     config = config_from_recipe(resolve_recipe(args.pipeline), overrides)
-    # A recipe's own paths are read from the current folder too (as the flags'), and kept absolute.
+    # Paths from --set or a recipe are read from the current folder (as --data's), and kept absolute: a run
+    # is found again from any spelling of them.
     values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in PATH_KEYS}
     relative = {key: os.path.abspath(os.path.expanduser(value)) for key, value in values.items()
                 if isinstance(value, str) and not os.path.isabs(os.path.expanduser(value))}
