@@ -150,12 +150,11 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
 
     def resumable(run: Path) -> bool:
         state = read_state(run)
-        return state.get("fingerprint") == fingerprint and (
-            state.get("status") == "running" or (exporting and export_pending(state)))
+        return (state.get("status") == "running" or (exporting and export_pending(state))) and \
+            same_settings(run, state, config)
 
     if not root.is_dir():
         return None
-    fingerprint = config.fingerprint()
     for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
         if resumable(run) and claim_folder(run) is None:  # held elsewhere: another process is training it
             if resumable(run):  # (it may have finished while we looked)
@@ -191,11 +190,11 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
             state = read_state(run_dir)
             if overwrite:
                 empty_folder(run_dir)
-            elif exporting and export_pending(state) and state.get("fingerprint") == config.fingerprint():
+            elif exporting and export_pending(state) and same_settings(run_dir, state, config):
                 pass
             elif state.get("status") == "done":
                 raise ConfigError(f"{run_dir}: holds a finished run; pass --overwrite or choose another --out")
-            elif state and state.get("fingerprint") != config.fingerprint():
+            elif state and not same_settings(run_dir, state, config):
                 raise ConfigError(f"{run_dir}: holds an unfinished run with different settings"
                                   f"{setting_differences(run_dir, config)}; pass --overwrite to start over or use "
                                   f"the same settings to resume")
@@ -217,6 +216,23 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
         if claim_folder(run_dir) is None:  # a new folder of its own: nobody else claims it
             return run_dir
     raise ConfigError(f"{root}: could not create a new run folder named {stamp}-N; pass --out")
+
+
+def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
+    """Whether the run in ``run_dir`` (its ``run_state.json`` read as ``state``) has ``config``'s settings.
+
+    By the fingerprint it recorded, or else by its ``config.json`` read by this version: a run started by
+    an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
+    resumes instead of being refused as "different settings" that differ in nothing.
+    """
+    from .errors import SoundTFError
+
+    if state.get("fingerprint") == config.fingerprint():
+        return True
+    try:
+        return Config.load(run_dir).fingerprint() == config.fingerprint()
+    except (SoundTFError, OSError, ValueError):
+        return False
 
 
 def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:

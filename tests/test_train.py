@@ -238,6 +238,31 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
         train.resolve_run_dir(str(run), config_from_flags("--data", "../data", "--epochs", "4"))
 
 
+def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
+    """Adding augment.spec_probability changed every fingerprint: a run an older version had started was
+    refused as "an unfinished run with different settings" that differed in nothing."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import release_folder
+    from sound_tf.trainer import write_state
+
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    monkeypatch.chdir(tmp_path)
+    config = config_from_flags("--data", str(data), "--epochs", "3")
+    run = tmp_path / "runs" / "20260101-000000"
+    run.mkdir(parents=True)
+    old = config.to_dict()
+    del old["augment"]["spec_probability"]  # as the older version saved it
+    (run / "config.json").write_text(json.dumps(old))
+    write_state(run, status="running", fingerprint="0123456789ab")  # the older version's fingerprint
+    assert train.resolve_run_dir(str(run), config) == run
+    release_folder(run)
+    assert train.resolve_run_dir(None, config).resolve() == run  # found under runs/ too
+    release_folder(run)
+    other = config_from_flags("--data", str(data), "--epochs", "4")  # a setting that really differs
+    with pytest.raises(ConfigError, match=r"different settings \(train.epochs: 3 there, 4 now\)"):
+        train.resolve_run_dir(str(run), other)
+
+
 def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(tmp_path, capsys):
     """``--data ~/ESC-50`` alone trained with the built-in defaults (16 kHz, 1-s clips, a random split
     instead of ESC-50's official folds) unless the user knew to add ``--pipeline esc50``."""
