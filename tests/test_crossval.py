@@ -308,6 +308,14 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     _check_state(out, dict(state), overwrite=False)  # the same cross-validation: resumed
     with pytest.raises(ConfigError, match=r"\(assignment differ\)"):
         _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=False)
+    # started by an older version: its recorded fingerprint differs, its config.json read today does not
+    from sound_tf.config import Config
+    today = Config().fingerprint()
+    with pytest.raises(ConfigError, match=r"\(fingerprint differ\)"):
+        _check_state(out, {**state, "fingerprint": today}, overwrite=False)
+    Config().save(out)
+    _check_state(out, {**state, "fingerprint": today}, overwrite=False)
+    (out / "config.json").unlink()
     _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [".lock", "train.log"]
     assert (out / "train.log").read_text() == "this command's log\n"
