@@ -873,6 +873,18 @@ def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, A
     return apply_overrides(config, overrides or {})
 
 
+def saved_fingerprint(folder: str | Path) -> str | None:
+    """The fingerprint of ``folder``'s ``config.json`` as this version reads it (``None`` if it is unreadable).
+
+    A run or cross-validation started by an older sound_tf recorded the fingerprint of its settings then;
+    read today, a setting added since takes its default, and the fingerprint is that of today's same settings.
+    """
+    try:
+        return Config.load(folder).fingerprint()
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
 def replace_section(config: Config, section: str, **changes: Any) -> Config:
     """``dataclasses.replace`` for one section of a frozen config."""
     return replace(config, **{section: replace(getattr(config, section), **changes)})

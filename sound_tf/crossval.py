@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Config
+from .config import Config, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
 from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
@@ -120,19 +120,11 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> No
         return
     keys = ("fingerprint", "scheme", "folds", "assignment")
     differs = [key for key in keys if old and old.get(key) != state.get(key)]
-    if "fingerprint" in differs and _saved_fingerprint(out_dir) == state.get("fingerprint"):
+    if "fingerprint" in differs and saved_fingerprint(out_dir) == state.get("fingerprint"):
         differs.remove("fingerprint")  # started by an older version: only a setting added since, at its default
     if differs:
         raise ConfigError(f"{out_dir}: holds a cross-validation with different settings or data "
                           f"({', '.join(differs)} differ); pass --overwrite to start over or choose another --out")
-
-
-def _saved_fingerprint(out_dir: Path) -> str | None:
-    """The fingerprint of ``out_dir``'s ``config.json`` as this version reads it (``None`` if unreadable)."""
-    try:
-        return Config.load(out_dir).fingerprint()
-    except (ConfigError, OSError, ValueError):
-        return None
 
 
 def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .config import REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe
+from .config import (REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe,
+                     saved_fingerprint)
 from .errors import ConfigError, run_cli
 
 log = logging.getLogger("sound_tf")
@@ -225,14 +226,8 @@ def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
     an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
     resumes instead of being refused as "different settings" that differ in nothing.
     """
-    from .errors import SoundTFError
-
-    if state.get("fingerprint") == config.fingerprint():
-        return True
-    try:
-        return Config.load(run_dir).fingerprint() == config.fingerprint()
-    except (SoundTFError, OSError, ValueError):
-        return False
+    fingerprint = config.fingerprint()
+    return state.get("fingerprint") == fingerprint or saved_fingerprint(run_dir) == fingerprint
 
 
 def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
