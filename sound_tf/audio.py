@@ -63,7 +63,8 @@ CACHE_ENV_VAR = "SOUND_TF_CACHE"
 RESAMPLE_QUALITY = "HQ"
 #: Bumped whenever decoding changes in a way that makes old cache files wrong (part of the cache key).
 #: 2: a WAV/AIFF cut short is refused as truncated; version 1 cached the part that was there.
-CACHE_FORMAT_VERSION = 2
+#: 3: the same for RF64 and Wave64; version 2 cached the part of such a file that was there.
+CACHE_FORMAT_VERSION = 3
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
