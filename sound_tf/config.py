@@ -294,7 +294,8 @@ class AugmentConfig:
         Colours of generated noise drawn at random, from ``white`` (flat), ``pink`` (1/f power) and
         ``brown`` (1/f^2 power); ignored when ``noise_dir`` is set.
     spec_freq_mask_count, spec_freq_mask_max_bins : int
-        SpecAugment frequency masks per example and the largest mask width in mel bins.
+        SpecAugment frequency masks per example and the largest mask width in mel bins (at most
+        ``features.num_mel_bins``).
     spec_time_mask_count : int
         SpecAugment time masks per example.
     spec_time_mask_max_fraction : float
@@ -546,6 +547,10 @@ class Config:
         _check(float(self.features.fmin_hz) < self.fmax_hz,
                f"features.fmin_hz={self.features.fmin_hz} must be below the mel filterbank's upper edge "
                f"{self.fmax_hz:g} Hz (features.fmax_hz, or half of audio.sample_rate_hz when unset)")
+        mask_bins, mels = self.augment.spec_freq_mask_max_bins, self.features.num_mel_bins
+        _check(mask_bins <= mels,
+               f"augment.spec_freq_mask_max_bins={mask_bins} exceeds features.num_mel_bins={mels}: one frequency "
+               f"mask could blank every mel band; give at most {mels}")
         empty = self.empty_mel_bands()
         if empty:
             raise ConfigError(

@@ -57,6 +57,15 @@ def test_recipes_load_and_flags_override_them():
     assert config.audio.sample_rate_hz == 22050  # untouched recipe values stay
 
 
+def test_a_frequency_mask_wider_than_the_mel_bands_is_refused():
+    """A mask as wide as every band is the limit; one wider could only blank the whole spectrogram."""
+    assert apply_overrides(Config(), {"features.num_mel_bins": 16,
+                                      "augment.spec_freq_mask_max_bins": 16}).augment.spec_freq_mask_max_bins == 16
+    with pytest.raises(ConfigError, match=r"^augment.spec_freq_mask_max_bins=17 exceeds features.num_mel_bins=16: "
+                                          r".*give at most 16"):
+        apply_overrides(Config(), {"features.num_mel_bins": 16, "augment.spec_freq_mask_max_bins": 17})
+
+
 def test_a_rejected_mel_layout_is_the_one_that_gives_constant_features():
     """The check agrees with the filterbank the frontend builds: a band without an FFT bin is all zeros."""
     from sound_tf.frontend import slaney_mel_matrix
