@@ -380,6 +380,28 @@ def test_cache_redecodes_a_changed_source(tmp_path):
     assert cache.ensure(sources[0]) == new
 
 
+def test_an_older_cache_format_is_not_reused(tmp_path, monkeypatch):
+    """Version 2 cached an RF64 file cut short as the part that was there: that cache file is left alone and
+    the file is decoded again, now refused as truncated."""
+    import sound_tf.audio as audio_module
+
+    whole = tmp_path / "whole.rf64"
+    sf.write(whole, sine(TONE_HZ, 1.0, RATE_HZ, 0.5), RATE_HZ, subtype="PCM_16", format="RF64")
+    cut = tmp_path / "cut.rf64"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    monkeypatch.setattr(audio_module, "CACHE_FORMAT_VERSION", audio_module.CACHE_FORMAT_VERSION - 1)
+    old = cache.path_for(cut)  # what version 2 wrote: the half that was there
+    write_wav(old, sine(TONE_HZ, 0.5, RATE_HZ, 0.5), RATE_HZ)
+    assert cache.build([str(cut)]).reused == 1  # the older version reuses its own file ...
+    monkeypatch.undo()
+    assert cache.path_for(cut) != old
+    result = cache.build([str(cut), str(whole)])  # ... this one does not
+    assert (result.decoded, result.reused) == (1, 0)
+    assert [path for path, _ in result.skipped] == [str(cut)] and "truncated audio file" in result.skipped[0][1]
+    assert old.exists()
+
+
 def test_cache_decodes_again_a_cached_file_cut_short_or_overwritten(tmp_path):
     """A cached WAV cut short (a full disk, an interrupted copy) or overwritten was trusted for good: every
     run failed in TensorFlow's DecodeWav ("Data too short") without naming the file."""
