@@ -553,6 +553,23 @@ def search_identity(config: Config, space: SearchSpace) -> dict[str, Any]:
             "config_fingerprint": config.fingerprint()}
 
 
+def _same_search(saved: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """Whether a ``search.json`` (``saved``) holds the search ``identity`` names.
+
+    By the fingerprints it recorded, or else by its ``config`` read by this version: a search started by an
+    older sound_tf, whose settings lacked one added since with its old behaviour as the default, continues
+    instead of being refused as "other settings" that differ in nothing.
+    """
+    if {k: saved.get(k) for k in identity} == identity:
+        return True
+    if (saved.get("space"), saved.get("space_fingerprint")) != (identity["space"], identity["space_fingerprint"]):
+        return False
+    try:
+        return Config.from_dict(saved.get("config")).fingerprint() == identity["config_fingerprint"]
+    except ConfigError:
+        return False
+
+
 def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *, overwrite: bool,
                     log: Callable[[str], None]) -> None:
     identity = search_identity(config, space)
@@ -565,7 +582,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                                   "start the chief first, with the same --out (a shared folder)")
             time.sleep(1.0)
         saved = json.loads(search_file.read_text())
-        if {k: saved.get(k) for k in identity} != identity:
+        if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"flags and space")
@@ -578,7 +595,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         empty_folder(out)  # its lock file stays: the lock other commands see
     if search_file.is_file():
         saved = json.loads(search_file.read_text())
-        if {k: saved.get(k) for k in identity} != identity:
+        if not _same_search(saved, identity):
             raise ConfigError(f"{out}: holds a search with other settings{_search_differences(saved, config, space)}; "
                               "pass --overwrite to start over or use the same flags and space to continue it")
         log(f"continuing the search in {out}")
@@ -628,13 +645,13 @@ def _space_text(space: SearchSpace) -> str | None:
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
                verbose: int | str) -> dict[str, Any] | None:
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
-    from .train import run_log
+    from .train import run_log, same_settings
     from .trainer import read_state, train_run
 
     final = apply_overrides(config, {"labels": list(data.labels)})
     with claimed(run_dir, "training in it"):  # e.g. a `train --out .../best_run` of the user's
         state = read_state(run_dir)
-        if state and state.get("fingerprint") != final.fingerprint():
+        if state and not same_settings(run_dir, state, final):
             log(f"{run_dir} holds another configuration (the best trial changed): training it again")
             empty_folder(run_dir)
             state = {}

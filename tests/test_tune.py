@@ -480,6 +480,25 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert tune.main(["--out", str(out), "--summarize"]) == 0
     assert (out / "trials.csv").read_text() == table
 
+    # Started by an older version, whose settings lacked one added since (at its old behaviour, the default):
+    # the search continues and the best run is kept, not trained again.
+    for path, key in ((out / tune.SEARCH_FILE, "config_fingerprint"),
+                      (out / "best_run" / "run_state.json", "fingerprint")):
+        older = json.loads(path.read_text())
+        older[key] = "0123456789ab"
+        path.write_text(json.dumps(older))
+    for path in (out / tune.SEARCH_FILE, out / "best_run" / "config.json"):
+        older = json.loads(path.read_text())
+        settings = older["config"] if "config" in older and "augment" not in older else older
+        del settings["augment"]["spec_probability"]
+        path.write_text(json.dumps(older))
+    tune._prepare_folder(out, config, space, "worker", overwrite=False, log=lambda m: None)  # a worker joins
+    messages.clear()
+    again = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
+    assert fits == [] and again.best.trial_id == best["trial_id"]
+    assert any("best run already trained" in m for m in messages), messages
+    assert json.loads((out / tune.SEARCH_FILE).read_text())["config_fingerprint"] == config.fingerprint()
+
     # Another space in the same folder is refused rather than mixed in, and the message says what differs.
     with pytest.raises(ConfigError, match=r"other settings \(search space 'tiny' with other contents: fingerprint "
                                           r"\w+ there, \w+ now\); pass --overwrite"):
