@@ -25,6 +25,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -367,8 +368,19 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
 
 def default_out_dir(config: Config, k: int = DEFAULT_K) -> Path:
     """``runs/crossval-<settings fingerprint>[-k<k>]``: the same command finds its folder again to resume,
-    and another ``--k`` gets a folder of its own instead of a refusal."""
-    return Path("runs") / (f"crossval-{config.fingerprint()}" + (f"-k{k}" if k != DEFAULT_K else ""))
+    and another ``--k`` gets a folder of its own instead of a refusal.
+
+    When that folder does not exist, one an older sound_tf named by its fingerprint then is taken if its
+    ``config.json``, read today, has the same settings (a setting added since changed the fingerprint).
+    """
+    fingerprint, suffix = config.fingerprint(), f"-k{k}" if k != DEFAULT_K else ""
+    folder = Path("runs") / f"crossval-{fingerprint}{suffix}"
+    if not folder.exists():
+        named = re.compile(rf"crossval-[0-9a-f]{{{len(fingerprint)}}}{re.escape(suffix)}")
+        for older in sorted(Path("runs").glob(f"crossval-*{suffix}")):
+            if named.fullmatch(older.name) and saved_fingerprint(older) == fingerprint:
+                return older
+    return folder
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import glob
 import json
 import logging
 import math
@@ -906,10 +907,24 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
 
 # -- command line -------------------------------------------------------------------------------------------------
 def default_out(config: Config, space: SearchSpace) -> Path:
-    """``runs/tune-<space>-<hash>``: the same command reaches the same folder (and resumes there)."""
+    """``runs/tune-<space>-<hash>``: the same command reaches the same folder (and resumes there).
+
+    When that folder does not exist, one an older sound_tf named by its settings then is taken if its
+    ``search.json`` holds this search (a setting added since changed the hash; see :func:`_same_search`).
+    """
     import hashlib
     key = hashlib.sha1(f"{config.fingerprint()}{space.fingerprint()}".encode()).hexdigest()[:8]
-    return Path("runs") / f"tune-{space.name}-{key}"
+    folder = Path("runs") / f"tune-{space.name}-{key}"
+    if not folder.exists():
+        identity = search_identity(config, space)
+        for older in sorted(Path("runs").glob(f"tune-{glob.escape(space.name)}-" + "[0-9a-f]" * len(key))):
+            try:
+                saved = json.loads((older / SEARCH_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(saved, dict) and _same_search(saved, identity):
+                return older
+    return folder
 
 
 def build_parser() -> argparse.ArgumentParser:

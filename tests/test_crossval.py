@@ -102,6 +102,34 @@ def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):
         plan_folds(examples, k=25)
 
 
+def _older_settings(folder: Path, config: Config) -> None:
+    """``folder/config.json`` as an older version wrote ``config``: without a setting added since."""
+    folder.mkdir(parents=True)
+    data = config.to_dict()
+    del data["augment"]["spec_probability"]
+    (folder / "config.json").write_text(json.dumps(data))
+
+
+def test_the_default_folder_an_older_version_named_is_found_again(tmp_path, monkeypatch):
+    """An added setting changes the fingerprint, and so the default folder's name: the same command finds
+    the folder an older version started (when its settings read today are the same) instead of a new one."""
+    from sound_tf.crossval import default_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    config, other = Config(), apply_overrides(Config(), {"train.epochs": 7})
+    assert default_out_dir(config) == Path("runs") / f"crossval-{config.fingerprint()}"  # nothing there yet
+    _older_settings(tmp_path / "runs" / "crossval-0123456789ab-k8", config)  # another --k
+    _older_settings(tmp_path / "runs" / "crossval-ba9876543210", other)  # other settings
+    (tmp_path / "runs" / "crossval-notes").mkdir()
+    assert default_out_dir(config) == Path("runs") / f"crossval-{config.fingerprint()}"
+    assert default_out_dir(config, 8) == Path("runs") / "crossval-0123456789ab-k8"
+    assert default_out_dir(other) == Path("runs") / "crossval-ba9876543210"
+    _older_settings(tmp_path / "runs" / "crossval-00112233aabb", config)
+    assert default_out_dir(config) == Path("runs") / "crossval-00112233aabb"
+    (tmp_path / "runs" / f"crossval-{config.fingerprint()}").mkdir()  # today's name, once it exists, wins
+    assert default_out_dir(config) == Path("runs") / f"crossval-{config.fingerprint()}"
+
+
 def test_fold_arguments_are_validated(tmp_path):
     from sound_tf.config import apply_overrides
     from sound_tf.crossval import run_crossval

@@ -386,6 +386,30 @@ def test_build_works_apart_from_the_search():
 
 
 # -- local search ------------------------------------------------------------------------------------------
+def test_the_default_folder_an_older_version_named_is_found_again(tmp_path, monkeypatch):
+    """An added setting changes the hash in the default folder's name: the same command continues the
+    search an older version started there (its search.json's settings read today are the same)."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.chdir(tmp_path)
+    config, space = Config(), SearchSpace.from_toml(TINY)
+    today = tune.default_out(config, space)
+    assert today.parent == Path("runs") and today.name.startswith("tune-tiny-") and not today.exists()
+    for name, settings in (("tune-tiny-0123abcd", apply_overrides(config, {"train.epochs": 7})),
+                           ("tune-default-4567abcd", config), ("tune-tiny-89abcdef", config)):
+        saved = {**tune.search_identity(config, space), "config_fingerprint": "0123456789ab",
+                 "config": settings.to_dict()}
+        del saved["config"]["augment"]["spec_probability"]  # a setting added since
+        if name.startswith("tune-default"):
+            saved["space"] = "default"
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / tune.SEARCH_FILE).write_text(json.dumps(saved))
+    assert tune.default_out(config, space) == Path("runs") / "tune-tiny-89abcdef"
+    today.mkdir()
+    assert tune.default_out(config, space) == today
+
+
 def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_path, monkeypatch):
     from sound_tf import frontend, models  # noqa: F401  (registers the custom layers)
     from sound_tf import tune
