@@ -42,7 +42,7 @@ from .errors import ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "window_logits", "window_probabilities",
-           "main"]
+           "window_timeline", "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
@@ -92,6 +92,38 @@ def window_probabilities(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
 def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]
+
+
+def window_timeline(probabilities: np.ndarray, labels: Sequence[str], *, hop_samples: int, clip_samples: int,
+                    total_samples: int, sample_rate_hz: int, top_k: int) -> list[dict[str, Any]]:
+    """The per-window timeline that ``predict``, ``lite`` and the server all answer.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        ``[windows, classes]``, e.g. :func:`window_probabilities`; window ``i`` starts at ``i * hop_samples``.
+    labels : sequence of str
+    hop_samples, clip_samples, total_samples, sample_rate_hz : int
+        The windows' hop and length, the recording's length in samples and its rate.
+    top_k : int
+        Classes listed per window (already checked and capped, see :func:`check_top_k`).
+
+    Returns
+    -------
+    list of dict
+        Per window: ``index``, ``start_seconds``, ``end_seconds`` (the end of the real audio in it; the
+        last windows of a recording are padded), ``label`` and ``probability`` of its best class, and
+        ``top_k`` (its ``top_k`` best classes). Times to 1 microsecond, probabilities to 6 decimals.
+    """
+    rate = float(sample_rate_hz)
+    timeline = []
+    for index, row in enumerate(np.asarray(probabilities)):  # [classes] per window
+        start = index * int(hop_samples)
+        top = _top(row, labels, top_k)
+        timeline.append({"index": index, "start_seconds": round(start / rate, 6),
+                         "end_seconds": round(min(start + int(clip_samples), int(total_samples)) / rate, 6),
+                         "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+    return timeline
 
 
 def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
@@ -271,8 +303,7 @@ class LiteClassifier:
         dict
             The field names of ``sound_tf.predict --json`` and the server: ``label`` and ``probability``
             (the overall top class), ``top_k`` (``top_k`` dicts of ``label`` and ``probability``),
-            ``windows`` (one dict per window: ``index``, ``start_seconds``, ``end_seconds`` -- the end of
-            real audio in it --, ``label``, ``probability``), ``duration_seconds``, ``hop_seconds``,
+            ``windows`` (one dict per window, see :func:`window_timeline`), ``duration_seconds``, ``hop_seconds``,
             ``num_windows`` and ``aggregation``.
         """
         k = check_top_k(top_k, len(self.labels))
@@ -285,17 +316,13 @@ class LiteClassifier:
         outputs = self.predict(windows)
         overall = self.aggregate(outputs)  # [classes]
         rate = float(self.sample_rate_hz)
-        timeline = []
-        for index, row in enumerate(window_probabilities(outputs)):  # [classes] per window
-            start = index * int(hop)
-            best = int(np.argmax(row))
-            timeline.append({"index": index, "start_seconds": round(start / rate, 4),
-                             "end_seconds": round(min(start + self.clip_samples, wave.shape[0]) / rate, 4),
-                             "label": self.labels[best], "probability": round(float(row[best]), 6)})
+        timeline = window_timeline(window_probabilities(outputs), self.labels, hop_samples=int(hop),
+                                   clip_samples=self.clip_samples, total_samples=wave.shape[0],
+                                   sample_rate_hz=self.sample_rate_hz, top_k=k)
         top = _top(overall, self.labels, k)
         return {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
-                "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 4),
-                "hop_seconds": round(int(hop) / rate, 4),
+                "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 6),
+                "hop_seconds": round(int(hop) / rate, 6),
                 "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
                 else "softmax of the mean log-probability over windows"}
 

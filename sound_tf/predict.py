@@ -28,7 +28,7 @@ import numpy as np
 
 from .audio import check_wave, is_audio_file, load_audio, split_windows
 from .errors import AudioError, run_cli
-from .lite import check_top_k
+from .lite import check_top_k, window_timeline
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Prediction:
     top : list of (str, float)
         The best classes and their probabilities (softmax of the mean window logits), best first.
     windows : list of dict
-        Per window: ``start_s``, ``end_s`` (of the audio it covers) and ``top`` (its own best classes).
+        The timeline of :func:`sound_tf.lite.window_timeline` (``start_seconds``, ``end_seconds``, ``top_k``, ...).
     """
 
     file: str
@@ -56,12 +56,10 @@ class Prediction:
             return [{"label": label, "probability": round(p, 6)} for label, p in top]
 
         out: dict[str, Any] = {"file": self.file, "label": self.top[0][0], "probability": round(self.top[0][1], 6),
-                               "top_k": top_k(self.top), "duration_seconds": round(self.duration_s, 4),
+                               "top_k": top_k(self.top), "duration_seconds": round(self.duration_s, 6),
                                "num_windows": len(self.windows)}
         if with_windows:
-            out["windows"] = [{"index": index, "start_seconds": w["start_s"], "end_seconds": w["end_s"],
-                               "label": w["top"][0][0], "probability": round(w["top"][0][1], 6),
-                               "top_k": top_k(w["top"])} for index, w in enumerate(self.windows)]
+            out["windows"] = self.windows
         return out
 
 
@@ -134,11 +132,11 @@ class Predictor:
         logits = self.window_logits(wave)  # [windows, classes]
         overall = _softmax(logits.astype(np.float64).mean(axis=0))  # [classes]
         per_window = _softmax(logits.astype(np.float64))  # [windows, classes]
-        rate, hop, clip = audio.sample_rate_hz, audio.window_hop_samples, audio.clip_samples
-        windows = [{"start_s": round(i * hop / rate, 4), "end_s": round(min(i * hop + clip, wave.size) / rate, 4),
-                    "top": _top(per_window[i], self.labels, top_k)} for i in range(len(logits))]
-        return Prediction(file=str(path), duration_s=wave.size / rate, top=_top(overall, self.labels, top_k),
-                          windows=windows)
+        windows = window_timeline(per_window, self.labels, hop_samples=audio.window_hop_samples,
+                                  clip_samples=audio.clip_samples, total_samples=wave.size,
+                                  sample_rate_hz=audio.sample_rate_hz, top_k=top_k)
+        return Prediction(file=str(path), duration_s=wave.size / audio.sample_rate_hz,
+                          top=_top(overall, self.labels, top_k), windows=windows)
 
 
 def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> list[str]:
@@ -154,8 +152,8 @@ def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> li
         lines.append(f"{p.file:<{width}}  {cells}".rstrip())
         if with_windows:
             for w in p.windows:
-                best = ", ".join(f"{label} {prob:.3f}" for label, prob in w["top"])
-                lines.append(f"  {w['start_s']:8.2f} - {w['end_s']:.2f} s".ljust(26) + best)
+                best = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in w["top_k"])
+                lines.append(f"  {w['start_seconds']:8.2f} - {w['end_seconds']:.2f} s".ljust(26) + best)
     return lines
 
 

@@ -250,11 +250,17 @@ def test_results_use_the_field_names_of_predict(models, tmp_path):
     from sound_tf.predict import Prediction
 
     result = lite.LiteClassifier(models["loud"]).classify_file(_sixty_seconds(tmp_path / "long.wav"), top_k=2)
+    timeline = lite.window_timeline(np.array([[0.75, 0.25]]), ["loud", "quiet"], hop_samples=4, clip_samples=8,
+                                    total_samples=6, sample_rate_hz=8, top_k=2)
+    assert timeline == [{"index": 0, "start_seconds": 0.0, "end_seconds": 0.75, "label": "loud", "probability": 0.75,
+                         "top_k": [{"label": "loud", "probability": 0.75}, {"label": "quiet", "probability": 0.25}]}]
     line = Prediction(file="x.wav", duration_s=1.0, top=[("loud", 0.75), ("quiet", 0.25)],
-                      windows=[{"start_s": 0.0, "end_s": 0.5, "top": [("loud", 0.75)]}]).to_json(with_windows=True)
+                      windows=timeline).to_json(with_windows=True)
     assert set(line) <= set(result), set(line) - set(result)
     assert set(result["top_k"][0]) == set(line["top_k"][0]) == {"label", "probability"}
-    assert set(result["windows"][0]) <= set(line["windows"][0]), set(result["windows"][0]) - set(line["windows"][0])
+    assert set(result["windows"][0]) == set(line["windows"][0])
+    assert [len(w["top_k"]) for w in result["windows"]] == [2] * result["num_windows"]
+    assert all(w["top_k"][0] == {"label": w["label"], "probability": w["probability"]} for w in result["windows"])
     assert [w["index"] for w in result["windows"]] == list(range(result["num_windows"]))
     assert result["probability"] == result["top_k"][0]["probability"] > 0.5
 

@@ -172,6 +172,10 @@ def test_windows_timeline_follows_the_recording(client):
     whole = {0: "low", 1: "low", 4: "high", 5: "high", 8: "mid", 9: "mid", 10: "mid"}  # windows inside one tone
     assert {i: timeline[i]["label"] for i in whole} == whole
     assert all(timeline[i]["probability"] > 0.9 for i in whole)
+    # each window lists its best classes (the request's top_k, default 3 = all), as predict and lite do
+    assert all(len(w["top_k"]) == 3 and w["top_k"][0] == {"label": w["label"], "probability": w["probability"]}
+               and w["predicted_class"] == list(TONES_HZ).index(w["label"]) for w in timeline)
+    assert sum(t["probability"] for t in timeline[4]["top_k"]) == pytest.approx(1.0, abs=3e-6)
 
 
 def test_silent_audio_is_classified_normally(client):

@@ -9,16 +9,18 @@ from pydantic import BaseModel, Field
 
 class LabelProbability(BaseModel):
     label: str
-    probability: float = Field(description="Probability of this label for the whole recording.")
+    probability: float = Field(description="Probability of this label (for the whole recording, or in `windows` "
+                                           "for that window).")
 
 
 class WindowPrediction(BaseModel):
     index: int
     start_seconds: float
-    end_seconds: float
+    end_seconds: float = Field(description="Where the real audio in this window ends (the last windows are padded).")
     label: str = Field(description="The window's most probable label.")
     predicted_class: int
     probability: float
+    top_k: list[LabelProbability] = Field(description="The window's best classes, as many as the request's `top_k`.")
 
 
 class Classification(BaseModel):

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from ..audio import decode_bytes, split_windows, truncation_problem, wav_codec_problem
 from ..errors import AudioError, SoundTFError
-from ..lite import window_probabilities
+from ..lite import window_probabilities, window_timeline
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
@@ -82,6 +82,7 @@ class DecodedUpload:
 
     name: str
     windows: np.ndarray  # [windows, clip_samples]
+    samples: int  # the recording's length at the model's rate
     duration_seconds: float
     source_sample_rate_hz: int
     channels: int
@@ -236,7 +237,7 @@ class ClassifierService:
             raise ServeError(422, "invalid_audio", str(exc)) from None
         windows = split_windows(wave, clip_samples=backend.clip_samples,
                                 hop_samples=backend.window_hop_samples)  # [windows, clip_samples]
-        return DecodedUpload(name=name, windows=np.ascontiguousarray(windows, dtype=np.float32),
+        return DecodedUpload(name=name, windows=np.ascontiguousarray(windows, dtype=np.float32), samples=wave.shape[0],
                              duration_seconds=wave.shape[0] / backend.sample_rate_hz,
                              source_sample_rate_hz=int(info.samplerate), channels=int(info.channels))
 
@@ -286,20 +287,11 @@ class ClassifierService:
             "num_windows": int(upload.windows.shape[0]),
         }
         if with_windows:
-            result["windows"] = self._timeline(window_probabilities(outputs), upload.duration_seconds, backend)
+            probabilities = window_probabilities(outputs)  # [windows, classes]
+            result["windows"] = window_timeline(probabilities, backend.labels, hop_samples=backend.window_hop_samples,
+                                                clip_samples=backend.clip_samples, total_samples=upload.samples,
+                                                sample_rate_hz=backend.sample_rate_hz, top_k=k)
+            for window, row in zip(result["windows"], probabilities):
+                window["predicted_class"] = int(np.argmax(row))
         result["processing_ms"] = round((time.perf_counter() - began) * 1000.0, 3)
         return result
-
-    @staticmethod
-    def _timeline(probabilities: np.ndarray, duration_seconds: float, backend: Backend) -> list[dict[str, Any]]:
-        """Per-window top label, with each window's start and end in seconds."""
-        rate = backend.sample_rate_hz
-        timeline = []
-        for index, row in enumerate(probabilities):
-            best = int(np.argmax(row))
-            start = index * backend.window_hop_samples / rate
-            timeline.append({"index": index, "start_seconds": round(start, 6),
-                             "end_seconds": round(min(start + backend.clip_samples / rate, duration_seconds), 6),
-                             "label": backend.labels[best], "predicted_class": best,
-                             "probability": float(row[best])})
-        return timeline
