@@ -52,6 +52,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate")
     config = apply_overrides(Config(), {
         "data.path": str(make_tree(root / "data", 8)), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "data.val_fraction": 0.1, "data.test_fraction": 0.25,  # splits of different sizes: each is told apart
         "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16], "train.epochs": 3,
         "train.batch_size": 8, "train.learning_rate": 0.02, "train.warmup_epochs": 0})
     return train_run(config, root / "run", verbose=0, log=lambda message: None)
@@ -70,9 +71,10 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
 
     test_rows = [r for r in _rows(run.run_dir / "split.csv") if r["split"] == "test"]
+    val_rows = [r for r in _rows(run.run_dir / "split.csv") if r["split"] == "val"]
     metrics = json.loads((out / "metrics.json").read_text())
     cm = np.asarray(metrics["confusion_matrix"])
-    assert cm.shape == (3, 3) and cm.sum() == len(test_rows) == metrics["num_examples"]
+    assert cm.shape == (3, 3) and cm.sum() == len(test_rows) == metrics["num_examples"] != len(val_rows)
     # The same deterministic evaluation as the training run's own test score.
     assert metrics == json.loads((run.run_dir / "metrics.json").read_text())
 

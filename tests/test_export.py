@@ -59,6 +59,7 @@ def bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     config = apply_overrides(Config(), {
         "data.path": str(_make_sounds(root / "data")), "data.format": "folder", "audio.sample_rate_hz": SR,
+        "data.val_fraction": 0.1, "data.test_fraction": 0.2,  # splits of different sizes: each is told apart
         "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [16, 32], "train.epochs": 10,
         "train.batch_size": 4, "train.learning_rate": 0.01, "train.warmup_epochs": 0, "train.seed": 3})
     run = train_run(config, root / "run", verbose=0, log=lambda message: None)
@@ -88,6 +89,8 @@ def test_bundle_files_and_report(bundle):
     assert (out / "labels.txt").read_text().split() == list(CLASSES)
     assert set(report["artefacts"]) == {"keras", *export.ARTEFACTS}
     assert report["passed"] and not report["failures"]
+    splits = _split_rows(run.run_dir)
+    assert report["test"]["clips"] == len(splits["test"]) != len(splits["val"])  # measured on the test split
     keras_accuracy = report["artefacts"]["keras"]["accuracy"]
     # the shared scoring (mean log-probability over windows) reproduces the evaluation's accuracy
     assert keras_accuracy == pytest.approx(json.loads((run.run_dir / "metrics.json").read_text())["accuracy"])

@@ -58,7 +58,9 @@ def _flags(data: Path, out: Path, *extra: str) -> list[str]:
 def test_one_epoch_run_folder(tmp_path, model, recwarn):
     data = make_tree(tmp_path / "data")
     out = tmp_path / f"run_{model}"
-    assert train.main(_flags(data, out, "--epochs", "1", "--model", model)) == 0
+    # splits of different sizes, so that scoring or normalising on the wrong one shows
+    assert train.main(_flags(data, out, "--epochs", "1", "--model", model, "--set", "data.val_fraction=0.1",
+                             "--set", "data.test_fraction=0.2")) == 0
     # The pipeline shuffles; Keras's fit warns about its own shuffle flag unless told it is off.
     assert not [str(w.message) for w in recwarn if "shuffle" in str(w.message)]
 
@@ -80,6 +82,7 @@ def test_one_epoch_run_folder(tmp_path, model, recwarn):
     assert len(rows) == 3 * 10
     by_split = {s: {r["path"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
     assert all(by_split.values()) and not (by_split["train"] & by_split["test"])
+    assert len(by_split["test"]) != len(by_split["val"])
     assert not (by_split["train"] & by_split["val"]) and not (by_split["val"] & by_split["test"])
 
     metrics = json.loads((out / "metrics.json").read_text())
@@ -97,6 +100,17 @@ def test_one_epoch_run_folder(tmp_path, model, recwarn):
     reloaded = keras.models.load_model(out / "model.keras")
     assert reloaded.output_shape[-1] == 3
     assert reloaded.input_shape[-1] == config.audio.clip_samples
+
+    # the per-bin normalisation holds the statistics of the training clips (not of validation or test)
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.pipeline import label_arrays
+    from sound_tf.trainer import feature_statistics
+    prepared = prepare_dataset(config, out, log=lambda m: None)  # the run's own split.csv
+    norm = reloaded.get_layer(models.NORMALIZATION_LAYER_NAME)
+    stats = {name: feature_statistics(config, *label_arrays(prepared.splits[name])) for name in ("train", "val")}
+    np.testing.assert_allclose(np.ravel(norm.mean), stats["train"][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.ravel(norm.variance), stats["train"][1], rtol=1e-5, atol=1e-6)
+    assert np.max(np.abs(stats["val"][0] - stats["train"][0])) > 1e-3  # the check could tell them apart
 
 
 def test_a_finished_run_folder_is_not_overwritten_by_accident(tmp_path):
