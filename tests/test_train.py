@@ -918,6 +918,46 @@ def test_class_weights_reach_training_only_when_asked_and_favour_the_rare_class(
     assert len(next(iter(plain))) == 2  # no sample weights
 
 
+def test_augmentation_set_to_act_on_the_waveform_reaches_the_training_batches(tmp_path):
+    """With ``*_domain = "waveform"`` the training pipeline itself applies the transforms: a -20 dB gain
+    on every clip lowers every clip's level tenfold, and mixup gives soft labels. Validation is untouched."""
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.trainer import training_datasets
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    off = {f"augment.{name}_probability": 0.0 for name in ("shift", "speed", "stretch", "pitch", "noise", "spec")}
+    plain = _tiny_config(data, **{"train.epochs": 1, "train.seed": 5})
+    prepared = prepare_dataset(plain, tmp_path / "run", log=lambda m: None)
+    plain = apply_overrides(plain, {"labels": list(prepared.labels)})
+
+    def first_batches(config):
+        train_ds, val_ds = training_datasets(config, prepared)
+        return next(iter(train_ds)), next(iter(val_ds))
+
+    def rms(waves):
+        return np.sqrt(np.mean(np.square(waves.numpy()), axis=1))  # [batch]
+
+    (waves, labels), (val_waves, _) = first_batches(plain)
+    quieter = apply_overrides(plain, {**off, "augment.enabled": True, "augment.shift_gain_domain": "waveform",
+                                      "augment.gain_probability": 1.0, "augment.gain_min_db": -20.0,
+                                      "augment.gain_max_db": -20.0, "augment.mixup_probability": 0.0})
+    (soft_waves, soft_labels), (val_again, _) = first_batches(quieter)
+    assert rms(waves).min() > 0.1 and rms(soft_waves).max() < 0.03  # tones of amplitude 0.3 and their tenths
+    np.testing.assert_array_equal(val_again.numpy(), val_waves.numpy())
+    assert np.all(soft_labels.numpy().max(axis=1) == 1.0)  # no mixup asked
+
+    mixed = apply_overrides(plain, {**off, "augment.enabled": True, "augment.mixup_domain": "waveform",
+                                    "augment.mixup_probability": 1.0, "augment.mixup_alpha": 10.0,
+                                    "augment.gain_probability": 0.0})
+    mixed_labels = np.concatenate([batch[1].numpy() for batch in training_datasets(mixed, prepared)[0].take(6)])
+    assert np.all(labels.numpy().max(axis=1) == 1.0)
+    np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, atol=1e-6)
+    # Beta(10, 10) weights lie near 0.5: a row stays one-hot only when its partner has its own label (or is
+    # itself), for 4 of the 12 training clips, so about two thirds of the rows are soft
+    soft = mixed_labels.max(axis=1) < 0.9
+    assert 0.4 < np.mean(soft) < 0.9 and np.all(mixed_labels[soft].max(axis=1) > 0.1)
+
+
 def test_resumed_callbacks_go_on_from_the_best_epoch_of_the_history(tmp_path):
     """The checkpoint and early stopping of a resumed run start from the history's lowest val_loss and the
     epochs since it, as the uninterrupted run's would stand after those epochs."""
