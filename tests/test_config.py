@@ -46,6 +46,22 @@ def test_json_round_trip_is_exact(tmp_path):
         Config.load(tmp_path)
 
 
+@pytest.mark.parametrize("key, value", [
+    ("audio.sample_rate_hz", 22050), ("audio.clip_seconds", 2.0), ("features.num_mel_bins", 48),
+    ("features.hop_length_ms", 12.5), ("data.val_fraction", 0.2), ("augment.enabled", False),
+    ("augment.pitch_probability", 0.9), ("augment.noise_domain", "waveform"), ("augment.spec_probability", 0.5),
+    ("model.widths", [8, 16]), ("train.learning_rate", 0.01), ("train.class_weights", True),
+])
+def test_every_section_takes_part_in_the_fingerprint(key, value):
+    """A run resumes only with the settings it started with: a change anywhere is another fingerprint, and
+    ``differences`` names it; the labels, which come from the data, are not part of it."""
+    config = Config()
+    changed = apply_overrides(config, {key: value})
+    assert changed.fingerprint() != config.fingerprint()
+    assert changed.differences(config.to_dict()).startswith(f" ({key}: ")
+    assert apply_overrides(config, {"labels": ["a", "b"]}).fingerprint() == config.fingerprint()
+
+
 def test_recipes_load_and_flags_override_them():
     for name in ("demo", "folder", "esc50", "urbansound8k", "fsdd"):
         config = config_from_recipe(resolve_recipe(name))
