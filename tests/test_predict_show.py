@@ -215,6 +215,26 @@ def test_show_writes_the_figure(run, tmp_path, monkeypatch):
         assert image.format == "PNG" and image.size == (1100, 700)  # 11 x 7 in at 100 dpi
         pixels = np.asarray(image.convert("RGB")).astype(np.int64)
     assert pixels.std() > 20  # drawn, not blank
+    # What is drawn: the frontend's ln(mel power) as 10 log10(power) dB, over the 80 dB below the loudest cell,
+    # loudest in the mel band that holds 900 Hz
+    import sound_tf.report as report
+    from sound_tf.audio import load_audio
+    from sound_tf.config import slaney_mel_edges_hz
+    from sound_tf.frontend import log_mel_numpy
+
+    drawn = []
+    config = show.load_config(str(run.run_dir))
+    with monkeypatch.context() as patch:
+        patch.setattr(report, "_save", lambda fig, path, **kwargs: drawn.append(fig) or Path(path))
+        show.show_file(source, tmp_path / "captured.png", config)
+    image = next(ax for ax in drawn[0].axes if ax.images).images[0]
+    expected_db = 10.0 / np.log(10.0) * log_mel_numpy(config, load_audio(source, sample_rate_hz=SR))  # [frames, mels]
+    np.testing.assert_allclose(np.asarray(image.get_array()), expected_db.T, rtol=1e-9, atol=1e-9)
+    assert image.get_clim() == pytest.approx((expected_db.max() - 80.0, expected_db.max()))
+    edges = slaney_mel_edges_hz(num_mel_bins=config.features.num_mel_bins, fmin_hz=float(config.features.fmin_hz),
+                                fmax_hz=config.fmax_hz)
+    loudest = int(np.argmax(expected_db.mean(axis=0)))
+    assert edges[loudest] < 900.0 < edges[loudest + 2]
     # The run's config decides the rate: a run at 8 kHz vs. the 16-kHz defaults.
     assert show.load_config(str(run.run_dir)).audio.sample_rate_hz == SR
     assert show.load_config().audio.sample_rate_hz == Config().audio.sample_rate_hz

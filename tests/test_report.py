@@ -113,7 +113,7 @@ def test_log_mel_to_db_conversions():
         log_mel_to_db(power, "log10")
 
 
-def test_waveform_and_logmel_figure(tmp_path, rng):
+def test_waveform_and_logmel_figure(tmp_path, rng, monkeypatch):
     sample_rate_hz, hop = 8000, 80
     t = np.arange(sample_rate_hz * 3) / sample_rate_hz  # 3 s: long enough to use the envelope
     wave = 0.5 * np.sin(2 * np.pi * 440 * t)
@@ -124,6 +124,14 @@ def test_waveform_and_logmel_figure(tmp_path, rng):
     assert pixels.shape[:2] == (700, 1100)
     # The loud band is drawn in the brightest colour of the map (magma's top is a pale yellow).
     assert _near(pixels, np.array([252, 253, 191]), tol=8) > 500
+    # ln(power) is drawn as 10 log10(power): the band of power 10 at 10 dB, the scale from -70 to 10 dB
+    import sound_tf.report as report
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path, **kwargs: drawn.append(fig) or Path(path))
+    plot_waveform_and_logmel(wave, log_mel, sample_rate_hz, hop, tmp_path / "captured.png")
+    image = next(ax for ax in drawn[0].axes if ax.images).images[0]
+    assert np.asarray(image.get_array()).max() == pytest.approx(10.0)
+    assert image.get_clim() == pytest.approx((-70.0, 10.0))
     with pytest.raises(ReportError, match=r"\[frames, mel_bins\], got shape \(40,\)"):
         plot_waveform_and_logmel(wave, log_mel[0], sample_rate_hz, hop, tmp_path / "x.png")
     with pytest.raises(ReportError, match="hop_length_samples must be a positive integer, got 0"):
