@@ -124,7 +124,8 @@ def test_savedmodel_and_tfsmlayer_match_keras(bundle):
         run.config.audio.sample_rate_hz, run.config.audio.clip_samples, run.config.audio.window_hop_samples)
 
 
-@pytest.mark.parametrize("variant, atol", [("float32", 1e-4), ("float16", 2e-2), ("dynamic", None), ("int8", None)])
+# dynamic-range quantises only the weights of the network's layers: measured within 1.7e-5 of Keras here
+@pytest.mark.parametrize("variant, atol", [("float32", 1e-4), ("float16", 2e-2), ("dynamic", 5e-4), ("int8", None)])
 def test_tflite_waveform_variants_match_keras(bundle, variant, atol):
     run, result = bundle
     windows = _test_windows(run, run.config)
@@ -136,6 +137,8 @@ def test_tflite_waveform_variants_match_keras(bundle, variant, atol):
         np.testing.assert_allclose(got, expected, atol=atol)
     agreement = np.mean(got.argmax(axis=1) == expected.argmax(axis=1))
     assert agreement >= 0.97, f"{variant}: window agreement {agreement:.3f}"
+    if variant == "int8":  # measured: mean 0.0015, largest 0.016 (an 8-bit output moves in steps of 1/256)
+        assert np.mean(np.abs(got - expected)) < 0.01 and np.max(np.abs(got - expected)) < 0.1
     # the batch dimension is resizable: all windows in one invoke give the same result as one by one
     from ai_edge_litert.interpreter import Interpreter
 
