@@ -141,8 +141,15 @@ def test_later_epochs_are_served_from_the_memory_cache(tmp_path):
     first = [next(iterator) for _ in range(per_epoch)]
     for path in paths:  # the first epoch filled the cache: no file is read again
         os.remove(path)
-    later = [next(iterator)[0].numpy() for _ in range(2 * per_epoch)]
-    assert len(first) == per_epoch and all(w.shape == first[0][0].shape for w in later)
+    later = [next(iterator) for _ in range(2 * per_epoch)]
+    assert len(first) == per_epoch and all(w.shape == first[0][0].shape for w, _ in later)
+    # and what is served is still each clip under its own label: the level encodes the class
+    for epoch in (first, later[:per_epoch], later[per_epoch:]):
+        waves = np.concatenate([w.numpy() for w, _ in epoch])
+        classes = np.concatenate([y.numpy() for _, y in epoch]).argmax(axis=1)
+        np.testing.assert_allclose(waves.min(axis=1), 0.1 * (classes + 1), rtol=1e-3)
+        np.testing.assert_allclose(waves.max(axis=1), 0.1 * (classes + 1), rtol=1e-3)
+        assert np.bincount(classes, minlength=3).tolist() == np.bincount(labels, minlength=3).tolist()
 
 @pytest.mark.parametrize("cache", ["float32", "int16"])
 def test_mixup_partners_come_from_the_training_set_and_labels_follow_the_mix(tmp_path, monkeypatch, cache):
