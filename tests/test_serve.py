@@ -211,6 +211,13 @@ def test_batch_endpoint_fails_only_the_bad_file(client):
     assert (last["filename"], last["label"]) == ("high.flac", "high")
     assert bad["filename"] == "notes.txt" and bad["error"] == "unsupported_format" and bad["status"] == 415
     assert "notes.txt" in bad["detail"]
+    # a failed entry is counted by kind, like a failed request, and the good files' durations are recorded
+    samples = metric_samples(client.get("/metrics").text)
+    assert samples[("sound_tf_errors_total", (("kind", "unsupported_format"),))] == 1
+    assert samples[("sound_tf_audio_duration_seconds_count", ())] == 2
+    assert samples[("sound_tf_audio_duration_seconds_sum", ())] == pytest.approx(1.4)
+    assert samples[("sound_tf_audio_duration_seconds_bucket", (("le", "0.5"),))] == 0
+    assert samples[("sound_tf_audio_duration_seconds_bucket", (("le", "1.0"),))] == 2
 
 
 def test_two_files_sent_to_classify_are_refused_not_one_dropped(client):
@@ -726,16 +733,22 @@ def test_overload_is_refused_with_503(tmp_path):
                 async def post(delay_seconds: float):
                     await asyncio.sleep(delay_seconds)
                     return await http.post("/classify", files={"file": ("a.wav", data)})
-                # the first is in the model, the next two wait (the limit), the fourth is refused
-                return await asyncio.gather(post(0), post(0.1), post(0.12), post(0.2))
+                async def queue_depth():
+                    await asyncio.sleep(0.16)
+                    return metric_samples((await http.get("/metrics")).text)[("sound_tf_queue_windows", ())]
 
-    responses = asyncio.run(run())
+                # the first is in the model, the next two wait (the limit), the fourth is refused
+                return await asyncio.gather(post(0), post(0.1), post(0.12), post(0.2), queue_depth())
+
+    *responses, waiting = asyncio.run(run())
+    assert waiting == 2  # the gauge shows the two waiting windows
     assert [r.status_code for r in responses] == [200, 200, 200, 503]
     assert responses[3].json()["error"] == "overloaded" and "limit 2" in responses[3].json()["detail"]
 
 
 def test_batcher_chunks_fails_and_recovers():
     calls = []
+    reported = []  # the on_batch metric hook: one report per model call, of that call's size
     gate = threading.Event()
 
     def predict(windows):
@@ -746,7 +759,8 @@ def test_batcher_chunks_fails_and_recovers():
         return {"x": np.repeat(windows[:, :1], 2, axis=1)}  # row i -> [w_i, w_i]: rows must come back in order
 
     async def run():
-        batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1, max_queue_windows=100)
+        batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1, max_queue_windows=100,
+                               on_batch=lambda count, seconds: reported.append(count))
         batcher.start()
         gate.set()
         big = np.arange(70, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
@@ -771,6 +785,7 @@ def test_batcher_chunks_fails_and_recovers():
 
     again, alone = asyncio.run(run())
     assert calls[:3] == [32, 32, 6] and calls[3] == 2 and (again == 5).all() and alone.shape == (150, 2)
+    assert reported == calls[:3] + calls[4:]  # one report per model call, of its size; none for the failed call
 
 
 def test_batcher_waits_only_for_announced_requests():
@@ -800,6 +815,65 @@ def test_batcher_waits_only_for_announced_requests():
 
     lone_seconds = asyncio.run(run())
     assert lone_seconds < 0.5 and calls == [1, 3]
+
+
+def test_a_request_that_gives_up_loses_its_rows_and_no_one_else_s():
+    """A caller that leaves (timeout, disconnect) while its windows are in the model, or still waiting:
+    the others get exactly their own rows, and a waiting request that left never reaches the model."""
+    calls = []
+    gates = [threading.Event() for _ in range(3)]
+    seen = []
+
+    def predict(windows):
+        calls.append(windows[:, 0].tolist())
+        gates[len(calls) - 1].wait(10)
+        return {"x": windows[:, :1] * 10}
+
+    def rows(first, count):  # windows whose first sample is first, first + 1, ...
+        return (np.arange(first, first + count, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32))
+
+    async def until(condition):
+        for _ in range(5000):
+            if condition():
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("timed out")
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=16, max_wait_ms=0, max_queue_windows=100,
+                               on_batch=lambda count, seconds: seen.append(count))
+        batcher.start()
+        a = asyncio.ensure_future(batcher.submit(rows(0, 1)))
+        await until(lambda: len(calls) == 1)  # a is in the model
+        b = asyncio.ensure_future(batcher.submit(rows(100, 2)))
+        c = asyncio.ensure_future(batcher.submit(rows(200, 3)))
+        d = asyncio.ensure_future(batcher.submit(rows(300, 1)))
+        await until(lambda: batcher.waiting_windows == 6)
+        gates[0].set()
+        await a
+        await until(lambda: len(calls) == 2)  # b, c and d share the second call
+        b.cancel()
+        e = asyncio.ensure_future(batcher.submit(rows(400, 4)))  # waits behind the call
+        f = asyncio.ensure_future(batcher.submit(rows(500, 2)))
+        await until(lambda: batcher.waiting_windows == 6)
+        e.cancel()  # leaves before the model sees it
+        await asyncio.sleep(0.01)
+        gates[1].set()
+        c_out, d_out = (await c)["x"][:, 0], (await d)["x"][:, 0]
+        await until(lambda: len(calls) == 3)
+        gates[2].set()
+        f_out = (await f)["x"][:, 0]
+        waiting = batcher.waiting_windows
+        await batcher.stop()
+        return c_out, d_out, f_out, b.cancelled(), waiting
+
+    c_out, d_out, f_out, b_cancelled, waiting = asyncio.run(run())
+    assert b_cancelled
+    np.testing.assert_array_equal(c_out, [2000, 2010, 2020])  # c's own rows, not the ones b left behind
+    np.testing.assert_array_equal(d_out, [3000])
+    np.testing.assert_array_equal(f_out, [5000, 5010])
+    assert calls == [[0], [100, 101, 200, 201, 202, 300], [500, 501]]  # e's 4 windows never ran
+    assert seen == [1, 6, 2] and waiting == 0
 
 
 # -- settings and command line ----------------------------------------------------------------------------
@@ -969,6 +1043,7 @@ def test_batch_takes_top_k_and_windows_like_classify(client):
     body = client.post("/classify/batch?top_k=1&windows=true", files=files).json()
     low, high = body["results"]
     assert [t["label"] for t in low["top_k"]] == ["low"] and [t["label"] for t in high["top_k"]] == ["high"]
+    assert all(len(w["top_k"]) == 1 for r in (low, high) for w in r["windows"])  # each window: the request's top_k
     assert [len(r["windows"]) for r in (low, high)] == [3, 1]  # 1.0 s: windows at 0, 0.25, 0.5 s
     assert [w["start_seconds"] for w in low["windows"]] == [0.0, 0.25, 0.5]
 
