@@ -433,6 +433,9 @@ def test_an_archive_whose_labels_or_format_disagree_is_refused(models):
 
     good = {"format": FORMAT, **_info(), "labels": ["quiet", "loud"]}
     assert read_metadata(hand_made(good, b"quiet\nloud\n")).labels == ("quiet", "loud")
+    # a labels.txt edited on Windows (CRLF) names the same classes; a hop of one whole clip is allowed
+    assert read_metadata(hand_made(good, b"quiet\r\nloud\r\n")).labels == ("quiet", "loud")
+    assert read_metadata(hand_made({**good, "window_hop_samples": CLIP}, b"quiet\nloud\n")).window_hop_samples == CLIP
     for info, labels, problem in [
             (good, b"loud\nquiet\n", "labels.txt (['loud', 'quiet']) and sound_tf.json labels (['quiet', 'loud']) "
                                      "disagree"),

@@ -771,6 +771,30 @@ def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what
     assert (folder / "train.log").read_text() == "log of this command\n"
 
 
+def test_a_claimed_block_gives_the_folder_back_however_it_ends(tmp_path):
+    """``claimed`` releases on an exception too (a failed search must not keep its folder locked), and a
+    nested claim inside it leaves the folder held until the outer block ends."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import claimed
+
+    folder = tmp_path / "search"
+    with pytest.raises(RuntimeError, match="trial exploded"):
+        with claimed(folder, "searching"):
+            with claimed(folder, "searching"):  # nested: the inner end keeps it held
+                pass
+            assert not _claims(folder)
+            raise RuntimeError("trial exploded")
+    assert _claims(folder)
+    holder = _hold(folder)
+    try:
+        with pytest.raises(ConfigError, match=rf"{folder}: in use by pid {holder.pid} on .*, which is searching"):
+            with claimed(folder, "searching"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _tiny_config(data, **more) -> Config:
     overrides = {"data.path": str(data), "data.format": "folder", "audio.sample_rate_hz": SR,
                  "audio.clip_seconds": 0.5, "augment.enabled": False, "model.widths": [8, 16],
