@@ -430,6 +430,13 @@ def test_cache_decodes_again_a_cached_file_cut_short_or_overwritten(tmp_path):
         assert third.read_bytes() == whole[str(sources[2])]
         audio, rate = tf.audio.decode_wav(tf.io.read_file(str(third)))
         assert int(rate) == RATE_HZ and audio.shape[1] == 1
+    # A file cut short whose RIFF size was rewritten to match (a tool that "repairs" headers): the data
+    # chunk still declares the samples that are gone.
+    repaired = bytearray(whole[str(sources[2])][:-200])
+    repaired[4:8] = (len(repaired) - 8).to_bytes(4, "little")
+    third.write_bytes(bytes(repaired))
+    result = cache.build(sources)
+    assert (result.decoded, result.reused) == (1, 2) and third.read_bytes() == whole[str(sources[2])]
 
 
 def test_a_full_disk_names_the_file_and_is_one_line(tmp_path, capsys, monkeypatch):
