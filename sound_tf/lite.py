@@ -41,8 +41,8 @@ from .audio import check_wave, load_audio, split_windows
 from .errors import ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "window_logits", "window_probabilities",
-           "window_timeline", "main"]
+__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
+           "window_probabilities", "window_timeline", "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
@@ -89,7 +89,10 @@ def window_probabilities(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     return softmax(window_logits(outputs))
 
 
-def _top(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
+def top_classes(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
+    """The ``k`` most probable classes of ``probabilities`` ``[classes]``, best first, as ``{label, probability}``
+    with the probability to 6 decimals (ties keep class order); what every answer of predict, lite and the
+    server lists."""
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [{"label": labels[i], "probability": round(float(probabilities[i]), 6)} for i in order]
 
@@ -119,7 +122,7 @@ def window_timeline(probabilities: np.ndarray, labels: Sequence[str], *, hop_sam
     timeline = []
     for index, row in enumerate(np.asarray(probabilities)):  # [classes] per window
         start = index * int(hop_samples)
-        top = _top(row, labels, top_k)
+        top = top_classes(row, labels, top_k)
         timeline.append({"index": index, "start_seconds": round(start / rate, 6),
                          "end_seconds": round(min(start + int(clip_samples), int(total_samples)) / rate, 6),
                          "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
@@ -319,7 +322,7 @@ class LiteClassifier:
         timeline = window_timeline(window_probabilities(outputs), self.labels, hop_samples=int(hop),
                                    clip_samples=self.clip_samples, total_samples=wave.shape[0],
                                    sample_rate_hz=self.sample_rate_hz, top_k=k)
-        top = _top(overall, self.labels, k)
+        top = top_classes(overall, self.labels, k)
         return {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
                 "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 6),
                 "hop_seconds": round(int(hop) / rate, 6),

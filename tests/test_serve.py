@@ -155,7 +155,10 @@ def test_article_path_and_default_top_k(client):
     assert response.status_code == 200
     body = response.json()
     assert body["predicted_class"] == 0 and len(body["top_k"]) == 3  # default_top_k = 3 = all classes
-    assert sum(item["probability"] for item in body["top_k"]) == pytest.approx(1.0, abs=1e-6)
+    assert sum(item["probability"] for item in body["top_k"]) == pytest.approx(1.0, abs=3e-6)
+    # to 6 decimals, as each window's and as predict and lite answer
+    assert all(item["probability"] == round(item["probability"], 6) for item in body["top_k"])
+    assert body["probability"] == body["top_k"][0]["probability"] and body["label"] == body["top_k"][0]["label"]
     # top_k above the number of classes is capped
     assert len(client.post("/classify?top_k=50", files={"file": ("a.wav", data)}).json()["top_k"]) == 3
 
@@ -301,6 +304,13 @@ def test_missing_field_and_bad_parameters(client):
     response = client.post("/classify", content=encode(tone(300, 0.5, 8000), 8000),
                            headers={"content-type": "audio/wav"})  # raw body instead of multipart
     assert response.status_code == 422 and response.json()["error"] == "missing_field"
+    assert "missing form field 'file': the body was sent as audio/wav, not as multipart/form-data" \
+        in response.json()["detail"]
+    cut = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+           + encode(tone(300, 0.5, 8000), 8000)[:100])  # no closing boundary: the parser drops the part
+    response = client.post("/classify", content=cut, headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code == 422 and response.json()["error"] == "missing_field"
+    assert "it is incomplete: it must end with its closing boundary" in response.json()["detail"]
     data = encode(tone(300, 0.5, 8000), 8000)
     for request in ({"url": "/classify", "files": {"file": ("", data)}},  # a part without a filename is text
                     {"url": "/classify", "data": {"file": "clip.wav"}},

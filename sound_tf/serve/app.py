@@ -79,13 +79,23 @@ def error_response(request: Request, status: int, kind: str, detail: str,
                         headers={**(headers or {}), **({"Connection": "close"} if status in (408, 413) else {})})
 
 
-def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
-    """``(kind, detail)`` for FastAPI's validation errors, in words a client can act on."""
+def _validation_detail(exc: RequestValidationError, content_type: str = "") -> tuple[str, str]:
+    """``(kind, detail)`` for FastAPI's validation errors, in words a client can act on; ``content_type`` is
+    the request's, named when it explains a missing field."""
     missing = [err for err in exc.errors() if err.get("type") == "missing"]
     if missing:
         fields = ", ".join(repr(str(err["loc"][-1])) for err in missing)
-        return "missing_field", (f"missing form field {fields}: send the audio as multipart/form-data, e.g. "
-                                 "curl -F file=@clip.wav (or -F files=@a.wav -F files=@b.wav for /classify/batch)")
+        media = content_type.split(";")[0].strip().lower()
+        if media == "multipart/form-data":
+            # python-multipart reads a body cut off before its closing boundary as one without parts
+            why = "the multipart body holds no such part (or it is incomplete: it must end with its closing boundary)"
+        elif media:
+            why = f"the body was sent as {media[:80]}, not as multipart/form-data"
+        else:
+            why = "the request has no multipart/form-data body"
+        return "missing_field", (f"missing form field {fields}: {why}; send the audio as a file in a "
+                                 "multipart/form-data body, e.g. curl -F file=@clip.wav (or -F files=@a.wav "
+                                 "-F files=@b.wav for /classify/batch)")
     not_files = [err for err in exc.errors() if "UploadFile" in str(err.get("msg", ""))]
     if not_files:  # a multipart part without a filename (or a urlencoded field) arrives as text
         fields = ", ".join(sorted({repr(str(err["loc"][1] if len(err["loc"]) > 1 else err["loc"][-1]))
@@ -109,7 +119,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        kind, detail = _validation_detail(exc)
+        kind, detail = _validation_detail(exc, request.headers.get("content-type", ""))
         return error_response(request, 422, kind, detail)
 
     @app.exception_handler(StarletteHTTPException)

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from ..audio import decode_bytes, split_windows, truncation_problem, wav_codec_problem
 from ..errors import AudioError, SoundTFError
-from ..lite import window_probabilities, window_timeline
+from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
@@ -273,14 +273,13 @@ class ClassifierService:
                                                       f"({type(exc).__name__}); the request id is in the logs") from None
         clip = backend.aggregate(outputs)  # [classes]
         k = max(1, min(int(top_k), backend.num_classes))
-        order = np.argsort(-clip, kind="stable")[:k]
-        best = int(order[0])
+        top = top_classes(clip, backend.labels, k)  # rounded like every window's and like predict's and lite's
         result: dict[str, Any] = {
             "filename": name,
-            "label": backend.labels[best],
-            "predicted_class": best,
-            "probability": float(clip[best]),
-            "top_k": [{"label": backend.labels[i], "probability": float(clip[i])} for i in order],
+            "label": top[0]["label"],
+            "predicted_class": int(np.argmax(clip)),  # the first best, as top_classes orders ties
+            "probability": top[0]["probability"],
+            "top_k": top,
             "duration_seconds": round(upload.duration_seconds, 6),
             "sample_rate_hz": upload.source_sample_rate_hz,
             "channels": upload.channels,
