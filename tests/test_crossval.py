@@ -98,6 +98,12 @@ def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):
     assert all(len(f) == 1 for f in folds_of_group.values())
     for fold in range(1, 5):  # 8 recordings per class over 4 folds: every class in every fold
         assert {ex.label for ex in planned if ex.fold == fold} == set(TONES_HZ)
+    # The seed shuffles the assignment: the same seed gives the same folds, another seed others.
+    from sound_tf.datasets import assign_kfold
+
+    folds_of = {seed: [ex.fold for ex in plan_folds(examples, k=4, seed=seed)[0]] for seed in (3, 4)}
+    assert [ex.fold for ex in planned] == folds_of[3] == assign_kfold(examples, 4, 3)
+    assert folds_of[4] == assign_kfold(examples, 4, 4) != folds_of[3]
     with pytest.raises(DatasetError, match=r"k must be an integer in \[2, 15\]"):
         plan_folds(examples, k=25)
 
@@ -169,6 +175,39 @@ def test_fold_arguments_are_validated(tmp_path):
     config = apply_overrides(Config(), {"data.path": str(tmp_path), "data.split_file": str(tmp_path / "split.csv")})
     with pytest.raises(ConfigError, match="data.split_file=.* fixes one split; cross-validation makes one per fold"):
         run_crossval(config, tmp_path / "cv", log=lambda m: None)  # it was silently ignored
+
+
+def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_path):
+    """Folds 2 and 4 of 4 finished (e.g. ``--folds 2,4``): each row of the summary is that fold's, with its
+    own test clips, scores, epochs and seconds (not the first folds' names on them). No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    # fold 2: 3 clips, 2 right, 2 epochs, 11 s; fold 4: 6 clips, all right, 3 epochs, 25 s
+    finished = {2: ([0, 1, 2], [0, 1, 1], 2, 11.0), 4: ([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2], 3, 25.0)}
+    for fold, (y_true, y_pred, epochs, seconds) in finished.items():
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json", compute_metrics(y_true, np.eye(3)[y_pred], labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": seconds}))
+        (fold_dir / "history.csv").write_text("epoch,loss\n" + "".join(f"{e},{1.0 / (e + 1)}\n" for e in range(epochs)))
+    (out / "fold_3").mkdir()  # started, not finished
+    (out / "fold_3" / "run_state.json").write_text(json.dumps({"status": "running"}))
+
+    result = summarise(out, [1, 2, 3, 4], config=Config(), log=lambda m: None)
+    assert (result["folds_done"], result["folds_pending"], result["complete"]) == ([2, 4], [1, 3], False)
+    assert [(r["fold"], r["test_clips"], r["accuracy"], r["epochs"], r["seconds"]) for r in result["per_fold"]] == [
+        (2, 3, pytest.approx(2 / 3), 2, 11.0), (4, 6, 1.0, 3, 25.0)]
+    assert result["mean"]["accuracy"] == pytest.approx((2 / 3 + 1) / 2) and result["num_examples"] == 9
+    with (out / "crossval.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["fold"], r["test_clips"], r["accuracy"], r["epochs"]) for r in table[:2]] == [
+        ("2", "3", "0.666667", "2"), ("4", "6", "1.000000", "3")]
+    assert [r["fold"] for r in table] == ["2", "4", "mean", "std"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "2 of 4 folds finished; pending: [1, 3]" in page
 
 
 # -- a real cross-validation ----------------------------------------------------------------------------

@@ -385,6 +385,11 @@ def test_two_folds_carve_validation_from_the_training_fold_by_group():
     assert {ex.fold for ex in splits["train"]} == {ex.fold for ex in splits["val"]} == {1}
     assert Counter(ex.label for ex in splits["val"]) == {"a": 3, "b": 3}  # one 3-clip group of each class
     assert_no_leak(splits, by_group=True)
+    # val_fraction (not test_fraction) sizes it: 0.4 of each class's 15 clips is two 3-clip groups
+    wider = split_examples(examples, val_fraction=0.4, test_fraction=0.1, seed=3)
+    assert Counter(ex.label for ex in wider["val"]) == {"a": 6, "b": 6}
+    assert Counter(ex.label for ex in wider["train"]) == {"a": 9, "b": 9}
+    assert wider["test"] == splits["test"]
     with pytest.raises(DatasetError, match="only two folds"):
         split_examples(examples, val_fold=1)
 
@@ -811,6 +816,24 @@ def test_a_recording_is_stratified_under_its_majority_label(seed):
     splits = split_examples(examples, seed=seed)
     for name in ("train", "val", "test"):
         assert Counter(ex.label for ex in splits[name]) == {"bird": 3, "ant": 2}, name
+
+
+def test_a_recording_split_evenly_between_two_labels_is_stratified_under_the_alphabetically_first():
+    """A group's label is its majority label; a tie goes to the alphabetically first label, whichever
+    the group's clips list first."""
+    from sound_tf.datasets import _group_labels
+
+    def clips(group, labels):
+        return [Example(f"/d/{group}_{n}.wav", label, group=group) for n, label in enumerate(labels)]
+
+    examples = (clips("tie", ["zebra", "zebra", "ant", "ant"]) + clips("tie3", ["owl", "cat", "bee"])
+                + clips("most", ["ant", "zebra", "zebra"]) + [Example("/d/alone.wav", "owl")])
+    assert _group_labels(examples) == {"tie": "ant", "tie3": "bee", "most": "zebra", "path:/d/alone.wav": "owl"}
+    # Stratified under "ant": with two other 1-clip "ant" recordings the three reach train, val and test.
+    examples = clips("tie", ["zebra", "zebra", "ant", "ant"]) + clips("a1", ["ant"]) + clips("a2", ["ant"])
+    for seed in range(4):
+        splits = split_examples(examples, seed=seed)
+        assert all(len({ex.group for ex in splits[name]}) == 1 for name in ("train", "val", "test")), seed
 
 
 def test_split_csv_lists_only_the_readable_files_of_a_fold_split(tmp_path):

@@ -166,6 +166,9 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Skipped files (1)" in html  # the unreadable one; the file of an unknown class is counted apart:
     assert "<td>left_out_unknown_labels</td><td class=\"num\">1</td>" in html
+    # The evaluated class counts are of the readable clips: mid's broken file is not one of them.
+    assert '<td>mid</td><td class="num">2</td><td class="num">2</td>' in html
+    assert '<td>total</td><td class="num">6</td><td class="num">6</td>' in html
 
     # A rerun on which every file fails changes nothing in the folder of the last evaluation.
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -222,6 +225,28 @@ def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_pa
     messages.clear()
     evaluate.evaluate_run(run.run_dir, data=str(linked), out_dir=tmp_path / "linked_eval", log=messages.append)
     assert any(f"{sizes['train']} for training and {sizes['val']} for validation" in m for m in messages), messages
+
+
+def test_a_fold_of_the_runs_split_csv_takes_its_rows_from_every_split(tmp_path):
+    """--fold K of the run's own split.csv: every row of fold K, whichever split holds it (a two-fold run
+    carves validation from its training fold, so fold 1 is in train and val and fold 2 is the test split),
+    and the rows the run trained or validated on are flagged."""
+    from sound_tf.evaluate import select_examples
+
+    rows = [("train", "a", 1), ("train", "b", 1), ("train", "a", 1), ("val", "b", 1), ("test", "a", 2),
+            ("test", "b", 2)]
+    (tmp_path / "split.csv").write_text("split,path,label,fold,group\n" + "".join(
+        f"{split},{label}/{n}.wav,{label},{fold},\n" for n, (split, label, fold) in enumerate(rows)), encoding="utf-8")
+    for fold, names, warning in (
+            (1, ["a/0.wav", "b/1.wav", "a/2.wav", "b/3.wav"],
+             "warning: of the 4 clips of fold 1, 3 for training and 1 for validation (early stopping) in this run; "
+             "their scores are optimistic"),
+            (2, ["a/4.wav", "b/5.wav"], None)):
+        messages: list[str] = []
+        chosen, name, left_out = select_examples(tmp_path, ("a", "b"), fold=fold, log=messages.append)
+        assert [Path(ex.path).relative_to(tmp_path).as_posix() for ex in chosen] == names, fold
+        assert {ex.fold for ex in chosen} == {fold} and (name, left_out) == (f"fold{fold}", 0)
+        assert messages == ([warning] if warning else []), fold
 
 
 def test_training_run_report_contains_every_figure(run):
