@@ -28,7 +28,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -43,7 +43,9 @@ __all__ = [
     "DecodeCache",
     "decode_bytes",
     "default_cache_dir",
+    "expand_audio_inputs",
     "is_audio_file",
+    "left_out_note",
     "load_audio",
     "printable_path",
     "split_windows",
@@ -74,6 +76,49 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of :data:`AUDIO_EXTENSIONS` (case-insensitive) and is not hidden."""
     name = Path(path).name
     return not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
+                        left_out: list[str] | None = None) -> list[tuple[str, str | None]]:
+    """``(path, problem or None)`` per file the command line names: a folder becomes its audio files
+    (recursively, sorted; hidden files and folders are left out), and a folder without any, or a path
+    that does not exist, is one entry with its problem.
+
+    Files in a folder whose names do not end in one of :data:`AUDIO_EXTENSIONS` (``.m4a``, ``.txt``, ...)
+    are left out; their paths are appended to ``left_out`` when it is given, so a command can say so.
+    A file named directly is always tried, whatever its name.
+    """
+    out: list[tuple[str, str | None]] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files, others = [], []
+            for found in sorted(path.rglob("*")):
+                if not found.is_file() or any(part.startswith(".") for part in found.relative_to(path).parts):
+                    continue
+                (files if is_audio_file(found) else others).append(found)
+            out += [(str(found), None) for found in files]
+            if left_out is not None:
+                left_out += [str(found) for found in others]
+            if not files:
+                out.append((str(path), "folder holds no audio files" + (
+                    f" ({len(others)} other file(s), e.g. {others[0].name}; audio files end in "
+                    f"{' '.join(AUDIO_EXTENSIONS)})" if others else "")))
+        elif path.exists():
+            out.append((str(path), None))
+        else:
+            out.append((str(path), "no such file or folder"))
+    return out
+
+
+def left_out_note(left_out: Sequence[str]) -> str:
+    """One line on the files :func:`expand_audio_inputs` left out of folders (``""`` when none were)."""
+    if not left_out:
+        return ""
+    endings = sorted({Path(name).suffix.lower() or "(none)" for name in left_out})
+    return (f"note: left out {len(left_out)} file(s) of the folders given, as their names do not end in an audio "
+            f"extension (theirs: {' '.join(endings[:8])}; e.g. {left_out[0]}); convert them to WAV or FLAC "
+            f"to classify them")
 
 
 #: WAVE format tags (the first field of a WAV file's ``fmt `` chunk) whose audio libsndfile 1.2 decodes:

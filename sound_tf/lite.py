@@ -37,8 +37,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import check_wave, load_audio, split_windows
-from .errors import ConfigError, SoundTFError
+from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
+from .errors import AudioError, ConfigError, SoundTFError
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
@@ -362,7 +362,8 @@ def _parser() -> argparse.ArgumentParser:
                     "any length and rate are resampled to the model's rate; long files are cut into windows "
                     "and get a timeline of top labels plus the overall result.")
     parser.add_argument("model", help="a .tflite file written by python -m sound_tf.export")
-    parser.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    parser.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER",
+                        help="audio files (WAV, FLAC, OGG, MP3, ...) or folders of them (searched recursively)")
     parser.add_argument("--hop-seconds", type=float, default=None,
                         help="hop between windows (default: the run's evaluation hop stored in the model)")
     parser.add_argument("--top-k", type=int, default=3, help="classes listed in the overall result (default 3)")
@@ -392,8 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results, failed = [], 0
-    for path in args.files:
+    left_out: list[str] = []
+    files = expand_audio_inputs(args.files, left_out=left_out)
+    if left_out:
+        print(left_out_note(left_out), file=sys.stderr)
+    for path, problem in files:
         try:
+            if problem is not None:
+                raise AudioError(path, problem)
             result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
         except SoundTFError as exc:
             failed += 1

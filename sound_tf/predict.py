@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .audio import check_wave, is_audio_file, load_audio, split_windows
+from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
 from .errors import AudioError, run_cli
 from .lite import check_top_k, window_timeline
 
@@ -61,24 +61,6 @@ class Prediction:
         if with_windows:
             out["windows"] = self.windows
         return out
-
-
-def expand_inputs(inputs: Sequence[str | Path]) -> list[tuple[str, str | None]]:
-    """``(path, error or None)`` per file: folders become their audio files (recursively, sorted)."""
-    out: list[tuple[str, str | None]] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p)
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            out += [(str(p), None) for p in files]
-            if not files:
-                out.append((str(path), "folder holds no audio files"))
-        elif path.exists():
-            out.append((str(path), None))
-        else:
-            out.append((str(path), "no such file or folder"))
-    return out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -168,7 +150,11 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
     predictor = Predictor(*load_run(run_dir))
     done: list[Prediction] = []
     failed = 0
-    for path, problem in expand_inputs(inputs):
+    left_out: list[str] = []
+    files = expand_audio_inputs(inputs, left_out=left_out)
+    if left_out:
+        err(left_out_note(left_out))
+    for path, problem in files:
         try:
             if problem is not None:
                 raise AudioError(path, problem)

@@ -301,7 +301,25 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     assert report["labels"] == ["quiet", "loud"] and report["sample_rate_hz"] == SR
     ok, bad = report["results"]
     assert ok["label"] == "loud" and len(ok["top_k"]) == 1 and ok["num_windows"] == 1
-    assert bad["file"].endswith("missing.wav") and bad["error"] == "file not found"  # as predict --json
+    assert bad["file"].endswith("missing.wav") and bad["error"] == "no such file or folder"  # as predict --json
+
+    # a folder is searched as predict searches it; files that are not audio by name are left out, and said so
+    folder = tmp_path / "recordings"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "sub" / "b.flac", 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR // 4) / SR), SR)
+    sf.write(folder / "a.wav", np.zeros(SR // 4), SR)
+    (folder / "phone.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")
+    (folder / ".hidden.wav").write_bytes(b"")
+    assert lite.main([str(models["loud"]), str(folder), "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert [(Path(r["file"]).name, r["label"]) for r in report["results"]] == [("a.wav", "quiet"), ("b.flac", "loud")]
+    assert "note: left out 1 file(s) of the folders given" in captured.err and "(theirs: .m4a;" in captured.err
+    empty = tmp_path / "only_m4a"
+    empty.mkdir()
+    (empty / "x.m4a").write_bytes(b"")
+    assert lite.main([str(models["loud"]), str(empty)]) == 1
+    assert f"error: {empty}: folder holds no audio files (1 other file(s), e.g. x.m4a;" in capsys.readouterr().err
 
 
 def test_cli_rejects_bad_models_and_options(models, capsys):
@@ -315,7 +333,7 @@ def test_cli_rejects_bad_models_and_options(models, capsys):
     assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", str(0.8 / SR)]) == 2  # under one: not rounded up
     assert "from one sample" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--hop-seconds", str(1 / SR)]) == 1  # one sample: the file fails
-    assert "x.wav: file not found" in capsys.readouterr().err
+    assert "x.wav: no such file or folder" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--top-k", "0"]) == 2  # errors name the flags typed
     assert "error: --top-k must be an integer >= 1, got 0" in capsys.readouterr().err
     assert lite.main([str(models["loud"]), "x.wav", "--threads", "0"]) == 2

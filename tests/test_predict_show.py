@@ -198,6 +198,15 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert lines[0]["file"] == str(good) and "label" in lines[0] and "error: 1 of 2 file(s)" in captured.err
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write_tone(folder / "tone.wav", 900.0, 1.0)
+    (folder / "voice.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")
+    assert predict.main([str(run.run_dir), str(folder), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["file"] for line in captured.out.splitlines()] == [str(folder / "tone.wav")]
+    assert f"note: left out 1 file(s) of the folders given, as their names do not end in an audio extension " \
+           f"(theirs: .m4a; e.g. {folder / 'voice.m4a'})" in captured.err
     assert lines[1]["file"] == str(broken) and not lines[1]["error"].startswith(str(broken))  # the reason alone
     assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
