@@ -76,10 +76,16 @@ def load_run_config(run_dir: str | Path) -> Config:
         config has no labels.
     """
     run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.suffix.lower() == ".tflite":
+        raise SoundTFError(f"{run_dir}: a TFLite model, not a run folder; classify with it using "
+                           f"`python -m sound_tf.lite {run_dir} FILE...`, or pass the run folder that exported it")
     for name in ("config.json", "model.keras"):
         if not (run_dir / name).is_file():
-            raise SoundTFError(f"{run_dir}: not a finished run folder ({name} is missing); pass the folder a "
-                               f"training run wrote")
+            hint = "pass the folder a training run wrote"
+            if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
+                hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
+                        f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")
+            raise SoundTFError(f"{run_dir}: not a finished run folder ({name} is missing); {hint}")
     config = Config.load(run_dir)
     if not config.labels:
         raise SoundTFError(f"{run_dir / 'config.json'}: holds no labels; it was not written by a training run")

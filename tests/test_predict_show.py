@@ -198,6 +198,9 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert lines[0]["file"] == str(good) and "label" in lines[0] and "error: 1 of 2 file(s)" in captured.err
+    assert lines[1]["file"] == str(broken) and not lines[1]["error"].startswith(str(broken))  # the reason alone
+    assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
+    assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
     folder = tmp_path / "folder"
     folder.mkdir()
     write_tone(folder / "tone.wav", 900.0, 1.0)
@@ -207,9 +210,16 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     assert [json.loads(line)["file"] for line in captured.out.splitlines()] == [str(folder / "tone.wav")]
     assert f"note: left out 1 file(s) of the folders given, as their names do not end in an audio extension " \
            f"(theirs: .m4a; e.g. {folder / 'voice.m4a'})" in captured.err
-    assert lines[1]["file"] == str(broken) and not lines[1]["error"].startswith(str(broken))  # the reason alone
-    assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
-    assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
+    # an export bundle or a .tflite given instead of the run: the error says which command takes it
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "export.json").write_text("{}")
+    (bundle / "model_int8.tflite").write_bytes(b"\0" * 8)
+    assert predict.main([str(bundle), str(good)]) == 2
+    assert f"this is an export bundle: serve it with `python -m sound_tf.serve {bundle}`" in capsys.readouterr().err
+    assert predict.main([str(bundle / "model_int8.tflite"), str(good)]) == 2
+    assert f"a TFLite model, not a run folder; classify with it using `python -m sound_tf.lite " \
+           f"{bundle / 'model_int8.tflite'} FILE...`" in capsys.readouterr().err
 
 
 def test_show_writes_the_figure(run, tmp_path, monkeypatch):
