@@ -106,7 +106,8 @@ def test_keras_run_folder_served_in_process(run_dir):
             if client.get("/ready").status_code == 200:
                 break
             time.sleep(0.05)
-        assert client.get("/ready").json()["backend"] == "keras"  # a run folder has only model.keras
+        ready = client.get("/ready").json()
+        assert (ready["backend"], ready["model_file"], ready["variant"]) == ("keras", "model.keras", None)
         body = client.post("/classify?top_k=3", files={"file": ("mid.flac", data)}).json()
     labels = list(Config.load(run_dir).labels)
     got = np.array([{t["label"]: t["probability"] for t in body["top_k"]}[label] for label in labels])
@@ -175,7 +176,8 @@ def test_tflite_server_never_imports_tensorflow(bundle):
             import time
             while client.get("/ready").status_code != 200:
                 time.sleep(0.02)
-            backend = client.get("/ready").json()["backend"]
+            ready = client.get("/ready").json()
+            backend = (ready["backend"], ready["model_file"], ready["variant"])
             status = client.post("/classify", files={{"file": ("s.wav", buffer.getvalue())}}).status_code
         heavy = sorted(m for m in [*sys.modules, *_device_refused]
                        if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
@@ -184,7 +186,7 @@ def test_tflite_server_never_imports_tensorflow(bundle):
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"backend": "tflite", "status": 200, "heavy": []}
+    assert report == {"backend": ["tflite", "model_float32.tflite", "float32"], "status": 200, "heavy": []}
 
 
 # -- a real server ------------------------------------------------------------------------------------------

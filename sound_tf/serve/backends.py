@@ -168,11 +168,14 @@ class Backend(abc.ABC):
         ``tflite``, ``savedmodel`` or ``keras``.
     path : pathlib.Path
         The model file or folder that was loaded.
+    variant : str or None
+        The export variant (``float32``, ``int8``, ...) of a TFLite model; ``None`` for the others.
     labels : tuple of str
     sample_rate_hz, clip_samples, window_hop_samples : int
     """
 
     name: str = ""
+    variant: str | None = None
     #: Whether one call on n windows is cheaper than n calls; if not, the batcher never waits for more.
     batches_pay_off: bool = True
 
@@ -219,6 +222,7 @@ class LiteBackend(Backend):
 
         self._classifier = LiteClassifier(model_path, num_threads=num_threads)
         c = self._classifier
+        self.variant = c.variant
         super().__init__(model_path, ModelInfo(labels=tuple(c.labels), sample_rate_hz=c.sample_rate_hz,
                                                clip_samples=c.clip_samples,
                                                window_hop_samples=c.window_hop_samples))

@@ -177,7 +177,8 @@ class ClassifierService:
         b = self.backend
         if b is None or not self.ready:
             return {}
-        return {"backend": b.name, "num_classes": b.num_classes, "sample_rate_hz": b.sample_rate_hz,
+        return {"backend": b.name, "model_file": b.path.name, "variant": b.variant,
+                "num_classes": b.num_classes, "sample_rate_hz": b.sample_rate_hz,
                 "clip_seconds": b.clip_samples / b.sample_rate_hz,
                 "window_hop_seconds": b.window_hop_samples / b.sample_rate_hz,
                 "max_batch_size": self.settings.max_batch_size,
