@@ -83,6 +83,8 @@ HEARTBEAT_SECONDS = 2.0
 IDLE_POLL_SECONDS = 2.0
 DEFAULT_WORKER_TIMEOUT_SECONDS = 120.0
 WORKER_WAIT_SECONDS = 600.0
+#: How often a waiting worker says what it waits for (the chief's search.json, then its oracle).
+WORKER_REPORT_SECONDS = 30.0
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 log = logging.getLogger("sound_tf")
 
@@ -576,12 +578,17 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     identity = search_identity(config, space)
     search_file = out / SEARCH_FILE
     if role == "worker":
-        waited = time.monotonic()
+        waited = reported = time.monotonic()
         while not search_file.is_file():
             if time.monotonic() - waited > WORKER_WAIT_SECONDS:
                 raise ConfigError(f"{search_file}: not written by a chief within {WORKER_WAIT_SECONDS:.0f} s; "
                                   "start the chief first, with the same --out (a shared folder)")
-            time.sleep(1.0)
+            if time.monotonic() - reported >= WORKER_REPORT_SECONDS:  # it used to wait 10 minutes without a word
+                log(f"worker {tuner_id()}: waiting for a chief to write {search_file} (is the chief started, and "
+                    f"is --out the same shared folder on every machine?); waiting up to "
+                    f"{WORKER_WAIT_SECONDS:.0f} s in all")
+                reported = time.monotonic()
+            time.sleep(min(1.0, WORKER_REPORT_SECONDS))
         saved = json.loads(search_file.read_text())
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
@@ -709,12 +716,13 @@ def _check_port_free(host: str, port: str) -> None:
 
 
 def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None], *,
-                     wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float = 30.0) -> None:
+                     wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float | None = None) -> None:
     """Worker: return once something accepts connections at ``host:port``, the chief's oracle.
 
     KerasTuner's client would otherwise wait there without a word, for ever, when the address is wrong.
-    This says every ``report_seconds`` what it waits for, names the port the chief in ``out`` serves on
-    (its ``chief.json``) when that is another one, and gives up after ``wait_seconds``.
+    This says every ``report_seconds`` (default :data:`WORKER_REPORT_SECONDS`) what it waits for, names the
+    port the chief in ``out`` serves on (its ``chief.json``) when that is another one, and gives up after
+    ``wait_seconds``.
 
     Raises
     ------
@@ -725,6 +733,7 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
         number = int(port)
     except ValueError:
         raise ConfigError(f"KERASTUNER_ORACLE_PORT={port}: not a port number") from None
+    report_seconds = WORKER_REPORT_SECONDS if report_seconds is None else report_seconds
     began = time.monotonic()
     reported: float | None = None
     while True:

@@ -334,6 +334,25 @@ def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serve
         tune._wait_for_oracle("127.0.0.1", "80a", tmp_path, messages.append)
 
 
+def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(tmp_path, monkeypatch):
+    """A worker waiting for search.json said nothing for up to 600 s (a chief not started yet, or an --out
+    that is not the chief's shared folder)."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
+    monkeypatch.setattr(tune, "WORKER_WAIT_SECONDS", 2.5)
+    monkeypatch.setattr(tune, "WORKER_REPORT_SECONDS", 0.5)
+    out = tmp_path / "shared"
+    messages: list[str] = []
+    with pytest.raises(ConfigError, match="search.json: not written by a chief within 2 s; start the chief first"):
+        tune._prepare_folder(out, Config(), SearchSpace.from_toml(TINY), "worker", overwrite=False,
+                             log=messages.append)
+    expected = (f"worker tuner2: waiting for a chief to write {out / 'search.json'} (is the chief started, and is "
+                f"--out the same shared folder on every machine?); waiting up to 2 s in all")
+    assert 3 <= len(messages) <= 6 and set(messages) == {expected}, messages
+
+
 def test_a_worker_started_after_the_search_ended_says_so(tmp_path, monkeypatch):
     """A worker of a finished search waited ten minutes, then blamed its address; chief.json said why."""
     from sound_tf import tune
