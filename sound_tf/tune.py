@@ -645,6 +645,30 @@ def _check_same_split(chief_split: Path, worker_split: Path) -> None:
                            f"(e.g. {differ}); every machine needs the same data and flags")
 
 
+def _worker_data(config: Config, out: Path, folder: Path, log: Callable[[str], None]) -> Any:
+    """Worker: its data, split in ``folder`` and checked against the chief's ``out/split.csv``.
+
+    A split that differs from the chief's is deleted before the error is raised: a worker kept it, reused
+    it on every later start and was refused forever, even once its data were fixed. A split kept from an
+    earlier start that differs is computed again once from the data before the worker is refused.
+    """
+    from .datasets import SPLIT_CSV, prepare_dataset
+    from .errors import DatasetError
+    split = folder / SPLIT_CSV
+    reused = split.is_file()
+    while True:
+        data = prepare_dataset(config, folder, log=log)
+        try:
+            _check_same_split(out / SPLIT_CSV, split)
+            return data
+        except DatasetError:
+            split.unlink(missing_ok=True)
+            if not reused:
+                raise
+        log(f"worker {tuner_id()}: the split it kept in {split} differs from the chief's; splitting the data again")
+        reused = False
+
+
 def _space_text(space: SearchSpace) -> str | None:
     path = Path(space.source)
     return path.read_text(encoding="utf-8") if path.is_file() else None
@@ -819,10 +843,10 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     # command, not a failed first trial.
     noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
     _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
-    prep_dir = out / "workers" / tuner_id() if role == "worker" else out
-    data = prepare_dataset(config, prep_dir, log=log)
     if role == "worker":
-        _check_same_split(out / "split.csv", prep_dir / "split.csv")
+        data = _worker_data(config, out, out / "workers" / tuner_id(), log)
+    else:
+        data = prepare_dataset(config, out, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
     trial_epochs = min(space.settings.epochs, config.train.epochs)
     log(f"search space {space.name!r} ({space.source}): {len(space.params)} hyperparameters, "

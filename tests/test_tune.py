@@ -555,6 +555,51 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
                                   f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
 
 
+def test_a_worker_refused_for_its_split_keeps_no_split_that_refuses_it_once_the_data_are_fixed(tmp_path, monkeypatch):
+    """A refused worker kept workers/<id>/split.csv, reused it on every start and was refused forever."""
+    import shutil
+
+    from sound_tf import tune
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.errors import DatasetError
+    from sound_tf.hypermodel import SearchSpace
+
+    class Reached(Exception):
+        """The worker got past its data and would build its tuner now."""
+
+    def reached(*args, **kwargs):
+        raise Reached
+
+    data = make_tones(tmp_path / "data", clips_per_class=5)
+    config, space, out = base_config(data), SearchSpace.from_toml(TINY), tmp_path / "shared"
+    tune._prepare_folder(out, config, space, "chief", overwrite=False, log=lambda m: None)
+    prepare_dataset(config, out, log=lambda m: None)  # the chief's split.csv
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    monkeypatch.setattr(tune, "make_tuner", reached)
+    mine = out / "workers" / "tuner1" / "split.csv"
+
+    aside = tmp_path / "low_0.wav"
+    shutil.move(data / "low" / "low_0.wav", aside)  # this machine's copy of the data lacks a file
+    prepare_dataset(config, tmp_path / "stale", log=lambda m: None)  # (a split of that data, for later)
+    with pytest.raises(DatasetError, match="this worker's split differs from the chief's"):
+        tune.run_search(config, space, out, final=False, log=lambda m: None)
+    assert not mine.exists()
+    shutil.move(aside, data / "low" / "low_0.wav")  # fixed: the worker joins
+    with pytest.raises(Reached):
+        tune.run_search(config, space, out, final=False, log=lambda m: None)
+    assert mine.read_text() == (out / "split.csv").read_text()
+
+    # A split an older version kept after refusing the worker: split again from the (fixed) data.
+    shutil.copyfile(tmp_path / "stale" / "split.csv", mine)
+    messages: list[str] = []
+    with pytest.raises(Reached):
+        tune.run_search(config, space, out, final=False, log=messages.append)
+    assert mine.read_text() == (out / "split.csv").read_text()
+    assert f"worker tuner1: the split it kept in {mine} differs from the chief's; splitting the data again" in messages
+
+
 def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_every_trial(tmp_path, monkeypatch):
     from sound_tf import augment, tune
     from sound_tf.hypermodel import SearchSpace
