@@ -85,6 +85,8 @@ DEFAULT_WORKER_TIMEOUT_SECONDS = 120.0
 WORKER_WAIT_SECONDS = 600.0
 #: How often a waiting worker says what it waits for (the chief's search.json, then its oracle).
 WORKER_REPORT_SECONDS = 30.0
+#: KerasTuner's statuses of a trial that has ended (one that has not is RUNNING).
+ENDED_STATUSES = ("COMPLETED", "FAILED", "INVALID")
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
 log = logging.getLogger("sound_tf")
 
@@ -143,6 +145,16 @@ class SearchOracleMixin:
         return trial
 
     @kt.synchronized
+    def end_trial(self, trial: Any) -> None:
+        # A trial queued to run again may still end: one in flight when the chief restarted (reload() queues
+        # every trial saved as ongoing, while its worker still runs it) or one of a worker released as silent
+        # that was only slow. It used to stay queued, and was handed out and trained a second time.
+        # KerasTuner queues the trial again itself when it retries it (an INVALID trial with retries left).
+        if trial.status in ENDED_STATUSES and trial.trial_id in self._retry_queue:
+            self._retry_queue = [trial_id for trial_id in self._retry_queue if trial_id != trial.trial_id]
+        super().end_trial(trial)
+
+    @kt.synchronized
     def active_tuners(self) -> set[str]:
         """Workers that hold a trial or have not been told to stop."""
         return set(self.tuner_ids) | set(self.ongoing_trials)
@@ -172,7 +184,8 @@ class SearchOracleMixin:
         # KerasTuner saves oracle.json in end_trial before it drops the ended trial from ongoing_trials, and
         # reload() queues every saved ongoing trial again: re-running a finished distributed search ran its
         # last trial a second time, and a chief without workers waited for it forever.
-        ended = {kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED}
+        # (An INVALID trial in the queue waits for a retry KerasTuner grants it.)
+        ended = ("COMPLETED", "FAILED")
         self._retry_queue = [trial_id for trial_id in self._retry_queue
                              if trial_id not in self.trials or self.trials[trial_id].status not in ended]
 

@@ -199,6 +199,43 @@ def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
     assert again._retry_queue == [running.trial_id]
 
 
+def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_end(tmp_path):
+    """reload() queues every trial that was running; it kept them queued after their workers reported them
+    ended, so each was handed out and trained a second time."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def oracle():
+        made = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+        made._set_project_dir(str(tmp_path), "project")
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        return made
+
+    first = oracle()
+    a, b = first.create_trial("tuner0"), first.create_trial("tuner1")
+    first.save()  # the chief stops while tuner0 and tuner1 run a and b; a new chief reloads the project
+    chief = oracle()
+    chief.reload()
+    assert sorted(chief._retry_queue) == sorted([a.trial_id, b.trial_id])
+    chief.update_trial(a.trial_id, {"val_loss": 0.5})  # the workers report to the new chief
+    a.status = "COMPLETED"
+    chief.end_trial(a)
+    b.status = "FAILED"
+    chief.end_trial(b)
+    assert chief._retry_queue == []
+    state = json.loads((tmp_path / "project" / "oracle.json").read_text())
+    assert state["retry_queue"] == []
+    third = chief.create_trial("tuner0")
+    assert third.status == "RUNNING" and third.trial_id not in (a.trial_id, b.trial_id)
+    chief.update_trial(third.trial_id, {"val_loss": 0.4})
+    third.status = "COMPLETED"
+    chief.end_trial(third)
+    assert chief.create_trial("tuner0").status == "STOPPED" and chief.finished()
+    assert {t.trial_id: t.status for t in chief.trials.values()} == {
+        a.trial_id: "COMPLETED", b.trial_id: "FAILED", third.trial_id: "COMPLETED"}
+
+
 def test_failed_trials_in_a_row_do_not_stop_or_wedge_the_search(tmp_path):
     """With KerasTuner's limit, the third failure in a row raised inside the oracle: no outputs, a search
     that failed again on every resume, and a distributed chief waiting forever on the oracle's lock."""
