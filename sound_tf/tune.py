@@ -299,20 +299,89 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def _read_heartbeat(path: Path) -> tuple[bytes | None, dict[str, Any]]:
+    """A heartbeat file's bytes (``None`` when missing) and its content (``{}`` when unreadable)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None, {}
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        return raw, {}
+    return raw, content if isinstance(content, dict) else {}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
 class Heartbeat:
-    """A worker's daemon thread rewriting ``workers/<id>/heartbeat.json`` every ``interval`` seconds."""
+    """A worker's daemon thread rewriting ``workers/<id>/heartbeat.json`` every ``interval`` seconds.
+
+    Each heartbeat carries a ``token`` of this process (host, pid, start time). Two workers started with
+    one ``KERASTUNER_TUNER_ID`` each ran every trial (the oracle hands a tuner id's trial to whoever asks
+    with that id) and one of them hung, without a word: on entering, a worker whose heartbeat file keeps
+    changing under another token refuses to start (:meth:`refuse_a_twin`), and a worker that finds its
+    file rewritten by another process says so in its log.
+    """
 
     def __init__(self, path: Path, tuner: Any, *, interval: float = HEARTBEAT_SECONDS):
         self.path, self.tuner, self.interval = Path(path), tuner, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self.beats = 0
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{time.time():.6f}"
+        self._twin_reported = False
 
     def beat(self) -> None:
+        if self.beats and not self._twin_reported:
+            _, content = _read_heartbeat(self.path)
+            if content.get("token") not in (None, self.token):
+                self._twin_reported = True
+                log.error(f"another process ({_who(content)}) also writes {self.path}: two workers run as "
+                          f"{self.tuner.tuner_id!r} and each trial runs twice; stop one and give every worker "
+                          f"its own KERASTUNER_TUNER_ID")
         self.beats += 1
         _write_json_atomic(self.path, {"tuner_id": self.tuner.tuner_id, "host": socket.gethostname(),
-                                       "pid": os.getpid(), "trial_id": self.tuner.current_trial_id,
-                                       "beat": self.beats, "time": time.time()})
+                                       "pid": os.getpid(), "token": self.token,
+                                       "trial_id": self.tuner.current_trial_id, "beat": self.beats,
+                                       "time": time.time()})
+
+    def refuse_a_twin(self) -> None:
+        """Raise when another live process beats for this tuner id.
+
+        That is when the heartbeat file changes, under another token, within 3 heartbeat periods (the
+        other machine's clock is not used). A file of a process of this host that has ended, or one that
+        stays unchanged (a worker that died or stopped), is no twin.
+
+        Raises
+        ------
+        ConfigError
+            Naming the tuner id and the other process.
+        """
+        raw, content = _read_heartbeat(self.path)
+        if raw is None or content.get("token") == self.token:
+            return
+        pid = content.get("pid")
+        if content.get("host") == socket.gethostname() and isinstance(pid, int) \
+                and (pid == os.getpid() or not _process_alive(pid)):
+            return
+        watch_until = time.monotonic() + 3 * HEARTBEAT_SECONDS
+        while time.monotonic() < watch_until:
+            time.sleep(min(0.25, HEARTBEAT_SECONDS / 4))
+            now, content = _read_heartbeat(self.path)
+            if now is not None and now != raw and content.get("token") != self.token:
+                tid = self.tuner.tuner_id
+                raise ConfigError(f"another process ({_who(content)}) is running as worker {tid!r}: its heartbeat "
+                                  f"{self.path} is being written; give every worker its own KERASTUNER_TUNER_ID "
+                                  f"(tuner0, tuner1, ...), or stop that one first")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -322,6 +391,7 @@ class Heartbeat:
                 log.warning(f"heartbeat to {self.path} failed: {exc}")
 
     def __enter__(self) -> "Heartbeat":
+        self.refuse_a_twin()
         self.beat()
         self._thread.start()
         return self
@@ -329,6 +399,11 @@ class Heartbeat:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join(timeout=self.interval * 2)
+
+
+def _who(heartbeat: Mapping[str, Any]) -> str:
+    """``pid 123 on host-b``: the process a heartbeat's content names."""
+    return f"pid {heartbeat.get('pid', '?')} on {heartbeat.get('host', '?')}"
 
 
 class HeartbeatWatch:

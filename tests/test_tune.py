@@ -733,6 +733,67 @@ def test_heartbeat_watch_uses_its_own_clock(tmp_path, monkeypatch):
     assert watch.silent({"tuner0"}) == ["tuner0"]
 
 
+def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch):
+    """Two workers started as tuner3 each ran every trial, and one of them hung: nothing noticed."""
+    import threading
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+
+    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 0.2)
+    path = tmp_path / "workers" / "tuner3" / tune.HEARTBEAT_FILE
+    path.parent.mkdir(parents=True)
+    tuner = SimpleNamespace(tuner_id="tuner3", current_trial_id=None)
+    stop = threading.Event()
+
+    def other_worker():  # tuner3 on another machine, beating
+        beat = 0
+        while not stop.is_set():
+            beat += 1
+            tmp = path.with_name("other.tmp")
+            tmp.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242,
+                                       "token": "machine-b:4242:1.5", "beat": beat, "time": 0}))
+            tmp.replace(path)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=other_worker, daemon=True)
+    writer.start()
+    while not path.is_file():
+        time.sleep(0.01)
+    try:
+        with pytest.raises(ConfigError) as refused:
+            with tune.Heartbeat(path, tuner, interval=0.2):
+                pass
+    finally:
+        stop.set()
+        writer.join()
+    assert str(refused.value) == (f"another process (pid 4242 on machine-b) is running as worker 'tuner3': its "
+                                  f"heartbeat {path} is being written; give every worker its own "
+                                  f"KERASTUNER_TUNER_ID (tuner0, tuner1, ...), or stop that one first")
+    assert json.loads(path.read_text())["host"] == "machine-b"  # not overwritten
+
+    began = time.monotonic()  # the other worker stopped: its file no longer changes, and this one starts
+    with tune.Heartbeat(path, tuner, interval=0.2) as heart:
+        assert json.loads(path.read_text())["token"] == heart.token
+    assert time.monotonic() - began < 3
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path.write_text(json.dumps({"tuner_id": "tuner3", "host": socket.gethostname(), "pid": int(ended.stdout),
+                                "token": "x", "beat": 1, "time": 0}))
+    began = time.monotonic()  # a process of this machine that has ended: no need to watch its file
+    with tune.Heartbeat(path, tuner, interval=0.2):
+        pass
+    assert time.monotonic() - began < 0.3
+
+    errors: list[str] = []  # two that started at the same instant: the first beat after says so
+    monkeypatch.setattr(tune, "log", SimpleNamespace(error=errors.append, warning=errors.append))
+    with tune.Heartbeat(path, tuner, interval=30) as heart:
+        path.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242, "token": "y"}))
+        heart.beat()
+        heart.beat()
+    assert errors == [f"another process (pid 4242 on machine-b) also writes {path}: two workers run as 'tuner3' "
+                      f"and each trial runs twice; stop one and give every worker its own KERASTUNER_TUNER_ID"]
+
+
 # -- real processes ----------------------------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
