@@ -100,7 +100,20 @@ def current_role() -> str:
     if missing:
         raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not: a distributed search "
                           "needs all three (KERASTUNER_TUNER_ID=chief on the chief, tuner0, tuner1, ... on workers)")
+    oracle_port(os.environ["KERASTUNER_ORACLE_PORT"])
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
+
+def oracle_port(port: str) -> int:
+    """``KERASTUNER_ORACLE_PORT`` as a number in 1..65535 (``ConfigError`` naming the variable otherwise: 99999
+    was a traceback on the chief and a worker)."""
+    try:
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"KERASTUNER_ORACLE_PORT={port}: not a port number (1 to 65535)")
+    return number
 
 
 def tuner_id() -> str:
@@ -839,12 +852,9 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
     Raises
     ------
     ConfigError
-        ``port`` is not a number, or nothing answered within ``wait_seconds``.
+        ``port`` is not a port number, or nothing answered within ``wait_seconds``.
     """
-    try:
-        number = int(port)
-    except ValueError:
-        raise ConfigError(f"KERASTUNER_ORACLE_PORT={port}: not a port number") from None
+    number = oracle_port(port)
     report_seconds = WORKER_REPORT_SECONDS if report_seconds is None else report_seconds
     began = time.monotonic()
     reported: float | None = None

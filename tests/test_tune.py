@@ -339,6 +339,24 @@ def test_a_chief_refuses_a_port_another_chief_serves(monkeypatch):
                               worker_timeout_seconds=60.0)
 
 
+@pytest.mark.parametrize("tuner_id", ["chief", "tuner0"])
+def test_an_oracle_port_out_of_range_is_refused_naming_the_variable(monkeypatch, tuner_id):
+    """KERASTUNER_ORACLE_PORT=99999 was an OverflowError traceback on the chief and on workers."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", tuner_id)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    for port in ("99999", "0", "-1", "80a"):
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", port)
+        with pytest.raises(ConfigError) as refused:
+            tune.check_search(Config(), SearchSpace.from_toml(TINY), time_budget_minutes=None,
+                              worker_timeout_seconds=60.0)
+        assert str(refused.value) == f"KERASTUNER_ORACLE_PORT={port}: not a port number (1 to 65535)"
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "65535")
+    assert tune.current_role() == ("chief" if tuner_id == "chief" else "worker")
+
+
 def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serves(tmp_path, monkeypatch):
     """KerasTuner's client waited for ever, without a word, on a wrong KERASTUNER_ORACLE_PORT."""
     from sound_tf import tune
