@@ -653,9 +653,11 @@ class SoundHyperModel(keras_tuner.HyperModel):
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> dict[str, float]:
         """Train on the training split, validate on the validation split, stop early.
 
-        Returns the validation metrics of the best epoch (by the objective) plus ``epochs`` (run in this
-        trial), ``best_epoch``, ``seconds`` (build + fit), ``params`` and ``rss_mb`` (resident memory
-        after the trial), which the oracle stores with the trial.
+        Returns the validation metrics of the best epoch (by the objective) plus ``epochs`` (the last epoch
+        trained), ``best_epoch``, ``seconds`` (build + fit), ``params`` and ``rss_mb`` (resident memory
+        after the trial), which the oracle stores with the trial. Epochs count from the start of the
+        training a Hyperband trial continues (``initial_epoch``), so ``best_epoch <= epochs``: trials.csv
+        showed a continued trial's 2 epochs run as ``epochs`` 2 with a ``best_epoch`` of 4.
         """
         if self.data is None:
             raise ConfigError("SoundHyperModel.fit needs prepared data (pass data=...)")
@@ -679,7 +681,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
         best = int(np.nanargmin(scores) if settings.direction == "min" else np.nanargmax(scores))
         metrics = {name: float(values[best]) for name, values in history.items()
                    if name.startswith("val_") and len(values) > best}
-        metrics.update(epochs=float(len(scores)), best_epoch=float(first_epoch + best + 1),
+        metrics.update(epochs=float(first_epoch + len(scores)), best_epoch=float(first_epoch + best + 1),
                        seconds=round(time.time() - self._build_started, 2), params=float(model.count_params()),
                        rss_mb=round(resident_memory_mb(), 1))
         return metrics
