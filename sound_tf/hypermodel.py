@@ -436,11 +436,11 @@ class SearchSpace:
             raise _fail(source, "needs at least one [hp.<name>] table")
         params = tuple(HyperParam.from_table(name, table, source) for name, table in tables.items())
         owners: dict[str, str] = {}
-        for param in params:
-            for key in param.keys:
-                if param.mode != "scale" and key in owners:
+        for param in params:  # scaling multiplies what set and depth chose, wherever it stands in the file
+            for key in param.keys if param.mode != "scale" else ():
+                if key in owners:
                     raise _fail(source, f"[hp.{param.name}] and [hp.{owners[key]}] both set {key}")
-                owners.setdefault(key, param.name)
+                owners[key] = param.name
         return cls(name=str(data.get("name", Path(source).stem)), settings=settings, fixed=fixed, params=params,
                    source=source, description=str(data.get("description", "")))
 

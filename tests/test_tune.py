@@ -93,6 +93,54 @@ def test_default_space_reproduces_the_default_model_and_maps_each_mode():
     assert capped.trial_config(config, {"s": 3.0}).augment.noise_probability == 1.0  # 1.5 capped at 1
 
 
+def test_modes_apply_set_depth_then_scale_in_any_order_of_the_file():
+    """A scale table before the depth table of the same key was refused as "both set", and the order of the
+    modes is what makes a width multiplier scale the widths depth chose."""
+    from sound_tf.hypermodel import SearchSpace
+
+    tables = {"w": {"keys": ["model.widths"], "mode": "scale", "values": [1.0, 2.0]},
+              "d": {"key": "model.widths", "mode": "depth", "base": [8, 16, 32], "values": [2, 3]},
+              "lr": {"keys": ["train.learning_rate"], "mode": "scale", "values": [0.5, 1.0]},
+              "rate": {"key": "train.learning_rate", "values": [0.01, 0.02]}}
+    config = Config(labels=("a", "b"))
+    for order in (["w", "d", "lr", "rate"], ["d", "rate", "w", "lr"]):
+        space = SearchSpace.from_dict({"hp": {name: tables[name] for name in order}})
+        trial = space.trial_config(config, {"w": 2.0, "d": 2, "lr": 0.5, "rate": 0.02})
+        assert trial.model.widths == (16, 32) and trial.train.learning_rate == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match=r"\[hp.again\] and \[hp.d\] both set model.widths"):
+        SearchSpace.from_dict({"hp": {**tables, "again": {"key": "model.widths", "mode": "depth", "base": [8, 8],
+                                                                "values": [1, 2]}}})
+
+
+def test_an_explicit_default_is_the_untuned_value_over_the_configs():
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {
+        "rate": {"key": "train.learning_rate", "values": [0.001, 0.003, 0.01], "default": 0.01},
+        "drop": {"key": "model.dropout", "min": 0.0, "max": 0.5, "default": 0.4},
+        "bins": {"key": "features.num_mel_bins", "values": [24, 32, 64]}}})
+    config = apply_overrides(Config(labels=("a", "b")), {"train.learning_rate": 0.003, "model.dropout": 0.1,
+                                                         "features.num_mel_bins": 32})
+    # the config's own values are in the space; the explicit defaults win, and "bins" takes the config's
+    assert space.declare(kt.HyperParameters(), config) == {"rate": 0.01, "drop": 0.4, "bins": 32}
+
+
+def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)  # [fixed] train.batch_size = 8
+    config = apply_overrides(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                             {"train.epochs": 7, "train.early_stopping_patience": 5})
+    hypermodel = SoundHyperModel(config, space, trial_epochs=2, trial_patience=1)
+    values = {"depth": 2, "width_multiplier": 0.5, "learning_rate": 0.002, "num_mel_bins": 24}
+    final = hypermodel.final_config(values)
+    assert final == space.trial_config(config, values)
+    assert final.model.widths == (4, 8) and final.features.num_mel_bins == 24 and final.train.batch_size == 8
+    assert final.train.learning_rate == pytest.approx(0.002)
+    assert (final.train.epochs, final.train.early_stopping_patience) == (7, 5)  # not the trials' 2 and 1
+
+
 @pytest.mark.parametrize("hp, message", [
     ({"key": "model.nope", "values": [1, 2]}, "unknown config key 'model.nope'"),
     ({"key": "model.dropout", "values": [0.1], "colour": 1}, "unknown key(s) ['colour']"),
