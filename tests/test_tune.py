@@ -284,6 +284,62 @@ def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_e
         a.trial_id: "COMPLETED", b.trial_id: "FAILED", third.trial_id: "COMPLETED"}
 
 
+def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
+    import keras_tuner as kt
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    oracle = tune.RandomSearchOracle(max_trials=4, **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    ids = []
+    for accuracy in (0.5, 0.9, 0.7, None):
+        trial = oracle.create_trial("tuner0")
+        ids.append(trial.trial_id)
+        if accuracy is not None:
+            oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy, "val_loss": 1 - accuracy})
+        trial.status = "COMPLETED" if accuracy is not None else "FAILED"
+        oracle.end_trial(trial)
+    expected = [ids[1], ids[2], ids[0], ids[3]]
+    assert [r.trial_id for r in tune.load_trials(tmp_path, "max")] == expected
+    assert [r.trial_id for r in tune.load_trials(tmp_path, "min")] == [ids[0], ids[2], ids[1], ids[3]]
+    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
+    best = tune.write_summary(tmp_path, space)
+    rows = read_csv(tmp_path / "trials.csv")
+    assert [(r["rank"], r["trial_id"], r["val_accuracy"]) for r in rows] == [
+        ("1", ids[1], "0.9"), ("2", ids[2], "0.7"), ("3", ids[0], "0.5"), ("", ids[3], "")]
+    assert best.trial_id == ids[1]
+    saved = json.loads((tmp_path / "best_hparams.json").read_text())
+    assert (saved["trial_id"], saved["direction"], saved["score"]) == (ids[1], "max", pytest.approx(0.9))
+
+
+def test_each_tuner_gets_the_spaces_objective_direction_and_budget(tmp_path):
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")  # 5 hyperparameters
+    hypermodel = SoundHyperModel(config, space, trial_epochs=3)
+
+    def oracle(name, **settings):
+        chosen = space.replace_settings(**settings)
+        tuner = tune.make_tuner(chosen, hypermodel, tmp_path / name, seed=0)
+        made = tuner.oracle
+        assert (made.objective.name, made.objective.direction) == ("val_accuracy", "max")
+        return made
+
+    assert oracle("random", tuner="random", max_trials=5).max_trials == 5
+    given = oracle("bayesian", tuner="bayesian", max_trials=30, initial_points=2)
+    assert (given.max_trials, given.num_initial_points) == (30, 2)
+    # None: a third of max_trials, at least 3 and at most 3 per hyperparameter
+    assert oracle("bayesian-30", tuner="bayesian", max_trials=30).num_initial_points == 10
+    assert oracle("bayesian-60", tuner="bayesian", max_trials=60).num_initial_points == 15
+    assert oracle("bayesian-4", tuner="bayesian", max_trials=4).num_initial_points == 3
+    hyperband = oracle("hyperband", tuner="hyperband", max_trials=7, hyperband_factor=2)
+    assert (hyperband.max_trials, hyperband.max_epochs, hyperband.factor) == (7, 3, 2)
+
+
 def test_failed_trials_in_a_row_do_not_stop_or_wedge_the_search(tmp_path):
     """With KerasTuner's limit, the third failure in a row raised inside the oracle: no outputs, a search
     that failed again on every resume, and a distributed chief waiting forever on the oracle's lock."""
