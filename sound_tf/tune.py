@@ -37,7 +37,10 @@ The chief only runs the oracle (it hands out trials and records results) and, wh
 done, writes the outputs and trains the best run. Workers run trials. Each worker writes a heartbeat
 file every few seconds; when a worker's heartbeat stops for ``--worker-timeout`` seconds the chief
 releases it: its trial goes back to the queue and the next worker that asks runs it again. (Plain
-KerasTuner 1.4.8 keeps a dead worker's trial "running" forever and its chief then never exits.)
+KerasTuner 1.4.8 keeps a dead worker's trial "running" forever and its chief then never exits.) A chief
+started again continues the search; workers wait for it, and a trial a worker still runs (its heartbeat
+says so) stays that worker's instead of running a second time elsewhere. Each worker needs its own
+``KERASTUNER_TUNER_ID``: a second live worker with the same id is refused.
 
 Examples
 --------
@@ -134,6 +137,8 @@ class SearchOracleMixin:
         self.assignments: dict[str, list[str]] = {}
         self.stopped = False
         self.budget_spent = False
+        #: tuner id -> trial id of the trials that were running when the project was saved (see reload()).
+        self.in_flight: dict[str, str] = {}
 
     @kt.synchronized
     def create_trial(self, tuner_id: str):
@@ -202,6 +207,37 @@ class SearchOracleMixin:
         self._retry_queue = [trial_id for trial_id in self._retry_queue
                              if trial_id not in self.trials or self.trials[trial_id].status not in ended]
 
+    @kt.synchronized
+    def resume_in_flight(self, running: Callable[[str], str | None]) -> dict[str, str]:
+        """A restarted chief: hold the trials that were running as their workers' again, when they still run them.
+
+        reload() queues every trial that was running, to run again; but a worker keeps running its trial while
+        the chief is away (KerasTuner's client waits for the oracle to answer again), and the next worker that
+        asked for a trial was handed it too and trained it a second time. ``running(tuner_id)`` is the trial
+        a worker's heartbeat says it runs; each trial that was running for that worker leaves the queue and
+        is that worker's again. A dead worker's heartbeat stays silent, and the chief releases it (its trial
+        is queued again) after ``--worker-timeout``, as any silent worker.
+
+        Returns
+        -------
+        dict
+            Tuner id -> trial id of the trials given back to their workers.
+        """
+        resumed: dict[str, str] = {}
+        for tid, trial_id in sorted(self.in_flight.items()):
+            trial = self.trials.get(trial_id)
+            if trial is None or trial.status != "RUNNING" or trial_id not in self._retry_queue \
+                    or tid in self.ongoing_trials or running(tid) != trial_id:
+                continue
+            self._retry_queue = [queued for queued in self._retry_queue if queued != trial_id]
+            self.ongoing_trials[tid] = trial
+            self.tuner_ids.add(tid)
+            resumed[tid] = trial_id
+        self.in_flight = {}
+        if resumed:
+            self.save()
+        return resumed
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state["assignments"] = self.assignments
@@ -210,6 +246,7 @@ class SearchOracleMixin:
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         self.assignments = {k: list(v) for k, v in state.get("assignments", {}).items()}
+        self.in_flight = {str(k): str(v) for k, v in state.get("ongoing_trials", {}).items()}
 
 
 class RandomSearchOracle(SearchOracleMixin, kt.oracles.RandomSearchOracle):
@@ -1011,6 +1048,7 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
         except BaseException as exc:  # e.g. the port is taken
             failure.append(exc)
 
+    _resume_in_flight(oracle, out, log)  # before any worker can ask for a trial
     server = threading.Thread(target=serve, name="oracle-server", daemon=True)
     server.start()
     _write_json_atomic(out / CHIEF_FILE, {"status": "serving", "pid": os.getpid(), "host": socket.gethostname(),
@@ -1034,6 +1072,17 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
                            f"{os.environ['KERASTUNER_ORACLE_PORT']} stopped: {failure[0] if failure else 'unknown'}")
     _write_json_atomic(out / CHIEF_FILE, {"status": "finished", "pid": os.getpid(), "finished": time.time()})
     log("chief: all trials are done")
+
+
+def _resume_in_flight(oracle: Any, out: Path, log: Callable[[str], None]) -> dict[str, str]:
+    """Chief: give the trials that were running when it stopped back to the workers whose heartbeats say they
+    still run them (:meth:`SearchOracleMixin.resume_in_flight`)."""
+    resumed = oracle.resume_in_flight(lambda tid: _read_heartbeat(out / "workers" / tid / HEARTBEAT_FILE)[1].get(
+        "trial_id"))
+    for tid, trial_id in resumed.items():
+        log(f"chief: worker {tid} was running trial {trial_id} when the chief stopped, and its heartbeat says it "
+            f"still does: the trial stays its own (it runs again elsewhere only if {tid} goes silent)")
+    return resumed
 
 
 # -- command line -------------------------------------------------------------------------------------------------

@@ -284,6 +284,43 @@ def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_e
         a.trial_id: "COMPLETED", b.trial_id: "FAILED", third.trial_id: "COMPLETED"}
 
 
+def test_a_restarted_chief_leaves_a_trial_with_the_worker_still_running_it(tmp_path):
+    """reload() queued every running trial: the next worker that asked was handed one another worker still
+    ran, and it was trained twice. A trial whose worker's heartbeat no longer names it runs again."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def oracle():
+        made = tune.RandomSearchOracle(max_trials=4, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+        made._set_project_dir(str(tmp_path), tune.PROJECT)
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        return made
+
+    first = oracle()
+    a, b, c = first.create_trial("tuner0"), first.create_trial("tuner1"), first.create_trial("tuner2")
+    first.save()  # the chief stops while the three run
+    for tid, running in (("tuner0", a.trial_id), ("tuner1", None)):  # tuner1 was between trials; tuner2 never beat
+        path = tmp_path / "workers" / tid / tune.HEARTBEAT_FILE
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"tuner_id": tid, "trial_id": running, "beat": 3}))
+    chief = oracle()
+    chief.reload()
+    messages: list[str] = []
+    assert tune._resume_in_flight(chief, tmp_path, messages.append) == {"tuner0": a.trial_id}
+    assert messages == [f"chief: worker tuner0 was running trial {a.trial_id} when the chief stopped, and its "
+                        f"heartbeat says it still does: the trial stays its own (it runs again elsewhere only if "
+                        f"tuner0 goes silent)"]
+    assert sorted(chief._retry_queue) == sorted([b.trial_id, c.trial_id])
+    assert {chief.create_trial("tuner3").trial_id, chief.create_trial("tuner4").trial_id} == {b.trial_id, c.trial_id}
+    assert chief.create_trial("tuner0").trial_id == a.trial_id  # (as a worker started again under its id)
+    assert not chief.finished() and "tuner0" in chief.active_tuners()  # its heartbeat is watched
+    assert tune._resume_in_flight(chief, tmp_path, messages.append) == {}  # once, after the reload
+    # tuner0 goes silent: released as any worker, and its trial runs again on the next worker that asks
+    assert chief.release_tuner("tuner0", "worker tuner0 sent no heartbeat for 120 s") == a.trial_id
+    assert chief.create_trial("tuner5").trial_id == a.trial_id
+
+
 def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
     import keras_tuner as kt
 
