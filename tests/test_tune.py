@@ -546,7 +546,7 @@ def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(
                              log=messages.append)
     expected = (f"worker tuner2: waiting for a chief to write {out / 'search.json'} (is the chief started, and is "
                 f"--out the same shared folder on every machine?); waiting up to 2 s in all")
-    assert 3 <= len(messages) <= 6 and set(messages) == {expected}, messages
+    assert 2 <= len(messages) <= 6 and set(messages) == {expected}, messages
 
 
 def test_a_worker_started_after_the_search_ended_says_so(tmp_path, monkeypatch):
@@ -899,7 +899,7 @@ def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch
 
     from sound_tf import tune
 
-    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 0.5)  # a file that does not change for 1.5 s is stale
     path = tmp_path / "workers" / "tuner3" / tune.HEARTBEAT_FILE
     path.parent.mkdir(parents=True)
     tuner = SimpleNamespace(tuner_id="tuner3", current_trial_id=None)
@@ -934,14 +934,14 @@ def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch
     began = time.monotonic()  # the other worker stopped: its file no longer changes, and this one starts
     with tune.Heartbeat(path, tuner, interval=0.2) as heart:
         assert json.loads(path.read_text())["token"] == heart.token
-    assert time.monotonic() - began < 3
+    assert 1.5 <= time.monotonic() - began < 5
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     path.write_text(json.dumps({"tuner_id": "tuner3", "host": socket.gethostname(), "pid": int(ended.stdout),
                                 "token": "x", "beat": 1, "time": 0}))
     began = time.monotonic()  # a process of this machine that has ended: no need to watch its file
     with tune.Heartbeat(path, tuner, interval=0.2):
         pass
-    assert time.monotonic() - began < 0.3
+    assert time.monotonic() - began < 1.0
 
     errors: list[str] = []  # two that started at the same instant: the first beat after says so
     monkeypatch.setattr(tune, "log", SimpleNamespace(error=errors.append, warning=errors.append))
