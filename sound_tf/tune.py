@@ -572,7 +572,7 @@ def _importance(records: Sequence[TrialRecord], names: Sequence[str]) -> tuple[s
 
 def _ended_trials(records: Iterable[TrialRecord]) -> set[str]:
     """Ids of the trials that completed or failed (not running, interrupted or waiting)."""
-    return {r.trial_id for r in records if r.status in ("COMPLETED", "FAILED", "INVALID")}
+    return {r.trial_id for r in records if r.status in ENDED_STATUSES}
 
 
 def in_finish_order(records: Iterable[TrialRecord]) -> list[TrialRecord]:
@@ -1080,8 +1080,8 @@ def _resume_in_flight(oracle: Any, out: Path, log: Callable[[str], None]) -> dic
     resumed = oracle.resume_in_flight(lambda tid: _read_heartbeat(out / "workers" / tid / HEARTBEAT_FILE)[1].get(
         "trial_id"))
     for tid, trial_id in resumed.items():
-        log(f"chief: worker {tid} was running trial {trial_id} when the chief stopped, and its heartbeat says it "
-            f"still does: the trial stays its own (it runs again elsewhere only if {tid} goes silent)")
+        log(f"chief: worker {tid} was running trial {trial_id} when the chief stopped, and its heartbeat names that "
+            f"trial: it stays {tid}'s (and runs again elsewhere only if {tid} is silent for --worker-timeout)")
     return resumed
 
 

@@ -309,8 +309,8 @@ def test_a_restarted_chief_leaves_a_trial_with_the_worker_still_running_it(tmp_p
     messages: list[str] = []
     assert tune._resume_in_flight(chief, tmp_path, messages.append) == {"tuner0": a.trial_id}
     assert messages == [f"chief: worker tuner0 was running trial {a.trial_id} when the chief stopped, and its "
-                        f"heartbeat says it still does: the trial stays its own (it runs again elsewhere only if "
-                        f"tuner0 goes silent)"]
+                        f"heartbeat names that trial: it stays tuner0's (and runs again elsewhere only if tuner0 is "
+                        f"silent for --worker-timeout)"]
     assert sorted(chief._retry_queue) == sorted([b.trial_id, c.trial_id])
     assert {chief.create_trial("tuner3").trial_id, chief.create_trial("tuner4").trial_id} == {b.trial_id, c.trial_id}
     assert chief.create_trial("tuner0").trial_id == a.trial_id  # (as a worker started again under its id)
