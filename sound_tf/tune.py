@@ -88,6 +88,8 @@ DEFAULT_WORKER_TIMEOUT_SECONDS = 120.0
 WORKER_WAIT_SECONDS = 600.0
 #: How often a waiting worker says what it waits for (the chief's search.json, then its oracle).
 WORKER_REPORT_SECONDS = 30.0
+#: How long KerasTuner 1.4.8's client waits for an oracle that does not answer (its oracle_client.TIMEOUT).
+ORACLE_CLIENT_TIMEOUT_SECONDS = 3600.0
 #: KerasTuner's statuses of a trial that has ended (one that has not is RUNNING).
 ENDED_STATUSES = ("COMPLETED", "FAILED", "INVALID")
 HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
@@ -914,6 +916,62 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
         time.sleep(1.0)
 
 
+class OracleWatch:
+    """A worker's daemon thread that says when the chief's oracle stops answering, and when it is back.
+
+    KerasTuner's client waits up to an hour for an oracle that has gone (a chief killed mid-search), without
+    a word. Every ``interval`` seconds this tries to connect to ``host:port``; while nothing answers it logs
+    how long the chief has been away, and once it answers again it says so.
+    """
+
+    def __init__(self, host: str, port: str, log: Callable[[str], None], *, interval: float | None = None):
+        self.host, self.port, self.log = host, oracle_port(port), log
+        self.interval = WORKER_REPORT_SECONDS if interval is None else interval
+        self.gone_since: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="oracle-watch", daemon=True)
+
+    def check(self) -> bool:
+        """Try the oracle once; log what changed (or how long it has been away). Whether it answered."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=5.0):
+                pass
+        except OSError as exc:
+            now = time.monotonic()
+            if self.gone_since is None:
+                self.gone_since = now
+            self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} has not answered for "
+                     f"{now - self.gone_since:.0f} s ({exc.strerror or exc}); this worker waits for it (KerasTuner "
+                     f"gives up after {ORACLE_CLIENT_TIMEOUT_SECONDS / 60:.0f} min): start the chief again with the "
+                     f"same command and it continues the search")
+            return False
+        if self.gone_since is not None:
+            self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} answers again, after "
+                     f"{time.monotonic() - self.gone_since:.0f} s")
+            self.gone_since = None
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.check()
+
+    def __enter__(self) -> "OracleWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10.0)
+
+
+def _oracle_gone(exc: Exception, host: str, port: str) -> SoundTFError:
+    """The error of a worker whose KerasTuner client gave up on the oracle (``exc``, a ``grpc.RpcError``)."""
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    return SoundTFError(f"worker {tuner_id()}: the chief's oracle at {host}:{port} stopped answering "
+                        f"({getattr(code, 'name', code)}); start the chief again with the same command (it "
+                        f"continues the search), then this worker")
+
+
 def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
     """What ``out``'s ``chief.json`` says that explains the wait (``; ...`` or ``""``), and whether the search ended.
 
@@ -1005,8 +1063,13 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         host, port = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
         _wait_for_oracle(host, port, out, log)
         log(f"worker {tuner_id()}: asking the oracle at {host}:{port} for trials")
-        with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner):
-            tuner.search(**search_kwargs)
+        import grpc
+
+        with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner), OracleWatch(host, port, log):
+            try:
+                tuner.search(**search_kwargs)
+            except grpc.RpcError as exc:  # KerasTuner's client gave up on the oracle: a traceback otherwise
+                raise _oracle_gone(exc, host, port) from None
         log(f"worker {tuner_id()} done: the oracle has no more trials")
         return SearchResult(out=out, role=role)
     tuner.save()  # so that a search killed in its first trial reloads too

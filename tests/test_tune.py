@@ -530,6 +530,43 @@ def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serve
         tune._wait_for_oracle("127.0.0.1", "80a", tmp_path, messages.append)
 
 
+def test_a_worker_says_when_the_chief_stops_answering_and_when_it_is_back(monkeypatch):
+    """A chief killed mid-search left its workers waiting without a word (KerasTuner's client waits an hour)."""
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
+    with socket.socket() as held:  # a port bound, not listening: nothing answers there
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        messages: list[str] = []
+        with tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=0.2) as watch:
+            deadline = time.monotonic() + 20
+            while len(messages) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            held.listen()  # the chief is back
+            while not any("answers again" in m for m in messages) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert watch.gone_since is None and watch.check() and len(messages) >= 4
+    away = [m for m in messages if "has not answered" in m]
+    assert len(away) >= 3 and all(m.startswith(f"worker tuner2: the chief's oracle at 127.0.0.1:{port} has not "
+                                               f"answered for ") for m in away)
+    assert away[0].partition("answered for ")[2] == ("0 s (Connection refused); this worker waits for it (KerasTuner "
+                                                     "gives up after 60 min): start the chief again with the same "
+                                                     "command and it continues the search")
+    assert messages[-1].startswith(f"worker tuner2: the chief's oracle at 127.0.0.1:{port} answers again, after ")
+    assert messages.index(messages[-1]) == len(messages) - 1 and "answers again" not in " ".join(messages[:-1])
+
+    import grpc
+
+    class GaveUp(grpc.RpcError):  # what KerasTuner's client raises after its hour
+        def code(self):
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    assert str(tune._oracle_gone(GaveUp(), "10.0.0.1", "8000")) == (
+        "worker tuner2: the chief's oracle at 10.0.0.1:8000 stopped answering (DEADLINE_EXCEEDED); start the chief "
+        "again with the same command (it continues the search), then this worker")
+
+
 def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(tmp_path, monkeypatch):
     """A worker waiting for search.json said nothing for up to 600 s (a chief not started yet, or an --out
     that is not the chief's shared folder)."""
