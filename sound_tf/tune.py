@@ -730,6 +730,12 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                 reported = time.monotonic()
             time.sleep(min(1.0, WORKER_REPORT_SECONDS))
         saved = json.loads(search_file.read_text())
+        chief_config = saved.get("config") if isinstance(saved.get("config"), Mapping) else {}
+        chief_path = (chief_config.get("data") or {}).get("path")
+        if isinstance(chief_path, str) and chief_path != config.data.path:
+            # the data may be mounted elsewhere on this machine: the split check (_worker_data) compares them
+            config = apply_overrides(config, {"data.path": chief_path})
+            identity = search_identity(config, space)
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
@@ -758,9 +764,19 @@ def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchS
     notes = []
     if (saved.get("space"), saved.get("space_fingerprint")) != (space.name, space.fingerprint()):
         same_name = saved.get("space") == space.name
-        notes.append(f"search space {saved.get('space')!r} there, {space.name!r} now" if not same_name
-                     else f"search space {space.name!r} with other contents: fingerprint "
-                          f"{saved.get('space_fingerprint')} there, {space.fingerprint()} now")
+        there = saved.get("settings") if isinstance(saved.get("settings"), Mapping) else {}
+        now = dataclasses.asdict(space.settings)
+        # [search] settings that define the trials (not max_trials: a larger one extends a search), by name
+        # (--tuner, --trial-epochs) rather than as a fingerprint
+        settings = [f"[search] {key}: {there[key]!r} there, {value!r} now" for key, value in now.items()
+                    if key != "max_trials" and key in there and there[key] != value]
+        if not same_name:
+            notes.append(f"search space {saved.get('space')!r} there, {space.name!r} now")
+        elif settings:
+            notes += settings
+        else:
+            notes.append(f"search space {space.name!r} with other contents: fingerprint "
+                         f"{saved.get('space_fingerprint')} there, {space.fingerprint()} now")
     if saved.get("config_fingerprint") != config.fingerprint():
         changed = config.differences(saved.get("config") if isinstance(saved.get("config"), Mapping) else {})
         notes.append(changed[2:-1] if changed else "other settings")

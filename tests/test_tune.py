@@ -4,6 +4,7 @@ interruption, the time budget, releasing dead workers, and a real chief + two wo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -769,6 +770,8 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
         del settings["augment"]["spec_probability"]
         path.write_text(json.dumps(older))
     tune._prepare_folder(out, config, space, "worker", overwrite=False, log=lambda m: None)  # a worker joins
+    elsewhere = apply_overrides(config, {"data.path": str(tmp_path / "mounted" / "elsewhere")})
+    tune._prepare_folder(out, elsewhere, space, "worker", overwrite=False, log=lambda m: None)  # data mounted elsewhere
     messages.clear()
     again = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
     assert fits == [] and again.best.trial_id == best["trial_id"]
@@ -776,9 +779,18 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert json.loads((out / tune.SEARCH_FILE).read_text())["config_fingerprint"] == config.fingerprint()
 
     # Another space in the same folder is refused rather than mixed in, and the message says what differs.
+    with pytest.raises(ConfigError, match=r"other settings \(\[search\] tuner: 'random' there, 'bayesian' now\); "
+                                          r"pass --overwrite"):
+        tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
+    with pytest.raises(ConfigError) as refused:  # a worker started with another --trial-epochs: named
+        tune._prepare_folder(out, config, space.replace_settings(epochs=space.settings.epochs + 1), "worker",
+                             overwrite=False, log=lambda m: None)
+    assert f"differs from this worker's ([search] epochs: {space.settings.epochs} there, " \
+           f"{space.settings.epochs + 1} now)" in str(refused.value)
+    edited = dataclasses.replace(space, fixed={**space.fixed, "train.batch_size": 3})  # the file's tables changed
     with pytest.raises(ConfigError, match=r"other settings \(search space 'tiny' with other contents: fingerprint "
                                           r"\w+ there, \w+ now\); pass --overwrite"):
-        tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
+        tune.run_search(config, edited, out, log=lambda m: None)
     longer = apply_overrides(config, {"train.epochs": 2})
     with pytest.raises(ConfigError, match=r"other settings \(train.epochs: 1 there, 2 now\); pass --overwrite"):
         tune.run_search(longer, space, out, log=lambda m: None)
