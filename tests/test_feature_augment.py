@@ -83,11 +83,13 @@ def test_feature_noise_matches_the_waveform_mix_at_its_snr(row, snr_db):
     mixed = augment.add_noise(wave, pool[row], snr_db).numpy()  # the waveform step: SNR of the mean squares
     clean, expected = log_mel(config, wave, mixed)
     layer = augment.feature_augment_layer(config)
-    params = {"noise_applied": tf.constant([True]), "noise_snr_db": tf.constant([snr_db]),
-              "noise_source": tf.constant([row]), "noise_offset": tf.constant([0.0])}
-    out = layer.apply(clean[None], params).numpy()[0]
+    # the second example was not drawn for noise (its drawn SNR is still there): it must stay clean
+    params = {"noise_applied": tf.constant([True, False]), "noise_snr_db": tf.constant([snr_db, snr_db]),
+              "noise_source": tf.constant([row, row]), "noise_offset": tf.constant([0.0, 0.0])}
+    out, untouched = layer.apply(np.stack([clean, clean]), params).numpy()
     assert abs(band_power_db(config, out) - band_power_db(config, expected)) < 0.2  # dB
     assert np.mean(np.abs(out - expected)) < 0.1  # nats: only the cross term, which averages out, is missing
+    np.testing.assert_allclose(untouched, clean, atol=1e-5)  # to float rounding: the noise would add nats
 
 
 def test_feature_noise_reads_a_noise_bank_window_and_leaves_silence_alone(rng):
@@ -137,6 +139,17 @@ def test_feature_mixup_mixes_powers_and_the_training_step_mixes_labels_alike():
     np.testing.assert_allclose(mixed.numpy(), w[:, None] * labels.numpy() + (1 - w[:, None]) * labels.numpy()[partner],
                                rtol=1e-6)
     np.testing.assert_allclose(weights.numpy(), w * sample_weight + (1 - w) * sample_weight[partner], rtol=1e-6)
+
+
+def test_the_training_step_trains_on_the_mixed_labels(rng):
+    """The model's train_step mixes the labels with the features' weights: the loss sees soft targets."""
+    config = features_config(mixup_probability=1.0, mixup_alpha=10.0)  # weights near 0.5
+    model = models.build_model(config, **augment.model_augment_layers(config))
+    # a "loss" that is the largest target of each example: 1 for a one-hot label, below 1 once mixed
+    model.compile(optimizer="sgd", loss=lambda y, logits: tf.reduce_max(y, axis=-1) + 0.0 * tf.reduce_sum(logits, -1))
+    waves = (0.1 * rng.standard_normal((8, config.audio.clip_samples))).astype(np.float32)
+    loss = float(model.train_on_batch(waves, tf.one_hot(np.arange(8) % 3, 3)))
+    assert 0.5 <= loss < 0.9, loss
 
 
 def test_training_with_every_step_on_the_features_runs_without_a_waveform_map(tmp_path, rng):

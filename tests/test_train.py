@@ -100,6 +100,10 @@ def test_one_epoch_run_folder(tmp_path, model, recwarn):
     reloaded = keras.models.load_model(out / "model.keras")
     assert reloaded.output_shape[-1] == 3
     assert reloaded.input_shape[-1] == config.audio.clip_samples
+    # the default augmentation acts on the features inside the model: its training-only layers are there
+    from sound_tf.augment import FeatureAugment, FeatureRescale, SpecAugment
+    kinds = {type(layer) for layer in reloaded.layers}
+    assert {FeatureRescale, FeatureAugment, SpecAugment} <= kinds, kinds
 
     # the per-bin normalisation holds the statistics of the training clips (not of validation or test)
     from sound_tf.datasets import prepare_dataset
