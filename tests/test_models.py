@@ -90,6 +90,13 @@ def test_output_shape_and_spec_augment_hook(rng):
     assert inference.shape == (5, 3)
     np.testing.assert_allclose(inference, plain(waveform, training=False).numpy(), atol=1e-6)
     assert np.abs(augmented(waveform, training=True).numpy() - inference).max() > 1e-3
+    # every training-only slot: a call without `training` (as a user's own model(x) is) is inference
+    slots = ("feature_rescale", "feature_augment", "spec_augment")
+    full = build_model(config, **{slot: keras.layers.GaussianNoise(1.0, name=f"test_{slot}") for slot in slots})
+    quiet = full(waveform, training=False).numpy()
+    np.testing.assert_allclose(full(waveform).numpy(), quiet, atol=1e-6)
+    np.testing.assert_allclose(full.predict(waveform, verbose=0), quiet, atol=1e-6)
+    assert np.abs(full(waveform, training=True).numpy() - quiet).max() > 1e-3
 
 
 def test_feature_statistics_initialise_the_normalisation(rng):
