@@ -262,6 +262,17 @@ def test_generated_noise_has_the_colour_slope(color, exponent):
     slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
     assert slope == pytest.approx(-exponent, abs=0.15), color
     assert np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0, rel=1e-3)
+    if exponent > 0:  # drawn in the frequency domain, with no DC: noise, not an offset (white is drawn in time)
+        assert abs(float(np.mean(noise))) < 1e-3
+
+
+def test_the_generated_noise_pool_follows_the_runs_seed():
+    """Seed sweeps and cross-validation folds get their own generated noise; one seed, the same noise."""
+    small = {"audio.clip_seconds": 0.25, "augment.noise_colors": ["pink"]}
+    pool = [augment.WaveformAugmenter._generated_noise(apply_overrides(Config(), {**small, "train.seed": seed}))
+            for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(pool[0], pool[1])
+    assert not np.allclose(pool[0], pool[2])
 
 
 @pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
@@ -472,6 +483,10 @@ def test_disabled_augmentation_is_the_identity_everywhere(rng):
     config = apply_overrides(Config(), {"augment.enabled": False})
     wave = rng.standard_normal(RATE_HZ).astype(np.float32)
     np.testing.assert_array_equal(augment.make_waveform_augmenter(config)(wave, tf.constant([1, 2])).numpy(), wave)
+    on_waveform = apply_overrides(config, {"augment.shift_gain_domain": "waveform", "augment.gain_probability": 1.0,
+                                           "augment.gain_min_db": -20.0, "augment.gain_max_db": -20.0})
+    np.testing.assert_array_equal(augment.make_waveform_augmenter(on_waveform)(wave, tf.constant([1, 2])).numpy(),
+                                  wave)  # steps set on the waveform, but augmentation is off
     assert augment.make_mixup(config) is None
     assert augment.spec_augment_layer(config) is None
     assert augment.load_noise_bank(config) is None
@@ -530,6 +545,29 @@ def test_spec_augment_masks_bands_of_bounded_width_only_when_training():
     for row in freq_masked:  # each run of masked bins is at most one mask or two overlapping ones
         runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]]))))[::2]
         assert all(run <= 16 for run in runs) and len(runs) <= 2
+
+
+def test_a_time_mask_is_never_wider_than_its_fraction_of_the_frames():
+    """0.1 of 25 frames is 2.5: a mask covers at most 2 frames (rounded down), never 3."""
+    layer = augment.SpecAugment(freq_mask_count=0, time_mask_count=1, time_mask_max_fraction=0.1, seed=5)
+    masked = layer(tf.ones([4000, 25, 3]), training=True).numpy() == 0.0
+    widths = masked.all(axis=2).sum(axis=1)  # [batch]
+    assert widths.max() == 2 and (widths == 2).mean() > 0.2
+
+
+def test_spec_augment_masks_follow_the_runs_seed_not_the_global_one():
+    """--seed reproduces the masks even when other code reseeds Keras in between; another seed differs."""
+    features = tf.ones([16, 100, 40])
+
+    def masks(seed: int, global_seed: int) -> np.ndarray:
+        keras.utils.set_random_seed(global_seed)
+        layer = augment.spec_augment_layer(apply_overrides(Config(), {"train.seed": seed}))
+        assert layer.get_config()["seed"] == seed
+        return layer(features, training=True).numpy() == 0.0
+
+    first = masks(7, 1)
+    np.testing.assert_array_equal(first, masks(7, 2))
+    assert first.any() and not np.array_equal(first, masks(8, 1))
 
 
 def test_feature_layers_round_trip_and_convert_to_tflite_as_identity(tmp_path):
@@ -758,6 +796,7 @@ def test_per_example_mixup_mixes_wave_and_label_with_one_weight(rng):
     {"gain_min_db": 7.0}, {"pitch_probability": 1.5}, {"noise_colors": ("red",)}, {"shift_mode": "wrap"},
     {"mixup_alpha": 0.0}, {"spec_freq_mask_count": -1}, {"speed_min_factor": float("nan")},
     {"spec_time_mask_max_fraction": 0.9}, {"enabled": "yes"}, {"rescale_domain": "spectrum"},
+    {"noise_min_snr_db": -25.0}, {"noise_max_snr_db": 90.0}, {"gain_max_db": 45.0}, {"gain_min_db": -45.0},
 ])
 def test_bad_augment_config_raises_with_the_field_and_value(values):
     (field, value), = values.items()

@@ -72,6 +72,13 @@ def test_feature_shift_moves_frames_as_the_waveform_shift_does(mode):
     assert np.argmax(out.max(axis=1)) == np.argmax(original.max(axis=1)) + shift_frames
     if mode == "zero":  # the frames shifted in are silence
         np.testing.assert_allclose(out[:shift_frames], np.log(config.features.log_offset), atol=1e-3)
+    # a clip sounding from its first frame: every frame moves by the shift, the first one too, and a shift of
+    # nothing changes nothing
+    (sounding,) = log_mel(config, tones())
+    moved, kept = layer.apply(np.stack([sounding, sounding]),
+                              {"shift_clip_fraction": tf.constant([shift_frames / frames, 0.0])}).numpy()
+    np.testing.assert_allclose(moved[shift_frames:], sounding[:-shift_frames], atol=1e-3)
+    np.testing.assert_allclose(kept, sounding, atol=1e-5)
 
 
 @pytest.mark.parametrize("row", [0, 9, 20])  # a white, a pink and a brown row of the generated pool
