@@ -185,6 +185,17 @@ def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> No
             path.unlink()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def end_with_parent() -> None:
     """In a child started with ``PARENT_ENV`` set to its command's pid (``train --export``'s export, which
     holds the run folder's lock too): end when that command ends, even by SIGKILL (Linux). A child left

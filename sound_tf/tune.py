@@ -74,7 +74,7 @@ from . import augment
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import SearchSpace
-from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
+from .locks import claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
@@ -364,16 +364,6 @@ def _read_heartbeat(path: Path) -> tuple[bytes | None, dict[str, Any]]:
     return raw, content if isinstance(content, dict) else {}
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process
-        return True
-    return True
-
-
 class Heartbeat:
     """A worker's daemon thread rewriting ``workers/<id>/heartbeat.json`` every ``interval`` seconds.
 
@@ -423,7 +413,7 @@ class Heartbeat:
             return
         pid = content.get("pid")
         if content.get("host") == socket.gethostname() and isinstance(pid, int) \
-                and (pid == os.getpid() or not _process_alive(pid)):
+                and (pid == os.getpid() or not process_alive(pid)):
             return
         watch_until = time.monotonic() + 3 * HEARTBEAT_SECONDS
         while time.monotonic() < watch_until:
@@ -474,10 +464,7 @@ class HeartbeatWatch:
     def silent(self, tuner_ids: set[str]) -> list[str]:
         now, result = time.monotonic(), []
         for tid in sorted(tuner_ids):
-            try:
-                content: bytes | None = (self.folder / tid / HEARTBEAT_FILE).read_bytes()
-            except OSError:
-                content = None
+            content = _read_heartbeat(self.folder / tid / HEARTBEAT_FILE)[0]
             previous = self._seen.get(tid)
             if previous is None or previous[0] != content:
                 self._seen[tid] = (content, now)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..locks import process_alive
+
 __all__ = ["CONTENT_TYPE_LATEST", "ServeMetrics", "multiprocess_dir"]
 
 #: Files of live-mode gauges in a multiprocess directory: ``gauge_live<mode>_<pid>.db``.
@@ -29,14 +31,6 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 # Request latency in seconds: from 5 ms (a cached TFLite call) to 30 s (a long recording on a busy host).
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -91,7 +85,7 @@ class ServeMetrics:
 
         for path in Path(self.shared_dir).glob("gauge_live*.db"):  # workers that died without closing
             match = _LIVE_GAUGE_FILE.fullmatch(path.name)
-            if match and not _alive(int(match.group(1))):
+            if match and not process_alive(int(match.group(1))):
                 multiprocess.mark_process_dead(int(match.group(1)), self.shared_dir)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, self.shared_dir)
