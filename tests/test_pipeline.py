@@ -99,6 +99,29 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
 
 
 
+def test_crops_and_augmentation_draw_from_seeds_of_their_own(tmp_path, monkeypatch):
+    """Each example's crop and its augmentation get separate seeds: one key for both would tie the draws
+    together (e.g. the shift applied whenever the crop starts late)."""
+    config = _config()
+    paths, labels = _labelled_files(tmp_path)
+    crop = pipeline.random_pad_or_crop
+
+    def marks(seed: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.cast(seed, tf.int64) % 100003, tf.float32)  # [2], exact in float32
+
+    def spied_crop(wave, length, seed):  # the crop's seed in samples 0-1
+        return tf.concat([marks(seed), pipeline.as_float(crop(wave, length, seed))[2:]], 0)
+
+    monkeypatch.setattr(pipeline, "random_pad_or_crop", spied_crop)
+    augmenter = lambda wave, seed: tf.concat([wave[:-2], marks(seed)], 0)  # noqa: E731  (the augmenter's seed last)
+    ds = pipeline.training_dataset(paths, labels, config, waveform_augmenter=augmenter, epochs=1)
+    waves = np.concatenate([w.numpy() for w, _ in ds])  # [examples, samples]
+    assert len(waves) >= 8
+    crop_seeds, augment_seeds = waves[:, :2], waves[:, -2:]
+    assert not np.any(np.all(crop_seeds == augment_seeds, axis=1))
+    assert len({tuple(row) for row in augment_seeds}) == len(waves)  # and every example its own
+
+
 @pytest.mark.parametrize("global_seed", [None, 0])  # 0: keras.utils.set_random_seed(0), as train.seed = 0 sets
 def test_a_resumed_run_gets_the_epochs_an_uninterrupted_run_gets_not_the_first_again(tmp_path, global_seed):
     from sound_tf import augment
