@@ -15,7 +15,7 @@ with the mean log-probability, which ranks classes the same way for float models
 
 Command line::
 
-    python -m sound_tf.lite MODEL.tflite FILE... [--hop-seconds S] [--top-k K] [--json] [--threads N]
+    python -m sound_tf.lite MODEL.tflite FILE_OR_FOLDER... [--hop-seconds S] [--top-k K] [--json] [--threads N]
 
 Library::
 
