@@ -302,6 +302,8 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     ok, bad = report["results"]
     assert ok["label"] == "loud" and len(ok["top_k"]) == 1 and ok["num_windows"] == 1
     assert bad["file"].endswith("missing.wav") and bad["error"] == "no such file or folder"  # as predict --json
+    assert lite.main([str(models["loud"]), str(short), "--json", "--top-k", "5"]) == 0  # capped at the 2 classes
+    assert [t["label"] for t in json.loads(capsys.readouterr().out)["results"][0]["top_k"]] == ["loud", "quiet"]
 
     # a folder is searched as predict searches it; files that are not audio by name are left out, and said so
     folder = tmp_path / "recordings"

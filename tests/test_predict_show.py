@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,13 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     assert [json.loads(line)["file"] for line in captured.out.splitlines()] == [str(folder / "tone.wav")]
     assert f"note: left out 1 file(s) of the folders given, as their names do not end in an audio extension " \
            f"(theirs: .m4a; e.g. {folder / 'voice.m4a'})" in captured.err
+    assert predict.main([str(run.run_dir), str(good), "--top-k", "0"]) == 2  # checked before the model loads
+    assert "error: --top-k must be an integer >= 1, got 0" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"  # a run killed before its model was written
+    unfinished.mkdir()
+    shutil.copy(run.run_dir / "config.json", unfinished / "config.json")
+    assert predict.main([str(unfinished), str(good)]) == 2
+    assert f"{unfinished}: not a finished run folder (model.keras is missing)" in capsys.readouterr().err
     # an export bundle or a .tflite given instead of the run: the error says which command takes it
     bundle = tmp_path / "bundle"
     bundle.mkdir()
