@@ -104,6 +104,9 @@ def test_metrics_from_confusion_agrees_with_compute_metrics():
         assert rebuilt[key] == pytest.approx(direct[key]), key
     for key in ("per_class", "confusion_matrix", "labels", "num_examples"):
         assert rebuilt[key] == direct[key], key
+    for bad in ([[4, -1, 0], [0, 3, 0], [1, 1, 2]], [[4, 0.5, 0], [0, 3, 0], [1, 1, 2]]):  # not counts
+        with pytest.raises(MetricsError, match="non-negative integer counts"):
+            metrics_from_confusion(bad, LABELS)
 
 
 @pytest.mark.parametrize("y_true, scores, labels, message", [
@@ -112,6 +115,7 @@ def test_metrics_from_confusion_agrees_with_compute_metrics():
     (Y_TRUE[:, None], SCORES, LABELS, "y_true must be 1-D"),
     (Y_TRUE, SCORES[0], LABELS, "scores must be 2-D"),
     (np.where(Y_TRUE == 2, 7, Y_TRUE), SCORES, LABELS, "outside [0, 2]: [7]"),
+    (np.where(Y_TRUE == 2, 3, Y_TRUE), SCORES, LABELS, "outside [0, 2]: [3]"),  # one past the last class
     (Y_TRUE, np.where(SCORES == 0.8, np.nan, SCORES), LABELS, "NaN or infinity in rows [5]"),
     (Y_TRUE[:0], SCORES[:0], LABELS, "no examples"),
     (Y_TRUE, SCORES, ["cat", "dog", "cat"], "duplicates ['cat']"),
@@ -208,6 +212,9 @@ def test_errors_csv_lists_misclassified_files_most_confident_first(tmp_path):
         assert next(csv.DictReader(handle))["top3"] == "bird:0.65;cat:0.30;dog:0.05"
     with pytest.raises(MetricsError, match="9 paths for 10 predictions"):
         write_errors_csv(path, PATHS[:-1], Y_TRUE, SCORES, LABELS)
+    write_errors_csv(path, PATHS, Y_TRUE, SCORES, LABELS, top=2)  # the column lists exactly `top` classes
+    with path.open(newline="") as handle:
+        assert next(csv.DictReader(handle))["top2"] == "bird:0.65;cat:0.30"
 
 
 def test_confused_pairs_csv_and_metrics_json_round_trip(tmp_path):
