@@ -1396,6 +1396,12 @@ def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the
     assert rate == RATE_HZ and original.shape == (RATE_HZ,)
     np.testing.assert_allclose(original[:RATE_HZ // 2], tone, atol=1 / 2 ** 15)
     assert not original[RATE_HZ // 2:].any()
+    # from a quarter second in: the rest of the tone, then silence to the clip's length
+    assert augment.main([str(source), "--out", str(tmp_path / "later"), "--start", "0.25", *flags]) == 0
+    assert "using 0.25-0.50 s, padded with 0.75 s of silence" in capsys.readouterr().out
+    later, _ = sf.read(tmp_path / "later" / "original.wav", dtype="float32")
+    assert later.shape == (RATE_HZ,) and not later[RATE_HZ // 4:].any()
+    np.testing.assert_allclose(later[:RATE_HZ // 4], tone[RATE_HZ // 4:], atol=1 / 2 ** 15)
     with Image.open(out_dir / "spectrograms.png") as image:
         assert image.size == (990, 4 * 209)  # 9 x (4 x 1.9) in at 110 dpi
     # The training view (gain on the features, the default) is the original's log-mel raised by the gain.
