@@ -775,6 +775,24 @@ def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what
     assert (folder / "train.log").read_text() == "log of this command\n"
 
 
+def test_a_dataset_layout_with_a_recipe_chooses_it_unless_the_format_says_otherwise(tmp_path, capsys):
+    """ESC-50 or UrbanSound8K data given without --pipeline train with their recipe (detected, or by --format
+    auto or the named format); folder data and undetectable paths get none."""
+    from sound_tf.datasets import ESC50_META, US8K_META
+
+    esc50, us8k = tmp_path / "ESC-50", tmp_path / "UrbanSound8K"
+    for root, meta in ((esc50, ESC50_META), (us8k, US8K_META)):
+        (root / meta).parent.mkdir(parents=True)
+        (root / meta).write_text("filename\n")
+    for data_format in (None, "auto", "esc50"):
+        assert train.layout_recipe(str(esc50), data_format) == "esc50"
+        assert (f"sound_tf: {esc50} is an ESC-50 dataset: using the esc50 recipe (pipelines/esc50.toml; "
+                "--pipeline NAME chooses another)") in capsys.readouterr().err
+    assert train.layout_recipe(str(us8k), "auto") == "urbansound8k"
+    assert train.layout_recipe(str(esc50), "folder") is None  # the format given wins over the layout
+    assert train.layout_recipe(str(tmp_path / "missing"), None) is None  # reported later, when it is loaded
+
+
 def test_a_claimed_block_gives_the_folder_back_however_it_ends(tmp_path):
     """``claimed`` releases on an exception too (a failed search must not keep its folder locked), and a
     nested claim inside it leaves the folder held until the outer block ends."""
