@@ -462,6 +462,11 @@ def test_a_full_disk_names_the_file_and_is_one_line(tmp_path, capsys, monkeypatc
     assert err.count("\n") == 1 and "free some space" in err and "No space left on device" in err
     with pytest.raises(OSError, match="something else"):
         run_cli(lambda: (_ for _ in ()).throw(OSError("something else")))
+    def out_is_a_file():  # e.g. --out naming a file: the file and what the system said, one line
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(tmp_path / "notes.txt"))
+
+    assert run_cli(out_is_a_file) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'notes.txt'}: Not a directory\n"
     import tensorflow as tf
 
     def saved_model_write():  # TensorFlow's own error type, not an OSError
