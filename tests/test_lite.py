@@ -353,6 +353,16 @@ def test_classify_rejects_bad_input(models):
         classifier.classify(np.zeros(CLIP, np.int32), name="pcm.wav")
     with pytest.raises(ConfigError, match=r"hop_samples must be an integer in \[1, clip_samples=4000\]"):
         classifier.classify(np.zeros(CLIP, np.float32), hop_samples=0)
+    with pytest.raises(ConfigError, match=r"hop_samples must be an integer in \[1, clip_samples=4000\], got 4001"):
+        classifier.classify(np.zeros(CLIP, np.float32), hop_samples=CLIP + 1)  # windows with gaps between
+
+
+def test_tied_classes_are_listed_in_class_order_by_predict_lite_and_the_server():
+    from sound_tf.predict import _top
+
+    tied = np.array([0.25, 0.25, 0.5], np.float32)
+    assert [t["label"] for t in lite.top_classes(tied, ["a", "b", "c"], 3)] == ["c", "a", "b"]
+    assert [label for label, _ in _top(tied, ["a", "b", "c"], 3)] == ["c", "a", "b"]
 
 
 def test_runner_never_imports_tensorflow(models, tmp_path):
