@@ -129,6 +129,8 @@ def test_bad_inputs_raise_clear_errors(y_true, scores, labels, message):
 
 
 def test_confused_pairs_worst_first_with_ties():
+    with pytest.raises(MetricsError, match="top must be >= 0, got -1"):
+        confused_pairs([[1, 1], [0, 2]], ["a", "b"], top=-1)
     labels = ["a", "b", "c", "d"]
     cm = [[5, 2, 0, 1],   # support 8
           [2, 3, 0, 0],   # support 5
@@ -177,6 +179,17 @@ def test_data_advice_rule():
     assert data_advice(m, {"a": 50, "b": 50, "c": 50})[0].startswith("d: no training examples at all")
     with pytest.raises(MetricsError, match=r"\['zebra'\]"):
         data_advice(m, {"zebra": 3})
+    # 5 evaluated examples are enough to judge a class (the note is for fewer)
+    five = metrics_from_confusion([[9, 1, 0, 0], [0, 10, 0, 0], [0, 0, 10, 0], [2, 1, 0, 2]], list("abcd"))
+    assert data_advice(five, {"a": 50, "b": 50, "c": 50, "d": 50}) == [
+        "d: F1 0.57 (macro 0.83) despite 50 training examples, most often mistaken for a (2x); add more varied "
+        "examples or check its labels."]
+    # weak and scarce first, then weak with plenty of data
+    both = metrics_from_confusion([[10, 0, 0, 0, 0], [0, 10, 0, 0, 0], [0, 0, 10, 0, 0], [6, 0, 0, 4, 0],
+                                   [0, 6, 0, 0, 4]], list("abcde"))
+    ranked = data_advice(both, {"a": 50, "b": 50, "c": 50, "d": 50, "e": 8})
+    assert ranked[0].startswith("e: F1 0.57 (macro 0.74) with 8 training examples")
+    assert ranked[1].startswith("d: F1 0.57 (macro 0.74) despite 50")
 
 
 def test_summary_lines_name_weak_classes_pairs_and_advice():
@@ -190,6 +203,8 @@ def test_summary_lines_name_weak_classes_pairs_and_advice():
     assert "bird: only 10 training examples (median 40)" in text
     short = summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_advice=0)
     assert short[-2:] == ["classes that would benefit from more data:", "  ... and 1 more class(es)"]
+    exact = summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_advice=1)  # all of it: no "0 more"
+    assert exact[-1].startswith("  bird: only 10 training examples")
     assert summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 40})[-1] == \
         "no class stands out as needing more data"
 
