@@ -491,7 +491,12 @@ def test_demo_dataset_is_deterministic_and_not_separable_by_level_or_length(tmp_
     assert _digest(first) == _digest(second)
     assert len(DEMO_CLASSES) >= 8
     assert sorted(p.name for p in first.iterdir() if p.is_dir()) == sorted(DEMO_CLASSES)
-    assert make_demo_dataset(first, clips_per_class=16) == first  # complete: left alone
+    written = (first / DEMO_CLASSES[0] / sorted(p.name for p in (first / DEMO_CLASSES[0]).iterdir())[0]).stat()
+    assert make_demo_dataset(first, clips_per_class=16) == first  # complete: left alone, not written again
+    assert (first / DEMO_CLASSES[0] / sorted(p.name for p in (first / DEMO_CLASSES[0]).iterdir())[0]).stat() \
+        .st_mtime_ns == written.st_mtime_ns
+    with pytest.raises(DatasetError, match="clips_per_class must be an integer >= 1, got 0"):
+        make_demo_dataset(tmp_path / "none", clips_per_class=0)
     assert _digest(first) == _digest(second)
 
     features, labels = [], []

@@ -186,6 +186,11 @@ def test_report_embeds_every_figure_and_escapes_text(tmp_path, report_inputs):
     assert not re.search(r'\bsrc="(?!data:image/png;base64,)', page)
     # The tables carry the numbers.
     assert f"<td class=\"num\">{m['accuracy']:.4f}</td>" in page
+    from sound_tf.metrics import SCALAR_METRICS
+    for key in SCALAR_METRICS:  # every overall score the metrics hold, each beside its name
+        if key in m:
+            assert f"<td>{key}</td><td class=\"num\">{m[key]:.4f}</td>" in page, key
+    assert "<td>micro_f1</td>" in page and "<td>weighted_f1</td>" in page
     assert "<th>train</th><th>test</th><th>all</th>" in page
     assert "<td>total</td><td class=\"num\">200</td><td class=\"num\">60</td><td class=\"num\">260</td>" in page
     assert json.dumps({"sample_rate_hz": 16000}, indent=2)[1:-1].strip() in page.replace("&quot;", '"')
