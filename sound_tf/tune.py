@@ -882,6 +882,15 @@ def _check_port_free(host: str, port: str) -> None:
                 raise ConfigError(f"{host}:{port}: the chief cannot serve the oracle there ({exc.strerror})") from None
 
 
+def _oracle_silence(host: str, port: int) -> str | None:
+    """``None`` when something accepts connections at ``host:port`` (the chief's oracle), else why not."""
+    try:
+        with socket.create_connection((host, port), timeout=5.0):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None], *,
                      wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float | None = None) -> None:
     """Worker: return once something accepts connections at ``host:port``, the chief's oracle.
@@ -901,11 +910,9 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
     began = time.monotonic()
     reported: float | None = None
     while True:
-        try:
-            with socket.create_connection((host, number), timeout=5.0):
-                return
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
+        reason = _oracle_silence(host, number)
+        if reason is None:
+            return
         given_up = time.monotonic() - began > wait_seconds
         if given_up or reported is None or time.monotonic() - reported >= report_seconds:  # chief.json read only here
             hint, ended = _chief_hint(out, port)
@@ -936,15 +943,13 @@ class OracleWatch:
 
     def check(self) -> bool:
         """Try the oracle once; log what changed (or how long it has been away). Whether it answered."""
-        try:
-            with socket.create_connection((self.host, self.port), timeout=5.0):
-                pass
-        except OSError as exc:
+        reason = _oracle_silence(self.host, self.port)
+        if reason is not None:
             now = time.monotonic()
             if self.gone_since is None:
                 self.gone_since = now
             self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} has not answered for "
-                     f"{now - self.gone_since:.0f} s ({exc.strerror or exc}); this worker waits for it (KerasTuner "
+                     f"{now - self.gone_since:.0f} s ({reason}); this worker waits for it (KerasTuner "
                      f"gives up after {ORACLE_CLIENT_TIMEOUT_SECONDS / 60:.0f} min): start the chief again with the "
                      f"same command and it continues the search")
             return False
