@@ -180,6 +180,10 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
     else:
         name = str(source)
         path = Path(source)
+        if path.is_dir():  # e.g. an export bundle given where one of its models belongs
+            models = sorted(child.name for child in path.glob("*.tflite") if child.is_file())
+            raise ConfigError(f"{name}: a folder, not a .tflite model file; pass one of the models in it"
+                              + (f" ({', '.join(models)})" if models else " (it holds no .tflite file)"))
         if not path.is_file():
             raise ConfigError(f"{name}: model file not found")
         data = path.read_bytes()

@@ -342,6 +342,21 @@ def test_cli_rejects_bad_models_and_options(models, capsys):
     assert "error: --threads must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
+def test_cli_given_a_folder_as_the_model_names_the_models_in_it(models, tmp_path, capsys):
+    # an export bundle passed where one of its .tflite files belongs: not "model file not found"
+    bundle = tmp_path / "export"
+    bundle.mkdir()
+    (bundle / "model_int8.tflite").write_bytes(models["loud"].read_bytes())
+    (bundle / "model_float32.tflite").write_bytes(models["loud"].read_bytes())
+    assert lite.main([str(bundle), "x.wav"]) == 2
+    assert capsys.readouterr().err == (f"error: {bundle}: a folder, not a .tflite model file; pass one of the models "
+                                       f"in it (model_float32.tflite, model_int8.tflite)\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"empty: a folder, not a .tflite model file; .*holds no .tflite file"):
+        read_metadata(empty)
+
+
 def test_classify_rejects_bad_input(models):
     classifier = lite.LiteClassifier(models["loud"])
     with pytest.raises(AudioError, match="expected mono samples"):
