@@ -480,6 +480,13 @@ def test_a_model_that_fails_to_load_is_reported(tmp_path):
 def test_wrong_model_folder_fails_at_start(tmp_path):
     with pytest.raises(ConfigError, match="model folder not found"):
         create_app(ServeSettings(model_dir=tmp_path / "missing"))
+    model = tmp_path / "model_int8.tflite"  # one model of a bundle instead of the bundle: not "not found"
+    model.write_bytes(b"\0" * 8)
+    with pytest.raises(ConfigError) as error:
+        create_app(ServeSettings(model_dir=model))
+    assert str(error.value) == (f"{model}: a file, not a model folder; pass the run folder or export bundle that "
+                                f"holds it ({tmp_path}) with --tflite-variant int8")
+    model.unlink()
     with pytest.raises(ConfigError, match="no config.json"):
         create_app(ServeSettings(model_dir=tmp_path))
     CONFIG.save(tmp_path)

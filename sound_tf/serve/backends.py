@@ -344,6 +344,11 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", *,
 
 def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple[str, Path, dict | None]:
     """:func:`resolve_backend`, plus the bundle's export report (``None`` for a run folder)."""
+    if model_dir.is_file():  # e.g. one model of a bundle: the server takes the folder and picks the model
+        hint = (f" with --tflite-variant {model_dir.stem.removeprefix('model_')}"
+                if model_dir.suffix == ".tflite" and model_dir.stem.startswith("model_") else "")
+        raise ConfigError(f"{model_dir}: a file, not a model folder; pass the run folder or export bundle that holds "
+                          f"it ({model_dir.parent}){hint}")
     if not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: model folder not found (expected a run folder or an export bundle)")
     report = read_export_report(model_dir)
