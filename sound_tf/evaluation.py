@@ -79,9 +79,14 @@ def load_run_config(run_dir: str | Path) -> Config:
     if run_dir.is_file() and run_dir.suffix.lower() == ".tflite":
         raise SoundTFError(f"{run_dir}: a TFLite model, not a run folder; classify with it using "
                            f"`python -m sound_tf.lite {run_dir} FILE...`, or pass the run folder that exported it")
+    if not run_dir.exists():
+        raise SoundTFError(f"{run_dir}: no such folder; pass the folder a training run wrote")
     for name in ("config.json", "model.keras"):
         if not (run_dir / name).is_file():
             hint = "pass the folder a training run wrote"
+            if (run_dir / "run_state.json").is_file():  # a run killed before its model was written
+                hint = ("its training has not finished: run the same train command again (with --out "
+                        f"{run_dir}) to resume it")
             if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
                 hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
                         f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")

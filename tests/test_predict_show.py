@@ -218,6 +218,14 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     shutil.copy(run.run_dir / "config.json", unfinished / "config.json")
     assert predict.main([str(unfinished), str(good)]) == 2
     assert f"{unfinished}: not a finished run folder (model.keras is missing)" in capsys.readouterr().err
+    (unfinished / "run_state.json").write_text('{"status": "running"}')  # a training run killed mid-way
+    assert predict.main([str(unfinished), str(good)]) == 2
+    assert capsys.readouterr().err == (f"error: {unfinished}: not a finished run folder (model.keras is missing); its "
+                                       f"training has not finished: run the same train command again (with --out "
+                                       f"{unfinished}) to resume it\n")
+    assert predict.main([str(tmp_path / "typo"), str(good)]) == 2  # a folder that does not exist is not "missing files"
+    assert capsys.readouterr().err == \
+        f"error: {tmp_path / 'typo'}: no such folder; pass the folder a training run wrote\n"
     # an export bundle or a .tflite given instead of the run: the error says which command takes it
     bundle = tmp_path / "bundle"
     bundle.mkdir()
