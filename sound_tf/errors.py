@@ -8,6 +8,7 @@ This module imports nothing heavy: the on-device runner and the server reuse it.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from typing import Callable
 
@@ -52,11 +53,13 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     A :class:`SoundTFError` exits with 2 unless ``exit_codes`` maps its type (or a base class listed
     first) to another code. So does an ``OSError`` about a named file (an ``--out`` that is a file, a
     cache folder that cannot be created): ``error: <file>: <what the system said>``, and one about a full
-    or read-only disk without a file name. Ctrl-C (``KeyboardInterrupt``) prints one line and returns 130.
+    or read-only disk without a file name. A stdout whose reader went away (``| head``) returns 141 quietly
+    (:func:`stdout_closed`). Ctrl-C (``KeyboardInterrupt``) prints one line and returns 130.
     Anything else is a bug and propagates with its traceback.
     """
     try:
         code = action()
+        sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
     except KeyboardInterrupt:  # Ctrl-C: a stop the user asked for, not a bug with a traceback
         print("interrupted (Ctrl-C); finished work is kept (train, crossval and tune resume from it "
               "when the same command runs again)", file=sys.stderr)
@@ -64,6 +67,8 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     except SoundTFError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
+    except BrokenPipeError:  # stdout's reader went away (`| head`): not a bug with a traceback
+        return stdout_closed()
     except OSError as exc:
         if exc.filename is not None:
             print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
@@ -79,6 +84,19 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
         _print_full_disk(reason)
         return 2
     return 0 if code is None else int(code)
+
+
+def stdout_closed() -> int:
+    """What a command does when the reader of its stdout went away (``... --json | head``): stdout is
+    pointed at ``/dev/null``, so the interpreter's last flush does not print a second ``BrokenPipeError``,
+    and the code is 141 (128 + SIGPIPE), what a shell reports for a command a closed pipe stopped."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (pytest's capture)
+        pass
+    return 141
 
 
 def _full_disk_text(exc: BaseException) -> str | None:

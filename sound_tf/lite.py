@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
-from .errors import AudioError, ConfigError, SoundTFError
+from .errors import AudioError, ConfigError, SoundTFError, stdout_closed
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
@@ -373,7 +373,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error."""
+    """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error (141 when the
+    reader of stdout went away, as in ``| head``)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
+        return code
+    except BrokenPipeError:
+        return stdout_closed()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.threads < 1:

@@ -493,6 +493,18 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
                    "when the same command runs again)\n")
 
 
+def test_a_closed_stdout_is_exit_code_141_not_a_traceback():
+    """``predict ... --json | head`` printed a BrokenPipeError traceback when head exited first."""
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys\nfrom sound_tf.errors import run_cli\n"
+                              "sys.exit(run_cli(lambda: print('x' * 100_000)))"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child.stdout.close()  # the reader is gone before the command writes
+    err = child.stderr.read()
+    assert child.wait(timeout=30) == 141 and err == "", err
+
+
 def test_cache_skips_bad_files_with_reasons_and_strict_raises(tmp_path, caplog):
     sources = _sources(tmp_path / "src")
     bad = _corrupt_files(tmp_path)

@@ -396,6 +396,16 @@ def test_runner_never_imports_tensorflow(models, tmp_path):
     assert report == {"heavy": [], "windows": 239, "status": 0}
 
 
+def test_cli_whose_reader_went_away_exits_quietly(models, tmp_path):
+    """``lite ... --json | head`` printed a BrokenPipeError traceback (and a second one at exit)."""
+    wav = _sixty_seconds(tmp_path / "long.wav")
+    child = subprocess.Popen([sys.executable, "-m", "sound_tf.lite", str(models["loud"]), str(wav), "--json"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child.stdout.close()  # the reader is gone before the first line is written
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_the_device_install_pins_what_the_package_pins():
     device, package = device_pins(), package_pins()
     assert {"numpy", "soundfile", "soxr", "ai-edge-litert", "fastapi", "uvicorn"} <= set(device)
