@@ -482,8 +482,9 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
     import signal
     import subprocess
 
+    # 'ready' is printed inside run_cli: printed before it, a SIGINT could land before run_cli was entered
     child = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.errors import run_cli\n"
-                              "print('ready', flush=True)\nsys.exit(run_cli(lambda: time.sleep(60)))"],
+                              "sys.exit(run_cli(lambda: (print('ready', flush=True), time.sleep(60))))"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     child.send_signal(signal.SIGINT)
