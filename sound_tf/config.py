@@ -653,7 +653,7 @@ class Config:
             raise ConfigError(f"{path}: no config file here (expected {CONFIG_FILENAME} from a run or export)")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: e.g. an audio file
             raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
         try:
             return cls.from_dict(data)
@@ -843,7 +843,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: recipe not found")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: e.g. an audio file
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     for key in ("name", "description"):
         data.pop(key, None)

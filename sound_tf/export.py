@@ -212,7 +212,7 @@ def load_profile(profile: str | Path | ExportProfile | None) -> ExportProfile:
     path = find_repo_toml(profile, REPO_PROFILES, "export profile")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: e.g. an audio file
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
     return ExportProfile.from_dict({"name": path.stem, **data}, source=str(path))
 

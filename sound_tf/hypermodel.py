@@ -399,7 +399,7 @@ class SearchSpace:
         path = find_repo_toml(path, REPO_TUNING, "search space")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: e.g. an audio file
             raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
         return cls.from_dict(data, source=str(path))
 

@@ -253,6 +253,22 @@ def test_a_recipe_cannot_set_labels_and_its_errors_name_it_once(tmp_path):
     assert str(info.value).startswith(f"{broken}: invalid TOML") and str(info.value).count(str(broken)) == 1
 
 
+def test_a_binary_file_given_as_a_recipe_space_profile_or_config_is_an_error_naming_it(tmp_path):
+    """An audio file (or a recipe saved as Latin-1) passed to --pipeline, --tuning, --profile or show --run
+    was a UnicodeDecodeError traceback."""
+    from sound_tf.export import load_profile
+    from sound_tf.hypermodel import SearchSpace
+
+    binary = tmp_path / "clip.wav"
+    binary.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \xff\x80")
+    for read, kind in ((config_from_recipe, "invalid TOML"), (SearchSpace.from_toml, "invalid TOML"),
+                       (load_profile, "invalid TOML"), (Config.load, "not valid JSON")):
+        with pytest.raises(ConfigError) as info:
+            read(binary)
+        message = str(info.value)
+        assert message.startswith(f"{binary}: {kind} ('utf-8' codec can't decode byte 0xff in position 16"), message
+
+
 @pytest.mark.parametrize("rate_hz, seconds, samples", [(44100, 0.35, 15435), (8000, 2.01, 16080), (48000, 0.29, 13920)])
 def test_clip_samples_is_the_nearest_whole_sample(rate_hz, seconds, samples):
     """44100 * 0.35 is 15434.999999999998 in floating point: truncating it loses a sample."""
