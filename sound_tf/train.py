@@ -377,7 +377,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
         return 0
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
     command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
-    log.info("exporting: " + " ".join(command[1:]))
+    log.info("exporting: python " + " ".join(command[1:]))  # the command a user can type again
     # The child holds the run folder's lock too, and ends with this command (even a SIGKILLed one): no export
     # runs on alone beside a re-run, which exports again.
     from .locks import PARENT_ENV, lock_descriptor

@@ -708,6 +708,8 @@ def test_a_killed_train_command_takes_its_export_with_it_and_frees_the_folder(tm
         for line in parent.stdout:
             if "exporting:" in line:
                 break
+        # the command as a user types it again (it lacked "python": "exporting: -m sound_tf.export ...")
+        assert line.rstrip().endswith(f"exporting: python -m sound_tf.export {out} --profile {profile}"), line
         deadline = time.time() + 60
         while not _children(parent.pid) and time.time() < deadline:  # the export process has started
             time.sleep(0.05)
