@@ -573,6 +573,9 @@ class DecodeCache:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"DecodeCache workers must be an integer >= 1, got {workers!r}")
         self.cache_dir = Path(cache_dir).expanduser()
+        if self.cache_dir.exists() and not self.cache_dir.is_dir():  # else "<it>/sr16000/b7: Not a directory"
+            raise ConfigError(f"{self.cache_dir}: the decode cache (--cache-dir, data.cache_dir or $SOUND_TF_CACHE) "
+                              f"is a file, not a folder; give a folder to create or reuse")
         self.workers = workers
 
     @property

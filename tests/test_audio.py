@@ -494,6 +494,17 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
                    "when the same command runs again)\n")
 
 
+def test_a_cache_folder_that_is_a_file_is_an_error_naming_it(tmp_path):
+    """--cache-dir naming a file failed at the first decode as "<file>/sr16000/b7: Not a directory"."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ConfigError) as info:
+        DecodeCache(notes, sample_rate_hz=RATE_HZ)
+    assert str(info.value) == (f"{notes}: the decode cache (--cache-dir, data.cache_dir or $SOUND_TF_CACHE) is a "
+                               f"file, not a folder; give a folder to create or reuse")
+    assert notes.read_text() == "mine"
+
+
 def test_a_closed_stdout_is_exit_code_141_not_a_traceback():
     """``predict ... --json | head`` printed a BrokenPipeError traceback when head exited first."""
     import subprocess
