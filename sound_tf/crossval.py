@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from .train import config_from_args, quiet_tensorflow, setup_logging
+    from .train import config_from_args, quiet_tensorflow, remove_if_unstarted, setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -413,12 +413,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
         refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
-        with claimed(out_dir, "running this cross-validation"):  # before its log: a refused command writes nothing
-            setup_logging(out_dir)
-            started = time.time()
-            run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
-                         log=log.info, verbose=0 if args.quiet else "auto")
-            log.info(f"done in {time.time() - started:.0f} s")
+        existed = out_dir.exists()
+        try:
+            with claimed(out_dir, "running this cross-validation"):  # before its log: a refused command writes nothing
+                setup_logging(out_dir)
+                started = time.time()
+                run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
+                             log=log.info, verbose=0 if args.quiet else "auto")
+                log.info(f"done in {time.time() - started:.0f} s")
+        finally:  # as train: a folder this command created and left with only its lock and log goes again
+            if not existed:
+                remove_if_unstarted(out_dir)
 
     return run_cli(work)
 

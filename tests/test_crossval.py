@@ -275,6 +275,20 @@ def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp
     assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*")) == ["crossval_state.json", "data", "data/a"]
 
 
+def test_a_crossval_that_fails_before_keeping_anything_leaves_no_folder(tmp_path, capsys):
+    """A missing --data left the new --out behind holding only .lock and train.log (train removes its own)."""
+    from sound_tf import crossval
+
+    out = tmp_path / "cv"
+    assert crossval.main(["--data", str(tmp_path / "missing"), "--out", str(out), "--quiet"]) == 2
+    assert f"error: {tmp_path / 'missing'}: no such file or folder" in capsys.readouterr().err
+    assert not out.exists()
+    kept = tmp_path / "kept"  # a folder that was there before the command is left as it was
+    kept.mkdir()
+    assert crossval.main(["--data", str(tmp_path / "missing"), "--out", str(kept), "--quiet"]) == 2
+    assert kept.is_dir()
+
+
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     from sound_tf import crossval
 
