@@ -1043,11 +1043,19 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
     noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
+    fresh = overwrite or not (out / SEARCH_FILE).is_file()
     _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
     if role == "worker":
         data = _worker_data(config, out, out / "workers" / tuner_id(), log)
     else:
-        data = prepare_dataset(config, out, log=log)
+        try:
+            data = prepare_dataset(config, out, log=log)
+        except SoundTFError:
+            # A search whose data could not be read never started: without this, the corrected command
+            # (another --data, the files fixed) was refused as "a search with other settings".
+            if fresh:
+                (out / SEARCH_FILE).unlink(missing_ok=True)
+            raise
     config = apply_overrides(config, {"labels": list(data.labels)})
     trial_epochs = min(space.settings.epochs, config.train.epochs)
     log(f"search space {space.name!r} ({space.source}): {len(space.params)} hyperparameters, "

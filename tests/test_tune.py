@@ -411,6 +411,19 @@ def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     assert (out / "trials.csv").read_text() == "kept\n"
 
 
+def test_a_search_whose_data_could_not_be_read_does_not_hold_back_the_corrected_command(tmp_path, capsys):
+    """A typo in --data left search.json behind, and the command with the right --data was refused as
+    "holds a search with other settings (data.path: ...)" until --overwrite."""
+    from sound_tf import tune
+
+    out = tmp_path / "search"
+    for data in ("typo", "still_missing"):
+        code = tune.main(["--data", str(tmp_path / data), "--tuning", str(TINY), "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"error: {tmp_path / data}: no such file or folder" in err, err
+        assert not (out / tune.SEARCH_FILE).exists()
+
+
 def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp_path, capsys):
     """tune --out FOLDER --overwrite emptied a folder of the user's own."""
     from sound_tf import tune
