@@ -163,6 +163,22 @@ def test_article_path_and_default_top_k(client):
     assert len(client.post("/classify?top_k=50", files={"file": ("a.wav", data)}).json()["top_k"]) == 3
 
 
+def test_the_default_top_k_is_three_labels_of_a_model_with_more(tmp_path):
+    """The stand-in has exactly three classes, so "3 = all" hid what default_top_k is: a number of labels."""
+    backend = ToneBackend()
+    backend.labels += ("top",)
+    backend.tones_hz = np.append(backend.tones_hz, 3500.0)
+    data = encode(tone(3500, 0.5, 8000), 8000)
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        wait_ready(client)
+        body = client.post("/classify", files={"file": ("a.wav", data)}).json()
+    assert body["label"] == "top" and body["predicted_class"] == 3
+    assert [item["label"] for item in body["top_k"]][:1] == ["top"] and len(body["top_k"]) == 3  # the documented 3
+    with TestClient(create_app(settings(tmp_path, default_top_k=4), backend=backend)) as client:
+        wait_ready(client)
+        assert len(client.post("/classify", files={"file": ("a.wav", data)}).json()["top_k"]) == 4
+
+
 def test_windows_timeline_follows_the_recording(client):
     rate = 8000
     wave = np.concatenate([tone(300, 1.0, rate), tone(2200, 1.0, rate), tone(900, 1.0, rate)])
@@ -325,6 +341,7 @@ def test_missing_field_and_bad_parameters(client):
     assert "top_k" in response.json()["detail"] and "'0'" in response.json()["detail"]
     response = client.get("/nowhere")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert response.json()["detail"] == "no endpoint GET /nowhere; see /docs"  # not Starlette's bare "Not Found"
     response = client.get("/classify")
     assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
     assert response.headers["allow"] == "POST"  # RFC 9110: a 405 says what is allowed (it was dropped)
@@ -461,6 +478,8 @@ def test_not_ready_until_warmed_up_then_ready(tmp_path):
         gate.set()
         wait_ready(client)
         assert client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))}).status_code == 200
+    service = app.state.service  # shut down: what /ready would answer during the grace period
+    assert service.state == "stopped" and not service.ready and service.describe() == {}
 
 
 def test_a_model_that_fails_to_load_is_reported(tmp_path):
@@ -615,6 +634,11 @@ def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_pat
     line = json.loads(JsonFormatter().format(record))
     assert line["message"].startswith("serving a degraded export") and "--allow-degraded" in line["message"]
     assert line["artefact"] == "float32" and line["artefact_failed"] is True and line["failures"] == [failure]
+    caplog.clear()
+    passed = fake_bundle(tmp_path / "passed")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.serve"):
+        assert backends.load_backend(passed).labels == CONFIG.labels
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a sound export: no warning
 
 
 def test_half_written_or_stale_bundles_are_refused(tmp_path):
@@ -649,8 +673,9 @@ def test_api_key(tmp_path, backend):
         assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
         response = client.post("/classify", files={"file": ("a.wav", data)})
         assert response.status_code == 401 and response.json()["error"] == "unauthorized"
-        assert "X-API-Key" in response.json()["detail"]
-        assert client.get("/labels", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert response.json()["detail"] == "this server needs an API key in the X-API-Key header"
+        wrong = client.get("/labels", headers={"X-API-Key": "wrong"})
+        assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong X-API-Key header"
         assert client.get("/metrics").status_code == 401
         ok = client.post("/classify", files={"file": ("a.wav", data)}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200 and ok.json()["label"] == "low"
@@ -674,6 +699,40 @@ def test_request_ids_and_json_log_lines(client, caplog):
     assert first["body_bytes"] > len(data) and first["duration_ms"] > 0
     assert (second["status"], second["error"]) == (422, "empty_file")
     assert "RIFF" not in json.dumps(lines)  # no audio content in the logs
+
+
+def test_a_request_id_is_echoed_up_to_128_characters(client):
+    data = encode(tone(300, 0.5, 8000), 8000)
+    longest, too_long = "r" * 128, "r" * 129
+    assert client.post("/classify", files={"file": ("a.wav", data)},
+                       headers={"X-Request-ID": longest}).headers["x-request-id"] == longest
+    replaced = client.post("/classify", files={"file": ("a.wav", data)}, headers={"X-Request-ID": too_long})
+    assert replaced.headers["x-request-id"] != too_long and len(replaced.headers["x-request-id"]) == 32
+
+
+def test_client_errors_log_at_info_and_server_errors_at_warning(client, backend, caplog):
+    """A refused upload is the client's problem (info); a failure of the server's own is a warning."""
+    data = encode(tone(300, 0.5, 8000), 8000)
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        client.post("/classify", files={"file": ("a.wav", data)})
+        client.post("/classify", files={"file": ("a.wav", b"")})
+        backend.fail_next = True
+        client.post("/classify", files={"file": ("a.wav", data)})
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [(line["status"], line["level"]) for line in lines] == [(200, "info"), (422, "info"), (500, "warning")]
+
+
+@pytest.mark.parametrize("sent, shown", [
+    ("C:\\Users\\me\\dog.wav", "dog.wav"),  # a Windows client's full path
+    ("recordings\\2024\\dog.wav", "dog.wav"),  # a relative one (the multipart parser keeps it as sent)
+    ("../../etc/dog.wav", "dog.wav"),
+    ("x" * 300 + ".wav", "x" * 120),
+], ids=["windows-path", "windows-relative-path", "posix-path", "long"])
+def test_a_client_file_name_is_echoed_as_a_short_base_name(client, sent, shown):
+    good = client.post("/classify", files={"file": (sent, encode(tone(300, 0.5, 8000), 8000))})
+    assert good.status_code == 200 and good.json()["filename"] == shown
+    bad = client.post("/classify", files={"file": (sent, b"")})
+    assert bad.json()["detail"] == f"{shown}: empty file (0 bytes)"
 
 
 def test_cors_is_off_unless_configured(tmp_path, backend):
@@ -921,6 +980,16 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     assert ServeSettings().api_key.get_secret_value() == "none"
 
 
+def test_settings_from_the_environment_forgive_case_and_stray_commas(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOUND_TF_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("SOUND_TF_CORS_ORIGINS", "https://a.example,, https://b.example,")  # an edited list
+    monkeypatch.setenv("SOUND_TF_MAX_CONCURRENCY", " None ")
+    monkeypatch.setenv("SOUND_TF_LOG_LEVEL", "WARNING")
+    s = ServeSettings()
+    assert s.cors_origins == ["https://a.example", "https://b.example"]  # no "" origin
+    assert s.max_concurrency is None and s.log_level == "warning"
+
+
 def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
     import uvicorn
 
@@ -972,7 +1041,11 @@ def test_the_decoded_size_limit_counts_channels(tmp_path, backend):
         wait_ready(client)
         response = client.post("/classify", files={"file": ("octo.flac", flac.getvalue())})
         assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
-        assert "decode to 768000 samples, over the limit of 384000" in response.json()["detail"]
+        assert "decode to 768000 samples, over the limit of 384000 (2 s of 96-kHz stereo)" in response.json()["detail"]
+        exact = io.BytesIO()  # 4 channels x 96,000 frames = 384,000 samples: the budget itself is admitted
+        sf.write(exact, np.zeros((96_000, 4), np.int16), 96_000, format="FLAC", subtype="PCM_16")
+        response = client.post("/classify", files={"file": ("quad.flac", exact.getvalue())})
+        assert response.status_code == 200 and response.json()["channels"] == 4, response.text
 
 
 def test_a_streaming_wav_header_is_not_truncation(client):
@@ -993,6 +1066,19 @@ def test_a_known_container_with_an_unsupported_codec_is_415(client):
            + b"data" + struct.pack(">q", len(payload)) + payload)
     response = client.post("/classify", files={"file": ("memo.caf", caf)})
     assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
+
+
+def test_an_aiff_c_in_a_codec_libsndfile_does_not_decode_is_415(client):
+    """An AIFF-C holding QDesign Music 2 (old QuickTime recordings): libsndfile reads the container and calls
+    the codec unimplemented, which is an unsupported format, not a corrupt file."""
+    rate = bytes.fromhex("400BFA00000000000000")  # 8000.0 as an 80-bit float
+    comm = struct.pack(">hIh", 1, 1000, 16) + rate + b"QDM2" + b"\x00\x00"
+    ssnd = struct.pack(">II", 0, 0) + bytes(2000)
+    body = (b"AIFC" + b"FVER" + struct.pack(">II", 4, 0xA2805140) + b"COMM" + struct.pack(">I", len(comm)) + comm
+            + b"SSND" + struct.pack(">I", len(ssnd)) + ssnd)
+    response = client.post("/classify", files={"file": ("old.aifc", b"FORM" + struct.pack(">I", len(body)) + body)})
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
+    assert response.json()["detail"].startswith("old.aifc: not an audio format the server reads (libsndfile: ")
 
 
 @pytest.mark.parametrize("tag, extension, named", [
@@ -1018,6 +1104,12 @@ def test_the_last_window_ends_where_the_recording_ends(client):
     timeline = body["windows"]
     assert len(timeline) == body["num_windows"] == 11
     assert [w["end_seconds"] for w in timeline[-3:]] == pytest.approx([2.5, 2.75, 2.9])
+
+
+def test_the_duration_is_given_to_the_microsecond(client):
+    """1001 samples at 8 kHz are 0.125125 s: the answer keeps 6 decimals, as the timeline does."""
+    body = client.post("/classify", files={"file": ("short.wav", encode(tone(900, 1001 / 8000, 8000), 8000))}).json()
+    assert body["duration_seconds"] == round(1001 / 8000, 6) and body["duration_seconds"] != round(1001 / 8000, 3)
 
 
 class ProbabilitiesOnly(ToneBackend):

@@ -160,6 +160,15 @@ def test_a_bundle_whose_config_was_edited_after_export_is_refused_by_the_savedmo
     (run_copy / "config.json").write_text(json.dumps(data))
     with pytest.raises(SoundTFError, match="does not describe the model's features .*num_mel_bins"):
         load_backend(run_copy, "keras")
+    # another clip length leaves the features as they were: the model's input length tells it
+    data = json.loads((run_dir / "config.json").read_text())
+    data["audio"]["clip_seconds"] *= 2
+    (run_copy / "config.json").write_text(json.dumps(data))
+    edited = Config.load(run_copy)
+    with pytest.raises(ConfigError, match=rf"model.keras: the model takes {Config.load(run_dir).audio.clip_samples} "
+                                          rf"samples per window but config.json gives "
+                                          rf"clip_samples={edited.audio.clip_samples}"):
+        load_backend(run_copy, "keras")
 
 
 def test_tflite_server_never_imports_tensorflow(bundle):
