@@ -307,6 +307,8 @@ def test_decode_bytes_errors_name_the_upload():
         decode_bytes(b"", sample_rate_hz=RATE_HZ, name="clip.wav")
     with pytest.raises(AudioError, match=r"^upload: not a readable audio file"):
         decode_bytes(b"RIFF....garbage" * 10, sample_rate_hz=RATE_HZ)
+    with pytest.raises(AudioError, match=r"^clip\.wav: expected the file content as bytes, got str"):
+        decode_bytes("clip.wav", sample_rate_hz=RATE_HZ, name="clip.wav")  # a path is not the content
 
 
 def test_write_wav_is_canonical_16_bit_pcm(tmp_path):
@@ -327,6 +329,8 @@ def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv(CACHE_ENV_VAR)
+    assert default_cache_dir() == Path.home() / ".cache" / "sound_tf"
+    monkeypatch.setenv(CACHE_ENV_VAR, "")  # SOUND_TF_CACHE= (set, empty) is unset, not the current folder
     assert default_cache_dir() == Path.home() / ".cache" / "sound_tf"
 
 
@@ -699,6 +703,35 @@ def test_a_source_at_the_lowest_accepted_rate_decodes(tmp_path):
     sf.write(path, sine(100.0, 0.5, 1000), 1000, subtype="PCM_16")
     assert len(load_audio(path, sample_rate_hz=1000)) == 500
     assert len(load_audio(path, sample_rate_hz=RATE_HZ)) == RATE_HZ // 2
+
+
+def test_a_source_too_short_to_resample_is_refused_naming_it(tmp_path):
+    """2 frames at 48 kHz resample to no frame at all at 8 kHz: an error naming the file, not an empty wave."""
+    path = tmp_path / "click.wav"
+    sf.write(path, np.array([0.5, -0.5], np.float32), 48000, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"click.wav.*too short to resample from 48000 Hz to 8000 Hz \(2 frame"):
+        load_audio(path, sample_rate_hz=8000)
+    assert len(load_audio(path, sample_rate_hz=48000)) == 2  # at its own rate it is audio
+
+
+def test_folders_given_on_the_command_line_expand_to_their_audio_files(tmp_path):
+    """Hidden files and everything under a hidden folder (.git, .cache, a trash folder) are left out; other
+    files are named in left_out; an empty folder and a missing path are entries with their problem."""
+    from sound_tf.audio import expand_audio_inputs
+
+    data = tmp_path / "data"
+    for name in ("b.wav", "a/c.flac", ".hidden/d.wav", "a/.e.wav", "a/notes.txt"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    left_out: list[str] = []
+    got = expand_audio_inputs([data, tmp_path / "empty", tmp_path / "nowhere.wav", data / ".hidden" / "d.wav"],
+                              left_out=left_out)
+    assert got == [(str(data / "a" / "c.flac"), None), (str(data / "b.wav"), None),
+                   (str(tmp_path / "empty"), "folder holds no audio files"),
+                   (str(tmp_path / "nowhere.wav"), "no such file or folder"),
+                   (str(data / ".hidden" / "d.wav"), None)]  # named directly: always tried
+    assert left_out == [str(data / "a" / "notes.txt")]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int16])
