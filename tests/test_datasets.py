@@ -91,6 +91,9 @@ def test_detects_each_layout(tmp_path):
     manifest = tmp_path / "list.csv"
     manifest.write_text("path,label\nfolder/cat/cat_0.wav,cat\n")
     assert detect_format(manifest) == "csv"
+    shouted = tmp_path / "LIST.CSV"  # as some tools (and FAT file systems) name it
+    shouted.write_text(manifest.read_text())
+    assert detect_format(shouted) == "csv"
 
 
 @pytest.mark.parametrize("case, message", [
@@ -160,6 +163,17 @@ def test_folder_layout_follows_linked_folders_once(tmp_path):
     (root / "dog" / "loop").symlink_to(root / "dog", target_is_directory=True)  # a link to its own parent
     labels = Counter(ex.label for ex in load_examples(root))
     assert labels == {"cat": 5, "dog": 2, "owl": 2}
+
+
+def test_a_link_from_a_class_folder_to_itself_is_not_walked(tmp_path, caplog):
+    """dog/loop -> dog: the class folder is walked once, so its files are not met again through the link
+    (and reported as links to files already in their class)."""
+    root = make_folder_tree(tmp_path / "data", per_class=2)
+    (root / "dog" / "loop").symlink_to(root / "dog", target_is_directory=True)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(root)
+    assert Counter(ex.label for ex in examples) == {"cat": 2, "dog": 2, "owl": 2}
+    assert "symbolic link" not in caplog.text and all("loop" not in ex.path for ex in examples)
 
 
 def test_what_a_folder_dataset_leaves_out_is_said(tmp_path, caplog, monkeypatch):
@@ -247,12 +261,14 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
                         "a.wav,yes,1,spk1\n"
                         f"{tmp_path / 'elsewhere.wav'},no,2,\n"
                         "\n"
-                        "sub/missing.wav,no,2.0,spk2\n")
+                        "sub/missing.wav,no,2.0,spk2\n"
+                        "sub/../b.wav,yes,1,spk3\n")
     examples = load_examples(manifest)
     assert examples == [
         Example(str((tmp_path / "clips" / "a.wav").resolve()), "yes", 1, "spk1"),
         Example(str(tmp_path / "elsewhere.wav"), "no", 2, None),
         Example(str((tmp_path / "clips" / "sub" / "missing.wav").resolve()), "no", 2, "spk2"),
+        Example(str((tmp_path / "clips" / "b.wav").resolve()), "yes", 1, "spk3"),  # sub/../b.wav is b.wav
     ]
 
 
@@ -265,6 +281,7 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
                               r"lower case"),
     ("path,label\na.wav,\n", r"line 2: empty value in column 'label'"),
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
+    ("path,label,fold\na.wav,x,2.0\nb.wav,y,1.5\n", r"line 3: fold must be an integer, got '1\.5'"),  # 2.0 is 2
     ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
     ("path,label\n", "no data rows"),
     ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n", r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
@@ -392,6 +409,15 @@ def test_two_folds_carve_validation_from_the_training_fold_by_group():
     assert wider["test"] == splits["test"]
     with pytest.raises(DatasetError, match="only two folds"):
         split_examples(examples, val_fold=1)
+
+
+def test_fractions_must_be_under_a_half():
+    examples = [Example(f"/{label}{i}.wav", label) for label in "xy" for i in range(6)]
+    for name in ("val_fraction", "test_fraction"):
+        for value in (0.5, 0.0):
+            with pytest.raises(DatasetError, match=rf"{name} must be in \(0, 0.5\), got {value}"):
+                split_examples(examples, **{name: value})
+    assert sum(map(len, split_examples(examples, val_fraction=0.49, test_fraction=0.49).values())) == 12
 
 
 def test_fold_errors():
@@ -650,6 +676,17 @@ def test_split_fractions_that_folds_make_unused_are_pointed_out(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         prepare_dataset(config_for(us8k, tmp_path), tmp_path / "run2", log=lambda _: None)
     assert "not used" not in caplog.text
+    # two folds: the test set is a whole fold, but validation is still carved by val_fraction
+    two = tmp_path / "two" / "list.csv"
+    rows = [(f"{label}{fold}_{i}.wav", label, fold) for fold in (1, 2) for label in ("cat", "dog") for i in range(4)]
+    for name, _, _ in rows:
+        write_tone(two.parent / name)
+    two.write_text("path,label,fold\n" + "".join(f"{n},{label},{fold}\n" for n, label, fold in rows))
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        prepare_dataset(config_for(two, tmp_path, **{"data.test_fraction": 0.3, "data.val_fraction": 0.3}),
+                        tmp_path / "run3", log=lambda _: None)
+    assert "data.test_fraction=0.3 not used: the data has folds [1, 2]" in caplog.text
+    assert "val_fraction" not in caplog.text
 
 
 def test_an_unreadable_file_never_takes_a_readable_ones_place_in_a_drawn_split(tmp_path):
@@ -684,6 +721,12 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
     with pytest.raises(DatasetError, match=rf"first reasons: {tmp_path}/lists/data/a/0.wav: file not found; .*; "
                                            rf"relative paths in m.csv are read from its folder, {tmp_path}/lists$"):
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
+    # some found (and corrupt), some not: the paths are right, so no word about where they are read from
+    manifest.write_text("path,label\n" + "".join(f"../data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3))
+                        + "../data/c/0.wav,c\n")
+    with pytest.raises(DatasetError, match=r"none of the 7 audio file\(s\) could be read") as info:
+        prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run3", log=lambda _: None)
+    assert "relative paths" not in str(info.value)
 
 
 def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path):
@@ -812,6 +855,26 @@ def test_a_big_recording_goes_to_training_not_to_a_held_out_split():
         assert {ex.group for ex in splits["train"]} >= {"big"}
 
 
+def test_a_held_out_split_takes_the_smallest_recording_when_none_fits_its_share():
+    """Recordings of 8, 4, 4 and 4 clips: 15% of 20 is 3, which none fits, so test and validation each take
+    a 4-clip one (the smallest), never the 8-clip one, whichever order the shuffle gives."""
+    examples = [Example(f"/d/{g}_{k}.wav", "a", group=g) for g, size in (("big", 8), ("m1", 4), ("m2", 4), ("m3", 4))
+                for k in range(size)]
+    for seed in range(20):
+        splits = split_examples(examples, seed=seed)
+        assert {name: len(splits[name]) for name in splits} == {"train": 12, "val": 4, "test": 4}, seed
+        assert "big" in {ex.group for ex in splits["train"]}
+
+
+def test_a_recording_exactly_the_size_of_a_splits_share_fits_it():
+    """Recordings of 3, 2, 5, 5 and 5 clips: 15% of 20 is 3 clips, which the 3-clip recording fills exactly.
+    The test split takes it whenever the shuffle reaches it before the 2-clip one (and then holds 3 clips)."""
+    examples = [Example(f"/d/{g}_{k}.wav", "a", group=g)
+                for g, size in (("three", 3), ("two", 2), ("f1", 5), ("f2", 5), ("f3", 5)) for k in range(size)]
+    held = [len(split_examples(examples, seed=seed)["test"]) for seed in range(20)]
+    assert set(held) == {2, 3}, held  # 3 (the exact share) with some shuffles, never more
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_recording_is_stratified_under_its_majority_label(seed):
     """Three recordings of mostly 'bird' (3 bird clips and 1 'ant' clip each) and three 1-clip 'ant'
@@ -859,6 +922,19 @@ def test_split_csv_lists_only_the_readable_files_of_a_fold_split(tmp_path):
     assert {n: [e.path for e in v] for n, v in written.items()} == {n: [i.source for i in v] for n, v in data.splits.items()}
 
 
+def test_classes_missing_from_validation_or_test_are_noted(tmp_path):
+    """A class of one file trains but is in neither held-out split: the log says so for each split."""
+    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog"), per_class=6)
+    write_tone(root / "rare" / "only.wav")
+    lines: list[str] = []
+    data = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lines.append)
+    assert [item.label for item in data.splits["train"]].count("rare") == 1
+    notes = [line for line in lines if line.startswith("data: note:")]
+    assert [note.split(":")[2].strip() for note in notes] == ["1 class(es) have no val example (rare)",
+                                                            "1 class(es) have no test example (rare)"]
+    assert "early stopping does not see them" in notes[0] and "the test cannot measure them" in notes[1]
+
+
 def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
     """A folder of one class failed only when the model was built, after split.csv was written: the run then
     reused that one-class split even once the data was fixed, and could never train."""
@@ -874,6 +950,9 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
     with pytest.raises(DatasetError, match=r"one class \('sounds'\).*'sounds' holds 3 folders \(cat, dog, owl\): are "
                                            r"they the classes\? pass --data .*one_level_up/sounds"):
         prepare_dataset(config_for(nested.parent, tmp_path), tmp_path / "run2", log=lambda _: None)
+    pair = make_folder_tree(tmp_path / "pair_up" / "sounds", classes=("cat", "dog"))  # two classes are classes too
+    with pytest.raises(DatasetError, match=r"'sounds' holds 2 folders \(cat, dog\): are they the classes\?"):
+        prepare_dataset(config_for(pair.parent, tmp_path), tmp_path / "run4", log=lambda _: None)
     esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
     with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use --format auto"):
         prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
