@@ -248,6 +248,31 @@ def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
     assert again._retry_queue == [running.trial_id]
 
 
+def test_a_reloaded_oracle_does_not_run_a_failed_trial_again(tmp_path):
+    """As a completed one: a trial that failed while the chief's oracle.json still listed it as ongoing is not
+    queued again by reload()."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def oracle():
+        made = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+        made._set_project_dir(str(tmp_path), "project")
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        return made
+
+    first = oracle()
+    failed = first.create_trial("tuner0")
+    failed.status = "FAILED"
+    first.end_trial(failed)
+    first.ongoing_trials = {"tuner0": first.trials[failed.trial_id]}  # as the chief's oracle.json has it
+    first.save()
+    again = oracle()
+    again.reload()
+    assert again._retry_queue == []
+    assert again.create_trial("tuner1").trial_id != failed.trial_id
+
+
 def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_end(tmp_path):
     """reload() queues every trial that was running; it kept them queued after their workers reported them
     ended, so each was handed out and trained a second time."""
@@ -328,6 +353,8 @@ def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
+    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
+    tune._prepare_folder(tmp_path, Config(), space, "local", overwrite=False, log=lambda m: None)  # its search.json
     oracle = tune.RandomSearchOracle(max_trials=4, **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
     oracle._set_project_dir(str(tmp_path), tune.PROJECT)
     oracle.hyperparameters.Float("x", 0.0, 1.0)
@@ -342,7 +369,6 @@ def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
     expected = [ids[1], ids[2], ids[0], ids[3]]
     assert [r.trial_id for r in tune.load_trials(tmp_path, "max")] == expected
     assert [r.trial_id for r in tune.load_trials(tmp_path, "min")] == [ids[0], ids[2], ids[1], ids[3]]
-    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
     best = tune.write_summary(tmp_path, space)
     rows = read_csv(tmp_path / "trials.csv")
     assert [(r["rank"], r["trial_id"], r["val_accuracy"]) for r in rows] == [
@@ -350,6 +376,12 @@ def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
     assert best.trial_id == ids[1]
     saved = json.loads((tmp_path / "best_hparams.json").read_text())
     assert (saved["trial_id"], saved["direction"], saved["score"]) == (ids[1], "max", pytest.approx(0.9))
+    # --summarize ranks by the search's objective (search.json), not by the one its space file names (val_loss)
+    (tmp_path / "best_hparams.json").unlink()
+    assert tune.main(["--out", str(tmp_path), "--summarize"]) == 0
+    summarized = json.loads((tmp_path / "best_hparams.json").read_text())
+    assert {k: summarized[k] for k in ("objective", "direction", "trial_id", "score")} == {
+        "objective": "val_accuracy", "direction": "max", "trial_id": ids[1], "score": saved["score"]}
 
 
 def test_each_tuner_gets_the_spaces_objective_direction_and_budget(tmp_path):
@@ -453,6 +485,35 @@ def test_trials_are_plotted_in_the_order_they_ended():
     assert [r.trial_id for r in in_finish_order(ended)] == ["3", "0", "1", "2"]
 
 
+def test_the_summary_names_the_worker_that_ran_a_trial_to_the_end_and_counts_completed_trials(tmp_path):
+    """A trial handed to tuner1, which died, and run again by tuner0: trials.csv and best_hparams.json name
+    tuner0 (the last one); best_hparams.json counts the completed trials, not every trial."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    oracle = tune.RandomSearchOracle(max_trials=2, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a = oracle.create_trial("tuner1")
+    oracle.release_tuner("tuner1", "worker tuner1 sent no heartbeat for 120 s")
+    again = oracle.create_trial("tuner0")
+    oracle.update_trial(again.trial_id, {"val_loss": 0.5})
+    again.status = "COMPLETED"
+    oracle.end_trial(again)
+    failed = oracle.create_trial("tuner2")
+    failed.status = "FAILED"
+    oracle.end_trial(failed)
+    best = tune.write_summary(tmp_path, SearchSpace.from_toml(TINY))
+    assert best.trial_id == a.trial_id and best.tuner_ids == ["tuner1", "tuner0"]
+    rows = {row["trial_id"]: row for row in read_csv(tmp_path / "trials.csv")}
+    assert (rows[a.trial_id]["tuner_id"], rows[a.trial_id]["status"]) == ("tuner0", "COMPLETED")
+    assert (rows[failed.trial_id]["tuner_id"], rows[failed.trial_id]["status"]) == ("tuner2", "FAILED")
+    summary = json.loads((tmp_path / "best_hparams.json").read_text())
+    assert (summary["tuner_id"], summary["completed_trials"], summary["trials"]) == ("tuner0", 1, 2)
+
+
 def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
     """A second tune command on the same --out trained the same trials over the first's (or, with
     --overwrite, deleted its folder under it, and the first then reported success)."""
@@ -510,6 +571,22 @@ def test_an_oracle_port_out_of_range_is_refused_naming_the_variable(monkeypatch,
         assert str(refused.value) == f"KERASTUNER_ORACLE_PORT={port}: not a port number (1 to 65535)"
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "65535")
     assert tune.current_role() == ("chief" if tuner_id == "chief" else "worker")
+
+
+def test_the_role_follows_kerastuners_own_rule_for_the_chief(monkeypatch):
+    """KerasTuner serves the oracle from any process whose KERASTUNER_TUNER_ID contains "chief" (chief-eu,
+    chief0): such a process must act as the chief here too, not ask itself for trials as a worker."""
+    from keras_tuner.src.distribute import utils as kt_distribute
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    for tid in ("chief", "chief-eu", "chief0", "tuner0", "worker-7"):
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", tid)
+        assert tune.current_role() == ("chief" if kt_distribute.is_chief_oracle() else "worker"), tid
+    assert tune.current_role() == "worker"
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP")
+    assert tune.current_role() == "local"
 
 
 def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serves(tmp_path, monkeypatch):
@@ -579,6 +656,99 @@ def test_a_worker_says_when_the_chief_stops_answering_and_when_it_is_back(monkey
     assert str(tune._oracle_gone(GaveUp(), "10.0.0.1", "8000")) == (
         "worker tuner2: the chief's oracle at 10.0.0.1:8000 stopped answering (DEADLINE_EXCEEDED); start the chief "
         "again with the same command (it continues the search), then this worker")
+
+
+def test_a_worker_counts_the_chiefs_absence_from_when_it_began(monkeypatch):
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
+    clock = [100.0]
+    with socket.socket() as held:  # bound, not listening: nothing answers
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        messages: list[str] = []
+        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0)
+        monkeypatch.setattr(tune.time, "monotonic", lambda: clock[0])
+        assert not watch.check()
+        clock[0] = 130.0
+        assert not watch.check()
+        held.listen()
+        clock[0] = 145.0
+        assert watch.check() and watch.check()
+    prefix = f"worker tuner2: the chief's oracle at 127.0.0.1:{port}"
+    assert [m.partition(" (")[0] for m in messages[:2]] == [f"{prefix} has not answered for 0 s",
+                                                             f"{prefix} has not answered for 30 s"]
+    assert messages[2:] == [f"{prefix} answers again, after 45 s"]
+
+
+def test_a_worker_is_pointed_to_the_chiefs_port_only_when_it_is_another_one(tmp_path):
+    from sound_tf import tune
+
+    (tmp_path / "chief.json").write_text(json.dumps({"status": "serving", "ip": "10.0.0.1", "port": "8000"}))
+    assert tune._chief_hint(tmp_path, "8000") == ("", False)  # the right port: the chief may be starting
+    assert tune._chief_hint(tmp_path, "8001") == (
+        f"; the chief in {tmp_path} serves on 10.0.0.1:8000 ({tmp_path / 'chief.json'})", False)
+
+
+def test_a_worker_whose_data_is_mounted_elsewhere_joins_the_chiefs_search(tmp_path):
+    """Machines may mount the data in different places: a worker's --data differing from the chief's is no
+    reason to refuse it (its split, compared by file names, checks the data), and its split then matches."""
+    from sound_tf import tune
+    from sound_tf.datasets import Example, write_split_csv
+    from sound_tf.hypermodel import SearchSpace
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "shared"
+    chief = apply_overrides(Config(), {"data.path": "/mnt/nfs/tones"})
+    tune._prepare_folder(out, chief, space, "chief", overwrite=False, log=lambda m: None)
+    worker = apply_overrides(Config(), {"data.path": "/srv/data/tones"})
+    tune._prepare_folder(out, worker, space, "worker", overwrite=False, log=lambda m: None)  # not refused
+    with pytest.raises(ConfigError, match=r"the chief's search differs from this worker's \(train.epochs: "):
+        tune._prepare_folder(out, apply_overrides(worker, {"train.epochs": chief.train.epochs + 1}), space, "worker",
+                             overwrite=False, log=lambda m: None)
+
+    def split(root: str, *, rename: bool = False) -> dict[str, list[Example]]:
+        return {"train": [Example(f"{root}/low/a.wav", "low"), Example(f"{root}/mid/b.wav", "mid")],
+                "val": [Example(f"{root}/low/{'x' if rename else 'c'}.wav", "low")], "test": []}
+
+    write_split_csv(tmp_path / "chief.csv", split("/mnt/nfs/tones"))
+    write_split_csv(tmp_path / "worker.csv", split("/srv/data/tones"))
+    tune._check_same_split(tmp_path / "chief.csv", tmp_path / "worker.csv")  # the same files: no error
+    write_split_csv(tmp_path / "other.csv", split("/srv/data/tones", rename=True))
+    from sound_tf.errors import DatasetError
+    with pytest.raises(DatasetError, match=r"other.csv: this worker's split differs from the chief's .*chief.csv "
+                                           r"\(e.g. \[\('val', 'low', 'c.wav'\), \('val', 'low', 'x.wav'\)\]\)"):
+        tune._check_same_split(tmp_path / "chief.csv", tmp_path / "other.csv")
+
+
+def test_a_changed_search_setting_is_named_but_a_larger_max_trials_is_not(tmp_path):
+    """A larger --max-trials extends a search; with another --tuner as well, only the tuner is the difference."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "out"
+    tune._prepare_folder(out, Config(), space, "local", overwrite=False, log=lambda m: None)
+    saved = json.loads((out / "search.json").read_text())
+    other = "bayesian" if space.settings.tuner != "bayesian" else "random"
+    changed = space.replace_settings(tuner=other, max_trials=space.settings.max_trials + 5)
+    assert tune._search_differences(saved, Config(), changed) == (
+        f" ([search] tuner: {space.settings.tuner!r} there, {other!r} now)")
+    extended = space.replace_settings(max_trials=space.settings.max_trials + 5)
+    assert tune._search_differences(saved, Config(), extended) == "" and tune._same_search(
+        saved, tune.search_identity(Config(), extended))
+
+
+def test_the_worker_timeout_must_span_five_heartbeats(monkeypatch):
+    """A timeout of fewer than 5 heartbeat periods releases live workers that missed a beat or two."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    space, least = SearchSpace.from_toml(TINY), 5 * tune.HEARTBEAT_SECONDS
+    with pytest.raises(ConfigError) as refused:
+        tune.check_search(Config(), space, time_budget_minutes=None, worker_timeout_seconds=least - 0.5)
+    assert str(refused.value) == (f"--worker-timeout must be at least {least:.0f} s (heartbeats come every "
+                                  f"{tune.HEARTBEAT_SECONDS:.0f} s), got {least - 0.5}")
+    tune.check_search(Config(), space, time_budget_minutes=None, worker_timeout_seconds=least)
 
 
 def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(tmp_path, monkeypatch):
@@ -905,6 +1075,48 @@ def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path,
         tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=0)
 
 
+def test_the_search_gets_the_spaces_seed_and_a_deadline_in_minutes(tmp_path, monkeypatch):
+    """[search] seed, when given, seeds the tuner rather than train.seed; --time-budget counts minutes."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    class Reached(Exception):
+        """run_search built its tuner."""
+
+    made: list[dict] = []
+
+    def make_tuner(space, hypermodel, out, *, seed, deadline=None):
+        made.append({"seed": seed, "deadline": deadline})
+        raise Reached
+
+    monkeypatch.setattr(tune, "make_tuner", make_tuner)
+    data = make_tones(tmp_path / "data", clips_per_class=5)
+    config = apply_overrides(base_config(data), {"train.seed": 3})
+    space = SearchSpace.from_toml(TINY)
+    for settings, budget in (({"seed": 11}, 2.0), ({}, None)):
+        began = time.time()
+        with pytest.raises(Reached):
+            tune.run_search(config, space.replace_settings(**settings), tmp_path / f"out{len(made)}", final=False,
+                            time_budget_minutes=budget, log=lambda m: None)
+        if budget is not None:
+            assert began + 60.0 * budget - 1.0 <= made[-1]["deadline"] <= time.time() + 60.0 * budget
+    assert [m["seed"] for m in made] == [11, 3] and made[1]["deadline"] is None
+
+
+def test_the_base_epochs_cap_every_trial(tmp_path):
+    """train.epochs (--epochs) caps a trial's epochs, whatever [search] epochs says."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=1, epochs=3)
+    messages: list[str] = []
+    result = tune.run_search(base_config(data), space, tmp_path / "out", final=False, log=messages.append)
+    [trial] = result.trials
+    assert trial.status == "COMPLETED" and trial.metrics["epochs"] == 1 == base_config(data).train.epochs
+    assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
+
+
 # -- distributed bookkeeping (no processes) ----------------------------------------------------------------
 def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(tmp_path):
     import keras_tuner as kt
@@ -933,6 +1145,190 @@ def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(
     assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.finished()
     state = json.loads((tmp_path / "search" / "oracle.json").read_text())
     assert state["assignments"] == {a.trial_id: ["tuner0"], b.trial_id: ["tuner1", "tuner0"]}
+
+
+def test_the_chief_finishes_only_when_no_trial_is_queued_and_every_worker_was_told_to_stop(tmp_path):
+    """finished() ends the chief's oracle server: a trial queued again (its worker released) must still be
+    handed out, and a worker that asked and was told to wait must still be told to stop, or it asks a
+    chief that has gone."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    oracle = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), "search")
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a = oracle.create_trial("tuner0")
+    assert oracle.release_tuner("tuner0", "worker tuner0 sent no heartbeat for 10 s") == a.trial_id
+    assert not oracle.finished()  # every trial was handed out, but one waits to run again
+    again = oracle.create_trial("tuner1")
+    assert again.trial_id == a.trial_id and oracle.create_trial("tuner2").status == "IDLE"  # tuner2 waits
+    oracle.update_trial(again.trial_id, {"val_loss": 0.5})
+    again.status = "COMPLETED"
+    oracle.end_trial(again)
+    assert not oracle.finished() and oracle.active_tuners() == {"tuner1", "tuner2"}
+    assert oracle.create_trial("tuner1").status == "STOPPED" and not oracle.finished()
+    assert oracle.create_trial("tuner2").status == "STOPPED" and oracle.finished()
+
+
+def test_a_spent_time_budget_starts_no_trial_and_tells_idle_workers_to_stop(tmp_path):
+    """After the deadline the running trial finishes, no other starts, and a worker that asks is told to stop
+    at once (not to wait, as while trials that could come back to the queue are running)."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    oracle = tune.RandomSearchOracle(max_trials=5, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), "search")
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a = oracle.create_trial("tuner0")
+    oracle.deadline = time.time() - 1.0  # the budget is spent while tuner0 runs a
+    assert oracle.create_trial("tuner0").trial_id == a.trial_id  # still its own
+    assert oracle.create_trial("tuner1").status == "STOPPED" and not oracle.finished()
+    oracle.update_trial(a.trial_id, {"val_loss": 0.5})
+    a.status = "COMPLETED"
+    oracle.end_trial(a)
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.finished()
+    assert list(oracle.trials) == [a.trial_id] and oracle.budget_spent
+
+
+def test_a_worker_given_back_its_trial_is_told_to_stop_before_the_chief_finishes(tmp_path):
+    """A restarted chief gives tuner0 back the trial its heartbeat names; once tuner0 ends it, the chief must
+    still answer tuner0's next request (STOPPED) before it finishes, or tuner0 asks a chief that has gone."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def oracle():
+        made = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+        made._set_project_dir(str(tmp_path), tune.PROJECT)
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        return made
+
+    first = oracle()
+    a = first.create_trial("tuner0")
+    first.save()  # the chief stops while tuner0 runs a
+    beat = tmp_path / "workers" / "tuner0" / tune.HEARTBEAT_FILE
+    beat.parent.mkdir(parents=True)
+    beat.write_text(json.dumps({"tuner_id": "tuner0", "trial_id": a.trial_id, "beat": 7}))
+    chief = oracle()
+    chief.reload()
+    assert tune._resume_in_flight(chief, tmp_path, lambda _: None) == {"tuner0": a.trial_id}
+    chief.update_trial(a.trial_id, {"val_loss": 0.5})
+    a.status = "COMPLETED"
+    chief.end_trial(a)
+    assert not chief.finished() and chief.active_tuners() == {"tuner0"}
+    assert chief.create_trial("tuner0").status == "STOPPED" and chief.finished()
+
+
+def test_seed_0_draws_the_same_trials_every_time(tmp_path):
+    """KerasTuner takes seed 0 for "draw a random seed": train.seed 0 (the default) must still repeat a search."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    def first_values(name, seed):
+        made = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=seed))
+        made._set_project_dir(str(tmp_path), name)
+        made.hyperparameters.Float("x", 0.0, 1.0)
+        made.hyperparameters.Int("n", 1, 10_000)
+        return [made.create_trial(f"tuner{i}").hyperparameters.values for i in range(3)]
+
+    assert first_values("a", 0) == first_values("b", 0) != first_values("c", 1)
+
+
+def test_a_trial_queued_to_run_again_reads_back_as_interrupted(tmp_path):
+    """trials.csv says INTERRUPTED (with the reason) for a trial whose worker was released, not RUNNING."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    oracle = tune.RandomSearchOracle(max_trials=2, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a, b = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    oracle.release_tuner("tuner1", "worker tuner1 sent no heartbeat for 120 s")
+    records = {r.trial_id: r for r in tune.load_trials(tmp_path)}
+    assert (records[a.trial_id].status, records[a.trial_id].message) == ("RUNNING", "")
+    assert (records[b.trial_id].status, records[b.trial_id].message) == (
+        "INTERRUPTED", "worker tuner1 sent no heartbeat for 120 s")
+    assert records[b.trial_id].tuner_ids == ["tuner1"] and records[b.trial_id].score is None
+
+
+def test_importance_needs_three_completed_trials():
+    """Two points always rank-correlate perfectly: the most influential hyperparameter is named from 3 on."""
+    from sound_tf import tune
+
+    records = [tune.TrialRecord(trial_id=str(i), status="COMPLETED", score=score, values={"lr": lr, "width": w})
+               for i, (score, lr, w) in enumerate([(0.9, 1e-3, 8), (0.5, 1e-2, 8), (0.4, 3e-2, 16)])]
+    assert tune._importance(records[:2], ["lr", "width"]) == (None, -1.0)
+    name, rho = tune._importance(records, ["lr", "width"])
+    assert name == "lr" and rho == pytest.approx(1.0)
+
+
+def test_the_chief_releases_a_worker_that_never_wrote_a_heartbeat_and_says_why(tmp_path, monkeypatch):
+    """_serve with a stand-in oracle server: tuner0 took a trial and never wrote its heartbeat (an --out not
+    shared with it); it is released after --worker-timeout, the message asks whether --out is shared, and
+    the trial goes to the next worker. A server that stops before the search is done is an error."""
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+
+    from sound_tf import tune
+    from sound_tf.errors import SoundTFError
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    oracle = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a = oracle.create_trial("tuner0")
+
+    def search(**kwargs):  # the workers, as the chief's oracle server sees them
+        deadline = time.monotonic() + 30
+        while "tuner0" in oracle.ongoing_trials and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = oracle.create_trial("tuner1")
+        oracle.update_trial(again.trial_id, {"val_loss": 0.5})
+        again.status = "COMPLETED"
+        oracle.end_trial(again)
+        oracle.create_trial("tuner1")  # STOPPED
+
+    messages: list[str] = []
+    tune._serve(SimpleNamespace(oracle=oracle, search=search), tmp_path, 1.0, {}, messages.append)
+    beat = tmp_path / "workers" / "tuner0" / tune.HEARTBEAT_FILE
+    assert f"chief: worker tuner0 is silent for 1 s (it never wrote {beat}: is --out shared with it?): released; " \
+           f"trial {a.trial_id} will run again on the next worker that asks" in messages
+    assert messages[-1] == "chief: all trials are done" and oracle.trials[a.trial_id].status == "COMPLETED"
+    assert json.loads((tmp_path / "chief.json").read_text())["status"] == "finished"
+
+    early = tune.RandomSearchOracle(max_trials=2, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    early._set_project_dir(str(tmp_path / "early"), tune.PROJECT)
+    early.hyperparameters.Float("x", 0.0, 1.0)
+    with pytest.raises(SoundTFError, match="the oracle server on 127.0.0.1:8000 stopped: unknown"):
+        tune._serve(SimpleNamespace(oracle=early, search=lambda **kwargs: None), tmp_path / "early", 60.0, {},
+                    lambda m: None)
+    assert not (tmp_path / "early" / "chief.json").is_file() or json.loads(
+        (tmp_path / "early" / "chief.json").read_text())["status"] != "finished"
+
+
+def test_a_waiting_worker_polls_the_oracle_every_little_while_not_in_a_busy_loop(monkeypatch):
+    """KerasTuner asks again at once after an IDLE answer: each ask that follows one without a trial waits."""
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+
+    slept: list[float] = []
+    monkeypatch.setattr(tune.time, "sleep", slept.append)
+    worker = SimpleNamespace(_asked=False, _ran=False)
+    tune.SoundTunerMixin.pre_create_trial(worker)  # the first ask
+    assert slept == []
+    tune.SoundTunerMixin.pre_create_trial(worker)  # answered IDLE: wait before the next
+    tune.SoundTunerMixin.pre_create_trial(worker)
+    assert slept == [tune.IDLE_POLL_SECONDS] * 2
+    worker._ran = True  # a trial ran (on_trial_begin): ask for the next at once
+    tune.SoundTunerMixin.pre_create_trial(worker)
+    assert slept == [tune.IDLE_POLL_SECONDS] * 2
 
 
 def test_heartbeat_watch_uses_its_own_clock(tmp_path, monkeypatch):
