@@ -43,6 +43,18 @@ def make_tones(root: Path, clips_per_class: int = 8) -> Path:
     return root
 
 
+def _random_oracle(tmp_path: Path, *, max_trials: int):
+    """A seeded random-search oracle over one float in ``tmp_path``'s project folder, as the chief builds it."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    made = tune.RandomSearchOracle(max_trials=max_trials, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    made._set_project_dir(str(tmp_path), tune.PROJECT)
+    made.hyperparameters.Float("x", 0.0, 1.0)
+    return made
+
+
 def base_config(data: Path) -> Config:
     return config_from_recipe(None, {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
                                      "train.epochs": 1, "augment.enabled": False})
@@ -251,15 +263,8 @@ def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
 def test_a_reloaded_oracle_does_not_run_a_failed_trial_again(tmp_path):
     """As a completed one: a trial that failed while the chief's oracle.json still listed it as ongoing is not
     queued again by reload()."""
-    import keras_tuner as kt
-
-    from sound_tf import tune
-
     def oracle():
-        made = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
-        made._set_project_dir(str(tmp_path), "project")
-        made.hyperparameters.Float("x", 0.0, 1.0)
-        return made
+        return _random_oracle(tmp_path, max_trials=3)
 
     first = oracle()
     failed = first.create_trial("tuner0")
@@ -276,15 +281,10 @@ def test_a_reloaded_oracle_does_not_run_a_failed_trial_again(tmp_path):
 def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_end(tmp_path):
     """reload() queues every trial that was running; it kept them queued after their workers reported them
     ended, so each was handed out and trained a second time."""
-    import keras_tuner as kt
-
     from sound_tf import tune
 
     def oracle():
-        made = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
-        made._set_project_dir(str(tmp_path), "project")
-        made.hyperparameters.Float("x", 0.0, 1.0)
-        return made
+        return _random_oracle(tmp_path, max_trials=3)
 
     first = oracle()
     a, b = first.create_trial("tuner0"), first.create_trial("tuner1")
@@ -298,7 +298,7 @@ def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_e
     b.status = "FAILED"
     chief.end_trial(b)
     assert chief._retry_queue == []
-    state = json.loads((tmp_path / "project" / "oracle.json").read_text())
+    state = json.loads((tmp_path / tune.PROJECT / "oracle.json").read_text())
     assert state["retry_queue"] == []
     third = chief.create_trial("tuner0")
     assert third.status == "RUNNING" and third.trial_id not in (a.trial_id, b.trial_id)
@@ -313,15 +313,10 @@ def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_e
 def test_a_restarted_chief_leaves_a_trial_with_the_worker_still_running_it(tmp_path):
     """reload() queued every running trial: the next worker that asked was handed one another worker still
     ran, and it was trained twice. A trial whose worker's heartbeat no longer names it runs again."""
-    import keras_tuner as kt
-
     from sound_tf import tune
 
     def oracle():
-        made = tune.RandomSearchOracle(max_trials=4, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
-        made._set_project_dir(str(tmp_path), tune.PROJECT)
-        made.hyperparameters.Float("x", 0.0, 1.0)
-        return made
+        return _random_oracle(tmp_path, max_trials=4)
 
     first = oracle()
     a, b, c = first.create_trial("tuner0"), first.create_trial("tuner1"), first.create_trial("tuner2")
@@ -1195,15 +1190,10 @@ def test_a_spent_time_budget_starts_no_trial_and_tells_idle_workers_to_stop(tmp_
 def test_a_worker_given_back_its_trial_is_told_to_stop_before_the_chief_finishes(tmp_path):
     """A restarted chief gives tuner0 back the trial its heartbeat names; once tuner0 ends it, the chief must
     still answer tuner0's next request (STOPPED) before it finishes, or tuner0 asks a chief that has gone."""
-    import keras_tuner as kt
-
     from sound_tf import tune
 
     def oracle():
-        made = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
-        made._set_project_dir(str(tmp_path), tune.PROJECT)
-        made.hyperparameters.Float("x", 0.0, 1.0)
-        return made
+        return _random_oracle(tmp_path, max_trials=1)
 
     first = oracle()
     a = first.create_trial("tuner0")
