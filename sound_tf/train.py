@@ -125,15 +125,18 @@ def layout_recipe(path: str, data_format: str | None) -> str | None:
     from .datasets import detect_format
     from .errors import DatasetError
 
-    if data_format in (None, "auto"):
+    detected = data_format in (None, "auto")
+    if detected:
         try:
             data_format = detect_format(path)
         except DatasetError:
             return None
     if data_format not in LAYOUT_RECIPES or not (REPO_PIPELINES / f"{data_format}.toml").is_file():
         return None
-    print(f"sound_tf: {path} is an {LAYOUT_RECIPES[data_format]} dataset: using the {data_format} recipe "
-          f"(pipelines/{data_format}.toml; --pipeline NAME chooses another)", file=sys.stderr)
+    # A format given is not checked here: loading the data reports a folder that does not match it.
+    source = f"{path} is an {LAYOUT_RECIPES[data_format]} dataset" if detected else f"--format {data_format}"
+    print(f"sound_tf: {source}: using the {data_format} recipe (pipelines/{data_format}.toml; --pipeline NAME "
+          f"chooses another)", file=sys.stderr)
     return data_format
 
 

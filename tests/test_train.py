@@ -786,10 +786,17 @@ def test_a_dataset_layout_with_a_recipe_chooses_it_unless_the_format_says_otherw
     for root, meta in ((esc50, ESC50_META), (us8k, US8K_META)):
         (root / meta).parent.mkdir(parents=True)
         (root / meta).write_text("filename\n")
-    for data_format in (None, "auto", "esc50"):
+    for data_format in (None, "auto"):
         assert train.layout_recipe(str(esc50), data_format) == "esc50"
         assert (f"sound_tf: {esc50} is an ESC-50 dataset: using the esc50 recipe (pipelines/esc50.toml; "
                 "--pipeline NAME chooses another)") in capsys.readouterr().err
+    # A format given is not a detected layout: the line must not call a plain folder an ESC-50 dataset.
+    plain = tmp_path / "plain"
+    (plain / "dog").mkdir(parents=True)
+    for root in (esc50, plain):
+        assert train.layout_recipe(str(root), "esc50") == "esc50"
+        assert capsys.readouterr().err == ("sound_tf: --format esc50: using the esc50 recipe (pipelines/esc50.toml; "
+                                           "--pipeline NAME chooses another)\n")
     assert train.layout_recipe(str(us8k), "auto") == "urbansound8k"
     assert train.layout_recipe(str(esc50), "folder") is None  # the format given wins over the layout
     assert train.layout_recipe(str(tmp_path / "missing"), None) is None  # reported later, when it is loaded
