@@ -123,9 +123,6 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
     rate, clip = config.audio.sample_rate_hz, config.audio.clip_samples
     wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
-    if wave.size < config.frame_length_samples:
-        raise ConfigError(f"{path}: {wave.size} samples at {rate} Hz is shorter than one feature frame "
-                          f"({config.frame_length_samples} samples)")
     start = int(round(start_seconds * rate))
     if not start < wave.size:
         raise ConfigError(f"--start {start_seconds} s lies outside {path}, which lasts {wave.size / rate:.2f} s")

@@ -1374,6 +1374,25 @@ def test_the_models_training_layers_draw_independent_streams():
     assert abs(scipy.stats.spearmanr(shifts, weights).statistic) < 0.3
 
 
+def test_cli_pads_a_file_shorter_than_one_feature_frame_as_training_does(tmp_path, capsys):
+    """A 10-ms click (160 samples at 16 kHz, under one 25-ms feature frame): training pads such a clip to
+    the clip length, so the preview does too instead of refusing the file."""
+    from sound_tf.config import Config
+
+    frame = Config().frame_length_samples
+    click = np.full(RATE_HZ // 100, 0.5, np.float32)
+    assert click.size < frame
+    source = tmp_path / "click.wav"
+    sf.write(source, click, RATE_HZ, subtype="FLOAT")
+    assert augment.main([str(source), "--out", str(tmp_path / "out"), "--count", "1", "--seed", "1"]) == 0
+    assert "lasts 0.01 s" in capsys.readouterr().out
+    original, rate = sf.read(tmp_path / "out" / "original.wav", dtype="float32")
+    assert rate == RATE_HZ and original.shape == (RATE_HZ,)
+    np.testing.assert_allclose(original[:click.size], click, atol=1 / 2 ** 15)
+    assert not original[click.size:].any()
+    assert len(list((tmp_path / "out").glob("aug_01_*.wav"))) == 1
+
+
 def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the_users(tmp_path, capsys):
     """A 0.5-s file with the default 1-s clips: original.wav is the file then 0.5 s of silence; the PNG has
     one 209-px row (1.9 in at 110 dpi) per panel: original, 2 versions, the training view; the training
