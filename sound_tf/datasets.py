@@ -855,6 +855,11 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if splits is None and any(ex.fold is not None for ex in examples):
         splits = _split(examples, config)
         split_source = "from the data's folds"
+    elif splits is None and (config.data.test_fold is not None or config.data.val_fold is not None):
+        given = " and ".join(f"data.{name}={getattr(config.data, name)} (--{name.replace('_', '-')})"
+                             for name in ("test_fold", "val_fold") if getattr(config.data, name) is not None)
+        raise DatasetError(f"{root}: {given} given, but this {fmt} data has no folds; leave it out to split by "
+                           f"data.val_fraction / data.test_fraction, or use a CSV manifest with a fold column")
     all_examples = examples if splits is None else [ex for name in SPLITS for ex in splits[name]]
     if not all_examples:
         raise DatasetError(f"{root}: the split has no examples ({split_source})")

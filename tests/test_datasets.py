@@ -742,6 +742,21 @@ def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path)
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
 
 
+def test_prepare_dataset_refuses_a_test_fold_of_data_without_folds_before_decoding(tmp_path):
+    """--test-fold on a folder tree (no folds) is refused by its flag before a file is decoded: on a large
+    dataset the old message came after the whole decode and named only split_examples' ``test_fold``."""
+    root = make_folder_tree(tmp_path / "data")
+    for given, named in (({"data.test_fold": 2}, "data.test_fold=2 (--test-fold)"),
+                         ({"data.val_fold": 1}, "data.val_fold=1 (--val-fold)"),
+                         ({"data.test_fold": 2, "data.val_fold": 1},
+                          "data.test_fold=2 (--test-fold) and data.val_fold=1 (--val-fold)")):
+        config = config_for(root, tmp_path, **given)
+        with pytest.raises(DatasetError, match=re.escape(f"{root}: {named} given, but this folder data has no folds")):
+            prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+        assert not Path(config.data.cache_dir).exists()  # nothing was decoded
+        assert not (tmp_path / "run" / "split.csv").exists()
+
+
 def test_prepare_dataset_reports_an_empty_split_and_keeps_no_split_of_it(tmp_path):
     """A failed preparation writes no split.csv: the next run into the folder, with the files fixed or
     another --data, splits its own data (it used to reuse the failed split and fail, or train on it)."""
