@@ -38,6 +38,14 @@ import numpy as np
 from .errors import ConfigError
 
 CONFIG_FILENAME = "config.json"
+RUN_STATE_FILENAME = "run_state.json"  # a training run writes it as it starts (trainer.STATE_FILE)
+
+
+def unfinished_run_hint(run_dir: Path) -> str | None:
+    """What to do with ``run_dir`` when it is a training run killed before it wrote ``model.keras``, else ``None``."""
+    if (run_dir / RUN_STATE_FILENAME).is_file() and not (run_dir / "model.keras").is_file():
+        return f"its training has not finished: run the same train command again (with --out {run_dir}) to resume it"
+    return None
 
 
 def _recipes_root() -> Path:

@@ -21,7 +21,7 @@ import numpy as np
 from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
-from .config import Config
+from .config import Config, unfinished_run_hint
 from .datasets import SPLITS, Example, Item, PreparedData, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
@@ -84,9 +84,7 @@ def load_run_config(run_dir: str | Path) -> Config:
     for name in ("config.json", "model.keras"):
         if not (run_dir / name).is_file():
             hint = "pass the folder a training run wrote"
-            if (run_dir / "run_state.json").is_file():  # a run killed before its model was written
-                hint = ("its training has not finished: run the same train command again (with --out "
-                        f"{run_dir}) to resume it")
+            hint = unfinished_run_hint(run_dir) or hint  # a run killed before its model was written
             if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
                 hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
                         f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")

@@ -28,14 +28,14 @@ import tensorflow as tf
 
 from . import augment, pipeline
 from .audio import cache_dir_of
-from .config import Config, apply_overrides
+from .config import RUN_STATE_FILENAME, Config, apply_overrides
 from .datasets import PreparedData, prepare_dataset
 from .errors import DatasetError
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .models import build_model
 
-STATE_FILE = "run_state.json"
+STATE_FILE = RUN_STATE_FILENAME
 BEST_WEIGHTS = "checkpoints/best.weights.h5"
 FINAL_WEIGHTS = "checkpoints/final.weights.h5"
 #: How much less priority (niceness added) the threads of a training fit's input pipeline get; see

@@ -591,6 +591,29 @@ def test_a_bundle_without_float32_serves_its_best_waveform_variant(tmp_path):
         resolve_backend(only_features)  # it used to suggest --tflite-variant int8_features, which is refused
 
 
+def test_serving_a_run_killed_before_its_model_was_written_says_to_resume_it(tmp_path):
+    """A run folder holding config.json and run_state.json but no model: the message says to run the train
+    command again, as evaluate, predict and export do, instead of only listing the missing files."""
+    run = tmp_path / "run"
+    run.mkdir()
+    CONFIG.save(run)
+    resume = rf"its training has not finished: run the same train command again \(with --out {run}\) to resume it"
+    with pytest.raises(ConfigError, match=r"found none of model_float32.tflite, saved_model/, model.keras \(this "
+                                          r"folder has no model_\*.tflite file\)$"):
+        resolve_backend(run)  # no run_state.json: not a run, so no word about resuming
+    (run / "run_state.json").write_text("{}")
+    with pytest.raises(ConfigError, match=rf"found none of model_float32.tflite, saved_model/, model.keras \({resume}\)"):
+        resolve_backend(run)
+    with pytest.raises(ConfigError, match=rf"the keras backend needs {run}/model.keras, which is missing; {resume}"):
+        resolve_backend(run, "keras")
+    (run / "config.json").unlink()
+    with pytest.raises(ConfigError, match=rf"{run}: no config.json; {resume}"):
+        resolve_backend(run)
+    (run / "run_state.json").unlink()
+    with pytest.raises(ConfigError, match=r"no config.json; expected a run folder or an export bundle"):
+        resolve_backend(run)
+
+
 def test_a_tflite_variant_the_server_cannot_run_is_refused_at_start_up(tmp_path):
     bundle = fake_bundle(tmp_path / "bundle", ("saved_model", "float32", "int8", "int8_features"))
     with pytest.raises(ConfigError, match=r"model_int8_features.tflite: this model takes 'log_mel' input, not a "

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CONFIG_FILENAME, Config
+from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
 from ..errors import ConfigError, SoundTFError
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
 from ..tflite_meta import read_metadata
@@ -352,8 +352,10 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
     if not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: model folder not found (expected a run folder or an export bundle)")
     report = read_export_report(model_dir)
+    unfinished = unfinished_run_hint(model_dir)  # a training run killed before it wrote its model
     if not (model_dir / CONFIG_FILENAME).is_file():
-        raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; expected a run folder or an export bundle")
+        raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; "
+                          + (unfinished or "expected a run folder or an export bundle"))
     if backend != "auto" and backend not in ("tflite", "savedmodel", "keras"):
         raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
     if tflite_variant is not None and backend not in ("auto", "tflite"):
@@ -390,10 +392,11 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
         found = [kind for kind in ("tflite", "savedmodel", "keras") if present[kind]]
         if not found:
             raise ConfigError(f"{model_dir}: found none of {candidates['tflite'].name}, {SAVED_MODEL_DIRNAME}/, "
-                              f"{KERAS_FILENAME} ({have})")
+                              f"{KERAS_FILENAME} ({unfinished or have})")
         backend = found[0]
     if not present[backend]:
-        raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing")
+        raise ConfigError(f"{model_dir}: the {backend} backend needs {candidates[backend]}, which is missing"
+                          + (f"; {unfinished}" if unfinished else ""))
     if report is not None and backend != "keras":
         _check_listed(report, model_dir, candidates[backend])
     if backend == "tflite":
