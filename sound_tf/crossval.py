@@ -37,9 +37,9 @@ from .config import Config, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
 from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
+from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
 STATE_FILE = "crossval_state.json"
-LOG_FILE = "train.log"  # written by sound_tf.train.setup_logging
 DEFAULT_K = 5
 
 
