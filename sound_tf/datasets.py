@@ -867,7 +867,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
 
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
-    total = len({ex.path for ex in all_examples})
+    # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
+    total = len({ex.path for ex in all_examples} | {path for path, _ in prior_skipped})
     last_log = [time.monotonic()]
     log(f"data: decode cache {cache.rate_dir}")
 

@@ -615,6 +615,9 @@ def test_prepare_dataset_skips_a_corrupt_file_and_resumes(tmp_path):
     resumed = prepare_dataset(config_for(root, tmp_path, **{"train.seed": 99}), tmp_path / "run", log=lines.append)
     assert resumed.splits == prepared.splits and resumed.skipped == prepared.skipped
     assert (resumed.stats["decoded"], resumed.stats["reused"]) == (0, 15)
+    # the same file count as the first run's (split.csv lists only the 15 readable files)
+    assert lines[-1].startswith("data: 16 files, 3 classes, decoded 0 / reused 15, skipped 1")
+    assert resumed.stats["files"] == prepared.stats["files"] == 16
     assert len(list(csv.DictReader((tmp_path / "run" / "skipped.csv").open()))) == 1
 
 
