@@ -1,8 +1,9 @@
 """Classification metrics that explain a model: scores, confusions, weak classes and data advice.
 
-NumPy in, JSON-ready dicts and CSV/JSON files out. The numbers come from scikit-learn; this module
-adds the analysis around them (which pairs are confused, which classes are weak, which would profit
-from more data) and the files ``evaluate`` and ``crossval`` write.
+NumPy in, JSON-ready dicts and CSV/JSON files out. The numbers come from scikit-learn (top-k accuracy
+is ranked here, with ties in the argmax's order); this module adds the analysis around them (which pairs
+are confused, which classes are weak, which would profit from more data) and the files ``evaluate`` and
+``crossval`` write.
 
 This module must never import TensorFlow or Keras: it is used by reports and by tools that only read
 saved predictions.
@@ -36,7 +37,6 @@ from sklearn.metrics import (
     confusion_matrix as sk_confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
-    top_k_accuracy_score,
 )
 
 from .errors import SoundTFError
@@ -118,6 +118,22 @@ def _label_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) ->
     }
 
 
+def _top_k_accuracy(y_true: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """Share of rows whose true class is among the ``k`` best scores, ties ranked in class order.
+
+    The order argmax, ``errors.csv`` and every ``top_k`` answer use (a stable sort of the scores, the
+    lower class index first among equal scores), so the top-1 accuracy is the accuracy and top-k never
+    falls below it. scikit-learn's ``top_k_accuracy_score`` ranks tied scores the other way round (the
+    higher index first): with every score equal it found the true class 0 in no top-3 although argmax
+    predicted it.
+    """
+    rows = np.arange(y_true.shape[0])  # [examples]
+    true_score = scores[rows, y_true][:, None]  # [examples, 1]
+    before = np.arange(scores.shape[1])[None, :] < y_true[:, None]  # [examples, classes]: classes ranked first on a tie
+    rank = np.sum((scores > true_score) | ((scores == true_score) & before), axis=1)  # [examples], 0 = the best
+    return float(np.mean(rank < k))
+
+
 def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
                     top_k: Iterable[int] = (1, 3, 5)) -> dict[str, Any]:
     """Every evaluation number for one set of predictions, as a JSON-ready dict.
@@ -127,7 +143,8 @@ def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
     y_true : array-like of int, shape [examples]
         True class indices into ``labels``.
     scores : array-like of float, shape [examples, classes]
-        Probabilities or logits; the prediction is the argmax, top-k accuracy ranks the scores.
+        Probabilities or logits; the prediction is the argmax, top-k accuracy ranks the scores (equal
+        scores in class order, the lower index first, as argmax takes the first of equal scores).
     labels : sequence of str
         Class names, one per column of ``scores``.
     top_k : iterable of int
@@ -160,7 +177,7 @@ def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
         if k == 1:
             top["top_1"] = result["accuracy"]  # argmax; also defined for two classes
         else:
-            top[f"top_{k}"] = float(top_k_accuracy_score(y_true, scores, k=k, labels=list(range(len(labels)))))
+            top[f"top_{k}"] = _top_k_accuracy(y_true, scores, k)
     ordered = {key: result[key] for key in SCALAR_METRICS}
     ordered["top_k_accuracy"] = top
     ordered.update({key: result[key] for key in ("per_class", "confusion_matrix", "labels", "num_examples")})

@@ -77,6 +77,31 @@ def test_logits_give_the_same_metrics_as_probabilities():
     assert from_logits == from_probs
 
 
+def test_top_k_ranks_tied_scores_in_class_order_as_the_prediction_and_errors_csv_do(tmp_path, rng):
+    labels = ["a", "b", "c", "d", "e"]
+    # Every score equal (a model that learned nothing, or probabilities quantised to 0): argmax predicts a.
+    # In class order the top 3 are a, b, c, so three of these four clips are top-3 hits; scikit-learn's
+    # top_k_accuracy_score ranks ties the other way (e, d, c) and counted one, a top-3 below the top-1.
+    y_true = [0, 0, 1, 4]
+    m = compute_metrics(y_true, np.zeros((4, 5)), labels)
+    assert m["accuracy"] == pytest.approx(0.5)
+    assert m["top_k_accuracy"] == pytest.approx({"top_1": 0.5, "top_3": 0.75})
+    # A tie below the best score: b, c and d share second place behind e.
+    scores = np.array([[0.1, 0.3, 0.3, 0.3, 0.4]] * 4)
+    m = compute_metrics([4, 1, 2, 3], scores, labels)
+    assert m["top_k_accuracy"] == pytest.approx({"top_1": 0.25, "top_3": 0.75})  # e, b, c: d is fourth
+    write_errors_csv(tmp_path / "errors.csv", [f"{i}.wav" for i in range(4)], [4, 1, 2, 3], scores, labels)
+    with (tmp_path / "errors.csv").open(newline="") as handle:
+        listed = {row["path"]: row["top3"] for row in csv.DictReader(handle)}
+    assert listed == {f"{i}.wav": "e:0.40;b:0.30;c:0.30" for i in (1, 2, 3)}  # the same three as top-3
+    # Without ties the ranking is scikit-learn's.
+    from sklearn.metrics import top_k_accuracy_score
+    y_true = rng.integers(0, 5, size=200)
+    scores = rng.random((200, 5))
+    m = compute_metrics(y_true, scores, labels)
+    assert m["top_k_accuracy"]["top_3"] == pytest.approx(top_k_accuracy_score(y_true, scores, k=3, labels=range(5)))
+
+
 def test_absent_class_keeps_its_row_and_does_not_change_macro_scores():
     labels = LABELS + ["frog"]
     scores = np.concatenate([SCORES, np.zeros((len(Y_TRUE), 1))], axis=1)  # frog never predicted
