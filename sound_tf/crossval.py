@@ -356,7 +356,8 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
              "mean +/- std over folds: " + ", ".join(f"{key} {summary['mean'][key]:.4f} +/- {summary['std'][key]:.4f}"
                                                       for key in ("accuracy", "balanced_accuracy", "macro_f1")),
              "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
-    notes += summary_lines(summary["pooled"], class_counts=total_counts)
+    # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
+    notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
     report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,
                              config_dict=(config or Config.load(out_dir)).to_dict(), dataset_summary=dataset,
                              figures=figures, skipped=skipped, extra_tables={"Per fold": rows}, notes=notes)

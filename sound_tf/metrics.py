@@ -282,7 +282,7 @@ def weakest_classes(metrics: Mapping[str, Any], n: int = 5) -> list[dict[str, An
 
 def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | None = None, *,
                 f1_margin: float = 0.10, scarce_fraction: float = 0.5,
-                min_test_support: int = 5) -> list[str]:
+                min_test_support: int = 5, count_name: str | None = None) -> list[str]:
     """Which classes would benefit from more data, in sentences a user can act on.
 
     The rule, per class (``count`` = its training examples from ``class_counts``; a label missing
@@ -309,6 +309,9 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         Thresholds of the rule above.
     min_test_support : int
         Below this many test examples a class's score is called uncertain.
+    count_name : str, optional
+        What ``class_counts`` counts, as the sentences name it: ``"training examples"`` by default, or
+        e.g. ``"clips in the dataset"`` for counts that are not one model's training split.
 
     Returns
     -------
@@ -324,7 +327,7 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         if unknown:
             raise MetricsError(f"class_counts names classes the metrics do not have: {unknown[:10]}")
         counts = {label: int(class_counts.get(label, 0)) for label in per_class}
-        count_name = "training examples"
+        count_name = count_name or "training examples"
     median = float(np.median(list(counts.values())))
     macro = float(metrics.get("macro_f1", np.mean([s["f1"] for s in per_class.values() if s["support"] > 0])))
     cm = metrics.get("confusion_matrix")
@@ -361,7 +364,8 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
 
 
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
-                  n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8) -> list[str]:
+                  n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8,
+                  count_name: str | None = None) -> list[str]:
     """The console summary of an evaluation: headline scores, weak classes, confusions, data advice.
 
     Parameters
@@ -369,7 +373,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     metrics : dict
         Output of :func:`compute_metrics`.
     class_counts : mapping of str to int, optional
-        Training examples per class, for :func:`data_advice`.
+        Training examples per class, for :func:`data_advice` (``count_name`` says what else they count).
     n_weakest, n_pairs, n_advice : int
         How many weakest classes, confused pairs and data-advice sentences to list (the number of
         further advice sentences is given).
@@ -392,7 +396,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
                   for p in pairs]
     else:
         lines.append("no confusions: every example was classified correctly")
-    advice = data_advice(metrics, class_counts)
+    advice = data_advice(metrics, class_counts, count_name=count_name)
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]

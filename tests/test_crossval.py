@@ -210,6 +210,34 @@ def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_p
     assert "2 of 4 folds finished; pending: [1, 3]" in page
 
 
+def test_the_pooled_data_advice_names_its_counts_as_the_dataset_not_a_training_split(tmp_path):
+    """The pooled advice counts each class's clips over every fold (20 here); no fold's model trained on
+    20 clips of a class (each trained on the other fold's 10), so the sentence must not call them training
+    examples. No training."""
+    from sound_tf.crossval import summarise, write_folds_csv
+    from sound_tf.datasets import Example
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    for fold in (1, 2):  # every fold: mid taken for high three times, the rest right
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json",
+                           compute_metrics([0, 0, 0, 1, 1, 1, 2, 2, 2], np.eye(3)[[0, 0, 0, 1, 1, 1, 0, 0, 0]], labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    write_folds_csv(out / "folds.csv", [Example(path=f"{label}/{fold}_{i}.wav", label=label, fold=fold)
+                                        for label in labels for fold in (1, 2) for i in range(10)])
+    lines: list[str] = []
+    result = summarise(out, [1, 2], config=Config(), log=lines.append)
+    assert result["pooled"]["per_class"]["mid"]["f1"] == 0.0
+    assert result["pooled"]["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    advice = [line for line in lines if line.startswith("  mid: F1") and "despite" in line]
+    assert advice == ["  mid: F1 0.00 (macro 0.56) despite 20 clips in the dataset, most often mistaken for high "
+                      "(6x); add more varied examples or check its labels."]
+    assert "training examples" not in (out / "report.html").read_text(encoding="utf-8")
+
+
 # -- a real cross-validation ----------------------------------------------------------------------------
 class Interrupted(Exception):
     """Stands in for a kill in the middle of a fold."""
