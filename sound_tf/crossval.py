@@ -340,16 +340,18 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     unreadable = {path for path, _ in skipped}
     counts: dict[str, dict[str, int]] = {}  # readable clips per fold and class
+    listed = 0  # every file of the folds, the skipped ones too: "files" as train, evaluate and each fold count them
     if folds_csv.is_file():
         with folds_csv.open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
+                listed += 1
                 if row["path"] in unreadable:
                     continue
                 fold_counts = counts.setdefault(f"fold {row['fold']}", {})
                 fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
     state = _read_json(out_dir / STATE_FILE)
     dataset = {"source": state.get("root", ""), "format": state.get("format", ""), "folds": state.get("scheme", ""),
-               "files": sum(sum(c.values()) for c in counts.values()), "skipped": len(skipped),
+               "files": listed, "skipped": len(skipped),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
     notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),

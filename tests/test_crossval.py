@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -236,6 +237,34 @@ def test_the_pooled_data_advice_names_its_counts_as_the_dataset_not_a_training_s
     assert advice == ["  mid: F1 0.00 (macro 0.56) despite 20 clips in the dataset, most often mistaken for high "
                       "(6x); add more varied examples or check its labels."]
     assert "training examples" not in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_summary_counts_every_file_of_the_folds_as_files_the_skipped_ones_too(tmp_path):
+    """``files`` in the report's dataset table is what the log's "cross-validation: N files", train and each
+    fold's report call files: every listed file, the unreadable ones with them (``skipped`` says how many);
+    the class counts per fold are of readable clips. No training."""
+    from sound_tf.crossval import summarise, write_folds_csv
+    from sound_tf.datasets import Example
+    from sound_tf.evaluation import write_skipped_csv
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    for fold in (1, 2):
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json", compute_metrics([0, 1, 2], np.eye(3), labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    examples = [Example(path=f"/data/{label}/{fold}_{i}.wav", label=label, fold=fold)
+                for label in labels for fold in (1, 2) for i in range(3)]  # 18 files, 3 per class and fold
+    write_folds_csv(out / "folds.csv", examples)
+    write_skipped_csv(out / "skipped.csv", [("/data/low/2_0.wav", "not a readable audio file")])
+    summarise(out, [1, 2], config=Config(), log=lambda m: None)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    items = dict(re.findall(r"<tr><td>(files|skipped)</td><td class=\"num\">(\d+)</td></tr>", page))
+    assert items == {"files": "18", "skipped": "1"}
+    counts = re.search(r"<tr><td>low</td>((?:<td class=\"num\">\d+</td>)+)</tr>", page).group(1)
+    assert re.findall(r"\d+", counts) == ["3", "2", "5"]  # fold 1, fold 2 (one unreadable), all
 
 
 # -- a real cross-validation ----------------------------------------------------------------------------
