@@ -17,6 +17,7 @@ import datetime as _dt
 import html
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -204,12 +205,15 @@ def plot_per_class(metrics: Mapping[str, Any], path: str | Path, *, title: str |
     ax.set_xlabel("F1 score", fontsize=font_pt + 1)
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
-    heading = title or "F1 per class (weakest first)"
+    heading = [title or "F1 per class (weakest first)"]
     if macro is not None:
-        heading += f"; dashed line: macro F1 {float(macro):.3f}"
+        heading.append(f"dashed line: macro F1 {float(macro):.3f}")
     if absent:
-        heading += f"; {absent} class(es) without examples not shown"
-    ax.set_title(heading, fontsize=font_pt + 2)
+        heading.append(f"{absent} class(es) without examples not shown")
+    # Wrapped to the figure's width (about 0.6 em per character): one line ran past both edges of a
+    # figure whose short labels left it at its narrowest.
+    per_line = max(20, int(fig.get_figwidth() * 72.0 / (0.6 * (font_pt + 2))) - 4)
+    ax.set_title("\n".join(textwrap.wrap("; ".join(heading), per_line)), fontsize=font_pt + 2)
     return _save(fig, path)
 
 
