@@ -222,11 +222,16 @@ def training_dataset(
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
     if first_epoch < 0 or (epochs is not None and epochs < 1):
         raise ValueError(f"first_epoch must be >= 0 and epochs >= 1 or None, got {first_epoch} and {epochs}")
+    buffer = min(config.train.shuffle_buffer, len(paths))
+    if buffer < len(paths):
+        # A folder tree or a sorted manifest lists its files class by class: put them in one seeded random
+        # order first, or a buffer smaller than the split draws every batch from a few neighbouring classes.
+        order = np.random.default_rng(seed).permutation(len(paths))
+        paths, label_indices = [paths[i] for i in order], [label_indices[i] for i in order]
     cache = memory_cache_format(paths)
     decoded = _decoded(paths, label_indices, cache)
     # With mixup each clip carries its number in ``paths``: a partner from the second shuffle may be the clip itself.
     source = decoded if mixup is None else tf.data.Dataset.zip((decoded, tf.data.Dataset.range(len(paths))))
-    buffer = min(config.train.shuffle_buffer, len(paths))
     drop_remainder = drops_remainder(len(paths), config.train.batch_size)
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
 

@@ -332,6 +332,27 @@ def test_every_epoch_is_shuffled_anew(tmp_path):
     assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
 
 
+def test_a_split_in_class_order_larger_than_the_shuffle_buffer_is_mixed_in_every_part_of_the_epoch(tmp_path):
+    """A folder tree (or a sorted manifest) lists its files class by class. With a split larger than
+    ``train.shuffle_buffer`` (2048 by default: UrbanSound8K's 7,000 training clips as class folders), the
+    buffer alone drew each batch from a few neighbouring classes: the first third of an epoch held no clip
+    of the last class."""
+    config = _config(**{"train.shuffle_buffer": 8})
+    paths = [_write(tmp_path / f"{i}.wav", np.full(SR // 2, 0.01 * (i + 1), np.float32)) for i in range(60)]
+    labels = [i // 20 for i in range(60)]  # in class order: 20 clips of a, then b, then c
+    waves, onehot = [], []
+    for w, y in pipeline.training_dataset(paths, labels, config):
+        waves.append(w.numpy())
+        onehot.append(y.numpy())
+    order = np.round(np.concatenate(waves).max(axis=1) / 0.01).astype(int) - 1  # [60] file index per example
+    assert sorted(order) == list(range(60))  # every file once per epoch
+    drawn = np.concatenate(onehot).argmax(axis=1)  # [60] class per example
+    np.testing.assert_array_equal(drawn, np.asarray(labels)[order])  # labels still follow their clips
+    for third in drawn.reshape(3, 20):
+        counts = np.bincount(third, minlength=3)
+        assert counts.min() >= 3, counts  # every class in every third of the epoch (old code: [11, 9, 0] first)
+
+
 def test_each_example_of_an_epoch_gets_its_own_crop(tmp_path):
     """Crops (like every per-example draw) are seeded per example: equal-length clips are not all cut at one
     offset in an epoch."""
