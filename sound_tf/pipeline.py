@@ -296,10 +296,14 @@ def training_options() -> tf.data.Options:
 
 
 def evaluation_dataset(paths: Sequence[str], label_indices: Sequence[int], config: Config,
-                       *, batch_size: int | None = None) -> tf.data.Dataset:
-    """Deterministic first-window batches ``(waves [batch, samples], one-hot labels)`` for validation."""
+                       *, batch_size: int | None = None, memory_cache: bool = True) -> tf.data.Dataset:
+    """Deterministic first-window batches ``(waves [batch, samples], one-hot labels)`` for validation.
+
+    ``memory_cache=False`` for a single pass (the normalisation statistics): the decoded clips are not kept
+    in memory after it (see :func:`memory_cache_format`).
+    """
     length, classes = config.audio.clip_samples, config.num_classes
-    ds = _decoded(paths, label_indices, memory_cache_format(paths))
+    ds = _decoded(paths, label_indices, memory_cache_format(paths) if memory_cache else None)
     ds = ds.map(lambda w, y: (as_float(pad_or_crop(w, length)), tf.one_hot(y, classes)), num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
 

@@ -429,7 +429,7 @@ def feature_statistics(config: Config, paths: list[str], labels: list[int], *, m
     if len(paths) > max_clips:
         chosen = np.sort(np.random.default_rng(config.train.seed).permutation(len(paths))[:max_clips])
         paths, labels = [paths[i] for i in chosen], [labels[i] for i in chosen]
-    ds = pipeline.evaluation_dataset(paths, labels, config)
+    ds = pipeline.evaluation_dataset(paths, labels, config, memory_cache=False)  # one pass: nothing to keep
     return compute_feature_stats(config, (waves for waves, _ in ds))
 
 
