@@ -203,6 +203,31 @@ class LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = self._rate
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One log line per finished epoch (console and ``train.log``): losses, accuracies, learning rate and
+    the epoch's wall time, the numbers ``history.csv`` gets.
+
+    Keras's progress bars go to stdout only (redirected, a stream of carriage returns and backspaces) and
+    ``--quiet`` turns them off: without these lines the log said nothing from "training ..." to
+    "evaluated ..." over all the epochs of a run.
+    """
+
+    def __init__(self, log: Callable[[str], None], epochs: int):
+        super().__init__()
+        self.log, self.epochs, self._started = log, epochs, time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        shown = [f"{key} {float(logs[key]):.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+                 if key in logs]
+        if "learning_rate" in logs:
+            shown.append(f"learning rate {float(logs['learning_rate']):.3g}")
+        self.log(f"epoch {epoch + 1}/{self.epochs}: {', '.join(shown)} ({time.monotonic() - self._started:.1f} s)")
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Early stopping whose best value and patience counter continue from an earlier, killed run."""
 
@@ -386,7 +411,7 @@ def training_datasets(config: Config, data: Any, *, first_epoch: int = 0,
 
 
 def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *, started: float,
-               seconds_before: float) -> list[keras.callbacks.Callback]:
+               seconds_before: float, log: Callable[[str], None] = print) -> list[keras.callbacks.Callback]:
     val_losses = history.get("val_loss", [])
     best = min(val_losses) if val_losses else None
     since_best = len(val_losses) - 1 - int(np.argmin(val_losses)) if val_losses else 0
@@ -400,6 +425,7 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *
         ResumableEarlyStopping(previous_best=best, epochs_since_best=since_best, monitor="val_loss",
                                patience=config.train.early_stopping_patience, restore_best_weights=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        EpochLog(log, config.train.epochs),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
         MarkFitDone(run_dir),
@@ -510,7 +536,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
             f"{config.feature_shape}")
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
         model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
-                  callbacks=_callbacks(config, run_dir, history, started=started, seconds_before=seconds_before),
+                  callbacks=_callbacks(config, run_dir, history, started=started, seconds_before=seconds_before,
+                                       log=log),
                   verbose=verbose, shuffle=False)
 
     if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too

@@ -771,6 +771,27 @@ def test_history_logs_the_learning_rate_each_epoch_began_with(tmp_path):
     assert logged == pytest.approx(expected, rel=1e-5) and logged[0] == pytest.approx(0.01 * 0.01)
 
 
+def test_train_log_has_a_line_per_epoch_with_the_numbers_of_history_csv(tmp_path):
+    """Keras's progress bars reach stdout only (a redirected one gets a stream of backspaces) and --quiet
+    turns them off: train.log said nothing between "training ..." and "evaluated ..." over all the epochs
+    (80 in the esc50 recipe)."""
+    data = make_tree(tmp_path / "data", corrupt=False)
+    out = tmp_path / "run"
+    assert train.main(_flags(data, out, "--epochs", "2", "--set", "train.early_stopping_patience=9")) == 0
+    lines = (out / "train.log").read_text().splitlines()
+    epochs = [line for line in lines if " epoch " in line and "/2: " in line]
+    with (out / "history.csv").open(newline="") as handle:
+        history = list(csv.DictReader(handle))
+    assert len(epochs) == len(history) == 2, lines
+    for number, (line, row) in enumerate(zip(epochs, history), start=1):
+        assert f"epoch {number}/2: loss {float(row['loss']):.4f}, accuracy {float(row['accuracy']):.4f}, " \
+               f"val_loss {float(row['val_loss']):.4f}, val_accuracy {float(row['val_accuracy']):.4f}, " \
+               f"learning rate {float(row['learning_rate']):.3g} (" in line, line
+    starts = [i for i, line in enumerate(lines) if " training default " in line]
+    ends = [i for i, line in enumerate(lines) if " evaluated " in line]
+    assert starts and ends and starts[0] < lines.index(epochs[0]) < lines.index(epochs[1]) < ends[0]
+
+
 def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what_is_asked(tmp_path):
     """Nested work in one process (crossval's command line and run_crossval) claims a folder twice: the
     first release must not free it. A lock file deleted under a holder guards nothing: claiming again locks
