@@ -263,7 +263,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     item_of: dict[str, Any] = {}
     readable: list[Example] = []
     if pending:  # decode every file once, for all folds
-        items, skipped = evaluation.decode_examples(examples, labels, config)
+        items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]

@@ -803,6 +803,20 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
     return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
 
 
+def decode_progress(log: Callable[[str], Any]) -> Callable[[int, int], None]:
+    """A :meth:`~sound_tf.audio.DecodeCache.build` progress callback: ``data: decoding done/count`` to ``log``
+    at most every :data:`PROGRESS_EVERY_S` seconds (a cold cache of a real dataset takes minutes)."""
+    last_log = [time.monotonic()]
+
+    def progress(done: int, count: int) -> None:
+        now = time.monotonic()
+        if now - last_log[0] >= PROGRESS_EVERY_S:
+            last_log[0] = now
+            log(f"data: decoding {done}/{count}")
+
+    return progress
+
+
 def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable[[str], Any] = print) -> PreparedData:
     """Load, split and decode the dataset a config names; write ``split.csv`` and ``skipped.csv``.
 
@@ -869,16 +883,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
     total = len({ex.path for ex in all_examples} | {path for path, _ in prior_skipped})
-    last_log = [time.monotonic()]
     log(f"data: decode cache {cache.rate_dir}")
-
-    def progress(done: int, count: int) -> None:
-        now = time.monotonic()
-        if now - last_log[0] >= PROGRESS_EVERY_S:
-            last_log[0] = now
-            log(f"data: decoding {done}/{count}")
-
-    result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=progress)
+    result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=decode_progress(log))
     if not result.cached:
         reasons = "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
         hint = ""

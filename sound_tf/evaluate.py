@@ -149,7 +149,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     refuse_foreign_folder(out_dir, marker="metrics.json", what="evaluation", startup=("skipped.csv",),
                           overwrite_flag=False)
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
-    items, skipped = evaluation.decode_examples(examples, config.labels, config)
+    items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
     if not items:  # before anything is written: an earlier evaluation in out_dir stays whole
         raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
                            f"{skipped[0][1]})")

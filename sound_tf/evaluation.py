@@ -22,7 +22,7 @@ from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
 from .config import Config, unfinished_run_hint
-from .datasets import SPLITS, Example, Item, PreparedData, read_split_csv
+from .datasets import SPLITS, Example, Item, PreparedData, decode_progress, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
 
@@ -150,9 +150,12 @@ def check_frontend(model: Any, config: Config, config_path: Path) -> None:
                            f"was edited after training: restore it, or train again with the new settings")
 
 
-def decode_examples(examples: Sequence[Example], labels: Sequence[str],
-                    config: Config) -> tuple[list[Item], list[tuple[str, str]]]:
+def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: Config, *,
+                    log: Callable[[str], None] | None = None) -> tuple[list[Item], list[tuple[str, str]]]:
     """Decode ``examples`` once through the decode cache at the config's rate and index their labels.
+
+    With ``log``, the decoding reports its progress there as training's does
+    (:func:`sound_tf.datasets.decode_progress`).
 
     Returns
     -------
@@ -175,7 +178,8 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str],
         raise DatasetError(f"label(s) {unknown} are not among the model's classes {list(labels)}")
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
-    result = cache.build([ex.path for ex in examples], strict=config.data.strict)
+    result = cache.build([ex.path for ex in examples], strict=config.data.strict,
+                         progress=decode_progress(log) if log is not None else None)
     items = [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
                   label_index=index[ex.label], fold=ex.fold, group=ex.group)
              for ex in examples if ex.path in result.cached]

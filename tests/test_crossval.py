@@ -284,6 +284,27 @@ def _tones(root: Path) -> Path:
     return root
 
 
+def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypatch):
+    """Its decoding of every file said nothing until the first fold began (train logs "data: decoding
+    done/count" every PROGRESS_EVERY_S seconds; a cold cache of UrbanSound8K takes minutes). No training."""
+    from sound_tf import datasets, trainer
+    from sound_tf.crossval import run_crossval
+
+    monkeypatch.setattr(datasets, "PROGRESS_EVERY_S", 0.0)  # a line for every file
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    data, lines = _tones(tmp_path / "data"), []
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    decoding = [line for line in lines if line.startswith("data: decoding ")]
+    assert decoding == [f"data: decoding {done}/19" for done in range(1, 20)], lines  # 18 clips and broken.wav
+
+
 def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
     import subprocess
     import sys

@@ -185,6 +185,20 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
     assert folder == run.run_dir / "evaluation" / "data_test" and metrics["num_examples"] == 3
 
 
+def test_evaluate_another_dataset_reports_the_decoding_progress(run, tmp_path, monkeypatch):
+    """Evaluating a dataset the cache has not seen decodes it first: silent until the scores (train logs
+    "data: decoding done/count" every PROGRESS_EVERY_S seconds)."""
+    from sound_tf import datasets, evaluate
+
+    monkeypatch.setattr(datasets, "PROGRESS_EVERY_S", 0.0)  # a line for every file
+    lines: list[str] = []
+    metrics, _ = evaluate.evaluate_run(run.run_dir, data=str(make_tree(tmp_path / "new", 2, seed=11)),
+                                       log=lines.append)
+    assert metrics["num_examples"] == 6
+    assert [line for line in lines if line.startswith("data: decoding ")] == [
+        f"data: decoding {done}/6" for done in range(1, 7)], lines
+
+
 def test_evaluate_one_fold_of_a_manifest(run, tmp_path):
     from sound_tf import evaluate
 
