@@ -398,14 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", help="run only these folds, e.g. 1,3 (default: all)")
     parser.add_argument("--out", help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no Keras progress bars (shown only when stdout is a terminal)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from .train import config_from_args, quiet_tensorflow, remove_if_unstarted, setup_logging
+    from .train import config_from_args, progress_bars, quiet_tensorflow, remove_if_unstarted, setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -422,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 setup_logging(out_dir)
                 started = time.time()
                 run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
-                             log=log.info, verbose=0 if args.quiet else "auto")
+                             log=log.info, verbose=progress_bars(args.quiet))
                 log.info(f"done in {time.time() - started:.0f} s")
         finally:  # as train: a folder this command created and left with only its lock and log goes again
             if not existed:

@@ -304,6 +304,17 @@ def setup_logging(run_dir: Path | None = None) -> None:
             tf_logger.removeHandler(handler)
 
 
+def progress_bars(quiet: bool) -> int | str:
+    """Keras's ``verbose`` for ``train`` and ``crossval``: progress bars on a terminal only.
+
+    Keras redraws its bar with carriage returns and backspaces on any POSIX stdout, so a redirected one (a
+    file, a pipe, ``nohup``) got about 270 bytes per training step in one line per epoch; the log's line per
+    epoch (:class:`sound_tf.trainer.EpochLog`) says what those bars would have ended on. ``--quiet``: none.
+    """
+    isatty = getattr(sys.stdout, "isatty", None)
+    return "auto" if not quiet and callable(isatty) and isatty() else 0
+
+
 def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -315,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     parser.add_argument("--overwrite", action="store_true", help="start over: empty an existing --out folder (without --out: a new run "
                                                               "folder, instead of resuming an unfinished run)")
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no Keras progress bars (shown only when stdout is a terminal)")
     parser.add_argument("--export", nargs="?", const="default", metavar="PROFILE",
                         help="when training ends, export the run (python -m sound_tf.export) with this "
                              "profile (default: export/default.toml)")
@@ -372,7 +384,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     else:
         if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
             write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
-        result = train_run(config, run_dir, log=log.info, verbose=0 if args.quiet else "auto")
+        result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))
         for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
             log.info(line)
         log.info(f"run folder: {run_dir}")
