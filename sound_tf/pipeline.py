@@ -82,23 +82,30 @@ def sliding_windows(wave: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.
 
 
 # -- datasets ---------------------------------------------------------------------------------------
-def _memory_cache_budget_bytes() -> int:
+def memory_cache_budget_bytes() -> int:
+    """The memory caches' budget, ``SOUND_TF_MEMORY_CACHE_MB`` (default :data:`DEFAULT_MEMORY_CACHE_MB`), in bytes."""
     return int(float(os.environ.get("SOUND_TF_MEMORY_CACHE_MB", DEFAULT_MEMORY_CACHE_MB)) * 2**20)
 
 
-def memory_cache_format(paths: Sequence[str]) -> str | None:
+def memory_cache_format(paths: Sequence[str], *, budget_bytes: int | None = None) -> str | None:
     """How the decoded waveforms of ``paths`` are kept in memory after the first epoch, or ``None`` (not kept).
 
-    ``"float32"`` when they fit the budget (``SOUND_TF_MEMORY_CACHE_MB``) as float32; else ``"int16"``, the
-    16-bit samples as the cached WAVs hold them (half the bytes), when those fit; else ``None`` and every
-    epoch reads the WAV files. float32 comes first because converting int16 back costs about 0.02 ms of CPU
-    per 5-s clip (``bench/pipeline_ab.py``); int16 doubles the audio that can stay in memory.
+    ``"float32"`` when they fit the budget (``budget_bytes``, by default all of ``SOUND_TF_MEMORY_CACHE_MB``)
+    as float32; else ``"int16"``, the 16-bit samples as the cached WAVs hold them (half the bytes), when
+    those fit; else ``None`` and every epoch reads the WAV files. float32 comes first because converting
+    int16 back costs about 0.02 ms of CPU per 5-s clip (``bench/pipeline_ab.py``); int16 doubles the audio
+    that can stay in memory.
     """
+    return memory_cache_plan(paths, budget_bytes=budget_bytes)[0]
+
+
+def memory_cache_plan(paths: Sequence[str], *, budget_bytes: int | None = None) -> tuple[str | None, int]:
+    """:func:`memory_cache_format` of ``paths`` and about how many bytes of the budget that cache takes."""
     wav_bytes = sum(os.path.getsize(p) for p in paths)  # 16-bit PCM: about 2 bytes per sample
-    budget = _memory_cache_budget_bytes()
+    budget = memory_cache_budget_bytes() if budget_bytes is None else budget_bytes
     if 2 * wav_bytes <= budget:
-        return "float32"
-    return "int16" if wav_bytes <= budget else None
+        return "float32", 2 * wav_bytes
+    return ("int16", wav_bytes) if wav_bytes <= budget else (None, 0)
 
 
 def fits_memory_cache(paths: Sequence[str]) -> bool:
@@ -296,14 +303,17 @@ def training_options() -> tf.data.Options:
 
 
 def evaluation_dataset(paths: Sequence[str], label_indices: Sequence[int], config: Config,
-                       *, batch_size: int | None = None, memory_cache: bool = True) -> tf.data.Dataset:
+                       *, batch_size: int | None = None, memory_cache: bool = True,
+                       memory_budget_bytes: int | None = None) -> tf.data.Dataset:
     """Deterministic first-window batches ``(waves [batch, samples], one-hot labels)`` for validation.
 
     ``memory_cache=False`` for a single pass (the normalisation statistics): the decoded clips are not kept
-    in memory after it (see :func:`memory_cache_format`).
+    in memory after it. ``memory_budget_bytes``: what is left of the memory cache's budget for them
+    (default: all of it; see :func:`memory_cache_format`).
     """
     length, classes = config.audio.clip_samples, config.num_classes
-    ds = _decoded(paths, label_indices, memory_cache_format(paths) if memory_cache else None)
+    cache = memory_cache_format(paths, budget_bytes=memory_budget_bytes) if memory_cache else None
+    ds = _decoded(paths, label_indices, cache)
     ds = ds.map(lambda w, y: (as_float(pad_or_crop(w, length)), tf.one_hot(y, classes)), num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
 
@@ -351,5 +361,5 @@ __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
     "training_dataset", "epoch_keys", "batches_per_epoch", "drops_remainder", "evaluation_dataset", "window_dataset",
     "predict_logits", "class_weight_table",
-    "fits_memory_cache", "memory_cache_format", "as_float", "label_arrays", "training_options",
+    "fits_memory_cache", "memory_cache_format", "memory_cache_plan", "memory_cache_budget_bytes", "as_float", "label_arrays", "training_options",
 ]

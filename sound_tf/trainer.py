@@ -402,12 +402,15 @@ def training_datasets(config: Config, data: Any, *, first_epoch: int = 0,
     bank = ((noise_bank if noise_bank is not None else augment.load_noise_bank(config))
             if use_aug and config.augment.noise_domain == "waveform" else None)
     waveform_augmenter = augment.training_augmenter(config, noise_bank=bank)  # None: no per-clip map
+    # One budget for both memory caches (SOUND_TF_MEMORY_CACHE_MB): the training clips, read in every epoch's
+    # every step, first; the validation clips get what is left (each had all of it, so together up to twice).
+    left = pipeline.memory_cache_budget_bytes() - pipeline.memory_cache_plan(train_paths)[1]
     train_ds = pipeline.training_dataset(
         train_paths, train_y, config, waveform_augmenter=waveform_augmenter,
         mixup=augment.make_mixup(config) if use_aug else None,
         class_weights=pipeline.class_weight_table(train_y, config.num_classes) if config.train.class_weights
         else None, first_epoch=first_epoch, epochs=None)
-    return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config)
+    return train_ds, pipeline.evaluation_dataset(val_paths, val_y, config, memory_budget_bytes=max(left, 0))
 
 
 def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *, started: float,

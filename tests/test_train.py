@@ -334,10 +334,10 @@ def test_a_decode_cache_deleted_under_a_run_is_a_one_line_error(tmp_path, monkey
                r"cache deleted\?\); run the same command again")
     sizes = pipeline.memory_cache_format
 
-    def sized_then_emptied(paths):  # Python has seen the files; TensorFlow's own reader meets them gone
+    def sized_then_emptied(paths, **kwargs):  # Python has seen the files; TensorFlow's reader meets them gone
         if not cache.exists():
             return None  # (streamed from the files: no more size checks)
-        kept = sizes(paths)
+        kept = sizes(paths, **kwargs)
         shutil.rmtree(cache)
         return kept
 
@@ -670,6 +670,43 @@ def test_normalisation_statistics_read_the_clips_once_without_keeping_them_in_me
     assert len(built) == 1
     ops = {node.op for node in tf.compat.v1.GraphDef.FromString(built[0]._as_serialized_graph().numpy()).node}
     assert "TensorSliceDataset" in ops and not any(op.startswith("CacheDataset") for op in ops), sorted(ops)
+
+
+def test_training_and_validation_clips_share_one_memory_cache_budget(tmp_path, monkeypatch):
+    """SOUND_TF_MEMORY_CACHE_MB bounds the clips a training process keeps: the training split takes its
+    share first and validation gets the rest (each had the whole budget, so together up to twice it)."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from sound_tf import pipeline, trainer
+    from sound_tf.datasets import Item
+
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5, "labels": ["a", "b"],
+                                        "augment.enabled": False})
+    splits = {}
+    for name, count in (("train", 6), ("val", 4)):
+        splits[name] = []
+        for i in range(count):
+            path = tmp_path / f"{name}{i}.wav"
+            sf.write(path, np.full(SR // 2, 0.1, np.float32), SR, subtype="PCM_16")
+            splits[name].append(Item(source=str(path), cached=str(path), label="ab"[i % 2], label_index=i % 2))
+    data = SimpleNamespace(splits=splits)
+    train_bytes, val_bytes = (sum(os.path.getsize(item.cached) for item in splits[name]) for name in ("train", "val"))
+
+    kept = []  # (clips, memory cache format) per dataset built
+    original = pipeline._decoded
+    monkeypatch.setattr(pipeline, "_decoded", lambda paths, labels, cache: kept.append((len(paths), cache))
+                        or original(paths, labels, cache))
+    for budget, val_cache in ((2 * (train_bytes + val_bytes), "float32"),  # both fit as float32
+                              (2 * train_bytes + val_bytes, "int16"),  # validation as int16 in what is left
+                              (2 * train_bytes + val_bytes // 2, None)):  # validation no longer fits
+        monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", str(budget / 2**20))
+        assert pipeline.memory_cache_format([item.cached for item in splits["val"]]) == "float32"  # alone: fits
+        kept.clear()
+        _, val_ds = trainer.training_datasets(config, data)
+        assert kept == [(6, "float32"), (4, val_cache)], budget  # the training clips first, as float32
+        assert val_ds.element_spec[0].dtype == tf.float32  # int16 in memory, float32 out
 
 
 def test_a_run_whose_export_was_stopped_exports_when_the_command_runs_again(tmp_path):
