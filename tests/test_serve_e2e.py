@@ -362,6 +362,12 @@ def test_metrics_of_several_workers_add_up_whichever_worker_answers(bundle, tmp_
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_ready(server, url, stderr_path, seconds=120)
+            # /ready answered by one worker while the other still loads its model: wait for both, or a request
+            # the second one takes is a 503 (seen in a CI run under load)
+            deadline = time.time() + 120
+            while stderr_path.read_text().count('"message": "model ready"') < 2:
+                assert server.poll() is None and time.time() < deadline, stderr_path.read_text()[-3000:]
+                time.sleep(0.1)
             shared = list(spool.glob("sound_tf_metrics_*"))
             assert len(shared) == 1, list(spool.iterdir())
             clip = encode(tone(300, 0.5, SR), SR)
