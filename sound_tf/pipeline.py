@@ -361,5 +361,6 @@ __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
     "training_dataset", "epoch_keys", "batches_per_epoch", "drops_remainder", "evaluation_dataset", "window_dataset",
     "predict_logits", "class_weight_table",
-    "fits_memory_cache", "memory_cache_format", "memory_cache_plan", "memory_cache_budget_bytes", "as_float", "label_arrays", "training_options",
+    "fits_memory_cache", "memory_cache_format", "memory_cache_plan", "memory_cache_budget_bytes", "as_float",
+    "label_arrays", "training_options",
 ]
