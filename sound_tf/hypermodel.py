@@ -590,12 +590,14 @@ class SoundHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, config: Config, space: SearchSpace, data: Any = None, *,
                  stats_dir: str | Path | None = None, trial_epochs: int | None = None,
-                 trial_patience: int | None = None, noise_bank: np.ndarray | None = None):
+                 trial_patience: int | None = None, noise_bank: np.ndarray | None = None,
+                 progress: int | str | None = None):
         super().__init__(name=f"sound_tf_{space.name}", tunable=True)
         if len(config.labels) < 2:
             raise ConfigError(f"a search needs at least 2 labels in the config, got {config.labels!r}")
         self.config, self.space, self.data = config, space, data
         self.trial_overrides = {"train.epochs": trial_epochs, "train.early_stopping_patience": trial_patience}
+        self.progress = progress  # fit verbosity apart from KerasTuner's (its trial tables); None: the same
         self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None
         self._noise_banks: dict[tuple[Any, ...], np.ndarray] = {}
         if noise_bank is not None:
@@ -674,6 +676,8 @@ class SoundHyperModel(keras_tuner.HyperModel):
         callbacks.append(InputThreadPriority())  # as in training: the input pipeline yields to the step
         kwargs.setdefault("epochs", config.train.epochs)
         kwargs.setdefault("shuffle", False)  # as in training: the pipeline shuffles (Keras would only warn)
+        if self.progress is not None:
+            kwargs["verbose"] = self.progress
         history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **kwargs).history
         scores = np.asarray(history.get(settings.objective, [np.nan]), np.float64)
         if np.all(np.isnan(scores)):

@@ -1006,7 +1006,8 @@ def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
                time_budget_minutes: float | None = None,
                worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS, final: bool = True,
-               log: Callable[[str], None] = print, verbose: int | str = 0) -> SearchResult:
+               log: Callable[[str], None] = print, verbose: int | str = 0,
+               progress: int | str | None = None) -> SearchResult:
     """Run (or continue, or join) the search over ``space`` and write its outputs into ``out``.
 
     Parameters
@@ -1025,6 +1026,10 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         Chief: seconds without a heartbeat after which a worker counts as dead.
     final : bool
         Retrain the best configuration into ``out/best_run`` and evaluate it on the test split.
+    verbose : int or str
+        KerasTuner's trial tables, and Keras's progress bars unless ``progress`` is given.
+    progress : int or str, optional
+        Keras's progress bars in the trials and the best run (``python -m sound_tf.tune``: on a terminal only).
 
     Returns
     -------
@@ -1063,7 +1068,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
         f"{len(data.splits['val'])} validation clips")
     hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
-                                 trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank)
+                                 trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank,
+                                 progress=progress)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
     seed = space.settings.seed if space.settings.seed is not None else config.train.seed
     try:  # KerasTuner builds the model of the space's default values here
@@ -1111,7 +1117,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         result.best_run = out / "best_run"
         log(f"retraining the best configuration for up to {result.best_config.train.epochs} epochs in "
             f"{result.best_run}; the test split is used only now")
-        result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log, verbose=verbose)
+        result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
+                                         verbose=verbose if progress is None else progress)
     return result
 
 
@@ -1206,7 +1213,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-final", action="store_true", help="do not retrain the best configuration")
     parser.add_argument("--worker-timeout", type=float, default=DEFAULT_WORKER_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="chief: release a worker whose heartbeat stopped this long ago (default: 120)")
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars or trial tables")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no Keras progress bars (shown only when stdout is a terminal) or trial tables")
     return parser
 
 
@@ -1246,14 +1254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:
     """The search of one ``tune`` command, its outputs and log, in a checked (and, but for a worker,
     claimed) ``out``."""
-    from .train import log_file_handler
+    from .train import log_file_handler, progress_bars
 
     log_dir = out / "workers" / tuner_id() if role == "worker" else out
     log_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger().addHandler(log_file_handler(log_dir / "tune.log"))
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
                         worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
-                        verbose=0 if args.quiet else "auto")
+                        verbose=0 if args.quiet else "auto", progress=progress_bars(args.quiet))
     if result.test_metrics:
         from .evaluation import train_class_counts
         from .metrics import summary_lines

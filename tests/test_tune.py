@@ -796,6 +796,20 @@ def test_a_search_in_which_no_trial_completed_exits_with_an_error(tmp_path, monk
         in capsys.readouterr().err
 
 
+def test_a_redirected_stdout_gets_the_trial_tables_not_a_stream_of_progress_bar_redraws(tmp_path, capsys):
+    """As train and crossval: Keras draws its bars with carriage returns and backspaces on a file or a pipe
+    too, and a redirected search wrote them for every step of every trial and of the best run."""
+    from sound_tf import tune
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    flags = [flag for flag in cli_flags(data, tmp_path / "out", "--max-trials", "1") if flag != "--quiet"]
+    assert tune.main(flags) == 0
+    out = capsys.readouterr().out
+    assert "\x08" not in out and "\r" not in out and "\x1b[" not in out, out[:500]
+    assert "Trial 1 Complete" in out  # KerasTuner's tables stay: they are plain lines
+    assert (tmp_path / "out" / "best_run" / "metrics.json").is_file()
+
+
 def test_build_works_apart_from_the_search():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace, SoundHyperModel
