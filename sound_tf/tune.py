@@ -1003,6 +1003,23 @@ def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
     return "", False
 
 
+def _no_notebook_output_outside_notebooks() -> None:
+    """KerasTuner 1.4.8 takes any process that can import IPython for a notebook (``get_ipython()`` is
+    ``None`` outside one, and ``"Terminal"`` is not in ``"NoneType"``) and "clears the cell" before every
+    trial: ANSI line erasures and carriage returns on a terminal or in a redirected log. Outside an
+    IPython shell its plain-text display is what runs."""
+    from keras_tuner.src import utils as kt_utils
+
+    try:
+        import IPython
+
+        shell = IPython.get_ipython()
+    except ImportError:
+        shell = None
+    if kt_utils.IS_NOTEBOOK and shell is None:
+        kt_utils.IS_NOTEBOOK = False
+
+
 def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite: bool = False,
                time_budget_minutes: float | None = None,
                worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS, final: bool = True,
@@ -1039,6 +1056,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     from .hypermodel import SoundHyperModel
 
     out = Path(out)
+    _no_notebook_output_outside_notebooks()
     role = current_role()
     if role != "local":
         log(f"distributed search: this process is {tuner_id()!r} ({role}), oracle at "

@@ -796,11 +796,21 @@ def test_a_search_in_which_no_trial_completed_exits_with_an_error(tmp_path, monk
         in capsys.readouterr().err
 
 
-def test_a_redirected_stdout_gets_the_trial_tables_not_a_stream_of_progress_bar_redraws(tmp_path, capsys):
+def test_a_redirected_stdout_gets_the_trial_tables_not_a_stream_of_progress_bar_redraws(tmp_path, capsys,
+                                                                                        monkeypatch):
     """As train and crossval: Keras draws its bars with carriage returns and backspaces on a file or a pipe
-    too, and a redirected search wrote them for every step of every trial and of the best run."""
+    too, and a redirected search wrote them for every step of every trial and of the best run. KerasTuner
+    also took any process that can import IPython for a notebook and erased the "cell" before every trial
+    with ANSI codes: its conclusion is simulated here, whether or not IPython is installed."""
+    import types
+
+    from keras_tuner.src import utils as kt_utils
+
     from sound_tf import tune
 
+    monkeypatch.setattr(kt_utils, "IS_NOTEBOOK", True)  # what KerasTuner concludes when IPython imports
+    monkeypatch.setattr(kt_utils, "display", types.SimpleNamespace(clear_output=lambda: print("\x1b[2K\r", end="")),
+                        raising=False)
     data = make_tones(tmp_path / "data", clips_per_class=6)
     flags = [flag for flag in cli_flags(data, tmp_path / "out", "--max-trials", "1") if flag != "--quiet"]
     assert tune.main(flags) == 0
