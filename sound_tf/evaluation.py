@@ -83,8 +83,8 @@ def load_run_config(run_dir: str | Path) -> Config:
         raise SoundTFError(f"{run_dir}: no such folder; pass the folder a training run wrote")
     for name in ("config.json", "model.keras"):
         if not (run_dir / name).is_file():
-            hint = "pass the folder a training run wrote"
-            hint = unfinished_run_hint(run_dir) or hint  # a run killed before its model was written
+            # a run killed before its model was written says how to resume it
+            hint = unfinished_run_hint(run_dir) or "pass the folder a training run wrote"
             if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
                 hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
                         f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")
