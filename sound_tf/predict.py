@@ -96,8 +96,9 @@ class Predictor:
         ``[windows, classes]``. Raises :class:`AudioError` naming ``name`` for any other input."""
         audio = self.config.audio
         wave = check_wave(wave, name)
-        windows = split_windows(wave, clip_samples=audio.clip_samples,
-                                hop_samples=audio.window_hop_samples)  # [windows, clip_samples]
+        # A view: overlapping windows share the wave's samples; each batch is copied when it is scored.
+        windows = split_windows(wave, clip_samples=audio.clip_samples, hop_samples=audio.window_hop_samples,
+                                copy=False)  # [windows, clip_samples]
         batch = self.config.train.batch_size
         return np.concatenate([np.asarray(self._infer(windows[i:i + batch].astype(np.float32)))
                                for i in range(0, len(windows), batch)])  # [windows, classes]
@@ -121,21 +122,20 @@ class Predictor:
                           top=_top(overall, self.labels, top_k), windows=windows)
 
 
-def format_table(predictions: Sequence[Prediction], *, with_windows: bool) -> list[str]:
-    """Console lines: one row per file (its top classes), and with ``with_windows`` its timeline."""
-    if not predictions:
-        return []
-    width = max(len(p.file) for p in predictions)
-    k = max(len(p.top) for p in predictions)
-    header = f"{'file':<{width}}  " + "  ".join(f"{f'top-{i + 1}':<22}" for i in range(k))
-    lines = [header.rstrip(), "-" * len(header.rstrip())]
-    for p in predictions:
-        cells = "  ".join(f"{f'{label} {prob:.3f}':<22}" for label, prob in p.top)
-        lines.append(f"{p.file:<{width}}  {cells}".rstrip())
-        if with_windows:
-            for w in p.windows:
-                best = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in w["top_k"])
-                lines.append(f"  {w['start_seconds']:8.2f} - {w['end_seconds']:.2f} s".ljust(26) + best)
+def table_header(width: int, k: int) -> list[str]:
+    """The table's two header lines for file names up to ``width`` characters and ``k`` classes a row."""
+    header = (f"{'file':<{width}}  " + "  ".join(f"{f'top-{i + 1}':<22}" for i in range(k))).rstrip()
+    return [header, "-" * len(header)]
+
+
+def table_rows(prediction: Prediction, *, width: int, with_windows: bool) -> list[str]:
+    """One file's row (its top classes), and with ``with_windows`` its timeline below it."""
+    cells = "  ".join(f"{f'{label} {prob:.3f}':<22}" for label, prob in prediction.top)
+    lines = [f"{prediction.file:<{width}}  {cells}".rstrip()]
+    if with_windows:
+        for w in prediction.windows:
+            best = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in w["top_k"])
+            lines.append(f"  {w['start_seconds']:8.2f} - {w['end_seconds']:.2f} s".ljust(26) + best)
     return lines
 
 
@@ -148,12 +148,14 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
     err = err or (lambda line: print(line, file=sys.stderr))
     check_top_k(top_k, 1, name="--top-k")  # before the model loads; predict_file caps it at the model's classes
     predictor = Predictor(*load_run(run_dir))
-    done: list[Prediction] = []
-    failed = 0
+    classified = failed = 0
     left_out: list[str] = []
     files = expand_audio_inputs(inputs, left_out=left_out)
     if left_out:
         err(left_out_note(left_out))
+    # Each row is printed as soon as its file is scored (a folder of thousands of files shows progress),
+    # aligned on the longest name of them all, which is known before the first file is read.
+    width = max((len(str(path)) for path, _ in files), default=0)
     for path, problem in files:
         try:
             if problem is not None:
@@ -165,13 +167,16 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
             if as_json:
                 out(json.dumps({"file": exc.path, "error": exc.reason}))
             continue
-        done.append(prediction)
         if as_json:
             out(json.dumps(prediction.to_json(with_windows=with_windows)))
-    if not as_json:
-        for line in format_table(done, with_windows=with_windows):
-            out(line)
-    return len(done), failed
+        else:
+            lines = table_rows(prediction, width=width, with_windows=with_windows)
+            if not classified:
+                lines = table_header(width, len(prediction.top)) + lines
+            for line in lines:
+                out(line)
+        classified += 1
+    return classified, failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> int:  # as sound_tf.lite: 1 when any file could not be classified (the others are printed)
         classified, failed = run(args.run_dir, args.inputs, top_k=args.top_k, as_json=args.json,
-                                 with_windows=args.windows)
+                                 with_windows=args.windows, out=lambda line: print(line, flush=True))
         if classified == 0:
             print("error: no file could be classified", file=sys.stderr)
         elif failed:

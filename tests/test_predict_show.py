@@ -110,6 +110,51 @@ def test_predict_agrees_with_evaluation_and_prints_a_table(run, capsys):
         assert [float(p) for p in cells[1::2]] == pytest.approx(probs[order], abs=2e-3)
 
 
+def test_predict_prints_each_row_as_its_file_is_scored_and_does_not_copy_overlapping_windows(run, tmp_path):
+    import tracemalloc
+
+    from sound_tf import predict
+    from sound_tf.predict import Predictor
+
+    events: list[str] = []
+    scored = Predictor.predict_file
+
+    def recording(self, path, **kwargs):
+        events.append(f"score {Path(path).name}")
+        return scored(self, path, **kwargs)
+
+    files = [write_tone(tmp_path / name, 900.0, 0.6) for name in ("a.wav", "a_much_longer_name.wav")]
+    broken = tmp_path / "b.wav"
+    broken.write_bytes(b"not audio")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(Predictor, "predict_file", recording)
+    try:
+        classified, failed = predict.run(run.run_dir, [files[0], broken, files[1]], top_k=2,
+                                         out=lambda line: events.append(f"out {line}"),
+                                         err=lambda line: events.append(f"err {line}"))
+    finally:
+        patch.undo()
+    assert (classified, failed) == (2, 1)
+    width = len(str(files[1]))  # the longest name, known before any file is read
+    assert [e.split()[0] for e in events] == ["score", "out", "out", "out", "score", "err", "score", "out"]
+    assert events[1] == "out " + f"{'file':<{width}}  top-1                   top-2"
+    assert events[3].startswith(f"out {str(files[0]):<{width}}  ") and events[7].startswith(f"out {files[1]}  ")
+    assert events[3].split()[2::2] == events[7].split()[2::2]  # the same tone, the same classes
+
+    # Windows overlap by half: a copy of each would take twice the wave's memory besides the wave.
+    predictor = Predictor(run.config, run.model)
+    wave = np.zeros(SR * 120, np.float32)  # 2 minutes: 479 windows of 0.5 s
+    predictor.window_logits(wave[: SR])  # traced before measuring
+    tracemalloc.start()
+    try:
+        logits = predictor.window_logits(wave)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert logits.shape == (479, len(run.config.labels))
+    assert peak < 1.3 * wave.nbytes, peak / wave.nbytes  # one padded copy of the wave and a batch
+
+
 def test_predictor_checks_top_k_as_the_command_line_does(run, tmp_path):
     from sound_tf.errors import ConfigError
     from sound_tf.evaluation import load_run
