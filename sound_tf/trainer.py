@@ -2,8 +2,9 @@
 
 A run folder is self-describing: ``config.json`` (with the label list), ``labels.txt``, ``split.csv``,
 ``skipped.csv``, ``model.keras``, ``history.csv``, ``metrics.json``, ``confusion_matrix.png`` and the
-rest of the evaluation files, TensorBoard logs under ``logs/``, and while training runs, ``backup/``
-(``keras.callbacks.BackupAndRestore``) and ``checkpoints/best.weights.h5``. Running the same command
+rest of the evaluation files, TensorBoard logs under ``logs/``, ``checkpoints/best.weights.h5`` (and
+``final.weights.h5`` once training ends), and while training runs, ``backup/``
+(``keras.callbacks.BackupAndRestore``). Running the same command
 again after a kill resumes at the last finished epoch; the best checkpoint and early-stopping state
 survive the restart.
 """
