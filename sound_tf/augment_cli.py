@@ -321,6 +321,19 @@ def training_features(augmenter: Any, wave: np.ndarray, params: dict[str, np.nda
     return features[0]
 
 
+def fit_titles(fig: Any, titles: Sequence[tuple[Any, Any]]) -> None:
+    """Wrap each ``(axes, title)``'s text to the axes' width as laid out (the training panel's name is
+    long: wrapped at a fixed 120 characters, it ran past its spectrogram into the colour bar's column)."""
+    fig.canvas.draw()  # the layout engine places the axes
+    renderer = fig.canvas.get_renderer()
+    for ax, title in titles:
+        text, room = title.get_text(), ax.get_window_extent(renderer).width
+        per_line = len(text)
+        while per_line > 10 and title.get_window_extent(renderer).width > room:
+            per_line = min(per_line - 1, int(per_line * room / title.get_window_extent(renderer).width))
+            title.set_text(textwrap.fill(text, per_line))
+
+
 def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int,
                   training_view: np.ndarray | None = None) -> Path:
     """A column of log-mel spectrograms (one per version) plus the first version as training sees it.
@@ -354,16 +367,18 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), squeeze=False, sharex=True,
                              layout="constrained")
+    titles = []
     for ax, (name, features) in zip(axes[:, 0], panels):
         frames, bins = features.shape
         start, end = frame_span_seconds(frames, config.hop_length_samples, config.frame_length_samples,
                                         config.audio.sample_rate_hz)  # each frame at its window's middle
         image = ax.imshow(features.T, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high,
                           extent=(start, end, 0, bins))
-        ax.set_title(textwrap.fill(name, 120), fontsize=9, loc="left")  # the training panel's name is long
+        titles.append((ax, ax.set_title(name, fontsize=9, loc="left")))
         ax.set_ylabel("mel bin")
     axes[-1, 0].set_xlabel("time (s)")
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="log mel power", shrink=0.6)
+    fit_titles(fig, titles)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -935,6 +935,29 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
     assert "removed 2 aug_*.wav of an earlier run" in capsys.readouterr().out
 
 
+def test_preview_titles_stay_within_their_spectrograms(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from sound_tf.augment_cli import plot_versions
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to measure it
+    wave = sine(440.0, 1.0, RATE_HZ)
+    versions = [("original", wave), ("aug_01_shift-0.02s_noise20dB-pink_pitch+1.4st_gain+3.5dB", 0.5 * wave)]
+    plot_versions(versions, config_with(), tmp_path / "spectrograms.png", seed=3)
+    [fig] = figures
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(panels) == 3 and "as the model sees it while training" in panels[-1].get_title(loc="left")
+    for ax in panels:
+        name = ax.get_title(loc="left")
+        [title] = [t for t in ax.get_children() if getattr(t, "get_text", None) and t.get_text() == name]
+        box, room = title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert room.x0 - 1 <= box.x0 and box.x1 <= room.x1 + 1, (ax.get_title(loc="left"), box, room)
+    assert "\n" in panels[-1].get_title(loc="left")  # the long name took two lines, not the colour bar's room
+
+
 def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
     """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
     TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too."""
