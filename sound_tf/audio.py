@@ -10,11 +10,19 @@ This module must never import TensorFlow: the on-device runner and the server re
 
 Examples
 --------
->>> samples = load_audio("dog.flac", sample_rate_hz=16000)          # doctest: +SKIP
->>> cache = DecodeCache(default_cache_dir(), sample_rate_hz=16000)  # doctest: +SKIP
->>> result = cache.build(["dog.flac", "cat.mp3"])                   # doctest: +SKIP
->>> result.decoded, result.reused, result.skipped                   # doctest: +SKIP
-(2, 0, [])
+>>> import os, tempfile
+>>> import numpy as np, soundfile as sf
+>>> folder = tempfile.mkdtemp()
+>>> path = os.path.join(folder, "tone.flac")
+>>> sf.write(path, np.full(44100, 0.1, np.float32), 44100)  # 1 s at 44.1 kHz
+>>> load_audio(path, sample_rate_hz=16000).shape
+(16000,)
+>>> cache = DecodeCache(os.path.join(folder, "cache"), sample_rate_hz=16000)  # default_cache_dir() by default
+>>> result = cache.build([path])
+>>> result.decoded, result.reused, result.skipped
+(1, 0, [])
+>>> cache.build([path]).reused  # decoded once: later runs read the cached WAV
+1
 """
 
 from __future__ import annotations

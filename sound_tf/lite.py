@@ -19,9 +19,9 @@ Command line::
 
 Library::
 
-    >>> classifier = LiteClassifier("export/model_int8.tflite")          # doctest: +SKIP
-    >>> result = classifier.classify_file("street.wav", top_k=3)        # doctest: +SKIP
-    >>> result["label"], [w["label"] for w in result["windows"]]        # doctest: +SKIP
+    classifier = LiteClassifier("export/model_int8.tflite")
+    result = classifier.classify_file("street.wav", top_k=3)
+    result["label"], [w["label"] for w in result["windows"]]
 """
 
 from __future__ import annotations
