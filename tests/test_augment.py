@@ -400,6 +400,31 @@ def test_generated_noise_pool_windows_keep_the_colour_and_the_snr(color, exponen
     assert longer.shape == (samples + 999,) and np.all(np.isfinite(longer))
 
 
+@pytest.mark.parametrize("rate_hz, seconds", [(16000, 1.0), (22050, 5.0), (8000, 1.0)])
+@pytest.mark.parametrize("color", ["pink", "brown"])
+def test_generated_noise_is_mixed_at_its_snr_within_the_audible_band(rate_hz, seconds, color):
+    """The SNR holds above 20 Hz too (and so in the log-mel frontend's band, from fmin_hz = 20 Hz): shaped
+    from the clip's first FFT bin (1 / clip_seconds Hz) on, 98-99.5% of a brown row's power lay below 20 Hz,
+    and a mix drawn at 10 dB was one of 27-34 dB above it (pink: 12-13 dB)."""
+    config = apply_overrides(config_with(noise_probability=1.0, noise_colors=[color]),
+                             {"audio.sample_rate_hz": rate_hz, "audio.clip_seconds": seconds})
+    pool = augment.WaveformAugmenter._generated_noise(config)[0]  # [variants, samples]
+    samples = config.audio.clip_samples
+    frequencies = np.fft.rfftfreq(samples, 1.0 / rate_hz)
+    audible = frequencies >= 20.0
+    clean = sine(440.0, seconds, rate_hz)
+    clean_power = np.sum(np.abs(np.fft.rfft(clean))[audible] ** 2)
+    for row in pool:
+        added = augment.add_noise(clean, row, 10.0).numpy() - clean
+        assert rms_db(clean) - rms_db(added) == pytest.approx(10.0, abs=0.01)  # the whole spectrum, as before
+        audible_snr_db = 10 * np.log10(clean_power / np.sum(np.abs(np.fft.rfft(added))[audible] ** 2))
+        assert audible_snr_db == pytest.approx(10.0, abs=0.5), color
+        freqs, psd = scipy.signal.welch(row, fs=rate_hz, nperseg=2048)
+        band = (freqs >= 50) & (freqs <= 3000)
+        slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
+        assert slope == pytest.approx(-augment.NOISE_EXPONENTS[color], abs=0.15), color  # still its colour
+
+
 @pytest.mark.parametrize("extra_samples", [0, 700])
 def test_generated_noise_snr_holds_for_clips_of_unknown_length(extra_samples):
     """In a graph where the clip's length is unknown, the noise power is measured, not assumed."""
