@@ -55,7 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--count", type=int, default=6,
                         help=f"augmented versions to write (default 6, at most {MAX_COUNT})")
-    parser.add_argument("--seed", type=int, help="seed of the draws (default: train.seed of the config)")
+    parser.add_argument("--seed", type=int, help="the run's seed (train.seed, as train's --seed): the draws and the "
+                                                 "generated noise come from it (default: train.seed of the config)")
     parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
                         help="where the clip starts in a file longer than audio.clip_seconds (default 0)")
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
@@ -389,8 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         config = build_config(args)
-        seed = config.train.seed if args.seed is None else args.seed
-        augment_file(args.file, args.out, config, count=args.count, seed=seed, start_seconds=args.start)
+        if args.seed is not None:  # as train's --seed: the generated noise pool comes from it too
+            check_seed("--seed", args.seed)
+            config = replace_section(config, "train", seed=args.seed)
+        augment_file(args.file, args.out, config, count=args.count, seed=config.train.seed,
+                     start_seconds=args.start)
 
     return run_cli(work)
 

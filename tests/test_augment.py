@@ -983,6 +983,24 @@ def test_preview_titles_stay_within_their_spectrograms(tmp_path, monkeypatch):
     assert "\n" in panels[-1].get_title(loc="left")  # the long name took two lines, not the colour bar's room
 
 
+def test_cli_seed_is_the_runs_seed_and_so_also_picks_the_generated_noise(tmp_path, capsys):
+    """--seed sets train.seed as train's --seed does: the generated noise pool comes from it as well as the
+    draws (before, the pool came from train.seed whatever --seed said)."""
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    noise_only = [f"--set={key}={value}" for key, value in {**ALL_OFF, "augment.noise_probability": 1.0,
+                                                             "augment.noise_colors": '["brown"]'}.items()]
+    waves = {}
+    for name, train_seed in (("a", 1), ("b", 2)):
+        assert augment.main([str(source), "--out", str(tmp_path / name), "--count", "1", "--seed", "4",
+                             *noise_only, f"--set=train.seed={train_seed}"]) == 0
+        [record] = json.loads((tmp_path / name / "params.json").read_text())
+        waves[name] = sf.read(tmp_path / name / record["file"], dtype="float32")[0]
+    assert np.array_equal(waves["a"], waves["b"])
+    assert augment.main([str(source), "--out", str(tmp_path / "c"), "--seed", "-1"]) == 2
+    assert "--seed must be an integer in [0, 2**30), got -1" in capsys.readouterr().err
+
+
 def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
     """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
     TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too."""
@@ -1157,7 +1175,8 @@ def test_cli_wavs_carry_the_noise_window_training_mixes_into_the_features(tmp_pa
     flags = [arg for key, value in values.items() for arg in ("--set", f"augment.{key}={value}")]
     out_dir = tmp_path / "out"
     assert augment.main([str(source), "--out", str(out_dir), "--count", "3", "--seed", "3", *flags]) == 0
-    config = apply_overrides(Config(), {f"augment.{k}": v for k, v in values.items()})  # the command's config
+    config = apply_overrides(Config(), {**{f"augment.{k}": v for k, v in values.items()},
+                                        "train.seed": 3})  # the command's config (--seed is train.seed)
     assert config.augment.noise_domain == "features"  # the default
     noise_bank = augment.load_noise_bank(config)
     wave, _ = sf.read(source, dtype="float32")

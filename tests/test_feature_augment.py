@@ -232,7 +232,7 @@ def test_cli_training_panel_shows_on_the_features_what_the_wavs_let_you_hear(tmp
                 "augment.noise_probability": 1, "augment.speed_probability": 0, "augment.pitch_probability": 0}
     args = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
     assert augment.main([str(source), "--out", str(out_dir), "--count", "3", "--seed", "4", *args]) == 0
-    config = apply_overrides(Config(), settings)
+    config = apply_overrides(Config(), {**settings, "train.seed": 4})  # --seed is train.seed
     for record in json.loads((out_dir / "params.json").read_text()):
         heard, _ = sf.read(out_dir / record["file"], dtype="float32")  # waveform shift, gain and noise
         params = {k: np.asarray(v) for k, v in record["params"].items()}
