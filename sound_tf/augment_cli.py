@@ -223,6 +223,9 @@ def _previous_versions(out_dir: Path, source: str | Path) -> list[Path]:
         that no earlier preview wrote (it would be overwritten), or its ``original.wav`` is ``source``.
     """
     if not out_dir.exists():
+        blocking = next((parent for parent in out_dir.parents if parent.exists()), None)
+        if blocking is not None and not blocking.is_dir():  # mkdir would fail with "Not a directory"
+            raise ConfigError(f"--out {out_dir}: {blocking} is a file, not a folder")
         return []
     if not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a folder")

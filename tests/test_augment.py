@@ -1053,6 +1053,9 @@ def test_cli_never_overwrites_or_deletes_files_it_did_not_write(tmp_path, capsys
     assert augment.main([str(mine / "original.wav"), "--out", str(out), "--count", "1", "--seed", "2"]) == 2
     assert "holds original.wav, params.json, spectrograms.png" in capsys.readouterr().err
     assert (out / again["file"]).exists()
+    under_a_file = out / "params.json" / "sub"  # mkdir would say "Not a directory", naming no flag
+    assert augment.main([str(mine / "original.wav"), "--out", str(under_a_file)]) == 2
+    assert capsys.readouterr().err == f"error: --out {under_a_file}: {out / 'params.json'} is a file, not a folder\n"
 
 
 def test_a_preview_stopped_part_way_can_run_again(tmp_path, capsys, monkeypatch):
