@@ -94,7 +94,8 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
 
     Files in a folder whose names do not end in one of :data:`AUDIO_EXTENSIONS` (``.m4a``, ``.txt``, ...)
     are left out; their paths are appended to ``left_out`` when it is given, so a command can say so.
-    A file named directly is always tried, whatever its name.
+    A file named directly is always tried, whatever its name. An entry of a folder that is not a regular
+    file (a broken symbolic link, a FIFO) is listed like one, so the decoder reports it as training does.
     """
     out: list[tuple[str, str | None]] = []
     for item in inputs:
@@ -102,7 +103,7 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
         if path.is_dir():
             files, others = [], []
             for found in sorted(path.rglob("*")):
-                if not found.is_file() or any(part.startswith(".") for part in found.relative_to(path).parts):
+                if found.is_dir() or any(part.startswith(".") for part in found.relative_to(path).parts):
                     continue
                 (files if is_audio_file(found) else others).append(found)
             out += [(str(found), None) for found in files]
@@ -115,7 +116,7 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
         elif path.exists():
             out.append((str(path), None))
         else:
-            out.append((str(path), "no such file or folder"))
+            out.append((str(path), _missing(path) if path.is_symlink() else "no such file or folder"))
     return out
 
 

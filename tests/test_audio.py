@@ -734,6 +734,31 @@ def test_folders_given_on_the_command_line_expand_to_their_audio_files(tmp_path)
     assert left_out == [str(data / "a" / "notes.txt")]
 
 
+def test_a_folder_given_on_the_command_line_keeps_its_broken_links_and_special_files(tmp_path):
+    """predict and lite used to drop them without a word (training reports them as skipped), and a broken
+    link named directly was "no such file or folder" while every other command called it a broken link."""
+    from sound_tf.audio import expand_audio_inputs
+
+    data = tmp_path / "data"
+    data.mkdir()
+    sf.write(data / "a.wav", sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ)
+    (data / "moved.wav").symlink_to(tmp_path / "elsewhere.wav")
+    (data / "loop.wav").symlink_to(data / "loop.wav")
+    os.mkfifo(data / "pipe.wav")  # never opened: the decoder checks for a regular file first
+    got = dict(expand_audio_inputs([data]))
+    assert sorted(got) == [str(data / name) for name in ("a.wav", "loop.wav", "moved.wav", "pipe.wav")]
+    reasons = {}
+    for path in got:
+        try:
+            load_audio(path, sample_rate_hz=RATE_HZ)
+        except AudioError as exc:
+            reasons[Path(path).name] = exc.reason
+    assert sorted(reasons) == ["loop.wav", "moved.wav", "pipe.wav"]
+    assert all(reasons[name].startswith("broken symbolic link") for name in ("loop.wav", "moved.wav"))
+    assert reasons["pipe.wav"] == "is a folder or special file, not an audio file"
+    assert expand_audio_inputs([data / "moved.wav"]) == [(str(data / "moved.wav"), reasons["moved.wav"])]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.int16])
 def test_split_windows_keep_the_dtype_and_a_view_shares_one_padded_copy(dtype):
     wave = np.arange(1, 11).astype(dtype)  # 10 samples, clip 4, hop 3: starts 0, 3, 6 -> 3 windows
