@@ -74,7 +74,8 @@ RESAMPLE_QUALITY = "HQ"
 #: Bumped whenever decoding changes in a way that makes old cache files wrong (part of the cache key).
 #: 2: a WAV/AIFF cut short is refused as truncated; version 1 cached the part that was there.
 #: 3: the same for RF64 and Wave64; version 2 cached the part of such a file that was there.
-CACHE_FORMAT_VERSION = 3
+#: 4: the same for AU; version 3 cached the part of such a file that was there.
+CACHE_FORMAT_VERSION = 4
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
@@ -194,20 +195,20 @@ def wav_codec_problem(head: bytes) -> str | None:
 
 
 # libsndfile logs "data : <declared> (should be <present>)" when a WAV/AIFF header promises more bytes
-# than the file holds; for RF64 ("Riff size", in its ds64 chunk) and Wave64 ("riff") the whole file's size
-# tells it. Streaming writers leave a size at 0 or all ones on purpose: those are whole.
-_DECLARED_SIZE = re.compile(r"^\s*(data|SSND|Riff size|riff)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# than the file holds (AU: "Data Size : ..."); for RF64 ("Riff size", in its ds64 chunk) and Wave64 ("riff")
+# the whole file's size tells it. Streaming writers leave a size at 0 or all ones on purpose: those are whole.
+_DECLARED_SIZE = re.compile(r"^\s*(data|SSND|Data Size|Riff size|riff)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _STREAMING_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFFFFFFFFFF})
 
 
 def truncation_problem(extra_info: str | None) -> str | None:
     """``"truncated audio file (...)"`` when libsndfile's header log (``SoundFile.extra_info``) shows a
-    WAV/AIFF whose header declares more audio than the file holds (a copy or download cut short), else
+    WAV/AIFF/AU whose header declares more audio than the file holds (a copy or download cut short), else
     ``None``. libsndfile itself reads such a file up to where it ends, without a word."""
     for chunk, declared, present in _DECLARED_SIZE.findall(extra_info or ""):
         declared, present = int(declared), int(present)
         if declared > present and declared not in _STREAMING_SIZES:
-            if chunk in ("data", "SSND"):
+            if chunk in ("data", "SSND", "Data Size"):
                 return (f"truncated audio file (the header declares {declared} bytes of audio data, the file holds "
                         f"{present})")
             return f"truncated audio file (the header's RIFF size is {declared} bytes, the file holds {present})"

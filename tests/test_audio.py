@@ -300,6 +300,18 @@ def test_a_wav_cut_short_is_truncated_not_silently_shorter(tmp_path):
         with pytest.raises(AudioError, match=rf"^{half}: truncated audio file \(the header's RIFF size is \d+ bytes, "
                                              rf"the file holds \d+\)"):
             load_audio(half, sample_rate_hz=RATE_HZ)
+    # So was an AU file cut short (its header's data size, logged as "Data Size"); all ones is an unknown size
+    au = tmp_path / "whole.au"
+    sf.write(au, sine(TONE_HZ, 1.0, RATE_HZ, 0.5), RATE_HZ, subtype="PCM_16", format="AU")
+    cut_au = tmp_path / "cut.au"
+    cut_au.write_bytes(au.read_bytes()[:24 + RATE_HZ])  # the 24-byte header and half the samples
+    with pytest.raises(AudioError) as caught:
+        load_audio(cut_au, sample_rate_hz=RATE_HZ)
+    assert str(caught.value) == (f"{cut_au}: truncated audio file (the header declares {2 * RATE_HZ} bytes of audio "
+                                 f"data, the file holds {RATE_HZ})")
+    unknown = bytearray(au.read_bytes())
+    unknown[8:12] = (0xFFFFFFFF).to_bytes(4, "big")
+    assert decode_bytes(bytes(unknown), sample_rate_hz=RATE_HZ).size == RATE_HZ
 
 
 def test_decode_bytes_errors_name_the_upload():
