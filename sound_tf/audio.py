@@ -97,24 +97,36 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
     are left out; their paths are appended to ``left_out`` when it is given, so a command can say so.
     A file named directly is always tried, whatever its name. An entry of a folder that is not a regular
     file (a broken symbolic link, a FIFO) is listed like one, so the decoder reports it as training does.
+    A path whose information cannot be read, or a folder (at any depth) that cannot be listed, is an entry
+    with its problem (a missing search or read permission), as training reports them.
     """
     out: list[tuple[str, str | None]] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_dir():
-            files, others = [], []
-            for found in sorted(path.rglob("*")):
-                if found.is_dir() or any(part.startswith(".") for part in found.relative_to(path).parts):
-                    continue
-                (files if is_audio_file(found) else others).append(found)
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except OSError as exc:  # e.g. a file in a folder without search permission
+            out.append((str(path), f"cannot read file information ({exc.strerror or exc})"))
+            continue
+        if is_dir:
+            files, others, unlisted = [], [], []
+            for folder, subfolders, names in os.walk(path, onerror=unlisted.append):  # links to folders not followed
+                subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+                for name in names:
+                    if not name.startswith("."):
+                        found = Path(folder) / name
+                        (files if is_audio_file(found) else others).append(found)
+            files.sort()
+            others.sort()
             out += [(str(found), None) for found in files]
+            out += [(str(exc.filename), f"folder cannot be listed ({exc.strerror or exc})") for exc in unlisted]
             if left_out is not None:
                 left_out += [str(found) for found in others]
-            if not files:
+            if not files and not unlisted:
                 out.append((str(path), "folder holds no audio files" + (
                     f" ({len(others)} other file(s), e.g. {others[0].name}; audio files end in "
                     f"{' '.join(AUDIO_EXTENSIONS)})" if others else "")))
-        elif path.exists():
+        elif exists:
             out.append((str(path), None))
         else:
             out.append((str(path), _missing(path) if path.is_symlink() else "no such file or folder"))
@@ -300,11 +312,16 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
     """
     rate = _check_rate(sample_rate_hz)
     path = Path(path)
-    if not path.exists():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+        size = path.stat().st_size if is_file else None
+    except OSError as exc:  # e.g. a file in a folder without search permission: as the cache says it
+        raise AudioError(path, f"cannot read file information ({exc.strerror or exc})") from None
+    if not exists:
         raise AudioError(path, _missing(path))
-    if not path.is_file():
+    if not is_file:
         raise AudioError(path, "is a folder or special file, not an audio file")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
     try:  # libsndfile would only say "System error"
         handle = path.open("rb")

@@ -771,6 +771,39 @@ def test_a_folder_given_on_the_command_line_keeps_its_broken_links_and_special_f
     assert expand_audio_inputs([data / "moved.wav"]) == [(str(data / "moved.wav"), reasons["moved.wav"])]
 
 
+def test_a_file_or_folder_without_permission_is_an_entry_with_its_problem(tmp_path, monkeypatch):
+    """A file in a folder without search permission made Path.exists raise PermissionError: lite crashed with a
+    traceback and predict stopped before classifying any file, where training skips it as "cannot read file
+    information"; a subfolder that cannot be listed was left out without a word (os.walk / rglob skip it)."""
+    from sound_tf.audio import expand_audio_inputs
+
+    data = tmp_path / "data"
+    (data / "locked").mkdir(parents=True)
+    sf.write(data / "a.wav", sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ)
+    hidden = data / "locked" / "b.wav"  # as chmod 000 on its folder does for a user without root's capabilities
+    sf.write(hidden, sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ)
+    real_stat, real_scandir = Path.stat, os.scandir
+
+    def no_search(self, *args, **kwargs):
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    def no_listing(folder):
+        if Path(folder) == data / "locked":
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_scandir(folder)
+
+    monkeypatch.setattr(Path, "stat", no_search)
+    monkeypatch.setattr(os, "scandir", no_listing)
+    problem = "cannot read file information (Permission denied)"
+    with pytest.raises(AudioError) as caught:
+        load_audio(hidden, sample_rate_hz=RATE_HZ)
+    assert (caught.value.path, caught.value.reason) == (str(hidden), problem)
+    unlisted = (str(data / "locked"), "folder cannot be listed (Permission denied)")
+    assert expand_audio_inputs([hidden, data]) == [(str(hidden), problem), (str(data / "a.wav"), None), unlisted]
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.int16])
 def test_split_windows_keep_the_dtype_and_a_view_shares_one_padded_copy(dtype):
     wave = np.arange(1, 11).astype(dtype)  # 10 samples, clip 4, hop 3: starts 0, 3, 6 -> 3 windows
