@@ -1163,7 +1163,8 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     folder = Path(aug.noise_dir).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and audio.is_audio_file(p))
+    # not only regular files: a broken link or a FIFO named like audio is reported as skipped, as in the data
+    files = sorted(p for p in folder.rglob("*") if not p.is_dir() and audio.is_audio_file(p))
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build(files, strict=config.data.strict)
     clips = [audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)

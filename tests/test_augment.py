@@ -339,6 +339,23 @@ def test_noise_bank_is_read_through_the_cache_and_mixed_at_the_snr(tmp_path, rng
     assert rms_db(tone) - rms_db(added) == pytest.approx(float(params["noise_snr_db"]), abs=0.5)
 
 
+def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng, caplog):
+    """Only regular files were listed: a broken link was left out without a word (the data's are skipped with
+    their reason), and a folder holding only one said "0 audio file(s), 0 unreadable"."""
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
+    config = config_with(noise_probability=1.0, noise_dir=str(folder))
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), 1 unreadable\)"):
+        augment.load_noise_bank(config)
+    sf.write(folder / "n.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sound_tf.audio"):
+        assert augment.load_noise_bank(config).shape == (RATE_HZ,)
+    assert [r.getMessage() for r in caplog.records if r.name == "sound_tf.audio"] == [
+        f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself)"]
+
+
 def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng, caplog):
     """Ten samples of noise were taken without a word: every window repeated them, a 1.6 kHz buzz."""
     folder = tmp_path / "noise"
