@@ -880,8 +880,11 @@ def config_from_recipe(path: str | Path | None = None, overrides: Mapping[str, A
                 merged = {name: dict(values) if isinstance(values, Mapping) else values
                           for name, values in recipe.items()}
                 return Config.from_dict(_overridden(merged, overrides or {}))
-            except ConfigError:
-                pass
+            except ConfigError as merged_exc:
+                # Another problem once the flags apply (a typo in a --set key, --epochs 0): that one, as a
+                # recipe valid alone reports it; the recipe's own, checked without the flags, may be gone.
+                if str(merged_exc) != str(exc):
+                    raise merged_exc from None
             raise ConfigError(f"{path}: {exc}") from exc
     return apply_overrides(config, overrides or {})
 

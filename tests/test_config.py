@@ -172,6 +172,19 @@ def test_a_recipe_is_checked_with_the_flags_applied(tmp_path):
         config_from_recipe(recipe)
 
 
+def test_a_flag_error_is_reported_when_the_recipe_needs_the_flags(tmp_path):
+    """With a recipe valid only once the flags apply, any other bad flag gave the recipe's error at 16 kHz,
+    naming a sample rate the command line had changed and hiding the flag's own mistake."""
+    recipe = tmp_path / "wide.toml"
+    recipe.write_text("[features]\nfmax_hz = 10000.0\n")
+    with pytest.raises(ConfigError, match=r"^unknown key\(s\) \['epoch'\] in \[train\]"):
+        config_from_recipe(recipe, {"audio.sample_rate_hz": 22050, "train.epoch": 3})
+    with pytest.raises(ConfigError, match=r"^train.epochs must be an integer >= 1, got 0"):
+        config_from_recipe(recipe, {"audio.sample_rate_hz": 22050, "train.epochs": 0})
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}: .*Nyquist"):  # no flag fixes it: named
+        config_from_recipe(recipe, {"train.epochs": 3})
+
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_FOLDERS = ("pipelines", "tuning", "export")
 
