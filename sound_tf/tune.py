@@ -851,7 +851,7 @@ def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: flo
         A limit is out of range, a value of the space cannot be used with ``config``, or a chief's port is
         taken (two chiefs on one port would both listen, and workers would join either search).
     """
-    if worker_timeout_seconds < 5 * HEARTBEAT_SECONDS:
+    if not worker_timeout_seconds >= 5 * HEARTBEAT_SECONDS:  # NaN too: no worker would ever be released
         raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
                           f"{HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
     if time_budget_minutes is not None and not time_budget_minutes > 0:

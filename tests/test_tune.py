@@ -744,6 +744,9 @@ def test_the_worker_timeout_must_span_five_heartbeats(monkeypatch):
     assert str(refused.value) == (f"--worker-timeout must be at least {least:.0f} s (heartbeats come every "
                                   f"{tune.HEARTBEAT_SECONDS:.0f} s), got {least - 0.5}")
     tune.check_search(Config(), space, time_budget_minutes=None, worker_timeout_seconds=least)
+    # nan passed the check (nan < 25 is false), and a silent worker's trial was never released
+    with pytest.raises(ConfigError, match=r"--worker-timeout must be at least .*, got nan"):
+        tune.check_search(Config(), space, time_budget_minutes=None, worker_timeout_seconds=float("nan"))
 
 
 def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(tmp_path, monkeypatch):
