@@ -992,6 +992,10 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     assert ServeSettings().api_key is None
     with pytest.raises(Exception, match="max_batch_size"):
         ServeSettings(max_batch_size=0)
+    monkeypatch.setenv("SOUND_TF_MAX_AUDIO_SECONDS", "inf")  # was accepted, then every upload failed with 500
+    with pytest.raises(Exception, match="max_audio_seconds(.|\n)*finite number"):
+        ServeSettings()
+    monkeypatch.delenv("SOUND_TF_MAX_AUDIO_SECONDS")
     monkeypatch.setenv("SOUND_TF_MAX_CONCURRENCY", "none")  # documented "int or None": it could not be unset
     unlimited = ServeSettings()
     assert unlimited.max_concurrency is None and ServeSettings(max_concurrency=5).max_concurrency == 5

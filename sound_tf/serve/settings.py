@@ -102,7 +102,7 @@ class ServeSettings(BaseSettings):
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue_windows: int = Field(256, ge=1)
     max_upload_bytes: int = Field(20 * MEBIBYTE, ge=1024)
-    max_audio_seconds: float = Field(120.0, gt=0)
+    max_audio_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)  # it also sizes the decode budget
     max_files_per_request: int = Field(16, ge=1, le=1000)
     default_top_k: int = Field(3, ge=1)
     request_timeout_seconds: float = Field(30.0, gt=0)
