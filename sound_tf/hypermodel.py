@@ -211,6 +211,9 @@ class HyperParam:
             except (KeyError, TypeError, ValueError):
                 raise _fail(where, f"a {kind} range needs numeric min and max, got min={table.get('min')!r}, "
                                    f"max={table.get('max')!r}, step={table.get('step')!r}") from None
+            if not all(math.isfinite(v) for v in (min_value, max_value, 1.0 if step is None else step)):
+                raise _fail(where, f"a {kind} range needs finite min, max and step, got min={min_value}, "
+                                   f"max={max_value}, step={step}")  # nan/inf: a trial's draw crashed
             if not min_value < max_value or (step is not None and step <= 0):
                 raise _fail(where, f"needs min < max and step > 0, got min={min_value}, max={max_value}, "
                                    f"step={step}")

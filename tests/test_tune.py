@@ -177,6 +177,22 @@ def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     assert str(path) in str(info.value) and message in str(info.value)
 
 
+@pytest.mark.parametrize("bounds", ["min = 0.001\nmax = 0.01\nstep = nan", "min = 0.001\nmax = 0.01\nstep = inf",
+                                    "keys = [\"model.widths\"]\nmode = \"scale\"\nmin = 0.5\nmax = inf"])
+def test_a_range_that_is_not_finite_fails_with_the_file(tmp_path, bounds):
+    """step = nan passed 'step > 0' and max = inf passed 'min < max': the space loaded, and a trial's draw
+    raised ValueError (int(nan)) or OverflowError (widths scaled by inf) in the middle of the search."""
+    from sound_tf.hypermodel import SearchSpace
+
+    path = tmp_path / "bad.toml"
+    key = "" if "keys" in bounds else "key = \"train.learning_rate\"\n"
+    path.write_text(f"[hp.x]\n{key}{bounds}\n")
+    with pytest.raises(ConfigError, match=r"\[hp.x\]: a float range needs finite min, max and step, got .*(nan|inf)") \
+            as info:
+        SearchSpace.from_toml(path)
+    assert str(info.value).startswith(str(path))
+
+
 def test_a_space_is_found_by_name_from_any_folder_as_tune_finds_it(tmp_path, monkeypatch):
     from sound_tf.hypermodel import SearchSpace
 
