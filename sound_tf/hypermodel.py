@@ -460,7 +460,10 @@ class SearchSpace:
         ConfigError
             Naming the recipe, the ``[hp.<name>]`` table and the value.
         """
-        base = apply_overrides(config, self.fixed)
+        try:
+            base = apply_overrides(config, self.fixed)
+        except ConfigError as exc:  # valid with the defaults, not with this run's settings (its sample rate...)
+            raise _fail(self.source, f"[fixed]: {exc}") from None
         for param in self.params:
             if param.mode != "set":
                 continue

@@ -239,6 +239,10 @@ def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_
     with pytest.raises(ConfigError, match=r"\[fixed\]: data.path cannot be set by a search space"):
         SearchSpace.from_dict({"fixed": {"data.path": "x"}, "hp": hp})
     SearchSpace.from_toml(TINY).check_values(Config())  # the shipped spaces pass
+    # [fixed] valid with the defaults but not with the run's settings: the message named no file
+    narrow = SearchSpace.from_dict({"fixed": {"features.fmax_hz": 6000.0}, "hp": hp}, source="narrow.toml")
+    with pytest.raises(ConfigError, match=r"^narrow.toml: \[fixed\]: features.fmax_hz=6000.0 exceeds the Nyquist"):
+        narrow.check_values(apply_overrides(Config(), {"audio.sample_rate_hz": 8000}))
     # a float range on an integer key: both ends are whole numbers, but every trial drew 18.15 and failed
     for table in ({"min": 16, "max": 32.0}, {"min": 1, "max": 5, "step": 0.5}):
         floats = {"bins": {"key": "features.num_mel_bins", **table}}
