@@ -233,7 +233,7 @@ class HyperParam:
                 raise _fail(where, f"depths must be integers in [1, len(base)={len(base)}], got {list(depths)!r}")
             base = tuple(base)
         round_to = table.get("round_to", 1)
-        if not isinstance(round_to, int) or round_to < 1:
+        if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:  # true is not 1
             raise _fail(where, f"round_to must be an integer >= 1, got {round_to!r}")
         clip = table.get("clip", {})
         if not isinstance(clip, Mapping) or set(clip) - set(keys) or not all(

@@ -165,6 +165,7 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     ({"key": "train.learning_rate", "values": [0.001, 0.01], "default": 0.5}, "default must be one of [0.001, 0.01]"),
     ({"key": "model.dropout", "min": 0.1, "max": 0.3, "default": 0.5}, "default must be a number in [0.1, 0.3]"),
     ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
+    ({"keys": ["model.widths"], "mode": "scale", "values": [1.0], "round_to": True}, "round_to must be an integer"),
 ])
 def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     from sound_tf.hypermodel import SearchSpace
