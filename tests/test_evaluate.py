@@ -134,6 +134,8 @@ def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_p
     assert (f"error: {mine}: not an evaluation folder (it holds report.html, and no metrics.json); the output is "
             f"written into it, so it must be new, empty or an earlier evaluation folder") in capsys.readouterr().err
     assert (mine / "report.html").read_text() == "my report"
+    assert evaluate.main([str(run.run_dir), "--batch-size", "0"]) == 2  # named as typed, not as train.batch_size
+    assert capsys.readouterr().err == "error: --batch-size must be an integer >= 1, got 0\n"
     again = tmp_path / "again"  # an earlier evaluation's folder is replaced, as the default one is
     assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
     assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
