@@ -171,6 +171,30 @@ def test_a_bundle_whose_config_was_edited_after_export_is_refused_by_the_savedmo
         load_backend(run_copy, "keras")
 
 
+def test_a_bundle_whose_window_hop_was_edited_after_export_is_refused_by_the_savedmodel_backend(bundle, tmp_path):
+    """The SavedModel backend took the hop from config.json, unchecked against the model's metadata signature:
+    with audio.window_hop_seconds edited in the bundle it cut a long upload into other windows (19 where the
+    TFLite backend and lite, which read the hop export wrote into their models, cut 10) and answered another
+    probability for the same recording and bundle."""
+    import json
+    import shutil
+
+    from sound_tf.errors import ConfigError
+    from sound_tf.serve.backends import load_backend
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    data = json.loads((copy / "config.json").read_text())
+    hop = Config.load(bundle).audio.window_hop_samples
+    data["audio"]["window_hop_seconds"] = hop / 2 / SR
+    (copy / "config.json").write_text(json.dumps(data))
+    assert Config.load(copy).audio.window_hop_samples == hop // 2
+    with pytest.raises(ConfigError, match=rf"config.json: does not describe .*saved_model \(window_hop_samples {hop} "
+                                          rf"in the model, {hop // 2} in config.json\); it was edited after export"):
+        load_backend(copy, "savedmodel")
+    assert load_backend(bundle, "savedmodel").window_hop_samples == hop  # the bundle as exported still loads
+
+
 def test_tflite_server_never_imports_tensorflow(bundle):
     # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client (its
     # HTTP package is httpx or httpx2, by Starlette version).

@@ -272,10 +272,11 @@ class SavedModelBackend(Backend):
         if "metadata" in self._loaded.signatures:  # what export wrote into the model: config.json must agree
             own = {key: value.numpy() for key, value in self._loaded.signatures["metadata"]().items()}
             said = {"labels": list(info.labels), "sample_rate_hz": info.sample_rate_hz,
-                    "clip_samples": info.clip_samples}
+                    "clip_samples": info.clip_samples, "window_hop_samples": info.window_hop_samples}
             stored = {"labels": [bytes(v).decode("utf-8") for v in own.get("labels", [])],
                       "sample_rate_hz": int(own.get("sample_rate_hz", info.sample_rate_hz)),
-                      "clip_samples": int(own.get("clip_samples", info.clip_samples))}
+                      "clip_samples": int(own.get("clip_samples", info.clip_samples)),
+                      "window_hop_samples": int(own.get("window_hop_samples", info.window_hop_samples))}
             differ = [f"{key} {stored[key]!r} in the model, {said[key]!r} in config.json" for key in said
                       if stored[key] != said[key]]
             if differ:
