@@ -119,6 +119,12 @@ def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]
         raise SoundTFError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
                            f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
     check_frontend(model, config, Path(run_dir) / "config.json")
+    check_labels_file(run_dir, config)
+    return config, model
+
+
+def check_labels_file(run_dir: str | Path, config: Config) -> None:
+    """Raise unless the run's ``labels.txt`` (when there is one) lists ``config``'s labels in their order."""
     labels_file = Path(run_dir) / "labels.txt"
     if labels_file.is_file():
         listed = tuple(labels_file.read_text(encoding="utf-8").splitlines())
@@ -126,7 +132,6 @@ def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]
             raise SoundTFError(f"{labels_file} lists the classes {list(listed)}, but {Path(run_dir) / 'config.json'} "
                                f"says {list(config.labels)}: one of them was edited; the model's outputs are in "
                                f"the order training wrote to both")
-    return config, model
 
 
 def check_frontend(model: Any, config: Config, config_path: Path) -> None:

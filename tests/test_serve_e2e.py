@@ -195,6 +195,28 @@ def test_a_bundle_whose_window_hop_was_edited_after_export_is_refused_by_the_sav
     assert load_backend(bundle, "savedmodel").window_hop_samples == hop  # the bundle as exported still loads
 
 
+def test_a_run_folder_whose_labels_were_reordered_by_hand_is_refused_by_the_keras_backend(run_dir, tmp_path):
+    """The Keras backend took the labels from config.json without the labels.txt check predict (load_run) makes:
+    with config.json's labels reversed by hand, predict refused the run while the server named every answer
+    after another class (a '3' served as '6', with the '3's probability)."""
+    import json
+    import shutil
+
+    from sound_tf.errors import SoundTFError
+    from sound_tf.evaluation import load_run
+    from sound_tf.serve.backends import load_backend
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("export", "logs", "backup", "checkpoints"))
+    data = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**data, "labels": data["labels"][::-1]}))
+    for load in (lambda: load_run(copy, compile=False), lambda: load_backend(copy, "keras")):
+        with pytest.raises(SoundTFError, match=r"labels.txt lists the classes .*, but .*config.json says .*: one of them "
+                                               r"was edited"):
+            load()
+    assert load_backend(run_dir, "keras").labels == Config.load(run_dir).labels  # the run as trained still loads
+
+
 def test_tflite_server_never_imports_tensorflow(bundle):
     # On the README's device (TensorFlow, Keras, scikit-learn, ... unimportable), with the test client (its
     # HTTP package is httpx or httpx2, by Starlette version).

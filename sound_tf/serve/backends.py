@@ -301,10 +301,12 @@ class KerasBackend(Backend):
         from .. import augment, frontend, models  # noqa: F401  (register the custom layers)
 
         self._model = keras.models.load_model(model_path, compile=False)
-        from ..evaluation import check_frontend
+        from ..evaluation import check_frontend, check_labels_file
 
         config_path = Path(model_path).parent / CONFIG_FILENAME
-        check_frontend(self._model, Config.load(config_path), config_path)  # a hand-edited rate or band
+        config = Config.load(config_path)
+        check_frontend(self._model, config, config_path)  # a hand-edited rate or band
+        check_labels_file(config_path.parent, config)  # reordered labels: as predict, never another class's name
         model_samples = self._model.input_shape[-1]
         if model_samples != self.clip_samples:
             raise ConfigError(f"{model_path}: the model takes {model_samples} samples per window but "
