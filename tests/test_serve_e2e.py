@@ -171,11 +171,13 @@ def test_a_bundle_whose_config_was_edited_after_export_is_refused_by_the_savedmo
         load_backend(run_copy, "keras")
 
 
-def test_a_bundle_whose_window_hop_was_edited_after_export_is_refused_by_the_savedmodel_backend(bundle, tmp_path):
+@pytest.mark.parametrize("backend, served", [("savedmodel", "saved_model"), ("tflite", "model_float32.tflite")])
+def test_a_bundle_whose_window_hop_was_edited_after_export_is_refused(bundle, tmp_path, backend, served):
     """The SavedModel backend took the hop from config.json, unchecked against the model's metadata signature:
     with audio.window_hop_seconds edited in the bundle it cut a long upload into other windows (19 where the
     TFLite backend and lite, which read the hop export wrote into their models, cut 10) and answered another
-    probability for the same recording and bundle."""
+    probability for the same recording and bundle. The TFLite backend served the edited bundle without a word
+    (with the model's own numbers); both now refuse it, as the README says."""
     import json
     import shutil
 
@@ -189,10 +191,10 @@ def test_a_bundle_whose_window_hop_was_edited_after_export_is_refused_by_the_sav
     data["audio"]["window_hop_seconds"] = hop / 2 / SR
     (copy / "config.json").write_text(json.dumps(data))
     assert Config.load(copy).audio.window_hop_samples == hop // 2
-    with pytest.raises(ConfigError, match=rf"config.json: does not describe .*saved_model \(window_hop_samples {hop} "
+    with pytest.raises(ConfigError, match=rf"config.json: does not describe .*{served} \(window_hop_samples {hop} "
                                           rf"in the model, {hop // 2} in config.json\); it was edited after export"):
-        load_backend(copy, "savedmodel")
-    assert load_backend(bundle, "savedmodel").window_hop_samples == hop  # the bundle as exported still loads
+        load_backend(copy, backend)
+    assert load_backend(bundle, backend).window_hop_samples == hop  # the bundle as exported still loads
 
 
 def test_a_run_folder_whose_labels_were_reordered_by_hand_is_refused_by_the_keras_backend(run_dir, tmp_path):

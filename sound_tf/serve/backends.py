@@ -159,6 +159,18 @@ def read_model_info(model_dir: Path) -> ModelInfo:
     return ModelInfo.from_config(config)
 
 
+def check_describes(said: ModelInfo, stored: ModelInfo, model_path: Path) -> None:
+    """Raise unless the bundle's ``config.json`` (``said``) gives the numbers export wrote into the model
+    at ``model_path`` (``stored``): a ``config.json`` edited after export would serve other windows or
+    name the classes wrongly."""
+    in_config, in_model = ({**vars(info), "labels": list(info.labels)} for info in (said, stored))
+    differ = [f"{key} {in_model[key]!r} in the model, {in_config[key]!r} in config.json"
+              for key in in_config if in_model[key] != in_config[key]]
+    if differ:
+        raise ConfigError(f"{model_path.parent / CONFIG_FILENAME}: does not describe {model_path} "
+                          f"({'; '.join(differ)}); it was edited after export: restore it or export again")
+
+
 class Backend(abc.ABC):
     """A loaded model that turns windows into class probabilities.
 
@@ -271,17 +283,11 @@ class SavedModelBackend(Backend):
         self._output_names = [name for name in (PROBABILITIES, LOGITS) if name in self._fn.structured_outputs]
         if "metadata" in self._loaded.signatures:  # what export wrote into the model: config.json must agree
             own = {key: value.numpy() for key, value in self._loaded.signatures["metadata"]().items()}
-            said = {"labels": list(info.labels), "sample_rate_hz": info.sample_rate_hz,
-                    "clip_samples": info.clip_samples, "window_hop_samples": info.window_hop_samples}
-            stored = {"labels": [bytes(v).decode("utf-8") for v in own.get("labels", [])],
-                      "sample_rate_hz": int(own.get("sample_rate_hz", info.sample_rate_hz)),
-                      "clip_samples": int(own.get("clip_samples", info.clip_samples)),
-                      "window_hop_samples": int(own.get("window_hop_samples", info.window_hop_samples))}
-            differ = [f"{key} {stored[key]!r} in the model, {said[key]!r} in config.json" for key in said
-                      if stored[key] != said[key]]
-            if differ:
-                raise ConfigError(f"{saved_model_dir.parent / 'config.json'}: does not describe {saved_model_dir} "
-                                  f"({'; '.join(differ)}); it was edited after export: restore it or export again")
+            stored = ModelInfo(labels=tuple(bytes(v).decode("utf-8") for v in own.get("labels", [])),
+                               sample_rate_hz=int(own.get("sample_rate_hz", info.sample_rate_hz)),
+                               clip_samples=int(own.get("clip_samples", info.clip_samples)),
+                               window_hop_samples=int(own.get("window_hop_samples", info.window_hop_samples)))
+            check_describes(info, stored, saved_model_dir)
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._fn(**{self._input_name: self._tf.constant(windows, dtype=self._tf.float32)})
@@ -416,8 +422,11 @@ def load_backend(model_dir: str | Path, backend: str = "auto", *, tflite_variant
     kind, path, report = _resolve(Path(model_dir).expanduser(), backend, tflite_variant)
     _warn_if_degraded(report, Path(model_dir), path)
     log.info("loading model", extra={"fields": {"backend": kind, "path": str(path)}})
-    if kind == "tflite":
+    if kind == "tflite":  # the numbers embedded in the .tflite file; the bundle's config.json must agree
         loaded: Backend = LiteBackend(path, num_threads=num_threads)
+        stored = ModelInfo(labels=loaded.labels, sample_rate_hz=loaded.sample_rate_hz,
+                           clip_samples=loaded.clip_samples, window_hop_samples=loaded.window_hop_samples)
+        check_describes(read_model_info(Path(model_dir)), stored, path)
     else:
         info = read_model_info(Path(model_dir))
         loaded = SavedModelBackend(path, info) if kind == "savedmodel" else KerasBackend(path, info)
