@@ -87,7 +87,7 @@ from .audio import DecodeCache, cache_dir_of, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import ConfigError, SoundTFError, run_cli
-from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits
+from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
 from .locks import holds
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
@@ -691,12 +691,14 @@ def score_clips(runner: _Runner, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
     """The same scoring for every artefact.
 
     Returns ``(clip probabilities [clips, classes], window probabilities [windows, classes])``; a clip's
-    probabilities are the softmax of its windows' mean logits, as evaluation scores it.
+    probabilities are the softmax of its windows' mean logits, as evaluation scores it, and a window's the
+    softmax of its own logits, as lite and the server report it (an int8 model's own probabilities output
+    moves in steps of 1/256, whose ties made its argmax disagree with Keras where the logits did not).
     """
     per_clip, per_window = [], []
     for windows in clips.windows:
         outputs = runner.predict(windows)  # [windows, classes] each
-        per_window.append(outputs[PROBABILITIES])
+        per_window.append(window_probabilities(outputs))
         per_clip.append(aggregate_logits(outputs[LOGITS]))
     return np.stack(per_clip), np.concatenate(per_window)
 
