@@ -240,6 +240,14 @@ class SearchOracleMixin:
             self.save()
         return resumed
 
+    def save(self) -> None:
+        # KerasTuner writes its JSON files in place: a search killed while it wrote oracle.json (or a trial's
+        # trial.json) left the file empty or cut, and every rerun stopped with a JSONDecodeError traceback.
+        _write_json_atomic(Path(self._get_oracle_fname()), self.get_state())
+
+    def _save_trial(self, trial: Any) -> None:
+        _write_json_atomic(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state["assignments"] = self.assignments
@@ -297,6 +305,12 @@ class SoundTunerMixin:
     def on_trial_end(self, trial: Any) -> None:
         self.current_trial_id = None
         super().on_trial_end(trial)
+
+    def save(self) -> None:
+        # as SearchOracleMixin.save: <tuner id>.json, written in place, was empty after a kill at the wrong time
+        if not self._is_worker():
+            self.oracle.save()
+        _write_json_atomic(Path(self._get_tuner_fname()), self.get_state())
 
 
 class SoundTuner(SoundTunerMixin, kt.Tuner):

@@ -299,6 +299,40 @@ def test_a_reloaded_oracle_does_not_run_a_failed_trial_again(tmp_path):
     assert again.create_trial("tuner1").trial_id != failed.trial_id
 
 
+def test_a_search_killed_while_it_saves_its_state_keeps_the_state_it_had(tmp_path):
+    """KerasTuner wrote oracle.json, trial.json and <tuner id>.json in place: a search killed during a write
+    left the file empty or cut, and every rerun stopped with a JSONDecodeError traceback. Here each write is
+    stopped after 64 bytes (a file size limit), as a kill would stop it."""
+    import resource
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)
+    hypermodel = SoundHyperModel(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                                 space)
+    tuner = tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    oracle = tuner.oracle
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+    tuner.save()
+    files = [tmp_path / "search" / name for name in ("oracle.json", f"trial_{trial.trial_id}/trial.json", "tuner0.json")]
+    before = [path.read_bytes() for path in files]
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed pytest
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, limits[1]))
+    try:
+        for save in (oracle.save, lambda: oracle._save_trial(trial), tuner.save):
+            with pytest.raises(Exception):
+                save()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert [path.read_bytes() for path in files] == before
+    again = tune.make_tuner(space, hypermodel, tmp_path, seed=0)  # reloads the project
+    assert list(again.oracle.trials) == [trial.trial_id]
+
+
 def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_end(tmp_path):
     """reload() queues every trial that was running; it kept them queued after their workers reported them
     ended, so each was handed out and trained a second time."""
