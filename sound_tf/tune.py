@@ -1258,6 +1258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> int:
         if args.summarize:
             return _summarize(args)
+        for flag, value in (("--max-trials", args.max_trials), ("--trial-epochs", args.trial_epochs)):
+            if value is not None and value < 1:  # was "search.max_trials must be ...", a name the user never typed
+                raise ConfigError(f"{flag} must be at least 1, got {value}")
         config = config_from_args(args)
         space = SearchSpace.from_toml(args.tuning).replace_settings(
             tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)

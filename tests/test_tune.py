@@ -493,6 +493,17 @@ def test_overwrite_deletes_nothing_when_a_flag_is_wrong(tmp_path, capsys):
     assert (out / "trials.csv").read_text() == "kept\n"
 
 
+@pytest.mark.parametrize("flag, value", [("--max-trials", "0"), ("--max-trials", "-2"), ("--trial-epochs", "0")])
+def test_a_count_flag_below_one_is_refused_naming_the_flag(tmp_path, capsys, flag, value):
+    """It was refused as "search.max_trials must be an integer >= 1", naming a setting of the space file
+    rather than the flag that was given."""
+    from sound_tf import tune
+
+    code = tune.main(["--tuning", str(TINY), "--out", str(tmp_path / "out"), flag, value])
+    assert code == 2 and capsys.readouterr().err.strip() == f"error: {flag} must be at least 1, got {value}"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_search_whose_data_could_not_be_read_does_not_hold_back_the_corrected_command(tmp_path, capsys):
     """A typo in --data left search.json behind, and the command with the right --data was refused as
     "holds a search with other settings (data.path: ...)" until --overwrite."""
