@@ -175,6 +175,9 @@ class HyperParam:
             numbers = current if isinstance(current, (list, tuple)) else [current]
             if mode == "scale" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
                 raise _fail(where, f"mode \"scale\" multiplies numbers, and {key} is {current!r}")
+            if mode == "depth" and not isinstance(current, (list, tuple)):  # was a TypeError traceback mid-search
+                raise _fail(where, f"mode \"depth\" sets a list (such as model.widths) to the first entries of base, "
+                                   f"and {key} is {current!r}")
 
         kind = table.get("type")
         if kind is None:

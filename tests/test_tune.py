@@ -166,6 +166,8 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     ({"key": "model.dropout", "min": 0.1, "max": 0.3, "default": 0.5}, "default must be a number in [0.1, 0.3]"),
     ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
     ({"keys": ["model.widths"], "mode": "scale", "values": [1.0], "round_to": True}, "round_to must be an integer"),
+    # was a TypeError traceback once the data were decoded, leaving a search folder behind
+    ({"key": "train.learning_rate", "mode": "depth", "base": [1, 2], "values": [1, 2]}, "mode \"depth\" sets a list"),
 ])
 def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     from sound_tf.hypermodel import SearchSpace
