@@ -248,8 +248,10 @@ class HyperParam:
         default = table.get("default")
         if default is not None and ((kind == "choice" and default not in values) or (
                 kind in ("int", "float") and not (isinstance(default, (int, float)) and not isinstance(default, bool)
-                                                  and min_value <= default <= max_value))):
-            allowed = f"one of {list(values)}" if kind == "choice" else f"a number in [{min_value}, {max_value}]"
+                                                  and min_value <= default <= max_value))
+                or (kind == "boolean" and not isinstance(default, bool))):  # was KerasTuner's ValueError traceback
+            allowed = f"one of {list(values)}" if kind == "choice" else "true or false" if kind == "boolean" else \
+                f"a number in [{min_value}, {max_value}]"
             raise _fail(where, f"default must be {allowed}, got {default!r}")
         return cls(name=name, keys=tuple(keys), mode=mode, kind=kind, values=values, min_value=min_value,
                    max_value=max_value, step=step, sampling=sampling, default=default, base=base,

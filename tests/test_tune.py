@@ -164,6 +164,8 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     ({"key": "audio.sample_rate_hz", "values": [8000, 16000]}, "audio.sample_rate_hz cannot be searched"),
     ({"key": "train.learning_rate", "values": [0.001, 0.01], "default": 0.5}, "default must be one of [0.001, 0.01]"),
     ({"key": "model.dropout", "min": 0.1, "max": 0.3, "default": 0.5}, "default must be a number in [0.1, 0.3]"),
+    # was KerasTuner's ValueError traceback once the data were decoded
+    ({"key": "augment.enabled", "type": "boolean", "default": 3}, "default must be true or false, got 3"),
     ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
     ({"keys": ["model.widths"], "mode": "scale", "values": [1.0], "round_to": True}, "round_to must be an integer"),
     # was a TypeError traceback once the data were decoded, leaving a search folder behind
