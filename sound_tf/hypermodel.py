@@ -62,7 +62,8 @@ from . import augment, pipeline
 from .config import REPO_ROOT, SECTIONS, Config, apply_overrides, check_seed, find_repo_toml
 from .errors import ConfigError, SoundTFError
 from .models import build_model
-from .trainer import InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch, training_datasets
+from .trainer import (EpochLog, InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch,
+                      training_datasets)
 
 REPO_TUNING = REPO_ROOT / "tuning"
 OBJECTIVES = {"val_loss": "min", "val_accuracy": "max"}
@@ -597,18 +598,23 @@ class SoundHyperModel(keras_tuner.HyperModel):
         :func:`sound_tf.augment.load_noise_bank` of the base config's ``augment.noise_dir``, when the
         caller has loaded it. Trials share one bank per noise folder and sample rate, decoded once
         (here, when not given).
+    progress : int or str, optional
+        Keras's ``verbose`` for the trials' fits (None: KerasTuner's).
+    log : callable, optional
+        Gets one line per finished trial epoch (:class:`sound_tf.trainer.EpochLog`), as training logs them.
     """
 
     def __init__(self, config: Config, space: SearchSpace, data: Any = None, *,
                  stats_dir: str | Path | None = None, trial_epochs: int | None = None,
                  trial_patience: int | None = None, noise_bank: np.ndarray | None = None,
-                 progress: int | str | None = None):
+                 progress: int | str | None = None, log: Callable[[str], None] | None = None):
         super().__init__(name=f"sound_tf_{space.name}", tunable=True)
         if len(config.labels) < 2:
             raise ConfigError(f"a search needs at least 2 labels in the config, got {config.labels!r}")
         self.config, self.space, self.data = config, space, data
         self.trial_overrides = {"train.epochs": trial_epochs, "train.early_stopping_patience": trial_patience}
         self.progress = progress  # fit verbosity apart from KerasTuner's (its trial tables); None: the same
+        self.log = log  # one line per trial epoch (as train's EpochLog), when given
         self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None
         self._noise_banks: dict[tuple[Any, ...], np.ndarray] = {}
         if noise_bank is not None:
@@ -687,6 +693,8 @@ class SoundHyperModel(keras_tuner.HyperModel):
         callbacks.append(InputThreadPriority())  # as in training: the input pipeline yields to the step
         kwargs.setdefault("epochs", config.train.epochs)
         kwargs.setdefault("shuffle", False)  # as in training: the pipeline shuffles (Keras would only warn)
+        if self.log is not None:  # a redirected log said nothing between a trial's start and its end
+            callbacks.append(EpochLog(self.log, kwargs["epochs"]))
         if self.progress is not None:
             kwargs["verbose"] = self.progress
         history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **kwargs).history

@@ -1101,7 +1101,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         f"{len(data.splits['val'])} validation clips")
     hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
                                  trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank,
-                                 progress=progress)
+                                 progress=progress, log=log)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
     seed = space.settings.seed if space.settings.seed is not None else config.train.seed
     try:  # KerasTuner builds the model of the space's default values here

@@ -979,6 +979,10 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert sorted(trials) == ["0", "1", "2"] and all(t["status"] == "COMPLETED" for t in trials.values())
     # The summary counts what this run did: the interrupted trial and the new one, not trial 0.
     assert any(m.startswith("3 of 3 trial(s) completed; 2 ended in this run,") for m in messages), messages
+    # Each trial epoch has its log line, as training's epochs do (a redirected log said nothing in between).
+    summary = next(i for i, m in enumerate(messages) if m.startswith("3 of 3 trial(s) completed"))
+    epoch_lines = [m for m in messages[:summary] if m.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and all(m.startswith("epoch 1/1: loss ") and "val_loss" in m for m in epoch_lines)
 
     # trials.csv: one row per trial, best (lowest val_loss) first, scores equal to the oracle's.
     rows = read_csv(out / "trials.csv")
