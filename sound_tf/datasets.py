@@ -312,7 +312,7 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc})") from exc
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    header = _next_record(reader, path, 1)
     if header is None:
         raise DatasetError(f"{path}: empty CSV; expected a header with columns {','.join(required)}")
     header = [h.strip() for h in header]
@@ -330,12 +330,16 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
                            f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else "")
                            + hint)
     rows = []
-    for values in reader:
-        line = reader.line_num
+    while True:
+        line = reader.line_num + 1  # the record's first line: a quoted value may run over several
+        values = _next_record(reader, path, line)
+        if values is None:
+            break
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}")
+            raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}"
+                               + _open_quote_hint(reader, line))
         row = {h: v if h in verbatim else v.strip() for h, v in zip(header, values)}
         for column in required:
             if not row[column]:
@@ -343,11 +347,30 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         broken = [h for h, v in row.items() if ("\n" in v or "\r" in v) and h not in verbatim]
         if broken:  # labels.txt and the exported models' label files hold one name per line
             raise DatasetError(f"{path}, line {line}: the value in column {broken[0]!r} holds a line break "
-                               f"({row[broken[0]]!r})")
+                               f"({row[broken[0]]!r})" + _open_quote_hint(reader, line))
         rows.append((line, row))
     if not rows:
         raise DatasetError(f"{path}: no data rows below the header")
     return rows
+
+
+def _next_record(reader: Any, path: Path, line: int) -> list[str] | None:
+    """The next record of ``reader`` (None at the end); ``csv``'s own errors (a quoted value left open
+    over more than its field size limit) are a :class:`DatasetError` naming the line the record began on."""
+    try:
+        return next(reader, None)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}, line {line}: cannot read the CSV from here ({exc})"
+                           + _open_quote_hint(reader, line)) from exc
+
+
+def _open_quote_hint(reader: Any, line: int) -> str:
+    """Why a record that began on ``line`` ran on past it: a value opened with a double quote that is not
+    closed takes in the lines after it."""
+    if reader.line_num <= line:
+        return ""
+    return (f"; the record runs from line {line} to line {reader.line_num}: a value that begins with a double quote "
+            f"takes in every line up to the next double quote (is one on line {line} not closed?)")
 
 
 def _parse_fold(value: str, path: Path, line: int) -> int | None:

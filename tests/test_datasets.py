@@ -237,7 +237,7 @@ def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):
     write_tone(tmp_path / "a.wav")
     manifest = tmp_path / "m.csv"
     manifest.write_text('path,label\na.wav,"two\nlines"\n')
-    with pytest.raises(DatasetError, match=r"line 3: the value in column 'label' holds a line break"):
+    with pytest.raises(DatasetError, match=r"line 2: the value in column 'label' holds a line break"):  # where it begins
         load_examples(manifest)
     root = make_folder_tree(tmp_path / "tree", per_class=1)
     (root / "owl").rename(root / "owl\nbird")
@@ -292,6 +292,22 @@ def test_csv_errors_name_file_and_row(tmp_path, content, message):
     with pytest.raises(DatasetError, match=message) as info:
         load_examples(manifest)
     assert str(manifest) in str(info.value)
+
+
+def test_a_quote_left_open_in_a_manifest_names_the_line_it_opened_on(tmp_path):
+    """A value opened with a double quote and not closed takes in the lines below it: the error named the
+    last line of the file, and past csv's field size limit (a manifest of a few thousand rows) it was a
+    traceback (_csv.Error), not an error naming the manifest."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('path,label\na.wav,x\n"b.wav,hi-hat\nc.wav,y\nd.wav,z\n')
+    with pytest.raises(DatasetError, match=r"m.csv, line 3: 1 value\(s\) for 2 column\(s\) .*; the record runs from "
+                                           r"line 3 to line 5: a value that begins with a double quote takes in every "
+                                           r"line up to the next double quote \(is one on line 3 not closed\?\)"):
+        load_examples(manifest)
+    manifest.write_text('path,label\na.wav,x\nb.wav,"hi-hat\n' + "c.wav,y\n" * 20000)
+    with pytest.raises(DatasetError, match=r"m.csv, line 3: cannot read the CSV from here \(field larger than field "
+                                           r"limit \(131072\)\); the record runs from line 3 to line 16387"):
+        load_examples(manifest)
 
 
 def test_labels_that_differ_only_in_case_or_unicode_form_are_pointed_out(tmp_path, caplog):
