@@ -417,6 +417,11 @@ def _load_csv(path: Path) -> list[Example]:
         absolute = os.path.normpath(file if file.is_absolute() else base / file)  # a/../b.wav is b.wav
         examples.append(Example(path=absolute, label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))
+    without = [line for (line, _), ex in zip(rows, examples) if ex.fold is None]
+    if 0 < len(without) < len(examples):  # folds hold out whole folds: a row without one belongs to none
+        raise DatasetError(f"{path}, line {without[0]}: no fold, while {len(examples) - len(without)} of the "
+                           f"{len(examples)} rows have one ({len(without)} row(s) without); give every row a fold, "
+                           f"or leave the fold column empty on every row to split by fractions")
     return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
 

@@ -282,6 +282,9 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     ("path,label\na.wav,\n", r"line 2: empty value in column 'label'"),
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
     ("path,label,fold\na.wav,x,2.0\nb.wav,y,1.5\n", r"line 3: fold must be an integer, got '1\.5'"),  # 2.0 is 2
+    # it was "1 of 3 examples have a fold and the others do not", naming neither the manifest nor the row
+    ("path,label,fold\na.wav,x,1\nb.wav,y,\nc.wav,y,2\n", r"line 3: no fold, while 2 of the 3 rows have one \(1 row\(s\) "
+                                                       r"without\); give every row a fold"),
     ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
     ("path,label\n", "no data rows"),
     ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n", r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
