@@ -271,6 +271,11 @@ def _load_folder(root: Path) -> list[Example]:
     if loose:  # beside the class folders: in no class
         logger.warning("%d audio file(s) directly in %s belong to no class folder and are not used (e.g. %s); "
                        "move each into its class's folder", len(loose), root, loose[0])
+    dangling = sorted(p for p in root.iterdir() if p.is_symlink() and not p.exists() and not _is_hidden(p.name))
+    if dangling:  # e.g. a class folder linked from a drive that is not mounted: its class would vanish unsaid
+        logger.warning("%d symbolic link(s) directly in %s lead to nothing and are not used (e.g. %s -> %s); a "
+                       "linked class folder whose target is missing is not a class", len(dangling), root,
+                       dangling[0].name, os.readlink(dangling[0]))
     _warn_left_out(root, ignored, unlisted, empty, linked)
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "

@@ -1042,3 +1042,16 @@ def test_audio_files_beside_the_class_folders_are_pointed_out(tmp_path, caplog):
     assert len(examples) == 12 and all("stray" not in ex.path for ex in examples)
     assert f"1 audio file(s) directly in {root} belong to no class folder and are not used (e.g. stray.wav)" \
         in caplog.text
+
+
+def test_a_class_folder_link_that_leads_to_nothing_is_pointed_out(tmp_path, caplog):
+    """A class folder linked from a drive that is not mounted was left out without a word: its class
+    vanished from the data."""
+    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog"))
+    (root / "owl").symlink_to(tmp_path / "unmounted" / "owl")
+    with caplog.at_level("WARNING"):
+        examples = load_examples(root)
+    assert {ex.label for ex in examples} == {"cat", "dog"}
+    assert (f"1 symbolic link(s) directly in {root} lead to nothing and are not used (e.g. owl -> "
+            f"{tmp_path / 'unmounted' / 'owl'}); a linked class folder whose target is missing is not a class") \
+        in caplog.text
