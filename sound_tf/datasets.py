@@ -911,6 +911,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if not all_examples:
         raise DatasetError(f"{root}: the split has no examples ({split_source})")
     labels = tuple(sorted({ex.label for ex in all_examples}))
+    check_two_classes(root, fmt, labels)  # before decoding: the classes are known already (crossval's order)
 
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
@@ -953,7 +954,6 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "
                            f"file(s) skipped); the dataset needs at least 3 readable files (or source groups) per "
                            f"class, or 3 folds")
-    check_two_classes(root, fmt, labels)
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:

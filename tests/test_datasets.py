@@ -980,6 +980,7 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
                                            r"takes each subfolder of .*data as a class: add a folder per class"):
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run" / "split.csv").exists()
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # refused before decoding (it decoded every file first)
     make_folder_tree(root, classes=("beta",))  # the data fixed: the same run folder trains on it
     assert prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None).labels == ("alpha", "beta")
 
