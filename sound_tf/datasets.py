@@ -510,14 +510,17 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], root: Path) -> None:
-    """Labels that differ only in case or Unicode form (``Dog``/``dog``, é composed or not) are different
-    classes; say so, since it is rarely meant."""
+    """Labels that differ only in case, Unicode form or leading zeros (``Dog``/``dog``, é composed or not,
+    ``01``/``1``: a spreadsheet drops the zeros of the rows it saw as numbers) are different classes; say so,
+    since it is rarely meant."""
     forms: dict[str, set[str]] = defaultdict(set)
     for ex in examples:
-        forms[unicodedata.normalize("NFKC", ex.label).casefold()].add(ex.label)
+        form = unicodedata.normalize("NFKC", ex.label).casefold()
+        forms[form.lstrip("0") or "0" if form.isascii() and form.isdigit() else form].add(ex.label)
     alike = [sorted(labels) for labels in forms.values() if len(labels) > 1]
     if alike:
-        logger.warning("%s: %d group(s) of labels differ only in case or Unicode form and are separate classes "
+        logger.warning("%s: %d group(s) of labels differ only in case, Unicode form or leading zeros and are "
+                       "separate classes "
                        "(e.g. %s); rename the files' classes if they are one class", root, len(alike),
                        " / ".join(repr(label) for label in alike[0]))
 

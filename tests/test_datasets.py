@@ -317,7 +317,15 @@ def test_labels_that_differ_only_in_case_or_unicode_form_are_pointed_out(tmp_pat
     root = make_folder_tree(tmp_path / "data", classes=("dog", "Dog", "caf\u00e9", "cafe\u0301", "owl"), per_class=1)
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len({ex.label for ex in load_examples(root)}) == 5  # still five classes: the names are the labels
-    assert "2 group(s) of labels differ only in case or Unicode form and are separate classes" in caplog.text
+    assert "2 group(s) of labels differ only in case, Unicode form or leading zeros and are separate classes" \
+        in caplog.text
+    caplog.clear()
+    manifest = tmp_path / "digits.csv"  # "01" saved by a spreadsheet as 1 on some rows: two classes, said
+    manifest.write_text("path,label\na.wav,01\nb.wav,1\nc.wav,10\nd.wav,2\ne.wav,00\nf.wav,0\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len({ex.label for ex in load_examples(manifest)}) == 6
+    assert "2 group(s) of labels differ only in case, Unicode form or leading zeros and are separate classes (e.g. " \
+           "'01' / '1')" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         load_examples(make_folder_tree(tmp_path / "plain", per_class=1))
