@@ -331,6 +331,10 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         hint = (f"; the header looks {'tab' if other == chr(9) else repr(other)}-separated: write the CSV with "
                 f"commas" if other else "; column names are case-sensitive: write them in lower case"
                 if all(c in lowered for c in required) else "")
+        for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
+            official = path.resolve().parent.parent
+            if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
+                hint = f"; this is the official metadata of a dataset: give its folder, --data {official}"
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
                            f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else "")
                            + hint)

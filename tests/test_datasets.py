@@ -297,6 +297,19 @@ def test_csv_errors_name_file_and_row(tmp_path, content, message):
     assert str(manifest) in str(info.value)
 
 
+def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folder(tmp_path):
+    """--data ESC-50/meta/esc50.csv read it as a CSV manifest: "missing column(s) path, label", no word of
+    the folder that would have worked."""
+    root = make_esc50(tmp_path / "ESC-50")
+    with pytest.raises(DatasetError, match=rf"this is the official metadata of a dataset: give its folder, "
+                                           rf"--data {re.escape(str(root.resolve()))}$"):
+        load_examples(root / "meta" / "esc50.csv")
+    other = tmp_path / "mine.csv"  # the same columns elsewhere: no such hint
+    other.write_text((root / "meta" / "esc50.csv").read_text())
+    with pytest.raises(DatasetError, match=r"expected path,label and optionally fold,group$"):
+        load_examples(other)
+
+
 def test_a_quote_left_open_in_a_manifest_names_the_line_it_opened_on(tmp_path):
     """A value opened with a double quote and not closed takes in the lines below it: the error named the
     last line of the file, and past csv's field size limit (a manifest of a few thousand rows) it was a
