@@ -51,7 +51,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", default=None,
                         help="stop at the first unreadable file instead of skipping it")
     parser.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
-    parser.add_argument("--class-weights", action="store_true", default=None)
+    parser.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                        help="weigh each training example by n / (classes * its class's count), or not "
+                             "(--no-class-weights; default: the recipe's, else off)")
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set features.num_mel_bins=96 (repeatable)")

@@ -1046,6 +1046,15 @@ def test_cosine_schedule_warms_up_linearly_then_decays_to_one_percent():
     assert float(no_warmup(0)) == pytest.approx(peak) and float(no_warmup(50)) == pytest.approx(0.01 * peak)
 
 
+def test_class_weights_switch_on_and_off_from_the_command_line_over_the_recipe():
+    """The urbansound8k recipe turns class weights on; --class-weights could only switch them on, so turning
+    them off took --set train.class_weights=false."""
+    assert config_from_flags("--pipeline", "urbansound8k").train.class_weights is True
+    assert config_from_flags("--pipeline", "urbansound8k", "--no-class-weights").train.class_weights is False
+    assert config_from_flags("--class-weights").train.class_weights is True
+    assert config_from_flags().train.class_weights is False  # the default, without the flag
+
+
 def test_class_weights_reach_training_only_when_asked_and_favour_the_rare_class(tmp_path):
     from sound_tf.datasets import prepare_dataset
     from sound_tf.trainer import training_datasets
