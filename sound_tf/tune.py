@@ -378,6 +378,11 @@ def _read_heartbeat(path: Path) -> tuple[bytes | None, dict[str, Any]]:
     return raw, content if isinstance(content, dict) else {}
 
 
+#: Heartbeat file -> its bytes when :meth:`Heartbeat.refuse_a_twin` watched it stay unchanged: a worker checks
+#: before it writes its log, and again on entering its heartbeat, without watching the same stale file twice.
+_STALE_HEARTBEATS: dict[Path, bytes] = {}
+
+
 class Heartbeat:
     """A worker's daemon thread rewriting ``workers/<id>/heartbeat.json`` every ``interval`` seconds.
 
@@ -423,7 +428,7 @@ class Heartbeat:
             Naming the tuner id and the other process.
         """
         raw, content = _read_heartbeat(self.path)
-        if raw is None or content.get("token") == self.token:
+        if raw is None or content.get("token") == self.token or raw == _STALE_HEARTBEATS.get(self.path):
             return
         pid = content.get("pid")
         if content.get("host") == socket.gethostname() and isinstance(pid, int) \
@@ -438,6 +443,7 @@ class Heartbeat:
                 raise ConfigError(f"another process ({_who(content)}) is running as worker {tid!r}: its heartbeat "
                                   f"{self.path} is being written; give every worker its own KERASTUNER_TUNER_ID "
                                   f"(tuner0, tuner1, ...), or stop that one first")
+        _STALE_HEARTBEATS[self.path] = raw
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -1292,6 +1298,9 @@ def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: P
     from .train import log_file_handler, progress_bars
 
     log_dir = out / "workers" / tuner_id() if role == "worker" else out
+    if role == "worker":  # before its log: a twin refused only on entering its heartbeat wrote into the live one's
+        from types import SimpleNamespace
+        Heartbeat(log_dir / HEARTBEAT_FILE, SimpleNamespace(tuner_id=tuner_id())).refuse_a_twin()
     log_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger().addHandler(log_file_handler(log_dir / "tune.log"))
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,

@@ -1502,6 +1502,70 @@ def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch
                       f"and each trial runs twice; stop one and give every worker its own KERASTUNER_TUNER_ID"]
 
 
+def test_a_refused_twin_writes_nothing_into_the_live_workers_log(tmp_path, monkeypatch, capsys):
+    """A second worker started as tuner3 was refused only on entering its heartbeat, when its start-up lines
+    had already gone into the live tuner3's workers/tuner3/tune.log."""
+    import logging
+    import threading
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+
+    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 0.5)  # a file that does not change for 1.5 s is stale
+    for name, value in (("KERASTUNER_ORACLE_IP", "127.0.0.1"), ("KERASTUNER_ORACLE_PORT", "8000"),
+                        ("KERASTUNER_TUNER_ID", "tuner3")):
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "shared"
+    live = out / "workers" / "tuner3"
+    live.mkdir(parents=True)
+    (live / "tune.log").write_text("the live worker's log\n")
+    path = live / tune.HEARTBEAT_FILE
+
+    def run_search(config, space, out, *, log, **kwargs):  # a worker's start-up lines, then its heartbeat
+        log("distributed search: this process is 'tuner3' (worker)")
+        with tune.Heartbeat(path, SimpleNamespace(tuner_id="tuner3", current_trial_id=None), interval=0.2):
+            pass
+        return tune.SearchResult(out=out, role="worker")
+
+    monkeypatch.setattr(tune, "run_search", run_search)
+    stop = threading.Event()
+
+    def other_worker():  # the live tuner3, on another machine, beating
+        beat = 0
+        while not stop.is_set():
+            beat += 1
+            tmp = path.with_name("other.tmp")
+            tmp.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242,
+                                       "token": "machine-b:4242:1.5", "beat": beat, "time": 0}))
+            tmp.replace(path)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=other_worker, daemon=True)
+    writer.start()
+    while not path.is_file():
+        time.sleep(0.01)
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    flags = ["--format", "demo", "--tuning", str(TINY), "--out", str(out)]
+    try:
+        assert tune.main(flags) == 2
+        stop.set()
+        writer.join()
+        assert "error: another process (pid 4242 on machine-b) is running as worker 'tuner3'" in capsys.readouterr().err
+        assert (live / "tune.log").read_text() == "the live worker's log\n"
+
+        began = time.monotonic()  # tuner3 restarted on another machine: its old file is watched once, not twice
+        assert tune.main(flags) == 0
+        assert 1.5 <= time.monotonic() - began < 3.0
+        assert json.loads(path.read_text())["host"] == socket.gethostname()
+    finally:
+        stop.set()
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+
+
 # -- real processes ----------------------------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
