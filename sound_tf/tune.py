@@ -360,9 +360,20 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
 # -- heartbeats ---------------------------------------------------------------------------------------------
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    host = socket.gethostname()
+    tmp = path.with_name(f".{path.name}.{host}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
+    # A process killed between the write and the rename left its temporary file for good. Its name says
+    # whose it is: those of this host's ended processes go (another host's may be being written).
+    prefix = f".{path.name}.{host}."
+    for left in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = left.name[len(prefix):-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            try:
+                left.unlink(missing_ok=True)
+            except OSError:  # a leftover is not worth failing a save
+                pass
 
 
 def _read_heartbeat(path: Path) -> tuple[bytes | None, dict[str, Any]]:

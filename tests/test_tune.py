@@ -337,6 +337,27 @@ def test_a_search_killed_while_it_saves_its_state_keeps_the_state_it_had(tmp_pat
     assert list(again.oracle.trials) == [trial.trial_id]
 
 
+def test_the_temporary_file_of_a_process_killed_while_it_saved_goes_away(tmp_path):
+    """oracle.json, trial.json, heartbeat.json, ... are written to a temporary file renamed over them: one of a
+    process killed between the two stayed forever, one more after each kill and resume. Only those of this
+    host's ended processes can go: another host's, or a live process's, may be being written."""
+    from sound_tf import tune
+
+    host = socket.gethostname()
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                               text=True).stdout)
+    target = tmp_path / "oracle.json"
+    dead = tmp_path / f".oracle.json.{host}.{ended}.tmp"
+    kept = [tmp_path / f".oracle.json.{host}.{os.getppid()}.tmp",  # a live process of this host
+            tmp_path / f".oracle.json.machine-b.{ended}.tmp",  # another host's
+            tmp_path / f".trial.json.{host}.{ended}.tmp"]  # another file's
+    for path in [dead, *kept]:
+        path.write_text('{"cut')
+    tune._write_json_atomic(target, {"a": 1})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(tmp_path.iterdir()) == sorted([target, *kept])
+
+
 def test_trials_in_flight_when_the_chief_restarted_are_not_run_again_once_they_end(tmp_path):
     """reload() queues every trial that was running; it kept them queued after their workers reported them
     ended, so each was handed out and trained a second time."""
