@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -1462,9 +1463,20 @@ def test_heartbeat_watch_uses_its_own_clock(tmp_path, monkeypatch):
     assert watch.silent({"tuner0"}) == ["tuner0"]
 
 
+def _beat_as_tuner3_on_machine_b(path: Path, stop: threading.Event) -> None:
+    """A live worker tuner3 on another machine: its heartbeat file at ``path`` changes until ``stop`` is set."""
+    beat = 0
+    while not stop.is_set():
+        beat += 1
+        tmp = path.with_name("other.tmp")
+        tmp.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242,
+                                   "token": "machine-b:4242:1.5", "beat": beat, "time": 0}))
+        tmp.replace(path)
+        time.sleep(0.05)
+
+
 def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch):
     """Two workers started as tuner3 each ran every trial, and one of them hung: nothing noticed."""
-    import threading
     from types import SimpleNamespace
 
     from sound_tf import tune
@@ -1475,17 +1487,7 @@ def test_a_second_worker_with_the_same_tuner_id_is_refused(tmp_path, monkeypatch
     tuner = SimpleNamespace(tuner_id="tuner3", current_trial_id=None)
     stop = threading.Event()
 
-    def other_worker():  # tuner3 on another machine, beating
-        beat = 0
-        while not stop.is_set():
-            beat += 1
-            tmp = path.with_name("other.tmp")
-            tmp.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242,
-                                       "token": "machine-b:4242:1.5", "beat": beat, "time": 0}))
-            tmp.replace(path)
-            time.sleep(0.05)
-
-    writer = threading.Thread(target=other_worker, daemon=True)
+    writer = threading.Thread(target=_beat_as_tuner3_on_machine_b, args=(path, stop), daemon=True)
     writer.start()
     while not path.is_file():
         time.sleep(0.01)
@@ -1527,7 +1529,6 @@ def test_a_refused_twin_writes_nothing_into_the_live_workers_log(tmp_path, monke
     """A second worker started as tuner3 was refused only on entering its heartbeat, when its start-up lines
     had already gone into the live tuner3's workers/tuner3/tune.log."""
     import logging
-    import threading
     from types import SimpleNamespace
 
     from sound_tf import tune
@@ -1551,17 +1552,7 @@ def test_a_refused_twin_writes_nothing_into_the_live_workers_log(tmp_path, monke
     monkeypatch.setattr(tune, "run_search", run_search)
     stop = threading.Event()
 
-    def other_worker():  # the live tuner3, on another machine, beating
-        beat = 0
-        while not stop.is_set():
-            beat += 1
-            tmp = path.with_name("other.tmp")
-            tmp.write_text(json.dumps({"tuner_id": "tuner3", "host": "machine-b", "pid": 4242,
-                                       "token": "machine-b:4242:1.5", "beat": beat, "time": 0}))
-            tmp.replace(path)
-            time.sleep(0.05)
-
-    writer = threading.Thread(target=other_worker, daemon=True)
+    writer = threading.Thread(target=_beat_as_tuner3_on_machine_b, args=(path, stop), daemon=True)
     writer.start()
     while not path.is_file():
         time.sleep(0.01)
@@ -1575,9 +1566,18 @@ def test_a_refused_twin_writes_nothing_into_the_live_workers_log(tmp_path, monke
         assert "error: another process (pid 4242 on machine-b) is running as worker 'tuner3'" in capsys.readouterr().err
         assert (live / "tune.log").read_text() == "the live worker's log\n"
 
-        began = time.monotonic()  # tuner3 restarted on another machine: its old file is watched once, not twice
+        # tuner3 restarted on another machine: its old file is watched once (before the log), and on entering
+        # the heartbeat it is known to be stale, not watched a second time
+        skipped: list[bool] = []
+        real_refuse = tune.Heartbeat.refuse_a_twin
+
+        def refuse_a_twin(self):
+            skipped.append(self.path.read_bytes() == tune._STALE_HEARTBEATS.get(self.path))
+            return real_refuse(self)
+
+        monkeypatch.setattr(tune.Heartbeat, "refuse_a_twin", refuse_a_twin)
         assert tune.main(flags) == 0
-        assert 1.5 <= time.monotonic() - began < 3.0
+        assert skipped == [False, True]
         assert json.loads(path.read_text())["host"] == socket.gethostname()
     finally:
         stop.set()
