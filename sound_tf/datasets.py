@@ -267,11 +267,12 @@ def _load_folder(root: Path) -> list[Example]:
                            f"classes {earlier.label!r} and {example.label!r}" +
                            (f", and {count - 1} more file(s) like it" if count > 1 else "")
                            + "; give each file one class")
-    loose = sorted(p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name) and not _is_hidden(p.name))
+    beside = [p for p in root.iterdir() if not _is_hidden(p.name)]  # what lies beside the class folders
+    loose = sorted(p.name for p in beside if p.is_file() and is_audio_file(p.name))
     if loose:  # beside the class folders: in no class
         logger.warning("%d audio file(s) directly in %s belong to no class folder and are not used (e.g. %s); "
                        "move each into its class's folder", len(loose), root, loose[0])
-    dangling = sorted(p for p in root.iterdir() if p.is_symlink() and not p.exists() and not _is_hidden(p.name))
+    dangling = sorted(p for p in beside if p.is_symlink() and not p.exists())
     if dangling:  # e.g. a class folder linked from a drive that is not mounted: its class would vanish unsaid
         logger.warning("%d symbolic link(s) directly in %s lead to nothing and are not used (e.g. %s -> %s); a "
                        "linked class folder whose target is missing is not a class", len(dangling), root,
@@ -331,8 +332,8 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         hint = (f"; the header looks {'tab' if other == chr(9) else repr(other)}-separated: write the CSV with "
                 f"commas" if other else "; column names are case-sensitive: write them in lower case"
                 if all(c in lowered for c in required) else "")
+        official = path.resolve().parent.parent  # the dataset's folder, if this is its metadata file
         for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
-            official = path.resolve().parent.parent
             if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
                 hint = f"; this is the official metadata of a dataset: give its folder, --data {official}"
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
