@@ -106,7 +106,7 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
         try:
             is_dir, exists = path.is_dir(), path.exists()
         except OSError as exc:  # e.g. a file in a folder without search permission
-            out.append((str(path), f"cannot read file information ({exc.strerror or exc})"))
+            out.append((str(path), _no_file_information(exc)))
             continue
         if is_dir:
             files, others, unlisted = [], [], []
@@ -316,7 +316,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
         exists, is_file = path.exists(), path.is_file()
         size = path.stat().st_size if is_file else None
     except OSError as exc:  # e.g. a file in a folder without search permission: as the cache says it
-        raise AudioError(path, f"cannot read file information ({exc.strerror or exc})") from None
+        raise AudioError(path, _no_file_information(exc)) from None
     if not exists:
         raise AudioError(path, _missing(path))
     if not is_file:
@@ -331,6 +331,12 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
         if not _is_utf8(str(path)):  # soundfile passes a path on as UTF-8: hand it the open file instead
             return _decode(handle, printable_path(path), rate)
     return _decode(str(path), str(path), rate)
+
+
+def _no_file_information(exc: OSError) -> str:
+    """Why a path whose information ``stat`` cannot read (e.g. in a folder without search permission) is
+    not read: one wording for the cache, :func:`load_audio` and :func:`expand_audio_inputs`."""
+    return f"cannot read file information ({exc.strerror or exc})"
 
 
 def _missing(path: Path) -> str:
@@ -625,7 +631,7 @@ class DecodeCache:
         except (FileNotFoundError, RuntimeError):  # RuntimeError: a symbolic link loop (Python 3.11)
             raise AudioError(src, _missing(source)) from None
         except OSError as exc:
-            raise AudioError(src, f"cannot read file information ({exc.strerror or exc})") from None
+            raise AudioError(src, _no_file_information(exc)) from None
         key = f"{absolute}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.sample_rate_hz}\0{CACHE_FORMAT_VERSION}"
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self.rate_dir / digest[:2] / f"{digest}.wav"
