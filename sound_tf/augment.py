@@ -164,12 +164,16 @@ def _is_number(value: Any) -> bool:
 def _known_value(value: Any) -> Any:
     """A scalar argument's value when it is known before the graph runs, else ``None``.
 
-    Python and numpy numbers, and tensors whose value TensorFlow can fold (constants; every tensor when
-    executing eagerly). A value drawn inside a graph is unknown here: it is checked where it is drawn, the
-    config's validated ranges.
+    Python and numpy numbers (0-d arrays too), and tensors whose value TensorFlow can fold (constants;
+    every tensor and variable when executing eagerly). A value drawn inside a graph is unknown here: it is
+    checked where it is drawn, the config's validated ranges.
     """
     if _is_number(value):
         return value
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return value.item()
+    if isinstance(value, tf.Variable) and value.shape.rank == 0 and tf.executing_eagerly():
+        value = value.read_value()  # get_static_value does not read variables
     if isinstance(value, (tf.Tensor, tf.Variable)) and value.shape.rank == 0:
         known = tf.get_static_value(value)
         if known is not None and np.ndim(known) == 0:

@@ -891,6 +891,27 @@ def test_arguments_known_before_the_graph_runs_are_checked_by_name(call, message
         call()
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: augment.change_speed(np.ones(4096, np.float32), np.array(0.0)), r"factor must be in \(0.0, 4.0\]"),
+    (lambda: augment.apply_gain(np.ones(8, np.float32), np.array(np.nan)), "gain_db must be in"),
+    (lambda: augment.time_shift(np.ones(8, np.float32), np.array(2.5)), "shift_samples must be a whole number"),
+    (lambda: augment.change_speed(np.ones(4096, np.float32), tf.Variable(0.0)), r"factor must be in \(0.0, 4.0\]"),
+    (lambda: augment.apply_gain(np.ones(8, np.float32), tf.Variable(np.inf)), "gain_db must be in"),
+])
+def test_numpy_scalar_arrays_and_eager_variables_are_checked_like_numbers(call, message):
+    """A 0-d numpy array (what np.asarray or a numpy reduction gives) and an eager tf.Variable were never
+    checked: np.array(0.0) as a speed factor gave a 1-sample clip and a NaN gain a clip of NaNs."""
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_numpy_scalar_arrays_and_variables_in_range_are_used_as_given():
+    wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
+    np.testing.assert_allclose(augment.apply_gain(wave, np.array(-6.0)).numpy(), wave * 10 ** (-6 / 20), rtol=1e-6)
+    assert augment.change_speed(wave, tf.Variable(2.0)).shape == (2048,)
+    np.testing.assert_array_equal(augment.time_shift(wave, np.array(3)).numpy(), np.roll(wave, 3))
+
+
 def test_checked_arguments_still_accept_drawn_tensors_and_other_float_types():
     wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
     as_float64 = augment.apply_gain(tf.constant(wave, tf.float64), 6.0)
