@@ -201,10 +201,16 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def _mono(wave: Any, name: str = "wave") -> tf.Tensor:
-    """``wave`` as a float32 tensor of rank 1 (``[samples]``); a float64 or float16 tensor is cast."""
-    if isinstance(wave, (tf.Tensor, tf.Variable)) and wave.dtype != tf.float32:
-        if not wave.dtype.is_floating:
-            raise ConfigError(f"{name} must hold floating-point samples, got a {wave.dtype.name} tensor")
+    """``wave`` as a float32 tensor of rank 1 (``[samples]``); float64 or float16 samples are cast.
+
+    Integer samples (int16 PCM as ``scipy.io.wavfile.read`` gives it; :func:`sound_tf.pipeline.as_float`
+    scales it) are refused in numpy arrays as in tensors.
+    """
+    if isinstance(wave, (tf.Tensor, tf.Variable, np.ndarray)) and wave.dtype != tf.float32:
+        dtype = tf.as_dtype(wave.dtype)
+        if not dtype.is_floating:
+            kind = "array" if isinstance(wave, np.ndarray) else "tensor"
+            raise ConfigError(f"{name} must hold floating-point samples, got a {dtype.name} {kind}")
         wave = tf.cast(wave, tf.float32)
     wave = tf.convert_to_tensor(wave, dtype=tf.float32)
     if wave.shape.rank is not None and wave.shape.rank != 1:

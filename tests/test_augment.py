@@ -912,6 +912,20 @@ def test_numpy_scalar_arrays_and_variables_in_range_are_used_as_given():
     np.testing.assert_array_equal(augment.time_shift(wave, np.array(3)).numpy(), np.roll(wave, 3))
 
 
+@pytest.mark.parametrize("call", [
+    lambda wave: augment.apply_gain(wave, 0.0),
+    lambda wave: augment.time_shift(wave, 1),
+    lambda wave: augment.pitch_shift(wave, 2.0, sample_rate_hz=RATE_HZ),
+    lambda wave: augment.add_noise(np.ones(wave.shape, np.float32), wave, 10.0),
+])
+def test_integer_pcm_arrays_are_refused_as_integer_tensors_are(call):
+    """scipy.io.wavfile.read gives int16 arrays: an int16 tensor was refused, but the same samples as a numpy
+    array went through as floats of +-32767 (apply_gain at 0 dB returned 16384.0 for a half-scale sample)."""
+    pcm = (16384 * np.sin(np.arange(4096) * 0.1)).astype(np.int16)
+    with pytest.raises(ConfigError, match="must hold floating-point samples, got a int16 array"):
+        call(pcm)
+
+
 def test_checked_arguments_still_accept_drawn_tensors_and_other_float_types():
     wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
     as_float64 = augment.apply_gain(tf.constant(wave, tf.float64), 6.0)
