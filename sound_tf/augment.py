@@ -204,7 +204,8 @@ def _mono(wave: Any, name: str = "wave") -> tf.Tensor:
     """``wave`` as a float32 tensor of rank 1 (``[samples]``); float64 or float16 samples are cast.
 
     Integer samples (int16 PCM as ``scipy.io.wavfile.read`` gives it; :func:`sound_tf.pipeline.as_float`
-    scales it) are refused in numpy arrays as in tensors.
+    scales it) are refused in numpy arrays as in tensors. A tensor of unknown rank is checked when the
+    graph runs.
     """
     if isinstance(wave, (tf.Tensor, tf.Variable, np.ndarray)) and wave.dtype != tf.float32:
         dtype = tf.as_dtype(wave.dtype)
@@ -213,7 +214,9 @@ def _mono(wave: Any, name: str = "wave") -> tf.Tensor:
             raise ConfigError(f"{name} must hold floating-point samples, got a {dtype.name} {kind}")
         wave = tf.cast(wave, tf.float32)
     wave = tf.convert_to_tensor(wave, dtype=tf.float32)
-    if wave.shape.rank is not None and wave.shape.rank != 1:
+    if wave.shape.rank is None:  # e.g. a tf.function traced for any shape: a 2-D batch fails here, by name
+        wave = tf.ensure_shape(wave, [None], name=f"{name}_must_be_one_mono_clip_of_shape_samples")
+    elif wave.shape.rank != 1:
         raise ConfigError(f"{name} must be one mono clip of shape [samples], got shape {wave.shape}")
     return wave
 

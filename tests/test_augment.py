@@ -926,6 +926,19 @@ def test_integer_pcm_arrays_are_refused_as_integer_tensors_are(call):
         call(pcm)
 
 
+@pytest.mark.parametrize("mode", ["roll", "zero"])
+def test_a_batch_through_a_function_traced_for_any_shape_fails_instead_of_shifting_rows(mode):
+    """Traced for a tensor of unknown rank, the rank check could not run: time_shift rolled a [2, 8] batch
+    by whole rows (apply_gain and add_noise went through too) and the vocoder failed deep inside (ConcatOp)."""
+    shift = tf.function(lambda wave: augment.time_shift(wave, 3, mode=mode),
+                        input_signature=[tf.TensorSpec(None, tf.float32)])
+    np.testing.assert_array_equal(shift(tf.range(8.0)).numpy(),
+                                  np.roll(np.arange(8.0), 3) * (np.arange(8) >= 3 if mode == "zero" else 1))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"(?s)\[2,8\] is not compatible with expected shape \[\?\].*wave_must_be_one_mono_clip"):
+        shift(tf.reshape(tf.range(16.0), [2, 8]))
+
+
 def test_checked_arguments_still_accept_drawn_tensors_and_other_float_types():
     wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
     as_float64 = augment.apply_gain(tf.constant(wave, tf.float64), 6.0)
