@@ -781,11 +781,14 @@ def add_noise(wave: tf.Tensor, noise: tf.Tensor, snr_db: float | tf.Tensor, *,
     snr_db : float or scalar tensor
         In [-80, 200] dB, or infinity (no noise).
     noise_power : float or scalar tensor, optional
-        The mean square of ``noise`` when it is known (e.g. a circular shift of unit-power noise);
-        measured when not given.
+        The mean square of ``noise`` when it is known (e.g. a circular shift of unit-power noise), >= 0
+        (0: silent noise); measured when not given.
     """
     if _known_value(snr_db) != math.inf:  # an infinite SNR adds none (the augmenter's "not applied")
         _check_range("snr_db", snr_db, -80.0, 200.0)
+    known_power = None if noise_power is None else _known_value(noise_power)
+    if known_power is not None and not (math.isfinite(float(known_power)) and known_power >= 0):
+        raise ConfigError(f"noise_power must be a finite mean square >= 0, got {noise_power!r}")
     wave, noise = _mono(wave), _mono(noise, "noise")
     if wave.shape[0] is not None and noise.shape[0] is not None and wave.shape[0] != noise.shape[0]:
         raise ConfigError(f"noise must have the clip's length: wave has {wave.shape[0]} samples, noise "

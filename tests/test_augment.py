@@ -254,6 +254,16 @@ def test_add_noise_with_a_known_noise_power_matches_the_measured_one(rng):
     assert rms_db(clean) - rms_db(given - clean) == pytest.approx(12.0, abs=0.01)
 
 
+@pytest.mark.parametrize("noise_power", [-1.0, float("nan"), float("inf"), tf.constant(-0.5)])
+def test_add_noise_refuses_a_given_noise_power_that_is_not_a_power(noise_power, rng):
+    """A negative given noise power made the scale sqrt(-x): every sample NaN; NaN gave NaNs too, and an
+    infinite one silently added no noise at all."""
+    wave, noise = sine(440.0, 0.25, RATE_HZ), rng.standard_normal(RATE_HZ // 4).astype(np.float32)
+    with pytest.raises(ConfigError, match="noise_power must be a finite mean square >= 0"):
+        augment.add_noise(wave, noise, 10.0, noise_power=noise_power)
+    np.testing.assert_array_equal(augment.add_noise(wave, noise, 10.0, noise_power=0.0).numpy(), wave)  # silent
+
+
 @pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
 def test_generated_noise_has_the_colour_slope(color, exponent):
     noise = augment.colored_noise(4 * RATE_HZ, tf.constant([5, 6]), exponent=exponent).numpy()
