@@ -267,9 +267,16 @@ def fit_length(wave: tf.Tensor, num_samples: int | tf.Tensor) -> tf.Tensor:
     """Centre-crop or symmetrically zero-pad ``wave [n]`` to ``[num_samples]``.
 
     Centring keeps the middle of a clip in the middle after a speed change or time stretch.
+    ``num_samples``: a whole number >= 0 (a float like ``16000.0`` too), or an integer tensor.
     """
+    known = _known_value(num_samples)
+    if isinstance(num_samples, (bool, np.bool_)) or (known is not None and not (
+            math.isfinite(float(known)) and float(known).is_integer() and 0 <= known < 2**31)):
+        raise ConfigError(f"num_samples must be a whole number of samples >= 0, got {num_samples!r}")
     wave = _mono(wave)
-    target = tf.convert_to_tensor(num_samples, tf.int32)
+    if known is not None:
+        num_samples = int(known)
+    target = tf.cast(num_samples, tf.int32)
     start, keep, before = _centring(tf.shape(wave)[0], target)
     out = tf.pad(wave[start:start + keep], [[before, target - keep - before]])  # [target]
     if isinstance(num_samples, (int, np.integer)):

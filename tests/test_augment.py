@@ -316,6 +316,23 @@ def test_fit_length_centres():
     np.testing.assert_array_equal(augment.fit_length(wave, 14).numpy(), np.pad(wave, (2, 2)))
 
 
+@pytest.mark.parametrize("num_samples", [-1, 3.5, float("nan"), True, tf.constant(-2), np.int64(2**40)])
+def test_fit_length_refuses_a_length_that_is_not_a_whole_number_of_samples(num_samples):
+    """num_samples was not checked: -1 failed in TensorFlow ("Dimension -1 must be >= 0"), 3.5 and 3.0 with
+    "Cannot convert 3.5 to EagerTensor of dtype int32", and True padded to one sample."""
+    with pytest.raises(ConfigError, match="num_samples must be a whole number of samples >= 0"):
+        augment.fit_length(np.ones(10, np.float32), num_samples)
+
+
+def test_fit_length_takes_whole_floats_and_integer_tensors_of_any_width():
+    wave = np.arange(1.0, 11.0, dtype=np.float32)
+    np.testing.assert_array_equal(augment.fit_length(wave, 14.0).numpy(), np.pad(wave, 2))
+    assert augment.fit_length(wave, np.float32(6.0)).shape == (6,)  # a static length
+    np.testing.assert_array_equal(augment.fit_length(wave, tf.constant(4, tf.int64)).numpy(), wave[3:7])
+    traced = tf.function(lambda length: augment.fit_length(wave, length))
+    np.testing.assert_array_equal(traced(tf.constant(4, tf.int64)).numpy(), wave[3:7])
+
+
 # -- the augmenter: wiring, seeding, robustness ------------------------------------------------------
 
 def test_augmenter_applies_drawn_pitch_and_noise_snr():
