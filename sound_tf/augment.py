@@ -2009,6 +2009,10 @@ def mix_labels(labels: tf.Tensor, sample_weight: tf.Tensor | None,
     """``w * y + (1 - w) * y[partner]`` of one-hot / soft ``labels [batch, classes]`` and of ``sample_weight
     [batch]`` (class weights are linear in the label, so they mix alike); ``params``: ``weight``, ``partner``."""
     weight, partner = params["weight"], params["partner"]
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank is not None and labels.shape.rank != 2:  # class indices would mix into other indices
+        raise ConfigError(f"mixup needs one-hot or soft labels [batch, classes], got shape {labels.shape} "
+                          f"(class indices: tf.one_hot them first)")
     labels = tf.cast(labels, tf.float32)
     if sample_weight is not None:
         sample_weight = tf.cast(sample_weight, tf.float32)
@@ -2019,6 +2023,9 @@ def mix_labels(labels: tf.Tensor, sample_weight: tf.Tensor | None,
 def apply_mixup(waves: tf.Tensor, labels: tf.Tensor, params: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     """``w * x + (1 - w) * x[partner]`` for inputs ``[batch, ...]`` and labels ``[batch, classes]``."""
     waves = tf.convert_to_tensor(waves)
+    if not waves.dtype.is_floating:  # the weight would be cast to the integers 0 or 1
+        raise ConfigError(f"mixup needs floating-point inputs, got {waves.dtype.name} (int16 PCM: "
+                          f"sound_tf.pipeline.as_float)")
     mixed_labels, _ = mix_labels(labels, None, params)
     return _mix(waves, tf.gather(waves, params["partner"]), params["weight"]), mixed_labels
 

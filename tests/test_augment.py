@@ -819,6 +819,20 @@ def test_mixup_mixes_waves_and_labels_with_the_same_weight(rng):
     np.testing.assert_array_equal(untouched[0].numpy(), waves)
 
 
+def test_mixup_refuses_class_indices_and_integer_samples_instead_of_mixing_them():
+    """Labels [batch] of class indices were mixed as numbers (classes 0 and 3 became "class 2.82"), and
+    int16 samples failed with "Cannot convert 1.0 to EagerTensor of dtype int16"."""
+    waves = np.linspace(-0.5, 0.5, 40, dtype=np.float32).reshape(4, 10)
+    with pytest.raises(ConfigError, match=r"one-hot or soft labels \[batch, classes\], got shape \(4,\)"):
+        augment.mixup_batch(waves, np.array([0, 1, 2, 3]), [1, 2], alpha=0.4)
+    with pytest.raises(ConfigError, match="mixup needs floating-point inputs, got int16"):
+        augment.mixup_batch((waves * 32767).astype(np.int16), np.eye(4, dtype=np.float32), [1, 2], alpha=0.4)
+    mixed, labels = augment.mixup_batch(waves, np.eye(4, dtype=np.int32), [1, 2], alpha=0.4)  # integer one-hot
+    np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    weight = labels.numpy().max(axis=1)  # each row mixes two distinct classes: the larger of w and 1 - w
+    assert np.all(weight >= 0.5) and np.any(weight < 1.0)
+
+
 def test_mixup_weights_follow_beta_alpha_alpha():
     alpha, batch = 0.2, 4000
     weight = augment.draw_mixup_params(tf.constant([1, 1]), batch, alpha=alpha)["weight"].numpy()
