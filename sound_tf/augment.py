@@ -1395,8 +1395,8 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
       frequency_factor``, so energy at ``f`` Hz moves to ``f * frequency_factor``; bands read from
       outside ``[fmin, fmax]`` repeat the edge band.
 
-    ``duration_factor`` and ``frequency_factor`` are ``[batch]`` (or scalars); factors of 1 return the
-    features unchanged. The phase a waveform phase vocoder spends most of its time on is discarded by
+    ``duration_factor`` and ``frequency_factor`` are ``[batch]`` (or scalars), finite and > 0; factors
+    of 1 return the features unchanged. The phase a waveform phase vocoder spends most of its time on is discarded by
     the log-mel frontend, so reading the features at scaled positions changes what the model sees in
     the same way at a small fraction of the cost (linear interpolation between neighbouring frames and
     bands; band widths are not rescaled).
@@ -1410,6 +1410,11 @@ def rescale_features(features: tf.Tensor, *, duration_factor: tf.Tensor, frequen
     if edges.ndim != 1 or (features.shape[2] is not None and edges.size != features.shape[2] + 2):
         raise ConfigError(f"mel_edges_hz must hold mel_bins + 2 = {features.shape[2]} + 2 edges, "
                           f"got shape {edges.shape}")
+    for name, factor in (("duration_factor", duration_factor), ("frequency_factor", frequency_factor)):
+        known = (tf.get_static_value(factor) if isinstance(factor, (tf.Tensor, tf.Variable))
+                 else np.asarray(factor, np.float64))  # values drawn in a graph are unknown: None
+        if known is not None and not np.all(np.isfinite(known) & (np.asarray(known) > 0)):
+            raise ConfigError(f"{name} must be finite and > 0, got {known!r}")
     duration = tf.broadcast_to(tf.cast(duration_factor, tf.float32), [batch])  # [batch]
     frequency = tf.broadcast_to(tf.cast(frequency_factor, tf.float32), [batch])  # [batch]
 

@@ -756,6 +756,22 @@ def test_feature_rescale_matches_the_features_of_the_rescaled_sound(transform):
     assert error < 0.35 * unchanged
 
 
+@pytest.mark.parametrize("factors", [
+    {"duration_factor": 0.0}, {"duration_factor": -1.0}, {"duration_factor": float("nan")},
+    {"frequency_factor": float("nan")}, {"frequency_factor": -2.0}, {"duration_factor": np.array([1.1, -1.0])},
+    {"frequency_factor": tf.constant([1.0, 0.0])},
+])
+def test_rescale_features_refuses_factors_that_are_not_positive(factors):
+    """Unchecked, a duration factor of 0 or NaN failed in a gather (index -2147483648), -1 silently played the
+    features backwards, and a NaN frequency factor turned them all to NaN."""
+    config = Config()
+    edges = augment.mel_edges_hz(config)
+    features = np.random.default_rng(0).normal(size=(2, 51, edges.size - 2)).astype(np.float32)
+    with pytest.raises(ConfigError, match=f"{next(iter(factors))} must be finite and > 0"):
+        augment.rescale_features(features, **{"duration_factor": 1.0, "frequency_factor": 1.0, **factors},
+                                 mel_edges_hz=edges)
+
+
 def test_feature_rescale_layer_is_training_only_seeded_and_finite():
     config = apply_overrides(Config(), {"augment.speed_probability": 1.0, "augment.pitch_probability": 1.0})
     frames, bins = config.feature_shape
