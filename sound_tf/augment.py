@@ -194,6 +194,23 @@ def _check_range(name: str, value: Any, low: float, high: float, *, open_low: bo
         raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
 
 
+def _checked_when_run(name: str, value: Any, low: float, high: float, *, open_low: bool = False) -> tf.Tensor:
+    """``value`` as float32, range-checked when the graph runs if it was not known before (see
+    :func:`_check_range`): a NaN or an infinity a caller's graph computes fails by name instead of
+    deep inside the phase vocoder, or a clip given back unchanged. For the public vocoder functions
+    only; the augmenter's values are drawn within the config's validated ranges and carry no check.
+    """
+    _check_range(name, value, low, high, open_low=open_low)
+    tensor = tf.cast(value, tf.float32)
+    if _known_value(value) is not None:
+        return tensor
+    inside = (tensor > low if open_low else tensor >= low) & (tensor <= high)  # false for NaN
+    bracket = "(" if open_low else "["
+    check = tf.debugging.Assert(inside, [f"{name} must be in {bracket}{low}, {high}], got", tensor])
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -362,11 +379,10 @@ def speed_perturb(wave: tf.Tensor, factor: float | tf.Tensor, *, keep_length: bo
 
 def _speed(wave: Any, factor: float | tf.Tensor, frame_length_samples: int, hop_length_samples: int | None, *,
            keep_length: bool) -> tf.Tensor:
-    _check_range("factor", factor, 0.0, 4.0, open_low=True)
+    factor = _checked_when_run("factor", factor, 0.0, 4.0, open_low=True)
     frame, hop = _vocoder_sizes(frame_length_samples, hop_length_samples)
     wave = _mono(wave)
     n = tf.shape(wave)[0] if wave.shape[0] is None else int(wave.shape[0])
-    factor = tf.cast(factor, tf.float32)
     return _phase_vocoder(wave, duration_factor=1.0 / factor, frequency_factor=factor, frame_length=frame,
                           hop_length=hop, fit_to=n if keep_length else None)
 
@@ -695,11 +711,11 @@ def time_stretch(wave: tf.Tensor, rate: float | tf.Tensor, *, keep_length: bool 
         STFT window and hop (default hop: half a window, with square-root Hann windows; a hop of a
         third of the window or less uses Hann windows); see :func:`vocoder_frame_length`.
     """
-    _check_range("rate", rate, 0.0, 4.0, open_low=True)
+    rate = _checked_when_run("rate", rate, 0.0, 4.0, open_low=True)
     frame, hop = _vocoder_sizes(frame_length_samples, hop_length_samples)
     wave = _mono(wave)
     n = tf.shape(wave)[0] if wave.shape[0] is None else int(wave.shape[0])
-    return _phase_vocoder(wave, duration_factor=1.0 / tf.cast(rate, tf.float32), frequency_factor=1.0,
+    return _phase_vocoder(wave, duration_factor=1.0 / rate, frequency_factor=1.0,
                           frame_length=frame, hop_length=hop, fit_to=n if keep_length else None)
 
 
@@ -720,11 +736,11 @@ def pitch_shift(wave: tf.Tensor, semitones: float | tf.Tensor, *, sample_rate_hz
     sample_rate_hz : int
         Picks the vocoder window (:func:`vocoder_frame_length`) unless ``frame_length_samples`` is given.
     """
-    _check_range("semitones", semitones, -24.0, 24.0)
+    semitones = _checked_when_run("semitones", semitones, -24.0, 24.0)
     frame = vocoder_frame_length(sample_rate_hz) if frame_length_samples is None else frame_length_samples
     frame, hop = _vocoder_sizes(frame, hop_length_samples)
     wave = _mono(wave)
-    ratio = tf.pow(2.0, tf.cast(semitones, tf.float32) / 12.0)
+    ratio = tf.pow(2.0, semitones / 12.0)
     return _rescale(wave, 1.0, ratio, frame_length=frame, hop_length=hop)
 
 

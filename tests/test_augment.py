@@ -996,6 +996,24 @@ def test_a_batch_through_a_function_traced_for_any_shape_fails_instead_of_shifti
         shift(tf.reshape(tf.range(16.0), [2, 8]))
 
 
+@pytest.mark.parametrize("transform, value, message", [
+    (lambda wave, v: augment.pitch_shift(wave, v, sample_rate_hz=RATE_HZ), float("nan"), r"semitones must be in"),
+    (lambda wave, v: augment.pitch_shift(wave, v, sample_rate_hz=RATE_HZ), 30.0, r"semitones must be in \[-24.0"),
+    (lambda wave, v: augment.time_stretch(wave, v), float("inf"), r"rate must be in \(0.0, 4.0\]"),
+    (lambda wave, v: augment.time_stretch(wave, v), float("nan"), r"rate must be in \(0.0, 4.0\]"),
+    (lambda wave, v: augment.change_speed(wave, v), 0.0, r"factor must be in \(0.0, 4.0\]"),
+    (lambda wave, v: augment.speed_perturb(wave, v), float("nan"), r"factor must be in \(0.0, 4.0\]"),
+])
+def test_vocoder_arguments_computed_in_a_graph_are_checked_when_it_runs(transform, value, message):
+    """Unknown while tracing, they went in unchecked: a NaN pitch shift gave the clip back unchanged, an
+    infinite stretch rate failed in a gather ("indices[0] = 1 is not in [0, 0)"), a speed of 0 a 1-sample clip."""
+    wave = sine(440.0, 0.5, RATE_HZ)
+    traced = tf.function(lambda v: transform(wave, v))
+    assert traced(tf.constant(1.0)).shape[0] == wave.size  # a value in range goes through
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        traced(tf.constant(value))
+
+
 def test_checked_arguments_still_accept_drawn_tensors_and_other_float_types():
     wave = np.sin(np.arange(4096) * 0.1).astype(np.float32)
     as_float64 = augment.apply_gain(tf.constant(wave, tf.float64), 6.0)
