@@ -1242,6 +1242,8 @@ def apply_spec_masks(features: tf.Tensor, *, freq_starts: tf.Tensor, freq_widths
     bins (or frames) ``[start_i, start_i + width_i)``.
     """
     features = tf.convert_to_tensor(features)
+    if features.shape.rank is not None and features.shape.rank < 3:
+        raise ConfigError(f"apply_spec_masks expects [batch, frames, mel_bins(, channels)], got shape {features.shape}")
     shape = tf.shape(features)
     time_mask = _band_mask(time_starts, time_widths, shape[1])[:, :, tf.newaxis]  # [batch, frames, 1]
     freq_mask = _band_mask(freq_starts, freq_widths, shape[2])[:, tf.newaxis, :]  # [batch, 1, mel_bins]

@@ -599,6 +599,13 @@ def test_spec_masks_cover_exactly_the_requested_bands():
     np.testing.assert_array_equal(out, expected)
 
 
+def test_spec_masks_refuse_one_example_without_its_batch_axis():
+    """A [frames, mel_bins] example failed with "slice index 2 of dimension 0 out of bounds" (StridedSlice)."""
+    with pytest.raises(ConfigError, match=r"apply_spec_masks expects \[batch, frames, mel_bins.*got shape \(50, 16\)"):
+        augment.apply_spec_masks(tf.ones([50, 16]), freq_starts=[[2]], freq_widths=[[3]], time_starts=[[0]],
+                                 time_widths=[[4]])
+
+
 def test_spec_augment_masks_bands_of_bounded_width_only_when_training():
     layer = augment.SpecAugment(freq_mask_count=2, freq_mask_max_bins=8, time_mask_count=2,
                                 time_mask_max_fraction=0.1, seed=3)
