@@ -65,8 +65,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: File name endings recognised as audio when scanning a folder (compared lower-case).
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".oga", ".opus", ".caf",
-                    ".w64", ".rf64")
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".snd", ".oga", ".opus",
+                    ".caf", ".w64", ".rf64")  # .snd: Sun/NeXT's other name for .au
 #: Environment variable that overrides the default cache folder.
 CACHE_ENV_VAR = "SOUND_TF_CACHE"
 #: soxr quality preset used for every resampling.

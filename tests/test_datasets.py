@@ -144,6 +144,7 @@ def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     write_tone(root / ".trash" / "y.wav")
     (root / "owl" / "notes.txt").write_text("not audio")
     sf.write(root / "owl" / "hoot.caf", sine(700.0, 0.1, RATE_HZ), RATE_HZ, format="CAF", subtype="PCM_16")
+    sf.write(root / "owl" / "call.snd", sine(900.0, 0.1, RATE_HZ), RATE_HZ, format="AU", subtype="PCM_16")  # Sun/NeXT
     (root / "owl" / "wav").mkdir()  # a folder named like an extension is not a file
 
     examples = load_examples(root)
@@ -151,7 +152,8 @@ def test_folder_layout_nested_hidden_and_extensions(tmp_path):
     relative = [(Path(ex.path).relative_to(root.resolve()).as_posix(), ex.label) for ex in examples]
     assert relative == [("cat/cat_0.wav", "cat"), ("cat/cat_1.wav", "cat"), ("cat/indoor/deep/purr.FLAC", "cat"),
                         ("dog/bark.ogg", "dog"), ("dog/dog_0.wav", "dog"), ("dog/dog_1.wav", "dog"),
-                        ("owl/hoot.caf", "owl"), ("owl/owl_0.wav", "owl"), ("owl/owl_1.wav", "owl")]
+                        ("owl/call.snd", "owl"), ("owl/hoot.caf", "owl"), ("owl/owl_0.wav", "owl"),
+                        ("owl/owl_1.wav", "owl")]
     assert all(Path(ex.path).is_absolute() and ex.fold is None and ex.group is None for ex in examples)
     assert load_examples(root, "folder") == examples
 
