@@ -306,16 +306,32 @@ class LogMel(keras.layers.Layer):
             per_frame = fft_bins * self.num_mel_bins + int(2 * self.fft_length * np.log2(self.fft_length))
         return self.num_frames(num_samples) * per_frame
 
-    def build(self, input_shape: tuple) -> None:
+    def _check_input_shape(self, input_shape: Any) -> None:
+        """Raise unless a known shape is ``[batch, samples]`` with at least one frame of samples."""
+        if input_shape is None or getattr(input_shape, "rank", 0) is None:  # unknown rank: nothing to check
+            return
+        input_shape = tuple(input_shape)
         if len(input_shape) != 2:
-            raise ConfigError(f"LogMel expects a waveform batch [batch, samples], got shape {tuple(input_shape)}")
+            raise ConfigError(f"LogMel expects a waveform batch [batch, samples], got shape {input_shape}")
         samples = input_shape[-1]
         if samples is not None and samples < self.frame_length_samples:
             raise ConfigError(f"LogMel input has {samples} samples, fewer than one frame "
                               f"(frame_length_samples={self.frame_length_samples})")
+
+    def build(self, input_shape: tuple) -> None:
+        self._check_input_shape(input_shape)
         super().build(input_shape)
 
     def call(self, waveform: tf.Tensor) -> tf.Tensor:
+        # Keras builds a layer once: a later call with another rank or length reached the ops unchecked (a
+        # [batch, 1, samples] input crashed the process in the mel matmul; a 1-D clip came back unbatched).
+        # Integer PCM would be read as samples up to 32767. Static checks only: no op is added.
+        self._check_input_shape(waveform.shape)
+        dtype = tf.as_dtype(waveform.dtype)
+        if not dtype.is_floating:
+            hint = (f"; scale integer PCM to [-1, 1] first (divide {dtype.name} by {2 ** (dtype.size * 8 - 1)})"
+                    if dtype.is_integer and not dtype.is_unsigned else "")
+            raise ConfigError(f"LogMel expects float samples in [-1, 1], got dtype {dtype.name}{hint}")
         waveform = tf.cast(waveform, tf.float32)  # [batch, samples]
         if self.dft == "matmul":
             mel_power = self._mel_power_matmul(waveform)  # [batch, frames, mel_bins]

@@ -300,6 +300,28 @@ def test_input_shorter_than_a_frame_is_rejected():
         layer(np.zeros((1, 100), np.float32))
 
 
+def test_a_built_layer_still_checks_what_it_is_called_with():
+    """Keras builds a layer on its first call only: later inputs were not checked. A [batch, 1, samples] input
+    crashed the process (segmentation fault in the mel matmul), a 1-D clip came back without its batch axis,
+    a short input failed in RFFT, and int16 PCM was read as samples up to 32767 (features about 20 nats high)."""
+    config = make_config(16000)
+    layer = LogMel.from_config_object(config)
+    batch = 0.1 * np.ones((2, config.audio.clip_samples), np.float32)
+    expected = np.asarray(layer(batch))  # built with a good batch
+    with pytest.raises(ConfigError, match=r"\[batch, samples\], got shape \(2, 1, 8000\)"):
+        layer(batch[:, np.newaxis])
+    with pytest.raises(ConfigError, match=r"\[batch, samples\], got shape \(8000,\)"):
+        layer(batch[0])
+    with pytest.raises(ConfigError, match="100 samples, fewer than one frame"):
+        layer(batch[:, :100])
+    with pytest.raises(ConfigError, match=r"dtype int16; scale integer PCM .*divide int16 by 32768"):
+        layer(np.round(batch * 32767).astype(np.int16))
+    # float inputs of other widths and graphs whose shape is unknown go through as before
+    np.testing.assert_allclose(np.asarray(layer(batch.astype(np.float64))), expected, rtol=1e-6)
+    graph = tf.function(layer, input_signature=[tf.TensorSpec(None, tf.float32)])
+    np.testing.assert_allclose(graph(batch).numpy(), expected, rtol=1e-6)
+
+
 def test_log_offset_is_the_configured_one(rng):
     """Every test above uses the default offset 1e-6; a hard-coded offset would pass them all."""
     config = make_config(16000, clip_seconds=0.25, log_offset=1e-2)
