@@ -245,10 +245,18 @@ class LogMel(keras.layers.Layer):
                  dft: str = "fft", **kwargs: Any):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        for name, value in (("frame_length_samples", frame_length_samples),
-                            ("hop_length_samples", hop_length_samples)):
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
+        # int() and float() below took True as 1 (one mel bin, one-sample frames), cut 16000.7 Hz to 16000,
+        # and kept an infinite log_offset (every feature inf); fmax_hz=None failed in float().
+        for name, value in (("sample_rate_hz", sample_rate_hz), ("frame_length_samples", frame_length_samples),
+                            ("hop_length_samples", hop_length_samples), ("num_mel_bins", num_mel_bins)):
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating))
+                    or not float(value).is_integer() or value < 1):
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, value in (("fmin_hz", fmin_hz), ("fmax_hz", fmax_hz), ("log_offset", log_offset)):
+            if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating))
+                    or not np.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}"
+                                  + (" (give sample_rate_hz / 2 for the whole band)" if value is None else ""))
         if not (isinstance(fft_length, (int, np.integer)) and fft_length >= max(frame_length_samples, 4)
                 and fft_length & (fft_length - 1) == 0):
             raise ConfigError(f"fft_length must be a power of two >= frame_length_samples="

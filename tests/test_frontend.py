@@ -285,6 +285,14 @@ def test_feature_stats_floor_the_deviation_of_a_band_the_audio_leaves_empty(rng)
     ({"log_offset": 0.0}, "log_offset"),
     ({"hop_length_samples": 0}, "hop_length_samples"),
     ({"dft": "rfft"}, "dft must be one of"),
+    # int() / float() took these: True became one mel bin or a one-sample frame, 16000.7 Hz became 16000,
+    # an infinite offset made every feature inf, NaN failed in int() and None in float()
+    ({"num_mel_bins": True}, "num_mel_bins must be an integer >= 1, got True"),
+    ({"frame_length_samples": True}, "frame_length_samples must be an integer >= 1, got True"),
+    ({"sample_rate_hz": 16000.7}, "sample_rate_hz must be an integer >= 1, got 16000.7"),
+    ({"sample_rate_hz": float("nan")}, "sample_rate_hz must be an integer >= 1, got nan"),
+    ({"log_offset": float("inf")}, "log_offset must be a finite number, got inf"),
+    ({"fmax_hz": None}, r"fmax_hz must be a finite number, got None \(give sample_rate_hz / 2"),
 ])
 def test_bad_arguments_raise_config_error(changes, message):
     arguments = dict(sample_rate_hz=16000, frame_length_samples=400, hop_length_samples=160, fft_length=512,
@@ -292,6 +300,13 @@ def test_bad_arguments_raise_config_error(changes, message):
     arguments.update(changes)
     with pytest.raises(ConfigError, match=message):
         LogMel(**arguments)
+
+
+def test_numpy_and_whole_float_arguments_are_taken():
+    layer = LogMel(sample_rate_hz=np.int64(16000), frame_length_samples=400.0, hop_length_samples=np.int32(160),
+                   fft_length=512, num_mel_bins=np.int64(40), fmin_hz=np.float32(20.0), fmax_hz=8000, log_offset=1e-6)
+    assert (layer.sample_rate_hz, layer.frame_length_samples, layer.num_mel_bins, layer.fmax_hz) == (16000, 400, 40, 8000.0)
+    assert layer.mel_matrix.shape == (257, 40)
 
 
 def test_input_shorter_than_a_frame_is_rejected():
