@@ -438,12 +438,23 @@ def feature_extractor(config: Config) -> keras.Model:
     return keras.Model(waveform, features, name="sound_tf_features")
 
 
+def _integer_pcm_hint(dtype: np.dtype) -> str:
+    """How to scale integer PCM to [-1, 1] (``""`` for other dtypes)."""
+    if not np.issubdtype(dtype, np.signedinteger):
+        return ""
+    return f"; scale integer PCM to [-1, 1] first (divide {dtype} by {2 ** (np.dtype(dtype).itemsize * 8 - 1)})"
+
+
 def log_mel_numpy(config: Config, waveform: np.ndarray) -> np.ndarray:
     """Log-mel of one clip ``[samples]`` or a batch ``[batch, samples]`` as NumPy, through :class:`LogMel`.
 
     For plots and notebooks; it runs the same layer as the model, eagerly.
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
+    waveform = np.asarray(waveform)
+    if not np.issubdtype(waveform.dtype, np.floating):  # int16 PCM cast as is reads as samples up to 32767
+        raise ConfigError(f"log_mel_numpy expects float samples in [-1, 1], got dtype {waveform.dtype}"
+                          + _integer_pcm_hint(waveform.dtype))
+    waveform = waveform.astype(np.float32, copy=False)
     if waveform.ndim not in (1, 2):
         raise ConfigError(f"log_mel_numpy expects [samples] or [batch, samples], got shape {waveform.shape}")
     batch = waveform[np.newaxis] if waveform.ndim == 1 else waveform  # [batch, samples]
@@ -490,10 +501,17 @@ def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.
     for index, batch in enumerate(waveforms):
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
-        batch = np.asarray(batch, dtype=np.float32)
+        batch = np.asarray(batch)
+        if not np.issubdtype(batch.dtype, np.floating):  # int16 PCM cast as is: every statistic ~20 nats high
+            raise DatasetError(f"compute_feature_stats: batch {index} has dtype {batch.dtype}; expected float "
+                               f"samples in [-1, 1]" + _integer_pcm_hint(batch.dtype))
+        batch = batch.astype(np.float32, copy=False)
         if batch.ndim != 2 or batch.shape[1] < config.frame_length_samples:
             raise DatasetError(f"compute_feature_stats: batch {index} has shape {batch.shape}; expected "
                                f"[batch, samples] with samples >= {config.frame_length_samples}")
+        if not np.all(np.isfinite(batch)):  # one NaN sample made every mean and variance NaN
+            raise DatasetError(f"compute_feature_stats: batch {index} holds "
+                               f"{int(np.count_nonzero(~np.isfinite(batch)))} NaN or infinite sample(s)")
         features = features_of(batch).numpy().astype(np.float64).reshape(-1, mel_bins)  # [batch * frames, mels]
         count += features.shape[0]
         total += features.sum(axis=0)

@@ -246,6 +246,25 @@ def test_feature_stats_pool_every_frame(rng):
         compute_feature_stats(config, [np.zeros(n, np.float32)])
 
 
+def test_feature_stats_and_log_mel_numpy_refuse_integer_pcm_and_nan(rng):
+    """int16 PCM was cast to float32 as is (samples up to 32767: every feature and mean about 20 nats high, a
+    model normalised with them saw float clips 20 nats low), and one NaN sample made every statistic NaN."""
+    config = make_config(16000, clip_seconds=0.25)
+    clips = (0.1 * rng.standard_normal((2, config.audio.clip_samples))).astype(np.float32)
+    pcm = np.round(clips * 32767).astype(np.int16)
+    with pytest.raises(DatasetError, match=r"batch 1 has dtype int16.*divide int16 by 32768"):
+        compute_feature_stats(config, [clips, pcm])
+    with pytest.raises(ConfigError, match=r"got dtype int16.*divide int16 by 32768"):
+        log_mel_numpy(config, pcm[0])
+    broken = clips.copy()
+    broken[1, 7] = np.nan
+    with pytest.raises(DatasetError, match="batch 0 holds 1 NaN or infinite sample"):
+        compute_feature_stats(config, [broken])
+    mean, _ = compute_feature_stats(config, [pcm.astype(np.float32) / 32768])  # scaled, as the hint says
+    np.testing.assert_allclose(mean, compute_feature_stats(config, [clips])[0], atol=1e-2)
+    assert -12 < mean.mean() < 0
+
+
 def test_feature_stats_floor_the_deviation_of_a_band_the_audio_leaves_empty(rng):
     """8-kHz recordings at 16 kHz leave every mel bin above 4 kHz at log(log_offset), with a deviation of
     0.002-0.02: any sound there later became hundreds of deviations, and the model trained to chance (FSDD
