@@ -470,6 +470,14 @@ def temporary_file_beside(path: Path) -> tuple[int, str]:
     return fd, name
 
 
+def _source_text(src: object) -> str:
+    """A source path as text: ``str(b"a.wav")`` was ``"b'a.wav'"``, a file not found."""
+    try:
+        return os.fsdecode(src)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"DecodeCache.build: a source must be a path (str, bytes or path-like), got {src!r}") from None
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -661,8 +669,8 @@ class DecodeCache:
 
         Parameters
         ----------
-        sources : iterable of str or path-like
-            Duplicates are handled once.
+        sources : iterable of str, bytes or path-like
+            Duplicates are handled once. A single path (not in a list) is refused.
         strict : bool
             Raise the first :class:`AudioError` instead of skipping the file.
         progress : callable, optional
@@ -678,7 +686,10 @@ class DecodeCache:
         AudioError
             Only when ``strict``.
         """
-        unique = list(dict.fromkeys(str(s) for s in sources))
+        if isinstance(sources, (str, bytes, os.PathLike)):  # else each character was a "file not found" skip
+            raise ConfigError(f"DecodeCache.build takes a list of paths, got the single path {sources!r}; "
+                              f"pass [path], or use ensure(path)")
+        unique = list(dict.fromkeys(_source_text(s) for s in sources))
         result = CacheResult()
 
         def work(src: str) -> tuple[str, Path | None, bool, str | None]:

@@ -582,6 +582,22 @@ def test_cache_and_split_files_have_the_mode_new_files_get(tmp_path):
     assert modes == {0o666 & ~mask}
 
 
+def test_cache_build_refuses_a_single_path_and_reads_bytes_paths(tmp_path):
+    """build("a.flac") iterated the path's characters (each one a "file not found" skip, nothing cached), and a
+    bytes path became the text "b'...'": a file that exists, skipped as not found."""
+    src = str(_sources(tmp_path / "src")[0])
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+    for single in (src, Path(src), os.fsencode(src)):
+        with pytest.raises(ConfigError, match="takes a list of paths, got the single path .*pass \\[path\\]"):
+            cache.build(single)
+    assert not (tmp_path / "cache").exists()
+    result = cache.build([os.fsencode(src)])
+    assert (result.decoded, result.skipped) == (1, [])
+    assert result.cached == {src: cache.path_for(src)}
+    with pytest.raises(ConfigError, match="a source must be a path .*got 7"):
+        cache.build([src, 7])
+
+
 def test_cache_progress_is_reported(tmp_path):
     sources = _sources(tmp_path / "src")
     calls = []
