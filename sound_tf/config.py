@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -92,6 +93,25 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _normalise_fields(section: Any, name: str) -> None:
+    """Give each field of a section as :meth:`Config.from_dict` reads it (the section built directly, as a
+    notebook does, skipped that): a number given as text or ``True`` is refused, as is an infinite float;
+    NumPy numbers become Python ones (``np.float32`` failed in :meth:`Config.to_dict`); a list becomes a
+    tuple (unhashable otherwise); a path-like text setting becomes its ``str`` (``json`` cannot write it).
+    Errors name ``section.key``."""
+    hints = _section_hints(type(section))
+    for item in fields(section):
+        value = getattr(section, item.name)
+        coerced = _coerce(f"{name}.{item.name}", hints[item.name], value)
+        if coerced is not value:
+            object.__setattr__(section, item.name, coerced)
+
+
+@functools.lru_cache(maxsize=None)
+def _section_hints(section_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(section_cls)
+
+
 # Slaney's mel scale (as in Auditory Toolbox / librosa ``htk=False``): linear below the break
 # frequency, logarithmic above it. It lives here, without TensorFlow, because a config checks that each
 # of its mel bands holds an FFT bin; ``frontend.py`` builds the filterbank from it.
@@ -147,6 +167,7 @@ class AudioConfig:
     window_hop_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "audio")
         _check(isinstance(self.sample_rate_hz, int) and 1000 <= self.sample_rate_hz <= 192000,
                f"audio.sample_rate_hz must be an integer in [1000, 192000], got {self.sample_rate_hz!r}")
         _check(0.05 <= float(self.clip_seconds) <= 600,
@@ -185,6 +206,7 @@ class FeatureConfig:
     log_offset: float = 1e-6
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "features")
         _check(1.0 <= float(self.frame_length_ms) <= 1000.0,
                f"features.frame_length_ms must be in [1, 1000], got {self.frame_length_ms!r}")
         _check(0.5 <= float(self.hop_length_ms) <= float(self.frame_length_ms),
@@ -240,6 +262,7 @@ class DataConfig:
     demo_clips_per_class: int = 60
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "data")
         _check(self.format in DATA_FORMATS,
                f"data.format must be one of {', '.join(DATA_FORMATS)}, got {self.format!r}")
         _check(0 < float(self.val_fraction) < 0.5 and 0 < float(self.test_fraction) < 0.5,
@@ -369,6 +392,7 @@ class AugmentConfig:
     mixup_domain: str = "features"
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "augment")
         def number(name: str) -> float:
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
@@ -439,6 +463,7 @@ class ModelConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "model")
         _check(self.name in ("default", "seed_cnn"),
                f"model.name must be 'default' or 'seed_cnn', got {self.name!r}")
         _check(len(self.widths) >= 1 and all(isinstance(w, int) and w > 0 for w in self.widths),
@@ -494,6 +519,7 @@ class TrainConfig:
     shuffle_buffer: int = 2048
 
     def __post_init__(self) -> None:
+        _normalise_fields(self, "train")
         _check(isinstance(self.epochs, int) and self.epochs >= 1,
                f"train.epochs must be an integer >= 1, got {self.epochs!r}")
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
@@ -537,6 +563,14 @@ class Config:
     labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        labels = self.labels
+        # Built directly, labels of any type went in: a list made the config unhashable, numbers were saved as
+        # numbers (from_dict then refused the file), and a line break split a name in labels.txt.
+        _check(isinstance(labels, (list, tuple))
+               and all(isinstance(label, str) and label.strip() and "\n" not in label and "\r" not in label
+                       for label in labels),
+               f"labels must be a list of class names (non-empty text without line breaks), got {labels!r}")
+        object.__setattr__(self, "labels", tuple(labels))
         frame, hop = self.frame_length_samples, self.hop_length_samples
         _check(self.audio.clip_samples >= frame,
                f"audio.clip_seconds={self.audio.clip_seconds} gives {self.audio.clip_samples} samples, "
@@ -717,19 +751,21 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
     if origin is tuple:
         if isinstance(value, str):  # "16,32" or "pink brown": --set text, items read as --set reads values
             value = [v if args and args[0] is str else parse_value(v) for v in value.replace(",", " ").split() if v]
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            value = value.tolist()
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} must be a list, got {value!r}")
         item = args[0] if args else str
         return tuple(_coerce(key, item, v) for v in value)
     if hint is bool:
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
         raise ConfigError(f"{key} must be true or false, got {value!r}")
     if isinstance(value, str) and hint in (int, float):  # "16000" in a recipe or config.json: not a number
         raise ConfigError(f"{key} must be {'an integer' if hint is int else 'a number'}, got the text {value!r} "
                           f"(write numbers without quotes)")
     if hint is int:
-        if isinstance(value, bool):
+        if isinstance(value, (bool, np.bool_)):
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         try:
             as_float = float(value)
@@ -739,7 +775,7 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return int(as_float)
     if hint is float:
-        if isinstance(value, bool):  # float(True) is 1.0: a probability set to true became 1 silently
+        if isinstance(value, (bool, np.bool_)):  # float(True) is 1.0: a probability set to true became 1 silently
             raise ConfigError(f"{key} must be a number, got {value!r}")
         try:
             number = float(value)
@@ -749,6 +785,8 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
             raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return number
     if hint is str:
+        if isinstance(value, os.PathLike):  # a pathlib.Path for data.path, data.cache_dir, ...
+            value = os.fspath(value)
         if not isinstance(value, str):  # a list, table, number or bool would become its Python repr
             raise ConfigError(f"{key} must be text (a string in quotes), got {value!r}")
         return value

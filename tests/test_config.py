@@ -331,3 +331,34 @@ def test_a_band_whose_only_bin_sits_on_its_edge_is_empty():
     with pytest.raises(ConfigError, match=r"^1 of features.num_mel_bins=118 mel bands hold no FFT bin \(bands 0 "):
         apply_overrides(Config(), {"audio.sample_rate_hz": 8000, "features.fft_length": 256,
                                    "features.num_mel_bins": 118, "features.fmin_hz": 500.0})
+
+
+def test_sections_built_directly_take_their_values_as_from_dict_reads_them(tmp_path):
+    """A notebook builds sections directly, which skipped from_dict's reading of each value: np.float32 failed in
+    to_dict (not JSON serializable), a pathlib.Path for data.path too, the text "1.0" was kept and saved, so the
+    saved config.json could not be loaded, True was a number, an infinite log_offset made every feature inf, a
+    list of widths made the config unhashable, and labels of any type went in."""
+    from sound_tf.config import AudioConfig, DataConfig, FeatureConfig, ModelConfig, TrainConfig
+
+    config = Config(audio=AudioConfig(sample_rate_hz=np.int64(22050), clip_seconds=np.float32(0.5)),
+                    data=DataConfig(path=tmp_path / "data", strict=np.True_),
+                    model=ModelConfig(widths=[16, np.int64(32)]), labels=["dog", "rain"])
+    assert config.audio.sample_rate_hz == 22050 and type(config.audio.sample_rate_hz) is int
+    assert config.audio.clip_samples == 11025 and type(config.audio.clip_seconds) is float
+    assert config.data.path == str(tmp_path / "data") and config.data.strict is True
+    assert config.model.widths == (16, 32) and config.labels == ("dog", "rain")
+    hash(config)
+    assert Config.load(config.save(tmp_path / "run")) == config  # round trip through config.json
+    assert config.fingerprint() == Config.from_dict(config.to_dict()).fingerprint()
+    for build, message in [
+        (lambda: AudioConfig(clip_seconds="1.0"), "audio.clip_seconds must be a number, got the text '1.0'"),
+        (lambda: AudioConfig(clip_seconds=True), "audio.clip_seconds must be a number, got True"),
+        (lambda: FeatureConfig(log_offset=float("inf")), "features.log_offset must be a finite number, got inf"),
+        (lambda: TrainConfig(weight_decay=float("inf")), "train.weight_decay must be a finite number, got inf"),
+        (lambda: ModelConfig(widths=(True, 64)), "model.widths must be an integer, got True"),
+        (lambda: DataConfig(strict=1), "data.strict must be true or false, got 1"),
+        (lambda: Config(labels=(1, 2)), r"labels must be a list of class names .*got \(1, 2\)"),
+        (lambda: Config(labels=("a\nb", "c")), "labels must be a list of class names"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            build()
