@@ -526,7 +526,7 @@ def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int, copy
     clip_samples : int
         Window length (``config.audio.clip_samples``).
     hop_samples : int
-        Distance between window starts (``config.audio.window_hop_samples``).
+        Distance between window starts (``config.audio.window_hop_samples``), at most ``clip_samples``.
     copy : bool
         ``False`` returns a read-only view of one padded copy of ``wave`` instead: windows that overlap
         share their samples, so an hour of audio at a short hop costs one wave's memory, not one per window.
@@ -545,6 +545,9 @@ def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int, copy
     for name, value in (("clip_samples", clip_samples), ("hop_samples", hop_samples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"split_windows: {name} must be an integer >= 1, got {value!r}")
+    if hop_samples > clip_samples:  # windows would leave gaps, and the last one could hold only padding
+        raise ConfigError(f"split_windows: hop_samples={hop_samples} exceeds clip_samples={clip_samples}: the "
+                          f"windows would skip the samples between them; give a hop of at most one clip")
     wave = np.asarray(wave)
     if wave.ndim != 1:
         raise ConfigError(f"split_windows expects a mono wave of shape [samples], got shape {wave.shape}")

@@ -605,6 +605,16 @@ def test_cache_progress_is_reported(tmp_path):
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
+def test_split_windows_refuses_a_hop_longer_than_a_window():
+    """A hop over the window length left samples in no window and, for a 10-sample wave with 2-sample windows
+    every 5, gave a third window of padding only (scored as silence), against the docstring's promise that the
+    last sample is always covered."""
+    wave = np.arange(1, 11, dtype=np.float32)
+    with pytest.raises(ConfigError, match="hop_samples=5 exceeds clip_samples=2"):
+        split_windows(wave, clip_samples=2, hop_samples=5)
+    np.testing.assert_array_equal(split_windows(wave, clip_samples=5, hop_samples=5), wave.reshape(2, 5))
+
+
 @pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 140, 141, 260])
 def test_split_windows_cover_the_wave_and_zero_pad_the_tail(n):
     clip, hop = 100, 40
