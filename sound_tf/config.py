@@ -863,12 +863,18 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
     ``None`` values are ignored, so unset command-line flags can be passed straight through; :data:`UNSET`
     unsets a key (an error unless it may be unset).
     """
+    if not isinstance(config, Config):  # else "'dict' object has no attribute 'to_dict'"
+        raise ConfigError(f"apply_overrides expects a Config as its first argument, got {type(config).__name__}")
     return Config.from_dict(_overridden(config.to_dict(), overrides))
 
 
 def _overridden(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` (a :meth:`Config.to_dict`, changed in place) with the dotted ``overrides`` (see :func:`apply_overrides`)."""
+    if not isinstance(overrides, Mapping):  # else "'list' object has no attribute 'items'"
+        raise ConfigError(f"overrides must be a mapping of 'section.key' to a value, e.g. {{'train.epochs': 3}}, "
+                          f"got {type(overrides).__name__}")
     for dotted, value in overrides.items():
+        _check(isinstance(dotted, str), f"override key {dotted!r} must be text like 'train.epochs'")
         if value is None:
             continue
         value = None if value is UNSET else value

@@ -362,3 +362,17 @@ def test_sections_built_directly_take_their_values_as_from_dict_reads_them(tmp_p
     ]:
         with pytest.raises(ConfigError, match=message):
             build()
+
+
+def test_apply_overrides_names_arguments_of_the_wrong_kind():
+    """A list of pairs, a dict for the config or a key that is not text failed with AttributeError ('list' object
+    has no attribute 'items', 'dict' object has no attribute 'to_dict', 'int' object has no attribute 'partition')."""
+    with pytest.raises(ConfigError, match="overrides must be a mapping of 'section.key' to a value.*got list"):
+        apply_overrides(Config(), [("train.epochs", 3)])
+    with pytest.raises(ConfigError, match="overrides must be a mapping.*got list"):
+        config_from_recipe(None, [("train.epochs", 3)])
+    with pytest.raises(ConfigError, match="apply_overrides expects a Config as its first argument, got dict"):
+        apply_overrides({"train": {"epochs": 3}}, {})
+    with pytest.raises(ConfigError, match="override key 3 must be text"):
+        apply_overrides(Config(), {3: 1})
+    assert apply_overrides(Config(), {"train.epochs": 3}).train.epochs == 3
