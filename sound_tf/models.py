@@ -202,10 +202,12 @@ def _feature_stats(config: Config, values: np.ndarray | None, name: str, fill: f
     mel_bins = config.features.num_mel_bins
     if values is None:
         return np.full(mel_bins, fill, np.float32)
-    values = np.asarray(values, dtype=np.float32).reshape(-1)
-    if values.shape != (mel_bins,) or not np.all(np.isfinite(values)):
-        raise ConfigError(f"{name} must be {mel_bins} finite values (features.num_mel_bins), got shape "
-                          f"{np.shape(values)}")
+    values = np.asarray(values, dtype=np.float32)
+    # Axes of 1 aside ([1, mel_bins] is fine), only the mel axis: a [2, 32] array was flattened into 64 "bins".
+    if [d for d in values.shape if d != 1] != [mel_bins] or not np.all(np.isfinite(values)):
+        raise ConfigError(f"{name} must be {mel_bins} finite values, one per mel bin (features.num_mel_bins), got "
+                          f"shape {values.shape}" + ("" if np.all(np.isfinite(values)) else " holding NaN or inf"))
+    values = values.reshape(-1)  # [mel_bins]
     if name == "feature_variance" and np.any(values < 0):
         raise ConfigError(f"feature_variance must be >= 0, got min {values.min()}")
     return values

@@ -112,6 +112,12 @@ def test_feature_statistics_initialise_the_normalisation(rng):
         build_model(config, feature_mean=mean[:-1], feature_variance=variance)
     with pytest.raises(ConfigError, match="feature_variance must be >= 0"):
         build_model(config, feature_mean=mean, feature_variance=-variance)
+    # 32 values in another layout were flattened into 32 "bins" (per-frame means of 2 x 16, say)
+    with pytest.raises(ConfigError, match=r"feature_mean must be 32 finite values, one per mel bin .*shape \(2, 16\)"):
+        build_model(config, feature_mean=mean.reshape(2, 16), feature_variance=variance)
+    same = build_model(config, feature_mean=mean[np.newaxis], feature_variance=variance.reshape(1, 1, -1))
+    np.testing.assert_allclose(keras.Model(same.input, same.get_layer("normalize").output)(waveform).numpy(),
+                               normalised, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("labels", [0, 1])
