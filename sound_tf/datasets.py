@@ -37,7 +37,7 @@ import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, temporary_file_beside
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
-from .errors import DatasetError
+from .errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -887,7 +887,14 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         Nothing is readable, a split is empty, or a class has no training example.
     AudioError
         A file is unreadable and ``config.data.strict`` is set.
+    ConfigError
+        ``config`` is not a :class:`~sound_tf.config.Config` (e.g. a dict read from ``config.json``).
     """
+    from .config import Config  # no import cycle at run time; config imports no TensorFlow either
+
+    if not isinstance(config, Config):  # else "'dict' object has no attribute 'data'", after run_dir was made
+        raise ConfigError(f"prepare_dataset expects a sound_tf Config (e.g. config_from_recipe(...)), got "
+                           f"{type(config).__name__}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.data.split_file is not None:  # the split file lists the files: no dataset is read (or generated)

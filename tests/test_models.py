@@ -126,6 +126,18 @@ def test_fewer_than_two_labels_is_a_config_error(labels):
         build_model(make_config(labels=labels))
 
 
+def test_a_config_that_is_not_a_config_is_named(tmp_path):
+    """A dict (a config.json read with json.load) failed with "'dict' object has no attribute 'labels'"."""
+    from sound_tf.datasets import prepare_dataset
+
+    config = make_config()
+    with pytest.raises(ConfigError, match="build_model expects a sound_tf Config .*got dict"):
+        build_model(config.to_dict())
+    with pytest.raises(ConfigError, match="prepare_dataset expects a sound_tf Config .*got dict"):
+        prepare_dataset(config.to_dict(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("name", ["default", "seed_cnn"])
 def test_keras_file_round_trip_gives_identical_outputs(name, tmp_path, rng):
     config = make_config(model=name, mels=16)
