@@ -473,6 +473,24 @@ def test_predict_refuses_integer_pcm(models):
         classifier.predict_windows(pcm)
 
 
+def test_predict_refuses_nan_or_inf_windows(models):
+    """NaN windows gave NaN probabilities (float model) or plausible ones (int8 input: NaN quantised to some
+    integer) without a word; refused, naming the window, as classify refuses such a wave."""
+    for name in ("loud", "polarity"):
+        classifier = lite.LiteClassifier(models[name])
+        windows = np.full((3, CLIP), 0.3, np.float32)
+        windows[1, 17] = np.nan
+        with pytest.raises(ConfigError, match=r"expected finite float samples, got NaN or inf in window 1"):
+            classifier.predict(windows)
+        windows[1, 17], windows[2, 0] = 0.3, -np.inf
+        with pytest.raises(ConfigError, match=r"NaN or inf in window 2"):
+            classifier.predict_windows(windows)
+        with pytest.raises(ConfigError, match=r"NaN or inf in window 0"):  # float64 beyond float32's range
+            classifier.predict(np.full((1, CLIP), 1e39))
+        windows[2, 0] = 0.3
+        assert classifier.predict(windows)["probabilities"].shape == (3, 2)
+
+
 def test_an_archive_whose_labels_or_format_disagree_is_refused(models):
     """sound_tf.json repeats the labels in output order and names its format; a labels.txt that lists other
     names (or the same in another order), another format version, or a size given as true is refused."""
