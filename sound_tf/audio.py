@@ -498,7 +498,8 @@ def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     ------
     AudioError
         Naming ``name``: another shape, no samples, integer PCM (e.g. ``int16``, which a model would
-        read as values up to 32767: divide by 32768) or NaN/inf samples.
+        read as values up to 32767: divide by 32768), such PCM cast to floats unscaled (whole numbers
+        beyond +-1) or NaN/inf samples.
     """
     wave = np.asarray(wave)
     if wave.ndim != 1 or wave.shape[0] == 0:
@@ -509,6 +510,10 @@ def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
         raise AudioError(name, f"expected float samples in [-1, 1], got dtype {wave.dtype}{hint}")
     if not np.all(np.isfinite(wave)):
         raise AudioError(name, "expected finite float samples, got NaN or inf")
+    peak = float(np.max(np.abs(wave)))
+    if peak > 1.0 and np.all(wave == np.round(wave)):  # e.g. int16 samples cast with .astype(np.float32)
+        raise AudioError(name, f"expected float samples in [-1, 1], got whole numbers up to {peak:g}: integer PCM "
+                               f"stored as floats? scale it to [-1, 1] first (divide 16-bit PCM by 32768)")
     return wave
 
 

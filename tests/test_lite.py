@@ -491,6 +491,21 @@ def test_predict_refuses_nan_or_inf_windows(models):
         assert classifier.predict(windows)["probabilities"].shape == (3, 2)
 
 
+def test_classify_refuses_integer_pcm_cast_to_floats(models):
+    """int16 samples cast with .astype(np.float32), unscaled, were scored as values up to 32767 (the loudness
+    model called them loud with certainty); whole numbers beyond +-1 are refused, real float audio is not."""
+    classifier = lite.LiteClassifier(models["loud"])
+    rng = np.random.default_rng(3)
+    pcm = np.round(rng.uniform(-1, 1, 2 * CLIP) * 0.01 * 32767).astype(np.int16)  # a quiet recording, -40 dB
+    assert classifier.classify(pcm / 32768.0)["label"] == "quiet"
+    with pytest.raises(AudioError, match=r"rec.wav: expected float samples in \[-1, 1\], got whole numbers up to "
+                                         r"32[0-9]\b.*divide 16-bit PCM by 32768"):
+        classifier.classify(pcm.astype(np.float32), name="rec.wav")
+    over = rng.uniform(-1.5, 1.5, CLIP).astype(np.float32)  # a float WAV may go past full scale: still scored
+    assert classifier.classify(over)["num_windows"] == 1
+    assert classifier.classify(np.array([0.0, 1.0, -1.0, 0.0], np.float32))["num_windows"] == 1  # whole, in range
+
+
 def test_an_archive_whose_labels_or_format_disagree_is_refused(models):
     """sound_tf.json repeats the labels in output order and names its format; a labels.txt that lists other
     names (or the same in another order), another format version, or a size given as true is refused."""
