@@ -51,6 +51,10 @@ class MetricsError(SoundTFError, ValueError):
 
 # -- computing ---------------------------------------------------------------------------------------
 def _as_labels(labels: Sequence[str]) -> list[str]:
+    if isinstance(labels, (str, bytes, Mapping, set, frozenset)):
+        # a string would be split into its characters, a set or dict taken in an order the columns need not have
+        raise MetricsError(f"labels must be a sequence of class names in column order (a list or tuple), got a "
+                           f"{type(labels).__name__}: {labels!r:.80}")
     labels = [str(label) for label in labels]
     if not labels:
         raise MetricsError("labels is empty: at least one class name is needed")

@@ -153,6 +153,20 @@ def test_bad_inputs_raise_clear_errors(y_true, scores, labels, message):
     assert isinstance(info.value, SoundTFError) and isinstance(info.value, ValueError)
 
 
+def test_labels_must_be_an_ordered_sequence_of_names():
+    """A string was split into characters (3 columns, labels "abc": classes a, b, c) and a set or dict taken in
+    its iteration order, which need not be the columns' (a set of strings changes order from run to run):
+    per_class named the wrong classes without a word. Refused; lists, tuples and arrays still work."""
+    for bad, kind in (("cdb", "str"), ({"cat", "dog", "bird"}, "set"), ({"dog": 1, "cat": 0, "bird": 2}, "dict"),
+                      (frozenset(LABELS), "frozenset")):
+        with pytest.raises(MetricsError, match=rf"labels must be a sequence of class names in column order .* a {kind}"):
+            compute_metrics(Y_TRUE, SCORES, bad)
+    with pytest.raises(MetricsError, match="got a str"):
+        confused_pairs([[3, 1, 0], [0, 2, 1], [1, 0, 2]], "cdb")
+    for good in (LABELS, tuple(LABELS), np.array(LABELS)):
+        assert compute_metrics(Y_TRUE, SCORES, good)["per_class"]["cat"]["support"] == 4
+
+
 def test_confused_pairs_worst_first_with_ties():
     with pytest.raises(MetricsError, match="top must be >= 0, got -1"):
         confused_pairs([[1, 1], [0, 2]], ["a", "b"], top=-1)
