@@ -169,9 +169,11 @@ def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
         When shapes, class indices or labels do not fit together, or scores are not finite.
     """
     y_true, scores, labels = _check_inputs(y_true, scores, labels)
-    ks = sorted({int(k) for k in top_k})
-    if any(k < 1 for k in ks):
-        raise MetricsError(f"top_k ranks must be >= 1, got {ks}")
+    ranks = list(top_k) if isinstance(top_k, Iterable) and not isinstance(top_k, (str, bytes)) else None
+    if ranks is None or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ranks):
+        # int(2.7) was top_2, int("3") top_3, and top_k=3 failed with "'int' object is not iterable"
+        raise MetricsError(f"top_k must be a sequence of integer ranks >= 1, e.g. (1, 3, 5), got {top_k!r}")
+    ks = sorted({int(k) for k in ranks})
     y_pred = np.argmax(scores, axis=1)  # [examples]
     result = _label_metrics(y_true, y_pred, labels)
     top: dict[str, float] = {}

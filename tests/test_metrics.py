@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -165,6 +166,18 @@ def test_labels_must_be_an_ordered_sequence_of_names():
         confused_pairs([[3, 1, 0], [0, 2, 1], [1, 0, 2]], "cdb")
     for good in (LABELS, tuple(LABELS), np.array(LABELS)):
         assert compute_metrics(Y_TRUE, SCORES, good)["per_class"]["cat"]["support"] == 4
+
+
+def test_top_k_must_be_integer_ranks():
+    """top_k=(2.7,) was truncated and reported as top_2, ("3",) parsed, (0.5,) named "[0]" and a bare 3
+    failed with "'int' object is not iterable"; each is now a MetricsError naming top_k and the value."""
+    for bad in ((2.7,), ("3",), (0.5,), (True,), 3, (0, 2), "35"):
+        with pytest.raises(MetricsError, match=r"top_k must be a sequence of integer ranks >= 1, e\.g\. \(1, 3, 5\), "
+                                              rf"got {re.escape(repr(bad))}$"):
+            compute_metrics(Y_TRUE, SCORES, LABELS, top_k=bad)
+    m = compute_metrics(Y_TRUE, SCORES, LABELS, top_k=[np.int64(2), 1])
+    assert m["top_k_accuracy"] == pytest.approx({"top_1": 0.7, "top_2": 0.9})
+    assert compute_metrics(Y_TRUE, SCORES, LABELS, top_k=range(1, 3))["top_k_accuracy"]["top_2"] == pytest.approx(0.9)
 
 
 def test_confused_pairs_worst_first_with_ties():
