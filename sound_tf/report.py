@@ -17,6 +17,7 @@ import datetime as _dt
 import html
 import json
 import math
+import os
 import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -590,7 +591,7 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
     figures : dict of str to path
         Title of each figure and its PNG, in display order.
     skipped : sequence of (path, reason)
-        Files that could not be used.
+        Files that could not be used (also a mapping of path to reason, or bare paths without a reason).
     extra_tables : dict of str to list of dict, optional
         More tables, e.g. ``{"Per fold": [{"fold": 1, "accuracy": 0.8}, ...]}``; columns are the union
         of the rows' keys in first-seen order.
@@ -617,7 +618,11 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
             columns += [key for key in row if key not in columns]
         cells = [[row.get(column, "") for column in columns] for row in rows]
         extra_html.append(f"<h3>{_esc(name)}</h3>" + _table(columns, cells))
-    skipped_rows = [(str(item[0]), str(item[1]) if len(item) > 1 else "") for item in skipped]
+    if isinstance(skipped, Mapping):  # {path: reason}
+        skipped = list(skipped.items())
+    # a bare path is a row of its own (item[0] of a string was its first character, item[1] the second)
+    skipped_rows = [(str(item), "") if isinstance(item, (str, os.PathLike)) else
+                    (str(item[0]), str(item[1]) if len(item) > 1 else "") for item in skipped]
     config_text = json.dumps(config_dict, indent=2, sort_keys=False, default=str) if config_dict else ""
     notes_html = f'<pre class="notes">{_esc(chr(10).join(notes))}</pre>' if notes else ""
 

@@ -209,6 +209,20 @@ def test_a_class_without_evaluated_examples_shows_no_recall_or_f1(tmp_path, repo
     assert "has no recall or F1" not in plain
 
 
+def test_skipped_files_given_as_a_mapping_or_bare_paths_are_listed_whole(tmp_path, report_inputs):
+    """{path: reason} and a list of paths were read item[0], item[1]: the table listed the file "/" with the
+    reason "d" (first and second characters of each path) instead of the files."""
+    def rows(skipped):
+        page = _write_report(tmp_path, report_inputs, skipped=skipped)[0].read_text(encoding="utf-8")
+        section = re.search(r'<section id="skipped">(.*?)</section>', page).group(1)
+        return re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", section)
+
+    assert rows({"/data/a.wav": "truncated", "/data/b.wav": "empty"}) == [("/data/a.wav", "truncated"),
+                                                                          ("/data/b.wav", "empty")]
+    assert rows(["/data/a.wav", Path("/data/b.wav")]) == [("/data/a.wav", ""), ("/data/b.wav", "")]
+    assert rows([("/data/a.wav", "truncated")]) == [("/data/a.wav", "truncated")]
+
+
 def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     folds = [compute_metrics(*_predictions(rng, 3, 10, ["a", "b", "c"])) for _ in range(3)]
     agg = aggregate_folds(folds)
