@@ -596,7 +596,7 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
         More tables, e.g. ``{"Per fold": [{"fold": 1, "accuracy": 0.8}, ...]}``; columns are the union
         of the rows' keys in first-seen order.
     notes : sequence of str
-        Lines shown near the top, e.g. :func:`sound_tf.metrics.summary_lines`.
+        Lines shown near the top, e.g. :func:`sound_tf.metrics.summary_lines` (one string is one line).
 
     Raises
     ------
@@ -624,7 +624,8 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
     skipped_rows = [(str(item), "") if isinstance(item, (str, os.PathLike)) else
                     (str(item[0]), str(item[1]) if len(item) > 1 else "") for item in skipped]
     config_text = json.dumps(config_dict, indent=2, sort_keys=False, default=str) if config_dict else ""
-    notes_html = f'<pre class="notes">{_esc(chr(10).join(notes))}</pre>' if notes else ""
+    notes = [notes] if isinstance(notes, str) else notes  # joined by characters, a string read one per line
+    notes_html = f'<pre class="notes">{_esc(chr(10).join(map(str, notes)))}</pre>' if notes else ""
 
     sections = [
         ("summary", "Summary", notes_html + overall),

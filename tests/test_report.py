@@ -223,6 +223,14 @@ def test_skipped_files_given_as_a_mapping_or_bare_paths_are_listed_whole(tmp_pat
     assert rows([("/data/a.wav", "truncated")]) == [("/data/a.wav", "truncated")]
 
 
+def test_a_note_given_as_one_string_is_one_line(tmp_path, report_inputs):
+    """notes="..." was joined character by character: the summary showed one letter per line."""
+    page = _write_report(tmp_path, report_inputs, notes="retrained on <new> data")[0].read_text(encoding="utf-8")
+    assert '<pre class="notes">retrained on &lt;new&gt; data</pre>' in page
+    page = _write_report(tmp_path, report_inputs, notes=["a", "b"])[0].read_text(encoding="utf-8")
+    assert '<pre class="notes">a\nb</pre>' in page
+
+
 def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     folds = [compute_metrics(*_predictions(rng, 3, 10, ["a", "b", "c"])) for _ in range(3)]
     agg = aggregate_folds(folds)
