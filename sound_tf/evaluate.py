@@ -65,6 +65,9 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     """
     from .datasets import load_examples, read_split_csv
 
+    if split is not None and split not in SPLIT_CHOICES:  # argparse checks --split; a caller's value was a KeyError
+        raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)} (a split of the run's split.csv), "
+                          f"got {split!r}")
     if data is None:
         split_csv = run_dir / "split.csv"
         if not split_csv.is_file():

@@ -265,6 +265,21 @@ def test_a_fold_of_the_runs_split_csv_takes_its_rows_from_every_split(tmp_path):
         assert messages == ([warning] if warning else []), fold
 
 
+def test_a_split_the_run_does_not_have_is_an_error_naming_it(tmp_path):
+    """evaluate_run(run, split="validation") (or "Test") failed with a bare KeyError: 'validation'."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.evaluate import select_examples
+
+    (tmp_path / "split.csv").write_text("split,path,label,fold,group\ntrain,a/0.wav,a,,\nval,a/1.wav,a,,\n"
+                                        "test,a/2.wav,a,,\n", encoding="utf-8")
+    for bad in ("validation", "Test", 1):
+        with pytest.raises(ConfigError, match=rf"split must be one of test, val, train \(a split of the run's "
+                                              rf"split.csv\), got {re.escape(repr(bad))}"):
+            select_examples(tmp_path, ("a",), split=bad, log=lambda line: None)
+    chosen, name, _ = select_examples(tmp_path, ("a",), split="val", log=lambda line: None)
+    assert [Path(ex.path).name for ex in chosen] == ["1.wav"] and name == "val"
+
+
 def test_training_run_report_contains_every_figure(run):
     from PIL import Image
 
