@@ -496,6 +496,21 @@ def test_a_model_that_fails_to_load_is_reported(tmp_path):
         assert response.status_code == 503 and "failed to load" in response.json()["detail"]
 
 
+def test_create_app_refuses_what_is_not_settings_or_a_backend(tmp_path):
+    """create_app("runs/x") failed with "'str' object has no attribute 'model_dir'", and backend="tflite"
+    built an app whose model "failed to load" with "'str' object has no attribute 'warm_up'"."""
+    for bad in (str(tmp_path), tmp_path, {"model_dir": str(tmp_path)}):
+        with pytest.raises(ConfigError, match=rf"create_app takes ServeSettings, e.g. create_app\(ServeSettings\("
+                                              rf"model_dir=...\)\), got {type(bad).__name__} "):
+            create_app(bad)
+    with pytest.raises(ConfigError, match=r"backend must be a loaded Backend .*got str 'tflite'; choose the kind "
+                                          r"with ServeSettings\(backend=...\)"):
+        create_app(settings(tmp_path), backend="tflite")
+    with TestClient(create_app(settings(tmp_path), backend=ToneBackend())) as client:
+        wait_ready(client)  # the model loads in the background: /labels answers 503 until it is ready
+        assert client.get("/labels").json()["labels"] == list(TONES_HZ)
+
+
 def test_wrong_model_folder_fails_at_start(tmp_path):
     with pytest.raises(ConfigError, match="model folder not found"):
         create_app(ServeSettings(model_dir=tmp_path / "missing"))

@@ -31,6 +31,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..errors import ConfigError
 from .backends import Backend, resolve_backend
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, ServeMetrics
@@ -143,9 +144,16 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
     Raises
     ------
     sound_tf.errors.ConfigError
+        ``settings`` is not a :class:`ServeSettings` or ``backend`` not a :class:`Backend`;
         ``settings.model_dir`` is not a run folder or bundle with the files the backend needs (checked
         now, so a wrong path fails at start instead of leaving a server that never gets ready).
     """
+    if not isinstance(settings, ServeSettings):  # a path or dict failed later: "'str' object has no attribute ..."
+        raise ConfigError(f"create_app takes ServeSettings, e.g. create_app(ServeSettings(model_dir=...)), "
+                          f"got {type(settings).__name__} {settings!r:.80}")
+    if backend is not None and not isinstance(backend, Backend):  # the model would fail to load, the app never ready
+        raise ConfigError(f"backend must be a loaded Backend (sound_tf.serve.backends.load_backend), got "
+                          f"{type(backend).__name__} {backend!r:.80}; choose the kind with ServeSettings(backend=...)")
     if backend is None:
         resolve_backend(settings.model_dir, settings.backend, tflite_variant=settings.tflite_variant)
     metrics = ServeMetrics()
