@@ -511,6 +511,19 @@ def test_create_app_refuses_what_is_not_settings_or_a_backend(tmp_path):
         assert client.get("/labels").json()["labels"] == list(TONES_HZ)
 
 
+def test_settings_refuse_an_unknown_keyword(tmp_path, monkeypatch):
+    """ServeSettings(model_dir=..., default_topk=5) dropped the misspelt setting without a word (extra="ignore",
+    there for other SOUND_TF_* variables), so the server answered 3 labels; an unknown keyword is now an error,
+    while an unrelated SOUND_TF_* variable still is not."""
+    with pytest.raises(ConfigError, match=r"ServeSettings: unknown setting\(s\) \['default_topk'\] \(default_topk: "
+                                          r"did you mean default_top_k\?\); the settings are model_dir, backend, "):
+        ServeSettings(model_dir=tmp_path, default_topk=5)
+    with pytest.raises(ConfigError, match=r"\['thread', 'top_k'\]"):
+        ServeSettings(model_dir=tmp_path, top_k=5, thread=2)
+    monkeypatch.setenv("SOUND_TF_CACHE", str(tmp_path / "cache"))
+    assert ServeSettings(model_dir=tmp_path, default_top_k=5).default_top_k == 5
+
+
 def test_wrong_model_folder_fails_at_start(tmp_path):
     with pytest.raises(ConfigError, match="model folder not found"):
         create_app(ServeSettings(model_dir=tmp_path / "missing"))

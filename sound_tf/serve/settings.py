@@ -12,12 +12,15 @@ This module imports no TensorFlow.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ..errors import ConfigError
 
 ENV_PREFIX = "SOUND_TF_"
 BACKENDS = ("auto", "tflite", "savedmodel", "keras")
@@ -114,6 +117,16 @@ class ServeSettings(BaseSettings):
     api_key: SecretStr | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __init__(self, /, **values: Any) -> None:
+        # extra="ignore" lets other SOUND_TF_* variables (SOUND_TF_CACHE) be; a keyword was dropped with them
+        unknown = sorted(key for key in values if key not in type(self).model_fields and not key.startswith("_"))
+        if unknown:
+            near = {key: difflib.get_close_matches(key, list(type(self).model_fields), n=1) for key in unknown}
+            hints = "".join(f" ({key}: did you mean {match[0]}?)" for key, match in near.items() if match)
+            raise ConfigError(f"ServeSettings: unknown setting(s) {unknown}{hints}; the settings are "
+                              f"{', '.join(type(self).model_fields)}")
+        super().__init__(**values)
 
     @field_validator("max_concurrency", mode="before")
     @classmethod
