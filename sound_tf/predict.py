@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,10 +143,13 @@ def table_rows(prediction: Prediction, *, width: int, with_windows: bool) -> lis
 def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as_json: bool = False,
         with_windows: bool = False, out: Callable[[str], None] = print,
         err: Callable[[str], None] | None = None) -> tuple[int, int]:
-    """Classify ``inputs`` with the run in ``run_dir``; returns the numbers of files classified and failed."""
+    """Classify ``inputs`` (files or folders, or one of them) with the run in ``run_dir``; returns the numbers
+    of files classified and failed."""
     from .evaluation import load_run
 
     err = err or (lambda line: print(line, file=sys.stderr))
+    if isinstance(inputs, (str, os.PathLike)):  # one path, not its characters (the first of "/data/x.wav" is "/")
+        inputs = [inputs]
     check_top_k(top_k, 1, name="--top-k")  # before the model loads; predict_file caps it at the model's classes
     predictor = Predictor(*load_run(run_dir))
     classified = failed = 0

@@ -155,6 +155,19 @@ def test_predict_prints_each_row_as_its_file_is_scored_and_does_not_copy_overlap
     assert peak < 1.3 * wave.nbytes, peak / wave.nbytes  # one padded copy of the wave and a batch
 
 
+def test_run_takes_one_path_as_one_input(run, tmp_path, monkeypatch):
+    """predict.run(run_dir, "a.wav") iterated the string: "a", "w", "v" failed as missing files and "." was
+    the current folder, classified whole (the first character of an absolute path, "/", is the whole disk)."""
+    from sound_tf import predict
+
+    write_tone(tmp_path / "a.wav", 900.0, 0.6)
+    monkeypatch.chdir(tmp_path)
+    for given in ("a.wav", Path("a.wav")):
+        lines: list[str] = []
+        assert predict.run(run.run_dir, given, as_json=True, out=lines.append, err=lines.append) == (1, 0)
+        assert [json.loads(line)["file"] for line in lines] == ["a.wav"]
+
+
 def test_predictor_checks_top_k_as_the_command_line_does(run, tmp_path):
     from sound_tf.errors import ConfigError
     from sound_tf.evaluation import load_run
