@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import numbers
 import os
 import re
 import sys
@@ -68,6 +69,8 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     if split is not None and split not in SPLIT_CHOICES:  # argparse checks --split; a caller's value was a KeyError
         raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)} (a split of the run's split.csv), "
                           f"got {split!r}")
+    if fold is not None and (isinstance(fold, bool) or not isinstance(fold, numbers.Integral)):  # "1" was "fold 1 does not exist"
+        raise ConfigError(f"fold must be an integer (a fold number of the data), got {fold!r}")
     if data is None:
         split_csv = run_dir / "split.csv"
         if not split_csv.is_file():

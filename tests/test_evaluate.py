@@ -280,6 +280,22 @@ def test_a_split_the_run_does_not_have_is_an_error_naming_it(tmp_path):
     assert [Path(ex.path).name for ex in chosen] == ["1.wav"] and name == "val"
 
 
+def test_a_fold_that_is_not_an_integer_is_an_error_naming_it(tmp_path):
+    """fold="1" (a string, as read from a file) matched no row and was reported as "fold 1 does not exist;
+    folds present: [1, 2]", a contradiction; True silently selected fold 1."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.evaluate import select_examples
+
+    (tmp_path / "split.csv").write_text("split,path,label,fold,group\ntrain,a/0.wav,a,1,\ntest,a/1.wav,a,2,\n",
+                                        encoding="utf-8")
+    for bad in ("1", True, 2.0):
+        with pytest.raises(ConfigError, match=rf"fold must be an integer \(a fold number of the data\), got "
+                                              rf"{re.escape(repr(bad))}$"):
+            select_examples(tmp_path, ("a",), fold=bad, log=lambda line: None)
+    chosen, name, _ = select_examples(tmp_path, ("a",), fold=2, log=lambda line: None)
+    assert [Path(ex.path).name for ex in chosen] == ["1.wav"] and name == "fold2"
+
+
 def test_training_run_report_contains_every_figure(run):
     from PIL import Image
 
