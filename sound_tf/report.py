@@ -603,6 +603,9 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
     ReportError
         When a figure is missing or is not a PNG.
     """
+    if not isinstance(figures, Mapping):  # a list of paths failed with "'list' object has no attribute 'items'"
+        raise ReportError(f"figures must map each figure's title to its PNG, e.g. {{'Confusion matrix': "
+                          f"'confusion_matrix.png'}}, got a {type(figures).__name__}")
     labels = list((metrics or {}).get("labels") or [])
     overall, per_class_html, pairs_html = _metrics_sections(
         metrics, str((dataset_summary or {}).get("evaluated") or "test split"))

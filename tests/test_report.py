@@ -259,6 +259,10 @@ def test_report_rejects_missing_or_non_png_figures(tmp_path, report_inputs):
     with pytest.raises(ReportError, match="not a PNG"):
         _write_report(tmp_path, report_inputs, figures={"fake": tmp_path / "fake.png"})
     assert not (tmp_path / "report.html").exists()
+    # a list of PNGs failed with "'list' object has no attribute 'items'"
+    with pytest.raises(ReportError, match=r"figures must map each figure's title to its PNG, .*got a list"):
+        _write_report(tmp_path, report_inputs, figures=list(report_inputs[1].values()))
+    assert not (tmp_path / "report.html").exists()
 
 
 # -- headless Chromium -------------------------------------------------------------------------------
