@@ -206,9 +206,15 @@ class ExportProfile:
 
 
 def load_profile(profile: str | Path | ExportProfile | None) -> ExportProfile:
-    """A profile from a TOML path, a bare name in the repository's ``export/`` folder, or the defaults."""
+    """A profile from a TOML path, a bare name in the repository's ``export/`` folder, TOML-shaped data
+    (``{"artefacts": [...], "thresholds": {...}}``), or the defaults."""
     if profile is None or isinstance(profile, ExportProfile):
         return profile or ExportProfile()
+    if isinstance(profile, Mapping):  # was "expected str, bytes or os.PathLike object, not dict"
+        return ExportProfile.from_dict({"name": "custom", **profile}, source="profile")
+    if not isinstance(profile, (str, os.PathLike)):
+        raise ConfigError(f"profile must be an ExportProfile, a profile name or TOML path, or a dict of its keys, "
+                          f"got {type(profile).__name__} {profile!r:.80}")
     path = find_repo_toml(profile, REPO_PROFILES, "export profile")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -849,7 +855,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     ----------
     run_dir : path
         A finished run folder (``config.json``, ``model.keras``, ``split.csv``).
-    profile : ExportProfile, path or name, optional
+    profile : ExportProfile, path, name or dict, optional
         Artefacts, representative sample size and thresholds (default: :class:`ExportProfile` defaults,
         the same as ``export/default.toml``).
     out_dir : path, optional

@@ -315,6 +315,18 @@ def test_profiles_load_and_bad_values_fail_clearly(tmp_path):
         export.load_profile("no_such_profile")
 
 
+def test_a_profile_given_as_a_dict_is_read_as_its_toml_would_be():
+    """export_run(run, profile={"artefacts": ["float32"]}) failed with "expected str, bytes or os.PathLike
+    object, not dict"; a dict is now read as the TOML's keys, and other types are refused by name."""
+    profile = export.load_profile({"artefacts": ["float32"], "thresholds": {"float_min_agreement": 0.9}})
+    assert profile.artefacts == ("float32",) and profile.float_min_agreement == 0.9 and profile.latency_runs == 50
+    with pytest.raises(export.ConfigError, match=r"profile: unknown key\(s\) \['artifacts'\]"):
+        export.load_profile({"artifacts": ["float32"]})
+    with pytest.raises(export.ConfigError, match=r"profile must be an ExportProfile, a profile name or TOML path, or "
+                                                 r"a dict of its keys, got list \['float32'\]"):
+        export.load_profile(["float32"])
+
+
 def test_cli_fails_on_a_degraded_artefact_unless_allowed(bundle, tmp_path, monkeypatch, capsys):
     run, _ = bundle
     profile = tmp_path / "fast.toml"
