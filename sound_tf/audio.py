@@ -56,6 +56,7 @@ __all__ = [
     "left_out_note",
     "load_audio",
     "printable_path",
+    "resample_wave",
     "split_windows",
     "truncation_problem",
     "wav_codec_problem",
@@ -243,10 +244,10 @@ def _head(source: str | BinaryIO) -> bytes:
         return b""
 
 
-def _check_rate(sample_rate_hz: object) -> int:
+def _check_rate(sample_rate_hz: object, key: str = "sample_rate_hz") -> int:
     if (isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer))
             or not _MIN_SAMPLE_RATE_HZ <= int(sample_rate_hz) <= _MAX_SAMPLE_RATE_HZ):
-        raise ConfigError(f"sample_rate_hz must be an integer in [{_MIN_SAMPLE_RATE_HZ}, "
+        raise ConfigError(f"{key} must be an integer in [{_MIN_SAMPLE_RATE_HZ}, "
                           f"{_MAX_SAMPLE_RATE_HZ}], got {sample_rate_hz!r}")
     return int(sample_rate_hz)
 
@@ -280,13 +281,36 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
         raise AudioError(name, f"its header gives a sample rate of {source_rate_hz} Hz, below "
                                f"{_MIN_SAMPLE_RATE_HZ} Hz: the file is damaged or not audio")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]  # [frames]
-    if source_rate_hz != sample_rate_hz:
-        mono = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
-        if mono.shape[0] == 0:
-            raise AudioError(name, f"too short to resample from {source_rate_hz} Hz to {sample_rate_hz} Hz "
-                                   f"({data.shape[0]} frame(s))")
     # Float files may exceed full scale and resampling can overshoot slightly: keep the promised range.
-    return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+    return np.clip(_resampled(mono, source_rate_hz, sample_rate_hz, name), -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def _resampled(mono: np.ndarray, source_rate_hz: int, sample_rate_hz: int, name: str) -> np.ndarray:
+    """``mono [frames]`` at ``sample_rate_hz`` (soxr at :data:`RESAMPLE_QUALITY`; the same array when the rates match)."""
+    if source_rate_hz == sample_rate_hz:
+        return mono
+    out = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
+    if out.shape[0] == 0:
+        raise AudioError(name, f"too short to resample from {source_rate_hz} Hz to {sample_rate_hz} Hz "
+                               f"({mono.shape[0]} frame(s))")
+    return out
+
+
+def resample_wave(wave: np.ndarray, *, source_rate_hz: int, sample_rate_hz: int, name: str = "waveform") -> np.ndarray:
+    """A mono float ``wave [samples]`` recorded at ``source_rate_hz``, resampled to ``sample_rate_hz`` as decoding
+    does (soxr, :data:`RESAMPLE_QUALITY`); the same array when the rates match. For samples already in memory
+    (a microphone buffer, another library's decoder) that a model at another rate should hear.
+
+    Raises
+    ------
+    ConfigError
+        A rate that is not an integer in [1000, 192000] Hz.
+    AudioError
+        Naming ``name``: what :func:`check_wave` refuses, or too few samples to resample.
+    """
+    source_rate_hz, sample_rate_hz = _check_rate(source_rate_hz, "source_rate_hz"), _check_rate(sample_rate_hz)
+    wave = check_wave(wave, name)
+    return _resampled(wave.astype(np.float32, copy=False), source_rate_hz, sample_rate_hz, name)
 
 
 def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:

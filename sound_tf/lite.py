@@ -37,7 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
+from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, resample_wave, split_windows
 from .errors import AudioError, ConfigError, SoundTFError, stdout_closed
 from .tflite_meta import ModelMetadata, read_metadata
 
@@ -292,19 +292,24 @@ class LiteClassifier:
         return aggregate_logits(window_logits(outputs))
 
     def classify(self, wave: np.ndarray, *, top_k: int = 3, hop_samples: int | None = None,
-                 name: str = "waveform") -> dict[str, Any]:
-        """Classify a recording of any length at :attr:`sample_rate_hz`.
+                 name: str = "waveform", sample_rate_hz: int | None = None) -> dict[str, Any]:
+        """Classify a recording of any length.
 
         Parameters
         ----------
         wave : numpy.ndarray
-            ``[samples]`` float mono samples in [-1, 1].
+            ``[samples]`` float mono samples in [-1, 1], at :attr:`sample_rate_hz` unless ``sample_rate_hz``
+            says otherwise.
         top_k : int
             How many classes the overall result lists.
         hop_samples : int, optional
             Hop between windows (default :attr:`window_hop_samples`); ``1 <= hop <= clip_samples``.
         name : str
             Used in error messages (the file name).
+        sample_rate_hz : int, optional
+            The rate ``wave`` was recorded at, when it is not the model's: the wave is resampled as files are
+            (an array cannot tell its rate, so a 44.1 kHz buffer given without it is heard 2.76x slower by a
+            16 kHz model). Windows, hops and ``duration_seconds`` count samples at the model's rate.
 
         Returns
         -------
@@ -318,7 +323,8 @@ class LiteClassifier:
         hop = self.window_hop_samples if hop_samples is None else hop_samples
         if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= hop <= self.clip_samples:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
-        wave = check_wave(wave, name)
+        wave = check_wave(wave, name) if sample_rate_hz is None else resample_wave(
+            wave, source_rate_hz=sample_rate_hz, sample_rate_hz=self.sample_rate_hz, name=name)
         windows = split_windows(wave.astype(np.float32, copy=False), clip_samples=self.clip_samples,
                                 hop_samples=int(hop), copy=False)  # [windows, clip_samples], a view
         outputs = self.predict(windows)

@@ -533,3 +533,27 @@ def test_an_archive_whose_labels_or_format_disagree_is_refused(models):
             ({**good, "sample_rate_hz": True}, b"quiet\nloud\n", "needs positive whole numbers")]:
         with pytest.raises(ConfigError, match=re.escape(problem)):
             read_metadata(hand_made(info, labels))
+
+
+def test_classify_resamples_a_buffer_given_its_rate_as_a_file_of_that_rate(models, tmp_path):
+    """An array cannot tell its rate: 2 s at 44.1 kHz given to the 8 kHz model without ``sample_rate_hz``
+    is heard as 11 s. With it, the buffer is resampled as a 44.1 kHz file is, and both answers match."""
+    classifier = lite.LiteClassifier(models["loud"])
+    rate_hz = 44100
+    t = np.arange(2 * rate_hz) / rate_hz
+    wave = np.where(t < 1.0, 1e-4, 0.3) * np.sin(2 * np.pi * 440 * t)  # 1 s faint, then 1 s loud
+    unaware = classifier.classify(wave.astype(np.float32))
+    assert unaware["duration_seconds"] == pytest.approx(2 * rate_hz / SR)  # 11.025 s: the wrong clock
+    given = classifier.classify(wave, sample_rate_hz=rate_hz, top_k=2)
+    assert given["duration_seconds"] == pytest.approx(2.0, abs=1 / SR)
+    assert given["num_windows"] == 1 + int(np.ceil((2 * SR - CLIP) / HOP))  # 7 windows of 0.5 s every 0.25 s
+    assert [w["label"] for w in given["windows"]] == ["quiet"] * 3 + ["loud"] * 4  # the switch at 1.0 s
+    sf.write(tmp_path / "rec.wav", wave.astype(np.float32), rate_hz, subtype="FLOAT")
+    from_file = classifier.classify_file(tmp_path / "rec.wav", top_k=2)
+    assert from_file["windows"] == given["windows"] and from_file["top_k"] == given["top_k"]
+    assert classifier.classify(wave, sample_rate_hz=SR)["windows"] == classifier.classify(wave)["windows"]
+    for bad in (0, 44100.0, True, 500_000):
+        with pytest.raises(ConfigError, match=r"^source_rate_hz must be an integer in \[1000, 192000\]"):
+            classifier.classify(wave, sample_rate_hz=bad)
+    with pytest.raises(AudioError, match=r"^mic: expected finite float samples"):
+        classifier.classify(np.full(100, np.nan), sample_rate_hz=rate_hz, name="mic")
