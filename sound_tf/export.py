@@ -878,6 +878,8 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     ConfigError
         The run folder or profile is invalid, or ``out_dir`` exists and is not an export bundle.
     """
+    if not isinstance(allow_degraded, (bool, np.bool_)):  # "no" or "false" would count as true
+        raise ConfigError(f"allow_degraded must be True or False, got {allow_degraded!r}")
     run_dir = Path(run_dir)
     profile = load_profile(profile)
     out = Path(out_dir) if out_dir is not None else run_dir / "export"

@@ -179,8 +179,9 @@ class LiteClassifier:
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter  # the only runtime dependency beyond NumPy
 
-        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
             raise ConfigError(f"num_threads must be an integer >= 1, got {num_threads!r}")
+        num_threads = int(num_threads)  # np.int64 from a config or an argparse type goes to LiteRT as int
         self.model_path = Path(model_path)
         self.metadata: ModelMetadata = read_metadata(self.model_path)
         info = self.metadata.info

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
+from .errors import ConfigError
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MEMORY_CACHE_MB = 4096
@@ -72,8 +73,13 @@ def sliding_windows(wave: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.
 
     A clip no longer than one window gives one zero-padded window. Matches
     ``sound_tf.audio.split_windows`` (the TensorFlow-free twin used by the on-device runner and the
-    server); a test holds them equal.
+    server); a test holds them equal, and as there a hop longer than a window (which would skip the
+    samples between windows) is refused.
     """
+    if isinstance(hop_samples, (int, np.integer)) and isinstance(clip_samples, (int, np.integer)) \
+            and not 1 <= hop_samples <= clip_samples:
+        raise ConfigError(f"sliding_windows: hop_samples={hop_samples} must be in [1, clip_samples={clip_samples}]: "
+                          f"a longer hop skips the samples between windows")
     n = tf.shape(wave)[0]
     count = num_windows(n, clip_samples, hop_samples)
     total = clip_samples + (count - 1) * hop_samples

@@ -327,6 +327,15 @@ def test_a_profile_given_as_a_dict_is_read_as_its_toml_would_be():
         export.load_profile(["float32"])
 
 
+def test_allow_degraded_must_be_a_boolean(tmp_path):
+    """export_run(run, allow_degraded="no") counted the text as true and kept a degraded bundle; it is refused
+    before anything is read or written."""
+    for value in ("no", "false", 0, None):
+        with pytest.raises(export.ConfigError, match=rf"^allow_degraded must be True or False, got {value!r}$"):
+            export.export_run(tmp_path / "run", allow_degraded=value)
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_fails_on_a_degraded_artefact_unless_allowed(bundle, tmp_path, monkeypatch, capsys):
     run, _ = bundle
     profile = tmp_path / "fast.toml"

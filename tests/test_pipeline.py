@@ -12,6 +12,7 @@ import keras
 from sound_tf import pipeline
 from sound_tf.audio import split_windows
 from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import ConfigError
 
 SR = 8000
 
@@ -66,6 +67,17 @@ def test_sliding_windows_cover_the_clip_and_match_the_numpy_twin(n):
         assert not window[len(part):].any()
     assert windows[-1].max() == n  # the last sample is covered
     np.testing.assert_array_equal(windows, split_windows(wave, clip_samples=clip, hop_samples=hop))
+
+
+def test_sliding_windows_refuse_a_hop_longer_than_a_window_as_the_numpy_twin_does():
+    """Windows of 2 every 5 over 10 samples left 3 of every 5 in none and made a last window of padding only."""
+    wave = tf.range(1.0, 11.0)
+    np.testing.assert_array_equal(pipeline.sliding_windows(wave, 2, 2).numpy()[:, 0], [1, 3, 5, 7, 9])
+    for hop in (5, 0):
+        with pytest.raises(ConfigError, match=rf"^sliding_windows: hop_samples={hop} must be in \[1, clip_samples=2\]"):
+            pipeline.sliding_windows(wave, 2, hop)
+        with pytest.raises(ConfigError, match=r"^split_windows: "):
+            split_windows(wave.numpy(), clip_samples=2, hop_samples=hop)
 
 
 def _labelled_files(tmp_path, n_per_class=4, seconds=0.8):
