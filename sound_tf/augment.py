@@ -363,7 +363,7 @@ def change_speed(wave: tf.Tensor, factor: float | tf.Tensor, *, frame_length_sam
     Returns
     -------
     tf.Tensor
-        ``[round(samples / factor)]``.
+        ``[max(1, round(samples / factor))]``.
     """
     return _speed(wave, factor, frame_length_samples, hop_length_samples, keep_length=False)
 
@@ -706,7 +706,7 @@ def time_stretch(wave: tf.Tensor, rate: float | tf.Tensor, *, keep_length: bool 
         In (0, 4]; the stretched clip lasts ``samples / rate``.
     keep_length : bool
         Centre-crop / zero-pad back to ``[samples]`` (the training path); ``False`` returns
-        ``round(samples / rate)`` samples.
+        ``max(1, round(samples / rate))`` samples.
     frame_length_samples, hop_length_samples : int
         STFT window and hop (default hop: half a window, with square-root Hann windows; a hop of a
         third of the window or less uses Hann windows); see :func:`vocoder_frame_length`.
@@ -833,7 +833,8 @@ def colored_noise(num_samples: int | tf.Tensor, seed: tf.Tensor, *, exponent: fl
     shaped by ``f ** (-exponent / 2)`` (DC removed) and inverted with one real FFT; white noise is drawn
     directly in time. ``min_frequency_hz`` (with ``sample_rate_hz``) also removes the coloured noise's
     bins below that frequency (the augmenter's pool: :data:`GENERATED_NOISE_MIN_HZ`), where a 1/f or
-    1/f^2 spectrum from the first bin on puts much of its power (most of it, for brown noise).
+    1/f^2 spectrum from the first bin on puts much of its power (most of it, for brown noise). Coloured
+    noise with no bin left (one sample, or every bin below ``min_frequency_hz``) is silence.
     """
     _check_range("exponent", exponent, 0.0, 4.0)
     if _is_number(num_samples) and num_samples < 0:
