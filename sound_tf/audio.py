@@ -36,7 +36,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -281,8 +281,9 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
         raise AudioError(name, f"its header gives a sample rate of {source_rate_hz} Hz, below "
                                f"{_MIN_SAMPLE_RATE_HZ} Hz: the file is damaged or not audio")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]  # [frames]
+    mono = _resampled(mono, source_rate_hz, sample_rate_hz, name)  # [frames']
     # Float files may exceed full scale and resampling can overshoot slightly: keep the promised range.
-    return np.clip(_resampled(mono, source_rate_hz, sample_rate_hz, name), -1.0, 1.0).astype(np.float32, copy=False)
+    return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def _resampled(mono: np.ndarray, source_rate_hz: int, sample_rate_hz: int, name: str) -> np.ndarray:
@@ -515,6 +516,15 @@ def printable_path(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def integer_pcm_hint(dtype: Any) -> str:
+    """How to scale samples of a signed integer ``dtype`` (NumPy's or anything ``np.dtype`` takes) to [-1, 1],
+    as ``"; scale ... (divide int16 by 32768)"`` for an error message; ``""`` for other dtypes."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.signedinteger):
+        return ""
+    return f"; scale integer PCM to [-1, 1] first (divide {dtype} by {2 ** (dtype.itemsize * 8 - 1)})"
+
+
 def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
 
@@ -529,9 +539,8 @@ def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     if wave.ndim != 1 or wave.shape[0] == 0:
         raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, got shape {wave.shape}")
     if not np.issubdtype(wave.dtype, np.floating):
-        hint = (f"; scale integer PCM to [-1, 1] first (divide {wave.dtype} by {2 ** (wave.dtype.itemsize * 8 - 1)})"
-                if np.issubdtype(wave.dtype, np.signedinteger) else "")
-        raise AudioError(name, f"expected float samples in [-1, 1], got dtype {wave.dtype}{hint}")
+        raise AudioError(name, f"expected float samples in [-1, 1], got dtype {wave.dtype}"
+                               + integer_pcm_hint(wave.dtype))
     if not np.all(np.isfinite(wave)):
         raise AudioError(name, "expected finite float samples, got NaN or inf")
     peak = max(float(wave.max()), -float(wave.min()))  # no |wave| copy: an hour at 16 kHz would be 230 MB more

@@ -40,6 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .audio import integer_pcm_hint
 from .config import SLANEY_BREAK_HZ, SLANEY_HZ_PER_MEL, SLANEY_LOG_STEP, Config, slaney_mel_edges_hz
 from .errors import ConfigError, DatasetError
 
@@ -337,9 +338,8 @@ class LogMel(keras.layers.Layer):
         self._check_input_shape(waveform.shape)
         dtype = tf.as_dtype(waveform.dtype)
         if not dtype.is_floating:
-            hint = (f"; scale integer PCM to [-1, 1] first (divide {dtype.name} by {2 ** (dtype.size * 8 - 1)})"
-                    if dtype.is_integer and not dtype.is_unsigned else "")
-            raise ConfigError(f"LogMel expects float samples in [-1, 1], got dtype {dtype.name}{hint}")
+            raise ConfigError(f"LogMel expects float samples in [-1, 1], got dtype {dtype.name}"
+                              + integer_pcm_hint(dtype.as_numpy_dtype))
         waveform = tf.cast(waveform, tf.float32)  # [batch, samples]
         if self.dft == "matmul":
             mel_power = self._mel_power_matmul(waveform)  # [batch, frames, mel_bins]
@@ -438,13 +438,6 @@ def feature_extractor(config: Config) -> keras.Model:
     return keras.Model(waveform, features, name="sound_tf_features")
 
 
-def _integer_pcm_hint(dtype: np.dtype) -> str:
-    """How to scale integer PCM to [-1, 1] (``""`` for other dtypes)."""
-    if not np.issubdtype(dtype, np.signedinteger):
-        return ""
-    return f"; scale integer PCM to [-1, 1] first (divide {dtype} by {2 ** (np.dtype(dtype).itemsize * 8 - 1)})"
-
-
 def log_mel_numpy(config: Config, waveform: np.ndarray) -> np.ndarray:
     """Log-mel of one clip ``[samples]`` or a batch ``[batch, samples]`` as NumPy, through :class:`LogMel`.
 
@@ -453,7 +446,7 @@ def log_mel_numpy(config: Config, waveform: np.ndarray) -> np.ndarray:
     waveform = np.asarray(waveform)
     if not np.issubdtype(waveform.dtype, np.floating):  # int16 PCM cast as is reads as samples up to 32767
         raise ConfigError(f"log_mel_numpy expects float samples in [-1, 1], got dtype {waveform.dtype}"
-                          + _integer_pcm_hint(waveform.dtype))
+                          + integer_pcm_hint(waveform.dtype))
     waveform = waveform.astype(np.float32, copy=False)
     if waveform.ndim not in (1, 2):
         raise ConfigError(f"log_mel_numpy expects [samples] or [batch, samples], got shape {waveform.shape}")
@@ -504,7 +497,7 @@ def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.
         batch = np.asarray(batch)
         if not np.issubdtype(batch.dtype, np.floating):  # int16 PCM cast as is: every statistic ~20 nats high
             raise DatasetError(f"compute_feature_stats: batch {index} has dtype {batch.dtype}; expected float "
-                               f"samples in [-1, 1]" + _integer_pcm_hint(batch.dtype))
+                               f"samples in [-1, 1]" + integer_pcm_hint(batch.dtype))
         batch = batch.astype(np.float32, copy=False)
         if batch.ndim != 2 or batch.shape[1] < config.frame_length_samples:
             raise DatasetError(f"compute_feature_stats: batch {index} has shape {batch.shape}; expected "
