@@ -293,8 +293,15 @@ class HyperParam:
         if self.kind == "int":
             return hp.Int(self.name, int(self.min_value), int(self.max_value),
                           step=int(self.step) if self.step else None, sampling=self.sampling, **kwargs)
-        return hp.Float(self.name, self.min_value, self.max_value, step=self.step, sampling=self.sampling,
-                        **kwargs)
+        high = self.max_value
+        if self.step and self.sampling == "linear":
+            # KerasTuner counts a stepped float range's values as (max - min) // step + 1, in floats:
+            # 0.5 // 0.1 is 4.0, so min = 0, max = 0.5, step = 0.1 never drew 0.5. When max is a whole number
+            # of steps from min, a hair more than max gives KerasTuner that count (it draws min + k * step).
+            steps = (self.max_value - self.min_value) / self.step
+            if abs(steps - round(steps)) <= 1e-9 * max(1.0, abs(steps)):
+                high = self.max_value + 1e-6 * self.step
+        return hp.Float(self.name, self.min_value, high, step=self.step, sampling=self.sampling, **kwargs)
 
     def overrides(self, value: Any, current: Callable[[str], Any]) -> dict[str, Any]:
         """Dotted-key overrides for ``value``; ``current(key)`` reads the value set so far."""

@@ -1772,3 +1772,25 @@ def test_scaled_widths_round_to_the_nearest_multiple():
     config = Config(labels=("a", "b"))  # widths (32, 64, 128, 128)
     # 44.8, 89.6, 179.2 -> 48, 88, 176 (nearest multiples of 8, not the ones below)
     assert space.trial_config(config, {"w": 1.4}).model.widths == (48, 88, 176, 176)
+
+
+def test_a_stepped_float_range_draws_its_max():
+    """KerasTuner counted min = 0, max = 0.5, step = 0.1 as 0.5 // 0.1 + 1 = 5 values (floats): default.toml's
+    dropout never drew 0.5, and 0.1..0.7 step 0.2 never drew 0.7."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    dropout = next(p for p in SearchSpace.from_toml(DEFAULT).params if p.name == "dropout")
+    space = SearchSpace.from_dict({"hp": {"dropout": {"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1},
+                                          "odd": {"key": "augment.noise_probability", "min": 0.1, "max": 0.7,
+                                                  "step": 0.2},
+                                          "off_grid": {"key": "augment.gain_probability", "min": 0.0, "max": 0.55,
+                                                       "step": 0.1}}})
+    assert (dropout.min_value, dropout.max_value, dropout.step) == (0.0, 0.5, 0.1)
+    hp = kt.HyperParameters()
+    space.declare(hp, Config(labels=("a", "b")))
+    drawn = {h.name: sorted({round(h.random_sample(seed=s), 9) for s in range(400)}) for h in hp.space}
+    assert drawn["dropout"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    assert drawn["odd"] == [0.1, 0.3, 0.5, 0.7]
+    assert drawn["off_grid"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]  # 0.55 is not on the grid: never drawn
+    assert max(h.random_sample(seed=s) for h in hp.space for s in range(400)) <= 0.7 + 1e-9
