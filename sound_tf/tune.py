@@ -73,7 +73,7 @@ import keras_tuner as kt
 from . import augment
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
-from .hypermodel import SearchSpace
+from .hypermodel import OBJECTIVES, SearchSpace
 from .locks import claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
@@ -544,9 +544,28 @@ def _id_order(trial_id: str) -> tuple[int, str]:
     return (int(trial_id), trial_id) if trial_id.isdigit() else (2**31, trial_id)
 
 
-def load_trials(out: str | Path, direction: str = "min") -> list[TrialRecord]:
-    """Every trial of the search in ``out``, completed ones best first, then the rest by id (as numbers)."""
+def load_trials(out: str | Path, direction: str | None = None) -> list[TrialRecord]:
+    """Every trial of the search in ``out``, completed ones best first, then the rest by id (as numbers).
+
+    ``direction`` is ``"min"`` or ``"max"``; by default the objective's of the search (its ``search.json``):
+    a fixed ``"min"`` put the worst trial of a ``val_accuracy`` search first.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` holds no search, or ``direction`` is neither ``"min"`` nor ``"max"``.
+    """
     project = Path(out) / PROJECT
+    if not project.is_dir() and not (Path(out) / SEARCH_FILE).is_file():  # a mistyped folder: no trials, as a
+        raise ConfigError(f"{out}: no search here (no {SEARCH_FILE} or {PROJECT}/)")  # search that ran none
+    if direction is None:
+        try:
+            objective = json.loads((Path(out) / SEARCH_FILE).read_text())["settings"]["objective"]
+        except (OSError, ValueError, KeyError, TypeError):
+            objective = None
+        direction = OBJECTIVES.get(objective, "min")
+    if direction not in ("min", "max"):  # any other text ranked as "max"
+        raise ConfigError(f"direction must be 'min' or 'max', got {direction!r}")
     oracle_file = project / "oracle.json"
     state = json.loads(oracle_file.read_text()) if oracle_file.is_file() else {}
     assignments, retry = state.get("assignments", {}), set(state.get("retry_queue", []))

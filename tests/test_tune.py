@@ -1794,3 +1794,32 @@ def test_a_stepped_float_range_draws_its_max():
     assert drawn["odd"] == [0.1, 0.3, 0.5, 0.7]
     assert drawn["off_grid"] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]  # 0.55 is not on the grid: never drawn
     assert max(h.random_sample(seed=s) for h in hp.space for s in range(400)) <= 0.7 + 1e-9
+
+
+def test_load_trials_ranks_by_the_searchs_own_objective_and_refuses_what_it_cannot_rank(tmp_path):
+    """load_trials(out) ranked a val_accuracy search lowest first (its direction defaulted to "min"),
+    ranked any other text ("maximize") as "max", and gave [] for a folder holding no search."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
+    tune._prepare_folder(tmp_path, Config(), space, "local", overwrite=False, log=lambda m: None)  # its search.json
+    oracle = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    ids = []
+    for accuracy in (0.5, 0.9, 0.7):
+        trial = oracle.create_trial("tuner0")
+        ids.append(trial.trial_id)
+        oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy, "val_loss": 1 - accuracy})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert [r.score for r in tune.load_trials(tmp_path)] == pytest.approx([0.9, 0.7, 0.5])
+    assert [r.trial_id for r in tune.load_trials(tmp_path)] == [ids[1], ids[2], ids[0]]
+    assert [r.trial_id for r in tune.load_trials(tmp_path, "min")] == [ids[0], ids[2], ids[1]]
+    with pytest.raises(ConfigError, match=r"direction must be 'min' or 'max', got 'minimize'"):
+        tune.load_trials(tmp_path, "minimize")
+    with pytest.raises(ConfigError, match="no search here"):
+        tune.load_trials(tmp_path / "serach")
