@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import keras_tuner as kt
+import numpy as np
 
 from . import augment
 from .config import Config, apply_overrides
@@ -1105,6 +1106,14 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     from .datasets import prepare_dataset
     from .hypermodel import SoundHyperModel
 
+    if not isinstance(config, Config):  # else "'str' object has no attribute ..." somewhere inside
+        raise ConfigError(f"run_search: config must be a Config (sound_tf.config.config_from_recipe), "
+                          f"got {type(config).__name__}")
+    if not isinstance(space, SearchSpace):
+        raise ConfigError(f"run_search: space must be a SearchSpace (SearchSpace.from_toml('tiny')), got {space!r}")
+    for name, value in (("overwrite", overwrite), ("final", final)):
+        if not isinstance(value, (bool, np.bool_)):  # "no" counted as true: overwrite="no" deleted the search
+            raise ConfigError(f"run_search: {name} must be True or False, got {value!r}")
     out = Path(out)
     _no_notebook_output_outside_notebooks()
     role = current_role()

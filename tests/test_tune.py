@@ -1823,3 +1823,24 @@ def test_load_trials_ranks_by_the_searchs_own_objective_and_refuses_what_it_cann
         tune.load_trials(tmp_path, "minimize")
     with pytest.raises(ConfigError, match="no search here"):
         tune.load_trials(tmp_path / "serach")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"overwrite": "no"}, "overwrite must be True or False, got 'no'"),
+    ({"final": "no"}, "final must be True or False, got 'no'"),
+    ({"space": "tiny"}, "space must be a SearchSpace"),
+])
+def test_run_search_refuses_arguments_it_cannot_use_before_touching_the_folder(tmp_path, arguments, message):
+    """run_search(..., overwrite="no") counted the text as true and deleted the search in the folder."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    out = tmp_path / "search"
+    config = base_config(tmp_path / "no-such-data")
+    space = SearchSpace.from_toml(TINY)
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)
+    (out / "trials.csv").write_text("rank,trial_id\n1,0\n")
+    kwargs = {"space": space, **arguments}
+    with pytest.raises(ConfigError, match=message):
+        tune.run_search(config, out=out, log=lambda m: None, **kwargs)
+    assert (out / "trials.csv").read_text() == "rank,trial_id\n1,0\n" and (out / tune.SEARCH_FILE).is_file()
