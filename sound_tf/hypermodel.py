@@ -308,7 +308,12 @@ class HyperParam:
         if self.mode == "set":
             return {self.keys[0]: value}
         if self.mode == "depth":
-            return {self.keys[0]: list((self.base or ())[:int(value)])}
+            base = self.base or ()
+            if isinstance(value, bool) or not _is_real(value) or not float(value).is_integer() \
+                    or not 1 <= value <= len(base):  # base[:7] of 3 widths was a depth-3 model, silently
+                raise ConfigError(f"[hp.{self.name}] depth must be an integer in [1, {len(base)}] (the length of "
+                                  f"base), got {value!r}")
+            return {self.keys[0]: list(base[:int(value)])}
         result: dict[str, Any] = {}
         for key in self.keys:
             now = current(key)
@@ -512,8 +517,19 @@ class SearchSpace:
         """Register every hyperparameter on ``hp``; returns ``{name: value}`` for the current trial."""
         return {param.name: param.declare(hp, config) for param in self.params}
 
+    def check_names(self, names: Sequence[str]) -> None:
+        """Raise ``ConfigError`` for names that are not hyperparameters of the space (KerasTuner's ``tuner/*``
+        entries aside): a misspelt name was ignored, and its value silently replaced by the default."""
+        known = [p.name for p in self.params]
+        unknown = [name for name in names if name not in known and not str(name).startswith("tuner/")]
+        if unknown:
+            raise _fail(self.source, f"no hyperparameter {', '.join(map(repr, unknown))} in this space; its "
+                                     f"hyperparameters are {', '.join(known)}")
+
     def overrides(self, config: Config, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Dotted-key overrides (``[fixed]`` first) for hyperparameter ``values`` (extra keys ignored)."""
+        """Dotted-key overrides (``[fixed]`` first) for hyperparameter ``values`` (names the space does not
+        have are a ``ConfigError``; KerasTuner's ``tuner/*`` entries are ignored)."""
+        self.check_names(list(values))
         overrides: dict[str, Any] = dict(self.fixed)
         fixed_config = apply_overrides(config, self.fixed)
 
@@ -655,7 +671,10 @@ class SoundHyperModel(keras_tuner.HyperModel):
         keras_tuner.errors.FailedTrialError
             When the drawn values make an invalid config (e.g. a hop longer than the frame); the search
             records the trial as failed and goes on.
+        ConfigError
+            When ``hp`` holds a name the space does not have (KerasTuner's ``tuner/*`` aside).
         """
+        self.space.check_names(list(hp.values))  # e.g. hp.Fixed("learning_rat", ...) built the default rate
         values = self.space.declare(hp, self.config)
         try:
             return self.space.trial_config(self.config, values, self.trial_overrides)

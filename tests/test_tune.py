@@ -1844,3 +1844,31 @@ def test_run_search_refuses_arguments_it_cannot_use_before_touching_the_folder(t
     with pytest.raises(ConfigError, match=message):
         tune.run_search(config, out=out, log=lambda m: None, **kwargs)
     assert (out / "trials.csv").read_text() == "rank,trial_id\n1,0\n" and (out / tune.SEARCH_FILE).is_file()
+
+
+def test_a_misspelt_or_impossible_hyperparameter_is_refused_not_replaced_by_the_default():
+    """build(hp) with hp.Fixed("learning_rat", 0.005) built the default rate, final_config({"learning_rat": ...})
+    gave the untuned config, and a depth beyond base (7 of 3 widths) was a depth-3 model, all silently."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)  # depth: base [8, 16, 16]
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    hypermodel = SoundHyperModel(config, space)
+    with pytest.raises(ConfigError, match=r"tiny.toml: no hyperparameter 'learning_rat' in this space; its "
+                                          r"hyperparameters are depth, width_multiplier, learning_rate"):
+        hypermodel.final_config({"learning_rat": 0.005})
+    hp = kt.HyperParameters()
+    hp.Fixed("learning_rat", 0.005)
+    with pytest.raises(ConfigError, match="no hyperparameter 'learning_rat'"):
+        hypermodel.build(hp)
+    for depth in (7, 0, 2.5):
+        with pytest.raises(ConfigError, match=rf"\[hp.depth\] depth must be an integer in \[1, 3\].*got {depth}"):
+            space.trial_config(config, {"depth": depth})
+    hp = kt.HyperParameters()
+    hp.Fixed("depth", 7)
+    with pytest.raises(kt.errors.FailedTrialError, match=r"depth must be an integer in \[1, 3\]"):
+        hypermodel.build(hp)
+    # what a search holds still maps: KerasTuner's Hyperband entries are not hyperparameters of the space
+    final = hypermodel.final_config({"depth": 3, "learning_rate": 0.005, "tuner/epochs": 2, "tuner/round": 0})
+    assert final.model.widths == (8, 16, 16) and final.train.learning_rate == pytest.approx(0.005)
