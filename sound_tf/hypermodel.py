@@ -244,8 +244,11 @@ class HyperParam:
                 isinstance(b, (list, tuple)) and len(b) == 2 and all(_is_real(x) for x in b) and b[0] <= b[1]
                 for b in clip.values()):
             raise _fail(where, f"clip must map some of keys {list(keys)} to [low, high], got {clip!r}")
-        if mode == "scale" and kind not in ("choice", "float", "int"):
-            raise _fail(where, "mode \"scale\" needs numeric values")
+        if mode == "scale" and (kind not in ("choice", "float", "int")
+                                or kind == "choice" and not all(_is_real(v) for v in values)):
+            # values = ["x", "y"] passed, and the first trial failed with float('x')'s ValueError traceback
+            raise _fail(where, f"mode \"scale\" multiplies keys by numbers, got "
+                               f"{list(values) if kind == 'choice' else 'type = ' + repr(kind)}")
         default = table.get("default")
         if default is not None and ((kind == "choice" and default not in values) or (
                 kind in ("int", "float") and not (isinstance(default, (int, float)) and not isinstance(default, bool)

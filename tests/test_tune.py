@@ -169,6 +169,11 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     ({"key": "augment.enabled", "type": "boolean", "default": 3}, "default must be true or false, got 3"),
     ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
     ({"keys": ["model.widths"], "mode": "scale", "values": [1.0], "round_to": True}, "round_to must be an integer"),
+    # were accepted, and the first trial failed with float("half")'s ValueError traceback
+    ({"keys": ["model.dropout"], "mode": "scale", "values": ["half", "double"]},
+     "mode \"scale\" multiplies keys by numbers, got ['half', 'double']"),
+    ({"keys": ["model.dropout"], "mode": "scale", "values": [True, False]},
+     "mode \"scale\" multiplies keys by numbers, got [True, False]"),
     # was a TypeError traceback once the data were decoded, leaving a search folder behind
     ({"key": "train.learning_rate", "mode": "depth", "base": [1, 2], "values": [1, 2]}, "mode \"depth\" sets a list"),
 ])
