@@ -23,7 +23,8 @@ Recipe layout::
     sampling = "log"
 
 A hyperparameter is a choice (``values = [...]``), an integer or float range (``min``, ``max``,
-optional ``step``, ``sampling = "linear" | "log"``) or a ``type = "boolean"``. Its ``mode`` says how the
+optional ``step``, ``sampling = "linear" | "log"``; with ``log`` a ``step`` is a factor > 1: ``min``, ``min *
+step``, ...) or a ``type = "boolean"``. Its ``mode`` says how the
 drawn value reaches the config:
 
 - ``set`` (default): ``key`` takes the value.
@@ -223,6 +224,9 @@ class HyperParam:
                                    f"step={step}")
             if sampling == "log" and min_value <= 0:
                 raise _fail(where, f"log sampling needs min > 0, got {min_value}")
+            if sampling == "log" and step is not None and step <= 1:  # was KerasTuner's ValueError traceback
+                raise _fail(where, f"with log sampling, step is a factor (min, min * step, min * step^2, ...) "
+                                   f"and must be > 1, got step={step}")
             if kind == "int" and not all(float(v).is_integer() for v in (min_value, max_value, step or 1)):
                 raise _fail(where, f"an int range needs integer min, max and step, got {table!r}")
 

@@ -160,6 +160,10 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     ({"key": "model.dropout", "values": [0.1], "colour": 1}, "unknown key(s) ['colour']"),
     ({"key": "model.widths", "mode": "depth", "base": [8, 16], "values": [2, 3]}, "len(base)=2"),
     ({"key": "train.learning_rate", "min": 0.0, "max": 0.1, "sampling": "log"}, "log sampling needs min > 0"),
+    # KerasTuner's step is a factor under log sampling: was its ValueError traceback when the tuner was made
+    ({"key": "train.learning_rate", "min": 0.001, "max": 0.01, "step": 0.001, "sampling": "log"},
+     "with log sampling, step is a factor (min, min * step, min * step^2, ...) and must be > 1, got step=0.001"),
+    ({"key": "features.num_mel_bins", "min": 16, "max": 64, "step": 1, "sampling": "log"}, "must be > 1, got step=1.0"),
     ({"key": "model.dropout", "mode": "stretch", "values": [0.1]}, "mode must be one of"),
     # every trial trains on data decoded once, at the recipe's rate: a searched rate trained on the wrong one
     ({"key": "audio.sample_rate_hz", "values": [8000, 16000]}, "audio.sample_rate_hz cannot be searched"),
