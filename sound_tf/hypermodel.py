@@ -88,6 +88,19 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy numbers and arrays (at any depth) as Python numbers and lists, as TOML gives them:
+    a space built in Python refused ``np.int64`` choices, took ``np.int64`` bounds for a float range and
+    accepted ``np.float64`` ones."""
+    if isinstance(value, Mapping):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(inner) for inner in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
+
+
 def _fail(source: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {message}")
 
@@ -433,6 +446,11 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> "SearchSpace":
+        """A space from a recipe's tables (as :func:`tomllib.loads` gives them; numpy numbers and arrays count
+        as Python numbers and lists); ``ConfigError`` naming ``source`` on any problem."""
+        if not isinstance(data, Mapping):
+            raise _fail(source, f"a search space is a table of [search], [fixed] and [hp.<name>], got {data!r}")
+        data = _plain(data)
         unknown = set(data) - {"name", "description", "search", "fixed", "hp"}
         if unknown:
             raise _fail(source, f"unknown top-level key(s) {sorted(unknown)}; expected name, description, "
@@ -508,7 +526,7 @@ class SearchSpace:
 
     def replace_settings(self, **changes: Any) -> "SearchSpace":
         """The space with some ``[search]`` settings replaced (``None`` values ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {k: _plain(v) for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
 
     def fingerprint(self) -> str:

@@ -1881,3 +1881,26 @@ def test_a_misspelt_or_impossible_hyperparameter_is_refused_not_replaced_by_the_
     # what a search holds still maps: KerasTuner's Hyperband entries are not hyperparameters of the space
     final = hypermodel.final_config({"depth": 3, "learning_rate": 0.005, "tuner/epochs": 2, "tuner/round": 0})
     assert final.model.widths == (8, 16, 16) and final.train.learning_rate == pytest.approx(0.005)
+
+
+def test_a_space_built_in_python_takes_numpy_numbers_as_the_toml_numbers_they_are():
+    """from_dict refused np.int64 choices and search settings, took np.int64 bounds for a float range (the
+    int key then got floats) and accepted np.float64 ones: numpy numbers now count as Python's."""
+    from sound_tf.hypermodel import SearchSpace
+
+    plain = {"search": {"max_trials": 3, "epochs": 2},
+             "hp": {"bins": {"key": "features.num_mel_bins", "values": [16, 24]},
+                    "drop": {"key": "model.dropout", "values": [0.1, 0.2]},
+                    "rate": {"key": "train.learning_rate", "min": 0.001, "max": 0.01, "default": 0.005}}}
+    numpy = {"search": {"max_trials": np.int64(3), "epochs": np.array(2)},
+             "hp": {"bins": {"key": "features.num_mel_bins", "values": [np.int64(16), np.int64(24)]},
+                    "drop": {"key": "model.dropout", "values": np.array([0.1, 0.2])},
+                    "rate": {"key": "train.learning_rate", "min": 0.001, "max": 0.01, "default": np.float64(0.005)}}}
+    assert SearchSpace.from_dict(numpy) == SearchSpace.from_dict(plain)
+    assert SearchSpace.from_dict(numpy).settings.max_trials == 3
+    assert SearchSpace.from_dict(plain).replace_settings(max_trials=np.int64(5)).settings.max_trials == 5
+    ranged = SearchSpace.from_dict({"hp": {"mels": {"key": "features.num_mel_bins", "min": np.int64(16),
+                                                    "max": np.int32(32), "step": np.array(8)}}}).params[0]
+    assert ranged.kind == "int" and (ranged.min_value, ranged.max_value, ranged.step) == (16, 32, 8)
+    with pytest.raises(ConfigError, match=r"<dict>: a search space is a table"):
+        SearchSpace.from_dict([("hp", {})])
