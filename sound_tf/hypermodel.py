@@ -656,11 +656,21 @@ class SoundHyperModel(keras_tuner.HyperModel):
                  stats_dir: str | Path | None = None, trial_epochs: int | None = None,
                  trial_patience: int | None = None, noise_bank: np.ndarray | None = None,
                  progress: int | str | None = None, log: Callable[[str], None] | None = None):
+        if not isinstance(space, SearchSpace):  # was "'str' object has no attribute 'name'"
+            raise ConfigError(f"SoundHyperModel: space must be a SearchSpace (SearchSpace.from_toml('tiny')), "
+                              f"got {space!r}")
+        for name, value in (("trial_epochs", trial_epochs), ("trial_patience", trial_patience)):
+            # 0 failed every trial as an "invalid combination" of hyperparameters that were all fine
+            if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise ConfigError(f"SoundHyperModel: {name} must be an integer >= 1 (or None), got {value!r}")
         super().__init__(name=f"sound_tf_{space.name}", tunable=True)
-        if len(config.labels) < 2:
-            raise ConfigError(f"a search needs at least 2 labels in the config, got {config.labels!r}")
+        if not isinstance(config, Config) or len(config.labels) < 2:
+            raise ConfigError(f"a search needs a Config with at least 2 labels, got "
+                              f"{config.labels if isinstance(config, Config) else config!r}")
         self.config, self.space, self.data = config, space, data
-        self.trial_overrides = {"train.epochs": trial_epochs, "train.early_stopping_patience": trial_patience}
+        self.trial_overrides = {"train.epochs": None if trial_epochs is None else int(trial_epochs),
+                                "train.early_stopping_patience": None if trial_patience is None else int(trial_patience)}
         self.progress = progress  # fit verbosity apart from KerasTuner's (its trial tables); None: the same
         self.log = log  # one line per trial epoch (as train's EpochLog), when given
         self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -1904,3 +1905,32 @@ def test_a_space_built_in_python_takes_numpy_numbers_as_the_toml_numbers_they_ar
     assert ranged.kind == "int" and (ranged.min_value, ranged.max_value, ranged.step) == (16, 32, 8)
     with pytest.raises(ConfigError, match=r"<dict>: a search space is a table"):
         SearchSpace.from_dict([("hp", {})])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"trial_epochs": 0}, "trial_epochs must be an integer >= 1 (or None), got 0"),
+    ({"trial_patience": True}, "trial_patience must be an integer >= 1 (or None), got True"),
+    ({"trial_epochs": 2.5}, "trial_epochs must be an integer >= 1 (or None), got 2.5"),
+    ({"space": "tiny"}, "space must be a SearchSpace"),
+])
+def test_the_hypermodel_refuses_trial_settings_it_cannot_use_naming_them(arguments, message):
+    """trial_epochs=0 made every trial fail as an "invalid combination" of hyperparameters that were all fine."""
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SoundHyperModel(config, **{"space": SearchSpace.from_toml(TINY), **arguments})
+
+
+def test_the_hypermodel_takes_numpy_trial_settings():
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    hypermodel = SoundHyperModel(config, SearchSpace.from_toml(TINY), trial_epochs=np.int64(2),
+                                 trial_patience=np.int32(1))
+    trial = hypermodel.trial_config(kt.HyperParameters())
+    assert (trial.train.epochs, trial.train.early_stopping_patience) == (2, 1)
+    # make_tuner gives it to Hyperband as max_epochs, which the oracle saves as JSON (np.int64 is not JSON)
+    oracle = kt.oracles.HyperbandOracle(objective="val_loss", max_epochs=hypermodel.trial_overrides["train.epochs"])
+    assert json.loads(json.dumps(oracle.get_state()))["max_epochs"] == 2
