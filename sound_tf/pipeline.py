@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Set
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -137,6 +138,58 @@ def as_float(wave: tf.Tensor) -> tf.Tensor:
     return wave
 
 
+def _path_list(paths: Any, where: str) -> list[str]:
+    """``paths`` as a list of text, refusing what would not line up with the caller's list of files.
+
+    One path given alone is refused (a string is a sequence: it was read letter by letter, a file per
+    letter), and so is a set or a mapping (no fixed order: the rows would not follow the caller's).
+    """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise ConfigError(f"{where}: paths is one path ({os.fsdecode(paths)!r}), not a list of paths; pass [path]")
+    if isinstance(paths, (Set, Mapping)):
+        raise ConfigError(f"{where}: paths must be an ordered sequence (list, tuple, array), got a "
+                          f"{type(paths).__name__}, whose order is not the caller's")
+    listed = [str(path) for path in paths]
+    if not listed:
+        raise ConfigError(f"{where}: paths is empty; give at least one file")
+    return listed
+
+
+def _class_indices(label_indices: Any, num_classes: int, where: str, *, count: int | None = None) -> np.ndarray:
+    """``label_indices`` as ``[examples]`` int32, each a class index in ``[0, num_classes)``.
+
+    ``tf.one_hot`` makes an index outside that range an all-zero label (an example that weighs nothing in
+    the loss and is scored as no class), and an array cast to int would truncate 0.7 to class 0: both
+    are refused here, once, before any example is read.
+    """
+    if isinstance(label_indices, (str, bytes, Set, Mapping)):
+        raise ConfigError(f"{where}: label_indices must be a sequence of class indices (list, tuple, array), got "
+                          f"{type(label_indices).__name__}")
+    y = np.asarray(label_indices)
+    if y.ndim != 1 or (count is not None and y.shape[0] != count):
+        expected = f"{count} (one per path)" if count is not None else "one per example"
+        raise ConfigError(f"{where}: label_indices has shape {list(y.shape)}; expected {expected} class indices")
+    if y.size and y.dtype.kind not in "iu":
+        raise ConfigError(f"{where}: label_indices must be integer class indices, got {y.dtype} values "
+                          f"(first: {y[0].item()!r})")
+    outside = np.flatnonzero((y < 0) | (y >= num_classes))
+    if outside.size:
+        first = int(outside[0])
+        raise ConfigError(f"{where}: label_indices[{first}] is {y[first]}, not a class index in [0, {num_classes}) "
+                          f"({outside.size} such; the config has {num_classes} label(s))")
+    return y.astype(np.int32)
+
+
+def _batch_size(batch_size: Any, config: Config, where: str) -> int:
+    """``batch_size`` (``None``: ``train.batch_size``), a whole number >= 1."""
+    if batch_size is None:
+        return config.train.batch_size
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"{where}: batch_size must be a whole number >= 1 (or None for train.batch_size), "
+                          f"got {batch_size!r}")
+    return int(batch_size)
+
+
 def _decoded(paths: Sequence[str], labels: Sequence[int], cache: str | None) -> tf.data.Dataset:
     """``(wave [samples], label)`` per file, memory-cached as ``cache`` (:func:`memory_cache_format`) says.
 
@@ -233,8 +286,12 @@ def training_dataset(
         The epoch numbers served: ``first_epoch, first_epoch + 1, ...``, ``epochs`` of them (``None``: no end).
     """
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
-    if first_epoch < 0 or (epochs is not None and epochs < 1):
-        raise ValueError(f"first_epoch must be >= 0 and epochs >= 1 or None, got {first_epoch} and {epochs}")
+    whole = [isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in (first_epoch, epochs)]
+    if not whole[0] or first_epoch < 0 or (epochs is not None and (not whole[1] or epochs < 1)):
+        raise ConfigError(f"training_dataset: first_epoch must be a whole number >= 0 and epochs one >= 1 or None, "
+                          f"got {first_epoch!r} and {epochs!r}")
+    paths = _path_list(paths, "training_dataset")
+    label_indices = list(_class_indices(label_indices, classes, "training_dataset", count=len(paths)))
     buffer = min(config.train.shuffle_buffer, len(paths))
     if buffer < len(paths):
         # A folder tree or a sorted manifest lists its files class by class: put them in one seeded random
@@ -246,6 +303,9 @@ def training_dataset(
     # With mixup each clip carries its number in ``paths``: a partner from the second shuffle may be the clip itself.
     source = decoded if mixup is None else tf.data.Dataset.zip((decoded, tf.data.Dataset.range(len(paths))))
     drop_remainder = drops_remainder(len(paths), config.train.batch_size)
+    if class_weights is not None and np.shape(class_weights) != (classes,):
+        raise ConfigError(f"training_dataset: class_weights has shape {list(np.shape(class_weights))}; expected "
+                          f"[{classes}], one weight per class of the config")
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
@@ -318,28 +378,34 @@ def evaluation_dataset(paths: Sequence[str], label_indices: Sequence[int], confi
     (default: all of it; see :func:`memory_cache_format`).
     """
     length, classes = config.audio.clip_samples, config.num_classes
+    paths = _path_list(paths, "evaluation_dataset")
+    label_indices = _class_indices(label_indices, classes, "evaluation_dataset", count=len(paths))
+    batch_size = _batch_size(batch_size, config, "evaluation_dataset")
     cache = memory_cache_format(paths, budget_bytes=memory_budget_bytes) if memory_cache else None
     ds = _decoded(paths, label_indices, cache)
     ds = ds.map(lambda w, y: (as_float(pad_or_crop(w, length)), tf.one_hot(y, classes)), num_parallel_calls=AUTOTUNE)
-    return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def window_dataset(paths: Sequence[str], config: Config, *, batch_size: int | None = None) -> tf.data.Dataset:
     """Batches of ``(windows [batch, samples], clip_index [batch])`` covering every clip entirely."""
     length, hop = config.audio.clip_samples, config.audio.window_hop_samples
-    ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), tf.range(len(paths), dtype=tf.int32)))
+    paths = _path_list(paths, "window_dataset")
+    batch_size = _batch_size(batch_size, config, "window_dataset")
+    ds = tf.data.Dataset.from_tensor_slices((paths, tf.range(len(paths), dtype=tf.int32)))
 
     def to_windows(path: tf.Tensor, index: tf.Tensor) -> tf.data.Dataset:
         windows = sliding_windows(decode_wav_file(path), length, hop)  # [windows, length]
         return tf.data.Dataset.from_tensor_slices((windows, tf.fill([tf.shape(windows)[0]], index)))
 
     ds = ds.interleave(to_windows, cycle_length=1, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size or config.train.batch_size).prefetch(AUTOTUNE)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def predict_logits(model: "tf.keras.Model", paths: Sequence[str], config: Config,
                    *, batch_size: int | None = None) -> np.ndarray:
     """Per-clip logits ``[clips, classes]``: the mean of the logits of every window of each clip."""
+    paths = _path_list(paths, "predict_logits")
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     sums = np.zeros((len(paths), config.num_classes), np.float64)
     counts = np.zeros(len(paths), np.int64)

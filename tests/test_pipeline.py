@@ -388,3 +388,58 @@ def test_every_crop_start_and_placement_can_be_drawn():
         placed = pipeline.random_pad_or_crop(short, 30, tf.constant([s, 2])).numpy()
         placements.add(int(np.flatnonzero(placed)[0]))
     assert crops == {0, 1, 2, 3} and placements == {0, 1, 2, 3}
+
+
+def test_dataset_labels_outside_the_config_classes_or_not_integers_are_refused(tmp_path):
+    """tf.one_hot made a label index >= classes (or < 0) an all-zero label, and float labels were cast to
+    int (0.7 -> class 0): such examples trained and scored as no class, silently."""
+    config = _config()  # 3 labels
+    paths, labels = _labelled_files(tmp_path, n_per_class=1)
+    good = [w.numpy() for w, _ in pipeline.evaluation_dataset(paths, labels, config)]
+    assert np.concatenate(good).shape == (3, config.audio.clip_samples)
+    for make in (lambda y: pipeline.training_dataset(paths, y, config),
+                 lambda y: pipeline.evaluation_dataset(paths, y, config)):
+        with pytest.raises(ConfigError, match=r"label_indices\[2\] is 3, not a class index in \[0, 3\)"):
+            make([0, 1, 3])
+        with pytest.raises(ConfigError, match=r"label_indices\[0\] is -1, not a class index"):
+            make([-1, 1, 2])
+        with pytest.raises(ConfigError, match=r"label_indices must be integer class indices, got float64"):
+            make([0.7, 1.0, 2.0])
+        with pytest.raises(ConfigError, match=r"label_indices has shape \[2\]; expected 3 \(one per path\)"):
+            make([0, 1])
+
+
+def test_dataset_paths_given_as_one_path_a_set_or_nothing_are_refused(tmp_path):
+    """One path string was read letter by letter ('/tmp/x.wav' -> files '/', 't', ...), and an empty list
+    failed inside TensorFlow with "Cannot convert ... float32 to string"."""
+    config = _config()
+    paths, labels = _labelled_files(tmp_path, n_per_class=1)
+    with pytest.raises(ConfigError, match=r"^window_dataset: paths is one path \('.*0_0\.wav'\), not a list"):
+        pipeline.window_dataset(paths[0], config)
+    with pytest.raises(ConfigError, match=r"^predict_logits: paths is one path"):
+        pipeline.predict_logits(lambda x: x, tmp_path / "0_0.wav", config)
+    with pytest.raises(ConfigError, match=r"^evaluation_dataset: paths must be an ordered sequence .* set"):
+        pipeline.evaluation_dataset(set(paths), labels, config)
+    with pytest.raises(ConfigError, match=r"^training_dataset: paths is empty"):
+        pipeline.training_dataset([], [], config)
+    windows = [i.numpy() for _, i in pipeline.window_dataset([tmp_path / "0_0.wav"], config)]  # a Path in a list
+    assert np.concatenate(windows).tolist() == [0, 0, 0]  # 6400 samples, windows of 4000 every 2000: three
+
+
+def test_dataset_batch_size_class_weights_and_epochs_are_checked(tmp_path):
+    """batch_size=0 fell back to train.batch_size (`batch_size or ...`), -1 failed in BatchDatasetV2,
+    class weights of the wrong length failed in MatMul inside a tf.data function, and epochs=True served one
+    epoch and epochs=1.5 failed converting to an int64 tensor."""
+    config = _config()
+    paths, labels = _labelled_files(tmp_path, n_per_class=1)
+    assert [len(w) for w, _ in pipeline.evaluation_dataset(paths, labels, config, batch_size=np.int64(2))] == [2, 1]
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ConfigError, match=rf"^evaluation_dataset: batch_size must be a whole number >= 1 .*got {bad}"):
+            pipeline.evaluation_dataset(paths, labels, config, batch_size=bad)
+        with pytest.raises(ConfigError, match=r"^window_dataset: batch_size"):
+            pipeline.window_dataset(paths, config, batch_size=bad)
+    with pytest.raises(ConfigError, match=r"class_weights has shape \[2\]; expected \[3\]"):
+        pipeline.training_dataset(paths, labels, config, class_weights=np.ones(2, np.float32))
+    for kwargs in ({"epochs": True}, {"epochs": 1.5}, {"first_epoch": 0.5}):
+        with pytest.raises(ConfigError, match=r"first_epoch must be a whole number >= 0 and epochs one >= 1"):
+            pipeline.training_dataset(paths, labels, config, **kwargs)
