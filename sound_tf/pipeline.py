@@ -204,9 +204,17 @@ def _decoded(paths: Sequence[str], labels: Sequence[int], cache: str | None) -> 
 
 
 def class_weight_table(label_indices: Sequence[int], num_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights normalised to mean 1 over the examples (``[classes]``)."""
-    counts = np.bincount(np.asarray(label_indices), minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    """Inverse-frequency class weights normalised to mean 1 over the examples (``[classes]``).
+
+    ``n / (present * count)`` for each class with examples (``present`` of them), as scikit-learn's
+    ``compute_class_weight("balanced")`` gives over those classes; 0 for a class without any.
+    """
+    y = _class_indices(label_indices, num_classes, "class_weight_table")
+    if not y.size:
+        raise ConfigError("class_weight_table: label_indices is empty; class weights need examples")
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    present = np.count_nonzero(counts)
+    weights = np.where(counts > 0, counts.sum() / (present * np.maximum(counts, 1)), 0.0)
     return weights.astype(np.float32)
 
 

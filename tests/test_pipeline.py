@@ -443,3 +443,24 @@ def test_dataset_batch_size_class_weights_and_epochs_are_checked(tmp_path):
     for kwargs in ({"epochs": True}, {"epochs": 1.5}, {"first_epoch": 0.5}):
         with pytest.raises(ConfigError, match=r"first_epoch must be a whole number >= 0 and epochs one >= 1"):
             pipeline.training_dataset(paths, labels, config, **kwargs)
+
+
+def test_class_weights_are_sklearns_balanced_weights_and_average_one_with_a_class_missing():
+    """With a class absent from the split (a cross-validation fold warns of it) the weights were
+    n / (classes * count) with classes counting the absent one: [0.556, 0, 0.833] for 3, 0, 2 clips,
+    averaging 2/3 over the clips, not the documented 1; a label index past num_classes made the table
+    longer than the classes ([1, 1, 0, 0, 0, 1] for num_classes=3)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([0, 0, 0, 2, 2])
+    weights = pipeline.class_weight_table(y, 3)
+    balanced = compute_class_weight("balanced", classes=np.array([0, 2]), y=y)  # [0.8333, 1.25]
+    np.testing.assert_allclose(weights, [balanced[0], 0.0, balanced[1]], rtol=1e-6)
+    assert weights[y].mean() == pytest.approx(1.0)
+    full = np.array([0, 0, 0, 1, 2, 2])
+    np.testing.assert_allclose(pipeline.class_weight_table(full, 3),
+                               compute_class_weight("balanced", classes=np.arange(3), y=full), rtol=1e-6)
+    with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices\[2\] is 5, not a class index in \[0, 3\)"):
+        pipeline.class_weight_table([0, 1, 5], 3)
+    with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices is empty"):
+        pipeline.class_weight_table([], 3)
