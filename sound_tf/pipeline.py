@@ -39,8 +39,28 @@ def decode_wav_file(path: tf.Tensor) -> tf.Tensor:
     return tf.squeeze(audio, axis=-1)  # [samples]
 
 
+def _clip_args(where: str, wave: Any, length: Any) -> tf.Tensor:
+    """``wave`` as a tensor, after the checks TensorFlow would fail on deep inside (or not at all): a wave of
+    one axis (``[samples]``; a rank unknown when traced is left to the shape check at the end), a
+    ``length`` that is a whole number >= 1 (0 gave an empty clip, -1 "Paddings must be non-negative")."""
+    wave = tf.convert_to_tensor(wave)
+    if wave.shape.rank not in (None, 1):
+        raise ConfigError(f"{where}: wave must be one clip of shape [samples], got shape {wave.shape.as_list()}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ConfigError(f"{where}: length must be a whole number of samples >= 1, got {length!r}")
+    return wave
+
+
 def pad_or_crop(wave: tf.Tensor, length: int, *, offset: tf.Tensor | int = 0) -> tf.Tensor:
-    """Cut ``length`` samples from ``offset`` (or zero-pad at the end when the clip is shorter)."""
+    """Cut ``length`` samples from ``offset`` (or zero-pad at the end when the clip is shorter).
+
+    An ``offset`` past ``samples - length`` is moved back so the window stays full; a negative one (known
+    when the call is traced) is refused: it sliced from the end and returned zeros.
+    """
+    wave = _clip_args("pad_or_crop", wave, length)
+    known = tf.get_static_value(offset)
+    if known is not None and (np.ndim(known) != 0 or np.asarray(known).dtype.kind not in "iu" or known < 0):
+        raise ConfigError(f"pad_or_crop: offset must be a whole number of samples >= 0, got {known!r}")
     n = tf.shape(wave)[0]
     offset = tf.minimum(tf.cast(offset, tf.int32), tf.maximum(n - length, 0))
     wave = wave[offset:offset + length]
@@ -50,6 +70,7 @@ def pad_or_crop(wave: tf.Tensor, length: int, *, offset: tf.Tensor | int = 0) ->
 
 def random_pad_or_crop(wave: tf.Tensor, length: int, seed: tf.Tensor) -> tf.Tensor:
     """Random crop of a long clip, or random placement of a short clip inside a zero window."""
+    wave = _clip_args("random_pad_or_crop", wave, length)
     n = tf.shape(wave)[0]
     slack = tf.abs(n - length)
     start = tf.random.stateless_uniform([], seed, minval=0, maxval=slack + 1, dtype=tf.int32)

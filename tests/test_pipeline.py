@@ -464,3 +464,19 @@ def test_class_weights_are_sklearns_balanced_weights_and_average_one_with_a_clas
         pipeline.class_weight_table([0, 1, 5], 3)
     with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices is empty"):
         pipeline.class_weight_table([], 3)
+
+
+def test_pad_or_crop_refuses_a_negative_offset_a_length_below_one_and_a_wave_of_two_axes():
+    """offset=-3 sliced wave[-3:1], empty, and returned [0, 0, 0, 0] for a clip of 10 samples; length=0 gave
+    an empty clip and length=-1 or a [channels, samples] wave failed in tf.pad ("Paddings must be ...")."""
+    wave = tf.range(1, 11, dtype=tf.float32)
+    np.testing.assert_array_equal(pipeline.pad_or_crop(wave, 4, offset=np.int64(3)).numpy(), [4, 5, 6, 7])
+    for offset in (-3, tf.constant(-1), 1.5):
+        with pytest.raises(ConfigError, match=r"^pad_or_crop: offset must be a whole number of samples >= 0"):
+            pipeline.pad_or_crop(wave, 4, offset=offset)
+    for crop in (lambda w, n: pipeline.pad_or_crop(w, n), lambda w, n: pipeline.random_pad_or_crop(w, n, [1, 2])):
+        for length in (0, -1, 2.5):
+            with pytest.raises(ConfigError, match=rf"length must be a whole number of samples >= 1, got {length}"):
+                crop(wave, length)
+        with pytest.raises(ConfigError, match=r"wave must be one clip of shape \[samples\], got shape \[2, 10\]"):
+            crop(tf.stack([wave, wave]), 4)
