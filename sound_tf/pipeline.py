@@ -153,10 +153,18 @@ def _to_pcm16(wave: tf.Tensor) -> tf.Tensor:
 
 
 def as_float(wave: tf.Tensor) -> tf.Tensor:
-    """A clip from :func:`_decoded` as float32 in [-1, 1): int16 from the memory cache is scaled back (exact)."""
+    """A clip from :func:`_decoded` as float32 in [-1, 1): int16 from the memory cache is scaled back (exact).
+
+    float16 or float64 samples are cast to float32. Other integers are refused (when traced): an int32 or
+    uint8 wave, whose full scale is not 32768, was returned as it was, integers up to 2**31.
+    """
+    wave = tf.convert_to_tensor(wave)
     if wave.dtype == tf.int16:
         return tf.cast(wave, tf.float32) * (1.0 / PCM16_SCALE)
-    return wave
+    if not wave.dtype.is_floating:
+        raise ConfigError(f"as_float takes int16 PCM or floating-point samples, got a {wave.dtype.name} wave; "
+                          f"scale other integer samples to [-1, 1] first")
+    return wave if wave.dtype == tf.float32 else tf.cast(wave, tf.float32)
 
 
 def _path_list(paths: Any, where: str) -> list[str]:

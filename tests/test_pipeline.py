@@ -480,3 +480,14 @@ def test_pad_or_crop_refuses_a_negative_offset_a_length_below_one_and_a_wave_of_
                 crop(wave, length)
         with pytest.raises(ConfigError, match=r"wave must be one clip of shape \[samples\], got shape \[2, 10\]"):
             crop(tf.stack([wave, wave]), 4)
+
+
+def test_as_float_gives_float32_or_refuses_integers_it_cannot_scale():
+    """An int32 wave (e.g. 24-bit PCM read as int32) came back as it was, integers up to 2**31, and a float64
+    one stayed float64, where as_float promises float32 in [-1, 1)."""
+    np.testing.assert_array_equal(pipeline.as_float(np.array([16384, -32768], np.int16)).numpy(), [0.5, -1.0])
+    doubled = pipeline.as_float(tf.constant([0.25, -0.5], tf.float64))
+    assert doubled.dtype == tf.float32 and doubled.numpy().tolist() == [0.25, -0.5]
+    for dtype in (tf.int32, tf.uint8, tf.int64):
+        with pytest.raises(ConfigError, match=rf"^as_float takes int16 PCM or floating-point samples, got a {dtype.name}"):
+            pipeline.as_float(tf.constant([1, 2], dtype))
