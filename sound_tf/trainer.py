@@ -31,7 +31,7 @@ from . import augment, pipeline
 from .audio import cache_dir_of
 from .config import RUN_STATE_FILENAME, Config, apply_overrides
 from .datasets import PreparedData, prepare_dataset
-from .errors import DatasetError
+from .errors import ConfigError, DatasetError
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .models import build_model
@@ -495,7 +495,33 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         Run folder; when it holds an unfinished run of the same config, training resumes there.
     data
         Already prepared data (cross-validation and tuning pass their own split).
+
+    Raises
+    ------
+    ConfigError
+        ``config`` is not a :class:`~sound_tf.config.Config`, ``data`` not a
+        :class:`~sound_tf.datasets.PreparedData`, ``run_dir`` is a file, or it holds a run (finished or
+        not) with other settings: resuming it would evaluate, or go on training, that run's model under
+        this config's name.
     """
+    if not isinstance(config, Config):  # else "'dict' object has no attribute 'data'"
+        raise ConfigError(f"train_run expects a sound_tf Config (e.g. config_from_recipe(...)), got "
+                          f"{type(config).__name__}")
+    if data is not None and not isinstance(data, PreparedData):
+        raise ConfigError(f"train_run: data must be a PreparedData (sound_tf.datasets.prepare_dataset), got "
+                          f"{type(data).__name__}")
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a folder; run_dir names a run folder to create or resume")
+    state = read_state(run_dir)
+    if state.get("fingerprint"):
+        from .train import same_settings, setting_differences
+
+        if not same_settings(run_dir, state, config):
+            kind = "finished" if state.get("status") == "done" else "unfinished"
+            raise ConfigError(f"{run_dir}: holds a {kind} run with different settings"
+                              f"{setting_differences(run_dir, config)}; use the same settings to resume it, or "
+                              f"another (or emptied) run folder")
     with _cached_files_must_stay(config):
         return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
 

@@ -1171,3 +1171,31 @@ def test_the_log_drops_only_the_retracing_warning_of_keras_step_functions(tmp_pa
         tf_log.handlers[:] = saved_tf_handlers
     assert len(lines) == 2 and "make_features" in lines[0] and lines[1].endswith("something else"), lines
     assert own.read_text() == ""  # each record is written once, by the run's handlers
+
+
+def test_train_run_refuses_a_run_folder_holding_a_run_with_other_settings(tmp_path):
+    """From Python (the command line checks this itself), train_run in the folder of a finished 1-epoch run
+    with train.epochs=3 said "training had finished", evaluated that 1-epoch model and wrote epochs=3 into
+    its config.json; with other model widths it overwrote config.json, then failed loading the weights in Keras."""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    run = tmp_path / "run"
+    first = trainer.train_run(_tiny_config(data, **{"train.epochs": 1}), run, log=lambda _: None, verbose=0)
+    assert len(first.history["loss"]) == 1
+    saved = (run / "config.json").read_text()
+    for more, differs in (({"train.epochs": 3}, r"train\.epochs: 1 there, 3 now"),
+                          ({"train.epochs": 1, "model.widths": [8, 32]}, r"model\.widths: ")):
+        with pytest.raises(ConfigError, match=rf"^{run}: holds a finished run with different settings \({differs}"):
+            trainer.train_run(_tiny_config(data, **more), run, log=lambda _: None, verbose=0)
+        assert (run / "config.json").read_text() == saved  # refused before anything was written
+    again = trainer.train_run(_tiny_config(data, **{"train.epochs": 1}), run, log=lambda _: None, verbose=0)
+    assert again.metrics["accuracy"] == first.metrics["accuracy"]  # the same settings still resume (evaluate)
+    with pytest.raises(ConfigError, match=r"^train_run expects a sound_tf Config .*got dict"):
+        trainer.train_run(_tiny_config(data).to_dict(), tmp_path / "other")
+    with pytest.raises(ConfigError, match=r"^train_run: data must be a PreparedData .*got dict"):
+        trainer.train_run(_tiny_config(data), tmp_path / "other", data={"train": []})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"file: exists and is not a folder"):
+        trainer.train_run(_tiny_config(data), tmp_path / "file")
