@@ -29,7 +29,9 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -211,6 +213,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     dict
         The content of ``crossval.json``.
     """
+    folds = _fold_numbers(folds)
     out_dir = Path(out_dir)
     # A folder of the user's own (or the dataset) is never written into or emptied by --overwrite.
     refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
@@ -219,6 +222,26 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.
     with claimed(out_dir, "running this cross-validation"):
         return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)
+
+
+def _fold_numbers(folds: Any) -> list[int] | None:
+    """``run_crossval``'s ``folds`` as sorted distinct fold numbers (``None`` stays ``None``: every fold).
+
+    ``folds=[]`` ran every fold (``folds or all_folds``), 1.0 or True matched fold 1 but named its folder
+    ``fold_1.0`` / ``fold_True``, and ``"1,3"`` was read as the folds ``'1'``, ``','`` and ``'3'``.
+    """
+    if folds is None:
+        return None
+    if isinstance(folds, (str, bytes, Integral)) or not isinstance(folds, Iterable):
+        raise ConfigError(f"run_crossval: folds must be a list of fold numbers, e.g. [1, 3] (None: every fold), "
+                          f"got {folds!r}")
+    listed = list(folds)
+    wrong = [fold for fold in listed if isinstance(fold, bool) or not isinstance(fold, Integral)]
+    if wrong:
+        raise ConfigError(f"run_crossval: folds must be whole fold numbers, got {wrong[0]!r} in {listed!r}")
+    if not listed:
+        raise ConfigError("run_crossval: folds names no fold; pass None to run every fold")
+    return sorted({int(fold) for fold in listed})
 
 
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,

@@ -494,3 +494,28 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
                                            r"\[1, 2, 3\]"):
         run_crossval(config, tmp_path / "cv7", k=3, folds=[7], log=lambda m: None)
     assert not (tmp_path / "cv7" / "fold_7").exists()
+
+
+def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
+    """folds=[] ran every fold (`folds or all_folds`), folds=[1.0] / [True] trained fold 1 into a folder
+    named fold_1.0 / fold_True, and folds='1,3' was read as the folds '1', ',' and '3'."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def no_training(config, run_dir, **kwargs):
+        raise RuntimeError(f"trained {Path(run_dir).name}")
+
+    monkeypatch.setattr(trainer, "train_run", no_training)
+    data = _tones(tmp_path / "data")
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    for folds, message in (([], r"folds names no fold; pass None to run every fold"),
+                           ([1.0], r"folds must be whole fold numbers, got 1\.0 in \[1\.0\]"),
+                           ([2, True], r"folds must be whole fold numbers, got True"),
+                           ("1,3", r"folds must be a list of fold numbers, e\.g\. \[1, 3\] .*got '1,3'"),
+                           (2, r"folds must be a list of fold numbers.*got 2")):
+        with pytest.raises(ConfigError, match=rf"^run_crossval: {message}"):
+            run_crossval(config, tmp_path / "cv", k=3, folds=folds, log=lambda m: None)
+        assert not (tmp_path / "cv").exists()  # refused before anything was written
+    with pytest.raises(RuntimeError, match=r"^trained fold_2$"):  # numpy integers and repeats are fine
+        run_crossval(config, tmp_path / "cv", k=3, folds=[np.int64(2), 2], log=lambda m: None)
