@@ -85,7 +85,14 @@ def random_pad_or_crop(wave: tf.Tensor, length: int, seed: tf.Tensor) -> tf.Tens
 
 
 def num_windows(num_samples: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.Tensor:
-    """Windows needed to cover ``num_samples``: ``1 + ceil(max(n - clip, 0) / hop)``."""
+    """Windows needed to cover ``num_samples``: ``1 + ceil(max(n - clip, 0) / hop)``.
+
+    As :func:`sliding_windows`, a hop outside ``[1, clip_samples]`` is refused (0 divided by zero inside
+    TensorFlow; a longer hop counted windows with gaps between them).
+    """
+    if all(isinstance(v, (int, np.integer)) for v in (clip_samples, hop_samples)) and \
+            not 1 <= hop_samples <= clip_samples:
+        raise ConfigError(f"num_windows: hop_samples={hop_samples} must be in [1, clip_samples={clip_samples}]")
     extra = tf.maximum(num_samples - clip_samples, 0)
     return 1 + (extra + hop_samples - 1) // hop_samples
 
@@ -112,7 +119,15 @@ def sliding_windows(wave: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.
 # -- datasets ---------------------------------------------------------------------------------------
 def memory_cache_budget_bytes() -> int:
     """The memory caches' budget, ``SOUND_TF_MEMORY_CACHE_MB`` (default :data:`DEFAULT_MEMORY_CACHE_MB`), in bytes."""
-    return int(float(os.environ.get("SOUND_TF_MEMORY_CACHE_MB", DEFAULT_MEMORY_CACHE_MB)) * 2**20)
+    text = os.environ.get("SOUND_TF_MEMORY_CACHE_MB", str(DEFAULT_MEMORY_CACHE_MB))
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = math.nan
+    if not 0 <= megabytes < math.inf:  # also NaN: "could not convert" / "cannot convert float NaN to integer"
+        raise ConfigError(f"SOUND_TF_MEMORY_CACHE_MB={text!r}: must be a number of megabytes >= 0 (0: no memory "
+                          f"cache; default {DEFAULT_MEMORY_CACHE_MB})")
+    return int(megabytes * 2**20)
 
 
 def memory_cache_format(paths: Sequence[str], *, budget_bytes: int | None = None) -> str | None:
@@ -196,8 +211,8 @@ def _class_indices(label_indices: Any, num_classes: int, where: str, *, count: i
                           f"{type(label_indices).__name__}")
     y = np.asarray(label_indices)
     if y.ndim != 1 or (count is not None and y.shape[0] != count):
-        expected = f"{count} (one per path)" if count is not None else "one per example"
-        raise ConfigError(f"{where}: label_indices has shape {list(y.shape)}; expected {expected} class indices")
+        expected = f"[{count}], one class index per path" if count is not None else "one class index per example"
+        raise ConfigError(f"{where}: label_indices has shape {list(y.shape)}; expected {expected}")
     if y.size and y.dtype.kind not in "iu":
         raise ConfigError(f"{where}: label_indices must be integer class indices, got {y.dtype} values "
                           f"(first: {y[0].item()!r})")
@@ -254,6 +269,9 @@ def drops_remainder(num_clips: int, batch_size: int) -> bool:
 
 def batches_per_epoch(num_clips: int, batch_size: int) -> int:
     """Batches in one epoch of :func:`training_dataset` over ``num_clips`` clips (at least 1)."""
+    for name, value in (("num_clips", num_clips), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"batches_per_epoch: {name} must be a whole number >= 1, got {value!r}")
     whole = num_clips // batch_size if drops_remainder(num_clips, batch_size) else math.ceil(num_clips / batch_size)
     return max(1, whole)
 
@@ -275,7 +293,14 @@ def _seeded_shuffle(ds: tf.data.Dataset, buffer: int, seed: tf.Tensor) -> tf.dat
 
 def epoch_keys(seed: int, epoch: int | tf.Tensor) -> tf.Tensor:
     """``[3, 2]`` int64 stateless keys of training epoch ``epoch``: its shuffle, its mixup partners' shuffle and
-    its per-example draws (crop, mixup, waveform augmentation). They depend on ``seed`` and ``epoch`` only."""
+    its per-example draws (crop, mixup, waveform augmentation). They depend on ``seed`` and ``epoch`` only.
+
+    Both are whole numbers (an epoch of 1.5 was cast to 1 and got epoch 1's keys)."""
+    for name, value in (("seed", seed), ("epoch", epoch)):
+        dtype = value.dtype if isinstance(value, (tf.Tensor, tf.Variable, np.ndarray, np.generic)) else type(value)
+        if isinstance(value, bool) or not (tf.as_dtype(dtype).is_integer if not isinstance(dtype, type)
+                                           else issubclass(dtype, int)):
+            raise ConfigError(f"epoch_keys: {name} must be a whole number, got {value!r}")
     base = tf.constant([seed, EPOCH_KEY_SALT], tf.int64)
     return tf.random.experimental.stateless_split(
         tf.random.experimental.stateless_fold_in(base, tf.cast(epoch, tf.int64)), num=3)  # [3, 2]

@@ -405,7 +405,7 @@ def test_dataset_labels_outside_the_config_classes_or_not_integers_are_refused(t
             make([-1, 1, 2])
         with pytest.raises(ConfigError, match=r"label_indices must be integer class indices, got float64"):
             make([0.7, 1.0, 2.0])
-        with pytest.raises(ConfigError, match=r"label_indices has shape \[2\]; expected 3 \(one per path\)"):
+        with pytest.raises(ConfigError, match=r"label_indices has shape \[2\]; expected \[3\], one class index per path"):
             make([0, 1])
 
 
@@ -491,3 +491,30 @@ def test_as_float_gives_float32_or_refuses_integers_it_cannot_scale():
     for dtype in (tf.int32, tf.uint8, tf.int64):
         with pytest.raises(ConfigError, match=rf"^as_float takes int16 PCM or floating-point samples, got a {dtype.name}"):
             pipeline.as_float(tf.constant([1, 2], dtype))
+
+
+def test_epoch_keys_batches_per_epoch_num_windows_and_the_memory_budget_check_their_arguments(monkeypatch):
+    """epoch_keys(7, 1.5) gave epoch 1's keys (the epoch cast to int64); batches_per_epoch(8, 0) was a
+    ZeroDivisionError, (8, -2) answered 1 and (8.5, 2) 4.0; num_windows(10, 4, 0) failed dividing by zero
+    in TensorFlow and (10, 4, 6) counted windows with gaps; SOUND_TF_MEMORY_CACHE_MB=abc was "could not
+    convert string to float: 'abc'" from inside the first dataset."""
+    keys = pipeline.epoch_keys(7, 1).numpy()
+    np.testing.assert_array_equal(pipeline.epoch_keys(np.int64(7), tf.constant(1, tf.int64)).numpy(), keys)
+    assert not np.array_equal(pipeline.epoch_keys(7, 2).numpy(), keys)
+    for seed, epoch, name in ((7, 1.5, "epoch"), (7, tf.constant(1.0), "epoch"), (7.0, 1, "seed"), (True, 1, "seed")):
+        with pytest.raises(ConfigError, match=rf"^epoch_keys: {name} must be a whole number"):
+            pipeline.epoch_keys(seed, epoch)
+    assert [pipeline.batches_per_epoch(n, 4) for n in (1, 7, 8, 9, np.int64(12))] == [1, 2, 2, 2, 3]
+    for args, name in (((8, 0), "batch_size"), ((8, -2), "batch_size"), ((8.5, 2), "num_clips"), ((0, 4), "num_clips")):
+        with pytest.raises(ConfigError, match=rf"^batches_per_epoch: {name} must be a whole number >= 1"):
+            pipeline.batches_per_epoch(*args)
+    assert [int(pipeline.num_windows(n, 4, 2)) for n in (0, 4, 5, 7)] == [1, 1, 2, 3]
+    for hop in (0, 6):
+        with pytest.raises(ConfigError, match=rf"^num_windows: hop_samples={hop} must be in \[1, clip_samples=4\]"):
+            pipeline.num_windows(10, 4, hop)
+    monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", "1.5")
+    assert pipeline.memory_cache_budget_bytes() == 3 * 2**19
+    for text in ("abc", "-1", "nan", "inf"):
+        monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", text)
+        with pytest.raises(ConfigError, match=rf"^SOUND_TF_MEMORY_CACHE_MB='{text}': must be a number of megabytes >= 0"):
+            pipeline.memory_cache_budget_bytes()
