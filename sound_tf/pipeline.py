@@ -473,6 +473,9 @@ def predict_logits(model: "tf.keras.Model", paths: Sequence[str], config: Config
     counts = np.zeros(len(paths), np.int64)
     for windows, index in window_dataset(paths, config, batch_size=batch_size):
         logits = infer(windows).numpy()  # [batch, classes]
+        if logits.shape[1:] != sums.shape[1:]:
+            raise ConfigError(f"predict_logits: the model gives logits of shape {list(logits.shape[1:])} per window; "
+                              f"the config has {config.num_classes} label(s) ({', '.join(config.labels)})")
         np.add.at(sums, index.numpy(), logits)
         np.add.at(counts, index.numpy(), 1)
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)

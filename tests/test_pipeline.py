@@ -518,3 +518,19 @@ def test_epoch_keys_batches_per_epoch_num_windows_and_the_memory_budget_check_th
         monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", text)
         with pytest.raises(ConfigError, match=rf"^SOUND_TF_MEMORY_CACHE_MB='{text}': must be a number of megabytes >= 0"):
             pipeline.memory_cache_budget_bytes()
+
+
+def test_predict_logits_is_the_mean_of_the_models_window_logits_and_checks_the_class_count(tmp_path):
+    """A model of 5 outputs under a config of 3 labels failed in np.add.at with "array is not broadcastable
+    to correct shape", naming neither the model nor the labels."""
+    config = _config()
+    paths, _ = _labelled_files(tmp_path, n_per_class=1, seconds=1.1)  # 8800+ samples: 4 windows of 4000 every 2000
+    inputs = keras.Input((config.audio.clip_samples,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    expected = np.stack([model(split_windows(pipeline.as_float(pipeline.decode_wav_file(p)).numpy(),
+                                             clip_samples=4000, hop_samples=2000)).numpy().mean(axis=0) for p in paths])
+    np.testing.assert_allclose(pipeline.predict_logits(model, paths, config, batch_size=3), expected, atol=1e-5)
+    five = keras.Model(inputs, keras.layers.Dense(5)(inputs))
+    with pytest.raises(ConfigError, match=r"^predict_logits: the model gives logits of shape \[5\] per window; the "
+                                          r"config has 3 label\(s\) \(a, b, c\)"):
+        pipeline.predict_logits(five, paths, config)
