@@ -84,15 +84,21 @@ def random_pad_or_crop(wave: tf.Tensor, length: int, seed: tf.Tensor) -> tf.Tens
     return tf.ensure_shape(padded[offset:offset + length], [length])  # [length]
 
 
+def _check_hop(where: str, clip_samples: Any, hop_samples: Any) -> None:
+    """Refuse a known hop outside ``[1, clip_samples]``: 0 divides by zero, a longer hop leaves gaps."""
+    if all(isinstance(v, (int, np.integer)) for v in (clip_samples, hop_samples)) and \
+            not 1 <= hop_samples <= clip_samples:
+        raise ConfigError(f"{where}: hop_samples={hop_samples} must be in [1, clip_samples={clip_samples}]: "
+                          f"a longer hop skips the samples between windows")
+
+
 def num_windows(num_samples: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.Tensor:
     """Windows needed to cover ``num_samples``: ``1 + ceil(max(n - clip, 0) / hop)``.
 
     As :func:`sliding_windows`, a hop outside ``[1, clip_samples]`` is refused (0 divided by zero inside
     TensorFlow; a longer hop counted windows with gaps between them).
     """
-    if all(isinstance(v, (int, np.integer)) for v in (clip_samples, hop_samples)) and \
-            not 1 <= hop_samples <= clip_samples:
-        raise ConfigError(f"num_windows: hop_samples={hop_samples} must be in [1, clip_samples={clip_samples}]")
+    _check_hop("num_windows", clip_samples, hop_samples)
     extra = tf.maximum(num_samples - clip_samples, 0)
     return 1 + (extra + hop_samples - 1) // hop_samples
 
@@ -105,10 +111,7 @@ def sliding_windows(wave: tf.Tensor, clip_samples: int, hop_samples: int) -> tf.
     server); a test holds them equal, and as there a hop longer than a window (which would skip the
     samples between windows) is refused.
     """
-    if isinstance(hop_samples, (int, np.integer)) and isinstance(clip_samples, (int, np.integer)) \
-            and not 1 <= hop_samples <= clip_samples:
-        raise ConfigError(f"sliding_windows: hop_samples={hop_samples} must be in [1, clip_samples={clip_samples}]: "
-                          f"a longer hop skips the samples between windows")
+    _check_hop("sliding_windows", clip_samples, hop_samples)
     n = tf.shape(wave)[0]
     count = num_windows(n, clip_samples, hop_samples)
     total = clip_samples + (count - 1) * hop_samples

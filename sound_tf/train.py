@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .config import (REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe,
-                     saved_fingerprint)
+from .config import REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe
 from .errors import ConfigError, run_cli
 
 log = logging.getLogger("sound_tf")
@@ -152,7 +151,7 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
     finished one whose export was stopped) that no other process holds, claimed for this process
     (:func:`sound_tf.locks.claim_folder`; give it back with ``release_folder``)."""
     from .locks import claim_folder, release_folder
-    from .trainer import read_state
+    from .trainer import read_state, same_settings
 
     def resumable(run: Path) -> bool:
         state = read_state(run)
@@ -183,7 +182,7 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     refused as ``--out`` and passed over as a resumable run.
     """
     from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder, release_folder
-    from .trainer import STATE_FILE, read_state
+    from .trainer import STATE_FILE, read_state, same_settings, setting_differences
 
     if out:
         run_dir = Path(out)
@@ -222,27 +221,6 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
         if claim_folder(run_dir) is None:  # a new folder of its own: nobody else claims it
             return run_dir
     raise ConfigError(f"{root}: could not create a new run folder named {stamp}-N; pass --out")
-
-
-def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
-    """Whether the run in ``run_dir`` (its ``run_state.json`` read as ``state``) has ``config``'s settings.
-
-    By the fingerprint it recorded, or else by its ``config.json`` read by this version: a run started by
-    an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
-    resumes instead of being refused as "different settings" that differ in nothing.
-    """
-    fingerprint = config.fingerprint()
-    return state.get("fingerprint") == fingerprint or saved_fingerprint(run_dir) == fingerprint
-
-
-def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
-    """`` (data.path: 'a' there, 'b' now; ...)``: the settings in which ``run_dir``'s saved config differs."""
-    from .errors import SoundTFError
-    try:
-        saved = Config.load(run_dir).to_dict()
-    except (SoundTFError, OSError, ValueError):
-        return ""
-    return config.differences(saved, limit=limit)
 
 
 class KerasStepRetracing(logging.Filter):

@@ -29,9 +29,9 @@ import tensorflow as tf
 
 from . import augment, pipeline
 from .audio import cache_dir_of
-from .config import RUN_STATE_FILENAME, Config, apply_overrides
+from .config import RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import PreparedData, prepare_dataset
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError, DatasetError, SoundTFError
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .models import build_model
@@ -57,6 +57,26 @@ class RunResult:
 
 
 # -- run folder state ---------------------------------------------------------------------------------
+def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
+    """Whether the run in ``run_dir`` (its ``run_state.json`` read as ``state``) has ``config``'s settings.
+
+    By the fingerprint it recorded, or else by its ``config.json`` read by this version: a run started by
+    an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
+    resumes instead of being refused as "different settings" that differ in nothing.
+    """
+    fingerprint = config.fingerprint()
+    return state.get("fingerprint") == fingerprint or saved_fingerprint(run_dir) == fingerprint
+
+
+def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
+    """`` (data.path: 'a' there, 'b' now; ...)``: the settings in which ``run_dir``'s saved config differs."""
+    try:
+        saved = Config.load(run_dir).to_dict()
+    except (SoundTFError, OSError, ValueError):
+        return ""
+    return config.differences(saved, limit=limit)
+
+
 def read_state(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / STATE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -515,8 +535,6 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         raise ConfigError(f"{run_dir}: exists and is not a folder; run_dir names a run folder to create or resume")
     state = read_state(run_dir)
     if state.get("fingerprint"):
-        from .train import same_settings, setting_differences
-
         if not same_settings(run_dir, state, config):
             kind = "finished" if state.get("status") == "done" else "unfinished"
             raise ConfigError(f"{run_dir}: holds a {kind} run with different settings"

@@ -871,8 +871,8 @@ def _space_text(space: SearchSpace) -> str | None:
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
                verbose: int | str) -> dict[str, Any] | None:
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
-    from .train import run_log, same_settings
-    from .trainer import read_state, train_run
+    from .train import run_log
+    from .trainer import read_state, same_settings, train_run
 
     final = apply_overrides(config, {"labels": list(data.labels)})
     with claimed(run_dir, "training in it"):  # e.g. a `train --out .../best_run` of the user's
