@@ -156,6 +156,7 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
     """
     from .errors import ConfigError
 
+    startup = _names("startup", startup)
     folder = Path(folder)
     if not folder.exists() and not folder.is_symlink():
         return
@@ -174,8 +175,21 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
                           f"folder: give another --out, or move those files away")
 
 
+def _names(argument: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` as a tuple of file names; a single name is refused (``keep="split.csv"`` was read as the names
+    ``s``, ``p``, ``l`` ..., and split.csv was deleted)."""
+    from .errors import ConfigError
+
+    if (isinstance(names, (str, bytes, os.PathLike)) or not isinstance(names, (tuple, list, set, frozenset))
+            or not all(isinstance(name, str) for name in names)):
+        raise ConfigError(f"{argument} must be a tuple of file names, got {names!r}"
+                          + (f"; for one name write {argument}=({names!r},)" if isinstance(names, str) else ""))
+    return tuple(names)
+
+
 def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> None:
     """Delete what ``folder`` holds except its lock file and the names in ``keep`` (``--overwrite``)."""
+    keep = _names("keep", keep)
     for path in Path(folder).iterdir():
         if path.name in (LOCK_FILE, *keep):
             continue
