@@ -200,10 +200,26 @@ def empty_folder(folder: str | os.PathLike, *, keep: tuple[str, ...] = ()) -> No
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine still runs (one of another user counts as running)."""
+    """Whether process ``pid`` of this machine still runs (one of another user counts as running).
+
+    ``pid`` 0 or below names no process (``kill`` would signal a process group, or every process, and
+    answer True), so it is not running; ``pid`` must be a whole number (numpy integers too).
+    """
+    import operator
+
+    from .errors import ConfigError
+
+    try:
+        if isinstance(pid, bool):
+            raise TypeError
+        pid = operator.index(pid)
+    except TypeError:
+        raise ConfigError(f"process_alive needs a process id (a whole number), got {pid!r}") from None
+    if pid < 1:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # beyond the largest pid: no such process
         return False
     except PermissionError:
         return True
