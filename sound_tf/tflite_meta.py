@@ -104,8 +104,18 @@ def _zip_start(data: bytes) -> int | None:
     return min(info.header_offset for info in infos)
 
 
+def _model_bytes(data: Any, function: str) -> bytes:
+    """``data`` as bytes; a path (or anything else) is a ConfigError, not a TypeError from inside zipfile."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    hint = (f"; read the file first: {function}(Path({str(data)!r}).read_bytes())"
+            if isinstance(data, (str, os.PathLike)) else "")
+    raise ConfigError(f"{function} takes the model's bytes, got {type(data).__name__} {data!r}"[:300] + hint)
+
+
 def strip_metadata(data: bytes) -> bytes:
     """The FlatBuffer without an appended archive (``data`` unchanged when there is none)."""
+    data = _model_bytes(data, "strip_metadata")
     start = _zip_start(data)
     return data if start is None else data[:start]
 
@@ -131,29 +141,62 @@ def embed_metadata(model: bytes, *, labels: Sequence[str], info: Mapping[str, An
     Raises
     ------
     ConfigError
-        ``model`` is not a TFLite FlatBuffer, a label is empty or holds a line break, or a required
-        key is missing.
+        ``model`` is not the bytes of a TFLite FlatBuffer, ``labels`` is not a list (a single name, a
+        set), a label is empty, repeated or holds a line break, a required key is missing, a size is
+        not a positive whole number (or the hop exceeds the clip), ``info['format']`` is another
+        format, an extra file is named ``labels.txt`` or ``sound_tf.json``, or ``info`` is not JSON.
     """
-    if not _is_tflite(bytes(model[:8])):
+    model = _model_bytes(model, "embed_metadata")
+    if not _is_tflite(model):
         raise ConfigError(f"embed_metadata expects a TFLite FlatBuffer (identifier {_TFLITE_IDENTIFIER!r} at "
-                          f"bytes 4-8), got {bytes(model[:8])!r}")
+                          f"bytes 4-8), got {model[:8]!r}")
+    # A single name ("dog") was embedded as the labels 'd', 'o', 'g'; a set in an arbitrary output order.
+    if isinstance(labels, (str, bytes, set, frozenset, Mapping)) or not hasattr(labels, "__iter__") or (
+            getattr(labels, "ndim", 1) == 0):
+        raise ConfigError(f"labels must be a list of class names in output order, got {labels!r}")
     labels = [str(label) for label in labels]
     bad = [label for label in labels if not label or "\n" in label or "\r" in label]
     if not labels or bad:
         raise ConfigError(f"labels must be non-empty names without line breaks, got {labels!r}")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:  # two outputs of one name: a prediction could not say which class it means
+        raise ConfigError(f"labels must be distinct; {repeated} appear more than once in {labels!r}")
+    if not isinstance(info, Mapping):
+        raise ConfigError(f"info must be a mapping of the model's facts, got {type(info).__name__}")
+    if info.get("format", FORMAT) != FORMAT:
+        raise ConfigError(f"info['format'] is {info['format']!r}; this module writes {FORMAT!r} (leave it out)")
     info = {"format": FORMAT, **dict(info), "labels": labels}
     missing = [key for key in REQUIRED_KEYS if key not in info]
     if missing:
         raise ConfigError(f"metadata info lacks {missing}; required keys: {list(REQUIRED_KEYS)}")
+    # What read_metadata refuses is not written (numpy integers, e.g. from a config array, are whole numbers).
+    for key in ("sample_rate_hz", "clip_samples", "window_hop_samples"):
+        value = info[key]
+        if not isinstance(value, (bool, float)) and hasattr(value, "__index__") and getattr(value, "ndim", 0) == 0:
+            info[key] = int(value.__index__())
+    sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes.values()) or (
+            sizes["window_hop_samples"] > sizes["clip_samples"]):
+        raise ConfigError(f"metadata info needs positive whole numbers with window_hop_samples <= clip_samples, "
+                          f"got {sizes}")
+    extra_files = dict(extra_files or {})
+    clash = [name for name in extra_files if name in (LABELS_FILE, INFO_FILE)]
+    if clash:  # they replaced the labels or the facts written from ``labels`` and ``info``
+        raise ConfigError(f"extra_files may not name {clash}: {LABELS_FILE} and {INFO_FILE} are written from "
+                          f"labels and info")
+    try:
+        info_text = json.dumps(info, indent=2, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metadata info must hold JSON values (numbers, strings, lists, dicts): {exc}") from None
     buffer = io.BytesIO()
     files = {LABELS_FILE: "".join(f"{label}\n" for label in labels).encode("utf-8"),
-             INFO_FILE: json.dumps(info, indent=2, sort_keys=True).encode("utf-8"), **(extra_files or {})}
+             INFO_FILE: info_text.encode("utf-8"), **extra_files}
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():  # a fixed date: the same model gives the same bytes
             entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             entry.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
             archive.writestr(entry, content, zipfile.ZIP_DEFLATED)
-    return strip_metadata(bytes(model)) + buffer.getvalue()
+    return strip_metadata(model) + buffer.getvalue()
 
 
 def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:

@@ -1,0 +1,72 @@
+"""sound_tf.tflite_meta used from Python (TensorFlow-free): what embed_metadata accepts, read_metadata reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sound_tf.errors import ConfigError
+from sound_tf.tflite_meta import FORMAT, embed_metadata, read_metadata, strip_metadata
+
+FLATBUFFER = b"\x1c\x00\x00\x00TFL3" + bytes(56)  # stands in for the converter's output
+INFO = {"sample_rate_hz": 16000, "clip_samples": 16000, "window_hop_samples": 8000, "input_kind": "waveform",
+        "variant": "float32"}
+
+
+def test_the_module_imports_no_tensorflow():
+    code = "import sys, sound_tf.tflite_meta, sound_tf.datasets, sound_tf.locks; print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+def test_labels_must_be_an_ordered_list_of_distinct_names():
+    # labels="dog" was embedded as the three classes 'd', 'o', 'g'; a set in an arbitrary output order.
+    for labels in ("dog", b"dog", {"dog", "rain"}, np.array("dog"), {"dog": 0, "rain": 1}):
+        with pytest.raises(ConfigError, match="labels must be a list of class names in output order"):
+            embed_metadata(FLATBUFFER, labels=labels, info=INFO)
+    with pytest.raises(ConfigError, match=r"labels must be distinct; \['dog'\] appear more than once"):
+        embed_metadata(FLATBUFFER, labels=["dog", "rain", "dog"], info=INFO)
+    labels = ["dög", "雨 rain", "a,b", 'q"x', "x\u2028y", " spaced "]
+    for given in (labels, tuple(labels), np.array(labels), iter(labels)):
+        assert read_metadata(embed_metadata(FLATBUFFER, labels=given, info=INFO)).labels == tuple(labels)
+
+
+def test_embed_refuses_what_read_metadata_would_refuse():
+    model = embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "sample_rate_hz": np.int64(22050),
+                                                                "clip_samples": np.int32(22050)})
+    assert (read_metadata(model).sample_rate_hz, read_metadata(model).clip_samples) == (22050, 22050)
+    assert type(read_metadata(model).info["sample_rate_hz"]) is int
+    for key, value in (("sample_rate_hz", 0), ("clip_samples", 16000.0), ("window_hop_samples", 20000),
+                       ("sample_rate_hz", True), ("clip_samples", "16000")):
+        with pytest.raises(ConfigError, match="positive whole numbers with window_hop_samples <= clip_samples"):
+            embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, key: value})
+    with pytest.raises(ConfigError, match=r"info\['format'\] is 'sound_tf.tflite/0'"):
+        embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "format": "sound_tf.tflite/0"})
+    assert read_metadata(embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "format": FORMAT})).labels == ("a", "b")
+    for name in ("labels.txt", "sound_tf.json"):  # replaced the files written from labels / info
+        with pytest.raises(ConfigError, match=f"extra_files may not name \\['{name}'\\]"):
+            embed_metadata(FLATBUFFER, labels=["a", "b"], info=INFO, extra_files={name: b"x\ny\n"})
+    with pytest.raises(ConfigError, match="metadata info must hold JSON values.*float32"):
+        embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "gain": np.float32(0.5)})
+    with pytest.raises(ConfigError, match="info must be a mapping"):
+        embed_metadata(FLATBUFFER, labels=["a", "b"], info=None)
+    extra = read_metadata(embed_metadata(FLATBUFFER, labels=["a", "b"], info=INFO,
+                                         extra_files={"features.json": b"{}"})).files
+    assert sorted(extra) == ["features.json", "labels.txt", "sound_tf.json"]
+
+
+def test_a_path_instead_of_the_model_bytes_is_named(tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(embed_metadata(FLATBUFFER, labels=["a", "b"], info=INFO))
+    for given in (path, str(path)):
+        with pytest.raises(ConfigError, match=r"strip_metadata takes the model's bytes.*read_bytes\(\)"):
+            strip_metadata(given)
+        with pytest.raises(ConfigError, match=r"embed_metadata takes the model's bytes.*read_bytes\(\)"):
+            embed_metadata(given, labels=["a", "b"], info=INFO)
+    assert strip_metadata(path.read_bytes()) == FLATBUFFER
+    assert strip_metadata(memoryview(path.read_bytes())) == FLATBUFFER
+    assert read_metadata(path).labels == read_metadata(bytearray(path.read_bytes())).labels == ("a", "b")
