@@ -817,9 +817,14 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
                           seed=config.train.seed)
 
 
-def check_two_classes(root: Path, fmt: str, labels: Sequence[str]) -> None:
+def check_two_classes(root: str | os.PathLike, fmt: str, labels: Sequence[str]) -> None:
     """Raise before a run keeps anything of data with fewer than two classes, saying why when its layout
-    tells (``fmt``: the format it was read as)."""
+    tells (``fmt``: the format it was read as; ``labels``: every example's label, or the classes)."""
+    if isinstance(labels, (str, bytes)):  # "dog" was the three classes 'd', 'o', 'g'
+        raise ConfigError(f"check_two_classes takes the examples' labels as a list, got the single string {labels!r}")
+    root, labels = Path(root), list(labels)
+    if not labels:  # was an IndexError
+        raise DatasetError(f"{root}: no examples, so no classes; a classifier needs at least 2")
     if len(set(labels)) < 2:
         only = sorted(set(labels))[0]
         raise DatasetError(f"{root}: one class ({only!r}); a classifier needs at least 2"

@@ -1079,3 +1079,18 @@ def test_a_class_folder_link_that_leads_to_nothing_is_pointed_out(tmp_path, capl
     assert (f"1 symbolic link(s) directly in {root} lead to nothing and are not used (e.g. owl -> "
             f"{tmp_path / 'unmounted' / 'owl'}); a linked class folder whose target is missing is not a class") \
         in caplog.text
+
+
+def test_check_two_classes_from_python(tmp_path):
+    from sound_tf.datasets import check_two_classes
+
+    # A single label string was iterated: "dog" passed as the three classes 'd', 'o', 'g'.
+    with pytest.raises(ConfigError, match="labels as a list, got the single string 'dog'"):
+        check_two_classes(tmp_path, "csv", "dog")
+    with pytest.raises(DatasetError, match="no examples, so no classes"):  # was an IndexError
+        check_two_classes(tmp_path, "csv", [])
+    (tmp_path / "dog").mkdir()
+    # A str root (as researchers pass paths) failed with "'str' object has no attribute 'is_dir'".
+    with pytest.raises(DatasetError, match=r"one class \('dog'\).*add a folder per class"):
+        check_two_classes(str(tmp_path), "folder", ["dog", "dog"])
+    check_two_classes(str(tmp_path), "folder", ("dog", "rain"))
