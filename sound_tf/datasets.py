@@ -586,9 +586,29 @@ def _partition(examples: Sequence[Example], fractions: Sequence[tuple[str, float
 
 
 def _check_fraction(name: str, value: float) -> float:
-    if not 0 < float(value) < 0.5:
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)) or (
+            not 0 < float(value) < 0.5):  # "0.2" was read as 0.2, "abc" a bare ValueError
         raise DatasetError(f"{name} must be in (0, 0.5), got {value!r}")
     return float(value)
+
+
+def _check_seed(seed: int) -> int:
+    """``seed`` as an int: ``None`` drew a different split on every call, 1.5 or "1" failed inside numpy."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a whole number >= 0 (the same seed gives the same split), got {seed!r}")
+    return int(seed)
+
+
+def _example_list(examples: Sequence[Example], function: str) -> list[Example]:
+    """``examples`` as a list of :class:`Example`; one Example or a path is refused by name."""
+    if isinstance(examples, (Example, str, bytes, os.PathLike)) or not hasattr(examples, "__iter__"):
+        raise ConfigError(f"{function} takes a list of Example, got {type(examples).__name__} {examples!r}"[:300])
+    examples = list(examples)
+    other = next((ex for ex in examples if not isinstance(ex, Example)), None)
+    if other is not None:
+        raise ConfigError(f"{function} takes a list of Example (e.g. from load_examples), and one item is "
+                          f"{type(other).__name__} {other!r}"[:300])
+    return examples
 
 
 def split_examples(examples: Sequence[Example], *, test_fold: int | None = None, val_fold: int | None = None,
@@ -626,12 +646,15 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
         No examples, only some examples with a fold, fewer than two folds, a fold number that does
         not exist (the message lists the folds present), or ``val_fold == test_fold``.
     """
-    examples = list(examples)
+    examples = _example_list(examples, "split_examples")
     if not examples:
         raise DatasetError("cannot split an empty list of examples")
     val_fraction = _check_fraction("val_fraction", val_fraction)
     test_fraction = _check_fraction("test_fraction", test_fraction)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
+    for name, fold in (("test_fold", test_fold), ("val_fold", val_fold)):
+        if isinstance(fold, (bool, np.bool_)):  # True was fold 1
+            raise DatasetError(f"{name} must be a fold number, got {fold!r}")
     with_fold = sum(ex.fold is not None for ex in examples)
     if 0 < with_fold < len(examples):
         raise DatasetError(f"{with_fold} of {len(examples)} examples have a fold and the others do not; give "
@@ -706,24 +729,39 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     Returns
     -------
     list of int
-        Fold number of each example, in input order.
+        Fold number of each example, in input order; every fold 1..k holds examples.
+
+    Raises
+    ------
+    DatasetError
+        No examples, ``k`` out of range, or a fold left empty (choose a smaller ``k``).
+    ConfigError
+        ``examples`` is not a list of :class:`Example`, or ``seed`` is not a whole number >= 0.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    examples = list(examples)
+    examples = _example_list(examples, "assign_kfold")
+    if not examples:  # was "max() arg is an empty sequence"
+        raise DatasetError("cannot assign folds to an empty list of examples")
+    seed = _check_seed(seed)
     groups = [ex.group_key for ex in examples]
     n_groups = len(set(groups))
     labels = [ex.label for ex in examples]
     largest = max(Counter(labels).values())  # scikit-learn needs a class with at least k members
     limit = min(n_groups, largest)
-    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= limit:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= limit:
         raise DatasetError(f"k must be an integer in [2, {limit}] (the number of groups, {n_groups}, and of clips "
                            f"in the largest class, {largest}), got {k!r}")
+    k = int(k)
     folds = [0] * len(examples)
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(examples)), labels, groups), start=1):
         for index in held_out:
             folds[index] = fold
+    empty = sorted(set(range(1, k + 1)) - set(folds))
+    if empty:  # scikit-learn can put two groups in one fold and none in another when k is near the group count
+        raise DatasetError(f"k={k} leaves fold(s) {empty} without examples ({n_groups} groups of sizes "
+                           f"{sorted(Counter(groups).values(), reverse=True)[:12]}); choose a smaller k")
     return folds
 
 

@@ -1094,3 +1094,51 @@ def test_check_two_classes_from_python(tmp_path):
     with pytest.raises(DatasetError, match=r"one class \('dog'\).*add a folder per class"):
         check_two_classes(str(tmp_path), "folder", ["dog", "dog"])
     check_two_classes(str(tmp_path), "folder", ("dog", "rain"))
+
+
+def test_split_and_kfold_arguments_from_python():
+    examples = [Example(f"/d/{label}{i}.wav", label) for label in "abc" for i in range(20)]
+    # seed=None drew another split on every call; 1.5 and "1" failed inside numpy.
+    for seed in (None, 1.5, "1", -1, True):
+        with pytest.raises(ConfigError, match=f"seed must be a whole number >= 0.*got {re.escape(repr(seed))}"):
+            split_examples(examples, seed=seed)
+        with pytest.raises(ConfigError, match="seed must be a whole number >= 0"):
+            assign_kfold(examples, 3, seed)
+    assert split_examples(examples, seed=np.int64(4)) == split_examples(examples, seed=4)
+    # val_fraction="0.2" was read as 0.2; "abc" was a bare ValueError.
+    for value in ("0.2", "abc"):
+        with pytest.raises(DatasetError, match=r"val_fraction must be in \(0, 0.5\), got "):
+            split_examples(examples, val_fraction=value)
+    # One Example, or a folder path, failed as "'Example' object is not iterable" / "'str' has no attribute 'fold'".
+    for wrong in (examples[0], "/data/dogs"):
+        with pytest.raises(ConfigError, match="split_examples takes a list of Example"):
+            split_examples(wrong)
+        with pytest.raises(ConfigError, match="assign_kfold takes a list of Example"):
+            assign_kfold(wrong, 3, 0)
+    with pytest.raises(DatasetError, match="cannot assign folds to an empty list"):  # was max() of nothing
+        assign_kfold([], 3, 0)
+    folded = [Example(f"/d/{label}{i}.wav", label, fold=i % 5 + 1) for label in "abc" for i in range(20)]
+    with pytest.raises(DatasetError, match="test_fold must be a fold number, got True"):  # was fold 1
+        split_examples(folded, test_fold=True)
+    split = split_examples(folded, test_fold=np.int64(2), val_fold=np.int64(3))
+    assert ({ex.fold for ex in split["test"]}, {ex.fold for ex in split["val"]}) == ({2}, {3})
+    # k as a numpy integer was refused: "k must be an integer in [2, 20] ..., got np.int64(5)".
+    assert assign_kfold(examples, np.int64(5), 0) == assign_kfold(examples, 5, 0)
+    assert Counter(assign_kfold(examples, np.int64(5), 0)) == {n: 12 for n in range(1, 6)}
+
+
+def test_assign_kfold_never_leaves_a_fold_empty():
+    # 7 groups, k=7: scikit-learn put two groups in fold 7 and none in fold 6, which then held no examples
+    # (cross-validation's fold 6 failed with "test_fold=6 does not exist").
+    rng = np.random.default_rng(2)
+    examples = []
+    for label in "abc"[: int(rng.integers(1, 3))] + "c":
+        for group in range(int(rng.integers(1, 6))):
+            examples += [Example(f"/d/{label}{group}_{i}.wav", label, group=f"{label}{group}")
+                         for i in range(int(rng.integers(1, 6)))]
+    assert len({ex.group for ex in examples}) == 7
+    with pytest.raises(DatasetError, match=r"k=7 leaves fold\(s\) \[6\] without examples.*choose a smaller k"):
+        assign_kfold(examples, 7, 2)
+    folds = assign_kfold(examples, 3, 2)
+    assert sorted(set(folds)) == [1, 2, 3]
+    assert all(len({f for ex, f in zip(examples, folds) if ex.group == g}) == 1 for g in {ex.group for ex in examples})
