@@ -303,10 +303,19 @@ def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rat
     pathlib.Path
         ``root``.
     """
-    if isinstance(clips_per_class, bool) or not isinstance(clips_per_class, int) or clips_per_class < 1:
-        raise DatasetError(f"clips_per_class must be an integer >= 1, got {clips_per_class!r}")
-    if not 0.05 <= float(clip_seconds) <= 600:
-        raise DatasetError(f"clip_seconds must be in [0.05, 600], got {clip_seconds!r}")
+    # Checked before anything is written: seed=np.int64(3) generated every clip, then failed writing the
+    # marker (not JSON), and sample_rate_hz=0 or clip_seconds="1" failed inside numpy.
+    for name, value, minimum in (("clips_per_class", clips_per_class, 1), ("sample_rate_hz", sample_rate_hz, 1000),
+                                 ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise DatasetError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    clips_per_class, sample_rate_hz, seed = int(clips_per_class), int(sample_rate_hz), int(seed)
+    if sample_rate_hz > 192000:  # what write_wav takes
+        raise DatasetError(f"sample_rate_hz must be in [1000, 192000], got {sample_rate_hz}")
+    if (isinstance(clip_seconds, bool) or not isinstance(clip_seconds, (int, float, np.integer, np.floating))
+            or not 0.05 <= float(clip_seconds) <= 600):
+        raise DatasetError(f"clip_seconds must be a number in [0.05, 600], got {clip_seconds!r}")
+    clip_seconds = float(clip_seconds)
     root = Path(root).expanduser()
     marker_path = root / MARKER_NAME
     wanted = _marker(clips_per_class, sample_rate_hz, clip_seconds, seed)

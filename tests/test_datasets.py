@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import os
 import re
@@ -1142,3 +1143,25 @@ def test_assign_kfold_never_leaves_a_fold_empty():
     folds = assign_kfold(examples, 3, 2)
     assert sorted(set(folds)) == [1, 2, 3]
     assert all(len({f for ex, f in zip(examples, folds) if ex.group == g}) == 1 for g in {ex.group for ex in examples})
+
+
+def test_make_demo_dataset_checks_its_arguments_before_writing(tmp_path):
+    # seed=np.int64(3) generated every clip, then failed writing the marker ("int64 is not JSON serializable")
+    # and left a folder of clips without one; np.int64(2) clips were refused; sample_rate_hz=0 and
+    # clip_seconds="0.1" failed inside numpy.
+    root = make_demo_dataset(tmp_path / "np", clips_per_class=np.int64(1), seed=np.int64(3), clip_seconds=np.float64(0.1),
+                             sample_rate_hz=np.int32(8000))
+    marker = json.loads((root / ".sound_tf_demo.json").read_text())
+    assert (marker["clips_per_class"], marker["seed"], marker["sample_rate_hz"], marker["clip_seconds"]) == (1, 3, 8000, 0.1)
+    assert sf.info(str(root / DEMO_CLASSES[0] / f"{DEMO_CLASSES[0]}_000.wav")).frames == 800
+    plain = make_demo_dataset(tmp_path / "plain", clips_per_class=1, seed=3, clip_seconds=0.1, sample_rate_hz=8000)
+    assert _digest(plain) == _digest(root)
+    for kwargs, message in (({"seed": -1}, "seed must be an integer >= 0, got -1"),
+                            ({"seed": None}, "seed must be an integer >= 0, got None"),
+                            ({"sample_rate_hz": 0}, "sample_rate_hz must be an integer >= 1000, got 0"),
+                            ({"sample_rate_hz": "16000"}, "sample_rate_hz must be an integer >= 1000, got '16000'"),
+                            ({"sample_rate_hz": 400000}, r"sample_rate_hz must be in \[1000, 192000\], got 400000"),
+                            ({"clip_seconds": "0.1"}, r"clip_seconds must be a number in \[0.05, 600\], got '0.1'")):
+        with pytest.raises(DatasetError, match=message):
+            make_demo_dataset(tmp_path / "bad", clips_per_class=1, **kwargs)
+        assert not (tmp_path / "bad").exists()
