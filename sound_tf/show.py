@@ -27,7 +27,10 @@ from .errors import ConfigError, run_cli
 
 
 def load_config(run_dir: str | None = None, pipeline: str | None = None) -> Config:
-    """The config of a run folder, of a recipe, or the defaults."""
+    """The config of a run folder, of a recipe, or the defaults (give at most one of the two)."""
+    if run_dir is not None and pipeline is not None:  # the recipe was ignored without a word
+        raise ConfigError(f"load_config takes a run folder or a recipe, not both (run_dir={run_dir!r}, "
+                          f"pipeline={pipeline!r})")
     if run_dir is not None:
         return Config.load(run_dir)
     if pipeline is not None:
@@ -42,10 +45,13 @@ def show_file(path: str | Path, out: str | Path, config: Config) -> Path:
     Raises
     ------
     ConfigError
-        ``out`` does not end in ``.png``, or is the recording itself.
+        ``out`` does not end in ``.png``, or is the recording itself, or ``config`` is not a Config.
     AudioError
         ``path`` cannot be decoded.
     """
+    if not isinstance(config, Config):  # a dict read from config.json failed as "'dict' has no attribute 'audio'"
+        raise ConfigError(f"show_file expects a sound_tf Config (e.g. load_config(run_dir)), got "
+                          f"{type(config).__name__}")
     from .frontend import log_mel_numpy
     from .report import plot_waveform_and_logmel
 

@@ -397,3 +397,19 @@ def test_show_draws_the_configs_log_mel_even_of_a_file_shorter_than_one_frame(tm
     assert show.main([str(click)]) == 0 and (tmp_path / "click.png").stat().st_size > 10_000
     wave, log_mel = drawn[-1]
     assert wave.shape == (160,) and log_mel.shape == (1, 64) and np.isfinite(log_mel).all()
+
+
+def test_show_load_config_and_show_file_arguments(tmp_path):
+    from sound_tf.errors import ConfigError
+    from sound_tf.show import load_config, show_file
+
+    run = tmp_path / "run"
+    run.mkdir()
+    Config().save(run)
+    # Both given: the recipe was ignored silently (the CLI's --run and --pipeline exclude each other).
+    with pytest.raises(ConfigError, match="a run folder or a recipe, not both"):
+        load_config(str(run), "esc50")
+    assert load_config(str(run)).audio.sample_rate_hz == Config().audio.sample_rate_hz
+    assert load_config(pipeline="esc50").audio.sample_rate_hz == 22050
+    with pytest.raises(ConfigError, match="show_file expects a sound_tf Config.*got dict"):
+        show_file(tmp_path / "a.wav", tmp_path / "a.png", {"audio": {"sample_rate_hz": 8000}})
