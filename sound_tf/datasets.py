@@ -782,10 +782,36 @@ def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence
 
 
 def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Example]]) -> Path:
-    """Write splits as a CSV with columns ``split,path,label,fold,group`` (reusable by :func:`read_split_csv`)."""
+    """Write splits as a CSV with columns ``split,path,label,fold,group`` (reusable by :func:`read_split_csv`).
+
+    Raises
+    ------
+    DatasetError
+        An unknown split name, a file listed twice (in one split or two: it would leak), or a label or
+        group with a line break: what :func:`read_split_csv` refuses is not written.
+    ConfigError
+        ``splits`` is not a mapping of split name to a list of :class:`Example`.
+    """
+    if not isinstance(splits, Mapping):
+        raise ConfigError(f"write_split_csv takes a dict of split name -> list of Example, got {type(splits).__name__}")
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise DatasetError(f"unknown split name(s) {sorted(unknown)}; expected {', '.join(SPLITS)}")
+    splits = {name: _example_list(splits[name], f"write_split_csv's {name!r} split") for name in SPLITS
+              if name in splits}
+    # Written, these were refused by read_split_csv when the run resumed from its split.csv.
+    seen: dict[str, str] = {}
+    for name, examples in splits.items():
+        for ex in examples:
+            broken = next((value for value in (ex.label, ex.group) if value is not None
+                           and ("\n" in str(value) or "\r" in str(value))), None)
+            if broken is not None:
+                raise DatasetError(f"{ex.path}: the label or group {broken!r} holds a line break")
+            key = os.path.normpath(str(ex.path))
+            if key in seen:
+                raise DatasetError(f"{ex.path} is listed twice (in the {seen[key]} and {name} splits); list each "
+                                   f"file once")
+            seen[key] = name
     rows = [(name, ex.path, ex.label, "" if ex.fold is None else ex.fold, "" if ex.group is None else ex.group)
             for name in SPLITS for ex in splits.get(name, ())]
     return _write_csv_atomic(Path(path), SPLIT_COLUMNS, rows)

@@ -1165,3 +1165,21 @@ def test_make_demo_dataset_checks_its_arguments_before_writing(tmp_path):
         with pytest.raises(DatasetError, match=message):
             make_demo_dataset(tmp_path / "bad", clips_per_class=1, **kwargs)
         assert not (tmp_path / "bad").exists()
+
+
+def test_write_split_csv_writes_only_what_read_split_csv_reads(tmp_path):
+    odd = [Example("/x/a,b.wav", "dog", group="g,1"), Example('/x/q"uote.wav', 'qu"o', fold=2),
+           Example("/x/ünï 雨.wav", "ünï"), Example("/x/ lead and trail .wav", "ca,t"), Example("/x/new\nline.wav", "d")]
+    splits = {"train": odd[:3], "val": odd[3:4], "test": odd[4:]}
+    assert read_split_csv(write_split_csv(tmp_path / "odd.csv", splits)) == splits
+    # A file in two splits (or twice in one), or a label with a line break, was written, and the run that
+    # resumed from the file was refused by read_split_csv.
+    with pytest.raises(DatasetError, match=r"/x/a.wav is listed twice \(in the train and test splits\)"):
+        write_split_csv(tmp_path / "leak.csv", {"train": [Example("/x/a.wav", "d")], "test": [Example("/x/a.wav", "d")]})
+    with pytest.raises(DatasetError, match="/x/b.wav: the label or group 'rain\\\\ny' holds a line break"):
+        write_split_csv(tmp_path / "break.csv", {"train": [Example("/x/b.wav", "rain\ny")]})
+    with pytest.raises(ConfigError, match="write_split_csv's 'train' split takes a list of Example"):
+        write_split_csv(tmp_path / "one.csv", {"train": Example("/x/a.wav", "d")})  # was "'Example' is not iterable"
+    with pytest.raises(ConfigError, match="write_split_csv takes a dict of split name"):
+        write_split_csv(tmp_path / "list.csv", [Example("/x/a.wav", "d")])
+    assert not any((tmp_path / name).exists() for name in ("leak.csv", "break.csv", "one.csv", "list.csv"))
