@@ -848,6 +848,15 @@ def _read_skipped(path: Path) -> list[tuple[str, str]]:
 
 # -- the one entry point of the training command ----------------------------------------------------
 def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
+    """The dataset root and format a config names (``None`` or ``demo``: the demo dataset, generated into
+    ``data.path`` or the cache if missing; ``log`` receives one line when it is generated)."""
+    from .config import Config  # no import cycle at run time; config imports no TensorFlow either
+
+    if not isinstance(config, Config):  # was "'dict' object has no attribute 'data'"
+        raise ConfigError(f"resolve_source expects a sound_tf Config (e.g. config_from_recipe(...)), got "
+                          f"{type(config).__name__}")
+    if not callable(log):
+        raise ConfigError(f"resolve_source's log must be a function taking one line (e.g. print), got {log!r}")
     data, audio = config.data, config.audio
     if data.path is None or data.format == "demo":
         kwargs = dict(clips_per_class=data.demo_clips_per_class, sample_rate_hz=audio.sample_rate_hz,

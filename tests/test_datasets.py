@@ -1183,3 +1183,13 @@ def test_write_split_csv_writes_only_what_read_split_csv_reads(tmp_path):
     with pytest.raises(ConfigError, match="write_split_csv takes a dict of split name"):
         write_split_csv(tmp_path / "list.csv", [Example("/x/a.wav", "d")])
     assert not any((tmp_path / name).exists() for name in ("leak.csv", "break.csv", "one.csv", "list.csv"))
+
+
+def test_resolve_source_names_a_wrong_config_or_log(tmp_path):
+    with pytest.raises(ConfigError, match="resolve_source expects a sound_tf Config.*got dict"):
+        resolve_source({"data": {"path": str(tmp_path)}}, print)  # was "'dict' object has no attribute 'data'"
+    write_tone(tmp_path / "dog" / "a.wav")
+    config = apply_overrides(Config(), {"data.path": str(tmp_path)})
+    with pytest.raises(ConfigError, match="resolve_source's log must be a function"):
+        resolve_source(config, "verbose")
+    assert resolve_source(config, print) == (tmp_path, "folder")
