@@ -443,8 +443,8 @@ class Heartbeat:
         if raw is None or content.get("token") == self.token or raw == _STALE_HEARTBEATS.get(self.path):
             return
         pid = content.get("pid")
-        if content.get("host") == socket.gethostname() and isinstance(pid, int) \
-                and (pid == os.getpid() or not process_alive(pid)):
+        if content.get("host") == socket.gethostname() and isinstance(pid, int) and not isinstance(pid, bool) \
+                and (pid == os.getpid() or not process_alive(pid)):  # a damaged "pid": true is watched, not fatal
             return
         watch_until = time.monotonic() + 3 * HEARTBEAT_SECONDS
         while time.monotonic() < watch_until:
