@@ -325,6 +325,7 @@ class HyperParam:
 
     def overrides(self, value: Any, current: Callable[[str], Any]) -> dict[str, Any]:
         """Dotted-key overrides for ``value``; ``current(key)`` reads the value set so far."""
+        value = self._at_most_max(value)
         if self.mode == "set":
             return {self.keys[0]: value}
         if self.mode == "depth":
@@ -345,6 +346,15 @@ class HyperParam:
             else:
                 raise ConfigError(f"[hp.{self.name}] cannot scale {key}={now!r}: not a number")
         return result
+
+    def _at_most_max(self, value: Any) -> Any:
+        """A stepped float range's top value as ``max``: KerasTuner draws ``min + k * step`` up to the hair over
+        ``max`` that :meth:`declare` gives it, so 0.09 + 13 * 0.07 is 1.0000000000000002 for ``max = 1.0``,
+        which a [0, 1] setting refuses (the trial failed as an invalid combination)."""
+        if self.kind == "float" and self.step and self.sampling == "linear" and _is_real(value) \
+                and self.max_value < value <= self.max_value + 1e-6 * self.step:
+            return float(self.max_value)
+        return value
 
     def _scale(self, base: float, factor: float, low: float, high: float) -> float | int:
         """``base * factor`` within ``[low, high]``; integers to the nearest multiple of ``round_to``."""

@@ -1934,3 +1934,22 @@ def test_the_hypermodel_takes_numpy_trial_settings():
     # make_tuner gives it to Hyperband as max_epochs, which the oracle saves as JSON (np.int64 is not JSON)
     oracle = kt.oracles.HyperbandOracle(objective="val_loss", max_epochs=hypermodel.trial_overrides["train.epochs"])
     assert json.loads(json.dumps(oracle.get_state()))["max_epochs"] == 2
+
+
+def test_a_stepped_float_range_at_a_settings_bound_gives_a_valid_config_at_its_max():
+    """The hair over max given to KerasTuner let it draw min + k * step past max: 0.09 + 13 * 0.07 is
+    1.0000000000000002, refused by augment.noise_probability's [0, 1], so every trial drawing the top value
+    failed as an invalid combination (before, KerasTuner never drew it). The top value is taken as max."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"noise": {"key": "augment.noise_probability", "min": 0.09, "max": 1.0,
+                                                    "step": 0.07}}})
+    config = Config(labels=("a", "b"))
+    hp = kt.HyperParameters()
+    space.declare(hp, config)
+    top = list(hp.space[0].values)[-1]
+    assert top > 1.0 and top == pytest.approx(1.0)  # what KerasTuner draws, and records as the trial's value
+    assert space.trial_config(config, {"noise": top}).augment.noise_probability == 1.0
+    with pytest.raises(ConfigError):  # a value beyond the range is still refused by the setting
+        space.trial_config(config, {"noise": 1.01})
