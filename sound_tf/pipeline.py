@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Set
+from collections.abc import KeysView, Mapping, Set
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -193,7 +193,7 @@ def _path_list(paths: Any, where: str) -> list[str]:
     """
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise ConfigError(f"{where}: paths is one path ({os.fsdecode(paths)!r}), not a list of paths; pass [path]")
-    if isinstance(paths, (Set, Mapping)):
+    if isinstance(paths, (Set, Mapping)) and not isinstance(paths, KeysView):  # dict.keys() keeps its order
         raise ConfigError(f"{where}: paths must be an ordered sequence (list, tuple, array), got a "
                           f"{type(paths).__name__}, whose order is not the caller's")
     listed = [str(path) for path in paths]

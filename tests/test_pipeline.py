@@ -426,6 +426,21 @@ def test_dataset_paths_given_as_one_path_a_set_or_nothing_are_refused(tmp_path):
     assert np.concatenate(windows).tolist() == [0, 0, 0]  # 6400 samples, windows of 4000 every 2000: three
 
 
+def test_dataset_paths_given_as_dict_keys_are_taken_in_their_order(tmp_path):
+    """A dict's keys (insertion order: the caller's) were taken as paths before the set check, which counted
+    the keys view as a set (collections.abc.Set) and refused it; a set is still refused."""
+    config = _config()
+    paths, labels = _labelled_files(tmp_path, n_per_class=1)
+    by_path = dict(zip(reversed(paths), reversed(labels)))
+    got = [y.numpy().argmax(axis=1) for _, y in pipeline.evaluation_dataset(by_path.keys(), list(by_path.values()),
+                                                                             config)]
+    assert np.concatenate(got).tolist() == list(reversed(labels))
+    windows = [i.numpy() for _, i in pipeline.window_dataset(by_path.keys(), config)]
+    assert np.concatenate(windows).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    with pytest.raises(ConfigError, match=r"paths must be an ordered sequence"):
+        pipeline.window_dataset(set(paths), config)
+
+
 def test_dataset_batch_size_class_weights_and_epochs_are_checked(tmp_path):
     """batch_size=0 fell back to train.batch_size (`batch_size or ...`), -1 failed in BatchDatasetV2,
     class weights of the wrong length failed in MatMul inside a tf.data function, and epochs=True served one
