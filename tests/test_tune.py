@@ -16,6 +16,7 @@ import threading
 import time
 import tomllib
 from pathlib import Path
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -433,25 +434,35 @@ def test_a_restarted_chief_leaves_a_trial_with_the_worker_still_running_it(tmp_p
     assert chief.create_trial("tuner5").trial_id == a.trial_id
 
 
-def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
+def _val_accuracy_search(folder: Path, accuracies: Sequence[float | None]) -> tuple[Any, list[str]]:
+    """A search in ``folder`` (its search.json) on ``val_accuracy`` whose trials scored ``accuracies`` in
+    turn (``None``: a failed trial); returns its space and the trial ids."""
     import keras_tuner as kt
 
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
     space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
-    tune._prepare_folder(tmp_path, Config(), space, "local", overwrite=False, log=lambda m: None)  # its search.json
-    oracle = tune.RandomSearchOracle(max_trials=4, **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
-    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    tune._prepare_folder(folder, Config(), space, "local", overwrite=False, log=lambda m: None)  # its search.json
+    oracle = tune.RandomSearchOracle(max_trials=len(accuracies),
+                                     **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
+    oracle._set_project_dir(str(folder), tune.PROJECT)
     oracle.hyperparameters.Float("x", 0.0, 1.0)
     ids = []
-    for accuracy in (0.5, 0.9, 0.7, None):
+    for accuracy in accuracies:
         trial = oracle.create_trial("tuner0")
         ids.append(trial.trial_id)
         if accuracy is not None:
             oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy, "val_loss": 1 - accuracy})
         trial.status = "COMPLETED" if accuracy is not None else "FAILED"
         oracle.end_trial(trial)
+    return space, ids
+
+
+def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
+    from sound_tf import tune
+
+    space, ids = _val_accuracy_search(tmp_path, (0.5, 0.9, 0.7, None))
     expected = [ids[1], ids[2], ids[0], ids[3]]
     assert [r.trial_id for r in tune.load_trials(tmp_path, "max")] == expected
     assert [r.trial_id for r in tune.load_trials(tmp_path, "min")] == [ids[0], ids[2], ids[1], ids[3]]
@@ -1809,23 +1820,9 @@ def test_a_stepped_float_range_draws_its_max():
 def test_load_trials_ranks_by_the_searchs_own_objective_and_refuses_what_it_cannot_rank(tmp_path):
     """load_trials(out) ranked a val_accuracy search lowest first (its direction defaulted to "min"),
     ranked any other text ("maximize") as "max", and gave [] for a folder holding no search."""
-    import keras_tuner as kt
-
     from sound_tf import tune
-    from sound_tf.hypermodel import SearchSpace
 
-    space = SearchSpace.from_toml(TINY).replace_settings(objective="val_accuracy")
-    tune._prepare_folder(tmp_path, Config(), space, "local", overwrite=False, log=lambda m: None)  # its search.json
-    oracle = tune.RandomSearchOracle(max_trials=3, **tune.oracle_options(kt.Objective("val_accuracy", "max"), seed=0))
-    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
-    oracle.hyperparameters.Float("x", 0.0, 1.0)
-    ids = []
-    for accuracy in (0.5, 0.9, 0.7):
-        trial = oracle.create_trial("tuner0")
-        ids.append(trial.trial_id)
-        oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy, "val_loss": 1 - accuracy})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
+    _, ids = _val_accuracy_search(tmp_path, (0.5, 0.9, 0.7))
     assert [r.score for r in tune.load_trials(tmp_path)] == pytest.approx([0.9, 0.7, 0.5])
     assert [r.trial_id for r in tune.load_trials(tmp_path)] == [ids[1], ids[2], ids[0]]
     assert [r.trial_id for r in tune.load_trials(tmp_path, "min")] == [ids[0], ids[2], ids[1]]
