@@ -1128,6 +1128,7 @@ def test_split_and_kfold_arguments_from_python():
     assert Counter(assign_kfold(examples, np.int64(5), 0)) == {n: 12 for n in range(1, 6)}
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning")  # sklearn, on purpose here
 def test_assign_kfold_never_leaves_a_fold_empty():
     # 7 groups, k=7: scikit-learn put two groups in fold 7 and none in fold 6, which then held no examples
     # (cross-validation's fold 6 failed with "test_fold=6 does not exist").
