@@ -32,10 +32,15 @@ CURVES_FIGURE = ("Training curves", "curves.png")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``[n, classes]`` logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    """Softmax over the last axis of ``[n, classes]`` (or ``[classes]``) logits, in float64.
+
+    Integer logits are taken as numbers: shifting them in their own dtype would wrap around (int8
+    ``[-128, 127]`` gave ``[0.73, 0.27]``).
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def evaluate_items(model, config: Config, items: Sequence[object], out_dir: str | Path, *,
