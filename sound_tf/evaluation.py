@@ -227,11 +227,17 @@ def read_skipped_csv(path: str | Path) -> list[tuple[str, str]]:
 def write_skipped_csv(path: str | Path, skipped: Sequence[tuple[str, str]]) -> Path:
     """Write ``(path, reason)`` rows as ``skipped.csv`` (header ``path,reason``)."""
     path = Path(path)
+    rows = [tuple(row) if isinstance(row, (tuple, list)) else row for row in skipped]
+    bad = next((row for row in rows if not (isinstance(row, tuple) and len(row) == 2)), None)
+    if isinstance(skipped, (str, bytes)) or bad is not None:
+        # a single (path, reason) pair, or a path, would otherwise be written a character per field
+        raise SoundTFError(f"skipped must be a sequence of (path, reason) pairs, got {skipped!r}"
+                           + (f" (row {bad!r})" if bad is not None else ""))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("path", "reason"))
-        writer.writerows(skipped)
+        writer.writerows(rows)
     return path
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from sound_tf.evaluation import softmax
+from sound_tf.errors import SoundTFError
+from sound_tf.evaluation import read_skipped_csv, softmax, write_skipped_csv
 
 
 def test_softmax_of_integer_logits_does_not_wrap_around():
@@ -16,3 +18,15 @@ def test_softmax_takes_one_row_and_huge_logits():
     np.testing.assert_allclose(softmax(np.array([0.0, np.log(3.0)])), [0.25, 0.75])
     np.testing.assert_allclose(softmax(np.array([[1e308, 0.0], [-1e308, 0.0]])), [[1.0, 0.0], [0.0, 1.0]])
 
+
+def test_skipped_csv_round_trips_commas_quotes_and_line_breaks(tmp_path):
+    rows = [("a,b.wav", 'bad "header",\r\nline two\nthree'), ("c.wav", "")]
+    assert read_skipped_csv(write_skipped_csv(tmp_path / "skipped.csv", rows)) == rows
+
+
+@pytest.mark.parametrize("skipped", [("a.wav", "unreadable"), "a.wav", ["a.wav"], [("a.wav",)]])
+def test_write_skipped_csv_refuses_what_is_not_pairs(tmp_path, skipped):
+    # a single pair was written a character per field: rows 'a,.,w,a,v' and 'u,n,r,e,...'
+    with pytest.raises(SoundTFError, match="skipped must be a sequence of .path, reason. pairs"):
+        write_skipped_csv(tmp_path / "skipped.csv", skipped)
+    assert not (tmp_path / "skipped.csv").exists()
