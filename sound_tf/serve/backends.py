@@ -206,6 +206,27 @@ class Backend(abc.ABC):
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """``{"probabilities": [n, classes], "logits": [n, classes]}`` of ``windows`` ``[n, clip_samples]``."""
 
+    def _check_windows(self, windows: np.ndarray, *, values: bool = True) -> np.ndarray:
+        """``windows`` as ``[n >= 1, clip_samples]`` float32, else a ConfigError naming the problem.
+
+        With ``values``, also refuse samples that are not floats (int16 PCM is not scaled to [-1, 1]) or
+        not finite: the SavedModel and Keras models answered NaN windows with plausible probabilities.
+        """
+        windows = np.asarray(windows)
+        if windows.ndim != 2 or windows.shape[1] != self.clip_samples or windows.shape[0] == 0:
+            raise ConfigError(f"{self.name} predict: expected windows of shape [n >= 1, clip_samples="
+                              f"{self.clip_samples}], got shape {windows.shape}")
+        if not values:
+            return windows
+        if not np.issubdtype(windows.dtype, np.floating):
+            raise ConfigError(f"{self.name} predict: expected float samples in [-1, 1], got dtype {windows.dtype}")
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
+            windows = windows.astype(np.float32, copy=False)
+        if not np.isfinite(windows).all():
+            bad = int(np.flatnonzero(~np.isfinite(windows).all(axis=1))[0])
+            raise ConfigError(f"{self.name} predict: expected finite float samples, got NaN or inf in window {bad}")
+        return windows
+
     def aggregate(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """One recording's ``[classes]`` probabilities from :meth:`predict`'s outputs for its windows.
 
@@ -247,6 +268,7 @@ class LiteBackend(Backend):
         the interpreter's tensors, which costs more than the window itself. The batcher's batches still
         pay off here: one thread owns the interpreter and requests never wait on each other's decoding.
         """
+        windows = self._check_windows(windows, values=False)  # dtype and NaN: LiteClassifier.predict checks them
         rows = [self._classifier.predict(windows[i:i + 1]) for i in range(windows.shape[0])]  # [1, classes] each
         if len(rows) == 1:
             return rows[0]
@@ -290,6 +312,7 @@ class SavedModelBackend(Backend):
             check_describes(info, stored, saved_model_dir)
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        windows = self._check_windows(windows)
         outputs = self._fn(**{self._input_name: self._tf.constant(windows, dtype=self._tf.float32)})
         return {name: outputs[name].numpy().astype(np.float32, copy=False) for name in self._output_names}
 
@@ -327,6 +350,7 @@ class KerasBackend(Backend):
         self._fn = outputs
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        windows = self._check_windows(windows)
         return {name: value.numpy() for name, value in self._fn(windows).items()}  # [n, classes] each
 
 
