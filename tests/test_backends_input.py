@@ -62,3 +62,14 @@ def test_lite_backend_refuses_an_empty_batch_and_one_window_unbatched():
     for windows, shape in ((np.zeros((0, CLIP), np.float32), r"\(0, 8\)"), (np.zeros(CLIP, np.float32), r"\(8,\)")):
         with pytest.raises(ConfigError, match=f"got shape {shape}"):  # was IndexError / shape (1,)
             _lite_stub().predict(windows)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (-1,), ("2",), (True,), (1.5,), "2", None])
+def test_warm_up_refuses_batch_sizes_that_are_not_positive_integers(sizes):
+    with pytest.raises(ConfigError, match="warm_up: batch_sizes must be positive integers"):
+        _keras_stub().warm_up(sizes)
+
+
+def test_warm_up_takes_one_int_and_numpy_integers():
+    _keras_stub().warm_up(3)
+    _keras_stub().warm_up((np.int64(2), 1))

@@ -237,7 +237,14 @@ class Backend(abc.ABC):
 
     def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
         """Run silent windows through the model once per batch size (first calls compile and allocate)."""
-        for size in batch_sizes:
+        if isinstance(batch_sizes, (int, np.integer)) and not isinstance(batch_sizes, bool):
+            batch_sizes = (batch_sizes,)
+        sizes = tuple(batch_sizes) if isinstance(batch_sizes, (tuple, list)) else None
+        if sizes is None or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
+                                    for s in sizes):
+            raise ConfigError(f"warm_up: batch_sizes must be positive integers (a tuple, or one int), "
+                              f"got {batch_sizes!r}")
+        for size in sizes:
             probabilities = self.predict(np.zeros((size, self.clip_samples), np.float32))[PROBABILITIES]
             if probabilities.shape != (size, self.num_classes):  # [size, classes]
                 raise ConfigError(f"{self.path}: the model answers shape {probabilities.shape} for {size} "
