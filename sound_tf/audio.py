@@ -525,6 +525,35 @@ def integer_pcm_hint(dtype: Any) -> str:
     return f"; scale integer PCM to [-1, 1] first (divide {dtype} by {2 ** (dtype.itemsize * 8 - 1)})"
 
 
+def check_windows(windows: object, *, clip_samples: int, where: str = "") -> np.ndarray:
+    """``windows`` as ``[n >= 1, clip_samples]`` float32 (a view when they are float32 already), the input of
+    every model; ``where`` (e.g. ``"keras predict: "``) starts each error. Finite values are checked apart, by
+    :func:`check_finite_windows`, so a view of overlapping windows can be checked a chunk at a time.
+
+    Raises
+    ------
+    ConfigError
+        Another shape, or samples that are not floats (integer PCM is not scaled to [-1, 1]).
+    """
+    windows = np.asarray(windows)
+    if windows.ndim != 2 or windows.shape[1] != clip_samples or windows.shape[0] == 0:
+        raise ConfigError(f"{where}expected windows of shape [n >= 1, clip_samples={clip_samples}], "
+                          f"got shape {windows.shape}")
+    if not np.issubdtype(windows.dtype, np.floating):
+        raise ConfigError(f"{where}expected float samples in [-1, 1], got dtype {windows.dtype}")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: check_finite_windows names it
+        return windows.astype(np.float32, copy=False)
+
+
+def check_finite_windows(windows: np.ndarray, *, first: int = 0, where: str = "") -> None:
+    """Raise ``ConfigError`` naming the first window of ``windows [n, samples]`` (numbered from ``first``) that
+    holds NaN or inf: a float model answers NaN for it, an int8 one plausible probabilities."""
+    finite = np.isfinite(windows)
+    if not finite.all():
+        bad = first + int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise ConfigError(f"{where}expected finite float samples, got NaN or inf in window {bad}")
+
+
 def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
 

@@ -37,7 +37,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, resample_wave, split_windows
+from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
+                    resample_wave, split_windows)
 from .errors import AudioError, ConfigError, SoundTFError, stdout_closed
 from .tflite_meta import ModelMetadata, read_metadata
 
@@ -258,24 +259,14 @@ class LiteClassifier:
         windows : numpy.ndarray
             ``[n, clip_samples]`` finite float waveforms at :attr:`sample_rate_hz`, ``n >= 1``.
         """
-        windows = np.asarray(windows)
-        if windows.ndim != 2 or windows.shape[1] != self.clip_samples or windows.shape[0] == 0:
-            raise ConfigError(f"expected windows of shape [n >= 1, clip_samples={self.clip_samples}], "
-                              f"got shape {windows.shape}")
-        if not np.issubdtype(windows.dtype, np.floating):
-            raise ConfigError(f"expected float samples in [-1, 1], got dtype {windows.dtype}")
-        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below by window
-            windows = windows.astype(np.float32, copy=False)
+        windows = check_windows(windows, clip_samples=self.clip_samples)  # [n, clip_samples] float32
         step = self._batch
         parts: list[dict[str, np.ndarray]] = []
         with self._lock:
             for start in range(0, windows.shape[0], step):
                 chunk = np.ascontiguousarray(windows[start:start + step])  # [<= batch, clip_samples]
                 rows = chunk.shape[0]
-                if not np.isfinite(chunk).all():  # checked per chunk: `windows` may be a view of overlapping ones
-                    # NaN in: a float model answers NaN, an int8 one plausible probabilities
-                    bad = start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
-                    raise ConfigError(f"expected finite float samples, got NaN or inf in window {bad}")
+                check_finite_windows(chunk, first=start)  # per chunk: `windows` may be a view of overlapping ones
                 if rows != step:  # a model with a fixed batch > 1: pad the tail
                     chunk = np.concatenate([chunk, np.zeros((step - rows, self.clip_samples), np.float32)])
                 parts.append({name: value[:rows] for name, value in self._run(chunk).items()})

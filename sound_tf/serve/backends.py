@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
 from ..errors import ConfigError, SoundTFError
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
@@ -207,24 +208,16 @@ class Backend(abc.ABC):
         """``{"probabilities": [n, classes], "logits": [n, classes]}`` of ``windows`` ``[n, clip_samples]``."""
 
     def _check_windows(self, windows: np.ndarray, *, values: bool = True) -> np.ndarray:
-        """``windows`` as ``[n >= 1, clip_samples]`` float32, else a ConfigError naming the problem.
+        """``windows`` as ``[n >= 1, clip_samples]`` float32 (:func:`sound_tf.audio.check_windows`), else a
+        ConfigError naming the backend and the problem.
 
-        With ``values``, also refuse samples that are not floats (int16 PCM is not scaled to [-1, 1]) or
-        not finite: the SavedModel and Keras models answered NaN windows with plausible probabilities.
+        With ``values``, also refuse samples that are not finite: the SavedModel and Keras models answered NaN
+        windows with plausible probabilities (the TFLite runner checks them itself, a chunk at a time).
         """
-        windows = np.asarray(windows)
-        if windows.ndim != 2 or windows.shape[1] != self.clip_samples or windows.shape[0] == 0:
-            raise ConfigError(f"{self.name} predict: expected windows of shape [n >= 1, clip_samples="
-                              f"{self.clip_samples}], got shape {windows.shape}")
-        if not values:
-            return windows
-        if not np.issubdtype(windows.dtype, np.floating):
-            raise ConfigError(f"{self.name} predict: expected float samples in [-1, 1], got dtype {windows.dtype}")
-        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
-            windows = windows.astype(np.float32, copy=False)
-        if not np.isfinite(windows).all():
-            bad = int(np.flatnonzero(~np.isfinite(windows).all(axis=1))[0])
-            raise ConfigError(f"{self.name} predict: expected finite float samples, got NaN or inf in window {bad}")
+        where = f"{self.name} predict: "
+        windows = check_windows(windows, clip_samples=self.clip_samples, where=where)  # [n, clip_samples] float32
+        if values:
+            check_finite_windows(windows, where=where)
         return windows
 
     def aggregate(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -275,7 +268,7 @@ class LiteBackend(Backend):
         the interpreter's tensors, which costs more than the window itself. The batcher's batches still
         pay off here: one thread owns the interpreter and requests never wait on each other's decoding.
         """
-        windows = self._check_windows(windows, values=False)  # dtype and NaN: LiteClassifier.predict checks them
+        windows = self._check_windows(windows, values=False)  # NaN: LiteClassifier.predict checks it per chunk
         rows = [self._classifier.predict(windows[i:i + 1]) for i in range(windows.shape[0])]  # [1, classes] each
         if len(rows) == 1:
             return rows[0]
