@@ -113,6 +113,15 @@ def _model_bytes(data: Any, function: str) -> bytes:
     raise ConfigError(f"{function} takes the model's bytes, got {type(data).__name__} {data!r}"[:300] + hint)
 
 
+def _check_sizes(info: Mapping[str, Any], what: str) -> None:
+    """Raise ``ConfigError`` (``what`` first) unless the rate, clip and hop in ``info`` are whole numbers >= 1
+    with the hop at most the clip: what :func:`read_metadata` reads, :func:`embed_metadata` writes."""
+    sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes.values()) or (
+            sizes["window_hop_samples"] > sizes["clip_samples"]):
+        raise ConfigError(f"{what} needs positive whole numbers with window_hop_samples <= clip_samples, got {sizes}")
+
+
 def strip_metadata(data: bytes) -> bytes:
     """The FlatBuffer without an appended archive (``data`` unchanged when there is none)."""
     data = _model_bytes(data, "strip_metadata")
@@ -174,11 +183,7 @@ def embed_metadata(model: bytes, *, labels: Sequence[str], info: Mapping[str, An
         value = info[key]
         if not isinstance(value, (bool, float)) and hasattr(value, "__index__") and getattr(value, "ndim", 0) == 0:
             info[key] = int(value.__index__())
-    sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes.values()) or (
-            sizes["window_hop_samples"] > sizes["clip_samples"]):
-        raise ConfigError(f"metadata info needs positive whole numbers with window_hop_samples <= clip_samples, "
-                          f"got {sizes}")
+    _check_sizes(info, "metadata info")
     extra_files = dict(extra_files or {})
     clash = [name for name in extra_files if name in (LABELS_FILE, INFO_FILE)]
     if clash:  # they replaced the labels or the facts written from ``labels`` and ``info``
@@ -260,12 +265,7 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         raise ConfigError(f"{name}: {INFO_FILE} lacks {missing}")
     if info["format"] != FORMAT:
         raise ConfigError(f"{name}: unsupported metadata format {info['format']!r}; this runner reads {FORMAT!r}")
-    sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
-    bad = {key: value for key, value in sizes.items()
-           if isinstance(value, bool) or not isinstance(value, int) or value < 1}
-    if bad or sizes["window_hop_samples"] > sizes["clip_samples"]:
-        raise ConfigError(f"{name}: {INFO_FILE} needs positive whole numbers with window_hop_samples <= "
-                          f"clip_samples, got {sizes}")
+    _check_sizes(info, f"{name}: {INFO_FILE}")
     if list(labels) != list(info.get("labels", labels)):
         raise ConfigError(f"{name}: {LABELS_FILE} ({list(labels)}) and {INFO_FILE} labels "
                           f"({info.get('labels')}) disagree")
