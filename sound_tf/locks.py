@@ -130,7 +130,7 @@ def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, flag: 
 
 
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),
-                          overwrite_flag: bool = True) -> None:
+                          overwrite_flag: bool = True, remedy: str | None = None) -> None:
     """Raise unless ``folder`` may take a command's output: absent, empty, or an earlier ``what`` of ours.
 
     A command writes into ``--out``, and ``--overwrite`` empties it first, so a folder of the user's own
@@ -148,6 +148,9 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         early) is its own too. The lock file always is.
     overwrite_flag : bool
         Whether the command has ``--overwrite`` (the message says it empties the folder).
+    remedy : str, optional
+        What the message says after naming the files, for a caller that is not a command with ``--out``
+        (:func:`sound_tf.trainer.train_run`); by default what is written, and to give another ``--out``.
 
     Raises
     ------
@@ -170,9 +173,9 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         shown += f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
         article = "an" if what[:1] in "aeiou" else "a"
         emptied = ", and --overwrite empties it first" if overwrite_flag else ""
-        raise ConfigError(f"{folder}: not {article} {what} folder (it holds {shown}, and no {marker}); the "
-                          f"output is written into it{emptied}, so it must be new, empty or an earlier {what} "
-                          f"folder: give another --out, or move those files away")
+        remedy = remedy or (f"the output is written into it{emptied}, so it must be new, empty or an earlier "
+                            f"{what} folder: give another --out, or move those files away")
+        raise ConfigError(f"{folder}: not {article} {what} folder (it holds {shown}, and no {marker}); {remedy}")
 
 
 def _names(argument: str, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -168,11 +168,6 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
     return None
 
 
-#: What a training run writes into its folder before ``run_state.json``: its log, and the dataset's
-#: ``split.csv`` and ``skipped.csv`` (a run stopped while the data decodes leaves only these).
-RUN_STARTUP_FILES = ("train.log", "split.csv", "skipped.csv")
-
-
 def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
@@ -182,7 +177,7 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     refused as ``--out`` and passed over as a resumable run.
     """
     from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder, release_folder
-    from .trainer import STATE_FILE, read_state, same_settings, setting_differences
+    from .trainer import RUN_STARTUP_FILES, STATE_FILE, read_state, same_settings, setting_differences
 
     if out:
         run_dir = Path(out)

@@ -30,13 +30,18 @@ import tensorflow as tf
 from . import augment, pipeline
 from .audio import cache_dir_of
 from .config import RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
-from .datasets import PreparedData, prepare_dataset
+from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
+from .locks import refuse_foreign_folder
 from .models import build_model
 
 STATE_FILE = RUN_STATE_FILENAME
+#: What a run folder holds before its ``run_state.json``: the log (``train.log``, which the train command,
+#: a cross-validation's folds and a search's ``best_run`` open first) and the dataset's ``split.csv`` and
+#: ``skipped.csv`` (a run stopped while its data decode leaves only these, as does a fold given its split).
+RUN_STARTUP_FILES = ("train.log", SPLIT_CSV, SKIPPED_CSV)
 BEST_WEIGHTS = "checkpoints/best.weights.h5"
 FINAL_WEIGHTS = "checkpoints/final.weights.h5"
 #: How much less priority (niceness added) the threads of a training fit's input pipeline get; see
@@ -520,9 +525,10 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     ------
     ConfigError
         ``config`` is not a :class:`~sound_tf.config.Config`, ``data`` not a
-        :class:`~sound_tf.datasets.PreparedData`, ``run_dir`` is a file, or it holds a run (finished or
-        not) with other settings: resuming it would evaluate, or go on training, that run's model under
-        this config's name.
+        :class:`~sound_tf.datasets.PreparedData`, ``run_dir`` is a file, it holds files that are not a
+        run's (the user's own: the run's files would be written among them, replacing any of the same
+        name), or it holds a run (finished or not) with other settings: resuming it would evaluate, or go
+        on training, that run's model under this config's name.
     """
     if not isinstance(config, Config):  # else "'dict' object has no attribute 'data'"
         raise ConfigError(f"train_run expects a sound_tf Config (e.g. config_from_recipe(...)), got "
@@ -531,8 +537,13 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         raise ConfigError(f"train_run: data must be a PreparedData (sound_tf.datasets.prepare_dataset), got "
                           f"{type(data).__name__}")
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
+    if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a folder; run_dir names a run folder to create or resume")
+    # Before anything is written: the command line refuses such a folder as --out, and so does this.
+    refuse_foreign_folder(run_dir, marker=STATE_FILE, what="training run", startup=RUN_STARTUP_FILES,
+                          remedy="train_run writes a run's files into it (config.json, labels.txt, model.keras, "
+                                 "report.html ...), replacing any of the same name; pass a new or empty folder, "
+                                 "or an earlier run's folder to resume that run")
     state = read_state(run_dir)
     if state.get("fingerprint"):
         if not same_settings(run_dir, state, config):

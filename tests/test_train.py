@@ -128,6 +128,7 @@ def test_out_that_is_not_a_run_is_refused_and_overwrite_deletes_nothing_of_the_u
     """``--out`` naming the dataset, or a folder of the user's own files, with or without --overwrite:
     --overwrite emptied it (the dataset's recordings were lost), and without it labels.txt and
     metrics.json were overwritten. A folder of a run stopped before run_state.json is still a run."""
+    from sound_tf import trainer
     from sound_tf.errors import ConfigError
 
     data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
@@ -164,7 +165,7 @@ def test_out_that_is_not_a_run_is_refused_and_overwrite_deletes_nothing_of_the_u
 
     stopped = tmp_path / "stopped"  # stopped while its data decoded: only what comes before run_state.json
     stopped.mkdir()
-    for name in train.RUN_STARTUP_FILES:
+    for name in trainer.RUN_STARTUP_FILES:
         (stopped / name).write_text("x")
     assert train.resolve_run_dir(str(stopped), config, overwrite=True) == stopped
     assert sorted(p.name for p in stopped.iterdir()) == [".lock"]
@@ -1199,3 +1200,47 @@ def test_train_run_refuses_a_run_folder_holding_a_run_with_other_settings(tmp_pa
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match=r"file: exists and is not a folder"):
         trainer.train_run(_tiny_config(data), tmp_path / "file")
+
+
+def test_train_run_refuses_a_folder_of_the_users_own_files(tmp_path):
+    """From Python, train_run wrote a run (config.json, labels.txt, model.keras, report.html ...) into a folder
+    of the user's own files, replacing those of the same names, where the command line refuses it as --out.
+    It is refused before anything is written; a folder holding only what comes before run_state.json (a
+    cross-validation fold's split and log, a lock) and an earlier run's folder are still run folders."""
+    import re
+
+    from sound_tf import trainer
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.errors import ConfigError
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    config = _tiny_config(data, **{"train.epochs": 1})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_notes.txt").write_text("precious")
+    (mine / "config.json").write_text('{"mine": true}')  # a name a run writes
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    refused = (rf"^{re.escape(str(mine))}: not a training run folder \(it holds config\.json, my_notes\.txt, and no "
+               rf"run_state\.json\); train_run writes a run's files into it \(config\.json, labels\.txt, model\.keras, "
+               rf"report\.html \.\.\.\), replacing any of the same name; pass a new or empty folder, or an earlier "
+               rf"run's folder to resume that run$")
+    with pytest.raises(ConfigError, match=refused):
+        trainer.train_run(config, mine, log=lambda _: None, verbose=0)
+    run = tmp_path / "run"
+    prepared = prepare_dataset(config, run, log=lambda _: None)  # split.csv, skipped.csv, as a fold has them
+    with pytest.raises(ConfigError, match=refused):  # with data prepared elsewhere too
+        trainer.train_run(config, mine, data=prepared, log=lambda _: None, verbose=0)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before  # nothing written, nothing replaced
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")  # a link to nothing: not a folder either
+    with pytest.raises(ConfigError, match=r"dangling: exists and is not a folder; run_dir names a run folder"):
+        trainer.train_run(config, tmp_path / "dangling", data=prepared, log=lambda _: None, verbose=0)
+
+    (run / "train.log").write_text("")
+    (run / ".lock").write_text("")
+    assert sorted(p.name for p in run.iterdir()) == sorted((".lock", *trainer.RUN_STARTUP_FILES))
+    first = trainer.train_run(config, run, data=prepared, log=lambda _: None, verbose=0)
+    assert len(first.history["loss"]) == 1 and (run / "model.keras").is_file()
+    messages: list[str] = []
+    again = trainer.train_run(config, run, log=messages.append, verbose=0)  # an earlier run's folder resumes
+    assert any(f"resuming the run in {run}: training had finished" in m for m in messages), messages
+    assert again.metrics["accuracy"] == first.metrics["accuracy"]
