@@ -173,8 +173,10 @@ class LiteClassifier:
     Raises
     ------
     ConfigError
-        The file is missing, carries no sound_tf metadata, or takes log-mel features instead of a
-        waveform (``model_int8_features.tflite`` is for microcontrollers: see ``features.json``).
+        The file is missing, not a whole TFLite model (empty, truncated or damaged, or another kind of
+        file: see :func:`sound_tf.tflite_meta.read_metadata`), carries no sound_tf metadata, or takes log-mel
+        features instead of a waveform (``model_int8_features.tflite`` is for microcontrollers: see
+        ``features.json``).
     """
 
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1):

@@ -10,9 +10,13 @@ schema do not see it)::
 ``labels.txt`` holds one class name per line (line ``i`` is output ``i``); ``sound_tf.json`` holds the
 sample rate, clip and hop sizes, the input kind (``waveform`` or ``log_mel``), the variant and the
 run's config. Any ZIP tool lists them (``unzip -l model.tflite``), the LiteRT interpreter loads the
-file unchanged, and :func:`read_metadata` reads them back with :mod:`zipfile`.
+file unchanged, and :func:`read_metadata` reads them back with :mod:`zipfile`. As the archive ends the
+file, a file cut short loses it first: :func:`read_metadata` then reports the file as truncated (the
+archive's first header without its end, or a FlatBuffer LiteRT's verifier refuses), not as a model
+exported without metadata.
 
-This module imports neither TensorFlow nor LiteRT: the exporter and the on-device runner share it.
+This module imports neither TensorFlow nor LiteRT (LiteRT only to check a model that carries no archive):
+the exporter and the on-device runner share it.
 
 Examples
 --------
@@ -50,6 +54,8 @@ REQUIRED_KEYS = ("format", "sample_rate_hz", "clip_samples", "window_hop_samples
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a ZIP can hold
 # The FlatBuffer file identifier of TFLite models (bytes 4-8).
 _TFLITE_IDENTIFIER = b"TFL3"
+# How each member of a ZIP archive begins (its local file header's signature).
+_ZIP_LOCAL_HEADER = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,40 @@ class ModelMetadata:
 
 def _is_tflite(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] == _TFLITE_IDENTIFIER
+
+
+def _cut_archive(data: bytes) -> int | None:
+    """Where a metadata archive that lost its end begins (a file cut short inside it), or ``None``.
+
+    :mod:`zipfile` finds an archive by its end record, the file's last bytes. :func:`embed_metadata` writes
+    ``labels.txt`` first, so the archive begins with that member's local header: its signature, 26 bytes
+    of fields (the name's length at 26-28) and the name, of which a file cut inside the header keeps a
+    part: the bytes it keeps must match.
+    """
+    name = LABELS_FILE.encode()
+    name_length = len(name).to_bytes(2, "little")
+    at = data.find(_ZIP_LOCAL_HEADER)
+    while at != -1:
+        if name_length.startswith(data[at + 26:at + 28]) and name.startswith(data[at + 30:at + 30 + len(name)]):
+            return at
+        at = data.find(_ZIP_LOCAL_HEADER, at + 1)
+    return None
+
+
+def _litert_refusal(data: bytes) -> str | None:
+    """Why LiteRT's FlatBuffer verifier refuses ``data`` as a model, or ``None`` when it accepts it or LiteRT is
+    not installed (imported here only, when a model carries no archive: a file cut short lost it first)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return None
+    try:
+        Interpreter(model_content=data)
+    except ValueError as exc:  # "The model is not a valid Flatbuffer buffer"
+        return str(exc)
+    except RuntimeError:  # a whole model LiteRT cannot run here (an op it lacks): not a damaged file
+        return None
+    return None
 
 
 def _zip_start(data: bytes) -> int | None:
@@ -219,7 +259,9 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
     Raises
     ------
     ConfigError
-        The file is missing, not a TFLite model, carries no sound_tf archive, or the archive is
+        The file is missing, empty or not a TFLite model; it is cut short or damaged (its archive
+        begins but has no end, or it has none and LiteRT's verifier refuses the FlatBuffer); it
+        carries no sound_tf archive (a whole model exported without one); or the archive is damaged or
         inconsistent (labels.txt and sound_tf.json disagree, a required key is missing). The message
         names the file.
     """
@@ -236,8 +278,15 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         if not path.is_file():
             raise ConfigError(f"{name}: model file not found")
         data = path.read_bytes()
+    if not data:
+        raise ConfigError(f"{name}: not a TFLite model: the file is empty (0 bytes; a copy or download cut "
+                          f"short?); export or copy the model again")
+    if len(data) < 8:
+        raise ConfigError(f"{name}: not a TFLite model: only {len(data)} bytes, short of its 8-byte header (root "
+                          f"offset and {_TFLITE_IDENTIFIER.decode()} identifier): the file is truncated or damaged")
     if not _is_tflite(data):
-        raise ConfigError(f"{name}: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at bytes 4-8)")
+        raise ConfigError(f"{name}: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at bytes 4-8): "
+                          f"another kind of file, or a model damaged from its first bytes")
     try:
         start = _zip_start(data)
         if start is not None:
@@ -245,9 +294,19 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
                 files = {info.filename: archive.read(info) for info in archive.infolist()}
     except (zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, EOFError, NotImplementedError) as exc:
         raise ConfigError(f"{name}: the model's metadata archive is damaged ({exc}); export the model again") from None
-    if start is None:
-        raise ConfigError(f"{name}: the model carries no labels or sample rate (no associated-file archive); "
-                          f"export it with `python -m sound_tf.export RUN_DIR`")
+    if start is None:  # the archive ends the file, so a file cut short lost it (or its end) first
+        cut = _cut_archive(data)
+        if cut is not None:
+            raise ConfigError(f"{name}: not a complete TFLite model: its metadata archive (from byte {cut} of "
+                              f"{len(data)}) has no end (the ZIP's end of central directory): the file is truncated "
+                              f"(cut short) or damaged; export or copy the model again")
+        refusal = _litert_refusal(data)
+        if refusal is not None:
+            raise ConfigError(f"{name}: not a complete TFLite model: LiteRT refuses its {len(data)} bytes ({refusal}): "
+                              f"the file is truncated (cut short) or damaged; export or copy the model again")
+        raise ConfigError(f"{name}: the model carries no labels or sample rate (no associated-file archive: exported "
+                          f"without one, or the file was cut short where it began); export it with `python -m "
+                          f"sound_tf.export RUN_DIR`")
     for required in (LABELS_FILE, INFO_FILE):
         if required not in files:
             raise ConfigError(f"{name}: the model's archive lacks {required} (it holds {sorted(files)})")

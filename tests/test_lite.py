@@ -172,6 +172,62 @@ def test_a_damaged_or_hand_made_archive_is_an_error_naming_the_file(models, tmp_
             read_metadata(hand_made(info, labels))
 
 
+def test_a_truncated_empty_or_foreign_file_is_named_as_not_a_whole_model(models, tmp_path, capsys):
+    """A model file cut short (a copy or download that stopped) lost the archive at its end, and read_metadata
+    and LiteClassifier said it "carries no labels or sample rate" and to export it with labels; every cut is
+    now a file that is not a complete model, as are an empty file, random bytes and a text file. A whole model
+    without the archive keeps its message (a file cut exactly where the archive began is one)."""
+    full, flat = models["loud"].read_bytes(), models["flat"]
+    assert full.startswith(flat) and len(full) > len(flat)
+
+    def refusal(source) -> str:
+        with pytest.raises(ConfigError) as info:
+            read_metadata(source)
+        return str(info.value)
+
+    incomplete = "not a complete TFLite model: "
+    for size in range(8, len(flat)):  # every cut within the FlatBuffer: LiteRT's verifier refuses it
+        assert re.fullmatch(rf"<bytes>: {incomplete}LiteRT refuses its {size} bytes \(.*[Ff]latbuffer.*\): the "
+                            rf"file is truncated \(cut short\) or damaged; export or copy the model again",
+                            refusal(full[:size])), size
+    # Every cut within the archive from its first header's signature on (a file cut within those 4 bytes ends
+    # in "P", "PK" or "PK\3" as a whole model may: it reads as one exported without the archive).
+    for size in range(len(flat) + len(b"PK\x03\x04"), len(full)):
+        assert refusal(full[:size]).startswith(
+            f"<bytes>: {incomplete}its metadata archive (from byte {len(flat)} of {size}) has no end"), size
+    for size in range(1, 8):
+        assert refusal(full[:size]).startswith(f"<bytes>: not a TFLite model: only {size} bytes, short of its "
+                                               f"8-byte header"), size
+    for size in range(len(flat), len(flat) + 4):
+        assert refusal(full[:size]).startswith("<bytes>: the model carries no labels or sample rate"), size
+    # The header of the archive is looked for as written, not as any "PK\3\4" in the weights.
+    assert refusal(flat + b"PK\x03\x04" + bytes(40)).startswith("<bytes>: the model carries no labels")
+    half_with_archive = tmp_path / "half_with_archive.tflite"  # its metadata whole, its model not
+    half_with_archive.write_bytes(embed_metadata(flat[:len(flat) // 2], labels=["quiet", "loud"], info=_info()))
+    assert read_metadata(half_with_archive).labels == ("quiet", "loud")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(half_with_archive))}: LiteRT cannot load this model"):
+        lite.LiteClassifier(half_with_archive)
+
+    files = {"half.tflite": (full[:len(full) // 2], rf"{incomplete}LiteRT refuses its {len(full) // 2} bytes \("),
+             "cut_archive.tflite": (full[:-1], rf"{incomplete}its metadata archive \(from byte {len(flat)} of "),
+             "empty.tflite": (b"", r"not a TFLite model: the file is empty \(0 bytes"),
+             "random.tflite": (np.random.default_rng(0).bytes(len(full)), r"not a TFLite model \(no TFL3 identifier"),
+             "readme.tflite": (b"# My model\nTrained on my recordings.\n" * 20, r"not a TFLite model \(no TFL3 "),
+             "bare.tflite": (flat, r"the model carries no labels or sample rate \(no associated-file archive: exported "
+                                    r"without one")}
+    for name, (content, problem) in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        expected = rf"^{re.escape(str(path))}: {problem}"
+        with pytest.raises(ConfigError, match=expected):
+            read_metadata(path)
+        with pytest.raises(ConfigError, match=expected):
+            lite.LiteClassifier(path)
+    assert lite.main([str(tmp_path / "half.tflite"), str(tmp_path / "any.wav")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'half.tflite'}: {incomplete}")
+    assert read_metadata(models["polarity"]).labels == ("negative", "positive")  # whole models still read
+
+
 def test_predict_many_and_single_windows_agree(models):
     classifier = lite.LiteClassifier(models["loud"])
     assert classifier.labels == ("quiet", "loud") and classifier.sample_rate_hz == SR
