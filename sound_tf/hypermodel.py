@@ -35,6 +35,12 @@ drawn value reaches the config:
 
 Modes apply in the order set -> depth -> scale, so a width multiplier scales the widths chosen by depth.
 
+A hyperparameter none of whose values changes a trial with this run's settings (pipeline recipe, flags,
+``[fixed]``) is not searched (:meth:`SearchSpace.inert`, :meth:`SearchSpace.without`): ``augment_strength``
+when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a scale whose
+keys clip or round to the same value at every factor, a choice of one value. Every value of it gives the
+same settings, so KerasTuner is not given it: it neither draws nor records it.
+
 Examples
 --------
 >>> space = SearchSpace.from_toml("tuning/tiny.toml")
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -76,6 +83,11 @@ _HP_KEYS = {"key", "keys", "mode", "type", "values", "min", "max", "step", "samp
             "round_to", "clip", "description"}
 _SEARCH_KEYS = {"objective", "tuner", "max_trials", "epochs", "early_stopping_patience", "hyperband_factor",
                 "initial_points", "seed"}
+#: Most values of a stepped range enumerated to tell whether it changes a trial (more: its ends, middle and default).
+_MAX_CANDIDATES = 256
+#: Most value combinations of the hyperparameters sharing a config section tried for that: more, and they are searched.
+_MAX_COMBINATIONS = 4096
+_ABSENT = object()  # a hyperparameter left out of a combination (the settings without it)
 
 
 def _is_data_key(key: str) -> bool:
@@ -112,6 +124,49 @@ def config_value(config: Config, key: str) -> Any:
         raise ConfigError(f"unknown config key {key!r}; expected section.key with a section in {sorted(SECTIONS)} "
                           f"and a field of that section")
     return getattr(getattr(config, section), name)
+
+
+def _in_effect(config: Config) -> str:
+    """What of ``config`` a trial trains with, as text to compare: all of it, but with augmentation off
+    (``augment.enabled = false``) none of the other ``augment.*`` settings is read."""
+    data = config.to_dict()
+    if not config.augment.enabled:
+        data["augment"] = {"enabled": False}
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _listed(keys: Sequence[str]) -> str:
+    return ", ".join(keys[:-1]) + f" and {keys[-1]}" if len(keys) > 1 else keys[0]
+
+
+def _settings_text(settings: Mapping[str, Any]) -> str:
+    """``a.b = 1, c.d = [8, 16]`` (numbers as short as they read)."""
+    def shown(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(shown(v) for v in value) + "]"
+        return f"{value:g}" if isinstance(value, float) else repr(value)
+    return ", ".join(f"{key} = {shown(value)}" for key, value in settings.items())
+
+
+def _is_zero(value: Any) -> bool:
+    return all(_is_zero(v) for v in value) if isinstance(value, (list, tuple)) else value == 0
+
+
+@dataclass(frozen=True)
+class NotSearched:
+    """A hyperparameter that changes nothing in a run (see :meth:`SearchSpace.inert`).
+
+    Attributes
+    ----------
+    held : Any
+        The value its trials are given (any of its values gives the same settings); ``None`` when every value
+        leaves the settings as they are without it, so it is not applied at all (the base config's values).
+    why : str
+        What makes every value the same, for the log.
+    """
+
+    held: Any
+    why: str
 
 
 @dataclass(frozen=True)
@@ -302,9 +357,44 @@ class HyperParam:
             return int(candidate) if self.kind == "int" else float(candidate)
         return None
 
+    def default_value(self, config: Config) -> Any:
+        """The value of the untuned model: ``default``, else the one that reproduces ``config`` (or ``None``)."""
+        return self.default if self.default is not None else self._natural_default(config)
+
+    def candidates(self, config: Config) -> tuple[Any, ...] | None:
+        """Values that stand for all this hyperparameter may take: every choice, both booleans, every value of a
+        stepped range (an int range steps by 1), else a range's ends, middle and default; ``None`` for a stepped
+        range of more than :data:`_MAX_CANDIDATES` values.
+
+        The ends suffice for a range: each mode maps it monotonically (``set`` and ``depth`` to distinct values,
+        ``scale`` through rounding and clipping), so values between the ends give nothing the ends do not.
+        """
+        if self.kind == "choice":
+            return tuple(self.values or ())
+        if self.kind == "boolean":
+            return (False, True)
+        low, high = float(self.min_value), float(self.max_value)
+        if self.step or self.kind == "int":
+            step = self.step or 1.0
+            log = self.sampling == "log" and self.step is not None
+            values: list[float] = []
+            value = low
+            while value <= high + 1e-9 * (step if not log else high) and len(values) <= _MAX_CANDIDATES:
+                values.append(min(value, high))
+                value = low * step ** len(values) if log else low + len(values) * step
+            if len(values) <= _MAX_CANDIDATES:
+                return tuple(int(round(v)) if self.kind == "int" else v for v in values)
+        middle = math.sqrt(low * high) if self.sampling == "log" else (low + high) / 2
+        values = [low, high, middle]
+        default = self.default_value(config)
+        if default is not None:
+            values.append(default)
+        result = [int(round(v)) if self.kind == "int" else float(v) for v in values]
+        return tuple(dict.fromkeys(result))
+
     def declare(self, hp: keras_tuner.HyperParameters, config: Config) -> Any:
         """Register this hyperparameter on ``hp`` and return its value for the current trial."""
-        default = self.default if self.default is not None else self._natural_default(config)
+        default = self.default_value(config)
         kwargs = {} if default is None else {"default": default}
         if self.kind == "choice":
             return hp.Choice(self.name, list(self.values or ()), **kwargs)
@@ -432,8 +522,13 @@ class SearchSpace:
     fixed : dict
         Dotted-key config overrides applied before the hyperparameters (trials and final model).
     params : tuple of HyperParam
+        Every hyperparameter of the recipe (what :meth:`fingerprint` covers).
     source : str
         The file it came from (for messages).
+    dropped : dict
+        Name -> held value of the hyperparameters this run does not search (:meth:`without`): they are not
+        declared to KerasTuner, and every trial and the final model get them at the held value (``None``: not
+        applied, the base config's values). :attr:`searched` are the others.
     """
 
     name: str
@@ -442,6 +537,12 @@ class SearchSpace:
     params: tuple[HyperParam, ...]
     source: str = "<dict>"
     description: str = ""
+    dropped: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def searched(self) -> tuple[HyperParam, ...]:
+        """The hyperparameters declared to KerasTuner: all but :attr:`dropped`."""
+        return tuple(p for p in self.params if p.name not in self.dropped)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "SearchSpace":
@@ -540,7 +641,8 @@ class SearchSpace:
         return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
 
     def fingerprint(self) -> str:
-        """A hash of what defines the trials (not max_trials or the tuner's budget)."""
+        """A hash of what defines the trials (not max_trials or the tuner's budget): of the recipe, so the same
+        whichever hyperparameters a run leaves out (they follow from the recipe and the base config)."""
         data = {"fixed": self.fixed, "params": [dataclasses.asdict(p) for p in self.params],
                 "objective": self.settings.objective, "tuner": self.settings.tuner,
                 "epochs": self.settings.epochs, "patience": self.settings.early_stopping_patience,
@@ -549,22 +651,32 @@ class SearchSpace:
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def declare(self, hp: keras_tuner.HyperParameters, config: Config) -> dict[str, Any]:
-        """Register every hyperparameter on ``hp``; returns ``{name: value}`` for the current trial."""
-        return {param.name: param.declare(hp, config) for param in self.params}
+        """Register every searched hyperparameter on ``hp``; returns ``{name: value}`` for the current trial."""
+        return {param.name: param.declare(hp, config) for param in self.searched}
 
     def check_names(self, names: Sequence[str]) -> None:
-        """Raise ``ConfigError`` for names that are not hyperparameters of the space (KerasTuner's ``tuner/*``
-        entries aside): a misspelt name was ignored, and its value silently replaced by the default."""
-        known = [p.name for p in self.params]
+        """Raise ``ConfigError`` for names that are not searched hyperparameters of the space (KerasTuner's
+        ``tuner/*`` entries aside): a misspelt name was ignored, and its value silently replaced by the default;
+        a value for one this run does not search would be ignored too."""
+        known = [p.name for p in self.searched]
         unknown = [name for name in names if name not in known and not str(name).startswith("tuner/")]
+        left_out = [name for name in unknown if name in self.dropped]
+        if left_out:
+            raise _fail(self.source, f"{', '.join(map(repr, left_out))} not searched in this run (every value gives "
+                                     f"the same settings), yet given a value; searched: {', '.join(known)}")
         if unknown:
             raise _fail(self.source, f"no hyperparameter {', '.join(map(repr, unknown))} in this space; its "
                                      f"hyperparameters are {', '.join(known)}")
 
     def overrides(self, config: Config, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Dotted-key overrides (``[fixed]`` first) for hyperparameter ``values`` (names the space does not
-        have are a ``ConfigError``; KerasTuner's ``tuner/*`` entries are ignored)."""
+        """Dotted-key overrides (``[fixed]`` first) for hyperparameter ``values`` and the held values of
+        :attr:`dropped` (names the space does not search are a ``ConfigError``; KerasTuner's ``tuner/*``
+        entries are ignored)."""
         self.check_names(list(values))
+        held = {name: value for name, value in self.dropped.items() if value is not None}
+        return self._overrides(config, {**values, **held})
+
+    def _overrides(self, config: Config, values: Mapping[str, Any]) -> dict[str, Any]:
         overrides: dict[str, Any] = dict(self.fixed)
         fixed_config = apply_overrides(config, self.fixed)
 
@@ -575,6 +687,90 @@ class SearchSpace:
             if param.name in values:
                 overrides.update(param.overrides(values[param.name], current))
         return overrides
+
+    def inert(self, config: Config) -> dict[str, NotSearched]:
+        """The hyperparameters that change no trial with ``config`` (the pipeline recipe and flags) and
+        ``[fixed]``: name -> :class:`NotSearched`, in the file's order.
+
+        One is inert when all its :meth:`HyperParam.candidates` give the same trial settings (as
+        :func:`_in_effect` compares them: with augmentation off the other ``augment.*`` do not count) for
+        every combination of the candidates of the other hyperparameters of its config sections (only those
+        can change what it sets). It is searched whenever that cannot be told: a candidate makes an invalid
+        config, a stepped range has too many values, or the combinations are more than
+        :data:`_MAX_COMBINATIONS`. The result depends on the space and ``config`` only (not on
+        :attr:`dropped`), so the same command decides the same.
+        """
+        base = apply_overrides(config, self.fixed)
+        result: dict[str, NotSearched] = {}
+        for group in self._section_groups():
+            candidates = [param.candidates(config) for param in group]
+            if any(c is None for c in candidates) or math.prod(len(c) + 1 for c in candidates) > _MAX_COMBINATIONS:
+                continue
+            outcomes: dict[tuple[Any, ...], str | None] = {}
+            for combination in itertools.product(*[(*c, _ABSENT) for c in candidates]):
+                values = {p.name: v for p, v in zip(group, combination) if v is not _ABSENT}
+                try:
+                    outcomes[combination] = _in_effect(apply_overrides(config, self._overrides(config, values)))
+                except ConfigError:
+                    outcomes[combination] = None  # cannot tell: searched
+            for index, param in enumerate(group):
+                others = [c for i, c in enumerate(candidates) if i != index]
+                same = leaves = True
+                for rest in itertools.product(*others):  # the others' values; then this one's, and without it
+                    *row, without = [outcomes[(*rest[:index], value, *rest[index:])]
+                                     for value in (*candidates[index], _ABSENT)]
+                    if len(set(row)) != 1 or None in row:
+                        same = False
+                        break
+                    leaves = leaves and without == row[0]
+                if same:
+                    default = param.default_value(config)
+                    held = None if leaves else default if default is not None else candidates[index][0]
+                    result[param.name] = NotSearched(held=held, why=self._why_inert(param, base, config, held))
+        return {p.name: result[p.name] for p in self.params if p.name in result}
+
+    def _section_groups(self) -> list[list[HyperParam]]:
+        """The hyperparameters in groups that share config sections (directly or through another), in file order."""
+        groups: list[tuple[set[str], list[HyperParam]]] = []
+        for param in self.params:
+            sections = {key.partition(".")[0] for key in param.keys}
+            joined = [g for g in groups if g[0] & sections]
+            merged = (sections.union(*(g[0] for g in joined)), [p for g in joined for p in g[1]] + [param])
+            groups = [g for g in groups if not g[0] & sections] + [merged]
+        order = {p.name: i for i, p in enumerate(self.params)}
+        return [sorted(g[1], key=lambda p: order[p.name]) for g in groups]
+
+    def _why_inert(self, param: HyperParam, base: Config, config: Config, held: Any) -> str:
+        """Why every value of ``param`` gives the same settings (``base``: ``config`` with ``[fixed]``)."""
+        keys = list(param.keys)
+        one = len(keys) == 1
+        if not base.augment.enabled and all(k.startswith("augment.") and k != "augment.enabled" for k in keys) \
+                and not any("augment.enabled" in p.keys for p in self.params):
+            return (f"augmentation is off in this run's settings (augment.enabled = false: --no-augment, the pipeline "
+                    f"recipe or [fixed]), so {_listed(keys)} {'changes' if one else 'change'} nothing")
+        now = {key: config_value(base, key) for key in keys}
+        if held is None and param.mode == "scale" and all(_is_zero(v) for v in now.values()):
+            return f"it scales {_listed(keys)}, which {'is' if one else 'are all'} 0 in this run's settings"
+        if held is None:
+            return (f"{_settings_text(now)} in this run's settings, and every value of it leaves "
+                    f"{'it' if one else 'them'} so")
+        given = apply_overrides(config, self._overrides(config, {param.name: held}))
+        return f"every value of it gives {_settings_text({key: config_value(given, key) for key in keys})}, kept"
+
+    def without(self, names: Sequence[str], config: Config, *,
+                inert: Mapping[str, NotSearched] | None = None) -> "SearchSpace":
+        """This space with ``names`` not searched: not declared to KerasTuner, held where :meth:`inert` holds
+        them (``inert``: its result for ``config``, when the caller has it); a name it does not find inert, as
+        a search folder may record one, at its default."""
+        known = {p.name: p for p in self.params}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise _fail(self.source, f"no hyperparameter {', '.join(map(repr, unknown))} in this space; its "
+                                     f"hyperparameters are {', '.join(known)}")
+        if inert is None:
+            inert = self.inert(config) if names else {}
+        dropped = {name: inert[name].held if name in inert else known[name].default_value(config) for name in names}
+        return dataclasses.replace(self, dropped=dropped)
 
     def trial_config(self, config: Config, values: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Config:
         """``config`` with ``[fixed]``, the hyperparameter ``values`` and then ``extra`` applied."""
@@ -781,5 +977,5 @@ class SoundHyperModel(keras_tuner.HyperModel):
         return metrics
 
 
-__all__ = ["HyperParam", "SearchSettings", "SearchSpace", "SoundHyperModel", "FeatureStatsCache",
+__all__ = ["HyperParam", "NotSearched", "SearchSettings", "SearchSpace", "SoundHyperModel", "FeatureStatsCache",
            "config_value", "compile_for_training", "training_datasets", "steps_per_epoch", "resident_memory_mb"]

@@ -6,7 +6,8 @@ ends each trial. When it is over, the best configuration is retrained as an ordi
 
 Everything lives in one results folder (``--out``)::
 
-    search.json          what defines this search (space, base config): a rerun must match it
+    search.json          what defines this search (space, base config): a rerun must match it; and the
+                         hyperparameters it does not search (none of their values changes a trial)
     tune.log             the log (a worker's: workers/<id>/tune.log); chief.json: the chief's state
     split.csv            the split the search used (skipped.csv: unreadable files)
     search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
@@ -16,6 +17,11 @@ Everything lives in one results folder (``--out``)::
     trials.csv           one row per trial, best first; trials.png: the objective per trial and against
                          the most influential hyperparameter; best_hparams.json: the winner
     best_run/            the retrained best model (evaluate, export and serve it as any run)
+
+A hyperparameter none of whose values changes a trial with the run's settings (``augment_strength`` with
+``--no-augment``: see :meth:`sound_tf.hypermodel.SearchSpace.inert`) is not searched, and the log says so;
+when none is left the search is refused. A search keeps the choice it began with (its ``search.json``), so
+it resumes, and its workers join it, with the same declared space.
 
 Re-running the same command continues an interrupted search (KerasTuner reloads the project; the trial
 that was running is run again) and reuses a finished best run; ``--overwrite`` starts afresh. A larger
@@ -78,6 +84,8 @@ from .hypermodel import OBJECTIVES, SearchSpace
 from .locks import claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
+#: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
+NOT_SEARCHED = "not_searched"
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -347,7 +355,7 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
     if s.tuner == "random":
         oracle = oracle_cls(max_trials=s.max_trials, **common)
     elif s.tuner == "bayesian":
-        initial = s.initial_points or max(3, min(3 * len(space.params), s.max_trials // 3))
+        initial = s.initial_points or max(3, min(3 * len(space.searched), s.max_trials // 3))
         oracle = oracle_cls(max_trials=s.max_trials, num_initial_points=initial, **common)
     else:
         oracle = oracle_cls(max_epochs=hypermodel.trial_overrides["train.epochs"], factor=s.hyperband_factor,
@@ -641,7 +649,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
     left.set_xlabel("trial (in the order they finished)")
     left.set_ylabel(f"{objective} (validation)")
     left.set_title(f"{len(done)} completed trial(s) of {len(records)}")
-    name, rho = _importance(records, [p.name for p in space.params])
+    name, rho = _importance(records, [p.name for p in space.searched])
     if name is None:
         right.text(0.5, 0.5, "fewer than 3 completed trials with\ndifferent values: no importance yet",
                    ha="center", va="center", transform=right.transAxes)
@@ -650,7 +658,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
         values = [r.values[name] for r in done]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             right.plot(values, [r.score for r in done], "o")
-            param = next(p for p in space.params if p.name == name)
+            param = next(p for p in space.searched if p.name == name)
             if param.sampling == "log":
                 right.set_xscale("log")
         else:
@@ -673,7 +681,7 @@ def write_summary(out: str | Path, space: SearchSpace, config: Config | None = N
     out = Path(out)
     records = load_trials(out, space.settings.direction)
     objective = space.settings.objective
-    hp_names = [p.name for p in space.params]
+    hp_names = [p.name for p in space.searched]
     extra_hp = sorted({k for r in records for k in r.values if k not in hp_names})
     metric_names = sorted({k for r in records for k in r.metrics if k.startswith("val_") and k != objective})
     header = ["rank", "trial_id", "status", "tuner_id", objective, *metric_names, "epochs", "best_epoch",
@@ -695,11 +703,13 @@ def write_summary(out: str | Path, space: SearchSpace, config: Config | None = N
     plot_trials(records, space, out / "trials.png")
     best = records[0] if records and records[0].score is not None else None
     if best is not None:
-        values = {p.name: best.values[p.name] for p in space.params if p.name in best.values}
+        values = {p.name: best.values[p.name] for p in space.searched if p.name in best.values}
         summary = {"objective": objective, "direction": space.settings.direction, "score": best.score,
                    "trial_id": best.trial_id, "tuner_id": best.tuner_ids[-1] if best.tuner_ids else None,
                    "hyperparameters": values, "space": space.source,
                    "completed_trials": sum(r.score is not None for r in records), "trials": len(records)}
+        if space.dropped:  # every value of each gave the same settings: no best value to name
+            summary["not_searched"] = [p.name for p in space.params if p.name in space.dropped]
         if config is not None:
             summary["overrides"] = space.overrides(config, values)
         _write_json_atomic(out / "best_hparams.json", summary)
@@ -751,8 +761,32 @@ def _same_search(saved: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
         return False
 
 
+def _saved_not_searched(saved: Mapping[str, Any], space: SearchSpace) -> list[str]:
+    """The hyperparameters a ``search.json`` (``saved``) records as not searched; none for a search begun before
+    sound_tf left any out (it declared them all, and goes on doing so)."""
+    names = saved.get(NOT_SEARCHED)
+    known = {p.name for p in space.params}
+    return [name for name in names if name in known] if isinstance(names, list) else []
+
+
+def _continued_search(out: Path | None, config: Config, space: SearchSpace) -> Mapping[str, Any] | None:
+    """The ``search.json`` in ``out`` when it holds this search (a rerun continues it), else ``None``."""
+    if out is None:
+        return None
+    try:
+        saved = json.loads((Path(out) / SEARCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and _same_search(saved, search_identity(config, space)) else None
+
+
 def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *, overwrite: bool,
-                    log: Callable[[str], None]) -> None:
+                    log: Callable[[str], None], inert: Mapping[str, Any] | None = None) -> list[str]:
+    """Check ``out`` against this search and write its ``search.json``; return the names of the hyperparameters
+    the search does not declare: those :meth:`SearchSpace.inert` finds for a new search, those its
+    ``search.json`` records for one continued (none when it began before sound_tf left any out), the chief's
+    for a worker, so that the oracle's space never changes under a search and chief and workers agree
+    (``inert``: :meth:`SearchSpace.inert` of ``config``, when the caller has it)."""
     identity = search_identity(config, space)
     search_file = out / SEARCH_FILE
     if role == "worker":
@@ -778,7 +812,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"flags and space")
-        return
+        return _saved_not_searched(saved, space)
     # the user's own files are never written into or deleted
     refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
     if overwrite and out.exists():
@@ -791,10 +825,14 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
             raise ConfigError(f"{out}: holds a search with other settings{_search_differences(saved, config, space)}; "
                               "pass --overwrite to start over or use the same flags and space to continue it")
         log(f"continuing the search in {out}")
+        not_searched = _saved_not_searched(saved, space)
+    else:
+        not_searched = list(space.inert(config) if inert is None else inert)
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
                                      "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
-                                     "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                     NOT_SEARCHED: not_searched, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return not_searched
 
 
 def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchSpace) -> str:
@@ -893,14 +931,18 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
-                 worker_timeout_seconds: float) -> None:
+                 worker_timeout_seconds: float, resuming: str | Path | None = None) -> None:
     """Every check that needs no data: run before ``--overwrite`` deletes anything, and by :func:`run_search`.
+
+    ``resuming`` is the folder the search continues in, if any (not one ``--overwrite`` empties): a search
+    begun there before sound_tf left out hyperparameters that change nothing goes on as it began.
 
     Raises
     ------
     ConfigError
-        A limit is out of range, a value of the space cannot be used with ``config``, or a chief's port is
-        taken (two chiefs on one port would both listen, and workers would join either search).
+        A limit is out of range, a value of the space cannot be used with ``config``, no hyperparameter of
+        the space changes a trial with ``config`` (nothing to search), or a chief's port is taken (two
+        chiefs on one port would both listen, and workers would join either search).
     """
     if not worker_timeout_seconds >= 5 * HEARTBEAT_SECONDS:  # NaN too: no worker would ever be released
         raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
@@ -908,7 +950,15 @@ def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: flo
     if time_budget_minutes is not None and not time_budget_minutes > 0:
         raise ConfigError(f"--time-budget must be > 0 minutes, got {time_budget_minutes}")
     space.check_values(config)
-    if current_role() == "chief":
+    role = current_role()
+    if role != "worker":  # a worker searches what its chief does
+        continued = _continued_search(Path(resuming) if resuming is not None else None, config, space)
+        inert = space.inert(config) if continued is None else {}
+        if len(inert) == len(space.params):
+            why = "; ".join(f"{name}: {unchanging.why}" for name, unchanging in inert.items())
+            raise ConfigError(f"{space.source}: no hyperparameter of this space changes a trial with these settings, "
+                              f"so there is nothing to search: {why}; change the flags, [fixed] or the space")
+    if role == "chief":
         _check_port_free(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])
 
 
@@ -1120,13 +1170,20 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     if role != "local":
         log(f"distributed search: this process is {tuner_id()!r} ({role}), oracle at "
             f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
-    check_search(config, space, time_budget_minutes=time_budget_minutes, worker_timeout_seconds=worker_timeout_seconds)
+    check_search(config, space, time_budget_minutes=time_budget_minutes, worker_timeout_seconds=worker_timeout_seconds,
+                 resuming=None if overwrite else out)
     started = time.time()
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
     noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
     fresh = overwrite or not (out / SEARCH_FILE).is_file()
-    _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log)
+    inert = space.inert(config)
+    not_searched = _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log,
+                                   inert=inert)
+    space = space.without(not_searched, config, inert=inert)  # what KerasTuner is given; fingerprint unchanged
+    if not space.searched:  # check_search refuses such a search; a search.json written otherwise may not
+        raise ConfigError(f"{out / SEARCH_FILE}: records every hyperparameter of {space.source} as not searched: "
+                          f"nothing to search; pass --overwrite to start over")
     if role == "worker":
         data = _worker_data(config, out, out / "workers" / tuner_id(), log)
     else:
@@ -1140,10 +1197,19 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
             raise
     config = apply_overrides(config, {"labels": list(data.labels)})
     trial_epochs = min(space.settings.epochs, config.train.epochs)
-    log(f"search space {space.name!r} ({space.source}): {len(space.params)} hyperparameters, "
+    searched = f"{len(space.searched)} of {len(space.params)}" if space.dropped else f"{len(space.params)}"
+    log(f"search space {space.name!r} ({space.source}): {searched} hyperparameters, "
         f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {trial_epochs} epoch(s), "
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
         f"{len(data.splits['val'])} validation clips")
+    for name in space.dropped:
+        why = inert[name].why if name in inert else f"as {out / SEARCH_FILE} records since the search began"
+        log(f"{name}: every value gives the same settings ({why}); not searched")
+    for name, unchanging in inert.items():
+        if name not in space.dropped:
+            log(f"{name}: every value gives the same settings ({unchanging.why}), but this search began by searching "
+                f"it, before sound_tf left such hyperparameters out: it goes on searching it (--overwrite starts "
+                f"a search without it)")
     hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
                                  trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank,
                                  progress=progress, log=log)
@@ -1312,7 +1378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out) if args.out else default_out(config, space)
         setup_logging(None)
         role = current_role()
-        check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout)
+        check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout,
+                     resuming=None if args.overwrite else out)
         if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
             return _search(args, config, space, out, role)
         # before --overwrite empties it
@@ -1375,7 +1442,11 @@ def _summarize(args: argparse.Namespace) -> int:
         space = SearchSpace.from_toml(args.tuning)
     space = space.replace_settings(**{k: v for k, v in saved.get("settings", {}).items()
                                       if k in ("objective", "tuner")})
-    best = write_summary(out, space, Config.from_dict(saved["config"]) if saved.get("config") else None)
+    config = Config.from_dict(saved["config"]) if saved.get("config") else None
+    not_searched = _saved_not_searched(saved, space)
+    if not_searched and config is not None:  # the columns and best values of what the search declared
+        space = space.without(not_searched, config)
+    best = write_summary(out, space, config)
     print(f"wrote {out / 'trials.csv'} and {out / 'trials.png'}"
           + (f"; best trial {best.trial_id}: {space.settings.objective} = {best.score:.4g}" if best else
              "; no completed trial yet"))

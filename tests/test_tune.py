@@ -128,6 +128,70 @@ def test_modes_apply_set_depth_then_scale_in_any_order_of_the_file():
                                                                 "values": [1, 2]}}})
 
 
+def test_a_hyperparameter_no_value_of_which_changes_a_trial_is_not_searched():
+    """With --no-augment, augment_strength scaled settings augmentation never reads: KerasTuner drew it,
+    recorded it, counted its values as different configurations and named a best value that meant nothing."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_toml(DEFAULT)
+    on = Config(labels=("a", "b"))
+    off = apply_overrides(on, {"augment.enabled": False})  # what --no-augment sets
+    assert space.inert(on) == {}  # augmentation on: searched as before
+    assert "augment_strength" in space.without(list(space.inert(on)), on).declare(kt.HyperParameters(), on)
+    inert = space.inert(off)
+    assert list(inert) == ["augment_strength"] and inert["augment_strength"].held is None
+    assert "augmentation is off" in inert["augment_strength"].why and "--no-augment" in inert["augment_strength"].why
+    assert "augment.noise_probability" in inert["augment_strength"].why
+    searched = space.without(list(inert), off)
+    hp = kt.HyperParameters()
+    values = searched.declare(hp, off)
+    assert "augment_strength" not in values and "augment_strength" not in hp.values
+    assert [p.name for p in searched.searched] == [p.name for p in space.params if p.name != "augment_strength"]
+    assert searched.fingerprint() == space.fingerprint()  # a resumed search is the same search
+    assert searched.trial_config(off, values) == off  # the base config's augment settings, not some scaled ones
+    with pytest.raises(ConfigError, match=r"'augment_strength' not searched in this run"):
+        searched.trial_config(off, {**values, "augment_strength": 1.5})
+
+    # The probabilities it scales all 0 (augmentation on): 0 x anything is 0.
+    tiny = SearchSpace.from_toml(TINY)
+    zeros = apply_overrides(on, {"augment.gain_probability": 0.0, "augment.noise_probability": 0.0,
+                                 "augment.spec_time_mask_count": 0})
+    assert {name: n.why for name, n in tiny.inert(zeros).items()} == {"augment_strength": (
+        "it scales augment.gain_probability, augment.noise_probability and augment.spec_time_mask_count, which are "
+        "all 0 in this run's settings")}
+    assert tiny.inert(apply_overrides(zeros, {"augment.noise_probability": 0.1})) == {}
+    # ... or made 0 by [fixed]; a set table on one of them makes the scale count again.
+    fixed = SearchSpace.from_dict({"fixed": {"augment.noise_probability": 0.0}, "hp": {
+        "s": {"keys": ["augment.noise_probability"], "mode": "scale", "values": [0.5, 2.0]},
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    assert list(fixed.inert(on)) == ["s"]
+    both = SearchSpace.from_dict({"fixed": {"augment.noise_probability": 0.0}, "hp": {
+        "s": {"keys": ["augment.noise_probability"], "mode": "scale", "values": [0.5, 1.0]},
+        "p": {"key": "augment.noise_probability", "values": [0.0, 0.4]}}})
+    assert both.inert(on) == {}
+    # Clipped to the same value at every factor; a stepped range checked at every step.
+    clipped = SearchSpace.from_dict({"hp": {
+        "s": {"keys": ["augment.noise_probability"], "mode": "scale", "min": 2.0, "max": 3.0, "step": 0.5,
+              "clip": {"augment.noise_probability": [0.0, 1.0]}},
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    certain = apply_overrides(on, {"augment.noise_probability": 1.0})
+    assert list(clipped.inert(certain)) == ["s"] and clipped.inert(certain)["s"].held is None  # stays 1.0
+    assert clipped.inert(apply_overrides(on, {"augment.noise_probability": 0.2})) == {}  # 0.4, 0.5, 0.6
+    # 0.5 x 2, x 2.5, x 3 are all 1.0 after the clip, not the unscaled 0.5: held at one of its values
+    half = clipped.without(["s"], on)
+    assert clipped.inert(on)["s"].held == 2.0 and half.trial_config(on, {"lr": 0.01}).augment.noise_probability == 1.0
+    # One value: every trial had it, and so does the final model (not the base config's).
+    one = SearchSpace.from_dict({"hp": {"drop": {"key": "model.dropout", "values": [0.3]},
+                                        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    held = one.without(list(one.inert(on)), on)
+    assert held.dropped == {"drop": 0.3}
+    assert held.trial_config(on, {"lr": 0.01}).model.dropout == 0.3
+    assert "model.dropout = 0.3" in one.inert(on)["drop"].why
+    # A range whose ends differ always changes something.
+    assert SearchSpace.from_dict({"hp": {"drop": {"key": "model.dropout", "min": 0.0, "max": 0.5}}}).inert(off) == {}
+
+
 def test_an_explicit_default_is_the_untuned_value_over_the_configs():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace
@@ -1120,6 +1184,111 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
         tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
     assert str(refused.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's "
                                   f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
+
+
+def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    table = tomllib.loads(TINY.read_text())["hp"]["augment_strength"]
+    recipe = tmp_path / "only_augment.toml"
+    recipe.write_text('[search]\ntuner = "random"\nmax_trials = 2\nepochs = 1\n[hp.augment_strength]\n'
+                      + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items() if key != "clip"))
+    space = SearchSpace.from_toml(recipe)
+    off = base_config(tmp_path / "data")  # --no-augment
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}: no hyperparameter of this space changes a "
+                                          r"trial with these settings, so there is nothing to search: "
+                                          r"augment_strength: augmentation is off in this run's settings"):
+        tune.check_search(off, space, time_budget_minutes=None, worker_timeout_seconds=120.0)
+    tune.check_search(apply_overrides(off, {"augment.enabled": True}), space, time_budget_minutes=None,
+                      worker_timeout_seconds=120.0)  # augmentation on: something to search
+    # The command refuses it before --overwrite deletes the folder, or run_search writes anything.
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / "trials.csv").write_text("kept\n")
+    assert tune.main(cli_flags(make_tones(tmp_path / "data"), out, "--tuning", str(recipe), "--overwrite")) == 2
+    assert "nothing to search: augment_strength: augmentation is off" in capsys.readouterr().err
+    assert (out / "trials.csv").read_text() == "kept\n"
+    with pytest.raises(ConfigError, match="nothing to search"):
+        tune.run_search(off, space, tmp_path / "fresh", log=lambda m: None)
+    assert not (tmp_path / "fresh").exists()
+    # A search begun before sound_tf left such hyperparameters out (no "not_searched" in its search.json)
+    # searched it, and goes on as it began; with --overwrite it would start afresh, and is refused.
+    begun = tmp_path / "begun"
+    monkeypatch.setattr(SearchSpace, "inert", lambda self, config: {})
+    tune._prepare_folder(begun, off, space, "local", overwrite=False, log=lambda m: None)
+    monkeypatch.undo()
+    saved = json.loads((begun / tune.SEARCH_FILE).read_text())
+    del saved[tune.NOT_SEARCHED]
+    (begun / tune.SEARCH_FILE).write_text(json.dumps(saved))
+    tune.check_search(off, space, time_budget_minutes=None, worker_timeout_seconds=120.0, resuming=begun)
+    assert tune._prepare_folder(begun, off, space, "local", overwrite=False, log=lambda m: None) == []
+    with pytest.raises(ConfigError, match="nothing to search"):
+        tune.check_search(off, space, time_budget_minutes=None, worker_timeout_seconds=120.0)
+
+
+def test_a_search_with_augmentation_off_neither_draws_nor_records_augment_strength(tmp_path, monkeypatch):
+    """--no-augment: augment_strength was drawn, recorded and reported as a best value; it is now left out,
+    once said in the log, the same in a resumed search and for a joining worker, and the best run keeps the
+    base settings. A search begun before (its oracle holds augment_strength) goes on searching it."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=5)
+    out = tmp_path / "search"
+    config = base_config(data)  # augment.enabled false, as --no-augment sets it
+    space = SearchSpace.from_toml(TINY)
+    messages: list[str] = []
+    result = tune.run_search(config, space.replace_settings(max_trials=2), out, log=messages.append)
+    said = [m for m in messages if m.startswith("augment_strength:")]
+    assert said == ["augment_strength: every value gives the same settings (augmentation is off in this run's "
+                    "settings (augment.enabled = false: --no-augment, the pipeline recipe or [fixed]), so "
+                    "augment.gain_probability, augment.noise_probability and augment.spec_time_mask_count change "
+                    "nothing); not searched"]
+    assert any("4 of 5 hyperparameters" in m for m in messages), messages
+    oracle = json.loads((out / "search" / "oracle.json").read_text())
+    declared = {hp["config"]["name"] for hp in oracle["hyperparameters"]["space"]}
+    assert declared == {"depth", "width_multiplier", "learning_rate", "num_mel_bins"}
+    trials = trial_files(out)
+    assert len(trials) == 2 and all("augment_strength" not in t["hyperparameters"]["values"] for t in trials.values())
+    assert "augment_strength" not in read_csv(out / "trials.csv")[0]
+    best = json.loads((out / "best_hparams.json").read_text())
+    assert "augment_strength" not in best["hyperparameters"] and best["not_searched"] == ["augment_strength"]
+    assert json.loads((out / tune.SEARCH_FILE).read_text())[tune.NOT_SEARCHED] == ["augment_strength"]
+    assert Config.load(out / "best_run").augment == config.augment  # the base settings, none scaled
+    assert result.best_config.augment == config.augment
+    # A worker joins with the chief's declared space; a rerun continues with it and runs one more trial.
+    joined = tune._prepare_folder(out, config, space, "worker", overwrite=False, log=lambda m: None)
+    assert joined == ["augment_strength"]
+    messages.clear()
+    tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append, final=False)
+    assert len(trial_files(out)) == 3 and [m for m in messages if m.startswith("augment_strength:")] == said
+    assert all("augment_strength" not in t["hyperparameters"]["values"] for t in trial_files(out).values())
+    table = (out / "trials.csv").read_text()
+    assert tune.main(["--out", str(out), "--summarize"]) == 0 and (out / "trials.csv").read_text() == table
+    # Other flags (augmentation on) are refused as before: another search.
+    with pytest.raises(ConfigError, match=r"other settings \(augment.enabled: False there, True now\)"):
+        tune.run_search(apply_overrides(config, {"augment.enabled": True}), space, out, log=lambda m: None)
+
+    # A search begun before sound_tf left it out declared augment_strength, and its oracle holds it: it resumes
+    # declaring it (a space without it failed the first new trial on the oracle's augment_strength value).
+    older = tmp_path / "older"
+    with monkeypatch.context() as patched:
+        patched.setattr(SearchSpace, "inert", lambda self, config: {})
+        tune.run_search(config, space.replace_settings(max_trials=1), older, log=lambda m: None, final=False)
+    saved = json.loads((older / tune.SEARCH_FILE).read_text())
+    del saved[tune.NOT_SEARCHED]
+    (older / tune.SEARCH_FILE).write_text(json.dumps(saved))
+    assert "augment_strength" in trial_files(older)["0"]["hyperparameters"]["values"]
+    messages.clear()
+    tune.run_search(config, space.replace_settings(max_trials=2), older, log=messages.append, final=False)
+    trials = trial_files(older)
+    assert [t["status"] for t in trials.values()] == ["COMPLETED", "COMPLETED"]
+    assert all("augment_strength" in t["hyperparameters"]["values"] for t in trials.values())
+    assert any(m.startswith("augment_strength: every value gives the same settings") and "goes on searching it" in m
+               for m in messages), messages
+    assert tune._prepare_folder(older, config, space, "worker", overwrite=False, log=lambda m: None) == []
+    assert "augment_strength" in read_csv(older / "trials.csv")[0]
 
 
 def test_a_worker_refused_for_its_split_keeps_no_split_that_refuses_it_once_the_data_are_fixed(tmp_path, monkeypatch):
