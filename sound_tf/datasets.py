@@ -304,12 +304,47 @@ def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], emp
                        "(e.g. %s is %s)", len(linked), example.path, earlier.path)
 
 
+class _CsvLines:
+    """The lines of a CSV text, numbered, as ``csv.reader`` takes them: a line that begins with ``#`` where a
+    record would begin is a comment, whatever it holds (commas, quotes), and is not handed on.
+
+    ``csv.reader`` asks for a line only when its record needs one, so :meth:`record` (called before each
+    record is read) marks where a record begins; a line of a quoted value that runs on is never a comment.
+    """
+
+    def __init__(self, text: str):
+        self.first = 0  # the first line of the record read last
+        self.last = 0  # the last line handed to the reader
+        self.comments: list[tuple[int, str]] = []  # (line number, text)
+        self._lines = enumerate(io.StringIO(text), start=1)
+        self._at_start = True
+
+    def record(self) -> None:
+        self._at_start = True
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        for number, text in self._lines:
+            if self._at_start and text.startswith("#"):
+                self.comments.append((number, text.rstrip("\r\n")))
+                continue
+            if self._at_start:
+                self.first, self._at_start = number, False
+            self.last = number
+            return text
+        raise StopIteration
+
+
 def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = (),
-               verbatim: Sequence[str] = ()) -> list[tuple[int, dict]]:
+               verbatim: Sequence[str] = (), comments: list[tuple[int, str]] | None = None) -> list[tuple[int, dict]]:
     """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header.
 
     Values of ``verbatim`` columns are kept as written (a file name may begin with a space or hold a line
-    break: ``split.csv`` quotes what ``csv`` needs to).
+    break: ``split.csv`` quotes what ``csv`` needs to). A line that begins with ``#`` is a comment (a value
+    that begins with ``#`` is written quoted); comment lines are appended to ``comments`` as
+    ``(line number, text)`` when given.
     """
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
@@ -317,8 +352,9 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a UTF-8 text CSV ({exc})") from exc
-    reader = csv.reader(io.StringIO(text))
-    header = _next_record(reader, path, 1)
+    lines = _CsvLines(text)
+    reader = csv.reader(lines)
+    header = _next_record(reader, lines, path)
     if header is None:
         raise DatasetError(f"{path}: empty CSV; expected a header with columns {','.join(required)}")
     header = [h.strip() for h in header]
@@ -336,20 +372,25 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
             if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
                 hint = f"; this is the official metadata of a dataset: give its folder, --data {official}"
+        commented = next(((number, text) for number, text in lines.comments
+                          if all(c in [h.strip() for h in text.lstrip("#").split(",")] for c in required)), None)
+        if commented is not None:  # "#path,label": a header written as some tools write theirs
+            hint = (f"; line {commented[0]} ({commented[1]!r}) would be the header, but a line that begins with # "
+                    f"is a comment: remove the #")
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
                            f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else "")
                            + hint)
     rows = []
     while True:
-        line = reader.line_num + 1  # the record's first line: a quoted value may run over several
-        values = _next_record(reader, path, line)
+        values = _next_record(reader, lines, path)
         if values is None:
             break
+        line = lines.first  # the record's first line: a quoted value may run over several
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
             raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}"
-                               + _open_quote_hint(reader, line))
+                               + _open_quote_hint(lines))
         row = {h: v if h in verbatim else v.strip() for h, v in zip(header, values)}
         for column in required:
             if not row[column]:
@@ -357,29 +398,34 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         broken = [h for h, v in row.items() if ("\n" in v or "\r" in v) and h not in verbatim]
         if broken:  # labels.txt and the exported models' label files hold one name per line
             raise DatasetError(f"{path}, line {line}: the value in column {broken[0]!r} holds a line break "
-                               f"({row[broken[0]]!r})" + _open_quote_hint(reader, line))
+                               f"({row[broken[0]]!r})" + _open_quote_hint(lines))
         rows.append((line, row))
+    if comments is not None:
+        comments.extend(lines.comments)
     if not rows:
         raise DatasetError(f"{path}: no data rows below the header")
     return rows
 
 
-def _next_record(reader: Any, path: Path, line: int) -> list[str] | None:
-    """The next record of ``reader`` (None at the end); ``csv``'s own errors (a quoted value left open
-    over more than its field size limit) are a :class:`DatasetError` naming the line the record began on."""
+def _next_record(reader: Any, lines: _CsvLines, path: Path) -> list[str] | None:
+    """The next record of ``reader`` (None at the end), which reads ``lines``; ``csv``'s own errors (a quoted
+    value left open over more than its field size limit) are a :class:`DatasetError` naming the line the
+    record began on."""
+    lines.record()
     try:
         return next(reader, None)
     except csv.Error as exc:
-        raise DatasetError(f"{path}, line {line}: cannot read the CSV from here ({exc})"
-                           + _open_quote_hint(reader, line)) from exc
+        raise DatasetError(f"{path}, line {lines.first}: cannot read the CSV from here ({exc})"
+                           + _open_quote_hint(lines)) from exc
 
 
-def _open_quote_hint(reader: Any, line: int) -> str:
-    """Why a record that began on ``line`` ran on past it: a value opened with a double quote that is not
+def _open_quote_hint(lines: _CsvLines) -> str:
+    """Why the record read last ran on past its first line: a value opened with a double quote that is not
     closed takes in the lines after it."""
-    if reader.line_num <= line:
+    line = lines.first
+    if lines.last <= line:
         return ""
-    return (f"; the record runs from line {line} to line {reader.line_num}: a value that begins with a double quote "
+    return (f"; the record runs from line {line} to line {lines.last}: a value that begins with a double quote "
             f"takes in every line up to the next double quote (is one on line {line} not closed?)")
 
 
@@ -419,8 +465,14 @@ def _listed_once(examples: list[Example], rows: list[tuple[int, str]], listing: 
 def _load_csv(path: Path) -> list[Example]:
     if not path.is_file():
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
-    rows = _read_rows(path, ("path", "label"), ("fold", "group"))
+    comments: list[tuple[int, str]] = []
+    rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments)
     base = path.parent.resolve()
+    for line, text in comments:  # a file whose name begins with #, listed unquoted: it is not used, say so
+        named = text.split(",", 1)[0].strip()
+        if (base / named).is_file():
+            logger.warning("%s, line %d begins with # and is a comment, but %s is a file beside the manifest and is "
+                           "not used; to list it, write its path in double quotes (\"%s\")", path, line, named, named)
     examples = []
     for line, row in rows:
         file = Path(row["path"]).expanduser()

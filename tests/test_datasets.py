@@ -1194,3 +1194,31 @@ def test_resolve_source_names_a_wrong_config_or_log(tmp_path):
     with pytest.raises(ConfigError, match="resolve_source's log must be a function"):
         resolve_source(config, "verbose")
     assert resolve_source(config, print) == (tmp_path, "folder")
+
+
+def test_a_line_that_begins_with_a_hash_is_a_comment_whatever_it_holds(tmp_path, caplog):
+    """A comment with commas ("# recorded in 2024, mono") was a data row, later skipped as "file not found";
+    one without commas was "1 value(s) for 2 column(s)"."""
+    for name in ("a.wav", "b.wav", "#7.wav", "#8.wav"):
+        write_tone(tmp_path / name)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('# made by hand\npath,label\n# recorded in 2024, mono\na.wav,dog\n# a 5" speaker, "loud\n'
+                        'b.wav,cat\n"#7.wav",owl\n#8.wav,owl\n')
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(manifest)
+    assert [(Path(ex.path).name, ex.label) for ex in examples] == [("a.wav", "dog"), ("b.wav", "cat"),
+                                                                    ("#7.wav", "owl")]
+    # the one file listed unquoted after a #: not used, and said, with how to list it
+    assert f'{manifest}, line 8 begins with # and is a comment, but #8.wav is a file beside the manifest and is not ' \
+           f'used; to list it, write its path in double quotes ("#8.wav")' in caplog.text
+    manifest.write_text("path,label\n# one, two\na.wav,dog\n# three, four\nb.wav\n")  # line numbers stay the file's
+    with pytest.raises(DatasetError, match=r"m.csv, line 5: 1 value\(s\) for 2 column\(s\)"):
+        load_examples(manifest)
+    manifest.write_text('path,label\na.wav,"dog\n# not a comment: inside a quoted value"\n')
+    with pytest.raises(DatasetError, match=r"line 2: the value in column 'label' holds a line break"):
+        load_examples(manifest)
+    manifest.write_text("#path,label\na.wav,dog\n")
+    with pytest.raises(DatasetError, match=r"missing column\(s\) path, label; found \['a.wav', 'dog'\]; expected "
+                                           r"path,label and optionally fold,group; line 1 \('#path,label'\) would be "
+                                           r"the header, but a line that begins with # is a comment: remove the #$"):
+        load_examples(manifest)
