@@ -86,7 +86,7 @@ class Example:
         The source file (absolute once loaded by :func:`load_examples`).
     label : str
     fold : int or None
-        Official fold (ESC-50 1-5, UrbanSound8K 1-10, or a CSV's ``fold`` column).
+        Official fold (ESC-50 1-5, UrbanSound8K 1-10, or a CSV's ``fold`` column); folds count from 1.
     group : str or None
         Source recording id; examples sharing a group never straddle splits. ``None`` means the file
         is its own group.
@@ -438,6 +438,10 @@ def _parse_fold(value: str, path: Path, line: int) -> int | None:
         number = float("nan")
     if not number.is_integer():
         raise DatasetError(f"{path}, line {line}: fold must be an integer, got {value!r}")
+    if number < 1:  # fold 0 was one more fold, held out as validation when fold 1 was the test fold
+        raise DatasetError(f"{path}, line {line}: fold must be 1 or more (folds count from 1, as ESC-50's, "
+                           f"UrbanSound8K's and --test-fold do), got {value!r}"
+                           + ("; folds numbered from 0: add 1 to every fold" if number == 0 else ""))
     return int(number)
 
 

@@ -1222,3 +1222,26 @@ def test_a_line_that_begins_with_a_hash_is_a_comment_whatever_it_holds(tmp_path,
                                            r"path,label and optionally fold,group; line 1 \('#path,label'\) would be "
                                            r"the header, but a line that begins with # is a comment: remove the #$"):
         load_examples(manifest)
+
+
+def test_a_fold_below_1_is_refused_with_the_file_line_and_value(tmp_path):
+    """Fold 0 was one more fold (held out as validation when fold 1 was the test), and fold -1 an
+    UrbanSound8K folder 'fold-1'; folds count from 1 in the official datasets and in --test-fold."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,fold\n" + "".join(f"{c}{f}.wav,{c},{f}\n" for f in (1, 0, 2) for c in "ab"))
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(manifest))}, line 4: fold must be 1 or more \(folds count "
+                                           r"from 1, as ESC-50's, UrbanSound8K's and --test-fold do\), got '0'; folds "
+                                           r"numbered from 0: add 1 to every fold$"):
+        load_examples(manifest)
+    manifest.write_text("path,label,fold\na.wav,a,1\nb.wav,b,-2.0\n")
+    with pytest.raises(DatasetError, match=r"m.csv, line 3: fold must be 1 or more .*, got '-2.0'$"):
+        load_examples(manifest)
+    us8k = make_us8k(tmp_path / "us8k", folds=2)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    meta.write_text(meta.read_text().replace(",1,0,siren\n", ",0,0,siren\n", 1))
+    with pytest.raises(DatasetError, match=r"UrbanSound8K.csv, line 2: fold must be 1 or more .*, got '0'"):
+        load_examples(us8k)
+    split = tmp_path / "split.csv"  # a hand-written data.split_file too
+    split.write_text("split,path,label,fold,group\ntrain,a.wav,a,1,\nval,b.wav,b,2,\ntest,c.wav,a,0,\n")
+    with pytest.raises(DatasetError, match=r"split.csv, line 4: fold must be 1 or more .*, got '0'"):
+        read_split_csv(split)
