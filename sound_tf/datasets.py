@@ -224,6 +224,16 @@ def detect_format(path: str | os.PathLike) -> str:
                        f"{_EXPECTED_LAYOUTS}")
 
 
+def _control_character(text: str) -> str | None:
+    """The first control character of ``text`` (C0 and C1 controls, DEL, the line and paragraph separators
+    U+2028/U+2029), as ``U+XXXX``; ``None`` when it has none."""
+    found = next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    return None if found is None else f"U+{ord(found):04X}"
+
+
+_LABEL_USES = "a label goes into labels.txt (one per line), the models' metadata, reports and file names"
+
+
 def _load_folder(root: Path) -> list[Example]:
     if not root.is_dir():
         raise DatasetError(f"{root}: format 'folder' needs a folder with one subfolder per class")
@@ -231,6 +241,10 @@ def _load_folder(root: Path) -> list[Example]:
     broken = [folder.name for folder in folders if "\n" in folder.name or "\r" in folder.name]
     if broken:  # labels.txt and the exported models' label files hold one name per line
         raise DatasetError(f"{root}: the class folder name {broken[0]!r} holds a line break; rename it")
+    control = next(((folder.name, code) for folder in folders if (code := _control_character(folder.name))), None)
+    if control is not None:
+        raise DatasetError(f"{root}: the class folder name {control[0]!r} holds a control character ({control[1]}); "
+                           f"{_LABEL_USES}: rename it")
     # A label is the folder's name without surrounding spaces, as CSV manifests and split.csv read labels
     # (a run resumed from its split.csv had " zeta" renamed "zeta", and its classes reordered).
     label_of: dict[str, str] = {}
@@ -338,13 +352,14 @@ class _CsvLines:
 
 
 def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = (),
-               verbatim: Sequence[str] = (), comments: list[tuple[int, str]] | None = None) -> list[tuple[int, dict]]:
+               verbatim: Sequence[str] = (), comments: list[tuple[int, str]] | None = None,
+               label: str | None = None) -> list[tuple[int, dict]]:
     """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header.
 
     Values of ``verbatim`` columns are kept as written (a file name may begin with a space or hold a line
     break: ``split.csv`` quotes what ``csv`` needs to). A line that begins with ``#`` is a comment (a value
     that begins with ``#`` is written quoted); comment lines are appended to ``comments`` as
-    ``(line number, text)`` when given.
+    ``(line number, text)`` when given. The ``label`` column's values may hold no control character.
     """
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
@@ -399,6 +414,10 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         if broken:  # labels.txt and the exported models' label files hold one name per line
             raise DatasetError(f"{path}, line {line}: the value in column {broken[0]!r} holds a line break "
                                f"({row[broken[0]]!r})" + _open_quote_hint(lines))
+        code = _control_character(row[label]) if label is not None else None
+        if code is not None:
+            raise DatasetError(f"{path}, line {line}: the label {row[label]!r} (column {label!r}) holds a control "
+                               f"character ({code}); {_LABEL_USES}: remove it")
         rows.append((line, row))
     if comments is not None:
         comments.extend(lines.comments)
@@ -470,7 +489,7 @@ def _load_csv(path: Path) -> list[Example]:
     if not path.is_file():
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
     comments: list[tuple[int, str]] = []
-    rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments)
+    rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments, label="label")
     base = path.parent.resolve()
     for line, text in comments:  # a file whose name begins with #, listed unquoted: it is not used, say so
         named = text.split(",", 1)[0].strip()
@@ -504,7 +523,8 @@ def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) 
 
 def _load_esc50(root: Path) -> list[Example]:
     meta = root / ESC50_META
-    rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"))
+    rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"),
+                      label="category")
     examples = _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
                                      fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
                              for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
@@ -515,7 +535,7 @@ def _load_esc50(root: Path) -> list[Example]:
 def _load_urbansound8k(root: Path) -> list[Example]:
     meta = root / US8K_META
     rows = _read_rows(meta, ("slice_file_name", "fsID", "fold", "class"),
-                      ("start", "end", "salience", "classID"))
+                      ("start", "end", "salience", "classID"), label="class")
     examples = []
     for line, row in rows:
         fold = _parse_fold(row["fold"], meta, line)
@@ -843,8 +863,9 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
     Raises
     ------
     DatasetError
-        An unknown split name, a file listed twice (in one split or two: it would leak), or a label or
-        group with a line break: what :func:`read_split_csv` refuses is not written.
+        An unknown split name, a file listed twice (in one split or two: it would leak), a label or
+        group with a line break, or a label with a control character: what :func:`read_split_csv`
+        refuses is not written.
     ConfigError
         ``splits`` is not a mapping of split name to a list of :class:`Example`.
     """
@@ -863,6 +884,9 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
                            and ("\n" in str(value) or "\r" in str(value))), None)
             if broken is not None:
                 raise DatasetError(f"{ex.path}: the label or group {broken!r} holds a line break")
+            code = _control_character(str(ex.label))
+            if code is not None:
+                raise DatasetError(f"{ex.path}: the label {ex.label!r} holds a control character ({code})")
             key = os.path.normpath(str(ex.path))
             if key in seen:
                 raise DatasetError(f"{ex.path} is listed twice (in the {seen[key]} and {name} splits); list each "
@@ -876,7 +900,7 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
 def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
     """Read a ``split.csv`` written by :func:`write_split_csv` (relative paths: from the CSV's folder)."""
     path = Path(path).expanduser()
-    rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"), verbatim=("path",))
+    rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"), verbatim=("path",), label="label")
     base = path.parent.resolve()
     examples = []
     for line, row in rows:

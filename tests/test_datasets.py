@@ -1245,3 +1245,43 @@ def test_a_fold_below_1_is_refused_with_the_file_line_and_value(tmp_path):
     split.write_text("split,path,label,fold,group\ntrain,a.wav,a,1,\nval,b.wav,b,2,\ntest,c.wav,a,0,\n")
     with pytest.raises(DatasetError, match=r"split.csv, line 4: fold must be 1 or more .*, got '0'"):
         read_split_csv(split)
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\t", "\x7f", "\x85", "\u2028", "\u2029"])
+def test_a_label_with_a_control_character_is_refused_by_every_reader(tmp_path, character):
+    """A NUL, an escape or a line separator in a label was a class: it went into labels.txt (where
+    U+2028 and U+0085 split a line for str.splitlines), the models' metadata, reports and file names."""
+    label = f"dog{character}bark"
+    shown = re.escape(repr(label))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,label\na.wav,cat\nb.wav,{label}\n")
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(manifest))}, line 3: the label {shown} \(column "
+                                           rf"'label'\) holds a control character \(U\+{ord(character):04X}\); a "
+                                           r"label goes into labels.txt \(one per line\), the models' metadata, "
+                                           r"reports and file names: remove it$"):
+        load_examples(manifest)
+    esc50 = make_esc50(tmp_path / "esc50", sources_per_fold=1, takes=1)
+    meta = esc50 / "meta" / "esc50.csv"
+    meta.write_text(meta.read_text().replace(",rain,", f",{label},", 1))
+    with pytest.raises(DatasetError, match=rf"esc50.csv, line 3: the label {shown} \(column 'category'\) holds a "
+                                           r"control character"):
+        load_examples(esc50)
+    us8k = make_us8k(tmp_path / "us8k", folds=2)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    meta.write_text(meta.read_text().replace(",siren\n", f",{label}\n", 1))
+    with pytest.raises(DatasetError, match=rf"UrbanSound8K.csv, line 2: the label {shown} \(column 'class'\)"):
+        load_examples(us8k)
+    split = tmp_path / "split.csv"
+    split.write_text(f"split,path,label,fold,group\ntrain,a.wav,cat,,\ntest,b.wav,{label},,\n")
+    with pytest.raises(DatasetError, match=rf"split.csv, line 3: the label {shown} \(column 'label'\)"):
+        read_split_csv(split)
+    with pytest.raises(DatasetError, match=rf"b.wav: the label {shown} holds a control character"):
+        write_split_csv(tmp_path / "out.csv", {"train": [Example("/x/a.wav", "cat")],
+                                               "test": [Example("/x/b.wav", label)]})
+    assert not (tmp_path / "out.csv").exists()
+    if character != "\x00":  # a file name cannot hold NUL
+        root = make_folder_tree(tmp_path / "tree", per_class=1)
+        (root / "owl").rename(root / label)
+        with pytest.raises(DatasetError, match=rf"the class folder name {shown} holds a control character "
+                                               rf"\(U\+{ord(character):04X}\); a label goes into labels.txt"):
+            load_examples(root)
