@@ -590,20 +590,27 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
     return examples
 
 
-def _warn_lookalike_labels(examples: Sequence[Example], root: Path) -> None:
-    """Labels that differ only in case, Unicode form or leading zeros (``Dog``/``dog``, é composed or not,
-    ``01``/``1``: a spreadsheet drops the zeros of the rows it saw as numbers) are different classes; say so,
-    since it is rarely meant."""
+def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
+    """Labels that differ only in the spaces between words, case, Unicode form or leading zeros
+    (``dog  bark``/``dog bark``, ``Dog``/``dog``, é composed or not, ``01``/``1``: a spreadsheet drops the
+    zeros of the rows it saw as numbers) are different classes; say so, with the files of each spelling,
+    since it is rarely meant. Every dataset format's labels pass here (:func:`load_examples`, and a
+    ``data.split_file`` in :func:`prepare_dataset`)."""
+    counts = Counter(ex.label for ex in examples)  # in the order the labels first appear
     forms: dict[str, set[str]] = defaultdict(set)
-    for ex in examples:
-        form = unicodedata.normalize("NFKC", ex.label).casefold()
-        forms[form.lstrip("0") or "0" if form.isascii() and form.isdigit() else form].add(ex.label)
+    for label in counts:
+        form = " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+        forms[form.lstrip("0") or "0" if form.isascii() and form.isdigit() else form].add(label)
     alike = [sorted(labels) for labels in forms.values() if len(labels) > 1]
     if alike:
-        logger.warning("%s: %d group(s) of labels differ only in case, Unicode form or leading zeros and are "
-                       "separate classes "
-                       "(e.g. %s); rename the files' classes if they are one class", root, len(alike),
-                       " / ".join(repr(label) for label in alike[0]))
+        spaced = any(" ".join(label.split()) != label for labels in alike for label in labels)
+        how = ("the spaces between words, case, Unicode form or leading zeros" if spaced
+               else "case, Unicode form or leading zeros")
+        files = "; ".join(" / ".join(f"{label!r} ({counts[label]} file{'' if counts[label] == 1 else 's'})"
+                                     for label in labels) for labels in alike[:5])
+        logger.warning("%s: %d group(s) of labels differ only in %s and are separate classes (e.g. %s): %s%s; rename "
+                       "the files' classes if they are one class", source, len(alike), how,
+                       " / ".join(repr(label) for label in alike[0]), files, "; ..." if len(alike) > 5 else "")
 
 
 # -- splits ----------------------------------------------------------------------------------------
@@ -1068,6 +1075,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         prior_skipped = _read_skipped(run_dir / SKIPPED_CSV)
     elif config.data.split_file is not None:
         splits, split_source = read_split_csv(config.data.split_file), f"read {config.data.split_file}"
+        _warn_lookalike_labels([ex for name in SPLITS for ex in splits[name]], root)
     else:
         examples, splits, split_source = load_examples(root, fmt), None, "computed"
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the

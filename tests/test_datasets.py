@@ -1285,3 +1285,37 @@ def test_a_label_with_a_control_character_is_refused_by_every_reader(tmp_path, c
         with pytest.raises(DatasetError, match=rf"the class folder name {shown} holds a control character "
                                                rf"\(U\+{ord(character):04X}\); a label goes into labels.txt"):
             load_examples(root)
+
+
+def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_of_each(tmp_path, caplog):
+    """'dog  bark' and 'dog bark' were two classes without a word; a warning now names every spelling
+    and how many files each has (they stay separate classes: nothing is merged)."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.wav,dog bark\nb.wav,dog  bark\nc.wav,dog bark\nd.wav,Dog Bark\ne.wav,cat\n"
+                        "f.wav,Cat\nh.wav,Cat\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len({ex.label for ex in load_examples(manifest)}) == 5
+    assert (f"{manifest.resolve()}: 2 group(s) of labels differ only in the spaces between words, case, Unicode form "
+            f"or leading zeros and are separate classes (e.g. 'Dog Bark' / 'dog  bark' / 'dog bark'): 'Dog Bark' "
+            f"(1 file) / 'dog  bark' (1 file) / 'dog bark' (2 files); 'Cat' (2 files) / 'cat' (1 file); rename the "
+            f"files' classes if they are one class") in caplog.text
+    caplog.clear()
+    root = make_folder_tree(tmp_path / "tree", classes=("dog bark", "dog  bark", "owl"), per_class=2)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        load_examples(root)
+    assert ": 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading zeros " \
+           "and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files)" \
+           in caplog.text
+    caplog.clear()
+    split = tmp_path / "split.csv"  # a hand-written data.split_file: its labels are checked as a dataset's are
+    for name in ("a", "b", "c", "d", "e"):
+        write_tone(tmp_path / f"{name}.wav")
+    split.write_text("split,path,label,fold,group\ntrain,a.wav,dog bark,,\ntrain,b.wav,dog  bark,,\n"
+                     "train,c.wav,owl,,\nval,d.wav,owl,,\ntest,e.wav,owl,,\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        prepared = prepare_dataset(config_for(None, tmp_path, **{"data.split_file": str(split)}), tmp_path / "run",
+                                   log=lambda _: None)
+    assert prepared.labels == ("dog  bark", "dog bark", "owl")
+    assert f"{split}: 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading " \
+           f"zeros and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / 'dog bark' " \
+           f"(1 file)" in caplog.text
