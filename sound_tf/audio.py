@@ -365,9 +365,15 @@ def _no_file_information(exc: OSError) -> str:
 
 
 def _missing(path: Path) -> str:
-    """Why ``path``, which does not exist, cannot be read."""
-    return "broken symbolic link (its target is missing or links back to itself)" if path.is_symlink() else \
-        "file not found"
+    """Why ``path``, which does not exist, cannot be read (a path written with Windows backslashes, when the
+    same path with forward slashes exists, says so: it is not rewritten)."""
+    if path.is_symlink():
+        return "broken symbolic link (its target is missing or links back to itself)"
+    forward = str(path).replace("\\", "/")
+    if os.sep == "/" and forward != str(path) and os.path.exists(forward):
+        return (f"file not found; its path holds backslashes (\\), which are not folder separators here, and "
+                f"{forward} exists: write the path with forward slashes (/)")
+    return "file not found"
 
 
 def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> np.ndarray:

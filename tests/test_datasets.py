@@ -1319,3 +1319,23 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
     assert f"{split}: 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading " \
            f"zeros and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / 'dog bark' " \
            f"(1 file)" in caplog.text
+
+
+def test_a_manifest_path_with_backslashes_says_the_forward_slash_path_exists(tmp_path):
+    r"""'audio\dog\2.wav' (a manifest written on Windows) was skipped as 'file not found' with no hint; the
+    path is not rewritten, but the reason names the file that exists."""
+    rows = ["path,label"]
+    for c, label in enumerate(("cat", "dog", "owl")):
+        for i in range(3):
+            write_tone(tmp_path / "audio" / label / f"{i}.wav", 300.0 + 100 * c + 10 * i)
+            rows.append(f"audio\\{label}\\{i}.wav,{label}" if (label, i) == ("dog", 2) else f"audio/{label}/{i}.wav,{label}")
+    rows.append("audio\\dog\\9.wav,dog")  # no such file either way: the plain reason
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    prepared = prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run", log=lambda _: None)
+    written = tmp_path / "audio\\dog\\2.wav"
+    reason = (f"file not found; its path holds backslashes (\\), which are not folder separators here, and "
+              f"{tmp_path}/audio/dog/2.wav exists: write the path with forward slashes (/)")
+    assert prepared.skipped == [(str(written), reason), (str(tmp_path / "audio\\dog\\9.wav"), "file not found")]
+    with (tmp_path / "run" / "skipped.csv").open(newline="") as handle:
+        assert list(csv.reader(handle))[1] == [str(written), reason]
