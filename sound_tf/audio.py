@@ -49,6 +49,7 @@ __all__ = [
     "CACHE_ENV_VAR",
     "CacheResult",
     "DecodeCache",
+    "count_windows",
     "decode_bytes",
     "default_cache_dir",
     "expand_audio_inputs",
@@ -615,21 +616,47 @@ def split_windows(wave: np.ndarray, *, clip_samples: int, hop_samples: int, copy
     array([[1., 2., 3., 4.],
            [3., 4., 5., 0.]], dtype=float32)
     """
-    for name, value in (("clip_samples", clip_samples), ("hop_samples", hop_samples)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"split_windows: {name} must be an integer >= 1, got {value!r}")
-    if hop_samples > clip_samples:  # windows would leave gaps, and the last one could hold only padding
-        raise ConfigError(f"split_windows: hop_samples={hop_samples} exceeds clip_samples={clip_samples}: the "
-                          f"windows would skip the samples between them; give a hop of at most one clip")
+    _check_window_sizes("split_windows", clip_samples, hop_samples)
     wave = np.asarray(wave)
     if wave.ndim != 1:
         raise ConfigError(f"split_windows expects a mono wave of shape [samples], got shape {wave.shape}")
-    extra = max(wave.shape[0] - clip_samples, 0)
-    count = 1 + -(-extra // hop_samples)
+    count = _window_count(wave.shape[0], clip_samples, hop_samples)
     padded = np.zeros(clip_samples + (count - 1) * hop_samples, dtype=wave.dtype)  # [total_samples]
     padded[: wave.shape[0]] = wave
     windows = np.lib.stride_tricks.sliding_window_view(padded, clip_samples)[::hop_samples]
     return np.array(windows) if copy else windows  # [windows, clip_samples]
+
+
+def count_windows(num_samples: int, *, clip_samples: int, hop_samples: int) -> int:
+    """How many windows :func:`split_windows` cuts ``num_samples`` samples into, without the samples.
+
+    Export reads a clip's length from its WAV header (``soundfile.info(path).frames``) to count the
+    windows of a whole split before it reads any of them.
+
+    Examples
+    --------
+    >>> count_windows(5, clip_samples=4, hop_samples=2), count_windows(0, clip_samples=4, hop_samples=2)
+    (2, 1)
+    """
+    _check_window_sizes("count_windows", clip_samples, hop_samples)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
+        raise ConfigError(f"count_windows: num_samples must be an integer >= 0, got {num_samples!r}")
+    return _window_count(int(num_samples), clip_samples, hop_samples)
+
+
+def _window_count(num_samples: int, clip_samples: int, hop_samples: int) -> int:
+    """``1 + ceil(max(num_samples - clip_samples, 0) / hop_samples)``, for checked sizes."""
+    extra = max(num_samples - clip_samples, 0)
+    return 1 + -(-extra // hop_samples)
+
+
+def _check_window_sizes(where: str, clip_samples: object, hop_samples: object) -> None:
+    for name, value in (("clip_samples", clip_samples), ("hop_samples", hop_samples)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
+    if hop_samples > clip_samples:  # windows would leave gaps, and the last one could hold only padding
+        raise ConfigError(f"{where}: hop_samples={hop_samples} exceeds clip_samples={clip_samples}: the "
+                          f"windows would skip the samples between them; give a hop of at most one clip")
 
 
 def default_cache_dir() -> Path:

@@ -38,8 +38,9 @@ test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the eval
 and probabilities per window, the softmax of the mean logits per clip (the evaluation's rule, see
 :func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its top-1 agreement with Keras,
 its size and its median single-clip latency (batch 1; one thread for TFLite, and for TensorFlow when
-run from the command line). Export fails when an artefact misses the
-profile's thresholds unless ``--allow-degraded`` (``export.json`` then records ``passed: false`` and
+run from the command line). Each artefact's pass reads the test clips again from the run's decode
+cache, one clip's windows in memory at a time (:class:`CachedWindows`). Export fails when an artefact
+misses the profile's thresholds unless ``--allow-degraded`` (``export.json`` then records ``passed: false`` and
 ``allow_degraded: true``, and the server serves the bundle with a warning).
 
 The bundle is built in a new folder beside ``--out`` and moved into place only once it is complete, replacing
@@ -83,10 +84,10 @@ import tensorflow as tf
 from . import __version__
 from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
 from . import frontend, models
-from .audio import DecodeCache, cache_dir_of, split_windows
+from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
-from .errors import ConfigError, SoundTFError, run_cli
+from .errors import AudioError, ConfigError, SoundTFError, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
 from .locks import holds
 from .tflite_meta import FEATURES_FILE, embed_metadata
@@ -232,22 +233,99 @@ def load_run_model(run_dir: str | Path) -> tuple[Config, keras.Model]:
     return load_run(run_dir, compile=False)  # for conversion: no optimizer state
 
 
+class CachedWindows(Sequence[np.ndarray]):
+    """Each clip's windows ``[windows, clip_samples]``, read again from its decode-cache WAV whenever taken.
+
+    The windows of a whole split at once are more than its audio (float32, short clips padded to a
+    window, each sample of a long one held about twice at the default half-clip hop): about 300 MB for
+    one UrbanSound8K fold (837 clips of 88 200 samples), several GB for a larger test split. Export
+    scores every artefact clip by clip, so it holds one clip's windows at a time and reads the cache
+    again for each artefact (16-bit WAVs already at the model's rate: cheap next to inference). A clip is read as evaluation reads it: 16-bit PCM / 32768 in float32, as
+    ``tf.audio.decode_wav``, then :func:`sound_tf.audio.split_windows`.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        One cache file per clip, in clip order.
+    clip_samples, hop_samples : int
+        The run's window and hop.
+
+    Attributes
+    ----------
+    counts : list of int
+        Windows per clip, from each file's header (no samples read).
+    """
+
+    def __init__(self, paths: Sequence[Path], *, clip_samples: int, hop_samples: int):
+        self.paths = [Path(p) for p in paths]
+        self.clip_samples, self.hop_samples = clip_samples, hop_samples
+        self.counts = [count_windows(self._frames(path), clip_samples=clip_samples, hop_samples=hop_samples)
+                       for path in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        path = self.paths[index]  # IndexError ends iteration
+        try:
+            wave, _ = sf.read(path, dtype="float32")  # [samples]: 16-bit PCM / 32768, as tf.audio.decode_wav
+        except (sf.LibsndfileError, OSError) as exc:
+            raise self._unreadable(path, exc) from None
+        windows = split_windows(wave, clip_samples=self.clip_samples, hop_samples=self.hop_samples)
+        expected = self.counts[index]
+        if len(windows) != expected:
+            raise AudioError(path, f"decode-cache file changed while export read it: {len(windows)} windows now, "
+                                   f"{expected} when export began; run export again")
+        return windows  # [windows, clip_samples]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def _frames(self, path: Path) -> int:
+        try:
+            return sf.info(str(path)).frames
+        except (sf.LibsndfileError, OSError) as exc:
+            raise self._unreadable(path, exc) from None
+
+    @staticmethod
+    def _unreadable(path: Path, exc: Exception) -> AudioError:
+        if not path.exists():
+            return AudioError(path, "decode-cache file disappeared while export read it (the cache was cleaned or "
+                                    "deleted meanwhile?); run export again to decode it again")
+        return AudioError(path, f"decode-cache file cannot be read ({exc}); delete it and run export again")
+
+
 @dataclass
 class Clips:
-    """Clips of one split, decoded as evaluation reads them (the run's 16-bit cache files)."""
+    """Clips of one split, decoded as evaluation reads them (the run's 16-bit cache files).
+
+    From :func:`read_clips`, ``windows`` is a :class:`CachedWindows`: iterating it reads one clip at a
+    time. A list of arrays works too (tests).
+    """
 
     sources: list[str]
     label_indices: np.ndarray  # [clips]
-    windows: list[np.ndarray]  # per clip [windows, clip_samples]
+    windows: Sequence[np.ndarray]  # per clip [windows, clip_samples]
+
+    @property
+    def window_counts(self) -> list[int]:
+        """Windows per clip (read from the cache files' headers, not their samples)."""
+        if isinstance(self.windows, CachedWindows):
+            return list(self.windows.counts)
+        return [len(w) for w in self.windows]
 
     @property
     def num_windows(self) -> int:
-        return sum(len(w) for w in self.windows)
+        return sum(self.window_counts)
 
 
 def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None = None,
                seed: int | None = None) -> Clips:
-    """Windows of the clips of ``split`` in the run's ``split.csv``.
+    """The clips of ``split`` in the run's ``split.csv``, cached (strictly) and counted; their windows are
+    read when taken (:class:`CachedWindows`).
 
     ``seed`` shuffles the clips first (for a representative sample); ``limit`` keeps that many.
     """
@@ -267,17 +345,15 @@ def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None =
     cache_dir = cache_dir_of(config.data.cache_dir)
     cached = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz).build(
         [ex.path for ex in examples], strict=True).cached
-    windows = []
-    for ex in examples:
-        wave, _ = sf.read(cached[ex.path], dtype="float32")  # 16-bit PCM / 32768, as tf.audio.decode_wav
-        windows.append(split_windows(wave, clip_samples=config.audio.clip_samples,
-                                     hop_samples=config.audio.window_hop_samples))  # [windows, clip_samples]
+    windows = CachedWindows([cached[ex.path] for ex in examples], clip_samples=config.audio.clip_samples,
+                            hop_samples=config.audio.window_hop_samples)
     return Clips(sources=[ex.path for ex in examples],
                  label_indices=np.asarray([index[ex.label] for ex in examples], np.int64), windows=windows)
 
 
 def representative_windows(clips: Clips, count: int) -> np.ndarray:
-    """Up to ``count`` windows, taking each clip's windows in turn (``[n, clip_samples]``)."""
+    """Up to ``count`` windows, taking each clip's windows in turn (``[n, clip_samples]``); reads only the
+    clips it takes from."""
     chosen: list[np.ndarray] = []
     for windows in clips.windows:
         chosen.extend(windows[: count - len(chosen)])
@@ -1053,7 +1129,7 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                    f"{sum(1 for _ in _clips_used(train, len(representative)))} training clips" if train is not None
                    else "")
     log(f"export: {len(test.sources)} test clips ({test.num_windows} windows){calibration}")
-    probe = test.windows[0][:1]  # [1, clip_samples]: the latency input
+    probe = test.windows[0][:1].copy()  # [1, clip_samples]: the latency input (not its clip's other windows)
 
     keras_runner = _KerasRunner(model)
     keras_probs, keras_windows = score_clips(keras_runner, test)
@@ -1145,10 +1221,10 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
 def _clips_used(clips: Clips, count: int):
     """Sources of the clips whose windows :func:`representative_windows` took."""
     taken = 0
-    for source, windows in zip(clips.sources, clips.windows):
+    for source, clip_windows in zip(clips.sources, clips.window_counts):  # counts: no clip is read
         if taken >= count:
             return
-        taken += len(windows)
+        taken += clip_windows
         yield source
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sound_tf.audio import (CACHE_ENV_VAR, DecodeCache, decode_bytes, default_cache_dir, load_audio,
+from sound_tf.audio import (CACHE_ENV_VAR, DecodeCache, count_windows, decode_bytes, default_cache_dir, load_audio,
                             split_windows, wav_codec_problem, write_wav)
 from sound_tf.errors import AudioError, ConfigError
 
@@ -628,6 +628,17 @@ def test_split_windows_cover_the_wave_and_zero_pad_the_tail(n):
     assert windows.max(initial=0.0) == n  # the last sample is covered
     windows[0, 0] = -1.0
     assert n == 0 or wave[0] == 1.0  # a copy, not a view of the input
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 140, 141, 260])
+def test_count_windows_counts_what_split_windows_cuts_without_the_samples(n):
+    """Export counts a split's windows from the cache files' headers and reads each clip only when it scores it."""
+    assert count_windows(n, clip_samples=100, hop_samples=40) == len(split_windows(np.zeros(n, np.float32),
+                                                                                   clip_samples=100, hop_samples=40))
+    with pytest.raises(ConfigError, match=r"^count_windows: hop_samples=5 exceeds clip_samples=2"):
+        count_windows(n, clip_samples=2, hop_samples=5)
+    with pytest.raises(ConfigError, match=r"^count_windows: num_samples must be an integer >= 0, got -1$"):
+        count_windows(-1, clip_samples=100, hop_samples=40)
 
 
 def test_split_windows_rejects_bad_arguments():

@@ -7,10 +7,14 @@ re-runs its check on the artefacts, YAMNet-style.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import json
 import os
+import re
 import shutil
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -21,9 +25,12 @@ import soundfile as sf
 import tensorflow as tf
 
 from sound_tf import export
+from sound_tf.audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from sound_tf.config import Config, apply_overrides
+from sound_tf.datasets import read_split_csv
+from sound_tf.errors import AudioError
 from sound_tf.evaluation import softmax
-from sound_tf.lite import LiteClassifier, window_probabilities
+from sound_tf.lite import LiteClassifier, aggregate_logits, window_probabilities
 from sound_tf.pipeline import predict_logits
 from sound_tf.serve.backends import resolve_backend
 from sound_tf.tflite_meta import FEATURES_FILE, read_metadata, strip_metadata
@@ -607,3 +614,179 @@ def test_an_artefact_more_accurate_than_keras_gains_points(bundle, tmp_path, mon
     assert (keras_accuracy, entry["accuracy"]) == (pytest.approx(1 - 1 / clips), 1.0)
     assert entry["accuracy_drop_points"] == pytest.approx(-100 / clips)
     assert not [f for f in result.failures if "points below Keras" in f]
+
+
+# -- export streams the test split: one clip's windows in memory at a time --------------------------------------
+def _tone_split(folder: Path, clips: int, *, seconds: float, split: str = "test") -> Path:
+    """``folder/split.csv`` listing ``clips`` tones of ``seconds`` each (16-bit WAVs at SR) in ``split``."""
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(clips)
+    rows = ["split,path,label"]
+    for i in range(clips):
+        path = folder / "audio" / f"tone_{i}.wav"
+        n = int(seconds * SR)
+        wave = 0.3 * np.sin(2 * np.pi * rng.uniform(300, 2000) * np.arange(n) / SR)
+        sf.write(path, wave.astype(np.float32), SR, subtype="PCM_16")
+        rows.append(f"{split},{path},{CLASSES[i % len(CLASSES)]}")
+    (folder / "split.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def _run_with_tone_test_split(run, folder: Path, clips: int, *, seconds: float) -> Path:
+    """The fixture's trained run with a test split of ``clips`` tones of ``seconds`` each."""
+    folder.mkdir(parents=True)
+    for name in ("config.json", "model.keras", "labels.txt"):
+        shutil.copy(run.run_dir / name, folder / name)
+    return _tone_split(folder, clips, seconds=seconds)
+
+
+def _clip_window_bytes(config: Config, *, seconds: float) -> int:
+    """Bytes of one clip's float32 windows ``[windows, clip_samples]``."""
+    windows = count_windows(int(seconds * SR), clip_samples=config.audio.clip_samples,
+                                   hop_samples=config.audio.window_hop_samples)
+    return windows * config.audio.clip_samples * 4
+
+
+@contextlib.contextmanager
+def _traced():
+    """tracemalloc on for the block (NumPy reports every array it allocates to it)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        yield
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def _scoring_peak_bytes(run_dir: Path, out: Path, monkeypatch) -> int:
+    """Export ``float32`` of ``run_dir``; the most memory traced while an artefact (Keras, float32) was scored,
+    above what was traced just before export read the test split."""
+    real_read, real_score = export.read_clips, export.score_clips
+    before: list[int] = []
+    peaks: list[int] = []
+
+    def read(*args, **kwargs):
+        before.append(tracemalloc.get_traced_memory()[0])
+        return real_read(*args, **kwargs)
+
+    def score(runner, clips):
+        tracemalloc.reset_peak()
+        scored = real_score(runner, clips)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        return scored
+
+    monkeypatch.setattr(export, "read_clips", read)
+    monkeypatch.setattr(export, "score_clips", score)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+    with _traced():
+        export.export_run(run_dir, profile=_quick_profile("float32"), out_dir=out, allow_degraded=True,
+                          log=lambda message: None)
+    assert len(before) == 1 and len(peaks) == 2, "one test split read, Keras and float32 scored"
+    return max(peaks) - before[0]
+
+
+def test_export_scores_one_clip_at_a_time_whatever_the_size_of_the_test_split(bundle, tmp_path, monkeypatch):
+    """Export read every test clip's windows into memory at once and kept them while it scored every artefact:
+    with overlapping windows more than the audio itself (about 300 MB for one UrbanSound8K fold, GBs for a
+    larger split). It now reads each clip again from the decode cache when it scores it: the memory traced
+    while scoring no longer grows with the number of test clips (measured with 4 and 16 clips of 6 s, 23 windows
+    each: 2.01 and 6.42 MB before, 12 clips' windows more; 1.57 and 1.59 MB now)."""
+    run, _ = bundle
+    seconds, few = 6.0, 4
+    clip_bytes = _clip_window_bytes(run.config, seconds=seconds)  # 368 KB: 23 windows of 4000 samples
+    small = _scoring_peak_bytes(_run_with_tone_test_split(run, tmp_path / "few", few, seconds=seconds),
+                                tmp_path / "few_bundle", monkeypatch)
+    large = _scoring_peak_bytes(_run_with_tone_test_split(run, tmp_path / "many", 4 * few, seconds=seconds),
+                                tmp_path / "many_bundle", monkeypatch)
+    # holding every clip, the 12 more clips cost 12 clips' windows (4.4 MB); streaming, nothing
+    assert large - small < 2 * clip_bytes, (f"scoring peak {small / 1e6:.2f} MB for {few} test clips, "
+                                            f"{large / 1e6:.2f} MB for {4 * few}: it grows with the test split")
+
+
+def _split_config(tmp_path: Path) -> Config:
+    return dataclasses.replace(apply_overrides(Config(), {"audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                                          "data.cache_dir": str(tmp_path / "cache")}), labels=CLASSES)
+
+
+def _calibration_peak_bytes(folder: Path, config: Config, clips: int) -> int:
+    """Peak memory traced while reading the first 4 windows of a split of ``clips`` clips (the int8 calibration
+    sample), the decode cache already built."""
+    export.read_clips(folder, config, "train", limit=clips)  # decodes into the cache: not measured
+    with _traced():
+        tracemalloc.reset_peak()
+        chosen = export.representative_windows(export.read_clips(folder, config, "train", limit=clips), 4)
+        peak = tracemalloc.get_traced_memory()[1]
+    assert chosen.shape == (4, config.audio.clip_samples)
+    return peak
+
+
+def test_the_calibration_sample_reads_only_the_clips_it_takes(tmp_path):
+    """int8 calibration takes the first profile.representative_windows windows, but export read the windows
+    of that many *clips* first; it now reads a clip only when it takes windows from it (measured, 4 windows from
+    4 and 16 clips of 6 s: 1.86 and 6.29 MB before, 0.76 and 0.77 MB now)."""
+    config = _split_config(tmp_path)
+    seconds, few = 6.0, 4
+    clip_bytes = _clip_window_bytes(config, seconds=seconds)
+    small = _calibration_peak_bytes(_tone_split(tmp_path / "few", few, seconds=seconds, split="train"), config, few)
+    large = _calibration_peak_bytes(_tone_split(tmp_path / "many", 4 * few, seconds=seconds, split="train"),
+                                    config, 4 * few)
+    assert large - small < clip_bytes, f"{small / 1e6:.2f} MB for {few} clips, {large / 1e6:.2f} MB for {4 * few}"
+    assert small < 3 * clip_bytes, f"{small / 1e6:.2f} MB to take 4 windows of one clip"
+
+
+def test_a_cache_file_gone_between_two_passes_is_named_in_the_error(tmp_path):
+    """Each artefact reads the test clips again from the decode cache; a cache file deleted meanwhile (a cache
+    clean-up) is an AudioError naming it, not a libsndfile traceback."""
+    config = _split_config(tmp_path)
+    folder = _tone_split(tmp_path / "run", 3, seconds=1.0)
+    clips = export.read_clips(folder, config, "test")
+    assert clips.num_windows == 3 * 3 and len(clips.windows) == 3
+    gone = DecodeCache(tmp_path / "cache", sample_rate_hz=SR).path_for(clips.sources[1])
+    gone.unlink()
+
+    class Silent:  # a model: zero logits for every window
+        def predict(self, windows):
+            return {"logits": np.zeros((len(windows), len(CLASSES))),
+                    "probabilities": np.full((len(windows), len(CLASSES)), 1 / len(CLASSES))}
+
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(gone))}: decode-cache file disappeared while export "
+                                         rf"read it .*; run export again"):
+        export.score_clips(Silent(), clips)
+
+
+def test_export_json_numbers_match_scoring_every_clip_held_in_memory(bundle):
+    """Streaming the test split changes no number of export.json: each artefact's accuracy, agreement,
+    disagreements, window agreement and largest probability difference are those of scoring the clips' windows
+    read all at once, as export did before (one batch per clip, the windows of the decode cache's float32
+    samples)."""
+    run, result = bundle
+    report = result.report
+    config, model = export.load_run_model(run.run_dir)
+    examples = read_split_csv(run.run_dir / "split.csv")["test"]
+    cached = DecodeCache(cache_dir_of(config.data.cache_dir), sample_rate_hz=SR).build(
+        [ex.path for ex in examples], strict=True).cached  # this test's own cache folder: decoded again
+    held = [split_windows(sf.read(cached[ex.path], dtype="float32")[0], clip_samples=config.audio.clip_samples,
+                          hop_samples=config.audio.window_hop_samples) for ex in examples]  # [windows, clip_samples]
+    labels = np.array([CLASSES.index(ex.label) for ex in examples])
+    assert report["test"]["clips"] == len(held) and report["test"]["windows"] == sum(len(w) for w in held)
+
+    def scored(runner):
+        outputs = [runner.predict(windows) for windows in held]
+        clip_probs = np.stack([aggregate_logits(o["logits"]) for o in outputs])  # [clips, classes]
+        return clip_probs.argmax(axis=1), np.concatenate([window_probabilities(o) for o in outputs])
+
+    keras_pred, keras_windows = scored(export._KerasRunner(model))
+    assert report["artefacts"]["keras"]["accuracy"] == float(np.mean(keras_pred == labels))
+    runners = {"saved_model": export._SavedModelRunner(result.path("saved_model")),
+               **{v: export._LiteRunner(result.path(v)) for v in WAVEFORM_VARIANTS},
+               "int8_features": export._FeaturesRunner(result.path("int8_features"), export.frontend_model(model))}
+    for name, runner in runners.items():
+        pred, windows = scored(runner)
+        entry = report["artefacts"][name]
+        expected = {"accuracy": float(np.mean(pred == labels)), "agreement": float(np.mean(pred == keras_pred)),
+                    "clips": len(held), "disagreements": int(np.count_nonzero(pred != keras_pred)),
+                    "window_agreement": float(np.mean(windows.argmax(axis=1) == keras_windows.argmax(axis=1))),
+                    "max_abs_probability_diff": float(np.abs(windows - keras_windows).max())}
+        assert {key: entry[key] for key in expected} == expected, name
