@@ -240,8 +240,9 @@ class CachedWindows(Sequence[np.ndarray]):
     window, each sample of a long one held about twice at the default half-clip hop): about 300 MB for
     one UrbanSound8K fold (837 clips of 88 200 samples), several GB for a larger test split. Export
     scores every artefact clip by clip, so it holds one clip's windows at a time and reads the cache
-    again for each artefact (16-bit WAVs already at the model's rate: cheap next to inference). A clip is read as evaluation reads it: 16-bit PCM / 32768 in float32, as
-    ``tf.audio.decode_wav``, then :func:`sound_tf.audio.split_windows`.
+    again for each artefact (16-bit WAVs already at the model's rate: cheap next to inference). A clip
+    is read as evaluation reads it: 16-bit PCM / 32768 in float32, as ``tf.audio.decode_wav``, then
+    :func:`sound_tf.audio.split_windows`.
 
     Parameters
     ----------
