@@ -498,8 +498,12 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
     import signal
     import subprocess
 
-    # 'ready' is printed inside run_cli: printed before it, a SIGINT could land before run_cli was entered
-    child = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.errors import run_cli\n"
+    # 'ready' is printed inside run_cli: printed before it, a SIGINT could land before run_cli was entered.
+    # The child installs Python's own SIGINT handler, as a command started from a terminal has it: a test run
+    # started in the background (`pytest &`, a CI job) hands its children SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt at all.
+    child = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\nfrom sound_tf.errors import run_cli\n"
+                              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
                               "sys.exit(run_cli(lambda: (print('ready', flush=True), time.sleep(60))))"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
