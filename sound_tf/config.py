@@ -26,6 +26,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
+import numbers
 import os
 import tomllib
 import types
@@ -85,6 +86,19 @@ def check_seed(name: str, seed: Any) -> None:
     """Raise :class:`ConfigError` naming ``name`` unless ``seed`` is an integer in ``[0, SEED_LIMIT)``."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
         raise ConfigError(f"{name} must be an integer in [0, 2**30), got {seed!r}")
+
+
+def fold_below_1(name: str, fold: Any, *, shown: str | None = None) -> str | None:
+    """``"<name> must be 1 or more (folds count from 1, ...), got <fold>"`` when ``fold`` is a number below 1,
+    else ``None`` (``shown``: the value as it was written; by default its ``repr``).
+
+    The one wording of that check: the readers of a fold column (``datasets._parse_fold``), an ``Example``
+    built in code, ``split_examples``' arguments and ``data.test_fold`` / ``data.val_fold`` all use it.
+    """
+    if not isinstance(fold, numbers.Real) or not fold < 1:
+        return None
+    return (f"{name} must be 1 or more (folds count from 1, as ESC-50's, UrbanSound8K's and --test-fold do), "
+            f"got {repr(fold) if shown is None else shown}")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -237,7 +251,7 @@ class DataConfig:
         One of ``auto, folder, csv, esc50, urbansound8k, demo``.
     test_fold, val_fold : int or None
         For datasets with folds: the held-out test fold (default: the last) and the validation fold
-        (default: the fold before the test fold).
+        (default: the fold before the test fold). Folds count from 1: 0 or below is refused.
     val_fraction, test_fraction : float
         For datasets without folds: sizes of the stratified validation and test splits.
     split_file : str or None
@@ -270,6 +284,9 @@ class DataConfig:
                f"{self.val_fraction!r} and {self.test_fraction!r}")
         _check(isinstance(self.demo_clips_per_class, int) and self.demo_clips_per_class >= 5,
                f"data.demo_clips_per_class must be an integer >= 5, got {self.demo_clips_per_class!r}")
+        for name in ("test_fold", "val_fold"):  # 0 was accepted, and failed after the data was read
+            problem = fold_below_1(f"data.{name} (--{name.replace('_', '-')})", getattr(self, name))
+            _check(problem is None, problem)
         _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),
                f"data.split_file fixes every split, so data.test_fold={self.test_fold} / data.val_fold="
                f"{self.val_fold} would not be used: give one or the other")

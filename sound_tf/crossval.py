@@ -35,7 +35,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Config, saved_fingerprint
+from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
 from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
@@ -241,6 +241,9 @@ def _fold_numbers(folds: Any) -> list[int] | None:
         raise ConfigError(f"run_crossval: folds must be whole fold numbers, got {wrong[0]!r} in {listed!r}")
     if not listed:
         raise ConfigError("run_crossval: folds names no fold; pass None to run every fold")
+    below = next((problem for fold in listed if (problem := fold_below_1("run_crossval: folds", fold))), None)
+    if below is not None:  # was "--folds names fold(s) [0] that do not exist", once the data was read
+        raise ConfigError(f"{below} in {listed!r}")
     return sorted({int(fold) for fold in listed})
 
 

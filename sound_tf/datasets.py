@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, temporary_file_beside
+from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import ConfigError, DatasetError
 
@@ -90,12 +91,23 @@ class Example:
     group : str or None
         Source recording id; examples sharing a group never straddle splits. ``None`` means the file
         is its own group.
+
+    Raises
+    ------
+    DatasetError
+        ``fold`` is below 1 (naming ``path``), as the readers of a fold column refuse it (naming the line).
     """
 
     path: str
     label: str
     fold: int | None = None
     group: str | None = None
+
+    def __post_init__(self) -> None:
+        # Built in code (split_examples, assign_kfold, write_split_csv take these), fold 0 was one more fold.
+        problem = _fold_below_1(self.fold)
+        if problem is not None:
+            raise DatasetError(f"{self.path}: {problem}")
 
     @property
     def group_key(self) -> str:
@@ -448,6 +460,15 @@ def _open_quote_hint(lines: _CsvLines) -> str:
             f"takes in every line up to the next double quote (is one on line {line} not closed?)")
 
 
+def _fold_below_1(fold: Any, shown: str | None = None) -> str | None:
+    """What is wrong with an example's fold below 1 (``shown``: as written), with a hint for folds numbered
+    from 0; ``None`` for any other fold."""
+    problem = fold_below_1("fold", fold, shown=shown)
+    if problem is None:
+        return None
+    return problem + ("; folds numbered from 0: add 1 to every fold" if fold == 0 else "")
+
+
 def _parse_fold(value: str, path: Path, line: int) -> int | None:
     if value == "":
         return None
@@ -457,10 +478,9 @@ def _parse_fold(value: str, path: Path, line: int) -> int | None:
         number = float("nan")
     if not number.is_integer():
         raise DatasetError(f"{path}, line {line}: fold must be an integer, got {value!r}")
-    if number < 1:  # fold 0 was one more fold, held out as validation when fold 1 was the test fold
-        raise DatasetError(f"{path}, line {line}: fold must be 1 or more (folds count from 1, as ESC-50's, "
-                           f"UrbanSound8K's and --test-fold do), got {value!r}"
-                           + ("; folds numbered from 0: add 1 to every fold" if number == 0 else ""))
+    problem = _fold_below_1(number, repr(value))
+    if problem is not None:  # fold 0 was one more fold, held out as validation when fold 1 was the test fold
+        raise DatasetError(f"{path}, line {line}: {problem}")
     return int(number)
 
 
@@ -726,8 +746,9 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     Raises
     ------
     DatasetError
-        No examples, only some examples with a fold, fewer than two folds, a fold number that does
-        not exist (the message lists the folds present), or ``val_fold == test_fold``.
+        No examples, only some examples with a fold, fewer than two folds, a ``test_fold`` or ``val_fold``
+        below 1 (folds count from 1: an :class:`Example` refuses a fold below 1 too), a fold number that
+        does not exist (the message lists the folds present), or ``val_fold == test_fold``.
     """
     examples = _example_list(examples, "split_examples")
     if not examples:
@@ -738,6 +759,9 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     for name, fold in (("test_fold", test_fold), ("val_fold", val_fold)):
         if isinstance(fold, (bool, np.bool_)):  # True was fold 1
             raise DatasetError(f"{name} must be a fold number, got {fold!r}")
+        problem = fold_below_1(name, fold)
+        if problem is not None:  # was "does not exist" (or "given but the examples have no folds")
+            raise DatasetError(problem)
     with_fold = sum(ex.fold is not None for ex in examples)
     if 0 < with_fold < len(examples):
         raise DatasetError(f"{with_fold} of {len(examples)} examples have a fold and the others do not; give "

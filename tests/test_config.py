@@ -376,3 +376,23 @@ def test_apply_overrides_names_arguments_of_the_wrong_kind():
     with pytest.raises(ConfigError, match="override key 3 must be text"):
         apply_overrides(Config(), {3: 1})
     assert apply_overrides(Config(), {"train.epochs": 3}).train.epochs == 3
+
+
+def test_a_test_fold_or_val_fold_below_1_is_refused_naming_the_key_in_the_readers_words(tmp_path):
+    """data.test_fold = 0 (--test-fold 0) was accepted and failed only after the data was read ('test_fold=0
+    does not exist'); folds count from 1, and a manifest's fold 0 is refused in the same words."""
+    from sound_tf.config import DataConfig
+
+    why = re.escape("must be 1 or more (folds count from 1, as ESC-50's, UrbanSound8K's and --test-fold do), got ")
+    with pytest.raises(ConfigError, match=rf"^data\.test_fold \(--test-fold\) {why}0$"):
+        apply_overrides(Config(), {"data.test_fold": 0})
+    with pytest.raises(ConfigError, match=rf"^data\.val_fold \(--val-fold\) {why}-1$"):
+        DataConfig(val_fold=-1)
+    saved = Config().to_dict()
+    saved["data"]["test_fold"] = 0
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(tmp_path / 'config.json'))}: data\.test_fold "
+                                          rf"\(--test-fold\) {why}0$"):
+        Config.load(tmp_path)
+    config = apply_overrides(Config(), {"data.test_fold": 1, "data.val_fold": 2})
+    assert (config.data.test_fold, config.data.val_fold) == (1, 2)

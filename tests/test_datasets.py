@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
@@ -1339,3 +1340,28 @@ def test_a_manifest_path_with_backslashes_says_the_forward_slash_path_exists(tmp
     assert prepared.skipped == [(str(written), reason), (str(tmp_path / "audio\\dog\\9.wav"), "file not found")]
     with (tmp_path / "run" / "skipped.csv").open(newline="") as handle:
         assert list(csv.reader(handle))[1] == [str(written), reason]
+
+
+def test_an_example_built_in_code_with_a_fold_below_1_is_refused_in_the_readers_words(tmp_path):
+    """split_examples, assign_kfold and write_split_csv took Example(fold=0) built in Python, which every
+    reader of a fold column refuses: fold 0 became one more fold (the validation fold before fold 1)."""
+    why = re.escape("fold must be 1 or more (folds count from 1, as ESC-50's, UrbanSound8K's and --test-fold do), "
+                    "got ")
+    zero = re.escape("; folds numbered from 0: add 1 to every fold")
+
+    def examples(folds):
+        return [Example(f"/x/{c}{fold}.wav", c, fold=fold) for fold in folds for c in "ab"]
+
+    with pytest.raises(DatasetError, match=rf"^/x/a0\.wav: {why}0{zero}$"):
+        split_examples(examples((0, 1, 2)))
+    with pytest.raises(DatasetError, match=rf"^/x/a-1\.wav: {why}-1$"):
+        assign_kfold(examples((1, -1, 2, 3)), 2, 0)
+    with pytest.raises(DatasetError, match=rf"^/x/a0\.wav: {why}0{zero}$"):
+        write_split_csv(tmp_path / "split.csv", {"train": examples((1,)), "test": examples((0,))})
+    assert not (tmp_path / "split.csv").exists()
+    with pytest.raises(DatasetError, match=rf"^/x/a1\.wav: {why}np\.int64\(0\){zero}$"):
+        dataclasses.replace(examples((1,))[0], fold=np.int64(0))  # as crossval gives examples their folds
+    for name in ("test_fold", "val_fold"):  # was "test_fold=0 does not exist; folds present: [1, 2, 3]"
+        with pytest.raises(DatasetError, match=rf"^{name} must be 1 or more \(folds count from 1, .*\), got 0$"):
+            split_examples(examples((1, 2, 3)), **{name: 0})
+    assert [ex.fold for ex in split_examples(examples((1, 2, 3)), test_fold=1)["val"]] == [3, 3]
