@@ -100,7 +100,9 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
     A file named directly is always tried, whatever its name. An entry of a folder that is not a regular
     file (a broken symbolic link, a FIFO) is listed like one, so the decoder reports it as training does.
     A path whose information cannot be read, or a folder (at any depth) that cannot be listed, is an entry
-    with its problem (a missing search or read permission), as training reports them.
+    with its problem (a missing search or read permission), as training reports them. A missing path is
+    "no such file or folder", or, when it holds backslashes and its forward-slash form exists, says so as
+    training's ``skipped.csv`` does (one reason, :func:`_missing`).
     """
     out: list[tuple[str, str | None]] = []
     for item in inputs:
@@ -131,7 +133,7 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
         elif exists:
             out.append((str(path), None))
         else:
-            out.append((str(path), _missing(path) if path.is_symlink() else "no such file or folder"))
+            out.append((str(path), _missing(path, not_found="no such file or folder")))
     return out
 
 
@@ -365,16 +367,17 @@ def _no_file_information(exc: OSError) -> str:
     return f"cannot read file information ({exc.strerror or exc})"
 
 
-def _missing(path: Path) -> str:
+def _missing(path: Path, *, not_found: str = "file not found") -> str:
     """Why ``path``, which does not exist, cannot be read (a path written with Windows backslashes, when the
-    same path with forward slashes exists, says so: it is not rewritten)."""
+    same path with forward slashes exists, says so: it is not rewritten). ``not_found`` is the plain reason:
+    :func:`expand_audio_inputs` says "no such file or folder", as a command line may name a folder."""
     if path.is_symlink():
         return "broken symbolic link (its target is missing or links back to itself)"
     forward = str(path).replace("\\", "/")
     if os.sep == "/" and forward != str(path) and os.path.exists(forward):
-        return (f"file not found; its path holds backslashes (\\), which are not folder separators here, and "
+        return (f"{not_found}; its path holds backslashes (\\), which are not folder separators here, and "
                 f"{forward} exists: write the path with forward slashes (/)")
-    return "file not found"
+    return not_found
 
 
 def decode_bytes(data: bytes, *, sample_rate_hz: int, name: str = "upload") -> np.ndarray:

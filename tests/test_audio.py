@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import shutil
 import stat
 import struct
@@ -785,6 +786,25 @@ def test_folders_given_on_the_command_line_expand_to_their_audio_files(tmp_path)
                    (str(tmp_path / "nowhere.wav"), "no such file or folder"),
                    (str(data / ".hidden" / "d.wav"), None)]  # named directly: always tried
     assert left_out == [str(data / "a" / "notes.txt")]
+
+
+def test_a_command_line_path_with_backslashes_names_the_forward_slash_path_that_exists(tmp_path, monkeypatch):
+    r"""predict and lite said a bare 'no such file or folder' for data\dog\1.wav (a path copied from Windows),
+    where a manifest's row named the forward-slash path that exists; the reason now comes from one function."""
+    from sound_tf.audio import expand_audio_inputs
+
+    (tmp_path / "data" / "dog").mkdir(parents=True)
+    sf.write(tmp_path / "data" / "dog" / "1.wav", sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ)
+    monkeypatch.chdir(tmp_path)
+    hint = ("no such file or folder; its path holds backslashes (\\), which are not folder separators here, and "
+            "{} exists: write the path with forward slashes (/)")
+    absolute = str(tmp_path / "data\\dog\\1.wav")
+    got = expand_audio_inputs(["data\\dog\\1.wav", "data\\dog", absolute, "data\\dog\\2.wav"])
+    assert got == [("data\\dog\\1.wav", hint.format("data/dog/1.wav")), ("data\\dog", hint.format("data/dog")),
+                   (absolute, hint.format(f"{tmp_path}/data/dog/1.wav")),
+                   ("data\\dog\\2.wav", "no such file or folder")]  # neither form exists: the plain reason
+    with pytest.raises(AudioError, match=re.escape(f"data\\dog\\1.wav: file not found; its path holds backslashes")):
+        load_audio("data\\dog\\1.wav", sample_rate_hz=RATE_HZ)  # the decoder's wording is unchanged
 
 
 def test_a_folder_given_on_the_command_line_keeps_its_broken_links_and_special_files(tmp_path):
