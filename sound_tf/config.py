@@ -93,7 +93,7 @@ def fold_below_1(name: str, fold: Any, *, shown: str | None = None) -> str | Non
     else ``None`` (``shown``: the value as it was written; by default its ``repr``).
 
     The one wording of that check: the readers of a fold column (``datasets._parse_fold``), an ``Example``
-    built in code, ``split_examples``' arguments and ``data.test_fold`` / ``data.val_fold`` all use it.
+    built in code and ``split_examples``' arguments (``data.test_fold`` / ``data.val_fold``) all use it.
     """
     if not isinstance(fold, numbers.Real) or not fold < 1:
         return None
@@ -251,7 +251,9 @@ class DataConfig:
         One of ``auto, folder, csv, esc50, urbansound8k, demo``.
     test_fold, val_fold : int or None
         For datasets with folds: the held-out test fold (default: the last) and the validation fold
-        (default: the fold before the test fold). Folds count from 1: 0 or below is refused.
+        (default: the fold before the test fold). Folds count from 1: 0 or below is refused when the
+        splits are made (:func:`sound_tf.datasets.split_examples`), not here, so that the config.json of
+        a run or export bundle made before folds were checked still loads (to serve, export or predict).
     val_fraction, test_fraction : float
         For datasets without folds: sizes of the stratified validation and test splits.
     split_file : str or None
@@ -284,9 +286,6 @@ class DataConfig:
                f"{self.val_fraction!r} and {self.test_fraction!r}")
         _check(isinstance(self.demo_clips_per_class, int) and self.demo_clips_per_class >= 5,
                f"data.demo_clips_per_class must be an integer >= 5, got {self.demo_clips_per_class!r}")
-        for name in ("test_fold", "val_fold"):  # 0 was accepted, and failed after the data was read
-            problem = fold_below_1(f"data.{name} (--{name.replace('_', '-')})", getattr(self, name))
-            _check(problem is None, problem)
         _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),
                f"data.split_file fixes every split, so data.test_fold={self.test_fold} / data.val_fold="
                f"{self.val_fold} would not be used: give one or the other")
