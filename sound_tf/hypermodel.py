@@ -15,6 +15,7 @@ Recipe layout::
     max_trials = 20
     epochs = 12
     [fixed]                       # config overrides applied to every trial and to the final model
+                                  # (train.epochs and train.early_stopping_patience: the final model's only)
     "train.schedule" = "cosine"
     [hp.learning_rate]            # one table per hyperparameter; its name is the table name
     key = "train.learning_rate"
@@ -34,6 +35,12 @@ drawn value reaches the config:
   e.g. probabilities to ``[0, 1]`` or widths to at least 8 channels.
 
 Modes apply in the order set -> depth -> scale, so a width multiplier scales the widths chosen by depth.
+
+Every trial trains with ``[search]``'s ``epochs`` (capped by the base config's ``train.epochs``) and
+``early_stopping_patience``, whatever the space sets (:data:`TRIAL_KEYS`), so no hyperparameter may set
+``train.epochs`` or ``train.early_stopping_patience``: all its trials would be the same, and the best run would
+train with a value no trial measured. The final model takes them from the pipeline recipe and flags, or from
+``[fixed]`` when it sets them (there they reach the final model only).
 
 A hyperparameter none of whose values changes a trial with this run's settings (pipeline recipe, flags,
 ``[fixed]``) is not searched (:meth:`SearchSpace.inert`, :meth:`SearchSpace.without`): ``augment_strength``
@@ -87,6 +94,9 @@ _SEARCH_KEYS = {"objective", "tuner", "max_trials", "epochs", "early_stopping_pa
 _MAX_CANDIDATES = 256
 #: Most value combinations of the hyperparameters sharing a config section tried for that: more, and they are searched.
 _MAX_COMBINATIONS = 4096
+#: Config keys every trial takes from ``[search]``, whatever the space sets (:attr:`SoundHyperModel.trial_overrides`):
+#: key -> the ``[search]`` setting. A hyperparameter on one would draw values no trial trains with.
+TRIAL_KEYS = {"train.epochs": "epochs", "train.early_stopping_patience": "early_stopping_patience"}
 _ABSENT = object()  # a hyperparameter left out of a combination (the settings without it)
 
 
@@ -242,6 +252,11 @@ class HyperParam:
             if _is_data_key(key):
                 raise _fail(where, f"{key} cannot be searched: every trial trains on the same data, decoded "
                                    f"once; set it with --set or in the pipeline recipe")
+            if key in TRIAL_KEYS:  # every trial trained alike, and the final model took a value no trial measured
+                raise _fail(where, f"{key} cannot be searched: trials take their epochs and patience from [search] "
+                                   f"({', '.join(TRIAL_KEYS.values())}) whatever value is drawn, and the final model "
+                                   f"from the pipeline recipe's {_listed(list(TRIAL_KEYS))} (or --epochs, --set); "
+                                   f"set them there")
             numbers = current if isinstance(current, (list, tuple)) else [current]
             if mode == "scale" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
                 raise _fail(where, f"mode \"scale\" multiplies numbers, and {key} is {current!r}")
@@ -520,7 +535,8 @@ class SearchSpace:
     name : str
     settings : SearchSettings
     fixed : dict
-        Dotted-key config overrides applied before the hyperparameters (trials and final model).
+        Dotted-key config overrides applied before the hyperparameters (trials and final model; the trials
+        replace its :data:`TRIAL_KEYS` with ``[search]``'s settings).
     params : tuple of HyperParam
         Every hyperparameter of the recipe (what :meth:`fingerprint` covers).
     source : str
@@ -875,8 +891,9 @@ class SoundHyperModel(keras_tuner.HyperModel):
             raise ConfigError(f"a search needs a Config with at least 2 labels, got "
                               f"{config.labels if isinstance(config, Config) else config!r}")
         self.config, self.space, self.data = config, space, data
-        self.trial_overrides = {"train.epochs": None if trial_epochs is None else int(trial_epochs),
-                                "train.early_stopping_patience": None if trial_patience is None else int(trial_patience)}
+        given = {"epochs": trial_epochs, "early_stopping_patience": trial_patience}
+        self.trial_overrides = {key: None if given[setting] is None else int(given[setting])
+                                for key, setting in TRIAL_KEYS.items()}
         self.progress = progress  # fit verbosity apart from KerasTuner's (its trial tables); None: the same
         self.log = log  # one line per trial epoch (as train's EpochLog), when given
         self.stats = FeatureStatsCache(data.splits["train"], stats_dir) if data is not None else None

@@ -221,6 +221,72 @@ def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     assert (final.train.epochs, final.train.early_stopping_patience) == (7, 5)  # not the trials' 2 and 1
 
 
+def _trial_overridden_keys() -> list[str]:
+    """The config keys a trial takes from [search] whatever the space sets, as the hypermodel overrides them."""
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    hypermodel = SoundHyperModel(Config(labels=("a", "b")), SearchSpace.from_toml(TINY), trial_epochs=2,
+                                 trial_patience=1)
+    return sorted(hypermodel.trial_overrides)
+
+
+@pytest.mark.parametrize("mode", ["set", "scale"])
+def test_a_hyperparameter_on_a_key_every_trial_takes_from_search_is_refused_naming_it(tmp_path, mode):
+    """[hp.epochs] key = "train.epochs" was searched: every trial trained [search] epochs whatever it drew, so
+    all trials were alike, and the best run trained the drawn value, which best_hparams.json named as the best
+    though no trial measured it. Such a space is refused as it loads, for each key the trials override."""
+    from sound_tf.hypermodel import SearchSpace
+
+    keys = _trial_overridden_keys()
+    assert keys == ["train.early_stopping_patience", "train.epochs"]
+    for key in keys:
+        path = tmp_path / "space.toml"
+        table = f'key = "{key}"\nvalues = [10, 20]\n' if mode == "set" else \
+            f'keys = ["train.learning_rate", "{key}"]\nmode = "scale"\nvalues = [0.5, 2.0]\n'
+        path.write_text(f'[search]\nepochs = 3\n[hp.learning_rate]\nkey = "model.dropout"\nvalues = [0.1, 0.2]\n'
+                        f'[hp.longer]\n{table}')
+        with pytest.raises(ConfigError) as info:
+            SearchSpace.from_toml(path)
+        assert str(info.value) == (
+            f"{path} [hp.longer]: {key} cannot be searched: trials take their epochs and patience from [search] "
+            f"(epochs, early_stopping_patience) whatever value is drawn, and the final model from the pipeline "
+            f"recipe's train.epochs and train.early_stopping_patience (or --epochs, --set); set them there")
+
+
+def test_a_space_searching_the_trials_epochs_is_refused_before_overwrite_deletes_the_search(tmp_path, capsys):
+    from sound_tf import tune
+
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / tune.SEARCH_FILE).write_text("{}")
+    (out / "trials.csv").write_text("kept\n")
+    space = tmp_path / "epochs.toml"
+    space.write_text(TINY.read_text() + '\n[hp.epochs]\nkey = "train.epochs"\nvalues = [10, 20]\n')
+    # (the data do not exist: a command that got past the space would fail on them, after --overwrite)
+    assert tune.main(["--data", str(tmp_path / "missing"), "--tuning", str(space), "--out", str(out),
+                      "--overwrite"]) == 2
+    assert f"error: {space} [hp.epochs]: train.epochs cannot be searched: " in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["search.json", "trials.csv"]
+
+
+def test_fixed_epochs_and_patience_set_the_final_models_and_the_trials_take_the_searchs():
+    """[fixed] train.epochs is not refused as a hyperparameter on it is: the best run trains with it (a value
+    the space chose for the final model, not one drawn and left unmeasured); the trials take [search]'s."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    data = tomllib.loads(TINY.read_text())
+    data["fixed"].update({"train.epochs": 9, "train.early_stopping_patience": 4})
+    space = SearchSpace.from_dict(data, source="fixed.toml")
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    space.check_values(config)
+    hypermodel = SoundHyperModel(config, space, trial_epochs=2, trial_patience=1)
+    trial = hypermodel.trial_config(kt.HyperParameters())
+    assert (trial.train.epochs, trial.train.early_stopping_patience) == (2, 1)
+    final = hypermodel.final_config({})
+    assert (final.train.epochs, final.train.early_stopping_patience) == (9, 4)
+
+
 @pytest.mark.parametrize("hp, message", [
     ({"key": "model.nope", "values": [1, 2]}, "unknown config key 'model.nope'"),
     ({"key": "model.dropout", "values": [0.1], "colour": 1}, "unknown key(s) ['colour']"),
