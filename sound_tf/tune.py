@@ -813,8 +813,12 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"flags and space")
         return _saved_not_searched(saved, space)
-    # the user's own files are never written into or deleted
-    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
+    # the user's own files are never written into or deleted (the command refuses them first, as --out)
+    emptied = ", and overwrite=True empties it first" if overwrite else ""
+    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP,
+                          remedy=f"run_search writes a search's files into it (search.json, tune.log, search/, "
+                                 f"trials.csv, best_run/ ...){emptied}; pass a new or empty out, or an earlier "
+                                 f"search's folder to continue it")
     if overwrite and out.exists():
         refuse_emptying(out, config.input_paths())
         log(f"--overwrite: deleting {out}")
@@ -1165,6 +1169,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         if not isinstance(value, (bool, np.bool_)):  # "no" counted as true: overwrite="no" deleted the search
             raise ConfigError(f"run_search: {name} must be True or False, got {value!r}")
     out = Path(out)
+    if (out.exists() or out.is_symlink()) and not out.is_dir():  # the command refuses it as --out
+        raise ConfigError(f"{out}: exists and is not a folder; out names a search folder to create or continue")
     _no_notebook_output_outside_notebooks()
     role = current_role()
     if role != "local":

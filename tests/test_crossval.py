@@ -353,6 +353,43 @@ def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp
     assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*")) == ["crossval_state.json", "data", "data/a"]
 
 
+def test_run_crossval_refuses_a_folder_of_the_users_own_files_in_a_python_callers_words(tmp_path, capsys):
+    """From Python, run_crossval refused such a folder in the command's words: "give another --out, or move
+    those files away", "--overwrite empties it first", though the caller passed out_dir and overwrite=True.
+    It now names what it was given; the command keeps its own words."""
+    from sound_tf import crossval
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.ogg").write_bytes(b"OggS")
+    (mine / "config.json").write_text('{"mine": true}')  # a name a cross-validation writes
+    written = ("run_crossval writes a cross-validation's files into it (crossval_state.json, config.json, "
+               "folds.csv, fold_<K>/, crossval.json ...)")
+    resume = "; pass a new or empty out_dir, or an earlier cross-validation's folder to resume it"
+    for overwrite, emptied in ((False, ""), (True, ", and overwrite=True empties it first")):
+        with pytest.raises(ConfigError) as info:
+            crossval.run_crossval(Config(), mine, overwrite=overwrite, log=lambda _: None)
+        assert str(info.value) == (f"{mine}: not a cross-validation folder (it holds a.ogg, config.json, and no "
+                                   f"crossval_state.json); {written}{emptied}{resume}")
+    assert sorted(p.name for p in mine.iterdir()) == ["a.ogg", "config.json"]
+    assert (mine / "config.json").read_text() == '{"mine": true}'
+    assert crossval.main(["--out", str(mine)]) == 2  # the command's words are its own
+    assert capsys.readouterr().err.strip() == (
+        f"error: {mine}: not a cross-validation folder (it holds a.ogg, config.json, and no crossval_state.json); "
+        f"the output is written into it, and --overwrite empties it first, so it must be new, empty or an earlier "
+        f"cross-validation folder: give another --out, or move those files away")
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError) as info:
+        crossval.run_crossval(Config(), a_file, log=lambda _: None)
+    assert str(info.value) == f"{a_file}: exists and is not a folder; out_dir names a cross-validation folder to " \
+                              f"create or resume"
+    assert crossval.main(["--out", str(a_file)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {a_file}: exists and is not a folder; --out names a folder " \
+                                              f"to create or reuse"
+
+
 def test_a_crossval_that_fails_before_keeping_anything_leaves_no_folder(tmp_path, capsys):
     """A missing --data left the new --out behind holding only .lock and train.log (train removes its own)."""
     from sound_tf import crossval

@@ -710,6 +710,40 @@ def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
+def test_run_search_refuses_a_folder_of_the_users_own_files_in_a_python_callers_words(tmp_path, capsys):
+    """From Python, run_search refused such a folder in the command's words ("give another --out, or move those
+    files away", "--overwrite empties it first"), though the caller passed out and overwrite=True. It now
+    names what it was given; the command keeps its own words."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    written = "run_search writes a search's files into it (search.json, tune.log, search/, trials.csv, best_run/ ...)"
+    resume = "; pass a new or empty out, or an earlier search's folder to continue it"
+    for overwrite, emptied in ((False, ""), (True, ", and overwrite=True empties it first")):
+        with pytest.raises(ConfigError) as info:
+            tune.run_search(Config(), SearchSpace.from_toml(TINY), mine, overwrite=overwrite, log=lambda m: None)
+        assert str(info.value) == (f"{mine}: not a search folder (it holds notes.txt, and no search.json); "
+                                   f"{written}{emptied}{resume}")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert tune.main(["--tuning", str(TINY), "--out", str(mine)]) == 2  # the command's words are its own
+    assert capsys.readouterr().err.strip() == (
+        f"error: {mine}: not a search folder (it holds notes.txt, and no search.json); the output is written into "
+        f"it, and --overwrite empties it first, so it must be new, empty or an earlier search folder: give another "
+        f"--out, or move those files away")
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(Config(), SearchSpace.from_toml(TINY), a_file, log=lambda m: None)
+    assert str(info.value) == f"{a_file}: exists and is not a folder; out names a search folder to create or continue"
+    assert tune.main(["--tuning", str(TINY), "--out", str(a_file)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {a_file}: exists and is not a folder; --out names a folder " \
+                                              f"to create or reuse"
+
+
 def test_trials_are_plotted_in_the_order_they_ended():
     """A search extended from 6 to 11 trials has ids 0..5 and 06..10: sorted as strings, trials.png put
     them as 0, 06, 07, 08, 09, 1, 10, 2, ... and drew a wrong "best so far" curve."""
