@@ -215,16 +215,14 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     """
     folds = _fold_numbers(folds)
     out_dir = Path(out_dir)
-    if (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():  # the command refuses it as --out
-        raise ConfigError(f"{out_dir}: exists and is not a folder; out_dir names a cross-validation folder to create "
-                          f"or resume")
     # A folder of the user's own (or the dataset) is never written into or emptied by overwrite (the command
     # refuses it first, in its own words: --out, --overwrite).
     emptied = ", and overwrite=True empties it first" if overwrite else ""
     refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,),
                           remedy=f"run_crossval writes a cross-validation's files into it (crossval_state.json, "
                                  f"config.json, folds.csv, fold_<K>/, crossval.json ...){emptied}; pass a new or "
-                                 f"empty out_dir, or an earlier cross-validation's folder to resume it")
+                                 f"empty out_dir, or an earlier cross-validation's folder to resume it",
+                          not_a_folder="out_dir names a cross-validation folder to create or resume")
     if overwrite:
         refuse_emptying(out_dir, config.input_paths())
     # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.

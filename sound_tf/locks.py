@@ -130,7 +130,8 @@ def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, flag: 
 
 
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),
-                          overwrite_flag: bool = True, remedy: str | None = None) -> None:
+                          overwrite_flag: bool = True, remedy: str | None = None,
+                          not_a_folder: str = "--out names a folder to create or reuse") -> None:
     """Raise unless ``folder`` may take a command's output: absent, empty, or an earlier ``what`` of ours.
 
     A command writes into ``--out``, and ``--overwrite`` empties it first, so a folder of the user's own
@@ -151,6 +152,9 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
     remedy : str, optional
         What the message says after naming the files, for a caller that is not a command with ``--out``
         (:func:`sound_tf.trainer.train_run`); by default what is written, and to give another ``--out``.
+    not_a_folder : str
+        What the message says after "exists and is not a folder; " when ``folder`` is a file (or a dangling
+        link): by default that ``--out`` names a folder.
 
     Raises
     ------
@@ -164,7 +168,7 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
     if not folder.exists() and not folder.is_symlink():
         return
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: exists and is not a folder; --out names a folder to create or reuse")
+        raise ConfigError(f"{folder}: exists and is not a folder; {not_a_folder}")
     if (folder / marker).is_file():  # an earlier one of ours: its own files, whatever they are
         return
     foreign = sorted(p for p in folder.iterdir() if p.name not in (LOCK_FILE, *startup))

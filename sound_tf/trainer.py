@@ -537,13 +537,12 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         raise ConfigError(f"train_run: data must be a PreparedData (sound_tf.datasets.prepare_dataset), got "
                           f"{type(data).__name__}")
     run_dir = Path(run_dir)
-    if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: exists and is not a folder; run_dir names a run folder to create or resume")
     # Before anything is written: the command line refuses such a folder as --out, and so does this.
     refuse_foreign_folder(run_dir, marker=STATE_FILE, what="training run", startup=RUN_STARTUP_FILES,
                           remedy="train_run writes a run's files into it (config.json, labels.txt, model.keras, "
                                  "report.html ...), replacing any of the same name; pass a new or empty folder, "
-                                 "or an earlier run's folder to resume that run")
+                                 "or an earlier run's folder to resume that run",
+                          not_a_folder="run_dir names a run folder to create or resume")
     state = read_state(run_dir)
     if state.get("fingerprint"):
         if not same_settings(run_dir, state, config):
