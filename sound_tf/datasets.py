@@ -469,7 +469,9 @@ def _fold_below_1(fold: Any, shown: str | None = None) -> str | None:
     return problem + ("; folds numbered from 0: add 1 to every fold" if fold == 0 else "")
 
 
-def _parse_fold(value: str, path: Path, line: int) -> int | None:
+def _parse_fold(value: str, path: Path, line: int, *, below_1: bool = False) -> int | None:
+    """The fold ``value`` of ``path``'s ``line`` (``None`` when empty); ``below_1``: a fold below 1 is read as
+    written (a run's own ``split.csv``, see :func:`read_split_csv`), else refused."""
     if value == "":
         return None
     try:
@@ -478,7 +480,7 @@ def _parse_fold(value: str, path: Path, line: int) -> int | None:
         number = float("nan")
     if not number.is_integer():
         raise DatasetError(f"{path}, line {line}: fold must be an integer, got {value!r}")
-    problem = _fold_below_1(number, repr(value))
+    problem = None if below_1 else _fold_below_1(number, repr(value))
     if problem is not None:  # fold 0 was one more fold, held out as validation when fold 1 was the test fold
         raise DatasetError(f"{path}, line {line}: {problem}")
     return int(number)
@@ -928,8 +930,14 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
     return _write_csv_atomic(Path(path), SPLIT_COLUMNS, rows)
 
 
-def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
-    """Read a ``split.csv`` written by :func:`write_split_csv` (relative paths: from the CSV's folder)."""
+def read_split_csv(path: str | os.PathLike, *, run_file: bool = False) -> dict[str, list[Example]]:
+    """Read a ``split.csv`` written by :func:`write_split_csv` (relative paths: from the CSV's folder).
+
+    ``run_file``: ``path`` is the ``split.csv`` a run (or a search) wrote into its folder, read to resume,
+    evaluate or export that run. Its folds are read as written: a run made before folds were checked, from a
+    manifest numbering them from 0, holds fold 0, and its splits are already made (a ``data.split_file``, read
+    to make them, refuses a fold below 1 as every manifest does).
+    """
     path = Path(path).expanduser()
     rows = _read_rows(path, ("split", "path", "label"), ("fold", "group"), verbatim=("path",), label="label")
     base = path.parent.resolve()
@@ -940,14 +948,25 @@ def read_split_csv(path: str | os.PathLike) -> dict[str, list[Example]]:
         file = Path(row["path"]).expanduser()
         if row["path"] != row["path"].strip() and not (base / file).exists():  # a hand-written "a, b.wav"
             file = Path(row["path"].strip()).expanduser()
-        examples.append(Example(path=os.path.normpath(file if file.is_absolute() else base / file),
-                                label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
-                                group=row.get("group") or None))
+        fold = _parse_fold(row.get("fold", ""), path, line, below_1=run_file)
+        examples.append((Example if fold is None or fold >= 1 else _saved_example)(
+            path=os.path.normpath(file if file.is_absolute() else base / file), label=row["label"], fold=fold,
+            group=row.get("group") or None))
     _listed_once(examples, [(line, row["path"]) for line, row in rows], path)  # one file in two splits leaks
     splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
     for (_, row), example in zip(rows, examples):
         splits[row["split"]].append(example)
     return splits
+
+
+def _saved_example(*, path: str, label: str, fold: int | None, group: str | None) -> Example:
+    """An :class:`Example` with a fold below 1 as a run's ``split.csv`` from before folds were checked holds
+    it (:func:`read_split_csv` with ``run_file``): built without :meth:`Example.__post_init__`, which refuses
+    such a fold for examples that are still to be split."""
+    example = object.__new__(Example)
+    for name, value in (("path", path), ("label", label), ("fold", fold), ("group", group)):
+        object.__setattr__(example, name, value)
+    return example
 
 
 def _read_skipped(path: Path) -> list[tuple[str, str]]:
@@ -1095,7 +1114,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     split_path = run_dir / SPLIT_CSV
     prior_skipped: list[tuple[str, str]] = []
     if split_path.is_file():
-        splits, split_source = read_split_csv(split_path), f"reused {split_path}"
+        splits, split_source = read_split_csv(split_path, run_file=True), f"reused {split_path}"
         prior_skipped = _read_skipped(run_dir / SKIPPED_CSV)
     elif config.data.split_file is not None:
         splits, split_source = read_split_csv(config.data.split_file), f"read {config.data.split_file}"

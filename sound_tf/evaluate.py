@@ -75,7 +75,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         split_csv = run_dir / "split.csv"
         if not split_csv.is_file():
             raise DatasetError(f"{run_dir}: no split.csv to take the {split or 'test'} rows from; pass --data")
-        splits = read_split_csv(split_csv)
+        splits = read_split_csv(split_csv, run_file=True)
         if fold is not None:
             if split is not None:
                 raise DatasetError("give --split or --fold, not both")
@@ -109,7 +109,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         if not examples:
             raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
     if (run_dir / "split.csv").is_file():
-        _warn_if_seen(examples, read_split_csv(run_dir / "split.csv"), str(source), log)
+        _warn_if_seen(examples, read_split_csv(run_dir / "split.csv", run_file=True), str(source), log)
     name = source.stem if source.is_file() else source.name
     name = f"{name}_fold{fold}" if fold is not None else name
     if name in ("train", "val", "test") or re.fullmatch(r"fold\d+", name):  # the run's own split's folder name

@@ -206,7 +206,7 @@ def class_counts_per_split(data: PreparedData | None = None, run_dir: str | Path
     split_csv = Path(run_dir) / "split.csv" if run_dir is not None else None
     if split_csv is None or not split_csv.is_file():
         return {}
-    splits = read_split_csv(split_csv)
+    splits = read_split_csv(split_csv, run_file=True)
     return {name: dict(sorted(Counter(ex.label for ex in splits[name]).items())) for name in SPLITS}
 
 

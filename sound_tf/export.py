@@ -333,7 +333,7 @@ def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None =
     split_path = run_dir / "split.csv"
     if not split_path.is_file():
         raise ConfigError(f"{split_path}: missing; export needs the run's split to measure and calibrate")
-    examples = read_split_csv(split_path)[split]
+    examples = read_split_csv(split_path, run_file=True)[split]
     if not examples:
         raise ConfigError(f"{split_path}: the {split!r} split is empty")
     if seed is not None:

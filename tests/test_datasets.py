@@ -1365,3 +1365,30 @@ def test_an_example_built_in_code_with_a_fold_below_1_is_refused_in_the_readers_
         with pytest.raises(DatasetError, match=rf"^{name} must be 1 or more \(folds count from 1, .*\), got 0$"):
             split_examples(examples((1, 2, 3)), **{name: 0})
     assert [ex.fold for ex in split_examples(examples((1, 2, 3)), test_fold=1)["val"]] == [3, 3]
+
+
+def test_a_run_made_from_folds_numbered_from_0_is_still_resumed_evaluated_and_exported(tmp_path):
+    """Before folds were checked, a manifest numbering them from 0 trained, and its run's split.csv holds
+    fold 0; config.json with test_fold 0 still loads (to serve, export or predict), so the run's own
+    split.csv, which resume, evaluate and export read, must too. A data.split_file still refuses it."""
+    root = make_folder_tree(tmp_path / "data", per_class=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    folds = {"train": 0, "val": 1, "test": 2}
+    with (run / "split.csv").open("w", newline="") as handle:  # as write_split_csv wrote it then
+        writer = csv.writer(handle)
+        writer.writerow(["split", "path", "label", "fold", "group"])
+        for i, (name, fold) in enumerate(folds.items()):
+            writer.writerows((name, str(root / label / f"{label}_{i}.wav"), label, fold, "")
+                             for label in ("cat", "dog", "owl"))
+    config = config_for(root, tmp_path, **{"data.test_fold": 2, "data.val_fold": 1})
+
+    prepared = prepare_dataset(config, run, log=lambda _: None)  # a resumed run reuses its split.csv
+
+    assert {name: {item.fold for item in items} for name, items in prepared.splits.items()} == \
+        {name: {fold} for name, fold in folds.items()}
+    read = read_split_csv(run / "split.csv", run_file=True)  # export's and evaluation's reading
+    assert {name: [ex.fold for ex in examples] for name, examples in read.items()} == \
+        {name: [fold] * 3 for name, fold in folds.items()}
+    with pytest.raises(DatasetError, match=r"split.csv, line 2: fold must be 1 or more .*, got '0'"):
+        read_split_csv(run / "split.csv")  # as data.split_file: refused, as every manifest refuses it
