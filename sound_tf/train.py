@@ -262,6 +262,15 @@ def run_log(run_dir: Path) -> Iterator[None]:
 LOG_FILE = "train.log"
 
 
+def __getattr__(name: str) -> Any:
+    """``RUN_STARTUP_FILES``, which moved to :mod:`sound_tf.trainer` (``train_run`` refuses a folder by it too),
+    is still importable from here, where it was: read when asked for, as this module does not import TensorFlow."""
+    if name == "RUN_STARTUP_FILES":
+        from .trainer import RUN_STARTUP_FILES
+        return RUN_STARTUP_FILES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def setup_logging(run_dir: Path | None = None) -> None:
     """Console logging plus ``train.log`` in the run folder."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]

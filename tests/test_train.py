@@ -1244,3 +1244,15 @@ def test_train_run_refuses_a_folder_of_the_users_own_files(tmp_path):
     again = trainer.train_run(config, run, log=messages.append, verbose=0)  # an earlier run's folder resumes
     assert any(f"resuming the run in {run}: training had finished" in m for m in messages), messages
     assert again.metrics["accuracy"] == first.metrics["accuracy"]
+
+
+def test_run_startup_files_is_still_importable_from_the_train_module():
+    """RUN_STARTUP_FILES moved to sound_tf.trainer (train_run refuses a folder by it); code that read it
+    from sound_tf.train, where it was documented, still does."""
+    from sound_tf import trainer
+    from sound_tf.train import RUN_STARTUP_FILES
+
+    assert RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES == ("train.log", "split.csv", "skipped.csv")
+    assert train.RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES
+    with pytest.raises(AttributeError, match="has no attribute 'NO_SUCH_NAME'"):
+        train.NO_SUCH_NAME
