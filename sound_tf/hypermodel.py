@@ -98,6 +98,8 @@ _MAX_COMBINATIONS = 4096
 #: key -> the ``[search]`` setting. A hyperparameter on one would draw values no trial trains with.
 TRIAL_KEYS = {"train.epochs": "epochs", "train.early_stopping_patience": "early_stopping_patience"}
 _ABSENT = object()  # a hyperparameter left out of a combination (the settings without it)
+#: :meth:`SearchSpace.inert`'s last result, by space and config (see there).
+_INERT_MEMO: dict[str, dict[str, "NotSearched"]] = {}
 
 
 def _is_data_key(key: str) -> bool:
@@ -714,8 +716,18 @@ class SearchSpace:
         can change what it sets). It is searched whenever that cannot be told: a candidate makes an invalid
         config, a stepped range has too many values, or the combinations are more than
         :data:`_MAX_COMBINATIONS`. The result depends on the space and ``config`` only (not on
-        :attr:`dropped`), so the same command decides the same.
+        :attr:`dropped`), so the same command decides the same. It is computed once per process for a
+        space and config (up to :data:`_MAX_COMBINATIONS` configs per group, some seconds: a search asks
+        for it three times as it starts: the command's checks, :func:`sound_tf.tune.run_search`'s, and its own).
         """
+        key = json.dumps({"fixed": self.fixed, "params": [dataclasses.asdict(p) for p in self.params],
+                          "config": config.to_dict()}, sort_keys=True, default=str)
+        if key not in _INERT_MEMO:
+            _INERT_MEMO.clear()  # one space and config at a time: a process runs one search
+            _INERT_MEMO[key] = self._inert(config)
+        return dict(_INERT_MEMO[key])
+
+    def _inert(self, config: Config) -> dict[str, NotSearched]:
         base = apply_overrides(config, self.fixed)
         result: dict[str, NotSearched] = {}
         for group in self._section_groups():

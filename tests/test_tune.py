@@ -2219,3 +2219,27 @@ def test_a_stepped_float_range_at_a_settings_bound_gives_a_valid_config_at_its_m
     assert space.trial_config(config, {"noise": top}).augment.noise_probability == 1.0
     with pytest.raises(ConfigError):  # a value beyond the range is still refused by the setting
         space.trial_config(config, {"noise": 1.01})
+
+
+def test_the_inert_check_is_computed_once_as_a_search_starts(monkeypatch):
+    """SearchSpace.inert builds up to 4096 configs per group of hyperparameters (about 10 s for six choices
+    on train.*), and a search asked for it three times before its first trial (the command's check_search,
+    run_search's, and run_search itself): the same space and config reuse the first answer."""
+    from sound_tf import hypermodel, tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_toml(TINY)
+    off = apply_overrides(Config(labels=("a", "b")), {"augment.enabled": False})
+    built = []
+    real = hypermodel._in_effect
+    monkeypatch.setattr(hypermodel, "_in_effect", lambda config: built.append(1) or real(config))
+    first = space.inert(off)
+    once = len(built)
+    assert list(first) == ["augment_strength"] and once > 0
+    tune.check_search(off, space, time_budget_minutes=None, worker_timeout_seconds=600.0)
+    assert space.inert(off) == first and len(built) == once  # the same answer, not built again
+    first.clear()  # a caller's copy: changing it changes no later answer
+    assert list(space.inert(off)) == ["augment_strength"]
+    on = apply_overrides(off, {"augment.enabled": True})
+    assert space.inert(on) == {} and len(built) > once  # another config: computed for it
+    assert SearchSpace.from_toml(DEFAULT).inert(off) != {} and list(space.inert(off)) == ["augment_strength"]
