@@ -116,16 +116,21 @@ def _cut_archive(data: bytes) -> int | None:
 
 
 def _litert_refusal(data: bytes) -> str | None:
-    """Why LiteRT's FlatBuffer verifier refuses ``data`` as a model, or ``None`` when it accepts it or LiteRT is
-    not installed (imported here only, when a model carries no archive: a file cut short lost it first)."""
+    """Why LiteRT's FlatBuffer verifier refuses ``data`` as a model, or ``None`` when it accepts it, LiteRT is
+    not installed, or LiteRT refuses a verified model for another reason (an op or op version it lacks)
+    (imported here only, when a model carries no archive: a file cut short lost it first)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         return None
     try:
         Interpreter(model_content=data)
-    except ValueError as exc:  # "The model is not a valid Flatbuffer buffer"
-        return str(exc)
+    except ValueError as exc:
+        if "flatbuffer" in str(exc).lower():  # the verifier's "The model is not a valid Flatbuffer buffer"
+            return str(exc)
+        # A whole model this LiteRT cannot build ("Didn't find op for builtin opcode 'PAD' version '99'": a newer
+        # converter's): it is not damaged, and without the archive it is one exported without it.
+        return None
     except RuntimeError:  # a whole model LiteRT cannot run here (an op it lacks): not a damaged file
         return None
     return None

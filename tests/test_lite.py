@@ -622,3 +622,22 @@ def test_num_threads_takes_numpy_integers_as_top_k_and_hops_do(models):
     for bad in (0, 1.5, True, "2"):
         with pytest.raises(ConfigError, match=rf"^num_threads must be an integer >= 1, got {bad!r}$"):
             lite.LiteClassifier(models["loud"], num_threads=bad)
+
+
+def test_a_whole_model_this_litert_cannot_build_is_not_called_truncated(models):
+    """Without the archive, a model LiteRT refused for anything was "truncated (cut short) or damaged": a whole
+    model from a newer converter ("Didn't find op for builtin opcode ... version ...") too. Only its FlatBuffer
+    verifier's refusal says the file is cut short; such a model is one exported without the archive."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(models["flat"], 0))
+    model.operatorCodes[0].version = 99  # an op version no LiteRT has yet
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    newer = bytes(builder.Output())
+    with pytest.raises(ConfigError, match=r"^<bytes>: the model carries no labels or sample rate \(no associated-file "
+                                          r"archive: exported without one"):
+        read_metadata(newer)
+    with pytest.raises(ConfigError, match=r"^<bytes>: not a complete TFLite model: LiteRT refuses its "):
+        read_metadata(newer[:len(newer) // 2])  # cut short: still named so
