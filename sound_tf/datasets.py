@@ -507,6 +507,15 @@ def _listed_once(examples: list[Example], rows: list[tuple[int, str]], listing: 
     return examples
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, false for a path no file can have (a comment's words: longer than a file name may
+    be, where ``is_file`` raises "File name too long")."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _load_csv(path: Path) -> list[Example]:
     if not path.is_file():
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
@@ -515,7 +524,7 @@ def _load_csv(path: Path) -> list[Example]:
     base = path.parent.resolve()
     for line, text in comments:  # a file whose name begins with #, listed unquoted: it is not used, say so
         named = text.split(",", 1)[0].strip()
-        if (base / named).is_file():
+        if _is_file(base / named):
             logger.warning("%s, line %d begins with # and is a comment, but %s is a file beside the manifest and is "
                            "not used; to list it, write its path in double quotes (\"%s\")", path, line, named, named)
     examples = []

@@ -1392,3 +1392,14 @@ def test_a_run_made_from_folds_numbered_from_0_is_still_resumed_evaluated_and_ex
         {name: [fold] * 3 for name, fold in folds.items()}
     with pytest.raises(DatasetError, match=r"split.csv, line 2: fold must be 1 or more .*, got '0'"):
         read_split_csv(run / "split.csv")  # as data.split_file: refused, as every manifest refuses it
+
+
+def test_a_comment_line_longer_than_a_file_name_is_read_as_a_comment(tmp_path):
+    """A manifest's comment is checked for a file of its first field's name (a path that begins with #,
+    listed unquoted); a comment of more than 255 bytes before its first comma raised "File name too long"."""
+    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog"), per_class=1)
+    manifest = root / "m.csv"
+    note = "# Recordings made in the garden in spring; the labels are the species heard " * 5
+    manifest.write_text(f"{note}\npath,label\n{note}\ncat/cat_0.wav,cat\ndog/dog_0.wav,dog\n")
+    assert [(Path(ex.path).name, ex.label) for ex in load_examples(manifest)] == [("cat_0.wav", "cat"),
+                                                                                    ("dog_0.wav", "dog")]
