@@ -522,11 +522,17 @@ def _load_csv(path: Path) -> list[Example]:
     comments: list[tuple[int, str]] = []
     rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments, label="label")
     base = path.parent.resolve()
-    for line, text in comments:  # a file whose name begins with #, listed unquoted: it is not used, say so
-        named = text.split(",", 1)[0].strip()
-        if _is_file(base / named):
+    header = list(rows[0][1])
+    for line, text in comments:  # a row whose first value begins with # (a file's name, or a label in a manifest
+        # whose label column comes first) is a comment: when it lists a file that exists, it is not used: say so
+        values = next(csv.reader([text]), [])
+        if len(values) != len(header):
+            continue
+        named, first = values[header.index("path")].strip(), values[0].strip()
+        if named and _is_file(base / named):
             logger.warning("%s, line %d begins with # and is a comment, but %s is a file beside the manifest and is "
-                           "not used; to list it, write its path in double quotes (\"%s\")", path, line, named, named)
+                           "not used; to list it, write the value that begins with # in double quotes (\"%s\")",
+                           path, line, named, first)
     examples = []
     for line, row in rows:
         file = Path(row["path"]).expanduser()

@@ -1211,7 +1211,15 @@ def test_a_line_that_begins_with_a_hash_is_a_comment_whatever_it_holds(tmp_path,
                                                                     ("#7.wav", "owl")]
     # the one file listed unquoted after a #: not used, and said, with how to list it
     assert f'{manifest}, line 8 begins with # and is a comment, but #8.wav is a file beside the manifest and is not ' \
-           f'used; to list it, write its path in double quotes ("#8.wav")' in caplog.text
+           f'used; to list it, write the value that begins with # in double quotes ("#8.wav")' in caplog.text
+    # A manifest whose label column comes first: a label that begins with # made its row a comment
+    caplog.clear()
+    manifest.write_text("label,path\ndog,a.wav\n#1 cat,b.wav\n# notes, none\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert [Path(ex.path).name for ex in load_examples(manifest)] == ["a.wav"]
+    assert f'{manifest}, line 3 begins with # and is a comment, but b.wav is a file beside the manifest and is not ' \
+           f'used; to list it, write the value that begins with # in double quotes ("#1 cat")' in caplog.text
+    assert "line 4" not in caplog.text
     manifest.write_text("path,label\n# one, two\na.wav,dog\n# three, four\nb.wav\n")  # line numbers stay the file's
     with pytest.raises(DatasetError, match=r"m.csv, line 5: 1 value\(s\) for 2 column\(s\)"):
         load_examples(manifest)
