@@ -54,15 +54,16 @@ def _clip_args(where: str, wave: Any, length: Any) -> tf.Tensor:
 def pad_or_crop(wave: tf.Tensor, length: int, *, offset: tf.Tensor | int = 0) -> tf.Tensor:
     """Cut ``length`` samples from ``offset`` (or zero-pad at the end when the clip is shorter).
 
-    An ``offset`` past ``samples - length`` is moved back so the window stays full; a negative one (known
-    when the call is traced) is refused: it sliced from the end and returned zeros.
+    An ``offset`` past ``samples - length`` is moved back so the window stays full; a negative one is
+    refused when the call is traced with it, and moved to 0 when it is only known as the graph runs (it
+    sliced from the end and returned zeros).
     """
     wave = _clip_args("pad_or_crop", wave, length)
     known = tf.get_static_value(offset)
     if known is not None and (np.ndim(known) != 0 or np.asarray(known).dtype.kind not in "iu" or known < 0):
         raise ConfigError(f"pad_or_crop: offset must be a whole number of samples >= 0, got {known!r}")
     n = tf.shape(wave)[0]
-    offset = tf.minimum(tf.cast(offset, tf.int32), tf.maximum(n - length, 0))
+    offset = tf.clip_by_value(tf.cast(offset, tf.int32), 0, tf.maximum(n - length, 0))
     wave = wave[offset:offset + length]
     wave = tf.pad(wave, [[0, length - tf.shape(wave)[0]]])
     return tf.ensure_shape(wave, [length])  # [length]

@@ -497,6 +497,17 @@ def test_pad_or_crop_refuses_a_negative_offset_a_length_below_one_and_a_wave_of_
             crop(tf.stack([wave, wave]), 4)
 
 
+def test_pad_or_crop_moves_a_negative_offset_known_only_in_the_graph_to_the_start():
+    """An offset computed inside a graph cannot be refused as the call is traced: -3 sliced wave[-3:1] and
+    gave [0, 0, 0, 0]; it now starts the window at the clip's first sample, as a late offset is moved back."""
+    wave = tf.range(1, 11, dtype=tf.float32)
+    crop = tf.function(lambda w, o: pipeline.pad_or_crop(w, 4, offset=o),
+                       input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int32)])
+    for offset, expected in ((-3, [1, 2, 3, 4]), (-1, [1, 2, 3, 4]), (2, [3, 4, 5, 6]), (9, [7, 8, 9, 10])):
+        np.testing.assert_array_equal(crop(wave, tf.constant(offset)).numpy(), expected)
+    np.testing.assert_array_equal(crop(wave[:2], tf.constant(-5)).numpy(), [1, 2, 0, 0])
+
+
 def test_as_float_gives_float32_or_refuses_integers_it_cannot_scale():
     """An int32 wave (e.g. 24-bit PCM read as int32) came back as it was, integers up to 2**31, and a float64
     one stayed float64, where as_float promises float32 in [-1, 1)."""
