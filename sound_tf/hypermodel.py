@@ -15,7 +15,8 @@ Recipe layout::
     max_trials = 20
     epochs = 12
     [fixed]                       # config overrides applied to every trial and to the final model
-                                  # (train.epochs and train.early_stopping_patience: the final model's only)
+                                  # (train.epochs and train.early_stopping_patience: the final model's only;
+                                  # train.epochs also caps [search] epochs)
     "train.schedule" = "cosine"
     [hp.learning_rate]            # one table per hyperparameter; its name is the table name
     key = "train.learning_rate"
@@ -36,7 +37,8 @@ drawn value reaches the config:
 
 Modes apply in the order set -> depth -> scale, so a width multiplier scales the widths chosen by depth.
 
-Every trial trains with ``[search]``'s ``epochs`` (capped by the base config's ``train.epochs``) and
+Every trial trains with ``[search]``'s ``epochs`` (capped by the final model's ``train.epochs``, ``[fixed]``'s
+when it sets it: :func:`sound_tf.tune.trial_epochs`) and
 ``early_stopping_patience``, whatever the space sets (:data:`TRIAL_KEYS`), so no hyperparameter may set
 ``train.epochs`` or ``train.early_stopping_patience``: all its trials would be the same, and the best run would
 train with a value no trial measured. The final model takes them from the pipeline recipe and flags, or from
@@ -484,7 +486,7 @@ class SearchSettings:
     max_trials : int
         Trials to run (Hyperband: an upper bound on top of its brackets).
     epochs : int
-        Most epochs of one trial (Hyperband's ``max_epochs``); never more than ``train.epochs``.
+        Most epochs of one trial (Hyperband's ``max_epochs``); never more than the final model's ``train.epochs``.
     early_stopping_patience : int
         Epochs without a better objective before a trial stops.
     hyperband_factor : int

@@ -6,8 +6,9 @@ ends each trial. When it is over, the best configuration is retrained as an ordi
 
 Everything lives in one results folder (``--out``)::
 
-    search.json          what defines this search (space, base config): a rerun must match it; and the
-                         hyperparameters it does not search (none of their values changes a trial)
+    search.json          what defines this search (space, base config): a rerun must match it; the
+                         hyperparameters it does not search (none of their values changes a trial), and the
+                         most epochs of a trial (trial_epochs), which a resumed search and its workers keep
     tune.log             the log (a worker's: workers/<id>/tune.log); chief.json: the chief's state
     split.csv            the split the search used (skipped.csv: unreadable files)
     search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
@@ -86,6 +87,8 @@ PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
 NOT_SEARCHED = "not_searched"
+#: search.json's most epochs of a trial (absent: a search begun before it was recorded; see :func:`trial_epochs`).
+TRIAL_EPOCHS = "trial_epochs"
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -761,6 +764,32 @@ def _same_search(saved: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
         return False
 
 
+def trial_epochs(config: Config, space: SearchSpace, saved: Mapping[str, Any] | None = None) -> int:
+    """The most epochs a trial trains: ``[search]`` epochs, capped by the ``train.epochs`` the best run trains
+    with (``config`` with ``[fixed]``), so that no trial measures more training than the final model gets.
+
+    Parameters
+    ----------
+    config : Config
+        The search's base settings (pipeline recipe and flags).
+    space : SearchSpace
+    saved : mapping, optional
+        The ``search.json`` of the search continued or joined: it keeps the cap it records. One that records
+        none (begun before sound_tf recorded it) keeps the cap of that time, ``[search]`` epochs capped by
+        ``config``'s ``train.epochs``, whatever ``[fixed]`` sets.
+
+    Returns
+    -------
+    int
+    """
+    if saved is None:
+        return min(space.settings.epochs, space.trial_config(config, {}).train.epochs)
+    recorded = saved.get(TRIAL_EPOCHS)
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 1:
+        return recorded
+    return min(space.settings.epochs, config.train.epochs)
+
+
 def _saved_not_searched(saved: Mapping[str, Any], space: SearchSpace) -> list[str]:
     """The hyperparameters a ``search.json`` (``saved``) records as not searched; none for a search begun before
     sound_tf left any out (it declared them all, and goes on doing so)."""
@@ -831,11 +860,13 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         log(f"continuing the search in {out}")
         not_searched = _saved_not_searched(saved, space)
     else:
+        saved = None
         not_searched = list(space.inert(config) if inert is None else inert)
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
                                      "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
-                                     NOT_SEARCHED: not_searched, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                     NOT_SEARCHED: not_searched, TRIAL_EPOCHS: trial_epochs(config, space, saved),
+                                     "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
     return not_searched
 
 
@@ -1135,7 +1166,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     Parameters
     ----------
     config : Config
-        Base settings (recipe and flags). ``train.epochs`` also caps the epochs of a trial.
+        Base settings (recipe and flags). The best run's ``train.epochs`` (this one's, or ``[fixed]``'s when it
+        sets it) also caps the epochs of a trial (:func:`trial_epochs`).
     space : SearchSpace
         Hyperparameters and ``[search]`` settings (``replace_settings`` applies command-line changes).
     out : path
@@ -1202,10 +1234,11 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
                 (out / SEARCH_FILE).unlink(missing_ok=True)
             raise
     config = apply_overrides(config, {"labels": list(data.labels)})
-    trial_epochs = min(space.settings.epochs, config.train.epochs)
+    # the cap search.json records (a worker's: the chief's), for every trial of the search however often it resumes
+    epochs = trial_epochs(config, space, json.loads((out / SEARCH_FILE).read_text(encoding="utf-8")))
     searched = f"{len(space.searched)} of {len(space.params)}" if space.dropped else f"{len(space.params)}"
     log(f"search space {space.name!r} ({space.source}): {searched} hyperparameters, "
-        f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {trial_epochs} epoch(s), "
+        f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {epochs} epoch(s), "
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
         f"{len(data.splits['val'])} validation clips")
     for name in space.dropped:
@@ -1216,7 +1249,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
             log(f"{name}: every value gives the same settings ({unchanging.why}), but this search began by searching "
                 f"it, before sound_tf left such hyperparameters out: it goes on searching it (--overwrite starts "
                 f"a search without it)")
-    hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=trial_epochs,
+    hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=epochs,
                                  trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank,
                                  progress=progress, log=log)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None

@@ -1525,6 +1525,79 @@ def test_the_base_epochs_cap_every_trial(tmp_path):
     assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
 
 
+def _fixed_epochs_space(fixed_epochs: int, search_epochs: int, **settings: Any):
+    """The tiny space with ``[fixed] train.epochs`` and ``[search] epochs`` set."""
+    from sound_tf.hypermodel import SearchSpace
+
+    data = tomllib.loads(TINY.read_text())
+    data["fixed"]["train.epochs"] = fixed_epochs
+    return SearchSpace.from_dict(data, source="fixed.toml").replace_settings(epochs=search_epochs, **settings)
+
+
+def test_fixed_epochs_cap_every_trial_as_they_cap_the_best_run(tmp_path):
+    """[fixed] train.epochs = 1 with [search] epochs = 3: the best run trained 1 epoch, but the trials were capped
+    by the base config's train.epochs (3), so they trained up to 3 and measured training it never got."""
+    from sound_tf import tune
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    config = apply_overrides(base_config(data), {"train.epochs": 3})
+    space = _fixed_epochs_space(1, 3, max_trials=1)
+    messages: list[str] = []
+    result = tune.run_search(config, space, tmp_path / "out", final=False, log=messages.append)
+    [trial] = result.trials
+    assert trial.status == "COMPLETED" and trial.metrics["epochs"] == 1  # patience 1: 2 or 3 when not capped
+    assert result.best_config.train.epochs == 1
+    assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
+    assert json.loads((tmp_path / "out" / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 1
+
+
+def test_a_search_keeps_the_trial_epochs_it_began_with_and_its_workers_take_them(tmp_path, monkeypatch):
+    """The cap is recorded in search.json: a worker takes the chief's, and a search begun before it was recorded
+    (no trial_epochs there) resumes, and is joined, with the cap it began with: [search] epochs capped by the
+    base config's train.epochs, whatever [fixed] sets."""
+    from sound_tf import tune
+
+    class Reached(Exception):
+        """run_search built its hypermodel."""
+
+    caps: list[int] = []
+
+    def make_tuner(space, hypermodel, out, *, seed, deadline=None):
+        caps.append(hypermodel.trial_overrides["train.epochs"])
+        raise Reached
+
+    monkeypatch.setattr(tune, "make_tuner", make_tuner)
+    data = make_tones(tmp_path / "data", clips_per_class=5)
+    config, space, out = apply_overrides(base_config(data), {"train.epochs": 3}), _fixed_epochs_space(1, 3), \
+        tmp_path / "search"
+
+    def search(**env: str) -> list[str]:
+        messages: list[str] = []
+        with monkeypatch.context() as patched, pytest.raises(Reached):
+            for name, value in env.items():
+                patched.setenv(name, value)
+            tune.run_search(config, space, out, final=False, log=messages.append)
+        return messages
+
+    worker = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1", "KERASTUNER_TUNER_ID": "tuner1"}
+    messages = search()
+    assert caps == [1] and json.loads((out / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 1
+    assert any("trials of up to 1 epoch(s)" in m for m in messages), messages
+    search(**worker)
+    assert caps == [1, 1]
+
+    saved = json.loads((out / tune.SEARCH_FILE).read_text())
+    del saved[tune.TRIAL_EPOCHS]  # as sound_tf wrote it before it recorded the cap
+    (out / tune.SEARCH_FILE).write_text(json.dumps(saved))
+    search(**worker)  # a worker of this version joining an older chief's search
+    messages = search()  # the search resumed
+    assert caps == [1, 1, 3, 3] and json.loads((out / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 3
+    assert any("trials of up to 3 epoch(s)" in m for m in messages), messages
+    search()
+    search(**worker)
+    assert caps == [1, 1, 3, 3, 3, 3]
+
+
 # -- distributed bookkeeping (no processes) ----------------------------------------------------------------
 def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(tmp_path):
     import keras_tuner as kt
