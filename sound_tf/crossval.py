@@ -38,11 +38,13 @@ from typing import Any, Callable, Sequence
 from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, run_cli
-from .locks import claimed, empty_folder, refuse_emptying, refuse_foreign_folder
+from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
 STATE_FILE = "crossval_state.json"
 DEFAULT_K = 5
+#: How :func:`run_crossval`'s messages name its folder and its overwrite for a Python caller.
+PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval")
 
 
 # -- planning (no TensorFlow) ---------------------------------------------------------------------------
@@ -115,8 +117,9 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> None:
-    """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir``."""
+def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wording: Wording = COMMAND) -> None:
+    """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir`` (the
+    message names the folder and the overwrite in ``wording``)."""
     old = _read_json(out_dir / STATE_FILE)
     if overwrite:
         empty_folder(out_dir, keep=(LOG_FILE,))  # the log of this very command (and the lock) stay
@@ -127,7 +130,8 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool) -> No
         differs.remove("fingerprint")  # started by an older version: only a setting added since, at its default
     if differs:
         raise ConfigError(f"{out_dir}: holds a cross-validation with different settings or data "
-                          f"({', '.join(differs)} differ); pass --overwrite to start over or choose another --out")
+                          f"({', '.join(differs)} differ); pass {wording.overwrite} to start over or choose another "
+                          f"{wording.out}")
 
 
 def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:
@@ -191,7 +195,7 @@ def assignment_digest(examples: Sequence[Example]) -> str:
 
 def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
                  overwrite: bool = False, log: Callable[[str], None] = print,
-                 verbose: int | str = 0) -> dict[str, Any]:
+                 verbose: int | str = 0, wording: Wording = PYTHON_WORDING) -> dict[str, Any]:
     """Train and evaluate one model per fold into ``out_dir/fold_K``, then summarise every finished fold.
 
     Parameters
@@ -207,6 +211,9 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     overwrite : bool
         Start over, deleting what ``out_dir`` holds. Without it, a folder holding a cross-validation
         with different settings is an error.
+    wording : Wording
+        How the errors name ``out_dir`` and ``overwrite``: by default as these arguments;
+        ``python -m sound_tf.crossval`` passes its flags (:data:`sound_tf.locks.COMMAND`).
 
     Returns
     -------
@@ -224,10 +231,11 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
                                  f"empty out_dir, or an earlier cross-validation's folder to resume it",
                           not_a_folder="out_dir names a cross-validation folder to create or resume")
     if overwrite:
-        refuse_emptying(out_dir, config.input_paths())
+        refuse_emptying(out_dir, config.input_paths(), wording=wording)
     # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.
     with claimed(out_dir, "running this cross-validation"):
-        return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose)
+        return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose,
+                            wording=wording)
 
 
 def _fold_numbers(folds: Any) -> list[int] | None:
@@ -254,7 +262,7 @@ def _fold_numbers(folds: Any) -> list[int] | None:
 
 
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
-                 log: Callable[[str], None], verbose: int | str) -> dict[str, Any]:
+                 log: Callable[[str], None], verbose: int | str, wording: Wording) -> dict[str, Any]:
     import keras
 
     from . import evaluation
@@ -280,7 +288,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     selected = list(folds) if folds else all_folds
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
-    _check_state(out_dir, state, overwrite=overwrite)
+    _check_state(out_dir, state, overwrite=overwrite, wording=wording)
     _write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
                                        "format": fmt})
     config.save(out_dir)
@@ -455,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 setup_logging(out_dir)
                 started = time.time()
                 run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
-                             log=log.info, verbose=progress_bars(args.quiet))
+                             log=log.info, verbose=progress_bars(args.quiet), wording=COMMAND)
                 log.info(f"done in {time.time() - started:.0f} s")
         finally:  # as train: a folder this command created and left with only its lock and log goes again
             if not existed:

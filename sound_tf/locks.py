@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -118,15 +119,41 @@ def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:
     return folder == inner or folder in inner.parents
 
 
-def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, flag: str = "--overwrite") -> None:
-    """Raise before ``flag`` empties ``folder`` when it holds one of the command's ``inputs`` (key -> path),
-    e.g. ``data.split_file=runs/r/split.csv`` with ``--out runs/r``: the command would delete what it reads."""
+@dataclass(frozen=True)
+class Wording:
+    """How a message names the output folder, what empties it and what reads the inputs: a command's flags
+    (:data:`COMMAND`), or the arguments of the Python function that was called.
+
+    Attributes
+    ----------
+    out : str
+        The output folder: ``--out``, or the argument (``out_dir``).
+    overwrite : str
+        What empties it first: ``--overwrite``, or ``overwrite=True``.
+    reader : str
+        What reads the inputs: ``this command``, or the function (``run_crossval``).
+    """
+
+    out: str = "--out"
+    overwrite: str = "--overwrite"
+    reader: str = "this command"
+
+
+#: The words of a command line.
+COMMAND = Wording()
+
+
+def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, wording: Wording = COMMAND) -> None:
+    """Raise before ``--overwrite`` empties ``folder`` when it holds one of the command's ``inputs`` (key -> path),
+    e.g. ``data.split_file=runs/r/split.csv`` with ``--out runs/r``: the command would delete what it reads.
+    The message names the folder and the overwrite in ``wording`` (a Python caller's: ``out_dir``,
+    ``overwrite=True``)."""
     from .errors import ConfigError
 
     for key, path in inputs.items():
         if holds(folder, Path(path).expanduser()):
-            raise ConfigError(f"{folder}: {flag} would empty this folder, and {key}={path} is in it (this command "
-                              f"reads it); copy it elsewhere first, or choose another --out")
+            raise ConfigError(f"{folder}: {wording.overwrite} would empty this folder, and {key}={path} is in it "
+                              f"({wording.reader} reads it); copy it elsewhere first, or choose another {wording.out}")
 
 
 def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, startup: tuple[str, ...] = (),

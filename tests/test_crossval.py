@@ -342,15 +342,47 @@ def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp
         crossval.run_crossval(Config(), mine, overwrite=True)
     assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == ["a.ogg", "sub", "sub/notes.txt"]
 
-    # A cross-validation folder that holds the data it reads (or its noise recordings) is not emptied either.
+    # A cross-validation folder that holds the data it reads (or its noise recordings) is not emptied either,
+    # and run_crossval says so in its caller's words (it said "--overwrite ... choose another --out"), the
+    # command in its own.
     ours = tmp_path / "ours"
     (ours / "data" / "a").mkdir(parents=True)
     (ours / crossval.STATE_FILE).write_text("{}")
     for key, value in (("data.path", ours / "data"), ("augment.noise_dir", ours / "data" / "a")):
         config = apply_overrides(Config(), {key: str(value)})
-        with pytest.raises(ConfigError, match=rf"--overwrite would empty this folder, and {key}=.* is in it"):
+        with pytest.raises(ConfigError) as info:
             crossval.run_crossval(config, ours, overwrite=True)
+        assert str(info.value) == (f"{ours}: overwrite=True would empty this folder, and {key}={value} is in it "
+                                   f"(run_crossval reads it); copy it elsewhere first, or choose another out_dir")
     assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*")) == ["crossval_state.json", "data", "data/a"]
+    assert crossval.main(["--data", str(ours / "data"), "--out", str(ours), "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {ours}: --overwrite would empty this folder, and data.path={ours / 'data'} is in it (this command "
+        f"reads it); copy it elsewhere first, or choose another --out")
+    assert (ours / crossval.STATE_FILE).read_text() == "{}" and (ours / "data" / "a").is_dir()
+
+
+def test_a_folder_holding_another_crossval_is_refused_in_the_callers_words(tmp_path, capsys):
+    """run_crossval told a Python caller, who passed out_dir, to "pass --overwrite to start over or choose another
+    --out"; it now names overwrite=True and out_dir, and the command keeps --overwrite and --out."""
+    from sound_tf import crossval
+    from sound_tf.train import config_from_args
+
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    out.mkdir()
+    other = {"fingerprint": "0123456789ab", "scheme": "official", "folds": [1, 2], "assignment": "0123456789ab"}
+    (out / crossval.STATE_FILE).write_text(json.dumps(other))
+    flags = ["--data", str(data), "--k", "3", "--out", str(out), "--sample-rate", str(SR), "--clip-seconds", "0.5",
+             "--quiet"]
+    refused = (f"{out}: holds a cross-validation with different settings or data (fingerprint, scheme, folds, "
+               f"assignment differ); pass ")
+    with pytest.raises(ConfigError) as info:
+        crossval.run_crossval(config_from_args(crossval.build_parser().parse_args(flags)), out, k=3,
+                              log=lambda m: None)
+    assert str(info.value) == f"{refused}overwrite=True to start over or choose another out_dir"
+    assert crossval.main(flags) == 2
+    assert capsys.readouterr().err.strip() == f"error: {refused}--overwrite to start over or choose another --out"
+    assert json.loads((out / crossval.STATE_FILE).read_text()) == other
 
 
 def test_run_crossval_refuses_a_folder_of_the_users_own_files_in_a_python_callers_words(tmp_path, capsys):
