@@ -82,13 +82,15 @@ from . import augment
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
-from .locks import claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
+from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
 NOT_SEARCHED = "not_searched"
 #: search.json's most epochs of a trial (absent: a search begun before it was recorded; see :func:`trial_epochs`).
 TRIAL_EPOCHS = "trial_epochs"
+#: How :func:`run_search`'s messages name its folder and its overwrite for a Python caller.
+PYTHON_WORDING = Wording(out="out", overwrite="overwrite=True", reader="run_search")
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -810,12 +812,14 @@ def _continued_search(out: Path | None, config: Config, space: SearchSpace) -> M
 
 
 def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *, overwrite: bool,
-                    log: Callable[[str], None], inert: Mapping[str, Any] | None = None) -> list[str]:
+                    log: Callable[[str], None], inert: Mapping[str, Any] | None = None,
+                    wording: Wording = COMMAND) -> list[str]:
     """Check ``out`` against this search and write its ``search.json``; return the names of the hyperparameters
     the search does not declare: those :meth:`SearchSpace.inert` finds for a new search, those its
     ``search.json`` records for one continued (none when it began before sound_tf left any out), the chief's
     for a worker, so that the oracle's space never changes under a search and chief and workers agree
-    (``inert``: :meth:`SearchSpace.inert` of ``config``, when the caller has it)."""
+    (``inert``: :meth:`SearchSpace.inert` of ``config``, when the caller has it). Messages name the folder and
+    the overwrite in ``wording``."""
     identity = search_identity(config, space)
     search_file = out / SEARCH_FILE
     if role == "worker":
@@ -849,14 +853,14 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                                  f"trials.csv, best_run/ ...){emptied}; pass a new or empty out, or an earlier "
                                  f"search's folder to continue it")
     if overwrite and out.exists():
-        refuse_emptying(out, config.input_paths())
-        log(f"--overwrite: deleting {out}")
+        refuse_emptying(out, config.input_paths(), wording=wording)
+        log(f"{wording.overwrite}: deleting {out}")
         empty_folder(out)  # its lock file stays: the lock other commands see
     if search_file.is_file():
         saved = json.loads(search_file.read_text())
         if not _same_search(saved, identity):
             raise ConfigError(f"{out}: holds a search with other settings{_search_differences(saved, config, space)}; "
-                              "pass --overwrite to start over or use the same flags and space to continue it")
+                              f"pass {wording.overwrite} to start over or use the same flags and space to continue it")
         log(f"continuing the search in {out}")
         not_searched = _saved_not_searched(saved, space)
     else:
@@ -1160,7 +1164,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
                time_budget_minutes: float | None = None,
                worker_timeout_seconds: float = DEFAULT_WORKER_TIMEOUT_SECONDS, final: bool = True,
                log: Callable[[str], None] = print, verbose: int | str = 0,
-               progress: int | str | None = None) -> SearchResult:
+               progress: int | str | None = None, wording: Wording = PYTHON_WORDING) -> SearchResult:
     """Run (or continue, or join) the search over ``space`` and write its outputs into ``out``.
 
     Parameters
@@ -1184,6 +1188,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         KerasTuner's trial tables, and Keras's progress bars unless ``progress`` is given.
     progress : int or str, optional
         Keras's progress bars in the trials and the best run (``python -m sound_tf.tune``: on a terminal only).
+    wording : Wording
+        How the messages name ``out`` and ``overwrite``: by default as these arguments; ``python -m
+        sound_tf.tune`` passes its flags (:data:`sound_tf.locks.COMMAND`).
 
     Returns
     -------
@@ -1217,11 +1224,11 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     fresh = overwrite or not (out / SEARCH_FILE).is_file()
     inert = space.inert(config)
     not_searched = _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log,
-                                   inert=inert)
+                                   inert=inert, wording=wording)
     space = space.without(not_searched, config, inert=inert)  # what KerasTuner is given; fingerprint unchanged
     if not space.searched:  # check_search refuses such a search; a search.json written otherwise may not
         raise ConfigError(f"{out / SEARCH_FILE}: records every hyperparameter of {space.source} as not searched: "
-                          f"nothing to search; pass --overwrite to start over")
+                          f"nothing to search; pass {wording.overwrite} to start over")
     if role == "worker":
         data = _worker_data(config, out, out / "workers" / tuner_id(), log)
     else:
@@ -1247,8 +1254,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     for name, unchanging in inert.items():
         if name not in space.dropped:
             log(f"{name}: every value gives the same settings ({unchanging.why}), but this search began by searching "
-                f"it, before sound_tf left such hyperparameters out: it goes on searching it (--overwrite starts "
-                f"a search without it)")
+                f"it, before sound_tf left such hyperparameters out: it goes on searching it ({wording.overwrite} "
+                f"starts a search without it)")
     hypermodel = SoundHyperModel(config, space, data, stats_dir=out / "feature_stats", trial_epochs=epochs,
                                  trial_patience=space.settings.early_stopping_patience, noise_bank=noise_bank,
                                  progress=progress, log=log)
@@ -1450,7 +1457,7 @@ def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: P
     logging.getLogger().addHandler(log_file_handler(log_dir / "tune.log"))
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
                         worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
-                        verbose=0 if args.quiet else "auto", progress=progress_bars(args.quiet))
+                        verbose=0 if args.quiet else "auto", progress=progress_bars(args.quiet), wording=COMMAND)
     if result.test_metrics:
         from .evaluation import train_class_counts
         from .metrics import summary_lines

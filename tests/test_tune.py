@@ -744,6 +744,44 @@ def test_run_search_refuses_a_folder_of_the_users_own_files_in_a_python_callers_
                                               f"to create or reuse"
 
 
+def test_run_search_names_its_callers_out_and_overwrite_and_the_command_its_flags(tmp_path, capsys):
+    """run_search, called from Python, said "--overwrite would empty this folder ... choose another --out" and
+    "pass --overwrite to start over", though the caller passed out and overwrite=True; it now names them, and
+    the command keeps --overwrite and --out."""
+    import shutil
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.train import config_from_args
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "search"
+    data = make_tones(tmp_path / "data", clips_per_class=2)
+    config = config_from_args(tune.build_parser().parse_args(cli_flags(data, out)))
+    tune._prepare_folder(out, apply_overrides(config, {"train.epochs": 2}), space, "local", overwrite=False,
+                         log=lambda m: None)
+    saved = (out / tune.SEARCH_FILE).read_text()
+    other = f"{out}: holds a search with other settings (train.epochs: 2 there, 1 now); pass "
+    remedy = " to start over or use the same flags and space to continue it"
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(config, space, out, log=lambda m: None)
+    assert str(info.value) == f"{other}overwrite=True{remedy}"
+    assert tune.main(cli_flags(data, out)) == 2
+    assert capsys.readouterr().err.strip() == f"error: {other}--overwrite{remedy}"
+
+    inside = out / "data"  # the search folder holds the data it reads: not emptied
+    shutil.copytree(data, inside)
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(apply_overrides(config, {"data.path": str(inside)}), space, out, overwrite=True,
+                        log=lambda m: None)
+    assert str(info.value) == (f"{out}: overwrite=True would empty this folder, and data.path={inside} is in it "
+                               f"(run_search reads it); copy it elsewhere first, or choose another out")
+    assert tune.main(cli_flags(inside, out, "--overwrite")) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {out}: --overwrite would empty this folder, and data.path={inside} is in it (this command reads "
+        f"it); copy it elsewhere first, or choose another --out")
+    assert (out / tune.SEARCH_FILE).read_text() == saved and len(list(inside.rglob("*.wav"))) == 6
+
+
 def test_trials_are_plotted_in_the_order_they_ended():
     """A search extended from 6 to 11 trials has ids 0..5 and 06..10: sorted as strings, trials.png put
     them as 0, 06, 07, 08, 09, 1, 10, 2, ... and drew a wrong "best so far" curve."""
@@ -1266,7 +1304,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
 
     # Another space in the same folder is refused rather than mixed in, and the message says what differs.
     with pytest.raises(ConfigError, match=r"other settings \(\[search\] tuner: 'random' there, 'bayesian' now\); "
-                                          r"pass --overwrite"):
+                                          r"pass overwrite=True"):
         tune.run_search(config, space.replace_settings(tuner="bayesian"), out, log=lambda m: None)
     with pytest.raises(ConfigError) as refused:  # a worker started with another --trial-epochs: named
         tune._prepare_folder(out, config, space.replace_settings(epochs=space.settings.epochs + 1), "worker",
@@ -1275,10 +1313,10 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
            f"{space.settings.epochs + 1} now)" in str(refused.value)
     edited = dataclasses.replace(space, fixed={**space.fixed, "train.batch_size": 3})  # the file's tables changed
     with pytest.raises(ConfigError, match=r"other settings \(search space 'tiny' with other contents: fingerprint "
-                                          r"\w+ there, \w+ now\); pass --overwrite"):
+                                          r"\w+ there, \w+ now\); pass overwrite=True"):
         tune.run_search(config, edited, out, log=lambda m: None)
     longer = apply_overrides(config, {"train.epochs": 2})
-    with pytest.raises(ConfigError, match=r"other settings \(train.epochs: 1 there, 2 now\); pass --overwrite"):
+    with pytest.raises(ConfigError, match=r"other settings \(train.epochs: 1 there, 2 now\); pass overwrite=True"):
         tune.run_search(longer, space, out, log=lambda m: None)
     with pytest.raises(ConfigError) as refused:  # a worker started with other flags: the key, not the whole file
         tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
