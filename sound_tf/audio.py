@@ -42,7 +42,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, ConfigError
+from .errors import AudioError, ConfigError, is_whole
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -248,7 +248,7 @@ def _head(source: str | BinaryIO) -> bytes:
 
 
 def _check_rate(sample_rate_hz: object, key: str = "sample_rate_hz") -> int:
-    if (isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, (int, np.integer))
+    if (not is_whole(sample_rate_hz)
             or not _MIN_SAMPLE_RATE_HZ <= int(sample_rate_hz) <= _MAX_SAMPLE_RATE_HZ):
         raise ConfigError(f"{key} must be an integer in [{_MIN_SAMPLE_RATE_HZ}, "
                           f"{_MAX_SAMPLE_RATE_HZ}], got {sample_rate_hz!r}")
@@ -642,7 +642,7 @@ def count_windows(num_samples: int, *, clip_samples: int, hop_samples: int) -> i
     (2, 1)
     """
     _check_window_sizes("count_windows", clip_samples, hop_samples)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
+    if not is_whole(num_samples) or num_samples < 0:
         raise ConfigError(f"count_windows: num_samples must be an integer >= 0, got {num_samples!r}")
     return _window_count(int(num_samples), clip_samples, hop_samples)
 
@@ -655,7 +655,7 @@ def _window_count(num_samples: int, clip_samples: int, hop_samples: int) -> int:
 
 def _check_window_sizes(where: str, clip_samples: object, hop_samples: object) -> None:
     for name, value in (("clip_samples", clip_samples), ("hop_samples", hop_samples)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_whole(value) or value < 1:
             raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
     if hop_samples > clip_samples:  # windows would leave gaps, and the last one could hold only padding
         raise ConfigError(f"{where}: hop_samples={hop_samples} exceeds clip_samples={clip_samples}: the "
@@ -717,13 +717,13 @@ class DecodeCache:
 
     def __init__(self, cache_dir: str | os.PathLike, *, sample_rate_hz: int, workers: int = 2):
         self.sample_rate_hz = _check_rate(sample_rate_hz)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if not is_whole(workers) or workers < 1:
             raise ConfigError(f"DecodeCache workers must be an integer >= 1, got {workers!r}")
         self.cache_dir = Path(cache_dir).expanduser()
         if self.cache_dir.exists() and not self.cache_dir.is_dir():  # else "<it>/sr16000/b7: Not a directory"
             raise ConfigError(f"{self.cache_dir}: the decode cache (--cache-dir, data.cache_dir or $SOUND_TF_CACHE) "
                               f"is a file, not a folder; give a folder to create or reuse")
-        self.workers = workers
+        self.workers = int(workers)
 
     @property
     def rate_dir(self) -> Path:

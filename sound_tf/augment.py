@@ -89,7 +89,7 @@ import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
 from .config import AugmentConfig, Config, slaney_mel_edges_hz
-from .errors import ConfigError
+from .errors import ConfigError, is_whole
 from .frontend import hz_to_slaney_mel_tf
 from .pipeline import as_float
 
@@ -212,7 +212,7 @@ def _checked_when_run(name: str, value: Any, low: float, high: float, *, open_lo
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_whole(value) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

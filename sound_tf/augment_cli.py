@@ -40,7 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import Config, check_seed, config_from_recipe, replace_section
-from .errors import ConfigError, run_cli
+from .errors import ConfigError, is_whole, run_cli
 
 
 #: Most versions one preview writes: each is a WAV and a row of the PNG (about 200 pixels high).
@@ -110,9 +110,10 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         the file, ``out_dir`` is a file or holds files of the user's own, or the noise folder is unusable.
     """
     # Checked before TensorFlow starts and the file is decoded: a wrong flag comes back at once.
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+    if not is_whole(count) or not 1 <= count <= MAX_COUNT:
         raise ConfigError(f"--count must be an integer in [1, {MAX_COUNT}], got {count!r}")
     check_seed("--seed", seed)
+    count, seed = int(count), int(seed)  # numpy integers: seed goes into params.json
     if not (math.isfinite(start_seconds) and start_seconds >= 0):
         raise ConfigError(f"--start must be a number of seconds >= 0, got {start_seconds}")
     _previous_versions(Path(out_dir), path)  # --out a file, or a folder of someone's own files

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, is_whole
 
 CONFIG_FILENAME = "config.json"
 RUN_STATE_FILENAME = "run_state.json"  # a training run writes it as it starts (trainer.STATE_FILE)
@@ -83,8 +83,9 @@ SEED_LIMIT = 2**30
 
 
 def check_seed(name: str, seed: Any) -> None:
-    """Raise :class:`ConfigError` naming ``name`` unless ``seed`` is an integer in ``[0, SEED_LIMIT)``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+    """Raise :class:`ConfigError` naming ``name`` unless ``seed`` is an integer in ``[0, SEED_LIMIT)`` (a NumPy
+    integer too, never a bool: :func:`~sound_tf.errors.is_whole`; a caller that keeps it takes ``int(seed)``)."""
+    if not is_whole(seed) or not 0 <= seed < SEED_LIMIT:
         raise ConfigError(f"{name} must be an integer in [0, 2**30), got {seed!r}")
 
 
@@ -424,7 +425,7 @@ class AugmentConfig:
 
         def count(name: str, high: int) -> None:
             value = getattr(self, name)
-            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high,
+            _check(is_whole(value) and 0 <= value <= high,
                    f"augment.{name} must be an integer in [0, {high}], got {value!r}")
 
         _check(isinstance(self.enabled, bool), f"augment.enabled must be true or false, got {self.enabled!r}")

@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 
 from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
-from .errors import ConfigError, DatasetError, run_cli
+from .errors import ConfigError, DatasetError, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
@@ -250,7 +250,7 @@ def _fold_numbers(folds: Any) -> list[int] | None:
         raise ConfigError(f"run_crossval: folds must be a list of fold numbers, e.g. [1, 3] (None: every fold), "
                           f"got {folds!r}")
     listed = list(folds)
-    wrong = [fold for fold in listed if isinstance(fold, bool) or not isinstance(fold, Integral)]
+    wrong = [fold for fold in listed if not is_whole(fold)]
     if wrong:
         raise ConfigError(f"run_crossval: folds must be whole fold numbers, got {wrong[0]!r} in {listed!r}")
     if not listed:

@@ -38,7 +38,7 @@ import numpy as np
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, temporary_file_beside
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError, DatasetError, is_whole
 
 if TYPE_CHECKING:
     from .config import Config
@@ -714,7 +714,7 @@ def _check_fraction(name: str, value: float) -> float:
 
 def _check_seed(seed: int) -> int:
     """``seed`` as an int: ``None`` drew a different split on every call, 1.5 or "1" failed inside numpy."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_whole(seed) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0 (the same seed gives the same split), got {seed!r}")
     return int(seed)
 
@@ -873,7 +873,7 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     labels = [ex.label for ex in examples]
     largest = max(Counter(labels).values())  # scikit-learn needs a class with at least k members
     limit = min(n_groups, largest)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= limit:
+    if not is_whole(k) or not 2 <= k <= limit:
         raise DatasetError(f"k must be an integer in [2, {limit}] (the number of groups, {n_groups}, and of clips "
                            f"in the largest class, {largest}), got {k!r}")
     k = int(k)

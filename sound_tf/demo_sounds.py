@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import cache_dir_of, write_wav
-from .errors import DatasetError
+from .errors import DatasetError, is_whole
 
 __all__ = ["DEMO_CLASSES", "DEMO_VERSION", "default_demo_dir", "make_demo_dataset", "render_demo_clip"]
 
@@ -307,7 +307,7 @@ def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rat
     # marker (not JSON), and sample_rate_hz=0 or clip_seconds="1" failed inside numpy.
     for name, value, minimum in (("clips_per_class", clips_per_class, 1), ("sample_rate_hz", sample_rate_hz, 1000),
                                  ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        if not is_whole(value) or value < minimum:
             raise DatasetError(f"{name} must be an integer >= {minimum}, got {value!r}")
     clips_per_class, sample_rate_hz, seed = int(clips_per_class), int(sample_rate_hz), int(seed)
     if sample_rate_hz > 192000:  # what write_wav takes

@@ -1,13 +1,15 @@
 """The package's exception types.
 
 Every error a user can cause derives from :class:`SoundTFError`, so a caller can catch one type.
-Messages carry the offending value and, where there is one, the file name.
+Messages carry the offending value and, where there is one, the file name. :func:`is_whole` is the one
+whole-number test the argument checks share (an ``int`` or NumPy integer, never a bool).
 This module imports nothing heavy: the on-device runner and the server reuse it.
 """
 
 from __future__ import annotations
 
 import errno
+import numbers
 import os
 import sys
 from typing import Callable
@@ -40,6 +42,34 @@ class AudioError(SoundTFError):
 
 class DatasetError(SoundTFError):
     """A dataset folder, manifest or split is invalid."""
+
+
+def is_whole(value: object) -> bool:
+    """Whether ``value`` is a whole number as an argument: a Python ``int`` or a NumPy integer (any
+    :class:`numbers.Integral`), never ``True`` or ``False``.
+
+    ``bool`` is a subclass of ``int``, so ``isinstance(True, int)`` let ``True`` pass as 1; ``numpy.bool_``
+    is not integral. A float (``2.0``), text (``"2"``) and an array (``np.array(2)``) are not whole
+    numbers. A check that keeps the value, or hands it to code that needs a real ``int`` (JSON, ``range``,
+    KerasTuner), converts it with ``int(value)`` once this test passed; its range check stays its own.
+
+    Parameters
+    ----------
+    value : object
+        The argument to test.
+
+    Returns
+    -------
+    bool
+        ``True`` for an ``int`` or NumPy integer that is not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [is_whole(v) for v in (3, np.int64(3), np.uint8(3), True, np.bool_(True), 3.0, "3", np.array(3))]
+    [True, True, True, False, False, False, False, False]
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 _FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)

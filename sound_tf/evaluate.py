@@ -18,7 +18,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import numbers
 import os
 import re
 import sys
@@ -26,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ConfigError, DatasetError, run_cli
+from .errors import ConfigError, DatasetError, is_whole, run_cli
 from .locks import holds, refuse_foreign_folder
 
 SPLIT_CHOICES = ("test", "val", "train")
@@ -69,7 +68,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     if split is not None and split not in SPLIT_CHOICES:  # argparse checks --split; a caller's value was a KeyError
         raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)} (a split of the run's split.csv), "
                           f"got {split!r}")
-    if fold is not None and (isinstance(fold, bool) or not isinstance(fold, numbers.Integral)):  # "1" was "fold 1 does not exist"
+    if fold is not None and not is_whole(fold):  # "1" was "fold 1 does not exist"
         raise ConfigError(f"fold must be an integer (a fold number of the data), got {fold!r}")
     if data is None:
         split_csv = run_dir / "split.csv"
@@ -140,7 +139,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     from .config import apply_overrides
     from .metrics import summary_lines
 
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
         raise ConfigError(f"--batch-size must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
     run_dir = Path(run_dir)
     config = evaluation.load_run_config(run_dir)

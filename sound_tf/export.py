@@ -87,7 +87,7 @@ from . import frontend, models
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
-from .errors import AudioError, ConfigError, SoundTFError, run_cli
+from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
 from .locks import holds
 from .tflite_meta import FEATURES_FILE, embed_metadata
@@ -167,8 +167,9 @@ class ExportProfile:
                               f"got {list(self.artefacts)}{named}")
         for key in ("representative_windows", "latency_runs"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ConfigError(f"profile {self.name!r}: {key} must be an integer >= 1, got {value!r}")
+            object.__setattr__(self, key, int(value))  # a numpy integer: to_dict() goes to JSON
         for key in ("float_min_agreement", "quantized_min_agreement"):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:

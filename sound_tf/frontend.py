@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from .audio import integer_pcm_hint
 from .config import SLANEY_BREAK_HZ, SLANEY_HZ_PER_MEL, SLANEY_LOG_STEP, Config, slaney_mel_edges_hz
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError, DatasetError, is_whole
 
 def hz_to_slaney_mel_tf(frequency_hz: tf.Tensor) -> tf.Tensor:
     """:func:`sound_tf.config.hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""
@@ -113,9 +113,9 @@ def _check_filterbank_args(sample_rate_hz: float, fft_length: int, num_mel_bins:
                            fmax_hz: float) -> None:
     if not float(sample_rate_hz) > 0:
         raise ConfigError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
-    if not (isinstance(fft_length, (int, np.integer)) and fft_length >= 2):
+    if not (is_whole(fft_length) and fft_length >= 2):
         raise ConfigError(f"fft_length must be an integer >= 2, got {fft_length!r}")
-    if not (isinstance(num_mel_bins, (int, np.integer)) and num_mel_bins >= 1):
+    if not (is_whole(num_mel_bins) and num_mel_bins >= 1):
         raise ConfigError(f"num_mel_bins must be an integer >= 1, got {num_mel_bins!r}")
     if not 0.0 <= float(fmin_hz) < float(fmax_hz) <= float(sample_rate_hz) / 2.0:
         raise ConfigError(f"need 0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2 = {sample_rate_hz / 2}, "
@@ -258,7 +258,7 @@ class LogMel(keras.layers.Layer):
                     or not np.isfinite(value)):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}"
                                   + (" (give sample_rate_hz / 2 for the whole band)" if value is None else ""))
-        if not (isinstance(fft_length, (int, np.integer)) and fft_length >= max(frame_length_samples, 4)
+        if not (is_whole(fft_length) and fft_length >= max(frame_length_samples, 4)
                 and fft_length & (fft_length - 1) == 0):
             raise ConfigError(f"fft_length must be a power of two >= frame_length_samples="
                               f"{frame_length_samples} (and >= 4), got {fft_length!r}")

@@ -77,7 +77,7 @@ import numpy as np
 
 from . import augment, pipeline
 from .config import REPO_ROOT, SECTIONS, Config, apply_overrides, check_seed, find_repo_toml
-from .errors import ConfigError, SoundTFError
+from .errors import ConfigError, SoundTFError, is_whole
 from .models import build_model
 from .trainer import (EpochLog, InputThreadPriority, compile_for_training, feature_statistics, steps_per_epoch,
                       training_datasets)
@@ -515,14 +515,17 @@ class SearchSettings:
             raise ConfigError(f"search.tuner must be one of {', '.join(TUNERS)}, got {self.tuner!r}")
         for name in ("max_trials", "epochs", "early_stopping_patience"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ConfigError(f"search.{name} must be an integer >= 1, got {value!r}")
-        if self.initial_points is not None and (isinstance(self.initial_points, bool) or not isinstance(self.initial_points, int) or self.initial_points < 1):
+        if self.initial_points is not None and (not is_whole(self.initial_points) or self.initial_points < 1):
             raise ConfigError(f"search.initial_points must be an integer >= 1, got {self.initial_points!r}")
-        if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
+        if not is_whole(self.hyperband_factor) or self.hyperband_factor < 2:
             raise ConfigError(f"search.hyperband_factor must be an integer >= 2, got {self.hyperband_factor!r}")
         if self.seed is not None:
             check_seed("search.seed", self.seed)
+        for name in ("max_trials", "epochs", "early_stopping_patience", "hyperband_factor", "initial_points", "seed"):
+            if getattr(self, name) is not None:  # a numpy integer goes to KerasTuner and JSON as an int
+                object.__setattr__(self, name, int(getattr(self, name)))
 
     @property
     def direction(self) -> str:
@@ -897,8 +900,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
                               f"got {space!r}")
         for name, value in (("trial_epochs", trial_epochs), ("trial_patience", trial_patience)):
             # 0 failed every trial as an "invalid combination" of hyperparameters that were all fine
-            if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
-                                      or value < 1):
+            if value is not None and (not is_whole(value) or value < 1):
                 raise ConfigError(f"SoundHyperModel: {name} must be an integer >= 1 (or None), got {value!r}")
         super().__init__(name=f"sound_tf_{space.name}", tunable=True)
         if not isinstance(config, Config) or len(config.labels) < 2:

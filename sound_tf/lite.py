@@ -39,7 +39,7 @@ import numpy as np
 
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
                     resample_wave, split_windows)
-from .errors import AudioError, ConfigError, SoundTFError, stdout_closed
+from .errors import AudioError, ConfigError, SoundTFError, is_whole, stdout_closed
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
@@ -139,7 +139,7 @@ def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
 
 def check_top_k(top_k: int, num_classes: int, *, name: str = "top_k") -> int:
     """``top_k`` capped at ``num_classes``; a ``ConfigError`` naming ``name`` unless it is an integer >= 1."""
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+    if not is_whole(top_k) or top_k < 1:
         raise ConfigError(f"{name} must be an integer >= 1, got {top_k!r}")
     return min(int(top_k), num_classes)
 
@@ -182,7 +182,7 @@ class LiteClassifier:
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter  # the only runtime dependency beyond NumPy
 
-        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        if not is_whole(num_threads) or num_threads < 1:
             raise ConfigError(f"num_threads must be an integer >= 1, got {num_threads!r}")
         num_threads = int(num_threads)  # np.int64 from a config or an argparse type goes to LiteRT as int
         self.model_path = Path(model_path)
@@ -315,7 +315,7 @@ class LiteClassifier:
         """
         k = check_top_k(top_k, len(self.labels))
         hop = self.window_hop_samples if hop_samples is None else hop_samples
-        if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= hop <= self.clip_samples:
+        if not is_whole(hop) or not 1 <= hop <= self.clip_samples:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
         wave = check_wave(wave, name) if sample_rate_hz is None else resample_wave(
             wave, source_rate_hz=sample_rate_hz, sample_rate_hz=self.sample_rate_hz, name=name)

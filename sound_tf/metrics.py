@@ -39,7 +39,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from .errors import SoundTFError
+from .errors import SoundTFError, is_whole
 
 #: Scalar metrics averaged across cross-validation folds (``top_k_accuracy`` entries are added).
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1")
@@ -170,7 +170,7 @@ def compute_metrics(y_true: Any, scores: Any, labels: Sequence[str], *,
     """
     y_true, scores, labels = _check_inputs(y_true, scores, labels)
     ranks = list(top_k) if isinstance(top_k, Iterable) and not isinstance(top_k, (str, bytes)) else None
-    if ranks is None or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ranks):
+    if ranks is None or any(not is_whole(k) or k < 1 for k in ranks):
         # int(2.7) was top_2, int("3") top_3, and top_k=3 failed with "'int' object is not iterable"
         raise MetricsError(f"top_k must be a sequence of integer ranks >= 1, e.g. (1, 3, 5), got {top_k!r}")
     ks = sorted({int(k) for k in ranks})

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, is_whole
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MEMORY_CACHE_MB = 4096
@@ -46,7 +46,7 @@ def _clip_args(where: str, wave: Any, length: Any) -> tf.Tensor:
     wave = tf.convert_to_tensor(wave)
     if wave.shape.rank not in (None, 1):
         raise ConfigError(f"{where}: wave must be one clip of shape [samples], got shape {wave.shape.as_list()}")
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+    if not is_whole(length) or length < 1:
         raise ConfigError(f"{where}: length must be a whole number of samples >= 1, got {length!r}")
     return wave
 
@@ -232,7 +232,7 @@ def _batch_size(batch_size: Any, config: Config, where: str) -> int:
     """``batch_size`` (``None``: ``train.batch_size``), a whole number >= 1."""
     if batch_size is None:
         return config.train.batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not is_whole(batch_size) or batch_size < 1:
         raise ConfigError(f"{where}: batch_size must be a whole number >= 1 (or None for train.batch_size), "
                           f"got {batch_size!r}")
     return int(batch_size)
@@ -274,7 +274,7 @@ def drops_remainder(num_clips: int, batch_size: int) -> bool:
 def batches_per_epoch(num_clips: int, batch_size: int) -> int:
     """Batches in one epoch of :func:`training_dataset` over ``num_clips`` clips (at least 1)."""
     for name, value in (("num_clips", num_clips), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_whole(value) or value < 1:
             raise ConfigError(f"batches_per_epoch: {name} must be a whole number >= 1, got {value!r}")
     whole = num_clips // batch_size if drops_remainder(num_clips, batch_size) else math.ceil(num_clips / batch_size)
     return max(1, whole)
@@ -352,7 +352,7 @@ def training_dataset(
         The epoch numbers served: ``first_epoch, first_epoch + 1, ...``, ``epochs`` of them (``None``: no end).
     """
     length, classes, seed = config.audio.clip_samples, config.num_classes, config.train.seed
-    whole = [isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in (first_epoch, epochs)]
+    whole = [is_whole(n) for n in (first_epoch, epochs)]
     if not whole[0] or first_epoch < 0 or (epochs is not None and (not whole[1] or epochs < 1)):
         raise ConfigError(f"training_dataset: first_epoch must be a whole number >= 0 and epochs one >= 1 or None, "
                           f"got {first_epoch!r} and {epochs!r}")

@@ -32,7 +32,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .errors import SoundTFError  # noqa: E402
+from .errors import SoundTFError, is_whole  # noqa: E402
 from .metrics import SCALAR_METRICS, MetricsError, _atomic_write_text, confused_pairs, weakest_classes  # noqa: E402
 
 #: Bytes every PNG file starts with.
@@ -381,12 +381,12 @@ def plot_waveform_and_logmel(wave: Any, log_mel: Any, sample_rate_hz: int, hop_l
         raise ReportError(f"wave must be a non-empty 1-D array [samples], got shape {wave.shape}")
     if log_mel.ndim != 2 or 0 in log_mel.shape:
         raise ReportError(f"log_mel must be a non-empty 2-D array [frames, mel_bins], got shape {log_mel.shape}")
-    if not (isinstance(sample_rate_hz, (int, np.integer)) and sample_rate_hz > 0):
+    if not (is_whole(sample_rate_hz) and sample_rate_hz > 0):
         raise ReportError(f"sample_rate_hz must be a positive integer, got {sample_rate_hz!r}")
-    if not (isinstance(hop_length_samples, (int, np.integer)) and hop_length_samples > 0):
+    if not (is_whole(hop_length_samples) and hop_length_samples > 0):
         raise ReportError(f"hop_length_samples must be a positive integer, got {hop_length_samples!r}")
     frame_length_samples = hop_length_samples if frame_length_samples is None else frame_length_samples
-    if not (isinstance(frame_length_samples, (int, np.integer)) and frame_length_samples >= hop_length_samples):
+    if not (is_whole(frame_length_samples) and frame_length_samples >= hop_length_samples):
         raise ReportError(f"frame_length_samples must be an integer of at least the hop ({hop_length_samples}), "
                           f"got {frame_length_samples!r}")
 

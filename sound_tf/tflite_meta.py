@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, is_whole
 
 __all__ = ["FORMAT", "LABELS_FILE", "INFO_FILE", "FEATURES_FILE", "REQUIRED_KEYS", "ModelMetadata",
            "embed_metadata", "read_metadata", "strip_metadata"]
@@ -162,7 +162,7 @@ def _check_sizes(info: Mapping[str, Any], what: str) -> None:
     """Raise ``ConfigError`` (``what`` first) unless the rate, clip and hop in ``info`` are whole numbers >= 1
     with the hop at most the clip: what :func:`read_metadata` reads, :func:`embed_metadata` writes."""
     sizes = {key: info[key] for key in ("sample_rate_hz", "clip_samples", "window_hop_samples")}
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes.values()) or (
+    if any(not is_whole(v) or v < 1 for v in sizes.values()) or (
             sizes["window_hop_samples"] > sizes["clip_samples"]):
         raise ConfigError(f"{what} needs positive whole numbers with window_hop_samples <= clip_samples, got {sizes}")
 

@@ -31,7 +31,7 @@ from . import augment, pipeline
 from .audio import cache_dir_of
 from .config import RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
-from .errors import ConfigError, DatasetError, SoundTFError
+from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import refuse_foreign_folder
@@ -348,9 +348,9 @@ class InputThreadPriority(keras.callbacks.Callback):
 
     def __init__(self, niceness: int = INPUT_THREAD_NICENESS):
         super().__init__()
-        if not isinstance(niceness, int) or not 0 <= niceness <= 39:
+        if not is_whole(niceness) or not 0 <= niceness <= 39:
             raise ValueError(f"niceness must be an integer in [0, 39], got {niceness!r}")
-        self.niceness = niceness
+        self.niceness = int(niceness)
         self.supported = sys.platform.startswith("linux") and os.path.isdir("/proc/self/task")
         self._known: set[int] = set()
         self.lowered: set[int] = set()

@@ -380,6 +380,19 @@ def test_cache_decodes_once_and_writes_canonical_wavs(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
+def test_cache_takes_numpy_integer_workers_and_refuses_a_bool(tmp_path):
+    """workers took only ``int``: ``np.int64(2)`` (a count from an array) was refused, while the sample rate beside
+    it took numpy integers; it is kept as a Python int for the thread pool."""
+    sources = _sources(tmp_path / "src")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=np.int32(RATE_HZ), workers=np.int64(2))
+    assert cache.workers == 2 and type(cache.workers) is int
+    assert cache.build(sources).decoded == 3
+    for workers in (True, np.True_, 2.0, "2", np.array(2), 0, np.int64(0)):
+        with pytest.raises(ConfigError, match=rf"^DecodeCache workers must be an integer >= 1, got "
+                                              rf"{re.escape(repr(workers))}$"):
+            DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=workers)
+
+
 def test_cache_redecodes_a_changed_source(tmp_path):
     sources = _sources(tmp_path / "src")
     cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -932,6 +933,14 @@ def test_bad_arguments_raise_config_error(call):
         call()
 
 
+def test_spec_augment_counts_are_whole_numbers_numpy_integers_too_never_a_bool():
+    layer = augment.SpecAugment(freq_mask_count=np.int64(2), time_mask_count=np.int32(1), seed=np.int64(3))
+    assert (layer.freq_mask_count, layer.time_mask_count, layer.seed) == (2, 1, 3) and type(layer.seed) is int
+    for value in (True, np.True_, 2.0, "2", np.array(2)):
+        with pytest.raises(ConfigError, match=rf"^freq_mask_count must be an integer >= 0, got {re.escape(repr(value))}$"):
+            augment.SpecAugment(freq_mask_count=value)
+
+
 @pytest.mark.parametrize("call, message", [
     # values a caller passes as constant tensors are known before the graph runs, and checked like numbers
     (lambda: augment.change_speed(np.ones(4096, np.float32), tf.constant(0.0)), r"factor must be in \(0.0, 4.0\]"),
@@ -1105,6 +1114,25 @@ def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
     [again] = json.loads((out_dir / "params.json").read_text())
     assert sorted(p.name for p in out_dir.glob("*.wav")) == sorted(["original.wav", again["file"], "aug_notes.wav"])
     assert "removed 2 aug_*.wav of an earlier run" in capsys.readouterr().out
+
+
+def test_augment_file_takes_numpy_integers_for_count_and_seed(tmp_path):
+    """augment_file took only ``int`` counts and seeds: ``np.int64`` from a notebook's array was refused as
+    "--count must be an integer"; the seed written to params.json is a plain int (np.int64 is not JSON)."""
+    from sound_tf.augment_cli import augment_file
+
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    config = config_with(gain_probability=1.0)
+    written = augment_file(source, tmp_path / "out", config, count=np.int64(1), seed=np.int32(5), log=lambda m: None)
+    [record] = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert record["seed"] == [5, 1] and len(written) == 2
+    for count in (True, np.True_, 2.0, "2", np.array(2)):  # refused before TensorFlow runs or the file is read
+        with pytest.raises(ConfigError, match=rf"^--count must be an integer in \[1, 32\], got {re.escape(repr(count))}$"):
+            augment_file(source, tmp_path / "bad", config, count=count, seed=5)
+    for seed in (True, np.True_, 2.0, "2"):
+        with pytest.raises(ConfigError, match=r"^--seed must be an integer in \[0, 2\*\*30\)"):
+            augment_file(source, tmp_path / "bad", config, count=1, seed=seed)
 
 
 def test_preview_titles_stay_within_their_spectrograms(tmp_path, monkeypatch):

@@ -64,7 +64,7 @@ def test_lite_backend_refuses_an_empty_batch_and_one_window_unbatched():
             _lite_stub().predict(windows)
 
 
-@pytest.mark.parametrize("sizes", [(0,), (-1,), ("2",), (True,), (1.5,), "2", None])
+@pytest.mark.parametrize("sizes", [(0,), (-1,), ("2",), (True,), (np.True_,), np.True_, (1.5,), "2", None])
 def test_warm_up_refuses_batch_sizes_that_are_not_positive_integers(sizes):
     with pytest.raises(ConfigError, match="warm_up: batch_sizes must be positive integers"):
         _keras_stub().warm_up(sizes)

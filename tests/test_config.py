@@ -393,3 +393,29 @@ def test_a_saved_config_with_test_fold_0_still_loads_and_the_split_refuses_it_in
     why = re.escape("must be 1 or more (folds count from 1, as ESC-50's, UrbanSound8K's and --test-fold do), got 0")
     with pytest.raises(DatasetError, match=rf"test_fold.*{why}"):
         split_examples(examples, test_fold=0)
+
+
+#: What a whole-number argument must not be: a bool of either kind, a whole float, text, a 0-d array.
+NOT_WHOLE = [True, False, np.True_, 2.0, np.float64(2.0), "2", np.array(2), None]
+
+
+def test_is_whole_takes_python_and_numpy_integers_and_no_bool():
+    from sound_tf.errors import is_whole
+
+    for value in (0, -3, 2**40, np.int64(3), np.int32(-1), np.uint8(7), np.intp(5)):
+        assert is_whole(value) is True, repr(value)
+    for value in NOT_WHOLE:
+        assert is_whole(value) is False, repr(value)
+
+
+def test_check_seed_takes_a_numpy_integer_as_the_seed_it_is():
+    """check_seed took only ``int``: a seed drawn from a numpy array (``np.int64(3)``) was refused, as "must be an
+    integer", where datasets' seeds took it."""
+    from sound_tf.config import SEED_LIMIT, check_seed
+
+    for seed in (np.int64(3), np.uint16(0), np.int32(SEED_LIMIT - 1)):
+        check_seed("search.seed", seed)
+    for seed in [*NOT_WHOLE, np.int64(-1), np.int64(SEED_LIMIT)]:
+        with pytest.raises(ConfigError, match=rf"^search\.seed must be an integer in \[0, 2\*\*30\), got "
+                                              rf"{re.escape(repr(seed))}$"):
+            check_seed("search.seed", seed)

@@ -581,6 +581,7 @@ def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
     for folds, message in (([], r"folds names no fold; pass None to run every fold"),
                            ([1.0], r"folds must be whole fold numbers, got 1\.0 in \[1\.0\]"),
                            ([2, True], r"folds must be whole fold numbers, got True"),
+                           ([2, np.True_], r"folds must be whole fold numbers, got np\.True_"),
                            ([2, 0], r"folds must be 1 or more \(folds count from 1, as ESC-50's, UrbanSound8K's "
                                     r"and --test-fold do\), got 0 in \[2, 0\]$"),
                            ("1,3", r"folds must be a list of fold numbers, e\.g\. \[1, 3\] .*got '1,3'"),

@@ -1101,7 +1101,7 @@ def test_check_two_classes_from_python(tmp_path):
 def test_split_and_kfold_arguments_from_python():
     examples = [Example(f"/d/{label}{i}.wav", label) for label in "abc" for i in range(20)]
     # seed=None drew another split on every call; 1.5 and "1" failed inside numpy.
-    for seed in (None, 1.5, "1", -1, True):
+    for seed in (None, 1.5, "1", -1, True, np.True_):
         with pytest.raises(ConfigError, match=f"seed must be a whole number >= 0.*got {re.escape(repr(seed))}"):
             split_examples(examples, seed=seed)
         with pytest.raises(ConfigError, match="seed must be a whole number >= 0"):

@@ -141,6 +141,21 @@ def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_p
     assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
 
 
+def test_evaluate_run_takes_a_numpy_batch_size_and_refuses_a_bool(run, tmp_path):
+    """evaluate_run's batch_size took only ``int``: ``np.int64(4)`` was refused as "--batch-size must be an
+    integer >= 1"; it now evaluates as 4 does."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.evaluate import evaluate_run
+
+    metrics, out = evaluate_run(run.run_dir, batch_size=np.int64(4), out_dir=tmp_path / "np", log=lambda m: None)
+    saved = json.loads((run.run_dir / "metrics.json").read_text())
+    assert out == tmp_path / "np" and (out / "metrics.json").is_file()
+    assert (metrics["confusion_matrix"], metrics["num_examples"]) == (saved["confusion_matrix"], saved["num_examples"])
+    for batch_size in (True, np.True_, 2.0, "2", np.int64(0)):
+        with pytest.raises(ConfigError, match=rf"^--batch-size must be an integer >= 1, got {re.escape(repr(batch_size))}$"):
+            evaluate_run(run.run_dir, batch_size=batch_size, out_dir=tmp_path / "bad", log=lambda m: None)
+
+
 def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_path, capsys, caplog):
     from sound_tf import evaluate
 

@@ -322,6 +322,20 @@ def test_profiles_load_and_bad_values_fail_clearly(tmp_path):
         export.load_profile("no_such_profile")
 
 
+def test_a_profile_takes_numpy_integer_counts_as_the_ints_they_are():
+    """representative_windows and latency_runs took only ``int``: ``np.int64(40)`` was refused as "must be an
+    integer >= 1"; kept as ints, the profile still goes to JSON (export_summary.json)."""
+    profile = export.ExportProfile(name="np", representative_windows=np.int64(40), latency_runs=np.int32(3))
+    assert (profile.representative_windows, profile.latency_runs) == (40, 3)
+    assert type(profile.representative_windows) is int and type(profile.latency_runs) is int
+    assert json.loads(json.dumps(profile.to_dict()))["representative_windows"] == 40
+    assert export.load_profile({"latency_runs": np.int64(7)}).latency_runs == 7
+    for value in (True, np.True_, 2.0, "2", np.array(2), np.int64(0)):
+        with pytest.raises(export.ConfigError, match=rf"^profile 'np': latency_runs must be an integer >= 1, got "
+                                                     rf"{re.escape(repr(value))}$"):
+            export.ExportProfile(name="np", latency_runs=value)
+
+
 def test_a_profile_given_as_a_dict_is_read_as_its_toml_would_be():
     """export_run(run, profile={"artefacts": ["float32"]}) failed with "expected str, bytes or os.PathLike
     object, not dict"; a dict is now read as the TOML's keys, and other types are refused by name."""

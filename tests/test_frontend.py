@@ -10,6 +10,8 @@ Tolerances (natural-log units; 1e-4 nats = 0.0004 dB):
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -319,6 +321,18 @@ def test_bad_arguments_raise_config_error(changes, message):
     arguments.update(changes)
     with pytest.raises(ConfigError, match=message):
         LogMel(**arguments)
+
+
+def test_the_filterbank_takes_numpy_integer_sizes_and_never_a_bool():
+    """slaney_mel_matrix took num_mel_bins=True as one mel band; numpy integer sizes give the same matrix."""
+    arguments = dict(sample_rate_hz=16000, fft_length=512, num_mel_bins=40, fmin_hz=20.0, fmax_hz=8000.0)
+    np.testing.assert_array_equal(slaney_mel_matrix(**{**arguments, "fft_length": np.int64(512),
+                                                       "num_mel_bins": np.int32(40)}), slaney_mel_matrix(**arguments))
+    for value in (True, np.True_, 40.0, "40", np.array(40)):
+        with pytest.raises(ConfigError, match=rf"^num_mel_bins must be an integer >= 1, got {re.escape(repr(value))}$"):
+            slaney_mel_matrix(**{**arguments, "num_mel_bins": value})
+        with pytest.raises(ConfigError, match=rf"^fft_length must be an integer >= 2, got {re.escape(repr(value))}$"):
+            slaney_mel_matrix(**{**arguments, "fft_length": value})
 
 
 def test_numpy_and_whole_float_arguments_are_taken():

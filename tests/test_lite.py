@@ -619,7 +619,7 @@ def test_num_threads_takes_numpy_integers_as_top_k_and_hops_do(models):
     classifier = lite.LiteClassifier(models["loud"], num_threads=np.int64(2))
     assert classifier.num_threads == 2 and type(classifier.num_threads) is int
     assert classifier.classify(np.full(CLIP, 0.3, np.float32))["label"] == "loud"
-    for bad in (0, 1.5, True, "2"):
+    for bad in (0, 1.5, True, np.True_, "2"):
         with pytest.raises(ConfigError, match=rf"^num_threads must be an integer >= 1, got {bad!r}$"):
             lite.LiteClassifier(models["loud"], num_threads=bad)
 

@@ -171,7 +171,7 @@ def test_labels_must_be_an_ordered_sequence_of_names():
 def test_top_k_must_be_integer_ranks():
     """top_k=(2.7,) was truncated and reported as top_2, ("3",) parsed, (0.5,) named "[0]" and a bare 3
     failed with "'int' object is not iterable"; each is now a MetricsError naming top_k and the value."""
-    for bad in ((2.7,), ("3",), (0.5,), (True,), 3, (0, 2), "35"):
+    for bad in ((2.7,), ("3",), (0.5,), (True,), (np.True_,), 3, (0, 2), "35"):
         with pytest.raises(MetricsError, match=r"top_k must be a sequence of integer ranks >= 1, e\.g\. \(1, 3, 5\), "
                                               rf"got {re.escape(repr(bad))}$"):
             compute_metrics(Y_TRUE, SCORES, LABELS, top_k=bad)

@@ -448,8 +448,8 @@ def test_dataset_batch_size_class_weights_and_epochs_are_checked(tmp_path):
     config = _config()
     paths, labels = _labelled_files(tmp_path, n_per_class=1)
     assert [len(w) for w, _ in pipeline.evaluation_dataset(paths, labels, config, batch_size=np.int64(2))] == [2, 1]
-    for bad in (0, -1, 2.5, True):
-        with pytest.raises(ConfigError, match=rf"^evaluation_dataset: batch_size must be a whole number >= 1 .*got {bad}"):
+    for bad in (0, -1, 2.5, True, np.True_):
+        with pytest.raises(ConfigError, match=rf"^evaluation_dataset: batch_size must be a whole number >= 1 .*got {bad!r}"):
             pipeline.evaluation_dataset(paths, labels, config, batch_size=bad)
         with pytest.raises(ConfigError, match=r"^window_dataset: batch_size"):
             pipeline.window_dataset(paths, config, batch_size=bad)

@@ -138,6 +138,20 @@ def test_waveform_and_logmel_figure(tmp_path, rng, monkeypatch):
         plot_waveform_and_logmel(wave, log_mel, sample_rate_hz, 0, tmp_path / "x.png")
 
 
+def test_waveform_and_logmel_sizes_are_whole_numbers_numpy_integers_too_never_a_bool(tmp_path):
+    """sample_rate_hz=True (or a hop of True) passed as 1 Hz (one sample) and drew a figure of nonsense times."""
+    wave, log_mel = np.zeros(800), np.zeros((9, 4))
+    path = plot_waveform_and_logmel(wave, log_mel, np.int64(8000), np.int32(80), tmp_path / "np.png")
+    assert path.is_file()
+    for value in (True, np.True_, 2.0, "2", np.array(2)):
+        with pytest.raises(ReportError, match=rf"^sample_rate_hz must be a positive integer, got {re.escape(repr(value))}$"):
+            plot_waveform_and_logmel(wave, log_mel, value, 80, tmp_path / "x.png")
+        with pytest.raises(ReportError, match=rf"^hop_length_samples must be a positive integer, got {re.escape(repr(value))}$"):
+            plot_waveform_and_logmel(wave, log_mel, 8000, value, tmp_path / "x.png")
+    with pytest.raises(ReportError, match=r"^frame_length_samples must be an integer of at least the hop \(1\), got True$"):
+        plot_waveform_and_logmel(wave, log_mel, 8000, 1, tmp_path / "x.png", frame_length_samples=True)
+
+
 # -- report.html -------------------------------------------------------------------------------------
 REPORT_LABELS = ["dog", "rooster", "<script>alert(1)</script>", "car_horn", "siren"]
 

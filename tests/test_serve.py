@@ -915,6 +915,28 @@ def test_batcher_chunks_fails_and_recovers():
     assert reported == calls[:3] + calls[4:]  # one report per model call, of its size; none for the failed call
 
 
+def test_batcher_takes_a_numpy_integer_batch_size_as_an_int_and_never_a_bool():
+    """max_batch_size took only ``int``: ``np.int64(4)`` was refused; a numpy size chunks requests as 4 does."""
+    def predict(windows):
+        calls.append(windows.shape[0])
+        return {"x": windows[:, :1]}
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=np.int64(4), max_wait_ms=0, max_queue_windows=100)
+        assert batcher.max_batch_size == 4 and type(batcher.max_batch_size) is int
+        batcher.start()
+        out = (await batcher.submit(np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)))["x"]
+        await batcher.stop()
+        return out
+
+    calls = []
+    np.testing.assert_array_equal(asyncio.run(run())[:, 0], np.arange(10))
+    assert calls == [4, 4, 2]
+    for value in (True, np.True_, 2.0, "2", np.array(2), np.int64(0)):
+        with pytest.raises(ValueError, match=rf"^max_batch_size must be an integer >= 1, got {re.escape(repr(value))}$"):
+            MicroBatcher(predict, max_batch_size=value, max_wait_ms=0, max_queue_windows=100)
+
+
 def test_batcher_waits_only_for_announced_requests():
     calls = []
 

@@ -41,7 +41,7 @@ def test_embed_refuses_what_read_metadata_would_refuse():
     assert (read_metadata(model).sample_rate_hz, read_metadata(model).clip_samples) == (22050, 22050)
     assert type(read_metadata(model).info["sample_rate_hz"]) is int
     for key, value in (("sample_rate_hz", 0), ("clip_samples", 16000.0), ("window_hop_samples", 20000),
-                       ("sample_rate_hz", True), ("clip_samples", "16000")):
+                       ("sample_rate_hz", True), ("sample_rate_hz", np.True_), ("clip_samples", "16000")):
         with pytest.raises(ConfigError, match="positive whole numbers with window_hop_samples <= clip_samples"):
             embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, key: value})
     with pytest.raises(ConfigError, match=r"info\['format'\] is 'sound_tf.tflite/0'"):
@@ -57,6 +57,18 @@ def test_embed_refuses_what_read_metadata_would_refuse():
     extra = read_metadata(embed_metadata(FLATBUFFER, labels=["a", "b"], info=INFO,
                                          extra_files={"features.json": b"{}"})).files
     assert sorted(extra) == ["features.json", "labels.txt", "sound_tf.json"]
+
+
+def test_the_size_check_takes_numpy_integers_as_every_whole_number_check_does():
+    """The check read_metadata and embed_metadata share took only ``int`` (embed_metadata converts numpy
+    integers before it, so only a direct caller saw it refuse ``np.int64``); a bool stays refused."""
+    from sound_tf.tflite_meta import _check_sizes
+
+    _check_sizes({"sample_rate_hz": np.int64(16000), "clip_samples": np.int32(16000),
+                  "window_hop_samples": np.uint16(8000)}, "metadata info")
+    for value in (True, np.True_, 8000.0, "8000", np.array(8000)):
+        with pytest.raises(ConfigError, match=r"^metadata info needs positive whole numbers with window_hop_samples"):
+            _check_sizes({**INFO, "window_hop_samples": value}, "metadata info")
 
 
 def test_a_path_instead_of_the_model_bytes_is_named(tmp_path):

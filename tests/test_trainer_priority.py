@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 
@@ -68,3 +69,12 @@ def test_the_input_iterators_threads_get_a_lower_priority_and_do_the_pipelines_w
 def test_the_niceness_is_validated():
     with pytest.raises(ValueError, match="niceness"):
         trainer.InputThreadPriority(niceness=-1)
+
+
+def test_the_niceness_is_a_whole_number_numpy_integers_too_and_never_a_bool():
+    """niceness took only ``int``, so ``np.int64(5)`` was refused and ``True`` lowered the threads by 1."""
+    callback = trainer.InputThreadPriority(niceness=np.int64(5))
+    assert callback.niceness == 5 and type(callback.niceness) is int
+    for value in (True, np.True_, 2.0, "2", np.array(2), np.int64(40)):
+        with pytest.raises(ValueError, match=rf"^niceness must be an integer in \[0, 39\], got {re.escape(repr(value))}$"):
+            trainer.InputThreadPriority(niceness=value)

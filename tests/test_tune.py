@@ -2284,9 +2284,33 @@ def test_a_space_built_in_python_takes_numpy_numbers_as_the_toml_numbers_they_ar
         SearchSpace.from_dict([("hp", {})])
 
 
+def test_search_settings_built_in_python_take_numpy_integers_as_ints():
+    """SearchSettings took only ``int``: ``SearchSettings(max_trials=np.int64(5))`` (built directly, not through
+    from_dict) was refused, and so was a numpy seed; they are kept as ints, as KerasTuner saves them to JSON."""
+    from sound_tf.hypermodel import SearchSettings
+
+    settings = SearchSettings(max_trials=np.int64(5), epochs=np.int32(2), early_stopping_patience=np.uint8(1),
+                              hyperband_factor=np.int64(3), initial_points=np.int64(4), seed=np.int64(7))
+    values = dataclasses.asdict(settings)
+    assert {k: values[k] for k in ("max_trials", "epochs", "early_stopping_patience", "hyperband_factor",
+                                   "initial_points", "seed")} == {"max_trials": 5, "epochs": 2, "early_stopping_patience": 1,
+                                                                  "hyperband_factor": 3, "initial_points": 4, "seed": 7}
+    assert all(type(v) is int for k, v in values.items() if k not in ("objective", "tuner"))
+    json.dumps(values)
+    for value in (True, np.True_, 2.0, "2", np.array(2)):
+        with pytest.raises(ConfigError, match=rf"^search\.max_trials must be an integer >= 1, got {re.escape(repr(value))}$"):
+            SearchSettings(max_trials=value)
+        with pytest.raises(ConfigError, match=rf"^search\.hyperband_factor must be an integer >= 2, got "
+                                              rf"{re.escape(repr(value))}$"):
+            SearchSettings(hyperband_factor=value)
+        with pytest.raises(ConfigError, match=r"^search\.seed must be an integer in \[0, 2\*\*30\)"):
+            SearchSettings(seed=value)
+
+
 @pytest.mark.parametrize("arguments, message", [
     ({"trial_epochs": 0}, "trial_epochs must be an integer >= 1 (or None), got 0"),
     ({"trial_patience": True}, "trial_patience must be an integer >= 1 (or None), got True"),
+    ({"trial_epochs": np.True_}, "trial_epochs must be an integer >= 1 (or None), got np.True_"),
     ({"trial_epochs": 2.5}, "trial_epochs must be an integer >= 1 (or None), got 2.5"),
     ({"space": "tiny"}, "space must be a SearchSpace"),
 ])

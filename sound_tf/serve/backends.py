@@ -35,7 +35,7 @@ import numpy as np
 
 from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
-from ..errors import ConfigError, SoundTFError
+from ..errors import ConfigError, SoundTFError, is_whole
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
 from ..tflite_meta import read_metadata
 
@@ -230,11 +230,10 @@ class Backend(abc.ABC):
 
     def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
         """Run silent windows through the model once per batch size (first calls compile and allocate)."""
-        if isinstance(batch_sizes, (int, np.integer)) and not isinstance(batch_sizes, bool):
+        if is_whole(batch_sizes):
             batch_sizes = (batch_sizes,)
         sizes = tuple(batch_sizes) if isinstance(batch_sizes, (tuple, list)) else None
-        if sizes is None or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-                                    for s in sizes):
+        if sizes is None or not all(is_whole(s) and s >= 1 for s in sizes):
             raise ConfigError(f"warm_up: batch_sizes must be positive integers (a tuple, or one int), "
                               f"got {batch_sizes!r}")
         for size in sizes:

@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from ..errors import SoundTFError
+from ..errors import SoundTFError, is_whole
 
 __all__ = ["BatcherClosed", "MicroBatcher", "QueueFull"]
 
@@ -72,14 +72,14 @@ class MicroBatcher:
     def __init__(self, predict: Callable[[np.ndarray], Mapping[str, np.ndarray]], *, max_batch_size: int, max_wait_ms: float,
                  max_queue_windows: int, on_batch: Callable[[int, float], None] | None = None,
                  on_queue: Callable[[int], None] | None = None):
-        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+        if not is_whole(max_batch_size) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
         if not max_wait_ms >= 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms!r}")
         if max_queue_windows < 1:
             raise ValueError(f"max_queue_windows must be >= 1, got {max_queue_windows!r}")
         self._predict = predict
-        self.max_batch_size = max_batch_size
+        self.max_batch_size = int(max_batch_size)
         self.max_wait_seconds = max_wait_ms / 1000.0
         self.max_queue_windows = max_queue_windows
         self._on_batch = on_batch
