@@ -233,7 +233,7 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
     if overwrite:
         refuse_emptying(out_dir, config.input_paths(), wording=wording)
     # One per folder; the folder is free again once the cross-validation ends, even in a process that goes on.
-    with claimed(out_dir, "running this cross-validation"):
+    with claimed(out_dir, "running this cross-validation", wording=wording):
         return _run_claimed(config, out_dir, k=k, folds=folds, overwrite=overwrite, log=log, verbose=verbose,
                             wording=wording)
 

@@ -32,6 +32,30 @@ PARENT_ENV = "SOUND_TF_END_WITH_PID"
 _HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding its lock, claims]
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How a message names the output folder, what empties it and what reads the inputs: a command's flags
+    (:data:`COMMAND`), or the arguments of the Python function that was called.
+
+    Attributes
+    ----------
+    out : str
+        The output folder: ``--out``, or the argument (``out_dir``).
+    overwrite : str
+        What empties it first: ``--overwrite``, or ``overwrite=True``.
+    reader : str
+        What reads the inputs: ``this command``, or the function (``run_crossval``).
+    """
+
+    out: str = "--out"
+    overwrite: str = "--overwrite"
+    reader: str = "this command"
+
+
+#: The words of a command line.
+COMMAND = Wording()
+
+
 def claim_folder(folder: str | os.PathLike) -> str | None:
     """Lock ``folder`` (created if missing) for this process; ``None`` on success, else who holds it.
 
@@ -71,20 +95,22 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
     return None
 
 
-def claim_or_refuse(folder: str | os.PathLike, activity: str) -> None:
-    """:func:`claim_folder`, or a ``ConfigError`` naming who holds ``folder`` and what it is doing there."""
+def claim_or_refuse(folder: str | os.PathLike, activity: str, *, wording: Wording = COMMAND) -> None:
+    """:func:`claim_folder`, or a ``ConfigError`` naming who holds ``folder`` and what it is doing there (and the
+    output folder to choose instead in ``wording``: ``--out``, or a Python caller's ``out_dir``)."""
     from .errors import ConfigError
 
     holder = claim_folder(folder)
     if holder:
         raise ConfigError(f"{folder}: in use by {holder}, which is {activity}; wait for it to end, or choose "
-                          f"another --out")
+                          f"another {wording.out}")
 
 
 @contextlib.contextmanager
-def claimed(folder: str | os.PathLike, activity: str) -> Iterator[None]:
-    """:func:`claim_or_refuse` ``folder`` for the block, given back when it ends however it ends."""
-    claim_or_refuse(folder, activity)
+def claimed(folder: str | os.PathLike, activity: str, *, wording: Wording = COMMAND) -> Iterator[None]:
+    """:func:`claim_or_refuse` ``folder`` for the block (its message in ``wording``), given back when it ends
+    however it ends."""
+    claim_or_refuse(folder, activity, wording=wording)
     try:
         yield
     finally:
@@ -117,30 +143,6 @@ def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:
     would replace ``inner`` too."""
     folder, inner = Path(folder).resolve(), Path(inner).resolve()
     return folder == inner or folder in inner.parents
-
-
-@dataclass(frozen=True)
-class Wording:
-    """How a message names the output folder, what empties it and what reads the inputs: a command's flags
-    (:data:`COMMAND`), or the arguments of the Python function that was called.
-
-    Attributes
-    ----------
-    out : str
-        The output folder: ``--out``, or the argument (``out_dir``).
-    overwrite : str
-        What empties it first: ``--overwrite``, or ``overwrite=True``.
-    reader : str
-        What reads the inputs: ``this command``, or the function (``run_crossval``).
-    """
-
-    out: str = "--out"
-    overwrite: str = "--overwrite"
-    reader: str = "this command"
-
-
-#: The words of a command line.
-COMMAND = Wording()
 
 
 def refuse_emptying(folder: str | os.PathLike, inputs: dict[str, str], *, wording: Wording = COMMAND) -> None:

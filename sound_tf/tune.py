@@ -946,13 +946,14 @@ def _space_text(space: SearchSpace) -> str | None:
 
 
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
-               verbose: int | str) -> dict[str, Any] | None:
-    """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split."""
+               verbose: int | str, wording: Wording = COMMAND) -> dict[str, Any] | None:
+    """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split (a
+    ``run_dir`` in use is refused naming the search folder in ``wording``)."""
     from .train import run_log
     from .trainer import read_state, same_settings, train_run
 
     final = apply_overrides(config, {"labels": list(data.labels)})
-    with claimed(run_dir, "training in it"):  # e.g. a `train --out .../best_run` of the user's
+    with claimed(run_dir, "training in it", wording=wording):  # e.g. a `train --out .../best_run` of the user's
         state = read_state(run_dir)
         if state and not same_settings(run_dir, state, final):
             log(f"{run_dir} holds another configuration (the best trial changed): training it again")
@@ -1307,7 +1308,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         log(f"retraining the best configuration for up to {result.best_config.train.epochs} epochs in "
             f"{result.best_run}; the test split is used only now")
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
-                                         verbose=verbose if progress is None else progress)
+                                         verbose=verbose if progress is None else progress, wording=wording)
     return result
 
 

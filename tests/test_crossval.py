@@ -306,6 +306,9 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
 
 
 def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
+    """Also in the caller's words: run_crossval told a Python caller to "choose another --out"; it names out_dir
+    now, and the command keeps --out."""
+    import socket
     import subprocess
     import sys
 
@@ -317,11 +320,14 @@ def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_pa
                                "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        in_use = (f"{out}: in use by pid {holder.pid} on {socket.gethostname()}, which is running this "
+                  f"cross-validation; wait for it to end, or choose another ")
         assert crossval.main(["--out", str(out), "--overwrite"]) == 2
-        assert f"in use by pid {holder.pid}" in capsys.readouterr().err
+        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
         assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no log, nothing deleted
-        with pytest.raises(ConfigError, match="which is running this cross-validation"):
+        with pytest.raises(ConfigError) as info:
             crossval.run_crossval(Config(), out)
+        assert str(info.value) == f"{in_use}out_dir"
     finally:
         holder.kill()
         holder.wait()

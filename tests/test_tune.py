@@ -846,6 +846,44 @@ def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
         holder.wait()
 
 
+def test_a_best_run_folder_in_use_is_refused_in_the_callers_words(tmp_path, monkeypatch, capsys):
+    """run_search told a Python caller whose best_run another process held to "choose another --out"; it names
+    out now, and the command keeps --out. No trial runs: a stand-in tuner, and a best trial as if one had."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.train import config_from_args
+
+    class Tuner:
+        def save(self) -> None:
+            pass
+
+        def search(self, **kwargs: Any) -> None:
+            pass
+
+    monkeypatch.setattr(tune, "make_tuner", lambda *args, **kwargs: Tuner())
+    best = tune.TrialRecord(trial_id="0", status="COMPLETED", score=0.5)
+    monkeypatch.setattr(tune, "write_summary", lambda *args, **kwargs: best)
+    data, out = make_tones(tmp_path / "data", clips_per_class=5), tmp_path / "search"
+    flags, space = cli_flags(data, out), SearchSpace.from_toml(TINY)
+    config = config_from_args(tune.build_parser().parse_args(flags))
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)  # a search's folder
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(out / 'best_run')!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        in_use = (f"{out / 'best_run'}: in use by pid {holder.pid} on {socket.gethostname()}, which is training in "
+                  f"it; wait for it to end, or choose another ")
+        with pytest.raises(ConfigError) as info:
+            tune.run_search(config, space, out, log=lambda m: None)
+        assert str(info.value) == f"{in_use}out"
+        assert tune.main(flags) == 2
+        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_chief_refuses_a_port_another_chief_serves(monkeypatch):
     """gRPC servers reuse ports, so a second chief used to start on the first one's port and take its workers."""
     from sound_tf import tune
