@@ -43,8 +43,10 @@ from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
 STATE_FILE = "crossval_state.json"
 DEFAULT_K = 5
-#: How :func:`run_crossval`'s messages name its folder and its overwrite for a Python caller.
-PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval")
+#: How :func:`run_crossval`'s messages name its folder, its overwrite and the flags of the command for a Python
+#: caller: its arguments, and the setting ``--data`` sets.
+PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval",
+                         arguments={"--folds": "folds", "--k": "k", "--data": "data.path"})
 
 
 # -- planning (no TensorFlow) ---------------------------------------------------------------------------
@@ -212,8 +214,9 @@ def run_crossval(config: Config, out_dir: str | Path, *, k: int = DEFAULT_K, fol
         Start over, deleting what ``out_dir`` holds. Without it, a folder holding a cross-validation
         with different settings is an error.
     wording : Wording
-        How the errors name ``out_dir`` and ``overwrite``: by default as these arguments;
-        ``python -m sound_tf.crossval`` passes its flags (:data:`sound_tf.locks.COMMAND`).
+        How the messages name ``out_dir``, ``overwrite``, ``k``, ``folds`` and ``data.path``: by default as
+        these arguments and that setting; ``python -m sound_tf.crossval`` passes its flags
+        (:data:`sound_tf.locks.COMMAND`).
 
     Returns
     -------
@@ -272,7 +275,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
-                          f"per fold from --data (leave data.split_file out)")
+                          f"per fold from {wording.flag('--data')} (leave data.split_file out)")
     if config.data.test_fold is not None or config.data.val_fold is not None:
         log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
     root, fmt = resolve_source(config, log)
@@ -280,11 +283,12 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
     examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed)
     if scheme == "official" and k != DEFAULT_K:
-        log(f"note: --k {k} is not used: the dataset has its own folds")
+        log(f"note: {wording.given('--k', k)} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})
     unknown = sorted(set(folds or ()) - set(all_folds))
     if unknown:
-        raise DatasetError(f"--folds names fold(s) {unknown} that do not exist; folds present: {all_folds}")
+        raise DatasetError(f"{wording.flag('--folds')} names fold(s) {unknown} that do not exist; folds present: "
+                           f"{all_folds}")
     selected = list(folds) if folds else all_folds
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
@@ -313,7 +317,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             if not any(path in item_of for path in files):
                 raise DatasetError(f"fold {fold}: none of its {len(files)} file(s) could be read (first: {files[0]}: "
                                    f"{reasons.get(files[0], 'unreadable')}); fix them, or leave the fold out with "
-                                   f"--folds")
+                                   f"{wording.flag('--folds')}")
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
         if fold not in pending:

@@ -17,9 +17,9 @@ import os
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 try:
     import fcntl
@@ -34,8 +34,8 @@ _HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding 
 
 @dataclass(frozen=True)
 class Wording:
-    """How a message names the output folder, what empties it and what reads the inputs: a command's flags
-    (:data:`COMMAND`), or the arguments of the Python function that was called.
+    """How a message names the output folder, what empties it, what reads the inputs and the other flags: a
+    command's flags (:data:`COMMAND`), or the arguments of the Python function that was called.
 
     Attributes
     ----------
@@ -45,11 +45,23 @@ class Wording:
         What empties it first: ``--overwrite``, or ``overwrite=True``.
     reader : str
         What reads the inputs: ``this command``, or the function (``run_crossval``).
+    arguments : mapping of str to str
+        A Python caller's name for each other flag a message names: the argument (``--k``: ``k``), or the
+        setting the flag sets (``--data``: ``data.path``). A flag not in it is named as it is (a command's).
     """
 
     out: str = "--out"
     overwrite: str = "--overwrite"
     reader: str = "this command"
+    arguments: Mapping[str, str] = field(default_factory=dict)
+
+    def flag(self, flag: str) -> str:
+        """``flag`` (``--folds``) in these words: the flag, or its argument (``folds``)."""
+        return self.arguments.get(flag, flag)
+
+    def given(self, flag: str, value: Any) -> str:
+        """``flag`` given ``value`` in these words: ``--k 3``, or ``k=3``."""
+        return f"{self.arguments[flag]}={value}" if flag in self.arguments else f"{flag} {value}"
 
 
 #: The words of a command line.

@@ -137,7 +137,8 @@ def test_the_default_folder_an_older_version_named_is_found_again(tmp_path, monk
     assert default_out_dir(config) == Path("runs") / f"crossval-{config.fingerprint()}"
 
 
-def test_fold_arguments_are_validated(tmp_path):
+def test_fold_arguments_are_validated(tmp_path, capsys):
+    from sound_tf import crossval
     from sound_tf.config import apply_overrides
     from sound_tf.crossval import run_crossval
 
@@ -163,10 +164,14 @@ def test_fold_arguments_are_validated(tmp_path):
     (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
     broken = apply_overrides(Config(), {"data.path": str(tmp_path / "clips.csv"), "audio.sample_rate_hz": SR,
                                         "data.cache_dir": str(tmp_path / "cache")})
-    with pytest.raises(DatasetError, match=r"fold 2: none of its 3 file\(s\) could be read \(first: .*high_2.wav: not "
-                                           r"a readable audio file"):
-        run_crossval(broken, tmp_path / "cv_broken", log=lambda m: None)
+    unreadable = r"fold 2: none of its 3 file\(s\) could be read \(first: .*high_2.wav: not a readable audio file.*\); "
+    with pytest.raises(DatasetError, match=rf"{unreadable}fix them, or leave the fold out with folds$"):
+        run_crossval(broken, tmp_path / "cv_broken", log=lambda m: None)  # it said "with --folds" to a Python caller
     assert not (tmp_path / "cv_broken" / "fold_1").exists()
+    assert crossval.main(["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir",
+                          str(tmp_path / "cache"), "--out", str(tmp_path / "cv_broken"), "--quiet"]) == 2
+    assert re.fullmatch(rf"error: {unreadable}fix them, or leave the fold out with --folds",
+                        capsys.readouterr().err.strip())
     one = tmp_path / "one"  # one class: refused before the folder holds any state (fixed data then runs there)
     (one / "only").mkdir(parents=True)
     sf.write(one / "only" / "a.wav", np.zeros(SR // 2, np.float32), SR)
@@ -174,8 +179,13 @@ def test_fold_arguments_are_validated(tmp_path):
         run_crossval(apply_overrides(Config(), {"data.path": str(one)}), tmp_path / "cv_one", log=lambda m: None)
     assert sorted(p.name for p in (tmp_path / "cv_one").iterdir()) == [".lock"]
     config = apply_overrides(Config(), {"data.path": str(tmp_path), "data.split_file": str(tmp_path / "split.csv")})
-    with pytest.raises(ConfigError, match="data.split_file=.* fixes one split; cross-validation makes one per fold"):
+    fixed = f"data.split_file={tmp_path / 'split.csv'} fixes one split; cross-validation makes one per fold from "
+    with pytest.raises(ConfigError) as info:
         run_crossval(config, tmp_path / "cv", log=lambda m: None)  # it was silently ignored
+    assert str(info.value) == f"{fixed}data.path (leave data.split_file out)"  # it said "from --data"
+    assert crossval.main(["--data", str(tmp_path), "--set", f"data.split_file={tmp_path / 'split.csv'}", "--out",
+                          str(tmp_path / "cv"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {fixed}--data (leave data.split_file out)"
 
 
 def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_path):
@@ -565,10 +575,38 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     data = _tones(tmp_path / "data")
     config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR,
                                         "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
-    with pytest.raises(DatasetError, match=r"--folds names fold\(s\) \[7\] that do not exist; folds present: "
-                                           r"\[1, 2, 3\]"):
+    with pytest.raises(DatasetError, match=r"^folds names fold\(s\) \[7\] that do not exist; folds present: "
+                                           r"\[1, 2, 3\]$"):
         run_crossval(config, tmp_path / "cv7", k=3, folds=[7], log=lambda m: None)
     assert not (tmp_path / "cv7" / "fold_7").exists()
+
+
+def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, capsys):
+    """run_crossval told a Python caller "note: --k 3 is not used" and "--folds names fold(s) [9] that do not
+    exist", flags it never passed; it names k=3 and folds now, and the command keeps --k 3 and --folds. The
+    dataset has folds of its own (a manifest's fold column): both come before anything is decoded."""
+    from sound_tf import crossval
+    from sound_tf.train import config_from_args
+
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label, freq in TONES_HZ.items():
+            sf.write(tmp_path / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 4) / SR), SR)
+            rows.append(f"{label}_{fold}.wav,{label},{fold}")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
+             "--k", "3", "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+    absent = " names fold(s) [9] that do not exist; folds present: [1, 2, 3]"
+    lines: list[str] = []
+    with pytest.raises(DatasetError) as info:
+        crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[9], log=lines.append)
+    assert str(info.value) == f"folds{absent}"
+    assert "note: k=3 is not used: the dataset has its own folds" in lines, lines
+    assert crossval.main(flags) == 2
+    said = capsys.readouterr()
+    assert said.err.strip() == f"error: --folds{absent}"
+    assert "note: --k 3 is not used: the dataset has its own folds" in said.out, said.out
 
 
 def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
