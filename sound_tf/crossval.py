@@ -45,7 +45,7 @@ STATE_FILE = "crossval_state.json"
 DEFAULT_K = 5
 #: How :func:`run_crossval`'s messages name its folder, its overwrite and the flags of the command for a Python
 #: caller: its arguments, and the setting ``--data`` sets.
-PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval",
+PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval", settings="config",
                          arguments={"--folds": "folds", "--k": "k", "--data": "data.path"})
 
 

@@ -34,8 +34,8 @@ _HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding 
 
 @dataclass(frozen=True)
 class Wording:
-    """How a message names the output folder, what empties it, what reads the inputs and the other flags: a
-    command's flags (:data:`COMMAND`), or the arguments of the Python function that was called.
+    """How a message names the output folder, what empties it, what reads the inputs, what gives the settings and
+    the other flags: a command's flags (:data:`COMMAND`), or the arguments of the Python function that was called.
 
     Attributes
     ----------
@@ -45,6 +45,8 @@ class Wording:
         What empties it first: ``--overwrite``, or ``overwrite=True``.
     reader : str
         What reads the inputs: ``this command``, or the function (``run_crossval``).
+    settings : str
+        What gives the settings: the command's ``flags``, or the function's ``config``.
     arguments : mapping of str to str
         A Python caller's name for each other flag a message names: the argument (``--k``: ``k``), or the
         setting the flag sets (``--data``: ``data.path``). A flag not in it is named as it is (a command's).
@@ -53,6 +55,7 @@ class Wording:
     out: str = "--out"
     overwrite: str = "--overwrite"
     reader: str = "this command"
+    settings: str = "flags"
     arguments: Mapping[str, str] = field(default_factory=dict)
 
     def flag(self, flag: str) -> str:

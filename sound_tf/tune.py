@@ -89,8 +89,11 @@ SEARCH_FILE = "search.json"
 NOT_SEARCHED = "not_searched"
 #: search.json's most epochs of a trial (absent: a search begun before it was recorded; see :func:`trial_epochs`).
 TRIAL_EPOCHS = "trial_epochs"
-#: How :func:`run_search`'s messages name its folder and its overwrite for a Python caller.
-PYTHON_WORDING = Wording(out="out", overwrite="overwrite=True", reader="run_search")
+#: How :func:`run_search`'s messages name its folder, its overwrite, its settings and the flags of the command for
+#: a Python caller: its arguments.
+PYTHON_WORDING = Wording(out="out", overwrite="overwrite=True", reader="run_search", settings="config",
+                         arguments={"--worker-timeout": "worker_timeout_seconds",
+                                    "--time-budget": "time_budget_minutes"})
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -818,8 +821,8 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     the search does not declare: those :meth:`SearchSpace.inert` finds for a new search, those its
     ``search.json`` records for one continued (none when it began before sound_tf left any out), the chief's
     for a worker, so that the oracle's space never changes under a search and chief and workers agree
-    (``inert``: :meth:`SearchSpace.inert` of ``config``, when the caller has it). Messages name the folder and
-    the overwrite in ``wording``."""
+    (``inert``: :meth:`SearchSpace.inert` of ``config``, when the caller has it). Messages name the folder, the
+    overwrite and the settings in ``wording``."""
     identity = search_identity(config, space)
     search_file = out / SEARCH_FILE
     if role == "worker":
@@ -844,7 +847,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
-                              f"flags and space")
+                              f"{wording.settings} and space")
         return _saved_not_searched(saved, space)
     # the user's own files are never written into or deleted (the command refuses them first, as --out)
     emptied = ", and overwrite=True empties it first" if overwrite else ""
@@ -860,7 +863,8 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         saved = json.loads(search_file.read_text())
         if not _same_search(saved, identity):
             raise ConfigError(f"{out}: holds a search with other settings{_search_differences(saved, config, space)}; "
-                              f"pass {wording.overwrite} to start over or use the same flags and space to continue it")
+                              f"pass {wording.overwrite} to start over or use the same {wording.settings} and space "
+                              f"to continue it")
         log(f"continuing the search in {out}")
         not_searched = _saved_not_searched(saved, space)
     else:
@@ -898,10 +902,11 @@ def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchS
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _check_same_split(chief_split: Path, worker_split: Path) -> None:
+def _check_same_split(chief_split: Path, worker_split: Path, wording: Wording = COMMAND) -> None:
     """A worker must train and validate on the chief's split: compare (split, label, file name) counts.
 
-    File names, not paths, so that machines may mount the data in different places.
+    File names, not paths, so that machines may mount the data in different places. The message names what
+    gives the settings in ``wording``.
     """
     from collections import Counter
     from .datasets import read_split_csv
@@ -913,11 +918,13 @@ def _check_same_split(chief_split: Path, worker_split: Path) -> None:
     if counts[0] != counts[1]:
         differ = sorted((counts[0] - counts[1]) + (counts[1] - counts[0]))[:3]
         raise DatasetError(f"{worker_split}: this worker's split differs from the chief's {chief_split} "
-                           f"(e.g. {differ}); every machine needs the same data and flags")
+                           f"(e.g. {differ}); every machine needs the same data and {wording.settings}")
 
 
-def _worker_data(config: Config, out: Path, folder: Path, log: Callable[[str], None]) -> Any:
-    """Worker: its data, split in ``folder`` and checked against the chief's ``out/split.csv``.
+def _worker_data(config: Config, out: Path, folder: Path, log: Callable[[str], None],
+                 wording: Wording = COMMAND) -> Any:
+    """Worker: its data, split in ``folder`` and checked against the chief's ``out/split.csv`` (its refusal
+    in ``wording``).
 
     A split that differs from the chief's is deleted before the error is raised: a worker kept it, reused
     it on every later start and was refused forever, even once its data were fixed. A split kept from an
@@ -930,7 +937,7 @@ def _worker_data(config: Config, out: Path, folder: Path, log: Callable[[str], N
     while True:
         data = prepare_dataset(config, folder, log=log)
         try:
-            _check_same_split(out / SPLIT_CSV, split)
+            _check_same_split(out / SPLIT_CSV, split, wording)
             return data
         except DatasetError:
             split.unlink(missing_ok=True)
@@ -971,11 +978,13 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
-                 worker_timeout_seconds: float, resuming: str | Path | None = None) -> None:
+                 worker_timeout_seconds: float, resuming: str | Path | None = None,
+                 wording: Wording = COMMAND) -> None:
     """Every check that needs no data: run before ``--overwrite`` deletes anything, and by :func:`run_search`.
 
     ``resuming`` is the folder the search continues in, if any (not one ``--overwrite`` empties): a search
-    begun there before sound_tf left out hyperparameters that change nothing goes on as it began.
+    begun there before sound_tf left out hyperparameters that change nothing goes on as it began. The
+    messages name the limits and what gives the settings in ``wording`` (:func:`run_search`'s: its arguments).
 
     Raises
     ------
@@ -985,10 +994,10 @@ def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: flo
         chiefs on one port would both listen, and workers would join either search).
     """
     if not worker_timeout_seconds >= 5 * HEARTBEAT_SECONDS:  # NaN too: no worker would ever be released
-        raise ConfigError(f"--worker-timeout must be at least {5 * HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
-                          f"{HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
+        raise ConfigError(f"{wording.flag('--worker-timeout')} must be at least {5 * HEARTBEAT_SECONDS:.0f} s "
+                          f"(heartbeats come every {HEARTBEAT_SECONDS:.0f} s), got {worker_timeout_seconds}")
     if time_budget_minutes is not None and not time_budget_minutes > 0:
-        raise ConfigError(f"--time-budget must be > 0 minutes, got {time_budget_minutes}")
+        raise ConfigError(f"{wording.flag('--time-budget')} must be > 0 minutes, got {time_budget_minutes}")
     space.check_values(config)
     role = current_role()
     if role != "worker":  # a worker searches what its chief does
@@ -997,7 +1006,8 @@ def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: flo
         if len(inert) == len(space.params):
             why = "; ".join(f"{name}: {unchanging.why}" for name, unchanging in inert.items())
             raise ConfigError(f"{space.source}: no hyperparameter of this space changes a trial with these settings, "
-                              f"so there is nothing to search: {why}; change the flags, [fixed] or the space")
+                              f"so there is nothing to search: {why}; change the {wording.settings}, [fixed] or "
+                              f"the space")
     if role == "chief":
         _check_port_free(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])
 
@@ -1190,8 +1200,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     progress : int or str, optional
         Keras's progress bars in the trials and the best run (``python -m sound_tf.tune``: on a terminal only).
     wording : Wording
-        How the messages name ``out`` and ``overwrite``: by default as these arguments; ``python -m
-        sound_tf.tune`` passes its flags (:data:`sound_tf.locks.COMMAND`).
+        How the messages name ``out``, ``overwrite``, ``config``, ``worker_timeout_seconds`` and
+        ``time_budget_minutes``: by default as these arguments; ``python -m sound_tf.tune`` passes its flags
+        (:data:`sound_tf.locks.COMMAND`).
 
     Returns
     -------
@@ -1217,7 +1228,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         log(f"distributed search: this process is {tuner_id()!r} ({role}), oracle at "
             f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
     check_search(config, space, time_budget_minutes=time_budget_minutes, worker_timeout_seconds=worker_timeout_seconds,
-                 resuming=None if overwrite else out)
+                 resuming=None if overwrite else out, wording=wording)
     started = time.time()
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
@@ -1231,7 +1242,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         raise ConfigError(f"{out / SEARCH_FILE}: records every hyperparameter of {space.source} as not searched: "
                           f"nothing to search; pass {wording.overwrite} to start over")
     if role == "worker":
-        data = _worker_data(config, out, out / "workers" / tuner_id(), log)
+        data = _worker_data(config, out, out / "workers" / tuner_id(), log, wording)
     else:
         try:
             data = prepare_dataset(config, out, log=log)

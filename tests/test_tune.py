@@ -761,12 +761,13 @@ def test_run_search_names_its_callers_out_and_overwrite_and_the_command_its_flag
                          log=lambda m: None)
     saved = (out / tune.SEARCH_FILE).read_text()
     other = f"{out}: holds a search with other settings (train.epochs: 2 there, 1 now); pass "
-    remedy = " to start over or use the same flags and space to continue it"
     with pytest.raises(ConfigError) as info:
         tune.run_search(config, space, out, log=lambda m: None)
-    assert str(info.value) == f"{other}overwrite=True{remedy}"
+    # (it said "use the same flags and space" too: a Python caller gives a config)
+    assert str(info.value) == f"{other}overwrite=True to start over or use the same config and space to continue it"
     assert tune.main(cli_flags(data, out)) == 2
-    assert capsys.readouterr().err.strip() == f"error: {other}--overwrite{remedy}"
+    assert capsys.readouterr().err.strip() == (f"error: {other}--overwrite to start over or use the same flags and "
+                                               f"space to continue it")
 
     inside = out / "data"  # the search folder holds the data it reads: not emptied
     shutil.copytree(data, inside)
@@ -1068,6 +1069,28 @@ def test_a_worker_whose_data_is_mounted_elsewhere_joins_the_chiefs_search(tmp_pa
         tune._check_same_split(tmp_path / "chief.csv", tmp_path / "other.csv")
 
 
+def test_a_python_worker_is_told_of_the_chiefs_config_and_the_command_of_its_flags(tmp_path, monkeypatch, capsys):
+    """A worker run from Python whose settings differ from its chief's was told to start "with the chief's flags
+    and space"; it is told of the chief's config now, and the command keeps its flags."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=2)
+    config, space, out = base_config(data), SearchSpace.from_toml(TINY), tmp_path / "shared"
+    tune._prepare_folder(out, apply_overrides(config, {"train.epochs": 2}), space, "chief", overwrite=False,
+                         log=lambda m: None)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    differs = (f"{out / tune.SEARCH_FILE}: the chief's search differs from this worker's (train.epochs: 2 there, 1 "
+               f"now); start every worker with the chief's ")
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(config, space, out, log=lambda m: None)
+    assert str(info.value) == f"{differs}config and space"
+    assert tune.main(cli_flags(data, out)) == 2
+    assert capsys.readouterr().err.strip() == f"error: {differs}flags and space"
+
+
 def test_a_changed_search_setting_is_named_but_a_larger_max_trials_is_not(tmp_path):
     """A larger --max-trials extends a search; with another --tuner as well, only the tuner is the difference."""
     from sound_tf import tune
@@ -1100,6 +1123,31 @@ def test_the_worker_timeout_must_span_five_heartbeats(monkeypatch):
     # nan passed the check (nan < 25 is false), and a silent worker's trial was never released
     with pytest.raises(ConfigError, match=r"--worker-timeout must be at least .*, got nan"):
         tune.check_search(Config(), space, time_budget_minutes=None, worker_timeout_seconds=float("nan"))
+
+
+def test_run_search_names_its_limits_as_its_arguments_and_the_command_as_its_flags(tmp_path, capsys, monkeypatch):
+    """run_search told a Python caller "--worker-timeout must be at least ..." and "--time-budget must be > 0",
+    flags it never passed; it names worker_timeout_seconds and time_budget_minutes now, and the command keeps its
+    flags. Both are refused before anything is read or written."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "search"
+    short = (f" must be at least {5 * tune.HEARTBEAT_SECONDS:.0f} s (heartbeats come every "
+             f"{tune.HEARTBEAT_SECONDS:.0f} s), got 3.0")
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(Config(), space, out, worker_timeout_seconds=3.0, log=lambda m: None)
+    assert str(info.value) == f"worker_timeout_seconds{short}"
+    with pytest.raises(ConfigError) as info:
+        tune.run_search(Config(), space, out, time_budget_minutes=0, log=lambda m: None)
+    assert str(info.value) == "time_budget_minutes must be > 0 minutes, got 0"
+    assert not out.exists()
+    assert tune.main(["--tuning", str(TINY), "--out", str(out), "--worker-timeout", "3"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --worker-timeout{short}"
+    assert tune.main(["--tuning", str(TINY), "--out", str(out), "--time-budget", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --time-budget must be > 0 minutes, got 0.0"
+    assert not out.exists()
 
 
 def test_a_worker_waiting_for_the_chiefs_search_json_says_so_every_little_while(tmp_path, monkeypatch):
@@ -1383,10 +1431,12 @@ def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_run
     out.mkdir()
     (out / "trials.csv").write_text("kept\n")
     assert tune.main(cli_flags(make_tones(tmp_path / "data"), out, "--tuning", str(recipe), "--overwrite")) == 2
-    assert "nothing to search: augment_strength: augmentation is off" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert "nothing to search: augment_strength: augmentation is off" in err
+    assert err.endswith("; change the flags, [fixed] or the space"), err
     assert (out / "trials.csv").read_text() == "kept\n"
-    with pytest.raises(ConfigError, match="nothing to search"):
-        tune.run_search(off, space, tmp_path / "fresh", log=lambda m: None)
+    with pytest.raises(ConfigError, match=r"nothing to search: .*; change the config, \[fixed\] or the space$"):
+        tune.run_search(off, space, tmp_path / "fresh", log=lambda m: None)  # it said "change the flags"
     assert not (tmp_path / "fresh").exists()
     # A search begun before sound_tf left such hyperparameters out (no "not_searched" in its search.json)
     # searched it, and goes on as it began; with --overwrite it would start afresh, and is refused.
@@ -1467,7 +1517,8 @@ def test_a_search_with_augmentation_off_neither_draws_nor_records_augment_streng
     assert "augment_strength" in read_csv(older / "trials.csv")[0]
 
 
-def test_a_worker_refused_for_its_split_keeps_no_split_that_refuses_it_once_the_data_are_fixed(tmp_path, monkeypatch):
+def test_a_worker_refused_for_its_split_keeps_no_split_that_refuses_it_once_the_data_are_fixed(tmp_path, monkeypatch,
+                                                                                               capsys):
     """A refused worker kept workers/<id>/split.csv, reused it on every start and was refused forever."""
     import shutil
 
@@ -1495,8 +1546,12 @@ def test_a_worker_refused_for_its_split_keeps_no_split_that_refuses_it_once_the_
     aside = tmp_path / "low_0.wav"
     shutil.move(data / "low" / "low_0.wav", aside)  # this machine's copy of the data lacks a file
     prepare_dataset(config, tmp_path / "stale", log=lambda m: None)  # (a split of that data, for later)
-    with pytest.raises(DatasetError, match="this worker's split differs from the chief's"):
+    with pytest.raises(DatasetError, match="this worker's split differs from the chief's .*; every machine needs the "
+                                           "same data and config$"):  # (a Python worker was told "and flags")
         tune.run_search(config, space, out, final=False, log=lambda m: None)
+    assert not mine.exists()
+    assert tune.main(cli_flags(data, out)) == 2  # the command's words: its flags
+    assert capsys.readouterr().err.strip().endswith("; every machine needs the same data and flags")
     assert not mine.exists()
     shutil.move(aside, data / "low" / "low_0.wav")  # fixed: the worker joins
     with pytest.raises(Reached):
@@ -1555,7 +1610,7 @@ def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path,
     assert result.trials[0].values["tuner/epochs"] == 1  # Hyperband's budget for the trial
     assert result.best_run is None and not (tmp_path / "out" / "best_run").exists()
     assert not [str(w.message) for w in recwarn if "shuffle" in str(w.message)]  # the pipeline shuffles
-    with pytest.raises(ConfigError, match="time-budget must be > 0"):
+    with pytest.raises(ConfigError, match="time_budget_minutes must be > 0"):
         tune.run_search(base_config(data), space, tmp_path / "out", time_budget_minutes=0)
 
 
