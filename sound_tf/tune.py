@@ -90,10 +90,10 @@ NOT_SEARCHED = "not_searched"
 #: search.json's most epochs of a trial (absent: a search begun before it was recorded; see :func:`trial_epochs`).
 TRIAL_EPOCHS = "trial_epochs"
 #: How :func:`run_search`'s messages name its folder, its overwrite, its settings and the flags of the command for
-#: a Python caller: its arguments.
+#: a Python caller: its arguments, and the [search] setting --max-trials sets.
 PYTHON_WORDING = Wording(out="out", overwrite="overwrite=True", reader="run_search", settings="config",
                          arguments={"--worker-timeout": "worker_timeout_seconds",
-                                    "--time-budget": "time_budget_minutes"})
+                                    "--time-budget": "time_budget_minutes", "--max-trials": "[search] max_trials"})
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -830,10 +830,10 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         while not search_file.is_file():
             if time.monotonic() - waited > WORKER_WAIT_SECONDS:
                 raise ConfigError(f"{search_file}: not written by a chief within {WORKER_WAIT_SECONDS:.0f} s; "
-                                  "start the chief first, with the same --out (a shared folder)")
+                                  f"start the chief first, with the same {wording.out} (a shared folder)")
             if time.monotonic() - reported >= WORKER_REPORT_SECONDS:  # it used to wait 10 minutes without a word
                 log(f"worker {tuner_id()}: waiting for a chief to write {search_file} (is the chief started, and "
-                    f"is --out the same shared folder on every machine?); waiting up to "
+                    f"is {wording.out} the same shared folder on every machine?); waiting up to "
                     f"{WORKER_WAIT_SECONDS:.0f} s in all")
                 reported = time.monotonic()
             time.sleep(min(1.0, WORKER_REPORT_SECONDS))
@@ -1043,13 +1043,14 @@ def _oracle_silence(host: str, port: int) -> str | None:
 
 
 def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None], *,
-                     wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float | None = None) -> None:
+                     wait_seconds: float = WORKER_WAIT_SECONDS, report_seconds: float | None = None,
+                     wording: Wording = COMMAND) -> None:
     """Worker: return once something accepts connections at ``host:port``, the chief's oracle.
 
     KerasTuner's client would otherwise wait there without a word, for ever, when the address is wrong.
     This says every ``report_seconds`` (default :data:`WORKER_REPORT_SECONDS`) what it waits for, names the
     port the chief in ``out`` serves on (its ``chief.json``) when that is another one, and gives up after
-    ``wait_seconds``.
+    ``wait_seconds`` (flags named in ``wording``).
 
     Raises
     ------
@@ -1066,7 +1067,7 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
             return
         given_up = time.monotonic() - began > wait_seconds
         if given_up or reported is None or time.monotonic() - reported >= report_seconds:  # chief.json read only here
-            hint, ended = _chief_hint(out, port)
+            hint, ended = _chief_hint(out, port, wording)
             if given_up:
                 advice = "" if ended else "; give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT"
                 raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason})"
@@ -1131,7 +1132,7 @@ def _oracle_gone(exc: Exception, host: str, port: str) -> SoundTFError:
                         f"continues the search), then this worker")
 
 
-def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
+def _chief_hint(out: Path, port: str, wording: Wording = COMMAND) -> tuple[str, bool]:
     """What ``out``'s ``chief.json`` says that explains the wait (``; ...`` or ``""``), and whether the search ended.
 
     A serving chief on another port (the worker's address is wrong), or a chief that has finished its
@@ -1150,7 +1151,7 @@ def _chief_hint(out: Path, port: str) -> tuple[str, bool]:
         at = (" at " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
               if isinstance(when, (int, float)) else "")
         return (f"; the chief in {out} finished its search{at} ({out / CHIEF_FILE}): this worker only helps a "
-                f"chief started again to extend it (a larger --max-trials)"), True
+                f"chief started again to extend it (a larger {wording.flag('--max-trials')})"), True
     return "", False
 
 
@@ -1200,9 +1201,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     progress : int or str, optional
         Keras's progress bars in the trials and the best run (``python -m sound_tf.tune``: on a terminal only).
     wording : Wording
-        How the messages name ``out``, ``overwrite``, ``config``, ``worker_timeout_seconds`` and
-        ``time_budget_minutes``: by default as these arguments; ``python -m sound_tf.tune`` passes its flags
-        (:data:`sound_tf.locks.COMMAND`).
+        How the messages name ``out``, ``overwrite``, ``config``, ``worker_timeout_seconds``,
+        ``time_budget_minutes`` and ``space``'s ``[search] max_trials``: by default as these arguments;
+        ``python -m sound_tf.tune`` passes its flags (:data:`sound_tf.locks.COMMAND`).
 
     Returns
     -------
@@ -1284,7 +1285,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
 
     if role == "worker":
         host, port = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
-        _wait_for_oracle(host, port, out, log)
+        _wait_for_oracle(host, port, out, log, wording=wording)
         log(f"worker {tuner_id()}: asking the oracle at {host}:{port} for trials")
         import grpc
 
@@ -1298,7 +1299,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     tuner.save()  # so that a search killed in its first trial reloads too
     ended_before = _ended_trials(load_trials(out))
     if role == "chief":
-        _serve(tuner, out, worker_timeout_seconds, search_kwargs, log)
+        _serve(tuner, out, worker_timeout_seconds, search_kwargs, log, wording)
     else:
         tuner.search(**search_kwargs)
 
@@ -1324,8 +1325,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
 
 
 def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str, Any],
-           log: Callable[[str], None]) -> None:
-    """Chief: serve the oracle in a thread until every trial is done, releasing silent workers."""
+           log: Callable[[str], None], wording: Wording = COMMAND) -> None:
+    """Chief: serve the oracle in a thread until every trial is done, releasing silent workers (its log names
+    the folder, the settings and the flags in ``wording``)."""
     oracle = tuner.oracle
     failure: list[BaseException] = []
 
@@ -1335,21 +1337,21 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
         except BaseException as exc:  # e.g. the port is taken
             failure.append(exc)
 
-    _resume_in_flight(oracle, out, log)  # before any worker can ask for a trial
+    _resume_in_flight(oracle, out, log, wording)  # before any worker can ask for a trial
     server = threading.Thread(target=serve, name="oracle-server", daemon=True)
     server.start()
     _write_json_atomic(out / CHIEF_FILE, {"status": "serving", "pid": os.getpid(), "host": socket.gethostname(),
                                           "ip": os.environ["KERASTUNER_ORACLE_IP"],
                                           "port": os.environ["KERASTUNER_ORACLE_PORT"], "started": time.time()})
     log(f"chief: serving the oracle; start workers with KERASTUNER_TUNER_ID=tuner0, tuner1, ... and the same "
-        f"flags and --out {out}")
+        f"{wording.settings} and {wording.out} {out}")
     watch = HeartbeatWatch(out / "workers", worker_timeout)
     while server.is_alive():
         time.sleep(0.5)
         for tid in watch.silent(oracle.active_tuners()):
             trial_id = oracle.release_tuner(tid, f"worker {tid} sent no heartbeat for {worker_timeout:.0f} s")
             hint = "" if (out / "workers" / tid / HEARTBEAT_FILE).is_file() else \
-                f" (it never wrote {out / 'workers' / tid / HEARTBEAT_FILE}: is --out shared with it?)"
+                f" (it never wrote {out / 'workers' / tid / HEARTBEAT_FILE}: is {wording.out} shared with it?)"
             log(f"chief: worker {tid} is silent for {worker_timeout:.0f} s{hint}: released"
                 + (f"; trial {trial_id} will run again on the next worker that asks" if trial_id else ""))
         if oracle.finished():
@@ -1361,14 +1363,17 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
     log("chief: all trials are done")
 
 
-def _resume_in_flight(oracle: Any, out: Path, log: Callable[[str], None]) -> dict[str, str]:
+def _resume_in_flight(oracle: Any, out: Path, log: Callable[[str], None],
+                      wording: Wording = COMMAND) -> dict[str, str]:
     """Chief: give the trials that were running when it stopped back to the workers whose heartbeats say they
-    still run them (:meth:`SearchOracleMixin.resume_in_flight`)."""
+    still run them (:meth:`SearchOracleMixin.resume_in_flight`; the log names the worker timeout in
+    ``wording``)."""
     resumed = oracle.resume_in_flight(lambda tid: _read_heartbeat(out / "workers" / tid / HEARTBEAT_FILE)[1].get(
         "trial_id"))
     for tid, trial_id in resumed.items():
         log(f"chief: worker {tid} was running trial {trial_id} when the chief stopped, and its heartbeat names that "
-            f"trial: it stays {tid}'s (and runs again elsewhere only if {tid} is silent for --worker-timeout)")
+            f"trial: it stays {tid}'s (and runs again elsewhere only if {tid} is silent for "
+            f"{wording.flag('--worker-timeout')})")
     return resumed
 
 

@@ -1091,6 +1091,63 @@ def test_a_python_worker_is_told_of_the_chiefs_config_and_the_command_of_its_fla
     assert capsys.readouterr().err.strip() == f"error: {differs}flags and space"
 
 
+def test_a_python_worker_names_its_out_and_max_trials_and_the_command_its_flags(tmp_path, monkeypatch, capsys):
+    """A worker run from Python that waited for its chief's search.json asked "is --out the same shared folder"
+    and gave up with "start the chief first, with the same --out"; one whose chief had finished was told that
+    only a chief started again with "a larger --max-trials" needs it. It names out and [search] max_trials now,
+    and the command keeps its flags. No trial runs: the worker gives up before it asks for one."""
+    import functools
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.train import config_from_args
+
+    monkeypatch.setattr(tune, "WORKER_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(tune, "WORKER_REPORT_SECONDS", 0.4)
+    monkeypatch.setattr(tune, "_wait_for_oracle", functools.partial(tune._wait_for_oracle, wait_seconds=0.5,
+                                                                    report_seconds=10.0))
+    monkeypatch.setattr(tune, "make_tuner", lambda *args, **kwargs: None)  # not used before the oracle answers
+    data, space = make_tones(tmp_path / "data", clips_per_class=5), SearchSpace.from_toml(TINY)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: the finished chief's port
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(unused.getsockname()[1]))
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+        for name, folder, max_trials in (("python", "out", "[search] max_trials"),
+                                         ("command", "--out", "--max-trials")):
+            out = tmp_path / name
+            flags = cli_flags(data, out)
+            config = config_from_args(tune.build_parser().parse_args(flags))
+            waited = (f"worker tuner1: waiting for a chief to write {out / tune.SEARCH_FILE} (is the chief started, "
+                      f"and is {folder} the same shared folder on every machine?); waiting up to 1 s in all")
+            no_chief = (f"{out / tune.SEARCH_FILE}: not written by a chief within 1 s; start the chief first, with "
+                        f"the same {folder} (a shared folder)")
+            ended = f"this worker only helps a chief started again to extend it (a larger {max_trials})"
+            messages: list[str] = []
+            if name == "python":
+                with pytest.raises(ConfigError) as info:
+                    tune.run_search(config, space, out, log=messages.append)
+                refused = str(info.value)
+            else:
+                assert tune.main(flags) == 2
+                said = capsys.readouterr()
+                refused, messages = said.err.strip().removeprefix("error: "), said.out.splitlines()
+            assert refused == no_chief
+            assert messages and all(m.endswith(waited) for m in messages if "waiting for a chief" in m), messages
+            assert any("waiting for a chief" in m for m in messages), messages
+
+            tune._prepare_folder(out, config, space, "chief", overwrite=False, log=lambda m: None)
+            (out / tune.CHIEF_FILE).write_text(json.dumps({"status": "finished", "pid": 1, "finished": 1.8e9}))
+            if name == "python":
+                with pytest.raises(ConfigError) as info:
+                    tune.run_search(config, space, out, log=lambda m: None)
+                refused = str(info.value)
+            else:
+                assert tune.main(flags) == 2
+                refused = capsys.readouterr().err.strip()
+            assert refused.endswith(ended), refused
+
+
 def test_a_changed_search_setting_is_named_but_a_larger_max_trials_is_not(tmp_path):
     """A larger --max-trials extends a search; with another --tuner as well, only the tuner is the difference."""
     from sound_tf import tune
@@ -1917,6 +1974,68 @@ def test_the_chief_releases_a_worker_that_never_wrote_a_heartbeat_and_says_why(t
                     lambda m: None)
     assert not (tmp_path / "early" / "chief.json").is_file() or json.loads(
         (tmp_path / "early" / "chief.json").read_text())["status"] != "finished"
+
+
+def test_a_python_chief_names_its_config_out_and_worker_timeout_and_the_command_its_flags(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """A chief run from Python logged "start workers with ... the same flags and --out", "is --out shared with
+    it?" and "runs again elsewhere only if tuner0 is silent for --worker-timeout"; it names its config, out and
+    worker_timeout_seconds now, and the command keeps its flags. No trial runs: a stand-in for KerasTuner's
+    search, in which tuner1 takes a trial and never beats, over the oracle of a search in which tuner0 was
+    running a trial when the chief stopped; the server stops before the search is done (an error)."""
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+    from sound_tf.errors import SoundTFError
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.train import config_from_args
+
+    monkeypatch.setattr(tune, "HEARTBEAT_SECONDS", 0.2)  # so that a worker timeout of 1 s is allowed
+    data, space = make_tones(tmp_path / "data", clips_per_class=5), SearchSpace.from_toml(TINY)
+
+    def make_tuner(space, hypermodel, out, *, seed, deadline=None):
+        oracle = _random_oracle(out, max_trials=4)
+        oracle.reload()
+
+        def search(**kwargs):
+            oracle.create_trial("tuner1")
+            deadline = time.monotonic() + 30
+            while "tuner1" in oracle.ongoing_trials and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        return SimpleNamespace(oracle=oracle, search=search, save=lambda: None)
+
+    monkeypatch.setattr(tune, "make_tuner", make_tuner)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    for name, settings, folder, timeout in (("python", "config", "out", "worker_timeout_seconds"),
+                                            ("command", "flags", "--out", "--worker-timeout")):
+        out = tmp_path / name
+        flags = cli_flags(data, out, "--worker-timeout", "1")
+        config = config_from_args(tune.build_parser().parse_args(flags))
+        tune._prepare_folder(out, config, space, "chief", overwrite=False, log=lambda m: None)
+        stopped = _random_oracle(out, max_trials=4)
+        running = stopped.create_trial("tuner0").trial_id
+        stopped.save()  # the chief stops while tuner0 runs the trial, and tuner0 goes on beating for it
+        beat = out / "workers" / "tuner0" / tune.HEARTBEAT_FILE
+        beat.parent.mkdir(parents=True)
+        beat.write_text(json.dumps({"tuner_id": "tuner0", "trial_id": running, "beat": 3}))
+        messages: list[str] = []
+        if name == "python":
+            with pytest.raises(SoundTFError, match="the oracle server on .* stopped"):
+                tune.run_search(config, space, out, worker_timeout_seconds=1.0, log=messages.append)
+        else:
+            assert tune.main(flags) == 2
+            messages = capsys.readouterr().out.splitlines()
+        for line in (f"chief: serving the oracle; start workers with KERASTUNER_TUNER_ID=tuner0, tuner1, ... and the "
+                     f"same {settings} and {folder} {out}",
+                     f"chief: worker tuner0 was running trial {running} when the chief stopped, and its heartbeat "
+                     f"names that trial: it stays tuner0's (and runs again elsewhere only if tuner0 is silent for "
+                     f"{timeout})",
+                     f"chief: worker tuner1 is silent for 1 s (it never wrote "
+                     f"{out / 'workers' / 'tuner1' / tune.HEARTBEAT_FILE}: is {folder} shared with it?): released"):
+            assert any(line in m for m in messages), (line, messages)
 
 
 def test_a_waiting_worker_polls_the_oracle_every_little_while_not_in_a_busy_loop(monkeypatch):
