@@ -1409,7 +1409,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tuner", choices=["hyperband", "bayesian", "random"], help="override [search] tuner")
     parser.add_argument("--max-trials", type=int, help="override [search] max_trials")
     parser.add_argument("--trial-epochs", type=int,
-                        help="override [search] epochs (most epochs per trial; --epochs caps every training)")
+                        help="override [search] epochs (most epochs per trial), capped by the best run's "
+                             "train.epochs: the space's [fixed] train.epochs when it sets one, else the pipeline "
+                             "recipe's, --epochs or --set")
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="start no new trial after this many minutes (running trials finish)")
     parser.add_argument("--out", help="results folder (default: runs/tune-<space>-<hash of the settings>)")

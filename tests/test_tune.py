@@ -1713,6 +1713,17 @@ def test_the_base_epochs_cap_every_trial(tmp_path):
     assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
 
 
+def test_the_trial_epochs_help_says_what_caps_a_trial():
+    """--trial-epochs' help said "--epochs caps every training", but a [fixed] train.epochs caps the trials when
+    the space sets it (trial_epochs), whatever --epochs says."""
+    from sound_tf import tune
+
+    [trial_epochs] = [action for action in tune.build_parser()._actions if "--trial-epochs" in action.option_strings]
+    assert trial_epochs.help == ("override [search] epochs (most epochs per trial), capped by the best run's "
+                                 "train.epochs: the space's [fixed] train.epochs when it sets one, else the "
+                                 "pipeline recipe's, --epochs or --set")
+
+
 def _fixed_epochs_space(fixed_epochs: int, search_epochs: int, **settings: Any):
     """The tiny space with ``[fixed] train.epochs`` and ``[search] epochs`` set."""
     from sound_tf.hypermodel import SearchSpace
