@@ -1689,3 +1689,86 @@ def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the
     assert f"holds {first['file']}, which an earlier preview did not write" in capsys.readouterr().err
     assert (mine / first["file"]).read_bytes() == b"my own recording"
     assert sorted(p.name for p in mine.iterdir()) == [first["file"]]
+
+
+# -- a transform that never runs reads none of its settings -------------------------------------------
+
+#: Per transform: the ``*_domain`` setting that places it (``None``: SpecAugment, always on the features), and
+#: a value unlike the default for each of its settings but its probability.
+OTHER_SETTINGS = {
+    "shift": ("shift_gain_domain", {"shift_max_clip_fraction": 0.3, "shift_mode": "zero"}),
+    "speed": ("rescale_domain", {"speed_min_factor": 0.7, "speed_max_factor": 1.3}),
+    "stretch": ("rescale_domain", {"stretch_min_rate": 0.8, "stretch_max_rate": 1.25}),
+    "pitch": ("rescale_domain", {"pitch_min_semitones": -4.0, "pitch_max_semitones": 3.0}),
+    "gain": ("shift_gain_domain", {"gain_min_db": -12.0, "gain_max_db": -3.0}),
+    "noise": ("noise_domain", {"noise_min_snr_db": 0.0, "noise_max_snr_db": 5.0, "noise_colors": ["brown"]}),
+    "spec": (None, {"spec_freq_mask_count": 4, "spec_freq_mask_max_bins": 16, "spec_time_mask_count": 3,
+                    "spec_time_mask_max_fraction": 0.3}),
+    "mixup": ("mixup_domain", {"mixup_alpha": 5.0}),
+}
+DOMAINS = ("rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain")
+
+
+def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The clips ``waves [batch, samples]`` with one-hot ``labels`` as a training step of ``config`` sees them,
+    from fixed seeds: the pipeline's mixup (each clip's partner the next one) and waveform augmenter, clip by
+    clip, then the model's training-only layers on the log-mel features, as its training step runs them
+    (:class:`sound_tf.models.SoundClassifier`; the normalisation between them left out)."""
+    mixup, augmenter = augment.make_mixup(config), augment.training_augmenter(config)
+    mixed_waves, mixed_labels = [], []
+    for i, (wave, label) in enumerate(zip(waves, labels)):
+        partner = (i + 1) % len(waves)
+        if mixup is not None:
+            wave, label = mixup(wave, label, waves[partner], labels[partner], tf.constant([3, i]))
+        if augmenter is not None:
+            wave = augmenter(wave, tf.constant([4, i]))
+        mixed_waves.append(np.asarray(wave))
+        mixed_labels.append(np.asarray(label))
+    layers = augment.model_augment_layers(config)
+    features, soft = tf.constant(log_mel(config, *mixed_waves)), tf.constant(np.stack(mixed_labels))
+    if layers["feature_rescale"] is not None:
+        features = layers["feature_rescale"](features, training=True)
+    mixer = layers["feature_augment"]
+    if mixer is not None and mixer.mixes:
+        params = mixer.draw_mixup(len(waves))
+        soft, _ = augment.mix_labels(soft, None, params)
+        with mixer.mixing(params):
+            features = mixer(features, training=True)
+    elif mixer is not None:
+        features = mixer(features, training=True)
+    if layers["spec_augment"] is not None:
+        features = layers["spec_augment"](features, training=True)
+    return {"waves": np.stack(mixed_waves), "labels": np.asarray(soft), "features": np.asarray(features),
+            "layers": np.array([name for name, layer in layers.items() if layer is not None])}
+
+
+@pytest.mark.parametrize("transform, domain", [(transform, domain) for transform, (group, _) in OTHER_SETTINGS.items()
+                                               for domain in (("waveform", "features") if group else ("features",))])
+def test_a_transform_at_probability_0_reads_none_of_its_settings(transform, domain, rng):
+    """The premise of the tuner's rule (sound_tf.hypermodel._in_effect): with a transform's probability 0,
+    training is bit for bit the same whatever its other settings, in either domain, while every other
+    transform runs; at probability 1 the same settings change it (so this test can fail)."""
+    base = apply_overrides(Config(labels=("a", "b", "c")), {
+        **{f"augment.{name}_probability": 1.0 for name in OTHER_SETTINGS if name != transform},
+        **{f"augment.{group}": domain for group in DOMAINS}})
+    changed = {f"augment.{name}": value for name, value in OTHER_SETTINGS[transform][1].items()}
+    t = np.arange(RATE_HZ) / RATE_HZ
+    waves = np.stack([0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(RATE_HZ)
+                      for f in (300.0, 700.0, 1500.0, 3000.0)]).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    for probability in (0.0, 1.0):
+        config = apply_overrides(base, {f"augment.{transform}_probability": probability})
+        first = what_training_makes(config, waves, labels)
+        other = what_training_makes(apply_overrides(config, changed), waves, labels)
+        differ = {key for key in first if not np.array_equal(first[key], other[key])}
+        if probability == 0.0:  # ... while the step it belongs to runs for the others
+            assert differ == set()
+            if domain == "waveform":
+                assert not np.array_equal(first["waves"], waves)
+            else:
+                assert set(first["layers"]) == {"feature_rescale", "feature_augment", "spec_augment"} - (
+                    {"spec_augment"} if transform == "spec" else set())
+        else:  # the clips where it acts on them, the labels for mixup, the features always
+            on_waves = domain == "waveform" and OTHER_SETTINGS[transform][0] is not None
+            mixes = transform == "mixup"
+            assert differ == {"features", *(["waves"] if on_waves else []), *(["labels"] if mixes else [])}
