@@ -46,9 +46,11 @@ train with a value no trial measured. The final model takes them from the pipeli
 
 A hyperparameter none of whose values changes a trial with this run's settings (pipeline recipe, flags,
 ``[fixed]``) is not searched (:meth:`SearchSpace.inert`, :meth:`SearchSpace.without`): ``augment_strength``
-when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a scale whose
-keys clip or round to the same value at every factor, a choice of one value. Every value of it gives the
-same settings, so KerasTuner is not given it: it neither draws nor records it.
+when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a setting of a
+transform whose probability is 0 (``augment.gain_max_db`` with ``augment.gain_probability = 0``: the transform
+never runs, :data:`TRANSFORM_SETTINGS`), a scale whose keys clip or round to the same value at every factor, a
+choice of one value. Every value of it gives the same settings, so KerasTuner is not given it: it neither
+draws nor records it.
 
 Examples
 --------
@@ -140,12 +142,41 @@ def config_value(config: Config, key: str) -> Any:
     return getattr(getattr(config, section), name)
 
 
+#: Each transform of :class:`~sound_tf.config.AugmentConfig`, as the log names it: its probability field and the
+#: fields only it reads. At probability 0 it never runs, and training is bit for bit the same whatever those are,
+#: in either domain (``test_a_transform_at_probability_0_reads_none_of_its_settings`` in tests/test_augment.py).
+#: Not among them: the ``*_domain`` settings, which place whole groups of transforms (the pipeline's steps, the
+#: model's layers and their draws), and ``noise_dir``, a path naming input data (it keeps counting, although
+#: nothing reads the folder while noise is off: :func:`sound_tf.augment.reads_noise_dir`).
+TRANSFORM_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "time shift": ("shift_probability", ("shift_max_clip_fraction", "shift_mode")),
+    "speed change": ("speed_probability", ("speed_min_factor", "speed_max_factor")),
+    "time stretch": ("stretch_probability", ("stretch_min_rate", "stretch_max_rate")),
+    "pitch shift": ("pitch_probability", ("pitch_min_semitones", "pitch_max_semitones")),
+    "gain": ("gain_probability", ("gain_min_db", "gain_max_db")),
+    "noise": ("noise_probability", ("noise_min_snr_db", "noise_max_snr_db", "noise_colors")),
+    "SpecAugment": ("spec_probability", ("spec_freq_mask_count", "spec_freq_mask_max_bins", "spec_time_mask_count",
+                                         "spec_time_mask_max_fraction")),
+    "mixup": ("mixup_probability", ("mixup_alpha",)),
+}
+#: ``augment.<setting>`` -> the ``augment.<probability>`` of the transform that alone reads it.
+_READ_WHILE = {f"augment.{name}": f"augment.{probability}"
+               for probability, names in TRANSFORM_SETTINGS.values() for name in names}
+
+
 def _in_effect(config: Config) -> str:
     """What of ``config`` a trial trains with, as text to compare: all of it, but with augmentation off
-    (``augment.enabled = false``) none of the other ``augment.*`` settings is read."""
+    (``augment.enabled = false``) none of the other ``augment.*`` settings is read, and of a transform whose
+    probability is 0 none of its own settings (:data:`TRANSFORM_SETTINGS`: ``augment.gain_max_db`` with
+    ``augment.gain_probability = 0``)."""
     data = config.to_dict()
     if not config.augment.enabled:
         data["augment"] = {"enabled": False}
+    else:
+        for probability, names in TRANSFORM_SETTINGS.values():
+            if getattr(config.augment, probability) == 0:
+                for name in names:
+                    del data["augment"][name]
     return json.dumps(data, sort_keys=True, default=str)
 
 
@@ -716,7 +747,9 @@ class SearchSpace:
         ``[fixed]``: name -> :class:`NotSearched`, in the file's order.
 
         One is inert when all its :meth:`HyperParam.candidates` give the same trial settings (as
-        :func:`_in_effect` compares them: with augmentation off the other ``augment.*`` do not count) for
+        :func:`_in_effect` compares them: with augmentation off the other ``augment.*`` do not count, nor the
+        settings of a transform whose probability is 0, such as ``augment.gain_max_db`` with
+        ``augment.gain_probability = 0``) for
         every combination of the candidates of the other hyperparameters of its config sections (only those
         can change what it sets). It is searched whenever that cannot be told: a candidate makes an invalid
         config, a stepped range has too many values, or the combinations are more than
@@ -781,14 +814,53 @@ class SearchSpace:
                 and not any("augment.enabled" in p.keys for p in self.params):
             return (f"augmentation is off in this run's settings (augment.enabled = false: --no-augment, the pipeline "
                     f"recipe or [fixed]), so {_listed(keys)} {'changes' if one else 'change'} nothing")
+        unread = [key for key in keys if key in _READ_WHILE and self._zero_in_every_trial(_READ_WHILE[key], config)]
+        if unread == keys:
+            return f"{self._transforms_off(unread)}, so {_listed(keys)} {'changes' if one else 'change'} nothing"
         now = {key: config_value(base, key) for key in keys}
-        if held is None and param.mode == "scale" and all(_is_zero(v) for v in now.values()):
-            return f"it scales {_listed(keys)}, which {'is' if one else 'are all'} 0 in this run's settings"
+        if held is None and param.mode == "scale" and all(_is_zero(v) or k in unread for k, v in now.items()):
+            zeros = [key for key in keys if key not in unread]
+            why = f"it scales {_listed(zeros)}, which {'is' if len(zeros) == 1 else 'are all'} 0 in this run's settings"
+            if unread:  # and settings of transforms that never run
+                why += (f", and {_listed(unread)}, which {'changes' if len(unread) == 1 else 'change'} nothing: "
+                        f"{self._transforms_off(unread)}")
+            return why
         if held is None:
             return (f"{_settings_text(now)} in this run's settings, and every value of it leaves "
                     f"{'it' if one else 'them'} so")
         given = apply_overrides(config, self._overrides(config, {param.name: held}))
         return f"every value of it gives {_settings_text({key: config_value(given, key) for key in keys})}, kept"
+
+    def _zero_in_every_trial(self, key: str, config: Config) -> bool:
+        """Whether ``key`` is 0 in every trial: in ``config`` with ``[fixed]`` at every combination of the values
+        of the hyperparameters that set or scale it (combinations that make no valid config aside)."""
+        setters = [p for p in self.params if key in p.keys]
+        candidates = [p.candidates(config) for p in setters]
+        if any(c is None for c in candidates):
+            return False
+        values = []
+        for combination in itertools.product(*candidates):
+            values_of = {p.name: value for p, value in zip(setters, combination)}
+            try:
+                trial = apply_overrides(config, self._overrides(config, values_of))
+            except ConfigError:
+                continue
+            values.append(config_value(trial, key))
+        return bool(values) and all(value == 0 for value in values)
+
+    def _transforms_off(self, keys: Sequence[str]) -> str:
+        """Which transforms never run, for the log: those whose probability is 0 in every trial, that alone read
+        ``keys`` (``augment.*`` settings of :data:`TRANSFORM_SETTINGS`), and where that comes from."""
+        probabilities = list(dict.fromkeys(_READ_WHILE[key] for key in keys))
+        names = [name for name, (probability, _) in TRANSFORM_SETTINGS.items()
+                 if f"augment.{probability}" in probabilities]
+        off = f"{_listed(names)} {'is' if len(names) == 1 else 'are'} off"
+        zeros = _settings_text({key: 0 for key in probabilities})
+        setters = [f"[hp.{p.name}]" for p in self.params if set(p.keys) & set(probabilities)]
+        if not setters:
+            return f"{off} in this run's settings ({zeros}: the pipeline recipe, --set or [fixed])"
+        return (f"{off} in every trial ({zeros} with this run's settings, the pipeline recipe, --set or [fixed], "
+                f"at every value of {_listed(setters)})")
 
     def without(self, names: Sequence[str], config: Config, *,
                 inert: Mapping[str, NotSearched] | None = None) -> "SearchSpace":

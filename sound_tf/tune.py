@@ -20,7 +20,8 @@ Everything lives in one results folder (``--out``)::
     best_run/            the retrained best model (evaluate, export and serve it as any run)
 
 A hyperparameter none of whose values changes a trial with the run's settings (``augment_strength`` with
-``--no-augment``: see :meth:`sound_tf.hypermodel.SearchSpace.inert`) is not searched, and the log says so;
+``--no-augment``, ``augment.gain_max_db`` with ``augment.gain_probability = 0``: see
+:meth:`sound_tf.hypermodel.SearchSpace.inert`) is not searched, and the log says so;
 when none is left the search is refused. A search keeps the choice it began with (its ``search.json``), so
 it resumes, and its workers join it, with the same declared space.
 

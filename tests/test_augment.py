@@ -1772,3 +1772,12 @@ def test_a_transform_at_probability_0_reads_none_of_its_settings(transform, doma
             on_waves = domain == "waveform" and OTHER_SETTINGS[transform][0] is not None
             mixes = transform == "mixup"
             assert differ == {"features", *(["waves"] if on_waves else []), *(["labels"] if mixes else [])}
+
+
+def test_the_tuners_table_of_settings_a_transform_alone_reads_is_the_one_proven_here():
+    """sound_tf.hypermodel leaves a transform's settings out of a search while its probability is 0: each of
+    them is among those the test above changes."""
+    from sound_tf.hypermodel import TRANSFORM_SETTINGS
+
+    assert {probability: set(names) for probability, names in TRANSFORM_SETTINGS.values()} == {
+        f"{transform}_probability": set(settings) for transform, (_, settings) in OTHER_SETTINGS.items()}

@@ -192,6 +192,154 @@ def test_a_hyperparameter_no_value_of_which_changes_a_trial_is_not_searched():
     assert SearchSpace.from_dict({"hp": {"drop": {"key": "model.dropout", "min": 0.0, "max": 0.5}}}).inert(off) == {}
 
 
+#: Another value of each setting only its own transform reads (tests/test_augment.py proves that one at
+#: probability 0 reads none of them).
+OTHER_VALUES = {"shift_max_clip_fraction": 0.3, "shift_mode": "zero", "speed_min_factor": 0.7, "speed_max_factor": 1.3,
+                "stretch_min_rate": 0.8, "stretch_max_rate": 1.25, "pitch_min_semitones": -4.0,
+                "pitch_max_semitones": 3.0, "gain_min_db": -12.0, "gain_max_db": 9.0, "noise_min_snr_db": 0.0,
+                "noise_max_snr_db": 15.0, "noise_colors": ["brown"], "spec_freq_mask_count": 4,
+                "spec_freq_mask_max_bins": 16, "spec_time_mask_count": 3, "spec_time_mask_max_fraction": 0.3,
+                "mixup_alpha": 5.0}
+
+
+def test_the_settings_of_a_transform_at_probability_0_do_not_count_and_every_augment_setting_is_placed():
+    """_in_effect compares what a trial trains with: a transform's own settings while its probability is 0 do
+    not count, in either domain; its probability, the *_domain settings and noise_dir always do."""
+    from sound_tf.config import AugmentConfig
+    from sound_tf.hypermodel import TRANSFORM_SETTINGS, _in_effect
+
+    on = apply_overrides(Config(labels=("a", "b")), {f"augment.{p}": 0.5 for p, _ in TRANSFORM_SETTINGS.values()})
+    for probability, names in TRANSFORM_SETTINGS.values():
+        for name in names:
+            for domain in ("features", "waveform"):
+                base = apply_overrides(on, {f"augment.{d}": domain for d in ("rescale_domain", "shift_gain_domain",
+                                                                            "noise_domain", "mixup_domain")})
+                off = apply_overrides(base, {f"augment.{probability}": 0.0})
+                other = {f"augment.{name}": OTHER_VALUES[name]}
+                assert _in_effect(apply_overrides(off, other)) == _in_effect(off), name
+                assert _in_effect(apply_overrides(base, other)) != _in_effect(base), name
+    # every other augment setting counts with every probability 0
+    zeros = apply_overrides(on, {f"augment.{p}": 0.0 for p, _ in TRANSFORM_SETTINGS.values()})
+    for key, value in {"augment.rescale_domain": "waveform", "augment.shift_gain_domain": "waveform",
+                       "augment.noise_domain": "waveform", "augment.mixup_domain": "waveform",
+                       "augment.noise_dir": "/somewhere/noise", "augment.gain_probability": 0.5}.items():
+        assert _in_effect(apply_overrides(zeros, {key: value})) != _in_effect(zeros), key
+    # The table places every field of AugmentConfig: a new one is the table's or says why not.
+    own = [name for _, names in TRANSFORM_SETTINGS.values() for name in names]
+    probabilities = [probability for probability, _ in TRANSFORM_SETTINGS.values()]
+    kept = ["enabled", "rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain", "noise_dir"]
+    assert sorted(own + probabilities + kept) == sorted(f.name for f in dataclasses.fields(AugmentConfig))
+    assert len(set(own)) == len(own) and set(own) == set(OTHER_VALUES)
+    assert all(name.startswith(probability.removesuffix("probability")) for probability, names
+               in TRANSFORM_SETTINGS.values() for name in names)
+
+
+def test_a_setting_of_a_transform_that_never_runs_is_not_searched():
+    """A space searching augment.gain_max_db with augment.gain_probability = 0 (the recipe, --set or [fixed]):
+    every trial trained alike, yet KerasTuner counted its values as different configurations and
+    best_hparams.json named a best gain_max_db. Left out now, and the log says why; a space that searches the
+    probability too searches both."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    lr = {"key": "train.learning_rate", "values": [0.001, 0.01]}
+    space = SearchSpace.from_dict({"hp": {"gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]}, "lr": lr}})
+    on = Config(labels=("a", "b"))
+    silent = apply_overrides(on, {"augment.gain_probability": 0.0})  # as --set augment.gain_probability=0 gives it
+    inert = space.inert(silent)
+    assert list(inert) == ["gain_max"] and inert["gain_max"].held is None  # the base config's gain_max_db
+    assert inert["gain_max"].why == ("gain is off in this run's settings (augment.gain_probability = 0: the pipeline "
+                                     "recipe, --set or [fixed]), so augment.gain_max_db changes nothing")
+    assert space.inert(apply_overrides(on, {"augment.gain_probability": 0.5})) == {}  # gain runs: searched
+    assert space.inert(apply_overrides(silent, {"augment.gain_probability": 1e-3})) == {}
+    on_waveform = apply_overrides(silent, {"augment.shift_gain_domain": "waveform"})
+    assert space.inert(on_waveform) == {"gain_max": inert["gain_max"]}  # either domain
+    assert space.without(list(inert), silent).trial_config(silent, {"lr": 0.01}).augment == silent.augment
+    # ... from [fixed] alike
+    fixed = SearchSpace.from_dict({"fixed": {"augment.gain_probability": 0.0},
+                                   "hp": {"gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]}, "lr": lr}})
+    assert list(fixed.inert(on)) == ["gain_max"] and "augment.gain_probability = 0" in fixed.inert(on)["gain_max"].why
+    # The probability searched too: each changes a trial where the other lets it (gain_probability 0.5 for
+    # gain_max_db, every gain_max_db for gain_probability), so both are searched.
+    both = SearchSpace.from_dict({"hp": {"gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]},
+                                         "gain_p": {"key": "augment.gain_probability", "values": [0.0, 0.5]}}})
+    assert both.inert(silent) == {} and both.inert(on) == {}
+    # A scale that leaves the probability 0 at every factor: still never runs, and the log names the scale.
+    scaled = SearchSpace.from_dict({"hp": {
+        "strength": {"keys": ["augment.gain_probability", "augment.noise_probability"], "mode": "scale",
+                     "values": [0.5, 1.0, 2.0], "clip": {"augment.gain_probability": [0.0, 1.0],
+                                                        "augment.noise_probability": [0.0, 1.0]}},
+        "gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]}}})
+    assert list(scaled.inert(silent)) == ["gain_max"] and scaled.inert(on) == {}
+    assert scaled.inert(silent)["gain_max"].why == (
+        "gain is off in every trial (augment.gain_probability = 0 with this run's settings, the pipeline recipe, "
+        "--set or [fixed], at every value of [hp.strength]), so augment.gain_max_db changes nothing")
+    # Mixup and SpecAugment: their settings alike; the domains and the noise folder are searched all the same.
+    rest = SearchSpace.from_dict({"hp": {
+        "alpha": {"key": "augment.mixup_alpha", "values": [0.2, 1.0]},
+        "bins": {"key": "augment.spec_freq_mask_max_bins", "values": [4, 16]},
+        "masks": {"key": "augment.spec_time_mask_count", "min": 1, "max": 4},
+        "width": {"key": "augment.spec_time_mask_max_fraction", "values": [0.05, 0.2]},
+        "mixup_domain": {"key": "augment.mixup_domain", "values": ["features", "waveform"]},
+        "noise_dir": {"key": "augment.noise_dir", "values": ["/data/noise_a", "/data/noise_b"]}, "lr": lr}})
+    assert rest.inert(on) == {}
+    quiet = apply_overrides(on, {"augment.mixup_probability": 0.0, "augment.spec_probability": 0.0,
+                                 "augment.noise_probability": 0.0})
+    inert = rest.inert(quiet)
+    assert list(inert) == ["alpha", "bins", "masks", "width"] and all(n.held is None for n in inert.values())
+    assert inert["alpha"].why == ("mixup is off in this run's settings (augment.mixup_probability = 0: the pipeline "
+                                  "recipe, --set or [fixed]), so augment.mixup_alpha changes nothing")
+    assert inert["masks"].why == ("SpecAugment is off in this run's settings (augment.spec_probability = 0: the "
+                                  "pipeline recipe, --set or [fixed]), so augment.spec_time_mask_count changes nothing")
+    assert list(rest.inert(apply_overrides(quiet, {"augment.spec_probability": 0.5}))) == ["alpha"]
+    # tiny.toml's augment_strength: the probabilities it scales 0, and the masks it scales unread.
+    tiny = SearchSpace.from_toml(TINY)
+    unmasked = apply_overrides(on, {"augment.gain_probability": 0.0, "augment.noise_probability": 0.0,
+                                    "augment.spec_probability": 0.0})
+    assert {name: n.why for name, n in tiny.inert(unmasked).items()} == {"augment_strength": (
+        "it scales augment.gain_probability and augment.noise_probability, which are all 0 in this run's settings, "
+        "and augment.spec_time_mask_count, which changes nothing: SpecAugment is off in this run's settings "
+        "(augment.spec_probability = 0: the pipeline recipe, --set or [fixed])")}
+    # The command says why before anything runs when nothing is left to search.
+    alone = SearchSpace.from_dict({"hp": {"gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]}}})
+    with pytest.raises(ConfigError, match=r"nothing to search: gain_max: gain is off in this run's settings "
+                                          r"\(augment.gain_probability = 0: the pipeline recipe, --set or \[fixed\]\)"):
+        tune.check_search(silent, alone, time_budget_minutes=None, worker_timeout_seconds=120.0)
+
+
+def test_a_search_begun_searching_a_setting_of_a_transform_that_never_runs_goes_on_searching_it(tmp_path, monkeypatch):
+    """A search begun before sound_tf left out the settings of transforms at probability 0 declared
+    gain_max_db, and its oracle holds it: it resumes declaring it; a new search leaves it out."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"search": {"tuner": "random", "max_trials": 2, "epochs": 1}, "hp": {
+        "gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]},
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    config = apply_overrides(base_config(tmp_path / "data"), {"augment.enabled": True,
+                                                              "augment.gain_probability": 0.0})
+    fresh = tmp_path / "fresh"
+    assert tune._prepare_folder(fresh, config, space, "local", overwrite=False, log=lambda m: None) == ["gain_max"]
+    assert json.loads((fresh / tune.SEARCH_FILE).read_text())[tune.NOT_SEARCHED] == ["gain_max"]
+    begun = tmp_path / "begun"
+    with monkeypatch.context() as patched:  # as sound_tf found it before: gain_max_db searched
+        patched.setattr(SearchSpace, "inert", lambda self, config: {})
+        assert tune._prepare_folder(begun, config, space, "local", overwrite=False, log=lambda m: None) == []
+    assert json.loads((begun / tune.SEARCH_FILE).read_text())[tune.NOT_SEARCHED] == []
+    assert tune._prepare_folder(begun, config, space, "local", overwrite=False, log=lambda m: None) == []
+    assert tune._prepare_folder(begun, config, space, "worker", overwrite=False, log=lambda m: None) == []
+    assert json.loads((begun / tune.SEARCH_FILE).read_text())[tune.NOT_SEARCHED] == []
+    assert tune._prepare_folder(fresh, config, space, "worker", overwrite=False, log=lambda m: None) == ["gain_max"]
+    alone = SearchSpace.from_dict({"hp": {"gain_max": {"key": "augment.gain_max_db", "values": [3.0, 9.0]}}})
+    older = tmp_path / "older"
+    with monkeypatch.context() as patched:
+        patched.setattr(SearchSpace, "inert", lambda self, config: {})
+        tune._prepare_folder(older, config, alone, "local", overwrite=False, log=lambda m: None)
+    tune.check_search(config, alone, time_budget_minutes=None, worker_timeout_seconds=120.0, resuming=older)
+    with pytest.raises(ConfigError, match="nothing to search: gain_max: gain is off"):
+        tune.check_search(config, alone, time_budget_minutes=None, worker_timeout_seconds=120.0)
+
+
 def test_an_explicit_default_is_the_untuned_value_over_the_configs():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace
