@@ -34,7 +34,7 @@ from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
-from .locks import refuse_foreign_folder
+from .locks import Wording, claimed, refuse_foreign_folder
 from .models import build_model
 
 STATE_FILE = RUN_STATE_FILENAME
@@ -517,7 +517,10 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     config
         The run's settings; the label list is filled in from the data.
     run_dir
-        Run folder; when it holds an unfinished run of the same config, training resumes there.
+        Run folder; when it holds an unfinished run of the same config, training resumes there. It is
+        locked for this process while the run lasts (:mod:`sound_tf.locks`, as ``python -m sound_tf.train``
+        locks its run folder; claims are re-entrant, so a caller holding it already goes on), and given
+        back when this returns or raises.
     data
         Already prepared data (cross-validation and tuning pass their own split).
 
@@ -527,7 +530,8 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         ``config`` is not a :class:`~sound_tf.config.Config`, ``data`` not a
         :class:`~sound_tf.datasets.PreparedData`, ``run_dir`` is a file, it holds files that are not a
         run's (the user's own: the run's files would be written among them, replacing any of the same
-        name), or it holds a run (finished or not) with other settings: resuming it would evaluate, or go
+        name), another process holds its lock (it trains or exports there; refused before anything is
+        written), or it holds a run (finished or not) with other settings: resuming it would evaluate, or go
         on training, that run's model under this config's name.
     """
     if not isinstance(config, Config):  # else "'dict' object has no attribute 'data'"
@@ -543,15 +547,17 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
                                  "report.html ...), replacing any of the same name; pass a new or empty folder, "
                                  "or an earlier run's folder to resume that run",
                           not_a_folder="run_dir names a run folder to create or resume")
-    state = read_state(run_dir)
-    if state.get("fingerprint"):
-        if not same_settings(run_dir, state, config):
-            kind = "finished" if state.get("status") == "done" else "unfinished"
-            raise ConfigError(f"{run_dir}: holds a {kind} run with different settings"
-                              f"{setting_differences(run_dir, config)}; use the same settings to resume it, or "
-                              f"another (or emptied) run folder")
-    with _cached_files_must_stay(config):
-        return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
+    # One process per run folder, as the command: another one training there would interleave checkpoints.
+    with claimed(run_dir, "training or exporting this run", wording=Wording(out="run_dir")):
+        state = read_state(run_dir)
+        if state.get("fingerprint"):
+            if not same_settings(run_dir, state, config):
+                kind = "finished" if state.get("status") == "done" else "unfinished"
+                raise ConfigError(f"{run_dir}: holds a {kind} run with different settings"
+                                  f"{setting_differences(run_dir, config)}; use the same settings to resume it, or "
+                                  f"another (or emptied) run folder")
+        with _cached_files_must_stay(config):
+            return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
 
 
 def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None,

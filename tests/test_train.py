@@ -1246,6 +1246,44 @@ def test_train_run_refuses_a_folder_of_the_users_own_files(tmp_path):
     assert again.metrics["accuracy"] == first.metrics["accuracy"]
 
 
+def test_train_run_refuses_a_run_folder_another_process_holds_and_gives_it_back(tmp_path):
+    """train_run took no lock (only the train command did): from a notebook it trained in a folder another
+    process was training in, both writing its checkpoints and state. It claims run_dir as the command does,
+    is refused in its caller's words before anything is written, and gives the folder back when it returns
+    or raises; a caller that holds the folder already (the command) goes on."""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import claim_folder, release_folder
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    config = _tiny_config(data, **{"train.epochs": 1})
+    run = tmp_path / "run"
+    run.mkdir()
+    trainer.write_state(run, status="running", fingerprint=config.fingerprint())  # an unfinished run...
+    holder = _hold(run)  # ...that another process trains
+    try:
+        before = {p.name: p.read_bytes() for p in run.iterdir()}
+        with pytest.raises(ConfigError) as info:
+            trainer.train_run(config, run, log=lambda _: None, verbose=0)
+        assert str(info.value) == (f"{run}: in use by pid {holder.pid} on {os.uname().nodename}, which is training or "
+                                   f"exporting this run; wait for it to end, or choose another run_dir")
+        assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # no split, no config, no state written
+    finally:
+        holder.kill()
+        holder.wait()
+    other = _tiny_config(data, **{"train.epochs": 2})
+    with pytest.raises(ConfigError, match="unfinished run with different settings"):  # raised when claimed
+        trainer.train_run(other, run, log=lambda _: None, verbose=0)
+    assert _claims(run)  # given back when it raised
+    assert claim_folder(run) is None  # as the command holds it: train_run claims it once more...
+    with pytest.raises(ConfigError, match="unfinished run with different settings"):
+        trainer.train_run(other, run, log=lambda _: None, verbose=0)
+    assert not _claims(run)  # ...and gives back only its own claim
+    release_folder(run)
+    result = trainer.train_run(config, run, log=lambda _: None, verbose=0, evaluate_test=False)
+    assert len(result.history["loss"]) == 1 and _claims(run)  # given back when it returned
+
+
 def test_run_startup_files_is_still_importable_from_the_train_module():
     """RUN_STARTUP_FILES moved to sound_tf.trainer (train_run refuses a folder by it); code that read it
     from sound_tf.train, where it was documented, still does."""
