@@ -60,6 +60,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import glob
@@ -850,16 +851,15 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"{wording.settings} and space")
         return _saved_not_searched(saved, space)
-    # the user's own files are never written into or deleted (the command refuses them first, as --out)
-    emptied = ", and overwrite=True empties it first" if overwrite else ""
-    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP,
-                          remedy=f"run_search writes a search's files into it (search.json, tune.log, search/, "
-                                 f"trials.csv, best_run/ ...){emptied}; pass a new or empty out, or an earlier "
-                                 f"search's folder to continue it")
+    _refuse_foreign_folder(out, overwrite=overwrite)
     if overwrite and out.exists():
         refuse_emptying(out, config.input_paths(), wording=wording)
-        log(f"{wording.overwrite}: deleting {out}")
-        empty_folder(out)  # its lock file stays: the lock other commands see
+        best_run = out / "best_run"  # emptied under its lock, as the command's --overwrite: a run may train there
+        with claimed(best_run, "training in it", wording=wording) if best_run.is_dir() else contextlib.nullcontext():
+            log(f"{wording.overwrite}: deleting {out}")
+            if best_run.is_dir():
+                empty_folder(best_run)
+            empty_folder(out, keep=("best_run",))  # their lock files stay: the locks other processes see
     if search_file.is_file():
         saved = json.loads(search_file.read_text())
         if not _same_search(saved, identity):
@@ -877,6 +877,16 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                                      NOT_SEARCHED: not_searched, TRIAL_EPOCHS: trial_epochs(config, space, saved),
                                      "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
     return not_searched
+
+
+def _refuse_foreign_folder(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``out`` of the user's own files in :func:`run_search`'s words, before anything is written into it
+    or deleted (the command refuses them first, as ``--out``)."""
+    emptied = ", and overwrite=True empties it first" if overwrite else ""
+    refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP,
+                          remedy=f"run_search writes a search's files into it (search.json, tune.log, search/, "
+                                 f"trials.csv, best_run/ ...){emptied}; pass a new or empty out, or an earlier "
+                                 f"search's folder to continue it")
 
 
 def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchSpace) -> str:
@@ -1188,9 +1198,14 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     space : SearchSpace
         Hyperparameters and ``[search]`` settings (``replace_settings`` applies command-line changes).
     out : path
-        Results folder; shared by chief and workers in a distributed search.
+        Results folder; shared by chief and workers in a distributed search. A local search and a chief lock
+        it for this process while the search lasts (:mod:`sound_tf.locks`, as ``python -m sound_tf.tune``
+        does; claims are re-entrant, so a caller holding it already goes on) and give it back when this
+        returns or raises; an ``out`` another process holds is refused before anything is written or
+        deleted. A worker locks nothing: it writes under ``out/workers/<id>`` of the chief's folder.
     overwrite : bool
-        Delete ``out`` first (local and chief only; a worker never deletes).
+        Delete ``out`` first (local and chief only; a worker never deletes). ``out/best_run`` is emptied
+        under its lock too (refused while another process trains there), and kept with its lock file.
     time_budget_minutes : float, optional
         No new trial starts after this many minutes; running trials finish.
     worker_timeout_seconds : float
@@ -1209,10 +1224,13 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     Returns
     -------
     SearchResult
-    """
-    from .datasets import prepare_dataset
-    from .hypermodel import SoundHyperModel
 
+    Raises
+    ------
+    ConfigError
+        Among others: another process holds ``out`` (a local search or a chief), or ``out/best_run`` (with
+        ``overwrite``, or when the best configuration is retrained there).
+    """
     if not isinstance(config, Config):  # else "'str' object has no attribute ..." somewhere inside
         raise ConfigError(f"run_search: config must be a Config (sound_tf.config.config_from_recipe), "
                           f"got {type(config).__name__}")
@@ -1235,6 +1253,25 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
     noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
+    search = dict(overwrite=overwrite, time_budget_minutes=time_budget_minutes,
+                  worker_timeout_seconds=worker_timeout_seconds, final=final, log=log, verbose=verbose,
+                  progress=progress, wording=wording, role=role, started=started, noise_bank=noise_bank)
+    if role == "worker":  # workers share the chief's folder (each writes under workers/<id>), which the chief holds
+        return _run_claimed(config, space, out, **search)
+    _refuse_foreign_folder(out, overwrite=overwrite)  # before its lock file is written into it
+    # One search per folder, as the command: a second one rewrote search.json under it, or emptied it.
+    with claimed(out, "running a search in it", wording=wording):
+        return _run_claimed(config, space, out, **search)
+
+
+def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bool, time_budget_minutes: float | None,
+                 worker_timeout_seconds: float, final: bool, log: Callable[[str], None], verbose: int | str,
+                 progress: int | str | None, wording: Wording, role: str, started: float,
+                 noise_bank: Any) -> SearchResult:
+    """The work of :func:`run_search` in its checked (and, but for a worker's, claimed) ``out``."""
+    from .datasets import prepare_dataset
+    from .hypermodel import SoundHyperModel
+
     fresh = overwrite or not (out / SEARCH_FILE).is_file()
     inert = space.inert(config)
     not_searched = _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log,

@@ -995,6 +995,107 @@ def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
         holder.wait()
 
 
+def _hold(folder: Path) -> subprocess.Popen:
+    """Another process that holds ``folder``'s lock until it is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(folder)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _claims(folder: Path) -> bool:
+    """Whether another process can claim ``folder`` now."""
+    code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): b"" if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+def test_run_search_refuses_an_out_another_process_holds_and_gives_it_back(tmp_path, monkeypatch):
+    """Only the command locked out: run_search from a notebook rewrote search.json under a running search, and
+    with overwrite=True emptied its folder. A local search and a chief claim out as the command does (refused in
+    the caller's words before anything is written or deleted, given back however they end); a worker, which
+    shares the chief's folder, claims nothing."""
+    from sound_tf import locks, tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "search"
+    (out / "best_run").mkdir(parents=True)
+    (out / "search.json").write_text("{}")  # another search's folder (other settings)
+    (out / "best_run" / "model.keras").write_text("kept")
+    holder = _hold(out)
+    try:
+        before = _contents(out)
+        in_use = (f"{out}: in use by pid {holder.pid} on {socket.gethostname()}, which is running a search in it; "
+                  f"wait for it to end, or choose another out")
+        for overwrite in (False, True):
+            with pytest.raises(ConfigError) as info:
+                tune.run_search(Config(), space, out, overwrite=overwrite, log=lambda m: None)
+            assert str(info.value) == in_use
+            assert _contents(out) == before  # nothing written, nothing deleted
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        with pytest.raises(ConfigError) as info:  # a chief holds it as a local search does
+            tune.run_search(Config(), space, out, overwrite=True, log=lambda m: None)
+        assert str(info.value) == in_use and _contents(out) == before
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")  # a worker joins the folder its chief holds
+        with pytest.raises(ConfigError, match="the chief's search differs from this worker's"):
+            tune.run_search(Config(), space, out, log=lambda m: None)
+        monkeypatch.delenv("KERASTUNER_ORACLE_IP")
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(ConfigError, match="holds a search with other settings"):  # raised when claimed
+        tune.run_search(Config(), space, out, log=lambda m: None)
+    assert _claims(out)  # given back
+    assert locks.claim_folder(out) is None  # as the command holds it: run_search claims it once more...
+    with pytest.raises(ConfigError, match="holds a search with other settings"):
+        tune.run_search(Config(), space, out, log=lambda m: None)
+    assert not _claims(out)  # ...and gives back only its own claim
+    locks.release_folder(out)
+    assert _claims(out)
+
+
+def test_run_search_overwrite_empties_best_run_only_when_no_other_process_holds_it(tmp_path):
+    """The command's --overwrite empties best_run under its lock (a `train --out .../best_run` may train there);
+    run_search(overwrite=True) deleted it, lock file and all, under the run training there."""
+    from sound_tf import tune
+    from sound_tf.errors import DatasetError
+    from sound_tf.hypermodel import SearchSpace
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "search"
+    config = base_config(tmp_path / "missing")  # no data: the search stops once its folder is emptied
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)  # a search's folder
+    (out / "best_run").mkdir()
+    (out / "best_run" / "model.keras").write_text("training")
+    holder = _hold(out / "best_run")
+    try:
+        before = _contents(out)
+        with pytest.raises(ConfigError) as info:
+            tune.run_search(config, space, out, overwrite=True, log=lambda m: None)
+        assert str(info.value) == (f"{out / 'best_run'}: in use by pid {holder.pid} on {socket.gethostname()}, which "
+                                   f"is training in it; wait for it to end, or choose another out")
+        after = _contents(out)
+        assert after.pop(".lock") and after == before  # nothing deleted (out's lock file is new: it was claimed)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _claims(out) and _claims(out / "best_run")  # both given back
+    messages: list[str] = []
+    with pytest.raises(DatasetError, match="missing"):  # emptied, then its data is missing
+        tune.run_search(config, space, out, overwrite=True, log=messages.append)
+    assert f"overwrite=True: deleting {out}" in messages
+    assert sorted(_contents(out)) == [".lock", "best_run", "best_run/.lock"]  # emptied; the locks stay
+    assert _claims(out) and _claims(out / "best_run")
+
+
 def test_a_best_run_folder_in_use_is_refused_in_the_callers_words(tmp_path, monkeypatch, capsys):
     """run_search told a Python caller whose best_run another process held to "choose another --out"; it names
     out now, and the command keeps --out. No trial runs: a stand-in tuner, and a best trial as if one had."""
