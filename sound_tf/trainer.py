@@ -552,8 +552,8 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         state = read_state(run_dir)
         if state.get("fingerprint"):
             if not same_settings(run_dir, state, config):
-                kind = "finished" if state.get("status") == "done" else "unfinished"
-                raise ConfigError(f"{run_dir}: holds a {kind} run with different settings"
+                kind = "a finished" if state.get("status") == "done" else "an unfinished"
+                raise ConfigError(f"{run_dir}: holds {kind} run with different settings"
                                   f"{setting_differences(run_dir, config)}; use the same settings to resume it, or "
                                   f"another (or emptied) run folder")
         with _cached_files_must_stay(config):

@@ -1272,7 +1272,7 @@ def test_train_run_refuses_a_run_folder_another_process_holds_and_gives_it_back(
         holder.kill()
         holder.wait()
     other = _tiny_config(data, **{"train.epochs": 2})
-    with pytest.raises(ConfigError, match="unfinished run with different settings"):  # raised when claimed
+    with pytest.raises(ConfigError, match="holds an unfinished run with different settings"):  # raised when claimed
         trainer.train_run(other, run, log=lambda _: None, verbose=0)
     assert _claims(run)  # given back when it raised
     assert claim_folder(run) is None  # as the command holds it: train_run claims it once more...
