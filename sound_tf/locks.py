@@ -190,7 +190,9 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         What such a folder holds, for the message (``"training run"``).
     startup : tuple of str
         What the command writes before ``marker``: a folder holding only these (a command stopped that
-        early) is its own too. The lock file always is.
+        early) is its own too. The lock file always is, and so is the temporary file an atomic write of
+        ``marker`` or of a startup file leaves when the command is killed before its rename
+        (:func:`abandoned_temporary`).
     overwrite_flag : bool
         Whether the command has ``--overwrite`` (the message says it empties the folder).
     remedy : str, optional
@@ -215,7 +217,9 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         raise ConfigError(f"{folder}: exists and is not a folder; {not_a_folder}")
     if (folder / marker).is_file():  # an earlier one of ours: its own files, whatever they are
         return
-    foreign = sorted(p for p in folder.iterdir() if p.name not in (LOCK_FILE, *startup))
+    own = (marker, *startup)
+    foreign = sorted(p for p in folder.iterdir() if p.name not in (LOCK_FILE, *startup)
+                     and not abandoned_temporary(p, own))
     if foreign:
         shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in foreign[:5])
         shown += f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
@@ -224,6 +228,45 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
         remedy = remedy or (f"the output is written into it{emptied}, so it must be new, empty or an earlier "
                             f"{what} folder: give another --out, or move those files away")
         raise ConfigError(f"{folder}: not {article} {what} folder (it holds {shown}, and no {marker}); {remedy}")
+
+
+def abandoned_temporary(path: str | os.PathLike, names: tuple[str, ...]) -> bool:
+    """Whether ``path`` is the temporary file of an atomic write of one of ``names``: ``.<name>.tmp`` or
+    ``.<name>.<anything>.tmp`` (every atomic write of sound_tf names its file so), a regular file.
+
+    A command killed between writing such a file and renaming it into place leaves it beside the file it
+    was writing. In a folder whose ``run_state.json`` (``crossval_state.json``, ``search.json``) was that
+    file, or was not written yet (``split.csv`` being written), it was taken for a file of the user's own,
+    and every rerun of the command refused the folder.
+
+    Parameters
+    ----------
+    path : path-like
+        A file in the folder.
+    names : tuple of str
+        The names of the files whose temporary files count.
+
+    Returns
+    -------
+    bool
+    """
+    path = Path(path)
+    name = path.name
+    return (name.endswith(".tmp") and path.is_file() and not path.is_symlink()
+            and any(name == f".{own}.tmp" or name.startswith(f".{own}.") for own in names))
+
+
+def remove_abandoned_temporaries(folder: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """Delete the temporary files of ``names`` in ``folder`` (:func:`abandoned_temporary`) that a killed
+    process left behind. Only for a folder this process holds (:func:`claim_folder`): another process
+    writing into it could be renaming such a file into place."""
+    names = _names("names", names)
+    try:
+        found = [path for path in Path(folder).iterdir() if abandoned_temporary(path, names)]
+    except OSError:  # no folder (yet): nothing was left in it
+        return
+    for path in found:
+        path.unlink(missing_ok=True)
 
 
 def _names(argument: str, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
-from .locks import Wording, claimed, refuse_foreign_folder
+from .locks import Wording, claimed, refuse_foreign_folder, remove_abandoned_temporaries
 from .models import build_model
 
 STATE_FILE = RUN_STATE_FILENAME
@@ -90,7 +90,9 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 def write_state(run_dir: Path, **state: Any) -> None:
     path = Path(run_dir) / STATE_FILE
     merged = {**read_state(run_dir), **state}
-    tmp = path.with_suffix(".tmp")
+    # Named as every atomic write's temporary file (.<name>.tmp): one a kill leaves before the first state
+    # exists is then still the run's own (sound_tf.locks.abandoned_temporary), not a file of the user's.
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(merged, indent=2))
     tmp.replace(path)
 
@@ -564,6 +566,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
                log: Callable[[str], None], verbose: int | str, evaluate_test: bool) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # What a kill left half-written under a temporary name (split.csv, run_state.json) is written anew.
+    remove_abandoned_temporaries(run_dir, (STATE_FILE, *RUN_STARTUP_FILES))
     started = time.time()
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()

@@ -535,6 +535,23 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     assert crossval.main([*flags[:-1], "--set", "train.seed=5", "--quiet"]) == 2
 
 
+def test_a_crossval_killed_while_it_wrote_a_folds_split_resumes(tmp_path, capsys):
+    """SIGKILL while fold 2's split.csv was written left ``fold_2/`` holding only ``.split.csv.<random>.tmp``;
+    every rerun then stopped at that fold: "fold_2: not a training run folder (it holds .split.csv.z58hcf9_.tmp,
+    and no run_state.json)". Now the fold runs, and the leftover is gone."""
+    from sound_tf import crossval
+
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    flags = ["--data", str(data), "--k", "3", "--out", str(out), "--sample-rate", str(SR), "--clip-seconds", "0.5",
+             "--epochs", "1", "--batch-size", "8", "--no-augment", "--set", "model.widths=[8,16]", "--quiet"]
+    assert crossval.main([*flags, "--folds", "1"]) == 0
+    (out / "fold_2").mkdir()
+    (out / "fold_2" / ".split.csv.z58hcf9_.tmp").write_text(f"split,path,label,fold,group\ntrain,{data}/hi")
+    assert crossval.main([*flags, "--folds", "2"]) == 0, capsys.readouterr().err
+    assert json.loads((out / "crossval.json").read_text())["folds_done"] == [1, 2]
+    assert not list(out.rglob("*.tmp"))
+
+
 def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the_std(tmp_path):
     """Four guards that need no training: a folder whose files were assigned to other folds (a file added to
     the dataset, same settings) is refused; --overwrite empties it but keeps this command's train.log and the

@@ -33,6 +33,39 @@ def test_refuse_foreign_folder_refuses_a_single_name_as_startup(tmp_path):
         locks.refuse_foreign_folder(tmp_path, marker="state.json", what="run", startup=("run.log",))
 
 
+@pytest.mark.parametrize("marker, startup, left", [
+    ("run_state.json", ("train.log", "split.csv", "skipped.csv"), ".split.csv.hjec7156.tmp"),  # train, decoding
+    ("run_state.json", ("train.log", "split.csv", "skipped.csv"), ".run_state.json.tmp"),  # its first state
+    ("crossval_state.json", ("train.log",), ".crossval_state.json.tmp"),
+    ("search.json", ("tune.log", "workers"), ".search.json.vm.20144.tmp"),
+    ("metrics.json", ("skipped.csv",), ".metrics.json.20144.140211.tmp"),  # evaluate --out
+])
+def test_a_folder_a_kill_left_with_a_half_written_file_is_still_the_commands_own(tmp_path, marker, startup, left):
+    """SIGKILL between an atomic write and its rename leaves the temporary file beside the file written. Before
+    the marker existed (split.csv being written, or the marker itself) the folder was refused as the user's own
+    files, and every rerun of the same command failed (with --overwrite too) until it was deleted by hand."""
+    (tmp_path / startup[0]).write_text("log")
+    (tmp_path / locks.LOCK_FILE).write_text("")
+    (tmp_path / left).write_text("split,path,lab")  # cut short
+    locks.refuse_foreign_folder(tmp_path, marker=marker, what="run", startup=startup)  # no error
+    locks.remove_abandoned_temporaries(tmp_path, (marker, *startup))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([locks.LOCK_FILE, startup[0]])
+
+
+def test_only_temporary_files_of_the_commands_own_names_are_its_own(tmp_path):
+    (tmp_path / "train.log").write_text("log")
+    for name in (".notes.txt.tmp", ".split.csv.backup", "split.csv.tmp", ".split.csvx.tmp"):
+        (tmp_path / name).write_text("mine")
+    (tmp_path / ".run_state.json.tmp").mkdir()  # a folder is never a temporary file of ours
+    with pytest.raises(ConfigError, match=r"it holds \.notes\.txt\.tmp, \.run_state\.json\.tmp/, \.split\.csv\.backup, "
+                                          r"\.split\.csvx\.tmp, split\.csv\.tmp, and no run_state\.json"):
+        locks.refuse_foreign_folder(tmp_path, marker="run_state.json", what="run", startup=("train.log", "split.csv"))
+    locks.remove_abandoned_temporaries(tmp_path, ("run_state.json", "train.log", "split.csv"))
+    assert len(list(tmp_path.iterdir())) == 6  # nothing of the user's deleted
+    with pytest.raises(ConfigError, match="names must be a tuple of file names"):
+        locks.remove_abandoned_temporaries(tmp_path, "split.csv")
+
+
 def test_process_alive_answers_no_for_pids_that_name_no_process():
     # os.kill(0, 0) signals this process group and os.kill(-1, 0) every process: both answered True.
     assert locks.process_alive(os.getpid()) is True

@@ -1284,6 +1284,24 @@ def test_train_run_refuses_a_run_folder_another_process_holds_and_gives_it_back(
     assert len(result.history["loss"]) == 1 and _claims(run)  # given back when it returned
 
 
+def test_a_run_killed_while_it_wrote_its_split_or_first_state_resumes(tmp_path, capsys):
+    """SIGKILL while split.csv was written (before run_state.json exists, without --export) left the folder
+    ``.lock``, ``train.log`` and ``.split.csv.<random>.tmp``: every rerun of the same command was refused
+    ("not a training run folder (it holds .split.csv.hjec7156.tmp, and no run_state.json)"), --overwrite too.
+    So was one killed while it wrote its first run_state.json. Now it runs, and the leftovers are gone."""
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    for left, content in ((".split.csv.hjec7156.tmp", f"split,path,label,fold,group\ntrain,{data}/lo"),
+                          (".run_state.json.tmp", '{\n  "fingerprint": "83b1')):
+        out = tmp_path / left.split(".")[1]
+        out.mkdir()
+        (out / ".lock").write_text("")
+        (out / "train.log").write_text("00:00:00 data: decode cache ...\n")
+        (out / left).write_text(content)  # cut short by the kill, before its rename
+        assert train.main(_flags(data, out, "--epochs", "1", "--no-augment")) == 0, capsys.readouterr().err
+        assert json.loads((out / "run_state.json").read_text())["status"] == "done"
+        assert (out / "metrics.json").is_file() and not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_run_startup_files_is_still_importable_from_the_train_module():
     """RUN_STARTUP_FILES moved to sound_tf.trainer (train_run refuses a folder by it); code that read it
     from sound_tf.train, where it was documented, still does."""
