@@ -81,10 +81,12 @@ import keras_tuner as kt
 import numpy as np
 
 from . import augment
+from .audio import temporary_file_beside
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
-from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
+from .locks import (COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder,
+                    remove_abandoned_temporaries)
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
@@ -966,9 +968,14 @@ def _space_text(space: SearchSpace) -> str | None:
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
                verbose: int | str, wording: Wording = COMMAND) -> dict[str, Any] | None:
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split (a
-    ``run_dir`` in use is refused naming the search folder in ``wording``)."""
+    ``run_dir`` in use is refused naming the search folder in ``wording``).
+
+    The search's ``split.csv`` and ``skipped.csv`` are copied in first, whole or not at all, every time: they
+    were copied in place after training, and a search killed in between left a finished best run without them
+    or with half a ``split.csv``; every rerun took the run as trained and failed reading it (export, too).
+    """
     from .train import run_log
-    from .trainer import read_state, same_settings, train_run
+    from .trainer import RUN_STARTUP_FILES, read_state, same_settings, train_run
 
     final = apply_overrides(config, {"labels": list(data.labels)})
     with claimed(run_dir, "training in it", wording=wording):  # e.g. a `train --out .../best_run` of the user's
@@ -977,15 +984,28 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
             log(f"{run_dir} holds another configuration (the best trial changed): training it again")
             empty_folder(run_dir)
             state = {}
+        remove_abandoned_temporaries(run_dir, RUN_STARTUP_FILES)
+        for name in ("split.csv", "skipped.csv"):
+            if (out / name).is_file():
+                _copy_atomic(out / name, run_dir / name)
         if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
             log(f"best run already trained in {run_dir}")
             return json.loads((run_dir / "metrics.json").read_text())
         with run_log(run_dir):  # an ordinary run folder, with its own train.log
             result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
-        for name in ("split.csv", "skipped.csv"):
-            if (out / name).is_file():
-                shutil.copyfile(out / name, run_dir / name)
         return result.metrics
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file beside it: a kill never leaves half a copy."""
+    fd, tmp_name = temporary_file_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as handle, source.open("rb") as original:
+            shutil.copyfileobj(original, handle)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,

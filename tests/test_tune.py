@@ -1716,6 +1716,37 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
                                   f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
 
 
+def test_a_best_run_killed_before_it_had_the_searchs_split_gets_it_whole_when_resumed(tmp_path):
+    """The search's split.csv and skipped.csv were copied into best_run in place, after training: a search
+    killed in between left a finished best run with half a split.csv (or none, or no skipped.csv), and every
+    rerun took the run as trained and stopped reading it ("best_run/split.csv, line 649: 2 value(s) for 5
+    column(s)"; export failed too). They are now copied in, whole, before the run is trained or reused."""
+    from types import SimpleNamespace
+
+    from sound_tf import trainer, tune
+
+    out, run = tmp_path / "search", tmp_path / "search" / "best_run"
+    run.mkdir(parents=True)
+    rows = "".join(f"{split},/data/{label}/{label}_{i}.wav,{label},,\n" for split in ("train", "val", "test")
+                   for label in sorted(CLASSES) for i in range(4))
+    (out / "split.csv").write_text("split,path,label,fold,group\n" + rows)
+    (out / "skipped.csv").write_text("path,reason\n/data/low/broken.wav,not an audio file\n")
+    config = apply_overrides(Config(), {"data.path": "/data", "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5})
+    data = SimpleNamespace(labels=tuple(sorted(CLASSES)))
+    final = apply_overrides(config, {"labels": list(data.labels)})
+    final.save(run)
+    trainer.write_state(run, status="done", fingerprint=final.fingerprint(), fit_done=True)
+    (run / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
+    (run / "split.csv").write_text((out / "split.csv").read_text()[:100])  # the kill: half a copy, no skipped.csv
+    (run / ".split.csv.q1w2e3r4.tmp").write_text("split,pa")  # and a copy cut short before its rename
+    messages: list[str] = []
+    metrics = tune._final_run(config, run, data, out, log=messages.append, verbose=0)
+    assert metrics == {"accuracy": 0.5} and any("best run already trained" in m for m in messages), messages
+    for name in ("split.csv", "skipped.csv"):
+        assert (run / name).read_text() == (out / name).read_text(), name
+    assert not list(run.glob("*.tmp"))
+
+
 def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
