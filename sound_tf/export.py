@@ -1056,22 +1056,24 @@ def _new_sibling(path: Path, purpose: str) -> Path:
 
 
 def _remove_abandoned_stages(out: Path, *, log: Log) -> None:
-    """Delete the staging folders beside ``out`` whose export process (on this host) no longer runs.
+    """Clear away the staging folders beside ``out`` whose export process (on this host) no longer runs.
 
     An export stopped by SIGKILL or a power cut cannot run its ``finally``; its half-built bundle would
-    stay beside ``out`` as a hidden folder for good. Folders of a live process, of another host (a
-    shared disk) or named otherwise are left alone; so is every ``replaced`` folder, which may hold
-    the only copy of the previous bundle.
+    stay beside ``out`` as a hidden folder for good. So would the previous bundle of one stopped while it
+    swapped the new one in (:func:`_move_into_place`): its ``replaced`` folder, holding only
+    ``<out's name>/``, is put back as ``out`` when ``out`` is missing (stopped between the two renames: it
+    is the only copy), and deleted when a bundle is in ``out`` (stopped after them). Folders of a live
+    process, of another host (a shared disk), named otherwise or holding anything else are left alone.
     """
     if os.name != "posix":  # os.kill(pid, 0) only tests for a process on POSIX
         return
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.building-(\d+)@(.+)-[0-9a-f]{{12}}")
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(building|replaced)-(\d+)@(.+)-[0-9a-f]{{12}}")
     host = socket.gethostname()
-    for folder in out.parent.glob(f".{glob.escape(out.name)}.building-*"):
+    for folder in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*")):
         match = pattern.fullmatch(folder.name)
-        if match is None or match[2] != host or not folder.is_dir() or folder.is_symlink():
+        if match is None or match[3] != host or not folder.is_dir() or folder.is_symlink():
             continue
-        pid = int(match[1])
+        pid = int(match[2])
         try:
             os.kill(pid, 0)
             continue  # that export is still running
@@ -1079,6 +1081,18 @@ def _remove_abandoned_stages(out: Path, *, log: Log) -> None:
             pass
         except OSError:  # e.g. another user's process
             continue
+        if match[1] == "replaced":
+            held = [path.name for path in folder.iterdir()]
+            if held not in ([], [out.name]) or (folder / out.name).is_symlink():
+                continue  # not what an export moves aside: never delete what may be the only copy
+            if held and not out.exists() and not out.is_symlink():
+                try:
+                    (folder / out.name).rename(out)
+                except OSError as exc:  # left as it is, the previous bundle stays there
+                    log(f"export: could not put the previous bundle in {folder / out.name} back in {out} ({exc})")
+                    continue
+                log(f"export: put the previous bundle back in {out}, moved aside by an export that was "
+                    f"stopped (process {pid})")
         shutil.rmtree(folder, ignore_errors=True)
         log(f"export: removed {folder}, left by an export that was stopped (process {pid})")
 

@@ -448,6 +448,57 @@ def test_an_export_removes_the_staging_folder_of_a_killed_export_only(bundle, tm
     assert json.loads((out / "export.json").read_text())["representative"] is None
 
 
+def test_an_export_killed_while_it_swapped_bundles_leaves_the_previous_one_in_place_not_a_hidden_copy(tmp_path):
+    """SIGKILL while the new bundle was swapped in left ``.export.replaced-<pid>@<host>-<hex>/export/``: after the
+    two renames (while the old bundle was deleted) a hidden full copy of the previous bundle beside the new one;
+    between them, no ``export/`` at all. The next export removed only ``building`` folders, so the copy stayed
+    for good after every rerun. Now a stopped export's moved-aside bundle is deleted when a bundle is in place,
+    and put back in place when none is (it is the only copy); anything else in such a folder is left alone."""
+    import socket
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process id that no longer runs
+    host = socket.gethostname()
+
+    def bundle_in(folder: Path, marker: str) -> Path:
+        (folder / "saved_model").mkdir(parents=True)
+        (folder / "export.json").write_text(json.dumps({"artefacts": {}, "passed": True, "config_fingerprint": marker}))
+        return folder
+
+    # Killed after both renames, while the previous bundle was being deleted.
+    after, messages = tmp_path / "after", []
+    out = bundle_in(after / "export", "new")
+    aside = after / f".export.replaced-{ended.pid}@{host}-0123456789ab"
+    bundle_in(aside / "export", "previous")
+    (aside / "export" / "export.json").unlink()  # partly deleted already
+    export._remove_abandoned_stages(out, log=messages.append)
+    assert sorted(p.name for p in after.iterdir()) == ["export"]
+    assert json.loads((out / "export.json").read_text())["config_fingerprint"] == "new"
+    assert f"export: removed {aside}, left by an export that was stopped (process {ended.pid})" in messages
+
+    # Killed between them: the previous bundle moved aside, the new one complete in its building folder.
+    between, messages = tmp_path / "between", []
+    out = between / "export"
+    aside = between / f".export.replaced-{ended.pid}@{host}-0123456789ab"
+    bundle_in(aside / "export", "previous")
+    bundle_in(between / f".export.building-{ended.pid}@{host}-ba9876543210", "new")
+    export._remove_abandoned_stages(out, log=messages.append)
+    assert sorted(p.name for p in between.iterdir()) == ["export"]
+    assert json.loads((out / "export.json").read_text())["config_fingerprint"] == "previous"
+    assert any(m.startswith(f"export: put the previous bundle back in {out}") for m in messages), messages
+
+    # An empty one (killed before the first rename) goes; one holding anything else, or of a live export, stays.
+    others = tmp_path / "others"
+    out = bundle_in(others / "export", "current")
+    empty = others / f".export.replaced-{ended.pid}@{host}-000000000001"
+    empty.mkdir()
+    unknown = bundle_in(others / f".export.replaced-{ended.pid}@{host}-000000000002", "unknown")
+    live = bundle_in(others / f".export.replaced-{os.getpid()}@{host}-000000000003" / "export", "live").parent
+    export._remove_abandoned_stages(out, log=lambda message: None)
+    assert sorted(p.name for p in others.iterdir()) == sorted(["export", unknown.name, live.name])
+
+
 def test_a_failed_export_leaves_the_previous_bundle_and_no_temporary_folder(bundle, tmp_path, monkeypatch):
     run, result = bundle
     out = tmp_path / "bundle"
