@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import logging
 import os
 import re
 import sys
@@ -35,6 +36,22 @@ def fsdd_dir() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep every test's decode cache out of the user's home folder."""
     monkeypatch.setenv("SOUND_TF_CACHE", str(tmp_path_factory.getbasetemp() / "sound_tf_cache"))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """Give the root logger back its handlers and level after each test. A command run in a test
+    (``train.main``) points the root logger at that test's captured stdout (capsys), which is closed when
+    the test ends; a later test's log records then printed "--- Logging error ---" into its own stderr."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float = 0.5) -> np.ndarray:
