@@ -331,16 +331,18 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
             log(f"warning: fold {fold}: class(es) {missing} have no training clip; the model cannot learn them")
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        write_split_csv(fold_dir / "split.csv", splits)
-        evaluation.write_skipped_csv(fold_dir / "skipped.csv", skipped)
-        if read_state(fold_dir).get("status") == "running":
-            log(f"fold {fold}: resuming its unfinished run")
-        log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
-            f"test {len(data.splits['test'])} clips")
-        keras.backend.clear_session()
-        with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
-            result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
+        # Claimed before its split is written (train_run claims it again): a fold folder another process trains
+        # in is refused in this caller's words (--out, or out_dir), not train_run's run_dir, and left as it is.
+        with claimed(fold_dir, "training or exporting this run", wording=wording):
+            write_split_csv(fold_dir / "split.csv", splits)
+            evaluation.write_skipped_csv(fold_dir / "skipped.csv", skipped)
+            if read_state(fold_dir).get("status") == "running":
+                log(f"fold {fold}: resuming its unfinished run")
+            log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
+                f"test {len(data.splits['test'])} clips")
+            keras.backend.clear_session()
+            with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
+                result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
     return summarise(out_dir, all_folds, config=config, log=log)
 

@@ -652,3 +652,49 @@ def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
         assert not (tmp_path / "cv").exists()  # refused before anything was written
     with pytest.raises(RuntimeError, match=r"^trained fold_2$"):  # numpy integers and repeats are fine
         run_crossval(config, tmp_path / "cv", k=3, folds=[np.int64(2), 2], log=lambda m: None)
+
+
+def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(tmp_path, capsys):
+    """A fold folder another process held (a `train --out cv/fold_2` of the user's) was refused by train_run with
+    "choose another run_dir", an argument neither the command nor run_crossval has, after crossval had written
+    its split.csv, skipped.csv and train.log into the folder under the other process."""
+    import socket
+    import subprocess
+    import sys
+
+    from sound_tf import crossval, trainer
+    from sound_tf.train import config_from_args
+
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--set", "audio.clip_seconds=0.5", "--cache-dir",
+             str(tmp_path / "cache"), "--k", "3", "--folds", "2", "--out", str(out), "--quiet"]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    with pytest.MonkeyPatch.context() as patch:  # a cross-validation folder, its folds not trained yet
+        patch.setattr(trainer, "train_run", stop)
+        with pytest.raises(Interrupted):
+            crossval.run_crossval(config, out, k=3, folds=[1], log=lambda m: None)
+    fold = out / "fold_2"
+    fold.mkdir()
+    (fold / "split.csv").write_text("the other process's split\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(fold)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        in_use = (f"{fold}: in use by pid {holder.pid} on {socket.gethostname()}, which is training or exporting "
+                  f"this run; wait for it to end, or choose another ")
+        with pytest.raises(ConfigError) as info:
+            crossval.run_crossval(config, out, k=3, folds=[2], log=lambda m: None)
+        assert str(info.value) == f"{in_use}out_dir"
+        capsys.readouterr()
+        assert crossval.main(flags) == 2
+        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+        assert sorted(p.name for p in fold.iterdir()) == [".lock", "split.csv"]  # nothing written under it
+        assert (fold / "split.csv").read_text() == "the other process's split\n"
+    finally:
+        holder.kill()
+        holder.wait()
