@@ -95,7 +95,8 @@ class Example:
     Raises
     ------
     DatasetError
-        ``fold`` is below 1 (naming ``path``), as the readers of a fold column refuse it (naming the line).
+        ``fold`` is not a whole number (``True``, ``1.5``, ``"2"``) or is below 1 (naming ``path``), as the
+        readers of a fold column refuse it (naming the line). A NumPy integer is kept as an ``int``.
     """
 
     path: str
@@ -104,7 +105,13 @@ class Example:
     group: str | None = None
 
     def __post_init__(self) -> None:
-        # Built in code (split_examples, assign_kfold, write_split_csv take these), fold 0 was one more fold.
+        # Built in code (split_examples, assign_kfold, write_split_csv take these), fold 0 was one more fold,
+        # True was fold 1 and "2" never equalled a fold 2.
+        if self.fold is not None and not is_whole(self.fold):
+            raise DatasetError(f"{self.path}: fold must be a whole number (folds count from 1) or None, "
+                               f"got {self.fold!r}")
+        if self.fold is not None:
+            object.__setattr__(self, "fold", int(self.fold))  # a NumPy integer: split.csv and JSON take ints
         problem = _fold_below_1(self.fold)
         if problem is not None:
             raise DatasetError(f"{self.path}: {problem}")
