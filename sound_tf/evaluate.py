@@ -140,7 +140,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     from .metrics import summary_lines
 
     if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
-        raise ConfigError(f"--batch-size must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
+        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
     run_dir = Path(run_dir)
     config = evaluation.load_run_config(run_dir)
     if batch_size is not None:

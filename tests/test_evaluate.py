@@ -135,7 +135,7 @@ def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_p
             f"written into it, so it must be new, empty or an earlier evaluation folder") in capsys.readouterr().err
     assert (mine / "report.html").read_text() == "my report"
     assert evaluate.main([str(run.run_dir), "--batch-size", "0"]) == 2  # named as typed, not as train.batch_size
-    assert capsys.readouterr().err == "error: --batch-size must be an integer >= 1, got 0\n"
+    assert capsys.readouterr().err == "error: batch_size (--batch-size) must be an integer >= 1, got 0\n"
     again = tmp_path / "again"  # an earlier evaluation's folder is replaced, as the default one is
     assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
     assert evaluate.main([str(run.run_dir), "--out", str(again)]) == 0
@@ -152,7 +152,7 @@ def test_evaluate_run_takes_a_numpy_batch_size_and_refuses_a_bool(run, tmp_path)
     assert out == tmp_path / "np" and (out / "metrics.json").is_file()
     assert (metrics["confusion_matrix"], metrics["num_examples"]) == (saved["confusion_matrix"], saved["num_examples"])
     for batch_size in (True, np.True_, 2.0, "2", np.int64(0)):
-        with pytest.raises(ConfigError, match=rf"^--batch-size must be an integer >= 1, got {re.escape(repr(batch_size))}$"):
+        with pytest.raises(ConfigError, match=rf"^batch_size \(--batch-size\) must be an integer >= 1, got {re.escape(repr(batch_size))}$"):
             evaluate_run(run.run_dir, batch_size=batch_size, out_dir=tmp_path / "bad", log=lambda m: None)
 
 
