@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -120,11 +121,17 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wording: Wording = COMMAND) -> None:
-    """Start over when asked; refuse to mix a cross-validation with different settings into ``out_dir`` (the
-    message names the folder and the overwrite in ``wording``)."""
+    """Start over when asked (its fold folders deleted under their locks); refuse to mix a cross-validation with
+    different settings into ``out_dir`` (the messages name the folder and the overwrite in ``wording``)."""
     old = _read_json(out_dir / STATE_FILE)
     if overwrite:
-        empty_folder(out_dir, keep=(LOG_FILE,))  # the log of this very command (and the lock) stay
+        # Each fold folder is deleted under its lock, as tune's best run is emptied: one another process trains
+        # in (a `train --out cv/fold_2` of the user's) is refused before anything is deleted.
+        folds_in = sorted(p for p in out_dir.glob("fold_*") if p.is_dir() and not p.is_symlink())
+        with contextlib.ExitStack() as held:
+            for fold_dir in folds_in:
+                held.enter_context(claimed(fold_dir, "training or exporting this run", wording=wording))
+            empty_folder(out_dir, keep=(LOG_FILE,))  # the log of this very command (and the lock) stay
         return
     keys = ("fingerprint", "scheme", "folds", "assignment")
     differs = [key for key in keys if old and old.get(key) != state.get(key)]

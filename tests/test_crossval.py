@@ -698,3 +698,60 @@ def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in_use(tmp_path, capsys):
+    """--overwrite (overwrite=True) deleted every fold folder outright, lock file too, while another process
+    (a `train --out cv/fold_2` of the user's) trained in one; tune's --overwrite empties best_run only under its
+    lock. It now refuses a fold folder in use before deleting anything, and deletes each under its lock."""
+    import socket
+    import subprocess
+    import sys
+
+    from sound_tf import crossval, trainer
+    from sound_tf.locks import claim_folder, release_folder
+    from sound_tf.train import config_from_args
+
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--set", "audio.clip_seconds=0.5", "--cache-dir",
+             str(tmp_path / "cache"), "--k", "3", "--folds", "1", "--out", str(out), "--quiet", "--overwrite"]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    with pytest.MonkeyPatch.context() as patch:  # a cross-validation folder, its folds not trained yet
+        patch.setattr(trainer, "train_run", stop)
+        with pytest.raises(Interrupted):
+            crossval.run_crossval(config, out, k=3, folds=[1], log=lambda m: None)
+    for name in ("fold_1", "fold_2"):
+        (out / name).mkdir(exist_ok=True)
+        (out / name / "model.keras").write_text(f"{name}'s model\n")
+    fold = out / "fold_2"
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(fold)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        in_use = (f"{fold}: in use by pid {holder.pid} on {socket.gethostname()}, which is training or exporting "
+                  f"this run; wait for it to end, or choose another ")
+        with pytest.raises(ConfigError) as info:
+            crossval.run_crossval(config, out, k=3, folds=[1], overwrite=True, log=lambda m: None)
+        assert str(info.value) == f"{in_use}out_dir"
+        capsys.readouterr()
+        assert crossval.main(flags) == 2
+        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+        after = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert {k: v for k, v in after.items() if not k.endswith(".log")} == \
+            {k: v for k, v in before.items() if not k.endswith(".log")}  # nothing deleted (the log is appended)
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.MonkeyPatch.context() as patch:  # free again: deleted, each fold folder under its own lock
+        patch.setattr(trainer, "train_run", stop)
+        with pytest.raises(Interrupted):
+            crossval.run_crossval(config, out, k=3, folds=[1], overwrite=True, log=lambda m: None)
+    assert not (out / "fold_2").exists() and not (out / "fold_1" / "model.keras").exists()
+    assert claim_folder(out / "fold_2") is None  # nobody holds it: the lock went with the folder
+    release_folder(out / "fold_2")
