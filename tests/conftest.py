@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def _root_logging_restored():
             handler.close()
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def hold_folder(folder: Path) -> subprocess.Popen:
+    """Another process that holds ``folder``'s lock (:mod:`sound_tf.locks`) until it is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
+                               f"assert claim_folder({str(folder)!r}) is None\nprint('held', flush=True)\n"
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def claimable(folder: Path) -> bool:
+    """Whether another process can claim ``folder`` now."""
+    code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float = 0.5) -> np.ndarray:

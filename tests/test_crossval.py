@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import hold_folder
 from sound_tf.config import Config, apply_overrides
 from sound_tf.crossval import fold_splits, parse_folds, plan_folds
 from sound_tf.datasets import load_examples
@@ -319,17 +320,12 @@ def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_pa
     """Also in the caller's words: run_crossval told a Python caller to "choose another --out"; it names out_dir
     now, and the command keeps --out."""
     import socket
-    import subprocess
-    import sys
 
     from sound_tf import crossval
 
     out = tmp_path / "cv"
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(out)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(out)
     try:
-        assert holder.stdout.readline().strip() == "held"
         in_use = (f"{out}: in use by pid {holder.pid} on {socket.gethostname()}, which is running this "
                   f"cross-validation; wait for it to end, or choose another ")
         assert crossval.main(["--out", str(out), "--overwrite"]) == 2
@@ -659,8 +655,6 @@ def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(
     "choose another run_dir", an argument neither the command nor run_crossval has, after crossval had written
     its split.csv, skipped.csv and train.log into the folder under the other process."""
     import socket
-    import subprocess
-    import sys
 
     from sound_tf import crossval, trainer
     from sound_tf.train import config_from_args
@@ -680,11 +674,8 @@ def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(
     fold = out / "fold_2"
     fold.mkdir()
     (fold / "split.csv").write_text("the other process's split\n")
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(fold)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(fold)
     try:
-        assert holder.stdout.readline().strip() == "held"
         in_use = (f"{fold}: in use by pid {holder.pid} on {socket.gethostname()}, which is training or exporting "
                   f"this run; wait for it to end, or choose another ")
         with pytest.raises(ConfigError) as info:
@@ -705,8 +696,6 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
     (a `train --out cv/fold_2` of the user's) trained in one; tune's --overwrite empties best_run only under its
     lock. It now refuses a fold folder in use before deleting anything, and deletes each under its lock."""
     import socket
-    import subprocess
-    import sys
 
     from sound_tf import crossval, trainer
     from sound_tf.locks import claim_folder, release_folder
@@ -728,11 +717,8 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
         (out / name).mkdir(exist_ok=True)
         (out / name / "model.keras").write_text(f"{name}'s model\n")
     fold = out / "fold_2"
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(fold)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(fold)
     try:
-        assert holder.stdout.readline().strip() == "held"
         before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         in_use = (f"{fold}: in use by pid {holder.pid} on {socket.gethostname()}, which is training or exporting "
                   f"this run; wait for it to end, or choose another ")

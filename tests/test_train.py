@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import claimable, hold_folder
 from sound_tf.config import Config, apply_overrides
 from sound_tf import train
 
@@ -423,19 +424,7 @@ def test_a_backup_cut_short_never_stops_the_run_from_resuming(tmp_path, monkeypa
     assert trainer.finished_epochs(run) == 1 and sorted(p.name for p in legacy.iterdir()) == ["state"]
 
 
-def _hold(folder: Path) -> subprocess.Popen:
-    """Another process that holds ``folder``'s lock until it is killed."""
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(folder)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
-
-
-def _claims(folder: Path) -> bool:
-    """Whether another process can claim ``folder`` now."""
-    code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
-    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+_hold, _claims = hold_folder, claimable  # another process that holds a folder; whether one could claim it
 
 
 def test_a_run_folder_in_use_by_another_process_is_refused_or_passed_over(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import claimable, hold_folder
 from sound_tf.config import AudioConfig, Config, apply_overrides, config_from_recipe
 from sound_tf.errors import ConfigError
 
@@ -982,11 +983,8 @@ def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "search.json").write_text("{}")
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(out)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(out)
     try:
-        assert holder.stdout.readline().strip() == "held"
         assert tune.main(cli_flags(data, out, "--overwrite")) == 2
         assert "which is running a search in it" in capsys.readouterr().err
         assert (out / "search.json").read_text() == "{}"  # nothing deleted
@@ -995,19 +993,7 @@ def test_a_search_folder_in_use_is_refused_and_kept(tmp_path, capsys):
         holder.wait()
 
 
-def _hold(folder: Path) -> subprocess.Popen:
-    """Another process that holds ``folder``'s lock until it is killed."""
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(folder)!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
-
-
-def _claims(folder: Path) -> bool:
-    """Whether another process can claim ``folder`` now."""
-    code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
-    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+_hold, _claims = hold_folder, claimable  # another process that holds a folder; whether one could claim it
 
 
 def _contents(folder: Path) -> dict[str, bytes]:
@@ -1117,11 +1103,8 @@ def test_a_best_run_folder_in_use_is_refused_in_the_callers_words(tmp_path, monk
     flags, space = cli_flags(data, out), SearchSpace.from_toml(TINY)
     config = config_from_args(tune.build_parser().parse_args(flags))
     tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)  # a search's folder
-    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom sound_tf.locks import claim_folder\n"
-                               f"assert claim_folder({str(out / 'best_run')!r}) is None\nprint('held', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(out / 'best_run')
     try:
-        assert holder.stdout.readline().strip() == "held"
         in_use = (f"{out / 'best_run'}: in use by pid {holder.pid} on {socket.gethostname()}, which is training in "
                   f"it; wait for it to end, or choose another ")
         with pytest.raises(ConfigError) as info:
