@@ -650,27 +650,38 @@ def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
         run_crossval(config, tmp_path / "cv", k=3, folds=[np.int64(2), 2], log=lambda m: None)
 
 
+def _crossval_not_trained(tmp_path: Path, out: Path, *extra: str) -> tuple[list[str], Config]:
+    """The command's flags for a 3-fold cross-validation of tones into ``out`` (plus ``extra``) and its config,
+    after a ``run_crossval`` of fold 1 (with ``overwrite`` when ``extra`` has ``--overwrite``) stopped as its
+    training began: a cross-validation folder whose folds are not trained yet."""
+    from sound_tf import crossval, trainer
+    from sound_tf.train import config_from_args
+
+    data = tmp_path / "data" if (tmp_path / "data").is_dir() else _tones(tmp_path / "data")
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--set", "audio.clip_seconds=0.5",
+             "--cache-dir", str(tmp_path / "cache"), "--k", "3", "--out", str(out), "--quiet", *extra]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer, "train_run", stop)
+        with pytest.raises(Interrupted):
+            crossval.run_crossval(config, out, k=3, folds=[1], overwrite="--overwrite" in extra, log=lambda m: None)
+    return flags, config
+
+
 def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(tmp_path, capsys):
     """A fold folder another process held (a `train --out cv/fold_2` of the user's) was refused by train_run with
     "choose another run_dir", an argument neither the command nor run_crossval has, after crossval had written
     its split.csv, skipped.csv and train.log into the folder under the other process."""
     import socket
 
-    from sound_tf import crossval, trainer
-    from sound_tf.train import config_from_args
+    from sound_tf import crossval
 
-    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
-    flags = ["--data", str(data), "--sample-rate", str(SR), "--set", "audio.clip_seconds=0.5", "--cache-dir",
-             str(tmp_path / "cache"), "--k", "3", "--folds", "2", "--out", str(out), "--quiet"]
-    config = config_from_args(crossval.build_parser().parse_args(flags))
-
-    def stop(*args, **kwargs):
-        raise Interrupted
-
-    with pytest.MonkeyPatch.context() as patch:  # a cross-validation folder, its folds not trained yet
-        patch.setattr(trainer, "train_run", stop)
-        with pytest.raises(Interrupted):
-            crossval.run_crossval(config, out, k=3, folds=[1], log=lambda m: None)
+    out = tmp_path / "cv"
+    flags, config = _crossval_not_trained(tmp_path, out, "--folds", "2")
     fold = out / "fold_2"
     fold.mkdir()
     (fold / "split.csv").write_text("the other process's split\n")
@@ -697,22 +708,11 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
     lock. It now refuses a fold folder in use before deleting anything, and deletes each under its lock."""
     import socket
 
-    from sound_tf import crossval, trainer
+    from sound_tf import crossval
     from sound_tf.locks import claim_folder, release_folder
-    from sound_tf.train import config_from_args
 
-    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
-    flags = ["--data", str(data), "--sample-rate", str(SR), "--set", "audio.clip_seconds=0.5", "--cache-dir",
-             str(tmp_path / "cache"), "--k", "3", "--folds", "1", "--out", str(out), "--quiet", "--overwrite"]
-    config = config_from_args(crossval.build_parser().parse_args(flags))
-
-    def stop(*args, **kwargs):
-        raise Interrupted
-
-    with pytest.MonkeyPatch.context() as patch:  # a cross-validation folder, its folds not trained yet
-        patch.setattr(trainer, "train_run", stop)
-        with pytest.raises(Interrupted):
-            crossval.run_crossval(config, out, k=3, folds=[1], log=lambda m: None)
+    out = tmp_path / "cv"
+    flags, config = _crossval_not_trained(tmp_path, out, "--folds", "1", "--overwrite")
     for name in ("fold_1", "fold_2"):
         (out / name).mkdir(exist_ok=True)
         (out / name / "model.keras").write_text(f"{name}'s model\n")
@@ -734,10 +734,7 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
     finally:
         holder.kill()
         holder.wait()
-    with pytest.MonkeyPatch.context() as patch:  # free again: deleted, each fold folder under its own lock
-        patch.setattr(trainer, "train_run", stop)
-        with pytest.raises(Interrupted):
-            crossval.run_crossval(config, out, k=3, folds=[1], overwrite=True, log=lambda m: None)
+    _crossval_not_trained(tmp_path, out, "--folds", "1", "--overwrite")  # free again: deleted under their locks
     assert not (out / "fold_2").exists() and not (out / "fold_1" / "model.keras").exists()
     assert claim_folder(out / "fold_2") is None  # nobody holds it: the lock went with the folder
     release_folder(out / "fold_2")
