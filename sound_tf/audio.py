@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -36,7 +37,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -468,16 +469,13 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
         raise AudioError(path, f"write_wav expects float samples in [-1, 1], got dtype {samples.dtype}")
     clipped = np.clip(np.nan_to_num(samples.astype(np.float64)), -1.0, 1.0)  # [samples]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = temporary_file_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with replaced_whole(path, "wb") as handle:
             encoded = io.BytesIO()  # in memory first: a full disk fails one write, not libsndfile's callbacks
             sf.write(encoded, clipped, rate, subtype="PCM_16", format="WAV")
             handle.write(encoded.getbuffer())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # e.g. a full disk, met on write or close
+    except OSError as exc:
+        if exc.filename is None:  # e.g. a full disk, met on write or close
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
@@ -503,6 +501,21 @@ def temporary_file_beside(path: Path) -> tuple[int, str]:
     if hasattr(os, "fchmod"):
         os.fchmod(fd, _NEW_FILE_MODE)
     return fd, name
+
+
+@contextlib.contextmanager
+def replaced_whole(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """A handle on a temporary file beside ``path`` (:func:`temporary_file_beside`), renamed over ``path`` when
+    the block ends and deleted when it raises: a kill or an error never leaves half a file at ``path``.
+    ``mode`` and ``open_kwargs`` go to :func:`os.fdopen` (``"w", encoding="utf-8", newline=""`` for a CSV)."""
+    fd, tmp_name = temporary_file_beside(path)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def _source_text(src: object) -> str:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, temporary_file_beside
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, replaced_whole
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import ConfigError, DatasetError, is_whole
@@ -899,16 +899,10 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
 # -- split files -----------------------------------------------------------------------------------
 def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = temporary_file_beside(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with replaced_whole(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 

@@ -81,7 +81,7 @@ import keras_tuner as kt
 import numpy as np
 
 from . import augment
-from .audio import temporary_file_beside
+from .audio import replaced_whole
 from .config import Config, apply_overrides
 from .errors import ConfigError, SoundTFError, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
@@ -998,14 +998,8 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
 
 def _copy_atomic(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` through a temporary file beside it: a kill never leaves half a copy."""
-    fd, tmp_name = temporary_file_beside(target)
-    try:
-        with os.fdopen(fd, "wb") as handle, source.open("rb") as original:
-            shutil.copyfileobj(original, handle)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with replaced_whole(target, "wb") as handle, source.open("rb") as original:
+        shutil.copyfileobj(original, handle)
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,
