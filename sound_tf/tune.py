@@ -853,7 +853,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
                               f"{wording.settings} and space")
         return _saved_not_searched(saved, space)
-    _refuse_foreign_folder(out, overwrite=overwrite)
+    # a folder of the user's own files was refused by run_search, before it claimed the folder
     if overwrite and out.exists():
         refuse_emptying(out, config.input_paths(), wording=wording)
         best_run = out / "best_run"  # emptied under its lock, as the command's --overwrite: a run may train there
