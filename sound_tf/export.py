@@ -89,7 +89,7 @@ from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
-from .locks import holds
+from .locks import holds, process_alive
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
@@ -1063,7 +1063,9 @@ def _remove_abandoned_stages(out: Path, *, log: Log) -> None:
     swapped the new one in (:func:`_move_into_place`): its ``replaced`` folder, holding only
     ``<out's name>/``, is put back as ``out`` when ``out`` is missing (stopped between the two renames: it
     is the only copy), and deleted when a bundle is in ``out`` (stopped after them). Folders of a live
-    process, of another host (a shared disk), named otherwise or holding anything else are left alone.
+    process, of another host (a shared disk), named otherwise or holding anything else are left alone. A
+    process id no process can have (0, or beyond the largest) names no running export
+    (:func:`sound_tf.locks.process_alive`).
     """
     if os.name != "posix":  # os.kill(pid, 0) only tests for a process on POSIX
         return
@@ -1074,12 +1076,7 @@ def _remove_abandoned_stages(out: Path, *, log: Log) -> None:
         if match is None or match[3] != host or not folder.is_dir() or folder.is_symlink():
             continue
         pid = int(match[2])
-        try:
-            os.kill(pid, 0)
-            continue  # that export is still running
-        except ProcessLookupError:
-            pass
-        except OSError:  # e.g. another user's process
+        if process_alive(pid):  # that export is still running (or the process is another user's)
             continue
         if match[1] == "replaced":
             held = [path.name for path in folder.iterdir()]

@@ -420,6 +420,23 @@ def test_reexport_replaces_the_whole_bundle(bundle, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "fresh"]  # no temporary or replaced folder
 
 
+def test_a_staging_folder_named_with_no_possible_process_id_is_abandoned(tmp_path):
+    """Process 0 (``kill(0, 0)`` signals this process group and succeeds) and an id beyond the largest one
+    (``kill`` raised OverflowError, and the export stopped) name no running export: their folders go."""
+    import socket
+
+    host = socket.gethostname()
+    out = tmp_path / "bundle"
+    folders = [tmp_path / f".bundle.building-{pid}@{host}-0123456789ab" for pid in (0, 10 ** 20)]
+    for folder in folders:
+        (folder / "saved_model").mkdir(parents=True)
+    messages: list[str] = []
+    export._remove_abandoned_stages(out, log=messages.append)
+    assert list(tmp_path.iterdir()) == []
+    assert messages == [f"export: removed {folder}, left by an export that was stopped (process {pid})"
+                        for folder, pid in zip(folders, (0, 10 ** 20))]
+
+
 def test_an_export_removes_the_staging_folder_of_a_killed_export_only(bundle, tmp_path, monkeypatch):
     import socket
     import subprocess
