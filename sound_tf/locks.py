@@ -124,12 +124,28 @@ def claim_or_refuse(folder: str | os.PathLike, activity: str, *, wording: Wordin
 @contextlib.contextmanager
 def claimed(folder: str | os.PathLike, activity: str, *, wording: Wording = COMMAND) -> Iterator[None]:
     """:func:`claim_or_refuse` ``folder`` for the block (its message in ``wording``), given back when it ends
-    however it ends."""
+    however it ends. A folder the claim created is removed again when the block fails while it holds nothing
+    but the lock file: the work stopped before writing anything (a missing data folder, a bad setting), and
+    a caller that tries again and again would otherwise collect folders holding only ``.lock``."""
+    created = not os.path.lexists(folder)
     claim_or_refuse(folder, activity, wording=wording)
     try:
         yield
+    except BaseException:
+        if created:
+            _remove_if_only_lock(Path(folder))
+        raise
     finally:
         release_folder(folder)
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    """Remove ``folder`` (still locked by this process) when it holds nothing but :data:`LOCK_FILE`."""
+    try:
+        if all(path.name == LOCK_FILE for path in folder.iterdir()):
+            shutil.rmtree(folder)
+    except OSError:  # then it stays, as it did before
+        pass
 
 
 def lock_descriptor(folder: str | os.PathLike) -> int | None:

@@ -98,3 +98,31 @@ def test_a_child_process_holding_a_claim_refuses_others_until_sigkill(tmp_path):
     assert locks.claim_folder(folder) is None  # the killed process's lock went with it
     locks.release_folder(folder)
     assert (folder / locks.LOCK_FILE).is_file()
+
+
+def test_a_folder_the_claim_created_goes_again_when_the_work_fails_before_writing_anything(tmp_path):
+    """A Python caller's train_run / run_crossval / run_search that failed early (a missing data folder) left
+    a new folder holding only ``.lock``. The folder ``claimed`` created is removed when its block raises with
+    nothing else in it; one that existed, one the work wrote into, and one whose work succeeded stay."""
+    def fail(folder, write=None):
+        with pytest.raises(ConfigError, match="no data"):
+            with locks.claimed(folder, "testing"):
+                assert (folder / locks.LOCK_FILE).is_file()
+                if write:
+                    (folder / write).write_text("kept")
+                raise ConfigError("no data")
+
+    fail(tmp_path / "new")
+    assert sorted(tmp_path.iterdir()) == []
+    fail(tmp_path / "nested" / "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["nested"] and not any((tmp_path / "nested").iterdir())
+    (tmp_path / "existed").mkdir()
+    fail(tmp_path / "existed")
+    assert [p.name for p in (tmp_path / "existed").iterdir()] == [locks.LOCK_FILE]
+    fail(tmp_path / "written", write="split.csv")
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == [locks.LOCK_FILE, "split.csv"]
+    with locks.claimed(tmp_path / "succeeded", "testing"):
+        pass
+    assert [p.name for p in (tmp_path / "succeeded").iterdir()] == [locks.LOCK_FILE]
+    assert locks.claim_folder(tmp_path / "existed") is None  # every claim was given back
+    locks.release_folder(tmp_path / "existed")

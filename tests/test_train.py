@@ -1235,6 +1235,17 @@ def test_train_run_refuses_a_folder_of_the_users_own_files(tmp_path):
     assert again.metrics["accuracy"] == first.metrics["accuracy"]
 
 
+def test_train_run_that_fails_before_training_leaves_no_new_folder(tmp_path):
+    """A train_run given a data folder that does not exist left its new run_dir holding only ``.lock``."""
+    from sound_tf import trainer
+    from sound_tf.errors import DatasetError
+
+    config = _tiny_config(tmp_path / "no_such_data")
+    with pytest.raises(DatasetError, match="no_such_data: format 'folder' needs a folder"):
+        trainer.train_run(config, tmp_path / "runs" / "first", log=lambda _: None, verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"] and not any((tmp_path / "runs").iterdir())
+
+
 def test_train_run_refuses_a_run_folder_another_process_holds_and_gives_it_back(tmp_path):
     """train_run took no lock (only the train command did): from a notebook it trained in a folder another
     process was training in, both writing its checkpoints and state. It claims run_dir as the command does,
