@@ -405,7 +405,7 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         official = path.resolve().parent.parent  # the dataset's folder, if this is its metadata file
         for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
             if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
-                hint = f"; this is the official metadata of a dataset: give its folder, --data {official}"
+                hint = f"; this is the official metadata of a dataset: give its folder as data.path (--data {official})"
         commented = next(((number, text) for number, text in lines.comments
                           if all(c in [h.strip() for h in text.lstrip("#").split(",")] for c in required)), None)
         if commented is not None:  # "#path,label": a header written as some tools write theirs
@@ -1013,7 +1013,8 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
                 not root.is_dir() or any(root.iterdir())):
             raise DatasetError(f"{root}: data.format 'demo' (--format demo, or the demo recipe) generates the demo "
                                f"dataset into a new or empty folder (or, without --data, into the cache), and this "
-                               f"one holds other files; leave out --format demo and --pipeline demo to train on them")
+                               f"one holds other files; to train on them, set data.format to theirs (leave out --format demo and "
+                               f"--pipeline demo)")
         if not (root / MARKER_NAME).is_file():
             log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
                 f"{data.demo_clips_per_class} clips) in {root}")
@@ -1059,12 +1060,12 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
     except DatasetError:
         detected = "folder"
     if detected != "folder":
-        return f"; format 'folder' takes each subfolder as a class, and this looks like {detected}: use --format auto"
+        return f"; format 'folder' takes each subfolder as a class, and this looks like {detected}: use data.format 'auto' (--format auto)"
     inner = [p.name for p in _class_folders(root / label)] if (root / label).is_dir() else []
     if len(inner) >= 2:
         return (f"; format 'folder' takes each subfolder of {root} as a class, and {label!r} holds {len(inner)} "
                 f"folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): are they the classes? "
-                f"pass --data {root / label}")
+                f"give that folder as data.path (--data {root / label})")
     return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
 
 

@@ -253,7 +253,8 @@ def test_demo_format_refuses_a_folder_with_other_files(tmp_path):
     root = make_folder_tree(tmp_path / "mine", per_class=1)
     config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
     with pytest.raises(DatasetError, match=r"data.format .demo. \(--format demo, or the demo recipe\).*holds other "
-                                           r"files; leave out --format demo and --pipeline demo"):
+                                           r"files; to train on them, set data.format to theirs \(leave out --format demo and "
+                                           r"--pipeline demo\)"):
         prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "owl"]  # nothing generated into it
 
@@ -305,8 +306,8 @@ def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folde
     """--data ESC-50/meta/esc50.csv read it as a CSV manifest: "missing column(s) path, label", no word of
     the folder that would have worked."""
     root = make_esc50(tmp_path / "ESC-50")
-    with pytest.raises(DatasetError, match=rf"this is the official metadata of a dataset: give its folder, "
-                                           rf"--data {re.escape(str(root.resolve()))}$"):
+    with pytest.raises(DatasetError, match=rf"this is the official metadata of a dataset: give its folder as "
+                                           rf"data.path \(--data {re.escape(str(root.resolve()))}\)$"):
         load_examples(root / "meta" / "esc50.csv")
     other = tmp_path / "mine.csv"  # the same columns elsewhere: no such hint
     other.write_text((root / "meta" / "esc50.csv").read_text())
@@ -1011,13 +1012,13 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
 
     nested = make_folder_tree(tmp_path / "one_level_up" / "sounds")  # --data one level above the classes
     with pytest.raises(DatasetError, match=r"one class \('sounds'\).*'sounds' holds 3 folders \(cat, dog, owl\): are "
-                                           r"they the classes\? pass --data .*one_level_up/sounds"):
+                                           r"they the classes\? give that folder as data.path \(--data .*one_level_up/sounds\)"):
         prepare_dataset(config_for(nested.parent, tmp_path), tmp_path / "run2", log=lambda _: None)
     pair = make_folder_tree(tmp_path / "pair_up" / "sounds", classes=("cat", "dog"))  # two classes are classes too
     with pytest.raises(DatasetError, match=r"'sounds' holds 2 folders \(cat, dog\): are they the classes\?"):
         prepare_dataset(config_for(pair.parent, tmp_path), tmp_path / "run4", log=lambda _: None)
     esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
-    with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use --format auto"):
+    with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use data.format 'auto' \(--format auto\)"):
         prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
 
 
