@@ -83,7 +83,7 @@ import numpy as np
 from . import augment
 from .audio import replaced_whole
 from .config import Config, apply_overrides
-from .errors import ConfigError, SoundTFError, run_cli
+from .errors import ConfigError, SoundTFError, is_whole, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
 from .locks import (COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder,
                     remove_abandoned_temporaries)
@@ -773,7 +773,8 @@ def _same_search(saved: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
         return False
 
 
-def trial_epochs(config: Config, space: SearchSpace, saved: Mapping[str, Any] | None = None) -> int:
+def trial_epochs(config: Config, space: SearchSpace, saved: Mapping[str, Any] | None = None, *,
+                 source: str | Path = SEARCH_FILE) -> int:
     """The most epochs a trial trains: ``[search]`` epochs, capped by the ``train.epochs`` the best run trains
     with (``config`` with ``[fixed]``), so that no trial measures more training than the final model gets.
 
@@ -786,17 +787,28 @@ def trial_epochs(config: Config, space: SearchSpace, saved: Mapping[str, Any] | 
         The ``search.json`` of the search continued or joined: it keeps the cap it records. One that records
         none (begun before sound_tf recorded it) keeps the cap of that time, ``[search]`` epochs capped by
         ``config``'s ``train.epochs``, whatever ``[fixed]`` sets.
+    source : str or Path
+        The file ``saved`` was read from, for the error.
 
     Returns
     -------
     int
+
+    Raises
+    ------
+    ConfigError
+        When ``saved`` records a cap that is not a whole number >= 1 (``"3"``, ``0``, ``2.5``, ``true``): it fell
+        back to the old rule without a word, so the search went on with trials of another length than it began with.
     """
     if saved is None:
         return min(space.settings.epochs, space.trial_config(config, {}).train.epochs)
-    recorded = saved.get(TRIAL_EPOCHS)
-    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 1:
-        return recorded
-    return min(space.settings.epochs, config.train.epochs)
+    if TRIAL_EPOCHS not in saved:
+        return min(space.settings.epochs, config.train.epochs)
+    recorded = saved[TRIAL_EPOCHS]
+    if not is_whole(recorded) or recorded < 1:
+        raise ConfigError(f"{source}: {TRIAL_EPOCHS} must be a whole number >= 1 (the most epochs of a trial of "
+                          f"this search), got {recorded!r}; put back the cap the search began with, or start it over")
+    return int(recorded)
 
 
 def _saved_not_searched(saved: Mapping[str, Any], space: SearchSpace) -> list[str]:
@@ -876,7 +888,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
                                      "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
-                                     NOT_SEARCHED: not_searched, TRIAL_EPOCHS: trial_epochs(config, space, saved),
+                                     NOT_SEARCHED: not_searched, TRIAL_EPOCHS: trial_epochs(config, space, saved, source=search_file),
                                      "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
     return not_searched
 
@@ -1307,7 +1319,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
             raise
     config = apply_overrides(config, {"labels": list(data.labels)})
     # the cap search.json records (a worker's: the chief's), for every trial of the search however often it resumes
-    epochs = trial_epochs(config, space, json.loads((out / SEARCH_FILE).read_text(encoding="utf-8")))
+    epochs = trial_epochs(config, space, json.loads((out / SEARCH_FILE).read_text(encoding="utf-8")),
+                          source=out / SEARCH_FILE)
     searched = f"{len(space.searched)} of {len(space.params)}" if space.dropped else f"{len(space.params)}"
     log(f"search space {space.name!r} ({space.source}): {searched} hyperparameters, "
         f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {epochs} epoch(s), "

@@ -2060,6 +2060,32 @@ def test_a_search_keeps_the_trial_epochs_it_began_with_and_its_workers_take_them
     assert caps == [1, 1, 3, 3, 3, 3]
 
 
+@pytest.mark.parametrize("bad", ["3", 0, -2, 2.5, 3.0, True, None, [3]])
+def test_a_search_json_whose_trial_epochs_is_not_a_whole_number_from_1_is_refused_naming_it(tmp_path, bad):
+    """A malformed cap fell back to the old rule ([search] epochs capped by train.epochs) without a word, so a
+    resumed search's trials trained for another number of epochs than it began with. Only a search.json without
+    one (begun before sound_tf recorded it) keeps that rule."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"search": {"epochs": 4}, "hp": {
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    config = apply_overrides(base_config(tmp_path / "data"), {"train.epochs": 6})
+    assert tune.trial_epochs(config, space, {}) == 4 and tune.trial_epochs(config, space, {tune.TRIAL_EPOCHS: 2}) == 2
+    assert tune.trial_epochs(config, space, {tune.TRIAL_EPOCHS: np.int64(2)}) == 2
+    with pytest.raises(ConfigError, match=re.escape(f"there/search.json: trial_epochs must be a whole number >= 1 "
+                                                    f"(the most epochs of a trial of this search), got {bad!r}")):
+        tune.trial_epochs(config, space, {tune.TRIAL_EPOCHS: bad}, source="there/search.json")
+    out = tmp_path / "search"
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)
+    saved = json.loads((out / tune.SEARCH_FILE).read_text())
+    assert saved[tune.TRIAL_EPOCHS] == 4
+    (out / tune.SEARCH_FILE).write_text(json.dumps({**saved, tune.TRIAL_EPOCHS: bad}))
+    with pytest.raises(ConfigError, match=re.escape(f"{out / tune.SEARCH_FILE}: trial_epochs must be a whole number")):
+        tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)
+    assert json.loads((out / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == bad  # left as it was
+
+
 # -- distributed bookkeeping (no processes) ----------------------------------------------------------------
 def test_a_released_worker_trial_goes_to_the_next_worker_and_others_wait_for_it(tmp_path):
     import keras_tuner as kt
