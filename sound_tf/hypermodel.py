@@ -48,7 +48,9 @@ A hyperparameter none of whose values changes a trial with this run's settings (
 ``[fixed]``) is not searched (:meth:`SearchSpace.inert`, :meth:`SearchSpace.without`): ``augment_strength``
 when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a setting of a
 transform whose probability is 0 (``augment.gain_max_db`` with ``augment.gain_probability = 0``: the transform
-never runs, :data:`TRANSFORM_SETTINGS`), a scale whose keys clip or round to the same value at every factor, a
+never runs, :data:`TRANSFORM_SETTINGS`) or that another leaves unread (``augment.spec_freq_mask_max_bins`` with
+``augment.spec_freq_mask_count = 0``: :data:`IDLE_WHILE`), a scale whose keys clip or round to the same value at
+every factor, a
 choice of one value. Every value of it gives the same settings, so KerasTuner is not given it: it neither
 draws nor records it.
 
@@ -159,24 +161,80 @@ TRANSFORM_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
                                          "spec_time_mask_max_fraction")),
     "mixup": ("mixup_probability", ("mixup_alpha",)),
 }
-#: ``augment.<setting>`` -> the ``augment.<probability>`` of the transform that alone reads it.
-_READ_WHILE = {f"augment.{name}": f"augment.{probability}"
-               for probability, names in TRANSFORM_SETTINGS.values() for name in names}
+
+
+@dataclass(frozen=True)
+class Idle:
+    """``augment`` settings training does not read while other ``augment`` settings have given values.
+
+    Configs that have every ``when`` value and agree outside ``settings`` train bit for bit alike (each rule of
+    :data:`IDLE_WHILE` is proven so in tests/test_augment.py). ``settings`` may hold ``when``'s own fields: a
+    transform at probability 0 and one without masks are both "SpecAugment is off", so both leave out all its
+    settings and compare equal (:func:`_in_effect`).
+
+    Attributes
+    ----------
+    names : tuple of str
+        What is idle then, as the log names it (transforms of :data:`TRANSFORM_SETTINGS`, or parts of one).
+    state : str
+        How, for the log: ``"off"``, or a phrase that follows the names (``"moves clips by 0 samples"``).
+    when : tuple of (str, Any)
+        ``augment`` field and its value.
+    settings : tuple of str
+        The ``augment`` fields not read then.
+    """
+
+    names: tuple[str, ...]
+    state: str
+    when: tuple[tuple[str, Any], ...]
+    settings: tuple[str, ...]
+
+    def holds(self, config: Config) -> bool:
+        """Whether every field of :attr:`when` has its value in ``config``."""
+        return all(_has(getattr(config.augment, name), value) for name, value in self.when)
+
+
+def _has(value: Any, wanted: Any) -> bool:
+    """Whether a setting's ``value`` is ``wanted`` as an :class:`Idle` condition means it."""
+    return value == wanted
+
+
+#: Every rule by which training leaves ``augment`` settings unread (see :class:`Idle`), most common first: a
+#: transform at probability 0 (:data:`TRANSFORM_SETTINGS`, its probability too), SpecAugment without masks (both
+#: counts 0: :func:`sound_tf.augment.spec_augment_layer` builds none), and a mask width without masks of its kind
+#: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same).
+IDLE_WHILE: tuple[Idle, ...] = (
+    *(Idle((name,), "off", ((probability, 0),), (probability, *names))
+      for name, (probability, names) in TRANSFORM_SETTINGS.items()),
+    Idle(("SpecAugment",), "off", (("spec_freq_mask_count", 0), ("spec_time_mask_count", 0)),
+         ("spec_probability", *TRANSFORM_SETTINGS["SpecAugment"][1])),
+    Idle(("SpecAugment's frequency masking",), "off", (("spec_freq_mask_count", 0),), ("spec_freq_mask_max_bins",)),
+    Idle(("SpecAugment's time masking",), "off", (("spec_time_mask_count", 0),), ("spec_time_mask_max_fraction",)),
+)
+
+
+def _idle_rules(key: str) -> list[Idle]:
+    """The rules of :data:`IDLE_WHILE` that leave ``key`` (``augment.<setting>``) unread, but for those that it is a
+    condition of (a setting does not make itself unread)."""
+    section, _, name = key.partition(".")
+    if section != "augment":
+        return []
+    return [rule for rule in IDLE_WHILE if name in rule.settings and name not in dict(rule.when)]
 
 
 def _in_effect(config: Config) -> str:
     """What of ``config`` a trial trains with, as text to compare: all of it, but with augmentation off
-    (``augment.enabled = false``) none of the other ``augment.*`` settings is read, and of a transform whose
-    probability is 0 none of its own settings (:data:`TRANSFORM_SETTINGS`: ``augment.gain_max_db`` with
-    ``augment.gain_probability = 0``)."""
+    (``augment.enabled = false``) none of the other ``augment.*`` settings is read, and of the others none that a
+    rule of :data:`IDLE_WHILE` leaves unread (``augment.gain_max_db`` with ``augment.gain_probability = 0``,
+    ``augment.spec_freq_mask_max_bins`` with ``augment.spec_freq_mask_count = 0``)."""
     data = config.to_dict()
     if not config.augment.enabled:
         data["augment"] = {"enabled": False}
     else:
-        for probability, names in TRANSFORM_SETTINGS.values():
-            if getattr(config.augment, probability) == 0:
-                for name in names:
-                    del data["augment"][name]
+        for rule in IDLE_WHILE:
+            if rule.holds(config):
+                for name in rule.settings:
+                    data["augment"].pop(name, None)
     return json.dumps(data, sort_keys=True, default=str)
 
 
@@ -748,7 +806,7 @@ class SearchSpace:
 
         One is inert when all its :meth:`HyperParam.candidates` give the same trial settings (as
         :func:`_in_effect` compares them: with augmentation off the other ``augment.*`` do not count, nor the
-        settings of a transform whose probability is 0, such as ``augment.gain_max_db`` with
+        settings a rule of :data:`IDLE_WHILE` leaves unread, such as ``augment.gain_max_db`` with
         ``augment.gain_probability = 0``) for
         every combination of the candidates of the other hyperparameters of its config sections (only those
         can change what it sets). It is searched whenever that cannot be told: a candidate makes an invalid
@@ -814,16 +872,18 @@ class SearchSpace:
                 and not any("augment.enabled" in p.keys for p in self.params):
             return (f"augmentation is off in this run's settings (augment.enabled = false: --no-augment, the pipeline "
                     f"recipe or [fixed]), so {_listed(keys)} {'changes' if one else 'change'} nothing")
-        unread = [key for key in keys if key in _READ_WHILE and self._zero_in_every_trial(_READ_WHILE[key], config)]
+        idle = {key: self._idle_in_every_trial(key, config) for key in keys}
+        unread = [key for key in keys if idle[key] is not None]
         if unread == keys:
-            return f"{self._transforms_off(unread)}, so {_listed(keys)} {'changes' if one else 'change'} nothing"
+            return (f"{self._why_idle([idle[key] for key in keys])}, so {_listed(keys)} "
+                    f"{'changes' if one else 'change'} nothing")
         now = {key: config_value(base, key) for key in keys}
         if held is None and param.mode == "scale" and all(_is_zero(v) or k in unread for k, v in now.items()):
             zeros = [key for key in keys if key not in unread]
             why = f"it scales {_listed(zeros)}, which {'is' if len(zeros) == 1 else 'are all'} 0 in this run's settings"
             if unread:  # and settings of transforms that never run
                 why += (f", and {_listed(unread)}, which {'changes' if len(unread) == 1 else 'change'} nothing: "
-                        f"{self._transforms_off(unread)}")
+                        f"{self._why_idle([idle[key] for key in unread])}")
             return why
         if held is None:
             return (f"{_settings_text(now)} in this run's settings, and every value of it leaves "
@@ -831,9 +891,17 @@ class SearchSpace:
         given = apply_overrides(config, self._overrides(config, {param.name: held}))
         return f"every value of it gives {_settings_text({key: config_value(given, key) for key in keys})}, kept"
 
-    def _zero_in_every_trial(self, key: str, config: Config) -> bool:
-        """Whether ``key`` is 0 in every trial: in ``config`` with ``[fixed]`` at every combination of the values
-        of the hyperparameters that set or scale it (combinations that make no valid config aside)."""
+    def _idle_in_every_trial(self, key: str, config: Config) -> Idle | None:
+        """The first rule of :data:`IDLE_WHILE` that leaves ``key`` unread in every trial (:meth:`_in_every_trial`),
+        or ``None``."""
+        return next((rule for rule in _idle_rules(key)
+                     if all(self._in_every_trial(f"augment.{name}", value, config) for name, value in rule.when)),
+                    None)
+
+    def _in_every_trial(self, key: str, wanted: Any, config: Config) -> bool:
+        """Whether ``key`` is ``wanted`` (as :class:`Idle` means it) in every trial: in ``config`` with ``[fixed]``
+        at every combination of the values of the hyperparameters that set or scale it (combinations that make no
+        valid config aside)."""
         setters = [p for p in self.params if key in p.keys]
         candidates = [p.candidates(config) for p in setters]
         if any(c is None for c in candidates):
@@ -846,20 +914,23 @@ class SearchSpace:
             except ConfigError:
                 continue
             values.append(config_value(trial, key))
-        return bool(values) and all(value == 0 for value in values)
+        return bool(values) and all(_has(value, wanted) for value in values)
 
-    def _transforms_off(self, keys: Sequence[str]) -> str:
-        """Which transforms never run, for the log: those whose probability is 0 in every trial, that alone read
-        ``keys`` (``augment.*`` settings of :data:`TRANSFORM_SETTINGS`), and where that comes from."""
-        probabilities = list(dict.fromkeys(_READ_WHILE[key] for key in keys))
-        names = [name for name, (probability, _) in TRANSFORM_SETTINGS.items()
-                 if f"augment.{probability}" in probabilities]
-        off = f"{_listed(names)} {'is' if len(names) == 1 else 'are'} off"
-        zeros = _settings_text({key: 0 for key in probabilities})
-        setters = [f"[hp.{p.name}]" for p in self.params if set(p.keys) & set(probabilities)]
+    def _why_idle(self, rules: Sequence[Idle]) -> str:
+        """What ``rules`` (of :data:`IDLE_WHILE`, each holding in every trial) leave idle, for the log, and where
+        that comes from: ``gain is off in this run's settings (augment.gain_probability = 0: ...)``."""
+        rules = list(dict.fromkeys(rules))
+        off = list(dict.fromkeys(name for rule in rules if rule.state == "off" for name in rule.names))
+        clauses = [f"{_listed(off)} {'is' if len(off) == 1 else 'are'} off"] if off else []
+        clauses += [f"{_listed(list(rule.names))} {rule.state}" for rule in rules if rule.state != "off"]
+        when = dict(pair for rule in rules for pair in rule.when)
+        conditions = _settings_text({f"augment.{name}": value for name, value in when.items()})
+        setters = [f"[hp.{p.name}]" for p in self.params if {p_key.partition(".")[2] for p_key in p.keys
+                                                               if p_key.startswith("augment.")} & set(when)]
+        text = " and ".join(clauses)
         if not setters:
-            return f"{off} in this run's settings ({zeros}: the pipeline recipe, --set or [fixed])"
-        return (f"{off} in every trial ({zeros} with this run's settings, the pipeline recipe, --set or [fixed], "
+            return f"{text} in this run's settings ({conditions}: the pipeline recipe, --set or [fixed])"
+        return (f"{text} in every trial ({conditions} with this run's settings, the pipeline recipe, --set or [fixed], "
                 f"at every value of {_listed(setters)})")
 
     def without(self, names: Sequence[str], config: Config, *,

@@ -1709,12 +1709,15 @@ OTHER_SETTINGS = {
 DOMAINS = ("rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain")
 
 
-def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray, *,
+                        noise_bank: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The clips ``waves [batch, samples]`` with one-hot ``labels`` as a training step of ``config`` sees them,
     from fixed seeds: the pipeline's mixup (each clip's partner the next one) and waveform augmenter, clip by
     clip, then the model's training-only layers on the log-mel features, as its training step runs them
-    (:class:`sound_tf.models.SoundClassifier`; the normalisation between them left out)."""
-    mixup, augmenter = augment.make_mixup(config), augment.training_augmenter(config)
+    (:class:`sound_tf.models.SoundClassifier`; the normalisation between them left out). ``noise_bank``: the
+    recordings of ``augment.noise_dir``, as training loads them. ``steps`` and ``layers`` name the pipeline's
+    steps and the model's layers that exist."""
+    mixup, augmenter = augment.make_mixup(config), augment.training_augmenter(config, noise_bank=noise_bank)
     mixed_waves, mixed_labels = [], []
     for i, (wave, label) in enumerate(zip(waves, labels)):
         partner = (i + 1) % len(waves)
@@ -1724,7 +1727,7 @@ def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray) -
             wave = augmenter(wave, tf.constant([4, i]))
         mixed_waves.append(np.asarray(wave))
         mixed_labels.append(np.asarray(label))
-    layers = augment.model_augment_layers(config)
+    layers = augment.model_augment_layers(config, noise_bank=noise_bank)
     features, soft = tf.constant(log_mel(config, *mixed_waves)), tf.constant(np.stack(mixed_labels))
     if layers["feature_rescale"] is not None:
         features = layers["feature_rescale"](features, training=True)
@@ -1739,7 +1742,8 @@ def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray) -
     if layers["spec_augment"] is not None:
         features = layers["spec_augment"](features, training=True)
     return {"waves": np.stack(mixed_waves), "labels": np.asarray(soft), "features": np.asarray(features),
-            "layers": np.array([name for name, layer in layers.items() if layer is not None])}
+            "layers": np.array([name for name, layer in layers.items() if layer is not None]),
+            "steps": np.array([name for name, step in (("mixup", mixup), ("augmenter", augmenter)) if step is not None])}
 
 
 @pytest.mark.parametrize("transform, domain", [(transform, domain) for transform, (group, _) in OTHER_SETTINGS.items()
@@ -1781,3 +1785,70 @@ def test_the_tuners_table_of_settings_a_transform_alone_reads_is_the_one_proven_
 
     assert {probability: set(names) for probability, names in TRANSFORM_SETTINGS.values()} == {
         f"{transform}_probability": set(settings) for transform, (_, settings) in OTHER_SETTINGS.items()}
+
+
+# -- settings read only while another is set so -------------------------------------------------------
+
+#: Setting -> (the other settings while which training does not read it, the same settings where it does).
+#: ``"other"`` for a ``*_domain`` setting: the domain the test does not place the transforms in.
+UNREAD_WHILE = {
+    "spec_freq_mask_max_bins": ({"spec_freq_mask_count": 0}, {"spec_freq_mask_count": 2}),
+    "spec_time_mask_max_fraction": ({"spec_time_mask_count": 0}, {"spec_time_mask_count": 2}),
+    "spec_probability": ({"spec_freq_mask_count": 0, "spec_time_mask_count": 0},
+                         {"spec_freq_mask_count": 2, "spec_time_mask_count": 2}),
+}
+#: A value of each setting of UNREAD_WHILE unlike the default (and the test's).
+UNREAD_VALUES = {"spec_freq_mask_max_bins": 16, "spec_time_mask_max_fraction": 0.3, "spec_probability": 0.5}
+
+
+def premise_clips(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Four 1-s tones in noise and their one-hot labels of 3 classes."""
+    t = np.arange(RATE_HZ) / RATE_HZ
+    waves = np.stack([0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(RATE_HZ)
+                      for f in (300.0, 700.0, 1500.0, 3000.0)]).astype(np.float32)
+    return waves, np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+
+
+def every_transform_on(domain: str) -> Config:
+    """Every transform at probability 1, every group in ``domain``."""
+    return apply_overrides(Config(labels=("a", "b", "c")), {
+        **{f"augment.{name}_probability": 1.0 for name in OTHER_SETTINGS},
+        **{f"augment.{group}": domain for group in DOMAINS}})
+
+
+@pytest.mark.parametrize("setting, domain", [(setting, domain) for setting in UNREAD_WHILE
+                                             for domain in ("waveform", "features")])
+def test_a_setting_is_not_read_while_another_makes_it_idle(setting, domain, rng):
+    """The premise of the tuner's rules beyond probability 0 (sound_tf.hypermodel.IDLE_WHILE): with every
+    transform running, a frequency mask's width is not read while there are no frequency masks, a time mask's
+    while there are no time masks and SpecAugment's probability while it has no masks at all:
+    training is bit for bit the same whatever that setting is. Where the other settings let it act, it changes
+    training (so this test can fail)."""
+    waves, labels = premise_clips(rng)
+    bank = rng.standard_normal(3 * RATE_HZ).astype(np.float32)  # what load_noise_bank gives of noise_dir
+    idle, acting = UNREAD_WHILE[setting]
+    changed = {f"augment.{setting}": UNREAD_VALUES[setting]}
+    for others, same in ((idle, True), (acting, False)):
+        config = apply_overrides(every_transform_on(domain), {f"augment.{k}": v for k, v in others.items()})
+        noise_bank = bank if config.augment.noise_dir is not None else None
+        first = what_training_makes(config, waves, labels, noise_bank=noise_bank)
+        other = what_training_makes(apply_overrides(config, changed), waves, labels, noise_bank=noise_bank)
+        differ = {key for key in first if not np.array_equal(first[key], other[key])}
+        assert (differ == set()) if same else ("features" in differ), (others, differ)
+
+
+def test_every_rule_by_which_the_tuner_leaves_a_setting_out_is_one_proven_here():
+    """sound_tf.hypermodel.IDLE_WHILE leaves a setting out of a search only where a test above proves it unread:
+    each setting of a rule (but its own conditions) is unread under conditions the rule's include, and each
+    setting proven unread here has its rule."""
+    from sound_tf.hypermodel import IDLE_WHILE
+
+    proven = [(name, {f"{transform}_probability": 0.0}) for transform, (_, settings) in OTHER_SETTINGS.items()
+              for name in settings]
+    proven += [(setting, idle) for setting, (idle, _) in UNREAD_WHILE.items()]
+    for rule in IDLE_WHILE:
+        when = dict(rule.when)
+        for name in set(rule.settings) - set(when):
+            assert any(setting == name and idle.items() <= when.items() for setting, idle in proven), (rule, name)
+    for setting, idle in proven:
+        assert any(setting in rule.settings and dict(rule.when) == idle for rule in IDLE_WHILE), setting

@@ -308,6 +308,65 @@ def test_a_setting_of_a_transform_that_never_runs_is_not_searched():
         tune.check_search(silent, alone, time_budget_minutes=None, worker_timeout_seconds=120.0)
 
 
+def test_a_mask_setting_is_not_searched_while_there_are_no_masks_of_its_kind():
+    """SpecAugment reads a frequency mask's width only with frequency masks (augment.spec_freq_mask_count > 0), a
+    time mask's only with time masks, and its probability only with masks of either kind (tests/test_augment.py):
+    a search of one of them while its masks are off trained every trial alike. Left out, and the log names the
+    count that makes it so."""
+    import keras_tuner as kt
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    tables = {"bins": {"key": "augment.spec_freq_mask_max_bins", "values": [4, 16]},
+              "width": {"key": "augment.spec_time_mask_max_fraction", "values": [0.05, 0.2]},
+              "spec_p": {"key": "augment.spec_probability", "values": [0.5, 1.0]},
+              "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}
+    space = SearchSpace.from_dict({"hp": tables})
+    on = Config(labels=("a", "b"))
+    assert space.inert(on) == {}
+    no_freq = apply_overrides(on, {"augment.spec_freq_mask_count": 0})
+    inert = space.inert(no_freq)
+    assert list(inert) == ["bins"] and inert["bins"].held is None
+    assert inert["bins"].why == (
+        "SpecAugment's frequency masking is off in this run's settings (augment.spec_freq_mask_count = 0: the pipeline "
+        "recipe, --set or [fixed]), so augment.spec_freq_mask_max_bins changes nothing")
+    hp = kt.HyperParameters()
+    assert set(space.without(list(inert), no_freq).declare(hp, no_freq)) == {"width", "spec_p", "lr"}
+    assert "bins" not in hp.values
+    no_time = apply_overrides(on, {"augment.spec_time_mask_count": 0})
+    assert {name: n.why for name, n in space.inert(no_time).items()} == {"width": (
+        "SpecAugment's time masking is off in this run's settings (augment.spec_time_mask_count = 0: the pipeline "
+        "recipe, --set or [fixed]), so augment.spec_time_mask_max_fraction changes nothing")}
+    no_masks = apply_overrides(no_freq, {"augment.spec_time_mask_count": 0})
+    inert = space.inert(no_masks)
+    assert list(inert) == ["bins", "width", "spec_p"] and all(n.held is None for n in inert.values())
+    assert inert["spec_p"].why == (
+        "SpecAugment is off in this run's settings (augment.spec_freq_mask_count = 0, augment.spec_time_mask_count "
+        "= 0: the pipeline recipe, --set or [fixed]), so augment.spec_probability changes nothing")
+    assert inert["bins"].why.startswith("SpecAugment is off in this run's settings (augment.spec_freq_mask_count = 0")
+    # SpecAugment off either way: a probability of 0 and no masks compare alike
+    unmasked = SearchSpace.from_dict({"hp": {"spec_p": {"key": "augment.spec_probability", "values": [0.0, 0.5]},
+                                             "lr": tables["lr"]}})
+    assert list(unmasked.inert(no_masks)) == ["spec_p"] and unmasked.inert(on) == {}
+    # The count searched too: the width counts wherever a count lets it; a count 0 at every factor leaves it out.
+    counted = SearchSpace.from_dict({"hp": {"bins": tables["bins"], "freq": {
+        "key": "augment.spec_freq_mask_count", "values": [0, 2]}}})
+    assert counted.inert(no_freq) == {}
+    scaled = SearchSpace.from_dict({"hp": {"bins": tables["bins"], "masks": {
+        "keys": ["augment.spec_freq_mask_count", "augment.spec_time_mask_count"], "mode": "scale",
+        "values": [0.5, 2.0]}}})
+    assert scaled.inert(apply_overrides(on, {"augment.spec_freq_mask_count": 1})) == {}
+    assert scaled.inert(no_freq)["bins"].why == (
+        "SpecAugment's frequency masking is off in every trial (augment.spec_freq_mask_count = 0 with this run's "
+        "settings, the pipeline recipe, --set or [fixed], at every value of [hp.masks]), so "
+        "augment.spec_freq_mask_max_bins changes nothing")
+    # The command says why before anything runs when nothing is left to search.
+    alone = SearchSpace.from_dict({"hp": {"bins": tables["bins"]}})
+    with pytest.raises(ConfigError, match=re.escape("nothing to search: bins: SpecAugment's frequency masking is off "
+                                                    "in this run's settings (augment.spec_freq_mask_count = 0")):
+        tune.check_search(no_freq, alone, time_budget_minutes=None, worker_timeout_seconds=120.0)
+
+
 def test_a_search_begun_searching_a_setting_of_a_transform_that_never_runs_goes_on_searching_it(tmp_path, monkeypatch):
     """A search begun before sound_tf left out the settings of transforms at probability 0 declared
     gain_max_db, and its oracle holds it: it resumes declaring it; a new search leaves it out."""
