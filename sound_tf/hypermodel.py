@@ -49,8 +49,8 @@ A hyperparameter none of whose values changes a trial with this run's settings (
 when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a setting of a
 transform whose probability is 0 (``augment.gain_max_db`` with ``augment.gain_probability = 0``: the transform
 never runs, :data:`TRANSFORM_SETTINGS`) or that another leaves unread (``augment.spec_freq_mask_max_bins`` with
-``augment.spec_freq_mask_count = 0``: :data:`IDLE_WHILE`), a scale whose keys clip or round to the same value at
-every factor, a
+``augment.spec_freq_mask_count = 0``, ``augment.shift_mode`` with ``augment.shift_max_clip_fraction = 0``:
+:data:`IDLE_WHILE`), a scale whose keys clip or round to the same value at every factor, a
 choice of one value. Every value of it gives the same settings, so KerasTuner is not given it: it neither
 draws nor records it.
 
@@ -201,8 +201,9 @@ def _has(value: Any, wanted: Any) -> bool:
 
 #: Every rule by which training leaves ``augment`` settings unread (see :class:`Idle`), most common first: a
 #: transform at probability 0 (:data:`TRANSFORM_SETTINGS`, its probability too), SpecAugment without masks (both
-#: counts 0: :func:`sound_tf.augment.spec_augment_layer` builds none), and a mask width without masks of its kind
-#: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same).
+#: counts 0: :func:`sound_tf.augment.spec_augment_layer` builds none), a mask width without masks of its kind
+#: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same), and the
+#: shift mode with a shift range of 0 (a roll by 0 and a zero-filled shift by 0 give the clip back).
 IDLE_WHILE: tuple[Idle, ...] = (
     *(Idle((name,), "off", ((probability, 0),), (probability, *names))
       for name, (probability, names) in TRANSFORM_SETTINGS.items()),
@@ -210,6 +211,7 @@ IDLE_WHILE: tuple[Idle, ...] = (
          ("spec_probability", *TRANSFORM_SETTINGS["SpecAugment"][1])),
     Idle(("SpecAugment's frequency masking",), "off", (("spec_freq_mask_count", 0),), ("spec_freq_mask_max_bins",)),
     Idle(("SpecAugment's time masking",), "off", (("spec_time_mask_count", 0),), ("spec_time_mask_max_fraction",)),
+    Idle(("time shift",), "moves clips by 0 samples", (("shift_max_clip_fraction", 0),), ("shift_mode",)),
 )
 
 

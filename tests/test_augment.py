@@ -1796,9 +1796,11 @@ UNREAD_WHILE = {
     "spec_time_mask_max_fraction": ({"spec_time_mask_count": 0}, {"spec_time_mask_count": 2}),
     "spec_probability": ({"spec_freq_mask_count": 0, "spec_time_mask_count": 0},
                          {"spec_freq_mask_count": 2, "spec_time_mask_count": 2}),
+    "shift_mode": ({"shift_max_clip_fraction": 0.0}, {"shift_max_clip_fraction": 0.3}),
 }
 #: A value of each setting of UNREAD_WHILE unlike the default (and the test's).
-UNREAD_VALUES = {"spec_freq_mask_max_bins": 16, "spec_time_mask_max_fraction": 0.3, "spec_probability": 0.5}
+UNREAD_VALUES = {"spec_freq_mask_max_bins": 16, "spec_time_mask_max_fraction": 0.3, "spec_probability": 0.5,
+                 "shift_mode": "zero"}
 
 
 def premise_clips(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -1821,7 +1823,8 @@ def every_transform_on(domain: str) -> Config:
 def test_a_setting_is_not_read_while_another_makes_it_idle(setting, domain, rng):
     """The premise of the tuner's rules beyond probability 0 (sound_tf.hypermodel.IDLE_WHILE): with every
     transform running, a frequency mask's width is not read while there are no frequency masks, a time mask's
-    while there are no time masks and SpecAugment's probability while it has no masks at all:
+    while there are no time masks, SpecAugment's probability while it has no masks at all and the shift mode
+    while the shift range is 0 (a roll by 0 and a zero-filled shift by 0 are the clip):
     training is bit for bit the same whatever that setting is. Where the other settings let it act, it changes
     training (so this test can fail)."""
     waves, labels = premise_clips(rng)

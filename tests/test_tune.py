@@ -367,6 +367,33 @@ def test_a_mask_setting_is_not_searched_while_there_are_no_masks_of_its_kind():
         tune.check_search(no_freq, alone, time_budget_minutes=None, worker_timeout_seconds=120.0)
 
 
+def test_the_shift_mode_is_not_searched_while_the_shift_range_is_0():
+    """A roll by 0 samples and a zero-filled shift by 0 are the clip itself (tests/test_augment.py): with
+    augment.shift_max_clip_fraction = 0 every trial of a search of augment.shift_mode trained alike."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"mode": {"key": "augment.shift_mode", "values": ["roll", "zero"]},
+                                          "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    on = apply_overrides(Config(labels=("a", "b")), {"augment.shift_probability": 0.5})
+    assert space.inert(on) == {}
+    still = apply_overrides(on, {"augment.shift_max_clip_fraction": 0.0})
+    for domain in ("features", "waveform"):
+        inert = space.inert(apply_overrides(still, {"augment.shift_gain_domain": domain}))
+        assert list(inert) == ["mode"] and inert["mode"].held is None
+        assert inert["mode"].why == (
+            "time shift moves clips by 0 samples in this run's settings (augment.shift_max_clip_fraction = 0: the "
+            "pipeline recipe, --set or [fixed]), so augment.shift_mode changes nothing")
+    assert "mode" not in space.without(["mode"], still).declare(kt.HyperParameters(), still)
+    # the range searched too: the mode counts wherever it is not 0
+    ranged = SearchSpace.from_dict({"hp": {"mode": {"key": "augment.shift_mode", "values": ["roll", "zero"]},
+                                           "range": {"key": "augment.shift_max_clip_fraction", "values": [0.0, 0.2]}}})
+    assert ranged.inert(still) == {}
+    # the probability 0 says it first: the transform never runs
+    assert space.inert(apply_overrides(still, {"augment.shift_probability": 0.0}))["mode"].why.startswith(
+        "time shift is off in this run's settings (augment.shift_probability = 0")
+
+
 def test_a_search_begun_searching_a_setting_of_a_transform_that_never_runs_goes_on_searching_it(tmp_path, monkeypatch):
     """A search begun before sound_tf left out the settings of transforms at probability 0 declared
     gain_max_db, and its oracle holds it: it resumes declaring it; a new search leaves it out."""
