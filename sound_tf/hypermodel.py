@@ -49,8 +49,9 @@ A hyperparameter none of whose values changes a trial with this run's settings (
 when augmentation is off (``--no-augment``) or when the probabilities it scales are all 0, a setting of a
 transform whose probability is 0 (``augment.gain_max_db`` with ``augment.gain_probability = 0``: the transform
 never runs, :data:`TRANSFORM_SETTINGS`) or that another leaves unread (``augment.spec_freq_mask_max_bins`` with
-``augment.spec_freq_mask_count = 0``, ``augment.shift_mode`` with ``augment.shift_max_clip_fraction = 0``:
-:data:`IDLE_WHILE`), a scale whose keys clip or round to the same value at every factor, a
+``augment.spec_freq_mask_count = 0``, ``augment.shift_mode`` with ``augment.shift_max_clip_fraction = 0``,
+``augment.noise_colors`` with an ``augment.noise_dir``: :data:`IDLE_WHILE`), a scale whose keys clip or round
+to the same value at every factor, a
 choice of one value. Every value of it gives the same settings, so KerasTuner is not given it: it neither
 draws nor records it.
 
@@ -179,7 +180,7 @@ class Idle:
     state : str
         How, for the log: ``"off"``, or a phrase that follows the names (``"moves clips by 0 samples"``).
     when : tuple of (str, Any)
-        ``augment`` field and its value.
+        ``augment`` field and its value (:data:`SET`: any but ``None``).
     settings : tuple of str
         The ``augment`` fields not read then.
     """
@@ -194,16 +195,34 @@ class Idle:
         return all(_has(getattr(config.augment, name), value) for name, value in self.when)
 
 
+class _Set:
+    """:data:`SET`."""
+
+    def __repr__(self) -> str:
+        return "SET"
+
+
+#: An :class:`Idle` condition's value that means "set": anything but ``None`` (``augment.noise_dir``, a folder).
+SET = _Set()
+
+
 def _has(value: Any, wanted: Any) -> bool:
-    """Whether a setting's ``value`` is ``wanted`` as an :class:`Idle` condition means it."""
-    return value == wanted
+    """Whether a setting's ``value`` is ``wanted`` as an :class:`Idle` condition means it (:data:`SET`: not None)."""
+    return value is not None if wanted is SET else value == wanted
+
+
+def _conditions_text(when: Mapping[str, Any]) -> str:
+    """``augment.a = 0, augment.noise_dir set``: :class:`Idle` conditions for the log."""
+    return ", ".join(f"augment.{name} set" if value is SET else _settings_text({f"augment.{name}": value})
+                     for name, value in when.items())
 
 
 #: Every rule by which training leaves ``augment`` settings unread (see :class:`Idle`), most common first: a
 #: transform at probability 0 (:data:`TRANSFORM_SETTINGS`, its probability too), SpecAugment without masks (both
 #: counts 0: :func:`sound_tf.augment.spec_augment_layer` builds none), a mask width without masks of its kind
-#: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same), and the
-#: shift mode with a shift range of 0 (a roll by 0 and a zero-filled shift by 0 give the clip back).
+#: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same), the
+#: shift mode with a shift range of 0 (a roll by 0 and a zero-filled shift by 0 give the clip back), and the noise
+#: colours with a noise folder (its recordings are mixed in, nothing is generated).
 IDLE_WHILE: tuple[Idle, ...] = (
     *(Idle((name,), "off", ((probability, 0),), (probability, *names))
       for name, (probability, names) in TRANSFORM_SETTINGS.items()),
@@ -212,6 +231,7 @@ IDLE_WHILE: tuple[Idle, ...] = (
     Idle(("SpecAugment's frequency masking",), "off", (("spec_freq_mask_count", 0),), ("spec_freq_mask_max_bins",)),
     Idle(("SpecAugment's time masking",), "off", (("spec_time_mask_count", 0),), ("spec_time_mask_max_fraction",)),
     Idle(("time shift",), "moves clips by 0 samples", (("shift_max_clip_fraction", 0),), ("shift_mode",)),
+    Idle(("noise",), "comes from the recordings of augment.noise_dir", (("noise_dir", SET),), ("noise_colors",)),
 )
 
 
@@ -926,7 +946,7 @@ class SearchSpace:
         clauses = [f"{_listed(off)} {'is' if len(off) == 1 else 'are'} off"] if off else []
         clauses += [f"{_listed(list(rule.names))} {rule.state}" for rule in rules if rule.state != "off"]
         when = dict(pair for rule in rules for pair in rule.when)
-        conditions = _settings_text({f"augment.{name}": value for name, value in when.items()})
+        conditions = _conditions_text(when)
         setters = [f"[hp.{p.name}]" for p in self.params if {p_key.partition(".")[2] for p_key in p.keys
                                                                if p_key.startswith("augment.")} & set(when)]
         text = " and ".join(clauses)

@@ -1797,10 +1797,11 @@ UNREAD_WHILE = {
     "spec_probability": ({"spec_freq_mask_count": 0, "spec_time_mask_count": 0},
                          {"spec_freq_mask_count": 2, "spec_time_mask_count": 2}),
     "shift_mode": ({"shift_max_clip_fraction": 0.0}, {"shift_max_clip_fraction": 0.3}),
+    "noise_colors": ({"noise_dir": "noise"}, {"noise_dir": None}),
 }
 #: A value of each setting of UNREAD_WHILE unlike the default (and the test's).
 UNREAD_VALUES = {"spec_freq_mask_max_bins": 16, "spec_time_mask_max_fraction": 0.3, "spec_probability": 0.5,
-                 "shift_mode": "zero"}
+                 "shift_mode": "zero", "noise_colors": ["brown"]}
 
 
 def premise_clips(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -1823,8 +1824,9 @@ def every_transform_on(domain: str) -> Config:
 def test_a_setting_is_not_read_while_another_makes_it_idle(setting, domain, rng):
     """The premise of the tuner's rules beyond probability 0 (sound_tf.hypermodel.IDLE_WHILE): with every
     transform running, a frequency mask's width is not read while there are no frequency masks, a time mask's
-    while there are no time masks, SpecAugment's probability while it has no masks at all and the shift mode
-    while the shift range is 0 (a roll by 0 and a zero-filled shift by 0 are the clip):
+    while there are no time masks, SpecAugment's probability while it has no masks at all, the shift mode while
+    the shift range is 0 (a roll by 0 and a zero-filled shift by 0 are the clip) and the noise colours while
+    noise comes from the recordings of augment.noise_dir:
     training is bit for bit the same whatever that setting is. Where the other settings let it act, it changes
     training (so this test can fail)."""
     waves, labels = premise_clips(rng)
@@ -1844,11 +1846,12 @@ def test_every_rule_by_which_the_tuner_leaves_a_setting_out_is_one_proven_here()
     """sound_tf.hypermodel.IDLE_WHILE leaves a setting out of a search only where a test above proves it unread:
     each setting of a rule (but its own conditions) is unread under conditions the rule's include, and each
     setting proven unread here has its rule."""
-    from sound_tf.hypermodel import IDLE_WHILE
+    from sound_tf.hypermodel import IDLE_WHILE, SET
 
     proven = [(name, {f"{transform}_probability": 0.0}) for transform, (_, settings) in OTHER_SETTINGS.items()
               for name in settings]
-    proven += [(setting, idle) for setting, (idle, _) in UNREAD_WHILE.items()]
+    proven += [(setting, {name: SET if name == "noise_dir" else value for name, value in idle.items()})
+               for setting, (idle, _) in UNREAD_WHILE.items()]  # any folder as "noise" is
     for rule in IDLE_WHILE:
         when = dict(rule.when)
         for name in set(rule.settings) - set(when):

@@ -394,6 +394,29 @@ def test_the_shift_mode_is_not_searched_while_the_shift_range_is_0():
         "time shift is off in this run's settings (augment.shift_probability = 0")
 
 
+def test_the_noise_colours_are_not_searched_while_noise_comes_from_a_folder():
+    """With augment.noise_dir set, noise is mixed in from its recordings and none is generated, in either domain
+    (tests/test_augment.py): a search of augment.noise_colors trained every trial alike."""
+    from sound_tf.hypermodel import SearchSpace
+
+    colours = {"key": "augment.noise_colors", "values": ["white", "pink"]}
+    space = SearchSpace.from_dict({"hp": {"colours": colours,
+                                          "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    on = apply_overrides(Config(labels=("a", "b")), {"augment.noise_probability": 0.5})
+    assert space.inert(on) == {}
+    recorded = apply_overrides(on, {"augment.noise_dir": "/data/noise"})
+    for domain in ("features", "waveform"):
+        inert = space.inert(apply_overrides(recorded, {"augment.noise_domain": domain}))
+        assert list(inert) == ["colours"] and inert["colours"].held is None
+        assert inert["colours"].why == (
+            "noise comes from the recordings of augment.noise_dir in this run's settings (augment.noise_dir set: the "
+            "pipeline recipe, --set or [fixed]), so augment.noise_colors changes nothing")
+    folders = SearchSpace.from_dict({"hp": {"colours": colours, "dir": {
+        "key": "augment.noise_dir", "values": ["/data/noise_a", "/data/noise_b"]}}})
+    # a folder in every trial, whichever: the folder itself is searched
+    assert list(folders.inert(on)) == ["colours"] and "at every value of [hp.dir]" in folders.inert(on)["colours"].why
+
+
 def test_a_search_begun_searching_a_setting_of_a_transform_that_never_runs_goes_on_searching_it(tmp_path, monkeypatch):
     """A search begun before sound_tf left out the settings of transforms at probability 0 declared
     gain_max_db, and its oracle holds it: it resumes declaring it; a new search leaves it out."""
