@@ -50,8 +50,8 @@ when augmentation is off (``--no-augment``) or when the probabilities it scales 
 transform whose probability is 0 (``augment.gain_max_db`` with ``augment.gain_probability = 0``: the transform
 never runs, :data:`TRANSFORM_SETTINGS`) or that another leaves unread (``augment.spec_freq_mask_max_bins`` with
 ``augment.spec_freq_mask_count = 0``, ``augment.shift_mode`` with ``augment.shift_max_clip_fraction = 0``,
-``augment.noise_colors`` with an ``augment.noise_dir``: :data:`IDLE_WHILE`), a scale whose keys clip or round
-to the same value at every factor, a
+``augment.noise_colors`` with an ``augment.noise_dir``, a ``*_domain`` whose transforms are all at probability 0:
+:data:`IDLE_WHILE`), a scale whose keys clip or round to the same value at every factor, a
 choice of one value. Every value of it gives the same settings, so KerasTuner is not given it: it neither
 draws nor records it.
 
@@ -149,8 +149,9 @@ def config_value(config: Config, key: str) -> Any:
 #: fields only it reads. At probability 0 it never runs, and training is bit for bit the same whatever those are,
 #: in either domain (``test_a_transform_at_probability_0_reads_none_of_its_settings`` in tests/test_augment.py).
 #: Not among them: the ``*_domain`` settings, which place whole groups of transforms (the pipeline's steps, the
-#: model's layers and their draws), and ``noise_dir``, a path naming input data (it keeps counting, although
-#: nothing reads the folder while noise is off: :func:`sound_tf.augment.reads_noise_dir`).
+#: model's layers and their draws: :data:`IDLE_WHILE` leaves one out only while every transform it places is at
+#: probability 0), and ``noise_dir``, a path naming input data (it keeps counting, although nothing reads the
+#: folder while noise is off: :func:`sound_tf.augment.reads_noise_dir`).
 TRANSFORM_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "time shift": ("shift_probability", ("shift_max_clip_fraction", "shift_mode")),
     "speed change": ("speed_probability", ("speed_min_factor", "speed_max_factor")),
@@ -217,12 +218,17 @@ def _conditions_text(when: Mapping[str, Any]) -> str:
                      for name, value in when.items())
 
 
+#: Each ``*_domain`` setting of :class:`~sound_tf.config.AugmentConfig` and the transforms it places.
+DOMAIN_TRANSFORMS = {"rescale_domain": ("speed change", "time stretch", "pitch shift"),
+                     "shift_gain_domain": ("time shift", "gain"), "noise_domain": ("noise",),
+                     "mixup_domain": ("mixup",)}
 #: Every rule by which training leaves ``augment`` settings unread (see :class:`Idle`), most common first: a
 #: transform at probability 0 (:data:`TRANSFORM_SETTINGS`, its probability too), SpecAugment without masks (both
 #: counts 0: :func:`sound_tf.augment.spec_augment_layer` builds none), a mask width without masks of its kind
 #: (the layer draws ``[batch, 0]`` bands: no width is read, and the draws of the other kind are the same), the
-#: shift mode with a shift range of 0 (a roll by 0 and a zero-filled shift by 0 give the clip back), and the noise
-#: colours with a noise folder (its recordings are mixed in, nothing is generated).
+#: shift mode with a shift range of 0 (a roll by 0 and a zero-filled shift by 0 give the clip back), the noise
+#: colours with a noise folder (its recordings are mixed in, nothing is generated), and a domain with every
+#: transform it places at probability 0 (the pipeline's steps and the model's layers are the same either way).
 IDLE_WHILE: tuple[Idle, ...] = (
     *(Idle((name,), "off", ((probability, 0),), (probability, *names))
       for name, (probability, names) in TRANSFORM_SETTINGS.items()),
@@ -232,6 +238,8 @@ IDLE_WHILE: tuple[Idle, ...] = (
     Idle(("SpecAugment's time masking",), "off", (("spec_time_mask_count", 0),), ("spec_time_mask_max_fraction",)),
     Idle(("time shift",), "moves clips by 0 samples", (("shift_max_clip_fraction", 0),), ("shift_mode",)),
     Idle(("noise",), "comes from the recordings of augment.noise_dir", (("noise_dir", SET),), ("noise_colors",)),
+    *(Idle(names, "off", tuple((TRANSFORM_SETTINGS[name][0], 0) for name in names), (domain,))
+      for domain, names in DOMAIN_TRANSFORMS.items()),
 )
 
 

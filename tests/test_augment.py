@@ -1842,6 +1842,29 @@ def test_a_setting_is_not_read_while_another_makes_it_idle(setting, domain, rng)
         assert (differ == set()) if same else ("features" in differ), (others, differ)
 
 
+#: Each ``*_domain`` setting and the probabilities of the transforms it places.
+DOMAIN_GROUPS = {"rescale_domain": ("speed", "stretch", "pitch"), "shift_gain_domain": ("shift", "gain"),
+                 "noise_domain": ("noise",), "mixup_domain": ("mixup",)}
+
+
+@pytest.mark.parametrize("group, domain", [(group, domain) for group in DOMAIN_GROUPS
+                                           for domain in ("waveform", "features")])
+def test_a_domain_is_not_read_while_every_transform_it_places_is_at_probability_0(group, domain, rng):
+    """The premise of the tuner's rule for the *_domain settings: with every transform of a group at probability
+    0 (every other transform running, in ``domain``), the pipeline's steps, the model's layers and what they make
+    are bit for bit the same whichever domain the group is given; with them at probability 1 the domain changes
+    training (so this test can fail)."""
+    waves, labels = premise_clips(rng)
+    other_domain = {"waveform": "features", "features": "waveform"}[domain]
+    for probability in (0.0, 1.0):
+        config = apply_overrides(every_transform_on(domain), {f"augment.{name}_probability": probability
+                                                              for name in DOMAIN_GROUPS[group]})
+        first = what_training_makes(config, waves, labels)
+        other = what_training_makes(apply_overrides(config, {f"augment.{group}": other_domain}), waves, labels)
+        differ = {key for key in first if not np.array_equal(first[key], other[key])}
+        assert (differ == set()) if probability == 0.0 else ("features" in differ), (probability, differ)
+
+
 def test_every_rule_by_which_the_tuner_leaves_a_setting_out_is_one_proven_here():
     """sound_tf.hypermodel.IDLE_WHILE leaves a setting out of a search only where a test above proves it unread:
     each setting of a rule (but its own conditions) is unread under conditions the rule's include, and each
@@ -1852,6 +1875,7 @@ def test_every_rule_by_which_the_tuner_leaves_a_setting_out_is_one_proven_here()
               for name in settings]
     proven += [(setting, {name: SET if name == "noise_dir" else value for name, value in idle.items()})
                for setting, (idle, _) in UNREAD_WHILE.items()]  # any folder as "noise" is
+    proven += [(domain, {f"{name}_probability": 0.0 for name in names}) for domain, names in DOMAIN_GROUPS.items()]
     for rule in IDLE_WHILE:
         when = dict(rule.when)
         for name in set(rule.settings) - set(when):

@@ -205,9 +205,10 @@ OTHER_VALUES = {"shift_max_clip_fraction": 0.3, "shift_mode": "zero", "speed_min
 
 def test_the_settings_of_a_transform_at_probability_0_do_not_count_and_every_augment_setting_is_placed():
     """_in_effect compares what a trial trains with: a transform's own settings while its probability is 0 do
-    not count, in either domain; its probability, the *_domain settings and noise_dir always do."""
+    not count, in either domain; its probability and noise_dir always do, a *_domain setting while a transform it
+    places runs."""
     from sound_tf.config import AugmentConfig
-    from sound_tf.hypermodel import TRANSFORM_SETTINGS, _in_effect
+    from sound_tf.hypermodel import DOMAIN_TRANSFORMS, TRANSFORM_SETTINGS, _in_effect
 
     on = apply_overrides(Config(labels=("a", "b")), {f"augment.{p}": 0.5 for p, _ in TRANSFORM_SETTINGS.values()})
     for probability, names in TRANSFORM_SETTINGS.values():
@@ -219,12 +220,16 @@ def test_the_settings_of_a_transform_at_probability_0_do_not_count_and_every_aug
                 other = {f"augment.{name}": OTHER_VALUES[name]}
                 assert _in_effect(apply_overrides(off, other)) == _in_effect(off), name
                 assert _in_effect(apply_overrides(base, other)) != _in_effect(base), name
-    # every other augment setting counts with every probability 0
+    # with every probability 0 the noise folder and a probability count; a domain counts once one of the
+    # transforms it places runs (tests/test_augment.py proves a domain unread while none does)
     zeros = apply_overrides(on, {f"augment.{p}": 0.0 for p, _ in TRANSFORM_SETTINGS.values()})
-    for key, value in {"augment.rescale_domain": "waveform", "augment.shift_gain_domain": "waveform",
-                       "augment.noise_domain": "waveform", "augment.mixup_domain": "waveform",
-                       "augment.noise_dir": "/somewhere/noise", "augment.gain_probability": 0.5}.items():
+    for key, value in {"augment.noise_dir": "/somewhere/noise", "augment.gain_probability": 0.5}.items():
         assert _in_effect(apply_overrides(zeros, {key: value})) != _in_effect(zeros), key
+    for domain, transforms in DOMAIN_TRANSFORMS.items():
+        assert _in_effect(apply_overrides(zeros, {f"augment.{domain}": "waveform"})) == _in_effect(zeros), domain
+        for transform in transforms:
+            running = apply_overrides(zeros, {f"augment.{TRANSFORM_SETTINGS[transform][0]}": 0.5})
+            assert _in_effect(apply_overrides(running, {f"augment.{domain}": "waveform"})) != _in_effect(running)
     # The table places every field of AugmentConfig: a new one is the table's or says why not.
     own = [name for _, names in TRANSFORM_SETTINGS.values() for name in names]
     probabilities = [probability for probability, _ in TRANSFORM_SETTINGS.values()]
@@ -275,7 +280,7 @@ def test_a_setting_of_a_transform_that_never_runs_is_not_searched():
     assert scaled.inert(silent)["gain_max"].why == (
         "gain is off in every trial (augment.gain_probability = 0 with this run's settings, the pipeline recipe, "
         "--set or [fixed], at every value of [hp.strength]), so augment.gain_max_db changes nothing")
-    # Mixup and SpecAugment: their settings alike; the domains and the noise folder are searched all the same.
+    # Mixup and SpecAugment: their settings alike, and mixup's domain; the noise folder is searched all the same.
     rest = SearchSpace.from_dict({"hp": {
         "alpha": {"key": "augment.mixup_alpha", "values": [0.2, 1.0]},
         "bins": {"key": "augment.spec_freq_mask_max_bins", "values": [4, 16]},
@@ -287,12 +292,15 @@ def test_a_setting_of_a_transform_that_never_runs_is_not_searched():
     quiet = apply_overrides(on, {"augment.mixup_probability": 0.0, "augment.spec_probability": 0.0,
                                  "augment.noise_probability": 0.0})
     inert = rest.inert(quiet)
-    assert list(inert) == ["alpha", "bins", "masks", "width"] and all(n.held is None for n in inert.values())
+    assert list(inert) == ["alpha", "bins", "masks", "width", "mixup_domain"]
+    assert all(n.held is None for n in inert.values())
+    assert inert["mixup_domain"].why == ("mixup is off in this run's settings (augment.mixup_probability = 0: the "
+                                         "pipeline recipe, --set or [fixed]), so augment.mixup_domain changes nothing")
     assert inert["alpha"].why == ("mixup is off in this run's settings (augment.mixup_probability = 0: the pipeline "
                                   "recipe, --set or [fixed]), so augment.mixup_alpha changes nothing")
     assert inert["masks"].why == ("SpecAugment is off in this run's settings (augment.spec_probability = 0: the "
                                   "pipeline recipe, --set or [fixed]), so augment.spec_time_mask_count changes nothing")
-    assert list(rest.inert(apply_overrides(quiet, {"augment.spec_probability": 0.5}))) == ["alpha"]
+    assert list(rest.inert(apply_overrides(quiet, {"augment.spec_probability": 0.5}))) == ["alpha", "mixup_domain"]
     # tiny.toml's augment_strength: the probabilities it scales 0, and the masks it scales unread.
     tiny = SearchSpace.from_toml(TINY)
     unmasked = apply_overrides(on, {"augment.gain_probability": 0.0, "augment.noise_probability": 0.0,
@@ -415,6 +423,41 @@ def test_the_noise_colours_are_not_searched_while_noise_comes_from_a_folder():
         "key": "augment.noise_dir", "values": ["/data/noise_a", "/data/noise_b"]}}})
     # a folder in every trial, whichever: the folder itself is searched
     assert list(folders.inert(on)) == ["colours"] and "at every value of [hp.dir]" in folders.inert(on)["colours"].why
+
+
+def test_a_domain_is_not_searched_while_every_transform_it_places_is_at_probability_0():
+    """Where a group of transforms acts (augment.*_domain) makes no difference while all of them are at
+    probability 0 (tests/test_augment.py): a search of it trained every trial alike. The log names the
+    probabilities."""
+    from sound_tf.hypermodel import SearchSpace
+
+    where = {"values": ["features", "waveform"]}
+    space = SearchSpace.from_dict({"hp": {
+        "rescale": {"key": "augment.rescale_domain", **where},
+        "shift_gain": {"key": "augment.shift_gain_domain", **where},
+        "noise": {"key": "augment.noise_domain", **where}, "mixup": {"key": "augment.mixup_domain", **where},
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    on = apply_overrides(Config(labels=("a", "b")), {f"augment.{name}_probability": 0.5 for name in
+                                                     ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup")})
+    assert space.inert(on) == {}
+    unscaled = apply_overrides(on, {"augment.speed_probability": 0.0, "augment.stretch_probability": 0.0})
+    assert space.inert(unscaled) == {}  # pitch shift still runs
+    unscaled = apply_overrides(unscaled, {"augment.pitch_probability": 0.0})
+    inert = space.inert(unscaled)
+    assert list(inert) == ["rescale"] and inert["rescale"].held is None
+    assert inert["rescale"].why == (
+        "speed change, time stretch and pitch shift are off in this run's settings (augment.speed_probability = 0, "
+        "augment.stretch_probability = 0, augment.pitch_probability = 0: the pipeline recipe, --set or [fixed]), so "
+        "augment.rescale_domain changes nothing")
+    quiet = apply_overrides(unscaled, {f"augment.{name}_probability": 0.0 for name in ("shift", "gain", "noise")})
+    assert list(space.inert(quiet)) == ["rescale", "shift_gain", "noise"]
+    assert space.inert(quiet)["shift_gain"].why.startswith(
+        "time shift and gain are off in this run's settings (augment.shift_probability = 0, "
+        "augment.gain_probability = 0: ")
+    # a probability searched in the group: the domain counts wherever it is not 0
+    searched = SearchSpace.from_dict({"hp": {"noise": {"key": "augment.noise_domain", **where},
+                                             "p": {"key": "augment.noise_probability", "values": [0.0, 0.3]}}})
+    assert searched.inert(quiet) == {}
 
 
 def test_a_search_begun_searching_a_setting_of_a_transform_that_never_runs_goes_on_searching_it(tmp_path, monkeypatch):
