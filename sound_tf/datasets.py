@@ -1013,8 +1013,8 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
                 not root.is_dir() or any(root.iterdir())):
             raise DatasetError(f"{root}: data.format 'demo' (--format demo, or the demo recipe) generates the demo "
                                f"dataset into a new or empty folder (or, without --data, into the cache), and this "
-                               f"one holds other files; to train on them, set data.format to theirs (leave out --format demo and "
-                               f"--pipeline demo)")
+                               f"one holds other files; to train on them, set data.format to theirs (leave out "
+                               f"--format demo and --pipeline demo)")
         if not (root / MARKER_NAME).is_file():
             log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
                 f"{data.demo_clips_per_class} clips) in {root}")
@@ -1060,7 +1060,8 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
     except DatasetError:
         detected = "folder"
     if detected != "folder":
-        return f"; format 'folder' takes each subfolder as a class, and this looks like {detected}: use data.format 'auto' (--format auto)"
+        return (f"; format 'folder' takes each subfolder as a class, and this looks like {detected}: use "
+                f"data.format 'auto' (--format auto)")
     inner = [p.name for p in _class_folders(root / label)] if (root / label).is_dir() else []
     if len(inner) >= 2:
         return (f"; format 'folder' takes each subfolder of {root} as a class, and {label!r} holds {len(inner)} "

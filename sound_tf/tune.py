@@ -888,7 +888,8 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
     out.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(search_file, {**identity, "space_source": space.source, "space_toml": _space_text(space),
                                      "settings": dataclasses.asdict(space.settings), "config": config.to_dict(),
-                                     NOT_SEARCHED: not_searched, TRIAL_EPOCHS: trial_epochs(config, space, saved, source=search_file),
+                                     NOT_SEARCHED: not_searched,
+                                     TRIAL_EPOCHS: trial_epochs(config, space, saved, source=search_file),
                                      "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
     return not_searched
 
