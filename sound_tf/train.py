@@ -65,8 +65,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
     layout that has a recipe of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets
     that recipe (its folds, sample rate and clip length), and a line on stderr says so; other data gets
-    the built-in defaults. ``data.path``, ``data.split_file`` and ``augment.noise_dir`` are made absolute however they are given
-    (a recipe's relative paths too, from the current folder, as the flags'); an empty one is an error.
+    the built-in defaults. ``data.path``, ``data.split_file``, ``augment.noise_dir`` and ``data.cache_dir`` are
+    made absolute however they are given (a recipe's relative paths too, from the current folder, as the
+    flags'); an empty one is an error, but for an empty ``data.cache_dir``, which is the default cache.
     """
     set_overrides = parse_set_flags(args.set)
     if args.data is not None and not args.data.strip():  # e.g. an unset $DATASET: not the demo
@@ -104,14 +105,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = config_from_recipe(resolve_recipe(args.pipeline), overrides)
     # Paths from --set or a recipe are read from the current folder (as --data's), and kept absolute: a run
     # is found again from any spelling of them.
-    values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in PATH_KEYS}
+    values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in ABSOLUTE_KEYS}
     relative = {key: os.path.abspath(os.path.expanduser(value)) for key, value in values.items()
-                if isinstance(value, str) and not os.path.isabs(os.path.expanduser(value))}
+                if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value))}
     return apply_overrides(config, relative) if relative else config
 
 
 #: Settings that name files or folders: made absolute, so that a run is recognised from anywhere.
 PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
+#: Those and the decode cache (``--cache-dir``; empty is the default cache): a relative cache was read from the
+#: current folder of every later command, so evaluate or export run elsewhere decoded every file again there.
+ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
 
 
 #: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks.

@@ -258,6 +258,25 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
         train.resolve_run_dir(str(run), config_from_flags("--data", "../data", "--epochs", "4"))
 
 
+def test_a_relative_cache_dir_is_made_absolute(tmp_path, monkeypatch):
+    """``--cache-dir cache`` was kept as 'cache' in config.json: evaluate or export run from another folder
+    decoded every file again into a new 'cache' there, and the run resumed from another folder with
+    another spelling of the same cache was refused (data.cache_dir differed)."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = config_from_flags("--data", "data", "--cache-dir", "cache")
+    assert config.data.cache_dir == str(tmp_path / "cache")
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('[data]\ncache_dir = "cache"\n')
+    assert config_from_flags("--data", "data", "--pipeline", str(recipe)) == config
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert config_from_flags("--data", "../data", "--cache-dir", "../cache") == config
+    assert config_from_flags("--data", "../data", "--set", "data.cache_dir=../cache") == config
+    # an empty one is still the default cache ($SOUND_TF_CACHE or ~/.cache/sound_tf), not this folder
+    assert config_from_flags("--data", "../data", "--cache-dir", "").data.cache_dir == ""
+    assert config_from_flags("--data", "../data").data.cache_dir is None
+
+
 def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
     """Adding augment.spec_probability changed every fingerprint: a run an older version had started was
     refused as "an unfinished run with different settings" that differed in nothing."""
