@@ -957,9 +957,22 @@ def saved_fingerprint(folder: str | Path) -> str | None:
     read today, a setting added since takes its default, and the fingerprint is that of today's same settings.
     """
     try:
-        return Config.load(folder).fingerprint()
+        return as_made_today(Config.load(folder)).fingerprint()
     except (ConfigError, OSError, ValueError):
         return None
+
+
+def as_made_today(config: Config) -> Config:
+    """A saved ``config`` as the commands make it today, to recognise a run or search begun before a change.
+
+    A relative ``data.cache_dir`` (``--cache-dir cache``) was saved as typed until the commands made it absolute
+    as they make the other paths; it is read from the current folder, as it was then, so the same command run
+    from the same folder still resumes.
+    """
+    cache = config.data.cache_dir
+    if cache and not os.path.isabs(os.path.expanduser(cache)):
+        return replace_section(config, "data", cache_dir=os.path.abspath(os.path.expanduser(cache)))
+    return config
 
 
 def replace_section(config: Config, section: str, **changes: Any) -> Config:

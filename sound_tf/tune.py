@@ -82,7 +82,7 @@ import numpy as np
 
 from . import augment
 from .audio import replaced_whole
-from .config import Config, apply_overrides
+from .config import Config, apply_overrides, as_made_today
 from .errors import ConfigError, SoundTFError, is_whole, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
 from .locks import (COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder,
@@ -768,7 +768,7 @@ def _same_search(saved: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     if (saved.get("space"), saved.get("space_fingerprint")) != (identity["space"], identity["space_fingerprint"]):
         return False
     try:
-        return Config.from_dict(saved.get("config")).fingerprint() == identity["config_fingerprint"]
+        return as_made_today(Config.from_dict(saved.get("config"))).fingerprint() == identity["config_fingerprint"]
     except ConfigError:
         return False
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sound_tf.config import (Config, ConfigError, apply_overrides, config_from_recipe, parse_set_flags,
+from sound_tf.config import (REPO_ROOT, Config, ConfigError, apply_overrides, config_from_recipe, parse_set_flags,
                              resolve_recipe)
 from sound_tf.errors import DatasetError
 
@@ -419,3 +419,24 @@ def test_check_seed_takes_a_numpy_integer_as_the_seed_it_is():
         with pytest.raises(ConfigError, match=rf"^search\.seed must be an integer in \[0, 2\*\*30\), got "
                                               rf"{re.escape(repr(seed))}$"):
             check_seed("search.seed", seed)
+
+
+def test_a_run_saved_with_a_relative_cache_dir_is_still_recognised_from_the_same_folder(tmp_path, monkeypatch):
+    """The commands kept --cache-dir as typed; they now make it absolute, as the other paths. A run, cross-
+    validation or search saved with ``data.cache_dir = "cache"`` reads it from the current folder, as it was
+    read then: the same command from the same folder still resumes it, and from elsewhere it is another cache."""
+    from sound_tf import tune
+    from sound_tf.config import saved_fingerprint
+    from sound_tf.hypermodel import SearchSpace
+
+    monkeypatch.chdir(tmp_path)
+    then = apply_overrides(Config(), {"data.cache_dir": "cache"})
+    now = apply_overrides(Config(), {"data.cache_dir": str(tmp_path / "cache")})
+    then.save(tmp_path / "run")
+    assert then.fingerprint() != now.fingerprint() == saved_fingerprint(tmp_path / "run")
+    space = SearchSpace.from_toml(REPO_ROOT / "tuning" / "tiny.toml")
+    saved = {**tune.search_identity(then, space), "config": then.to_dict()}
+    assert tune._same_search(saved, tune.search_identity(now, space))
+    monkeypatch.chdir(tmp_path / "run")
+    assert saved_fingerprint(tmp_path / "run") != now.fingerprint()
+    assert not tune._same_search(saved, tune.search_identity(now, space))
