@@ -406,6 +406,8 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
             if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
                 hint = f"; this is the official metadata of a dataset: give its folder as data.path (--data {official})"
+        if "\0" in text:  # UTF-16 without a byte order mark reads as UTF-8 with a NUL after every letter
+            hint = "; the file holds NUL characters (U+0000): is it UTF-16 text? save it as UTF-8"
         commented = next(((number, text) for number, text in lines.comments
                           if all(c in [h.strip() for h in text.lstrip("#").split(",")] for c in required)), None)
         if commented is not None:  # "#path,label": a header written as some tools write theirs
@@ -504,6 +506,9 @@ def _listed_once(examples: list[Example], rows: list[tuple[int, str]], listing: 
     """
     first: dict[str, tuple[int, str]] = {}  # real path -> (line, path as listed)
     for example, (line, named) in zip(examples, rows):
+        if "\0" in example.path:  # os.path.realpath raised "ValueError: embedded null byte", a traceback
+            raise DatasetError(f"{listing}, line {line}: the path {named!r} holds a NUL character (U+0000), which no "
+                               f"file name can hold: is the file damaged, or not UTF-8 text?")
         real = os.path.realpath(example.path)  # a symbolic link to a listed file is that file
         if real in first:
             earlier_line, earlier_path = first[real]

@@ -1297,6 +1297,25 @@ def test_a_label_with_a_control_character_is_refused_by_every_reader(tmp_path, c
             load_examples(root)
 
 
+def test_a_path_holding_nul_is_refused_naming_its_line_not_a_traceback(tmp_path):
+    """A NUL in a manifest's path (a damaged file) raised "ValueError: embedded null byte" from
+    os.path.realpath, a traceback out of train; and a UTF-16 manifest without a byte order mark, which reads
+    as UTF-8 with a NUL after every letter, was refused without saying why its columns looked so."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.wav,cat\nb\0.wav,dog\n")
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(manifest))}, line 3: the path 'b\\x00.wav' holds a NUL "
+                                           r"character \(U\+0000\), which no file name can hold"):
+        load_examples(manifest)
+    split = tmp_path / "split.csv"
+    split.write_text("split,path,label,fold,group\ntrain,a.wav,cat,,\ntest,b\0.wav,dog,,\n")
+    with pytest.raises(DatasetError, match=r"split.csv, line 3: the path 'b\\x00.wav' holds a NUL character"):
+        read_split_csv(split)
+    manifest.write_bytes("path,label\na.wav,cat\nb.wav,dog\n".encode("utf-16-le"))
+    with pytest.raises(DatasetError, match=r"missing column\(s\) path, label; .*; the file holds NUL characters "
+                                           r"\(U\+0000\): is it UTF-16 text\? save it as UTF-8$"):
+        load_examples(manifest)
+
+
 def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_of_each(tmp_path, caplog):
     """'dog  bark' and 'dog bark' were two classes without a word; a warning now names every spelling
     and how many files each has (they stay separate classes: nothing is merged)."""
