@@ -759,6 +759,8 @@ class DecodeCache:
             raise AudioError(src, _missing(source)) from None
         except OSError as exc:
             raise AudioError(src, _no_file_information(exc)) from None
+        except ValueError:  # "embedded null byte", from os.path.realpath: build() stopped on it instead of skipping it
+            raise AudioError(src, "its path holds a NUL character (U+0000), which no file name can hold") from None
         key = f"{absolute}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.sample_rate_hz}\0{CACHE_FORMAT_VERSION}"
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self.rate_dir / digest[:2] / f"{digest}.wav"

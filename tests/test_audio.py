@@ -616,6 +616,16 @@ def test_cache_build_refuses_a_single_path_and_reads_bytes_paths(tmp_path):
         cache.build([src, 7])
 
 
+def test_cache_build_skips_a_path_holding_nul(tmp_path):
+    """A NUL in a source path raised "ValueError: embedded null byte" out of build(), which lost the
+    decodes of every other source; it is skipped with its reason like any unreadable source."""
+    good = tmp_path / "good.wav"
+    sf.write(good, sine(TONE_HZ, 0.1, RATE_HZ), RATE_HZ)
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([str(good), "b\0.wav"])
+    assert list(result.cached) == [str(good)]
+    assert result.skipped == [("b\0.wav", "its path holds a NUL character (U+0000), which no file name can hold")]
+
+
 def test_cache_progress_is_reported(tmp_path):
     sources = _sources(tmp_path / "src")
     calls = []
