@@ -78,10 +78,15 @@ RESAMPLE_QUALITY = "HQ"
 #: 2: a WAV/AIFF cut short is refused as truncated; version 1 cached the part that was there.
 #: 3: the same for RF64 and Wave64; version 2 cached the part of such a file that was there.
 #: 4: the same for AU; version 3 cached the part of such a file that was there.
-CACHE_FORMAT_VERSION = 4
+#: 5: a float file holding integer PCM (whole numbers beyond +-1, or a peak over :data:`_MAX_FLOAT_PEAK`) is
+#: refused; version 4 cached it clipped to +-1, a square wave.
+CACHE_FORMAT_VERSION = 5
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
+#: A float file's samples may exceed full scale (1.0) a little and are clipped; a peak over this (+48 dB) is no
+#: recording's: it is integer PCM written as floats unscaled (x 32768), which clipping turns into a square wave.
+_MAX_FLOAT_PEAK = 256.0
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:
@@ -281,6 +286,13 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise AudioError(name, f"contains {bad} NaN or infinite sample value(s)")
+    peak = max(float(data.max()), -float(data.min()))  # no |data| copy
+    whole = peak > 1.0 and bool(np.all(data == np.round(data)))  # e.g. int16 samples cast with .astype(np.float32)
+    if whole or peak > _MAX_FLOAT_PEAK:
+        raise AudioError(name, f"holds float samples {'that are whole numbers ' if whole else ''}up to {peak:g}, where "
+                               f"full scale is 1.0: integer PCM stored as floats? clipped to [-1, 1] it would be a "
+                               f"square wave; scale it to [-1, 1] first (divide 16-bit PCM by 32768) and write it "
+                               f"again")
     if source_rate_hz < _MIN_SAMPLE_RATE_HZ:  # resampled from 1 Hz to 16 kHz, a 80-KB file would fill 2.5 GB
         raise AudioError(name, f"its header gives a sample rate of {source_rate_hz} Hz, below "
                                f"{_MIN_SAMPLE_RATE_HZ} Hz: the file is damaged or not audio")
@@ -337,7 +349,8 @@ def load_audio(path: str | os.PathLike, *, sample_rate_hz: int) -> np.ndarray:
     ------
     AudioError
         The file is missing, empty, not audio (libsndfile's message is included), has no frames, or
-        holds NaN/infinite samples. ``error.path`` and ``error.reason`` say which and why.
+        holds NaN/infinite samples or integer PCM stored as floats (whole numbers beyond +-1, or a peak
+        over 256). ``error.path`` and ``error.reason`` say which and why.
     """
     rate = _check_rate(sample_rate_hz)
     path = Path(path)

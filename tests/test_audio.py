@@ -141,6 +141,30 @@ def test_full_scale_float_overshoot_is_clipped(tmp_path):
     np.testing.assert_array_equal(load_audio(path, sample_rate_hz=RATE_HZ), [0.0, 1.0, -1.0, 0.25])
 
 
+def test_integer_pcm_stored_as_floats_is_refused_not_clipped_to_a_square_wave(tmp_path):
+    """A float WAV holding int16 values (whole numbers, or samples scaled by 32767 and not rounded) was
+    clipped to +-1 without a word: a square wave that training, predict, lite and the server used as the
+    recording. Overshoot a little beyond full scale is still clipped (above)."""
+    wave = sine(TONE_HZ, 0.1, RATE_HZ, 0.5)
+    cases = {"whole.wav": (np.round(wave * 32767), "that are whole numbers up to 16384"),
+             "scaled.wav": (wave * 30000, "up to 15000"),
+             "negative.wav": (np.minimum(np.round(wave * 8), 0.0), "that are whole numbers up to 4")}
+    for name, (samples, words) in cases.items():
+        path = tmp_path / name
+        sf.write(path, samples, RATE_HZ, subtype="FLOAT")
+        with pytest.raises(AudioError) as caught:
+            load_audio(path, sample_rate_hz=RATE_HZ)
+        assert str(caught.value).startswith(f"{path}: holds float samples {words}, where full scale is 1.0: integer "
+                                            f"PCM stored as floats?"), str(caught.value)
+        with pytest.raises(AudioError, match=rf"^up\.wav: holds float samples {words}"):
+            decode_bytes(path.read_bytes(), sample_rate_hz=RATE_HZ, name="up.wav")
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([str(tmp_path / "whole.wav")])
+    assert not result.cached and "integer PCM stored as floats" in result.skipped[0][1]
+    loud = tmp_path / "loud.wav"  # +6 dB over full scale, not whole numbers: clipped as before
+    sf.write(loud, wave * 4, RATE_HZ, subtype="DOUBLE")
+    assert np.abs(load_audio(loud, sample_rate_hz=RATE_HZ)).max() == 1.0
+
+
 def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Bad files and a fragment of the reason each must give."""
     good = tmp_path / "good.wav"

@@ -299,7 +299,9 @@ def _corrupt_flac() -> bytes:
     ("broken.flac", _corrupt_flac(), 422, "invalid_audio", ["broken.flac", "libsndfile"]),
     ("broken.ogg", encode(tone(300, 1.0, 8000), 8000, "OGG", "VORBIS")[:300], 422, "corrupt_audio", ["broken.ogg", "malformed"]),
     ("nan.wav", _nan_wav(), 422, "invalid_audio", ["nan.wav", "10 NaN"]),
-], ids=["empty", "not-audio", "truncated-wav", "corrupt-flac", "corrupt-ogg", "nan"])
+    ("pcm.wav", encode(np.round(tone(300, 0.5, 8000) * 32767), 8000, "WAV", "FLOAT"), 422, "invalid_audio",
+     ["pcm.wav", "whole numbers up to 16384", "integer PCM stored as floats"]),
+], ids=["empty", "not-audio", "truncated-wav", "corrupt-flac", "corrupt-ogg", "nan", "int-pcm-as-floats"])
 def test_bad_audio_is_refused_with_its_problem(client, filename, payload, status, kind, words):
     response = client.post("/classify", files={"file": (filename, payload)})
     assert response.status_code == status, response.text
