@@ -269,7 +269,14 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
             if truncated:
                 raise AudioError(name, truncated)
             # [frames, channels]; the header's frame count, as soundfile.read asks (some codecs cannot seek)
-            data, source_rate_hz = handle.read(handle.frames, dtype="float32", always_2d=True), handle.samplerate
+            try:
+                data, source_rate_hz = handle.read(handle.frames, dtype="float32", always_2d=True), handle.samplerate
+            except MemoryError:  # e.g. a FLAC header damaged to claim 2**36 frames: a traceback out of every command
+                gib = handle.frames * handle.channels * 4 / 2 ** 30
+                raise AudioError(name, f"its header gives {handle.frames} frames of {handle.channels} channel(s) at "
+                                       f"{handle.samplerate} Hz, {gib:,.1f} GiB of samples, more than this machine can "
+                                       f"hold: the header is damaged, or the recording is to be cut into shorter "
+                                       f"files") from None
     except sf.LibsndfileError as exc:
         codec = wav_codec_problem(_head(source))
         if codec:

@@ -339,6 +339,26 @@ def test_a_wav_cut_short_is_truncated_not_silently_shorter(tmp_path):
     assert decode_bytes(bytes(unknown), sample_rate_hz=RATE_HZ).size == RATE_HZ
 
 
+def test_a_header_claiming_more_frames_than_memory_holds_is_an_audio_error(tmp_path):
+    """A FLAC whose STREAMINFO claims 2**36 - 1 frames of 8 channels (2 TiB of float32, a damaged header) made
+    decoding allocate them all: a MemoryError traceback out of train, predict, show and lite, and a
+    decode cache build that stopped, losing the other files."""
+    whole = tmp_path / "whole.flac"
+    sf.write(whole, np.zeros((RATE_HZ // 10, 8), np.float32), RATE_HZ, subtype="PCM_16")
+    data = bytearray(whole.read_bytes())
+    fields = int.from_bytes(data[18:26], "big")  # STREAMINFO: rate (20 bits), channels, bits, 36-bit frame count
+    data[18:26] = (fields | (2 ** 36 - 1)).to_bytes(8, "big")
+    damaged = tmp_path / "damaged.flac"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(AudioError) as caught:
+        load_audio(damaged, sample_rate_hz=RATE_HZ)
+    assert str(caught.value) == (f"{damaged}: its header gives {2 ** 36 - 1} frames of 8 channel(s) at {RATE_HZ} Hz, "
+                                 f"2,048.0 GiB of samples, more than this machine can hold: the header is damaged, "
+                                 f"or the recording is to be cut into shorter files")
+    result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([str(damaged), str(whole)])
+    assert list(result.cached) == [str(whole)] and result.skipped[0][0] == str(damaged)
+
+
 def test_decode_bytes_errors_name_the_upload():
     with pytest.raises(AudioError, match=r"^clip\.wav: empty file"):
         decode_bytes(b"", sample_rate_hz=RATE_HZ, name="clip.wav")
