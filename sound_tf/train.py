@@ -106,6 +106,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     # Paths from --set or a recipe are read from the current folder (as --data's), and kept absolute: a run
     # is found again from any spelling of them.
     values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in ABSOLUTE_KEYS}
+    empty = [key for key in PATH_KEYS if isinstance(values[key], str) and not values[key].strip()]
+    if empty:  # a recipe's (the flags' were refused above); made absolute, it was the current folder
+        raise ConfigError(f"{empty[0]} is empty in the pipeline recipe {args.pipeline}: give a path, or leave it out")
     relative = {key: os.path.abspath(os.path.expanduser(value)) for key, value in values.items()
                 if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value))}
     return apply_overrides(config, relative) if relative else config

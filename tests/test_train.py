@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -275,6 +276,24 @@ def test_a_relative_cache_dir_is_made_absolute(tmp_path, monkeypatch):
     # an empty one is still the default cache ($SOUND_TF_CACHE or ~/.cache/sound_tf), not this folder
     assert config_from_flags("--data", "../data", "--cache-dir", "").data.cache_dir == ""
     assert config_from_flags("--data", "../data").data.cache_dir is None
+
+
+def test_an_empty_path_in_a_recipe_is_an_error(tmp_path, monkeypatch):
+    """An empty data.path or data.split_file in a recipe was made absolute, the current folder; when the cache
+    joined the paths made absolute an empty value was kept as "" (read from whatever folder a later command
+    runs in) for them too. As --data "" and --set data.path= are, it is refused, naming the recipe."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    for key, section in (("path", "data"), ("split_file", "data")):
+        recipe = tmp_path / f"{key}.toml"
+        recipe.write_text(f'[{section}]\n{key} = ""\n')
+        with pytest.raises(ConfigError, match=rf"^{section}\.{key} is empty in the pipeline recipe "
+                                              rf"{re.escape(str(recipe))}: give a path, or leave it out$"):
+            config_from_flags("--pipeline", str(recipe))
+    recipe = tmp_path / "cache.toml"
+    recipe.write_text('[data]\ncache_dir = ""\n')  # an empty cache is the default one
+    assert config_from_flags("--data", "data", "--pipeline", str(recipe)).data.cache_dir == ""
 
 
 def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
