@@ -855,10 +855,14 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
             time.sleep(min(1.0, WORKER_REPORT_SECONDS))
         saved = json.loads(search_file.read_text())
         chief_config = saved.get("config") if isinstance(saved.get("config"), Mapping) else {}
-        chief_path = (chief_config.get("data") or {}).get("path")
-        if isinstance(chief_path, str) and chief_path != config.data.path:
-            # the data may be mounted elsewhere on this machine: the split check (_worker_data) compares them
-            config = apply_overrides(config, {"data.path": chief_path})
+        chief_data = chief_config.get("data") or {}
+        # the data may be mounted elsewhere on this machine: the split check (_worker_data) compares them; and
+        # its decode cache is its own (the same decoded clips wherever they are kept): `--cache-dir cache` run
+        # from another folder (made absolute there) joined the chief as it did when it was kept as typed
+        elsewhere = {f"data.{name}": chief_data.get(name) for name in ("path", "cache_dir")
+                     if isinstance(chief_data.get(name), str) and chief_data.get(name) != getattr(config.data, name)}
+        if elsewhere:
+            config = apply_overrides(config, elsewhere)
             identity = search_identity(config, space)
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"

@@ -1453,6 +1453,33 @@ def test_a_worker_whose_data_is_mounted_elsewhere_joins_the_chiefs_search(tmp_pa
         tune._check_same_split(tmp_path / "chief.csv", tmp_path / "other.csv")
 
 
+def test_a_worker_with_a_decode_cache_of_its_own_joins_the_chiefs_search(tmp_path, monkeypatch):
+    """``--cache-dir cache`` was kept as typed, so a worker started with the chief's command from another folder
+    (another machine's home) joined it; made absolute, the two caches differed and the worker was refused. A
+    decode cache holds the same clips wherever it is: the worker keeps its own, and other settings still count."""
+    import argparse
+
+    from sound_tf import tune, train
+    from sound_tf.hypermodel import SearchSpace
+
+    def flags(folder: Path, *more: str) -> Config:
+        folder.mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(folder)
+        parser = argparse.ArgumentParser()
+        train.add_config_flags(parser)
+        return train.config_from_args(parser.parse_args(["--data", "/mnt/nfs/tones", "--cache-dir", "cache", *more]))
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "shared"
+    chief = flags(tmp_path / "alice")
+    tune._prepare_folder(out, chief, space, "chief", overwrite=False, log=lambda m: None)
+    worker = flags(tmp_path / "bob")
+    assert worker.data.cache_dir != chief.data.cache_dir
+    tune._prepare_folder(out, worker, space, "worker", overwrite=False, log=lambda m: None)  # not refused
+    with pytest.raises(ConfigError, match=r"the chief's search differs from this worker's \(train.epochs: "):
+        tune._prepare_folder(out, flags(tmp_path / "bob", "--epochs", str(chief.train.epochs + 1)), space, "worker",
+                             overwrite=False, log=lambda m: None)
+
+
 def test_a_python_worker_is_told_of_the_chiefs_config_and_the_command_of_its_flags(tmp_path, monkeypatch, capsys):
     """A worker run from Python whose settings differ from its chief's was told to start "with the chief's flags
     and space"; it is told of the chief's config now, and the command keeps its flags."""
