@@ -293,8 +293,7 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise AudioError(name, f"contains {bad} NaN or infinite sample value(s)")
-    peak = max(float(data.max()), -float(data.min()))  # no |data| copy
-    whole = peak > 1.0 and bool(np.all(data == np.round(data)))  # e.g. int16 samples cast with .astype(np.float32)
+    peak, whole = _peak_and_whole(data)
     if whole or peak > _MAX_FLOAT_PEAK:
         raise AudioError(name, f"holds float samples {'that are whole numbers ' if whole else ''}up to {peak:g}, where "
                                f"full scale is 1.0: integer PCM stored as floats? clipped to [-1, 1] it would be a "
@@ -597,6 +596,13 @@ def check_finite_windows(windows: np.ndarray, *, first: int = 0, where: str = ""
         raise ConfigError(f"{where}expected finite float samples, got NaN or inf in window {bad}")
 
 
+def _peak_and_whole(samples: np.ndarray) -> tuple[float, bool]:
+    """The peak magnitude of finite float ``samples``, and whether they go beyond full scale as whole numbers
+    only: integer PCM cast to floats unscaled (``int16`` samples through ``.astype(np.float32)``)."""
+    peak = max(float(samples.max()), -float(samples.min()))  # no |samples| copy: an hour at 16 kHz would be 230 MB more
+    return peak, peak > 1.0 and bool(np.all(samples == np.round(samples)))
+
+
 def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
 
@@ -615,8 +621,8 @@ def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
                                + integer_pcm_hint(wave.dtype))
     if not np.all(np.isfinite(wave)):
         raise AudioError(name, "expected finite float samples, got NaN or inf")
-    peak = max(float(wave.max()), -float(wave.min()))  # no |wave| copy: an hour at 16 kHz would be 230 MB more
-    if peak > 1.0 and np.all(wave == np.round(wave)):  # e.g. int16 samples cast with .astype(np.float32)
+    peak, whole = _peak_and_whole(wave)
+    if whole:
         raise AudioError(name, f"expected float samples in [-1, 1], got whole numbers up to {peak:g}: integer PCM "
                                f"stored as floats? scale it to [-1, 1] first (divide 16-bit PCM by 32768)")
     return wave
