@@ -118,6 +118,57 @@ def test_six_channel_downmix_is_the_channel_mean(tmp_path):
     assert np.max(np.abs(load_audio(path_cancel, sample_rate_hz=RATE_HZ))) < 1e-7
 
 
+def test_channels_that_cancel_when_averaged_are_warned_of_naming_the_file_and_the_db(tmp_path, caplog):
+    """Averaged to mono, a stereo file whose right channel is minus the left is silence: it trained as silence
+    and nothing said so. Channels that do not cancel (another signal, a silent one, a copy, a part-cancelled
+    mix 19 dB down) and silent or -90 dBFS channels are not warned of; every file is still decoded to the mix."""
+    base = sine(TONE_HZ, 0.5, RATE_HZ, 0.5)  # a mean power of 0.125: -9.0 dBFS
+    cases = {  # name: (channels [frames, channels], subtype)
+        "opposite.wav": (np.stack([base, -base], axis=1), "FLOAT"),  # the mix is exactly 0
+        "opposite_pcm16.wav": (np.stack([base, -base], axis=1), "PCM_16"),  # +-half a step apart after rounding
+        "nine_tenths.flac": (np.stack([base, -0.9 * base], axis=1), "PCM_24"),  # mix 0.05 x base: 25.6 dB down
+        "four_channels.wav": (np.stack([base, base, -base, -base], axis=1), "FLOAT"),
+        "two_tones.wav": (np.stack([base, sine(1000.0, 0.5, RATE_HZ, 0.2)], axis=1), "FLOAT"),
+        "one_silent.wav": (np.stack([base, np.zeros_like(base)], axis=1), "FLOAT"),  # 3.0 dB down
+        "copies.wav": (np.stack([base, base], axis=1), "FLOAT"),
+        "eight_tenths.wav": (np.stack([base, -0.8 * base], axis=1), "FLOAT"),  # 10 log10(0.82 / 0.01): 19.1 dB
+        "silent.wav": (np.zeros((RATE_HZ // 2, 2), np.float32), "FLOAT"),
+        "quiet_opposite.wav": (np.stack([base, -base], axis=1) * 10 ** (-81 / 20), "FLOAT"),  # -90 dBFS
+    }
+    for name, (channels, subtype) in cases.items():
+        sf.write(tmp_path / name, channels, RATE_HZ, subtype=subtype)
+    decoded = {}
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        for name in cases:
+            decoded[name] = load_audio(tmp_path / name, sample_rate_hz=RATE_HZ)
+    said = {r.fields["file"]: r for r in caplog.records if r.name == "sound_tf.audio"}
+    warned = {Path(file).name: record for file, record in said.items()}
+    assert sorted(warned) == ["four_channels.wav", "nine_tenths.flac", "opposite.wav", "opposite_pcm16.wav"]
+    expected_db = 10 * np.log10(((1 + 0.81) / 2) / 0.05 ** 2)
+    assert round(expected_db, 1) == 25.6
+    assert warned["nine_tenths.flac"].getMessage() == (
+        f"{tmp_path / 'nine_tenths.flac'}: its 2 channels cancel out when averaged to mono: the mix is 25.6 dB below "
+        "the channels' mean level of -9.5 dBFS. Are they in opposite phase? The file is used as that near-silent mix; "
+        "keep one channel (e.g. ffmpeg -i IN -af 'pan=mono|c0=c0' OUT.wav) or invert one")
+    assert warned["nine_tenths.flac"].fields["cancelled_db"] == 25.6
+    assert "the mix is silent while the channels are at -9.0 dBFS" in warned["opposite.wav"].getMessage()
+    assert warned["opposite.wav"].fields["cancelled_db"] is None
+    assert "its 4 channels cancel out" in warned["four_channels.wav"].getMessage()
+    assert warned["opposite_pcm16.wav"].fields["cancelled_db"] > 80  # 16-bit rounding leaves -96 dBFS of the tone
+    # Still decoded, as the mean of the channels: a quiet, partly cancelled mix is a recording like another.
+    np.testing.assert_allclose(decoded["nine_tenths.flac"], 0.05 * base, atol=1e-6)
+    np.testing.assert_allclose(decoded["eight_tenths.wav"], 0.1 * base, atol=1e-7)
+    assert np.max(np.abs(decoded["opposite.wav"])) == 0.0
+    # An upload is named as the server names it; the decode cache warns when it decodes the file, and keeps it.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        decode_bytes((tmp_path / "opposite.wav").read_bytes(), sample_rate_hz=RATE_HZ, name="phone.wav")
+        result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([tmp_path / "opposite.wav",
+                                                                                 tmp_path / "two_tones.wav"])
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["phone.wav", str(tmp_path / "opposite.wav")]
+    assert len(result.cached) == 2 and result.skipped == []
+
+
 @pytest.mark.parametrize("source_hz, target_hz, tone_hz", [(44100, 16000, 1000.0), (8000, 22050, 440.0)])
 def test_resampling_keeps_frequency_and_duration(tmp_path, source_hz, target_hz, tone_hz):
     seconds = 1.0

@@ -694,6 +694,31 @@ def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_pat
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a sound export: no warning
 
 
+def test_an_upload_whose_channels_cancel_is_classified_and_named_in_a_json_log_line(client, monkeypatch, caplog):
+    """Averaged to mono, a stereo upload whose right channel is minus the left is silence: it was classified as
+    silence and nothing said so. It is still classified (200); decoding's warning names the upload and how far
+    the mix is below its channels, and the server's logging set-up writes it as a JSON line like its own."""
+    from sound_tf.serve.logs import logging_config
+
+    assert logging_config("info")["loggers"]["sound_tf.audio"] == {"handlers": ["json"], "level": "INFO",
+                                                                   "propagate": False}
+    monkeypatch.setattr(logging.getLogger("sound_tf.audio"), "propagate", True)  # an earlier test's set-up: to caplog
+    wave = tone(TONES_HZ["mid"], 1.0, 16000)
+    opposite = encode(np.stack([wave, -0.95 * wave], axis=1), 16000, subtype="FLOAT")  # mix 0.025 x the tone
+    same = encode(np.stack([wave, wave], axis=1), 16000, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        cancelled = client.post("/classify", files={"file": ("C:\\rec\\phase.wav", opposite)})
+        kept = client.post("/classify", files={"file": ("same.wav", same)})
+    assert cancelled.status_code == 200 and kept.status_code == 200, (cancelled.text, kept.text)
+    assert kept.json()["label"] == "mid" and cancelled.json()["channels"] == 2
+    expected_db = 10 * np.log10(((1 + 0.95 ** 2) / 2) / 0.025 ** 2)  # 31.8 dB
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "sound_tf.audio"]
+    assert line["level"] == "warning" and line["file"] == "phase.wav" and line["channels"] == 2
+    assert line["cancelled_db"] == round(expected_db, 1) == 31.8
+    assert line["message"].startswith("phase.wav: its 2 channels cancel out when averaged to mono: the mix is 31.8 dB "
+                                      "below the channels' mean level of -9.2 dBFS. Are they in opposite phase?")
+
+
 def test_half_written_or_stale_bundles_are_refused(tmp_path):
     half = tmp_path / "half"  # an export that died after writing its SavedModel and config.json
     half.mkdir()

@@ -13,6 +13,8 @@ from typing import Any
 
 ACCESS_LOGGER = "sound_tf.serve.access"
 SERVER_LOGGER = "sound_tf.serve"
+#: Decoding's warnings about an upload (channels that cancel when averaged to mono) are JSON lines too.
+AUDIO_LOGGER = "sound_tf.audio"
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,6 +50,7 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "handlers": {"json": handler},
         "loggers": {
             SERVER_LOGGER: {"handlers": ["json"], "level": upper, "propagate": False},
+            AUDIO_LOGGER: {"handlers": ["json"], "level": upper, "propagate": False},
             "uvicorn": {"handlers": ["json"], "level": upper, "propagate": False},
             "uvicorn.error": {"handlers": ["json"], "level": upper, "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
