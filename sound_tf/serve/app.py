@@ -28,6 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from python_multipart import multipart as python_multipart
+from python_multipart.exceptions import FormParserError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -58,7 +60,8 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in {
         401: "Missing or wrong X-API-Key (only when the server has an API key).",
         408: "The request body did not arrive in time.",
-        413: "Upload over the size limit, audio over the duration limit, or too many files.",
+        413: "Upload over the size limit, audio over the duration limit, too many files, or a multipart part "
+             "header over the parser's limit (a file name of thousands of characters).",
         415: "Not an audio format the server reads.",
         422: "Missing field, bad parameter, empty, truncated, corrupt or NaN audio.",
         503: "Model not ready, overloaded or too slow.",
@@ -113,6 +116,37 @@ def _validation_detail(exc: RequestValidationError, content_type: str = "") -> t
     return "invalid_parameter", "; ".join(parts) or "invalid request"
 
 
+def _multipart_problem(exc: BaseException) -> tuple[int, str, str] | None:
+    """``(status, kind, detail)`` for a multipart body python-multipart refused, else ``None``.
+
+    Starlette answers every such body with a 400 "Invalid multipart data.", the parser's own reason left in
+    the exception chain (the ``HTTPException`` is raised while its ``MultiPartException`` is handled, which
+    was raised from the parser's error). A part header line over the parser's limit (a file name of thousands
+    of characters) or more header lines in a part than it takes is a limit (413); the limits stay as they are.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen and not isinstance(cause, FormParserError):
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(cause, FormParserError):
+        return None
+    reason = str(cause)
+    if reason == "Maximum header size exceeded":
+        limit = getattr(python_multipart, "DEFAULT_MAX_HEADER_SIZE", None)
+        return 413, "part_header_too_large", (
+            f"a part of the multipart body has a header line longer than {f'{limit} bytes, ' if limit else ''}the "
+            "limit of the server's multipart parser (python-multipart): a file name of thousands of characters? "
+            "send the file under a shorter name")
+    if reason == "Maximum header count exceeded":
+        limit = getattr(python_multipart, "DEFAULT_MAX_HEADER_COUNT", None)
+        return 413, "too_many_part_headers", (
+            f"a part of the multipart body has more header lines than the server's multipart parser "
+            f"(python-multipart) takes{f' ({limit})' if limit else ''}; send each file with its Content-Disposition "
+            "and Content-Type only")
+    return 400, "bad_request", f"invalid multipart/form-data body (python-multipart: {reason[:200]})"
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServeError)
     async def on_serve_error(request: Request, exc: ServeError) -> JSONResponse:
@@ -126,10 +160,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = exc.kind if isinstance(exc, BodyRejected) else error_kind_for_status(exc.status_code)
-        detail = str(exc.detail)
+        status, detail = exc.status_code, str(exc.detail)
         if exc.status_code == 404:
             detail = f"no endpoint {request.method} {request.url.path[:200]}; see /docs"
-        return error_response(request, exc.status_code, kind, detail, exc.headers)
+        elif exc.status_code == 400:
+            status, kind, detail = _multipart_problem(exc) or (status, kind, detail)
+        return error_response(request, status, kind, detail, exc.headers)
 
 
 def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> FastAPI:
