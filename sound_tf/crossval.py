@@ -452,14 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
     parser.add_argument("--quiet", action="store_true",
-                        help="no Keras progress bars (shown only when stdout is a terminal)")
+                        help="no Keras progress bars (shown only when stdout is a terminal) and none of "
+                             "TensorFlow's own log lines")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from .train import config_from_args, progress_bars, quiet_tensorflow, remove_if_unstarted, setup_logging
+    from .quiet import native_logs_held, quiet_tensorflow
+    from .train import config_from_args, progress_bars, remove_if_unstarted, setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -482,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not existed:
                 remove_if_unstarted(out_dir)
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):
+        return run_cli(work)
 
 
 if __name__ == "__main__":

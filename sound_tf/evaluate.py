@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, help="windows per inference batch (default: the run's)")
     args = parser.parse_args(argv)
 
-    from .train import quiet_tensorflow
+    from .quiet import quiet_tensorflow
 
     quiet_tensorflow()
 

@@ -73,8 +73,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 if __name__ == "__main__":  # started by `train --export`: end with it, from before TensorFlow's start-up on
     from sound_tf.locks import end_with_parent
+    from sound_tf.quiet import import_tensorflow, quiet_requested
 
     end_with_parent()
+    import_tensorflow(quiet=quiet_requested(sys.argv[1:]))  # its start-up lines come before main reads --quiet
 
 import keras
 import numpy as np
@@ -90,6 +92,7 @@ from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
 from .locks import holds, process_alive
+from .quiet import native_logs_held
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
@@ -1259,7 +1262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       "when complete, replacing a previous bundle as a whole")
     parser.add_argument("--allow-degraded", action="store_true",
                         help="write the bundle even when an artefact misses a parity threshold")
-    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (no progress lines, none of TensorFlow's own log lines)")
     args = parser.parse_args(argv)
     # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
     with contextlib.suppress(RuntimeError):
@@ -1270,7 +1274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
                    log=(lambda message: None) if args.quiet else print)
 
-    return run_cli(work, exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
+    with native_logs_held(args.quiet):  # the converter's and the TFLite runtime's lines
+        return run_cli(work, exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--windows", action="store_true", help="also list each window's classes (a timeline)")
     args = parser.parse_args(argv)
 
-    from .train import quiet_tensorflow
+    from .quiet import quiet_tensorflow
     quiet_tensorflow()
 
     def work() -> int:  # as sound_tf.lite: 1 when any file could not be classified (the others are printed)

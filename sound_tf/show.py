@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--pipeline", help="use this recipe's config (pipelines/<name>.toml or a path)")
     args = parser.parse_args(argv)
 
-    from .train import quiet_tensorflow
+    from .quiet import quiet_tensorflow
     quiet_tensorflow()
     out = Path(args.out) if args.out else Path(f"{Path(args.file).stem}.png")
 

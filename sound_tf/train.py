@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 
 from .config import REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe
 from .errors import ConfigError, run_cli
+from .quiet import native_logs_held, quiet_tensorflow
 
 log = logging.getLogger("sound_tf")
 
@@ -306,10 +307,6 @@ def progress_bars(quiet: bool) -> int | str:
     return "auto" if not quiet and callable(isatty) and isatty() else 0
 
 
-def quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -318,7 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="start over: empty an existing --out folder (without --out: a new run "
                                                               "folder, instead of resuming an unfinished run)")
     parser.add_argument("--quiet", action="store_true",
-                        help="no Keras progress bars (shown only when stdout is a terminal)")
+                        help="no Keras progress bars (shown only when stdout is a terminal) and none of "
+                             "TensorFlow's own log lines")
     parser.add_argument("--export", nargs="?", const="default", metavar="PROFILE",
                         help="when training ends, export the run (python -m sound_tf.export) with this "
                              "profile (default: export/default.toml)")
@@ -340,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not existed:
                 remove_if_unstarted(run_dir)
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):  # TensorFlow is imported in work, and the export child writes here too
+        return run_cli(work)
 
 
 def remove_if_unstarted(run_dir: Path) -> None:

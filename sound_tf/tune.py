@@ -59,6 +59,13 @@ Examples
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # KerasTuner imports TensorFlow, whose start-up lines come before main reads --quiet
+    from sound_tf.quiet import import_tensorflow, quiet_requested
+
+    import_tensorflow(quiet=quiet_requested(sys.argv[1:]))
+
 import argparse
 import contextlib
 import csv
@@ -70,7 +77,6 @@ import math
 import os
 import shutil
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -1492,13 +1498,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker-timeout", type=float, default=DEFAULT_WORKER_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="chief: release a worker whose heartbeat stopped this long ago (default: 120)")
     parser.add_argument("--quiet", action="store_true",
-                        help="no Keras progress bars (shown only when stdout is a terminal) or trial tables")
+                        help="no Keras progress bars (shown only when stdout is a terminal), trial tables or "
+                             "TensorFlow's own log lines")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .train import config_from_args, quiet_tensorflow, setup_logging
+    from .quiet import native_logs_held, quiet_tensorflow
+    from .train import config_from_args, setup_logging
     quiet_tensorflow()
 
     def work() -> int:
@@ -1530,7 +1538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 empty_folder(out, keep=("best_run",))
             return _search(args, config, space, out, role)
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):
+        return run_cli(work)
 
 
 def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:

@@ -571,6 +571,32 @@ def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, cap
         assert {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} == set(files)
 
 
+def test_cli_quiet_prints_nothing_but_errors_not_tensorflows_native_log_lines(bundle, tmp_path):
+    """``--quiet`` is "print only errors": TensorFlow's C++ lines (the oneDNN notice at import, the converter's
+    "Ignored output_format" and "Estimated count of arithmetic ops", "fully_quantize: ...", the TFLite runtime's
+    XNNPACK line) reached stderr past every Python setting. The real command, TF_CPP_MIN_LOG_LEVEL unset."""
+    import subprocess
+    import sys
+
+    run, _ = bundle
+    profile = tmp_path / "quick.toml"  # a quantised variant: the converter's quantizer writes lines of its own
+    profile.write_text('artefacts = ["float32", "dynamic"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    out = tmp_path / "bundle"
+    command = [sys.executable, "-m", "sound_tf.export", str(run.run_dir), "--profile", str(profile), "--quiet"]
+    done = subprocess.run([*command, "--out", str(out)], env=env, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert json.loads((out / "export.json").read_text())["passed"] is True  # it did export, and said nothing
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    done = subprocess.run([*command, "--out", str(mine)], env=env, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"error: {mine}: not an export bundle (it holds notes.txt, which export does not "
+                                  f"write); ") and done.stderr.count("\n") == 1, done.stderr  # the one line, whole
+
+
 def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
     assert export.main([str(tmp_path), "--quiet"]) == 2
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
