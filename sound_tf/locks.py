@@ -19,7 +19,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 try:
     import fcntl
@@ -133,19 +133,27 @@ def claimed(folder: str | os.PathLike, activity: str, *, wording: Wording = COMM
         yield
     except BaseException:
         if created:
-            _remove_if_only_lock(Path(folder))
+            remove_if_holding_only(folder)
         raise
     finally:
         release_folder(folder)
 
 
-def _remove_if_only_lock(folder: Path) -> None:
-    """Remove ``folder`` (still locked by this process) when it holds nothing but :data:`LOCK_FILE`."""
+def remove_if_holding_only(folder: str | os.PathLike, names: Collection[str] = (LOCK_FILE,), *,
+                           before_removal: Callable[[], None] | None = None) -> None:
+    """Remove a folder this process created when it holds nothing but files named in ``names`` (default: only
+    :data:`LOCK_FILE`): the work in it stopped before keeping anything, and a command tried again and again
+    would otherwise collect such folders. ``before_removal`` runs first, and only when the folder goes (a
+    command closes its log file there). A folder that cannot be listed or removed stays, as it was."""
+    folder = Path(folder)
     try:
-        if all(path.name == LOCK_FILE for path in folder.iterdir()):
-            shutil.rmtree(folder)
-    except OSError:  # then it stays, as it did before
-        pass
+        if not all(path.name in names for path in folder.iterdir()):
+            return
+    except OSError:
+        return
+    if before_removal is not None:
+        before_removal()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def lock_descriptor(folder: str | os.PathLike) -> int | None:

@@ -345,22 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def remove_if_unstarted(run_dir: Path) -> None:
     """Remove a run folder this command created when it holds only its lock and log: the run stopped
     before keeping anything (a missing --data, a bad noise folder, ...), and an empty folder named by
-    the time would be left behind each time the command is tried."""
-    import shutil
+    the time would be left behind each time the command is tried. Its log file is closed first."""
+    from .locks import LOCK_FILE, remove_if_holding_only
 
-    from .locks import LOCK_FILE
-
-    try:
-        names = {p.name for p in run_dir.iterdir()}
-    except OSError:
-        return
-    if names <= {LOCK_FILE, LOG_FILE}:
+    def close_log_file() -> None:
         root = logging.getLogger()
-        for handler in root.handlers[:]:  # its log file first
+        for handler in root.handlers[:]:
             if Path(getattr(handler, "baseFilename", "/")).parent == run_dir.resolve():
                 root.removeHandler(handler)
                 handler.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+
+    remove_if_holding_only(run_dir, {LOCK_FILE, LOG_FILE}, before_removal=close_log_file)
 
 
 def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) -> int:
