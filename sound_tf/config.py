@@ -969,10 +969,22 @@ def as_made_today(config: Config) -> Config:
     as they make the other paths; it is read from the current folder, as it was then, so the same command run
     from the same folder still resumes.
     """
-    cache = config.data.cache_dir
-    if cache and not os.path.isabs(os.path.expanduser(cache)):
-        return replace_section(config, "data", cache_dir=os.path.abspath(os.path.expanduser(cache)))
-    return config
+    cache = absolute_if_relative(config.data.cache_dir)
+    return config if cache is None else replace_section(config, "data", cache_dir=cache)
+
+
+def absolute_path(path: str | os.PathLike) -> str:
+    """``path`` with ``~`` expanded, read from the current folder: how the commands keep the paths they save,
+    so that a run is recognised from any folder and any spelling of them."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def absolute_if_relative(path: object) -> str | None:
+    """:func:`absolute_path` of a relative ``path``; ``None`` when ``path`` needs no change: absolute already
+    (after ``~``), empty, or no path at all (``None``, a number)."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        return None
+    return None if os.path.isabs(os.path.expanduser(path)) else absolute_path(path)
 
 
 def replace_section(config: Config, section: str, **changes: Any) -> Config:

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .config import REPO_PIPELINES, Config, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe
+from .config import (REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides, config_from_recipe,
+                     parse_set_flags, resolve_recipe)
 from .errors import ConfigError, run_cli
 from .quiet import native_logs_held, quiet_tensorflow
 
@@ -85,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
     overrides: dict[str, Any] = {
         # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
-        "data.path": os.path.abspath(os.path.expanduser(args.data)) if args.data else None,
+        "data.path": absolute_path(args.data) if args.data else None,
         "data.format": args.format,
         "data.test_fold": args.test_fold,
         "data.val_fold": args.val_fold,
@@ -110,8 +111,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     empty = [key for key in PATH_KEYS if isinstance(values[key], str) and not values[key].strip()]
     if empty:  # a recipe's (the flags' were refused above); made absolute, it was the current folder
         raise ConfigError(f"{empty[0]} is empty in the pipeline recipe {args.pipeline}: give a path, or leave it out")
-    relative = {key: os.path.abspath(os.path.expanduser(value)) for key, value in values.items()
-                if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value))}
+    relative = {key: absolute for key, value in values.items() if (absolute := absolute_if_relative(value))}
     return apply_overrides(config, relative) if relative else config
 
 
