@@ -79,6 +79,11 @@ def test_feature_shift_moves_frames_as_the_waveform_shift_does(mode):
                               {"shift_clip_fraction": tf.constant([shift_frames / frames, 0.0])}).numpy()
     np.testing.assert_allclose(moved[shift_frames:], sounding[:-shift_frames], atol=1e-3)
     np.testing.assert_allclose(kept, sounding, atol=1e-5)
+    # ... and the frames moved in are its last ones (roll) or silence (zero). The click above has silence at
+    # both ends, where a roll and a zero-filled shift look alike: either mode could have stood for the other.
+    vacated = sounding[-shift_frames:] if mode == "roll" else np.full_like(sounding[:shift_frames],
+                                                                           np.log(config.features.log_offset))
+    np.testing.assert_allclose(moved[:shift_frames], vacated, atol=1e-3)
 
 
 @pytest.mark.parametrize("row", [0, 9, 20])  # a white, a pink and a brown row of the generated pool
