@@ -200,6 +200,21 @@ def test_feature_steps_reproduce_from_the_seed_and_stay_finite_on_silence_and_cl
     assert not np.allclose(first, other)
     assert np.all(np.isfinite(first))
     np.testing.assert_allclose(first[0], batch[0], atol=1e-5)  # silence: shifted, scaled and noised, still silence
+    # The generated noise follows train.seed on its own, so `other` differs whatever the draws do: without
+    # noise, the shift and gain draws, and apart from them mixup's weights and partners, must follow it too.
+    only_draws = {"augment.noise_probability": 0.0, "augment.mixup_probability": 0.0}
+    only_mixup = {"augment.noise_probability": 0.0, "augment.shift_probability": 0.0,
+                  "augment.gain_probability": 0.0, "augment.mixup_probability": 1.0}
+
+    def augmented(overrides: dict, seed: int) -> np.ndarray:
+        layer = augment.feature_augment_layer(apply_overrides(config, {**overrides, "train.seed": seed}))
+        with layer.mixing(layer.draw_mixup(3) if layer.mixes else None):
+            return layer(batch, training=True).numpy()
+
+    for overrides in (only_draws, only_mixup):
+        seeded = augmented(overrides, 4)
+        np.testing.assert_array_equal(seeded, augmented(overrides, 4))
+        assert np.max(np.abs(seeded[1:] - augmented(overrides, 5)[1:])) > 0.1, overrides  # nats
 
 
 def test_domain_settings_are_validated_and_decide_where_each_step_runs():
