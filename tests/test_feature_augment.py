@@ -164,6 +164,35 @@ def test_the_training_step_trains_on_the_mixed_labels(rng):
     assert 0.5 <= loss < 0.9, loss
 
 
+def test_the_training_step_mixes_labels_with_the_weights_and_partners_the_features_get(rng, monkeypatch):
+    """Each label is mixed as its features are: ``w y + (1 - w) y[partner]`` with the very weight and partner
+    the FeatureAugment layer mixed that example's mel powers with in the same step. (A step that drew the
+    features' mixing apart from the labels' still gave soft labels summing to 1, and trained.)"""
+    config = features_config(mixup_probability=1.0, mixup_alpha=10.0, shift_probability=0.0,
+                             gain_probability=0.0, noise_probability=0.0)
+    model = models.build_model(config, **augment.model_augment_layers(config))
+    layer = model.get_layer("feature_augment")
+    seen = {}
+    apply = layer.apply
+
+    def recording_apply(features, params, mixup=None):
+        seen["mixup"] = {key: value.numpy() for key, value in mixup.items()}
+        return apply(features, params, mixup=mixup)
+
+    def recording_loss(y, logits):
+        seen["labels"] = y.numpy()
+        return keras.losses.categorical_crossentropy(y, logits, from_logits=True)
+
+    monkeypatch.setattr(layer, "apply", recording_apply)
+    model.compile(optimizer="sgd", loss=recording_loss, run_eagerly=True)  # eager: the step's values can be read
+    labels = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    waves = (0.1 * rng.standard_normal((8, config.audio.clip_samples))).astype(np.float32)
+    model.train_on_batch(waves, labels)
+    w, partner = seen["mixup"]["weight"], seen["mixup"]["partner"]
+    assert np.all(np.abs(w - 0.5) < 0.4)  # Beta(10, 10): every example really mixed
+    np.testing.assert_allclose(seen["labels"], w[:, None] * labels + (1 - w[:, None]) * labels[partner], atol=1e-6)
+
+
 def test_training_with_every_step_on_the_features_runs_without_a_waveform_map(tmp_path, rng):
     config = features_config(noise_probability=1.0, mixup_probability=1.0, gain_probability=1.0,
                              shift_probability=1.0)
