@@ -28,22 +28,21 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import logging
 import os
 import re
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from .atomic import replaced_whole
 from .errors import AudioError, ConfigError, is_whole
 
 __all__ = [
@@ -503,12 +502,12 @@ def _whole_wav(path: Path, sample_rate_hz: int) -> bool:
     return False
 
 
-def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int) -> Path:
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int, *, durable: bool = True) -> Path:
     """Write mono samples as a canonical 16-bit PCM WAV (plain RIFF header), atomically.
 
     Samples are clipped to [-1, 1] before quantising. The file is written to a temporary name in the
-    same folder and moved into place with ``os.replace``, so a killed process never leaves half a
-    file under ``path``.
+    same folder and moved into place with ``os.replace`` (:func:`sound_tf.atomic.replaced_whole`), so a
+    killed process never leaves half a file under ``path``.
 
     Parameters
     ----------
@@ -517,6 +516,9 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
     samples : numpy.ndarray
         Shape ``[samples]`` (float, any range; values outside [-1, 1] are clipped).
     sample_rate_hz : int
+    durable : bool
+        Flush the file to the disk (``fsync``) before the rename, so a power cut cannot leave an empty
+        file under ``path`` (the decode cache skips it: it checks every cached file whole before use).
 
     Returns
     -------
@@ -533,7 +535,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
     clipped = np.clip(np.nan_to_num(samples.astype(np.float64)), -1.0, 1.0)  # [samples]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with replaced_whole(path, "wb") as handle:
+        with replaced_whole(path, "wb", durable=durable) as handle:
             encoded = io.BytesIO()  # in memory first: a full disk fails one write, not libsndfile's callbacks
             sf.write(encoded, clipped, rate, subtype="PCM_16", format="WAV")
             handle.write(encoded.getbuffer())
@@ -542,43 +544,6 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int)
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
-
-
-def _new_file_mode() -> int:
-    """``0o666`` less the process's umask: the mode ``open()`` gives a new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_NEW_FILE_MODE = _new_file_mode()  # read once: os.umask sets it process-wide while it reads it
-
-
-def temporary_file_beside(path: Path) -> tuple[int, str]:
-    """``tempfile.mkstemp`` in ``path``'s folder, with the mode a file created by ``open()`` would have.
-
-    mkstemp creates files readable by their owner only (0600); renamed into place, a decode cache or a
-    split file shared with other users (``SOUND_TF_CACHE``, ``data.split_file``) was unreadable to them.
-    """
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, _NEW_FILE_MODE)
-    return fd, name
-
-
-@contextlib.contextmanager
-def replaced_whole(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """A handle on a temporary file beside ``path`` (:func:`temporary_file_beside`), renamed over ``path`` when
-    the block ends and deleted when it raises: a kill or an error never leaves half a file at ``path``.
-    ``mode`` and ``open_kwargs`` go to :func:`os.fdopen` (``"w", encoding="utf-8", newline=""`` for a CSV)."""
-    fd, tmp_name = temporary_file_beside(path)
-    try:
-        with os.fdopen(fd, mode, **open_kwargs) as handle:
-            yield handle
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _source_text(src: object) -> str:
@@ -841,7 +806,8 @@ class DecodeCache:
         if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
-        write_wav(target, samples, self.sample_rate_hz)
+        # No fsync (2 ms a 5-s clip): a file a power cut left short fails _whole_wav and is decoded again.
+        write_wav(target, samples, self.sample_rate_hz, durable=False)
         return target, True
 
     def ensure(self, src: str | os.PathLike) -> Path:

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import atomic
 from .config import Config, check_seed, config_from_recipe, replace_section
 from .errors import ConfigError, is_whole, run_cli
 
@@ -204,9 +205,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
 def _write_params(out_dir: Path, records: list[dict[str, Any]]) -> None:
     """``params.json``, replaced whole (a stopped write leaves the previous one)."""
-    from .metrics import _atomic_write_text
-
-    _atomic_write_text(out_dir / "params.json", json.dumps(records, indent=2) + "\n")
+    atomic.write_json(out_dir / "params.json", records)
 
 
 OWN_FILES = ("original.wav", "params.json", "spectrograms.png")

@@ -36,6 +36,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, is_whole, run_cli
@@ -112,12 +113,6 @@ def parse_folds(text: str | None) -> list[int] | None:
 # -- state and files ------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wording: Wording = COMMAND) -> None:
@@ -300,8 +295,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
     _check_state(out_dir, state, overwrite=overwrite, wording=wording)
-    _write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
-                                       "format": fmt})
+    atomic.write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
+                                             "format": fmt})
     config.save(out_dir)
     write_folds_csv(out_dir / "folds.csv", examples)
     sizes = Counter(ex.fold for ex in examples)

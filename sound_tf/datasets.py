@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, replaced_whole
+from . import atomic
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import ConfigError, DatasetError, is_whole
@@ -902,15 +903,6 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
 
 
 # -- split files -----------------------------------------------------------------------------------
-def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced_whole(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Example]]) -> Path:
     """Write splits as a CSV with columns ``split,path,label,fold,group`` (reusable by :func:`read_split_csv`).
 
@@ -948,7 +940,7 @@ def write_split_csv(path: str | os.PathLike, splits: Mapping[str, Sequence[Examp
             seen[key] = name
     rows = [(name, ex.path, ex.label, "" if ex.fold is None else ex.fold, "" if ex.group is None else ex.group)
             for name in SPLITS for ex in splits.get(name, ())]
-    return _write_csv_atomic(Path(path), SPLIT_COLUMNS, rows)
+    return atomic.write_csv(path, SPLIT_COLUMNS, rows)
 
 
 def read_split_csv(path: str | os.PathLike, *, run_file: bool = False) -> dict[str, list[Example]]:
@@ -1207,7 +1199,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: class(es) {', '.join(missing)} have no readable training example; add files "
                            f"or remove the class")
     write_split_csv(split_path, kept)
-    _write_csv_atomic(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
+    atomic.write_csv(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
 
     per_class = {name: dict(sorted(Counter(item.label for item in items[name]).items())) for name in SPLITS}
     stats = {"root": str(root), "format": fmt, "split_source": split_source, "cache_dir": str(cache.rate_dir),

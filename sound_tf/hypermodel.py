@@ -80,7 +80,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from . import augment, pipeline
+from . import atomic, augment, pipeline
 from .config import REPO_ROOT, SECTIONS, Config, apply_overrides, check_seed, find_repo_toml
 from .errors import ConfigError, SoundTFError, is_whole
 from .models import build_model
@@ -1030,9 +1030,8 @@ class FeatureStatsCache:
             stats = feature_statistics(config, self.paths, self.labels)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{key}.{os.getpid()}.npz")
-                np.savez(tmp, mean=stats[0], variance=stats[1])
-                tmp.replace(path)
+                with atomic.replaced_whole(path, "wb") as handle:
+                    np.savez(handle, mean=stats[0], variance=stats[1])
         self._memory[key] = stats
         return stats
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import threading
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -39,6 +37,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from . import atomic
 from .errors import SoundTFError, is_whole
 
 #: Scalar metrics averaged across cross-validation folds (``top_k_accuracy`` entries are added).
@@ -461,21 +460,6 @@ def aggregate_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]
 
 
 # -- files -------------------------------------------------------------------------------------------
-def _atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file, so a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
@@ -490,7 +474,7 @@ def _json_default(value: Any) -> Any:
 
 def write_metrics_json(path: str | Path, metrics: Mapping[str, Any]) -> Path:
     """Write ``metrics`` as indented JSON (NumPy scalars and arrays converted); returns the path."""
-    return _atomic_write_text(path, json.dumps(metrics, indent=2, default=_json_default, allow_nan=False) + "\n")
+    return atomic.write_text(path, json.dumps(metrics, indent=2, default=_json_default, allow_nan=False) + "\n")
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -504,7 +488,7 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def write_confused_pairs_csv(path: str | Path, pairs: Sequence[Mapping[str, Any]]) -> Path:
     """Write :func:`confused_pairs` output as ``true,predicted,count,rate`` (rate to 4 decimals)."""
     rows = [(p["true"], p["predicted"], int(p["count"]), f"{float(p['rate']):.4f}") for p in pairs]
-    return _atomic_write_text(path, _csv_text(("true", "predicted", "count", "rate"), rows))
+    return atomic.write_text(path, _csv_text(("true", "predicted", "count", "rate"), rows))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -550,6 +534,6 @@ def write_errors_csv(path: str | Path, paths: Sequence[str | Path], y_true: Any,
     for i in order:
         best = ";".join(f"{labels[j]}:{scores[i, j]:.2f}" for j in ranks[i])
         rows.append((str(paths[i]), labels[y_true[i]], labels[y_pred[i]], f"{scores[i, y_pred[i]]:.4f}", best))
-    _atomic_write_text(path, _csv_text(("path", "true_label", "predicted_label", "score", f"top{top}"), rows))
+    atomic.write_text(path, _csv_text(("path", "true_label", "predicted_label", "score", f"top{top}"), rows))
     return len(rows)
 

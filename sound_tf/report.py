@@ -31,9 +31,9 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from . import __version__  # noqa: E402
+from . import __version__, atomic  # noqa: E402
 from .errors import SoundTFError, is_whole  # noqa: E402
-from .metrics import SCALAR_METRICS, MetricsError, _atomic_write_text, confused_pairs, weakest_classes  # noqa: E402
+from .metrics import SCALAR_METRICS, MetricsError, confused_pairs, weakest_classes  # noqa: E402
 
 #: Bytes every PNG file starts with.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -653,4 +653,4 @@ def write_report_html(path: str | Path, *, title: str, metrics: Mapping[str, Any
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body><main>"
             f"<h1>{_esc(title)}</h1><p class=\"meta\">sound_tf {_esc(__version__)}, written {_esc(stamp)}</p>"
             f"<nav>{nav}</nav>{body}</main></body></html>\n")
-    return _atomic_write_text(path, page)
+    return atomic.write_text(path, page)

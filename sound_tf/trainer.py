@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import augment, pipeline
+from . import atomic, augment, pipeline
 from .audio import cache_dir_of
 from .config import RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
@@ -90,11 +90,9 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 def write_state(run_dir: Path, **state: Any) -> None:
     path = Path(run_dir) / STATE_FILE
     merged = {**read_state(run_dir), **state}
-    # Named as every atomic write's temporary file (.<name>.tmp): one a kill leaves before the first state
-    # exists is then still the run's own (sound_tf.locks.abandoned_temporary), not a file of the user's.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(merged, indent=2))
-    tmp.replace(path)
+    # Its temporary file, one a kill leaves before the first state exists, is the run's own
+    # (sound_tf.locks.abandoned_temporary), not a file of the user's.
+    atomic.write_json(path, merged)
 
 
 BACKUP_DIR = "backup"

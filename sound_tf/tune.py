@@ -68,14 +68,13 @@ if __name__ == "__main__":  # KerasTuner imports TensorFlow, whose start-up line
 
 import argparse
 import contextlib
-import csv
 import dataclasses
+import functools
 import glob
 import json
 import logging
 import math
 import os
-import shutil
 import socket
 import threading
 import time
@@ -86,8 +85,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import keras_tuner as kt
 import numpy as np
 
-from . import augment
-from .audio import replaced_whole
+from . import atomic, augment
 from .config import Config, apply_overrides, as_made_today
 from .errors import ConfigError, SoundTFError, is_whole, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
@@ -385,22 +383,10 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
 
 
 # -- heartbeats ---------------------------------------------------------------------------------------------
-def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    host = socket.gethostname()
-    tmp = path.with_name(f".{path.name}.{host}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    # A process killed between the write and the rename left its temporary file for good. Its name says
-    # whose it is: those of this host's ended processes go (another host's may be being written).
-    prefix = f".{path.name}.{host}."
-    for left in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
-        pid = left.name[len(prefix):-len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            try:
-                left.unlink(missing_ok=True)
-            except OSError:  # a leftover is not worth failing a save
-                pass
+#: JSON state of a search (oracle.json, trial.json, heartbeats, ...), written whole. The folder is shared by the
+#: chief and its workers, perhaps on other hosts: after each write, the temporary files of this name that this
+#: host's ended processes left (killed between their write and rename) go, one more after each kill otherwise.
+_write_json_atomic = functools.partial(atomic.write_json, default=str, remove_ended=True)
 
 
 def _read_heartbeat(path: Path) -> tuple[bytes | None, dict[str, Any]]:
@@ -704,20 +690,14 @@ def write_summary(out: str | Path, space: SearchSpace, config: Config | None = N
     metric_names = sorted({k for r in records for k in r.metrics if k.startswith("val_") and k != objective})
     header = ["rank", "trial_id", "status", "tuner_id", objective, *metric_names, "epochs", "best_epoch",
               "seconds", "params", "rss_mb", *hp_names, *extra_hp, "message"]
-    tmp = out / ".trials.csv.tmp"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for rank, r in enumerate(records, start=1):
-            m = r.metrics
-            writer.writerow([rank if r.score is not None else "", r.trial_id, r.status,
-                             r.tuner_ids[-1] if r.tuner_ids else "",
-                             "" if r.score is None else f"{r.score:.6g}",
-                             *[_fmt(m.get(k)) for k in metric_names],
-                             *[_fmt(m.get(k), integer=True) for k in ("epochs", "best_epoch")],
-                             _fmt(m.get("seconds")), _fmt(m.get("params"), integer=True), _fmt(m.get("rss_mb")),
-                             *[_fmt(r.values.get(k)) for k in hp_names + extra_hp], r.message])
-    tmp.replace(out / "trials.csv")
+    rows = [[rank if r.score is not None else "", r.trial_id, r.status, r.tuner_ids[-1] if r.tuner_ids else "",
+             "" if r.score is None else f"{r.score:.6g}",
+             *[_fmt(r.metrics.get(k)) for k in metric_names],
+             *[_fmt(r.metrics.get(k), integer=True) for k in ("epochs", "best_epoch")],
+             _fmt(r.metrics.get("seconds")), _fmt(r.metrics.get("params"), integer=True),
+             _fmt(r.metrics.get("rss_mb")), *[_fmt(r.values.get(k)) for k in hp_names + extra_hp], r.message]
+            for rank, r in enumerate(records, start=1)]
+    atomic.write_csv(out / "trials.csv", header, rows)
     plot_trials(records, space, out / "trials.png")
     best = records[0] if records and records[0].score is not None else None
     if best is not None:
@@ -1010,19 +990,13 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
         remove_abandoned_temporaries(run_dir, RUN_STARTUP_FILES)
         for name in ("split.csv", "skipped.csv"):
             if (out / name).is_file():
-                _copy_atomic(out / name, run_dir / name)
+                atomic.copy_file(out / name, run_dir / name)
         if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
             log(f"best run already trained in {run_dir}")
             return json.loads((run_dir / "metrics.json").read_text())
         with run_log(run_dir):  # an ordinary run folder, with its own train.log
             result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
         return result.metrics
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` through a temporary file beside it: a kill never leaves half a copy."""
-    with replaced_whole(target, "wb") as handle, source.open("rb") as original:
-        shutil.copyfileobj(original, handle)
 
 
 def check_search(config: Config, space: SearchSpace, *, time_budget_minutes: float | None,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import importlib.metadata
 import logging
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +72,32 @@ def claimable(folder: Path) -> bool:
     """Whether another process can claim ``folder`` now."""
     code = f"from sound_tf.locks import claim_folder\nraise SystemExit(claim_folder({str(folder)!r}) is not None)"
     return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@contextlib.contextmanager
+def disk_full_after(limit_bytes: int):
+    """Within the block, a write past byte ``limit_bytes`` of any file fails (``OSError`` EFBIG, as a full disk
+    fails it with ENOSPC): the write stops half way, what came before the limit written."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    before = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not the signal that ends the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, before)
+
+
+def killed_mid_write(setup: str, write: str, limit_bytes: int, cwd: Path) -> None:
+    """Run ``setup`` then ``write`` (Python) in a new process that the system ends with SIGXFSZ when ``write``
+    writes past byte ``limit_bytes`` of a file: unhandled, it ends the process at once, no ``except`` or
+    ``finally`` run, as SIGKILL does. A process killed half way through a write; fails when it was not."""
+    code = (f"{textwrap.dedent(setup)}\nimport resource, signal\nresource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python starts with it ignored\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))"
+            f"\n{textwrap.dedent(write)}\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGXFSZ, (done.returncode, done.stderr[-2000:])
 
 
 def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float = 0.5) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""Files written whole or not at all: a kill, a power cut or a full disk never leaves half a file.
+
+Every file a later command or a resumed run reads (``config.json``, ``run_state.json``, ``split.csv``, the
+evaluation CSVs and figures, a search's JSON state, ``labels.txt`` ...) is written here: into a temporary
+file beside it, flushed to the disk (``fsync``), then renamed over it with :func:`os.replace`, which
+replaces the old file as a whole. Until the rename the previous file, if any, is untouched; an exception
+deletes the temporary file and passes on.
+
+The temporary file is named ``.<name>.<host>.<pid>-<random>.tmp``: hidden, not ending in the real file's
+suffix, so nothing listing the folder takes it for a real file, and recognised as the leftover of an
+atomic write by :func:`sound_tf.locks.abandoned_temporary`. A process killed before its rename leaves it;
+its name says which process of which host wrote it (:func:`remove_leftovers`).
+
+Only the standard library is imported: every module may use this one (``audio``, ``config`` and ``lite``
+never import TensorFlow).
+
+>>> import json, tempfile
+>>> from pathlib import Path
+>>> path = Path(tempfile.mkdtemp()) / "state.json"
+>>> _ = write_json(path, {"epoch": 3})
+>>> json.loads(path.read_text())
+{'epoch': 3}
+>>> sorted(p.name for p in path.parent.iterdir())
+['state.json']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+
+__all__ = ["copy_file", "remove_leftovers", "replaced_whole", "temporary_file_beside", "write_bytes", "write_csv",
+           "write_json", "write_text", "write_with"]
+
+_NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
+
+
+def _new_file_mode() -> int:
+    """``0o666`` less the process's umask: the mode ``open()`` gives a new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_NEW_FILE_MODE = _new_file_mode()  # read once: os.umask sets it process-wide while it reads it
+
+
+def _owner_prefix(path: Path) -> str:
+    """``.<name>.<host>.<pid>-``: the start of a temporary file's name for ``path``."""
+    return f".{path.name}.{socket.gethostname()}.{os.getpid()}-"
+
+
+def temporary_file_beside(path: str | os.PathLike) -> tuple[int, str]:
+    """A new empty file in ``path``'s folder (same file system, so a rename onto ``path`` is atomic).
+
+    Returns ``(descriptor, name)``, as :func:`tempfile.mkstemp`, with the mode a file created by ``open()``
+    would have: mkstemp's 0600, renamed into place, made a decode cache or a split file shared with other
+    users (``SOUND_TF_CACHE``, ``data.split_file``) unreadable to them. A name too long to carry the host and
+    process (a file name near the 255-byte limit) is ``.<name>.<random>.tmp``.
+    """
+    path = Path(path)
+    prefix = _owner_prefix(path)
+    if len(os.fsencode(prefix)) + len("12345678.tmp") > _NAME_MAX:
+        prefix = f".{path.name}."
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _NEW_FILE_MODE)
+    return fd, name
+
+
+@contextlib.contextmanager
+def replaced_whole(path: str | os.PathLike, mode: str = "wb", *, durable: bool = True,
+                   **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """A handle on a temporary file beside ``path`` (:func:`temporary_file_beside`), renamed over ``path`` when
+    the block ends and deleted when it raises: a kill or an error never leaves half a file at ``path``.
+
+    ``mode`` and ``open_kwargs`` go to :func:`os.fdopen` (``"w", encoding="utf-8", newline=""`` for a CSV).
+    ``durable``: the data reaches the disk (``fsync``) before the rename, so a power cut cannot leave the
+    new name on an empty or cut-short file; only a file whose reader checks it whole may skip it.
+    """
+    path = Path(path)
+    fd, tmp_name = temporary_file_beside(path)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole (parent folders are made); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_whole(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` whole, its line ends as they are (``newline=""``); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_whole(path, "w", encoding=encoding, newline="") as handle:
+        handle.write(text)
+    return path
+
+
+def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2,
+               default: Callable[[Any], Any] | None = None, allow_nan: bool = True,
+               remove_ended: bool = False) -> Path:
+    """Write ``data`` as JSON (``indent`` spaces, a final line break) to ``path`` whole; returns ``path``.
+
+    ``default`` and ``allow_nan`` go to :func:`json.dumps`, which runs before anything is written (data it
+    refuses leaves the previous file). ``remove_ended``: then delete the temporary files of this name that
+    ended processes of this host left (:func:`remove_leftovers`), for a file rewritten again and again in a
+    folder shared by several processes (a search's ``oracle.json``).
+    """
+    text = json.dumps(data, indent=indent, default=default, allow_nan=allow_nan) + "\n"
+    path = write_text(path, text)
+    if remove_ended:
+        remove_leftovers(path)
+    return path
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[Any], rows: Iterable[Sequence[Any]], *,
+              lineterminator: str = "\r\n") -> Path:
+    """Write ``header`` then ``rows`` with :func:`csv.writer` to ``path`` whole; returns ``path``.
+
+    ``lineterminator``: ``csv``'s own ``"\\r\\n"`` by default, ``"\\n"`` for the files that always had it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_whole(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator=lineterminator)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_with(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Let ``write`` write a file to a temporary path beside ``path``, then put it in place whole.
+
+    For writers that take a file name: ``write_with(png, lambda tmp: fig.savefig(tmp, format="png"))``.
+    The temporary path ends in ``.tmp``, so a writer that picks the format from the suffix must be told it.
+    Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = temporary_file_beside(path)
+    os.close(fd)
+    try:
+        write(Path(tmp_name))
+        with open(tmp_name, "rb") as handle:  # the writer may have replaced the file: sync what is there now
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy ``source``'s bytes to ``target`` whole (a kill never leaves half a copy); returns ``target``."""
+    target = Path(target)
+    with replaced_whole(target, "wb") as handle, open(source, "rb") as original:
+        shutil.copyfileobj(original, handle)
+    return target
+
+
+def remove_leftovers(path: str | os.PathLike) -> None:
+    """Delete the temporary files of ``path`` that ended processes of this host left beside it.
+
+    Their names say whose they are (``.<name>.<host>.<pid>-<random>.tmp``, or ``.<name>.<host>.<pid>.tmp``
+    as sound_tf named them before): those of another host, or of a process still running, may be being
+    written and stay. Errors are ignored: a leftover is not worth failing the write that came before.
+    """
+    from .locks import process_alive
+
+    path = Path(path)
+    prefix = f".{path.name}.{socket.gethostname()}."
+    try:
+        found = list(path.parent.glob(f"{glob.escape(prefix)}*.tmp"))
+    except OSError:
+        return
+    for left in found:
+        owner = re.fullmatch(r"(\d+)(-[^.]*)?", left.name[len(prefix):-len(".tmp")])
+        if owner is None or int(owner[1]) == os.getpid() or process_alive(int(owner[1])):
+            continue
+        try:
+            left.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -1,0 +1,154 @@
+"""sound_tf.atomic: every writer leaves the previous file whole, and no temporary file, when its write stops
+half way (a full disk, an exception, a failed rename), and a killed one leaves only a temporary file that the
+folder checks recognise and clean up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import disk_full_after, killed_mid_write
+
+from sound_tf import atomic
+from sound_tf.locks import abandoned_temporary
+
+OLD = "previous, complete content\n"
+BIG = 50_000  # bytes each writer tries to write; the disk fills after LIMIT
+LIMIT = 4096
+
+
+def _figure(path: Path) -> None:  # a writer that takes a file name and writes in several pieces, as savefig
+    with open(path, "wb") as handle:
+        for _ in range(BIG // 1000):
+            handle.write(b"p" * 1000)
+            handle.flush()
+
+
+WRITERS = {
+    "text": lambda path: atomic.write_text(path, "t" * BIG),
+    "bytes": lambda path: atomic.write_bytes(path, b"b" * BIG),
+    "json": lambda path: atomic.write_json(path, {"key": "j" * BIG}),
+    "csv": lambda path: atomic.write_csv(path, ("path", "reason"), [(f"{i}.wav", "x" * 40) for i in range(1000)]),
+    "with": lambda path: atomic.write_with(path, _figure),
+    "copy": lambda path: atomic.copy_file(path.with_name("source.bin"), path),
+    "replaced_whole": lambda path: _write_handle(path),
+}
+
+
+def _write_handle(path: Path) -> None:
+    with atomic.replaced_whole(path, "wb") as handle:
+        handle.write(b"h" * BIG)
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_a_write_the_full_disk_stops_half_way_leaves_the_previous_file(tmp_path, kind):
+    target = tmp_path / "state.out"
+    target.write_text(OLD)
+    (tmp_path / "source.bin").write_bytes(b"s" * BIG)
+    with disk_full_after(LIMIT), pytest.raises(OSError, match="File too large"):
+        WRITERS[kind](target)
+    assert target.read_text() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.bin", "state.out"]
+    WRITERS[kind](target)  # and with room, the new content, whole
+    assert target.stat().st_size > 10 * LIMIT
+
+
+def test_what_each_writer_writes(tmp_path):
+    assert atomic.write_text(tmp_path / "a.txt", "x\r\ny\n").read_bytes() == b"x\r\ny\n"  # line ends as given
+    assert json.loads(atomic.write_json(tmp_path / "a.json", {"a": [1, 2]}).read_text()) == {"a": [1, 2]}
+    assert (tmp_path / "a.json").read_text().endswith("]\n}\n")
+    assert atomic.write_csv(tmp_path / "a.csv", ("p", "q"), [("1,2", 3)]).read_bytes() == b'p,q\r\n"1,2",3\r\n'
+    assert atomic.write_csv(tmp_path / "n.csv", ("p",), [(1,)], lineterminator="\n").read_bytes() == b"p\n1\n"
+    assert atomic.write_bytes(tmp_path / "sub" / "b.bin", b"\x00\x01").read_bytes() == b"\x00\x01"  # folders made
+    with pytest.raises(ValueError, match="Out of range float values"):  # refused before anything is written
+        atomic.write_json(tmp_path / "a.json", {"a": float("nan")}, allow_nan=False)
+    assert json.loads((tmp_path / "a.json").read_text()) == {"a": [1, 2]}
+
+
+def test_a_callback_that_raises_half_way_leaves_the_previous_file_and_no_temporary(tmp_path):
+    target = tmp_path / "confusion_matrix.png"
+    target.write_text(OLD)
+    seen = []
+
+    def savefig(tmp: Path) -> None:
+        seen.append(tmp)
+        tmp.write_bytes(b"\x89PNG half")
+        raise RuntimeError("the figure could not be drawn")
+
+    with pytest.raises(RuntimeError, match="could not be drawn"):
+        atomic.write_with(target, savefig)
+    assert target.read_text() == OLD and sorted(tmp_path.iterdir()) == [target]
+    # the path given to the writer: hidden, beside the file, in .tmp, and recognised as a temporary of it
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(".confusion_matrix.png.")
+    assert seen[0].suffix == ".tmp"
+
+
+def test_a_failed_rename_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "config.json"
+    target.write_text(OLD)
+
+    def no_rename(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    for write in (lambda: atomic.write_json(target, {"a": 1}), lambda: atomic.write_with(target, _figure)):
+        with pytest.raises(PermissionError):
+            write()
+        assert target.read_text() == OLD and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
+    """Without fsync a power cut after the rename can leave the new name on an empty file (delayed allocation)."""
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(("fsync", os.fstat(fd).st_size)), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append(("replace", Path(b).name)), real_replace(a, b)))
+    atomic.write_text(tmp_path / "a.txt", "12345")
+    atomic.write_with(tmp_path / "b.png", _figure)
+    assert calls == [("fsync", 5), ("replace", "a.txt"), ("fsync", BIG), ("replace", "b.png")]
+    calls.clear()
+    with atomic.replaced_whole(tmp_path / "c.wav", "wb", durable=False) as handle:  # a file checked whole on read
+        handle.write(b"abc")
+    assert calls == [("replace", "c.wav")] and (tmp_path / "c.wav").read_bytes() == b"abc"
+
+
+def test_a_new_file_gets_the_mode_open_gives(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        # the mode is read at import (os.umask is process-wide): the one open() gives under that mask
+        assert (atomic.write_text(tmp_path / "a.txt", "x").stat().st_mode & 0o777) == atomic._NEW_FILE_MODE
+        assert atomic._NEW_FILE_MODE == 0o666 & ~mask
+    finally:
+        os.umask(mask)
+
+
+def test_a_process_killed_mid_write_leaves_the_previous_file_and_a_temporary_named_as_its_own(tmp_path):
+    target = tmp_path / "run_state.json"
+    target.write_text(OLD)
+    killed_mid_write("from sound_tf import atomic", f"atomic.write_json({str(target)!r}, {{'x': 'y' * {BIG}}})",
+                     LIMIT, tmp_path)
+    assert target.read_text() == OLD
+    left = [p for p in tmp_path.iterdir() if p != target]
+    assert len(left) == 1 and left[0].stat().st_size == LIMIT  # the half it wrote, under its temporary name
+    assert abandoned_temporary(left[0], ("run_state.json",)) and not abandoned_temporary(left[0], ("state.json",))
+    assert left[0].name.startswith(f".run_state.json.{socket.gethostname()}.")
+    # its writer ended: the next write that asks for it removes it; a live process's and another host's stay
+    live = tmp_path / f".run_state.json.{socket.gethostname()}.{os.getppid()}-abcd1234.tmp"
+    other_host = tmp_path / f".run_state.json.{socket.gethostname()}.x.{left[0].name.split('.')[-2]}.tmp"
+    for path in (live, other_host):
+        path.write_text("{")
+    atomic.write_json(target, {"x": 1}, remove_ended=True)
+    assert json.loads(target.read_text()) == {"x": 1}
+    assert sorted(tmp_path.iterdir()) == sorted([target, live, other_host])
+
+
+def test_the_module_imports_no_tensorflow():
+    code = "import sys\nimport sound_tf.atomic\nprint(sorted(m for m in sys.modules if m.split('.')[0] in " \
+           "('tensorflow', 'keras', 'numpy')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
