@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import atomic
 from .errors import ConfigError, is_whole
 
 CONFIG_FILENAME = "config.json"
@@ -698,9 +699,9 @@ class Config:
         path = Path(path)
         if path.is_dir() or path.suffix != ".json":
             path = path / CONFIG_FILENAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        # Whole or not at all: a resumed run rewrites its config.json, and a kill half-way through left a
+        # cut-short one that every later resume, evaluate and export of the run refused.
+        return atomic.write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Config":

@@ -29,6 +29,26 @@ def test_derived_sizes_follow_the_numbers():
     assert config.audio.window_hop_samples == 55125  # half a clip by default
 
 
+def test_a_run_killed_while_it_rewrites_config_json_keeps_the_previous_one(tmp_path):
+    """A resumed run, each cross-validation and search writes config.json again. It was written in place: a
+    process killed half way left its first 1,000 bytes (of 2,034), and every resume, evaluate and export of
+    the run refused it as not JSON. Written whole, the previous file stays until the new one replaces it."""
+    from conftest import killed_mid_write
+
+    before = apply_overrides(Config(), {"labels": ["dog", "rain"]})
+    path = before.save(tmp_path / "run")
+    size = path.stat().st_size
+    assert size > 1000
+    killed_mid_write("from sound_tf.config import Config, apply_overrides",
+                     f"apply_overrides(Config(), {{'labels': ['dog', 'rain', 'sea']}}).save({str(path)!r})", 1000,
+                     tmp_path)
+    assert path.stat().st_size == size and Config.load(path) == before
+    left = [p.name for p in path.parent.iterdir() if p != path]  # the temporary file the kill left: the run's own
+    assert len(left) == 1 and left[0].startswith(".config.json.") and left[0].endswith(".tmp")
+    after = apply_overrides(Config(), {"labels": ["dog", "rain", "sea"]})
+    assert Config.load(after.save(path)) == after
+
+
 def test_json_round_trip_is_exact(tmp_path):
     config = apply_overrides(config_from_recipe(resolve_recipe("esc50")),
                              {"labels": ["dog", "rain"], "model.widths": [16, 32], "augment.noise_colors": ["pink"]})
