@@ -383,7 +383,8 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
     axes[-1, 0].set_xlabel("time (s)")
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="log mel power", shrink=0.6)
     fit_titles(fig, titles)
-    fig.savefig(path, dpi=110)
+    # The temporary file's name ends in .tmp: the format is the one path's suffix names, as savefig read it.
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix[1:] or "png", dpi=110))
     plt.close(fig)
     return path
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import atomic
 from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
@@ -233,12 +234,7 @@ def write_skipped_csv(path: str | Path, skipped: Sequence[tuple[str, str]]) -> P
         # a single (path, reason) pair, or a path, would otherwise be written a character per field
         raise SoundTFError(f"skipped must be a sequence of (path, reason) pairs, got {skipped!r}"
                            + (f" (row {bad!r})" if bad is not None else ""))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("path", "reason"))
-        writer.writerows(rows)
-    return path
+    return atomic.write_csv(path, ("path", "reason"), rows)
 
 
 def dataset_summary(data: PreparedData | None = None, run_dir: str | Path | None = None) -> dict[str, Any]:

@@ -56,10 +56,7 @@ class ReportError(SoundTFError, ValueError):
 
 
 def _save(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=dpi)
-    return path
+    return atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
 
 
 # -- confusion matrix --------------------------------------------------------------------------------

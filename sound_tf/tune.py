@@ -672,9 +672,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
         right.set_xlabel(name)
         right.set_ylabel(objective)
         right.set_title(f"most influential: {name} (|Spearman rho| = {rho:.2f})")
-    path = Path(path)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    return atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def write_summary(out: str | Path, space: SearchSpace, config: Config | None = None) -> TrialRecord | None:

@@ -64,6 +64,20 @@ def test_confusion_matrix_small_has_side_by_side_panels(tmp_path):
     assert white > 12 * 90 * 90  # twelve empty off-diagonal cells at least
 
 
+def test_a_figure_whose_write_stops_half_way_leaves_the_previous_png(tmp_path):
+    """savefig wrote confusion_matrix.png in place: a full disk (or a kill) half way left the PNG's first
+    4,096 bytes, a picture the report embedded broken. Written whole, the previous figure stays."""
+    from conftest import disk_full_after
+
+    cm = np.array([[20, 0, 0], [0, 20, 0], [0, 0, 20]])
+    path = plot_confusion_matrix(cm, ["dog", "cat", "bird"], tmp_path / "confusion_matrix.png")
+    before = path.read_bytes()
+    assert len(before) > 4 * 4096
+    with disk_full_after(4096), pytest.raises(OSError, match="File too large"):
+        plot_confusion_matrix(cm * 2 + np.eye(3, dtype=int), ["dog", "cat", "bird"], path)
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]
+
+
 def test_confusion_matrix_50_classes_stays_readable(tmp_path, rng):
     y, scores, labels = _predictions(rng, 50, 4)
     m = compute_metrics(y, scores, labels)
