@@ -140,11 +140,8 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wordi
 
 def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:
     """The fold of every example: ``path,label,fold,group``."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("path", "label", "fold", "group"))
-        writer.writerows((ex.path, ex.label, ex.fold, ex.group or "") for ex in examples)
-    return path
+    return atomic.write_csv(path, ("path", "label", "fold", "group"),
+                            ((ex.path, ex.label, ex.fold, ex.group or "") for ex in examples))
 
 
 def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -162,15 +159,10 @@ def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, An
 def write_crossval_csv(path: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> Path:
     """One row per fold, then ``mean`` and ``std`` rows (metrics to 6 decimals)."""
     columns = list(rows[0])
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([f"{row[c]:.6f}" if c in summary["mean"] else row[c] for c in columns])
-        for name in ("mean", "std"):
-            writer.writerow([name if c == "fold" else f"{summary[name][c]:.6f}" if c in summary[name] else ""
-                             for c in columns])
-    return path
+    lines = [[f"{row[c]:.6f}" if c in summary["mean"] else row[c] for c in columns] for row in rows]
+    lines += [[name if c == "fold" else f"{summary[name][c]:.6f}" if c in summary[name] else "" for c in columns]
+              for name in ("mean", "std")]
+    return atomic.write_csv(path, columns, lines)
 
 
 # -- the cross-validation ---------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import atomic
 from .audio import cache_dir_of, write_wav
 from .errors import DatasetError, is_whole
 
@@ -335,5 +336,5 @@ def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rat
             rng = np.random.default_rng([seed, class_index, clip_index])
             clip = render_demo_clip(class_name, sample_rate_hz=sample_rate_hz, clip_seconds=clip_seconds, rng=rng)
             write_wav(root / class_name / f"{class_name}_{clip_index:03d}.wav", clip, sample_rate_hz)
-    marker_path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+    atomic.write_json(marker_path, wanted)
     return root

@@ -200,7 +200,7 @@ def resume_history(run_dir: Path) -> dict[str, list[float]]:
     done = finished_epochs(run_dir)
     with path.open(newline="") as f:  # CSVLogger ends rows with \r\n: keep them as they are
         lines = f.read().splitlines(keepends=True)
-    path.write_text("".join(lines[:1 + done]) if done else "", newline="")
+    atomic.write_text(path, "".join(lines[:1 + done]) if done else "")  # a kill leaves the untrimmed file
     return read_history(path)
 
 
@@ -577,7 +577,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     seconds_before = float(previous.get("seconds", 0.0)) if previous.get("status") == "running" else 0.0
     write_state(run_dir, status="running", fingerprint=config.fingerprint(), started=started)
     config.save(run_dir)
-    (run_dir / "labels.txt").write_text("".join(f"{label}\n" for label in config.labels), encoding="utf-8")
+    atomic.write_text(run_dir / "labels.txt", "".join(f"{label}\n" for label in config.labels))
 
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
     settle_backup(run_dir, log=log)
