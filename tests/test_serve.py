@@ -12,7 +12,10 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import struct
 import threading
 import time
@@ -32,7 +35,7 @@ from sound_tf.serve import ServeSettings, create_app
 from sound_tf.serve.__main__ import parse_args, settings_from_args
 from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
 from sound_tf.serve.batcher import MicroBatcher, QueueFull
-from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter
+from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter, JsonLines, stderr_as_json
 from sound_tf.tflite_meta import embed_metadata
 
 TONES_HZ = {"low": 300.0, "mid": 900.0, "high": 2200.0}
@@ -1108,6 +1111,88 @@ def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
     assert [kwargs["timeout_graceful_shutdown"] for kwargs in started] == [8, 25]  # 8: inside docker stop's 10 s
     monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "-1")
     assert main([str(tmp_path)]) == 2 and len(started) == 2
+
+
+# -- stderr as JSON: native lines, tracebacks and other text past logging ----------------------------------------
+ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+ONEDNN = "I0000 00:00:1796442088.776231   27985 port.cc:153] oneDNN custom operations are on.\n"
+XNNPACK = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+NATIVE_WARNING = "W0000 00:00:1796442088.9   27985 helpers.cc:364] Ignored output_format.\n"
+NATIVE_ERROR = "E0000 00:00:1796442075.963898   27604 node_def_util.cc:682] NodeDef mentions attribute x\n"
+OWN = '{"time": "2026-12-05T03:41:34.528Z", "level": "info", "logger": "uvicorn.error", "message": "Started"}\n'
+THREAD_TRACEBACK = ('Exception in thread loader:\nTraceback (most recent call last):\n'
+                    '  File "/x/backends.py", line 9, in load\n    raise ValueError("bad model")\nValueError: bad model\n')
+PY_WARNING = '/x/keras.py:12: UserWarning: a Python warning\n  warnings.warn("a Python warning")\n'
+
+
+def _write_fd2(text: str) -> None:
+    data = text.encode()
+    while data:
+        data = data[os.write(2, data):]
+
+
+def test_every_line_of_stderr_becomes_a_json_record_of_the_servers_shape(capfd):
+    """TensorFlow's and the TFLite runtime's native lines were written as they are, between the JSON lines; a
+    traceback is one record, the server's own lines pass as they are, and the order is kept."""
+    with stderr_as_json("info"):
+        _write_fd2((ABSL_NOTICE + ONEDNN)[:50])  # a line written in two pieces is one line
+        _write_fd2((ABSL_NOTICE + ONEDNN)[50:] + OWN)
+        _write_fd2(THREAD_TRACEBACK[:40])
+        _write_fd2(THREAD_TRACEBACK[40:])
+        time.sleep(0.6)  # a pause ends a block of plain text
+        _write_fd2(PY_WARNING)
+        _write_fd2(XNNPACK + NATIVE_ERROR)
+    out, err = capfd.readouterr()
+    records = [json.loads(line) for line in err.splitlines()]
+    assert out == "" and all(isinstance(record, dict) for record in records)
+    assert [(r["level"], r["logger"], r["message"]) for r in records] == [
+        ("info", "sound_tf.serve.native", ABSL_NOTICE.strip()),
+        ("info", "sound_tf.serve.native", "oneDNN custom operations are on."),
+        ("info", "uvicorn.error", "Started"),
+        ("error", "sound_tf.serve.stderr", THREAD_TRACEBACK.strip()),
+        ("warning", "sound_tf.serve.stderr", PY_WARNING.rstrip()),
+        ("info", "sound_tf.serve.native", "Created TensorFlow Lite XNNPACK delegate for CPU."),
+        ("error", "sound_tf.serve.native", "NodeDef mentions attribute x")]
+    assert records[1]["source"] == "port.cc:153" and records[6]["source"] == "node_def_util.cc:682"
+    assert "source" not in records[0] and err.splitlines()[2] == OWN.strip()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for r in records)
+
+
+@pytest.mark.parametrize("level, shown", [
+    ("debug", ["info", "info", "warning", "error", "warning", "error"]),
+    ("warning", ["warning", "error", "warning", "error"]),
+    ("error", ["error", "error"])])
+def test_native_lines_and_other_text_respect_the_log_level(level, shown):
+    sink = JsonLines(level)
+    written = b"".join(sink.line(line.encode()) for line in [ONEDNN, XNNPACK, NATIVE_WARNING, NATIVE_ERROR])
+    written += b"".join(sink.line(line.encode() + b"\n") for line in PY_WARNING.splitlines()) + sink.idle()
+    written += b"".join(sink.line(line.encode() + b"\n") for line in THREAD_TRACEBACK.splitlines()) + sink.idle()
+    written += sink.line(OWN.encode())  # the server's own lines were filtered by logging already
+    records = [json.loads(line) for line in written.decode().splitlines()]
+    assert [record["level"] for record in records] == shown + ["info"]
+    assert records[-1]["logger"] == "uvicorn.error" and sink.idle() == b""
+
+
+def test_a_start_up_error_and_an_unexpected_traceback_are_json_records(tmp_path):
+    """A setting refused (``error: ...``) and a bug's traceback out of the server's main were plain text."""
+    env = {**os.environ, "SOUND_TF_SHUTDOWN_GRACE_SECONDS": "-1"}
+    refused = subprocess.run([sys.executable, "-m", "sound_tf.serve", str(tmp_path)], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert refused.returncode == 2 and refused.stdout == ""
+    [record] = [json.loads(line) for line in refused.stderr.splitlines()]
+    assert record["level"] == "error" and record["logger"] == "sound_tf.serve.stderr"
+    assert record["message"].startswith("error: shutdown_grace_seconds (SOUND_TF_SHUTDOWN_GRACE_SECONDS): ")
+    script = ("import sys, uvicorn\nimport sound_tf.serve.app as app\nfrom sound_tf.serve.__main__ import main\n"
+              "def run(*args, **kwargs):\n    raise RuntimeError('a bug in the server')\n"
+              "uvicorn.run = run\napp.create_app = lambda settings: None\nsys.exit(main([sys.argv[1]]))\n")
+    crashed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                             timeout=120)
+    assert crashed.returncode == 1 and crashed.stdout == ""
+    [record] = [json.loads(line) for line in crashed.stderr.splitlines()]
+    assert (record["level"], record["logger"]) == ("error", "sound_tf.serve")
+    assert record["message"] == "the server stopped on an unexpected error"
+    assert record["exception"].startswith("Traceback (most recent call last):")
+    assert record["exception"].endswith("RuntimeError: a bug in the server")
 
 
 def _multipart(data: bytes, filename: str = "a.wav", boundary: str = "xyz") -> bytes:

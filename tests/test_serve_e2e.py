@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -382,10 +383,7 @@ def test_real_server_over_http(bundle, tmp_path):
         finally:
             code = interrupt(server)
     assert code == 0
-    text = stderr_path.read_text().splitlines()
-    # every line is JSON, except the native LiteRT runtime's own one-line notice about its CPU delegate
-    assert [line for line in text if not line.startswith("{") and "XNNPACK delegate" not in line] == []
-    lines = [json.loads(line) for line in text if line.startswith("{")]
+    lines = json_lines(stderr_path)  # the LiteRT runtime's notice about its CPU delegate included
     access = [line for line in lines if line.get("logger") == "sound_tf.serve.access"]
     mine = next(line for line in access if line["request_id"] == "e2e-low.wav")
     assert (mine["method"], mine["path"], mine["status"], mine["client"]) == ("POST", "/classify", 200, "127.0.0.1")
@@ -434,3 +432,58 @@ def test_metrics_of_several_workers_add_up_whichever_worker_answers(bundle, tmp_
             code = interrupt(server, seconds=30)
     assert code == 0, stderr_path.read_text()[-3000:]
     assert list(spool.glob("sound_tf_metrics_*")) == []
+    records = json_lines(stderr_path)  # the workers' native lines too, turned into JSON by the supervisor
+    assert sum(r["message"] == "Created TensorFlow Lite XNNPACK delegate for CPU." for r in records) == 2
+
+
+def json_lines(path: Path) -> list[dict]:
+    """Every line of a server's output file, each a JSON object (a line that is not fails the test)."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line in {path.name}: {line[:300]!r}")
+        assert isinstance(records[-1], dict), line
+    return records
+
+
+@pytest.mark.parametrize("backend, level", [("tflite", "info"), ("savedmodel", "info"), ("keras", "info"),
+                                            ("savedmodel", "warning")])
+def test_every_line_the_server_writes_is_json(run_dir, bundle, tmp_path, backend, level):
+    """TensorFlow's native lines (absl's notice and the oneDNN one, written as each of its libraries loads) and the
+    TFLite runtime's XNNPACK line reached stderr as plain text between the JSON lines; they are records of the
+    server's shape at their own level (info here), left out below ``--log-level``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user starts it
+    env.update(SOUND_TF_KEEP_ALIVE_SECONDS="1", SOUND_TF_MAX_WAIT_MS="2")
+    stdout_path, stderr_path = tmp_path / "server.out", tmp_path / "server.log"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        model = run_dir if backend == "keras" else bundle
+        server = subprocess.Popen([sys.executable, "-m", "sound_tf.serve", str(model), "--port", str(port),
+                                   "--backend", backend, "--log-level", level],
+                                  cwd=REPO, env=env, stdout=stdout, stderr=stderr)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_ready(server, url, stderr_path, seconds=120)
+            answer = httpx2.post(url + "/classify", files={"file": ("low.wav", encode(tone(300, 0.5, SR), SR))},
+                                 headers={"X-Request-ID": "one"}, timeout=30)
+            assert answer.status_code == 200 and answer.json()["label"] == "low"
+        finally:
+            code = interrupt(server)
+    assert code == 0, stderr_path.read_text()[-3000:]
+    assert json_lines(stdout_path) == []
+    records = json_lines(stderr_path)
+    native = [(r["level"], r["message"], r.get("source")) for r in records if r["logger"] == "sound_tf.serve.native"]
+    if level == "warning":
+        assert native == [] and {r["level"] for r in records} <= {"warning", "error"}, records
+        return
+    if backend == "tflite":  # the TFLite runtime's logger
+        assert native == [("info", "Created TensorFlow Lite XNNPACK delegate for CPU.", None)]
+    else:  # absl's, once for each of TensorFlow's two libraries
+        notice = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+        assert [line[0] for line in native] == ["info"] * 4 and [line[1] for line in native[::2]] == [notice] * 2
+        assert all(message.startswith("oneDNN custom operations are on.") and re.fullmatch(r"port\.cc:\d+", source)
+                   for _, message, source in native[1::2]), native
+    access = [r for r in records if r["logger"] == "sound_tf.serve.access" and r["request_id"] == "one"]
+    assert [(r["level"], r["path"], r["status"]) for r in access] == [("info", "/classify", 200)]

@@ -23,7 +23,8 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from ..errors import run_cli
-from .logs import configure_logging, logging_config
+from ..quiet import quiet_tensorflow
+from .logs import configure_logging, logging_config, stderr_as_json
 from .settings import BACKENDS, ServeSettings
 
 log = logging.getLogger("sound_tf.serve")
@@ -58,18 +59,19 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:
-        for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"])
-            if field == "model_dir" and err["type"] == "missing":
-                print("error: give MODEL_DIR (a run folder or export bundle) or set SOUND_TF_MODEL_DIR",
-                      file=sys.stderr)
-            else:
-                print(f"error: {field} (SOUND_TF_{field.upper()}): {err['msg']}, got {err.get('input')!r}",
-                      file=sys.stderr)
+        with stderr_as_json():  # a log collector reads these too (a bad SOUND_TF_* variable in a container)
+            for err in exc.errors():
+                field = ".".join(str(part) for part in err["loc"])
+                if field == "model_dir" and err["type"] == "missing":
+                    print("error: give MODEL_DIR (a run folder or export bundle) or set SOUND_TF_MODEL_DIR",
+                          file=sys.stderr)
+                else:
+                    print(f"error: {field} (SOUND_TF_{field.upper()}): {err['msg']}, got {err.get('input')!r}",
+                          file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     import uvicorn
@@ -107,7 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if own_dir is not None:
                     shutil.rmtree(own_dir, ignore_errors=True)
 
-    return run_cli(work)
+    if settings.workers > 1:
+        # multiprocessing's resource tracker, which uvicorn's workers need, outlives this function: started
+        # inside the block below it would hold its pipe open, and the end of the block would wait for it
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    # Every line of stderr is JSON from here on: TensorFlow's and the TFLite runtime's native lines (written
+    # to descriptor 2 by C++ code as the backend loads, in this process or in the workers, which inherit it),
+    # run_cli's "error: ..." and a traceback included.
+    with stderr_as_json(settings.log_level):
+        try:
+            return run_cli(work)
+        except Exception:  # a bug: its traceback as one JSON record, not as plain text after the log
+            log.exception("the server stopped on an unexpected error")
+            return 1
 
 
 if __name__ == "__main__":
