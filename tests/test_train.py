@@ -119,6 +119,47 @@ def test_one_epoch_run_folder(tmp_path, model, recwarn):
     assert np.max(np.abs(stats["val"][0] - stats["train"][0])) > 1e-3  # the check could tell them apart
 
 
+def test_no_augment_turns_every_augmentation_off_and_the_command_augments_without_it(tmp_path, monkeypatch):
+    """``--no-augment`` gives a run whose config.json has augmentation off, whose model holds none of the
+    training-only augmentation layers and whose training pipeline maps no waveform augmenter and no mixup
+    over its clips. The same command without it trains with the default augmentation and all of them:
+    shift, gain and mixup are set to act on the waveform here, so that both the pipeline's transforms and
+    the model's (speed and pitch, noise, SpecAugment) are seen."""
+    import dataclasses
+
+    from sound_tf import frontend, models, pipeline  # noqa: F401  (registers the custom layers)
+    from sound_tf.augment import FeatureAugment, FeatureRescale, SpecAugment, WaveformAugmenter
+    from sound_tf.config import AugmentConfig
+
+    handed: list[dict] = []  # what each run's training pipeline was given to apply per clip
+    real = pipeline.training_dataset
+
+    def recorded(*args, **kwargs):
+        handed.append({key: kwargs.get(key) for key in ("waveform_augmenter", "mixup")})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "training_dataset", recorded)
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    waveform = ("--set", "augment.shift_gain_domain=waveform", "--set", "augment.mixup_domain=waveform")
+    defaults = dataclasses.replace(AugmentConfig(), shift_gain_domain="waveform", mixup_domain="waveform")
+    layer_kinds = {FeatureRescale, FeatureAugment, SpecAugment}
+    for flags, enabled in (((), True), (("--no-augment",), False)):
+        out = tmp_path / f"run_{enabled}"
+        assert train.main(_flags(data, out, "--epochs", "1", *waveform, *flags)) == 0
+        saved = json.loads((out / "config.json").read_text())["augment"]
+        assert saved["enabled"] is enabled, flags
+        # the flag changes nothing but the switch: every other setting is the default (or the --set one)
+        assert Config.load(out).augment == dataclasses.replace(defaults, enabled=enabled), flags
+        kinds = {type(layer) for layer in keras.models.load_model(out / "model.keras").layers}
+        assert kinds & layer_kinds == (layer_kinds if enabled else set()), (flags, kinds)
+        given = handed.pop()
+        assert not handed, "one training pipeline per run"
+        if enabled:
+            assert isinstance(given["waveform_augmenter"], WaveformAugmenter) and callable(given["mixup"])
+        else:
+            assert given == {"waveform_augmenter": None, "mixup": None}
+
+
 def test_a_finished_run_folder_is_not_overwritten_by_accident(tmp_path):
     data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
     out = tmp_path / "run"
