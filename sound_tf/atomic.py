@@ -8,8 +8,10 @@ deletes the temporary file and passes on.
 
 The temporary file is named ``.<name>.<host>.<pid>-<random>.tmp``: hidden, not ending in the real file's
 suffix, so nothing listing the folder takes it for a real file, and recognised as the leftover of an
-atomic write by :func:`sound_tf.locks.abandoned_temporary`. A process killed before its rename leaves it;
-its name says which process of which host wrote it (:func:`remove_leftovers`).
+atomic write by :func:`sound_tf.locks.abandoned_temporary`. A writer that insists on a suffix (Keras's
+``save_weights`` wants ``.weights.h5``) gets it after ``.tmp``, taken from the real file's name
+(``keep_suffix``). A process killed before its rename leaves it; its name says which process of which host
+wrote it (:func:`remove_leftovers`).
 
 Only the standard library is imported: every module may use this one (``audio``, ``config`` and ``lite``
 never import TensorFlow).
@@ -59,19 +61,30 @@ def _owner_prefix(path: Path) -> str:
     return f".{path.name}.{socket.gethostname()}.{os.getpid()}-"
 
 
-def temporary_file_beside(path: str | os.PathLike) -> tuple[int, str]:
+def _checked_suffix(path: Path, keep_suffix: str) -> str:
+    """``keep_suffix`` when ``path``'s name ends with it (after more than it), else a ``ValueError``."""
+    if keep_suffix and (not keep_suffix.startswith(".") or not path.name.endswith(keep_suffix)
+                        or path.name == keep_suffix):
+        raise ValueError(f"keep_suffix must be a suffix of the file's name starting with '.': got "
+                         f"{keep_suffix!r} for {path}")
+    return keep_suffix
+
+
+def temporary_file_beside(path: str | os.PathLike, *, keep_suffix: str = "") -> tuple[int, str]:
     """A new empty file in ``path``'s folder (same file system, so a rename onto ``path`` is atomic).
 
     Returns ``(descriptor, name)``, as :func:`tempfile.mkstemp`, with the mode a file created by ``open()``
     would have: mkstemp's 0600, renamed into place, made a decode cache or a split file shared with other
     users (``SOUND_TF_CACHE``, ``data.split_file``) unreadable to them. A name too long to carry the host and
-    process (a file name near the 255-byte limit) is ``.<name>.<random>.tmp``.
+    process (a file name near the 255-byte limit) is ``.<name>.<random>.tmp``. ``keep_suffix``, an ending of
+    ``path``'s name (``.weights.h5``), follows ``.tmp``, for a writer that refuses a name without it.
     """
     path = Path(path)
+    suffix = ".tmp" + _checked_suffix(path, keep_suffix)
     prefix = _owner_prefix(path)
-    if len(os.fsencode(prefix)) + len("12345678.tmp") > _NAME_MAX:
+    if len(os.fsencode(prefix + suffix)) + len("12345678") > _NAME_MAX:
         prefix = f".{path.name}."
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     if hasattr(os, "fchmod"):
         os.fchmod(fd, _NEW_FILE_MODE)
     return fd, name
@@ -151,16 +164,17 @@ def write_csv(path: str | os.PathLike, header: Sequence[Any], rows: Iterable[Seq
     return path
 
 
-def write_with(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+def write_with(path: str | os.PathLike, write: Callable[[Path], Any], *, keep_suffix: str = "") -> Path:
     """Let ``write`` write a file to a temporary path beside ``path``, then put it in place whole.
 
     For writers that take a file name: ``write_with(png, lambda tmp: fig.savefig(tmp, format="png"))``.
-    The temporary path ends in ``.tmp``, so a writer that picks the format from the suffix must be told it.
-    Returns ``path``.
+    The temporary path ends in ``.tmp``, so a writer that picks the format from the suffix must be told it;
+    one that insists on a suffix gets it after ``.tmp`` with ``keep_suffix`` (an ending of ``path``'s name:
+    ``write_with(best, model.save_weights, keep_suffix=".weights.h5")``). Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = temporary_file_beside(path)
+    fd, tmp_name = temporary_file_beside(path, keep_suffix=keep_suffix)
     os.close(fd)
     try:
         write(Path(tmp_name))
@@ -181,6 +195,30 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     return target
 
 
+def _owner_of(name: str, host: str) -> int | None:
+    """The pid in a temporary file's ``name`` (``.<name>.<host>.<pid>[-<random>].tmp[<kept suffix>]``) when it
+    is one of ``host``'s, else ``None``: another host's, no temporary file of sound_tf's, or one naming no owner."""
+    found = re.fullmatch(rf"\.(.+)\.{re.escape(host)}\.(\d+)(?:-[^.]*)?\.tmp((?:\.[^.]+)*)", name)
+    if found is None or not found[1].endswith(found[3]):  # a kept suffix is an ending of the real file's name
+        return None
+    return int(found[2])
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` of this host, not this one, has ended."""
+    from .locks import process_alive
+
+    return pid != os.getpid() and not process_alive(pid)
+
+
+def _unlink_quietly(path: Path) -> bool:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
 def remove_leftovers(path: str | os.PathLike) -> None:
     """Delete the temporary files of ``path`` that ended processes of this host left beside it.
 
@@ -188,19 +226,14 @@ def remove_leftovers(path: str | os.PathLike) -> None:
     as sound_tf named them before): those of another host, or of a process still running, may be being
     written and stay. Errors are ignored: a leftover is not worth failing the write that came before.
     """
-    from .locks import process_alive
-
     path = Path(path)
-    prefix = f".{path.name}.{socket.gethostname()}."
+    host = socket.gethostname()
+    prefix = f".{path.name}.{host}."
     try:
-        found = list(path.parent.glob(f"{glob.escape(prefix)}*.tmp"))
+        found = list(path.parent.glob(f"{glob.escape(prefix)}*.tmp*"))
     except OSError:
         return
     for left in found:
-        owner = re.fullmatch(r"(\d+)(-[^.]*)?", left.name[len(prefix):-len(".tmp")])
-        if owner is None or int(owner[1]) == os.getpid() or process_alive(int(owner[1])):
-            continue
-        try:
-            left.unlink(missing_ok=True)
-        except OSError:
-            pass
+        pid = _owner_of(left.name, host)
+        if pid is not None and _ended(pid):
+            _unlink_quietly(left)

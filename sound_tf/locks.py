@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -256,7 +257,8 @@ def refuse_foreign_folder(folder: str | os.PathLike, *, marker: str, what: str, 
 
 def abandoned_temporary(path: str | os.PathLike, names: tuple[str, ...]) -> bool:
     """Whether ``path`` is the temporary file of an atomic write of one of ``names``: ``.<name>.tmp`` or
-    ``.<name>.<anything>.tmp`` (every atomic write of sound_tf names its file so), a regular file.
+    ``.<name>.<anything>.tmp`` (every atomic write of sound_tf names its file so; one that keeps an ending of
+    the name, ``.<name>.<anything>.tmp.weights.h5``, too), a regular file.
 
     A command killed between writing such a file and renaming it into place leaves it beside the file it
     was writing. In a folder whose ``run_state.json`` (``crossval_state.json``, ``search.json``) was that
@@ -276,8 +278,11 @@ def abandoned_temporary(path: str | os.PathLike, names: tuple[str, ...]) -> bool
     """
     path = Path(path)
     name = path.name
-    return (name.endswith(".tmp") and path.is_file() and not path.is_symlink()
-            and any(name == f".{own}.tmp" or name.startswith(f".{own}.") for own in names))
+    # after .tmp, the ending of the real name a writer insisted on (sound_tf.atomic's keep_suffix: .weights.h5)
+    temporary = re.fullmatch(r"\..+\.tmp((?:\.[^.]+)*)", name)
+    return (temporary is not None and path.is_file() and not path.is_symlink()
+            and any((name == f".{own}.tmp{temporary[1]}" or name.startswith(f".{own}."))
+                    and own.endswith(temporary[1]) for own in names))
 
 
 def remove_abandoned_temporaries(folder: str | os.PathLike, names: tuple[str, ...]) -> None:

@@ -296,6 +296,32 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
                     self.cooldown_counter, self.wait = self.cooldown, 0
 
 
+def save_weights_whole(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model.save_weights(path)`` written whole or not at all (:func:`sound_tf.atomic.write_with`): Keras
+    writes the HDF5 file in place, and a kill or a full disk half way left a truncated file where the last
+    whole one was. The temporary file ends ``.tmp.weights.h5``, as ``save_weights`` requires."""
+    return atomic.write_with(path, lambda tmp: model.save_weights(tmp), keep_suffix=".weights.h5")
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``keras.callbacks.ModelCheckpoint`` of the weights whose file is replaced whole, never half-written.
+
+    Keras decides as ever whether to save (``_should_save_model``: ``save_best_only``, the monitored value,
+    ``initial_value_threshold``); only the save itself goes through :func:`save_weights_whole`, so a kill
+    while the best weights are written leaves the previous best ones whole. A truncated ``best.weights.h5``
+    was rewritten by a resumed run only when the epoch trained again improved on the history's best again
+    (bit-identical training does, on the same machine); when not, the run ended failing to load it.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, **kwargs: Any):
+        super().__init__(filepath, save_weights_only=True, **kwargs)
+
+    def _save_model(self, epoch: int, batch: int | None, logs: dict | None) -> None:
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):
+            save_weights_whole(self.model, filepath)
+
+
 class MarkFitDone(keras.callbacks.Callback):
     """When ``fit`` ends, save the final weights and record ``fit_done`` in the run's state.
 
@@ -309,8 +335,7 @@ class MarkFitDone(keras.callbacks.Callback):
         self.run_dir = run_dir
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        (self.run_dir / FINAL_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
-        self.model.save_weights(self.run_dir / FINAL_WEIGHTS)
+        save_weights_whole(self.model, self.run_dir / FINAL_WEIGHTS)  # a kill leaves the previous one, or none
         write_state(self.run_dir, fit_done=True)
 
 
@@ -449,8 +474,8 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *
     callbacks: list[keras.callbacks.Callback] = [
         InputThreadPriority(),
         LearningRateLogger(),
-        keras.callbacks.ModelCheckpoint(str(run_dir / BEST_WEIGHTS), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True, initial_value_threshold=best),
+        AtomicModelCheckpoint(str(run_dir / BEST_WEIGHTS), monitor="val_loss", save_best_only=True,
+                              initial_value_threshold=best),
         ResumableEarlyStopping(previous_best=best, epochs_since_best=since_best, monitor="val_loss",
                                patience=config.train.early_stopping_patience, restore_best_weights=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

@@ -147,6 +147,48 @@ def test_a_process_killed_mid_write_leaves_the_previous_file_and_a_temporary_nam
     assert sorted(tmp_path.iterdir()) == sorted([target, live, other_host])
 
 
+def _ended_pid() -> int:
+    """The pid of a process of this host that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_writer_that_insists_on_a_suffix_gets_it_after_tmp(tmp_path):
+    """Keras's save_weights refuses a name not ending .weights.h5, and every temporary name ended .tmp: the
+    weights files could not be written through this module, and were written in place."""
+    import re
+
+    target = tmp_path / "best.weights.h5"
+    target.write_text(OLD)
+    seen = []
+
+    def save_weights(tmp: Path) -> None:
+        if not tmp.name.endswith(".weights.h5"):
+            raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={tmp}")
+        seen.append(tmp.name)
+        tmp.write_bytes(b"w" * 10)
+
+    for bad in ("weights.h5", ".weights.h5x", ".best.weights.h5", "best.weights.h5"):
+        with pytest.raises(ValueError, match=f"keep_suffix must be a suffix of the file's name.*{re.escape(bad)}"):
+            atomic.write_with(target, save_weights, keep_suffix=bad)
+    assert target.read_text() == OLD and sorted(tmp_path.iterdir()) == [target]
+    atomic.write_with(target, save_weights, keep_suffix=".weights.h5")
+    assert target.read_bytes() == b"w" * 10 and sorted(tmp_path.iterdir()) == [target]
+    assert re.fullmatch(rf"\.best\.weights\.h5\.{re.escape(socket.gethostname())}\.{os.getpid()}-[a-z0-9_]+"
+                        rf"\.tmp\.weights\.h5", seen[0]), seen
+    # what a kill leaves is recognised as the file's temporary, and removed once its process has ended
+    dead = tmp_path / f".best.weights.h5.{socket.gethostname()}.{_ended_pid()}-abcd1234.tmp.weights.h5"
+    live = tmp_path / f".best.weights.h5.{socket.gethostname()}.{os.getppid()}-abcd1234.tmp.weights.h5"
+    other = tmp_path / f".best.weights.h5.{socket.gethostname()}.{_ended_pid()}-abcd1234.tmp.keras"  # not its ending
+    for path in (dead, live, other):
+        path.write_bytes(b"\x89HDF half")
+    assert abandoned_temporary(dead, ("best.weights.h5",)) and not abandoned_temporary(dead, ("weights.h5",))
+    assert not abandoned_temporary(other, ("best.weights.h5",))
+    atomic.remove_leftovers(target)
+    assert sorted(tmp_path.iterdir()) == sorted([target, live, other])
+
+
 def test_the_module_imports_no_tensorflow():
     code = "import sys\nimport sound_tf.atomic\nprint(sorted(m for m in sys.modules if m.split('.')[0] in " \
            "('tensorflow', 'keras', 'numpy')))"

@@ -1209,6 +1209,61 @@ def test_resumed_callbacks_go_on_from_the_best_epoch_of_the_history(tmp_path):
     assert model.stop_training  # the third epoch without a lower val_loss
 
 
+_WEIGHTS_MODEL = """
+import keras, numpy as np
+from sound_tf import trainer
+from sound_tf.config import Config, apply_overrides
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64), keras.layers.Dense(2)])
+model.compile(optimizer="adam", loss="mse")
+callbacks = trainer._callbacks(apply_overrides(Config(), {"labels": ["a", "b"]}), RUN, HISTORY, started=0.0,
+                               seconds_before=0.0)
+checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
+done = next(c for c in callbacks if isinstance(c, trainer.MarkFitDone))
+for callback in (checkpoint, done):
+    callback.set_model(model)
+checkpoint.on_train_begin()
+"""
+
+
+def test_best_and_final_weights_killed_mid_write_leave_the_previous_whole_file(tmp_path):
+    """ModelCheckpoint (best.weights.h5) and MarkFitDone (final.weights.h5) wrote in place: a process killed
+    half way left a truncated HDF5 file where the previous whole one was. A resumed run trains that epoch
+    again and rewrote it only when the epoch improved on the best again (bit-identical training does, on one
+    machine; on another, or when not, the run ended failing to load it: "truncated file: eof = 29172")."""
+    from conftest import killed_mid_write
+    from sound_tf import atomic, trainer
+    from sound_tf.locks import abandoned_temporary
+
+    run = tmp_path / "run"
+    setup = f"from pathlib import Path\nRUN = Path({str(run)!r})\nHISTORY = {{}}\n" + _WEIGHTS_MODEL
+    scope: dict = {}
+    exec(setup, scope)  # epoch 0's best weights, and the final weights, written whole
+    model, first = scope["model"], scope["model"].get_weights()
+    scope["checkpoint"].on_epoch_end(0, {"val_loss": 1.0})
+    scope["done"].on_train_end()
+    best, final = run / trainer.BEST_WEIGHTS, run / trainer.FINAL_WEIGHTS
+    size = best.stat().st_size
+    assert final.stat().st_size == size > 16_000  # 64 x 64 float32 weights and more
+
+    # A later epoch with a lower val_loss (a resumed run: the history's best is 1.0), and the end of training,
+    # each in a process killed half way through writing its weights: other weights, the same size.
+    later = setup.replace("HISTORY = {}", "HISTORY = {'val_loss': [1.0], 'loss': [1.0]}") + \
+        "model.set_weights([w + 1.0 for w in model.get_weights()])\n"
+    for write, target in (("checkpoint.on_epoch_end(1, {'val_loss': 0.5})", best), ("done.on_train_end()", final)):
+        killed_mid_write(later, write, size // 2, tmp_path)
+        assert target.stat().st_size == size, target.name
+        model.set_weights([w - 5.0 for w in first])
+        model.load_weights(target)  # whole, and epoch 0's weights
+        for kept, before in zip(model.get_weights(), first):
+            np.testing.assert_array_equal(kept, before)
+        left = [p for p in target.parent.iterdir() if p.name not in ("best.weights.h5", "final.weights.h5")]
+        assert len(left) == 1 and left[0].stat().st_size == size // 2  # what the kill left: a temporary file
+        assert left[0].name.startswith(f".{target.name}.") and left[0].name.endswith(".tmp.weights.h5")
+        assert abandoned_temporary(left[0], (target.name,))
+        atomic.remove_leftovers(target)  # its process ended: removed
+        assert sorted(p.name for p in target.parent.iterdir()) == ["best.weights.h5", "final.weights.h5"]
+
+
 def test_the_log_drops_only_the_retracing_warning_of_keras_step_functions(tmp_path):
     """crossval and tune build a model per fold or trial; TensorFlow counted their Keras step functions as
     one function retraced and warned twice per fold from the third on. Other retracing warnings stay."""
