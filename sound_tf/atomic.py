@@ -11,7 +11,7 @@ suffix, so nothing listing the folder takes it for a real file, and recognised a
 atomic write by :func:`sound_tf.locks.abandoned_temporary`. A writer that insists on a suffix (Keras's
 ``save_weights`` wants ``.weights.h5``) gets it after ``.tmp``, taken from the real file's name
 (``keep_suffix``). A process killed before its rename leaves it; its name says which process of which host
-wrote it (:func:`remove_leftovers`).
+wrote it (:func:`remove_leftovers` for one file's, :func:`remove_leftovers_in` for a whole folder's).
 
 Only the standard library is imported: every module may use this one (``audio``, ``config`` and ``lite``
 never import TensorFlow).
@@ -40,8 +40,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["copy_file", "remove_leftovers", "replaced_whole", "temporary_file_beside", "write_bytes", "write_csv",
-           "write_json", "write_text", "write_with"]
+__all__ = ["copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole", "temporary_file_beside",
+           "write_bytes", "write_csv", "write_json", "write_text", "write_with"]
 
 _NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
 
@@ -237,3 +237,40 @@ def remove_leftovers(path: str | os.PathLike) -> None:
         pid = _owner_of(left.name, host)
         if pid is not None and _ended(pid):
             _unlink_quietly(left)
+
+
+#: A temporary file's name that names no owner: ``.<name>.tmp``, or ``.<name>.<random>.tmp`` (sound_tf before
+#: names carried the host and process, and a name too long to carry them), its real name kept after ``.tmp``.
+_OWNERLESS = re.compile(r"\.(.+?)(?:\.[a-z0-9_]{8})?\.tmp((?:\.[^.]+)*)")
+#: The end of a name that carries an owner, of any host: ``.<pid>[-<random>].tmp[<kept suffix>]``.
+_OWNED = re.compile(r".*\.\d+(?:-[^.]*)?\.tmp(?:\.[^.]+)*")
+
+
+def remove_leftovers_in(folder: str | os.PathLike, *, held: bool = False) -> list[Path]:
+    """Delete every temporary file an atomic write left in ``folder`` and its subfolders when its process
+    was killed before the rename, whatever file it was writing; returns what was deleted.
+
+    A temporary file whose name says it is of a process of this host that has ended goes. One of a process
+    still running (a search's workers write into their chief's folder), or of another host (a folder on a
+    network file system), may be being written and stays. ``held``: the caller holds ``folder``'s lock
+    (:func:`sound_tf.locks.claim_folder`), so no other sound_tf process writes in it, and a temporary file
+    naming no owner (``.split.csv.tmp``, ``.split.csv.<random>.tmp``, as earlier versions named them) goes
+    too. Symbolic links are neither followed nor deleted; a file that cannot be deleted stays.
+    """
+    host = socket.gethostname()
+    removed: list[Path] = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if not name.startswith(".") or ".tmp" not in name:
+                continue
+            left = Path(parent) / name
+            pid = _owner_of(name, host)
+            if pid is not None:
+                gone = _ended(pid)
+            else:
+                ownerless = _OWNERLESS.fullmatch(name)
+                gone = (held and ownerless is not None and ownerless[1].endswith(ownerless[2])
+                        and _OWNED.fullmatch(name) is None)
+            if gone and not left.is_symlink() and left.is_file() and _unlink_quietly(left):
+                removed.append(left)
+    return removed

@@ -284,6 +284,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         raise DatasetError(f"{wording.flag('--folds')} names fold(s) {unknown} that do not exist; folds present: "
                            f"{all_folds}")
     selected = list(folds) if folds else all_folds
+    # What a killed cross-validation left half-written (its state, folds.csv, crossval.csv, a fold's files ...).
+    atomic.remove_leftovers_in(out_dir, held=True)
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
     _check_state(out_dir, state, overwrite=overwrite, wording=wording)

@@ -34,7 +34,7 @@ from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
-from .locks import Wording, claimed, refuse_foreign_folder, remove_abandoned_temporaries
+from .locks import Wording, claimed, refuse_foreign_folder
 from .models import build_model
 
 STATE_FILE = RUN_STATE_FILENAME
@@ -589,8 +589,9 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
                log: Callable[[str], None], verbose: int | str, evaluate_test: bool) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # What a kill left half-written under a temporary name (split.csv, run_state.json) is written anew.
-    remove_abandoned_temporaries(run_dir, (STATE_FILE, *RUN_STARTUP_FILES))
+    # What a killed process left half-written under a temporary name (split.csv, config.json, history.csv, the
+    # checkpoints, the report's files ...), here and in checkpoints/, is written anew.
+    atomic.remove_leftovers_in(run_dir, held=True)
     started = time.time()
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()

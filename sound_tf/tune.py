@@ -89,8 +89,7 @@ from . import atomic, augment
 from .config import Config, apply_overrides, as_made_today
 from .errors import ConfigError, SoundTFError, is_whole, run_cli
 from .hypermodel import OBJECTIVES, SearchSpace
-from .locks import (COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder,
-                    remove_abandoned_temporaries)
+from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
@@ -976,7 +975,7 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
     or with half a ``split.csv``; every rerun took the run as trained and failed reading it (export, too).
     """
     from .train import run_log
-    from .trainer import RUN_STARTUP_FILES, read_state, same_settings, train_run
+    from .trainer import read_state, same_settings, train_run
 
     final = apply_overrides(config, {"labels": list(data.labels)})
     with claimed(run_dir, "training in it", wording=wording):  # e.g. a `train --out .../best_run` of the user's
@@ -985,7 +984,7 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
             log(f"{run_dir} holds another configuration (the best trial changed): training it again")
             empty_folder(run_dir)
             state = {}
-        remove_abandoned_temporaries(run_dir, RUN_STARTUP_FILES)
+        atomic.remove_leftovers_in(run_dir, held=True)  # what a killed search left half-written in it
         for name in ("split.csv", "skipped.csv"):
             if (out / name).is_file():
                 atomic.copy_file(out / name, run_dir / name)
@@ -1282,6 +1281,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     from .hypermodel import SoundHyperModel
 
     fresh = overwrite or not (out / SEARCH_FILE).is_file()
+    # What killed processes (this search before, its workers) left half-written; a running worker's stays.
+    atomic.remove_leftovers_in(out)
     inert = space.inert(config)
     not_searched = _prepare_folder(out, config, space, role, overwrite=overwrite and role != "worker", log=log,
                                    inert=inert, wording=wording)

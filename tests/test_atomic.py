@@ -189,6 +189,37 @@ def test_a_writer_that_insists_on_a_suffix_gets_it_after_tmp(tmp_path):
     assert sorted(tmp_path.iterdir()) == sorted([target, live, other])
 
 
+def test_a_folder_sweep_removes_every_leftover_of_an_ended_process_of_this_host_and_nothing_else(tmp_path):
+    """Leftovers were removed one name at a time (a run's state and startup files, oracle.json): those of
+    config.json, labels.txt, history.csv, the report's files and the checkpoints stayed for good."""
+    host, dead = socket.gethostname(), _ended_pid()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "checkpoints").mkdir()
+        gone = [f".config.json.{host}.{dead}-abcd1234.tmp", f".labels.txt.{host}.{dead}-x_9.tmp",
+                f".history.csv.{host}.{dead}.tmp", f".curves.png.{host}.{dead}-zz.tmp",
+                f"checkpoints/.best.weights.h5.{host}.{dead}-q1.tmp.weights.h5"]
+        stay = [f".config.json.{host}.{sleeper.pid}-abcd1234.tmp",  # its process still runs
+                f"checkpoints/.final.weights.h5.{host}.{sleeper.pid}-q1.tmp.weights.h5",
+                f".config.json.other-host.{dead}-abcd1234.tmp",  # another host's
+                f".config.json.{host}.{dead}-abcd1234.tmp.keras",  # not an ending of config.json
+                "config.json", ".notes.txt", f"notes.{host}.{dead}.tmp"]  # the user's
+        ownerless = [".split.csv.hjec7156.tmp", ".run_state.json.tmp"]  # earlier versions' names
+        for name in gone + stay + ownerless:
+            (tmp_path / name).write_text("half")
+        os.symlink(tmp_path / "config.json", tmp_path / f".skipped.csv.{host}.{dead}-ab.tmp")  # a link stays
+        removed = atomic.remove_leftovers_in(tmp_path)
+        assert sorted(removed) == sorted(tmp_path / name for name in gone)
+        kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir())
+        assert kept == sorted(stay + ownerless + [f".skipped.csv.{host}.{dead}-ab.tmp"])
+        # a folder the caller holds: the temporary files that name no owner go too, the live process's stay
+        assert sorted(atomic.remove_leftovers_in(tmp_path, held=True)) == sorted(tmp_path / n for n in ownerless)
+        assert all((tmp_path / name).exists() for name in stay)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_the_module_imports_no_tensorflow():
     code = "import sys\nimport sound_tf.atomic\nprint(sorted(m for m in sys.modules if m.split('.')[0] in " \
            "('tensorflow', 'keras', 'numpy')))"

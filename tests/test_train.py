@@ -1436,6 +1436,41 @@ def test_a_run_killed_while_it_wrote_its_split_or_first_state_resumes(tmp_path, 
         assert (out / "metrics.json").is_file() and not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_resumed_run_removes_what_killed_processes_left_half_written_and_keeps_a_live_ones(tmp_path):
+    """Only the temporary files of run_state.json and the startup files were removed on resume: a process
+    killed while it wrote config.json, labels.txt, history.csv, a report file or a checkpoint left its
+    hidden temporary file in the run folder for good."""
+    import socket
+
+    from sound_tf import trainer
+
+    host = socket.gethostname()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run = tmp_path / "run"
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "run_state.json").write_text(json.dumps({"status": "running"}))  # killed before its first epoch
+        dead = [f".{name}.{host}.{ended.pid}-k1ll3d00.tmp" for name in
+                ("config.json", "labels.txt", "history.csv", "metrics.json", "confusion_matrix.png", "split.csv")]
+        dead.append(f"checkpoints/.best.weights.h5.{host}.{ended.pid}-k1ll3d00.tmp.weights.h5")
+        live = [f".config.json.{host}.{sleeper.pid}-l1ve0000.tmp",
+                f"checkpoints/.best.weights.h5.{host}.{sleeper.pid}-l1ve0000.tmp.weights.h5"]
+        for name in dead + live:
+            (run / name).write_bytes(b"half a file")
+        config = _tiny_config(make_tree(tmp_path / "data", clips_per_class=6, corrupt=False), **{"train.epochs": 1})
+        result = trainer.train_run(config, run, verbose=0, log=lambda m: None, evaluate_test=False)
+        assert len(result.history["loss"]) == 1
+        assert [name for name in dead if (run / name).exists()] == []
+        assert [name for name in live if (run / name).read_bytes() == b"half a file"] == live
+        hidden = sorted(str(p.relative_to(run)) for p in run.rglob(".*.tmp*"))
+        assert hidden == sorted(live)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_run_startup_files_is_still_importable_from_the_train_module():
     """RUN_STARTUP_FILES moved to sound_tf.trainer (train_run refuses a folder by it); code that read it
     from sound_tf.train, where it was documented, still does."""
