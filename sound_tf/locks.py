@@ -285,19 +285,6 @@ def abandoned_temporary(path: str | os.PathLike, names: tuple[str, ...]) -> bool
                     and own.endswith(temporary[1]) for own in names))
 
 
-def remove_abandoned_temporaries(folder: str | os.PathLike, names: tuple[str, ...]) -> None:
-    """Delete the temporary files of ``names`` in ``folder`` (:func:`abandoned_temporary`) that a killed
-    process left behind. Only for a folder this process holds (:func:`claim_folder`): another process
-    writing into it could be renaming such a file into place."""
-    names = _names("names", names)
-    try:
-        found = [path for path in Path(folder).iterdir() if abandoned_temporary(path, names)]
-    except OSError:  # no folder (yet): nothing was left in it
-        return
-    for path in found:
-        path.unlink(missing_ok=True)
-
-
 def _names(argument: str, names: tuple[str, ...]) -> tuple[str, ...]:
     """``names`` as a tuple of file names; a single name is refused (``keep="split.csv"`` was read as the names
     ``s``, ``p``, ``l`` ..., and split.csv was deleted)."""

@@ -48,8 +48,6 @@ def test_a_folder_a_kill_left_with_a_half_written_file_is_still_the_commands_own
     (tmp_path / locks.LOCK_FILE).write_text("")
     (tmp_path / left).write_text("split,path,lab")  # cut short
     locks.refuse_foreign_folder(tmp_path, marker=marker, what="run", startup=startup)  # no error
-    locks.remove_abandoned_temporaries(tmp_path, (marker, *startup))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([locks.LOCK_FILE, startup[0]])
 
 
 def test_only_temporary_files_of_the_commands_own_names_are_its_own(tmp_path):
@@ -60,10 +58,6 @@ def test_only_temporary_files_of_the_commands_own_names_are_its_own(tmp_path):
     with pytest.raises(ConfigError, match=r"it holds \.notes\.txt\.tmp, \.run_state\.json\.tmp/, \.split\.csv\.backup, "
                                           r"\.split\.csvx\.tmp, split\.csv\.tmp, and no run_state\.json"):
         locks.refuse_foreign_folder(tmp_path, marker="run_state.json", what="run", startup=("train.log", "split.csv"))
-    locks.remove_abandoned_temporaries(tmp_path, ("run_state.json", "train.log", "split.csv"))
-    assert len(list(tmp_path.iterdir())) == 6  # nothing of the user's deleted
-    with pytest.raises(ConfigError, match="names must be a tuple of file names"):
-        locks.remove_abandoned_temporaries(tmp_path, "split.csv")
 
 
 def test_process_alive_answers_no_for_pids_that_name_no_process():
