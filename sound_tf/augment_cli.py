@@ -63,6 +63,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set augment.noise_probability=1 (repeatable)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (not the versions written, none of TensorFlow's own log lines)")
     return parser.parse_args(argv)
 
 
@@ -391,6 +393,8 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from .quiet import native_logs_held, quiet_tensorflow
+    quiet_tensorflow()  # augment_file imports TensorFlow
 
     def work() -> None:
         config = build_config(args)
@@ -398,9 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_seed("--seed", args.seed)
             config = replace_section(config, "train", seed=args.seed)
         augment_file(args.file, args.out, config, count=args.count, seed=config.train.seed,
-                     start_seconds=args.start)
+                     start_seconds=args.start, log=(lambda message: None) if args.quiet else print)
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):
+        return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -193,17 +193,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="leave out files of classes the model does not know (default: an error)")
     parser.add_argument("--out", help="output folder (default: RUN_DIR/evaluation/<split or dataset name>)")
     parser.add_argument("--batch-size", type=int, help="windows per inference batch (default: the run's)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (no progress or summary lines, none of TensorFlow's own log lines; "
+                             "the results are in the --out folder)")
     args = parser.parse_args(argv)
 
-    from .quiet import quiet_tensorflow
+    from .quiet import native_logs_held, quiet_tensorflow
 
     quiet_tensorflow()
 
     def work() -> None:
         evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
-                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size)
+                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size,
+                     log=(lambda message: None) if args.quiet else print)
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):  # TensorFlow is imported in work
+        return run_cli(work)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import numpy as np
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
                     resample_wave, split_windows)
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, stdout_closed
+from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
 __all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
@@ -374,22 +375,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3, help="classes listed in the overall result (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="none of the TFLite runtime's own log lines: the results, notes and errors only")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error (141 when the
     reader of stdout went away, as in ``| head``)."""
+    args = _parser().parse_args(argv)
     try:
-        code = _main(argv)
+        with native_logs_held(args.quiet):  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            code = _main(args)
         sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
         return code
     except BrokenPipeError:
         return stdout_closed()
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.threads < 1:
             raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")

@@ -191,9 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default: 3)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
     parser.add_argument("--windows", action="store_true", help="also list each window's classes (a timeline)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="none of TensorFlow's own log lines: the results, notes and errors only")
     args = parser.parse_args(argv)
 
-    from .quiet import quiet_tensorflow
+    from .quiet import native_logs_held, quiet_tensorflow
     quiet_tensorflow()
 
     def work() -> int:  # as sound_tf.lite: 1 when any file could not be classified (the others are printed)
@@ -205,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {failed} of {classified + failed} file(s) could not be classified", file=sys.stderr)
         return 1 if failed or not classified else 0
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):  # TensorFlow is imported in work
+        return run_cli(work)
 
 
 if __name__ == "__main__":

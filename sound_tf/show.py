@@ -81,17 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="use this run folder's config (sample rate and frontend)")
     source.add_argument("--pipeline", help="use this recipe's config (pipelines/<name>.toml or a path)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only errors (not the name of the PNG written, none of TensorFlow's own log lines)")
     args = parser.parse_args(argv)
 
-    from .quiet import quiet_tensorflow
+    from .quiet import native_logs_held, quiet_tensorflow
     quiet_tensorflow()
     out = Path(args.out) if args.out else Path(f"{Path(args.file).stem}.png")
 
     def work() -> None:
         show_file(args.file, out, load_config(args.run, args.pipeline))
-        print(f"wrote {printable_path(out)}")
+        if not args.quiet:
+            print(f"wrote {printable_path(out)}")
 
-    return run_cli(work)
+    with native_logs_held(args.quiet):  # TensorFlow is imported in work
+        return run_cli(work)
 
 
 if __name__ == "__main__":

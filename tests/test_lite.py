@@ -462,6 +462,21 @@ def test_cli_whose_reader_went_away_exits_quietly(models, tmp_path):
     assert child.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
+def test_cli_quiet_leaves_out_the_runtimes_log_line_and_keeps_results_and_errors(models, tmp_path):
+    """The TFLite runtime writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to stderr when the
+    model loads; --quiet leaves it out and prints the results and the error on a missing file as before."""
+    short = tmp_path / "beep.wav"
+    sf.write(short, 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR // 4) / SR), SR, subtype="PCM_16")
+    command = [sys.executable, "-m", "sound_tf.lite", str(models["loud"]), str(short), str(tmp_path / "missing.wav")]
+    plain, quiet = (subprocess.run(command + extra, cwd=REPO, capture_output=True, text=True, timeout=120)
+                    for extra in ([], ["--quiet"]))
+    missing = f"error: {tmp_path / 'missing.wav'}: no such file or folder\n"
+    assert plain.returncode == quiet.returncode == 1
+    assert plain.stderr == "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n" + missing
+    assert quiet.stderr == missing
+    assert quiet.stdout == plain.stdout and quiet.stdout.startswith(f"{short} (0.25 s, 1 window)\n  loud ")
+
+
 def test_the_device_install_pins_what_the_package_pins():
     device, package = device_pins(), package_pins()
     assert {"numpy", "soundfile", "soxr", "ai-edge-litert", "fastapi", "uvicorn"} <= set(device)

@@ -4,9 +4,15 @@ The classifier of native lines (shared with the server's JSON log) gives each it
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from sound_tf.quiet import NativeLine, is_native_noise, native_line, native_logs_held, quiet_requested
 
@@ -88,3 +94,86 @@ def test_native_lines_are_told_apart_with_their_level_and_source(line, expected)
                                   "  File \"/x/app.py\", line 3, in <module>\n"])
 def test_other_text_is_not_a_native_line(line):
     assert native_line(line) is None and not is_native_noise(line)
+
+
+REPO = Path(__file__).resolve().parents[1]
+# The commands that gained --quiet, each with arguments that get as far as TensorFlow's import (lite: as far as
+# its error on a missing model; it never imports TensorFlow).
+QUIET_CLIS = {"sound_tf.evaluate": ["{tmp}/no_run"], "sound_tf.predict": ["{tmp}/no_run", "{wav}"],
+              "sound_tf.show": ["{wav}", "--out", "{tmp}/x.png"],
+              "sound_tf.augment_cli": ["{wav}", "--out", "{tmp}/aug"], "sound_tf.lite": ["{tmp}/no.tflite", "{wav}"]}
+_IMPORT_WATCH = """
+import importlib, json, os, sys
+level_at_import = []
+class _NoTensorFlow:  # records TF_CPP_MIN_LOG_LEVEL when TensorFlow (or Keras, which imports it) is imported
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "keras"):
+            level_at_import.append(os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+            raise ImportError(f"{name} is left out by the test")
+        return None
+sys.meta_path.insert(0, _NoTensorFlow)
+module = importlib.import_module(sys.argv[1])
+calls = []
+for extra in ([], ["--quiet"]):
+    os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    level_at_import.clear()
+    try:
+        outcome = module.main(sys.argv[2:] + extra)
+    except SystemExit as exc:  # argparse refused the arguments
+        outcome = f"exit {exc.code}"
+    except ImportError:
+        outcome = "import"
+    calls.append({"outcome": outcome, "level_at_import": list(level_at_import)})
+print(json.dumps(calls))
+"""
+
+
+def _tone(path: Path, rate_hz: int = 8000) -> Path:
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(0.6 * rate_hz)) / rate_hz), rate_hz, subtype="PCM_16")
+    return path
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without TF_CPP_MIN_LOG_LEVEL (the conftest sets it for the tests)."""
+    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("module", sorted(QUIET_CLIS))
+def test_every_command_takes_quiet_and_sets_tensorflows_log_level_before_importing_it(module, tmp_path):
+    """evaluate, predict, show and augment set TF_CPP_MIN_LOG_LEVEL=2 before TensorFlow is imported, with or
+    without --quiet (augment never set it: TensorFlow's INFO lines, such as cpu_feature_guard's, were printed),
+    and every parser takes --quiet; lite takes it and still never imports TensorFlow."""
+    argv = [arg.format(tmp=tmp_path, wav=_tone(tmp_path / "tone.wav")) for arg in QUIET_CLIS[module]]
+    done = subprocess.run([sys.executable, "-c", _IMPORT_WATCH, module, *argv], cwd=REPO, env=_environment(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    calls = json.loads(done.stdout.strip().splitlines()[-1])
+    if module == "sound_tf.lite":
+        assert calls == [{"outcome": 2, "level_at_import": []}] * 2, calls  # error: the missing model
+    else:
+        assert calls == [{"outcome": "import", "level_at_import": ["2"]}] * 2, calls
+
+
+@pytest.mark.parametrize("case", ["augment", "show", "show_unreadable"])
+def test_quiet_commands_print_only_their_errors(case, tmp_path):
+    """With --quiet (TF_CPP_MIN_LOG_LEVEL unset), augment and show print nothing but errors: no progress or
+    "wrote" lines, none of TensorFlow's start-up lines (absl's notice and the oneDNN one, twice)."""
+    wav, png, out = _tone(tmp_path / "tone.wav"), tmp_path / "tone.png", tmp_path / "aug"
+    unreadable = tmp_path / "broken.wav"
+    unreadable.write_bytes(b"RIFF\x00\x00not really a wave file")
+    command, code, written = {
+        "augment": (["sound_tf.augment", str(wav), "--out", str(out), "--count", "1"], 0,
+                    [out / "original.wav", out / "params.json", out / "spectrograms.png"]),
+        "show": (["sound_tf.show", str(wav), "--out", str(png)], 0, [png]),
+        "show_unreadable": (["sound_tf.show", str(unreadable), "--out", str(png)], 2, []),
+    }[case]
+    done = subprocess.run([sys.executable, "-m", *command, "--quiet"], cwd=REPO, env=_environment(),
+                          capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout) == (code, ""), done.stderr[-2000:]
+    if code == 0:
+        assert done.stderr == ""
+        assert all(path.is_file() and path.stat().st_size > 0 for path in written)
+    else:
+        assert done.stderr.startswith(f"error: {unreadable}: ") and done.stderr.count("\n") == 1, done.stderr
+        assert not png.exists()
