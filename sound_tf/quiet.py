@@ -19,10 +19,11 @@ import contextlib
 import os
 import re
 import select
+import signal
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 #: An absl line of TensorFlow's or the TFLite runtime's native code: severity letter, date, time, thread, source.
 #: ``I0000 00:00:1796440877.037388    6200 reader.cc:83] message``
@@ -117,6 +118,9 @@ class LineSink(Protocol):
 
 #: How long :func:`stderr_through` waits for more lines before it calls its sink's ``idle``.
 IDLE_SECONDS = 0.2
+#: How long a SIGTERM that ends the process within :func:`stderr_through`'s block waits for the lines still in the
+#: pipe before the process ends (a child of the command may hold the pipe open, as for :data:`DRAIN_SECONDS`).
+SIGTERM_DRAIN_SECONDS = 1.0
 
 
 class _DropNoise:
@@ -154,7 +158,9 @@ def stderr_through(sink: LineSink) -> Iterator[None]:
 
     A thread reads the pipe that descriptor 2 is meanwhile and writes what ``sink`` makes of each line as soon
     as it is complete. At the end of the block descriptor 2 is given back and the thread writes the lines
-    still in the pipe (waiting up to :data:`DRAIN_SECONDS`). Without a descriptor 2 the block runs as it is.
+    still in the pipe (waiting up to :data:`DRAIN_SECONDS`); a SIGTERM within it (when the signal had its default
+    action) does the same, waiting up to :data:`SIGTERM_DRAIN_SECONDS`, before it ends the process as before.
+    Without a descriptor 2 the block runs as it is.
     """
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()  # what Python has buffered belongs before the block
@@ -170,14 +176,38 @@ def stderr_through(sink: LineSink) -> Iterator[None]:
     thread = threading.Thread(target=_pass_on, args=(read_end, forward_to, sink), name="sound_tf-stderr",
                               daemon=True)
     thread.start()
-    try:
-        yield
-    finally:
+
+    def give_back() -> None:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             sys.stderr.flush()
         os.dup2(original, 2)  # closes this process's last write end of the pipe: the thread reads to its end
+
+    def end_by_sigterm(signum: int, frame: Any) -> None:
+        # SIGTERM still ends the process by that signal, but after the lines in the pipe: uvicorn raises it again
+        # once its server has shut down, and its last lines were lost with the thread that had still to write them
+        give_back()
+        thread.join(SIGTERM_DRAIN_SECONDS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+
+    previous = _take_signal(signal.SIGTERM, end_by_sigterm)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        give_back()
         os.close(original)
         thread.join(DRAIN_SECONDS)
+
+
+def _take_signal(signum: int, handler: Callable[[int, Any], None]) -> Any:
+    """Install ``handler`` for ``signum`` and return the one it replaced, when this thread may (the main one) and
+    the signal has its default action; else leave it (an ignored signal, a handler of the caller's) and return
+    ``None``."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signum) != signal.SIG_DFL:
+        return None
+    return signal.signal(signum, handler)
 
 
 def _pass_on(read_end: int, forward_to: int, sink: LineSink) -> None:

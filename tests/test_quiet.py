@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,41 @@ def test_an_exception_leaves_the_block_with_stderr_given_back(capfd):
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
     _write_all("after the block\n")
     assert capfd.readouterr().err == "after the block\n"
+
+
+def test_a_sigterm_in_the_block_ends_the_process_by_it_after_the_lines_in_the_pipe():
+    # What uvicorn does on SIGTERM (the server's one process, inside stderr_as_json): it catches the signal with its
+    # own handler, shuts down, writes its last lines, puts the previous handler back and raises the signal again.
+    # The process ended there with those lines still in the pipe, unwritten (0 of the 2 lines, 3 runs in 3).
+    code = ("import os, signal\n"
+            "from sound_tf.quiet import native_logs_held\n"
+            "with native_logs_held(True):\n"
+            "    previous = signal.signal(signal.SIGTERM, lambda *_: None)\n"
+            "    os.write(2, b'Application shutdown complete.\\n')\n"
+            "    os.write(2, b'Finished server process\\n')\n"
+            "    signal.signal(signal.SIGTERM, previous)\n"
+            "    signal.raise_signal(signal.SIGTERM)\n"
+            "    os.write(2, b'not reached\\n')\n")
+    for _ in range(3):
+        ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert (ended.returncode, ended.stderr) == (-signal.SIGTERM,
+                                                    "Application shutdown complete.\nFinished server process\n")
+
+
+def test_a_handler_of_the_callers_for_sigterm_is_left_as_it_is():
+    def own(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with native_logs_held(True):
+            assert signal.getsignal(signal.SIGTERM) is own
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    with native_logs_held(True):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 @pytest.mark.parametrize("argv, quiet", [(["run", "--quiet"], True), (["--qui", "run"], True),
