@@ -242,6 +242,10 @@ def remove_leftovers(path: str | os.PathLike) -> None:
 #: A temporary file's name that names no owner: ``.<name>.tmp``, or ``.<name>.<random>.tmp`` (sound_tf before
 #: names carried the host and process, and a name too long to carry them), its real name kept after ``.tmp``.
 _OWNERLESS = re.compile(r"\.(.+?)(?:\.[a-z0-9_]{8})?\.tmp((?:\.[^.]+)*)")
+#: The files that earlier versions wrote through a temporary file naming no owner, in a run, cross-validation or
+#: search folder (trainer's, crossval's and tune's state, the search's trials.csv, datasets' split and skipped
+#: lists, also copied into a search's best_run). Any other such name may be a file of the user's (.notes.tmp).
+_EARLIER_OWNERLESS = frozenset({"run_state.json", "crossval_state.json", "trials.csv", "split.csv", "skipped.csv"})
 #: The end of a name that carries an owner, of any host: ``.<pid>[-<random>].tmp[<kept suffix>]``.
 _OWNED = re.compile(r".*\.\d+(?:-[^.]*)?\.tmp(?:\.[^.]+)*")
 
@@ -254,8 +258,10 @@ def remove_leftovers_in(folder: str | os.PathLike, *, held: bool = False) -> lis
     still running (a search's workers write into their chief's folder), or of another host (a folder on a
     network file system), may be being written and stays. ``held``: the caller holds ``folder``'s lock
     (:func:`sound_tf.locks.claim_folder`), so no other sound_tf process writes in it, and a temporary file
-    naming no owner (``.split.csv.tmp``, ``.split.csv.<random>.tmp``, as earlier versions named them) goes
-    too. Symbolic links are neither followed nor deleted; a file that cannot be deleted stays.
+    naming no owner goes too when earlier versions wrote such a name (``.split.csv.tmp``,
+    ``.split.csv.<random>.tmp``, ``.run_state.json.tmp``: :data:`_EARLIER_OWNERLESS`); a hidden ``.notes.tmp``
+    or ``logs/.mydata.tmp`` is a file of the user's, and stays. Symbolic links are neither followed nor deleted;
+    a file that cannot be deleted stays.
     """
     host = socket.gethostname()
     removed: list[Path] = []
@@ -269,7 +275,7 @@ def remove_leftovers_in(folder: str | os.PathLike, *, held: bool = False) -> lis
                 gone = _ended(pid)
             else:
                 ownerless = _OWNERLESS.fullmatch(name)
-                gone = (held and ownerless is not None and ownerless[1].endswith(ownerless[2])
+                gone = (held and ownerless is not None and ownerless[1] in _EARLIER_OWNERLESS and not ownerless[2]
                         and _OWNED.fullmatch(name) is None)
             if gone and not left.is_symlink() and left.is_file() and _unlink_quietly(left):
                 removed.append(left)

@@ -220,6 +220,25 @@ def test_a_folder_sweep_removes_every_leftover_of_an_ended_process_of_this_host_
         sleeper.wait()
 
 
+def test_a_held_folder_sweep_leaves_the_users_hidden_tmp_files_in_it_and_its_subfolders(tmp_path):
+    """A held folder's sweep deleted every hidden name ending in .tmp that names no owner, in every subfolder:
+    a user's .notes.tmp, logs/.mydata.tmp or export/.backup.csv.tmp went with the leftovers of earlier versions
+    (7 of 7 deleted). Only the names those versions wrote without an owner go."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "export").mkdir()
+    (tmp_path / "fold_2").mkdir()
+    users = [".notes.tmp", ".backup.tmp", "logs/.mydata.tmp", "export/.backup.csv.tmp", "logs/.events.abcdefgh.tmp",
+             ".config.json.tmp", ".report.html.tmp.html"]
+    earlier = [".split.csv.hjec7156.tmp", ".run_state.json.tmp", "fold_2/.split.csv.z58hcf9_.tmp",
+               ".crossval_state.json.tmp", ".trials.csv.tmp", "fold_2/.skipped.csv.q1w2e3r4.tmp"]
+    for name in users + earlier:
+        (tmp_path / name).write_text("half")
+    removed = atomic.remove_leftovers_in(tmp_path, held=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(earlier)
+    kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert kept == sorted(users)
+
+
 def test_the_module_imports_no_tensorflow():
     code = "import sys\nimport sound_tf.atomic\nprint(sorted(m for m in sys.modules if m.split('.')[0] in " \
            "('tensorflow', 'keras', 'numpy')))"
