@@ -34,26 +34,17 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
-import tempfile
+import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 __all__ = ["copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole", "temporary_file_beside",
-           "write_bytes", "write_csv", "write_json", "write_text", "write_with"]
+           "write_bytes", "write_csv", "write_json", "write_text", "write_with", "written_through"]
 
 _NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
-
-
-def _new_file_mode() -> int:
-    """``0o666`` less the process's umask: the mode ``open()`` gives a new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_NEW_FILE_MODE = _new_file_mode()  # read once: os.umask sets it process-wide while it reads it
 
 
 def _owner_prefix(path: Path) -> str:
@@ -70,24 +61,53 @@ def _checked_suffix(path: Path, keep_suffix: str) -> str:
     return keep_suffix
 
 
+def written_through(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces: ``path``, or the file a symbolic link there points to.
+
+    ``open(path, "w")`` writes through a link; renamed onto the link itself, a new file would replace it (a
+    ``split.csv`` linked to a shared one stopped being shared).
+    """
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _kept_mode(path: Path) -> int | None:
+    """The permission bits of the file at ``path``, which a rewrite keeps (as ``open(path, "w")`` does); ``None``
+    when there is none (a new file gets the mode ``open()`` gives it under the umask of the moment)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return stat.S_IMODE(found.st_mode) if stat.S_ISREG(found.st_mode) else None
+
+
 def temporary_file_beside(path: str | os.PathLike, *, keep_suffix: str = "") -> tuple[int, str]:
     """A new empty file in ``path``'s folder (same file system, so a rename onto ``path`` is atomic).
 
-    Returns ``(descriptor, name)``, as :func:`tempfile.mkstemp`, with the mode a file created by ``open()``
-    would have: mkstemp's 0600, renamed into place, made a decode cache or a split file shared with other
-    users (``SOUND_TF_CACHE``, ``data.split_file``) unreadable to them. A name too long to carry the host and
-    process (a file name near the 255-byte limit) is ``.<name>.<random>.tmp``. ``keep_suffix``, an ending of
-    ``path``'s name (``.weights.h5``), follows ``.tmp``, for a writer that refuses a name without it.
+    Returns ``(descriptor, name)``, as :func:`tempfile.mkstemp`, but with the mode ``open()`` would leave at
+    ``path``: an existing file's own, else ``0o666`` less the umask. (mkstemp's 0600, renamed into place, made a
+    decode cache or a split file shared with other users (``SOUND_TF_CACHE``, ``data.split_file``) unreadable
+    to them.) A name too long to carry the host and process (a file name near the 255-byte limit) is
+    ``.<name>.<random>.tmp``. ``keep_suffix``, an ending of ``path``'s name (``.weights.h5``), follows ``.tmp``,
+    for a writer that refuses a name without it.
     """
     path = Path(path)
     suffix = ".tmp" + _checked_suffix(path, keep_suffix)
     prefix = _owner_prefix(path)
     if len(os.fsencode(prefix + suffix)) + len("12345678") > _NAME_MAX:
         prefix = f".{path.name}."
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, _NEW_FILE_MODE)
-    return fd, name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    mode = _kept_mode(path)
+    for _ in range(100):
+        name = str(path.parent / f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(name, flags, 0o666)  # the kernel applies the umask, as for open()
+        except FileExistsError:
+            continue
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        return fd, name
+    raise FileExistsError(f"{path.parent}: no free temporary name for {path.name} in 100 tries")
 
 
 @contextlib.contextmanager
@@ -100,7 +120,7 @@ def replaced_whole(path: str | os.PathLike, mode: str = "wb", *, durable: bool =
     ``durable``: the data reaches the disk (``fsync``) before the rename, so a power cut cannot leave the
     new name on an empty or cut-short file; only a file whose reader checks it whole may skip it.
     """
-    path = Path(path)
+    path = written_through(path)
     fd, tmp_name = temporary_file_beside(path)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
@@ -145,7 +165,7 @@ def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2,
     text = json.dumps(data, indent=indent, default=default, allow_nan=allow_nan) + "\n"
     path = write_text(path, text)
     if remove_ended:
-        remove_leftovers(path)
+        remove_leftovers(written_through(path))
     return path
 
 
@@ -172,19 +192,23 @@ def write_with(path: str | os.PathLike, write: Callable[[Path], Any], *, keep_su
     one that insists on a suffix gets it after ``.tmp`` with ``keep_suffix`` (an ending of ``path``'s name:
     ``write_with(best, model.save_weights, keep_suffix=".weights.h5")``). Returns ``path``.
     """
-    path = Path(path)
+    given = Path(path)
+    path = written_through(given)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _kept_mode(path)
     fd, tmp_name = temporary_file_beside(path, keep_suffix=keep_suffix)
     os.close(fd)
     try:
         write(Path(tmp_name))
+        if mode is not None:  # a writer that made its file anew (h5py) gave it the umask's mode
+            os.chmod(tmp_name, mode)
         with open(tmp_name, "rb") as handle:  # the writer may have replaced the file: sync what is there now
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return path
+    return given
 
 
 def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -117,14 +118,44 @@ def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
     assert calls == [("replace", "c.wav")] and (tmp_path / "c.wav").read_bytes() == b"abc"
 
 
-def test_a_new_file_gets_the_mode_open_gives(tmp_path):
-    mask = os.umask(0o027)
-    try:
-        # the mode is read at import (os.umask is process-wide): the one open() gives under that mask
-        assert (atomic.write_text(tmp_path / "a.txt", "x").stat().st_mode & 0o777) == atomic._NEW_FILE_MODE
-        assert atomic._NEW_FILE_MODE == 0o666 & ~mask
-    finally:
-        os.umask(mask)
+def test_a_new_file_gets_the_mode_open_gives_under_the_umask_of_the_moment(tmp_path):
+    """The mode was read once, at import, by setting the process-wide umask to 022 for an instant: a umask set
+    later (027 here) was ignored, and a file another thread made in that instant got 644."""
+    for mask in (0o027, 0o077, 0o002):
+        old = os.umask(mask)
+        try:
+            atomic.write_text(tmp_path / f"a{mask:o}.txt", "x")
+            atomic.write_with(tmp_path / f"b{mask:o}.png", _figure)
+            with open(tmp_path / f"c{mask:o}.txt", "w") as handle:  # what open() gives
+                handle.write("x")
+        finally:
+            os.umask(old)
+        modes = {stat.S_IMODE((tmp_path / f"{kind}{mask:o}.{ext}").stat().st_mode)
+                 for kind, ext in (("a", "txt"), ("b", "png"), ("c", "txt"))}
+        assert modes == {0o666 & ~mask}
+
+
+def test_a_rewritten_file_keeps_its_mode_and_a_linked_one_is_written_through_its_link(tmp_path):
+    """open(path, "w") keeps a file's mode and writes through a symbolic link; the renamed temporary file gave a
+    config.json set to 640 the umask's 644, and replaced a linked split.csv by a file of its own."""
+    kept = tmp_path / "config.json"
+    kept.write_text("{}")
+    kept.chmod(0o640)
+    atomic.write_json(kept, {"a": 1})
+    atomic.write_with(kept, lambda tmp: Path(tmp).write_text("{}"))  # a writer that makes its file anew
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    shared = tmp_path / "shared" / "split.csv"
+    shared.parent.mkdir()
+    shared.write_text("old")
+    link = tmp_path / "run" / "split.csv"
+    link.parent.mkdir()
+    link.symlink_to(shared)
+    assert atomic.write_csv(link, ["split"], [["train"]]) == link
+    assert link.is_symlink() and shared.read_bytes() == b"split\r\ntrain\r\n"
+    atomic.write_with(link, lambda tmp: Path(tmp).write_text("png"))
+    assert link.is_symlink() and shared.read_text() == "png"
+    assert sorted(p.name for p in link.parent.iterdir()) == ["split.csv"]
+    assert sorted(p.name for p in shared.parent.iterdir()) == ["split.csv"]
 
 
 def test_a_process_killed_mid_write_leaves_the_previous_file_and_a_temporary_named_as_its_own(tmp_path):
