@@ -1253,7 +1253,7 @@ def test_a_multipart_part_header_over_the_parsers_limit_is_a_413_that_says_so(cl
     bad = client.post("/classify", content=spaced, headers=headers)
     assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
     at = spaced.index(b"Content Type") + len("Content")  # 77: the space's offset in the body
-    assert bad.json()["detail"] == (f"invalid multipart/form-data body (python-multipart: Found invalid character 32 "
+    assert bad.json()["detail"] == (f"invalid multipart/form-data body (python-multipart: Found invalid character ' ' (32) "
                                     f"in header at {at})")
 
 

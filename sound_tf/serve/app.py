@@ -19,6 +19,7 @@ carries the ``X-Request-ID`` header (the client's, when it sent a plain one, els
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping
@@ -144,7 +145,18 @@ def _multipart_problem(exc: BaseException) -> tuple[int, str, str] | None:
             f"a part of the multipart body has more header lines than the server's multipart parser "
             f"(python-multipart) takes{f' ({limit})' if limit else ''}; send each file with its Content-Disposition "
             "and Content-Type only")
-    return 400, "bad_request", f"invalid multipart/form-data body (python-multipart: {reason[:200]})"
+    return 400, "bad_request", f"invalid multipart/form-data body (python-multipart: {_with_characters(reason[:200])})"
+
+
+def _with_characters(reason: str) -> str:
+    """python-multipart's reason with the character beside each byte code it names (``character 32`` is
+    ``character ' ' (32)``, ``character 88, got 81`` is ``character 'X' (88), got 'Q' (81)``): the codes alone had
+    to be looked up."""
+    def shown(found: re.Match[str]) -> str:
+        code = int(found[2])
+        return f"{found[1]}{chr(code)!r} ({code})" if code < 256 else found[0]  # a byte: repr shows CR as "\\r"
+
+    return re.sub(r"(character |got |found )(\d+)\b", shown, reason)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
