@@ -1195,6 +1195,23 @@ def test_a_start_up_error_and_an_unexpected_traceback_are_json_records(tmp_path)
     assert record["exception"].endswith("RuntimeError: a bug in the server")
 
 
+def test_the_json_sink_loads_without_the_web_stack_or_tensorflow():
+    """stderr's forwarder process builds JsonLines from sound_tf.serve.logs: importing it loaded the serve package's
+    __init__, and with it fastapi, starlette, pydantic and uvicorn (0.7 s of start-up); the package's names
+    (create_app, ServeSettings) are still there, loaded when first used."""
+    code = ("import sys, time\nstart = time.perf_counter()\nimport sound_tf.serve.logs\n"
+            "took = time.perf_counter() - start\n"
+            "heavy = ('fastapi', 'starlette', 'pydantic', 'uvicorn', 'tensorflow', 'keras', 'numpy')\n"
+            "print(sorted({name.partition('.')[0] for name in sys.modules} & set(heavy)), took)\n"
+            "import sound_tf.serve as serve\nprint(serve.create_app.__module__, serve.ServeSettings.__module__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded, names = done.stdout.splitlines()
+    assert loaded.startswith("[] "), loaded
+    assert float(loaded.split()[-1]) < 0.2, loaded
+    assert names == "sound_tf.serve.app sound_tf.serve.settings"
+
+
 def _multipart(data: bytes, filename: str = "a.wav", boundary: str = "xyz") -> bytes:
     return (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
