@@ -5,11 +5,11 @@ TensorFlow's native libraries log from C++ straight to file descriptor 2, past P
 lines, but only when it is set before TensorFlow is imported, and a few lines escape it: the oneDNN notice
 each library writes when it loads (before absl's logging reads any setting), the TFLite runtime's
 ``INFO: Created TensorFlow Lite XNNPACK delegate``, and the converter's ``fully_quantize: ...`` line.
-:func:`native_logs_held` points descriptor 2 at a pipe for the time of a command's work and passes on every
-line but those (:func:`is_native_noise`): errors, tracebacks and Python's warnings still reach the terminal as
-they are written. :func:`native_line` tells those lines apart (with their level), for the filter and for the
-server, whose :func:`stderr_through` turns every line into JSON. This module imports nothing heavy (no
-TensorFlow): it must run before TensorFlow does.
+:func:`native_logs_held` points descriptor 2 at a pipe for the time of a command's work, and a small process of
+its own (:mod:`sound_tf.stderr_forwarder`) passes on every line but those (:func:`is_native_noise`): errors,
+tracebacks and Python's warnings still reach the terminal as they are written. :func:`native_line` tells those
+lines apart (with their level), for the filter and for the server, whose :func:`stderr_through` turns every line
+into JSON. This module imports nothing heavy (no TensorFlow): it must run before TensorFlow does.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import contextlib
 import os
 import re
 import select
-import signal
+import subprocess
 import sys
-import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 #: An absl line of TensorFlow's or the TFLite runtime's native code: severity letter, date, time, thread, source.
 #: ``I0000 00:00:1796440877.037388    6200 reader.cc:83] message``
@@ -81,7 +80,7 @@ def is_native_noise(line: str) -> bool:
 
 
 #: How long the end of a held block waits for the lines still in the pipe (a child process of the command that
-#: outlived it may hold the pipe open; its later lines are then still passed on, by a thread that is not waited for).
+#: outlived it may hold the pipe open; its later lines are then still passed on, by a forwarder not waited for).
 DRAIN_SECONDS = 10.0
 
 
@@ -115,12 +114,15 @@ class LineSink(Protocol):
     def idle(self) -> bytes:
         """The bytes to write when no line came for :data:`IDLE_SECONDS` after some did, and at the end."""
 
+    def arguments(self) -> list[str]:
+        """The strings that, given to its class, build the same sink in :func:`stderr_through`'s forwarder
+        process (which imports the class's module: it must not import anything heavy)."""
+
 
 #: How long :func:`stderr_through` waits for more lines before it calls its sink's ``idle``.
 IDLE_SECONDS = 0.2
-#: How long a SIGTERM that ends the process within :func:`stderr_through`'s block waits for the lines still in the
-#: pipe before the process ends (a child of the command may hold the pipe open, as for :data:`DRAIN_SECONDS`).
-SIGTERM_DRAIN_SECONDS = 1.0
+#: How long :func:`stderr_through` waits for its forwarder process to start before it runs its block without it.
+FORWARDER_START_SECONDS = 10.0
 
 
 class _DropNoise:
@@ -132,6 +134,9 @@ class _DropNoise:
     def idle(self) -> bytes:
         return b""
 
+    def arguments(self) -> list[str]:
+        return []
+
 
 @contextlib.contextmanager
 def native_logs_held(quiet: bool) -> Iterator[None]:
@@ -139,9 +144,10 @@ def native_logs_held(quiet: bool) -> Iterator[None]:
     stderr when ``quiet``.
 
     File descriptor 2 (what C++ code, ``sys.stderr`` and child processes write to) is a pipe meanwhile; a
-    thread passes each other line on to the real stderr as soon as it is complete, so an error line or a
-    traceback is shown when it is written, and an exception leaving the block is reported by the caller
-    after it, on the real stderr. Without ``quiet`` (or without a descriptor 2) the block runs as it is.
+    process of its own (:func:`stderr_through`) passes each other line on to the real stderr as soon as it is
+    complete, so an error line or a traceback is shown when it is written, and an exception leaving the block is
+    reported by the caller after it, on the real stderr. Without ``quiet`` (or without a descriptor 2) the block
+    runs as it is.
     """
     if not quiet:
         yield
@@ -156,11 +162,15 @@ def stderr_through(sink: LineSink) -> Iterator[None]:
     """Within the block, every line written to file descriptor 2 (by C++ code, ``sys.stderr`` or child
     processes started meanwhile) goes through ``sink`` on its way to the real stderr, in order.
 
-    A thread reads the pipe that descriptor 2 is meanwhile and writes what ``sink`` makes of each line as soon
-    as it is complete. At the end of the block descriptor 2 is given back and the thread writes the lines
-    still in the pipe (waiting up to :data:`DRAIN_SECONDS`); a SIGTERM within it (when the signal had its default
-    action) does the same, waiting up to :data:`SIGTERM_DRAIN_SECONDS`, before it ends the process as before.
-    Without a descriptor 2 the block runs as it is.
+    Descriptor 2 is a pipe meanwhile, read by a process of its own (:mod:`sound_tf.stderr_forwarder`, which
+    builds a sink equal to ``sink`` from its class and :meth:`LineSink.arguments`) that writes what the sink
+    makes of each line as soon as it is complete. It outlives this process, so the lines of a process that dies
+    abruptly (a native abort, ``os._exit``, a signal) are still written, and it ignores the signals a terminal
+    or a process manager sends to the whole group (SIGINT, SIGTERM, SIGHUP). At the end of the block descriptor
+    2 is given back and the forwarder, once it has written the lines still in the pipe, ends; the block's end
+    waits for it up to :data:`DRAIN_SECONDS`. Without a descriptor 2, or when the forwarder cannot start (no
+    Python to start; one that fails to build its sink reports why on stderr), the block runs as it is, its lines
+    unchanged.
     """
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()  # what Python has buffered belongs before the block
@@ -170,80 +180,52 @@ def stderr_through(sink: LineSink) -> Iterator[None]:
         yield
         return
     read_end, write_end = os.pipe()
-    forward_to = os.dup(original)  # the thread's own: it may outlive the block (see DRAIN_SECONDS)
+    forwarder = _start_forwarder(sink, read_end, original)
+    os.close(read_end)
+    if forwarder is None:
+        os.close(write_end)
+        os.close(original)
+        yield
+        return
     os.dup2(write_end, 2)
     os.close(write_end)
-    thread = threading.Thread(target=_pass_on, args=(read_end, forward_to, sink), name="sound_tf-stderr",
-                              daemon=True)
-    thread.start()
-
-    def give_back() -> None:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.stderr.flush()
-        os.dup2(original, 2)  # closes this process's last write end of the pipe: the thread reads to its end
-
-    def end_by_sigterm(signum: int, frame: Any) -> None:
-        # SIGTERM still ends the process by that signal, but after the lines in the pipe: uvicorn raises it again
-        # once its server has shut down, and its last lines were lost with the thread that had still to write them
-        give_back()
-        thread.join(SIGTERM_DRAIN_SECONDS)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.raise_signal(signal.SIGTERM)
-
-    previous = _take_signal(signal.SIGTERM, end_by_sigterm)
     try:
         yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        give_back()
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        os.dup2(original, 2)  # closes this process's last write end of the pipe: the forwarder reads to its end
         os.close(original)
-        thread.join(DRAIN_SECONDS)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            forwarder.wait(DRAIN_SECONDS)
 
 
-def _take_signal(signum: int, handler: Callable[[int, Any], None]) -> Any:
-    """Install ``handler`` for ``signum`` and return the one it replaced, when this thread may (the main one) and
-    the signal has its default action; else leave it (an ignored signal, a handler of the caller's) and return
-    ``None``."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signum) != signal.SIG_DFL:
+def _start_forwarder(sink: LineSink, read_end: int, stderr: int) -> subprocess.Popen | None:
+    """The forwarder process passing the lines of ``read_end`` through a sink like ``sink`` to ``stderr``, once it
+    has built its sink; ``None`` when it could not (no Python to start, the sink's module failed to import: its
+    error is on stderr then; not POSIX), or did not within :data:`FORWARDER_START_SECONDS`."""
+    if os.name != "posix":  # pass_fds, process groups and select on a pipe are POSIX's
         return None
-    return signal.signal(signum, handler)
-
-
-def _pass_on(read_end: int, forward_to: int, sink: LineSink) -> None:
-    """Write what ``sink`` makes of each line of ``read_end`` to ``forward_to``, until the pipe ends."""
+    kind = type(sink)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # found without site (-S)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    ready_read, ready_write = os.pipe()
     try:
-        for line in _lines(read_end, sink):
-            _write_all(forward_to, line)
+        forwarder = subprocess.Popen(
+            [sys.executable, "-S", "-m", "sound_tf.stderr_forwarder", str(ready_write),
+             f"{kind.__module__}:{kind.__qualname__}", *sink.arguments()],
+            # its own process group (process_group=0): a Ctrl-C at the terminal or a signal to the command's group
+            # never reaches it
+            stdin=read_end, stdout=stderr, close_fds=True, pass_fds=(ready_write,), env=env, process_group=0)
+    except (OSError, ValueError, TypeError):  # no sys.executable (an embedded interpreter), no processes left
+        os.close(ready_read)
+        return None
     finally:
-        os.close(read_end)
-        os.close(forward_to)
-
-
-def _lines(read_end: int, sink: LineSink) -> Iterator[bytes]:
-    """``sink``'s output for the lines of the pipe ``read_end``, its ``idle`` output after a pause, to the end."""
-    partial = b""
-    waiting = False  # lines came since the last call of sink.idle
-    while True:
-        if waiting and not select.select([read_end], [], [], IDLE_SECONDS)[0]:
-            yield sink.idle()
-            waiting = False
-            continue
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            break
-        *complete, partial = (partial + chunk).split(b"\n")
-        for line in complete:
-            yield sink.line(line + b"\n")
-        waiting = True
-    if partial:
-        yield sink.line(partial)
-    yield sink.idle()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        try:
-            data = data[os.write(fd, data):]
-        except OSError:  # the real stderr went away: nothing is left to show the line on
-            return
+        os.close(ready_write)
+    with os.fdopen(ready_read, "rb", buffering=0) as ready:
+        started = select.select([ready], [], [], FORWARDER_START_SECONDS)[0] and ready.read(5) == b"ready"
+    if not started:
+        forwarder.kill()
+        forwarder.wait()
+        return None
+    return forwarder

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sound_tf.quiet import NativeLine, is_native_noise, native_line, native_logs_held, quiet_requested
+from sound_tf.quiet import (NativeLine, is_native_noise, native_line, native_logs_held, quiet_requested,
+                            stderr_through)
 
 # Lines TensorFlow 2.21 wrote during `python -m sound_tf.export` (TF_CPP_MIN_LOG_LEVEL unset), and three others.
 NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -78,7 +79,95 @@ def test_a_sigterm_in_the_block_ends_the_process_by_it_after_the_lines_in_the_pi
                                                     "Application shutdown complete.\nFinished server process\n")
 
 
-def test_a_handler_of_the_callers_for_sigterm_is_left_as_it_is():
+CHECK_FAILED = "F0000 00:00:1796440878.1    6200 tensor_shape.cc:40] Check failed: d >= 0 (-1 vs. 0)\n"
+ERROR_LINE = "error: the model is broken\n"
+_DIE = """
+import faulthandler, os, signal, sys
+from {module} import {function}
+faulthandler.enable()
+with {function}({argument}):
+    os.write(2, {lines!r})
+    {end}
+    os.write(2, b'not reached\\n')
+"""
+SINKS = {"quiet": ("sound_tf.quiet", "native_logs_held", "True"),
+         "json": ("sound_tf.serve.logs", "stderr_as_json", "'info'")}
+ENDS = {"abort": ("os.abort()", -signal.SIGABRT), "exit": ("os._exit(3)", 3),
+        "sigkill": ("os.kill(os.getpid(), signal.SIGKILL)", -signal.SIGKILL),
+        "segfault": ("faulthandler._sigsegv()", -signal.SIGSEGV)}
+#: What faulthandler writes first when the process dies by a signal it watches (SIGKILL cannot be watched).
+DUMPS = {"abort": "Fatal Python error: Aborted\n", "segfault": "Fatal Python error: Segmentation fault\n"}
+
+
+@pytest.mark.parametrize("end", sorted(ENDS))
+@pytest.mark.parametrize("sink", sorted(SINKS))
+def test_a_process_that_dies_abruptly_in_the_block_still_shows_its_last_lines(sink, end, tmp_path):
+    """A native abort() after absl's "F... Check failed" line, os._exit, a SIGKILL and a segfault (with
+    faulthandler's dumps) ended the process with its last lines still in the pipe, read by a thread that died with
+    it: stderr was empty (--quiet), or held no record (the server's JSON). They reach stderr now, as the block's
+    sink makes them (--quiet passes fatal and error lines; the server turns them into JSON records)."""
+    module, function, argument = SINKS[sink]
+    statement, code = ENDS[end]
+    script = _DIE.format(module=module, function=function, argument=argument, end=statement,
+                         lines=(CHECK_FAILED + ERROR_LINE).encode())
+    ended = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (ended.returncode, ended.stdout) == (code, ""), ended.stderr
+    if sink == "quiet":
+        assert ended.stderr.startswith(CHECK_FAILED + ERROR_LINE), ended.stderr
+        rest = ended.stderr[len(CHECK_FAILED + ERROR_LINE):]
+        if end in DUMPS:
+            assert rest.startswith(DUMPS[end]), rest
+            assert 'File "<string>", line 7 in <module>' in rest, rest
+        else:
+            assert rest == ""
+        return
+    records = [json.loads(line) for line in ended.stderr.splitlines()]
+    assert [(r["level"], r["logger"]) for r in records] == [("critical", "sound_tf.serve.native"),
+                                                            ("error", "sound_tf.serve.stderr")], records
+    assert records[0]["message"] == "Check failed: d >= 0 (-1 vs. 0)" and records[0]["source"] == "tensor_shape.cc:40"
+    if end in DUMPS:  # the error line and the dump are one block of text
+        assert records[1]["message"].startswith(ERROR_LINE + DUMPS[end])
+        assert 'File "<string>", line 7 in <module>' in records[1]["message"]
+    else:
+        assert records[1]["message"] == ERROR_LINE.strip()
+
+
+class _Unimportable:
+    """A sink the forwarder process cannot build: its module does not exist there."""
+
+    __module__ = "sound_tf.no_such_module"
+
+    def line(self, line):
+        return b""
+
+    def idle(self):
+        return b""
+
+    def arguments(self):
+        return []
+
+
+def test_when_the_forwarder_cannot_start_the_block_runs_with_its_lines_unchanged(capfd, monkeypatch):
+    """No Python to start (an embedded interpreter's empty sys.executable) or a sink the forwarder fails to build:
+    the command runs on, its stderr unfiltered, rather than failing or writing into a pipe no one reads."""
+    before = os.fstat(2)
+    with stderr_through(_Unimportable()):
+        _write_all(NOISE + ERROR)
+        assert os.fstat(2).st_ino == before.st_ino
+    err = capfd.readouterr().err
+    assert "ModuleNotFoundError: No module named 'sound_tf.no_such_module'" in err and err.endswith(NOISE + ERROR)
+    monkeypatch.setattr(sys, "executable", "")
+    with native_logs_held(True):
+        _write_all(NOISE + ERROR)
+        assert os.fstat(2).st_ino == before.st_ino
+    assert capfd.readouterr().err == NOISE + ERROR
+
+
+def test_the_block_leaves_sigterms_handler_as_it_is():
+    """A caller's handler and the default action alike: the forwarder process, not a handler, writes the lines a
+    SIGTERM leaves in the pipe."""
+
     def own(signum, frame):
         pass
 
@@ -90,7 +179,7 @@ def test_a_handler_of_the_callers_for_sigterm_is_left_as_it_is():
     finally:
         signal.signal(signal.SIGTERM, previous)
     with native_logs_held(True):
-        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is previous
     assert signal.getsignal(signal.SIGTERM) is previous
 
 

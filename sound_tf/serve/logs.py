@@ -93,6 +93,7 @@ class JsonLines:
     """
 
     def __init__(self, level: str = "info") -> None:
+        self.level = level
         self.threshold = logging.getLevelName(level.upper())
         self.formatter = JsonFormatter()
         self.pending: list[str] = []
@@ -115,6 +116,9 @@ class JsonLines:
             return b""
         level = "error" if _ERROR_TEXT.search(text) else "warning"
         return self._record(STDERR_LOGGER, level, text, {})
+
+    def arguments(self) -> list[str]:
+        return [self.level]
 
     def _record(self, logger: str, level: str, message: str, fields: dict[str, Any]) -> bytes:
         number = logging.getLevelName(level.upper())
