@@ -212,10 +212,12 @@ def _start_forwarder(sink: LineSink, read_end: int, stderr: int) -> subprocess.P
     ready_read, ready_write = os.pipe()
     try:
         forwarder = subprocess.Popen(
-            [sys.executable, "-S", "-m", "sound_tf.stderr_forwarder", str(ready_write),
+            [sys.executable, "-S", "-P", "-m", "sound_tf.stderr_forwarder", str(ready_write),
              f"{kind.__module__}:{kind.__qualname__}", *sink.arguments()],
             # its own process group (process_group=0): a Ctrl-C at the terminal or a signal to the command's group
             # never reaches it
+            # -P: the current folder is not searched, so a sound_tf folder or a select.py there is not imported in
+            # place of the command's own (which a script's sys.path never held)
             stdin=read_end, stdout=stderr, close_fds=True, pass_fds=(ready_write,), env=env, process_group=0)
     except (OSError, ValueError, TypeError):  # no sys.executable (an embedded interpreter), no processes left
         os.close(ready_read)

@@ -133,6 +133,22 @@ def test_a_process_that_dies_abruptly_in_the_block_still_shows_its_last_lines(si
         assert records[1]["message"] == ERROR_LINE.strip()
 
 
+def test_the_forwarder_ignores_the_current_folders_modules(tmp_path):
+    """A script run from a folder holding a ``sound_tf`` folder of its own (an old checkout) or a ``select.py``:
+    the script imports neither (its sys.path starts at its own folder), and its forwarder must not either."""
+    work, scripts = tmp_path / "work", tmp_path / "scripts"
+    (work / "sound_tf").mkdir(parents=True)
+    scripts.mkdir()
+    (work / "sound_tf" / "__init__.py").write_text("raise SystemExit('imported the folder sound_tf')\n")
+    (work / "select.py").write_text("raise SystemExit('imported the folder select.py')\n")
+    script = scripts / "held.py"
+    script.write_text("import os, sys\nfrom sound_tf.quiet import native_logs_held\n"
+                      f"with native_logs_held(True):\n    os.write(2, {(NOISE + ERROR + KEPT[0]).encode()!r})\n")
+    ended = subprocess.run([sys.executable, str(script)], cwd=work, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (ended.returncode, ended.stderr) == (0, ERROR + KEPT[0])
+
+
 class _Unimportable:
     """A sink the forwarder process cannot build: its module does not exist there."""
 
