@@ -104,6 +104,9 @@ def temporary_file_beside(path: str | os.PathLike, *, keep_suffix: str = "") -> 
             fd = os.open(name, flags, 0o666)  # the kernel applies the umask, as for open()
         except FileExistsError:
             continue
+        except (FileNotFoundError, PermissionError) as exc:  # name the file, not the temporary one
+            raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror} for a new file in its folder "
+                                       f"{path.parent} (the file is written beside itself, then renamed)") from exc
         if mode is not None and hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
         return fd, name

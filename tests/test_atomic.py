@@ -275,3 +275,15 @@ def test_the_module_imports_no_tensorflow():
            "('tensorflow', 'keras', 'numpy')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_link_into_a_missing_folder_is_refused_naming_the_file(tmp_path):
+    """open() refuses to write through a link into a folder that does not exist; the error names the file."""
+    link = tmp_path / "split.csv"
+    link.symlink_to(tmp_path / "gone" / "split.csv")
+    with pytest.raises(FileNotFoundError) as raised:
+        atomic.write_text(link, "x")
+    assert str(raised.value) == (f"[Errno 2] cannot write {tmp_path / 'gone' / 'split.csv'}: No such file or "
+                                 f"directory for a new file in its folder {tmp_path / 'gone'} (the file is written "
+                                 "beside itself, then renamed)")
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["split.csv"]
