@@ -73,10 +73,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 if __name__ == "__main__":  # started by `train --export`: end with it, from before TensorFlow's start-up on
     from sound_tf.locks import end_with_parent
-    from sound_tf.quiet import import_tensorflow, quiet_requested
+    from sound_tf.quiet import import_tensorflow_for
 
     end_with_parent()
-    import_tensorflow(quiet=quiet_requested(sys.argv[1:]))  # its start-up lines come before main reads --quiet
+    import_tensorflow_for(sys.argv[1:])  # its start-up lines come before main reads --quiet
 
 import keras
 import numpy as np

@@ -105,6 +105,18 @@ def import_tensorflow(*, quiet: bool) -> None:
         import tensorflow  # noqa: F401
 
 
+def import_tensorflow_for(argv: Sequence[str]) -> None:
+    """For a CLI module that imports TensorFlow before its ``main`` runs (``python -m sound_tf.export``, ``tune``):
+    :func:`import_tensorflow`, held when ``argv`` holds ``--quiet``. A Ctrl-C during TensorFlow's start-up (a
+    few seconds) ends the command as :func:`sound_tf.errors.run_cli` ends one, with one line and exit code 130,
+    not with a traceback of the import."""
+    from .errors import run_cli
+
+    code = run_cli(lambda: import_tensorflow(quiet=quiet_requested(argv)))
+    if code:
+        sys.exit(code)
+
+
 class LineSink(Protocol):
     """What :func:`stderr_through` does with the lines written to file descriptor 2."""
 

@@ -62,9 +62,9 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":  # KerasTuner imports TensorFlow, whose start-up lines come before main reads --quiet
-    from sound_tf.quiet import import_tensorflow, quiet_requested
+    from sound_tf.quiet import import_tensorflow_for
 
-    import_tensorflow(quiet=quiet_requested(sys.argv[1:]))
+    import_tensorflow_for(sys.argv[1:])
 
 import argparse
 import contextlib

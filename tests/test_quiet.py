@@ -318,3 +318,20 @@ def test_quiet_commands_print_only_their_errors(case, tmp_path):
     else:
         assert done.stderr.startswith(f"error: {unreadable}: ") and done.stderr.count("\n") == 1, done.stderr
         assert not png.exists()
+
+
+@pytest.mark.parametrize("module", ["sound_tf.export", "sound_tf.tune"])
+def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module, tmp_path):
+    """export and tune import TensorFlow before main (for --quiet to hold its start-up lines): a Ctrl-C in those
+    seconds (a stand-in tensorflow whose import is interrupted here) printed the import's traceback and ended
+    by SIGINT, where a Ctrl-C anywhere later prints run_cli's one line and exits with 130."""
+    stand_in = tmp_path / "site" / "tensorflow"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**_environment(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(REPO)])}
+    for quiet in ([], ["--quiet"]):
+        done = subprocess.run([sys.executable, "-m", module, str(tmp_path / "no_run"), *quiet], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stdout) == (130, ""), done.stderr[-2000:]
+        assert done.stderr.splitlines() == ["interrupted (Ctrl-C); finished work is kept (train, crossval and tune "
+                                            "resume from it when the same command runs again)"], done.stderr[-2000:]
