@@ -65,10 +65,19 @@ def written_through(path: str | os.PathLike) -> Path:
     """The file a write to ``path`` replaces: ``path``, or the file a symbolic link there points to.
 
     ``open(path, "w")`` writes through a link; renamed onto the link itself, a new file would replace it (a
-    ``split.csv`` linked to a shared one stopped being shared).
+    ``split.csv`` linked to a shared one stopped being shared). A link to a missing file is written through
+    too (the file is made); links that lead round in a loop are an ``OSError`` naming ``path``, as ``open()``
+    raises, where the rename replaced the link.
     """
     path = Path(path)
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a link to a file not made yet (or into a missing folder: refused when written)
+        return Path(os.path.realpath(path))
+    except OSError as exc:  # ELOOP
+        raise OSError(exc.errno, f"symbolic links lead round in a loop ({exc.strerror})", str(path)) from None
 
 
 def _kept_mode(path: Path) -> int | None:

@@ -156,6 +156,14 @@ def test_a_rewritten_file_keeps_its_mode_and_a_linked_one_is_written_through_its
     assert link.is_symlink() and shared.read_text() == "png"
     assert sorted(p.name for p in link.parent.iterdir()) == ["split.csv"]
     assert sorted(p.name for p in shared.parent.iterdir()) == ["split.csv"]
+    loop, back = tmp_path / "loop.csv", tmp_path / "back.csv"  # open() raises ELOOP; the rename replaced the link
+    loop.symlink_to(back)
+    back.symlink_to(loop)
+    with pytest.raises(OSError, match="symbolic links lead round in a loop") as refused:
+        atomic.write_text(loop, "x")
+    assert refused.value.filename == str(loop) and loop.is_symlink() and back.is_symlink()
+    with pytest.raises(OSError):
+        open(loop, "w")
 
 
 def test_a_process_killed_mid_write_leaves_the_previous_file_and_a_temporary_named_as_its_own(tmp_path):
