@@ -22,7 +22,7 @@ from . import atomic
 from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
-from .config import Config, unfinished_run_hint
+from .config import RUN_STATE_FILENAME, Config, unfinished_run_hint
 from .datasets import SPLITS, Example, Item, PreparedData, decode_progress, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
@@ -110,23 +110,51 @@ def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]
     Raises
     ------
     SoundTFError
-        See :func:`load_run_config`; also when the model's input or output size differs from the config's.
+        See :func:`load_run_config`; also when ``model.keras`` is damaged (:func:`load_keras_file`) or the
+        model's input or output size differs from the config's.
 
     With ``compile`` (the default) the model comes back compiled as it was saved (``evaluate``, ``fit``).
     """
-    import keras
-
-    from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
-
     config = load_run_config(run_dir)
     path = Path(run_dir) / "model.keras"
-    model = keras.models.load_model(path, compile=compile)  # compile=False: for inference, no optimizer state
+    model = load_keras_file(path, compile=compile)  # compile=False: for inference, no optimizer state
     if tuple(model.input_shape) != (None, config.audio.clip_samples) or model.output_shape[-1] != config.num_classes:
         raise SoundTFError(f"{path}: model maps {model.input_shape} -> {model.output_shape}, but config.json says "
                            f"[batch, {config.audio.clip_samples}] -> [batch, {config.num_classes}]")
     check_frontend(model, config, Path(run_dir) / "config.json")
     check_labels_file(run_dir, config)
     return config, model
+
+
+def load_keras_file(path: str | Path, *, compile: bool = True) -> Any:
+    """``keras.models.load_model(path)`` of a run's ``model.keras``, or a ``SoundTFError`` naming the file
+    when it is no whole ``.keras`` archive (cut short by a full disk or an interrupted copy, or another
+    file under its name) or one Keras cannot load (a member cut short or missing). Keras said "File not
+    found ... Please ensure the file is an accessible `.keras` zip file" for a file that is there, or
+    failed in its zip, HDF5 or JSON reader, with a traceback and no remedy."""
+    import zipfile
+
+    import keras
+
+    from . import augment, frontend, models  # noqa: F401  (register the custom layers before loading)
+
+    path = Path(path)
+    try:
+        status = json.loads((path.parent / RUN_STATE_FILENAME).read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if status == "running":  # a run of an earlier version killed while Keras wrote the file in place
+        remedy = "; its training has not finished: run the same train command again to resume it"
+    else:
+        remedy = ("; copy it again from where it came from, or train again (the same train command with "
+                  "--overwrite)")
+    if not zipfile.is_zipfile(path):  # a .keras file is a zip archive; one cut short has no central directory
+        raise SoundTFError(f"{path}: not a whole .keras model file ({path.stat().st_size:,} bytes, not a zip "
+                           f"archive: cut short or damaged){remedy}")
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as error:  # a damaged or missing member
+        raise SoundTFError(f"{path}: Keras could not load it ({type(error).__name__}: {error}){remedy}") from error
 
 
 def check_labels_file(run_dir: str | Path, config: Config) -> None:

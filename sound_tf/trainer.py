@@ -303,6 +303,14 @@ def save_weights_whole(model: keras.Model, path: str | os.PathLike) -> Path:
     return atomic.write_with(path, lambda tmp: model.save_weights(tmp), keep_suffix=".weights.h5")
 
 
+def save_model_whole(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` (a ``.keras`` file) written whole or not at all: Keras writes the zip archive in
+    place, and a kill or a full disk half way left a truncated ``model.keras`` that made the folder look
+    finished to ``evaluate``, ``export`` and the server, which then failed reading it ("File is not a zip
+    file"). With none, they say the run has not finished and the same train command resumes it."""
+    return atomic.write_with(path, lambda tmp: model.save(tmp), keep_suffix=".keras")
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """``keras.callbacks.ModelCheckpoint`` of the weights whose file is replaced whole, never half-written.
 
@@ -635,7 +643,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too
         model.optimizer.build(model.trainable_variables)
     model.load_weights(run_dir / (BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS))
-    model.save(run_dir / "model.keras")
+    save_model_whole(model, run_dir / "model.keras")
     history = read_history(run_dir / "history.csv")
     result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data)
     if evaluate_test:

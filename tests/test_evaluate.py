@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from sound_tf.config import Config, apply_overrides
+from sound_tf.errors import SoundTFError
 
 SR = 8000
 TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
@@ -411,3 +414,43 @@ def test_class_counts_of_a_run_folder_come_from_its_split_csv(tmp_path):
     metrics = metrics_from_confusion([[5, 0, 0], [0, 5, 0], [2, 0, 3]], ["high", "low", "mid"])
     page = evaluation.write_run_report(tmp_path, metrics=metrics, log=lambda message: None).read_text(encoding="utf-8")
     assert "mid: no training examples at all" in page
+
+
+def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path, capsys):
+    """A model.keras cut short (a full disk, an interrupted copy, or a run of an earlier version killed
+    while Keras wrote it in place) failed in Keras with "File not found: filepath=.../model.keras. Please
+    ensure the file is an accessible `.keras` zip file", for a file that is there; a damaged member failed
+    with a traceback from h5py. evaluate, predict, export and the server's keras backend say what it is."""
+    import zipfile
+
+    from sound_tf import evaluate
+    from sound_tf.evaluation import load_run
+    from sound_tf.serve.backends import load_backend
+
+    whole = (run.run_dir / "model.keras").read_bytes()
+    copy = tmp_path / "run"
+    shutil.copytree(run.run_dir, copy)
+    model_file = copy / "model.keras"
+    model_file.write_bytes(whole[:len(whole) // 2])
+    half = f"{model_file}: not a whole .keras model file ({len(whole) // 2:,} bytes, not a zip archive: cut short"
+    assert evaluate.main([str(copy), "--out", str(tmp_path / "eval")]) == 2  # as any bad input
+    err = capsys.readouterr().err
+    assert half in err and "copy it again from where it came from, or train again" in err, err
+    with pytest.raises(SoundTFError, match=re.escape(half)):
+        load_backend(copy, backend="keras")
+
+    state = copy / "run_state.json"  # an earlier version's run killed while it saved the model: resumable
+    state.write_text(json.dumps({**json.loads(state.read_text()), "status": "running"}))
+    with pytest.raises(SoundTFError, match="its training has not finished: run the same train command again"):
+        load_run(copy)
+    state.write_text(json.dumps({**json.loads(state.read_text()), "status": "done"}))
+
+    with zipfile.ZipFile(io.BytesIO(whole)) as archive, zipfile.ZipFile(model_file, "w") as damaged:
+        for name in archive.namelist():  # a whole archive whose weights are cut short
+            member = archive.read(name)
+            damaged.writestr(name, member[:1000] if name.endswith(".h5") else member)
+    with pytest.raises(SoundTFError, match=re.escape(f"{model_file}: Keras could not load it (OSError: ") +
+                       ".*truncated file.*copy it again"):
+        load_run(copy)
+    model_file.write_bytes(whole)
+    assert load_run(copy)[1].count_params() == run.model.count_params()

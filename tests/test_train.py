@@ -1481,3 +1481,39 @@ def test_run_startup_files_is_still_importable_from_the_train_module():
     assert train.RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES
     with pytest.raises(AttributeError, match="has no attribute 'NO_SUCH_NAME'"):
         train.NO_SUCH_NAME
+
+
+def test_a_run_killed_while_it_saved_model_keras_is_unfinished_not_broken(tmp_path, capsys):
+    """Keras wrote model.keras in place: a process killed half way (here by the file size limit, which ends
+    it at once as SIGKILL does) left a truncated zip archive. The folder then looked finished, so evaluate,
+    export and the server failed reading it ("File is not a zip file") instead of saying that the run had
+    not finished. Now a kill leaves no model.keras, evaluate says so, and the same command completes it."""
+    from conftest import killed_mid_write
+    from sound_tf import evaluate
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    run = tmp_path / "run"
+    flags = _flags(data, run, "--epochs", "1", "--no-augment")
+    assert train.main(flags) == 0, capsys.readouterr().err
+    from sound_tf.evaluation import load_run
+
+    model_file = run / "model.keras"
+    size, weights = model_file.stat().st_size, load_run(run)[1].get_weights()
+    assert size > 20_000
+    # As a run killed after training, before its model was saved: the state says running, training done.
+    model_file.unlink()
+    state = json.loads((run / "run_state.json").read_text())
+    assert state["fit_done"] is True
+    (run / "run_state.json").write_text(json.dumps({**state, "status": "running"}))
+
+    killed_mid_write("", f"from sound_tf import train\ntrain.main({flags!r})", size // 2, tmp_path)
+    assert not model_file.exists()  # not half of it
+    capsys.readouterr()
+    assert evaluate.main([str(run)]) != 0
+    err = capsys.readouterr().err
+    assert "its training has not finished: run the same train command again" in err, err
+
+    assert train.main(flags) == 0, capsys.readouterr().err
+    for saved, trained in zip(load_run(run)[1].get_weights(), weights, strict=True):  # the same model, whole
+        np.testing.assert_array_equal(saved, trained)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".model.keras")]  # what the kill left

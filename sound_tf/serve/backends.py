@@ -323,14 +323,11 @@ class KerasBackend(Backend):
 
     def __init__(self, model_path: Path, info: ModelInfo):
         super().__init__(model_path, info)
-        import keras
         import tensorflow as tf
 
-        from .. import augment, frontend, models  # noqa: F401  (register the custom layers)
+        from ..evaluation import check_frontend, check_labels_file, load_keras_file
 
-        self._model = keras.models.load_model(model_path, compile=False)
-        from ..evaluation import check_frontend, check_labels_file
-
+        self._model = load_keras_file(model_path, compile=False)  # registers sound_tf's layers first
         config_path = Path(model_path).parent / CONFIG_FILENAME
         config = Config.load(config_path)
         check_frontend(self._model, config, config_path)  # a hand-edited rate or band
