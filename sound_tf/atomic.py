@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import glob
 import json
 import os
@@ -41,7 +42,7 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole", "temporary_file_beside",
+__all__ = ["check_room", "copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole", "temporary_file_beside",
            "write_bytes", "write_csv", "write_json", "write_text", "write_with", "written_through"]
 
 _NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
@@ -196,17 +197,34 @@ def write_csv(path: str | os.PathLike, header: Sequence[Any], rows: Iterable[Seq
     return path
 
 
-def write_with(path: str | os.PathLike, write: Callable[[Path], Any], *, keep_suffix: str = "") -> Path:
+def check_room(path: str | os.PathLike, needs_bytes: int) -> None:
+    """An ``OSError`` (``ENOSPC``, naming ``path``) unless ``path``'s folder has ``needs_bytes`` free.
+
+    For writers that cannot fail cleanly when the disk fills under them: h5py (Keras's weights files)
+    ends the process with a segmentation fault when a write fails, in its ``File.close``.
+    """
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < needs_bytes:
+        raise OSError(errno.ENOSPC, f"No space left on device: {free:,} bytes free there, about {needs_bytes:,} "
+                                    f"needed to write it; free some space and run the same command again",
+                      str(path))
+
+
+def write_with(path: str | os.PathLike, write: Callable[[Path], Any], *, keep_suffix: str = "",
+               needs_bytes: int = 0) -> Path:
     """Let ``write`` write a file to a temporary path beside ``path``, then put it in place whole.
 
     For writers that take a file name: ``write_with(png, lambda tmp: fig.savefig(tmp, format="png"))``.
     The temporary path ends in ``.tmp``, so a writer that picks the format from the suffix must be told it;
     one that insists on a suffix gets it after ``.tmp`` with ``keep_suffix`` (an ending of ``path``'s name:
-    ``write_with(best, model.save_weights, keep_suffix=".weights.h5")``). Returns ``path``.
+    ``write_with(best, model.save_weights, keep_suffix=".weights.h5")``). With ``needs_bytes``, a folder
+    with less free space is refused first (:func:`check_room`). Returns ``path``.
     """
     given = Path(path)
     path = written_through(given)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if needs_bytes:
+        check_room(path, needs_bytes)
     mode = _kept_mode(path)
     fd, tmp_name = temporary_file_beside(path, keep_suffix=keep_suffix)
     os.close(fd)

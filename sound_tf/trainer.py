@@ -125,6 +125,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for stale in (saving, replaced):
             shutil.rmtree(stale, ignore_errors=True)
         saving.mkdir(parents=True)
+        atomic.check_room(saving / _BACKUP_WEIGHTS, bytes_to_save(self.model))  # h5py: a segfault on a full disk
         self.model.save_weights(saving / _BACKUP_WEIGHTS)
         (saving / _BACKUP_META).write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
         if state.exists():
@@ -299,16 +300,29 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
 def save_weights_whole(model: keras.Model, path: str | os.PathLike) -> Path:
     """``model.save_weights(path)`` written whole or not at all (:func:`sound_tf.atomic.write_with`): Keras
     writes the HDF5 file in place, and a kill or a full disk half way left a truncated file where the last
-    whole one was. The temporary file ends ``.tmp.weights.h5``, as ``save_weights`` requires."""
-    return atomic.write_with(path, lambda tmp: model.save_weights(tmp), keep_suffix=".weights.h5")
+    whole one was. The temporary file ends ``.tmp.weights.h5``, as ``save_weights`` requires. A disk too
+    full for it is an ``OSError`` naming the file, before h5py would end the process with a segfault."""
+    return atomic.write_with(path, lambda tmp: model.save_weights(tmp), keep_suffix=".weights.h5",
+                             needs_bytes=bytes_to_save(model))
 
 
 def save_model_whole(model: keras.Model, path: str | os.PathLike) -> Path:
     """``model.save(path)`` (a ``.keras`` file) written whole or not at all: Keras writes the zip archive in
     place, and a kill or a full disk half way left a truncated ``model.keras`` that made the folder look
-    finished to ``evaluate``, ``export`` and the server, which then failed reading it ("File is not a zip
-    file"). With none, they say the run has not finished and the same train command resumes it."""
-    return atomic.write_with(path, lambda tmp: model.save(tmp), keep_suffix=".keras")
+    finished to ``evaluate``, ``export`` and the server, which then failed reading it. With none, they say
+    the run has not finished and the same train command resumes it."""
+    return atomic.write_with(path, lambda tmp: model.save(tmp), keep_suffix=".keras",
+                             needs_bytes=bytes_to_save(model))
+
+
+def bytes_to_save(model: keras.Model) -> int:
+    """A generous size of a file holding ``model``'s weights and its optimizer's state (the weights files
+    and ``model.keras`` hold both): their bytes, a quarter more and 1 MiB for HDF5's and the archive's
+    headers and the model's config. A folder with less free space is refused before h5py starts writing:
+    it ends the process with a segmentation fault when a write fails."""
+    optimizer = list(model.optimizer.variables) if model.optimizer is not None else []
+    data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in [*model.weights, *optimizer])
+    return data + data // 4 + (1 << 20)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):

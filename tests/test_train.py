@@ -1517,3 +1517,40 @@ def test_a_run_killed_while_it_saved_model_keras_is_unfinished_not_broken(tmp_pa
     for saved, trained in zip(load_run(run)[1].get_weights(), weights, strict=True):  # the same model, whole
         np.testing.assert_array_equal(saved, trained)
     assert not [p.name for p in run.iterdir() if p.name.startswith(".model.keras")]  # what the kill left
+
+
+def test_a_disk_too_full_for_the_weights_is_an_error_naming_them_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    """h5py ends the process with a segmentation fault when a write of Keras's weights file fails (measured:
+    exit -11 in File.close on EFBIG, as on a full disk), so a run whose disk filled died without a word.
+    Now a folder with less free space than the weights need is refused first, with an error naming the
+    file, and the same command, run again once there is room, completes the run."""
+    import collections
+
+    from sound_tf import atomic, trainer
+
+    scope: dict = {}
+    exec(f"from pathlib import Path\nRUN = Path({str(tmp_path / 'w')!r})\nHISTORY = {{}}\n" + _WEIGHTS_MODEL, scope)
+    model = scope["model"]
+    scope["checkpoint"].on_epoch_end(0, {"val_loss": 1.0})
+    model.optimizer.build(model.trainable_variables)
+    trainer.save_model_whole(model, tmp_path / "w" / "model.keras")
+    for name in (trainer.BEST_WEIGHTS, "model.keras"):  # both hold Adam's state too, built after epoch 0's save
+        size, estimate = (tmp_path / "w" / name).stat().st_size, trainer.bytes_to_save(model)
+        assert size < estimate < 2 * size + (1 << 20), (name, size, estimate)  # generous, not absurd
+
+    usage = collections.namedtuple("usage", "total used free")
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    run = tmp_path / "run"
+    flags = _flags(data, run, "--epochs", "2", "--no-augment")
+    with monkeypatch.context() as full:
+        full.setattr(atomic.shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 4096, 4096))
+        assert train.main(flags) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"error: {re.escape(str(run / trainer.BEST_WEIGHTS))}: No space left on device: 4,096 bytes "
+                     r"free there, about [\d,]+ needed to write it; free some space and run the same command again",
+                     err), err
+    assert not (run / trainer.BEST_WEIGHTS).exists() and not list((run / "checkpoints").iterdir())
+
+    assert train.main(flags) == 0  # room again, capsys.readouterr().err
+    assert json.loads((run / "run_state.json").read_text())["status"] == "done"
+    assert (run / trainer.BEST_WEIGHTS).is_file() and (run / "model.keras").is_file()
