@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -522,6 +523,27 @@ def _early_stopped(history: Mapping[str, Sequence[float]], config: Config) -> bo
     return len(losses) > 1 and len(losses) - 1 - int(np.argmin(losses)) >= config.train.early_stopping_patience
 
 
+def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, kept: str) -> str:
+    """The log line that says why training ended and which epoch's weights the model keeps (``kept``: the
+    file loaded). Without it the log went from the last epoch's line to the evaluation: a run that early
+    stopping ended at epoch 56 of 60 looked cut short, and which epoch it kept was not said anywhere."""
+    losses, epochs = list(history.get("val_loss", [])), len(history.get("loss", []))
+    finite = [(loss, epoch) for epoch, loss in enumerate(losses) if math.isfinite(loss)]
+    if kept == FINAL_WEIGHTS or not finite:
+        return (f"training ended after epoch {epochs} of {config.train.epochs}; no epoch had a finite validation "
+                f"loss, so the model keeps the last epoch's weights ({kept})")
+    best_loss, best = min(finite)
+    if _early_stopped(history, config) and epochs < config.train.epochs:
+        why = (f"early stopping ended training after epoch {epochs} of {config.train.epochs}: the validation "
+               f"loss was not below epoch {best + 1}'s for {epochs - 1 - best} epochs (train.early_stopping_patience "
+               f"{config.train.early_stopping_patience})")
+    elif epochs < config.train.epochs:
+        why = f"training stopped after epoch {epochs} of {config.train.epochs} (a loss of NaN or inf ends it)"
+    else:
+        why = f"training ended after its {epochs} epochs"
+    return f"{why}; the model keeps epoch {best + 1}'s weights, its lowest validation loss ({best_loss:.4f}; {kept})"
+
+
 def feature_statistics(config: Config, paths: list[str], labels: list[int], *, max_clips: int = 1024):
     """Per-mel-bin mean and variance of un-augmented training clips (for the Normalization layer).
 
@@ -656,9 +678,11 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
 
     if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(run_dir / (BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS))
-    save_model_whole(model, run_dir / "model.keras")
+    kept = BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS
     history = read_history(run_dir / "history.csv")
+    log(how_training_ended(history, config, kept))
+    model.load_weights(run_dir / kept)
+    save_model_whole(model, run_dir / "model.keras")
     result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data)
     if evaluate_test:
         result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)

@@ -998,7 +998,7 @@ def _tiny_config(data, **more) -> Config:
     return apply_overrides(Config(), overrides)
 
 
-def _scripted_run(tmp_path, monkeypatch, val_losses, val_accuracies=None, **more):
+def _scripted_run(tmp_path, monkeypatch, val_losses, val_accuracies=None, *, log=lambda m: None, **more):
     """train_run on tiny data whose epochs report ``val_losses`` (a callback ahead of the trainer's own
     overwrites Keras's validation numbers, as CSVLogger, checkpoint and early stopping then read them);
     returns the result and the weights after each epoch."""
@@ -1017,7 +1017,7 @@ def _scripted_run(tmp_path, monkeypatch, val_losses, val_accuracies=None, **more
     monkeypatch.setattr(trainer, "_callbacks", lambda *a, **k: [Script(), *real(*a, **k)])
     config = _tiny_config(make_tree(tmp_path / "data", clips_per_class=6, corrupt=False),
                           **{"train.epochs": len(val_losses), **more})
-    result = trainer.train_run(config, tmp_path / "run", verbose=0, log=lambda m: None, evaluate_test=False)
+    result = trainer.train_run(config, tmp_path / "run", verbose=0, log=log, evaluate_test=False)
     return result, after_epoch
 
 
@@ -1040,10 +1040,35 @@ def test_early_stopping_counts_epochs_without_a_lower_validation_loss(tmp_path, 
     # patience 3: best 0.5 at epoch 2, then 3 epochs without a lower val_loss -> stops after epoch 5,
     # before the 0.3 of epoch 6. Validation accuracy rises all along: it must not be what is watched.
     val_losses = [1.0, 0.5, 0.6, 0.55, 0.7, 0.3, 0.2, 0.1]
+    lines: list[str] = []
     result, _ = _scripted_run(tmp_path, monkeypatch, val_losses, [0.1 * (i + 1) for i in range(8)],
-                              **{"train.early_stopping_patience": 3})
+                              log=lines.append, **{"train.early_stopping_patience": 3})
     assert len(result.history["loss"]) == 5
     assert result.history["val_loss"] == pytest.approx(val_losses[:5])
+    # The log says so: it went from "epoch 5/8: ..." to the evaluation, as if the run had been cut short.
+    ended = lines.index("early stopping ended training after epoch 5 of 8: the validation loss was not below "
+                        "epoch 2's for 3 epochs (train.early_stopping_patience 3); the model keeps epoch 2's "
+                        "weights, its lowest validation loss (0.5000; checkpoints/best.weights.h5)")
+    assert lines[ended - 1].startswith("epoch 5/8: ")
+
+
+def test_the_log_says_why_training_ended_and_which_epoch_the_model_keeps():
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.epochs": 4, "train.early_stopping_patience": 3})
+    ended = trainer.how_training_ended
+    all_epochs = {"loss": [2.0, 1.5, 1.2, 1.1], "val_loss": [1.0, 0.4, 0.7, 0.45]}
+    assert ended(all_epochs, config, trainer.BEST_WEIGHTS) == (
+        "training ended after its 4 epochs; the model keeps epoch 2's weights, its lowest validation loss "
+        "(0.4000; checkpoints/best.weights.h5)")
+    nan_stopped = {"loss": [2.0, float("nan")], "val_loss": [1.0, float("nan")]}  # TerminateOnNaN
+    assert ended(nan_stopped, config, trainer.BEST_WEIGHTS) == (
+        "training stopped after epoch 2 of 4 (a loss of NaN or inf ends it); the model keeps epoch 1's weights, "
+        "its lowest validation loss (1.0000; checkpoints/best.weights.h5)")
+    never = {"loss": [float("nan")], "val_loss": [float("nan")]}  # no best checkpoint was written
+    assert ended(never, config, trainer.FINAL_WEIGHTS) == (
+        "training ended after epoch 1 of 4; no epoch had a finite validation loss, so the model keeps the last "
+        "epoch's weights (checkpoints/final.weights.h5)")
 
 
 def test_the_plateau_schedule_halves_the_rate_after_its_patience(tmp_path, monkeypatch):
