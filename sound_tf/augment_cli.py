@@ -22,6 +22,7 @@ Examples
 --------
     python -m sound_tf.augment dog.wav --out aug_preview
     python -m sound_tf.augment dog.wav --out aug_preview --count 8 --seed 3 --pipeline esc50
+    python -m sound_tf.augment dog.wav --out aug_preview --run runs/esc50_fold1    # as that run trained
     python -m sound_tf.augment street.flac --out aug_preview --start 12.5 --set audio.clip_seconds=10
     python -m sound_tf.augment dog.wav --out aug_preview --set augment.pitch_probability=1
 """
@@ -60,7 +61,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                                  "generated noise come from it (default: train.seed of the config)")
     parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
                         help="where the clip starts in a file longer than audio.clip_seconds (default 0)")
-    parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--run", help="a run folder: preview the augmentation it trained with (its config.json: "
+                                      "sample rate, clip length, frontend and augment settings, noise folder)")
+    source.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set augment.noise_probability=1 (repeatable)")
     parser.add_argument("--quiet", action="store_true",
@@ -69,10 +73,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    """Defaults <- recipe <- ``--set`` overrides."""
-    from .config import parse_set_flags, resolve_recipe
+    """Defaults <- recipe <- ``--set`` overrides, or a run folder's config <- ``--set`` overrides."""
+    from .config import apply_overrides, parse_set_flags, resolve_recipe
 
-    return config_from_recipe(resolve_recipe(args.pipeline), parse_set_flags(args.set))
+    overrides = parse_set_flags(args.set)
+    if getattr(args, "run", None) is not None:
+        return apply_overrides(Config.load(args.run), overrides)
+    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

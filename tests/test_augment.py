@@ -1176,6 +1176,42 @@ def test_cli_seed_is_the_runs_seed_and_so_also_picks_the_generated_noise(tmp_pat
     assert "--seed must be an integer in [0, 2**30), got -1" in capsys.readouterr().err
 
 
+def test_cli_run_previews_the_augmentation_that_run_trained_with(tmp_path, capsys):
+    """augment took only the defaults or a recipe: a run trained with its own settings (--set flags, a noise
+    folder, another rate or clip length) could not be previewed as it trained; show had --run, augment not."""
+    run = tmp_path / "run"
+    run.mkdir()
+    trained = apply_overrides(Config(), {**ALL_OFF, "audio.sample_rate_hz": 8000, "audio.clip_seconds": 0.25,
+                                         "augment.gain_probability": 1.0, "augment.gain_min_db": -12.0,
+                                         "augment.gain_max_db": -9.0, "train.seed": 11})
+    trained.save(run)
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    assert augment.main([str(source), "--out", str(tmp_path / "a"), "--count", "3", "--run", str(run)]) == 0
+    original, rate = sf.read(tmp_path / "a" / "original.wav", dtype="float32")
+    assert rate == 8000 and original.size == 2000  # the run's rate and clip length
+    records = json.loads((tmp_path / "a" / "params.json").read_text())
+    assert [r["seed"] for r in records] == [[11, 1], [11, 2], [11, 3]]  # the run's seed
+    def applied(record):
+        return {key[:-len("_applied")] for key, value in record["params"].items() if key.endswith("_applied") and value}
+
+    for record in records:  # only the run's gain, drawn from its range
+        assert applied(record) == {"gain"}, record
+        version, _ = sf.read(tmp_path / "a" / record["file"], dtype="float32")
+        assert -12.0 <= rms_db(version) - rms_db(original) <= -9.0
+    # --set changes the run's settings for the preview
+    assert augment.main([str(source), "--out", str(tmp_path / "b"), "--count", "1", "--run", str(run),
+                         "--set", "augment.gain_probability=0", "--set", "augment.pitch_probability=1"]) == 0
+    [record] = json.loads((tmp_path / "b" / "params.json").read_text())
+    assert applied(record) == {"pitch"}, record
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:  # one source of settings
+        augment.main([str(source), "--out", str(tmp_path / "c"), "--run", str(run), "--pipeline", "esc50"])
+    assert ended.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert augment.main([str(source), "--out", str(tmp_path / "c"), "--run", str(tmp_path / "none")]) == 2
+    assert f"{tmp_path / 'none'}: no config file here (expected config.json" in capsys.readouterr().err
+
+
 def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
     """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
     TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too."""
