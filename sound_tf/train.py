@@ -176,6 +176,19 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
     return None
 
 
+def finished_twin(root: Path, config: Config, *, besides: Path) -> Path | None:
+    """The newest finished run under ``root``, other than ``besides``, trained with ``config``'s settings."""
+    from .trainer import read_state, same_settings
+
+    if not root.is_dir():
+        return None
+    for run in sorted((p for p in root.iterdir() if p.is_dir() and p != besides), reverse=True):
+        state = read_state(run)
+        if state.get("status") == "done" and same_settings(run, state, config):
+            return run
+    return None
+
+
 def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
@@ -367,6 +380,11 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     if export_pending(read_state(run_dir)):
         log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
     else:
+        if args.out is None and not read_state(run_dir) and (twin := finished_twin(run_dir.parent, config,
+                                                                                 besides=run_dir)) is not None:
+            log.info(f"{twin} finished with these settings; this new run repeats it (the same seed gives the same "
+                     f"model on the same machine): `python -m sound_tf.evaluate {twin}` or `python -m "
+                     f"sound_tf.export {twin}` use it, --set train.seed=N trains another")
         if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
             write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
         result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))

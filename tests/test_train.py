@@ -1579,3 +1579,25 @@ def test_a_disk_too_full_for_the_weights_is_an_error_naming_them_and_the_run_res
     assert train.main(flags) == 0  # room again, capsys.readouterr().err
     assert json.loads((run / "run_state.json").read_text())["status"] == "done"
     assert (run / trainer.BEST_WEIGHTS).is_file() and (run / "model.keras").is_file()
+
+
+def test_a_new_run_under_runs_names_a_finished_one_with_the_same_settings(tmp_path, monkeypatch, capsys):
+    """The README's command 1 run a second time trained the whole demo again into a new folder without a
+    word, though the finished run beside it had the same settings (and so, with the same seed, the same
+    model). The new run now names it and says how to use it instead; another seed trains without the note."""
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    monkeypatch.chdir(tmp_path)
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8",
+             "--quiet", "--epochs", "1", "--no-augment"]
+    assert train.main(flags) == 0
+    [first] = (tmp_path / "runs").iterdir()
+    assert "finished with these settings" not in capsys.readouterr().out
+    assert train.main(flags) == 0
+    out = capsys.readouterr().out
+    second = next(run for run in (tmp_path / "runs").iterdir() if run.name != first.name)
+    assert (f"runs/{first.name} finished with these settings; this new run repeats it (the same seed gives the "
+            f"same model on the same machine): `python -m sound_tf.evaluate runs/{first.name}` or `python -m "
+            f"sound_tf.export runs/{first.name}` use it, --set train.seed=N trains another") in out, out
+    assert json.loads((second / "run_state.json").read_text())["status"] == "done"
+    assert train.main([*flags, "--seed", "7"]) == 0
+    assert "finished with these settings" not in capsys.readouterr().out
