@@ -386,8 +386,10 @@ def test_upload_and_duration_limits(tmp_path, backend):
     assert status == {"classify": 3, "nowhere": 1}  # too large by its size, too long, too large decoded
 
 
-def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float):
-    """Drive the ASGI app directly with a body sent in ``chunks`` (``None`` = the client stalls forever)."""
+def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float,
+               with_headers: bool = False):
+    """Drive the ASGI app directly with a body sent in ``chunks`` (``None`` = the client stalls forever); with
+    ``with_headers``, the response's headers ``{name: value}`` (bytes) come back too."""
     sent: list[dict] = []
     consumed = {"chunks": 0}
 
@@ -418,6 +420,8 @@ def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], 
     asyncio.run(run())
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    if with_headers:
+        return start["status"], json.loads(body), consumed["chunks"], dict(start["headers"])
     return start["status"], json.loads(body), consumed["chunks"]
 
 
@@ -447,6 +451,17 @@ def test_slow_client_times_out(tmp_path, backend):
     status, body, consumed = _call_asgi(app, "POST", "/classify", headers, [b"--xyz\r\n", None], 0.0)
     assert status == 408 and body["error"] == "body_timeout" and "0.3 s" in body["detail"]
     assert consumed == 1 and time.perf_counter() - began < 5
+
+
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_a_body_that_timed_out_closes_the_connection(tmp_path, backend, path):
+    """A 408 leaves the rest of the body unread: on a kept connection it would be parsed as the next request, so
+    the answer closes it, as a 413's does (nothing checked the 408's header)."""
+    app = create_app(settings(tmp_path, body_timeout_seconds=0.3), backend=backend)
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz"), (b"content-length", b"5000")]
+    status, body, consumed, sent = _call_asgi(app, "POST", path, headers, [b"--xyz\r\n", None], 0.0, with_headers=True)
+    assert (status, body["error"], consumed) == (408, "body_timeout", 1)
+    assert sent[b"connection"] == b"close" and sent[b"x-request-id"].decode() == body["request_id"]
 
 
 def test_model_timeout(tmp_path):
