@@ -773,6 +773,9 @@ def test_api_key(tmp_path, backend):
         wrong = client.get("/labels", headers={"X-API-Key": "wrong"})
         assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong X-API-Key header"
         assert client.get("/metrics").status_code == 401
+        for near in ("s3cret ", "s3cret2", "s3cre", "S3CRET", ""):  # the key exactly, nothing that starts or ends it
+            refused = client.get("/labels", headers={"X-API-Key": near})
+            assert refused.status_code == 401 and refused.json()["detail"] == "wrong X-API-Key header", near
         ok = client.post("/classify", files={"file": ("a.wav", data)}, headers={"X-API-Key": "s3cret"})
         assert ok.status_code == 200 and ok.json()["label"] == "low"
         assert "APIKeyHeader" in json.dumps(client.get("/openapi.json").json()["components"]["securitySchemes"])
@@ -844,6 +847,28 @@ def test_cors_is_off_unless_configured(tmp_path, backend):
         assert response.headers["access-control-allow-origin"] == "https://app.example"
         other = client.options("/classify", headers={**preflight, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_browser_page_can_send_the_api_key_and_read_the_request_id(tmp_path, backend):
+    """With CORS and an API key, a page's fetch() sends X-API-Key: the browser's preflight (an OPTIONS without the
+    key) must be answered with the header allowed, and the answer's X-Request-ID must be exposed for the page to
+    read it. Nothing checked either: a preflight refused with 401, or the key left out of the allowed headers,
+    made every call from the page fail; an unexposed X-Request-ID reads as null."""
+    app = create_app(settings(tmp_path, cors_origins="https://app.example", api_key="s3cret"), backend=backend)
+    data = encode(tone(300, 0.5, 8000), 8000)
+    with TestClient(app) as client:
+        wait_ready(client)
+        preflight = client.options("/classify", headers={"Origin": "https://app.example",
+                                                         "Access-Control-Request-Method": "POST",
+                                                         "Access-Control-Request-Headers": "x-api-key"})
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower().split(", ")
+        answer = client.post("/classify", files={"file": ("a.wav", data)},
+                             headers={"Origin": "https://app.example", "X-API-Key": "s3cret"})
+        assert answer.status_code == 200 and answer.json()["label"] == "low"
+        assert answer.headers["access-control-expose-headers"].lower() == "x-request-id"
+        assert answer.headers["x-request-id"] == answer.json()["request_id"]
 
 
 def test_metrics_count_requests_errors_and_batches(client):
