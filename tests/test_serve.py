@@ -800,6 +800,35 @@ def test_request_ids_and_json_log_lines(client, caplog):
     assert "RIFF" not in json.dumps(lines)  # no audio content in the logs
 
 
+def test_the_default_limits(tmp_path, backend):
+    """ServeSettings' defaults, as a server started without settings applies them: 32 windows per model call and
+    a 5-ms batching wait (--help), 16 files per batch request (README), 20 MiB per upload, 120 s of audio per
+    file, 30 s for the model and for the body; and the model is warmed up at both batch sizes it will see (1 and
+    max_batch_size). Each of these could change without failing a test (found by a mutation pass)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"at most (\d+) files per request", readme)[1] == "16"
+    defaults = ServeSettings(model_dir=tmp_path)
+    assert (defaults.request_timeout_seconds, defaults.body_timeout_seconds) == (30.0, 30.0)
+    app = create_app(defaults, backend=backend)
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert backend.calls == [1, 32]  # the warm-up, before any request
+        ready = client.get("/ready").json()
+        assert (ready["max_batch_size"], ready["max_wait_ms"]) == (32, 5.0)
+        files = [("files", (f"{i}.wav", encode(tone(300, 0.5, 8000), 8000))) for i in range(17)]
+        response = client.post("/classify/batch", files=files)
+        assert response.status_code == 413 and response.json()["detail"] == "17 files in one request; the limit is 16"
+        long = encode(tone(300, 121.0, 8000, amplitude=0.1), 8000, "WAV", "PCM_U8")  # 968 kB
+        response = client.post("/classify", files={"file": ("long.wav", long)})
+        assert response.status_code == 413 and response.json()["detail"] == (
+            "long.wav: 121.0 s of audio exceeds the limit of 120 s per file")
+    status, body, consumed = _call_asgi(create_app(defaults, backend=backend), "POST", "/classify",
+                                        [(b"content-type", b"multipart/form-data; boundary=xyz"),
+                                         (b"content-length", str(20 * 1024 * 1024 + 1).encode())], [None], 0.0)
+    assert (status, consumed) == (413, 0) and body["detail"] == (
+        "the request body (20971521 bytes) exceeds the upload limit of 20971520 bytes")
+
+
 def test_a_request_id_is_echoed_up_to_128_characters(client):
     data = encode(tone(300, 0.5, 8000), 8000)
     longest, too_long = "r" * 128, "r" * 129
