@@ -495,6 +495,11 @@ def test_not_ready_until_warmed_up_then_ready(tmp_path):
         assert client.get("/ready").status_code == 503 and client.get("/ready").json()["status"] == "loading"
         response = client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))})
         assert response.status_code == 503 and response.json()["error"] == "not_ready"
+        # the batch endpoint too: a 503 to retry, not a 200 whose every entry failed
+        response = client.post("/classify/batch", files=[("files", (f"{i}.wav", encode(tone(300, 0.5, 8000), 8000)))
+                                                         for i in range(2)])
+        assert response.status_code == 503 and response.json()["error"] == "not_ready", response.text
+        assert "still loading" in response.json()["detail"]
         gate.set()
         wait_ready(client)
         assert client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))}).status_code == 200
@@ -1495,6 +1500,7 @@ def test_a_batching_wait_the_backend_does_not_use_is_pointed_out(tmp_path):
             records.clear()
             with TestClient(create_app(given, backend=quick)) as test_client:
                 wait_ready(test_client)
+                assert test_client.get("/ready").json()["max_wait_ms"] == 0.0  # the wait in use, not the one given
             said = [r.getMessage() for r in records if "is not used" in r.getMessage()]
             assert said == ([f"max_wait_ms=20 is not used: the {quick.name} backend runs each window as soon as it "
                              "is there (batching does not pay off on it); it applies to the keras and savedmodel "
