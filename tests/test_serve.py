@@ -34,7 +34,7 @@ from sound_tf.errors import ConfigError
 from sound_tf.serve import ServeSettings, create_app
 from sound_tf.serve.__main__ import parse_args, settings_from_args
 from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
-from sound_tf.serve.batcher import MicroBatcher, QueueFull
+from sound_tf.serve.batcher import BatcherClosed, MicroBatcher, QueueFull
 from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter, JsonLines, stderr_as_json
 from sound_tf.tflite_meta import embed_metadata
 
@@ -1068,6 +1068,109 @@ def test_batcher_waits_only_for_announced_requests():
 
     lone_seconds = asyncio.run(run())
     assert lone_seconds < 0.5 and calls == [1, 3]
+
+
+def test_the_batching_wait_ends_at_max_wait_on_a_full_batch_or_when_an_announced_request_gives_up():
+    """max_wait_ms bounds what a request waits for others being decoded: a slow decode (2 s) does not hold a
+    request past the 200-ms wait; a batch already full does not wait at all; and an announced request whose
+    decoding failed (it never submits) ends the wait at once instead of at the 3-s deadline."""
+    calls = []
+
+    def predict(windows):
+        calls.append(windows.shape[0])
+        return {"x": windows[:, :1]}
+
+    async def announced(batcher, decode_seconds: float, fails: bool = False):
+        with batcher.incoming():
+            await asyncio.sleep(decode_seconds)  # stands for decoding
+            if fails:
+                raise ValueError("corrupt upload")
+        return await batcher.submit(np.zeros((1, 4), np.float32))
+
+    async def seconds_for(batcher, windows: int, decode_seconds: float, fails: bool = False) -> float:
+        batcher.start()
+        other = asyncio.ensure_future(announced(batcher, decode_seconds, fails))
+        await asyncio.sleep(0)  # it is being decoded now
+        began = time.perf_counter()
+        await batcher.submit(np.zeros((windows, 4), np.float32))
+        took = time.perf_counter() - began
+        other.cancel()
+        await asyncio.gather(other, return_exceptions=True)
+        await batcher.stop()
+        return took
+
+    async def run():
+        return (await seconds_for(MicroBatcher(predict, max_batch_size=8, max_wait_ms=200, max_queue_windows=100),
+                                  1, decode_seconds=2.0),
+                await seconds_for(MicroBatcher(predict, max_batch_size=2, max_wait_ms=3000, max_queue_windows=100),
+                                  2, decode_seconds=2.0),
+                await seconds_for(MicroBatcher(predict, max_batch_size=8, max_wait_ms=3000, max_queue_windows=100),
+                                  1, decode_seconds=0.1, fails=True))
+
+    past_the_wait, full, gave_up = asyncio.run(run())
+    assert 0.15 < past_the_wait < 1.0, past_the_wait
+    assert full < 1.0 and 0.05 < gave_up < 1.0, (full, gave_up)
+    assert calls == [1, 2, 1]  # each went alone
+
+
+def test_requests_that_fill_max_batch_size_exactly_share_one_call():
+    calls = []
+    gate = threading.Event()
+
+    def predict(windows):
+        gate.wait(10)
+        calls.append(windows.shape[0])
+        return {"x": windows[:, :1]}
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=4, max_wait_ms=0, max_queue_windows=100)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.zeros((1, 4), np.float32)))  # held in the model
+        await asyncio.sleep(0.01)
+        while batcher.waiting_windows:  # taken into the model call
+            await asyncio.sleep(0.001)
+        pair = [asyncio.ensure_future(batcher.submit(np.ones((2, 4), np.float32))) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert batcher.waiting_windows == 4
+        gate.set()
+        await asyncio.gather(first, *pair)
+        await batcher.stop()
+
+    asyncio.run(run())
+    assert calls == [1, 4]  # 2 + 2 windows: one call of max_batch_size, not two of 2
+
+
+def test_requests_still_waiting_at_shutdown_get_batcher_closed():
+    """On shutdown a request waiting behind a model call fails at once with BatcherClosed (the service answers
+    it 503 not_ready): it must not hang until the client gives up."""
+    gate = threading.Event()
+
+    def predict(windows):
+        gate.wait(10)
+        return {"x": windows[:, :1]}
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=4, max_wait_ms=0, max_queue_windows=100)
+        batcher.start()
+        running = asyncio.ensure_future(batcher.submit(np.zeros((1, 4), np.float32)))
+        await asyncio.sleep(0.01)
+        while batcher.waiting_windows:  # taken into the model call
+            await asyncio.sleep(0.001)
+        waiting = asyncio.ensure_future(batcher.submit(np.zeros((3, 4), np.float32)))
+        await asyncio.sleep(0.01)
+        assert batcher.waiting_windows == 3
+        threading.Timer(0.2, gate.set).start()  # the model call ends while stop() waits for its thread
+        await batcher.stop()
+        outcomes = []
+        for request in (running, waiting):
+            try:
+                await asyncio.wait_for(request, 2)
+                outcomes.append("answered")
+            except BatcherClosed as exc:
+                outcomes.append(str(exc))
+        return outcomes, batcher.waiting_windows
+
+    assert asyncio.run(run()) == (["the server is shutting down"] * 2, 0)
 
 
 def test_a_request_that_gives_up_loses_its_rows_and_no_one_else_s():
