@@ -920,6 +920,10 @@ def test_metrics_count_requests_errors_and_batches(client):
     assert samples[("sound_tf_errors_total", (("kind", "empty_file"),))] == 1
     # each 1-s recording is 3 windows: 3 requests -> 9 windows through the model
     assert samples[("sound_tf_inference_batch_size_sum", ())] == 9
+    # every model call is timed as well as sized (the warm-up's two calls go straight to the backend)
+    calls = samples[("sound_tf_inference_batch_size_count", ())]
+    assert calls >= 3 and samples[("sound_tf_inference_duration_seconds_count", ())] == calls
+    assert samples[("sound_tf_inference_duration_seconds_sum", ())] > 0
     assert samples[("sound_tf_http_request_duration_seconds_count", (("endpoint", "/classify"),))] == 4
     assert samples[("sound_tf_ready", ())] == 1
 
@@ -1370,6 +1374,20 @@ def test_a_start_up_error_and_an_unexpected_traceback_are_json_records(tmp_path)
     assert record["message"] == "the server stopped on an unexpected error"
     assert record["exception"].startswith("Traceback (most recent call last):")
     assert record["exception"].endswith("RuntimeError: a bug in the server")
+
+
+def test_uvicorns_own_access_lines_stay_off_under_the_servers_logging():
+    """The server writes one access line per request (sound_tf.serve.access); under its logging set-up uvicorn's
+    own access logger, which an app run by one's own uvicorn command (create_app_from_env) still feeds, writes
+    nothing, so a request is not logged twice. uvicorn's error logger and the server's own are JSON lines."""
+    code = ("import logging\nfrom sound_tf.serve.logs import configure_logging\nconfigure_logging('info')\n"
+            "logging.getLogger('uvicorn.access').info('127.0.0.1:5000 - \"POST /classify HTTP/1.1\" 200')\n"
+            "logging.getLogger('uvicorn.error').info('Started server process')\n"
+            "logging.getLogger('sound_tf.serve.access').info('request')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert [(r["logger"], r["message"]) for r in map(json.loads, done.stderr.splitlines())] == [
+        ("uvicorn.error", "Started server process"), ("sound_tf.serve.access", "request")]
 
 
 def test_the_json_sink_loads_without_the_web_stack_or_tensorflow():
