@@ -1245,6 +1245,12 @@ def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUND_TF_PORT", "9001")
     s = settings_from_args(parse_args(["--port", "9100", "--backend", "tflite"]))
     assert s.model_dir == tmp_path and s.max_batch_size == 7 and s.port == 9100 and s.backend == "tflite"
+    # every flag reaches the settings, over the environment (SOUND_TF_MAX_BATCH_SIZE=7 here)
+    flags = settings_from_args(parse_args([str(tmp_path / "m"), "--host", "0.0.0.0", "--workers", "3",
+                                           "--tflite-variant", "int8", "--max-batch-size", "9",
+                                           "--max-wait-ms", "12.5", "--log-level", "warning"]))
+    assert (flags.model_dir, flags.host, flags.workers, flags.tflite_variant, flags.max_batch_size, flags.max_wait_ms,
+            flags.log_level) == (tmp_path / "m", "0.0.0.0", 3, "int8", 9, 12.5, "warning")
     assert s.cors_origins == ["https://a.example", "https://b.example"]
     assert s.api_key.get_secret_value() == "sekret-value-9" and "sekret" not in repr(s)
     env = s.to_env()
@@ -1290,6 +1296,12 @@ def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "25")
     assert main([str(tmp_path)]) == 0
     assert [kwargs["timeout_graceful_shutdown"] for kwargs in started] == [8, 25]  # 8: inside docker stop's 10 s
+    # the connection limits reach uvicorn too: 256 connections + tasks, idle ones closed after 5 s
+    assert [(kwargs["limit_concurrency"], kwargs["timeout_keep_alive"]) for kwargs in started] == [(256, 5)] * 2
+    monkeypatch.setenv("SOUND_TF_MAX_CONCURRENCY", "none")
+    monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "8")
+    assert main([str(tmp_path)]) == 0 and started[-1]["limit_concurrency"] is None
+    started.pop()
     monkeypatch.setenv("SOUND_TF_SHUTDOWN_GRACE_SECONDS", "-1")
     assert main([str(tmp_path)]) == 2 and len(started) == 2
 
