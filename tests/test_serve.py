@@ -1641,3 +1641,18 @@ def test_a_batching_wait_the_backend_does_not_use_is_pointed_out(tmp_path):
     finally:
         service.log.removeHandler(catcher)
         service.log.setLevel(level)
+
+
+def test_the_readmes_table_of_server_limits_gives_the_settings_defaults():
+    """Each row of the README's table of server limits names a ServeSettings field by its environment variable
+    and gives its default: a changed default, or a renamed setting, must change the table too."""
+    from conftest import REPO
+    from sound_tf.serve.settings import ServeSettings
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (\S+)(?: \([^)]*\))? \| .+ \|$", readme, flags=re.MULTILINE)
+    assert len(rows) == 10, rows
+    fields = ServeSettings.model_fields
+    for name, default in rows:
+        field = fields[name.lower()]  # a KeyError names a row whose setting does not exist
+        assert float(default) == float(field.default), (name, default, field.default)
