@@ -1601,3 +1601,40 @@ def test_a_new_run_under_runs_names_a_finished_one_with_the_same_settings(tmp_pa
     assert json.loads((second / "run_state.json").read_text())["status"] == "done"
     assert train.main([*flags, "--seed", "7"]) == 0
     assert "finished with these settings" not in capsys.readouterr().out
+
+
+def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_steps():
+    """44 clips in batches of 32 made 2 steps per epoch: early stopping (8 epochs) ended a run on 60 real
+    recordings after its first epochs, keeping epoch 1's weights, at chance, and nothing said why."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    assert trainer.few_steps_warning(44, config) == (
+        "warning: 44 training clips in batches of 32 make 2 steps per epoch: early stopping "
+        "(train.early_stopping_patience 8 epochs) may end training after too few updates for the model to learn; "
+        "--batch-size 8 gives 5 steps per epoch")
+    assert trainer.few_steps_warning(160, config) is None  # 5 steps
+    assert "make 4 steps per epoch" in trainer.few_steps_warning(159, config)  # 4 whole batches, the rest dropped
+    assert [trainer.smaller_batch(n, config) for n in (44, 159, 100, 9, 4)] == [8, 16, 16, None, None]
+    assert trainer.smaller_batch(44, apply_overrides(config, {"train.batch_size": 24})) == 8
+    assert "more training clips, or more epochs" in trainer.few_steps_warning(6, config)
+
+
+def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32})
+    history = {"loss": [1.4, 1.3, 1.2], "val_loss": [1.386, 1.39, 1.387], "val_accuracy": [0.25, 0.5, 0.25]}
+    balanced = [0, 0, 1, 1, 2, 2, 3, 3]  # the kept epoch (1: the lowest val_loss) is at 0.25, the baseline
+    assert trainer.chance_level_warning(history, config, balanced, 44) == (
+        "warning: the model is no better than chance: its validation accuracy (0.2500) is no higher than always "
+        "answering the validation split's most common class (0.2500); with 2 steps per epoch it had few updates "
+        "to learn from: try --batch-size 8")
+    assert "check the labels" in trainer.chance_level_warning(history, config, balanced, 4000)
+    assert trainer.chance_level_warning(history, config, [0, 0, 0, 1], 4000) is not None  # 0.25 < 0.75
+    assert trainer.chance_level_warning({**history, "val_accuracy": [0.375, 0.5, 0.25]}, config, balanced, 44) is None
+    # in a run: the log line after how training ended
+    lines: list[str] = []
+    _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
+    assert any(line.startswith("warning: the model is no better than chance: its validation accuracy (0.0000)")
+               for line in lines), lines
