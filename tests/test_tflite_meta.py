@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,45 @@ def test_a_path_instead_of_the_model_bytes_is_named(tmp_path):
     assert strip_metadata(path.read_bytes()) == FLATBUFFER
     assert strip_metadata(memoryview(path.read_bytes())) == FLATBUFFER
     assert read_metadata(path).labels == read_metadata(bytearray(path.read_bytes())).labels == ("a", "b")
+
+
+def test_embed_refuses_bytes_that_are_not_a_model_and_labels_it_could_not_read_back():
+    """What the docstring says embed_metadata refuses and no test held (found by a mutation pass): bytes that are
+    not a TFLite FlatBuffer (no b"TFL3" at bytes 4-8: an empty result, another file, a PNG), an empty list of
+    labels (one class per output: a file read back with no class or as one empty name), and a label with a
+    carriage return ("dog\\r" was written, then read back as "dog" and refused as disagreeing with
+    sound_tf.json: the export wrote a model that read_metadata refused)."""
+    for model in (b"", FLATBUFFER[:7], b"\x89PNG\r\n\x1a\n" + bytes(56), b"\x1c\x00\x00\x00TFL2" + bytes(56)):
+        with pytest.raises(ConfigError, match=r"^embed_metadata expects a TFLite FlatBuffer \(identifier b'TFL3' at "
+                                              r"bytes 4-8\), got "):
+            embed_metadata(model, labels=["a", "b"], info=INFO)
+    for labels in ([], ["dog\r"], ["rain", "a\rb"], ["dog", ""]):
+        with pytest.raises(ConfigError, match=r"^labels must be non-empty names without line breaks, got "):
+            embed_metadata(FLATBUFFER, labels=labels, info=INFO)
+
+
+def test_an_archive_lacking_a_required_key_is_named_not_a_key_error():
+    """A sound_tf.json without one of REQUIRED_KEYS (hand-made, or written by another tool) is refused naming the
+    key; without that check the format's and the sizes' were KeyErrors, and one without ``variant`` or
+    ``input_kind`` was read as whole and failed later, in LiteClassifier, as a KeyError."""
+    for key in ("format", "sample_rate_hz", "clip_samples", "window_hop_samples", "input_kind", "variant"):
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("labels.txt", "a\nb\n")
+            zipped.writestr("sound_tf.json", json.dumps({k: v for k, v in {"format": FORMAT, **INFO}.items()
+                                                         if k != key}))
+        with pytest.raises(ConfigError, match=rf"^<bytes>: sound_tf.json lacks \['{key}'\]$"):
+            read_metadata(FLATBUFFER + archive.getvalue())
+
+
+def test_a_cut_archive_is_found_past_a_zip_signature_in_the_model_itself():
+    """A model's weights may hold the bytes "PK\\x03\\x04" (any 4 bytes do, about once in 4 GB of them): a file cut
+    within its archive is still named as such, the archive found at the header that begins it, not given up at
+    the first signature (which then read as a model LiteRT refuses, or one exported without metadata)."""
+    flat = FLATBUFFER[:24] + b"PK\x03\x04" + FLATBUFFER[28:]  # a ZIP signature inside the FlatBuffer
+    whole = embed_metadata(flat, labels=["a", "b"], info=INFO)
+    assert read_metadata(whole).model_size_bytes == len(flat) == 64
+    for size in (len(flat) + 4, len(flat) + 40, len(whole) - 1):
+        with pytest.raises(ConfigError, match=rf"^<bytes>: not a complete TFLite model: its metadata archive \(from "
+                                              rf"byte 64 of {size}\) has no end"):
+            read_metadata(whole[:size])
