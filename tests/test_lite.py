@@ -70,6 +70,11 @@ def _polarity(waveform):
     return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
 
+@tf.function(input_signature=[tf.TensorSpec([4, CLIP], tf.float32, name="waveform")])
+def _loudness_batch4(waveform):  # the loudness model converted with a fixed batch of 4
+    return _loudness(waveform)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("lite")
@@ -81,7 +86,10 @@ def models(tmp_path_factory):
     polarity.write_bytes(embed_metadata(polarity_flat, labels=["negative", "positive"], info=_info(variant="int8")))
     bare = root / "bare.tflite"
     bare.write_bytes(loud_flat)
-    return {"loud": loud, "polarity": polarity, "bare": bare, "flat": loud_flat}
+    batch4 = root / "batch4.tflite"
+    batch4.write_bytes(embed_metadata(_convert(_loudness_batch4, root / "batch4"), labels=["quiet", "loud"],
+                                      info=_info()))
+    return {"loud": loud, "polarity": polarity, "bare": bare, "flat": loud_flat, "batch4": batch4}
 
 
 def _expected_db(windows: np.ndarray) -> np.ndarray:
@@ -656,3 +664,68 @@ def test_a_whole_model_this_litert_cannot_build_is_not_called_truncated(models):
         read_metadata(newer)
     with pytest.raises(ConfigError, match=r"^<bytes>: not a complete TFLite model: LiteRT refuses its "):
         read_metadata(newer[:len(newer) // 2])  # cut short: still named so
+
+
+def test_metadata_that_does_not_fit_the_model_is_refused_when_it_loads(models, tmp_path):
+    """LiteClassifier holds the archive to the graph it describes (found by a mutation pass: no test did): a
+    features model (log-mel input), a clip size other than the model's input and more labels than outputs are
+    refused naming the file; loaded, they failed at the first window with LiteRT's own error, or named
+    classes with the wrong labels."""
+    cases = {"features.tflite": (["quiet", "loud"], _info(input_kind="log_mel"),
+                                 r"this model takes 'log_mel' input, not a waveform; compute its features as "
+                                 r"features.json describes, or use a waveform model"),
+             "long_clip.tflite": (["quiet", "loud"], _info(clip_samples=2 * CLIP),
+                                  r"input shape \[-1, 4000\] does not match \[batch, clip_samples=8000\] from the "
+                                  r"metadata"),
+             "three_labels.tflite": (["quiet", "loud", "rain"], _info(),
+                                     r"output '(logits|probabilities)' has 2 classes but the model carries 3 labels")}
+    for name, (labels, info, problem) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(embed_metadata(models["flat"], labels=labels, info=info))
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: {problem}$"):
+            lite.LiteClassifier(path)
+
+
+def test_int8_input_past_its_range_saturates_instead_of_wrapping_round(models):
+    """A float recording may go past full scale (classify scores it); the polarity model's int8 input covers about
+    +-1.0. Quantised without clipping, 1.5 wrapped round to a negative integer and the window read as
+    'negative' with certainty; clipped, it reads as the top of the range does."""
+    classifier = lite.LiteClassifier(models["polarity"])
+    scale, zero_point = classifier._input["quantization"]
+    top, bottom = (127 - zero_point) * scale, (-128 - zero_point) * scale  # the range the int8 input holds
+    assert 0.99 < top < 1.5 and -1.5 < bottom < -0.99  # measured: -0.996 .. 1.004
+    past = classifier.predict(np.stack([np.full(CLIP, 1.5, np.float32), np.full(CLIP, -1.5, np.float32)]))
+    edge = classifier.predict(np.stack([np.full(CLIP, top, np.float32), np.full(CLIP, bottom, np.float32)]))
+    np.testing.assert_array_equal(past["logits"], edge["logits"])
+    assert list(past["probabilities"].argmax(axis=1)) == [1, 0] and past["logits"][0, 1] > 7
+
+
+def test_a_model_with_a_fixed_batch_gives_one_row_per_window(models):
+    """A model converted with a fixed batch of 4 (not resizable) gets its windows 4 at a time, the last chunk
+    padded with silence; the padding's rows are not answers (6 windows gave 8 rows of logits without the cut)."""
+    classifier = lite.LiteClassifier(models["batch4"])
+    assert classifier._batch == 4
+    windows = np.stack([np.full(CLIP, a, np.float32) for a in (0.5, 0.01, 0.003, 0.2, 0.05, 0.001)])
+    out = classifier.predict(windows)
+    assert out["logits"].shape == out["probabilities"].shape == (6, 2)
+    np.testing.assert_allclose(out["logits"][:, 1], (_expected_db(windows) - THRESHOLD_DB) / 10, atol=1e-3)
+    result = classifier.classify(np.full(int(1.1 * SR), 0.1, np.float32))  # 4 windows: one whole batch
+    assert result["num_windows"] == 4 and result["label"] == "loud"
+
+
+def test_large_logits_give_probabilities_not_nan():
+    """Softmax subtracts the largest logit first: logits past 709 overflow float64's exp to inf, and inf / inf
+    made the clip's and the windows' probabilities NaN (a confident float model's logits are unbounded)."""
+    logits = np.array([[1000.0, 0.0, -5.0], [990.0, 10.0, 0.0]])
+    np.testing.assert_array_equal(lite.aggregate_logits(logits), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(lite.window_probabilities({"logits": logits}), [[1, 0, 0], [1, 0, 0]], atol=1e-300)
+    np.testing.assert_allclose(lite.softmax([2000.0, 2000.0 + np.log(3)]), [0.25, 0.75], rtol=1e-12)
+
+
+def test_cli_json_names_the_models_variant(models, tmp_path, capsys):
+    short = tmp_path / "high.wav"
+    sf.write(short, np.full(CLIP, 0.4), SR, subtype="FLOAT")
+    assert lite.main([str(models["polarity"]), str(short), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["variant"], report["labels"], report["results"][0]["label"]) == ("int8", ["negative", "positive"],
+                                                                                    "positive")
