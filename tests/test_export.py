@@ -962,3 +962,116 @@ def test_export_json_numbers_match_scoring_every_clip_held_in_memory(bundle):
                     "window_agreement": float(np.mean(windows.argmax(axis=1) == keras_windows.argmax(axis=1))),
                     "max_abs_probability_diff": float(np.abs(windows - keras_windows).max())}
         assert {key: entry[key] for key in expected} == expected, name
+
+
+# -- found by a mutation pass: behaviour no test held ------------------------------------------------------------
+def test_the_int8_converter_is_given_training_windows_only(bundle, tmp_path, monkeypatch):
+    """export.json's "representative" lists training clips (test above); here the windows the converter itself
+    calibrates on: each is a window of a training clip, none one of a test clip. Passing the test split's
+    windows to it changed no number a test looked at."""
+    run, _ = bundle
+    given: list[np.ndarray] = []
+
+    class Captured(Exception):
+        pass
+
+    def capture(source, variant, *, representative=None, float32=None):
+        given.append(np.array(representative))
+        raise Captured  # the conversion itself is not under test
+
+    monkeypatch.setattr(export, "convert_waveform_model", capture)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    profile = export.ExportProfile(name="quick", artefacts=("int8",), representative_windows=40, latency_runs=1)
+    with pytest.raises(Captured):
+        export.export_run(run.run_dir, profile=profile, out_dir=tmp_path / "bundle", log=lambda message: None)
+    [windows] = given  # [40, clip_samples]
+    assert windows.shape == (40, run.config.audio.clip_samples)
+
+    def every_window(split: str) -> set[bytes]:
+        return {w.tobytes() for clip in export.read_clips(run.run_dir, run.config, split).windows for w in clip}
+
+    train, test = every_window("train"), every_window("test")
+    assert sum(w.tobytes() in train for w in windows) == 40 and not any(w.tobytes() in test for w in windows)
+
+
+def test_float16_and_dynamic_store_their_constants_as_their_precision_notes_say(bundle):
+    """float16 stores float16 weights (no int8 tensor, no hybrid kernel); dynamic stores the frontend's constants
+    as float16 (measured: 2, 4352 and 8704 values). A dynamic model whose frontend kept its float32 constants
+    passed every check."""
+    artefacts = bundle[1].report["artefacts"]
+    float16, dynamic = artefacts["float16"], artefacts["dynamic"]
+    assert float16["float16_constants"] >= 5 and float16["hybrid_ops"] == [] and "int8" not in float16["ops"]
+    assert dynamic["float16_constants"] >= 2  # the DFT's and the mel matrix (the fixture's network has no weight
+    # of 1024 values or more, so none is int8 here: see the hybrid ops test below)
+    assert artefacts["float32"]["float16_constants"] == 0 and artefacts["float32"]["hybrid_ops"] == []
+
+
+def test_the_saved_model_size_counts_every_file_in_it(bundle):
+    """The SavedModel is a folder: its size is its graph and its variables (export.json counted only the files at
+    its top, leaving out variables/, where the weights are)."""
+    run, result = bundle
+    folder = result.path("saved_model")
+    sizes = {os.path.relpath(os.path.join(top, name), folder): os.path.getsize(os.path.join(top, name))
+             for top, _, names in os.walk(folder) for name in names}
+    weights = sum(size for name, size in sizes.items() if name.startswith("variables" + os.sep))
+    assert weights > 0 and result.report["artefacts"]["saved_model"]["size_bytes"] == sum(sizes.values())
+
+
+def test_the_report_lists_the_training_clips_whose_windows_calibrate_int8():
+    """representative_windows takes each clip's windows in turn; _clips_used names the clips it took from: when
+    the count ends exactly at a clip's last window, not the next clip too."""
+    clips = export.Clips(sources=["a.wav", "b.wav", "c.wav"], label_indices=np.zeros(3, np.int64),
+                         windows=[np.full((2, 4), i, np.float32) for i in range(3)])  # 2 windows each
+    for count, used in ((1, ["a.wav"]), (2, ["a.wav"]), (3, ["a.wav", "b.wav"]), (4, ["a.wav", "b.wav"]),
+                        (6, ["a.wav", "b.wav", "c.wav"]), (9, ["a.wav", "b.wav", "c.wav"])):
+        windows = export.representative_windows(clips, count)
+        assert windows.shape == (min(count, 6), 4)
+        assert [clips.sources[i] for i in sorted(set(windows[:, 0].astype(int)))] == used, count
+        assert list(export._clips_used(clips, len(windows))) == used, count
+
+
+def test_a_split_label_the_model_lacks_is_refused_naming_the_split(tmp_path):
+    config = _split_config(tmp_path)
+    folder = _tone_split(tmp_path / "run", 3, seconds=1.0)
+    split = folder / "split.csv"
+    split.write_text(split.read_text().replace(",tone\n", ",bird\n"))
+    with pytest.raises(export.ConfigError, match=rf"^{re.escape(str(split))}: labels \['bird'\] are not among the "
+                                                 rf"model's \['clicks', 'noise', 'tone'\]$"):
+        export.read_clips(folder, config, "test")
+
+
+def test_a_cache_file_rewritten_between_two_passes_is_named_in_the_error(tmp_path):
+    """A decode-cache file that changed length after export counted its windows (decoded again meanwhile) is an
+    AudioError naming it; without the check export scored other audio than it counted, silently."""
+    config = _split_config(tmp_path)
+    folder = _tone_split(tmp_path / "run", 3, seconds=1.0)
+    clips = export.read_clips(folder, config, "test")
+    assert clips.window_counts == [3, 3, 3]
+    changed = DecodeCache(tmp_path / "cache", sample_rate_hz=SR).path_for(clips.sources[2])
+    sf.write(changed, np.zeros(3 * SR, np.float32), SR, subtype="PCM_16")  # 3 s now: 11 windows
+    with pytest.raises(AudioError, match=rf"^{re.escape(str(changed))}: decode-cache file changed while export read "
+                                         rf"it: 11 windows now, 3 when export began; run export again$"):
+        list(clips.windows)
+
+
+def test_features_json_names_the_classes_and_the_sizes(bundle):
+    """A microcontroller has features.json and the features model: the outputs' class names come from it."""
+    run, result = bundle
+    spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+    assert spec["labels"] == list(CLASSES) == list(read_metadata(result.path("int8_features")).labels)
+    assert (spec["sample_rate_hz"], spec["clip_samples"], spec["window_hop_samples"]) == (SR, 4000, 2000)
+
+
+def test_hybrid_ops_name_the_ops_that_compute_in_float_from_int8_weights(bundle, tmp_path):
+    """export.json's hybrid_ops lists the ops to which dynamic-range quantisation gave int8 weights: in a plain
+    dynamic conversion, the frontend's (its DFT and mel matrices, 4352 and 8704 values), none once export gives
+    them their float32 constants back (the fixture's network has no weight of 1024 values or more). The list
+    was never looked at: left empty, every test passed."""
+    run, _ = bundle
+    source = export.tflite_source(run.model, run.config, tmp_path / "source")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    raw = converter.convert()
+    assert export.tflite_op_summary(raw)["hybrid_ops"] == ["BATCH_MATMUL", "FULLY_CONNECTED"]
+    fixed = export.float_frontend_weights(raw, export.convert_waveform_model(source, "float32"))
+    assert export.tflite_op_summary(fixed)["hybrid_ops"] == []
