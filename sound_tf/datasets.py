@@ -417,6 +417,10 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; found {header}; expected "
                            f"{','.join(required)}" + (f" and optionally {','.join(optional)}" if optional else "")
                            + hint)
+    miscased = [(h, c) for c in optional if c not in header for h in header if h.lower() == c.lower()]
+    if miscased:  # a 'Fold' column was not read: its folds were replaced by a drawn split without a word
+        raise DatasetError(f"{path}: column {miscased[0][0]!r} is not read as {miscased[0][1]!r}: column names are "
+                           f"case-sensitive: write it in lower case")
     rows = []
     while True:
         values = _next_record(reader, lines, path)
@@ -536,6 +540,11 @@ def _load_csv(path: Path) -> list[Example]:
     rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments, label="label")
     base = path.parent.resolve()
     header = list(rows[0][1])
+    if "split" in header:  # a train/val/test column of the user's own: sound_tf splits by folds or fractions
+        logger.warning("%s: its column 'split' is not read: a manifest's splits come from its 'fold' column "
+                       "(--test-fold K, --val-fold K) or are drawn by fraction (data.val_fraction, "
+                       "data.test_fraction); to keep the split, write it as folds (e.g. train 1, val 2, test 3 "
+                       "with --val-fold 2 --test-fold 3)", path)
     for line, text in comments:  # a row whose first value begins with # (a file's name, or a label in a manifest
         # whose label column comes first) is a comment: when it lists a file that exists, it is not used: say so
         values = next(csv.reader([text]), [])

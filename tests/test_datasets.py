@@ -285,6 +285,10 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     ("Path,Label\na.wav,x\n", r"missing column\(s\) path, label; .*; column names are case-sensitive: write them in "
                               r"lower case"),
     ("path,label\na.wav,\n", r"line 2: empty value in column 'label'"),
+    # an optional column in another case was not read: its folds were replaced by a drawn split without a word
+    ("path,label,Fold\na.wav,x,1\n", r"column 'Fold' is not read as 'fold': column names are case-sensitive: write "
+                                     r"it in lower case$"),
+    ("path,label,fold,GROUP\na.wav,x,1,s1\n", r"column 'GROUP' is not read as 'group'"),
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
     ("path,label,fold\na.wav,x,2.0\nb.wav,y,1.5\n", r"line 3: fold must be an integer, got '1\.5'"),  # 2.0 is 2
     # it was "1 of 3 examples have a fold and the others do not", naming neither the manifest nor the row
@@ -300,6 +304,25 @@ def test_csv_errors_name_file_and_row(tmp_path, content, message):
     with pytest.raises(DatasetError, match=message) as info:
         load_examples(manifest)
     assert str(manifest) in str(info.value)
+
+
+def test_a_manifests_split_column_is_named_as_not_read_with_the_folds_that_keep_it(tmp_path, caplog):
+    """A column 'split' (train/val/test) was dropped without a word and the split drawn by fraction."""
+    for name in ("a.wav", "b.wav"):
+        write_tone(tmp_path / name)
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label,split\na.wav,x,train\nb.wav,y,test\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(load_examples(manifest)) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{manifest}: its column 'split' is not read: a manifest's splits come from its 'fold' column (--test-fold K, "
+        f"--val-fold K) or are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, write it "
+        f"as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)"]
+    caplog.clear()
+    manifest.write_text("path,label,fold\na.wav,x,1\nb.wav,y,3\n")
+    with caplog.at_level(logging.WARNING):
+        load_examples(manifest)
+    assert not caplog.records
 
 
 def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folder(tmp_path):
