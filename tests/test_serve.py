@@ -232,7 +232,7 @@ def test_batch_endpoint_fails_only_the_bad_file(client):
     assert (first["filename"], first["label"]) == ("low.wav", "low")
     assert (last["filename"], last["label"]) == ("high.flac", "high")
     assert bad["filename"] == "notes.txt" and bad["error"] == "unsupported_format" and bad["status"] == 415
-    assert "notes.txt" in bad["detail"]
+    assert "notes.txt" in bad["detail"] and "though its name ends" not in bad["detail"]  # a .txt is not audio by name
     # a failed entry is counted by kind, like a failed request, and the good files' durations are recorded
     samples = metric_samples(client.get("/metrics").text)
     assert samples[("sound_tf_errors_total", (("kind", "unsupported_format"),))] == 1
@@ -297,7 +297,8 @@ def _corrupt_flac() -> bytes:
 
 @pytest.mark.parametrize("filename, payload, status, kind, words", [
     ("empty.wav", b"", 422, "empty_file", ["empty.wav", "0 bytes"]),
-    ("photo.wav", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, 415, "unsupported_format", ["photo.wav", "not an audio format"]),
+    ("photo.wav", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, 415, "unsupported_format",
+     ["photo.wav", "not an audio format", "though its name ends in .wav: a damaged file, or another kind of file"]),
     ("cut.wav", _truncated_wav(), 422, "truncated_audio", ["cut.wav", "truncated", "declares 16000 bytes", "holds 7978"]),
     ("broken.flac", _corrupt_flac(), 422, "invalid_audio", ["broken.flac", "libsndfile"]),
     ("broken.ogg", encode(tone(300, 1.0, 8000), 8000, "OGG", "VORBIS")[:300], 422, "corrupt_audio", ["broken.ogg", "malformed"]),

@@ -16,13 +16,14 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import decode_bytes, split_windows, truncation_problem, wav_codec_problem
+from ..audio import AUDIO_EXTENSIONS, decode_bytes, split_windows, truncation_problem, wav_codec_problem
 from ..errors import AudioError, SoundTFError
 from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
@@ -204,8 +205,11 @@ class ClassifierService:
                 raise ServeError(415, "unsupported_format", f"{name}: {codec}") from None
             reason = exc.error_string.rstrip(".")
             if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING, _SF_ERR_UNIMPLEMENTED):
+                suffix = PurePath(name).suffix.lower()
+                named = (f", though its name ends in {suffix}: a damaged file, or another kind of file under that "
+                         f"name" if exc.code == _SF_ERR_UNRECOGNISED_FORMAT and suffix in AUDIO_EXTENSIONS else "")
                 raise ServeError(415, "unsupported_format",
-                                 f"{name}: not an audio format the server reads (libsndfile: {reason}); "
+                                 f"{name}: not an audio format the server reads (libsndfile: {reason}){named}; "
                                  "send WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU") from None
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file (libsndfile: {reason})") from None
         except (RuntimeError, ValueError, TypeError) as exc:
