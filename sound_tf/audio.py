@@ -806,6 +806,11 @@ class DecodeCache:
         if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
+        if samples.size and float(np.max(np.abs(samples))) < 0.5 / 32768:  # all zeros in the 16-bit cache file
+            logger.warning(f"{printable_path(src)}: silent: every sample is zero (in 16-bit PCM) over its "
+                           f"{samples.size / self.sample_rate_hz:.2f} s; it is used as silence labelled as its class: "
+                           f"remove it if it is a failed recording",
+                           extra={"fields": {"file": printable_path(src)}})
         # No fsync (2 ms a 5-s clip): a file a power cut left short fails _whole_wav and is decoded again.
         write_wav(target, samples, self.sample_rate_hz, durable=False)
         return target, True

@@ -165,8 +165,28 @@ def test_channels_that_cancel_when_averaged_are_warned_of_naming_the_file_and_th
         decode_bytes((tmp_path / "opposite.wav").read_bytes(), sample_rate_hz=RATE_HZ, name="phone.wav")
         result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([tmp_path / "opposite.wav",
                                                                                  tmp_path / "two_tones.wav"])
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["phone.wav", str(tmp_path / "opposite.wav")]
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["phone.wav"] + [str(tmp_path / "opposite.wav")] * 2
+    assert "silent: every sample is zero" in caplog.records[-1].getMessage()  # the mix it caches
     assert len(result.cached) == 2 and result.skipped == []
+
+
+def test_the_decode_cache_warns_about_a_silent_file_and_keeps_it(tmp_path, caplog):
+    """An all-zero recording (a failed recording in a class folder) was trained on as that class without a word."""
+    sf.write(tmp_path / "zeros.wav", np.zeros(RATE_HZ // 4, np.float32), RATE_HZ, subtype="PCM_16")
+    sf.write(tmp_path / "below_a_step.wav", np.full(RATE_HZ // 4, 1e-6, np.float32), RATE_HZ, subtype="FLOAT")
+    sf.write(tmp_path / "one_step.wav", np.full(RATE_HZ // 4, 1 / 32768, np.float32), RATE_HZ, subtype="FLOAT")
+    sources = [tmp_path / name for name in ("zeros.wav", "below_a_step.wav", "one_step.wav")]
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        result = cache.build(sources)
+    assert len(result.cached) == 3 and result.skipped == []  # used, as before
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        f"{tmp_path / name}: silent: every sample is zero (in 16-bit PCM) over its 0.25 s; it is used as silence "
+        f"labelled as its class: remove it if it is a failed recording" for name in ("below_a_step.wav", "zeros.wav")]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        cache.build(sources)  # once, when it is decoded
+    assert not caplog.records
 
 
 @pytest.mark.parametrize("source_hz, target_hz, tone_hz", [(44100, 16000, 1000.0), (8000, 22050, 440.0)])
