@@ -835,6 +835,10 @@ def _typed_flag_value(dotted: str, text: str, value: Any) -> Any:
         word = str(value).strip().lower()
         if word in _BOOL_WORDS:
             return _BOOL_WORDS[word]
+    kinds = set(typing.get_args(hint)) - {type(None)} if typing.get_origin(hint) in _UNION_TYPES else {hint}
+    if isinstance(value, str) and kinds and kinds <= {int, float}:  # not a number: the recipe's hint about quotes
+        # ("write numbers without quotes") spoke of quotes the flag's user never typed
+        raise ConfigError(f"{dotted} must be {'an integer' if kinds == {int} else 'a number'}, got {text!r}")
     return value
 
 

@@ -667,9 +667,11 @@ def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
                else "case, Unicode form or leading zeros")
         files = "; ".join(" / ".join(f"{label!r} ({counts[label]} file{'' if counts[label] == 1 else 's'})"
                                      for label in labels) for labels in alike[:5])
-        logger.warning("%s: %d group(s) of labels differ only in %s and are separate classes (e.g. %s): %s%s; rename "
-                       "the files' classes if they are one class", source, len(alike), how,
-                       " / ".join(repr(label) for label in alike[0]), files, "; ..." if len(alike) > 5 else "")
+        remedy = ("write them one way in its label column" if source.suffix.lower() == ".csv" and source.is_file()
+                  else "give their class folders one name" if source.is_dir() else "write them one way")
+        logger.warning("%s: %d group(s) of labels differ only in %s and are separate classes (e.g. %s): %s%s; %s "
+                       "if they are one class", source, len(alike), how,
+                       " / ".join(repr(label) for label in alike[0]), files, "; ..." if len(alike) > 5 else "", remedy)
 
 
 # -- splits ----------------------------------------------------------------------------------------

@@ -540,7 +540,7 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
     elif epochs < config.train.epochs:
         why = f"training stopped after epoch {epochs} of {config.train.epochs} (a loss of NaN or inf ends it)"
     else:
-        why = f"training ended after its {epochs} epochs"
+        why = f"training ended after its {epochs} epoch{'s' if epochs != 1 else ''}"
     return f"{why}; the model keeps epoch {best + 1}'s weights, its lowest validation loss ({best_loss:.4f}; {kept})"
 
 

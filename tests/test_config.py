@@ -460,3 +460,16 @@ def test_a_run_saved_with_a_relative_cache_dir_is_still_recognised_from_the_same
     monkeypatch.chdir(tmp_path / "run")
     assert saved_fingerprint(tmp_path / "run") != now.fingerprint()
     assert not tune._same_search(saved, tune.search_identity(now, space))
+
+
+def test_a_set_flag_that_is_not_a_number_says_so_without_speaking_of_quotes():
+    """--set train.epochs=abc said "got the text 'abc' (write numbers without quotes)": the user typed none."""
+    from sound_tf.config import parse_set_flags
+
+    for item, kind in (("train.epochs=abc", "an integer"), ("train.learning_rate=fast", "a number"),
+                       ("features.fmax_hz=high", "a number")):
+        with pytest.raises(ConfigError) as info:
+            parse_set_flags([item])
+        key, value = item.split("=")
+        assert str(info.value) == f"--set {item}: {key} must be {kind}, got {value!r}"
+    assert parse_set_flags(["train.epochs=3", "features.fmax_hz=null", "train.learning_rate=1e-3"])["train.epochs"] == 3

@@ -1349,15 +1349,15 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
         assert len({ex.label for ex in load_examples(manifest)}) == 5
     assert (f"{manifest.resolve()}: 2 group(s) of labels differ only in the spaces between words, case, Unicode form "
             f"or leading zeros and are separate classes (e.g. 'Dog Bark' / 'dog  bark' / 'dog bark'): 'Dog Bark' "
-            f"(1 file) / 'dog  bark' (1 file) / 'dog bark' (2 files); 'Cat' (2 files) / 'cat' (1 file); rename the "
-            f"files' classes if they are one class") in caplog.text
+            f"(1 file) / 'dog  bark' (1 file) / 'dog bark' (2 files); 'Cat' (2 files) / 'cat' (1 file); write them "
+            f"one way in its label column if they are one class") in caplog.text
     caplog.clear()
     root = make_folder_tree(tmp_path / "tree", classes=("dog bark", "dog  bark", "owl"), per_class=2)
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         load_examples(root)
     assert ": 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading zeros " \
-           "and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files)" \
-           in caplog.text
+           "and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files); " \
+           "give their class folders one name if they are one class" in caplog.text
     caplog.clear()
     split = tmp_path / "split.csv"  # a hand-written data.split_file: its labels are checked as a dataset's are
     for name in ("a", "b", "c", "d", "e"):
