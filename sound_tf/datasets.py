@@ -195,6 +195,21 @@ def _class_folders(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
 
 
+def _did_you_mean(missing: Path) -> str:
+    """``" (did you mean data/my_sounds?)"`` when the folder holding ``missing`` exists and holds a name close
+    to its last part (a typo in the last step of ``--data``), else ``""``."""
+    import difflib
+
+    parent = missing.parent
+    try:
+        names = [entry.name for entry in os.scandir(parent)] if parent.is_dir() else []
+    except OSError:
+        return ""
+    lowered = {name.lower(): name for name in names}  # My_Sounds for my_sounds too
+    close = difflib.get_close_matches(missing.name.lower(), list(lowered), n=1, cutoff=0.8)
+    return f" (did you mean {parent / lowered[close[0]]}?)" if close else ""
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """Recognise a dataset layout: ``folder``, ``csv``, ``esc50`` or ``urbansound8k``.
 
@@ -215,7 +230,7 @@ def detect_format(path: str | os.PathLike) -> str:
     """
     root = Path(path).expanduser()
     if not root.exists():
-        raise DatasetError(f"{root}: no such file or folder; expected {_EXPECTED_LAYOUTS}")
+        raise DatasetError(f"{root}: no such file or folder{_did_you_mean(root)}; expected {_EXPECTED_LAYOUTS}")
     if root.is_file():
         if root.suffix.lower() == ".csv":
             return "csv"

@@ -1466,3 +1466,16 @@ def test_a_comment_line_longer_than_a_file_name_is_read_as_a_comment(tmp_path):
     manifest.write_text(f"{note}\npath,label\n{note}\ncat/cat_0.wav,cat\ndog/dog_0.wav,dog\n")
     assert [(Path(ex.path).name, ex.label) for ex in load_examples(manifest)] == [("cat_0.wav", "cat"),
                                                                                     ("dog_0.wav", "dog")]
+
+
+def test_a_missing_data_path_with_a_near_name_beside_it_asks_if_that_was_meant(tmp_path):
+    """--data data/my_sound/ said only "no such file or folder" beside data/my_sounds."""
+    make_folder_tree(tmp_path / "my_sounds")
+    (tmp_path / "clips.csv").write_text("path,label\n")
+    for given, meant in (("my_sound", "my_sounds"), ("my_sound/", "my_sounds"), ("My_Sounds", "my_sounds"),
+                         ("clip.csv", "clips.csv"), ("elsewhere/my_sounds", None), ("birds", None)):
+        with pytest.raises(DatasetError) as info:
+            detect_format(str(tmp_path / given))
+        hint = f" (did you mean {tmp_path / meant}?)" if meant else ""
+        assert str(info.value).startswith(f"{Path(str(tmp_path / given))}: no such file or folder{hint}; expected "), \
+            (given, str(info.value))
