@@ -582,13 +582,16 @@ def chance_level_warning(history: Mapping[str, Sequence[float]], config: Config,
                          num_train: int) -> str | None:
     """A warning when the kept epoch's validation accuracy is no better than always answering the most
     common class of the validation split: a model that learnt nothing, which evaluation and export then
-    scored and exported without a word."""
+    scored and exported without a word. A validation split of one class says nothing either way (always
+    answering it scores 1.0, so a model right on every clip was called no better than chance): no warning;
+    the split's own log names the classes it lacks."""
     losses, accuracies = list(history.get("val_loss", [])), list(history.get("val_accuracy", []))
     finite = [(loss, epoch) for epoch, loss in enumerate(losses) if math.isfinite(loss)]
-    if not finite or len(accuracies) != len(losses) or not val_labels:
+    counts = np.bincount(np.asarray(val_labels, dtype=np.int64)) if len(val_labels) else np.zeros(0, np.int64)
+    if not finite or len(accuracies) != len(losses) or np.count_nonzero(counts) < 2:
         return None
     accuracy = accuracies[min(finite)[1]]
-    baseline = max(np.bincount(np.asarray(val_labels))) / len(val_labels)
+    baseline = counts.max() / len(val_labels)
     if accuracy > baseline + 1e-6:
         return None
     steps = steps_per_epoch(num_train, config)

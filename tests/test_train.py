@@ -1620,6 +1620,22 @@ def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_
     assert "more training clips, or more epochs" in trainer.few_steps_warning(6, config)
 
 
+def test_a_validation_split_of_one_class_is_not_called_chance():
+    """Always answering the one class of a validation split scores 1.0, so a model right on every one of
+    its clips (val_accuracy 1.0) was called "no better than chance", whatever it had learnt; one split
+    of two classes is still measured."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32})
+    history = {"loss": [1.4, 0.3], "val_loss": [1.2, 0.1], "val_accuracy": [0.5, 1.0]}
+    assert trainer.chance_level_warning(history, config, [2, 2, 2, 2], 4000) is None
+    assert trainer.chance_level_warning(history, config, [], 4000) is None
+    assert trainer.chance_level_warning({**history, "val_accuracy": [0.5, 0.75]}, config, [2, 2, 2, 1], 4000) == (
+        "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
+        "answering the validation split's most common class (0.7500); check the labels, or try longer clips "
+        "(--clip-seconds), more epochs or a larger train.early_stopping_patience")
+
+
 def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     from sound_tf import trainer
 
