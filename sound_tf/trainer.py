@@ -321,7 +321,8 @@ def bytes_to_save(model: keras.Model) -> int:
     and ``model.keras`` hold both): their bytes, a quarter more and 1 MiB for HDF5's and the archive's
     headers and the model's config. A folder with less free space is refused before h5py starts writing:
     it ends the process with a segmentation fault when a write fails."""
-    optimizer = list(model.optimizer.variables) if model.optimizer is not None else []
+    optimizer = getattr(model, "optimizer", None)  # a model never compiled has no such attribute
+    optimizer = list(optimizer.variables) if optimizer is not None else []
     data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in [*model.weights, *optimizer])
     return data + data // 4 + (1 << 20)
 

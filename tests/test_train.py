@@ -1581,6 +1581,17 @@ def test_a_disk_too_full_for_the_weights_is_an_error_naming_them_and_the_run_res
     assert (run / trainer.BEST_WEIGHTS).is_file() and (run / "model.keras").is_file()
 
 
+def test_the_room_a_model_needs_is_counted_without_an_optimizer(tmp_path):
+    """A Keras model never compiled has no ``optimizer`` attribute at all: bytes_to_save, and so
+    save_weights_whole, failed on it with AttributeError."""
+    from sound_tf import trainer
+
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(400)])  # 10 x 400 + 400 = 4,400 floats
+    assert trainer.bytes_to_save(model) == 17_600 + 4_400 + (1 << 20)
+    trainer.save_weights_whole(model, tmp_path / "w.weights.h5")
+    assert 17_600 < (tmp_path / "w.weights.h5").stat().st_size < trainer.bytes_to_save(model)
+
+
 def test_a_new_run_under_runs_names_a_finished_one_with_the_same_settings(tmp_path, monkeypatch, capsys):
     """The README's command 1 run a second time trained the whole demo again into a new folder without a
     word, though the finished run beside it had the same settings (and so, with the same seed, the same
