@@ -325,6 +325,24 @@ def test_a_manifests_split_column_is_named_as_not_read_with_the_folds_that_keep_
     assert not caplog.records
 
 
+def test_a_manifests_train_val_test_column_is_pointed_to_data_split_file(tmp_path, caplog):
+    """A manifest whose 'split' column holds train, val and test is a split file as it is (read_split_csv
+    reads it: one file per split here), but the warning told the user to rewrite it as folds."""
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write_tone(tmp_path / name)
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label,split\na.wav,x,train\nb.wav,y,val\nc.wav,x,test\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(load_examples(manifest)) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{manifest}: its column 'split' is not read: a manifest's splits come from its 'fold' column (--test-fold K, "
+        f"--val-fold K) or are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, give "
+        f"the file as the run's split file: --set data.split_file={manifest} (in place of --data)"]
+    splits = read_split_csv(manifest)
+    assert {name: [Path(ex.path).name for ex in splits[name]] for name in splits} == {
+        "train": ["a.wav"], "val": ["b.wav"], "test": ["c.wav"]}
+
+
 def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folder(tmp_path):
     """--data ESC-50/meta/esc50.csv read it as a CSV manifest: "missing column(s) path, label", no word of
     the folder that would have worked."""
