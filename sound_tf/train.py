@@ -382,9 +382,11 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) ->
     else:
         if args.out is None and not read_state(run_dir) and (twin := finished_twin(run_dir.parent, config,
                                                                                  besides=run_dir)) is not None:
-            log.info(f"{twin} finished with these settings; this new run repeats it (the same seed gives the same "
-                     f"model on the same machine): `python -m sound_tf.evaluate {twin}` or `python -m "
-                     f"sound_tf.export {twin}` use it, --set train.seed=N trains another")
+            # The settings name the data's path, not its files: recordings added since make another model.
+            log.info(f"{twin} finished with these settings; unless its data changed since, this new run repeats it "
+                     f"(the same seed and data give the same model on the same machine): `python -m "
+                     f"sound_tf.evaluate {twin}` or `python -m sound_tf.export {twin}` use it, --set train.seed=N "
+                     f"trains another")
         if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
             write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
         result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))

@@ -1606,9 +1606,11 @@ def test_a_new_run_under_runs_names_a_finished_one_with_the_same_settings(tmp_pa
     assert train.main(flags) == 0
     out = capsys.readouterr().out
     second = next(run for run in (tmp_path / "runs").iterdir() if run.name != first.name)
-    assert (f"runs/{first.name} finished with these settings; this new run repeats it (the same seed gives the "
-            f"same model on the same machine): `python -m sound_tf.evaluate runs/{first.name}` or `python -m "
-            f"sound_tf.export runs/{first.name}` use it, --set train.seed=N trains another") in out, out
+    # the settings name the data's folder, not its files: recordings added to it make another model
+    assert (f"runs/{first.name} finished with these settings; unless its data changed since, this new run repeats "
+            f"it (the same seed and data give the same model on the same machine): `python -m sound_tf.evaluate "
+            f"runs/{first.name}` or `python -m sound_tf.export runs/{first.name}` use it, --set train.seed=N trains "
+            f"another") in out, out
     assert json.loads((second / "run_state.json").read_text())["status"] == "done"
     assert train.main([*flags, "--seed", "7"]) == 0
     assert "finished with these settings" not in capsys.readouterr().out
