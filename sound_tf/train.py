@@ -27,7 +27,7 @@ from typing import Any, Iterator, Sequence
 
 from .config import (REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides, config_from_recipe,
                      parse_set_flags, resolve_recipe)
-from .errors import ConfigError, run_cli
+from .errors import ConfigError, SoundTFError, run_cli
 from .quiet import native_logs_held, quiet_tensorflow
 
 log = logging.getLogger("sound_tf")
@@ -162,7 +162,10 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
     from .trainer import read_state, same_settings
 
     def resumable(run: Path) -> bool:
-        state = read_state(run)
+        try:
+            state = read_state(run)
+        except SoundTFError:  # another run's damaged state: not this command's to resume (nor to stop it)
+            return False
         return (state.get("status") == "running" or (exporting and export_pending(state))) and \
             same_settings(run, state, config)
 
@@ -183,7 +186,10 @@ def finished_twin(root: Path, config: Config, *, besides: Path) -> Path | None:
     if not root.is_dir():
         return None
     for run in sorted((p for p in root.iterdir() if p.is_dir() and p != besides), reverse=True):
-        state = read_state(run)
+        try:
+            state = read_state(run)
+        except SoundTFError:  # another run's damaged state
+            continue
         if state.get("status") == "done" and same_settings(run, state, config):
             return run
     return None

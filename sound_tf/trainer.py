@@ -84,8 +84,19 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
+    """A run's ``run_state.json`` (``{}`` when it has none); one that is not a JSON object (edited by hand, or
+    damaged on the disk: it is written whole) is a ``SoundTFError`` naming it."""
     path = Path(run_dir) / STATE_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SoundTFError(f"{path}: not valid JSON ({exc}); delete the run folder, or restore the file") from None
+    if not isinstance(state, dict):
+        raise SoundTFError(f"{path}: holds {type(state).__name__}, not the JSON object a run's state is; delete "
+                           f"the run folder, or restore the file")
+    return state
 
 
 def write_state(run_dir: Path, **state: Any) -> None:
@@ -573,7 +584,7 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
     advice = (f"; --batch-size {size} gives {pipeline.batches_per_epoch(num_train, size)} steps per epoch"
               if size is not None else "; more training clips, or more epochs and a larger "
                                        "train.early_stopping_patience, give it more")
-    return (f"warning: {num_train} training clips in batches of {config.train.batch_size} make {steps} "
+    return (f"warning: {num_train} training clip{'s' if num_train != 1 else ''} in batches of {config.train.batch_size} make {steps} "
             f"step{'s' if steps != 1 else ''} per epoch: early stopping (train.early_stopping_patience "
             f"{config.train.early_stopping_patience} epochs) may end training after too few updates for the "
             f"model to learn{advice}")

@@ -1667,3 +1667,50 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
     assert any(line.startswith("warning: the model is no better than chance: its validation accuracy (0.0000)")
                for line in lines), lines
+
+
+def test_a_damaged_run_state_elsewhere_under_runs_does_not_stop_a_new_run(tmp_path, monkeypatch, capsys):
+    """find_resumable_run read every runs/*/run_state.json: one that was not JSON (edited by hand) ended
+    every train command without --out in a JSONDecodeError traceback. It is passed over; given as --out,
+    it is an error naming the file."""
+    from sound_tf.errors import SoundTFError
+    from sound_tf.trainer import read_state
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    monkeypatch.chdir(tmp_path)
+    damaged = tmp_path / "runs" / "20200101-000000"
+    damaged.mkdir(parents=True)
+    (damaged / "run_state.json").write_text('{"status": "running", "finger')
+    listed = tmp_path / "runs" / "20200101-000001"
+    listed.mkdir()
+    (listed / "run_state.json").write_text('["running"]')
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8",
+             "--quiet", "--epochs", "1", "--no-augment"]
+    assert train.main(flags) == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "runs").iterdir())) == 3
+    for run, problem in ((damaged, "not valid JSON"), (listed, "holds list, not the JSON object")):
+        with pytest.raises(SoundTFError, match=re.escape(f"{run / 'run_state.json'}: {problem}")):
+            read_state(run)
+
+
+def test_the_backup_and_model_keras_are_refused_too_on_a_disk_too_full_for_them(tmp_path, monkeypatch):
+    """The room check guards every h5py write of a run, not only the best weights: the backup of each epoch
+    and model.keras (a segfault there ended the run as one in the best weights did)."""
+    import collections
+
+    from sound_tf import atomic, trainer
+
+    scope: dict = {}
+    exec(f"from pathlib import Path\nRUN = Path({str(tmp_path / 'run')!r})\nHISTORY = {{}}\n" + _WEIGHTS_MODEL, scope)
+    model, callbacks = scope["model"], scope["callbacks"]
+    backup = next(c for c in callbacks if isinstance(c, trainer.AtomicBackupAndRestore))
+    backup.set_model(model)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 4096, 4096))
+    with pytest.raises(OSError, match="No space left on device: 4,096 bytes free there") as info:
+        backup._save_model()
+    assert info.value.filename.endswith("weights.h5") and "backup" in info.value.filename
+    with pytest.raises(OSError, match="No space left on device") as info:
+        trainer.save_model_whole(model, tmp_path / "run" / "model.keras")
+    assert info.value.filename == str(tmp_path / "run" / "model.keras")
+    assert not (tmp_path / "run" / "model.keras").exists()
