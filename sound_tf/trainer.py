@@ -277,7 +277,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         if self._previous_best is not None:
-            self.best, self.wait = self._previous_best, self._epochs_since_best
+            self.best = self._previous_best
+        self.wait = self._epochs_since_best  # epochs of a history without a finite loss count too
 
 
 class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
@@ -501,9 +502,7 @@ def training_datasets(config: Config, data: Any, *, first_epoch: int = 0,
 
 def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *, started: float,
                seconds_before: float, log: Callable[[str], None] = print) -> list[keras.callbacks.Callback]:
-    val_losses = history.get("val_loss", [])
-    best = min(val_losses) if val_losses else None
-    since_best = len(val_losses) - 1 - int(np.argmin(val_losses)) if val_losses else 0
+    best, since_best = best_so_far(history.get("val_loss", []))
     # Order matters: the learning rate reaches the logs before CSVLogger writes them, and the backup is
     # written last, so a kill between the two leaves a history row that resume_history() drops.
     callbacks: list[keras.callbacks.Callback] = [
@@ -529,10 +528,22 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *
 
 
 # -- the run ----------------------------------------------------------------------------------------------
+def best_so_far(val_losses: Sequence[float]) -> tuple[float | None, int]:
+    """``(lowest validation loss, epochs since it)`` of the epochs trained so far, as Keras's early stopping
+    and checkpoint count them: a NaN or infinite loss never improves (``None`` and every epoch when no loss
+    was finite). ``min`` and ``np.argmin`` took a NaN for the best: a resumed run whose history held one saved
+    no better epoch again (its threshold NaN) and counted patience from the NaN epoch."""
+    finite = [(loss, epoch) for epoch, loss in enumerate(val_losses) if math.isfinite(loss)]
+    if not finite:
+        return None, len(val_losses)
+    best, at = min(finite)  # the first of equal losses: a later equal one is no improvement
+    return best, len(val_losses) - 1 - at
+
+
 def _early_stopped(history: Mapping[str, Sequence[float]], config: Config) -> bool:
     """Whether the epochs in ``history`` had met early stopping (as Keras counts it: not after epoch 1)."""
     losses = list(history.get("val_loss", []))
-    return len(losses) > 1 and len(losses) - 1 - int(np.argmin(losses)) >= config.train.early_stopping_patience
+    return len(losses) > 1 and best_so_far(losses)[1] >= config.train.early_stopping_patience
 
 
 def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, kept: str) -> str:
@@ -540,11 +551,11 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
     file loaded). Without it the log went from the last epoch's line to the evaluation: a run that early
     stopping ended at epoch 56 of 60 looked cut short, and which epoch it kept was not said anywhere."""
     losses, epochs = list(history.get("val_loss", [])), len(history.get("loss", []))
-    finite = [(loss, epoch) for epoch, loss in enumerate(losses) if math.isfinite(loss)]
-    if kept == FINAL_WEIGHTS or not finite:
+    best_loss, since = best_so_far(losses)
+    if kept == FINAL_WEIGHTS or best_loss is None:
         return (f"training ended after epoch {epochs} of {config.train.epochs}; no epoch had a finite validation "
                 f"loss, so the model keeps the last epoch's weights ({kept})")
-    best_loss, best = min(finite)
+    best = len(losses) - 1 - since
     if _early_stopped(history, config) and epochs < config.train.epochs:
         why = (f"early stopping ended training after epoch {epochs} of {config.train.epochs}: the validation "
                f"loss was not below epoch {best + 1}'s for {epochs - 1 - best} epochs (train.early_stopping_patience "

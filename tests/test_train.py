@@ -1714,3 +1714,26 @@ def test_the_backup_and_model_keras_are_refused_too_on_a_disk_too_full_for_them(
         trainer.save_model_whole(model, tmp_path / "run" / "model.keras")
     assert info.value.filename == str(tmp_path / "run" / "model.keras")
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_a_resumed_runs_nan_validation_loss_is_no_best_epoch():
+    """The resumed run's best took min() and np.argmin() of the history: with a NaN first, the best was NaN,
+    so the checkpoint (its threshold NaN) saved no later epoch, and patience counted from the NaN epoch
+    where Keras counts from the lowest finite loss."""
+    from sound_tf import trainer
+
+    nan, inf = float("nan"), float("inf")
+    assert trainer.best_so_far([nan, 1.0, 0.9, 0.95]) == (0.9, 1)
+    assert trainer.best_so_far([0.5, nan, 0.5, inf]) == (0.5, 3)  # an equal loss later is no improvement
+    assert trainer.best_so_far([nan, nan]) == (None, 2) and trainer.best_so_far([]) == (None, 0)
+    config = apply_overrides(Config(), {"labels": ["a", "b"], "train.early_stopping_patience": 2})
+    assert not trainer._early_stopped({"val_loss": [nan, 1.0, 0.9]}, config)  # argmin: 2 epochs since the NaN
+    assert trainer._early_stopped({"val_loss": [nan, 0.9, 1.0, 1.1]}, config)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    for history, best, wait in (({"val_loss": [nan, 1.0, 0.9]}, 0.9, 0), ({"val_loss": [nan, nan]}, None, 2)):  # None: as a new run starts
+        callbacks = trainer._callbacks(config, Path("unused"), history, started=0.0, seconds_before=0.0)
+        checkpoint = next(c for c in callbacks if isinstance(c, trainer.AtomicModelCheckpoint))
+        stopping = next(c for c in callbacks if isinstance(c, trainer.ResumableEarlyStopping))
+        stopping.set_model(model)
+        stopping.on_train_begin()
+        assert (checkpoint.best, stopping.best, stopping.wait) == (best, best, wait), history
