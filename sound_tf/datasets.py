@@ -555,14 +555,15 @@ def _load_csv(path: Path) -> list[Example]:
     rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments, label="label")
     base = path.parent.resolve()
     header = list(rows[0][1])
-    if "split" in header:  # a train/val/test column of the user's own: sound_tf splits by folds or fractions
-        # A column of train, val and test, each used, makes the file a split file (read_split_csv) as it is.
+    split_column = next((h for h in header if h.lower() == "split"), None)
+    if split_column is not None:  # a train/val/test column of the user's own: sound_tf splits by folds or fractions
+        # A column 'split' of train, val and test, each used, makes the file a split file (read_split_csv) as it is.
         keep = (f"give the file as the run's split file: --set data.split_file={path} (in place of --data)"
-                if {row["split"] for _, row in rows} == set(SPLITS) else
+                if split_column == "split" and {row["split"] for _, row in rows} == set(SPLITS) else
                 "write it as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)")
-        logger.warning("%s: its column 'split' is not read: a manifest's splits come from its 'fold' column "
+        logger.warning("%s: its column %r is not read: a manifest's splits come from its 'fold' column "
                        "(--test-fold K, --val-fold K) or are drawn by fraction (data.val_fraction, "
-                       "data.test_fraction); to keep the split, %s", path, keep)
+                       "data.test_fraction); to keep the split, %s", path, split_column, keep)
     for line, text in comments:  # a row whose first value begins with # (a file's name, or a label in a manifest
         # whose label column comes first) is a comment: when it lists a file that exists, it is not used: say so
         values = next(csv.reader([text]), [])

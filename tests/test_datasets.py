@@ -319,6 +319,13 @@ def test_a_manifests_split_column_is_named_as_not_read_with_the_folds_that_keep_
         f"--val-fold K) or are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, write it "
         f"as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)"]
     caplog.clear()
+    manifest.write_text("path,label,Split\na.wav,x,train\nb.wav,y,val\n")  # in another case too
+    with caplog.at_level(logging.WARNING):
+        load_examples(manifest)
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith(f"{manifest}: its column 'Split' is not read: ")
+    assert said.endswith("write it as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)")
+    caplog.clear()
     manifest.write_text("path,label,fold\na.wav,x,1\nb.wav,y,3\n")
     with caplog.at_level(logging.WARNING):
         load_examples(manifest)
