@@ -612,19 +612,35 @@ def _peak_and_whole(samples: np.ndarray) -> tuple[float, bool]:
     return peak, peak > 1.0 and bool(np.all(samples == np.round(samples)))
 
 
+#: Most channels of a ``[frames, channels]`` array :func:`check_wave` mixes down; wider is taken for channels first.
+MAX_ARRAY_CHANNELS = 64
+
+
 def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
+
+    A ``[frames, channels]`` array (what ``soundfile.read`` gives for a stereo file) is mixed down to mono
+    as a decoded file is: the mean of its channels, with the same warning when they cancel.
 
     Raises
     ------
     AudioError
-        Naming ``name``: another shape, no samples, integer PCM (e.g. ``int16``, which a model would
-        read as values up to 32767: divide by 32768), such PCM cast to floats unscaled (whole numbers
-        beyond +-1) or NaN/inf samples.
+        Naming ``name``: another shape (channels first, ``[channels, frames]``, says so), no samples, integer
+        PCM (e.g. ``int16``, which a model would read as values up to 32767: divide by 32768), such PCM cast
+        to floats unscaled (whole numbers beyond +-1) or NaN/inf samples.
     """
     wave = np.asarray(wave)
+    if wave.ndim == 2 and wave.shape[0] >= 1 and 1 <= wave.shape[1] <= MAX_ARRAY_CHANNELS:
+        mono = check_wave(wave.reshape(-1), name)  # dtype, finite and scale checks over every channel
+        mixed = mono.reshape(wave.shape).mean(axis=1, dtype=mono.dtype)  # [frames]
+        if wave.shape[1] > 1:
+            _warn_if_channels_cancel(mono.reshape(wave.shape), mixed, name)
+        return mixed
     if wave.ndim != 1 or wave.shape[0] == 0:
-        raise AudioError(name, f"expected mono samples of shape [samples] with samples >= 1, got shape {wave.shape}")
+        transposed = (f": channels first? pass it as [frames, channels] (wave.T), as soundfile.read gives it"
+                      if wave.ndim == 2 and wave.shape[0] <= MAX_ARRAY_CHANNELS < wave.shape[1] else "")
+        raise AudioError(name, f"expected mono samples of shape [samples], or [samples, channels] to mix down, with "
+                               f"samples >= 1, got shape {wave.shape}{transposed}")
     if not np.issubdtype(wave.dtype, np.floating):
         raise AudioError(name, f"expected float samples in [-1, 1], got dtype {wave.dtype}"
                                + integer_pcm_hint(wave.dtype))

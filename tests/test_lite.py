@@ -423,8 +423,12 @@ def test_cli_given_a_folder_as_the_model_names_the_models_in_it(models, tmp_path
 
 def test_classify_rejects_bad_input(models):
     classifier = lite.LiteClassifier(models["loud"])
-    with pytest.raises(AudioError, match="expected mono samples"):
+    with pytest.raises(AudioError, match=r"stereo.wav: expected mono samples of shape \[samples\], or \[samples, "
+                                         r"channels\] to mix down, .*got shape \(2, 4000\): channels first\? pass it "
+                                         r"as \[frames, channels\] \(wave.T\)"):
         classifier.classify(np.zeros((2, CLIP), np.float32), name="stereo.wav")
+    with pytest.raises(AudioError, match=r"got shape \(2, 3, 4\)$"):
+        classifier.classify(np.zeros((2, 3, 4), np.float32))
     with pytest.raises(AudioError, match="finite float samples"):
         classifier.classify(np.array([0.0, np.nan], np.float32))
     with pytest.raises(AudioError, match=r"pcm.wav: expected float samples .* got dtype int32; .*divide int32 by "
@@ -729,3 +733,28 @@ def test_cli_json_names_the_models_variant(models, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["variant"], report["labels"], report["results"][0]["label"]) == ("int8", ["negative", "positive"],
                                                                                     "positive")
+
+
+def test_classify_mixes_a_stereo_buffer_down_as_a_stereo_file_is(models, tmp_path, caplog):
+    """soundfile.read gives a stereo file as [frames, 2]: classify refused it ("expected mono samples of shape
+    [samples]"), though the same file given by name was mixed down; now both answer alike."""
+    import logging
+
+    classifier = lite.LiteClassifier(models["loud"])
+    rate_hz = 44100
+    t = np.arange(2 * rate_hz) / rate_hz
+    left = np.where(t < 1.0, 1e-4, 0.3) * np.sin(2 * np.pi * 440 * t)
+    stereo = np.stack([left, 0.5 * left], axis=1)  # [frames, 2], float64 as soundfile.read gives it
+    sf.write(tmp_path / "stereo.wav", stereo.astype(np.float32), rate_hz, subtype="FLOAT")
+    samples, rate = sf.read(tmp_path / "stereo.wav")
+    assert samples.shape == (2 * rate_hz, 2)
+    given, from_file = classifier.classify(samples, sample_rate_hz=rate), classifier.classify_file(tmp_path / "stereo.wav")
+    assert [w["label"] for w in given["windows"]] == ["quiet"] * 3 + ["loud"] * 4
+    assert given["windows"] == from_file["windows"] and given["top_k"] == from_file["top_k"]
+    at_model_rate = np.stack([np.zeros(CLIP), np.zeros(CLIP)], axis=1) + 0.3 * np.sin(np.arange(CLIP))[:, None]
+    assert classifier.classify(at_model_rate)["label"] == classifier.classify(0.3 * np.sin(np.arange(CLIP)))["label"]
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):  # channels that cancel are said to, as in a file
+        classifier.classify(np.stack([left, -left], axis=1), sample_rate_hz=rate, name="mic")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["mic"]
+    with pytest.raises(AudioError, match=r"^pcm: expected float samples in \[-1, 1\], got dtype int16"):
+        classifier.classify(np.zeros((CLIP, 2), np.int16), name="pcm")
