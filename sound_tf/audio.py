@@ -194,7 +194,8 @@ def wav_codec_problem(head: bytes) -> str | None:
     -------
     str or None
         e.g. ``"a WAV file whose audio is in a codec libsndfile does not decode (WAVE format tag
-        0x0161, Windows Media Audio)"``; ``None`` when ``head`` is not a RIFF / RIFX / RF64 WAVE file
+        0x0161, Windows Media Audio)"``, or, for a tag no known codec has (``fmt `` followed by garbage),
+        that the file is probably damaged; ``None`` when ``head`` is not a RIFF / RIFX / RF64 WAVE file
         with a ``fmt `` chunk, or its codec is one libsndfile decodes (so a failure is damage).
     """
     head = bytes(head[:WAV_HEADER_BYTES])
@@ -220,9 +221,12 @@ def wav_codec_problem(head: bytes) -> str | None:
                 return None
             else:
                 what, name = f"WAVE format tag 0x{tag:04X}", _WAV_TAG_NAMES.get(tag)
-            return (f"a WAV file whose audio is in a codec libsndfile does not decode ({what}"
-                    f"{', ' + name if name else ''}); convert it to PCM WAV or FLAC, e.g. "
-                    f"ffmpeg -i IN -c:a pcm_s16le OUT.wav")
+            if name is None:  # no codec we know: as likely the bytes of a damaged header as a rare codec
+                return (f"a WAV file whose 'fmt ' chunk names {what}, no audio codec known here: the file is "
+                        f"probably damaged; if it plays elsewhere, its codec is one libsndfile does not decode: "
+                        f"convert it to PCM WAV or FLAC, e.g. ffmpeg -i IN -c:a pcm_s16le OUT.wav")
+            return (f"a WAV file whose audio is in a codec libsndfile does not decode ({what}, {name}); convert it "
+                    f"to PCM WAV or FLAC, e.g. ffmpeg -i IN -c:a pcm_s16le OUT.wav")
         at += 8 + size + (size & 1)  # chunks are padded to an even length
     return None
 

@@ -357,8 +357,14 @@ def test_a_wav_in_a_codec_libsndfile_lacks_names_the_codec(tmp_path):
                                         "(WAVE format tag 0x0161, Windows Media Audio); convert it to PCM WAV")
     with pytest.raises(AudioError, match=r"^up\.wav: .*\(WAVE_FORMAT_EXTENSIBLE sub-format 0x0055, MPEG layer III\)"):
         decode_bytes(_wav_with_tag(0xFFFE, extensible_sub=0x55), sample_rate_hz=RATE_HZ, name="up.wav")
-    with pytest.raises(AudioError, match=r"\(WAVE format tag 0x1234\); convert"):  # big-endian RIFX, no name known
+    # big-endian RIFX; a tag no known codec has is as likely damage ('fmt ' then garbage: "ga" read as a tag)
+    with pytest.raises(AudioError, match=r"^upload: a WAV file whose .fmt . chunk names WAVE format tag 0x1234, no "
+                                         r"audio codec known here: the file is probably damaged; if it plays "
+                                         r"elsewhere, .*convert it to PCM WAV"):
         decode_bytes(_wav_with_tag(0x1234, endian=">"), sample_rate_hz=RATE_HZ)
+    garbage = b"RIFF" + (1000).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little") + b"garbage!" * 12
+    assert wav_codec_problem(garbage).startswith("a WAV file whose 'fmt ' chunk names WAVE format tag 0x6167, no "
+                                                 "audio codec known here: the file is probably damaged")
     # damage in a codec libsndfile has is still damage, in libsndfile's words
     damaged = bytearray(_wav_with_tag(0x0001))
     damaged[damaged.index(b"fmt ") + 10:damaged.index(b"fmt ") + 12] = b"\0\0"  # 0 channels
