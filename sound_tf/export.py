@@ -38,10 +38,13 @@ test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the eval
 and probabilities per window, the softmax of the mean logits per clip (the evaluation's rule, see
 :func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its top-1 agreement with Keras,
 its size and its median single-clip latency (batch 1; one thread for TFLite, and for TensorFlow when
-run from the command line). Each artefact's pass reads the test clips again from the run's decode
-cache, one clip's windows in memory at a time (:class:`CachedWindows`). Export fails when an artefact
-misses the profile's thresholds unless ``--allow-degraded`` (``export.json`` then records ``passed: false`` and
-``allow_degraded: true``, and the server serves the bundle with a warning).
+run from the command line). TFLite files run with the runtime's default delegate (XNNPACK) taking the ops it
+supports; ``float16``, ``dynamic``, ``int8`` and ``int8_features`` are measured again on TFLite's built-in
+kernels alone (``builtin_kernels`` in ``export.json``), which a device without XNNPACK runs and which
+round quantised arithmetic differently. Each artefact's pass reads the test clips again from the run's
+decode cache, one clip's windows in memory at a time (:class:`CachedWindows`). Export fails when an
+artefact, on either kernel set, misses the profile's thresholds unless ``--allow-degraded`` (``export.json``
+then records ``passed: false`` and ``allow_degraded: true``, and the server serves the bundle with a warning).
 
 The bundle is built in a new folder beside ``--out`` and moved into place only once it is complete, replacing
 any previous bundle there as a whole: a failed export (or Ctrl-C) leaves the previous bundle (or nothing), and
@@ -90,7 +93,7 @@ from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
-from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, window_probabilities
+from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
 from .locks import holds, process_alive
 from .quiet import native_logs_held
 from .tflite_meta import FEATURES_FILE, embed_metadata
@@ -101,6 +104,11 @@ __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_t
 REPO_PROFILES = REPO_ROOT / "export"
 ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_features")
 FLOAT_ARTEFACTS = frozenset({"saved_model", "float32", "float16"})
+#: TFLite artefacts measured a second time on TFLite's built-in kernels alone (``builtin_kernels`` in export.json):
+#: the first pass runs the runtime's default delegate (XNNPACK), which a device without it (many Android and
+#: embedded builds) does not. float32 is left out: its kernel sets differ by float rounding only.
+BUILTIN_KERNEL_ARTEFACTS = ("float16", "dynamic", "int8", "int8_features")
+BUILTIN_KERNELS = "builtin_kernels"
 TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tflite",
                 "dynamic": "model_dynamic.tflite", "int8": "model_int8.tflite",
                 "int8_features": "model_int8_features.tflite"}
@@ -729,8 +737,8 @@ class _SavedModelRunner(_Runner):
 
 
 class _LiteRunner(_Runner):
-    def __init__(self, path: Path):
-        self.classifier = LiteClassifier(path, num_threads=1)
+    def __init__(self, path: Path, *, kernels: str = "default"):
+        self.classifier = LiteClassifier(path, num_threads=1, kernels=kernels)
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         return self.classifier.predict(windows)
@@ -739,11 +747,12 @@ class _LiteRunner(_Runner):
 class _FeaturesRunner(_Runner):
     """The int8 features model; features come from the Keras model's own frontend (float)."""
 
-    def __init__(self, path: Path, features: keras.Model):
+    def __init__(self, path: Path, features: keras.Model, *, kernels: str = "default"):
         from ai_edge_litert.interpreter import Interpreter
 
         self._features = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._interpreter = Interpreter(model_path=str(path), num_threads=1,
+                                        experimental_op_resolver_type=op_resolver_type(kernels))
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         by_index = {d["index"]: d for d in self._interpreter.get_output_details()}
@@ -772,6 +781,13 @@ class _FeaturesRunner(_Runner):
         started = time.perf_counter()
         self.run_features(features)
         return time.perf_counter() - started
+
+
+def _tflite_runner(variant: str, path: Path, features: keras.Model | None, *, kernels: str = "default") -> _Runner:
+    """The runner of one TFLite artefact on one kernel set (:data:`sound_tf.lite.KERNELS`)."""
+    if variant == "int8_features":
+        return _FeaturesRunner(path, features, kernels=kernels)
+    return _LiteRunner(path, kernels=kernels)
 
 
 def score_clips(runner: _Runner, clips: Clips) -> tuple[np.ndarray, np.ndarray]:
@@ -882,19 +898,26 @@ def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: Export
     ``artefacts`` maps names to entries with ``agreement`` (fraction) and ``accuracy_drop_points``, and
     optionally ``clips`` and ``disagreements`` (counts): with them a message says how many test clips
     differ, and when a single clip already weighs more than the threshold allows, that the test split is
-    too small to hold the artefact to it.
+    too small to hold the artefact to it. An entry's ``builtin_kernels`` (the same artefact on TFLite's
+    built-in kernels alone) is held to the same thresholds, as ``"<name> (built-in kernels)"``: a device
+    without XNNPACK runs those kernels.
     """
     failures = []
+    checked = []  # (name in messages, entry, artefact)
     for name, entry in artefacts.items():
         if name == "keras":
             continue
+        checked.append((name, entry, name))
+        if BUILTIN_KERNELS in entry:
+            checked.append((f"{name} (built-in kernels)", entry[BUILTIN_KERNELS], name))
+    for name, entry, artefact in checked:
         agreement = float(entry["agreement"])
-        is_float = name in FLOAT_ARTEFACTS
+        is_float = artefact in FLOAT_ARTEFACTS
         minimum = profile.float_min_agreement if is_float else profile.quantized_min_agreement
         if agreement < minimum:
             setting = "float_min_agreement" if is_float else "quantized_min_agreement"
             failures.append(_counted(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
-                                     f"{100 * minimum:.2f}% (thresholds.{setting})", name, entry,
+                                     f"{100 * minimum:.2f}% (thresholds.{setting})", artefact, entry,
                                      100 * (1 - minimum), differ=True))
         if is_float:
             continue
@@ -902,7 +925,7 @@ def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: Export
         if drop > profile.quantized_max_accuracy_drop_points:
             failures.append(_counted(f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points "
                                      f"below Keras (> {profile.quantized_max_accuracy_drop_points:g}, "
-                                     f"thresholds.quantized_max_accuracy_drop_points)", name, entry,
+                                     f"thresholds.quantized_max_accuracy_drop_points)", artefact, entry,
                                      profile.quantized_max_accuracy_drop_points, differ=False))
     return failures
 
@@ -1158,19 +1181,33 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         "accuracy": keras_accuracy, "agreement": 1.0, "accuracy_drop_points": 0.0}}
     log(f"export: keras test accuracy {100 * keras_accuracy:.2f}%")
 
-    def measure(name: str, runner: _Runner, path: Path) -> dict[str, Any]:
+    def scored(runner: _Runner) -> tuple[dict[str, Any], np.ndarray]:
+        """Latency, accuracy and agreement with Keras of one runner; and its window probabilities."""
         probs, window_probs = score_clips(runner, test)
         pred = probs.argmax(axis=1)
         accuracy = float(np.mean(pred == test.label_indices))
-        entry = {"file": path.name, "size_bytes": _size_bytes(path),
-                 "latency_ms": median_latency_ms(runner, probe, profile.latency_runs),
-                 "accuracy": accuracy, "agreement": float(np.mean(pred == keras_pred)),
-                 "clips": int(pred.size), "disagreements": int(np.count_nonzero(pred != keras_pred)),
-                 "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
-                 "window_agreement": float(np.mean(window_probs.argmax(axis=1) == keras_windows.argmax(axis=1))),
-                 "max_abs_probability_diff": float(np.abs(window_probs - keras_windows).max())}
-        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {entry['latency_ms']:7.2f} ms  "
-            f"accuracy {100 * accuracy:6.2f}%  agreement {100 * entry['agreement']:6.2f}%")
+        return {"latency_ms": median_latency_ms(runner, probe, profile.latency_runs),
+                "accuracy": accuracy, "agreement": float(np.mean(pred == keras_pred)),
+                "clips": int(pred.size), "disagreements": int(np.count_nonzero(pred != keras_pred)),
+                "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
+                "window_agreement": float(np.mean(window_probs.argmax(axis=1) == keras_windows.argmax(axis=1))),
+                "max_abs_probability_diff": float(np.abs(window_probs - keras_windows).max())}, window_probs
+
+    def line(entry: Mapping[str, Any]) -> str:
+        return (f"{entry['latency_ms']:7.2f} ms  accuracy {100 * entry['accuracy']:6.2f}%  agreement "
+                f"{100 * entry['agreement']:6.2f}%  probabilities {entry['max_abs_probability_diff']:.4f} from Keras")
+
+    def measure(name: str, runner: _Runner, path: Path, builtin: _Runner | None = None) -> dict[str, Any]:
+        """``builtin``: the same artefact on TFLite's built-in kernels alone, measured as a second kernel set."""
+        entry, window_probs = scored(runner)
+        entry = {"file": path.name, "size_bytes": _size_bytes(path), **entry}
+        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {line(entry)}")
+        if builtin is not None:
+            other, other_windows = scored(builtin)
+            other["max_abs_probability_diff_from_default_kernels"] = float(np.abs(other_windows - window_probs).max())
+            entry[BUILTIN_KERNELS] = other
+            log(f"export: {'  built-in kernels':<27}{line(other)}, "  # columns under the line above
+                f"{other['max_abs_probability_diff_from_default_kernels']:.4f} from XNNPACK")
         return entry
 
     with tempfile.TemporaryDirectory(prefix="sound_tf_export_") as tmp:
@@ -1208,8 +1245,10 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                 data = embed_metadata(flat, labels=labels, info=_model_info(config, variant, "waveform"))
             path.write_bytes(data)
             (out / ANALYSIS_DIR / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
-            runner = _FeaturesRunner(path, features) if variant == "int8_features" else _LiteRunner(path)
-            entries[variant] = {**measure(variant, runner, path), "flatbuffer_bytes": len(flat), **summary}
+            builtin = (_tflite_runner(variant, path, features, kernels="builtin")
+                       if variant in BUILTIN_KERNEL_ARTEFACTS else None)
+            entries[variant] = {**measure(variant, _tflite_runner(variant, path, features), path, builtin),
+                                "flatbuffer_bytes": len(flat), **summary}
             entries[variant]["precision"] = PRECISION_NOTES[variant]
 
     failures = check_thresholds(entries, profile)
@@ -1221,7 +1260,11 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         "config_fingerprint": config.fingerprint(),
         "scoring": "per clip: windows every window_hop_samples (tail zero-padded), logits per window, softmax of "
                    "their mean (as evaluation); accuracy and top-1 agreement with Keras over the run's test split; "
-                   "window_agreement and max_abs_probability_diff compare single windows",
+                   "window_agreement and max_abs_probability_diff compare single windows. TFLite files run with "
+                   "the runtime's default delegate (XNNPACK) where it applies; builtin_kernels holds the same "
+                   "measurements of float16, dynamic, int8 and int8_features on TFLite's built-in kernels alone "
+                   "(no delegate, as a device without XNNPACK runs them), held to the same thresholds, and their "
+                   "max_abs_probability_diff_from_default_kernels",
         "latency": {"what": "median wall time of one single-clip prediction (batch 1) after warm-up",
                     "runs": profile.latency_runs, "tflite_threads": 1,
                     "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},

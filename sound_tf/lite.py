@@ -43,11 +43,17 @@ from .errors import AudioError, ConfigError, SoundTFError, is_whole, stdout_clos
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["LiteClassifier", "aggregate_logits", "check_top_k", "softmax", "top_classes", "window_logits",
-           "window_probabilities", "window_timeline", "main"]
+__all__ = ["KERNELS", "LiteClassifier", "aggregate_logits", "check_top_k", "op_resolver_type", "softmax",
+           "top_classes", "window_logits", "window_probabilities", "window_timeline", "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
+#: The kernel sets :class:`LiteClassifier` can run a model with: ``"default"``, the runtime's built-in kernels with
+#: its default delegate (XNNPACK on a CPU) taking the ops it supports, as a phone or desktop build runs them; and
+#: ``"builtin"``, TFLite's built-in kernels alone, as a build without XNNPACK runs them. They differ beyond
+#: rounding for quantised models: XNNPACK's int8 and dynamic-range kernels round and quantise on the fly in
+#: their own way.
+KERNELS = ("default", "builtin")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -138,6 +144,15 @@ def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
     return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
+def op_resolver_type(kernels: str) -> Any:
+    """The LiteRT ``OpResolverType`` of one of :data:`KERNELS`."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    if kernels not in KERNELS:
+        raise ConfigError(f"kernels must be one of {list(KERNELS)}, got {kernels!r}")
+    return OpResolverType.AUTO if kernels == "default" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
 def check_top_k(top_k: int, num_classes: int, *, name: str = "top_k") -> int:
     """``top_k`` capped at ``num_classes``; a ``ConfigError`` naming ``name`` unless it is an integer >= 1."""
     if not is_whole(top_k) or top_k < 1:
@@ -157,6 +172,9 @@ class LiteClassifier:
         ``model_float16.tflite``, ``model_dynamic.tflite`` or ``model_int8.tflite``).
     num_threads : int
         Interpreter threads (1 = the single-core latency reported in ``export.json``).
+    kernels : {"default", "builtin"}
+        ``"default"`` (the runtime's default delegate, XNNPACK, where it applies) or ``"builtin"`` (TFLite's
+        built-in kernels only, what a device without XNNPACK runs; see :data:`KERNELS`).
 
     Attributes
     ----------
@@ -180,11 +198,13 @@ class LiteClassifier:
         ``features.json``).
     """
 
-    def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1):
+    def __init__(self, model_path: str | os.PathLike, *, num_threads: int = 1, kernels: str = "default"):
         from ai_edge_litert.interpreter import Interpreter  # the only runtime dependency beyond NumPy
 
         if not is_whole(num_threads) or num_threads < 1:
             raise ConfigError(f"num_threads must be an integer >= 1, got {num_threads!r}")
+        resolver = op_resolver_type(kernels)  # a bad name is refused before the file is read
+        self.kernels = kernels
         num_threads = int(num_threads)  # np.int64 from a config or an argparse type goes to LiteRT as int
         self.model_path = Path(model_path)
         self.metadata: ModelMetadata = read_metadata(self.model_path)
@@ -199,7 +219,8 @@ class LiteClassifier:
         self.variant: str = str(info["variant"])
         self.num_threads = num_threads
         try:
-            self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+            self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads,
+                                            experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"{self.model_path}: LiteRT cannot load this model ({exc})") from exc
         self._lock = threading.Lock()

@@ -423,6 +423,77 @@ def test_allow_degraded_must_be_a_boolean(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_check_thresholds_holds_the_built_in_kernels_to_the_artefacts_own_thresholds():
+    """A variant that passes on XNNPACK but not on TFLite's built-in kernels fails, named with its kernel set; float16
+    is held to the float threshold there too, and the counts in the message are the built-in kernels' own."""
+    profile = export.ExportProfile()
+    passing = {"agreement": 1.0, "accuracy": 0.9, "accuracy_drop_points": 0.0, "clips": 100, "disagreements": 0}
+    entries = {"float16": {**passing, "builtin_kernels": {**passing, "agreement": 0.99, "disagreements": 1}},
+               "dynamic": {**passing, "builtin_kernels": {**passing, "agreement": 0.96, "disagreements": 4}},
+               "int8": {**passing, "builtin_kernels": {**passing, "accuracy": 0.88, "accuracy_drop_points": 2.0}},
+               "int8_features": {**passing, "builtin_kernels": dict(passing)}}
+    assert export.check_thresholds(entries, profile) == [
+        "float16 (built-in kernels): top-1 agreement with Keras 99.00% < 99.50% (thresholds.float_min_agreement); "
+        "1 of 100 test clips differ; with 100 test clips one clip is 1.00 points, more than the threshold's 0.50, "
+        "so a larger test split is needed to hold float16 to it",
+        "dynamic (built-in kernels): top-1 agreement with Keras 96.00% < 97.00% (thresholds.quantized_min_agreement); "
+        "4 of 100 test clips differ",
+        "int8 (built-in kernels): test accuracy 88.00% is 2.00 points below Keras (> 1, "
+        "thresholds.quantized_max_accuracy_drop_points)"]
+
+
+def test_export_fails_a_variant_whose_built_in_kernels_disagree_with_keras(bundle, tmp_path, monkeypatch):
+    """The same dynamic file, right on the default kernels (XNNPACK) and answering the next class on TFLite's
+    built-in kernels, as a device without XNNPACK would run it: export fails naming that kernel set, and with
+    --allow-degraded export.json records both kernel sets' numbers."""
+    run, _ = bundle
+    real_score = export.score_clips
+    kernels_scored = []
+
+    def wrong_on_builtin_kernels(runner, clips):
+        probs, windows = real_score(runner, clips)
+        if isinstance(runner, export._LiteRunner):
+            kernels_scored.append(getattr(runner.classifier, "kernels", "default"))
+            if kernels_scored[-1] == "builtin":
+                return np.roll(probs, 1, axis=1), np.roll(windows, 1, axis=1)
+        return probs, windows
+
+    monkeypatch.setattr(export, "score_clips", wrong_on_builtin_kernels)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+    out = tmp_path / "bundle"
+    with pytest.raises(export.ExportError, match=r"dynamic \(built-in kernels\): top-1 agreement with Keras"):
+        export.export_run(run.run_dir, profile=_quick_profile("dynamic"), out_dir=out, log=lambda message: None)
+    assert kernels_scored == ["default", "builtin"] and not out.exists()
+
+    result = export.export_run(run.run_dir, profile=_quick_profile("dynamic"), out_dir=out, allow_degraded=True,
+                               log=lambda message: None)
+    entry = result.report["artefacts"]["dynamic"]
+    assert entry["agreement"] == 1.0 and entry["builtin_kernels"]["agreement"] <= 0.4
+    assert [f.split(":")[0] for f in result.failures] == ["dynamic (built-in kernels)"] * 2  # agreement, accuracy
+    assert entry["builtin_kernels"]["max_abs_probability_diff_from_default_kernels"] > 0.5
+
+
+def test_float16_and_the_quantised_variants_are_measured_on_both_kernel_sets(bundle):
+    """float16, dynamic, int8 and int8_features (its network through its own interpreter) get a builtin_kernels
+    entry over every test clip, the built-in kernels' answers compared with Keras and with XNNPACK's; the float32
+    and SavedModel artefacts are measured once (measured on the fixture: int8 0.0013 and int8_features 0.0030
+    from XNNPACK, float16 and dynamic, whose network has no int8 weight, under 1e-5)."""
+    _, result = bundle
+    report = result.report
+    artefacts = report["artefacts"]
+    measured_twice = [name for name, entry in artefacts.items() if "builtin_kernels" in entry]
+    assert measured_twice == ["float16", "dynamic", "int8", "int8_features"]
+    assert tuple(measured_twice) == export.BUILTIN_KERNEL_ARTEFACTS
+    for name in measured_twice:
+        entry = artefacts[name]["builtin_kernels"]
+        assert entry["clips"] == report["test"]["clips"] and entry["latency_ms"] > 0, name
+        assert entry["agreement"] >= report["profile"]["quantized_min_agreement"], name
+    assert artefacts["int8"]["builtin_kernels"]["max_abs_probability_diff_from_default_kernels"] > 5e-4
+    assert artefacts["int8_features"]["builtin_kernels"]["max_abs_probability_diff_from_default_kernels"] > 5e-4
+    assert artefacts["float16"]["builtin_kernels"]["max_abs_probability_diff_from_default_kernels"] < 1e-4
+    assert report["passed"]
+
+
 def test_cli_fails_on_a_degraded_artefact_unless_allowed(bundle, tmp_path, monkeypatch, capsys):
     run, _ = bundle
     profile = tmp_path / "fast.toml"
@@ -1165,3 +1236,36 @@ def test_a_wide_networks_dynamic_range_model_agrees_with_keras_within_exports_th
     assert np.abs(float32 - expected).max() < FLOAT32_ATOL
     assert np.abs(dynamic - float32).max() > 1e-3, "no int8 weight changed the answers: no hybrid kernel ran"
     assert entry["max_abs_probability_diff"] == pytest.approx(np.abs(dynamic - expected).max(), rel=1e-3, abs=1e-6)
+
+
+def test_a_wide_networks_quantised_variants_are_measured_on_tflites_built_in_kernels_too(wide_bundle):
+    """XNNPACK (the runtime's default delegate) and TFLite's built-in hybrid kernels quantise the dynamic model's
+    activations differently, so a device without XNNPACK gets other probabilities: export.json measures the
+    built-in kernels as well and holds them to the same thresholds (measured: 100% agreement on both, probabilities
+    0.016 from Keras on XNNPACK and 0.022 on the built-in kernels, 0.010 apart). float32 is measured once."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    run, result = wide_bundle
+    report, profile = result.report, result.report["profile"]
+    assert "builtin_kernels" not in report["artefacts"]["float32"]
+    entry = report["artefacts"]["dynamic"]["builtin_kernels"]
+    assert report["passed"] and entry["clips"] == report["test"]["clips"]
+    assert entry["agreement"] >= profile["quantized_min_agreement"]
+    assert entry["accuracy_drop_points"] <= profile["quantized_max_accuracy_drop_points"]
+
+    windows = _test_windows(run, run.config)  # [windows, clip_samples]
+    expected = softmax(run.model(windows, training=False).numpy())  # [windows, classes]
+    path = result.path("dynamic")
+    default = LiteClassifier(path).predict(windows)
+    builtin = LiteClassifier(path, kernels="builtin").predict(windows)
+    interpreter = Interpreter(model_path=str(path),  # LiteRT's own built-in kernels, one window at a time
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    runner = interpreter.get_signature_runner()
+    logits = np.concatenate([runner(waveform=window[np.newaxis])["logits"] for window in windows])
+    np.testing.assert_array_equal(builtin["logits"], logits)
+    default_probs, builtin_probs = window_probabilities(default), window_probabilities(builtin)
+    assert np.abs(builtin_probs - default_probs).max() > 1e-3, "the two kernel sets gave the same answers"
+    assert entry["max_abs_probability_diff"] == pytest.approx(np.abs(builtin_probs - expected).max(), rel=1e-3)
+    assert entry["max_abs_probability_diff_from_default_kernels"] == pytest.approx(
+        np.abs(builtin_probs - default_probs).max(), rel=1e-3)
+    assert entry["window_agreement"] == np.mean(builtin_probs.argmax(axis=1) == expected.argmax(axis=1))

@@ -651,6 +651,22 @@ def test_num_threads_takes_numpy_integers_as_top_k_and_hops_do(models):
             lite.LiteClassifier(models["loud"], num_threads=bad)
 
 
+def test_kernels_name_the_default_delegate_or_tflites_built_in_kernels_alone(models, tmp_path):
+    """kernels="default" (XNNPACK) is what lite and serve run; "builtin" runs TFLite's own kernels without a delegate
+    (export measures both): same answers on this float model, and anything else is refused before the file is read
+    (this 0.5-s float model)."""
+    default, builtin = lite.LiteClassifier(models["loud"]), lite.LiteClassifier(models["loud"], kernels="builtin")
+    assert (default.kernels, builtin.kernels) == ("default", "builtin")
+    windows = np.stack([np.full(CLIP, 0.3, np.float32), np.zeros(CLIP, np.float32)])
+    np.testing.assert_allclose(builtin.predict(windows)["probabilities"], default.predict(windows)["probabilities"],
+                               atol=1e-6)
+    assert builtin.classify(windows[0])["label"] == "loud"
+    for bad in ("xnnpack", "BUILTIN", None, 1):
+        expected = rf"^kernels must be one of \['default', 'builtin'\], got {re.escape(repr(bad))}$"
+        with pytest.raises(ConfigError, match=expected):
+            lite.LiteClassifier(tmp_path / "missing.tflite", kernels=bad)
+
+
 def test_a_whole_model_this_litert_cannot_build_is_not_called_truncated(models):
     """Without the archive, a model LiteRT refused for anything was "truncated (cut short) or damaged": a whole
     model from a newer converter ("Didn't find op for builtin opcode ... version ...") too. Only its FlatBuffer
