@@ -994,6 +994,27 @@ def test_a_search_whose_data_could_not_be_read_does_not_hold_back_the_corrected_
         assert code == 2 and f"error: {tmp_path / data}: no such file or folder" in err, err
         assert not (out / tune.SEARCH_FILE).exists()
 
+def test_a_continued_search_whose_data_cannot_be_read_keeps_its_search_json(tmp_path):
+    """Only a search that never started loses its search.json when its data cannot be read: one begun
+    earlier keeps it (its trial epochs and what it does not search), and the same command continues it once
+    the data are back (a disk not mounted, say)."""
+    import shutil
+
+    from sound_tf import tune
+    from sound_tf.errors import SoundTFError
+    from sound_tf.hypermodel import SearchSpace
+
+    data, out = make_tones(tmp_path / "data", clips_per_class=5), tmp_path / "search"
+    config, space = base_config(data), SearchSpace.from_toml(TINY)
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)
+    before = json.loads((out / tune.SEARCH_FILE).read_text())
+    shutil.rmtree(data)
+    with pytest.raises(SoundTFError, match="no such file or folder"):
+        tune.run_search(config, space, out, final=False, log=lambda m: None)
+    after = json.loads((out / tune.SEARCH_FILE).read_text())
+    assert {k: v for k, v in after.items() if k != "updated"} == {k: v for k, v in before.items() if k != "updated"}
+    assert after[tune.TRIAL_EPOCHS] == 1
+
 
 def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp_path, capsys):
     """tune --out FOLDER --overwrite emptied a folder of the user's own."""
@@ -1908,6 +1929,34 @@ def test_a_best_run_killed_before_it_had_the_searchs_split_gets_it_whole_when_re
         assert (run / name).read_text() == (out / name).read_text(), name
     assert not list(run.glob("*.tmp"))
 
+def test_a_best_run_of_another_configuration_is_trained_again_not_reused(tmp_path, monkeypatch):
+    """A search extended with more trials may find another best trial: best_run/, done with the old one's
+    settings (learning rate 0.01), is emptied and trained with the new ones, not reported as trained."""
+    from types import SimpleNamespace
+
+    from sound_tf import trainer, tune
+
+    out, run = tmp_path / "search", tmp_path / "search" / "best_run"
+    run.mkdir(parents=True)
+    config = apply_overrides(Config(), {"data.path": "/data", "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5})
+    data = SimpleNamespace(labels=tuple(sorted(CLASSES)))
+    earlier = apply_overrides(config, {"labels": list(data.labels), "train.learning_rate": 0.01})
+    earlier.save(run)
+    trainer.write_state(run, status="done", fingerprint=earlier.fingerprint(), fit_done=True)
+    (run / "metrics.json").write_text(json.dumps({"accuracy": 0.5}))
+    trained: list[float] = []
+
+    def train_run(final, run_dir, **kwargs):
+        trained.append(final.train.learning_rate)
+        assert not (run_dir / "metrics.json").exists()  # the earlier run's results are gone first
+        return SimpleNamespace(metrics={"accuracy": 0.75})
+
+    monkeypatch.setattr(trainer, "train_run", train_run)
+    messages: list[str] = []
+    assert tune._final_run(config, run, data, out, log=messages.append, verbose=0) == {"accuracy": 0.75}
+    assert trained == [config.train.learning_rate] == [3e-3]
+    assert f"{run} holds another configuration (the best trial changed): training it again" in messages
+
 
 def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
     from sound_tf import tune
@@ -2396,6 +2445,169 @@ def test_a_trial_queued_to_run_again_reads_back_as_interrupted(tmp_path):
     assert (records[b.trial_id].status, records[b.trial_id].message) == (
         "INTERRUPTED", "worker tuner1 sent no heartbeat for 120 s")
     assert records[b.trial_id].tuner_ids == ["tuner1"] and records[b.trial_id].score is None
+
+def test_a_search_that_drew_every_combination_of_its_space_ends(tmp_path):
+    """A space of 2 combinations with max_trials 5: KerasTuner answers STOPPED after the 2 (no new values to
+    draw), with fewer trials than max_trials; the chief must count that search finished once its workers were
+    told to stop, or it serves the oracle for ever."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    oracle = tune.RandomSearchOracle(max_trials=5, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Choice("width", [8, 16])
+    for loss in (0.5, 0.4):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"val_loss": loss})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert not oracle.finished()  # tuner0 was not told to stop yet
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+    assert sorted(t.hyperparameters.values["width"] for t in oracle.trials.values()) == [8, 16]
+    assert len(oracle.trials) == 2 and oracle.finished()
+
+
+def test_the_chief_finishes_when_every_worker_dies_after_the_last_trial(tmp_path):
+    """Both trials of a 2-trial search completed, then both workers died before asking for another (so none
+    was told to stop): once the chief releases them, nothing is left to run or wait for, and it finishes."""
+    from sound_tf import tune
+
+    oracle = _random_oracle(tmp_path, max_trials=2)
+    for tid, loss in (("tuner0", 0.5), ("tuner1", 0.4)):
+        trial = oracle.create_trial(tid)
+        oracle.update_trial(trial.trial_id, {"val_loss": loss})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert not oracle.finished() and oracle.active_tuners() == {"tuner0", "tuner1"}
+    assert [oracle.release_tuner(tid, "silent") for tid in ("tuner0", "tuner1")] == [None, None]
+    assert oracle.finished()
+
+
+def test_oracle_json_names_the_worker_of_a_trial_once_as_soon_as_it_is_handed_out(tmp_path):
+    """A chief killed during a trial reloads who was handed it (trials.csv's worker column), and a worker
+    started again under its id that is handed its own trial back is not listed twice."""
+    from sound_tf import tune
+
+    oracle = _random_oracle(tmp_path, max_trials=2)
+    a = oracle.create_trial("tuner0")
+
+    def saved() -> dict:
+        return json.loads((tmp_path / tune.PROJECT / "oracle.json").read_text())["assignments"]
+
+    assert saved() == {a.trial_id: ["tuner0"]}
+    assert oracle.create_trial("tuner0").trial_id == a.trial_id  # tuner0 restarted, asking under its id
+    b = oracle.create_trial("tuner1")
+    assert saved() == {a.trial_id: ["tuner0"], b.trial_id: ["tuner1"]}
+    chief = _random_oracle(tmp_path, max_trials=2)  # the chief stops and starts again
+    chief.reload()
+    assert {r.trial_id: r.tuner_ids for r in tune.load_trials(tmp_path)} == {a.trial_id: ["tuner0"],
+                                                                             b.trial_id: ["tuner1"]}
+    assert chief.assignments == {a.trial_id: ["tuner0"], b.trial_id: ["tuner1"]}
+
+
+def test_a_workers_heartbeat_names_the_trial_it_runs_and_none_once_it_ended(tmp_path):
+    """A restarted chief gives a trial back to the worker whose heartbeat names it (resume_in_flight): the
+    heartbeat must name the trial from its start, and stop naming it once it ended, or a chief restarted then
+    would hold an ended trial for a worker that asks for the next one."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)
+    hypermodel = SoundHyperModel(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                                 space)
+    tuner = tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    path = tmp_path / "workers" / tuner.tuner_id / tune.HEARTBEAT_FILE
+    path.parent.mkdir(parents=True)
+    heartbeat = tune.Heartbeat(path, tuner, interval=60.0)  # beaten by hand here, not by its thread
+    heartbeat.beat()
+    assert json.loads(path.read_text())["trial_id"] is None
+    trial = tuner.oracle.create_trial(tuner.tuner_id)
+    tuner.on_trial_begin(trial)
+    heartbeat.beat()
+    assert (json.loads(path.read_text())["trial_id"], json.loads(path.read_text())["beat"]) == (trial.trial_id, 2)
+    tuner.oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+    trial.status = "COMPLETED"
+    tuner.on_trial_end(trial)
+    heartbeat.beat()
+    assert (json.loads(path.read_text())["trial_id"], json.loads(path.read_text())["beat"]) == (None, 3)
+
+
+def test_the_default_worker_timeout_is_the_120_s_the_readme_gives(tmp_path):
+    import inspect
+
+    from sound_tf import tune
+
+    assert tune.build_parser().parse_args([]).worker_timeout == 120.0
+    assert inspect.signature(tune.run_search).parameters["worker_timeout_seconds"].default == 120.0
+    assert "silent for `--worker-timeout` s (default 120)" in (REPO / "README.md").read_text()
+    assert "(default: 120)" in tune.build_parser().format_help()
+
+
+def test_trials_read_back_in_the_order_they_ended_not_the_order_they_began(tmp_path):
+    """trials.png's left plot is in finish order: of trials begun a, b, c, c ended first, then a; b runs."""
+    from sound_tf import tune
+
+    oracle = _random_oracle(tmp_path, max_trials=3)
+    a, b, c = (oracle.create_trial(f"tuner{i}") for i in range(3))
+    for trial, loss in ((c, 0.3), (a, 0.5)):
+        oracle.update_trial(trial.trial_id, {"val_loss": loss})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    records = tune.load_trials(tmp_path, "min")
+    assert {r.trial_id: r.finished for r in records} == {c.trial_id: 0, a.trial_id: 1, b.trial_id: None}
+    assert [r.trial_id for r in tune.in_finish_order(records)] == [c.trial_id, a.trial_id, b.trial_id]
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN axis encountered:RuntimeWarning")  # KerasTuner's scoring, on purpose here
+def test_a_trial_whose_objective_was_never_a_number_is_neither_ranked_nor_counted(tmp_path):
+    """KerasTuner scores a trial whose val_accuracy was NaN at every epoch NaN and fails it (INVALID, then FAILED
+    without retries): it reads back without a score, gets no rank in trials.csv and is not counted as completed."""
+    from sound_tf import tune
+
+    space, ids = _val_accuracy_search(tmp_path, (0.5, float("nan"), 0.7))
+    records = tune.load_trials(tmp_path)
+    assert [(r.trial_id, r.status, r.score) for r in records] == [
+        (ids[2], "COMPLETED", pytest.approx(0.7)), (ids[0], "COMPLETED", pytest.approx(0.5)), (ids[1], "FAILED", None)]
+    tune.write_summary(tmp_path, space)
+    rows = read_csv(tmp_path / "trials.csv")
+    assert [(r["rank"], r["trial_id"], r["status"], r["val_accuracy"]) for r in rows] == [
+        ("1", ids[2], "COMPLETED", "0.7"), ("2", ids[0], "COMPLETED", "0.5"), ("", ids[1], "FAILED", "")]
+    summary = json.loads((tmp_path / "best_hparams.json").read_text())
+    assert (summary["trial_id"], summary["completed_trials"], summary["trials"]) == (ids[2], 2, 3)
+
+
+def test_trials_csv_has_the_objective_once_and_the_other_validation_metrics_beside_it(tmp_path):
+    from sound_tf import tune
+
+    space, ids = _val_accuracy_search(tmp_path, (0.5, 0.9))
+    tune.write_summary(tmp_path, space)
+    with (tmp_path / "trials.csv").open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[:7] == ["rank", "trial_id", "status", "tuner_id", "val_accuracy", "val_loss", "epochs"]
+    assert header.count("val_accuracy") == 1
+    assert [row[:6] for row in rows] == [["1", ids[1], "COMPLETED", "tuner0", "0.9", "0.1"],
+                                         ["2", ids[0], "COMPLETED", "tuner0", "0.5", "0.5"]]
+
+
+def test_trials_png_draws_the_best_so_far_in_the_objectives_direction(tmp_path, monkeypatch):
+    """The left plot's step line is the lowest val_loss so far, and the highest val_accuracy so far."""
+    from matplotlib.figure import Figure
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    drawn: list[Figure] = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: (drawn.append(self),
+                                                                          savefig(self, *args, **kwargs))[1])
+    scores = [0.5, 0.3, 0.4, 0.2]
+    records = [tune.TrialRecord(trial_id=str(i), status="COMPLETED", score=s, finished=i) for i, s in enumerate(scores)]
+    for objective, best in (("val_loss", [0.5, 0.3, 0.3, 0.2]), ("val_accuracy", [0.5, 0.5, 0.5, 0.5])):
+        space = SearchSpace.from_toml(TINY).replace_settings(objective=objective)
+        tune.plot_trials(records, space, tmp_path / f"{objective}.png")
+        points, best_so_far = drawn[-1].axes[0].get_lines()
+        assert list(points.get_ydata()) == scores and list(best_so_far.get_ydata()) == best, objective
 
 
 def test_importance_needs_three_completed_trials():
