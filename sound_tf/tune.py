@@ -549,6 +549,12 @@ class TrialRecord:
     message: str = ""
     finished: int | None = None
 
+    @property
+    def ranked(self) -> bool:
+        """Whether the trial completed with a finite objective: it is ranked, counted as completed and may be
+        the best. A diverged trial (an infinite ``val_loss``) completed without one."""
+        return self.score is not None and math.isfinite(self.score)
+
 
 def _id_order(trial_id: str) -> tuple[int, str]:
     """Trial ids as numbers: KerasTuner pads them to the width of ``max_trials``, so a search extended
@@ -599,7 +605,7 @@ def load_trials(out: str | Path, direction: str | None = None) -> list[TrialReco
                                    tuner_ids=list(assignments.get(trial.trial_id, [])),
                                    message=(trial.message or "").strip().splitlines()[-1] if trial.message else "",
                                    finished=finished.get(trial.trial_id)))
-    done = sorted((r for r in records if r.score is not None and math.isfinite(r.score)),
+    done = sorted((r for r in records if r.ranked),
                   key=lambda r: r.score if direction == "min" else -r.score)
     ranked = {r.trial_id for r in done}
     return done + [r for r in records if r.trial_id not in ranked]
@@ -608,7 +614,7 @@ def load_trials(out: str | Path, direction: str | None = None) -> list[TrialReco
 def _importance(records: Sequence[TrialRecord], names: Sequence[str]) -> tuple[str | None, float]:
     """The hyperparameter whose values rank-correlate most with the objective (|Spearman rho|)."""
     from scipy.stats import spearmanr
-    done = [r for r in records if r.score is not None]
+    done = [r for r in records if r.ranked]
     best_name, best_rho = None, -1.0
     for name in names:
         raw = [r.values.get(name) for r in done]
@@ -639,7 +645,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
     from matplotlib.figure import Figure
 
     objective, direction = space.settings.objective, space.settings.direction
-    done = in_finish_order(r for r in records if r.score is not None)
+    done = in_finish_order(r for r in records if r.ranked)
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
     if done:
@@ -687,7 +693,7 @@ def write_summary(out: str | Path, space: SearchSpace, config: Config | None = N
     metric_names = sorted({k for r in records for k in r.metrics if k.startswith("val_") and k != objective})
     header = ["rank", "trial_id", "status", "tuner_id", objective, *metric_names, "epochs", "best_epoch",
               "seconds", "params", "rss_mb", *hp_names, *extra_hp, "message"]
-    rows = [[rank if r.score is not None else "", r.trial_id, r.status, r.tuner_ids[-1] if r.tuner_ids else "",
+    rows = [[rank if r.ranked else "", r.trial_id, r.status, r.tuner_ids[-1] if r.tuner_ids else "",
              "" if r.score is None else f"{r.score:.6g}",
              *[_fmt(r.metrics.get(k)) for k in metric_names],
              *[_fmt(r.metrics.get(k), integer=True) for k in ("epochs", "best_epoch")],
@@ -696,13 +702,13 @@ def write_summary(out: str | Path, space: SearchSpace, config: Config | None = N
             for rank, r in enumerate(records, start=1)]
     atomic.write_csv(out / "trials.csv", header, rows)
     plot_trials(records, space, out / "trials.png")
-    best = records[0] if records and records[0].score is not None else None
+    best = records[0] if records and records[0].ranked else None
     if best is not None:
         values = {p.name: best.values[p.name] for p in space.searched if p.name in best.values}
         summary = {"objective": objective, "direction": space.settings.direction, "score": best.score,
                    "trial_id": best.trial_id, "tuner_id": best.tuner_ids[-1] if best.tuner_ids else None,
                    "hyperparameters": values, "space": space.source,
-                   "completed_trials": sum(r.score is not None for r in records), "trials": len(records)}
+                   "completed_trials": sum(r.ranked for r in records), "trials": len(records)}
         if space.dropped:  # every value of each gave the same settings: no best value to name
             summary["not_searched"] = [p.name for p in space.params if p.name in space.dropped]
         if config is not None:
@@ -1354,7 +1360,7 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
 
     best = write_summary(out, space, config)
     result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction))
-    done = sum(r.score is not None for r in result.trials)
+    done = sum(r.ranked for r in result.trials)
     ran = len(_ended_trials(result.trials) - ended_before)
     log(f"{done} of {len(result.trials)} trial(s) completed; {ran} ended in this run, which took "
         f"{time.time() - started:.0f} s; results in {out / 'trials.csv'}")

@@ -3281,3 +3281,22 @@ def test_the_inert_check_is_computed_once_as_a_search_starts(monkeypatch):
     on = apply_overrides(off, {"augment.enabled": True})
     assert space.inert(on) == {} and len(built) > once  # another config: computed for it
     assert SearchSpace.from_toml(DEFAULT).inert(off) != {} and list(space.inert(off)) == ["augment_strength"]
+
+
+def test_a_trial_whose_objective_diverged_to_infinity_is_not_ranked_and_not_the_best(tmp_path):
+    """load_trials left an infinite score unranked but write_summary ranked it: a search whose trials all
+    diverged named the first of them the best (completed_trials 2 of 2) and would have trained it again."""
+    from sound_tf import tune
+
+    inf = float("inf")
+    space, ids = _val_accuracy_search(tmp_path / "one", (0.5, inf, 0.7))
+    tune.write_summary(tmp_path / "one", space)
+    rows = read_csv(tmp_path / "one" / "trials.csv")
+    assert [(r["rank"], r["trial_id"]) for r in rows] == [("1", ids[2]), ("2", ids[0]), ("", ids[1])]
+    summary = json.loads((tmp_path / "one" / "best_hparams.json").read_text())
+    assert (summary["trial_id"], summary["completed_trials"], summary["trials"]) == (ids[2], 2, 3)
+
+    space, ids = _val_accuracy_search(tmp_path / "all", (inf, inf))
+    assert tune.write_summary(tmp_path / "all", space) is None
+    assert [r["rank"] for r in read_csv(tmp_path / "all" / "trials.csv")] == ["", ""]
+    assert not (tmp_path / "all" / "best_hparams.json").exists()
