@@ -4,8 +4,10 @@ folder checks recognise and clean up."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -267,7 +269,7 @@ def test_a_held_folder_sweep_leaves_the_users_hidden_tmp_files_in_it_and_its_sub
     (tmp_path / "export").mkdir()
     (tmp_path / "fold_2").mkdir()
     users = [".notes.tmp", ".backup.tmp", "logs/.mydata.tmp", "export/.backup.csv.tmp", "logs/.events.abcdefgh.tmp",
-             ".config.json.tmp", ".report.html.tmp.html"]
+             ".config.json.tmp", ".report.html.tmp.html", ".split.csv.tmp.csv"]
     earlier = [".split.csv.hjec7156.tmp", ".run_state.json.tmp", "fold_2/.split.csv.z58hcf9_.tmp",
                ".crossval_state.json.tmp", ".trials.csv.tmp", "fold_2/.skipped.csv.q1w2e3r4.tmp"]
     for name in users + earlier:
@@ -295,3 +297,80 @@ def test_a_link_into_a_missing_folder_is_refused_naming_the_file(tmp_path):
                                  f"directory for a new file in its folder {tmp_path / 'gone'} (the file is written "
                                  "beside itself, then renamed)")
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["split.csv"]
+
+
+def test_check_room_refuses_a_folder_with_less_free_space_than_needed_and_names_the_file(tmp_path, monkeypatch):
+    """Keras's weights files are written by h5py, which ends the process with a segfault when the disk fills under
+    it: write_with(needs_bytes=...) must refuse first, asking the file's folder (the file itself is not made yet),
+    and a folder with exactly the bytes needed is enough."""
+    target = tmp_path / "checkpoints" / "best.weights.h5"
+    asked = []
+
+    def disk_usage(folder):
+        asked.append(Path(folder))
+        return shutil._ntuple_diskusage(10_000_000, 9_000_000, 1_000_000)
+
+    monkeypatch.setattr(atomic.shutil, "disk_usage", disk_usage)
+    atomic.check_room(target, 1_000_000)  # exactly what is free
+    atomic.check_room(target, 4096)
+    with pytest.raises(OSError) as refused:
+        atomic.check_room(target, 1_000_001)
+    assert refused.value.errno == errno.ENOSPC and refused.value.filename == str(target)
+    assert "1,000,000 bytes free there, about 1,000,001 needed" in str(refused.value)
+    assert asked == [tmp_path / "checkpoints"] * 3
+    target.parent.mkdir()
+    target.write_text(OLD)
+    written = []
+    with pytest.raises(OSError, match="No space left on device: 1,000,000 bytes free there, about 2,000,000"):
+        atomic.write_with(target, lambda tmp: written.append(tmp), needs_bytes=2_000_000)
+    assert written == [] and target.read_text() == OLD and sorted(target.parent.iterdir()) == [target]
+    atomic.write_with(target, lambda tmp: tmp.write_bytes(b"w" * 1000), needs_bytes=1_000_000)
+    assert target.read_bytes() == b"w" * 1000
+    monkeypatch.undo()  # the real disk: a new file in a folder that has room, and a need no disk meets
+    atomic.check_room(tmp_path / "new.keras", 1)
+    with pytest.raises(OSError, match="No space left on device"):
+        atomic.check_room(tmp_path / "new.keras", shutil.disk_usage(tmp_path).free + 2 ** 50)
+
+
+def test_a_writer_that_makes_its_file_anew_still_leaves_the_files_mode(tmp_path):
+    """A writer that deletes the path it is given and makes a new file there (h5py, or a writer renaming its own
+    temporary file onto it) gives it the umask's mode: config.json set to 640 came back 644."""
+    kept = tmp_path / "best.weights.h5"
+    kept.write_text("old")
+    kept.chmod(0o640)
+
+    def anew(tmp: Path) -> None:
+        tmp.unlink()
+        tmp.write_bytes(b"new")
+
+    old = os.umask(0o022)
+    try:
+        atomic.write_with(kept, anew)
+    finally:
+        os.umask(old)
+    assert kept.read_bytes() == b"new" and stat.S_IMODE(kept.stat().st_mode) == 0o640
+
+
+def test_a_file_whose_name_is_near_the_length_limit_is_written(tmp_path):
+    """The temporary name adds the host, the pid and 8 random characters to the file's name: for a 240-byte name
+    that passes 255 bytes, and the write would fail with 'File name too long'."""
+    target = tmp_path / ("n" * 236 + ".csv")
+    atomic.write_csv(target, ("path",), [("a.wav",)])
+    atomic.write_with(target, lambda tmp: tmp.write_text("x"))
+    assert target.read_text() == "x" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_remove_ended_removes_the_leftovers_beside_the_linked_file(tmp_path):
+    """A rewritten file reached through a symbolic link leaves its temporary files beside the file it writes,
+    not beside the link: remove_ended looked beside the link, and an ended writer's leftover stayed."""
+    shared = tmp_path / "shared" / "oracle.json"
+    shared.parent.mkdir()
+    shared.write_text("{}")
+    link = tmp_path / "search" / "oracle.json"
+    link.parent.mkdir()
+    link.symlink_to(shared)
+    left = shared.parent / f".oracle.json.{socket.gethostname()}.{_ended_pid()}-abcd1234.tmp"
+    left.write_text("{")
+    atomic.write_json(link, {"trial": 4}, remove_ended=True)
+    assert json.loads(shared.read_text()) == {"trial": 4} and link.is_symlink()
+    assert sorted(shared.parent.iterdir()) == [shared]

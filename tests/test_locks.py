@@ -60,6 +60,25 @@ def test_only_temporary_files_of_the_commands_own_names_are_its_own(tmp_path):
         locks.refuse_foreign_folder(tmp_path, marker="run_state.json", what="run", startup=("train.log", "split.csv"))
 
 
+def test_a_link_or_a_name_running_on_past_tmp_is_not_a_temporary_file_of_ours(tmp_path):
+    """Only a regular file named .<name>[.<anything>].tmp[<ending of name>] is what an atomic write left; a link
+    so named (to the user's data) or a hidden .split.csv.tmpold of the user's would be taken for it, the folder
+    taken for the command's own, and --overwrite would delete them."""
+    (tmp_path / "train.log").write_text("log")
+    (tmp_path / "mine.csv").write_text("the user's")
+    (tmp_path / ".split.csv.abcd1234.tmp").symlink_to(tmp_path / "mine.csv")
+    (tmp_path / ".split.csv.tmpold").write_text("the user's")
+    assert not locks.abandoned_temporary(tmp_path / ".split.csv.abcd1234.tmp", ("split.csv",))
+    assert not locks.abandoned_temporary(tmp_path / ".split.csv.tmpold", ("split.csv",))
+    (tmp_path / "mine.csv").unlink()  # a dangling link, as well
+    with pytest.raises(ConfigError, match=r"it holds \.split\.csv\.abcd1234\.tmp, \.split\.csv\.tmpold, and no"):
+        locks.refuse_foreign_folder(tmp_path, marker="run_state.json", what="run", startup=("train.log", "split.csv"))
+    (tmp_path / ".split.csv.abcd1234.tmp").unlink()
+    (tmp_path / ".split.csv.tmpold").unlink()
+    (tmp_path / ".split.csv.abcd1234.tmp").write_text("split,pa")  # the real leftover is its own
+    locks.refuse_foreign_folder(tmp_path, marker="run_state.json", what="run", startup=("train.log", "split.csv"))
+
+
 def test_process_alive_answers_no_for_pids_that_name_no_process():
     # os.kill(0, 0) signals this process group and os.kill(-1, 0) every process: both answered True.
     assert locks.process_alive(os.getpid()) is True
