@@ -335,3 +335,98 @@ def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module,
         assert (done.returncode, done.stdout) == (130, ""), done.stderr[-2000:]
         assert done.stderr.splitlines() == ["interrupted (Ctrl-C); finished work is kept (train, crossval and tune "
                                             "resume from it when the same command runs again)"], done.stderr[-2000:]
+
+
+def _forwarder_pids() -> list[int]:
+    """The pids of this process's stderr forwarders (its children running sound_tf.stderr_forwarder)."""
+    found = []
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"sound_tf.stderr_forwarder" in handle.read():
+                    found.append(int(pid))
+    return found
+
+
+def test_the_forwarder_outlives_the_signals_sent_to_every_process_of_the_command(capfd):
+    """systemd stops a service by sending SIGTERM (or its KillSignal, SIGINT) to every process of its cgroup, and
+    `pkill -HUP` reaches every process named: the forwarder must outlive them and still pass on what the command
+    writes while it shuts down. A forwarder ended by one left the pipe without a reader (BrokenPipeError)."""
+    with native_logs_held(True):
+        forwarders = _forwarder_pids()
+        assert len(forwarders) == 1
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(forwarders[0], number)
+        _write_all(NOISE)
+        subprocess.run(["sleep", "0.3"])  # the signals are handled by now
+        _write_all(ERROR + KEPT[0])
+    assert capfd.readouterr() == ("", ERROR + KEPT[0])
+
+
+def test_a_last_line_without_its_line_break_is_passed_on(capfd):
+    """The last words of a block often lack the final newline (a prompt, a message written in pieces, a native
+    abort message): they were read into the forwarder's partial line and never written."""
+    with native_logs_held(True):
+        _write_all(NOISE + "error: cut short")
+    assert capfd.readouterr().err == "error: cut short"
+
+
+def test_text_written_before_the_block_comes_out_before_the_blocks_lines():
+    """A sys.stderr that buffers (a program that reopened it, ``open(2, "w")``: 8 KiB buffered; Python's own writes
+    through) holds text until flushed; flushed only at the end of the block, it went into the pipe after everything
+    the block wrote ('E0000 ... loading model: ')."""
+    code = ("import os, sys\nfrom sound_tf.quiet import native_logs_held\n"
+            "sys.stderr = open(2, 'w', closefd=False)\n"
+            "sys.stderr.write('loading model: ')\n"
+            "with native_logs_held(True):\n"
+            f"    os.write(2, {(NOISE + ERROR).encode()!r})\n"
+            "sys.stderr.write('done\\n')\n")
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (ended.returncode, ended.stderr) == (0, "loading model: " + ERROR + "done\n")
+
+
+def test_the_block_ends_after_drain_seconds_when_a_child_holds_the_pipe_and_the_childs_lines_still_come(tmp_path):
+    """A child process started in the block (a server's worker, a converter) keeps the pipe open after it: the
+    block's end waits for the forwarder DRAIN_SECONDS at most (1.0 here), not until the child ends (3 s), and the
+    forwarder, not waited for, still passes on the child's later lines."""
+    child = tmp_path / "child.py"
+    child.write_text(f"import os, time\ntime.sleep(3)\nos.write(2, {(NOISE + ERROR).encode()!r})\n")
+    code = ("import subprocess, sys, time\nfrom sound_tf import quiet\nquiet.DRAIN_SECONDS = 1.0\n"
+            "start = time.monotonic()\n"
+            "with quiet.native_logs_held(True):\n"
+            f"    subprocess.Popen([sys.executable, {str(child)!r}])\n"
+            "print(f'{time.monotonic() - start:.2f}')\n")
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (ended.returncode, ended.stderr) == (0, ERROR)
+    assert 1.0 <= float(ended.stdout) < 2.5, ended.stdout
+
+
+def test_the_commands_process_group_killed_at_once_still_shows_its_last_lines():
+    """`kill -9 -- -PGID` (timeout's --kill-after, a job scheduler ending a job) kills every process of the
+    command's group at once: the forwarder, in a group of its own, still writes what the command left in the
+    pipe; in the command's group it died with it, and the error line was lost."""
+    code = ("import os, signal\nfrom sound_tf.quiet import native_logs_held\n"
+            "with native_logs_held(True):\n"
+            f"    os.write(2, {(NOISE + CHECK_FAILED).encode()!r})\n"
+            "    os.killpg(0, signal.SIGKILL)\n")
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (ended.returncode, ended.stderr) == (-signal.SIGKILL, CHECK_FAILED)
+
+
+def test_the_servers_traceback_is_one_record_as_soon_as_the_writer_pauses(capfd):
+    """The server's JSON sink gathers a traceback's lines into one record, written when the lines pause (0.2 s):
+    without that pause a traceback of a failed request came out only with the next native line, or at shutdown."""
+    from sound_tf.serve.logs import stderr_as_json
+
+    traceback = 'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nValueError: bad clip\n'
+    with stderr_as_json("info"):
+        _write_all(traceback)
+        subprocess.run(["sleep", "1"])
+        seen = capfd.readouterr().err
+        _write_all("after\n")
+    records = [json.loads(line) for line in seen.splitlines()]
+    assert [(r["level"], r["message"]) for r in records] == [("error", traceback.strip())], seen
+    assert [json.loads(line)["message"] for line in capfd.readouterr().err.splitlines()] == ["after"]
