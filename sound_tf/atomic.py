@@ -91,6 +91,13 @@ def _kept_mode(path: Path) -> int | None:
     return stat.S_IMODE(found.st_mode) if stat.S_ISREG(found.st_mode) else None
 
 
+def _cut_to_fit(name: str, limit_bytes: int) -> str:
+    """``name``, its last characters left off until it takes at most ``limit_bytes`` bytes on disk."""
+    while len(os.fsencode(name)) > limit_bytes:
+        name = name[:-1]
+    return name
+
+
 def temporary_file_beside(path: str | os.PathLike, *, keep_suffix: str = "") -> tuple[int, str]:
     """A new empty file in ``path``'s folder (same file system, so a rename onto ``path`` is atomic).
 
@@ -98,14 +105,15 @@ def temporary_file_beside(path: str | os.PathLike, *, keep_suffix: str = "") -> 
     ``path``: an existing file's own, else ``0o666`` less the umask. (mkstemp's 0600, renamed into place, made a
     decode cache or a split file shared with other users (``SOUND_TF_CACHE``, ``data.split_file``) unreadable
     to them.) A name too long to carry the host and process (a file name near the 255-byte limit) is
-    ``.<name>.<random>.tmp``. ``keep_suffix``, an ending of ``path``'s name (``.weights.h5``), follows ``.tmp``,
-    for a writer that refuses a name without it.
+    ``.<name>.<random>.tmp``, the name cut short as far as needed (a name of 242 to 255 bytes: no sweep
+    recognises such a leftover, which stays). ``keep_suffix``, an ending of ``path``'s name (``.weights.h5``),
+    follows ``.tmp``, for a writer that refuses a name without it.
     """
     path = Path(path)
     suffix = ".tmp" + _checked_suffix(path, keep_suffix)
     prefix = _owner_prefix(path)
     if len(os.fsencode(prefix + suffix)) + len("12345678") > _NAME_MAX:
-        prefix = f".{path.name}."
+        prefix = f".{_cut_to_fit(path.name, _NAME_MAX - len(os.fsencode(suffix)) - len('.12345678.'))}."
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     mode = _kept_mode(path)
     for _ in range(100):

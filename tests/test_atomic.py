@@ -360,6 +360,23 @@ def test_a_file_whose_name_is_near_the_length_limit_is_written(tmp_path):
     assert target.read_text() == "x" and sorted(tmp_path.iterdir()) == [target]
 
 
+def test_a_file_whose_name_is_at_the_length_limit_is_written(tmp_path):
+    """A name of 242 to 255 bytes, which open() writes, was refused with 'File name too long' naming the temporary
+    file: even .<name>.<random>.tmp passed 255 bytes. The name is cut short in the temporary name (a keep_suffix
+    still ends it), in bytes: 'é' takes two."""
+    seen = []
+    for name, keep in (("n" * 251 + ".csv", ""), ("é" * 60 + "w" * 124 + ".weights.h5", ".weights.h5")):
+        target = tmp_path / name
+        assert len(os.fsencode(target.name)) == 255
+        atomic.write_text(target, "old")
+        atomic.write_with(target, lambda tmp: (seen.append(tmp.name), tmp.write_text("new")), keep_suffix=keep)
+        assert target.read_text() == "new" and sorted(tmp_path.iterdir()) == [target]
+        target.unlink()
+    assert [len(os.fsencode(name)) for name in seen] == [255, 255]
+    assert seen[0].startswith("." + "n" * 200) and seen[1].startswith("." + "é" * 60)
+    assert seen[0].endswith(".tmp") and seen[1].endswith(".tmp.weights.h5")
+
+
 def test_remove_ended_removes_the_leftovers_beside_the_linked_file(tmp_path):
     """A rewritten file reached through a symbolic link leaves its temporary files beside the file it writes,
     not beside the link: remove_ended looked beside the link, and an ended writer's leftover stayed."""
