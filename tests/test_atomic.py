@@ -154,7 +154,7 @@ def test_a_rewritten_file_keeps_its_mode_and_a_linked_one_is_written_through_its
     link.symlink_to(shared)
     assert atomic.write_csv(link, ["split"], [["train"]]) == link
     assert link.is_symlink() and shared.read_bytes() == b"split\r\ntrain\r\n"
-    atomic.write_with(link, lambda tmp: Path(tmp).write_text("png"))
+    assert atomic.write_with(link, lambda tmp: Path(tmp).write_text("png")) == link
     assert link.is_symlink() and shared.read_text() == "png"
     assert sorted(p.name for p in link.parent.iterdir()) == ["split.csv"]
     assert sorted(p.name for p in shared.parent.iterdir()) == ["split.csv"]
@@ -391,3 +391,23 @@ def test_remove_ended_removes_the_leftovers_beside_the_linked_file(tmp_path):
     atomic.write_json(link, {"trial": 4}, remove_ended=True)
     assert json.loads(shared.read_text()) == {"trial": 4} and link.is_symlink()
     assert sorted(shared.parent.iterdir()) == [shared]
+
+
+def test_a_folder_that_refuses_new_files_is_an_error_naming_the_file(tmp_path, monkeypatch):
+    """A read-only folder (another user's, a read-only mount) refuses the temporary file: the error named only the
+    temporary name, .labels.txt.vm.4242-1f2e3d4c.tmp, which the user never asked for."""
+    locked = tmp_path / "shared"
+    locked.mkdir()
+    real_open = os.open
+
+    def refusing_open(name, flags, mode=0o777, **kwargs):  # root writes into a 0o555 folder: refuse as it would
+        if Path(name).parent == locked and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(PermissionError) as refused:
+        atomic.write_text(locked / "labels.txt", "dog\n")
+    assert str(refused.value) == (f"[Errno 13] cannot write {locked / 'labels.txt'}: Permission denied for a new "
+                                  f"file in its folder {locked} (the file is written beside itself, then renamed)")
+    assert sorted(locked.iterdir()) == []

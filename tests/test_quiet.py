@@ -430,3 +430,14 @@ def test_the_servers_traceback_is_one_record_as_soon_as_the_writer_pauses(capfd)
     records = [json.loads(line) for line in seen.splitlines()]
     assert [(r["level"], r["message"]) for r in records] == [("error", traceback.strip())], seen
     assert [json.loads(line)["message"] for line in capfd.readouterr().err.splitlines()] == ["after"]
+
+
+def test_a_line_that_reaches_the_forwarder_in_two_reads_is_one_line(capfd):
+    """C++ code writes a line in pieces (absl's prefix, then the message); read 0.3 s apart, the first piece was
+    dropped and the second judged alone: an INFO line passed as its tail, and an error lost its prefix."""
+    with native_logs_held(True):
+        for line in (NOISE.splitlines(keepends=True)[1], ERROR):
+            _write_all(line[:30])
+            subprocess.run(["sleep", "0.3"])
+            _write_all(line[30:])
+    assert capfd.readouterr().err == ERROR
