@@ -609,11 +609,11 @@ def chance_level_warning(history: Mapping[str, Sequence[float]], config: Config,
     answering it scores 1.0, so a model right on every clip was called no better than chance): no warning;
     the split's own log names the classes it lacks."""
     losses, accuracies = list(history.get("val_loss", [])), list(history.get("val_accuracy", []))
-    finite = [(loss, epoch) for epoch, loss in enumerate(losses) if math.isfinite(loss)]
+    best_loss, since = best_so_far(losses)
     counts = np.bincount(np.asarray(val_labels, dtype=np.int64)) if len(val_labels) else np.zeros(0, np.int64)
-    if not finite or len(accuracies) != len(losses) or np.count_nonzero(counts) < 2:
+    if best_loss is None or len(accuracies) != len(losses) or np.count_nonzero(counts) < 2:
         return None
-    accuracy = accuracies[min(finite)[1]]
+    accuracy = accuracies[len(losses) - 1 - since]  # the kept epoch's
     baseline = counts.max() / len(val_labels)
     if accuracy > baseline + 1e-6:
         return None
