@@ -484,7 +484,7 @@ def _whole_wav(path: Path, sample_rate_hz: int) -> bool:
     ``tf.audio.decode_wav``, whose error names no file."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(64)  # write_wav's header is 44 bytes
+            head = handle.read(64)  # write_wav's header is WAV_PCM16_HEADER_BYTES
             size = os.fstat(handle.fileno()).st_size
     except OSError:
         return False
@@ -548,6 +548,16 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int,
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
+
+
+#: Bytes before the samples in a file :func:`write_wav` writes (libsndfile's plain RIFF header for 16-bit PCM).
+WAV_PCM16_HEADER_BYTES = 44
+
+
+def written_wav_seconds(path: str | os.PathLike, sample_rate_hz: int) -> float:
+    """How long a file :func:`write_wav` wrote at ``sample_rate_hz`` (a decode-cache file) lasts, from its size
+    alone: 16-bit mono samples after a 44-byte header, so no file is opened."""
+    return max(os.path.getsize(path) - WAV_PCM16_HEADER_BYTES, 0) / (2 * sample_rate_hz)
 
 
 def _source_text(src: object) -> str:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, written_wav_seconds
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import ConfigError, DatasetError, is_whole
@@ -197,10 +197,10 @@ def _class_folders(root: Path) -> list[Path]:
 
 def _lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> str:
     """``data: recordings last 0.30-8.00 s (median 2.10 s); ...``: the recordings' lengths against the clip
-    length training crops or pads them to, read from the cache files' sizes (canonical 16-bit mono WAVs with a
-    44-byte header: no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere
-    trained on random 1-s crops that often missed it."""
-    seconds = np.array([max(os.path.getsize(path) - 44, 0) / (2 * rate_hz) for path in cached])
+    length training crops or pads them to, read from the cache files' sizes (:func:`sound_tf.audio.written_wav_seconds`:
+    no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere trained on random
+    1-s crops that often missed it."""
+    seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached])
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
             f"(audio.clip_seconds)")
