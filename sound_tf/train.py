@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .config import (REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides, config_from_recipe,
                      parse_set_flags, resolve_recipe)
@@ -154,24 +154,34 @@ def export_pending(state: dict) -> bool:
     return state.get("status") == "done" and bool(state.get("export_profile")) and not state.get("export_done")
 
 
+def _runs_newest_first(root: Path) -> list[Path]:
+    """The run folders under ``root`` (``runs/``), newest first (their names are timestamps)."""
+    return sorted((p for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
+
+
+def _state_matches(run: Path, config: Config, wanted: Callable[[dict], bool]) -> bool:
+    """Whether ``run``'s state is ``wanted`` and its settings are ``config``'s; a run whose state is damaged
+    is another run's problem, not this command's (it is passed over, and does not stop the command)."""
+    from .trainer import read_state, same_settings
+
+    try:
+        state = read_state(run)
+    except SoundTFError:
+        return False
+    return wanted(state) and same_settings(run, state, config)
+
+
 def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
     """The newest unfinished run under ``root`` trained with the same settings (with ``exporting``, also a
     finished one whose export was stopped) that no other process holds, claimed for this process
     (:func:`sound_tf.locks.claim_folder`; give it back with ``release_folder``)."""
     from .locks import claim_folder, release_folder
-    from .trainer import read_state, same_settings
 
     def resumable(run: Path) -> bool:
-        try:
-            state = read_state(run)
-        except SoundTFError:  # another run's damaged state: not this command's to resume (nor to stop it)
-            return False
-        return (state.get("status") == "running" or (exporting and export_pending(state))) and \
-            same_settings(run, state, config)
+        return _state_matches(run, config, lambda state: state.get("status") == "running"
+                              or (exporting and export_pending(state)))
 
-    if not root.is_dir():
-        return None
-    for run in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+    for run in _runs_newest_first(root):
         if resumable(run) and claim_folder(run) is None:  # held elsewhere: another process is training it
             if resumable(run):  # (it may have finished while we looked)
                 return run
@@ -181,18 +191,8 @@ def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -
 
 def finished_twin(root: Path, config: Config, *, besides: Path) -> Path | None:
     """The newest finished run under ``root``, other than ``besides``, trained with ``config``'s settings."""
-    from .trainer import read_state, same_settings
-
-    if not root.is_dir():
-        return None
-    for run in sorted((p for p in root.iterdir() if p.is_dir() and p != besides), reverse=True):
-        try:
-            state = read_state(run)
-        except SoundTFError:  # another run's damaged state
-            continue
-        if state.get("status") == "done" and same_settings(run, state, config):
-            return run
-    return None
+    return next((run for run in _runs_newest_first(root) if run != besides
+                 and _state_matches(run, config, lambda state: state.get("status") == "done")), None)
 
 
 def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
