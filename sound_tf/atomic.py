@@ -42,8 +42,9 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["check_room", "copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole", "temporary_file_beside",
-           "write_bytes", "write_csv", "write_json", "write_text", "write_with", "written_through"]
+__all__ = ["check_room", "copy_file", "remove_leftovers", "remove_leftovers_in", "replaced_whole",
+           "temporary_file_beside", "write_bytes", "write_csv", "write_json", "write_text", "write_with",
+           "written_through"]
 
 _NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
 

@@ -63,6 +63,7 @@ __all__ = [
     "truncation_problem",
     "wav_codec_problem",
     "write_wav",
+    "written_wav_seconds",
 ]
 
 logger = logging.getLogger(__name__)
