@@ -306,45 +306,42 @@ def test_csv_errors_name_file_and_row(tmp_path, content, message):
     assert str(manifest) in str(info.value)
 
 
+def _manifest_warnings(manifest: Path, text: str, caplog) -> list[str]:
+    """The warnings of loading ``manifest`` written as ``text`` (its files are written as tones first)."""
+    for line in text.splitlines()[1:]:
+        if not (manifest.parent / line.split(",")[0]).exists():
+            write_tone(manifest.parent / line.split(",")[0])
+    manifest.write_text(text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert len(load_examples(manifest)) == len(text.splitlines()) - 1
+    return [r.getMessage() for r in caplog.records]
+
+
+#: The start of the warning about a manifest's split column, after the manifest's path.
+SPLIT_NOT_READ = ("is not read: a manifest's splits come from its 'fold' column (--test-fold K, --val-fold K) or "
+                  "are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, ")
+
+
 def test_a_manifests_split_column_is_named_as_not_read_with_the_folds_that_keep_it(tmp_path, caplog):
     """A column 'split' (train/val/test) was dropped without a word and the split drawn by fraction."""
-    for name in ("a.wav", "b.wav"):
-        write_tone(tmp_path / name)
     manifest = tmp_path / "clips.csv"
-    manifest.write_text("path,label,split\na.wav,x,train\nb.wav,y,test\n")
-    with caplog.at_level(logging.WARNING):
-        assert len(load_examples(manifest)) == 2
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{manifest}: its column 'split' is not read: a manifest's splits come from its 'fold' column (--test-fold K, "
-        f"--val-fold K) or are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, write it "
-        f"as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)"]
-    caplog.clear()
-    manifest.write_text("path,label,Split\na.wav,x,train\nb.wav,y,val\n")  # in another case too
-    with caplog.at_level(logging.WARNING):
-        load_examples(manifest)
-    [said] = [r.getMessage() for r in caplog.records]
-    assert said.startswith(f"{manifest}: its column 'Split' is not read: ")
-    assert said.endswith("write it as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)")
-    caplog.clear()
-    manifest.write_text("path,label,fold\na.wav,x,1\nb.wav,y,3\n")
-    with caplog.at_level(logging.WARNING):
-        load_examples(manifest)
-    assert not caplog.records
+    as_folds = "write it as folds (e.g. train 1, val 2, test 3 with --val-fold 2 --test-fold 3)"
+    assert _manifest_warnings(manifest, "path,label,split\na.wav,x,train\nb.wav,y,test\n", caplog) == [
+        f"{manifest}: its column 'split' {SPLIT_NOT_READ}{as_folds}"]
+    # in another case too
+    assert _manifest_warnings(manifest, "path,label,Split\na.wav,x,train\nb.wav,y,val\n", caplog) == [
+        f"{manifest}: its column 'Split' {SPLIT_NOT_READ}{as_folds}"]
+    assert _manifest_warnings(manifest, "path,label,fold\na.wav,x,1\nb.wav,y,3\n", caplog) == []
 
 
 def test_a_manifests_train_val_test_column_is_pointed_to_data_split_file(tmp_path, caplog):
     """A manifest whose 'split' column holds train, val and test is a split file as it is (read_split_csv
     reads it: one file per split here), but the warning told the user to rewrite it as folds."""
-    for name in ("a.wav", "b.wav", "c.wav"):
-        write_tone(tmp_path / name)
     manifest = tmp_path / "clips.csv"
-    manifest.write_text("path,label,split\na.wav,x,train\nb.wav,y,val\nc.wav,x,test\n")
-    with caplog.at_level(logging.WARNING):
-        assert len(load_examples(manifest)) == 3
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{manifest}: its column 'split' is not read: a manifest's splits come from its 'fold' column (--test-fold K, "
-        f"--val-fold K) or are drawn by fraction (data.val_fraction, data.test_fraction); to keep the split, give "
-        f"the file as the run's split file: --set data.split_file={manifest} (in place of --data)"]
+    assert _manifest_warnings(manifest, "path,label,split\na.wav,x,train\nb.wav,y,val\nc.wav,x,test\n", caplog) == [
+        f"{manifest}: its column 'split' {SPLIT_NOT_READ}give the file as the run's split file: "
+        f"--set data.split_file={manifest} (in place of --data)"]
     splits = read_split_csv(manifest)
     assert {name: [Path(ex.path).name for ex in splits[name]] for name in splits} == {
         "train": ["a.wav"], "val": ["b.wav"], "test": ["c.wav"]}
