@@ -132,6 +132,7 @@ PRECISION_NOTES = {
 # TFLite tensor names of the frontend contain the layer's name as a path component ("…/log_mel_1/…").
 _FRONTEND_NAME = re.compile(rf"(^|/){re.escape(models.LOG_MEL_LAYER_NAME)}(_\d+)?/")
 _WARMUP_RUNS = 3
+FEW_CALIBRATION_WINDOWS = 100  # TensorFlow's post-training quantisation guide asks for ~100-500 samples
 
 Log = Callable[[str], None]
 
@@ -362,6 +363,19 @@ def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None =
                             hop_samples=config.audio.window_hop_samples)
     return Clips(sources=[ex.path for ex in examples],
                  label_indices=np.asarray([index[ex.label] for ex in examples], np.int64), windows=windows)
+
+
+def few_windows_warning(found: int, asked: int) -> str | None:
+    """A caution when int8 calibrates on fewer training windows than the profile asks for and fewer than
+    :data:`FEW_CALIBRATION_WINDOWS`: each tensor's int8 range is the range those windows reached, so a
+    louder test clip is clipped. Before, 9 windows of a tiny dataset calibrated int8 without a word. A
+    profile that asks for few windows on purpose gets no caution."""
+    if found >= min(asked, FEW_CALIBRATION_WINDOWS):
+        return None
+    return (f"warning: int8 calibrates on only {found} training window{'s' if found != 1 else ''} (the profile "
+            f"asks for {asked}; {FEW_CALIBRATION_WINDOWS} or more is usual): each tensor's int8 range is what "
+            "those windows reached, so louder or different audio may be clipped; the agreement checks below "
+            "measure what that cost, and more training clips (or longer ones) give int8 more to calibrate on")
 
 
 def representative_windows(clips: Clips, count: int) -> np.ndarray:
@@ -1168,6 +1182,9 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                    f"{sum(1 for _ in _clips_used(train, len(representative)))} training clips" if train is not None
                    else "")
     log(f"export: {len(test.sources)} test clips ({test.num_windows} windows){calibration}")
+    caution = few_windows_warning(len(representative), profile.representative_windows) if train is not None else None
+    if caution:
+        log(f"export: {caution}")
     probe = test.windows[0][:1].copy()  # [1, clip_samples]: the latency input (not its clip's other windows)
 
     keras_runner = _KerasRunner(model)

@@ -1067,6 +1067,39 @@ def test_the_int8_converter_is_given_training_windows_only(bundle, tmp_path, mon
     assert sum(w.tobytes() in train for w in windows) == 40 and not any(w.tobytes() in test for w in windows)
 
 
+def test_int8_calibrated_on_fewer_windows_than_asked_is_cautioned(bundle, tmp_path, monkeypatch):
+    """A run with fewer training windows than the profile asks for calibrates int8 on what there is: the log
+    says how many and what it may cost (a tiny dataset's 9 windows calibrated int8 without a word). The
+    module's profile (40 windows, all there) gets no caution."""
+    run, _ = bundle
+    available = sum(len(clip) for clip in export.read_clips(run.run_dir, run.config, "train").windows)
+
+    class Captured(Exception):
+        pass
+
+    def capture(source, variant, *, representative=None, float32=None):
+        raise Captured
+
+    monkeypatch.setattr(export, "convert_waveform_model", capture)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    monkeypatch.setattr(export, "FEW_CALIBRATION_WINDOWS", available + 10)  # above what the fixture has
+    said: dict[int, list[str]] = {}
+    for asked in (40, available + 50):
+        profile = export.ExportProfile(name="quick", artefacts=("int8",), representative_windows=asked,
+                                       latency_runs=1)
+        said[asked] = []
+        with pytest.raises(Captured):
+            export.export_run(run.run_dir, profile=profile, out_dir=tmp_path / f"b{asked}", log=said[asked].append)
+    assert available > 40
+    assert not [line for line in said[40] if "warning" in line]
+    [caution] = [line for line in said[available + 50] if "warning" in line]
+    assert f"only {available} training windows" in caution and f"asks for {available + 50}" in caution
+    monkeypatch.undo()
+    assert export.few_windows_warning(9, 300) is not None and export.few_windows_warning(99, 300) is not None
+    assert export.few_windows_warning(100, 300) is None  # enough, though fewer than asked
+    assert export.few_windows_warning(3, 3) is None  # the profile asked for 3
+
+
 def test_float16_and_dynamic_store_their_constants_as_their_precision_notes_say(bundle):
     """float16 stores float16 weights (no int8 tensor, no hybrid kernel); dynamic stores the frontend's constants
     as float16 (measured: 2, 4352 and 8704 values). A dynamic model whose frontend kept its float32 constants
