@@ -77,7 +77,7 @@ def _recipes_root() -> Path:
 REPO_ROOT = _recipes_root()
 REPO_PIPELINES = REPO_ROOT / "pipelines"
 """The recipes shipped with sound_tf (``pipelines/*.toml``), found by bare name."""
-DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "demo")
+DATA_FORMATS = ("auto", "folder", "csv", "esc50", "urbansound8k", "speech_commands", "demo")
 SCHEDULES = ("cosine", "plateau", "constant")
 #: Seeds are below this: TensorFlow's stateless random ops take int32 seeds, and derived seeds add small offsets.
 SEED_LIMIT = 2**30
@@ -250,7 +250,7 @@ class DataConfig:
     path : str or None
         Dataset root, folder or CSV manifest; ``None`` uses the built-in synthetic demo dataset.
     format : str
-        One of ``auto, folder, csv, esc50, urbansound8k, demo``.
+        One of ``auto, folder, csv, esc50, urbansound8k, speech_commands, demo``.
     test_fold, val_fold : int or None
         For datasets with folds: the held-out test fold (default: the last) and the validation fold
         (default: the fold before the test fold). Folds count from 1: 0 or below is refused when the

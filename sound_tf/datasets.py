@@ -1,6 +1,6 @@
 """Labelled audio in, decoded train/val/test splits out: format detection, manifests, folds, splits.
 
-Four layouts are read (``detect_format`` picks one), plus the built-in synthetic demo dataset:
+Five layouts are read (``detect_format`` picks one), plus the built-in synthetic demo dataset:
 
 ``folder``
     One subfolder per class (``root/<label>/**/<file>``), files nested at any depth.
@@ -11,6 +11,11 @@ Four layouts are read (``detect_format`` picks one), plus the built-in synthetic
     ESC-50 (``meta/esc50.csv``, ``audio/``), 5 official folds; group = ``src_file``.
 ``urbansound8k``
     UrbanSound8K (``metadata/UrbanSound8K.csv``, ``audio/fold*/``), 10 official folds; group = ``fsID``.
+``speech_commands``
+    Speech Commands (``<word>/<speaker>_nohash_<n>.wav``, ``validation_list.txt``, ``testing_list.txt``,
+    ``_background_noise_/``): label = the word's folder, group = the speaker; the lists are folds 2 and 3,
+    every other file fold 1 (so the default test and validation folds are the official split); the noise
+    folder is no class. Without the lists, split by speaker with the fractions.
 
 ``group`` names the source recording: clips cut from one recording always land in the same split.
 :func:`prepare_dataset` ties everything together for the training command: load, split (or reuse a
@@ -23,9 +28,11 @@ This module must never import TensorFlow.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import os
+import posixpath
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -65,17 +72,25 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("folder", "csv", "esc50", "urbansound8k")
+FORMATS = ("folder", "csv", "esc50", "urbansound8k", "speech_commands")
 SPLITS = ("train", "val", "test")
 ESC50_META = Path("meta") / "esc50.csv"
 US8K_META = Path("metadata") / "UrbanSound8K.csv"
+#: Speech Commands: the background-noise folder (recordings to mix in, not a class), the lists that name the
+#: validation and test files (by fold: every file they do not name is fold 1, training), and what a file's
+#: name holds between the speaker and the take (``<speaker>_nohash_<n>.wav``).
+SPEECH_COMMANDS_NOISE = "_background_noise_"
+SPEECH_COMMANDS_LISTS = {2: "validation_list.txt", 3: "testing_list.txt"}
+SPEECH_COMMANDS_NOHASH = "_nohash_"
+#: Layouts whose folds are one fixed train/validation/test split, not folds to cross-validate over.
+SPLIT_FOLD_FORMATS = ("speech_commands",)
 SPLIT_CSV = "split.csv"
 SKIPPED_CSV = "skipped.csv"
 PROGRESS_EVERY_S = 10.0
 SPLIT_COLUMNS = ("split", "path", "label", "fold", "group")
 _EXPECTED_LAYOUTS = ("a folder with one subfolder of audio files per class, an ESC-50 folder (meta/esc50.csv), "
-                     "an UrbanSound8K folder (metadata/UrbanSound8K.csv), or a .csv manifest with columns "
-                     "path,label[,fold,group]")
+                     "an UrbanSound8K folder (metadata/UrbanSound8K.csv), a Speech Commands folder "
+                     "(validation_list.txt, testing_list.txt), or a .csv manifest with columns path,label[,fold,group]")
 
 
 @dataclass(frozen=True)
@@ -257,6 +272,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "esc50"
     if (root / US8K_META).is_file():
         return "urbansound8k"
+    if _is_speech_commands(root):
+        return "speech_commands"
     others: list[Path] = []
     for folder in _class_folders(root):
         if next(iter(_iter_audio_files(folder, ignored=others)), None) is not None:
@@ -277,6 +294,23 @@ def detect_format(path: str | os.PathLike) -> str:
                        f"{_EXPECTED_LAYOUTS}")
 
 
+def _is_speech_commands(root: Path) -> bool:
+    """Whether the folder ``root`` is a Speech Commands tree: word folders beside both official lists
+    (``validation_list.txt``, ``testing_list.txt``), or, without the lists, beside a ``_background_noise_``
+    folder with recordings named ``<speaker>_nohash_<n>`` (a copy without its lists, or recordings of one's own
+    in its layout). Only the first audio file of each word folder is looked at."""
+    lists = all((root / name).is_file() for name in SPEECH_COMMANDS_LISTS.values())
+    if not lists and not (root / SPEECH_COMMANDS_NOISE).is_dir():
+        return False
+    for folder in _class_folders(root):
+        if folder.name == SPEECH_COMMANDS_NOISE:
+            continue
+        first = next(iter(_iter_audio_files(folder)), None)
+        if first is not None and (lists or SPEECH_COMMANDS_NOHASH in first.name):
+            return True
+    return False
+
+
 def _control_character(text: str) -> str | None:
     """The first control character of ``text`` (C0 and C1 controls, DEL, the line and paragraph separators
     U+2028/U+2029), as ``U+XXXX``; ``None`` when it has none."""
@@ -287,10 +321,12 @@ def _control_character(text: str) -> str | None:
 _LABEL_USES = "a label goes into labels.txt (one per line), the models' metadata, reports and file names"
 
 
-def _load_folder(root: Path) -> list[Example]:
+def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "folder") -> list[Example]:
+    """One example per audio file of each class folder of ``root`` (the folders named in ``not_classes``
+    left out); ``layout`` names the format in the message for a ``root`` that is no folder."""
     if not root.is_dir():
-        raise DatasetError(f"{root}: format 'folder' needs a folder with one subfolder per class")
-    folders = _class_folders(root)
+        raise DatasetError(f"{root}: format {layout!r} needs a folder with one subfolder per class")
+    folders = [folder for folder in _class_folders(root) if folder.name not in not_classes]
     broken = [folder.name for folder in folders if "\n" in folder.name or "\r" in folder.name]
     if broken:  # labels.txt and the exported models' label files hold one name per line
         raise DatasetError(f"{root}: the class folder name {broken[0]!r} holds a line break; rename it")
@@ -643,11 +679,86 @@ def _load_urbansound8k(root: Path) -> list[Example]:
     return examples
 
 
+def _speaker(path: str) -> str | None:
+    """The speaker of a Speech Commands file (``<speaker>_nohash_<n>.wav``), or None for a name without
+    ``_nohash_`` (the file is then its own group)."""
+    name = posixpath.basename(path.replace(os.sep, "/"))
+    speaker, nohash, _ = name.partition(SPEECH_COMMANDS_NOHASH)
+    return speaker if nohash and speaker else None
+
+
+def _read_speech_commands_lists(root: Path) -> dict[str, tuple[int, Path, int]]:
+    """``{"<word>/<file>": (fold, list file, line)}`` of the official lists (fold 2: validation_list.txt, fold 3:
+    testing_list.txt); blank lines are passed over.
+
+    Raises
+    ------
+    DatasetError
+        Naming the list (and line): one list without the other, a list that is not UTF-8 text, a path that is
+        not ``<word>/<file>`` relative to ``root``, one in ``_background_noise_``, or a file listed twice.
+    """
+    lists = {fold: root / name for fold, name in SPEECH_COMMANDS_LISTS.items()}
+    present = [path for path in lists.values() if path.is_file()]
+    if len(present) == 1:
+        missing = next(path.name for path in lists.values() if not path.is_file())
+        raise DatasetError(f"{root}: holds {present[0].name} but not {missing}; the two lists make the official "
+                           f"split (the files they do not name are for training): restore {missing}, or remove "
+                           f"both to split by speaker with data.val_fraction / data.test_fraction")
+    listed: dict[str, tuple[int, Path, int]] = {}
+    for fold, path in lists.items() if present else ():
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}: not a UTF-8 text list of files ({exc})") from exc
+        for line, written in enumerate(text.splitlines(), start=1):
+            named = written.strip()
+            if not named:
+                continue
+            relative = posixpath.normpath(named)
+            parts = relative.split("/")
+            if posixpath.isabs(relative) or len(parts) < 2 or parts[0] in ("..", ".") or "\0" in relative:
+                raise DatasetError(f"{path}, line {line}: {named!r} is not a path <word>/<file> relative to {root}, "
+                                   f"as the official lists name files")
+            if parts[0] == SPEECH_COMMANDS_NOISE:
+                raise DatasetError(f"{path}, line {line}: {named} is in {SPEECH_COMMANDS_NOISE}, which holds "
+                                   f"background noise, not a word to recognise; remove the line")
+            if relative in listed:
+                _, earlier, earlier_line = listed[relative]
+                where = f"line {earlier_line}" if earlier == path else f"{earlier.name}, line {earlier_line}"
+                raise DatasetError(f"{path}, line {line}: {named} is already listed ({where}); list each file once "
+                                   f"(a file in both lists would be validated and tested on)")
+            listed[relative] = (fold, path, line)
+    return listed
+
+
+def _load_speech_commands(root: Path) -> list[Example]:
+    """Every ``<word>/*.wav`` (``_background_noise_`` is noise, not a class), group = its speaker; with the
+    official lists, fold 2 (validation_list.txt), 3 (testing_list.txt) or 1 (every other file: training). A
+    listed file that is missing is kept, as ESC-50's are, and reported as skipped when the data is decoded."""
+    listed = _read_speech_commands_lists(root) if root.is_dir() else {}
+    found = _load_folder(root, not_classes=(SPEECH_COMMANDS_NOISE,), layout="speech_commands")
+    examples = []
+    seen: set[str] = set()
+    for example in found:
+        relative = Path(os.path.relpath(example.path, root)).as_posix()
+        seen.add(relative)
+        fold = listed[relative][0] if relative in listed else 1 if listed else None
+        examples.append(dataclasses.replace(example, fold=fold, group=_speaker(example.path)))
+    label_of = {Path(os.path.relpath(ex.path, root)).parts[0]: ex.label for ex in found}
+    for relative, (fold, _, _) in listed.items():
+        if relative not in seen:  # missing (or hidden): the decode cache names it in skipped.csv
+            word = relative.split("/")[0]
+            examples.append(Example(path=str(root / relative), label=label_of.get(word, word.strip()), fold=fold,
+                                    group=_speaker(relative)))
+    return examples
+
+
 _LOADERS: dict[str, Callable[[Path], list[Example]]] = {
     "folder": _load_folder,
     "csv": _load_csv,
     "esc50": _load_esc50,
     "urbansound8k": _load_urbansound8k,
+    "speech_commands": _load_speech_commands,
 }
 
 
@@ -679,7 +790,7 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         format = "folder"
     if format not in _LOADERS:
         raise DatasetError(f"unknown dataset format {format!r}; expected auto, demo or one of {', '.join(FORMATS)}")
-    if format in ("esc50", "urbansound8k") and not root.is_dir():
+    if format in ("esc50", "urbansound8k", "speech_commands") and not root.is_dir():
         raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
     examples = _LOADERS[format](root)
     _warn_lookalike_labels(examples, root)
@@ -1188,7 +1299,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
     if splits is None and any(ex.fold is not None for ex in examples):
         splits = _split(examples, config)
-        split_source = "from the data's folds"
+        split_source = ("from the data's folds" if fmt != "speech_commands" else
+                        "from the data's folds (" + ", ".join(f"{fold}: {name}" for fold, name
+                                                             in SPEECH_COMMANDS_LISTS.items()) + ", 1: the rest)")
     elif splits is None and (config.data.test_fold is not None or config.data.val_fold is not None):
         given = " and ".join(f"data.{name}={getattr(config.data, name)} (--{name.replace('_', '-')})"
                              for name in ("test_fold", "val_fold") if getattr(config.data, name) is not None)

@@ -107,6 +107,46 @@ def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float =
 
 
 # -- a device without TensorFlow -------------------------------------------------------------------------
+# -- a mini Speech Commands tree -----------------------------------------------------------------------------
+#: Its words, each a tone (a classifier can learn them), and speakers: four for training, then the one
+#: validation_list.txt names and the one testing_list.txt names.
+SPEECH_WORDS_HZ = {"yes": 300.0, "no": 900.0, "up": 2200.0}
+SPEECH_SPEAKERS = ("0a7c2a8d", "1b4c9b89", "2c8d1f3e", "3d9e2a4f", "4eaf3b5a", "5fb04c6b")
+
+
+def make_speech_commands(root: Path, *, lists: bool = True, takes: int = 2, rate_hz: int = 16000) -> Path:
+    """A Speech Commands tree in little: ``<word>/<speaker>_nohash_<take>.wav`` (0.5-s tones at ``rate_hz``, a
+    little higher for each speaker), ``validation_list.txt`` naming the fifth speaker's files and
+    ``testing_list.txt`` the sixth's (with ``lists``), ``_background_noise_/`` with two seeded 2-s noise
+    recordings and a README.md, and a README.md at the root, as the real dataset has."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(7)
+    named: dict[str, list[str]] = {"validation_list.txt": [], "testing_list.txt": []}
+    for word, freq_hz in SPEECH_WORDS_HZ.items():
+        for s, speaker in enumerate(SPEECH_SPEAKERS):
+            for take in range(takes):
+                relative = f"{word}/{speaker}_nohash_{take}.wav"
+                (root / word).mkdir(parents=True, exist_ok=True)
+                wave = sine(freq_hz * (1 + 0.02 * s), 0.5, rate_hz, amplitude=0.3) + 0.01 * rng.standard_normal(
+                    rate_hz // 2).astype(np.float32)
+                sf.write(root / relative, wave, rate_hz, subtype="PCM_16")
+                if s == 4:
+                    named["validation_list.txt"].append(relative)
+                elif s == 5:
+                    named["testing_list.txt"].append(relative)
+    noise = root / "_background_noise_"
+    noise.mkdir(parents=True)
+    for name in ("white_noise.wav", "running_tap.wav"):
+        sf.write(noise / name, (0.1 * rng.standard_normal(2 * rate_hz)).astype(np.float32), rate_hz, subtype="PCM_16")
+    (noise / "README.md").write_text("background noise to mix in\n")
+    (root / "README.md").write_text("Speech Commands, in little\n")
+    if lists:
+        for name, lines in named.items():
+            (root / name).write_text("".join(f"{line}\n" for line in sorted(lines)))
+    return root
+
+
 def _pins(text: str) -> dict[str, str]:
     """``name==version`` requirements in ``text`` (markers ignored), by canonical name."""
     found = re.findall(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;,\\]+)", text)
