@@ -2,7 +2,8 @@
 
 Folds are the dataset's own when it has them (ESC-50: 5, UrbanSound8K: 10, a CSV manifest's ``fold``
 column); otherwise they are assigned by stratified group k-fold (``--k``, default 5; clips of one
-source recording share a fold). Fold ``K`` is the test set of the run in ``OUT/fold_K``; validation is
+source recording share a fold). Speech Commands' lists make one split (training, validation, test), not
+folds: its folds are assigned by stratified group k-fold too, each speaker in one fold. Fold ``K`` is the test set of the run in ``OUT/fold_K``; validation is
 the fold before it (cyclically), or with only two folds a group-aware fraction carved from the training
 fold (:func:`sound_tf.datasets.split_examples`). Every file is decoded once for all folds. Each fold
 folder is a complete run folder (``model.keras``, ``metrics.json``, ``curves.png``, ``report.html``...).
@@ -38,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
-from .datasets import Example, assign_kfold, split_examples
+from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, split_examples
 from .errors import ConfigError, DatasetError, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
@@ -52,16 +53,22 @@ PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_
 
 
 # -- planning (no TensorFlow) ---------------------------------------------------------------------------
-def plan_folds(examples: Sequence[Example], *, k: int = DEFAULT_K, seed: int = 0) -> tuple[list[Example], str]:
+def plan_folds(examples: Sequence[Example], *, k: int = DEFAULT_K, seed: int = 0,
+               data_format: str | None = None) -> tuple[list[Example], str]:
     """Give every example a fold: the dataset's own folds, or stratified group k-fold.
 
     Parameters
     ----------
     examples : sequence of Example
     k : int
-        Number of folds when the examples have none (ignored otherwise).
+        Number of folds when the examples have none, or their folds are one split (ignored otherwise).
     seed : int
         Shuffles the assigned folds.
+    data_format : str, optional
+        The layout the examples were read from: the folds of one in
+        :data:`~sound_tf.datasets.SPLIT_FOLD_FORMATS` (Speech Commands' lists) are one train/validation/test
+        split, replaced by stratified group k-fold (each speaker in one fold). Held out in turn, each of its
+        two lists (a tenth of the data) would train a model on the other tenth alone.
 
     Returns
     -------
@@ -78,6 +85,8 @@ def plan_folds(examples: Sequence[Example], *, k: int = DEFAULT_K, seed: int = 0
     examples = list(examples)
     if not examples:
         raise DatasetError("cross-validation needs examples, got none")
+    if data_format in SPLIT_FOLD_FORMATS:
+        examples = [replace(ex, fold=None) for ex in examples]
     with_fold = sum(ex.fold is not None for ex in examples)
     if with_fold == len(examples):
         folds = sorted({ex.fold for ex in examples})
@@ -275,7 +284,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     root, fmt = resolve_source(config, log)
     loaded = load_examples(root, fmt)
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
-    examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed)
+    examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed, data_format=fmt)
+    if fmt in SPLIT_FOLD_FORMATS and any(ex.fold is not None for ex in loaded):
+        log(f"cross-validation: the {fmt} data's folds are one split (training, validation, test), not folds to "
+            f"hold out in turn: {k} folds ({wording.given('--k', k)}) are assigned by speaker instead")
     if scheme == "official" and k != DEFAULT_K:
         log(f"note: {wording.given('--k', k)} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})

@@ -12,6 +12,7 @@ Examples
     python -m sound_tf.evaluate runs/20250101-120000                      # the run's own test split
     python -m sound_tf.evaluate runs/esc50 --split val
     python -m sound_tf.evaluate runs/esc50 --data ~/ESC-50 --fold 5       # fold 5 of a folded dataset
+    python -m sound_tf.evaluate runs/kws --data ~/speech_commands --fold 3  # Speech Commands' testing_list.txt
     python -m sound_tf.evaluate runs/demo --data more_sounds/ --skip-unknown-labels
 """
 
@@ -183,9 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by sound_tf.train")
-    parser.add_argument("--data", help="evaluate this dataset (folder, CSV, ESC-50, UrbanSound8K) instead of the "
-                                       "run's own split")
-    parser.add_argument("--format", default="auto", choices=["auto", "folder", "csv", "esc50", "urbansound8k"],
+    parser.add_argument("--data", help="evaluate this dataset (folder, CSV, ESC-50, UrbanSound8K, Speech Commands) "
+                                       "instead of the run's own split")
+    parser.add_argument("--format", default="auto",
+                        choices=["auto", "folder", "csv", "esc50", "urbansound8k", "speech_commands"],
                         help="format of --data (default: detected)")
     parser.add_argument("--fold", type=int, help="only this fold (of --data, or of the run's split.csv)")
     parser.add_argument("--split", choices=SPLIT_CHOICES, help="which split of the run's split.csv (default: test)")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import hold_folder
+from conftest import SPEECH_SPEAKERS, hold_folder, make_speech_commands
 from sound_tf.config import Config, apply_overrides
 from sound_tf.crossval import fold_splits, parse_folds, plan_folds
 from sound_tf.datasets import load_examples
@@ -59,9 +59,9 @@ def _grouped_manifest(root: Path) -> Path:
     return root / "clips.csv"
 
 
-def _check_no_leak(examples, scheme_expected: str, num_folds: int, *, k: int = 5):
+def _check_no_leak(examples, scheme_expected: str, num_folds: int, *, k: int = 5, data_format: str | None = None):
     config = Config()
-    planned, scheme = plan_folds(examples, k=k, seed=3)
+    planned, scheme = plan_folds(examples, k=k, seed=3, **({"data_format": data_format} if data_format else {}))
     assert scheme == scheme_expected
     folds = sorted({ex.fold for ex in planned})
     assert folds == list(range(1, num_folds + 1))
@@ -89,6 +89,21 @@ def test_official_folds_of_esc50_and_urbansound8k_never_leak(tmp_path):
     us8k = load_examples(_urbansound8k(tmp_path / "us8k"))
     planned = _check_no_leak(us8k, "official", 10)
     assert [ex.fold for ex in planned] == [ex.fold for ex in us8k]
+
+
+def test_speech_commands_lists_are_one_split_so_its_folds_are_assigned_by_speaker(tmp_path):
+    """Its lists as folds, crossval held out the validation and test lists (a tenth each) in turn, training a
+    model on the other tenth alone, and tested on the training files once."""
+    examples = load_examples(make_speech_commands(tmp_path / "sc"))
+    assert {ex.fold for ex in examples} == {1, 2, 3}
+    planned = _check_no_leak(examples, "stratified group k-fold", 3, k=3, data_format="speech_commands")
+    speakers_of = {fold: {ex.group for ex in planned if ex.fold == fold} for fold in (1, 2, 3)}
+    assert sorted(map(len, speakers_of.values())) == [2, 2, 2]  # 6 speakers, each in one fold
+    assert set.union(*speakers_of.values()) == set(SPEECH_SPEAKERS)
+    assert all(Counter(ex.label for ex in planned if ex.fold == fold) == {"yes": 4, "no": 4, "up": 4}
+               for fold in (1, 2, 3))
+    # The lists are not a format's folds elsewhere: a CSV of the same folds keeps them
+    assert plan_folds(examples, k=3)[1] == "official"
 
 
 def test_assigned_folds_keep_recordings_together_and_stratify(tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import make_speech_commands
 from sound_tf.config import Config, apply_overrides
 from sound_tf.errors import SoundTFError
 
@@ -281,6 +282,24 @@ def test_a_fold_of_the_runs_split_csv_takes_its_rows_from_every_split(tmp_path):
         assert [Path(ex.path).relative_to(tmp_path).as_posix() for ex in chosen] == names, fold
         assert {ex.fold for ex in chosen} == {fold} and (name, left_out) == (f"fold{fold}", 0)
         assert messages == ([warning] if warning else []), fold
+
+
+def test_evaluate_data_on_a_speech_commands_folder_takes_its_words_and_its_testing_list_as_fold_3(tmp_path):
+    """Read as a folder per class, its _background_noise_ was a class the model does not know (an error), and
+    --fold 3 did not exist."""
+    from sound_tf.evaluate import select_examples
+
+    root = make_speech_commands(tmp_path / "speech_commands")
+    run = tmp_path / "run"
+    run.mkdir()
+    messages: list[str] = []
+    chosen, name, left_out = select_examples(run, ("no", "up", "yes"), data=str(root), fold=3, log=messages.append)
+    testing = sorted(line for line in (root / "testing_list.txt").read_text().splitlines() if line)
+    assert sorted(Path(ex.path).relative_to(root).as_posix() for ex in chosen) == testing
+    assert (name, left_out, messages) == ("speech_commands_fold3", 0, [])
+    chosen, name, left_out = select_examples(run, ("no", "up", "yes"), data=str(root), log=messages.append)
+    assert (len(chosen), name, left_out) == (36, "speech_commands", 0)
+    assert {ex.label for ex in chosen} == {"no", "up", "yes"}
 
 
 def test_a_split_the_run_does_not_have_is_an_error_naming_it(tmp_path):
