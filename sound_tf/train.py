@@ -1,8 +1,8 @@
 """``python -m sound_tf.train``: labelled recordings in, an evaluated model in a run folder out.
 
-With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives an ESC-50 or
-UrbanSound8K folder its recipe (``pipelines/esc50.toml``, ``urbansound8k.toml``) and any other data the
-built-in defaults. Running the same command again after the run was killed resumes it (the latest
+With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives an ESC-50,
+UrbanSound8K or Speech Commands folder its recipe (``pipelines/esc50.toml``, ``urbansound8k.toml``,
+``speech_commands.toml``) and any other data the built-in defaults. Running the same command again after the run was killed resumes it (the latest
 unfinished run under ``runs/`` with the same settings, or the folder given with ``--out``).
 
 Examples
@@ -36,7 +36,8 @@ log = logging.getLogger("sound_tf")
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every config-driven command shares (train, crossval, tune)."""
     parser.add_argument("--data", help="dataset root, class folder tree or CSV manifest (default: the demo)")
-    parser.add_argument("--format", choices=["auto", "folder", "csv", "esc50", "urbansound8k", "demo"],
+    parser.add_argument("--format", choices=["auto", "folder", "csv", "esc50", "urbansound8k", "speech_commands",
+                                             "demo"],
                         help="force the dataset format instead of detecting it")
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")
@@ -65,9 +66,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
     With neither ``--data`` (nor ``--set data.path=...`` or ``data.split_file=...``) nor ``--pipeline`` the
     demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
-    layout that has a recipe of its own (ESC-50, UrbanSound8K: detected, or named by ``--format``) gets
-    that recipe (its folds, sample rate and clip length), and a line on stderr says so; other data gets
-    the built-in defaults. ``data.path``, ``data.split_file``, ``augment.noise_dir`` and ``data.cache_dir`` are
+    layout that has a recipe of its own (ESC-50, UrbanSound8K, Speech Commands: detected, or named by
+    ``--format``) gets that recipe (its folds, sample rate and clip length), and a line on stderr says so;
+    other data gets the built-in defaults. Speech Commands data also gets its ``_background_noise_`` folder as
+    ``augment.noise_dir`` when none is given (:func:`layout_noise_dir`). ``data.path``, ``data.split_file``, ``augment.noise_dir`` and ``data.cache_dir`` are
     made absolute however they are given (a recipe's relative paths too, from the current folder, as the
     flags'); an empty one is an error, but for an empty ``data.cache_dir``, which is the default cache.
     """
@@ -112,7 +114,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if empty:  # a recipe's (the flags' were refused above); made absolute, it was the current folder
         raise ConfigError(f"{empty[0]} is empty in the pipeline recipe {args.pipeline}: give a path, or leave it out")
     relative = {key: absolute for key, value in values.items() if (absolute := absolute_if_relative(value))}
-    return apply_overrides(config, relative) if relative else config
+    config = apply_overrides(config, relative) if relative else config
+    if "augment.noise_dir" in set_overrides:  # given, if only as null (generated noise)
+        return config
+    noise_dir = layout_noise_dir(config)
+    return config if noise_dir is None else apply_overrides(config, {"augment.noise_dir": noise_dir})
 
 
 #: Settings that name files or folders: made absolute, so that a run is recognised from anywhere.
@@ -122,8 +128,9 @@ PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
 ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
 
 
-#: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks.
-LAYOUT_RECIPES = {"esc50": "ESC-50", "urbansound8k": "UrbanSound8K"}
+#: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks (with the article the
+#: line that says so takes).
+LAYOUT_RECIPES = {"esc50": "an ESC-50", "urbansound8k": "an UrbanSound8K", "speech_commands": "a Speech Commands"}
 
 
 def layout_recipe(path: str, data_format: str | None) -> str | None:
@@ -143,10 +150,40 @@ def layout_recipe(path: str, data_format: str | None) -> str | None:
     if data_format not in LAYOUT_RECIPES or not (REPO_PIPELINES / f"{data_format}.toml").is_file():
         return None
     # A format given is not checked here: loading the data reports a folder that does not match it.
-    source = f"{path} is an {LAYOUT_RECIPES[data_format]} dataset" if detected else f"--format {data_format}"
+    source = f"{path} is {LAYOUT_RECIPES[data_format]} dataset" if detected else f"--format {data_format}"
     print(f"sound_tf: {source}: using the {data_format} recipe (pipelines/{data_format}.toml; --pipeline NAME "
           f"chooses another)", file=sys.stderr)
     return data_format
+
+
+def layout_noise_dir(config: Config) -> str | None:
+    """The noise folder of ``config``'s data when its layout has one and nothing else was chosen, else None.
+
+    A Speech Commands folder (detected, or named by ``data.format``) holds ``_background_noise_``: minutes of
+    everyday noise (dishes, a running tap, an exercise bike) and of white and pink noise, there to be mixed
+    into its words. With noise
+    augmentation on and no ``augment.noise_dir`` set, that folder is the one to use (a line on stderr says
+    so; the run's config.json keeps it), rather than generated coloured noise.
+    """
+    from .datasets import SPEECH_COMMANDS_NOISE, detect_format
+    from .errors import DatasetError
+
+    data, aug = config.data, config.augment
+    if (aug.noise_dir is not None or not aug.enabled or aug.noise_probability == 0 or data.path is None
+            or data.split_file is not None or data.format not in ("auto", "speech_commands")):
+        return None
+    folder = Path(data.path) / SPEECH_COMMANDS_NOISE
+    if not folder.is_dir():
+        return None
+    if data.format == "auto":
+        try:
+            if detect_format(data.path) != "speech_commands":
+                return None
+        except DatasetError:
+            return None
+    print(f"sound_tf: augment.noise_dir: the dataset's background noise, {folder} (--set augment.noise_dir=DIR "
+          f"mixes in other recordings, =null generated noise)", file=sys.stderr)
+    return str(folder)
 
 
 def export_pending(state: dict) -> bool:

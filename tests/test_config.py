@@ -84,7 +84,7 @@ def test_every_section_takes_part_in_the_fingerprint(key, value):
 
 
 def test_recipes_load_and_flags_override_them():
-    for name in ("demo", "folder", "esc50", "urbansound8k", "fsdd"):
+    for name in ("demo", "folder", "esc50", "urbansound8k", "fsdd", "speech_commands"):
         config = config_from_recipe(resolve_recipe(name))
         assert config.num_frames >= 1
     flags = parse_set_flags(["train.epochs=3", "model.widths=[8, 16]", "augment.enabled=false"])

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import claimable, hold_folder
+from conftest import claimable, hold_folder, make_speech_commands
 from sound_tf.config import Config, apply_overrides
 from sound_tf import train
 
@@ -964,6 +964,65 @@ def test_a_dataset_layout_with_a_recipe_chooses_it_unless_the_format_says_otherw
     assert train.layout_recipe(str(us8k), "auto") == "urbansound8k"
     assert train.layout_recipe(str(esc50), "folder") is None  # the format given wins over the layout
     assert train.layout_recipe(str(tmp_path / "missing"), None) is None  # reported later, when it is loaded
+
+
+def test_a_speech_commands_folder_gets_its_recipe_and_its_background_noise(tmp_path, capsys):
+    """``--data speech_commands_v0.02`` alone trained as a folder per class with the built-in defaults and
+    generated noise, its ``_background_noise_`` recordings a class instead of the noise mixed in."""
+    from sound_tf.config import config_from_recipe
+
+    root = make_speech_commands(tmp_path / "speech_commands_v0.02")
+    noise = str(root / "_background_noise_")
+    capsys.readouterr()
+    got = config_from_flags("--data", str(root), "--epochs", "3")
+    assert got == config_from_recipe("speech_commands", {"data.path": str(root), "train.epochs": 3,
+                                                         "augment.noise_dir": noise})
+    assert (got.data.format, got.audio.sample_rate_hz, got.audio.clip_seconds, got.feature_shape) == (
+        "speech_commands", 16000, 1.0, (98, 40))
+    assert capsys.readouterr().err == (
+        f"sound_tf: {root} is a Speech Commands dataset: using the speech_commands recipe "
+        f"(pipelines/speech_commands.toml; --pipeline NAME chooses another)\n"
+        f"sound_tf: augment.noise_dir: the dataset's background noise, {noise} (--set augment.noise_dir=DIR mixes "
+        f"in other recordings, =null generated noise)\n")
+    got.save(tmp_path / "run")  # the run's config.json keeps it
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["augment"]["noise_dir"] == noise
+    # named by --format, and a copy without its lists, alike
+    assert config_from_flags("--data", str(root), "--format", "speech_commands").augment.noise_dir == noise
+    bare = make_speech_commands(tmp_path / "bare", lists=False)
+    assert config_from_flags("--data", str(bare)).augment.noise_dir == str(bare / "_background_noise_")
+    # a noise folder or generated noise chosen, noise or augmentation off, or another format: left alone
+    capsys.readouterr()
+    assert config_from_flags("--data", str(root), "--set", "augment.noise_dir=null").augment.noise_dir is None
+    assert config_from_flags("--data", str(root), "--set", f"augment.noise_dir={tmp_path}").augment.noise_dir == \
+        str(tmp_path)
+    assert config_from_flags("--data", str(root), "--no-augment").augment.noise_dir is None
+    assert config_from_flags("--data", str(root), "--set", "augment.noise_probability=0").augment.noise_dir is None
+    as_folder = config_from_flags("--data", str(root), "--format", "folder")
+    assert (as_folder.data.format, as_folder.augment.noise_dir) == ("folder", None)
+    assert "augment.noise_dir" not in capsys.readouterr().err
+
+
+def test_one_epoch_on_a_speech_commands_tree_trains_on_its_official_split_with_its_noise(tmp_path, capsys):
+    """``--data`` alone: the speech_commands recipe, the lists' split by speaker, _background_noise_ mixed in
+    and no class of its own."""
+    root = make_speech_commands(tmp_path / "speech_commands_v0.02")
+    out = tmp_path / "run"
+    assert train.main(["--data", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+    config = Config.load(out)
+    assert (config.labels, config.data.format, config.audio.sample_rate_hz) == (("no", "up", "yes"),
+                                                                                 "speech_commands", 16000)
+    assert config.augment.noise_dir == str(root / "_background_noise_")
+    with (out / "split.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for split, listed in (("val", "validation_list.txt"), ("test", "testing_list.txt")):
+        assert sorted(Path(r["path"]).relative_to(root).as_posix() for r in rows if r["split"] == split) == sorted(
+            (root / listed).read_text().split())
+    assert {r["group"] for r in rows if r["split"] == "train"} == {"0a7c2a8d", "1b4c9b89", "2c8d1f3e", "3d9e2a4f"}
+    assert len(rows) == 36
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.asarray(metrics["confusion_matrix"]).sum() == 6 and set(metrics["per_class"]) == {"no", "up", "yes"}
+    log = (out / "train.log").read_text()
+    assert "train 24, val 6, test 6 (speech_commands, split from the data's folds (2: validation_list.txt" in log
 
 
 def test_a_claimed_block_gives_the_folder_back_however_it_ends(tmp_path):
