@@ -3,10 +3,11 @@
 Folds are the dataset's own when it has them (ESC-50: 5, UrbanSound8K: 10, a CSV manifest's ``fold``
 column); otherwise they are assigned by stratified group k-fold (``--k``, default 5; clips of one
 source recording share a fold). Speech Commands' lists make one split (training, validation, test), not
-folds: its folds are assigned by stratified group k-fold too, each speaker in one fold. Fold ``K`` is the test set of the run in ``OUT/fold_K``; validation is
-the fold before it (cyclically), or with only two folds a group-aware fraction carved from the training
-fold (:func:`sound_tf.datasets.split_examples`). Every file is decoded once for all folds. Each fold
-folder is a complete run folder (``model.keras``, ``metrics.json``, ``curves.png``, ``report.html``...).
+folds: its folds are assigned by stratified group k-fold too, each speaker in one fold. Fold ``K`` is the
+test set of the run in ``OUT/fold_K``; validation is the fold before it (cyclically), or with only two
+folds a group-aware fraction carved from the training fold (:func:`sound_tf.datasets.split_examples`).
+Every file is decoded once for all folds. Each fold folder is a complete run folder (``model.keras``,
+``metrics.json``, ``curves.png``, ``report.html``...).
 
 ``OUT`` receives ``crossval.json`` (per-fold scores, mean and standard deviation, pooled metrics),
 ``crossval.csv``, the pooled ``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with

@@ -2,8 +2,9 @@
 
 With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives an ESC-50,
 UrbanSound8K or Speech Commands folder its recipe (``pipelines/esc50.toml``, ``urbansound8k.toml``,
-``speech_commands.toml``) and any other data the built-in defaults. Running the same command again after the run was killed resumes it (the latest
-unfinished run under ``runs/`` with the same settings, or the folder given with ``--out``).
+``speech_commands.toml``) and any other data the built-in defaults. Running the same command again after
+the run was killed resumes it (the latest unfinished run under ``runs/`` with the same settings, or the
+folder given with ``--out``).
 
 Examples
 --------
@@ -69,9 +70,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     layout that has a recipe of its own (ESC-50, UrbanSound8K, Speech Commands: detected, or named by
     ``--format``) gets that recipe (its folds, sample rate and clip length), and a line on stderr says so;
     other data gets the built-in defaults. Speech Commands data also gets its ``_background_noise_`` folder as
-    ``augment.noise_dir`` when none is given (:func:`layout_noise_dir`). ``data.path``, ``data.split_file``, ``augment.noise_dir`` and ``data.cache_dir`` are
-    made absolute however they are given (a recipe's relative paths too, from the current folder, as the
-    flags'); an empty one is an error, but for an empty ``data.cache_dir``, which is the default cache.
+    ``augment.noise_dir`` when none is given (:func:`layout_noise_dir`). ``data.path``, ``data.split_file``,
+    ``augment.noise_dir`` and ``data.cache_dir`` are made absolute however they are given (a recipe's relative
+    paths too, from the current folder, as the flags'); an empty one is an error, but for an empty
+    ``data.cache_dir``, which is the default cache.
     """
     set_overrides = parse_set_flags(args.set)
     if args.data is not None and not args.data.strip():  # e.g. an unset $DATASET: not the demo
