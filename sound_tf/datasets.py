@@ -244,7 +244,7 @@ def _did_you_mean(missing: Path) -> str:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Recognise a dataset layout: ``folder``, ``csv``, ``esc50`` or ``urbansound8k``.
+    """Recognise a dataset layout: ``folder``, ``csv``, ``esc50``, ``urbansound8k`` or ``speech_commands``.
 
     Parameters
     ----------
