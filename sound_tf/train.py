@@ -284,28 +284,39 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     raise ConfigError(f"{root}: could not create a new run folder named {stamp}-N; pass --out")
 
 
-class KerasStepRetracing(logging.Filter):
-    """Drops TensorFlow's retracing warning about Keras' own train / test step functions.
+#: Functions TensorFlow's retracing warning names when it counts the tf.functions made afresh for each fold,
+#: trial or evaluation as one function traced again and again: Keras' step functions (a fresh model), the
+#: frontend that computes a fold's feature statistics (frontend.compute_feature_stats) and the model call that
+#: scores its clips (pipeline.predict_logits).
+FRESH_PER_RUN_FUNCTIONS = ("TensorFlowTrainer._make_function", "LogMel.call", "predict_logits.<locals>")
 
-    ``crossval`` and ``tune`` build a fresh model for each fold or trial, each with new step functions,
-    and TensorFlow's detector counts those as one function traced again and again ("5 out of the last 9
-    calls to <function TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator> triggered
-    tf.function retracing"). Other retracing warnings (of a pipeline's or our own functions) still show.
+
+class PerRunRetracing(logging.Filter):
+    """Drops TensorFlow's retracing warning about the functions made anew for each run (FRESH_PER_RUN_FUNCTIONS).
+
+    ``crossval`` and ``tune`` build a fresh model for each fold or trial, each with new step functions, and
+    compute its feature statistics and score its clips through a ``tf.function`` made for that call.
+    TensorFlow's detector keys its count by the Python code wrapped, so it counts those as one function traced
+    again and again ("5 out of the last 9 calls to <function TensorFlowTrainer._make_function.<locals>.
+    multi_step_on_iterator> triggered tf.function retracing", and the same of ``<bound method LogMel.call>``
+    and ``<function predict_logits.<locals>.<lambda>>`` from the third fold of a cross-validation on).
+    Other retracing warnings (of a pipeline's or the user's own functions) still show.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and "TensorFlowTrainer._make_function" in message)
+        return not ("triggered tf.function retracing" in message
+                    and any(name in message for name in FRESH_PER_RUN_FUNCTIONS))
 
 
 LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(message)s", "%H:%M:%S"
 
 
 def log_file_handler(path: Path) -> logging.FileHandler:
-    """A handler appending the log to ``path`` in the console's format, without Keras' step retracing."""
+    """A handler appending the log to ``path`` in the console's format, without the per-run retracing warnings."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
-    handler.addFilter(KerasStepRetracing())
+    handler.addFilter(PerRunRetracing())
     return handler
 
 
@@ -344,7 +355,7 @@ def setup_logging(run_dir: Path | None = None) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(run_dir / LOG_FILE))
     for handler in handlers:
-        handler.addFilter(KerasStepRetracing())
+        handler.addFilter(PerRunRetracing())
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, handlers=handlers, force=True)
     # TensorFlow gives its logger a stderr handler of its own when it is imported before logging is set up
     # (as tune imports it); its records reach these handlers anyway, so each would show twice.
