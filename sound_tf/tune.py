@@ -320,6 +320,9 @@ class SoundTunerMixin:
     def on_trial_begin(self, trial: Any) -> None:
         super().on_trial_begin(trial)
         self.current_trial_id, self._ran = trial.trial_id, True
+        log = getattr(self.hypermodel, "log", None)
+        if log is not None:  # the epoch lines that follow are this trial's: tune.log did not say whose they were
+            log(trial_line(trial.trial_id, trial.hyperparameters.values))
         try:
             config = self.hypermodel.trial_config(trial.hyperparameters.copy())
         except kt.errors.FailedTrialError:
@@ -335,6 +338,18 @@ class SoundTunerMixin:
         if not self._is_worker():
             self.oracle.save()
         _write_json_atomic(Path(self._get_tuner_fname()), self.get_state())
+
+
+def trial_line(trial_id: str, values: Mapping[str, Any]) -> str:
+    """``trial 3: depth=2, width_multiplier=0.5, ...``, the log line a trial begins with (a Hyperband round adds
+    the epoch it trains to and the trial it continues)."""
+    line = f"trial {trial_id}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k not in HYPERBAND_KEYS)
+    if "tuner/epochs" in values:
+        line += f" (Hyperband round: up to epoch {values['tuner/epochs']}"
+        if values.get("tuner/trial_id"):
+            line += f", continuing trial {values['tuner/trial_id']} from epoch {values.get('tuner/initial_epoch', 0)}"
+        line += ")"
+    return line
 
 
 class SoundTuner(SoundTunerMixin, kt.Tuner):

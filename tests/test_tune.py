@@ -2204,6 +2204,33 @@ def test_the_base_epochs_cap_every_trial(tmp_path):
     assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
 
 
+def test_tune_log_names_each_trial_and_its_values_before_its_epoch_lines(tmp_path):
+    """tune.log had one line per trial epoch but none saying which trial they were: a walkthrough's 3-trial FSDD
+    search logged "epoch 1/3 ... epoch 3/3, epoch 1/3, epoch 2/3, epoch 1/3 ..." with nothing between them, so
+    the early-stopped trial and each trial's values could only be guessed from trials.csv."""
+    from sound_tf import tune
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    out = tmp_path / "out"
+    assert tune.main(cli_flags(data, out, "--max-trials", "2", "--no-final")) == 0
+    lines = [line.split(" ", 1)[1] for line in (out / "tune.log").read_text().splitlines()]
+    shown = [line for line in lines if line.startswith(("trial ", "epoch "))]
+    trials = trial_files(out)
+    expected = []
+    for trial_id in ("0", "1"):
+        values = trials[trial_id]["hyperparameters"]["values"]
+        expected += ["trial " + trial_id + ": " + ", ".join(f"{k}={v}" for k, v in values.items()), "epoch 1/1"]
+    assert [line if line.startswith("trial ") else line.split(":")[0] for line in shown] == expected, shown
+    assert set(trials["0"]["hyperparameters"]["values"]) == {"depth", "width_multiplier", "learning_rate",
+                                                            "num_mel_bins"}  # augment_strength: not searched
+    hyperband = {"depth": 3, "learning_rate": 0.002, "tuner/epochs": 4, "tuner/initial_epoch": 2,
+                 "tuner/bracket": 1, "tuner/round": 1, "tuner/trial_id": "0005"}
+    assert tune.trial_line("0007", hyperband) == ("trial 0007: depth=3, learning_rate=0.002 (Hyperband round: up to "
+                                                  "epoch 4, continuing trial 0005 from epoch 2)")
+    assert tune.trial_line("0001", {**hyperband, "tuner/trial_id": None, "tuner/initial_epoch": 0}) == \
+        "trial 0001: depth=3, learning_rate=0.002 (Hyperband round: up to epoch 4)"
+
+
 def test_the_trial_epochs_help_says_what_caps_a_trial():
     """--trial-epochs' help said "--epochs caps every training", but a [fixed] train.epochs caps the trials when
     the space sets it (trial_epochs), whatever --epochs says."""
