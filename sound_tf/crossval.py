@@ -273,7 +273,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import check_two_classes, load_examples, resolve_source, write_split_csv
+    from .datasets import check_two_classes, lengths_line, load_examples, resolve_source, write_split_csv
     from .train import run_log
     from .trainer import read_state, train_run
 
@@ -320,6 +320,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]
+        if items:  # as train and tune say it: the recordings' lengths against the clip each fold trains on
+            log(lengths_line([item.cached for item in items], config.audio.sample_rate_hz, config.audio.clip_seconds))
         reasons = dict(skipped)
         for fold in pending:  # a fold with nothing readable would vanish from the folds, or stop a later fold
             files = [ex.path for ex in examples if ex.fold == fold]

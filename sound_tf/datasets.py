@@ -62,6 +62,7 @@ __all__ = [
     "check_two_classes",
     "default_demo_dir",
     "detect_format",
+    "lengths_line",
     "load_examples",
     "make_demo_dataset",
     "prepare_dataset",
@@ -210,11 +211,11 @@ def _class_folders(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
 
 
-def _lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> str:
+def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> str:
     """``data: recordings last 0.30-8.00 s (median 2.10 s); ...``: the recordings' lengths against the clip
     length training crops or pads them to, read from the cache files' sizes (:func:`sound_tf.audio.written_wav_seconds`:
     no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere trained on random
-    1-s crops that often missed it."""
+    1-s crops that often missed it. Train, tune and crossval log it once their data are decoded."""
     seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached])
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
@@ -1367,8 +1368,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
              "files": total, "classes": len(labels), "decoded": result.decoded, "reused": result.reused,
              "skipped": len(skipped), **{f"{name}_items": len(items[name]) for name in SPLITS},
              "per_class": per_class}
-    log(_lengths_line([item.cached for name in SPLITS for item in items[name]], config.audio.sample_rate_hz,
-                      config.audio.clip_seconds))
+    log(lengths_line([item.cached for name in SPLITS for item in items[name]], config.audio.sample_rate_hz,
+                     config.audio.clip_seconds))
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")

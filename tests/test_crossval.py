@@ -331,6 +331,29 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     assert decoding == [f"data: decoding {done}/19" for done in range(1, 20)], lines  # 18 clips and broken.wav
 
 
+def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tmp_path, monkeypatch):
+    """train and tune log "data: recordings last ... s; clips are ... s" once the data are decoded; crossval, which
+    decodes them itself, said nothing of it: a walkthrough's FSDD cross-validation (recordings of 0.18-1.31 s,
+    median 0.47 s, in 1-s clips) never heard that most clips were over half silence. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    data, lines = _tones(tmp_path / "data"), []  # 18 readable 0.5-s tones and broken.wav
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 2.0,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    lengths = [line for line in lines if line.startswith("data: recordings last ")]
+    assert lengths == ["data: recordings last 0.50-0.50 s (median 0.50 s); clips are 2 s (audio.clip_seconds): most "
+                       "recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains "
+                       "faster"], lines
+    assert lines.index(lengths[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
+
+
 def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
     """Also in the caller's words: run_crossval told a Python caller to "choose another --out"; it names out_dir
     now, and the command keeps --out."""
