@@ -776,3 +776,97 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
     assert not (out / "fold_2").exists() and not (out / "fold_1" / "model.keras").exists()
     assert claim_folder(out / "fold_2") is None  # nobody holds it: the lock went with the folder
     release_folder(out / "fold_2")
+
+
+# -- found by a mutation pass of crossval.py --------------------------------------------------------------
+def test_plan_folds_refuses_a_partial_fold_column_and_a_single_fold():
+    """A manifest whose fold column is filled on some rows only, or names one fold, cannot be cross-validated;
+    each is said plainly (the partial one was sorted with None and failed with a TypeError)."""
+    from sound_tf.datasets import Example
+
+    partial = [Example(path=f"{i}.wav", label="ab"[i % 2], fold=(1 + i % 2) if i < 4 else None) for i in range(6)]
+    with pytest.raises(DatasetError, match=r"^4 of 6 examples have a fold and the others do not; give every "
+                                           r"example a fold or none$"):
+        plan_folds(partial)
+    single = [Example(path=f"{i}.wav", label="ab"[i % 2], fold=3) for i in range(4)]
+    with pytest.raises(DatasetError, match=r"^every example is in fold 3; cross-validation needs at least two "
+                                           r"folds$"):
+        plan_folds(single)
+
+
+def test_a_file_moved_to_another_fold_changes_the_assignment_and_resuming_is_refused(tmp_path):
+    """The same files and labels with one file in another fold (a manifest's fold column edited) is another
+    cross-validation: its finished folds tested other files, so resuming it is refused."""
+    from dataclasses import replace
+
+    from sound_tf.crossval import STATE_FILE, _check_state, assignment_digest
+    from sound_tf.datasets import Example
+
+    examples = [Example(path=f"/data/{label}_{i}.wav", label=label, fold=1 + i % 2) for label in "ab" for i in range(4)]
+    moved = [replace(ex, fold=3 - ex.fold) if ex.path == "/data/a_0.wav" else ex for ex in examples]
+    assert assignment_digest(examples) == assignment_digest(examples[::-1])  # the order the files are listed in: no
+    assert assignment_digest(moved) != assignment_digest(examples)
+    state = {"fingerprint": "abc", "scheme": "official", "folds": [1, 2], "assignment": assignment_digest(examples)}
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match=r"\(assignment differ\)"):
+        _check_state(tmp_path, {**state, "assignment": assignment_digest(moved)}, overwrite=False)
+
+
+def test_two_folds_carve_validation_with_the_training_seed():
+    """With two folds the validation clips are carved from the training fold as train carves them: with
+    data.val_fraction and train.seed (another seed, another carve)."""
+    from sound_tf.datasets import Example, split_examples
+
+    examples = [Example(path=f"{label}_{g}_{i}.wav", label=label, fold=1 + g % 2, group=f"{label}{g}")
+                for label in ("a", "b") for g in range(12) for i in range(2)]
+    carves = {}
+    for seed, fraction in ((0, 0.2), (7, 0.2), (7, 0.4)):
+        config = apply_overrides(Config(), {"train.seed": seed, "data.val_fraction": fraction})
+        splits = fold_splits(examples, 1, config)
+        assert splits == split_examples(examples, test_fold=1, val_fraction=fraction, seed=seed)
+        assert {ex.fold for ex in splits["test"]} == {1} and {ex.fold for ex in splits["val"]} == {2}
+        carves[seed, fraction] = sorted(ex.path for ex in splits["val"])
+    assert len(carves[7, 0.4]) > len(carves[7, 0.2])
+    assert carves[0, 0.2] != carves[7, 0.2]
+
+
+def test_the_summary_orders_ten_folds_by_number_and_logs_mean_and_std(tmp_path):
+    """UrbanSound8K's ten folds: the report's class-count columns read fold 1 ... fold 10 (not fold 1, fold 10,
+    fold 2 ...), and the log's "mean +/- std" line gives the folds' mean and standard deviation (not the pooled
+    score). A fold whose metrics.json was written but whose run never said "done" (killed in between) is still
+    pending. No training."""
+    from sound_tf.crossval import summarise, write_folds_csv
+    from sound_tf.datasets import Example
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    # fold 2: 3 clips, 2 right (accuracy 2/3); fold 10: 6 clips, all right; pooled 8/9, mean 5/6, std 1/6
+    for fold, (y_true, y_pred) in {2: ([0, 1, 2], [0, 1, 1]), 10: ([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2])}.items():
+        (out / f"fold_{fold}").mkdir(parents=True)
+        write_metrics_json(out / f"fold_{fold}" / "metrics.json", compute_metrics(y_true, np.eye(3)[y_pred], labels))
+        (out / f"fold_{fold}" / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    (out / "fold_3").mkdir()  # killed after its metrics.json, before its state said done
+    write_metrics_json(out / "fold_3" / "metrics.json", compute_metrics([0, 1], np.eye(3)[[1, 0]], labels))
+    (out / "fold_3" / "run_state.json").write_text(json.dumps({"status": "running"}))
+    write_folds_csv(out / "folds.csv", [Example(path=f"/d/{label}_{fold}.wav", label=label, fold=fold)
+                                        for fold in range(1, 11) for label in labels])
+    lines: list[str] = []
+    result = summarise(out, list(range(1, 11)), config=Config(), log=lines.append)
+    assert result["folds_done"] == [2, 10] and 3 in result["folds_pending"]
+    assert result["pooled"]["accuracy"] == pytest.approx(8 / 9)
+    mean_std = [line for line in lines if line.startswith("mean +/- std over folds: ")]
+    assert len(mean_std) == 1 and mean_std[0].startswith("mean +/- std over folds: accuracy 0.8333 +/- 0.1667, "), lines
+    per_fold = result["per_fold"]
+    for key in ("balanced_accuracy", "macro_f1"):
+        values = [row[key] for row in per_fold]
+        assert f"{key} {np.mean(values):.4f} +/- {np.std(values):.4f}" in mean_std[0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<th>class</th>" + "".join(f"<th>fold {k}</th>" for k in range(1, 11)) + "<th>all</th>" in page
+
+
+def test_the_command_assigns_five_folds_by_default():
+    """README and --help: --k defaults to 5 (DEFAULT_K, run_crossval's default too)."""
+    from sound_tf import crossval
+
+    assert crossval.build_parser().parse_args([]).k == crossval.DEFAULT_K == 5

@@ -20,7 +20,7 @@ import soundfile as sf
 
 from conftest import make_speech_commands
 from sound_tf.config import Config, apply_overrides
-from sound_tf.errors import SoundTFError
+from sound_tf.errors import DatasetError, SoundTFError
 
 SR = 8000
 TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
@@ -473,3 +473,68 @@ def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path
         load_run(copy)
     model_file.write_bytes(whole)
     assert load_run(copy)[1].count_params() == run.model.count_params()
+
+
+def test_select_examples_refuses_contradictory_or_empty_choices(tmp_path):
+    """An empty split of the run's split.csv, --split with --fold, --split with --data and a dataset none of
+    whose labels the model knows are each an error saying so (each was evaluated as something else or failed
+    later without a word on why); a dataset folder named like the run's own fold folder gets one of its own,
+    and --fold names the default folder of --data (found by a mutation pass). No TensorFlow."""
+    from sound_tf.evaluate import select_examples
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "split.csv").write_text("split,path,label,fold,group\ntrain,a/0.wav,a,1,\ntest,a/1.wav,a,2,\n",
+                                       encoding="utf-8")
+    quiet = {"log": lambda line: None}
+    with pytest.raises(DatasetError, match=r"split.csv: the val split is empty$"):
+        select_examples(run_dir, ("a",), split="val", **quiet)
+    with pytest.raises(DatasetError, match=r"^give --split or --fold, not both$"):
+        select_examples(run_dir, ("a",), split="test", fold=2, **quiet)
+    data = make_tree(tmp_path / "fold3", 1, seed=5)  # a dataset folder named like the run's fold3 folder
+    with pytest.raises(DatasetError, match=r"^--split selects rows of the run's own split.csv; with --data use "
+                                           r"--fold"):
+        select_examples(run_dir, TONES_HZ, data=str(data), split="test", **quiet)
+    examples, name, left_out = select_examples(run_dir, tuple(TONES_HZ), data=str(data), **quiet)
+    assert (len(examples), name, left_out) == (3, "data_fold3", 0)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(data))}: no file has one of the model's classes "
+                                           rf"\['x', 'y'\]$"):
+        select_examples(run_dir, ("x", "y"), data=str(data), skip_unknown_labels=True, **quiet)
+    manifest = data / "clips.csv"
+    manifest.write_text("path,label,fold\n" + "".join(f"{label}/{label}_0.wav,{label},{n + 1}\n"
+                                                      for n, label in enumerate(TONES_HZ)))
+    examples, name, _ = select_examples(run_dir, tuple(TONES_HZ), data=str(manifest), fold=2, **quiet)
+    assert [Path(ex.path).name for ex in examples] == ["low_0.wav"] and name == "clips_fold2"
+
+
+def test_evaluate_reports_its_file_counts_advises_on_training_counts_and_quiet_prints_nothing(
+        run, tmp_path, capsys, monkeypatch):
+    """The report's dataset table gives the files asked for (the unreadable one too), the clips evaluated and
+    the files skipped; the console's data advice weighs classes by the run's training clips (as the report's
+    does), not by the clips just evaluated; --quiet prints nothing on stdout; --format is obeyed (found by a
+    mutation pass)."""
+    from collections import Counter
+
+    from sound_tf import evaluate, metrics as metrics_module
+
+    data = make_tree(tmp_path / "other", 2, seed=7)
+    (data / "mid" / "broken.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
+    weighed = []
+    summary_lines = metrics_module.summary_lines
+
+    def spying(metrics, **kwargs):
+        weighed.append(dict(kwargs.get("class_counts") or {}))
+        return summary_lines(metrics, **kwargs)
+
+    monkeypatch.setattr(metrics_module, "summary_lines", spying)
+    out = tmp_path / "eval"
+    assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    page = (out / "report.html").read_text(encoding="utf-8")
+    items = dict(re.findall(r"<tr><td>(files|evaluated_clips|skipped)</td><td class=\"num\">(\d+)</td></tr>", page))
+    assert items == {"files": "7", "evaluated_clips": "6", "skipped": "1"}
+    trained = Counter(r["label"] for r in _rows(run.run_dir / "split.csv") if r["split"] == "train")
+    assert weighed == [dict(trained), dict(trained)] and dict(trained) != {"high": 2, "low": 2, "mid": 2}
+    assert evaluate.main([str(run.run_dir), "--data", str(data), "--format", "esc50", "--out",
+                          str(tmp_path / "esc")]) == 2
+    assert "esc50.csv" in capsys.readouterr().err

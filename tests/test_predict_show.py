@@ -413,3 +413,55 @@ def test_show_load_config_and_show_file_arguments(tmp_path):
     assert load_config(pipeline="esc50").audio.sample_rate_hz == 22050
     with pytest.raises(ConfigError, match="show_file expects a sound_tf Config.*got dict"):
         show_file(tmp_path / "a.wav", tmp_path / "a.png", {"audio": {"sample_rate_hz": 8000}})
+
+
+def test_predict_json_without_windows_and_a_table_with_them(run, tmp_path, capsys):
+    """Without --windows a JSON line still counts the file's windows but does not list them; the table's
+    --windows lists each window's span and classes under its file's row (found by a mutation pass)."""
+    import re
+
+    from sound_tf import predict
+
+    long_file = write_tone(tmp_path / "long.wav", 300.0, 2.3)  # 9 windows of 0.5 s every 0.25 s
+    lines: list[str] = []
+    assert predict.run(run.run_dir, [long_file], top_k=2, as_json=True, out=lines.append) == (1, 0)
+    line = json.loads(lines[0])
+    assert line["num_windows"] == 9 and "windows" not in line
+    assert predict.main([str(run.run_dir), str(long_file), "--windows", "--top-k", "2"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["file", "top-1", "top-2"] and table[2].startswith(str(long_file))
+    spans = [re.fullmatch(r"  +(\d+\.\d\d) - (\d+\.\d\d) s +(\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})", row) for row in table[3:]]
+    assert len(spans) == 9 and all(spans), table
+    assert [(float(m[1]), float(m[2])) for m in spans] == pytest.approx(
+        [(0.25 * i, min(0.25 * i + 0.5, 2.3)) for i in range(9)])
+    assert all(m[3] != m[5] and float(m[4]) >= float(m[6]) for m in spans)
+
+
+def test_predict_lists_three_classes_by_default(run, monkeypatch):
+    """README and --help: --top-k defaults to 3 (the test model has 3 classes, which any larger default
+    would list too, so the value main passes is checked)."""
+    from sound_tf import predict
+
+    given = {}
+
+    def fake_run(run_dir, inputs, **kwargs):
+        given.update(kwargs)
+        return 1, 0
+
+    monkeypatch.setattr(predict, "run", fake_run)
+    assert predict.main([str(run.run_dir), "x.wav"]) == 0
+    assert (given["top_k"], given["as_json"], given["with_windows"]) == (3, False, False)
+
+
+def test_tied_classes_keep_class_order_with_many_classes():
+    """numpy's default sort keeps equal values in order only below 17 of them: a model of 20 or 527 classes
+    whose probabilities tie listed the tied classes in another order than lite and the server (found by a
+    mutation pass: the three-class tie of test_lite could not tell)."""
+    from sound_tf.lite import top_classes
+    from sound_tf.predict import _top
+
+    labels = [f"c{i:02d}" for i in range(20)]
+    probabilities = np.array([0.1, 0.2, 0.3, 0.1, 0.2] * 4) / 3.6  # [classes]
+    expected = ["c02", "c07", "c12", "c17", "c01", "c04", "c06", "c09"]
+    assert [label for label, _ in _top(probabilities, labels, 8)] == expected
+    assert [t["label"] for t in top_classes(probabilities, labels, 8)] == expected
