@@ -306,9 +306,6 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                                              "format": fmt})
     config.save(out_dir)
     write_folds_csv(out_dir / "folds.csv", examples)
-    sizes = Counter(ex.fold for ex in examples)
-    log(f"cross-validation: {len(examples)} files, {len(all_folds)} folds ({scheme}: "
-        + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running fold(s) {selected} into {out_dir}")
 
     labels = tuple(sorted({ex.label for ex in examples}))
     pending = [fold for fold in selected if not _finished(out_dir / f"fold_{fold}")]
@@ -329,6 +326,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 raise DatasetError(f"fold {fold}: none of its {len(files)} file(s) could be read (first: {files[0]}: "
                                    f"{reasons.get(files[0], 'unreadable')}); fix them, or leave the fold out with "
                                    f"{wording.flag('--folds')}")
+    else:  # every selected fold finished earlier: what their decoding left out
+        skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
+    log(_header(examples, skipped, all_folds, scheme, selected, out_dir))
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
         if fold not in pending:
@@ -356,6 +356,21 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
     return summarise(out_dir, all_folds, config=config, log=log)
+
+
+def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all_folds: Sequence[int], scheme: str,
+            selected: Sequence[int], out_dir: Path) -> str:
+    """``cross-validation: 60 readable files of 62 (2 unreadable, listed in OUT/skipped.csv), 2 folds (official:
+    1: 31, 2: 29); running fold(s) [1, 2] into OUT``: the clips each fold tests, the unreadable files left out."""
+    unreadable = {path for path, _ in skipped}
+    sizes = Counter(ex.fold for ex in examples if ex.path not in unreadable)
+    readable = sum(sizes.values())
+    files = f"{len(examples)} files"
+    if readable < len(examples):
+        files = (f"{readable} readable files of {len(examples)} ({len(examples) - readable} unreadable, listed in "
+                 f"{out_dir / 'skipped.csv'})")
+    return (f"cross-validation: {files}, {len(all_folds)} folds ({scheme}: "
+            + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running fold(s) {selected} into {out_dir}")
 
 
 def _finished(fold_dir: Path) -> bool:

@@ -870,3 +870,64 @@ def test_the_command_assigns_five_folds_by_default():
     from sound_tf import crossval
 
     assert crossval.build_parser().parse_args([]).k == crossval.DEFAULT_K == 5
+
+
+def _uneven_manifest(root: Path) -> Path:
+    """Three official folds of tones: fold 1 holds high, low, mid and an unreadable low, fold 2 high and low,
+    fold 3 high, low and mid (9 files, 8 readable; mid has no clip in fold 2)."""
+    root.mkdir(parents=True)
+    rows = ["path,label,fold"]
+    for fold, labels in ((1, ("high", "low", "mid")), (2, ("high", "low")), (3, ("high", "low", "mid"))):
+        for label in labels:
+            t = np.arange(SR // 2) / SR
+            sf.write(root / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * TONES_HZ[label] * t), SR)
+            rows.append(f"{label}_{fold}.wav,{label},{fold}")
+    (root / "broken_1.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
+    rows.append("broken_1.wav,low,1")
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    return root / "clips.csv"
+
+
+def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tmp_path, monkeypatch):
+    """The header said "9 files, 3 folds (official: 1: 4, 2: 2, 3: 3)" when one file of fold 1 could not be read
+    and fold 1 then tested 3 clips; it now gives the clips each fold tests and how many files were unreadable,
+    on a resumed cross-validation too (read back from its skipped.csv). Each fold's data holds the readable
+    clips, names the unreadable file, and a class without a training clip is warned of. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    given = {}
+
+    def stop(config, run_dir, *, data, **kwargs):
+        given[Path(run_dir).name] = data
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    manifest, out = _uneven_manifest(tmp_path / "data"), tmp_path / "cv"
+    config = apply_overrides(Config(), {"data.path": str(manifest), "audio.sample_rate_hz": SR,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    header = (f"cross-validation: 8 readable files of 9 (1 unreadable, listed in {out / 'skipped.csv'}), 3 folds "
+              f"(official: 1: 3, 2: 2, 3: 3); running fold(s) [1, 2, 3] into {out}")
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(config, out, log=lines.append)
+    assert header in lines, [line for line in lines if line.startswith("cross-validation")]
+    data = given["fold_1"]
+    assert {name: sorted(Path(item.source).name for item in items) for name, items in data.splits.items()} == {
+        "train": ["high_2.wav", "low_2.wav"], "val": ["high_3.wav", "low_3.wav", "mid_3.wav"],
+        "test": ["high_1.wav", "low_1.wav", "mid_1.wav"]}
+    assert [Path(path).name for path, _ in data.skipped] == ["broken_1.wav"]
+    assert (data.stats["files"], data.stats["skipped"], data.stats["test_items"]) == (9, 1, 3)
+    assert "warning: fold 1: class(es) ['mid'] have no training clip; the model cannot learn them" in lines
+
+    # Every fold finished (as if trained): nothing is decoded, the counts come from its skipped.csv.
+    labels = ["high", "low", "mid"]
+    for fold in (1, 2, 3):
+        (out / f"fold_{fold}").mkdir(exist_ok=True)
+        write_metrics_json(out / f"fold_{fold}" / "metrics.json", compute_metrics([0, 1], np.eye(3)[[0, 1]], labels))
+        (out / f"fold_{fold}" / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    lines.clear()
+    run_crossval(config, out, log=lines.append)
+    assert header in lines, [line for line in lines if line.startswith("cross-validation")]
+    assert not [line for line in lines if line.startswith("data: decoding")]
