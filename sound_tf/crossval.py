@@ -101,6 +101,13 @@ def plan_folds(examples: Sequence[Example], *, k: int = DEFAULT_K, seed: int = 0
     return [replace(ex, fold=fold) for ex, fold in zip(examples, numbers)], "stratified group k-fold"
 
 
+def scheme_shown(scheme: str, data_format: str) -> str:
+    """How the log and the reports name a fold scheme: a CSV manifest's own ``fold`` column is the user's,
+    not "official" (the word :func:`plan_folds` returns and the saved state keeps, for ESC-50's and
+    UrbanSound8K's folds too)."""
+    return "the manifest's fold column" if scheme == "official" and data_format == "csv" else scheme
+
+
 def fold_splits(examples: Sequence[Example], fold: int, config: Config) -> dict[str, list[Example]]:
     """Train/val/test of one fold: ``test`` is ``fold``; see :func:`sound_tf.datasets.split_examples`."""
     return split_examples(examples, test_fold=fold, val_fraction=config.data.val_fraction,
@@ -328,7 +335,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                                    f"{wording.flag('--folds')}")
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
-    log(_header(examples, skipped, all_folds, scheme, selected, out_dir))
+    log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
         if fold not in pending:
@@ -338,7 +345,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             continue
         splits = fold_splits(readable, fold, config)
         data = fold_data(splits, item_of, labels, fold, skipped=skipped,
-                         stats={"root": str(root), "format": fmt, "scheme": scheme, "files": len(examples)})
+                         stats={"root": str(root), "format": fmt, "scheme": scheme_shown(scheme, fmt),
+                                "files": len(examples)})
         missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
             log(f"warning: fold {fold}: class(es) {missing} have no training clip; the model cannot learn them")
@@ -422,7 +430,8 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                 fold_counts = counts.setdefault(f"fold {row['fold']}", {})
                 fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
     state = _read_json(out_dir / STATE_FILE)
-    dataset = {"source": state.get("root", ""), "format": state.get("format", ""), "folds": state.get("scheme", ""),
+    dataset = {"source": state.get("root", ""), "format": state.get("format", ""),
+               "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")),
                "files": listed, "skipped": len(skipped),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None

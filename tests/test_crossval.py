@@ -156,7 +156,7 @@ def test_the_default_folder_an_older_version_named_is_found_again(tmp_path, monk
 def test_fold_arguments_are_validated(tmp_path, capsys):
     from sound_tf import crossval
     from sound_tf.config import apply_overrides
-    from sound_tf.crossval import run_crossval
+    from sound_tf.crossval import run_crossval, scheme_shown
 
     from sound_tf.crossval import DEFAULT_K, default_out_dir
 
@@ -314,7 +314,7 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     """Its decoding of every file said nothing until the first fold began (train logs "data: decoding
     done/count" every PROGRESS_EVERY_S seconds; a cold cache of UrbanSound8K takes minutes). No training."""
     from sound_tf import datasets, trainer
-    from sound_tf.crossval import run_crossval
+    from sound_tf.crossval import run_crossval, scheme_shown
 
     monkeypatch.setattr(datasets, "PROGRESS_EVERY_S", 0.0)  # a line for every file
 
@@ -336,7 +336,7 @@ def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tm
     decodes them itself, said nothing of it: a walkthrough's FSDD cross-validation (recordings of 0.18-1.31 s,
     median 0.47 s, in 1-s clips) never heard that most clips were over half silence. No training."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval
+    from sound_tf.crossval import run_crossval, scheme_shown
 
     def stop(*args, **kwargs):
         raise Interrupted
@@ -664,7 +664,7 @@ def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
     """folds=[] ran every fold (`folds or all_folds`), folds=[1.0] / [True] trained fold 1 into a folder
     named fold_1.0 / fold_True, and folds='1,3' was read as the folds '1', ',' and '3'."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval
+    from sound_tf.crossval import run_crossval, scheme_shown
 
     def no_training(config, run_dir, **kwargs):
         raise RuntimeError(f"trained {Path(run_dir).name}")
@@ -894,7 +894,7 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     on a resumed cross-validation too (read back from its skipped.csv). Each fold's data holds the readable
     clips, names the unreadable file, and a class without a training clip is warned of. No training."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval
+    from sound_tf.crossval import run_crossval, scheme_shown
     from sound_tf.metrics import compute_metrics, write_metrics_json
 
     given = {}
@@ -908,7 +908,7 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     config = apply_overrides(Config(), {"data.path": str(manifest), "audio.sample_rate_hz": SR,
                                         "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
     header = (f"cross-validation: 8 readable files of 9 (1 unreadable, listed in {out / 'skipped.csv'}), 3 folds "
-              f"(official: 1: 3, 2: 2, 3: 3); running fold(s) [1, 2, 3] into {out}")
+              f"(the manifest's fold column: 1: 3, 2: 2, 3: 3); running fold(s) [1, 2, 3] into {out}")
     lines: list[str] = []
     with pytest.raises(Interrupted):
         run_crossval(config, out, log=lines.append)
@@ -919,6 +919,11 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
         "test": ["high_1.wav", "low_1.wav", "mid_1.wav"]}
     assert [Path(path).name for path, _ in data.skipped] == ["broken_1.wav"]
     assert (data.stats["files"], data.stats["skipped"], data.stats["test_items"]) == (9, 1, 3)
+    # A manifest's folds are the user's: "official" (ESC-50's, UrbanSound8K's) named them in the log, each fold's
+    # report and the cross-validation's (the saved state keeps the word, which resuming compares).
+    assert data.stats["split_source"] == "cross-validation (the manifest's fold column), test fold 1"
+    assert json.loads((out / "crossval_state.json").read_text())["scheme"] == "official"
+    assert scheme_shown("official", "esc50") == "official"
     assert "warning: fold 1: class(es) ['mid'] have no training clip; the model cannot learn them" in lines
 
     # Every fold finished (as if trained): nothing is decoded, the counts come from its skipped.csv.
@@ -931,3 +936,5 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     run_crossval(config, out, log=lines.append)
     assert header in lines, [line for line in lines if line.startswith("cross-validation")]
     assert not [line for line in lines if line.startswith("data: decoding")]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "the manifest&#x27;s fold column" in page or "the manifest's fold column" in page
