@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
@@ -381,6 +381,22 @@ def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all
             + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running fold(s) {selected} into {out_dir}")
 
 
+#: Up to this many groups in every fold: the report names them, else it counts them.
+GROUPS_NAMED = 5
+
+
+def _groups_per_fold(groups: Mapping[str, set[str]]) -> dict[str, str]:
+    """The report's ``groups per fold`` line, which says who each fold tests (a speaker-wise cross-validation's
+    speakers: ``fold 1: george; fold 2: jackson``) or how many groups it holds (``fold 1: 400 groups``); nothing
+    when no clip has a group. Only ``folds.csv`` and each fold's ``split.csv`` said it."""
+    if not groups:
+        return {}
+    ordered = sorted(groups.items(), key=lambda kv: int(kv[0].split()[-1]))
+    named = all(len(names) <= GROUPS_NAMED for _, names in ordered)
+    return {"groups per fold": "; ".join(f"{fold}: {', '.join(sorted(names))}" if named
+                                         else f"{fold}: {len(names)} groups" for fold, names in ordered)}
+
+
 def _finished(fold_dir: Path) -> bool:
     from .trainer import read_state
 
@@ -420,6 +436,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     unreadable = {path for path, _ in skipped}
     counts: dict[str, dict[str, int]] = {}  # readable clips per fold and class
+    groups: dict[str, set[str]] = {}  # the groups (speakers, source recordings) of each fold's readable clips
     listed = 0  # every file of the folds, the skipped ones too: "files" as train, evaluate and each fold count them
     if folds_csv.is_file():
         with folds_csv.open(encoding="utf-8", newline="") as handle:
@@ -429,10 +446,12 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                     continue
                 fold_counts = counts.setdefault(f"fold {row['fold']}", {})
                 fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
+                if row.get("group"):
+                    groups.setdefault(f"fold {row['fold']}", set()).add(row["group"])
     state = _read_json(out_dir / STATE_FILE)
     dataset = {"source": state.get("root", ""), "format": state.get("format", ""),
                "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")),
-               "files": listed, "skipped": len(skipped),
+               "files": listed, "skipped": len(skipped), **_groups_per_fold(groups),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
     notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),

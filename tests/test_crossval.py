@@ -293,6 +293,39 @@ def test_the_summary_counts_every_file_of_the_folds_as_files_the_skipped_ones_to
     assert re.findall(r"\d+", counts) == ["3", "2", "5"]  # fold 1, fold 2 (one unreadable), all
 
 
+def test_the_report_says_which_groups_each_fold_tests(tmp_path):
+    """A speaker-wise cross-validation's report names each fold's speakers (only folds.csv and every fold's
+    split.csv said who a fold tested); folds of many groups (ESC-50's 400 source recordings) are counted, and
+    an unreadable file's group is not counted. Data without groups gets no line. No training."""
+    from sound_tf.crossval import GROUPS_NAMED, summarise, write_folds_csv
+    from sound_tf.datasets import Example
+    from sound_tf.evaluation import write_skipped_csv
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+
+    def cross_validation(out: Path, speakers: dict[int, list[str]]) -> dict[str, str]:
+        for fold in speakers:
+            fold_dir = out / f"fold_{fold}"
+            fold_dir.mkdir(parents=True)
+            write_metrics_json(fold_dir / "metrics.json", compute_metrics([0, 1, 2], np.eye(3), labels))
+            (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+        write_folds_csv(out / "folds.csv", [
+            Example(path=f"/data/{who}_{label}.wav", label=label, fold=fold, group=who or None)
+            for fold, names in speakers.items() for who in names for label in labels])
+        write_skipped_csv(out / "skipped.csv", [(f"/data/{who}_{label}.wav", "not a readable audio file")
+                                                for who in ("zoe",) for label in labels])
+        summarise(out, list(speakers), config=Config(), log=lambda m: None)
+        page = (out / "report.html").read_text(encoding="utf-8")
+        return dict(re.findall(r"<tr><td>(groups per fold)</td><td>([^<]*)</td></tr>", page))
+
+    by_speaker = cross_validation(tmp_path / "a", {1: ["lucas", "george"], 2: ["jackson", "zoe"], 10: ["theo"]})
+    assert by_speaker == {"groups per fold": "fold 1: george, lucas; fold 2: jackson; fold 10: theo"}
+    many = cross_validation(tmp_path / "b", {1: [f"s{i}" for i in range(GROUPS_NAMED + 1)], 2: ["a", "b"]})
+    assert many == {"groups per fold": f"fold 1: {GROUPS_NAMED + 1} groups; fold 2: 2 groups"}
+    assert cross_validation(tmp_path / "c", {1: [""], 2: [""]}) == {}
+
+
 # -- a real cross-validation ----------------------------------------------------------------------------
 class Interrupted(Exception):
     """Stands in for a kill in the middle of a fold."""
