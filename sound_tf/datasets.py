@@ -735,7 +735,10 @@ def _read_speech_commands_lists(root: Path) -> dict[str, tuple[int, Path, int]]:
 def _load_speech_commands(root: Path) -> list[Example]:
     """Every ``<word>/*.wav`` (``_background_noise_`` is noise, not a class), group = its speaker; with the
     official lists, fold 2 (validation_list.txt), 3 (testing_list.txt) or 1 (every other file: training). A
-    listed file that is missing is kept, as ESC-50's are, and reported as skipped when the data is decoded."""
+    listed file that is missing from its word's folder is kept, as ESC-50's are, and reported as skipped when
+    the data is decoded; the listed files of a word with no recordings in the tree (a copy of some words only,
+    the others' folders removed) are left out, with a warning: each was a class with no readable example,
+    which stopped training."""
     listed = _read_speech_commands_lists(root) if root.is_dir() else {}
     found = _load_folder(root, not_classes=(SPEECH_COMMANDS_NOISE,), layout="speech_commands")
     examples = []
@@ -746,11 +749,22 @@ def _load_speech_commands(root: Path) -> list[Example]:
         fold = listed[relative][0] if relative in listed else 1 if listed else None
         examples.append(dataclasses.replace(example, fold=fold, group=_speaker(example.path)))
     label_of = {Path(os.path.relpath(ex.path, root)).parts[0]: ex.label for ex in found}
+    absent: Counter[str] = Counter()  # word -> its listed files, for words with no recordings here
     for relative, (fold, _, _) in listed.items():
         if relative not in seen:  # missing (or hidden): the decode cache names it in skipped.csv
             word = relative.split("/")[0]
-            examples.append(Example(path=str(root / relative), label=label_of.get(word, word.strip()), fold=fold,
+            if word not in label_of:
+                absent[word] += 1
+                continue
+            examples.append(Example(path=str(root / relative), label=label_of[word], fold=fold,
                                     group=_speaker(relative)))
+    if absent:
+        words = sorted(absent)
+        logger.warning("%d file(s) named in %s are of %d word(s) with no recordings in %s and are not used (%s): "
+                       "those words are not classes", sum(absent.values()),
+                       " and ".join(SPEECH_COMMANDS_LISTS.values()), len(words), root,
+                       ", ".join(f"{word}: {absent[word]}" for word in words[:10])
+                       + (" ..." if len(words) > 10 else ""))
     return examples
 
 

@@ -1626,6 +1626,28 @@ def test_a_missing_file_a_speech_commands_list_names_is_skipped_and_reported(tmp
     assert str(gone.absolute()) not in {item.source for name in SPLITS for item in prepared.splits[name]}
 
 
+def test_the_listed_files_of_a_word_whose_folder_was_removed_are_left_out_with_a_warning(tmp_path, caplog):
+    """A copy of some words only, with the official lists: the removed word's listed files were a class with no
+    readable training example, which stopped training ('class(es) up have no readable training example; ...
+    remove the class'), and evaluate --data would have called them unknown labels."""
+    root = make_speech_commands(tmp_path / "sc")
+    shutil.rmtree(root / "up")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(root)
+    assert Counter(ex.label for ex in examples) == {"yes": 12, "no": 12}
+    assert Counter(ex.fold for ex in examples) == {1: 16, 2: 4, 3: 4}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"4 file(s) named in validation_list.txt and testing_list.txt are of 1 word(s) with no recordings in {root} "
+        f"and are not used (up: 4): those words are not classes"]
+    prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert prepared.labels == ("no", "yes")
+    assert ([len(prepared.splits[name]) for name in SPLITS], prepared.skipped) == ([16, 4, 4], [])
+    # A file missing from a word that is still there is kept, and reported as skipped when decoded
+    gone = root / _list_of(root, "testing_list.txt")[0]
+    gone.unlink()
+    assert str(gone) in {ex.path for ex in load_examples(root)}
+
+
 @pytest.mark.parametrize("case, message", [
     ("one list", r"sc: holds validation_list.txt but not testing_list.txt; the two lists make the official split"),
     ("noise listed", r"testing_list.txt, line 7: _background_noise_/white_noise.wav is in _background_noise_, which "
