@@ -811,6 +811,33 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
     release_folder(out / "fold_2")
 
 
+def test_crossval_on_a_speech_commands_folder_assigns_its_folds_by_speaker_and_says_so(tmp_path, monkeypatch):
+    """The command, not only plan_folds: run_crossval passes the layout it read to plan_folds, so the lists' split
+    (24, 6 and 6 clips here) is not held out in turn; --k folds of whole speakers are, with a line saying why. Its
+    plan_folds test could not tell the command had dropped the format. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    root, out, lines = make_speech_commands(tmp_path / "sc"), tmp_path / "cv", []
+    config = apply_overrides(Config(), {"data.path": str(root), "audio.sample_rate_hz": 16000,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, out, k=3, log=lines.append)
+    assert ("cross-validation: the speech_commands data's folds are one split (training, validation, test), not "
+            "folds to hold out in turn: 3 folds (k=3) are assigned by speaker instead") in lines, lines
+    assert (f"cross-validation: 36 files, 3 folds (stratified group k-fold: 1: 12, 2: 12, 3: 12); running fold(s) "
+            f"[1, 2, 3] into {out}") in lines
+    with (out / "folds.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    speakers_of = {fold: {row["group"] for row in rows if row["fold"] == fold} for fold in ("1", "2", "3")}
+    assert sorted(map(len, speakers_of.values())) == [2, 2, 2] and set.union(*speakers_of.values()) == set(
+        SPEECH_SPEAKERS)
+
+
 # -- found by a mutation pass of crossval.py --------------------------------------------------------------
 def test_plan_folds_refuses_a_partial_fold_column_and_a_single_fold():
     """A manifest whose fold column is filled on some rows only, or names one fold, cannot be cross-validated;
