@@ -715,7 +715,7 @@ def _read_speech_commands_lists(root: Path) -> dict[str, tuple[int, Path, int]]:
             named = written.strip()
             if not named:
                 continue
-            relative = posixpath.normpath(named)
+            relative = posixpath.normpath(named.replace("\\", "/"))  # a list saved on Windows (yes\x.wav)
             parts = relative.split("/")
             if posixpath.isabs(relative) or len(parts) < 2 or parts[0] in ("..", ".") or "\0" in relative:
                 raise DatasetError(f"{path}, line {line}: {named!r} is not a path <word>/<file> relative to {root}, "

@@ -1648,6 +1648,19 @@ def test_the_listed_files_of_a_word_whose_folder_was_removed_are_left_out_with_a
     assert str(gone) in {ex.path for ex in load_examples(root)}
 
 
+def test_speech_commands_lists_written_on_windows_are_read_as_the_official_ones(tmp_path):
+    """A list saved on Windows (backslashes, CRLF line ends, a byte order mark) names the same files: the
+    backslashes were refused as "not a path <word>/<file>"."""
+    root = make_speech_commands(tmp_path / "sc")
+    official = load_examples(root)
+    for name in ("validation_list.txt", "testing_list.txt"):
+        listed = _list_of(root, name)
+        (root / name).write_bytes(b"\xef\xbb\xbf" + "".join(f"{line.replace('/', chr(92))}\r\n"
+                                                            for line in listed).encode())
+    assert load_examples(root) == official
+    assert Counter(ex.fold for ex in official) == {1: 24, 2: 6, 3: 6}
+
+
 @pytest.mark.parametrize("case, message", [
     ("one list", r"sc: holds validation_list.txt but not testing_list.txt; the two lists make the official split"),
     ("noise listed", r"testing_list.txt, line 7: _background_noise_/white_noise.wav is in _background_noise_, which "
