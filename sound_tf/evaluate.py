@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .config import DATA_FORMATS
 from .errors import ConfigError, DatasetError, is_whole, run_cli
 from .locks import holds, refuse_foreign_folder
 
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", help="evaluate this dataset (folder, CSV, ESC-50, UrbanSound8K, Speech Commands) "
                                        "instead of the run's own split")
     parser.add_argument("--format", default="auto",
-                        choices=["auto", "folder", "csv", "esc50", "urbansound8k", "speech_commands"],
+                        choices=[fmt for fmt in DATA_FORMATS if fmt != "demo"],
                         help="format of --data (default: detected)")
     parser.add_argument("--fold", type=int, help="only this fold (of --data, or of the run's split.csv)")
     parser.add_argument("--split", choices=SPLIT_CHOICES, help="which split of the run's split.csv (default: test)")

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .config import (REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides, config_from_recipe,
-                     parse_set_flags, resolve_recipe)
+from .config import (DATA_FORMATS, REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides,
+                     config_from_recipe, parse_set_flags, resolve_recipe)
 from .errors import ConfigError, SoundTFError, run_cli
 from .quiet import native_logs_held, quiet_tensorflow
 
@@ -37,8 +37,7 @@ log = logging.getLogger("sound_tf")
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every config-driven command shares (train, crossval, tune)."""
     parser.add_argument("--data", help="dataset root, class folder tree or CSV manifest (default: the demo)")
-    parser.add_argument("--format", choices=["auto", "folder", "csv", "esc50", "urbansound8k", "speech_commands",
-                                             "demo"],
+    parser.add_argument("--format", choices=DATA_FORMATS,
                         help="force the dataset format instead of detecting it")
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")

@@ -106,7 +106,6 @@ def sine(freq_hz: float, seconds: float, sample_rate_hz: int, amplitude: float =
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
 
 
-# -- a device without TensorFlow -------------------------------------------------------------------------
 # -- a mini Speech Commands tree -----------------------------------------------------------------------------
 #: Its words, each a tone (a classifier can learn them), and speakers: four for training, then the one
 #: validation_list.txt names and the one testing_list.txt names.
@@ -147,6 +146,7 @@ def make_speech_commands(root: Path, *, lists: bool = True, takes: int = 2, rate
     return root
 
 
+# -- a device without TensorFlow -------------------------------------------------------------------------
 def _pins(text: str) -> dict[str, str]:
     """``name==version`` requirements in ``text`` (markers ignored), by canonical name."""
     found = re.findall(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;,\\]+)", text)

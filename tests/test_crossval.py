@@ -156,7 +156,7 @@ def test_the_default_folder_an_older_version_named_is_found_again(tmp_path, monk
 def test_fold_arguments_are_validated(tmp_path, capsys):
     from sound_tf import crossval
     from sound_tf.config import apply_overrides
-    from sound_tf.crossval import run_crossval, scheme_shown
+    from sound_tf.crossval import run_crossval
 
     from sound_tf.crossval import DEFAULT_K, default_out_dir
 
@@ -347,7 +347,7 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     """Its decoding of every file said nothing until the first fold began (train logs "data: decoding
     done/count" every PROGRESS_EVERY_S seconds; a cold cache of UrbanSound8K takes minutes). No training."""
     from sound_tf import datasets, trainer
-    from sound_tf.crossval import run_crossval, scheme_shown
+    from sound_tf.crossval import run_crossval
 
     monkeypatch.setattr(datasets, "PROGRESS_EVERY_S", 0.0)  # a line for every file
 
@@ -369,7 +369,7 @@ def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tm
     decodes them itself, said nothing of it: a walkthrough's FSDD cross-validation (recordings of 0.18-1.31 s,
     median 0.47 s, in 1-s clips) never heard that most clips were over half silence. No training."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval, scheme_shown
+    from sound_tf.crossval import run_crossval
 
     def stop(*args, **kwargs):
         raise Interrupted
@@ -697,7 +697,7 @@ def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
     """folds=[] ran every fold (`folds or all_folds`), folds=[1.0] / [True] trained fold 1 into a folder
     named fold_1.0 / fold_True, and folds='1,3' was read as the folds '1', ',' and '3'."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval, scheme_shown
+    from sound_tf.crossval import run_crossval
 
     def no_training(config, run_dir, **kwargs):
         raise RuntimeError(f"trained {Path(run_dir).name}")
