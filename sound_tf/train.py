@@ -171,7 +171,7 @@ def layout_noise_dir(config: Config) -> str | None:
 
     data, aug = config.data, config.augment
     if (aug.noise_dir is not None or not aug.enabled or aug.noise_probability == 0 or data.path is None
-            or data.split_file is not None or data.format not in ("auto", "speech_commands")):
+            or data.format not in ("auto", "speech_commands")):
         return None
     folder = Path(data.path) / SPEECH_COMMANDS_NOISE
     if not folder.is_dir():

@@ -1000,6 +1000,13 @@ def test_a_speech_commands_folder_gets_its_recipe_and_its_background_noise(tmp_p
     as_folder = config_from_flags("--data", str(root), "--format", "folder")
     assert (as_folder.data.format, as_folder.augment.noise_dir) == ("folder", None)
     assert "augment.noise_dir" not in capsys.readouterr().err
+    # A run reproduced from another's split file, its folder given too, mixes in the same noise (it got generated
+    # noise, unlike the run whose split it reads); a split file alone names no folder
+    split = tmp_path / "split.csv"
+    split.write_text("split,path,label,fold,group\n")
+    again = config_from_flags("--data", str(root), "--set", f"data.split_file={split}")
+    assert (again.data.split_file, again.augment.noise_dir) == (str(split), noise)
+    assert config_from_flags("--set", f"data.split_file={split}").augment.noise_dir is None
 
 
 def test_one_epoch_on_a_speech_commands_tree_trains_on_its_official_split_with_its_noise(tmp_path, capsys):
