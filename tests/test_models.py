@@ -291,3 +291,55 @@ def test_batch_norm_statistics_move_a_tenth_of_the_way_each_step(rng):
     model.train_on_batch(waves, np.eye(config.num_classes)[np.arange(8) % config.num_classes])
     moving = model.get_layer("block0_conv_bn").moving_mean.numpy()
     np.testing.assert_allclose(moving, 0.1 * batch_mean, rtol=1e-3, atol=1e-6)
+
+
+def test_block_layers_have_the_parameters_of_their_widths():
+    """A 4 x 4 stem of 8 filters and a 3 x 3 separable block of 16 on one input channel, each followed by batch
+    norm: the convolutions carry no bias (the batch norm's beta is the shift), 128 and 9 * 8 + 8 * 16 weights."""
+    model = build_model(make_config(labels=4, **{"model.widths": [8, 16]}))
+    assert model.get_layer("block0_conv").count_params() == 4 * 4 * 1 * 8
+    assert model.get_layer("block1_separable").count_params() == 3 * 3 * 8 + 8 * 16
+    assert model.get_layer("block0_conv_bn").count_params() == 4 * 8  # gamma, beta, moving mean and variance
+    assert model.get_layer("block1_separable_bn").count_params() == 4 * 16
+    assert model.get_layer("logits").count_params() == (2 * 16 + 1) * 4
+    assert model.count_params() == 128 + 200 + 32 + 64 + 132
+
+
+def test_the_seed_cnns_convolutions_and_dense_layer_are_rectified(rng):
+    """The article's SimpleAudioCNN: ReLU after each convolution (it has no batch norm) and after Dense(512)."""
+    config = make_config(model="seed_cnn", mels=16)
+    model = build_model(config)
+    names = ("seed0_conv", "seed2_conv", "seed5_dense")
+    outputs = keras.Model(model.input, [model.get_layer(name).output for name in names])(noise(config, 4, rng))
+    for name, output in zip(names, outputs):
+        output = output.numpy()
+        assert output.min() == 0.0 and output.max() > 0.0, name
+        assert 0.05 < np.mean(output == 0) < 0.95, name  # some units off, not all
+
+
+def test_without_statistics_the_normalisation_is_the_identity(rng):
+    config = make_config()
+    model = build_model(config)
+    waves = noise(config, 3, rng)
+    features, normalised = keras.Model(model.input, [model.get_layer(LOG_MEL_LAYER_NAME).output,
+                                                     model.get_layer("normalize").output])(waves)
+    np.testing.assert_allclose(normalised.numpy(), features.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_feature_rescale_comes_before_feature_augment_on_the_raw_features():
+    config = make_config()
+    model = build_model(config, feature_rescale=keras.layers.Identity(name="test_rescale"),
+                        feature_augment=keras.layers.Identity(name="test_augment"))
+    names = [layer.name for layer in model.layers]
+    assert names[names.index(LOG_MEL_LAYER_NAME):names.index("normalize") + 1] == [
+        LOG_MEL_LAYER_NAME, "test_rescale", "test_augment", "normalize"]
+
+
+def test_separable_macs_count_the_depthwise_and_the_pointwise_products():
+    config = make_config(**{"model.widths": [8, 16]})
+    model = build_model(config)
+    frames, bins = config.feature_shape
+    t, f = -(-frames // 4), -(-bins // 4)  # after the 4 x 4 stride-4 stem ('same' padding)
+    macs = macs_by_layer(model)
+    assert macs["block0_conv"] == t * f * 8 * 16  # 16 taps of one channel per filter
+    assert macs["block1_separable"] == t * f * (8 * 9 + 8 * 16)  # 3 x 3 per channel, then 8 -> 16
