@@ -613,6 +613,11 @@ def test_fixed_epochs_and_patience_set_the_final_models_and_the_trials_take_the_
      "mode \"scale\" multiplies keys by numbers, got [True, False]"),
     # was a TypeError traceback once the data were decoded, leaving a search folder behind
     ({"key": "train.learning_rate", "mode": "depth", "base": [1, 2], "values": [1, 2]}, "mode \"depth\" sets a list"),
+    # the second key was never set: only keys[0] takes a set value
+    ({"keys": ["model.dropout", "train.learning_rate"], "values": [0.1, 0.2]},
+     "mode 'set' controls one key, got ['model.dropout', 'train.learning_rate']"),
+    # int(16.5) was drawn from: 16 is not in the range written
+    ({"key": "features.num_mel_bins", "type": "int", "min": 16.5, "max": 32}, "an int range needs integer min, max"),
 ])
 def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     from sound_tf.hypermodel import SearchSpace
@@ -667,6 +672,9 @@ def test_bad_search_settings_are_refused():
     with pytest.raises(ConfigError, match=r"clip must map some of keys \['model.widths'\] to \[low, high\]"):
         SearchSpace.from_dict({"hp": {"w": {"keys": ["model.widths"], "mode": "scale", "values": [2.0],
                                             "clip": {"model.widths": ["a", 5]}}}})  # was a ValueError traceback
+    with pytest.raises(ConfigError, match=r"clip must map some of keys \['model.widths'\] to \[low, high\]"):
+        SearchSpace.from_dict({"hp": {"w": {"keys": ["model.widths"], "mode": "scale", "values": [2.0],
+                                            "clip": {"model.widths": [64, 8]}}}})  # every width came out 8
     for fixed in (5, ["train.epochs"]):  # were a TypeError and a ValueError traceback
         with pytest.raises(ConfigError, match=r"\[fixed\] must be a table of \"section.key\" = value"):
             SearchSpace.from_dict({"fixed": fixed, "hp": hp})
@@ -3327,3 +3335,123 @@ def test_a_trial_whose_objective_diverged_to_infinity_is_not_ranked_and_not_the_
     assert tune.write_summary(tmp_path / "all", space) is None
     assert [r["rank"] for r in read_csv(tmp_path / "all" / "trials.csv")] == ["", ""]
     assert not (tmp_path / "all" / "best_hparams.json").exists()
+
+
+def test_a_scaled_width_rounded_past_its_clip_is_clipped_again():
+    """Rounding comes after the clip: 8 x 0.5 = 4 rounds to 0 with round_to 8 (a model of 0 channels, a failed
+    trial) and 64 clipped to 60 rounds to 64; the clip is the last word, so they are 4 and 60."""
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"w": {"keys": ["model.widths"], "mode": "scale", "values": [0.5, 1.0],
+                                                "round_to": 8, "clip": {"model.widths": [4, 60]}}}})
+    config = apply_overrides(Config(labels=("a", "b")), {"model.widths": [8, 64]})
+    assert space.trial_config(config, {"w": 0.5}).model.widths == (4, 32)
+    assert space.trial_config(config, {"w": 1.0}).model.widths == (8, 60)
+
+
+def test_a_depth_reproduces_the_configs_widths_only_when_they_are_the_first_entries_of_base():
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"depth": {"key": "model.widths", "mode": "depth", "base": [8, 16, 16],
+                                                    "min": 1, "max": 3}}})
+    depth = space.params[0]
+    config = Config(labels=("a", "b"))
+    assert depth.default_value(apply_overrides(config, {"model.widths": [8, 16]})) == 2
+    # (16, 32) is no depth of base: no value reproduces it, so the untuned model is KerasTuner's (the min)
+    assert depth.default_value(apply_overrides(config, {"model.widths": [16, 32]})) is None
+
+
+def test_every_value_of_a_stepped_range_stands_for_it_up_to_its_max():
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {
+        "drop": {"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1},
+        "masks": {"key": "augment.spec_time_mask_count", "min": 1, "max": 2},
+        "rate": {"key": "train.learning_rate", "min": 0.001, "max": 0.008, "step": 2.0, "sampling": "log"}}})
+    config = Config(labels=("a", "b"))
+    drop, masks, rate = (p.candidates(config) for p in space.params)
+    assert drop == pytest.approx((0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
+    assert masks == (1, 2)
+    assert rate == pytest.approx((0.001, 0.002, 0.004, 0.008))
+    # a range of two values whose top alone differs is searched
+    assert space.inert(config) == {}
+
+
+def test_a_stepped_int_range_draws_its_steps_and_a_log_range_draws_evenly_in_the_log():
+    """KerasTuner draws what declare gives it: num_mel_bins 16..64 step 16 only 16, 32, 48 and 64, and the
+    learning rate 3e-4..1e-2 (a log range) as often below their geometric mean (1.7e-3) as above it."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"bins": {"key": "features.num_mel_bins", "min": 16, "max": 64, "step": 16},
+                                          "rate": {"key": "train.learning_rate", "min": 0.0003, "max": 0.01,
+                                                   "sampling": "log"}}})
+    hp = kt.HyperParameters()
+    space.declare(hp, Config(labels=("a", "b")))
+    bins, rate = hp.space
+    assert sorted({bins.random_sample(seed=s) for s in range(200)}) == [16, 32, 48, 64]
+    rates = np.array([rate.random_sample(seed=s) for s in range(400)])
+    assert rates.min() >= 0.0003 and rates.max() <= 0.01
+    # evenly in the log: about half below sqrt(3e-4 * 1e-2); a linear draw puts 15% there
+    assert 0.4 < np.mean(rates < np.sqrt(0.0003 * 0.01)) < 0.6
+
+
+def test_a_choice_of_whole_and_fractional_numbers_is_a_choice_of_floats():
+    """weight_decay values = [0, 0.0001] (TOML reads 0 as an integer) is a choice of 0.0 and 0.0001."""
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"wd": {"key": "train.weight_decay", "values": [0, 0.0001]}}})
+    assert space.params[0].values == (0.0, 0.0001) and type(space.params[0].values[0]) is float
+    assert space.trial_config(Config(labels=("a", "b")), {"wd": 0.0}).train.weight_decay == 0.0
+
+
+def test_a_fixed_table_the_runs_settings_refuse_is_refused_as_the_hypermodel_is_made():
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_dict({"fixed": {"features.fmax_hz": 6000.0},
+                                   "hp": {"rate": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    with pytest.raises(ConfigError, match=r"features.fmax_hz=6000.0 exceeds the Nyquist"):
+        SoundHyperModel(config, space)
+
+
+def test_feature_statistics_are_computed_for_each_clip_length_too(monkeypatch):
+    """The statistics are of the clips as the model sees them: a searched audio.clip_seconds pads or crops them
+    otherwise, so each clip length (with the same frontend) gets its own."""
+    from sound_tf import hypermodel
+
+    seen = []
+
+    def statistics(config, paths, labels):
+        seen.append(config.audio.clip_seconds)
+        return np.full(config.features.num_mel_bins, config.audio.clip_seconds, np.float32), \
+            np.ones(config.features.num_mel_bins, np.float32)
+
+    monkeypatch.setattr(hypermodel, "feature_statistics", statistics)
+    cache = hypermodel.FeatureStatsCache([])
+    config = Config(labels=("a", "b"))
+    longer = apply_overrides(config, {"audio.clip_seconds": 2.0})
+    assert cache(config)[0][0] == 1.0 and cache(longer)[0][0] == 2.0 and cache(config)[0][0] == 1.0
+    assert seen == [1.0, 2.0]
+
+
+def test_build_schedules_the_rate_over_the_trials_epochs_of_the_training_splits_batches(tmp_path):
+    """The cosine schedule spans the trial's epochs x batches per epoch of the training split."""
+    import keras_tuner as kt
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+    from sound_tf.trainer import steps_per_epoch
+
+    config = base_config(make_tones(tmp_path / "data", clips_per_class=4))
+    data = prepare_dataset(config, tmp_path / "run", log=lambda m: None)
+    config = apply_overrides(config, {"labels": list(data.labels), "train.batch_size": 2, "train.warmup_epochs": 0,
+                                      "train.schedule": "cosine"})
+    space = SearchSpace.from_dict({"hp": {"rate": {"key": "train.learning_rate", "values": [0.004, 0.01]}}})
+    hypermodel = SoundHyperModel(config, space, data, trial_epochs=3)
+    hp = kt.HyperParameters()
+    hp.Fixed("rate", 0.004)
+    optimizer = hypermodel.build(hp).optimizer
+    steps = steps_per_epoch(len(data.splits["train"]), config)
+    assert steps == len(data.splits["train"]) // 2 >= 3
+    optimizer.iterations.assign(steps)  # after one epoch of three: cos(pi / 3) of the way, 0.7525 of the rate
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004 * 0.7525, rel=1e-4)
