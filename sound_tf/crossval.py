@@ -280,7 +280,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import check_two_classes, lengths_line, load_examples, resolve_source, write_split_csv
+    from .datasets import (check_two_classes, lengths_line, load_examples, resolve_source, warn_speakers_not_grouped,
+                           write_split_csv)
     from .train import run_log
     from .trainer import read_state, train_run
 
@@ -292,6 +293,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     root, fmt = resolve_source(config, log)
     loaded = load_examples(root, fmt)
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
+    if fmt == "folder":  # --k folds of single files: a speaker's recordings could be in training and test
+        warn_speakers_not_grouped(loaded, root)
     examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed, data_format=fmt)
     if fmt in SPLIT_FOLD_FORMATS and any(ex.fold is not None for ex in loaded):
         log(f"cross-validation: the {fmt} data's folds are one split (training, validation, test), not folds to "

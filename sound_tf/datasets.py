@@ -68,6 +68,7 @@ __all__ = [
     "prepare_dataset",
     "read_split_csv",
     "split_examples",
+    "warn_speakers_not_grouped",
     "write_split_csv",
 ]
 
@@ -686,6 +687,24 @@ def _speaker(path: str) -> str | None:
     name = posixpath.basename(path.replace(os.sep, "/"))
     speaker, nohash, _ = name.partition(SPEECH_COMMANDS_NOHASH)
     return speaker if nohash and speaker else None
+
+
+def warn_speakers_not_grouped(examples: Sequence[Example], root: str | os.PathLike) -> None:
+    """Warn when a folder dataset's files are all named ``<speaker>_nohash_<n>``, as Speech Commands' are.
+
+    Such a folder without the lists and ``_background_noise_`` (some word folders copied out) is read as a
+    folder of classes, each file its own group, so a drawn split or ``--k`` folds can put one speaker in
+    training and test; ``--format speech_commands`` groups the files by speaker. Nothing is said when any
+    file is named otherwise or no speaker has two files.
+    """
+    speakers = Counter(_speaker(ex.path) for ex in examples)
+    if not examples or None in speakers or max(speakers.values()) < 2 or any(ex.group for ex in examples):
+        return
+    logger.warning("every file under %s is named <speaker>_nohash_<n>, as Speech Commands' are, but the folder "
+                   "holds neither its lists (%s) nor %s, so it is read as a folder of classes, each file its "
+                   "own group: the %d speakers' recordings can fall in training and test alike; --format "
+                   "speech_commands keeps each speaker's in one split or fold (and trains with its recipe)",
+                   root, " and ".join(SPEECH_COMMANDS_LISTS.values()), SPEECH_COMMANDS_NOISE, len(speakers))
 
 
 def _read_speech_commands_lists(root: Path) -> dict[str, tuple[int, Path, int]]:
@@ -1310,6 +1329,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         _warn_lookalike_labels([ex for name in SPLITS for ex in splits[name]], root)
     else:
         examples, splits, split_source = load_examples(root, fmt), None, "computed"
+        if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
+            warn_speakers_not_grouped(examples, root)
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
     # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
     if splits is None and any(ex.fold is not None for ex in examples):

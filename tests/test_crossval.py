@@ -838,6 +838,35 @@ def test_crossval_on_a_speech_commands_folder_assigns_its_folds_by_speaker_and_s
         SPEECH_SPEAKERS)
 
 
+def test_crossval_on_word_folders_named_by_speaker_warns_that_k_folds_split_speakers(tmp_path, monkeypatch, caplog):
+    """Speech Commands word folders without the lists or _background_noise_ are a folder of classes: --k folds of
+    single files put a speaker's recordings in several folds, and nothing said so. No training."""
+    import logging
+    import shutil
+
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    root, out = make_speech_commands(tmp_path / "words", lists=False), tmp_path / "cv"
+    shutil.rmtree(root / "_background_noise_")
+    config = apply_overrides(Config(), {"data.path": str(root), "audio.sample_rate_hz": 16000,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"), pytest.raises(Interrupted):
+        run_crossval(config, out, k=3, log=lambda _: None)
+    assert [record.getMessage().split(", so it is read")[0] for record in caplog.records] == [
+        f"every file under {root} is named <speaker>_nohash_<n>, as Speech Commands' are, but the folder holds "
+        f"neither its lists (validation_list.txt and testing_list.txt) nor _background_noise_"]
+    with (out / "folds.csv").open() as handle:
+        folds_of = defaultdict(set)
+        for row in csv.DictReader(handle):
+            folds_of[Path(row["path"]).name.split("_nohash_")[0]].add(row["fold"])
+    assert max(map(len, folds_of.values())) > 1  # what the warning is about
+
+
 # -- found by a mutation pass of crossval.py --------------------------------------------------------------
 def test_plan_folds_refuses_a_partial_fold_column_and_a_single_fold():
     """A manifest whose fold column is filled on some rows only, or names one fold, cannot be cross-validated;

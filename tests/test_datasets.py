@@ -1613,6 +1613,32 @@ def test_speech_commands_without_lists_splits_by_speaker(tmp_path):
     assert lines[-1].endswith("train 24, val 6, test 6 (speech_commands, split computed)")
 
 
+def test_word_folders_copied_without_lists_or_noise_folder_warn_that_speakers_are_not_grouped(tmp_path, caplog):
+    """Some word folders copied out of Speech Commands (neither lists nor _background_noise_) are a folder of
+    classes, each file its own group: the drawn split put speakers in training and test alike, and nothing said
+    so; the warning names --format speech_commands, which keeps each speaker in one split."""
+    root = make_speech_commands(tmp_path / "words", lists=False)
+    shutil.rmtree(root / "_background_noise_")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    speakers = {name: {Path(item.source).name.split("_nohash_")[0] for item in prepared.splits[name]}
+                for name in SPLITS}
+    assert speakers["train"] & speakers["test"]  # what the warning is about
+    assert [record.getMessage() for record in caplog.records] == [
+        f"every file under {root} is named <speaker>_nohash_<n>, as Speech Commands' are, but the folder holds "
+        f"neither its lists (validation_list.txt and testing_list.txt) nor _background_noise_, so it is read as a "
+        f"folder of classes, each file its own group: the 6 speakers' recordings can fall in training and test "
+        f"alike; --format speech_commands keeps each speaker's in one split or fold (and trains with its recipe)"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        grouped = prepare_dataset(config_for(root, tmp_path, **{"data.format": "speech_commands"}),
+                                  tmp_path / "grouped", log=lambda _: None)
+        prepare_dataset(config_for(make_folder_tree(tmp_path / "plain"), tmp_path), tmp_path / "plain_run",
+                        log=lambda _: None)  # names that tell no speaker
+    assert caplog.records == []
+    assert [len({item.group for item in grouped.splits[name]}) for name in SPLITS] == [4, 1, 1]
+
+
 def test_a_missing_file_a_speech_commands_list_names_is_skipped_and_reported(tmp_path):
     """As ESC-50's: kept as an example, reported in skipped.csv by the decoding, its split one file short."""
     root = make_speech_commands(tmp_path / "sc")
