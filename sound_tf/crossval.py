@@ -299,6 +299,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if fmt in SPLIT_FOLD_FORMATS and any(ex.fold is not None for ex in loaded):
         log(f"cross-validation: the {fmt} data's folds are one split (training, validation, test), not folds to "
             f"hold out in turn: {k} folds ({wording.given('--k', k)}) are assigned by speaker instead")
+    elif fmt in SPLIT_FOLD_FORMATS:  # a copy without the lists: its speakers are the groups all the same
+        log(f"cross-validation: the {fmt} data has no lists: {k} folds ({wording.given('--k', k)}) are assigned by "
+            f"speaker")
     if scheme == "official" and k != DEFAULT_K:
         log(f"note: {wording.given('--k', k)} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})

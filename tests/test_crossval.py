@@ -838,6 +838,29 @@ def test_crossval_on_a_speech_commands_folder_assigns_its_folds_by_speaker_and_s
         SPEECH_SPEAKERS)
 
 
+def test_crossval_on_a_speech_commands_copy_without_lists_says_its_folds_are_by_speaker(tmp_path, monkeypatch):
+    """Without the lists the log said only 'stratified group k-fold', not what the groups were: nothing told the
+    user a partial copy was read by speaker, as README says. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    root, out, lines = make_speech_commands(tmp_path / "sc", lists=False), tmp_path / "cv", []
+    config = apply_overrides(Config(), {"data.path": str(root), "audio.sample_rate_hz": 16000,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, out, k=2, log=lines.append)
+    assert "cross-validation: the speech_commands data has no lists: 2 folds (k=2) are assigned by speaker" in lines
+    assert not any("not folds to hold out in turn" in line for line in lines)
+    with (out / "folds.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    speakers_of = {fold: {row["group"] for row in rows if row["fold"] == fold} for fold in ("1", "2")}
+    assert sorted(map(len, speakers_of.values())) == [3, 3] and not speakers_of["1"] & speakers_of["2"]
+
+
 def test_crossval_on_word_folders_named_by_speaker_warns_that_k_folds_split_speakers(tmp_path, monkeypatch, caplog):
     """Speech Commands word folders without the lists or _background_noise_ are a folder of classes: --k folds of
     single files put a speaker's recordings in several folds, and nothing said so. No training."""
