@@ -900,7 +900,7 @@ def test_per_example_mixup_mixes_wave_and_label_with_one_weight(rng):
 # -- validation -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("values", [
-    {"gain_min_db": 7.0}, {"pitch_probability": 1.5}, {"noise_colors": ("red",)}, {"shift_mode": "wrap"},
+    {"gain_min_db": 25.0}, {"pitch_probability": 1.5}, {"noise_colors": ("red",)}, {"shift_mode": "wrap"},
     {"mixup_alpha": 0.0}, {"spec_freq_mask_count": -1}, {"speed_min_factor": float("nan")},
     {"spec_time_mask_max_fraction": 0.9}, {"enabled": "yes"}, {"rescale_domain": "spectrum"},
     {"noise_min_snr_db": -25.0}, {"noise_max_snr_db": 90.0}, {"gain_max_db": 45.0}, {"gain_min_db": -45.0},
@@ -1082,8 +1082,8 @@ def test_mixup_partners_are_never_the_example_itself():
 # -- CLI --------------------------------------------------------------------------------------------
 
 def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
-    source = tmp_path / "tone.wav"
-    sf.write(source, sine(440.0, 0.5, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    source = tmp_path / "tone.wav"  # quiet enough for +20 dB (the default range's top) to stay unclipped in the WAV
+    sf.write(source, sine(440.0, 0.5, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
     out_dir = tmp_path / "out"
     code = augment.main([str(source), "--out", str(out_dir), "--count", "2", "--seed", "5",
                          "--set", "augment.gain_probability=1", "--set", "augment.shift_probability=0",
