@@ -192,7 +192,19 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         old.unlink()
     if stale:
         log(f"removed {len(stale)} aug_*.wav of an earlier run from {out_dir}")
-    written = [audio.write_wav(out_dir / "original.wav", wave, rate)]
+    # One scale for every WAV, the original too, when a version peaks above full scale (a +20 dB gain of a
+    # loud file): the 16-bit WAVs clipped it, so what you heard was not what training draws; scaled together,
+    # the levels against each other are.
+    peak = max(float(np.max(np.abs(samples))) if samples.size else 0.0 for _, samples in versions)
+    scale = 1.0 / peak if peak > 1.0 else 1.0
+    scale_db = 20 * math.log10(scale)
+    for record in records:
+        record["wav_gain_db"] = round(scale_db, 3)
+    written = [audio.write_wav(out_dir / "original.wav", wave * scale, rate)]
+    if scale < 1.0:
+        log(f"a version peaks at {peak:.2f}, above full scale: every WAV (the original too) is scaled by "
+            f"{scale_db:.1f} dB so that none clips, which keeps their levels against each other as training "
+            "draws them (params.json: wav_gain_db)")
     if not config.augment.enabled:
         log("augment.enabled is false: the versions equal the original")
     elif on_features(config):
@@ -200,10 +212,8 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
             "them, and the last panel of the PNG shows the features path")
     for (name, augmented), record in zip(versions[1:], records):
-        peak = float(np.max(np.abs(augmented))) if augmented.size else 0.0
-        note = f" (peak {peak:.2f} > 1: clipped in the WAV only)" if peak > 1 else ""
-        written.append(audio.write_wav(out_dir / f"{name}.wav", augmented, rate))
-        log(f"{name}.wav{note}")
+        written.append(audio.write_wav(out_dir / f"{name}.wav", augmented * scale, rate))
+        log(f"{name}.wav")
         if record["params"]:
             log("    " + _applied_text(record["params"]))
     _write_params(out_dir, records)

@@ -1081,6 +1081,37 @@ def test_mixup_partners_are_never_the_example_itself():
 
 # -- CLI --------------------------------------------------------------------------------------------
 
+def test_cli_scales_every_wav_together_when_a_version_would_clip(tmp_path, capsys):
+    """A loud file's +10..+20 dB versions peak far above full scale: the 16-bit WAVs clipped them (a 0.5
+    tone gained 14.5 dB measured 8.3 dB louder). Every WAV, the original too, is scaled by one gain so that
+    none clips: each version is its drawn gain louder than the original, and params.json says the scale."""
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 0.5, RATE_HZ, amplitude=0.5), RATE_HZ, subtype="PCM_16")
+    out_dir = tmp_path / "out"
+    only_gain = {"gain_probability": 1, "gain_min_db": 10, "gain_max_db": 20, "shift_probability": 0,
+                 "noise_probability": 0, "speed_probability": 0, "pitch_probability": 0}
+    flags = [arg for key, value in only_gain.items() for arg in ("--set", f"augment.{key}={value}")]
+    assert augment.main([str(source), "--out", str(out_dir), "--count", "3", "--seed", "5", *flags]) == 0
+    records = json.loads((out_dir / "params.json").read_text())
+    loudest = max(record["params"]["gain_db"] for record in records)
+    scale_db = -20 * np.log10(0.5 * 10 ** (loudest / 20))  # the loudest version's peak brought to full scale
+    assert [record["wav_gain_db"] for record in records] == [pytest.approx(scale_db, abs=0.01)] * 3
+    original, _ = sf.read(out_dir / "original.wav", dtype="float32")
+    source_wave, _ = sf.read(source, dtype="float32")
+    assert rms_db(original[:source_wave.size]) - rms_db(source_wave) == pytest.approx(scale_db, abs=0.05)  # then padding
+    for record in records:
+        version, _ = sf.read(out_dir / record["file"], dtype="float32")
+        assert np.max(np.abs(version)) <= 1.0  # the loudest at full scale, none clipped (its RMS below)
+        assert rms_db(version) - rms_db(original) == pytest.approx(record["params"]["gain_db"], abs=0.05)
+    assert f"scaled by {scale_db:.1f} dB" in capsys.readouterr().out
+    # Nothing above full scale: the WAVs keep their level (wav_gain_db 0)
+    quiet = tmp_path / "quiet"
+    assert augment.main([str(source), "--out", str(quiet), "--count", "1", "--seed", "5", *flags,
+                         "--set", "augment.gain_min_db=-20", "--set", "augment.gain_max_db=-10"]) == 0
+    assert json.loads((quiet / "params.json").read_text())[0]["wav_gain_db"] == 0.0
+    np.testing.assert_array_equal(sf.read(quiet / "original.wav", dtype="float32")[0][:source_wave.size], source_wave)
+
+
 def test_cli_writes_versions_named_by_what_was_applied(tmp_path, capsys):
     source = tmp_path / "tone.wav"  # quiet enough for +20 dB (the default range's top) to stay unclipped in the WAV
     sf.write(source, sine(440.0, 0.5, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
@@ -1683,7 +1714,7 @@ def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the
     from sound_tf.augment_cli import training_features
     from sound_tf.frontend import log_mel_numpy
 
-    tone = sine(440.0, 0.5, RATE_HZ)
+    tone = sine(440.0, 0.5, RATE_HZ, amplitude=0.05)  # +20 dB fits: the WAVs keep the file's level
     source = tmp_path / "tone.wav"
     sf.write(source, tone, RATE_HZ, subtype="FLOAT")
     only_gain = ["--set", "augment.gain_probability=1"] + [
