@@ -760,14 +760,11 @@ def _load_speech_commands(root: Path) -> list[Example]:
     which stopped training."""
     listed = _read_speech_commands_lists(root) if root.is_dir() else {}
     found = _load_folder(root, not_classes=(SPEECH_COMMANDS_NOISE,), layout="speech_commands")
-    examples = []
-    seen: set[str] = set()
-    for example in found:
-        relative = Path(os.path.relpath(example.path, root)).as_posix()
-        seen.add(relative)
-        fold = listed[relative][0] if relative in listed else 1 if listed else None
-        examples.append(dataclasses.replace(example, fold=fold, group=_speaker(example.path)))
-    label_of = {Path(os.path.relpath(ex.path, root)).parts[0]: ex.label for ex in found}
+    relatives = [Path(os.path.relpath(example.path, root)).as_posix() for example in found]  # "<word>/<file>"
+    examples = [dataclasses.replace(example, fold=listed[relative][0] if relative in listed else 1 if listed else None,
+                                    group=_speaker(example.path)) for example, relative in zip(found, relatives)]
+    seen = set(relatives)
+    label_of = {relative.split("/")[0]: example.label for example, relative in zip(found, relatives)}
     absent: Counter[str] = Counter()  # word -> its listed files, for words with no recordings here
     for relative, (fold, _, _) in listed.items():
         if relative not in seen:  # missing (or hidden): the decode cache names it in skipped.csv
