@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import glob
 import io
 import json
@@ -76,26 +77,20 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 if __name__ == "__main__":  # started by `train --export`: end with it, from before TensorFlow's start-up on
     from sound_tf.locks import end_with_parent
-    from sound_tf.quiet import import_tensorflow_for
 
     end_with_parent()
-    import_tensorflow_for(sys.argv[1:])  # its start-up lines come before main reads --quiet
 
-import keras
 import numpy as np
 import soundfile as sf
-import tensorflow as tf
 
 from . import __version__
-from . import augment as _augment  # noqa: F401  (registers the custom layers a run's model.keras uses)
-from . import frontend, models
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
 from .locks import holds, process_alive
-from .quiet import native_logs_held
+from .quiet import native_logs_held, quiet_tensorflow
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
@@ -129,10 +124,17 @@ PRECISION_NOTES = {
     "int8_features": "fully integer: int8 input (normalised log-mel), weights, activations and outputs; latency "
                      "is the network alone (features computed outside the model)",
 }
-# TFLite tensor names of the frontend contain the layer's name as a path component ("…/log_mel_1/…").
-_FRONTEND_NAME = re.compile(rf"(^|/){re.escape(models.LOG_MEL_LAYER_NAME)}(_\d+)?/")
 _WARMUP_RUNS = 3
 FEW_CALIBRATION_WINDOWS = 100  # TensorFlow's post-training quantisation guide asks for ~100-500 samples
+
+
+@functools.cache
+def _frontend_name() -> re.Pattern[str]:
+    """What the TFLite tensor names of the frontend contain: the layer's name as a path component ("…/log_mel_1/…").
+    Made when first asked for: ``models`` imports TensorFlow, which this module imports only when it needs it."""
+    from . import models
+
+    return re.compile(rf"(^|/){re.escape(models.LOG_MEL_LAYER_NAME)}(_\d+)?/")
 
 Log = Callable[[str], None]
 
@@ -398,6 +400,8 @@ def _archive(model: keras.Model, fn: Callable, spec: tf.TensorSpec, path: Path, 
     ``keras.layers.TFSMLayer`` calls by default), ``serving_default`` its alias, and each extra function
     a signature of its own.
     """
+    import keras
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve" if extra else "serving_default", fn, input_signature=[spec])
@@ -409,6 +413,8 @@ def _archive(model: keras.Model, fn: Callable, spec: tf.TensorSpec, path: Path, 
 
 def save_serving_model(model: keras.Model, config: Config, path: str | Path) -> Path:
     """Write the bundle's SavedModel: waveform -> probabilities, logits and label strings."""
+    import tensorflow as tf
+
     path = Path(path)
     if path.exists():
         shutil.rmtree(path)
@@ -430,11 +436,19 @@ def save_serving_model(model: keras.Model, config: Config, path: str | Path) -> 
 
 def frontend_model(model: keras.Model) -> keras.Model:
     """Waveform ``[batch, samples]`` -> normalised log-mel ``[batch, frames, mel_bins]`` (the model's own layers)."""
+    import keras
+
+    from . import models
+
     return keras.Model(model.input, model.get_layer(models.NORMALIZATION_LAYER_NAME).output, name="features")
 
 
 def network_model(model: keras.Model) -> keras.Model:
     """Normalised log-mel ``[batch, frames, mel_bins]`` -> logits: the model after its normalisation."""
+    import keras
+
+    from . import models
+
     return keras.Model(model.get_layer(models.NORMALIZATION_LAYER_NAME).output, model.output, name="network")
 
 
@@ -446,12 +460,18 @@ def tflite_source(model: keras.Model, config: Config, path: str | Path) -> Path:
     SavedModel freezes the Keras 3 variables; ``from_concrete_functions`` leaves them as resource
     variables the int8 calibrator cannot read.)
     """
+    import tensorflow as tf
+
+    from . import frontend
+
     lite_model = frontend.for_tflite(model)
     spec = tf.TensorSpec([None, config.audio.clip_samples], tf.float32, name="waveform")
     return _archive(lite_model, lambda waveform: _outputs(lite_model(waveform, training=False)), spec, Path(path))
 
 
 def _outputs(logits: tf.Tensor) -> dict[str, tf.Tensor]:
+    import tensorflow as tf
+
     return {LOGITS: logits, PROBABILITIES: tf.nn.softmax(logits)}  # [batch, classes] each
 
 
@@ -463,7 +483,7 @@ def _frontend_nodes(model_bytes: bytes) -> list[str]:
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     return [tensors[i] for op in interpreter._get_ops_details() for i in op["outputs"]
-            if _FRONTEND_NAME.search(tensors[i])]
+            if _frontend_name().search(tensors[i])]
 
 
 @contextlib.contextmanager
@@ -493,6 +513,10 @@ def convert_waveform_model(source: Path, variant: str, *, representative: np.nda
     float32 : bytes, optional
         The float32 conversion, if already made (``dynamic`` copies the frontend constants from it).
     """
+    import tensorflow as tf
+
+    from . import models
+
     converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
     if variant == "float32":
         return converter.convert()
@@ -548,7 +572,7 @@ def float_frontend_weights(dynamic: bytes, float32: bytes) -> bytes:
     restored = 0
     for op in graph.operators:
         out_name = name(graph, op.outputs[0])
-        if not _FRONTEND_NAME.search(out_name):
+        if not _frontend_name().search(out_name):
             continue
         for position, index in enumerate(op.inputs):
             tensor = graph.tensors[index] if index >= 0 else None
@@ -594,7 +618,7 @@ def float16_frontend_constants(data: bytes, *, min_elements: int = 1024) -> byte
     replaced: dict[int, int] = {}  # float32 constant -> float32 output of its DEQUANTIZE
     new_ops = []
     for op in graph.operators:
-        if not _FRONTEND_NAME.search(graph.tensors[op.outputs[0]].name.decode()):
+        if not _frontend_name().search(graph.tensors[op.outputs[0]].name.decode()):
             continue
         for position, index in enumerate(op.inputs):
             tensor = graph.tensors[index] if index >= 0 else None
@@ -630,6 +654,8 @@ def convert_features_model(model: keras.Model, config: Config, work: Path, repre
     ``probabilities`` ``[1, classes]``. ``representative`` holds float features ``[n, frames, mel_bins]``
     of training windows.
     """
+    import tensorflow as tf
+
     network = network_model(model)
     spec = tf.TensorSpec([1, *config.feature_shape], tf.float32, name="log_mel")
     source = _archive(network, lambda log_mel: _outputs(network(log_mel, training=False)), spec,
@@ -651,6 +677,10 @@ def convert_features_model(model: keras.Model, config: Config, work: Path, repre
 
 def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:
     """Everything needed to compute the features model's input without TensorFlow (``features.json``)."""
+    import keras
+
+    from . import frontend, models
+
     log_mel = model.get_layer(models.LOG_MEL_LAYER_NAME)
     params = {key: log_mel.get_config()[key] for key in
               ("sample_rate_hz", "frame_length_samples", "hop_length_samples", "fft_length", "num_mel_bins",
@@ -720,10 +750,14 @@ class _Runner:
 
 class _KerasRunner(_Runner):
     def __init__(self, model: keras.Model):
+        import tensorflow as tf
+
         self.model = model
         self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
         logits = self._infer(tf.constant(windows)).numpy()  # [n, classes]
         return {LOGITS: logits, PROBABILITIES: tf.nn.softmax(logits).numpy()}
 
@@ -742,10 +776,14 @@ class _KerasPredictRunner(_KerasRunner):
 
 class _SavedModelRunner(_Runner):
     def __init__(self, path: Path):
+        import tensorflow as tf
+
         self._loaded = tf.saved_model.load(str(path))
         self._signature = self._loaded.signatures["serving_default"]
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
         outputs = self._signature(waveform=tf.constant(windows))
         return {LOGITS: outputs[LOGITS].numpy(), PROBABILITIES: outputs[PROBABILITIES].numpy()}
 
@@ -762,6 +800,7 @@ class _FeaturesRunner(_Runner):
     """The int8 features model; features come from the Keras model's own frontend (float)."""
 
     def __init__(self, path: Path, features: keras.Model, *, kernels: str = "default"):
+        import tensorflow as tf
         from ai_edge_litert.interpreter import Interpreter
 
         self._features = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
@@ -788,9 +827,13 @@ class _FeaturesRunner(_Runner):
         return {name: np.stack(values) for name, values in rows.items()}
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
         return self.run_features(self._features(tf.constant(windows)).numpy())
 
     def time_one(self, window: np.ndarray) -> float:  # the network alone, as on a microcontroller
+        import tensorflow as tf
+
         features = self._features(tf.constant(window)).numpy()
         started = time.perf_counter()
         self.run_features(features)
@@ -876,7 +919,7 @@ def _check_frontend_float(model_bytes: bytes, variant: str) -> None:
                               experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     bad = sorted({op["op_name"] for op in interpreter._get_ops_details()
-                  if _FRONTEND_NAME.search(tensors[op["outputs"][0]]["name"])
+                  if _frontend_name().search(tensors[op["outputs"][0]]["name"])
                   and any(np.dtype(tensors[i]["dtype"]) == np.int8 for i in [*op["inputs"], *op["outputs"]] if i >= 0)})
     if bad:
         raise ExportError(f"{variant}: frontend ops {bad} compute with int8 tensors; the log-mel frontend "
@@ -884,6 +927,8 @@ def _check_frontend_float(model_bytes: bytes, variant: str) -> None:
 
 
 def _analyzer_text(model_bytes: bytes) -> str:
+    import tensorflow as tf
+
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         tf.lite.experimental.Analyzer.analyze(model_content=model_bytes)
@@ -1168,6 +1213,9 @@ def _move_into_place(stage: Path, out: Path, *, log: Log) -> None:
 def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: ExportProfile, out: Path, *,
                   allow_degraded: bool, log: Log) -> dict[str, Any]:
     """Build, measure and check every artefact into the new folder ``out``; returns ``export.json``'s content."""
+    import keras
+    import tensorflow as tf
+
     labels = list(config.labels)
     config.save(out)
     (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
@@ -1325,16 +1373,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true",
                         help="print only errors (no progress lines, none of TensorFlow's own log lines)")
     args = parser.parse_args(argv)
-    # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
-    with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+    quiet_tensorflow()
 
     def work() -> None:
+        import tensorflow as tf
+
+        # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
         export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
                    log=(lambda message: None) if args.quiet else print)
 
-    with native_logs_held(args.quiet):  # the converter's and the TFLite runtime's lines
+    with native_logs_held(args.quiet):  # TensorFlow's start-up (in work), the converter's, the TFLite runtime's lines
         return run_cli(work, exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold
 
 

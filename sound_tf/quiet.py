@@ -14,7 +14,6 @@ into JSON. This module imports nothing heavy (no TensorFlow): it must run before
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
@@ -22,7 +21,7 @@ import select
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Protocol
 
 #: An absl line of TensorFlow's or the TFLite runtime's native code: severity letter, date, time, thread, source.
 #: ``I0000 00:00:1796440877.037388    6200 reader.cc:83] message``
@@ -88,33 +87,6 @@ def quiet_tensorflow() -> None:
     """Keep TensorFlow's native INFO and WARNING lines off (``TF_CPP_MIN_LOG_LEVEL=2``) unless the user set a
     level; it is read when TensorFlow is imported, so every CLI calls this first."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def quiet_requested(argv: Sequence[str]) -> bool:
-    """Whether a command line holds ``--quiet`` (or an abbreviation argparse accepts), for a CLI module that
-    imports TensorFlow before its ``main`` parses the arguments."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--quiet", action="store_true")
-    return parser.parse_known_args(list(argv))[0].quiet
-
-
-def import_tensorflow(*, quiet: bool) -> None:
-    """Import TensorFlow with :func:`quiet_tensorflow`'s setting, its start-up lines held when ``quiet``."""
-    quiet_tensorflow()
-    with native_logs_held(quiet):
-        import tensorflow  # noqa: F401
-
-
-def import_tensorflow_for(argv: Sequence[str]) -> None:
-    """For a CLI module that imports TensorFlow before its ``main`` runs (``python -m sound_tf.export``, ``tune``):
-    :func:`import_tensorflow`, held when ``argv`` holds ``--quiet``. A Ctrl-C during TensorFlow's start-up (a
-    few seconds) ends the command as :func:`sound_tf.errors.run_cli` ends one, with one line and exit code 130,
-    not with a traceback of the import."""
-    from .errors import run_cli
-
-    code = run_cli(lambda: import_tensorflow(quiet=quiet_requested(argv)))
-    if code:
-        sys.exit(code)
 
 
 class LineSink(Protocol):

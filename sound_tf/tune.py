@@ -59,13 +59,6 @@ Examples
 
 from __future__ import annotations
 
-import sys
-
-if __name__ == "__main__":  # KerasTuner imports TensorFlow, whose start-up lines come before main reads --quiet
-    from sound_tf.quiet import import_tensorflow_for
-
-    import_tensorflow_for(sys.argv[1:])
-
 import argparse
 import contextlib
 import dataclasses
@@ -76,19 +69,18 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import keras_tuner as kt
 import numpy as np
 
-from . import atomic, augment
+from . import atomic
 from .config import Config, apply_overrides, as_made_today
 from .errors import ConfigError, SoundTFError, is_whole, run_cli
-from .hypermodel import OBJECTIVES, SearchSpace
 from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
@@ -149,195 +141,19 @@ def tuner_id() -> str:
     return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
 
 
-# -- oracles: KerasTuner's, plus a time budget, worker bookkeeping and release of dead workers -------------
-class SearchOracleMixin:
-    """Adds to a KerasTuner oracle: a deadline, who ran each trial, and releasing silent workers.
-
-    ``assignments`` (trial id -> tuner ids that were handed the trial, in order) is saved in
-    ``oracle.json``, so the chief's oracle records which worker ran every trial.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline: float | None = None
-        self.assignments: dict[str, list[str]] = {}
-        self.stopped = False
-        self.budget_spent = False
-        #: tuner id -> trial id of the trials that were running when the project was saved (see reload()).
-        self.in_flight: dict[str, str] = {}
-
-    @kt.synchronized
-    def create_trial(self, tuner_id: str):
-        if self.deadline is not None and time.time() >= self.deadline and tuner_id not in self.ongoing_trials:
-            if not self.budget_spent:
-                log.info(f"time budget spent after {len(self.trials)} trial(s): no new trials; running ones finish")
-            self.budget_spent = True
-            self.max_trials = max(len(self.trials), 1)  # KerasTuner then answers STOPPED
-        trial = super().create_trial(tuner_id)
-        if trial.status == "STOPPED" and self.ongoing_trials and not self.budget_spent:
-            # Other workers still run trials; if one of them dies its trial comes back to the queue,
-            # so keep this worker polling (IDLE) instead of letting it exit.
-            self.tuner_ids.add(tuner_id)
-            return kt.engine.trial.Trial(self.get_space(), trial_id=trial.trial_id, status="IDLE")
-        if trial.status == "RUNNING":
-            given = self.assignments.setdefault(trial.trial_id, [])
-            if not given or given[-1] != tuner_id:
-                given.append(tuner_id)
-                self.save()
-        elif trial.status == "STOPPED":
-            self.stopped = True
-        return trial
-
-    @kt.synchronized
-    def end_trial(self, trial: Any) -> None:
-        # A trial queued to run again may still end: one in flight when the chief restarted (reload() queues
-        # every trial saved as ongoing, while its worker still runs it) or one of a worker released as silent
-        # that was only slow. It used to stay queued, and was handed out and trained a second time.
-        # KerasTuner queues the trial again itself when it retries it (an INVALID trial with retries left).
-        if trial.status in ENDED_STATUSES and trial.trial_id in self._retry_queue:
-            self._retry_queue = [trial_id for trial_id in self._retry_queue if trial_id != trial.trial_id]
-        super().end_trial(trial)
-
-    @kt.synchronized
-    def active_tuners(self) -> set[str]:
-        """Workers that hold a trial or have not been told to stop."""
-        return set(self.tuner_ids) | set(self.ongoing_trials)
-
-    @kt.synchronized
-    def release_tuner(self, tuner_id: str, reason: str) -> str | None:
-        """Forget a dead worker; its trial (if any) is queued to run again. Returns that trial's id."""
-        trial = self.ongoing_trials.pop(tuner_id, None)
-        self.tuner_ids.discard(tuner_id)
-        if trial is None:
-            return None
-        trial.message = reason
-        if trial.trial_id not in self._retry_queue:
-            self._retry_queue.append(trial.trial_id)
-        self._save_trial(trial)
-        self.save()
-        return trial.trial_id
-
-    @kt.synchronized
-    def finished(self) -> bool:
-        """No trial left to hand out or waiting for a result, and no worker still connected."""
-        exhausted = bool(self.max_trials) and len(self.trials) >= self.max_trials and not self._retry_queue
-        return (self.stopped or exhausted) and not self.ongoing_trials and not self.tuner_ids
-
-    def reload(self) -> None:
-        super().reload()
-        # KerasTuner saves oracle.json in end_trial before it drops the ended trial from ongoing_trials, and
-        # reload() queues every saved ongoing trial again: re-running a finished distributed search ran its
-        # last trial a second time, and a chief without workers waited for it forever.
-        # (An INVALID trial in the queue waits for a retry KerasTuner grants it.)
-        ended = ("COMPLETED", "FAILED")
-        self._retry_queue = [trial_id for trial_id in self._retry_queue
-                             if trial_id not in self.trials or self.trials[trial_id].status not in ended]
-
-    @kt.synchronized
-    def resume_in_flight(self, running: Callable[[str], str | None]) -> dict[str, str]:
-        """A restarted chief: hold the trials that were running as their workers' again, when they still run them.
-
-        reload() queues every trial that was running, to run again; but a worker keeps running its trial while
-        the chief is away (KerasTuner's client waits for the oracle to answer again), and the next worker that
-        asked for a trial was handed it too and trained it a second time. ``running(tuner_id)`` is the trial
-        a worker's heartbeat says it runs; each trial that was running for that worker leaves the queue and
-        is that worker's again. A dead worker's heartbeat stays silent, and the chief releases it (its trial
-        is queued again) after ``--worker-timeout``, as any silent worker.
-
-        Returns
-        -------
-        dict
-            Tuner id -> trial id of the trials given back to their workers.
-        """
-        resumed: dict[str, str] = {}
-        for tid, trial_id in sorted(self.in_flight.items()):
-            trial = self.trials.get(trial_id)
-            if trial is None or trial.status != "RUNNING" or trial_id not in self._retry_queue \
-                    or tid in self.ongoing_trials or running(tid) != trial_id:
-                continue
-            self._retry_queue = [queued for queued in self._retry_queue if queued != trial_id]
-            self.ongoing_trials[tid] = trial
-            self.tuner_ids.add(tid)
-            resumed[tid] = trial_id
-        self.in_flight = {}
-        if resumed:
-            self.save()
-        return resumed
-
-    def save(self) -> None:
-        # KerasTuner writes its JSON files in place: a search killed while it wrote oracle.json (or a trial's
-        # trial.json) left the file empty or cut, and every rerun stopped with a JSONDecodeError traceback.
-        _write_json_atomic(Path(self._get_oracle_fname()), self.get_state())
-
-    def _save_trial(self, trial: Any) -> None:
-        _write_json_atomic(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
-
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        state["assignments"] = self.assignments
-        return state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self.assignments = {k: list(v) for k, v in state.get("assignments", {}).items()}
-        self.in_flight = {str(k): str(v) for k, v in state.get("ongoing_trials", {}).items()}
+#: KerasTuner's oracles and tuners as a search uses them, which moved to :mod:`sound_tf.tuners` (they subclass
+#: KerasTuner's, which imports TensorFlow).
+_TUNER_CLASSES = ("SearchOracleMixin", "RandomSearchOracle", "BayesianOracle", "HyperbandOracle", "ORACLES",
+                 "SoundTunerMixin", "SoundTuner", "SoundHyperbandTuner")
 
 
-class RandomSearchOracle(SearchOracleMixin, kt.oracles.RandomSearchOracle):
-    """KerasTuner's random search with :class:`SearchOracleMixin`."""
-
-
-class BayesianOracle(SearchOracleMixin, kt.oracles.BayesianOptimizationOracle):
-    """KerasTuner's Gaussian-process Bayesian optimisation with :class:`SearchOracleMixin`."""
-
-
-class HyperbandOracle(SearchOracleMixin, kt.oracles.HyperbandOracle):
-    """KerasTuner's Hyperband with :class:`SearchOracleMixin`."""
-
-
-ORACLES = {"random": RandomSearchOracle, "bayesian": BayesianOracle, "hyperband": HyperbandOracle}
-
-
-class SoundTunerMixin:
-    """KerasTuner's Tuner (or Hyperband, for its epochs and warm starts) built on our own oracle.
-
-    Saves each trial's config as ``config.json`` in its trial folder, tracks the running trial for the
-    heartbeat, and waits a little between polls while the oracle answers IDLE.
-    """
-
-    def __init__(self, oracle: Any, hypermodel: Any, **kwargs: Any) -> None:
-        # kt.Hyperband.__init__ would build its own oracle: skip it, keep its run_trial and warm starts.
-        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
-        self.current_trial_id: str | None = None
-        self._asked = self._ran = False
-
-    def pre_create_trial(self) -> None:
-        # KerasTuner asks again at once after an IDLE answer; wait a little between such polls.
-        if self._asked and not self._ran:
-            time.sleep(IDLE_POLL_SECONDS)
-        self._asked, self._ran = True, False
-
-    def on_trial_begin(self, trial: Any) -> None:
-        super().on_trial_begin(trial)
-        self.current_trial_id, self._ran = trial.trial_id, True
-        log = getattr(self.hypermodel, "log", None)
-        if log is not None:  # the epoch lines that follow are this trial's: tune.log did not say whose they were
-            log(trial_line(trial.trial_id, trial.hyperparameters.values))
-        try:
-            config = self.hypermodel.trial_config(trial.hyperparameters.copy())
-        except kt.errors.FailedTrialError:
-            return  # build() fails the trial with the reason
-        config.save(Path(self.get_trial_dir(trial.trial_id)) / "config.json")
-
-    def on_trial_end(self, trial: Any) -> None:
-        self.current_trial_id = None
-        super().on_trial_end(trial)
-
-    def save(self) -> None:
-        # as SearchOracleMixin.save: <tuner id>.json, written in place, was empty after a kill at the wrong time
-        if not self._is_worker():
-            self.oracle.save()
-        _write_json_atomic(Path(self._get_tuner_fname()), self.get_state())
+def __getattr__(name: str) -> Any:
+    """The names of ``_TUNER_CLASSES`` are still importable from here, where they were: read when asked for, as
+    this module does not import KerasTuner or TensorFlow (``--help`` and argument errors come back without them)."""
+    if name in _TUNER_CLASSES:
+        from . import tuners
+        return getattr(tuners, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def trial_line(trial_id: str, values: Mapping[str, Any]) -> str:
@@ -350,14 +166,6 @@ def trial_line(trial_id: str, values: Mapping[str, Any]) -> str:
             line += f", continuing trial {values['tuner/trial_id']} from epoch {values.get('tuner/initial_epoch', 0)}"
         line += ")"
     return line
-
-
-class SoundTuner(SoundTunerMixin, kt.Tuner):
-    """Random search and Bayesian optimisation."""
-
-
-class SoundHyperbandTuner(SoundTunerMixin, kt.Hyperband):
-    """Hyperband: trials get ``tuner/epochs`` and continue from the checkpoint of an earlier round."""
 
 
 def oracle_options(objective: Any, *, seed: int) -> dict[str, Any]:
@@ -379,6 +187,10 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
 
     An existing project is always reloaded (``--overwrite`` deletes the folder before this).
     """
+    import keras_tuner as kt
+
+    from .tuners import ORACLES, SoundHyperbandTuner, SoundTuner
+
     s = space.settings
     common = oracle_options(kt.Objective(s.objective, direction=s.direction), seed=seed)
     oracle_cls = ORACLES[s.tuner]
@@ -588,6 +400,10 @@ def load_trials(out: str | Path, direction: str | None = None) -> list[TrialReco
     ConfigError
         ``out`` holds no search, or ``direction`` is neither ``"min"`` nor ``"max"``.
     """
+    import keras_tuner as kt
+
+    from .hypermodel import OBJECTIVES
+
     project = Path(out) / PROJECT
     if not project.is_dir() and not (Path(out) / SEARCH_FILE).is_file():  # a mistyped folder: no trials, as a
         raise ConfigError(f"{out}: no search here (no {SEARCH_FILE} or {PROJECT}/)")  # search that ran none
@@ -1263,6 +1079,9 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     if not isinstance(config, Config):  # else "'str' object has no attribute ..." somewhere inside
         raise ConfigError(f"run_search: config must be a Config (sound_tf.config.config_from_recipe), "
                           f"got {type(config).__name__}")
+    from . import augment
+    from .hypermodel import SearchSpace
+
     if not isinstance(space, SearchSpace):
         raise ConfigError(f"run_search: space must be a SearchSpace (SearchSpace.from_toml('tiny')), got {space!r}")
     for name, value in (("overwrite", overwrite), ("final", final)):
@@ -1344,6 +1163,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
                                  progress=progress, log=log)
     deadline = started + 60.0 * time_budget_minutes if time_budget_minutes else None
     seed = space.settings.seed if space.settings.seed is not None else config.train.seed
+    import keras_tuner as kt
+
     try:  # KerasTuner builds the model of the space's default values here
         tuner = make_tuner(space, hypermodel, out, seed=seed, deadline=deadline)
     except kt.errors.FailedTrialError as exc:
@@ -1510,6 +1331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if value is not None and value < 1:  # was "search.max_trials must be ...", a name the user never typed
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
         config = config_from_args(args)
+        from .hypermodel import SearchSpace  # KerasTuner, and TensorFlow with it
         space = SearchSpace.from_toml(args.tuning).replace_settings(
             tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)
         out = Path(args.out) if args.out else default_out(config, space)
@@ -1574,6 +1396,9 @@ def _summarize(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: no {SEARCH_FILE} here; not a search folder")
     saved = json.loads(search_file.read_text())
     import tomllib
+
+    from .hypermodel import SearchSpace
+
     if saved.get("space_toml"):
         space = SearchSpace.from_dict(tomllib.loads(saved["space_toml"]), source=saved.get("space_source", "?"))
     else:

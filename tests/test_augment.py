@@ -1243,24 +1243,33 @@ def test_cli_run_previews_the_augmentation_that_run_trained_with(tmp_path, capsy
     assert f"{tmp_path / 'none'}: no config file here (expected config.json" in capsys.readouterr().err
 
 
-def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow():
+_BAD_PREVIEW = "'x.wav', '--out', 'preview', "  # checked before the file is decoded: it need not exist
+
+
+@pytest.mark.parametrize("module, args, code_expected", [
+    ("sound_tf.augment", "'--help'", 0), ("sound_tf.augment", "'--seed', 'x'", 2),
+    ("sound_tf.augment", _BAD_PREVIEW + "'--count', '0'", 2), ("sound_tf.augment", _BAD_PREVIEW + "'--count', '33'", 2),
+    ("sound_tf.augment", _BAD_PREVIEW + "'--seed', '-1'", 2), ("sound_tf.augment", _BAD_PREVIEW + "'--start', '-1'", 2),
+    ("sound_tf.augment", "'x.wav', '--out', 'README.md'", 2),
+    ("sound_tf.tune", "'--help'", 0), ("sound_tf.tune", "'--no-such-flag'", 2), ("sound_tf.tune", "'--max-trials'", 2),
+    ("sound_tf.export", "'--help'", 0), ("sound_tf.export", "", 2), ("sound_tf.export", "'run', '--profile'", 2),
+])
+def test_cli_help_and_argument_errors_come_back_without_loading_tensorflow(module, args, code_expected):
     """`python -m sound_tf.augment --help` ran the transform library's module first, so it took 5 s of
-    TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too."""
+    TensorFlow start-up to print its usage; --count, --seed, --start and --out were checked after it, too.
+    tune and export imported KerasTuner and TensorFlow as they loaded: --help, an unknown flag or a missing value
+    took 3-10 s (tune) and 3-7 s (export) to answer."""
     import subprocess
     import sys
     from pathlib import Path
 
-    code = ("import runpy, sys; sys.argv = ['augment', {args}]\n"
-            "try:\n    runpy.run_module('sound_tf.augment', run_name='__main__')\n"
+    code = ("import runpy, sys; sys.argv = [{module!r}, {args}]\n"
+            "try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
             "except SystemExit as exc:\n    print(exc.code, sorted({{m.split('.')[0] for m in sys.modules}} & "
-            "{{'tensorflow', 'keras'}}))")
-    bad = "'x.wav', '--out', 'preview', "  # checked before the file is decoded: it need not exist
-    for args, code_expected in (("'--help'", 0), ("'--seed', 'x'", 2), (bad + "'--count', '0'", 2),
-                                (bad + "'--count', '33'", 2), (bad + "'--seed', '-1'", 2),
-                                (bad + "'--start', '-1'", 2), ("'x.wav', '--out', 'README.md'", 2)):
-        out = subprocess.run([sys.executable, "-c", code.format(args=args)], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).resolve().parents[1]).stdout
-        assert out.strip().splitlines()[-1] == f"{code_expected} []", out
+            "{{'tensorflow', 'keras', 'keras_tuner'}}))")
+    out = subprocess.run([sys.executable, "-c", code.format(module=module, args=args)], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip().splitlines()[-1] == f"{code_expected} []", out
 
 
 def test_cli_never_overwrites_or_deletes_files_it_did_not_write(tmp_path, capsys):

@@ -1237,7 +1237,7 @@ def test_dynamic_range_stores_a_wide_networks_large_weights_as_int8_and_its_fron
     assert entry["hybrid_ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"]
     assert entry["int8_ops"] == [] and entry["input"]["dtype"] == "float32"  # float activations throughout
     assert {output["dtype"] for output in entry["outputs"].values()} == {"float32"}
-    frontend = [t for t in tensors if export._FRONTEND_NAME.search(t["name"])]
+    frontend = [t for t in tensors if export._frontend_name().search(t["name"])]
     assert frontend and not any(t["dtype"] == np.int8 for t in frontend)
     float16 = [t for t in tensors if t["dtype"] == np.float16]
     assert len(float16) == entry["float16_constants"] >= 2 and all(t in frontend for t in float16)

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sound_tf.quiet import (NativeLine, is_native_noise, native_line, native_logs_held, quiet_requested,
-                            stderr_through)
+from sound_tf.quiet import NativeLine, is_native_noise, native_line, native_logs_held, stderr_through
 
 # Lines TensorFlow 2.21 wrote during `python -m sound_tf.export` (TF_CPP_MIN_LOG_LEVEL unset), and three others.
 NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -199,12 +198,6 @@ def test_the_block_leaves_sigterms_handler_as_it_is():
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
-@pytest.mark.parametrize("argv, quiet", [(["run", "--quiet"], True), (["--qui", "run"], True),
-                                         (["run", "--profile", "micro"], False), (["run", "--quietly"], False)])
-def test_quiet_is_read_from_a_command_line_before_its_parser(argv, quiet):
-    assert quiet_requested(argv) is quiet
-
-
 @pytest.mark.parametrize("line, expected", [
     ("I0000 00:00:1796440872.369982    6200 port.cc:153] oneDNN custom operations are on.\n",
      NativeLine("info", "oneDNN custom operations are on.", "port.cc:153")),
@@ -242,7 +235,8 @@ REPO = Path(__file__).resolve().parents[1]
 # its error on a missing model; it never imports TensorFlow).
 QUIET_CLIS = {"sound_tf.evaluate": ["{tmp}/no_run"], "sound_tf.predict": ["{tmp}/no_run", "{wav}"],
               "sound_tf.show": ["{wav}", "--out", "{tmp}/x.png"],
-              "sound_tf.augment_cli": ["{wav}", "--out", "{tmp}/aug"], "sound_tf.lite": ["{tmp}/no.tflite", "{wav}"]}
+              "sound_tf.augment_cli": ["{wav}", "--out", "{tmp}/aug"], "sound_tf.lite": ["{tmp}/no.tflite", "{wav}"],
+              "sound_tf.export": ["{tmp}/no_run"], "sound_tf.tune": ["--out", "{tmp}/search"]}
 _IMPORT_WATCH = """
 import importlib, json, os, sys
 level_at_import = []
@@ -282,9 +276,10 @@ def _environment() -> dict[str, str]:
 
 @pytest.mark.parametrize("module", sorted(QUIET_CLIS))
 def test_every_command_takes_quiet_and_sets_tensorflows_log_level_before_importing_it(module, tmp_path):
-    """evaluate, predict, show and augment set TF_CPP_MIN_LOG_LEVEL=2 before TensorFlow is imported, with or
-    without --quiet (augment never set it: TensorFlow's INFO lines, such as cpu_feature_guard's, were printed),
-    and every parser takes --quiet; lite takes it and still never imports TensorFlow."""
+    """evaluate, predict, show, augment, export and tune set TF_CPP_MIN_LOG_LEVEL=2 before TensorFlow is imported,
+    with or without --quiet (augment never set it: TensorFlow's INFO lines, such as cpu_feature_guard's, were
+    printed; export and tune imported TensorFlow as they loaded, before main), and every parser takes --quiet; lite
+    takes it and still never imports TensorFlow."""
     argv = [arg.format(tmp=tmp_path, wav=_tone(tmp_path / "tone.wav")) for arg in QUIET_CLIS[module]]
     done = subprocess.run([sys.executable, "-c", _IMPORT_WATCH, module, *argv], cwd=REPO, env=_environment(),
                           capture_output=True, text=True, timeout=120)
@@ -320,18 +315,19 @@ def test_quiet_commands_print_only_their_errors(case, tmp_path):
         assert not png.exists()
 
 
-@pytest.mark.parametrize("module", ["sound_tf.export", "sound_tf.tune"])
-def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module, tmp_path):
-    """export and tune import TensorFlow before main (for --quiet to hold its start-up lines): a Ctrl-C in those
-    seconds (a stand-in tensorflow whose import is interrupted here) printed the import's traceback and ended
-    by SIGINT, where a Ctrl-C anywhere later prints run_cli's one line and exits with 130."""
+@pytest.mark.parametrize("module, args", [("sound_tf.export", ["{tmp}/no_run"]),
+                                          ("sound_tf.tune", ["--out", "{tmp}/search"])])
+def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module, args, tmp_path):
+    """export and tune import TensorFlow in main's work (held by --quiet): a Ctrl-C in those seconds (a stand-in
+    tensorflow whose import is interrupted here) printed the import's traceback and ended by SIGINT, where a
+    Ctrl-C anywhere later prints run_cli's one line and exits with 130."""
     stand_in = tmp_path / "site" / "tensorflow"
     stand_in.mkdir(parents=True)
     (stand_in / "__init__.py").write_text("raise KeyboardInterrupt\n")
     env = {**_environment(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(REPO)])}
     for quiet in ([], ["--quiet"]):
-        done = subprocess.run([sys.executable, "-m", module, str(tmp_path / "no_run"), *quiet], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-m", module, *(arg.format(tmp=tmp_path) for arg in args), *quiet],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert (done.returncode, done.stdout) == (130, ""), done.stderr[-2000:]
         assert done.stderr.splitlines() == ["interrupted (Ctrl-C); finished work is kept (train, crossval and tune "
                                             "resume from it when the same command runs again)"], done.stderr[-2000:]
