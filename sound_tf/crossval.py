@@ -522,13 +522,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("sound_tf")
 
     def work() -> None:
-        config = config_from_args(args)
+        notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
+        config = config_from_args(args, notices=notices)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
         refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
         existed = out_dir.exists()
         try:
             with claimed(out_dir, "running this cross-validation"):  # before its log: a refused command writes nothing
-                setup_logging(out_dir)
+                setup_logging(out_dir, earlier=notices)
                 started = time.time()
                 run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
                              log=log.info, verbose=progress_bars(args.quiet), wording=COMMAND)

@@ -61,7 +61,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="override any config value, e.g. --set features.num_mel_bins=96 (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecord] | None = None) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
     With neither ``--data`` (nor ``--set data.path=...`` or ``data.split_file=...``) nor ``--pipeline`` the
@@ -73,6 +73,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     ``augment.noise_dir`` and ``data.cache_dir`` are made absolute however they are given (a recipe's relative
     paths too, from the current folder, as the flags'); an empty one is an error, but for an empty
     ``data.cache_dir``, which is the default cache.
+
+    The lines on stderr are printed at once (no log is open yet); with ``notices`` each is also appended to it as
+    a log record of that moment, for the command's log once it is open (:func:`setup_logging`'s ``earlier``).
     """
     set_overrides = parse_set_flags(args.set)
     if args.data is not None and not args.data.strip():  # e.g. an unset $DATASET: not the demo
@@ -86,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             and (REPO_PIPELINES / "demo.toml").is_file()):
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
-        args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format))
+        args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format), notices=notices)
     overrides: dict[str, Any] = {
         # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
         "data.path": absolute_path(args.data) if args.data else None,
@@ -118,7 +121,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = apply_overrides(config, relative) if relative else config
     if "augment.noise_dir" in set_overrides:  # given, if only as null (generated noise)
         return config
-    noise_dir = layout_noise_dir(config)
+    noise_dir = layout_noise_dir(config, notices=notices)
     return config if noise_dir is None else apply_overrides(config, {"augment.noise_dir": noise_dir})
 
 
@@ -134,10 +137,12 @@ ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
 LAYOUT_RECIPES = {"esc50": "an ESC-50", "urbansound8k": "an UrbanSound8K", "speech_commands": "a Speech Commands"}
 
 
-def layout_recipe(path: str, data_format: str | None) -> str | None:
+def layout_recipe(path: str, data_format: str | None, *,
+                  notices: list[logging.LogRecord] | None = None) -> str | None:
     """The recipe name for data at ``path`` in a layout that has one (``format``, else detected), or None.
 
-    Undetectable data gives None: loading it later reports what is wrong, naming the path.
+    Undetectable data gives None: loading it later reports what is wrong, naming the path. The line saying which
+    recipe is used goes to stderr (and ``notices``: see :func:`notice`).
     """
     from .datasets import detect_format
     from .errors import DatasetError
@@ -152,19 +157,19 @@ def layout_recipe(path: str, data_format: str | None) -> str | None:
         return None
     # A format given is not checked here: loading the data reports a folder that does not match it.
     source = f"{path} is {LAYOUT_RECIPES[data_format]} dataset" if detected else f"--format {data_format}"
-    print(f"sound_tf: {source}: using the {data_format} recipe (pipelines/{data_format}.toml; --pipeline NAME "
-          f"chooses another)", file=sys.stderr)
+    notice(f"sound_tf: {source}: using the {data_format} recipe (pipelines/{data_format}.toml; --pipeline NAME "
+           f"chooses another)", notices)
     return data_format
 
 
-def layout_noise_dir(config: Config) -> str | None:
+def layout_noise_dir(config: Config, *, notices: list[logging.LogRecord] | None = None) -> str | None:
     """The noise folder of ``config``'s data when its layout has one and nothing else was chosen, else None.
 
     A Speech Commands folder (detected, or named by ``data.format``) holds ``_background_noise_``: minutes of
     everyday noise (dishes, a running tap, an exercise bike) and of white and pink noise, there to be mixed
     into its words. With noise
-    augmentation on and no ``augment.noise_dir`` set, that folder is the one to use (a line on stderr says
-    so; the run's config.json keeps it), rather than generated coloured noise.
+    augmentation on and no ``augment.noise_dir`` set, that folder is the one to use (a line on stderr, and in
+    ``notices``, says so: see :func:`notice`; the run's config.json keeps it), rather than generated coloured noise.
     """
     from .datasets import SPEECH_COMMANDS_NOISE, detect_format
     from .errors import DatasetError
@@ -182,9 +187,25 @@ def layout_noise_dir(config: Config) -> str | None:
                 return None
         except DatasetError:
             return None
-    print(f"sound_tf: augment.noise_dir: the dataset's background noise, {folder} (--set augment.noise_dir=DIR "
-          f"mixes in other recordings, =null generated noise)", file=sys.stderr)
+    notice(f"sound_tf: augment.noise_dir: the dataset's background noise, {folder} (--set augment.noise_dir=DIR "
+           f"mixes in other recordings, =null generated noise)", notices)
     return str(folder)
+
+
+def notice(message: str, notices: list[logging.LogRecord] | None) -> None:
+    """Print ``message`` on stderr now, while the settings are worked out and no log is open yet, and append it to
+    ``notices`` (when given) as a log record of this moment: the command writes it into its log file once that is
+    open (:func:`setup_logging`'s ``earlier``), so a run's ``train.log`` says which recipe and noise folder it got."""
+    print(message, file=sys.stderr)
+    if notices is not None:
+        notices.append(log.makeRecord(log.name, logging.INFO, __file__, 0, message, None, None))
+
+
+def log_earlier(handler: logging.Handler, earlier: Sequence[logging.LogRecord]) -> None:
+    """Write ``earlier`` (:func:`notice`'s records, already shown on stderr) through ``handler`` (a log file's),
+    each with the time it was made."""
+    for record in earlier:
+        handler.handle(record)
 
 
 def export_pending(state: dict) -> bool:
@@ -347,8 +368,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def setup_logging(run_dir: Path | None = None) -> None:
-    """Console logging plus ``train.log`` in the run folder."""
+def setup_logging(run_dir: Path | None = None, *, earlier: Sequence[logging.LogRecord] = ()) -> None:
+    """Console logging plus ``train.log`` in the run folder, which begins with ``earlier``: the lines printed on
+    stderr before it was open (:func:`notice`), written into the file only."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -356,6 +378,8 @@ def setup_logging(run_dir: Path | None = None) -> None:
     for handler in handlers:
         handler.addFilter(PerRunRetracing())
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATE_FORMAT, handlers=handlers, force=True)
+    if run_dir is not None:
+        log_earlier(handlers[-1], earlier)
     # TensorFlow gives its logger a stderr handler of its own when it is imported before logging is set up
     # (as tune imports it); its records reach these handlers anyway, so each would show twice.
     tf_logger = logging.getLogger("tensorflow")
@@ -392,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
 
     def work() -> int:
-        config = config_from_args(args)
+        notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
+        config = config_from_args(args, notices=notices)
         if args.export:  # a typo in the profile's name is reported now, not after training
             from .export import load_profile
             load_profile(args.export)
@@ -400,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         existed = args.out is not None and Path(args.out).expanduser().exists()
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite, exporting=bool(args.export))
         try:
-            return train_and_export(args, config, run_dir)
+            return train_and_export(args, config, run_dir, notices=notices)
         finally:  # the folder is free again once its work is done, even in a process that goes on
             release_folder(run_dir)
             if not existed:
@@ -426,9 +451,11 @@ def remove_if_unstarted(run_dir: Path) -> None:
     remove_if_holding_only(run_dir, {LOCK_FILE, LOG_FILE}, before_removal=close_log_file)
 
 
-def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path) -> int:
-    """The work of one ``train`` command in its claimed ``run_dir``: train (or resume), then export."""
-    setup_logging(run_dir)
+def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
+                     notices: Sequence[logging.LogRecord] = ()) -> int:
+    """The work of one ``train`` command in its claimed ``run_dir``: train (or resume), then export. ``notices``
+    (:func:`notice`) begin this command's part of the run's ``train.log``."""
+    setup_logging(run_dir, earlier=notices)
     from .evaluation import train_class_counts
     from .metrics import summary_lines
     from .trainer import read_state, train_run, write_state

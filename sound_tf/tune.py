@@ -1330,7 +1330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for flag, value in (("--max-trials", args.max_trials), ("--trial-epochs", args.trial_epochs)):
             if value is not None and value < 1:  # was "search.max_trials must be ...", a name the user never typed
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
-        config = config_from_args(args)
+        notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; tune.log's too
+        config = config_from_args(args, notices=notices)
         from .hypermodel import SearchSpace  # KerasTuner, and TensorFlow with it
         space = SearchSpace.from_toml(args.tuning).replace_settings(
             tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)
@@ -1340,7 +1341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_search(config, space, time_budget_minutes=args.time_budget, worker_timeout_seconds=args.worker_timeout,
                      resuming=None if args.overwrite else out)
         if role == "worker":  # workers share the chief's folder (each writes under workers/<id>)
-            return _search(args, config, space, out, role)
+            return _search(args, config, space, out, role, notices)
         # before --overwrite empties it
         refuse_foreign_folder(out, marker=SEARCH_FILE, what="search", startup=SEARCH_STARTUP)
         if args.overwrite:
@@ -1352,23 +1353,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     with claimed(best_run, "training in it"):
                         empty_folder(best_run)
                 empty_folder(out, keep=("best_run",))
-            return _search(args, config, space, out, role)
+            return _search(args, config, space, out, role, notices)
 
     with native_logs_held(args.quiet):
         return run_cli(work)
 
 
-def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str) -> int:
+def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: Path, role: str,
+            notices: Sequence[logging.LogRecord] = ()) -> int:
     """The search of one ``tune`` command, its outputs and log, in a checked (and, but for a worker,
-    claimed) ``out``."""
-    from .train import log_file_handler, progress_bars
+    claimed) ``out``; its log begins with ``notices``, the lines on stderr as its settings were worked out
+    (:func:`sound_tf.train.notice`)."""
+    from .train import log_earlier, log_file_handler, progress_bars
 
     log_dir = out / "workers" / tuner_id() if role == "worker" else out
     if role == "worker":  # before its log: a twin refused only on entering its heartbeat wrote into the live one's
         from types import SimpleNamespace
         Heartbeat(log_dir / HEARTBEAT_FILE, SimpleNamespace(tuner_id=tuner_id())).refuse_a_twin()
     log_dir.mkdir(parents=True, exist_ok=True)
-    logging.getLogger().addHandler(log_file_handler(log_dir / "tune.log"))
+    handler = log_file_handler(log_dir / "tune.log")
+    logging.getLogger().addHandler(handler)
+    log_earlier(handler, notices)
     result = run_search(config, space, out, overwrite=False, time_budget_minutes=args.time_budget,
                         worker_timeout_seconds=args.worker_timeout, final=not args.no_final, log=log.info,
                         verbose=0 if args.quiet else "auto", progress=progress_bars(args.quiet), wording=COMMAND)

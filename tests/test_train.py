@@ -1011,10 +1011,19 @@ def test_a_speech_commands_folder_gets_its_recipe_and_its_background_noise(tmp_p
 
 def test_one_epoch_on_a_speech_commands_tree_trains_on_its_official_split_with_its_noise(tmp_path, capsys):
     """``--data`` alone: the speech_commands recipe, the lists' split by speaker, _background_noise_ mixed in
-    and no class of its own."""
+    and no class of its own. The lines saying which recipe and noise folder the run got are on stderr once and
+    begin its train.log (they were printed before the run folder existed, and were in no log)."""
     root = make_speech_commands(tmp_path / "speech_commands_v0.02")
     out = tmp_path / "run"
     assert train.main(["--data", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+    printed = capsys.readouterr()
+    notices = [f"sound_tf: {root} is a Speech Commands dataset: using the speech_commands recipe "
+               f"(pipelines/speech_commands.toml; --pipeline NAME chooses another)",
+               f"sound_tf: augment.noise_dir: the dataset's background noise, {root / '_background_noise_'} "
+               f"(--set augment.noise_dir=DIR mixes in other recordings, =null generated noise)"]
+    assert [printed.err.count(line) for line in notices] == [1, 1] and not any(line in printed.out for line in notices)
+    first = (out / "train.log").read_text().splitlines()[:2]
+    assert [re.fullmatch(r"\d\d:\d\d:\d\d (.*)", line).group(1) for line in first] == notices, first
     config = Config.load(out)
     assert (config.labels, config.data.format, config.audio.sample_rate_hz) == (("no", "up", "yes"),
                                                                                  "speech_commands", 16000)
