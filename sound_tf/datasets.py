@@ -821,6 +821,8 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         format = "folder"
     if format not in _LOADERS:
         raise DatasetError(f"unknown dataset format {format!r}; expected auto, demo or one of {', '.join(FORMATS)}")
+    if not root.exists():  # not "format 'folder' needs a folder with one subfolder per class": a disk not mounted
+        raise DatasetError(f"{root}: no such file or folder{_did_you_mean(root)}")
     if format in ("esc50", "urbansound8k", "speech_commands") and not root.is_dir():
         raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
     examples = _LOADERS[format](root)

@@ -1504,6 +1504,18 @@ def test_a_missing_data_path_with_a_near_name_beside_it_asks_if_that_was_meant(t
             (given, str(info.value))
 
 
+def test_a_missing_path_read_in_a_named_format_says_it_is_missing(tmp_path):
+    """A run of the folder recipe (data.format 'folder') resumed while its disk was not mounted said "format 'folder'
+    needs a folder with one subfolder per class", as if the folder were there in another layout; ESC-50's "needs the
+    dataset's root folder", a CSV's "needs a .csv file with columns path,label"."""
+    make_folder_tree(tmp_path / "my_sounds")
+    for format in ("folder", "demo", "csv", "esc50", "urbansound8k", "speech_commands"):
+        for given, hint in (("my_sound", f" (did you mean {tmp_path / 'my_sounds'}?)"), ("birds", "")):
+            with pytest.raises(DatasetError) as info:
+                load_examples(tmp_path / given, format)
+            assert str(info.value) == f"{tmp_path / given}: no such file or folder{hint}", (format, str(info.value))
+
+
 def test_the_data_summary_gives_the_recordings_lengths_against_the_clip_length(tmp_path):
     """Nothing compared the recordings' lengths with the clip length: files of 0.3-8 s holding a short sound
     trained on random 1-s crops that often missed it, without a word."""
