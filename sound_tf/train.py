@@ -1,10 +1,10 @@
 """``python -m sound_tf.train``: labelled recordings in, an evaluated model in a run folder out.
 
-With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives an ESC-50,
-UrbanSound8K or Speech Commands folder its recipe (``pipelines/esc50.toml``, ``urbansound8k.toml``,
-``speech_commands.toml``) and any other data the built-in defaults. Running the same command again after
-the run was killed resumes it (the latest unfinished run under ``runs/`` with the same settings, or the
-folder given with ``--out``).
+With no arguments it trains on the built-in synthetic demo dataset; ``--data`` alone gives a folder-per-class
+tree, an ESC-50, UrbanSound8K or Speech Commands folder its recipe (``pipelines/folder.toml``, ``esc50.toml``,
+``urbansound8k.toml``, ``speech_commands.toml``) and a CSV manifest the built-in defaults. Running the same
+command again after the run was killed resumes it (the latest unfinished run under ``runs/`` with the same
+settings, or the folder given with ``--out``).
 
 Examples
 --------
@@ -66,13 +66,13 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
 
     With neither ``--data`` (nor ``--set data.path=...`` or ``data.split_file=...``) nor ``--pipeline`` the
     demo recipe is used, so a bare command trains the demo. With ``--data`` but no ``--pipeline``, data in a
-    layout that has a recipe of its own (ESC-50, UrbanSound8K, Speech Commands: detected, or named by
-    ``--format``) gets that recipe (its folds, sample rate and clip length), and a line on stderr says so;
-    other data gets the built-in defaults. Speech Commands data also gets its ``_background_noise_`` folder as
-    ``augment.noise_dir`` when none is given (:func:`layout_noise_dir`). ``data.path``, ``data.split_file``,
-    ``augment.noise_dir`` and ``data.cache_dir`` are made absolute however they are given (a recipe's relative
-    paths too, from the current folder, as the flags'); an empty one is an error, but for an empty
-    ``data.cache_dir``, which is the default cache.
+    layout that has a recipe of its own (a folder-per-class tree, ESC-50, UrbanSound8K, Speech Commands:
+    detected, or named by ``--format``) gets that recipe (its folds, sample rate and clip length), and a line
+    on stderr says so; a CSV manifest gets the built-in defaults. Speech Commands data also gets its
+    ``_background_noise_`` folder as ``augment.noise_dir`` when none is given (:func:`layout_noise_dir`).
+    ``data.path``, ``data.split_file``, ``augment.noise_dir`` and ``data.cache_dir`` are made absolute however
+    they are given (a recipe's relative paths too, from the current folder, as the flags'); an empty one is an
+    error, but for an empty ``data.cache_dir``, which is the default cache.
 
     The lines on stderr are printed at once (no log is open yet); with ``notices`` each is also appended to it as
     a log record of that moment, for the command's log once it is open (:func:`setup_logging`'s ``earlier``).
@@ -132,9 +132,10 @@ PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
 ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
 
 
-#: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks (with the article the
-#: line that says so takes).
-LAYOUT_RECIPES = {"esc50": "an ESC-50", "urbansound8k": "an UrbanSound8K", "speech_commands": "a Speech Commands"}
+#: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks (with the words the
+#: line that says so names the layout in). A CSV manifest has none: its recordings could be anything.
+LAYOUT_RECIPES = {"folder": "a folder-per-class", "esc50": "an ESC-50", "urbansound8k": "an UrbanSound8K",
+                  "speech_commands": "a Speech Commands"}
 
 
 def layout_recipe(path: str, data_format: str | None, *,

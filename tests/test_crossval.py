@@ -201,7 +201,8 @@ def test_fold_arguments_are_validated(tmp_path, capsys):
     assert str(info.value) == f"{fixed}data.path (leave data.split_file out)"  # it said "from --data"
     assert crossval.main(["--data", str(tmp_path), "--set", f"data.split_file={tmp_path / 'split.csv'}", "--out",
                           str(tmp_path / "cv"), "--quiet"]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {fixed}--data (leave data.split_file out)"
+    assert capsys.readouterr().err == (f"{_folder_recipe_line(tmp_path)}error: {fixed}--data (leave data.split_file "
+                                       f"out)\n")
 
 
 def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_path):
@@ -331,6 +332,12 @@ class Interrupted(Exception):
     """Stands in for a kill in the middle of a fold."""
 
 
+def _folder_recipe_line(data: Path) -> str:
+    """What config_from_args prints on stderr for a folder-per-class tree given with --data alone."""
+    return (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe (pipelines/folder.toml; "
+            f"--pipeline NAME chooses another)\n")
+
+
 def _tones(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for label, freq in TONES_HZ.items():
@@ -341,6 +348,26 @@ def _tones(root: Path) -> Path:
             sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
     (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
     return root
+
+
+def test_crossval_on_a_folder_per_class_tree_uses_the_folder_recipe(tmp_path, capsys):
+    """As train: ``crossval --data my_sounds/`` alone took the built-in defaults (1-s clips, 40 epochs), not
+    pipelines/folder.toml; flags still override it, --pipeline still wins."""
+    from sound_tf import crossval
+    from sound_tf.config import config_from_recipe
+    from sound_tf.train import config_from_args
+
+    data = _tones(tmp_path / "tones")
+    capsys.readouterr()
+    config = config_from_args(crossval.build_parser().parse_args(["--data", str(data)]))
+    assert config == config_from_recipe("folder", {"data.path": str(data)})
+    assert (config.audio.clip_seconds, config.train.epochs, config.train.early_stopping_patience) == (2.0, 60, 10)
+    assert capsys.readouterr().err == (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe "
+                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
+    flagged = config_from_args(crossval.build_parser().parse_args(["--data", str(data), "--epochs", "2"]))
+    assert (flagged.audio.clip_seconds, flagged.train.epochs) == (2.0, 2)
+    demo = config_from_args(crossval.build_parser().parse_args(["--data", str(data), "--pipeline", "demo"]))
+    assert (demo.audio.clip_seconds, demo.train.early_stopping_patience) == (1.0, 12)
 
 
 def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypatch):
@@ -463,8 +490,10 @@ def test_a_folder_holding_another_crossval_is_refused_in_the_callers_words(tmp_p
         crossval.run_crossval(config_from_args(crossval.build_parser().parse_args(flags)), out, k=3,
                               log=lambda m: None)
     assert str(info.value) == f"{refused}overwrite=True to start over or choose another out_dir"
+    capsys.readouterr()
     assert crossval.main(flags) == 2
-    assert capsys.readouterr().err.strip() == f"error: {refused}--overwrite to start over or choose another --out"
+    assert capsys.readouterr().err == (f"{_folder_recipe_line(data)}error: {refused}--overwrite to start over or "
+                                       f"choose another --out\n")
     assert json.loads((out / crossval.STATE_FILE).read_text()) == other
 
 
@@ -765,7 +794,7 @@ def test_a_fold_folder_in_use_is_refused_in_the_callers_words_and_left_as_it_is(
         assert str(info.value) == f"{in_use}out_dir"
         capsys.readouterr()
         assert crossval.main(flags) == 2
-        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+        assert capsys.readouterr().err == f"{_folder_recipe_line(tmp_path / 'data')}error: {in_use}--out\n"
         assert sorted(p.name for p in fold.iterdir()) == [".lock", "split.csv"]  # nothing written under it
         assert (fold / "split.csv").read_text() == "the other process's split\n"
     finally:
@@ -798,7 +827,7 @@ def test_overwrite_deletes_the_fold_folders_under_their_locks_and_refuses_one_in
         assert str(info.value) == f"{in_use}out_dir"
         capsys.readouterr()
         assert crossval.main(flags) == 2
-        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+        assert capsys.readouterr().err == f"{_folder_recipe_line(tmp_path / 'data')}error: {in_use}--out\n"
         after = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         assert {k: v for k, v in after.items() if not k.endswith(".log")} == \
             {k: v for k, v in before.items() if not k.endswith(".log")}  # nothing deleted (the log is appended)

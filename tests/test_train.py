@@ -270,7 +270,7 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     assert config_from_flags("--data", "../data", "--epochs", "3").fingerprint() == first.fingerprint()
     # --set data.path=... is --data: the same absolute path, and no demo recipe (format demo) behind it
     assert config_from_flags("--set", "data.path=../data", "--epochs", "3") == first
-    assert first.data.format == "auto"
+    assert first.data.format == "folder"  # the folder-per-class tree's recipe
     # a split file lists the data: it is not the demo (format demo, the demo's epochs and rate), and its path
     # is absolute as data.path's is
     listed = config_from_flags("--set", "data.split_file=../run/split.csv")
@@ -388,9 +388,11 @@ def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(
     assert config_from_flags("--data", str(esc50), "--format", "esc50") == config_from_flags("--data", str(esc50))
     assert config_from_flags("--data", str(esc50), "--format", "csv") == config_from_recipe(
         None, {"data.path": str(esc50), "data.format": "csv"})
-    # a folder tree, and a path that does not exist (reported when loaded), keep the built-in defaults
+    # a folder tree gets the folder recipe; a path that does not exist (reported when loaded) keeps the built-in
+    # defaults
     capsys.readouterr()
-    assert config_from_flags("--data", str(tree)) == config_from_recipe(None, {"data.path": str(tree)})
+    assert config_from_flags("--data", str(tree)) == config_from_recipe("folder", {"data.path": str(tree)})
+    assert f"{tree} is a folder-per-class dataset" in capsys.readouterr().err
     missing = str(tmp_path / "missing")
     assert config_from_flags("--data", missing) == config_from_recipe(None, {"data.path": missing})
     assert capsys.readouterr().err == ""
@@ -943,7 +945,7 @@ def test_claims_count_a_deleted_lock_file_is_locked_anew_and_emptying_keeps_what
 
 def test_a_dataset_layout_with_a_recipe_chooses_it_unless_the_format_says_otherwise(tmp_path, capsys):
     """ESC-50 or UrbanSound8K data given without --pipeline train with their recipe (detected, or by --format
-    auto or the named format); folder data and undetectable paths get none."""
+    auto or the named format); --format folder names the folder recipe; undetectable paths get none."""
     from sound_tf.datasets import ESC50_META, US8K_META
 
     esc50, us8k = tmp_path / "ESC-50", tmp_path / "UrbanSound8K"
@@ -962,8 +964,52 @@ def test_a_dataset_layout_with_a_recipe_chooses_it_unless_the_format_says_otherw
         assert capsys.readouterr().err == ("sound_tf: --format esc50: using the esc50 recipe (pipelines/esc50.toml; "
                                            "--pipeline NAME chooses another)\n")
     assert train.layout_recipe(str(us8k), "auto") == "urbansound8k"
-    assert train.layout_recipe(str(esc50), "folder") is None  # the format given wins over the layout
+    capsys.readouterr()
+    assert train.layout_recipe(str(esc50), "folder") == "folder"  # the format given wins over the layout
+    assert capsys.readouterr().err == ("sound_tf: --format folder: using the folder recipe (pipelines/folder.toml; "
+                                       "--pipeline NAME chooses another)\n")
     assert train.layout_recipe(str(tmp_path / "missing"), None) is None  # reported later, when it is loaded
+
+
+def test_a_folder_per_class_tree_gets_the_folder_recipe_and_a_csv_the_built_in_defaults(tmp_path, capsys):
+    """``--data my_sounds/`` alone trained with the built-in defaults (1-s clips, 40 epochs, patience 8), not
+    pipelines/folder.toml (2-s clips, 60 epochs, patience 10), which only --pipeline folder gave; a CSV manifest
+    has no recipe. --pipeline still wins, and flags and --set still override the recipe."""
+    from sound_tf.config import config_from_recipe
+
+    tree = make_tree(tmp_path / "my_sounds", clips_per_class=1, corrupt=False)
+    capsys.readouterr()
+    got = config_from_flags("--data", str(tree))
+    assert got == config_from_recipe("folder", {"data.path": str(tree)})
+    assert (got.data.format, got.audio.sample_rate_hz, got.audio.clip_seconds, got.train.epochs,
+            got.train.early_stopping_patience) == ("folder", 16000, 2.0, 60, 10)
+    assert capsys.readouterr().err == (f"sound_tf: {tree} is a folder-per-class dataset: using the folder recipe "
+                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
+    named = config_from_flags("--data", str(tree), "--format", "folder")
+    assert named == got and capsys.readouterr().err == (
+        "sound_tf: --format folder: using the folder recipe (pipelines/folder.toml; --pipeline NAME chooses another)\n")
+    # flags and --set override the recipe; what they leave is the recipe's
+    flagged = config_from_flags("--data", str(tree), "--clip-seconds", "0.5", "--epochs", "3",
+                                "--set", "train.early_stopping_patience=4")
+    assert (flagged.audio.clip_seconds, flagged.train.epochs, flagged.train.early_stopping_patience,
+            flagged.train.learning_rate) == (0.5, 3, 4, 0.003)
+    capsys.readouterr()
+    # --pipeline wins, without a line
+    esc = config_from_flags("--data", str(tree), "--pipeline", "esc50")
+    assert (esc.audio.sample_rate_hz, esc.audio.clip_seconds, esc.train.epochs) == (22050, 5.0, 80)
+    assert capsys.readouterr().err == ""
+    # a CSV manifest of the same files keeps the built-in defaults
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label\n" + "".join(f"{p},{p.parent.parent.name}\n" for p in sorted(tree.rglob("*.wav"))))
+    csv_config = config_from_flags("--data", str(manifest))
+    assert csv_config == apply_overrides(Config(), {"data.path": str(manifest)})
+    assert (csv_config.data.format, csv_config.audio.clip_seconds, csv_config.train.epochs,
+            csv_config.train.early_stopping_patience) == ("auto", 1.0, 40, 8)
+    assert capsys.readouterr().err == ""
+    # the demo, a bare command, keeps its own recipe
+    demo = config_from_flags()
+    assert (demo.data.format, demo.audio.clip_seconds, demo.train.epochs) == ("demo", 1.0, 60)
+    assert capsys.readouterr().err == ""
 
 
 def test_a_speech_commands_folder_gets_its_recipe_and_its_background_noise(tmp_path, capsys):

@@ -60,8 +60,15 @@ def _random_oracle(tmp_path: Path, *, max_trials: int):
 
 
 def base_config(data: Path) -> Config:
-    return config_from_recipe(None, {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+    """The config the command builds from ``cli_flags(data, ...)``: a folder-per-class tree gets the folder recipe."""
+    return config_from_recipe("folder", {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
                                      "train.epochs": 1, "augment.enabled": False})
+
+
+def folder_recipe_line(data: Path) -> str:
+    """What the command prints on stderr for a folder-per-class tree given with --data alone."""
+    return (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe (pipelines/folder.toml; "
+            f"--pipeline NAME chooses another)\n")
 
 
 def cli_flags(data: Path, out: Path, *extra: str) -> list[str]:
@@ -80,6 +87,25 @@ def trial_files(out: Path) -> dict[str, dict]:
 
 
 # -- the space ---------------------------------------------------------------------------------------------
+def test_tune_on_a_folder_per_class_tree_uses_the_folder_recipe(tmp_path, capsys):
+    """As train: ``tune --data my_sounds/`` alone took the built-in defaults (1-s clips, 40 epochs), not
+    pipelines/folder.toml; flags still override it, --pipeline still wins."""
+    from sound_tf import tune
+    from sound_tf.train import config_from_args
+
+    data = make_tones(tmp_path / "tones", clips_per_class=1)
+    capsys.readouterr()
+    config = config_from_args(tune.build_parser().parse_args(["--data", str(data)]))
+    assert config == config_from_recipe("folder", {"data.path": str(data)})
+    assert (config.audio.clip_seconds, config.train.epochs, config.train.early_stopping_patience) == (2.0, 60, 10)
+    assert capsys.readouterr().err == (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe "
+                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
+    flagged = config_from_args(tune.build_parser().parse_args(["--data", str(data), "--clip-seconds", "0.5"]))
+    assert (flagged.audio.clip_seconds, flagged.train.epochs) == (0.5, 60)
+    demo = config_from_args(tune.build_parser().parse_args(["--data", str(data), "--pipeline", "demo"]))
+    assert (demo.audio.clip_seconds, demo.train.early_stopping_patience) == (1.0, 12)
+
+
 def test_default_space_reproduces_the_default_model_and_maps_each_mode():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace
@@ -1095,9 +1121,10 @@ def test_run_search_names_its_callers_out_and_overwrite_and_the_command_its_flag
         tune.run_search(config, space, out, log=lambda m: None)
     # (it said "use the same flags and space" too: a Python caller gives a config)
     assert str(info.value) == f"{other}overwrite=True to start over or use the same config and space to continue it"
+    capsys.readouterr()
     assert tune.main(cli_flags(data, out)) == 2
-    assert capsys.readouterr().err.strip() == (f"error: {other}--overwrite to start over or use the same flags and "
-                                               f"space to continue it")
+    assert capsys.readouterr().err == (f"{folder_recipe_line(data)}error: {other}--overwrite to start over or use the "
+                                       f"same flags and space to continue it\n")
 
     inside = out / "data"  # the search folder holds the data it reads: not emptied
     shutil.copytree(data, inside)
@@ -1108,7 +1135,7 @@ def test_run_search_names_its_callers_out_and_overwrite_and_the_command_its_flag
                                f"(run_search reads it); copy it elsewhere first, or choose another out")
     assert tune.main(cli_flags(inside, out, "--overwrite")) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: {out}: --overwrite would empty this folder, and data.path={inside} is in it (this command reads "
+        f"{folder_recipe_line(inside)}error: {out}: --overwrite would empty this folder, and data.path={inside} is in it (this command reads "
         f"it); copy it elsewhere first, or choose another --out")
     assert (out / tune.SEARCH_FILE).read_text() == saved and len(list(inside.rglob("*.wav"))) == 6
 
@@ -1291,8 +1318,9 @@ def test_a_best_run_folder_in_use_is_refused_in_the_callers_words(tmp_path, monk
         with pytest.raises(ConfigError) as info:
             tune.run_search(config, space, out, log=lambda m: None)
         assert str(info.value) == f"{in_use}out"
+        capsys.readouterr()
         assert tune.main(flags) == 2
-        assert capsys.readouterr().err.strip() == f"error: {in_use}--out"
+        assert capsys.readouterr().err == f"{folder_recipe_line(data)}error: {in_use}--out\n"
     finally:
         holder.kill()
         holder.wait()
@@ -1528,7 +1556,7 @@ def test_a_python_worker_is_told_of_the_chiefs_config_and_the_command_of_its_fla
         tune.run_search(config, space, out, log=lambda m: None)
     assert str(info.value) == f"{differs}config and space"
     assert tune.main(cli_flags(data, out)) == 2
-    assert capsys.readouterr().err.strip() == f"error: {differs}flags and space"
+    assert capsys.readouterr().err == f"{folder_recipe_line(data)}error: {differs}flags and space\n"
 
 
 def test_a_python_worker_names_its_out_and_max_trials_and_the_command_its_flags(tmp_path, monkeypatch, capsys):
@@ -1569,9 +1597,12 @@ def test_a_python_worker_names_its_out_and_max_trials_and_the_command_its_flags(
                     tune.run_search(config, space, out, log=messages.append)
                 refused = str(info.value)
             else:
+                capsys.readouterr()
                 assert tune.main(flags) == 2
                 said = capsys.readouterr()
-                refused, messages = said.err.strip().removeprefix("error: "), said.out.splitlines()
+                assert said.err.startswith(f"{folder_recipe_line(data)}error: ")
+                refused, messages = said.err.strip().removeprefix(f"{folder_recipe_line(data)}error: "), \
+                    said.out.splitlines()
             assert refused == no_chief
             assert messages and all(m.endswith(waited) for m in messages if "waiting for a chief" in m), messages
             assert any("waiting for a chief" in m for m in messages), messages
