@@ -1569,7 +1569,7 @@ def test_train_run_that_fails_before_training_leaves_no_new_folder(tmp_path):
     from sound_tf.errors import DatasetError
 
     config = _tiny_config(tmp_path / "no_such_data")
-    with pytest.raises(DatasetError, match="no_such_data: format 'folder' needs a folder"):
+    with pytest.raises(DatasetError, match="no_such_data: no such file or folder"):
         trainer.train_run(config, tmp_path / "runs" / "first", log=lambda _: None, verbose=0)
     assert [p.name for p in tmp_path.iterdir()] == ["runs"] and not any((tmp_path / "runs").iterdir())
 
