@@ -82,6 +82,8 @@ RESAMPLE_QUALITY = "HQ"
 #: 5: a float file holding integer PCM (whole numbers beyond +-1, or a peak over :data:`_MAX_FLOAT_PEAK`) is
 #: refused; version 4 cached it clipped to +-1, a square wave.
 CACHE_FORMAT_VERSION = 5
+#: What the warning about a silent data file says is done with it (:meth:`DecodeCache.build`'s ``silent_use``).
+SILENT_AS_CLASS = "it is used as silence labelled as its class: remove it if it is a failed recording"
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
@@ -831,16 +833,15 @@ class DecodeCache:
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self.rate_dir / digest[:2] / f"{digest}.wav"
 
-    def _ensure(self, src: str | os.PathLike) -> tuple[Path, bool]:
-        """Return ``(cache file, decoded now?)``."""
+    def _ensure(self, src: str | os.PathLike, silent_use: str = SILENT_AS_CLASS) -> tuple[Path, bool]:
+        """Return ``(cache file, decoded now?)``; ``silent_use`` is what the silent-file warning says of it."""
         target = self.path_for(src)
         if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
         if samples.size and float(np.max(np.abs(samples))) < 0.5 / 32768:  # all zeros in the 16-bit cache file
             logger.warning(f"{printable_path(src)}: silent: every sample is zero (in 16-bit PCM) over its "
-                           f"{samples.size / self.sample_rate_hz:.2f} s; it is used as silence labelled as its class: "
-                           f"remove it if it is a failed recording",
+                           f"{samples.size / self.sample_rate_hz:.2f} s; {silent_use}",
                            extra={"fields": {"file": printable_path(src)}})
         # No fsync (2 ms a 5-s clip): a file a power cut left short fails _whole_wav and is decoded again.
         write_wav(target, samples, self.sample_rate_hz, durable=False)
@@ -857,7 +858,8 @@ class DecodeCache:
         return self._ensure(src)[0]
 
     def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
-              progress: Callable[[int, int], None] | None = None) -> CacheResult:
+              progress: Callable[[int, int], None] | None = None,
+              silent_use: str = SILENT_AS_CLASS) -> CacheResult:
         """Make sure every source is cached.
 
         Parameters
@@ -868,6 +870,10 @@ class DecodeCache:
             Raise the first :class:`AudioError` instead of skipping the file.
         progress : callable, optional
             Called as ``progress(done, total)`` after each source.
+        silent_use : str
+            What the warning about a silent file (every sample zero) says is done with it: by default
+            that it is trained on as silence of its class (:data:`SILENT_AS_CLASS`); a noise folder's
+            files have no class and a silent one is left out.
 
         Returns
         -------
@@ -893,7 +899,7 @@ class DecodeCache:
                     raise error
                 return error.path, None, False, error.reason
             try:
-                target, decoded = self._ensure(src)
+                target, decoded = self._ensure(src, silent_use)
             except AudioError as exc:
                 if strict:
                     raise

@@ -1206,13 +1206,16 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     # not only regular files: a broken link or a FIFO named like audio is reported as skipped, as in the data
     files = sorted(p for p in folder.rglob("*") if not p.is_dir() and audio.is_audio_file(p))
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
-    result = cache.build(files, strict=config.data.strict)
+    result = cache.build(files, strict=config.data.strict,
+                         silent_use=f"augment.noise_dir={aug.noise_dir} leaves it out (silence adds no noise)")
     clips = [audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
              for p in files if str(p) in result.cached]
-    clips = [clip for clip in clips if clip.size and np.any(clip)]
-    if not clips:
+    audible = [clip for clip in clips if clip.size and np.any(clip)]
+    if not audible:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
-                          f"({len(files)} audio file(s), {len(result.skipped)} unreadable)")
+                          f"({len(files)} audio file(s), {len(result.skipped)} unreadable, "
+                          f"{len(clips) - len(audible)} silent)")
+    clips = audible
     bank = np.concatenate(clips).astype(np.float32)
     if bank.size < config.audio.clip_samples:
         rate = config.audio.sample_rate_hz

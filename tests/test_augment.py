@@ -374,7 +374,7 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
     folder.mkdir()
     (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
-    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), 1 unreadable\)"):
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), 1 unreadable, 0 silent\)"):
         augment.load_noise_bank(config)
     sf.write(folder / "n.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
     caplog.clear()
@@ -382,6 +382,27 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
         assert augment.load_noise_bank(config).shape == (RATE_HZ,)
     assert [r.getMessage() for r in caplog.records if r.name == "sound_tf.audio"] == [
         f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself)"]
+
+
+def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(tmp_path, rng, caplog):
+    """A silent file in augment.noise_dir was reported as "used as silence labelled as its class": noise has no
+    class, and the bank leaves a silent file out; a folder of silent files alone did not say they were silent."""
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    sf.write(folder / "a_zeros.wav", np.zeros(RATE_HZ // 2, np.float32), RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=1.0, noise_dir=str(folder))
+    with caplog.at_level("WARNING", logger="sound_tf.audio"):
+        with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), "
+                                              r"0 unreadable, 1 silent\)"):
+            augment.load_noise_bank(config)
+    assert [r.getMessage() for r in caplog.records if r.name == "sound_tf.audio"] == [
+        f"{folder / 'a_zeros.wav'}: silent: every sample is zero (in 16-bit PCM) over its 0.50 s; "
+        f"augment.noise_dir={folder} leaves it out (silence adds no noise)"]
+    noise = 0.2 * rng.standard_normal(RATE_HZ)
+    sf.write(folder / "b_noise.wav", noise, RATE_HZ, subtype="PCM_16")
+    bank = augment.load_noise_bank(config)
+    assert bank.shape == (RATE_HZ,)  # the silent half second is not in it
+    assert np.corrcoef(bank, noise)[0, 1] > 0.999
 
 
 def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng, caplog):
