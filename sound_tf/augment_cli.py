@@ -211,6 +211,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         log(f"training applies {', '.join(on_features(config))} to the log-mel features in the model "
             "(augment.*_domain = features); the WAVs apply the same values to the sound so you can hear "
             "them, and the last panel of the PNG shows the features path")
+    if config.augment.enabled and config.augment.mixup_probability > 0:  # else a user's mixup seemed ignored
+        log(f"mixup (augment.mixup_probability={config.augment.mixup_probability:g}) mixes a clip with another "
+            "training clip, so it is in no version here")
     for (name, augmented), record in zip(versions[1:], records):
         written.append(audio.write_wav(out_dir / f"{name}.wav", augmented * scale, rate))
         log(f"{name}.wav")

@@ -1373,6 +1373,12 @@ def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_app
     assert augment.main([str(source), "--out", str(tmp_path / "y"), "--count", "1", *off]) == 0
     log = capsys.readouterr().out
     assert "training applies noise to the log-mel features" in log and "pitch" not in log.split("training")[1]
+    # mixup needs a second clip: the log said nothing of it, so a recipe's mixup seemed not to be drawn at all
+    assert "mixup (augment.mixup_probability=0.5) mixes a clip with another training clip, so it is in no " \
+           "version here" in log
+    assert augment.main([str(source), "--out", str(tmp_path / "z"), "--count", "1", *off,
+                         "--set", "augment.mixup_probability=0"]) == 0
+    assert "mixup" not in capsys.readouterr().out
     from sound_tf.augment_cli import on_features
 
     nothing = apply_overrides(Config(), {f"augment.{name}_probability": 0.0 for name in
