@@ -59,6 +59,7 @@ __all__ = [
     "load_audio",
     "printable_path",
     "resample_wave",
+    "source_rate_hz",
     "split_windows",
     "truncation_problem",
     "wav_codec_problem",
@@ -555,6 +556,16 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate_hz: int,
 
 #: Bytes before the samples in a file :func:`write_wav` writes (libsndfile's plain RIFF header for 16-bit PCM).
 WAV_PCM16_HEADER_BYTES = 44
+
+
+def source_rate_hz(path: str | os.PathLike) -> int | None:
+    """The sample rate a source file's header gives (libsndfile reads the header only, no samples: about 0.05 ms a
+    file, 0.14-0.23 s for FSDD's 3000 WAVs), or ``None`` when it cannot be read. The decode cache keeps only the
+    resampled audio, so this is where a recording's own rate is found again once it is cached."""
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except (sf.LibsndfileError, OSError, RuntimeError, ValueError, TypeError):
+        return None
 
 
 def written_wav_seconds(path: str | os.PathLike, sample_rate_hz: int) -> float:

@@ -280,8 +280,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, lengths_line, load_examples, resolve_source, warn_speakers_not_grouped,
-                           write_split_csv)
+    from .datasets import (check_two_classes, lengths_line, load_examples, rates_line, resolve_source,
+                           warn_speakers_not_grouped, write_split_csv)
     from .train import run_log
     from .trainer import read_state, train_run
 
@@ -332,6 +332,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         readable = [ex for ex in examples if ex.path in item_of]
         if items:  # as train and tune say it: the recordings' lengths against the clip each fold trains on
             log(lengths_line([item.cached for item in items], config.audio.sample_rate_hz, config.audio.clip_seconds))
+            if (rates := rates_line([item.source for item in items], config.audio.sample_rate_hz)) is not None:
+                log(rates)
         reasons = dict(skipped)
         for fold in pending:  # a fold with nothing readable would vanish from the folds, or stop a later fold
             files = [ex.path for ex in examples if ex.fold == fold]

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, written_wav_seconds
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
 from .errors import ConfigError, DatasetError, is_whole
@@ -66,6 +66,7 @@ __all__ = [
     "load_examples",
     "make_demo_dataset",
     "prepare_dataset",
+    "rates_line",
     "read_split_csv",
     "split_examples",
     "warn_speakers_not_grouped",
@@ -227,6 +228,28 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     elif median < clip_seconds / 2:
         line += (": most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds "
                  "trains faster")
+    return line
+
+
+def rates_line(sources: Sequence[str], rate_hz: int) -> str | None:
+    """``data: 3000 of 3000 recordings are 8000 Hz, below audio.sample_rate_hz 16000: ...``, or ``None`` when no
+    recording is below the rate training resamples them to. Each is upsampled then, so its features above half
+    its own rate hold no sound (FSDD's 8-kHz digits at the default 16 kHz: the 4-8 kHz band empty, filled by the
+    generated noise alone); when most are, the line names the ``--sample-rate`` that matches them. The rates
+    come from the source files' headers (:func:`sound_tf.audio.source_rate_hz`: the decode cache keeps no
+    source rate). Train, tune and crossval log it beside :func:`lengths_line`."""
+    rates = [rate for rate in map(source_rate_hz, sources) if rate is not None]
+    below = Counter(rate for rate in rates if rate < rate_hz)
+    if not below:
+        return None
+    count = sum(below.values())
+    low, high = min(below), max(below)
+    shown = f"{low} Hz" if low == high else f"{low}-{high} Hz"
+    empty = f"{low / 2:g} Hz" if low == high else f"{low / 2:g}-{high / 2:g} Hz"
+    line = (f"data: {count} of {len(rates)} recordings are {shown}, below audio.sample_rate_hz {rate_hz}: upsampled, "
+            f"so their features above {empty} hold no sound")
+    if count > len(rates) / 2:
+        line += f"; --sample-rate {high} matches them and trains faster"
     return line
 
 
@@ -1404,6 +1427,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
              "per_class": per_class}
     log(lengths_line([item.cached for name in SPLITS for item in items[name]], config.audio.sample_rate_hz,
                      config.audio.clip_seconds))
+    if (rates := rates_line([item.source for name in SPLITS for item in items[name]],
+                            config.audio.sample_rate_hz)) is not None:
+        log(rates)
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")

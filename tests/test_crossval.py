@@ -414,6 +414,28 @@ def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tm
     assert lines.index(lengths[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
 
 
+
+def test_crossval_says_its_recordings_are_upsampled_as_train_does(tmp_path, monkeypatch):
+    """Like train's: 8-kHz recordings cross-validated at 16 kHz are said to be upsampled (their features above
+    4 kHz hold no sound), once, before the first fold. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval
+
+    def stop(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    data, lines = _tones(tmp_path / "data"), []  # 18 readable 0.5-s tones at 8 kHz and broken.wav
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": 16000,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    rates = [line for line in lines if "below audio.sample_rate_hz" in line]
+    assert rates == [f"data: 18 of 18 recordings are {SR} Hz, below audio.sample_rate_hz 16000: upsampled, so their "
+                     f"features above {SR // 2} Hz hold no sound; --sample-rate {SR} matches them and trains faster"], lines
+    assert lines.index(rates[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
+
+
 def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
     """Also in the caller's words: run_crossval told a Python caller to "choose another --out"; it names out_dir
     now, and the command keeps --out."""

@@ -1543,6 +1543,39 @@ def test_the_data_summary_gives_the_recordings_lengths_against_the_clip_length(t
         in lines
 
 
+
+def test_recordings_below_the_training_rate_are_said_to_be_upsampled(tmp_path):
+    """FSDD's 8-kHz digits trained at the default 16 kHz were upsampled without a word: their features above 4 kHz
+    held no sound (the generated noise alone filled them), and nothing named the --sample-rate that matches them."""
+    for label in ("cat", "dog", "owl"):
+        for i in range(4):
+            path = tmp_path / "data" / label / f"{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, sine(300.0 + 50 * i, 0.5, 8000), 8000, subtype="PCM_16")
+    lines: list[str] = []
+    prepare_dataset(config_for(tmp_path / "data", tmp_path, **{"audio.sample_rate_hz": 16000}), tmp_path / "run16",
+                    log=lines.append)
+    assert [line for line in lines if " Hz, below " in line] == [
+        "data: 12 of 12 recordings are 8000 Hz, below audio.sample_rate_hz 16000: upsampled, so their features above "
+        "4000 Hz hold no sound; --sample-rate 8000 matches them and trains faster"], lines
+    lines.clear()  # at their own rate, or below it: nothing to say
+    for rate_hz in (8000, 4000):
+        prepare_dataset(config_for(tmp_path / "data", tmp_path, **{"audio.sample_rate_hz": rate_hz}),
+                        tmp_path / f"run{rate_hz}", log=lines.append)
+    assert not [line for line in lines if "below audio.sample_rate_hz" in line], lines
+    # A few below among recordings at 22.05 kHz: said, with no rate to match them (most are above it)
+    for label in ("cat", "dog", "owl"):
+        for i in range(4, 10):
+            sf.write(tmp_path / "data" / label / f"{i}.wav", sine(440.0, 0.5, 22050), 22050, subtype="PCM_16")
+    sf.write(tmp_path / "data" / "owl" / "0.wav", sine(440.0, 0.5, 11025), 11025, subtype="PCM_16")
+    lines.clear()
+    prepare_dataset(config_for(tmp_path / "data", tmp_path, **{"audio.sample_rate_hz": 16000}), tmp_path / "mixed",
+                    log=lines.append)
+    assert [line for line in lines if " below " in line] == [
+        "data: 12 of 30 recordings are 8000-11025 Hz, below audio.sample_rate_hz 16000: upsampled, so their features "
+        "above 4000-5512.5 Hz hold no sound"], lines
+
+
 # -- Speech Commands -------------------------------------------------------------------------------
 def _relative(root: Path, examples) -> list[str]:
     """The examples' (or items') paths from ``root``, as the official lists write them, sorted."""
