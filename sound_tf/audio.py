@@ -56,6 +56,7 @@ __all__ = [
     "expand_audio_inputs",
     "is_audio_file",
     "left_out_note",
+    "list_audio_folder",
     "load_audio",
     "printable_path",
     "resample_wave",
@@ -156,6 +157,25 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
         else:
             out.append((str(path), _missing(path, not_found="no such file or folder")))
     return out
+
+
+def list_audio_folder(folder: str | os.PathLike) -> tuple[list[Path], str | None]:
+    """``(audio files, problem)`` of a folder of recordings with no classes (``augment.noise_dir``): the files
+    under it at any depth whose names end in one of :data:`AUDIO_EXTENSIONS`, sorted (not only regular files: a
+    broken link or a FIFO named like audio is listed, and the decoder reports it as skipped), and ``"no such
+    folder"``, ``"a file, not a folder"`` or ``"holds no audio files (...)"`` when it is unusable, else ``None``."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        return [], "no such folder"
+    if not folder.is_dir():
+        return [], "a file, not a folder"
+    found = sorted(p for p in folder.rglob("*") if not p.is_dir())
+    files = [p for p in found if is_audio_file(p)]
+    if files:
+        return files, None
+    others = [p for p in found if not p.name.startswith(".")]
+    return [], "holds no audio files" + (f" ({len(others)} other file(s), e.g. {others[0].name}; audio files end in "
+                                         f"{' '.join(AUDIO_EXTENSIONS)})" if others else "")
 
 
 def left_out_note(left_out: Sequence[str]) -> str:

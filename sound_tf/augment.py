@@ -1193,18 +1193,17 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     Raises
     ------
     ConfigError
-        The folder does not exist or holds no readable audio.
+        The folder does not exist, is a file or holds no readable, non-silent audio.
     """
     if not reads_noise_dir(config):
         return None
     aug = config.augment
     from . import audio  # numpy-only; imported here so the transforms need no I/O stack
 
-    folder = Path(aug.noise_dir).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} is not a folder")
-    # not only regular files: a broken link or a FIFO named like audio is reported as skipped, as in the data
-    files = sorted(p for p in folder.rglob("*") if not p.is_dir() and audio.is_audio_file(p))
+    # Commands refuse such a folder earlier, naming the recipe or flag it came from (train.check_noise_dir).
+    files, problem = audio.list_audio_folder(aug.noise_dir)
+    if problem is not None:
+        raise ConfigError(f"augment.noise_dir={aug.noise_dir}: {problem}")
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build(files, strict=config.data.strict,
                          silent_use=f"augment.noise_dir={aug.noise_dir} leaves it out (silence adds no noise)")

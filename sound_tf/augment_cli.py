@@ -74,12 +74,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- ``--set`` overrides, or a run folder's config <- ``--set`` overrides."""
-    from .config import apply_overrides, parse_set_flags, resolve_recipe
+    from .config import CONFIG_FILENAME, apply_overrides, parse_set_flags, resolve_recipe
+    from .train import check_noise_dir
 
     overrides = parse_set_flags(args.set)
     if getattr(args, "run", None) is not None:
-        return apply_overrides(Config.load(args.run), overrides)
-    return config_from_recipe(resolve_recipe(args.pipeline), overrides)
+        config, source = apply_overrides(Config.load(args.run), overrides), f"{Path(args.run) / CONFIG_FILENAME}: "
+    else:
+        recipe = resolve_recipe(args.pipeline)
+        config, source = config_from_recipe(recipe, overrides), f"{recipe}: " if recipe is not None else ""
+    check_noise_dir(config, "--set " if "augment.noise_dir" in overrides else source)
+    return config
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

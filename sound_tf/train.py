@@ -110,7 +110,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
         "augment.enabled": False if args.no_augment else None,
     }
     overrides.update(set_overrides)
-    config = config_from_recipe(resolve_recipe(args.pipeline), overrides)
+    recipe = resolve_recipe(args.pipeline)
+    config = config_from_recipe(recipe, overrides)
     # Paths from --set or a recipe are read from the current folder (as --data's), and kept absolute: a run
     # is found again from any spelling of them.
     values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in ABSOLUTE_KEYS}
@@ -120,9 +121,32 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     relative = {key: absolute for key, value in values.items() if (absolute := absolute_if_relative(value))}
     config = apply_overrides(config, relative) if relative else config
     if "augment.noise_dir" in set_overrides:  # given, if only as null (generated noise)
+        check_noise_dir(config, "--set ")
+        return config
+    if config.augment.noise_dir is not None:  # the recipe's
+        check_noise_dir(config, f"{recipe}: ")
         return config
     noise_dir = layout_noise_dir(config, notices=notices)
-    return config if noise_dir is None else apply_overrides(config, {"augment.noise_dir": noise_dir})
+    if noise_dir is None:
+        return config
+    config = apply_overrides(config, {"augment.noise_dir": noise_dir})
+    check_noise_dir(config, "")  # the line on stderr has just named it as the dataset's background noise
+    return config
+
+
+def check_noise_dir(config: Config, source: str) -> None:
+    """Refuse ``augment.noise_dir`` when training would read it (augmentation and noise on) and it is missing, a
+    file, or holds no audio files, in a message that begins with ``source``, where the value came from (``"<the
+    recipe's path>: "``, ``"--set "``), as the recipe's other errors begin with its path. The noise bank, built
+    later (:func:`sound_tf.augment.load_noise_bank`), knows only the key and the folder."""
+    from .audio import list_audio_folder
+
+    aug = config.augment
+    if not (aug.enabled and aug.noise_probability > 0 and aug.noise_dir is not None):
+        return  # not read (sound_tf.augment.reads_noise_dir)
+    _, problem = list_audio_folder(aug.noise_dir)
+    if problem is not None:
+        raise ConfigError(f"{source}augment.noise_dir={aug.noise_dir}: {problem}")
 
 
 #: Settings that name files or folders: made absolute, so that a run is recognised from anywhere.

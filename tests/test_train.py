@@ -199,12 +199,13 @@ def test_out_that_is_not_a_run_is_refused_and_overwrite_deletes_nothing_of_the_u
     run.mkdir()
     (run / "run_state.json").write_text("{}")
     (run / "split.csv").write_text("split,path,label\n")
+    sf.write(run / "hiss.wav", np.zeros(SR, np.float32), SR)  # a noise folder holds audio (or is refused at once)
     for key, value in (("data.split_file", run / "split.csv"), ("augment.noise_dir", run)):
         reading = config_from_flags("--data", str(data), "--set", f"{key}={value}")
         with pytest.raises(ConfigError, match=rf"{run}: --overwrite would empty this folder, and {key}={value} is in "
                                               rf"it \(this command reads it\); copy it elsewhere first"):
             train.resolve_run_dir(str(run), reading, overwrite=True)
-        assert sorted(p.name for p in run.iterdir()) == ["run_state.json", "split.csv"]
+        assert sorted(p.name for p in run.iterdir()) == ["hiss.wav", "run_state.json", "split.csv"]
 
     stopped = tmp_path / "stopped"  # stopped while its data decoded: only what comes before run_state.json
     stopped.mkdir()
@@ -222,7 +223,7 @@ def test_a_bad_noise_folder_fails_before_the_run_is_started(tmp_path, capsys):
     silent = tmp_path / "silent"
     silent.mkdir()
     sf.write(silent / "zeros.wav", np.zeros(SR, np.float32), SR)
-    for folder, problem in ((tmp_path / "missing", "is not a folder"), (silent, "holds no readable, non-silent")):
+    for folder, problem in ((tmp_path / "missing", "no such folder"), (silent, "holds no readable, non-silent")):
         assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={folder}")) == 2
         assert problem in capsys.readouterr().err
         assert not out.exists()  # the folder this command made held only its lock and log: removed
@@ -235,6 +236,50 @@ def test_a_bad_noise_folder_fails_before_the_run_is_started(tmp_path, capsys):
     noise.mkdir()
     sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(0).standard_normal(SR).astype(np.float32), SR)
     assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={noise}")) == 0
+
+
+
+def test_an_unusable_noise_folder_names_the_recipe_or_flag_it_came_from(tmp_path, monkeypatch):
+    """augment.noise_dir's errors named the key and the folder, not the recipe that set it, as every other error of
+    a recipe does (a missing folder and a file were both 'is not a folder'); a --set value is said to be one."""
+    from sound_tf import augment_cli
+    from sound_tf.audio import AUDIO_EXTENSIONS
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file.wav").write_bytes(b"RIFF")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "read_me.txt").write_text("hiss recorded on Tuesday")
+    (tmp_path / "hiss").mkdir()
+    sf.write(tmp_path / "hiss" / "h.flac", np.zeros(SR, np.float32), SR)
+    recipe = tmp_path / "noisy.toml"
+    audio_ends = " ".join(AUDIO_EXTENSIONS)
+    for folder, problem in (("gone", "no such folder"), ("a_file.wav", "a file, not a folder"),
+                            ("notes", f"holds no audio files (1 other file(s), e.g. read_me.txt; audio files end in "
+                                      f"{audio_ends})")):
+        recipe.write_text(f'[augment]\nnoise_dir = "{tmp_path / folder}"\n')
+        for config_of in (lambda: config_from_flags("--pipeline", str(recipe)),
+                          lambda: augment_cli.build_config(augment_cli.parse_args(["x.wav", "--out", "o",
+                                                                                   "--pipeline", str(recipe)]))):
+            with pytest.raises(ConfigError) as info:
+                config_of()
+            assert str(info.value) == f"{recipe}: augment.noise_dir={tmp_path / folder}: {problem}"
+        with pytest.raises(ConfigError) as info:
+            config_from_flags("--set", f"augment.noise_dir={folder}")
+        assert str(info.value) == f"--set augment.noise_dir={tmp_path / folder}: {problem}"
+    # --set wins over the recipe's folder, and is named; noise off (or --no-augment): the folder is not read
+    with pytest.raises(ConfigError, match=r"^--set augment.noise_dir=.*gone: no such folder$"):
+        config_from_flags("--pipeline", str(recipe), "--set", "augment.noise_dir=gone")
+    assert config_from_flags("--pipeline", str(recipe), "--no-augment").augment.noise_dir == str(tmp_path / "notes")
+    assert config_from_flags("--pipeline", str(recipe), "--set", "augment.noise_probability=0").augment.noise_dir \
+        == str(tmp_path / "notes")
+    recipe.write_text('[augment]\nnoise_dir = "hiss"\n')
+    assert config_from_flags("--pipeline", str(recipe)).augment.noise_dir == str(tmp_path / "hiss")
+    # the augmentation preview of a run whose noise folder is gone names the run's config.json
+    apply_overrides(Config(), {"augment.noise_dir": str(tmp_path / "gone")}).save(tmp_path / "run")
+    with pytest.raises(ConfigError) as info:
+        augment_cli.build_config(augment_cli.parse_args(["x.wav", "--out", "o", "--run", str(tmp_path / "run")]))
+    assert str(info.value) == f"{tmp_path / 'run' / 'config.json'}: augment.noise_dir={tmp_path / 'gone'}: no such folder"
 
 
 def test_labels_cannot_be_set_on_the_command_line():
@@ -264,6 +309,8 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
 
     data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
     (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "nd").mkdir()  # a noise folder: one that is missing is refused
+    sf.write(tmp_path / "nd" / "hiss.wav", np.zeros(SR, np.float32), SR)
 
     first = config_from_flags("--data", str(data), "--epochs", "3")
     monkeypatch.chdir(tmp_path / "elsewhere")

@@ -2165,7 +2165,7 @@ def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_eve
         "augment.enabled": True, "augment.noise_dir": str(tmp_path / "missing"), "augment.noise_probability": 1.0})
     space = SearchSpace.from_toml(TINY).replace_settings(max_trials=2)
     out = tmp_path / "search"
-    with pytest.raises(ConfigError, match="augment.noise_dir=.*missing.* is not a folder"):
+    with pytest.raises(ConfigError, match="augment.noise_dir=.*missing: no such folder"):
         tune.run_search(config, space, out, final=False, log=lambda m: None)
     assert not (out / tune.SEARCH_FILE).exists() and not (out / "search").exists()  # no trial, no state
 
