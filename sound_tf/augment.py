@@ -125,6 +125,7 @@ __all__ = [
     "rescale_features",
     "spec_augment_layer",
     "speed_perturb",
+    "summary_line",
     "time_shift",
     "time_stretch",
     "vocoder_frame_length",
@@ -1224,6 +1225,71 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
             "noise; add longer recordings", aug.noise_dir, len(clips), bank.size / rate,
             config.audio.clip_samples / rate, config.audio.clip_samples / bank.size, rate / bank.size)
     return bank
+
+
+def _span(low: float, high: float, unit: str) -> str:
+    """``+-20 dB`` for a range symmetric about 0, else ``-6 to +12 dB``."""
+    return f"+-{high:g} {unit}" if low == -high else f"{low:+g} to {high:+g} {unit}"
+
+
+#: How :func:`summary_line` shows a transform: its name in the log, its settings, and the ``augment.*_domain`` that
+#: says where it acts (``None``: SpecAugment, always on the normalised features in the model). The transforms are
+#: the config's ``*_probability`` settings; one without an entry here is shown with its settings as they are named.
+_SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
+    "shift": ("shift", "shift_gain_domain", lambda a: f"+-{a.shift_max_clip_fraction:.0%} {a.shift_mode}"),
+    "speed": ("speed", "rescale_domain", lambda a: f"{a.speed_min_factor:g}-{a.speed_max_factor:g}x"),
+    "stretch": ("stretch", "rescale_domain", lambda a: f"{a.stretch_min_rate:g}-{a.stretch_max_rate:g}x tempo"),
+    "pitch": ("pitch", "rescale_domain", lambda a: _span(a.pitch_min_semitones, a.pitch_max_semitones, "st")),
+    "gain": ("gain", "shift_gain_domain", lambda a: _span(a.gain_min_db, a.gain_max_db, "dB")),
+    "noise": ("noise", "noise_domain", lambda a: f"{a.noise_min_snr_db:g}-{a.noise_max_snr_db:g} dB SNR"),
+    "spec": ("SpecAugment", None, lambda a: " + ".join(
+        [f"{a.spec_freq_mask_count} freq x <={a.spec_freq_mask_max_bins} bins"] * (a.spec_freq_mask_count > 0)
+        + [f"{a.spec_time_mask_count} time x <={a.spec_time_mask_max_fraction:.0%}"] * (a.spec_time_mask_count > 0))),
+    "mixup": ("mixup", "mixup_domain", lambda a: f"alpha {a.mixup_alpha:g}"),
+}
+
+
+def summary_line(config: Config, *, noise_bank: np.ndarray | None = None) -> str:
+    """``augment: shift p0.5 +-10% roll (features), ...``: the transforms a run trains with, one log line.
+
+    Each transform with a probability above 0 (in the order of the config's ``*_probability`` settings) with its
+    probability, its range, where it acts (``features`` in the model, ``waveform`` in ``tf.data``) and, for
+    noise, its source: the generated colours, or ``augment.noise_dir`` with its audio files and how long the
+    noise is (``noise_bank``, :func:`load_noise_bank`'s, when given). ``augment: off (...)`` when
+    ``augment.enabled`` is false. Train logs it as training starts (crossval's folds and tune's final run too).
+    """
+    aug = config.augment
+    if not aug.enabled:
+        return "augment: off (augment.enabled=false, as --no-augment sets)"
+    fields = list(AugmentConfig.__dataclass_fields__)
+    parts = []
+    for name in (field[:-len("_probability")] for field in fields if field.endswith("_probability")):
+        probability = getattr(aug, f"{name}_probability")
+        if probability == 0 or (name == "spec" and aug.spec_freq_mask_count == aug.spec_time_mask_count == 0):
+            continue  # spec_augment_layer: no masks, no layer
+        if name in _SHOWN:
+            shown, domain, settings = _SHOWN[name]
+            text = settings(aug)
+        else:
+            shown, domain = name, None
+            text = ", ".join(f"{key}={getattr(aug, key)}" for key in fields
+                             if key.startswith(f"{name}_") and key != f"{name}_probability")
+        part = f"{shown} p{probability:g} {text}" + (f" ({getattr(aug, domain)})" if domain is not None else "")
+        if name == "noise" and aug.noise_dir is None:
+            part += f" generated {'/'.join(aug.noise_colors)}"
+        elif name == "noise":
+            from . import audio  # numpy-only, as in load_noise_bank
+
+            count = len(audio.list_audio_folder(aug.noise_dir)[0])
+            part += f" from {aug.noise_dir} ({count} file{'s' if count != 1 else ''}"
+            if noise_bank is not None:
+                seconds = np.asarray(noise_bank).size / config.audio.sample_rate_hz
+                part += f", {seconds:.1f} s" if seconds < 120 else f", {seconds / 60:.1f} min"
+            part += ")"
+        parts.append(part)
+    if not parts:
+        return "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied"
+    return "augment: " + ", ".join(parts)
 
 
 # -- SpecAugment -----------------------------------------------------------------------------------

@@ -405,6 +405,40 @@ def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(
     assert np.corrcoef(bank, noise)[0, 1] > 0.999
 
 
+
+def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
+    """The log said nothing of which augmentation a run used: which transforms, how often, how far, where, and
+    which noise. One line now, from the config's settings."""
+    import argparse
+
+    from sound_tf import train
+
+    assert augment.summary_line(Config()) == (
+        "augment: shift p0.5 +-10% roll (features), speed p0.3 0.9-1.1x (features), pitch p0.3 +-2 st (features), "
+        "gain p0.5 +-20 dB (features), noise p0.5 10-30 dB SNR (features) generated white/pink/brown, "
+        "SpecAugment p1 2 freq x <=8 bins + 2 time x <=10%, mixup p0.5 alpha 0.2 (features)")
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    off = train.config_from_args(parser.parse_args(["--no-augment"]))
+    assert augment.summary_line(off) == "augment: off (augment.enabled=false, as --no-augment sets)"
+    folder = tmp_path / "noise"
+    (folder / "more").mkdir(parents=True)
+    for name, seconds in (("a.wav", 1.5), ("more/b.flac", 0.5)):
+        sf.write(folder / name, 0.2 * rng.standard_normal(int(RATE_HZ * seconds)), RATE_HZ, subtype="PCM_16")
+    config = apply_overrides(Config(), {"augment.noise_dir": str(folder), "augment.noise_probability": 0.8,
+                                        "augment.noise_domain": "waveform", "augment.stretch_probability": 0.2,
+                                        "augment.pitch_probability": 0.0, "augment.gain_min_db": -6.0,
+                                        "augment.gain_max_db": 12.0, "augment.spec_freq_mask_count": 0,
+                                        "augment.mixup_probability": 0.0})
+    assert augment.summary_line(config, noise_bank=augment.load_noise_bank(config)) == (
+        f"augment: shift p0.5 +-10% roll (features), speed p0.3 0.9-1.1x (features), stretch p0.2 0.9-1.1x tempo "
+        f"(features), gain p0.5 -6 to +12 dB (features), noise p0.8 10-30 dB SNR (waveform) from {folder} (2 files, "
+        f"2.0 s), SpecAugment p1 2 time x <=10%")
+    every_off = {f"augment.{name}": 0.0 for name in AugmentConfig.__dataclass_fields__ if name.endswith("_probability")}
+    assert augment.summary_line(apply_overrides(Config(), every_off)) == (
+        "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied")
+
+
 def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng, caplog):
     """Ten samples of noise were taken without a word: every window repeated them, a 1.6 kHz buzz."""
     folder = tmp_path / "noise"

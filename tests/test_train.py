@@ -236,6 +236,9 @@ def test_a_bad_noise_folder_fails_before_the_run_is_started(tmp_path, capsys):
     noise.mkdir()
     sf.write(noise / "hiss.wav", 0.1 * np.random.default_rng(0).standard_normal(SR).astype(np.float32), SR)
     assert train.main(_flags(data, out, "--epochs", "1", "--set", f"augment.noise_dir={noise}")) == 0
+    # the log says which augmentation the run trained with, its noise folder too (1 s of noise in one file)
+    said = [line for line in (out / "train.log").read_text().splitlines() if " augment: " in line]
+    assert len(said) == 1 and f"noise p0.5 10-30 dB SNR (features) from {noise} (1 file, 1.0 s)" in said[0], said
 
 
 
