@@ -335,7 +335,8 @@ class AugmentConfig:
         Random gain in dB. +-20 dB by default: recordings of one class differ in level by that much (an FSDD
         speaker 18 dB quieter than the others scored 47% held out with +-6 dB, 85% with +-20 dB; README).
     noise_probability, noise_min_snr_db, noise_max_snr_db : float
-        Background noise mixed at a signal-to-noise ratio drawn uniformly in dB.
+        Background noise mixed at a signal-to-noise ratio drawn uniformly in dB, against the whole clip's power,
+        padding included (a 0.4-s sound in a 1-s clip stands 4 dB further above the noise; README).
     noise_dir : str or None
         Folder of background-noise recordings (decoded once through the decode cache); ``None``
         uses generated coloured noise instead (a small pool made once per run from ``train.seed``
