@@ -195,7 +195,10 @@ def layout_noise_dir(config: Config, *, notices: list[logging.LogRecord] | None 
     into its words. With noise
     augmentation on and no ``augment.noise_dir`` set, that folder is the one to use (a line on stderr, and in
     ``notices``, says so: see :func:`notice`; the run's config.json keeps it), rather than generated coloured noise.
+    A ``_background_noise_`` holding no audio files is not picked (generated noise, without a line): the run is not
+    refused for a folder it was never told to read.
     """
+    from .audio import list_audio_folder
     from .datasets import SPEECH_COMMANDS_NOISE, detect_format
     from .errors import DatasetError
 
@@ -204,8 +207,8 @@ def layout_noise_dir(config: Config, *, notices: list[logging.LogRecord] | None 
             or data.format not in ("auto", "speech_commands")):
         return None
     folder = Path(data.path) / SPEECH_COMMANDS_NOISE
-    if not folder.is_dir():
-        return None
+    if list_audio_folder(folder)[1] is not None:  # missing, or no recordings (a copy's, or one's own in its layout,
+        return None  # beside an empty folder): generated noise, as for other data, not a run refused for it
     if data.format == "auto":
         try:
             if detect_format(data.path) != "speech_commands":

@@ -1062,6 +1062,26 @@ def test_a_folder_per_class_tree_gets_the_folder_recipe_and_a_csv_the_built_in_d
     assert capsys.readouterr().err == ""
 
 
+def test_a_speech_commands_folder_with_no_background_recordings_trains_with_generated_noise(tmp_path, capsys):
+    """A Speech Commands tree without its lists is recognised by its ``_background_noise_`` folder; one whose folder
+    holds no recordings (a partial copy, or one's own words in its layout beside an empty folder) had that folder
+    picked as augment.noise_dir all the same, and the run was refused for it ("holds no audio files"), a folder the
+    user never named. It gets generated noise, as other data does, and no line naming the folder."""
+    from sound_tf.errors import ConfigError
+
+    root = make_speech_commands(tmp_path / "own_words", lists=False)
+    for recording in (root / "_background_noise_").glob("*.wav"):
+        recording.unlink()  # README.md stays, as in the real folder
+    capsys.readouterr()
+    got = config_from_flags("--data", str(root))
+    assert (got.data.format, got.augment.noise_dir, got.augment.noise_probability) == ("speech_commands", None, 0.5)
+    assert capsys.readouterr().err == (f"sound_tf: {root} is a Speech Commands dataset: using the speech_commands "
+                                       f"recipe (pipelines/speech_commands.toml; --pipeline NAME chooses another)\n")
+    # named with --set, the same folder is still refused, as the user asked for it
+    with pytest.raises(ConfigError, match=r"^--set augment.noise_dir=.*_background_noise_: holds no audio files"):
+        config_from_flags("--data", str(root), "--set", f"augment.noise_dir={root / '_background_noise_'}")
+
+
 def test_a_speech_commands_folder_gets_its_recipe_and_its_background_noise(tmp_path, capsys):
     """``--data speech_commands_v0.02`` alone trained as a folder per class with the built-in defaults and
     generated noise, its ``_background_noise_`` recordings a class instead of the noise mixed in."""
