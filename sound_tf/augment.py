@@ -948,7 +948,7 @@ class WaveformAugmenter:
             self.noise_bank_shape = bank.shape
             self._noise_wrap = config.audio.clip_samples
             self._noise_table = tf.constant(_wrap_extend(bank, self._noise_wrap))
-        elif self.augment.enabled and self.augment.noise_probability > 0 and noise_on_waveform:
+        elif self.augment.mixes_noise and noise_on_waveform:
             pool = self._generated_noise(config)  # [colours, variants, samples]
             self._generated_shape = pool.shape
             self._noise_wrap = pool.shape[2]
@@ -1177,8 +1177,7 @@ def training_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) 
 
 def reads_noise_dir(config: Config) -> bool:
     """Whether ``config`` mixes in recordings of ``augment.noise_dir`` (augmentation and noise on)."""
-    aug = config.augment
-    return aug.enabled and aug.noise_probability > 0 and aug.noise_dir is not None
+    return config.augment.reads_noise_dir
 
 
 def load_noise_bank(config: Config) -> np.ndarray | None:

@@ -462,6 +462,16 @@ class AugmentConfig:
         _check(0.0 < number("mixup_alpha") <= 10.0,
                f"augment.mixup_alpha must be in (0, 10], got {self.mixup_alpha!r}")
 
+    @property
+    def mixes_noise(self) -> bool:
+        """Whether training mixes in noise at all (augmentation on and ``noise_probability`` above 0)."""
+        return self.enabled and self.noise_probability > 0
+
+    @property
+    def reads_noise_dir(self) -> bool:
+        """Whether training reads the recordings of ``noise_dir``: it mixes in noise and a folder is set."""
+        return self.mixes_noise and self.noise_dir is not None
+
 
 @dataclass(frozen=True)
 class ModelConfig:

@@ -142,8 +142,8 @@ def check_noise_dir(config: Config, source: str) -> None:
     from .audio import list_audio_folder
 
     aug = config.augment
-    if not (aug.enabled and aug.noise_probability > 0 and aug.noise_dir is not None):
-        return  # not read (sound_tf.augment.reads_noise_dir)
+    if not aug.reads_noise_dir:
+        return
     _, problem = list_audio_folder(aug.noise_dir)
     if problem is not None:
         raise ConfigError(f"{source}augment.noise_dir={aug.noise_dir}: {problem}")
@@ -203,7 +203,7 @@ def layout_noise_dir(config: Config, *, notices: list[logging.LogRecord] | None 
     from .errors import DatasetError
 
     data, aug = config.data, config.augment
-    if (aug.noise_dir is not None or not aug.enabled or aug.noise_probability == 0 or data.path is None
+    if (aug.noise_dir is not None or not aug.mixes_noise or data.path is None
             or data.format not in ("auto", "speech_commands")):
         return None
     folder = Path(data.path) / SPEECH_COMMANDS_NOISE
