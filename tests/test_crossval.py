@@ -350,26 +350,6 @@ def _tones(root: Path) -> Path:
     return root
 
 
-def test_crossval_on_a_folder_per_class_tree_uses_the_folder_recipe(tmp_path, capsys):
-    """As train: ``crossval --data my_sounds/`` alone took the built-in defaults (1-s clips, 40 epochs), not
-    pipelines/folder.toml; flags still override it, --pipeline still wins."""
-    from sound_tf import crossval
-    from sound_tf.config import config_from_recipe
-    from sound_tf.train import config_from_args
-
-    data = _tones(tmp_path / "tones")
-    capsys.readouterr()
-    config = config_from_args(crossval.build_parser().parse_args(["--data", str(data)]))
-    assert config == config_from_recipe("folder", {"data.path": str(data)})
-    assert (config.audio.clip_seconds, config.train.epochs, config.train.early_stopping_patience) == (2.0, 60, 10)
-    assert capsys.readouterr().err == (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe "
-                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
-    flagged = config_from_args(crossval.build_parser().parse_args(["--data", str(data), "--epochs", "2"]))
-    assert (flagged.audio.clip_seconds, flagged.train.epochs) == (2.0, 2)
-    demo = config_from_args(crossval.build_parser().parse_args(["--data", str(data), "--pipeline", "demo"]))
-    assert (demo.audio.clip_seconds, demo.train.early_stopping_patience) == (1.0, 12)
-
-
 def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypatch):
     """Its decoding of every file said nothing until the first fold began (train logs "data: decoding
     done/count" every PROGRESS_EVERY_S seconds; a cold cache of UrbanSound8K takes minutes). No training."""

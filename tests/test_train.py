@@ -1062,6 +1062,28 @@ def test_a_folder_per_class_tree_gets_the_folder_recipe_and_a_csv_the_built_in_d
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("command", ["crossval", "tune"])
+def test_crossval_and_tune_on_a_folder_per_class_tree_use_the_folder_recipe(tmp_path, capsys, command):
+    """As train: ``crossval --data my_sounds/`` and ``tune --data my_sounds/`` alone took the built-in defaults (1-s
+    clips, 40 epochs), not pipelines/folder.toml; their flags still override it, --pipeline still wins."""
+    import importlib
+
+    from sound_tf.config import config_from_recipe
+
+    parser = importlib.import_module(f"sound_tf.{command}").build_parser()
+    tree = make_tree(tmp_path / "my_sounds", clips_per_class=1, corrupt=False)
+    capsys.readouterr()
+    config = train.config_from_args(parser.parse_args(["--data", str(tree)]))
+    assert config == config_from_recipe("folder", {"data.path": str(tree)})
+    assert (config.audio.clip_seconds, config.train.epochs, config.train.early_stopping_patience) == (2.0, 60, 10)
+    assert capsys.readouterr().err == (f"sound_tf: {tree} is a folder-per-class dataset: using the folder recipe "
+                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
+    flagged = train.config_from_args(parser.parse_args(["--data", str(tree), "--clip-seconds", "0.5"]))
+    assert (flagged.audio.clip_seconds, flagged.train.epochs) == (0.5, 60)
+    demo = train.config_from_args(parser.parse_args(["--data", str(tree), "--pipeline", "demo"]))
+    assert (demo.audio.clip_seconds, demo.train.early_stopping_patience) == (1.0, 12)
+
+
 def test_a_speech_commands_folder_with_no_background_recordings_trains_with_generated_noise(tmp_path, capsys):
     """A Speech Commands tree without its lists is recognised by its ``_background_noise_`` folder; one whose folder
     holds no recordings (a partial copy, or one's own words in its layout beside an empty folder) had that folder

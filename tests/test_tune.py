@@ -87,25 +87,6 @@ def trial_files(out: Path) -> dict[str, dict]:
 
 
 # -- the space ---------------------------------------------------------------------------------------------
-def test_tune_on_a_folder_per_class_tree_uses_the_folder_recipe(tmp_path, capsys):
-    """As train: ``tune --data my_sounds/`` alone took the built-in defaults (1-s clips, 40 epochs), not
-    pipelines/folder.toml; flags still override it, --pipeline still wins."""
-    from sound_tf import tune
-    from sound_tf.train import config_from_args
-
-    data = make_tones(tmp_path / "tones", clips_per_class=1)
-    capsys.readouterr()
-    config = config_from_args(tune.build_parser().parse_args(["--data", str(data)]))
-    assert config == config_from_recipe("folder", {"data.path": str(data)})
-    assert (config.audio.clip_seconds, config.train.epochs, config.train.early_stopping_patience) == (2.0, 60, 10)
-    assert capsys.readouterr().err == (f"sound_tf: {data} is a folder-per-class dataset: using the folder recipe "
-                                       f"(pipelines/folder.toml; --pipeline NAME chooses another)\n")
-    flagged = config_from_args(tune.build_parser().parse_args(["--data", str(data), "--clip-seconds", "0.5"]))
-    assert (flagged.audio.clip_seconds, flagged.train.epochs) == (0.5, 60)
-    demo = config_from_args(tune.build_parser().parse_args(["--data", str(data), "--pipeline", "demo"]))
-    assert (demo.audio.clip_seconds, demo.train.early_stopping_patience) == (1.0, 12)
-
-
 def test_default_space_reproduces_the_default_model_and_maps_each_mode():
     import keras_tuner as kt
     from sound_tf.hypermodel import SearchSpace
