@@ -948,6 +948,11 @@ def test_train_log_has_a_line_per_epoch_with_the_numbers_of_history_csv(tmp_path
     starts = [i for i, line in enumerate(lines) if " training default " in line]
     ends = [i for i, line in enumerate(lines) if " evaluated " in line]
     assert starts and ends and starts[0] < lines.index(epochs[0]) < lines.index(epochs[1]) < ends[0]
+    # then the test split's summary, with metrics.json's numbers, and last the run folder
+    metrics = json.loads((out / "metrics.json").read_text())
+    head = f"accuracy {metrics['accuracy']:.4f}  balanced accuracy {metrics['balanced_accuracy']:.4f}  macro F1 "
+    assert any(head in line for line in lines[ends[0]:]), lines
+    assert lines[-1].endswith(f" run folder: {out}"), lines[-1]
 
 
 def test_a_redirected_stdout_gets_the_epoch_lines_not_a_stream_of_progress_bar_redraws(tmp_path, capsys):
@@ -1998,3 +2003,227 @@ def test_a_resumed_runs_nan_validation_loss_is_no_best_epoch():
         stopping.set_model(model)
         stopping.on_train_begin()
         assert (checkpoint.best, stopping.best, stopping.wait) == (best, best, wait), history
+
+
+def test_defaults_recipe_flags_and_set_overrides_take_precedence_in_that_order(tmp_path, monkeypatch):
+    """A recipe's strict = true and [augment] enabled = false held only while no flag was given: --strict and
+    --no-augment default to "not given", not to off and on. A flag overrides the recipe and --set the flag
+    (--epochs 3 --set train.epochs=5 trains 5 epochs). --data ' ' is as empty as --data '', and ~ in --data
+    is the home folder. A recipe's blank path is as empty as ''."""
+    from sound_tf.errors import ConfigError
+
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('[data]\nstrict = true\n[augment]\nenabled = false\n[train]\nepochs = 7\n')
+    got = config_from_flags("--pipeline", str(recipe))
+    assert (got.data.strict, got.augment.enabled, got.train.epochs) == (True, False, 7)
+    assert Config().data.strict is False and Config().augment.enabled is True  # the recipe's, not the defaults
+    assert config_from_flags("--pipeline", str(recipe), "--epochs", "3").train.epochs == 3
+    assert config_from_flags("--pipeline", str(recipe), "--epochs", "3", "--set", "train.epochs=5").train.epochs == 5
+    with pytest.raises(ConfigError, match="--data is empty"):
+        config_from_flags("--data", "  ")
+    blank = tmp_path / "blank.toml"
+    blank.write_text('[data]\nsplit_file = "  "\n')  # as empty as "", not a folder named by two spaces
+    with pytest.raises(ConfigError, match=r"^data\.split_file is empty in the pipeline recipe"):
+        config_from_flags("--pipeline", str(blank))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config_from_flags("--data", "~/data", "--pipeline", str(recipe)).data.path == str(tmp_path / "data")
+
+
+def test_a_recipes_noise_folder_and_a_folder_not_in_the_speech_commands_layout_keep_their_noise(tmp_path, capsys):
+    """The Speech Commands _background_noise_ is used only when no noise folder is chosen, a recipe's included
+    (it replaced the recipe's), and only for data in that layout: a folder of classes beside a
+    _background_noise_ folder of its own (read with --format auto) keeps generated noise."""
+    root = make_speech_commands(tmp_path / "speech_commands")
+    mine = tmp_path / "mine_noise"
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(f'[data]\nformat = "speech_commands"\n[augment]\nnoise_dir = "{mine}"\n')
+    assert config_from_flags("--data", str(root), "--pipeline", str(recipe)).augment.noise_dir == str(mine)
+    tree = make_tree(tmp_path / "tree", clips_per_class=1, corrupt=False)
+    (tree / "_background_noise_").mkdir()
+    sf.write(tree / "_background_noise_" / "hiss.wav", np.zeros(SR, np.float32), SR)
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[train]\nepochs = 1\n')  # no format: auto, and detected as a folder of classes
+    capsys.readouterr()
+    got = config_from_flags("--data", str(tree), "--pipeline", str(plain))
+    assert (got.data.format, got.augment.noise_dir) == ("auto", None)
+    assert "augment.noise_dir" not in capsys.readouterr().err
+    # the Speech Commands folder read with that recipe (format auto) is detected, and gets its noise
+    got = config_from_flags("--data", str(root), "--pipeline", str(plain))
+    assert (got.data.format, got.augment.noise_dir) == ("auto", str(root / "_background_noise_"))
+
+
+def test_set_data_format_chooses_a_layouts_recipe_as_format_does(tmp_path, capsys):
+    """--set data.format=esc50 is --format esc50: the esc50 recipe (22,050 Hz, 5-s clips), said on stderr."""
+    from sound_tf.config import config_from_recipe
+
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label\n")
+    capsys.readouterr()
+    got = config_from_flags("--data", str(manifest), "--set", "data.format=esc50")
+    assert got == config_from_recipe("esc50", {"data.path": str(manifest)})
+    assert got.audio.sample_rate_hz == 22050 and "--format esc50: using the esc50 recipe" in capsys.readouterr().err
+
+
+def _finished_run(run: Path, config: Config, **state) -> Path:
+    """A run folder whose training finished with ``config`` (its config.json and run_state.json)."""
+    from sound_tf.trainer import write_state
+
+    run.mkdir(parents=True, exist_ok=True)
+    config.save(run)
+    write_state(run, status="done", fingerprint=config.fingerprint(), **state)
+    return run
+
+
+def test_a_stopped_export_is_resumed_only_by_a_command_that_exports_with_the_same_settings(tmp_path, monkeypatch):
+    """Without --export, a finished run whose export was stopped is not resumed (the command would train
+    nothing, export nothing and end with 0); with --export and other settings, --out refuses it as a
+    finished run (it exported the old run under the new command's flags) and gives the folder back, as every
+    refusal does. A new run folder is named by the time alone."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import release_folder
+
+    monkeypatch.chdir(tmp_path)
+    config = Config()
+    stopped = _finished_run(tmp_path / "runs" / "20260101-000000", config, export_profile="default",
+                            export_done=False)
+    fresh = train.resolve_run_dir(None, config)
+    assert fresh != Path("runs") / stopped.name and re.fullmatch(r"\d{8}-\d{6}", fresh.name), fresh
+    release_folder(fresh)
+    assert train.resolve_run_dir(None, config, exporting=True) == Path("runs") / stopped.name
+    release_folder(stopped)
+    other = apply_overrides(config, {"train.epochs": 3})
+    for exporting in (True, False):
+        with pytest.raises(ConfigError, match=rf"{stopped}: holds a finished run; pass --overwrite"):
+            train.resolve_run_dir(str(stopped), other, exporting=exporting)
+        assert _claims(stopped)  # refused: not kept claimed by this process
+
+
+def test_a_run_that_finishes_while_it_is_claimed_is_not_resumed_and_is_given_back(tmp_path, monkeypatch):
+    """find_resumable_run checks the run again once it holds it: one that another process finished between the
+    look and the claim is not trained again, and its claim is given back."""
+    from sound_tf import locks
+    from sound_tf.locks import release_folder
+    from sound_tf.trainer import write_state
+
+    monkeypatch.chdir(tmp_path)
+    config = Config()
+    run = tmp_path / "runs" / "20260101-000000"
+    run.mkdir(parents=True)
+    write_state(run, status="running", fingerprint=config.fingerprint())
+    real = locks.claim_folder
+
+    def finished_meanwhile(folder):
+        if Path(folder).resolve() == run.resolve():
+            write_state(run, status="done")  # the other process ended its run just now
+        return real(folder)
+
+    monkeypatch.setattr(locks, "claim_folder", finished_meanwhile)
+    got = train.resolve_run_dir(None, config)
+    assert got.resolve() != run.resolve() and json.loads((run / "run_state.json").read_text())["status"] == "done"
+    release_folder(got)
+    assert _claims(run)
+
+
+def test_run_log_writes_the_console_format_drops_per_run_retracing_and_ends_with_its_block(tmp_path):
+    """crossval's fold folders and a search's best_run get their train.log from run_log: the time before each
+    line as the console has it, no retracing warning of the functions made anew for each fold, and nothing
+    logged after the block."""
+    import logging
+
+    tf_log, saved_level = logging.getLogger("tensorflow"), logging.getLogger("tensorflow").level
+    tf_log.setLevel(logging.WARNING)
+    try:
+        with train.run_log(tmp_path / "fold_1"):
+            logging.getLogger("sound_tf").warning("fold 1 of 3")
+            tf_log.warning("5 out of the last 9 calls to <function TensorFlowTrainer._make_function.<locals>."
+                           "multi_step_on_iterator at 0x7f3e> triggered tf.function retracing. Tracing is expensive")
+        logging.getLogger("sound_tf").warning("fold 2 of 3")
+    finally:
+        tf_log.setLevel(saved_level)
+    lines = (tmp_path / "fold_1" / "train.log").read_text().splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"\d\d:\d\d:\d\d fold 1 of 3", lines[0]), lines
+
+
+def test_progress_bars_show_on_a_terminal_unless_quiet(monkeypatch):
+    """Keras's bars on a terminal ("auto"), none with --quiet or on a redirected stdout (0)."""
+    for isatty, quiet, expected in ((True, False, "auto"), (True, True, 0), (False, False, 0)):
+        monkeypatch.setattr(sys, "stdout", type("Out", (), {"isatty": lambda self, t=isatty: t})())
+        assert train.progress_bars(quiet) == expected, (isatty, quiet)
+
+
+def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_is_the_commands(
+        tmp_path, monkeypatch):
+    """`train --export` (no profile named) exports with export/default.toml; a failed export is the command's
+    exit code, and the run is not marked exported, so the same command exports it again. A run killed while it
+    trained (its export asked for from the start) trains on before it exports, and a run finished without
+    --export is a finished run to this command, not an export to resume. (Training stops here at once.)"""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import PARENT_ENV, lock_descriptor
+    from sound_tf.trainer import read_state, write_state
+
+    def stop(config, run_dir, *, log, verbose):
+        raise ConfigError("training was asked for")
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+
+    data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
+    out = tmp_path / "run"
+    settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1"]
+    _finished_run(out, config_from_flags(*settings), export_profile="default", export_done=False)
+    commands = []
+
+    def export(command, *, pass_fds, env):  # the export child, told this command's pid and given its lock
+        assert pass_fds == (lock_descriptor(out),) and env[PARENT_ENV] == str(os.getpid()), (pass_fds, env)
+        commands.append(command)
+        return code
+
+    monkeypatch.setattr(train.subprocess, "call", export)
+    for code in (3, 0):
+        assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == code
+        assert read_state(out)["export_done"] is (code == 0)
+    assert commands[0][-3:] == [str(out), "--profile", "default"] and commands[0] == commands[1], commands
+    write_state(out, status="running", export_done=False)  # killed while it trained
+    assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == 2 and len(commands) == 2
+    assert read_state(out)["status"] == "running"
+    unasked = _finished_run(tmp_path / "unasked", config_from_flags(*settings))
+    assert train.main([*settings, "--out", str(unasked), "--quiet", "--export"]) == 2 and len(commands) == 2
+
+
+def test_a_new_run_under_runs_alone_names_its_finished_twin_and_training_gets_progress_bars_on_a_terminal(
+        tmp_path, monkeypatch, capsys):
+    """The note naming a finished run with the same settings is for a new run under runs/: not for --out (its
+    parent is no runs/ of the command's) nor for a run resumed there, and it names a finished run, not one whose
+    command stopped before it trained. Training is handed Keras's progress bars
+    on a terminal, and none with --quiet. (Training itself stops here at once.)"""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError
+
+    handed = []
+
+    def stop(config, run_dir, *, log, verbose):
+        handed.append(verbose)
+        raise ConfigError("stopped before training")
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.chdir(tmp_path)
+    data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
+    settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1"]
+    config = config_from_flags(*settings)
+    twin = _finished_run(tmp_path / "runs" / "20200101-000000", config)
+    note = f"runs/{twin.name} finished with these settings"
+    early = tmp_path / "runs" / "20200101-000002"  # a `train --export` stopped before training: not finished
+    early.mkdir()
+    trainer.write_state(early, fingerprint=config.fingerprint(), export_profile="default", export_done=False)
+    assert train.main(settings) == 2  # a new run under runs/
+    out = capsys.readouterr().out
+    assert note in out and early.name not in out, out
+    assert train.main([*settings, "--out", str(tmp_path / "runs" / "mine")]) == 2
+    assert "finished with these settings" not in capsys.readouterr().out
+    resumed = tmp_path / "runs" / "20200101-000001"
+    resumed.mkdir()
+    trainer.write_state(resumed, status="running", fingerprint=config.fingerprint())
+    assert train.main([*settings, "--quiet"]) == 2
+    assert "finished with these settings" not in capsys.readouterr().out
+    assert handed == ["auto", "auto", 0]
