@@ -997,11 +997,11 @@ def absolute_path(path: str | os.PathLike) -> str:
 
 
 def absolute_if_relative(path: object) -> str | None:
-    """:func:`absolute_path` of a relative ``path``; ``None`` when ``path`` needs no change: absolute already
-    (after ``~``), empty, or no path at all (``None``, a number)."""
+    """:func:`absolute_path` of a relative ``path`` or one that begins with ``~``; ``None`` when ``path`` needs no
+    change: absolute already, empty, or no path at all (``None``, a number)."""
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         return None
-    return None if os.path.isabs(os.path.expanduser(path)) else absolute_path(path)
+    return None if os.path.isabs(path) else absolute_path(path)
 
 
 def replace_section(config: Config, section: str, **changes: Any) -> Config:

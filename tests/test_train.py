@@ -2227,3 +2227,24 @@ def test_a_new_run_under_runs_alone_names_its_finished_twin_and_training_gets_pr
     assert train.main([*settings, "--quiet"]) == 2
     assert "finished with these settings" not in capsys.readouterr().out
     assert handed == ["auto", "auto", 0]
+
+
+def test_a_path_given_with_a_tilde_by_set_or_a_recipe_is_the_home_folders(tmp_path, monkeypatch):
+    """--set data.path=~/speech_commands (the shell leaves that ~ alone) and a recipe's path = "~/..." were kept
+    as typed: the run was not found again from --data ~/speech_commands (another data.path, another
+    fingerprint), and the Speech Commands folder's _background_noise_ was looked for in a folder named '~' of
+    the current one: generated noise, without a word. They are expanded as --data's is, and so are the other
+    paths, a split file's, a noise folder's and the decode cache's."""
+    home = tmp_path / "home"
+    root = make_speech_commands(home / "speech_commands")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    flagged = config_from_flags("--data", "~/speech_commands", "--epochs", "1")
+    assert (flagged.data.path, flagged.augment.noise_dir) == (str(root), str(root / "_background_noise_"))
+    assert config_from_flags("--set", "data.path=~/speech_commands", "--epochs", "1") == flagged
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('[data]\npath = "~/speech_commands"\nsplit_file = "~/split.csv"\ncache_dir = "~/cache"\n'
+                      '[augment]\nnoise_dir = "~/noise"\n')
+    got = config_from_flags("--pipeline", str(recipe))
+    assert (got.data.path, got.data.split_file, got.data.cache_dir, got.augment.noise_dir) == (
+        str(root), str(home / "split.csv"), str(home / "cache"), str(home / "noise"))
