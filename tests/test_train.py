@@ -2035,6 +2035,8 @@ def test_a_recipes_noise_folder_and_a_folder_not_in_the_speech_commands_layout_k
     _background_noise_ folder of its own (read with --format auto) keeps generated noise."""
     root = make_speech_commands(tmp_path / "speech_commands")
     mine = tmp_path / "mine_noise"
+    mine.mkdir()
+    sf.write(mine / "fan.wav", 0.1 * np.ones(SR, np.float32), SR)  # a folder training can read (check_noise_dir)
     recipe = tmp_path / "mine.toml"
     recipe.write_text(f'[data]\nformat = "speech_commands"\n[augment]\nnoise_dir = "{mine}"\n')
     assert config_from_flags("--data", str(root), "--pipeline", str(recipe)).augment.noise_dir == str(mine)
