@@ -587,18 +587,26 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
 
     Early stopping and the warm-up count epochs: with 44 clips in batches of 32 (2 steps per epoch) a
     patience of 8 epochs ends training after 16 more updates, and a small dataset stopped with its first
-    epoch's weights, at chance (measured on 60 FSDD recordings of 4 digits; batches of 8 reached 100%)."""
+    epoch's weights, at chance (measured on 60 FSDD recordings of 4 digits; batches of 8 reached 100%).
+    A run that early stopping cannot cut short (at most patience + 1 epochs: ``--epochs 6`` against the
+    folder recipe's patience of 10) is told its updates in all instead (48 clips: 6 epochs of 2 steps, 12
+    updates, ended at chance)."""
     steps = steps_per_epoch(num_train, config)
     if steps >= MIN_STEPS_PER_EPOCH:
         return None
+    epochs, patience = config.train.epochs, config.train.early_stopping_patience
+    stoppable = epochs > patience + 1  # early stopping stops after epoch patience + 1 at the earliest
     size = smaller_batch(num_train, config)
     advice = (f"; --batch-size {size} gives {pipeline.batches_per_epoch(num_train, size)} steps per epoch"
               if size is not None else "; more training clips, or more epochs and a larger "
-                                       "train.early_stopping_patience, give it more")
+                                       "train.early_stopping_patience, give it more" if stoppable else
+              "; more training clips or more epochs give it more")
+    why = (f"early stopping (train.early_stopping_patience {patience} epochs) may end training after too few "
+           f"updates for the model to learn" if stoppable else
+           f"its {epochs} epoch{'s' if epochs != 1 else ''} make {epochs * steps} update"
+           f"{'s' if epochs * steps != 1 else ''} in all, likely too few for the model to learn")
     return (f"warning: {num_train} training clip{'s' if num_train != 1 else ''} in batches of {config.train.batch_size} make {steps} "
-            f"step{'s' if steps != 1 else ''} per epoch: early stopping (train.early_stopping_patience "
-            f"{config.train.early_stopping_patience} epochs) may end training after too few updates for the "
-            f"model to learn{advice}")
+            f"step{'s' if steps != 1 else ''} per epoch: {why}{advice}")
 
 
 def chance_level_warning(history: Mapping[str, Sequence[float]], config: Config, val_labels: Sequence[int],

@@ -1899,6 +1899,28 @@ def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_
     assert "more training clips, or more epochs" in trainer.few_steps_warning(6, config)
 
 
+def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_updates_in_all():
+    """`--data my_sounds --epochs 6` (the folder recipe's patience: 10) on 48 clips was warned that early
+    stopping 'may end training after too few updates', which cannot end a run of 6 epochs; the run ended
+    its 6 epochs, 12 updates in all, at chance."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 10,
+                                        "train.epochs": 6})
+    assert trainer.few_steps_warning(48, config) == (
+        "warning: 48 training clips in batches of 32 make 2 steps per epoch: its 6 epochs make 12 updates in all, "
+        "likely too few for the model to learn; --batch-size 8 gives 6 steps per epoch")
+    assert trainer.few_steps_warning(6, config) == (  # no smaller batch gives 5 steps: more epochs help, not patience
+        "warning: 6 training clips in batches of 32 make 1 step per epoch: its 6 epochs make 6 updates in all, "
+        "likely too few for the model to learn; more training clips or more epochs give it more")
+    # best at epoch 1 and no better for 10 epochs: Keras stops after epoch 11 at the earliest, the last of 11
+    at_patience = apply_overrides(config, {"train.epochs": 11})
+    assert "its 11 epochs make 22 updates in all" in trainer.few_steps_warning(48, at_patience)
+    one_more = apply_overrides(config, {"train.epochs": 12})
+    assert "early stopping (train.early_stopping_patience 10 epochs) may end training" in \
+        trainer.few_steps_warning(48, one_more)
+
+
 def test_a_validation_split_of_one_class_is_not_called_chance():
     """Always answering the one class of a validation split scores 1.0, so a model right on every one of
     its clips (val_accuracy 1.0) was called "no better than chance", whatever it had learnt; one split
