@@ -60,7 +60,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="the run's seed (train.seed, as train's --seed): the draws and the "
                                                  "generated noise come from it (default: train.seed of the config)")
     parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
-                        help="where the clip starts in a file longer than audio.clip_seconds (default 0)")
+                        help="where the clip starts in a file longer than audio.clip_seconds (default 0; the log "
+                             "names the loudest part when this one is 10 dB or more below it)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="a run folder: preview the augmentation it trained with (its config.json: "
                                       "sample rate, clip length, frontend and augment settings, noise folder)")
@@ -107,12 +108,40 @@ def _applied_text(params: dict[str, Any]) -> str:
     return ", ".join(parts) if parts else "(nothing applied)"
 
 
+#: A clip this many dB quieter than the file's loudest clip-long part gets that part named in the log.
+QUIETER_PART_DB = 10.0
+
+
+def loudest_part(wave: np.ndarray, clip: int, *, step: int) -> tuple[int, float]:
+    """``(start, energy)`` of the loudest ``clip``-sample part of ``wave`` (``[samples]``, longer than a
+    clip): the sum of squares over each part starting at a multiple of ``step`` samples, and the last part."""
+    energy = np.concatenate([[0.0], np.cumsum(np.square(wave, dtype=np.float64))])  # [samples + 1]
+    starts = np.unique(np.append(np.arange(0, wave.size - clip + 1, step), wave.size - clip))  # [parts]
+    sums = energy[starts + clip] - energy[starts]  # [parts]
+    best = int(np.argmax(sums))
+    return int(starts[best]), float(sums[best])
+
+
+def _quieter_part_hint(wave: np.ndarray, start: int, clip: int, rate: int) -> str:
+    """`` (--start chooses another part)``, or, when the clip from ``start`` is :data:`QUIETER_PART_DB` or
+    more below the file's loudest clip-long part (a sound that fills only part of its recording, the
+    default start of 0 landing on the background before it), where that part starts and how much louder."""
+    best, best_energy = loudest_part(wave, clip, step=max(rate // 100, 1))  # starts on 10-ms steps
+    used = float(np.sum(np.square(wave[start:start + clip], dtype=np.float64)))
+    if best_energy <= 0 or (used > 0 and 10 * math.log10(best_energy / used) < QUIETER_PART_DB):
+        return " (--start chooses another part)"
+    where = (f"{10 * math.log10(best_energy / used):.0f} dB louder" if used > 0 else "where this one is silent")
+    return (f"; its loudest {clip / rate:g}-s part starts at {best / rate:.2f} s, {where} "
+            f"(--start {best / rate:.2f} uses it)")
+
+
 def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count: int, seed: int,
                  start_seconds: float = 0.0, log: Any = print) -> list[Path]:
     """Write the original and ``count`` augmented versions of ``path`` into ``out_dir``; return the WAVs.
 
     The original is the clip training would see: ``audio.clip_seconds`` from ``start_seconds`` on, padded
-    with silence at the end when the file is shorter. The augmentation's settings are per clip (a shift
+    with silence at the end when the file is shorter. When that clip is :data:`QUIETER_PART_DB` or more
+    below the file's loudest clip-long part, the log names where that part starts. The augmentation's settings are per clip (a shift
     of at most ``augment.shift_max_clip_fraction`` of it, the model's noise tables a clip long), so a
     whole long file would show other transforms than training applies.
 
@@ -148,7 +177,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         log(f"{path} lasts {wave.size / rate:.2f} s and training sees {clip / rate:g}-s clips "
             f"(audio.clip_seconds): using {start / rate:.2f}-{end / rate:.2f} s"
             + (f", padded with {(clip - (end - start)) / rate:.2f} s of silence" if end - start < clip else "")
-            + (" (--start chooses another part)" if wave.size > clip else ""))
+            + (_quieter_part_hint(wave, start, clip, rate) if wave.size > clip else ""))
     wave = np.pad(wave[start:start + clip], (0, max(clip - (wave.size - start), 0)))  # [clip]
     out_dir = Path(out_dir)
     stale = _previous_versions(out_dir, path)  # before any work: refuses a folder of someone's own files

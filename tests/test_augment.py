@@ -1422,6 +1422,30 @@ def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_app
         apply_overrides(Config(), {"augment.gain_probability": True})
 
 
+def test_cli_names_the_loudest_part_of_a_file_whose_clip_is_background(tmp_path, capsys):
+    """A 6-s recording whose 1-s sound (a 0.5 sine, power 0.125) starts at 4.5 s over background noise of
+    RMS 0.003 (power 9e-6): the preview took its first second, the background alone, and said only
+    '(--start chooses another part)', so the WAVs were versions of hiss; the log names the part holding
+    the sound, 10 log10(0.125 / 9e-6) = 41.4 dB louder. A file of digital silence before the sound says the
+    clip is silent; a clip within 10 dB of the loudest part keeps the short hint."""
+    rng = np.random.default_rng(5)
+    wave = 0.003 * rng.standard_normal(6 * RATE_HZ)
+    wave[int(4.5 * RATE_HZ):int(5.5 * RATE_HZ)] += sine(1000.0, 1.0, RATE_HZ)
+    source = tmp_path / "event_late.wav"
+    sf.write(source, wave.astype(np.float32), RATE_HZ, subtype="FLOAT")
+    assert augment.main([str(source), "--out", str(tmp_path / "a"), "--count", "1"]) == 0
+    assert ("event_late.wav lasts 6.00 s and training sees 1-s clips (audio.clip_seconds): using 0.00-1.00 s; "
+            "its loudest 1-s part starts at 4.50 s, 41 dB louder (--start 4.50 uses it)") in capsys.readouterr().out
+    silent = tmp_path / "silent_first.wav"
+    sf.write(silent, np.concatenate([np.zeros(2 * RATE_HZ), sine(1000.0, 1.0, RATE_HZ)]).astype(np.float32),
+             RATE_HZ, subtype="FLOAT")
+    assert augment.main([str(silent), "--out", str(tmp_path / "b"), "--count", "1", "--start", "0.5"]) == 0
+    assert ("using 0.50-1.50 s; its loudest 1-s part starts at 2.00 s, where this one is silent "
+            "(--start 2.00 uses it)") in capsys.readouterr().out
+    assert augment.main([str(source), "--out", str(tmp_path / "c"), "--count", "1", "--start", "4.2"]) == 0
+    assert "using 4.20-5.20 s (--start chooses another part)" in capsys.readouterr().out  # 70% of it: 1.5 dB
+
+
 def test_cli_takes_one_training_clip_from_a_long_file(tmp_path, capsys):
     """A 5-s file with 1-s clips: the versions are the clip from --start, shifted by at most the recipe's
     fraction of the clip, and the training panel's noise (on the features, the default) fits its tables;
