@@ -479,6 +479,29 @@ def remove_if_unstarted(run_dir: Path) -> None:
     remove_if_holding_only(run_dir, {LOCK_FILE, LOG_FILE}, before_removal=close_log_file)
 
 
+#: After a Ctrl-C, how long ``train --export`` waits for its export child to end on the same Ctrl-C.
+CHILD_STOP_SECONDS = 10.0
+
+
+def call_child(command: Sequence[str], *, stop_seconds: float = CHILD_STOP_SECONDS, **popen_args: Any) -> int:
+    """Run ``command`` and return its exit code, as ``subprocess.call`` does, except on a Ctrl-C.
+
+    A Ctrl-C reaches the child too (a terminal, or ``timeout``, signals the whole process group), and the
+    export removes its half-built bundle before it ends; ``subprocess.call`` killed the child at once, so
+    its ``.export.building-*`` folder stayed until the next export. The child gets ``stop_seconds`` to end,
+    then is killed (one that never got the signal); the ``KeyboardInterrupt`` goes on either way."""
+    process = subprocess.Popen(command, **popen_args)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=stop_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+
+
 def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
                      notices: Sequence[logging.LogRecord] = ()) -> int:
     """The work of one ``train`` command in its claimed ``run_dir``: train (or resume), then export. ``notices``
@@ -513,8 +536,8 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     from .locks import PARENT_ENV, lock_descriptor
 
     held = lock_descriptor(run_dir)
-    code = subprocess.call(command, pass_fds=() if held is None else (held,),
-                           env={**os.environ, PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
+    code = call_child(command, pass_fds=() if held is None else (held,),
+                      env={**os.environ, PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
     if code == 0:
         write_state(run_dir, export_done=True)
     return code

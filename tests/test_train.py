@@ -2272,3 +2272,57 @@ def test_a_path_given_with_a_tilde_by_set_or_a_recipe_is_the_home_folders(tmp_pa
     got = config_from_flags("--pipeline", str(recipe))
     assert (got.data.path, got.data.split_file, got.data.cache_dir, got.augment.noise_dir) == (
         str(root), str(home / "split.csv"), str(home / "cache"), str(home / "noise"))
+
+
+_CHILD = """
+import os, sys, time
+from pathlib import Path
+out = Path(sys.argv[1])
+if sys.argv[2] == "ignore":
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+(out / "pid").write_text(str(os.getpid()))
+try:
+    time.sleep(60)
+except KeyboardInterrupt:  # an export removing its half-built bundle
+    time.sleep(0.3)
+    (out / "cleaned").write_text("yes")
+    sys.exit(130)
+"""
+
+
+def _interrupt_both(out: Path) -> None:
+    """Ctrl-C as a terminal sends it: to the child and to this process (the parent), the child first."""
+    import threading
+
+    def send() -> None:
+        while not (out / "pid").exists():
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(int((out / "pid").read_text()), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+def test_train_export_child_ends_on_the_ctrl_c_before_train_does(tmp_path):
+    """`train --export` stopped by Ctrl-C (timeout -s INT) during its export: subprocess.call killed the
+    export child as soon as the parent got the KeyboardInterrupt, while the child, stopped by the same
+    Ctrl-C, was removing its .export.building-* folder, which the next run then found ('removed ..., left by
+    an export that was stopped'). The child now ends on its own (here 0.3 s of clean-up); one that ignores
+    the signal is killed after stop_seconds."""
+    for mode, stop_seconds in (("clean", 10.0), ("ignore", 0.5)):
+        out = tmp_path / mode
+        out.mkdir()
+        _interrupt_both(out)
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            train.call_child([sys.executable, "-c", _CHILD, str(out), mode], stop_seconds=stop_seconds)
+        elapsed = time.monotonic() - started
+        pid = int((out / "pid").read_text())
+        with pytest.raises(ProcessLookupError):  # ended and reaped either way
+            os.kill(pid, 0)
+        if mode == "clean":
+            assert (out / "cleaned").read_text() == "yes" and elapsed < 5.0
+        else:
+            assert not (out / "cleaned").exists() and elapsed >= 0.5
