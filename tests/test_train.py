@@ -2202,7 +2202,7 @@ def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_
         commands.append(command)
         return code
 
-    monkeypatch.setattr(train.subprocess, "call", export)
+    monkeypatch.setattr(train, "call_child", export)
     for code in (3, 0):
         assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == code
         assert read_state(out)["export_done"] is (code == 0)
@@ -2266,6 +2266,8 @@ def test_a_path_given_with_a_tilde_by_set_or_a_recipe_is_the_home_folders(tmp_pa
     flagged = config_from_flags("--data", "~/speech_commands", "--epochs", "1")
     assert (flagged.data.path, flagged.augment.noise_dir) == (str(root), str(root / "_background_noise_"))
     assert config_from_flags("--set", "data.path=~/speech_commands", "--epochs", "1") == flagged
+    (home / "noise").mkdir()
+    sf.write(home / "noise" / "fan.wav", 0.1 * np.ones(SR, np.float32), SR)  # one training can read (check_noise_dir)
     recipe = tmp_path / "mine.toml"
     recipe.write_text('[data]\npath = "~/speech_commands"\nsplit_file = "~/split.csv"\ncache_dir = "~/cache"\n'
                       '[augment]\nnoise_dir = "~/noise"\n')
