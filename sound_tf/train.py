@@ -126,12 +126,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     if config.augment.noise_dir is not None:  # the recipe's
         check_noise_dir(config, f"{recipe}: ")
         return config
-    noise_dir = layout_noise_dir(config, notices=notices)
-    if noise_dir is None:
-        return config
-    config = apply_overrides(config, {"augment.noise_dir": noise_dir})
-    check_noise_dir(config, "")  # the line on stderr has just named it as the dataset's background noise
-    return config
+    noise_dir = layout_noise_dir(config, notices=notices)  # picked only when it holds audio files
+    return config if noise_dir is None else apply_overrides(config, {"augment.noise_dir": noise_dir})
 
 
 def check_noise_dir(config: Config, source: str) -> None:
