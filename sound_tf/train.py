@@ -83,6 +83,9 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     for key in PATH_KEYS:
         if isinstance(set_overrides.get(key), str) and not set_overrides[key].strip():
             raise ConfigError(f"--set {key}= is empty: give a path, or null to unset it")
+    if args.data is not None and "data.path" in set_overrides:  # the recipe was chosen from one, the other read
+        raise ConfigError(f"--data {args.data} and --set data.path={set_overrides['data.path']} both name the data: "
+                          "give one of them")
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
     split_file = set_overrides.get("data.split_file")  # it lists the data: not the demo's recipe
     if (args.pipeline is None and given_path is None and split_file is None

@@ -336,6 +336,10 @@ def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_diffe
     recipe.write_text('[data]\npath = "data"\n[augment]\nnoise_dir = "nd"\n')  # read from tmp_path
     from_recipe = config_from_flags("--pipeline", str(recipe))
     assert (from_recipe.data.path, from_recipe.augment.noise_dir) == (str(data), str(tmp_path / "nd"))
+    # --data and --set data.path together: the layout's recipe was chosen from --data while --set's path was
+    # read (a Speech Commands recipe, 16 kHz, over an ESC-50 folder); now refused, naming both
+    with pytest.raises(ConfigError, match=r"--data data and --set data.path=elsewhere both name the data"):
+        config_from_flags("--data", "data", "--set", "data.path=elsewhere")
     # an empty path (an unset $DATASET) is an error, not the demo or the current folder
     for flags in (("--data", ""), ("--set", "data.path="), ("--set", "augment.noise_dir= ")):
         with pytest.raises(ConfigError, match="is empty"):
