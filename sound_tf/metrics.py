@@ -407,9 +407,30 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         lines += [f"  {text}" for text in advice[:n_advice]]
         if len(advice) > n_advice:
             lines.append(f"  ... and {len(advice) - n_advice} more class(es)")
+    elif near_chance(metrics):
+        classes = len(_per_class(metrics))
+        lines.append(f"no class stands out because every class scores near chance (balanced accuracy "
+                     f"{metrics['balanced_accuracy']:.2f}; chance is {1 / classes:.2f} with {classes} classes): the "
+                     "model as a whole needs more training data or more updates (epochs, a smaller batch), "
+                     "not one class")
     else:
         lines.append("no class stands out as needing more data")
     return lines
+
+
+#: :func:`near_chance`: the share of the way from chance to a perfect balanced accuracy still called chance level.
+NEAR_CHANCE_SHARE = 0.25
+
+
+def near_chance(metrics: Mapping[str, Any]) -> bool:
+    """Whether the balanced accuracy of ``metrics`` (two or more classes) is no more than
+    :data:`NEAR_CHANCE_SHARE` of the way from chance (``1 / classes``) to 1: 0.44 with 4 classes, 0.33 with 10.
+    There, classes are not weak against the others (what :func:`data_advice` looks for): they are all weak."""
+    classes = len(_per_class(metrics))
+    if classes < 2 or "balanced_accuracy" not in metrics:
+        return False
+    chance = 1.0 / classes
+    return float(metrics["balanced_accuracy"]) <= chance + NEAR_CHANCE_SHARE * (1.0 - chance)
 
 
 # -- cross-validation --------------------------------------------------------------------------------

@@ -261,6 +261,27 @@ def test_summary_lines_name_weak_classes_pairs_and_advice():
         "no class stands out as needing more data"
 
 
+def test_summary_lines_say_a_model_at_chance_needs_more_as_a_whole():
+    """A model at chance has no class below the others' F1 (data_advice's rule), and was told that no class
+    stands out as needing more data: the whole model is what is weak."""
+    from sound_tf.metrics import near_chance
+
+    # 4 balanced classes, every one guessed: balanced accuracy 0.30, chance 0.25
+    at_chance = metrics_from_confusion([[3, 3, 2, 2], [2, 3, 3, 2], [2, 2, 3, 3], [3, 2, 2, 3]], list("abcd"))
+    counts = dict.fromkeys("abcd", 40)
+    assert data_advice(at_chance, counts) == []
+    last = summary_lines(at_chance, class_counts=counts)[-1]
+    assert last.startswith("no class stands out because every class scores near chance (balanced accuracy 0.30; "
+                           "chance is 0.25 with 4 classes)")
+    # the edge with 2 classes is 0.5 + 0.25 * 0.5 = 0.625: reached, chance level; one clip more right, not
+    two = metrics_from_confusion([[10, 6], [6, 10]], list("ab"))  # balanced accuracy 0.625
+    assert near_chance(two) and not near_chance(metrics_from_confusion([[11, 5], [6, 10]], list("ab")))
+    # a model that learned (balanced accuracy 0.9) keeps the old line
+    learned = metrics_from_confusion([[9, 1, 0, 0], [0, 9, 1, 0], [0, 0, 9, 1], [1, 0, 0, 9]], list("abcd"))
+    assert not near_chance(learned)
+    assert summary_lines(learned, class_counts=counts)[-1] == "no class stands out as needing more data"
+
+
 def test_errors_csv_lists_misclassified_files_most_confident_first(tmp_path):
     path = tmp_path / "errors.csv"
     assert write_errors_csv(path, PATHS, Y_TRUE, SCORES, LABELS) == 3
