@@ -2,17 +2,22 @@
 
 Every error a user can cause derives from :class:`SoundTFError`, so a caller can catch one type.
 Messages carry the offending value and, where there is one, the file name. :func:`is_whole` is the one
-whole-number test the argument checks share (an ``int`` or NumPy integer, never a bool).
+whole-number test the argument checks share (an ``int`` or NumPy integer, never a bool). :func:`run_cli` runs a
+command's work: its errors as one line, and a stop (Ctrl-C, SIGTERM, SIGHUP) as a clean unwinding with one line.
 This module imports nothing heavy: the on-device runner and the server reuse it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import numbers
 import os
+import signal
 import sys
-from typing import Callable
+import threading
+from typing import Callable, Iterable, Iterator
 
 
 class SoundTFError(Exception):
@@ -76,7 +81,112 @@ _FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 _FULL_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
 
 
-def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFError], int] | None = None) -> int:
+#: The signals :func:`run_cli` turns into the unwinding a Ctrl-C gets: what ``kill PID``, ``timeout``, systemd,
+#: Slurm's time limit, ``docker stop`` and Kubernetes send (SIGTERM), and a terminal closing (SIGHUP).
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+#: What a stopped command says of its work, after what stopped it.
+_KEPT = "finished work is kept (train, crossval and tune resume from it when the same command runs again)"
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) raised in the main thread, as Ctrl-C raises ``KeyboardInterrupt``.
+
+    A subclass of it, so every clean-up that a Ctrl-C runs (``finally`` blocks, context managers, ``except
+    KeyboardInterrupt``) runs for these too. ``signum`` is the signal's number.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+
+def stop_signal(exc: KeyboardInterrupt) -> int:
+    """The signal behind a stop: a :class:`Stopped`'s, else SIGINT (Ctrl-C)."""
+    return exc.signum if isinstance(exc, Stopped) else int(signal.SIGINT)
+
+
+def stop_line(exc: KeyboardInterrupt) -> str:
+    """The one line a command stopped by ``exc`` prints (and writes in its log):
+    ``interrupted (Ctrl-C); finished work is kept ...`` or ``stopped by SIGTERM; finished work is kept ...``."""
+    signum = stop_signal(exc)
+    if signum == signal.SIGINT:
+        return f"interrupted (Ctrl-C); {_KEPT}"
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return f"stopped by {name}; {_KEPT}"
+
+
+def is_stop_code(code: int | None) -> bool:
+    """Whether ``code`` is the exit code :func:`run_cli` gives a stopped command (130, 143, 129): that command
+    printed its stop line already."""
+    return code in {128 + int(getattr(signal, name)) for name in ("SIGINT", *STOP_SIGNALS) if hasattr(signal, name)}
+
+
+@contextlib.contextmanager
+def stop_signals_raised(names: tuple[str, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Within the block, each signal in ``names`` raises :class:`Stopped` in the main thread, as Ctrl-C raises
+    ``KeyboardInterrupt``; the handlers that were there before are put back after it.
+
+    Only the first such signal raises: another one while the block unwinds (``timeout`` and Slurm signal the
+    whole process group, and ``train --export`` passes its SIGTERM on to its export child; a closing terminal
+    may send SIGHUP twice) would cut short the very clean-up the first one started (SIGKILL still ends the
+    process at once, and a Ctrl-C still interrupts). A signal that was ignored (``nohup`` ignores SIGHUP) stays
+    ignored. Outside the main thread, where Python cannot set a handler, the block runs as it is. Installed only
+    by :func:`run_cli`, never on import.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal raised
+        if raised:
+            return
+        raised = True
+        raise Stopped(signum)
+
+    previous: dict[int, object] = {}
+    try:
+        for name in names:
+            number = getattr(signal, name, None)
+            if number is None or signal.getsignal(number) == signal.SIG_IGN:
+                continue
+            previous[number] = signal.signal(number, stop)
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _report_stop(exc: KeyboardInterrupt) -> int:
+    """Say that the command was stopped, on stderr (unless ``train --export``'s export child said it already: see
+    :func:`sound_tf.train.call_child`) and in the command's log files, and return 128 + the signal's number."""
+    line = stop_line(exc)
+    if not getattr(exc, "shown", False):
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            print(line, file=sys.stderr)
+    log_in_files(line)
+    return 128 + stop_signal(exc)
+
+
+def log_in_files(line: str, handlers: Iterable[logging.Handler] | None = None) -> None:
+    """Write ``line`` through ``handlers``, by default those of the root logger that write log files (a
+    ``FileHandler``'s: ``train.log`` of ``train`` and ``crossval``, ``tune.log``), and nowhere else: a line shown on
+    stderr already, which a user reading the log of a run that stopped should find at its end."""
+    if handlers is None:
+        handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.FileHandler)]
+    record = logging.getLogger("sound_tf").makeRecord("sound_tf", logging.WARNING, __file__, 0, line, None, None)
+    for handler in handlers:
+        with contextlib.suppress(OSError, ValueError):
+            handler.handle(record)
+
+
+def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFError], int] | None = None,
+            stop_signals: tuple[str, ...] = STOP_SIGNALS) -> int:
     """Run a command's work and return its exit code: the code ``action`` returns (``None`` is 0), or
     ``error: <message>`` on stderr and a code.
 
@@ -84,35 +194,38 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     first) to another code. So does an ``OSError`` about a named file (an ``--out`` that is a file, a
     cache folder that cannot be created): ``error: <file>: <what the system said>``, and one about a full
     or read-only disk without a file name. A stdout whose reader went away (``| head``) returns 141 quietly
-    (:func:`stdout_closed`). Ctrl-C (``KeyboardInterrupt``) prints one line and returns 130.
+    (:func:`stdout_closed`). Ctrl-C (``KeyboardInterrupt``) and, while ``action`` runs, the ``stop_signals``
+    (SIGTERM, SIGHUP: :func:`stop_signals_raised`; ``()`` for a command that handles them itself, as the server
+    does) unwind the work the same way (its ``finally`` blocks and context managers run), then print one line
+    (``interrupted (Ctrl-C); ...``, ``stopped by SIGTERM; ...``), write it in the command's log files
+    (:func:`log_in_files`) and return 128 + the signal's number (130, 143, 129), as a shell reports it.
     Anything else is a bug and propagates with its traceback.
     """
-    try:
-        code = action()
-        sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
-    except KeyboardInterrupt:  # Ctrl-C: a stop the user asked for, not a bug with a traceback
-        print("interrupted (Ctrl-C); finished work is kept (train, crossval and tune resume from it "
-              "when the same command runs again)", file=sys.stderr)
-        return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
-    except BrokenPipeError:  # stdout's reader went away (`| head`): not a bug with a traceback
-        return stdout_closed()
-    except OSError as exc:
-        if exc.filename is not None:
-            print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+    with stop_signals_raised(stop_signals):
+        try:
+            code = action()
+            sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
+        except KeyboardInterrupt as exc:  # Ctrl-C or a stop signal: a stop the user asked for, not a bug
+            return _report_stop(exc)
+        except SoundTFError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
+        except BrokenPipeError:  # stdout's reader went away (`| head`): not a bug with a traceback
+            return stdout_closed()
+        except OSError as exc:
+            if exc.filename is not None:
+                print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            if exc.errno not in _FULL_OR_READ_ONLY and _full_disk_text(exc) is None:
+                raise
+            _print_full_disk(exc.strerror or str(exc))
             return 2
-        if exc.errno not in _FULL_OR_READ_ONLY and _full_disk_text(exc) is None:
-            raise
-        _print_full_disk(exc.strerror or str(exc))
-        return 2
-    except Exception as exc:  # TensorFlow's own, e.g. ResourceExhaustedError from a SavedModel write
-        reason = _full_disk_text(exc) if type(exc).__module__.startswith("tensorflow") else None
-        if reason is None:
-            raise
-        _print_full_disk(reason)
-        return 2
+        except Exception as exc:  # TensorFlow's own, e.g. ResourceExhaustedError from a SavedModel write
+            reason = _full_disk_text(exc) if type(exc).__module__.startswith("tensorflow") else None
+            if reason is None:
+                raise
+            _print_full_disk(reason)
+            return 2
     return 0 if code is None else int(code)
 
 

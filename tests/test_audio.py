@@ -649,6 +649,100 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_traceback():
                    "when the same command runs again)\n")
 
 
+_STOPPABLE = """
+import logging, signal, sys, time
+from pathlib import Path
+from sound_tf.errors import run_cli
+out = Path(sys.argv[1])
+if sys.argv[2] == "nohup":
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+logging.getLogger().addHandler(logging.FileHandler(out / "train.log"))  # the command's log file
+logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))  # its console: not given the stop line
+def work():
+    try:
+        print("ready", flush=True)
+        time.sleep(60)
+    finally:  # clean-up a kill skipped (a lock, a half-built bundle): a second signal must not cut it short
+        print("cleaning", flush=True)
+        time.sleep(0.5)
+        (out / "cleaned").write_text("yes")
+sys.exit(run_cli(work))
+"""
+
+
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does(tmp_path, name, code):
+    """SIGTERM (kill PID, timeout, systemd, Slurm, docker stop) and SIGHUP (the terminal closing) ended a command
+    at once: no line, no clean-up, no exit code a script could tell apart. Now its finally blocks run (a second
+    signal meanwhile, as `timeout` or Slurm send to the whole group, does not cut them short), one line names the
+    signal on stderr and at the end of the command's log, and the exit code is 128 + the signal's number."""
+    import signal
+    import subprocess
+
+    sig = getattr(signal, name)
+    child = subprocess.Popen([sys.executable, "-c", _STOPPABLE, str(tmp_path), "plain"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(sig)
+    assert child.stdout.readline().strip() == "cleaning"
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=30)
+    line = (f"stopped by {name}; finished work is kept (train, crossval and tune resume from it when the same "
+            f"command runs again)")
+    assert (child.returncode, err, out) == (code, line + "\n", ""), err
+    assert (tmp_path / "cleaned").read_text() == "yes"
+    assert (tmp_path / "train.log").read_text() == line + "\n"
+
+
+def test_a_sighup_ignored_by_nohup_stays_ignored(tmp_path):
+    """`nohup python -m sound_tf.train ...` must go on training when its terminal closes."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", _STOPPABLE, str(tmp_path), "nohup"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGHUP)
+    with pytest.raises(subprocess.TimeoutExpired):
+        child.wait(timeout=1.0)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 143 and err.startswith("stopped by SIGTERM;"), err
+
+
+def test_stop_handlers_are_run_clis_alone_and_put_back_after_it():
+    """The handlers are set by run_cli, in the main thread, while its work runs: importing the package sets
+    none, another thread's run_cli none (Python allows handlers only in the main thread), the server's none
+    (uvicorn handles SIGTERM itself), and the handlers before it are back after it."""
+    import signal
+    import subprocess
+    import threading
+
+    from sound_tf.errors import STOP_SIGNALS, Stopped, run_cli
+
+    numbers = [getattr(signal, name) for name in STOP_SIGNALS]
+    before = [signal.getsignal(number) for number in numbers]
+    seen = []
+
+    def work() -> None:
+        seen.append([signal.getsignal(number) for number in numbers])
+
+    assert run_cli(work) == 0 and run_cli(work, stop_signals=()) == 0
+    worker = threading.Thread(target=lambda: seen.append(run_cli(work)))
+    worker.start()
+    worker.join()
+    assert [signal.getsignal(number) for number in numbers] == before
+    assert all(callable(handler) and handler not in before for handler in seen[0]), seen
+    assert seen[1] == before and seen[2] == before and seen[3] == 0
+    with pytest.raises(Stopped) as info:  # the handler raises what Ctrl-C's clean-up handles
+        seen[0][0](signal.SIGTERM, None)
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.signum == signal.SIGTERM
+    imported = subprocess.run([sys.executable, "-c", "import signal, sound_tf, sound_tf.train, sound_tf.crossval\n"
+                               "print(signal.getsignal(signal.SIGTERM).name, signal.getsignal(signal.SIGHUP).name)"],
+                              capture_output=True, text=True, timeout=120)
+    assert imported.stdout.split() == ["SIG_DFL", "SIG_DFL"], imported.stderr[-2000:]
+
+
 def test_a_cache_folder_that_is_a_file_is_an_error_naming_it(tmp_path):
     """--cache-dir naming a file failed at the first decode as "<file>/sr16000/b7: Not a directory"."""
     notes = tmp_path / "notes.txt"

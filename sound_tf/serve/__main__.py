@@ -120,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # run_cli's "error: ..." and a traceback included.
     with stderr_as_json(settings.log_level):
         try:
-            return run_cli(work)
+            # uvicorn handles SIGTERM and SIGINT itself (a graceful shutdown, then the signal raised again)
+            return run_cli(work, stop_signals=())
         except Exception:  # a bug: its traceback as one JSON record, not as plain text after the log
             log.exception("the server stopped on an unexpected error")
             return 1
