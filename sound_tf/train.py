@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .config import (DATA_FORMATS, REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides,
                      config_from_recipe, parse_set_flags, resolve_recipe)
-from .errors import ConfigError, SoundTFError, run_cli
+from .errors import ConfigError, SoundTFError, Stopped, is_stop_code, log_in_files, run_cli, stop_line
 from .quiet import native_logs_held, quiet_tensorflow
 
 log = logging.getLogger("sound_tf")
@@ -370,13 +370,17 @@ def log_file_handler(path: Path) -> logging.FileHandler:
 @contextlib.contextmanager
 def run_log(run_dir: Path) -> Iterator[None]:
     """While it lasts, the log also goes to ``run_dir/train.log`` (appended, as ``train`` writes it): a
-    cross-validation's fold folders and a search's ``best_run`` are run folders too."""
+    cross-validation's fold folders and a search's ``best_run`` are run folders too. A stop (Ctrl-C, SIGTERM,
+    SIGHUP) that ends the block is the log's last line, as the command's (:func:`sound_tf.errors.run_cli`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = log_file_handler(run_dir / "train.log")
     root = logging.getLogger()
     root.addHandler(handler)
     try:
         yield
+    except KeyboardInterrupt as exc:  # Ctrl-C or a stop signal: this log says why it ends here, as the command's
+        log_in_files(stop_line(exc), [handler])
+        raise
     finally:
         root.removeHandler(handler)
         handler.close()
@@ -478,26 +482,34 @@ def remove_if_unstarted(run_dir: Path) -> None:
     remove_if_holding_only(run_dir, {LOCK_FILE, LOG_FILE}, before_removal=close_log_file)
 
 
-#: After a Ctrl-C, how long ``train --export`` waits for its export child to end on the same Ctrl-C.
+#: After a Ctrl-C or a stop signal, how long ``train --export`` waits for its export child to end.
 CHILD_STOP_SECONDS = 10.0
 
 
 def call_child(command: Sequence[str], *, stop_seconds: float = CHILD_STOP_SECONDS, **popen_args: Any) -> int:
-    """Run ``command`` and return its exit code, as ``subprocess.call`` does, except on a Ctrl-C.
+    """Run ``command`` and return its exit code, as ``subprocess.call`` does, except when this command is stopped.
 
     A Ctrl-C reaches the child too (a terminal, or ``timeout``, signals the whole process group), and the
     export removes its half-built bundle before it ends; ``subprocess.call`` killed the child at once, so
-    its ``.export.building-*`` folder stayed until the next export. The child gets ``stop_seconds`` to end,
-    then is killed (one that never got the signal); the ``KeyboardInterrupt`` goes on either way."""
+    its ``.export.building-*`` folder stayed until the next export. A SIGTERM or SIGHUP that stopped this
+    command (:class:`sound_tf.errors.Stopped`) may have been sent to it alone (``kill PID``, ``docker stop``): it
+    is passed on to the child, which ignores it when it got one already. The child gets ``stop_seconds`` to end,
+    then is killed (one that never got the signal); the stop goes on either way, marked ``shown`` when the child
+    ended as a stopped command does (it printed the stop line: this command does not print it again)."""
     process = subprocess.Popen(command, **popen_args)
     try:
         return process.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Stopped):
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(exc.signum)
         try:
-            process.wait(timeout=stop_seconds)
+            code = process.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        else:
+            exc.shown = is_stop_code(code)
         raise
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import math
 import os
 import re
@@ -2332,3 +2333,112 @@ def test_train_export_child_ends_on_the_ctrl_c_before_train_does(tmp_path):
             assert (out / "cleaned").read_text() == "yes" and elapsed < 5.0
         else:
             assert not (out / "cleaned").exists() and elapsed >= 0.5
+
+
+_STOP_LINE = "finished work is kept (train, crossval and tune resume from it when the same command runs again)"
+
+
+def test_a_sigterm_stops_training_cleanly_and_the_same_command_resumes_after_its_last_epoch(tmp_path, capsys):
+    """`kill PID`, `timeout` or a scheduler's SIGTERM ended training silently: no line on stderr or in train.log
+    (which ended mid-run with no reason), exit code -15, and the folder's lock and clean-up left to the kernel.
+    Now it stops as a Ctrl-C does: one line naming the signal, on stderr and at the end of train.log, exit code
+    143, the folder free, and the same command resumes after the last epoch whose backup was written."""
+    data = make_tree(tmp_path / "data", clips_per_class=8, corrupt=False)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", "12", "--no-augment",
+                                                            "--set", "train.early_stopping_patience=50")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    meta = out / "backup" / "state" / "training_metadata.json"
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:
+        try:
+            if json.loads(meta.read_text())["epoch"] >= 1:  # the log shows an epoch, and its backup is whole
+                break
+        except (OSError, ValueError, KeyError):  # not written yet, or read while a backup is swapped in
+            pass
+        time.sleep(0.02)
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 143, err[-2000:]
+    assert err.splitlines()[-1] == f"stopped by SIGTERM; {_STOP_LINE}", err[-2000:]
+    log = (out / "train.log").read_text()
+    assert log.count("stopped by SIGTERM") == 1 and log.rstrip().endswith(f"stopped by SIGTERM; {_STOP_LINE}")
+    assert json.loads((out / "run_state.json").read_text())["status"] == "running" and _claims(out)
+    done_before = json.loads(meta.read_text())["epoch"]
+    assert 1 <= done_before < 12
+    assert train.main(cmd[3:]) == 0  # the same command, in this process
+    resumed = capsys.readouterr().out
+    assert f"resuming the run in {out} after epoch {done_before}\n" in resumed, resumed[-3000:]
+    with (out / "history.csv").open() as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(12))  # each epoch once
+    assert json.loads((out / "run_state.json").read_text())["status"] == "done"
+
+
+_STOPPABLE_CHILD = """
+import signal, sys, time
+from pathlib import Path
+from sound_tf.errors import run_cli
+out = Path(sys.argv[1])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's command has it
+def work():
+    try:
+        (out / "pid").write_text(str(__import__("os").getpid()))
+        time.sleep(60)
+    finally:  # an export removing its half-built bundle
+        time.sleep(0.3)
+        (out / "cleaned").write_text("yes")
+sys.exit(run_cli(work))
+"""
+
+
+def _signal_later(out: Path, signum: int, *, child_too: bool) -> None:
+    """Once the child has started: ``signum`` to the child (when ``child_too``: a terminal's Ctrl-C, `timeout`'s
+    signal to the group) and to this process, the parent (alone: `kill PID`, `docker stop`)."""
+    import threading
+
+    def send() -> None:
+        while not (out / "pid").exists():
+            time.sleep(0.02)
+        time.sleep(0.1)
+        if child_too:
+            os.kill(int((out / "pid").read_text()), signum)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+@pytest.mark.parametrize("name, child_too", [("SIGTERM", False), ("SIGTERM", True), ("SIGHUP", False),
+                                             ("SIGINT", True)])
+def test_a_stopped_train_export_stops_its_export_child_and_says_so_once(tmp_path, capfd, name, child_too):
+    """`train --export` stopped during its export: a SIGTERM to train alone (`kill PID`) left the export child
+    running until train's exit killed it (PR_SET_PDEATHSIG) in the middle of its work; a Ctrl-C printed the
+    interrupted line twice, the child's and train's. The signal is passed on to the child (one that got it
+    already ignores the second), which cleans up and says it was stopped: train does not say it again."""
+    from sound_tf.errors import run_cli
+
+    signum = getattr(signal, name)
+    _signal_later(tmp_path, signum, child_too=child_too)
+    started = time.monotonic()
+    code = run_cli(lambda: train.call_child([sys.executable, "-c", _STOPPABLE_CHILD, str(tmp_path)]))
+    elapsed = time.monotonic() - started
+    assert code == 128 + signum and (tmp_path / "cleaned").read_text() == "yes" and elapsed < 10
+    err = capfd.readouterr().err
+    line = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
+    assert err == f"{line}; {_STOP_LINE}\n", err
+
+
+def test_a_stopped_run_log_ends_with_the_stop_line_once(tmp_path):
+    """A cross-validation's fold folder and a search's best_run (run_log) ended mid-epoch with no reason on
+    Ctrl-C or SIGTERM; the line is now their last, and the block's stop goes on."""
+    from sound_tf.errors import Stopped
+
+    for folder, stop in (("fold_1", Stopped(signal.SIGTERM)), ("fold_2", KeyboardInterrupt())):
+        with pytest.raises(KeyboardInterrupt):
+            with train.run_log(tmp_path / folder):
+                logging.getLogger("sound_tf").warning("epoch 2/20: loss 1.59")
+                raise stop
+        lines = (tmp_path / folder / "train.log").read_text().splitlines()
+        said = "stopped by SIGTERM" if folder == "fold_1" else "interrupted (Ctrl-C)"
+        assert [line[9:] for line in lines] == ["epoch 2/20: loss 1.59", f"{said}; {_STOP_LINE}"], lines
+
