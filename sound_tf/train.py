@@ -240,6 +240,12 @@ def export_pending(state: dict) -> bool:
     return state.get("status") == "done" and bool(state.get("export_profile")) and not state.get("export_done")
 
 
+def stopped_before_training(state: dict) -> bool:
+    """Whether a run's state is only what ``train --export`` records before training (its settings' fingerprint
+    and the export it asks for): its command ended before training began (while its data decoded)."""
+    return bool(state.get("fingerprint")) and not state.get("status")
+
+
 def _runs_newest_first(root: Path) -> list[Path]:
     """The run folders under ``root`` (``runs/``), newest first (their names are timestamps)."""
     return sorted((p for p in root.iterdir() if p.is_dir()), reverse=True) if root.is_dir() else []
@@ -258,14 +264,15 @@ def _state_matches(run: Path, config: Config, wanted: Callable[[dict], bool]) ->
 
 
 def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
-    """The newest unfinished run under ``root`` trained with the same settings (with ``exporting``, also a
-    finished one whose export was stopped) that no other process holds, claimed for this process
-    (:func:`sound_tf.locks.claim_folder`; give it back with ``release_folder``)."""
+    """The newest unfinished run under ``root`` trained with the same settings (one whose command was stopped
+    before it trained too; with ``exporting``, also a finished one whose export was stopped) that no other
+    process holds, claimed for this process (:func:`sound_tf.locks.claim_folder`; give it back with
+    ``release_folder``)."""
     from .locks import claim_folder, release_folder
 
     def resumable(run: Path) -> bool:
         return _state_matches(run, config, lambda state: state.get("status") == "running"
-                              or (exporting and export_pending(state)))
+                              or stopped_before_training(state) or (exporting and export_pending(state)))
 
     for run in _runs_newest_first(root):
         if resumable(run) and claim_folder(run) is None:  # held elsewhere: another process is training it
@@ -467,9 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def remove_if_unstarted(run_dir: Path) -> None:
-    """Remove a run folder this command created when it holds only its lock and log: the run stopped
-    before keeping anything (a missing --data, a bad noise folder, ...), and an empty folder named by
-    the time would be left behind each time the command is tried. Its log file is closed first."""
+    """Remove a run folder this command created when it holds only its lock and log (and, with ``--export``,
+    the state recorded before training, :func:`stopped_before_training`): the run stopped before keeping anything
+    (a missing --data, a bad noise folder, a Ctrl-C or SIGTERM while its data decoded, ...), and an empty folder
+    named by the time would be left behind each time the command is tried. Its log file is closed first."""
     from .locks import LOCK_FILE, remove_if_holding_only
 
     def close_log_file() -> None:
@@ -479,7 +487,15 @@ def remove_if_unstarted(run_dir: Path) -> None:
                 root.removeHandler(handler)
                 handler.close()
 
-    remove_if_holding_only(run_dir, {LOCK_FILE, LOG_FILE}, before_removal=close_log_file)
+    from .trainer import STATE_FILE, read_state
+
+    kept = {LOCK_FILE, LOG_FILE}
+    try:
+        if stopped_before_training(read_state(run_dir)):  # `train --export`'s first state: no training in it
+            kept.add(STATE_FILE)
+    except SoundTFError:  # damaged: not this command's to remove
+        pass
+    remove_if_holding_only(run_dir, kept, before_removal=close_log_file)
 
 
 #: After a Ctrl-C or a stop signal, how long ``train --export`` waits for its export child to end.
@@ -521,11 +537,15 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     from .evaluation import train_class_counts
     from .metrics import summary_lines
     from .trainer import read_state, train_run, write_state
-    if export_pending(read_state(run_dir)):
+    state = read_state(run_dir)
+    if export_pending(state):
         log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
     else:
-        if args.out is None and not read_state(run_dir) and (twin := finished_twin(run_dir.parent, config,
-                                                                                 besides=run_dir)) is not None:
+        if stopped_before_training(state):  # killed while its data decoded: split.csv may be kept, nothing else
+            log.info(f"resuming the run in {run_dir}: its command was stopped before training began")
+        new_run = not state or stopped_before_training(state)
+        if args.out is None and new_run and (twin := finished_twin(run_dir.parent, config,
+                                                                   besides=run_dir)) is not None:
             # The settings name the data's path, not its files: recordings added since make another model.
             log.info(f"{twin} finished with these settings; unless its data changed since, this new run repeats it "
                      f"(the same seed and data give the same model on the same machine): `python -m "

@@ -2245,9 +2245,17 @@ def test_a_new_run_under_runs_alone_names_its_finished_twin_and_training_gets_pr
     early = tmp_path / "runs" / "20200101-000002"  # a `train --export` stopped before training: not finished
     early.mkdir()
     trainer.write_state(early, fingerprint=config.fingerprint(), export_profile="default", export_done=False)
-    assert train.main(settings) == 2  # a new run under runs/
+    holder = _hold(early)  # resumable, but held by another process: passed over
+    try:
+        assert train.main(settings) == 2  # a new run under runs/
+    finally:
+        holder.kill()
+        holder.wait()
     out = capsys.readouterr().out
     assert note in out and early.name not in out, out
+    assert train.main(settings) == 2  # resumed: a run that never trained is as new as one just made
+    out = capsys.readouterr().out
+    assert f"runs/{early.name}: its command was stopped before training began" in out and note in out, out
     assert train.main([*settings, "--out", str(tmp_path / "runs" / "mine")]) == 2
     assert "finished with these settings" not in capsys.readouterr().out
     resumed = tmp_path / "runs" / "20200101-000001"
@@ -2255,7 +2263,7 @@ def test_a_new_run_under_runs_alone_names_its_finished_twin_and_training_gets_pr
     trainer.write_state(resumed, status="running", fingerprint=config.fingerprint())
     assert train.main([*settings, "--quiet"]) == 2
     assert "finished with these settings" not in capsys.readouterr().out
-    assert handed == ["auto", "auto", 0]
+    assert handed == ["auto", "auto", "auto", 0]
 
 
 def test_a_path_given_with_a_tilde_by_set_or_a_recipe_is_the_home_folders(tmp_path, monkeypatch):
@@ -2442,3 +2450,44 @@ def test_a_stopped_run_log_ends_with_the_stop_line_once(tmp_path):
         said = "stopped by SIGTERM" if folder == "fold_1" else "interrupted (Ctrl-C)"
         assert [line[9:] for line in lines] == ["epoch 2/20: loss 1.59", f"{said}; {_STOP_LINE}"], lines
 
+
+def test_a_train_export_stopped_before_training_is_resumed_or_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """`train --export` records its export in run_state.json before training; killed before training began
+    (while its data decoded), the folder held .lock, train.log and that state, with no status: the same
+    command passed it over for a new folder, without a word, every time after. A failed start (a missing
+    --data) left the same folder. Now the run is resumed, in a line that names it, and a stop or a failure
+    before training leaves no folder unless it kept a split (the decoded files are in the decode cache)."""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError, Stopped
+    from sound_tf.trainer import read_state, write_state
+
+    started = []
+
+    def stop(config, run_dir, *, log, verbose):
+        started.append(Path(run_dir))
+        raise Stopped(signal.SIGTERM)  # as a SIGTERM while the data decode
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    monkeypatch.chdir(tmp_path)
+    data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
+    settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1"]
+    fingerprint = config_from_flags(*settings).fingerprint()
+    runs = tmp_path / "runs"
+    for left in ((".lock", "train.log"), (".lock", "train.log", "split.csv")):  # as a SIGKILL before training
+        killed = runs / "20200101-000000"
+        killed.mkdir(parents=True)
+        for name in left:
+            (killed / name).write_text("")
+        write_state(killed, fingerprint=fingerprint, export_profile="default", export_done=False)
+        assert train.main([*settings, "--export"]) == 143 and started[-1] == Path("runs") / killed.name
+        assert f"resuming the run in runs/{killed.name}: its command was stopped before training began\n" in \
+            capsys.readouterr().out
+        assert [p.name for p in runs.iterdir()] == ([killed.name] if "split.csv" in left else [])  # no new folder
+    assert read_state(killed) == {"fingerprint": fingerprint, "export_profile": "default", "export_done": False}
+    assert (killed / "train.log").read_text().endswith(
+        f"stopped by SIGTERM; {_STOP_LINE}\n")  # its log says why it ends there
+    assert train.main([*settings, "--export", "--out", str(tmp_path / "new")]) == 143
+    assert not (tmp_path / "new").exists()
+    monkeypatch.setattr(trainer, "train_run", lambda *a, **k: (_ for _ in ()).throw(ConfigError("no such data")))
+    assert train.main([*settings, "--export", "--out", str(tmp_path / "failed")]) == 2
+    assert not (tmp_path / "failed").exists() and len(started) == 3
