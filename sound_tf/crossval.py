@@ -28,6 +28,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -504,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--k", type=int, default=DEFAULT_K,
                         help=f"folds to assign when the dataset has none (default: {DEFAULT_K})")
     parser.add_argument("--folds", help="run only these folds, e.g. 1,3 (default: all)")
-    parser.add_argument("--out", help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
+                        help="cross-validation folder (default: runs/crossval-<settings fingerprint>)")
     parser.add_argument("--overwrite", action="store_true", help="start over in an existing --out folder")
     parser.add_argument("--quiet", action="store_true",
                         help="no Keras progress bars (shown only when stdout is a terminal) and none of "

@@ -194,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=SPLIT_CHOICES, help="which split of the run's split.csv (default: test)")
     parser.add_argument("--skip-unknown-labels", action="store_true",
                         help="leave out files of classes the model does not know (default: an error)")
-    parser.add_argument("--out", help="output folder (default: RUN_DIR/evaluation/<split or dataset name>)")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
+                        help="output folder (default: RUN_DIR/evaluation/<split or dataset name>)")
     parser.add_argument("--batch-size", type=int, help="windows per inference batch (default: the run's)")
     parser.add_argument("--quiet", action="store_true",
                         help="print only errors (no progress or summary lines, none of TensorFlow's own log lines; "

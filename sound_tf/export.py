@@ -1366,8 +1366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a finished training run folder")
     parser.add_argument("--profile", help="export/<name>.toml or a bare name: default, float_only, micro")
-    parser.add_argument("--out", help="bundle folder (default RUN_DIR/export); built beside it and swapped in only "
-                                      "when complete, replacing a previous bundle as a whole")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
+                        help="bundle folder (default RUN_DIR/export); built beside it and swapped in only when "
+                             "complete, replacing a previous bundle as a whole")
     parser.add_argument("--allow-degraded", action="store_true",
                         help="write the bundle even when an artefact misses a parity threshold")
     parser.add_argument("--quiet", action="store_true",

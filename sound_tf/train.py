@@ -441,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(parser)
-    parser.add_argument("--out", help="run folder (default: runs/<timestamp>)")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
+                        help="run folder (default: runs/<timestamp>)")
     parser.add_argument("--overwrite", action="store_true", help="start over: empty an existing --out folder (without --out: a new run "
                                                               "folder, instead of resuming an unfinished run)")
     parser.add_argument("--quiet", action="store_true",
@@ -460,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .export import load_profile
             load_profile(args.export)
         from .locks import release_folder
-        existed = args.out is not None and Path(args.out).expanduser().exists()
+        existed = args.out is not None and Path(args.out).exists()
         run_dir = resolve_run_dir(args.out, config, overwrite=args.overwrite, exporting=bool(args.export))
         try:
             return train_and_export(args, config, run_dir, notices=notices)

@@ -1305,7 +1305,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "recipe's, --epochs or --set")
     parser.add_argument("--time-budget", type=float, metavar="MIN",
                         help="start no new trial after this many minutes (running trials finish)")
-    parser.add_argument("--out", help="results folder (default: runs/tune-<space>-<hash of the settings>)")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
+                        help="results folder (default: runs/tune-<space>-<hash of the settings>)")
     parser.add_argument("--overwrite", action="store_true", help="delete --out and start a fresh search")
     parser.add_argument("--summarize", action="store_true",
                         help="only rewrite trials.csv, trials.png and best_hparams.json from --out")

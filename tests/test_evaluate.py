@@ -119,7 +119,7 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     assert f"<p>{len(train_rows)} examples evaluated (train).</p>" in html and "test examples" not in html
 
 
-def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_path, capsys):
+def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_path, capsys, monkeypatch):
     """``--out RUN_DIR`` replaced the run's own metrics.json and report.html with another dataset's, and a
     folder of the user's own had its report.html overwritten without a word."""
     from sound_tf import evaluate
@@ -138,6 +138,10 @@ def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_p
     assert (f"error: {mine}: not an evaluation folder (it holds report.html, and no metrics.json); the output is "
             f"written into it, so it must be new, empty or an earlier evaluation folder") in capsys.readouterr().err
     assert (mine / "report.html").read_text() == "my report"
+    monkeypatch.setenv("HOME", str(tmp_path))  # a quoted ~ is the home folder, as for --data: no folder named '~'
+    monkeypatch.chdir(tmp_path)
+    assert evaluate.main([str(run.run_dir), "--out", "~/mine"]) == 2
+    assert f"error: {mine}: not an evaluation folder" in capsys.readouterr().err and not (tmp_path / "~").exists()
     assert evaluate.main([str(run.run_dir), "--batch-size", "0"]) == 2  # named as typed, not as train.batch_size
     assert capsys.readouterr().err == "error: batch_size (--batch-size) must be an integer >= 1, got 0\n"
     again = tmp_path / "again"  # an earlier evaluation's folder is replaced, as the default one is

@@ -675,7 +675,7 @@ def test_a_failed_export_leaves_the_previous_bundle_and_no_temporary_folder(bund
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "new"]
 
 
-def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, capsys):
+def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, capsys, monkeypatch):
     run, _ = bundle
     profile = tmp_path / "fast.toml"
     profile.write_text('artefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
@@ -690,6 +690,12 @@ def test_export_refuses_an_out_folder_that_is_not_a_bundle(bundle, tmp_path, cap
     assert sorted(p.name for p in mine.iterdir()) == ["model_float32.tflite", "notes.txt"]
     assert export.main([str(run.run_dir), "--profile", str(profile), "--out", str(run.run_dir), "--quiet"]) == 2
     assert f"{run.run_dir}: this folder holds the run" in capsys.readouterr().err
+    # a quoted ~ (the shell leaves it alone) is the home folder, as for --data: no folder named '~' here
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert export.main([str(run.run_dir), "--profile", str(profile), "--out", "~/mine", "--quiet"]) == 2
+    assert f"error: {mine}: not an export bundle" in capsys.readouterr().err
+    assert not (tmp_path / "~").exists()
     assert (run.run_dir / "model.keras").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml", "mine"]
 

@@ -294,13 +294,23 @@ def test_labels_cannot_be_set_on_the_command_line():
         config_from_flags("--set", 'labels=["a","b"]')
 
 
-def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys):
+def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, capsys, monkeypatch):
     data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
     assert train.main(_flags(data, a_file, "--epochs", "1")) == 2  # used to be a FileExistsError traceback
     assert f"error: {a_file}: exists and is not a folder; --out names a folder to create or reuse" \
         in capsys.readouterr().err
+    # a quoted ~ in --out (the shell leaves it alone) is the home folder, as in --data, for every command: it was
+    # checked expanded in one place and made a folder named '~' in the current one in another
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(data)
+    assert train.main(_flags(data, "~/notes.txt", "--epochs", "1")) == 2
+    assert f"error: {a_file}: exists and is not a folder" in capsys.readouterr().err
+    from sound_tf import crossval, tune
+    for parser in (crossval.build_parser(), tune.build_parser()):
+        assert parser.parse_args(["--out", "~/results"]).out == str(tmp_path / "results")
+    assert not (data / "~").exists()
     out = tmp_path / "run"
     assert train.main(_flags(data, out, "--epochs", "1", "--export", "micr")) == 2  # checked before training
     assert "micr" in capsys.readouterr().err and not out.exists()
