@@ -1852,6 +1852,163 @@ def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the
     assert sorted(p.name for p in mine.iterdir()) == [first["file"]]
 
 
+# -- the preview's defaults, edges and files, one each (found by a mutation pass) ----------------------------
+
+def _only(**probabilities) -> list[str]:
+    """``--set`` flags: every transform's probability 0 but the given ones."""
+    values = {**ALL_OFF, **{f"augment.{name}_probability": p for name, p in probabilities.items()}}
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+def test_cli_needs_out_writes_six_versions_by_default_and_logs_each(tmp_path, capsys):
+    """--out is required; without --count the preview writes 6 versions, seeded [seed, 1] to [seed, 6], into a
+    folder it creates with its parents, and its log names each version with the values it applied and ends with
+    the count of WAVs, the original included; nothing peaks above full scale, so no scaling is said."""
+    from sound_tf.augment_cli import parse_args
+
+    with pytest.raises(SystemExit) as ended:
+        parse_args(["x.wav"])
+    assert ended.value.code == 2 and "the following arguments are required: --out" in capsys.readouterr().err
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "new" / "preview"
+    assert augment.main([str(source), "--out", str(out), "--seed", "3", *_only(gain=1.0)]) == 0
+    records = json.loads((out / "params.json").read_text())
+    assert [r["seed"] for r in records] == [[3, index] for index in range(1, 7)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["original.wav", "params.json", "spectrograms.png", *(r["file"] for r in records)])
+    lines = capsys.readouterr().out.splitlines()
+    for record in records:
+        at = lines.index(record["file"])
+        assert lines[at + 1] == f"    gain_db={record['params']['gain_db']:.3f}"
+    assert lines[-1] == f"wrote 7 WAVs, params.json and spectrograms.png to {out}"
+    assert not [line for line in lines if "scaled by" in line]
+
+
+def test_cli_with_augmentation_off_writes_the_clip_again_and_shows_no_training_panel(tmp_path, capsys):
+    """augment.enabled = false: each version is the original clip (aug_NN_none.wav, no parameters), the log says
+    so and says nothing of mixup (on in the defaults) or of what was applied, and the PNG has a row for the
+    original and each version only (nothing acts on the features, no SpecAugment). With augmentation on and
+    every probability 0, a version says "(nothing applied)"."""
+    from PIL import Image
+
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "off"
+    assert augment.main([str(source), "--out", str(out), "--count", "2", "--seed", "1",
+                         "--set", "augment.enabled=false"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = json.loads((out / "params.json").read_text())
+    assert [(r["file"], r["params"]) for r in records] == [("aug_01_none.wav", {}), ("aug_02_none.wav", {})]
+    original, _ = sf.read(out / "original.wav", dtype="float32")
+    for record in records:
+        np.testing.assert_array_equal(sf.read(out / record["file"], dtype="float32")[0], original)
+    assert "augment.enabled is false: the versions equal the original" in lines
+    assert lines[-3:] == ["aug_01_none.wav", "aug_02_none.wav", f"wrote 3 WAVs, params.json and spectrograms.png to {out}"]
+    assert not [line for line in lines if "mixup" in line or "training applies" in line]
+    with Image.open(out / "spectrograms.png") as image:
+        assert image.size == (990, 3 * 209)  # 9 x (3 x 1.9) in at 110 dpi
+    assert augment.main([str(source), "--out", str(tmp_path / "none"), "--count", "1", *_only()]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:-1] == ["aug_01_none.wav", "    (nothing applied)"]
+
+
+def test_cli_names_the_loudest_part_from_10_db_on_and_takes_the_clip_at_the_files_edges(tmp_path, capsys):
+    """The loudest part is named when the clip is 10 dB or more below it, not 9: 1600 then 2000 samples of
+    0.5 at the start of a 3-s file whose second 2.0-3.0 holds 16000 (4000 against 400 and 500). A silent file
+    has no louder part. A file of one clip's length read from --start 0.25 is padded and gets no hint; --start
+    at its very end is outside it. The last part of a file is searched even off the 10-ms steps."""
+    from sound_tf.augment_cli import loudest_part
+
+    for name, head, said in (("ten_db.wav", 1600, "; its loudest 1-s part starts at 2.00 s, 10 dB louder "
+                                                  "(--start 2.00 uses it)"),
+                             ("nine_db.wav", 2000, " (--start chooses another part)"),
+                             ("silent.wav", 0, " (--start chooses another part)")):
+        wave = np.zeros(3 * RATE_HZ, np.float32)
+        if head:
+            wave[:head], wave[2 * RATE_HZ:] = 0.5, 0.5
+        sf.write(tmp_path / name, wave, RATE_HZ, subtype="FLOAT")
+        assert augment.main([str(tmp_path / name), "--out", str(tmp_path / name[:-4]), "--count", "1"]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == (
+            f"{tmp_path / name} lasts 3.00 s and training sees 1-s clips (audio.clip_seconds): using 0.00-1.00 s"
+            + said)
+    source = tmp_path / "one_clip.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="FLOAT")
+    assert augment.main([str(source), "--out", str(tmp_path / "late"), "--count", "1", "--start", "0.25"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{source} lasts 1.00 s and training sees 1-s clips (audio.clip_seconds): using 0.25-1.00 s, "
+        f"padded with 0.25 s of silence")
+    assert augment.main([str(source), "--out", str(tmp_path / "end"), "--start", "1"]) == 2
+    assert capsys.readouterr().err == f"error: --start 1.0 s lies outside {source}, which lasts 1.00 s\n"
+    tail = np.zeros(2 * RATE_HZ + 80)  # the part starting at 16080 samples, between two 160-sample steps
+    tail[-RATE_HZ:] = 0.5
+    assert loudest_part(tail, RATE_HZ, step=RATE_HZ // 100) == (RATE_HZ + 80, 4000.0)
+
+
+def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path, capsys):
+    """A params.json that lists other files (edited by hand, or copied) deletes none of them on a re-run: not a
+    file whose name is no version's, not a link with a version's name. A params.json that is not JSON makes the
+    folder someone's own, and a --out that is a file is named as one."""
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert augment.main([str(source), "--out", str(out), "--count", "1", "--seed", "1", *_only(gain=1.0)]) == 0
+    [first] = json.loads((out / "params.json").read_text())
+    (out / "notes.txt").write_text("mine")
+    (out / "aug_09_link.wav").symlink_to(source)
+    (out / "params.json").write_text(json.dumps([first, {"file": "notes.txt"}, {"file": "aug_09_link.wav"}]))
+    assert augment.main([str(source), "--out", str(out), "--count", "1", "--seed", "2", *_only(gain=1.0)]) == 0
+    [again] = json.loads((out / "params.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == sorted(["aug_09_link.wav", "notes.txt", "original.wav",
+                                                            "params.json", "spectrograms.png", again["file"]])
+    assert (out / "aug_09_link.wav").is_symlink() and (out / "notes.txt").read_text() == "mine"
+    capsys.readouterr()
+    (out / "params.json").write_text("{not json")
+    assert augment.main([str(source), "--out", str(out), "--count", "1"]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out}: holds original.wav, params.json, spectrograms.png, "
+                                       f"which this command writes, but no params.json of an earlier preview "
+                                       f"listing its versions; give an empty or new folder\n")
+    assert augment.main([str(source), "--out", str(source), "--count", "1"]) == 2
+    assert capsys.readouterr().err == f"error: --out {source}: exists and is not a folder\n"
+
+
+def test_cli_training_panel_is_the_first_version_as_training_draws_it(tmp_path, monkeypatch):
+    """The last panel is the first version's features with what training does on the features (the gain, by
+    default), once: its loud cells stand the first record's gain_db above the original's, not the second's,
+    and not twice the gain (the WAVs' augmenter, which applies it to the sound already)."""
+    from sound_tf import augment_cli
+    from sound_tf.frontend import log_mel_numpy
+
+    shown = []
+    whole = augment_cli.plot_versions
+    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert augment.main([str(source), "--out", str(out), "--count", "2", "--seed", "5", *_only(gain=1.0)]) == 0
+    records = json.loads((out / "params.json").read_text())
+    gains = [r["params"]["gain_db"] for r in records]
+    assert abs(gains[0] - gains[1]) > 1.0 and abs(gains[0]) > 0.5  # 0.96 and 14.54 dB
+    original, _ = sf.read(out / "original.wav", dtype="float32")
+    plain = log_mel_numpy(Config(), original)
+    loud = plain > plain.max() - 3.0  # the tone's cells
+    [kwargs] = shown
+    lifted = float(np.mean(kwargs["training_view"][loud] - plain[loud])) * 10 / np.log(10)
+    assert lifted == pytest.approx(gains[0], abs=0.1)
+
+
+def test_preview_names_the_flag_or_file_that_gave_an_unusable_noise_folder(tmp_path):
+    """A --set noise folder that is missing is named as one, over a recipe's or a run's settings alike."""
+    from sound_tf import augment_cli
+
+    Config().save(tmp_path / "run")
+    gone = tmp_path / "gone"
+    for source in ([], ["--pipeline", "esc50"], ["--run", str(tmp_path / "run")]):
+        with pytest.raises(ConfigError) as info:
+            augment_cli.build_config(augment_cli.parse_args(["x.wav", "--out", "o", *source,
+                                                             "--set", f"augment.noise_dir={gone}"]))
+        assert str(info.value) == f"--set augment.noise_dir={gone}: no such folder", source
+
+
 # -- a transform that never runs reads none of its settings -------------------------------------------
 
 #: Per transform: the ``*_domain`` setting that places it (``None``: SpecAugment, always on the features), and
