@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import re
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -54,7 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                      description="Write augmented versions of one audio file as WAVs and a "
                                                  "PNG of their log-mel spectrograms.")
     parser.add_argument("file", help="an audio file (any format sound_tf decodes)")
-    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--out", required=True, type=os.path.expanduser,  # a quoted ~ too: no folder named '~'
+                        help="output folder (created)")
     parser.add_argument("--count", type=int, default=6,
                         help=f"augmented versions to write (default 6, at most {MAX_COUNT})")
     parser.add_argument("--seed", type=int, help="the run's seed (train.seed, as train's --seed): the draws and the "

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -77,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sound_tf.show", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="an audio file")
-    parser.add_argument("--out", help="the PNG to write (default: <file name>.png in the current folder)")
+    parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~'
+                        help="the PNG to write (default: <file name>.png in the current folder)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--run", help="use this run folder's config (sample rate and frontend)")
     source.add_argument("--pipeline", help="use this recipe's config (pipelines/<name>.toml or a path)")

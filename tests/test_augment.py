@@ -1944,7 +1944,7 @@ def test_cli_names_the_loudest_part_from_10_db_on_and_takes_the_clip_at_the_file
     assert loudest_part(tail, RATE_HZ, step=RATE_HZ // 100) == (RATE_HZ + 80, 4000.0)
 
 
-def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path, capsys):
+def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path, capsys, monkeypatch):
     """A params.json that lists other files (edited by hand, or copied) deletes none of them on a re-run: not a
     file whose name is no version's, not a link with a version's name. A params.json that is not JSON makes the
     folder someone's own, and a --out that is a file is named as one."""
@@ -1968,6 +1968,9 @@ def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path
                                        f"which this command writes, but no params.json of an earlier preview "
                                        f"listing its versions; give an empty or new folder\n")
     assert augment.main([str(source), "--out", str(source), "--count", "1"]) == 2
+    assert capsys.readouterr().err == f"error: --out {source}: exists and is not a folder\n"
+    monkeypatch.setenv("HOME", str(source.parent))  # a quoted ~ is the home folder: no folder named '~' is made
+    assert augment.main([str(source), "--out", f"~/{source.name}", "--count", "1"]) == 2
     assert capsys.readouterr().err == f"error: --out {source}: exists and is not a folder\n"
 
 

@@ -342,6 +342,9 @@ def test_show_writes_the_figure(run, tmp_path, monkeypatch):
     for target in (source, tmp_path / "tone.jpg"):  # the recording itself; a name that promises no PNG
         assert show.main([str(source), "--out", str(target)]) == 2
     assert source.read_bytes() == recording and not (tmp_path / "tone.jpg").exists()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a quoted ~ is the home folder: no folder named '~' is made
+    assert show.main([str(source), "--pipeline", "demo", "--out", "~/tone.png"]) == 0
+    assert (tmp_path / "home" / "tone.png").is_file() and not (tmp_path / "~").exists()
 
 
 def test_files_whose_names_are_not_utf8_are_read_shown_and_predicted(run, tmp_path, capsys):
