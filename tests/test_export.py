@@ -789,6 +789,36 @@ def test_a_threshold_failure_counts_clips_and_says_when_the_test_split_is_too_sm
         "needed to hold dynamic to it"]
 
 
+def _counted_entry(clips: int, differ: int, *, keras_right: int, right: int, **more) -> dict:
+    """An entry as export writes it for ``clips`` test clips: agreement and accuracies as NumPy means (their
+    floating-point rounding included), ``differ`` clips that differ from Keras."""
+    agreement = float(np.mean(np.arange(clips) >= differ))
+    keras_accuracy, accuracy = float(np.mean(np.arange(clips) < keras_right)), float(np.mean(np.arange(clips) < right))
+    return {"agreement": agreement, "accuracy": accuracy, "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
+            "clips": clips, "agreement_clips": clips, "disagreements": differ,
+            "agreement_by_split": {"test": {"clips": clips, "disagreements": differ}}, **more}
+
+
+def test_a_300_clip_test_split_is_held_to_the_thresholds_as_before():
+    """On a 300-clip test split (FSDD's official one) a clip is 0.33 points, within float's 0.5, int8's 3 and the
+    drop's 1: every verdict is the rule agreement < threshold or drop > threshold fails, 301 x 10 entries of
+    each kind, and the messages count the clips that differ."""
+    profile = export.ExportProfile()
+    for name, minimum in (("float16", 0.995), ("int8", 0.97)):
+        for differ in range(301):
+            for lost in range(-3, 7):
+                entry = _counted_entry(300, differ, keras_right=270, right=270 - lost)
+                before = entry["agreement"] < minimum or (name == "int8" and entry["accuracy_drop_points"] > 1.0)
+                assert bool(export.check_thresholds({name: entry}, profile)) == before, (name, differ, lost)
+    assert export.check_thresholds({"int8": _counted_entry(300, 10, keras_right=270, right=266),
+                                    "float16": _counted_entry(300, 2, keras_right=270, right=270)}, profile) == [
+        "int8: top-1 agreement with Keras 96.67% < 97.00% (thresholds.quantized_min_agreement); 10 of 300 test clips "
+        "differ",
+        "int8: test accuracy 88.67% is 1.33 points below Keras (> 1, thresholds.quantized_max_accuracy_drop_points)",
+        "float16: top-1 agreement with Keras 99.33% < 99.50% (thresholds.float_min_agreement); 2 of 300 test clips "
+        "differ"]
+
+
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
     """One confident window for class 0, two milder ones for class 1: the mean logits (10/3, 4/3) pick class 0
     with softmax 0.881; averaging the probabilities would pick class 1 (0.41 vs 0.59)."""
