@@ -46,6 +46,15 @@ decode cache, one clip's windows in memory at a time (:class:`CachedWindows`). E
 artefact, on either kernel set, misses the profile's thresholds unless ``--allow-degraded`` (``export.json``
 then records ``passed: false`` and ``allow_degraded: true``, and the server serves the bundle with a warning).
 
+Top-1 agreement with Keras needs no label: where the test split has too few clips to hold an artefact to its
+threshold (one clip weighs more than it allows: under 34 for 97%, under 200 for 99.5%), it is measured on the
+validation clips too, then the training clips int8 is not calibrated on, then those it is, until there are
+enough (:func:`agreement_splits`; training clips, which Keras is surer of, come last). Accuracy and its drop
+stay the test split's. A check whose clips are still too few -- every clip of a small run, or the accuracy
+drop on fewer than 100 test clips -- is held to one clip: one clip that differs (or one test clip lost, net)
+passes, two fail. The log says so, and ``export.json`` records each check's splits and what it was held to
+(``checks``) and each artefact's clips that differ per split (``agreement_by_split``).
+
 The bundle is built in a new folder beside ``--out`` and moved into place only once it is complete, replacing
 any previous bundle there as a whole: a failed export (or Ctrl-C) leaves the previous bundle (or nothing), and
 no stale file of another run or profile survives a re-export. An existing ``--out`` that holds files export
@@ -158,11 +167,13 @@ class ExportProfile:
     latency_runs : int
         Timed single-clip runs per artefact (after warm-up); ``export.json`` keeps the median.
     float_min_agreement : float
-        Minimum top-1 agreement with Keras on test clips of ``saved_model``, ``float32``, ``float16``.
+        Minimum top-1 agreement with Keras of ``saved_model``, ``float32``, ``float16``: on the test clips, and
+        more splits when they are too few to hold an artefact to it (see :func:`check_thresholds`).
     quantized_min_agreement : float
         The same for ``dynamic``, ``int8`` and ``int8_features``.
     quantized_max_accuracy_drop_points : float
-        Maximum test accuracy lost by a quantised artefact against Keras, in percentage points.
+        Maximum test accuracy lost by a quantised artefact against Keras, in percentage points (one test clip
+        where one clip weighs more).
     """
 
     name: str = "default"
@@ -300,6 +311,13 @@ class CachedWindows(Sequence[np.ndarray]):
         for index in range(len(self)):
             yield self[index]
 
+    def take(self, indices: Sequence[int]) -> "CachedWindows":
+        """The clips at ``indices``, in that order (their window counts kept: no file is read)."""
+        taken = CachedWindows([], clip_samples=self.clip_samples, hop_samples=self.hop_samples)
+        taken.paths = [self.paths[i] for i in indices]
+        taken.counts = [self.counts[i] for i in indices]
+        return taken
+
     def _frames(self, path: Path) -> int:
         try:
             return sf.info(str(path)).frames
@@ -336,6 +354,14 @@ class Clips:
     @property
     def num_windows(self) -> int:
         return sum(self.window_counts)
+
+    def take(self, indices: Sequence[int]) -> "Clips":
+        """The clips at ``indices``, in that order; no clip is read."""
+        indices = list(indices)
+        windows = (self.windows.take(indices) if isinstance(self.windows, CachedWindows)
+                   else [self.windows[i] for i in indices])
+        return Clips(sources=[self.sources[i] for i in indices],
+                     label_indices=self.label_indices[np.asarray(indices, np.int64)], windows=windows)
 
 
 def read_clips(run_dir: Path, config: Config, split: str, *, limit: int | None = None,
@@ -936,30 +962,198 @@ def _analyzer_text(model_bytes: bytes) -> str:
 
 
 # -- checking ---------------------------------------------------------------------------------------------------
-def _counted(message: str, name: str, entry: Mapping[str, Any], allowed_points: float, *, differ: bool) -> str:
-    """``message`` plus how many test clips differ (``differ``) and, when one clip weighs more than the
-    ``allowed_points`` of a threshold, that the test split is too small to hold ``name`` to it."""
-    clips = int(entry.get("clips") or 0)
-    if not clips:
-        return message
-    if differ and "disagreements" in entry:
-        message += f"; {int(entry['disagreements'])} of {clips} test clips differ"
-    one_clip = 100.0 / clips  # points of agreement or accuracy one test clip is worth
-    if one_clip > allowed_points:
-        message += (f"; with {clips} test clips one clip is {one_clip:.2f} points, more than the threshold's "
-                    f"{allowed_points:.2f}, so a larger test split is needed to hold {name} to it")
+#: Where top-1 agreement with Keras is measured, in this order, when the test split alone has too few clips to hold
+#: an artefact to its threshold: agreement needs no label. ``train`` holds the training clips int8 is not calibrated
+#: on, ``calibration`` those whose windows calibrate it (all training clips when no int8 artefact is built).
+AGREEMENT_SPLITS = ("test", "val", "train", "calibration")
+AGREEMENT_SPLIT_NAMES = {"test": "test", "val": "validation", "train": "training clip{s} int8 is not calibrated on",
+                         "calibration": "training clip{s} int8 is calibrated on"}
+
+
+def too_few_clips(clips: int, allowed_points: float) -> bool:
+    """Whether one clip of ``clips`` weighs more than the ``allowed_points`` percentage points a threshold allows,
+    so that the clips cannot hold an artefact to it (one clip that differs already misses it). A threshold that
+    allows nothing (0 points, agreement 100%) is held as it is by any number of clips."""
+    return clips > 0 and allowed_points > 0 and 100.0 / clips > allowed_points
+
+
+def clips_to_resolve(allowed_points: float) -> int:
+    """The fewest clips that can hold an artefact to a threshold allowing ``allowed_points`` (:func:`too_few_clips`):
+    34 for 97% agreement (3 points), 100 for a 1-point accuracy drop, 200 for 99.5% agreement."""
+    if allowed_points <= 0:
+        return 1
+    count = max(1, int(np.ceil(100.0 / allowed_points)))
+    while too_few_clips(count, allowed_points):  # the same floating-point comparison as the checks
+        count += 1
+    while count > 1 and not too_few_clips(count - 1, allowed_points):
+        count -= 1
+    return count
+
+
+def agreement_points(minimum: float) -> float:
+    """Percentage points of agreement a ``minimum`` agreement allows to be lost."""
+    return 100 * (1 - minimum)
+
+
+def agreement_splits(sizes: Mapping[str, int], minimum: float) -> tuple[str, ...]:
+    """The splits on which top-1 agreement with Keras is held to ``minimum``: the test split, then each of
+    :data:`AGREEMENT_SPLITS` in turn while the clips taken are too few to hold an artefact to it
+    (:func:`too_few_clips`) and a split with clips is left. ``sizes`` maps those splits to clip counts."""
+    allowed = agreement_points(minimum)
+    chosen, clips = ["test"], int(sizes.get("test", 0))
+    for split in AGREEMENT_SPLITS[1:]:
+        if not too_few_clips(clips, allowed):
+            break
+        if sizes.get(split, 0):
+            chosen.append(split)
+            clips += int(sizes[split])
+    return tuple(chosen)
+
+
+def _and(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def check_plan(sizes: Mapping[str, int], profile: ExportProfile) -> dict[str, dict[str, Any]]:
+    """Which clips each check of ``profile`` is measured on and what it is held to (``export.json``'s ``checks``).
+
+    ``sizes`` maps :data:`AGREEMENT_SPLITS` to clip counts. Top-1 agreement with Keras needs no label: it is
+    measured on the splits :func:`agreement_splits` takes for its threshold, and held to it (``"held_to":
+    "threshold"``) unless even those clips are too few, then to one clip (``"one clip"``). The accuracy drop needs
+    labels the model never saw: the test split alone, held to one clip where one test clip weighs more than the
+    threshold. A check is listed when the profile builds an artefact it applies to.
+    """
+    plan: dict[str, dict[str, Any]] = {}
+    floats = [a for a in profile.artefacts if a in FLOAT_ARTEFACTS]
+    quantized = [a for a in profile.artefacts if a not in FLOAT_ARTEFACTS]
+    for kind, names, minimum in (("float", floats, profile.float_min_agreement),
+                                 ("quantized", quantized, profile.quantized_min_agreement)):
+        if not names:
+            continue
+        splits = agreement_splits(sizes, minimum)
+        clips = sum(int(sizes.get(split, 0)) for split in splits)
+        allowed = agreement_points(minimum)
+        plan[f"{kind}_agreement"] = {
+            "artefacts": names, "setting": f"thresholds.{kind}_min_agreement", "threshold": minimum,
+            "allowed_points": round(allowed, 9), "clips_needed": clips_to_resolve(allowed),
+            "splits": {split: int(sizes.get(split, 0)) for split in splits}, "clips": clips,
+            "held_to": "one clip" if too_few_clips(clips, allowed) else "threshold"}
+    if quantized:
+        limit, clips = profile.quantized_max_accuracy_drop_points, int(sizes.get("test", 0))
+        plan["quantized_accuracy_drop"] = {
+            "artefacts": quantized, "setting": "thresholds.quantized_max_accuracy_drop_points", "threshold": limit,
+            "allowed_points": limit, "clips_needed": clips_to_resolve(limit), "splits": {"test": clips},
+            "clips": clips, "held_to": "one clip" if too_few_clips(clips, limit) else "threshold"}
+    return plan
+
+
+def _threshold_text(check: Mapping[str, Any]) -> str:
+    """``97.00%`` for an agreement check, ``1 point`` for the accuracy drop."""
+    if check["setting"].endswith("_agreement"):
+        return f"{100 * check['threshold']:.2f}%"
+    return f"{check['threshold']:g} point{'' if check['threshold'] == 1 else 's'}"
+
+
+def check_plan_lines(plan: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The log lines that say where a check is measured on more than the test split or held to one clip (none
+    when every check is held to its threshold on the test split, as on a large one)."""
+    lines = []
+    for key, check in plan.items():
+        splits, names = check["splits"], _and(check["artefacts"])
+        test = int(splits.get("test", 0))
+        agreement = key.endswith("_agreement")
+        if check["held_to"] != "one clip" and len(splits) == 1:
+            continue
+        needs = (f"{_threshold_text(check)} ({check['setting']}) needs {check['clips_needed']} clips, where one of "
+                 f"{test} test clips is {100 / max(test, 1):.2f} points")
+        if not agreement:
+            line = f"accuracy drop of {names} is measured on the {test} test clips: {needs}"
+        elif len(splits) > 1:
+            taken = ", ".join(f"{count} {AGREEMENT_SPLIT_NAMES[split].format(s='' if count == 1 else 's')}"
+                              for split, count in splits.items())
+            line = (f"agreement with Keras of {names} is measured on {check['clips']} clips ({taken}; agreement "
+                    f"needs no label): {needs}")
+        else:
+            line = f"agreement with Keras of {names} is measured on the {test} test clips, all the run has: {needs}"
+        if check["held_to"] == "one clip":
+            held = "one clip that differs passes" if agreement else "one test clip lost passes"
+            line += (f"; with no more clips in the run, {held} and two fail" if agreement and len(splits) > 1
+                     else f", so {held} and two fail")
+        lines.append(line)
+    return lines
+
+
+def _by_split(entry: Mapping[str, Any]) -> str:
+    """``1 of 12 test, 0 of 12 val, 2 of 44 calibration`` from an entry's ``agreement_by_split``."""
+    return ", ".join(f"{int(counts['disagreements'])} of {int(counts['clips'])} {split}"
+                     for split, counts in entry.get("agreement_by_split", {}).items())
+
+
+def _agreement_failure(name: str, artefact: str, entry: Mapping[str, Any], minimum: float, setting: str) -> str | None:
+    """The failure message of an entry's agreement, or ``None`` when it passes.
+
+    Held to ``minimum`` when its clips can hold it there; on clips too few for that (all the run has: export
+    takes more splits until there are enough, :func:`agreement_splits`), to one clip: one clip that differs
+    passes, two fail."""
+    agreement = float(entry["agreement"])
+    clips = int(entry.get("agreement_clips", entry.get("clips")) or 0)
+    pooled = len(entry.get("agreement_by_split", {})) > 1
+    which = "clips" if pooled else "test clips"
+    allowed = agreement_points(minimum)
+    differ = entry.get("disagreements")
+    if differ is None and clips:
+        differ = round((1 - agreement) * clips)
+    detail = f" ({_by_split(entry)})" if pooled else ""
+    if differ is not None and too_few_clips(clips, allowed):  # the one-clip floor
+        if int(differ) <= 1:
+            return None
+        return (f"{name}: top-1 agreement with Keras {100 * agreement:.2f}%, {int(differ)} of {clips} {which} differ"
+                f"{detail}: more than the one clip it is held to, as {clips} {which}, all the run has, cannot hold "
+                f"{artefact} to {100 * minimum:.2f}% (thresholds.{setting}: one clip is {100 / clips:.2f} points, more "
+                f"than the {allowed:.2f} allowed; {clips_to_resolve(allowed)} clips would)")
+    if agreement >= minimum:
+        return None
+    message = f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < {100 * minimum:.2f}% (thresholds.{setting})"
+    if differ is not None and "disagreements" in entry:
+        message += f"; {int(differ)} of {clips} {which} differ{detail}"
     return message
+
+
+def _drop_failure(name: str, artefact: str, entry: Mapping[str, Any], limit: float) -> str | None:
+    """The failure message of an entry's test accuracy drop, or ``None`` when it passes.
+
+    Held to ``limit`` points when the test split can hold it there; where one test clip weighs more, to one clip:
+    one clip lost (net of the clips gained) passes, two fail."""
+    drop = float(entry["accuracy_drop_points"])
+    clips = int(entry.get("clips") or 0)
+    below = f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points below Keras"
+    if too_few_clips(clips, limit):  # the one-clip floor
+        lost = round(drop * clips / 100)  # a whole number of clips: no rounding of the points decides it
+        if lost <= 1:
+            return None
+        return (f"{below}, {lost} of {clips} test clips: more than the one clip it is held to, as {clips} test "
+                f"clips cannot hold {artefact} to {limit:g} point{'' if limit == 1 else 's'} "
+                f"(thresholds.quantized_max_accuracy_drop_points: one clip is {100 / clips:.2f} points; "
+                f"{clips_to_resolve(limit)} clips would)")
+    if drop > limit:
+        return f"{below} (> {limit:g}, thresholds.quantized_max_accuracy_drop_points)"
+    return None
 
 
 def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: ExportProfile) -> list[str]:
     """Failure messages of every artefact that misses the profile's thresholds (empty when all pass).
 
     ``artefacts`` maps names to entries with ``agreement`` (fraction) and ``accuracy_drop_points``, and
-    optionally ``clips`` and ``disagreements`` (counts): with them a message says how many test clips
-    differ, and when a single clip already weighs more than the threshold allows, that the test split is
-    too small to hold the artefact to it. An entry's ``builtin_kernels`` (the same artefact on TFLite's
-    built-in kernels alone) is held to the same thresholds, as ``"<name> (built-in kernels)"``: a device
-    without XNNPACK runs those kernels.
+    optionally counts: ``clips`` (test clips: the accuracy's), ``disagreements`` and ``agreement_clips`` (the
+    clips the agreement was measured on, the test clips when absent) and ``agreement_by_split`` ({split:
+    {"clips", "disagreements"}}). With counts a message says how many clips differ, and a check whose clips are
+    too few to hold it to its threshold (one clip weighs more than the threshold allows, :func:`too_few_clips`)
+    is held to one clip instead: one clip that differs from Keras (or one test clip lost, net) passes, two fail.
+    Export measures agreement on more splits before it comes to that (:func:`agreement_splits`), so clips too few
+    for agreement are all the run has. An entry's ``builtin_kernels`` (the same artefact on TFLite's built-in
+    kernels alone) is held to the same thresholds, as ``"<name> (built-in kernels)"``: a device without XNNPACK
+    runs those kernels.
     """
     failures = []
     checked = []  # (name in messages, entry, artefact)
@@ -970,23 +1164,13 @@ def check_thresholds(artefacts: Mapping[str, Mapping[str, Any]], profile: Export
         if BUILTIN_KERNELS in entry:
             checked.append((f"{name} (built-in kernels)", entry[BUILTIN_KERNELS], name))
     for name, entry, artefact in checked:
-        agreement = float(entry["agreement"])
         is_float = artefact in FLOAT_ARTEFACTS
         minimum = profile.float_min_agreement if is_float else profile.quantized_min_agreement
-        if agreement < minimum:
-            setting = "float_min_agreement" if is_float else "quantized_min_agreement"
-            failures.append(_counted(f"{name}: top-1 agreement with Keras {100 * agreement:.2f}% < "
-                                     f"{100 * minimum:.2f}% (thresholds.{setting})", artefact, entry,
-                                     100 * (1 - minimum), differ=True))
-        if is_float:
-            continue
-        drop = float(entry["accuracy_drop_points"])
-        if drop > profile.quantized_max_accuracy_drop_points:
-            failures.append(_counted(f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points "
-                                     f"below Keras (> {profile.quantized_max_accuracy_drop_points:g}, "
-                                     f"thresholds.quantized_max_accuracy_drop_points)", artefact, entry,
-                                     profile.quantized_max_accuracy_drop_points, differ=False))
-    return failures
+        setting = "float_min_agreement" if is_float else "quantized_min_agreement"
+        failures.append(_agreement_failure(name, artefact, entry, minimum, setting))
+        if not is_float:
+            failures.append(_drop_failure(name, artefact, entry, profile.quantized_max_accuracy_drop_points))
+    return [failure for failure in failures if failure is not None]
 
 
 # -- the stage ----------------------------------------------------------------------------------------------------
@@ -1233,12 +1417,19 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
     caution = few_windows_warning(len(representative), profile.representative_windows) if train is not None else None
     if caution:
         log(f"export: {caution}")
+    calibration_sources = set(_clips_used(train, len(representative))) if train is not None else set()
+    plan = check_plan(_agreement_split_sizes(run_dir, len(test.sources), calibration_sources), profile)
+    for text in check_plan_lines(plan):
+        log(f"export: {text}")
+    more = _agreement_clips(run_dir, config, {split for check in plan.values() for split in check["splits"]},
+                            calibration_sources)  # split -> Clips, beyond the test split
     probe = test.windows[0][:1].copy()  # [1, clip_samples]: the latency input (not its clip's other windows)
 
     keras_runner = _KerasRunner(model)
     keras_probs, keras_windows = score_clips(keras_runner, test)
     keras_pred = keras_probs.argmax(axis=1)
     keras_accuracy = float(np.mean(keras_pred == test.label_indices))
+    keras_more = {split: score_clips(keras_runner, clips)[0].argmax(axis=1) for split, clips in more.items()}
     entries: dict[str, dict[str, Any]] = {"keras": {
         "file": str((run_dir / "model.keras").resolve()), "size_bytes": _size_bytes(run_dir / "model.keras"),
         "latency_ms": median_latency_ms(keras_runner, probe, profile.latency_runs),
@@ -1246,29 +1437,41 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         "accuracy": keras_accuracy, "agreement": 1.0, "accuracy_drop_points": 0.0}}
     log(f"export: keras test accuracy {100 * keras_accuracy:.2f}%")
 
-    def scored(runner: _Runner) -> tuple[dict[str, Any], np.ndarray]:
-        """Latency, accuracy and agreement with Keras of one runner; and its window probabilities."""
+    def scored(name: str, runner: _Runner) -> tuple[dict[str, Any], np.ndarray]:
+        """Latency, accuracy and agreement with Keras of one runner of artefact ``name``; and its window
+        probabilities. Accuracy is the test split's; agreement is over the splits its check takes (``plan``)."""
         probs, window_probs = score_clips(runner, test)
         pred = probs.argmax(axis=1)
         accuracy = float(np.mean(pred == test.label_indices))
+        agrees = {"test": pred == keras_pred}  # split -> [clips] bool
+        check = plan["float_agreement" if name in FLOAT_ARTEFACTS else "quantized_agreement"]
+        for split in check["splits"]:
+            if split != "test":
+                agrees[split] = score_clips(runner, more[split])[0].argmax(axis=1) == keras_more[split]
+        agree = np.concatenate(list(agrees.values()))  # [agreement clips]
         return {"latency_ms": median_latency_ms(runner, probe, profile.latency_runs),
-                "accuracy": accuracy, "agreement": float(np.mean(pred == keras_pred)),
-                "clips": int(pred.size), "disagreements": int(np.count_nonzero(pred != keras_pred)),
+                "accuracy": accuracy, "agreement": float(np.mean(agree)),
+                "clips": int(pred.size), "agreement_clips": int(agree.size),
+                "disagreements": int(np.count_nonzero(~agree)),
+                "agreement_by_split": {split: {"clips": int(a.size), "disagreements": int(np.count_nonzero(~a))}
+                                       for split, a in agrees.items()},
                 "accuracy_drop_points": 100.0 * (keras_accuracy - accuracy),
                 "window_agreement": float(np.mean(window_probs.argmax(axis=1) == keras_windows.argmax(axis=1))),
                 "max_abs_probability_diff": float(np.abs(window_probs - keras_windows).max())}, window_probs
 
     def line(entry: Mapping[str, Any]) -> str:
+        over = f" of {entry['agreement_clips']} clips" if entry["agreement_clips"] != entry["clips"] else ""
         return (f"{entry['latency_ms']:7.2f} ms  accuracy {100 * entry['accuracy']:6.2f}%  agreement "
-                f"{100 * entry['agreement']:6.2f}%  probabilities {entry['max_abs_probability_diff']:.4f} from Keras")
+                f"{100 * entry['agreement']:6.2f}%{over}  probabilities {entry['max_abs_probability_diff']:.4f} "
+                f"from Keras")
 
     def measure(name: str, runner: _Runner, path: Path, builtin: _Runner | None = None) -> dict[str, Any]:
         """``builtin``: the same artefact on TFLite's built-in kernels alone, measured as a second kernel set."""
-        entry, window_probs = scored(runner)
+        entry, window_probs = scored(name, runner)
         entry = {"file": path.name, "size_bytes": _size_bytes(path), **entry}
         log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {line(entry)}")
         if builtin is not None:
-            other, other_windows = scored(builtin)
+            other, other_windows = scored(name, builtin)
             other["max_abs_probability_diff_from_default_kernels"] = float(np.abs(other_windows - window_probs).max())
             entry[BUILTIN_KERNELS] = other
             log(f"export: {'  built-in kernels':<27}{line(other)}, "  # columns under the line above
@@ -1324,8 +1527,11 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         "clip_samples": config.audio.clip_samples, "window_hop_samples": config.audio.window_hop_samples,
         "config_fingerprint": config.fingerprint(),
         "scoring": "per clip: windows every window_hop_samples (tail zero-padded), logits per window, softmax of "
-                   "their mean (as evaluation); accuracy and top-1 agreement with Keras over the run's test split; "
-                   "window_agreement and max_abs_probability_diff compare single windows. TFLite files run with "
+                   "their mean (as evaluation); accuracy and accuracy_drop_points over the run's test split; top-1 "
+                   "agreement with Keras (agreement, disagreements) over agreement_clips: the test split, and where "
+                   "its clips are too few to hold an artefact to its threshold the further splits named under "
+                   "checks (agreement_by_split counts each); window_agreement and max_abs_probability_diff compare single windows of "
+                   "the test split. TFLite files run with "
                    "the runtime's default delegate (XNNPACK) where it applies; builtin_kernels holds the same "
                    "measurements of float16, dynamic, int8 and int8_features on TFLite's built-in kernels alone "
                    "(no delegate, as a device without XNNPACK runs them), held to the same thresholds, and their "
@@ -1336,10 +1542,41 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
         "test": {"clips": len(test.sources), "windows": test.num_windows, "run_accuracy": _run_accuracy(run_dir)},
         "representative": ({"split": "train", "windows": int(len(representative)),
                             "sources": list(_clips_used(train, len(representative)))} if train is not None else None),
+        "checks": {"what": "the clips each check is measured on (splits: test, val, train = training clips int8 "
+                           "is not calibrated on, calibration = training clips it is calibrated on) and what it is "
+                           "held to: its threshold, or one clip where those clips are too few for it (one clip "
+                           "weighs more than allowed_points): one clip that differs (or one test clip lost) "
+                           "passes, two fail. Agreement needs no label and takes more splits, in that order, until "
+                           "it has clips_needed or none is left; the accuracy drop is the test split's",
+                   **plan},
         "artefacts": entries, "passed": not failures, "failures": failures, "allow_degraded": allow_degraded,
     }
     (out / EXPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _agreement_split_sizes(run_dir: Path, test_clips: int, calibration: set[str]) -> dict[str, int]:
+    """Clips of each of :data:`AGREEMENT_SPLITS` in the run's ``split.csv`` (``calibration``: the training clips
+    whose windows calibrate int8); nothing is decoded."""
+    splits = read_split_csv(run_dir / "split.csv", run_file=True)
+    train = splits["train"]
+    calibrating = sum(1 for ex in train if ex.path in calibration)
+    return {"test": test_clips, "val": len(splits["val"]), "train": len(train) - calibrating,
+            "calibration": calibrating}
+
+
+def _agreement_clips(run_dir: Path, config: Config, splits: set[str], calibration: set[str]) -> dict[str, Clips]:
+    """The clips of ``splits`` other than the test split (:data:`AGREEMENT_SPLITS`), read only when asked for."""
+    more: dict[str, Clips] = {}
+    if "val" in splits:
+        more["val"] = read_clips(run_dir, config, "val")
+    if {"train", "calibration"} & splits:
+        train = read_clips(run_dir, config, "train")
+        calibrating = [source in calibration for source in train.sources]
+        for split, wanted in (("train", False), ("calibration", True)):
+            if split in splits:
+                more[split] = train.take([i for i, c in enumerate(calibrating) if c == wanted])
+    return more
 
 
 def _clips_used(clips: Clips, count: int):
