@@ -265,7 +265,7 @@ def _state_matches(run: Path, config: Config, wanted: Callable[[dict], bool]) ->
 
 def find_resumable_run(root: Path, config: Config, *, exporting: bool = False) -> Path | None:
     """The newest unfinished run under ``root`` trained with the same settings (one whose command was stopped
-    before it trained too; with ``exporting``, also a finished one whose export was stopped) that no other
+    before it trained too; with ``exporting``, also a finished one whose export was stopped or failed) that no other
     process holds, claimed for this process (:func:`sound_tf.locks.claim_folder`; give it back with
     ``release_folder``)."""
     from .locks import claim_folder, release_folder
@@ -291,7 +291,7 @@ def finished_twin(root: Path, config: Config, *, besides: Path) -> Path | None:
 def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False, exporting: bool = False) -> Path:
     """``--out`` (resumed if unfinished), else a resumable run under runs/, else runs/<timestamp>.
 
-    With ``exporting`` (``--export``), a finished run whose export was stopped is resumed too: only its
+    With ``exporting`` (``--export``), a finished run whose export was stopped or failed is resumed too: only its
     export runs again. The folder returned is claimed for this process (:mod:`sound_tf.locks`; give it
     back with ``release_folder`` when the work is done): a folder another process is training in is
     refused as ``--out`` and passed over as a resumable run.
@@ -540,7 +540,8 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     from .trainer import read_state, train_run, write_state
     state = read_state(run_dir)
     if export_pending(state):
-        log.info(f"{run_dir}: training had finished and its export was stopped; exporting it again")
+        log.info(f"{run_dir}: training had finished and its export did not (it was stopped or failed); "
+                 f"exporting it again")
     else:
         if stopped_before_training(state):  # killed while its data decoded: split.csv may be kept, nothing else
             log.info(f"resuming the run in {run_dir}: its command was stopped before training began")
