@@ -603,7 +603,7 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
               "; more training clips or more epochs give it more")
     why = (f"early stopping (train.early_stopping_patience {patience} epochs) may end training after too few "
            f"updates for the model to learn" if stoppable else
-           f"its {epochs} epoch{'s' if epochs != 1 else ''} make {epochs * steps} update"
+           f"its {epochs} epoch{'s make' if epochs != 1 else ' makes'} {epochs * steps} update"
            f"{'s' if epochs * steps != 1 else ''} in all, likely too few for the model to learn")
     return (f"warning: {num_train} training clip{'s' if num_train != 1 else ''} in batches of {config.train.batch_size} make {steps} "
             f"step{'s' if steps != 1 else ''} per epoch: {why}{advice}")

@@ -1931,6 +1931,9 @@ def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_u
     # best at epoch 1 and no better for 10 epochs: Keras stops after epoch 11 at the earliest, the last of 11
     at_patience = apply_overrides(config, {"train.epochs": 11})
     assert "its 11 epochs make 22 updates in all" in trainer.few_steps_warning(48, at_patience)
+    one_epoch = apply_overrides(config, {"train.epochs": 1})  # --epochs 1 read 'its 1 epoch make 2 updates'
+    assert "make 2 steps per epoch: its 1 epoch makes 2 updates in all," in trainer.few_steps_warning(51, one_epoch)
+    assert "its 1 epoch makes 1 update in all," in trainer.few_steps_warning(6, one_epoch)
     one_more = apply_overrides(config, {"train.epochs": 12})
     assert "early stopping (train.early_stopping_patience 10 epochs) may end training" in \
         trainer.few_steps_warning(48, one_more)
