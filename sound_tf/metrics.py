@@ -402,18 +402,18 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     else:
         lines.append("no confusions: every example was classified correctly")
     advice = data_advice(metrics, class_counts, count_name=count_name)
+    if near_chance(metrics):  # first: advice for single classes means little until the model learns at all
+        classes = len(_per_class(metrics))
+        lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
+                     f"{1 / classes:.2f} with {classes} classes): as a whole it needs more training data or more "
+                     "updates (epochs, a smaller batch)" + (", before more data for single classes" if advice else
+                                                            ", not one class"))
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]
         if len(advice) > n_advice:
             lines.append(f"  ... and {len(advice) - n_advice} more class(es)")
-    elif near_chance(metrics):
-        classes = len(_per_class(metrics))
-        lines.append(f"no class stands out because every class scores near chance (balanced accuracy "
-                     f"{metrics['balanced_accuracy']:.2f}; chance is {1 / classes:.2f} with {classes} classes): the "
-                     "model as a whole needs more training data or more updates (epochs, a smaller batch), "
-                     "not one class")
-    else:
+    elif not near_chance(metrics):
         lines.append("no class stands out as needing more data")
     return lines
 

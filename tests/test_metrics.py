@@ -271,8 +271,15 @@ def test_summary_lines_say_a_model_at_chance_needs_more_as_a_whole():
     counts = dict.fromkeys("abcd", 40)
     assert data_advice(at_chance, counts) == []
     last = summary_lines(at_chance, class_counts=counts)[-1]
-    assert last.startswith("no class stands out because every class scores near chance (balanced accuracy 0.30; "
-                           "chance is 0.25 with 4 classes)")
+    assert last == ("the model scores near chance (balanced accuracy 0.30; chance is 0.25 with 4 classes): as a whole "
+                    "it needs more training data or more updates (epochs, a smaller batch), not one class")
+    # a class below the others at chance is still named, after the line on the whole model
+    lopsided = metrics_from_confusion([[4, 2, 2, 2], [3, 3, 2, 2], [2, 3, 3, 2], [5, 3, 2, 0]], list("abcd"))
+    assert near_chance(lopsided) and data_advice(lopsided, counts)
+    lines = summary_lines(lopsided, class_counts=counts)
+    first = lines.index("classes that would benefit from more data:") - 1
+    assert lines[first].endswith("(epochs, a smaller batch), before more data for single classes")
+    assert lines[first + 2].startswith("  d: F1 0.00 (macro 0.23)")
     # the edge with 2 classes is 0.5 + 0.25 * 0.5 = 0.625: reached, chance level; one clip more right, not
     two = metrics_from_confusion([[10, 6], [6, 10]], list("ab"))  # balanced accuracy 0.625
     assert near_chance(two) and not near_chance(metrics_from_confusion([[11, 5], [6, 10]], list("ab")))
