@@ -562,7 +562,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     if not args.export:
         return 0
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
-    command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export]
+    command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export, *["--quiet"] * args.quiet]
     log.info("exporting: python " + " ".join(command[1:]))  # the command a user can type again
     # The child holds the run folder's lock too, and ends with this command (even a SIGKILLed one): no export
     # runs on alone beside a re-run, which exports again.

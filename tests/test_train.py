@@ -2221,13 +2221,14 @@ def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_
         return code
 
     monkeypatch.setattr(train, "call_child", export)
-    for code in (3, 0):
-        assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == code
+    for code, quiet in ((3, ["--quiet"]), (0, [])):
+        assert train.main([*settings, "--out", str(out), *quiet, "--export"]) == code
         assert read_state(out)["export_done"] is (code == 0)
     # the second command exported again after the first one's export failed, and its line says so
     assert (out / "train.log").read_text().count(
         "training had finished and its export did not (it was stopped or failed); exporting it again") == 2
-    assert commands[0][-3:] == [str(out), "--profile", "default"] and commands[0] == commands[1], commands
+    # --quiet is passed on: the export's progress lines printed under train --export --quiet
+    assert commands[1][-3:] == [str(out), "--profile", "default"] and commands[0] == [*commands[1], "--quiet"], commands
     write_state(out, status="running", export_done=False)  # killed while it trained
     assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == 2 and len(commands) == 2
     assert read_state(out)["status"] == "running"
