@@ -1123,13 +1123,16 @@ def _agreement_failure(name: str, artefact: str, entry: Mapping[str, Any], minim
 def _drop_failure(name: str, artefact: str, entry: Mapping[str, Any], limit: float) -> str | None:
     """The failure message of an entry's test accuracy drop, or ``None`` when it passes.
 
-    Held to ``limit`` points when the test split can hold it there; where one test clip weighs more, to one clip:
-    one clip lost (net of the clips gained) passes, two fail."""
+    Held to ``limit`` points when the test split can hold it there, counted in whole clips (1 of 100 is 1 point, within
+    a 1-point limit, whatever the rounding of the two accuracies); where one test clip weighs more, to one clip: one
+    clip lost (net of the clips gained) passes, two fail."""
     drop = float(entry["accuracy_drop_points"])
     clips = int(entry.get("clips") or 0)
     below = f"{name}: test accuracy {100 * entry['accuracy']:.2f}% is {drop:.2f} points below Keras"
+    lost = round(drop * clips / 100)  # a whole number of clips: no rounding of the points decides it
+    if clips and abs(drop * clips / 100 - lost) < 1e-6:
+        drop = 100 * lost / clips  # 1 clip of 100 is 1 point, not 0.9 - 0.89 = 1.0000000000000009 points
     if too_few_clips(clips, limit):  # the one-clip floor
-        lost = round(drop * clips / 100)  # a whole number of clips: no rounding of the points decides it
         if lost <= 1:
             return None
         return (f"{below}, {lost} of {clips} test clips: more than the one clip it is held to, as {clips} test "
