@@ -108,6 +108,8 @@ __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_t
 REPO_PROFILES = REPO_ROOT / "export"
 ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_features")
 FLOAT_ARTEFACTS = frozenset({"saved_model", "float32", "float16"})
+#: The artefacts calibrated on training windows (:func:`representative_windows`).
+CALIBRATED_ARTEFACTS = frozenset({"int8", "int8_features"})
 #: TFLite artefacts measured a second time on TFLite's built-in kernels alone (``builtin_kernels`` in export.json):
 #: the first pass runs the runtime's default delegate (XNNPACK), which a device without it (many Android and
 #: embedded builds) does not. float32 is left out: its kernel sets differ by float rounding only.
@@ -964,10 +966,16 @@ def _analyzer_text(model_bytes: bytes) -> str:
 # -- checking ---------------------------------------------------------------------------------------------------
 #: Where top-1 agreement with Keras is measured, in this order, when the test split alone has too few clips to hold
 #: an artefact to its threshold: agreement needs no label. ``train`` holds the training clips int8 is not calibrated
-#: on, ``calibration`` those whose windows calibrate it (all training clips when no int8 artefact is built).
+#: on (all of them when no int8 artefact is built), ``calibration`` those whose windows calibrate it.
 AGREEMENT_SPLITS = ("test", "val", "train", "calibration")
 AGREEMENT_SPLIT_NAMES = {"test": "test", "val": "validation", "train": "training clip{s} int8 is not calibrated on",
                          "calibration": "training clip{s} int8 is calibrated on"}
+
+
+def _split_name(split: str, calibrated: bool) -> str:
+    """A split's name in the log; without an int8 artefact nothing is calibrated, and ``train`` is every training
+    clip."""
+    return AGREEMENT_SPLIT_NAMES[split] if calibrated or split != "train" else "training clip{s}"
 
 
 def too_few_clips(clips: int, allowed_points: float) -> bool:
@@ -1059,6 +1067,7 @@ def check_plan_lines(plan: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The log lines that say where a check is measured on more than the test split or held to one clip (none
     when every check is held to its threshold on the test split, as on a large one)."""
     lines = []
+    calibrated = any(a in CALIBRATED_ARTEFACTS for check in plan.values() for a in check["artefacts"])
     for key, check in plan.items():
         splits, names = check["splits"], _and(check["artefacts"])
         test = int(splits.get("test", 0))
@@ -1070,7 +1079,7 @@ def check_plan_lines(plan: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if not agreement:
             line = f"accuracy drop of {names} is measured on the {test} test clips: {needs}"
         elif len(splits) > 1:
-            taken = ", ".join(f"{count} {AGREEMENT_SPLIT_NAMES[split].format(s='' if count == 1 else 's')}"
+            taken = ", ".join(f"{count} {_split_name(split, calibrated).format(s='' if count == 1 else 's')}"
                               for split, count in splits.items())
             line = (f"agreement with Keras of {names} is measured on {check['clips']} clips ({taken}; agreement "
                     f"needs no label): {needs}")
@@ -1408,7 +1417,7 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
     (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
     test = read_clips(run_dir, config, "test")
-    calibrated = bool({"int8", "int8_features"} & set(profile.artefacts))  # only these read training clips
+    calibrated = bool(CALIBRATED_ARTEFACTS & set(profile.artefacts))  # only these read training clips
     train = (read_clips(run_dir, config, "train", limit=profile.representative_windows, seed=config.train.seed)
              if calibrated else None)
     representative = (representative_windows(train, profile.representative_windows) if train is not None

@@ -924,6 +924,12 @@ def test_the_clips_a_threshold_needs_and_the_splits_agreement_takes():
     assert list(micro) == ["quantized_agreement", "quantized_accuracy_drop"]  # no float artefact to check
     assert micro["quantized_agreement"]["splits"] == {"test": 40, "val": 5}  # 98% needs 50 clips: all there are
     assert micro["quantized_agreement"]["held_to"] == "one clip"
+    # a profile that builds no int8 calibrates nothing: its training clips are named as such, not after int8
+    floats = export.check_plan({"test": 12, "val": 12, "train": 44, "calibration": 0}, export.load_profile("float_only"))
+    assert export.check_plan_lines(floats) == [
+        "agreement with Keras of saved_model, float32 and float16 is measured on 68 clips (12 test, 12 validation, "
+        "44 training clips; agreement needs no label): 99.50% (thresholds.float_min_agreement) needs 200 clips, where "
+        "one of 12 test clips is 8.33 points; with no more clips in the run, one clip that differs passes and two fail"]
 
 
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
