@@ -162,15 +162,21 @@ def stop_signals_raised(names: tuple[str, ...] = STOP_SIGNALS) -> Iterator[None]
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
-def _report_stop(exc: KeyboardInterrupt) -> int:
+def _report_stop(exc: KeyboardInterrupt, earlier: Iterable[logging.Handler] = ()) -> int:
     """Say that the command was stopped, on stderr (unless ``train --export``'s export child said it already: see
-    :func:`sound_tf.train.call_child`) and in the command's log files, and return 128 + the signal's number."""
+    :func:`sound_tf.train.call_child`) and in the command's log files (not the ``earlier`` ones, open before it
+    began: another command's, run before it in the same process), and return 128 + the signal's number."""
     line = stop_line(exc)
     if not getattr(exc, "shown", False):
         with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
             print(line, file=sys.stderr)
-    log_in_files(line)
+    log_in_files(line, [handler for handler in _log_files() if handler not in earlier])
     return 128 + stop_signal(exc)
+
+
+def _log_files() -> list[logging.Handler]:
+    """The root logger's handlers that write log files (``FileHandler``)."""
+    return [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.FileHandler)]
 
 
 def log_in_files(line: str, handlers: Iterable[logging.Handler] | None = None) -> None:
@@ -178,7 +184,7 @@ def log_in_files(line: str, handlers: Iterable[logging.Handler] | None = None) -
     ``FileHandler``'s: ``train.log`` of ``train`` and ``crossval``, ``tune.log``), and nowhere else: a line shown on
     stderr already, which a user reading the log of a run that stopped should find at its end."""
     if handlers is None:
-        handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.FileHandler)]
+        handlers = _log_files()
     record = logging.getLogger("sound_tf").makeRecord("sound_tf", logging.WARNING, __file__, 0, line, None, None)
     for handler in handlers:
         with contextlib.suppress(OSError, ValueError):
@@ -201,12 +207,13 @@ def run_cli(action: Callable[[], int | None], *, exit_codes: dict[type[SoundTFEr
     (:func:`log_in_files`) and return 128 + the signal's number (130, 143, 129), as a shell reports it.
     Anything else is a bug and propagates with its traceback.
     """
+    earlier = _log_files()  # another command's, run before this one in the same process: not this one's to end
     with stop_signals_raised(stop_signals):
         try:
             code = action()
             sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
         except KeyboardInterrupt as exc:  # Ctrl-C or a stop signal: a stop the user asked for, not a bug
-            return _report_stop(exc)
+            return _report_stop(exc, earlier)
         except SoundTFError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return next((code for kind, code in (exit_codes or {}).items() if isinstance(exc, kind)), 2)

@@ -656,9 +656,9 @@ from sound_tf.errors import run_cli
 out = Path(sys.argv[1])
 if sys.argv[2] == "nohup":
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-logging.getLogger().addHandler(logging.FileHandler(out / "train.log"))  # the command's log file
-logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))  # its console: not given the stop line
 def work():
+    logging.getLogger().addHandler(logging.FileHandler(out / "train.log"))  # the command's log file, opened by it
+    logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))  # its console: not given the stop line
     try:
         print("ready", flush=True)
         time.sleep(60)
@@ -708,6 +708,37 @@ def test_a_sighup_ignored_by_nohup_stays_ignored(tmp_path):
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=30)
     assert child.returncode == 143 and err.startswith("stopped by SIGTERM;"), err
+
+
+def test_a_stop_line_goes_to_the_stopped_commands_log_files_alone(tmp_path, capsys):
+    """A command's log file stays on the root logger after it returns (train's train.log, tune's tune.log): in one
+    process (a notebook, a script, this test suite) a later command stopped by Ctrl-C or SIGTERM wrote its stop
+    line at the end of that earlier, finished run's log too, as if that run had been interrupted."""
+    import signal
+
+    from sound_tf.errors import Stopped, run_cli
+
+    root = logging.getLogger()
+    earlier = logging.FileHandler(tmp_path / "earlier.log")  # a finished command's train.log, left open
+    opened = []
+
+    def work() -> None:
+        opened.append(logging.FileHandler(tmp_path / "train.log"))  # this command's log
+        root.addHandler(opened[0])
+        raise Stopped(signal.SIGTERM)
+
+    root.addHandler(earlier)
+    try:
+        assert run_cli(work) == 143
+    finally:
+        for handler in [earlier, *opened]:
+            root.removeHandler(handler)
+            handler.close()
+    line = "stopped by SIGTERM; finished work is kept (train, crossval and tune resume from it when the same " \
+           "command runs again)"
+    assert capsys.readouterr().err == line + "\n"
+    assert (tmp_path / "train.log").read_text() == line + "\n"
+    assert (tmp_path / "earlier.log").read_text() == ""
 
 
 def test_stop_handlers_are_run_clis_alone_and_put_back_after_it():
