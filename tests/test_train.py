@@ -907,7 +907,8 @@ def test_a_killed_train_command_takes_its_export_with_it_and_frees_the_folder(tm
             if "exporting:" in line:
                 break
         # the command as a user types it again (it lacked "python": "exporting: -m sound_tf.export ...")
-        assert line.rstrip().endswith(f"exporting: python -m sound_tf.export {out} --profile {profile}"), line
+        # (_flags passes --quiet, which the export is given too)
+        assert line.rstrip().endswith(f"exporting: python -m sound_tf.export {out} --profile {profile} --quiet"), line
         deadline = time.time() + 60
         while not _children(parent.pid) and time.time() < deadline:  # the export process has started
             time.sleep(0.05)
