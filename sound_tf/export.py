@@ -1422,14 +1422,15 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
              if calibrated else None)
     representative = (representative_windows(train, profile.representative_windows) if train is not None
                       else np.zeros((0, config.audio.clip_samples), np.float32))  # [n, clip_samples]
-    calibration = (f"; calibrating int8 on {len(representative)} windows of "
-                   f"{sum(1 for _ in _clips_used(train, len(representative)))} training clips" if train is not None
-                   else "")
+    # The training clips whose windows calibrate int8: named in the log, export.json, and the agreement plan.
+    calibration_clips = list(_clips_used(train, len(representative))) if train is not None else []
+    calibration = (f"; calibrating int8 on {len(representative)} windows of {len(calibration_clips)} training clips"
+                   if train is not None else "")
     log(f"export: {len(test.sources)} test clips ({test.num_windows} windows){calibration}")
     caution = few_windows_warning(len(representative), profile.representative_windows) if train is not None else None
     if caution:
         log(f"export: {caution}")
-    calibration_sources = set(_clips_used(train, len(representative))) if train is not None else set()
+    calibration_sources = set(calibration_clips)
     plan = check_plan(_agreement_split_sizes(run_dir, len(test.sources), calibration_sources), profile)
     for text in check_plan_lines(plan):
         log(f"export: {text}")
@@ -1553,7 +1554,7 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                     "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},
         "test": {"clips": len(test.sources), "windows": test.num_windows, "run_accuracy": _run_accuracy(run_dir)},
         "representative": ({"split": "train", "windows": int(len(representative)),
-                            "sources": list(_clips_used(train, len(representative)))} if train is not None else None),
+                            "sources": calibration_clips} if train is not None else None),
         "checks": {"what": "the clips each check is measured on (splits: test, val, train = training clips int8 "
                            "is not calibrated on, calibration = training clips it is calibrated on) and what it is "
                            "held to: its threshold, or one clip where those clips are too few for it (one clip "
