@@ -1,0 +1,380 @@
+"""``python -m sound_tf.compare``: runs side by side, their scores and the settings they differ in.
+
+An ablation (augmentation on and off, two learning rates, three seeds) leaves one run folder per run;
+this command reads what each folder already holds (``config.json``, ``metrics.json``, ``history.csv``,
+``run_state.json``, ``export/export.json``; a cross-validation's ``crossval.json``) and prints one row per
+run with its test scores, then every setting whose value is not the same in all of them. When the runs
+were scored on different test clips (another split, other data), it says so: their scores do not
+measure the same thing. Nothing is trained or loaded, and TensorFlow is not imported.
+
+A folder that is not a run itself stands for the runs directly inside it (``runs/``, a tuning job's
+folder), in name order. A run that cannot be read is named on stderr with its problem and left out.
+
+Examples
+--------
+    python -m sound_tf.compare runs/
+    python -m sound_tf.compare runs/aug runs/noaug --csv ablation.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import atomic
+from .audio import printable_path
+from .config import CONFIG_FILENAME, RUN_STATE_FILENAME
+from .errors import SoundTFError, run_cli
+
+CROSSVAL_FILENAME = "crossval.json"
+EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
+
+SCORES = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics.json's, crossval.json's means
+#: The columns of the table and of ``--csv``, before the settings that differ.
+COLUMNS = ("run", "kind", "status", "epochs", "best_epoch", "test_clips", "accuracy", "balanced_accuracy",
+           "macro_f1", "train_seconds", "export")
+
+
+class CompareError(SoundTFError, ValueError):
+    """A folder that holds no run, or a run file that cannot be read."""
+
+
+@dataclass
+class RunSummary:
+    """What one run folder says about itself (``None``: the folder does not say)."""
+
+    path: Path
+    kind: str  # "run" or "crossval"
+    status: str
+    settings: dict[str, Any]
+    epochs: int | None = None
+    best_epoch: int | None = None  # 1-based, the lowest val_loss
+    test_clips: int | None = None
+    scores: dict[str, float] = field(default_factory=dict)  # accuracy, balanced_accuracy, macro_f1
+    spread: dict[str, float] = field(default_factory=dict)  # a cross-validation's std over folds
+    seconds: float | None = None
+    export: str | None = None
+    test_set: str | None = None  # a digest of the clips the scores come from
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompareError(f"{printable_path(path)}: not valid JSON ({exc})") from None
+
+
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, ``None`` when there is no such file."""
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise CompareError(f"{printable_path(path)}: holds {type(data).__name__}, not a JSON object")
+    return data
+
+
+def is_run(folder: Path) -> bool:
+    """A folder ``train`` (``run_state.json``) or ``crossval`` (``crossval.json``) wrote, with its config."""
+    return (folder / CONFIG_FILENAME).is_file() and ((folder / RUN_STATE_FILENAME).is_file()
+                                                     or (folder / CROSSVAL_FILENAME).is_file())
+
+
+def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The run folders ``paths`` name: each one that is a run, else the runs directly inside it (by name).
+
+    Raises
+    ------
+    CompareError
+        A path that is not a folder, or a folder with no run in it or directly inside it.
+    """
+    runs: list[Path] = []
+    for given in paths:
+        folder = Path(given)
+        if not folder.is_dir():
+            problem = "no such folder" if not folder.exists() else "a file, not a folder"
+            raise CompareError(f"{printable_path(folder)}: {problem}; give run folders (those train, crossval "
+                               f"and tune write) or a folder holding them")
+        if is_run(folder):
+            found = [folder]
+        else:
+            found = sorted((child for child in folder.iterdir() if child.is_dir() and is_run(child)),
+                           key=lambda child: child.name)
+        if not found:
+            raise CompareError(f"{printable_path(folder)}: no run here: neither it nor a folder directly inside "
+                               f"it holds {CONFIG_FILENAME} with {RUN_STATE_FILENAME} (train) or "
+                               f"{CROSSVAL_FILENAME} (crossval)")
+        runs.extend(run for run in found if run.resolve() not in {seen.resolve() for seen in runs})
+    return runs
+
+
+def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """``config.json`` as ``{"section.field": value}``; the class list stays one entry, ``labels``."""
+    flat: dict[str, Any] = {}
+    for section, values in config.items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{name}": value for name, value in values.items()})
+        else:
+            flat[section] = values
+    return flat
+
+
+def _test_set_digest(rows: list[tuple[str, ...]]) -> str | None:
+    return hashlib.sha256("\n".join("\t".join(row) for row in sorted(rows)).encode()).hexdigest()[:12] if rows else None
+
+
+def _clip_key(path: str, root: str | None) -> str:
+    """A clip's path from its dataset's folder, so that the same data read from two places compares equal."""
+    if root:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path
+
+
+def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CompareError(f"{printable_path(path)}: not a readable CSV file ({exc})") from None
+
+
+def _history(path: Path) -> tuple[int | None, int | None]:
+    """Epochs trained and the 1-based epoch of the lowest ``val_loss`` in Keras' ``history.csv``."""
+    if not path.is_file():
+        return None, None
+    rows = _read_csv_rows(path)
+    losses = []
+    for row in rows:
+        try:
+            losses.append(float(row.get("val_loss") or "nan"))
+        except ValueError:
+            losses.append(math.nan)
+    finite = [(loss, epoch) for epoch, loss in enumerate(losses, 1) if math.isfinite(loss)]
+    return len(rows), (min(finite)[1] if finite else None)
+
+
+def _export_line(run_dir: Path) -> str | None:
+    """``passed: int8 137 KB 97.0%`` from the run's ``export/export.json``: the verdict and the smallest
+    artefact written, with its size and test accuracy."""
+    report = _read_object(run_dir / "export" / EXPORT_FILENAME)
+    if report is None:
+        return None
+    failures = len(report.get("failures") or [])
+    verdict = "passed" if report.get("passed") else f"failed ({failures} check{'' if failures == 1 else 's'})"
+    artefacts = {name: value for name, value in (report.get("artefacts") or {}).items()
+                 if isinstance(value, dict) and isinstance(value.get("size_bytes"), (int, float))}
+    if not artefacts:
+        return verdict
+    name, smallest = min(artefacts.items(), key=lambda item: item[1]["size_bytes"])
+    accuracy = smallest.get("accuracy")
+    shown = f" {100 * accuracy:.1f}%" if isinstance(accuracy, (int, float)) else ""
+    return f"{verdict}: {name} {smallest['size_bytes'] / 1024:.0f} KB{shown}"
+
+
+def summarise(run_dir: str | os.PathLike) -> RunSummary:
+    """What ``run_dir`` (a train or crossval folder) says about its run.
+
+    Raises
+    ------
+    CompareError
+        One of its files is not what its command writes (not JSON, not an object, an unreadable CSV).
+    """
+    run_dir = Path(run_dir)
+    config = _read_object(run_dir / CONFIG_FILENAME) or {}
+    settings = flat_settings(config)
+    root = settings.get("data.path") if isinstance(settings.get("data.path"), str) else None
+    crossval = _read_object(run_dir / CROSSVAL_FILENAME)
+    if crossval is not None:
+        done, total = len(crossval.get("folds_done") or []), crossval.get("num_folds")
+        status = "done" if crossval.get("complete") else f"{done} of {total} folds"
+        if isinstance(crossval.get("labels"), list) and not settings.get("labels"):
+            settings["labels"] = crossval["labels"]  # its config.json is the folds' template, without classes
+        summary = RunSummary(run_dir, "crossval", status, settings, test_clips=crossval.get("num_examples"))
+        for name in SCORES:
+            mean, std = (crossval.get(key) or {} for key in ("mean", "std"))
+            if isinstance(mean.get(name), (int, float)):
+                summary.scores[name] = float(mean[name])
+            if isinstance(std.get(name), (int, float)):
+                summary.spread[name] = float(std[name])
+        folds = run_dir / "folds.csv"
+        if folds.is_file():  # every clip is a test clip once: the digest of the assignment
+            summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
+                                                  row.get("fold", "")) for row in _read_csv_rows(folds)])
+        return summary
+    state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
+    status = "done" if state.get("status") == "done" else "unfinished"
+    summary = RunSummary(run_dir, "run", status, settings)
+    summary.epochs, summary.best_epoch = _history(run_dir / "history.csv")
+    if isinstance(state.get("seconds"), (int, float)):
+        summary.seconds = float(state["seconds"])
+    metrics = _read_object(run_dir / "metrics.json")
+    if metrics is not None:
+        summary.test_clips = metrics.get("num_examples")
+        summary.scores = {name: float(metrics[name]) for name in SCORES
+                          if isinstance(metrics.get(name), (int, float))}
+    split = run_dir / "split.csv"
+    if split.is_file():
+        summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""))
+                                             for row in _read_csv_rows(split) if row.get("split") == "test"])
+    summary.export = _export_line(run_dir)
+    return summary
+
+
+def _jsonish(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def differing_settings(summaries: Sequence[RunSummary]) -> dict[str, list[str]]:
+    """``{setting: [its value in each run]}`` for every setting not the same in all of them (a setting one
+    run lacks, as a config from an older version, shows as ``-``). ``labels`` shows as its class count
+    when the counts differ, else as ``same count, other names``."""
+    keys = sorted({key for summary in summaries for key in summary.settings})
+    differ: dict[str, list[str]] = {}
+    for key in keys:
+        values = [summary.settings.get(key, _MISSING) for summary in summaries]
+        if all(value == values[0] for value in values[1:]):
+            continue
+        if key == "labels" and all(isinstance(value, list) for value in values):
+            counts = {len(value) for value in values}
+            differ[key] = [f"{len(value)} classes" if len(counts) > 1 else "other names" for value in values]
+        else:
+            differ[key] = ["-" if value is _MISSING else _jsonish(value) for value in values]
+    return differ
+
+
+_MISSING = object()
+
+
+def _percent(summary: RunSummary, name: str) -> str:
+    if name not in summary.scores:
+        return "-"
+    text = f"{100 * summary.scores[name]:.2f}%"
+    return text + (f" +-{100 * summary.spread[name]:.2f}" if name in summary.spread else "")
+
+
+def table_rows(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[list[str]]:
+    """One row of :data:`COLUMNS` per run, as printed (``-``: the run does not say)."""
+    rows = []
+    for name, summary in zip(names, summaries):
+        f1 = summary.scores.get("macro_f1")
+        rows.append([name, summary.kind, summary.status,
+                     "-" if summary.epochs is None else str(summary.epochs),
+                     "-" if summary.best_epoch is None else str(summary.best_epoch),
+                     "-" if summary.test_clips is None else str(summary.test_clips),
+                     _percent(summary, "accuracy"), _percent(summary, "balanced_accuracy"),
+                     "-" if f1 is None else f"{f1:.3f}" + (f" +-{summary.spread['macro_f1']:.3f}"
+                                                          if "macro_f1" in summary.spread else ""),
+                     "-" if summary.seconds is None else f"{summary.seconds:.0f}",
+                     summary.export or "-"])
+    return rows
+
+
+def csv_row(name: str, summary: RunSummary) -> list[Any]:
+    """The row of :data:`COLUMNS` (then each score's spread over folds) ``--csv`` writes: numbers as numbers
+    (scores as fractions), empty where the run does not say."""
+    def given(value: Any) -> Any:
+        return "" if value is None else value
+
+    return [name, summary.kind, summary.status, given(summary.epochs), given(summary.best_epoch),
+            given(summary.test_clips), *(given(summary.scores.get(score)) for score in SCORES),
+            given(summary.seconds), given(summary.export), *(given(summary.spread.get(score)) for score in SCORES)]
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+            for line in (header, *rows)]
+
+
+def _names(runs: Sequence[Path]) -> list[str]:
+    """Each run as the user may type it: relative to the current folder when it is inside it."""
+    here = Path.cwd().resolve()
+    names = []
+    for run in runs:
+        try:
+            names.append(printable_path(run.resolve().relative_to(here)))
+        except ValueError:
+            names.append(printable_path(run))
+    return names
+
+
+def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike | None = None) -> list[str]:
+    """The lines :func:`main` prints for ``paths`` (runs, or folders of runs); with ``csv_path``, the same
+    table plus one column per differing setting is written there. A run whose files cannot be read is
+    named on stderr and left out.
+
+    Raises
+    ------
+    CompareError
+        A path holds no run, or no run could be read.
+    """
+    summaries = []
+    for run in find_runs(paths):
+        try:
+            summaries.append(summarise(run))
+        except CompareError as exc:
+            print(f"warning: {exc}; {printable_path(run)} is left out", file=sys.stderr)
+    if not summaries:
+        raise CompareError("no run could be read (the warnings above say why)")
+    names = _names([summary.path for summary in summaries])
+    rows = table_rows(summaries, names)
+    header = ["run", "kind", "status", "epochs", "best", "test clips", "accuracy", "balanced acc.", "macro F1",
+              "train s", "export"]
+    lines = _aligned(header, rows)
+    differ = differing_settings(summaries)
+    if len(summaries) == 1:
+        lines.append("one run: no other to compare its settings with")
+    elif not differ:
+        lines.append(f"settings: the same in all {len(summaries)} runs (seed too)")
+    else:
+        lines.append(f"settings that differ (in the order of the runs above, {len(differ)} of "
+                     f"{len({key for summary in summaries for key in summary.settings})}):")
+        width = max(len(key) for key in differ)
+        lines.extend(f"  {key.ljust(width)}  {' | '.join(values)}" for key, values in differ.items())
+    sets = [summary.test_set for summary in summaries]
+    if len(summaries) > 1 and len(set(sets)) > 1:
+        letters: dict[str | None, str] = {}
+        for digest in sets:
+            letters.setdefault(digest, "?" if digest is None else chr(ord("A") + len(letters)))
+        groups = ", ".join(f"{name}: {letters[digest]}" for name, digest in zip(names, sets))
+        lines.append(f"note: the scores come from different test clips ({groups}; ? = no split.csv or "
+                     f"folds.csv): other data or another split, so they do not measure the same thing")
+    if csv_path is not None:
+        atomic.write_csv(csv_path, [*COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
+                         [[*csv_row(name, summary), *(values[index] for values in differ.values())]
+                          for index, (name, summary) in enumerate(zip(names, summaries))])
+        lines.append(f"wrote {printable_path(csv_path)}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sound_tf.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a run folder (train's, crossval's) or a folder of them (runs/)")
+    parser.add_argument("--csv", type=os.path.expanduser, metavar="FILE",
+                        help="also write the table, with one column per setting that differs, to this CSV file")
+    args = parser.parse_args(argv)
+    if args.csv is not None and Path(args.csv).suffix.lower() != ".csv":
+        parser.error(f"--csv {args.csv}: give a file name ending in .csv")
+
+    def work() -> None:
+        for line in compare(args.runs, csv_path=args.csv):
+            print(line)
+
+    return run_cli(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

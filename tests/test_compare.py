@@ -1,0 +1,165 @@
+"""sound_tf.compare: real runs side by side, their scores as their folders hold them, what differs.
+
+Three tiny runs (3 tone classes at 8 kHz, 0.5-s clips) are trained once for the module: two on the same
+split that differ in the learning rate and augmentation, one with a larger test fraction (other test clips).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sound_tf import compare
+from sound_tf.config import Config, apply_overrides
+
+SR = 8000
+TONES_HZ = {"high": 2200.0, "low": 300.0, "mid": 900.0}
+
+
+def _tone_tree(root: Path, clips_per_class: int) -> Path:
+    rng = np.random.default_rng(0)
+    for label, freq in TONES_HZ.items():
+        for i in range(clips_per_class):
+            t = np.arange(SR // 2) / SR
+            wave = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.97, 1.03) * t) + 0.02 * rng.standard_normal(t.size)
+            (root / label).mkdir(parents=True, exist_ok=True)
+            sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    return root
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    from sound_tf.trainer import train_run
+
+    root = tmp_path_factory.mktemp("compare")
+    base = {"data.path": str(_tone_tree(root / "data", 8)), "data.format": "folder", "audio.sample_rate_hz": SR,
+            "audio.clip_seconds": 0.5, "model.widths": [8, 16], "train.epochs": 3, "train.batch_size": 8,
+            "train.learning_rate": 0.02, "train.warmup_epochs": 0, "augment.enabled": False}
+    variants = {"a": {}, "b": {"train.learning_rate": 0.005, "augment.enabled": True},
+                "c": {"data.test_fraction": 0.3}}
+    out = {}
+    for name, overrides in variants.items():
+        train_run(apply_overrides(Config(), {**base, **overrides}), root / "runs" / name, verbose=0,
+                  log=lambda message: None)
+        out[name] = root / "runs" / name
+    return out
+
+
+def _test_rows(run: Path) -> list[dict[str, str]]:
+    return [row for row in _rows(run / "split.csv") if row["split"] == "test"]
+
+
+def test_table_holds_each_runs_own_numbers(runs, capsys):
+    assert compare.main([str(runs["a"]), str(runs["b"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("a", "b"):
+        run = runs[name]
+        metrics = json.loads((run / "metrics.json").read_text())
+        history = _rows(run / "history.csv")
+        losses = [float(row["val_loss"]) for row in history]
+        row = next(line for line in lines if line.startswith(str(run)))
+        cells = row.split()
+        assert cells[1:4] == ["run", "done", str(len(history))]
+        assert cells[4] == str(int(np.argmin(losses)) + 1)  # the epoch whose weights were kept
+        assert cells[5] == str(len(_test_rows(run))) == str(metrics["num_examples"])
+        assert cells[6] == f"{100 * metrics['accuracy']:.2f}%"
+        assert cells[7] == f"{100 * metrics['balanced_accuracy']:.2f}%"
+        assert cells[8] == f"{metrics['macro_f1']:.3f}"
+        assert cells[9] == f"{json.loads((run / 'run_state.json').read_text())['seconds']:.0f}"
+    # Only what the two runs were given differently, each run's value in order; the same test clips.
+    start = next(i for i, line in enumerate(lines) if line.startswith("settings that differ"))
+    differ = {line.split()[0]: line.split(None, 1)[1] for line in lines[start + 1:]}
+    assert differ == {"augment.enabled": "false | true", "train.learning_rate": "0.02 | 0.005"}
+    assert not any(line.startswith("note:") for line in lines)
+
+
+def test_other_test_clips_are_named_and_csv_keeps_numbers(runs, tmp_path, capsys):
+    target = tmp_path / "table.csv"
+    assert compare.main([str(runs["a"]), str(runs["c"]), "--csv", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert len(_test_rows(runs["a"])) != len(_test_rows(runs["c"]))
+    assert f"{runs['a']}: A, {runs['c']}: B" in out and "do not measure the same thing" in out
+    rows = _rows(target)
+    assert [row["run"] for row in rows] == [str(runs["a"]), str(runs["c"])]
+    for row, name in zip(rows, "ac"):
+        metrics = json.loads((runs[name] / "metrics.json").read_text())
+        assert float(row["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-12)
+        assert float(row["macro_f1"]) == pytest.approx(metrics["macro_f1"], abs=1e-12)
+        assert int(row["test_clips"]) == metrics["num_examples"]
+    assert [row["data.test_fraction"] for row in rows] == ["0.15", "0.3"]
+    assert set(rows[0]) == {*compare.COLUMNS, "accuracy_std", "balanced_accuracy_std", "macro_f1_std",
+                            "data.test_fraction"}
+
+
+def test_a_folder_of_runs_and_the_same_run_twice(runs, capsys):
+    parent = runs["a"].parent
+    assert compare.main([str(parent), str(runs["b"])]) == 0  # b is inside parent: listed once
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines[1:] if line.startswith(str(parent))]
+    assert listed == [str(runs[name]) for name in "abc"]
+    assert compare.main([str(runs["a"])]) == 0
+    assert "one run: no other to compare its settings with" in capsys.readouterr().out
+
+
+def test_unreadable_run_is_named_and_left_out(runs, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["b"], broken, ignore=shutil.ignore_patterns(".lock"))
+    (broken / "metrics.json").write_text('{"accuracy": 0.9,', encoding="utf-8")  # cut short
+    assert compare.main([str(runs["a"]), str(broken)]) == 0
+    captured = capsys.readouterr()
+    assert f"{broken / 'metrics.json'}: not valid JSON" in captured.err and "is left out" in captured.err
+    assert str(broken) not in captured.out and str(runs["a"]) in captured.out
+    assert compare.main([str(broken)]) == 2
+    assert "error: no run could be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda root: root / "missing", "no such folder"),
+    (lambda root: (root / "file.txt").write_text("x") and root / "file.txt", "a file, not a folder"),
+    (lambda root: (root / "empty").mkdir() or root / "empty", "no run here"),
+])
+def test_folders_without_runs_are_refused(tmp_path, capsys, make, problem):
+    path = make(tmp_path)
+    assert compare.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: {problem}")
+
+
+def test_crossval_folder_shows_the_mean_and_spread(runs, tmp_path, capsys):
+    """A cross-validation's folder: crossval.json's mean +- std over folds and its fold count."""
+    folder = tmp_path / "cv"
+    folder.mkdir()
+    shutil.copy(runs["a"] / "config.json", folder / "config.json")
+    per_fold = [0.8, 0.9, 0.7]
+    summary = {"complete": False, "num_folds": 3, "folds_done": [1, 2], "num_examples": 24,
+               "labels": sorted(TONES_HZ),
+               "mean": {"accuracy": float(np.mean(per_fold[:2])), "macro_f1": 0.8},
+               "std": {"accuracy": float(np.std(per_fold[:2])), "macro_f1": 0.05}}
+    (folder / "crossval.json").write_text(json.dumps(summary), encoding="utf-8")
+    assert compare.main([str(folder), str(runs["a"])]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(folder)))
+    assert "crossval  2 of 3 folds" in row
+    assert f"{100 * np.mean(per_fold[:2]):.2f}% +-{100 * np.std(per_fold[:2]):.2f}" in row
+    assert "0.800 +-0.050" in row
+
+
+def test_compare_never_imports_tensorflow(runs):
+    code = ("import sys; from sound_tf import compare; "
+            f"assert compare.main([{str(runs['a'])!r}, {str(runs['b'])!r}]) == 0; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "settings that differ" in done.stdout
