@@ -7,8 +7,8 @@ run with its test scores, then every setting whose value is not the same in all 
 were scored on different test clips (another split, other data), it says so: their scores do not
 measure the same thing. Nothing is trained or loaded, and TensorFlow is not imported.
 
-A folder that is not a run itself stands for the runs directly inside it (``runs/``, a tuning job's
-folder), in name order. A run that cannot be read is named on stderr with its problem and left out.
+A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
+train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read is named on stderr with its problem and left out.
 
 Examples
 --------
@@ -88,13 +88,24 @@ def is_run(folder: Path) -> bool:
                                                      or (folder / CROSSVAL_FILENAME).is_file())
 
 
+def _runs_in(folder: Path, *, depth: int) -> list[Path]:
+    """``folder`` when it is a run, else the runs in its subfolders (by name) down to ``depth`` levels: ``runs/``
+    holds train's and crossval's folders, and a tuning job's ``runs/<tune>/best_run``."""
+    if is_run(folder):
+        return [folder]
+    if depth == 0:
+        return []
+    children = sorted((child for child in folder.iterdir() if child.is_dir()), key=lambda child: child.name)
+    return [run for child in children for run in _runs_in(child, depth=depth - 1)]
+
+
 def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """The run folders ``paths`` name: each one that is a run, else the runs directly inside it (by name).
+    """The run folders ``paths`` name: each one that is a run, else the runs in it (:func:`_runs_in`).
 
     Raises
     ------
     CompareError
-        A path that is not a folder, or a folder with no run in it or directly inside it.
+        A path that is not a folder, or a folder with no run in it (two levels down).
     """
     runs: list[Path] = []
     for given in paths:
@@ -103,14 +114,10 @@ def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
             problem = "no such folder" if not folder.exists() else "a file, not a folder"
             raise CompareError(f"{printable_path(folder)}: {problem}; give run folders (those train, crossval "
                                f"and tune write) or a folder holding them")
-        if is_run(folder):
-            found = [folder]
-        else:
-            found = sorted((child for child in folder.iterdir() if child.is_dir() and is_run(child)),
-                           key=lambda child: child.name)
+        found = _runs_in(folder, depth=2)
         if not found:
-            raise CompareError(f"{printable_path(folder)}: no run here: neither it nor a folder directly inside "
-                               f"it holds {CONFIG_FILENAME} with {RUN_STATE_FILENAME} (train) or "
+            raise CompareError(f"{printable_path(folder)}: no run here: neither it nor a folder inside it (two "
+                               f"levels down) holds {CONFIG_FILENAME} with {RUN_STATE_FILENAME} (train) or "
                                f"{CROSSVAL_FILENAME} (crossval)")
         runs.extend(run for run in found if run.resolve() not in {seen.resolve() for seen in runs})
     return runs

@@ -114,6 +114,16 @@ def test_a_folder_of_runs_and_the_same_run_twice(runs, capsys):
     assert "one run: no other to compare its settings with" in capsys.readouterr().out
 
 
+def test_a_tuning_jobs_best_run_is_found_two_levels_down(runs, tmp_path, capsys):
+    tree = tmp_path / "runs"
+    shutil.copytree(runs["a"], tree / "tune-job" / "best_run", ignore=shutil.ignore_patterns(".lock"))
+    shutil.copytree(runs["b"], tree / "tune-job" / "search" / "trial_0" / "run", ignore=shutil.ignore_patterns(".lock"))
+    shutil.copytree(runs["c"], tree / "plain", ignore=shutil.ignore_patterns(".lock"))
+    assert compare.main([str(tree)]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.startswith(str(tree))]
+    assert listed == [str(tree / "plain"), str(tree / "tune-job" / "best_run")]  # not three levels down
+
+
 def test_unreadable_run_is_named_and_left_out(runs, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(runs["b"], broken, ignore=shutil.ignore_patterns(".lock"))
