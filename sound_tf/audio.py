@@ -864,13 +864,15 @@ class DecodeCache:
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self.rate_dir / digest[:2] / f"{digest}.wav"
 
-    def _ensure(self, src: str | os.PathLike, silent_use: str = SILENT_AS_CLASS) -> tuple[Path, bool]:
-        """Return ``(cache file, decoded now?)``; ``silent_use`` is what the silent-file warning says of it."""
+    def _ensure(self, src: str | os.PathLike, silent_use: str | None = SILENT_AS_CLASS) -> tuple[Path, bool]:
+        """Return ``(cache file, decoded now?)``; ``silent_use`` is what the silent-file warning says of it (``None``:
+        no warning)."""
         target = self.path_for(src)
         if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
-        if samples.size and float(np.max(np.abs(samples))) < 0.5 / 32768:  # all zeros in the 16-bit cache file
+        if (silent_use is not None and samples.size
+                and float(np.max(np.abs(samples))) < 0.5 / 32768):  # all zeros in the 16-bit cache file
             logger.warning(f"{printable_path(src)}: silent: every sample is zero (in 16-bit PCM) over its "
                            f"{samples.size / self.sample_rate_hz:.2f} s; {silent_use}",
                            extra={"fields": {"file": printable_path(src)}})
@@ -890,7 +892,7 @@ class DecodeCache:
 
     def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
               progress: Callable[[int, int], None] | None = None,
-              silent_use: str = SILENT_AS_CLASS) -> CacheResult:
+              silent_use: str | None = SILENT_AS_CLASS) -> CacheResult:
         """Make sure every source is cached.
 
         Parameters
@@ -901,10 +903,11 @@ class DecodeCache:
             Raise the first :class:`AudioError` instead of skipping the file.
         progress : callable, optional
             Called as ``progress(done, total)`` after each source.
-        silent_use : str
+        silent_use : str or None
             What the warning about a silent file (every sample zero) says is done with it: by default
-            that it is trained on as silence of its class (:data:`SILENT_AS_CLASS`); a noise folder's
-            files have no class and a silent one is left out.
+            that it is trained on as silence of its class (:data:`SILENT_AS_CLASS`). ``None``: no warning, as the
+            caller names them (:func:`sound_tf.augment.load_noise_folder` leaves a noise folder's silent files out
+            and names them all in one warning, every time it loads the folder).
 
         Returns
         -------

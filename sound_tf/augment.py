@@ -75,8 +75,9 @@ import functools
 import logging
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 if __name__ == "__main__":  # `python -m sound_tf.augment`: the CLI, which imports TensorFlow only once it needs it
     from sound_tf.augment_cli import main as _cli_main  # (--help and argument errors come back in 0.2 s, not 5)
@@ -96,6 +97,7 @@ from .pipeline import as_float
 __all__ = [
     "FeatureAugment",
     "FeatureRescale",
+    "NoiseFolder",
     "ResumableDraws",
     "SpecAugment",
     "WaveformAugmenter",
@@ -112,6 +114,7 @@ __all__ = [
     "fit_length",
     "generated_noise_window",
     "load_noise_bank",
+    "load_noise_folder",
     "make_mixup",
     "make_waveform_augmenter",
     "training_augmenter",
@@ -1180,15 +1183,142 @@ def reads_noise_dir(config: Config) -> bool:
     return config.augment.reads_noise_dir
 
 
+def _names(names: Sequence[str], limit: int) -> str:
+    """``a.wav, b.wav`` (all of ``names``), or the first ``limit`` and ``and N more``."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _count(count: int, what: str) -> str:
+    """``1 file``, ``3 files``."""
+    return f"{count} {what}{'s' if count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class NoiseFolder:
+    """What ``augment.noise_dir`` held when its noise was loaded (:func:`load_noise_folder`): which recordings a
+    run mixes in, cheap to take again to see whether they changed (no file is read for it).
+
+    Attributes
+    ----------
+    folder : str
+        The folder, as ``augment.noise_dir`` names it.
+    files : dict of str to (int, int)
+        Every audio file under it, by its name relative to the folder (``/`` between folders), with its size in
+        bytes and its modification time in nanoseconds (``-1, -1`` for a link whose target is gone).
+    silent, unreadable : tuple of str
+        Names (as in ``files``) of the files left out of the noise: every sample zero in the decode cache's 16-bit
+        PCM (silence adds no noise at any SNR), or not decodable.
+    seconds : float
+        How long the noise of the other files is, laid end to end (at ``audio.sample_rate_hz``).
+    """
+
+    folder: str
+    files: Mapping[str, tuple[int, int]]
+    silent: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def used(self) -> int:
+        """How many of the files make the noise."""
+        return len(self.files) - len(self.silent) - len(self.unreadable)
+
+    def amount(self) -> str:
+        """``3 files, 6.0 s``: the files mixed in and how long their noise lasts (``3.2 min`` from 2 minutes on)."""
+        seconds = f"{self.seconds:.1f} s" if self.seconds < 120 else f"{self.seconds / 60:.1f} min"
+        return f"{_count(self.used, 'file')}, {seconds}"
+
+    def describe(self) -> str:
+        """``3 files, 6.0 s; 1 silent file skipped: quiet.wav``: :meth:`amount` and the files left out (up to 3
+        names of each kind)."""
+        text = self.amount()
+        for kind, names in (("silent", self.silent), ("unreadable", self.unreadable)):
+            if names:
+                text += f"; {_count(len(names), kind + ' file')} skipped: {_names(names, 3)}"
+        return text
+
+    def changes_since(self, earlier: "NoiseFolder") -> str:
+        """``2 files added (c.wav, d.wav), 1 removed (a.wav), 1 changed (b.wav)``: how the files differ from
+        ``earlier``'s by name, size and modification time (up to 3 names of each); ``""`` when they do not."""
+        added = [name for name in self.files if name not in earlier.files]
+        removed = [name for name in earlier.files if name not in self.files]
+        changed = [name for name in self.files
+                   if name in earlier.files and tuple(self.files[name]) != tuple(earlier.files[name])]
+        parts: list[str] = []
+        for what, names in (("added", added), ("removed", removed), ("changed", changed)):
+            if names:  # "2 files added (...), 1 removed (...)"
+                parts.append(f"{_count(len(names), 'file') if not parts else len(names)} {what} ({_names(names, 3)})")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, which :meth:`from_dict` reads back."""
+        return {"folder": self.folder, "count": len(self.files), "used": self.used, "seconds": round(self.seconds, 3),
+                "silent": list(self.silent), "unreadable": list(self.unreadable),
+                "files": {name: list(entry) for name, entry in self.files.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "NoiseFolder":
+        """The :meth:`to_dict` of a :class:`NoiseFolder`; ``ValueError`` when ``data`` is not one."""
+        try:
+            files = {str(name): (int(entry[0]), int(entry[1])) for name, entry in data["files"].items()}
+            return cls(folder=str(data["folder"]), files=files, silent=tuple(map(str, data.get("silent", ()))),
+                       unreadable=tuple(map(str, data.get("unreadable", ()))), seconds=float(data.get("seconds", 0.0)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"not a noise folder's description ({type(exc).__name__}: {exc})") from None
+
+
+def list_noise_folder(folder: str | Path, files: Sequence[Path]) -> dict[str, tuple[int, int]]:
+    """``files`` (found under ``folder``) by name relative to it, each with its size and modification time in ns
+    (``-1, -1`` when it cannot be read: a link whose target is gone): what :class:`NoiseFolder` compares."""
+    root = Path(folder).expanduser()
+    listing = {}
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            entry = (-1, -1)
+        else:
+            entry = (int(stat.st_size), int(stat.st_mtime_ns))
+        listing[path.relative_to(root).as_posix()] = entry
+    return listing
+
+
+#: How many silent files the warning of :func:`load_noise_folder` names before ``and N more``.
+SILENT_NAMES_SHOWN = 10
+
+
 def load_noise_bank(config: Config) -> np.ndarray | None:
     """Decode every audio file of ``augment.noise_dir`` (through the decode cache) into one long array.
 
-    Returns ``None`` when augmentation or noise is off or no folder is set.
+    :func:`load_noise_folder`'s noise, without its description. Returns ``None`` when augmentation or noise is off
+    or no folder is set.
 
     Returns
     -------
     numpy.ndarray or None
-        ``[samples]`` float32 at ``audio.sample_rate_hz``: the files concatenated in name order.
+        ``[samples]`` float32 at ``audio.sample_rate_hz``: the non-silent files concatenated in name order.
+
+    Raises
+    ------
+    ConfigError
+        The folder does not exist, is a file or holds no readable, non-silent audio.
+    """
+    loaded = load_noise_folder(config)
+    return None if loaded is None else loaded[0]
+
+
+def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
+    """The noise of ``augment.noise_dir`` (every audio file decoded through the decode cache, laid end to end) and
+    what the folder held (:class:`NoiseFolder`); ``None`` when augmentation or noise is off or no folder is set.
+
+    Silent files (every sample zero) are left out, and one warning names them; unreadable ones are left out with
+    the decode cache's warning for each (``strict``: an error).
+
+    Returns
+    -------
+    (numpy.ndarray, NoiseFolder) or None
+        ``[samples]`` float32 at ``audio.sample_rate_hz``: the non-silent files concatenated in name order.
 
     Raises
     ------
@@ -1204,26 +1334,35 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     files, problem = audio.list_audio_folder(aug.noise_dir)
     if problem is not None:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir}: {problem}")
+    listing = list_noise_folder(aug.noise_dir, files)
+    names = dict(zip((str(p) for p in files), listing))  # source path -> name in the folder
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
-    result = cache.build(files, strict=config.data.strict,
-                         silent_use=f"augment.noise_dir={aug.noise_dir} leaves it out (silence adds no noise)")
-    clips = [audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
-             for p in files if str(p) in result.cached]
-    audible = [clip for clip in clips if clip.size and np.any(clip)]
+    # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
+    # only when it was decoded, so a later run (reading the cache) left them out without a word.
+    result = cache.build(files, strict=config.data.strict, silent_use=None)
+    clips = {str(p): audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
+             for p in files if str(p) in result.cached}
+    silent = tuple(names[src] for src, clip in clips.items() if not (clip.size and np.any(clip)))
+    unreadable = tuple(names.get(src, audio.printable_path(src)) for src, _ in result.skipped)
+    audible = [clip for clip in clips.values() if clip.size and np.any(clip)]
     if not audible:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
                           f"({len(files)} audio file(s), {len(result.skipped)} unreadable, "
-                          f"{len(clips) - len(audible)} silent)")
-    clips = audible
-    bank = np.concatenate(clips).astype(np.float32)
+                          f"{len(silent)} silent{': ' + _names(silent, SILENT_NAMES_SHOWN) if silent else ''})")
+    if silent:
+        logging.getLogger(__name__).warning(
+            "augment.noise_dir=%s: %s left out of the noise (every sample is zero; silence adds no noise): %s",
+            aug.noise_dir, _count(len(silent), "silent file"), _names(silent, SILENT_NAMES_SHOWN))
+    bank = np.concatenate(audible).astype(np.float32)
+    rate = config.audio.sample_rate_hz
     if bank.size < config.audio.clip_samples:
-        rate = config.audio.sample_rate_hz
         logging.getLogger(__name__).warning(
             "augment.noise_dir=%s: its %d non-silent file(s) hold %.3f s of audio, less than one clip (%.3f s): "
             "every noise window repeats them %.1f times, a tone at %.1f Hz and its harmonics rather than "
-            "noise; add longer recordings", aug.noise_dir, len(clips), bank.size / rate,
+            "noise; add longer recordings", aug.noise_dir, len(audible), bank.size / rate,
             config.audio.clip_samples / rate, config.audio.clip_samples / bank.size, rate / bank.size)
-    return bank
+    return bank, NoiseFolder(folder=str(aug.noise_dir), files=listing, silent=silent, unreadable=unreadable,
+                             seconds=bank.size / rate)
 
 
 def _span(low: float, high: float, unit: str) -> str:
@@ -1248,14 +1387,18 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
 }
 
 
-def summary_line(config: Config, *, noise_bank: np.ndarray | None = None) -> str:
+def summary_line(config: Config, *, noise_bank: np.ndarray | None = None,
+                 noise_folder: NoiseFolder | None = None) -> str:
     """``augment: shift p0.5 +-10% roll (features), ...``: the transforms a run trains with, one log line.
 
     Each transform with a probability above 0 (in the order of the config's ``*_probability`` settings) with its
     probability, its range, where it acts (``features`` in the model, ``waveform`` in ``tf.data``) and, for
-    noise, its source: the generated colours, or ``augment.noise_dir`` with its audio files and how long the
-    noise is (``noise_bank``, :func:`load_noise_bank`'s, when given). ``augment: off (...)`` when
-    ``augment.enabled`` is false. Train logs it as training starts (crossval's folds and tune's final run too).
+    noise, its source: the generated colours, or ``augment.noise_dir``. With ``noise_folder``
+    (:func:`load_noise_folder`'s) the folder is shown as the loader took it: the files mixed in, how long their
+    noise is and the files left out (``from /data/noise (12 files, 38.0 s; 2 silent files skipped: a.wav,
+    b.wav)``); without it, with the audio files it lists and, given ``noise_bank``, how long that noise is.
+    ``augment: off (...)`` when ``augment.enabled`` is false. Train logs it as training starts (crossval's folds
+    and tune's final run too).
     """
     aug = config.augment
     if not aug.enabled:
@@ -1276,6 +1419,8 @@ def summary_line(config: Config, *, noise_bank: np.ndarray | None = None) -> str
         part = f"{shown} p{probability:g} {text}" + (f" ({getattr(aug, domain)})" if domain is not None else "")
         if name == "noise" and aug.noise_dir is None:
             part += f" generated {'/'.join(aug.noise_colors)}"
+        elif name == "noise" and noise_folder is not None:
+            part += f" from {aug.noise_dir} ({noise_folder.describe()})"
         elif name == "noise":
             from . import audio  # numpy-only, as in load_noise_bank
 

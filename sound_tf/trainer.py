@@ -731,7 +731,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     # Before any data is read or state written: a bad augment.noise_dir leaves no "running" run behind.
-    noise_bank = augment.load_noise_bank(config)  # None without a noise folder
+    noise_bank, noise_folder = augment.load_noise_folder(config) or (None, None)  # None, None without a noise folder
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
     previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds
@@ -761,7 +761,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
             f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
             f"{config.feature_shape}")
-        log(augment.summary_line(config, noise_bank=noise_bank))
+        log(augment.summary_line(config, noise_bank=noise_bank, noise_folder=noise_folder))
         if (few := few_steps_warning(len(train_paths), config)) is not None:
             log(few)
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.

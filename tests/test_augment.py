@@ -391,18 +391,70 @@ def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(
     folder.mkdir()
     sf.write(folder / "a_zeros.wav", np.zeros(RATE_HZ // 2, np.float32), RATE_HZ, subtype="PCM_16")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
-    with caplog.at_level("WARNING", logger="sound_tf.audio"):
+    with caplog.at_level("WARNING", logger="sound_tf"):
         with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), "
-                                              r"0 unreadable, 1 silent\)"):
+                                              r"0 unreadable, 1 silent: a_zeros.wav\)"):
             augment.load_noise_bank(config)
-    assert [r.getMessage() for r in caplog.records if r.name == "sound_tf.audio"] == [
-        f"{folder / 'a_zeros.wav'}: silent: every sample is zero (in 16-bit PCM) over its 0.50 s; "
-        f"augment.noise_dir={folder} leaves it out (silence adds no noise)"]
+    assert not caplog.records  # the error names it: not the decode cache's "used as silence labelled as its class"
     noise = 0.2 * rng.standard_normal(RATE_HZ)
     sf.write(folder / "b_noise.wav", noise, RATE_HZ, subtype="PCM_16")
-    bank = augment.load_noise_bank(config)
+    with caplog.at_level("WARNING", logger="sound_tf"):
+        bank = augment.load_noise_bank(config)
     assert bank.shape == (RATE_HZ,)  # the silent half second is not in it
     assert np.corrcoef(bank, noise)[0, 1] > 0.999
+    assert [r.getMessage() for r in caplog.records] == [
+        f"augment.noise_dir={folder}: 1 silent file left out of the noise (every sample is zero; silence adds no "
+        f"noise): a_zeros.wav"]
+
+
+def test_the_noise_line_counts_the_files_mixed_in_and_the_silent_ones_are_named_at_each_load(tmp_path, rng, caplog):
+    """The log line counted every audio file of the folder, silent ones too: 4 files, 6.0 s for 2 files of noise
+    and 2 silent ones left out of it; and the silent files were named only when they entered the decode cache, one
+    warning each, so a later run (the cache reused) counted them without a word. Now the line and the loader
+    agree, and one warning names the silent files at every load."""
+    folder = tmp_path / "noise"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "a.wav", 0.2 * rng.standard_normal(RATE_HZ * 3 // 2), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "sub" / "b.flac", 0.2 * rng.standard_normal(RATE_HZ // 2), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "quiet.wav", np.zeros(RATE_HZ), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "sub" / "zeros.wav", np.full(RATE_HZ // 4, 1e-6), RATE_HZ, subtype="FLOAT")  # 0 in 16 bits
+    (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
+    config = apply_overrides(config_with(noise_probability=0.5, noise_dir=str(folder)),
+                             {"augment.spec_probability": 0.0})
+    warned = f"augment.noise_dir={folder}: 2 silent files left out of the noise (every sample is zero; silence " \
+             f"adds no noise): quiet.wav, sub/zeros.wav"
+    for load in ("decoded", "read from the cache"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="sound_tf"):
+            bank, noise = augment.load_noise_folder(config)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself)",
+            warned], load
+        assert bank.shape == (2 * RATE_HZ,) and noise.seconds == 2.0 and noise.used == 2
+        assert noise.silent == ("quiet.wav", "sub/zeros.wav") and noise.unreadable == ("gone.wav",)
+        assert sorted(noise.files) == ["a.wav", "gone.wav", "quiet.wav", "sub/b.flac", "sub/zeros.wav"]
+        assert noise.files["quiet.wav"] == ((folder / "quiet.wav").stat().st_size,
+                                            (folder / "quiet.wav").stat().st_mtime_ns)
+        assert noise.files["gone.wav"] == (-1, -1)
+        assert augment.summary_line(config, noise_bank=bank, noise_folder=noise) == (
+            f"augment: noise p0.5 10-30 dB SNR (waveform) from {folder} (2 files, 2.0 s; 2 silent files skipped: "
+            f"quiet.wav, sub/zeros.wav; 1 unreadable file skipped: gone.wav)")
+    assert augment.NoiseFolder.from_dict(json.loads(json.dumps(noise.to_dict()))) == noise
+
+
+def test_a_noise_folder_tells_which_files_were_added_removed_or_changed():
+    earlier = augment.NoiseFolder(folder="/n", files={"a.wav": (10, 1), "b.wav": (20, 2), "c.wav": (30, 3)})
+    assert earlier.changes_since(earlier) == ""
+    now = augment.NoiseFolder(folder="/n", files={"b.wav": (20, 2), "c.wav": (30, 4), "d.wav": (5, 9),
+                                                   "e.wav": (6, 9), "f.wav": (7, 9), "g.wav": (8, 9)})
+    assert now.changes_since(earlier) == ("4 files added (d.wav, e.wav, f.wav and 1 more), 1 removed (a.wav), "
+                                          "1 changed (c.wav)")
+    assert earlier.changes_since(now) == ("1 file added (a.wav), 4 removed (d.wav, e.wav, f.wav and 1 more), "
+                                          "1 changed (c.wav)")
+    assert augment.NoiseFolder(folder="/n", files={"a.wav": (11, 1), "b.wav": (20, 2), "c.wav": (30, 3)}
+                               ).changes_since(earlier) == "1 file changed (a.wav)"
+    with pytest.raises(ValueError, match="not a noise folder's description"):
+        augment.NoiseFolder.from_dict({"folder": "/n", "files": {"a.wav": 3}})
 
 
 
