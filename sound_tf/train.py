@@ -537,7 +537,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     setup_logging(run_dir, earlier=notices)
     from .evaluation import train_class_counts
     from .metrics import summary_lines
-    from .trainer import read_state, train_run, write_state
+    from .trainer import noise_changes, read_state, train_run, write_state
     state = read_state(run_dir)
     if export_pending(state):
         log.info(f"{run_dir}: training had finished and its export did not (it was stopped or failed); "
@@ -549,10 +549,14 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
         if args.out is None and new_run and (twin := finished_twin(run_dir.parent, config,
                                                                    besides=run_dir)) is not None:
             # The settings name the data's path, not its files: recordings added since make another model.
-            log.info(f"{twin} finished with these settings; unless its data changed since, this new run repeats it "
-                     f"(the same seed and data give the same model on the same machine): `python -m "
-                     f"sound_tf.evaluate {twin}` or `python -m sound_tf.export {twin}` use it, --set train.seed=N "
-                     f"trains another")
+            if changed := noise_changes(twin, config):  # its noise.json tells the noise files it mixed in
+                log.info(f"{twin} finished with these settings, but augment.noise_dir={config.augment.noise_dir} has "
+                         f"changed since it trained ({changed}): this new run mixes in its recordings as they are now")
+            else:
+                log.info(f"{twin} finished with these settings; unless its data changed since, this new run repeats "
+                         f"it (the same seed and data give the same model on the same machine): `python -m "
+                         f"sound_tf.evaluate {twin}` or `python -m sound_tf.export {twin}` use it, --set "
+                         f"train.seed=N trains another")
         if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
             write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
         result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))

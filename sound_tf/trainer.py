@@ -3,7 +3,8 @@
 A run folder is self-describing: ``config.json`` (with the label list), ``labels.txt``, ``split.csv``,
 ``skipped.csv``, ``model.keras``, ``history.csv``, ``metrics.json``, ``confusion_matrix.png`` and the
 rest of the evaluation files, TensorBoard logs under ``logs/``, ``checkpoints/best.weights.h5`` (and
-``final.weights.h5`` once training ends), and while training runs, ``backup/``
+``final.weights.h5`` once training ends), ``noise.json`` when it mixes in the recordings of
+``augment.noise_dir`` (which files, from which epoch: :func:`record_noise`), and while training runs, ``backup/``
 (``keras.callbacks.BackupAndRestore``). Running the same command
 again after a kill resumes at the last finished epoch; the best checkpoint and early-stopping state
 survive the restart.
@@ -105,6 +106,86 @@ def write_state(run_dir: Path, **state: Any) -> None:
     # Its temporary file, one a kill leaves before the first state exists, is the run's own
     # (sound_tf.locks.abandoned_temporary), not a file of the user's.
     atomic.write_json(path, merged)
+
+
+#: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which
+#: epoch on (:func:`record_noise`). config.json holds the folder's path only.
+NOISE_FILE = "noise.json"
+
+
+def read_noise_record(run_dir: Path) -> list[dict[str, Any]]:
+    """The noise folder's versions ``run_dir/noise.json`` lists (each a :meth:`sound_tf.augment.NoiseFolder.to_dict`
+    with the ``first_epoch`` that mixed it in), oldest first; ``[]`` without the file, or when it is not one (edited
+    by hand, or damaged: it is written whole), as for a run started before sound_tf kept it."""
+    try:
+        record = json.loads((Path(run_dir) / NOISE_FILE).read_text(encoding="utf-8"))
+        versions = record["versions"]
+        if not all(isinstance(v, dict) and is_whole(v.get("first_epoch")) for v in versions):
+            return []
+        return list(versions)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        return []
+
+
+def _noise_version(version: Mapping[str, Any]) -> augment.NoiseFolder | None:
+    try:
+        return augment.NoiseFolder.from_dict(version)
+    except ValueError:
+        return None
+
+
+def _epochs(first: int, last: int) -> str:
+    """``epoch 3``, ``epochs 3-10``."""
+    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+
+
+def record_noise(run_dir: Path, noise: augment.NoiseFolder | None, *, first_epoch: int, epochs: int) -> str | None:
+    """Keep in ``run_dir/noise.json`` which recordings of ``augment.noise_dir`` (``noise``, as
+    :func:`sound_tf.augment.load_noise_folder` found them) the epochs from ``first_epoch`` on mix in; return a
+    warning for the log when the run's earlier epochs mixed in others (files added to, removed from or changed in
+    the folder since), else ``None``.
+
+    A run's settings name the folder, not its files: a run resumed after its noise folder changed was resumed
+    without a word, and its config.json could not tell which noise its model was trained with. It resumes still, as
+    a run whose data files changed does (it keeps its split.csv; a file gone since is skipped with a warning, one
+    replaced is decoded again), and the warning says what changed and what the run does; ``noise.json`` lists each
+    version of the folder with the first epoch that mixed it in. Versions whose epochs were not kept (the backup
+    resumes at ``first_epoch``) are dropped. ``noise`` ``None`` (generated noise), or ``first_epoch`` past
+    ``epochs``: nothing is written.
+    """
+    if noise is None or first_epoch > epochs:  # no epoch left to train (killed after the last one's backup)
+        return None
+    versions = [v for v in read_noise_record(run_dir) if v["first_epoch"] < first_epoch]
+    before = _noise_version(versions[-1]) if versions else None
+    changes = noise.changes_since(before) if before is not None else None
+    if before is None or changes:
+        versions.append({"first_epoch": first_epoch, **noise.to_dict()})
+    atomic.write_json(Path(run_dir) / NOISE_FILE, {"noise_dir": noise.folder, "versions": versions})
+    if not changes:  # the same files, or no earlier record (a new run, or one begun before noise.json was kept)
+        return None
+    trained = _epochs(versions[-2]["first_epoch"], first_epoch - 1)  # those that mixed in `before`
+    return (f"warning: augment.noise_dir={noise.folder} has changed since {trained} of this run mixed in its "
+            f"recordings: {changes}. The run resumes with the folder as it is now: {_epochs(first_epoch, epochs)} "
+            f"mix{'es' * (first_epoch >= epochs)} in {noise.amount()} of noise ({trained}: {before.amount()}; "
+            f"{NOISE_FILE} in the run folder lists both); to train every epoch on the same noise, stop this command, "
+            f"put the files back and run it again, or start over (--overwrite)")
+
+
+def noise_changes(run_dir: Path, config: Config) -> str:
+    """How ``config``'s ``augment.noise_dir`` differs now from the noise ``run_dir``'s last epochs mixed in
+    (:meth:`sound_tf.augment.NoiseFolder.changes_since`: by the files' names, sizes and times, none of them read);
+    ``""`` when it does not, or nothing says (no noise folder, or a run without ``noise.json``)."""
+    from .audio import list_audio_folder
+
+    versions = read_noise_record(run_dir)
+    if not config.augment.reads_noise_dir or not versions or (before := _noise_version(versions[-1])) is None:
+        return ""
+    files, problem = list_audio_folder(config.augment.noise_dir)
+    if problem is not None:
+        return problem
+    now = augment.NoiseFolder(folder=config.augment.noise_dir,
+                              files=augment.list_noise_folder(config.augment.noise_dir, files))
+    return now.changes_since(before)
 
 
 BACKUP_DIR = "backup"
@@ -758,6 +839,9 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     else:
         if history.get("loss"):
             log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
+        if (changed := record_noise(run_dir, noise_folder, first_epoch=finished_epochs(run_dir) + 1,
+                                    epochs=config.train.epochs)) is not None:
+            log(changed)
         log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
             f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
             f"{config.feature_shape}")

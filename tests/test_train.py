@@ -2512,3 +2512,118 @@ def test_a_train_export_stopped_before_training_is_resumed_or_leaves_nothing(tmp
     monkeypatch.setattr(trainer, "train_run", lambda *a, **k: (_ for _ in ()).throw(ConfigError("no such data")))
     assert train.main([*settings, "--export", "--out", str(tmp_path / "failed")]) == 2
     assert not (tmp_path / "failed").exists() and len(started) == 3
+
+
+def test_a_run_resumed_after_its_noise_folder_changed_says_what_changed_and_records_each_noise(
+        tmp_path, monkeypatch, capsys):
+    """config.json names the noise folder, not its files: a run resumed after recordings were added to, removed
+    from or replaced in it mixed in other noise without a word (the log line said '5 files, 9.0 s' where it had
+    said '4 files, 6.0 s'), nothing in the run folder told which noise its model was trained with, and a new run
+    beside a finished one was told it repeats it. The run resumes still, as one whose data files changed does, and
+    says what changed and what it does; noise.json lists each version of the folder from the epoch it began."""
+    import keras
+
+    from sound_tf import trainer
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(3)
+
+    def write(name: str, seconds: float) -> None:
+        sf.write(noise / name, 0.1 * rng.standard_normal(int(SR * seconds)), SR, subtype="PCM_16")
+
+    write("a.wav", 1.0)
+    write("b.wav", 1.0)
+    sf.write(noise / "z.wav", np.zeros(SR // 2), SR, subtype="PCM_16")  # silent: left out, and named
+    monkeypatch.chdir(tmp_path)
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size", "8", "--quiet",
+             "--epochs", "3", "--set", f"augment.noise_dir={noise}", "--set", "augment.noise_probability=1"]
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):  # after the backup of epoch 1: as a Ctrl-C there
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    real = trainer._callbacks
+    monkeypatch.setattr(trainer, "_callbacks", lambda *a, **k: [*real(*a, **k), StopAfterFirstEpoch()])
+    assert train.main(flags) == 130
+    monkeypatch.setattr(trainer, "_callbacks", real)
+    [run] = (tmp_path / "runs").iterdir()
+    first = capsys.readouterr().out
+    assert (f"noise p1 10-30 dB SNR (features) from {noise} (2 files, 2.0 s; 1 silent file skipped: z.wav)"
+            in first), first
+    assert f"augment.noise_dir={noise}: 1 silent file left out of the noise (every sample is zero; silence adds " \
+           f"no noise): z.wav" in first
+    assert [v["first_epoch"] for v in json.loads((run / "noise.json").read_text())["versions"]] == [1]
+
+    (noise / "a.wav").unlink()
+    write("b.wav", 0.5)  # replaced
+    write("c.wav", 1.0)
+    write("d.wav", 1.0)
+    assert train.main(flags) == 0  # the same command resumes the run, on the folder as it is now
+    resumed = capsys.readouterr().out
+    assert f"resuming the run in runs/{run.name} after epoch 1\n" in resumed, resumed
+    assert (f"warning: augment.noise_dir={noise} has changed since epoch 1 of this run mixed in its recordings: "
+            f"2 files added (c.wav, d.wav), 1 removed (a.wav), 1 changed (b.wav). The run resumes with the folder as "
+            f"it is now: epochs 2-3 mix in 3 files, 2.5 s of noise (epoch 1: 2 files, 2.0 s; noise.json in the run "
+            f"folder lists both); to train every epoch on the same noise, stop this command, put the files back and "
+            f"run it again, or start over (--overwrite)\n") in resumed, resumed
+    assert f"from {noise} (3 files, 2.5 s; 1 silent file skipped: z.wav)" in resumed
+    assert json.loads((run / "run_state.json").read_text())["status"] == "done"
+    with (run / "history.csv").open() as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2]
+    record = json.loads((run / "noise.json").read_text())
+    assert record["noise_dir"] == str(noise)
+    assert [(v["first_epoch"], sorted(v["files"]), v["used"], v["seconds"], v["silent"])
+            for v in record["versions"]] == [(1, ["a.wav", "b.wav", "z.wav"], 2, 2.0, ["z.wav"]),
+                                             (2, ["b.wav", "c.wav", "d.wav", "z.wav"], 3, 2.5, ["z.wav"])]
+    assert record["versions"][1]["files"]["b.wav"] == [(noise / "b.wav").stat().st_size,
+                                                       (noise / "b.wav").stat().st_mtime_ns]
+
+    write("e.wav", 1.0)  # a new run beside the finished one does not repeat it: its noise differs
+    assert train.main(flags) == 0
+    again = capsys.readouterr().out
+    assert (f"runs/{run.name} finished with these settings, but augment.noise_dir={noise} has changed since it "
+            f"trained (1 file added (e.wav)): this new run mixes in its recordings as they are now\n") in again, again
+    assert "unless its data changed since" not in again and "has changed since epoch" not in again
+    [new] = [r for r in (tmp_path / "runs").iterdir() if r != run]
+    assert [(v["first_epoch"], v["used"]) for v in json.loads((new / "noise.json").read_text())["versions"]] == [(1, 4)]
+
+
+def test_the_noise_record_keeps_the_versions_kept_epochs_mixed_in(tmp_path):
+    """A run killed before an epoch with new noise ended, then resumed on other files, is compared with the noise
+    its kept epochs mixed in, not with a version no kept epoch used; the same files add no version."""
+    from sound_tf import trainer
+    from sound_tf.augment import NoiseFolder
+
+    def versions() -> list[tuple[int, list[str], float]]:
+        record = json.loads((tmp_path / "noise.json").read_text())
+        return [(v["first_epoch"], sorted(v["files"]), v["seconds"]) for v in record["versions"]]
+
+    one = NoiseFolder("/n", {"a.wav": (10, 1)}, seconds=1.0)
+    two = NoiseFolder("/n", {"a.wav": (10, 1), "b.wav": (20, 2)}, seconds=3.0)
+    other = NoiseFolder("/n", {"a.wav": (11, 5)}, seconds=1.5)
+    assert trainer.record_noise(tmp_path, None, first_epoch=1, epochs=5) is None  # generated noise: no file
+    assert not (tmp_path / "noise.json").exists()
+    assert trainer.record_noise(tmp_path, one, first_epoch=1, epochs=5) is None
+    assert trainer.record_noise(tmp_path, two, first_epoch=3, epochs=5).startswith(
+        "warning: augment.noise_dir=/n has changed since epochs 1-2 of this run mixed in its recordings: 1 file added "
+        "(b.wav). The run resumes with the folder as it is now: epochs 3-5 mix in 2 files, 3.0 s of noise (epochs 1-2: "
+        "1 file, 1.0 s; ")
+    assert versions() == [(1, ["a.wav"], 1.0), (3, ["a.wav", "b.wav"], 3.0)]
+    # killed again before epoch 3 ended: epoch 3 starts anew, on other files, after epochs 1-2 of the first noise
+    assert "since epochs 1-2 of this run mixed in its recordings: 1 file changed (a.wav). The run resumes with the " \
+           "folder as it is now: epochs 3-5 mix in 1 file, 1.5 s of noise (epochs 1-2: 1 file, 1.0 s;" \
+        in trainer.record_noise(tmp_path, other, first_epoch=3, epochs=5)
+    assert versions() == [(1, ["a.wav"], 1.0), (3, ["a.wav"], 1.5)]
+    assert trainer.record_noise(tmp_path, other, first_epoch=5, epochs=5) is None  # the same files
+    assert versions() == [(1, ["a.wav"], 1.0), (3, ["a.wav"], 1.5)]
+    assert "since epochs 3-5 of this run mixed in its recordings: 1 file changed (a.wav). The run resumes with the " \
+           "folder as it is now: epoch 6 mixes in" in trainer.record_noise(tmp_path, one, first_epoch=6, epochs=6)
+    assert trainer.record_noise(tmp_path, two, first_epoch=7, epochs=6) is None  # no epoch left to mix it in
+    assert versions() == [(1, ["a.wav"], 1.0), (3, ["a.wav"], 1.5), (6, ["a.wav"], 1.0)]
+    assert trainer.record_noise(tmp_path, two, first_epoch=1, epochs=5) is None  # nothing kept: a new start
+    assert versions() == [(1, ["a.wav", "b.wav"], 3.0)]
+    (tmp_path / "noise.json").write_text("{")  # damaged: the noise from here on is recorded, without a comparison
+    assert trainer.record_noise(tmp_path, one, first_epoch=3, epochs=5) is None
+    assert versions() == [(3, ["a.wav"], 1.0)]
