@@ -984,24 +984,39 @@ def as_made_today(config: Config) -> Config:
 
     A relative ``data.cache_dir`` (``--cache-dir cache``) was saved as typed until the commands made it absolute
     as they make the other paths; it is read from the current folder, as it was then, so the same command run
-    from the same folder still resumes.
+    from the same folder still resumes. An absolute ``data.path``, ``data.split_file`` or ``augment.noise_dir``
+    given by ``--set`` or a recipe was saved as typed (``/data/noise/``, ``/data/./noise``) until the commands
+    wrote it as ``--data``'s is (``/data/noise``).
     """
-    cache = absolute_if_relative(config.data.cache_dir)
-    return config if cache is None else replace_section(config, "data", cache_dir=cache)
+    changes = {}
+    cache = absolute_if_changed(config.data.cache_dir)
+    if cache is not None:
+        changes["data.cache_dir"] = cache
+    for key in ("data.path", "data.split_file", "augment.noise_dir"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if isinstance(value, str) and os.path.isabs(value) and (normal := absolute_if_changed(value)) is not None:
+            changes[key] = normal
+    for key, value in changes.items():
+        config = replace_section(config, key.split(".")[0], **{key.split(".")[1]: value})
+    return config
 
 
 def absolute_path(path: str | os.PathLike) -> str:
-    """``path`` with ``~`` expanded, read from the current folder: how the commands keep the paths they save,
-    so that a run is recognised from any folder and any spelling of them."""
+    """``path`` with ``~`` expanded, read from the current folder and written plainly (no ``.``, ``..``, doubled or
+    trailing ``/``): how the commands keep the paths they save, so that a run is recognised from any folder and
+    any spelling of them."""
     return os.path.abspath(os.path.expanduser(path))
 
 
-def absolute_if_relative(path: object) -> str | None:
-    """:func:`absolute_path` of a relative ``path`` or one that begins with ``~``; ``None`` when ``path`` needs no
-    change: absolute already, empty, or no path at all (``None``, a number)."""
+def absolute_if_changed(path: object) -> str | None:
+    """:func:`absolute_path` of ``path`` when that is another spelling: a relative path, one that begins with ``~``,
+    or an absolute one spelt with ``.``, ``..``, doubled or trailing ``/``; ``None`` when ``path`` needs no change:
+    written so already, empty, or no path at all (``None``, a number)."""
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         return None
-    return None if os.path.isabs(path) else absolute_path(path)
+    absolute = absolute_path(path)
+    return None if absolute == os.fspath(path) else absolute
 
 
 def replace_section(config: Config, section: str, **changes: Any) -> Config:

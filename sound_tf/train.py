@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .config import (DATA_FORMATS, REPO_PIPELINES, Config, absolute_if_relative, absolute_path, apply_overrides,
+from .config import (DATA_FORMATS, REPO_PIPELINES, Config, absolute_if_changed, absolute_path, apply_overrides,
                      config_from_recipe, parse_set_flags, resolve_recipe)
 from .errors import ConfigError, SoundTFError, Stopped, is_stop_code, log_in_files, run_cli, stop_line
 from .quiet import native_logs_held, quiet_tensorflow
@@ -121,8 +121,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     empty = [key for key in PATH_KEYS if isinstance(values[key], str) and not values[key].strip()]
     if empty:  # a recipe's (the flags' were refused above); made absolute, it was the current folder
         raise ConfigError(f"{empty[0]} is empty in the pipeline recipe {args.pipeline}: give a path, or leave it out")
-    relative = {key: absolute for key, value in values.items() if (absolute := absolute_if_relative(value))}
-    config = apply_overrides(config, relative) if relative else config
+    respelt = {key: absolute for key, value in values.items() if (absolute := absolute_if_changed(value))}
+    config = apply_overrides(config, respelt) if respelt else config
     if "augment.noise_dir" in set_overrides:  # given, if only as null (generated noise)
         check_noise_dir(config, "--set ")
         return config
@@ -148,7 +148,8 @@ def check_noise_dir(config: Config, source: str) -> None:
         raise ConfigError(f"{source}augment.noise_dir={aug.noise_dir}: {problem}")
 
 
-#: Settings that name files or folders: made absolute, so that a run is recognised from anywhere.
+#: Settings that name files or folders: made absolute and written plainly (``/data/noise/`` and ``~/noise`` are
+#: ``/data/noise`` and ``/home/me/noise``, as ``--data``'s), so that a run is recognised from anywhere.
 PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
 #: Those and the decode cache (``--cache-dir``; empty is the default cache): a relative cache was read from the
 #: current folder of every later command, so evaluate or export run elsewhere decoded every file again there.

@@ -2627,3 +2627,40 @@ def test_the_noise_record_keeps_the_versions_kept_epochs_mixed_in(tmp_path):
     (tmp_path / "noise.json").write_text("{")  # damaged: the noise from here on is recorded, without a comparison
     assert trainer.record_noise(tmp_path, one, first_epoch=3, epochs=5) is None
     assert versions() == [(3, ["a.wav"], 1.0)]
+
+
+def test_an_absolute_path_spelt_another_way_is_the_same_setting(tmp_path, monkeypatch):
+    """A ~ by --set or a recipe is the home folder (4515cd9, 83bda77), but an absolute path given by --set or a
+    recipe was kept as typed: --set augment.noise_dir=/data/noise/ (a shell's completion adds the slash), or
+    /data/./noise, was another setting than /data/noise, so the same run given it after a kill was refused as
+    'different settings (augment.noise_dir: '/data/noise' there, '/data/noise/' now)', while --data's was
+    written plainly. All are now; a run saved with such a spelling still resumes."""
+    from sound_tf.trainer import write_state
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "fan.wav", 0.1 * np.ones(SR, np.float32), SR)
+    plain = config_from_flags("--data", str(data), "--set", f"augment.noise_dir={noise}")
+    assert (plain.data.path, plain.augment.noise_dir) == (str(data), str(noise))
+    for spelling in (f"{noise}/", f"{tmp_path}/./noise", f"{tmp_path}//noise", f"{data}/../noise", "~/noise",
+                     "~/noise/", "noise/"):
+        assert config_from_flags("--data", str(data), "--set", f"augment.noise_dir={spelling}") == plain, spelling
+    for spelling in (f"{data}/", f"{tmp_path}/./data", "~/data/"):
+        assert config_from_flags("--set", f"data.path={spelling}", "--set", f"augment.noise_dir={noise}/") == plain
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(f'[data]\npath = "{data}/"\nsplit_file = "{tmp_path}/run/./split.csv"\n'
+                      f'[augment]\nnoise_dir = "{tmp_path}//noise/"\n')
+    got = config_from_flags("--pipeline", str(recipe))
+    assert (got.data.path, got.data.split_file, got.augment.noise_dir) == (
+        str(data), str(tmp_path / "run" / "split.csv"), str(noise))
+    # a run saved with a trailing slash (before this change) resumes under the plain spelling
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = apply_overrides(plain, {"augment.noise_dir": f"{noise}/", "data.path": f"{tmp_path}/./data"})
+    saved.save(run)
+    write_state(run, status="running", fingerprint=saved.fingerprint())
+    assert saved.fingerprint() != plain.fingerprint()
+    assert train.resolve_run_dir(str(run), plain) == run
