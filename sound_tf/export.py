@@ -1260,10 +1260,38 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         _move_into_place(stage, out, log=log)
     finally:
         shutil.rmtree(stage, ignore_errors=True)  # a failed export leaves no half bundle behind
+    record_run_export(run_dir, profile, out)  # only now: a failed or stopped export is still pending
     for failure in failures:
         log(f"export: DEGRADED {failure}")
     log(f"export: wrote {out}")
     return ExportResult(out_dir=out, report=report, failures=failures)
+
+
+def record_run_export(run_dir: Path, profile: ExportProfile, out: Path) -> bool:
+    """Mark, in the run's ``run_state.json``, the export its ``train --export`` asked for as done, when the bundle
+    just written in ``out`` is that export: the run's own bundle folder (``RUN_DIR/export``), built with the same
+    profile, of a run whose state names it and says it is not done (:func:`sound_tf.train.export_pending`).
+    Returns whether it marked it.
+
+    ``train --export`` recorded it only for its own export child, so a run whose export had been stopped or had
+    failed stayed "export pending" after a ``python -m sound_tf.export RUN_DIR`` that wrote the bundle, and the same
+    ``train --export`` exported it again. An export to another folder or with another profile leaves the state as it
+    is (the export asked for is still not in the run's folder), and so does a state that is damaged or names a
+    profile that no longer loads (``train --export`` reports those itself).
+    """
+    from .train import export_pending
+    from .trainer import read_state, write_state
+
+    if Path(out).resolve() != (Path(run_dir) / "export").resolve():
+        return False
+    try:
+        state = read_state(run_dir)
+        if not export_pending(state) or load_profile(state["export_profile"]) != profile:
+            return False
+    except SoundTFError:
+        return False
+    write_state(run_dir, export_done=True)
+    return True
 
 
 def _check_replaceable(out: Path, *, run_dir: Path) -> None:

@@ -748,6 +748,59 @@ def test_cli_rejects_a_folder_without_a_run(tmp_path, capsys):
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
 
 
+def test_an_export_of_the_run_train_export_asked_for_marks_it_done_and_a_failed_or_stopped_one_does_not(
+        bundle, tmp_path, monkeypatch, capsys):
+    """A run whose `train --export` export was stopped or failed stayed "export pending" after a manual
+    `python -m sound_tf.export RUN_DIR` wrote its bundle, and the same train command exported it again. Only the
+    export asked for (its profile, into RUN_DIR/export) that ends with a bundle marks it done."""
+    from sound_tf.train import export_pending
+    from sound_tf.trainer import read_state, write_state
+
+    trained, _ = bundle
+    run = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run, ignore=shutil.ignore_patterns("export", ".lock"))
+    asked = tmp_path / "asked.toml"
+    asked.write_text('artefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
+    other = tmp_path / "other.toml"
+    other.write_text('artefacts = ["float32"]\nrepresentative_windows = 4\nlatency_runs = 2\n')
+    write_state(run, export_profile=str(asked), export_done=False)  # as `train --export PATH` stopped left it
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+
+    def pending() -> bool:
+        return export_pending(read_state(run))
+
+    assert pending()
+    # another profile, or another folder: the export asked for is still not in the run's folder
+    assert export.main([str(run), "--profile", str(other), "--quiet"]) == 0 and pending()
+    assert export.main([str(run), "--profile", str(asked), "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 0
+    assert (tmp_path / "elsewhere" / "export.json").is_file() and pending()
+
+    def stop(runner, window, runs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "median_latency_ms", stop)  # stopped (Ctrl-C) while it measured, then failed
+    assert export.main([str(run), "--profile", str(asked), "--quiet"]) == 130 and pending()
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    real_score = export.score_clips
+
+    def wrong(runner, clips):  # the TFLite model answers the next class
+        probs, windows = real_score(runner, clips)
+        if isinstance(runner, export._LiteRunner):
+            return np.roll(probs, 1, axis=1), np.roll(windows, 1, axis=1)
+        return probs, windows
+
+    monkeypatch.setattr(export, "score_clips", wrong)
+    assert export.main([str(run), "--profile", str(asked), "--quiet"]) == 1 and pending()
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted (Ctrl-C)") and "export failed the parity thresholds" in err, err
+    assert json.loads((run / "export" / "export.json").read_text())["profile"]["latency_runs"] == 2  # other's, kept
+    monkeypatch.setattr(export, "score_clips", real_score)
+    assert export.main([str(run), "--profile", str(asked), "--quiet"]) == 0
+    state = read_state(run)
+    assert state["export_done"] is True and not pending() and state["export_profile"] == str(asked), state
+    assert json.loads((run / "export" / "export.json").read_text())["profile"]["latency_runs"] == 1
+
+
 def test_check_thresholds_limits_are_inclusive_and_per_kind():
     profile = export.ExportProfile()  # float 99.5%, quantized 97% and at most 1 point of accuracy lost
     at_float = float(np.mean(np.arange(200) < 199))  # 199 of 200 test clips agree: exactly 0.995
