@@ -53,6 +53,36 @@ def _warn_if_seen(examples: Sequence, splits: dict, what: str, log: Callable[[st
         log(f"warning: of the {len(examples)} clips of {what}, {used} in this run; their scores are optimistic")
 
 
+def check_selection(*, data: str | None = None, fold: int | None = None, split: str | None = None,
+                    batch_size: int | None = None) -> None:
+    """Refuse arguments that cannot go together or hold no usable value, before anything is read or imported.
+
+    :func:`evaluate_run` calls it before TensorFlow is imported: ``evaluate RUN --split val --fold 1`` was refused
+    only after TensorFlow's start-up (about 6 s here), and so were ``--split`` with ``--data`` and
+    ``--batch-size 0``.
+
+    Raises
+    ------
+    ConfigError
+        ``split`` is not one of :data:`SPLIT_CHOICES`, ``fold`` is not an integer, or ``batch_size`` is not an
+        integer >= 1.
+    DatasetError
+        ``split`` is given with ``fold`` or with ``data``.
+    """
+    if split is not None and split not in SPLIT_CHOICES:  # argparse checks --split; a caller's value was a KeyError
+        raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)} (a split of the run's split.csv), "
+                          f"got {split!r}")
+    if fold is not None and not is_whole(fold):  # "1" was "fold 1 does not exist"
+        raise ConfigError(f"fold must be an integer (a fold number of the data), got {fold!r}")
+    if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
+        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
+    if split is not None and data is not None:
+        raise DatasetError("--split selects rows of the run's own split.csv; with --data use --fold (or nothing "
+                           "to evaluate the whole dataset)")
+    if split is not None and fold is not None:
+        raise DatasetError("give --split or --fold, not both")
+
+
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
                     fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
                     log: Callable[[str], None] = print) -> tuple[list, str, int]:
@@ -67,19 +97,13 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     """
     from .datasets import load_examples, read_split_csv
 
-    if split is not None and split not in SPLIT_CHOICES:  # argparse checks --split; a caller's value was a KeyError
-        raise ConfigError(f"split must be one of {', '.join(SPLIT_CHOICES)} (a split of the run's split.csv), "
-                          f"got {split!r}")
-    if fold is not None and not is_whole(fold):  # "1" was "fold 1 does not exist"
-        raise ConfigError(f"fold must be an integer (a fold number of the data), got {fold!r}")
+    check_selection(data=data, fold=fold, split=split)
     if data is None:
         split_csv = run_dir / "split.csv"
         if not split_csv.is_file():
             raise DatasetError(f"{run_dir}: no split.csv to take the {split or 'test'} rows from; pass --data")
         splits = read_split_csv(split_csv, run_file=True)
         if fold is not None:
-            if split is not None:
-                raise DatasetError("give --split or --fold, not both")
             rows = _select_fold([ex for name in ("train", "val", "test") for ex in splits[name]], fold, str(split_csv))
             _warn_if_seen(rows, splits, f"fold {fold}", log)
             return rows, f"fold{fold}", 0
@@ -89,9 +113,6 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         _warn_if_seen(splits[split], splits, f"the {split} split", log)
         return splits[split], split, 0
 
-    if split is not None:
-        raise DatasetError("--split selects rows of the run's own split.csv; with --data use --fold (or nothing "
-                           "to evaluate the whole dataset)")
     source = Path(data).expanduser()
     examples = load_examples(source, data_format)
     if fold is not None:
@@ -137,12 +158,11 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
         Where the files went (default ``RUN_DIR/evaluation/<split or dataset name>``; a dataset named
         like a split, e.g. a folder ``test``, goes to ``data_test``).
     """
+    check_selection(data=data, fold=fold, split=split, batch_size=batch_size)  # at once: before TensorFlow loads
     from . import evaluation
     from .config import apply_overrides
     from .metrics import summary_lines
 
-    if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
-        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
     run_dir = Path(run_dir)
     config = evaluation.load_run_config(run_dir)
     if batch_size is not None:

@@ -479,6 +479,31 @@ def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path
     assert load_run(copy)[1].count_params() == run.model.count_params()
 
 
+def test_evaluate_refuses_contradictory_flags_before_tensorflow_loads(tmp_path):
+    """`evaluate RUN --split val --fold 1` (and --split with --data, --batch-size 0) was refused only after
+    TensorFlow's start-up, about 6 s on this machine; the command now says so at once: in a fresh process that runs
+    the command line, tensorflow is never imported, the one error line is the whole of stderr and the code is 2."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    script = ("import json, sys\nfrom sound_tf import evaluate\ncodes = [evaluate.main(argv) for argv in "
+              "json.loads(sys.argv[1])]\nprint(json.dumps([codes, 'tensorflow' in sys.modules, 'keras' in "
+              "sys.modules]))")
+    commands = [[str(tmp_path / "run"), "--split", "val", "--fold", "1"],
+                [str(tmp_path / "run"), "--split", "test", "--data", str(data)],
+                [str(tmp_path / "run"), "--batch-size", "0"]]
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[2, 2, 2], False, False], (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == [
+        "error: give --split or --fold, not both",
+        "error: --split selects rows of the run's own split.csv; with --data use --fold (or nothing to evaluate the "
+        "whole dataset)",
+        "error: batch_size (--batch-size) must be an integer >= 1, got 0"], done.stderr
+
+
 def test_select_examples_refuses_contradictory_or_empty_choices(tmp_path):
     """An empty split of the run's split.csv, --split with --fold, --split with --data and a dataset none of
     whose labels the model knows are each an error saying so (each was evaluated as something else or failed
