@@ -28,6 +28,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
@@ -478,13 +479,50 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     return result
 
 
-def default_out_dir(config: Config, k: int = DEFAULT_K) -> Path:
+def data_has_folds(config: Config) -> bool:
+    """Whether the data ``config`` names has folds of its own, which a cross-validation holds out in turn whatever
+    ``--k`` says: ESC-50's and UrbanSound8K's, a CSV manifest's fold column (:func:`plan_folds`' ``"official"``).
+
+    The manifest or metadata is read (its warnings, said again when the cross-validation reads it, are not said
+    here); no file is decoded and nothing is imported that needs TensorFlow. Speech Commands' lists are one split,
+    not folds, and a folder-per-class tree or the demo has none. A dataset that cannot be read is an error naming
+    it, as the cross-validation's own reading would be.
+    """
+    from .datasets import load_examples, resolve_source
+
+    data = config.data
+    if data.path is None or data.format == "demo":
+        return False
+    root, fmt = resolve_source(config, lambda line: None)
+    if fmt in SPLIT_FOLD_FORMATS or fmt == "folder":
+        return False
+    quiet = logging.getLogger("sound_tf.datasets")
+    was = quiet.disabled
+    quiet.disabled = True
+    try:
+        examples = load_examples(root, fmt)
+    finally:
+        quiet.disabled = was
+    return bool(examples) and all(ex.fold is not None for ex in examples)
+
+
+def default_out_dir(config: Config, k: int = DEFAULT_K, *, data_folds: bool = False) -> Path:
     """``runs/crossval-<settings fingerprint>[-k<k>]``: the same command finds its folder again to resume,
     and another ``--k`` gets a folder of its own instead of a refusal.
 
     When that folder does not exist, one an older sound_tf named by its fingerprint then is taken if its
     ``config.json``, read today, has the same settings (a setting added since changed the fingerprint).
+
+    With ``data_folds`` (the data has folds of its own, :func:`data_has_folds`) ``k`` is not used, and the folder is
+    the one without ``-k<k>``: ``crossval --k 3`` on a manifest with a fold column cross-validated its 4 folds in
+    ``runs/crossval-<fingerprint>-k3``, a name that says 3 folds, beside the same command without ``--k``, which
+    cross-validated the same folds again in ``runs/crossval-<fingerprint>``. A ``-k<k>`` folder an earlier
+    sound_tf named so is still taken while the one without it does not exist.
     """
+    if data_folds and k != DEFAULT_K:
+        folder = default_out_dir(config)
+        earlier = default_out_dir(config, k)
+        return earlier if not folder.exists() and earlier.exists() else folder
     fingerprint, suffix = config.fingerprint(), f"-k{k}" if k != DEFAULT_K else ""
     folder = Path("runs") / f"crossval-{fingerprint}{suffix}"
     if not folder.exists():
@@ -515,8 +553,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import logging
-
     from .quiet import native_logs_held, quiet_tensorflow
     from .train import config_from_args, progress_bars, remove_if_unstarted, setup_logging
 
@@ -528,7 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
         config = config_from_args(args, notices=notices)
-        out_dir = Path(args.out) if args.out else default_out_dir(config, args.k)
+        # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
+        data_folds = args.out is None and args.k != DEFAULT_K and data_has_folds(config)
+        out_dir = Path(args.out) if args.out else default_out_dir(config, args.k, data_folds=data_folds)
         refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
         existed = out_dir.exists()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -348,6 +349,55 @@ def _tones(root: Path) -> Path:
             sf.write(root / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
     (root / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
     return root
+
+
+def test_k_given_for_data_with_folds_of_its_own_does_not_name_the_default_folder(tmp_path, monkeypatch, caplog):
+    """`crossval --k 3` on a manifest with a fold column cross-validated its own folds (4 of them in the FSDD check
+    of this change) in runs/crossval-<fingerprint>-k3, a name that says 3 folds, and the same command without --k
+    ran them again in runs/crossval-<fingerprint>. --k names the folder only when it makes the folds (a folder tree,
+    a manifest whose fold column is empty, Speech Commands); the -k3 folder an earlier version made is taken while
+    the plain one does not exist. Reading the manifest for the name says none of its warnings (the run says them)."""
+    from sound_tf import crossval
+    from sound_tf.crossval import data_has_folds, default_out_dir
+    from sound_tf.train import config_from_args
+
+    monkeypatch.chdir(tmp_path)
+    folded, unfolded = tmp_path / "folded.csv", tmp_path / "unfolded.csv"
+    folded.write_text("path,label,fold\n" + "".join(f"{label}_{fold}.wav,{label},{fold}\n" for fold in (1, 2, 3)
+                                                   for label in ("dog", "Dog", "rain")))  # lookalike labels: a warning
+    unfolded.write_text("path,label,fold\n" + "".join(f"{label}_{i}.wav,{label},\n" for i in range(3)
+                                                     for label in ("dog", "rain")))
+    tree = _tones(tmp_path / "tree")
+    speech = make_speech_commands(tmp_path / "speech", takes=1)
+    esc = _esc50(tmp_path / "esc50")
+    chosen: list[Path] = []
+
+    def run_crossval(config, out_dir, **kwargs):  # the folder the command chose; no data is decoded
+        chosen.append(Path(out_dir))
+        return {}
+
+    monkeypatch.setattr(crossval, "run_crossval", run_crossval)
+    for data, own in ((folded, True), (esc, True), (unfolded, False), (tree, False), (speech, False)):
+        flags = ["--data", str(data), "--k", "3", "--quiet"]
+        config = config_from_args(crossval.build_parser().parse_args(flags))
+        caplog.clear()
+        assert data_has_folds(config) is own, data
+        assert not [r for r in caplog.records if r.name.startswith("sound_tf")], caplog.records  # none said twice
+        assert crossval.main(flags) == 0
+        assert chosen[-1] == Path("runs") / f"crossval-{config.fingerprint()}{'' if own else '-k3'}", data
+    config = config_from_args(crossval.build_parser().parse_args(["--data", str(folded)]))
+    assert data_has_folds(config_from_args(crossval.build_parser().parse_args([]))) is False  # the demo: none
+    # the same folder with --k 3, --k 5 or without --k: the same folds, the same cross-validation
+    for flags in (["--k", "3"], ["--k", "5"], []):
+        assert crossval.main(["--data", str(folded), "--quiet", *flags]) == 0
+        assert chosen[-1] == Path("runs") / f"crossval-{config.fingerprint()}"
+    plain, earlier = (Path("runs") / f"crossval-{config.fingerprint()}{suffix}" for suffix in ("", "-k3"))
+    shutil.rmtree("runs", ignore_errors=True)  # the folders made above held only their log: removed already
+    earlier.mkdir(parents=True)  # an earlier sound_tf's name for it: resumed there
+    assert default_out_dir(config, 3, data_folds=True) == earlier and default_out_dir(config, 3) == earlier
+    assert crossval.main(["--data", str(folded), "--quiet", "--k", "3"]) == 0 and chosen[-1] == earlier
+    plain.mkdir()  # once the plain folder exists it is the one
+    assert default_out_dir(config, 3, data_folds=True) == plain and default_out_dir(config, 3) == earlier
 
 
 def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypatch):
