@@ -39,7 +39,7 @@ import numpy as np
 
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
                     resample_wave, split_windows)
-from .errors import AudioError, ConfigError, SoundTFError, is_whole, stdout_closed
+from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
@@ -402,36 +402,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error (141 when the
-    reader of stdout went away, as in ``| head``)."""
+    """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error, as the other commands
+    do (:func:`sound_tf.errors.run_cli`): 141 when the reader of stdout went away (``| head``), and 130, 143 or 129
+    with one line on stderr when Ctrl-C, SIGTERM or SIGHUP stops it (the results printed so far stay printed)."""
     args = _parser().parse_args(argv)
-    try:
-        with native_logs_held(args.quiet):  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-            code = _main(args)
-        sys.stdout.flush()  # here, not at exit: a reader gone by then is a BrokenPipeError caught below
-        return code
-    except BrokenPipeError:
-        return stdout_closed()
+    with native_logs_held(args.quiet):  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        return run_cli(lambda: _main(args))
 
 
 def _main(args: argparse.Namespace) -> int:
-    try:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
-        classifier = LiteClassifier(args.model, num_threads=args.threads)
-        hop_samples = None
-        if args.hop_seconds is not None:
-            rate = classifier.sample_rate_hz
-            samples = args.hop_seconds * rate if math.isfinite(args.hop_seconds) else 0.0
-            hop_samples = int(round(samples))
-            # the range the message states, checked before rounding (1e-9: 1/rate itself passes)
-            if not 1 - 1e-9 <= samples <= classifier.clip_samples + 1e-9:
-                raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
-                                  f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
-        check_top_k(args.top_k, len(classifier.labels), name="--top-k")
-    except SoundTFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """The command's work: a bad flag or model is a ``SoundTFError`` (2, from :func:`run_cli`); a file that cannot
+    be classified is reported and the others classified (1)."""
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
+    classifier = LiteClassifier(args.model, num_threads=args.threads)
+    hop_samples = None
+    if args.hop_seconds is not None:
+        rate = classifier.sample_rate_hz
+        samples = args.hop_seconds * rate if math.isfinite(args.hop_seconds) else 0.0
+        hop_samples = int(round(samples))
+        # the range the message states, checked before rounding (1e-9: 1/rate itself passes)
+        if not 1 - 1e-9 <= samples <= classifier.clip_samples + 1e-9:
+            raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
+                              f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
+    check_top_k(args.top_k, len(classifier.labels), name="--top-k")
     results, failed = [], 0
     left_out: list[str] = []
     files = expand_audio_inputs(args.files, left_out=left_out)

@@ -388,6 +388,56 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     assert f"error: {empty}: folder holds no audio files (1 other file(s), e.g. x.m4a;" in capsys.readouterr().err
 
 
+_SLOW_LITE = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (a background pytest ignores SIGINT)
+from sound_tf import lite
+classify_file = lite.LiteClassifier.classify_file
+def slow(self, path, **kwargs):  # the second file takes a minute: the stop lands while the command works
+    if str(path).endswith("slow.wav"):
+        time.sleep(60)
+    return classify_file(self, path, **kwargs)
+lite.LiteClassifier.classify_file = slow
+sys.exit(lite.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_cli_stopped_says_one_line_and_exits_as_the_other_commands(models, tmp_path, name, code):
+    """lite was the one command outside sound_tf.errors.run_cli: Ctrl-C printed a KeyboardInterrupt traceback (exit
+    -2 as seen by its parent) and SIGTERM ended it without a word (-15), where every other command prints one line
+    and exits with 130 or 143. The results printed before the stop stay printed."""
+    import signal
+
+    for stem in ("fast", "slow"):
+        sf.write(tmp_path / f"{stem}.wav", (0.5 * np.sin(np.arange(CLIP) / 3)).astype(np.float32), SR)
+    child = subprocess.Popen([sys.executable, "-u", "-c", _SLOW_LITE, str(models["loud"]), str(tmp_path / "fast.wav"),
+                              str(tmp_path / "slow.wav"), "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answer = [child.stdout.readline(), child.stdout.readline()]  # the first file's, printed before the stop
+    assert answer == [f"{tmp_path / 'fast.wav'} (0.50 s, 1 window)\n", "  loud 0.985, quiet 0.015\n"], answer
+    child.send_signal(getattr(signal, name))
+    out, err = child.communicate(timeout=30)
+    stopped = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
+    assert (child.returncode, err) == (code, f"{stopped}; finished work is kept (train, crossval and tune resume from "
+                                             f"it when the same command runs again)\n"), err
+    assert out == "", out  # nothing of the second file's
+
+
+def test_cli_errors_are_one_line_naming_the_file(models, tmp_path):
+    """Through run_cli as before it: a file that is no model is one line naming it and exit code 2 (a usage or
+    model error), an unreadable audio file one line naming it and 1 (the others are classified)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    command = [sys.executable, "-m", "sound_tf.lite", "--quiet"]
+    done = subprocess.run([*command, str(notes), str(notes)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, "") and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {notes}: not a TFLite model"), done.stderr
+    done = subprocess.run([*command, str(models["loud"]), str(notes)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (1, "") and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {notes}: not a readable audio file"), done.stderr
+
+
 def test_cli_rejects_bad_models_and_options(models, capsys):
     assert lite.main([str(models["bare"]), "x.wav"]) == 2
     assert "carries no labels or sample rate" in capsys.readouterr().err
