@@ -242,8 +242,8 @@ def export_pending(state: dict) -> bool:
 
 
 def stopped_before_training(state: dict) -> bool:
-    """Whether a run's state is only what ``train --export`` records before training (its settings' fingerprint
-    and the export it asks for): its command ended before training began (while its data decoded)."""
+    """Whether a run's state is only what ``train`` records before training (its settings' fingerprint, and with
+    ``--export`` the export it asks for): its command ended before training began (while its data decoded)."""
     return bool(state.get("fingerprint")) and not state.get("status")
 
 
@@ -476,8 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def remove_if_unstarted(run_dir: Path) -> None:
-    """Remove a run folder this command created when it holds only its lock and log (and, with ``--export``,
-    the state recorded before training, :func:`stopped_before_training`): the run stopped before keeping anything
+    """Remove a run folder this command created when it holds only its lock and log (and the state recorded before
+    training, :func:`stopped_before_training`): the run stopped before keeping anything
     (a missing --data, a bad noise folder, a Ctrl-C or SIGTERM while its data decoded, ...), and an empty folder
     named by the time would be left behind each time the command is tried. Its log file is closed first."""
     from .locks import LOCK_FILE, remove_if_holding_only
@@ -493,7 +493,7 @@ def remove_if_unstarted(run_dir: Path) -> None:
 
     kept = {LOCK_FILE, LOG_FILE}
     try:
-        if stopped_before_training(read_state(run_dir)):  # `train --export`'s first state: no training in it
+        if stopped_before_training(read_state(run_dir)):  # train's first state: no training in it
             kept.add(STATE_FILE)
     except SoundTFError:  # damaged: not this command's to remove
         pass
@@ -538,7 +538,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     setup_logging(run_dir, earlier=notices)
     from .evaluation import train_class_counts
     from .metrics import summary_lines
-    from .trainer import noise_changes, read_state, train_run, write_state
+    from .trainer import STATE_FILE, noise_changes, read_state, train_run, write_state
     state = read_state(run_dir)
     if export_pending(state):
         log.info(f"{run_dir}: training had finished and its export did not (it was stopped or failed); "
@@ -560,7 +560,16 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
                          f"train.seed=N trains another")
         if args.export:  # recorded before training ends, so a run stopped after it still exports when resumed
             write_state(run_dir, fingerprint=config.fingerprint(), export_profile=args.export, export_done=False)
-        result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))
+        elif not state:  # recorded before the data is read, so a run killed before training began is resumed
+            write_state(run_dir, fingerprint=config.fingerprint())
+        try:
+            result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))
+        except SoundTFError:
+            # A failed start (a bad noise folder, unreadable data) takes back the state it recorded: kept in an --out
+            # folder that was there before, it had the corrected command refused as a run "with different settings".
+            if not state and stopped_before_training(read_state(run_dir)):
+                (run_dir / STATE_FILE).unlink(missing_ok=True)
+            raise
         for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
             log.info(line)
         log.info(f"run folder: {run_dir}")

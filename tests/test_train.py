@@ -2664,3 +2664,51 @@ def test_an_absolute_path_spelt_another_way_is_the_same_setting(tmp_path, monkey
     write_state(run, status="running", fingerprint=saved.fingerprint())
     assert saved.fingerprint() != plain.fingerprint()
     assert train.resolve_run_dir(str(run), plain) == run
+
+
+_KILLED_AFTER_ITS_SPLIT = """
+import os, signal, sys
+from sound_tf import datasets, train
+write_split_csv = datasets.write_split_csv
+def killed(*args, **kwargs):  # SIGKILL once split.csv is written: no except or finally runs
+    write_split_csv(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+datasets.write_split_csv = killed
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def test_a_plain_train_killed_before_training_began_is_resumed_by_the_same_command(tmp_path, monkeypatch, capsys):
+    """A plain `train` (no --export) SIGKILLed once split.csv was written left runs/<run> holding .lock, train.log,
+    split.csv and skipped.csv, and no run_state.json: the same command started another folder without a word, the
+    first one left for good (FSDD, 900 files: runs/20261205-163927 beside runs/20261205-163935). It records its
+    settings' fingerprint before its data is read, as `train --export` does, so the same command resumes the run
+    on its split, in a line that names it; stopped or failed before keeping anything, it still leaves no folder."""
+    from sound_tf import trainer
+    from sound_tf.errors import Stopped
+    from sound_tf.trainer import read_state
+
+    monkeypatch.chdir(tmp_path)
+    data = make_tree(tmp_path / "data", clips_per_class=4, corrupt=False)
+    settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1",
+                "--no-augment", "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AFTER_ITS_SPLIT, *settings], capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    split = (run / "split.csv").read_text()
+    assert read_state(run) == {"fingerprint": config_from_flags(*settings[:-1]).fingerprint()}  # not --quiet
+    assert train.main(settings) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert f"resuming the run in runs/{run.name}: its command was stopped before training began\n" in out, out
+    assert f"(folder, split reused runs/{run.name}/split.csv)" in out, out
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]  # no second folder
+    assert read_state(run)["status"] == "done" and (run / "split.csv").read_text() == split
+    assert (run / "metrics.json").is_file()
+
+    def stop(config, run_dir, *, log, verbose):  # as a Ctrl-C or SIGTERM while the data decode
+        raise Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    assert train.main([*settings, "--seed", "5"]) == 143  # another run: a new folder, which kept nothing
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
