@@ -316,9 +316,36 @@ def _names(runs: Sequence[Path]) -> list[str]:
     return names
 
 
+def check_csv_target(path: str | os.PathLike) -> None:
+    """Refuse a ``--csv`` file that exists and is not a table this command wrote (its first line starts with
+    :data:`COLUMNS`): a run's ``split.csv`` or ``history.csv`` given by mistake would be replaced whole.
+
+    Raises
+    ------
+    CompareError
+        ``path`` is a folder, or a file whose first line is not this command's header.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CompareError(f"--csv {printable_path(path)}: a folder; give a file name ending in .csv")
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096).decode("utf-8", "replace").rstrip("\r\n")
+    except OSError as exc:
+        raise CompareError(f"--csv {printable_path(path)}: cannot be read to check what it holds "
+                           f"({exc.strerror or exc})") from None
+    if not first.startswith(",".join(COLUMNS[:3]) + ","):
+        shown = first if len(first) <= 60 else first[:57] + "..."
+        raise CompareError(f"--csv {printable_path(path)}: exists and is not a table compare wrote (its first line: "
+                           f"{shown!r}), so it is left as it is; give a new file name, or delete that file first")
+
+
 def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike | None = None) -> list[str]:
     """The lines :func:`main` prints for ``paths`` (runs, or folders of runs); with ``csv_path``, the same
-    table plus one column per differing setting is written there. A run whose files cannot be read is
+    table plus one column per differing setting is written there (a file there that this command did not
+    write is refused: :func:`check_csv_target`). A run whose files cannot be read is
     named on stderr and left out.
 
     Raises
@@ -326,6 +353,8 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     CompareError
         A path holds no run, or no run could be read.
     """
+    if csv_path is not None:
+        check_csv_target(csv_path)
     summaries = []
     for run in find_runs(paths):
         try:

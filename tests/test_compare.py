@@ -173,3 +173,24 @@ def test_compare_never_imports_tensorflow(runs):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "settings that differ" in done.stdout
+
+
+def test_csv_never_replaces_a_file_it_did_not_write(runs, tmp_path, capsys):
+    """--csv given a run's own split.csv (a slip of the shell's completion) left the run without its split."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["a"], run, ignore=shutil.ignore_patterns(".lock"))
+    split = (run / "split.csv").read_bytes()
+    assert compare.main([str(run), str(runs["b"]), "--csv", str(run / "split.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --csv {run / 'split.csv'}: exists and is not a table compare wrote "
+                          f"(its first line: 'split,path,label,fold,group')")
+    assert (run / "split.csv").read_bytes() == split
+    # A table compare wrote is replaced by the next one, with the runs now given.
+    table = tmp_path / "table.csv"
+    assert compare.main([str(run), str(runs["b"]), "--csv", str(table)]) == 0
+    assert compare.main([str(runs["b"]), "--csv", str(table)]) == 0
+    assert [row["run"] for row in _rows(table)] == [str(runs["b"])]
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    assert compare.main([str(run), "--csv", str(folder)]) == 2
+    assert f"--csv {folder}: a folder" in capsys.readouterr().err
