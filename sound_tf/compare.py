@@ -8,7 +8,8 @@ were scored on different test clips (another split, other data), it says so: the
 measure the same thing. Nothing is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
-train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read is named on stderr with its problem and left out.
+train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a file not JSON, not in the format sound_tf writes, or without
+read permission) is named on stderr with its problem and left out, and so is a subfolder that cannot be listed.
 
 Examples
 --------
@@ -65,11 +66,17 @@ class RunSummary:
     test_set: str | None = None  # a digest of the clips the scores come from
 
 
+def _unreadable(path: Path, exc: OSError) -> CompareError:
+    return CompareError(f"{printable_path(path)}: cannot be read ({exc.strerror or exc})")
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CompareError(f"{printable_path(path)}: not valid JSON ({exc})") from None
+    except OSError as exc:  # no permission to read it, an I/O error
+        raise _unreadable(path, exc) from None
 
 
 def _read_object(path: Path) -> dict[str, Any] | None:
@@ -90,13 +97,21 @@ def is_run(folder: Path) -> bool:
 
 def _runs_in(folder: Path, *, depth: int) -> list[Path]:
     """``folder`` when it is a run, else the runs in its subfolders (by name) down to ``depth`` levels: ``runs/``
-    holds train's and crossval's folders, and a tuning job's ``runs/<tune>/best_run``."""
+    holds train's and crossval's folders, and a tuning job's ``runs/<tune>/best_run``. A subfolder that cannot
+    be read is named on stderr and left out; ``folder`` itself, an error (``OSError``)."""
     if is_run(folder):
         return [folder]
     if depth == 0:
         return []
     children = sorted((child for child in folder.iterdir() if child.is_dir()), key=lambda child: child.name)
-    return [run for child in children for run in _runs_in(child, depth=depth - 1)]
+    runs = []
+    for child in children:
+        try:
+            runs.extend(_runs_in(child, depth=depth - 1))
+        except OSError as exc:
+            print(f"warning: {printable_path(exc.filename or child)}: cannot be read ({exc.strerror or exc}); the "
+                  f"runs in it, if any, are left out", file=sys.stderr)
+    return runs
 
 
 def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -148,19 +163,32 @@ def _clip_key(path: str, root: str | None) -> str:
     return path
 
 
-def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+def _read_csv_rows(path: Path, required: Sequence[str], *, empty_ok: bool = False) -> list[dict[str, str]]:
+    """The rows of the CSV file ``path``, whose header must name the ``required`` columns (a file with no
+    header at all too, unless ``empty_ok``: Keras' ``history.csv`` of a run killed in its first epoch)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            header, rows = reader.fieldnames, list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise CompareError(f"{printable_path(path)}: not a readable CSV file ({exc})") from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if header is None and empty_ok:
+        return rows
+    missing = [name for name in required if name not in (header or [])]
+    if missing:
+        found = "it is empty" if header is None else f"its first line: {','.join(header)[:60]!r}"
+        raise CompareError(f"{printable_path(path)}: not the file sound_tf writes there (no column "
+                           f"{', '.join(missing)}; {found})")
+    return rows
 
 
 def _history(path: Path) -> tuple[int | None, int | None]:
     """Epochs trained and the 1-based epoch of the lowest ``val_loss`` in Keras' ``history.csv``."""
     if not path.is_file():
         return None, None
-    rows = _read_csv_rows(path)
+    rows = _read_csv_rows(path, ("epoch",), empty_ok=True)
     losses = []
     for row in rows:
         try:
@@ -217,7 +245,7 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
         folds = run_dir / "folds.csv"
         if folds.is_file():  # every clip is a test clip once: the digest of the assignment
             summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
-                                                  row.get("fold", "")) for row in _read_csv_rows(folds)])
+                                                  row.get("fold", "")) for row in _read_csv_rows(folds, ("path", "label", "fold"))])
         return summary
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
     status = "done" if state.get("status") == "done" else "unfinished"
@@ -233,7 +261,8 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     split = run_dir / "split.csv"
     if split.is_file():
         summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""))
-                                             for row in _read_csv_rows(split) if row.get("split") == "test"])
+                                             for row in _read_csv_rows(split, ("split", "path", "label"))
+                                             if row.get("split") == "test"])
     summary.export = _export_line(run_dir)
     return summary
 

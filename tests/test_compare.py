@@ -194,3 +194,75 @@ def test_csv_never_replaces_a_file_it_did_not_write(runs, tmp_path, capsys):
     folder.mkdir()
     assert compare.main([str(run), "--csv", str(folder)]) == 2
     assert f"--csv {folder}: a folder" in capsys.readouterr().err
+
+
+def _copy(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to, ignore=shutil.ignore_patterns(".lock"))
+    return to
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "config.json", "split.csv", "history.csv", "run_state.json"])
+def test_a_file_that_cannot_be_read_leaves_its_run_out(runs, tmp_path, capsys, monkeypatch, name):
+    """A file without read permission (chmod 000 binds no root, so the refusal is made here) stopped the whole
+    command ('error: .../metrics.json: Permission denied', exit 2) instead of leaving that one run out."""
+    run = _copy(runs["b"], tmp_path / "runs" / "b")
+    _copy(runs["a"], tmp_path / "runs" / "a")
+    denied = run / name
+    real_open = Path.open
+
+    def refusing_open(self, *args, **kwargs):
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    assert compare.main([str(tmp_path / "runs")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"warning: {denied}: cannot be read (Permission denied); {run} is left out\n"
+    listed = [line.split()[0] for line in captured.out.splitlines()[1:] if line.startswith(str(tmp_path))]
+    assert listed == [str(tmp_path / "runs" / "a")]
+
+
+def test_a_subfolder_that_cannot_be_listed_is_named_and_the_others_compared(runs, tmp_path, capsys, monkeypatch):
+    tree = tmp_path / "runs"
+    _copy(runs["a"], tree / "a")
+    _copy(runs["b"], tree / "locked" / "b")
+    real_iterdir = Path.iterdir
+
+    def refusing_iterdir(self):
+        if self == tree / "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", refusing_iterdir)
+    assert compare.main([str(tree)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"warning: {tree / 'locked'}: cannot be read (Permission denied)")
+    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [str(tree / "a")]
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("history.csv", "hello, world\n", "no column epoch; its first line: 'hello, world'"),
+    ("history.csv", "[1, 2, 3]\n", "no column epoch; its first line: '[1, 2, 3]'"),
+    ("split.csv", "", "no column split, path, label; it is empty"),
+    ("split.csv", '{"split": "test"}\n', "no column split, path, label; its first line: '{\"split\": \"test\"}'"),
+])
+def test_a_csv_file_not_in_its_format_leaves_its_run_out(runs, tmp_path, capsys, name, text, problem):
+    """A history.csv that is not Keras' showed the run with 0 epochs, and a split.csv without its columns
+    made its test clips unknown ('?'), without a word about the file."""
+    run = _copy(runs["b"], tmp_path / "b")
+    (run / name).write_text(text, encoding="utf-8")
+    assert compare.main([str(runs["a"]), str(run)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (f"warning: {run / name}: not the file sound_tf writes there ({problem}); "
+                            f"{run} is left out\n")
+    assert str(run) not in captured.out
+
+
+def test_an_empty_history_is_a_run_killed_in_its_first_epoch(runs, tmp_path, capsys):
+    """Keras' CSVLogger creates history.csv as training begins and writes its header after epoch 1."""
+    run = _copy(runs["b"], tmp_path / "b")
+    (run / "history.csv").write_text("", encoding="utf-8")
+    assert compare.main([str(run)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:5] == [str(run), "run", "done", "0", "-"]
