@@ -40,7 +40,7 @@ EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
 
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics.json's, crossval.json's means
 #: The columns of the table and of ``--csv``, before the settings that differ.
-COLUMNS = ("run", "kind", "status", "epochs", "best_epoch", "test_clips", "accuracy", "balanced_accuracy",
+COLUMNS = ("run", "kind", "status", "epochs", "best_epoch", "test_clips", "test_set", "accuracy", "balanced_accuracy",
            "macro_f1", "train_seconds", "export")
 
 
@@ -299,15 +299,28 @@ def _percent(summary: RunSummary, name: str) -> str:
     return text + (f" +-{100 * summary.spread[name]:.2f}" if name in summary.spread else "")
 
 
-def table_rows(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[list[str]]:
-    """One row of :data:`COLUMNS` per run, as printed (``-``: the run does not say)."""
+def test_set_letters(summaries: Sequence[RunSummary]) -> list[str]:
+    """Each run's test clips as a letter, the same for the same clips: ``A`` for the first run's, then ``B``, ...
+    (``Z``, then ``A2``), in the order of the runs; ``?`` for a run whose folder lists none."""
+    letters: dict[str, str] = {}
+    for digest in (summary.test_set for summary in summaries if summary.test_set is not None):
+        index = len(letters)
+        letters.setdefault(digest, chr(ord("A") + index % 26) + (str(index // 26 + 1) if index >= 26 else ""))
+    return ["?" if summary.test_set is None else letters[summary.test_set] for summary in summaries]
+
+
+def table_rows(summaries: Sequence[RunSummary], names: Sequence[str],
+               letters: Sequence[str] | None = None) -> list[list[str]]:
+    """One row of :data:`COLUMNS` per run, as printed (``-``: the run does not say); the test set's column only
+    with ``letters`` (:func:`test_set_letters`)."""
     rows = []
-    for name, summary in zip(names, summaries):
+    for index, (name, summary) in enumerate(zip(names, summaries)):
         f1 = summary.scores.get("macro_f1")
         rows.append([name, summary.kind, summary.status,
                      "-" if summary.epochs is None else str(summary.epochs),
                      "-" if summary.best_epoch is None else str(summary.best_epoch),
                      "-" if summary.test_clips is None else str(summary.test_clips),
+                     *([] if letters is None else [letters[index]]),
                      _percent(summary, "accuracy"), _percent(summary, "balanced_accuracy"),
                      "-" if f1 is None else f"{f1:.3f}" + (f" +-{summary.spread['macro_f1']:.3f}"
                                                           if "macro_f1" in summary.spread else ""),
@@ -316,14 +329,15 @@ def table_rows(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[li
     return rows
 
 
-def csv_row(name: str, summary: RunSummary) -> list[Any]:
+def csv_row(name: str, summary: RunSummary, letter: str = "") -> list[Any]:
     """The row of :data:`COLUMNS` (then each score's spread over folds) ``--csv`` writes: numbers as numbers
-    (scores as fractions), empty where the run does not say."""
+    (scores as fractions), empty where the run does not say; ``letter``, its test set's
+    (:func:`test_set_letters`; ``?`` written empty)."""
     def given(value: Any) -> Any:
         return "" if value is None else value
 
     return [name, summary.kind, summary.status, given(summary.epochs), given(summary.best_epoch),
-            given(summary.test_clips), *(given(summary.scores.get(score)) for score in SCORES),
+            given(summary.test_clips), "" if letter == "?" else letter, *(given(summary.scores.get(score)) for score in SCORES),
             given(summary.seconds), given(summary.export), *(given(summary.spread.get(score)) for score in SCORES)]
 
 
@@ -393,9 +407,11 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     if not summaries:
         raise CompareError("no run could be read (the warnings above say why)")
     names = _names([summary.path for summary in summaries])
-    rows = table_rows(summaries, names)
-    header = ["run", "kind", "status", "epochs", "best", "test clips", "accuracy", "balanced acc.", "macro F1",
-              "train s", "export"]
+    letters = test_set_letters(summaries)
+    other_clips = len(summaries) > 1 and len({summary.test_set for summary in summaries}) > 1
+    rows = table_rows(summaries, names, letters if other_clips else None)
+    header = ["run", "kind", "status", "epochs", "best", "test clips", *(["test set"] if other_clips else []),
+              "accuracy", "balanced acc.", "macro F1", "train s", "export"]
     lines = _aligned(header, rows)
     differ = differing_settings(summaries)
     if len(summaries) == 1:
@@ -407,17 +423,17 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
                      f"{len({key for summary in summaries for key in summary.settings})}):")
         width = max(len(key) for key in differ)
         lines.extend(f"  {key.ljust(width)}  {' | '.join(values)}" for key, values in differ.items())
-    sets = [summary.test_set for summary in summaries]
-    if len(summaries) > 1 and len(set(sets)) > 1:
-        letters: dict[str | None, str] = {}
-        for digest in sets:
-            letters.setdefault(digest, "?" if digest is None else chr(ord("A") + len(letters)))
-        groups = ", ".join(f"{name}: {letters[digest]}" for name, digest in zip(names, sets))
-        lines.append(f"note: the scores come from different test clips ({groups}; ? = no split.csv or "
-                     f"folds.csv): other data or another split, so they do not measure the same thing")
+    if other_clips:
+        known = len(set(letters) - {"?"})
+        unknown = "; ?: its folder lists no test clip" if "?" in letters else ""
+        lines.append(f"note: {known} different set{'' if known == 1 else 's'} of test clips (column test set{unknown}): "
+                     f"runs of different letters do not measure the same thing (other data or another split)")
+        if "train.seed" in differ:
+            lines.append("      a seed draws its own split of data without folds; --set data.split_file=RUN/split.csv "
+                         "gives another seed the same test clips as RUN")
     if csv_path is not None:
         atomic.write_csv(csv_path, [*COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
-                         [[*csv_row(name, summary), *(values[index] for values in differ.values())]
+                         [[*csv_row(name, summary, letters[index]), *(values[index] for values in differ.values())]
                           for index, (name, summary) in enumerate(zip(names, summaries))])
         lines.append(f"wrote {printable_path(csv_path)}")
     return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -91,9 +92,15 @@ def test_other_test_clips_are_named_and_csv_keeps_numbers(runs, tmp_path, capsys
     assert compare.main([str(runs["a"]), str(runs["c"]), "--csv", str(target)]) == 0
     out = capsys.readouterr().out
     assert len(_test_rows(runs["a"])) != len(_test_rows(runs["c"]))
-    assert f"{runs['a']}: A, {runs['c']}: B" in out and "do not measure the same thing" in out
+    assert "note: 2 different sets of test clips (column test set): runs of different letters do not measure the " \
+           "same thing (other data or another split)" in out
+    assert "?" not in out and "data.split_file" not in out  # the seed is the same: no word about it
+    table = out.splitlines()
+    assert re.split(r"\s{2,}", table[0])[:7] == ["run", "kind", "status", "epochs", "best", "test clips", "test set"]
+    assert [line.split()[6] for line in table[1:3]] == ["A", "B"]
     rows = _rows(target)
     assert [row["run"] for row in rows] == [str(runs["a"]), str(runs["c"])]
+    assert [row["test_set"] for row in rows] == ["A", "B"]
     for row, name in zip(rows, "ac"):
         metrics = json.loads((runs[name] / "metrics.json").read_text())
         assert float(row["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-12)
@@ -266,3 +273,24 @@ def test_an_empty_history_is_a_run_killed_in_its_first_epoch(runs, tmp_path, cap
     assert compare.main([str(run)]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[:5] == [str(run), "run", "done", "0", "-"]
+
+
+def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
+    """With many runs the note listed every run with its letter on one line; a run whose folder lists no test
+    clip, given first, took letter A's place, so the others began at B ('a: ?, b: B')."""
+    lost = _copy(runs["b"], tmp_path / "lost")
+    (lost / "split.csv").unlink()
+    seed = _copy(runs["c"], tmp_path / "seed")
+    config = json.loads((seed / "config.json").read_text())
+    config["train"]["seed"] = 7
+    (seed / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    target = tmp_path / "table.csv"
+    assert compare.main([str(lost), str(runs["a"]), str(runs["b"]), str(seed), "--csv", str(target)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[6] for line in lines[1:5]] == ["?", "A", "A", "B"]  # b and a share their test clips
+    note = next(i for i, line in enumerate(lines) if line.startswith("note:"))
+    assert lines[note].startswith("note: 2 different sets of test clips (column test set; ?: its folder lists no "
+                                  "test clip): runs of different letters do not measure the same thing")
+    assert lines[note + 1].strip().startswith("a seed draws its own split") and "data.split_file" in lines[note + 1]
+    assert all(len(line) <= 200 for line in lines[note:])
+    assert [row["test_set"] for row in _rows(target)] == ["", "A", "A", "B"]
