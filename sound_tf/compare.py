@@ -292,6 +292,24 @@ def differing_settings(summaries: Sequence[RunSummary]) -> dict[str, list[str]]:
 _MISSING = object()
 
 
+#: Up to this many runs, and lines this wide, the settings that differ give each run's value in the runs' order.
+IN_ORDER_RUNS, IN_ORDER_WIDTH = 4, 120
+
+
+def by_value(values: Sequence[str], names: Sequence[str]) -> str:
+    """One setting's ``values`` (one per run) as each value with the ``names`` of its runs, in the order the
+    values first appear, the most common value last as ``the other N`` when it is more than one run's:
+    ``false: runs/noaug-s0, runs/noaug-s1; true: the other 7``."""
+    runs: dict[str, list[str]] = {}
+    for value, name in zip(values, names):
+        runs.setdefault(value, []).append(name)
+    common = max(runs, key=lambda value: len(runs[value]))  # the first of the most common ones
+    parts = [f"{value}: {', '.join(members)}" for value, members in runs.items() if value != common or len(members) == 1]
+    if len(runs[common]) > 1:
+        parts.append(f"{common}: the other {len(runs[common])}")
+    return "; ".join(parts)
+
+
 def _percent(summary: RunSummary, name: str) -> str:
     if name not in summary.scores:
         return "-"
@@ -419,10 +437,15 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     elif not differ:
         lines.append(f"settings: the same in all {len(summaries)} runs (seed too)")
     else:
-        lines.append(f"settings that differ (in the order of the runs above, {len(differ)} of "
-                     f"{len({key for summary in summaries for key in summary.settings})}):")
+        of = f"{len(differ)} of {len({key for summary in summaries for key in summary.settings})}"
         width = max(len(key) for key in differ)
-        lines.extend(f"  {key.ljust(width)}  {' | '.join(values)}" for key, values in differ.items())
+        in_order = [f"  {key.ljust(width)}  {' | '.join(values)}" for key, values in differ.items()]
+        if len(summaries) <= IN_ORDER_RUNS and all(len(line) <= IN_ORDER_WIDTH for line in in_order):
+            lines.append(f"settings that differ (in the order of the runs above, {of}):")
+            lines.extend(in_order)
+        else:  # a tenth value of a row of ten is found by counting; a value with its runs is read
+            lines.append(f"settings that differ ({of}; each value with its runs, the most common last):")
+            lines.extend(f"  {key.ljust(width)}  {by_value(values, names)}" for key, values in differ.items())
     if other_clips:
         known = len(set(letters) - {"?"})
         unknown = "; ?: its folder lists no test clip" if "?" in letters else ""

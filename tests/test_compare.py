@@ -294,3 +294,29 @@ def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
     assert lines[note + 1].strip().startswith("a seed draws its own split") and "data.split_file" in lines[note + 1]
     assert all(len(line) <= 200 for line in lines[note:])
     assert [row["test_set"] for row in _rows(target)] == ["", "A", "A", "B"]
+
+
+def _with_seed(run: Path, to: Path, seed: int) -> Path:
+    _copy(run, to)
+    config = json.loads((to / "config.json").read_text())
+    config["train"]["seed"] = seed
+    (to / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return to
+
+
+def test_settings_of_many_runs_give_each_value_its_runs(runs, tmp_path, capsys):
+    """Beyond four runs each setting that differs lists its values with their runs: with 11 runs the line
+    'train.seed  0 | 0 | 1 | 2 | 0 | 0 | 0 | 0 | 1 | 2 | 0' had to be counted against the table."""
+    seeds = [_with_seed(runs["a"], tmp_path / f"s{seed}", seed) for seed in (1, 2, 3)]
+    a, b, c = (str(runs[name]) for name in "abc")
+    assert compare.main([a, b, c, *map(str, seeds)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("settings that differ (4 of 67; each value with its runs, the most common last):")
+    s1, s2, s3 = map(str, seeds)
+    assert lines[start + 1:start + 5] == [
+        f"  augment.enabled      true: {b}; false: the other 5",
+        f"  data.test_fraction   0.3: {c}; 0.15: the other 5",
+        f"  train.learning_rate  0.005: {b}; 0.02: the other 5",
+        f"  train.seed           1: {s1}; 2: {s2}; 3: {s3}; 0: the other 3",
+    ]
+    assert compare.by_value(["1", "2", "3"], ["x", "y", "z"]) == "1: x; 2: y; 3: z"  # no value is common
