@@ -5,7 +5,8 @@ this command reads what each folder already holds (``config.json``, ``metrics.js
 ``run_state.json``, ``export/export.json``; a cross-validation's ``crossval.json``) and prints one row per
 run with its test scores, then every setting whose value is not the same in all of them. When the runs
 were scored on different test clips (another split, other data), it says so: their scores do not
-measure the same thing. Nothing is trained or loaded, and TensorFlow is not imported.
+measure the same thing. Runs that differ in their seed alone are averaged, one line per arm of the ablation
+with its spread. Nothing is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
 train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a file not JSON, not in the format sound_tf writes, or without
@@ -25,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,6 +379,44 @@ def _names(runs: Sequence[Path]) -> list[str]:
     return names
 
 
+SEED = "train.seed"
+
+
+def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
+    """The runs (their indices) that have test scores and settings the same but for :data:`SEED`, in groups of
+    two or more (a seed ablation's repeats), in the order of their first run."""
+    groups: dict[str, list[int]] = {}
+    for index, summary in enumerate(summaries):
+        if "accuracy" in summary.scores:
+            rest = {key: value for key, value in summary.settings.items() if key != SEED}
+            groups.setdefault(json.dumps([summary.kind, rest], sort_keys=True, default=str), []).append(index)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
+    """Each of :func:`seed_groups` as its scores' mean +- standard deviation over its runs (the population's,
+    as crossval's over folds), then its seeds and runs: an ablation's answer with its run-to-run spread."""
+    groups = seed_groups(summaries)
+    if not groups:
+        return []
+    rows = []
+    for members in groups:
+        cells = []
+        for score in SCORES:
+            values = [summaries[index].scores[score] for index in members if score in summaries[index].scores]
+            if len(values) < len(members):
+                cells.append("-")
+            elif score == "macro_f1":
+                cells.append(f"{statistics.fmean(values):.3f} +-{statistics.pstdev(values):.3f}")
+            else:
+                cells.append(f"{100 * statistics.fmean(values):.2f}% +-{100 * statistics.pstdev(values):.2f}")
+        seeds = ", ".join(_jsonish(summaries[index].settings.get(SEED, "-")) for index in members)
+        rows.append([*cells, seeds, ", ".join(names[index] for index in members)])
+    header = ["accuracy", "balanced acc.", "macro F1", "seeds", "runs"]
+    return ["over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:",
+            *(f"  {line}" for line in _aligned(header, rows))]
+
+
 def check_csv_target(path: str | os.PathLike) -> None:
     """Refuse a ``--csv`` file that exists and is not a table this command wrote (its first line starts with
     :data:`COLUMNS`): a run's ``split.csv`` or ``history.csv`` given by mistake would be replaced whole.
@@ -454,6 +494,7 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
         if "train.seed" in differ:
             lines.append("      a seed draws its own split of data without folds; --set data.split_file=RUN/split.csv "
                          "gives another seed the same test clips as RUN")
+    lines.extend(over_seeds(summaries, names))
     if csv_path is not None:
         atomic.write_csv(csv_path, [*COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
                          [[*csv_row(name, summary, letters[index]), *(values[index] for values in differ.values())]

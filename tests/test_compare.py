@@ -320,3 +320,33 @@ def test_settings_of_many_runs_give_each_value_its_runs(runs, tmp_path, capsys):
         f"  train.seed           1: {s1}; 2: {s2}; 3: {s3}; 0: the other 3",
     ]
     assert compare.by_value(["1", "2", "3"], ["x", "y", "z"]) == "1: x; 2: y; 3: z"  # no value is common
+
+
+def test_runs_that_differ_in_the_seed_alone_are_averaged(runs, tmp_path, capsys):
+    """An ablation's answer is each arm's mean over seeds with its spread; the table left it to the user."""
+    scores = {1: (0.5, 0.45, 0.4), 2: (0.8, 0.75, 0.7)}  # accuracy, balanced accuracy, macro F1 of the copies
+    copies = []
+    for seed, (accuracy, balanced, f1) in scores.items():
+        run = _with_seed(runs["a"], tmp_path / f"a{seed}", seed)
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics.update(accuracy=accuracy, balanced_accuracy=balanced, macro_f1=f1)
+        (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        copies.append(run)
+    b1 = _with_seed(runs["b"], tmp_path / "b1", 1)
+    assert compare.main([str(runs["a"]), str(runs["b"]), str(runs["c"]), *map(str, copies), str(b1)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
+    header, arm_a, arm_b = (re.split(r"\s{2,}", line.strip()) for line in lines[start + 1:start + 4])
+    assert header == ["accuracy", "balanced acc.", "macro F1", "seeds", "runs"]
+    own = {name: json.loads((runs[name] / "metrics.json").read_text()) for name in "ab"}
+    for arm, values, seeds, members in (
+            (arm_a, [(own["a"]["accuracy"], own["a"]["balanced_accuracy"], own["a"]["macro_f1"]), *scores.values()],
+             "0, 1, 2", [runs["a"], *copies]),
+            (arm_b, [(own["b"]["accuracy"], own["b"]["balanced_accuracy"], own["b"]["macro_f1"])] * 2, "0, 1",
+             [runs["b"], b1])):
+        columns = np.array(values).T
+        assert arm[0] == f"{100 * columns[0].mean():.2f}% +-{100 * columns[0].std():.2f}"
+        assert arm[1] == f"{100 * columns[1].mean():.2f}% +-{100 * columns[1].std():.2f}"
+        assert arm[2] == f"{columns[2].mean():.3f} +-{columns[2].std():.3f}"
+        assert arm[3:] == [seeds, ", ".join(map(str, members))]
+    assert len(lines) == start + 4  # c, on other test clips with another test fraction, has no arm of its own
