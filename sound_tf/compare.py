@@ -126,7 +126,7 @@ def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """
     runs: list[Path] = []
     for given in paths:
-        folder = Path(given)
+        folder = Path(given).expanduser()  # a quoted ~ too, as --csv and the other commands' paths
         if not folder.is_dir():
             problem = "no such folder" if not folder.exists() else "a file, not a folder"
             raise CompareError(f"{printable_path(folder)}: {problem}; give run folders (those train, crossval "

@@ -350,3 +350,15 @@ def test_runs_that_differ_in_the_seed_alone_are_averaged(runs, tmp_path, capsys)
         assert arm[2] == f"{columns[2].mean():.3f} +-{columns[2].std():.3f}"
         assert arm[3:] == [seeds, ", ".join(map(str, members))]
     assert len(lines) == start + 4  # c, on other test clips with another test fraction, has no arm of its own
+
+
+def test_a_quoted_tilde_is_the_home_folder(runs, tmp_path, capsys, monkeypatch):
+    """--csv '~/x.csv' was the home folder's and a run given as '~/runs/a' 'no such folder'."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _copy(runs["a"], tmp_path / "runs" / "a")
+    _copy(runs["b"], tmp_path / "runs" / "b")
+    monkeypatch.chdir(runs["a"])  # elsewhere: the runs are named by their full paths
+    assert compare.main(["~/runs/a", "~/runs", "--csv", "~/table.csv"]) == 0
+    out = capsys.readouterr().out
+    assert [row["run"] for row in _rows(tmp_path / "table.csv")] == [str(tmp_path / "runs" / name) for name in "ab"]
+    assert "  augment.enabled      false | true\n" in out
