@@ -97,12 +97,29 @@ def is_run(folder: Path) -> bool:
                                                      or (folder / CROSSVAL_FILENAME).is_file())
 
 
+#: Files only a train run's folder holds: a folder with one of them that is not a run lost a file it needs.
+RUN_FILES = (RUN_STATE_FILENAME, "metrics.json", "history.csv", "model.keras")
+
+
+def _run_trace(folder: Path) -> str:
+    """What says that ``folder`` (not a run) was one, and what it lacks (``""``: nothing): ``a train run's
+    metrics.json but no config.json ...``. An export bundle (``config.json``, no run file) and a stopped crossval's folder
+    (its finished folds are runs) say nothing."""
+    found = [name for name in RUN_FILES if (folder / name).is_file()]
+    if not found:
+        return ""
+    missing = [name for name in (CONFIG_FILENAME, RUN_STATE_FILENAME) if not (folder / name).is_file()]
+    return f"a train run's {', '.join(found)} but no {' or '.join(missing)} (deleted, or the run stopped as it began)"
+
+
 def _runs_in(folder: Path, *, depth: int) -> list[Path]:
     """``folder`` when it is a run, else the runs in its subfolders (by name) down to ``depth`` levels: ``runs/``
     holds train's and crossval's folders, and a tuning job's ``runs/<tune>/best_run``. A subfolder that cannot
     be read is named on stderr and left out; ``folder`` itself, an error (``OSError``)."""
     if is_run(folder):
         return [folder]
+    if trace := _run_trace(folder):
+        print(f"warning: {printable_path(folder)}: left out: it holds {trace}", file=sys.stderr)
     if depth == 0:
         return []
     children = sorted((child for child in folder.iterdir() if child.is_dir()), key=lambda child: child.name)

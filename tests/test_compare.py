@@ -362,3 +362,23 @@ def test_a_quoted_tilde_is_the_home_folder(runs, tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert [row["run"] for row in _rows(tmp_path / "table.csv")] == [str(tmp_path / "runs" / name) for name in "ab"]
     assert "  augment.enabled      false | true\n" in out
+
+
+def test_a_run_folder_that_lost_a_file_is_named_not_skipped(runs, tmp_path, capsys):
+    """In a folder of runs, one without its config.json or run_state.json vanished from the table unnamed."""
+    tree = tmp_path / "runs"
+    _copy(runs["a"], tree / "a")
+    (_copy(runs["b"], tree / "b") / "config.json").unlink()
+    (_copy(runs["c"], tree / "c") / "run_state.json").unlink()
+    bundle = tree / "bundle"  # an export bundle beside them is no run and says nothing
+    bundle.mkdir()
+    shutil.copy(runs["a"] / "config.json", bundle)
+    (bundle / "export.json").write_text("{}", encoding="utf-8")
+    assert compare.main([str(tree)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"warning: {tree / 'b'}: left out: it holds a train run's run_state.json, metrics.json, history.csv, "
+        f"model.keras but no config.json (deleted, or the run stopped as it began)",
+        f"warning: {tree / 'c'}: left out: it holds a train run's metrics.json, history.csv, model.keras but no "
+        f"run_state.json (deleted, or the run stopped as it began)"]
+    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [str(tree / "a")]
