@@ -236,6 +236,34 @@ def _export_line(run_dir: Path) -> str | None:
     return f"{verdict}: {name} {smallest['size_bytes'] / 1024:.0f} KB{shown}"
 
 
+NOISE_FILE = "noise.json"  # sound_tf.trainer.NOISE_FILE (the trainer imports TensorFlow)
+#: The pseudo-setting of the noise recordings a run mixed in: config.json names augment.noise_dir, not its files.
+NOISE_SETTING = "augment.noise_dir files"
+
+
+def _noise_files(run_dir: Path) -> str | None:
+    """The recordings of ``augment.noise_dir`` the run mixed in, from its ``noise.json``, as ``3 files, 6.0 s
+    [1f0c2a9b]`` (the tag: a digest of their names, sizes and times, so that other files of the same count differ),
+    each later version of the folder as ``, then from epoch 3: ...``; ``None`` without the file."""
+    record = _read_object(run_dir / NOISE_FILE)
+    if record is None:
+        return None
+    versions = record.get("versions")
+    try:
+        parts = []
+        for version in versions:
+            files = {str(name): list(entry) for name, entry in version["files"].items()}
+            left_out = [*version.get("silent", []), *version.get("unreadable", [])]
+            tag = hashlib.sha256(json.dumps([files, sorted(left_out)], sort_keys=True).encode()).hexdigest()[:8]
+            used = len(files) - len(left_out)
+            text = f"{used} file{'' if used == 1 else 's'}, {float(version.get('seconds', 0.0)):.1f} s [{tag}]"
+            parts.append(text if not parts else f"then from epoch {int(version['first_epoch'])}: {text}")
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise CompareError(f"{printable_path(run_dir / NOISE_FILE)}: not the file sound_tf writes there "
+                           f"({type(exc).__name__}: {exc})") from None
+    return ", ".join(parts) if parts else None
+
+
 def summarise(run_dir: str | os.PathLike) -> RunSummary:
     """What ``run_dir`` (a train or crossval folder) says about its run.
 
@@ -283,6 +311,9 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
                                              for row in _read_csv_rows(split, ("split", "path", "label"))
                                              if row.get("split") == "test"])
     summary.export = _export_line(run_dir)
+    noise = _noise_files(run_dir)
+    if noise is not None:
+        summary.settings[NOISE_SETTING] = noise
     return summary
 
 

@@ -382,3 +382,30 @@ def test_a_run_folder_that_lost_a_file_is_named_not_skipped(runs, tmp_path, caps
         f"warning: {tree / 'c'}: left out: it holds a train run's metrics.json, history.csv, model.keras but no "
         f"run_state.json (deleted, or the run stopped as it began)"]
     assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [str(tree / "a")]
+
+
+def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys):
+    """config.json names augment.noise_dir, not its files: runs trained on the folder before and after a file was
+    added compared as 'settings: the same', and runs of two seeds on other noise were one arm."""
+    from sound_tf.augment import NoiseFolder
+    from sound_tf.trainer import record_noise
+
+    files = {"n0.wav": (32044, 1), "n1.wav": (32044, 2), "n2.wav": (32044, 3)}
+    before = NoiseFolder(folder="/data/noise", files=files, seconds=6.0)
+    after = NoiseFolder(folder="/data/noise", files={**files, "n3.wav": (48044, 4)}, seconds=9.0)
+    old, new, new_seed = (_copy(runs["a"], tmp_path / "old"), _copy(runs["a"], tmp_path / "new"),
+                          _with_seed(runs["a"], tmp_path / "new1", 1))
+    record_noise(old, before, first_epoch=1, epochs=3)
+    for run in (new, new_seed):
+        record_noise(run, after, first_epoch=1, epochs=3)
+    resumed = _copy(old, tmp_path / "resumed")
+    assert record_noise(resumed, after, first_epoch=2, epochs=3).startswith("warning: augment.noise_dir")
+    assert compare.main([str(old), str(new), str(new_seed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    noise = next(line for line in lines if line.startswith("  augment.noise_dir files")).split(None, 2)[2]
+    first, second, third = noise.split(" | ")
+    assert first.startswith("3 files, 6.0 s [") and second.startswith("4 files, 9.0 s [") and second == third
+    assert compare.summarise(resumed).settings["augment.noise_dir files"] == f"{first}, then from epoch 2: {second}"
+    arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
+                            "+- std:") + 2]
+    assert arm.endswith(f"0, 1   {new}, {new_seed}")  # not old: other noise
