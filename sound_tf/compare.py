@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class RunSummary:
     """What one run folder says about itself (``None``: the folder does not say)."""
 
     path: Path
-    kind: str  # "run" or "crossval"
+    kind: str  # "run", "crossval", or "fold" (a train run a crossval made: fold_K in its folder)
     status: str
     settings: dict[str, Any]
     epochs: int | None = None
@@ -89,6 +90,15 @@ def _read_object(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise CompareError(f"{printable_path(path)}: holds {type(data).__name__}, not a JSON object")
     return data
+
+
+CROSSVAL_STATE_FILENAME = "crossval_state.json"  # sound_tf.crossval.STATE_FILE (crossval imports TensorFlow)
+
+
+def is_fold(run_dir: Path) -> bool:
+    """A train run folder that a cross-validation made, ``fold_K`` beside its ``crossval_state.json``: its
+    config.json is the same as a plain run's, yet it trained on other clips (the folds but two)."""
+    return re.fullmatch(r"fold_\d+", run_dir.name) is not None and (run_dir.parent / CROSSVAL_STATE_FILENAME).is_file()
 
 
 def is_run(folder: Path) -> bool:
@@ -296,7 +306,7 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
         return summary
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
     status = "done" if state.get("status") == "done" else "unfinished"
-    summary = RunSummary(run_dir, "run", status, settings)
+    summary = RunSummary(run_dir, "fold" if is_fold(run_dir) else "run", status, settings)
     summary.epochs, summary.best_epoch = _history(run_dir / "history.csv")
     if isinstance(state.get("seconds"), (int, float)):
         summary.seconds = float(state["seconds"])
@@ -432,10 +442,10 @@ SEED = "train.seed"
 
 def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
     """The runs (their indices) that have test scores and settings the same but for :data:`SEED`, in groups of
-    two or more (a seed ablation's repeats), in the order of their first run."""
+    two or more (a seed ablation's repeats), in the order of their first run; a crossval's folds are none."""
     groups: dict[str, list[int]] = {}
     for index, summary in enumerate(summaries):
-        if "accuracy" in summary.scores:
+        if "accuracy" in summary.scores and summary.kind != "fold":  # folds differ in their test fold
             rest = {key: value for key, value in summary.settings.items() if key != SEED}
             groups.setdefault(json.dumps([summary.kind, rest], sort_keys=True, default=str), []).append(index)
     return [members for members in groups.values() if len(members) > 1]

@@ -409,3 +409,18 @@ def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys
     arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
                             "+- std:") + 2]
     assert arm.endswith(f"0, 1   {new}, {new_seed}")  # not old: other noise
+
+
+def test_a_crossvals_fold_is_no_plain_run(runs, tmp_path, capsys):
+    """A fold's config.json is a plain run's: fold_1 of a stopped crossval was a 'run' with 'settings: the same',
+    and averaged over seeds with the runs of the whole split it shared them with."""
+    fold = _copy(runs["a"], tmp_path / "cv" / "fold_1")
+    (tmp_path / "cv" / "crossval_state.json").write_text('{"folds": [1, 2, 3]}', encoding="utf-8")
+    seed = _with_seed(runs["a"], tmp_path / "a1", 1)
+    assert compare.main([str(runs["a"]), str(seed), str(fold)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith(str(fold))).split()[1] == "fold"
+    assert lines[-1].endswith(f"0, 1   {runs['a']}, {seed}")
+    assert compare.summarise(seed).kind == "run"  # a folder named fold_K alone is not one
+    plain = _copy(runs["a"], tmp_path / "fold_2")
+    assert compare.summarise(plain).kind == "run"
