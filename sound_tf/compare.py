@@ -9,8 +9,9 @@ measure the same thing. Runs that differ in their seed alone are averaged, one l
 with its spread. Nothing is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
-train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a file not JSON, not in the format sound_tf writes, or without
-read permission) is named on stderr with its problem and left out, and so is a subfolder that cannot be listed.
+train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a
+file not JSON, not in the format sound_tf writes, or without read permission) is named on stderr with its
+problem and left out, and so is a subfolder that cannot be listed.
 
 Examples
 --------
@@ -113,8 +114,8 @@ RUN_FILES = (RUN_STATE_FILENAME, "metrics.json", "history.csv", "model.keras")
 
 def _run_trace(folder: Path) -> str:
     """What says that ``folder`` (not a run) was one, and what it lacks (``""``: nothing): ``a train run's
-    metrics.json but no config.json ...``. An export bundle (``config.json``, no run file) and a stopped crossval's folder
-    (its finished folds are runs) say nothing."""
+    metrics.json but no config.json ...``. An export bundle (``config.json``, no run file) and a stopped
+    crossval's folder (its finished folds are runs) say nothing."""
     found = [name for name in RUN_FILES if (folder / name).is_file()]
     if not found:
         return ""
@@ -302,7 +303,8 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
         folds = run_dir / "folds.csv"
         if folds.is_file():  # every clip is a test clip once: the digest of the assignment
             summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
-                                                  row.get("fold", "")) for row in _read_csv_rows(folds, ("path", "label", "fold"))])
+                                                  row.get("fold", ""))
+                                                 for row in _read_csv_rows(folds, ("path", "label", "fold"))])
         return summary
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
     status = "done" if state.get("status") == "done" else "unfinished"
@@ -364,7 +366,8 @@ def by_value(values: Sequence[str], names: Sequence[str]) -> str:
     for value, name in zip(values, names):
         runs.setdefault(value, []).append(name)
     common = max(runs, key=lambda value: len(runs[value]))  # the first of the most common ones
-    parts = [f"{value}: {', '.join(members)}" for value, members in runs.items() if value != common or len(members) == 1]
+    parts = [f"{value}: {', '.join(members)}" for value, members in runs.items()
+             if value != common or len(members) == 1]
     if len(runs[common]) > 1:
         parts.append(f"{common}: the other {len(runs[common])}")
     return "; ".join(parts)
@@ -415,7 +418,8 @@ def csv_row(name: str, summary: RunSummary, letter: str = "") -> list[Any]:
         return "" if value is None else value
 
     return [name, summary.kind, summary.status, given(summary.epochs), given(summary.best_epoch),
-            given(summary.test_clips), "" if letter == "?" else letter, *(given(summary.scores.get(score)) for score in SCORES),
+            given(summary.test_clips), "" if letter == "?" else letter,
+            *(given(summary.scores.get(score)) for score in SCORES),
             given(summary.seconds), given(summary.export), *(given(summary.spread.get(score)) for score in SCORES)]
 
 
@@ -547,9 +551,10 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     if other_clips:
         known = len(set(letters) - {"?"})
         unknown = "; ?: its folder lists no test clip" if "?" in letters else ""
-        lines.append(f"note: {known} different set{'' if known == 1 else 's'} of test clips (column test set{unknown}): "
-                     f"runs of different letters do not measure the same thing (other data or another split)")
-        if "train.seed" in differ:
+        lines.append(f"note: {known} different set{'' if known == 1 else 's'} of test clips "
+                     f"(column test set{unknown}): runs of different letters do not measure the same thing "
+                     f"(other data or another split)")
+        if SEED in differ:
             lines.append("      a seed draws its own split of data without folds; --set data.split_file=RUN/split.csv "
                          "gives another seed the same test clips as RUN")
     lines.extend(over_seeds(summaries, names))
