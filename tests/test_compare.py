@@ -424,3 +424,22 @@ def test_a_crossvals_fold_is_no_plain_run(runs, tmp_path, capsys):
     assert compare.summarise(seed).kind == "run"  # a folder named fold_K alone is not one
     plain = _copy(runs["a"], tmp_path / "fold_2")
     assert compare.summarise(plain).kind == "run"
+
+
+def test_export_column_names_the_smallest_model_that_takes_the_waveform(runs, tmp_path, capsys):
+    """int8_features (log-mel in, 45% of the size here) is not what a device recording audio runs: the column
+    gives the smallest artefact whose input is the waveform, with the verdict and that artefact's accuracy."""
+    run = tmp_path / "exported"
+    shutil.copytree(runs["a"], run, ignore=shutil.ignore_patterns(".lock"))
+    waveform = {"name": "serving_default_waveform:0", "dtype": "float32"}
+    artefacts = {"float16": {"input": waveform, "size_bytes": 155234, "accuracy": 0.96},
+                 "dynamic": {"input": waveform, "size_bytes": 134722, "accuracy": 0.95},
+                 "int8": {"input": waveform, "size_bytes": 140102, "accuracy": 0.94},
+                 "int8_features": {"input": {"name": "serving_default_log_mel:0", "dtype": "int8"},
+                                   "size_bytes": 63310, "accuracy": 0.93}}
+    (run / "export").mkdir()
+    (run / "export" / "export.json").write_text(json.dumps({"passed": False, "failures": ["int8: agreement"],
+                                                            "artefacts": artefacts}), encoding="utf-8")
+    assert compare.main([str(run)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(run)))
+    assert row.endswith(f"failed (1 check): dynamic {134722 / 1024:.0f} KB 95.0%")
