@@ -564,9 +564,10 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
             write_state(run_dir, fingerprint=config.fingerprint())
         try:
             result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))
-        except SoundTFError:
-            # A failed start (a bad noise folder, unreadable data) takes back the state it recorded: kept in an --out
-            # folder that was there before, it had the corrected command refused as a run "with different settings".
+        except Exception:
+            # A failed start (a bad noise folder, unreadable data, a file error: anything but a stop) takes back the
+            # state it recorded: kept in an --out folder that was there before, it had the corrected command refused
+            # as a run "with different settings".
             if not state and stopped_before_training(read_state(run_dir)):
                 (run_dir / STATE_FILE).unlink(missing_ok=True)
             raise

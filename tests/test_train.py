@@ -2712,3 +2712,26 @@ def test_a_plain_train_killed_before_training_began_is_resumed_by_the_same_comma
     monkeypatch.setattr(trainer, "train_run", stop)
     assert train.main([*settings, "--seed", "5"]) == 143  # another run: a new folder, which kept nothing
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run.name]
+
+
+def test_a_start_that_fails_with_a_file_error_takes_its_first_state_back(tmp_path, capsys):
+    """A plain `train` records its fingerprint before its data is read, and a failed start takes it back, but only
+    a SoundTFError did: one ended by an OSError that names a file, which run_cli reports as the same one-line error
+    (a --cache-dir under a file: 'error: <cache>/sr8000/13: Not a directory'), kept it, so the corrected command in
+    an --out folder that was there before was refused as 'an unfinished run with different settings', naming
+    none, as no config.json was written yet."""
+    from sound_tf.locks import release_folder
+
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    out = tmp_path / "mine"
+    out.mkdir()  # the user's own, empty: there before the command
+    (tmp_path / "a_file").write_text("")
+    bad = tmp_path / "a_file" / "cache"
+    assert train.main(_flags(data, out, "--epochs", "1", "--no-augment", "--cache-dir", str(bad))) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"^error: {re.escape(str(bad))}/sr{SR}\S*: Not a directory$", err, re.M), err
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "train.log"]  # no run_state.json
+    fixed = config_from_flags("--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--batch-size",
+                              "8", "--epochs", "1", "--no-augment", "--cache-dir", str(tmp_path / "cache"))
+    assert train.resolve_run_dir(str(out), fixed) == out  # the corrected command is not refused
+    release_folder(out)
