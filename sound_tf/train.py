@@ -538,6 +538,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     setup_logging(run_dir, earlier=notices)
     from .evaluation import train_class_counts
     from .metrics import summary_lines
+    from .datasets import SPLIT_CSV
     from .trainer import STATE_FILE, noise_changes, read_state, train_run, write_state
     state = read_state(run_dir)
     if export_pending(state):
@@ -564,11 +565,14 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
             write_state(run_dir, fingerprint=config.fingerprint())
         try:
             result = train_run(config, run_dir, log=log.info, verbose=progress_bars(args.quiet))
-        except Exception:
-            # A failed start (a bad noise folder, unreadable data, a file error: anything but a stop) takes back the
-            # state it recorded: kept in an --out folder that was there before, it had the corrected command refused
-            # as a run "with different settings".
-            if not state and stopped_before_training(read_state(run_dir)):
+        except BaseException as exc:
+            # A start that ended before training began takes back the state it recorded, after an error (a bad noise
+            # folder, unreadable data, a file error) or a stop (Ctrl-C, SIGTERM) while its data decoded: kept in an
+            # --out folder that was there before, it had the corrected command refused as a run "with different
+            # settings" (naming none: no config.json yet). A stop after split.csv was kept leaves it: the same
+            # command resumes that split, and another one is not handed it.
+            kept_split = isinstance(exc, KeyboardInterrupt) and (run_dir / SPLIT_CSV).is_file()
+            if not state and not kept_split and stopped_before_training(read_state(run_dir)):
                 (run_dir / STATE_FILE).unlink(missing_ok=True)
             raise
         for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):

@@ -2735,3 +2735,40 @@ def test_a_start_that_fails_with_a_file_error_takes_its_first_state_back(tmp_pat
                               "8", "--epochs", "1", "--no-augment", "--cache-dir", str(tmp_path / "cache"))
     assert train.resolve_run_dir(str(out), fixed) == out  # the corrected command is not refused
     release_folder(out)
+
+
+def test_a_start_stopped_while_its_data_decoded_leaves_an_earlier_out_folder_free_for_other_settings(
+        tmp_path, monkeypatch, capsys):
+    """Before a plain `train` recorded its fingerprint ahead of its data, a Ctrl-C or SIGTERM while the data decoded
+    left an --out folder that was there before holding only train.log, and the corrected command (another --epochs)
+    trained there. With the record it was refused as 'holds an unfinished run with different settings', naming
+    none (FSDD, 900 files, SIGTERM 0.3 s into the decoding). A stop before split.csv was kept now takes the record
+    back, as a failed start does; one after it keeps it, so the same command resumes that split."""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError, Stopped
+    from sound_tf.locks import release_folder
+    from sound_tf.trainer import read_state
+
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    out = tmp_path / "mine"
+    out.mkdir()  # the user's own, empty: there before the command
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--no-augment"]
+    writes_split = []
+
+    def stopped(config, run_dir, *, log, verbose):  # SIGTERM while the data decode (after split.csv, or before)
+        if writes_split:
+            (run_dir / "split.csv").write_text("split,path,label\n")
+        raise Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(trainer, "train_run", stopped)
+    assert train.main([*flags, "--epochs", "1", "--out", str(out), "--quiet"]) == 143
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "train.log"]  # no run_state.json
+    assert train.resolve_run_dir(str(out), config_from_flags(*flags, "--epochs", "2")) == out  # not refused
+    release_folder(out)
+    writes_split.append(True)
+    assert train.main([*flags, "--epochs", "1", "--out", str(out), "--quiet"]) == 143
+    assert read_state(out) == {"fingerprint": config_from_flags(*flags, "--epochs", "1").fingerprint()}
+    with pytest.raises(ConfigError, match="holds an unfinished run with different settings"):
+        train.resolve_run_dir(str(out), config_from_flags(*flags, "--epochs", "2"))  # not handed its split
+    assert train.main([*flags, "--epochs", "1", "--out", str(out), "--quiet"]) == 143
+    assert "resuming the run in" in capsys.readouterr().out and read_state(out)  # the same command resumes it
