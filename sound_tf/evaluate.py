@@ -58,7 +58,7 @@ def check_selection(*, data: str | None = None, fold: int | None = None, split: 
     """Refuse arguments that cannot go together or hold no usable value, before anything is read or imported.
 
     :func:`evaluate_run` calls it before TensorFlow is imported: ``evaluate RUN --split val --fold 1`` was refused
-    only after TensorFlow's start-up (about 6 s here), and so were ``--split`` with ``--data`` and
+    only after TensorFlow's start-up (about 7 s here), and so were ``--split`` with ``--data`` and
     ``--batch-size 0``.
 
     Raises
