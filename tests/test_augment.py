@@ -2064,6 +2064,129 @@ def test_preview_names_the_flag_or_file_that_gave_an_unusable_noise_folder(tmp_p
         assert str(info.value) == f"--set augment.noise_dir={gone}: no such folder", source
 
 
+
+def _closed_figures_images(monkeypatch) -> list[list[np.ndarray]]:
+    """Filled as the preview closes each figure: the array drawn in each panel, top to bottom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures, close = [], plt.close
+
+    def keep(fig=None):
+        figures.append([np.asarray(ax.images[0].get_array()) for ax in fig.axes if ax.images])
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", keep)
+    return figures
+
+
+def test_cli_training_panel_masks_come_from_the_seed(tmp_path, monkeypatch):
+    """The SpecAugment masks of the training panel are drawn from --seed (train.seed), as training's are: with
+    every transform at probability 0 the versions of --seed 1 and 2 are the same, the same seed masks the same
+    cells, and the other seed other cells (the PNG passed a fixed seed: every preview had the same masks)."""
+    figures = _closed_figures_images(monkeypatch)
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.1), RATE_HZ, subtype="PCM_16")
+    for index, seed in enumerate((1, 1, 2)):
+        assert augment.main([str(source), "--out", str(tmp_path / f"out{index}"), "--count", "1",
+                             "--seed", str(seed), *_only()]) == 0
+    first, again, other = figures  # [original, aug_01, aug_01 as the model sees it while training] each
+    assert [len(panels) for panels in figures] == [3, 3, 3]
+    for panels in (again, other):
+        np.testing.assert_array_equal(panels[1], first[1])
+    np.testing.assert_array_equal(again[2], first[2])
+    masked = [np.isclose(panels[2], np.mean(panels[1])) for panels in (first, other)]  # mask value: the mean
+    assert masked[0].any() and masked[1].any() and not np.array_equal(masked[0], masked[1])
+
+
+def test_cli_training_panel_applies_a_waveform_gain_once(tmp_path, monkeypatch):
+    """augment.shift_gain_domain = waveform with the noise on the features: the waveform augmenter has applied
+    the gain when the feature layer adds the noise, which must not apply it again. The training panel's loud
+    cells stand the drawn gain (7.05 dB, in 6..8) above the original's, not twice it (14.1 dB)."""
+    from sound_tf import augment_cli
+    from sound_tf.frontend import log_mel_numpy
+
+    shown = []
+    whole = augment_cli.plot_versions
+    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "out"
+    settings = {"shift_gain_domain": "waveform", "gain_min_db": 6, "gain_max_db": 8, "noise_min_snr_db": 60,
+                "noise_max_snr_db": 60}  # the noise 60 dB down: the gain alone shows
+    flags = [arg for key, value in settings.items() for arg in ("--set", f"augment.{key}={value}")]
+    assert augment.main([str(source), "--out", str(out), "--count", "1", "--seed", "5", *_only(gain=1.0, noise=1.0),
+                         *flags]) == 0
+    [record] = json.loads((out / "params.json").read_text())
+    assert record["params"]["noise_applied"] and 6 <= record["params"]["gain_db"] <= 8
+    original, _ = sf.read(out / "original.wav", dtype="float32")
+    plain = log_mel_numpy(Config(), original)
+    loud = plain > plain.max() - 3.0  # the tone's cells
+    [kwargs] = shown
+    lifted = float(np.mean(kwargs["training_view"][loud] - plain[loud])) * 10 / np.log(10)
+    assert lifted == pytest.approx(record["params"]["gain_db"], abs=0.1)
+
+
+def test_cli_training_panel_is_computed_by_the_feature_layers(tmp_path, monkeypatch):
+    """With the default domains, pitch and noise act on the log-mel features in the model: the training panel
+    is those layers' output for the first version's draw (training_features with the run's augmenter), not the
+    log-mel of the WAV, whose noise was mixed into the sound (0.36 apart on average in ln power here)."""
+    from sound_tf import augment_cli
+    from sound_tf.frontend import log_mel_numpy
+
+    shown = []
+    whole = augment_cli.plot_versions
+    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "out"
+    snr = ["--set", "augment.noise_min_snr_db=10", "--set", "augment.noise_max_snr_db=10"]
+    assert augment.main([str(source), "--out", str(out), "--count", "1", "--seed", "5", *_only(pitch=1.0, noise=1.0),
+                         *snr]) == 0
+    [record] = json.loads((out / "params.json").read_text())
+    config = apply_overrides(Config(), {**ALL_OFF, "augment.pitch_probability": 1.0, "augment.noise_probability": 1.0,
+                                        "augment.noise_min_snr_db": 10, "augment.noise_max_snr_db": 10,
+                                        "train.seed": 5})
+    original, _ = sf.read(out / "original.wav", dtype="float32")
+    heard, _ = sf.read(out / record["file"], dtype="float32")
+    params = {key: np.asarray(value) for key, value in record["params"].items()}
+    expected = augment_cli.training_features(augment.make_waveform_augmenter(config), original, params)
+    [kwargs] = shown
+    np.testing.assert_allclose(kwargs["training_view"], expected, atol=1e-4)
+    assert np.mean(np.abs(log_mel_numpy(config, heard) - expected)) > 0.2
+
+
+def test_feature_params_give_the_feature_layer_every_noise_window_start(tmp_path):
+    """A waveform draw's noise window, given to FeatureAugment as a fraction of its starting frames, comes back
+    as the frame it starts in, for each of the 41 starts of a 138-frame table and 98-frame clips: the fraction is
+    the middle of that frame; k / 41 came back as k - 1 for k = 1, 2, 4, 8, 16 and 32 (float32 product, then
+    truncation)."""
+    from sound_tf.augment_cli import feature_params
+
+    config = apply_overrides(Config(), {"augment.noise_dir": str(tmp_path), "augment.noise_probability": 1.0})
+    frames, hop, bins = config.num_frames, config.hop_length_samples, 4
+    table_frames = frames + 40
+    rng = np.random.default_rng(3)
+    table = rng.uniform(0.5, 2.0, (1, table_frames, bins)).astype(np.float32)  # [rows, frames, bins]
+    table_power = rng.uniform(0.5, 2.0, (1, table_frames)).astype(np.float32)  # [rows, frames]
+    layer = augment.FeatureAugment(log_offset=1e-6, noise_probability=1.0, band_weights=[1.0] * bins,
+                                   noise_mel_power=table, noise_power=table_power)
+    clean = np.full((1, frames, bins), np.log(0.25 + 1e-6), np.float32)  # power 0.25 per band
+    missed = []
+    for start in range(table_frames - frames + 1):
+        params = {"shift_samples": np.int32(0), "gain_db": np.float32(0.0), "noise_applied": np.bool_(True),
+                  "noise_snr_db": np.float32(6.0), "noise_source": np.int32(0),
+                  "noise_offset": np.int32(start * hop + 7)}  # a bank window starting 7 samples into the frame
+        drawn = feature_params(config, params, num_samples=config.audio.clip_samples, noise_frames=table_frames)
+        noise = {key: tf.constant(value) for key, value in drawn.items() if key.startswith("noise")}
+        added = np.exp(layer.apply(clean, noise).numpy()[0].astype(np.float64)) - 1e-6 - 0.25
+        scale = 0.25 * bins / np.mean(table_power[0, start:start + frames]) * 10 ** -0.6
+        if not np.allclose(added, scale * table[0, start:start + frames], rtol=1e-4):
+            missed.append(start)
+    assert missed == []
+
 # -- a transform that never runs reads none of its settings -------------------------------------------
 
 #: Per transform: the ``*_domain`` setting that places it (``None``: SpecAugment, always on the features), and
