@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sound_tf import demo_sounds
 from sound_tf.config import Config, apply_overrides
 from sound_tf.datasets import (DEMO_CLASSES, SPLITS, Example, assign_kfold, default_demo_dir, detect_format,
                                load_examples, make_demo_dataset, prepare_dataset, read_split_csv, resolve_source,
@@ -669,6 +670,167 @@ def test_demo_regenerates_on_other_parameters_and_default_dir(tmp_path, monkeypa
     make_demo_dataset(root, clips_per_class=2, sample_rate_hz=8000, clip_seconds=0.5)
     assert len(list(root.rglob("*.wav"))) == 2 * len(DEMO_CLASSES)
     assert sf.info(next(root.rglob("*.wav"))).frames == 4000
+
+
+
+class _AtOneEnd:
+    """A stand-in for the generator that draws every uniform value and integer at one end of its range (the
+    low end, or the high end: the largest integer), and the noise itself from a real generator."""
+
+    def __init__(self, high: bool):
+        self.high, self.noise = high, np.random.default_rng(0)
+
+    def uniform(self, low=0.0, high=1.0):
+        return float(high if self.high else low)
+
+    def integers(self, low, high):
+        return int(high - 1 if self.high else low)
+
+    def random(self):
+        return 0.999 if self.high else 0.0
+
+    def standard_normal(self, size):
+        return self.noise.standard_normal(size)
+
+
+def _at_one_end(name: str, high: bool, rate_hz: int = 16000) -> np.ndarray:
+    return demo_sounds.render_demo_clip(name, sample_rate_hz=rate_hz, clip_seconds=1.0,
+                                        rng=_AtOneEnd(high)).astype(np.float64)
+
+
+def _level_db(samples: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(samples))))
+
+
+def _tracked_hz(samples: np.ndarray, rate_hz: int, low_hz: float, high_hz: float, size: int = 1024) -> np.ndarray:
+    """The loudest frequency between ``low_hz`` and ``high_hz`` of each Hann-windowed frame (hop size / 8)."""
+    frames = np.lib.stride_tricks.sliding_window_view(samples, size)[::size // 8] * np.hanning(size)
+    spectrum = np.abs(np.fft.rfft(frames, axis=1))  # [frames, bins]
+    hz = np.fft.rfftfreq(size, 1 / rate_hz)
+    band = (hz >= low_hz) & (hz <= high_hz)
+    return hz[band][spectrum[:, band].argmax(axis=1)]
+
+
+def _spectral_peaks_hz(samples: np.ndarray, rate_hz: int, floor_db: float = -40.0) -> list[int]:
+    """Local maxima of the Hann-windowed power spectrum within ``floor_db`` of the largest, in whole Hz."""
+    power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
+    hz = np.fft.rfftfreq(samples.size, 1 / rate_hz)
+    level = 10 * np.log10(power / power.max() + 1e-30)
+    return [round(float(hz[i])) for i in range(1, power.size - 1)
+            if level[i] > floor_db and power[i] >= power[i - 1] and power[i] >= power[i + 1]]
+
+
+@pytest.mark.parametrize("high", [False, True], ids=["low_ends", "high_ends"])
+def test_demo_clips_reach_both_ends_of_the_documented_shared_ranges(high):
+    """Every class draws its event's length, onset, level, background SNR and colour and its fades from the
+    ranges the module documents. Drawn at their low ends (30 % of the clip at its start, -38 dBFS, 10 dB SNR,
+    white noise, 5-ms attack, 10-ms release) and at their high ends (90 % ending the clip, -20 dBFS, 30 dB,
+    a 0.9 low-pass, 30 and 80 ms), each 1-s clip measures so: the background alone before or after the event
+    at the level and colour drawn, the event at its level (plus the noise under it), and the steady harmonic
+    tone starting and ending where the event does, faded in and out over the drawn times."""
+    rate = 16000
+    fraction, rms_dbfs, snr_db, attack, release = (0.9, -20.0, 30.0, 480, 1280) if high else (0.3, -38.0, 10.0, 80, 160)
+    event_samples = round(fraction * rate)
+    onset = rate - event_samples if high else 0
+    limited = []
+    for name in DEMO_CLASSES:
+        clip = _at_one_end(name, high)
+        peak = np.max(np.abs(clip))
+        if peak >= 0.99 - 1e-6:
+            limited.append(name)
+        assert peak <= 0.99 + 1e-6, name
+        background = np.concatenate([clip[:onset], clip[onset + event_samples:]])
+        event = clip[onset:onset + event_samples]
+        if peak < 0.99 - 1e-6:  # else brought down to the limit, its SNR kept (a loud pulse train)
+            assert _level_db(event) == pytest.approx(rms_dbfs + 10 * np.log10(1 + 10 ** (-snr_db / 10)), abs=0.1), name
+        assert _level_db(event) - _level_db(background) == pytest.approx(snr_db, abs=0.5), name
+        power = np.abs(np.fft.rfft(background)) ** 2
+        tilt_db = 10 * np.log10(power[power.size // 2:].mean() / power[:power.size // 2].mean())  # upper half vs lower
+        assert (tilt_db < -12.0) if high else (abs(tilt_db) < 1.0), (name, tilt_db)
+    assert limited == (["pulse_train"] if high else [])  # its clicks peaked above 0.99
+    tone = _at_one_end("harmonic_tone", high)[onset:onset + event_samples]
+    steady = _level_db(tone[attack:-release])
+    assert _level_db(tone[:1600]) > steady - 3.0 and _level_db(tone[-1600:]) > steady - 6.0  # in place, not later
+    assert _level_db(tone[attack:attack + 800]) == pytest.approx(steady, abs=0.5)  # faded in by then ...
+    assert _level_db(tone[-release - 800:-release]) == pytest.approx(steady, abs=0.5)  # ... and not yet out
+    assert _level_db(tone[:attack // 4]) < steady - 9.0 and _level_db(tone[-release // 4:]) < steady - 9.0
+
+
+def test_demo_classes_have_the_shapes_the_module_documents():
+    """Each class at the high ends of its own ranges (16 kHz unless said): the harmonic tone's partials at
+    1.5 kHz and its harmonics below 45 % of the rate (4 at 16 kHz, 2 at 8 kHz), its fundamental capped at a
+    fifth of a 4-kHz rate (800 Hz); the rising chirp sweeping from 800 Hz up 3x (2.25x at 8 kHz, so that its
+    second harmonic stays below 45 % of the rate); the vibrato 12 % deep about 1.5 kHz where the plain tone
+    holds; the tremolo's 10-ms frames 20 dB and more apart; 16 clicks in the pulse train's 0.9 s (20 a second,
+    10 % late each); the noise burst within its octave about 3 kHz; the two-tone alternating 1.2 and 1.92 kHz;
+    the pluck at its loudest within 10 ms and 20 dB quieter at its end."""
+    event = slice(1600, None)  # the high ends: the event fills the last 0.9 s
+    assert _spectral_peaks_hz(_at_one_end("harmonic_tone", True)[event], 16000) == [1500, 3000, 4500, 6000]
+    assert _spectral_peaks_hz(_at_one_end("harmonic_tone", True, 8000)[800:], 8000) == [1500, 3000]
+    assert _spectral_peaks_hz(_at_one_end("harmonic_tone", True, 4000)[400:], 4000) == [800, 1600]
+    for rate, top_hz in ((16000, 2400), (8000, 1800)):
+        swept = _tracked_hz(_at_one_end("rising_chirp", True, rate)[rate // 10:], rate, 100, 0.45 * rate)
+        assert swept[0] == pytest.approx(800 * 1.1, rel=0.1) and top_hz * 0.85 < swept.max() <= top_hz * 1.02, rate
+    vibrato = _tracked_hz(_at_one_end("vibrato_tone", True)[event], 16000, 1000, 2000)
+    plain = _tracked_hz(_at_one_end("harmonic_tone", True)[event], 16000, 1000, 2000)
+    assert vibrato.min() < 1500 * 0.9 and vibrato.max() > 1500 * 1.1 and np.ptp(plain) == 0
+    for name, apart_db in (("tremolo_tone", (20.0, 60.0)), ("harmonic_tone", (0.0, 0.5))):
+        middle = _at_one_end(name, True)[1600 + 480:-1280]
+        frames_db = 10 * np.log10(np.mean(middle[:middle.size // 160 * 160].reshape(-1, 160) ** 2, axis=1))
+        assert apart_db[0] <= np.ptp(frames_db) <= apart_db[1], name
+    pulses = _at_one_end("pulse_train", True)[event]
+    envelope = np.sqrt(np.convolve(pulses ** 2, np.ones(80) / 80, "same"))  # 5-ms RMS
+    rises = np.nonzero((envelope[1:] > 0.05 * envelope.max()) & (envelope[:-1] <= 0.05 * envelope.max()))[0]
+    clicks = []
+    for rise in rises:  # a click's own noise crosses the threshold again as it decays
+        if not clicks or rise - clicks[-1] > 0.04 * 16000:
+            clicks.append(rise)
+    assert len(clicks) == 16
+    burst = _at_one_end("noise_burst", True)[event]
+    power = np.abs(np.fft.rfft(burst)) ** 2
+    hz = np.fft.rfftfreq(burst.size, 1 / 16000)
+    assert power[(hz > 3000 / 2 ** 0.625) & (hz < 3000 * 2 ** 0.625)].sum() > 0.99 * power.sum()
+    alternating = _tracked_hz(_at_one_end("two_tone", True)[event], 16000, 800, 2500)
+    low, high = (np.mean(np.abs(alternating - hz) < 40) for hz in (1200, 1920))
+    assert low > 0.4 and high > 0.4
+    pluck = _at_one_end("pluck", True)[event]
+    blocks_db = [_level_db(pluck[i:i + 80]) for i in range(0, 1600, 80)]  # 5-ms blocks of the first 100 ms
+    assert np.argmax(blocks_db) <= 1 and _level_db(pluck[:1600]) - _level_db(pluck[-1600:]) > 20.0
+
+
+#: Each class's first two clips (``<class>_000.wav``, ``_001``) of the 1-s, 16-kHz demo: their level in dBFS, for
+#: seeds 0 and 1. DEMO_VERSION names the generator: a change to what it draws or in which order moves these.
+PINNED_LEVELS_DBFS = {
+    0: [(-38.36, -29.86), (-24.37, -34.82), (-31.10, -24.68), (-32.86, -40.24), (-31.36, -23.19), (-33.20, -36.08),
+        (-27.43, -26.76), (-28.36, -26.21), (-36.13, -26.25)],
+    1: [(-37.56, -24.64), (-31.45, -28.44), (-32.69, -25.18), (-34.88, -24.83), (-24.02, -27.34), (-24.98, -36.55),
+        (-27.59, -25.38), (-29.10, -30.72), (-27.71, -22.92)],
+}
+
+
+def test_demo_dataset_of_a_seed_is_the_one_its_version_names(tmp_path):
+    """Version 1 of the demo: its nine classes in the order that seeds them (class index), each clip seeded by
+    [seed, class, clip], pinned by the levels of its first clips for seeds 0 and 1; WAVs at the rate asked
+    (8 kHz: an 8-kHz header, 4000 frames in 0.5 s) and clips of round(seconds x rate) samples (0.57 s at
+    44.1 kHz: 25137, where the product is 25136.999...)."""
+    assert demo_sounds.DEMO_VERSION == 1 and DEMO_CLASSES == (
+        "rising_chirp", "falling_chirp", "harmonic_tone", "vibrato_tone", "tremolo_tone", "pulse_train",
+        "noise_burst", "two_tone", "pluck")
+    for seed, levels in PINNED_LEVELS_DBFS.items():
+        root = make_demo_dataset(tmp_path / f"seed{seed}", clips_per_class=2, seed=seed)
+        for name, pinned in zip(DEMO_CLASSES, levels):
+            measured = [_level_db(sf.read(root / name / f"{name}_{index:03d}.wav", dtype="float64")[0])
+                        for index in range(2)]
+            assert measured == [pytest.approx(level, abs=0.006) for level in pinned], (seed, name)
+    root = make_demo_dataset(tmp_path / "8k", clips_per_class=1, sample_rate_hz=8000, clip_seconds=0.5)
+    for name in DEMO_CLASSES:
+        info = sf.info(str(root / name / f"{name}_000.wav"))
+        assert (info.samplerate, info.frames, info.subtype) == (8000, 4000, "PCM_16")
+    clip = demo_sounds.render_demo_clip("pluck", sample_rate_hz=44100, clip_seconds=0.57, rng=np.random.default_rng(0))
+    assert clip.shape == (25137,) and clip.dtype == np.float32
+    with pytest.raises(DatasetError, match="unknown demo class 'dog'; expected one of rising_chirp, falling_chirp, "
+                                           "harmonic_tone, .*, pluck$"):
+        demo_sounds.render_demo_clip("dog", sample_rate_hz=8000, clip_seconds=0.1, rng=np.random.default_rng(0))
 
 
 # -- prepare_dataset -------------------------------------------------------------------------------
