@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,7 +294,7 @@ def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rat
         Dataset folder; ``root/<class>/<class>_<index>.wav`` are written, then a marker file
         ``root/.sound_tf_demo.json`` with the parameters. A folder whose marker matches is left alone;
         one with a different marker has its class folders replaced; one without a marker is written
-        over (an interrupted generation).
+        over (an interrupted generation), its class folders' clips past ``clips_per_class`` removed.
     clips_per_class : int
     sample_rate_hz : int
     clip_seconds : float
@@ -336,5 +337,11 @@ def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rat
             rng = np.random.default_rng([seed, class_index, clip_index])
             clip = render_demo_clip(class_name, sample_rate_hz=sample_rate_hz, clip_seconds=clip_seconds, rng=rng)
             write_wav(root / class_name / f"{class_name}_{clip_index:03d}.wav", clip, sample_rate_hz)
+        # A folder without a marker holds an interrupted generation, perhaps of more clips per class: its clips
+        # past this count would be read as part of this dataset, which the marker then calls complete.
+        for path in (root / class_name).glob(f"{class_name}_*.wav"):
+            index = re.fullmatch(rf"{re.escape(class_name)}_(\d{{3,}})\.wav", path.name, re.ASCII)
+            if index is not None and int(index.group(1)) >= clips_per_class:
+                path.unlink()
     atomic.write_json(marker_path, wanted)
     return root

@@ -833,6 +833,48 @@ def test_demo_dataset_of_a_seed_is_the_one_its_version_names(tmp_path):
         demo_sounds.render_demo_clip("dog", sample_rate_hz=8000, clip_seconds=0.1, rng=np.random.default_rng(0))
 
 
+def test_make_demo_dataset_never_takes_a_half_written_folder_for_a_complete_one(tmp_path, monkeypatch):
+    """The marker that says a demo folder is complete is written last and removed before a folder of other
+    parameters is replaced: a generation stopped part-way (here after 5 clips) leaves none, old or new, so the
+    next call with either parameters writes the folder whole. A marker that is not JSON is an interrupted
+    generation's; one that names a folder of no demo class (notes/) deletes only the class folders it names, whole (a
+    pluck/take_2.wav too). A root
+    given as ~/... is in the home folder."""
+    small = {"sample_rate_hz": 8000, "clip_seconds": 0.05}
+    expected = _digest(make_demo_dataset(tmp_path / "fresh", clips_per_class=2, **small))
+    root = make_demo_dataset(tmp_path / "demo", clips_per_class=2, **small)
+    marker = root / demo_sounds.MARKER_NAME
+    written, write_wav = [], demo_sounds.write_wav
+
+    def stopping(*args, **kwargs):
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(args[0])
+        return write_wav(*args, **kwargs)
+
+    monkeypatch.setattr(demo_sounds, "write_wav", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        make_demo_dataset(root, clips_per_class=3, **small)
+    monkeypatch.setattr(demo_sounds, "write_wav", write_wav)
+    assert len(written) == 5 and not marker.exists()
+    assert make_demo_dataset(root, clips_per_class=2, **small) == root and _digest(root) == expected
+
+    (root / "notes").mkdir()
+    (root / "notes" / "mine.txt").write_text("mine")
+    shutil.copy(root / "pluck" / "pluck_000.wav", root / "pluck" / "take_2.wav")  # of an older generator, say
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "seed": 9, "classes": ["notes", "pluck"]}))
+    make_demo_dataset(root, clips_per_class=2, **small)
+    assert (root / "notes" / "mine.txt").read_text() == "mine" and _digest(root) == expected
+    marker.write_text("{not json")
+    make_demo_dataset(root, clips_per_class=2, **small)
+    assert json.loads(marker.read_text())["clips_per_class"] == 2 and _digest(root) == expected
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert make_demo_dataset("~/demo", clips_per_class=1, **small) == tmp_path / "home" / "demo"
+    assert len(list((tmp_path / "home" / "demo").rglob("*.wav"))) == len(DEMO_CLASSES)
+    assert not (tmp_path / "~").exists()
+
 # -- prepare_dataset -------------------------------------------------------------------------------
 def config_for(path: Path | None, tmp_path: Path, **overrides) -> Config:
     values = {"data.path": None if path is None else str(path), "data.cache_dir": str(tmp_path / "cache"),
@@ -1372,7 +1414,8 @@ def test_make_demo_dataset_checks_its_arguments_before_writing(tmp_path):
                             ({"sample_rate_hz": 0}, "sample_rate_hz must be an integer >= 1000, got 0"),
                             ({"sample_rate_hz": "16000"}, "sample_rate_hz must be an integer >= 1000, got '16000'"),
                             ({"sample_rate_hz": 400000}, r"sample_rate_hz must be in \[1000, 192000\], got 400000"),
-                            ({"clip_seconds": "0.1"}, r"clip_seconds must be a number in \[0.05, 600\], got '0.1'")):
+                            ({"clip_seconds": "0.1"}, r"clip_seconds must be a number in \[0.05, 600\], got '0.1'"),
+                            ({"clip_seconds": True}, r"clip_seconds must be a number in \[0.05, 600\], got True")):
         with pytest.raises(DatasetError, match=message):
             make_demo_dataset(tmp_path / "bad", clips_per_class=1, **kwargs)
         assert not (tmp_path / "bad").exists()
