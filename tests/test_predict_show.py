@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -410,12 +412,72 @@ def test_show_load_config_and_show_file_arguments(tmp_path):
     run.mkdir()
     Config().save(run)
     # Both given: the recipe was ignored silently (the CLI's --run and --pipeline exclude each other).
-    with pytest.raises(ConfigError, match="a run folder or a recipe, not both"):
+    with pytest.raises(ConfigError, match=rf"a run folder or a recipe, not both \(run_dir='{re.escape(str(run))}', "
+                                          r"pipeline='esc50'\)$"):
         load_config(str(run), "esc50")
     assert load_config(str(run)).audio.sample_rate_hz == Config().audio.sample_rate_hz
     assert load_config(pipeline="esc50").audio.sample_rate_hz == 22050
     with pytest.raises(ConfigError, match="show_file expects a sound_tf Config.*got dict"):
         show_file(tmp_path / "a.wav", tmp_path / "a.png", {"audio": {"sample_rate_hz": 8000}})
+
+def test_show_takes_the_config_of_run_or_recipe_and_names_what_it_refuses(tmp_path, monkeypatch, capsys):
+    """What the command line changes in the figure (without the `run` fixture: a run folder is its config.json):
+    --run's rate and frontend (8 kHz; 20 mel bins of 32 ms every 12.5 ms) and --pipeline's (esc50: 22.05 kHz),
+    named in the title with the file's name alone; the two flags exclude each other. Without --out the PNG is
+    <stem>.png in the current folder, not beside the recording, and the line says its name. A name ending in
+    .PNG is a PNG; another ending is refused naming --out, and so is the recording itself, which a recording
+    whose name ends in .png shown from its own folder would be: it is left as it was. --out is checked before
+    the recording is read; a recording that cannot be read writes nothing and says nothing written; a name
+    that is not UTF-8 is said with escapes."""
+    from PIL import Image
+
+    from sound_tf import report, show
+
+    figures = []
+    save = report._save
+    monkeypatch.setattr(report, "_save", lambda fig, path, **kwargs: figures.append(fig) or save(fig, path, **kwargs))
+
+    def titles() -> tuple[str, str]:
+        figure = figures[-1]
+        return figure._suptitle.get_text(), figure.axes[0].get_title()
+
+    run = tmp_path / "run"
+    apply_overrides(Config(), {"audio.sample_rate_hz": SR, "features.num_mel_bins": 20, "features.frame_length_ms": 32,
+                               "features.hop_length_ms": 12.5}).save(run)
+    source = write_tone(tmp_path / "in" / "tone.wav", 900.0, 1.5)
+    assert show.main([str(source), "--run", str(run), "--out", str(tmp_path / "run.png"), "--quiet"]) == 0
+    assert titles() == ("tone.wav (20 mel bins, 32 ms / 12.5 ms)", "waveform (1.50 s at 8000 Hz)")
+    esc50 = show.load_config(pipeline="esc50")
+    assert show.main([str(source), "--pipeline", "esc50", "--out", str(tmp_path / "esc50.png"), "--quiet"]) == 0
+    assert titles() == (f"tone.wav ({esc50.features.num_mel_bins} mel bins, {esc50.features.frame_length_ms:g} ms / "
+                        f"{esc50.features.hop_length_ms:g} ms)", "waveform (1.50 s at 22050 Hz)")
+    with pytest.raises(SystemExit) as ended:
+        show.main([str(source), "--run", str(run), "--pipeline", "esc50"])
+    assert ended.value.code == 2 and "argument --pipeline: not allowed with argument --run" in capsys.readouterr().err
+
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert show.main([str(source)]) == 0
+    assert capsys.readouterr().out == "wrote tone.png\n"
+    assert (tmp_path / "cwd" / "tone.png").is_file() and not (tmp_path / "in" / "tone.png").exists()
+    assert show.main([str(source), "--out", "LOUD.PNG", "--quiet"]) == 0
+    with Image.open(tmp_path / "cwd" / "LOUD.PNG") as image:
+        assert image.format == "PNG"
+    assert show.main([str(source), "--out", "tone.jpg"]) == 2
+    assert capsys.readouterr().err == "error: tone.jpg: the figure is written as a PNG; give --out a name ending in .png\n"
+    recording = tmp_path / "cwd" / "clip.png"
+    shutil.copy(source, recording)
+    assert show.main([str(recording)]) == 2  # the default --out, clip.png here, is the recording
+    assert capsys.readouterr().err == "error: clip.png: this is the recording itself; give --out another name\n"
+    assert recording.read_bytes() == source.read_bytes() and not (tmp_path / "cwd" / "tone.jpg").exists()
+    assert show.main([str(tmp_path / "missing.wav"), "--out", "missing.jpg"]) == 2  # the flag first
+    assert capsys.readouterr().err == "error: missing.jpg: the figure is written as a PNG; give --out a name ending in .png\n"
+    assert show.main([str(tmp_path / "missing.wav")]) == 2
+    assert capsys.readouterr().out == "" and not (tmp_path / "cwd" / "missing.png").exists()
+    odd = Path(os.fsdecode(os.fsencode(tmp_path / "cwd") + b"/caf\xe9.wav"))  # Latin-1 bytes: escaped surrogates
+    shutil.copy(source, odd)
+    assert show.main([str(odd)]) == 0
+    assert capsys.readouterr().out == "wrote caf\\xe9.png\n" and Path(os.fsdecode(b"caf\xe9.png")).is_file()
 
 
 def test_predict_json_without_windows_and_a_table_with_them(run, tmp_path, capsys):
