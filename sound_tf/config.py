@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import atomic
-from .errors import ConfigError, is_whole
+from .errors import ConfigError, SoundTFError, is_whole
 
 CONFIG_FILENAME = "config.json"
 RUN_STATE_FILENAME = "run_state.json"  # a training run writes it as it starts (trainer.STATE_FILE)
@@ -49,6 +49,39 @@ def unfinished_run_hint(run_dir: Path) -> str | None:
     if (run_dir / RUN_STATE_FILENAME).is_file() and not (run_dir / "model.keras").is_file():
         return f"its training has not finished: run the same train command again (with --out {run_dir}) to resume it"
     return None
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """A finished run folder's ``Config`` (with its labels), read without TensorFlow.
+
+    ``evaluate``, ``predict`` and ``export`` call it before TensorFlow loads, so a mistyped or unfinished
+    ``RUN_DIR`` is refused at once rather than after TensorFlow's start-up (about 7 s);
+    :func:`sound_tf.evaluation.load_run` calls it before it loads the model.
+
+    Raises
+    ------
+    SoundTFError
+        ``run_dir`` is a ``.tflite`` file, does not exist, has no ``config.json`` or ``model.keras`` (e.g. a run
+        that did not finish, or an export bundle: the message says what to do with it), or the config has no labels.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.suffix.lower() == ".tflite":
+        raise SoundTFError(f"{run_dir}: a TFLite model, not a run folder; classify with it using "
+                           f"`python -m sound_tf.lite {run_dir} FILE...`, or pass the run folder that exported it")
+    if not run_dir.exists():
+        raise SoundTFError(f"{run_dir}: no such folder; pass the folder a training run wrote")
+    for name in (CONFIG_FILENAME, "model.keras"):
+        if not (run_dir / name).is_file():
+            # a run killed before its model was written says how to resume it
+            hint = unfinished_run_hint(run_dir) or "pass the folder a training run wrote"
+            if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
+                hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
+                        f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")
+            raise SoundTFError(f"{run_dir}: not a finished run folder ({name} is missing); {hint}")
+    config = Config.load(run_dir)
+    if not config.labels:
+        raise SoundTFError(f"{run_dir / CONFIG_FILENAME}: holds no labels; it was not written by a training run")
+    return config
 
 
 def _recipes_root() -> Path:

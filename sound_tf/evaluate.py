@@ -159,12 +159,13 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
         like a split, e.g. a folder ``test``, goes to ``data_test``).
     """
     check_selection(data=data, fold=fold, split=split, batch_size=batch_size)  # at once: before TensorFlow loads
-    from . import evaluation
-    from .config import apply_overrides
-    from .metrics import summary_lines
+    from .config import apply_overrides, load_run_config
 
     run_dir = Path(run_dir)
-    config = evaluation.load_run_config(run_dir)
+    config = load_run_config(run_dir)  # a mistyped or unfinished RUN_DIR too, before TensorFlow loads
+    from . import evaluation
+    from .metrics import summary_lines
+
     if batch_size is not None:
         config = apply_overrides(config, {"train.batch_size": batch_size})
     examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,

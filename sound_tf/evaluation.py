@@ -22,7 +22,7 @@ from . import atomic
 from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
-from .config import RUN_STATE_FILENAME, Config, unfinished_run_hint
+from .config import RUN_STATE_FILENAME, Config, load_run_config  # load_run_config: re-exported
 from .datasets import SPLITS, Example, Item, PreparedData, decode_progress, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
@@ -72,35 +72,6 @@ def evaluate_items(model, config: Config, items: Sequence[object], out_dir: str 
 
 
 # -- loading runs and decoding examples -----------------------------------------------------------------
-def load_run_config(run_dir: str | Path) -> Config:
-    """A finished run folder's ``Config`` (with its labels).
-
-    Raises
-    ------
-    SoundTFError
-        The folder has no ``config.json`` or ``model.keras`` (e.g. a run that did not finish), or the
-        config has no labels.
-    """
-    run_dir = Path(run_dir)
-    if run_dir.is_file() and run_dir.suffix.lower() == ".tflite":
-        raise SoundTFError(f"{run_dir}: a TFLite model, not a run folder; classify with it using "
-                           f"`python -m sound_tf.lite {run_dir} FILE...`, or pass the run folder that exported it")
-    if not run_dir.exists():
-        raise SoundTFError(f"{run_dir}: no such folder; pass the folder a training run wrote")
-    for name in ("config.json", "model.keras"):
-        if not (run_dir / name).is_file():
-            # a run killed before its model was written says how to resume it
-            hint = unfinished_run_hint(run_dir) or "pass the folder a training run wrote"
-            if (run_dir / "export.json").is_file():  # an export bundle: config.json and models, no model.keras
-                hint = (f"this is an export bundle: serve it with `python -m sound_tf.serve {run_dir}`, run one of "
-                        f"its .tflite files with `python -m sound_tf.lite`, or pass the run folder it came from")
-            raise SoundTFError(f"{run_dir}: not a finished run folder ({name} is missing); {hint}")
-    config = Config.load(run_dir)
-    if not config.labels:
-        raise SoundTFError(f"{run_dir / 'config.json'}: holds no labels; it was not written by a training run")
-    return config
-
-
 def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]:
     """A finished run folder's ``Config`` and its Keras model (``model.keras``), checked against each other.
 
@@ -110,8 +81,8 @@ def load_run(run_dir: str | Path, *, compile: bool = True) -> tuple[Config, Any]
     Raises
     ------
     SoundTFError
-        See :func:`load_run_config`; also when ``model.keras`` is damaged (:func:`load_keras_file`) or the
-        model's input or output size differs from the config's.
+        See :func:`sound_tf.config.load_run_config`; also when ``model.keras`` is damaged (:func:`load_keras_file`)
+        or the model's input or output size differs from the config's.
 
     With ``compile`` (the default) the model comes back compiled as it was saved (``evaluate``, ``fit``).
     """

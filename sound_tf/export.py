@@ -94,7 +94,7 @@ import soundfile as sf
 
 from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
-from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml
+from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
@@ -1655,6 +1655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
 
     def work() -> None:
+        load_run_config(args.run_dir)  # a mistyped or unfinished RUN_DIR is refused before TensorFlow loads
         import tensorflow as tf
 
         # Latency is reported for one thread; TensorFlow must be told before it runs its first op.

@@ -145,12 +145,15 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
         err: Callable[[str], None] | None = None) -> tuple[int, int]:
     """Classify ``inputs`` (files or folders, or one of them) with the run in ``run_dir``; returns the numbers
     of files classified and failed."""
-    from .evaluation import load_run
+    from .config import load_run_config
 
     err = err or (lambda line: print(line, file=sys.stderr))
     if isinstance(inputs, (str, os.PathLike)):  # one path, not its characters (the first of "/data/x.wav" is "/")
         inputs = [inputs]
     check_top_k(top_k, 1, name="--top-k")  # before the model loads; predict_file caps it at the model's classes
+    load_run_config(run_dir)  # a mistyped or unfinished RUN_DIR is refused before TensorFlow loads
+    from .evaluation import load_run
+
     predictor = Predictor(*load_run(run_dir))
     classified = failed = 0
     left_out: list[str] = []

@@ -504,6 +504,37 @@ def test_evaluate_refuses_contradictory_flags_before_tensorflow_loads(tmp_path):
         "error: batch_size (--batch-size) must be an integer >= 1, got 0"], done.stderr
 
 
+def test_evaluate_predict_and_export_refuse_a_folder_that_is_no_finished_run_before_tensorflow_loads(tmp_path):
+    """A mistyped RUN_DIR, a folder without config.json and a run killed before it wrote model.keras were refused by
+    `evaluate`, `predict` and `export` only after TensorFlow's start-up (4.7-7 s on this machine; the check was in
+    sound_tf.evaluation, which imports it). The check is sound_tf.config.load_run_config now, which all three call
+    first: in a fresh process that runs their command lines, tensorflow and keras are never imported, each error is
+    today's line naming the folder, and every code is 2."""
+    import subprocess
+    import sys
+
+    missing, empty, unfinished = tmp_path / "typo", tmp_path / "empty", tmp_path / "unfinished"
+    empty.mkdir()
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text("{}")
+    (unfinished / "run_state.json").write_text('{"status": "running"}')  # a training run killed mid-way
+    script = ("import json, sys\nfrom sound_tf import evaluate, export, predict\n"
+              "mains = {'evaluate': evaluate.main, 'predict': predict.main, 'export': export.main}\n"
+              "codes = [mains[name](argv) for name, argv in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, 'tensorflow' in sys.modules, 'keras' in sys.modules]))")
+    commands = [(name, [str(folder), *([str(tmp_path / "a.wav")] if name == "predict" else [])])
+                for name in ("evaluate", "predict", "export") for folder in (missing, empty, unfinished)]
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[2] * 9, False, False], (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == 3 * [
+        f"error: {missing}: no such folder; pass the folder a training run wrote",
+        f"error: {empty}: not a finished run folder (config.json is missing); pass the folder a training run wrote",
+        f"error: {unfinished}: not a finished run folder (model.keras is missing); its training has not finished: "
+        f"run the same train command again (with --out {unfinished}) to resume it"], done.stderr
+
+
 def test_select_examples_refuses_contradictory_or_empty_choices(tmp_path):
     """An empty split of the run's split.csv, --split with --fold, --split with --data and a dataset none of
     whose labels the model knows are each an error saying so (each was evaluated as something else or failed
