@@ -28,6 +28,9 @@ self-describing bundle (default ``RUN_DIR/export/``):
     input/output quantisation).
 ``labels.txt``, ``config.json``, ``export.json``, ``analysis/*.txt``
     Labels, the run's config, the measurements below and the TFLite analyzer's view of each graph.
+``noise.json``
+    Of a run that mixed in the recordings of ``augment.noise_dir``: which ones (the run's own file, copied;
+    ``config.json`` names only the folder).
 
 Every ``.tflite`` file also carries its labels, sample rate, clip and hop sizes (and, for the features
 model, ``features.json``) as an appended archive of associated files (:mod:`sound_tf.tflite_meta`),
@@ -120,10 +123,12 @@ TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tfl
                 "int8_features": "model_int8_features.tflite"}
 EXPORT_JSON = "export.json"
 LABELS_FILE = "labels.txt"
+NOISE_FILE = "noise.json"  # sound_tf.trainer.NOISE_FILE (the trainer imports TensorFlow)
 ANALYSIS_DIR = "analysis"
 SAVED_MODEL_DIR = "saved_model"
 # Everything a bundle folder may hold: an existing --out with anything else is not replaced.
-BUNDLE_NAMES = frozenset({CONFIG_FILENAME, LABELS_FILE, EXPORT_JSON, FEATURES_FILE, ANALYSIS_DIR, SAVED_MODEL_DIR})
+BUNDLE_NAMES = frozenset({CONFIG_FILENAME, LABELS_FILE, NOISE_FILE, EXPORT_JSON, FEATURES_FILE, ANALYSIS_DIR,
+                          SAVED_MODEL_DIR})
 _BUNDLE_MODEL_NAME = re.compile(r"model_[A-Za-z0-9_]+\.tflite")
 PRECISION_NOTES = {
     "float32": "all float32",
@@ -1336,7 +1341,8 @@ def _foreign_files(out: Path) -> list[Path]:
             if not (top in ("saved_model.pb", "fingerprint.pb", "assets")
                     or (top == "variables" and (path.is_dir() or path.name.startswith("variables.")))):
                 foreign.append(path)
-    for name in (analysis, saved, out / EXPORT_JSON, out / CONFIG_FILENAME, out / LABELS_FILE, out / FEATURES_FILE):
+    for name in (analysis, saved, out / EXPORT_JSON, out / CONFIG_FILENAME, out / LABELS_FILE, out / NOISE_FILE,
+                 out / FEATURES_FILE):
         if name.exists() and name.is_dir() != (name in (analysis, saved)):
             foreign.append(name)  # a folder where export writes a file, or the reverse
     return foreign
@@ -1443,6 +1449,8 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
     labels = list(config.labels)
     config.save(out)
     (out / LABELS_FILE).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+    if (run_dir / NOISE_FILE).is_file():  # which noise recordings the model trained with: config.json names the folder
+        shutil.copyfile(run_dir / NOISE_FILE, out / NOISE_FILE)
 
     test = read_clips(run_dir, config, "test")
     calibrated = bool(CALIBRATED_ARTEFACTS & set(profile.artefacts))  # only these read training clips

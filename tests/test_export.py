@@ -104,6 +104,7 @@ def test_bundle_files_and_report(bundle):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert Config.load(out) == run.config
     assert (out / "labels.txt").read_text().split() == list(CLASSES)
+    assert not (out / "noise.json").exists()  # the run mixed in no noise folder (see the test below for one that did)
     assert set(report["artefacts"]) == {"keras", *export.ARTEFACTS}
     assert report["passed"] and not report["failures"]
     splits = _split_rows(run.run_dir)
@@ -222,6 +223,34 @@ def test_a_model_trained_with_every_augmentation_exports_none_of_it(tmp_path):
         np.testing.assert_array_equal(second, first, err_msg=f"{name} answered the same windows differently")
         np.testing.assert_allclose(first, expected, atol=atol, err_msg=f"{name} against Keras at inference")
         assert result.report["passed"], result.report["failures"]
+
+
+def test_the_bundle_of_a_run_that_mixed_in_a_noise_folder_carries_its_noise_json(tmp_path):
+    """A bundle carried config.json, which names augment.noise_dir but not its recordings, and not the run's
+    noise.json, which says which of them the model trained with (the folder may change after the run). A one-epoch run
+    on a noise folder of two recordings: its bundle holds the run's noise.json byte for byte, and exporting again into
+    the same folder replaces that bundle (noise.json is a bundle's file, not someone's own)."""
+    from sound_tf.trainer import NOISE_FILE
+
+    assert export.NOISE_FILE == NOISE_FILE  # export names it without importing the trainer
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for name, seconds in (("hiss.wav", 1.0), ("hum.wav", 0.5)):
+        sf.write(noise / name, (0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32), SR)
+    config = _sounds_config(tmp_path, **{"augment.enabled": True, "augment.noise_dir": str(noise),
+                                         "augment.noise_probability": 1.0, "train.epochs": 1})
+    run = train_run(config, tmp_path / "run", verbose=0, log=lambda message: None)
+    record = (run.run_dir / "noise.json").read_bytes()
+    mixed = json.loads(record)["versions"]
+    assert [(v["first_epoch"], sorted(v["files"]), v["seconds"]) for v in mixed] == [(1, ["hiss.wav", "hum.wav"], 1.5)]
+    out = tmp_path / "bundle"
+    for _ in range(2):  # the second export replaces the first bundle, noise.json and all
+        result = export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=out,
+                                   log=lambda message: None)
+        assert result.out_dir == out and (out / "noise.json").read_bytes() == record
+        assert {p.name for p in out.iterdir()} == {"config.json", "labels.txt", "noise.json", "export.json",
+                                                   "analysis", "model_float32.tflite"}
 
 
 def test_int8_keeps_the_frontend_float_and_quantises_the_network(bundle):
