@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 from . import atomic
 from .audio import printable_path
-from .config import CONFIG_FILENAME, RUN_STATE_FILENAME
+from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
 from .errors import SoundTFError, run_cli
 
 CROSSVAL_FILENAME = "crossval.json"
@@ -251,7 +251,6 @@ def _export_line(run_dir: Path) -> str | None:
     return f"{verdict}: {name} {smallest['size_bytes'] / 1024:.0f} KB{shown}"
 
 
-NOISE_FILE = "noise.json"  # sound_tf.trainer.NOISE_FILE (the trainer imports TensorFlow)
 #: The pseudo-setting of the noise recordings a run mixed in: config.json names augment.noise_dir, not its files.
 NOISE_SETTING = "augment.noise_dir files"
 
@@ -260,7 +259,7 @@ def _noise_files(run_dir: Path) -> str | None:
     """The recordings of ``augment.noise_dir`` the run mixed in, from its ``noise.json``, as ``3 files, 6.0 s
     [1f0c2a9b]`` (the tag: a digest of their names, sizes and times, so that other files of the same count differ),
     each later version of the folder as ``, then from epoch 3: ...``; ``None`` without the file."""
-    record = _read_object(run_dir / NOISE_FILE)
+    record = _read_object(run_dir / NOISE_FILENAME)
     if record is None:
         return None
     versions = record.get("versions")
@@ -274,7 +273,7 @@ def _noise_files(run_dir: Path) -> str | None:
             text = f"{used} file{'' if used == 1 else 's'}, {float(version.get('seconds', 0.0)):.1f} s [{tag}]"
             parts.append(text if not parts else f"then from epoch {int(version['first_epoch'])}: {text}")
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise CompareError(f"{printable_path(run_dir / NOISE_FILE)}: not the file sound_tf writes there "
+        raise CompareError(f"{printable_path(run_dir / NOISE_FILENAME)}: not the file sound_tf writes there "
                            f"({type(exc).__name__}: {exc})") from None
     return ", ".join(parts) if parts else None
 

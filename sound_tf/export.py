@@ -97,7 +97,7 @@ import soundfile as sf
 
 from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
-from .config import CONFIG_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
+from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
@@ -123,7 +123,7 @@ TFLITE_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tfl
                 "int8_features": "model_int8_features.tflite"}
 EXPORT_JSON = "export.json"
 LABELS_FILE = "labels.txt"
-NOISE_FILE = "noise.json"  # sound_tf.trainer.NOISE_FILE (the trainer imports TensorFlow)
+NOISE_FILE = NOISE_FILENAME  # the run's, as sound_tf.trainer writes it
 ANALYSIS_DIR = "analysis"
 SAVED_MODEL_DIR = "saved_model"
 # Everything a bundle folder may hold: an existing --out with anything else is not replaced.

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
-from .config import RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
+from .config import NOISE_FILENAME, RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
@@ -110,7 +110,7 @@ def write_state(run_dir: Path, **state: Any) -> None:
 
 #: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which
 #: epoch on (:func:`record_noise`). config.json holds the folder's path only.
-NOISE_FILE = "noise.json"
+NOISE_FILE = NOISE_FILENAME
 
 
 def read_noise_record(run_dir: Path) -> list[dict[str, Any]]:
