@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -1921,8 +1922,7 @@ def test_cli_needs_out_writes_six_versions_by_default_and_logs_each(tmp_path, ca
     with pytest.raises(SystemExit) as ended:
         parse_args(["x.wav"])
     assert ended.value.code == 2 and "the following arguments are required: --out" in capsys.readouterr().err
-    source = tmp_path / "tone.wav"
-    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    source = _quiet_tone(tmp_path)
     out = tmp_path / "new" / "preview"
     assert augment.main([str(source), "--out", str(out), "--seed", "3", *_only(gain=1.0)]) == 0
     records = json.loads((out / "params.json").read_text())
@@ -2026,18 +2026,31 @@ def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path
     assert capsys.readouterr().err == f"error: --out {source}: exists and is not a folder\n"
 
 
+def _quiet_tone(folder: Path) -> Path:
+    """``folder/tone.wav``: 1 s of 440 Hz at 0.05 (-26 dBFS) at RATE_HZ, loud versions of which do not clip."""
+    source = folder / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    return source
+
+
+def _plots_recorded(monkeypatch) -> list[dict]:
+    """The keyword arguments of each call of the preview's plot_versions (it still draws): what its panels show."""
+    from sound_tf import augment_cli
+
+    shown: list[dict] = []
+    whole = augment_cli.plot_versions
+    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
+    return shown
+
+
 def test_cli_training_panel_is_the_first_version_as_training_draws_it(tmp_path, monkeypatch):
     """The last panel is the first version's features with what training does on the features (the gain, by
     default), once: its loud cells stand the first record's gain_db above the original's, not the second's,
     and not twice the gain (the WAVs' augmenter, which applies it to the sound already)."""
-    from sound_tf import augment_cli
     from sound_tf.frontend import log_mel_numpy
 
-    shown = []
-    whole = augment_cli.plot_versions
-    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
-    source = tmp_path / "tone.wav"
-    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    shown = _plots_recorded(monkeypatch)
+    source = _quiet_tone(tmp_path)
     out = tmp_path / "out"
     assert augment.main([str(source), "--out", str(out), "--count", "2", "--seed", "5", *_only(gain=1.0)]) == 0
     records = json.loads((out / "params.json").read_text())
@@ -2105,14 +2118,10 @@ def test_cli_training_panel_applies_a_waveform_gain_once(tmp_path, monkeypatch):
     """augment.shift_gain_domain = waveform with the noise on the features: the waveform augmenter has applied
     the gain when the feature layer adds the noise, which must not apply it again. The training panel's loud
     cells stand the drawn gain (7.05 dB, in 6..8) above the original's, not twice it (14.1 dB)."""
-    from sound_tf import augment_cli
     from sound_tf.frontend import log_mel_numpy
 
-    shown = []
-    whole = augment_cli.plot_versions
-    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
-    source = tmp_path / "tone.wav"
-    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    shown = _plots_recorded(monkeypatch)
+    source = _quiet_tone(tmp_path)
     out = tmp_path / "out"
     settings = {"shift_gain_domain": "waveform", "gain_min_db": 6, "gain_max_db": 8, "noise_min_snr_db": 60,
                 "noise_max_snr_db": 60}  # the noise 60 dB down: the gain alone shows
@@ -2136,11 +2145,8 @@ def test_cli_training_panel_is_computed_by_the_feature_layers(tmp_path, monkeypa
     from sound_tf import augment_cli
     from sound_tf.frontend import log_mel_numpy
 
-    shown = []
-    whole = augment_cli.plot_versions
-    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
-    source = tmp_path / "tone.wav"
-    sf.write(source, sine(440.0, 1.0, RATE_HZ, amplitude=0.05), RATE_HZ, subtype="PCM_16")
+    shown = _plots_recorded(monkeypatch)
+    source = _quiet_tone(tmp_path)
     out = tmp_path / "out"
     snr = ["--set", "augment.noise_min_snr_db=10", "--set", "augment.noise_max_snr_db=10"]
     assert augment.main([str(source), "--out", str(out), "--count", "1", "--seed", "5", *_only(pitch=1.0, noise=1.0),
