@@ -232,11 +232,11 @@ def test_other_text_is_not_a_native_line(line):
 
 REPO = Path(__file__).resolve().parents[1]
 # The commands that gained --quiet, each with arguments that get as far as TensorFlow's import (lite: as far as
-# its error on a missing model; it never imports TensorFlow).
-QUIET_CLIS = {"sound_tf.evaluate": ["{tmp}/no_run"], "sound_tf.predict": ["{tmp}/no_run", "{wav}"],
+# its error on a missing model; it never imports TensorFlow). {run} passes the run-folder checks made before it.
+QUIET_CLIS = {"sound_tf.evaluate": ["{run}"], "sound_tf.predict": ["{run}", "{wav}"],
               "sound_tf.show": ["{wav}", "--out", "{tmp}/x.png"],
               "sound_tf.augment_cli": ["{wav}", "--out", "{tmp}/aug"], "sound_tf.lite": ["{tmp}/no.tflite", "{wav}"],
-              "sound_tf.export": ["{tmp}/no_run"], "sound_tf.tune": ["--out", "{tmp}/search"]}
+              "sound_tf.export": ["{run}"], "sound_tf.tune": ["--out", "{tmp}/search"]}
 _IMPORT_WATCH = """
 import importlib, json, os, sys
 level_at_import = []
@@ -269,6 +269,17 @@ def _tone(path: Path, rate_hz: int = 8000) -> Path:
     return path
 
 
+def _run_folder(folder: Path) -> Path:
+    """A folder with what config.load_run_config checks before TensorFlow loads (config.json with labels, a
+    model.keras file; not a model), so evaluate, predict and export go on to TensorFlow's import."""
+    from sound_tf.config import Config, apply_overrides
+
+    folder.mkdir(parents=True)
+    apply_overrides(Config(), {"labels": ["low", "high"]}).save(folder)
+    (folder / "model.keras").write_bytes(b"")
+    return folder
+
+
 def _environment() -> dict[str, str]:
     """This process's environment without TF_CPP_MIN_LOG_LEVEL (the conftest sets it for the tests)."""
     return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
@@ -280,7 +291,8 @@ def test_every_command_takes_quiet_and_sets_tensorflows_log_level_before_importi
     with or without --quiet (augment never set it: TensorFlow's INFO lines, such as cpu_feature_guard's, were
     printed; export and tune imported TensorFlow as they loaded, before main), and every parser takes --quiet; lite
     takes it and still never imports TensorFlow."""
-    argv = [arg.format(tmp=tmp_path, wav=_tone(tmp_path / "tone.wav")) for arg in QUIET_CLIS[module]]
+    wav, run = _tone(tmp_path / "tone.wav"), _run_folder(tmp_path / "run")
+    argv = [arg.format(tmp=tmp_path, wav=wav, run=run) for arg in QUIET_CLIS[module]]
     done = subprocess.run([sys.executable, "-c", _IMPORT_WATCH, module, *argv], cwd=REPO, env=_environment(),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -315,7 +327,7 @@ def test_quiet_commands_print_only_their_errors(case, tmp_path):
         assert not png.exists()
 
 
-@pytest.mark.parametrize("module, args", [("sound_tf.export", ["{tmp}/no_run"]),
+@pytest.mark.parametrize("module, args", [("sound_tf.export", ["{run}"]),
                                           ("sound_tf.tune", ["--out", "{tmp}/search"])])
 def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module, args, tmp_path):
     """export and tune import TensorFlow in main's work (held by --quiet): a Ctrl-C in those seconds (a stand-in
@@ -325,8 +337,10 @@ def test_a_ctrl_c_while_tensorflow_starts_ends_the_command_with_one_line(module,
     stand_in.mkdir(parents=True)
     (stand_in / "__init__.py").write_text("raise KeyboardInterrupt\n")
     env = {**_environment(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(REPO)])}
+    run = _run_folder(tmp_path / "run")
     for quiet in ([], ["--quiet"]):
-        done = subprocess.run([sys.executable, "-m", module, *(arg.format(tmp=tmp_path) for arg in args), *quiet],
+        done = subprocess.run([sys.executable, "-m", module, *(arg.format(tmp=tmp_path, run=run) for arg in args),
+                               *quiet],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert (done.returncode, done.stdout) == (130, ""), done.stderr[-2000:]
         assert done.stderr.splitlines() == ["interrupted (Ctrl-C); finished work is kept (train, crossval and tune "
