@@ -393,6 +393,17 @@ def test_set_letters(summaries: Sequence[RunSummary]) -> list[str]:
     return ["?" if summary.test_set is None else letters[summary.test_set] for summary in summaries]
 
 
+def _epochs_cell(summary: RunSummary) -> str:
+    """The epochs trained; an unfinished run's out of those it was given (``5 of 30``), a finished one's alone
+    (early stopping ends most before ``train.epochs``)."""
+    if summary.epochs is None:
+        return "-"
+    planned = summary.settings.get("train.epochs")
+    if summary.status == "unfinished" and isinstance(planned, int) and not isinstance(planned, bool):
+        return f"{summary.epochs} of {planned}"
+    return str(summary.epochs)
+
+
 def table_rows(summaries: Sequence[RunSummary], names: Sequence[str],
                letters: Sequence[str] | None = None) -> list[list[str]]:
     """One row of :data:`COLUMNS` per run, as printed (``-``: the run does not say); the test set's column only
@@ -401,7 +412,7 @@ def table_rows(summaries: Sequence[RunSummary], names: Sequence[str],
     for index, (name, summary) in enumerate(zip(names, summaries)):
         f1 = summary.scores.get("macro_f1")
         rows.append([name, summary.kind, summary.status,
-                     "-" if summary.epochs is None else str(summary.epochs),
+                     _epochs_cell(summary),
                      "-" if summary.best_epoch is None else str(summary.best_epoch),
                      "-" if summary.test_clips is None else str(summary.test_clips),
                      *([] if letters is None else [letters[index]]),

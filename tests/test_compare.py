@@ -443,3 +443,19 @@ def test_export_column_names_the_smallest_model_that_takes_the_waveform(runs, tm
     assert compare.main([str(run)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(run)))
     assert row.endswith(f"failed (1 check): dynamic {134722 / 1024:.0f} KB 95.0%")
+
+
+def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_path, capsys):
+    """A run killed after its first epoch (its state still running, one row of history): '1 of 3', where a
+    finished run's count stands alone, early stopping or not."""
+    run = tmp_path / "killed"
+    shutil.copytree(runs["a"], run, ignore=shutil.ignore_patterns(".lock", "metrics.json"))
+    state = json.loads((run / "run_state.json").read_text())
+    (run / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    history = (run / "history.csv").read_text().splitlines()
+    (run / "history.csv").write_text("\n".join(history[:2]) + "\n", encoding="utf-8")
+    epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
+    assert compare.main([str(run), str(runs["a"])]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:3]}
+    assert rows[str(run)][2:6] == ["unfinished", "1", "of", str(epochs)]
+    assert rows[str(runs["a"])][2:4] == ["done", str(len(history) - 1)]
