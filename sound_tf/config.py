@@ -54,6 +54,14 @@ def unfinished_run_hint(run_dir: Path) -> str | None:
     return None
 
 
+#: Settings that name files or folders: made absolute and written plainly (``/data/noise/`` and ``~/noise`` are
+#: ``/data/noise`` and ``/home/me/noise``, as ``--data``'s), so that a run is recognised from anywhere.
+PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
+#: Those and the decode cache (``--cache-dir``; empty is the default cache): a relative cache was read from the
+#: current folder of every later command, so evaluate or export run elsewhere decoded every file again there.
+ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
+
+
 def load_run_config(run_dir: str | Path) -> Config:
     """A finished run folder's ``Config`` (with its labels), read without TensorFlow.
 
@@ -1024,18 +1032,11 @@ def as_made_today(config: Config) -> Config:
     given by ``--set`` or a recipe was saved as typed (``/data/noise/``, ``/data/./noise``) until the commands
     wrote it as ``--data``'s is (``/data/noise``).
     """
-    changes = {}
-    cache = absolute_if_changed(config.data.cache_dir)
-    if cache is not None:
-        changes["data.cache_dir"] = cache
-    for key in ("data.path", "data.split_file", "augment.noise_dir"):
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if isinstance(value, str) and os.path.isabs(value) and (normal := absolute_if_changed(value)) is not None:
-            changes[key] = normal
-    for key, value in changes.items():
-        config = replace_section(config, key.split(".")[0], **{key.split(".")[1]: value})
-    return config
+    values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in ABSOLUTE_KEYS}
+    changes = {key: normal for key, value in values.items()  # a relative path key stays as saved; the cache does not
+               if (key == "data.cache_dir" or isinstance(value, str) and os.path.isabs(value))
+               and (normal := absolute_if_changed(value)) is not None}
+    return apply_overrides(config, changes) if changes else config
 
 
 def absolute_path(path: str | os.PathLike) -> str:

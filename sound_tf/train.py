@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .config import (DATA_FORMATS, REPO_PIPELINES, Config, absolute_if_changed, absolute_path, apply_overrides,
-                     config_from_recipe, parse_set_flags, resolve_recipe)
+from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Config, absolute_if_changed,
+                     absolute_path, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe)
 from .errors import ConfigError, SoundTFError, Stopped, is_stop_code, log_in_files, run_cli, stop_line
 from .quiet import native_logs_held, quiet_tensorflow
 
@@ -146,14 +146,6 @@ def check_noise_dir(config: Config, source: str) -> None:
     _, problem = list_audio_folder(aug.noise_dir)
     if problem is not None:
         raise ConfigError(f"{source}augment.noise_dir={aug.noise_dir}: {problem}")
-
-
-#: Settings that name files or folders: made absolute and written plainly (``/data/noise/`` and ``~/noise`` are
-#: ``/data/noise`` and ``/home/me/noise``, as ``--data``'s), so that a run is recognised from anywhere.
-PATH_KEYS = ("data.path", "data.split_file", "augment.noise_dir")
-#: Those and the decode cache (``--cache-dir``; empty is the default cache): a relative cache was read from the
-#: current folder of every later command, so evaluate or export run elsewhere decoded every file again there.
-ABSOLUTE_KEYS = PATH_KEYS + ("data.cache_dir",)
 
 
 #: Dataset layouts with a recipe of their own in pipelines/, which ``--data`` alone picks (with the words the
