@@ -1194,6 +1194,11 @@ def _count(count: int, what: str) -> str:
     return f"{count} {what}{'s' if count != 1 else ''}"
 
 
+def _duration(seconds: float) -> str:
+    """``6.0 s``, or ``3.2 min`` from 2 minutes on: how long a noise folder's noise lasts."""
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 @dataclass(frozen=True)
 class NoiseFolder:
     """What ``augment.noise_dir`` held when its noise was loaded (:func:`load_noise_folder`): which recordings a
@@ -1226,8 +1231,7 @@ class NoiseFolder:
 
     def amount(self) -> str:
         """``3 files, 6.0 s``: the files mixed in and how long their noise lasts (``3.2 min`` from 2 minutes on)."""
-        seconds = f"{self.seconds:.1f} s" if self.seconds < 120 else f"{self.seconds / 60:.1f} min"
-        return f"{_count(self.used, 'file')}, {seconds}"
+        return f"{_count(self.used, 'file')}, {_duration(self.seconds)}"
 
     def describe(self) -> str:
         """``3 files, 6.0 s; 1 silent file skipped: quiet.wav``: :meth:`amount` and the files left out (up to 3
@@ -1424,11 +1428,9 @@ def summary_line(config: Config, *, noise_bank: np.ndarray | None = None,
         elif name == "noise":
             from . import audio  # numpy-only, as in load_noise_bank
 
-            count = len(audio.list_audio_folder(aug.noise_dir)[0])
-            part += f" from {aug.noise_dir} ({count} file{'s' if count != 1 else ''}"
+            part += f" from {aug.noise_dir} ({_count(len(audio.list_audio_folder(aug.noise_dir)[0]), 'file')}"
             if noise_bank is not None:
-                seconds = np.asarray(noise_bank).size / config.audio.sample_rate_hz
-                part += f", {seconds:.1f} s" if seconds < 120 else f", {seconds / 60:.1f} min"
+                part += f", {_duration(np.asarray(noise_bank).size / config.audio.sample_rate_hz)}"
             part += ")"
         parts.append(part)
     if not parts:
