@@ -2,7 +2,8 @@
 
 An ablation (augmentation on and off, two learning rates, three seeds) leaves one run folder per run;
 this command reads what each folder already holds (``config.json``, ``metrics.json``, ``history.csv``,
-``run_state.json``, ``export/export.json``; a cross-validation's ``crossval.json``) and prints one row per
+``run_state.json``, ``export/export.json``; a cross-validation's ``crossval.json``, or for one stopped before
+it, ``crossval_state.json`` and its finished folds' ``metrics.json``) and prints one row per
 run with its test scores, then every setting whose value is not the same in all of them. When the runs
 were scored on different test clips (another split, other data), it says so: their scores do not
 measure the same thing. Runs that differ in their seed alone are averaged, one line per arm of the ablation
@@ -103,9 +104,10 @@ def is_fold(run_dir: Path) -> bool:
 
 
 def is_run(folder: Path) -> bool:
-    """A folder ``train`` (``run_state.json``) or ``crossval`` (``crossval.json``) wrote, with its config."""
-    return (folder / CONFIG_FILENAME).is_file() and ((folder / RUN_STATE_FILENAME).is_file()
-                                                     or (folder / CROSSVAL_FILENAME).is_file())
+    """A folder ``train`` (``run_state.json``) or ``crossval`` (``crossval.json``, or ``crossval_state.json`` alone
+    when it stopped before its summary) wrote, with its config."""
+    return (folder / CONFIG_FILENAME).is_file() and any(
+        (folder / name).is_file() for name in (RUN_STATE_FILENAME, CROSSVAL_FILENAME, CROSSVAL_STATE_FILENAME))
 
 
 #: Files only a train run's folder holds: a folder with one of them that is not a run lost a file it needs.
@@ -114,8 +116,7 @@ RUN_FILES = (RUN_STATE_FILENAME, "metrics.json", "history.csv", "model.keras")
 
 def _run_trace(folder: Path) -> str:
     """What says that ``folder`` (not a run) was one, and what it lacks (``""``: nothing): ``a train run's
-    metrics.json but no config.json ...``. An export bundle (``config.json``, no run file) and a stopped
-    crossval's folder (its finished folds are runs) say nothing."""
+    metrics.json but no config.json ...``. An export bundle (``config.json``, no run file) says nothing."""
     found = [name for name in RUN_FILES if (folder / name).is_file()]
     if not found:
         return ""
@@ -278,6 +279,59 @@ def _noise_files(run_dir: Path) -> str | None:
     return ", ".join(parts) if parts else None
 
 
+def _fold_finished(fold_dir: Path) -> bool:
+    """As ``sound_tf.crossval`` counts a fold finished: its run's state is done and it wrote ``metrics.json``."""
+    return (_read_object(fold_dir / RUN_STATE_FILENAME) or {}).get("status") == "done" and \
+        (fold_dir / "metrics.json").is_file()
+
+
+def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None) -> RunSummary:
+    """A cross-validation's row: ``crossval.json``'s mean +- std over the folds done, or, for one stopped before it
+    wrote that file (crossval writes it once its folds end), the same from the folds finished so far (their
+    ``metrics.json``); its status ``done`` or ``2 of 5 folds`` (its folds: ``crossval_state.json``'s)."""
+    state = _read_object(run_dir / CROSSVAL_STATE_FILENAME) or {}
+    crossval = _read_object(run_dir / CROSSVAL_FILENAME)
+    summary = RunSummary(run_dir, "crossval", "done", settings)
+    if crossval is not None:
+        folds, done = crossval.get("folds") or state.get("folds"), list(crossval.get("folds_done") or [])
+        complete = bool(crossval.get("complete"))
+        labels, summary.test_clips = crossval.get("labels"), crossval.get("num_examples")
+        for name in SCORES:
+            mean, std = (crossval.get(key) or {} for key in ("mean", "std"))
+            if isinstance(mean.get(name), (int, float)):
+                summary.scores[name] = float(mean[name])
+            if isinstance(std.get(name), (int, float)):
+                summary.spread[name] = float(std[name])
+    else:  # stopped (killed, or still running) before its summary: what its finished folds hold
+        folds = state.get("folds")
+        if not isinstance(folds, list):
+            raise CompareError(f"{printable_path(run_dir / CROSSVAL_STATE_FILENAME)}: not the file sound_tf writes "
+                               f"there (no list of folds)")
+        done = [fold for fold in folds if _fold_finished(run_dir / f"fold_{fold}")]
+        metrics = [_read_object(run_dir / f"fold_{fold}" / "metrics.json") or {} for fold in done]
+        complete = bool(folds) and len(done) == len(folds)
+        labels = metrics[0].get("labels") if metrics else None
+        clips = [fold.get("num_examples") for fold in metrics]
+        summary.test_clips = sum(clips) if clips and all(isinstance(n, int) for n in clips) else None
+        for name in SCORES:  # the population's standard deviation, as crossval's (metrics.aggregate_folds)
+            values = [float(fold[name]) for fold in metrics if isinstance(fold.get(name), (int, float))]
+            if values and len(values) == len(metrics):
+                summary.scores[name], summary.spread[name] = statistics.fmean(values), statistics.pstdev(values)
+    # crossval.json's num_folds counts the folds done; its folds (and the state's) are all of them
+    total = len(folds) if isinstance(folds, list) else (crossval or {}).get("num_folds")
+    summary.status = "done" if complete else f"{len(done)} of {total} folds"
+    if isinstance(labels, list) and not settings.get("labels"):
+        settings["labels"] = labels  # its config.json is the folds' template, without classes
+    folds_csv = run_dir / "folds.csv"
+    if folds_csv.is_file():  # the clips of the folds done, each a test clip once: the digest of their assignment
+        scored = {str(fold) for fold in done}
+        summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
+                                              row.get("fold", ""))
+                                             for row in _read_csv_rows(folds_csv, ("path", "label", "fold"))
+                                             if row.get("fold") in scored])
+    return summary
+
+
 def summarise(run_dir: str | os.PathLike) -> RunSummary:
     """What ``run_dir`` (a train or crossval folder) says about its run.
 
@@ -290,25 +344,8 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     config = _read_object(run_dir / CONFIG_FILENAME) or {}
     settings = flat_settings(config)
     root = settings.get("data.path") if isinstance(settings.get("data.path"), str) else None
-    crossval = _read_object(run_dir / CROSSVAL_FILENAME)
-    if crossval is not None:
-        done, total = len(crossval.get("folds_done") or []), crossval.get("num_folds")
-        status = "done" if crossval.get("complete") else f"{done} of {total} folds"
-        if isinstance(crossval.get("labels"), list) and not settings.get("labels"):
-            settings["labels"] = crossval["labels"]  # its config.json is the folds' template, without classes
-        summary = RunSummary(run_dir, "crossval", status, settings, test_clips=crossval.get("num_examples"))
-        for name in SCORES:
-            mean, std = (crossval.get(key) or {} for key in ("mean", "std"))
-            if isinstance(mean.get(name), (int, float)):
-                summary.scores[name] = float(mean[name])
-            if isinstance(std.get(name), (int, float)):
-                summary.spread[name] = float(std[name])
-        folds = run_dir / "folds.csv"
-        if folds.is_file():  # every clip is a test clip once: the digest of the assignment
-            summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
-                                                  row.get("fold", ""))
-                                                 for row in _read_csv_rows(folds, ("path", "label", "fold"))])
-        return summary
+    if (run_dir / CROSSVAL_FILENAME).is_file() or (run_dir / CROSSVAL_STATE_FILENAME).is_file():
+        return _crossval_summary(run_dir, settings, root)
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
     status = "done" if state.get("status") == "done" else "unfinished"
     summary = RunSummary(run_dir, "fold" if is_fold(run_dir) else "run", status, settings)
@@ -460,10 +497,13 @@ SEED = "train.seed"
 
 def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
     """The runs (their indices) that have test scores and settings the same but for :data:`SEED`, in groups of
-    two or more (a seed ablation's repeats), in the order of their first run; a crossval's folds are none."""
+    two or more (a seed ablation's repeats), in the order of their first run; a crossval's folds are none, and
+    neither is a crossval with folds still to run (its mean is over some of them)."""
     groups: dict[str, list[int]] = {}
     for index, summary in enumerate(summaries):
-        if "accuracy" in summary.scores and summary.kind != "fold":  # folds differ in their test fold
+        # folds differ in their test fold; an unfinished crossval's mean is over fewer folds than a finished one's
+        if "accuracy" in summary.scores and summary.kind != "fold" and (summary.kind != "crossval"
+                                                                         or summary.status == "done"):
             rest = {key: value for key, value in summary.settings.items() if key != SEED}
             groups.setdefault(json.dumps([summary.kind, rest], sort_keys=True, default=str), []).append(index)
     return [members for members in groups.values() if len(members) > 1]

@@ -41,14 +41,19 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _settings(data: Path) -> dict[str, object]:
+    """The runs' settings: a small model, 3 epochs on the tones in ``data``."""
+    return {"data.path": str(data), "data.format": "folder", "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+            "model.widths": [8, 16], "train.epochs": 3, "train.batch_size": 8, "train.learning_rate": 0.02,
+            "train.warmup_epochs": 0, "augment.enabled": False}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     from sound_tf.trainer import train_run
 
     root = tmp_path_factory.mktemp("compare")
-    base = {"data.path": str(_tone_tree(root / "data", 8)), "data.format": "folder", "audio.sample_rate_hz": SR,
-            "audio.clip_seconds": 0.5, "model.widths": [8, 16], "train.epochs": 3, "train.batch_size": 8,
-            "train.learning_rate": 0.02, "train.warmup_epochs": 0, "augment.enabled": False}
+    base = _settings(_tone_tree(root / "data", 8))
     variants = {"a": {}, "b": {"train.learning_rate": 0.005, "augment.enabled": True},
                 "c": {"data.test_fraction": 0.3}}
     out = {}
@@ -61,6 +66,30 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 def _test_rows(run: Path) -> list[dict[str, str]]:
     return [row for row in _rows(run / "split.csv") if row["split"] == "test"]
+
+
+@pytest.fixture(scope="module")
+def crossval_run(runs, tmp_path_factory) -> Path:
+    """A real 3-fold cross-validation on the runs' tones (8 clips a fold), its folds 2 epochs each."""
+    from sound_tf.crossval import run_crossval
+
+    out = tmp_path_factory.mktemp("crossval") / "cv"
+    data = json.loads((runs["a"] / "config.json").read_text())["data"]["path"]
+    run_crossval(apply_overrides(Config(), {**_settings(Path(data)), "train.epochs": 2}), out, k=3,
+                 log=lambda message: None)
+    return out
+
+
+def _stopped_in_fold_3(crossval_run: Path, to: Path) -> Path:
+    """What a crossval killed in its third fold leaves (as SIGKILL in fold 2 of an FSDD crossval left it): no
+    crossval.json (written once the folds end), fold_3 running, without metrics.json."""
+    folder = _copy(crossval_run, to)
+    for name in ("crossval.json", "crossval.csv", "report.html"):
+        (folder / name).unlink()
+    (folder / "fold_3" / "metrics.json").unlink()
+    state = json.loads((folder / "fold_3" / "run_state.json").read_text())
+    (folder / "fold_3" / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    return folder
 
 
 def test_table_holds_each_runs_own_numbers(runs, capsys):
@@ -161,7 +190,7 @@ def test_crossval_folder_shows_the_mean_and_spread(runs, tmp_path, capsys):
     folder.mkdir()
     shutil.copy(runs["a"] / "config.json", folder / "config.json")
     per_fold = [0.8, 0.9, 0.7]
-    summary = {"complete": False, "num_folds": 3, "folds_done": [1, 2], "num_examples": 24,
+    summary = {"complete": False, "folds": [1, 2, 3], "num_folds": 2, "folds_done": [1, 2], "num_examples": 24,
                "labels": sorted(TONES_HZ),
                "mean": {"accuracy": float(np.mean(per_fold[:2])), "macro_f1": 0.8},
                "std": {"accuracy": float(np.std(per_fold[:2])), "macro_f1": 0.05}}
@@ -459,3 +488,48 @@ def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:3]}
     assert rows[str(run)][2:6] == ["unfinished", "1", "of", str(epochs)]
     assert rows[str(runs["a"])][2:4] == ["done", str(len(history) - 1)]
+
+
+def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_run, tmp_path, capsys):
+    """A crossval killed before it wrote crossval.json (a kill in fold 2 of 3 on FSDD) was not a run: its fold_K
+    folders were listed, each a row of kind fold. It is one crossval row, '2 of 3 folds', with the mean +- std of
+    the finished folds, the same numbers crossval's own summary of those folds writes; not averaged over seeds
+    with a finished crossval, whose mean is over every fold."""
+    stopped = _stopped_in_fold_3(crossval_run, tmp_path / "runs" / "stopped")
+    seed = _copy(crossval_run, tmp_path / "runs" / "seed1")
+    config = json.loads((seed / "config.json").read_text())
+    config["train"]["seed"] = 1
+    (seed / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert compare.main([str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in lines[1:] if line.startswith(str(tmp_path))]
+    assert listed == [str(seed), str(stopped)]  # no fold_1, fold_2, fold_3 rows
+    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(str(stopped))))
+    folds = [json.loads((stopped / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
+    accuracy = np.array([fold["accuracy"] for fold in folds])
+    f1 = np.array([fold["macro_f1"] for fold in folds])
+    assert row[1:6] == ["crossval", "2 of 3 folds", "-", "-", str(sum(fold["num_examples"] for fold in folds))]
+    assert row[7] == f"{100 * accuracy.mean():.2f}% +-{100 * accuracy.std():.2f}"
+    assert row[9] == f"{f1.mean():.3f} +-{f1.std():.3f}"
+    assert not any(line.startswith("over seeds") for line in lines)
+    # crossval's own summary of the two finished folds (folds_done [1, 2] of [1, 2, 3]) reads the same
+    from sound_tf.crossval import summarise
+
+    summarised = _copy(stopped, tmp_path / "summarised")
+    written = summarise(summarised, [1, 2, 3], log=lambda message: None)
+    assert (written["num_folds"], written["complete"]) == (2, False)
+    mine, theirs = compare.summarise(stopped), compare.summarise(summarised)
+    assert theirs.status == mine.status == "2 of 3 folds"  # num_folds counts the folds done: it was '2 of 2'
+    assert theirs.scores == pytest.approx(mine.scores, abs=1e-12)
+    assert theirs.spread == pytest.approx(mine.spread, abs=1e-12)
+    assert (theirs.test_clips, theirs.test_set) == (mine.test_clips, mine.test_set)
+    assert compare.summarise(crossval_run).test_set != mine.test_set  # the finished one tested fold 3's clips too
+
+
+def test_a_crossval_stopped_in_its_first_fold_has_no_scores(crossval_run, tmp_path, capsys):
+    folder = _stopped_in_fold_3(crossval_run, tmp_path / "cv")
+    for k in (2, 1):
+        shutil.rmtree(folder / f"fold_{k}")
+    assert compare.main([str(folder)]) == 0
+    row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
+    assert row == [str(folder), "crossval", "0 of 3 folds", "-", "-", "-", "-", "-", "-", "-", "-"]
