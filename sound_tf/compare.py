@@ -285,6 +285,15 @@ def _fold_finished(fold_dir: Path) -> bool:
         (fold_dir / "metrics.json").is_file()
 
 
+def _folds_seconds(run_dir: Path, folds: Sequence[Any]) -> float | None:
+    """The training seconds of a crossval's folds added up (each fold folder's ``run_state.json``; an unfinished
+    fold's so far), as a plain run's are its sessions'; ``None`` when no fold says. The decoding done once for all
+    folds before them is not in it."""
+    seconds = [(_read_object(run_dir / f"fold_{fold}" / RUN_STATE_FILENAME) or {}).get("seconds") for fold in folds]
+    given = [float(value) for value in seconds if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    return sum(given) if given else None
+
+
 def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None) -> RunSummary:
     """A cross-validation's row: ``crossval.json``'s mean +- std over the folds done, or, for one stopped before it
     wrote that file (crossval writes it once its folds end), the same from the folds finished so far (their
@@ -319,6 +328,7 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
                 summary.scores[name], summary.spread[name] = statistics.fmean(values), statistics.pstdev(values)
     # crossval.json's num_folds counts the folds done; its folds (and the state's) are all of them
     total = len(folds) if isinstance(folds, list) else (crossval or {}).get("num_folds")
+    summary.seconds = _folds_seconds(run_dir, folds if isinstance(folds, list) else done)
     summary.status = "done" if complete else f"{len(done)} of {total} folds"
     if isinstance(labels, list) and not settings.get("labels"):
         settings["labels"] = labels  # its config.json is the folds' template, without classes

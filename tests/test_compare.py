@@ -81,14 +81,18 @@ def crossval_run(runs, tmp_path_factory) -> Path:
 
 
 def _stopped_in_fold_3(crossval_run: Path, to: Path) -> Path:
-    """What a crossval killed in its third fold leaves (as SIGKILL in fold 2 of an FSDD crossval left it): no
-    crossval.json (written once the folds end), fold_3 running, without metrics.json."""
+    """What a crossval killed in the first epoch of its third fold leaves (as SIGKILL in fold 2 of an FSDD crossval
+    left it): no crossval.json (written once the folds end); fold_3 running, without seconds or metrics.json, its
+    history.csv empty."""
     folder = _copy(crossval_run, to)
     for name in ("crossval.json", "crossval.csv", "report.html"):
         (folder / name).unlink()
-    (folder / "fold_3" / "metrics.json").unlink()
-    state = json.loads((folder / "fold_3" / "run_state.json").read_text())
-    (folder / "fold_3" / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    fold = folder / "fold_3"
+    (fold / "metrics.json").unlink()
+    (fold / "history.csv").write_text("", encoding="utf-8")
+    state = json.loads((fold / "run_state.json").read_text())
+    (fold / "run_state.json").write_text(json.dumps({"status": "running", "fingerprint": state["fingerprint"],
+                                                     "started": state["started"]}), encoding="utf-8")
     return folder
 
 
@@ -533,3 +537,21 @@ def test_a_crossval_stopped_in_its_first_fold_has_no_scores(crossval_run, tmp_pa
     assert compare.main([str(folder)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
     assert row == [str(folder), "crossval", "0 of 3 folds", "-", "-", "-", "-", "-", "-", "-", "-"]
+
+
+def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, capsys):
+    """The seconds column of a crossval row was blank: it is the training seconds of its folds added up (their
+    run_state.json; a fold still running, its seconds so far), in the table and in --csv."""
+    stopped = _stopped_in_fold_3(crossval_run, tmp_path / "stopped")
+    state = json.loads((stopped / "fold_3" / "run_state.json").read_text())
+    (stopped / "fold_3" / "run_state.json").write_text(json.dumps({**state, "seconds": 1.5}), encoding="utf-8")
+    folds = [json.loads((crossval_run / f"fold_{k}" / "run_state.json").read_text())["seconds"] for k in (1, 2, 3)]
+    table = tmp_path / "table.csv"
+    assert compare.main([str(crossval_run), str(stopped), "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for run, total in ((crossval_run, sum(folds)), (stopped, folds[0] + folds[1] + 1.5)):
+        row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(str(run))))
+        assert row[-2:] == [f"{total:.0f}", "-"]
+    seconds = [float(row["train_seconds"]) for row in _rows(table)]
+    assert seconds == pytest.approx([sum(folds), folds[0] + folds[1] + 1.5])
+    assert min(folds) > 0
