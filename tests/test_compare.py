@@ -299,13 +299,30 @@ def test_a_csv_file_not_in_its_format_leaves_its_run_out(runs, tmp_path, capsys,
     assert str(run) not in captured.out
 
 
-def test_an_empty_history_is_a_run_killed_in_its_first_epoch(runs, tmp_path, capsys):
-    """Keras' CSVLogger creates history.csv as training begins and writes its header after epoch 1."""
-    run = _copy(runs["b"], tmp_path / "b")
-    (run / "history.csv").write_text("", encoding="utf-8")
-    assert compare.main([str(run)]) == 0
-    row = capsys.readouterr().out.splitlines()[1].split()
-    assert row[:5] == [str(run), "run", "done", "0", "-"]
+@pytest.mark.parametrize("history", ["empty", "header"])
+def test_a_run_killed_in_its_first_epoch_is_0_of_its_epochs_without_scores(runs, tmp_path, capsys, history):
+    """Keras' CSVLogger creates history.csv as training begins and writes its header with epoch 1's row, so a run
+    killed in its first epoch holds it empty (fold_2 of an FSDD crossval SIGKILLed there), or with its header alone
+    (a resume's trim): '0 of 3' as other unfinished runs, not '0' as a run that trained none, its scores and
+    seconds blank in the table and in --csv, not 0. Its files are those that kill left."""
+    run = tmp_path / "killed"
+    run.mkdir()
+    for name in ("config.json", "labels.txt", "split.csv", "skipped.csv"):
+        shutil.copy(runs["b"] / name, run / name)
+    state = json.loads((runs["b"] / "run_state.json").read_text())
+    (run / "run_state.json").write_text(json.dumps({"status": "running", "fingerprint": state["fingerprint"],
+                                                    "started": state["started"]}), encoding="utf-8")
+    header = (runs["b"] / "history.csv").read_text().splitlines()[0]
+    (run / "history.csv").write_text("" if history == "empty" else header + "\r\n", encoding="utf-8")
+    epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
+    table = tmp_path / "table.csv"
+    assert compare.main([str(run), str(runs["a"]), "--csv", str(table)]) == 0
+    row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
+    assert row == [str(run), "run", "unfinished", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
+    written = _rows(table)[0]
+    assert [written[name] for name in ("status", "epochs", "best_epoch", "test_clips", "accuracy",
+                                       "balanced_accuracy", "macro_f1", "train_seconds")] == \
+        ["unfinished", "0", "", "", "", "", "", ""]
 
 
 def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
