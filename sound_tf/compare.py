@@ -6,8 +6,8 @@ this command reads what each folder already holds (``config.json``, ``metrics.js
 it, ``crossval_state.json`` and its finished folds' ``metrics.json``) and prints one row per
 run with its test scores, then every setting whose value is not the same in all of them. When the runs
 were scored on different test clips (another split, other data), it says so: their scores do not
-measure the same thing. Runs that differ in their seed alone are averaged, one line per arm of the ablation
-with its spread. Nothing is trained or loaded, and TensorFlow is not imported.
+measure the same thing. Runs that differ in their seed alone and were given the same clips are averaged, one line
+per arm of the ablation with its spread. Nothing is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
 train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a
@@ -69,6 +69,8 @@ class RunSummary:
     seconds: float | None = None
     export: str | None = None
     test_set: str | None = None  # a digest of the clips the scores come from
+    data: str | None = None  # a digest of every clip the run was given, with its label (split.csv, folds.csv)
+    data_clips: int | None = None  # how many
 
 
 def _unreadable(path: Path, exc: OSError) -> CompareError:
@@ -182,6 +184,15 @@ def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def _test_set_digest(rows: list[tuple[str, ...]]) -> str | None:
     return hashlib.sha256("\n".join("\t".join(row) for row in sorted(rows)).encode()).hexdigest()[:12] if rows else None
+
+
+def _data_digest(rows: Sequence[dict[str, str]], root: str | None) -> tuple[str | None, int]:
+    """Which clips a run was given, with their labels (every row of its ``split.csv``, or a crossval's
+    ``folds.csv``), as a digest and their count: runs of two seeds draw other splits of the same clips, while the
+    same ``data.path`` read after files were added, removed or relabelled gives other clips. It does not see a
+    file whose sound changed under the same name."""
+    clips = sorted({(_clip_key(row.get("path", ""), root), row.get("label", "")) for row in rows})
+    return _test_set_digest(clips), len(clips)
 
 
 def _clip_key(path: str, root: str | None) -> str:
@@ -335,10 +346,10 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
     folds_csv = run_dir / "folds.csv"
     if folds_csv.is_file():  # the clips of the folds done, each a test clip once: the digest of their assignment
         scored = {str(fold) for fold in done}
+        rows = _read_csv_rows(folds_csv, ("path", "label", "fold"))
         summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
-                                              row.get("fold", ""))
-                                             for row in _read_csv_rows(folds_csv, ("path", "label", "fold"))
-                                             if row.get("fold") in scored])
+                                              row.get("fold", "")) for row in rows if row.get("fold") in scored])
+        summary.data, summary.data_clips = _data_digest(rows, root)
     return summary
 
 
@@ -369,9 +380,10 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
                           if isinstance(metrics.get(name), (int, float))}
     split = run_dir / "split.csv"
     if split.is_file():
+        rows = _read_csv_rows(split, ("split", "path", "label"))
         summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""))
-                                             for row in _read_csv_rows(split, ("split", "path", "label"))
-                                             if row.get("split") == "test"])
+                                             for row in rows if row.get("split") == "test"])
+        summary.data, summary.data_clips = _data_digest(rows, root)
     summary.export = _export_line(run_dir)
     noise = _noise_files(run_dir)
     if noise is not None:
@@ -505,18 +517,42 @@ def _names(runs: Sequence[Path]) -> list[str]:
 SEED = "train.seed"
 
 
-def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
-    """The runs (their indices) that have test scores and settings the same but for :data:`SEED`, in groups of
-    two or more (a seed ablation's repeats), in the order of their first run; a crossval's folds are none, and
-    neither is a crossval with folds still to run (its mean is over some of them)."""
-    groups: dict[str, list[int]] = {}
+def _seed_arms(summaries: Sequence[RunSummary]) -> list[list[list[int]]]:
+    """The runs (their indices) that have test scores and settings the same but for :data:`SEED`, in the order of
+    their first run, each such set as its runs on the same clips (:attr:`RunSummary.data`); a crossval's folds are
+    in none, and neither is a crossval with folds still to run (its mean is over some of them)."""
+    arms: dict[str, dict[str | None, list[int]]] = {}
     for index, summary in enumerate(summaries):
         # folds differ in their test fold; an unfinished crossval's mean is over fewer folds than a finished one's
         if "accuracy" in summary.scores and summary.kind != "fold" and (summary.kind != "crossval"
                                                                          or summary.status == "done"):
             rest = {key: value for key, value in summary.settings.items() if key != SEED}
-            groups.setdefault(json.dumps([summary.kind, rest], sort_keys=True, default=str), []).append(index)
-    return [members for members in groups.values() if len(members) > 1]
+            key = json.dumps([summary.kind, rest], sort_keys=True, default=str)
+            arms.setdefault(key, {}).setdefault(summary.data, []).append(index)
+    return [list(by_data.values()) for by_data in arms.values()]
+
+
+def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
+    """The runs (their indices) that have test scores, settings the same but for :data:`SEED` and the same clips,
+    in groups of two or more (a seed ablation's repeats), in the order of their first run (:func:`_seed_arms`)."""
+    return [members for arm in _seed_arms(summaries) for members in arm if len(members) > 1]
+
+
+def other_data(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
+    """A note for each set of runs whose settings differ in :data:`SEED` alone but that were given other clips (the
+    same ``data.path`` read after its files changed): those are not averaged together, and the note says why."""
+    lines = []
+    for arm in _seed_arms(summaries):
+        if len(arm) < 2:
+            continue
+        lines.append("not averaged: runs whose settings differ in train.seed alone but that were given other clips "
+                     "(split.csv's files, labels):")
+        for members in arm:
+            first = summaries[members[0]]
+            clips = ("no split.csv" if first.data is None
+                     else f"{first.data_clips} clip{'' if first.data_clips == 1 else 's'} [{first.data[:8]}]")
+            lines.append(f"  {clips}: {', '.join(names[index] for index in members)}")
+    return lines
 
 
 def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
@@ -622,6 +658,7 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
             lines.append("      a seed draws its own split of data without folds; --set data.split_file=RUN/split.csv "
                          "gives another seed the same test clips as RUN")
     lines.extend(over_seeds(summaries, names))
+    lines.extend(other_data(summaries, names))
     if csv_path is not None:
         atomic.write_csv(csv_path, [*COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
                          [[*csv_row(name, summary, letters[index]), *(values[index] for values in differ.values())]

@@ -41,6 +41,13 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _settings(data: Path) -> dict[str, object]:
     """The runs' settings: a small model, 3 epochs on the tones in ``data``."""
     return {"data.path": str(data), "data.format": "folder", "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
@@ -572,3 +579,32 @@ def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, caps
     seconds = [float(row["train_seconds"]) for row in _rows(table)]
     assert seconds == pytest.approx([sum(folds), folds[0] + folds[1] + 1.5])
     assert min(folds) > 0
+
+
+def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, capsys):
+    """Runs whose config differs in the seed alone were one arm even when data.path held other files for one of
+    them (FSDD: seeds 0 and 1 on 3 speakers' digits, seed 2 after data.csv was rewritten for 3 other speakers,
+    averaged as '42.00% +-19.30' over all three). Each run's clips are its split.csv's, whatever split the seed drew:
+    seeds on the same clips are averaged, and a note names the runs given other clips."""
+    a1 = _with_seed(runs["a"], tmp_path / "a1", 1)
+    drawn = _rows(a1 / "split.csv")  # another seed draws another split of the same clips: still one arm
+    drawn[0]["split"], drawn[-1]["split"] = drawn[-1]["split"], drawn[0]["split"]
+    assert drawn[0]["split"] != drawn[-1]["split"]
+    _write_rows(a1 / "split.csv", drawn)
+    grown = _with_seed(runs["a"], tmp_path / "a2", 2)  # a clip added to the data folder after a and a1 trained
+    rows = _rows(grown / "split.csv")
+    _write_rows(grown / "split.csv", [*rows, {**rows[0], "path": rows[0]["path"].replace(".wav", "_new.wav")}])
+    assert compare.main([str(runs["a"]), str(a1), str(grown)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
+    assert lines[start + 2].endswith(f"0, 1   {runs['a']}, {a1}")
+    note = lines.index("not averaged: runs whose settings differ in train.seed alone but that were given other clips "
+                       "(split.csv's files, labels):")
+    assert note == start + 3
+    assert re.fullmatch(rf"  {len(rows)} clips \[[0-9a-f]{{8}}\]: {runs['a']}, {a1}", lines[note + 1])
+    assert re.fullmatch(rf"  {len(rows) + 1} clips \[[0-9a-f]{{8}}\]: {grown}", lines[note + 2])
+    assert len(lines) == note + 3
+    relabelled = _with_seed(runs["a"], tmp_path / "a3", 3)  # the same files, one of them under another class
+    rows[0]["label"] = next(label for label in TONES_HZ if label != rows[0]["label"])
+    _write_rows(relabelled / "split.csv", rows)
+    assert compare.seed_groups([compare.summarise(run) for run in (runs["a"], relabelled, a1)]) == [[0, 2]]
