@@ -244,6 +244,23 @@ def test_data_advice_rule():
     assert ranked[1].startswith("d: F1 0.57 (macro 0.74) despite 50")
 
 
+def test_data_advice_counts_one_in_the_singular():
+    """A class of one training clip and one test clip (3 clips of a rare call split 1/1/1) is '1 training
+    example' and '1 evaluated example', not '1 training examples' (the walkthrough of session 46); crossval's
+    own count name too."""
+    # owl (one test clip, mistaken for wren) is weak (F1 0 against a macro F1 of 0.58) and scarce
+    m = metrics_from_confusion([[5, 0, 0], [0, 0, 1], [1, 0, 5]], ["robin", "owl", "wren"])
+    advice = data_advice(m, {"robin": 25, "owl": 1, "wren": 25})
+    assert advice == ["owl: F1 0.00 (macro 0.58) with 1 training example (median 25), most often mistaken for "
+                      "wren (1x); more data should help most (only 1 evaluated example, so the score is uncertain)."]
+    scarce = metrics_from_confusion([[5, 0], [0, 1]], ["robin", "owl"])
+    assert data_advice(scarce, {"robin": 25, "owl": 1}, count_name="clips in the dataset") == [
+        "owl: only 1 clip in the dataset (median 13) though F1 is 1.00; more data would make its score more "
+        "reliable (only 1 evaluated example, so the score is uncertain)."]
+    # two stay plural
+    assert "only 2 training examples" in data_advice(scarce, {"robin": 25, "owl": 2})[0]
+
+
 def test_summary_lines_name_weak_classes_pairs_and_advice():
     m = compute_metrics(Y_TRUE, SCORES, LABELS, top_k=(2,))
     text = "\n".join(summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_weakest=2, n_pairs=2))
