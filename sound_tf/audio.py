@@ -184,8 +184,8 @@ def left_out_note(left_out: Sequence[str]) -> str:
         return ""
     endings = sorted({Path(name).suffix.lower() or "(none)" for name in left_out})
     return (f"note: left out {len(left_out)} file(s) of the folders given, as their names do not end in an audio "
-            f"extension (theirs: {' '.join(endings[:8])}; e.g. {left_out[0]}); convert them to WAV or FLAC "
-            f"to classify them")
+            f"extension (theirs: {' '.join(endings[:8])}; e.g. {left_out[0]}); convert any recordings among them "
+            f"to WAV or FLAC to classify them")
 
 
 #: WAVE format tags (the first field of a WAV file's ``fmt `` chunk) whose audio libsndfile 1.2 decodes:

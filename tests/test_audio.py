@@ -1057,6 +1057,22 @@ def test_folders_given_on_the_command_line_expand_to_their_audio_files(tmp_path)
     assert left_out == [str(data / "a" / "notes.txt")]
 
 
+def test_the_left_out_note_asks_to_convert_only_the_recordings_among_the_files(tmp_path):
+    """The labels CSV and notes beside the recordings (the walkthrough of session 46: `lite model.tflite birds/`)
+    were told 'convert them to WAV or FLAC to classify them'; the advice is for the recordings among them."""
+    from sound_tf.audio import expand_audio_inputs, left_out_note
+
+    for name in ("owl.flac", "labels.csv", "notes.txt", "call.m4a"):
+        (tmp_path / name).write_bytes(b"x")
+    left_out: list[str] = []
+    assert expand_audio_inputs([tmp_path], left_out=left_out) == [(str(tmp_path / "owl.flac"), None)]
+    assert left_out_note(left_out) == (
+        f"note: left out 3 file(s) of the folders given, as their names do not end in an audio extension (theirs: "
+        f".csv .m4a .txt; e.g. {tmp_path / 'call.m4a'}); convert any recordings among them to WAV or FLAC to classify "
+        f"them")
+    assert left_out_note([]) == ""
+
+
 def test_a_command_line_path_with_backslashes_names_the_forward_slash_path_that_exists(tmp_path, monkeypatch):
     r"""predict and lite said a bare 'no such file or folder' for data\dog\1.wav (a path copied from Windows),
     where a manifest's row named the forward-slash path that exists; the reason now comes from one function."""
