@@ -534,8 +534,10 @@ def _seed_arms(summaries: Sequence[RunSummary]) -> list[list[list[int]]]:
 
 def seed_groups(summaries: Sequence[RunSummary]) -> list[list[int]]:
     """The runs (their indices) that have test scores, settings the same but for :data:`SEED` and the same clips,
-    in groups of two or more (a seed ablation's repeats), in the order of their first run (:func:`_seed_arms`)."""
-    return [members for arm in _seed_arms(summaries) for members in arm if len(members) > 1]
+    in groups of two or more that hold two seeds or more (a seed ablation's repeats; runs of one seed only, the
+    same command run again, differ in no setting), in the order of their first run (:func:`_seed_arms`)."""
+    return [members for arm in _seed_arms(summaries) for members in arm
+            if len({json.dumps(summaries[index].settings.get(SEED), default=str) for index in members}) > 1]
 
 
 def other_data(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:

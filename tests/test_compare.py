@@ -409,6 +409,22 @@ def test_runs_that_differ_in_the_seed_alone_are_averaged(runs, tmp_path, capsys)
     assert len(lines) == start + 4  # c, on other test clips with another test fraction, has no arm of its own
 
 
+def test_runs_of_one_seed_are_no_arm_over_seeds(runs, tmp_path, capsys):
+    """The same command run twice (the walkthrough of session 46: a run and its rerun after a Ctrl-C, both seed
+    0) was summed up 'over seeds' as '70.83% +-0.00 ... seeds 0, 0': a spread of nothing over one seed. Such runs
+    differ in no setting and are no arm; one run of another seed makes them one, repeats included."""
+    again = _copy(runs["a"], tmp_path / "again")
+    assert compare.main([str(runs["a"]), str(again)]) == 0
+    out = capsys.readouterr().out
+    assert "over seeds" not in out and "settings: the same" in out
+    seed1 = _with_seed(runs["a"], tmp_path / "s1", 1)
+    assert compare.main([str(runs["a"]), str(again), str(seed1)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
+                            "+- std:") + 2]
+    assert arm.endswith(f"0, 0, 1  {runs['a']}, {again}, {seed1}")
+
+
 def test_a_quoted_tilde_is_the_home_folder(runs, tmp_path, capsys, monkeypatch):
     """--csv '~/x.csv' was the home folder's and a run given as '~/runs/a' 'no such folder'."""
     monkeypatch.setenv("HOME", str(tmp_path))
