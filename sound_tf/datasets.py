@@ -1292,6 +1292,11 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
         return (f"; format 'folder' takes each subfolder of {root} as a class, and {label!r} holds {len(inner)} "
                 f"folders ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''}): are they the classes? "
                 f"give that folder as data.path (--data {root / label})")
+    manifests = sorted(p.name for p in root.glob("*.csv") if p.is_file() and not p.name.startswith("."))
+    if manifests:  # labels.csv beside recordings/: a manifest given as its folder
+        return (f"; format 'folder' takes each subfolder of {root} as a class, and {root} holds "
+                f"{len(manifests)} CSV file(s) ({', '.join(manifests[:3])}{', ...' if len(manifests) > 3 else ''}): "
+                f"is one a manifest of path,label rows? give it as data.path (--data {root / manifests[0]})")
     return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
 
 

@@ -1267,6 +1267,15 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
     pair = make_folder_tree(tmp_path / "pair_up" / "sounds", classes=("cat", "dog"))  # two classes are classes too
     with pytest.raises(DatasetError, match=r"'sounds' holds 2 folders \(cat, dog\): are they the classes\?"):
         prepare_dataset(config_for(pair.parent, tmp_path), tmp_path / "run4", log=lambda _: None)
+    # a CSV of labels beside a folder of recordings, the folder given in place of the CSV (session 46's walkthrough:
+    # 'add a folder per class' only)
+    beside = make_folder_tree(tmp_path / "birds", classes=("recordings",))
+    (beside / "labels.csv").write_text("path,label\n", encoding="utf-8")
+    (beside / ".labels.csv.swp").write_text("", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"one class \('recordings'\).*, and .*birds holds 1 CSV file\(s\) "
+                                           r"\(labels.csv\): is one a manifest of path,label rows\? give it as "
+                                           r"data.path \(--data .*birds/labels.csv\)$"):
+        prepare_dataset(config_for(beside, tmp_path), tmp_path / "run5", log=lambda _: None)
     esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
     with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use data.format 'auto' \(--format auto\)"):
         prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
