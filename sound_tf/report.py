@@ -290,12 +290,17 @@ def plot_curves(history: Mapping[str, Sequence[float]] | str | Path, path: str |
             drawn += 1
             if scale == "log" and np.nanmin(values) > 0:
                 ax.set_yscale("log")
-        if "accuracy" in name and drawn:
-            best = np.asarray(columns.get("val_accuracy", []), dtype=np.float64)
+        # the epoch training keeps (its lowest validation loss) and the one of the highest validation accuracy,
+        # each named for what it is: one 'best validation' mark on the accuracy alone was read as the kept epoch
+        marks = {"loss": ("val_loss", np.nanargmin, "lowest validation loss"),
+                 "accuracy": ("val_accuracy", np.nanargmax, "highest validation accuracy")}
+        if name in marks and drawn:
+            key, pick, words = marks[name]
+            best = np.asarray(columns.get(key, []), dtype=np.float64)
             if best.size and not np.isnan(best).all():
-                k = int(np.nanargmax(best))
+                k = int(pick(best))
                 ax.axvline(epochs[k], color="#999999", linestyle=":", linewidth=1,
-                           label=f"best validation {best[k]:.3f} (epoch {epochs[k]:g})")
+                           label=f"{words} {best[k]:.3f} (epoch {epochs[k]:g})")
         if drawn:
             ax.legend(fontsize=9)
         else:

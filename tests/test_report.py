@@ -457,4 +457,16 @@ def test_figure_texts_and_bars_say_what_was_drawn(tmp_path, monkeypatch):
     csv_path.write_text("epoch,accuracy,val_accuracy\n0,0.3,0.2\n1,0.5,0.4\n2,0.6,0.5\n3,0.7,0.6\n")
     plot_curves(csv_path, tmp_path / "curves.png")
     legend = [t.get_text() for t in drawn["curves.png"].axes[1].get_legend().get_texts()]
-    assert "best validation 0.600 (epoch 4)" in legend
+    assert "highest validation accuracy 0.600 (epoch 4)" in legend
+    # The epoch training keeps (lowest validation loss, 3) is marked on the loss, apart from the highest validation
+    # accuracy (4): the walkthrough's run kept epoch 20 and its accuracy panel marked only 'best validation 0.708
+    # (epoch 16)'.
+    csv_path.write_text("epoch,loss,val_loss,val_accuracy\n0,2.0,1.9,0.2\n1,1.5,1.4,0.4\n2,1.2,0.95,0.5\n"
+                        "3,1.0,1.1,0.6\n")
+    plot_curves(csv_path, tmp_path / "curves.png")
+    loss, accuracy = drawn["curves.png"].axes[:2]
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == [
+        "train", "validation", "lowest validation loss 0.950 (epoch 3)"]
+    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == [
+        "validation", "highest validation accuracy 0.600 (epoch 4)"]
+    assert [line.get_xdata()[0] for line in loss.lines[2:]] == [3] and accuracy.lines[1].get_xdata()[0] == 4
