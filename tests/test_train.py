@@ -2222,19 +2222,27 @@ def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_
         return code
 
     monkeypatch.setattr(train, "call_child", export)
-    for code, quiet in ((3, ["--quiet"]), (0, [])):
+    for code, quiet in ((3, ["--quiet"]), (1, ["--quiet"]), (0, [])):
         assert train.main([*settings, "--out", str(out), *quiet, "--export"]) == code
         assert read_state(out)["export_done"] is (code == 0)
-    # the second command exported again after the first one's export failed, and its line says so
-    assert (out / "train.log").read_text().count(
-        "training had finished and its export did not (it was stopped or failed); exporting it again") == 2
+    # the commands exported again after an export failed, and their line says so
+    log_text = (out / "train.log").read_text()
+    assert log_text.count("training had finished and its export did not (it was stopped or failed); exporting it "
+                          "again") == 3
+    # export's own failure (exit code 1: its 'pass --allow-degraded to accept', a flag train refuses) is followed by
+    # the export command that accepts it; an exit code of 3 is no export's failure and gets no such line
+    # (the walkthrough of session 46: 'train --export micro' on 150 clips, int8_features 97.33% < 98%)
+    assert log_text.count("the export failed") == 1 and (
+        f"the export failed (its error is above); the trained run is kept. `python -m sound_tf.export {out} --profile "
+        f"default --allow-degraded` accepts an export that missed its parity thresholds (train has no "
+        f"--allow-degraded) and marks this run's export done; this command run again exports again\n") in log_text
     # --quiet is passed on: the export's progress lines printed under train --export --quiet
-    assert commands[1][-3:] == [str(out), "--profile", "default"] and commands[0] == [*commands[1], "--quiet"], commands
+    assert commands[2][-3:] == [str(out), "--profile", "default"] and commands[0] == [*commands[2], "--quiet"], commands
     write_state(out, status="running", export_done=False)  # killed while it trained
-    assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == 2 and len(commands) == 2
+    assert train.main([*settings, "--out", str(out), "--quiet", "--export"]) == 2 and len(commands) == 3
     assert read_state(out)["status"] == "running"
     unasked = _finished_run(tmp_path / "unasked", config_from_flags(*settings))
-    assert train.main([*settings, "--out", str(unasked), "--quiet", "--export"]) == 2 and len(commands) == 2
+    assert train.main([*settings, "--out", str(unasked), "--quiet", "--export"]) == 2 and len(commands) == 3
 
 
 def test_a_new_run_under_runs_alone_names_its_finished_twin_and_training_gets_progress_bars_on_a_terminal(
