@@ -105,7 +105,7 @@ from .locks import holds, process_alive
 from .quiet import native_logs_held, quiet_tensorflow
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
-__all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_thresholds", "export_run",
+__all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds", "export_run",
            "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
 
 REPO_PROFILES = REPO_ROOT / "export"
@@ -1244,12 +1244,7 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     """
     if not isinstance(allow_degraded, (bool, np.bool_)):  # "no" or "false" would count as true
         raise ConfigError(f"allow_degraded must be True or False, got {allow_degraded!r}")
-    run_dir = Path(run_dir)
-    profile = load_profile(profile)
-    out = Path(out_dir) if out_dir is not None else run_dir / "export"
-    if out.is_symlink() or out.name in ("", ".", ".."):
-        out = out.resolve()  # the folder itself is replaced: work beside the real one
-    _check_replaceable(out, run_dir=run_dir)  # before the long work
+    run_dir, profile, out = check_request(run_dir, profile, out_dir)  # before the long work
     config, model = load_run_model(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_stages(out, log=log)
@@ -1270,6 +1265,27 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         log(f"export: DEGRADED {failure}")
     log(f"export: wrote {out}")
     return ExportResult(out_dir=out, report=report, failures=failures)
+
+
+def check_request(run_dir: str | Path, profile: str | Path | ExportProfile | None,
+                  out_dir: str | Path | None) -> tuple[Path, ExportProfile, Path]:
+    """The run folder, profile and bundle folder :func:`export_run` works with, checked without TensorFlow: the
+    profile must load and ``out_dir`` (default ``run_dir/export``) be one export may replace
+    (:func:`_check_replaceable`). ``python -m sound_tf.export`` calls it before TensorFlow's start-up, so a mistyped
+    ``--profile`` or a wrong ``--out`` is refused at once, and :func:`export_run` calls it again.
+
+    Raises
+    ------
+    ConfigError
+        The profile does not load, or ``out_dir`` is a file, holds the run, or holds files export does not write.
+    """
+    run_dir = Path(run_dir)
+    profile = load_profile(profile)
+    out = Path(out_dir) if out_dir is not None else run_dir / "export"
+    if out.is_symlink() or out.name in ("", ".", ".."):
+        out = out.resolve()  # the folder itself is replaced: work beside the real one
+    _check_replaceable(out, run_dir=run_dir)
+    return run_dir, profile, out
 
 
 def record_run_export(run_dir: Path, profile: ExportProfile, out: Path) -> bool:
@@ -1663,7 +1679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
 
     def work() -> None:
-        load_run_config(args.run_dir)  # a mistyped or unfinished RUN_DIR is refused before TensorFlow loads
+        load_run_config(args.run_dir)  # a mistyped or unfinished RUN_DIR is refused before TensorFlow loads,
+        check_request(args.run_dir, args.profile, args.out)  # and so are a mistyped --profile and a wrong --out
         import tensorflow as tf
 
         # Latency is reported for one thread; TensorFlow must be told before it runs its first op.

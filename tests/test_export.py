@@ -1694,3 +1694,43 @@ def test_a_wide_networks_quantised_variants_are_measured_on_tflites_built_in_ker
     assert entry["max_abs_probability_diff_from_default_kernels"] == pytest.approx(
         np.abs(builtin_probs - default_probs).max(), rel=1e-3)
     assert entry["window_agreement"] == np.mean(builtin_probs.argmax(axis=1) == expected.argmax(axis=1))
+
+
+def test_a_bad_profile_or_out_is_refused_before_tensorflow_loads(tmp_path):
+    """A mistyped --profile, and an --out export would not replace (a file, the run folder itself, a folder of
+    someone's files), were refused only after TensorFlow's start-up (7.0-9.1 s on this machine, with its log lines);
+    the command checks them with export_run's own check (check_request) before the import now. In a fresh process
+    that runs the four command lines, tensorflow and keras are never imported, each error is the line export_run
+    gives, every code is 2, and nothing is written."""
+    import subprocess
+    import sys
+
+    from sound_tf.config import Config, apply_overrides
+
+    run = tmp_path / "run"  # what load_run_config checks before TensorFlow: config.json with labels, model.keras
+    apply_overrides(Config(), {"labels": ["low", "high"]}).save(run)
+    (run / "model.keras").write_bytes(b"")
+    a_file, foreign = tmp_path / "afile", tmp_path / "foreign"
+    a_file.write_text("x")
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("y")
+    commands = [[str(run), "--profile", "NOSUCH"], [str(run), "--out", str(a_file)], [str(run), "--out", str(run)],
+                [str(run), "--out", str(foreign)]]
+    script = ("import json, sys\nfrom sound_tf import export\n"
+              "codes = [export.main(argv) for argv in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, 'tensorflow' in sys.modules, 'keras' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[2, 2, 2, 2], False, False], (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == [
+        f"error: NOSUCH: export profile not found (looked at NOSUCH and {export.REPO_PROFILES / 'NOSUCH.toml'}; "
+        f"known: ['default', 'float_only', 'micro'])",
+        f"error: {a_file}: exists and is not a folder; give --out a bundle folder to create or replace",
+        f"error: {run}: this folder holds the run {run}, and export replaces its --out as a whole; give another --out "
+        f"(default {run / 'export'})",
+        f"error: {foreign}: not an export bundle (it holds mine.txt, which export does not write); export replaces its "
+        f"--out as a whole, so it refuses this folder: give another --out, or move those files away"], done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "config.json", "foreign", "mine.txt",
+                                                           "model.keras", "run"]
+    assert a_file.read_text() == "x" and (foreign / "mine.txt").read_text() == "y"
