@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -39,7 +40,7 @@ import numpy as np
 
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
                     resample_wave, split_windows)
-from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
+from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli, stop_signal
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
@@ -404,7 +405,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns 0, or 1 when a file failed, 2 on a usage or model error, as the other commands
     do (:func:`sound_tf.errors.run_cli`): 141 when the reader of stdout went away (``| head``), and 130, 143 or 129
-    with one line on stderr when Ctrl-C, SIGTERM or SIGHUP stops it (the results printed so far stay printed)."""
+    with one line on stderr when Ctrl-C, SIGTERM or SIGHUP stops it (the results printed so far stay printed; with
+    ``--json``, the document of the files classified so far is printed then, with ``stopped``, the signal's name,
+    and ``files_left``, how many files were not classified)."""
     args = _parser().parse_args(argv)
     with native_logs_held(args.quiet):  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         return run_cli(lambda: _main(args))
@@ -431,23 +434,37 @@ def _main(args: argparse.Namespace) -> int:
     files = expand_audio_inputs(args.files, left_out=left_out)
     if left_out:
         print(left_out_note(left_out), file=sys.stderr)
-    for path, problem in files:
-        try:
-            if problem is not None:
-                raise AudioError(path, problem)
-            result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
-        except SoundTFError as exc:
-            failed += 1
-            results.append({"file": str(path), "error": getattr(exc, "reason", str(exc))})  # as predict --json
-            if not args.json:
-                print(f"error: {exc}", file=sys.stderr)
-            continue
-        results.append(result)
-        if not args.json:
-            print(_format_result(result))
-    if args.json:
+
+    def print_json(**stop: Any) -> None:
         print(json.dumps({"model": str(args.model), "variant": classifier.variant, "labels": list(classifier.labels),
-                          "sample_rate_hz": classifier.sample_rate_hz, "results": results}, indent=2))
+                          "sample_rate_hz": classifier.sample_rate_hz, "results": results, **stop}, indent=2))
+
+    try:
+        for path, problem in files:
+            try:
+                if problem is not None:
+                    raise AudioError(path, problem)
+                result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
+            except SoundTFError as exc:
+                failed += 1
+                results.append({"file": str(path), "error": getattr(exc, "reason", str(exc))})  # as predict --json
+                if not args.json:
+                    print(f"error: {exc}", file=sys.stderr)
+                continue
+            results.append(result)
+            if not args.json:
+                print(_format_result(result))
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the text printed so far stays; JSON is one document
+        if args.json:  # so the results so far, saying the command was stopped and how many files it did not get to
+            try:
+                print_json(stopped=signal.Signals(stop_signal(exc)).name, files_left=len(files) - len(results))
+            except BrokenPipeError:  # the reader went away too: 141, as run_cli gives it
+                raise
+            except (OSError, ValueError):  # SIGHUP: the terminal may be gone; the stop goes on
+                pass
+        raise
+    if args.json:
+        print_json()
     return 1 if failed else 0
 
 

@@ -424,6 +424,37 @@ def test_cli_stopped_says_one_line_and_exits_as_the_other_commands(models, tmp_p
     assert out == "", out  # nothing of the second file's
 
 
+_SLOW_LITE_SAYS = _SLOW_LITE.replace("        time.sleep(60)", "        print('slow', file=sys.stderr, flush=True)\n"
+                                                               "        time.sleep(60)")
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_cli_json_stopped_prints_the_results_so_far_saying_so(models, tmp_path, name, code):
+    """`lite --json`, stopped, printed nothing: the document came only at the end, and a script reading it (`| jq`)
+    got empty input. Now the results so far are printed as the one document, with `stopped` (the signal) and
+    `files_left` (the files not classified, the one being read included), and the code and stop line are as before.
+    The stop lands while the third of four files (the slow one) is being read: it is told by a line on stderr."""
+    import signal
+
+    for stem in ("fast", "slow", "later"):
+        sf.write(tmp_path / f"{stem}.wav", (0.5 * np.sin(np.arange(CLIP) / 3)).astype(np.float32), SR)
+    files = [tmp_path / "fast.wav", tmp_path / "missing.wav", tmp_path / "slow.wav", tmp_path / "later.wav"]
+    child = subprocess.Popen([sys.executable, "-u", "-c", _SLOW_LITE_SAYS, str(models["loud"]), *map(str, files),
+                              "--json", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stderr.readline() == "slow\n"  # the two files before it are done
+    child.send_signal(getattr(signal, name))
+    out, err = child.communicate(timeout=30)
+    stopped = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
+    assert (child.returncode, err) == (code, f"{stopped}; finished work is kept (train, crossval and tune resume from "
+                                             f"it when the same command runs again)\n"), err
+    report = json.loads(out)
+    assert {key: report[key] for key in ("labels", "sample_rate_hz", "stopped", "files_left")} == {
+        "labels": ["quiet", "loud"], "sample_rate_hz": SR, "stopped": name, "files_left": 2}
+    assert [(r["file"], r.get("label"), r.get("error")) for r in report["results"]] == [
+        (str(files[0]), "loud", None), (str(files[1]), None, "no such file or folder")]
+    assert report["results"][0]["probability"] == pytest.approx(0.985, abs=0.0005)
+
+
 def test_cli_errors_are_one_line_naming_the_file(models, tmp_path):
     """Through run_cli as before it: a file that is no model is one line naming it and exit code 2 (a usage or
     model error), an unreadable audio file one line naming it and 1 (the others are classified)."""
