@@ -41,7 +41,7 @@ from . import atomic
 from .errors import ConfigError, SoundTFError, is_whole
 
 CONFIG_FILENAME = "config.json"
-RUN_STATE_FILENAME = "run_state.json"  # a training run writes it as it starts (trainer.STATE_FILE)
+RUN_STATE_FILENAME = "run_state.json"  # a training run writes it as it starts (run_state.STATE_FILE)
 #: Which recordings of ``augment.noise_dir`` a run mixed in, from which epoch (``trainer.record_noise``); an export
 #: bundle carries it, ``compare`` reads it.
 NOISE_FILENAME = "noise.json"

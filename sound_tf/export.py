@@ -103,6 +103,7 @@ from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
 from .locks import holds, process_alive
 from .quiet import native_logs_held, quiet_tensorflow
+from .run_state import export_pending, read_state, write_state
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds", "export_run",
@@ -1291,7 +1292,7 @@ def check_request(run_dir: str | Path, profile: str | Path | ExportProfile | Non
 def record_run_export(run_dir: Path, profile: ExportProfile, out: Path) -> bool:
     """Mark, in the run's ``run_state.json``, the export its ``train --export`` asked for as done, when the bundle
     just written in ``out`` is that export: the run's own bundle folder (``RUN_DIR/export``), built with the same
-    profile, of a run whose state names it and says it is not done (:func:`sound_tf.train.export_pending`).
+    profile, of a run whose state names it and says it is not done (:func:`sound_tf.run_state.export_pending`).
     Returns whether it marked it.
 
     ``train --export`` recorded it only for its own export child, so a run whose export had been stopped or had
@@ -1300,9 +1301,6 @@ def record_run_export(run_dir: Path, profile: ExportProfile, out: Path) -> bool:
     is (the export asked for is still not in the run's folder), and so does a state that is damaged or names a
     profile that no longer loads (``train --export`` reports those itself).
     """
-    from .train import export_pending
-    from .trainer import read_state, write_state
-
     if Path(out).resolve() != (Path(run_dir) / "export").resolve():
         return False
     try:

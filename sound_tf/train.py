@@ -30,6 +30,7 @@ from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Con
                      absolute_path, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe)
 from .errors import ConfigError, SoundTFError, Stopped, is_stop_code, log_in_files, run_cli, stop_line
 from .quiet import native_logs_held, quiet_tensorflow
+from .run_state import export_pending, stopped_before_training
 
 log = logging.getLogger("sound_tf")
 
@@ -226,17 +227,6 @@ def log_earlier(handler: logging.Handler, earlier: Sequence[logging.LogRecord]) 
     each with the time it was made."""
     for record in earlier:
         handler.handle(record)
-
-
-def export_pending(state: dict) -> bool:
-    """Whether a run's state says it finished training but not the export its command asked for."""
-    return state.get("status") == "done" and bool(state.get("export_profile")) and not state.get("export_done")
-
-
-def stopped_before_training(state: dict) -> bool:
-    """Whether a run's state is only what ``train`` records before training (its settings' fingerprint, and with
-    ``--export`` the export it asks for): its command ended before training began (while its data decoded)."""
-    return bool(state.get("fingerprint")) and not state.get("status")
 
 
 def _runs_newest_first(root: Path) -> list[Path]:

@@ -31,15 +31,15 @@ import tensorflow as tf
 
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
-from .config import NOISE_FILENAME, RUN_STATE_FILENAME, Config, apply_overrides, saved_fingerprint
+from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
 from .models import build_model
+from .run_state import STATE_FILE, read_state, write_state  # the run's state: no TensorFlow there
 
-STATE_FILE = RUN_STATE_FILENAME
 #: What a run folder holds before its ``run_state.json``: the log (``train.log``, which the train command,
 #: a cross-validation's folds and a search's ``best_run`` open first) and the dataset's ``split.csv`` and
 #: ``skipped.csv`` (a run stopped while its data decode leaves only these, as does a fold given its split).
@@ -82,30 +82,6 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
     except (SoundTFError, OSError, ValueError):
         return ""
     return config.differences(saved, limit=limit)
-
-
-def read_state(run_dir: Path) -> dict[str, Any]:
-    """A run's ``run_state.json`` (``{}`` when it has none); one that is not a JSON object (edited by hand, or
-    damaged on the disk: it is written whole) is a ``SoundTFError`` naming it."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SoundTFError(f"{path}: not valid JSON ({exc}); delete the run folder, or restore the file") from None
-    if not isinstance(state, dict):
-        raise SoundTFError(f"{path}: holds {type(state).__name__}, not the JSON object a run's state is; delete "
-                           f"the run folder, or restore the file")
-    return state
-
-
-def write_state(run_dir: Path, **state: Any) -> None:
-    path = Path(run_dir) / STATE_FILE
-    merged = {**read_state(run_dir), **state}
-    # Its temporary file, one a kill leaves before the first state exists, is the run's own
-    # (sound_tf.locks.abandoned_temporary), not a file of the user's.
-    atomic.write_json(path, merged)
 
 
 #: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which

@@ -782,8 +782,7 @@ def test_an_export_of_the_run_train_export_asked_for_marks_it_done_and_a_failed_
     """A run whose `train --export` export was stopped or failed stayed "export pending" after a manual
     `python -m sound_tf.export RUN_DIR` wrote its bundle, and the same train command exported it again. Only the
     export asked for (its profile, into RUN_DIR/export) that ends with a bundle marks it done."""
-    from sound_tf.train import export_pending
-    from sound_tf.trainer import read_state, write_state
+    from sound_tf.run_state import export_pending, read_state, write_state
 
     trained, _ = bundle
     run = tmp_path / "run"
@@ -1734,3 +1733,30 @@ def test_a_bad_profile_or_out_is_refused_before_tensorflow_loads(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "config.json", "foreign", "mine.txt",
                                                            "model.keras", "run"]
     assert a_file.read_text() == "x" and (foreign / "mine.txt").read_text() == "y"
+
+
+def test_record_run_export_reads_the_run_state_without_train_or_tensorflow(tmp_path):
+    """record_run_export imported sound_tf.train (for export_pending), and with it the trainer and TensorFlow, to
+    mark one flag of run_state.json; the run's state is sound_tf.run_state's now. In a fresh process it marks the
+    pending export of a run done (and leaves one asked for with another profile as it is) with none of them
+    imported."""
+    import subprocess
+    import sys
+
+    run, other = tmp_path / "run", tmp_path / "other"
+    for folder, profile in ((run, "default"), (other, "micro")):
+        folder.mkdir()
+        (folder / "run_state.json").write_text(json.dumps({"status": "done", "fingerprint": "f",
+                                                           "export_profile": profile, "export_done": False}))
+    script = ("import json, sys\nfrom pathlib import Path\nfrom sound_tf import export\n"
+              "marked = [export.record_run_export(Path(f), export.load_profile('default'), Path(f) / 'export') "
+              "for f in sys.argv[1:]]\n"
+              "print(json.dumps([marked, [m for m in ('sound_tf.train', 'sound_tf.trainer', 'tensorflow', 'keras') "
+              "if m in sys.modules]]))")
+    done = subprocess.run([sys.executable, "-c", script, str(run), str(other)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[True, False], []], (done.stdout, done.stderr)
+    assert json.loads((run / "run_state.json").read_text()) == {"status": "done", "fingerprint": "f",
+                                                                "export_profile": "default", "export_done": True}
+    assert json.loads((other / "run_state.json").read_text())["export_done"] is False
