@@ -61,13 +61,15 @@ passes, two fail. The log says so, and ``export.json`` records each check's spli
 The bundle is built in a new folder beside ``--out`` and moved into place only once it is complete, replacing
 any previous bundle there as a whole: a failed export (or Ctrl-C) leaves the previous bundle (or nothing), and
 no stale file of another run or profile survives a re-export. An existing ``--out`` that holds files export
-does not write is refused, never replaced.
+does not write is refused, never replaced. An export holds the run folder's lock and its bundle folder's
+(:func:`export_claims`): one whose run is still training, or whose ``--out`` another export is writing, is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import glob
 import io
@@ -101,13 +103,13 @@ from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_rep
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
-from .locks import holds, process_alive
+from .locks import claim_file, claim_folder, holds, inherit_lock, process_alive, release_file, release_folder
 from .quiet import native_logs_held, quiet_tensorflow
 from .run_state import export_pending, read_state, write_state
 from .tflite_meta import FEATURES_FILE, embed_metadata
 
-__all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds", "export_run",
-           "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
+__all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds",
+           "export_claims", "export_run", "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
 
 REPO_PROFILES = REPO_ROOT / "export"
 ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_features")
@@ -1246,22 +1248,22 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
     if not isinstance(allow_degraded, (bool, np.bool_)):  # "no" or "false" would count as true
         raise ConfigError(f"allow_degraded must be True or False, got {allow_degraded!r}")
     run_dir, profile, out = check_request(run_dir, profile, out_dir)  # before the long work
-    config, model = load_run_model(run_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_stages(out, log=log)
-    stage = _new_sibling(out, "building")
-    try:
-        report = _write_bundle(run_dir, config, model, profile, stage, allow_degraded=allow_degraded, log=log)
-        failures = report["failures"]
-        if failures and not allow_degraded:
-            kept = f"the bundle in {out} is unchanged" if out.exists() else f"nothing was written to {out}"
-            raise ExportError(f"export failed the parity thresholds ({kept}; pass --allow-degraded to "
-                              f"accept):\n  " + "\n  ".join(failures))
-        _check_replaceable(out, run_dir=run_dir)  # again: the folder may have changed meanwhile
-        _move_into_place(stage, out, log=log)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)  # a failed export leaves no half bundle behind
-    record_run_export(run_dir, profile, out)  # only now: a failed or stopped export is still pending
+    with export_claims(run_dir, out):
+        config, model = load_run_model(run_dir)
+        _remove_abandoned_stages(out, log=log)
+        stage = _new_sibling(out, "building")
+        try:
+            report = _write_bundle(run_dir, config, model, profile, stage, allow_degraded=allow_degraded, log=log)
+            failures = report["failures"]
+            if failures and not allow_degraded:
+                kept = f"the bundle in {out} is unchanged" if out.exists() else f"nothing was written to {out}"
+                raise ExportError(f"export failed the parity thresholds ({kept}; pass --allow-degraded to "
+                                  f"accept):\n  " + "\n  ".join(failures))
+            _check_replaceable(out, run_dir=run_dir)  # again: the folder may have changed meanwhile
+            _move_into_place(stage, out, log=log)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)  # a failed export leaves no half bundle behind
+        record_run_export(run_dir, profile, out)  # only now: a failed or stopped export is still pending
     for failure in failures:
         log(f"export: DEGRADED {failure}")
     log(f"export: wrote {out}")
@@ -1287,6 +1289,52 @@ def check_request(run_dir: str | Path, profile: str | Path | ExportProfile | Non
         out = out.resolve()  # the folder itself is replaced: work beside the real one
     _check_replaceable(out, run_dir=run_dir)
     return run_dir, profile, out
+
+
+def bundle_lock(out: Path) -> Path:
+    """The lock file of the bundle folder ``out``: beside it (``.<name>.lock``), since ``out`` is replaced as a
+    whole and a lock file in it would go with it. Removed when the export ends (``release_file``'s ``remove``)."""
+    return out.parent / f".{out.name}.lock"
+
+
+@contextlib.contextmanager
+def export_claims(run_dir: Path, out: Path) -> Iterator[None]:
+    """Hold, for the block, the run folder's lock (the one ``train`` holds while it trains there, and hands its
+    ``--export`` child) and the bundle folder's (:func:`bundle_lock`), or refuse: two exports into one ``--out``, or
+    an export of a run still training, wrote into one folder at once. Claims count, so the command takes them
+    before TensorFlow's start-up and :func:`export_run` again. A run folder this user may not write in (read-only)
+    is exported without its lock, as before: nothing is written into it unless ``--out`` is in it.
+
+    Raises
+    ------
+    ConfigError
+        Another process holds either lock; the message names the folder and that process (``pid N on host``).
+    """
+    try:
+        holder = claim_folder(run_dir)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        run_claimed = False
+    else:
+        if holder:
+            raise ConfigError(f"{run_dir}: in use by {holder}, which is training or exporting this run; wait for it "
+                              f"to end, then export it")
+        run_claimed = True
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lock = bundle_lock(out)
+        holder = claim_file(lock)
+        if holder:
+            raise ConfigError(f"{out}: in use by {holder}, which is exporting into this folder; wait for it to end, "
+                              f"or give another --out")
+        try:
+            yield
+        finally:
+            release_file(lock, remove=True)  # not left beside the bundle (a killed export's is taken by the next)
+    finally:
+        if run_claimed:
+            release_folder(run_dir)
 
 
 def record_run_export(run_dir: Path, profile: ExportProfile, out: Path) -> bool:
@@ -1678,15 +1726,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         load_run_config(args.run_dir)  # a mistyped or unfinished RUN_DIR is refused before TensorFlow loads,
-        check_request(args.run_dir, args.profile, args.out)  # and so are a mistyped --profile and a wrong --out
-        import tensorflow as tf
+        run_dir, _, out = check_request(args.run_dir, args.profile, args.out)  # a bad --profile or --out too,
+        inherit_lock()  # (train --export's child: the run folder's lock is its command's, handed to it)
+        with export_claims(run_dir, out):  # and a run or bundle folder another process works in
+            import tensorflow as tf
 
-        # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
-        with contextlib.suppress(RuntimeError):
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
-                   log=(lambda message: None) if args.quiet else print)
+            # Latency is reported for one thread; TensorFlow must be told before it runs its first op.
+            with contextlib.suppress(RuntimeError):
+                tf.config.threading.set_intra_op_parallelism_threads(1)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            export_run(args.run_dir, profile=args.profile, out_dir=args.out, allow_degraded=args.allow_degraded,
+                       log=(lambda message: None) if args.quiet else print)
 
     with native_logs_held(args.quiet):  # TensorFlow's start-up (in work), the converter's, the TFLite runtime's lines
         return run_cli(work, exit_codes={ExportError: 1})  # 1: an artefact missed a parity threshold

@@ -30,7 +30,10 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_FILE = ".lock"
 #: Set by a command to its pid in the environment of a child that must not outlive it (see end_with_parent).
 PARENT_ENV = "SOUND_TF_END_WITH_PID"
-_HELD: dict[str, list[int]] = {}  # resolved folder -> [open descriptor holding its lock, claims]
+#: Set by a command in the environment of a child it hands its lock on a folder: ``<descriptor>:<lock file>``
+#: (see inherit_lock).
+INHERITED_ENV = "SOUND_TF_INHERITED_LOCK"
+_HELD: dict[str, list[int]] = {}  # lock file (_key) -> [open descriptor holding it, claims]
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,23 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    return claim_file(folder / LOCK_FILE)
+
+
+def claim_file(lock: str | os.PathLike) -> str | None:
+    """Lock the file ``lock`` (created if missing; its folder must exist) for this process: :func:`claim_folder`
+    for a lock that is not a folder's ``.lock``, such as the one beside a folder that is replaced as a whole
+    (an export's bundle). Give each successful claim back with :func:`release_file`; a file removed by its
+    holder as it let go, between this process's opening it and locking it, is not the lock any more: the claim
+    opens the path again."""
+    lock = Path(lock)
     if fcntl is None:
         return None
-    key = str(folder.resolve())
+    key = _key(lock)
     held, claims = _HELD.get(key), 0
     if held is not None:
         try:
-            same = os.fstat(held[0]).st_ino == os.stat(folder / LOCK_FILE).st_ino
+            same = os.fstat(held[0]).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
             same = False
         if same:
@@ -96,19 +109,57 @@ def claim_folder(folder: str | os.PathLike) -> str | None:
         # yet given back, so nested work still holds the folder until its outermost release.
         fd, claims = _HELD.pop(key)
         os.close(fd)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            holder = os.read(fd, 200).decode("utf-8", "replace").strip()
-        finally:
-            os.close(fd)
-        return holder or "another process"
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            finally:
+                os.close(fd)
+            return holder or "another process"
+        try:  # still the file at that path: not one its holder removed as it let go (release_file's remove)
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
     _HELD[key] = [fd, claims + 1]
     return None
+
+
+def _key(lock: Path) -> str:
+    """What :data:`_HELD` knows the lock file ``lock`` by: its path, its folder's links resolved."""
+    return str(lock.parent.resolve() / lock.name)
+
+
+def inherit_lock() -> None:
+    """In a child given its command's lock on a folder (:func:`lock_descriptor` in ``pass_fds``, and
+    :data:`INHERITED_ENV` naming it): count it as this process's claim, so the child's own claim of that folder
+    succeeds where a new descriptor would find it held (by its own command). A descriptor that is not that
+    folder's lock file any more is left alone. The variable is taken out of the environment (the child's
+    children hold nothing)."""
+    given = os.environ.pop(INHERITED_ENV, None)
+    if given is None or fcntl is None:
+        return
+    number, _, path = given.partition(":")
+    try:
+        fd, lock = int(number), Path(path)
+        if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) != (os.stat(lock).st_ino, os.stat(lock).st_dev):
+            return
+    except (ValueError, OSError):
+        return
+    _HELD.setdefault(_key(lock), [fd, 0])[1] += 1
+
+
+def inherited_env(folder: str | os.PathLike) -> dict[str, str]:
+    """The environment entry that hands a child (given :func:`lock_descriptor` in ``pass_fds``) this process's
+    lock on ``folder`` (see :func:`inherit_lock`); none when this process holds none."""
+    fd = lock_descriptor(folder)
+    return {} if fd is None else {INHERITED_ENV: f"{fd}:{_key(Path(folder) / LOCK_FILE)}"}
 
 
 def claim_or_refuse(folder: str | os.PathLike, activity: str, *, wording: Wording = COMMAND) -> None:
@@ -163,19 +214,31 @@ def lock_descriptor(folder: str | os.PathLike) -> int | None:
     A child process given it (``subprocess``'s ``pass_fds``) holds the lock with this one, and on after
     it: a command killed while its child still works on the folder leaves the folder locked.
     """
-    held = _HELD.get(str(Path(folder).resolve()))
+    held = _HELD.get(_key(Path(folder) / LOCK_FILE))
     return None if held is None else held[0]
 
 
 def release_folder(folder: str | os.PathLike) -> None:
     """Give back one claim of ``folder``; the lock goes with the last one (the file stays)."""
-    key = str(Path(folder).resolve())
+    release_file(Path(folder) / LOCK_FILE)
+
+
+def release_file(lock: str | os.PathLike, *, remove: bool = False) -> None:
+    """Give back one claim of the lock file ``lock`` (:func:`claim_file`); the lock goes with the last one, and with
+    ``remove`` the file too (deleted while still locked: a claim that opened it meanwhile sees it gone and makes
+    a new one), for a lock beside a folder, where it would be left over."""
+    key = _key(Path(lock))
     held = _HELD.get(key)
     if held is None:
         return
     held[1] -= 1
     if held[1] <= 0:
-        os.close(_HELD.pop(key)[0])
+        fd = _HELD.pop(key)[0]
+        if remove:
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                    os.unlink(lock)
+        os.close(fd)
 
 
 def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:

@@ -565,13 +565,14 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
     command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export, *["--quiet"] * args.quiet]
     log.info("exporting: python " + " ".join(command[1:]))  # the command a user can type again
-    # The child holds the run folder's lock too, and ends with this command (even a SIGKILLed one): no export
-    # runs on alone beside a re-run, which exports again.
-    from .locks import PARENT_ENV, lock_descriptor
+    # The child holds the run folder's lock too (it claims it as its own: locks.inherit_lock), and ends with this
+    # command (even a SIGKILLed one): no export runs on alone beside a re-run, which exports again.
+    from .locks import PARENT_ENV, inherited_env, lock_descriptor
 
     held = lock_descriptor(run_dir)
     code = call_child(command, pass_fds=() if held is None else (held,),
-                      env={**os.environ, PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
+                      env={**os.environ, **inherited_env(run_dir),
+                           PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
     if code == 0:
         write_state(run_dir, export_done=True)
     elif code == 1:  # export's own failure (ExportError), whose "pass --allow-degraded" names a flag of export's

@@ -1760,3 +1760,66 @@ def test_record_run_export_reads_the_run_state_without_train_or_tensorflow(tmp_p
     assert json.loads((run / "run_state.json").read_text()) == {"status": "done", "fingerprint": "f",
                                                                 "export_profile": "default", "export_done": True}
     assert json.loads((other / "run_state.json").read_text())["export_done"] is False
+
+
+_HOLD_BUNDLE = """
+import sys, time
+from pathlib import Path
+from sound_tf.export import export_claims
+with export_claims(Path(sys.argv[1]), Path(sys.argv[2])):  # an export of that run into that folder, working
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_an_export_is_refused_while_its_run_trains_or_its_bundle_folder_is_being_exported_into(tmp_path, capsys):
+    """A manual `python -m sound_tf.export RUN_DIR` took no lock: two exports into one --out, or an export of a run
+    that `train` was still training, wrote into one folder at once. Now an export holds the run folder's lock (the
+    one train holds) and its bundle folder's (beside it, as the folder is replaced whole), and another process's
+    hold on either is refused naming the folder and that process, before TensorFlow's start-up and with nothing
+    written; once the holder is gone, the folders are free again."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import hold_folder
+    from sound_tf.config import Config, apply_overrides
+
+    runs = []
+    for name in ("run", "other"):  # what load_run_config checks before TensorFlow: config.json with labels, a model
+        runs.append(tmp_path / name)
+        apply_overrides(Config(), {"labels": ["low", "high"]}).save(runs[-1])
+        (runs[-1] / "model.keras").write_bytes(b"")
+    run, other = runs
+    out = tmp_path / "bundle"
+    host = socket.gethostname()
+    training = hold_folder(run)  # a train command working in the run folder
+    try:
+        assert export.main([str(run), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"error: {run}: in use by pid {training.pid} on {host}, which is training "
+                                           f"or exporting this run; wait for it to end, then export it\n")
+    finally:
+        training.kill()
+        training.wait()
+    exporting = subprocess.Popen([sys.executable, "-c", _HOLD_BUNDLE, str(other), str(out)], stdout=subprocess.PIPE,
+                                 text=True)
+    try:
+        assert exporting.stdout.readline() == "held\n"
+        assert export.main([str(run), "--out", str(out)]) == 2  # another run into the same folder
+        assert export.main([str(other), "--out", str(tmp_path / "elsewhere")]) == 2  # the same run elsewhere
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: {out}: in use by pid {exporting.pid} on {host}, which is exporting into this folder; wait for "
+            f"it to end, or give another --out",
+            f"error: {other}: in use by pid {exporting.pid} on {host}, which is training or exporting this run; wait "
+            f"for it to end, then export it"]
+    finally:
+        exporting.kill()
+        exporting.wait()
+    # No bundle, no stage; the lock file of the killed export, which could not remove it, is taken by the next one
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.lock", "other", "run"]
+    with export.export_claims(run, out):  # free once the holders are gone
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.lock", "other", "run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "run"]  # an export leaves no lock file beside
+    from conftest import claimable
+
+    assert claimable(run) and claimable(other)  # and gives the run's lock back

@@ -139,3 +139,67 @@ def test_a_folder_the_claim_created_goes_again_when_the_work_fails_before_writin
     assert [p.name for p in (tmp_path / "succeeded").iterdir()] == [locks.LOCK_FILE]
     assert locks.claim_folder(tmp_path / "existed") is None  # every claim was given back
     locks.release_folder(tmp_path / "existed")
+
+
+def test_a_child_handed_its_commands_lock_claims_the_folder_as_its_own(tmp_path):
+    """train --export hands its export child the run folder's lock (pass_fds); the export claims the run folder as
+    every export does now, and a new descriptor would find it held by its own command. With inherited_env the
+    child's claim counts on the handed lock (and gives it back without freeing the folder for others); without it,
+    or with a descriptor that is not that folder's lock file, the child is refused naming its command."""
+    import socket
+
+    folder = tmp_path / "run"
+    assert locks.claim_folder(folder) is None
+    fd = locks.lock_descriptor(folder)
+    child_code = ("import sys\nfrom sound_tf import locks\nlocks.inherit_lock()\n"
+                  "print(locks.claim_folder(sys.argv[1]), flush=True)\nlocks.release_folder(sys.argv[1])\n"
+                  "print(locks.claim_file(sys.argv[1] + '/.lock') is None)")  # True: the handed claim is still held
+    try:
+        assert locks.inherited_env(folder) == {locks.INHERITED_ENV: f"{fd}:{folder.resolve() / locks.LOCK_FILE}"}
+        handed = {**os.environ, **locks.inherited_env(folder)}
+        other = {**os.environ, locks.INHERITED_ENV: f"{fd}:{tmp_path / 'elsewhere' / locks.LOCK_FILE}"}
+        answers = [subprocess.run([sys.executable, "-c", child_code, str(folder)], pass_fds=(fd,), env=env,
+                                  capture_output=True, text=True, timeout=60) for env in (handed, os.environ, other)]
+        holder = f"pid {os.getpid()} on {socket.gethostname()}"
+        assert [(a.returncode, a.stdout) for a in answers] == [(0, "None\nTrue\n"), (0, f"{holder}\nFalse\n"),
+                                                               (0, f"{holder}\nFalse\n")], answers
+        assert locks.claim_folder(folder) is None  # still this process's, after the child gave its claim back
+        locks.release_folder(folder)
+        refused = subprocess.run([sys.executable, "-c", child_code, str(folder)], capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.stdout == f"{holder}\nFalse\n"
+    finally:
+        locks.release_folder(folder)
+    assert locks.inherited_env(folder) == {}  # none held: nothing to hand on
+
+
+def test_a_lock_file_removed_as_its_holder_lets_go_is_not_claimed_after_it(tmp_path, monkeypatch):
+    """release_file(remove=True) deletes a lock beside a folder (an export's bundle) so none is left over. A claim
+    that opened the old file before the holder removed it, and locks it after, holds a file no path names: it must
+    open the path again, or two processes would hold "the" lock (the old file and a new one)."""
+    lock = tmp_path / ".bundle.lock"
+    real_flock = locks.fcntl.flock
+    opened: list[int] = []
+
+    def holder_lets_go_meanwhile(fd, operation):
+        opened.append(os.fstat(fd).st_ino)
+        if len(opened) == 1:  # the first attempt opened the old file: its holder removes it now and lets go
+            os.unlink(lock)
+        return real_flock(fd, operation)
+
+    lock.write_text("pid 1 on elsewhere\n")
+    monkeypatch.setattr(locks.fcntl, "flock", holder_lets_go_meanwhile)
+    assert locks.claim_file(lock) is None
+    assert len(opened) == 2  # it opened the path again (the new file may reuse the old one's inode number)
+    held = os.fstat(locks._HELD[locks._key(lock)][0])
+    assert held.st_nlink == 1 and os.path.samestat(held, os.stat(lock))  # the file the path names, not a removed one
+    assert lock.read_text() == f"pid {os.getpid()} on {__import__('socket').gethostname()}\n"
+    monkeypatch.setattr(locks.fcntl, "flock", real_flock)
+    assert locks.claim_file(lock) is None  # a second claim of this process
+    locks.release_file(lock, remove=True)
+    assert lock.exists()  # one claim is still held
+    locks.release_file(lock, remove=True)
+    assert not lock.exists()
+    assert locks.claim_file(lock) is None  # and a new claim makes it again
+    locks.release_file(lock)
+    assert lock.exists()  # without remove it stays, as a folder's .lock does
