@@ -1391,16 +1391,15 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
 }
 
 
-def summary_line(config: Config, *, noise_bank: np.ndarray | None = None,
-                 noise_folder: NoiseFolder | None = None) -> str:
+def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> str:
     """``augment: shift p0.5 +-10% roll (features), ...``: the transforms a run trains with, one log line.
 
     Each transform with a probability above 0 (in the order of the config's ``*_probability`` settings) with its
     probability, its range, where it acts (``features`` in the model, ``waveform`` in ``tf.data``) and, for
-    noise, its source: the generated colours, or ``augment.noise_dir``. With ``noise_folder``
-    (:func:`load_noise_folder`'s) the folder is shown as the loader took it: the files mixed in, how long their
-    noise is and the files left out (``from /data/noise (12 files, 38.0 s; 2 silent files skipped: a.wav,
-    b.wav)``); without it, with the audio files it lists and, given ``noise_bank``, how long that noise is.
+    noise, its source: the generated colours, or ``augment.noise_dir`` as the loader takes it
+    (:class:`NoiseFolder`): the files mixed in, how long their noise is and the files left out (``from /data/noise
+    (12 files, 38.0 s; 2 silent files skipped: a.wav, b.wav)``). ``noise_folder`` is :func:`load_noise_folder`'s,
+    when the caller has it; else the folder is loaded here (through the decode cache).
     ``augment: off (...)`` when ``augment.enabled`` is false. Train logs it as training starts (crossval's folds
     and tune's final run too).
     """
@@ -1423,15 +1422,9 @@ def summary_line(config: Config, *, noise_bank: np.ndarray | None = None,
         part = f"{shown} p{probability:g} {text}" + (f" ({getattr(aug, domain)})" if domain is not None else "")
         if name == "noise" and aug.noise_dir is None:
             part += f" generated {'/'.join(aug.noise_colors)}"
-        elif name == "noise" and noise_folder is not None:
-            part += f" from {aug.noise_dir} ({noise_folder.describe()})"
-        elif name == "noise":
-            from . import audio  # numpy-only, as in load_noise_bank
-
-            part += f" from {aug.noise_dir} ({_count(len(audio.list_audio_folder(aug.noise_dir)[0]), 'file')}"
-            if noise_bank is not None:
-                part += f", {_duration(np.asarray(noise_bank).size / config.audio.sample_rate_hz)}"
-            part += ")"
+        elif name == "noise":  # the files the loader mixes in: silent and unreadable ones are not counted
+            folder = noise_folder if noise_folder is not None else load_noise_folder(config)[1]
+            part += f" from {aug.noise_dir} ({folder.describe()})"
         parts.append(part)
     if not parts:
         return "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied"

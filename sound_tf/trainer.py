@@ -821,7 +821,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(f"training {config.model.name} ({model.count_params():,} parameters) on {len(train_paths)} clips, "
             f"validating on {len(data.splits['val'])}; input {config.audio.clip_samples} samples -> features "
             f"{config.feature_shape}")
-        log(augment.summary_line(config, noise_bank=noise_bank, noise_folder=noise_folder))
+        log(augment.summary_line(config, noise_folder=noise_folder))
         if (few := few_steps_warning(len(train_paths), config)) is not None:
             log(few)
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.

@@ -437,9 +437,12 @@ def test_the_noise_line_counts_the_files_mixed_in_and_the_silent_ones_are_named_
         assert noise.files["quiet.wav"] == ((folder / "quiet.wav").stat().st_size,
                                             (folder / "quiet.wav").stat().st_mtime_ns)
         assert noise.files["gone.wav"] == (-1, -1)
-        assert augment.summary_line(config, noise_bank=bank, noise_folder=noise) == (
-            f"augment: noise p0.5 10-30 dB SNR (waveform) from {folder} (2 files, 2.0 s; 2 silent files skipped: "
-            f"quiet.wav, sub/zeros.wav; 1 unreadable file skipped: gone.wav)")
+        line = (f"augment: noise p0.5 10-30 dB SNR (waveform) from {folder} (2 files, 2.0 s; 2 silent files skipped: "
+                f"quiet.wav, sub/zeros.wav; 1 unreadable file skipped: gone.wav)")
+        assert augment.summary_line(config, noise_folder=noise) == line
+        # Without the loader's NoiseFolder the line loads the folder: it counted every audio file listed
+        # ("5 files, 2.0 s"), the silent and unreadable ones too.
+        assert augment.summary_line(config) == line
     assert augment.NoiseFolder.from_dict(json.loads(json.dumps(noise.to_dict()))) == noise
 
 
@@ -483,7 +486,7 @@ def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
                                         "augment.pitch_probability": 0.0, "augment.gain_min_db": -6.0,
                                         "augment.gain_max_db": 12.0, "augment.spec_freq_mask_count": 0,
                                         "augment.mixup_probability": 0.0})
-    assert augment.summary_line(config, noise_bank=augment.load_noise_bank(config)) == (
+    assert augment.summary_line(config) == (
         f"augment: shift p0.5 +-10% roll (features), speed p0.3 0.9-1.1x (features), stretch p0.2 0.9-1.1x tempo "
         f"(features), gain p0.5 -6 to +12 dB (features), noise p0.8 10-30 dB SNR (waveform) from {folder} (2 files, "
         f"2.0 s), SpecAugment p1 2 time x <=10%")
