@@ -126,18 +126,26 @@ def record_noise(run_dir: Path, noise: augment.NoiseFolder | None, *, first_epoc
     a run whose data files changed does (it keeps its split.csv; a file gone since is skipped with a warning, one
     replaced is decoded again), and the warning says what changed and what the run does; ``noise.json`` lists each
     version of the folder with the first epoch that mixed it in. Versions whose epochs were not kept (the backup
-    resumes at ``first_epoch``) are dropped. ``noise`` ``None`` (generated noise), or ``first_epoch`` past
-    ``epochs``: nothing is written.
+    resumes at ``first_epoch``) are dropped. A run resumed without a ``noise.json`` (begun before sound_tf kept it,
+    or the file damaged) gets a warning that its earlier epochs' noise is unknown, once: the file is written from
+    then on. ``noise`` ``None`` (generated noise), or ``first_epoch`` past ``epochs``: nothing is written.
     """
     if noise is None or first_epoch > epochs:  # no epoch left to train (killed after the last one's backup)
         return None
-    versions = [v for v in read_noise_record(run_dir) if v["first_epoch"] < first_epoch]
+    kept = read_noise_record(run_dir)
+    versions = [v for v in kept if v["first_epoch"] < first_epoch]
     before = _noise_version(versions[-1]) if versions else None
     changes = noise.changes_since(before) if before is not None else None
     if before is None or changes:
         versions.append({"first_epoch": first_epoch, **noise.to_dict()})
     atomic.write_json(Path(run_dir) / NOISE_FILE, {"noise_dir": noise.folder, "versions": versions})
-    if not changes:  # the same files, or no earlier record (a new run, or one begun before noise.json was kept)
+    if first_epoch > 1 and not kept:  # trained before: by a sound_tf that kept no noise.json (or it is damaged)
+        return (f"warning: augment.noise_dir={noise.folder}: which of its recordings {_epochs(1, first_epoch - 1)} of "
+                f"this run mixed in is unknown (the run has no {NOISE_FILE}: it began before sound_tf kept one, or "
+                f"the file was damaged). The run resumes with the folder as it is now: {_epochs(first_epoch, epochs)} "
+                f"mix{'es' * (first_epoch >= epochs)} in {noise.amount()} of noise, which {NOISE_FILE} in the run "
+                f"folder records from now on")
+    if not changes:  # the same files, no earlier record (a new run), or only versions no kept epoch mixed in
         return None
     trained = _epochs(versions[-2]["first_epoch"], first_epoch - 1)  # those that mixed in `before`
     return (f"warning: augment.noise_dir={noise.folder} has changed since {trained} of this run mixed in its "

@@ -2633,8 +2633,40 @@ def test_the_noise_record_keeps_the_versions_kept_epochs_mixed_in(tmp_path):
     assert trainer.record_noise(tmp_path, two, first_epoch=1, epochs=5) is None  # nothing kept: a new start
     assert versions() == [(1, ["a.wav", "b.wav"], 3.0)]
     (tmp_path / "noise.json").write_text("{")  # damaged: the noise from here on is recorded, without a comparison
-    assert trainer.record_noise(tmp_path, one, first_epoch=3, epochs=5) is None
+    assert "which of its recordings epochs 1-2 of this run mixed in is unknown" in trainer.record_noise(
+        tmp_path, one, first_epoch=3, epochs=5)
     assert versions() == [(3, ["a.wav"], 1.0)]
+
+
+def test_a_run_resumed_without_a_noise_record_says_once_that_its_earlier_noise_is_unknown(tmp_path):
+    """A run begun before sound_tf kept noise.json (augment.noise_dir set, no noise.json) resumed without a word,
+    as a new run does, though nothing said which noise its first epochs mixed in. It now says so once, and
+    noise.json records the folder from the resumed epoch on: a later resume compares with that."""
+    from sound_tf import trainer
+    from sound_tf.augment import NoiseFolder
+
+    one = NoiseFolder("/n", {"a.wav": (10, 1)}, seconds=1.0)
+    two = NoiseFolder("/n", {"a.wav": (10, 1), "b.wav": (20, 2)}, seconds=3.0)
+    assert trainer.record_noise(tmp_path, two, first_epoch=3, epochs=5) == (
+        "warning: augment.noise_dir=/n: which of its recordings epochs 1-2 of this run mixed in is unknown (the run "
+        "has no noise.json: it began before sound_tf kept one, or the file was damaged). The run resumes with the "
+        "folder as it is now: epochs 3-5 mix in 2 files, 3.0 s of noise, which noise.json in the run folder records "
+        "from now on")
+    record = json.loads((tmp_path / "noise.json").read_text())
+    assert [(v["first_epoch"], sorted(v["files"]), v["used"]) for v in record["versions"]] == [
+        (3, ["a.wav", "b.wav"], 2)]
+    # killed again before epoch 3 ended: said already; the record is kept as it is
+    assert trainer.record_noise(tmp_path, two, first_epoch=3, epochs=5) is None
+    assert trainer.record_noise(tmp_path, two, first_epoch=4, epochs=5) is None  # the same files since epoch 3
+    assert "has changed since epochs 3-4 of this run" in trainer.record_noise(tmp_path, one, first_epoch=5, epochs=5)
+    (tmp_path / "noise.json").unlink()
+    assert trainer.record_noise(tmp_path, one, first_epoch=1, epochs=5) is None  # a new run: nothing before it
+    assert trainer.record_noise(tmp_path, one, first_epoch=2, epochs=2) is None  # its record says epoch 1's noise
+    (tmp_path / "noise.json").unlink()
+    assert trainer.record_noise(tmp_path, one, first_epoch=2, epochs=2).endswith(
+        "mixed in is unknown (the run has no noise.json: it began before sound_tf kept one, or the file was damaged). "
+        "The run resumes with the folder as it is now: epoch 2 mixes in 1 file, 1.0 s of noise, which noise.json in "
+        "the run folder records from now on")
 
 
 def test_an_absolute_path_spelt_another_way_is_the_same_setting(tmp_path, monkeypatch):
