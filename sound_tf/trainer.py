@@ -85,18 +85,34 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
 
 
 #: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which
-#: epoch on (:func:`record_noise`). config.json holds the folder's path only.
+#: epoch on (:func:`record_noise`). config.json holds the folder's path only. A search folder keeps one too, by
+#: trial (:func:`record_search_noise`).
 NOISE_FILE = NOISE_FILENAME
 
 
-def read_noise_record(run_dir: Path) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _NoiseSteps:
+    """What a noise record counts in, and how its warnings name it: a run's epochs or a search's trials."""
+
+    key: str  # each version's first step, in noise.json
+    step: str  # "epoch": "epoch 3", "epochs 3-10"
+    folder: str  # "run": "of this run", "in the run folder"
+    goes_on: str  # what the folder does next, with the folder as it is now
+
+
+_RUN_EPOCHS = _NoiseSteps(key="first_epoch", step="epoch", folder="run", goes_on="The run resumes")
+_SEARCH_TRIALS = _NoiseSteps(key="first_trial", step="trial", folder="search", goes_on="The search goes on")
+
+
+def read_noise_record(run_dir: Path, *, _steps: _NoiseSteps = _RUN_EPOCHS) -> list[dict[str, Any]]:
     """The noise folder's versions ``run_dir/noise.json`` lists (each a :meth:`sound_tf.augment.NoiseFolder.to_dict`
-    with the ``first_epoch`` that mixed it in), oldest first; ``[]`` without the file, or when it is not one (edited
-    by hand, or damaged: it is written whole), as for a run started before sound_tf kept it."""
+    with the ``first_epoch`` that mixed it in; a search folder's: ``first_trial``), oldest first; ``[]`` without the
+    file, or when it is not one (edited by hand, or damaged: it is written whole), as for a run started before
+    sound_tf kept it."""
     try:
         record = json.loads((Path(run_dir) / NOISE_FILE).read_text(encoding="utf-8"))
         versions = record["versions"]
-        if not all(isinstance(v, dict) and is_whole(v.get("first_epoch")) for v in versions):
+        if not all(isinstance(v, dict) and is_whole(v.get(_steps.key)) for v in versions):
             return []
         return list(versions)
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
@@ -110,9 +126,9 @@ def _noise_version(version: Mapping[str, Any]) -> augment.NoiseFolder | None:
         return None
 
 
-def _epochs(first: int, last: int) -> str:
-    """``epoch 3``, ``epochs 3-10``."""
-    return f"epoch {first}" if first == last else f"epochs {first}-{last}"
+def _epochs(first: int, last: int, step: str = "epoch") -> str:
+    """``epoch 3``, ``epochs 3-10`` (``step`` ``trial``: ``trials 3-10``)."""
+    return f"{step} {first}" if first == last else f"{step}s {first}-{last}"
 
 
 def record_noise(run_dir: Path, noise: augment.NoiseFolder | None, *, first_epoch: int, epochs: int) -> str | None:
@@ -130,29 +146,44 @@ def record_noise(run_dir: Path, noise: augment.NoiseFolder | None, *, first_epoc
     or the file damaged) gets a warning that its earlier epochs' noise is unknown, once: the file is written from
     then on. ``noise`` ``None`` (generated noise), or ``first_epoch`` past ``epochs``: nothing is written.
     """
-    if noise is None or first_epoch > epochs:  # no epoch left to train (killed after the last one's backup)
+    return _record_noise(run_dir, noise, first=first_epoch, last=epochs, steps=_RUN_EPOCHS)
+
+
+def record_search_noise(out: Path, noise: augment.NoiseFolder | None, *, first_trial: int,
+                        max_trials: int) -> str | None:
+    """:func:`record_noise` for a search folder, by trial: ``out/noise.json`` keeps which recordings the trials
+    from ``first_trial`` on mix in (``first_trial``: one past the trials that ended; the one a kill interrupted is
+    run again), and a search continued after its noise folder changed, or one begun before sound_tf kept the file,
+    gets the run's warning in a search's words."""
+    return _record_noise(out, noise, first=first_trial, last=max_trials, steps=_SEARCH_TRIALS)
+
+
+def _record_noise(folder: Path, noise: augment.NoiseFolder | None, *, first: int, last: int,
+                  steps: _NoiseSteps) -> str | None:
+    if noise is None or first > last:  # no step left to train (a run killed after its last epoch's backup)
         return None
-    kept = read_noise_record(run_dir)
-    versions = [v for v in kept if v["first_epoch"] < first_epoch]
+    kept = read_noise_record(folder, _steps=steps)
+    versions = [v for v in kept if v[steps.key] < first]
     before = _noise_version(versions[-1]) if versions else None
     changes = noise.changes_since(before) if before is not None else None
     if before is None or changes:
-        versions.append({"first_epoch": first_epoch, **noise.to_dict()})
-    atomic.write_json(Path(run_dir) / NOISE_FILE, {"noise_dir": noise.folder, "versions": versions})
-    if first_epoch > 1 and not kept:  # trained before: by a sound_tf that kept no noise.json (or it is damaged)
-        return (f"warning: augment.noise_dir={noise.folder}: which of its recordings {_epochs(1, first_epoch - 1)} of "
-                f"this run mixed in is unknown (the run has no {NOISE_FILE}: it began before sound_tf kept one, or "
-                f"the file was damaged). The run resumes with the folder as it is now: {_epochs(first_epoch, epochs)} "
-                f"mix{'es' * (first_epoch >= epochs)} in {noise.amount()} of noise, which {NOISE_FILE} in the run "
+        versions.append({steps.key: first, **noise.to_dict()})
+    atomic.write_json(Path(folder) / NOISE_FILE, {"noise_dir": noise.folder, "versions": versions})
+    later = (f"{steps.goes_on} with the folder as it is now: {_epochs(first, last, steps.step)} "
+             f"mix{'es' * (first >= last)} in {noise.amount()} of noise")
+    if first > 1 and not kept:  # trained before: by a sound_tf that kept no noise.json (or it is damaged)
+        earlier = _epochs(1, first - 1, steps.step)
+        return (f"warning: augment.noise_dir={noise.folder}: which of its recordings {earlier} of this "
+                f"{steps.folder} mixed in is unknown (the {steps.folder} has no {NOISE_FILE}: it began before "
+                f"sound_tf kept one, or the file was damaged). {later}, which {NOISE_FILE} in the {steps.folder} "
                 f"folder records from now on")
-    if not changes:  # the same files, no earlier record (a new run), or only versions no kept epoch mixed in
+    if not changes:  # the same files, no earlier record (a new run), or only versions no kept step mixed in
         return None
-    trained = _epochs(versions[-2]["first_epoch"], first_epoch - 1)  # those that mixed in `before`
-    return (f"warning: augment.noise_dir={noise.folder} has changed since {trained} of this run mixed in its "
-            f"recordings: {changes}. The run resumes with the folder as it is now: {_epochs(first_epoch, epochs)} "
-            f"mix{'es' * (first_epoch >= epochs)} in {noise.amount()} of noise ({trained}: {before.amount()}; "
-            f"{NOISE_FILE} in the run folder lists both); to train every epoch on the same noise, stop this command, "
-            f"put the files back and run it again, or start over (--overwrite)")
+    trained = _epochs(versions[-2][steps.key], first - 1, steps.step)  # those that mixed in `before`
+    return (f"warning: augment.noise_dir={noise.folder} has changed since {trained} of this {steps.folder} mixed in "
+            f"its recordings: {changes}. {later} ({trained}: {before.amount()}; {NOISE_FILE} in the {steps.folder} "
+            f"folder lists both); to train every {steps.step} on the same noise, stop this command, put the files back "
+            f"and run it again, or start over (--overwrite)")
 
 
 def noise_changes(run_dir: Path, config: Config) -> str:

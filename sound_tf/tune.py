@@ -10,6 +10,7 @@ Everything lives in one results folder (``--out``)::
                          hyperparameters it does not search (none of their values changes a trial), and the
                          most epochs of a trial (trial_epochs), which a resumed search and its workers keep
     tune.log             the log (a worker's: workers/<id>/tune.log); chief.json: the chief's state
+    noise.json           with augment.noise_dir: which of its recordings the trials mixed in, from which trial
     split.csv            the split the search used (skipped.csv: unreadable files)
     search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
     feature_stats/       normalisation statistics per distinct frontend (<hash>.npz)
@@ -1100,10 +1101,11 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     started = time.time()
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
-    noise_bank = augment.load_noise_bank(space.trial_config(config, {}))
+    noise_bank, noise_folder = augment.load_noise_folder(space.trial_config(config, {})) or (None, None)
     search = dict(overwrite=overwrite, time_budget_minutes=time_budget_minutes,
                   worker_timeout_seconds=worker_timeout_seconds, final=final, log=log, verbose=verbose,
-                  progress=progress, wording=wording, role=role, started=started, noise_bank=noise_bank)
+                  progress=progress, wording=wording, role=role, started=started, noise_bank=noise_bank,
+                  noise_folder=noise_folder)
     if role == "worker":  # workers share the chief's folder (each writes under workers/<id>), which the chief holds
         return _run_claimed(config, space, out, **search)
     _refuse_foreign_folder(out, overwrite=overwrite)  # before its lock file is written into it
@@ -1115,7 +1117,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
 def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bool, time_budget_minutes: float | None,
                  worker_timeout_seconds: float, final: bool, log: Callable[[str], None], verbose: int | str,
                  progress: int | str | None, wording: Wording, role: str, started: float,
-                 noise_bank: Any) -> SearchResult:
+                 noise_bank: Any, noise_folder: Any) -> SearchResult:
     """The work of :func:`run_search` in its checked (and, but for a worker's, claimed) ``out``."""
     from .datasets import prepare_dataset
     from .hypermodel import SoundHyperModel
@@ -1189,6 +1191,13 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         return SearchResult(out=out, role=role)
     tuner.save()  # so that a search killed in its first trial reloads too
     ended_before = _ended_trials(load_trials(out))
+    from .trainer import record_search_noise
+
+    # As a resumed run: the trials still to run mix in the folder as it is now; say so when it changed since
+    # the trials that ended mixed it in (noise.json lists each version from the trial it began with).
+    if (changed := record_search_noise(out, noise_folder, first_trial=len(ended_before) + 1,
+                                       max_trials=space.settings.max_trials)) is not None:
+        log(changed)
     if role == "chief":
         _serve(tuner, out, worker_timeout_seconds, search_kwargs, log, wording)
     else:

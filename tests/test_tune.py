@@ -2153,17 +2153,64 @@ def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_eve
     rng = np.random.default_rng(1)
     sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR)
     loads: list[str] = []
-    real_load = augment.load_noise_bank
+    real_load = augment.load_noise_folder
 
     def counting_load(cfg):
         loads.append(cfg.augment.noise_dir)
         return real_load(cfg)
 
-    monkeypatch.setattr(augment, "load_noise_bank", counting_load)
+    monkeypatch.setattr(augment, "load_noise_folder", counting_load)  # load_noise_bank calls it too
     noisy = apply_overrides(config, {"augment.noise_dir": str(noise_dir)})
     result = tune.run_search(noisy, space, out, final=False, log=lambda m: None)
     assert sum(r.status == "COMPLETED" for r in result.trials) == 2
     assert loads == [str(noise_dir)]  # once for the search, not once per trial's pipeline and model
+
+
+def test_a_search_continued_after_its_noise_folder_changed_says_so(tmp_path):
+    """A search continued (killed, or extended by --max-trials) after files of augment.noise_dir were added,
+    removed or replaced trained its next trials on other noise without a word, as a resumed `train` did before
+    noise.json. The search folder keeps noise.json by trial, and the run's warning (trainer.record_noise's code)
+    says what changed; one without noise.json (begun before it was kept) says once that the noise is unknown."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    rng = np.random.default_rng(1)
+    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="PCM_16")
+    config = apply_overrides(base_config(data), {"augment.enabled": True, "augment.noise_dir": str(noise_dir),
+                                                 "augment.noise_probability": 1.0})
+    space = SearchSpace.from_toml(TINY)
+    out = tmp_path / "search"
+
+    def search(max_trials: int) -> list[str]:
+        messages: list[str] = []
+        tune.run_search(config, space.replace_settings(max_trials=max_trials), out, final=False, log=messages.append)
+        return [m for m in messages if m.startswith("warning: augment.noise_dir")]
+
+    def versions() -> list[tuple[int, list[str], float]]:
+        record = json.loads((out / "noise.json").read_text())
+        assert record["noise_dir"] == str(noise_dir)
+        return [(v["first_trial"], sorted(v["files"]), v["seconds"]) for v in record["versions"]]
+
+    assert search(2) == []
+    assert versions() == [(1, ["hum.wav"], 1.0)]
+    sf.write(noise_dir / "fan.wav", (0.1 * rng.standard_normal(SR // 2)).astype(np.float32), SR, subtype="PCM_16")
+    assert search(3) == [
+        f"warning: augment.noise_dir={noise_dir} has changed since trials 1-2 of this search mixed in its recordings: "
+        f"1 file added (fan.wav). The search goes on with the folder as it is now: trial 3 mixes in 2 files, 1.5 s of "
+        f"noise (trials 1-2: 1 file, 1.0 s; noise.json in the search folder lists both); to train every trial on the "
+        f"same noise, stop this command, put the files back and run it again, or start over (--overwrite)"]
+    assert versions() == [(1, ["hum.wav"], 1.0), (3, ["fan.wav", "hum.wav"], 1.5)]
+    assert search(3) == []  # nothing left to run: nothing recorded
+    (out / "noise.json").unlink()  # as a search begun before sound_tf kept it
+    assert search(4) == [
+        f"warning: augment.noise_dir={noise_dir}: which of its recordings trials 1-3 of this search mixed in is "
+        f"unknown (the search has no noise.json: it began before sound_tf kept one, or the file was damaged). The "
+        f"search goes on with the folder as it is now: trial 4 mixes in 2 files, 1.5 s of noise, which noise.json "
+        f"in the search folder records from now on"]
+    assert versions() == [(4, ["fan.wav", "hum.wav"], 1.5)]
 
 
 def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
