@@ -72,10 +72,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -1202,7 +1203,8 @@ def _duration(seconds: float) -> str:
 @dataclass(frozen=True)
 class NoiseFolder:
     """What ``augment.noise_dir`` held when its noise was loaded (:func:`load_noise_folder`): which recordings a
-    run mixes in, cheap to take again to see whether they changed (no file is read for it).
+    run mixes in, cheap to take again to see whether they changed (every file is read once to hash it: 55 ms for
+    six files of 23 MB here, against 0.04 ms for their sizes and times).
 
     Attributes
     ----------
@@ -1211,6 +1213,9 @@ class NoiseFolder:
     files : dict of str to (int, int)
         Every audio file under it, by its name relative to the folder (``/`` between folders), with its size in
         bytes and its modification time in nanoseconds (``-1, -1`` for a link whose target is gone).
+    hashes : dict of str to str
+        The files' BLAKE2b digests (16 bytes, hex), by name as in ``files`` (none for a file that cannot be read,
+        and none in a record written before sound_tf kept them): a file rewritten with the same size and time.
     silent, unreadable : tuple of str
         Names (as in ``files``) of the files left out of the noise: every sample zero in the decode cache's 16-bit
         PCM (silence adds no noise at any SNR), or not decodable.
@@ -1223,6 +1228,7 @@ class NoiseFolder:
     silent: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()
     seconds: float = 0.0
+    hashes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def used(self) -> int:
@@ -1244,30 +1250,43 @@ class NoiseFolder:
 
     def changes_since(self, earlier: "NoiseFolder") -> str:
         """``2 files added (c.wav, d.wav), 1 removed (a.wav), 1 changed (b.wav)``: how the files differ from
-        ``earlier``'s by name, size and modification time (up to 3 names of each); ``""`` when they do not."""
+        ``earlier``'s by name, size, modification time and content (the hashes both hold; up to 3 names of each);
+        ``""`` when they do not."""
         added = [name for name in self.files if name not in earlier.files]
         removed = [name for name in earlier.files if name not in self.files]
-        changed = [name for name in self.files
-                   if name in earlier.files and tuple(self.files[name]) != tuple(earlier.files[name])]
+        changed = [name for name in self.files if name in earlier.files and self._differs(name, earlier)]
         parts: list[str] = []
         for what, names in (("added", added), ("removed", removed), ("changed", changed)):
             if names:  # "2 files added (...), 1 removed (...)"
                 parts.append(f"{_count(len(names), 'file') if not parts else len(names)} {what} ({_names(names, 3)})")
         return ", ".join(parts)
 
+    def _differs(self, name: str, earlier: "NoiseFolder") -> bool:
+        if tuple(self.files[name]) != tuple(earlier.files[name]):
+            return True
+        return name in self.hashes and name in earlier.hashes and self.hashes[name] != earlier.hashes[name]
+
+    def rewritten_since(self, earlier: "NoiseFolder") -> list[str]:
+        """Names of the files whose size and time are ``earlier``'s and whose content is not: a decode cache keyed
+        on size and time holds the earlier content for them."""
+        return [name for name in self.files if name in earlier.files and tuple(self.files[name]) ==
+                tuple(earlier.files[name]) and self._differs(name, earlier)]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, which :meth:`from_dict` reads back."""
         return {"folder": self.folder, "count": len(self.files), "used": self.used, "seconds": round(self.seconds, 3),
                 "silent": list(self.silent), "unreadable": list(self.unreadable),
-                "files": {name: list(entry) for name, entry in self.files.items()}}
+                "files": {name: list(entry) for name, entry in self.files.items()}, "hashes": dict(self.hashes)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "NoiseFolder":
         """The :meth:`to_dict` of a :class:`NoiseFolder`; ``ValueError`` when ``data`` is not one."""
         try:
             files = {str(name): (int(entry[0]), int(entry[1])) for name, entry in data["files"].items()}
+            hashes = {str(name): str(digest) for name, digest in data.get("hashes", {}).items()}
             return cls(folder=str(data["folder"]), files=files, silent=tuple(map(str, data.get("silent", ()))),
-                       unreadable=tuple(map(str, data.get("unreadable", ()))), seconds=float(data.get("seconds", 0.0)))
+                       unreadable=tuple(map(str, data.get("unreadable", ()))), seconds=float(data.get("seconds", 0.0)),
+                       hashes=hashes)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise ValueError(f"not a noise folder's description ({type(exc).__name__}: {exc})") from None
 
@@ -1286,6 +1305,30 @@ def list_noise_folder(folder: str | Path, files: Sequence[Path]) -> dict[str, tu
             entry = (int(stat.st_size), int(stat.st_mtime_ns))
         listing[path.relative_to(root).as_posix()] = entry
     return listing
+
+
+def hash_noise_files(folder: str | Path, files: Sequence[Path]) -> dict[str, str]:
+    """``files`` (found under ``folder``) by name relative to it, each with the BLAKE2b digest of its bytes (16
+    bytes, hex); a file that cannot be read is left out: :attr:`NoiseFolder.hashes`."""
+    root = Path(folder).expanduser()
+    hashes = {}
+    for path in files:
+        digest = hashlib.blake2b(digest_size=16)
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        except OSError:
+            continue
+        hashes[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return hashes
+
+
+def take_noise_folder(folder: str | Path, files: Sequence[Path]) -> NoiseFolder:
+    """What ``folder`` holds now (``files``, its audio files), to compare with a :class:`NoiseFolder` kept before;
+    nothing is decoded."""
+    return NoiseFolder(folder=str(folder), files=list_noise_folder(folder, files),
+                       hashes=hash_noise_files(folder, files))
 
 
 #: How many silent files the warning of :func:`load_noise_folder` names before ``and N more``.
@@ -1312,12 +1355,15 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     return None if loaded is None else loaded[0]
 
 
-def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
+def load_noise_folder(config: Config, *,
+                      earlier: NoiseFolder | None = None) -> tuple[np.ndarray, NoiseFolder] | None:
     """The noise of ``augment.noise_dir`` (every audio file decoded through the decode cache, laid end to end) and
     what the folder held (:class:`NoiseFolder`); ``None`` when augmentation or noise is off or no folder is set.
 
     Silent files (every sample zero) are left out, and one warning names them; unreadable ones are left out with
-    the decode cache's warning for each (``strict``: an error).
+    the decode cache's warning for each (``strict``: an error). ``earlier``: the folder as a run recorded it; a file
+    rewritten since with the same size and time (:meth:`NoiseFolder.rewritten_since`), whose decoded copy the
+    cache keys on those, is decoded again, not read back as it was.
 
     Returns
     -------
@@ -1338,9 +1384,14 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     files, problem = audio.list_audio_folder(aug.noise_dir)
     if problem is not None:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir}: {problem}")
-    listing = list_noise_folder(aug.noise_dir, files)
+    now = take_noise_folder(aug.noise_dir, files)
+    listing = now.files
     names = dict(zip((str(p) for p in files), listing))  # source path -> name in the folder
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
+    rewritten = set(now.rewritten_since(earlier)) if earlier is not None else set()
+    for path in (p for p in files if names[str(p)] in rewritten):
+        with contextlib.suppress(OSError):  # the earlier content's decoding, under the same size and time
+            cache.path_for(path).unlink()
     # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
     # only when it was decoded, so a later run (reading the cache) left them out without a word.
     result = cache.build(files, strict=config.data.strict, silent_use=None)
@@ -1366,7 +1417,7 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
             "noise; add longer recordings", aug.noise_dir, len(audible), bank.size / rate,
             config.audio.clip_samples / rate, config.audio.clip_samples / bank.size, rate / bank.size)
     return bank, NoiseFolder(folder=str(aug.noise_dir), files=listing, silent=silent, unreadable=unreadable,
-                             seconds=bank.size / rate)
+                             seconds=bank.size / rate, hashes=now.hashes)
 
 
 def _span(low: float, high: float, unit: str) -> str:

@@ -126,6 +126,13 @@ def _noise_version(version: Mapping[str, Any]) -> augment.NoiseFolder | None:
         return None
 
 
+def recorded_noise(folder: Path, *, search: bool = False) -> augment.NoiseFolder | None:
+    """The last version of the noise folder ``folder/noise.json`` lists (a run folder's, or with ``search`` a
+    search folder's), for :func:`sound_tf.augment.load_noise_folder`'s ``earlier``; ``None`` without one."""
+    versions = read_noise_record(folder, _steps=_SEARCH_TRIALS if search else _RUN_EPOCHS)
+    return _noise_version(versions[-1]) if versions else None
+
+
 def _epochs(first: int, last: int, step: str = "epoch") -> str:
     """``epoch 3``, ``epochs 3-10`` (``step`` ``trial``: ``trials 3-10``)."""
     return f"{step} {first}" if first == last else f"{step}s {first}-{last}"
@@ -188,7 +195,7 @@ def _record_noise(folder: Path, noise: augment.NoiseFolder | None, *, first: int
 
 def noise_changes(run_dir: Path, config: Config) -> str:
     """How ``config``'s ``augment.noise_dir`` differs now from the noise ``run_dir``'s last epochs mixed in
-    (:meth:`sound_tf.augment.NoiseFolder.changes_since`: by the files' names, sizes and times, none of them read);
+    (:meth:`sound_tf.augment.NoiseFolder.changes_since`: by the files' names, sizes, times and hashes; none decoded);
     ``""`` when it does not, or nothing says (no noise folder, or a run without ``noise.json``)."""
     from .audio import list_audio_folder
 
@@ -198,9 +205,7 @@ def noise_changes(run_dir: Path, config: Config) -> str:
     files, problem = list_audio_folder(config.augment.noise_dir)
     if problem is not None:
         return problem
-    now = augment.NoiseFolder(folder=config.augment.noise_dir,
-                              files=augment.list_noise_folder(config.augment.noise_dir, files))
-    return now.changes_since(before)
+    return augment.take_noise_folder(config.augment.noise_dir, files).changes_since(before)
 
 
 BACKUP_DIR = "backup"
@@ -827,7 +832,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     # Before any data is read or state written: a bad augment.noise_dir leaves no "running" run behind.
-    noise_bank, noise_folder = augment.load_noise_folder(config) or (None, None)  # None, None without a noise folder
+    noise_bank, noise_folder = (augment.load_noise_folder(config, earlier=recorded_noise(run_dir))
+                                or (None, None))  # None, None without a noise folder
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
     previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds

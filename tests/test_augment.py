@@ -446,6 +446,42 @@ def test_the_noise_line_counts_the_files_mixed_in_and_the_silent_ones_are_named_
     assert augment.NoiseFolder.from_dict(json.loads(json.dumps(noise.to_dict()))) == noise
 
 
+def test_a_noise_file_rewritten_with_its_size_and_time_is_a_changed_file_and_decoded_again(tmp_path, rng):
+    """A noise file rewritten with the same size and modification time (cp -p, rsync -a, a tar extracted again)
+    was the same file to noise.json, which kept names, sizes and times only, and the decode cache (keyed on them)
+    gave its earlier content back. Its BLAKE2b hash is kept now: it is a changed file, and the load given the
+    recorded folder decodes it again. A record from before the hashes compares sizes and times."""
+    import os
+
+    from sound_tf import audio
+
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    first = (0.2 * rng.standard_normal(RATE_HZ)).astype(np.float32)
+    sf.write(folder / "a.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "b.wav", first, RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=0.5, noise_dir=str(folder))
+    bank, earlier = augment.load_noise_folder(config)
+    assert sorted(earlier.hashes) == ["a.wav", "b.wav"] and all(len(h) == 32 for h in earlier.hashes.values())
+    assert augment.NoiseFolder.from_dict(json.loads(json.dumps(earlier.to_dict()))) == earlier
+    stat = (folder / "b.wav").stat()
+    second = (0.2 * rng.standard_normal(RATE_HZ)).astype(np.float32)
+    sf.write(folder / "b.wav", second, RATE_HZ, subtype="PCM_16")
+    os.utime(folder / "b.wav", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (folder / "b.wav").stat().st_size == stat.st_size
+    files, _ = audio.list_audio_folder(folder)
+    now = augment.take_noise_folder(folder, files)
+    assert now.files == earlier.files and now.changes_since(earlier) == "1 file changed (b.wav)"
+    assert now.rewritten_since(earlier) == ["b.wav"]
+    unhashed = augment.NoiseFolder.from_dict({k: v for k, v in earlier.to_dict().items() if k != "hashes"})
+    assert now.changes_since(unhashed) == "" and now.rewritten_since(unhashed) == []  # sizes and times only
+    reloaded, later = augment.load_noise_folder(config, earlier=earlier)
+    assert later.hashes == now.hashes and later.changes_since(earlier) == "1 file changed (b.wav)"
+    half = RATE_HZ  # a.wav, then b.wav: b.wav's samples are the new ones, not the cache's copy of the old
+    assert np.allclose(reloaded[half:], second, atol=1 / 32768) and not np.allclose(reloaded[half:], first, atol=0.01)
+    assert np.array_equal(reloaded[:half], bank[:half])
+
+
 def test_a_noise_folder_tells_which_files_were_added_removed_or_changed():
     earlier = augment.NoiseFolder(folder="/n", files={"a.wav": (10, 1), "b.wav": (20, 2), "c.wav": (30, 3)})
     assert earlier.changes_since(earlier) == ""

@@ -2155,9 +2155,9 @@ def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_eve
     loads: list[str] = []
     real_load = augment.load_noise_folder
 
-    def counting_load(cfg):
+    def counting_load(cfg, **kwargs):
         loads.append(cfg.augment.noise_dir)
-        return real_load(cfg)
+        return real_load(cfg, **kwargs)
 
     monkeypatch.setattr(augment, "load_noise_folder", counting_load)  # load_noise_bank calls it too
     noisy = apply_overrides(config, {"augment.noise_dir": str(noise_dir)})
