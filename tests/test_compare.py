@@ -41,6 +41,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _name(path: Path) -> str:
+    """A run as compare names it in its table, its lines and --csv: relative to the current folder when it is
+    inside it (pytest run from /tmp, whose tmp_path is there too), else its path as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -111,7 +120,7 @@ def test_table_holds_each_runs_own_numbers(runs, capsys):
         metrics = json.loads((run / "metrics.json").read_text())
         history = _rows(run / "history.csv")
         losses = [float(row["val_loss"]) for row in history]
-        row = next(line for line in lines if line.startswith(str(run)))
+        row = next(line for line in lines if line.startswith(_name(run)))
         cells = row.split()
         assert cells[1:4] == ["run", "done", str(len(history))]
         assert cells[4] == str(int(np.argmin(losses)) + 1)  # the epoch whose weights were kept
@@ -139,7 +148,7 @@ def test_other_test_clips_are_named_and_csv_keeps_numbers(runs, tmp_path, capsys
     assert re.split(r"\s{2,}", table[0])[:7] == ["run", "kind", "status", "epochs", "best", "test clips", "test set"]
     assert [line.split()[6] for line in table[1:3]] == ["A", "B"]
     rows = _rows(target)
-    assert [row["run"] for row in rows] == [str(runs["a"]), str(runs["c"])]
+    assert [row["run"] for row in rows] == [_name(runs["a"]), _name(runs["c"])]
     assert [row["test_set"] for row in rows] == ["A", "B"]
     for row, name in zip(rows, "ac"):
         metrics = json.loads((runs[name] / "metrics.json").read_text())
@@ -155,8 +164,8 @@ def test_a_folder_of_runs_and_the_same_run_twice(runs, capsys):
     parent = runs["a"].parent
     assert compare.main([str(parent), str(runs["b"])]) == 0  # b is inside parent: listed once
     lines = capsys.readouterr().out.splitlines()
-    listed = [line.split()[0] for line in lines[1:] if line.startswith(str(parent))]
-    assert listed == [str(runs[name]) for name in "abc"]
+    listed = [line.split()[0] for line in lines[1:] if line.startswith(_name(parent))]
+    assert listed == [_name(runs[name]) for name in "abc"]
     assert compare.main([str(runs["a"])]) == 0
     assert "one run: no other to compare its settings with" in capsys.readouterr().out
 
@@ -167,8 +176,8 @@ def test_a_tuning_jobs_best_run_is_found_two_levels_down(runs, tmp_path, capsys)
     shutil.copytree(runs["b"], tree / "tune-job" / "search" / "trial_0" / "run", ignore=shutil.ignore_patterns(".lock"))
     shutil.copytree(runs["c"], tree / "plain", ignore=shutil.ignore_patterns(".lock"))
     assert compare.main([str(tree)]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.startswith(str(tree))]
-    assert listed == [str(tree / "plain"), str(tree / "tune-job" / "best_run")]  # not three levels down
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.startswith(_name(tree))]
+    assert listed == [_name(tree / "plain"), _name(tree / "tune-job" / "best_run")]  # not three levels down
 
 
 def test_unreadable_run_is_named_and_left_out(runs, tmp_path, capsys):
@@ -178,7 +187,7 @@ def test_unreadable_run_is_named_and_left_out(runs, tmp_path, capsys):
     assert compare.main([str(runs["a"]), str(broken)]) == 0
     captured = capsys.readouterr()
     assert f"{broken / 'metrics.json'}: not valid JSON" in captured.err and "is left out" in captured.err
-    assert str(broken) not in captured.out and str(runs["a"]) in captured.out
+    assert _name(broken) not in captured.out and _name(runs["a"]) in captured.out
     assert compare.main([str(broken)]) == 2
     assert "error: no run could be read" in capsys.readouterr().err
 
@@ -207,7 +216,7 @@ def test_crossval_folder_shows_the_mean_and_spread(runs, tmp_path, capsys):
                "std": {"accuracy": float(np.std(per_fold[:2])), "macro_f1": 0.05}}
     (folder / "crossval.json").write_text(json.dumps(summary), encoding="utf-8")
     assert compare.main([str(folder), str(runs["a"])]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(folder)))
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(_name(folder)))
     assert "crossval  2 of 3 folds" in row
     assert f"{100 * np.mean(per_fold[:2]):.2f}% +-{100 * np.std(per_fold[:2]):.2f}" in row
     assert "0.800 +-0.050" in row
@@ -236,7 +245,7 @@ def test_csv_never_replaces_a_file_it_did_not_write(runs, tmp_path, capsys):
     table = tmp_path / "table.csv"
     assert compare.main([str(run), str(runs["b"]), "--csv", str(table)]) == 0
     assert compare.main([str(runs["b"]), "--csv", str(table)]) == 0
-    assert [row["run"] for row in _rows(table)] == [str(runs["b"])]
+    assert [row["run"] for row in _rows(table)] == [_name(runs["b"])]
     folder = tmp_path / "folder.csv"
     folder.mkdir()
     assert compare.main([str(run), "--csv", str(folder)]) == 2
@@ -266,8 +275,8 @@ def test_a_file_that_cannot_be_read_leaves_its_run_out(runs, tmp_path, capsys, m
     assert compare.main([str(tmp_path / "runs")]) == 0
     captured = capsys.readouterr()
     assert captured.err == f"warning: {denied}: cannot be read (Permission denied); {run} is left out\n"
-    listed = [line.split()[0] for line in captured.out.splitlines()[1:] if line.startswith(str(tmp_path))]
-    assert listed == [str(tmp_path / "runs" / "a")]
+    listed = [line.split()[0] for line in captured.out.splitlines()[1:] if line.startswith(_name(tmp_path))]
+    assert listed == [_name(tmp_path / "runs" / "a")]
 
 
 def test_a_subfolder_that_cannot_be_listed_is_named_and_the_others_compared(runs, tmp_path, capsys, monkeypatch):
@@ -285,7 +294,7 @@ def test_a_subfolder_that_cannot_be_listed_is_named_and_the_others_compared(runs
     assert compare.main([str(tree)]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith(f"warning: {tree / 'locked'}: cannot be read (Permission denied)")
-    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [str(tree / "a")]
+    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [_name(tree / "a")]
 
 
 @pytest.mark.parametrize("name, text, problem", [
@@ -303,7 +312,7 @@ def test_a_csv_file_not_in_its_format_leaves_its_run_out(runs, tmp_path, capsys,
     captured = capsys.readouterr()
     assert captured.err == (f"warning: {run / name}: not the file sound_tf writes there ({problem}); "
                             f"{run} is left out\n")
-    assert str(run) not in captured.out
+    assert _name(run) not in captured.out
 
 
 @pytest.mark.parametrize("history", ["empty", "header"])
@@ -325,7 +334,7 @@ def test_a_run_killed_in_its_first_epoch_is_0_of_its_epochs_without_scores(runs,
     table = tmp_path / "table.csv"
     assert compare.main([str(run), str(runs["a"]), "--csv", str(table)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
-    assert row == [str(run), "run", "unfinished", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
+    assert row == [_name(run), "run", "unfinished", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
     written = _rows(table)[0]
     assert [written[name] for name in ("status", "epochs", "best_epoch", "test_clips", "accuracy",
                                        "balanced_accuracy", "macro_f1", "train_seconds")] == \
@@ -365,11 +374,11 @@ def test_settings_of_many_runs_give_each_value_its_runs(runs, tmp_path, capsys):
     """Beyond four runs each setting that differs lists its values with their runs: with 11 runs the line
     'train.seed  0 | 0 | 1 | 2 | 0 | 0 | 0 | 0 | 1 | 2 | 0' had to be counted against the table."""
     seeds = [_with_seed(runs["a"], tmp_path / f"s{seed}", seed) for seed in (1, 2, 3)]
-    a, b, c = (str(runs[name]) for name in "abc")
+    a, b, c = (_name(runs[name]) for name in "abc")
     assert compare.main([a, b, c, *map(str, seeds)]) == 0
     lines = capsys.readouterr().out.splitlines()
     start = lines.index("settings that differ (4 of 67; each value with its runs, the most common last):")
-    s1, s2, s3 = map(str, seeds)
+    s1, s2, s3 = map(_name, seeds)
     assert lines[start + 1:start + 5] == [
         f"  augment.enabled      true: {b}; false: the other 5",
         f"  data.test_fraction   0.3: {c}; 0.15: the other 5",
@@ -405,7 +414,7 @@ def test_runs_that_differ_in_the_seed_alone_are_averaged(runs, tmp_path, capsys)
         assert arm[0] == f"{100 * columns[0].mean():.2f}% +-{100 * columns[0].std():.2f}"
         assert arm[1] == f"{100 * columns[1].mean():.2f}% +-{100 * columns[1].std():.2f}"
         assert arm[2] == f"{columns[2].mean():.3f} +-{columns[2].std():.3f}"
-        assert arm[3:] == [seeds, ", ".join(map(str, members))]
+        assert arm[3:] == [seeds, ", ".join(map(_name, members))]
     assert len(lines) == start + 4  # c, on other test clips with another test fraction, has no arm of its own
 
 
@@ -422,7 +431,7 @@ def test_runs_of_one_seed_are_no_arm_over_seeds(runs, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
                             "+- std:") + 2]
-    assert arm.endswith(f"0, 0, 1  {runs['a']}, {again}, {seed1}")
+    assert arm.endswith(f"0, 0, 1  {_name(runs['a'])}, {_name(again)}, {_name(seed1)}")
 
 
 def test_a_quoted_tilde_is_the_home_folder(runs, tmp_path, capsys, monkeypatch):
@@ -454,7 +463,7 @@ def test_a_run_folder_that_lost_a_file_is_named_not_skipped(runs, tmp_path, caps
         f"model.keras but no config.json (deleted, or the run stopped as it began)",
         f"warning: {tree / 'c'}: left out: it holds a train run's metrics.json, history.csv, model.keras but no "
         f"run_state.json (deleted, or the run stopped as it began)"]
-    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [str(tree / "a")]
+    assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [_name(tree / "a")]
 
 
 def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys):
@@ -481,7 +490,7 @@ def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys
     assert compare.summarise(resumed).settings["augment.noise_dir files"] == f"{first}, then from epoch 2: {second}"
     arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
                             "+- std:") + 2]
-    assert arm.endswith(f"0, 1   {new}, {new_seed}")  # not old: other noise
+    assert arm.endswith(f"0, 1   {_name(new)}, {_name(new_seed)}")  # not old: other noise
 
 
 def test_a_crossvals_fold_is_no_plain_run(runs, tmp_path, capsys):
@@ -492,8 +501,8 @@ def test_a_crossvals_fold_is_no_plain_run(runs, tmp_path, capsys):
     seed = _with_seed(runs["a"], tmp_path / "a1", 1)
     assert compare.main([str(runs["a"]), str(seed), str(fold)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert next(line for line in lines if line.startswith(str(fold))).split()[1] == "fold"
-    assert lines[-1].endswith(f"0, 1   {runs['a']}, {seed}")
+    assert next(line for line in lines if line.startswith(_name(fold))).split()[1] == "fold"
+    assert lines[-1].endswith(f"0, 1   {_name(runs['a'])}, {_name(seed)}")
     assert compare.summarise(seed).kind == "run"  # a folder named fold_K alone is not one
     plain = _copy(runs["a"], tmp_path / "fold_2")
     assert compare.summarise(plain).kind == "run"
@@ -514,7 +523,7 @@ def test_export_column_names_the_smallest_model_that_takes_the_waveform(runs, tm
     (run / "export" / "export.json").write_text(json.dumps({"passed": False, "failures": ["int8: agreement"],
                                                             "artefacts": artefacts}), encoding="utf-8")
     assert compare.main([str(run)]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(str(run)))
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(_name(run)))
     assert row.endswith(f"failed (1 check): dynamic {134722 / 1024:.0f} KB 95.0%")
 
 
@@ -530,8 +539,8 @@ def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_
     epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
     assert compare.main([str(run), str(runs["a"])]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:3]}
-    assert rows[str(run)][2:6] == ["unfinished", "1", "of", str(epochs)]
-    assert rows[str(runs["a"])][2:4] == ["done", str(len(history) - 1)]
+    assert rows[_name(run)][2:6] == ["unfinished", "1", "of", str(epochs)]
+    assert rows[_name(runs["a"])][2:4] == ["done", str(len(history) - 1)]
 
 
 def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_run, tmp_path, capsys):
@@ -546,9 +555,9 @@ def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_ru
     (seed / "config.json").write_text(json.dumps(config), encoding="utf-8")
     assert compare.main([str(tmp_path / "runs")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    listed = [line.split()[0] for line in lines[1:] if line.startswith(str(tmp_path))]
-    assert listed == [str(seed), str(stopped)]  # no fold_1, fold_2, fold_3 rows
-    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(str(stopped))))
+    listed = [line.split()[0] for line in lines[1:] if line.startswith(_name(tmp_path))]
+    assert listed == [_name(seed), _name(stopped)]  # no fold_1, fold_2, fold_3 rows
+    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(stopped))))
     folds = [json.loads((stopped / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
     accuracy = np.array([fold["accuracy"] for fold in folds])
     f1 = np.array([fold["macro_f1"] for fold in folds])
@@ -576,7 +585,7 @@ def test_a_crossval_stopped_in_its_first_fold_has_no_scores(crossval_run, tmp_pa
         shutil.rmtree(folder / f"fold_{k}")
     assert compare.main([str(folder)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
-    assert row == [str(folder), "crossval", "0 of 3 folds", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert row == [_name(folder), "crossval", "0 of 3 folds", "-", "-", "-", "-", "-", "-", "-", "-"]
 
 
 def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, capsys):
@@ -590,7 +599,7 @@ def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, caps
     assert compare.main([str(crossval_run), str(stopped), "--csv", str(table)]) == 0
     lines = capsys.readouterr().out.splitlines()
     for run, total in ((crossval_run, sum(folds)), (stopped, folds[0] + folds[1] + 1.5)):
-        row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(str(run))))
+        row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(run))))
         assert row[-2:] == [f"{total:.0f}", "-"]
     seconds = [float(row["train_seconds"]) for row in _rows(table)]
     assert seconds == pytest.approx([sum(folds), folds[0] + folds[1] + 1.5])
@@ -613,12 +622,12 @@ def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, ca
     assert compare.main([str(runs["a"]), str(a1), str(grown)]) == 0
     lines = capsys.readouterr().out.splitlines()
     start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
-    assert lines[start + 2].endswith(f"0, 1   {runs['a']}, {a1}")
+    assert lines[start + 2].endswith(f"0, 1   {_name(runs['a'])}, {_name(a1)}")
     note = lines.index("not averaged: runs whose settings differ in train.seed alone but that were given other clips "
                        "(split.csv's files, labels):")
     assert note == start + 3
-    assert re.fullmatch(rf"  {len(rows)} clips \[[0-9a-f]{{8}}\]: {runs['a']}, {a1}", lines[note + 1])
-    assert re.fullmatch(rf"  {len(rows) + 1} clips \[[0-9a-f]{{8}}\]: {grown}", lines[note + 2])
+    assert re.fullmatch(rf"  {len(rows)} clips \[[0-9a-f]{{8}}\]: {_name(runs['a'])}, {_name(a1)}", lines[note + 1])
+    assert re.fullmatch(rf"  {len(rows) + 1} clips \[[0-9a-f]{{8}}\]: {_name(grown)}", lines[note + 2])
     assert len(lines) == note + 3
     relabelled = _with_seed(runs["a"], tmp_path / "a3", 3)  # the same files, one of them under another class
     rows[0]["label"] = next(label for label in TONES_HZ if label != rows[0]["label"])
