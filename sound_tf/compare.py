@@ -3,7 +3,8 @@
 An ablation (augmentation on and off, two learning rates, three seeds) leaves one run folder per run;
 this command reads what each folder already holds (``config.json``, ``metrics.json``, ``history.csv``,
 ``run_state.json``, ``export/export.json``; a cross-validation's ``crossval.json``, or for one stopped before
-it, ``crossval_state.json`` and its finished folds' ``metrics.json``) and prints one row per
+it or after a fold its ``crossval.json`` does not count, ``crossval_state.json`` and its finished folds'
+``metrics.json``) and prints one row per
 run with its test scores, then every setting whose value is not the same in all of them. When the runs
 were scored on different test clips (another split, other data), it says so: their scores do not
 measure the same thing. Runs that differ in their seed alone and were given the same clips are averaged, one line
@@ -305,13 +306,40 @@ def _folds_seconds(run_dir: Path, folds: Sequence[Any]) -> float | None:
     return sum(given) if given else None
 
 
+def _summary_current(crossval: dict[str, Any], run_dir: Path, finished: Sequence[Any]) -> bool:
+    """Whether ``crossval.json`` is the record of the folds finished in ``run_dir`` now: each of them is among its
+    ``folds_done`` with the scores its ``per_fold`` row gives. crossval writes it once its folds end, so a later
+    crossval in the same folder (the folds after a ``--folds 1``) killed after a fold finished leaves it behind the
+    fold folders; a fold of ``folds_done`` whose folder was deleted since (its model, to free the disk) leaves it
+    current."""
+    done = {str(fold) for fold in crossval.get("folds_done") or []}
+    rows = {str(row.get("fold")): row for row in crossval.get("per_fold") or [] if isinstance(row, dict)}
+    for fold in finished:
+        if str(fold) not in done:
+            return False
+        if str(fold) in rows:  # a fold trained again since (its folder emptied and the crossval run again)
+            metrics = _read_object(run_dir / f"fold_{fold}" / "metrics.json") or {}
+            for name in SCORES:
+                mine, theirs = metrics.get(name), rows[str(fold)].get(name)
+                if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and \
+                        not math.isclose(mine, theirs, rel_tol=0, abs_tol=1e-12):
+                    return False
+    return True
+
+
 def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None) -> RunSummary:
     """A cross-validation's row: ``crossval.json``'s mean +- std over the folds done, or, for one stopped before it
-    wrote that file (crossval writes it once its folds end), the same from the folds finished so far (their
-    ``metrics.json``); its status ``done`` or ``2 of 5 folds`` (its folds: ``crossval_state.json``'s)."""
+    wrote that file (crossval writes it once its folds end) or after a fold it does not count finished, the same
+    from the folds finished so far (their ``metrics.json``); its status ``done`` or ``2 of 5 folds`` (its folds:
+    ``crossval_state.json``'s)."""
     state = _read_object(run_dir / CROSSVAL_STATE_FILENAME) or {}
     crossval = _read_object(run_dir / CROSSVAL_FILENAME)
     summary = RunSummary(run_dir, "crossval", "done", settings)
+    listed = state.get("folds") if isinstance(state.get("folds"), list) else (crossval or {}).get("folds")
+    finished = [fold for fold in listed if _fold_finished(run_dir / f"fold_{fold}")] if isinstance(listed, list) \
+        else []
+    if crossval is not None and not _summary_current(crossval, run_dir, finished):
+        crossval = None  # behind its fold folders: what they hold is newer
     if crossval is not None:
         folds, done = crossval.get("folds") or state.get("folds"), list(crossval.get("folds_done") or [])
         complete = bool(crossval.get("complete"))
@@ -323,11 +351,11 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
             if isinstance(std.get(name), (int, float)):
                 summary.spread[name] = float(std[name])
     else:  # stopped (killed, or still running) before its summary: what its finished folds hold
-        folds = state.get("folds")
+        folds = listed
         if not isinstance(folds, list):
             raise CompareError(f"{printable_path(run_dir / CROSSVAL_STATE_FILENAME)}: not the file sound_tf writes "
                                f"there (no list of folds)")
-        done = [fold for fold in folds if _fold_finished(run_dir / f"fold_{fold}")]
+        done = finished
         metrics = [_read_object(run_dir / f"fold_{fold}" / "metrics.json") or {} for fold in done]
         complete = bool(folds) and len(done) == len(folds)
         labels = metrics[0].get("labels") if metrics else None

@@ -633,3 +633,47 @@ def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, ca
     rows[0]["label"] = next(label for label in TONES_HZ if label != rows[0]["label"])
     _write_rows(relabelled / "split.csv", rows)
     assert compare.seed_groups([compare.summarise(run) for run in (runs["a"], relabelled, a1)]) == [[0, 2]]
+
+
+def test_a_crossval_json_behind_its_fold_folders_is_not_trusted(crossval_run, tmp_path, capsys):
+    """'crossval --folds 1' writes crossval.json of fold 1; a full crossval in the same folder killed after fold 2
+    (FSDD, 72 clips, 3 folds) still showed '1 of 3 folds' with fold 1's 24 test clips. The fold folders are what is
+    done: a fold finished that crossval.json does not count, or counts with other scores (trained again), makes the
+    row the finished folds'."""
+    from sound_tf.crossval import summarise
+
+    folder = _stopped_in_fold_3(crossval_run, tmp_path / "cv")
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for k in (2, 3):
+        (folder / f"fold_{k}").rename(hidden / f"fold_{k}")
+    written = summarise(folder, [1, 2, 3], log=lambda message: None)  # what crossval --folds 1 leaves
+    assert written["folds_done"] == [1]
+    for k in (2, 3):  # then the full crossval finished fold 2 and was killed in fold 3
+        (hidden / f"fold_{k}").rename(folder / f"fold_{k}")
+    folds = [json.loads((folder / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
+    accuracy = np.array([fold["accuracy"] for fold in folds])
+    assert compare.main([str(folder)]) == 0
+    row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
+    assert row[:6] == [_name(folder), "crossval", "2 of 3 folds", "-", "-",
+                       str(sum(fold["num_examples"] for fold in folds))]
+    assert row[6] == f"{100 * accuracy.mean():.2f}% +-{100 * accuracy.std():.2f}"
+    without = _copy(folder, tmp_path / "without")  # the same folds with no crossval.json at all
+    (without / "crossval.json").unlink()
+    mine, theirs = compare.summarise(folder), compare.summarise(without)
+    assert (mine.scores, mine.spread, mine.test_set) == (theirs.scores, theirs.spread, theirs.test_set)
+    # crossval.json of the folds done is trusted, their folders or not (deleted to free the disk) ...
+    done = _copy(crossval_run, tmp_path / "done")
+    assert compare.summarise(done).status == "done"
+    shutil.rmtree(done / "fold_3")
+    assert compare.summarise(done).status == "done"
+    # ... unless a fold it counts was trained again since: other scores in its metrics.json
+    metrics = json.loads((done / "fold_1" / "metrics.json").read_text())
+    official = compare.summarise(done).scores["accuracy"]
+    (done / "fold_1" / "metrics.json").write_text(json.dumps({**metrics, "accuracy": metrics["accuracy"] / 2}),
+                                                   encoding="utf-8")
+    again = compare.summarise(done)
+    assert again.status == "2 of 3 folds"
+    second = json.loads((done / "fold_2" / "metrics.json").read_text())["accuracy"]
+    assert again.scores["accuracy"] == pytest.approx((metrics["accuracy"] / 2 + second) / 2, abs=1e-12)
+    assert again.scores["accuracy"] != pytest.approx(official, abs=1e-6)
