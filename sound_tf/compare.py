@@ -40,6 +40,12 @@ from . import atomic
 from .audio import printable_path
 from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
 from .errors import SoundTFError, run_cli
+from .locks import LOCK_FILE
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: sound_tf.locks locks nothing there either
+    fcntl = None
 
 CROSSVAL_FILENAME = "crossval.json"
 EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
@@ -60,7 +66,7 @@ class RunSummary:
 
     path: Path
     kind: str  # "run", "crossval", or "fold" (a train run a crossval made: fold_K in its folder)
-    status: str
+    status: str  # "done", "running" or "stopped" (RUNNING, STOPPED), a crossval's "2 of 3 folds[, running]"
     settings: dict[str, Any]
     epochs: int | None = None
     best_epoch: int | None = None  # 1-based, the lowest val_loss
@@ -291,6 +297,42 @@ def _noise_files(run_dir: Path) -> str | None:
     return ", ".join(parts) if parts else None
 
 
+def held(folder: Path) -> bool | None:
+    """Whether a command works in ``folder`` now: its ``.lock`` (:mod:`sound_tf.locks`) is held, which train,
+    crossval and export do while they run there and the operating system ends with their process, SIGKILL too.
+    ``None`` when it cannot be told (no ``fcntl``, or the file cannot be opened); a folder without the file is
+    not held. The test takes a shared lock and gives it back at once, without waiting: a command that claims the
+    folder in that instant is refused as if the folder were in use."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+#: The status of a train run not done: a command still works in its folder, none does (killed, or stopped by an
+#: error), or which of the two cannot be told (:func:`held`).
+RUNNING, STOPPED, UNFINISHED = "running", "stopped", "unfinished"
+
+
+def _unfinished_status(folder: Path) -> str:
+    return {True: RUNNING, False: STOPPED}.get(held(folder), UNFINISHED)
+
+
 def _fold_finished(fold_dir: Path) -> bool:
     """As ``sound_tf.crossval`` counts a fold finished: its run's state is done and it wrote ``metrics.json``."""
     return (_read_object(fold_dir / RUN_STATE_FILENAME) or {}).get("status") == "done" and \
@@ -369,6 +411,10 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
     total = len(folds) if isinstance(folds, list) else (crossval or {}).get("num_folds")
     summary.seconds = _folds_seconds(run_dir, folds if isinstance(folds, list) else done)
     summary.status = "done" if complete else f"{len(done)} of {total} folds"
+    if not complete:  # a crossval.json of the folds done is a command that ended (--folds), not one stopped
+        now = _unfinished_status(run_dir)
+        if now == RUNNING or (now == STOPPED and crossval is None):
+            summary.status += f", {now}"
     if isinstance(labels, list) and not settings.get("labels"):
         settings["labels"] = labels  # its config.json is the folds' template, without classes
     folds_csv = run_dir / "folds.csv"
@@ -396,7 +442,7 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     if (run_dir / CROSSVAL_FILENAME).is_file() or (run_dir / CROSSVAL_STATE_FILENAME).is_file():
         return _crossval_summary(run_dir, settings, root)
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
-    status = "done" if state.get("status") == "done" else "unfinished"
+    status = "done" if state.get("status") == "done" else _unfinished_status(run_dir)
     summary = RunSummary(run_dir, "fold" if is_fold(run_dir) else "run", status, settings)
     summary.epochs, summary.best_epoch = _history(run_dir / "history.csv")
     if isinstance(state.get("seconds"), (int, float)):
@@ -486,7 +532,7 @@ def _epochs_cell(summary: RunSummary) -> str:
     if summary.epochs is None:
         return "-"
     planned = summary.settings.get("train.epochs")
-    if summary.status == "unfinished" and isinstance(planned, int) and not isinstance(planned, bool):
+    if summary.status in (RUNNING, STOPPED, UNFINISHED) and isinstance(planned, int) and not isinstance(planned, bool):
         return f"{summary.epochs} of {planned}"
     return str(summary.epochs)
 

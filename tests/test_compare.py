@@ -334,11 +334,11 @@ def test_a_run_killed_in_its_first_epoch_is_0_of_its_epochs_without_scores(runs,
     table = tmp_path / "table.csv"
     assert compare.main([str(run), str(runs["a"]), "--csv", str(table)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
-    assert row == [_name(run), "run", "unfinished", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
+    assert row == [_name(run), "run", "stopped", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
     written = _rows(table)[0]
     assert [written[name] for name in ("status", "epochs", "best_epoch", "test_clips", "accuracy",
                                        "balanced_accuracy", "macro_f1", "train_seconds")] == \
-        ["unfinished", "0", "", "", "", "", "", ""]
+        ["stopped", "0", "", "", "", "", "", ""]
 
 
 def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
@@ -539,7 +539,7 @@ def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_
     epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
     assert compare.main([str(run), str(runs["a"])]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:3]}
-    assert rows[_name(run)][2:6] == ["unfinished", "1", "of", str(epochs)]
+    assert rows[_name(run)][2:6] == ["stopped", "1", "of", str(epochs)]
     assert rows[_name(runs["a"])][2:4] == ["done", str(len(history) - 1)]
 
 
@@ -561,7 +561,7 @@ def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_ru
     folds = [json.loads((stopped / f"fold_{k}" / "metrics.json").read_text()) for k in (1, 2)]
     accuracy = np.array([fold["accuracy"] for fold in folds])
     f1 = np.array([fold["macro_f1"] for fold in folds])
-    assert row[1:6] == ["crossval", "2 of 3 folds", "-", "-", str(sum(fold["num_examples"] for fold in folds))]
+    assert row[1:6] == ["crossval", "2 of 3 folds, stopped", "-", "-", str(sum(fold["num_examples"] for fold in folds))]
     assert row[7] == f"{100 * accuracy.mean():.2f}% +-{100 * accuracy.std():.2f}"
     assert row[9] == f"{f1.mean():.3f} +-{f1.std():.3f}"
     assert not any(line.startswith("over seeds") for line in lines)
@@ -572,7 +572,8 @@ def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_ru
     written = summarise(summarised, [1, 2, 3], log=lambda message: None)
     assert (written["num_folds"], written["complete"]) == (2, False)
     mine, theirs = compare.summarise(stopped), compare.summarise(summarised)
-    assert theirs.status == mine.status == "2 of 3 folds"  # num_folds counts the folds done: it was '2 of 2'
+    assert theirs.status == "2 of 3 folds"  # num_folds counts the folds done: it was '2 of 2'
+    assert mine.status == "2 of 3 folds, stopped"  # no crossval.json, and no command in the folder
     assert theirs.scores == pytest.approx(mine.scores, abs=1e-12)
     assert theirs.spread == pytest.approx(mine.spread, abs=1e-12)
     assert (theirs.test_clips, theirs.test_set) == (mine.test_clips, mine.test_set)
@@ -585,7 +586,7 @@ def test_a_crossval_stopped_in_its_first_fold_has_no_scores(crossval_run, tmp_pa
         shutil.rmtree(folder / f"fold_{k}")
     assert compare.main([str(folder)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
-    assert row == [_name(folder), "crossval", "0 of 3 folds", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert row == [_name(folder), "crossval", "0 of 3 folds, stopped", "-", "-", "-", "-", "-", "-", "-", "-"]
 
 
 def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, capsys):
@@ -655,7 +656,7 @@ def test_a_crossval_json_behind_its_fold_folders_is_not_trusted(crossval_run, tm
     accuracy = np.array([fold["accuracy"] for fold in folds])
     assert compare.main([str(folder)]) == 0
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
-    assert row[:6] == [_name(folder), "crossval", "2 of 3 folds", "-", "-",
+    assert row[:6] == [_name(folder), "crossval", "2 of 3 folds, stopped", "-", "-",
                        str(sum(fold["num_examples"] for fold in folds))]
     assert row[6] == f"{100 * accuracy.mean():.2f}% +-{100 * accuracy.std():.2f}"
     without = _copy(folder, tmp_path / "without")  # the same folds with no crossval.json at all
@@ -673,7 +674,56 @@ def test_a_crossval_json_behind_its_fold_folders_is_not_trusted(crossval_run, tm
     (done / "fold_1" / "metrics.json").write_text(json.dumps({**metrics, "accuracy": metrics["accuracy"] / 2}),
                                                    encoding="utf-8")
     again = compare.summarise(done)
-    assert again.status == "2 of 3 folds"
+    assert again.status == "2 of 3 folds, stopped"
     second = json.loads((done / "fold_2" / "metrics.json").read_text())["accuracy"]
     assert again.scores["accuracy"] == pytest.approx((metrics["accuracy"] / 2 + second) / 2, abs=1e-12)
     assert again.scores["accuracy"] != pytest.approx(official, abs=1e-6)
+
+
+def test_a_run_with_a_command_in_its_folder_is_running_else_stopped(runs, crossval_run, tmp_path, capsys):
+    """compare could not tell a killed run from one still training: both were 'unfinished' (FSDD, train --epochs 40
+    seen in epoch 4 and after a SIGKILL), and a crossval's row was '2 of 3 folds' either way. train, crossval and
+    export hold the folder's .lock while they work there, and the system drops it with their process: held is
+    'running', not held 'stopped'; a crossval.json of the folds asked for (--folds) is a command that ended."""
+    from sound_tf import locks
+
+    run = _copy(runs["a"], tmp_path / "run")
+    state = json.loads((run / "run_state.json").read_text())
+    (run / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    stopped = _stopped_in_fold_3(crossval_run, tmp_path / "cv")
+    asked = _copy(crossval_run, tmp_path / "asked")  # crossval --folds 1 2 ended, its crossval.json of those
+    shutil.rmtree(asked / "fold_3")
+    from sound_tf.crossval import summarise
+
+    summarise(asked, [1, 2, 3], log=lambda message: None)
+
+    def statuses() -> list[str]:
+        return [compare.summarise(folder).status for folder in (run, stopped, stopped / "fold_3", asked)]
+
+    assert statuses() == ["stopped", "2 of 3 folds, stopped", "stopped", "2 of 3 folds"]
+    # Held by another process, as train holds it: running; killed, stopped again.
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from sound_tf import locks; "
+                               "assert all(locks.claim_folder(f) is None for f in sys.argv[1:]); print('held', "
+                               "flush=True); sys.stdin.read()", str(run), str(stopped), str(stopped / "fold_3"),
+                               str(asked)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert statuses() == ["running", "2 of 3 folds, running", "running", "2 of 3 folds, running"]
+        assert compare.main([str(run), str(runs["a"])]) == 0
+        row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
+        assert row[:4] == [_name(run), "run", "running", f"{len(_rows(run / 'history.csv'))} of 3"]
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert statuses() == ["stopped", "2 of 3 folds, stopped", "stopped", "2 of 3 folds"]
+    # Claimed in this process (a descriptor of its own, as a command's): held all the same, and the check takes
+    # nothing from it.
+    assert locks.claim_folder(run) is None
+    try:
+        assert compare.summarise(run).status == "running"
+        assert locks.claim_folder(run) is None  # the holder's claims still count
+        locks.release_folder(run)
+    finally:
+        locks.release_folder(run)
+    assert compare.summarise(run).status == "stopped"
+    assert compare.held(tmp_path / "nowhere") is False and compare.summarise(runs["a"]).status == "done"
