@@ -54,6 +54,9 @@ SCORES = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics.json's, crossv
 #: The columns of the table and of ``--csv``, before the settings that differ.
 COLUMNS = ("run", "kind", "status", "epochs", "best_epoch", "test_clips", "test_set", "accuracy", "balanced_accuracy",
            "macro_f1", "train_seconds", "export")
+#: ``--csv``'s columns (then each score's spread and the settings that differ): the table's, and beside the epochs
+#: trained those the run was given (``train.epochs``), which the table shows for an unfinished run as ``5 of 30``.
+CSV_COLUMNS = (*COLUMNS[:4], "epochs_planned", *COLUMNS[4:])
 
 
 class CompareError(SoundTFError, ValueError):
@@ -526,14 +529,22 @@ def test_set_letters(summaries: Sequence[RunSummary]) -> list[str]:
     return ["?" if summary.test_set is None else letters[summary.test_set] for summary in summaries]
 
 
+def _planned(summary: RunSummary) -> int | None:
+    """The epochs a train run (or fold) was given, its ``train.epochs``; ``None`` for a run without epochs trained
+    (a crossval's row) or a config that does not say."""
+    planned = summary.settings.get("train.epochs")
+    if summary.epochs is None or not isinstance(planned, int) or isinstance(planned, bool):
+        return None
+    return planned
+
+
 def _epochs_cell(summary: RunSummary) -> str:
     """The epochs trained; an unfinished run's out of those it was given (``5 of 30``), a finished one's alone
     (early stopping ends most before ``train.epochs``)."""
     if summary.epochs is None:
         return "-"
-    planned = summary.settings.get("train.epochs")
-    if summary.status in (RUNNING, STOPPED, UNFINISHED) and isinstance(planned, int) and not isinstance(planned, bool):
-        return f"{summary.epochs} of {planned}"
+    if summary.status in (RUNNING, STOPPED, UNFINISHED) and _planned(summary) is not None:
+        return f"{summary.epochs} of {_planned(summary)}"
     return str(summary.epochs)
 
 
@@ -558,13 +569,15 @@ def table_rows(summaries: Sequence[RunSummary], names: Sequence[str],
 
 
 def csv_row(name: str, summary: RunSummary, letter: str = "") -> list[Any]:
-    """The row of :data:`COLUMNS` (then each score's spread over folds) ``--csv`` writes: numbers as numbers
-    (scores as fractions), empty where the run does not say; ``letter``, its test set's
+    """The row of :data:`CSV_COLUMNS` (then each score's spread over folds) ``--csv`` writes: numbers as numbers
+    (scores as fractions), empty where the run does not say; the epochs trained and those planned in two columns
+    (the table's ``5 of 30``, a number a spreadsheet reads each); ``letter``, its test set's
     (:func:`test_set_letters`; ``?`` written empty)."""
     def given(value: Any) -> Any:
         return "" if value is None else value
 
-    return [name, summary.kind, summary.status, given(summary.epochs), given(summary.best_epoch),
+    return [name, summary.kind, summary.status, given(summary.epochs), given(_planned(summary)),
+            given(summary.best_epoch),
             given(summary.test_clips), "" if letter == "?" else letter,
             *(given(summary.scores.get(score)) for score in SCORES),
             given(summary.seconds), given(summary.export), *(given(summary.spread.get(score)) for score in SCORES)]
@@ -736,7 +749,7 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     lines.extend(over_seeds(summaries, names))
     lines.extend(other_data(summaries, names))
     if csv_path is not None:
-        atomic.write_csv(csv_path, [*COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
+        atomic.write_csv(csv_path, [*CSV_COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
                          [[*csv_row(name, summary, letters[index]), *(values[index] for values in differ.values())]
                           for index, (name, summary) in enumerate(zip(names, summaries))])
         lines.append(f"wrote {printable_path(csv_path)}")

@@ -156,7 +156,7 @@ def test_other_test_clips_are_named_and_csv_keeps_numbers(runs, tmp_path, capsys
         assert float(row["macro_f1"]) == pytest.approx(metrics["macro_f1"], abs=1e-12)
         assert int(row["test_clips"]) == metrics["num_examples"]
     assert [row["data.test_fraction"] for row in rows] == ["0.15", "0.3"]
-    assert set(rows[0]) == {*compare.COLUMNS, "accuracy_std", "balanced_accuracy_std", "macro_f1_std",
+    assert set(rows[0]) == {*compare.CSV_COLUMNS, "accuracy_std", "balanced_accuracy_std", "macro_f1_std",
                             "data.test_fraction"}
 
 
@@ -336,9 +336,9 @@ def test_a_run_killed_in_its_first_epoch_is_0_of_its_epochs_without_scores(runs,
     row = re.split(r"\s{2,}", capsys.readouterr().out.splitlines()[1])
     assert row == [_name(run), "run", "stopped", f"0 of {epochs}", "-", "-", "-", "-", "-", "-", "-"]
     written = _rows(table)[0]
-    assert [written[name] for name in ("status", "epochs", "best_epoch", "test_clips", "accuracy",
+    assert [written[name] for name in ("status", "epochs", "epochs_planned", "best_epoch", "test_clips", "accuracy",
                                        "balanced_accuracy", "macro_f1", "train_seconds")] == \
-        ["stopped", "0", "", "", "", "", "", ""]
+        ["stopped", "0", str(epochs), "", "", "", "", "", ""]
 
 
 def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
@@ -529,7 +529,8 @@ def test_export_column_names_the_smallest_model_that_takes_the_waveform(runs, tm
 
 def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_path, capsys):
     """A run killed after its first epoch (its state still running, one row of history): '1 of 3', where a
-    finished run's count stands alone, early stopping or not."""
+    finished run's count stands alone, early stopping or not. --csv wrote its epochs as a bare '1' (FSDD: '4' for the
+    table's '4 of 40'): the epochs planned are a column of their own, epochs_planned, a number each."""
     run = tmp_path / "killed"
     shutil.copytree(runs["a"], run, ignore=shutil.ignore_patterns(".lock", "metrics.json"))
     state = json.loads((run / "run_state.json").read_text())
@@ -537,10 +538,15 @@ def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_
     history = (run / "history.csv").read_text().splitlines()
     (run / "history.csv").write_text("\n".join(history[:2]) + "\n", encoding="utf-8")
     epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
-    assert compare.main([str(run), str(runs["a"])]) == 0
+    table = tmp_path / "table.csv"
+    assert compare.main([str(run), str(runs["a"]), "--csv", str(table)]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:3]}
     assert rows[_name(run)][2:6] == ["stopped", "1", "of", str(epochs)]
     assert rows[_name(runs["a"])][2:4] == ["done", str(len(history) - 1)]
+    written = _rows(table)
+    assert list(written[0])[:6] == ["run", "kind", "status", "epochs", "epochs_planned", "best_epoch"]
+    assert [(row["status"], int(row["epochs"]), int(row["epochs_planned"])) for row in written] == \
+        [("stopped", 1, epochs), ("done", len(history) - 1, epochs)]
 
 
 def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_run, tmp_path, capsys):
@@ -603,6 +609,7 @@ def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, caps
         row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(run))))
         assert row[-2:] == [f"{total:.0f}", "-"]
     seconds = [float(row["train_seconds"]) for row in _rows(table)]
+    assert [(row["epochs"], row["epochs_planned"]) for row in _rows(table)] == [("", "")] * 2  # its folds' are theirs
     assert seconds == pytest.approx([sum(folds), folds[0] + folds[1] + 1.5])
     assert min(folds) > 0
 
