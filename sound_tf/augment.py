@@ -90,8 +90,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
+from . import atomic
 from .config import AugmentConfig, Config, slaney_mel_edges_hz
-from .errors import ConfigError, is_whole
+from .errors import AudioError, ConfigError, is_whole
 from .frontend import hz_to_slaney_mel_tf
 from .pipeline import as_float
 
@@ -1331,6 +1332,21 @@ def take_noise_folder(folder: str | Path, files: Sequence[Path]) -> NoiseFolder:
                        hashes=hash_noise_files(folder, files))
 
 
+#: Beside a noise file's decode cache entry (``<entry>.wav.source``): the BLAKE2b hash (:attr:`NoiseFolder.hashes`)
+#: of the content it was decoded from. The cache keys entries on path, size and time, so a file rewritten with the
+#: same size and time would be read back as it was; :func:`load_noise_folder` decodes again an entry whose hash
+#: differs, or that has none.
+NOISE_SOURCE_SUFFIX = ".source"
+
+
+def _decoded_from(entry: Path) -> str | None:
+    """The hash :data:`NOISE_SOURCE_SUFFIX` keeps beside the cache entry ``entry``; ``None`` without one."""
+    try:
+        return entry.with_name(entry.name + NOISE_SOURCE_SUFFIX).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 #: How many silent files the warning of :func:`load_noise_folder` names before ``and N more``.
 SILENT_NAMES_SHOWN = 10
 
@@ -1361,9 +1377,10 @@ def load_noise_folder(config: Config, *,
     what the folder held (:class:`NoiseFolder`); ``None`` when augmentation or noise is off or no folder is set.
 
     Silent files (every sample zero) are left out, and one warning names them; unreadable ones are left out with
-    the decode cache's warning for each (``strict``: an error). ``earlier``: the folder as a run recorded it; a file
-    rewritten since with the same size and time (:meth:`NoiseFolder.rewritten_since`), whose decoded copy the
-    cache keys on those, is decoded again, not read back as it was.
+    the decode cache's warning for each (``strict``: an error). A file rewritten with the same size and time, whose
+    decoded copy the cache keys on those, is decoded again, not read back as it was: its cache entry keeps the hash of
+    the content it was decoded from (:data:`NOISE_SOURCE_SUFFIX`), and ``earlier``, the folder as a run recorded it,
+    names such files too (:meth:`NoiseFolder.rewritten_since`).
 
     Returns
     -------
@@ -1389,12 +1406,22 @@ def load_noise_folder(config: Config, *,
     names = dict(zip((str(p) for p in files), listing))  # source path -> name in the folder
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
     rewritten = set(now.rewritten_since(earlier)) if earlier is not None else set()
-    for path in (p for p in files if names[str(p)] in rewritten):
-        with contextlib.suppress(OSError):  # the earlier content's decoding, under the same size and time
-            cache.path_for(path).unlink()
+    for path in files:
+        # The earlier content's decoding, under the same size and time: the run's record says so, or the entry's
+        # own hash (NOISE_SOURCE_SUFFIX), which a run with no record (new, a crossval's next fold) has too.
+        name = names[str(path)]
+        with contextlib.suppress(OSError, AudioError):
+            entry = cache.path_for(path)
+            if name in rewritten or (name in now.hashes and _decoded_from(entry) != now.hashes[name]):
+                entry.unlink(missing_ok=True)
     # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
     # only when it was decoded, so a later run (reading the cache) left them out without a word.
     result = cache.build(files, strict=config.data.strict, silent_use=None)
+    for path in files:
+        digest, entry = now.hashes.get(names[str(path)]), result.cached.get(str(path))
+        if digest is not None and entry is not None and _decoded_from(Path(entry)) != digest:
+            with contextlib.suppress(OSError):  # a cache it cannot write in decodes such a file again next time
+                atomic.write_text(Path(entry).with_name(Path(entry).name + NOISE_SOURCE_SUFFIX), digest + "\n")
     clips = {str(p): audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
              for p in files if str(p) in result.cached}
     silent = tuple(names[src] for src, clip in clips.items() if not (clip.size and np.any(clip)))

@@ -482,6 +482,31 @@ def test_a_noise_file_rewritten_with_its_size_and_time_is_a_changed_file_and_dec
     assert np.array_equal(reloaded[:half], bank[:half])
 
 
+def test_a_noise_file_rewritten_with_its_size_and_time_is_decoded_again_by_a_run_with_no_record(tmp_path, rng):
+    """A new run (or a crossval's next fold, or another run's resume) has no noise.json naming the earlier content,
+    yet it shares the decode cache, keyed on size and time: it mixed in the earlier samples while its noise.json
+    recorded the new file's hash, and a later resume, comparing that hash with itself, never decoded it again. The
+    cache entry of a noise file keeps the hash of the content it was decoded from, and one that differs (or none,
+    a decoding from before) is decoded again."""
+    import os
+
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    first = (0.2 * rng.standard_normal(RATE_HZ)).astype(np.float32)
+    sf.write(folder / "b.wav", first, RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=0.5, noise_dir=str(folder))
+    bank, earlier = augment.load_noise_folder(config)
+    assert np.allclose(bank, first, atol=1 / 32768)
+    stat = (folder / "b.wav").stat()
+    second = (0.2 * rng.standard_normal(RATE_HZ)).astype(np.float32)
+    sf.write(folder / "b.wav", second, RATE_HZ, subtype="PCM_16")
+    os.utime(folder / "b.wav", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    for _ in range(2):  # a run with no record, then its resume (given its own record)
+        bank, noise = augment.load_noise_folder(config, earlier=None if _ == 0 else noise)
+        assert noise.hashes != earlier.hashes
+        assert np.allclose(bank, second, atol=1 / 32768) and not np.allclose(bank, first, atol=0.01)
+
+
 def test_a_noise_folder_tells_which_files_were_added_removed_or_changed():
     earlier = augment.NoiseFolder(folder="/n", files={"a.wav": (10, 1), "b.wav": (20, 2), "c.wav": (30, 3)})
     assert earlier.changes_since(earlier) == ""
