@@ -279,7 +279,8 @@ NOISE_SETTING = "augment.noise_dir files"
 
 def _noise_files(run_dir: Path) -> str | None:
     """The recordings of ``augment.noise_dir`` the run mixed in, from its ``noise.json``, as ``3 files, 6.0 s
-    [1f0c2a9b]`` (the tag: a digest of their names, sizes and times, so that other files of the same count differ),
+    [1f0c2a9b]`` (the tag: a digest of their names, sizes, times and hashes, so that other files of the same count
+    differ; a record from before the hashes: of names, sizes and times),
     each later version of the folder as ``, then from epoch 3: ...``; ``None`` without the file."""
     record = _read_object(run_dir / NOISE_FILENAME)
     if record is None:
@@ -290,7 +291,12 @@ def _noise_files(run_dir: Path) -> str | None:
         for version in versions:
             files = {str(name): list(entry) for name, entry in version["files"].items()}
             left_out = [*version.get("silent", []), *version.get("unreadable", [])]
-            tag = hashlib.sha256(json.dumps([files, sorted(left_out)], sort_keys=True).encode()).hexdigest()[:8]
+            # the files' hashes too (a file rewritten with its size and time), when the record has them: a record
+            # from before them keeps the tag it had
+            hashes = [{str(name): str(digest) for name, digest in version["hashes"].items()}] \
+                if version.get("hashes") else []
+            tag = hashlib.sha256(json.dumps([files, sorted(left_out), *hashes],
+                                            sort_keys=True).encode()).hexdigest()[:8]
             used = len(files) - len(left_out)
             text = f"{used} file{'' if used == 1 else 's'}, {float(version.get('seconds', 0.0)):.1f} s [{tag}]"
             parts.append(text if not parts else f"then from epoch {int(version['first_epoch'])}: {text}")

@@ -7,6 +7,7 @@ split that differ in the learning rate and augmentation, one with a larger test 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -491,6 +492,39 @@ def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys
     arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
                             "+- std:") + 2]
     assert arm.endswith(f"0, 1   {_name(new)}, {_name(new_seed)}")  # not old: other noise
+
+
+def test_runs_that_mixed_in_a_noise_file_rewritten_with_its_size_and_time_differ(runs, tmp_path, capsys):
+    """noise.json keeps each file's hash, but the tag of 'augment.noise_dir files' was a digest of names, sizes and
+    times: a run resumed after b.wav was rewritten with its size and time read '2 files, 4.0 s [390b1ac0], then from
+    epoch 2: 2 files, 4.0 s [390b1ac0]', and runs of two seeds on other content were one arm."""
+    from sound_tf.augment import NoiseFolder
+    from sound_tf.trainer import record_noise
+
+    files = {"a.wav": (64044, 1), "b.wav": (64044, 2)}
+    before = NoiseFolder(folder="/data/noise", files=files, seconds=4.0, hashes={"a.wav": "1" * 32, "b.wav": "2" * 32})
+    after = NoiseFolder(folder="/data/noise", files=files, seconds=4.0, hashes={"a.wav": "1" * 32, "b.wav": "3" * 32})
+    old, new, new_seed = (_copy(runs["a"], tmp_path / "old"), _copy(runs["a"], tmp_path / "new"),
+                          _with_seed(runs["a"], tmp_path / "new1", 1))
+    record_noise(old, before, first_epoch=1, epochs=3)
+    for run in (new, new_seed):
+        record_noise(run, after, first_epoch=1, epochs=3)
+    resumed = _copy(old, tmp_path / "resumed")
+    assert "1 file changed (b.wav)" in record_noise(resumed, after, first_epoch=2, epochs=3)
+    first, second = (compare.summarise(run).settings["augment.noise_dir files"] for run in (old, new))
+    assert first.startswith("2 files, 4.0 s [") and second.startswith("2 files, 4.0 s [") and first != second
+    assert compare.summarise(resumed).settings["augment.noise_dir files"] == f"{first}, then from epoch 2: {second}"
+    unhashed = NoiseFolder(folder="/data/noise", files=files, seconds=4.0)  # a record from before the hashes
+    plain = _copy(runs["a"], tmp_path / "plain")
+    record_noise(plain, unhashed, first_epoch=1, epochs=3)
+    assert compare.summarise(plain).settings["augment.noise_dir files"] == "2 files, 4.0 s [" + hashlib.sha256(
+        json.dumps([{name: list(entry) for name, entry in files.items()}, []], sort_keys=True).encode()
+    ).hexdigest()[:8] + "]"  # its tag as before
+    assert compare.main([str(old), str(new), str(new_seed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
+                            "+- std:") + 2]
+    assert arm.endswith(f"0, 1   {new}, {new_seed}")  # not old: other noise
 
 
 def test_a_crossvals_fold_is_no_plain_run(runs, tmp_path, capsys):
