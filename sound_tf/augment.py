@@ -1406,14 +1406,18 @@ def load_noise_folder(config: Config, *,
     names = dict(zip((str(p) for p in files), listing))  # source path -> name in the folder
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
     rewritten = set(now.rewritten_since(earlier)) if earlier is not None else set()
+    rate = config.audio.sample_rate_hz
     for path in files:
         # The earlier content's decoding, under the same size and time: the run's record says so, or the entry's
-        # own hash (NOISE_SOURCE_SUFFIX), which a run with no record (new, a crossval's next fold) has too.
+        # own hash (NOISE_SOURCE_SUFFIX), which a run with no record (new, a crossval's next fold) has too. Decoded
+        # again in place (write_wav replaces the file whole): another process reading the entry meanwhile (a tune
+        # worker, a run started beside this one) finds a whole file, where a removed one failed its read.
         name = names[str(path)]
-        with contextlib.suppress(OSError, AudioError):
+        with contextlib.suppress(OSError, AudioError):  # unreadable: cache.build skips it with its warning
             entry = cache.path_for(path)
-            if name in rewritten or (name in now.hashes and _decoded_from(entry) != now.hashes[name]):
-                entry.unlink(missing_ok=True)
+            if entry.is_file() and (name in rewritten
+                                    or (name in now.hashes and _decoded_from(entry) != now.hashes[name])):
+                audio.write_wav(entry, audio.load_audio(path, sample_rate_hz=rate), rate, durable=False)
     # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
     # only when it was decoded, so a later run (reading the cache) left them out without a word.
     result = cache.build(files, strict=config.data.strict, silent_use=None)
@@ -1436,7 +1440,6 @@ def load_noise_folder(config: Config, *,
             "augment.noise_dir=%s: %s left out of the noise (every sample is zero; silence adds no noise): %s",
             aug.noise_dir, _count(len(silent), "silent file"), _names(silent, SILENT_NAMES_SHOWN))
     bank = np.concatenate(audible).astype(np.float32)
-    rate = config.audio.sample_rate_hz
     if bank.size < config.audio.clip_samples:
         logging.getLogger(__name__).warning(
             "augment.noise_dir=%s: its %d non-silent file(s) hold %.3f s of audio, less than one clip (%.3f s): "

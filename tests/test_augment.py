@@ -482,7 +482,8 @@ def test_a_noise_file_rewritten_with_its_size_and_time_is_a_changed_file_and_dec
     assert np.array_equal(reloaded[:half], bank[:half])
 
 
-def test_a_noise_file_rewritten_with_its_size_and_time_is_decoded_again_by_a_run_with_no_record(tmp_path, rng):
+def test_a_noise_file_rewritten_with_its_size_and_time_is_decoded_again_by_a_run_with_no_record(tmp_path, rng,
+                                                                                                monkeypatch):
     """A new run (or a crossval's next fold, or another run's resume) has no noise.json naming the earlier content,
     yet it shares the decode cache, keyed on size and time: it mixed in the earlier samples while its noise.json
     recorded the new file's hash, and a later resume, comparing that hash with itself, never decoded it again. The
@@ -501,10 +502,23 @@ def test_a_noise_file_rewritten_with_its_size_and_time_is_decoded_again_by_a_run
     second = (0.2 * rng.standard_normal(RATE_HZ)).astype(np.float32)
     sf.write(folder / "b.wav", second, RATE_HZ, subtype="PCM_16")
     os.utime(folder / "b.wav", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    from sound_tf import audio
+
+    entry = audio.DecodeCache(audio.cache_dir_of(None), sample_rate_hz=RATE_HZ).path_for(folder / "b.wav")
+    build = audio.DecodeCache.build
+    seen = []
+
+    def watched(self, *args, **kwargs):  # another process reading the entry meanwhile finds a whole file
+        seen.append(entry.is_file())
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(audio.DecodeCache, "build", watched)
     for _ in range(2):  # a run with no record, then its resume (given its own record)
         bank, noise = augment.load_noise_folder(config, earlier=None if _ == 0 else noise)
         assert noise.hashes != earlier.hashes
         assert np.allclose(bank, second, atol=1 / 32768) and not np.allclose(bank, first, atol=0.01)
+    assert seen == [True, True]  # decoded again in place, not removed
+    assert (entry.parent / (entry.name + augment.NOISE_SOURCE_SUFFIX)).read_text().strip() == noise.hashes["b.wav"]
 
 
 def test_a_noise_folder_tells_which_files_were_added_removed_or_changed():
