@@ -1267,12 +1267,6 @@ class NoiseFolder:
             return True
         return name in self.hashes and name in earlier.hashes and self.hashes[name] != earlier.hashes[name]
 
-    def rewritten_since(self, earlier: "NoiseFolder") -> list[str]:
-        """Names of the files whose size and time are ``earlier``'s and whose content is not: a decode cache keyed
-        on size and time holds the earlier content for them."""
-        return [name for name in self.files if name in earlier.files and tuple(self.files[name]) ==
-                tuple(earlier.files[name]) and self._differs(name, earlier)]
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, which :meth:`from_dict` reads back."""
         return {"folder": self.folder, "count": len(self.files), "used": self.used, "seconds": round(self.seconds, 3),
@@ -1371,16 +1365,14 @@ def load_noise_bank(config: Config) -> np.ndarray | None:
     return None if loaded is None else loaded[0]
 
 
-def load_noise_folder(config: Config, *,
-                      earlier: NoiseFolder | None = None) -> tuple[np.ndarray, NoiseFolder] | None:
+def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     """The noise of ``augment.noise_dir`` (every audio file decoded through the decode cache, laid end to end) and
     what the folder held (:class:`NoiseFolder`); ``None`` when augmentation or noise is off or no folder is set.
 
     Silent files (every sample zero) are left out, and one warning names them; unreadable ones are left out with
     the decode cache's warning for each (``strict``: an error). A file rewritten with the same size and time, whose
     decoded copy the cache keys on those, is decoded again, not read back as it was: its cache entry keeps the hash of
-    the content it was decoded from (:data:`NOISE_SOURCE_SUFFIX`), and ``earlier``, the folder as a run recorded it,
-    names such files too (:meth:`NoiseFolder.rewritten_since`).
+    the content it was decoded from (:data:`NOISE_SOURCE_SUFFIX`), and one that differs (or none) is decoded again.
 
     Returns
     -------
@@ -1405,18 +1397,16 @@ def load_noise_folder(config: Config, *,
     listing = now.files
     names = dict(zip((str(p) for p in files), listing))  # source path -> name in the folder
     cache = audio.DecodeCache(audio.cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
-    rewritten = set(now.rewritten_since(earlier)) if earlier is not None else set()
     rate = config.audio.sample_rate_hz
     for path in files:
-        # The earlier content's decoding, under the same size and time: the run's record says so, or the entry's
-        # own hash (NOISE_SOURCE_SUFFIX), which a run with no record (new, a crossval's next fold) has too. Decoded
+        # The earlier content's decoding, under the same size and time: the entry's own hash (NOISE_SOURCE_SUFFIX)
+        # says so, for a run with no record (new, a crossval's next fold) as for a resumed one. Decoded
         # again in place (write_wav replaces the file whole): another process reading the entry meanwhile (a tune
         # worker, a run started beside this one) finds a whole file, where a removed one failed its read.
         name = names[str(path)]
         with contextlib.suppress(OSError, AudioError):  # unreadable: cache.build skips it with its warning
             entry = cache.path_for(path)
-            if entry.is_file() and (name in rewritten
-                                    or (name in now.hashes and _decoded_from(entry) != now.hashes[name])):
+            if entry.is_file() and name in now.hashes and _decoded_from(entry) != now.hashes[name]:
                 audio.write_wav(entry, audio.load_audio(path, sample_rate_hz=rate), rate, durable=False)
     # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
     # only when it was decoded, so a later run (reading the cache) left them out without a word.

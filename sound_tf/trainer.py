@@ -126,13 +126,6 @@ def _noise_version(version: Mapping[str, Any]) -> augment.NoiseFolder | None:
         return None
 
 
-def recorded_noise(folder: Path, *, search: bool = False) -> augment.NoiseFolder | None:
-    """The last version of the noise folder ``folder/noise.json`` lists (a run folder's, or with ``search`` a
-    search folder's), for :func:`sound_tf.augment.load_noise_folder`'s ``earlier``; ``None`` without one."""
-    versions = read_noise_record(folder, _steps=_SEARCH_TRIALS if search else _RUN_EPOCHS)
-    return _noise_version(versions[-1]) if versions else None
-
-
 def _epochs(first: int, last: int, step: str = "epoch") -> str:
     """``epoch 3``, ``epochs 3-10`` (``step`` ``trial``: ``trials 3-10``)."""
     return f"{step} {first}" if first == last else f"{step}s {first}-{last}"
@@ -832,7 +825,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     # Before any data is read or state written: a bad augment.noise_dir leaves no "running" run behind.
-    noise_bank, noise_folder = (augment.load_noise_folder(config, earlier=recorded_noise(run_dir))
+    noise_bank, noise_folder = (augment.load_noise_folder(config)
                                 or (None, None))  # None, None without a noise folder
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})

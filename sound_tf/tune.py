@@ -1101,10 +1101,7 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
     started = time.time()
     # Decoded once for every trial, and before anything is written: a bad noise folder is an error of the
     # command, not a failed first trial.
-    from .trainer import recorded_noise
-
-    noise_bank, noise_folder = augment.load_noise_folder(
-        space.trial_config(config, {}), earlier=recorded_noise(out, search=True)) or (None, None)
+    noise_bank, noise_folder = augment.load_noise_folder(space.trial_config(config, {})) or (None, None)
     search = dict(overwrite=overwrite, time_budget_minutes=time_budget_minutes,
                   worker_timeout_seconds=worker_timeout_seconds, final=final, log=log, verbose=verbose,
                   progress=progress, wording=wording, role=role, started=started, noise_bank=noise_bank,
