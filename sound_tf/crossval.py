@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
-from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, split_examples
+from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples
 from .errors import ConfigError, DatasetError, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
@@ -564,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
         config = config_from_args(args, notices=notices)
+        check_source(config)  # before TensorFlow loads
         # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
         data_folds = args.out is None and args.k != DEFAULT_K and data_has_folds(config)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k, data_folds=data_folds)

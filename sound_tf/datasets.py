@@ -59,6 +59,7 @@ __all__ = [
     "PreparedData",
     "SPLITS",
     "assign_kfold",
+    "check_source",
     "check_two_classes",
     "default_demo_dir",
     "detect_format",
@@ -478,16 +479,33 @@ class _CsvLines:
         raise StopIteration
 
 
-def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = (),
-               verbatim: Sequence[str] = (), comments: list[tuple[int, str]] | None = None,
-               label: str | None = None) -> list[tuple[int, dict]]:
-    """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header.
+#: Column names a manifest's header may give its ``path`` and ``label`` columns (lower-cased, the likelier first),
+#: named in the refusal of a header without them: "file,label" was refused as "missing column(s) path" without a
+#: word on 'file'.
+_MEANT_COLUMNS = {
+    "path": ("file", "filename", "file_name", "filepath", "file_path", "fname", "audio", "audio_file", "audio_path",
+             "wav", "wav_file", "clip", "recording"),
+    "label": ("class", "classname", "class_name", "category", "labels", "tag", "target"),  # ESC-50's target: a number
+}
 
-    Values of ``verbatim`` columns are kept as written (a file name may begin with a space or hold a line
-    break: ``split.csv`` quotes what ``csv`` needs to). A line that begins with ``#`` is a comment (a value
-    that begins with ``#`` is written quoted); comment lines are appended to ``comments`` as
-    ``(line number, text)`` when given. The ``label`` column's values may hold no control character.
-    """
+
+def _meant_hint(header: Sequence[str], missing: Sequence[str]) -> str:
+    """``"; is column 'file' the path? name it path"`` for the missing columns a header has another usual name
+    for (:data:`_MEANT_COLUMNS`), else ``""``."""
+    lowered = {h.lower(): h for h in reversed(header)}  # the first of two spellings
+    pairs = [(lowered[found], column) for column in missing
+             for found in [next((name for name in _MEANT_COLUMNS.get(column, ()) if name in lowered), None)] if found]
+    if not pairs:
+        return ""
+    found, wanted = " and ".join(repr(f) for f, _ in pairs), " and ".join(c for _, c in pairs)
+    return (f"; is column {found} the {wanted}? name it {wanted}" if len(pairs) == 1 else
+            f"; are columns {found} the {wanted}? name them {wanted}")
+
+
+def _read_header(path: Path, required: Sequence[str],
+                 optional: Sequence[str] = ()) -> tuple[_CsvLines, Any, list[str]]:
+    """The lines, the ``csv.reader`` over them and the checked header of the CSV at ``path``, the reader at the
+    first data row (:func:`_read_rows`); :func:`check_source` reads a manifest's header alone with it."""
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
     try:
@@ -509,7 +527,7 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         other = next((sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]), None)
         hint = (f"; the header looks {'tab' if other == chr(9) else repr(other)}-separated: write the CSV with "
                 f"commas" if other else "; column names are case-sensitive: write them in lower case"
-                if all(c in lowered for c in required) else "")
+                if all(c in lowered for c in required) else _meant_hint(header, missing))
         official = path.resolve().parent.parent  # the dataset's folder, if this is its metadata file
         for meta, columns in ((ESC50_META, ("filename", "category")), (US8K_META, ("slice_file_name", "class"))):
             if "path" in required and all(c in header for c in columns) and path.resolve() == official / meta:
@@ -528,6 +546,20 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
     if miscased:  # a 'Fold' column was not read: its folds were replaced by a drawn split without a word
         raise DatasetError(f"{path}: column {miscased[0][0]!r} is not read as {miscased[0][1]!r}: column names are "
                            f"case-sensitive: write it in lower case")
+    return lines, reader, header
+
+
+def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = (),
+               verbatim: Sequence[str] = (), comments: list[tuple[int, str]] | None = None,
+               label: str | None = None) -> list[tuple[int, dict]]:
+    """Rows of a CSV as ``(line number, {column: stripped value})``; checks the header (:func:`_read_header`).
+
+    Values of ``verbatim`` columns are kept as written (a file name may begin with a space or hold a line
+    break: ``split.csv`` quotes what ``csv`` needs to). A line that begins with ``#`` is a comment (a value
+    that begins with ``#`` is written quoted); comment lines are appended to ``comments`` as
+    ``(line number, text)`` when given. The ``label`` column's values may hold no control character.
+    """
+    lines, reader, header = _read_header(path, required, optional)
     rows = []
     while True:
         values = _next_record(reader, lines, path)
@@ -640,11 +672,19 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _load_csv(path: Path) -> list[Example]:
+#: A manifest's columns: the ones it must have, and the ones it may.
+MANIFEST_COLUMNS, MANIFEST_OPTIONAL = ("path", "label"), ("fold", "group")
+
+
+def _check_csv_file(path: Path) -> None:
     if not path.is_file():
         raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
+
+
+def _load_csv(path: Path) -> list[Example]:
+    _check_csv_file(path)
     comments: list[tuple[int, str]] = []
-    rows = _read_rows(path, ("path", "label"), ("fold", "group"), comments=comments, label="label")
+    rows = _read_rows(path, MANIFEST_COLUMNS, MANIFEST_OPTIONAL, comments=comments, label="label")
     base = path.parent.resolve()
     header = list(rows[0][1])
     split_column = next((h for h in header if h.lower() == "split"), None)
@@ -850,6 +890,15 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
     DatasetError
         Unknown format, no audio, or a malformed manifest (the message names the file and line).
     """
+    root, format = _checked_source(path, format)
+    examples = _LOADERS[format](root)
+    _warn_lookalike_labels(examples, root)
+    return examples
+
+
+def _checked_source(path: str | os.PathLike, format: str) -> tuple[Path, str]:
+    """The absolute root and the format (detected for ``auto``) of the data at ``path``, which exists and is of a
+    kind that format reads (a folder for the datasets' own layouts); :func:`load_examples`'s first checks."""
     root = Path(path).expanduser().absolute()
     if format == "auto":
         format = detect_format(root)
@@ -861,9 +910,22 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         raise DatasetError(f"{root}: no such file or folder{_did_you_mean(root)}")
     if format in ("esc50", "urbansound8k", "speech_commands") and not root.is_dir():
         raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
-    examples = _LOADERS[format](root)
-    _warn_lookalike_labels(examples, root)
-    return examples
+    return root, format
+
+
+def check_source(config: Config) -> None:
+    """Refuse the data ``config`` names for what can be told without TensorFlow and without reading its rows: a
+    path that does not exist or holds no dataset layout, a manifest that is not a file or whose header lacks
+    ``path`` or ``label`` (:func:`load_examples`'s errors, word for word). ``train``, ``crossval`` and ``tune``
+    call it before TensorFlow loads, which took 5 s before ``x.csv: missing column(s) path`` was printed. The demo
+    and a ``data.split_file`` (which lists the files itself; the data is not read) are not checked."""
+    data = config.data
+    if data.split_file is not None or data.path is None or data.format == "demo":
+        return
+    root, fmt = _checked_source(data.path, data.format)
+    if fmt == "csv":
+        _check_csv_file(root)
+        _read_header(root, MANIFEST_COLUMNS, MANIFEST_OPTIONAL)
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:

@@ -438,8 +438,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
 
     def work() -> int:
+        from .datasets import check_source
+
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
         config = config_from_args(args, notices=notices)
+        check_source(config)  # before TensorFlow loads (resolve_run_dir imports it)
         if args.export:  # a typo in the profile's name is reported now, not after training
             from .export import load_profile
             load_profile(args.export)

@@ -1331,6 +1331,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .quiet import native_logs_held, quiet_tensorflow
+    from .datasets import check_source
     from .train import config_from_args, setup_logging
     quiet_tensorflow()
 
@@ -1342,6 +1343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; tune.log's too
         config = config_from_args(args, notices=notices)
+        check_source(config)  # before TensorFlow loads, with KerasTuner, on the next line
         from .hypermodel import SearchSpace  # KerasTuner, and TensorFlow with it
         space = SearchSpace.from_toml(args.tuning).replace_settings(
             tuner=args.tuner, max_trials=args.max_trials, epochs=args.trial_epochs)

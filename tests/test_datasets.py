@@ -280,8 +280,11 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
+    # the column that could be meant is named: 'file' was passed over in silence
     ("file,label\na.wav,x\n", r"missing column\(s\) path; found \['file', 'label'\]; expected path,label "
-                              r"and optionally fold,group$"),
+                              r"and optionally fold,group; is column 'file' the path\? name it path$"),
+    ("Filename,Category,fold\na.wav,x,1\n", r"missing column\(s\) path, label; .*; are columns 'Filename' and "
+                                           r"'Category' the path and label\? name them path and label$"),
     ("path;label\na.wav;x\n", r"found \['path;label'\]; .*; the header looks ';'-separated: write the CSV with commas"),
     ("path\tlabel\na.wav\tx\n", r"the header looks tab-separated: write the CSV with commas"),
     ("Path,Label\na.wav,x\n", r"missing column\(s\) path, label; .*; column names are case-sensitive: write them in "
@@ -356,9 +359,10 @@ def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folde
     with pytest.raises(DatasetError, match=rf"this is the official metadata of a dataset: give its folder as "
                                            rf"data.path \(--data {re.escape(str(root.resolve()))}\)$"):
         load_examples(root / "meta" / "esc50.csv")
-    other = tmp_path / "mine.csv"  # the same columns elsewhere: no such hint
+    other = tmp_path / "mine.csv"  # the same columns elsewhere: no such hint, the columns that could be meant
     other.write_text((root / "meta" / "esc50.csv").read_text())
-    with pytest.raises(DatasetError, match=r"expected path,label and optionally fold,group$"):
+    with pytest.raises(DatasetError, match=r"expected path,label and optionally fold,group; are columns 'filename' and "
+                                           r"'category' the path and label\? name them path and label$"):
         load_examples(other)
 
 

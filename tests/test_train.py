@@ -316,6 +316,38 @@ def test_command_line_mistakes_are_one_line_errors_before_any_work(tmp_path, cap
     assert "micr" in capsys.readouterr().err and not out.exists()
 
 
+def test_bad_data_is_refused_before_tensorflow_loads_by_train_crossval_and_tune(tmp_path):
+    """'train --data x.csv' with the header file,label said 'missing column(s) path' after TensorFlow's start-up
+    lines (5.5 s), as did crossval and tune, and a --data that does not exist too. The three commands check the data
+    with datasets.check_source before TensorFlow is imported now: in a fresh process that runs them, tensorflow and
+    keras are never imported, each error is load_examples's line (with the column that could be meant), every code
+    is 2, and no run folder is made."""
+    from sound_tf.datasets import load_examples
+    from sound_tf.errors import DatasetError
+
+    manifest, missing = tmp_path / "x.csv", tmp_path / "nope.csv"
+    manifest.write_text("file,label\na.wav,dog\n")
+    expected = []
+    for data in (manifest, missing):
+        with pytest.raises(DatasetError) as raised:
+            load_examples(data)
+        expected.append(f"error: {raised.value}")
+    assert expected[0] == (f"error: {manifest}: missing column(s) path; found ['file', 'label']; expected path,label "
+                           f"and optionally fold,group; is column 'file' the path? name it path")
+    commands = [[module, "--data", str(data)] for module in ("train", "crossval", "tune")
+                for data in (manifest, missing)]
+    script = ("import importlib, json, sys\n"
+              "codes = [importlib.import_module('sound_tf.' + argv[0]).main(argv[1:])\n"
+              "         for argv in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, [m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules]]))")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[2] * 6, []], (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == expected * 3, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]  # no runs/ folder
+
+
 def test_an_unfinished_run_is_found_from_any_spelling_of_its_data_path_and_differences_are_named(
         tmp_path, monkeypatch):
     from sound_tf.errors import ConfigError

@@ -570,9 +570,12 @@ def test_a_space_searching_the_trials_epochs_is_refused_before_overwrite_deletes
     (out / "trials.csv").write_text("kept\n")
     space = tmp_path / "epochs.toml"
     space.write_text(TINY.read_text() + '\n[hp.epochs]\nkey = "train.epochs"\nvalues = [10, 20]\n')
-    # (the data do not exist: a command that got past the space would fail on them, after --overwrite)
-    assert tune.main(["--data", str(tmp_path / "missing"), "--tuning", str(space), "--out", str(out),
-                      "--overwrite"]) == 2
+    # (data of one recording, which pass the check made before TensorFlow loads: a command that got past the space
+    # would fail on them, after --overwrite)
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    sf.write(data / "a" / "a.wav", np.zeros(SR // 10, np.float32), SR)
+    assert tune.main(["--data", str(data), "--tuning", str(space), "--out", str(out), "--overwrite"]) == 2
     assert f"error: {space} [hp.epochs]: train.epochs cannot be searched: " in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["search.json", "trials.csv"]
 
