@@ -922,6 +922,22 @@ def test_split_windows_rejects_bad_arguments():
         split_windows(np.zeros((2, 5)), clip_samples=4, hop_samples=2)
 
 
+def test_the_fsdd_recordings_are_looked_for_where_sound_tf_fsdd_says(tmp_path, monkeypatch):
+    """The FSDD test looked only at ../shared/datasets/fsdd beside the checkout, so it skipped in a clone elsewhere
+    while $SOUND_TF_FSDD (the bench scripts' variable) named the dataset. The fixture reads the variable now: its
+    recordings/ folder, or the folder itself when the WAVs lie there; unset, the folder beside the checkout."""
+    from conftest import FSDD_DIR, FSDD_ENV, fsdd_recordings
+
+    dataset = tmp_path / "free-spoken-digit-dataset"
+    (dataset / "recordings").mkdir(parents=True)
+    monkeypatch.setenv(FSDD_ENV, str(dataset))
+    assert fsdd_recordings() == dataset / "recordings"
+    monkeypatch.setenv(FSDD_ENV, str(dataset / "recordings"))
+    assert fsdd_recordings() == dataset / "recordings"
+    monkeypatch.delenv(FSDD_ENV)
+    assert fsdd_recordings() == FSDD_DIR == Path(__file__).resolve().parents[2] / "shared/datasets/fsdd/recordings"
+
+
 def test_fsdd_recordings_decode_with_their_durations(fsdd_dir):
     files = sorted(fsdd_dir.glob("*.wav"))[:: 600][:5]
     assert len(files) == 5
