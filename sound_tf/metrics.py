@@ -311,8 +311,9 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
 
     Weak and scarce classes are the prime candidates for more data and come first. Weak classes with
     a typical amount of data get advice naming their main confusion (more *varied* data or cleaner
-    labels, rather than just more). Scarce classes that score well are mentioned because their score
-    is less reliable. A class with fewer than ``min_test_support`` test examples is flagged as
+    labels, rather than just more). Scarce classes that score at least the macro F1 are mentioned because
+    their score is less reliable; scarce ones below it (but not clearly: all of a model near chance) as
+    needing the data. A class with fewer than ``min_test_support`` test examples is flagged as
     uncertain, and a class with no training data at all always is listed. Within each group the
     lowest F1 comes first.
 
@@ -371,9 +372,14 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         elif weak:
             groups["weak"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) despite {_counted(count, count_name)}"
                                        f"{confused}; add more varied examples or check its labels{uncertain}."))
-        elif scarce and support > 0:
+        elif scarce and support > 0 and f1 >= macro:
             groups["scarce"].append((f1, f"{label}: only {_counted(count, count_name)} (median {median:g}) though "
                                          f"F1 is {f1:.2f}; more data would make its score more reliable{uncertain}."))
+        elif scarce and support > 0:  # below the average class, if not clearly (all are low near chance): not reliable,
+            # it scores poorly ('though F1 is 0.00; more data would make its score more reliable' read as praise)
+            groups["scarce"].append((f1, f"{label}: only {_counted(count, count_name)} (median {median:g}) and F1 "
+                                         f"{f1:.2f} (macro {macro:.2f}){confused}; more data should help it"
+                                         f"{uncertain}."))
     advice = []
     for name in ("none", "both", "weak", "scarce"):
         advice.extend(text for _, text in sorted(groups[name], key=lambda item: (item[0], item[1])))

@@ -19,6 +19,7 @@ from sound_tf.metrics import (
     confused_pairs,
     data_advice,
     metrics_from_confusion,
+    near_chance,
     summary_lines,
     weakest_classes,
     write_confused_pairs_csv,
@@ -259,6 +260,24 @@ def test_data_advice_counts_one_in_the_singular():
         "reliable (only 1 evaluated example, so the score is uncertain)."]
     # two stay plural
     assert "only 2 training examples" in data_advice(scarce, {"robin": 25, "owl": 2})[0]
+
+
+def test_data_advice_for_a_scarce_class_below_the_average_of_a_model_near_chance():
+    """A model that calls every clip robin (balanced accuracy 0.25 with 4 classes, macro F1 0.10): owl, with 3
+    training clips and F1 0.00, is not clearly below the average class (0.00 is not below 0.10 - 0.10), and its
+    advice was 'only 3 training examples (median 25) though F1 is 0.00; more data would make its score more
+    reliable', worded for a scarce class that scores well. It says that the class scores below the average and
+    that more data should help it; a scarce class at or above the macro F1 keeps the 'more reliable' sentence."""
+    labels = ["robin", "owl", "wren", "jay"]
+    m = metrics_from_confusion([[6, 0, 0, 0]] * 4, labels)
+    assert near_chance(m) and m["macro_f1"] == pytest.approx(0.10)
+    assert data_advice(m, {"robin": 25, "owl": 3, "wren": 25, "jay": 25}) == [
+        "owl: only 3 training examples (median 25) and F1 0.00 (macro 0.10), most often mistaken for robin (6x); more "
+        "data should help it."]
+    # robin scarce instead: F1 0.40, above the macro F1, so its score is the one to doubt
+    assert data_advice(m, {"robin": 3, "owl": 25, "wren": 25, "jay": 25}) == [
+        "robin: only 3 training examples (median 25) though F1 is 0.40; more data would make its score more "
+        "reliable."]
 
 
 def test_summary_lines_name_weak_classes_pairs_and_advice():
