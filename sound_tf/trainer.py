@@ -240,18 +240,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         shutil.rmtree(replaced, ignore_errors=True)
 
 
-def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
+def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> bool:
     """Leave ``backup/`` of an interrupted run with one complete backup in ``state/``, or none.
 
     A kill between :class:`AtomicBackupAndRestore`'s two renames leaves only ``replaced/``: it is the
     last complete backup. A half-written ``saving/`` is dropped. A backup in the layout of earlier
     versions (Keras's own files in ``backup/``) is kept when its weights read back whole, else dropped
-    with a log line: that run then trains again from its first epoch.
+    with a log line: that run then trains again from its first epoch. Returns whether it was dropped so.
     """
     backup = Path(run_dir) / BACKUP_DIR
     state, replaced = backup / _BACKUP_STATE, backup / _BACKUP_REPLACED
+    dropped = False
     if not backup.is_dir():
-        return
+        return dropped
     if not state.exists() and replaced.is_dir():
         replaced.rename(state)
     shutil.rmtree(backup / _BACKUP_SAVING, ignore_errors=True)
@@ -262,6 +263,7 @@ def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
         if usable is None:
             log(f"{backup}: the backup of the interrupted run is unreadable (a half-written file); training "
                 f"starts again from its first epoch")
+            dropped = True
         else:
             state.mkdir()
             usable[0].rename(state / _BACKUP_WEIGHTS)
@@ -269,6 +271,7 @@ def settle_backup(run_dir: Path, log: Callable[[str], None] = print) -> None:
         for path in backup.iterdir():
             if path != state:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return dropped
 
 
 def _epoch_of(metadata: Path) -> int | None:
@@ -836,7 +839,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     atomic.write_text(run_dir / "labels.txt", "".join(f"{label}\n" for label in config.labels))
 
     train_paths, train_y = pipeline.label_arrays(data.splits["train"])
-    settle_backup(run_dir, log=log)
+    dropped = settle_backup(run_dir, log=log)  # an unreadable backup, dropped with a line saying training starts over
     # A resumed run continues with the epochs it had not trained yet: their own order and augmentation.
     train_ds, val_ds = training_datasets(config, data, first_epoch=finished_epochs(run_dir), noise_bank=noise_bank)
     mean, variance = feature_statistics(config, train_paths, train_y)
@@ -853,6 +856,11 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     else:
         if history.get("loss"):
             log(f"resuming the run in {run_dir} after epoch {len(history['loss'])}")
+        elif previous.get("status") == "running" and not dropped:  # a session trained here before and kept no
+            # epoch: said, as a later stop's 'after epoch N' is (the rerun of a Ctrl-C in epoch 1 started it again
+            # without a word)
+            log(f"resuming the run in {run_dir}: it was stopped before its first epoch was kept; training starts again "
+                f"from epoch 1")
         if (changed := record_noise(run_dir, noise_folder, first_epoch=finished_epochs(run_dir) + 1,
                                     epochs=config.train.epochs)) is not None:
             log(changed)

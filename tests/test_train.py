@@ -2444,6 +2444,41 @@ def test_a_sigterm_stops_training_cleanly_and_the_same_command_resumes_after_its
     assert json.loads((out / "run_state.json").read_text())["status"] == "done"
 
 
+def test_a_run_stopped_by_ctrl_c_in_its_first_epoch_says_so_when_the_same_command_resumes_it(tmp_path, capsys):
+    """A run stopped after epoch N is resumed with 'resuming the run in RUN after epoch N'; one stopped by a Ctrl-C
+    in its first epoch was started again from epoch 1 correctly but without a word, as a new run's log reads. A real
+    SIGINT to a subprocess train, sent once train.log shows training about to begin and before any epoch ends: the
+    same command names the run it resumes and that it trains from epoch 1, trains every epoch once and finishes."""
+    from sound_tf.trainer import read_history
+
+    data = make_tree(tmp_path / "data", clips_per_class=8, corrupt=False)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", "2", "--no-augment")]
+    first = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:  # the line just before model.fit: its first epoch begins
+        if (out / "train.log").is_file() and "augment: off" in (out / "train.log").read_text():
+            break
+        time.sleep(0.02)
+    first.send_signal(signal.SIGINT)
+    said, err = first.communicate(timeout=60)
+    assert first.returncode == 130, (first.returncode, said[-2000:], err[-2000:])
+    assert err.splitlines()[-1] == f"interrupted (Ctrl-C); {_STOP_LINE}", err[-2000:]
+    assert json.loads((out / "run_state.json").read_text())["status"] == "running"
+    history = out / "history.csv"  # no epoch ended: none in its history, no backup of one
+    assert not history.is_file() or not read_history(history).get("loss")
+    assert not (out / "backup" / "state" / "training_metadata.json").exists()
+    assert train.main(cmd[3:]) == 0  # the same command, in this process
+    resumed = capsys.readouterr().out
+    assert (f"resuming the run in {out}: it was stopped before its first epoch was kept; training starts again from "
+            f"epoch 1\n") in resumed, resumed[-3000:]
+    assert f"resuming the run in {out} after epoch" not in resumed
+    with (out / "history.csv").open() as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1]
+    assert json.loads((out / "run_state.json").read_text())["status"] == "done"
+
+
 _STOPPABLE_CHILD = """
 import signal, sys, time
 from pathlib import Path
