@@ -455,6 +455,78 @@ def test_cli_json_stopped_prints_the_results_so_far_saying_so(models, tmp_path, 
     assert report["results"][0]["probability"] == pytest.approx(0.985, abs=0.0005)
 
 
+
+def test_cli_text_timeline_json_document_and_hop_flag_as_documented(models, tmp_path, capsys):
+    """What the command prints that the other CLI tests leave open: a two-window file gets its timeline and overall
+    line; --hop-seconds rounds to the nearest sample; an infinite or NaN hop is the flag's one-line error (it was an
+    OverflowError's traceback waiting to happen); --json is an indented document naming the model, with the failed
+    file in it and no 'error:' line; no file at all is a usage error."""
+    quiet_then_loud = tmp_path / "qt.wav"  # 0.5 s of silence, then 0.5 s of a tone
+    wave = np.concatenate([np.zeros(CLIP), 0.3 * np.sin(2 * np.pi * 440 * np.arange(CLIP) / SR)])
+    sf.write(quiet_then_loud, wave, SR, subtype="PCM_16")
+    assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.5", "--top-k", "1"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text == [f"{quiet_then_loud} (1.00 s, 2 windows)", "  0.00-0.50 s  quiet  1.000",
+                    "  0.50-1.00 s  loud  0.965", "  overall: quiet 0.995"], text  # silence's logits outweigh the tone's
+
+    # 0.00019 s is 1.52 samples at 8 kHz: 2, not 1 (the hop the JSON reports)
+    assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.00019", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["hop_seconds"] == 2 / SR
+    for bad in ("inf", "nan"):
+        assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", bad]) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == ("", f"error: --hop-seconds must be from one sample (1/{SR} s) to the "
+                                                    f"clip length (0.5 s), got {float(bad)}\n"), captured
+
+    missing = tmp_path / "missing.wav"
+    assert lite.main([str(models["loud"]), str(missing), "--json", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ""  # the error is in the document, once
+    assert captured.out.startswith(f'{{\n  "model": {json.dumps(str(models["loud"]))},\n  "variant": "float32",\n')
+    assert json.loads(captured.out)["results"] == [{"file": str(missing), "error": "no such file or folder"}]
+    with pytest.raises(SystemExit) as usage:
+        lite.main([str(models["loud"])])
+    assert usage.value.code == 2 and "the following arguments are required: FILE_OR_FOLDER" in capsys.readouterr().err
+
+
+class _Stdout:
+    """A stdout whose writes fail: its reader went away (BrokenPipeError), or its terminal did (EIO, at SIGHUP)."""
+
+    def __init__(self, error: OSError):
+        self.error = error
+
+    def write(self, text: str) -> int:
+        raise self.error
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("error, code", [(BrokenPipeError(32, "Broken pipe"), 141),
+                                         (OSError(5, "Input/output error"), 130)])
+def test_cli_json_stopped_while_its_stdout_is_gone_ends_as_a_closed_pipe_or_as_the_stop(
+        models, tmp_path, monkeypatch, capsys, error, code):
+    """`lite --json` stopped prints the results so far; when that print fails, a reader that went away (`| head`) is
+    141, quietly, as run_cli gives it, and a terminal gone with the SIGHUP still ends as the stop did (130 here, with
+    its line), not with the print's OSError."""
+    for stem in ("first", "second"):
+        sf.write(tmp_path / f"{stem}.wav", np.zeros(CLIP), SR, subtype="PCM_16")
+    classify_file = lite.LiteClassifier.classify_file
+
+    def stopped_at_the_second(self, path, **kwargs):
+        if str(path).endswith("second.wav"):
+            raise KeyboardInterrupt
+        return classify_file(self, path, **kwargs)
+
+    monkeypatch.setattr(lite.LiteClassifier, "classify_file", stopped_at_the_second)
+    monkeypatch.setattr(sys, "stdout", _Stdout(error))
+    assert lite.main([str(models["loud"]), str(tmp_path / "first.wav"), str(tmp_path / "second.wav"), "--json",
+                      "--quiet"]) == code
+    err = capsys.readouterr().err
+    assert err == ("" if code == 141 else "interrupted (Ctrl-C); finished work is kept (train, crossval and tune "
+                                          "resume from it when the same command runs again)\n"), err
+
+
 def test_cli_errors_are_one_line_naming_the_file(models, tmp_path):
     """Through run_cli as before it: a file that is no model is one line naming it and exit code 2 (a usage or
     model error), an unreadable audio file one line naming it and 1 (the others are classified)."""
