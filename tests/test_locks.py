@@ -203,3 +203,106 @@ def test_a_lock_file_removed_as_its_holder_lets_go_is_not_claimed_after_it(tmp_p
     assert locks.claim_file(lock) is None  # and a new claim makes it again
     locks.release_file(lock)
     assert lock.exists()  # without remove it stays, as a folder's .lock does
+
+
+def test_a_lock_held_by_a_process_that_wrote_no_holder_line_is_refused_naming_another_process(tmp_path):
+    """A lock file whose holder wrote nothing in it (another program's flock on it, or a holder between locking it and
+    writing its line) is still held: the claim is refused, naming "another process", and the folder stays the
+    holder's. The claim must not succeed because no holder is named, nor keep the file it opened (a command that
+    passes over busy run folders refuses many)."""
+    import fcntl
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    other = os.open(folder / locks.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)  # a second open file: its own flock
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        opened = len(os.listdir("/proc/self/fd"))
+        assert locks.claim_folder(folder) == "another process"
+        assert len(os.listdir("/proc/self/fd")) == opened  # the refused claim closed what it opened
+        assert locks.lock_descriptor(folder) is None  # nothing held, nothing to give back
+        with pytest.raises(ConfigError, match=rf"^{folder}: in use by another process, which is testing; wait for it "
+                                              r"to end, or choose another --out$"):
+            locks.claim_or_refuse(folder, "testing")
+    finally:
+        os.close(other)
+    assert locks.claim_folder(folder) is None  # free once it is let go
+    locks.release_folder(folder)
+
+
+def test_a_claim_after_the_lock_file_was_deleted_lets_go_of_the_old_one(tmp_path):
+    """A folder emptied by hand (its .lock deleted) while this process holds it is locked anew on the next claim, and
+    the descriptor of the deleted file is closed: a long crossval or search re-claiming such folders kept one open
+    file per claim."""
+    folder = tmp_path / "run"
+    assert locks.claim_folder(folder) is None
+    (folder / locks.LOCK_FILE).unlink()
+    opened = len(os.listdir("/proc/self/fd"))
+    assert locks.claim_folder(folder) is None  # the new file, carrying the claim not given back
+    assert len(os.listdir("/proc/self/fd")) == opened
+    assert os.path.samestat(os.fstat(locks.lock_descriptor(folder)), os.stat(folder / locks.LOCK_FILE))
+    locks.release_folder(folder)
+    assert locks.lock_descriptor(folder) is not None  # one claim is still held
+    locks.release_folder(folder)
+    assert locks.lock_descriptor(folder) is None
+
+
+def test_a_lock_is_handed_to_a_child_for_a_folder_whose_name_holds_a_colon(tmp_path):
+    """The handed lock is named ``<descriptor>:<lock file>``; a run folder named by the time (``runs/12:00``) has a colon
+    in that path, and the child must still count the lock as its own (split at the first colon)."""
+    folder = tmp_path / "runs" / "2026-01-01T12:00"
+    assert locks.claim_folder(folder) is None
+    fd = locks.lock_descriptor(folder)
+    code = ("import sys\nfrom sound_tf import locks\nlocks.inherit_lock()\n"
+            "import os\nprint(locks.lock_descriptor(sys.argv[1]), locks.claim_folder(sys.argv[1]), "
+            "locks.INHERITED_ENV in os.environ)")  # taken out: the child's own children are handed nothing
+    try:
+        child = subprocess.run([sys.executable, "-c", code, str(folder)], pass_fds=(fd,), capture_output=True,
+                               text=True, env={**os.environ, **locks.inherited_env(folder)}, timeout=60)
+    finally:
+        locks.release_folder(folder)
+    assert (child.returncode, child.stdout) == (0, f"{fd} None False\n"), child.stderr
+    other = tmp_path / "other.lock"  # a descriptor of another file, under the folder's lock file's name
+    other_fd = os.open(other, os.O_RDWR | os.O_CREAT)
+    try:
+        assert locks.claim_folder(folder) is None
+        env = {**os.environ, locks.INHERITED_ENV: f"{other_fd}:{folder.resolve() / locks.LOCK_FILE}"}
+        child = subprocess.run([sys.executable, "-c", code, str(folder)], pass_fds=(other_fd,), capture_output=True,
+                               text=True, env=env, timeout=60)
+    finally:
+        locks.release_folder(folder)
+        os.close(other_fd)
+    holder = f"pid {os.getpid()} on {__import__('socket').gethostname()}"
+    assert (child.returncode, child.stdout) == (0, f"None {holder} False\n"), child.stderr  # it holds nothing
+
+
+def test_a_stale_lock_files_longer_holder_line_is_replaced_whole(tmp_path):
+    """A lock file a killed command left names that command ("pid 4194301 on a-longer-host-name"); the next claim
+    writes its own line over it, whole: a shorter line written over a longer one left its tail, and a refusal read
+    "in use by pid 812 on hostger-host-name"."""
+    import socket
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / locks.LOCK_FILE).write_text("pid 4194301 on a-much-longer-host-name-than-this-one.example.org\n")
+    assert locks.claim_folder(folder) is None
+    try:
+        assert (folder / locks.LOCK_FILE).read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+    finally:
+        locks.release_folder(folder)
+
+
+def test_one_folder_named_by_other_paths_is_one_claim_of_this_process(tmp_path, monkeypatch):
+    """A relative path, the absolute one and a path through a link to its parent name one folder: claimed under each,
+    it is one lock claimed three times (a crossval's folds claimed under --out as typed and as resolved), not a
+    second descriptor refused by this process's own lock."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.join("runs", "r"), tmp_path / "runs" / "r", tmp_path / "link" / "r"]
+    assert [locks.claim_folder(name) for name in names] == [None, None, None]
+    assert len({locks.lock_descriptor(name) for name in names}) == 1
+    for name in names:
+        assert locks.lock_descriptor(name) is not None  # held until the third release
+        locks.release_folder(name)
+    assert locks.lock_descriptor(names[0]) is None
