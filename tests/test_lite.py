@@ -489,6 +489,26 @@ def test_cli_text_timeline_json_document_and_hop_flag_as_documented(models, tmp_
     assert usage.value.code == 2 and "the following arguments are required: FILE_OR_FOLDER" in capsys.readouterr().err
 
 
+
+def test_cli_threads_flag_is_the_interpreters_thread_count(models, tmp_path, monkeypatch, capsys):
+    """--threads sets the interpreter's threads, 1 by default (export.json's single-core latency): the results are the
+    same either way, so only the classifier the command builds can tell."""
+    built = []
+    real = lite.LiteClassifier
+
+    def recording(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(lite, "LiteClassifier", recording)
+    short = tmp_path / "beep.wav"
+    sf.write(short, 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR // 4) / SR), SR, subtype="PCM_16")
+    assert lite.main([str(models["loud"]), str(short), "--quiet"]) == 0
+    assert lite.main([str(models["loud"]), str(short), "--threads", "3", "--quiet"]) == 0
+    assert [classifier.num_threads for classifier in built] == [1, 3]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[1] == lines[3] and lines[1].startswith("  loud 0.9")  # the same scores
+
 class _Stdout:
     """A stdout whose writes fail: its reader went away (BrokenPipeError), or its terminal did (EIO, at SIGHUP)."""
 
