@@ -472,6 +472,9 @@ def test_cli_text_timeline_json_document_and_hop_flag_as_documented(models, tmp_
     # 0.00019 s is 1.52 samples at 8 kHz: 2, not 1 (the hop the JSON reports)
     assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.00019", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["hop_seconds"] == 2 / SR
+    # one sample as a rounded 1/rate (a shell's printf, another rate's float) is one sample, not under it
+    assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.00012499999999", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["hop_seconds"] == 1 / SR
     for bad in ("inf", "nan"):
         assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", bad]) == 2
         captured = capsys.readouterr()
