@@ -306,3 +306,28 @@ def test_one_folder_named_by_other_paths_is_one_claim_of_this_process(tmp_path, 
         assert locks.lock_descriptor(name) is not None  # held until the third release
         locks.release_folder(name)
     assert locks.lock_descriptor(names[0]) is None
+
+
+def test_a_claimed_block_lets_go_when_it_ends_and_a_refusal_names_the_callers_output_argument(tmp_path):
+    """After ``claimed``'s block, succeeded or failed, this process holds nothing there (another process may claim the
+    folder; a claim of this process's own would succeed either way); a refusal names the output folder in the
+    caller's words (``out_dir`` for a Python caller)."""
+    import fcntl
+
+    folder = tmp_path / "run"
+    with locks.claimed(folder, "testing"):
+        assert locks.lock_descriptor(folder) is not None
+    assert locks.lock_descriptor(folder) is None
+    with pytest.raises(ConfigError, match="no data"):
+        with locks.claimed(folder, "testing"):
+            raise ConfigError("no data")
+    assert locks.lock_descriptor(folder) is None
+    other = os.open(folder / locks.LOCK_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no descriptor of this process holds it
+        with pytest.raises(ConfigError, match=r"in use by pid \d+ on .+, which is testing; wait for it to end, "
+                                              r"or choose another out_dir$"):
+            with locks.claimed(folder, "testing", wording=locks.Wording(out="out_dir")):
+                pass
+    finally:
+        os.close(other)
