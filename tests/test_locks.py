@@ -331,3 +331,14 @@ def test_a_claimed_block_lets_go_when_it_ends_and_a_refusal_names_the_callers_ou
                 pass
     finally:
         os.close(other)
+
+
+def test_a_release_with_remove_leaves_a_lock_file_that_is_not_its_own(tmp_path):
+    """release_file(remove=True) deletes the lock file it holds; when the path names another file by then (its own was
+    deleted and another export made a new one, which it now holds), that file is the other's lock and stays."""
+    lock = tmp_path / ".bundle.lock"
+    assert locks.claim_file(lock) is None
+    lock.unlink()
+    lock.write_text("pid 1 on elsewhere\n")  # the next export's lock
+    locks.release_file(lock, remove=True)
+    assert lock.read_text() == "pid 1 on elsewhere\n"
