@@ -99,7 +99,7 @@ def claim_file(lock: str | os.PathLike) -> str | None:
     held, claims = _HELD.get(key), 0
     if held is not None:
         try:
-            same = os.fstat(held[0]).st_ino == os.stat(lock).st_ino
+            same = _is_file_at(held[0], lock)
         except FileNotFoundError:
             same = False
         if same:
@@ -120,7 +120,7 @@ def claim_file(lock: str | os.PathLike) -> str | None:
                 os.close(fd)
             return holder or "another process"
         try:  # still the file at that path: not one its holder removed as it let go (release_file's remove)
-            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+            if _is_file_at(fd, lock):
                 break
         except FileNotFoundError:
             pass
@@ -129,6 +129,12 @@ def claim_file(lock: str | os.PathLike) -> str | None:
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
     _HELD[key] = [fd, claims + 1]
     return None
+
+
+def _is_file_at(fd: int, path: str | os.PathLike) -> bool:
+    """Whether the open descriptor ``fd`` is the file now at ``path``: the same inode on the same device (an inode
+    number alone may be another file system's). Raises ``OSError`` (``FileNotFoundError``) when ``path`` is gone."""
+    return os.path.samestat(os.fstat(fd), os.stat(path))
 
 
 def _key(lock: Path) -> str:
@@ -148,7 +154,7 @@ def inherit_lock() -> None:
     number, _, path = given.partition(":")
     try:
         fd, lock = int(number), Path(path)
-        if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) != (os.stat(lock).st_ino, os.stat(lock).st_dev):
+        if not _is_file_at(fd, lock):
             return
     except (ValueError, OSError):
         return
@@ -236,7 +242,7 @@ def release_file(lock: str | os.PathLike, *, remove: bool = False) -> None:
         fd = _HELD.pop(key)[0]
         if remove:
             with contextlib.suppress(OSError):
-                if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                if _is_file_at(fd, lock):
                     os.unlink(lock)
         os.close(fd)
 

@@ -342,3 +342,46 @@ def test_a_release_with_remove_leaves_a_lock_file_that_is_not_its_own(tmp_path):
     lock.write_text("pid 1 on elsewhere\n")  # the next export's lock
     locks.release_file(lock, remove=True)
     assert lock.read_text() == "pid 1 on elsewhere\n"
+
+
+def _stat_on_another_device(monkeypatch, path, times):
+    """Make ``os.stat`` of ``path`` report the same inode number on another device, ``times`` times (then the truth):
+    another file system's file, which an inode number alone does not tell apart."""
+    real_stat, left = os.stat, [times]
+
+    def stat(name, *args, **kwargs):
+        result = real_stat(name, *args, **kwargs)
+        if os.fspath(name) == os.fspath(path) and left[0] > 0:
+            left[0] -= 1
+            fields = list(result)
+            fields[2] += 1  # st_dev
+            return os.stat_result(fields)
+        return result
+
+    monkeypatch.setattr(locks.os, "stat", stat)
+    return left
+
+
+def test_a_lock_path_naming_the_same_inode_number_on_another_device_is_not_the_held_file(tmp_path, monkeypatch):
+    """claim_file and release_file told the file they hold from the one at the path by st_ino alone (inherit_lock by
+    st_ino and st_dev): a path that names a file of the same inode number on another file system (a folder mounted
+    over, a lock file made anew there) was taken for the held lock, so a claim counted itself on a lock no path
+    names and a release with remove deleted the other file. Both compare the device too now."""
+    lock = tmp_path / ".bundle.lock"
+    assert locks.claim_file(lock) is None
+    real_flock, locked = locks.fcntl.flock, []
+    monkeypatch.setattr(locks.fcntl, "flock", lambda fd, op: (locked.append(fd), real_flock(fd, op))[1])
+    left = _stat_on_another_device(monkeypatch, lock, 1)
+    assert locks.claim_file(lock) is None
+    assert left == [0] and len(locked) == 1  # not the held file: the path was opened and locked again
+    assert locks._HELD[locks._key(lock)][1] == 2  # carrying the claim not given back
+    assert os.path.samestat(os.fstat(locks._HELD[locks._key(lock)][0]), os.stat(lock))
+    locks.release_file(lock)
+
+    left = _stat_on_another_device(monkeypatch, lock, 1)
+    locks.release_file(lock, remove=True)  # the last claim: the path names "another" file, which stays
+    assert left == [0] and lock.exists()
+    assert locks.lock_descriptor(tmp_path) is None and locks._key(lock) not in locks._HELD
+    assert locks.claim_file(lock) is None
+    locks.release_file(lock, remove=True)  # its own file: removed
+    assert not lock.exists()
