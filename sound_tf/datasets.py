@@ -1356,8 +1356,11 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
                 f"give that folder as data.path (--data {root / label})")
     manifests = sorted(p.name for p in root.glob("*.csv") if p.is_file() and not p.name.startswith("."))
     if manifests:  # labels.csv beside recordings/: a manifest given as its folder
+        from .metrics import _counted  # here, not at the top: metrics loads sklearn (0.9 s), only this refusal needs it
+
+        shown = ", ".join(manifests[:3]) + (", ..." if len(manifests) > 3 else "")
         return (f"; format 'folder' takes each subfolder of {root} as a class, and {root} holds "
-                f"{len(manifests)} CSV file(s) ({', '.join(manifests[:3])}{', ...' if len(manifests) > 3 else ''}): "
+                f"{_counted(len(manifests), 'CSV files')} ({shown}): "
                 f"is one a manifest of path,label rows? give it as data.path (--data {root / manifests[0]})")
     return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
 

@@ -1276,10 +1276,13 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
     beside = make_folder_tree(tmp_path / "birds", classes=("recordings",))
     (beside / "labels.csv").write_text("path,label\n", encoding="utf-8")
     (beside / ".labels.csv.swp").write_text("", encoding="utf-8")
-    with pytest.raises(DatasetError, match=r"one class \('recordings'\).*, and .*birds holds 1 CSV file\(s\) "
+    with pytest.raises(DatasetError, match=r"one class \('recordings'\).*, and .*birds holds 1 CSV file "
                                            r"\(labels.csv\): is one a manifest of path,label rows\? give it as "
                                            r"data.path \(--data .*birds/labels.csv\)$"):
         prepare_dataset(config_for(beside, tmp_path), tmp_path / "run5", log=lambda _: None)
+    (beside / "extra.csv").write_text("path,label\n", encoding="utf-8")  # two: the plural ('1 CSV file(s)' before)
+    with pytest.raises(DatasetError, match=r", and .*birds holds 2 CSV files \(extra.csv, labels.csv\): is one a "):
+        prepare_dataset(config_for(beside, tmp_path), tmp_path / "run6", log=lambda _: None)
     esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
     with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use data.format 'auto' \(--format auto\)"):
         prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
