@@ -415,31 +415,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     """The command's work: a bad flag or model is a ``SoundTFError`` (2, from :func:`run_cli`); a file that cannot
-    be classified is reported and the others classified (1)."""
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
-    classifier = LiteClassifier(args.model, num_threads=args.threads)
-    hop_samples = None
-    if args.hop_seconds is not None:
-        rate = classifier.sample_rate_hz
-        samples = args.hop_seconds * rate if math.isfinite(args.hop_seconds) else 0.0
-        hop_samples = int(round(samples))
-        # the range the message states, checked before rounding (1e-9: 1/rate itself passes)
-        if not 1 - 1e-9 <= samples <= classifier.clip_samples + 1e-9:
-            raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
-                              f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
-    check_top_k(args.top_k, len(classifier.labels), name="--top-k")
-    results, failed = [], 0
-    left_out: list[str] = []
-    files = expand_audio_inputs(args.files, left_out=left_out)
-    if left_out:
-        print(left_out_note(left_out), file=sys.stderr)
+    be classified is reported and the others classified (1). With ``--json``, a stop anywhere in it prints the
+    document of the results so far (the model's fields ``null`` while it loads, ``files_left`` ``null`` while the
+    files are listed)."""
+    classifier: LiteClassifier | None = None
+    files: list[tuple[str, str | None]] | None = None
+    results: list[dict[str, Any]] = []
+    failed = 0
 
     def print_json(**stop: Any) -> None:
-        print(json.dumps({"model": str(args.model), "variant": classifier.variant, "labels": list(classifier.labels),
-                          "sample_rate_hz": classifier.sample_rate_hz, "results": results, **stop}, indent=2))
+        known = classifier is not None
+        print(json.dumps({"model": str(args.model), "variant": classifier.variant if known else None,
+                          "labels": list(classifier.labels) if known else None,
+                          "sample_rate_hz": classifier.sample_rate_hz if known else None, "results": results,
+                          **stop}, indent=2))
 
     try:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
+        classifier = LiteClassifier(args.model, num_threads=args.threads)
+        hop_samples = None
+        if args.hop_seconds is not None:
+            rate = classifier.sample_rate_hz
+            samples = args.hop_seconds * rate if math.isfinite(args.hop_seconds) else 0.0
+            hop_samples = int(round(samples))
+            # the range the message states, checked before rounding (1e-9: 1/rate itself passes)
+            if not 1 - 1e-9 <= samples <= classifier.clip_samples + 1e-9:
+                raise ConfigError(f"--hop-seconds must be from one sample (1/{rate} s) to the clip length "
+                                  f"({classifier.clip_samples / rate:g} s), got {args.hop_seconds}")
+        check_top_k(args.top_k, len(classifier.labels), name="--top-k")
+        left_out: list[str] = []
+        files = expand_audio_inputs(args.files, left_out=left_out)
+        if left_out:
+            print(left_out_note(left_out), file=sys.stderr)
         for path, problem in files:
             try:
                 if problem is not None:
@@ -456,8 +464,9 @@ def _main(args: argparse.Namespace) -> int:
                 print(_format_result(result))
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the text printed so far stays; JSON is one document
         if args.json:  # so the results so far, saying the command was stopped and how many files it did not get to
-            try:
-                print_json(stopped=signal.Signals(stop_signal(exc)).name, files_left=len(files) - len(results))
+            try:  # (none known before the files are listed: null)
+                print_json(stopped=signal.Signals(stop_signal(exc)).name,
+                           files_left=None if files is None else len(files) - len(results))
             except BrokenPipeError:  # the reader went away too: 141, as run_cli gives it
                 raise
             except (OSError, ValueError):  # SIGHUP: the terminal may be gone; the stop goes on

@@ -456,6 +456,47 @@ def test_cli_json_stopped_prints_the_results_so_far_saying_so(models, tmp_path, 
 
 
 
+_LITE_STOPPED_AT = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (a background pytest ignores SIGINT)
+from sound_tf import lite
+where, real = sys.argv.pop(1), {"load": lite.LiteClassifier.__init__, "list": lite.expand_audio_inputs}
+def slow(*args, **kwargs):  # the model's load or the files' listing takes a minute: the stop lands in it
+    print(where, file=sys.stderr, flush=True)
+    time.sleep(60)
+    return real[where](*args, **kwargs)
+if where == "load":
+    lite.LiteClassifier.__init__ = slow
+else:
+    lite.expand_audio_inputs = slow
+sys.exit(lite.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("where, name, code", [("load", "SIGINT", 130), ("list", "SIGTERM", 143)])
+def test_cli_json_stopped_before_its_files_are_listed_prints_the_document_too(models, tmp_path, where, name, code):
+    """`lite --json` stopped while its model loaded or while it listed the files (a large folder) printed nothing on
+    stdout, where a stop among the files printed the document: a script reading it (`| jq`) got empty input. Now the
+    document comes from a stop anywhere, its results empty, `files_left` null (the files are not known yet), and the
+    model's variant, labels and rate null while it loads."""
+    import signal
+
+    sf.write(tmp_path / "a.wav", (0.5 * np.sin(np.arange(CLIP) / 3)).astype(np.float32), SR)
+    child = subprocess.Popen([sys.executable, "-u", "-c", _LITE_STOPPED_AT, where, str(models["loud"]),
+                              str(tmp_path), "--json", "--quiet"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stderr.readline() == f"{where}\n"
+    child.send_signal(getattr(signal, name))
+    out, err = child.communicate(timeout=30)
+    stopped = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
+    assert (child.returncode, err) == (code, f"{stopped}; finished work is kept (train, crossval and tune resume from "
+                                             f"it when the same command runs again)\n"), err
+    loaded = where != "load"
+    assert json.loads(out) == {"model": str(models["loud"]), "variant": "float32" if loaded else None,
+                               "labels": ["quiet", "loud"] if loaded else None, "sample_rate_hz": SR if loaded else None,
+                               "results": [], "stopped": name, "files_left": None}, out
+
+
 def test_cli_text_timeline_json_document_and_hop_flag_as_documented(models, tmp_path, capsys):
     """What the command prints that the other CLI tests leave open: a two-window file gets its timeline and overall
     line; --hop-seconds rounds to the nearest sample; an infinite or NaN hop is the flag's one-line error (it was an
