@@ -467,22 +467,31 @@ def test_a_run_folder_that_lost_a_file_is_named_not_skipped(runs, tmp_path, caps
     assert [line.split()[0] for line in captured.out.splitlines()[1:2]] == [_name(tree / "a")]
 
 
-def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys):
-    """config.json names augment.noise_dir, not its files: runs trained on the folder before and after a file was
-    added compared as 'settings: the same', and runs of two seeds on other noise were one arm."""
-    from sound_tf.augment import NoiseFolder
+def _noise_runs(runs, tmp_path, before, after):
+    """Copies of run a: 'old' mixed in the noise folder ``before``, 'new' and 'new1' (seed 1) ``after``, and
+    ('resumed', its warning): old's copy resumed at epoch 2 on ``after``."""
     from sound_tf.trainer import record_noise
 
-    files = {"n0.wav": (32044, 1), "n1.wav": (32044, 2), "n2.wav": (32044, 3)}
-    before = NoiseFolder(folder="/data/noise", files=files, seconds=6.0)
-    after = NoiseFolder(folder="/data/noise", files={**files, "n3.wav": (48044, 4)}, seconds=9.0)
     old, new, new_seed = (_copy(runs["a"], tmp_path / "old"), _copy(runs["a"], tmp_path / "new"),
                           _with_seed(runs["a"], tmp_path / "new1", 1))
     record_noise(old, before, first_epoch=1, epochs=3)
     for run in (new, new_seed):
         record_noise(run, after, first_epoch=1, epochs=3)
     resumed = _copy(old, tmp_path / "resumed")
-    assert record_noise(resumed, after, first_epoch=2, epochs=3).startswith("warning: augment.noise_dir")
+    return old, new, new_seed, (resumed, record_noise(resumed, after, first_epoch=2, epochs=3))
+
+
+def test_runs_that_mixed_in_other_noise_recordings_differ(runs, tmp_path, capsys):
+    """config.json names augment.noise_dir, not its files: runs trained on the folder before and after a file was
+    added compared as 'settings: the same', and runs of two seeds on other noise were one arm."""
+    from sound_tf.augment import NoiseFolder
+
+    files = {"n0.wav": (32044, 1), "n1.wav": (32044, 2), "n2.wav": (32044, 3)}
+    before = NoiseFolder(folder="/data/noise", files=files, seconds=6.0)
+    after = NoiseFolder(folder="/data/noise", files={**files, "n3.wav": (48044, 4)}, seconds=9.0)
+    old, new, new_seed, resumed = _noise_runs(runs, tmp_path, before, after)
+    assert resumed[1].startswith("warning: augment.noise_dir")
+    resumed = resumed[0]
     assert compare.main([str(old), str(new), str(new_seed)]) == 0
     lines = capsys.readouterr().out.splitlines()
     noise = next(line for line in lines if line.startswith("  augment.noise_dir files")).split(None, 2)[2]
@@ -504,13 +513,9 @@ def test_runs_that_mixed_in_a_noise_file_rewritten_with_its_size_and_time_differ
     files = {"a.wav": (64044, 1), "b.wav": (64044, 2)}
     before = NoiseFolder(folder="/data/noise", files=files, seconds=4.0, hashes={"a.wav": "1" * 32, "b.wav": "2" * 32})
     after = NoiseFolder(folder="/data/noise", files=files, seconds=4.0, hashes={"a.wav": "1" * 32, "b.wav": "3" * 32})
-    old, new, new_seed = (_copy(runs["a"], tmp_path / "old"), _copy(runs["a"], tmp_path / "new"),
-                          _with_seed(runs["a"], tmp_path / "new1", 1))
-    record_noise(old, before, first_epoch=1, epochs=3)
-    for run in (new, new_seed):
-        record_noise(run, after, first_epoch=1, epochs=3)
-    resumed = _copy(old, tmp_path / "resumed")
-    assert "1 file changed (b.wav)" in record_noise(resumed, after, first_epoch=2, epochs=3)
+    old, new, new_seed, resumed = _noise_runs(runs, tmp_path, before, after)
+    assert "1 file changed (b.wav)" in resumed[1]
+    resumed = resumed[0]
     first, second = (compare.summarise(run).settings["augment.noise_dir files"] for run in (old, new))
     assert first.startswith("2 files, 4.0 s [") and second.startswith("2 files, 4.0 s [") and first != second
     assert compare.summarise(resumed).settings["augment.noise_dir files"] == f"{first}, then from epoch 2: {second}"
