@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -50,6 +51,20 @@ def config_from_flags(*flags: str) -> Config:
     parser = argparse.ArgumentParser()
     train.add_config_flags(parser)
     return train.config_from_args(parser.parse_args(list(flags)))
+
+
+def _wait_for(process: subprocess.Popen, ready: Callable[[], bool], *, seconds: float = 240.0,
+              step_seconds: float = 0.02) -> None:
+    """Poll ``ready`` until it holds, ``process`` ends or ``seconds`` pass (the caller asserts what it needs then);
+    a file not written yet, or read while a backup is swapped in (OSError, ValueError, KeyError), is not ready."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and process.poll() is None:
+        try:
+            if ready():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(step_seconds)
 
 
 def _flags(data: Path, out: Path, *extra: str) -> list[str]:
@@ -665,15 +680,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     meta = out / "backup" / "state" / "training_metadata.json"
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and first.poll() is None:
-        if meta.is_file():
-            try:
-                if json.loads(meta.read_text())["epoch"] >= 1:
-                    break
-            except (json.JSONDecodeError, KeyError, FileNotFoundError):  # read while a backup is swapped in
-                pass
-        time.sleep(0.05)
+    _wait_for(first, lambda: json.loads(meta.read_text())["epoch"] >= 1, step_seconds=0.05)
     assert first.poll() is None, "the first run ended before it could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -2419,14 +2426,7 @@ def test_a_sigterm_stops_training_cleanly_and_the_same_command_resumes_after_its
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     meta = out / "backup" / "state" / "training_metadata.json"
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and first.poll() is None:
-        try:
-            if json.loads(meta.read_text())["epoch"] >= 1:  # the log shows an epoch, and its backup is whole
-                break
-        except (OSError, ValueError, KeyError):  # not written yet, or read while a backup is swapped in
-            pass
-        time.sleep(0.02)
+    _wait_for(first, lambda: json.loads(meta.read_text())["epoch"] >= 1)  # an epoch logged, its backup whole
     first.send_signal(signal.SIGTERM)
     said, err = first.communicate(timeout=60)
     assert first.returncode == 143, (first.returncode, said[-2000:], err[-2000:])
@@ -2456,11 +2456,8 @@ def test_a_run_stopped_by_ctrl_c_in_its_first_epoch_says_so_when_the_same_comman
     cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", "2", "--no-augment")]
     first = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and first.poll() is None:  # the line just before model.fit: its first epoch begins
-        if (out / "train.log").is_file() and "augment: off" in (out / "train.log").read_text():
-            break
-        time.sleep(0.02)
+    # the line just before model.fit: its first epoch begins
+    _wait_for(first, lambda: "augment: off" in (out / "train.log").read_text())
     first.send_signal(signal.SIGINT)
     said, err = first.communicate(timeout=60)
     assert first.returncode == 130, (first.returncode, said[-2000:], err[-2000:])
