@@ -40,12 +40,7 @@ from . import atomic
 from .audio import printable_path
 from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
 from .errors import SoundTFError, run_cli
-from .locks import LOCK_FILE
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: sound_tf.locks locks nothing there either
-    fcntl = None
+from .locks import in_use
 
 CROSSVAL_FILENAME = "crossval.json"
 EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
@@ -306,40 +301,13 @@ def _noise_files(run_dir: Path) -> str | None:
     return ", ".join(parts) if parts else None
 
 
-def held(folder: Path) -> bool | None:
-    """Whether a command works in ``folder`` now: its ``.lock`` (:mod:`sound_tf.locks`) is held, which train,
-    crossval and export do while they run there and the operating system ends with their process, SIGKILL too.
-    ``None`` when it cannot be told (no ``fcntl``, or the file cannot be opened); a folder without the file is
-    not held. The test takes a shared lock and gives it back at once, without waiting: a command that claims the
-    folder in that instant is refused as if the folder were in use."""
-    if fcntl is None:
-        return None
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 #: The status of a train run not done: a command still works in its folder, none does (killed, or stopped by an
-#: error), or which of the two cannot be told (:func:`held`).
+#: error), or which of the two cannot be told (:func:`sound_tf.locks.in_use`).
 RUNNING, STOPPED, UNFINISHED = "running", "stopped", "unfinished"
 
 
 def _unfinished_status(folder: Path) -> str:
-    return {True: RUNNING, False: STOPPED}.get(held(folder), UNFINISHED)
+    return {True: RUNNING, False: STOPPED}.get(in_use(folder), UNFINISHED)
 
 
 def _fold_finished(fold_dir: Path) -> bool:

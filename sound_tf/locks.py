@@ -247,6 +247,34 @@ def release_file(lock: str | os.PathLike, *, remove: bool = False) -> None:
         os.close(fd)
 
 
+def in_use(folder: str | os.PathLike) -> bool | None:
+    """Whether a command works in ``folder`` now: its :data:`LOCK_FILE` is held, which train, crossval and export
+    do while they run there and the operating system ends with their process, SIGKILL too (``python -m
+    sound_tf.compare`` tells a run still training from a stopped one by it). ``None`` when it cannot be told (no
+    ``fcntl``, or the file cannot be opened); a folder without the file is not held. The test takes a shared lock
+    and gives it back at once, without waiting: a command that claims the folder in that instant is refused as if
+    the folder were in use."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def holds(folder: str | os.PathLike, inner: str | os.PathLike) -> bool:
     """Whether ``folder`` is ``inner`` or one of its parents (after resolving links): replacing ``folder``
     would replace ``inner`` too."""

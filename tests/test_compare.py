@@ -772,4 +772,4 @@ def test_a_run_with_a_command_in_its_folder_is_running_else_stopped(runs, crossv
     finally:
         locks.release_folder(run)
     assert compare.summarise(run).status == "stopped"
-    assert compare.held(tmp_path / "nowhere") is False and compare.summarise(runs["a"]).status == "done"
+    assert locks.in_use(tmp_path / "nowhere") is False and compare.summarise(runs["a"]).status == "done"
