@@ -828,8 +828,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     keras.utils.set_random_seed(config.train.seed)
     tf.config.experimental.enable_op_determinism()
     # Before any data is read or state written: a bad augment.noise_dir leaves no "running" run behind.
-    noise_bank, noise_folder = (augment.load_noise_folder(config)
-                                or (None, None))  # None, None without a noise folder
+    noise_bank, noise_folder = augment.load_noise_folder(config) or (None, None)  # None, None without a noise folder
     data = data or prepare_dataset(config, run_dir, log=log)
     config = apply_overrides(config, {"labels": list(data.labels)})
     previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds
