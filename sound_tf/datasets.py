@@ -45,7 +45,7 @@ import numpy as np
 from . import atomic
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
 from .config import fold_below_1
-from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, make_demo_dataset
+from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import ConfigError, DatasetError, is_whole
 
 if TYPE_CHECKING:
@@ -1297,11 +1297,11 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
         root = (Path(data.path).expanduser() if data.path is not None
                 else default_demo_dir(**kwargs, cache_dir=data.cache_dir))
         if data.path is not None and not (root / MARKER_NAME).is_file() and root.exists() and (
-                not root.is_dir() or any(root.iterdir())):
+                not root.is_dir() or (any(root.iterdir()) and not holds_only_demo_clips(root))):
             raise DatasetError(f"{root}: data.format 'demo' (--format demo, or the demo recipe) generates the demo "
-                               f"dataset into a new or empty folder (or, without --data, into the cache), and this "
-                               f"one holds other files; to train on them, set data.format to theirs (leave out "
-                               f"--format demo and --pipeline demo)")
+                               f"dataset into a new or empty folder (or, without --data, into the cache; it finishes a "
+                               f"generation that was stopped), and this one holds other files; to train on them, set "
+                               f"data.format to theirs (leave out --format demo and --pipeline demo)")
         if not (root / MARKER_NAME).is_file():
             log(f"data: generating the synthetic demo dataset ({len(DEMO_CLASSES)} classes x "
                 f"{data.demo_clips_per_class} clips) in {root}")

@@ -54,7 +54,8 @@ from . import atomic
 from .audio import cache_dir_of, write_wav
 from .errors import DatasetError, is_whole
 
-__all__ = ["DEMO_CLASSES", "DEMO_VERSION", "default_demo_dir", "make_demo_dataset", "render_demo_clip"]
+__all__ = ["DEMO_CLASSES", "DEMO_VERSION", "default_demo_dir", "holds_only_demo_clips", "make_demo_dataset",
+           "render_demo_clip"]
 
 #: Bumped whenever the generator changes, so old demo folders are regenerated.
 DEMO_VERSION = 1
@@ -282,6 +283,26 @@ def default_demo_dir(*, clips_per_class: int = 60, sample_rate_hz: int = 16000, 
     (``data.cache_dir``) when given, else in :func:`sound_tf.audio.default_cache_dir`."""
     name = f"v{DEMO_VERSION}-c{clips_per_class}-sr{sample_rate_hz}-{float(clip_seconds):g}s-seed{seed}"
     return cache_dir_of(cache_dir) / "demo" / name
+
+
+def holds_only_demo_clips(root: str | Path) -> bool:
+    """Whether ``root`` holds nothing but what :func:`make_demo_dataset` writes before its marker: class
+    folders named after :data:`DEMO_CLASSES` with ``<class>_<index>.wav`` clips (and the hidden temporary
+    files of a write that was cut short), i.e. a generation that was interrupted."""
+    root = Path(root)
+    try:
+        entries = list(root.iterdir())
+        for folder in entries:
+            if folder.name not in DEMO_CLASSES or not folder.is_dir():
+                return False
+            for path in folder.iterdir():
+                clip = re.fullmatch(rf"{re.escape(folder.name)}_\d{{3,}}\.wav", path.name, re.ASCII)
+                if not path.is_file() or (clip is None and not (path.name.startswith(f".{folder.name}_")
+                                                                and ".tmp" in path.name)):
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def make_demo_dataset(root: str | Path, *, clips_per_class: int = 60, sample_rate_hz: int = 16000,

@@ -261,6 +261,37 @@ def test_demo_format_refuses_a_folder_with_other_files(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "owl"]  # nothing generated into it
 
 
+def test_demo_format_finishes_an_interrupted_generation_into_a_given_folder(tmp_path):
+    """--data X --format demo stopped while writing the clips left X with class folders and no marker, and
+    the next run refused X as a folder with other files; the generation is finished instead, while a clip
+    of the user's own in a demo class folder is still refused."""
+    from sound_tf.datasets import resolve_source
+
+    root = tmp_path / "demo"
+    config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
+    resolve_source(config, log=lambda _: None)
+    complete = sorted(p.relative_to(root) for p in root.rglob("*.wav"))
+    assert len(complete) == 5 * len(DEMO_CLASSES)
+    # what a kill part-way leaves: no marker, the last classes missing, a half-written clip's temporary file
+    (root / demo_sounds.MARKER_NAME).unlink()
+    for name in DEMO_CLASSES[1:]:
+        shutil.rmtree(root / name)
+    first = DEMO_CLASSES[0]
+    (root / first / f"{first}_002.wav").unlink()
+    (root / first / f".{first}_002.wav.host.123-abc.tmp").write_bytes(b"RIFF")
+    lines: list[str] = []
+    assert resolve_source(config, log=lines.append) == (root, "folder")
+    assert lines and "generating the synthetic demo dataset" in lines[0]
+    assert sorted(p.relative_to(root) for p in root.rglob("*.wav")) == complete
+    assert (root / demo_sounds.MARKER_NAME).is_file()
+
+    (root / demo_sounds.MARKER_NAME).unlink()
+    write_tone(root / first / "mine.wav")
+    with pytest.raises(DatasetError, match=r"holds other files"):
+        resolve_source(config, log=lambda _: None)
+    assert not (root / demo_sounds.MARKER_NAME).exists()
+
+
 def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     write_tone(tmp_path / "clips" / "a.wav")
     manifest = tmp_path / "clips" / "manifest.csv"
