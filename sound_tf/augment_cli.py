@@ -181,6 +181,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             + (f", padded with {(clip - (end - start)) / rate:.2f} s of silence" if end - start < clip else "")
             + (_quieter_part_hint(wave, start, clip, rate) if wave.size > clip else ""))
     wave = np.pad(wave[start:start + clip], (0, max(clip - (wave.size - start), 0)))  # [clip]
+    if not np.any(wave):  # else the versions' names (noise20dB-pink) promised noise that none of them holds
+        log(f"{path}: the clip used ({start / rate:.2f}-{(start + clip) / rate:.2f} s) is silent (every sample is 0): "
+            f"noise is mixed at an SNR against the clip's power, so none is added, and every version is silent too")
     out_dir = Path(out_dir)
     stale = _previous_versions(out_dir, path)  # before any work: refuses a folder of someone's own files
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -425,6 +428,8 @@ def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: 
             panels.append((f"{panels[1][0]} as the model sees it while training{what}", features))
     low = min(float(np.percentile(f, 1)) for _, f in panels)
     high = max(float(np.max(f)) for _, f in panels)
+    if high <= low:  # one level in every panel (a silent clip): equal limits drew the last panel in another colour
+        high = low + 1.0
     from .report import frame_span_seconds
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), squeeze=False, sharex=True,

@@ -2073,6 +2073,35 @@ def test_cli_names_the_loudest_part_from_10_db_on_and_takes_the_clip_at_the_file
     assert loudest_part(tail, RATE_HZ, step=RATE_HZ // 100) == (RATE_HZ + 80, 4000.0)
 
 
+def test_cli_says_a_silent_clip_gets_no_noise_and_draws_its_panels_in_one_colour(tmp_path, capsys):
+    """A silent clip's versions are silent (noise is mixed at an SNR against the clip's power), though their
+    names read noise20dB-pink: a line says so. Its PNG drew the training panel magenta and the others black,
+    every panel at the same level (colour limits equal): one colour now, as the padding's silence is drawn."""
+    import matplotlib.image
+
+    source = tmp_path / "silent.wav"
+    sf.write(source, np.zeros(RATE_HZ, np.float32), RATE_HZ, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert augment.main([str(source), "--out", str(out), "--count", "2", "--seed", "1",
+                         *_only(noise=1.0, gain=1.0)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"{source}: the clip used (0.00-1.00 s) is silent (every sample is 0): noise is mixed at an "
+                        f"SNR against the clip's power, so none is added, and every version is silent too")
+    records = json.loads((out / "params.json").read_text())
+    assert all(r["params"]["noise_applied"] and "noise" in r["file"] for r in records)
+    for name in ["original.wav"] + [r["file"] for r in records]:
+        assert not np.any(sf.read(out / name, dtype="float32")[0]), name
+    image = matplotlib.image.imread(out / "spectrograms.png")[..., :3]  # [height, width, rgb]
+    column = np.round(image[:, int(image.shape[1] * 0.6)], 2)  # right of the titles: panels and background
+    colours, counts = np.unique(column, axis=0, return_counts=True)
+    big = [c for c, n in zip(colours, counts) if n > 0.05 * column.shape[0]]  # the background, the panels
+    assert len(big) == 2 and any(np.allclose(c, 1.0) for c in big), big
+    assert any(np.allclose(c, matplotlib.colormaps["magma"](0.0)[:3], atol=0.01) for c in big), big  # the lowest
+    sf.write(source, np.r_[np.zeros(RATE_HZ // 2), 0.1 * np.ones(RATE_HZ // 2)].astype(np.float32), RATE_HZ)
+    assert augment.main([str(source), "--out", str(tmp_path / "half"), "--count", "1", *_only(noise=1.0)]) == 0
+    assert "is silent" not in capsys.readouterr().out  # half a clip of sound is not silent
+
+
 def test_cli_replaces_only_versions_and_refuses_a_folder_it_cannot_read(tmp_path, capsys, monkeypatch):
     """A params.json that lists other files (edited by hand, or copied) deletes none of them on a re-run: not a
     file whose name is no version's, not a link with a version's name. A params.json that is not JSON makes the
