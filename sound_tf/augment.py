@@ -1445,6 +1445,11 @@ def _span(low: float, high: float, unit: str) -> str:
     return f"+-{high:g} {unit}" if low == -high else f"{low:+g} to {high:+g} {unit}"
 
 
+def _snr_span(low: float, high: float) -> str:
+    """``10-30 dB SNR``, and ``-5 to 40 dB SNR`` when the range reaches below 0 (``-5-40`` read as a subtraction)."""
+    return f"{low:g}-{high:g} dB SNR" if low >= 0 else f"{low:g} to {high:g} dB SNR"
+
+
 #: How :func:`summary_line` shows a transform: its name in the log, its settings, and the ``augment.*_domain`` that
 #: says where it acts (``None``: SpecAugment, always on the normalised features in the model). The transforms are
 #: the config's ``*_probability`` settings; one without an entry here is shown with its settings as they are named.
@@ -1454,7 +1459,7 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
     "stretch": ("stretch", "rescale_domain", lambda a: f"{a.stretch_min_rate:g}-{a.stretch_max_rate:g}x tempo"),
     "pitch": ("pitch", "rescale_domain", lambda a: _span(a.pitch_min_semitones, a.pitch_max_semitones, "st")),
     "gain": ("gain", "shift_gain_domain", lambda a: _span(a.gain_min_db, a.gain_max_db, "dB")),
-    "noise": ("noise", "noise_domain", lambda a: f"{a.noise_min_snr_db:g}-{a.noise_max_snr_db:g} dB SNR"),
+    "noise": ("noise", "noise_domain", lambda a: _snr_span(a.noise_min_snr_db, a.noise_max_snr_db)),
     "spec": ("SpecAugment", None, lambda a: " + ".join(
         [f"{a.spec_freq_mask_count} freq x <={a.spec_freq_mask_max_bins} bins"] * (a.spec_freq_mask_count > 0)
         + [f"{a.spec_time_mask_count} time x <={a.spec_time_mask_max_fraction:.0%}"] * (a.spec_time_mask_count > 0))),
