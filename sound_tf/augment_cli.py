@@ -78,14 +78,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> Config:
     """Defaults <- recipe <- ``--set`` overrides, or a run folder's config <- ``--set`` overrides."""
     from .config import CONFIG_FILENAME, apply_overrides, parse_set_flags, resolve_recipe
-    from .train import check_noise_dir
+    from .train import check_noise_dir, flag_given
 
     overrides = parse_set_flags(args.set)
-    if getattr(args, "run", None) is not None:
-        config, source = apply_overrides(Config.load(args.run), overrides), f"{Path(args.run) / CONFIG_FILENAME}: "
-    else:
-        recipe = resolve_recipe(args.pipeline)
-        config, source = config_from_recipe(recipe, overrides), f"{recipe}: " if recipe is not None else ""
+    try:
+        if getattr(args, "run", None) is not None:
+            config, source = apply_overrides(Config.load(args.run), overrides), f"{Path(args.run) / CONFIG_FILENAME}: "
+        else:
+            recipe = resolve_recipe(args.pipeline)
+            config, source = config_from_recipe(recipe, overrides), f"{recipe}: " if recipe is not None else ""
+    except ConfigError as exc:  # a --set value refused: named, as train names it
+        raise ConfigError(f"{flag_given(str(exc), args, overrides)}{exc}") from None
     check_noise_dir(config, "--set " if "augment.noise_dir" in overrides else source)
     return config
 

@@ -62,6 +62,32 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="override any config value, e.g. --set features.num_mel_bins=96 (repeatable)")
 
 
+# The config keys the flags set (by argparse dest; the flag is --<dest with dashes>), as given; --data and
+# --no-augment are changed first (an absolute path; enabled=false).
+FLAG_DESTS = {"data.format": "format", "data.test_fold": "test_fold", "data.val_fold": "val_fold",
+              "data.cache_dir": "cache_dir", "data.strict": "strict", "model.name": "model", "train.epochs": "epochs",
+              "train.batch_size": "batch_size", "train.learning_rate": "learning_rate", "train.seed": "seed",
+              "train.class_weights": "class_weights", "train.label_smoothing": "label_smoothing",
+              "audio.sample_rate_hz": "sample_rate", "audio.clip_seconds": "clip_seconds"}
+
+
+def flag_given(message: str, args: argparse.Namespace, set_overrides: dict[str, Any]) -> str:
+    """``"--set KEY=VALUE: "`` or ``"--flag VALUE: "`` when the config error ``message`` is about a value a flag
+    gave (it begins with the key, or is an unknown key of a section), as a recipe's errors begin with its path;
+    else ``""``."""
+    for item in reversed(args.set):  # the last --set of a key is the one kept
+        key = item.partition("=")[0].strip()
+        section, _, name = key.partition(".")
+        if key in set_overrides and (message.startswith(f"{key} ") or (
+                message.startswith("unknown key(s) ") and f"{name!r}" in message and f"[{section}]" in message)):
+            return f"--set {item.strip()}: "
+    for key, dest in FLAG_DESTS.items():
+        value = getattr(args, dest, None)
+        if value is not None and key not in set_overrides and message.startswith(f"{key} "):
+            return f"--{dest.replace('_', '-')} {value}: "
+    return ""
+
+
 def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecord] | None = None) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
@@ -94,28 +120,16 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format), notices=notices)
-    overrides: dict[str, Any] = {
-        # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
-        "data.path": absolute_path(args.data) if args.data else None,
-        "data.format": args.format,
-        "data.test_fold": args.test_fold,
-        "data.val_fold": args.val_fold,
-        "data.cache_dir": args.cache_dir,
-        "data.strict": args.strict,
-        "model.name": args.model,
-        "train.epochs": args.epochs,
-        "train.batch_size": args.batch_size,
-        "train.learning_rate": args.learning_rate,
-        "train.seed": args.seed,
-        "train.class_weights": args.class_weights,
-        "train.label_smoothing": args.label_smoothing,
-        "audio.sample_rate_hz": args.sample_rate,
-        "audio.clip_seconds": args.clip_seconds,
-        "augment.enabled": False if args.no_augment else None,
-    }
+    overrides: dict[str, Any] = {key: getattr(args, dest) for key, dest in FLAG_DESTS.items()}
+    # Absolute, so that a resumed run is recognised from another folder or spelling of the same path.
+    overrides["data.path"] = absolute_path(args.data) if args.data else None
+    overrides["augment.enabled"] = False if args.no_augment else None
     overrides.update(set_overrides)
     recipe = resolve_recipe(args.pipeline)
-    config = config_from_recipe(recipe, overrides)
+    try:
+        config = config_from_recipe(recipe, overrides)
+    except ConfigError as exc:  # "train.epochs must be an integer >= 1, got 0": from --epochs 0, or the recipe?
+        raise ConfigError(f"{flag_given(str(exc), args, set_overrides)}{exc}") from None
     # Paths from --set or a recipe are read from the current folder (as --data's), and kept absolute: a run
     # is found again from any spelling of them.
     values = {key: getattr(getattr(config, key.split(".")[0]), key.split(".")[1]) for key in ABSOLUTE_KEYS}

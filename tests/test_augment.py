@@ -1997,6 +1997,15 @@ def _only(**probabilities) -> list[str]:
     return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
 
 
+def test_cli_names_the_set_flag_whose_value_is_refused(tmp_path, capsys):
+    """As train's: --set augment.noise_min_snr_db=-30 printed the range alone, not which flag gave the value."""
+    source = _quiet_tone(tmp_path)
+    assert augment.main([str(source), "--out", str(tmp_path / "p"), "--set", "augment.noise_min_snr_db=-30"]) == 2
+    assert capsys.readouterr().err.endswith("error: --set augment.noise_min_snr_db=-30: augment.noise_min_snr_db "
+                                            "must be in [-20.0, 80.0], got -30.0\n")
+    assert not (tmp_path / "p").exists()
+
+
 def test_cli_needs_out_writes_six_versions_by_default_and_logs_each(tmp_path, capsys):
     """--out is required; without --count the preview writes 6 versions, seeded [seed, 1] to [seed, 6], into a
     folder it creates with its parents, and its log names each version with the values it applied and ends with

@@ -449,6 +449,34 @@ def test_an_empty_path_in_a_recipe_is_an_error(tmp_path, monkeypatch):
     assert config_from_flags("--data", "data", "--pipeline", str(recipe)).data.cache_dir == ""
 
 
+def test_a_value_a_flag_gave_is_refused_naming_the_flag(tmp_path, monkeypatch):
+    """--set augment.noise_min_snr_db=-30 printed "augment.noise_min_snr_db must be in [-20.0, 80.0], got -30.0",
+    where a recipe's error names the recipe and a --set that is not a number names the flag: the user could
+    not tell the flag from the recipe. A recipe's own error and a check across two keys keep their words."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    for flags, message in (
+            (("--set", "augment.noise_min_snr_db=-30"),
+             "--set augment.noise_min_snr_db=-30: augment.noise_min_snr_db must be in [-20.0, 80.0], got -30.0"),
+            (("--epochs", "0"), "--epochs 0: train.epochs must be an integer >= 1, got 0"),
+            (("--batch-size", "0", "--sample-rate", "5"),  # the first the config checks
+             "--sample-rate 5: audio.sample_rate_hz must be an integer in [1000, 192000], got 5"),
+            (("--epochs", "3", "--set", "train.epochs=0"),  # --set is applied last: its value was refused
+             "--set train.epochs=0: train.epochs must be an integer >= 1, got 0"),
+            (("--set", "augment.pitch_p=2"), "--set augment.pitch_p=2: unknown key(s) ['pitch_p'] in [augment]; ")):
+        with pytest.raises(ConfigError) as info:
+            config_from_flags(*flags)
+        assert str(info.value).startswith(message), (flags, str(info.value))
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text("[train]\nepochs = 0\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(recipe))}: train.epochs must be an integer >= 1, got 0$"):
+        config_from_flags("--pipeline", str(recipe), "--batch-size", "8")
+    with pytest.raises(ConfigError, match=r"^features.fmax_hz=7000.0 exceeds the Nyquist frequency 4000.0 of "
+                                          r"audio.sample_rate_hz=8000$"):
+        config_from_flags("--sample-rate", "8000", "--set", "features.fmax_hz=7000")
+
+
 def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
     """Adding augment.spec_probability changed every fingerprint: a run an older version had started was
     refused as "an unfinished run with different settings" that differed in nothing."""
