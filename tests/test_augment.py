@@ -2506,3 +2506,110 @@ def test_every_rule_by_which_the_tuner_leaves_a_setting_out_is_one_proven_here()
             assert any(setting == name and idle.items() <= when.items() for setting, idle in proven), (rule, name)
     for setting, idle in proven:
         assert any(setting in rule.settings and dict(rule.when) == idle for rule in IDLE_WHILE), setting
+
+
+# -- from a mutation audit of sound_tf/augment.py (session 47) ----------------------------------------
+
+@pytest.mark.parametrize("rate_hz, frame", [(8000, 512), (16000, 1024), (22050, 1024), (44100, 2048), (48000, 2048)])
+def test_the_vocoder_window_is_the_power_of_two_nearest_50_ms(rate_hz, frame):
+    """1102.5 samples at 22.05 kHz is nearer 1024 than 2048 (on a log scale, as the docstring's 1024 says);
+    rounded up it would have been 2048, twice the window at the rates most files have."""
+    assert augment.vocoder_frame_length(rate_hz) == frame
+    config = apply_overrides(config_with(pitch_probability=1.0, rescale_domain="waveform"),
+                             {"audio.sample_rate_hz": rate_hz})
+    augmenter = augment.make_waveform_augmenter(config)
+    assert (augmenter.frame_length_samples, augmenter.hop_length_samples) == (frame, frame // 2)
+
+
+@pytest.mark.parametrize("call", [
+    lambda wave: augment.time_stretch(wave, 1.1, frame_length_samples=1024, hop_length_samples=1024),
+    lambda wave: augment.change_speed(wave, 1.1, frame_length_samples=512, hop_length_samples=512),
+    lambda wave: augment.pitch_shift(wave, 1.0, sample_rate_hz=RATE_HZ, hop_length_samples=1024),
+])
+def test_a_vocoder_hop_of_a_whole_frame_is_refused(call):
+    """Frames that do not overlap cannot be overlap-added to a constant: the hop must divide the frame twice."""
+    with pytest.raises(ConfigError, match=r"hop_length_samples must divide frame_length_samples=\d+ at least twice"):
+        call(sine(440.0, 0.5, RATE_HZ))
+
+
+@pytest.mark.parametrize("mode", ["roll", "zero"])
+@pytest.mark.parametrize("shift", [0, 3, -3, 9, -9, 10, -10, 12, -12, 25])
+def test_the_vocoders_padding_is_the_shifted_clip_mirrored_past_its_end(mode, shift):
+    """What the phase vocoder frames: ``front`` zeros, the clip shifted as time_shift shifts it, then its last
+    samples mirrored without repeating the final one (numpy's 'reflect'), at most n - 1 of them, then zeros."""
+    wave = np.arange(1.0, 11.0, dtype=np.float32)  # n = 10
+    shifted = augment.time_shift(wave, shift, mode=mode).numpy()
+    for front, back in ((0, 0), (2, 4), (3, 9), (1, 13)):
+        got = augment._shifted_and_padded(tf.constant(wave), tf.constant(shift), mode, front, back).numpy()
+        mirrored = min(back, 9)
+        expected = np.concatenate([np.zeros(front), np.pad(shifted, (0, mirrored), mode="reflect"),
+                                   np.zeros(back - mirrored)])
+        np.testing.assert_array_equal(got, expected, err_msg=f"front {front}, back {back}")
+    got = augment._shifted_and_padded(tf.constant(wave), None, mode, 2, 13).numpy()  # no shift
+    np.testing.assert_array_equal(got, np.concatenate([np.zeros(2), np.pad(wave, (0, 9), mode="reflect"), np.zeros(4)]))
+
+
+@pytest.mark.parametrize("shift", [1000, -1000, 1001, -1500, 2**20])
+def test_a_zero_fill_shift_of_the_whole_clip_or_more_leaves_silence(shift):
+    """Everything is shifted out and zeros come in, on its own and inside the augmenter's vocoder pass."""
+    wave = np.ones(1000, np.float32)
+    out = augment.time_shift(wave, shift, mode="zero").numpy()
+    assert out.shape == wave.shape and not out.any()
+    folded = augment._rescale(sine(440.0, 1.0, RATE_HZ), 1.0, 1.1, frame_length=1024, hop_length=512,
+                              shift_samples=tf.constant(shift * RATE_HZ // 1000), shift_mode="zero")
+    assert folded.shape == (RATE_HZ,) and not folded.numpy().any()
+
+
+@pytest.mark.parametrize("factor", [0.125, 0.2])
+def test_a_speed_factor_below_the_fft_length_pairs_still_moves_the_pitch_by_it(factor):
+    """Factors below 0.2005 (924 / 4608 with 1024-sample windows) lie beyond every FFT length pair: the vocoder
+    takes its window and the nearest multiple of the overlap to window / factor. Without that fallback the
+    lowest pair was used: 1 kHz slowed by 0.125 came out at 200 Hz (8x as long, as it should be)."""
+    tone = sine(1000.0, 1.0, RATE_HZ)
+    out = augment.change_speed(tone, factor).numpy()
+    assert len(out) == round(RATE_HZ / factor)
+    measured, bin_hz = peak_hz(out[2048:-2048])
+    assert abs(measured - 1000.0 * factor) <= bin_hz + 1000.0 * factor * (2 ** (2 / 1200) - 1)
+
+
+@pytest.mark.parametrize("semitones", [0.1, -0.1])
+def test_a_pitch_shift_of_a_tenth_of_a_semitone_is_applied(semitones):
+    """A factor counts as 1 (and the vocoder is skipped) only within 1e-6 of it: 0.1 semitone (a factor of
+    1.0058) moves a 440 Hz tone by 2.5 Hz, 2.5 bins of a 1-s clip."""
+    tone = sine(440.0, 1.0, RATE_HZ)
+    out = augment.pitch_shift(tone, semitones, sample_rate_hz=RATE_HZ).numpy()
+    measured, bin_hz = peak_hz(out)
+    assert abs(measured - 440.0 * 2 ** (semitones / 12)) <= bin_hz
+    assert measured != 440.0
+
+
+def test_pitch_shift_uses_the_frame_length_it_is_given():
+    """frame_length_samples picks the vocoder's window instead of the sample rate's, and is checked as such."""
+    tone = sine(440.0, 0.5, RATE_HZ)
+    small = augment.pitch_shift(tone, 2.0, sample_rate_hz=RATE_HZ, frame_length_samples=512).numpy()
+    expected = augment._rescale(tf.constant(tone), 1.0, 2 ** (2 / 12), frame_length=512, hop_length=256).numpy()
+    np.testing.assert_allclose(small, expected, atol=1e-6)
+    default = augment.pitch_shift(tone, 2.0, sample_rate_hz=RATE_HZ).numpy()
+    assert np.max(np.abs(small - default)) > 1e-3  # another window, another output
+    with pytest.raises(ConfigError, match="frame_length_samples must be an integer >= 16, got 10"):
+        augment.pitch_shift(tone, 2.0, sample_rate_hz=RATE_HZ, frame_length_samples=10)
+
+
+@pytest.mark.parametrize("shift_mode", ["roll", "zero"])
+def test_a_clip_the_augmenter_does_not_rescale_is_still_shifted_and_scaled(shift_mode):
+    """With pitch drawn at 0.5, the clips drawn without it skip the vocoder (the conditional's other branch),
+    which must shift and scale them as the vocoder pass does for the others."""
+    config = config_with(rescale_domain="waveform", pitch_probability=0.5, shift_probability=1.0,
+                         gain_probability=1.0, gain_min_db=3.0, gain_max_db=9.0, shift_mode=shift_mode)
+    augmenter = augment.make_waveform_augmenter(config)
+    wave = sine(440.0, 1.0, RATE_HZ)
+    kept = 0
+    for seed in range(12):
+        params = augmenter.draw(tf.constant([seed, 3]), RATE_HZ)
+        if bool(params["pitch_applied"]):
+            continue
+        kept += 1
+        expected = augment.apply_gain(augment.time_shift(wave, params["shift_samples"], mode=shift_mode),
+                                      params["gain_db"]).numpy()
+        np.testing.assert_allclose(augmenter.apply(wave, params).numpy(), expected, rtol=1e-6, atol=1e-7)
+    assert kept >= 3
