@@ -2613,3 +2613,55 @@ def test_a_clip_the_augmenter_does_not_rescale_is_still_shifted_and_scaled(shift
                                       params["gain_db"]).numpy()
         np.testing.assert_allclose(augmenter.apply(wave, params).numpy(), expected, rtol=1e-6, atol=1e-7)
     assert kept >= 3
+
+
+@pytest.mark.parametrize("exponent, min_frequency_hz, first_bin", [(1.0, 0.0, 1), (2.0, 0.0, 1), (1.0, 20.0, 20),
+                                                                  (2.0, 30.5, 31)])
+def test_coloured_noise_has_no_power_below_its_first_bin_and_some_from_it_on(exponent, min_frequency_hz, first_bin):
+    """DC is removed, and with min_frequency_hz every bin below it (bin k at k Hz for a 1-s clip at 16 kHz);
+    the first bin at or above it is kept: it holds the most power of pink and brown noise."""
+    noise = augment.colored_noise(RATE_HZ, tf.constant([5, 6]), exponent=exponent, sample_rate_hz=RATE_HZ,
+                                  min_frequency_hz=min_frequency_hz).numpy()
+    power = np.abs(np.fft.rfft(noise.astype(np.float64))) ** 2
+    assert np.all(power[:first_bin] < 1e-9 * power.sum())
+    assert power[first_bin] > 1e-4 * power.sum()
+
+
+def test_each_colour_of_the_generated_pool_is_a_draw_of_its_own():
+    """Rows of two colours are independent noise, not one draw shaped twice: the phases of a pink and a brown
+    row agree no more than chance (mean cosine of their difference under 0.05; one draw shaped twice: 1)."""
+    config = apply_overrides(config_with(noise_probability=1.0), {"augment.noise_colors": ["pink", "brown"]})
+    pool = augment.WaveformAugmenter._generated_noise(config)  # [colours, variants, samples]
+    for variant in range(pool.shape[1]):
+        pink, brown = (np.angle(np.fft.rfft(pool[c, variant].astype(np.float64)))[20:-1] for c in (0, 1))
+        assert abs(np.mean(np.cos(pink - brown))) < 0.05, variant
+
+
+def test_the_generated_pool_of_long_clips_keeps_to_its_memory():
+    """20-s clips at 48 kHz in three colours: a row of each with its wrap copy takes 23 MB, so the 64 MiB pool
+    holds 2 of them per colour, not 8 (about 180 MB)."""
+    config = apply_overrides(config_with(noise_probability=1.0),
+                             {"audio.sample_rate_hz": 48000, "audio.clip_seconds": 20.0})
+    augmenter = augment.make_waveform_augmenter(config)
+    colours, variants, samples = augmenter._generated_shape
+    assert (colours, samples) == (3, 960_000)
+    assert augmenter._noise_table.shape.num_elements() * 4 <= augment.GENERATED_NOISE_BYTES
+    assert variants == 2  # as many as fit: 3 would take 69 MB
+
+
+def test_a_noise_draw_reads_the_colour_it_names():
+    """With white, pink and brown noise, each drawn noise_source reads a window of that colour's rows (the
+    pool's rows are colour by colour, variants end to end), whatever the offset."""
+    config = apply_overrides(config_with(noise_probability=1.0, noise_colors=["white", "pink", "brown"]),
+                             {"audio.clip_seconds": 4.0})
+    augmenter = augment.make_waveform_augmenter(config)
+    samples = config.audio.clip_samples
+    params = augmenter.draw(tf.constant([2, 2]), samples)
+    for colour, exponent in enumerate((0.0, 1.0, 2.0)):
+        for offset in (0, samples + 123, augmenter._generated_shape[1] * samples - 1):
+            window = augmenter.noise({**params, "noise_source": tf.constant(colour),
+                                      "noise_offset": tf.constant(offset)}, samples).numpy()
+            freqs, psd = scipy.signal.welch(window, fs=RATE_HZ, nperseg=4096)
+            band = (freqs >= 50) & (freqs <= 5000)
+            slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
+            assert slope == pytest.approx(-exponent, abs=0.15), (colour, offset)
