@@ -1894,9 +1894,10 @@ def test_a_fixed_speed_drawn_every_time_still_rescales():
 def test_the_models_training_layers_draw_independent_streams():
     """Every training-only layer draws from its own stream. FeatureRescale and SpecAugment are both seeded
     from train.seed, FeatureAugment's shift / gain and mixup draws from one seed each: drawn from one
-    stream, the first example's speed factor would set its frequency mask's place, and its shift its
-    mixing weight (rank correlation 0.9999 / 1.0 when they share a seed). Over 150 seeds each pair is
-    uncorrelated: measured 0.09 and 0.03, bound 0.3 (over 3.5 standard deviations of 135-150 pairs)."""
+    stream, the first example's speed factor would set its frequency mask's place, its shift its mixing
+    weight, and FeatureRescale's speed factor FeatureAugment's shift (rank correlation 0.9999 / 1.0 / 1.0
+    when they share a seed). Over 150 seeds each pair is uncorrelated: measured 0.09, 0.03 and 0.09, bound
+    0.3 (over 3.5 standard deviations of 135-150 pairs)."""
     speeds, places, shifts, weights = [], [], [], []
     for seed in range(150):
         config = apply_overrides(Config(), {"augment.speed_probability": 1.0, "train.seed": seed,
@@ -1915,6 +1916,7 @@ def test_the_models_training_layers_draw_independent_streams():
     assert some.sum() > 100
     assert abs(scipy.stats.spearmanr(speeds[some], places[some]).statistic) < 0.3
     assert abs(scipy.stats.spearmanr(shifts, weights).statistic) < 0.3
+    assert abs(scipy.stats.spearmanr(speeds, shifts).statistic) < 0.3  # FeatureRescale and FeatureAugment
 
 
 def test_cli_pads_a_file_shorter_than_one_feature_frame_as_training_does(tmp_path, capsys):
@@ -2665,3 +2667,28 @@ def test_a_noise_draw_reads_the_colour_it_names():
             band = (freqs >= 50) & (freqs <= 5000)
             slope = np.polyfit(np.log10(freqs[band]), np.log10(psd[band]), 1)[0]
             assert slope == pytest.approx(-exponent, abs=0.15), (colour, offset)
+
+
+def test_drawn_shifts_are_whole_samples_spread_evenly_both_ways():
+    """The drawn fraction of the clip is rounded to the nearest sample: over 4 samples at +-0.5 of the clip,
+    shifts of -2..2 with the ends half as likely, mean 0. Truncated towards minus infinity they were -2..1,
+    mean -0.5."""
+    config = config_with(shift_probability=1.0, shift_max_clip_fraction=0.5)
+    augmenter = augment.make_waveform_augmenter(config)
+    draw = tf.function(lambda seed: augmenter.draw(seed, 4)["shift_samples"])
+    shifts = np.array([int(draw(tf.constant([i, 8]))) for i in range(800)])
+    counts = np.bincount(shifts + 2, minlength=5) / len(shifts)
+    np.testing.assert_allclose(counts, [0.125, 0.25, 0.25, 0.25, 0.125], atol=0.05)
+    assert abs(shifts.mean()) < 0.1
+
+
+@pytest.mark.parametrize("transform", ["shift", "gain"])
+def test_shift_or_gain_alone_on_the_waveform_makes_training_map_the_augmenter(transform):
+    """With every other transform off, a shift or a gain set on the waveform is the augmenter's whole work:
+    training must map it over the clips (training_augmenter returned None once gain alone was overlooked)."""
+    config = config_with(**{f"{transform}_probability": 1.0, "gain_min_db": 6.0, "gain_max_db": 6.0})
+    augmenter = augment.training_augmenter(config)
+    assert augmenter is not None and augmenter.acts_on_waveform
+    wave = sine(440.0, 1.0, RATE_HZ)
+    assert np.max(np.abs(augmenter(wave, tf.constant([1, 2])).numpy() - wave)) > 0.1
+    assert augment.training_augmenter(apply_overrides(config, {"augment.shift_gain_domain": "features"})) is None
