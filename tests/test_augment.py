@@ -2692,3 +2692,21 @@ def test_shift_or_gain_alone_on_the_waveform_makes_training_map_the_augmenter(tr
     wave = sine(440.0, 1.0, RATE_HZ)
     assert np.max(np.abs(augmenter(wave, tf.constant([1, 2])).numpy() - wave)) > 0.1
     assert augment.training_augmenter(apply_overrides(config, {"augment.shift_gain_domain": "features"})) is None
+
+
+@pytest.mark.parametrize("frames, widest", [(27, 2), (29, 2), (30, 3)])
+def test_a_time_mask_is_its_fraction_of_the_frames_rounded_down(frames, widest):
+    """0.1 of 27 or 29 frames (2.7, 2.9) allows masks of up to 2 frames, not 3; 0.1 of 30 allows 3."""
+    layer = augment.SpecAugment(freq_mask_count=0, time_mask_count=1, time_mask_max_fraction=0.1, seed=5)
+    widths = (layer(tf.ones([4000, frames, 3]), training=True).numpy() == 0.0).all(axis=2).sum(axis=1)
+    assert widths.max() == widest and (widths == widest).mean() > 0.15
+
+
+def test_a_frequency_mask_wider_than_the_bands_is_at_most_every_band():
+    """freq_mask_max_bins 50 over 10 mel bands: widths 0..10 (a mask cannot be wider than the axis), each
+    about equally likely (1/11, +-0.04), every mask inside the axis."""
+    layer = augment.SpecAugment(freq_mask_count=1, freq_mask_max_bins=50, time_mask_count=0, seed=5)
+    masked = (layer(tf.ones([4000, 3, 10]), training=True).numpy() == 0.0).all(axis=1)  # [batch, bins]
+    widths = masked.sum(axis=1)
+    shares = np.bincount(widths, minlength=11) / len(widths)
+    np.testing.assert_allclose(shares, 1 / 11, atol=0.04)
