@@ -618,14 +618,45 @@ def other_data(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
     return lines
 
 
+def _scored_at(summary: RunSummary) -> float:
+    """When the run wrote its scores (its ``metrics.json``, a crossval's ``crossval.json``), 0 when not known."""
+    times = []
+    for name in ("metrics.json", CROSSVAL_FILENAME):
+        try:
+            times.append((summary.path / name).stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=0.0)
+
+
+def one_per_seed(summaries: Sequence[RunSummary], members: Sequence[int]) -> tuple[list[int], list[int]]:
+    """``members`` (indices of one of :func:`seed_groups`) as one run per seed, in their order, and the repeats
+    left out: a run reproduces from its seed (the same history and metrics), so a seed's second run is the same
+    sample again, and counting it would shrink the spread. The run kept is the seed's newest finished one (done,
+    then the latest scores, then the last given)."""
+    def rank(index: int) -> tuple[bool, float, int]:
+        return summaries[index].status == "done", _scored_at(summaries[index]), index
+
+    newest: dict[str, int] = {}
+    for index in members:
+        seed = json.dumps(summaries[index].settings.get(SEED), default=str)
+        if seed not in newest or rank(index) > rank(newest[seed]):
+            newest[seed] = index
+    kept = sorted(newest.values())
+    return kept, [index for index in members if index not in kept]
+
+
 def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
-    """Each of :func:`seed_groups` as its scores' mean +- standard deviation over its runs (the population's,
-    as crossval's over folds), then its seeds and runs: an ablation's answer with its run-to-run spread."""
+    """Each of :func:`seed_groups` as its scores' mean +- standard deviation over its seeds, one run each
+    (:func:`one_per_seed`; the population's, as crossval's over folds), then its seeds and runs: an ablation's
+    answer with its seed-to-seed spread; a line names the repeats of a seed left out."""
     groups = seed_groups(summaries)
     if not groups:
         return []
-    rows = []
-    for members in groups:
+    rows, repeats = [], []
+    for group in groups:
+        members, left_out = one_per_seed(summaries, group)
+        repeats.extend(left_out)
         cells = []
         for score in SCORES:
             values = [summaries[index].scores[score] for index in members if score in summaries[index].scores]
@@ -638,8 +669,14 @@ def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
         seeds = ", ".join(_jsonish(summaries[index].settings.get(SEED, "-")) for index in members)
         rows.append([*cells, seeds, ", ".join(names[index] for index in members)])
     header = ["accuracy", "balanced acc.", "macro F1", "seeds", "runs"]
-    return ["over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:",
-            *(f"  {line}" for line in _aligned(header, rows))]
+    lines = ["over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:",
+             *(f"  {line}" for line in _aligned(header, rows))]
+    if repeats:
+        count = f"{len(repeats)} repeat{'' if len(repeats) == 1 else 's'}"
+        lines.append(f"  {count} of a seed left out (a seed repeats its run, so it counts once, its newest run): "
+                     + ", ".join(f"{names[index]} (seed {_jsonish(summaries[index].settings.get(SEED, '-'))})"
+                                 for index in repeats))
+    return lines
 
 
 def check_csv_target(path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -422,7 +423,7 @@ def test_runs_that_differ_in_the_seed_alone_are_averaged(runs, tmp_path, capsys)
 def test_runs_of_one_seed_are_no_arm_over_seeds(runs, tmp_path, capsys):
     """The same command run twice (the walkthrough of session 46: a run and its rerun after a Ctrl-C, both seed
     0) was summed up 'over seeds' as '70.83% +-0.00 ... seeds 0, 0': a spread of nothing over one seed. Such runs
-    differ in no setting and are no arm; one run of another seed makes them one, repeats included."""
+    differ in no setting and are no arm; one run of another seed makes them one, the repeat counted once."""
     again = _copy(runs["a"], tmp_path / "again")
     assert compare.main([str(runs["a"]), str(again)]) == 0
     out = capsys.readouterr().out
@@ -430,9 +431,40 @@ def test_runs_of_one_seed_are_no_arm_over_seeds(runs, tmp_path, capsys):
     seed1 = _with_seed(runs["a"], tmp_path / "s1", 1)
     assert compare.main([str(runs["a"]), str(again), str(seed1)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    arm = lines[lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean "
-                            "+- std:") + 2]
-    assert arm.endswith(f"0, 0, 1  {_name(runs['a'])}, {_name(again)}, {_name(seed1)}")
+    start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
+    assert lines[start + 2].endswith(f"0, 1   {_name(again)}, {_name(seed1)}")  # the copy: the same time, given last
+    assert lines[start + 3] == (f"  1 repeat of a seed left out (a seed repeats its run, so it counts once, its "
+                                f"newest run): {_name(runs['a'])} (seed 0)")
+
+
+def test_repeats_of_a_seed_count_once_its_newest_run(runs, tmp_path, capsys):
+    """The walkthrough of session 47: four runs of seeds 1, 1, 1, 2 were averaged over four values, though a run
+    reproduces from its seed: three were one sample counted three times, and the spread was understated (here
+    57.50% +-12.99 where seeds 1 and 2 give 65.00% +-15.00). Each seed counts once, its newest finished run; a
+    line names the repeats left out."""
+    made = []
+    for name, seed, accuracy in (("r1", 1, 0.5), ("r1b", 1, 0.5), ("r1c", 1, 0.5), ("r2", 2, 0.8)):
+        run = _with_seed(runs["a"], tmp_path / name, seed)
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics.update(accuracy=accuracy, balanced_accuracy=accuracy, macro_f1=accuracy)
+        (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        made.append(run)
+    r1, r1b, r1c, r2 = made
+    os.utime(r1 / "metrics.json", (2e9, 2e9))  # the first given is the newest of seed 1
+    os.utime(r1b / "metrics.json", (1e9, 1e9))
+    os.utime(r1c / "metrics.json", (1e9, 1e9))
+    assert compare.main(list(map(str, made))) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
+    arm = re.split(r"\s{2,}", lines[start + 2].strip())
+    assert arm == ["65.00% +-15.00", "65.00% +-15.00", "0.650 +-0.150", "1, 2", f"{_name(r1)}, {_name(r2)}"]
+    assert lines[start + 3] == (f"  2 repeats of a seed left out (a seed repeats its run, so it counts once, its "
+                                f"newest run): {_name(r1b)} (seed 1), {_name(r1c)} (seed 1)")
+    # a finished run is kept before a newer one that is not done (its metrics.json from before a resume)
+    state = json.loads((r1 / "run_state.json").read_text())
+    (r1 / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    summaries = [compare.summarise(run) for run in made]
+    assert compare.one_per_seed(summaries, [0, 1, 2, 3]) == ([2, 3], [0, 1])  # r1c: as new as r1b, given later
 
 
 def test_a_quoted_tilde_is_the_home_folder(runs, tmp_path, capsys, monkeypatch):
