@@ -266,7 +266,7 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
                      data: PreparedData | None = None, out_dir: str | Path | None = None,
                      title: str | None = None, summary: Mapping[str, Any] | None = None,
                      skipped: Sequence[tuple[str, str]] | None = None,
-                     log: Callable[[str], None] = print) -> Path:
+                     log: Callable[[str], None] = print, validation: Mapping[str, Any] | None = None) -> Path:
     """Write ``curves.png`` and a self-contained ``report.html`` for a training run or an evaluation.
 
     Parameters
@@ -286,6 +286,9 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
         Page heading.
     summary, skipped : optional
         Dataset summary and skipped files to show instead of the run's (e.g. for another dataset).
+    validation : mapping, optional
+        The model's validation accuracy and clips, for the summary's validation/test gap
+        (:func:`sound_tf.metrics.validation_gap`).
 
     Returns
     -------
@@ -308,7 +311,7 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
         counts = train_class_counts(data, run_dir)
         if counts is not None and metrics.get("per_class") is not None:
             counts = {label: n for label, n in counts.items() if label in metrics["per_class"]}
-        notes = M.summary_lines(metrics, class_counts=counts)
+        notes = M.summary_lines(metrics, class_counts=counts, validation=validation)
     path = report.write_report_html(
         out_dir / "report.html", title=title or f"sound_tf run {run_dir.name}", metrics=metrics,
         config_dict=config.to_dict() if config is not None else None,

@@ -386,9 +386,44 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
     return advice
 
 
+#: :func:`validation_gap`: a test accuracy this far (absolute) below the validation accuracy is called a gap. Below
+#: it, a few points between two small sets of clips are the usual difference of two draws, not clips of another kind.
+GAP_MIN = 0.15
+#: :func:`validation_gap`: fewer test or validation clips than this say nothing about a gap (with 20 clips one clip
+#: is 5 points), and above it the gap must also be twice its standard error (two proportions, each
+#: ``sqrt(p(1-p)/n)``): 0.74 against 0.22 on 50 clips each is 6 of them, while 0.60 against 0.40 on 30 each is 1.6.
+GAP_MIN_CLIPS = 20
+
+
+def validation_gap(metrics: Mapping[str, Any], validation: Mapping[str, Any] | None) -> str | None:
+    """A line when the test accuracy in ``metrics`` is far below the validation accuracy of the same model
+    (``validation``: ``{"accuracy", "num_examples"}``, the kept epoch's), ``None`` otherwise: the test clips are
+    of another kind than the validation clips (other speakers, recordings or folds), so validation overstates what
+    the model does on new data, and advice to add data does not reach the cause. Fires when the gap is at least
+    :data:`GAP_MIN` and twice its standard error, with :data:`GAP_MIN_CLIPS` clips in each set or more."""
+    if not validation or "accuracy" not in metrics:
+        return None
+    try:
+        val, test = float(validation["accuracy"]), float(metrics["accuracy"])
+        n_val, n_test = int(validation["num_examples"]), int(metrics["num_examples"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (np.isfinite(val) and np.isfinite(test)) or min(n_val, n_test) < GAP_MIN_CLIPS:
+        return None
+    gap = val - test
+    error = float(np.sqrt(val * (1 - val) / n_val + test * (1 - test) / n_test))
+    if gap < GAP_MIN or gap < 2 * error:
+        return None
+    return (f"test accuracy {test:.2f} ({n_test} clips) is far below validation accuracy {val:.2f} ({n_val} clips): "
+            f"the test clips differ from the validation clips (other speakers, recordings or folds), so validation "
+            f"overstates what the model does on new data. If validation shares speakers or recordings with training, "
+            f"keep each in one split (a CSV's group column, or a fold column with --test-fold and --val-fold); "
+            f"`python -m sound_tf.crossval --k K` measures over several held-out groups")
+
+
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
                   n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8,
-                  count_name: str | None = None) -> list[str]:
+                  count_name: str | None = None, validation: Mapping[str, Any] | None = None) -> list[str]:
     """The console summary of an evaluation: headline scores, weak classes, confusions, data advice.
 
     Parameters
@@ -400,6 +435,8 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     n_weakest, n_pairs, n_advice : int
         How many weakest classes, confused pairs and data-advice sentences to list (the number of
         further advice sentences is given).
+    validation : mapping, optional
+        The same model's validation ``accuracy`` and ``num_examples``, for :func:`validation_gap`.
     """
     lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {len(_per_class(metrics))}"]
     head = [f"accuracy {metrics['accuracy']:.4f}", f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
@@ -420,6 +457,8 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     else:
         lines.append("no confusions: every example was classified correctly")
     advice = data_advice(metrics, class_counts, count_name=count_name)
+    if (gap := validation_gap(metrics, validation)) is not None:  # before the advice to add data: it is not the cause
+        lines.append(gap)
     if near_chance(metrics):  # first: advice for single classes means little until the model learns at all
         classes = len(_per_class(metrics))
         lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "

@@ -574,7 +574,8 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
             if not state and not kept_split and stopped_before_training(read_state(run_dir)):
                 (run_dir / STATE_FILE).unlink(missing_ok=True)
             raise
-        for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data)):
+        for line in summary_lines(result.metrics, class_counts=train_class_counts(result.data),
+                                  validation=result.validation):
             log.info(line)
         log.info(f"run folder: {run_dir}")
     if not args.export:

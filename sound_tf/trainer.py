@@ -61,6 +61,7 @@ class RunResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     data: PreparedData | None = None
+    validation: dict[str, Any] | None = None  # the kept weights' val accuracy and clips (:func:`kept_validation`)
 
 
 # -- run folder state ---------------------------------------------------------------------------------
@@ -664,6 +665,18 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
     return f"{why}; the model keeps epoch {best + 1}'s weights, its lowest validation loss ({best_loss:.4f}; {kept})"
 
 
+def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examples: int) -> dict[str, Any] | None:
+    """The validation accuracy of the weights the model keeps (``kept``: the file loaded), as ``{"accuracy",
+    "num_examples"}``: the epoch of the lowest validation loss (:func:`how_training_ended`), or the last epoch's
+    when it keeps the last; ``None`` when the history has no such accuracy."""
+    accuracies = list(history.get("val_accuracy", []))
+    best_loss, since = best_so_far(list(history.get("val_loss", [])))
+    at = len(accuracies) - 1 if kept == FINAL_WEIGHTS or best_loss is None else len(history["val_loss"]) - 1 - since
+    if not 0 <= at < len(accuracies) or not math.isfinite(accuracies[at]):
+        return None
+    return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples)}
+
+
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).
 MIN_STEPS_PER_EPOCH = 5
 
@@ -885,10 +898,11 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(chance)
     model.load_weights(run_dir / kept)
     save_model_whole(model, run_dir / "model.keras")
-    result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data)
+    result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data,
+                       validation=kept_validation(history, kept, len(data.splits["val"])))
     if evaluate_test:
         result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)
     # curves.png and report.html; the summary's data advice uses the training split's class counts.
-    write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log)
+    write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log, validation=result.validation)
     write_state(run_dir, status="done", seconds=round(seconds_before + time.time() - started, 1))
     return result

@@ -325,6 +325,49 @@ def test_summary_lines_say_a_model_at_chance_needs_more_as_a_whole():
     assert summary_lines(learned, class_counts=counts)[-1] == "no class stands out as needing more data"
 
 
+def _per_class_right(right: list[int], clips: int) -> dict:
+    """Metrics of len(right) classes with ``clips`` clips each, ``right[i]`` of class i right, the rest called
+    the last class with room (class i's wrong clips go to class 0, or 1 for class 0)."""
+    labels = [f"c{index}" for index in range(len(right))]
+    matrix = np.zeros((len(right), len(right)), dtype=int)
+    for index, hits in enumerate(right):
+        matrix[index, index] = hits
+        matrix[index, 1 if index == 0 else 0] += clips - hits
+    return metrics_from_confusion(matrix.tolist(), labels)
+
+
+def test_summary_lines_name_a_test_score_far_below_validation():
+    """The walkthrough of session 47: validation accuracy 0.74 and test accuracy 0.22 (the test clips a held-out
+    speaker's), and the summary said only that the model needs more training data. A gap of 0.15 or more that is
+    also twice its standard error, on 20 clips or more each, gets a line before the data advice."""
+    from sound_tf.metrics import GAP_MIN, GAP_MIN_CLIPS, validation_gap
+
+    walk = _per_class_right([0, 0, 10, 0, 1], 10)  # 5 words x 10 clips, 11 right: accuracy 0.22
+    assert walk["accuracy"] == pytest.approx(0.22) and walk["num_examples"] == 50
+    lines = summary_lines(walk, class_counts=dict.fromkeys(walk["labels"], 40),
+                          validation={"accuracy": 0.74, "num_examples": 50})
+    gap = lines.index(validation_gap(walk, {"accuracy": 0.74, "num_examples": 50}))
+    assert lines[gap] == (
+        "test accuracy 0.22 (50 clips) is far below validation accuracy 0.74 (50 clips): the test clips differ "
+        "from the validation clips (other speakers, recordings or folds), so validation overstates what the model "
+        "does on new data. If validation shares speakers or recordings with training, keep each in one split (a CSV's "
+        "group column, or a fold column with --test-fold and --val-fold); `python -m sound_tf.crossval --k K` "
+        "measures over several held-out groups")
+    assert lines[gap + 1].startswith("the model scores near chance")  # the advice to add data comes after it
+    assert not any(line.startswith("test accuracy") for line in summary_lines(walk))  # no validation given
+    assert (GAP_MIN, GAP_MIN_CLIPS) == (0.15, 20)
+    # 0.40 against 0.60: a gap of 0.20, yet on 30 clips each its standard error is 0.126 (2x: 0.25), noise; on 100
+    # clips each it is 0.069, and the gap is read
+    assert validation_gap(_per_class_right([6, 6], 15), {"accuracy": 0.60, "num_examples": 30}) is None
+    assert validation_gap(_per_class_right([20, 20], 50), {"accuracy": 0.60, "num_examples": 100}) is not None
+    # below 0.15 on many clips: no line; fewer than 20 clips in either set: none either, however far apart
+    assert validation_gap(_per_class_right([150, 150], 500), {"accuracy": 0.44, "num_examples": 1000}) is None
+    assert validation_gap(_per_class_right([150, 150], 500), {"accuracy": 0.46, "num_examples": 1000}) is not None
+    assert validation_gap(_per_class_right([0, 2, 0, 0, 0], 2), {"accuracy": 1.0, "num_examples": 50}) is None
+    assert validation_gap(walk, {"accuracy": 1.0, "num_examples": 19}) is None
+    assert validation_gap(walk, {"accuracy": 1.0, "num_examples": 20}) is not None
+
+
 def test_errors_csv_lists_misclassified_files_most_confident_first(tmp_path):
     path = tmp_path / "errors.csv"
     assert write_errors_csv(path, PATHS, Y_TRUE, SCORES, LABELS) == 3

@@ -1372,6 +1372,21 @@ def test_the_log_says_why_training_ended_and_which_epoch_the_model_keeps():
         "epoch's weights (checkpoints/final.weights.h5)")
 
 
+def test_the_kept_epochs_validation_accuracy_is_the_runs(tmp_path, monkeypatch):
+    """The summary's validation/test gap (metrics.validation_gap) reads the validation accuracy of the weights the
+    model keeps: the epoch of the lowest validation loss, or the last when it keeps the last."""
+    from sound_tf import trainer
+
+    history = {"val_loss": [1.0, 0.4, 0.7, 0.45], "val_accuracy": [0.3, 0.74, 0.6, 0.7]}
+    assert trainer.kept_validation(history, trainer.BEST_WEIGHTS, 50) == {"accuracy": 0.74, "num_examples": 50}
+    assert trainer.kept_validation(history, trainer.FINAL_WEIGHTS, 50) == {"accuracy": 0.7, "num_examples": 50}
+    assert trainer.kept_validation({"val_loss": [1.0]}, trainer.BEST_WEIGHTS, 50) is None
+    result, _ = _scripted_run(tmp_path, monkeypatch, [1.0, 0.4, 0.7], [0.25, 0.5, 0.75],
+                              **{"train.early_stopping_patience": 10})
+    assert result.validation == {"accuracy": 0.5, "num_examples": len(result.data.splits["val"])}
+    assert result.validation["num_examples"] > 0
+
+
 def test_the_plateau_schedule_halves_the_rate_after_its_patience(tmp_path, monkeypatch):
     # early_stopping_patience 9 -> plateau patience 3. val_loss falls by 1e-6 an epoch: lower for early
     # stopping (min_delta 0), a plateau for ReduceLROnPlateau (min_delta 1e-4), so the rate halves after
