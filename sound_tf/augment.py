@@ -131,6 +131,8 @@ __all__ = [
     "spec_augment_layer",
     "speed_perturb",
     "summary_line",
+    "applied_transforms",
+    "domain_of",
     "time_shift",
     "time_stretch",
     "vocoder_frame_length",
@@ -1467,10 +1469,48 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
 }
 
 
+def _changes(probability: float, low: float, high: float, neutral: float) -> bool:
+    """Whether a rescale step (speed, stretch, pitch) drawn with ``probability`` from ``[low, high]`` can change a
+    clip: a range that is only ``neutral`` (1x, 1x, 0 semitones) rescales by nothing, whatever the probability."""
+    return probability > 0 and (low != high or low != neutral)
+
+
+def applied_transforms(config: Config) -> list[str]:
+    """The transforms training applies with ``config``, by the names of their ``augment.*_probability`` settings
+    (``shift``, ``speed``, ``stretch``, ``pitch``, ``gain``, ``noise``, ``spec``, ``mixup``), in the config's order:
+    those with a probability above 0, SpecAugment with a mask to draw, speed, stretch and pitch with a range that is
+    not only their neutral value (:meth:`FeatureRescale.active`'s rule). Empty when ``augment.enabled`` is false.
+    :func:`summary_line` shows these, and the preview (``python -m sound_tf.augment``) names them."""
+    aug = config.augment
+    if not aug.enabled:
+        return []
+    neutral = dict(zip(("speed", "stretch", "pitch"), FeatureRescale.NEUTRAL))
+    ranges = {"speed": (aug.speed_min_factor, aug.speed_max_factor), "stretch": (aug.stretch_min_rate,
+              aug.stretch_max_rate), "pitch": (aug.pitch_min_semitones, aug.pitch_max_semitones)}
+    names = []
+    for name in (field[:-len("_probability")] for field in AugmentConfig.__dataclass_fields__
+                 if field.endswith("_probability")):
+        probability = getattr(aug, f"{name}_probability")
+        if probability == 0 or (name == "spec" and aug.spec_freq_mask_count == aug.spec_time_mask_count == 0):
+            continue  # spec_augment_layer: no masks, no layer
+        if name in ranges and not _changes(probability, *ranges[name], neutral[name]):
+            continue
+        names.append(name)
+    return names
+
+
+def domain_of(config: Config, name: str) -> str | None:
+    """Where the transform ``name`` (as :func:`applied_transforms` names it) acts: its ``augment.*_domain``
+    (``features`` or ``waveform``), ``None`` for SpecAugment (always on the features in the model)."""
+    domain = _SHOWN[name][1] if name in _SHOWN else None
+    return None if domain is None else getattr(config.augment, domain)
+
+
 def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> str:
     """``augment: shift p0.5 +-10% roll (features), ...``: the transforms a run trains with, one log line.
 
-    Each transform with a probability above 0 (in the order of the config's ``*_probability`` settings) with its
+    Each transform training applies (:func:`applied_transforms`: a probability above 0, and for speed, stretch and
+    pitch a range beyond their neutral value; in the order of the config's ``*_probability`` settings) with its
     probability, its range, where it acts (``features`` in the model, ``waveform`` in ``tf.data``) and, for
     noise, its source: the generated colours, or ``augment.noise_dir`` as the loader takes it
     (:class:`NoiseFolder`): the files mixed in, how long their noise is and the files left out (``from /data/noise
@@ -1484,18 +1524,17 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
         return "augment: off (augment.enabled=false, as --no-augment sets)"
     fields = list(AugmentConfig.__dataclass_fields__)
     parts = []
-    for name in (field[:-len("_probability")] for field in fields if field.endswith("_probability")):
+    for name in applied_transforms(config):
         probability = getattr(aug, f"{name}_probability")
-        if probability == 0 or (name == "spec" and aug.spec_freq_mask_count == aug.spec_time_mask_count == 0):
-            continue  # spec_augment_layer: no masks, no layer
         if name in _SHOWN:
-            shown, domain, settings = _SHOWN[name]
+            shown, _, settings = _SHOWN[name]
             text = settings(aug)
         else:
-            shown, domain = name, None
+            shown = name
             text = ", ".join(f"{key}={getattr(aug, key)}" for key in fields
                              if key.startswith(f"{name}_") and key != f"{name}_probability")
-        part = f"{shown} p{probability:g} {text}" + (f" ({getattr(aug, domain)})" if domain is not None else "")
+        domain = domain_of(config, name)
+        part = f"{shown} p{probability:g} {text}" + (f" ({domain})" if domain is not None else "")
         if name == "noise" and aug.noise_dir is None:
             part += f" generated {'/'.join(aug.noise_colors)}"
         elif name == "noise":  # the files the loader mixes in: silent and unreadable ones are not counted
@@ -1503,6 +1542,9 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
             part += f" from {aug.noise_dir} ({folder.describe()})"
         parts.append(part)
     if not parts:
+        if any(getattr(aug, field) > 0 for field in fields if field.endswith("_probability")):
+            return ("augment: on, but no transform changes a clip: each is at probability 0 (augment.*_probability), "
+                    "SpecAugment has no mask, or speed, stretch and pitch draw only 1x, 1x and 0 semitones")
         return "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied"
     return "augment: " + ", ".join(parts)
 
@@ -1823,7 +1865,7 @@ class FeatureRescale(ResumableDraws, keras.layers.Layer):
 
     @property
     def active(self) -> bool:
-        return any(probability > 0 and (low != high or low != neutral)
+        return any(_changes(probability, low, high, neutral)
                    for (probability, low, high), neutral in zip(self.table, self.NEUTRAL))
 
     def draw(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -315,13 +315,13 @@ def _previous_versions(out_dir: Path, source: str | Path) -> list[Path]:
 
 
 def on_features(config: Config) -> list[str]:
-    """The transforms training applies to the log-mel features in the model (``augment.*_domain``), of
-    those it applies at all (a probability above 0)."""
-    aug = config.augment
-    groups = (("speed / stretch / pitch", aug.rescale_domain, ("speed", "stretch", "pitch")),
-              ("shift and gain", aug.shift_gain_domain, ("shift", "gain")), ("noise", aug.noise_domain, ("noise",)))
-    return [what for what, domain, steps in groups
-            if aug.enabled and domain == "features" and any(getattr(aug, f"{step}_probability") > 0 for step in steps)]
+    """The transforms training applies to the log-mel features in the model (``augment.*_domain``), each by
+    name, of those it applies at all (:func:`sound_tf.augment.applied_transforms`): with pitch and stretch off,
+    ``speed``, not the whole ``speed / stretch / pitch`` group. Mixup is not one of them: it mixes in another
+    training clip, so no version shows it."""
+    from .augment import applied_transforms, domain_of
+
+    return [name for name in applied_transforms(config) if name != "mixup" and domain_of(config, name) == "features"]
 
 
 def noise_window(config: Config, params: dict[str, Any]) -> tuple[Any, Any]:

@@ -1559,6 +1559,40 @@ def test_cli_start_must_be_finite_and_the_log_names_only_transforms_training_app
         apply_overrides(Config(), {"augment.gain_probability": True})
 
 
+def test_the_preview_names_only_the_transforms_training_applies(tmp_path, capsys):
+    """The walkthrough of session 47: with augment.pitch_probability = 0 (or a pitch range of 0 semitones) and
+    stretch off, the preview's log still said 'training applies speed / stretch / pitch, shift and gain, noise',
+    naming pitch and stretch that training never draws. It names each transform training applies, as the
+    training log's summary line (augment.applied_transforms) lists them."""
+    from sound_tf.augment_cli import on_features
+
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    no_pitch = ["--set", "augment.pitch_probability=0", "--set", "augment.stretch_probability=0"]
+    zero_range = ["--set", "augment.pitch_min_semitones=0", "--set", "augment.pitch_max_semitones=0",
+                  "--set", "augment.stretch_probability=0"]
+    for name, flags in (("p0", no_pitch), ("range0", zero_range)):
+        assert augment.main([str(source), "--out", str(tmp_path / name), "--count", "1", *flags]) == 0
+        log = capsys.readouterr().out
+        assert "training applies shift, speed, gain, noise to the log-mel features in the model" in log, name
+    config = apply_overrides(Config(), {"augment.pitch_min_semitones": 0.0, "augment.pitch_max_semitones": 0.0,
+                                        "augment.stretch_probability": 0.0, "augment.mixup_probability": 0.0})
+    assert config.augment.pitch_probability == 0.3  # drawn, but a pitch of 0 semitones changes nothing
+    assert augment.applied_transforms(config) == ["shift", "speed", "gain", "noise", "spec"]
+    assert "pitch" not in augment.summary_line(config) and augment.feature_rescale_layer(config) is not None
+    # every rescale range neutral: no FeatureRescale layer, and neither speed, stretch nor pitch is named
+    neutral = apply_overrides(config, {"augment.speed_min_factor": 1.0, "augment.speed_max_factor": 1.0,
+                                       "augment.stretch_probability": 0.5, "augment.stretch_min_rate": 1.0,
+                                       "augment.stretch_max_rate": 1.0})
+    assert augment.feature_rescale_layer(neutral) is None and on_features(neutral) == ["shift", "gain", "noise"]
+    waveform = apply_overrides(config, {"augment.shift_gain_domain": "waveform"})
+    assert on_features(waveform) == ["speed", "noise"]  # shift and gain on the waveform, in tf.data
+    rescale_only = {f"augment.{name}_probability": 0.0 for name in ("shift", "gain", "noise", "spec")}
+    assert augment.summary_line(apply_overrides(neutral, rescale_only)) == (
+        "augment: on, but no transform changes a clip: each is at probability 0 (augment.*_probability), SpecAugment "
+        "has no mask, or speed, stretch and pitch draw only 1x, 1x and 0 semitones")
+
+
 def test_cli_names_the_loudest_part_of_a_file_whose_clip_is_background(tmp_path, capsys):
     """A 6-s recording whose 1-s sound (a 0.5 sine, power 0.125) starts at 4.5 s over background noise of
     RMS 0.003 (power 9e-6): the preview took its first second, the background alone, and said only
