@@ -92,7 +92,7 @@ from tensorflow.core.framework import attr_value_pb2
 
 from . import atomic
 from .config import AugmentConfig, Config, slaney_mel_edges_hz
-from .errors import AudioError, ConfigError, is_whole
+from .errors import AudioError, ConfigError, counted, is_whole
 from .frontend import hz_to_slaney_mel_tf
 from .pipeline import as_float
 
@@ -1193,11 +1193,6 @@ def _names(names: Sequence[str], limit: int) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _count(count: int, what: str) -> str:
-    """``1 file``, ``3 files``."""
-    return f"{count} {what}{'s' if count != 1 else ''}"
-
-
 def _duration(seconds: float) -> str:
     """``6.0 s``, or ``3.2 min`` from 2 minutes on: how long a noise folder's noise lasts."""
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -1240,7 +1235,7 @@ class NoiseFolder:
 
     def amount(self) -> str:
         """``3 files, 6.0 s``: the files mixed in and how long their noise lasts (``3.2 min`` from 2 minutes on)."""
-        return f"{_count(self.used, 'file')}, {_duration(self.seconds)}"
+        return f"{counted(self.used, 'files')}, {_duration(self.seconds)}"
 
     def describe(self) -> str:
         """``3 files, 6.0 s; 1 silent file skipped: quiet.wav``: :meth:`amount` and the files left out (up to 3
@@ -1248,7 +1243,7 @@ class NoiseFolder:
         text = self.amount()
         for kind, names in (("silent", self.silent), ("unreadable", self.unreadable)):
             if names:
-                text += f"; {_count(len(names), kind + ' file')} skipped: {_names(names, 3)}"
+                text += f"; {counted(len(names), kind + ' files')} skipped: {_names(names, 3)}"
         return text
 
     def changes_since(self, earlier: "NoiseFolder") -> str:
@@ -1261,7 +1256,7 @@ class NoiseFolder:
         parts: list[str] = []
         for what, names in (("added", added), ("removed", removed), ("changed", changed)):
             if names:  # "2 files added (...), 1 removed (...)"
-                parts.append(f"{_count(len(names), 'file') if not parts else len(names)} {what} ({_names(names, 3)})")
+                parts.append(f"{counted(len(names), 'files') if not parts else len(names)} {what} ({_names(names, 3)})")
         return ", ".join(parts)
 
     def _differs(self, name: str, earlier: "NoiseFolder") -> bool:
@@ -1430,7 +1425,7 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     if silent:
         logging.getLogger(__name__).warning(
             "augment.noise_dir=%s: %s left out of the noise (every sample is zero; silence adds no noise): %s",
-            aug.noise_dir, _count(len(silent), "silent file"), _names(silent, SILENT_NAMES_SHOWN))
+            aug.noise_dir, counted(len(silent), "silent files"), _names(silent, SILENT_NAMES_SHOWN))
     bank = np.concatenate(audible).astype(np.float32)
     if bank.size < config.audio.clip_samples:
         logging.getLogger(__name__).warning(

@@ -46,7 +46,7 @@ from . import atomic
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
-from .errors import ConfigError, DatasetError, is_whole
+from .errors import ConfigError, DatasetError, counted, is_whole
 
 if TYPE_CHECKING:
     from .config import Config
@@ -1356,11 +1356,9 @@ def _one_class_hint(root: Path, fmt: str, label: str) -> str:
                 f"give that folder as data.path (--data {root / label})")
     manifests = sorted(p.name for p in root.glob("*.csv") if p.is_file() and not p.name.startswith("."))
     if manifests:  # labels.csv beside recordings/: a manifest given as its folder
-        from .metrics import _counted  # here, not at the top: metrics loads sklearn (0.9 s), only this refusal needs it
-
         shown = ", ".join(manifests[:3]) + (", ..." if len(manifests) > 3 else "")
         return (f"; format 'folder' takes each subfolder of {root} as a class, and {root} holds "
-                f"{_counted(len(manifests), 'CSV files')} ({shown}): "
+                f"{counted(len(manifests), 'CSV files')} ({shown}): "
                 f"is one a manifest of path,label rows? give it as data.path (--data {root / manifests[0]})")
     return f"; format 'folder' takes each subfolder of {root} as a class: add a folder per class"
 

@@ -2,7 +2,8 @@
 
 Every error a user can cause derives from :class:`SoundTFError`, so a caller can catch one type.
 Messages carry the offending value and, where there is one, the file name. :func:`is_whole` is the one
-whole-number test the argument checks share (an ``int`` or NumPy integer, never a bool). :func:`run_cli` runs a
+whole-number test the argument checks share (an ``int`` or NumPy integer, never a bool); :func:`counted` says a
+count with its noun, singular for one (``1 file``, ``2 files``). :func:`run_cli` runs a
 command's work: its errors as one line, and a stop (Ctrl-C, SIGTERM, SIGHUP) as a clean unwinding with one line.
 This module imports nothing heavy: the on-device runner and the server reuse it.
 """
@@ -75,6 +76,45 @@ def is_whole(value: object) -> bool:
     [True, True, True, False, False, False, False, False]
     """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def counted(count: int, name: str, *, one: str | None = None) -> str:
+    """``count`` and the plural ``name`` of what it counts, said as a user reads it: ``8 files``, ``0 files``,
+    ``1 file``; its first plural word is made singular for one (``1 training example``, ``1 clip in the
+    dataset``, ``1 silent file``), so a message never prints ``1 file(s)``.
+
+    Parameters
+    ----------
+    count : int
+        How many there are (a NumPy integer too).
+    name : str
+        The plural words, as they follow a count other than one: ``"files"``, ``"NaN or infinite sample values"``.
+    one : str, optional
+        The words for one where dropping the first word's ``s`` does not make them singular: an irregular
+        plural (``counted(n, "classes", one="class")``) or a word ending in ``s`` before the plural one
+        (``counted(n, "class folders", one="class folder")``).
+
+    Returns
+    -------
+    str
+        ``"<count> <words>"``.
+
+    Examples
+    --------
+    >>> [counted(n, "files") for n in (0, 1, 2)]
+    ['0 files', '1 file', '2 files']
+    >>> counted(1, "audio files in the folder"), counted(1, "classes", one="class"), counted(3, "classes", one="class")
+    ('1 audio file in the folder', '1 class', '3 classes')
+    """
+    if count == 1:
+        if one is not None:
+            return f"1 {one}"
+        words = name.split(" ")
+        for index, word in enumerate(words):
+            if word.endswith("s"):
+                words[index] = word[:-1]
+                return f"1 {' '.join(words)}"
+    return f"{count} {name}"
 
 
 _FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)

@@ -38,7 +38,7 @@ from sklearn.metrics import (
 )
 
 from . import atomic
-from .errors import SoundTFError, is_whole
+from .errors import SoundTFError, counted, is_whole
 
 #: Scalar metrics averaged across cross-validation folds (``top_k_accuracy`` entries are added).
 SCALAR_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1")
@@ -285,18 +285,6 @@ def weakest_classes(metrics: Mapping[str, Any], n: int = 5) -> list[dict[str, An
     return rows[:max(int(n), 0)]
 
 
-def _counted(count: int, name: str) -> str:
-    """``count`` and the plural ``name`` of what it counts, its first plural word made singular for one:
-    ``1 training example``, ``1 clip in the dataset``, ``8 training examples``."""
-    if count == 1:
-        words = name.split(" ")
-        for index, word in enumerate(words):
-            if word.endswith("s"):
-                words[index] = word[:-1]
-                return f"1 {' '.join(words)}"
-    return f"{count} {name}"
-
-
 def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | None = None, *,
                 f1_margin: float = 0.10, scarce_fraction: float = 0.5,
                 min_test_support: int = 5, count_name: str | None = None) -> list[str]:
@@ -359,7 +347,7 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         count, f1, support = counts[label], float(stats["f1"]), int(stats["support"])
         weak = support > 0 and f1 < macro - f1_margin
         scarce = count < scarce_fraction * median
-        uncertain = f" (only {_counted(support, 'evaluated examples')}, so the score is uncertain)" \
+        uncertain = f" (only {counted(support, 'evaluated examples')}, so the score is uncertain)" \
             if 0 < support < min_test_support else ""
         confusion = worst_confusion.get(label)
         confused = (f", most often mistaken for {confusion['predicted']} ({confusion['count']}x)"
@@ -367,17 +355,17 @@ def data_advice(metrics: Mapping[str, Any], class_counts: Mapping[str, int] | No
         if count == 0 and class_counts is not None:
             groups["none"].append((f1, f"{label}: no {count_name} at all; add some before judging it."))
         elif weak and scarce:
-            groups["both"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) with {_counted(count, count_name)} "
+            groups["both"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) with {counted(count, count_name)} "
                                        f"(median {median:g}){confused}; more data should help most{uncertain}."))
         elif weak:
-            groups["weak"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) despite {_counted(count, count_name)}"
+            groups["weak"].append((f1, f"{label}: F1 {f1:.2f} (macro {macro:.2f}) despite {counted(count, count_name)}"
                                        f"{confused}; add more varied examples or check its labels{uncertain}."))
         elif scarce and support > 0 and f1 >= macro:
-            groups["scarce"].append((f1, f"{label}: only {_counted(count, count_name)} (median {median:g}) though "
+            groups["scarce"].append((f1, f"{label}: only {counted(count, count_name)} (median {median:g}) though "
                                          f"F1 is {f1:.2f}; more data would make its score more reliable{uncertain}."))
         elif scarce and support > 0:  # below the average class, if not clearly (all are low near chance): not reliable,
             # it scores poorly ('though F1 is 0.00; more data would make its score more reliable' read as praise)
-            groups["scarce"].append((f1, f"{label}: only {_counted(count, count_name)} (median {median:g}) and F1 "
+            groups["scarce"].append((f1, f"{label}: only {counted(count, count_name)} (median {median:g}) and F1 "
                                          f"{f1:.2f} (macro {macro:.2f}){confused}; more data should help it"
                                          f"{uncertain}."))
     advice = []

@@ -428,6 +428,24 @@ def test_is_whole_takes_python_and_numpy_integers_and_no_bool():
         assert is_whole(value) is False, repr(value)
 
 
+def test_counted_says_one_in_the_singular_and_every_other_count_in_the_plural():
+    """The one helper behind every count in a message: ``1 file``, ``0 files``, ``3 files``; its first plural
+    word is made singular for one (metrics' advice said ``1 training example``, augment's ``1 silent file``),
+    and ``one`` gives the words where dropping an ``s`` does not make them singular."""
+    from sound_tf.errors import counted
+
+    assert [counted(n, "files") for n in (0, 1, 2, 17)] == ["0 files", "1 file", "2 files", "17 files"]
+    assert counted(np.int64(1), "files") == "1 file" and counted(np.int64(5), "files") == "5 files"
+    assert counted(1, "training examples") == "1 training example"
+    assert counted(1, "clips in the dataset") == "1 clip in the dataset"
+    assert counted(1, "silent files") == "1 silent file" and counted(2, "silent files") == "2 silent files"
+    assert counted(1, "NaN or infinite sample values") == "1 NaN or infinite sample value"
+    assert counted(1, "classes", one="class") == "1 class" and counted(3, "classes", one="class") == "3 classes"
+    assert counted(1, "class folders", one="class folder") == "1 class folder"
+    assert counted(0, "class folders", one="class folder") == "0 class folders"
+    assert counted(1, "data") == "1 data"  # no plural word: the words as given
+
+
 def test_check_seed_takes_a_numpy_integer_as_the_seed_it_is():
     """check_seed took only ``int``: a seed drawn from a numpy array (``np.int64(3)``) was refused, as "must be an
     integer", where datasets' seeds took it."""
