@@ -43,7 +43,7 @@ import soundfile as sf
 import soxr
 
 from .atomic import replaced_whole
-from .errors import AudioError, ConfigError, is_whole
+from .errors import AudioError, ConfigError, counted, is_whole
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -150,7 +150,7 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
                 left_out += [str(found) for found in others]
             if not files and not unlisted:
                 out.append((str(path), "folder holds no audio files" + (
-                    f" ({len(others)} other file(s), e.g. {others[0].name}; audio files end in "
+                    f" ({counted(len(others), 'other files')}, e.g. {others[0].name}; audio files end in "
                     f"{' '.join(AUDIO_EXTENSIONS)})" if others else "")))
         elif exists:
             out.append((str(path), None))
@@ -174,8 +174,8 @@ def list_audio_folder(folder: str | os.PathLike) -> tuple[list[Path], str | None
     if files:
         return files, None
     others = [p for p in found if not p.name.startswith(".")]
-    return [], "holds no audio files" + (f" ({len(others)} other file(s), e.g. {others[0].name}; audio files end in "
-                                         f"{' '.join(AUDIO_EXTENSIONS)})" if others else "")
+    return [], "holds no audio files" + (f" ({counted(len(others), 'other files')}, e.g. {others[0].name}; audio files "
+                                         f"end in {' '.join(AUDIO_EXTENSIONS)})" if others else "")
 
 
 def left_out_note(left_out: Sequence[str]) -> str:
@@ -183,9 +183,12 @@ def left_out_note(left_out: Sequence[str]) -> str:
     if not left_out:
         return ""
     endings = sorted({Path(name).suffix.lower() or "(none)" for name in left_out})
-    return (f"note: left out {len(left_out)} file(s) of the folders given, as their names do not end in an audio "
-            f"extension (theirs: {' '.join(endings[:8])}; e.g. {left_out[0]}); convert any recordings among them "
-            f"to WAV or FLAC to classify them")
+    if len(left_out) == 1:  # "left out 1 file(s) of the folders given, as their names ..." before
+        return (f"note: left out 1 file of the folders given, as its name does not end in an audio extension "
+                f"({left_out[0]}); convert it to WAV or FLAC to classify it, if it is a recording")
+    return (f"note: left out {counted(len(left_out), 'files')} of the folders given, as their names do not end in an "
+            f"audio extension (theirs: {' '.join(endings[:8])}; e.g. {left_out[0]}); convert any recordings among "
+            f"them to WAV or FLAC to classify them")
 
 
 #: WAVE format tags (the first field of a WAV file's ``fmt `` chunk) whose audio libsndfile 1.2 decodes:
@@ -312,9 +315,10 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
                 data, source_rate_hz = handle.read(handle.frames, dtype="float32", always_2d=True), handle.samplerate
             except MemoryError:  # e.g. a FLAC header damaged to claim 2**36 frames: a traceback out of every command
                 gib = handle.frames * handle.channels * 4 / 2 ** 30
-                raise AudioError(name, f"its header gives {handle.frames} frames of {handle.channels} channel(s) at "
-                                       f"{handle.samplerate} Hz, {gib:,.1f} GiB of samples, more than this machine can "
-                                       f"hold: the header is damaged, or the recording is to be cut into shorter "
+                raise AudioError(name, f"its header gives {handle.frames} frames of "
+                                       f"{counted(handle.channels, 'channels')} at {handle.samplerate} Hz, {gib:,.1f} "
+                                       f"GiB of samples, more than this machine can hold: the header is damaged, or "
+                                       f"the recording is to be cut into shorter "
                                        f"files") from None
     except sf.LibsndfileError as exc:
         codec = wav_codec_problem(_head(source))
@@ -327,11 +331,11 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
     except (RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(name, f"not a readable audio file ({exc})") from exc
     if data.shape[0] == 0:
-        raise AudioError(name, f"contains no audio frames (0 frames, {data.shape[1]} channel(s) "
+        raise AudioError(name, f"contains no audio frames (0 frames, {counted(data.shape[1], 'channels')} "
                                f"at {source_rate_hz} Hz)")
     if not np.all(np.isfinite(data)):
         bad = int(np.count_nonzero(~np.isfinite(data)))
-        raise AudioError(name, f"contains {bad} NaN or infinite sample value(s)")
+        raise AudioError(name, f"contains {counted(bad, 'NaN or infinite sample values')}")
     peak, whole = _peak_and_whole(data)
     if whole or peak > _MAX_FLOAT_PEAK:
         raise AudioError(name, f"holds float samples {'that are whole numbers ' if whole else ''}up to {peak:g}, where "
@@ -386,7 +390,7 @@ def _resampled(mono: np.ndarray, source_rate_hz: int, sample_rate_hz: int, name:
     out = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
     if out.shape[0] == 0:
         raise AudioError(name, f"too short to resample from {source_rate_hz} Hz to {sample_rate_hz} Hz "
-                               f"({mono.shape[0]} frame(s))")
+                               f"({counted(mono.shape[0], 'frames')})")
     return out
 
 

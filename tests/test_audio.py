@@ -246,8 +246,9 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "random": (tmp_path / "random.wav", "not a readable audio file"),
         "truncated": (tmp_path / "truncated.wav", "not a readable audio file"),
         "text": (tmp_path / "notes.mp3", "not a readable audio file (libsndfile: no format it reads matches"),
-        "no_frames": (tmp_path / "no_frames.wav", "no audio frames"),
-        "nan": (tmp_path / "nan.wav", "NaN or infinite"),
+        "no_frames": (tmp_path / "no_frames.wav", f"contains no audio frames (0 frames, 1 channel at {RATE_HZ} Hz)"),
+        "nan": (tmp_path / "nan.wav", "contains 2 NaN or infinite sample values"),
+        "one_nan": (tmp_path / "one_nan.wav", "contains 1 NaN or infinite sample value"),
         # resampled to 16 kHz, a 1-Hz header would make 80 KB of samples into 2.5 GB
         "one_hertz": (tmp_path / "one_hertz.wav", "its header gives a sample rate of 1 Hz"),
         "broken_link": (tmp_path / "moved.wav", "broken symbolic link"),
@@ -261,12 +262,13 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files["text"][0].write_text("not audio at all\n" * 20)
     sf.write(files["no_frames"][0], np.zeros(0, np.float32), RATE_HZ)
     sf.write(files["nan"][0], np.array([0.0, np.nan, 0.5, np.inf], np.float32), RATE_HZ, subtype="FLOAT")
+    sf.write(files["one_nan"][0], np.array([0.0, 0.25, np.nan], np.float32), RATE_HZ, subtype="FLOAT")
     sf.write(files["one_hertz"][0], np.zeros(40_000, np.float32), 1, subtype="PCM_16")
     return files
 
 
-BAD_FILES = ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_hertz", "broken_link",
-             "link_loop"]
+BAD_FILES = ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_nan", "one_hertz",
+             "broken_link", "link_loop"]
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
@@ -429,11 +431,18 @@ def test_a_header_claiming_more_frames_than_memory_holds_is_an_audio_error(tmp_p
     damaged.write_bytes(bytes(data))
     with pytest.raises(AudioError) as caught:
         load_audio(damaged, sample_rate_hz=RATE_HZ)
-    assert str(caught.value) == (f"{damaged}: its header gives {2 ** 36 - 1} frames of 8 channel(s) at {RATE_HZ} Hz, "
+    assert str(caught.value) == (f"{damaged}: its header gives {2 ** 36 - 1} frames of 8 channels at {RATE_HZ} Hz, "
                                  f"2,048.0 GiB of samples, more than this machine can hold: the header is damaged, "
                                  f"or the recording is to be cut into shorter files")
     result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([str(damaged), str(whole)])
     assert list(result.cached) == [str(whole)] and result.skipped[0][0] == str(damaged)
+    mono = tmp_path / "mono.flac"  # 256 GiB of float32: one channel is said so
+    sf.write(mono, np.zeros(RATE_HZ // 10, np.float32), RATE_HZ, subtype="PCM_16")
+    data = bytearray(mono.read_bytes())
+    data[18:26] = (int.from_bytes(data[18:26], "big") | (2 ** 36 - 1)).to_bytes(8, "big")
+    mono.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=rf"frames of 1 channel at {RATE_HZ} Hz, 256.0 GiB of samples, more than"):
+        load_audio(mono, sample_rate_hz=RATE_HZ)
 
 
 def test_decode_bytes_errors_name_the_upload():
@@ -1048,8 +1057,12 @@ def test_a_source_too_short_to_resample_is_refused_naming_it(tmp_path):
     """2 frames at 48 kHz resample to no frame at all at 8 kHz: an error naming the file, not an empty wave."""
     path = tmp_path / "click.wav"
     sf.write(path, np.array([0.5, -0.5], np.float32), 48000, subtype="PCM_16")
-    with pytest.raises(AudioError, match=r"click.wav.*too short to resample from 48000 Hz to 8000 Hz \(2 frame"):
+    with pytest.raises(AudioError, match=r"click.wav.*too short to resample from 48000 Hz to 8000 Hz \(2 frames\)$"):
         load_audio(path, sample_rate_hz=8000)
+    single = tmp_path / "tick.wav"
+    sf.write(single, np.array([0.5], np.float32), 48000, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"tick.wav.*too short to resample from 48000 Hz to 8000 Hz \(1 frame\)$"):
+        load_audio(single, sample_rate_hz=8000)
     assert len(load_audio(path, sample_rate_hz=48000)) == 2  # at its own rate it is audio
 
 
@@ -1083,9 +1096,12 @@ def test_the_left_out_note_asks_to_convert_only_the_recordings_among_the_files(t
     left_out: list[str] = []
     assert expand_audio_inputs([tmp_path], left_out=left_out) == [(str(tmp_path / "owl.flac"), None)]
     assert left_out_note(left_out) == (
-        f"note: left out 3 file(s) of the folders given, as their names do not end in an audio extension (theirs: "
+        f"note: left out 3 files of the folders given, as their names do not end in an audio extension (theirs: "
         f".csv .m4a .txt; e.g. {tmp_path / 'call.m4a'}); convert any recordings among them to WAV or FLAC to classify "
         f"them")
+    assert left_out_note([str(tmp_path / "call.m4a")]) == (  # "left out 1 file(s) ..., as their names" before
+        f"note: left out 1 file of the folders given, as its name does not end in an audio extension "
+        f"({tmp_path / 'call.m4a'}); convert it to WAV or FLAC to classify it, if it is a recording")
     assert left_out_note([]) == ""
 
 

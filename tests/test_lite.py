@@ -380,12 +380,14 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert [(Path(r["file"]).name, r["label"]) for r in report["results"]] == [("a.wav", "quiet"), ("b.flac", "loud")]
-    assert "note: left out 1 file(s) of the folders given" in captured.err and "(theirs: .m4a;" in captured.err
+    assert f"note: left out 1 file of the folders given, as its name does not end in an audio extension " \
+           f"({folder / 'phone.m4a'}); convert it" in captured.err
     empty = tmp_path / "only_m4a"
     empty.mkdir()
     (empty / "x.m4a").write_bytes(b"")
+    (empty / "y.m4a").write_bytes(b"")
     assert lite.main([str(models["loud"]), str(empty)]) == 1
-    assert f"error: {empty}: folder holds no audio files (1 other file(s), e.g. x.m4a;" in capsys.readouterr().err
+    assert f"error: {empty}: folder holds no audio files (2 other files, e.g. x.m4a;" in capsys.readouterr().err
 
 
 _SLOW_LITE = """

@@ -274,7 +274,7 @@ def test_an_unusable_noise_folder_names_the_recipe_or_flag_it_came_from(tmp_path
     recipe = tmp_path / "noisy.toml"
     audio_ends = " ".join(AUDIO_EXTENSIONS)
     for folder, problem in (("gone", "no such folder"), ("a_file.wav", "a file, not a folder"),
-                            ("notes", f"holds no audio files (1 other file(s), e.g. read_me.txt; audio files end in "
+                            ("notes", f"holds no audio files (1 other file, e.g. read_me.txt; audio files end in "
                                       f"{audio_ends})")):
         recipe.write_text(f'[augment]\nnoise_dir = "{tmp_path / folder}"\n')
         for config_of in (lambda: config_from_flags("--pipeline", str(recipe)),
