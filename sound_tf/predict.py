@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
-from .errors import AudioError, run_cli
+from .errors import AudioError, counted, run_cli
 from .lite import check_top_k, window_timeline
 
 
@@ -207,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if classified == 0:
             print("error: no file could be classified", file=sys.stderr)
         elif failed:
-            print(f"error: {failed} of {classified + failed} file(s) could not be classified", file=sys.stderr)
+            print(f"error: {failed} of {counted(classified + failed, 'files')} could not be classified",
+                  file=sys.stderr)
         return 1 if failed or not classified else 0
 
     with native_logs_held(args.quiet):  # TensorFlow is imported in work

@@ -63,7 +63,7 @@ def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
 
     code = predict.main([str(run.run_dir), str(tmp_path / "in"), "--json", "--windows", "--top-k", "2"])
     captured = capsys.readouterr()
-    assert code == 1 and "error: 1 of 3 file(s) could not be classified" in captured.err  # as lite: the rest printed
+    assert code == 1 and "error: 1 of 3 files could not be classified" in captured.err  # as lite: the rest printed
     lines = [json.loads(line) for line in captured.out.splitlines()]
     by_name = {Path(line["file"]).name: line for line in lines}
     assert set(by_name) == {"broken.wav", "long.wav", "short.wav"}
@@ -258,7 +258,8 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     assert predict.main([str(run.run_dir), str(good), str(broken), "--json"]) == 1
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]
-    assert lines[0]["file"] == str(good) and "label" in lines[0] and "error: 1 of 2 file(s)" in captured.err
+    assert lines[0]["file"] == str(good) and "label" in lines[0]
+    assert "error: 1 of 2 files could not be classified" in captured.err
     assert lines[1]["file"] == str(broken) and not lines[1]["error"].startswith(str(broken))  # the reason alone
     assert predict.main([str(tmp_path), str(broken)]) == 2  # not a run folder
     assert "not a finished run folder (config.json is missing)" in capsys.readouterr().err
@@ -269,8 +270,8 @@ def test_predict_exits_1_when_a_file_fails_as_lite_does(run, tmp_path, capsys):
     assert predict.main([str(run.run_dir), str(folder), "--json"]) == 0
     captured = capsys.readouterr()
     assert [json.loads(line)["file"] for line in captured.out.splitlines()] == [str(folder / "tone.wav")]
-    assert f"note: left out 1 file(s) of the folders given, as their names do not end in an audio extension " \
-           f"(theirs: .m4a; e.g. {folder / 'voice.m4a'})" in captured.err
+    assert f"note: left out 1 file of the folders given, as its name does not end in an audio extension " \
+           f"({folder / 'voice.m4a'}); convert it to WAV or FLAC to classify it, if it is a recording" in captured.err
     assert predict.main([str(run.run_dir), str(good), "--top-k", "0"]) == 2  # checked before the model loads
     assert "error: --top-k must be an integer >= 1, got 0" in capsys.readouterr().err
     unfinished = tmp_path / "unfinished"  # a run killed before its model was written
