@@ -319,13 +319,15 @@ def detect_format(path: str | os.PathLike) -> str:
             return "folder"
     loose = [p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name)]
     if loose:
-        raise DatasetError(f"{root}: holds {len(loose)} audio file(s) (e.g. {loose[0]}) but no class subfolders; "
+        raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
+                           f"subfolders; "
                            f"put each class's files in a subfolder named after the class, or write a CSV "
                            f"manifest with columns path,label")
     found = ""
     if others:  # e.g. class folders of .m4a files: say what is there and how to make it readable
         kinds = Counter(path.suffix.lower() or "(no extension)" for path in others)
-        found = (f"; its class folders hold {len(others)} file(s) of other types ("
+        found = (f"; its class folders hold "
+                 f"{counted(len(others), 'files of other types', one='file of another type')} ("
                  + ", ".join(f"{k}: {n}" for k, n in kinds.most_common(4))
                  + f"): convert recordings to FLAC or WAV, e.g. ffmpeg -i {others[0].name} "
                  f"{others[0].with_suffix('.flac').name}")
@@ -407,18 +409,21 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
         (example, earlier), count = across[0], len(across)
         raise DatasetError(f"{root}: {example.path} is {earlier.path} (a symbolic link leads to it): one file in "
                            f"classes {earlier.label!r} and {example.label!r}" +
-                           (f", and {count - 1} more file(s) like it" if count > 1 else "")
+                           (f", and {counted(count - 1, 'more files')} like it" if count > 1 else "")
                            + "; give each file one class")
     beside = [p for p in root.iterdir() if not _is_hidden(p.name)]  # what lies beside the class folders
     loose = sorted(p.name for p in beside if p.is_file() and is_audio_file(p.name))
     if loose:  # beside the class folders: in no class
-        logger.warning("%d audio file(s) directly in %s belong to no class folder and are not used (e.g. %s); "
-                       "move each into its class's folder", len(loose), root, loose[0])
+        one = len(loose) == 1
+        logger.warning("%s directly in %s %s to no class folder and %s not used (e.g. %s); move %s into its class's "
+                       "folder", counted(len(loose), "audio files"), root, "belongs" if one else "belong",
+                       "is" if one else "are", loose[0], "it" if one else "each")
     dangling = sorted(p for p in beside if p.is_symlink() and not p.exists())
     if dangling:  # e.g. a class folder linked from a drive that is not mounted: its class would vanish unsaid
-        logger.warning("%d symbolic link(s) directly in %s lead to nothing and are not used (e.g. %s -> %s); a "
-                       "linked class folder whose target is missing is not a class", len(dangling), root,
-                       dangling[0].name, os.readlink(dangling[0]))
+        one = len(dangling) == 1
+        logger.warning("%s directly in %s %s to nothing and %s not used (e.g. %s -> %s); a linked class folder whose "
+                       "target is missing is not a class", counted(len(dangling), "symbolic links"), root,
+                       "leads" if one else "lead", "is" if one else "are", dangling[0].name, os.readlink(dangling[0]))
     _warn_left_out(root, ignored, unlisted, empty, linked)
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
@@ -431,19 +436,24 @@ def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], emp
     """Say what a folder dataset holds that does not become an example (nothing is left out silently)."""
     if ignored:
         kinds = Counter(path.suffix.lower() or "(no extension)" for path in ignored)
-        logger.warning("%d file(s) under %s are not audio formats sound_tf reads and are not used (%s; e.g. %s); "
-                       "readable: %s", len(ignored), root, ", ".join(f"{k}: {n}" for k, n in kinds.most_common()),
-                       ignored[0].relative_to(root), " ".join(AUDIO_EXTENSIONS))
+        logger.warning("%s under %s %s and %s not used (%s; e.g. %s); readable: %s", counted(len(ignored), "files"),
+                       root, "is not of an audio format sound_tf reads" if len(ignored) == 1
+                       else "are not audio formats sound_tf reads", "is" if len(ignored) == 1 else "are",
+                       ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), ignored[0].relative_to(root),
+                       " ".join(AUDIO_EXTENSIONS))
     for error in unlisted:
         logger.warning("cannot list the folder %s (%s): its files are not used", error.filename,
                        error.strerror or error)
     if empty:
-        logger.warning("%d class folder(s) under %s hold no audio files and are not classes: %s", len(empty), root,
+        logger.warning("%s under %s %s: %s", counted(len(empty), "class folders", one="class folder"), root,
+                       "holds no audio files and is not a class" if len(empty) == 1
+                       else "hold no audio files and are not classes",
                        ", ".join(empty[:10]) + (" ..." if len(empty) > 10 else ""))
     if linked:
         example, earlier = linked[0]
-        logger.warning("%d file(s) are symbolic links to a file already in their class and are used once "
-                       "(e.g. %s is %s)", len(linked), example.path, earlier.path)
+        logger.warning("%s (e.g. %s is %s)", "1 file is a symbolic link to a file already in its class and is used "
+                       "once" if len(linked) == 1 else f"{counted(len(linked), 'files')} are symbolic links to a file "
+                       "already in their class and are used once", example.path, earlier.path)
 
 
 class _CsvLines:
@@ -569,7 +579,8 @@ def _read_rows(path: Path, required: Sequence[str], optional: Sequence[str] = ()
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise DatasetError(f"{path}, line {line}: {len(values)} value(s) for {len(header)} column(s) {header}"
+            raise DatasetError(f"{path}, line {line}: {counted(len(values), 'values')} for "
+                               f"{counted(len(header), 'columns')} {header}"
                                + _open_quote_hint(lines))
         row = {h: v if h in verbatim else v.strip() for h, v in zip(header, values)}
         for column in required:
@@ -714,8 +725,10 @@ def _load_csv(path: Path) -> list[Example]:
                                 group=row.get("group") or None))
     without = [line for (line, _), ex in zip(rows, examples) if ex.fold is None]
     if 0 < len(without) < len(examples):  # folds hold out whole folds: a row without one belongs to none
-        raise DatasetError(f"{path}, line {without[0]}: no fold, while {len(examples) - len(without)} of the "
-                           f"{len(examples)} rows have one ({len(without)} row(s) without); give every row a fold, "
+        with_one = len(examples) - len(without)
+        raise DatasetError(f"{path}, line {without[0]}: no fold, while {with_one} of the {len(examples)} rows "
+                           f"{'has' if with_one == 1 else 'have'} one ({counted(len(without), 'rows')} without); "
+                           f"give every row a fold, "
                            f"or leave the fold column empty on every row to split by fractions")
     return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
@@ -727,8 +740,10 @@ def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) 
     unlisted = [path for path in _iter_audio_files(audio_dir)
                 if os.path.normcase(os.path.realpath(path)) not in listed] if audio_dir.is_dir() else []
     if unlisted:
-        logger.warning("%d audio file(s) under %s are not listed in %s (e.g. %s) and are not used",
-                       len(unlisted), audio_dir, listing, unlisted[0].relative_to(audio_dir))
+        are = "is" if len(unlisted) == 1 else "are"
+        logger.warning("%s under %s %s not listed in %s (e.g. %s) and %s not used",
+                       counted(len(unlisted), "audio files"), audio_dir, are, listing,
+                       unlisted[0].relative_to(audio_dir), are)
 
 
 def _load_esc50(root: Path) -> list[Example]:
@@ -852,11 +867,13 @@ def _load_speech_commands(root: Path) -> list[Example]:
                                     group=_speaker(relative)))
     if absent:
         words = sorted(absent)
-        logger.warning("%d file(s) named in %s are of %d word(s) with no recordings in %s and are not used (%s): "
-                       "those words are not classes", sum(absent.values()),
-                       " and ".join(SPEECH_COMMANDS_LISTS.values()), len(words), root,
+        files = sum(absent.values())
+        logger.warning("%s named in %s %s of %s with no recordings in %s and %s not used (%s): %s",
+                       counted(files, "files"), " and ".join(SPEECH_COMMANDS_LISTS.values()),
+                       "is" if files == 1 else "are", counted(len(words), "words"), root, "is" if files == 1 else "are",
                        ", ".join(f"{word}: {absent[word]}" for word in words[:10])
-                       + (" ..." if len(words) > 10 else ""))
+                       + (" ..." if len(words) > 10 else ""),
+                       "that word is not a class" if len(words) == 1 else "those words are not classes")
     return examples
 
 
@@ -944,12 +961,14 @@ def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
         spaced = any(" ".join(label.split()) != label for labels in alike for label in labels)
         how = ("the spaces between words, case, Unicode form or leading zeros" if spaced
                else "case, Unicode form or leading zeros")
-        files = "; ".join(" / ".join(f"{label!r} ({counts[label]} file{'' if counts[label] == 1 else 's'})"
+        files = "; ".join(" / ".join(f"{label!r} ({counted(counts[label], 'files')})"
                                      for label in labels) for labels in alike[:5])
         remedy = ("write them one way in its label column" if source.suffix.lower() == ".csv" and source.is_file()
                   else "give their class folders one name" if source.is_dir() else "write them one way")
-        logger.warning("%s: %d group(s) of labels differ only in %s and are separate classes (e.g. %s): %s%s; %s "
-                       "if they are one class", source, len(alike), how,
+        logger.warning("%s: %s only in %s%s separate classes (e.g. %s): %s%s; %s if they are one class",
+                       source, "1 group of labels differs" if len(alike) == 1
+                       else f"{counted(len(alike), 'groups of labels')} differ", how,
+                       ", and its labels are" if len(alike) == 1 else " and are",
                        " / ".join(repr(label) for label in alike[0]), files, "; ..." if len(alike) > 5 else "", remedy)
 
 
@@ -1136,8 +1155,9 @@ def _warn_groups_across_folds(examples: Sequence[Example]) -> None:
             folds_of[ex.group].add(ex.fold)
     spread = sorted(g for g, f in folds_of.items() if len(f) > 1)
     if spread:
-        logger.warning("%d group(s) have clips in more than one fold (e.g. %s): held-out folds share source "
-                       "recordings with training; the folds are used as given", len(spread), spread[0])
+        logger.warning("%s %s clips in more than one fold (e.g. %s): held-out folds share source recordings with "
+                       "training; the folds are used as given", counted(len(spread), "groups"),
+                       "has" if len(spread) == 1 else "have", spread[0])
 
 
 def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
@@ -1463,8 +1483,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         hint = ""
         if fmt in ("csv", "split file") and all(r == "file not found" for _, r in result.skipped):
             hint = f"; relative paths in {root.name} are read from its folder, {root.parent.resolve()}"
-        raise DatasetError(f"{root}: none of the {len(result.skipped)} audio file(s) could be read "
-                           f"(first reasons: {reasons}){hint}")
+        raise DatasetError(f"{root}: " + ("its 1 audio file could not be read" if len(result.skipped) == 1 else
+                                          f"none of the {counted(len(result.skipped), 'audio files')} could be read")
+                           + f" (first reasons: {reasons}){hint}")
     if splits is None:
         splits = _split([ex for ex in examples if ex.path in result.cached], config)
 
@@ -1483,16 +1504,18 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         reasons = dict(result.skipped)
         first = {name: splits[name][0].path for name in unreadable}
         raise DatasetError(f"{root}: " + "; ".join(
-            f"none of the {len(splits[name])} file(s) of the {name} split"
+            (f"the 1 file of the {name} split" if len(splits[name]) == 1
+             else f"none of the {counted(len(splits[name]), 'files')} of the {name} split")
             + (f" (fold {splits[name][0].fold})" if len({ex.fold for ex in splits[name]}) == 1
                and splits[name][0].fold is not None else "")
-            + f" could be read (first: {first[name]}: {reasons.get(first[name], 'unreadable')})"
+            + (" could not be read" if len(splits[name]) == 1 else " could be read")
+            + f" (first: {first[name]}: {reasons.get(first[name], 'unreadable')})"
             for name in unreadable))
     if empty:
         sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
-        raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; {len(result.skipped)} "
-                           f"file(s) skipped); the dataset needs at least 3 readable files (or source groups) per "
-                           f"class, or 3 folds")
+        raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; "
+                           f"{counted(len(result.skipped), 'files')} skipped); the dataset needs at least 3 readable "
+                           f"files (or source groups) per class, or 3 folds")
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:

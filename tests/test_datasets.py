@@ -119,6 +119,11 @@ def test_detection_errors_say_what_was_expected(tmp_path, case, message):
     with pytest.raises(DatasetError, match=message) as info:
         detect_format(target)
     assert str(target) in str(info.value)
+    if case == "loose":  # one loose recording, then two
+        assert f"{target}: holds 1 audio file (e.g. a.wav) but no class subfolders; " in str(info.value)
+        write_tone(target / "b.wav")
+        with pytest.raises(DatasetError, match=re.escape(f"{target}: holds 2 audio files (e.g. ")):
+            detect_format(target)
     if case != "loose":
         assert "one subfolder of audio files per class" in str(info.value)
 
@@ -129,10 +134,15 @@ def test_class_folders_of_unreadable_types_are_named_and_wave_files_are_audio(tm
         (root / label).mkdir(parents=True)
         for i in range(2):
             (root / label / f"{label}{i}.m4a").write_bytes(b"....ftypM4A ")
-    with pytest.raises(DatasetError, match=r"no audio files found .*; its class folders hold 4 file\(s\) of other "
+    with pytest.raises(DatasetError, match=r"no audio files found .*; its class folders hold 4 files of other "
                                            r"types \(.m4a: 4\): convert recordings to FLAC or WAV, e.g. ffmpeg -i "
                                            r"cat0.m4a cat0.flac"):
         detect_format(root)
+    single = tmp_path / "one_m4a"
+    (single / "cat").mkdir(parents=True)
+    (single / "cat" / "purr.m4a").write_bytes(b"....ftypM4A ")
+    with pytest.raises(DatasetError, match=r"; its class folders hold 1 file of another type \(.m4a: 1\): convert"):
+        detect_format(single)
     wave = make_folder_tree(tmp_path / "wave", per_class=2)
     for path in wave.rglob("*.wav"):
         path.rename(path.with_suffix(".wave"))  # another spelling of WAV
@@ -194,6 +204,7 @@ def test_what_a_folder_dataset_leaves_out_is_said(tmp_path, caplog, monkeypatch)
     (root / "phone").mkdir()
     (root / "phone" / "memo.m4a").write_bytes(b"\0" * 64)
     (root / "cat" / "again.wav").symlink_to(root / "cat" / "cat_0.wav")
+    (root / "cat" / "and_again.wav").symlink_to(root / "cat" / "cat_0.wav")
     write_tone(root / "owl" / "locked" / "x.wav")
     real_scandir = os.scandir
 
@@ -206,18 +217,40 @@ def test_what_a_folder_dataset_leaves_out_is_said(tmp_path, caplog, monkeypatch)
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         examples = load_examples(root)
     assert Counter(ex.label for ex in examples) == {"cat": 2, "dog": 2, "owl": 2}
-    assert "4 file(s) under" in caplog.text and "are not audio formats sound_tf reads" in caplog.text
-    assert "(.m4a: 3, .aac: 1; e.g. dog/a.m4a)" in caplog.text
-    assert "2 class folder(s) under" in caplog.text and "hold no audio files and are not classes: empty, phone" in caplog.text
+    assert f"4 files under {root} are not audio formats sound_tf reads and are not used (.m4a: 3, .aac: 1; e.g. " \
+           f"dog/a.m4a)" in caplog.text
+    assert f"2 class folders under {root} hold no audio files and are not classes: empty, phone" in caplog.text
     assert f"cannot list the folder {root.resolve() / 'owl' / 'locked'} (Permission denied)" in caplog.text
-    assert "1 file(s) are symbolic links to a file already in their class and are used once" in caplog.text
+    assert "2 files are symbolic links to a file already in their class and are used once" in caplog.text
+
+
+def test_a_folder_datasets_warnings_say_a_count_of_one_in_the_singular(tmp_path, caplog):
+    """They said "1 file(s) under ... are not audio formats", "1 class folder(s) ... hold no audio files and are not
+    classes" and "1 file(s) are symbolic links"; two stray recordings and two broken links are said in the plural."""
+    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog"))
+    (root / "dog" / "memo.m4a").write_bytes(b"\0" * 64)
+    (root / "empty").mkdir()
+    (root / "cat" / "again.wav").symlink_to(root / "cat" / "cat_0.wav")
+    write_tone(root / "stray.wav")
+    write_tone(root / "stray2.wav")
+    (root / "owl").symlink_to(tmp_path / "unmounted" / "owl")
+    (root / "bat").symlink_to(tmp_path / "unmounted" / "bat")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert {ex.label for ex in load_examples(root)} == {"cat", "dog"}
+    assert f"1 file under {root} is not of an audio format sound_tf reads and is not used (.m4a: 1; e.g. " \
+           f"dog/memo.m4a)" in caplog.text
+    assert f"1 class folder under {root} holds no audio files and is not a class: empty" in caplog.text
+    assert "1 file is a symbolic link to a file already in its class and is used once (e.g. " in caplog.text
+    assert f"2 audio files directly in {root} belong to no class folder and are not used (e.g. stray.wav); move " \
+           f"each into its class's folder" in caplog.text
+    assert f"2 symbolic links directly in {root} lead to nothing and are not used (e.g. bat -> " in caplog.text
 
 
 def test_one_file_in_two_classes_through_a_link_is_refused(tmp_path):
     root = make_folder_tree(tmp_path / "data", per_class=2)
     (root / "dog" / "all").symlink_to(root, target_is_directory=True)  # every class again, under dog
     with pytest.raises(DatasetError, match=r"dog/all/cat/cat_0.wav is .*cat/cat_0.wav \(a symbolic link leads to "
-                                           r"it\): one file in classes 'cat' and 'dog', and 3 more file\(s\) like "
+                                           r"it\): one file in classes 'cat' and 'dog', and 3 more files like "
                                            r"it; give each file one class"):
         load_examples(root)
 
@@ -328,9 +361,11 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     ("path,label,fold\na.wav,x,1\nb.wav,y,one\n", r"line 3: fold must be an integer, got 'one'"),
     ("path,label,fold\na.wav,x,2.0\nb.wav,y,1.5\n", r"line 3: fold must be an integer, got '1\.5'"),  # 2.0 is 2
     # it was "1 of 3 examples have a fold and the others do not", naming neither the manifest nor the row
-    ("path,label,fold\na.wav,x,1\nb.wav,y,\nc.wav,y,2\n", r"line 3: no fold, while 2 of the 3 rows have one \(1 row\(s\) "
+    ("path,label,fold\na.wav,x,1\nb.wav,y,\nc.wav,y,2\n", r"line 3: no fold, while 2 of the 3 rows have one \(1 row "
                                                        r"without\); give every row a fold"),
-    ("path,label\na.wav,x,extra\n", r"line 2: 3 value\(s\) for 2 column\(s\)"),
+    ("path,label,fold\na.wav,x,1\nb.wav,y,\nc.wav,y,\n", r"line 3: no fold, while 1 of the 3 rows has one \(2 rows "
+                                                     r"without\); give every row a fold"),
+    ("path,label\na.wav,x,extra\n", r"line 2: 3 values for 2 columns \['path', 'label'\]$"),
     ("path,label\n", "no data rows"),
     ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n", r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
 ])
@@ -403,7 +438,7 @@ def test_a_quote_left_open_in_a_manifest_names_the_line_it_opened_on(tmp_path):
     traceback (_csv.Error), not an error naming the manifest."""
     manifest = tmp_path / "m.csv"
     manifest.write_text('path,label\na.wav,x\n"b.wav,hi-hat\nc.wav,y\nd.wav,z\n')
-    with pytest.raises(DatasetError, match=r"m.csv, line 3: 1 value\(s\) for 2 column\(s\) .*; the record runs from "
+    with pytest.raises(DatasetError, match=r"m.csv, line 3: 1 value for 2 columns .*; the record runs from "
                                            r"line 3 to line 5: a value that begins with a double quote takes in every "
                                            r"line up to the next double quote \(is one on line 3 not closed\?\)"):
         load_examples(manifest)
@@ -417,14 +452,14 @@ def test_labels_that_differ_only_in_case_or_unicode_form_are_pointed_out(tmp_pat
     root = make_folder_tree(tmp_path / "data", classes=("dog", "Dog", "caf\u00e9", "cafe\u0301", "owl"), per_class=1)
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len({ex.label for ex in load_examples(root)}) == 5  # still five classes: the names are the labels
-    assert "2 group(s) of labels differ only in case, Unicode form or leading zeros and are separate classes" \
+    assert "2 groups of labels differ only in case, Unicode form or leading zeros and are separate classes" \
         in caplog.text
     caplog.clear()
     manifest = tmp_path / "digits.csv"  # "01" saved by a spreadsheet as 1 on some rows: two classes, said
     manifest.write_text("path,label\na.wav,01\nb.wav,1\nc.wav,10\nd.wav,2\ne.wav,00\nf.wav,0\n")
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len({ex.label for ex in load_examples(manifest)}) == 6
-    assert "2 group(s) of labels differ only in case, Unicode form or leading zeros and are separate classes (e.g. " \
+    assert "2 groups of labels differ only in case, Unicode form or leading zeros and are separate classes (e.g. " \
            "'01' / '1')" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
@@ -481,7 +516,7 @@ def test_audio_files_the_official_metadata_does_not_list_are_counted(tmp_path, c
     (esc50 / "audio" / "notes.txt").write_text("not audio")
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len(load_examples(esc50)) == 40
-    assert f"2 audio file(s) under {esc50.resolve() / 'audio'} are not listed in" in caplog.text
+    assert f"2 audio files under {esc50.resolve() / 'audio'} are not listed in" in caplog.text
     assert "(e.g. 7-999-A-0.flac) and are not used" in caplog.text
 
     us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
@@ -490,7 +525,8 @@ def test_audio_files_the_official_metadata_does_not_list_are_counted(tmp_path, c
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len(load_examples(us8k, "urbansound8k")) == 12
-    assert "1 audio file(s) under" in caplog.text and f"(e.g. {Path('fold3', moved.name)})" in caplog.text
+    assert "1 audio file under" in caplog.text and f"is not listed in" in caplog.text
+    assert f"(e.g. {Path('fold3', moved.name)}) and is not used" in caplog.text
 
 
 # -- splits ----------------------------------------------------------------------------------------
@@ -993,9 +1029,24 @@ def test_a_split_whose_files_are_all_unreadable_is_named(tmp_path):
                 write_tone(path)
             rows.append(f"{path.name},{label},{fold}")
     (tmp_path / "clips" / "clips.csv").write_text("\n".join(rows) + "\n")
-    with pytest.raises(DatasetError, match=r"none of the 2 file\(s\) of the test split \(fold 3\) could be read "
+    with pytest.raises(DatasetError, match=r"none of the 2 files of the test split \(fold 3\) could be read "
                                            r"\(first: .*a3.wav: not a readable audio file"):
         prepare_dataset(config_for(tmp_path / "clips" / "clips.csv", tmp_path), tmp_path / "run", log=lambda _: None)
+    (tmp_path / "clips" / "clips.csv").write_text("\n".join(rows[:-1]) + "\n")  # fold 3 of one file: said so
+    with pytest.raises(DatasetError, match=r"the 1 file of the test split \(fold 3\) could not be read "
+                                           r"\(first: .*a3.wav: not a readable audio file"):
+        prepare_dataset(config_for(tmp_path / "clips" / "clips.csv", tmp_path), tmp_path / "run", log=lambda _: None)
+
+
+def test_groups_with_clips_in_more_than_one_fold_are_counted_in_the_singular_and_the_plural(caplog):
+    """It said "1 group(s) have clips in more than one fold"."""
+    spread = [Example(path=f"/x/{i}.wav", label="ab"[i % 2], fold=1 + i % 3, group=f"g{i // 4}") for i in range(12)]
+    one = [dataclasses.replace(ex, group="s" if i < 2 else f"g{i}") for i, ex in enumerate(spread)]
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        split_examples(spread, test_fold=1)
+        split_examples(one, test_fold=1)
+    assert [record.getMessage().split(": held-out")[0] for record in caplog.records] == [
+        "3 groups have clips in more than one fold (e.g. g0)", "1 group has clips in more than one fold (e.g. s)"]
 
 
 def test_split_fractions_that_folds_make_unused_are_pointed_out(tmp_path, caplog):
@@ -1043,7 +1094,7 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
         for i in range(3):
             (root / label).mkdir(parents=True, exist_ok=True)
             (root / label / f"{i}.wav").write_bytes(b"garbage" * 10)
-    with pytest.raises(DatasetError, match=r"none of the 6 audio file\(s\) could be read") as info:
+    with pytest.raises(DatasetError, match=r"none of the 6 audio files could be read") as info:
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert str(root) in str(info.value) and "not a readable audio file" in str(info.value)
 
@@ -1057,7 +1108,7 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
     # some found (and corrupt), some not: the paths are right, so no word about where they are read from
     manifest.write_text("path,label\n" + "".join(f"../data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3))
                         + "../data/c/0.wav,c\n")
-    with pytest.raises(DatasetError, match=r"none of the 7 audio file\(s\) could be read") as info:
+    with pytest.raises(DatasetError, match=r"none of the 7 audio files could be read") as info:
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run3", log=lambda _: None)
     assert "relative paths" not in str(info.value)
 
@@ -1094,7 +1145,8 @@ def test_prepare_dataset_reports_an_empty_split_and_keeps_no_split_of_it(tmp_pat
     """A failed preparation writes no split.csv: the next run into the folder, with the files fixed or
     another --data, splits its own data (it used to reuse the failed split and fail, or train on it)."""
     root = make_folder_tree(tmp_path / "data", per_class=2)
-    with pytest.raises(DatasetError, match=r"split\(s\) val ended up empty"):
+    with pytest.raises(DatasetError, match=r"split\(s\) val ended up empty \(train \d+, val 0, test \d+; 0 files "
+                                           r"skipped\)"):
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run" / "split.csv").exists() and not (tmp_path / "run" / "skipped.csv").exists()
     make_folder_tree(root, per_class=6)
@@ -1364,8 +1416,8 @@ def test_audio_files_beside_the_class_folders_are_pointed_out(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         examples = load_examples(root)
     assert len(examples) == 12 and all("stray" not in ex.path for ex in examples)
-    assert f"1 audio file(s) directly in {root} belong to no class folder and are not used (e.g. stray.wav)" \
-        in caplog.text
+    assert f"1 audio file directly in {root} belongs to no class folder and is not used (e.g. stray.wav); move it " \
+           f"into its class's folder" in caplog.text
 
 
 def test_a_class_folder_link_that_leads_to_nothing_is_pointed_out(tmp_path, caplog):
@@ -1376,7 +1428,7 @@ def test_a_class_folder_link_that_leads_to_nothing_is_pointed_out(tmp_path, capl
     with caplog.at_level("WARNING"):
         examples = load_examples(root)
     assert {ex.label for ex in examples} == {"cat", "dog"}
-    assert (f"1 symbolic link(s) directly in {root} lead to nothing and are not used (e.g. owl -> "
+    assert (f"1 symbolic link directly in {root} leads to nothing and is not used (e.g. owl -> "
             f"{tmp_path / 'unmounted' / 'owl'}); a linked class folder whose target is missing is not a class") \
         in caplog.text
 
@@ -1520,7 +1572,7 @@ def test_a_line_that_begins_with_a_hash_is_a_comment_whatever_it_holds(tmp_path,
            f'used; to list it, write the value that begins with # in double quotes ("#1 cat")' in caplog.text
     assert "line 4" not in caplog.text
     manifest.write_text("path,label\n# one, two\na.wav,dog\n# three, four\nb.wav\n")  # line numbers stay the file's
-    with pytest.raises(DatasetError, match=r"m.csv, line 5: 1 value\(s\) for 2 column\(s\)"):
+    with pytest.raises(DatasetError, match=r"m.csv, line 5: 1 value for 2 columns"):
         load_examples(manifest)
     manifest.write_text('path,label\na.wav,"dog\n# not a comment: inside a quoted value"\n')
     with pytest.raises(DatasetError, match=r"line 2: the value in column 'label' holds a line break"):
@@ -1622,7 +1674,7 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
                         "f.wav,Cat\nh.wav,Cat\n")
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len({ex.label for ex in load_examples(manifest)}) == 5
-    assert (f"{manifest.resolve()}: 2 group(s) of labels differ only in the spaces between words, case, Unicode form "
+    assert (f"{manifest.resolve()}: 2 groups of labels differ only in the spaces between words, case, Unicode form "
             f"or leading zeros and are separate classes (e.g. 'Dog Bark' / 'dog  bark' / 'dog bark'): 'Dog Bark' "
             f"(1 file) / 'dog  bark' (1 file) / 'dog bark' (2 files); 'Cat' (2 files) / 'cat' (1 file); write them "
             f"one way in its label column if they are one class") in caplog.text
@@ -1630,8 +1682,8 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
     root = make_folder_tree(tmp_path / "tree", classes=("dog bark", "dog  bark", "owl"), per_class=2)
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         load_examples(root)
-    assert ": 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading zeros " \
-           "and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files); " \
+    assert ": 1 group of labels differs only in the spaces between words, case, Unicode form or leading zeros, " \
+           "and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files); " \
            "give their class folders one name if they are one class" in caplog.text
     caplog.clear()
     split = tmp_path / "split.csv"  # a hand-written data.split_file: its labels are checked as a dataset's are
@@ -1643,8 +1695,8 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
         prepared = prepare_dataset(config_for(None, tmp_path, **{"data.split_file": str(split)}), tmp_path / "run",
                                    log=lambda _: None)
     assert prepared.labels == ("dog  bark", "dog bark", "owl")
-    assert f"{split}: 1 group(s) of labels differ only in the spaces between words, case, Unicode form or leading " \
-           f"zeros and are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / 'dog bark' " \
+    assert f"{split}: 1 group of labels differs only in the spaces between words, case, Unicode form or leading " \
+           f"zeros, and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / 'dog bark' " \
            f"(1 file)" in caplog.text
 
 
@@ -1992,8 +2044,8 @@ def test_the_listed_files_of_a_word_whose_folder_was_removed_are_left_out_with_a
     assert Counter(ex.label for ex in examples) == {"yes": 12, "no": 12}
     assert Counter(ex.fold for ex in examples) == {1: 16, 2: 4, 3: 4}
     assert [record.getMessage() for record in caplog.records] == [
-        f"4 file(s) named in validation_list.txt and testing_list.txt are of 1 word(s) with no recordings in {root} "
-        f"and are not used (up: 4): those words are not classes"]
+        f"4 files named in validation_list.txt and testing_list.txt are of 1 word with no recordings in {root} "
+        f"and are not used (up: 4): that word is not a class"]
     prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert prepared.labels == ("no", "yes")
     assert ([len(prepared.splits[name]) for name in SPLITS], prepared.skipped) == ([16, 4, 4], [])
