@@ -1420,7 +1420,7 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     audible = [clip for clip in clips.values() if clip.size and np.any(clip)]
     if not audible:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
-                          f"({len(files)} audio file(s), {len(result.skipped)} unreadable, "
+                          f"({counted(len(files), 'audio files')}, {len(result.skipped)} unreadable, "
                           f"{len(silent)} silent{': ' + _names(silent, SILENT_NAMES_SHOWN) if silent else ''})")
     if silent:
         logging.getLogger(__name__).warning(
@@ -1429,10 +1429,11 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     bank = np.concatenate(audible).astype(np.float32)
     if bank.size < config.audio.clip_samples:
         logging.getLogger(__name__).warning(
-            "augment.noise_dir=%s: its %d non-silent file(s) hold %.3f s of audio, less than one clip (%.3f s): "
-            "every noise window repeats them %.1f times, a tone at %.1f Hz and its harmonics rather than "
-            "noise; add longer recordings", aug.noise_dir, len(audible), bank.size / rate,
-            config.audio.clip_samples / rate, config.audio.clip_samples / bank.size, rate / bank.size)
+            "augment.noise_dir=%s: its %s %s %.3f s of audio, less than one clip (%.3f s): every noise window repeats "
+            "%s %.1f times, a tone at %.1f Hz and its harmonics rather than noise; add longer recordings", aug.noise_dir,
+            counted(len(audible), "non-silent files"), "holds" if len(audible) == 1 else "hold",
+            bank.size / rate, config.audio.clip_samples / rate, "it" if len(audible) == 1 else "them",
+            config.audio.clip_samples / bank.size, rate / bank.size)
     return bank, NoiseFolder(folder=str(aug.noise_dir), files=listing, silent=silent, unreadable=unreadable,
                              seconds=bank.size / rate, hashes=now.hashes)
 

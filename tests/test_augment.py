@@ -375,8 +375,12 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
     folder.mkdir()
     (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
-    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), 1 unreadable, 0 silent\)"):
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file, 1 unreadable, 0 silent\)"):
         augment.load_noise_bank(config)
+    (folder / "lost.wav").symlink_to(tmp_path / "elsewhere.wav")
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(2 audio files, 2 unreadable, 0 silent\)"):
+        augment.load_noise_bank(config)
+    (folder / "lost.wav").unlink()
     sf.write(folder / "n.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
     caplog.clear()
     with caplog.at_level("WARNING", logger="sound_tf.audio"):
@@ -393,7 +397,7 @@ def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(
     sf.write(folder / "a_zeros.wav", np.zeros(RATE_HZ // 2, np.float32), RATE_HZ, subtype="PCM_16")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
     with caplog.at_level("WARNING", logger="sound_tf"):
-        with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file\(s\), "
+        with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file, "
                                               r"0 unreadable, 1 silent: a_zeros.wav\)"):
             augment.load_noise_bank(config)
     assert not caplog.records  # the error names it: not the decode cache's "used as silence labelled as its class"
@@ -586,9 +590,18 @@ def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng,
         bank = augment.load_noise_bank(config)
     assert bank.shape == (RATE_HZ // 4,)
     [warning] = [r.getMessage() for r in caplog.records if r.name == "sound_tf.augment"]
-    assert warning.startswith(f"augment.noise_dir={folder}: its 1 non-silent file(s) hold 0.250 s of audio, less "
-                              f"than one clip (1.000 s): every noise window repeats them 4.0 times, a tone at "
+    assert warning.startswith(f"augment.noise_dir={folder}: its 1 non-silent file holds 0.250 s of audio, less "
+                              f"than one clip (1.000 s): every noise window repeats it 4.0 times, a tone at "
                               f"4.0 Hz")
+    caplog.clear()
+    sf.write(folder / "short2.wav", 0.2 * rng.standard_normal(RATE_HZ // 4), RATE_HZ, subtype="PCM_16")
+    with caplog.at_level("WARNING", logger="sound_tf.augment"):
+        assert augment.load_noise_bank(config).shape == (RATE_HZ // 2,)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "sound_tf.augment"]
+    assert warning.startswith(f"augment.noise_dir={folder}: its 2 non-silent files hold 0.500 s of audio, less "
+                              f"than one clip (1.000 s): every noise window repeats them 2.0 times, a tone at "
+                              f"2.0 Hz")
+    (folder / "short2.wav").unlink()
     caplog.clear()
     sf.write(folder / "more.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
     with caplog.at_level("WARNING", logger="sound_tf.augment"):
