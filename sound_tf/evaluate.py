@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import DATA_FORMATS
-from .errors import ConfigError, DatasetError, is_whole, run_cli
+from .errors import ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import holds, refuse_foreign_folder
 
 SPLIT_CHOICES = ("test", "val", "train")
@@ -120,13 +120,16 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     known = set(labels)
     unknown = Counter(ex.label for ex in examples if ex.label not in known)
     if unknown:
-        listing = ", ".join(f"{label} ({count} files)" for label, count in sorted(unknown.items()))
+        listing = ", ".join(f"{label} ({counted(count, 'files')})" for label, count in sorted(unknown.items()))
+        files = sum(unknown.values())
         example = next(ex.path for ex in examples if ex.label not in known)
         if not skip_unknown_labels:
-            raise DatasetError(f"{source}: {sum(unknown.values())} file(s) have labels the model does not know: "
+            raise DatasetError(f"{source}: {counted(files, 'files')} "
+                               f"{'has a label' if files == 1 else 'have labels'} the model does not know: "
                                f"{listing} (e.g. {example}); the model's classes are {list(labels)}. Pass "
                                f"--skip-unknown-labels to leave those files out")
-        log(f"warning: skipping {sum(unknown.values())} file(s) with labels unknown to the model: {listing}")
+        log(f"warning: skipping {counted(files, 'files')} with {'a label' if files == 1 else 'labels'} unknown to the "
+            f"model: {listing}")
         examples = [ex for ex in examples if ex.label in known]
         if not examples:
             raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
@@ -197,7 +200,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     for line in summary_lines(metrics, class_counts=evaluation.train_class_counts(run_dir=run_dir)):
         log(line)
     if skipped:
-        log(f"{len(skipped)} unreadable file(s) skipped, listed in {out_dir / 'skipped.csv'}")
+        log(f"{counted(len(skipped), 'unreadable files')} skipped, listed in {out_dir / 'skipped.csv'}")
     log(f"evaluation folder: {out_dir}")
     return metrics, out_dir
 

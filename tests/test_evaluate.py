@@ -175,13 +175,16 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
 
     assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "whistle (1 files)" in err and "--skip-unknown-labels" in err
+    assert f"{data}: 1 file has a label the model does not know: whistle (1 file) (e.g. " in err  # "1 file(s) have"
+    assert "--skip-unknown-labels" in err
     assert not (out / "metrics.json").exists()
+    write_tone(data / "whistle" / "whistle_1.wav", 3600.0, 0.5, seed=4)
 
     assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out), "--skip-unknown-labels"]) == 0
     captured = capsys.readouterr()
     printed = captured.out
-    assert "skipping 1 file(s) with labels unknown to the model: whistle" in printed
+    assert "warning: skipping 2 files with labels unknown to the model: whistle (2 files)" in printed
+    assert f"1 unreadable file skipped, listed in {out / 'skipped.csv'}" in printed
     warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping ")]
     assert warned == [f"skipping {broken}: {_rows(out / 'skipped.csv')[0]['reason']}"]  # once, with its reason
     assert f"skipping {broken}" not in captured.out + captured.err  # the logger's warning is the only report
@@ -190,7 +193,7 @@ def test_evaluate_another_dataset_skips_bad_files_and_checks_labels(run, tmp_pat
     assert [r["path"] for r in _rows(out / "skipped.csv")] == [str(broken)]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Skipped files (1)" in html  # the unreadable one; the file of an unknown class is counted apart:
-    assert "<td>left_out_unknown_labels</td><td class=\"num\">1</td>" in html
+    assert "<td>left_out_unknown_labels</td><td class=\"num\">2</td>" in html  # the two whistles
     # The evaluated class counts are of the readable clips: mid's broken file is not one of them.
     assert '<td>mid</td><td class="num">2</td><td class="num">2</td>' in html
     assert '<td>total</td><td class="num">6</td><td class="num">6</td>' in html
