@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples
-from .errors import ConfigError, DatasetError, is_whole, run_cli
+from .errors import ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
@@ -340,7 +340,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         for fold in pending:  # a fold with nothing readable would vanish from the folds, or stop a later fold
             files = [ex.path for ex in examples if ex.fold == fold]
             if not any(path in item_of for path in files):
-                raise DatasetError(f"fold {fold}: none of its {len(files)} file(s) could be read (first: {files[0]}: "
+                raise DatasetError(f"fold {fold}: " + ("its 1 file could not be read" if len(files) == 1 else
+                                                       f"none of its {counted(len(files), 'files')} could be read")
+                                   + f" (first: {files[0]}: "
                                    f"{reasons.get(files[0], 'unreadable')}); fix them, or leave the fold out with "
                                    f"{wording.flag('--folds')}")
     else:  # every selected fold finished earlier: what their decoding left out
@@ -432,7 +434,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     write_metrics_json(out_dir / "crossval.json", result)
     write_crossval_csv(out_dir / "crossval.csv", rows, summary)
     labels = summary["labels"]
-    title = f"pooled over {len(done)} fold(s)"
+    title = f"pooled over {counted(len(done), 'folds')}"
     figures = {"Pooled confusion matrix": report.plot_confusion_matrix(
                    summary["confusion_matrix"], labels, out_dir / "confusion_matrix.png",
                    title=f"Confusion matrix, {title}"),

@@ -181,7 +181,7 @@ def test_fold_arguments_are_validated(tmp_path, capsys):
     (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
     broken = apply_overrides(Config(), {"data.path": str(tmp_path / "clips.csv"), "audio.sample_rate_hz": SR,
                                         "data.cache_dir": str(tmp_path / "cache")})
-    unreadable = r"fold 2: none of its 3 file\(s\) could be read \(first: .*high_2.wav: not a readable audio file.*\); "
+    unreadable = r"fold 2: none of its 3 files could be read \(first: .*high_2.wav: not a readable audio file.*\); "
     with pytest.raises(DatasetError, match=rf"{unreadable}fix them, or leave the fold out with folds$"):
         run_crossval(broken, tmp_path / "cv_broken", log=lambda m: None)  # it said "with --folds" to a Python caller
     assert not (tmp_path / "cv_broken" / "fold_1").exists()
@@ -189,6 +189,10 @@ def test_fold_arguments_are_validated(tmp_path, capsys):
                           str(tmp_path / "cache"), "--out", str(tmp_path / "cv_broken"), "--quiet"]) == 2
     assert re.fullmatch(rf"error: {unreadable}fix them, or leave the fold out with --folds",
                         capsys.readouterr().err.strip())
+    (tmp_path / "clips.csv").write_text("\n".join(row for row in rows if not row.startswith(("low_2", "mid_2")))
+                                        + "\n")  # fold 2 of one file: it said "none of its 1 file(s)"
+    with pytest.raises(DatasetError, match=r"^fold 2: its 1 file could not be read \(first: .*high_2.wav: "):
+        run_crossval(broken, tmp_path / "cv_broken_one", log=lambda m: None)
     one = tmp_path / "one"  # one class: refused before the folder holds any state (fixed data then runs there)
     (one / "only").mkdir(parents=True)
     sf.write(one / "only" / "a.wav", np.zeros(SR // 2, np.float32), SR)

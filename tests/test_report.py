@@ -443,7 +443,7 @@ def test_figure_texts_and_bars_say_what_was_drawn(tmp_path, monkeypatch):
     # inside it, where one line ran past both edges.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    for title in (None, "F1 per class, pooled over 5 fold(s) (weakest first)"):
+    for title in (None, "F1 per class, pooled over 5 folds (weakest first)"):
         plot_per_class(m, tmp_path / "pc.png", title=title)
         fig = drawn["pc.png"]
         canvas = FigureCanvasAgg(fig)
