@@ -1430,8 +1430,8 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     if bank.size < config.audio.clip_samples:
         logging.getLogger(__name__).warning(
             "augment.noise_dir=%s: its %s %s %.3f s of audio, less than one clip (%.3f s): every noise window repeats "
-            "%s %.1f times, a tone at %.1f Hz and its harmonics rather than noise; add longer recordings", aug.noise_dir,
-            counted(len(audible), "non-silent files"), "holds" if len(audible) == 1 else "hold",
+            "%s %.1f times, a tone at %.1f Hz and its harmonics rather than noise; add longer recordings",
+            aug.noise_dir, counted(len(audible), "non-silent files"), "holds" if len(audible) == 1 else "hold",
             bank.size / rate, config.audio.clip_samples / rate, "it" if len(audible) == 1 else "them",
             config.audio.clip_samples / bank.size, rate / bank.size)
     return bank, NoiseFolder(folder=str(aug.noise_dir), files=listing, silent=silent, unreadable=unreadable,
