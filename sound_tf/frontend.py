@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from .audio import integer_pcm_hint
 from .config import SLANEY_BREAK_HZ, SLANEY_HZ_PER_MEL, SLANEY_LOG_STEP, Config, slaney_mel_edges_hz
-from .errors import ConfigError, DatasetError, is_whole
+from .errors import ConfigError, DatasetError, counted, is_whole
 
 def hz_to_slaney_mel_tf(frequency_hz: tf.Tensor) -> tf.Tensor:
     """:func:`sound_tf.config.hz_to_slaney_mel` as TensorFlow ops (float32), for frequencies known only in the graph."""
@@ -504,7 +504,7 @@ def compute_feature_stats(config: Config, waveforms: Iterable[Any]) -> tuple[np.
                                f"[batch, samples] with samples >= {config.frame_length_samples}")
         if not np.all(np.isfinite(batch)):  # one NaN sample made every mean and variance NaN
             raise DatasetError(f"compute_feature_stats: batch {index} holds "
-                               f"{int(np.count_nonzero(~np.isfinite(batch)))} NaN or infinite sample(s)")
+                               f"{counted(int(np.count_nonzero(~np.isfinite(batch))), 'NaN or infinite samples')}")
         features = features_of(batch).numpy().astype(np.float64).reshape(-1, mel_bins)  # [batch * frames, mels]
         count += features.shape[0]
         total += features.sum(axis=0)

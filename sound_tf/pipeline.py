@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
-from .errors import ConfigError, is_whole
+from .errors import ConfigError, counted, is_whole
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MEMORY_CACHE_MB = 4096
@@ -224,7 +224,7 @@ def _class_indices(label_indices: Any, num_classes: int, where: str, *, count: i
     if outside.size:
         first = int(outside[0])
         raise ConfigError(f"{where}: label_indices[{first}] is {y[first]}, not a class index in [0, {num_classes}) "
-                          f"({outside.size} such; the config has {num_classes} label(s))")
+                          f"({outside.size} such; the config has {counted(num_classes, 'labels')})")
     return y.astype(np.int32)
 
 
@@ -479,7 +479,7 @@ def predict_logits(model: "tf.keras.Model", paths: Sequence[str], config: Config
         logits = infer(windows).numpy()  # [batch, classes]
         if logits.shape[1:] != sums.shape[1:]:
             raise ConfigError(f"predict_logits: the model gives logits of shape {list(logits.shape[1:])} per window; "
-                              f"the config has {config.num_classes} label(s) ({', '.join(config.labels)})")
+                              f"the config has {counted(config.num_classes, 'labels')} ({', '.join(config.labels)})")
         np.add.at(sums, index.numpy(), logits)
         np.add.at(counts, index.numpy(), 1)
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)

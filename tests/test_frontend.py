@@ -260,7 +260,10 @@ def test_feature_stats_and_log_mel_numpy_refuse_integer_pcm_and_nan(rng):
         log_mel_numpy(config, pcm[0])
     broken = clips.copy()
     broken[1, 7] = np.nan
-    with pytest.raises(DatasetError, match="batch 0 holds 1 NaN or infinite sample"):
+    with pytest.raises(DatasetError, match="batch 0 holds 1 NaN or infinite sample$"):
+        compute_feature_stats(config, [broken])
+    broken[0, 3] = np.inf
+    with pytest.raises(DatasetError, match="batch 0 holds 2 NaN or infinite samples$"):
         compute_feature_stats(config, [broken])
     mean, _ = compute_feature_stats(config, [pcm.astype(np.float32) / 32768])  # scaled, as the hint says
     np.testing.assert_allclose(mean, compute_feature_stats(config, [clips])[0], atol=1e-2)

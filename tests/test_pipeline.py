@@ -399,7 +399,8 @@ def test_dataset_labels_outside_the_config_classes_or_not_integers_are_refused(t
     assert np.concatenate(good).shape == (3, config.audio.clip_samples)
     for make in (lambda y: pipeline.training_dataset(paths, y, config),
                  lambda y: pipeline.evaluation_dataset(paths, y, config)):
-        with pytest.raises(ConfigError, match=r"label_indices\[2\] is 3, not a class index in \[0, 3\)"):
+        with pytest.raises(ConfigError, match=r"label_indices\[2\] is 3, not a class index in \[0, 3\) \(1 such; "
+                                              r"the config has 3 labels\)$"):
             make([0, 1, 3])
         with pytest.raises(ConfigError, match=r"label_indices\[0\] is -1, not a class index"):
             make([-1, 1, 2])
@@ -558,5 +559,5 @@ def test_predict_logits_is_the_mean_of_the_models_window_logits_and_checks_the_c
     np.testing.assert_allclose(pipeline.predict_logits(model, paths, config, batch_size=3), expected, atol=1e-5)
     five = keras.Model(inputs, keras.layers.Dense(5)(inputs))
     with pytest.raises(ConfigError, match=r"^predict_logits: the model gives logits of shape \[5\] per window; the "
-                                          r"config has 3 label\(s\) \(a, b, c\)"):
+                                          r"config has 3 labels \(a, b, c\)"):
         pipeline.predict_logits(five, paths, config)
