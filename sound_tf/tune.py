@@ -81,7 +81,7 @@ import numpy as np
 
 from . import atomic
 from .config import Config, apply_overrides, as_made_today
-from .errors import ConfigError, SoundTFError, is_whole, run_cli
+from .errors import ConfigError, SoundTFError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 PROJECT = "search"
 SEARCH_FILE = "search.json"
@@ -489,7 +489,7 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
         left.legend()
     left.set_xlabel("trial (in the order they finished)")
     left.set_ylabel(f"{objective} (validation)")
-    left.set_title(f"{len(done)} completed trial(s) of {len(records)}")
+    left.set_title(f"{counted(len(done), 'completed trials')} of {len(records)}")
     name, rho = _importance(records, [p.name for p in space.searched])
     if name is None:
         right.text(0.5, 0.5, "fewer than 3 completed trials with\ndifferent values: no importance yet",
@@ -1149,7 +1149,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
                           source=out / SEARCH_FILE)
     searched = f"{len(space.searched)} of {len(space.params)}" if space.dropped else f"{len(space.params)}"
     log(f"search space {space.name!r} ({space.source}): {searched} hyperparameters, "
-        f"{space.settings.tuner} tuner, up to {space.settings.max_trials} trials of up to {epochs} epoch(s), "
+        f"{space.settings.tuner} tuner, up to {counted(space.settings.max_trials, 'trials')} of up to "
+        f"{counted(epochs, 'epochs')}, "
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
         f"{len(data.splits['val'])} validation clips")
     for name in space.dropped:
@@ -1207,7 +1208,7 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction))
     done = sum(r.ranked for r in result.trials)
     ran = len(_ended_trials(result.trials) - ended_before)
-    log(f"{done} of {len(result.trials)} trial(s) completed; {ran} ended in this run, which took "
+    log(f"{done} of {counted(len(result.trials), 'trials')} completed; {ran} ended in this run, which took "
         f"{time.time() - started:.0f} s; results in {out / 'trials.csv'}")
     if best is None:
         log("no trial completed: no best model to train")

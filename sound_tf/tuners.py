@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import keras_tuner as kt
 
+from .errors import counted
 from .tune import ENDED_STATUSES, IDLE_POLL_SECONDS, _write_json_atomic, log, trial_line
 
 
@@ -37,7 +38,8 @@ class SearchOracleMixin:
     def create_trial(self, tuner_id: str):
         if self.deadline is not None and time.time() >= self.deadline and tuner_id not in self.ongoing_trials:
             if not self.budget_spent:
-                log.info(f"time budget spent after {len(self.trials)} trial(s): no new trials; running ones finish")
+                log.info(f"time budget spent after {counted(len(self.trials), 'trials')}: no new trials; running ones "
+                         f"finish")
             self.budget_spent = True
             self.max_trials = max(len(self.trials), 1)  # KerasTuner then answers STOPPED
         trial = super().create_trial(tuner_id)

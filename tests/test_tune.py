@@ -1821,9 +1821,9 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     trials = trial_files(out)
     assert sorted(trials) == ["0", "1", "2"] and all(t["status"] == "COMPLETED" for t in trials.values())
     # The summary counts what this run did: the interrupted trial and the new one, not trial 0.
-    assert any(m.startswith("3 of 3 trial(s) completed; 2 ended in this run,") for m in messages), messages
+    assert any(m.startswith("3 of 3 trials completed; 2 ended in this run,") for m in messages), messages
     # Each trial epoch has its log line, as training's epochs do (a redirected log said nothing in between).
-    summary = next(i for i, m in enumerate(messages) if m.startswith("3 of 3 trial(s) completed"))
+    summary = next(i for i, m in enumerate(messages) if m.startswith("3 of 3 trials completed"))
     epoch_lines = [m for m in messages[:summary] if m.startswith("epoch ")]
     assert len(epoch_lines) == 2 and all(m.startswith("epoch 1/1: loss ") and "val_loss" in m for m in epoch_lines)
 
@@ -1872,7 +1872,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     messages.clear()
     again = tune.run_search(config, space.replace_settings(max_trials=3), out, log=messages.append)
     assert fits == [] and again.best.trial_id == best["trial_id"]
-    assert any(m.startswith("3 of 3 trial(s) completed; 0 ended in this run,") for m in messages), messages
+    assert any(m.startswith("3 of 3 trials completed; 0 ended in this run,") for m in messages), messages
     assert any("best run already trained" in m for m in messages)
     table = (out / "trials.csv").read_text()
     (out / "trials.csv").unlink()
@@ -2271,7 +2271,8 @@ def test_the_base_epochs_cap_every_trial(tmp_path):
     result = tune.run_search(base_config(data), space, tmp_path / "out", final=False, log=messages.append)
     [trial] = result.trials
     assert trial.status == "COMPLETED" and trial.metrics["epochs"] == 1 == base_config(data).train.epochs
-    assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
+    assert any("up to 1 trial of up to 1 epoch, " in m for m in messages), messages
+    assert any(m.startswith("1 of 1 trial completed; 1 ended in this run,") for m in messages), messages
 
 
 def test_tune_log_names_each_trial_and_its_values_before_its_epoch_lines(tmp_path):
@@ -2334,7 +2335,7 @@ def test_fixed_epochs_cap_every_trial_as_they_cap_the_best_run(tmp_path):
     [trial] = result.trials
     assert trial.status == "COMPLETED" and trial.metrics["epochs"] == 1  # patience 1: 2 or 3 when not capped
     assert result.best_config.train.epochs == 1
-    assert any("up to 1 trials of up to 1 epoch(s)" in m for m in messages), messages
+    assert any("up to 1 trial of up to 1 epoch, " in m for m in messages), messages
     assert json.loads((tmp_path / "out" / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 1
 
 
@@ -2369,7 +2370,7 @@ def test_a_search_keeps_the_trial_epochs_it_began_with_and_its_workers_take_them
     worker = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1", "KERASTUNER_TUNER_ID": "tuner1"}
     messages = search()
     assert caps == [1] and json.loads((out / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 1
-    assert any("trials of up to 1 epoch(s)" in m for m in messages), messages
+    assert any("trials of up to 1 epoch, " in m for m in messages), messages
     search(**worker)
     assert caps == [1, 1]
 
@@ -2379,7 +2380,7 @@ def test_a_search_keeps_the_trial_epochs_it_began_with_and_its_workers_take_them
     search(**worker)  # a worker of this version joining an older chief's search
     messages = search()  # the search resumed
     assert caps == [1, 1, 3, 3] and json.loads((out / tune.SEARCH_FILE).read_text())[tune.TRIAL_EPOCHS] == 3
-    assert any("trials of up to 3 epoch(s)" in m for m in messages), messages
+    assert any("trials of up to 3 epochs, " in m for m in messages), messages
     search()
     search(**worker)
     assert caps == [1, 1, 3, 3, 3, 3]
@@ -3517,3 +3518,19 @@ def test_build_schedules_the_rate_over_the_trials_epochs_of_the_training_splits_
     assert steps == len(data.splits["train"]) // 2 >= 3
     optimizer.iterations.assign(steps)  # after one epoch of three: cos(pi / 3) of the way, 0.7525 of the rate
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.004 * 0.7525, rel=1e-4)
+
+
+def test_the_time_budget_line_counts_the_trials_in_the_singular_and_the_plural(tmp_path, caplog):
+    """It said "time budget spent after 1 trial(s)"."""
+    import logging
+    import time as clock
+
+    for made, said in ((1, "1 trial"), (2, "2 trials")):
+        oracle = _random_oracle(tmp_path / said, max_trials=5)
+        for index in range(made):
+            assert oracle.create_trial(f"tuner{index}").status == "RUNNING"
+        oracle.deadline = clock.time() - 1.0
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert oracle.create_trial("late").status == "STOPPED"
+        assert f"time budget spent after {said}: no new trials; running ones finish" in caplog.messages
