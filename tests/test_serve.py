@@ -375,8 +375,13 @@ def test_upload_and_duration_limits(tmp_path, backend):
         assert len(bomb.getvalue()) < limit
         response = client.post("/classify", files={"file": ("bomb.flac", bomb.getvalue())})
         assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
-        assert "8 channel(s) at 655350 Hz for 1.0 s decode to 5242800 samples, over the limit of 384000" \
+        assert "8 channels at 655350 Hz for 1.0 s decode to 5242800 samples, over the limit of 384000" \
             in response.json()["detail"]
+        mono = io.BytesIO()  # one channel at that rate is over the limit too, and said in the singular
+        sf.write(mono, np.zeros(655_350, np.int16), 655_350, format="FLAC", subtype="PCM_16")
+        response = client.post("/classify", files={"file": ("mono.flac", mono.getvalue())})
+        assert response.status_code == 413 and "mono.flac: 1 channel at 655350 Hz for 1.0 s decode to 655350 " \
+            "samples, over the limit of 384000" in response.json()["detail"]
         assert client.post("/classify", files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
         client.post("/nowhere", files={"file": ("big.wav", big)})  # refused up front too, but routes nowhere
         samples = metric_samples(client.get("/metrics").text)
@@ -384,7 +389,7 @@ def test_upload_and_duration_limits(tmp_path, backend):
     status = {code: samples.get(("sound_tf_http_requests_total", (("endpoint", endpoint), ("method", "POST"),
                                                                   ("status", "413"))), 0)
               for code, endpoint in (("classify", "/classify"), ("nowhere", "unmatched"))}
-    assert status == {"classify": 3, "nowhere": 1}  # too large by its size, too long, too large decoded
+    assert status == {"classify": 4, "nowhere": 1}  # too large by its size, too long, too large decoded (twice)
 
 
 def _call_asgi(app, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks, chunk_delay: float,

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
-from ..errors import ConfigError, SoundTFError, is_whole
+from ..errors import ConfigError, SoundTFError, counted, is_whole
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
 from ..tflite_meta import read_metadata
 
@@ -239,8 +239,8 @@ class Backend(abc.ABC):
         for size in sizes:
             probabilities = self.predict(np.zeros((size, self.clip_samples), np.float32))[PROBABILITIES]
             if probabilities.shape != (size, self.num_classes):  # [size, classes]
-                raise ConfigError(f"{self.path}: the model answers shape {probabilities.shape} for {size} "
-                                  f"window(s) but config.json lists {self.num_classes} labels")
+                raise ConfigError(f"{self.path}: the model answers shape {probabilities.shape} for "
+                                  f"{counted(size, 'windows')} but config.json lists {self.num_classes} labels")
 
 
 class LiteBackend(Backend):

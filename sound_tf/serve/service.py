@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import AUDIO_EXTENSIONS, decode_bytes, split_windows, truncation_problem, wav_codec_problem
-from ..errors import AudioError, SoundTFError
+from ..errors import AudioError, SoundTFError, counted
 from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
@@ -226,10 +226,10 @@ class ClassifierService:
         budget = int(self.settings.max_audio_seconds * DECODED_SAMPLES_PER_SECOND)
         if info.frames * info.channels > budget:  # decoded as float32 before the downmix: a small FLAC can need GBs
             raise ServeError(413, "audio_too_large",
-                             f"{name}: {info.channels} channel(s) at {info.samplerate} Hz for {duration:.1f} s decode "
-                             f"to {info.frames * info.channels} samples, over the limit of {budget} "
-                             f"({self.settings.max_audio_seconds:g} s of {DECODED_SAMPLES_PER_SECOND // 2000}-kHz "
-                             f"stereo); send fewer channels or a lower rate")
+                             f"{name}: {counted(info.channels, 'channels')} at {info.samplerate} Hz for "
+                             f"{duration:.1f} s decode to {info.frames * info.channels} samples, over the limit of "
+                             f"{budget} ({self.settings.max_audio_seconds:g} s of "
+                             f"{DECODED_SAMPLES_PER_SECOND // 2000}-kHz stereo); send fewer channels or a lower rate")
         return info
 
     def decode(self, data: bytes, name: str) -> DecodedUpload:
