@@ -39,7 +39,7 @@ from typing import Any, Sequence
 from . import atomic
 from .audio import printable_path
 from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
-from .errors import SoundTFError, run_cli
+from .errors import SoundTFError, counted, run_cli
 from .locks import in_use
 
 CROSSVAL_FILENAME = "crossval.json"
@@ -253,7 +253,7 @@ def _export_line(run_dir: Path) -> str | None:
     if report is None:
         return None
     failures = len(report.get("failures") or [])
-    verdict = "passed" if report.get("passed") else f"failed ({failures} check{'' if failures == 1 else 's'})"
+    verdict = "passed" if report.get("passed") else f"failed ({counted(failures, 'checks')})"
     artefacts = {name: value for name, value in (report.get("artefacts") or {}).items()
                  if isinstance(value, dict) and isinstance(value.get("size_bytes"), (int, float))}
     # A model for the waveform (frontend inside), as predict, lite and serve take: int8_features wants log-mel
@@ -293,7 +293,7 @@ def _noise_files(run_dir: Path) -> str | None:
             tag = hashlib.sha256(json.dumps([files, sorted(left_out), *hashes],
                                             sort_keys=True).encode()).hexdigest()[:8]
             used = len(files) - len(left_out)
-            text = f"{used} file{'' if used == 1 else 's'}, {float(version.get('seconds', 0.0)):.1f} s [{tag}]"
+            text = f"{counted(used, 'files')}, {float(version.get('seconds', 0.0)):.1f} s [{tag}]"
             parts.append(text if not parts else f"then from epoch {int(version['first_epoch'])}: {text}")
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise CompareError(f"{printable_path(run_dir / NOISE_FILENAME)}: not the file sound_tf writes there "
@@ -613,7 +613,7 @@ def other_data(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
         for members in arm:
             first = summaries[members[0]]
             clips = ("no split.csv" if first.data is None
-                     else f"{first.data_clips} clip{'' if first.data_clips == 1 else 's'} [{first.data[:8]}]")
+                     else f"{counted(first.data_clips, 'clips')} [{first.data[:8]}]")
             lines.append(f"  {clips}: {', '.join(names[index] for index in members)}")
     return lines
 
@@ -672,8 +672,7 @@ def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
     lines = ["over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:",
              *(f"  {line}" for line in _aligned(header, rows))]
     if repeats:
-        count = f"{len(repeats)} repeat{'' if len(repeats) == 1 else 's'}"
-        lines.append(f"  {count} of a seed left out (a seed repeats its run, so it counts once, its newest run): "
+        lines.append(f"  {counted(len(repeats), 'repeats')} of a seed left out (a seed repeats its run, so it counts once, its newest run): "
                      + ", ".join(f"{names[index]} (seed {_jsonish(summaries[index].settings.get(SEED, '-'))})"
                                  for index in repeats))
     return lines
@@ -751,7 +750,7 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     if other_clips:
         known = len(set(letters) - {"?"})
         unknown = "; ?: its folder lists no test clip" if "?" in letters else ""
-        lines.append(f"note: {known} different set{'' if known == 1 else 's'} of test clips "
+        lines.append(f"note: {counted(known, 'different sets')} of test clips "
                      f"(column test set{unknown}): runs of different letters do not measure the same thing "
                      f"(other data or another split)")
         if SEED in differ:
