@@ -288,16 +288,17 @@ def default_demo_dir(*, clips_per_class: int = 60, sample_rate_hz: int = 16000, 
 def holds_only_demo_clips(root: str | Path) -> bool:
     """Whether ``root`` holds nothing but what :func:`make_demo_dataset` writes before its marker: class
     folders named after :data:`DEMO_CLASSES` with ``<class>_<index>.wav`` clips (and the hidden temporary
-    files of a write that was cut short), i.e. a generation that was interrupted."""
+    files of a write that was cut short), i.e. a generation that was interrupted. A symbolic link is none of
+    these: a linked class folder was written through (the user's own clips, there, replaced or deleted)."""
     root = Path(root)
     try:
         entries = list(root.iterdir())
         for folder in entries:
-            if folder.name not in DEMO_CLASSES or not folder.is_dir():
+            if folder.name not in DEMO_CLASSES or folder.is_symlink() or not folder.is_dir():
                 return False
             for path in folder.iterdir():
                 clip = re.fullmatch(rf"{re.escape(folder.name)}_\d{{3,}}\.wav", path.name, re.ASCII)
-                if not path.is_file() or (clip is None and not (path.name.startswith(f".{folder.name}_")
+                if path.is_symlink() or not path.is_file() or (clip is None and not (path.name.startswith(f".{folder.name}_")
                                                                 and ".tmp" in path.name)):
                     return False
     except OSError:

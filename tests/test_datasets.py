@@ -325,6 +325,39 @@ def test_demo_format_finishes_an_interrupted_generation_into_a_given_folder(tmp_
     assert not (root / demo_sounds.MARKER_NAME).exists()
 
 
+def test_demo_format_refuses_a_linked_class_folder_and_keeps_its_files(tmp_path):
+    """A demo class folder that is a symbolic link to the user's own folder passed as an interrupted generation:
+    the clips were written through the link into the user's folder, and its pluck_007.wav, past the 5 clips per
+    class asked for, deleted. make_demo_dataset writes no link, so a folder with one is refused, and a linked
+    clip too."""
+    from sound_tf.datasets import resolve_source
+
+    source = tmp_path / "source"
+    config = config_for(source, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
+    resolve_source(config, log=lambda _: None)
+    (source / demo_sounds.MARKER_NAME).unlink()
+    assert demo_sounds.holds_only_demo_clips(source)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(source / "pluck" / "pluck_000.wav", mine / "pluck_007.wav")
+    before = (mine / "pluck_007.wav").read_bytes()
+    root = tmp_path / "demo"
+    shutil.copytree(source, root)
+    shutil.rmtree(root / "pluck")
+    (root / "pluck").symlink_to(mine, target_is_directory=True)
+    config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
+    assert not demo_sounds.holds_only_demo_clips(root)
+    with pytest.raises(DatasetError, match=r"holds other files"):
+        resolve_source(config, log=lambda _: None)
+    assert [p.name for p in mine.iterdir()] == ["pluck_007.wav"] and (mine / "pluck_007.wav").read_bytes() == before
+    assert not (root / demo_sounds.MARKER_NAME).exists()
+
+    (root / "pluck").unlink()
+    (root / "pluck").mkdir()
+    (root / "pluck" / "pluck_000.wav").symlink_to(mine / "pluck_007.wav")
+    assert not demo_sounds.holds_only_demo_clips(root)
+
+
 def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     write_tone(tmp_path / "clips" / "a.wav")
     manifest = tmp_path / "clips" / "manifest.csv"
