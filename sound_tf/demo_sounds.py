@@ -285,21 +285,31 @@ def default_demo_dir(*, clips_per_class: int = 60, sample_rate_hz: int = 16000, 
     return cache_dir_of(cache_dir) / "demo" / name
 
 
+def _finder_file(path: Path) -> bool:
+    """Whether ``path`` is a ``.DS_Store`` file (not a link): macOS's Finder writes one into a folder it shows."""
+    return path.name == ".DS_Store" and not path.is_symlink() and path.is_file()
+
+
 def holds_only_demo_clips(root: str | Path) -> bool:
     """Whether ``root`` holds nothing but what :func:`make_demo_dataset` writes before its marker: class
     folders named after :data:`DEMO_CLASSES` with ``<class>_<index>.wav`` clips (and the hidden temporary
     files of a write that was cut short), i.e. a generation that was interrupted. A symbolic link is none of
-    these: a linked class folder was written through (the user's own clips, there, replaced or deleted)."""
+    these: a linked class folder was written through (the user's own clips, there, replaced or deleted). The
+    ``.DS_Store`` files macOS's Finder leaves (and hides) in the folders it shows may be there too."""
     root = Path(root)
     try:
         entries = list(root.iterdir())
         for folder in entries:
+            if _finder_file(folder):
+                continue
             if folder.name not in DEMO_CLASSES or folder.is_symlink() or not folder.is_dir():
                 return False
             for path in folder.iterdir():
+                if _finder_file(path):
+                    continue
                 clip = re.fullmatch(rf"{re.escape(folder.name)}_\d{{3,}}\.wav", path.name, re.ASCII)
-                if path.is_symlink() or not path.is_file() or (clip is None and not (path.name.startswith(f".{folder.name}_")
-                                                                and ".tmp" in path.name)):
+                temporary = path.name.startswith(f".{folder.name}_") and ".tmp" in path.name
+                if path.is_symlink() or not path.is_file() or (clip is None and not temporary):
                     return False
     except OSError:
         return False

@@ -358,6 +358,31 @@ def test_demo_format_refuses_a_linked_class_folder_and_keeps_its_files(tmp_path)
     assert not demo_sounds.holds_only_demo_clips(root)
 
 
+def test_demo_format_finishes_an_interrupted_generation_that_finder_opened(tmp_path):
+    """macOS's Finder leaves a .DS_Store in each folder it shows, and hides it: a user who looked into an
+    interrupted generation was refused it as a folder that 'holds other files', none of which Finder showed.
+    The folder loader skips hidden files, so the generation is finished, the .DS_Store files left as they are."""
+    from sound_tf.datasets import resolve_source
+
+    root = tmp_path / "demo"
+    config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
+    resolve_source(config, log=lambda _: None)
+    (root / demo_sounds.MARKER_NAME).unlink()
+    shutil.rmtree(root / DEMO_CLASSES[-1])
+    for folder in (root, root / DEMO_CLASSES[0]):
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert demo_sounds.holds_only_demo_clips(root)
+    lines: list[str] = []
+    assert resolve_source(config, log=lines.append) == (root, "folder")
+    assert lines and "generating the synthetic demo dataset" in lines[0]
+    assert len(list(root.rglob("*.wav"))) == 5 * len(DEMO_CLASSES)
+    assert (root / ".DS_Store").read_bytes() == b"\x00\x00\x00\x01Bud1"
+    (root / demo_sounds.MARKER_NAME).unlink()
+    (root / ".DS_Store").unlink()
+    (root / ".DS_Store").mkdir()  # a folder of that name is not Finder's
+    assert not demo_sounds.holds_only_demo_clips(root)
+
+
 def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
     write_tone(tmp_path / "clips" / "a.wav")
     manifest = tmp_path / "clips" / "manifest.csv"
