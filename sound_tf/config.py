@@ -327,9 +327,9 @@ class DataConfig:
         _normalise_fields(self, "data")
         _check(self.format in DATA_FORMATS,
                f"data.format must be one of {', '.join(DATA_FORMATS)}, got {self.format!r}")
-        _check(0 < float(self.val_fraction) < 0.5 and 0 < float(self.test_fraction) < 0.5,
-               f"data.val_fraction and data.test_fraction must be in (0, 0.5), got "
-               f"{self.val_fraction!r} and {self.test_fraction!r}")
+        for name in ("val_fraction", "test_fraction"):  # one key a message: a flag's error names that flag
+            _check(0 < float(getattr(self, name)) < 0.5,
+                   f"data.{name} must be in (0, 0.5), got {getattr(self, name)!r}")
         _check(isinstance(self.demo_clips_per_class, int) and self.demo_clips_per_class >= 5,
                f"data.demo_clips_per_class must be an integer >= 5, got {self.demo_clips_per_class!r}")
         _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),

@@ -477,6 +477,27 @@ def test_a_value_a_flag_gave_is_refused_naming_the_flag(tmp_path, monkeypatch):
         config_from_flags("--sample-rate", "8000", "--set", "features.fmax_hz=7000")
 
 
+def test_a_refused_fraction_names_the_flag_that_gave_it_not_the_other(tmp_path, monkeypatch):
+    """data.val_fraction and data.test_fraction were checked in one message that began with data.val_fraction,
+    so '--set data.val_fraction=0.3 --set data.test_fraction=0.7' was told '--set data.val_fraction=0.3: ...', the
+    value that was fine, and '--set data.test_fraction=0.7' alone named no flag. Each is checked on its own."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    for flags, message in (
+            (("--set", "data.val_fraction=0.3", "--set", "data.test_fraction=0.7"),
+             "--set data.test_fraction=0.7: data.test_fraction must be in (0, 0.5), got 0.7"),
+            (("--set", "data.test_fraction=0.7"),
+             "--set data.test_fraction=0.7: data.test_fraction must be in (0, 0.5), got 0.7"),
+            (("--set", "data.val_fraction=0.5", "--set", "data.test_fraction=0.2"),
+             "--set data.val_fraction=0.5: data.val_fraction must be in (0, 0.5), got 0.5")):
+        with pytest.raises(ConfigError) as info:
+            config_from_flags(*flags)
+        assert str(info.value) == message, (flags, str(info.value))
+    fine = config_from_flags("--set", "data.val_fraction=0.3", "--set", "data.test_fraction=0.2")
+    assert (fine.data.val_fraction, fine.data.test_fraction) == (0.3, 0.2)
+
+
 def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
     """Adding augment.spec_probability changed every fingerprint: a run an older version had started was
     refused as "an unfinished run with different settings" that differed in nothing."""
