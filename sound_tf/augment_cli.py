@@ -87,8 +87,8 @@ def build_config(args: argparse.Namespace) -> Config:
         else:
             recipe = resolve_recipe(args.pipeline)
             config, source = config_from_recipe(recipe, overrides), f"{recipe}: " if recipe is not None else ""
-    except ConfigError as exc:  # a --set value refused: named, as train names it
-        raise ConfigError(f"{flag_given(str(exc), args, overrides)}{exc}") from None
+    except ConfigError as exc:  # a --set value refused: named, as train names it (--seed sets no config value)
+        raise ConfigError(f"{flag_given(str(exc), args, overrides, flag_dests={})}{exc}") from None
     check_noise_dir(config, "--set " if "augment.noise_dir" in overrides else source)
     return config
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Config, absolute_if_changed,
                      absolute_path, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe)
@@ -71,17 +71,19 @@ FLAG_DESTS = {"data.format": "format", "data.test_fold": "test_fold", "data.val_
               "audio.sample_rate_hz": "sample_rate", "audio.clip_seconds": "clip_seconds"}
 
 
-def flag_given(message: str, args: argparse.Namespace, set_overrides: dict[str, Any]) -> str:
+def flag_given(message: str, args: argparse.Namespace, set_overrides: dict[str, Any], *,
+               flag_dests: Mapping[str, str] = FLAG_DESTS) -> str:
     """``"--set KEY=VALUE: "`` or ``"--flag VALUE: "`` when the config error ``message`` is about a value a flag
     gave (it begins with the key, or is an unknown key of a section), as a recipe's errors begin with its path;
-    else ``""``."""
+    else ``""``. ``flag_dests``: the flags that set a config key, as :data:`FLAG_DESTS` (none for a command whose
+    flags of those names set no config value, as the preview's ``--seed``)."""
     for item in reversed(args.set):  # the last --set of a key is the one kept
         key = item.partition("=")[0].strip()
         section, _, name = key.partition(".")
         if key in set_overrides and (message.startswith(f"{key} ") or (
                 message.startswith("unknown key(s) ") and f"{name!r}" in message and f"[{section}]" in message)):
             return f"--set {item.strip()}: "
-    for key, dest in FLAG_DESTS.items():
+    for key, dest in flag_dests.items():
         value = getattr(args, dest, None)
         if value is not None and key not in set_overrides and message.startswith(f"{key} "):
             return f"--{dest.replace('_', '-')} {value}: "

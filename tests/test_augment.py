@@ -2055,6 +2055,20 @@ def test_cli_names_the_set_flag_whose_value_is_refused(tmp_path, capsys):
     assert not (tmp_path / "p").exists()
 
 
+def test_cli_does_not_blame_its_seed_for_a_recipes_train_seed(tmp_path, capsys):
+    """The preview's --seed seeds its draws and is no config value, but a refused train.seed was named as train's
+    --seed is: a recipe with train.seed = -1 (its other error fixed by --set) printed '--seed 3: train.seed must
+    be an integer in [0, 2**30), got -1', blaming the 3 the user gave for the recipe's -1."""
+    source = _quiet_tone(tmp_path)
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text("[augment]\nnoise_min_snr_db = -30\n\n[train]\nseed = -1\n")
+    assert augment.main([str(source), "--out", str(tmp_path / "p"), "--pipeline", str(recipe), "--seed", "3",
+                         "--set", "augment.noise_min_snr_db=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("train.seed must be an integer in [0, 2**30), got -1\n") and "--seed" not in err, err
+    assert not (tmp_path / "p").exists()
+
+
 def test_cli_needs_out_writes_six_versions_by_default_and_logs_each(tmp_path, capsys):
     """--out is required; without --count the preview writes 6 versions, seeded [seed, 1] to [seed, 6], into a
     folder it creates with its parents, and its log names each version with the values it applied and ends with
