@@ -1445,6 +1445,7 @@ def _span(low: float, high: float, unit: str) -> str:
 
 def _snr_span(low: float, high: float) -> str:
     """``10-30 dB SNR``, and ``-5 to 40 dB SNR`` when the range reaches below 0 (``-5-40`` read as a subtraction)."""
+    low, high = low + 0.0, high + 0.0  # -0.0 is 0: '-0-20' read as a subtraction too
     return f"{low:g}-{high:g} dB SNR" if low >= 0 else f"{low:g} to {high:g} dB SNR"
 
 

@@ -569,7 +569,8 @@ def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
         f"(features), gain p0.5 -6 to +12 dB (features), noise p0.8 10-30 dB SNR (waveform) from {folder} (2 files, "
         f"2.0 s), SpecAugment p1 2 time x <=10%")
     noise_only = {f"augment.{name}_probability": 0.0 for name in ("shift", "speed", "pitch", "gain", "spec", "mixup")}
-    for low, high, shown in ((-5.0, 40.0, "-5 to 40"), (-20.0, -5.0, "-20 to -5"), (0.0, 20.0, "0-20")):
+    for low, high, shown in ((-5.0, 40.0, "-5 to 40"), (-20.0, -5.0, "-20 to -5"), (0.0, 20.0, "0-20"),
+                             (-0.0, 20.0, "0-20")):  # -0.0 (a recipe's '-0.0') read '-0-20 dB SNR'
         # a range below 0 read '-5-40 dB SNR' and '-20--5 dB SNR'
         widened = apply_overrides(Config(), {**noise_only, "augment.noise_min_snr_db": low,
                                              "augment.noise_max_snr_db": high})
