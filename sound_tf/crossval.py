@@ -309,8 +309,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     all_folds = sorted({ex.fold for ex in examples})
     unknown = sorted(set(folds or ()) - set(all_folds))
     if unknown:
-        raise DatasetError(f"{wording.flag('--folds')} names fold(s) {unknown} that do not exist; folds present: "
-                           f"{all_folds}")
+        raise DatasetError(f"{wording.flag('--folds')} names {'fold' if len(unknown) == 1 else 'folds'} {unknown} that "
+                           f"{'does' if len(unknown) == 1 else 'do'} not exist; folds present: {all_folds}")
     selected = list(folds) if folds else all_folds
     # What a killed cross-validation left half-written (its state, folds.csv, crossval.csv, a fold's files ...).
     atomic.remove_leftovers_in(out_dir, held=True)
@@ -381,7 +381,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
 def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all_folds: Sequence[int], scheme: str,
             selected: Sequence[int], out_dir: Path) -> str:
     """``cross-validation: 60 readable files of 62 (2 unreadable, listed in OUT/skipped.csv), 2 folds (official:
-    1: 31, 2: 29); running fold(s) [1, 2] into OUT``: the clips each fold tests, the unreadable files left out."""
+    1: 31, 2: 29); running folds [1, 2] into OUT``: the clips each fold tests, the unreadable files left out."""
     unreadable = {path for path, _ in skipped}
     sizes = Counter(ex.fold for ex in examples if ex.path not in unreadable)
     readable = sum(sizes.values())
@@ -390,7 +390,8 @@ def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all
         files = (f"{readable} readable files of {len(examples)} ({len(examples) - readable} unreadable, listed in "
                  f"{out_dir / 'skipped.csv'})")
     return (f"cross-validation: {files}, {len(all_folds)} folds ({scheme}: "
-            + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running fold(s) {selected} into {out_dir}")
+            + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running {'fold' if len(selected) == 1 else 'folds'} {selected} into "
+            f"{out_dir}")
 
 
 #: Up to this many groups in every fold: the report names them, else it counts them.

@@ -746,7 +746,7 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     data = _tones(tmp_path / "data")
     config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR,
                                         "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
-    with pytest.raises(DatasetError, match=r"^folds names fold\(s\) \[7\] that do not exist; folds present: "
+    with pytest.raises(DatasetError, match=r"^folds names fold \[7\] that does not exist; folds present: "
                                            r"\[1, 2, 3\]$"):
         run_crossval(config, tmp_path / "cv7", k=3, folds=[7], log=lambda m: None)
     assert not (tmp_path / "cv7" / "fold_7").exists()
@@ -768,7 +768,7 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
     flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
              "--k", "3", "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]
     config = config_from_args(crossval.build_parser().parse_args(flags))
-    absent = " names fold(s) [9] that do not exist; folds present: [1, 2, 3]"
+    absent = " names fold [9] that does not exist; folds present: [1, 2, 3]"
     lines: list[str] = []
     with pytest.raises(DatasetError) as info:
         crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[9], log=lines.append)
@@ -778,6 +778,8 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
     said = capsys.readouterr()
     assert said.err.strip() == f"error: --folds{absent}"
     assert "note: --k 3 is not used: the dataset has its own folds" in said.out, said.out
+    with pytest.raises(DatasetError, match=r"^folds names folds \[8, 9\] that do not exist; folds present: \[1, 2, 3\]$"):
+        crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[2, 8, 9], log=lines.append)
 
 
 def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
@@ -823,10 +825,12 @@ def _crossval_not_trained(tmp_path: Path, out: Path, *extra: str) -> tuple[list[
     def stop(*args, **kwargs):
         raise Interrupted
 
+    lines: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer, "train_run", stop)
         with pytest.raises(Interrupted):
-            crossval.run_crossval(config, out, k=3, folds=[1], overwrite="--overwrite" in extra, log=lambda m: None)
+            crossval.run_crossval(config, out, k=3, folds=[1], overwrite="--overwrite" in extra, log=lines.append)
+    assert any(line.endswith(f"); running fold [1] into {out}") for line in lines), lines  # one fold: 'fold'
     return flags, config
 
 
@@ -916,7 +920,7 @@ def test_crossval_on_a_speech_commands_folder_assigns_its_folds_by_speaker_and_s
         run_crossval(config, out, k=3, log=lines.append)
     assert ("cross-validation: the speech_commands data's folds are one split (training, validation, test), not "
             "folds to hold out in turn: 3 folds (k=3) are assigned by speaker instead") in lines, lines
-    assert (f"cross-validation: 36 files, 3 folds (stratified group k-fold: 1: 12, 2: 12, 3: 12); running fold(s) "
+    assert (f"cross-validation: 36 files, 3 folds (stratified group k-fold: 1: 12, 2: 12, 3: 12); running folds "
             f"[1, 2, 3] into {out}") in lines
     with (out / "folds.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -1107,7 +1111,7 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     config = apply_overrides(Config(), {"data.path": str(manifest), "audio.sample_rate_hz": SR,
                                         "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
     header = (f"cross-validation: 8 readable files of 9 (1 unreadable, listed in {out / 'skipped.csv'}), 3 folds "
-              f"(the manifest's fold column: 1: 3, 2: 2, 3: 3); running fold(s) [1, 2, 3] into {out}")
+              f"(the manifest's fold column: 1: 3, 2: 2, 3: 3); running folds [1, 2, 3] into {out}")
     lines: list[str] = []
     with pytest.raises(Interrupted):
         run_crossval(config, out, log=lines.append)
