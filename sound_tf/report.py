@@ -32,7 +32,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from . import __version__, atomic  # noqa: E402
-from .errors import SoundTFError, is_whole  # noqa: E402
+from .errors import SoundTFError, counted, is_whole  # noqa: E402
 from .metrics import SCALAR_METRICS, MetricsError, confused_pairs, weakest_classes  # noqa: E402
 
 #: Bytes every PNG file starts with.
@@ -509,8 +509,10 @@ def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test"
                  pooled.get("accuracy" if key == "top_1" else key,
                             pooled.get("top_k_accuracy", {}).get(key, float("nan"))))
                 for key in metrics["mean"]]
-        overall = (f"<p>{_esc(metrics.get('num_folds', '?'))} folds, {_esc(metrics.get('num_examples', '?'))} "
-                   "held-out examples in all. Std = the population standard deviation over the folds; pooled = "
+        folds, examples = (metrics.get(key) for key in ("num_folds", "num_examples"))
+        overall = (f"<p>{_esc(counted(folds, 'folds') if is_whole(folds) else '? folds')}, "
+                   f"{_esc(counted(examples, 'held-out examples') if is_whole(examples) else '? held-out examples')} "
+                   "in all. Std = the population standard deviation over the folds; pooled = "
                    "computed from the summed confusion matrix.</p>"
                    + _table(("metric", "mean", "std", "pooled"), rows))
         per_class_source = pooled

@@ -275,7 +275,7 @@ def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     pooled = agg["pooled"]["accuracy"]  # top-1 pooled is the pooled accuracy; it read n/a
     assert f'<td>top_1</td><td class="num">{agg["mean"]["top_1"]:.4f}</td>' in page
     assert re.search(rf'<td>top_1</td>(<td class="num">[^<]*</td>){{2}}<td class="num">{pooled:.4f}</td>', page)
-    assert "Std = the population standard deviation over the folds" in page
+    assert "<p>3 folds, 90 held-out examples in all. Std = the population standard deviation over the folds" in page
     assert "<h3>Per fold</h3><table><thead><tr><th>fold</th><th>accuracy</th><th>macro_f1</th>" in page
     assert f"<td class=\"num\">{folds[2]['macro_f1']:.4f}</td>" in page
 
@@ -403,6 +403,17 @@ def test_per_class_and_pairs_tables_put_each_number_under_its_heading(tmp_path):
     assert header == ["class", "train", "test", "all"]
     assert rows == [["dog", "3", "1", "4"], ["rooster", "0", "0", "0"], ["siren", "0", "4", "4"],
                     ["whistle", "2", "0", "2"], ["total", "5", "5", "10"]]
+
+
+def test_crossval_report_of_one_fold_counts_it_in_the_singular(tmp_path):
+    """crossval --folds 1 wrote '1 folds, 80 held-out examples in all.' in its report."""
+    from sound_tf.metrics import metrics_from_confusion
+
+    one = aggregate_folds([metrics_from_confusion([[3, 1], [0, 2]], ["a", "b"])])
+    page = write_report_html(tmp_path / "cv.html", title="cv", metrics=one, config_dict=None,
+                             dataset_summary=None, figures={}).read_text(encoding="utf-8")
+    assert "<p>1 fold, 6 held-out examples in all. Std = " in page
+    assert "1 folds" not in page
 
 
 def test_crossval_report_tables_come_from_the_pooled_matrix(tmp_path):
