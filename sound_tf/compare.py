@@ -753,9 +753,13 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
         lines.append(f"note: {counted(known, 'different sets')} of test clips "
                      f"(column test set{unknown}): runs of different letters do not measure the same thing "
                      f"(other data or another split)")
-        if SEED in differ:
+        if SEED in differ and any(summary.kind != "crossval" for summary in summaries):
             lines.append("      a seed draws its own split of data without folds; --set data.split_file=RUN/split.csv "
                          "gives another seed the same test clips as RUN")
+        if SEED in differ and any(summary.kind == "crossval" for summary in summaries):
+            # crossval refuses data.split_file (one split, not folds); its folds.csv is a manifest with a fold column
+            lines.append("      a seed draws its own folds of data without folds (crossval --k); --data CV/folds.csv "
+                         "gives a crossval of another seed CV's folds")
     lines.extend(over_seeds(summaries, names))
     lines.extend(other_data(summaries, names))
     if csv_path is not None:

@@ -685,6 +685,26 @@ def test_a_crossvals_seconds_are_its_folds_added_up(crossval_run, tmp_path, caps
     assert min(folds) > 0
 
 
+def test_crossvals_of_two_seeds_on_other_folds_are_told_of_folds_csv(runs, crossval_run, tmp_path, capsys):
+    """Two crossvals of seeds 0 and 1 (--k 2 on an FSDD manifest by speaker) drew other folds, and the note's hint
+    was train's '--set data.split_file=RUN/split.csv', which crossval refuses ('fixes one split; cross-validation
+    makes one per fold'). A crossval's folds.csv, a manifest with a fold column, gives another seed its folds."""
+    seed = _with_seed(crossval_run, tmp_path / "seed1", 1)
+    rows = _rows(seed / "folds.csv")  # seed 1 drew other folds: each clip one fold further on
+    _write_rows(seed / "folds.csv", [{**row, "fold": str(int(row["fold"]) % 3 + 1)} for row in rows])
+    assert compare.main([str(crossval_run), str(seed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    note = next(i for i, line in enumerate(lines) if line.startswith("note:"))
+    assert lines[note].startswith("note: 2 different sets of test clips")
+    assert lines[note + 1] == ("      a seed draws its own folds of data without folds (crossval --k); --data "
+                               "CV/folds.csv gives a crossval of another seed CV's folds")
+    assert not any("data.split_file" in line for line in lines)
+    # beside a train run of another seed, each kind is told its own way
+    assert compare.main([str(crossval_run), str(seed), str(_with_seed(runs["a"], tmp_path / "a1", 1))]) == 0
+    hints = [line.strip() for line in capsys.readouterr().out.splitlines() if line.startswith("      a seed")]
+    assert [hint.split(";")[1].split()[0] for hint in hints] == ["--set", "--data"]
+
+
 def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, capsys):
     """Runs whose config differs in the seed alone were one arm even when data.path held other files for one of
     them (FSDD: seeds 0 and 1 on 3 speakers' digits, seed 2 after data.csv was rewritten for 3 other speakers,
