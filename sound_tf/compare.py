@@ -392,6 +392,8 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
         now = _unfinished_status(run_dir)
         if now == RUNNING or (now == STOPPED and crossval is None):
             summary.status += f", {now}"
+    if len(done) < 2:  # one fold's scores have no spread: crossval.json's std 0 of one value read '+-0.00'
+        summary.spread = {}
     if isinstance(labels, list) and not settings.get("labels"):
         settings["labels"] = labels  # its config.json is the folds' template, without classes
     folds_csv = run_dir / "folds.csv"

@@ -705,6 +705,34 @@ def test_crossvals_of_two_seeds_on_other_folds_are_told_of_folds_csv(runs, cross
     assert [hint.split(";")[1].split()[0] for hint in hints] == ["--set", "--data"]
 
 
+def test_a_crossval_of_one_fold_done_has_no_spread(crossval_run, tmp_path, capsys):
+    """crossval --folds 1 writes a crossval.json of one fold, its std 0 over one value, and the row read
+    '25.00% +-0.00' (a spread of nothing, as a stopped crossval's one finished fold did); two folds keep theirs."""
+    from sound_tf.crossval import summarise
+
+    asked = _copy(crossval_run, tmp_path / "asked")  # crossval --folds 1 ended, its crossval.json of that fold
+    for k in (2, 3):
+        shutil.rmtree(asked / f"fold_{k}")
+    summarise(asked, [1, 2, 3], log=lambda message: None)
+    stopped = _stopped_in_fold_3(crossval_run, tmp_path / "stopped")  # killed in fold 2: fold 1 finished
+    shutil.rmtree(stopped / "fold_2")
+    fold = json.loads((asked / "fold_1" / "metrics.json").read_text())
+    table = tmp_path / "table.csv"
+    assert compare.main([str(asked), str(stopped), str(crossval_run), "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for folder, status in ((asked, "1 of 3 folds"), (stopped, "1 of 3 folds, stopped")):
+        row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(folder))))
+        assert row[1:3] == ["crossval", status]
+        assert row[6] == "A"  # both tested fold 1 alone
+        assert row[7:10] == [f"{100 * fold['accuracy']:.2f}%", f"{100 * fold['balanced_accuracy']:.2f}%",
+                            f"{fold['macro_f1']:.3f}"]
+    done = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(crossval_run))))
+    assert done[6] == "B" and " +-" in done[7] and " +-" in done[9]
+    written = _rows(table)
+    assert [row["accuracy_std"] == "" for row in written] == [True, True, False]
+    assert float(written[0]["accuracy"]) == pytest.approx(fold["accuracy"])
+
+
 def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, capsys):
     """Runs whose config differs in the seed alone were one arm even when data.path held other files for one of
     them (FSDD: seeds 0 and 1 on 3 speakers' digits, seed 2 after data.csv was rewritten for 3 other speakers,
