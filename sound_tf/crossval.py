@@ -390,8 +390,8 @@ def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all
         files = (f"{readable} readable files of {len(examples)} ({len(examples) - readable} unreadable, listed in "
                  f"{out_dir / 'skipped.csv'})")
     return (f"cross-validation: {files}, {len(all_folds)} folds ({scheme}: "
-            + ", ".join(f"{f}: {sizes[f]}" for f in all_folds) + f"); running {'fold' if len(selected) == 1 else 'folds'} {selected} into "
-            f"{out_dir}")
+            + ", ".join(f"{f}: {sizes[f]}" for f in all_folds)
+            + f"); running {'fold' if len(selected) == 1 else 'folds'} {selected} into {out_dir}")
 
 
 #: Up to this many groups in every fold: the report names them, else it counts them.
@@ -468,8 +468,11 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
     notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),
-             "mean +/- std over folds: " + ", ".join(f"{key} {summary['mean'][key]:.4f} +/- {summary['std'][key]:.4f}"
-                                                      for key in ("accuracy", "balanced_accuracy", "macro_f1")),
+             # one fold has no spread: its std of 0 read as folds that agree
+             ("mean +/- std over folds: " if len(done) > 1 else f"fold {done[0]} alone (no spread over one fold): ")
+             + ", ".join(f"{key} {summary['mean'][key]:.4f}"
+                         + (f" +/- {summary['std'][key]:.4f}" if len(done) > 1 else "")
+                         for key in ("accuracy", "balanced_accuracy", "macro_f1")),
              "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")

@@ -505,7 +505,9 @@ def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test"
     if "mean" in metrics and "std" in metrics:  # aggregate_folds output
         pooled = metrics.get("pooled") or {}
         # From a confusion matrix, top-1 accuracy is the accuracy; top-k for k > 1 needs the scores (n/a).
-        rows = [(key, float(metrics["mean"][key]), float(metrics["std"].get(key, float("nan"))),
+        one_fold = metrics.get("num_folds") == 1  # no spread: a std of 0 would read as folds that agree
+        rows = [(key, float(metrics["mean"][key]),
+                 float("nan") if one_fold else float(metrics["std"].get(key, float("nan"))),
                  pooled.get("accuracy" if key == "top_1" else key,
                             pooled.get("top_k_accuracy", {}).get(key, float("nan"))))
                 for key in metrics["mean"]]

@@ -739,8 +739,8 @@ def chance_level_warning(history: Mapping[str, Sequence[float]], config: Config,
     size = smaller_batch(num_train, config) if steps < MIN_STEPS_PER_EPOCH else None
     advice = (f"with {steps} step{'s' if steps != 1 else ''} per epoch it had few updates to learn from: try "
               f"--batch-size {size}" if size is not None else
-              "check the labels, or try longer clips (--clip-seconds), more epochs or a larger "
-              "train.early_stopping_patience")
+              "check the labels, or try more epochs, a larger train.early_stopping_patience or a --clip-seconds "
+              "that holds each sound whole")
     return (f"warning: the model is no better than chance: its validation accuracy ({accuracy:.4f}) is no higher "
             f"than always answering the validation split's most common class ({baseline:.4f}); {advice}")
 

@@ -1066,6 +1066,16 @@ def test_the_summary_orders_ten_folds_by_number_and_logs_mean_and_std(tmp_path):
         assert f"{key} {np.mean(values):.4f} +/- {np.std(values):.4f}" in mean_std[0]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<th>class</th>" + "".join(f"<th>fold {k}</th>" for k in range(1, 11)) + "<th>all</th>" in page
+    assert '<td>accuracy</td><td class="num">0.8333</td><td class="num">0.1667</td>' in page
+
+    # one fold done: no spread to give ('+/- 0.0000' and a std of 0.0000 read as folds that agree)
+    shutil.rmtree(out / "fold_10")
+    lines.clear()
+    summarise(out, list(range(1, 11)), config=Config(), log=lines.append)
+    assert "fold 2 alone (no spread over one fold): accuracy 0.6667, balanced_accuracy " in "\n".join(lines), lines
+    assert not [line for line in lines if "+/-" in line], lines
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert '<td>accuracy</td><td class="num">0.6667</td><td class="num">n/a</td>' in page
 
 
 def test_the_command_assigns_five_folds_by_default():

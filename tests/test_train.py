@@ -2055,8 +2055,8 @@ def test_a_validation_split_of_one_class_is_not_called_chance():
     assert trainer.chance_level_warning(history, config, [], 4000) is None
     assert trainer.chance_level_warning({**history, "val_accuracy": [0.5, 0.75]}, config, [2, 2, 2, 1], 4000) == (
         "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
-        "answering the validation split's most common class (0.7500); check the labels, or try longer clips "
-        "(--clip-seconds), more epochs or a larger train.early_stopping_patience")
+        "answering the validation split's most common class (0.7500); check the labels, or try more epochs, a "
+        "larger train.early_stopping_patience or a --clip-seconds that holds each sound whole")
 
 
 def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
