@@ -636,13 +636,11 @@ def one_per_seed(summaries: Sequence[RunSummary], members: Sequence[int]) -> tup
     left out: a run reproduces from its seed (the same history and metrics), so a seed's second run is the same
     sample again, and counting it would shrink the spread. The run kept is the seed's newest finished one (done,
     then the latest scores, then the last given)."""
-    def rank(index: int) -> tuple[bool, float, int]:
-        return summaries[index].status == "done", _scored_at(summaries[index]), index
-
+    rank = {index: (summaries[index].status == "done", _scored_at(summaries[index]), index) for index in members}
     newest: dict[str, int] = {}
     for index in members:
         seed = json.dumps(summaries[index].settings.get(SEED), default=str)
-        if seed not in newest or rank(index) > rank(newest[seed]):
+        if seed not in newest or rank[index] > rank[newest[seed]]:
             newest[seed] = index
     kept = sorted(newest.values())
     return kept, [index for index in members if index not in kept]
@@ -674,7 +672,8 @@ def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
     lines = ["over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:",
              *(f"  {line}" for line in _aligned(header, rows))]
     if repeats:
-        lines.append(f"  {counted(len(repeats), 'repeats')} of a seed left out (a seed repeats its run, so it counts once, its newest run): "
+        lines.append(f"  {counted(len(repeats), 'repeats')} of a seed left out (a seed repeats its run, so it counts "
+                     f"once, its newest run): "
                      + ", ".join(f"{names[index]} (seed {_jsonish(summaries[index].settings.get(SEED, '-'))})"
                                  for index in repeats))
     return lines

@@ -1207,8 +1207,9 @@ def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
             folds[index] = fold
     empty = sorted(set(range(1, k + 1)) - set(folds))
     if empty:  # scikit-learn can put two groups in one fold and none in another when k is near the group count
-        raise DatasetError(f"k={k} leaves {'fold' if len(empty) == 1 else 'folds'} {empty} without examples ({n_groups} groups of sizes "
-                           f"{sorted(Counter(groups).values(), reverse=True)[:12]}); choose a smaller k")
+        raise DatasetError(f"k={k} leaves {'fold' if len(empty) == 1 else 'folds'} {empty} without examples "
+                           f"({n_groups} groups of sizes {sorted(Counter(groups).values(), reverse=True)[:12]}); "
+                           f"choose a smaller k")
     return folds
 
 
