@@ -719,19 +719,18 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
             f"step{'s' if steps != 1 else ''} per epoch: {why}{advice}")
 
 
-def chance_level_warning(history: Mapping[str, Sequence[float]], config: Config, val_labels: Sequence[int],
+def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, val_labels: Sequence[int],
                          num_train: int) -> str | None:
     """A warning when the kept epoch's validation accuracy is no better than always answering the most
     common class of the validation split: a model that learnt nothing, which evaluation and export then
     scored and exported without a word. A validation split of one class says nothing either way (always
     answering it scores 1.0, so a model right on every clip was called no better than chance): no warning;
-    the split's own log names the classes it lacks."""
-    losses, accuracies = list(history.get("val_loss", [])), list(history.get("val_accuracy", []))
-    best_loss, since = best_so_far(losses)
+    the split's own log names the classes it lacks. ``validation``: the kept weights' validation accuracy,
+    as :func:`kept_validation` gives it (``None``: no warning)."""
     counts = np.bincount(np.asarray(val_labels, dtype=np.int64)) if len(val_labels) else np.zeros(0, np.int64)
-    if best_loss is None or len(accuracies) != len(losses) or np.count_nonzero(counts) < 2:
+    if validation is None or np.count_nonzero(counts) < 2:
         return None
-    accuracy = accuracies[len(losses) - 1 - since]  # the kept epoch's
+    accuracy = validation["accuracy"]
     baseline = counts.max() / len(val_labels)
     if accuracy > baseline + 1e-6:
         return None
@@ -893,13 +892,14 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     kept = BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS
     history = read_history(run_dir / "history.csv")
     log(how_training_ended(history, config, kept))
+    validation = kept_validation(history, kept, len(data.splits["val"]))
     val_labels = [int(item.label_index) for item in data.splits["val"]]
-    if (chance := chance_level_warning(history, config, val_labels, len(train_paths))) is not None:
+    if (chance := chance_level_warning(validation, config, val_labels, len(train_paths))) is not None:
         log(chance)
     model.load_weights(run_dir / kept)
     save_model_whole(model, run_dir / "model.keras")
     result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data,
-                       validation=kept_validation(history, kept, len(data.splits["val"])))
+                       validation=validation)
     if evaluate_test:
         result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)
     # curves.png and report.html; the summary's data advice uses the training split's class counts.

@@ -2043,6 +2043,13 @@ def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_u
         trainer.few_steps_warning(48, one_more)
 
 
+def kept(history):
+    """The kept (lowest validation loss) epoch's validation accuracy, as a run passes it to the chance warning."""
+    from sound_tf import trainer
+
+    return trainer.kept_validation(history, trainer.BEST_WEIGHTS, 8)
+
+
 def test_a_validation_split_of_one_class_is_not_called_chance():
     """Always answering the one class of a validation split scores 1.0, so a model right on every one of
     its clips (val_accuracy 1.0) was called "no better than chance", whatever it had learnt; one split
@@ -2051,9 +2058,10 @@ def test_a_validation_split_of_one_class_is_not_called_chance():
 
     config = apply_overrides(Config(), {"train.batch_size": 32})
     history = {"loss": [1.4, 0.3], "val_loss": [1.2, 0.1], "val_accuracy": [0.5, 1.0]}
-    assert trainer.chance_level_warning(history, config, [2, 2, 2, 2], 4000) is None
-    assert trainer.chance_level_warning(history, config, [], 4000) is None
-    assert trainer.chance_level_warning({**history, "val_accuracy": [0.5, 0.75]}, config, [2, 2, 2, 1], 4000) == (
+    assert trainer.chance_level_warning(kept(history), config, [2, 2, 2, 2], 4000) is None
+    assert trainer.chance_level_warning(kept(history), config, [], 4000) is None
+    assert trainer.chance_level_warning(None, config, [2, 2, 2, 1], 4000) is None  # no finite val accuracy
+    assert trainer.chance_level_warning(kept({**history, "val_accuracy": [0.5, 0.75]}), config, [2, 2, 2, 1], 4000) == (
         "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
         "answering the validation split's most common class (0.7500); check the labels, or try more epochs, a "
         "larger train.early_stopping_patience or a --clip-seconds that holds each sound whole")
@@ -2065,13 +2073,14 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     config = apply_overrides(Config(), {"train.batch_size": 32})
     history = {"loss": [1.4, 1.3, 1.2], "val_loss": [1.386, 1.39, 1.387], "val_accuracy": [0.25, 0.5, 0.25]}
     balanced = [0, 0, 1, 1, 2, 2, 3, 3]  # the kept epoch (1: the lowest val_loss) is at 0.25, the baseline
-    assert trainer.chance_level_warning(history, config, balanced, 44) == (
+    assert trainer.chance_level_warning(kept(history), config, balanced, 44) == (
         "warning: the model is no better than chance: its validation accuracy (0.2500) is no higher than always "
         "answering the validation split's most common class (0.2500); with 2 steps per epoch it had few updates "
         "to learn from: try --batch-size 8")
-    assert "check the labels" in trainer.chance_level_warning(history, config, balanced, 4000)
-    assert trainer.chance_level_warning(history, config, [0, 0, 0, 1], 4000) is not None  # 0.25 < 0.75
-    assert trainer.chance_level_warning({**history, "val_accuracy": [0.375, 0.5, 0.25]}, config, balanced, 44) is None
+    assert "check the labels" in trainer.chance_level_warning(kept(history), config, balanced, 4000)
+    assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000) is not None  # 0.25 < 0.75
+    better = kept({**history, "val_accuracy": [0.375, 0.5, 0.25]})
+    assert trainer.chance_level_warning(better, config, balanced, 44) is None
     # in a run: the log line after how training ended
     lines: list[str] = []
     _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
