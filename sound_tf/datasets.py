@@ -70,6 +70,7 @@ __all__ = [
     "rates_line",
     "read_split_csv",
     "split_examples",
+    "split_shares_line",
     "warn_speakers_not_grouped",
     "write_split_csv",
 ]
@@ -236,6 +237,33 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
 #: large dataset (Speech Commands' 105,829 files) every run read every header, seconds when warm and minutes on a
 #: slow disk, for a line that is usually absent.
 RATE_CHECK_FILES = 1000
+
+
+#: :func:`split_shares_line`: a held-out split with this many times its fraction of the clips, or less than its
+#: reciprocal, is far from it.
+FAR_FROM_FRACTION = 1.5
+
+
+def split_shares_line(counts: Mapping[str, int], val_fraction: float, test_fraction: float, *,
+                      grouped: bool) -> str | None:
+    """A note when a drawn split's validation or test share of the clips (``counts``: clips per split) is far
+    from its fraction (:data:`FAR_FROM_FRACTION`), ``None`` otherwise. The split takes whole groups per class
+    (``grouped``: the data's group column, or a file each) and gives each held-out split at least one: with 4
+    speakers in a group column, validation and test held a quarter each against fractions of 0.15, and half the
+    clips trained, with nothing in the log but the counts."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    shares = {name: counts.get(name, 0) / total for name in ("val", "test")}
+    fractions = {"val": val_fraction, "test": test_fraction}
+    if all(1 / FAR_FROM_FRACTION <= shares[name] / fractions[name] <= FAR_FROM_FRACTION for name in shares):
+        return None
+    how = ("each class's source groups (the group column) go whole into one split, at least one into each "
+           "held-out split, so a class of few groups" if grouped else
+           "each class gives at least one file to each held-out split, so a class of few files")
+    return (f"data: note: validation holds {shares['val']:.0%} of the clips and test {shares['test']:.0%}, against "
+            f"data.val_fraction {val_fraction:g} and data.test_fraction {test_fraction:g}: {how} cannot match the "
+            f"fractions; training has {counts.get('train', 0) / total:.0%}")
 
 
 def rates_line(sources: Sequence[str], rate_hz: int, *, most: int = RATE_CHECK_FILES) -> str | None:
@@ -1538,6 +1566,10 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
+    if split_source == "computed" and (shares := split_shares_line(
+            {name: len(items[name]) for name in SPLITS}, config.data.val_fraction, config.data.test_fraction,
+            grouped=any(ex.group is not None for ex in all_examples))) is not None:
+        log(shares)
     for name in ("val", "test"):
         absent = [label for label in labels if label not in per_class[name]]
         if absent:  # a class of one or two files (or source groups) cannot be in every split

@@ -1045,6 +1045,40 @@ def test_prepare_dataset_skips_a_corrupt_file_and_resumes(tmp_path):
     assert len(list(csv.DictReader((tmp_path / "run" / "skipped.csv").open()))) == 1
 
 
+def test_a_drawn_split_far_from_its_fractions_is_said(tmp_path):
+    """Four speakers in a group column: each class deals one speaker to validation and one to test, a quarter
+    of the clips each against fractions of 0.15, and the log gave only the counts."""
+    from sound_tf.datasets import split_shares_line
+
+    rows = ["path,label,group"]
+    for label, freq in (("yes", 300.0), ("no", 500.0)):
+        for speaker in range(4):
+            for take in range(3):
+                name = f"{label}_{speaker}_{take}.wav"
+                write_tone(tmp_path / "data" / name, freq + 10 * take)
+                rows.append(f"{name},{label},spk{speaker}")
+    (tmp_path / "data" / "labels.csv").write_text("\n".join(rows) + "\n")
+    lines: list[str] = []
+    prepared = prepare_dataset(config_for(tmp_path / "data" / "labels.csv", tmp_path), tmp_path / "run",
+                               log=lines.append)
+    counts = {name: len(prepared.splits[name]) for name in SPLITS}
+    assert counts == {"train": 12, "val": 6, "test": 6}
+    assert lines[-1] == ("data: note: validation holds 25% of the clips and test 25%, against data.val_fraction "
+                         "0.15 and data.test_fraction 0.15: each class's source groups (the group column) go whole "
+                         "into one split, at least one into each held-out split, so a class of few groups cannot "
+                         "match the fractions; training has 50%")
+    # a split close to its fractions says nothing; one far from either does, and a file is its own group
+    assert split_shares_line({"train": 70, "val": 15, "test": 15}, 0.15, 0.15, grouped=True) is None
+    assert split_shares_line({"train": 72, "val": 14, "test": 14}, 0.2, 0.1, grouped=False) is None  # 0.7x, 1.4x
+    few = split_shares_line({"train": 6, "val": 1, "test": 3}, 0.15, 0.15, grouped=False)
+    assert few is not None and "validation holds 10% of the clips and test 30%" in few and "few files cannot" in few
+    assert split_shares_line({"train": 0, "val": 0, "test": 0}, 0.15, 0.15, grouped=False) is None
+    # a split read from a file (resumed) is not drawn: no note
+    lines.clear()
+    prepare_dataset(config_for(tmp_path / "data" / "labels.csv", tmp_path), tmp_path / "run", log=lines.append)
+    assert not any("data: note: validation holds" in line for line in lines)
+
+
 def test_prepare_dataset_header_only_skipped_csv_and_split_file(tmp_path):
     root = make_folder_tree(tmp_path / "data")
     first = prepare_dataset(config_for(root, tmp_path), tmp_path / "run1", log=lambda _: None)
