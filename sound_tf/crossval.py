@@ -361,7 +361,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                                 "files": len(examples)})
         missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
-            log(f"warning: fold {fold}: class(es) {missing} have no training clip; the model cannot learn them")
+            log(f"warning: fold {fold}: {'class' if len(missing) == 1 else 'classes'} {missing} "
+                f"{'has' if len(missing) == 1 else 'have'} no training clip; the model cannot learn "
+                f"{'it' if len(missing) == 1 else 'them'}")
         # Claimed before its split is written (train_run claims it again): a fold folder another process trains
         # in is refused in this caller's words (--out, or out_dir), not train_run's run_dir, and left as it is.
         with claimed(fold_dir, "training or exporting this run", wording=wording):

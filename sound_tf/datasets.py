@@ -1542,14 +1542,15 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
             for name in unreadable))
     if empty:
         sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
-        raise DatasetError(f"{root}: split(s) {', '.join(empty)} ended up empty ({sizes}; "
-                           f"{counted(len(result.skipped), 'files')} skipped); the dataset needs at least 3 readable "
+        raise DatasetError(f"{root}: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} ended up empty "
+                           f"({sizes}; {counted(len(result.skipped), 'files')} skipped); the dataset needs at least 3 readable "
                            f"files (or source groups) per class, or 3 folds")
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:
-        raise DatasetError(f"{root}: class(es) {', '.join(missing)} have no readable training example; add files "
-                           f"or remove the class")
+        raise DatasetError(f"{root}: {'class' if len(missing) == 1 else 'classes'} {', '.join(missing)} "
+                           f"{'has' if len(missing) == 1 else 'have'} no readable training example; add files or "
+                           f"remove {'the class' if len(missing) == 1 else 'the classes'}")
     write_split_csv(split_path, kept)
     atomic.write_csv(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
 
@@ -1573,7 +1574,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     for name in ("val", "test"):
         absent = [label for label in labels if label not in per_class[name]]
         if absent:  # a class of one or two files (or source groups) cannot be in every split
-            log(f"data: note: {len(absent)} class(es) have no {name} example ({', '.join(absent[:5])}"
+            log(f"data: note: {counted(len(absent), 'classes', one='class')} {'has' if len(absent) == 1 else 'have'} "
+                f"no {name} example ({', '.join(absent[:5])}"
                 f"{', ...' if len(absent) > 5 else ''}): too few files or source groups; "
                 + ("early stopping does not see them" if name == "val" else "the test cannot measure them"))
     return PreparedData(labels=labels, splits=items, skipped=skipped, stats=stats)

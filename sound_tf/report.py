@@ -207,7 +207,7 @@ def plot_per_class(metrics: Mapping[str, Any], path: str | Path, *, title: str |
     if macro is not None:
         heading.append(f"dashed line: macro F1 {float(macro):.3f}")
     if absent:
-        heading.append(f"{absent} class(es) without examples not shown")
+        heading.append(f"{counted(absent, 'classes', one='class')} without examples not shown")
     # Wrapped to the figure's width (about 0.6 em per character): one line ran past both edges of a
     # figure whose short labels left it at its narrowest.
     per_line = max(20, int(fig.get_figwidth() * 72.0 / (0.6 * (font_pt + 2))) - 4)

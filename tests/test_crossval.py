@@ -1137,7 +1137,7 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     assert data.stats["split_source"] == "cross-validation (the manifest's fold column), test fold 1"
     assert json.loads((out / "crossval_state.json").read_text())["scheme"] == "official"
     assert scheme_shown("official", "esc50") == "official"
-    assert "warning: fold 1: class(es) ['mid'] have no training clip; the model cannot learn them" in lines
+    assert "warning: fold 1: class ['mid'] has no training clip; the model cannot learn it" in lines
 
     # Every fold finished (as if trained): nothing is decoded, the counts come from its skipped.csv.
     labels = ["high", "low", "mid"]

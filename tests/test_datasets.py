@@ -1214,7 +1214,7 @@ def test_prepare_dataset_strict_raises_and_missing_class_training_data(tmp_path)
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,fold\n" + "".join(
         f"data/cat/cat_{i}.wav,cat,{i + 1}\n" for i in range(3)) + "data/dog/missing.wav,dog,1\n")
-    with pytest.raises(DatasetError, match="class\\(es\\) dog have no readable training example"):
+    with pytest.raises(DatasetError, match="class dog has no readable training example; add files or remove the class$"):
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
 
 
@@ -1237,7 +1237,7 @@ def test_prepare_dataset_reports_an_empty_split_and_keeps_no_split_of_it(tmp_pat
     """A failed preparation writes no split.csv: the next run into the folder, with the files fixed or
     another --data, splits its own data (it used to reuse the failed split and fail, or train on it)."""
     root = make_folder_tree(tmp_path / "data", per_class=2)
-    with pytest.raises(DatasetError, match=r"split\(s\) val ended up empty \(train \d+, val 0, test \d+; 0 files "
+    with pytest.raises(DatasetError, match=r"the val split ended up empty \(train \d+, val 0, test \d+; 0 files "
                                            r"skipped\)"):
         prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run" / "split.csv").exists() and not (tmp_path / "run" / "skipped.csv").exists()
@@ -1422,8 +1422,8 @@ def test_classes_missing_from_validation_or_test_are_noted(tmp_path):
     data = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lines.append)
     assert [item.label for item in data.splits["train"]].count("rare") == 1
     notes = [line for line in lines if line.startswith("data: note:")]
-    assert [note.split(":")[2].strip() for note in notes] == ["1 class(es) have no val example (rare)",
-                                                            "1 class(es) have no test example (rare)"]
+    assert [note.split(":")[2].strip() for note in notes] == ["1 class has no val example (rare)",
+                                                            "1 class has no test example (rare)"]
     assert "early stopping does not see them" in notes[0] and "the test cannot measure them" in notes[1]
 
 

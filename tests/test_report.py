@@ -449,7 +449,7 @@ def test_figure_texts_and_bars_say_what_was_drawn(tmp_path, monkeypatch):
     m = compute_metrics([0, 0, 1, 1], np.eye(3)[[0, 1, 1, 1]], ["a", "b", "c"])
     plot_per_class(m, tmp_path / "pc.png")
     ax = drawn["pc.png"].axes[0]
-    assert len(ax.patches) == 2 and "1 class(es) without examples not shown" in ax.get_title().replace("\n", " ")
+    assert len(ax.patches) == 2 and "1 class without examples not shown" in ax.get_title().replace("\n", " ")
     # Short labels leave the figure at its narrowest: the title (crossval's longer one too) is wrapped
     # inside it, where one line ran past both edges.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
