@@ -189,6 +189,12 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     _, model = evaluation.load_run(run_dir)
     metrics = evaluation.evaluate_items(model, config, items, out_dir, log=log)
+    # The run's own test split against its kept validation accuracy: the gap line training printed
+    validation = None
+    if data is None and name == "test":
+        from .trainer import run_validation
+
+        validation = run_validation(run_dir)
     counts = {label: sum(1 for i in items if i.label == label) for label in config.labels}
     summary = {"evaluated": name, "source": data or str(run_dir / "split.csv"), "files": len(examples),
                "evaluated_clips": len(items), "skipped": len(skipped), "class_counts": {"evaluated": counts}}
@@ -196,8 +202,9 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
         summary["left_out_unknown_labels"] = left_out
     evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
                                 title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
-                                skipped=skipped, log=log)
-    for line in summary_lines(metrics, class_counts=evaluation.train_class_counts(run_dir=run_dir)):
+                                skipped=skipped, log=log, validation=validation)
+    for line in summary_lines(metrics, class_counts=evaluation.train_class_counts(run_dir=run_dir),
+                              validation=validation):
         log(line)
     if skipped:
         log(f"{counted(len(skipped), 'unreadable files')} skipped, listed in {out_dir / 'skipped.csv'}")

@@ -32,7 +32,7 @@ import tensorflow as tf
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
 from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
-from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset
+from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset, read_split_csv
 from .errors import ConfigError, DatasetError, SoundTFError, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
@@ -675,6 +675,19 @@ def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examp
     if not 0 <= at < len(accuracies) or not math.isfinite(accuracies[at]):
         return None
     return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples)}
+
+
+def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """:func:`kept_validation` of a trained run folder: from its ``history.csv``, the weights it keeps and its
+    ``split.csv``'s validation rows (the readable files, as the run validated on). ``None`` when one of them is
+    missing or unreadable: the line it feeds is advice, not worth failing an evaluation over."""
+    run_dir = Path(run_dir)
+    try:
+        history = read_history(run_dir / "history.csv")
+        num_examples = len(read_split_csv(run_dir / SPLIT_CSV, run_file=True)["val"])
+    except (OSError, ValueError, KeyError, SoundTFError):
+        return None
+    return kept_validation(history, BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS, num_examples)
 
 
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).

@@ -119,6 +119,55 @@ def test_evaluate_writes_consistent_files(run, tmp_path, capsys):
     assert f"<p>{len(train_rows)} examples evaluated (train).</p>" in html and "test examples" not in html
 
 
+def test_evaluating_the_runs_test_split_gives_trainings_validation_gap_line(run, tmp_path, capsys, monkeypatch):
+    """Training printed the validation/test gap line and evaluate, scoring the same test split, did not: its
+    summary and report.html take the run's kept validation accuracy from history.csv and split.csv too."""
+    import html
+
+    from sound_tf import evaluate, metrics as M, trainer
+
+    copy = tmp_path / "run"
+    shutil.copytree(run.run_dir, copy)
+    history = trainer.read_history(copy / "history.csv")
+    val_rows = [r for r in _rows(copy / "split.csv") if r["split"] == "val"]
+    assert trainer.run_validation(copy) == trainer.kept_validation(history, trainer.BEST_WEIGHTS, len(val_rows)) \
+        == run.validation
+    # A test split of other clips: its labels turned (every clip called the next class), the kept epoch's
+    # validation accuracy 1.0; the tiny splits are let through the clip count's floor.
+    rows = _rows(copy / "split.csv")
+    labels = sorted(TONES_HZ)
+    for row in rows:
+        if row["split"] == "test":
+            row["label"] = labels[(labels.index(row["label"]) + 1) % len(labels)]
+    with (copy / "split.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = (copy / "history.csv").read_text().splitlines()
+    column = lines[0].split(",").index("val_accuracy")
+    lines[1:] = [",".join("1.0" if i == column else cell for i, cell in enumerate(line.split(",")))
+                 for line in lines[1:]]
+    (copy / "history.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(M, "GAP_MIN_CLIPS", 1)
+    validation = {"accuracy": 1.0, "num_examples": len(val_rows)}
+    assert trainer.run_validation(copy) == validation
+
+    capsys.readouterr()
+    assert evaluate.main([str(copy), "--out", str(tmp_path / "test")]) == 0
+    metrics = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    gap = M.validation_gap(metrics, validation)
+    assert gap is not None and metrics["accuracy"] < 0.5
+    assert gap in capsys.readouterr().out
+    assert html.escape(gap) in (tmp_path / "test" / "report.html").read_text(encoding="utf-8")
+    # the validation split itself, and a run without its history, give no such line
+    assert evaluate.main([str(copy), "--split", "val", "--out", str(tmp_path / "val")]) == 0
+    assert "far below validation accuracy" not in capsys.readouterr().out
+    (copy / "history.csv").unlink()
+    assert trainer.run_validation(copy) is None
+    assert evaluate.main([str(copy), "--out", str(tmp_path / "test2")]) == 0
+    assert "far below validation accuracy" not in capsys.readouterr().out
+
+
 def test_evaluate_refuses_an_out_that_is_the_run_or_holds_other_files(run, tmp_path, capsys, monkeypatch):
     """``--out RUN_DIR`` replaced the run's own metrics.json and report.html with another dataset's, and a
     folder of the user's own had its report.html overwritten without a word."""
