@@ -32,6 +32,7 @@ import os
 import re
 import statistics
 import sys
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -450,8 +451,8 @@ def _jsonish(value: Any) -> str:
 
 def differing_settings(summaries: Sequence[RunSummary]) -> dict[str, list[str]]:
     """``{setting: [its value in each run]}`` for every setting not the same in all of them (a setting one
-    run lacks, as a config from an older version, shows as ``-``). ``labels`` shows as its class count
-    when the counts differ, else as ``same count, other names``."""
+    run lacks, as a config from an older version, shows as ``-``). ``labels`` shows as its class count,
+    with the names that set it apart when runs of that count have other names (:func:`_labels_cells`)."""
     keys = sorted({key for summary in summaries for key in summary.settings})
     differ: dict[str, list[str]] = {}
     for key in keys:
@@ -459,14 +460,34 @@ def differing_settings(summaries: Sequence[RunSummary]) -> dict[str, list[str]]:
         if all(value == values[0] for value in values[1:]):
             continue
         if key == "labels" and all(isinstance(value, list) for value in values):
-            counts = {len(value) for value in values}
-            differ[key] = [f"{len(value)} classes" if len(counts) > 1 else "other names" for value in values]
+            differ[key] = _labels_cells(values)
         else:
             differ[key] = ["-" if value is _MISSING else _jsonish(value) for value in values]
     return differ
 
 
 _MISSING = object()
+#: Of the names that set a run's classes apart, this many are given, then ``...``.
+LABELS_NAMED = 3
+
+
+def _labels_cells(values: Sequence[list]) -> list[str]:
+    """Each run's class list as its count, ``3 classes``, and when runs of that count have other names, the
+    names it holds that not every run does: ``3 classes with wren`` beside ``3 classes with Mönchsgrasmücke``.
+    Every run of one count read ``other names``, the runs that had the same classes too, so six runs of which
+    one had other classes printed ``labels  other names: the other 6``."""
+    shared = set.intersection(*(set(map(str, value)) for value in values))
+    lists_of_count: dict[int, set[tuple[str, ...]]] = defaultdict(set)
+    for value in values:
+        lists_of_count[len(value)].add(tuple(map(str, value)))
+    cells = []
+    for value in values:
+        cell = counted(len(value), "classes", one="class")
+        own = [name for name in map(str, value) if name not in shared]
+        if len(lists_of_count[len(value)]) > 1 and own:
+            cell += " with " + ", ".join(own[:LABELS_NAMED]) + (", ..." if len(own) > LABELS_NAMED else "")
+        cells.append(cell)
+    return cells
 
 
 #: Up to this many runs, and lines this wide, the settings that differ give each run's value in the runs' order.

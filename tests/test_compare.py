@@ -853,3 +853,30 @@ def test_a_run_with_a_command_in_its_folder_is_running_else_stopped(runs, crossv
         locks.release_folder(run)
     assert compare.summarise(run).status == "stopped"
     assert locks.in_use(tmp_path / "nowhere") is False and compare.summarise(runs["a"]).status == "done"
+
+
+def _with_labels(run: Path, to: Path, labels: list[str]) -> Path:
+    _copy(run, to)
+    config = json.loads((to / "config.json").read_text())
+    config["labels"] = labels
+    (to / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    return to
+
+
+def test_runs_of_as_many_classes_with_other_names_say_which_names(runs, tmp_path, capsys):
+    """Runs of the same number of classes under other names each name the classes that set them apart; every run
+    read 'other names', so five runs on one dataset and one on another printed 'labels  other names: the other 6'
+    (six runs in all, none named), and in order 'other names | other names' for two runs that do differ."""
+    birds = [_with_labels(runs["a"], tmp_path / f"birds{i}", ["owl", "robin", "wren"]) for i in range(5)]
+    other = _with_labels(runs["a"], tmp_path / "other", ["Mönchsgrasmücke", "owl", "robin"])
+    assert compare.main([*map(str, birds), str(other)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("labels"))
+    assert line.split(None, 1)[1] == f"3 classes with Mönchsgrasmücke: {_name(other)}; 3 classes with wren: the other 5"
+    assert compare.main([str(birds[0]), str(other)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("labels"))
+    assert line.split(None, 1)[1] == "3 classes with wren | 3 classes with Mönchsgrasmücke"
+    # another count alone needs no names; a list of many names is cut short
+    summaries = [compare.RunSummary(Path(name), "run", "done", {"labels": labels}) for name, labels in (
+        ("x", ["a", "b"]), ("y", ["a", "b", "c"]), ("z", list("abcdefgh")), ("w", list("abstuvwx")))]
+    assert compare.differing_settings(summaries)["labels"] == [
+        "2 classes", "3 classes", "8 classes with c, d, e, ...", "8 classes with s, t, u, ..."]
