@@ -457,7 +457,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]
         if len(advice) > n_advice:
-            lines.append(f"  ... and {len(advice) - n_advice} more class(es)")
+            lines.append(f"  ... and {counted(len(advice) - n_advice, 'more classes', one='more class')}")
     elif not near_chance(metrics):
         lines.append("no class stands out as needing more data")
     return lines

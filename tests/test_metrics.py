@@ -290,7 +290,10 @@ def test_summary_lines_name_weak_classes_pairs_and_advice():
     assert "cat -> dog" not in text
     assert "bird: only 10 training examples (median 40)" in text
     short = summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_advice=0)
-    assert short[-2:] == ["classes that would benefit from more data:", "  ... and 1 more class(es)"]
+    assert short[-2:] == ["classes that would benefit from more data:", "  ... and 1 more class"]  # was 'class(es)'
+    four = metrics_from_confusion([[8, 1, 1, 0], [1, 8, 0, 1], [1, 0, 8, 1], [0, 1, 1, 8]], ["a", "b", "c", "d"])
+    two_more = summary_lines(four, class_counts={"a": 40, "b": 40, "c": 5, "d": 5}, n_advice=0)
+    assert two_more[-1] == "  ... and 2 more classes"
     exact = summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 10}, n_advice=1)  # all of it: no "0 more"
     assert exact[-1].startswith("  bird: only 10 training examples")
     assert summary_lines(m, class_counts={"cat": 40, "dog": 40, "bird": 40})[-1] == \
@@ -507,3 +510,4 @@ def test_scarce_means_strictly_below_the_fraction_of_the_median():
     advice = data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 20})
     assert len(advice) == 1 and "despite 20 training examples" in advice[0]
     assert "more data should help most" in data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 19})[0]
+
