@@ -426,7 +426,9 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     validation : mapping, optional
         The same model's validation ``accuracy`` and ``num_examples``, for :func:`validation_gap`.
     """
-    lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {len(_per_class(metrics))}"]
+    total, evaluated = len(_per_class(metrics)), _evaluated_classes(metrics)
+    classes = str(total) if evaluated == total else f"{evaluated} of the model's {total}"
+    lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {classes}"]
     head = [f"accuracy {metrics['accuracy']:.4f}", f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
             f"macro F1 {metrics['macro_f1']:.4f}"]
     head += [f"{name.replace('_', '-')} {value:.4f}"
@@ -448,9 +450,9 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     if (gap := validation_gap(metrics, validation)) is not None:  # before the advice to add data: it is not the cause
         lines.append(gap)
     if near_chance(metrics):  # first: advice for single classes means little until the model learns at all
-        classes = len(_per_class(metrics))
+        which = f"{evaluated} classes" if evaluated == total else f"the {evaluated} classes evaluated"
         lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
-                     f"{1 / classes:.2f} with {classes} classes): as a whole it needs more training data or more "
+                     f"{1 / evaluated:.2f} with {which}): as a whole it needs more training data or more "
                      "updates (epochs, a smaller batch)" + (", before more data for single classes" if advice else
                                                             ", not one class"))
     if advice:
@@ -467,11 +469,20 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
 NEAR_CHANCE_SHARE = 0.25
 
 
+def _evaluated_classes(metrics: Mapping[str, Any]) -> int:
+    """How many classes the evaluated clips hold (support above 0; a class without a support entry counts): the
+    classes balanced accuracy averages its recall over, so its chance level is one over their number."""
+    return sum(1 for scores in _per_class(metrics).values()
+               if not isinstance(scores, Mapping) or scores.get("support") is None or scores["support"] > 0)
+
+
 def near_chance(metrics: Mapping[str, Any]) -> bool:
-    """Whether the balanced accuracy of ``metrics`` (two or more classes) is no more than
+    """Whether the balanced accuracy of ``metrics`` (two or more classes evaluated) is no more than
     :data:`NEAR_CHANCE_SHARE` of the way from chance (``1 / classes``) to 1: 0.44 with 4 classes, 0.33 with 10.
-    There, classes are not weak against the others (what :func:`data_advice` looks for): they are all weak."""
-    classes = len(_per_class(metrics))
+    There, classes are not weak against the others (what :func:`data_advice` looks for): they are all weak.
+    The classes are those the evaluated clips hold (:func:`_evaluated_classes`), as balanced accuracy's are:
+    a 3-class model evaluated on clips of 2 of its classes is at chance at 0.50, where 0.33 was used."""
+    classes = _evaluated_classes(metrics)
     if classes < 2 or "balanced_accuracy" not in metrics:
         return False
     chance = 1.0 / classes

@@ -511,3 +511,25 @@ def test_scarce_means_strictly_below_the_fraction_of_the_median():
     assert len(advice) == 1 and "despite 20 training examples" in advice[0]
     assert "more data should help most" in data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 19})[0]
 
+
+
+def test_chance_counts_the_classes_evaluated_not_the_models():
+    """Balanced accuracy averages the recall of the classes the evaluated clips hold, so its chance level is one
+    over their number. Evaluating a 3-class model on recordings of 2 of its classes (another site: no wren there),
+    a model that answers owl for 6 of 8 clips of each scored 0.50, exactly chance, and was told 'chance is 0.33
+    with 3 classes'; one at 0.56 was not called near chance at all (the edge with 3 classes is 0.50, with the 2
+    evaluated 0.625). The first line said 'classes: 3' of clips of 2."""
+    labels = ["owl", "robin", "wren"]
+    coin = metrics_from_confusion([[6, 2, 0], [6, 2, 0], [0, 0, 0]], labels)  # balanced accuracy 0.50
+    assert coin["balanced_accuracy"] == pytest.approx(0.5)
+    lines = summary_lines(coin, class_counts=dict.fromkeys(labels, 20))
+    assert lines[0] == "examples: 16  classes: 2 of the model's 3"
+    assert ("the model scores near chance (balanced accuracy 0.50; chance is 0.50 with the 2 classes evaluated): "
+            "as a whole it needs more training data or more updates") in "\n".join(lines)
+    slightly = metrics_from_confusion([[6, 2, 0], [5, 3, 0], [0, 0, 0]], labels)  # 0.5625, below 0.625
+    assert near_chance(slightly)
+    # every class evaluated: as before
+    every = metrics_from_confusion([[6, 2, 0], [5, 3, 0], [4, 0, 4]], labels)
+    assert summary_lines(every, class_counts=dict.fromkeys(labels, 20))[0] == "examples: 24  classes: 3"
+    # one class evaluated says nothing of chance (balanced accuracy is its recall)
+    assert not near_chance(metrics_from_confusion([[1, 7, 0], [0, 0, 0], [0, 0, 0]], labels))
