@@ -40,7 +40,7 @@ import numpy as np
 
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
                     resample_wave, split_windows)
-from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli, stop_signal
+from .errors import AudioError, ConfigError, SoundTFError, counted, is_whole, run_cli, stop_signal
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
@@ -474,6 +474,9 @@ def _main(args: argparse.Namespace) -> int:
         raise
     if args.json:
         print_json()
+    elif failed and len(files) > 1:  # the count after the results, as predict gives it: the errors scroll away
+        print("error: no file could be classified" if failed == len(files) else
+              f"error: {failed} of {counted(len(files), 'files')} could not be classified", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -387,7 +387,10 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     (empty / "x.m4a").write_bytes(b"")
     (empty / "y.m4a").write_bytes(b"")
     assert lite.main([str(models["loud"]), str(empty)]) == 1
-    assert f"error: {empty}: folder holds no audio files (2 other files, e.g. x.m4a;" in capsys.readouterr().err
+    err = capsys.readouterr().err  # one input: its error alone, no count
+    assert f"error: {empty}: folder holds no audio files (2 other files, e.g. x.m4a;" in err and "classified" not in err
+    assert lite.main([str(models["loud"]), str(empty), str(tmp_path / "gone.wav")]) == 1
+    assert capsys.readouterr().err.endswith("\nerror: no file could be classified\n")
 
 
 _SLOW_LITE = """
@@ -703,6 +706,7 @@ def test_cli_quiet_leaves_out_the_runtimes_log_line_and_keeps_results_and_errors
                     for extra in ([], ["--quiet"]))
     missing = f"error: {tmp_path / 'missing.wav'}: no such file or folder\n"
     assert plain.returncode == quiet.returncode == 1
+    missing += "error: 1 of 2 files could not be classified\n"  # the count at the end, as predict gives it
     assert plain.stderr == "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n" + missing
     assert quiet.stderr == missing
     assert quiet.stdout == plain.stdout and quiet.stdout.startswith(f"{short} (0.25 s, 1 window)\n  loud ")
