@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -33,7 +34,7 @@ from . import atomic, augment, pipeline
 from .audio import cache_dir_of
 from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
 from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, prepare_dataset, read_split_csv
-from .errors import ConfigError, DatasetError, SoundTFError, is_whole
+from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
@@ -732,6 +733,27 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
             f"step{'s' if steps != 1 else ''} per epoch: {why}{advice}")
 
 
+#: :func:`imbalance_note`: a training split whose largest class has this many times the clips of its smallest.
+IMBALANCE_RATIO = 3.0
+
+
+def imbalance_note(train_labels: Sequence[str], config: Config) -> str | None:
+    """A note when the training split's classes are far apart in size (:data:`IMBALANCE_RATIO`) and class weights
+    are off: a 12:12:3 split of bird songs trained without a word of ``--class-weights``, the per-class counts
+    only in report.html. ``None`` when balanced enough, or when class weights are on."""
+    counts = Counter(train_labels)
+    if config.train.class_weights or len(counts) < 2:
+        return None
+    least = min(counts, key=lambda label: (counts[label], label))  # of equal counts, the first name
+    most = min(counts, key=lambda label: (-counts[label], label))
+    low, high = counts[least], counts[most]
+    if high < IMBALANCE_RATIO * low:
+        return None
+    return (f"note: the training split's classes range from {counted(low, 'clips')} ({least}) to {high} ({most}), "
+            f"{high / low:.1f} to 1; --class-weights weighs each clip by its class's rarity, so every class counts "
+            f"alike in the loss")
+
+
 def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, val_labels: Sequence[int],
                          num_train: int) -> str | None:
     """A warning when the kept epoch's validation accuracy is no better than always answering the most
@@ -894,6 +916,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(augment.summary_line(config, noise_folder=noise_folder))
         if (few := few_steps_warning(len(train_paths), config)) is not None:
             log(few)
+        if (uneven := imbalance_note([item.label for item in data.splits["train"]], config)) is not None:
+            log(uneven)
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
         model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,
                   callbacks=_callbacks(config, run_dir, history, started=started, seconds_before=seconds_before,

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -2065,6 +2066,37 @@ def test_a_validation_split_of_one_class_is_not_called_chance():
         "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
         "answering the validation split's most common class (0.7500); check the labels, or try more epochs, a "
         "larger train.early_stopping_patience or a --clip-seconds that holds each sound whole")
+
+
+def test_a_training_split_of_uneven_classes_is_told_of_class_weights(tmp_path):
+    """A 12:12:3 split of bird songs trained without a word of --class-weights (the per-class counts only in
+    report.html): three times the clips in the largest class as in the smallest gets a note, unless class
+    weights are on."""
+    from sound_tf import trainer
+
+    config = Config()
+    weighted = apply_overrides(config, {"train.class_weights": True})
+    birds = ["robin"] * 12 + ["wren"] * 12 + ["owl"] * 3
+    assert trainer.imbalance_note(birds, config) == (
+        "note: the training split's classes range from 3 clips (owl) to 12 (robin), 4.0 to 1; --class-weights weighs "
+        "each clip by its class's rarity, so every class counts alike in the loss")
+    assert trainer.imbalance_note(birds, weighted) is None
+    assert trainer.imbalance_note(["a"] * 9 + ["b"] * 4, config) is None  # 2.25 to 1
+    assert trainer.imbalance_note(["a"] * 9 + ["b"] * 3, config).startswith(  # 3 to 1: the edge
+        "note: the training split's classes range from 3 clips (b) to 9 (a), 3.0 to 1;")
+    assert "from 1 clip (b) to 5 (a)" in trainer.imbalance_note(["a"] * 5 + ["b"], config)
+    assert trainer.imbalance_note(["a"] * 5, config) is None
+    # in a run: the training split of a tree whose one class lost most of its clips
+    root = make_tree(tmp_path / "data", clips_per_class=12, corrupt=False)
+    for path in sorted((root / "low" / "nested").glob("*.wav"))[:8]:
+        path.unlink()
+    lines: list[str] = []
+    result = trainer.train_run(_tiny_config(root, **{"train.epochs": 1}), tmp_path / "run", verbose=0,
+                               log=lines.append, evaluate_test=False)
+    counts = Counter(item.label for item in result.data.splits["train"])
+    assert counts["low"] * 3 <= max(counts.values())
+    notes = [line for line in lines if line.startswith("note: the training split's classes range")]
+    assert notes == [trainer.imbalance_note([item.label for item in result.data.splits["train"]], result.config)]
 
 
 def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
