@@ -880,3 +880,109 @@ def test_runs_of_as_many_classes_with_other_names_say_which_names(runs, tmp_path
         ("x", ["a", "b"]), ("y", ["a", "b", "c"]), ("z", list("abcdefgh")), ("w", list("abstuvwx")))]
     assert compare.differing_settings(summaries)["labels"] == [
         "2 classes", "3 classes", "8 classes with c, d, e, ...", "8 classes with s, t, u, ..."]
+
+
+def _edit_json(path: Path, **changes) -> dict:
+    data = {**json.loads(path.read_text()), **changes}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return data
+
+
+def _arm_cells(rows: list[tuple[float, float, float]]) -> list[str]:
+    """The over-seeds cells of runs' (accuracy, balanced accuracy, macro F1): their mean +- population std."""
+    columns = np.array(rows).T
+    return [f"{100 * columns[0].mean():.2f}% +-{100 * columns[0].std():.2f}",
+            f"{100 * columns[1].mean():.2f}% +-{100 * columns[1].std():.2f}",
+            f"{columns[2].mean():.3f} +-{columns[2].std():.3f}"]
+
+
+def _scores(path: Path) -> tuple[float, float, float]:
+    data = json.loads(path.read_text())
+    return data["accuracy"], data["balanced_accuracy"], data["macro_f1"]
+
+
+def _over_seeds(lines: list[str]) -> list[list[str]]:
+    start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
+    assert re.split(r"\s{2,}", lines[start + 1].strip()) == ["accuracy", "balanced acc.", "macro F1", "seeds", "runs"]
+    arms = []
+    for line in lines[start + 2:]:  # its arms, then the repeats left out, then any other note
+        if not line.startswith("  ") or "left out" in line:
+            break
+        arms.append(re.split(r"\s{2,}", line.strip()))
+    return arms
+
+
+def test_an_augmentation_ablation_is_two_arms_and_a_run_without_scores_joins_none(runs, tmp_path, capsys):
+    """Issue 3's ablation: augmentation off and on over seeds 0 and 1, the arms differing in augment.enabled alone
+    (the other tests' arms differed in two settings at once), and a seed-2 run killed before its test scores: each
+    arm is its own two runs' mean +- std, and the killed run, a row of its own, blanks no arm."""
+    made = {}
+    for name, seed, augment, accuracy in (("off0", 0, False, 0.5), ("off1", 1, False, 0.7), ("on0", 0, True, 0.8),
+                                          ("on1", 1, True, 0.9)):
+        run = _with_seed(runs["a"], tmp_path / name, seed)
+        config = json.loads((run / "config.json").read_text())
+        config["augment"]["enabled"] = augment
+        (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        _edit_json(run / "metrics.json", accuracy=accuracy, balanced_accuracy=accuracy - 0.1, macro_f1=accuracy - 0.2)
+        made[name] = run
+    killed = _with_seed(runs["a"], tmp_path / "off2", 2)
+    (killed / "metrics.json").unlink()
+    _edit_json(killed / "run_state.json", status="running")
+    assert compare.main([*map(str, made.values()), str(killed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(killed))))[2] == "stopped"
+    arms = _over_seeds(lines)
+    assert arms == [[*_arm_cells([_scores(made[name] / "metrics.json") for name in names]), "0, 1",
+                     ", ".join(_name(made[name]) for name in names)] for names in (("off0", "off1"), ("on0", "on1"))]
+    assert arms[0][0] == "60.00% +-10.00" and arms[1][0] == "85.00% +-5.00"
+    assert not any("left out" in line for line in lines)
+
+
+def test_crossvals_of_two_seeds_are_averaged_their_newest_repeat_kept(runs, crossval_run, tmp_path, capsys):
+    """Finished crossvals that differ in the seed alone are an arm over their means, each seed once (its newest
+    crossval.json); a train run with the same settings and the same clips, one split's score, is in no crossval's
+    arm. --csv gives each crossval's spread over folds as crossval.json holds it, score by score."""
+    cv0 = _copy(crossval_run, tmp_path / "cv0")
+    cv1 = _with_seed(crossval_run, tmp_path / "cv1", 1)
+    cv0b = _copy(crossval_run, tmp_path / "cv0b")  # an older crossval of seed 0, given last
+    for folder, accuracy in ((cv1, 0.9), (cv0b, 0.1)):
+        summary = json.loads((folder / "crossval.json").read_text())
+        _edit_json(folder / "crossval.json", mean={**summary["mean"], "accuracy": accuracy})
+    os.utime(cv0 / "crossval.json", (2e9, 2e9))
+    os.utime(cv0b / "crossval.json", (1e9, 1e9))
+    run = _with_seed(runs["a"], tmp_path / "run2", 2)
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["epochs"] = 2  # the crossval's folds' epochs: its settings are the crossval's but for the seed
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    cv_summary, run_summary = compare.summarise(cv0), compare.summarise(run)
+    assert {k: v for k, v in cv_summary.settings.items() if k != compare.SEED} == \
+        {k: v for k, v in run_summary.settings.items() if k != compare.SEED}
+    assert cv_summary.data == run_summary.data  # the same clips: only its kind keeps it out
+    table = tmp_path / "table.csv"
+    assert compare.main([str(cv0), str(cv1), str(run), str(cv0b), "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [arm] = _over_seeds(lines)
+    means = [json.loads((folder / "crossval.json").read_text())["mean"] for folder in (cv0, cv1)]
+    assert arm == [*_arm_cells([(m["accuracy"], m["balanced_accuracy"], m["macro_f1"]) for m in means]), "0, 1",
+                   f"{_name(cv0)}, {_name(cv1)}"]
+    assert lines[-2:] == [f"  1 repeat of a seed left out (a seed repeats its run, so it counts once, its newest run): "
+                          f"{_name(cv0b)} (seed 0)", f"wrote {table}"]
+    std = json.loads((cv0 / "crossval.json").read_text())["std"]
+    written = _rows(table)[0]
+    assert [float(written[f"{score}_std"]) for score in compare.SCORES] == \
+        pytest.approx([std[score] for score in compare.SCORES], abs=1e-12)
+    assert len({round(std[score], 9) for score in compare.SCORES}) > 1  # the columns can tell one score from another
+
+
+def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
+    """fold_1 of two crossvals of seeds 0 and 1, given as folders: a fold is one part of its crossval's answer, its
+    test fold one of k, so they are rows of kind fold and not averaged over seeds."""
+    folds = []
+    for seed in (0, 1):
+        cv = tmp_path / f"cv{seed}"
+        folds.append(_with_seed(runs["a"], cv / "fold_1", seed))
+        (cv / "crossval_state.json").write_text('{"folds": [1, 2, 3]}', encoding="utf-8")
+    assert compare.main(list(map(str, folds))) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines[1:3]] == ["fold", "fold"]
+    assert lines[3:] == ["settings that differ (in the order of the runs above, 1 of 67):", "  train.seed  0 | 1"]
