@@ -938,6 +938,40 @@ def test_an_augmentation_ablation_is_two_arms_and_a_run_without_scores_joins_non
     assert not any("left out" in line for line in lines)
 
 
+def test_a_score_one_run_of_an_arm_does_not_give_is_left_blank(runs, tmp_path, capsys):
+    """A metrics.json without balanced_accuracy (an older version's) beside one with it: the arm's balanced
+    accuracy is '-', not one run's value with a spread of 0 as if two seeds agreed; the other scores are averaged."""
+    older = _with_seed(runs["a"], tmp_path / "older", 1)
+    metrics = json.loads((older / "metrics.json").read_text())
+    del metrics["balanced_accuracy"]
+    metrics.update(accuracy=0.9, macro_f1=0.85)
+    (older / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    assert compare.main([str(runs["a"]), str(older)]) == 0
+    [arm] = _over_seeds(capsys.readouterr().out.splitlines())
+    a = _scores(runs["a"] / "metrics.json")
+    both = _arm_cells([a, (0.9, 0.0, 0.85)])
+    assert arm == [both[0], "-", both[2], "0, 1", f"{_name(runs['a'])}, {_name(older)}"]
+
+
+def test_an_arms_seeds_and_runs_are_in_the_order_given(runs, tmp_path, capsys):
+    """The run kept for a seed given first may be its newest repeat, given last: the arm still lists its runs, and
+    their seeds beside them, in the table's order (seed 1's run, then seed 0's newest), not by seed."""
+    first = _with_seed(runs["a"], tmp_path / "s0", 0)
+    other = _with_seed(runs["a"], tmp_path / "s1", 1)
+    newest = _with_seed(runs["a"], tmp_path / "s0b", 0)
+    _edit_json(other / "metrics.json", accuracy=0.9)
+    _edit_json(newest / "metrics.json", accuracy=0.6)
+    os.utime(first / "metrics.json", (1e9, 1e9))
+    os.utime(newest / "metrics.json", (2e9, 2e9))
+    assert compare.main([str(first), str(other), str(newest)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [arm] = _over_seeds(lines)
+    assert arm[:3] == _arm_cells([_scores(other / "metrics.json"), _scores(newest / "metrics.json")])
+    assert arm[0] == "75.00% +-15.00"  # 0.9 and 0.6: not first's accuracy in newest's place
+    assert arm[3:] == ["1, 0", f"{_name(other)}, {_name(newest)}"]
+    assert lines[-1].endswith(f"newest run): {_name(first)} (seed 0)")
+
+
 def test_crossvals_of_two_seeds_are_averaged_their_newest_repeat_kept(runs, crossval_run, tmp_path, capsys):
     """Finished crossvals that differ in the seed alone are an arm over their means, each seed once (its newest
     crossval.json); a train run with the same settings and the same clips, one split's score, is in no crossval's
