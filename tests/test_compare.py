@@ -1020,3 +1020,42 @@ def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[1:3]] == ["fold", "fold"]
     assert lines[3:] == ["settings that differ (in the order of the runs above, 1 of 67):", "  train.seed  0 | 1"]
+
+
+def test_a_stopped_crossvals_folds_count_only_with_their_scores(crossval_run, tmp_path, capsys):
+    """A fold done whose metrics.json is gone is not finished (as crossval counts it), and a score one finished
+    fold lacks is '-' in the row, not the others' mean with their spread."""
+    gone = _stopped_in_fold_3(crossval_run, tmp_path / "gone")
+    (gone / "fold_2" / "metrics.json").unlink()
+    partial = _stopped_in_fold_3(crossval_run, tmp_path / "partial")
+    metrics = json.loads((partial / "fold_2" / "metrics.json").read_text())
+    del metrics["macro_f1"]
+    (partial / "fold_2" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    assert compare.main([str(gone), str(partial)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    fold1 = json.loads((gone / "fold_1" / "metrics.json").read_text())
+    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(gone))))
+    assert row[1:6] == ["crossval", "1 of 3 folds, stopped", "-", "-", str(fold1["num_examples"])]
+    assert row[7] == f"{100 * fold1['accuracy']:.2f}%"  # one fold: no spread
+    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith(_name(partial))))
+    accuracy = np.array([fold1["accuracy"], metrics["accuracy"]])
+    assert row[2] == "2 of 3 folds, stopped"
+    assert row[7:10] == [f"{100 * accuracy.mean():.2f}% +-{100 * accuracy.std():.2f}", row[8], "-"]
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("metrics.json", '[0.9, 0.8]', "holds list, not a JSON object"),
+    ("crossval_state.json", '{"folds": "1,2,3"}', "not the file sound_tf writes there (no list of folds)"),
+])
+def test_a_json_file_not_in_its_format_leaves_its_run_out(runs, crossval_run, tmp_path, capsys, name, text, problem):
+    """A metrics.json holding a list, or a crossval_state.json without its list of folds (a stopped crossval's),
+    is named with its problem and its run left out; the others are compared."""
+    if name == "metrics.json":
+        run = _copy(runs["b"], tmp_path / "b")
+    else:
+        run = _stopped_in_fold_3(crossval_run, tmp_path / "cv")
+    (run / name).write_text(text, encoding="utf-8")
+    assert compare.main([str(runs["a"]), str(run)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"warning: {run / name}: {problem}; {run} is left out\n"
+    assert _name(run) not in captured.out and _name(runs["a"]) in captured.out
