@@ -963,11 +963,11 @@ class WaveformAugmenter:
 
     @property
     def acts_on_waveform(self) -> bool:
-        """Whether :meth:`apply` can change a clip (with every transform in the model it returns it as it is)."""
-        aug = self.augment
-        rescales = self.rescales_waveform and max(aug.speed_probability, aug.stretch_probability,
-                                                  aug.pitch_probability) > 0
-        shifts_or_scales = aug.shift_gain_domain == "waveform" and max(aug.shift_probability, aug.gain_probability) > 0
+        """Whether :meth:`apply` can change a clip (with every transform in the model, or at a probability of 0 or with
+        a range of only its neutral value, as gain 0..0 dB, it returns it as it is)."""
+        aug = self.augment  # a range of only the neutral value (gain 0..0 dB, speed 1..1) changes nothing
+        rescales = self.rescales_waveform and any(_acts(aug, name) for name in ("speed", "stretch", "pitch"))
+        shifts_or_scales = aug.shift_gain_domain == "waveform" and any(_acts(aug, name) for name in ("shift", "gain"))
         return aug.enabled and (rescales or shifts_or_scales or self._noise_table is not None)
 
     @property
@@ -1467,31 +1467,44 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
 
 
 def _changes(probability: float, low: float, high: float, neutral: float) -> bool:
-    """Whether a rescale step (speed, stretch, pitch) drawn with ``probability`` from ``[low, high]`` can change a
-    clip: a range that is only ``neutral`` (1x, 1x, 0 semitones) rescales by nothing, whatever the probability."""
+    """Whether a step drawn with ``probability`` from ``[low, high]`` can change a clip: a range that is only
+    ``neutral`` (1x, 1x, 0 semitones, a shift of 0, 0 dB) changes nothing, whatever the probability."""
     return probability > 0 and (low != high or low != neutral)
+
+
+def _ranges(aug: AugmentConfig) -> dict[str, tuple[float, float, float]]:
+    """``(low, high, neutral)`` of each transform with a value that can leave a clip as it is (noise at any SNR
+    changes it)."""
+    return {"shift": (-aug.shift_max_clip_fraction, aug.shift_max_clip_fraction, 0.0),
+            "speed": (aug.speed_min_factor, aug.speed_max_factor, FeatureRescale.NEUTRAL[0]),
+            "stretch": (aug.stretch_min_rate, aug.stretch_max_rate, FeatureRescale.NEUTRAL[1]),
+            "pitch": (aug.pitch_min_semitones, aug.pitch_max_semitones, FeatureRescale.NEUTRAL[2]),
+            "gain": (aug.gain_min_db, aug.gain_max_db, 0.0)}
+
+
+def _acts(aug: AugmentConfig, name: str) -> bool:
+    """Whether transform ``name`` (an ``augment.<name>_probability``) can change a clip: a probability above 0 and,
+    for shift, speed, stretch, pitch and gain, a range that is not only its neutral value (:func:`_changes`)."""
+    probability = getattr(aug, f"{name}_probability")
+    ranges = _ranges(aug)
+    return _changes(probability, *ranges[name]) if name in ranges else probability > 0
 
 
 def applied_transforms(config: Config) -> list[str]:
     """The transforms training applies with ``config``, by the names of their ``augment.*_probability`` settings
     (``shift``, ``speed``, ``stretch``, ``pitch``, ``gain``, ``noise``, ``spec``, ``mixup``), in the config's order:
-    those with a probability above 0, SpecAugment with a mask to draw, speed, stretch and pitch with a range that is
-    not only their neutral value (:meth:`FeatureRescale.active`'s rule). Empty when ``augment.enabled`` is false.
-    :func:`summary_line` shows these, and the preview (``python -m sound_tf.augment``) names them."""
+    those with a probability above 0, SpecAugment with a mask to draw, shift, speed, stretch, pitch and gain with a
+    range that is not only their neutral value (the rule of :attr:`FeatureRescale.active` and
+    :attr:`FeatureAugment.shifts_or_scales`: a gain of 0..0 dB changes no clip). Empty when ``augment.enabled`` is
+    false. :func:`summary_line` shows these, and the preview (``python -m sound_tf.augment``) names them."""
     aug = config.augment
     if not aug.enabled:
         return []
-    neutral = dict(zip(("speed", "stretch", "pitch"), FeatureRescale.NEUTRAL))
-    ranges = {"speed": (aug.speed_min_factor, aug.speed_max_factor), "stretch": (aug.stretch_min_rate,
-              aug.stretch_max_rate), "pitch": (aug.pitch_min_semitones, aug.pitch_max_semitones)}
     names = []
     for name in (field[:-len("_probability")] for field in AugmentConfig.__dataclass_fields__
                  if field.endswith("_probability")):
-        probability = getattr(aug, f"{name}_probability")
-        if probability == 0 or (name == "spec" and aug.spec_freq_mask_count == aug.spec_time_mask_count == 0):
+        if not _acts(aug, name) or (name == "spec" and aug.spec_freq_mask_count == aug.spec_time_mask_count == 0):
             continue  # spec_augment_layer: no masks, no layer
-        if name in ranges and not _changes(probability, *ranges[name], neutral[name]):
-            continue
         names.append(name)
     return names
 
@@ -1506,8 +1519,8 @@ def domain_of(config: Config, name: str) -> str | None:
 def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> str:
     """``augment: shift p0.5 +-10% roll (features), ...``: the transforms a run trains with, one log line.
 
-    Each transform training applies (:func:`applied_transforms`: a probability above 0, and for speed, stretch and
-    pitch a range beyond their neutral value; in the order of the config's ``*_probability`` settings) with its
+    Each transform training applies (:func:`applied_transforms`: a probability above 0, and for shift, speed, stretch,
+    pitch and gain a range beyond their neutral value; in the order of the config's ``*_probability`` settings) with its
     probability, its range, where it acts (``features`` in the model, ``waveform`` in ``tf.data``) and, for
     noise, its source: the generated colours, or ``augment.noise_dir`` as the loader takes it
     (:class:`NoiseFolder`): the files mixed in, how long their noise is and the files left out (``from /data/noise
@@ -1541,7 +1554,8 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
     if not parts:
         if any(getattr(aug, field) > 0 for field in fields if field.endswith("_probability")):
             return ("augment: on, but no transform changes a clip: each is at probability 0 (augment.*_probability), "
-                    "SpecAugment has no mask, or speed, stretch and pitch draw only 1x, 1x and 0 semitones")
+                    "SpecAugment has no mask, or shift, speed, stretch, pitch and gain draw only 0 s, 1x, 1x, 0 semitones "
+                    "and 0 dB")
         return "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied"
     return "augment: " + ", ".join(parts)
 

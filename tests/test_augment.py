@@ -1604,7 +1604,7 @@ def test_the_preview_names_only_the_transforms_training_applies(tmp_path, capsys
     rescale_only = {f"augment.{name}_probability": 0.0 for name in ("shift", "gain", "noise", "spec")}
     assert augment.summary_line(apply_overrides(neutral, rescale_only)) == (
         "augment: on, but no transform changes a clip: each is at probability 0 (augment.*_probability), SpecAugment "
-        "has no mask, or speed, stretch and pitch draw only 1x, 1x and 0 semitones")
+        "has no mask, or shift, speed, stretch, pitch and gain draw only 0 s, 1x, 1x, 0 semitones and 0 dB")
 
 
 def test_cli_names_the_loudest_part_of_a_file_whose_clip_is_background(tmp_path, capsys):
@@ -2742,6 +2742,30 @@ def test_drawn_shifts_are_whole_samples_spread_evenly_both_ways():
     counts = np.bincount(shifts + 2, minlength=5) / len(shifts)
     np.testing.assert_allclose(counts, [0.125, 0.25, 0.25, 0.25, 0.125], atol=0.05)
     assert abs(shifts.mean()) < 0.1
+
+
+@pytest.mark.parametrize("name, neutral, acting", [
+    ("gain", {"gain_min_db": 0.0, "gain_max_db": 0.0}, {"gain_min_db": 0.0, "gain_max_db": 1.0}),
+    ("shift", {"shift_max_clip_fraction": 0.0}, {"shift_max_clip_fraction": 0.01}),
+    ("speed", {"speed_min_factor": 1.0, "speed_max_factor": 1.0}, {"speed_min_factor": 1.0, "speed_max_factor": 1.1}),
+    ("stretch", {"stretch_min_rate": 1.0, "stretch_max_rate": 1.0}, {"stretch_min_rate": 0.9, "stretch_max_rate": 1.0}),
+    ("pitch", {"pitch_min_semitones": 0.0, "pitch_max_semitones": 0.0},
+     {"pitch_min_semitones": 1.0, "pitch_max_semitones": 1.0})])
+def test_a_range_of_only_the_neutral_value_counts_as_off(name, neutral, acting):
+    """gain 0..0 dB (or a shift of at most 0, speed 1..1, stretch 1..1, pitch 0..0 semitones) at probability 1 on the
+    waveform was counted as acting: training mapped an augmenter that gives every clip back as it is, and the log's
+    summary line listed 'gain p1 +-0 dB (waveform)' (shift and gain; speed, stretch and pitch were left out there
+    already). Such a transform is off everywhere; a range beyond the neutral value acts."""
+    config = config_with(**{f"{name}_probability": 1.0, "rescale_domain": "waveform", **neutral})
+    augmenter = augment.make_waveform_augmenter(config)
+    assert not augmenter.acts_on_waveform and augment.training_augmenter(config) is None
+    assert augment.applied_transforms(config) == ["spec"]  # SpecAugment is on in the defaults
+    assert augment.summary_line(config).startswith("augment: SpecAugment p1 ")
+    wave = sine(440.0, 1.0, RATE_HZ)
+    np.testing.assert_array_equal(augmenter(wave, tf.constant([1, 2])).numpy(), wave)  # the identity indeed
+    acts = apply_overrides(config, {f"augment.{key}": value for key, value in acting.items()})
+    assert augment.training_augmenter(acts) is not None and augment.applied_transforms(acts) == [name, "spec"]
+    assert np.max(np.abs(augment.training_augmenter(acts)(wave, tf.constant([1, 2])).numpy() - wave)) > 1e-3
 
 
 @pytest.mark.parametrize("transform", ["shift", "gain"])
