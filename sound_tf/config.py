@@ -918,16 +918,63 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _unknown_settings(items: Mapping[str, str]) -> str:
+    """``""``, or what is wrong with each ``--set`` flag (``items``: its key -> the flag's text) that names no
+    setting, all in one message, each with its flag and the setting its key is closest to, if any, then the
+    sections, or the keys of a section, where no close setting was found."""
+    import difflib
+
+    keys = {section: [f.name for f in fields(section_cls)] for section, section_cls in SECTIONS.items()}
+    problems, sections = [], set()
+    for key, item in items.items():
+        section, dot, name = key.partition(".")
+        if name in keys.get(section, ()):
+            continue
+        wanted = name if dot else key  # 'epochs' for train.epochs too
+        close = [f"{section}.{match}" for match in difflib.get_close_matches(wanted, keys.get(section, []), n=1,
+                                                                              cutoff=0.5)]
+        close = close or [f"{other}.{match}" for other, names in keys.items()  # a key of another section
+                          for match in difflib.get_close_matches(wanted, names, n=1, cutoff=0.5)][:1]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        if section in SECTIONS and name:
+            problems.append(f"--set {item}: unknown key {name!r} in [{section}]{hint}")
+        elif dot and section and name:
+            problems.append(f"--set {item}: no section {section!r}{hint}")
+        else:
+            problems.append(f"--set {item}: {key!r} is not SECTION.KEY{hint}")
+        if not close:
+            sections.add(section if section in SECTIONS and name else None)
+    if None in sections:
+        problems.append(f"sections: {', '.join(SECTIONS)}")
+    problems += [f"known keys in [{section}]: {', '.join(f.name for f in fields(SECTIONS[section]))}"
+                 for section in sorted(sections - {None})]
+    return "; ".join(problems)
+
+
 def parse_set_flags(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["train.epochs=3", "model.widths=[16, 32]"]`` (``--set`` flags) -> ``{"train.epochs": 3, ...}``."""
-    overrides: dict[str, Any] = {}
+    """``["train.epochs=3", "model.widths=[16, 32]"]`` (``--set`` flags) -> ``{"train.epochs": 3, ...}``.
+
+    Raises
+    ------
+    ConfigError
+        A flag is not ``SECTION.KEY=VALUE`` or sets ``labels``; its key names no setting (every such flag is
+        named, each with the setting its key is closest to); its value does not fit the setting.
+    """
+    keys: dict[str, str] = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
         if key.strip() == "labels":  # a run would replace them with the data's without a word
             raise ConfigError(f"--set {item}: the classes come from the data (its class folders or manifest), "
                               f"so labels cannot be set")
+        keys[key.strip()] = item.strip()  # the last flag of a key is the one kept
+    unknown = _unknown_settings(keys)
+    if unknown:  # all of them at once: fixing one misspelt key let the next refuse the run
+        raise ConfigError(unknown)
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
         try:
             overrides[key.strip()] = _typed_flag_value(key.strip(), value.strip(), parse_value(value.strip()))
         except ConfigError as exc:

@@ -74,14 +74,13 @@ FLAG_DESTS = {"data.format": "format", "data.test_fold": "test_fold", "data.val_
 def flag_given(message: str, args: argparse.Namespace, set_overrides: dict[str, Any], *,
                flag_dests: Mapping[str, str] = FLAG_DESTS) -> str:
     """``"--set KEY=VALUE: "`` or ``"--flag VALUE: "`` when the config error ``message`` is about a value a flag
-    gave (it begins with the key, or is an unknown key of a section), as a recipe's errors begin with its path;
-    else ``""``. ``flag_dests``: the flags that set a config key, as :data:`FLAG_DESTS` (none for a command whose
-    flags of those names set no config value, as the preview's ``--seed``)."""
+    gave (it begins with the key), as a recipe's errors begin with its path; else ``""``. ``flag_dests``: the flags
+    that set a config key, as :data:`FLAG_DESTS` (none for a command whose flags of those names set no config
+    value, as the preview's ``--seed``). A ``--set`` key that names no setting is refused before, with its flag
+    (:func:`sound_tf.config.parse_set_flags`, every such flag at once)."""
     for item in reversed(args.set):  # the last --set of a key is the one kept
         key = item.partition("=")[0].strip()
-        section, _, name = key.partition(".")
-        if key in set_overrides and (message.startswith(f"{key} ") or (
-                message.startswith("unknown key(s) ") and f"{name!r}" in message and f"[{section}]" in message)):
+        if key in set_overrides and message.startswith(f"{key} "):
             return f"--set {item.strip()}: "
     for key, dest in flag_dests.items():
         value = getattr(args, dest, None)

@@ -465,7 +465,8 @@ def test_a_value_a_flag_gave_is_refused_naming_the_flag(tmp_path, monkeypatch):
              "--sample-rate 5: audio.sample_rate_hz must be an integer in [1000, 192000], got 5"),
             (("--epochs", "3", "--set", "train.epochs=0"),  # --set is applied last: its value was refused
              "--set train.epochs=0: train.epochs must be an integer >= 1, got 0"),
-            (("--set", "augment.pitch_p=2"), "--set augment.pitch_p=2: unknown key(s) ['pitch_p'] in [augment]; ")):
+            (("--set", "augment.pitch_p=2"), "--set augment.pitch_p=2: unknown key 'pitch_p' in [augment] (did you mean "
+                                             "augment.pitch_probability?)")):
         with pytest.raises(ConfigError) as info:
             config_from_flags(*flags)
         assert str(info.value).startswith(message), (flags, str(info.value))
@@ -476,6 +477,34 @@ def test_a_value_a_flag_gave_is_refused_naming_the_flag(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"^features.fmax_hz=7000.0 exceeds the Nyquist frequency 4000.0 of "
                                           r"audio.sample_rate_hz=8000$"):
         config_from_flags("--sample-rate", "8000", "--set", "features.fmax_hz=7000")
+
+
+def test_every_set_flag_that_names_no_setting_is_refused_with_its_flag_in_one_message(tmp_path, monkeypatch):
+    """'--set a.b=1 --set c.d=2' printed "override 'a.b' must look like section.key ...", naming neither flag, and
+    two misspelt keys of one section named only the last flag ('--set train.lerning_rate=0.1: unknown key(s)
+    ['epoch', 'lerning_rate'] in [train]'), of two sections only the first: fixing one, the user met the next.
+    Every such flag is named at once, each with the setting it is closest to, before any value is read."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    for flags, message in (
+            (("--set", "a.b=1", "--set", "c.d=2"),
+             "--set a.b=1: no section 'a'; --set c.d=2: no section 'c'; "
+             "sections: audio, features, data, augment, model, train"),
+            (("--set", "train.epoch=1", "--epochs", "0", "--set", "train.lerning_rate=0.1", "--set", "model.dropot=x"),
+             "--set train.epoch=1: unknown key 'epoch' in [train] (did you mean train.epochs?); "
+             "--set train.lerning_rate=0.1: unknown key 'lerning_rate' in [train] (did you mean train.learning_rate?); "
+             "--set model.dropot=x: unknown key 'dropot' in [model] (did you mean model.dropout?)"),
+            (("--set", "train.num_mel_bins=96", "--set", "epochs=3", "--set", "train.foo=1"),
+             "--set train.num_mel_bins=96: unknown key 'num_mel_bins' in [train] (did you mean features.num_mel_bins?); "
+             "--set epochs=3: 'epochs' is not SECTION.KEY (did you mean train.epochs?); "
+             "--set train.foo=1: unknown key 'foo' in [train]; known keys in [train]: epochs, batch_size, "
+             "learning_rate, weight_decay, schedule, warmup_epochs, early_stopping_patience, label_smoothing, "
+             "class_weights, seed, shuffle_buffer")):
+        with pytest.raises(ConfigError) as info:
+            config_from_flags(*flags)
+        assert str(info.value) == message, flags
+    assert config_from_flags("--set", "train.epochs=2", "--set", "model.dropout=0.2").train.epochs == 2
 
 
 def test_a_refused_fraction_names_the_flag_that_gave_it_not_the_other(tmp_path, monkeypatch):
