@@ -116,6 +116,7 @@ __all__ = [
     "feature_augment_layer",
     "feature_rescale_layer",
     "fit_length",
+    "format_drawn",
     "generated_noise_window",
     "load_noise_bank",
     "load_noise_folder",
@@ -1131,25 +1132,55 @@ class WaveformAugmenter:
             return wave
         return self.apply(wave, self.draw(seed, tf.shape(wave)[0]))
 
+    #: The drawn value of each transform that can leave a clip as it is, and that value (noise always acts).
+    NEUTRAL = {"shift_samples": 0, "speed_factor": 1.0, "stretch_rate": 1.0, "pitch_semitones": 0.0, "gain_db": 0.0}
+
+    @staticmethod
+    def acted(params: Mapping[str, Any], transform: str) -> bool:
+        """Whether ``transform`` (``shift``, ``speed``, ...) of a draw changed the clip: applied, with a value other
+        than its neutral one (a gain range of 0..0 dB draws an applied gain of 0 dB)."""
+        if not bool(np.asarray(params[f"{transform}_applied"])):
+            return False
+        key = next((key for key in WaveformAugmenter.NEUTRAL if key.startswith(f"{transform}_")), None)
+        return key is None or float(np.asarray(params[key])) != WaveformAugmenter.NEUTRAL[key]
+
     def describe(self, params: Mapping[str, Any]) -> str:
-        """A file-name-friendly summary of applied transforms, e.g. ``pitch+1.4st_noise18dB-pink``."""
+        """A file-name-friendly summary of the transforms that changed the clip (:meth:`acted`), e.g.
+        ``pitch+1.4st_noise18dB-pink``; a value that rounds to the neutral one gets the decimals that tell it
+        from it (``speed0.998x``, not ``speed1.00x``: see :func:`format_drawn`)."""
         p = {key: np.asarray(value) for key, value in params.items()}
         parts = []
-        if p["shift_applied"]:
-            parts.append(f"shift{float(p['shift_samples']) / self.sample_rate_hz:+.2f}s")
-        if p["stretch_applied"]:
-            parts.append(f"stretch{float(p['stretch_rate']):.2f}x")
-        if p["pitch_applied"]:
-            parts.append(f"pitch{float(p['pitch_semitones']):+.1f}st")
-        if p["speed_applied"]:
-            parts.append(f"speed{float(p['speed_factor']):.2f}x")
-        if p["gain_applied"]:
-            parts.append(f"gain{float(p['gain_db']):+.1f}dB")
-        if p["noise_applied"]:
+        if self.acted(p, "shift"):
+            parts.append(f"shift{format_drawn(float(p['shift_samples']) / self.sample_rate_hz, 0.0, decimals=2)}s")
+        if self.acted(p, "stretch"):
+            parts.append(f"stretch{format_drawn(float(p['stretch_rate']), 1.0, decimals=2)}x")
+        if self.acted(p, "pitch"):
+            parts.append(f"pitch{format_drawn(float(p['pitch_semitones']), 0.0, decimals=1)}st")
+        if self.acted(p, "speed"):
+            parts.append(f"speed{format_drawn(float(p['speed_factor']), 1.0, decimals=2)}x")
+        if self.acted(p, "gain"):
+            parts.append(f"gain{format_drawn(float(p['gain_db']), 0.0, decimals=1)}dB")
+        if self.acted(p, "noise"):
             source = (f"bank{int(p['noise_source'])}" if self.noise_bank_shape is not None
                       else self.augment.noise_colors[int(p["noise_source"])])
-            parts.append(f"noise{float(p['noise_snr_db']):.0f}dB-{source}")
+            parts.append(f"noise{round(float(p['noise_snr_db']))}dB-{source}")  # not '-0dB' for -0.3 dB
         return "_".join(parts) or "none"
+
+
+def format_drawn(value: float, neutral: float, *, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals (a sign when ``neutral`` is 0), or with more, up to 6, when those read as
+    ``neutral`` and it is not: a pitch of 0.04 semitones is ``+0.04``, not ``+0.0``, a speed of 0.998 ``0.998``, not
+    ``1.00``, as if the step had left the clip alone.
+
+    >>> format_drawn(0.04, 0.0, decimals=1), format_drawn(0.998, 1.0, decimals=2), format_drawn(1.43, 0.0, decimals=1)
+    ('+0.04', '0.998', '+1.4')
+    """
+    sign = "+" if neutral == 0 else ""
+    for places in range(decimals, 7):
+        text = f"{value:{sign}.{places}f}"
+        if float(text) != neutral or value == neutral:
+            break
+    return text
 
 
 def make_waveform_augmenter(config: Config, *, noise_bank: np.ndarray | None = None) -> WaveformAugmenter:
@@ -1676,11 +1707,10 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
         starts = tf.floor(u[1] * (tf.cast(size, tf.float32) - widths + 1.0))
         return tf.cast(starts, tf.int32), tf.cast(widths, tf.int32)
 
-    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        if not training or (self.freq_mask_count == 0 and self.time_mask_count == 0) or self.probability == 0.0:
-            return inputs
-        shape = tf.shape(inputs)
-        batch, frames, bins = shape[0], shape[1], shape[2]
+    def draw(self, batch: tf.Tensor, frames: tf.Tensor, bins: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The masks of a batch, as :func:`apply_spec_masks` takes them: ``freq_starts, freq_widths`` ``[batch,
+        freq_mask_count]`` (mel bins) and ``time_starts, time_widths`` ``[batch, time_mask_count]`` (frames);
+        an example left unmasked (``probability`` below 1) has widths 0."""
         freq_starts, freq_widths = self._bands(batch, bins, self.freq_mask_count, self.freq_mask_max_bins)
         max_frames = tf.floor(self.time_mask_max_fraction * tf.cast(frames, tf.float32))
         time_starts, time_widths = self._bands(batch, frames, self.time_mask_count, max_frames)
@@ -1688,8 +1718,14 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
             masked = keras.random.uniform((batch, 1), seed=self.seed_generator) < self.probability  # [batch, 1]
             freq_widths = tf.where(masked, freq_widths, 0)
             time_widths = tf.where(masked, time_widths, 0)
-        return apply_spec_masks(inputs, freq_starts=freq_starts, freq_widths=freq_widths,
-                                time_starts=time_starts, time_widths=time_widths, mask_value=self.mask_value)
+        return {"freq_starts": freq_starts, "freq_widths": freq_widths, "time_starts": time_starts,
+                "time_widths": time_widths}
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        if not training or (self.freq_mask_count == 0 and self.time_mask_count == 0) or self.probability == 0.0:
+            return inputs
+        shape = tf.shape(inputs)
+        return apply_spec_masks(inputs, **self.draw(shape[0], shape[1], shape[2]), mask_value=self.mask_value)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape

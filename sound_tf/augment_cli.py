@@ -101,16 +101,65 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _applied_text(params: dict[str, Any]) -> str:
-    """``speed_factor=1.043, gain_db=-2.1, ...`` for the transforms that were applied."""
+def _applied_text(params: dict[str, Any], masks: str = "") -> str:
+    """``speed_factor=1.043, gain_db=-2.1, ...`` for the transforms that changed the clip
+    (:meth:`sound_tf.augment.WaveformAugmenter.acted`: a gain of 0 dB drawn from 0..0 did not), each value with
+    3 decimals or the more that tell it from its neutral one (``speed_factor=0.9996``, not ``1.000``), then
+    ``masks`` (the SpecAugment masks of the PNG's training panel, :func:`masks_text`)."""
+    from .augment import WaveformAugmenter, format_drawn
+
     parts = []
     for key, value in params.items():
-        if key.endswith("_applied"):
-            continue
         transform = key.split("_", 1)[0]
-        if params.get(f"{transform}_applied", True):
-            parts.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
-    return ", ".join(parts) if parts else "(nothing applied)"
+        if key.endswith("_applied") or (f"{transform}_applied" in params
+                                        and not WaveformAugmenter.acted(params, transform)):
+            continue
+        if key in WaveformAugmenter.NEUTRAL and isinstance(value, float):
+            value = format_drawn(value, WaveformAugmenter.NEUTRAL[key], decimals=3).lstrip("+")
+        parts.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
+    text = ", ".join(parts)
+    return f"{text}; {masks}" if text and masks else text or masks or "(nothing applied)"
+
+
+def draw_spec_masks(config: Config, seed: int, shape: tuple[int, int]) -> dict[str, np.ndarray] | None:
+    """The SpecAugment masks (:meth:`sound_tf.augment.SpecAugment.draw`, ``[count]`` each) that the preview's
+    training panel shows for features of ``shape`` ``(frames, mel_bins)``, from the layer of ``config`` seeded
+    with ``seed``; ``None`` when SpecAugment is off."""
+    from .augment import spec_augment_layer
+
+    layer = spec_augment_layer(replace_section(config, "train", seed=seed))
+    if layer is None:
+        return None
+    return {key: value.numpy()[0] for key, value in layer.draw(1, shape[0], shape[1]).items()}
+
+
+def _runs(starts: np.ndarray, widths: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: the runs of indices in ``[0, size)`` that the bands ``[start, start + width)``
+    cover, overlapping and touching bands merged, in order."""
+    covered = np.zeros(size + 2, bool)  # a False on each side: every run has an edge
+    for start, width in zip(starts.tolist(), widths.tolist()):
+        covered[1 + start:1 + min(start + width, size)] = True
+    edges = np.flatnonzero(np.diff(covered.astype(np.int8)))  # [2 * runs]: where a run starts, after it ends
+    return [(int(first), int(after) - 1) for first, after in zip(edges[::2], edges[1::2])]
+
+
+def masks_text(masks: dict[str, np.ndarray], config: Config, shape: tuple[int, int]) -> str:
+    """``SpecAugment in training (the PNG's last panel): mel bins 44-51 and 0.31-0.35 s masked``: what the
+    ``masks`` (:func:`draw_spec_masks`) of features of ``shape`` ``(frames, mel_bins)`` cover, overlapping bands
+    as one, the time spans in seconds as the PNG's axis places the frames."""
+    from .report import frame_span_seconds
+
+    frames, bins = shape
+    start, end = frame_span_seconds(frames, config.hop_length_samples, config.frame_length_samples,
+                                    config.audio.sample_rate_hz)
+    per_frame = (end - start) / frames
+    parts = [f"mel bins {first}-{last}" if last > first else f"mel bin {first}"
+             for first, last in _runs(masks["freq_starts"], masks["freq_widths"], bins)]
+    parts += [f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
+              for first, last in _runs(masks["time_starts"], masks["time_widths"], frames)]
+    shown = (f"{', '.join(parts[:-1])} and {parts[-1]} masked" if len(parts) > 1 else f"{parts[0]} masked" if parts
+             else "no mask drawn")
+    return f"SpecAugment in training (the PNG's last panel): {shown}"
 
 
 #: A clip this many dB quieter than the file's loudest clip-long part gets that part named in the log.
@@ -208,7 +257,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         return augmenter.apply(clip, params), params
 
     versions: list[tuple[str, np.ndarray]] = [("original", wave)]
-    records, training_view = [], None
+    records, training_view, spec_masks = [], None, None
     for index in range(1, count + 1):  # all drawn first: a name taken by a file of the user's stops it all
         example_seed = tf.constant([seed, index], tf.int32)
         if config.augment.enabled:
@@ -217,6 +266,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             summary = augmenter.describe(params)
             if training_view is None:
                 training_view = training_features(training_augmenter, wave, params, noise_bank=noise_bank)
+                spec_masks = draw_spec_masks(config, seed, training_view.shape)
         else:
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
@@ -256,13 +306,16 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     if config.augment.enabled and config.augment.mixup_probability > 0:  # else a user's mixup seemed ignored
         log(f"mixup (augment.mixup_probability={config.augment.mixup_probability:g}) mixes a clip with another "
             "training clip, so it is in no version here")
-    for (name, augmented), record in zip(versions[1:], records):
+    for index, ((name, augmented), record) in enumerate(zip(versions[1:], records)):
         written.append(audio.write_wav(out_dir / f"{name}.wav", augmented * scale, rate))
         log(f"{name}.wav")
-        if record["params"]:
-            log("    " + _applied_text(record["params"]))
+        if record["params"]:  # the first version's SpecAugment masks are in the PNG's training panel
+            shown = spec_masks is not None and index == 0
+            log("    " + _applied_text(record["params"],
+                                       masks_text(spec_masks, config, training_view.shape) if shown else ""))
     _write_params(out_dir, records)
-    png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view)
+    png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view,
+                        spec_masks=spec_masks)
     log(f"wrote {len(written)} WAVs, params.json and {png.name} to {out_dir}")
     return written
 
@@ -403,30 +456,35 @@ def fit_titles(fig: Any, titles: Sequence[tuple[Any, Any]]) -> None:
 
 
 def plot_versions(versions: list[tuple[str, np.ndarray]], config: Config, path: Path, *, seed: int,
-                  training_view: np.ndarray | None = None) -> Path:
+                  training_view: np.ndarray | None = None, spec_masks: dict[str, np.ndarray] | None = None) -> Path:
     """A column of log-mel spectrograms (one per version) plus the first version as training sees it.
 
     ``training_view`` is that version's raw log-mel as training computes it (see
-    :func:`training_features`; default: the first version's features), shown with SpecAugment masks.
+    :func:`training_features`; default: the first version's features), shown with SpecAugment masks:
+    ``spec_masks`` (:func:`draw_spec_masks`, which the log describes), default those drawn from ``seed``.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .augment import spec_augment_layer
+    from .augment import apply_spec_masks
     from .frontend import log_mel_numpy
 
     panels = [(name, log_mel_numpy(config, wave)) for name, wave in versions]  # [frames, mel_bins] each
     if len(panels) > 1:
-        # SpecAugment acts on normalised features in the model (mask 0 = the mean); show the mean level here.
         features = panels[1][1] if training_view is None else training_view
-        layer = spec_augment_layer(replace_section(config, "train", seed=seed), mask_value=float(np.mean(features)))
-        if layer is not None:
-            features = np.asarray(layer(features[np.newaxis], training=True))[0]  # [frames, mel_bins]
+        masks = spec_masks if spec_masks is not None else draw_spec_masks(config, seed, features.shape)
+        if masks is not None:
+            # SpecAugment acts on normalised features in the model (mask 0 = the mean); show the mean level here.
+            batched = {key: value[np.newaxis] for key, value in masks.items()}  # [1, count] each
+            features = np.asarray(apply_spec_masks(features[np.newaxis], mask_value=float(np.mean(features)),
+                                                   **batched))[0]  # [frames, mel_bins]
         moved = on_features(config)
         what = f", {', '.join(moved)} on the features" if moved else ""
-        what += " + SpecAugment" if layer is not None else ""
+        if masks is not None:
+            what += " + SpecAugment" if masks["freq_widths"].any() or masks["time_widths"].any() else \
+                " + SpecAugment (no mask drawn)"
         if what:
             panels.append((f"{panels[1][0]} as the model sees it while training{what}", features))
     low = min(float(np.percentile(f, 1)) for _, f in panels)

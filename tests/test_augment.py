@@ -2087,9 +2087,11 @@ def test_cli_needs_out_writes_six_versions_by_default_and_logs_each(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["original.wav", "params.json", "spectrograms.png", *(r["file"] for r in records)])
     lines = capsys.readouterr().out.splitlines()
-    for record in records:
+    for index, record in enumerate(records):  # the first one's SpecAugment masks are in the PNG's training panel
         at = lines.index(record["file"])
-        assert lines[at + 1] == f"    gain_db={record['params']['gain_db']:.3f}"
+        masks = "; SpecAugment in training (the PNG's last panel): " if index == 0 else ""
+        assert lines[at + 1].startswith(f"    gain_db={record['params']['gain_db']:.3f}{masks}")
+        assert lines[at + 1].endswith(" masked") == (index == 0)
     assert lines[-1] == f"wrote 7 WAVs, params.json and spectrograms.png to {out}"
     assert not [line for line in lines if "scaled by" in line]
 
@@ -2117,8 +2119,74 @@ def test_cli_with_augmentation_off_writes_the_clip_again_and_shows_no_training_p
     assert not [line for line in lines if "mixup" in line or "training applies" in line]
     with Image.open(out / "spectrograms.png") as image:
         assert image.size == (990, 3 * 209)  # 9 x (3 x 1.9) in at 110 dpi
-    assert augment.main([str(source), "--out", str(tmp_path / "none"), "--count", "1", *_only()]) == 0
+    assert augment.main([str(source), "--out", str(tmp_path / "none"), "--count", "1", *_only(spec=0)]) == 0
     assert capsys.readouterr().out.splitlines()[-3:-1] == ["aug_01_none.wav", "    (nothing applied)"]
+
+
+def test_a_drawn_value_that_rounds_to_its_neutral_one_is_shown_with_the_decimals_that_tell_them_apart():
+    """A speed of 0.998 was named 'speed1.00x' and a pitch of 0.04 semitones 'pitch+0.0st', as if the step had left
+    the clip alone; a gain of exactly 0 dB (drawn from 0..0) was named 'gain+0.0dB' though it changed nothing, and an
+    SNR of -0.3 dB 'noise-0dB'. Each value now gets the decimals that tell it from its neutral one, and a value that
+    is the neutral one is left out (of the name and of the log's values)."""
+    from sound_tf.augment_cli import _applied_text
+
+    augmenter = augment.make_waveform_augmenter(config_with(noise_probability=1.0))
+    params = {"shift_applied": True, "shift_samples": 10, "speed_applied": True, "speed_factor": 0.998,
+              "stretch_applied": True, "stretch_rate": 1.0, "pitch_applied": True, "pitch_semitones": 0.04,
+              "gain_applied": True, "gain_db": 0.0, "noise_applied": True, "noise_snr_db": -0.3,
+              "noise_source": 1, "noise_offset": 7}
+    assert augmenter.describe(params) == "shift+0.001s_pitch+0.04st_speed0.998x_noise0dB-pink"
+    assert _applied_text(params) == ("shift_samples=10, speed_factor=0.998, pitch_semitones=0.040, noise_snr_db=-0.300, "
+                                     "noise_source=1, noise_offset=7")
+    params.update(speed_factor=1.0004, pitch_semitones=-1.43, gain_db=-0.0004)
+    assert augmenter.describe(params) == "shift+0.001s_pitch-1.4st_speed1.0004x_gain-0.0004dB_noise0dB-pink"
+    assert "speed_factor=1.0004, pitch_semitones=-1.430, gain_db=-0.0004, " in _applied_text(params)
+    assert augment.format_drawn(1.043, 1.0, decimals=2) == "1.04" and augment.format_drawn(0.0, 0.0, decimals=1) == "+0.0"
+
+
+def test_cli_says_which_spec_augment_masks_the_training_panel_shows(tmp_path, monkeypatch, capsys):
+    """With every waveform transform off and SpecAugment on, the first version's line said '(nothing applied)'
+    beside a training panel masked by SpecAugment. It names the masks the panel shows (those training's layer
+    draws from the seed), in mel bins and in seconds on the PNG's axis; the versions the PNG shows unmasked keep
+    '(nothing applied)', and a first version with transforms lists their values, then its masks."""
+    from sound_tf.augment_cli import masks_text
+    from sound_tf.frontend import log_mel_numpy
+
+    shown = _plots_recorded(monkeypatch)
+    source = _quiet_tone(tmp_path)
+    for seed in (0, 1, 2):
+        out = tmp_path / f"seed{seed}"
+        assert augment.main([str(source), "--out", str(out), "--count", "2", "--seed", str(seed), *_only()]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        masks = shown[-1]["spec_masks"]
+        config = apply_overrides(Config(), {**ALL_OFF, "train.seed": seed})
+        features = log_mel_numpy(config, sf.read(out / "original.wav", dtype="float32")[0])  # [frames, mel_bins]
+        np.testing.assert_array_equal(shown[-1]["training_view"], features)  # nothing drawn but the masks
+        masked = np.asarray(augment.spec_augment_layer(config, mask_value=-99.0)(features[None], training=True))[0]
+        bins, frames = np.flatnonzero(np.all(masked == -99.0, axis=0)), np.flatnonzero(np.all(masked == -99.0, axis=1))
+        assert bins.size and frames.size  # the layer as training builds it masks these: the masks described
+        text = masks_text(masks, config, features.shape)
+        assert lines[-5:-1] == ["aug_01_none.wav", f"    {text}", "aug_02_none.wav", "    (nothing applied)"]
+        assert text.startswith("SpecAugment in training (the PNG's last panel): mel bin") and text.endswith(" masked")
+        covered = np.zeros(features.shape[1], bool)
+        for start, width in zip(masks["freq_starts"], masks["freq_widths"]):
+            covered[start:start + width] = True
+        np.testing.assert_array_equal(np.flatnonzero(covered), bins)  # the masks drawn are the layer's
+        assert f"mel bin {bins[0]}" in text or f"mel bins {bins[0]}-" in text
+    one = {"freq_starts": np.array([40, 44]), "freq_widths": np.array([6, 3]), "time_starts": np.array([10, 90]),
+           "time_widths": np.array([0, 5])}
+    hop_s = config.hop_length_samples / config.audio.sample_rate_hz
+    start = (config.frame_length_samples - config.hop_length_samples) / 2 / config.audio.sample_rate_hz
+    assert masks_text(one, config, (100, 64)) == (f"SpecAugment in training (the PNG's last panel): mel bins 40-46 and "
+                                                  f"{start + 90 * hop_s:.2f}-{start + 95 * hop_s:.2f} s masked")
+    none = {**one, "freq_widths": np.array([0, 0]), "time_widths": np.array([0, 0])}
+    assert masks_text(none, config, (100, 64)).endswith("): no mask drawn")
+    out = tmp_path / "gain"
+    assert augment.main([str(source), "--out", str(out), "--count", "1", *_only(gain=1)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    gain = json.loads((out / "params.json").read_text())[0]["params"]["gain_db"]
+    assert lines[-2] == (f"    gain_db={gain:.3f}; "
+                         f"{masks_text(shown[-1]['spec_masks'], config, shown[-1]['training_view'].shape)}")
 
 
 def test_cli_names_the_loudest_part_from_10_db_on_and_takes_the_clip_at_the_files_edges(tmp_path, capsys):
