@@ -153,13 +153,17 @@ def masks_text(masks: dict[str, np.ndarray], config: Config, shape: tuple[int, i
     start, end = frame_span_seconds(frames, config.hop_length_samples, config.frame_length_samples,
                                     config.audio.sample_rate_hz)
     per_frame = (end - start) / frames
-    parts = [f"mel bins {first}-{last}" if last > first else f"mel bin {first}"
-             for first, last in _runs(masks["freq_starts"], masks["freq_widths"], bins)]
-    parts += [f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
-              for first, last in _runs(masks["time_starts"], masks["time_widths"], frames)]
-    shown = (f"{', '.join(parts[:-1])} and {parts[-1]} masked" if len(parts) > 1 else f"{parts[0]} masked" if parts
-             else "no mask drawn")
-    return f"SpecAugment in training (the PNG's last panel): {shown}"
+    def listed(items: list[str]) -> str:  # 'a', 'a and b', 'a, b and c'
+        return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
+
+    bands = _runs(masks["freq_starts"], masks["freq_widths"], bins)
+    spans = _runs(masks["time_starts"], masks["time_widths"], frames)
+    parts = [f"mel bin{'s' if len(bands) > 1 or bands[0][1] > bands[0][0] else ''} "
+             + listed([f"{first}-{last}" if last > first else f"{first}" for first, last in bands])] if bands else []
+    parts += [listed([f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
+                      for first, last in spans])] if spans else []
+    shown = (", and " if any(" and " in part for part in parts) else " and ").join(parts)  # bins 1 and 5, and 0.2 s
+    return f"SpecAugment in training (the PNG's last panel): {shown + ' masked' if parts else 'no mask drawn'}"
 
 
 #: A clip this many dB quieter than the file's loudest clip-long part gets that part named in the log.

@@ -2179,6 +2179,9 @@ def test_cli_says_which_spec_augment_masks_the_training_panel_shows(tmp_path, mo
     start = (config.frame_length_samples - config.hop_length_samples) / 2 / config.audio.sample_rate_hz
     assert masks_text(one, config, (100, 64)) == (f"SpecAugment in training (the PNG's last panel): mel bins 40-46 and "
                                                   f"{start + 90 * hop_s:.2f}-{start + 95 * hop_s:.2f} s masked")
+    two = {**one, "freq_starts": np.array([51, 10]), "freq_widths": np.array([1, 4]), "time_widths": np.array([3, 0])}
+    assert masks_text(two, config, (100, 64)) == (f"SpecAugment in training (the PNG's last panel): mel bins 10-13 and "
+                                                  f"51, and {start + 10 * hop_s:.2f}-{start + 13 * hop_s:.2f} s masked")
     none = {**one, "freq_widths": np.array([0, 0]), "time_widths": np.array([0, 0])}
     assert masks_text(none, config, (100, 64)).endswith("): no mask drawn")
     out = tmp_path / "gain"
