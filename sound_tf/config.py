@@ -803,7 +803,13 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
         raise ConfigError(f"config section [{name}] must be a table, got {values!r}")
     known = {f.name for f in fields(section_cls)}
     unknown = set(values) - known
-    _check(not unknown, f"unknown key(s) {sorted(unknown)} in [{name}]; known keys: {sorted(known)}")
+    if unknown:  # a recipe's or config.json's misspelt key, with the setting it is closest to, as --set gives it
+        import difflib
+
+        close = [f"{key!r}: did you mean {match[0]!r}?" for key in sorted(unknown)
+                 if (match := difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.5))]
+        hint = f" ({'; '.join(close)})" if close else ""
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{name}]{hint}; known keys: {sorted(known)}")
     hints = typing.get_type_hints(section_cls)
     return section_cls(**{key: _coerce(f"{name}.{key}", hints[key], value) for key, value in values.items()})
 

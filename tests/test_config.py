@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import json
 import re
 import shutil
@@ -133,7 +134,7 @@ def test_a_rejected_mel_layout_is_the_one_that_gives_constant_features():
     ({"train.seed": -5}, "train.seed must be an integer in [0, 2**30), got -5"),
     ({"train.seed": 2**31}, "train.seed must be an integer in [0, 2**30)"),
     ({"train.shuffle_buffer": 0}, "train.shuffle_buffer must be an integer >= 1"),
-    ({"model.nope": 1}, "unknown key(s) ['nope'] in [model]"),
+    ({"model.nope": 1}, "unknown key(s) ['nope'] in [model] ('nope': did you mean 'name'?); known keys: "),
     ({"labels": ["a", "a"]}, "labels must be unique"),
     ({"train.weight_decay": float("inf")}, "train.weight_decay must be a finite number, got inf"),
     ({"features.log_offset": float("nan")}, "features.log_offset must be a finite number, got nan"),
@@ -156,6 +157,19 @@ def test_bad_values_name_the_key_and_the_value(overrides, message):
     with pytest.raises(ConfigError) as info:
         apply_overrides(Config(), overrides)
     assert message in str(info.value)
+
+
+def test_a_recipes_misspelt_keys_are_given_the_setting_they_are_closest_to(tmp_path):
+    """A recipe (or a hand-edited config.json) with 'epoch' listed the section's keys; --set named the close
+    setting, and so does the recipe's message, for each misspelt key that has one."""
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"train": {"epoch": 3, "lerning_rate": 0.1, "zzz": 1}})
+    known = sorted(f.name for f in dataclasses.fields(Config().train))
+    assert str(info.value) == ("unknown key(s) ['epoch', 'lerning_rate', 'zzz'] in [train] ('epoch': did you mean "
+                               f"'epochs'?; 'lerning_rate': did you mean 'learning_rate'?); known keys: {known}")
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"model": {"zzz": 1}})  # no key close to it: the known keys alone
+    assert str(info.value).startswith("unknown key(s) ['zzz'] in [model]; known keys: [")
 
 
 def test_set_flags_read_values_by_the_settings_type():
