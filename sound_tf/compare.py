@@ -631,7 +631,8 @@ def other_data(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
     for arm in _seed_arms(summaries):
         if len(arm) < 2:
             continue
-        lines.append("not averaged: runs whose settings differ in train.seed alone but that were given other clips "
+        # "the same but for": two runs of one seed given other clips differ in no setting at all
+        lines.append("not averaged: runs whose settings are the same but for train.seed, given other clips "
                      "(split.csv's files, labels):")
         for members in arm:
             first = summaries[members[0]]

@@ -750,7 +750,7 @@ def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, ca
     lines = capsys.readouterr().out.splitlines()
     start = lines.index("over seeds: runs whose settings differ in train.seed alone, their test scores' mean +- std:")
     assert lines[start + 2].endswith(f"0, 1   {_name(runs['a'])}, {_name(a1)}")
-    note = lines.index("not averaged: runs whose settings differ in train.seed alone but that were given other clips "
+    note = lines.index("not averaged: runs whose settings are the same but for train.seed, given other clips "
                        "(split.csv's files, labels):")
     assert note == start + 3
     assert re.fullmatch(rf"  {len(rows)} clips \[[0-9a-f]{{8}}\]: {_name(runs['a'])}, {_name(a1)}", lines[note + 1])
@@ -760,6 +760,12 @@ def test_runs_of_two_seeds_given_other_clips_are_not_averaged(runs, tmp_path, ca
     rows[0]["label"] = next(label for label in TONES_HZ if label != rows[0]["label"])
     _write_rows(relabelled / "split.csv", rows)
     assert compare.seed_groups([compare.summarise(run) for run in (runs["a"], relabelled, a1)]) == [[0, 2]]
+    # runs of one seed on other clips differ in no setting: the note does not say they differ in the seed
+    same_seed = _with_seed(runs["a"], tmp_path / "a4", 0)
+    _write_rows(same_seed / "split.csv", rows)
+    notes = compare.other_data([compare.summarise(run) for run in (runs["a"], same_seed)], ["a", "a4"])
+    assert notes[0] == ("not averaged: runs whose settings are the same but for train.seed, given other clips "
+                        "(split.csv's files, labels):") and len(notes) == 3
 
 
 def test_a_crossval_json_behind_its_fold_folders_is_not_trusted(crossval_run, tmp_path, capsys):
