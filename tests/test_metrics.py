@@ -512,7 +512,6 @@ def test_scarce_means_strictly_below_the_fraction_of_the_median():
     assert "more data should help most" in data_advice(_advice_metrics(), {"a": 40, "b": 40, "c": 40, "d": 19})[0]
 
 
-
 def test_chance_counts_the_classes_evaluated_not_the_models():
     """Balanced accuracy averages the recall of the classes the evaluated clips hold, so its chance level is one
     over their number. Evaluating a 3-class model on recordings of 2 of its classes (another site: no wren there),
@@ -533,3 +532,32 @@ def test_chance_counts_the_classes_evaluated_not_the_models():
     assert summary_lines(every, class_counts=dict.fromkeys(labels, 20))[0] == "examples: 24  classes: 3"
     # one class evaluated says nothing of chance (balanced accuracy is its recall)
     assert not near_chance(metrics_from_confusion([[1, 7, 0], [0, 0, 0], [0, 0, 0]], labels))
+
+
+def test_validation_gap_of_exactly_gap_min_is_read():
+    """'at least 0.15' (the README): 0.35 against 0.20 is 0.1499999... in floating point, and Keras logs a validation
+    accuracy of 0.45 (90 of 200 clips) as float32, 0.44999998807907104; against 0.30 on 200 test clips (twice the
+    standard error 0.096) both gaps of 0.15 were not read, while 0.45 - 0.30 in float64 was. 0.149 is not a gap."""
+    from sound_tf.metrics import GAP_MIN, validation_gap
+
+    test = _per_class_right([30, 30], 100)  # 0.30 on 200 clips
+    assert float(np.float32(0.45)) - 0.30 < GAP_MIN and 0.35 - 0.20 < GAP_MIN  # what the comparison saw
+    assert validation_gap(test, {"accuracy": float(np.float32(0.45)), "num_examples": 200}) is not None
+    assert validation_gap(test, {"accuracy": 0.45, "num_examples": 200}) is not None
+    assert validation_gap(_per_class_right([20, 20], 100), {"accuracy": 0.35, "num_examples": 200}) is not None
+    assert validation_gap(test, {"accuracy": 0.449, "num_examples": 200}) is None
+
+
+def test_near_chance_edge_is_a_quarter_of_the_way_from_chance_to_one():
+    """The edge is chance + 0.25 (1 - chance): 0.4375 with 4 classes (not 0.25 + 0.25 x 0.25 = 0.3125), 0.325 with
+    10. 13 of 40 clips right in each of 10 classes is balanced accuracy 0.32500000000000007 in floating point, and
+    was not called chance level; 14 of 40 in one class is past the edge."""
+    four = metrics_from_confusion([[7, 9, 0, 0], [9, 7, 0, 0], [0, 0, 7, 9], [0, 0, 9, 7]], list("abcd"))
+    assert four["balanced_accuracy"] == pytest.approx(7 / 16) and near_chance(four)
+    past = metrics_from_confusion([[8, 8, 0, 0], [9, 7, 0, 0], [0, 0, 7, 9], [0, 0, 9, 7]], list("abcd"))
+    assert past["balanced_accuracy"] == pytest.approx(29 / 64) and not near_chance(past)
+    cm = 13 * np.eye(10, dtype=int) + 27 * np.roll(np.eye(10, dtype=int), 1, axis=1)  # class i's misses go to i + 1
+    ten = metrics_from_confusion(cm, [f"c{i}" for i in range(10)])
+    assert ten["balanced_accuracy"] == pytest.approx(0.325) and near_chance(ten)
+    cm[0] = [14, 26] + [0] * 8
+    assert not near_chance(metrics_from_confusion(cm, [f"c{i}" for i in range(10)]))
