@@ -444,7 +444,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         lines.append("most confused pairs (true -> predicted):")
         lines += [f"  {p['true']} -> {p['predicted']}: {p['count']} ({p['rate']:.0%} of {p['true']})"
                   for p in pairs]
-    else:
+    elif not confused_pairs(metrics["confusion_matrix"], metrics["labels"], top=1):  # not n_pairs=0
         lines.append("no confusions: every example was classified correctly")
     advice = data_advice(metrics, class_counts, count_name=count_name)
     if (gap := validation_gap(metrics, validation)) is not None:  # before the advice to add data: it is not the cause

@@ -561,3 +561,14 @@ def test_near_chance_edge_is_a_quarter_of_the_way_from_chance_to_one():
     assert ten["balanced_accuracy"] == pytest.approx(0.325) and near_chance(ten)
     cm[0] = [14, 26] + [0] * 8
     assert not near_chance(metrics_from_confusion(cm, [f"c{i}" for i in range(10)]))
+
+
+def test_no_confused_pairs_asked_for_is_not_no_confusions():
+    """top=0 lists no pair (and is no error); summary_lines(n_pairs=0) said 'no confusions: every example was
+    classified correctly' of 3 clips in 10 misclassified."""
+    m = compute_metrics(Y_TRUE, SCORES, LABELS)
+    assert confused_pairs(m["confusion_matrix"], LABELS, top=0) == []
+    lines = summary_lines(m, n_pairs=0)
+    assert not any("confus" in line for line in lines)
+    perfect = metrics_from_confusion(np.eye(3, dtype=int) * 4, LABELS)
+    assert "no confusions: every example was classified correctly" in summary_lines(perfect, n_pairs=0)
