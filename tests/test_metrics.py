@@ -534,6 +534,34 @@ def test_chance_counts_the_classes_evaluated_not_the_models():
     assert not near_chance(metrics_from_confusion([[1, 7, 0], [0, 0, 0], [0, 0, 0]], labels))
 
 
+def test_validation_gap_weighs_each_set_by_its_own_clips():
+    """The standard error of the gap is sqrt(val (1 - val) / n_val + test (1 - test) / n_test): each accuracy's
+    spread over its own number of clips. 0.90 on 1000 validation clips against 0.70 on 20 test clips:
+    sqrt(0.09 / 1000 + 0.21 / 20) = 0.103, twice that 0.206 above the gap of 0.20, so no line; the same accuracies
+    on 20 validation and 1000 test clips: sqrt(0.09 / 20 + 0.21 / 1000) = 0.069, and the gap is read."""
+    from sound_tf.metrics import validation_gap
+
+    few_test, many_test = _per_class_right([7, 7], 10), _per_class_right([350, 350], 500)
+    assert (few_test["accuracy"], few_test["num_examples"]) == (pytest.approx(0.70), 20)
+    assert (many_test["accuracy"], many_test["num_examples"]) == (pytest.approx(0.70), 1000)
+    assert validation_gap(few_test, {"accuracy": 0.90, "num_examples": 1000}) is None
+    assert validation_gap(many_test, {"accuracy": 0.90, "num_examples": 20}).startswith(
+        "test accuracy 0.70 (1000 clips) is far below validation accuracy 0.90 (20 clips)")
+
+
+def test_validation_gap_only_for_a_test_score_below_a_finite_validation_score():
+    """A test accuracy far above the validation accuracy is no sign that validation overstates the model, and a
+    validation accuracy that is NaN or infinite (a history of a run that diverged) measures nothing."""
+    from sound_tf.metrics import validation_gap
+
+    high = _per_class_right([45, 45], 50)  # 0.90 on 100 clips
+    assert validation_gap(high, {"accuracy": 0.50, "num_examples": 100}) is None
+    low = _per_class_right([25, 25], 50)  # 0.50 on 100 clips
+    assert validation_gap(low, {"accuracy": 0.90, "num_examples": 100}) is not None  # the same gap the right way
+    for bad in (float("nan"), float("inf")):
+        assert validation_gap(low, {"accuracy": bad, "num_examples": 100}) is None
+
+
 def test_validation_gap_of_exactly_gap_min_is_read():
     """'at least 0.15' (the README): 0.35 against 0.20 is 0.1499999... in floating point, and Keras logs a validation
     accuracy of 0.45 (90 of 200 clips) as float32, 0.44999998807907104; against 0.30 on 200 test clips (twice the
@@ -563,6 +591,39 @@ def test_near_chance_edge_is_a_quarter_of_the_way_from_chance_to_one():
     assert not near_chance(metrics_from_confusion(cm, [f"c{i}" for i in range(10)]))
 
 
+def test_summary_head_and_weakest_lines_put_each_number_under_its_name():
+    """Accuracy 9/13, balanced accuracy (4/6 + 1 + 2/4) / 3 and macro F1 differ here (the hand-counted matrix of
+    test_precision_and_recall_are_not_interchangeable), so a line printing one under another's name shows; the
+    top-1 accuracy is the accuracy and is not printed twice."""
+    y_true = [0] * 6 + [1] * 3 + [2] * 4
+    y_pred = [0, 0, 0, 0, 1, 1] + [1, 1, 1] + [0, 1, 2, 2]
+    runner_up = [(p + 1) % 3 for p in y_pred]  # the second-best score of each clip
+    m = compute_metrics(y_true, np.eye(3)[y_pred] + 0.1 * np.eye(3)[runner_up], LABELS, top_k=(1, 2))
+    f1 = {"cat": 2 * (4 / 5) * (4 / 6) / (4 / 5 + 4 / 6), "dog": 2 * (3 / 6) / (3 / 6 + 1),
+          "bird": 2 * (2 / 4) / (1 + 2 / 4)}
+    macro, balanced = sum(f1.values()) / 3, (4 / 6 + 1 + 2 / 4) / 3
+    top2 = np.mean([t in (p, r) for t, p, r in zip(y_true, y_pred, runner_up)])
+    assert m["macro_f1"] == pytest.approx(macro) and m["top_k_accuracy"]["top_2"] == pytest.approx(top2)
+    lines = summary_lines(m)
+    assert lines[:2] == ["examples: 13  classes: 3",
+                         f"accuracy {9 / 13:.4f}  balanced accuracy {balanced:.4f}  macro F1 {macro:.4f}  "
+                         f"top-2 {top2:.4f}"]
+    assert lines[2:5] == ["weakest classes:", "  bird: F1 0.67, precision 1.00, recall 0.50, support 4",
+                          "  dog: F1 0.67, precision 0.50, recall 1.00, support 3"]
+    # a class without test clips is one of the model's classes all the same
+    frog = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), LABELS + ["frog"])
+    assert summary_lines(frog)[0] == "examples: 10  classes: 4"
+
+
+def test_weakest_classes_break_an_f1_and_recall_tie_by_fewer_test_examples():
+    # a: 2 of 4 right, 2 of 4 predictions right; b: 1 of 2 and 1 of 2: both F1 and recall 1/2. b has fewer test
+    # examples, so its score is the less certain one and it comes first although its name sorts later.
+    m = metrics_from_confusion([[2, 1, 1], [1, 1, 0], [1, 0, 5]], ["a", "b", "c"])
+    assert m["per_class"]["a"]["f1"] == m["per_class"]["b"]["f1"] == pytest.approx(0.5)
+    assert m["per_class"]["a"]["recall"] == m["per_class"]["b"]["recall"] == pytest.approx(0.5)
+    assert [r["label"] for r in weakest_classes(m, n=3)] == ["b", "a", "c"]
+
+
 def test_no_confused_pairs_asked_for_is_not_no_confusions():
     """top=0 lists no pair (and is no error); summary_lines(n_pairs=0) said 'no confusions: every example was
     classified correctly' of 3 clips in 10 misclassified."""
@@ -572,3 +633,47 @@ def test_no_confused_pairs_asked_for_is_not_no_confusions():
     assert not any("confus" in line for line in lines)
     perfect = metrics_from_confusion(np.eye(3, dtype=int) * 4, LABELS)
     assert "no confusions: every example was classified correctly" in summary_lines(perfect, n_pairs=0)
+
+
+def test_fold_aggregate_takes_the_top_k_every_fold_has():
+    """A fold scored without top-k (a pooled matrix, metrics_from_confusion) or with fewer ranks: the mean and std
+    keep the scalars every fold has, top_2 too, and leave out top_3 (one fold's, not a mean over folds)."""
+    labels = ["a", "b", "c", "d"]
+    one = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), labels, top_k=(1, 2, 3))
+    two = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), labels, top_k=(1, 2))
+    agg = aggregate_folds([one, two])
+    assert sorted(agg["mean"]) == sorted(["accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1",
+                                          "top_1", "top_2"])
+    assert agg["mean"]["top_2"] == pytest.approx(0.9) and agg["std"]["top_2"] == pytest.approx(0.0)
+    bare = aggregate_folds([one, metrics_from_confusion(one["confusion_matrix"], labels)])
+    assert "top_1" not in bare["mean"] and bare["mean"]["accuracy"] == pytest.approx(0.7)
+
+
+def test_metrics_from_an_all_zero_confusion_matrix_is_refused():
+    with pytest.raises(MetricsError, match="the confusion matrix is all zeros: no examples"):
+        metrics_from_confusion([[0, 0], [0, 0]], ["a", "b"])
+
+
+def test_metrics_json_refuses_nan_and_leaves_no_file(tmp_path):
+    """NaN is no JSON (browsers' JSON.parse and jq refuse the file): a NaN score is an error, not a metrics.json
+    that only Python reads back."""
+    with pytest.raises(ValueError, match="JSON compliant"):
+        write_metrics_json(tmp_path / "metrics.json", {"accuracy": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_csv_ties_on_the_score_are_listed_by_path(tmp_path):
+    # three mistakes of the same confidence, given out of path order: the file lists them by path
+    scores = np.array([[0.2, 0.8], [0.2, 0.8], [0.9, 0.1], [0.2, 0.8]])
+    assert write_errors_csv(tmp_path / "errors.csv", ["c.wav", "a.wav", "d.wav", "b.wav"], [0, 0, 0, 0], scores,
+                            ["x", "y"]) == 3
+    with (tmp_path / "errors.csv").open(newline="") as handle:
+        assert [row["path"] for row in csv.DictReader(handle)] == ["a.wav", "b.wav", "c.wav"]
+
+
+def test_data_advice_without_training_counts_leaves_out_a_class_without_test_clips():
+    """Without class_counts the test support stands in; a class with no test clips has no score to judge, and
+    'no evaluated examples at all; add some before judging it' would be advice about the test split, not data."""
+    m = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), LABELS + ["frog"])
+    assert not any("frog" in text for text in data_advice(m))
+    assert data_advice(m, {"cat": 40, "dog": 40, "bird": 40})[0].startswith("frog: no training examples at all")
