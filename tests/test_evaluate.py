@@ -437,7 +437,8 @@ def test_evaluate_items_files_follow_predictions_known_in_advance(tmp_path):
         level = tf.reduce_mean(windows, axis=1, keepdims=True)  # [batch, 1]
         return -50.0 * tf.square(level - tf.constant(centres, tf.float32))  # [batch, classes]
 
-    result = evaluate_items(model, config, items, tmp_path / "eval", log=lambda message: None)
+    logged: list[str] = []
+    result = evaluate_items(model, config, items, tmp_path / "eval", log=logged.append)
     out = tmp_path / "eval"
     expected_cm = [[2, 0, 2],  # high: 2 right, 2 taken for mid
                    [0, 2, 0],  # low: both right
@@ -449,6 +450,10 @@ def test_evaluate_items_files_follow_predictions_known_in_advance(tmp_path):
         assert metrics["per_class"][label]["precision"] == pytest.approx(precision), label
         assert metrics["per_class"][label]["recall"] == pytest.approx(recall), label
         assert metrics["per_class"][label]["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+
+    f1 = [2 * p * r / (p + r) for p, r in ((2 / 2, 2 / 4), (2 / 3, 2 / 2), (2 / 4, 2 / 3))]
+    assert logged == [f"evaluated 9 clips: accuracy {6 / 9:.4f}, macro F1 {sum(f1) / 3:.4f}, 3 misclassified (files "
+                      f"in {out})"]
 
     assert [(r["true"], r["predicted"], r["count"], r["rate"]) for r in _rows(out / "confused_pairs.csv")] == [
         ("high", "mid", "2", "0.5000"), ("mid", "low", "1", "0.3333")]
@@ -489,6 +494,21 @@ def test_class_counts_of_a_run_folder_come_from_its_split_csv(tmp_path):
     metrics = metrics_from_confusion([[5, 0, 0], [0, 5, 0], [2, 0, 3]], ["high", "low", "mid"])
     page = evaluation.write_run_report(tmp_path, metrics=metrics, log=lambda message: None).read_text(encoding="utf-8")
     assert "mid: no training examples at all" in page
+
+
+def test_run_report_names_a_test_score_far_below_the_validation_score(tmp_path):
+    """write_run_report passes the kept epoch's validation score to the summary: report.html carries the
+    validation/test gap line (metrics.validation_gap) that the console summary prints, and only when it is given."""
+    from sound_tf import evaluation
+    from sound_tf.metrics import metrics_from_confusion
+
+    metrics = metrics_from_confusion([[10, 15], [24, 1]], ["high", "low"])  # 11 of 50 right: 0.22
+    gap = "test accuracy 0.22 (50 clips) is far below validation accuracy 0.74 (50 clips)"
+    page = evaluation.write_run_report(tmp_path, metrics=metrics, log=lambda message: None,
+                                       validation={"accuracy": 0.74, "num_examples": 50}).read_text(encoding="utf-8")
+    assert gap in page
+    page = evaluation.write_run_report(tmp_path, metrics=metrics, log=lambda message: None).read_text(encoding="utf-8")
+    assert "far below validation" not in page and "the model scores near chance" in page
 
 
 def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path, capsys):
