@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -589,6 +590,12 @@ def test_near_chance_edge_is_a_quarter_of_the_way_from_chance_to_one():
     assert ten["balanced_accuracy"] == pytest.approx(0.325) and near_chance(ten)
     cm[0] = [14, 26] + [0] * 8
     assert not near_chance(metrics_from_confusion(cm, [f"c{i}" for i in range(10)]))
+    # one class has no chance level to be near (chance would be 1.00, and every score at it)
+    with warnings.catch_warnings():  # scikit-learn: "A single label was found in 'y_true' and 'y_pred'"
+        warnings.simplefilter("ignore", UserWarning)
+        one = compute_metrics([0, 0, 0], np.ones((3, 1)), ["a"])
+    assert one["balanced_accuracy"] == 1.0 and not near_chance(one)
+    assert not any("near chance" in line for line in summary_lines(one))
 
 
 def test_summary_head_and_weakest_lines_put_each_number_under_its_name():
