@@ -684,3 +684,20 @@ def test_data_advice_without_training_counts_leaves_out_a_class_without_test_cli
     m = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), LABELS + ["frog"])
     assert not any("frog" in text for text in data_advice(m))
     assert data_advice(m, {"cat": 40, "dog": 40, "bird": 40})[0].startswith("frog: no training examples at all")
+
+
+def test_data_advice_lists_weak_classes_before_scarce_ones_and_the_lowest_f1_first():
+    """The docstring's order: weak and scarce, then weak with a typical amount of data, then scarce; within a group
+    the lowest F1 first."""
+    # d is weak with 50 clips (F1 2/3 against macro 0.84); c is scarce (10 against a median of 50) and scores 1.00
+    advice = data_advice(_advice_metrics(), {"a": 50, "b": 50, "c": 10, "d": 50})
+    assert [text.split(":")[0] for text in advice] == ["d", "c"]
+    assert "despite 50 training examples" in advice[0] and "more reliable" in advice[1]
+    # two weak classes with 50 clips each: e (3 of 10 right, F1 0.46) before d (4 of 10, F1 0.57)
+    m = metrics_from_confusion([[10, 0, 0, 0, 0], [0, 10, 0, 0, 0], [0, 0, 10, 0, 0], [0, 6, 0, 4, 0],
+                                [7, 0, 0, 0, 3]], list("abcde"))
+    f1 = {label: m["per_class"][label]["f1"] for label in "de"}
+    assert f1 == {"d": pytest.approx(2 * 0.4 / 1.4), "e": pytest.approx(2 * 0.3 / 1.3)}
+    assert max(f1.values()) < m["macro_f1"] - 0.10  # both weak
+    advice = data_advice(m, dict.fromkeys("abcde", 50))
+    assert [text.split(":")[0] for text in advice] == ["e", "d"]
