@@ -511,6 +511,18 @@ def test_run_report_names_a_test_score_far_below_the_validation_score(tmp_path):
     assert "far below validation" not in page and "the model scores near chance" in page
 
 
+def test_no_curves_from_a_history_of_no_epoch(tmp_path):
+    """A history.csv of its header alone (a run stopped in its first epoch) has no curve to draw: no curves.png,
+    and the report goes without it; one epoch is drawn."""
+    from sound_tf import evaluation
+
+    (tmp_path / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n", encoding="utf-8")
+    assert evaluation.write_curves(tmp_path) is None and not (tmp_path / "curves.png").exists()
+    (tmp_path / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.4,1.3\n",
+                                          encoding="utf-8")
+    assert evaluation.write_curves(tmp_path) == tmp_path / "curves.png" and (tmp_path / "curves.png").is_file()
+
+
 def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path, capsys):
     """A model.keras cut short (a full disk, an interrupted copy, or a run of an earlier version killed
     while Keras wrote it in place) failed in Keras with "File not found: filepath=.../model.keras. Please
