@@ -617,9 +617,9 @@ def test_summary_head_and_weakest_lines_put_each_number_under_its_name():
                          f"top-2 {top2:.4f}"]
     assert lines[2:5] == ["weakest classes:", "  bird: F1 0.67, precision 1.00, recall 0.50, support 4",
                           "  dog: F1 0.67, precision 0.50, recall 1.00, support 3"]
-    # a class without test clips is one of the model's classes all the same
+    # a class without test clips is one of the model's classes all the same, and not one evaluated
     frog = compute_metrics(Y_TRUE, np.concatenate([SCORES, np.zeros((10, 1))], axis=1), LABELS + ["frog"])
-    assert summary_lines(frog)[0] == "examples: 10  classes: 4"
+    assert summary_lines(frog)[0] == "examples: 10  classes: 3 of the model's 4"
 
 
 def test_weakest_classes_break_an_f1_and_recall_tie_by_fewer_test_examples():
