@@ -406,7 +406,7 @@ def validation_gap(metrics: Mapping[str, Any], validation: Mapping[str, Any] | N
             f"the test clips differ from the validation clips (other speakers, recordings or folds), so validation "
             f"overstates what the model does on new data. If validation shares speakers or recordings with training, "
             f"keep each in one split (a CSV's group column, or a fold column with --test-fold and --val-fold); "
-            f"`python -m sound_tf.crossval --k K` measures over several held-out groups")
+            f"`python -m sound_tf.crossval` measures over several held-out groups (the data's folds, or --k K)")
 
 
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,

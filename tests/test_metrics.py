@@ -355,8 +355,8 @@ def test_summary_lines_name_a_test_score_far_below_validation():
         "test accuracy 0.22 (50 clips) is far below validation accuracy 0.74 (50 clips): the test clips differ "
         "from the validation clips (other speakers, recordings or folds), so validation overstates what the model "
         "does on new data. If validation shares speakers or recordings with training, keep each in one split (a CSV's "
-        "group column, or a fold column with --test-fold and --val-fold); `python -m sound_tf.crossval --k K` "
-        "measures over several held-out groups")
+        "group column, or a fold column with --test-fold and --val-fold); `python -m sound_tf.crossval` "
+        "measures over several held-out groups (the data's folds, or --k K)")
     assert lines[gap + 1].startswith("the model scores near chance")  # the advice to add data comes after it
     assert not any(line.startswith("test accuracy") for line in summary_lines(walk))  # no validation given
     assert (GAP_MIN, GAP_MIN_CLIPS) == (0.15, 20)
