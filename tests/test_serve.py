@@ -357,6 +357,23 @@ def test_missing_field_and_bad_parameters(client):
         assert response.status_code == 200 and response.content == b""
 
 
+def test_missing_field_names_the_parts_that_came(client):
+    # curl -F upload=@a.wav was told only "missing form field 'file': the multipart body holds no such part"
+    data = encode(tone(300, 0.5, 8000), 8000)
+    response = client.post("/classify", files={"upload": ("a.wav", data)})
+    assert response.status_code == 422 and response.json()["error"] == "missing_field"
+    assert response.json()["detail"].startswith(
+        "missing form field 'file': the multipart body's part is named 'upload'; send the audio as a file")
+    response = client.post("/classify", files=[("files", ("a.wav", data)), ("note", ("b.wav", data))])
+    assert response.json()["detail"].startswith("missing form field 'file': the multipart body's parts are named "
+                                                "'files', 'note' ('files' is the field of /classify/batch); send")
+    response = client.post("/classify/batch", files={"file": ("a.wav", data)})
+    assert response.status_code == 422 and response.json()["detail"].startswith(
+        "missing form field 'files': the multipart body's part is named 'file' ('file' is the field of /classify)")
+    good = client.post("/classify", files={"file": ("a.wav", data)})
+    assert good.status_code == 200 and good.json()["label"] == "low"
+
+
 def test_upload_and_duration_limits(tmp_path, backend):
     limit = 64 * 1024
     app = create_app(settings(tmp_path, max_upload_bytes=limit, max_audio_seconds=2.0), backend=backend)

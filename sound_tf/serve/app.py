@@ -22,7 +22,7 @@ import asyncio
 import re
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from fastapi import FastAPI, File, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -84,14 +84,29 @@ def error_response(request: Request, status: int, kind: str, detail: str,
                         headers={**(headers or {}), **({"Connection": "close"} if status in (408, 413) else {})})
 
 
-def _validation_detail(exc: RequestValidationError, content_type: str = "") -> tuple[str, str]:
+_OTHER_ENDPOINT_FIELD = {"file": ("files", "/classify/batch"), "files": ("file", "/classify")}
+
+
+def _validation_detail(exc: RequestValidationError, content_type: str = "",
+                       parts: Sequence[str] = ()) -> tuple[str, str]:
     """``(kind, detail)`` for FastAPI's validation errors, in words a client can act on; ``content_type`` is
-    the request's, named when it explains a missing field."""
+    the request's, named when it explains a missing field, and ``parts`` the names of the multipart body's
+    parts, named when none is the field asked for (``curl -F upload=@a.wav`` was told only that 'file' is
+    missing)."""
     missing = [err for err in exc.errors() if err.get("type") == "missing"]
     if missing:
-        fields = ", ".join(repr(str(err["loc"][-1])) for err in missing)
+        names = [str(err["loc"][-1]) for err in missing]
+        fields = ", ".join(repr(name) for name in names)
         media = content_type.split(";")[0].strip().lower()
-        if media == "multipart/form-data":
+        given = list(dict.fromkeys(parts))
+        if media == "multipart/form-data" and given:
+            shown = ", ".join(repr(name[:40]) for name in given[:5]) + (", ..." if len(given) > 5 else "")
+            why = f"the multipart body's {'part is' if len(given) == 1 else 'parts are'} named {shown}"
+            for name in names:
+                other, endpoint = _OTHER_ENDPOINT_FIELD.get(name, ("", ""))
+                if other in given:
+                    why += f" ('{other}' is the field of {endpoint})"
+        elif media == "multipart/form-data":
             # python-multipart reads a body cut off before its closing boundary as one without parts
             why = "the multipart body holds no such part (or it is incomplete: it must end with its closing boundary)"
         elif media:
@@ -166,7 +181,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        kind, detail = _validation_detail(exc, request.headers.get("content-type", ""))
+        content_type = request.headers.get("content-type", "")
+        parts: list[str] = []
+        if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+            try:  # the form FastAPI has parsed already (Starlette keeps it), to name the parts that came
+                parts = list((await request.form()).keys())
+            except Exception:  # noqa: BLE001 - a body that does not parse names no parts
+                parts = []
+        kind, detail = _validation_detail(exc, content_type, parts)
         return error_response(request, 422, kind, detail)
 
     @app.exception_handler(StarletteHTTPException)
