@@ -740,6 +740,35 @@ def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_pat
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a sound export: no warning
 
 
+def test_a_run_folder_served_with_keras_points_to_its_export_bundle(tmp_path, monkeypatch, caplog):
+    """'serve RUN' loaded model.keras with TensorFlow (9-10 s) beside RUN/export, whose float32 TFLite model
+    loads in 0.06 s, and the log said nothing of the bundle."""
+    from sound_tf.serve import backends
+
+    run = tmp_path / "run"
+    run.mkdir()
+    CONFIG.save(run)
+    (run / "model.keras").write_bytes(b"k")
+    monkeypatch.setattr(backends, "KerasBackend", lambda path, info: ToneBackend())  # the file is a stand-in
+    monkeypatch.setattr(logging.getLogger("sound_tf.serve"), "propagate", True)
+
+    def notes() -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sound_tf.serve"):
+            assert backends.load_backend(run).labels == CONFIG.labels
+        return [r.getMessage() for r in caplog.records if "export bundle" in r.getMessage()]
+
+    assert notes() == []  # no export yet: nothing to point to
+    fake_bundle(run / "export")
+    assert notes() == [f"serving the run folder's model.keras with TensorFlow; its export bundle {run / 'export'} "
+                       f"would be served with TFLite, which loads in a fraction of the time: "
+                       f"python -m sound_tf.serve {run / 'export'}"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sound_tf.serve"):  # --backend keras chose it: no note
+        backends.load_backend(run, "keras")
+    assert not [r for r in caplog.records if "export bundle" in r.getMessage()]
+
+
 def test_an_upload_whose_channels_cancel_is_classified_and_named_in_a_json_log_line(client, monkeypatch, caplog):
     """Averaged to mono, a stereo upload whose right channel is minus the left is silence: it was classified as
     silence and nothing said so. It is still classified (200); decoding's warning names the upload and how far
