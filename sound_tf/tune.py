@@ -829,6 +829,9 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
         if state.get("status") == "done" and (run_dir / "metrics.json").is_file():
             log(f"best run already trained in {run_dir}")
             return json.loads((run_dir / "metrics.json").read_text())
+        # said only now: a rerun of a finished search printed it, then 'best run already trained'
+        log(f"retraining the best configuration for up to {final.train.epochs} epochs in {run_dir}; the test split "
+            "is used only now")
         with run_log(run_dir):  # an ordinary run folder, with its own train.log
             result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
         return result.metrics
@@ -1218,8 +1221,6 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         + ", ".join(f"{k}={v}" for k, v in best.values.items() if k not in HYPERBAND_KEYS))
     if final:
         result.best_run = out / "best_run"
-        log(f"retraining the best configuration for up to {result.best_config.train.epochs} epochs in "
-            f"{result.best_run}; the test split is used only now")
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
                                          verbose=verbose if progress is None else progress, wording=wording)
     return result

@@ -1874,6 +1874,7 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     assert fits == [] and again.best.trial_id == best["trial_id"]
     assert any(m.startswith("3 of 3 trials completed; 0 ended in this run,") for m in messages), messages
     assert any("best run already trained" in m for m in messages)
+    assert not any(m.startswith("retraining the best configuration") for m in messages), messages  # it was said
     table = (out / "trials.csv").read_text()
     (out / "trials.csv").unlink()
     assert tune.main(["--out", str(out), "--summarize"]) == 0
@@ -1948,6 +1949,7 @@ def test_a_best_run_killed_before_it_had_the_searchs_split_gets_it_whole_when_re
     messages: list[str] = []
     metrics = tune._final_run(config, run, data, out, log=messages.append, verbose=0)
     assert metrics == {"accuracy": 0.5} and any("best run already trained" in m for m in messages), messages
+    assert not any(m.startswith("retraining") for m in messages), messages  # a rerun was told both
     for name in ("split.csv", "skipped.csv"):
         assert (run / name).read_text() == (out / name).read_text(), name
     assert not list(run.glob("*.tmp"))
@@ -1979,6 +1981,8 @@ def test_a_best_run_of_another_configuration_is_trained_again_not_reused(tmp_pat
     assert tune._final_run(config, run, data, out, log=messages.append, verbose=0) == {"accuracy": 0.75}
     assert trained == [config.train.learning_rate] == [3e-3]
     assert f"{run} holds another configuration (the best trial changed): training it again" in messages
+    assert messages[-1] == (f"retraining the best configuration for up to {config.train.epochs} epochs in {run}; "
+                            "the test split is used only now")
 
 
 def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
