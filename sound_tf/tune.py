@@ -65,6 +65,7 @@ import contextlib
 import dataclasses
 import functools
 import glob
+import io
 import json
 import logging
 import math
@@ -206,7 +207,14 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
         oracle.max_trials = s.max_trials
     oracle.deadline = deadline
     tuner_cls = SoundHyperbandTuner if s.tuner == "hyperband" else SoundTuner
-    return tuner_cls(oracle, hypermodel, directory=str(out), project_name=PROJECT, overwrite=False)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # KerasTuner prints 'Reloading Tuner from <out>/search/tuner0.json'
+        tuner = tuner_cls(oracle, hypermodel, directory=str(out), project_name=PROJECT, overwrite=False)
+    # that line, past the log and --quiet, says again what the log's 'continuing the search in' says; others stay
+    for line in printed.getvalue().splitlines():
+        if not line.startswith("Reloading Tuner from "):
+            print(line)
+    return tuner
 
 
 # -- heartbeats ---------------------------------------------------------------------------------------------

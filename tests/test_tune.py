@@ -798,6 +798,26 @@ def test_a_search_killed_while_it_saves_its_state_keeps_the_state_it_had(tmp_pat
     assert list(again.oracle.trials) == [trial.trial_id]
 
 
+def test_a_reloaded_search_prints_no_line_of_keras_tuners_past_the_log(tmp_path, capsys):
+    """KerasTuner printed 'Reloading Tuner from <out>/search/tuner0.json' each time a search resumed, a worker
+    joined or a finished search was read again: a line without a time, under --quiet too, where the log had
+    just said 'continuing the search in <out>'."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)
+    hypermodel = SoundHyperModel(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                                 space)
+    tuner = tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    trial = tuner.oracle.create_trial("tuner0")
+    tuner.oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+    tuner.save()
+    capsys.readouterr()
+    again = tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    assert list(again.oracle.trials) == [trial.trial_id]  # reloaded
+    assert "Reloading" not in capsys.readouterr().out
+
+
 def test_the_temporary_file_of_a_process_killed_while_it_saved_goes_away(tmp_path):
     """oracle.json, trial.json, heartbeat.json, ... are written to a temporary file renamed over them: one of a
     process killed between the two stayed forever, one more after each kill and resume. Only those of this
