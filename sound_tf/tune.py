@@ -477,12 +477,17 @@ def in_finish_order(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     return sorted(records, key=lambda r: (r.finished is None, r.finished or 0, _id_order(r.trial_id)))
 
 
+#: trials.png labels each point of its left plot with the trial's id up to this many completed trials
+PLOT_LABELLED_TRIALS = 30
+
+
 def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | Path) -> Path:
     """``trials.png``: the objective of each trial in run order with the best so far, and the objective
     against the most influential hyperparameter (largest |Spearman rho|)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     objective, direction = space.settings.objective, space.settings.direction
     done = in_finish_order(r for r in records if r.ranked)
@@ -495,7 +500,12 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
         left.plot(x, scores, "o", label="trial")
         left.step(x, running, where="post", label="best so far")
         left.legend()
-    left.set_xlabel("trial (in the order they finished)")
+        if len(done) <= PLOT_LABELLED_TRIALS:  # the ids trials.csv and the log give, which the finish order is not
+            for place, r in zip(x, done):
+                left.annotate(r.trial_id, (place, r.score), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))  # a count: it had ticks at 1.25, 1.50, ...
+    left.set_xlabel("trial (in the order they finished; each labelled with its trial_id)"
+                    if 0 < len(done) <= PLOT_LABELLED_TRIALS else "trial (in the order they finished)")
     left.set_ylabel(f"{objective} (validation)")
     left.set_title(f"{counted(len(done), 'completed trials')} of {len(records)}")
     name, rho = _importance(records, [p.name for p in space.searched])
@@ -510,6 +520,8 @@ def plot_trials(records: Sequence[TrialRecord], space: SearchSpace, path: str | 
             param = next(p for p in space.searched if p.name == name)
             if param.sampling == "log":
                 right.set_xscale("log")
+            elif all(isinstance(v, int) for v in values):  # depth 2-5 had ticks at 2.25, 2.50, ...
+                right.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             labels = sorted(set(map(str, values)))
             right.plot([labels.index(str(v)) for v in values], [r.score for r in done], "o")

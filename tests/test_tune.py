@@ -2732,6 +2732,33 @@ def test_trials_png_draws_the_best_so_far_in_the_objectives_direction(tmp_path, 
         assert list(points.get_ydata()) == scores and list(best_so_far.get_ydata()) == best, objective
 
 
+def test_trials_png_counts_trials_in_whole_numbers_and_names_each_trials_id(tmp_path, monkeypatch):
+    """A search of 3 trials drew its left plot with ticks at 1.00, 1.25, ... 3.00 and its depth axis at 2.00,
+    2.25, ...; the points, placed by finish order 1-3, did not say which of trials.csv's ids 0-2 they were."""
+    from matplotlib.figure import Figure
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    drawn: list[Figure] = []
+    savefig = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: (drawn.append(self),
+                                                                          savefig(self, *args, **kwargs))[1])
+    space = SearchSpace.from_toml(REPO / "tuning" / "default.toml")
+    runs = [("2", 1.30, 2), ("0", 1.37, 4), ("1", 1.39, 5)]  # finished in this order
+    records = [tune.TrialRecord(trial_id=tid, status="COMPLETED", score=score, finished=place, values={"depth": depth})
+               for place, (tid, score, depth) in enumerate(runs)]
+    tune.plot_trials(records, space, tmp_path / "trials.png")
+    left, right = drawn[-1].axes
+    drawn[-1].canvas.draw()
+    for axis in (left, right):
+        ticks = [t for t in axis.get_xticks() if axis.get_xlim()[0] <= t <= axis.get_xlim()[1]]
+        assert ticks and all(t == int(t) for t in ticks), (axis.get_xlabel(), ticks)
+    assert right.get_xlabel() == "depth"
+    assert [(t.get_text(), t.xy) for t in left.texts] == [("2", (1, 1.30)), ("0", (2, 1.37)), ("1", (3, 1.39))]
+    assert left.get_xlabel() == "trial (in the order they finished; each labelled with its trial_id)"
+
+
 def test_importance_needs_three_completed_trials():
     """Two points always rank-correlate perfectly: the most influential hyperparameter is named from 3 on."""
     from sound_tf import tune
