@@ -158,10 +158,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def trial_line(trial_id: str, values: Mapping[str, Any]) -> str:
-    """``trial 3: depth=2, width_multiplier=0.5, ...``, the log line a trial begins with (a Hyperband round adds
-    the epoch it trains to and the trial it continues)."""
-    line = f"trial {trial_id}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k not in HYPERBAND_KEYS)
+def in_space_order(values: Mapping[str, Any], names: Sequence[str] = ()) -> list[tuple[str, Any]]:
+    """``values``' items in the order of ``names`` (the space's tables), any others after them as they come: a
+    worker's trial arrives from the oracle with its values grouped by type (``dropout=0.1, learning_rate=...,
+    depth=2``), where the space, trials.csv and a local search's log give ``depth=2, width_multiplier=...``."""
+    place = {name: i for i, name in enumerate(names)}
+    return sorted(values.items(), key=lambda item: place.get(item[0], len(place)))
+
+
+def trial_line(trial_id: str, values: Mapping[str, Any], names: Sequence[str] = ()) -> str:
+    """``trial 3: depth=2, width_multiplier=0.5, ...``, the log line a trial begins with, its values in the order
+    of ``names`` (:func:`in_space_order`; a Hyperband round adds the epoch it trains to and the trial it
+    continues)."""
+    line = f"trial {trial_id}: " + ", ".join(f"{k}={v}" for k, v in in_space_order(values, names)
+                                             if k not in HYPERBAND_KEYS)
     if "tuner/epochs" in values:
         line += f" (Hyperband round: up to epoch {values['tuner/epochs']}"
         if values.get("tuner/trial_id"):
@@ -1238,7 +1248,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         return result
     result.best_config = hypermodel.final_config(best.values)
     log(f"best trial {best.trial_id}: {space.settings.objective} = {best.score:.4g} with "
-        + ", ".join(f"{k}={v}" for k, v in best.values.items() if k not in HYPERBAND_KEYS))
+        + ", ".join(f"{k}={v}" for k, v in in_space_order(best.values, [p.name for p in space.params])
+                    if k not in HYPERBAND_KEYS))
     if final:
         result.best_run = out / "best_run"
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,

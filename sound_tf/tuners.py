@@ -191,7 +191,9 @@ class SoundTunerMixin:
         self.current_trial_id, self._ran = trial.trial_id, True
         log = getattr(self.hypermodel, "log", None)
         if log is not None:  # the epoch lines that follow are this trial's: tune.log did not say whose they were
-            log(trial_line(trial.trial_id, trial.hyperparameters.values))
+            space = getattr(self.hypermodel, "space", None)
+            log(trial_line(trial.trial_id, trial.hyperparameters.values,
+                           [p.name for p in space.params] if space is not None else ()))
         try:
             config = self.hypermodel.trial_config(trial.hyperparameters.copy())
         except kt.errors.FailedTrialError:

@@ -2326,6 +2326,28 @@ def test_tune_log_names_each_trial_and_its_values_before_its_epoch_lines(tmp_pat
         "trial 0001: depth=3, learning_rate=0.002 (Hyperband round: up to epoch 4)"
 
 
+def test_a_workers_trial_line_gives_its_values_in_the_spaces_order():
+    """A worker logged 'trial 1: dropout=0.2, learning_rate=..., depth=4, width_multiplier=0.75, ...' (the oracle
+    sends values grouped by type) and its chief 'best trial 0: dropout=0.1, ...', where the space, trials.csv and
+    a local search give 'depth=..., width_multiplier=..., dropout=...'."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    names = ["depth", "width_multiplier", "dropout", "learning_rate"]
+    hp = kt.HyperParameters()
+    hp.Int("depth", 2, 5)
+    hp.Choice("width_multiplier", [0.5, 0.75])
+    hp.Float("dropout", 0.0, 0.5, step=0.1)
+    hp.Float("learning_rate", 3e-4, 1e-2, sampling="log")
+    hp.values.update({"depth": 4, "width_multiplier": 0.75, "dropout": 0.2, "learning_rate": 0.001})
+    received = kt.HyperParameters.from_proto(hp.to_proto()).values  # as a worker gets it from the oracle
+    assert list(received) != names  # grouped by type: what the worker printed
+    assert tune.trial_line("1", received, names) == \
+        "trial 1: depth=4, width_multiplier=0.75, dropout=0.2, learning_rate=0.001"
+    assert tune.trial_line("1", {"x": 1, **received}, names).endswith("learning_rate=0.001, x=1")  # others after
+
+
 def test_the_trial_epochs_help_says_what_caps_a_trial():
     """--trial-epochs' help said "--epochs caps every training", but a [fixed] train.epochs caps the trials when
     the space sets it (trial_epochs), whatever --epochs says."""
