@@ -349,6 +349,18 @@ class HeartbeatWatch:
     def __init__(self, folder: Path, timeout: float):
         self.folder, self.timeout = Path(folder), timeout
         self._seen: dict[str, tuple[bytes | None, float]] = {}
+        self._every: dict[str, tuple[bytes | None, float]] = {}
+
+    def beating(self) -> list[str]:
+        """The workers, busy or idle, whose heartbeat file changed within ``timeout`` seconds (one first seen
+        counts as changed then); the chief calls it on each turn of its loop, so that a release can say when no
+        worker is left to run the trial."""
+        now = time.monotonic()
+        for path in sorted(self.folder.glob(f"*/{HEARTBEAT_FILE}")):
+            tid, content = path.parent.name, _read_heartbeat(path)[0]
+            if tid not in self._every or self._every[tid][0] != content:
+                self._every[tid] = (content, now)
+        return [tid for tid, (_, changed) in self._every.items() if now - changed <= self.timeout]
 
     def silent(self, tuner_ids: set[str]) -> list[str]:
         now, result = time.monotonic(), []
@@ -1281,12 +1293,18 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
     watch = HeartbeatWatch(out / "workers", worker_timeout)
     while server.is_alive():
         time.sleep(0.5)
+        beating = watch.beating()
         for tid in watch.silent(oracle.active_tuners()):
             trial_id = oracle.release_tuner(tid, f"worker {tid} sent no heartbeat for {worker_timeout:.0f} s")
             hint = "" if (out / "workers" / tid / HEARTBEAT_FILE).is_file() else \
                 f" (it never wrote {out / 'workers' / tid / HEARTBEAT_FILE}: is {wording.out} shared with it?)"
+            # with its last worker dead the chief waited on, silent: say that the search waits for one
+            alone = "" if [t for t in beating if t != tid] else (
+                f"; no other worker's heartbeat in {out / 'workers'} changed for {worker_timeout:.0f} s, so the "
+                f"search waits for a worker: start one (KERASTUNER_TUNER_ID={tid} again, with the same "
+                f"{wording.settings} and {wording.out} {out})")
             log(f"chief: worker {tid} is silent for {worker_timeout:.0f} s{hint}: released"
-                + (f"; trial {trial_id} will run again on the next worker that asks" if trial_id else ""))
+                + (f"; trial {trial_id} will run again on the next worker that asks" if trial_id else "") + alone)
         if oracle.finished():
             break
     if failure or not oracle.finished():

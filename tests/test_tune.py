@@ -2792,6 +2792,47 @@ def test_importance_needs_three_completed_trials():
     assert name == "lr" and rho == pytest.approx(1.0)
 
 
+def test_a_released_trial_with_another_worker_beating_is_not_told_to_wait_for_one(tmp_path, monkeypatch):
+    """With its one worker killed mid-trial, the chief said 'trial 1 will run again on the next worker that
+    asks' and then nothing, waiting for good. It now says when no other worker's heartbeat moves; here tuner1
+    beats (idle), so the release line ends as before."""
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    oracle = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
+    oracle.hyperparameters.Float("x", 0.0, 1.0)
+    a = oracle.create_trial("tuner0")
+    beats = tmp_path / "workers" / "tuner1" / tune.HEARTBEAT_FILE
+    beats.parent.mkdir(parents=True)
+
+    def search(**kwargs):  # tuner1 beats while it waits, then takes the released trial
+        deadline = time.monotonic() + 30
+        count = 0
+        while "tuner0" in oracle.ongoing_trials and time.monotonic() < deadline:
+            count += 1
+            beats.write_text(json.dumps({"tuner_id": "tuner1", "beat": count}))
+            time.sleep(0.1)
+        again = oracle.create_trial("tuner1")
+        oracle.update_trial(again.trial_id, {"val_loss": 0.5})
+        again.status = "COMPLETED"
+        oracle.end_trial(again)
+        oracle.create_trial("tuner1")  # STOPPED
+
+    messages: list[str] = []
+    tune._serve(SimpleNamespace(oracle=oracle, search=search), tmp_path, 1.0, {}, messages.append)
+    released = [m for m in messages if ": released" in m]
+    assert len(released) == 1, messages
+    released = released[0]
+    assert released.endswith(f"released; trial {a.trial_id} will run again on the next worker that asks"), released
+    assert messages[-1] == "chief: all trials are done"
+
+
 def test_the_chief_releases_a_worker_that_never_wrote_a_heartbeat_and_says_why(tmp_path, monkeypatch):
     """_serve with a stand-in oracle server: tuner0 took a trial and never wrote its heartbeat (an --out not
     shared with it); it is released after --worker-timeout, the message asks whether --out is shared, and
@@ -2824,7 +2865,9 @@ def test_the_chief_releases_a_worker_that_never_wrote_a_heartbeat_and_says_why(t
     tune._serve(SimpleNamespace(oracle=oracle, search=search), tmp_path, 1.0, {}, messages.append)
     beat = tmp_path / "workers" / "tuner0" / tune.HEARTBEAT_FILE
     assert f"chief: worker tuner0 is silent for 1 s (it never wrote {beat}: is --out shared with it?): released; " \
-           f"trial {a.trial_id} will run again on the next worker that asks" in messages
+           f"trial {a.trial_id} will run again on the next worker that asks; no other worker's heartbeat in " \
+           f"{tmp_path / 'workers'} changed for 1 s, so the search waits for a worker: start one " \
+           f"(KERASTUNER_TUNER_ID=tuner0 again, with the same flags and --out {tmp_path})" in messages
     assert messages[-1] == "chief: all trials are done" and oracle.trials[a.trial_id].status == "COMPLETED"
     assert json.loads((tmp_path / "chief.json").read_text())["status"] == "finished"
 
