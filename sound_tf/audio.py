@@ -50,6 +50,8 @@ __all__ = [
     "CACHE_ENV_VAR",
     "CacheResult",
     "DecodeCache",
+    "READABLE_FORMATS",
+    "SF_ERR_UNRECOGNISED_FORMAT",
     "count_windows",
     "decode_bytes",
     "default_cache_dir",
@@ -73,6 +75,10 @@ logger = logging.getLogger(__name__)
 #: File name endings recognised as audio when scanning a folder (compared lower-case).
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".snd", ".oga", ".opus",
                     ".caf", ".w64", ".rf64")  # .snd: Sun/NeXT's other name for .au
+#: The formats to name to a user whose file none of libsndfile's readers recognised (the server's 415 names them too).
+READABLE_FORMATS = "WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU"
+#: libsndfile's error code for content no format it reads matches ("Format not recognised").
+SF_ERR_UNRECOGNISED_FORMAT = 1
 #: Environment variable that overrides the default cache folder.
 CACHE_ENV_VAR = "SOUND_TF_CACHE"
 #: soxr quality preset used for every resampling.
@@ -325,9 +331,11 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
         if codec:
             raise AudioError(name, codec) from exc
         said = exc.error_string.rstrip(".")
+        unrecognised = exc.code == SF_ERR_UNRECOGNISED_FORMAT
         if "does not exist" in said and isinstance(source, str) and os.path.isfile(source):
-            said = "no format it reads matches the file's content"  # what it says of an MP3 that is not one
-        raise AudioError(name, f"not a readable audio file (libsndfile: {said})") from exc
+            said, unrecognised = "no format it reads matches the file's content", True  # an MP3 that is not one
+        hint = f"; it reads {READABLE_FORMATS}: convert a recording to one of them" if unrecognised else ""
+        raise AudioError(name, f"not a readable audio file (libsndfile: {said}){hint}") from exc
     except (RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(name, f"not a readable audio file ({exc})") from exc
     if data.shape[0] == 0:

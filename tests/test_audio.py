@@ -243,9 +243,12 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files = {
         "missing": (tmp_path / "missing.wav", "file not found"),
         "empty": (tmp_path / "empty.wav", "empty file (0 bytes)"),
-        "random": (tmp_path / "random.wav", "not a readable audio file"),
+        "random": (tmp_path / "random.wav", "not a readable audio file (libsndfile: Format not recognised); it reads "
+                                            "WAV, FLAC"),
         "truncated": (tmp_path / "truncated.wav", "not a readable audio file"),
-        "text": (tmp_path / "notes.mp3", "not a readable audio file (libsndfile: no format it reads matches"),
+        "text": (tmp_path / "notes.mp3", "not a readable audio file (libsndfile: no format it reads matches the file's "
+                                         "content); it reads WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU: "
+                                         "convert a recording to one of them"),
         "no_frames": (tmp_path / "no_frames.wav", f"contains no audio frames (0 frames, 1 channel at {RATE_HZ} Hz)"),
         "nan": (tmp_path / "nan.wav", "contains 2 NaN or infinite sample values"),
         "one_nan": (tmp_path / "one_nan.wav", "contains 1 NaN or infinite sample value"),

@@ -23,7 +23,8 @@ import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import AUDIO_EXTENSIONS, decode_bytes, split_windows, truncation_problem, wav_codec_problem
+from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, decode_bytes, split_windows,
+                     truncation_problem, wav_codec_problem)
 from ..errors import AudioError, SoundTFError, counted
 from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
@@ -35,8 +36,8 @@ __all__ = ["ClassifierService", "DecodedUpload", "ServeError"]
 
 log = logging.getLogger("sound_tf.serve")
 
-# libsndfile error codes (sndfile.h) that mean "this is not a format or encoding I read".
-_SF_ERR_UNRECOGNISED_FORMAT = 1
+# libsndfile error codes (sndfile.h) that mean "this is not a format or encoding I read" (with
+# audio.SF_ERR_UNRECOGNISED_FORMAT).
 _SF_ERR_UNSUPPORTED_ENCODING = 4
 # libsndfile's internal SFE_UNIMPLEMENTED, which it also reports: a container it knows holding a codec it does
 # not decode (e.g. a WAVE_FORMAT_EXTENSIBLE file with an MP3 sub-format): unsupported, not corrupt.
@@ -204,13 +205,13 @@ class ClassifierService:
             if codec:  # libsndfile calls an unknown WAV codec a malformed 'fmt ' chunk
                 raise ServeError(415, "unsupported_format", f"{name}: {codec}") from None
             reason = exc.error_string.rstrip(".")
-            if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING, _SF_ERR_UNIMPLEMENTED):
+            if exc.code in (SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING, _SF_ERR_UNIMPLEMENTED):
                 suffix = PurePath(name).suffix.lower()
                 named = (f", though its name ends in {suffix}: a damaged file, or another kind of file under that "
-                         f"name" if exc.code == _SF_ERR_UNRECOGNISED_FORMAT and suffix in AUDIO_EXTENSIONS else "")
+                         f"name" if exc.code == SF_ERR_UNRECOGNISED_FORMAT and suffix in AUDIO_EXTENSIONS else "")
                 raise ServeError(415, "unsupported_format",
                                  f"{name}: not an audio format the server reads (libsndfile: {reason}){named}; "
-                                 "send WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU") from None
+                                 f"send {READABLE_FORMATS}") from None
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file (libsndfile: {reason})") from None
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file ({exc})") from None
