@@ -769,6 +769,36 @@ def test_a_run_folder_served_with_keras_points_to_its_export_bundle(tmp_path, mo
     assert not [r for r in caplog.records if "export bundle" in r.getMessage()]
 
 
+def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(tmp_path, monkeypatch, caplog):
+    """The note named any RUN/export holding an export.json: one of a profile of saved_model alone (served with
+    TensorFlow again, not TFLite), one of int8_features alone, or one whose export failed its checks (both
+    refused by the server) were each called 'served with TFLite, which loads in a fraction of the time'."""
+    import shutil
+
+    from sound_tf.serve import backends
+
+    run = tmp_path / "run"
+    run.mkdir()
+    CONFIG.save(run)
+    (run / "model.keras").write_bytes(b"k")
+    monkeypatch.setattr(backends, "KerasBackend", lambda path, info: ToneBackend())
+    monkeypatch.setattr(logging.getLogger("sound_tf.serve"), "propagate", True)
+
+    def notes() -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sound_tf.serve"):
+            assert backends.load_backend(run).labels == CONFIG.labels
+        return [r.getMessage() for r in caplog.records if "export bundle" in r.getMessage()]
+
+    for artefacts, passed in ((("saved_model",), True), (("int8_features",), True), (("saved_model", "float32"), False)):
+        shutil.rmtree(run / "export", ignore_errors=True)
+        fake_bundle(run / "export", artefacts, passed=passed, failures=() if passed else ["float32: agreement 0.9"])
+        assert notes() == [], (artefacts, passed)
+    shutil.rmtree(run / "export")
+    fake_bundle(run / "export", ("int8", "int8_features"))  # a micro bundle: its int8 model is served
+    assert len(notes()) == 1
+
+
 def test_an_upload_whose_channels_cancel_is_classified_and_named_in_a_json_log_line(client, monkeypatch, caplog):
     """Averaged to mono, a stereo upload whose right channel is minus the left is silence: it was classified as
     silence and nothing said so. It is still classified (200); decoding's warning names the upload and how far

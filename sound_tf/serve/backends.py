@@ -440,9 +440,16 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
 def run_export_note(model_dir: str | Path, backend: str, kind: str) -> str | None:
     """The log's note when ``auto`` serves a run folder's ``model.keras`` while the run's export bundle sits in
     ``RUN/export``: the server then loads TensorFlow (9-10 s here for a small model, where the bundle's
-    float32 TFLite model loads in 0.06 s), and nothing said the bundle was passed over. ``None`` otherwise."""
+    float32 TFLite model loads in 0.06 s), and nothing said the bundle was passed over. ``None`` otherwise, and
+    when the bundle would not be served with TFLite: a profile of ``saved_model`` alone (TensorFlow again) or of
+    ``int8_features`` alone, or an export that failed its checks (:func:`_resolve` refuses it)."""
     bundle = Path(model_dir).expanduser() / RUN_EXPORT_DIRNAME
     if backend != "auto" or kind != "keras" or not (bundle / EXPORT_REPORT_FILENAME).is_file():
+        return None
+    try:
+        if _resolve(bundle, "auto", None)[0] != "tflite":
+            return None
+    except ConfigError:  # the note would send the user to a bundle the server refuses
         return None
     return (f"serving the run folder's {KERAS_FILENAME} with TensorFlow; its export bundle {bundle} would be "
             f"served with TFLite, which loads in a fraction of the time: python -m sound_tf.serve {bundle}")
