@@ -1073,6 +1073,12 @@ def test_a_drawn_split_far_from_its_fractions_is_said(tmp_path):
     few = split_shares_line({"train": 6, "val": 1, "test": 3}, 0.15, 0.15, grouped=False)
     assert few is not None and "validation holds 10% of the clips and test 30%" in few and "few files cannot" in few
     assert split_shares_line({"train": 0, "val": 0, "test": 0}, 0.15, 0.15, grouped=False) is None
+    # 1.5 and 2/3 times a fraction are not far (the README: under 2/3 or over 1.5 times); 27% against 0.18 was, as
+    # floating point made 0.27 / 0.18 1.5000000000000002; just beyond either bound is
+    assert split_shares_line({"train": 46, "val": 27, "test": 27}, 0.18, 0.18, grouped=False) is None
+    assert split_shares_line({"train": 76, "val": 12, "test": 12}, 0.18, 0.18, grouped=False) is None
+    assert split_shares_line({"train": 44, "val": 28, "test": 28}, 0.18, 0.18, grouped=False) is not None
+    assert split_shares_line({"train": 78, "val": 11, "test": 11}, 0.18, 0.18, grouped=False) is not None
     # a split read from a file (resumed) is not drawn: no note
     lines.clear()
     prepare_dataset(config_for(tmp_path / "data" / "labels.csv", tmp_path), tmp_path / "run", log=lines.append)
