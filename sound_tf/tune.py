@@ -218,13 +218,14 @@ def make_tuner(space: SearchSpace, hypermodel: Any, out: Path, *, seed: int,
     oracle.deadline = deadline
     tuner_cls = SoundHyperbandTuner if s.tuner == "hyperband" else SoundTuner
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):  # KerasTuner prints 'Reloading Tuner from <out>/search/tuner0.json'
-        tuner = tuner_cls(oracle, hypermodel, directory=str(out), project_name=PROJECT, overwrite=False)
-    # that line, past the log and --quiet, says again what the log's 'continuing the search in' says; others stay
-    for line in printed.getvalue().splitlines():
-        if not line.startswith("Reloading Tuner from "):
-            print(line)
-    return tuner
+    try:
+        with contextlib.redirect_stdout(printed):  # KerasTuner prints 'Reloading Tuner from <out>/search/tuner0.json'
+            return tuner_cls(oracle, hypermodel, directory=str(out), project_name=PROJECT, overwrite=False)
+    finally:  # also when building the default model fails: what was printed before the error stays
+        # that line, past the log and --quiet, says again what the log's 'continuing the search in' says
+        for line in printed.getvalue().splitlines():
+            if not line.startswith("Reloading Tuner from "):
+                print(line)
 
 
 # -- heartbeats ---------------------------------------------------------------------------------------------

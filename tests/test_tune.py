@@ -818,6 +818,29 @@ def test_a_reloaded_search_prints_no_line_of_keras_tuners_past_the_log(tmp_path,
     assert "Reloading" not in capsys.readouterr().out
 
 
+def test_what_building_the_tuner_printed_stays_when_it_fails(tmp_path, capsys, monkeypatch):
+    """make_tuner holds back what KerasTuner prints while it builds, to drop its 'Reloading Tuner from' line; a
+    build that failed (the space's default values make no valid model) lost every line printed before the error."""
+    import keras_tuner as kt
+
+    from sound_tf import tune, tuners
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    def failing(*args, **kwargs):
+        print("Reloading Tuner from x/search/tuner0.json")
+        print("building the model of the default values")
+        raise kt.errors.FailedTrialError("no valid model")
+
+    space = SearchSpace.from_toml(TINY)
+    monkeypatch.setattr(tuners, "SoundTuner", failing)
+    monkeypatch.setattr(tuners, "SoundHyperbandTuner", failing)
+    hypermodel = SoundHyperModel(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                                 space)
+    with pytest.raises(kt.errors.FailedTrialError):
+        tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    assert capsys.readouterr().out == "building the model of the default values\n"
+
+
 def test_the_temporary_file_of_a_process_killed_while_it_saved_goes_away(tmp_path):
     """oracle.json, trial.json, heartbeat.json, ... are written to a temporary file renamed over them: one of a
     process killed between the two stayed forever, one more after each kill and resume. Only those of this
