@@ -1438,6 +1438,57 @@ def test_the_kept_epochs_validation_accuracy_is_the_runs(tmp_path, monkeypatch):
     assert result.validation["num_examples"] > 0
 
 
+def test_the_kept_epoch_is_read_from_the_end_of_short_columns_and_none_when_it_has_no_accuracy():
+    """Mutation audit of kept_validation: an accuracy column shorter than the loss column (a row whose cell was
+    empty) was not read past its end, a NaN accuracy was not handed on, and a history with no finite loss is the
+    last epoch's, as how_training_ended says the model keeps."""
+    from sound_tf import trainer
+
+    nan = float("nan")
+    losses = [1.0, 0.4, 0.7]
+    best = losses.index(min(losses))  # epoch 2
+    short = {"val_loss": losses, "val_accuracy": [0.3, 0.74]}  # the last row without its accuracy
+    assert trainer.kept_validation(short, trainer.BEST_WEIGHTS, 6) == {"accuracy": short["val_accuracy"][best],
+                                                                       "num_examples": 6}
+    assert trainer.kept_validation({"val_loss": [1.0, 0.5], "val_accuracy": [0.3]}, trainer.BEST_WEIGHTS, 6) is None
+    assert trainer.kept_validation({"val_loss": [1.0, 0.5], "val_accuracy": [0.3, nan]}, trainer.BEST_WEIGHTS, 6) is None
+    never = {"val_loss": [nan, nan], "val_accuracy": [0.25, 0.5]}
+    assert "keeps the last epoch's weights" in trainer.how_training_ended({"loss": [1.0, 1.0], **never}, Config(),
+                                                                            trainer.BEST_WEIGHTS)
+    assert trainer.kept_validation(never, trainer.BEST_WEIGHTS, 6) == {"accuracy": never["val_accuracy"][-1],
+                                                                       "num_examples": 6}
+
+
+def test_run_validation_reads_the_kept_weights_file_the_history_and_the_validation_rows(tmp_path):
+    """Mutation audit of run_validation: which weights file the run keeps decides the epoch (best.weights.h5 when
+    it is there, even beside final.weights.h5), the clips are split.csv's validation rows, and a missing or damaged
+    split.csv or history.csv gives None (the line it feeds is advice) where it raised."""
+    from sound_tf import trainer
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    losses, accuracies = [1.0, 0.4, 0.7, 0.6], [0.3, 0.74, 0.6, 0.65]
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [
+        f"{i},0.5,1.0,{a},{v}" for i, (a, v) in enumerate(zip(accuracies, losses))]
+    (run / "history.csv").write_text("\r\n".join(rows) + "\r\n")
+    splits = {"train": 5, "val": 3, "test": 2}
+    (run / "split.csv").write_text("split,path,label\n" + "".join(
+        f"{split},{split}{i}.wav,{'ab'[i % 2]}\n" for split, n in splits.items() for i in range(n)))
+    for name in (trainer.BEST_WEIGHTS, trainer.FINAL_WEIGHTS):
+        (run / name).write_bytes(b"")
+    best = losses.index(min(losses))
+    assert trainer.run_validation(run) == {"accuracy": accuracies[best], "num_examples": splits["val"]}
+    (run / trainer.BEST_WEIGHTS).unlink()  # the last epoch's weights kept
+    assert trainer.run_validation(run) == {"accuracy": accuracies[-1], "num_examples": splits["val"]}
+    (run / "split.csv").rename(run / "split.bak")
+    assert trainer.run_validation(run) is None  # no split.csv
+    (run / "split.csv").write_text("split,path,label\nnowhere,a.wav,a\n")
+    assert trainer.run_validation(run) is None  # not a split the run could have written
+    (run / "split.bak").rename(run / "split.csv")
+    (run / "history.csv").write_text("epoch,val_accuracy,val_loss\n0,0.5,abc\n")
+    assert trainer.run_validation(run) is None
+
+
 def test_the_plateau_schedule_halves_the_rate_after_its_patience(tmp_path, monkeypatch):
     # early_stopping_patience 9 -> plateau patience 3. val_loss falls by 1e-6 an epoch: lower for early
     # stopping (min_delta 0), a plateau for ReduceLROnPlateau (min_delta 1e-4), so the rate halves after
@@ -2147,6 +2198,76 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
     assert any(line.startswith("warning: the model is no better than chance: its validation accuracy (0.0000)")
                for line in lines), lines
+
+
+def test_how_training_ended_on_a_runs_last_epoch_or_its_only_one():
+    """Mutation audit of how_training_ended: a run that met its patience on its last epoch ran all its epochs
+    (early stopping ended nothing), one epoch is 'its 1 epoch', and an infinite loss is no best, as a NaN."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.epochs": 4, "train.early_stopping_patience": 2})
+    history = {"loss": [2.0, 1.5, 1.2, 1.1], "val_loss": [1.0, 0.4, 0.7, 0.45]}
+    best = history["val_loss"].index(min(history["val_loss"]))
+    assert trainer._early_stopped(history, config)  # 2 epochs since the best: patience met on epoch 4 of 4
+    assert trainer.how_training_ended(history, config, trainer.BEST_WEIGHTS) == (
+        f"training ended after its 4 epochs; the model keeps epoch {best + 1}'s weights, its lowest validation loss "
+        f"({min(history['val_loss']):.4f}; checkpoints/best.weights.h5)")
+    one = apply_overrides(config, {"train.epochs": 1})
+    assert trainer.how_training_ended({"loss": [2.0], "val_loss": [0.9]}, one, trainer.BEST_WEIGHTS).startswith(
+        "training ended after its 1 epoch; the model keeps epoch 1's weights")
+    inf, nan = float("inf"), float("nan")
+    assert trainer.best_so_far([inf, inf]) == (None, 2)
+    assert trainer.best_so_far([inf, 0.8, inf]) == (0.8, 1)
+    # Keras never stops after epoch 1, whatever its loss and patience
+    assert not trainer._early_stopped({"val_loss": [nan]}, apply_overrides(config, {"train.early_stopping_patience": 1}))
+
+
+def test_the_batch_size_advice_is_the_largest_power_of_two_that_gives_five_steps():
+    """Mutation audit of smaller_batch and few_steps_warning: the advice is a power of two (50 clips in batches of
+    32: 16 gives 3 steps, 8 gives 6; 10 would give 5 too, but is no power of two)."""
+    from sound_tf import pipeline, trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    for clips in (50, 44, 70):
+        powers = [s for s in (2, 4, 8, 16) if pipeline.batches_per_epoch(clips, s) >= trainer.MIN_STEPS_PER_EPOCH]
+        assert trainer.smaller_batch(clips, config) == max(powers), clips
+    assert trainer.smaller_batch(50, config) == 8
+
+
+def test_the_chance_warning_measures_against_the_most_common_class_and_counts_steps():
+    """Mutation audit of chance_level_warning: the baseline is the most common class's share (3 of 4 clips: 0.75),
+    not one over the classes (0.5); 5 steps per epoch are enough (no batch-size advice); 1 step is 'step'."""
+    from sound_tf import pipeline, trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32})
+    history = {"loss": [1.0], "val_loss": [0.9], "val_accuracy": [0.6]}
+    uneven = [0, 0, 0, 1]
+    baseline = Counter(uneven).most_common(1)[0][1] / len(uneven)
+    warned = trainer.chance_level_warning(kept(history), config, uneven, 4000)
+    assert warned is not None and f"than always answering the validation split's most common class ({baseline:.4f})" \
+        in warned and f"its validation accuracy ({0.6:.4f})" in warned
+    balanced = [0, 0, 1, 1]
+    at_chance = kept({**history, "val_accuracy": [0.5]})
+    five = 5 * 32
+    assert pipeline.batches_per_epoch(five, 32) == trainer.MIN_STEPS_PER_EPOCH
+    assert "check the labels" in trainer.chance_level_warning(at_chance, config, balanced, five)
+    assert trainer.steps_per_epoch(32, config) == 1
+    size = trainer.smaller_batch(32, config)
+    assert size is not None
+    assert trainer.chance_level_warning(at_chance, config, balanced, 32).endswith(
+        f"with 1 step per epoch it had few updates to learn from: try --batch-size {size}")
+
+
+def test_the_note_on_uneven_classes_names_ties_by_name_and_gives_the_ratio_to_a_decimal():
+    """Mutation audit of imbalance_note: of classes of equal size the first name is given, whatever the order
+    the clips came in, and the ratio is the counts' quotient (10 to 3: 3.3, not 3.0)."""
+    from sound_tf import trainer
+
+    config = Config()
+    assert "from 3 clips (owl) to 12 (robin), 4.0 to 1" in trainer.imbalance_note(
+        ["wren"] * 12 + ["robin"] * 12 + ["owl"] * 3, config)
+    assert "from 2 clips (a) to 6 (c), 3.0 to 1" in trainer.imbalance_note(["b"] * 2 + ["c"] * 6 + ["a"] * 2, config)
+    assert f"from 3 clips (b) to 10 (a), {10 / 3:.1f} to 1" in trainer.imbalance_note(["a"] * 10 + ["b"] * 3, config)
 
 
 def test_a_damaged_run_state_elsewhere_under_runs_does_not_stop_a_new_run(tmp_path, monkeypatch, capsys):
@@ -2865,6 +2986,101 @@ def test_a_run_resumed_without_a_noise_record_says_once_that_its_earlier_noise_i
         "mixed in is unknown (the run has no noise.json: it began before sound_tf kept one, or the file was damaged). "
         "The run resumes with the folder as it is now: epoch 2 mixes in 1 file, 1.0 s of noise, which noise.json in "
         "the run folder records from now on")
+
+
+def test_a_noise_record_not_in_its_format_is_no_record_and_the_changes_are_the_last_versions(tmp_path):
+    """Mutation audit of read_noise_record and noise_changes: a noise.json without its versions, with a version that
+    is not an object or whose first epoch is not a whole number, is read as none (as a damaged file), where it
+    raised or let '1.5' through to the epoch comparisons; noise_changes compares the folder with the version the
+    run's last epochs mixed in, not the first, and names the problem of a folder gone."""
+    from sound_tf import augment, trainer
+    from sound_tf.audio import list_audio_folder
+
+    record = tmp_path / "noise.json"
+    good = {"folder": "/n", "files": {"a.wav": [10, 1]}, "seconds": 1.0}
+    for versions in ([{**good, "first_epoch": 1.5}], [{**good, "first_epoch": "1"}], [1, 2], [{**good}]):
+        record.write_text(json.dumps({"noise_dir": "/n", "versions": versions}))
+        assert trainer.read_noise_record(tmp_path) == [], versions
+    record.write_text(json.dumps({"noise_dir": "/n"}))
+    assert trainer.read_noise_record(tmp_path) == []
+    record.write_text(json.dumps({"noise_dir": "/n", "versions": [{**good, "first_epoch": 1}]}))
+    assert [v["first_epoch"] for v in trainer.read_noise_record(tmp_path)] == [1]
+
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("a.wav", "b.wav"):
+        sf.write(noise / name, 0.1 * rng.standard_normal(SR // 2), SR, subtype="PCM_16")
+    config = apply_overrides(Config(), {"augment.enabled": True, "augment.noise_probability": 1.0,
+                                        "augment.noise_dir": str(noise)})
+    files, problem = list_audio_folder(str(noise))
+    assert problem is None and len(files) == 2
+    now = augment.take_noise_folder(str(noise), files)
+    earlier = augment.NoiseFolder(str(noise), {"a.wav": (1, 1)}, seconds=0.5)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "noise.json").write_text(json.dumps({"noise_dir": str(noise), "versions": [
+        {"first_epoch": 1, **earlier.to_dict()}, {"first_epoch": 3, **now.to_dict()}]}))
+    assert now.changes_since(earlier) != ""
+    assert trainer.noise_changes(run, config) == ""  # as the last version: epochs 3 on
+    shutil.rmtree(noise)
+    assert trainer.noise_changes(run, config) == list_audio_folder(str(noise))[1] != ""
+
+
+def test_settle_backup_keeps_the_newest_whole_backup_and_read_history_an_empty_one(tmp_path):
+    """Mutation audit of settle_backup and read_history: a kill after the swap's second rename leaves state/ (the
+    new backup) beside replaced/ (the old): state/ is kept, replaced/ and a half-written saving/ dropped; a kill
+    between the renames leaves replaced/ alone, which becomes state/. A history.csv trimmed to nothing or to its
+    header, or with an empty cell, reads without an error."""
+    from sound_tf import trainer
+
+    run = tmp_path / "run"
+
+    def backup(name: str, epoch: int) -> None:
+        folder = run / "backup" / name
+        folder.mkdir(parents=True)
+        (folder / "latest.weights.h5").write_bytes(b"w")
+        (folder / "training_metadata.json").write_text(json.dumps({"epoch": epoch, "batch": 0}))
+
+    backup("state", 3)
+    backup("replaced", 2)
+    backup("saving", 4)
+    assert trainer.settle_backup(run, log=lambda _: None) is False
+    assert trainer.finished_epochs(run) == 3 and sorted(p.name for p in (run / "backup").iterdir()) == ["state"]
+    shutil.rmtree(run / "backup")
+    backup("replaced", 2)
+    trainer.settle_backup(run, log=lambda _: None)
+    assert trainer.finished_epochs(run) == 2 and sorted(p.name for p in (run / "backup").iterdir()) == ["state"]
+
+    history = tmp_path / "history.csv"
+    for text in ("", "epoch,loss,val_loss\r\n"):
+        history.write_text(text)
+        assert trainer.read_history(history) == {}
+    history.write_text("epoch,loss,val_loss\r\n0,1.5,\r\n1,1.25,0.75\r\n")  # an empty cell is left out
+    assert trainer.read_history(history)["loss"] == [1.5, 1.25]
+
+
+def test_a_missing_file_outside_the_decode_cache_keeps_its_own_error(tmp_path):
+    """Mutation audit of _cached_files_must_stay: a file gone from a folder whose name only begins with the
+    cache's (cache2/ beside cache/) is not a decoded file, nor is a FileNotFoundError that names no file."""
+    from sound_tf import trainer
+    from sound_tf.audio import cache_dir_of
+    from sound_tf.errors import DatasetError
+
+    config = apply_overrides(Config(), {"data.cache_dir": str(tmp_path / "cache")})
+    cache = str(cache_dir_of(config.data.cache_dir))
+
+    def gone(name):
+        with trainer._cached_files_must_stay(config):
+            raise FileNotFoundError(2, "No such file or directory", name)
+
+    with pytest.raises(DatasetError, match="a decoded file went missing"):
+        gone(os.path.join(cache, "ab", "c.npy"))
+    with pytest.raises(FileNotFoundError):
+        gone(os.path.join(cache + "2", "ab", "c.npy"))
+    with pytest.raises(FileNotFoundError):
+        with trainer._cached_files_must_stay(config):
+            raise FileNotFoundError("no file named")
 
 
 def test_an_absolute_path_spelt_another_way_is_the_same_setting(tmp_path, monkeypatch):
