@@ -729,8 +729,9 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
            f"updates for the model to learn" if stoppable else
            f"its {epochs} epoch{'s make' if epochs != 1 else ' makes'} {epochs * steps} update"
            f"{'s' if epochs * steps != 1 else ''} in all, likely too few for the model to learn")
-    return (f"warning: {num_train} training clip{'s' if num_train != 1 else ''} in batches of {config.train.batch_size} make {steps} "
-            f"step{'s' if steps != 1 else ''} per epoch: {why}{advice}")
+    clips = f"{num_train} training clip{'s' if num_train != 1 else ''} in batches of {config.train.batch_size}"
+    return (f"warning: {clips} make{'s' if num_train == 1 else ''} {steps} step{'s' if steps != 1 else ''} per epoch: "
+            f"{why}{advice}")
 
 
 #: :func:`imbalance_note`: a training split whose largest class has this many times the clips of its smallest.

@@ -2234,6 +2234,16 @@ def test_the_batch_size_advice_is_the_largest_power_of_two_that_gives_five_steps
     assert trainer.smaller_batch(50, config) == 8
 
 
+def test_a_warning_of_one_training_clip_says_it_makes_its_steps():
+    """'1 training clip in batches of 32 make 1 step per epoch': the count was singular, its verb not."""
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    assert trainer.few_steps_warning(1, config).startswith(
+        "warning: 1 training clip in batches of 32 makes 1 step per epoch: ")
+    assert trainer.few_steps_warning(2, config).startswith("warning: 2 training clips in batches of 32 make 1 step ")
+
+
 def test_the_chance_warning_measures_against_the_most_common_class_and_counts_steps():
     """Mutation audit of chance_level_warning: the baseline is the most common class's share (3 of 4 clips: 0.75),
     not one over the classes (0.5); 5 steps per epoch are enough (no batch-size advice); 1 step is 'step'."""
