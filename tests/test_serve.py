@@ -740,9 +740,8 @@ def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_pat
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []  # a sound export: no warning
 
 
-def test_a_run_folder_served_with_keras_points_to_its_export_bundle(tmp_path, monkeypatch, caplog):
-    """'serve RUN' loaded model.keras with TensorFlow (9-10 s) beside RUN/export, whose float32 TFLite model
-    loads in 0.06 s, and the log said nothing of the bundle."""
+def _run_folder_beside_a_bundle(tmp_path, monkeypatch, caplog):
+    """A run folder (a stand-in model.keras served by ToneBackend) and what loading it logs of its export bundle."""
     from sound_tf.serve import backends
 
     run = tmp_path / "run"
@@ -758,6 +757,15 @@ def test_a_run_folder_served_with_keras_points_to_its_export_bundle(tmp_path, mo
             assert backends.load_backend(run).labels == CONFIG.labels
         return [r.getMessage() for r in caplog.records if "export bundle" in r.getMessage()]
 
+    return run, notes
+
+
+def test_a_run_folder_served_with_keras_points_to_its_export_bundle(tmp_path, monkeypatch, caplog):
+    """'serve RUN' loaded model.keras with TensorFlow (9-10 s) beside RUN/export, whose float32 TFLite model
+    loads in 0.06 s, and the log said nothing of the bundle."""
+    from sound_tf.serve import backends
+
+    run, notes = _run_folder_beside_a_bundle(tmp_path, monkeypatch, caplog)
     assert notes() == []  # no export yet: nothing to point to
     fake_bundle(run / "export")
     assert notes() == [f"serving the run folder's model.keras with TensorFlow; its export bundle {run / 'export'} "
@@ -775,21 +783,7 @@ def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(t
     refused by the server) were each called 'served with TFLite, which loads in a fraction of the time'."""
     import shutil
 
-    from sound_tf.serve import backends
-
-    run = tmp_path / "run"
-    run.mkdir()
-    CONFIG.save(run)
-    (run / "model.keras").write_bytes(b"k")
-    monkeypatch.setattr(backends, "KerasBackend", lambda path, info: ToneBackend())
-    monkeypatch.setattr(logging.getLogger("sound_tf.serve"), "propagate", True)
-
-    def notes() -> list[str]:
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="sound_tf.serve"):
-            assert backends.load_backend(run).labels == CONFIG.labels
-        return [r.getMessage() for r in caplog.records if "export bundle" in r.getMessage()]
-
+    run, notes = _run_folder_beside_a_bundle(tmp_path, monkeypatch, caplog)
     for artefacts, passed in ((("saved_model",), True), (("int8_features",), True), (("saved_model", "float32"), False)):
         shutil.rmtree(run / "export", ignore_errors=True)
         fake_bundle(run / "export", artefacts, passed=passed, failures=() if passed else ["float32: agreement 0.9"])
