@@ -2815,12 +2815,8 @@ def test_importance_needs_three_completed_trials():
     assert name == "lr" and rho == pytest.approx(1.0)
 
 
-def test_a_released_trial_with_another_worker_beating_is_not_told_to_wait_for_one(tmp_path, monkeypatch):
-    """With its one worker killed mid-trial, the chief said 'trial 1 will run again on the next worker that
-    asks' and then nothing, waiting for good. It now says when no other worker's heartbeat moves; here tuner1
-    beats (idle), so the release line ends as before."""
-    from types import SimpleNamespace
-
+def _tuner0_holds_a_trial(tmp_path, monkeypatch):
+    """A chief's oracle of one trial, as ``tune._serve`` serves it, and the trial tuner0 took."""
     import keras_tuner as kt
 
     from sound_tf import tune
@@ -2831,22 +2827,41 @@ def test_a_released_trial_with_another_worker_beating_is_not_told_to_wait_for_on
     oracle._set_project_dir(str(tmp_path), tune.PROJECT)
     oracle.hyperparameters.Float("x", 0.0, 1.0)
     a = oracle.create_trial("tuner0")
-    beats = tmp_path / "workers" / "tuner1" / tune.HEARTBEAT_FILE
-    beats.parent.mkdir(parents=True)
+    return oracle, a
 
-    def search(**kwargs):  # tuner1 beats while it waits, then takes the released trial
+
+def _tuner1_takes_the_released_trial(oracle, beats=None):
+    """The workers as the chief's oracle server sees them, for ``tune._serve``'s search: tuner1 waits (writing its
+    heartbeat to ``beats`` when given) until tuner0's trial is released, runs it and is told the search stopped."""
+    def search(**kwargs):
         deadline = time.monotonic() + 30
         count = 0
         while "tuner0" in oracle.ongoing_trials and time.monotonic() < deadline:
             count += 1
-            beats.write_text(json.dumps({"tuner_id": "tuner1", "beat": count}))
-            time.sleep(0.1)
+            if beats is not None:
+                beats.write_text(json.dumps({"tuner_id": "tuner1", "beat": count}))
+            time.sleep(0.05)
         again = oracle.create_trial("tuner1")
         oracle.update_trial(again.trial_id, {"val_loss": 0.5})
         again.status = "COMPLETED"
         oracle.end_trial(again)
         oracle.create_trial("tuner1")  # STOPPED
 
+    return search
+
+
+def test_a_released_trial_with_another_worker_beating_is_not_told_to_wait_for_one(tmp_path, monkeypatch):
+    """With its one worker killed mid-trial, the chief said 'trial 1 will run again on the next worker that
+    asks' and then nothing, waiting for good. It now says when no other worker's heartbeat moves; here tuner1
+    beats (idle), so the release line ends as before."""
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+
+    oracle, a = _tuner0_holds_a_trial(tmp_path, monkeypatch)
+    beats = tmp_path / "workers" / "tuner1" / tune.HEARTBEAT_FILE
+    beats.parent.mkdir(parents=True)
+    search = _tuner1_takes_the_released_trial(oracle, beats)  # tuner1 beats while it waits
     messages: list[str] = []
     tune._serve(SimpleNamespace(oracle=oracle, search=search), tmp_path, 1.0, {}, messages.append)
     released = [m for m in messages if ": released" in m]
@@ -2867,23 +2882,8 @@ def test_the_chief_releases_a_worker_that_never_wrote_a_heartbeat_and_says_why(t
     from sound_tf import tune
     from sound_tf.errors import SoundTFError
 
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
-    oracle = tune.RandomSearchOracle(max_trials=1, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
-    oracle._set_project_dir(str(tmp_path), tune.PROJECT)
-    oracle.hyperparameters.Float("x", 0.0, 1.0)
-    a = oracle.create_trial("tuner0")
-
-    def search(**kwargs):  # the workers, as the chief's oracle server sees them
-        deadline = time.monotonic() + 30
-        while "tuner0" in oracle.ongoing_trials and time.monotonic() < deadline:
-            time.sleep(0.05)
-        again = oracle.create_trial("tuner1")
-        oracle.update_trial(again.trial_id, {"val_loss": 0.5})
-        again.status = "COMPLETED"
-        oracle.end_trial(again)
-        oracle.create_trial("tuner1")  # STOPPED
-
+    oracle, a = _tuner0_holds_a_trial(tmp_path, monkeypatch)
+    search = _tuner1_takes_the_released_trial(oracle)
     messages: list[str] = []
     tune._serve(SimpleNamespace(oracle=oracle, search=search), tmp_path, 1.0, {}, messages.append)
     beat = tmp_path / "workers" / "tuner0" / tune.HEARTBEAT_FILE
