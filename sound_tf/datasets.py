@@ -1545,8 +1545,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if empty:
         sizes = ", ".join(f"{name} {len(items[name])}" for name in SPLITS)
         raise DatasetError(f"{root}: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} ended up empty "
-                           f"({sizes}; {counted(len(result.skipped), 'files')} skipped); the dataset needs at least 3 readable "
-                           f"files (or source groups) per class, or 3 folds")
+                           f"({sizes}; {counted(len(result.skipped), 'files')} skipped); the dataset needs at least "
+                           f"3 readable files (or source groups) per class, or 3 folds")
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
     if missing:

@@ -678,6 +678,12 @@ def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examp
     return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples)}
 
 
+def kept_weights(run_dir: Path) -> str:
+    """The weights file a trained run keeps (relative to ``run_dir``): the lowest validation loss's, or the last
+    epoch's when no epoch had a finite one (no best file was written)."""
+    return BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS
+
+
 def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """:func:`kept_validation` of a trained run folder: from its ``history.csv``, the weights it keeps and its
     ``split.csv``'s validation rows (the readable files, as the run validated on). ``None`` when one of them is
@@ -688,7 +694,7 @@ def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
         num_examples = len(read_split_csv(run_dir / SPLIT_CSV, run_file=True)["val"])
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
-    return kept_validation(history, BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS, num_examples)
+    return kept_validation(history, kept_weights(run_dir), num_examples)
 
 
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).
@@ -927,7 +933,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
 
     if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too
         model.optimizer.build(model.trainable_variables)
-    kept = BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS
+    kept = kept_weights(run_dir)
     history = read_history(run_dir / "history.csv")
     log(how_training_ended(history, config, kept))
     validation = kept_validation(history, kept, len(data.splits["val"]))
