@@ -804,10 +804,8 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
     known = {f.name for f in fields(section_cls)}
     unknown = set(values) - known
     if unknown:  # a recipe's or config.json's misspelt key, with the setting it is closest to, as --set gives it
-        import difflib
-
-        close = [f"{key!r}: did you mean {match[0]!r}?" for key in sorted(unknown)
-                 if (match := difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.5))]
+        close = [f"{key!r}: did you mean {match!r}?" for key in sorted(unknown)
+                 if (match := _closest(str(key), sorted(known))) is not None]
         hint = f" ({'; '.join(close)})" if close else ""
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{name}]{hint}; known keys: {sorted(known)}")
     hints = typing.get_type_hints(section_cls)
@@ -924,12 +922,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _closest(name: str, candidates: list[str]) -> str | None:
+    """The candidate ``name`` is likeliest a misspelling of (``difflib``'s ratio at least 0.5), else ``None``."""
+    import difflib
+
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
 def _unknown_settings(items: Mapping[str, str]) -> str:
     """``""``, or what is wrong with each ``--set`` flag (``items``: its key -> the flag's text) that names no
     setting, all in one message, each with its flag and the setting its key is closest to, if any, then the
     sections, or the keys of a section, where no close setting was found."""
-    import difflib
-
     keys = {section: [f.name for f in fields(section_cls)] for section, section_cls in SECTIONS.items()}
     problems, sections = [], set()
     for key, item in items.items():
@@ -937,10 +941,9 @@ def _unknown_settings(items: Mapping[str, str]) -> str:
         if name in keys.get(section, ()):
             continue
         wanted = name if dot else key  # 'epochs' for train.epochs too
-        close = [f"{section}.{match}" for match in difflib.get_close_matches(wanted, keys.get(section, []), n=1,
-                                                                              cutoff=0.5)]
+        close = [f"{section}.{match}" for match in [_closest(wanted, keys.get(section, []))] if match is not None]
         close = close or [f"{other}.{match}" for other, names in keys.items()  # a key of another section
-                          for match in difflib.get_close_matches(wanted, names, n=1, cutoff=0.5)][:1]
+                          if (match := _closest(wanted, names)) is not None][:1]
         hint = f" (did you mean {close[0]}?)" if close else ""
         if section in SECTIONS and name:
             problems.append(f"--set {item}: unknown key {name!r} in [{section}]{hint}")
