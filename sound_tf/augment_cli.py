@@ -43,7 +43,7 @@ import numpy as np
 
 from . import atomic
 from .config import Config, check_seed, config_from_recipe, replace_section
-from .errors import ConfigError, is_whole, run_cli
+from .errors import ConfigError, and_list, is_whole, run_cli
 
 
 #: Most versions one preview writes: each is a WAV and a row of the PNG (about 200 pixels high).
@@ -153,14 +153,11 @@ def masks_text(masks: dict[str, np.ndarray], config: Config, shape: tuple[int, i
     start, end = frame_span_seconds(frames, config.hop_length_samples, config.frame_length_samples,
                                     config.audio.sample_rate_hz)
     per_frame = (end - start) / frames
-    def listed(items: list[str]) -> str:  # 'a', 'a and b', 'a, b and c'
-        return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
-
     bands = _runs(masks["freq_starts"], masks["freq_widths"], bins)
     spans = _runs(masks["time_starts"], masks["time_widths"], frames)
     parts = [f"mel bin{'s' if len(bands) > 1 or bands[0][1] > bands[0][0] else ''} "
-             + listed([f"{first}-{last}" if last > first else f"{first}" for first, last in bands])] if bands else []
-    parts += [listed([f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
+             + and_list([f"{first}-{last}" if last > first else f"{first}" for first, last in bands])] if bands else []
+    parts += [and_list([f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
                       for first, last in spans])] if spans else []
     shown = (", and " if any(" and " in part for part in parts) else " and ").join(parts)  # bins 1 and 5, and 0.2 s
     return f"SpecAugment in training (the PNG's last panel): {shown + ' masked' if parts else 'no mask drawn'}"

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 
 class SoundTFError(Exception):
@@ -115,6 +115,16 @@ def counted(count: int, name: str, *, one: str | None = None) -> str:
                 words[index] = word[:-1]
                 return f"1 {' '.join(words)}"
     return f"{count} {name}"
+
+
+def and_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``""`` for none): names in a message.
+
+    >>> and_list(["a"]), and_list(["a", "b"]), and_list(["a", "b", "c"])
+    ('a', 'a and b', 'a, b and c')
+    """
+    items = list(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)
 
 
 _FULL_OR_READ_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)

@@ -101,7 +101,7 @@ from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
-from .errors import AudioError, ConfigError, SoundTFError, is_whole, run_cli
+from .errors import AudioError, ConfigError, SoundTFError, and_list, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
 from .locks import claim_file, claim_folder, holds, inherit_lock, process_alive, release_file, release_folder
 from .quiet import native_logs_held, quiet_tensorflow
@@ -1026,11 +1026,6 @@ def agreement_splits(sizes: Mapping[str, int], minimum: float) -> tuple[str, ...
     return tuple(chosen)
 
 
-def _and(names: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 def check_plan(sizes: Mapping[str, int], profile: ExportProfile) -> dict[str, dict[str, Any]]:
     """Which clips each check of ``profile`` is measured on and what it is held to (``export.json``'s ``checks``).
 
@@ -1077,7 +1072,7 @@ def check_plan_lines(plan: Mapping[str, Mapping[str, Any]]) -> list[str]:
     lines = []
     calibrated = any(a in CALIBRATED_ARTEFACTS for check in plan.values() for a in check["artefacts"])
     for key, check in plan.items():
-        splits, names = check["splits"], _and(check["artefacts"])
+        splits, names = check["splits"], and_list(check["artefacts"])
         test = int(splits.get("test", 0))
         agreement = key.endswith("_agreement")
         if check["held_to"] != "one clip" and len(splits) == 1:
