@@ -57,11 +57,13 @@ __all__ = [
     "default_cache_dir",
     "expand_audio_inputs",
     "is_audio_file",
+    "is_silent",
     "left_out_note",
     "list_audio_folder",
     "load_audio",
     "printable_path",
     "resample_wave",
+    "silent_note",
     "source_rate_hz",
     "split_windows",
     "truncation_problem",
@@ -676,6 +678,22 @@ def _peak_and_whole(samples: np.ndarray) -> tuple[float, bool]:
 MAX_ARRAY_CHANNELS = 64
 
 
+def is_silent(samples: np.ndarray) -> bool:
+    """Whether every sample of ``samples`` (floats in [-1, 1]) is zero once written as 16-bit PCM, as the decode
+    cache writes it: a recording of nothing (a muted microphone, a failed capture). ``False`` for no samples."""
+    return bool(samples.size) and float(np.max(np.abs(samples))) < 0.5 / 32768
+
+
+def silent_note(samples: np.ndarray, sample_rate_hz: int) -> str | None:
+    """What a classifier's result says of a silent recording (:func:`is_silent`), or ``None``: its classes are the
+    model's answer to silence, which ``sound_tf.predict``, ``sound_tf.lite`` and the server gave without a word, as
+    confidently as for a sound (a demo model: 'noise_burst 0.623' for one second of zeros)."""
+    if not is_silent(samples):
+        return None
+    return (f"silent: every sample is zero (in 16-bit PCM) over its {samples.size / sample_rate_hz:.2f} s; its "
+            f"classes are the model's answer to silence, not to a sound")
+
+
 def check_wave(wave: object, name: str = "waveform") -> np.ndarray:
     """``wave`` as an array, once it is what every model takes: mono float samples, at least one, finite.
 
@@ -883,8 +901,7 @@ class DecodeCache:
         if _whole_wav(target, self.sample_rate_hz):
             return target, False
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
-        if (silent_use is not None and samples.size
-                and float(np.max(np.abs(samples))) < 0.5 / 32768):  # all zeros in the 16-bit cache file
+        if silent_use is not None and is_silent(samples):  # all zeros in the 16-bit cache file
             logger.warning(f"{printable_path(src)}: silent: every sample is zero (in 16-bit PCM) over its "
                            f"{samples.size / self.sample_rate_hz:.2f} s; {silent_use}",
                            extra={"fields": {"file": printable_path(src)}})

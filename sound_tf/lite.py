@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .audio import (check_finite_windows, check_wave, check_windows, expand_audio_inputs, left_out_note, load_audio,
-                    resample_wave, split_windows)
+                    resample_wave, silent_note, split_windows)
 from .errors import AudioError, ConfigError, SoundTFError, counted, is_whole, run_cli, stop_signal
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
@@ -334,7 +334,8 @@ class LiteClassifier:
             The field names of ``sound_tf.predict --json`` and the server: ``label`` and ``probability``
             (the overall top class), ``top_k`` (``top_k`` dicts of ``label`` and ``probability``),
             ``windows`` (one dict per window, see :func:`window_timeline`), ``duration_seconds``, ``hop_seconds``,
-            ``num_windows`` and ``aggregation``.
+            ``num_windows`` and ``aggregation``; ``warning`` too for a silent recording
+            (:func:`sound_tf.audio.silent_note`: its classes say nothing of a sound).
         """
         k = check_top_k(top_k, len(self.labels))
         hop = self.window_hop_samples if hop_samples is None else hop_samples
@@ -351,11 +352,15 @@ class LiteClassifier:
                                    clip_samples=self.clip_samples, total_samples=wave.shape[0],
                                    sample_rate_hz=self.sample_rate_hz, top_k=k)
         top = top_classes(overall, self.labels, k)
-        return {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
-                "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 6),
-                "hop_seconds": round(int(hop) / rate, 6),
-                "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
-                else "softmax of the mean log-probability over windows"}
+        result = {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
+                  "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 6),
+                  "hop_seconds": round(int(hop) / rate, 6),
+                  "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
+                  else "softmax of the mean log-probability over windows"}
+        warning = silent_note(wave, self.sample_rate_hz)
+        if warning is not None:
+            result["warning"] = warning
+        return result
 
     def classify_file(self, path: str | os.PathLike, *, top_k: int = 3,
                       hop_samples: int | None = None) -> dict[str, Any]:
@@ -461,7 +466,9 @@ def _main(args: argparse.Namespace) -> int:
                 continue
             results.append(result)
             if not args.json:
-                print(_format_result(result))
+                print(_format_result(result), flush=True)
+                if "warning" in result:  # after its result, as predict prints it
+                    print(f"warning: {path}: {result['warning']}", file=sys.stderr)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the text printed so far stays; JSON is one document
         if args.json:  # so the results so far, saying the command was stopped and how many files it did not get to
             try:  # (none known before the files are listed: null)

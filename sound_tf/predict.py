@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, split_windows
+from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, silent_note, split_windows
 from .errors import AudioError, counted, run_cli
 from .lite import check_top_k, window_timeline
 
@@ -44,12 +44,15 @@ class Prediction:
         The best classes and their probabilities (softmax of the mean window logits), best first.
     windows : list of dict
         The timeline of :func:`sound_tf.lite.window_timeline` (``start_seconds``, ``end_seconds``, ``top_k``, ...).
+    warning : str or None
+        :func:`sound_tf.audio.silent_note` for a silent recording, whose classes say nothing of a sound.
     """
 
     file: str
     duration_s: float
     top: list[tuple[str, float]]
     windows: list[dict[str, Any]] = field(default_factory=list)
+    warning: str | None = None
 
     def to_json(self, *, with_windows: bool) -> dict[str, Any]:
         """The JSON line (the server's field names: ``label``, ``probability``, ``top_k``, ``windows``)."""
@@ -61,6 +64,8 @@ class Prediction:
                                "num_windows": len(self.windows)}
         if with_windows:
             out["windows"] = self.windows
+        if self.warning is not None:  # as lite's and the server's results
+            out["warning"] = self.warning
         return out
 
 
@@ -120,7 +125,8 @@ class Predictor:
                                   clip_samples=audio.clip_samples, total_samples=wave.size,
                                   sample_rate_hz=audio.sample_rate_hz, top_k=top_k)
         return Prediction(file=str(path), duration_s=wave.size / audio.sample_rate_hz,
-                          top=_top(overall, self.labels, top_k), windows=windows)
+                          top=_top(overall, self.labels, top_k), windows=windows,
+                          warning=silent_note(wave, audio.sample_rate_hz))
 
 
 def table_header(width: int, k: int) -> list[str]:
@@ -182,6 +188,8 @@ def run(run_dir: str | Path, inputs: Sequence[str | Path], *, top_k: int = 3, as
                 lines = table_header(width, len(prediction.top)) + lines
             for line in lines:
                 out(line)
+            if prediction.warning is not None:
+                err(f"warning: {prediction.file}: {prediction.warning}")
         classified += 1
     return classified, failed
 

@@ -189,6 +189,23 @@ def test_the_decode_cache_warns_about_a_silent_file_and_keeps_it(tmp_path, caplo
     assert not caplog.records
 
 
+def test_silent_note_is_the_decode_caches_rule_for_what_classifiers_are_given():
+    """Silent: every sample rounds to 0 in 16-bit PCM (under half a step); the note gives the length at the rate."""
+    from sound_tf.audio import is_silent, silent_note
+
+    half_step = np.float32(0.5 / 32768)
+    below = np.nextafter(half_step, np.float32(0.0))
+    for peak, silent in ((0.0, True), (below, True), (-below, True), (half_step, False), (-half_step, False)):
+        wave = np.zeros(RATE_HZ // 2, np.float32)
+        wave[7] = peak
+        assert is_silent(wave) is silent
+    assert silent_note(np.zeros(RATE_HZ * 3 // 2, np.float32), RATE_HZ) == (
+        "silent: every sample is zero (in 16-bit PCM) over its 1.50 s; its classes are the model's answer to silence, "
+        "not to a sound")
+    assert silent_note(np.full(10, 0.01, np.float32), RATE_HZ) is None
+    assert not is_silent(np.zeros(0, np.float32))  # no samples: nothing to call silent (check_wave refuses it)
+
+
 @pytest.mark.parametrize("source_hz, target_hz, tone_hz", [(44100, 16000, 1000.0), (8000, 22050, 440.0)])
 def test_resampling_keeps_frequency_and_duration(tmp_path, source_hz, target_hz, tone_hz):
     seconds = 1.0

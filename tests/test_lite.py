@@ -392,6 +392,15 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     assert lite.main([str(models["loud"]), str(empty), str(tmp_path / "gone.wav")]) == 1
     assert capsys.readouterr().err.endswith("\nerror: no file could be classified\n")
 
+    # a silent file's classes are said to be the model's answer to silence; the beep's are not
+    assert lite.main([str(models["loud"]), str(folder / "a.wav"), str(short)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (f"warning: {folder / 'a.wav'}: silent: every sample is zero (in 16-bit PCM) over its 0.25 s; "
+                            f"its classes are the model's answer to silence, not to a sound\n")
+    assert lite.main([str(models["loud"]), str(folder / "a.wav"), str(short), "--json"]) == 0
+    silent, beep = json.loads(capsys.readouterr().out)["results"]
+    assert silent["warning"].startswith("silent: every sample is zero") and "warning" not in beep
+
 
 _SLOW_LITE = """
 import signal, sys, time

@@ -481,6 +481,26 @@ def test_show_takes_the_config_of_run_or_recipe_and_names_what_it_refuses(tmp_pa
     assert capsys.readouterr().out == "wrote caf\\xe9.png\n" and Path(os.fsdecode(b"caf\xe9.png")).is_file()
 
 
+def test_predict_says_a_silent_file_is_silent(run, tmp_path, capsys):
+    """A silent recording still gets the model's classes (its answer to silence), with a warning saying so, in the
+    table (on stderr) and in its JSON line; a recording one 16-bit step from silence gets none."""
+    from sound_tf import predict
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR * 3 // 4), SR, subtype="PCM_16")
+    faint = tmp_path / "faint.wav"
+    sf.write(faint, np.r_[np.zeros(SR // 2), 1 / 32768, np.zeros(SR // 4)], SR, subtype="PCM_16")
+    note = "silent: every sample is zero (in 16-bit PCM) over its 0.75 s; its classes are the model's answer to silence"
+    assert predict.main([str(run.run_dir), str(silent), str(faint)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"warning: {silent}: {note}, not to a sound\n"
+    assert [line.split()[0] for line in captured.out.splitlines()[2:]] == [str(silent), str(faint)]
+    assert predict.main([str(run.run_dir), str(silent), str(faint), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["warning"] == f"{note}, not to a sound" and "warning" not in lines[1]
+    assert sum(item["probability"] for item in lines[0]["top_k"]) == pytest.approx(1.0, abs=1e-5)  # all 3 classes
+
+
 def test_predict_json_without_windows_and_a_table_with_them(run, tmp_path, capsys):
     """Without --windows a JSON line still counts the file's windows but does not list them; the table's
     --windows lists each window's span and classes under its file's row (found by a mutation pass)."""

@@ -205,6 +205,16 @@ def test_silent_audio_is_classified_normally(client):
     assert response.status_code == 200
     probabilities = [item["probability"] for item in response.json()["top_k"]]
     assert probabilities == pytest.approx([1 / 3] * 3, abs=1e-6)
+    # ... and said to be silence: its labels are the model's answer to nothing (a tone's answer says nothing of it)
+    assert response.json()["warning"] == ("silent: every sample is zero (in 16-bit PCM) over its 1.00 s; its classes "
+                                          "are the model's answer to silence, not to a sound")
+    quiet = np.zeros(8000, np.float32)
+    quiet[4000] = 1 / 32768  # one step of 16-bit PCM: a recording, however quiet
+    for name, data in (("quiet.wav", encode(quiet, 8000)), ("tone.wav", encode(tone(900, 0.5, 8000), 8000))):
+        assert "warning" not in client.post("/classify", files={"file": (name, data)}).json()
+    batch = client.post("/classify/batch", files=[("files", ("a.wav", encode(np.zeros(4000, np.float32), 8000))),
+                                                  ("files", ("b.wav", encode(tone(900, 0.5, 8000), 8000)))]).json()
+    assert [r.get("warning", "")[:7] for r in batch["results"]] == ["silent:", ""]
 
 
 def test_clip_score_is_the_softmax_of_mean_logits(client, backend):

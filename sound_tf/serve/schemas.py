@@ -36,6 +36,9 @@ class Classification(BaseModel):
     windows: list[WindowPrediction] | None = Field(
         None, description="Per-window timeline, only when the request asks `windows=true`.")
     processing_ms: float = Field(description="Server time spent decoding and classifying this file.")
+    warning: str | None = Field(
+        None, description="Only for a silent recording (every sample zero in 16-bit PCM): its labels are the "
+                          "model's answer to silence, not to a sound.")
 
 
 class ClassifyResponse(Classification):

@@ -23,8 +23,8 @@ import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, decode_bytes, split_windows,
-                     truncation_problem, wav_codec_problem)
+from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, decode_bytes, silent_note,
+                     split_windows, truncation_problem, wav_codec_problem)
 from ..errors import AudioError, SoundTFError, counted
 from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
@@ -88,6 +88,7 @@ class DecodedUpload:
     duration_seconds: float
     source_sample_rate_hz: int
     channels: int
+    warning: str | None = None  # audio.silent_note: a silent recording's classes say nothing of a sound
 
 
 class ClassifierService:
@@ -245,7 +246,8 @@ class ClassifierService:
                                 hop_samples=backend.window_hop_samples)  # [windows, clip_samples]
         return DecodedUpload(name=name, windows=np.ascontiguousarray(windows, dtype=np.float32), samples=wave.shape[0],
                              duration_seconds=wave.shape[0] / backend.sample_rate_hz,
-                             source_sample_rate_hz=int(info.samplerate), channels=int(info.channels))
+                             source_sample_rate_hz=int(info.samplerate), channels=int(info.channels),
+                             warning=silent_note(wave, backend.sample_rate_hz))
 
     async def classify(self, data: bytes, *, filename: str | None, top_k: int, with_windows: bool) -> dict[str, Any]:
         """Decode ``data`` off the event loop, batch it through the model, and build the answer.
@@ -291,6 +293,8 @@ class ClassifierService:
             "channels": upload.channels,
             "num_windows": int(upload.windows.shape[0]),
         }
+        if upload.warning is not None:
+            result["warning"] = upload.warning
         if with_windows:
             probabilities = window_probabilities(outputs)  # [windows, classes]
             result["windows"] = window_timeline(probabilities, backend.labels, hop_samples=backend.window_hop_samples,
