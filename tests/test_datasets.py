@@ -2186,3 +2186,57 @@ def test_speech_commands_lists_that_cannot_be_the_split_are_refused_naming_the_l
         testing.write_text(testing.read_text() + added[case] + "\n")
     with pytest.raises(DatasetError, match=message):
         load_examples(root)
+
+
+# -- the split's edges, as a mutation audit of the split code found them unguarded ------------------------------
+def test_a_drawn_split_is_the_same_whatever_order_the_examples_are_listed_in():
+    """A manifest's rows in another order list the same files: the same seed draws the same split (each split
+    keeps the input's order), as groups are dealt from their sorted names, not from where they are listed."""
+    examples = [Example(f"/d/{label}/{r}_{k}.wav", label, group=f"{label}{r}")
+                for label in ("a", "b") for r in range(8) for k in range(1 + r % 3)]
+    reordered = examples[::-1]
+    for seed in range(4):
+        splits, again = split_examples(examples, seed=seed), split_examples(reordered, seed=seed)
+        assert {name: sorted(ex.path for ex in exs) for name, exs in again.items()} == \
+            {name: sorted(ex.path for ex in exs) for name, exs in splits.items()}, seed
+        assert again["test"] == [ex for ex in reordered if ex in splits["test"]]
+
+
+def test_two_groups_across_folds_are_counted_in_the_plural_and_files_without_a_group_are_no_group(caplog):
+    """'2 groups have', not 'has'; and files without a group (ESC-50-like folds of single files) are each their
+    own group, in one fold, so nothing is said of them."""
+    spread = [Example(f"/x/{i}.wav", "ab"[i % 2], fold=1 + i % 3, group=f"g{i}" if i > 3 else f"s{i // 2}")
+              for i in range(12)]
+    ungrouped = [dataclasses.replace(ex, group=None) for ex in spread]
+    mixed = [dataclasses.replace(ex, group=None) if i < 6 else dataclasses.replace(ex, group=f"g{i}")
+             for i, ex in enumerate(spread)]
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        split_examples(spread, test_fold=1)
+        split_examples(ungrouped, test_fold=1)
+        split_examples(mixed, test_fold=1)
+    across = sorted({ex.group for ex in spread if len({e.fold for e in spread if e.group == ex.group}) > 1})
+    assert across == ["s0", "s1"]
+    assert [record.getMessage().split(": held-out")[0] for record in caplog.records] == [
+        f"{len(across)} groups have clips in more than one fold (e.g. {across[0]})"]
+
+
+def test_write_split_csv_refuses_one_file_under_two_spellings_of_its_path(tmp_path):
+    """/x/a.wav and /x/./a.wav are one file, which read_split_csv (normalising the paths) refuses as listed twice."""
+    splits = {"train": [Example("/x/a.wav", "d"), Example("/x/b.wav", "d")], "test": [Example("/x/./a.wav", "d")]}
+    with pytest.raises(DatasetError, match=r"/x/\./a.wav is listed twice \(in the train and test splits\)"):
+        write_split_csv(tmp_path / "split.csv", splits)
+    assert not (tmp_path / "split.csv").exists()
+
+
+def test_a_runs_split_csv_with_fold_0_keeps_its_groups(tmp_path):
+    """A run's own split.csv holding fold 0 (read without the fold check) keeps each file's group, and an empty
+    group cell is no group, as for any other fold."""
+    path = tmp_path / "split.csv"
+    rows = [("train", "a.wav", "x", 0, "rec1"), ("train", "b.wav", "y", 0, ""), ("test", "c.wav", "x", 1, "rec2")]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("split", "path", "label", "fold", "group"), *rows])
+    splits = read_split_csv(path, run_file=True)
+    read = [(name, Path(ex.path).name, ex.label, ex.fold, ex.group) for name in SPLITS for ex in splits[name]]
+    assert read == [(name, file, label, fold, group or None) for name, file, label, fold, group in rows]
+    assert [ex.group_key for ex in splits["train"]] == ["rec1", f"path:{tmp_path / 'b.wav'}"]
+
