@@ -2240,3 +2240,49 @@ def test_a_runs_split_csv_with_fold_0_keeps_its_groups(tmp_path):
     assert read == [(name, file, label, fold, group or None) for name, file, label, fold, group in rows]
     assert [ex.group_key for ex in splits["train"]] == ["rec1", f"path:{tmp_path / 'b.wav'}"]
 
+
+def test_the_lengths_line_speaks_only_beyond_twice_and_below_half_a_clip(tmp_path):
+    """README: a word after a colon when most recordings are over twice a clip or under half of one; a median of
+    exactly 2 or 0.5 clips is neither."""
+    from sound_tf.audio import write_wav
+    from sound_tf.datasets import lengths_line
+
+    def line(seconds, clip_seconds):
+        files = [write_wav(tmp_path / f"{n}_{s}.wav", np.zeros(round(s * RATE_HZ), np.float32), RATE_HZ)
+                 for n, s in enumerate(seconds)]
+        return lengths_line([str(f) for f in files], RATE_HZ, clip_seconds)
+
+    for clip_seconds in (1.0, 0.5):
+        median = 2 * clip_seconds
+        assert line([median / 2, median, 3 * median], clip_seconds) == (
+            f"data: recordings last {median / 2:.2f}-{3 * median:.2f} s (median {median:.2f} s); clips are "
+            f"{clip_seconds:g} s (audio.clip_seconds)")
+        assert line([median, median + 0.25, 4], clip_seconds).startswith(
+            f"data: recordings last {median:.2f}-4.00 s (median {median + 0.25:.2f} s); clips are {clip_seconds:g} s "
+            f"(audio.clip_seconds): training crops a random {clip_seconds:g}-s part")
+        half = clip_seconds / 2
+        assert line([half / 2, half, 3 * half], clip_seconds).endswith("(audio.clip_seconds)")
+        assert line([half / 4, half - 0.125, clip_seconds], clip_seconds).endswith(
+            ": most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains faster")
+
+
+def test_the_rates_line_names_a_rate_when_every_recording_read_is_below_it(tmp_path):
+    """The rate is named when every recording whose header was read is below the training rate: of a sample of
+    them (``most``), or beside a file whose header cannot be read (its rate unknown, left out of the count)."""
+    from sound_tf.datasets import rates_line
+
+    paths = []
+    for i, rate in enumerate([8000] * 20 + [11025] * 5):
+        sf.write(tmp_path / f"{i:03d}.wav", sine(300.0, 0.1, rate), rate, subtype="PCM_16")
+        paths.append(str(tmp_path / f"{i:03d}.wav"))
+    sampled = [paths[i * len(paths) // 10] for i in range(10)]
+    high = max(sf.info(path).samplerate for path in sampled)
+    assert high == 11025
+    assert rates_line(paths, 16000, most=10) == (
+        f"data: 10 of the 10 checked (of {len(paths)}) recordings are 8000-{high} Hz, below audio.sample_rate_hz "
+        f"16000: upsampled, so their features above 4000-{high / 2:g} Hz hold no sound; --sample-rate {high} (the "
+        f"highest of them) keeps all of their sound and trains faster")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF-not-a-wave")
+    assert rates_line(paths[:20] + [str(tmp_path / "broken.wav")], 16000) == (
+        "data: 20 of 20 recordings are 8000 Hz, below audio.sample_rate_hz 16000: upsampled, so their features above "
+        "4000 Hz hold no sound; --sample-rate 8000 matches them and trains faster")
