@@ -69,6 +69,7 @@ __all__ = [
     "truncation_problem",
     "wav_codec_problem",
     "write_wav",
+    "written_wav_samples",
     "written_wav_seconds",
 ]
 
@@ -602,10 +603,16 @@ def source_rate_hz(path: str | os.PathLike) -> int | None:
         return None
 
 
+def written_wav_samples(path: str | os.PathLike) -> int:
+    """How many samples a file :func:`write_wav` wrote (a decode-cache file) holds, from its size alone: 16-bit
+    mono samples after a 44-byte header, so no file is opened."""
+    return max(os.path.getsize(path) - WAV_PCM16_HEADER_BYTES, 0) // 2
+
+
 def written_wav_seconds(path: str | os.PathLike, sample_rate_hz: int) -> float:
     """How long a file :func:`write_wav` wrote at ``sample_rate_hz`` (a decode-cache file) lasts, from its size
-    alone: 16-bit mono samples after a 44-byte header, so no file is opened."""
-    return max(os.path.getsize(path) - WAV_PCM16_HEADER_BYTES, 0) / (2 * sample_rate_hz)
+    alone (:func:`written_wav_samples`)."""
+    return written_wav_samples(path) / sample_rate_hz
 
 
 def _source_text(src: object) -> str:

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
+from .audio import (AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_samples,
+                    written_wav_seconds)
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import ConfigError, DatasetError, counted, is_whole
@@ -65,6 +66,7 @@ __all__ = [
     "detect_format",
     "lengths_line",
     "load_examples",
+    "longer_than_clip",
     "make_demo_dataset",
     "prepare_dataset",
     "rates_line",
@@ -231,6 +233,13 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
         line += (": most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds "
                  "trains faster")
     return line
+
+
+def longer_than_clip(cached: Sequence[str], clip_samples: int) -> int:
+    """How many decoded recordings (decode-cache files, read from their sizes: no file is opened) are longer than
+    a clip of ``clip_samples``: training crops a random clip of each, validation its first clip, so a sound in
+    them can be cut. None of them: every recording is padded whole into its clip."""
+    return sum(written_wav_samples(path) > clip_samples for path in cached)
 
 
 #: At most this many source headers are read for :func:`rates_line` (evenly spread over the recordings): on a

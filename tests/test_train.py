@@ -2139,10 +2139,11 @@ def test_a_validation_split_of_one_class_is_not_called_chance():
 
     config = apply_overrides(Config(), {"train.batch_size": 32})
     history = {"loss": [1.4, 0.3], "val_loss": [1.2, 0.1], "val_accuracy": [0.5, 1.0]}
-    assert trainer.chance_level_warning(kept(history), config, [2, 2, 2, 2], 4000) is None
-    assert trainer.chance_level_warning(kept(history), config, [], 4000) is None
-    assert trainer.chance_level_warning(None, config, [2, 2, 2, 1], 4000) is None  # no finite val accuracy
-    assert trainer.chance_level_warning(kept({**history, "val_accuracy": [0.5, 0.75]}), config, [2, 2, 2, 1], 4000) == (
+    assert trainer.chance_level_warning(kept(history), config, [2, 2, 2, 2], 4000, cropped=True) is None
+    assert trainer.chance_level_warning(kept(history), config, [], 4000, cropped=True) is None
+    assert trainer.chance_level_warning(None, config, [2, 2, 2, 1], 4000, cropped=True) is None  # no finite val accuracy
+    at_chance = kept({**history, "val_accuracy": [0.5, 0.75]})
+    assert trainer.chance_level_warning(at_chance, config, [2, 2, 2, 1], 4000, cropped=True) == (
         "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
         "answering the validation split's most common class (0.7500); check the labels, or try more epochs, a "
         "larger train.early_stopping_patience or a --clip-seconds that holds each sound whole")
@@ -2185,19 +2186,52 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     config = apply_overrides(Config(), {"train.batch_size": 32})
     history = {"loss": [1.4, 1.3, 1.2], "val_loss": [1.386, 1.39, 1.387], "val_accuracy": [0.25, 0.5, 0.25]}
     balanced = [0, 0, 1, 1, 2, 2, 3, 3]  # the kept epoch (1: the lowest val_loss) is at 0.25, the baseline
-    assert trainer.chance_level_warning(kept(history), config, balanced, 44) == (
+    assert trainer.chance_level_warning(kept(history), config, balanced, 44, cropped=True) == (
         "warning: the model is no better than chance: its validation accuracy (0.2500) is no higher than always "
         "answering the validation split's most common class (0.2500); with 2 steps per epoch it had few updates "
         "to learn from: try --batch-size 8")
-    assert "check the labels" in trainer.chance_level_warning(kept(history), config, balanced, 4000)
-    assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000) is not None  # 0.25 < 0.75
+    assert "check the labels" in trainer.chance_level_warning(kept(history), config, balanced, 4000, cropped=True)
+    assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000, cropped=True) is not None  # 0.25 < 0.75
     better = kept({**history, "val_accuracy": [0.375, 0.5, 0.25]})
-    assert trainer.chance_level_warning(better, config, balanced, 44) is None
+    assert trainer.chance_level_warning(better, config, balanced, 44, cropped=True) is None
     # in a run: the log line after how training ended
     lines: list[str] = []
     _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
     assert any(line.startswith("warning: the model is no better than chance: its validation accuracy (0.0000)")
                for line in lines), lines
+
+
+def test_the_chance_warning_advises_a_longer_clip_only_when_recordings_are_cropped(tmp_path, monkeypatch):
+    """'... or a --clip-seconds that holds each sound whole' was advised when every recording was shorter than
+    its clip (padded whole into it): the advice is given only when a training or validation recording is longer
+    than the clip, which longer_than_clip counts from the decode-cache files' sizes."""
+    from sound_tf import trainer
+    from sound_tf.audio import write_wav
+    from sound_tf.datasets import longer_than_clip
+
+    config = apply_overrides(Config(), {"train.batch_size": 32})
+    history = {"loss": [1.0], "val_loss": [0.9], "val_accuracy": [0.5]}
+    padded = trainer.chance_level_warning(kept(history), config, [0, 0, 1, 1], 4000, cropped=False)
+    assert padded.endswith("(0.5000); check the labels, or try more epochs or a larger "
+                           "train.early_stopping_patience"), padded
+    assert trainer.chance_level_warning(kept(history), config, [0, 0, 1, 1], 4000, cropped=True).endswith(
+        "or a --clip-seconds that holds each sound whole")
+    # the count: a file of exactly one clip is not cropped, one sample more is
+    paths = []
+    for name, samples in (("short", 3999), ("exact", 4000), ("long", 4001), ("longer", 9000)):
+        paths.append(str(write_wav(tmp_path / f"{name}.wav", np.zeros(samples, np.float32), SR)))
+    assert longer_than_clip(paths, 4000) == 2
+    assert longer_than_clip(paths[:2], 4000) == 0
+    # in a run: recordings of 0.42-0.78 s in clips of 1 s are all padded, 6 steps of 2 clips per epoch
+    lines: list[str] = []
+    result, _ = _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append,
+                              **{"audio.clip_seconds": 1.0, "train.batch_size": 2})
+    items = [item.cached for name in ("train", "val") for item in result.data.splits[name]]
+    assert longer_than_clip(items, result.config.audio.clip_samples) == 0
+    warned = [line for line in lines if line.startswith("warning: the model is no better than chance")]
+    assert len(warned) == 1 and warned[0].endswith("check the labels, or try more epochs or a larger "
+                                                   "train.early_stopping_patience"), lines
+    assert longer_than_clip(items, apply_overrides(result.config, {"audio.clip_seconds": 0.5}).audio.clip_samples) > 0
 
 
 def test_how_training_ended_on_a_runs_last_epoch_or_its_only_one():
@@ -2253,18 +2287,18 @@ def test_the_chance_warning_measures_against_the_most_common_class_and_counts_st
     history = {"loss": [1.0], "val_loss": [0.9], "val_accuracy": [0.6]}
     uneven = [0, 0, 0, 1]
     baseline = Counter(uneven).most_common(1)[0][1] / len(uneven)
-    warned = trainer.chance_level_warning(kept(history), config, uneven, 4000)
+    warned = trainer.chance_level_warning(kept(history), config, uneven, 4000, cropped=True)
     assert warned is not None and f"than always answering the validation split's most common class ({baseline:.4f})" \
         in warned and f"its validation accuracy ({0.6:.4f})" in warned
     balanced = [0, 0, 1, 1]
     at_chance = kept({**history, "val_accuracy": [0.5]})
     five = 5 * 32
     assert pipeline.batches_per_epoch(five, 32) == trainer.MIN_STEPS_PER_EPOCH
-    assert "check the labels" in trainer.chance_level_warning(at_chance, config, balanced, five)
+    assert "check the labels" in trainer.chance_level_warning(at_chance, config, balanced, five, cropped=True)
     assert trainer.steps_per_epoch(32, config) == 1
     size = trainer.smaller_batch(32, config)
     assert size is not None
-    assert trainer.chance_level_warning(at_chance, config, balanced, 32).endswith(
+    assert trainer.chance_level_warning(at_chance, config, balanced, 32, cropped=True).endswith(
         f"with 1 step per epoch it had few updates to learn from: try --batch-size {size}")
 
 
