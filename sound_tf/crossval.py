@@ -285,7 +285,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     from .datasets import (check_two_classes, lengths_line, load_examples, rates_line, resolve_source,
                            warn_speakers_not_grouped, write_split_csv)
     from .train import run_log
-    from .trainer import read_state, train_run
+    from .trainer import imbalance_note, read_state, train_run
 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
@@ -348,6 +348,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))
+    # Said once, of the data every fold's split is drawn from, where each fold's run said it again of its own.
+    if pending and (uneven := imbalance_note([ex.label for ex in readable], config, whose="the data's")) is not None:
+        log(uneven)
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
         if fold not in pending:
@@ -375,7 +378,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 f"test {len(data.splits['test'])} clips")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
-                result = train_run(config, fold_dir, data=data, log=log, verbose=verbose)
+                result = train_run(config, fold_dir, data=data, log=log, verbose=verbose, note_imbalance=False)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
     return summarise(out_dir, all_folds, config=config, log=log)
 

@@ -744,10 +744,11 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
 IMBALANCE_RATIO = 3.0
 
 
-def imbalance_note(train_labels: Sequence[str], config: Config) -> str | None:
+def imbalance_note(train_labels: Sequence[str], config: Config, *, whose: str = "the training split's") -> str | None:
     """A note when the training split's classes are far apart in size (:data:`IMBALANCE_RATIO`) and class weights
     are off: a 12:12:3 split of bird songs trained without a word of ``--class-weights``, the per-class counts
-    only in report.html. ``None`` when balanced enough, or when class weights are on."""
+    only in report.html. ``None`` when balanced enough, or when class weights are on. ``whose``: what the labels
+    are of, as the note names it (cross-validation's: ``"the data's"``, said once for all its folds)."""
     counts = Counter(train_labels)
     if config.train.class_weights or len(counts) < 2:
         return None
@@ -756,7 +757,7 @@ def imbalance_note(train_labels: Sequence[str], config: Config) -> str | None:
     low, high = counts[least], counts[most]
     if high < IMBALANCE_RATIO * low:
         return None
-    return (f"note: the training split's classes range from {counted(low, 'clips')} ({least}) to {high} ({most}), "
+    return (f"note: {whose} classes range from {counted(low, 'clips')} ({least}) to {high} ({most}), "
             f"{high / low:.1f} to 1; --class-weights weighs each clip by its class's rarity, so every class counts "
             f"alike in the loss")
 
@@ -823,7 +824,7 @@ def _cached_files_must_stay(config: Config) -> Iterator[None]:
 
 def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None = None,
               log: Callable[[str], None] = print, verbose: int | str = "auto",
-              evaluate_test: bool = True) -> RunResult:
+              evaluate_test: bool = True, note_imbalance: bool = True) -> RunResult:
     """Prepare data, train with resumable callbacks, keep the best weights, evaluate on the test split.
 
     Parameters
@@ -837,6 +838,9 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
         back when this returns or raises.
     data
         Already prepared data (cross-validation and tuning pass their own split).
+    note_imbalance
+        Log :func:`imbalance_note` for the training split before training (cross-validation says it once for
+        the data of all its folds instead, and passes ``False``).
 
     Raises
     ------
@@ -871,11 +875,13 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
                                   f"{setting_differences(run_dir, config)}; use the same settings to resume it, or "
                                   f"another (or emptied) run folder")
         with _cached_files_must_stay(config):
-            return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test)
+            return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test,
+                              note_imbalance=note_imbalance)
 
 
 def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None,
-               log: Callable[[str], None], verbose: int | str, evaluate_test: bool) -> RunResult:
+               log: Callable[[str], None], verbose: int | str, evaluate_test: bool,
+               note_imbalance: bool) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # What a killed process left half-written under a temporary name (split.csv, config.json, history.csv, the
@@ -926,7 +932,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(augment.summary_line(config, noise_folder=noise_folder))
         if (few := few_steps_warning(len(train_paths), config)) is not None:
             log(few)
-        if (uneven := imbalance_note([item.label for item in data.splits["train"]], config)) is not None:
+        if note_imbalance and (uneven := imbalance_note([item.label for item in data.splits["train"]],
+                                                        config)) is not None:
             log(uneven)
         # shuffle=False: the pipeline shuffles; Keras ignores the flag for a dataset but warns at its default.
         model.fit(train_ds, validation_data=val_ds, epochs=config.train.epochs, steps_per_epoch=steps,

@@ -606,6 +606,34 @@ def test_a_crossval_that_fails_before_keeping_anything_leaves_no_folder(tmp_path
     assert kept.is_dir()
 
 
+def test_crossval_notes_uneven_classes_once_not_once_per_fold(tmp_path):
+    """The class-imbalance note ('3:1 or more, class weights off: --class-weights') was printed by every fold's run,
+    three times in a 3-fold cross-validation of the same data; it is said once, of the data, before the folds."""
+    from sound_tf import crossval
+    from sound_tf.train import config_from_args
+
+    data, rng = tmp_path / "data", np.random.default_rng(0)
+    sizes = {"high": 9, "low": 3, "mid": 9}
+    for label, count in sizes.items():
+        (data / label).mkdir(parents=True)
+        for i in range(count):
+            t = np.arange(int(SR * 0.5)) / SR
+            wave = 0.3 * np.sin(2 * np.pi * TONES_HZ[label] * t) + 0.02 * rng.standard_normal(t.size)
+            sf.write(data / label / f"{label}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    flags = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1",
+             "--batch-size", "8", "--no-augment", "--set", "model.widths=[8,16]", "--quiet"]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+    lines: list[str] = []
+    crossval.run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    folds = [line for line in lines if re.match(r"fold \d: train \d+, val \d+, test \d+ clips$", line)]
+    assert len(folds) == 3, lines  # three folds trained, each on 3:1 training data (3 high, 3 mid, 1 low)
+    noted = [line for line in lines if " classes range from " in line]
+    assert noted == [f"note: the data's classes range from 3 clips (low) to 9 (high), {9 / 3:.1f} to 1; "
+                     "--class-weights weighs each clip by its class's rarity, so every class counts alike in the "
+                     "loss"], lines
+    assert lines.index(noted[0]) < lines.index(folds[0])
+
+
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     from sound_tf import crossval
 
