@@ -731,7 +731,7 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
-                              f"{wording.settings} and space")
+                              f"{wording.settings} and space{_chief_values(chief_config, config, wording)}")
         return _saved_not_searched(saved, space)
     # a folder of the user's own files was refused by run_search, before it claimed the folder
     if overwrite and out.exists():
@@ -794,6 +794,41 @@ def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchS
         changed = config.differences(saved.get("config") if isinstance(saved.get("config"), Mapping) else {})
         notes.append(changed[2:-1] if changed else "other settings")
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _chief_values(chief: Mapping[str, Any], config: Config, wording: Wording = COMMAND, *, limit: int = 4) -> str:
+    """`` (this one needs --batch-size 32)``: what gives a worker the chief's value of each setting in which they
+    differ, as the worker's refusal ends: a flag of the command when one sets it (``--batch-size 32``,
+    ``--class-weights``, ``--strict``), else ``--set KEY=VALUE``; a Python caller (:data:`PYTHON_WORDING`) is
+    named the settings (``train.batch_size=32``). ``""`` when no setting differs (the search space does).
+    ``chief``: the chief's config, as its ``search.json`` keeps it. The worker was told only ``(train.batch_size:
+    32 there, 8 now); start every worker with the chief's flags and space``, and no flag is named train.batch_size."""
+    from .train import FLAG_DESTS
+
+    needed = []
+    for section, values in config.to_dict().items():
+        there = chief.get(section)
+        if section == "labels" or not isinstance(values, dict) or not isinstance(there, Mapping):
+            continue
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            if name not in there or there[name] == value:
+                continue
+            chief_value, dest = there[name], FLAG_DESTS.get(key)
+            if wording.settings != COMMAND.settings:
+                needed.append(f"{key}={chief_value!r}")
+            elif dest is not None and isinstance(chief_value, (int, float, str)) and not isinstance(chief_value, bool):
+                needed.append(f"--{dest.replace('_', '-')} {chief_value}")
+            elif dest == "class_weights" and isinstance(chief_value, bool):
+                needed.append("--class-weights" if chief_value else "--no-class-weights")
+            elif dest == "strict" and chief_value is True:
+                needed.append("--strict")
+            else:  # TOML's words, as --set reads them: null, true, [8, 16], "text"
+                needed.append(f"--set {key}={'null' if chief_value is None else json.dumps(chief_value)}")
+    if not needed:
+        return ""
+    more = f" and {len(needed) - limit} more" if len(needed) > limit else ""
+    return f" (this one needs {', '.join(needed[:limit])}{more})"
 
 
 def _check_same_split(chief_split: Path, worker_split: Path, wording: Wording = COMMAND) -> None:

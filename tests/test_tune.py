@@ -1581,9 +1581,39 @@ def test_a_python_worker_is_told_of_the_chiefs_config_and_the_command_of_its_fla
                f"now); start every worker with the chief's ")
     with pytest.raises(ConfigError) as info:
         tune.run_search(config, space, out, log=lambda m: None)
-    assert str(info.value) == f"{differs}config and space"
+    assert str(info.value) == f"{differs}config and space (this one needs train.epochs=2)"
     assert tune.main(cli_flags(data, out)) == 2
-    assert capsys.readouterr().err == f"{folder_recipe_line(data)}error: {differs}flags and space\n"
+    assert capsys.readouterr().err == f"{folder_recipe_line(data)}error: {differs}flags and space (this one needs " \
+                                      f"--epochs 2)\n"
+
+
+def test_a_worker_of_another_batch_size_is_told_the_flag_that_gives_it_the_chiefs(tmp_path):
+    """A worker started with another batch size than its chief's was refused with '(train.batch_size: 32 there, 8
+    now); start every worker with the chief's flags and space', and no flag is named train.batch_size: it is told
+    the flag that gives it the chief's value (--batch-size 32), --set for a setting without a flag of its own, and
+    the setting itself when run from Python."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "shared"
+    chief = apply_overrides(Config(), {"train.batch_size": 32, "model.widths": [8, 16], "train.class_weights": True})
+    tune._prepare_folder(out, chief, space, "chief", overwrite=False, log=lambda m: None)
+    worker = apply_overrides(chief, {"train.batch_size": 8})
+    with pytest.raises(ConfigError) as refused:
+        tune._prepare_folder(out, worker, space, "worker", overwrite=False, log=lambda m: None)
+    assert str(refused.value).endswith("(train.batch_size: 32 there, 8 now); start every worker with the chief's "
+                                       "flags and space (this one needs --batch-size 32)"), refused.value
+    with pytest.raises(ConfigError) as refused:
+        tune._prepare_folder(out, worker, space, "worker", overwrite=False, log=lambda m: None,
+                             wording=tune.PYTHON_WORDING)
+    assert str(refused.value).endswith("; start every worker with the chief's config and space (this one needs "
+                                       "train.batch_size=32)"), refused.value
+    others = apply_overrides(Config(), {"train.batch_size": 16, "model.widths": [4, 8]})  # class weights off too
+    with pytest.raises(ConfigError) as refused:
+        tune._prepare_folder(out, others, space, "worker", overwrite=False, log=lambda m: None)
+    assert str(refused.value).endswith(" (this one needs --set model.widths=[8, 16], --batch-size 32, "
+                                       "--class-weights)"), refused.value
+    assert tune._chief_values(chief.to_dict(), chief) == ""
 
 
 def test_a_python_worker_names_its_out_and_max_trials_and_the_command_its_flags(tmp_path, monkeypatch, capsys):
@@ -1963,7 +1993,8 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     with pytest.raises(ConfigError) as refused:  # a worker started with other flags: the key, not the whole file
         tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
     assert str(refused.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's "
-                                  f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space")
+                                  f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space "
+                                  f"(this one needs --epochs 1)")
 
 
 def test_a_best_run_killed_before_it_had_the_searchs_split_gets_it_whole_when_resumed(tmp_path):
