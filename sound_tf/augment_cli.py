@@ -101,6 +101,17 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _recorded(params: dict[str, Any]) -> dict[str, Any]:
+    """A draw as ``params.json`` records it: each ``<transform>_applied`` says whether the transform changed the
+    clip (:meth:`sound_tf.augment.WaveformAugmenter.acted`), as the version's name and log line do; a gain of 0 dB
+    drawn from ``augment.gain_min_db = gain_max_db = 0`` was recorded ``gain_applied: true``. The values stay as
+    drawn (a step not applied carries its neutral one, so the record applies as the draw did)."""
+    from .augment import WaveformAugmenter
+
+    return {key: WaveformAugmenter.acted(params, key[:-len("_applied")]) if key.endswith("_applied") else value
+            for key, value in params.items()}
+
+
 def _applied_text(params: dict[str, Any], masks: str = "") -> str:
     """``speed_factor=1.043, gain_db=-2.1, ...`` for the transforms that changed the clip
     (:meth:`sound_tf.augment.WaveformAugmenter.acted`: a gain of 0 dB drawn from 0..0 did not), each value with
@@ -272,7 +283,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
             augmented, params, summary = wave.copy(), {}, "none"
         name = f"aug_{index:02d}_{summary}"
         versions.append((name, augmented))
-        records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(params)})
+        records.append({"file": f"{name}.wav", "seed": [seed, index], "params": _jsonable(_recorded(params))})
     taken = [r["file"] for r in records if (out_dir / r["file"]).exists() and out_dir / r["file"] not in stale]
     if taken:
         raise ConfigError(f"--out {out_dir}: holds {', '.join(taken)}, which an earlier preview did not write "

@@ -2144,6 +2144,31 @@ def test_a_drawn_value_that_rounds_to_its_neutral_one_is_shown_with_the_decimals
     assert augment.format_drawn(1.043, 1.0, decimals=2) == "1.04" and augment.format_drawn(0.0, 0.0, decimals=1) == "+0.0"
 
 
+def test_params_json_records_a_gain_of_0_db_as_not_applied(tmp_path, capsys):
+    """A gain drawn from augment.gain_min_db = gain_max_db = 0 was recorded 'gain_applied: true' in params.json,
+    where the version's name and log line leave it out (it changes nothing): it reads false now, its 0 dB kept; a
+    gain from -6..6 dB is recorded applied, with the level its WAV holds."""
+    source = tmp_path / "tone.wav"
+    sf.write(source, 0.3 * sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    flat, varied = tmp_path / "flat", tmp_path / "varied"
+    assert augment.main([str(source), "--out", str(flat), "--count", "2", "--seed", "4", *_only(gain=1),
+                         "--set", "augment.gain_min_db=0", "--set", "augment.gain_max_db=0"]) == 0
+    original, _ = sf.read(flat / "original.wav", dtype="float32")
+    for record in json.loads((flat / "params.json").read_text()):
+        assert record["file"].endswith("_none.wav")
+        assert (record["params"]["gain_applied"], record["params"]["gain_db"]) == (False, 0.0), record
+        np.testing.assert_array_equal(sf.read(flat / record["file"], dtype="float32")[0], original)
+    assert augment.main([str(source), "--out", str(varied), "--count", "2", "--seed", "4", *_only(gain=1),
+                         "--set", "augment.gain_min_db=-6", "--set", "augment.gain_max_db=6"]) == 0
+    original, _ = sf.read(varied / "original.wav", dtype="float32")
+    for record in json.loads((varied / "params.json").read_text()):
+        version, _ = sf.read(varied / record["file"], dtype="float32")
+        gain_db = 20 * np.log10(np.sqrt(np.mean(version ** 2) / np.mean(original ** 2)))
+        assert record["params"]["gain_applied"] is True and 0.01 < abs(record["params"]["gain_db"]) <= 6.0
+        assert gain_db == pytest.approx(record["params"]["gain_db"], abs=0.05), record
+    capsys.readouterr()
+
+
 def test_cli_says_which_spec_augment_masks_the_training_panel_shows(tmp_path, monkeypatch, capsys):
     """With every waveform transform off and SpecAugment on, the first version's line said '(nothing applied)'
     beside a training panel masked by SpecAugment. It names the masks the panel shows (those training's layer
