@@ -469,6 +469,41 @@ def test_streamed_body_over_the_limit_is_cut_off_early(tmp_path, backend):
     assert consumed == (limit - len(part)) // 8192 + 1  # stopped at the first chunk past the limit, not at 8 MB
 
 
+def test_a_limits_error_names_the_variable_that_raises_it(tmp_path, backend, monkeypatch):
+    """audio_too_long and upload_too_large gave the limit and not what sets it (the server has no flag for either):
+    each names its SOUND_TF_* variable, and a server started with that variable above the upload takes it."""
+    long = encode(tone(300, 3.0, 8000, amplitude=0.1), 8000, "WAV", "PCM_U8")  # 24 kB, 3 s
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz")]  # no Content-Length: counted as it streams
+    part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    named: list[str] = []
+    with TestClient(create_app(settings(tmp_path, max_upload_bytes=16 * 1024, max_audio_seconds=2.0),
+                               backend=backend)) as client:
+        wait_ready(client)
+        refused = client.post("/classify", files={"file": ("long.wav", long)})  # declared: 24 kB and more
+        assert refused.json()["detail"].endswith(" exceeds the upload limit of 16384 bytes (the server's "
+                                                 "SOUND_TF_MAX_UPLOAD_BYTES)"), refused.json()
+        named.append(re.search(r"the server's (SOUND_TF_\w+)\)$", refused.json()["detail"])[1])
+    status, body, _ = _call_asgi(create_app(settings(tmp_path, max_upload_bytes=16 * 1024), backend=backend),
+                                 "POST", "/classify", headers, [part + b"a" * 8192] * 3, 0.0)
+    assert (status, body["detail"]) == (413, "the request body exceeds the upload limit of 16384 bytes (the server's "
+                                             "SOUND_TF_MAX_UPLOAD_BYTES)")
+    answers = []
+    for upload_bytes, audio_seconds in ((16 * 1024, 2.0), (64 * 1024, 2.0), (64 * 1024, 3.5)):  # the named variables
+        monkeypatch.setenv(named[0], str(upload_bytes))
+        if len(named) > 1:
+            monkeypatch.setenv(named[1], str(audio_seconds))
+        with TestClient(create_app(ServeSettings(model_dir=tmp_path, max_wait_ms=2.0, **(
+                {} if len(named) > 1 else {"max_audio_seconds": audio_seconds})), backend=backend)) as client:
+            wait_ready(client)
+            answer = client.post("/classify", files={"file": ("long.wav", long)})
+            answers.append((answer.status_code, answer.json().get("error")))
+            if answer.json().get("error") == "audio_too_long":
+                assert answer.json()["detail"] == ("long.wav: 3.0 s of audio exceeds the limit of 2 s per file (the "
+                                                   "server's SOUND_TF_MAX_AUDIO_SECONDS)")
+                named.append(re.search(r"the server's (SOUND_TF_\w+)\)$", answer.json()["detail"])[1])
+    assert answers == [(413, "upload_too_large"), (413, "audio_too_long"), (200, None)]
+
+
 def test_declared_length_over_the_limit_is_refused_before_reading(tmp_path, backend):
     app = create_app(settings(tmp_path, max_upload_bytes=64 * 1024), backend=backend)
     headers = [(b"content-type", b"multipart/form-data; boundary=xyz"), (b"content-length", b"1000000000")]
@@ -912,12 +947,13 @@ def test_the_default_limits(tmp_path, backend):
         long = encode(tone(300, 121.0, 8000, amplitude=0.1), 8000, "WAV", "PCM_U8")  # 968 kB
         response = client.post("/classify", files={"file": ("long.wav", long)})
         assert response.status_code == 413 and response.json()["detail"] == (
-            "long.wav: 121.0 s of audio exceeds the limit of 120 s per file")
+            "long.wav: 121.0 s of audio exceeds the limit of 120 s per file (the server's SOUND_TF_MAX_AUDIO_SECONDS)")
     status, body, consumed = _call_asgi(create_app(defaults, backend=backend), "POST", "/classify",
                                         [(b"content-type", b"multipart/form-data; boundary=xyz"),
                                          (b"content-length", str(20 * 1024 * 1024 + 1).encode())], [None], 0.0)
     assert (status, consumed) == (413, 0) and body["detail"] == (
-        "the request body (20971521 bytes) exceeds the upload limit of 20971520 bytes")
+        "the request body (20971521 bytes) exceeds the upload limit of 20971520 bytes (the server's "
+        "SOUND_TF_MAX_UPLOAD_BYTES)")
 
 
 def test_a_request_id_is_echoed_up_to_128_characters(client):

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import ACCESS_LOGGER
 from .metrics import ServeMetrics
-from .settings import ServeSettings
+from .settings import ServeSettings, env_name
 
 __all__ = ["BodyRejected", "OPEN_PATHS", "RequestContextMiddleware", "error_body", "error_kind_for_status"]
 
@@ -144,7 +144,8 @@ class RequestContextMiddleware:
                 return 400, "bad_request", f"invalid Content-Length header {length[:40]!r}"
             if declared > self.settings.max_upload_bytes:
                 return 413, "upload_too_large", (f"the request body ({declared} bytes) exceeds the upload limit "
-                                                 f"of {self.settings.max_upload_bytes} bytes")
+                                                 f"of {self.settings.max_upload_bytes} bytes (the server's "
+                                                 f"{env_name('max_upload_bytes')})")
         return None
 
     def _limited_receive(self, receive: Receive, outcome: dict[str, Any]) -> Receive:
@@ -170,8 +171,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 outcome["body_bytes"] += len(message.get("body", b""))
                 if outcome["body_bytes"] > limit:
-                    raise BodyRejected(413, "upload_too_large",
-                                       f"the request body exceeds the upload limit of {limit} bytes")
+                    raise BodyRejected(413, "upload_too_large", f"the request body exceeds the upload limit of "
+                                                                f"{limit} bytes (the server's "
+                                                                f"{env_name('max_upload_bytes')})")
                 body_done = not message.get("more_body", False)
             return message
 

@@ -30,7 +30,7 @@ from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
-from .settings import ServeSettings
+from .settings import ServeSettings, env_name
 
 __all__ = ["ClassifierService", "DecodedUpload", "ServeError"]
 
@@ -224,7 +224,8 @@ class ClassifierService:
         duration = info.frames / info.samplerate
         if duration > self.settings.max_audio_seconds:
             raise ServeError(413, "audio_too_long", f"{name}: {duration:.1f} s of audio exceeds the limit of "
-                                                    f"{self.settings.max_audio_seconds:g} s per file")
+                                                    f"{self.settings.max_audio_seconds:g} s per file (the server's "
+                                                    f"{env_name('max_audio_seconds')})")
         budget = int(self.settings.max_audio_seconds * DECODED_SAMPLES_PER_SECOND)
         if info.frames * info.channels > budget:  # decoded as float32 before the downmix: a small FLAC can need GBs
             raise ServeError(413, "audio_too_large",

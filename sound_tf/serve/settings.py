@@ -27,6 +27,12 @@ BACKENDS = ("auto", "tflite", "savedmodel", "keras")
 MEBIBYTE = 1024 * 1024
 
 
+def env_name(setting: str) -> str:
+    """The environment variable of a :class:`ServeSettings` field: ``max_audio_seconds`` ->
+    ``SOUND_TF_MAX_AUDIO_SECONDS``; a limit's error names it, as the setting that raises the limit."""
+    return f"{ENV_PREFIX}{setting.upper()}"
+
+
 class ServeSettings(BaseSettings):
     """Everything ``python -m sound_tf.serve`` can be told.
 
@@ -164,11 +170,11 @@ class ServeSettings(BaseSettings):
         for name, value in self.model_dump().items():
             if value is None:
                 if type(self).model_fields[name].default is not None:
-                    env[f"{ENV_PREFIX}{name.upper()}"] = "none"  # unset on purpose: max_concurrency (_unlimited)
+                    env[env_name(name)] = "none"  # unset on purpose: max_concurrency (_unlimited)
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             elif isinstance(value, list):
                 value = json.dumps(value)
-            env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+            env[env_name(name)] = str(value)
         return env
