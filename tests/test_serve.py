@@ -270,7 +270,8 @@ def test_batch_limits(tmp_path, backend):
         data = encode(tone(300, 0.5, 8000), 8000)
         response = client.post("/classify/batch", files=[("files", (f"{i}.wav", data)) for i in range(3)])
         assert response.status_code == 413 and response.json()["error"] == "too_many_files"
-        assert "3 files" in response.json()["detail"] and "limit is 2" in response.json()["detail"]
+        assert response.json()["detail"] == \
+            "3 files in one request; the limit is 2 (the server's SOUND_TF_MAX_FILES_PER_REQUEST)"
         response = client.post("/classify/batch", data={"note": "no files"})
         assert response.status_code == 422 and response.json()["error"] == "missing_field"
         assert "'files'" in response.json()["detail"]
@@ -402,8 +403,9 @@ def test_upload_and_duration_limits(tmp_path, backend):
         assert len(bomb.getvalue()) < limit
         response = client.post("/classify", files={"file": ("bomb.flac", bomb.getvalue())})
         assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
-        assert "8 channels at 655350 Hz for 1.0 s decode to 5242800 samples, over the limit of 384000" \
-            in response.json()["detail"]
+        assert response.json()["detail"] == ("bomb.flac: 8 channels at 655350 Hz for 1.0 s decode to 5242800 samples, "
+                                             "over the limit of 384000 (2 s of 96-kHz stereo, the server's "
+                                             "SOUND_TF_MAX_AUDIO_SECONDS); send fewer channels or a lower rate")
         mono = io.BytesIO()  # one channel at that rate is over the limit too, and said in the singular
         sf.write(mono, np.zeros(655_350, np.int16), 655_350, format="FLAC", subtype="PCM_16")
         response = client.post("/classify", files={"file": ("mono.flac", mono.getvalue())})
@@ -943,7 +945,8 @@ def test_the_default_limits(tmp_path, backend):
         assert (ready["max_batch_size"], ready["max_wait_ms"]) == (32, 5.0)
         files = [("files", (f"{i}.wav", encode(tone(300, 0.5, 8000), 8000))) for i in range(17)]
         response = client.post("/classify/batch", files=files)
-        assert response.status_code == 413 and response.json()["detail"] == "17 files in one request; the limit is 16"
+        assert response.status_code == 413 and response.json()["detail"] == \
+            "17 files in one request; the limit is 16 (the server's SOUND_TF_MAX_FILES_PER_REQUEST)"
         long = encode(tone(300, 121.0, 8000, amplitude=0.1), 8000, "WAV", "PCM_U8")  # 968 kB
         response = client.post("/classify", files={"file": ("long.wav", long)})
         assert response.status_code == 413 and response.json()["detail"] == (
@@ -1613,7 +1616,8 @@ def test_the_decoded_size_limit_counts_channels(tmp_path, backend):
         wait_ready(client)
         response = client.post("/classify", files={"file": ("octo.flac", flac.getvalue())})
         assert response.status_code == 413 and response.json()["error"] == "audio_too_large"
-        assert "decode to 768000 samples, over the limit of 384000 (2 s of 96-kHz stereo)" in response.json()["detail"]
+        assert "decode to 768000 samples, over the limit of 384000 (2 s of 96-kHz stereo, the server's " \
+            "SOUND_TF_MAX_AUDIO_SECONDS)" in response.json()["detail"]
         exact = io.BytesIO()  # 4 channels x 96,000 frames = 384,000 samples: the budget itself is admitted
         sf.write(exact, np.zeros((96_000, 4), np.int16), 96_000, format="FLAC", subtype="PCM_16")
         response = client.post("/classify", files={"file": ("quad.flac", exact.getvalue())})

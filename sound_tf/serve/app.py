@@ -42,7 +42,7 @@ from .middleware import API_KEY_HEADER, BodyRejected, RequestContextMiddleware, 
 from .schemas import (BatchResponse, ClassifyResponse, ErrorResponse, HealthResponse, LabelsResponse,
                       ReadyResponse)
 from .service import ClassifierService, ServeError, safe_filename
-from .settings import ServeSettings
+from .settings import ServeSettings, env_name
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -282,7 +282,8 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
         began = time.perf_counter()
         if len(files) > settings.max_files_per_request:
             raise ServeError(413, "too_many_files", f"{len(files)} files in one request; the limit is "
-                                                    f"{settings.max_files_per_request}")
+                                                    f"{settings.max_files_per_request} (the server's "
+                                                    f"{env_name('max_files_per_request')})")
         service.require_ready()
 
         async def one(upload: UploadFile) -> dict[str, Any]:

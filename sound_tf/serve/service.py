@@ -232,7 +232,8 @@ class ClassifierService:
                              f"{name}: {counted(info.channels, 'channels')} at {info.samplerate} Hz for "
                              f"{duration:.1f} s decode to {info.frames * info.channels} samples, over the limit of "
                              f"{budget} ({self.settings.max_audio_seconds:g} s of "
-                             f"{DECODED_SAMPLES_PER_SECOND // 2000}-kHz stereo); send fewer channels or a lower rate")
+                             f"{DECODED_SAMPLES_PER_SECOND // 2000}-kHz stereo, the server's "
+                             f"{env_name('max_audio_seconds')}); send fewer channels or a lower rate")
         return info
 
     def decode(self, data: bytes, name: str) -> DecodedUpload:
