@@ -531,6 +531,23 @@ def call_child(command: Sequence[str], *, stop_seconds: float = CHILD_STOP_SECON
         raise
 
 
+def export_done_line(bundle: Path) -> str:
+    """The line ``train --export`` logs when its export child succeeded: the bundle and its models' sizes (KB of 1,024
+    bytes, as export's log counts them), from its ``export.json``. Under ``--quiet`` the export prints only errors,
+    and ``train.log`` never held export's lines, so a successful ``train --export micro --quiet`` ended its output
+    and its log with ``exporting: python -m sound_tf.export ...`` and no word of what came of it."""
+    import json
+
+    sizes = ""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
+        artefacts = json.loads((bundle / "export.json").read_text(encoding="utf-8"))["artefacts"]
+        sizes = ", ".join(f"{name} {entry['size_bytes'] / 1024:.1f} KB" for name, entry in artefacts.items()
+                          if name != "keras" and isinstance(entry, dict) and "size_bytes" in entry)
+    held = f" holds {sizes}" if sizes else ""
+    return (f"the export passed its checks: {bundle}{held} (its export.json gives each model's latency and agreement "
+            f"with Keras)")
+
+
 def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
                      notices: Sequence[logging.LogRecord] = ()) -> int:
     """The work of one ``train`` command in its claimed ``run_dir``: train (or resume), then export. ``notices``
@@ -594,6 +611,7 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
                            PARENT_ENV: str(os.getpid())})  # see locks.end_with_parent
     if code == 0:
         write_state(run_dir, export_done=True)
+        log.info(export_done_line(run_dir / "export"))
     elif code == 1:  # export's own failure (ExportError), whose "pass --allow-degraded" names a flag of export's
         log.info(f"the export failed (its error is above); the trained run is kept. `python -m sound_tf.export "
                  f"{run_dir} --profile {args.export} --allow-degraded` accepts an export that missed its parity "

@@ -2455,6 +2455,43 @@ def _finished_run(run: Path, config: Config, **state) -> Path:
     return run
 
 
+def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path, monkeypatch, capsys):
+    """`train --export micro --quiet` (session 49's keyword-spotting walkthrough): the export child prints only
+    errors under --quiet, and train.log never held its lines, so a finished export left the output and the log
+    ending with 'exporting: python -m sound_tf.export ...' and nothing after. Now a line gives the bundle and its
+    models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one."""
+    from sound_tf import trainer
+    from sound_tf.errors import ConfigError
+
+    def stop(config, run_dir, *, log, verbose):
+        raise ConfigError("training was asked for")
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
+    out = tmp_path / "run"
+    settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1"]
+    _finished_run(out, config_from_flags(*settings), export_profile="micro", export_done=False)
+
+    def export(command, *, pass_fds, env):  # a micro bundle as export writes it
+        (out / "export").mkdir()
+        (out / "export" / "export.json").write_text(json.dumps({"artefacts": {
+            "keras": {"size_bytes": 492631}, "int8": {"size_bytes": 128513},
+            "int8_features": {"size_bytes": 63315}}}))
+        return 0
+
+    monkeypatch.setattr(train, "call_child", export)
+    assert train.main([*settings, "--out", str(out), "--quiet", "--export", "micro"]) == 0
+    line = (f"the export passed its checks: {out / 'export'} holds int8 125.5 KB, int8_features 61.8 KB (its "
+            f"export.json gives each model's latency and agreement with Keras)")
+    log_text = (out / "train.log").read_text()
+    assert log_text.rstrip().endswith(line), log_text[-400:]
+    assert line in capsys.readouterr().out
+    (out / "export" / "export.json").write_text("{")  # damaged: the bundle alone
+    assert train.export_done_line(out / "export") == (
+        f"the export passed its checks: {out / 'export'} (its export.json gives each model's latency and agreement "
+        f"with Keras)")
+
+
 def test_a_stopped_export_is_resumed_only_by_a_command_that_exports_with_the_same_settings(tmp_path, monkeypatch):
     """Without --export, a finished run whose export was stopped is not resumed (the command would train
     nothing, export nothing and end with 0); with --export and other settings, --out refuses it as a
