@@ -31,6 +31,7 @@ import csv
 import dataclasses
 import io
 import logging
+import math
 import os
 import posixpath
 import time
@@ -217,21 +218,38 @@ def _class_folders(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
 
 
+#: :func:`lengths_line`: a recording longer than the clip by no more than this is not cut (resampling's rounding).
+CLIP_SLACK_SECONDS = 0.01
+#: :func:`lengths_line`: the share of recordings longer than a clip that it names, where most fit a clip.
+CROPPED_SHARE = 0.1
+
+
 def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> str:
     """``data: recordings last 0.30-8.00 s (median 2.10 s); ...``: the recordings' lengths against the clip
     length training crops or pads them to, read from the cache files' sizes (:func:`sound_tf.audio.written_wav_seconds`:
     no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere trained on random
-    1-s crops that often missed it. Train, tune and crossval log it once their data are decoded."""
+    1-s crops that often missed it. Where most recordings fit a clip, it names how many do not when they are
+    :data:`CROPPED_SHARE` or more (spoken words of 0.2-1.15 s trained on 0.5-s clips: a quarter of them cut, without
+    a word), and with its advice of a shorter clip (or where many are cut) the ``--clip-seconds`` that holds 95% of
+    them whole. Train, tune and crossval log it once their data are decoded."""
     seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached])
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
             f"(audio.clip_seconds)")
+    longer = int(np.count_nonzero(seconds > clip_seconds + CLIP_SLACK_SECONDS))
+    # The clip length that holds most recordings whole: their 95th percentile, up to a tenth of a second.
+    holds = math.ceil(round(float(np.percentile(seconds, 95)) * 10, 6)) / 10
+    share = float(np.mean(seconds <= holds + CLIP_SLACK_SECONDS))
+    whole = f"--clip-seconds {holds:g} holds {'all' if share == 1 else f'{100 * share:.0f}%'} of them whole"
     if median > 2 * clip_seconds:
         line += (f": training crops a random {clip_seconds:g}-s part of each longer recording per epoch; if the "
                  f"sound fills only part of its file, a longer --clip-seconds sees it more often")
     elif median < clip_seconds / 2:
         line += (": most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds "
-                 "trains faster")
+                 "trains faster" + (f" ({whole})" if holds < clip_seconds else ""))
+    elif longer >= CROPPED_SHARE * seconds.size:
+        line += (f": {longer} of {seconds.size} recordings are longer than a clip, and training crops a random "
+                 f"{clip_seconds:g}-s part of each per epoch, which may cut their sound; {whole}")
     return line
 
 

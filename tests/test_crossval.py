@@ -444,7 +444,7 @@ def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tm
     lengths = [line for line in lines if line.startswith("data: recordings last ")]
     assert lengths == ["data: recordings last 0.50-0.50 s (median 0.50 s); clips are 2 s (audio.clip_seconds): most "
                        "recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains "
-                       "faster"], lines
+                       "faster (--clip-seconds 0.5 holds all of them whole)"], lines
     assert lines.index(lengths[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
 
 

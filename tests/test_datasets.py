@@ -1937,12 +1937,56 @@ def test_the_data_summary_gives_the_recordings_lengths_against_the_clip_length(t
                     log=lines.append)
     assert [line for line in lines if line.startswith("data: recordings last")] == [
         f"data: recordings last 0.30-8.00 s (median {np.median(every):.2f} s); clips are 20 s (audio.clip_seconds): "
-        f"most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains faster"]
+        f"most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains faster "
+        f"(--clip-seconds 7.5 holds 92% of them whole)"]
     lines.clear()
     prepare_dataset(config_for(tmp_path / "data", tmp_path, **{"audio.clip_seconds": 4.0}), tmp_path / "run4",
                     log=lines.append)
-    assert f"data: recordings last 0.30-8.00 s (median {np.median(every):.2f} s); clips are 4 s (audio.clip_seconds)" \
-        in lines
+    assert (f"data: recordings last 0.30-8.00 s (median {np.median(every):.2f} s); clips are 4 s (audio.clip_seconds): "
+            f"6 of 12 recordings are longer than a clip, and training crops a random 4-s part of each per epoch, which "
+            f"may cut their sound; --clip-seconds 7.5 holds 92% of them whole") in lines, lines
+    lines.clear()
+    prepare_dataset(config_for(tmp_path / "data", tmp_path, **{"audio.clip_seconds": 8.0}), tmp_path / "run8",
+                    log=lines.append)
+    assert f"data: recordings last 0.30-8.00 s (median {np.median(every):.2f} s); clips are 8 s (audio.clip_seconds)" \
+        in lines, lines
+
+
+def test_the_lengths_line_names_the_recordings_a_clip_cuts_and_the_clip_that_holds_them(tmp_path):
+    """Session 49's keyword-spotting walkthrough: spoken digits of 0.19-1.15 s (median 0.40 s) at the Speech Commands
+    recipe's 1-s clips were told 'a shorter --clip-seconds trains faster', and at --clip-seconds 0.5 a quarter of the
+    words were cropped at random each epoch without a word. Where most recordings fit a clip, 10% or more that do not
+    are counted, and a --clip-seconds that holds 95% of them whole (up to a tenth of a second) is named."""
+    from sound_tf.audio import write_wav
+    from sound_tf.datasets import lengths_line
+
+    def files(seconds: list[float]) -> list[str]:
+        paths = []
+        for i, length in enumerate(seconds):
+            path = tmp_path / f"{len(seconds)}_{i:03d}.wav"
+            write_wav(path, np.zeros(round(length * RATE_HZ), np.float32), RATE_HZ)
+            paths.append(str(path))
+        return paths
+
+    # 20 words: 15 of 0.3-0.44 s, 4 of 0.6-0.75 s, one of 1.15 s (the 95th percentile: 0.77 s)
+    words = files([0.30 + 0.01 * i for i in range(15)] + [0.6, 0.65, 0.7, 0.75, 1.15])
+    head = "data: recordings last 0.30-1.15 s (median 0.40 s); clips are"
+    assert lengths_line(words, RATE_HZ, 1.0) == (
+        f"{head} 1 s (audio.clip_seconds): most recordings fill less than half a clip, padded with silence; a shorter "
+        f"--clip-seconds trains faster (--clip-seconds 0.8 holds 95% of them whole)")
+    assert lengths_line(words, RATE_HZ, 0.5) == (
+        f"{head} 0.5 s (audio.clip_seconds): 5 of 20 recordings are longer than a clip, and training crops a random "
+        f"0.5-s part of each per epoch, which may cut their sound; --clip-seconds 0.8 holds 95% of them whole")
+    assert lengths_line(words, RATE_HZ, 0.7) == (  # 2 of 20 (10%): still said
+        f"{head} 0.7 s (audio.clip_seconds): 2 of 20 recordings are longer than a clip, and training crops a random "
+        f"0.7-s part of each per epoch, which may cut their sound; --clip-seconds 0.8 holds 95% of them whole")
+    assert lengths_line(words, RATE_HZ, 0.75) == f"{head} 0.75 s (audio.clip_seconds)"  # 1 of 20 (5%): not
+    # Recordings of the clip's length (Speech Commands' 1-s files, ESC-50's 5-s ones) are not cut: nothing said
+    assert lengths_line(files([1.0] * 10), RATE_HZ, 1.0) == (
+        "data: recordings last 1.00-1.00 s (median 1.00 s); clips are 1 s (audio.clip_seconds)")
+    # Short recordings that all fit a clip of the shorter length
+    assert lengths_line(files([0.5] * 4), RATE_HZ, 2.0).endswith(
+        "a shorter --clip-seconds trains faster (--clip-seconds 0.5 holds all of them whole)")
 
 
 
