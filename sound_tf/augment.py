@@ -1250,6 +1250,9 @@ class NoiseFolder:
         PCM (silence adds no noise at any SNR), or not decodable.
     seconds : float
         How long the noise of the other files is, laid end to end (at ``audio.sample_rate_hz``).
+    spans : tuple of (str, int)
+        The files the noise is made of, in the order they are laid end to end, each with its length in samples (at
+        ``audio.sample_rate_hz``): where in the noise each one lies (:meth:`window_text`). Not part of the record.
     """
 
     folder: str
@@ -1258,6 +1261,28 @@ class NoiseFolder:
     unreadable: tuple[str, ...] = ()
     seconds: float = 0.0
     hashes: Mapping[str, str] = field(default_factory=dict)
+    spans: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+
+    def window_text(self, start: int, samples: int, rate_hz: int) -> str:
+        """``white_noise.wav at 2.87-3.87 s``: the file (and seconds into it) of the window of ``samples`` that starts
+        at sample ``start`` of the noise (:attr:`spans` laid end to end, read around from its end to its start, as the
+        augmenter reads it), with the files it runs on into (``a.wav at 7.10-7.35 s, then b.wav``); empty without
+        :attr:`spans`."""
+        total = sum(length for _, length in self.spans)
+        if not total:
+            return ""
+        parts, at, left = [], int(start) % total, int(samples)
+        while left > 0 and len(parts) <= len(self.spans):
+            before = 0
+            for name, length in self.spans:  # the file holding sample `at`
+                if at < before + length:
+                    break
+                before += length
+            taken = min(left, before + length - at)
+            parts.append(f"{name} at {(at - before) / rate_hz:.2f}-{(at - before + taken) / rate_hz:.2f} s"
+                         if not parts else name)
+            at, left = (at + taken) % total, left - taken
+        return ", then ".join(parts)
 
     @property
     def used(self) -> int:
@@ -1465,8 +1490,9 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
             aug.noise_dir, counted(len(audible), "non-silent files"), "holds" if len(audible) == 1 else "hold",
             bank.size / rate, config.audio.clip_samples / rate, "it" if len(audible) == 1 else "them",
             config.audio.clip_samples / bank.size, rate / bank.size)
+    spans = tuple((names[src], clip.size) for src, clip in clips.items() if clip.size and np.any(clip))
     return bank, NoiseFolder(folder=str(aug.noise_dir), files=listing, silent=silent, unreadable=unreadable,
-                             seconds=bank.size / rate, hashes=now.hashes)
+                             seconds=bank.size / rate, hashes=now.hashes, spans=spans)
 
 
 def _span(low: float, high: float, unit: str) -> str:

@@ -112,11 +112,12 @@ def _recorded(params: dict[str, Any]) -> dict[str, Any]:
             for key, value in params.items()}
 
 
-def _applied_text(params: dict[str, Any], masks: str = "") -> str:
+def _applied_text(params: dict[str, Any], masks: str = "", *, noise: str = "") -> str:
     """``speed_factor=1.043, gain_db=-2.1, ...`` for the transforms that changed the clip
     (:meth:`sound_tf.augment.WaveformAugmenter.acted`: a gain of 0 dB drawn from 0..0 did not), each value with
     3 decimals or the more that tell it from its neutral one (``speed_factor=0.9996``, not ``1.000``), then
-    ``masks`` (the SpecAugment masks of the PNG's training panel, :func:`masks_text`)."""
+    ``noise`` (``; noise from a.wav at ...``, :func:`_noise_file_text`) and ``masks`` (the SpecAugment masks of the
+    PNG's training panel, :func:`masks_text`)."""
     from .augment import WaveformAugmenter, format_drawn
 
     parts = []
@@ -128,8 +129,19 @@ def _applied_text(params: dict[str, Any], masks: str = "") -> str:
         if key in WaveformAugmenter.NEUTRAL and isinstance(value, float):
             value = format_drawn(value, WaveformAugmenter.NEUTRAL[key], decimals=3).lstrip("+")
         parts.append(f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}")
-    text = ", ".join(parts)
+    text = ", ".join(parts) + noise
     return f"{text}; {masks}" if text and masks else text or masks or "(nothing applied)"
+
+
+def _noise_file_text(params: dict[str, Any], folder: Any, config: Config) -> str:
+    """``; noise from white_noise.wav at 2.87-3.87 s``: which recording of ``augment.noise_dir`` a version's noise
+    window comes from (``folder``: :class:`sound_tf.augment.NoiseFolder`), where the log gave only
+    ``noise_source=0, noise_offset=301920``, a sample of the folder's recordings laid end to end, and the name
+    ``-bank0``; empty without a noise folder or when no noise was mixed in."""
+    if folder is None or not params.get("noise_applied"):
+        return ""
+    text = folder.window_text(int(params["noise_offset"]), config.audio.clip_samples, config.audio.sample_rate_hz)
+    return f"; noise from {text}" if text else ""
 
 
 def draw_spec_masks(config: Config, seed: int, shape: tuple[int, int]) -> dict[str, np.ndarray] | None:
@@ -231,7 +243,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     import tensorflow as tf
 
     from . import audio
-    from .augment import load_noise_bank, make_waveform_augmenter
+    from .augment import load_noise_folder, make_waveform_augmenter
 
     rate, clip = config.audio.sample_rate_hz, config.audio.clip_samples
     wave = audio.load_audio(path, sample_rate_hz=rate)  # [samples]
@@ -251,7 +263,7 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
     out_dir = Path(out_dir)
     stale = _previous_versions(out_dir, path)  # before any work: refuses a folder of someone's own files
     out_dir.mkdir(parents=True, exist_ok=True)
-    noise_bank = load_noise_bank(config)
+    noise_bank, noise_folder = load_noise_folder(config) or (None, None)
     # The WAVs are for listening: every transform acts on the waveform there.
     audible = replace_section(config, "augment", rescale_domain="waveform", shift_gain_domain="waveform",
                               noise_domain="waveform")
@@ -324,7 +336,8 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
         if record["params"]:  # the first version's SpecAugment masks are in the PNG's training panel
             shown = spec_masks is not None and index == 0
             log("    " + _applied_text(record["params"],
-                                       masks_text(spec_masks, config, training_view.shape) if shown else ""))
+                                       masks_text(spec_masks, config, training_view.shape) if shown else "",
+                                       noise=_noise_file_text(record["params"], noise_folder, config)))
     _write_params(out_dir, records)
     png = plot_versions(versions, config, out_dir / "spectrograms.png", seed=seed, training_view=training_view,
                         spec_masks=spec_masks)

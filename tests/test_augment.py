@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -1370,6 +1371,42 @@ def test_augment_file_takes_numpy_integers_for_count_and_seed(tmp_path):
     for seed in (True, np.True_, 2.0, "2"):
         with pytest.raises(ConfigError, match=r"^--seed must be an integer in \[0, 2\*\*30\)"):
             augment_file(source, tmp_path / "bad", config, count=1, seed=seed)
+
+
+def test_the_preview_names_the_noise_recording_each_version_mixes_in(tmp_path, rng):
+    """A preview with a noise folder named a version's noise only ``-bank0`` and ``noise_source=0,
+    noise_offset=301920``, a sample of the folder's recordings laid end to end: which recording was heard, and
+    where in it, was left to the user to work out from their lengths (session 49's keyword-spotting walkthrough,
+    three background-noise files at 44.1 and 48 kHz). Now each such line ends ``noise from white_noise.wav at
+    3.52-4.52 s``, read around from the end of the noise to its start as the augmenter reads it; silent files, left
+    out of the noise, take no place in it."""
+    from sound_tf.augment_cli import augment_file
+
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    sf.write(folder / "a.wav", 0.2 * rng.standard_normal(RATE_HZ // 2), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "b.wav", 0.2 * rng.standard_normal(2 * RATE_HZ), RATE_HZ, subtype="PCM_16")
+    sf.write(folder / "a_silent.wav", np.zeros(RATE_HZ), RATE_HZ, subtype="PCM_16")
+    config = config_with(noise_probability=1.0, noise_dir=str(folder))
+    _, noise = augment.load_noise_folder(config)
+    assert noise.spans == (("a.wav", RATE_HZ // 2), ("b.wav", 2 * RATE_HZ))
+    window = functools.partial(noise.window_text, samples=RATE_HZ, rate_hz=RATE_HZ)
+    assert window(0) == "a.wav at 0.00-0.50 s, then b.wav"
+    assert window(RATE_HZ * 3 // 4) == "b.wav at 0.25-1.25 s"
+    assert window(RATE_HZ * 9 // 4) == "b.wav at 1.75-2.00 s, then a.wav, then b.wav"  # around the end
+    assert augment.NoiseFolder(folder=str(folder), files={}).window_text(0, RATE_HZ, RATE_HZ) == ""
+    source = tmp_path / "tone.wav"
+    sf.write(source, sine(440.0, 1.0, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    lines: list[str] = []
+    augment_file(source, tmp_path / "out", config, count=4, seed=3, log=lines.append)
+    records = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert [r["params"]["noise_applied"] for r in records] == [True] * 4
+    for record in records:
+        line = lines[lines.index(record["file"]) + 1]
+        text = window(record["params"]["noise_offset"])
+        assert line.split("; SpecAugment")[0].endswith(  # the first version's masks come after it
+            f"noise_offset={record['params']['noise_offset']}; noise from {text}"), (line, text)
+        assert re.fullmatch(r"(a|b)\.wav at \d\.\d\d-\d\.\d\d s(, then (a|b)\.wav)*", text), text
 
 
 def test_preview_titles_stay_within_their_spectrograms(tmp_path, monkeypatch):
