@@ -804,8 +804,12 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
     known = {f.name for f in fields(section_cls)}
     unknown = set(values) - known
     if unknown:  # a recipe's or config.json's misspelt key, with the setting it is closest to, as --set gives it
-        close = [f"{key!r}: did you mean {match!r}?" for key in sorted(unknown)
-                 if (match := _closest(str(key), sorted(known))) is not None]
+        close = []
+        for key in sorted(unknown):  # a key of another section is put in its own ('clip_seconds' in [data])
+            if (other := _elsewhere(str(key), name)) is not None:
+                close.append(f"{key!r} belongs in [{other.partition('.')[0]}]")
+            elif (match := _closest(str(key), sorted(known))) is not None:
+                close.append(f"{key!r}: did you mean {match!r}?")
         hint = f" ({'; '.join(close)})" if close else ""
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{name}]{hint}; known keys: {sorted(known)}")
     hints = typing.get_type_hints(section_cls)
@@ -930,6 +934,14 @@ def _closest(name: str, candidates: list[str]) -> str | None:
     return found[0] if found else None
 
 
+def _elsewhere(name: str, section: str) -> str | None:
+    """``audio.clip_seconds`` for ``clip_seconds`` in another section (``[data]``): a setting of that very name in
+    another section, which a key put in the wrong one means, else ``None``. ``--set data.clip_seconds=0.5`` was
+    asked 'did you mean data.demo_clips_per_class?', the closest spelling in its own section."""
+    return next((f"{other}.{name}" for other, section_cls in SECTIONS.items()
+                 if other != section and name in {f.name for f in fields(section_cls)}), None)
+
+
 def _unknown_settings(items: Mapping[str, str]) -> str:
     """``""``, or what is wrong with each ``--set`` flag (``items``: its key -> the flag's text) that names no
     setting, all in one message, each with its flag and the setting its key is closest to, if any, then the
@@ -941,7 +953,9 @@ def _unknown_settings(items: Mapping[str, str]) -> str:
         if name in keys.get(section, ()):
             continue
         wanted = name if dot else key  # 'epochs' for train.epochs too
-        close = [f"{section}.{match}" for match in [_closest(wanted, keys.get(section, []))] if match is not None]
+        close = [match for match in [_elsewhere(wanted, section)] if match is not None and dot]  # in another section
+        close = close or [f"{section}.{match}" for match in [_closest(wanted, keys.get(section, []))]
+                          if match is not None]
         close = close or [f"{other}.{match}" for other, names in keys.items()  # a key of another section
                           if (match := _closest(wanted, names)) is not None][:1]
         hint = f" (did you mean {close[0]}?)" if close else ""

@@ -172,6 +172,26 @@ def test_a_recipes_misspelt_keys_are_given_the_setting_they_are_closest_to(tmp_p
     assert str(info.value).startswith("unknown key(s) ['zzz'] in [model]; known keys: [")
 
 
+def test_a_key_put_in_the_wrong_section_is_sent_to_its_own():
+    """'--set data.clip_seconds=0.5' (session 49's keyword-spotting walkthrough) was asked 'did you mean
+    data.demo_clips_per_class?', the closest spelling in [data], where the setting is audio.clip_seconds; a recipe's
+    [data] clip_seconds the same. A key that is a setting of another section is named there, before any close
+    spelling in its own; a misspelling in its own section keeps its hint."""
+    cases = {"data.clip_seconds=0.5": "unknown key 'clip_seconds' in [data] (did you mean audio.clip_seconds?)",
+             "train.sample_rate_hz=8000": "unknown key 'sample_rate_hz' in [train] (did you mean audio.sample_rate_hz?)",
+             "data.noise_dir=/n": "unknown key 'noise_dir' in [data] (did you mean augment.noise_dir?)",
+             "audio.clip_second=1": "unknown key 'clip_second' in [audio] (did you mean audio.clip_seconds?)"}
+    for flag, message in cases.items():
+        with pytest.raises(ConfigError) as info:
+            parse_set_flags([flag])
+        assert str(info.value) == f"--set {flag}: {message}", str(info.value)
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"data": {"clip_seconds": 0.5, "formt": "folder"}})
+    known = sorted(f.name for f in dataclasses.fields(Config().data))
+    assert str(info.value) == ("unknown key(s) ['clip_seconds', 'formt'] in [data] ('clip_seconds' belongs in [audio]; "
+                               f"'formt': did you mean 'format'?); known keys: {known}")
+
+
 def test_set_flags_read_values_by_the_settings_type():
     """A text setting keeps what was typed (--set data.path=1e3 was the path '1000.0', and true the folder
     'True'); a switch takes yes/no/on/off/1/0; numbers and lists parse as TOML."""
