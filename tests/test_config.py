@@ -178,7 +178,8 @@ def test_a_key_put_in_the_wrong_section_is_sent_to_its_own():
     [data] clip_seconds the same. A key that is a setting of another section is named there, before any close
     spelling in its own; a misspelling in its own section keeps its hint."""
     cases = {"data.clip_seconds=0.5": "unknown key 'clip_seconds' in [data] (did you mean audio.clip_seconds?)",
-             "train.sample_rate_hz=8000": "unknown key 'sample_rate_hz' in [train] (did you mean audio.sample_rate_hz?)",
+             "train.sample_rate_hz=8000":
+                 "unknown key 'sample_rate_hz' in [train] (did you mean audio.sample_rate_hz?)",
              "data.noise_dir=/n": "unknown key 'noise_dir' in [data] (did you mean augment.noise_dir?)",
              "audio.clip_second=1": "unknown key 'clip_second' in [audio] (did you mean audio.clip_seconds?)"}
     for flag, message in cases.items():
