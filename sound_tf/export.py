@@ -1081,11 +1081,13 @@ def check_plan_lines(plan: Mapping[str, Mapping[str, Any]]) -> list[str]:
                  f"{test} test clips is {100 / max(test, 1):.2f} points")
         if not agreement:
             line = f"accuracy drop of {names} is measured on the {test} test clips: {needs}"
-        elif len(splits) > 1:
+        elif len(splits) > 1:  # why more than the test split: its clips alone are too few
             taken = ", ".join(f"{count} {_split_name(split, calibrated).format(s='' if count == 1 else 's')}"
                               for split, count in splits.items())
             line = (f"agreement with Keras of {names} is measured on {check['clips']} clips ({taken}; agreement "
-                    f"needs no label): {needs}")
+                    f"needs no label), as {_threshold_text(check)} ({check['setting']}) needs "
+                    f"{check['clips_needed']} clips and one of the {test} test clips alone is "
+                    f"{100 / max(test, 1):.2f} points")
         else:
             line = f"agreement with Keras of {names} is measured on the {test} test clips, all the run has: {needs}"
         if check["held_to"] == "one clip":

@@ -992,12 +992,12 @@ def test_the_clips_a_threshold_needs_and_the_splits_agreement_takes():
         "quantized_accuracy_drop": ({"test": 12}, 12, 100, "one clip")}
     assert export.check_plan_lines(plan) == [
         "agreement with Keras of saved_model, float32 and float16 is measured on 68 clips (12 test, 12 validation, "
-        "44 training clips int8 is calibrated on; agreement needs no label): 99.50% (thresholds.float_min_agreement) "
-        "needs 200 clips, where one of 12 test clips is 8.33 points; with no more clips in the run, one clip that "
-        "differs passes and two fail",
+        "44 training clips int8 is calibrated on; agreement needs no label), as 99.50% (thresholds.float_min_agreement) "
+        "needs 200 clips and one of the 12 test clips alone is 8.33 points; with no more clips in the run, one clip "
+        "that differs passes and two fail",
         "agreement with Keras of dynamic, int8 and int8_features is measured on 68 clips (12 test, 12 validation, 44 "
-        "training clips int8 is calibrated on; agreement needs no label): 97.00% (thresholds.quantized_min_agreement) "
-        "needs 34 clips, where one of 12 test clips is 8.33 points",
+        "training clips int8 is calibrated on; agreement needs no label), as 97.00% "
+        "(thresholds.quantized_min_agreement) needs 34 clips and one of the 12 test clips alone is 8.33 points",
         "accuracy drop of dynamic, int8 and int8_features is measured on the 12 test clips: 1 point "
         "(thresholds.quantized_max_accuracy_drop_points) needs 100 clips, where one of 12 test clips is 8.33 points, "
         "so one test clip lost passes and two fail"]
@@ -1009,8 +1009,9 @@ def test_the_clips_a_threshold_needs_and_the_splits_agreement_takes():
     floats = export.check_plan({"test": 12, "val": 12, "train": 44, "calibration": 0}, export.load_profile("float_only"))
     assert export.check_plan_lines(floats) == [
         "agreement with Keras of saved_model, float32 and float16 is measured on 68 clips (12 test, 12 validation, "
-        "44 training clips; agreement needs no label): 99.50% (thresholds.float_min_agreement) needs 200 clips, where "
-        "one of 12 test clips is 8.33 points; with no more clips in the run, one clip that differs passes and two fail"]
+        "44 training clips; agreement needs no label), as 99.50% (thresholds.float_min_agreement) needs 200 clips and "
+        "one of the 12 test clips alone is 8.33 points; with no more clips in the run, one clip that differs passes and "
+        "two fail"]
 
 
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
@@ -1359,8 +1360,8 @@ def test_one_int8_clip_that_differs_no_longer_fails_a_small_runs_export(bundle, 
     assert entry["agreement"] == pytest.approx(57 / 58) and entry["accuracy_drop_points"] == pytest.approx(100 / 15)
     assert entry["builtin_kernels"]["disagreements"] == 1
     assert ("export: agreement with Keras of int8 is measured on 58 clips (15 test, 6 validation, 37 training clips "
-            "int8 is not calibrated on; agreement needs no label): 97.00% (thresholds.quantized_min_agreement) needs "
-            "34 clips, where one of 15 test clips is 6.67 points") in said
+            "int8 is not calibrated on; agreement needs no label), as 97.00% (thresholds.quantized_min_agreement) "
+            "needs 34 clips and one of the 15 test clips alone is 6.67 points") in said
     assert ("export: accuracy drop of int8 is measured on the 15 test clips: 1 point "
             "(thresholds.quantized_max_accuracy_drop_points) needs 100 clips, where one of 15 test clips is 6.67 "
             "points, so one test clip lost passes and two fail") in said
