@@ -234,6 +234,11 @@ def test_a_truncated_empty_or_foreign_file_is_named_as_not_a_whole_model(models,
     assert lite.main([str(tmp_path / "half.tflite"), str(tmp_path / "any.wav")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'half.tflite'}: {incomplete}")
     assert read_metadata(models["polarity"]).labels == ("negative", "positive")  # whole models still read
+    # A ZIP of no members after a whole model (its end record alone) is no archive: not a damaged one.
+    empty = io.BytesIO()
+    zipfile.ZipFile(empty, "w").close()
+    assert strip_metadata(flat + empty.getvalue()) == flat + empty.getvalue()
+    assert refusal(flat + empty.getvalue()).startswith("<bytes>: the model carries no labels or sample rate")
 
 
 def test_predict_many_and_single_windows_agree(models):

@@ -127,3 +127,44 @@ def test_a_cut_archive_is_found_past_a_zip_signature_in_the_model_itself():
         with pytest.raises(ConfigError, match=rf"^<bytes>: not a complete TFLite model: its metadata archive \(from "
                                               rf"byte 64 of {size}\) has no end"):
             read_metadata(whole[:size])
+
+
+def test_an_archive_lacking_labels_or_facts_is_named():
+    """Found by a mutation pass (session 49): no test gave an archive without labels.txt, which read_metadata
+    must name rather than fail on with a KeyError."""
+    for kept in ("labels.txt", "sound_tf.json"):
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr(kept, "a\nb\n" if kept == "labels.txt" else json.dumps({"format": FORMAT, **INFO}))
+        missing = "sound_tf.json" if kept == "labels.txt" else "labels.txt"
+        with pytest.raises(ConfigError, match=rf"^<bytes>: the model's archive lacks {missing} \(it holds "
+                                              rf"\['{kept}'\]\)$"):
+            read_metadata(FLATBUFFER + archive.getvalue())
+
+
+def test_an_empty_archive_is_no_archive_to_strip():
+    """A ZIP of no members (its end record alone) after the model is not an archive strip_metadata can cut at
+    (found by a mutation pass: without the check, min() of no members raised a ValueError)."""
+    archive = io.BytesIO()
+    zipfile.ZipFile(archive, "w").close()
+    assert len(archive.getvalue()) == 22  # the end of central directory record
+    assert strip_metadata(FLATBUFFER + archive.getvalue()) == FLATBUFFER + archive.getvalue()
+
+
+def test_litert_failing_on_a_whole_model_for_another_reason_is_no_refusal(monkeypatch):
+    """_litert_refusal calls a file damaged only for the FlatBuffer verifier's ValueError; another ValueError or a
+    RuntimeError (a model this LiteRT cannot build or run) is not one, and a missing LiteRT refuses nothing."""
+    pytest.importorskip("ai_edge_litert")
+    import ai_edge_litert.interpreter as litert
+
+    from sound_tf.tflite_meta import _litert_refusal
+
+    for error in (RuntimeError("Encountered unresolved custom op"), ValueError("Didn't find op for builtin opcode"),
+                  ValueError("The model is not a valid Flatbuffer buffer")):
+        def refuse(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(litert, "Interpreter", refuse)
+        assert _litert_refusal(FLATBUFFER) == (str(error) if "Flatbuffer" in str(error) else None), error
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if not installed
+    assert _litert_refusal(FLATBUFFER) is None
