@@ -398,3 +398,145 @@ def test_matmul_dft_with_a_length_known_only_when_the_graph_runs(config, rng):
         assert ours.shape[1] == 1 + (samples - config.frame_length_samples) // config.hop_length_samples
         for index, waveform in enumerate(batch):
             assert_log_mel_close(ours[index], librosa_log_mel(config, waveform), f"{samples} samples, signal {index}")
+
+
+# -- found unguarded by a mutation pass (session 49): each test below failed with a hand-written mutant -----------
+
+def test_the_tensorflow_mel_scale_is_librosas_on_both_sides_of_the_break():
+    """hz_to_slaney_mel_tf (feature pitch shift's band positions) had no test of its own: a log step multiplied
+    instead of divided, or the break moved from 1 kHz, only moved augmented bands a little."""
+    librosa = pytest.importorskip("librosa")
+    from sound_tf.frontend import hz_to_slaney_mel_tf
+
+    frequencies = np.array([0.0, 20.0, 500.0, 999.0, 1000.0, 1001.0, 1500.0, 2000.0, 4000.0, 8000.0, 11025.0,
+                            22050.0])
+    ours = hz_to_slaney_mel_tf(tf.constant(frequencies, tf.float32)).numpy()
+    np.testing.assert_allclose(ours, librosa.hz_to_mel(frequencies, htk=False), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"sample_rate_hz": 0}, r"^sample_rate_hz must be > 0, got 0$"),
+    ({"fft_length": 1}, r"^fft_length must be an integer >= 2, got 1$"),
+    ({"num_mel_bins": 0}, r"^num_mel_bins must be an integer >= 1, got 0$"),
+    # equal edges made every band 0 Hz wide: a filterbank of NaN (0 / 0), every feature NaN
+    ({"fmin_hz": 4000.0, "fmax_hz": 4000.0}, r"^need 0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2 = 8000.0, got "
+                                            r"fmin_hz=4000.0, fmax_hz=4000.0$"),
+])
+def test_the_filterbank_refuses_a_band_it_cannot_build(changes, message):
+    arguments = dict(sample_rate_hz=16000, fft_length=512, num_mel_bins=40, fmin_hz=20.0, fmax_hz=8000.0)
+    with pytest.raises(ConfigError, match=message):
+        slaney_mel_matrix(**{**arguments, **changes})
+
+
+def macs_of_the_products(plan: FourStepDFT, mel_columns: int) -> int:
+    """Multiply-accumulates of one frame, counted from the shapes of the three products' constants."""
+    step1 = plan.step1.shape[0] * plan.step1.shape[1] * plan.n2  # [2 * half, rows] @ [rows, n2]
+    step2 = plan.step2.shape[0] * plan.step2.shape[1] * plan.step2.shape[2]  # [half] x ([2 n2] @ [2 n2, 2 n2])
+    return step1 + step2 + plan.half * plan.n2 * mel_columns  # [half * n2] @ [half * n2, mel_bins]
+
+
+@pytest.mark.parametrize("frame_length_samples, fft_length, num_mel_bins", [
+    (400, 512, 64), (551, 1024, 40), (1103, 2048, 128), (30, 32, 8), (3, 4, 2), (8, 8, 4)])
+def test_the_four_step_plan_takes_the_cheapest_split_and_counts_its_products(frame_length_samples, fft_length,
+                                                                             num_mel_bins):
+    """The plan's choice only costs time, so every parity test passed with the costliest split or a miscounted
+    step 2; and a 4-point FFT (which LogMel accepts) has one split, n2 = 2, which a plan without it could not
+    make. LogMel.macs gives the products' count per frame times the frames."""
+    plan = FourStepDFT.plan(frame_length_samples=frame_length_samples, fft_length=fft_length,
+                            num_mel_bins=num_mel_bins)
+    assert FourStepDFT.macs_per_frame(frame_length_samples=frame_length_samples, n1=plan.n1, n2=plan.n2,
+                                      num_mel_bins=num_mel_bins) == macs_of_the_products(plan, num_mel_bins)
+    splits = [(fft_length // n2, n2) for n2 in (2 ** p for p in range(1, int(np.log2(fft_length))))]
+    assert (plan.n1, plan.n2) in splits
+    cost = {split: FourStepDFT.macs_per_frame(frame_length_samples=frame_length_samples, n1=split[0],
+                                              n2=split[1], num_mel_bins=num_mel_bins) for split in splits}
+    assert cost[(plan.n1, plan.n2)] == min(cost.values()), cost
+    bins = plan.bin_of_term[plan.bin_of_term >= 0]
+    np.testing.assert_array_equal(np.sort(bins), np.arange(fft_length // 2 + 1))
+
+
+def test_macs_count_the_frames_and_the_products_of_either_power_spectrum():
+    config = make_config(22050, clip_seconds=0.37, fmin_hz=50.0, fmax_hz=9000.0, num_mel_bins=40)
+    n = config.audio.clip_samples
+    matmul = LogMel.from_config_object(config, dft="matmul")
+    frames = np.asarray(matmul(np.zeros((1, n), np.float32))).shape[1]
+    assert matmul.macs(n) == frames * macs_of_the_products(matmul.four_step, config.features.num_mel_bins)
+    fft = LogMel.from_config_object(config)
+    size = config.fft_length_samples
+    assert fft.macs(n) == frames * ((size // 2 + 1) * config.features.num_mel_bins + int(2 * size * np.log2(size)))
+
+
+@pytest.mark.parametrize("dft", ["fft", "matmul"])
+def test_a_clip_of_exactly_one_frame_gives_that_frame(dft, rng):
+    """The shortest input LogMel and compute_feature_stats take is one frame's samples (one frame out)."""
+    config = make_config(22050, clip_seconds=0.2, fmin_hz=50.0, fmax_hz=9000.0, num_mel_bins=40)
+    frame = config.frame_length_samples
+    clip = (0.1 * rng.standard_normal((1, frame))).astype(np.float32)
+    layer = LogMel.from_config_object(config, dft=dft)
+    ours = np.asarray(layer(clip))
+    assert ours.shape == (1, 1, config.features.num_mel_bins)
+    assert_log_mel_close(ours[0], librosa_log_mel(config, clip[0]), "one frame")
+    mean, _ = compute_feature_stats(config, [clip])
+    np.testing.assert_allclose(mean, ours[0, 0], atol=1e-4)
+
+
+def test_the_output_shape_keeps_a_known_batch():
+    config = make_config(16000, clip_seconds=0.25)
+    layer = LogMel.from_config_object(config)
+    n = config.audio.clip_samples
+    assert layer.compute_output_shape((3, n)) == tuple(layer(np.zeros((3, n), np.float32)).shape)
+    assert layer.compute_output_shape((3, None)) == (3, None, config.features.num_mel_bins)
+
+
+@pytest.mark.parametrize("dft", ["fft", "matmul"])
+def test_a_layer_from_its_config_has_the_same_band_edges(dft, rng):
+    """Every other round trip used the default band (20 Hz to half the rate): a config that saved another fmax
+    (or fmin) rebuilt a model.keras with another filterbank."""
+    config = make_config(22050, clip_seconds=0.2, fmin_hz=150.0, fmax_hz=6000.0, num_mel_bins=32)
+    layer = LogMel.from_config_object(config, dft=dft)
+    clone = LogMel.from_config(layer.get_config())
+    assert (clone.sample_rate_hz, clone.fmin_hz, clone.fmax_hz, clone.dft) == (22050, 150.0, 6000.0, dft)
+    np.testing.assert_array_equal(clone.mel_matrix, slaney_mel_matrix(
+        sample_rate_hz=22050, fft_length=config.fft_length_samples, num_mel_bins=32, fmin_hz=150.0,
+        fmax_hz=6000.0).astype(np.float32))
+    waveform = (0.1 * rng.standard_normal((1, config.audio.clip_samples))).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(clone(waveform)), np.asarray(layer(waveform)))
+
+
+def test_for_tflite_keeps_the_weights_of_the_layers_after_the_frontend(rng):
+    """The feature extractor (the one model for_tflite was tested with) has no weights: a copy that kept its
+    initial weights gave the same features and every test passed."""
+    import keras
+
+    config = make_config(16000, clip_seconds=0.25)
+    waveform = keras.Input(shape=(config.audio.clip_samples,), name="waveform")
+    features = LogMel.from_config_object(config, name="log_mel")(waveform)
+    logits = keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(features))
+    model = keras.Model(waveform, logits)
+    model.get_layer("logits").set_weights([0.01 * rng.standard_normal(w.shape) for w in
+                                           model.get_layer("logits").get_weights()])
+    copy = for_tflite(model)
+    assert copy.get_layer("log_mel").dft == "matmul"
+    for ours, theirs in zip(copy.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    clips = (0.1 * rng.standard_normal((2, config.audio.clip_samples))).astype(np.float32)
+    np.testing.assert_allclose(copy.predict(clips, verbose=0), model.predict(clips, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+def test_feature_stats_of_silence_give_the_least_deviation():
+    """Silence alone leaves every bin constant, the median deviation 0 and the floor with it: MIN_STD keeps the
+    variance off 0 (keras.layers.Normalization divides by its root)."""
+    from sound_tf.frontend import MIN_STD
+
+    config = make_config(16000, clip_seconds=0.25)
+    mean, variance = compute_feature_stats(config, [np.zeros((2, config.audio.clip_samples), np.float32)])
+    np.testing.assert_allclose(mean, np.log(config.features.log_offset), rtol=1e-6)
+    np.testing.assert_allclose(variance, MIN_STD ** 2, rtol=1e-6)
+
+
+def test_a_layer_refuses_a_two_point_fft():
+    """fft_length 2 (with two-sample frames) has no four-step split: min() of nothing raised a ValueError."""
+    with pytest.raises(ConfigError, match=r"^fft_length must be a power of two >= frame_length_samples=2 "
+                                          r"\(and >= 4\), got 2$"):
+        LogMel(sample_rate_hz=16000, frame_length_samples=2, hop_length_samples=1, fft_length=2, num_mel_bins=4,
+               fmin_hz=0.0, fmax_hz=8000.0, log_offset=1e-6)
