@@ -237,8 +237,11 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
             f"(audio.clip_seconds)")
     longer = int(np.count_nonzero(seconds > clip_seconds + CLIP_SLACK_SECONDS))
-    # The clip length that holds most recordings whole: their 95th percentile, up to a tenth of a second.
-    holds = math.ceil(round(float(np.percentile(seconds, 95)) * 10, 6)) / 10
+    # The clip length that holds most recordings whole: the shortest of their lengths that 95% or more fit in, up
+    # to a tenth of a second (an interpolated 95th percentile fell between two lengths and held fewer: of 12
+    # recordings, 7.45 s where 11 of 12, 92%, fit).
+    at_95 = float(np.sort(seconds)[math.ceil(round(0.95 * seconds.size, 9)) - 1])
+    holds = math.ceil(round(at_95 * 10, 6)) / 10
     share = float(np.mean(seconds <= holds + CLIP_SLACK_SECONDS))
     whole = f"--clip-seconds {holds:g} holds {'all' if share == 1 else f'{100 * share:.0f}%'} of them whole"
     if median > 2 * clip_seconds:
