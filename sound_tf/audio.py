@@ -928,7 +928,7 @@ class DecodeCache:
 
     def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
               progress: Callable[[int, int], None] | None = None,
-              silent_use: str | None = SILENT_AS_CLASS) -> CacheResult:
+              silent_use: str | None = SILENT_AS_CLASS, skip_use: str | None = None) -> CacheResult:
         """Make sure every source is cached.
 
         Parameters
@@ -944,6 +944,10 @@ class DecodeCache:
             that it is trained on as silence of its class (:data:`SILENT_AS_CLASS`). ``None``: no warning, as the
             caller names them (:func:`sound_tf.augment.load_noise_folder` leaves a noise folder's silent files out
             and names them all in one warning, every time it loads the folder).
+        skip_use : str or None
+            What the warning about an unreadable file adds after its reason (``None``: nothing, a data file's,
+            which the data summary counts): a noise folder's says it is left out of the noise, where a bare
+            ``skipping FILE: ...`` before the data lines, which then said ``skipped 0``, read as a data file.
 
         Returns
         -------
@@ -982,7 +986,7 @@ class DecodeCache:
             for done, (src, target, decoded, reason) in enumerate(outcomes, start=1):
                 if target is None:
                     result.skipped.append((src, reason))
-                    logger.warning("skipping %s: %s", src, reason)
+                    logger.warning("skipping %s: %s%s", src, reason, f"; {skip_use}" if skip_use else "")
                 else:
                     result.cached[src] = target
                     result.decoded += decoded

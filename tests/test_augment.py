@@ -387,7 +387,8 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
     with caplog.at_level("WARNING", logger="sound_tf.audio"):
         assert augment.load_noise_bank(config).shape == (RATE_HZ,)
     assert [r.getMessage() for r in caplog.records if r.name == "sound_tf.audio"] == [
-        f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself)"]
+        f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself); "
+        f"augment.noise_dir={folder} leaves it out of the noise"]  # not read as a data file the data lines count
 
 
 def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(tmp_path, rng, caplog):
@@ -434,8 +435,8 @@ def test_the_noise_line_counts_the_files_mixed_in_and_the_silent_ones_are_named_
         with caplog.at_level("WARNING", logger="sound_tf"):
             bank, noise = augment.load_noise_folder(config)
         assert [r.getMessage() for r in caplog.records] == [
-            f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself)",
-            warned], load
+            f"skipping {folder / 'gone.wav'}: broken symbolic link (its target is missing or links back to itself); "
+            f"augment.noise_dir={folder} leaves it out of the noise", warned], load
         assert bank.shape == (2 * RATE_HZ,) and noise.seconds == 2.0 and noise.used == 2
         assert noise.silent == ("quiet.wav", "sub/zeros.wav") and noise.unreadable == ("gone.wav",)
         assert sorted(noise.files) == ["a.wav", "gone.wav", "quiet.wav", "sub/b.flac", "sub/zeros.wav"]
