@@ -242,8 +242,10 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     # recordings, 7.45 s where 11 of 12, 92%, fit).
     at_95 = float(np.sort(seconds)[math.ceil(round(0.95 * seconds.size, 9)) - 1])
     holds = math.ceil(round(at_95 * 10, 6)) / 10
-    share = float(np.mean(seconds <= holds + CLIP_SLACK_SECONDS))
-    whole = f"--clip-seconds {holds:g} holds {'all' if share == 1 else f'{100 * share:.0f}%'} of them whole"
+    fit = int(np.count_nonzero(seconds <= holds + CLIP_SLACK_SECONDS))
+    # rounded down: 199 of 200 (99.5%) read '100%', which is all of them
+    share = "all" if fit == seconds.size else f"{math.floor(round(100 * fit / seconds.size, 6))}%"
+    whole = f"--clip-seconds {holds:g} holds {share} of them whole"
     if median > 2 * clip_seconds:
         line += (f": training crops a random {clip_seconds:g}-s part of each longer recording per epoch; if the "
                  f"sound fills only part of its file, a longer --clip-seconds sees it more often")

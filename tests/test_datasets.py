@@ -1991,6 +1991,9 @@ def test_the_lengths_line_names_the_recordings_a_clip_cuts_and_the_clip_that_hol
     # Short recordings that all fit a clip of the shorter length
     assert lengths_line(files([0.5] * 4), RATE_HZ, 2.0).endswith(
         "a shorter --clip-seconds trains faster (--clip-seconds 0.5 holds all of them whole)")
+    # 199 of 200 held is not all of them, nor '100%' (99.5% rounded to nearest): the share is rounded down
+    assert lengths_line(files([0.3] * 199 + [0.9]), RATE_HZ, 1.0).endswith(
+        "a shorter --clip-seconds trains faster (--clip-seconds 0.3 holds 99% of them whole)")
 
 
 
