@@ -230,7 +230,7 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere trained on random
     1-s crops that often missed it. Where most recordings fit a clip, it names how many do not when they are
     :data:`CROPPED_SHARE` or more (spoken words of 0.2-1.15 s trained on 0.5-s clips: a quarter of them cut, without
-    a word), and with its advice of a shorter clip (or where many are cut) the ``--clip-seconds`` that holds 95% of
+    a word), in place of the advice of a shorter clip when most are under half of one, and with its advice of a shorter clip (or where many are cut) the ``--clip-seconds`` that holds 95% of
     them whole. Train, tune and crossval log it once their data are decoded."""
     seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached])
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
@@ -249,12 +249,12 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     if median > 2 * clip_seconds:
         line += (f": training crops a random {clip_seconds:g}-s part of each longer recording per epoch; if the "
                  f"sound fills only part of its file, a longer --clip-seconds sees it more often")
+    elif longer >= CROPPED_SHARE * seconds.size:  # before the advice of a shorter clip, which would cut more
+        line += (f": {longer} of {seconds.size} recordings are longer than a clip, and training crops a random "
+                 f"{clip_seconds:g}-s part of each per epoch, which may cut their sound; {whole}")
     elif median < clip_seconds / 2:
         line += (": most recordings fill less than half a clip, padded with silence; a shorter --clip-seconds "
                  "trains faster" + (f" ({whole})" if holds < clip_seconds else ""))
-    elif longer >= CROPPED_SHARE * seconds.size:
-        line += (f": {longer} of {seconds.size} recordings are longer than a clip, and training crops a random "
-                 f"{clip_seconds:g}-s part of each per epoch, which may cut their sound; {whole}")
     return line
 
 

@@ -1994,6 +1994,11 @@ def test_the_lengths_line_names_the_recordings_a_clip_cuts_and_the_clip_that_hol
     # 199 of 200 held is not all of them, nor '100%' (99.5% rounded to nearest): the share is rounded down
     assert lengths_line(files([0.3] * 199 + [0.9]), RATE_HZ, 1.0).endswith(
         "a shorter --clip-seconds trains faster (--clip-seconds 0.3 holds 99% of them whole)")
+    # Most under half a clip, but 5 of 12 longer than it: cut, not told to shorten the clip
+    assert lengths_line(files([0.2] * 7 + [3.0] * 5), RATE_HZ, 1.0) == (
+        "data: recordings last 0.20-3.00 s (median 0.20 s); clips are 1 s (audio.clip_seconds): 5 of 12 recordings "
+        "are longer than a clip, and training crops a random 1-s part of each per epoch, which may cut their sound; "
+        "--clip-seconds 3 holds all of them whole")
 
 
 
