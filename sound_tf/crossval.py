@@ -348,8 +348,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))
-    # Said once, of the data every fold's split is drawn from, where each fold's run said it again of its own.
-    if pending and (uneven := imbalance_note([ex.label for ex in readable], config, whose="the data's")) is not None:
+    # Said once, of the data every fold's split is drawn from, where each fold's run said it again of its own; data
+    # even overall leave it to each fold's run, whose training split may not be (official folds).
+    uneven = imbalance_note([ex.label for ex in readable], config, whose="the data's") if pending else None
+    if uneven is not None:
         log(uneven)
     for fold in selected:
         fold_dir = out_dir / f"fold_{fold}"
@@ -378,7 +380,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 f"test {len(data.splits['test'])} clips")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
-                result = train_run(config, fold_dir, data=data, log=log, verbose=verbose, note_imbalance=False)
+                result = train_run(config, fold_dir, data=data, log=log, verbose=verbose,
+                                   note_imbalance=uneven is None)
         log(f"fold {fold}: accuracy {result.metrics['accuracy']:.4f}, macro F1 {result.metrics['macro_f1']:.4f}")
     return summarise(out_dir, all_folds, config=config, log=log)
 

@@ -634,6 +634,40 @@ def test_crossval_notes_uneven_classes_once_not_once_per_fold(tmp_path):
     assert lines.index(noted[0]) < lines.index(folds[0])
 
 
+def test_crossval_leaves_the_note_to_a_fold_whose_training_split_is_uneven_when_the_data_are_even(tmp_path):
+    """Said once of the data, the note would miss a fold whose own training split is 3:1 or more while the data are
+    even overall (official folds that hold a class unevenly): such data leave it to each fold's run."""
+    from sound_tf import crossval
+    from sound_tf.datasets import read_split_csv
+    from sound_tf.train import config_from_args
+
+    rng = np.random.default_rng(0)
+    per_fold = {"low": (6, 1, 1), "high": (1, 1, 6)}  # 8 clips each over folds 1-3
+    rows = ["path,label,fold"]
+    for label, counts in per_fold.items():
+        (tmp_path / label).mkdir()
+        for fold, count in enumerate(counts, start=1):
+            for i in range(count):
+                t = np.arange(int(SR * 0.5)) / SR
+                wave = 0.3 * np.sin(2 * np.pi * TONES_HZ[label] * t) + 0.02 * rng.standard_normal(t.size)
+                sf.write(tmp_path / label / f"{fold}_{i}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+                rows.append(f"{label}/{fold}_{i}.wav,{label},{fold}")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs",
+             "1", "--batch-size", "8", "--no-augment", "--set", "model.widths=[8,16]", "--quiet"]
+    config = config_from_args(crossval.build_parser().parse_args(flags))
+    lines: list[str] = []
+    crossval.run_crossval(config, tmp_path / "cv", folds=[2], log=lines.append)  # trains on fold 1 or 3: 6 to 1
+    train = read_split_csv(tmp_path / "cv" / "fold_2" / "split.csv")["train"]
+    counts = {label: sum(ex.label == label for ex in train) for label in per_fold}
+    low, high = min(counts.values()), max(counts.values())
+    noted = [line for line in lines if " classes range from " in line]
+    assert high / low >= 3 and noted == [  # the fold's own training split's counts
+        f"note: the training split's classes range from {low} clip{'s' if low != 1 else ''} (low) to {high} (high), "
+        f"{high / low:.1f} to 1; --class-weights weighs each clip by its class's rarity, so every class counts alike "
+        f"in the loss"], (counts, lines)
+
+
 def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
     from sound_tf import crossval
 
