@@ -44,8 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import (AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_samples,
-                    written_wav_seconds)
+from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import ConfigError, DatasetError, counted, is_whole
@@ -236,7 +235,7 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
             f"(audio.clip_seconds)")
-    longer = int(np.count_nonzero(seconds > clip_seconds + CLIP_SLACK_SECONDS))
+    longer = int(np.count_nonzero(_cut_by_clip(seconds, clip_seconds)))
     # The clip length that holds most recordings whole: the shortest of their lengths that 95% or more fit in, up
     # to a tenth of a second (an interpolated 95th percentile fell between two lengths and held fewer: of 12
     # recordings, 7.45 s where 11 of 12, 92%, fit).
@@ -258,11 +257,20 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     return line
 
 
-def longer_than_clip(cached: Sequence[str], clip_samples: int) -> int:
-    """How many decoded recordings (decode-cache files, read from their sizes: no file is opened) are longer than
-    a clip of ``clip_samples``: training crops a random clip of each, validation its first clip, so a sound in
-    them can be cut. None of them: every recording is padded whole into its clip."""
-    return sum(written_wav_samples(path) > clip_samples for path in cached)
+def _cut_by_clip(seconds: np.ndarray, clip_seconds: float) -> np.ndarray:
+    """Which recordings of ``seconds`` a clip of ``clip_seconds`` cuts: longer by more than
+    :data:`CLIP_SLACK_SECONDS` (resampling's rounding), the one rule of :func:`lengths_line` and
+    :func:`longer_than_clip`."""
+    return seconds > clip_seconds + CLIP_SLACK_SECONDS
+
+
+def longer_than_clip(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> int:
+    """How many decoded recordings (decode-cache files at ``rate_hz``, read from their sizes: no file is opened) a
+    clip of ``clip_seconds`` cuts (:func:`_cut_by_clip`, as the data summary counts them): training crops a random
+    clip of each, validation its first clip, so a sound in them can be cut. None of them: every recording is padded
+    whole into its clip."""
+    seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached], dtype=np.float64)
+    return int(np.count_nonzero(_cut_by_clip(seconds, clip_seconds)))
 
 
 #: At most this many source headers are read for :func:`rates_line` (evenly spread over the recordings): on a

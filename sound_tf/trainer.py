@@ -763,15 +763,16 @@ def imbalance_note(train_labels: Sequence[str], config: Config, *, whose: str = 
 
 
 def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, val_labels: Sequence[int],
-                         num_train: int, *, cropped: bool) -> str | None:
+                         num_train: int, *, cropped: bool | Callable[[], bool]) -> str | None:
     """A warning when the kept epoch's validation accuracy is no better than always answering the most
     common class of the validation split: a model that learnt nothing, which evaluation and export then
     scored and exported without a word. A validation split of one class says nothing either way (always
     answering it scores 1.0, so a model right on every clip was called no better than chance): no warning;
     the split's own log names the classes it lacks. ``validation``: the kept weights' validation accuracy,
     as :func:`kept_validation` gives it (``None``: no warning). ``cropped``: whether any training or validation
-    recording is longer than a clip (:func:`sound_tf.datasets.longer_than_clip`); only then is a --clip-seconds
-    that holds each sound whole advised (recordings padded into their clips are whole already)."""
+    recording is longer than a clip (:func:`sound_tf.datasets.longer_than_clip`), or a function that says so, called
+    only when the warning is given (it reads every file's size); only then is a --clip-seconds that holds each sound
+    whole advised (recordings padded into their clips are whole already)."""
     counts = np.bincount(np.asarray(val_labels, dtype=np.int64)) if len(val_labels) else np.zeros(0, np.int64)
     if validation is None or np.count_nonzero(counts) < 2:
         return None
@@ -784,7 +785,7 @@ def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, v
     advice = (f"with {steps} step{'s' if steps != 1 else ''} per epoch it had few updates to learn from: try "
               f"--batch-size {size}" if size is not None else
               "check the labels, or try more epochs, a larger train.early_stopping_patience or a --clip-seconds "
-              "that holds each sound whole" if cropped else
+              "that holds each sound whole" if (cropped() if callable(cropped) else cropped) else
               "check the labels, or try more epochs or a larger train.early_stopping_patience")
     return (f"warning: the model is no better than chance: its validation accuracy ({accuracy:.4f}) is no higher "
             f"than always answering the validation split's most common class ({baseline:.4f}); {advice}")
@@ -948,8 +949,10 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     log(how_training_ended(history, config, kept))
     validation = kept_validation(history, kept, len(data.splits["val"]))
     val_labels = [int(item.label_index) for item in data.splits["val"]]
-    cropped = longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],
-                               config.audio.clip_samples) > 0
+    def cropped() -> bool:  # read only for the warning: a size read per file (100k on Speech Commands)
+        return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],
+                                config.audio.sample_rate_hz, config.audio.clip_seconds) > 0
+
     if (chance := chance_level_warning(validation, config, val_labels, len(train_paths), cropped=cropped)) is not None:
         log(chance)
     model.load_weights(run_dir / kept)

@@ -2216,22 +2216,38 @@ def test_the_chance_warning_advises_a_longer_clip_only_when_recordings_are_cropp
                            "train.early_stopping_patience"), padded
     assert trainer.chance_level_warning(kept(history), config, [0, 0, 1, 1], 4000, cropped=True).endswith(
         "or a --clip-seconds that holds each sound whole")
-    # the count: a file of exactly one clip is not cropped, one sample more is
+    # given as a function (it reads every file's size), it is called only for the warning's advice
+    assert trainer.chance_level_warning(kept(history), config, [0, 0, 1, 1], 4000, cropped=lambda: True) == \
+        trainer.chance_level_warning(kept(history), config, [0, 0, 1, 1], 4000, cropped=True)
+
+    def unread() -> bool:
+        raise AssertionError("the recordings' lengths were read for no warning")
+
+    learnt = kept({"loss": [1.0], "val_loss": [0.9], "val_accuracy": [0.75]})
+    assert trainer.chance_level_warning(learnt, config, [0, 0, 1, 1], 4000, cropped=unread) is None
+    # the count, by the data summary's rule (datasets.lengths_line): a file up to 10 ms (CLIP_SLACK_SECONDS, the
+    # rounding of resampling) longer than the clip is not cropped, one sample more is
+    from sound_tf.datasets import CLIP_SLACK_SECONDS, lengths_line
+
+    clip, slack = 4000, round(CLIP_SLACK_SECONDS * SR)
     paths = []
-    for name, samples in (("short", 3999), ("exact", 4000), ("long", 4001), ("longer", 9000)):
+    for name, samples in (("short", clip - 1), ("exact", clip), ("within", clip + slack), ("long", clip + slack + 1),
+                          ("longer", 9000)):
         paths.append(str(write_wav(tmp_path / f"{name}.wav", np.zeros(samples, np.float32), SR)))
-    assert longer_than_clip(paths, 4000) == 2
-    assert longer_than_clip(paths[:2], 4000) == 0
+    assert longer_than_clip(paths, SR, clip / SR) == 2
+    assert longer_than_clip(paths[:3], SR, clip / SR) == 0
+    assert ": 2 of 5 recordings are longer than a clip" in lengths_line(paths, SR, clip / SR)  # the same 2
     # in a run: recordings of 0.42-0.78 s in clips of 1 s are all padded, 6 steps of 2 clips per epoch
     lines: list[str] = []
     result, _ = _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append,
                               **{"audio.clip_seconds": 1.0, "train.batch_size": 2})
     items = [item.cached for name in ("train", "val") for item in result.data.splits[name]]
-    assert longer_than_clip(items, result.config.audio.clip_samples) == 0
+    audio = result.config.audio
+    assert longer_than_clip(items, audio.sample_rate_hz, audio.clip_seconds) == 0
     warned = [line for line in lines if line.startswith("warning: the model is no better than chance")]
     assert len(warned) == 1 and warned[0].endswith("check the labels, or try more epochs or a larger "
                                                    "train.early_stopping_patience"), lines
-    assert longer_than_clip(items, apply_overrides(result.config, {"audio.clip_seconds": 0.5}).audio.clip_samples) > 0
+    assert longer_than_clip(items, audio.sample_rate_hz, 0.5) > 0
 
 
 def test_how_training_ended_on_a_runs_last_epoch_or_its_only_one():
