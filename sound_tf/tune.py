@@ -70,6 +70,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import socket
 import sys
 import threading
@@ -818,13 +819,14 @@ def _chief_values(chief: Mapping[str, Any], config: Config, wording: Wording = C
             if wording.settings != COMMAND.settings:
                 needed.append(f"{key}={chief_value!r}")
             elif dest is not None and isinstance(chief_value, (int, float, str)) and not isinstance(chief_value, bool):
-                needed.append(f"--{dest.replace('_', '-')} {chief_value}")
+                needed.append(f"--{dest.replace('_', '-')} {shlex.quote(str(chief_value))}")
             elif dest == "class_weights" and isinstance(chief_value, bool):
                 needed.append("--class-weights" if chief_value else "--no-class-weights")
-            elif dest == "strict" and chief_value is True:
-                needed.append("--strict")
-            else:  # TOML's words, as --set reads them: null, true, [8, 16], "text"
-                needed.append(f"--set {key}={'null' if chief_value is None else json.dumps(chief_value)}")
+            elif dest == "strict" and isinstance(chief_value, bool):  # the flag only turns it on
+                needed.append("--strict" if chief_value else "no --strict")
+            else:  # TOML's words, as --set reads them: null, true, [8, 16], "text"; quoted for the shell
+                toml = "null" if chief_value is None else json.dumps(chief_value)
+                needed.append(f"--set {shlex.quote(f'{key}={toml}')}")
     if not needed:
         return ""
     more = f" and {len(needed) - limit} more" if len(needed) > limit else ""

@@ -1611,9 +1611,14 @@ def test_a_worker_of_another_batch_size_is_told_the_flag_that_gives_it_the_chief
     others = apply_overrides(Config(), {"train.batch_size": 16, "model.widths": [4, 8]})  # class weights off too
     with pytest.raises(ConfigError) as refused:
         tune._prepare_folder(out, others, space, "worker", overwrite=False, log=lambda m: None)
-    assert str(refused.value).endswith(" (this one needs --set model.widths=[8, 16], --batch-size 32, "
-                                       "--class-weights)"), refused.value
+    assert str(refused.value).endswith(" (this one needs --set 'model.widths=[8, 16]', --batch-size 32, "
+                                       "--class-weights)"), refused.value  # quoted: a shell splits it at the space
     assert tune._chief_values(chief.to_dict(), chief) == ""
+    # a worker with --strict beside a chief without it is told to leave the flag out (there is no --no-strict)
+    assert tune._chief_values(chief.to_dict(), apply_overrides(chief, {"data.strict": True})) == \
+        " (this one needs no --strict)"
+    assert tune._chief_values(apply_overrides(chief, {"data.strict": True}).to_dict(), chief) == \
+        " (this one needs --strict)"
 
 
 def test_a_python_worker_names_its_out_and_max_trials_and_the_command_its_flags(tmp_path, monkeypatch, capsys):
