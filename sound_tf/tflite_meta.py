@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -42,7 +43,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ConfigError, is_whole
 
 __all__ = ["FORMAT", "LABELS_FILE", "INFO_FILE", "FEATURES_FILE", "REQUIRED_KEYS", "ModelMetadata",
-           "embed_metadata", "read_metadata", "strip_metadata"]
+           "activation_memory", "embed_metadata", "read_metadata", "strip_metadata"]
 
 #: Version tag written into ``sound_tf.json``; bump it when the layout changes.
 FORMAT = "sound_tf.tflite/1"
@@ -334,3 +335,103 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         raise ConfigError(f"{name}: {LABELS_FILE} ({list(labels)}) and {INFO_FILE} labels "
                           f"({info.get('labels')}) disagree")
     return ModelMetadata(labels=labels, info=info, files=files, model_size_bytes=start)
+
+
+#: Bytes per element of each TFLite tensor type (the schema's ``TensorType`` names), for :func:`activation_memory`.
+_TYPE_BYTES = {"FLOAT32": 4, "FLOAT16": 2, "BFLOAT16": 2, "FLOAT64": 8, "INT64": 8, "UINT64": 8, "INT32": 4,
+               "UINT32": 4, "INT16": 2, "UINT16": 2, "INT8": 1, "UINT8": 1, "BOOL": 1, "COMPLEX64": 8,
+               "COMPLEX128": 16}
+
+
+def activation_memory(model: bytes) -> dict[str, Any]:
+    """An estimate of the RAM a model's activations need: the peak of its live non-constant tensors.
+
+    The operators of the main subgraph run in the FlatBuffer's order (as TFLite Micro and LiteRT without a
+    delegate run them). A tensor without data of its own -- an activation -- is alive from the operator that
+    writes it (from the start for a model input) to the last operator that reads it (to the end for a model
+    output; a variable throughout); at each operator the bytes of the tensors alive there are summed, and the
+    largest sum is the peak. Constant tensors (weights: a buffer with data) sit in flash, not RAM, and are left
+    out; a constant's dequantised copy (a ``DEQUANTIZE`` of float16 or int8 weights) is an activation. Shapes
+    are the FlatBuffer's, a batch of one. The sum is a lower bound of a planner's tensor arena: TFLite Micro's
+    greedy planner adds alignment and fragmentation, and its kernels' scratch buffers and the interpreter's own
+    structures come on top. Other subgraphs (of control-flow ops) are not counted.
+
+    Parameters
+    ----------
+    model : bytes
+        A ``.tflite`` model, with or without the archive :func:`embed_metadata` appends.
+
+    Returns
+    -------
+    dict
+        ``{"activation_bytes_peak": int, "activation_peak_op": {"index": int, "name": str}}``, the operator
+        at the (first) peak in execution order and its builtin name (``"CONV_2D"``; a custom op's own name);
+        ``activation_peak_op`` is ``None`` for a model of no operators.
+
+    Raises
+    ------
+    ConfigError
+        ``model`` is not a TFLite model, or a live tensor has a type of no fixed size (a string) or a negative
+        dimension.
+    """
+    data = _model_bytes(model, "activation_memory")
+    if not _is_tflite(data):
+        raise ConfigError(f"activation_memory: not a TFLite model (no {_TFLITE_IDENTIFIER.decode()} identifier at "
+                          f"bytes 4-8)")
+    from ai_edge_litert import schema_py_generated as schema  # the FlatBuffer reader LiteRT ships
+
+    root = schema.Model.GetRootAs(data, 0)
+    if not root.SubgraphsLength():
+        raise ConfigError("activation_memory: the TFLite model has no subgraph (no operators or tensors)")
+    graph = root.Subgraphs(0)
+    type_names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    op_names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+
+    def constant(tensor: Any) -> bool:
+        buffer = root.Buffers(tensor.Buffer()) if tensor.Buffer() < root.BuffersLength() else None
+        return buffer is not None and (buffer.DataLength() > 0 or buffer.Size() > 0)  # Size: data past 2 GB
+
+    def op_name(op: Any) -> str:
+        code = root.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())  # the older field holds codes < 127
+        if builtin == schema.BuiltinOperator.CUSTOM and code.CustomCode():
+            return code.CustomCode().decode("utf-8", "replace")
+        return op_names.get(builtin, f"builtin {builtin}")
+
+    def size(index: int) -> int:
+        tensor = graph.Tensors(index)
+        shape = [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []  # [] for a scalar
+        kind = type_names.get(tensor.Type(), str(tensor.Type()))
+        name = tensor.Name().decode("utf-8", "replace")
+        if kind not in _TYPE_BYTES or any(d < 0 for d in shape):
+            raise ConfigError(f"activation_memory: tensor {index} ({name!r}) is {kind} of shape {shape}, whose bytes "
+                              f"are not fixed")
+        return _TYPE_BYTES[kind] * math.prod(shape)
+
+    ops = [graph.Operators(i) for i in range(graph.OperatorsLength())]
+    last = len(ops) - 1
+    # tensor -> [first, last] operator index it is alive at
+    alive: dict[int, list[int]] = {int(i): [0, 0] for i in graph.InputsAsNumpy()} if graph.InputsLength() else {}
+    for index, op in enumerate(ops):
+        reads = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
+        writes = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        for tensor in reads:
+            if tensor >= 0 and not constant(graph.Tensors(tensor)):  # -1: an optional input left out
+                span = alive.setdefault(tensor, [0, index])  # read and never written: alive from the start
+                span[1] = max(span[1], index)
+        for tensor in writes:
+            if tensor >= 0:
+                span = alive.setdefault(tensor, [index, index])
+                span[0] = min(span[0], index)
+    for tensor in (graph.OutputsAsNumpy() if graph.OutputsLength() else []):
+        alive.setdefault(int(tensor), [0, last])[1] = last
+    for tensor in alive:
+        if graph.Tensors(tensor).IsVariable():  # state kept between calls: alive throughout
+            alive[tensor] = [0, last]
+    sizes = {tensor: size(tensor) for tensor in alive}
+    if not ops:
+        return {"activation_bytes_peak": sum(sizes.values()), "activation_peak_op": None}
+    totals = [sum(sizes[t] for t, (first, end) in alive.items() if first <= index <= end) for index in range(len(ops))]
+    peak = max(range(len(ops)), key=lambda index: (totals[index], -index))  # the first of equal peaks
+    return {"activation_bytes_peak": int(totals[peak]),
+            "activation_peak_op": {"index": peak, "name": op_name(ops[peak])}}

@@ -1,4 +1,5 @@
-"""sound_tf.tflite_meta used from Python (TensorFlow-free): what embed_metadata accepts, read_metadata reads."""
+"""sound_tf.tflite_meta used from Python (TensorFlow-free): what embed_metadata accepts, read_metadata reads, and
+activation_memory's peak on tiny models converted here with TensorFlow."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from sound_tf.errors import ConfigError
-from sound_tf.tflite_meta import FORMAT, embed_metadata, read_metadata, strip_metadata
+from sound_tf.tflite_meta import FORMAT, activation_memory, embed_metadata, read_metadata, strip_metadata
 
 FLATBUFFER = b"\x1c\x00\x00\x00TFL3" + bytes(56)  # stands in for the converter's output
 INFO = {"sample_rate_hz": 16000, "clip_samples": 16000, "window_hop_samples": 8000, "input_kind": "waveform",
@@ -167,3 +168,91 @@ def test_litert_failing_on_a_whole_model_for_another_reason_is_no_refusal(monkey
         assert _litert_refusal(FLATBUFFER) == (str(error) if "Flatbuffer" in str(error) else None), error
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if not installed
     assert _litert_refusal(FLATBUFFER) is None
+
+
+# -- activation_memory ------------------------------------------------------------------------------------------
+SHAPE = (1, 32, 24)  # [batch, frames, bins] of the tiny models below
+
+
+def _converted(skip: bool, *, int8: bool = False) -> bytes:
+    """relu -> mean over the last axis -> tanh, then (``skip``) added to the input again, which keeps the input
+    alive to the last op; as float32, or fully int8 (int8 input and output) calibrated on seeded noise."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec(SHAPE, tf.float32)])
+    def model(x):  # [1, 32, 24]
+        pooled = tf.tanh(tf.reduce_mean(tf.nn.relu(x), axis=2, keepdims=True))  # [1, 32, 1]
+        return x + pooled if skip else pooled  # [1, 32, 24] (broadcast) or [1, 32, 1]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()], model)
+    if int8:
+        rng = np.random.default_rng(0)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([rng.standard_normal(SHAPE).astype(np.float32)] for _ in range(8))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def _ops(model: bytes) -> list[dict]:
+    """The model's ops as LiteRT's interpreter lists them (the order it runs them in, no delegate)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
+    return [{**op, "dtypes": {dtypes[i] for i in [*op["inputs"], *op["outputs"]] if i >= 0}}
+            for op in interpreter._get_ops_details()]
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_the_activation_peak_is_the_largest_sum_of_live_tensors(int8):
+    """relu, mean, tanh in a chain: the input dies after relu, so the peak is relu's input and output; with the
+    input read again by a final add, it stays alive through the mean, whose peak adds the mean's output. An int8
+    model's activations are one byte each, a quarter of float32's."""
+    itemsize = 1 if int8 else 4
+    full = itemsize * int(np.prod(SHAPE))  # the input and relu's output: [1, 32, 24]
+    pooled = itemsize * int(np.prod(SHAPE[:2]))  # mean's and tanh's outputs: [1, 32, 1]
+    chain, skip = _converted(False, int8=int8), _converted(True, int8=int8)
+    names = [op["op_name"] for op in _ops(skip)]
+    assert names == ["RELU", "MEAN", "TANH", "ADD"] and [op["op_name"] for op in _ops(chain)] == names[:3]
+    activations = {dtype for op in _ops(skip) for dtype in op["dtypes"]} - {np.dtype(np.int32)}  # the mean's axis
+    assert activations == {np.dtype(np.int8 if int8 else np.float32)}
+    # relu: input + its output; mean: input (skip) + relu's output + mean's; tanh: input (skip) + 2 pooled;
+    # add: input + tanh's output + the sum
+    assert activation_memory(chain) == {"activation_bytes_peak": 2 * full,
+                                        "activation_peak_op": {"index": 0, "name": "RELU"}}
+    assert activation_memory(skip) == {"activation_bytes_peak": 2 * full + pooled,
+                                       "activation_peak_op": {"index": 1, "name": "MEAN"}}
+    # the appended metadata archive changes nothing
+    assert activation_memory(embed_metadata(skip, labels=["a"], info=INFO)) == activation_memory(skip)
+
+
+def test_weights_are_flash_not_activation_memory():
+    """A matmul by a [1024, 8] constant: its 32 KB of weights are not counted, only the input and output."""
+    import tensorflow as tf
+
+    weights = np.random.default_rng(1).standard_normal((1024, 8)).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 1024), tf.float32)])
+    def model(x):  # [1, 1024]
+        return tf.matmul(x, weights)  # [1, 8]
+
+    data = tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()], model).convert()
+    assert len(data) > weights.nbytes  # the weights are in the file
+    assert activation_memory(data) == {"activation_bytes_peak": 4 * (1024 + 8),
+                                       "activation_peak_op": {"index": 0, "name": "FULLY_CONNECTED"}}
+
+
+def test_activation_memory_refuses_what_is_not_a_model_and_needs_no_tensorflow(tmp_path):
+    with pytest.raises(ConfigError, match=r"^activation_memory: not a TFLite model \(no TFL3 identifier"):
+        activation_memory(b"PK\x03\x04" + bytes(60))
+    with pytest.raises(ConfigError, match=r"activation_memory takes the model's bytes, got str"):
+        activation_memory(str(tmp_path / "model.tflite"))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(_converted(True))
+    code = ("import sys; from pathlib import Path; from sound_tf.tflite_meta import activation_memory; "
+            f"print(activation_memory(Path({str(path)!r}).read_bytes())['activation_bytes_peak'], "
+            "'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(activation_memory(path.read_bytes())["activation_bytes_peak"]), "False"]
