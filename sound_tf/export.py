@@ -40,7 +40,9 @@ Parity: the same function scores every artefact (Keras, SavedModel, each TFLite 
 test split -- the clip's windows (:func:`sound_tf.audio.split_windows`, the evaluation's hop), logits
 and probabilities per window, the softmax of the mean logits per clip (the evaluation's rule, see
 :func:`sound_tf.lite.aggregate_logits`) -- and records its accuracy, its top-1 agreement with Keras,
-its size and its median single-clip latency (batch 1; one thread for TFLite, and for TensorFlow when
+its size, a lower bound of the RAM its activations take (TFLite files: ``activation_bytes_peak``, the peak of
+the live non-constant tensors, :func:`sound_tf.tflite_meta.activation_memory`) and its median single-clip
+latency (batch 1; one thread for TFLite, and for TensorFlow when
 run from the command line). TFLite files run with the runtime's default delegate (XNNPACK) taking the ops it
 supports; ``float16``, ``dynamic``, ``int8`` and ``int8_features`` are measured again on TFLite's built-in
 kernels alone (``builtin_kernels`` in ``export.json``), which a device without XNNPACK runs and which
@@ -106,7 +108,7 @@ from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_re
 from .locks import claim_file, claim_folder, holds, inherit_lock, process_alive, release_file, release_folder
 from .quiet import native_logs_held, quiet_tensorflow
 from .run_state import export_pending, read_state, write_state
-from .tflite_meta import FEATURES_FILE, embed_metadata
+from .tflite_meta import FEATURES_FILE, activation_memory, embed_metadata
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds",
            "export_claims", "export_run", "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
@@ -143,6 +145,16 @@ PRECISION_NOTES = {
     "int8_features": "fully integer: int8 input (normalised log-mel), weights, activations and outputs; latency "
                      "is the network alone (features computed outside the model)",
 }
+#: What each TFLite artefact's ``activation_bytes_peak`` in ``export.json`` is (see
+#: :func:`sound_tf.tflite_meta.activation_memory`); the log gives it as ``RAM >= ... KB`` beside the size.
+ACTIVATION_MEMORY_NOTE = (
+    "activation_bytes_peak: an estimate of the RAM a TFLite model's activations need (TFLite Micro's tensor arena), "
+    "the largest sum, over its operators in execution order, of the bytes of the non-constant tensors alive at an "
+    "operator (from the operator that writes a tensor, or the start for the input, to the last one that reads it, or "
+    "the end for the outputs; batch 1); activation_peak_op is that operator's index and name. Weights (constant "
+    "tensors) are flash, not counted. A lower bound: a planner's arena adds alignment and fragmentation (TFLite "
+    "Micro's greedy planner), and kernels' scratch buffers and the interpreter's own structures come on top")
+RAM_COLUMN = len(f"RAM >= {0:7.1f} KB  ")  # the log's column of it (blank for the SavedModel)
 _WARMUP_RUNS = 3
 FEW_CALIBRATION_WINDOWS = 100  # TensorFlow's post-training quantisation guide asks for ~100-500 samples
 
@@ -1573,16 +1585,20 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                 f"{100 * entry['agreement']:6.2f}%{over}  probabilities {entry['max_abs_probability_diff']:.4f} "
                 f"from Keras")
 
-    def measure(name: str, runner: _Runner, path: Path, builtin: _Runner | None = None) -> dict[str, Any]:
-        """``builtin``: the same artefact on TFLite's built-in kernels alone, measured as a second kernel set."""
+    def measure(name: str, runner: _Runner, path: Path, builtin: _Runner | None = None,
+                activation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``builtin``: the same artefact on TFLite's built-in kernels alone, measured as a second kernel set;
+        ``activation``: a TFLite model's :func:`activation_memory`, logged beside its size."""
         entry, window_probs = scored(name, runner)
         entry = {"file": path.name, "size_bytes": _size_bytes(path), **entry}
-        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {line(entry)}")
+        ram = (f"RAM >= {activation['activation_bytes_peak'] / 1024:7.1f} KB  " if activation is not None
+               else " " * RAM_COLUMN)  # a lower bound: the activations alone
+        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {ram}{line(entry)}")
         if builtin is not None:
             other, other_windows = scored(name, builtin)
             other["max_abs_probability_diff_from_default_kernels"] = float(np.abs(other_windows - window_probs).max())
             entry[BUILTIN_KERNELS] = other
-            log(f"export: {'  built-in kernels':<27}{line(other)}, "  # columns under the line above
+            log(f"export: {'  built-in kernels':<{27 + RAM_COLUMN}}{line(other)}, "  # columns under the line above
                 f"{other['max_abs_probability_diff_from_default_kernels']:.4f} from XNNPACK")
         return entry
 
@@ -1623,8 +1639,9 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
             (out / ANALYSIS_DIR / f"{path.stem}.txt").write_text(_analyzer_text(flat), encoding="utf-8")
             builtin = (_tflite_runner(variant, path, features, kernels="builtin")
                        if variant in BUILTIN_KERNEL_ARTEFACTS else None)
-            entries[variant] = {**measure(variant, _tflite_runner(variant, path, features), path, builtin),
-                                "flatbuffer_bytes": len(flat), **summary}
+            activation = activation_memory(flat)
+            entries[variant] = {**measure(variant, _tflite_runner(variant, path, features), path, builtin, activation),
+                                "flatbuffer_bytes": len(flat), **activation, **summary}
             entries[variant]["precision"] = PRECISION_NOTES[variant]
 
     failures = check_thresholds(entries, profile)
@@ -1644,6 +1661,7 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                    "measurements of float16, dynamic, int8 and int8_features on TFLite's built-in kernels alone "
                    "(no delegate, as a device without XNNPACK runs them), held to the same thresholds, and their "
                    "max_abs_probability_diff_from_default_kernels",
+        "activation_memory": {"what": ACTIVATION_MEMORY_NOTE},
         "latency": {"what": "median wall time of one single-clip prediction (batch 1) after warm-up",
                     "runs": profile.latency_runs, "tflite_threads": 1,
                     "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"},

@@ -35,7 +35,7 @@ from sound_tf.evaluation import softmax
 from sound_tf.lite import LiteClassifier, aggregate_logits, window_probabilities
 from sound_tf.pipeline import predict_logits
 from sound_tf.serve.backends import resolve_backend
-from sound_tf.tflite_meta import FEATURES_FILE, read_metadata, strip_metadata
+from sound_tf.tflite_meta import FEATURES_FILE, activation_memory, read_metadata, strip_metadata
 from sound_tf.trainer import train_run
 
 SR = 8000
@@ -310,6 +310,33 @@ def test_metadata_is_embedded_in_every_tflite_file(bundle):
         assert set(zipfile.ZipFile(path).namelist()) >= {"labels.txt", "sound_tf.json"}
     embedded = read_metadata(result.path("int8_features")).files[FEATURES_FILE]
     assert embedded == (result.out_dir / FEATURES_FILE).read_bytes()
+
+
+def test_export_records_and_logs_each_tflite_models_activation_memory(bundle, tmp_path, monkeypatch):
+    """export.json gives each .tflite file's activation peak as activation_memory reads it from the file, and the
+    log gives it beside the size ('RAM >= ... KB'), a blank column for the SavedModel, the built-in kernels' line
+    still under the latency."""
+    run, result = bundle
+    for variant in export.TFLITE_FILES:
+        entry = result.report["artefacts"][variant]
+        measured = activation_memory(result.path(variant).read_bytes())
+        assert {key: entry[key] for key in measured} == measured and measured["activation_bytes_peak"] > 0, variant
+    assert "activation_bytes_peak" not in result.report["artefacts"]["saved_model"]
+    int8, float32 = (result.report["artefacts"][v]["activation_bytes_peak"] for v in ("int8_features", "float32"))
+    assert int8 < float32  # no frontend, one-byte activations
+    messages: list[str] = []
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)  # not under test here
+    out = tmp_path / "bundle"
+    export.export_run(run.run_dir, profile=_quick_profile("saved_model", "float16"), out_dir=out, log=messages.append)
+    report = json.loads((out / "export.json").read_text())
+    peak = activation_memory((out / export.TFLITE_FILES["float16"]).read_bytes())["activation_bytes_peak"]
+    assert report["artefacts"]["float16"]["activation_bytes_peak"] == peak
+    assert "lower bound" in report["activation_memory"]["what"]
+    saved, float16, builtin = (next(m for m in messages if m.startswith(f"export: {start}"))
+                               for start in ("saved_model", "float16", "  built-in kernels"))
+    assert f" KB  RAM >= {peak / 1024:7.1f} KB     1.00 ms  accuracy" in float16
+    assert "RAM" not in saved and "RAM" not in builtin
+    assert saved.index("1.00 ms") == float16.index("1.00 ms") == builtin.index("1.00 ms")
 
 
 def test_representative_data_comes_from_the_training_split_only(bundle):
