@@ -917,6 +917,9 @@ def test_a_restarted_chief_leaves_a_trial_with_the_worker_still_running_it(tmp_p
                         f"heartbeat names that trial: it stays tuner0's (and runs again elsewhere only if tuner0 is "
                         f"silent for --worker-timeout)"]
     assert sorted(chief._retry_queue) == sorted([b.trial_id, c.trial_id])
+    # oracle.json says so at once (trials.csv of --summarize, a chief restarted again): a runs, b and c wait
+    assert {r.trial_id: r.status for r in tune.load_trials(tmp_path)} == {
+        a.trial_id: "RUNNING", b.trial_id: "INTERRUPTED", c.trial_id: "INTERRUPTED"}
     assert {chief.create_trial("tuner3").trial_id, chief.create_trial("tuner4").trial_id} == {b.trial_id, c.trial_id}
     assert chief.create_trial("tuner0").trial_id == a.trial_id  # (as a worker started again under its id)
     assert not chief.finished() and "tuner0" in chief.active_tuners()  # its heartbeat is watched
@@ -2648,6 +2651,42 @@ def test_a_trial_queued_to_run_again_reads_back_as_interrupted(tmp_path):
     assert (records[b.trial_id].status, records[b.trial_id].message) == (
         "INTERRUPTED", "worker tuner1 sent no heartbeat for 120 s")
     assert records[b.trial_id].tuner_ids == ["tuner1"] and records[b.trial_id].score is None
+
+
+def test_a_time_budget_spent_before_the_first_trial_runs_that_trial_alone(tmp_path):
+    """A deadline already past when the first worker asks (a slow start, a tiny --time-budget): one trial runs,
+    so the search has a result, and every other ask is told to stop."""
+    oracle = _random_oracle(tmp_path, max_trials=5)
+    oracle.deadline = time.time() - 1.0
+    first = oracle.create_trial("tuner0")
+    assert first.status == "RUNNING" and oracle.budget_spent
+    assert oracle.create_trial("tuner1").status == "STOPPED"
+    oracle.update_trial(first.trial_id, {"val_loss": 0.5})
+    first.status = "COMPLETED"
+    oracle.end_trial(first)
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.finished()
+    assert list(oracle.trials) == [first.trial_id]
+
+
+def test_a_worker_logs_its_trial_line_in_the_spaces_order(tmp_path):
+    """on_trial_begin's line 'trial N: ...': a worker gets its values from the oracle grouped by type, and logged
+    them so; the line follows the space's order, as a local search's and trials.csv's."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    space = SearchSpace.from_toml(TINY)
+    lines: list[str] = []
+    hypermodel = SoundHyperModel(Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES)),
+                                 space, log=lines.append)
+    tuner = tune.make_tuner(space, hypermodel, tmp_path, seed=0)
+    trial = tuner.oracle.create_trial(tuner.tuner_id)
+    values = dict(trial.hyperparameters.values)
+    trial.hyperparameters.values = dict(reversed(list(values.items())))  # a worker's come in another order
+    names = [p.name for p in space.params]
+    tuner.on_trial_begin(trial)
+    assert lines == [f"trial {trial.trial_id}: " + ", ".join(f"{n}={values[n]}" for n in names if n in values)]
+    assert list(values) != list(trial.hyperparameters.values)  # the line is not just the order it came in
+
 
 def test_a_search_that_drew_every_combination_of_its_space_ends(tmp_path):
     """A space of 2 combinations with max_trials 5: KerasTuner answers STOPPED after the 2 (no new values to
