@@ -2653,6 +2653,66 @@ def test_a_trial_queued_to_run_again_reads_back_as_interrupted(tmp_path):
     assert records[b.trial_id].tuner_ids == ["tuner1"] and records[b.trial_id].score is None
 
 
+def test_a_failed_trials_message_reads_back_as_its_last_line(tmp_path):
+    """A failed trial's message is KerasTuner's whole traceback; trials.csv gives its last line, the error itself."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    oracle = _random_oracle(tmp_path, max_trials=1)
+    failed = oracle.create_trial("tuner0")
+    failed.status = "FAILED"
+    failed.message = ("Traceback (most recent call last):\n  File \"hypermodel.py\", line 12, in build\n"
+                      "ValueError: width 3 is below the kernel's 5\n")
+    oracle.end_trial(failed)
+    last = failed.message.strip().splitlines()[-1]
+    assert [r.message for r in tune.load_trials(tmp_path)] == [last]
+    tune.write_summary(tmp_path, SearchSpace.from_toml(TINY))
+    assert [(r["trial_id"], r["message"]) for r in read_csv(tmp_path / "trials.csv")] == [(failed.trial_id, last)]
+
+
+def test_trials_read_back_by_id_as_numbers_and_ties_in_id_order(tmp_path):
+    """A search extended from 2 to 11 trials has ids 0, 1, then 02..10: the unranked trials read back as numbers
+    (not 0, 02, ..., 1, 10 as strings), and completed trials of equal score keep their id order."""
+    from sound_tf import tune
+
+    oracle = _random_oracle(tmp_path, max_trials=2)
+    losses = {}
+    for index in range(11):
+        if index == 2:
+            oracle.max_trials = 11  # the same search run again with --max-trials 11
+        trial = oracle.create_trial("tuner0")
+        if index % 3 == 0:
+            trial.status = "FAILED"
+        else:
+            losses[trial.trial_id] = 0.25 if index % 2 else 0.5
+            oracle.update_trial(trial.trial_id, {"val_loss": losses[trial.trial_id]})
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    ids = list(oracle.trials)
+    assert ids[:3] == ["0", "1", "02"] and ids[-1] == "10"
+    ranked = sorted(losses, key=lambda t: (losses[t], int(t)))
+    unranked = sorted((t for t in ids if t not in losses), key=int)
+    records = tune.load_trials(tmp_path, "min")
+    assert [r.trial_id for r in records] == ranked + unranked
+    assert [r.score for r in records[:len(ranked)]] == pytest.approx([losses[t] for t in ranked])
+
+
+def test_a_search_without_its_search_json_ranks_its_val_loss_lowest_first(tmp_path):
+    """load_trials reads the direction from search.json; without it (a KerasTuner project alone) the default
+    objective's, val_loss: lowest first."""
+    from sound_tf import tune
+
+    oracle = _random_oracle(tmp_path, max_trials=3)
+    for loss in (0.4, 0.2, 0.9):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"val_loss": loss})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert not (tmp_path / tune.SEARCH_FILE).exists()
+    scores = {t.trial_id: t.score for t in oracle.trials.values()}
+    assert [r.trial_id for r in tune.load_trials(tmp_path)] == sorted(scores, key=scores.get)
+
+
 def test_a_time_budget_spent_before_the_first_trial_runs_that_trial_alone(tmp_path):
     """A deadline already past when the first worker asks (a slow start, a tiny --time-budget): one trial runs,
     so the search has a result, and every other ask is told to stop."""
@@ -2686,6 +2746,53 @@ def test_a_worker_logs_its_trial_line_in_the_spaces_order(tmp_path):
     tuner.on_trial_begin(trial)
     assert lines == [f"trial {trial.trial_id}: " + ", ".join(f"{n}={values[n]}" for n in names if n in values)]
     assert list(values) != list(trial.hyperparameters.values)  # the line is not just the order it came in
+
+
+
+def test_the_trials_ended_are_those_that_completed_or_failed():
+    """'N ended in this run' counts these: a failed trial ended, a running, interrupted or waiting one did not."""
+    from sound_tf import tune
+
+    statuses = ["COMPLETED", "FAILED", "INVALID", "RUNNING", "INTERRUPTED", "IDLE"]
+    records = [tune.TrialRecord(trial_id=str(i), status=s, score=None) for i, s in enumerate(statuses)]
+    assert tune._ended_trials(records) == {str(i) for i, s in enumerate(statuses) if s in tune.ENDED_STATUSES} \
+        == {"0", "1", "2"}
+
+
+def test_a_continued_search_counts_the_trials_it_ended_and_names_the_best_values_in_the_spaces_order(
+        tmp_path, monkeypatch):
+    """A failed trial of the first run is not one that 'ended in this run' of the second; and the 'best trial'
+    line gives the values in the space's order whatever the order of its trial.json (a chief's trial.json has
+    them grouped by type, as the oracle received them)."""
+    import keras_tuner as kt
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    losses = iter([None, 0.3, None])  # trial 0 fails, trial 1 scores 0.3, trial 2 (the second run) fails
+
+    def quick_fit(self, hp, model, *args, **kwargs):
+        loss = next(losses)
+        if loss is None:
+            raise kt.errors.FailedTrialError("no valid model")
+        return {"val_loss": loss}
+
+    monkeypatch.setattr(SoundHyperModel, "fit", quick_fit)
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "out"
+    tune.run_search(base_config(data), space.replace_settings(max_trials=2), out, final=False, log=lambda m: None)
+    path = out / tune.PROJECT / "trial_1" / "trial.json"
+    saved = json.loads(path.read_text())
+    values = saved["hyperparameters"]["values"]
+    saved["hyperparameters"]["values"] = dict(reversed(list(values.items())))
+    path.write_text(json.dumps(saved))
+    messages: list[str] = []
+    result = tune.run_search(base_config(data), space.replace_settings(max_trials=3), out, final=False,
+                             log=messages.append)
+    assert [(r.trial_id, r.status) for r in result.trials] == [("1", "COMPLETED"), ("0", "FAILED"), ("2", "FAILED")]
+    assert any(m.startswith("1 of 3 trials completed; 1 ended in this run,") for m in messages), messages
+    in_order = ", ".join(f"{p.name}={values[p.name]}" for p in space.params if p.name in values)
+    assert f"best trial 1: val_loss = 0.3 with {in_order}" in messages, messages
 
 
 def test_a_search_that_drew_every_combination_of_its_space_ends(tmp_path):
