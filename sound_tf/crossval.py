@@ -126,6 +126,9 @@ def parse_folds(text: str | None) -> list[int] | None:
         raise ConfigError(f"--folds expects fold numbers separated by commas, e.g. 1,3; got {text!r}") from None
     if not folds:
         raise ConfigError(f"--folds names no fold: {text!r}")
+    below = next((problem for fold in folds if (problem := fold_below_1(f"--folds {text}: a fold", fold))), None)
+    if below is not None:  # was run_crossval's "run_crossval: folds must be 1 or more", after TensorFlow's start-up
+        raise ConfigError(below)
     return folds
 
 
@@ -577,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> None:
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
+        folds = parse_folds(args.folds)  # before the settings and TensorFlow: --folds 0 came after its start-up
         config = config_from_args(args, notices=notices)
         check_source(config)  # before TensorFlow loads
         # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
@@ -588,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with claimed(out_dir, "running this cross-validation"):  # before its log: a refused command writes nothing
                 setup_logging(out_dir, earlier=notices)
                 started = time.time()
-                run_crossval(config, out_dir, k=args.k, folds=parse_folds(args.folds), overwrite=args.overwrite,
+                run_crossval(config, out_dir, k=args.k, folds=folds, overwrite=args.overwrite,
                              log=log.info, verbose=progress_bars(args.quiet), wording=COMMAND)
                 log.info(f"done in {time.time() - started:.0f} s")
         finally:  # as train: a folder this command created and left with only its lock and log goes again

@@ -844,6 +844,28 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
         crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[2, 8, 9], log=lines.append)
 
 
+def test_command_refuses_a_fold_below_1_by_its_flag_before_the_settings(tmp_path, capsys, monkeypatch):
+    """``crossval --data ~/ESC-50 --folds 0`` (folds counted from 0) was answered, after TensorFlow's 5-s start-up,
+    "error: run_crossval: folds must be 1 or more ...": a function the user never called. --folds is named now,
+    as written, before the settings are worked out (here the data does not even exist)."""
+    from sound_tf import crossval, train
+
+    def no_settings(*args, **kwargs):
+        raise AssertionError("the settings were read before --folds was checked")
+
+    monkeypatch.setattr(train, "config_from_args", no_settings)
+    for given, got in (("0", "0"), ("3,0", "0"), ("2,-1", "-1")):
+        assert crossval.main(["--data", str(tmp_path / "esc50"), "--folds", given, "--out", str(tmp_path / "cv"),
+                              "--quiet"]) == 2
+        said = capsys.readouterr().err.strip()
+        assert said == (f"error: --folds {given}: a fold must be 1 or more (folds count from 1, as ESC-50's, "
+                        f"UrbanSound8K's and --test-fold do), got {got}"), said
+        assert not (tmp_path / "cv").exists()
+    with pytest.raises(ConfigError, match=r"^--folds 0,1: a fold must be 1 or more .*, got 0$"):
+        parse_folds("0,1")
+    assert parse_folds("1,5") == [1, 5]
+
+
 def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
     """folds=[] ran every fold (`folds or all_folds`), folds=[1.0] / [True] trained fold 1 into a folder
     named fold_1.0 / fold_True, and folds='1,3' was read as the folds '1', ',' and '3'."""
