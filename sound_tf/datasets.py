@@ -566,6 +566,14 @@ _MEANT_COLUMNS = {
     "path": ("file", "filename", "file_name", "filepath", "file_path", "fname", "audio", "audio_file", "audio_path",
              "wav", "wav_file", "clip", "recording"),
     "label": ("class", "classname", "class_name", "category", "labels", "tag", "target"),  # ESC-50's target: a number
+    # the official metadata's columns, renamed in a copy ('file_name' was refused as "missing column(s) filename")
+    "filename": ("file_name", "file", "fname", "path", "slice_file_name"),
+    "category": ("class", "class_name", "classname", "label", "categories"),
+    "src_file": ("source_file", "src", "source", "source_recording", "group"),
+    "fold": ("folds", "fold_id", "cv_fold", "split"),
+    "slice_file_name": ("filename", "file_name", "slice_filename", "file", "path"),
+    "class": ("category", "class_name", "classname", "label"),
+    "fsID": ("fsid", "freesound_id", "group"),
 }
 
 
@@ -816,10 +824,14 @@ def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) 
                        unlisted[0].relative_to(audio_dir), are)
 
 
+#: The official metadata's columns, required and optional: ``meta/esc50.csv``'s and ``UrbanSound8K.csv``'s.
+ESC50_COLUMNS, ESC50_OPTIONAL = ("filename", "fold", "category", "src_file"), ("target", "esc10", "take")
+US8K_COLUMNS, US8K_OPTIONAL = ("slice_file_name", "fsID", "fold", "class"), ("start", "end", "salience", "classID")
+
+
 def _load_esc50(root: Path) -> list[Example]:
     meta = root / ESC50_META
-    rows = _read_rows(meta, ("filename", "fold", "category", "src_file"), ("target", "esc10", "take"),
-                      label="category")
+    rows = _read_rows(meta, ESC50_COLUMNS, ESC50_OPTIONAL, label="category")
     examples = _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
                                      fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
                              for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
@@ -829,8 +841,7 @@ def _load_esc50(root: Path) -> list[Example]:
 
 def _load_urbansound8k(root: Path) -> list[Example]:
     meta = root / US8K_META
-    rows = _read_rows(meta, ("slice_file_name", "fsID", "fold", "class"),
-                      ("start", "end", "salience", "classID"), label="class")
+    rows = _read_rows(meta, US8K_COLUMNS, US8K_OPTIONAL, label="class")
     examples = []
     for line, row in rows:
         fold = _parse_fold(row["fold"], meta, line)
@@ -1003,7 +1014,8 @@ def _checked_source(path: str | os.PathLike, format: str) -> tuple[Path, str]:
 def check_source(config: Config) -> None:
     """Refuse the data ``config`` names for what can be told without TensorFlow and without reading its rows: a
     path that does not exist or holds no dataset layout, a manifest that is not a file or whose header lacks
-    ``path`` or ``label`` (:func:`load_examples`'s errors, word for word). ``train``, ``crossval`` and ``tune``
+    ``path`` or ``label``, ESC-50's or UrbanSound8K's metadata without one of its columns (:func:`load_examples`'s
+    errors, word for word). ``train``, ``crossval`` and ``tune``
     call it before TensorFlow loads, which took 5 s before ``x.csv: missing column(s) path`` was printed. The demo
     and a ``data.split_file`` (which lists the files itself; the data is not read) are not checked."""
     data = config.data
@@ -1013,6 +1025,10 @@ def check_source(config: Config) -> None:
     if fmt == "csv":
         _check_csv_file(root)
         _read_header(root, MANIFEST_COLUMNS, MANIFEST_OPTIONAL)
+    elif fmt == "esc50":  # its metadata's header: a renamed column was refused after TensorFlow's start-up
+        _read_header(root / ESC50_META, ESC50_COLUMNS, ESC50_OPTIONAL)
+    elif fmt == "urbansound8k":
+        _read_header(root / US8K_META, US8K_COLUMNS, US8K_OPTIONAL)
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:

@@ -490,6 +490,37 @@ def test_the_official_metadata_given_as_the_manifest_points_to_the_dataset_folde
         load_examples(other)
 
 
+@pytest.mark.parametrize("maker, meta, renamed, hint", [
+    (make_esc50, "meta/esc50.csv", ("filename", "file_name"), "is column 'file_name' the filename? name it filename"),
+    (make_esc50, "meta/esc50.csv", ("category", "class"), "is column 'class' the category? name it category"),
+    (make_us8k, "metadata/UrbanSound8K.csv", ("class", "category"), "is column 'category' the class? name it class"),
+])
+def test_official_metadata_with_a_renamed_column_is_refused_before_tensorflow_with_the_column_meant(
+        tmp_path, maker, meta, renamed, hint):
+    """An ESC-50 copy whose meta/esc50.csv had 'file_name' for filename was refused by crossval after TensorFlow's
+    start-up (8.5 s here) with "missing column(s) filename; found [...]" and no word of 'file_name'
+    (session 49's ESC-50 walkthrough): check_source read a CSV manifest's header alone. It reads the official
+    metadata's header too now, load_examples' message word for word, which names the column that may be meant."""
+    from sound_tf.datasets import check_source
+
+    root = maker(tmp_path / "data")
+    path = root / meta
+    original = path.read_text()
+    header, rest = original.split("\n", 1)
+    path.write_text(",".join(renamed[1] if name == renamed[0] else name for name in header.split(",")) + "\n" + rest)
+    with pytest.raises(DatasetError) as loading:
+        load_examples(root)
+    assert str(loading.value).endswith(f"; {hint}"), loading.value
+    assert f"missing column(s) {renamed[0]}; found [" in str(loading.value)
+    for fmt in ("auto", "esc50" if "esc50" in meta else "urbansound8k"):
+        config = apply_overrides(Config(), {"data.path": str(root), "data.format": fmt})
+        with pytest.raises(DatasetError) as checking:
+            check_source(config)
+        assert str(checking.value) == str(loading.value)
+    path.write_text(original)  # the header put back: nothing to say
+    check_source(apply_overrides(Config(), {"data.path": str(root)}))
+
+
 def test_a_quote_left_open_in_a_manifest_names_the_line_it_opened_on(tmp_path):
     """A value opened with a double quote and not closed takes in the lines below it: the error named the
     last line of the file, and past csv's field size limit (a manifest of a few thousand rows) it was a
