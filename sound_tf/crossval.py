@@ -441,8 +441,9 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     summary = aggregate_folds(fold_metrics)
     rows = [_fold_row(fold, m, out_dir / f"fold_{fold}") for fold, m in zip(done, fold_metrics)]
     pending = [fold for fold in all_folds if fold not in done]
+    # std_ddof: "std" is numpy.std's population deviation; a paper's sample one (ddof=1) is sqrt(n / (n - 1)) times it
     result = {"folds": list(all_folds), "folds_done": done, "folds_pending": pending, "complete": not pending,
-              **summary, "per_fold": rows}
+              **summary, "std_ddof": 0, "per_fold": rows}
     write_metrics_json(out_dir / "crossval.json", result)
     write_crossval_csv(out_dir / "crossval.csv", rows, summary)
     labels = summary["labels"]
@@ -480,7 +481,9 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
     notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),
              # one fold has no spread: its std of 0 read as folds that agree
-             ("mean +/- std over folds: " if len(done) > 1 else f"fold {done[0]} alone (no spread over one fold): ")
+             # which std: pandas' DataFrame.std() of crossval.csv's fold rows gives the sample one (ddof=1), larger
+             ("mean +/- std over folds (the population std, ddof=0, as numpy.std): " if len(done) > 1
+              else f"fold {done[0]} alone (no spread over one fold): ")
              + ", ".join(f"{key} {summary['mean'][key]:.4f}"
                          + (f" +/- {summary['std'][key]:.4f}" if len(done) > 1 else "")
                          for key in ("accuracy", "balanced_accuracy", "macro_f1")),

@@ -1142,8 +1142,12 @@ def test_the_summary_orders_ten_folds_by_number_and_logs_mean_and_std(tmp_path):
     result = summarise(out, list(range(1, 11)), config=Config(), log=lines.append)
     assert result["folds_done"] == [2, 10] and 3 in result["folds_pending"]
     assert result["pooled"]["accuracy"] == pytest.approx(8 / 9)
-    mean_std = [line for line in lines if line.startswith("mean +/- std over folds: ")]
-    assert len(mean_std) == 1 and mean_std[0].startswith("mean +/- std over folds: accuracy 0.8333 +/- 0.1667, "), lines
+    # which std it is, said where it is printed (a paper's sample std of these two folds, ddof=1, is 0.2357):
+    # the line read "mean +/- std over folds: ..." and crossval.json held "std" alone (session 49's ESC-50 walkthrough)
+    said = "mean +/- std over folds (the population std, ddof=0, as numpy.std): "
+    mean_std = [line for line in lines if line.startswith(said)]
+    assert len(mean_std) == 1 and mean_std[0].startswith(f"{said}accuracy 0.8333 +/- 0.1667, "), lines
+    assert result["std_ddof"] == 0 and json.loads((out / "crossval.json").read_text())["std_ddof"] == 0
     per_fold = result["per_fold"]
     for key in ("balanced_accuracy", "macro_f1"):
         values = [row[key] for row in per_fold]
