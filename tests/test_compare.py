@@ -1005,13 +1005,37 @@ def test_crossvals_of_two_seeds_are_averaged_their_newest_repeat_kept(runs, cros
     means = [json.loads((folder / "crossval.json").read_text())["mean"] for folder in (cv0, cv1)]
     assert arm == [*_arm_cells([(m["accuracy"], m["balanced_accuracy"], m["macro_f1"]) for m in means]), "0, 1",
                    f"{_name(cv0)}, {_name(cv1)}"]
-    assert lines[-2:] == [f"  1 repeat of a seed left out (a seed repeats its run, so it counts once, its newest run): "
-                          f"{_name(cv0b)} (seed 0)", f"wrote {table}"]
+    assert lines[-3:] == [f"  1 repeat of a seed left out (a seed repeats its run, so it counts once, its newest run): "
+                          f"{_name(cv0b)} (seed 0)", SPREAD_NOTE + SEEDS_TOO, f"wrote {table}"]
     std = json.loads((cv0 / "crossval.json").read_text())["std"]
     written = _rows(table)[0]
     assert [float(written[f"{score}_std"]) for score in compare.SCORES] == \
         pytest.approx([std[score] for score in compare.SCORES], abs=1e-12)
     assert len({round(std[score], 9) for score in compare.SCORES}) > 1  # the columns can tell one score from another
+
+
+SPREAD_NOTE = ("note: +- on a crossval's row is the standard deviation over its folds, the population's (ddof=0, as "
+               "numpy.std; --csv: <score>_std)")
+SEEDS_TOO = "; over seeds, over the seeds' scores, the population's too"
+
+
+def test_which_standard_deviation_a_crossval_row_gives_is_said(runs, crossval_run, tmp_path, capsys):
+    """'88.33% +-6.67' on a crossval's row said nothing of what the spread is over or which deviation it is, and the
+    over-seeds lines below give another +- (session 49's ESC-50 walkthrough, for a paper's mean +- std over 5 folds,
+    whose sample std is 1.118 times it). A note says so when a row has a spread over folds, and that the over-seeds
+    spread is the population's too when they are shown; train runs alone get no note."""
+    cv1 = _with_seed(crossval_run, tmp_path / "cv1", 1)
+    assert compare.main([str(crossval_run), str(runs["a"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == SPREAD_NOTE and sum(SPREAD_NOTE in line for line in lines) == 1
+    row = next(line for line in lines if line.startswith(_name(crossval_run)))
+    std = json.loads((crossval_run / "crossval.json").read_text())["std"]["accuracy"]
+    assert f" +-{100 * std:.2f}" in row and std > 0  # the row's +- is crossval.json's std
+    assert compare.main([str(crossval_run), str(cv1)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(_over_seeds(lines)) == 1 and lines[-1] == SPREAD_NOTE + SEEDS_TOO
+    assert compare.main([str(runs["a"]), str(runs["b"])]) == 0
+    assert not any(line.startswith("note: +-") for line in capsys.readouterr().out.splitlines())
 
 
 def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
