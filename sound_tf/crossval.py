@@ -52,7 +52,8 @@ DEFAULT_K = 5
 #: How :func:`run_crossval`'s messages name its folder, its overwrite and the flags of the command for a Python
 #: caller: its arguments, and the setting ``--data`` sets.
 PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval", settings="config",
-                         arguments={"--folds": "folds", "--k": "k", "--data": "data.path"})
+                         arguments={"--folds": "folds", "--k": "k", "--data": "data.path",
+                                    "--test-fold": "data.test_fold", "--val-fold": "data.val_fold"})
 
 
 # -- planning (no TensorFlow) ---------------------------------------------------------------------------
@@ -293,8 +294,13 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
                           f"per fold from {wording.flag('--data')} (leave data.split_file out)")
-    if config.data.test_fold is not None or config.data.val_fold is not None:
-        log("note: data.test_fold / data.val_fold are ignored: every fold is the test fold once")
+    given = [wording.given(flag, fold) for flag, fold in (("--test-fold", config.data.test_fold),
+                                                           ("--val-fold", config.data.val_fold)) if fold is not None]
+    if given:  # named data.test_fold / data.val_fold to a command's --test-fold 3, and not how to test fold 3 alone
+        alone = config.data.test_fold
+        folds_given = wording.given("--folds", [alone] if "--folds" in wording.arguments else alone)
+        log(f"note: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} not used: every fold is the test fold "
+            f"once" + ("" if alone is None else f" ({folds_given} runs fold {alone} alone)"))
     root, fmt = resolve_source(config, log)
     loaded = load_examples(root, fmt)
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written

@@ -866,6 +866,40 @@ def test_command_refuses_a_fold_below_1_by_its_flag_before_the_settings(tmp_path
     assert parse_folds("1,5") == [1, 5]
 
 
+def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_tests_it_alone(tmp_path, capsys):
+    """'crossval --data ~/ESC-50 --test-fold 3' (to test fold 3) was told 'note: data.test_fold / data.val_fold are
+    ignored: every fold is the test fold once', settings the user never named, and not how to run fold 3 alone
+    (session 49's ESC-50 walkthrough). The note names what was given (--test-fold 3, --val-fold 1; data.test_fold=3
+    to a Python caller) and --folds 3 (folds=[3]). It comes before anything is decoded."""
+    from sound_tf import crossval
+    from sound_tf.train import config_from_args
+
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label, freq in TONES_HZ.items():
+            sf.write(tmp_path / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 4) / SR), SR)
+            rows.append(f"{label}_{fold}.wav,{label},{fold}")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
+             "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]  # --folds 9: refused once the folds are known
+    for given, said in ((["--test-fold", "3"], "--test-fold 3 is not used: every fold is the test fold once (--folds 3 "
+                                               "runs fold 3 alone)"),
+                        (["--test-fold", "2", "--val-fold", "1"], "--test-fold 2 and --val-fold 1 are not used: every "
+                                                                  "fold is the test fold once (--folds 2 runs fold 2 "
+                                                                  "alone)"),
+                        (["--val-fold", "1"], "--val-fold 1 is not used: every fold is the test fold once")):
+        assert crossval.main([*flags, *given]) == 2
+        out = capsys.readouterr().out
+        assert f"note: {said}\n" in out and "data.test_fold" not in out and "data.val_fold" not in out, out
+    lines: list[str] = []
+    config = config_from_args(crossval.build_parser().parse_args([*flags, "--test-fold", "3", "--val-fold", "2"]))
+    with pytest.raises(DatasetError):
+        crossval.run_crossval(config, tmp_path / "cv", folds=[9], log=lines.append)
+    assert lines[0] == ("note: data.test_fold=3 and data.val_fold=2 are not used: every fold is the test fold once "
+                        "(folds=[3] runs fold 3 alone)"), lines
+    assert not (tmp_path / "cv").exists()
+
+
 def test_run_crossval_folds_must_name_whole_fold_numbers(tmp_path, monkeypatch):
     """folds=[] ran every fold (`folds or all_folds`), folds=[1.0] / [True] trained fold 1 into a folder
     named fold_1.0 / fold_True, and folds='1,3' was read as the folds '1', ',' and '3'."""
