@@ -138,9 +138,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wording: Wording = COMMAND) -> None:
+def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wording: Wording = COMMAND,
+                 config: Config | None = None) -> None:
     """Start over when asked (its fold folders deleted under their locks); refuse to mix a cross-validation with
-    different settings into ``out_dir`` (the messages name the folder and the overwrite in ``wording``)."""
+    different settings into ``out_dir`` (the messages name the folder and the overwrite in ``wording``, and the
+    settings that differ from its ``config.json`` when ``config`` is given)."""
     old = _read_json(out_dir / STATE_FILE)
     if overwrite:
         # Each fold folder is deleted under its lock, as tune's best run is emptied: one another process trains
@@ -156,8 +158,14 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wordi
     if "fingerprint" in differs and saved_fingerprint(out_dir) == state.get("fingerprint"):
         differs.remove("fingerprint")  # started by an older version: only a setting added since, at its default
     if differs:
+        # which settings: "(fingerprint differ)" left the user to diff two config.json files (a --strict dropped)
+        from .trainer import setting_differences
+
+        settings = setting_differences(out_dir, config) if config is not None and "fingerprint" in differs else ""
         raise ConfigError(f"{out_dir}: holds a cross-validation with different settings or data "
-                          f"({', '.join(differs)} differ); pass {wording.overwrite} to start over or choose another "
+                          f"({', '.join(differs)} {'differs' if len(differs) == 1 else 'differ'}"
+                          f"{': ' + settings.strip()[1:-1] if settings else ''}); pass {wording.overwrite} to start "
+                          f"over or choose another "
                           f"{wording.out}")
 
 
@@ -325,7 +333,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     atomic.remove_leftovers_in(out_dir, held=True)
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
-    _check_state(out_dir, state, overwrite=overwrite, wording=wording)
+    _check_state(out_dir, state, overwrite=overwrite, wording=wording, config=config)
     atomic.write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
                                              "format": fmt})
     config.save(out_dir)

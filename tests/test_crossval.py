@@ -783,15 +783,26 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     (out / "train.log").write_text("this command's log\n")
     (out / ".lock").write_text("")
     _check_state(out, dict(state), overwrite=False)  # the same cross-validation: resumed
-    with pytest.raises(ConfigError, match=r"\(assignment differ\)"):
+    with pytest.raises(ConfigError, match=r"\(assignment differs\)"):
         _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=False)
     # started by an older version: its recorded fingerprint differs, its config.json read today does not
     from sound_tf.config import Config
     today = Config().fingerprint()
-    with pytest.raises(ConfigError, match=r"\(fingerprint differ\)"):
+    with pytest.raises(ConfigError, match=r"\(fingerprint differs\)"):
         _check_state(out, {**state, "fingerprint": today}, overwrite=False)
     Config().save(out)
     _check_state(out, {**state, "fingerprint": today}, overwrite=False)
+    # the settings that differ are named from its config.json: '(fingerprint differ)' left two files to diff (a
+    # crossval refused under --strict, then run without it, session 49's ESC-50 walkthrough)
+    strict = apply_overrides(Config(), {"data.strict": True, "train.epochs": 3})
+    with pytest.raises(ConfigError) as info:
+        _check_state(out, {**state, "fingerprint": strict.fingerprint()}, overwrite=False, config=strict)
+    assert str(info.value) == (f"{out}: holds a cross-validation with different settings or data (fingerprint differs: "
+                               f"data.strict: False there, True now; train.epochs: 40 there, 3 now); pass --overwrite "
+                               f"to start over or choose another --out")
+    with pytest.raises(ConfigError, match=r"\(fingerprint, assignment differ: data.strict: False there, True now; "):
+        _check_state(out, {**state, "fingerprint": strict.fingerprint(), "assignment": "ba9876543210"},
+                     overwrite=False, config=strict)
     (out / "config.json").unlink()
     _check_state(out, {**state, "assignment": "ba9876543210"}, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [".lock", "train.log"]
@@ -1129,7 +1140,7 @@ def test_a_file_moved_to_another_fold_changes_the_assignment_and_resuming_is_ref
     assert assignment_digest(moved) != assignment_digest(examples)
     state = {"fingerprint": "abc", "scheme": "official", "folds": [1, 2], "assignment": assignment_digest(examples)}
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(ConfigError, match=r"\(assignment differ\)"):
+    with pytest.raises(ConfigError, match=r"\(assignment differs\)"):
         _check_state(tmp_path, {**state, "assignment": assignment_digest(moved)}, overwrite=False)
 
 
