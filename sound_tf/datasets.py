@@ -32,6 +32,7 @@ import dataclasses
 import io
 import logging
 import math
+import numbers
 import os
 import posixpath
 import time
@@ -1419,6 +1420,17 @@ def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str
 
 def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Example]]:
     folds = {ex.fold for ex in examples} - {None}
+    for name, flag in (("test_fold", "--test-fold"), ("val_fold", "--val-fold")):
+        # named as the setting and the flag: 'train --test-fold 6' on ESC-50 was told "test_fold=6 does not exist"
+        fold = getattr(config.data, name)
+        if not folds or fold is None or isinstance(fold, bool) or not isinstance(fold, numbers.Integral):
+            continue
+        given = f"data.{name}={fold} ({flag} {fold})"
+        below = fold_below_1(f"{given}: a fold", fold)
+        if below is not None:
+            raise DatasetError(below)
+        if fold not in folds:
+            raise DatasetError(f"{given}: the data has no fold {fold}; folds present: {sorted(folds)}")
     defaults = type(config.data)()
     unused = [f"data.{name}={getattr(config.data, name)}" for name in ("test_fraction", "val_fraction")
               if getattr(config.data, name) != getattr(defaults, name)

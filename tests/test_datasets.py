@@ -521,6 +521,26 @@ def test_official_metadata_with_a_renamed_column_is_refused_before_tensorflow_wi
     check_source(apply_overrides(Config(), {"data.path": str(root)}))
 
 
+def test_a_test_or_validation_fold_the_data_lacks_is_named_as_the_setting_and_its_flag(tmp_path):
+    """'train --data ~/ESC-50 --test-fold 6' was told 'error: test_fold=6 does not exist; folds present: [1, 2, 3, 4,
+    5]' and '--test-fold 0' 'test_fold must be 1 or more', split_examples' argument, which neither a command's user
+    nor a Config's sets (session 49's ESC-50 walkthrough). The split of a config names data.test_fold and the flag."""
+    from sound_tf.datasets import _split
+
+    examples = load_examples(make_esc50(tmp_path / "ESC-50"))
+    for name, flag, fold, said in (
+            ("test_fold", "--test-fold", 6, "the data has no fold 6; folds present: [1, 2, 3, 4, 5]"),
+            ("val_fold", "--val-fold", 9, "the data has no fold 9; folds present: [1, 2, 3, 4, 5]"),
+            ("test_fold", "--test-fold", 0, "a fold must be 1 or more (folds count from 1, as ESC-50's, "
+                                            "UrbanSound8K's and --test-fold do), got 0")):
+        config = apply_overrides(Config(), {f"data.{name}": fold})
+        with pytest.raises(DatasetError) as info:
+            _split(examples, config)
+        assert str(info.value) == f"data.{name}={fold} ({flag} {fold}): {said}"
+    splits = _split(examples, apply_overrides(Config(), {"data.test_fold": 2, "data.val_fold": 5}))
+    assert ({ex.fold for ex in splits["test"]}, {ex.fold for ex in splits["val"]}) == ({2}, {5})
+
+
 def test_a_quote_left_open_in_a_manifest_names_the_line_it_opened_on(tmp_path):
     """A value opened with a double quote and not closed takes in the lines below it: the error named the
     last line of the file, and past csv's field size limit (a manifest of a few thousand rows) it was a
