@@ -49,6 +49,17 @@ def _urbansound8k(root: Path) -> Path:
     return root
 
 
+def _three_fold_manifest(root: Path) -> Path:
+    """``root/clips.csv``: one 0.25-s tone of each class in each of folds 1-3 (column ``fold``), beside it."""
+    rows = ["path,label,fold"]
+    for fold in (1, 2, 3):
+        for label, freq in TONES_HZ.items():
+            sf.write(root / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 4) / SR), SR)
+            rows.append(f"{label}_{fold}.wav,{label},{fold}")
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    return root / "clips.csv"
+
+
 def _grouped_manifest(root: Path) -> Path:
     """A CSV without folds: 3 classes x 8 recordings, each cut into 1-3 clips (column ``group``)."""
     root.mkdir(parents=True)
@@ -832,12 +843,7 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
     from sound_tf import crossval
     from sound_tf.train import config_from_args
 
-    rows = ["path,label,fold"]
-    for fold in (1, 2, 3):
-        for label, freq in TONES_HZ.items():
-            sf.write(tmp_path / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 4) / SR), SR)
-            rows.append(f"{label}_{fold}.wav,{label},{fold}")
-    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    _three_fold_manifest(tmp_path)
     flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
              "--k", "3", "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]
     config = config_from_args(crossval.build_parser().parse_args(flags))
@@ -885,12 +891,7 @@ def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_test
     from sound_tf import crossval
     from sound_tf.train import config_from_args
 
-    rows = ["path,label,fold"]
-    for fold in (1, 2, 3):
-        for label, freq in TONES_HZ.items():
-            sf.write(tmp_path / f"{label}_{fold}.wav", 0.3 * np.sin(2 * np.pi * freq * np.arange(SR // 4) / SR), SR)
-            rows.append(f"{label}_{fold}.wav,{label},{fold}")
-    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    _three_fold_manifest(tmp_path)
     flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
              "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]  # --folds 9: refused once the folds are known
     for given, said in ((["--test-fold", "3"], "--test-fold 3 is not used: every fold is the test fold once (--folds 3 "

@@ -2471,11 +2471,8 @@ def _finished_run(run: Path, config: Config, **state) -> Path:
     return run
 
 
-def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path, monkeypatch, capsys):
-    """`train --export micro --quiet` (session 49's keyword-spotting walkthrough): the export child prints only
-    errors under --quiet, and train.log never held its lines, so a finished export left the output and the log
-    ending with 'exporting: python -m sound_tf.export ...' and nothing after. Now a line gives the bundle and its
-    models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one."""
+def _no_training(monkeypatch) -> None:
+    """Make ``trainer.train_run`` refuse at once: a test of what ``train`` does around a finished run."""
     from sound_tf import trainer
     from sound_tf.errors import ConfigError
 
@@ -2483,6 +2480,14 @@ def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path
         raise ConfigError("training was asked for")
 
     monkeypatch.setattr(trainer, "train_run", stop)
+
+
+def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path, monkeypatch, capsys):
+    """`train --export micro --quiet` (session 49's keyword-spotting walkthrough): the export child prints only
+    errors under --quiet, and train.log never held its lines, so a finished export left the output and the log
+    ending with 'exporting: python -m sound_tf.export ...' and nothing after. Now a line gives the bundle and its
+    models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one."""
+    _no_training(monkeypatch)
     data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
     out = tmp_path / "run"
     settings = ["--data", str(data), "--sample-rate", str(SR), "--clip-seconds", "0.5", "--epochs", "1"]
@@ -2591,15 +2596,10 @@ def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_
     exit code, and the run is not marked exported, so the same command exports it again. A run killed while it
     trained (its export asked for from the start) trains on before it exports, and a run finished without
     --export is a finished run to this command, not an export to resume. (Training stops here at once.)"""
-    from sound_tf import trainer
-    from sound_tf.errors import ConfigError
     from sound_tf.locks import PARENT_ENV, lock_descriptor
     from sound_tf.trainer import read_state, write_state
 
-    def stop(config, run_dir, *, log, verbose):
-        raise ConfigError("training was asked for")
-
-    monkeypatch.setattr(trainer, "train_run", stop)
+    _no_training(monkeypatch)
 
     data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
     out = tmp_path / "run"
