@@ -230,8 +230,9 @@ def lengths_line(cached: Sequence[str], rate_hz: int, clip_seconds: float) -> st
     no file is opened). Nothing said so: files of 0.3-8 s where a 0.5-s sound lies somewhere trained on random
     1-s crops that often missed it. Where most recordings fit a clip, it names how many do not when they are
     :data:`CROPPED_SHARE` or more (spoken words of 0.2-1.15 s trained on 0.5-s clips: a quarter of them cut, without
-    a word), in place of the advice of a shorter clip when most are under half of one, and with its advice of a shorter clip (or where many are cut) the ``--clip-seconds`` that holds 95% of
-    them whole. Train, tune and crossval log it once their data are decoded."""
+    a word), in place of the advice of a shorter clip when most are under half of one. With either advice it names
+    the ``--clip-seconds`` that holds 95% of them whole. Train, tune and crossval log it once their data are
+    decoded."""
     seconds = np.array([written_wav_seconds(path, rate_hz) for path in cached])
     low, median, high = float(seconds.min()), float(np.median(seconds)), float(seconds.max())
     line = (f"data: recordings last {low:.2f}-{high:.2f} s (median {median:.2f} s); clips are {clip_seconds:g} s "
