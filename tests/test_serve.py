@@ -27,6 +27,7 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from sound_tf.audio import split_windows
 from sound_tf.config import Config, apply_overrides
@@ -840,6 +841,7 @@ def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(t
     assert len(notes()) == 1
 
 
+
 def test_an_upload_whose_channels_cancel_is_classified_and_named_in_a_json_log_line(client, monkeypatch, caplog):
     """Averaged to mono, a stereo upload whose right channel is minus the left is silence: it was classified as
     silence and nothing said so. It is still classified (200); decoding's warning names the upload and how far
@@ -1361,6 +1363,74 @@ def test_a_request_that_gives_up_loses_its_rows_and_no_one_else_s():
     assert seen == [1, 6, 2] and waiting == 0
 
 
+def test_the_batching_wait_lasts_max_wait_ms_and_no_longer():
+    """A request waits max_wait_ms (600 ms here) for an announced request that is still being decoded, then runs."""
+    called = []
+
+    def predict(windows):
+        called.append(time.perf_counter())
+        return {"x": windows[:, :1]}
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=600, max_queue_windows=100)
+        batcher.start()
+        with batcher.incoming():  # stands for an upload whose decoding takes longer than the wait
+            began = time.perf_counter()
+            await batcher.submit(np.zeros((1, 4), np.float32))
+        await batcher.stop()
+        return called[0] - began
+
+    waited = asyncio.run(run())
+    assert 0.55 < waited < 0.95, waited
+
+
+def test_a_failed_model_call_fails_every_request_in_it_and_the_next_call_runs():
+    """Two requests share a call that fails: both get the error at once (neither waits for a timeout), and a
+    request after them is answered; a model answering fewer rows than windows is an error, not a shift of rows."""
+    gate = threading.Event()
+    calls = []
+
+    def predict(windows):
+        gate.wait(10)
+        calls.append(windows.shape[0])
+        if windows[0, 0] < 0:
+            raise RuntimeError("model exploded")
+        if windows[0, 0] == 7:
+            return {"x": windows[:-1, :1]}  # one row short
+        return {"x": windows[:, :1]}
+
+    async def run():
+        batcher = MicroBatcher(predict, max_batch_size=8, max_wait_ms=0, max_queue_windows=100)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 4), np.float32)))  # held in the model
+        await asyncio.sleep(0.01)
+        while batcher.waiting_windows:  # taken into the model call
+            await asyncio.sleep(0.001)
+        failing = [asyncio.ensure_future(batcher.submit(-np.ones((n, 4), np.float32))) for n in (2, 3)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(first, *failing, return_exceptions=True), 3)
+        after = await asyncio.wait_for(batcher.submit(np.full((2, 4), 5, np.float32)), 3)
+        with pytest.raises(RuntimeError, match=r"^the model's output 'x' has shape \(2, 1\) for 3 windows$"):
+            await asyncio.wait_for(batcher.submit(np.full((3, 4), 7, np.float32)), 3)
+        with pytest.raises(ValueError, match="at least one window"):
+            await batcher.submit(np.zeros((0, 4), np.float32))
+        await batcher.stop()
+        return outcomes, after
+
+    outcomes, after = asyncio.run(run())
+    assert outcomes[0]["x"].shape == (1, 1)
+    assert [str(o) for o in outcomes[1:]] == ["model exploded"] * 2
+    assert calls[:3] == [1, 5, 2] and after["x"][:, 0].tolist() == [5.0, 5.0]
+
+
+def test_a_batcher_refuses_a_wait_that_is_not_a_number():
+    """NaN passed 'max_wait_ms < 0' and would make every batching wait's deadline NaN."""
+    for value in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match=r"^max_wait_ms must be >= 0, got "):
+            MicroBatcher(lambda w: {"x": w}, max_batch_size=4, max_wait_ms=value, max_queue_windows=10)
+
+
 # -- settings and command line ----------------------------------------------------------------------------
 def test_settings_from_environment_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUND_TF_MODEL_DIR", str(tmp_path))
@@ -1407,6 +1477,31 @@ def test_settings_from_the_environment_forgive_case_and_stray_commas(tmp_path, m
     s = ServeSettings()
     assert s.cors_origins == ["https://a.example", "https://b.example"]  # no "" origin
     assert s.max_concurrency is None and s.log_level == "warning"
+
+
+def test_workers_are_handed_the_api_key_itself_and_a_blank_key_is_none(tmp_path, monkeypatch):
+    """--workers N hands the settings to each worker as SOUND_TF_* variables (to_env): the key must go as itself,
+    not as pydantic's mask '**********' (every worker would then refuse the real key with 401); and a key of
+    spaces, like an empty one, is no key rather than one that a header of spaces matches."""
+    given = ServeSettings(model_dir=tmp_path, api_key="s3cret-9", workers=2)
+    env = given.to_env()
+    assert env["SOUND_TF_API_KEY"] == "s3cret-9" and env["SOUND_TF_WORKERS"] == "2"
+    for name, value in env.items():  # what a worker process reads
+        monkeypatch.setenv(name, value)
+    worker = ServeSettings()
+    assert worker == given and worker.api_key.get_secret_value() == "s3cret-9"
+    monkeypatch.setenv("SOUND_TF_API_KEY", "   ")
+    assert ServeSettings().api_key is None
+
+
+def test_settings_refuse_an_upload_limit_under_a_kibibyte_and_a_default_top_k_of_0(tmp_path):
+    """SOUND_TF_MAX_UPLOAD_BYTES=20 (meant as MiB) would refuse every upload; default_top_k=0 would be read as
+    'not given' and answer one label. Both are refused at start, naming the setting; the floors themselves pass."""
+    for field, bad, floor in (("max_upload_bytes", 1023, 1024), ("default_top_k", 0, 1)):
+        with pytest.raises(ValidationError, match=rf"{field}\n  Input should be greater than or equal to "
+                                                           rf"{floor}"):
+            ServeSettings(model_dir=tmp_path, **{field: bad})
+        assert getattr(ServeSettings(model_dir=tmp_path, **{field: floor}), field) == floor
 
 
 def test_the_shutdown_grace_period_is_a_setting(tmp_path, monkeypatch):
