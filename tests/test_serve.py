@@ -37,6 +37,7 @@ from sound_tf.serve.__main__ import parse_args, settings_from_args
 from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
 from sound_tf.serve.batcher import BatcherClosed, MicroBatcher, QueueFull
 from sound_tf.serve.logs import ACCESS_LOGGER, JsonFormatter, JsonLines, stderr_as_json
+from sound_tf.serve.service import safe_filename
 from sound_tf.tflite_meta import embed_metadata
 
 TONES_HZ = {"low": 300.0, "mid": 900.0, "high": 2200.0}
@@ -839,6 +840,26 @@ def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(t
     shutil.rmtree(run / "export")
     fake_bundle(run / "export", ("int8", "int8_features"))  # a micro bundle: its int8 model is served
     assert len(notes()) == 1
+
+
+def test_a_request_waiting_when_the_batcher_stops_is_a_503_not_ready(tmp_path, backend):
+    """During the shutdown grace period the batcher is stopped: a request that reaches it then is told to retry
+    (503 not_ready), not answered as a model failure (500)."""
+    app = create_app(settings(tmp_path), backend=backend)
+    data = encode(tone(300, 0.5, 8000), 8000)
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await app.state.service.wait_ready(10)
+            async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as http:
+                before = await http.post("/classify", files={"file": ("a.wav", data)})
+                await app.state.service.batcher.stop()
+                return before, await http.post("/classify", files={"file": ("a.wav", data)})
+
+    before, after = asyncio.run(run())
+    assert before.status_code == 200 and before.json()["label"] == "low"
+    assert after.status_code == 503, after.text
+    assert (after.json()["error"], after.json()["detail"]) == ("not_ready", "the model is not running")
 
 
 
@@ -1826,6 +1847,109 @@ def test_batch_takes_top_k_and_windows_like_classify(client):
     assert all(len(w["top_k"]) == 1 for r in (low, high) for w in r["windows"])  # each window: the request's top_k
     assert [len(r["windows"]) for r in (low, high)] == [3, 1]  # 1.0 s: windows at 0, 0.25, 0.5 s
     assert [w["start_seconds"] for w in low["windows"]] == [0.0, 0.25, 0.5]
+
+
+def test_batch_entries_take_the_servers_default_top_k(tmp_path, backend):
+    """/classify/batch without top_k answers the server's default_top_k labels per file, as /classify does."""
+    files = [("files", (f"{label}.wav", encode(tone(hz, 0.5, 8000), 8000))) for label, hz in TONES_HZ.items()]
+    for default in (1, 2):
+        with TestClient(create_app(settings(tmp_path, default_top_k=default), backend=backend)) as client:
+            wait_ready(client)
+            body = client.post("/classify/batch", files=files).json()
+        assert [[t["label"] for t in r["top_k"]][:1] for r in body["results"]] == [[label] for label in TONES_HZ]
+        assert [len(r["top_k"]) for r in body["results"]] == [default] * len(TONES_HZ)
+
+
+@pytest.mark.parametrize("sent, shown", [
+    ("a\x1b[31mb\x07.wav", "a?[31mb?.wav"),  # a terminal escape and a bell: never echoed into a log or a page
+    ("recordings/", "upload"),  # a name that is only a folder
+    ("   ", "upload"),
+    ("", "upload"),
+])
+def test_a_file_name_is_echoed_printable_or_as_upload(sent, shown):
+    """safe_filename replaces characters that are not printable and gives 'upload' for a name with no base."""
+    assert safe_filename(sent) == shown
+
+
+def test_an_unparsable_content_length_is_a_400_before_reading(tmp_path, backend):
+    """A Content-Length that is not a number is refused in JSON before a byte is read (uvicorn's h11 parser
+    refuses it before the app; another ASGI server may pass it on)."""
+    app = create_app(settings(tmp_path), backend=backend)
+    headers = [(b"content-type", b"multipart/form-data; boundary=xyz"), (b"content-length", b"12kB")]
+    status, body, consumed = _call_asgi(app, "POST", "/classify", headers, [b"x" * 100], 0.0)
+    assert (status, body["error"], consumed) == (400, "bad_request", 0)
+    assert body["detail"] == "invalid Content-Length header '12kB'"
+
+
+class FailingAggregate(ToneBackend):
+    """A bug after the model call: an exception that is no ServeError."""
+
+    def aggregate(self, outputs):
+        raise ValueError("a bug after the model call")
+
+
+def test_an_unexpected_error_is_a_500_json_answer_and_the_server_goes_on(tmp_path):
+    """An exception of the server's own is a 500 internal_error with the request id (not a 503 that asks the
+    client to retry the same bug), and the next request is served."""
+    backend = FailingAggregate()
+    data = encode(tone(300, 0.5, 8000), 8000)
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        wait_ready(client)
+        response = client.post("/classify", files={"file": ("a.wav", data)})
+        assert response.status_code == 500, response.text
+        assert response.json() == {"error": "internal_error", "request_id": response.headers["x-request-id"],
+                                   "detail": "internal server error; the request id is in the logs"}
+        backend.aggregate = ToneBackend.aggregate.__get__(backend)
+        assert client.post("/classify", files={"file": ("a.wav", data)}).json()["label"] == "low"
+
+
+def _concurrent_posts(app, uploads, decode_seconds):
+    """POST each ``(name, data)`` of ``uploads`` to /classify at once; each decode takes ``decode_seconds[name]``
+    longer. Returns the responses and the most decodes that ran at the same time."""
+    service = app.state.service
+    running = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            await service.wait_ready(10)
+            decode = service.decode
+
+            def slow_decode(data, name):
+                with lock:
+                    running["now"] += 1
+                    running["most"] = max(running["most"], running["now"])
+                time.sleep(decode_seconds[name])
+                with lock:
+                    running["now"] -= 1
+                return decode(data, name)
+
+            service.decode = slow_decode
+            async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as http:
+                return await asyncio.gather(*(http.post("/classify", files={"file": upload}) for upload in uploads))
+
+    return asyncio.run(run()), running["most"]
+
+
+def test_uploads_are_decoded_at_most_decode_threads_at_a_time(tmp_path):
+    """SOUND_TF_DECODE_THREADS bounds the uploads decoded at once (each holds its whole decoded audio)."""
+    uploads = [(f"{i}.wav", encode(tone(list(TONES_HZ.values())[i % 3], 0.5, 8000), 8000)) for i in range(6)]
+    for threads in (1, 2):
+        app = create_app(settings(tmp_path, decode_threads=threads), backend=ToneBackend())
+        responses, most = _concurrent_posts(app, uploads, {name: 0.1 for name, _ in uploads})
+        assert [r.json()["label"] for r in responses] == [list(TONES_HZ)[i % 3] for i in range(6)]
+        assert most == threads
+
+
+def test_an_upload_being_decoded_joins_the_batch_of_one_already_decoded(tmp_path):
+    """While b.wav is decoded (0.3 s), a.wav (decoded in 0.05 s) waits for it, up to max_wait_ms: one model call
+    of both windows, not two calls of one."""
+    backend = ToneBackend()
+    app = create_app(settings(tmp_path, max_wait_ms=1000), backend=backend)
+    uploads = [("a.wav", encode(tone(300, 0.5, 8000), 8000)), ("b.wav", encode(tone(2200, 0.5, 8000), 8000))]
+    responses, _ = _concurrent_posts(app, uploads, {"a.wav": 0.05, "b.wav": 0.3})
+    assert [r.json()["label"] for r in responses] == ["low", "high"]
+    assert backend.calls == [1, 32, 2]  # the warm-up's two, then one call for both uploads
 
 
 def test_a_bundle_without_float32_prefers_float16_to_quantised_variants(tmp_path):
