@@ -842,6 +842,46 @@ def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(t
     assert len(notes()) == 1
 
 
+def test_a_run_folder_is_served_with_the_labels_rate_and_windows_of_its_config(tmp_path, monkeypatch):
+    """The served numbers come from the run's config.json, in its order: a 16-kHz run of 1-s clips every 0.4 s
+    with its labels in training order (not sorted) is served as such; a config without labels is refused by name."""
+    from sound_tf.serve import backends
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": 16000, "audio.clip_seconds": 1.0,
+                                        "audio.window_hop_seconds": 0.4, "labels": ["mid", "high", "low"]})
+    config.save(run)
+    (run / "model.keras").write_bytes(b"k")
+    given = []
+    monkeypatch.setattr(backends, "KerasBackend", lambda path, info: given.append(info) or ToneBackend(config))
+    served = backends.load_backend(run)
+    assert given == [ModelInfo(labels=("mid", "high", "low"), sample_rate_hz=16000, clip_samples=16000,
+                               window_hop_samples=round(0.4 * 16000))]
+    assert (served.labels, served.sample_rate_hz, served.clip_samples, served.window_hop_samples) == \
+        (("mid", "high", "low"), 16000, 16000, 6400)
+    apply_overrides(Config(), {"audio.sample_rate_hz": 16000}).save(run)  # no labels: a run that never finished
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(run / 'config.json'))}: the config has no labels "
+                                          rf"\(was the model trained to the end\?\)$"):
+        backends.load_backend(run)
+
+
+def test_a_bundles_config_must_give_the_numbers_written_into_its_model(tmp_path):
+    """check_describes names every number that differs between config.json and the served model."""
+    from sound_tf.serve.backends import check_describes
+
+    stored = ModelInfo.from_config(CONFIG)
+    check_describes(stored, stored, tmp_path / "model_float32.tflite")  # the same numbers: nothing to say
+    edited = ModelInfo(labels=stored.labels, sample_rate_hz=16000, clip_samples=stored.clip_samples,
+                       window_hop_samples=stored.window_hop_samples // 2)
+    with pytest.raises(ConfigError) as error:
+        check_describes(edited, stored, tmp_path / "model_float32.tflite")
+    assert str(error.value) == (
+        f"{tmp_path / 'config.json'}: does not describe {tmp_path / 'model_float32.tflite'} (sample_rate_hz "
+        f"{stored.sample_rate_hz} in the model, 16000 in config.json; window_hop_samples {stored.window_hop_samples} in the model, "
+        f"{stored.window_hop_samples // 2} in config.json); it was edited after export: restore it or export again")
+
+
 def test_a_request_waiting_when_the_batcher_stops_is_a_503_not_ready(tmp_path, backend):
     """During the shutdown grace period the batcher is stopped: a request that reaches it then is told to retry
     (503 not_ready), not answered as a model failure (500)."""
