@@ -1943,6 +1943,46 @@ def test_an_unexpected_error_is_a_500_json_answer_and_the_server_goes_on(tmp_pat
         assert client.post("/classify", files={"file": ("a.wav", data)}).json()["label"] == "low"
 
 
+
+class FailingOnHigh(ToneBackend):
+    """A bug after the model call on one recording only: the one whose windows score 'high' best."""
+
+    def aggregate(self, outputs):
+        probabilities = super().aggregate(outputs)
+        if self.labels[int(np.argmax(probabilities))] == "high":
+            raise ValueError("a bug after the model call")
+        return probabilities
+
+
+def test_an_unexpected_error_in_one_file_of_a_batch_fails_that_entry_alone(tmp_path):
+    """/classify/batch: an exception of the server's own on one file is that entry's 500 internal_error (logged
+    with the request id and the file's name); the request is a 200 and the other files keep their answers,
+    where the whole request was a 500 and every result was lost."""
+    backend = FailingOnHigh()
+    files = [("files", (f"{label}.wav", encode(tone(hz, 0.5, 8000), 8000))) for label, hz in TONES_HZ.items()]
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        wait_ready(client)
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler(logging.ERROR)
+        handler.emit = records.append  # the server's logger may not propagate (configure_logging): listen on it
+        logging.getLogger("sound_tf.serve").addHandler(handler)
+        try:
+            response = client.post("/classify/batch", files=files)
+        finally:
+            logging.getLogger("sound_tf.serve").removeHandler(handler)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["succeeded"], body["failed"]) == (2, 1)
+        by_name = {entry["filename"]: entry for entry in body["results"]}
+        assert [by_name[name].get("label") for name in ("low.wav", "mid.wav")] == ["low", "mid"]
+        assert by_name["high.wav"] == {"filename": "high.wav", "error": "internal_error", "status": 500,
+                                       "detail": "internal server error; the request id is in the logs"}
+        logged = [r for r in records if r.getMessage() == "unhandled error"]
+        assert len(logged) == 1 and logged[0].exc_info[0] is ValueError
+        assert logged[0].fields == {"request_id": body["request_id"], "filename": "high.wav"}
+        metrics = client.get("/metrics").text
+        assert 'sound_tf_errors_total{kind="internal_error"} 1.0' in metrics, metrics
+
 def _concurrent_posts(app, uploads, decode_seconds):
     """POST each ``(name, data)`` of ``uploads`` to /classify at once; each decode takes ``decode_seconds[name]``
     longer. Returns the responses and the most decodes that ran at the same time."""

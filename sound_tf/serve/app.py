@@ -38,7 +38,8 @@ from ..errors import ConfigError
 from .backends import Backend, resolve_backend
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from .middleware import API_KEY_HEADER, BodyRejected, RequestContextMiddleware, error_body, error_kind_for_status
+from .middleware import (API_KEY_HEADER, BodyRejected, RequestContextMiddleware, error_body, error_kind_for_status,
+                         server_log)
 from .schemas import (BatchResponse, ClassifyResponse, ErrorResponse, HealthResponse, LabelsResponse,
                       ReadyResponse)
 from .service import ClassifierService, ServeError, safe_filename
@@ -294,6 +295,12 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
                 metrics.errors.labels(kind=exc.kind).inc()
                 return {"filename": safe_filename(upload.filename), "error": exc.kind, "detail": exc.detail,
                         "status": exc.status}
+            except Exception:  # a bug of the server's own: this entry is a 500, the other files keep their answers
+                server_log.exception("unhandled error", extra={"fields": {"request_id": _request_id(request),
+                                                                          "filename": safe_filename(upload.filename)}})
+                metrics.errors.labels(kind="internal_error").inc()
+                return {"filename": safe_filename(upload.filename), "error": "internal_error",
+                        "detail": "internal server error; the request id is in the logs", "status": 500}
 
         results = await asyncio.gather(*(one(f) for f in files))
         failed = sum(1 for r in results if "error" in r)
