@@ -766,6 +766,20 @@ def _is_file(path: Path) -> bool:
 #: A manifest's columns: the ones it must have, and the ones it may.
 MANIFEST_COLUMNS, MANIFEST_OPTIONAL = ("path", "label"), ("fold", "group")
 
+#: Column names (lower-cased) a manifest without a ``group`` column may give its groups under: a machine's,
+#: speaker's or source recording's clips, which a split drawn file by file puts in training and test alike. A
+#: column ending in ``_id`` counts too. A 'machine_id' column (MIMII, DCASE task 2) was not read, without a word.
+_GROUP_LIKE = ("machine", "speaker", "source", "source_file", "src_file", "recording", "session", "subject",
+               "device", "unit", "patient", "client", "individual", "animal", "site", "sensor", "microphone", "fsid")
+
+
+def _group_like_column(header: Sequence[str]) -> str | None:
+    """The first column of ``header`` that looks like a group (:data:`_GROUP_LIKE`), when it has no ``group``."""
+    if "group" in header:
+        return None
+    return next((h for h in header if h not in MANIFEST_COLUMNS + MANIFEST_OPTIONAL
+                 and (h.lower() in _GROUP_LIKE or h.lower().endswith("_id"))), None)
+
 
 def _check_csv_file(path: Path) -> None:
     if not path.is_file():
@@ -803,6 +817,19 @@ def _load_csv(path: Path) -> list[Example]:
         absolute = os.path.normpath(file if file.is_absolute() else base / file)  # a/../b.wav is b.wav
         examples.append(Example(path=absolute, label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))
+    grouped = [line for (line, _), ex in zip(rows, examples) if ex.group is not None]
+    if 0 < len(grouped) < len(examples):  # a row without a group is a group of its own: it may leave its group
+        lines = [line for (line, _), ex in zip(rows, examples) if ex.group is None]
+        logger.warning("%s, line %d: no group, while %d of the %d rows %s one (%s without: line%s %s%s); each row "
+                       "without a group is a group of its own, so a split can put it apart from the rest of its "
+                       "group (in training while they are in test): give every row its group", path, lines[0],
+                       len(grouped), len(examples), "has" if len(grouped) == 1 else "have",
+                       counted(len(lines), "rows"), "" if len(lines) == 1 else "s",
+                       ", ".join(map(str, lines[:5])), ", ..." if len(lines) > 5 else "")
+    elif not grouped and all(ex.fold is None for ex in examples) and (like := _group_like_column(header)):
+        logger.warning("%s: column %r is not read: without a 'group' column the split is drawn file by file, so "
+                       "one %s's recordings can be in training and in test; name the column group to keep each "
+                       "%s's recordings in one split", path, like, like, like)
     without = [line for (line, _), ex in zip(rows, examples) if ex.fold is None]
     if 0 < len(without) < len(examples):  # folds hold out whole folds: a row without one belongs to none
         with_one = len(examples) - len(without)

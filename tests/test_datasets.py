@@ -1815,6 +1815,55 @@ def test_a_path_holding_nul_is_refused_naming_its_line_not_a_traceback(tmp_path)
         load_examples(manifest)
 
 
+def test_a_manifest_column_that_looks_like_a_group_is_named_when_there_is_no_group_column(tmp_path, caplog):
+    """A manifest's 'machine_id' column (MIMII's, DCASE task 2's) was not read, without a word: the split, drawn
+    file by file, put each machine's recordings in training and test alike, and the test scored machines
+    training had heard. It is named, with the column to call it; a manifest with a group or folds is not."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,machine_id,duration\n" + "".join(
+        f"{i}.wav,{'ab'[i % 2]},pump_0{i % 3},10\n" for i in range(6)))
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert {ex.group for ex in load_examples(manifest)} == {None}
+    assert (f"{manifest.resolve()}: column 'machine_id' is not read: without a 'group' column the split is drawn "
+            f"file by file, so one machine_id's recordings can be in training and in test; name the column group to "
+            f"keep each machine_id's recordings in one split") in caplog.text
+    for header, quiet in (("path,label,speaker,group", "speaker"), ("path,label,machine_id,fold", "machine_id"),
+                          ("path,label,duration,notes", "duration")):
+        caplog.clear()
+        manifest.write_text(header + "\n" + "".join(f"{i}.wav,{'ab'[i % 2]},s{i % 3},{1 + i % 3}\n" for i in range(6)))
+        with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+            load_examples(manifest)
+        assert "is not read" not in caplog.text, header
+    caplog.clear()
+    manifest.write_text("path,label,Speaker\n" + "".join(f"{i}.wav,{'ab'[i % 2]},s{i % 3}\n" for i in range(6)))
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        load_examples(manifest)
+    assert "column 'Speaker' is not read" in caplog.text
+
+
+def test_rows_without_a_group_among_rows_with_one_are_named(tmp_path, caplog):
+    """Three empty 'group' cells of 120 rows made three groups of one file each, free to land in test while the
+    rest of their machine trained, without a word. The first line, the count and the lines are named; a manifest
+    whose rows all have a group, or none, gets no such line."""
+    manifest = tmp_path / "m.csv"
+    rows = [f"{i}.wav,{'ab'[i % 2]},m{i % 4}" for i in range(10)]
+    for i in (2, 5, 8):
+        rows[i] = rows[i].rsplit(",", 1)[0] + ","
+    manifest.write_text("path,label,group\n" + "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(manifest)
+    assert [ex.group for ex in examples].count(None) == 3
+    assert (f"{manifest.resolve()}, line 4: no group, while 7 of the 10 rows have one (3 rows without: lines 4, 7, "
+            f"10); each row without a group is a group of its own, so a split can put it apart from the rest of its "
+            f"group (in training while they are in test): give every row its group") in caplog.text
+    for cells in (lambda i: f"m{i % 4}", lambda i: ""):
+        caplog.clear()
+        manifest.write_text("path,label,group\n" + "".join(f"{i}.wav,{'ab'[i % 2]},{cells(i)}\n" for i in range(10)))
+        with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+            load_examples(manifest)
+        assert "no group" not in caplog.text
+
+
 def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_of_each(tmp_path, caplog):
     """'dog  bark' and 'dog bark' were two classes without a word; a warning now names every spelling
     and how many files each has (they stay separate classes: nothing is merged)."""
