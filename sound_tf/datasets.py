@@ -1061,20 +1061,27 @@ def check_source(config: Config) -> None:
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
-    """Labels that differ only in the spaces between words, case, Unicode form or leading zeros
-    (``dog  bark``/``dog bark``, ``Dog``/``dog``, é composed or not, ``01``/``1``: a spreadsheet drops the
-    zeros of the rows it saw as numbers) are different classes; say so, with the files of each spelling,
-    since it is rarely meant. Every dataset format's labels pass here (:func:`load_examples`, and a
+    """Labels that differ only in the spaces, hyphens or underscores between words, case, Unicode form or leading
+    zeros (``dog  bark``/``dog bark``, ``bearing-fault``/``bearing_fault``, ``Dog``/``dog``, é composed or not,
+    ``01``/``1``: a spreadsheet drops the zeros of the rows it saw as numbers) are different classes; say so,
+    with the files of each spelling, since it is rarely meant. Every dataset format's labels pass here (:func:`load_examples`, and a
     ``data.split_file`` in :func:`prepare_dataset`)."""
     counts = Counter(ex.label for ex in examples)  # in the order the labels first appear
+
+    def form(label: str, *, joiners: bool = True) -> str:  # joiners: a - or _ between words is a space
+        text = unicodedata.normalize("NFKC", label).casefold()
+        text = " ".join((text.replace("-", " ").replace("_", " ") if joiners else text).split())
+        return text.lstrip("0") or "0" if text.isascii() and text.isdigit() else text
+
     forms: dict[str, set[str]] = defaultdict(set)
-    for label in counts:
-        form = " ".join(unicodedata.normalize("NFKC", label).casefold().split())
-        forms[form.lstrip("0") or "0" if form.isascii() and form.isdigit() else form].add(label)
+    for label in counts:  # 'bearing-fault' / 'bearing_fault' too: a typo in a few rows made a class of its own
+        forms[form(label)].add(label)
     alike = [sorted(labels) for labels in forms.values() if len(labels) > 1]
     if alike:
         spaced = any(" ".join(label.split()) != label for labels in alike for label in labels)
-        how = ("the spaces between words, case, Unicode form or leading zeros" if spaced
+        joined = any(len({form(label, joiners=False) for label in labels}) > 1 for labels in alike)
+        how = ("the hyphens, underscores or spaces between words, case, Unicode form or leading zeros" if joined
+               else "the spaces between words, case, Unicode form or leading zeros" if spaced
                else "case, Unicode form or leading zeros")
         files = "; ".join(" / ".join(f"{label!r} ({counted(counts[label], 'files')})"
                                      for label in labels) for labels in alike[:5])
@@ -1645,10 +1652,20 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
                            f"3 readable files (or source groups) per class, or 3 folds")
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
-    if missing:
-        raise DatasetError(f"{root}: {'class' if len(missing) == 1 else 'classes'} {', '.join(missing)} "
-                           f"{'has' if len(missing) == 1 else 'have'} no readable training example; add files or "
-                           f"remove {'the class' if len(missing) == 1 else 'the classes'}")
+    if missing:  # where their files are: unreadable, or all held out (a class of one group: a typo's few rows)
+        def whereabouts(label: str) -> str:
+            files = [ex for ex in all_examples if ex.label == label]
+            held = [f"{name} {n}" for name in ("val", "test")
+                    if (n := sum(ex.label == label and ex.path in result.cached for ex in splits[name]))]
+            lost = sum(ex.path not in result.cached for ex in files)
+            groups = len({ex.group_key for ex in files})
+            return (f"{label} ({counted(len(files), 'files')}: " + ", ".join(held + [f"{lost} unreadable"] * bool(lost))
+                    + (f"; {counted(groups, 'groups')}" if held and groups < len(files) else "") + ")")
+        unread = any(ex.label in missing and ex.path not in result.cached for ex in all_examples)
+        raise DatasetError(f"{root}: {'class' if len(missing) == 1 else 'classes'} "
+                           f"{', '.join(whereabouts(label) for label in missing)} "
+                           f"{'has' if len(missing) == 1 else 'have'} no {'readable ' * unread}training example; "
+                           f"add files or remove {'the class' if len(missing) == 1 else 'the classes'}")
     write_split_csv(split_path, kept)
     atomic.write_csv(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
 
