@@ -399,7 +399,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="audio files (WAV, FLAC, OGG, MP3, ...) or folders of them (searched recursively)")
     parser.add_argument("--hop-seconds", type=float, default=None,
                         help="hop between windows (default: the run's evaluation hop stored in the model)")
-    parser.add_argument("--top-k", type=int, default=3, help="classes listed in the overall result (default 3)")
+    parser.add_argument("--top-k", type=int, default=3,
+                        help="classes listed in the overall result and, with --json, in each window's top_k "
+                             "(default 3; the number of classes lists every class's probability in every window)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     parser.add_argument("--quiet", action="store_true",

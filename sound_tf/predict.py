@@ -199,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by sound_tf.train")
     parser.add_argument("inputs", metavar="FILE_OR_FOLDER", nargs="+", help="audio files or folders of them")
-    parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default: 3)")
+    parser.add_argument("--top-k", type=int, default=3,
+                        help="classes listed per file and, with --windows, per window (default: 3; the number of "
+                             "classes lists every class's probability)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
     parser.add_argument("--windows", action="store_true", help="also list each window's classes (a timeline)")
     parser.add_argument("--quiet", action="store_true",

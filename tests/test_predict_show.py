@@ -551,3 +551,17 @@ def test_tied_classes_keep_class_order_with_many_classes():
     expected = ["c02", "c07", "c12", "c17", "c01", "c04", "c06", "c09"]
     assert [label for label, _ in _top(probabilities, labels, 8)] == expected
     assert [t["label"] for t in top_classes(probabilities, labels, 8)] == expected
+
+
+def test_top_k_help_says_it_lists_each_windows_classes_too(capsys):
+    """A user thresholding one class's probability over a long recording's windows (a fault's onset) needs that
+    class in every window's top_k: --top-k sets it, which predict's and lite's --help did not say (lite's: 'classes
+    listed in the overall result'), so `lite --json --top-k 1` gave each window its top class alone."""
+    from sound_tf import lite, predict
+
+    for main in (predict.main, lite.main):
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "per window" in text or "in each window's top_k" in text, text
+        assert "the number of classes lists every class's probability" in text, text
