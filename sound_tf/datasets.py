@@ -497,10 +497,37 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
                        "target is missing is not a class", counted(len(dangling), "symbolic links"), root,
                        "leads" if one else "lead", "is" if one else "are", dangling[0].name, os.readlink(dangling[0]))
     _warn_left_out(root, ignored, unlisted, empty, linked)
+    if layout == "folder" and examples:
+        _warn_manifest_beside(root, [p for p in beside if p.is_file()], sorted({ex.label for ex in examples}))
     if not examples:
         raise DatasetError(f"{root}: no audio files in any class subfolder (extensions "
                            f"{', '.join(AUDIO_EXTENSIONS)})")
     return examples
+
+
+def _warn_manifest_beside(root: Path, files: Sequence[Path], labels: Sequence[str]) -> None:
+    """Warn when a CSV manifest (a header with ``path`` and ``label``) lies beside the folders read as classes:
+    ``--data factory/`` of ``factory/manifest.csv`` beside ``audio/`` and ``noise/`` trained the classes 'audio'
+    and 'noise', without a word of the manifest, where the manifest's labels were meant."""
+    manifests = []
+    for file in sorted(files):
+        if file.suffix.lower() != ".csv":
+            continue
+        try:
+            with file.open(encoding="utf-8-sig", newline="") as handle:
+                header = [h.strip() for h in next(csv.reader([handle.readline()]), [])]
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        if all(column in header for column in MANIFEST_COLUMNS):
+            manifests.append(file)
+    if manifests:
+        shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+        names = ", ".join(m.name for m in manifests[:3]) + (", ..." if len(manifests) > 3 else "")
+        one = len(manifests) == 1
+        logger.warning("%s holds %s, %s of %s rows, beside the folders read as classes (%s): format 'folder' takes "
+                       "each subfolder as a class and does not read %s; to train on %s labels, give it as data.path "
+                       "(--data %s)", root, names, "a manifest" if one else "manifests", ",".join(MANIFEST_COLUMNS),
+                       shown, "it" if one else "them", "its" if one else "a manifest's", manifests[0])
 
 
 def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], empty: list[str],

@@ -2490,3 +2490,24 @@ def test_the_rates_line_names_a_rate_when_every_recording_read_is_below_it(tmp_p
     assert rates_line(paths[:20] + [str(tmp_path / "broken.wav")], 16000) == (
         "data: 20 of 20 recordings are 8000 Hz, below audio.sample_rate_hz 16000: upsampled, so their features above "
         "4000 Hz hold no sound; --sample-rate 8000 matches them and trains faster")
+
+
+def test_a_manifest_beside_the_folders_read_as_classes_is_named(tmp_path, caplog):
+    """'--data factory/' of factory/manifest.csv beside audio/ and noise/ (session 50's walkthrough) trained the
+    classes 'audio' and 'noise', without a word of the manifest the user meant. A CSV with path and label
+    columns beside the class folders is named, with the --data that reads it; another CSV is not."""
+    root = tmp_path / "factory"
+    for name in ("audio/a.wav", "audio/b.wav", "noise/n.wav"):
+        write_tone(root / name)
+    (root / "manifest.csv").write_text("path,label,machine_id\naudio/a.wav,normal,m1\naudio/b.wav,fault,m2\n")
+    (root / "notes.csv").write_text("machine,site\nm1,hall 2\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert sorted({ex.label for ex in load_examples(root)}) == ["audio", "noise"]  # still the folders
+    assert (f"{root} holds manifest.csv, a manifest of path,label rows, beside the folders read as classes (audio, "
+            f"noise): format 'folder' takes each subfolder as a class and does not read it; to train on its labels, "
+            f"give it as data.path (--data {root / 'manifest.csv'})") in caplog.text
+    caplog.clear()
+    (root / "manifest.csv").unlink()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        load_examples(root)
+    assert "manifest" not in caplog.text
