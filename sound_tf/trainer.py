@@ -762,8 +762,17 @@ def imbalance_note(train_labels: Sequence[str], config: Config, *, whose: str = 
             f"alike in the loss")
 
 
+def balanced_accuracy(model: Any, dataset: Any, labels: Sequence[int]) -> float:
+    """The mean over the classes in ``labels`` of ``model``'s recall on ``dataset``, batches of ``(waves, _)``
+    in the order of ``labels`` (the validation split's first-window batches, as training scored them)."""
+    scores = np.concatenate([np.asarray(model(waves, training=False)) for waves, _ in dataset])  # [clips, classes]
+    truth, guess = np.asarray(labels), scores.argmax(axis=1)
+    return float(np.mean([np.mean(guess[truth == c] == c) for c in np.unique(truth)]))
+
+
 def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, val_labels: Sequence[int],
-                         num_train: int, *, cropped: bool | Callable[[], bool]) -> str | None:
+                         num_train: int, *, cropped: bool | Callable[[], bool],
+                         balanced: Callable[[], float] | None = None) -> str | None:
     """A warning when the kept epoch's validation accuracy is no better than always answering the most
     common class of the validation split: a model that learnt nothing, which evaluation and export then
     scored and exported without a word. A validation split of one class says nothing either way (always
@@ -772,13 +781,19 @@ def chance_level_warning(validation: Mapping[str, Any] | None, config: Config, v
     as :func:`kept_validation` gives it (``None``: no warning). ``cropped``: whether any training or validation
     recording is longer than a clip (:func:`sound_tf.datasets.longer_than_clip`), or a function that says so, called
     only when the warning is given (it reads every file's size); only then is a --clip-seconds that holds each sound
-    whole advised (recordings padded into their clips are whole already)."""
+    whole advised (recordings padded into their clips are whole already). ``balanced``: a function giving the kept
+    weights' balanced accuracy on the same clips, called only when the accuracy is no better than the most common
+    class's share; above chance (one over the classes the split holds) there, no warning: with classes as uneven as
+    40 : 6 : 4, class weights trade a few clips of the common class for the rare ones, and a model finding most
+    faults was called no better than chance."""
     counts = np.bincount(np.asarray(val_labels, dtype=np.int64)) if len(val_labels) else np.zeros(0, np.int64)
     if validation is None or np.count_nonzero(counts) < 2:
         return None
     accuracy = validation["accuracy"]
     baseline = counts.max() / len(val_labels)
     if accuracy > baseline + 1e-6:
+        return None
+    if balanced is not None and balanced() > 1 / np.count_nonzero(counts) + 1e-6:
         return None
     steps = steps_per_epoch(num_train, config)
     size = smaller_batch(num_train, config) if steps < MIN_STEPS_PER_EPOCH else None
@@ -953,9 +968,10 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],
                                 config.audio.sample_rate_hz, config.audio.clip_seconds) > 0
 
-    if (chance := chance_level_warning(validation, config, val_labels, len(train_paths), cropped=cropped)) is not None:
+    model.load_weights(run_dir / kept)  # the kept weights' balanced accuracy is read only for the warning
+    if (chance := chance_level_warning(validation, config, val_labels, len(train_paths), cropped=cropped,
+                                       balanced=lambda: balanced_accuracy(model, val_ds, val_labels))) is not None:
         log(chance)
-    model.load_weights(run_dir / kept)
     save_model_whole(model, run_dir / "model.keras")
     result = RunResult(run_dir=run_dir, config=config, model=model, history=history, data=data,
                        validation=validation)

@@ -2194,11 +2194,44 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000, cropped=True) is not None  # 0.25 < 0.75
     better = kept({**history, "val_accuracy": [0.375, 0.5, 0.25]})
     assert trainer.chance_level_warning(better, config, balanced, 44, cropped=True) is None
-    # in a run: the log line after how training ended
+    # in a run: the log line after how training ended (its balanced accuracy scripted as its accuracy is)
     lines: list[str] = []
+    monkeypatch.setattr(trainer, "balanced_accuracy", lambda *args: 0.0)
     _scripted_run(tmp_path, monkeypatch, [1.0, 0.9], [0.0, 0.0], log=lines.append)
     assert any(line.startswith("warning: the model is no better than chance: its validation accuracy (0.0000)")
                for line in lines), lines
+
+
+def test_a_model_above_chance_in_balanced_accuracy_is_not_called_chance_on_uneven_classes():
+    """With classes as uneven as 40 : 6 : 4 (normal machines and two faults), class weights trade a few clips of
+    the common class for the rare ones: 8 of 10 validation clips right, all 2 faults among them, is the 0.8 that
+    always answering 'normal' scores, and was called 'no better than chance', at a balanced accuracy of 0.92.
+    The balanced accuracy of the kept weights (read only then) must be at chance too, one over the classes."""
+    import tensorflow as tf
+
+    from sound_tf import trainer
+
+    config = apply_overrides(Config(), {"train.batch_size": 32})
+    labels = [0] * 8 + [1, 2]  # baseline 0.8
+    at_baseline = trainer.kept_validation({"loss": [1.0], "val_loss": [0.5], "val_accuracy": [0.8]},
+                                          trainer.BEST_WEIGHTS, 10)
+    assert trainer.chance_level_warning(at_baseline, config, labels, 4000, cropped=False,
+                                        balanced=lambda: (6 / 8 + 1 + 1) / 3) is None
+    assert trainer.chance_level_warning(at_baseline, config, labels, 4000, cropped=False,
+                                        balanced=lambda: 1 / 3).startswith(
+        "warning: the model is no better than chance: its validation accuracy (0.8000)")
+    assert trainer.chance_level_warning(at_baseline, config, labels, 4000, cropped=False) is not None  # unchecked
+
+    def unread() -> float:
+        raise AssertionError("the validation clips were scored for no warning")
+
+    above = trainer.kept_validation({"loss": [1.0], "val_loss": [0.5], "val_accuracy": [0.9]}, trainer.BEST_WEIGHTS, 10)
+    assert trainer.chance_level_warning(above, config, labels, 4000, cropped=False, balanced=unread) is None
+    # the balanced accuracy of a model over batches, as the run reads it: recalls 2/4, 1/1, 1/1 -> 0.8333
+    guesses = tf.one_hot([0, 0, 1, 1, 1, 2], 3)  # [clips, classes]
+    batches = [(tf.range(3, dtype=tf.int32), None), (tf.range(3, 6, dtype=tf.int32), None)]
+    model = lambda waves, training: tf.gather(guesses, waves)  # noqa: E731
+    assert trainer.balanced_accuracy(model, batches, [0, 0, 0, 0, 1, 2]) == pytest.approx((0.5 + 1 + 1) / 3)
 
 
 def test_the_chance_warning_advises_a_longer_clip_only_when_recordings_are_cropped(tmp_path, monkeypatch):
