@@ -1091,8 +1091,8 @@ def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
     """Labels that differ only in the spaces, hyphens or underscores between words, case, Unicode form or leading
     zeros (``dog  bark``/``dog bark``, ``bearing-fault``/``bearing_fault``, ``Dog``/``dog``, é composed or not,
     ``01``/``1``: a spreadsheet drops the zeros of the rows it saw as numbers) are different classes; say so,
-    with the files of each spelling, since it is rarely meant. Every dataset format's labels pass here (:func:`load_examples`, and a
-    ``data.split_file`` in :func:`prepare_dataset`)."""
+    with the files of each spelling, since it is rarely meant. Every dataset format's labels pass here
+    (:func:`load_examples`, and a ``data.split_file`` in :func:`prepare_dataset`)."""
     counts = Counter(ex.label for ex in examples)  # in the order the labels first appear
 
     def form(label: str, *, joiners: bool = True) -> str:  # joiners: a - or _ between words is a space
