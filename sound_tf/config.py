@@ -310,6 +310,16 @@ class DataConfig:
         Make an unreadable file an error instead of a reported skip.
     demo_clips_per_class : int
         Size of the generated demo dataset.
+    keep_labels : tuple of str
+        The labels to train on (e.g. ``yes,no,up,...``); empty: every label of the data. A label that matches no
+        class of the data is an error naming the labels present.
+    other_label : str or None
+        With ``keep_labels``: the class the files of every other label become (``_unknown_``), drawn per split at
+        ``other_share``; ``None``: those files are left out.
+    other_share : float
+        The other class's size as a share of all examples of each split, in [0, 1) (TensorFlow's
+        ``unknown_percentage`` is 10). Drawn from ``train.seed`` in each split apart, so official lists and
+        groups keep their splits.
     """
 
     path: str | None = None
@@ -322,6 +332,9 @@ class DataConfig:
     cache_dir: str | None = None
     strict: bool = False
     demo_clips_per_class: int = 60
+    keep_labels: tuple[str, ...] = ()
+    other_label: str | None = None
+    other_share: float = 0.1
 
     def __post_init__(self) -> None:
         _normalise_fields(self, "data")
@@ -335,6 +348,32 @@ class DataConfig:
         _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),
                f"data.split_file fixes every split, so data.test_fold={self.test_fold} / data.val_fold="
                f"{self.val_fold} would not be used: give one or the other")
+        self._check_classes()
+
+    def _check_classes(self) -> None:
+        """``keep_labels`` and ``other_label`` / ``other_share``."""
+        _check(self.other_label is None or (isinstance(self.other_label, str) and _is_label(self.other_label)),
+               f"data.other_label must be a class name (text without line breaks) or null, got {self.other_label!r}")
+        kept = self.keep_labels
+        _check(all(isinstance(label, str) and _is_label(label) for label in kept),
+               f"data.keep_labels must be class names (text without line breaks), got {list(kept)!r}")
+        _check(len(set(kept)) == len(kept), f"data.keep_labels names a label twice: {list(kept)!r}")
+        _check(0 <= float(self.other_share) < 1,
+               f"data.other_share must be in [0, 1) (a share of each split), got {self.other_share!r}")
+        _check(self.other_label is None or kept,
+               f"data.other_label={self.other_label!r} is the class of every label not kept, and data.keep_labels "
+               f"is empty (every label kept): set data.keep_labels, or leave data.other_label out")
+        _check(self.other_label not in kept, f"data.other_label={self.other_label!r} is also in data.keep_labels: give "
+                                             f"the class another name (e.g. '_unknown_')")
+        chosen = [f"data.{name}" for name in ("keep_labels", "other_label") if getattr(self, name)]
+        _check(self.split_file is None or not chosen,
+               f"data.split_file fixes every split and its labels, so {', '.join(chosen)} would not be used: give "
+               f"one or the other")
+
+
+def _is_label(text: str) -> bool:
+    """Whether ``text`` can be a class name: not only spaces, no line break (labels.txt holds one per line)."""
+    return bool(text.strip()) and "\n" not in text and "\r" not in text
 
 
 @dataclass(frozen=True)

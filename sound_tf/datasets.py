@@ -1449,6 +1449,91 @@ def _read_skipped(path: Path) -> list[tuple[str, str]]:
         return [(row["path"], row["reason"]) for row in csv.DictReader(handle) if row.get("path")]
 
 
+# -- chosen labels and the other class (keyword spotting's "unknown") ----------------------------------
+#: The random stream of :func:`draw_other` (with ``train.seed`` and the split's index).
+_OTHER_STREAM = 1
+
+
+def _round_half_up(value: float) -> int:
+    return int(math.floor(value + 0.5))
+
+
+def class_shares(kept: int, data: Any) -> int:
+    """How many examples of the other class a split with ``kept`` examples of the kept labels takes, so that it is
+    ``data.other_share`` of all of the split's (``data``: a config's ``data`` section): the split holds
+    ``kept / (1 - other_share)`` examples. Rounded half up."""
+    other = float(data.other_share) if data.other_label is not None else 0.0
+    return _round_half_up(other * kept / (1.0 - other))
+
+
+def choose_labels(examples: Sequence[Example], data: Any, root: Path) -> tuple[list[Example], dict[str, Any]]:
+    """The examples of ``data.keep_labels`` (a config's ``data`` section; all of them when it is empty), and those of
+    every other label relabelled ``data.other_label`` when it is set (left out when not), before the split: a
+    group (speaker) of the other labels is split whole, as any. :func:`draw_other` then takes the other class's
+    share of each split. Returns the examples and what became of the other labels (for the data summary).
+
+    Raises
+    ------
+    DatasetError
+        A kept label matches no label of the data (naming those present, and the closest).
+    """
+    kept = set(data.keep_labels)
+    present = Counter(ex.label for ex in examples)
+    if not kept:
+        return list(examples), {}
+    missing = [label for label in data.keep_labels if label not in present]
+    if missing:
+        import difflib
+
+        hints = [f"{label!r}: did you mean {close[0]!r}?" for label in missing
+                 for close in [difflib.get_close_matches(label, list(present), n=1, cutoff=0.6)] if close]
+        shown = ", ".join(sorted(present)[:40]) + (", ..." if len(present) > 40 else "")
+        raise DatasetError(f"{root}: data.keep_labels names {'a label' if len(missing) == 1 else 'labels'} "
+                           f"{', '.join(repr(m) for m in missing)} that no file has"
+                           + (f" ({'; '.join(hints)})" if hints else "") + f"; the data's labels: {shown}")
+    others = {label: count for label, count in present.items() if label not in kept}
+    chosen = [ex if ex.label in kept else dataclasses.replace(ex, label=data.other_label) for ex in examples
+              if ex.label in kept or data.other_label is not None]
+    return chosen, {"other_labels": len(others), "other_files": sum(others.values())}
+
+
+def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int) -> dict[str, list[Example]]:
+    """Each split with its other class (``data.other_label``) cut to its share (:func:`class_shares` of the
+    split's examples of kept labels), drawn without replacement from ``seed`` and the split's own stream (the
+    same seed draws the same files), in input order; a split with fewer keeps them all."""
+    if data.other_label is None:
+        return {name: list(splits[name]) for name in SPLITS}
+    drawn = {}
+    for index, name in enumerate(SPLITS):
+        examples = list(splits[name])
+        other = [i for i, ex in enumerate(examples) if ex.label == data.other_label]
+        wanted = class_shares(len(examples) - len(other), data)
+        rng = np.random.default_rng([_check_seed(seed), _OTHER_STREAM, index])
+        taken = set(np.asarray(other)[rng.permutation(len(other))[:wanted]].tolist()) if other else set()
+        drawn[name] = [ex for i, ex in enumerate(examples) if ex.label != data.other_label or i in taken]
+    return drawn
+
+
+def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: Mapping[str, Any]) -> list[str]:
+    """The data summary's line on the labels kept and the other class (none for a run that keeps every label, or
+    one resumed from its split.csv)."""
+    data, lines = config.data, []
+    if chosen and data.other_label is None:
+        lines.append(f"data: data.keep_labels: {counted(len(data.keep_labels), 'labels')} kept; "
+                     f"{counted(chosen['other_files'], 'files')} of the {counted(chosen['other_labels'], 'other labels')} "
+                     f"left out (data.other_label is not set)")
+    elif chosen:
+        per = {name: sum(item.label == data.other_label for item in items[name]) for name in SPLITS}
+        short = [name for name in SPLITS if per[name] < class_shares(
+            sum(item.label != data.other_label for item in items[name]), data)]
+        lines.append(f"data: data.other_label {data.other_label!r}: {counted(sum(per.values()), 'files')} of "
+                     f"{counted(chosen['other_labels'], 'other labels')} (train {per['train']}, val {per['val']}, "
+                     f"test {per['test']}: data.other_share {data.other_share:g} of each split), "
+                     f"{chosen['other_files'] - sum(per.values())} left out"
+                     + (f"; {' and '.join(short)} had fewer than the share" if short else ""))
+    return lines
+
+
 # -- the one entry point of the training command ----------------------------------------------------
 def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
     """The dataset root and format a config names (``None`` or ``demo``: the demo dataset, generated into
@@ -1605,6 +1690,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         root, fmt = resolve_source(config, log)
     split_path = run_dir / SPLIT_CSV
     prior_skipped: list[tuple[str, str]] = []
+    data = config.data
+    chosen: dict[str, Any] = {}  # what became of the labels not kept
     if split_path.is_file():
         splits, split_source = read_split_csv(split_path, run_file=True), f"reused {split_path}"
         prior_skipped = _read_skipped(run_dir / SKIPPED_CSV)
@@ -1613,12 +1700,13 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         _warn_lookalike_labels([ex for name in SPLITS for ex in splits[name]], root)
     else:
         examples, splits, split_source = load_examples(root, fmt), None, "computed"
+        examples, chosen = choose_labels(examples, data, root)
         if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
             warn_speakers_not_grouped(examples, root)
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
     # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
     if splits is None and any(ex.fold is not None for ex in examples):
-        splits = _split(examples, config)
+        splits = draw_other(_split(examples, config), data, config.train.seed)  # only the files drawn are decoded
         split_source = ("from the data's folds" if fmt != "speech_commands" else
                         "from the data's folds (" + ", ".join(f"{fold}: {name}" for fold, name
                                                              in SPEECH_COMMANDS_LISTS.items()) + ", 1: the rest)")
@@ -1648,7 +1736,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
                                           f"none of the {counted(len(result.skipped), 'audio files')} could be read")
                            + f" (first reasons: {reasons}){hint}")
     if splits is None:
-        splits = _split([ex for ex in examples if ex.path in result.cached], config)
+        splits = draw_other(_split([ex for ex in examples if ex.path in result.cached], config), data,
+                            config.train.seed)
 
     index = {label: i for i, label in enumerate(labels)}
     kept = {name: [ex for ex in splits[name] if ex.path in result.cached] for name in SPLITS}
@@ -1709,6 +1798,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
+    for line in _chosen_lines(config, items, chosen):
+        log(line)
     if split_source == "computed" and (shares := split_shares_line(
             {name: len(items[name]) for name in SPLITS}, config.data.val_fraction, config.data.test_fraction,
             grouped=any(ex.group is not None for ex in all_examples))) is not None:
