@@ -873,6 +873,7 @@ class DecodeCache:
             raise ConfigError(f"{self.cache_dir}: the decode cache (--cache-dir, data.cache_dir or $SOUND_TF_CACHE) "
                               f"is a file, not a folder; give a folder to create or reuse")
         self.workers = int(workers)
+        self._rate_root: Path | None = None  # rate_dir resolved, for holds()
 
     @property
     def rate_dir(self) -> Path:
@@ -901,9 +902,24 @@ class DecodeCache:
         digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
         return self.rate_dir / digest[:2] / f"{digest}.wav"
 
+    def holds(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a whole file of this rate's folder (:meth:`rate_dir`), as the cache writes them: such
+        a file is its own cache file. The clips of a run's silence class are written there
+        (:func:`sound_tf.datasets.silence_slices`), and a run resumed from its ``split.csv`` reads them in place,
+        not decoded into a second copy."""
+        if self._rate_root is None:
+            self._rate_root = self.rate_dir.resolve()
+        try:
+            Path(path).expanduser().resolve().relative_to(self._rate_root)
+        except (ValueError, OSError, RuntimeError):
+            return False
+        return _whole_wav(Path(path).expanduser(), self.sample_rate_hz)
+
     def _ensure(self, src: str | os.PathLike, silent_use: str | None = SILENT_AS_CLASS) -> tuple[Path, bool]:
         """Return ``(cache file, decoded now?)``; ``silent_use`` is what the silent-file warning says of it (``None``:
         no warning)."""
+        if self.holds(src):  # a file the cache wrote itself (a silence clip): read as it is
+            return Path(src).expanduser(), False
         target = self.path_for(src)
         if _whole_wav(target, self.sample_rate_hz):
             return target, False

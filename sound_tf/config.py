@@ -320,6 +320,12 @@ class DataConfig:
         The other class's size as a share of all examples of each split, in [0, 1) (TensorFlow's
         ``unknown_percentage`` is 10). Drawn from ``train.seed`` in each split apart, so official lists and
         groups keep their splits.
+    silence_label : str or None
+        A class of clip-long slices of noise recordings at a random gain in [0, 1) (``_silence_``), written once
+        into the decode cache; cut from ``augment.noise_dir``, else a Speech Commands folder's
+        ``_background_noise_``. ``None``: no such class.
+    silence_share : float
+        The silence class's size as a share of all examples of each split, in [0, 1).
     """
 
     path: str | None = None
@@ -335,6 +341,8 @@ class DataConfig:
     keep_labels: tuple[str, ...] = ()
     other_label: str | None = None
     other_share: float = 0.1
+    silence_label: str | None = None
+    silence_share: float = 0.1
 
     def __post_init__(self) -> None:
         _normalise_fields(self, "data")
@@ -351,21 +359,33 @@ class DataConfig:
         self._check_classes()
 
     def _check_classes(self) -> None:
-        """``keep_labels`` and ``other_label`` / ``other_share``."""
-        _check(self.other_label is None or (isinstance(self.other_label, str) and _is_label(self.other_label)),
-               f"data.other_label must be a class name (text without line breaks) or null, got {self.other_label!r}")
+        """``keep_labels``, ``other_label`` / ``other_share`` and ``silence_label`` / ``silence_share``."""
+        for name in ("other_label", "silence_label"):
+            value = getattr(self, name)
+            _check(value is None or (isinstance(value, str) and _is_label(value)),
+                   f"data.{name} must be a class name (text without line breaks) or null, got {value!r}")
         kept = self.keep_labels
         _check(all(isinstance(label, str) and _is_label(label) for label in kept),
                f"data.keep_labels must be class names (text without line breaks), got {list(kept)!r}")
         _check(len(set(kept)) == len(kept), f"data.keep_labels names a label twice: {list(kept)!r}")
-        _check(0 <= float(self.other_share) < 1,
-               f"data.other_share must be in [0, 1) (a share of each split), got {self.other_share!r}")
+        for name in ("other_share", "silence_share"):
+            value = getattr(self, name)
+            _check(0 <= float(value) < 1, f"data.{name} must be in [0, 1) (a share of each split), got {value!r}")
         _check(self.other_label is None or kept,
                f"data.other_label={self.other_label!r} is the class of every label not kept, and data.keep_labels "
                f"is empty (every label kept): set data.keep_labels, or leave data.other_label out")
-        _check(self.other_label not in kept, f"data.other_label={self.other_label!r} is also in data.keep_labels: give "
-                                             f"the class another name (e.g. '_unknown_')")
-        chosen = [f"data.{name}" for name in ("keep_labels", "other_label") if getattr(self, name)]
+        for name in ("other_label", "silence_label"):
+            value = getattr(self, name)
+            _check(value not in kept, f"data.{name}={value!r} is also in data.keep_labels: give the class "
+                                      f"another name (e.g. '_unknown_', '_silence_')")
+        _check(self.other_label is None or self.other_label != self.silence_label,
+               f"data.other_label and data.silence_label are both {self.other_label!r}: give them different names")
+        shares = [(f"data.{name}", float(getattr(self, name))) for name, label in
+                  (("other_share", self.other_label), ("silence_share", self.silence_label)) if label is not None]
+        _check(sum(share for _, share in shares) < 1,
+               f"{' + '.join(f'{key} {share:g}' for key, share in shares)} leave no share of each split for the "
+               f"kept labels: give a sum below 1")
+        chosen = [f"data.{name}" for name in ("keep_labels", "other_label", "silence_label") if getattr(self, name)]
         _check(self.split_file is None or not chosen,
                f"data.split_file fixes every split and its labels, so {', '.join(chosen)} would not be used: give "
                f"one or the other")

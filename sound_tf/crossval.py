@@ -302,9 +302,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
                           f"per fold from {wording.flag('--data')} (leave data.split_file out)")
-    if config.data.keep_labels:  # the folds would hold every label: a model of other classes than train's
-        raise ConfigError("data.keep_labels: cross-validation does not build the chosen classes (the labels kept, the "
-                          "other class); train and tune do: leave data.keep_labels out here")
+    chosen = [f"data.{name}" for name in ("keep_labels", "silence_label") if getattr(config.data, name)]
+    if chosen:  # the folds would hold every label and no silence: a model of other classes than train's
+        raise ConfigError(f"{' and '.join(chosen)}: cross-validation does not build the chosen classes (the labels "
+                          f"kept, the other class, silence); train and tune do: leave {' and '.join(chosen)} out here")
     given = [wording.given(flag, fold) for flag, fold in (("--test-fold", config.data.test_fold),
                                                            ("--val-fold", config.data.val_fold)) if fold is not None]
     if given:  # named data.test_fold / data.val_fold to a command's --test-fold 3, and not how to test fold 3 alone

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import logging
 import math
@@ -1071,9 +1072,10 @@ def check_source(config: Config) -> None:
     """Refuse the data ``config`` names for what can be told without TensorFlow and without reading its rows: a
     path that does not exist or holds no dataset layout, a manifest that is not a file or whose header lacks
     ``path`` or ``label``, ESC-50's or UrbanSound8K's metadata without one of its columns (:func:`load_examples`'s
-    errors, word for word). ``train``, ``crossval`` and ``tune``
-    call it before TensorFlow loads, which took 5 s before ``x.csv: missing column(s) path`` was printed. The demo
-    and a ``data.split_file`` (which lists the files itself; the data is not read) are not checked."""
+    errors, word for word), a silence class (``data.silence_label``) with no noise recordings to cut it from.
+    ``train``, ``crossval`` and ``tune`` call it before TensorFlow loads, which took 5 s before ``x.csv: missing
+    column(s) path`` was printed. The demo and a ``data.split_file`` (which lists the files itself; the data is not
+    read) are not checked."""
     data = config.data
     if data.split_file is not None or data.path is None or data.format == "demo":
         return
@@ -1085,6 +1087,8 @@ def check_source(config: Config) -> None:
         _read_header(root / ESC50_META, ESC50_COLUMNS, ESC50_OPTIONAL)
     elif fmt == "urbansound8k":
         _read_header(root / US8K_META, US8K_COLUMNS, US8K_OPTIONAL)
+    if data.silence_label is not None and data.silence_share > 0:  # a silence class with no noise to cut it from
+        silence_noise_dir(config, root, fmt)
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
@@ -1449,21 +1453,29 @@ def _read_skipped(path: Path) -> list[tuple[str, str]]:
         return [(row["path"], row["reason"]) for row in csv.DictReader(handle) if row.get("path")]
 
 
-# -- chosen labels and the other class (keyword spotting's "unknown") ----------------------------------
-#: The random stream of :func:`draw_other` (with ``train.seed`` and the split's index).
-_OTHER_STREAM = 1
+# -- chosen labels, the other class and silence (keyword spotting's 12 classes) -----------------------
+#: Where the clips of a run's silence class are written, under the decode cache's rate folder.
+SILENCE_DIR = "silence"
+#: Which clips of noise a run's silence class holds (split, clip, the recording and where in it, the gain).
+SILENCE_CSV = "silence.csv"
+SILENCE_COLUMNS = ("split", "path", "noise", "start_seconds", "gain")
+#: The random streams of :func:`draw_other` and :func:`silence_slices` (with ``train.seed`` and the split's index).
+_OTHER_STREAM, _SILENCE_STREAM = 1, 2
 
 
 def _round_half_up(value: float) -> int:
     return int(math.floor(value + 0.5))
 
 
-def class_shares(kept: int, data: Any) -> int:
-    """How many examples of the other class a split with ``kept`` examples of the kept labels takes, so that it is
-    ``data.other_share`` of all of the split's (``data``: a config's ``data`` section): the split holds
-    ``kept / (1 - other_share)`` examples. Rounded half up."""
+def class_shares(kept: int, data: Any) -> tuple[int, int]:
+    """``(other, silence)``: how many examples of the other class and of silence a split with ``kept`` examples of
+    the kept labels takes, so that each is its share of all of the split's (``data``: a config's ``data`` section):
+    the split holds ``kept / (1 - other_share - silence_share)`` examples, the shares counted only for a class
+    that is set. Rounded half up."""
     other = float(data.other_share) if data.other_label is not None else 0.0
-    return _round_half_up(other * kept / (1.0 - other))
+    silence = float(data.silence_share) if data.silence_label is not None else 0.0
+    total = kept / (1.0 - other - silence)
+    return _round_half_up(other * total), _round_half_up(silence * total)
 
 
 def choose_labels(examples: Sequence[Example], data: Any, root: Path) -> tuple[list[Example], dict[str, Any]]:
@@ -1507,16 +1519,118 @@ def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int) ->
     for index, name in enumerate(SPLITS):
         examples = list(splits[name])
         other = [i for i, ex in enumerate(examples) if ex.label == data.other_label]
-        wanted = class_shares(len(examples) - len(other), data)
+        wanted, _ = class_shares(len(examples) - len(other), data)
         rng = np.random.default_rng([_check_seed(seed), _OTHER_STREAM, index])
         taken = set(np.asarray(other)[rng.permutation(len(other))[:wanted]].tolist()) if other else set()
         drawn[name] = [ex for i, ex in enumerate(examples) if ex.label != data.other_label or i in taken]
     return drawn
 
 
-def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: Mapping[str, Any]) -> list[str]:
-    """The data summary's line on the labels kept and the other class (none for a run that keeps every label, or
-    one resumed from its split.csv)."""
+def silence_noise_dir(config: Config, root: Path | None, fmt: str) -> Path:
+    """The folder a run's silence class is cut from: ``augment.noise_dir``, else a Speech Commands folder's
+    ``_background_noise_``.
+
+    Raises
+    ------
+    DatasetError
+        Neither is there, naming ``data.silence_label`` and ``augment.noise_dir``.
+    """
+    if config.augment.noise_dir is not None:
+        return Path(config.augment.noise_dir).expanduser()
+    if fmt == "speech_commands" and root is not None and (root / SPEECH_COMMANDS_NOISE).is_dir():
+        return root / SPEECH_COMMANDS_NOISE
+    where = (f"{root / SPEECH_COMMANDS_NOISE} does not exist" if fmt == "speech_commands" and root is not None
+             else f"this is {fmt} data")
+    raise DatasetError(f"data.silence_label={config.data.silence_label!r}: its clips are cut from noise recordings, "
+                       f"and there are none: augment.noise_dir is not set and no Speech Commands "
+                       f"{SPEECH_COMMANDS_NOISE} folder is read ({where}); set augment.noise_dir to a folder of "
+                       f"background recordings (--set augment.noise_dir=DIR), or leave data.silence_label out")
+
+
+def noise_regions(num_samples: int, *, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
+    """``{"train": (0, a), "val": (a, b), "test": (b, num_samples)}``: the parts of a noise recording of
+    ``num_samples`` that each split's silence clips are cut from, in samples: the last ``test_fraction`` of it
+    for test, the ``val_fraction`` before that for validation, the rest for training (which is also all that
+    training mixes in as augmentation noise, :func:`sound_tf.augment.load_noise_folder`). Held-out silence is
+    thus never heard in training."""
+    val_start = int(num_samples * (1.0 - float(val_fraction) - float(test_fraction)))
+    test_start = max(val_start, int(num_samples * (1.0 - float(test_fraction))))
+    return {"train": (0, val_start), "val": (val_start, test_start), "test": (test_start, int(num_samples))}
+
+
+def silence_slices(config: Config, noise_dir: Path, counts: Mapping[str, int],
+                   cache: DecodeCache) -> list[dict[str, Any]]:
+    """Cut ``counts[split]`` clips (``audio.clip_seconds``) of the recordings in ``noise_dir`` for each split, from
+    that split's part of each (:func:`noise_regions`), at a gain drawn uniformly in [0, 1) (rounded to 0.001; 0 is
+    a silent clip), and write each once as a WAV under the decode cache (``<rate>/silence/``), where training reads
+    it as any example. A recording is drawn in proportion to the clip starts its part offers, the start uniformly
+    among them, all from ``train.seed`` and the split's stream: the same seed cuts the same clips, and writes
+    nothing the second time. Returns one record per clip: split, path, noise (the recording), start_seconds, gain.
+
+    Raises
+    ------
+    DatasetError
+        ``noise_dir`` holds no readable audio, or no recording has a part long enough for a clip of a split
+        that needs one.
+    """
+    from .audio import list_audio_folder, load_audio, write_wav
+
+    label, rate, clip = config.data.silence_label, config.audio.sample_rate_hz, config.audio.clip_samples
+    files, problem = list_audio_folder(noise_dir)
+    if problem is not None:
+        raise DatasetError(f"data.silence_label={label!r} cuts its clips from {noise_dir}: {problem}")
+    decoded = cache.build(files, strict=config.data.strict, silent_use=None,
+                          skip_use=f"data.silence_label={label!r} cuts no clip from it")
+    if not decoded.cached:
+        raise DatasetError(f"data.silence_label={label!r} cuts its clips from {noise_dir}, and none of its "
+                           f"{counted(len(files), 'audio files')} could be read")
+    waves = {src: load_audio(cached, sample_rate_hz=rate) for src, cached in decoded.cached.items()}  # [samples]
+    records: list[dict[str, Any]] = []
+    for index, name in enumerate(SPLITS):
+        if not counts.get(name):
+            continue
+        usable = []  # (source, its cache file, first start, number of starts)
+        for src, wave in waves.items():
+            start, end = noise_regions(wave.size, val_fraction=config.data.val_fraction,
+                                       test_fraction=config.data.test_fraction)[name]
+            if end - start >= clip:
+                usable.append((src, Path(decoded.cached[src]), start, end - start - clip + 1))
+        if not usable:
+            longest = max(wave.size for wave in waves.values()) / rate
+            part = {"train": f"the first {1 - config.data.val_fraction - config.data.test_fraction:.0%}",
+                    "val": f"the {config.data.val_fraction:.0%} before the last {config.data.test_fraction:.0%}",
+                    "test": f"the last {config.data.test_fraction:.0%}"}[name]
+            raise DatasetError(f"data.silence_label={label!r}: no recording in {noise_dir} is long enough to cut a "
+                               f"{config.audio.clip_seconds:g}-s {name} clip from its {name} part ({part} of each, "
+                               f"data.val_fraction / data.test_fraction, so that held-out silence is not trained on); "
+                               f"the longest lasts {longest:.2f} s: add longer recordings")
+        starts = np.array([count for *_, count in usable], dtype=np.float64)
+        rng = np.random.default_rng([_check_seed(config.train.seed), _SILENCE_STREAM, index])
+        for _ in range(counts[name]):
+            src, cached, first, count = usable[int(rng.choice(len(usable), p=starts / starts.sum()))]
+            start = first + int(rng.integers(count))
+            gain = round(float(rng.uniform(0.0, 1.0)), 3)
+            key = f"{cached.name}\0{start}\0{gain}\0{clip}"
+            digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+            path = cache.rate_dir / SILENCE_DIR / f"{Path(src).stem}-{start}-{gain:.3f}-{digest}.wav"
+            if not cache.holds(path):
+                write_wav(path, gain * waves[src][start:start + clip], rate, durable=False)
+            records.append({"split": name, "path": str(path), "noise": src, "start_seconds": round(start / rate, 6),
+                            "gain": gain})
+    return records
+
+
+def _split_fold(examples: Sequence[Example]) -> int | None:
+    """The fold all of a split's ``examples`` share (Speech Commands' test split is fold 3), else ``None``: a
+    silence clip of that split takes it, so that ``evaluate --fold 3`` finds it too."""
+    folds = {ex.fold for ex in examples}
+    return folds.pop() if len(folds) == 1 else None
+
+
+def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: Mapping[str, Any],
+                  records: Sequence[Mapping[str, Any]], noise_dir: Path | None, cache: DecodeCache) -> list[str]:
+    """The data summary's lines on the labels kept, the other class and the silence class (none for a run that
+    keeps every label, or one resumed from its split.csv)."""
     data, lines = config.data, []
     if chosen and data.other_label is None:
         lines.append(f"data: data.keep_labels: {counted(len(data.keep_labels), 'labels')} kept; "
@@ -1525,12 +1639,20 @@ def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: M
     elif chosen:
         per = {name: sum(item.label == data.other_label for item in items[name]) for name in SPLITS}
         short = [name for name in SPLITS if per[name] < class_shares(
-            sum(item.label != data.other_label for item in items[name]), data)]
+            sum(item.label not in (data.other_label, data.silence_label) for item in items[name]), data)[0]]
         lines.append(f"data: data.other_label {data.other_label!r}: {counted(sum(per.values()), 'files')} of "
                      f"{counted(chosen['other_labels'], 'other labels')} (train {per['train']}, val {per['val']}, "
                      f"test {per['test']}: data.other_share {data.other_share:g} of each split), "
                      f"{chosen['other_files'] - sum(per.values())} left out"
                      + (f"; {' and '.join(short)} had fewer than the share" if short else ""))
+    if records:
+        per = Counter(r["split"] for r in records)
+        lines.append(f"data: data.silence_label {data.silence_label!r}: {counted(len(records), 'clips')} of "
+                     f"{config.audio.clip_seconds:g} s cut from {counted(len({r['noise'] for r in records}), 'recordings')}"
+                     f" in {noise_dir} (train {per['train']}, val {per['val']}, test {per['test']}: data.silence_share "
+                     f"{data.silence_share:g} of each split; validation's and test's from the last "
+                     f"{data.val_fraction + data.test_fraction:.0%} of each recording, which training never hears), "
+                     f"in {cache.rate_dir / SILENCE_DIR}")
     return lines
 
 
@@ -1580,7 +1702,7 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
             raise DatasetError(f"{given}: the data has no fold {fold}; folds present: {sorted(folds)}")
     defaults = type(config.data)()
     unused = [f"data.{name}={getattr(config.data, name)}" for name in ("test_fraction", "val_fraction")
-              if getattr(config.data, name) != getattr(defaults, name)
+              if getattr(config.data, name) != getattr(defaults, name) and config.data.silence_label is None
               and (len(folds) > 2 or (folds and name == "test_fraction"))]
     if unused:  # the folds decide: with 3 or more, test and validation are whole folds
         logger.warning("%s not used: the data has folds %s, and whole folds are the test (and validation) "
@@ -1691,6 +1813,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     split_path = run_dir / SPLIT_CSV
     prior_skipped: list[tuple[str, str]] = []
     data = config.data
+    silence = data.silence_label is not None and data.silence_share > 0 and not split_path.is_file()
+    noise_dir = silence_noise_dir(config, root, fmt) if silence else None  # before any file is decoded
     chosen: dict[str, Any] = {}  # what became of the labels not kept
     if split_path.is_file():
         splits, split_source = read_split_csv(split_path, run_file=True), f"reused {split_path}"
@@ -1718,13 +1842,18 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     all_examples = examples if splits is None else [ex for name in SPLITS for ex in splits[name]]
     if not all_examples:
         raise DatasetError(f"{root}: the split has no examples ({split_source})")
-    labels = tuple(sorted({ex.label for ex in all_examples}))
+    labels = tuple(sorted({ex.label for ex in all_examples} | ({data.silence_label} if silence else set())))
     check_two_classes(root, fmt, labels)  # before decoding: the classes are known already (crossval's order)
 
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
+    if data.silence_label is not None and not silence:  # resumed: its silence clips, cut again if the cache lost them
+        rows = {name: [ex for ex in splits[name] if ex.label == data.silence_label] for name in SPLITS}
+        if not all(cache.holds(ex.path) for name in SPLITS for ex in rows[name]):
+            silence_slices(config, silence_noise_dir(config, root, fmt), {n: len(rows[n]) for n in SPLITS}, cache)
     # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
-    total = len({ex.path for ex in all_examples} | {path for path, _ in prior_skipped})
+    total = len({ex.path for ex in all_examples if ex.label != data.silence_label or data.silence_label is None}
+                | {path for path, _ in prior_skipped})
     log(f"data: decode cache {cache.rate_dir}")
     result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=decode_progress(log))
     if not result.cached:
@@ -1738,6 +1867,16 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if splits is None:
         splits = draw_other(_split([ex for ex in examples if ex.path in result.cached], config), data,
                             config.train.seed)
+    records: list[dict[str, Any]] = []
+    if silence:  # each split's share of clips of noise, written once into the cache and read as any example
+        counts = {name: class_shares(sum(ex.label != data.other_label and ex.path in result.cached
+                                         for ex in splits[name]), data)[1] for name in SPLITS}
+        records = silence_slices(config, noise_dir, counts, cache)
+        for name in SPLITS:
+            fold = _split_fold(splits[name])
+            splits[name] = list(splits[name]) + [Example(path=r["path"], label=data.silence_label, fold=fold)
+                                                 for r in records if r["split"] == name]
+        result.cached.update((r["path"], Path(r["path"])) for r in records)
 
     index = {label: i for i, label in enumerate(labels)}
     kept = {name: [ex for ex in splits[name] if ex.path in result.cached] for name in SPLITS}
@@ -1784,6 +1923,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
                            f"add files or remove {'the class' if len(missing) == 1 else 'the classes'}")
     write_split_csv(split_path, kept)
     atomic.write_csv(run_dir / SKIPPED_CSV, ("path", "reason"), skipped)
+    if records:
+        atomic.write_csv(run_dir / SILENCE_CSV, SILENCE_COLUMNS, [[r[c] for c in SILENCE_COLUMNS] for r in records])
 
     per_class = {name: dict(sorted(Counter(item.label for item in items[name]).items())) for name in SPLITS}
     stats = {"root": str(root), "format": fmt, "split_source": split_source, "cache_dir": str(cache.rate_dir),
@@ -1798,7 +1939,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
-    for line in _chosen_lines(config, items, chosen):
+    for line in _chosen_lines(config, items, chosen, records, noise_dir, cache):
         log(line)
     if split_source == "computed" and (shares := split_shares_line(
             {name: len(items[name]) for name in SPLITS}, config.data.val_fraction, config.data.test_fraction,

@@ -1,5 +1,6 @@
-"""Keyword spotting's classes: chosen words (``data.keep_labels``) and every other word as one class
-(``data.other_label`` at ``data.other_share``), on a Speech Commands tree in little."""
+"""Keyword spotting's 12 classes: chosen words (``data.keep_labels``), every other word as one class
+(``data.other_label`` at ``data.other_share``) and clips of background noise as silence (``data.silence_label`` at
+``data.silence_share``), on a Speech Commands tree in little."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from sound_tf.config import Config, apply_overrides
-from sound_tf.datasets import SPLITS, prepare_dataset
+from sound_tf.datasets import (SILENCE_CSV, SPLITS, check_source, class_shares, noise_regions, prepare_dataset,
+                               read_split_csv)
 from sound_tf.errors import ConfigError, DatasetError
 
 RATE_HZ = 16000
@@ -69,7 +71,8 @@ def tree(tmp_path_factory) -> Path:
 
 def _config(root: Path, tmp_path: Path, **more) -> Config:
     values = {"data.path": str(root), "data.format": "speech_commands", "data.cache_dir": str(tmp_path / "cache"),
-              "audio.sample_rate_hz": RATE_HZ, "data.keep_labels": list(KEPT), "data.other_label": "_unknown_"}
+              "audio.sample_rate_hz": RATE_HZ, "data.keep_labels": list(KEPT), "data.other_label": "_unknown_",
+              "data.silence_label": "_silence_"}
     values.update(more)
     return apply_overrides(Config(), values)
 
@@ -78,30 +81,41 @@ def _speaker(path: str) -> str:
     return Path(path).name.split("_nohash_")[0]
 
 
-def test_kept_words_and_other_take_their_shares_of_each_official_split(tree, tmp_path):
+def test_kept_words_other_and_silence_take_their_shares_of_each_official_split(tree, tmp_path):
     lines: list[str] = []
     prepared = prepare_dataset(_config(tree, tmp_path), tmp_path / "run", log=lines.append)
-    assert prepared.labels == ("_unknown_", "no", "up", "yes")
+    assert prepared.labels == ("_silence_", "_unknown_", "no", "up", "yes")
     speakers_of = {"train": set(SPEAKERS[:3]), "val": {SPEAKERS[3]}, "test": {SPEAKERS[4]}}
     for name in SPLITS:
         counts = Counter(item.label for item in prepared.splits[name])
         kept = len(KEPT) * len(speakers_of[name]) * TAKES  # 27 train, 9 val, 9 test
         assert all(counts[word] == len(speakers_of[name]) * TAKES for word in KEPT)
-        total = kept / (1 - 0.1)  # the other class is a tenth of the split
-        assert abs(counts["_unknown_"] - 0.1 * total) <= 1, (name, counts)
-        assert counts["_unknown_"] == round(0.1 * total + 1e-9)  # 3, 1
-        assert sum(counts.values()) == kept + round(0.1 * total)
+        total = kept / (1 - 0.1 - 0.1)  # each of the two classes is a tenth of the split
+        for label in ("_unknown_", "_silence_"):
+            assert abs(counts[label] - 0.1 * total) <= 1, (name, label, counts)
+            assert counts[label] == round(0.1 * total + 1e-9)  # 3.375 -> 3, 1.125 -> 1
+        assert sum(counts.values()) == kept + 2 * round(0.1 * total)
         # the other class's files are other words' recordings, by the split's own speakers only
         other = [item for item in prepared.splits[name] if item.label == "_unknown_"]
         assert {Path(item.source).parent.name for item in other} <= set(OTHERS)
-        assert {_speaker(item.source) for item in prepared.splits[name]} <= speakers_of[name]
-    assert (lines[-1] == "data: data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1: "
+        words = [item for item in prepared.splits[name] if item.label != "_silence_"]
+        assert {_speaker(item.source) for item in words} <= speakers_of[name]
+    assert (lines[-2] == "data: data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1: "
                          "data.other_share 0.1 of each split), 55 left out")
+    assert lines[-1].startswith(f"data: data.silence_label '_silence_': 5 clips of 1 s cut from ")
+    assert "(train 3, val 1, test 1: data.silence_share 0.1 of each split;" in lines[-1]
     # split.csv lists them, and the run resumes from it to the same classes and files
     again = prepare_dataset(_config(tree, tmp_path), tmp_path / "run", log=lambda _: None)
     assert again.labels == prepared.labels
     assert {n: [i.cached for i in again.splits[n]] for n in SPLITS} == {
         n: [i.cached for i in prepared.splits[n]] for n in SPLITS}
+    # a cache emptied since: the resumed run cuts the same clips again, where they were
+    silence = sorted(i.cached for n in SPLITS for i in prepared.splits[n] if i.label == "_silence_")
+    for path in silence:
+        Path(path).unlink()
+    resumed = prepare_dataset(_config(tree, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert sorted(i.cached for n in SPLITS for i in resumed.splits[n] if i.label == "_silence_") == silence
+    assert all(Path(path).is_file() for path in silence)
 
 
 def test_the_same_seed_draws_the_same_files_and_another_seed_others(tree, tmp_path):
@@ -114,7 +128,7 @@ def test_the_same_seed_draws_the_same_files_and_another_seed_others(tree, tmp_pa
     first, same, other = drawn(1, "a"), drawn(1, "b"), drawn(2, "c")
     assert first == same
     assert first["train"] != other["train"]
-    assert [len(first[n]) for n in SPLITS] == [len(other[n]) for n in SPLITS] == [3, 1, 1]
+    assert [len(first[n]) for n in SPLITS] == [len(other[n]) for n in SPLITS] == [6, 2, 2]
 
 
 def test_without_other_label_the_other_words_are_left_out_and_any_dataset_works(tmp_path):
@@ -127,7 +141,7 @@ def test_without_other_label_the_other_words_are_left_out_and_any_dataset_works(
             sf.write(root / word / f"{take}.wav", _word(index, take, rng), RATE_HZ, subtype="PCM_16")
     lines: list[str] = []
     prepared = prepare_dataset(_config(root, tmp_path, **{"data.format": "folder", "data.other_label": None,
-                                                           "data.keep_labels": ["on", "off"]}),
+                                                           "data.keep_labels": ["on", "off"], "data.silence_label": None}),
                                tmp_path / "run", log=lines.append)
     assert prepared.labels == ("off", "on")
     assert sum(len(prepared.splits[n]) for n in SPLITS) == 16
@@ -135,18 +149,79 @@ def test_without_other_label_the_other_words_are_left_out_and_any_dataset_works(
                         "(data.other_label is not set)"
 
 
+def test_silence_clips_are_a_clip_long_no_louder_than_their_noise_and_held_out_ones_come_from_other_parts(
+        tree, tmp_path):
+    config = _config(tree, tmp_path, **{"data.silence_share": 0.5, "data.other_share": 0.2})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    with (tmp_path / "run" / SILENCE_CSV).open() as f:
+        records = list(csv.DictReader(f))
+    assert Counter(r["split"] for r in records) == {name: class_shares(n, config.data)[1]
+                                                    for name, n in (("train", 27), ("val", 9), ("test", 9))}
+    assert len(records) == 45 + 15 + 15  # a half of 54, 18, 18
+    silence = {item.cached for name in SPLITS for item in prepared.splits[name] if item.label == "_silence_"}
+    assert silence == {r["path"] for r in records}
+    noise = {}
+    for r in records:
+        if r["noise"] not in noise:  # the recording at the run's rate, as it was cut
+            wave, rate = sf.read(r["noise"], dtype="float64")
+            import soxr
+            noise[r["noise"]] = soxr.resample(wave, rate, RATE_HZ, quality="HQ")
+        clip, rate = sf.read(r["path"], dtype="float64")
+        assert rate == RATE_HZ and clip.size == RATE_HZ  # one clip of 1 s at the run's rate
+        source = noise[r["noise"]]
+        start = round(float(r["start_seconds"]) * RATE_HZ)
+        part = source[start:start + RATE_HZ]
+        gain = float(r["gain"])
+        assert 0 <= gain < 1
+        rms, part_rms = np.sqrt(np.mean(clip ** 2)), np.sqrt(np.mean(part ** 2))
+        assert rms <= part_rms + 1e-4, (rms, part_rms)
+        assert rms == pytest.approx(gain * part_rms, abs=2e-3)  # the gain, with 16-bit rounding
+        regions = noise_regions(source.size, val_fraction=0.15, test_fraction=0.15)
+        low, high = regions[r["split"]]
+        assert low <= start and start + RATE_HZ <= high, (r, regions)
+    # held out: every validation and test clip lies after every part a training clip was cut from
+    for name in ("val", "test"):
+        for r in (r for r in records if r["split"] == name):
+            start = round(float(r["start_seconds"]) * RATE_HZ)
+            trained = [round(float(t["start_seconds"]) * RATE_HZ) for t in records
+                       if t["split"] == "train" and t["noise"] == r["noise"]]
+            assert all(start >= t + RATE_HZ for t in trained)
+    # gains spread over [0, 1)
+    gains = [float(r["gain"]) for r in records]
+    assert min(gains) < 0.2 and max(gains) > 0.8
+
+
+def test_training_mixes_in_only_the_training_part_of_each_noise_recording(tree, tmp_path):
+    from sound_tf.augment import load_noise_folder
+
+    noise_dir = str(tree / "_background_noise_")
+    with_silence = _config(tree, tmp_path, **{"augment.noise_dir": noise_dir})
+    without = _config(tree, tmp_path, **{"augment.noise_dir": noise_dir, "data.silence_label": None})
+    bank, _ = load_noise_folder(with_silence)
+    whole, _ = load_noise_folder(without)
+    seconds = sum(NOISE_SECONDS.values())
+    assert whole.size == pytest.approx(seconds * RATE_HZ, abs=2)
+    assert bank.size == pytest.approx(0.7 * seconds * RATE_HZ, abs=4)
+    first = int(NOISE_SECONDS["pink_noise.wav"] * RATE_HZ)  # the files in name order: pink first
+    np.testing.assert_array_equal(bank[:int(0.7 * first)], whole[:int(0.7 * first)])
+
+
 def test_the_saved_config_round_trips(tree, tmp_path):
-    config = _config(tree, tmp_path, **{"data.other_share": 0.08})
+    config = _config(tree, tmp_path, **{"data.other_share": 0.08, "data.silence_share": 0.12})
     path = config.save(tmp_path / "config.json")
     assert Config.load(path) == config
     saved = json.loads(path.read_text())["data"]
-    assert (saved["keep_labels"], saved["other_label"], saved["other_share"]) == (list(KEPT), "_unknown_", 0.08)
+    assert (saved["keep_labels"], saved["other_label"], saved["other_share"], saved["silence_label"],
+            saved["silence_share"]) == (list(KEPT), "_unknown_", 0.08, "_silence_", 0.12)
 
 
 @pytest.mark.parametrize("overrides, message", [
     ({"data.other_share": -0.1}, r"data\.other_share must be in \[0, 1\) \(a share of each split\), got -0\.1"),
-    ({"data.other_share": 1.0}, r"data\.other_share must be in \[0, 1\) \(a share of each split\), got 1\.0"),
+    ({"data.silence_share": 1.0}, r"data\.silence_share must be in \[0, 1\) \(a share of each split\), got 1\.0"),
     ({"data.other_label": "yes"}, r"data\.other_label='yes' is also in data\.keep_labels"),
+    ({"data.silence_label": "_unknown_"}, r"data\.other_label and data\.silence_label are both '_unknown_'"),
+    ({"data.other_share": 0.5, "data.silence_share": 0.5},
+     r"data\.other_share 0\.5 \+ data\.silence_share 0\.5 leave no share of each split for the kept labels"),
     ({"data.keep_labels": []}, r"data\.other_label='_unknown_' is the class of every label not kept"),
 ])
 def test_bad_values_are_refused_naming_the_setting(tree, tmp_path, overrides, message):
@@ -162,9 +237,62 @@ def test_a_kept_label_no_file_has_is_refused_with_the_labels_present_and_the_clo
     assert not (tmp_path / "run" / "split.csv").exists()
 
 
+def test_silence_without_noise_is_refused_naming_both_settings(tmp_path):
+    root = make_kws_tree(tmp_path / "sc")
+    for file in (root / "_background_noise_").iterdir():
+        file.unlink()
+    (root / "_background_noise_").rmdir()
+    config = _config(root, tmp_path)
+    message = (r"data\.silence_label='_silence_': its clips are cut from noise recordings, and there are none: "
+               r"augment\.noise_dir is not set and no Speech Commands _background_noise_ folder is read")
+    with pytest.raises(DatasetError, match=message):
+        check_source(config)  # before TensorFlow starts
+    with pytest.raises(DatasetError, match=message):
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    # a noise folder of one's own is cut from instead
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    sf.write(noise / "hum.wav", (0.1 * np.random.default_rng(0).standard_normal(10 * RATE_HZ)).astype(np.float32),
+             RATE_HZ)
+    prepared = prepare_dataset(_config(root, tmp_path, **{"augment.noise_dir": str(noise)}), tmp_path / "run",
+                               log=lambda _: None)
+    assert Counter(item.label for item in prepared.splits["test"])["_silence_"] == 1
+
+
+def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_one(tree, tmp_path, capsys):
+    """``train --data <Speech Commands> --set data.keep_labels=...``: the speech_commands recipe, its noise cut into
+    silence, and a run whose labels (labels.txt, config.json) are the kept words, _silence_ and _unknown_."""
+    from sound_tf import predict, train
+
+    out = tmp_path / "run"
+    args = ["--data", str(tree), "--out", str(out), "--epochs", "2", "--batch-size", "8", "--quiet",
+            "--cache-dir", str(tmp_path / "cache"), "--set", "data.keep_labels=yes,no,up",
+            "--set", "data.other_label=_unknown_", "--set", "data.silence_label=_silence_",
+            "--set", "model.widths=[8, 16]", "--set", "train.warmup_epochs=0"]
+    assert train.main(args) == 0
+    log = (out / "train.log").read_text()
+    assert "data: data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1" in log
+    assert "data: data.silence_label '_silence_': 5 clips of 1 s cut from " in log
+    config = Config.load(out)
+    assert config.labels == ("_silence_", "_unknown_", "no", "up", "yes")
+    assert (config.data.keep_labels, config.data.other_label, config.data.silence_label) == (
+        KEPT, "_unknown_", "_silence_")
+    assert (out / "labels.txt").read_text().split() == list(config.labels)
+    split = read_split_csv(out / "split.csv", run_file=True)
+    assert Counter(ex.label for ex in split["test"]) == {"yes": 3, "no": 3, "up": 3, "_unknown_": 1, "_silence_": 1}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["per_class"]) == set(config.labels) and np.asarray(metrics["confusion_matrix"]).sum() == 11
+    capsys.readouterr()
+    silence_clip = next(ex.path for ex in split["test"] if ex.label == "_silence_")
+    assert predict.main([str(out), silence_clip, "--json", "--top-k", "1"]) == 0
+    answer = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert answer["label"] in config.labels and answer["top_k"][0]["label"] == answer["label"]
+
+
 def test_crossval_refuses_the_chosen_classes_it_does_not_build(tree, tmp_path):
     from sound_tf.crossval import run_crossval
 
-    with pytest.raises(ConfigError, match=r"^data\.keep_labels: cross-validation does not build the chosen classes"):
+    with pytest.raises(ConfigError, match=r"^data\.keep_labels and data\.silence_label: cross-validation does not "
+                                          r"build the chosen classes"):
         run_crossval(_config(tree, tmp_path), tmp_path / "cv", k=2, log=lambda _: None)
     assert not (tmp_path / "cv" / "fold_1").exists()
