@@ -85,9 +85,12 @@ def test_every_section_takes_part_in_the_fingerprint(key, value):
 
 
 def test_recipes_load_and_flags_override_them():
-    for name in ("demo", "folder", "esc50", "urbansound8k", "fsdd", "speech_commands"):
+    for name in ("demo", "folder", "esc50", "urbansound8k", "fsdd", "speech_commands", "speech_commands_12"):
         config = config_from_recipe(resolve_recipe(name))
         assert config.num_frames >= 1
+    twelve = config_from_recipe(resolve_recipe("speech_commands_12")).data  # the 10 words, _unknown_, _silence_
+    assert (len(twelve.keep_labels), twelve.other_label, twelve.other_share, twelve.silence_label,
+            twelve.silence_share) == (10, "_unknown_", 0.1, "_silence_", 0.1)
     flags = parse_set_flags(["train.epochs=3", "model.widths=[8, 16]", "augment.enabled=false"])
     assert flags == {"train.epochs": 3, "model.widths": [8, 16], "augment.enabled": False}
     config = config_from_recipe(resolve_recipe("esc50"), flags)
