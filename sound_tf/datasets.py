@@ -1634,8 +1634,8 @@ def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: M
     data, lines = config.data, []
     if chosen and data.other_label is None:
         lines.append(f"data: data.keep_labels: {counted(len(data.keep_labels), 'labels')} kept; "
-                     f"{counted(chosen['other_files'], 'files')} of the {counted(chosen['other_labels'], 'other labels')} "
-                     f"left out (data.other_label is not set)")
+                     f"{counted(chosen['other_files'], 'files')} of the "
+                     f"{counted(chosen['other_labels'], 'other labels')} left out (data.other_label is not set)")
     elif chosen:
         per = {name: sum(item.label == data.other_label for item in items[name]) for name in SPLITS}
         short = [name for name in SPLITS if per[name] < class_shares(
@@ -1647,10 +1647,11 @@ def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: M
                      + (f"; {' and '.join(short)} had fewer than the share" if short else ""))
     if records:
         per = Counter(r["split"] for r in records)
+        recordings = counted(len({r["noise"] for r in records}), "recordings")
         lines.append(f"data: data.silence_label {data.silence_label!r}: {counted(len(records), 'clips')} of "
-                     f"{config.audio.clip_seconds:g} s cut from {counted(len({r['noise'] for r in records}), 'recordings')}"
-                     f" in {noise_dir} (train {per['train']}, val {per['val']}, test {per['test']}: data.silence_share "
-                     f"{data.silence_share:g} of each split; validation's and test's from the last "
+                     f"{config.audio.clip_seconds:g} s cut from {recordings} in {noise_dir} (train {per['train']}, "
+                     f"val {per['val']}, test {per['test']}: data.silence_share {data.silence_share:g} of each split; "
+                     f"validation's and test's from the last "
                      f"{data.val_fraction + data.test_fraction:.0%} of each recording, which training never hears), "
                      f"in {cache.rate_dir / SILENCE_DIR}")
     return lines
@@ -1852,7 +1853,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         if not all(cache.holds(ex.path) for name in SPLITS for ex in rows[name]):
             silence_slices(config, silence_noise_dir(config, root, fmt), {n: len(rows[n]) for n in SPLITS}, cache)
     # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
-    total = len({ex.path for ex in all_examples if ex.label != data.silence_label or data.silence_label is None}
+    total = len({ex.path for ex in all_examples if ex.label != data.silence_label}  # files, not silence's clips
                 | {path for path, _ in prior_skipped})
     log(f"data: decode cache {cache.rate_dir}")
     result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=decode_progress(log))

@@ -140,9 +140,9 @@ def test_without_other_label_the_other_words_are_left_out_and_any_dataset_works(
         for take in range(8):
             sf.write(root / word / f"{take}.wav", _word(index, take, rng), RATE_HZ, subtype="PCM_16")
     lines: list[str] = []
-    prepared = prepare_dataset(_config(root, tmp_path, **{"data.format": "folder", "data.other_label": None,
-                                                           "data.keep_labels": ["on", "off"], "data.silence_label": None}),
-                               tmp_path / "run", log=lines.append)
+    config = _config(root, tmp_path, **{"data.format": "folder", "data.other_label": None,
+                                        "data.keep_labels": ["on", "off"], "data.silence_label": None})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lines.append)
     assert prepared.labels == ("off", "on")
     assert sum(len(prepared.splits[n]) for n in SPLITS) == 16
     assert lines[-1] == "data: data.keep_labels: 2 labels kept; 16 files of the 2 other labels left out " \
