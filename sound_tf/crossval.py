@@ -289,6 +289,45 @@ def _fold_numbers(folds: Any) -> list[int] | None:
     return sorted({int(fold) for fold in listed})
 
 
+def _refuse_absent_folds(folds: Sequence[int] | None, test_fold: int | None, all_folds: Sequence[int],
+                         wording: Wording) -> None:
+    """Refuse ``--folds`` naming a fold the data lacks, and a ``--test-fold`` (not used, but meant as the fold to
+    test) naming one: its note said ``--folds 6 runs fold 6 alone`` of a fold 6 there is not, then trained every
+    fold."""
+    unknown = sorted(set(folds or ()) - set(all_folds))
+    if unknown:
+        raise DatasetError(f"{wording.flag('--folds')} names {'fold' if len(unknown) == 1 else 'folds'} {unknown} that "
+                           f"{'does' if len(unknown) == 1 else 'do'} not exist; folds present: {list(all_folds)}")
+    if test_fold is not None and test_fold not in all_folds:
+        raise DatasetError(f"{wording.given('--test-fold', test_fold)}: the data has no fold {test_fold}; folds "
+                           f"present: {list(all_folds)} (every fold is the test fold once; "
+                           f"{wording.flag('--folds')} chooses which run)")
+
+
+def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
+                wording: Wording = PYTHON_WORDING) -> None:
+    """Refuse ``folds`` or a ``data.test_fold`` the data lacks before TensorFlow starts, in :func:`run_crossval`'s
+    words (``python -m sound_tf.crossval --folds 6`` of five folds was refused after TensorFlow's start-up, 9.5 s
+    here). The folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned
+    when the data has none; no file decoded, its warnings left to the run). Nothing is read when neither is given,
+    nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
+    from .datasets import load_examples, resolve_source
+
+    data = config.data
+    if (folds is None and data.test_fold is None) or data.path is None or data.format == "demo" \
+            or data.split_file is not None:
+        return
+    root, fmt = resolve_source(config, lambda line: None)
+    quiet = logging.getLogger("sound_tf.datasets")
+    was = quiet.disabled
+    quiet.disabled = True
+    try:
+        examples, _ = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed, data_format=fmt)
+    finally:
+        quiet.disabled = was
+    _refuse_absent_folds(folds, data.test_fold, sorted({ex.fold for ex in examples}), wording)
+
+
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
                  log: Callable[[str], None], verbose: int | str, wording: Wording) -> dict[str, Any]:
     import keras
@@ -328,10 +367,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if scheme == "official" and k != DEFAULT_K:
         log(f"note: {wording.given('--k', k)} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})
-    unknown = sorted(set(folds or ()) - set(all_folds))
-    if unknown:
-        raise DatasetError(f"{wording.flag('--folds')} names {'fold' if len(unknown) == 1 else 'folds'} {unknown} that "
-                           f"{'does' if len(unknown) == 1 else 'do'} not exist; folds present: {all_folds}")
+    _refuse_absent_folds(folds, config.data.test_fold, all_folds, wording)
     selected = list(folds) if folds else all_folds
     # What a killed cross-validation left half-written (its state, folds.csv, crossval.csv, a fold's files ...).
     atomic.remove_leftovers_in(out_dir, held=True)
@@ -604,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folds = parse_folds(args.folds)  # before the settings and TensorFlow: --folds 0 came after its start-up
         config = config_from_args(args, notices=notices)
         check_source(config)  # before TensorFlow loads
+        check_folds(config, k=args.k, folds=folds, wording=COMMAND)  # --folds 6 of 5 folds: after its start-up
         # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
         data_folds = args.out is None and args.k != DEFAULT_K and data_has_folds(config)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k, data_folds=data_folds)

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -836,7 +837,7 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     assert not (tmp_path / "cv7" / "fold_7").exists()
 
 
-def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, capsys):
+def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, capsys, monkeypatch):
     """run_crossval told a Python caller "note: --k 3 is not used" and "--folds names fold(s) [9] that do not
     exist", flags it never passed; it names k=3 and folds now, and the command keeps --k 3 and --folds. The
     dataset has folds of its own (a manifest's fold column): both come before anything is decoded."""
@@ -853,6 +854,7 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
         crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[9], log=lines.append)
     assert str(info.value) == f"folds{absent}"
     assert "note: k=3 is not used: the dataset has its own folds" in lines, lines
+    monkeypatch.setattr(crossval, "check_folds", lambda *args, **kwargs: None)  # the command's early check, left out
     assert crossval.main(flags) == 2
     said = capsys.readouterr()
     assert said.err.strip() == f"error: --folds{absent}"
@@ -883,7 +885,41 @@ def test_command_refuses_a_fold_below_1_by_its_flag_before_the_settings(tmp_path
     assert parse_folds("1,5") == [1, 5]
 
 
-def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_tests_it_alone(tmp_path, capsys):
+def test_command_refuses_folds_and_a_test_fold_the_data_lacks_before_tensorflow(tmp_path, capsys, monkeypatch):
+    """``crossval --folds 6`` of five folds was refused after TensorFlow's start-up (9.5 s here), and ``--test-fold
+    6`` was noted as unused ('--folds 6 runs fold 6 alone', a fold there is not) before every fold trained. Both are
+    refused now before run_crossval (where TensorFlow loads), naming the folds present: a manifest's own and the
+    folds assigned to a folder-per-class tree (--k 3)."""
+    from sound_tf import crossval
+    from sound_tf.train import config_from_args
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("run_crossval was called before the folds were checked")
+
+    monkeypatch.setattr(crossval, "run_crossval", no_run)
+    manifest = _three_fold_manifest(tmp_path)
+    tones = _tones(tmp_path / "tones")
+    for data, extra, said in (
+            (manifest, ["--folds", "6"], "--folds names fold [6] that does not exist; folds present: [1, 2, 3]"),
+            (manifest, ["--folds", "2,7,9"], "--folds names folds [7, 9] that do not exist; folds present: [1, 2, 3]"),
+            (manifest, ["--test-fold", "6"], "--test-fold 6: the data has no fold 6; folds present: [1, 2, 3] (every "
+                                             "fold is the test fold once; --folds chooses which run)"),
+            (tones, ["--k", "3", "--folds", "4"], "--folds names fold [4] that does not exist; folds present: "
+                                                  "[1, 2, 3]")):
+        flags = ["--data", str(data), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "cv"), "--quiet", *extra]
+        assert crossval.main(flags) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {said}"
+        assert not (tmp_path / "cv").exists()
+    config = config_from_args(crossval.build_parser().parse_args(["--data", str(manifest), "--test-fold", "4"]))
+    with pytest.raises(DatasetError, match=r"^data\.test_fold=4: the data has no fold 4; folds present: \[1, 2, 3\] "
+                                           r"\(every fold is the test fold once; folds chooses which run\)$"):
+        crossval.check_folds(config)
+    crossval.check_folds(replace(config, data=replace(config.data, test_fold=3)), folds=[1, 3])  # present: no error
+
+
+def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_tests_it_alone(tmp_path, capsys,
+                                                                                          monkeypatch):
     """'crossval --data ~/ESC-50 --test-fold 3' (to test fold 3) was told 'note: data.test_fold / data.val_fold are
     ignored: every fold is the test fold once', settings the user never named, and not how to run fold 3 alone
     (session 49's ESC-50 walkthrough). The note names what was given (--test-fold 3, --val-fold 1; data.test_fold=3
@@ -894,6 +930,7 @@ def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_test
     _three_fold_manifest(tmp_path)
     flags = ["--data", str(tmp_path / "clips.csv"), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
              "--folds", "9", "--out", str(tmp_path / "cv"), "--quiet"]  # --folds 9: refused once the folds are known
+    monkeypatch.setattr(crossval, "check_folds", lambda *args, **kwargs: None)  # by run_crossval, after the note
     for given, said in ((["--test-fold", "3"], "--test-fold 3 is not used: every fold is the test fold once (--folds 3 "
                                                "runs fold 3 alone)"),
                         (["--test-fold", "2", "--val-fold", "1"], "--test-fold 2 and --val-fold 1 are not used: every "
