@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
 from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples
-from .errors import ConfigError, DatasetError, counted, is_whole, run_cli
+from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
@@ -334,7 +334,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
 
     from . import evaluation
     from .datasets import (check_two_classes, lengths_line, load_examples, rates_line, resolve_source,
-                           warn_speakers_not_grouped, write_split_csv)
+                           warn_speakers_not_grouped, with_listed_line, write_split_csv)
     from .train import run_log
     from .trainer import imbalance_note, read_state, train_run
 
@@ -374,10 +374,6 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     state = {"fingerprint": config.fingerprint(), "scheme": scheme, "folds": all_folds,
              "assignment": assignment_digest(examples)}
     _check_state(out_dir, state, overwrite=overwrite, wording=wording, config=config)
-    atomic.write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
-                                             "format": fmt})
-    config.save(out_dir)
-    write_folds_csv(out_dir / "folds.csv", examples)
 
     labels = tuple(sorted({ex.label for ex in examples}))
     pending = [fold for fold in selected if not _finished(out_dir / f"fold_{fold}")]
@@ -385,8 +381,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     item_of: dict[str, Any] = {}
     readable: list[Example] = []
     if pending:  # decode every file once, for all folds
-        items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
-        evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
+        try:
+            items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
+        except AudioError as exc:  # --strict: named with its listing's line, and no state written (below)
+            raise with_listed_line(exc, root, fmt) from None
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]
         if items:  # as train and tune say it: the recordings' lengths against the clip each fold trains on
@@ -402,6 +400,16 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                                    + f" (first: {files[0]}: "
                                    f"{reasons.get(files[0], 'unreadable')}); fix them, or leave the fold out with "
                                    f"{wording.flag('--folds')}")
+    # Written once the files are read: a --strict refusal of a missing file (or a fold with none readable) left the
+    # state, config.json and folds.csv of a cross-validation that never started, and the same command without
+    # --strict was refused as "a cross-validation with different settings" (a folder holding only the log and the
+    # lock is no cross-validation, and the command removes one it created).
+    atomic.write_json(out_dir / STATE_FILE, {**_read_json(out_dir / STATE_FILE), **state, "root": str(root),
+                                             "format": fmt})
+    config.save(out_dir)
+    write_folds_csv(out_dir / "folds.csv", examples)
+    if pending:
+        evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))

@@ -49,7 +49,7 @@ from . import atomic
 from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
-from .errors import ConfigError, DatasetError, counted, is_whole
+from .errors import AudioError, ConfigError, DatasetError, counted, is_whole
 
 if TYPE_CHECKING:
     from .config import Config
@@ -1024,6 +1024,48 @@ _LOADERS: dict[str, Callable[[Path], list[Example]]] = {
 }
 
 
+#: The formats whose files a listing names, one data row each: the listing (of the root) and its columns.
+_LISTINGS: dict[str, tuple[Callable[[Path], Path], Sequence[str], Sequence[str]]] = {
+    "csv": (lambda root: root, MANIFEST_COLUMNS, MANIFEST_OPTIONAL),
+    "esc50": (lambda root: root / ESC50_META, ESC50_COLUMNS, ESC50_OPTIONAL),
+    "urbansound8k": (lambda root: root / US8K_META, US8K_COLUMNS, US8K_OPTIONAL),
+}
+
+
+def listed_line(root: str | os.PathLike, format: str, path: str) -> tuple[Path, int] | None:
+    """The listing (a CSV manifest, ESC-50's or UrbanSound8K's metadata) and the line on which it names the file
+    ``path`` (as :func:`load_examples` gives it), or ``None`` for a format without one (a folder-per-class tree,
+    Speech Commands) or a path it does not list. Read again for an error's words: a ``--strict`` refusal of a
+    missing file named the file alone, not the row that lists it."""
+    if format not in _LISTINGS:
+        return None
+    root = Path(root)
+    where, required, optional = _LISTINGS[format]
+    listing = where(root)
+    quiet = logging.getLogger(__name__)
+    was = quiet.disabled
+    quiet.disabled = True  # its warnings were given when it was loaded
+    try:
+        rows = _read_rows(listing, required, optional)
+        examples = _LOADERS[format](root)  # one example per data row, in their order
+    finally:
+        quiet.disabled = was
+    return next(((listing, line) for (line, _), ex in zip(rows, examples) if ex.path == path), None)
+
+
+def with_listed_line(error: AudioError, root: str | os.PathLike, format: str) -> AudioError:
+    """``error`` (a file ``--strict`` refuses) with the line of the listing that names the file, when one does:
+    ``.../audio/3-100061-A-9.wav: file not found (listed on line 12 of .../meta/esc50.csv)``."""
+    try:
+        found = listed_line(root, format, error.path)
+    except (DatasetError, OSError):  # the listing changed since it was read: the error as it is
+        found = None
+    if found is None:
+        return error
+    listing, line = found
+    return AudioError(error.path, f"{error.reason} (listed on line {line} of {listing})")
+
+
 def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example]:
     """Read a dataset's examples (label, fold, group per file), in a deterministic order.
 
@@ -1856,7 +1898,11 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     total = len({ex.path for ex in all_examples if ex.label != data.silence_label}  # files, not silence's clips
                 | {path for path, _ in prior_skipped})
     log(f"data: decode cache {cache.rate_dir}")
-    result = cache.build([ex.path for ex in all_examples], strict=config.data.strict, progress=decode_progress(log))
+    try:
+        result = cache.build([ex.path for ex in all_examples], strict=config.data.strict,
+                             progress=decode_progress(log))
+    except AudioError as exc:  # --strict: the row that lists it too
+        raise with_listed_line(exc, root, fmt) from None
     if not result.cached:
         reasons = "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
         hint = ""

@@ -918,6 +918,42 @@ def test_command_refuses_folds_and_a_test_fold_the_data_lacks_before_tensorflow(
     crossval.check_folds(replace(config, data=replace(config.data, test_fold=3)), folds=[1, 3])  # present: no error
 
 
+def test_a_strict_refusal_names_the_listing_line_and_leaves_no_cross_validation_behind(tmp_path, capsys,
+                                                                                       monkeypatch):
+    """A crossval of a copy missing one listed file, refused under --strict, said 'error: .../gone_2.wav: file not
+    found' and left its state, config.json and folds.csv, so the same command without --strict was refused as a
+    cross-validation of other settings (session 49's ESC-50 walkthrough). The refusal names the manifest's line
+    now (train's too), and the folder is removed when the command made it, or holds no state when it did not."""
+    from sound_tf import crossval, trainer
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.errors import AudioError
+    from sound_tf.train import config_from_args
+
+    def no_training(config, run_dir, **kwargs):
+        raise RuntimeError(f"trained {Path(run_dir).name}")
+
+    monkeypatch.setattr(trainer, "train_run", no_training)
+    manifest = _three_fold_manifest(tmp_path)
+    with manifest.open("a") as handle:
+        handle.write("# a comment line is counted too\ngone_2.wav,mid,2\n")
+    said = f"error: {tmp_path / 'gone_2.wav'}: file not found (listed on line 12 of {manifest})"
+    made, kept = tmp_path / "cv", tmp_path / "kept"
+    kept.mkdir()
+    for out in (made, kept):
+        flags = ["--data", str(manifest), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(out), "--quiet"]
+        assert crossval.main([*flags, "--strict"]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == said
+        assert not made.exists() if out == made else sorted(p.name for p in kept.iterdir()) == [".lock", "train.log"]
+        with pytest.raises(RuntimeError, match=r"^trained fold_1$"):  # not refused as other settings
+            crossval.main(flags)
+    config = config_from_args(crossval.build_parser().parse_args(["--data", str(manifest), "--strict", "--cache-dir",
+                                                                  str(tmp_path / "cache")]))
+    with pytest.raises(AudioError) as info:
+        prepare_dataset(config, tmp_path / "run", log=lambda line: None)
+    assert str(info.value) == said.removeprefix("error: ")
+
+
 def test_a_test_fold_given_to_crossval_is_named_as_given_with_the_flag_that_tests_it_alone(tmp_path, capsys,
                                                                                           monkeypatch):
     """'crossval --data ~/ESC-50 --test-fold 3' (to test fold 3) was told 'note: data.test_fold / data.val_fold are
