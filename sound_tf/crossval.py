@@ -187,12 +187,18 @@ def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, An
     return row
 
 
+#: The ``fold`` of ``crossval.csv``'s standard deviation row, which says which deviation it is: the row read ``std``
+#: alone, while pandas' ``DataFrame.std()`` of the fold rows gives the sample one (ddof=1), 1.118 times it over 5 folds.
+STD_ROW = "std (ddof=0)"
+
+
 def write_crossval_csv(path: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> Path:
-    """One row per fold, then ``mean`` and ``std`` rows (metrics to 6 decimals)."""
+    """One row per fold, then ``mean`` and :data:`STD_ROW` rows (the population standard deviation, as
+    ``crossval.json``'s ``std`` with its ``std_ddof``; metrics to 6 decimals)."""
     columns = list(rows[0])
     lines = [[f"{row[c]:.6f}" if c in summary["mean"] else row[c] for c in columns] for row in rows]
-    lines += [[name if c == "fold" else f"{summary[name][c]:.6f}" if c in summary[name] else "" for c in columns]
-              for name in ("mean", "std")]
+    lines += [[shown if c == "fold" else f"{summary[name][c]:.6f}" if c in summary[name] else "" for c in columns]
+              for name, shown in (("mean", "mean"), ("std", STD_ROW))]
     return atomic.write_csv(path, columns, lines)
 
 

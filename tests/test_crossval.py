@@ -250,7 +250,7 @@ def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_p
         table = list(csv.DictReader(handle))
     assert [(r["fold"], r["test_clips"], r["accuracy"], r["epochs"]) for r in table[:2]] == [
         ("2", "3", "0.666667", "2"), ("4", "6", "1.000000", "3")]
-    assert [r["fold"] for r in table] == ["2", "4", "mean", "std"]
+    assert [r["fold"] for r in table] == ["2", "4", "mean", "std (ddof=0)"]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "2 of 4 folds finished; pending: [1, 3]" in page
 
@@ -747,7 +747,7 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
 
     with (out / "crossval.csv").open(newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert [r["fold"] for r in table] == ["1", "2", "3", "mean", "std"]
+    assert [r["fold"] for r in table] == ["1", "2", "3", "mean", "std (ddof=0)"]
     assert float(table[3]["accuracy"]) == pytest.approx(np.mean(accuracies), abs=1e-6)
     with (out / "skipped.csv").open(newline="") as handle:
         assert [Path(r["path"]).name for r in csv.DictReader(handle)] == ["broken.wav"]
@@ -783,7 +783,8 @@ def test_a_crossval_killed_while_it_wrote_a_folds_split_resumes(tmp_path, capsys
 def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the_std(tmp_path):
     """Four guards that need no training: a folder whose files were assigned to other folds (a file added to
     the dataset, same settings) is refused; --overwrite empties it but keeps this command's train.log and the
-    lock; crossval.csv's std row holds the standard deviation; a --folds naming no fold is an error."""
+    lock; crossval.csv's std row holds the standard deviation and says which (ddof=0); a --folds naming no fold is an
+    error."""
     from sound_tf.config import apply_overrides
     from sound_tf.crossval import STATE_FILE, _check_state, run_crossval, write_crossval_csv
 
@@ -826,7 +827,9 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     with (out / "crossval.csv").open(newline="") as handle:
         table = list(csv.DictReader(handle))
     assert [(r["fold"], r["accuracy"]) for r in table] == [
-        ("1", "0.500000"), ("2", "0.750000"), ("3", "1.000000"), ("mean", "0.750000"), ("std", "0.204124")]
+        ("1", "0.500000"), ("2", "0.750000"), ("3", "1.000000"), ("mean", "0.750000"), ("std (ddof=0)", "0.204124")]
+    # the row names its deviation: pandas' DataFrame.std() of the fold rows (ddof=1) gives sqrt(3/2) times it
+    assert float(table[4]["accuracy"]) == pytest.approx(np.std(accuracies), abs=1e-6) != np.std(accuracies, ddof=1)
 
     data = _tones(tmp_path / "data")
     config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR,
