@@ -835,19 +835,23 @@ class Config:
         except ConfigError as exc:  # a hand-edited value: name the file it is in
             raise ConfigError(f"{path}: {exc}") from None
 
-    def differences(self, saved: Mapping[str, Any], *, limit: int = 4) -> str:
-        """`` (data.path: 'a' there, 'b' now; ...)``: the settings (labels aside) in which ``saved``, a
-        :meth:`to_dict` of another run or search, differs from this config; ``""`` when none does."""
+    def changed_settings(self, saved: Mapping[str, Any], *, limit: int = 4) -> list[str]:
+        """``["data.path: 'a' there, 'b' now", ...]``: the settings (labels aside) in which ``saved``, a
+        :meth:`to_dict` of another run or search, differs from this config, at most ``limit`` of them and then
+        ``"and 3 more"`` for the rest; ``[]`` when none does. Messages join them with ``"; "``."""
         now = self.to_dict()
         changed = [f"{section}.{key}: {saved[section].get(key)!r} there, {value!r} now"
                    if isinstance(saved.get(section), Mapping) else f"{section}.{key}: absent there, {value!r} now"
                    for section, values in now.items() if section != "labels" and isinstance(values, dict)
                    for key, value in values.items()
                    if not isinstance(saved.get(section), Mapping) or saved[section].get(key) != value]
-        if not changed:
-            return ""
-        more = f"; and {len(changed) - limit} more" if len(changed) > limit else ""
-        return f" ({'; '.join(changed[:limit])}{more})"
+        return changed[:limit] + ([f"and {len(changed) - limit} more"] if len(changed) > limit else [])
+
+    def differences(self, saved: Mapping[str, Any], *, limit: int = 4) -> str:
+        """`` (data.path: 'a' there, 'b' now; ...)``: :meth:`changed_settings` in parentheses, after a space (as a
+        message's end); ``""`` when no setting differs."""
+        changed = self.changed_settings(saved, limit=limit)
+        return f" ({'; '.join(changed)})" if changed else ""
 
     def fingerprint(self, *, exclude_labels: bool = True) -> str:
         """A short hash of the settings that define a run (used to find a run to resume)."""

@@ -159,14 +159,13 @@ def _check_state(out_dir: Path, state: dict[str, Any], *, overwrite: bool, wordi
         differs.remove("fingerprint")  # started by an older version: only a setting added since, at its default
     if differs:
         # which settings: "(fingerprint differ)" left the user to diff two config.json files (a --strict dropped)
-        from .trainer import setting_differences
+        from .trainer import changed_settings
 
-        settings = setting_differences(out_dir, config) if config is not None and "fingerprint" in differs else ""
+        settings = changed_settings(out_dir, config) if config is not None and "fingerprint" in differs else []
         raise ConfigError(f"{out_dir}: holds a cross-validation with different settings or data "
                           f"({', '.join(differs)} {'differs' if len(differs) == 1 else 'differ'}"
-                          f"{': ' + settings.strip()[1:-1] if settings else ''}); pass {wording.overwrite} to start "
-                          f"over or choose another "
-                          f"{wording.out}")
+                          f"{': ' + '; '.join(settings) if settings else ''}); pass {wording.overwrite} to start over "
+                          f"or choose another {wording.out}")
 
 
 def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:

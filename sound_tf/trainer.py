@@ -77,13 +77,20 @@ def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
     return state.get("fingerprint") == fingerprint or saved_fingerprint(run_dir) == fingerprint
 
 
-def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
-    """`` (data.path: 'a' there, 'b' now; ...)``: the settings in which ``run_dir``'s saved config differs."""
+def changed_settings(run_dir: Path, config: Config, *, limit: int = 4) -> list[str]:
+    """``["data.path: 'a' there, 'b' now", ...]``: the settings in which ``run_dir``'s saved config differs
+    (:meth:`Config.changed_settings`); ``[]`` when none does or it cannot be read."""
     try:
         saved = Config.load(run_dir).to_dict()
     except (SoundTFError, OSError, ValueError):
-        return ""
-    return config.differences(saved, limit=limit)
+        return []
+    return config.changed_settings(saved, limit=limit)
+
+
+def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str:
+    """`` (data.path: 'a' there, 'b' now; ...)``: :func:`changed_settings` in parentheses, as a message's end."""
+    changed = changed_settings(run_dir, config, limit=limit)
+    return f" ({'; '.join(changed)})" if changed else ""
 
 
 #: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which

@@ -792,8 +792,8 @@ def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchS
             notes.append(f"search space {space.name!r} with other contents: fingerprint "
                          f"{saved.get('space_fingerprint')} there, {space.fingerprint()} now")
     if saved.get("config_fingerprint") != config.fingerprint():
-        changed = config.differences(saved.get("config") if isinstance(saved.get("config"), Mapping) else {})
-        notes.append(changed[2:-1] if changed else "other settings")
+        changed = config.changed_settings(saved.get("config") if isinstance(saved.get("config"), Mapping) else {})
+        notes.append("; ".join(changed) if changed else "other settings")
     return f" ({'; '.join(notes)})" if notes else ""
 
 

@@ -840,6 +840,35 @@ def test_resuming_refuses_other_data_overwrite_keeps_the_log_and_the_csv_has_the
     assert not (tmp_path / "cv7" / "fold_7").exists()
 
 
+def test_the_settings_a_refused_folder_differs_in_are_listed_whole_past_the_limit(tmp_path):
+    """_check_state took the settings out of setting_differences' ' (...)' with a [1:-1] slice of its text; it
+    joins Config.changed_settings' list now (tune's refusal did the same with [2:-1]). Pinned: more settings than the
+    limit ('and 2 more'), a path holding parentheses, and a config.json that cannot be read (no settings named)."""
+    from sound_tf.crossval import STATE_FILE, _check_state
+
+    out = tmp_path / "cv"
+    out.mkdir()
+    state = {"fingerprint": "abc", "scheme": "official", "folds": [1, 2, 3], "assignment": "0123456789ab"}
+    (out / STATE_FILE).write_text(json.dumps(state))
+    Config().save(out)
+    other = apply_overrides(Config(), {"data.path": "/data/(copy) esc", "data.strict": True, "train.epochs": 3,
+                                       "train.seed": 7, "train.batch_size": 8, "audio.clip_seconds": 2.0})
+    changed = other.changed_settings(Config().to_dict())
+    assert changed == ["audio.clip_seconds: 1.0 there, 2.0 now", "data.path: None there, '/data/(copy) esc' now",
+                       "data.strict: False there, True now", "train.epochs: 40 there, 3 now", "and 2 more"]
+    assert other.differences(Config().to_dict()) == f" ({'; '.join(changed)})"
+    assert Config().changed_settings(Config().to_dict()) == [] and Config().differences(Config().to_dict()) == ""
+    with pytest.raises(ConfigError) as info:
+        _check_state(out, {**state, "fingerprint": other.fingerprint()}, overwrite=False, config=other)
+    assert str(info.value) == (f"{out}: holds a cross-validation with different settings or data (fingerprint differs: "
+                               f"{'; '.join(changed)}); pass --overwrite to start over or choose another --out")
+    (out / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError) as info:
+        _check_state(out, {**state, "fingerprint": other.fingerprint()}, overwrite=False, config=other)
+    assert str(info.value) == (f"{out}: holds a cross-validation with different settings or data (fingerprint "
+                               f"differs); pass --overwrite to start over or choose another --out")
+
+
 def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, capsys, monkeypatch):
     """run_crossval told a Python caller "note: --k 3 is not used" and "--folds names fold(s) [9] that do not
     exist", flags it never passed; it names k=3 and folds now, and the command keeps --k 3 and --folds. The
