@@ -373,14 +373,22 @@ class LiteClassifier:
 
 
 # -- command line -----------------------------------------------------------------------------------------
+def shown_label(label: str) -> str:
+    """A class name as the plain-text output of this command and ``sound_tf.predict`` prints it: as it is, or in
+    double quotes (JSON's escapes) when it is empty or holds a space, a comma or a quote. A folder ``dog bark`` printed
+    ``dog bark 0.912, car 0.050``, and a label ``a, b`` one that reads as two; ``"dog bark" 0.912`` is one label."""
+    plain = label != "" and not any(char.isspace() or char in ",\"'" for char in label)
+    return label if plain else json.dumps(label, ensure_ascii=False)
+
+
 def _format_result(result: dict[str, Any]) -> str:
-    top = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top_k"])
+    top = ", ".join(f"{shown_label(t['label'])} {t['probability']:.3f}" for t in result["top_k"])
     lines = [f"{result['file']} ({result['duration_seconds']:.2f} s, {result['num_windows']} window"
              f"{'s' if result['num_windows'] != 1 else ''})"]
     if result["num_windows"] > 1:
         width = max(len(f"{w['end_seconds']:.2f}") for w in result["windows"])
         for w in result["windows"]:
-            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {w['label']}  "
+            lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {shown_label(w['label'])}  "
                          f"{w['probability']:.3f}")
         lines.append(f"  overall: {top}")
     else:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .audio import check_wave, expand_audio_inputs, left_out_note, load_audio, silent_note, split_windows
 from .errors import AudioError, counted, run_cli
-from .lite import check_top_k, window_timeline
+from .lite import check_top_k, shown_label, window_timeline
 
 
 @dataclass
@@ -137,11 +137,11 @@ def table_header(width: int, k: int) -> list[str]:
 
 def table_rows(prediction: Prediction, *, width: int, with_windows: bool) -> list[str]:
     """One file's row (its top classes), and with ``with_windows`` its timeline below it."""
-    cells = "  ".join(f"{f'{label} {prob:.3f}':<22}" for label, prob in prediction.top)
+    cells = "  ".join(f"{f'{shown_label(label)} {prob:.3f}':<22}" for label, prob in prediction.top)
     lines = [f"{prediction.file:<{width}}  {cells}".rstrip()]
     if with_windows:
         for w in prediction.windows:
-            best = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in w["top_k"])
+            best = ", ".join(f"{shown_label(t['label'])} {t['probability']:.3f}" for t in w["top_k"])
             lines.append(f"  {w['start_seconds']:8.2f} - {w['end_seconds']:.2f} s".ljust(26) + best)
     return lines
 

@@ -1018,3 +1018,30 @@ def test_classify_mixes_a_stereo_buffer_down_as_a_stereo_file_is(models, tmp_pat
     assert [r.getMessage().split(":")[0] for r in said] == ["mic"]
     with pytest.raises(AudioError, match=r"^pcm: expected float samples in \[-1, 1\], got dtype int16"):
         classifier.classify(np.zeros((CLIP, 2), np.int16), name="pcm")
+
+
+def test_text_output_quotes_a_label_holding_a_space_comma_or_quote_as_predict_does():
+    """A user's folder 'dog bark' printed '  dog bark 0.700, car, horn 0.200, cat 0.100': where one label ends could
+    not be told. A label holding a space, a comma or a quote (or empty) is printed in double quotes now, in the
+    overall line and the timeline, and predict's table and timeline print it the same; a plain one ('cat', '7') is
+    as it was. JSON output is unchanged (its labels are strings)."""
+    from sound_tf.predict import Prediction, table_rows
+
+    assert [lite.shown_label(label) for label in ("cat", "7", "dog bark", "car, horn", 'say "hi"', "", "tab\there")] \
+        == ["cat", "7", '"dog bark"', '"car, horn"', '"say \\"hi\\""', '""', '"tab\\there"']
+    top = [{"label": "dog bark", "probability": 0.7}, {"label": "car, horn", "probability": 0.2},
+           {"label": "cat", "probability": 0.1}]
+    one = {"file": "a.wav", "duration_seconds": 0.5, "num_windows": 1, "top_k": top}
+    assert lite._format_result(one).splitlines() == ["a.wav (0.50 s, 1 window)",
+                                                     '  "dog bark" 0.700, "car, horn" 0.200, cat 0.100']
+    two = {**one, "duration_seconds": 1.0, "num_windows": 2,
+           "windows": [{"start_seconds": 0.0, "end_seconds": 0.5, "label": "dog bark", "probability": 0.9},
+                       {"start_seconds": 0.5, "end_seconds": 1.0, "label": "cat", "probability": 0.6}]}
+    assert lite._format_result(two).splitlines()[1:] == [
+        '  0.00-0.50 s  "dog bark"  0.900', "  0.50-1.00 s  cat  0.600",
+        '  overall: "dog bark" 0.700, "car, horn" 0.200, cat 0.100']
+    prediction = Prediction(file="a.wav", duration_s=1.0, top=[("dog bark", 0.7), ("cat", 0.1)],
+                            windows=[{"start_seconds": 0.0, "end_seconds": 0.5,
+                                      "top_k": [{"label": "car, horn", "probability": 0.5}]}])
+    assert table_rows(prediction, width=5, with_windows=True) == [
+        'a.wav  "dog bark" 0.700        cat 0.100', '      0.00 - 0.50 s       "car, horn" 0.500']
