@@ -297,14 +297,25 @@ class LogMel(keras.layers.Layer):
                    **kwargs)
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames produced from ``num_samples`` samples."""
-        return 1 + (int(num_samples) - self.frame_length_samples) // self.hop_length_samples
+        """Frames produced from ``num_samples`` samples.
+
+        Raises :class:`~sound_tf.errors.ConfigError` (a ``ValueError``) for fewer samples than one frame, as the
+        layer refuses such an input: it gave 0 or a negative count (``-2`` for 80 samples in 400-sample frames),
+        and :meth:`macs` a negative cost, where no caller can use either."""
+        samples = int(num_samples)
+        if samples < self.frame_length_samples:
+            raise ConfigError(self._too_short(samples))
+        return 1 + (samples - self.frame_length_samples) // self.hop_length_samples
+
+    def _too_short(self, samples: int) -> str:
+        return (f"LogMel input has {samples} samples, fewer than one frame "
+                f"(frame_length_samples={self.frame_length_samples})")
 
     def macs(self, num_samples: int) -> int:
         """Multiply-accumulates for one clip of ``num_samples`` samples.
 
         ``matmul``: its three matrix products. ``fft``: the mel projection plus ``2 N log2 N`` per frame
-        for the real FFT of size ``N`` (a rough figure).
+        for the real FFT of size ``N`` (a rough figure). Fewer samples than one frame: as :meth:`num_frames`.
         """
         if self.dft == "matmul":
             per_frame = FourStepDFT.macs_per_frame(
@@ -324,8 +335,7 @@ class LogMel(keras.layers.Layer):
             raise ConfigError(f"LogMel expects a waveform batch [batch, samples], got shape {input_shape}")
         samples = input_shape[-1]
         if samples is not None and samples < self.frame_length_samples:
-            raise ConfigError(f"LogMel input has {samples} samples, fewer than one frame "
-                              f"(frame_length_samples={self.frame_length_samples})")
+            raise ConfigError(self._too_short(samples))
 
     def build(self, input_shape: tuple) -> None:
         self._check_input_shape(input_shape)

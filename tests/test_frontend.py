@@ -467,6 +467,27 @@ def test_macs_count_the_frames_and_the_products_of_either_power_spectrum():
 
 
 @pytest.mark.parametrize("dft", ["fft", "matmul"])
+def test_frames_and_macs_of_fewer_samples_than_a_frame_are_refused_as_the_layer_refuses_them(dft):
+    """num_frames gave 0 for frame - 1 samples and -2 for 80 samples in 400-sample frames (hop 160), and macs a
+    negative cost; every caller (the layer's shapes, export's features.json, models' cost line) uses them for a clip
+    the layer takes, and the layer refuses a shorter one. Both raise its error now (a ValueError), naming the
+    samples and the frame; one frame's samples give 1 frame, and the layer's refusal reads the same."""
+    config = make_config(16000, clip_seconds=0.5, fmin_hz=50.0, fmax_hz=7000.0, num_mel_bins=40)
+    layer = LogMel.from_config_object(config, dft=dft)
+    frame, hop = layer.frame_length_samples, layer.hop_length_samples
+    assert (frame, hop) == (400, 160)
+    for samples in (frame - 1, 80, 0):
+        message = rf"^LogMel input has {samples} samples, fewer than one frame \(frame_length_samples=400\)$"
+        for count in (layer.num_frames, layer.macs):
+            with pytest.raises(ValueError, match=message):
+                count(samples)
+    assert [layer.num_frames(n) for n in (frame, frame + hop - 1, frame + hop)] == [1, 1, 2]
+    assert layer.macs(frame) > 0 and layer.macs(frame + hop) == 2 * layer.macs(frame)
+    with pytest.raises(ConfigError, match=r"^LogMel input has 80 samples, fewer than one frame \(frame_length_"):
+        layer(np.zeros((1, 80), np.float32))
+
+
+@pytest.mark.parametrize("dft", ["fft", "matmul"])
 def test_a_clip_of_exactly_one_frame_gives_that_frame(dft, rng):
     """The shortest input LogMel and compute_feature_stats take is one frame's samples (one frame out)."""
     config = make_config(22050, clip_seconds=0.2, fmin_hz=50.0, fmax_hz=9000.0, num_mel_bins=40)
