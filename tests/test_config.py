@@ -363,6 +363,10 @@ def test_stft_sizes_are_the_nearest_whole_samples():
     {"train.seed": 2**30 - 1},
     {"audio.clip_seconds": 0.05, "features.frame_length_ms": 50.0},      # a clip of exactly one frame (800 samples)
     {"features.frame_length_ms": 32.0, "features.fft_length": 512},       # an FFT as long as the frame
+    {"audio.sample_rate_hz": 1000, "features.num_mel_bins": 8},           # the documented lower bound
+    {"features.fmin_hz": 0.0},                                            # the filterbank from 0 Hz
+    {"augment.gain_min_db": 6.0, "augment.gain_max_db": 6.0},             # a span of one value: a fixed gain
+    {"augment.speed_min_factor": 0.5, "augment.speed_max_factor": 2.0},   # the span's own bounds
 ])
 def test_inclusive_bounds_are_accepted(overrides):
     apply_overrides(Config(), overrides)
@@ -373,6 +377,12 @@ def test_inclusive_bounds_are_accepted(overrides):
     ({"data.test_fraction": 0.5}, "data.test_fraction must be in (0, 0.5), got 0.5"),
     ({"data.val_fraction": 0.5}, "data.val_fraction must be in (0, 0.5), got 0.5"),
     ({"audio.window_hop_seconds": 1.01}, "audio.window_hop_seconds must be in (0, clip_seconds=1.0]"),
+    ({"data.val_fraction": 0.0}, "data.val_fraction must be in (0, 0.5), got 0.0"),
+    ({"data.test_fraction": 0.0}, "data.test_fraction must be in (0, 0.5), got 0.0"),
+    ({"features.fft_length": 768}, "features.fft_length must be a power of two >= 16, got 768"),  # >= a frame (400)
+    ({"data.split_file": "split.csv", "data.val_fold": 1},
+     "data.split_file fixes every split, so data.test_fold=None / data.val_fold=1 would not be used"),
+    ({"audio.sample_rate_hz": 999}, "audio.sample_rate_hz must be an integer in [1000, 192000], got 999"),
 ])
 def test_exclusive_bounds_are_refused(overrides, message):
     with pytest.raises(ConfigError) as info:
@@ -529,3 +539,57 @@ def test_a_set_flag_that_is_not_a_number_says_so_without_speaking_of_quotes():
         key, value = item.split("=")
         assert str(info.value) == f"--set {item}: {key} must be {kind}, got {value!r}"
     assert parse_set_flags(["train.epochs=3", "features.fmax_hz=null", "train.learning_rate=1e-3"])["train.epochs"] == 3
+
+
+def test_an_unknown_key_without_a_close_setting_lists_its_sections_keys_and_an_unknown_section_the_sections():
+    """'--set model.zzz=1' names the keys of [model], where the user was looking, and '--set zoo.bar=1' the
+    sections; both flags at once give both lists, each once."""
+    model_keys = ", ".join(f.name for f in dataclasses.fields(Config().model))
+    sections = ", ".join(f.name for f in dataclasses.fields(Config()) if f.name != "labels")
+    cases = {("model.zzz=1",): f"--set model.zzz=1: unknown key 'zzz' in [model]; known keys in [model]: {model_keys}",
+             ("zoo.bar=1",): f"--set zoo.bar=1: no section 'zoo'; sections: {sections}",
+             ("model.zzz=1", "zoo.bar=1"): f"--set model.zzz=1: unknown key 'zzz' in [model]; --set zoo.bar=1: no "
+                                           f"section 'zoo'; sections: {sections}; known keys in [model]: {model_keys}"}
+    for flags, message in cases.items():
+        with pytest.raises(ConfigError) as info:
+            parse_set_flags(list(flags))
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize("word, value", [("YES", True), ("On", True), (" TRUE ", True), ("No", False), ("OFF", False),
+                                         ("0", False), ("1", True)])
+def test_a_switch_takes_its_words_in_any_case(word, value):
+    """--set train.class_weights=Yes (as a shell user types it) is true, as yes is."""
+    flags = parse_set_flags([f"train.class_weights={word}"])
+    assert flags["train.class_weights"] is value
+    assert apply_overrides(Config(), flags).train.class_weights is value
+
+
+def test_a_misspelt_section_is_refused_not_left_at_its_defaults(tmp_path):
+    """A recipe's [trian] (or a config.json's) would leave every train setting at its default without a word."""
+    recipe = tmp_path / "typo.toml"
+    recipe.write_text("[trian]\nepochs = 3\n")
+    expected = sorted(f.name for f in dataclasses.fields(Config()) if f.name != "labels")
+    with pytest.raises(ConfigError) as info:
+        config_from_recipe(recipe)
+    assert str(info.value) == f"{recipe}: unknown config section(s) ['trian']; expected {expected} or labels"
+    with pytest.raises(ConfigError, match=r"unknown config section\(s\) \['trian'\]"):
+        Config.from_dict({**Config().to_dict(), "trian": {"epochs": 3}})
+
+
+def test_an_override_of_none_is_a_flag_not_given_and_keeps_the_setting():
+    """Commands pass their unset flags straight through as None: the recipe's values stay (None is not null)."""
+    config = apply_overrides(Config(), {"train.epochs": 3, "features.fmax_hz": 4000.0})
+    kept = apply_overrides(config, {"train.epochs": None, "features.fmax_hz": None, "data.path": None})
+    assert kept == config and (kept.train.epochs, kept.features.fmax_hz) == (3, 4000.0)
+
+
+def test_a_saved_configs_differences_compare_lists_as_saved(tmp_path):
+    """to_dict is what config.json holds (tuples as lists): a run's saved settings equal today's, and a changed
+    list is named as both sides read, not as a tuple against a list."""
+    config = Config()
+    config.save(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert config.to_dict() == saved and config.differences(saved) == ""
+    narrow = apply_overrides(config, {"model.widths": [16, 32]})
+    assert narrow.differences(saved) == f" (model.widths: {list(config.model.widths)!r} there, [16, 32] now)"
