@@ -1211,3 +1211,128 @@ def test_split_windows_keep_the_dtype_and_a_view_shares_one_padded_copy(dtype):
     view = split_windows(wave, clip_samples=4, hop_samples=3, copy=False)
     np.testing.assert_array_equal(view, windows)
     assert not view.flags.writeable and np.shares_memory(view[0], view[1])  # sample 4 stored once
+
+
+# (file name, container, subtype) for each ending of AUDIO_EXTENSIONS, some in capitals (a recorder's TAKE1.WAV)
+_NAMED_FORMATS = [("a.wav", "WAV", "PCM_16"), ("B.WAVE", "WAV", "PCM_24"), ("c.flac", "FLAC", "PCM_16"),
+                  ("d.ogg", "OGG", "VORBIS"), ("e.oga", "OGG", "VORBIS"), ("f.opus", "OGG", "OPUS"),
+                  ("g.mp3", "MP3", "MPEG_LAYER_III"), ("h.aiff", "AIFF", "PCM_16"), ("I.AIF", "AIFF", "PCM_16"),
+                  ("j.aifc", "AIFF", "FLOAT"), ("k.au", "AU", "PCM_16"), ("l.snd", "AU", "PCM_16"),
+                  ("m.caf", "CAF", "PCM_16"), ("n.w64", "W64", "PCM_16"), ("o.rf64", "RF64", "PCM_16"),
+                  ("P.Wav", "WAV", "FLOAT")]
+
+
+def test_recordings_are_found_by_their_endings_in_any_case_and_hidden_ones_are_left_out(tmp_path):
+    """A folder of the same tone in every container and ending AUDIO_EXTENSIONS lists (TAKE1.WAV as take1.wav):
+    the noise folder's listing and a command line's folder find each of them, and each decodes to the tone;
+    macOS's ._ companions (AppleDouble files named like the recording) are hidden, so neither lists them."""
+    from sound_tf.audio import AUDIO_EXTENSIONS, expand_audio_inputs, is_audio_file, list_audio_folder
+
+    folder = tmp_path / "noise"
+    (folder / "sub").mkdir(parents=True)
+    tone = sine(TONE_HZ, 0.5, RATE_HZ)
+    for name, container, subtype in _NAMED_FORMATS:
+        sf.write(folder / "sub" / name, tone, RATE_HZ, format=container, subtype=subtype)
+    (folder / "._a.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(80))  # AppleDouble header, no audio
+    (folder / "sub" / ".d.ogg").write_bytes(b"x")
+    (folder / "notes.txt").write_text("where and when\n")
+    expected = sorted(folder / "sub" / name for name, _, _ in _NAMED_FORMATS)
+    assert {Path(name).suffix.lower() for name, _, _ in _NAMED_FORMATS} == set(AUDIO_EXTENSIONS)
+    assert list_audio_folder(folder) == (expected, None)
+    left_out: list[str] = []
+    assert expand_audio_inputs([folder], left_out=left_out) == [(str(path), None) for path in expected]
+    assert left_out == [str(folder / "notes.txt")]
+    assert not is_audio_file(folder / "._a.wav") and not is_audio_file("notes.txt")
+    for path in expected:
+        decoded = load_audio(path, sample_rate_hz=RATE_HZ)
+        assert peak_hz(decoded[: RATE_HZ // 2], RATE_HZ) == pytest.approx(TONE_HZ, abs=RATE_HZ / (RATE_HZ // 2)), path
+
+
+def test_a_noise_folder_is_listed_in_name_order_and_its_problem_counts_no_hidden_file(tmp_path):
+    """list_audio_folder's files are sorted whatever order the file system lists them in (files made from the last
+    name to the first), and a folder without recordings names its other files, not .DS_Store."""
+    from sound_tf.audio import AUDIO_EXTENSIONS, list_audio_folder
+
+    folder = tmp_path / "noise"
+    names = [f"{folder_name}/{i:02d}.wav" for folder_name in ("b", "a") for i in range(12, 0, -1)]
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_wav(folder / name, sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ)
+    assert list_audio_folder(folder) == ([folder / name for name in sorted(names)], None)
+    other = tmp_path / "papers"
+    other.mkdir()
+    for name in (".DS_Store", "readme.md", ".hidden.txt"):
+        (other / name).write_text("x")
+    assert list_audio_folder(other) == ([], f"holds no audio files (1 other file, e.g. readme.md; audio files end in "
+                                            f"{' '.join(AUDIO_EXTENSIONS)})")
+
+
+def test_float_files_at_full_scale_and_at_the_integer_pcm_limit(tmp_path):
+    """The refusal of integer PCM stored as floats is of whole numbers beyond full scale or a peak over
+    _MAX_FLOAT_PEAK: a float click track of -1, 0 and 1 is audio, as is a peak of exactly that limit (clipped);
+    a float beyond it is refused, and so is a peak reached by a negative sample alone."""
+    from sound_tf.audio import _MAX_FLOAT_PEAK
+
+    clicks = np.zeros(RATE_HZ // 10, np.float32)
+    clicks[::400], clicks[200::400] = 1.0, -1.0
+    path = tmp_path / "clicks.wav"
+    sf.write(path, clicks, RATE_HZ, subtype="FLOAT")
+    np.testing.assert_array_equal(load_audio(path, sample_rate_hz=RATE_HZ), clicks)
+    limit = np.float32(_MAX_FLOAT_PEAK)
+    for peak, refused in ((limit, False), (np.nextafter(limit, np.float32(np.inf)), True)):
+        for sign in (1, -1):
+            samples = np.array([0.25, sign * peak, -0.5], np.float32)  # 0.25: not whole numbers
+            path = tmp_path / f"peak_{sign}_{peak}.wav"
+            sf.write(path, samples, RATE_HZ, subtype="FLOAT")
+            if refused:
+                with pytest.raises(AudioError, match=f"holds float samples up to {float(peak):g}, where full scale"):
+                    load_audio(path, sample_rate_hz=RATE_HZ)
+            else:
+                np.testing.assert_array_equal(load_audio(path, sample_rate_hz=RATE_HZ), np.clip(samples, -1, 1))
+
+
+@pytest.mark.parametrize("source_hz", [15999, 16001, 44100, 11025])
+def test_a_file_at_a_rate_one_hertz_away_is_resampled_to_the_length_at_the_target_rate(tmp_path, source_hz):
+    """Every rate that differs is resampled, 1 Hz away too: the decoded length is frames * target / source, rounded
+    (16001 frames at 16001 Hz are 16000 samples of a second at 16 kHz)."""
+    frames = source_hz + 7
+    path = tmp_path / f"tone_{source_hz}.wav"
+    sf.write(path, sine(TONE_HZ, frames / source_hz, source_hz), source_hz, subtype="FLOAT")
+    assert len(load_audio(path, sample_rate_hz=RATE_HZ)) == round(frames * RATE_HZ / source_hz)
+
+
+def test_a_tone_above_the_target_nyquist_frequency_leaves_no_alias(tmp_path):
+    """Resampling 44.1 kHz to 16 kHz filters out what lies above 8 kHz: a 10-kHz tone does not fold back to 6 kHz
+    (soxr HQ: about 140 dB down here; an interpolating resampler without the filter keeps it at 0 dB)."""
+    path = tmp_path / "high.wav"
+    source = sine(10000.0, 1.0, 44100)
+    sf.write(path, source, 44100, subtype="FLOAT")
+    decoded = load_audio(path, sample_rate_hz=RATE_HZ)
+    middle = decoded[RATE_HZ // 10: -RATE_HZ // 10]  # the filter's edges aside
+    assert 10 * np.log10(np.mean(middle.astype(np.float64) ** 2) / np.mean(source.astype(np.float64) ** 2)) < -100
+
+
+def test_cache_redecodes_a_source_rewritten_within_the_same_second_with_the_same_size(tmp_path):
+    """The time in the cache key is in nanoseconds: a clip rewritten 1 ms later (a script rendering it twice)
+    is decoded again, not the earlier version reused because both fall in one second."""
+    source = tmp_path / "clip.wav"
+    sf.write(source, sine(300.0, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    second_ns = 1_700_000_000_000_000_000
+    os.utime(source, ns=(second_ns, second_ns + 1_000_000))
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ, workers=1)
+    old = cache.ensure(source)
+    sf.write(source, sine(2000.0, 0.25, RATE_HZ), RATE_HZ, subtype="PCM_16")
+    os.utime(source, ns=(second_ns, second_ns + 2_000_000))
+    result = cache.build([source])
+    assert (result.decoded, result.reused) == (1, 0) and result.cached[str(source)] != old
+    assert peak_hz(sf.read(result.cached[str(source)], dtype="float32")[0], RATE_HZ) == pytest.approx(2000.0, abs=20)
+
+
+def test_the_decode_cache_says_nothing_of_a_silent_file_when_its_caller_names_them(tmp_path, caplog):
+    """silent_use=None (a noise folder, whose silent files augment names all at once) logs no warning per file."""
+    sf.write(tmp_path / "zeros.wav", np.zeros(RATE_HZ // 4, np.float32), RATE_HZ, subtype="PCM_16")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([tmp_path / "zeros.wav"],
+                                                                                silent_use=None)
+    assert result.decoded == 1 and not caplog.records
+
