@@ -172,13 +172,16 @@ def list_audio_folder(folder: str | os.PathLike) -> tuple[list[Path], str | None
     """``(audio files, problem)`` of a folder of recordings with no classes (``augment.noise_dir``): the files
     under it at any depth whose names end in one of :data:`AUDIO_EXTENSIONS`, sorted (not only regular files: a
     broken link or a FIFO named like audio is listed, and the decoder reports it as skipped), and ``"no such
-    folder"``, ``"a file, not a folder"`` or ``"holds no audio files (...)"`` when it is unusable, else ``None``."""
+    folder"``, ``"a file, not a folder"`` or ``"holds no audio files (...)"`` when it is unusable, else ``None``.
+    Hidden files and everything under a hidden folder (``.Trash-1000``, ``.git``) are left out, as a data folder's
+    and a command line's folder's are."""
     folder = Path(folder).expanduser()
     if not folder.exists():
         return [], "no such folder"
     if not folder.is_dir():
         return [], "a file, not a folder"
-    found = sorted(p for p in folder.rglob("*") if not p.is_dir())
+    found = sorted(p for p in folder.rglob("*")  # a trash folder's deleted recordings were mixed in as noise
+                   if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1]))
     files = [p for p in found if is_audio_file(p)]
     if files:
         return files, None

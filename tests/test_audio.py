@@ -1336,3 +1336,24 @@ def test_the_decode_cache_says_nothing_of_a_silent_file_when_its_caller_names_th
                                                                                 silent_use=None)
     assert result.decoded == 1 and not caplog.records
 
+
+def test_a_noise_folder_leaves_out_what_is_under_its_hidden_folders(tmp_path):
+    """A noise folder at a USB stick's root holds the recordings deleted from it in .Trash-1000 (and a project's in
+    .git): those were mixed in as noise, where a data folder and a command line's folder left them out. The same
+    folder is now listed alike by list_audio_folder and expand_audio_inputs; a hidden folder holding every
+    recording leaves none."""
+    from sound_tf.audio import expand_audio_inputs, list_audio_folder
+
+    folder = tmp_path / "noise"
+    for name in ("rain.wav", "city/bus.flac", ".Trash-1000/files/old.wav", "city/.cache/bus.wav", ".git/x.wav"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        container = "FLAC" if name.endswith(".flac") else "WAV"
+        sf.write(folder / name, sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ, format=container)
+    files, problem = list_audio_folder(folder)
+    assert (files, problem) == ([folder / "city" / "bus.flac", folder / "rain.wav"], None)
+    assert [(str(path), None) for path in files] == expand_audio_inputs([folder])
+    hidden_only = tmp_path / "hidden_only"
+    (hidden_only / ".old").mkdir(parents=True)
+    write_wav(hidden_only / ".old" / "a.wav", sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ)
+    assert list_audio_folder(hidden_only) == ([], "holds no audio files")
+    assert list_audio_folder(hidden_only / ".old") == ([hidden_only / ".old" / "a.wav"], None)  # named itself: read
