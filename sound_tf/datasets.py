@@ -1890,7 +1890,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
 
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
-    if data.silence_label is not None and not silence:  # resumed: its silence clips, cut again if the cache lost them
+    if data.silence_label is not None and split_path.is_file():  # resumed: its silence clips, cut again if lost
         rows = {name: [ex for ex in splits[name] if ex.label == data.silence_label] for name in SPLITS}
         if not all(cache.holds(ex.path) for name in SPLITS for ex in rows[name]):
             silence_slices(config, silence_noise_dir(config, root, fmt), {n: len(rows[n]) for n in SPLITS}, cache)

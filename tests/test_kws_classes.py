@@ -149,6 +149,32 @@ def test_without_other_label_the_other_words_are_left_out_and_any_dataset_works(
                         "(data.other_label is not set)"
 
 
+def _four_words(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder per word (8 takes of 0.5 s each, split by fractions) and a folder of one 10-s noise recording."""
+    root, noise = tmp_path / "words", tmp_path / "noise"
+    rng = np.random.default_rng(3)
+    for index, word in enumerate(("on", "off", "go", "stop")):
+        (root / word).mkdir(parents=True)
+        for take in range(8):
+            sf.write(root / word / f"{take}.wav", _word(index, take, rng), RATE_HZ, subtype="PCM_16")
+    noise.mkdir()
+    sf.write(noise / "hum.wav", (0.1 * rng.standard_normal(10 * RATE_HZ)).astype(np.float32), RATE_HZ)
+    return root, noise
+
+
+def test_a_silence_share_of_0_adds_no_class_on_a_drawn_split(tmp_path):
+    """A share in [0, 1) is accepted: 0 is no silence class, and a split drawn by fractions took it as a resumed
+    run's (TypeError: 'NoneType' object is not subscriptable)."""
+    root, noise = _four_words(tmp_path)
+    config = _config(root, tmp_path, **{"data.format": "folder", "data.other_label": None,
+                                        "augment.noise_dir": str(noise),
+                                        "data.keep_labels": ["on", "off"], "data.silence_share": 0.0})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert prepared.labels == ("off", "on")
+    assert [len(prepared.splits[n]) for n in SPLITS] == [12, 2, 2]
+    assert not (tmp_path / "run" / SILENCE_CSV).exists()
+
+
 def test_silence_clips_are_a_clip_long_no_louder_than_their_noise_and_held_out_ones_come_from_other_parts(
         tree, tmp_path):
     config = _config(tree, tmp_path, **{"data.silence_share": 0.5, "data.other_share": 0.2})
