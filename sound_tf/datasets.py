@@ -1662,6 +1662,25 @@ def silence_slices(config: Config, noise_dir: Path, counts: Mapping[str, int],
     return records
 
 
+def _refuse_share_of_none(missing: Sequence[str], data: Any, train: Sequence[Item], root: Path) -> None:
+    """Refuse an other or silence class (``data`` a config's ``data`` section) that ``missing`` names because its
+    share of a small training split rounds to no example: it read ``class _silence_ (0 files: ) has no training
+    example; add files or remove the class``, where the share is what to raise."""
+    words = sum(item.label not in (data.other_label, data.silence_label) for item in train)
+    for which, (label, name) in enumerate(((data.other_label, "other"), (data.silence_label, "silence"))):
+        if label is None or label not in missing or class_shares(words, data)[which]:
+            continue
+        rest = float(data.silence_share if which == 0 else data.other_share) if (
+            data.silence_label if which == 0 else data.other_label) is not None else 0.0
+        least = math.ceil(500 * (1 - rest) / (words + 0.5)) / 1000  # share * words / (1 - share - rest) >= 0.5
+        while not class_shares(words, dataclasses.replace(data, **{f"{name}_share": least}))[which]:
+            least = round(least + 0.001, 3)  # the float rounding of the bound
+        raise DatasetError(f"{root}: class {label} has no training example: data.{name}_share "
+                           f"{float(getattr(data, name + '_share')):g} of a training split with "
+                           f"{counted(words, 'examples')} of the other classes rounds to none; raise data.{name}_share "
+                           f"to {least:g} or more, or leave data.{name}_label out")
+
+
 def _split_fold(examples: Sequence[Example]) -> int | None:
     """The fold all of a split's ``examples`` share (Speech Commands' test split is fold 3), else ``None``: a
     silence clip of that split takes it, so that ``evaluate --fold 3`` finds it too."""
@@ -1954,6 +1973,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
                            f"3 readable files (or source groups) per class, or 3 folds")
     train_counts = Counter(item.label for item in items["train"])
     missing = [label for label in labels if train_counts[label] == 0]
+    _refuse_share_of_none(missing, data, items["train"], root)
     if missing:  # where their files are: unreadable, or all held out (a class of one group: a typo's few rows)
         def whereabouts(label: str) -> str:
             files = [ex for ex in all_examples if ex.label == label]

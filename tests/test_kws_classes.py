@@ -175,6 +175,30 @@ def test_a_silence_share_of_0_adds_no_class_on_a_drawn_split(tmp_path):
     assert not (tmp_path / "run" / SILENCE_CSV).exists()
 
 
+@pytest.mark.parametrize("name, share, least", [("silence", 0.02, 0.04), ("other", 0.02, 0.04)])
+def test_a_share_that_rounds_to_no_training_example_is_refused_naming_the_share_to_give(tmp_path, name, share, least):
+    """12 training clips of the kept words: a share of 0.02 is 12 / 0.98 * 0.02 = 0.24 clips, rounded to none; the
+    error read 'class _silence_ (0 files: ) has no training example; add files or remove the class'."""
+    root, noise = _four_words(tmp_path)
+    other = {"data.other_label": "_unknown_" if name == "other" else None,
+             "data.silence_label": "_silence_" if name == "silence" else None}
+    config = _config(root, tmp_path, **{"data.format": "folder", "augment.noise_dir": str(noise),
+                                        "data.keep_labels": ["on", "off"], f"data.{name}_share": share, **other})
+    label = other[f"data.{name}_label"]
+    with pytest.raises(DatasetError, match=(
+            rf"words: class {label} has no training example: data\.{name}_share 0\.02 of a training split with 12 "
+            rf"examples of the other classes rounds to none; raise data\.{name}_share to 0\.04 or more, or leave "
+            rf"data\.{name}_label out$")):
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "split.csv").exists()
+    prepared = prepare_dataset(apply_overrides(config, {f"data.{name}_share": least}), tmp_path / "run",
+                               log=lambda _: None)
+    assert Counter(item.label for item in prepared.splits["train"])[label] == 1  # 12 / 0.96 * 0.04 = 0.5: one
+    with pytest.raises(DatasetError, match=r"rounds to none; raise data\.\w+_share to 0\.04 or more"):
+        prepare_dataset(apply_overrides(config, {f"data.{name}_share": 0.039}), tmp_path / "run2",
+                        log=lambda _: None)
+
+
 def test_silence_clips_are_a_clip_long_no_louder_than_their_noise_and_held_out_ones_come_from_other_parts(
         tree, tmp_path):
     config = _config(tree, tmp_path, **{"data.silence_share": 0.5, "data.other_share": 0.2})
