@@ -801,12 +801,23 @@ _GROUP_LIKE = ("machine", "speaker", "source", "source_file", "src_file", "recor
                "device", "unit", "patient", "client", "individual", "animal", "site", "sensor", "microphone", "fsid")
 
 
-def _group_like_column(header: Sequence[str]) -> str | None:
-    """The first column of ``header`` that looks like a group (:data:`_GROUP_LIKE`), when it has no ``group``."""
+def _group_like_column(header: Sequence[str], rows: Sequence[Mapping[str, str]] = ()) -> str | None:
+    """The first column of ``header`` that looks like a group (:data:`_GROUP_LIKE`), when it has no ``group``, and
+    whose values in ``rows`` could be one: a value shared by two rows, and not one value per label. A 'class_id'
+    (each label's number) was named, with the advice to call it group, which holds out whole classes, and a
+    'file_id' (one per row) before the 'machine_id' beside it."""
     if "group" in header:
         return None
-    return next((h for h in header if h not in MANIFEST_COLUMNS + MANIFEST_OPTIONAL
-                 and (h.lower() in _GROUP_LIKE or h.lower().endswith("_id"))), None)
+    for h in header:
+        if h in MANIFEST_COLUMNS + MANIFEST_OPTIONAL or not (h.lower() in _GROUP_LIKE or h.lower().endswith("_id")):
+            continue
+        pairs = [(value, row["label"]) for row in rows if (value := (row.get(h) or "").strip())]
+        values = {value for value, _ in pairs}
+        if rows and (len(values) == len(pairs)  # one per file (or none): no group
+                     or len(set(pairs)) == len(values) == len({label for _, label in pairs})):  # the label's own
+            continue
+        return h
+    return None
 
 
 def _check_csv_file(path: Path) -> None:
@@ -854,7 +865,8 @@ def _load_csv(path: Path) -> list[Example]:
                        len(grouped), len(examples), "has" if len(grouped) == 1 else "have",
                        counted(len(lines), "rows"), "" if len(lines) == 1 else "s",
                        ", ".join(map(str, lines[:5])), ", ..." if len(lines) > 5 else "")
-    elif not grouped and all(ex.fold is None for ex in examples) and (like := _group_like_column(header)):
+    elif not grouped and all(ex.fold is None for ex in examples) and (
+            like := _group_like_column(header, [row for _, row in rows])):
         logger.warning("%s: column %r is not read: without a 'group' column the split is drawn file by file, so "
                        "one %s's recordings can be in training and in test; name the column group to keep each "
                        "%s's recordings in one split", path, like, like, like)

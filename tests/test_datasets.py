@@ -1887,6 +1887,27 @@ def test_a_manifest_column_that_looks_like_a_group_is_named_when_there_is_no_gro
     assert "column 'Speaker' is not read" in caplog.text
 
 
+def test_an_id_column_of_one_value_per_file_or_per_label_is_not_called_a_group(tmp_path, caplog):
+    """A 'class_id' (each label's number) was named with the advice to call it group, which would hold out whole
+    classes, and a 'file_id' (one per row) was named in place of the 'machine_id' beside it; a column of empty
+    cells is no group either."""
+    manifest = tmp_path / "m.csv"
+    for header, values, named in (("class_id", lambda i: str(i % 2), None), ("file_id", lambda i: f"f{i}", None),
+                                  ("machine_id", lambda i: "", None),
+                                  ("file_id,machine_id", lambda i: f"f{i},m{i % 3}", "machine_id"),
+                                  ("class_id,speaker", lambda i: f"{i % 2},s{i // 2}", "speaker")):
+        caplog.clear()
+        manifest.write_text(f"path,label,{header}\n" + "".join(f"{i}.wav,{'ab'[i % 2]},{values(i)}\n"
+                                                                 for i in range(6)))
+        with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+            assert len(load_examples(manifest)) == 6
+        if named is None:
+            assert "is not read" not in caplog.text, header
+        else:
+            assert f"column {named!r} is not read: without a 'group' column" in caplog.text, header
+            assert caplog.text.count("is not read") == 1
+
+
 def test_rows_without_a_group_among_rows_with_one_are_named(tmp_path, caplog):
     """Three empty 'group' cells of 120 rows made three groups of one file each, free to land in test while the
     rest of their machine trained, without a word. The first line, the count and the lines are named; a manifest
