@@ -38,8 +38,8 @@ from ..errors import ConfigError
 from .backends import Backend, resolve_backend
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from .middleware import (API_KEY_HEADER, BodyRejected, RequestContextMiddleware, error_body, error_kind_for_status,
-                         server_log)
+from .middleware import (API_KEY_HEADER, INTERNAL_ERROR_DETAIL, BodyRejected, RequestContextMiddleware, error_body,
+                         error_kind_for_status, server_log)
 from .schemas import (BatchResponse, ClassifyResponse, ErrorResponse, HealthResponse, LabelsResponse,
                       ReadyResponse)
 from .service import ClassifierService, ServeError, safe_filename
@@ -300,7 +300,7 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
                                                                           "filename": safe_filename(upload.filename)}})
                 metrics.errors.labels(kind="internal_error").inc()
                 return {"filename": safe_filename(upload.filename), "error": "internal_error",
-                        "detail": "internal server error; the request id is in the logs", "status": 500}
+                        "detail": INTERNAL_ERROR_DETAIL, "status": 500}
 
         results = await asyncio.gather(*(one(f) for f in files))
         failed = sum(1 for r in results if "error" in r)

@@ -39,6 +39,8 @@ __all__ = ["BodyRejected", "OPEN_PATHS", "RequestContextMiddleware", "error_body
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 server_log = logging.getLogger("sound_tf.serve")
+#: The detail of a 500 ``internal_error``: a bug of the server's own, logged with its traceback and the request id.
+INTERNAL_ERROR_DETAIL = "internal server error; the request id is in the logs"
 
 REQUEST_ID_HEADER = "X-Request-ID"
 API_KEY_HEADER = "X-API-Key"
@@ -124,7 +126,7 @@ class RequestContextMiddleware:
             except Exception:
                 server_log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
                 if not outcome["started"]:
-                    await refuse(500, "internal_error", "internal server error; the request id is in the logs")
+                    await refuse(500, "internal_error", INTERNAL_ERROR_DETAIL)
         finally:
             self._record(scope, request_id, outcome, began)
 
