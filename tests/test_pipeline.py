@@ -561,3 +561,74 @@ def test_predict_logits_is_the_mean_of_the_models_window_logits_and_checks_the_c
     with pytest.raises(ConfigError, match=r"^predict_logits: the model gives logits of shape \[5\] per window; the "
                                           r"config has 3 labels \(a, b, c\)"):
         pipeline.predict_logits(five, paths, config)
+
+
+def test_an_epoch_of_two_batches_or_more_drops_its_partial_batch_as_batches_per_epoch_counts(tmp_path):
+    """Fit reads batches_per_epoch batches an epoch from an endless stream: a partial batch served as well
+    would shift every later epoch's batches across the epochs' boundaries."""
+    config = _config()  # batch of 4
+    paths, labels = _identified_files(tmp_path, count=11)
+    per_epoch = pipeline.batches_per_epoch(len(paths), config.train.batch_size)
+    assert per_epoch == len(paths) // config.train.batch_size  # 2: three clips left out each epoch
+    batches = [w.numpy() for w, _ in pipeline.training_dataset(paths, labels, config, epochs=3)]
+    assert [len(b) for b in batches] == [config.train.batch_size] * (3 * per_epoch)
+    order = np.round(np.concatenate(batches).max(axis=1) / 0.05).astype(int) - 1  # file index of every example
+    for epoch in order.reshape(3, per_epoch * config.train.batch_size):
+        assert len(set(epoch.tolist())) == len(epoch)  # no file twice in an epoch
+    endless = pipeline.training_dataset(paths, labels, config, first_epoch=1, epochs=None)
+    np.testing.assert_array_equal(np.concatenate([w.numpy() for w, _ in endless.take(2 * per_epoch)]),
+                                  np.concatenate(batches[per_epoch:]))
+
+
+def test_the_sample_weight_of_a_mixed_clip_is_its_soft_labels_mix_of_the_class_weights(tmp_path):
+    from sound_tf import augment
+
+    config = _config(**{"augment.mixup_probability": 0.5, "augment.mixup_domain": "waveform"})
+    paths, labels = _labelled_files(tmp_path)
+    paths, labels = paths[:-3], labels[:-3]  # 4, 4 and 1 clips
+    table = pipeline.class_weight_table(labels, 3)
+    ds = pipeline.training_dataset(paths, labels, config, mixup=augment.make_mixup(config), class_weights=table,
+                                   epochs=3)
+    soft = np.concatenate([y.numpy() for _, y, _ in ds])
+    weights = np.concatenate([w.numpy() for _, _, w in ds])
+    mixed = (soft > 0).sum(axis=1) == 2  # rows of two classes
+    assert mixed.sum() >= 3
+    np.testing.assert_allclose(weights, soft @ table, rtol=1e-6)
+    assert not np.allclose(weights[mixed], table[soft[mixed].argmax(axis=1)])  # not the larger share's class
+
+
+def test_a_mixup_partner_is_cropped_with_a_seed_of_its_own(tmp_path, monkeypatch):
+    """The example's crop and its partner's get separate seeds: one seed for both cut the partner at the
+    example's offset whenever the two are as long."""
+    config = _config()
+    paths, labels = _labelled_files(tmp_path)
+    crop = pipeline.random_pad_or_crop
+
+    def marks(seed: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.cast(seed, tf.int64) % 100003, tf.float32)  # [2], exact in float32
+
+    def spied_crop(wave, length, seed):  # the crop's seed in samples 0-1
+        return tf.concat([marks(seed), pipeline.as_float(crop(wave, length, seed))[2:]], 0)
+
+    def mixup(wave, label, partner_wave, partner_label, seed, same_clip):  # both crops' seeds: samples 0-3
+        return tf.concat([wave[:2], partner_wave[:2], wave[4:]], 0), label
+
+    monkeypatch.setattr(pipeline, "random_pad_or_crop", spied_crop)
+    waves = np.concatenate([w.numpy() for w, _ in pipeline.training_dataset(paths, labels, config, mixup=mixup)])
+    assert len(waves) == 12
+    assert not np.any(np.all(waves[:, :2] == waves[:, 2:4], axis=1))
+    assert len({tuple(row) for row in waves[:, 2:4]}) == len(waves)
+
+
+def test_the_order_a_split_larger_than_the_shuffle_buffer_is_put_in_first_follows_the_seed(tmp_path):
+    """The seeded order a split larger than the buffer is put in before the buffer shuffles it: were it the
+    same for every train.seed, every seed's first batch would come from the same buffer + batch - 1 files."""
+    buffer, batch = 8, 4
+    paths = [_write(tmp_path / f"{i}.wav", np.full(SR // 2, 0.01 * (i + 1), np.float32)) for i in range(60)]
+    labels = [i // 20 for i in range(60)]
+    first = set()
+    for seed in range(6):
+        config = _config(**{"train.shuffle_buffer": buffer, "train.batch_size": batch, "train.seed": seed})
+        waves, _ = next(iter(pipeline.training_dataset(paths, labels, config)))
+        first |= set((np.round(waves.numpy().max(axis=1) / 0.01).astype(int) - 1).tolist())
+    assert len(first) > buffer + batch - 1
