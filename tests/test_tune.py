@@ -718,6 +718,18 @@ def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_
     SearchSpace.from_dict({"hp": {"bins": {"key": "features.num_mel_bins", "min": 16, "max": 32}}}).check_values(Config())
 
 
+def test_a_range_whose_max_never_makes_a_valid_model_is_refused_before_the_search():
+    """Both ends of a range are checked, not only its min: a max past a setting's bounds failed every trial
+    that drew near it."""
+    from sound_tf.hypermodel import SearchSpace
+
+    for key, table, value, bounds in (
+            ("augment.noise_probability", {"min": 0.25, "max": 1.5}, "1.5", r"must be in \[0, 1\], got 1.5"),
+            ("augment.spec_time_mask_count", {"min": 1, "max": 20}, "20", r"must be an integer in \[0, 16\], got 20")):
+        with pytest.raises(ConfigError, match=rf"\[hp.x\]: the value {value} cannot be used: {key} {bounds}$"):
+            SearchSpace.from_dict({"hp": {"x": {"key": key, **table}}}).check_values(Config())
+
+
 def test_a_reloaded_oracle_does_not_run_an_ended_trial_again(tmp_path):
     """A distributed chief's oracle.json still lists the last trial as ongoing (KerasTuner saves before
     it drops it), and reload() queued it again: re-running a finished search trained it twice, and a chief
@@ -3487,6 +3499,74 @@ def test_build_compiles_with_the_trials_rate_statistics_and_seed(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(weights(1), weights(2)))
 
 
+def test_a_continued_trial_trains_on_the_epochs_it_continues_with_not_the_first_again(tmp_path, monkeypatch):
+    """Hyperband continues a trial from its last epoch (initial_epoch): its training data are those epochs' order
+    and crops (as a resumed run's), not the first epoch's served again, an epoch of the training split's batches."""
+    import keras_tuner as kt
+    from sound_tf import hypermodel
+    from sound_tf.datasets import prepare_dataset
+    from sound_tf.trainer import steps_per_epoch, training_datasets
+
+    config = base_config(make_tones(tmp_path / "data", clips_per_class=8))
+    data = prepare_dataset(config, tmp_path / "run", log=lambda m: None)
+    config = apply_overrides(config, {"labels": list(data.labels)})
+    served, steps = [], []
+
+    def spied(*args, **kwargs):
+        train_ds, val_ds = training_datasets(*args, **kwargs)
+        served.append(next(iter(train_ds))[0].numpy())
+        return train_ds, val_ds
+
+    monkeypatch.setattr(hypermodel, "training_datasets", spied)
+    model = hypermodel.SoundHyperModel(config, hypermodel.SearchSpace.from_toml(TINY), data)
+    hp = kt.HyperParameters()
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    model.fit(hp, model.build(hp), initial_epoch=2, epochs=3, callbacks=[counter], verbose=0)
+    trial = model.trial_config(hp)
+    # and the epoch it trained was the training split's batches, not the validation split's
+    train, val = (steps_per_epoch(len(data.splits[name]), trial) for name in ("train", "val"))
+    assert len(steps) == train != val
+    first, third = (next(iter(training_datasets(trial, data, first_epoch=e)[0]))[0].numpy() for e in (0, 2))
+    assert not np.array_equal(first, third)
+    np.testing.assert_array_equal(served[0], third)
+
+
+def test_build_gives_the_model_the_trials_spec_augment_not_the_base_configs():
+    """tiny.toml's augment_strength scales augment.spec_time_mask_count: the model's SpecAugment layer masks as
+    many bands as the trial's config says (0 at strength 0), not the base config's 2."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace, SoundHyperModel
+
+    config = Config(audio=AudioConfig(sample_rate_hz=SR, clip_seconds=0.5), labels=tuple(CLASSES))
+    assert config.augment.enabled and config.augment.spec_time_mask_count == 2
+    hypermodel = SoundHyperModel(config, SearchSpace.from_toml(TINY))
+    for strength in (0.0, 1.0):
+        hp = kt.HyperParameters()
+        hp.Fixed("augment_strength", strength)
+        layer = hypermodel.build(hp).get_layer("spec_augment")
+        trial = hypermodel.trial_config(hp)
+        assert trial.augment.spec_time_mask_count == round(config.augment.spec_time_mask_count * strength)
+        assert (layer.time_mask_count, layer.freq_mask_count) == (trial.augment.spec_time_mask_count,
+                                                                   trial.augment.spec_freq_mask_count)
+
+
+def test_a_configs_value_at_either_end_of_a_range_is_the_untuned_value():
+    """The untuned model is the config's when a range holds its value, its ends included: at the max, KerasTuner
+    was given no default and took the min."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    config = Config(labels=("a", "b"))
+    rate, bins = config.train.learning_rate, config.features.num_mel_bins
+    for rates, binses in (((rate, 4 * rate), (bins, 2 * bins)), ((rate / 4, rate), (bins // 2, bins))):
+        space = SearchSpace.from_dict({"hp": {
+            "rate": {"key": "train.learning_rate", "min": rates[0], "max": rates[1], "sampling": "log"},
+            "bins": {"key": "features.num_mel_bins", "min": binses[0], "max": binses[1], "step": 16}}})
+        values = space.declare(kt.HyperParameters(), config)
+        assert values == {"rate": rate, "bins": bins}
+        assert space.trial_config(config, values) == config
+
+
 def test_scaled_widths_round_to_the_nearest_multiple():
     from sound_tf.hypermodel import SearchSpace
 
@@ -3743,6 +3823,7 @@ def test_a_depth_reproduces_the_configs_widths_only_when_they_are_the_first_entr
     assert depth.default_value(apply_overrides(config, {"model.widths": [8, 16]})) == 2
     # (16, 32) is no depth of base: no value reproduces it, so the untuned model is KerasTuner's (the min)
     assert depth.default_value(apply_overrides(config, {"model.widths": [16, 32]})) is None
+    assert depth.default_value(apply_overrides(config, {"model.widths": [8, 32]})) is None  # base's first entry, not its second
 
 
 def test_every_value_of_a_stepped_range_stands_for_it_up_to_its_max():
@@ -3778,6 +3859,21 @@ def test_a_stepped_int_range_draws_its_steps_and_a_log_range_draws_evenly_in_the
     assert rates.min() >= 0.0003 and rates.max() <= 0.01
     # evenly in the log: about half below sqrt(3e-4 * 1e-2); a linear draw puts 15% there
     assert 0.4 < np.mean(rates < np.sqrt(0.0003 * 0.01)) < 0.6
+
+
+def test_an_int_range_sampled_in_the_log_draws_evenly_in_the_log():
+    """sampling = "log" reaches KerasTuner for an int range as for a float one: 8..128 draws as often below
+    their geometric mean, 32, as above it (a linear draw puts a fifth of its draws there)."""
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    space = SearchSpace.from_dict({"hp": {"batch": {"key": "train.batch_size", "min": 8, "max": 128,
+                                                    "sampling": "log"}}})
+    hp = kt.HyperParameters()
+    space.declare(hp, Config(labels=("a", "b")))
+    draws = np.array([hp.space[0].random_sample(seed=s) for s in range(400)])
+    assert draws.min() >= 8 and draws.max() <= 128 and np.all(draws == np.round(draws))
+    assert 0.4 < np.mean(draws < np.sqrt(8 * 128)) < 0.6
 
 
 def test_a_choice_of_whole_and_fractional_numbers_is_a_choice_of_floats():
