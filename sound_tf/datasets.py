@@ -36,6 +36,7 @@ import math
 import numbers
 import os
 import posixpath
+import shlex
 import time
 import unicodedata
 from collections import Counter, defaultdict
@@ -392,6 +393,12 @@ def detect_format(path: str | os.PathLike) -> str:
             return "folder"
     loose = [p.name for p in root.iterdir() if p.is_file() and is_audio_file(p.name)]
     if loose:
+        parent, classes = _sibling_classes(root)
+        if classes:  # --data names one class's folder: the parent is the dataset
+            shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+            raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
+                               f"subfolders: it looks like one class's folder, and its parent {parent} holds "
+                               f"{len(classes)} folders of audio ({shown}); give the parent: --data {shlex.quote(str(parent))}")
         raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
                            f"subfolders; "
                            f"put each class's files in a subfolder named after the class, or write a CSV "
@@ -406,6 +413,28 @@ def detect_format(path: str | os.PathLike) -> str:
                  f"{others[0].with_suffix('.flac').name}")
     raise DatasetError(f"{root}: no audio files found (extensions {', '.join(AUDIO_EXTENSIONS)}){found}; expected "
                        f"{_EXPECTED_LAYOUTS}")
+
+
+def _sibling_classes(folder: Path) -> tuple[Path, list[str]]:
+    """The parent of ``folder`` (resolved: ``--data .`` has one) and the names of the folders in it, ``folder``
+    among them, that hold audio files directly, when there are two or more: ``--data`` then names one class's
+    folder of a folder-per-class tree, whose parent is the dataset; else no names."""
+    own = folder.resolve()
+    parent = own.parent
+    if parent == own:
+        return parent, []
+    try:
+        siblings = _class_folders(parent)
+    except OSError:
+        return parent, []
+    names = []
+    for sibling in siblings:
+        try:
+            if any(entry.is_file() and is_audio_file(entry.name) for entry in os.scandir(sibling)):
+                names.append(sibling.name)
+        except OSError:
+            continue
+    return parent, (names if len(names) >= 2 and own.name in names else [])
 
 
 def _is_speech_commands(root: Path) -> bool:

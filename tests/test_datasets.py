@@ -224,6 +224,29 @@ def test_what_a_folder_dataset_leaves_out_is_said(tmp_path, caplog, monkeypatch)
     assert "2 files are symbolic links to a file already in their class and are used once" in caplog.text
 
 
+def test_one_class_folder_as_data_names_its_parent(tmp_path, monkeypatch):
+    """--data naming one class's folder ('Cats/cat - Mimi' of a tree of five) was told to put each class's files
+    in a subfolder named after the class, which they were; the parent is now named as the --data to give, quoted
+    for a shell when it has a space, and '--data .' from inside the class folder names it too."""
+    root = tmp_path / "My Cats"
+    for name in ("cat - Mimi", "Kettle boiling", "cat - Luna "):
+        write_tone(root / name / "a.wav")
+    (root / "notes").mkdir()  # a folder without audio is not counted
+    expected = (f"{root / 'cat - Mimi'}: holds 1 audio file (e.g. a.wav) but no class subfolders: it looks like one "
+                f"class's folder, and its parent {root} holds 3 folders of audio (Kettle boiling, cat - Luna , "
+                f"cat - Mimi); give the parent: --data '{root}'")
+    with pytest.raises(DatasetError) as info:
+        detect_format(root / "cat - Mimi")
+    assert str(info.value) == expected
+    monkeypatch.chdir(root / "cat - Mimi")
+    with pytest.raises(DatasetError, match=re.escape(f"its parent {root} holds 3 folders of audio")):
+        detect_format(Path("."))
+    # a folder of loose recordings beside no other class keeps the advice to make class folders
+    write_tone(tmp_path / "alone" / "only" / "a.wav")
+    with pytest.raises(DatasetError, match="put each class's files in a subfolder named after the class"):
+        detect_format(tmp_path / "alone" / "only")
+
+
 def test_a_folder_datasets_warnings_say_a_count_of_one_in_the_singular(tmp_path, caplog):
     """They said "1 file(s) under ... are not audio formats", "1 class folder(s) ... hold no audio files and are not
     classes" and "1 file(s) are symbolic links"; two stray recordings and two broken links are said in the plural."""
