@@ -560,16 +560,29 @@ def _warn_manifest_beside(root: Path, files: Sequence[Path], labels: Sequence[st
                        shown, "it" if one else "them", "its" if one else "a manifest's", manifests[0])
 
 
+#: :func:`_warn_left_out`: extensions of recordings libsndfile does not read that ffmpeg converts (phones' AAC in
+#: ``.m4a``, Windows Media, AMR, video containers), for which the warning gives the ffmpeg line.
+CONVERTIBLE_EXTENSIONS = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".3ga", ".amr", ".wma", ".webm", ".mka", ".ac3",
+                          ".mov", ".mp2", ".ape", ".wv")
+
+
 def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], empty: list[str],
                    linked: list[tuple[Example, Example]]) -> None:
     """Say what a folder dataset holds that does not become an example (nothing is left out silently)."""
     if ignored:
         kinds = Counter(path.suffix.lower() or "(no extension)" for path in ignored)
-        logger.warning("%s under %s %s and %s not used (%s; e.g. %s); readable: %s", counted(len(ignored), "files"),
+        recorded = [path for path in ignored if path.suffix.lower() in CONVERTIBLE_EXTENSIONS]
+        convert = ""
+        if recorded:  # a phone's .m4a: say how to make it readable, in words a shell takes as they are
+            shown = recorded[0].relative_to(root)
+            convert = (f"; to use {'it' if len(recorded) == 1 else 'them'}, convert each to FLAC or WAV, e.g. "
+                       f"ffmpeg -i {shlex.quote(str(shown))} {shlex.quote(str(shown.with_suffix('.flac')))} "
+                       f"(run in {shlex.quote(str(root))}), then remove or move the original")
+        logger.warning("%s under %s %s and %s not used (%s; e.g. %s); readable: %s%s", counted(len(ignored), "files"),
                        root, "is not of an audio format sound_tf reads" if len(ignored) == 1
                        else "are not audio formats sound_tf reads", "is" if len(ignored) == 1 else "are",
                        ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), ignored[0].relative_to(root),
-                       " ".join(AUDIO_EXTENSIONS))
+                       " ".join(AUDIO_EXTENSIONS), convert)
     for error in unlisted:
         logger.warning("cannot list the folder %s (%s): its files are not used", error.filename,
                        error.strerror or error)

@@ -247,6 +247,27 @@ def test_one_class_folder_as_data_names_its_parent(tmp_path, monkeypatch):
         detect_format(tmp_path / "alone" / "only")
 
 
+def test_a_recording_in_a_format_not_read_is_told_how_to_convert_it(tmp_path, caplog):
+    """A phone's 'doorbell from iphone.m4a' (AAC) was named as not read, with the extensions that are, and no word of
+    how to use it; the warning now gives the ffmpeg line for it, quoted for a shell, and the folder to run it in.
+    Other files left out (notes.txt) get no such line."""
+    root = make_folder_tree(tmp_path / "data", classes=("cat", "dog"))
+    (root / "dog" / "doorbell from iphone.m4a").write_bytes(b"\0\0\0\x20ftypM4A " + b"\0" * 64)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert {ex.label for ex in load_examples(root)} == {"cat", "dog"}
+    assert (f"1 file under {root} is not of an audio format sound_tf reads and is not used (.m4a: 1; e.g. "
+            f"dog/doorbell from iphone.m4a); readable: .wav ") in caplog.text
+    assert (f".rf64; to use it, convert each to FLAC or WAV, e.g. ffmpeg -i 'dog/doorbell from iphone.m4a' "
+            f"'dog/doorbell from iphone.flac' (run in {root}), then remove or move the original") in caplog.text
+    caplog.clear()
+    (root / "dog" / "doorbell from iphone.m4a").unlink()
+    (root / "cat" / "notes.txt").write_text("Mimi: 3 years")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        load_examples(root)
+    assert "(.txt: 1; e.g. cat/notes.txt)" in caplog.text
+    assert "ffmpeg" not in caplog.text
+
+
 def test_a_folder_datasets_warnings_say_a_count_of_one_in_the_singular(tmp_path, caplog):
     """They said "1 file(s) under ... are not audio formats", "1 class folder(s) ... hold no audio files and are not
     classes" and "1 file(s) are symbolic links"; two stray recordings and two broken links are said in the plural."""
