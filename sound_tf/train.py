@@ -35,6 +35,17 @@ from .run_state import export_pending, stopped_before_training
 log = logging.getLogger("sound_tf")
 
 
+def sample_rate_hz(text: str) -> int:
+    """``--sample-rate``'s type: a whole number of Hz. ``44.1k`` or ``44.1`` is refused with what to type, where
+    argparse said only ``invalid int value: '44.1k'``."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of Hz: write the rate in Hz, e.g. 16000, 22050 or 44100 (not 44.1k); "
+            f"recordings of any rate are resampled to it") from None
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """The flags every config-driven command shares (train, crossval, tune)."""
     parser.add_argument("--data", help="dataset root, class folder tree or CSV manifest (default: the demo)")
@@ -42,14 +53,32 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="force the dataset format instead of detecting it")
     parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
     parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--sample-rate", type=int, help="target sample rate in Hz")
-    parser.add_argument("--clip-seconds", type=float)
-    parser.add_argument("--test-fold", type=int)
-    parser.add_argument("--val-fold", type=int)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--epochs", type=int,
+                        help="the most passes over the training clips (default: the recipe's; 60 for a folder of "
+                             "recordings); early stopping ends training sooner, once the validation loss has not "
+                             "improved for train.early_stopping_patience epochs, so a larger number seldom trains "
+                             "longer")
+    parser.add_argument("--batch-size", type=int,
+                        help="clips per update of the model (default: the recipe's; 32 for a folder of recordings); "
+                             "a few dozen training clips learn better with a small one, e.g. 4")
+    parser.add_argument("--learning-rate", type=float,
+                        help="the size of each update (default: the recipe's; 0.003 for a folder of recordings)")
+    parser.add_argument("--sample-rate", type=sample_rate_hz, metavar="HZ",
+                        help="the rate in Hz, a whole number, that every recording is resampled to (default: the "
+                             "recipe's; 16000 for a folder of recordings, which keeps sound up to 8 kHz); it need "
+                             "not be your recordings' rate: 22050 or 44100 for birds and other high-pitched sounds")
+    parser.add_argument("--clip-seconds", type=float,
+                        help="the length in seconds of the clips the model hears (default: the recipe's; 2 for a "
+                             "folder of recordings); longer recordings are cropped in training and scored over "
+                             "sliding windows")
+    parser.add_argument("--test-fold", type=int,
+                        help="with folds (a manifest's fold column, ESC-50, UrbanSound8K): the fold held out "
+                             "as the test set (default: the last)")
+    parser.add_argument("--val-fold", type=int,
+                        help="with folds: the fold held out for validation (default: the one before --test-fold)")
+    parser.add_argument("--seed", type=int,
+                        help="draws the split, the model's starting weights and the augmentation (default 0): "
+                             "the same seed and data train the same model on the same machine")
     parser.add_argument("--cache-dir", help="decode cache folder (default: $SOUND_TF_CACHE or ~/.cache/sound_tf)")
     parser.add_argument("--strict", action="store_true", default=None,
                         help="stop at the first unreadable file instead of skipping it")

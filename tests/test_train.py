@@ -3356,3 +3356,34 @@ def test_a_start_stopped_while_its_data_decoded_leaves_an_earlier_out_folder_fre
         train.resolve_run_dir(str(out), config_from_flags(*flags, "--epochs", "2"))  # not handed its split
     assert train.main([*flags, "--epochs", "1", "--out", str(out), "--quiet"]) == 143
     assert "resuming the run in" in capsys.readouterr().out and read_state(out)  # the same command resumes it
+
+
+def test_help_says_what_the_training_flags_do_and_a_rate_in_khz_is_told_to_be_hz(capsys):
+    """A hobbyist reading train --help found --epochs, --batch-size, --clip-seconds and --seed with no word of what
+    they do or their defaults, and '--sample-rate 44.1k' was told only "invalid int value: '44.1k'". Each flag
+    now says what it sets and its default for a folder of recordings (pipelines/folder.toml's values), and the
+    rate's error says to write it in Hz."""
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    helps = {action.dest: action.help for action in parser._actions}
+    for dest in ("epochs", "batch_size", "learning_rate", "sample_rate", "clip_seconds", "seed", "test_fold",
+                 "val_fold"):
+        assert helps[dest], dest
+    assert "60 for a folder of recordings" in helps["epochs"] and "early stopping" in helps["epochs"]
+    assert "32 for a folder of recordings" in helps["batch_size"] and "e.g. 4" in helps["batch_size"]
+    assert "16000 for a folder of recordings" in helps["sample_rate"]
+    assert "2 for a folder of recordings" in helps["clip_seconds"]
+    assert "(default 0)" in helps["seed"]
+    import tomllib
+
+    folder = tomllib.loads(Path(train.REPO_PIPELINES, "folder.toml").read_text())
+    assert (folder["train"]["epochs"], folder["train"]["batch_size"], folder["train"]["learning_rate"],
+            folder["audio"]["sample_rate_hz"], folder["audio"]["clip_seconds"]) == (60, 32, 0.003, 16000, 2.0)
+    assert Config().train.seed == 0
+    assert parser.parse_args(["--sample-rate", "44100"]).sample_rate == 44100
+    for typed in ("44.1k", "44.1", "16kHz"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--sample-rate", typed])
+        err = capsys.readouterr().err
+        assert (f"argument --sample-rate: {typed!r} is not a whole number of Hz: write the rate in Hz, e.g. 16000, "
+                f"22050 or 44100 (not 44.1k); recordings of any rate are resampled to it") in err
