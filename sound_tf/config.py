@@ -80,7 +80,9 @@ def load_run_config(run_dir: str | Path) -> Config:
         raise SoundTFError(f"{run_dir}: a TFLite model, not a run folder; classify with it using "
                            f"`python -m sound_tf.lite {run_dir} FILE...`, or pass the run folder that exported it")
     if not run_dir.exists():
-        raise SoundTFError(f"{run_dir}: no such folder; pass the folder a training run wrote")
+        where = ("" if run_dir.is_absolute() or run_dir.expanduser() != run_dir else
+                 f" in the current folder, {Path.cwd()} (train writes runs/ under the folder it is run from)")
+        raise SoundTFError(f"{run_dir}: no such folder{where}; pass the folder a training run wrote")
     for name in (CONFIG_FILENAME, "model.keras"):
         if not (run_dir / name).is_file():
             # a run killed before its model was written says how to resume it

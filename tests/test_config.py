@@ -593,3 +593,21 @@ def test_a_saved_configs_differences_compare_lists_as_saved(tmp_path):
     assert config.to_dict() == saved and config.differences(saved) == ""
     narrow = apply_overrides(config, {"model.widths": [16, 32]})
     assert narrow.differences(saved) == f" (model.widths: {list(config.model.widths)!r} there, [16, 32] now)"
+
+
+def test_a_relative_run_folder_that_is_not_there_names_the_current_folder(tmp_path, monkeypatch):
+    """'python -m sound_tf.predict runs/20261206-064051 new.mp3' typed in the folder of the recordings, not the one
+    train ran in (session 50's novice walkthrough), read 'runs/20261206-064051: no such folder; pass the folder a
+    training run wrote', with no word that runs/ is looked for in the current folder; it now names that folder and
+    where train wrote runs/. An absolute path is named as it was."""
+    from sound_tf.config import load_run_config
+    from sound_tf.errors import SoundTFError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SoundTFError) as info:
+        load_run_config("runs/20261206-064051")
+    assert str(info.value) == (f"runs/20261206-064051: no such folder in the current folder, {tmp_path} (train "
+                               f"writes runs/ under the folder it is run from); pass the folder a training run wrote")
+    with pytest.raises(SoundTFError) as info:
+        load_run_config(tmp_path / "runs" / "x")
+    assert str(info.value) == f"{tmp_path / 'runs' / 'x'}: no such folder; pass the folder a training run wrote"
