@@ -398,7 +398,8 @@ def detect_format(path: str | os.PathLike) -> str:
             shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
             raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
                                f"subfolders: it looks like one class's folder, and its parent {parent} holds "
-                               f"{len(classes)} folders of audio ({shown}); give the parent: --data {shlex.quote(str(parent))}")
+                               f"{len(classes)} folders of audio ({shown}); give the parent: "
+                               f"--data {shlex.quote(str(parent))}")
         raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
                            f"subfolders; "
                            f"put each class's files in a subfolder named after the class, or write a CSV "
