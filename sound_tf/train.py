@@ -118,7 +118,8 @@ def flag_given(message: str, args: argparse.Namespace, set_overrides: dict[str, 
     return ""
 
 
-def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecord] | None = None) -> Config:
+def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecord] | None = None,
+                     say_demo: bool = False) -> Config:
     """Defaults <- recipe <- flags <- ``--set`` overrides.
 
     With neither ``--data`` (nor ``--set data.path=...`` or ``data.split_file=...``) nor ``--pipeline`` the
@@ -133,6 +134,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
 
     The lines on stderr are printed at once (no log is open yet); with ``notices`` each is also appended to it as
     a log record of that moment, for the command's log once it is open (:func:`setup_logging`'s ``earlier``).
+    With ``say_demo`` (``train``), a bare command's demo is one of them (``--data`` may have been forgotten);
+    ``--format demo`` asks for it and gets none.
     """
     set_overrides = parse_set_flags(args.set)
     if args.data is not None and not args.data.strip():  # e.g. an unset $DATASET: not the demo
@@ -148,6 +151,12 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     if (args.pipeline is None and given_path is None and split_file is None
             and (REPO_PIPELINES / "demo.toml").is_file()):
         args.pipeline = str(REPO_PIPELINES / "demo.toml")
+        if say_demo and set_overrides.get("data.format", args.format) in (None, "auto"):  # --data forgotten?
+            from .demo_sounds import DEMO_CLASSES
+
+            notice(f"sound_tf: no --data given: using the built-in demo dataset ({len(DEMO_CLASSES)} classes of "
+                   f"generated sounds, not recordings of yours; pipelines/demo.toml); --data FOLDER reads a "
+                   f"folder with one subfolder of recordings per class", notices)
     elif args.pipeline is None and isinstance(given_path, str):
         args.pipeline = layout_recipe(given_path, set_overrides.get("data.format", args.format), notices=notices)
     overrides: dict[str, Any] = {key: getattr(args, dest) for key, dest in FLAG_DESTS.items()}
@@ -485,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .datasets import check_source
 
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
-        config = config_from_args(args, notices=notices)
+        config = config_from_args(args, notices=notices, say_demo=True)
         check_source(config)  # before TensorFlow loads (resolve_run_dir imports it)
         if args.export:  # a typo in the profile's name is reported now, not after training
             from .export import load_profile

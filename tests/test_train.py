@@ -3387,3 +3387,25 @@ def test_help_says_what_the_training_flags_do_and_a_rate_in_khz_is_told_to_be_hz
         err = capsys.readouterr().err
         assert (f"argument --sample-rate: {typed!r} is not a whole number of Hz: write the rate in Hz, e.g. 16000, "
                 f"22050 or 44100 (not 44.1k); recordings of any rate are resampled to it") in err
+
+
+def test_a_bare_command_says_it_uses_the_demo_and_not_recordings_of_yours(capsys):
+    """'python -m sound_tf.train' with --data forgotten (session 50's novice walkthrough) began 'data: generating
+    the synthetic demo dataset (9 classes x 80 clips)' and trained 720 files for minutes, with no word that her
+    recordings were not read, or of --data; a line now says so (train's; crossval and tune say nothing new). --format
+    demo, which asks for the demo, gets none."""
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    notices: list[logging.LogRecord] = []
+    config = train.config_from_args(parser.parse_args([]), notices=notices, say_demo=True)
+    expected = ("sound_tf: no --data given: using the built-in demo dataset (9 classes of generated sounds, not "
+                "recordings of yours; pipelines/demo.toml); --data FOLDER reads a folder with one subfolder of "
+                "recordings per class")
+    assert capsys.readouterr().err == expected + "\n"
+    assert [record.getMessage() for record in notices] == [expected]
+    assert config.data.format == "demo" and config.data.path is None
+    for flags in (["--format", "demo"], ["--set", "data.format=demo"]):
+        train.config_from_args(parser.parse_args(flags), say_demo=True)
+        assert capsys.readouterr().err == "", flags
+    train.config_from_args(parser.parse_args([]))
+    assert capsys.readouterr().err == ""
