@@ -68,6 +68,8 @@ def evaluate_items(model, config: Config, items: Sequence[object], out_dir: str 
     report.plot_per_class(result, out_dir / f"{prefix}per_class.png")
     log(f"evaluated {len(items)} clips: accuracy {result['accuracy']:.4f}, macro F1 {result['macro_f1']:.4f}, "
         f"{wrong} misclassified (files in {out_dir})")
+    if (few := M.few_clips_note(len(items) - wrong, len(items))) is not None:
+        log(few)
     return result
 
 

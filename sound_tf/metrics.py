@@ -490,6 +490,37 @@ def near_chance(metrics: Mapping[str, Any]) -> bool:
     return round(float(metrics["balanced_accuracy"]), 6) <= round(chance + NEAR_CHANCE_SHARE * (1.0 - chance), 6)
 
 
+#: :func:`few_clips_note`: below this many evaluated clips a score is noted as rough (30 clips: one is 3.3 points of
+#: accuracy, and 27 right of 30 fits 0.74-0.97).
+FEW_CLIPS = 30
+#: The normal quantile of a two-sided 95% interval, for :func:`wilson_interval`.
+Z_95 = 1.959964
+
+
+def wilson_interval(right: int, total: int, *, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion, ``right`` of ``total`` (95% by default): the accuracies that
+    ``right`` of ``total`` clips fit. Unlike the normal approximation it stays in [0, 1] and is not empty at 0 or
+    ``total`` right (7 of 7: 0.65-1.00)."""
+    if total <= 0:
+        raise ValueError(f"total must be 1 or more, got {total}")
+    p = right / total
+    centre = p + z * z / (2 * total)
+    spread = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    scale = 1 + z * z / total
+    return max(0.0, float((centre - spread) / scale)), min(1.0, float((centre + spread) / scale))
+
+
+def few_clips_note(right: int, total: int) -> str | None:
+    """What an evaluation of fewer than :data:`FEW_CLIPS` clips says of its accuracy, or ``None``: a hobbyist's 7
+    test recordings gave 'accuracy 1.0000' with nothing of how little 7 clips can tell."""
+    if not 0 < total < FEW_CLIPS:
+        return None
+    low, high = wilson_interval(right, total)
+    return (f"note: {counted(total, 'clips')} {'is' if total == 1 else 'are'} few to measure a model on: one clip is "
+            f"{100 / total:.1f} points of accuracy, and {right} right of {total} fits any accuracy from {low:.2f} to "
+            f"{high:.2f} (95% Wilson interval); more recordings give a steadier figure")
+
+
 # -- cross-validation --------------------------------------------------------------------------------
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     values = {key: float(metrics[key]) for key in SCALAR_METRICS if key in metrics}

@@ -701,3 +701,25 @@ def test_data_advice_lists_weak_classes_before_scarce_ones_and_the_lowest_f1_fir
     assert max(f1.values()) < m["macro_f1"] - 0.10  # both weak
     advice = data_advice(m, dict.fromkeys("abcde", 50))
     assert [text.split(":")[0] for text in advice] == ["e", "d"]
+
+
+def test_an_evaluation_of_few_clips_says_how_roughly_they_measure_the_accuracy():
+    """A hobbyist's run (session 50's novice walkthrough) evaluated 7 test recordings and printed 'accuracy 1.0000'
+    with nothing of how little 7 clips tell; under 30 clips a note now gives what one clip is worth and the Wilson
+    interval of the accuracies the count fits (values checked against the closed form: 7 of 7 gives
+    1 / (1 + z^2 / 7) = 0.6457 and 1.0; 6 of 9 gives 0.3542 and 0.8794)."""
+    from sound_tf.metrics import FEW_CLIPS, few_clips_note, wilson_interval
+
+    z2 = 1.959964 ** 2
+    assert wilson_interval(7, 7) == pytest.approx((1 / (1 + z2 / 7), 1.0))
+    assert wilson_interval(6, 9) == pytest.approx((0.354202, 0.879416), abs=1e-6)
+    low, high = wilson_interval(0, 5)
+    assert low == 0.0 and high == pytest.approx(z2 / 5 / (1 + z2 / 5))
+    assert few_clips_note(7, 7) == ("note: 7 clips are few to measure a model on: one clip is 14.3 points of "
+                                    "accuracy, and 7 right of 7 fits any accuracy from 0.65 to 1.00 (95% Wilson "
+                                    "interval); more recordings give a steadier figure")
+    assert few_clips_note(1, 1).startswith("note: 1 clip is few to measure a model on: one clip is 100.0 points")
+    assert few_clips_note(27, FEW_CLIPS - 1) is not None
+    assert few_clips_note(27, FEW_CLIPS) is None and few_clips_note(0, 0) is None
+    with pytest.raises(ValueError, match="total must be 1 or more, got 0"):
+        wilson_interval(0, 0)
