@@ -1773,6 +1773,70 @@ def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: M
     return lines
 
 
+def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
+                       fmt: str) -> tuple[list[Example], list[str]]:
+    """Other data a run is evaluated on (``evaluate RUN --data``), given the run's chosen classes as its test split
+    had them: ``config`` is the run's. With ``data.keep_labels`` the kept labels stay; with ``data.other_label`` the
+    files of every other label become that class at ``data.other_share`` of the evaluated files, drawn as training
+    drew its test split's (``train.seed``, the test split's stream: Speech Commands' ``--fold 3`` of another copy
+    gets the files the run's test split holds), and without it they are left out. With ``data.silence_label``,
+    ``data.silence_share`` of clips are cut from the test part of each noise recording (the last
+    ``data.test_fraction``, never heard in training) of the data's own ``_background_noise_`` (a Speech Commands
+    copy's), else of the run's ``augment.noise_dir``: the clips the run's test split holds when the recordings are
+    the same. Where there is no noise to cut them from, the silence class is not evaluated and a line says so. Returns the examples and the
+    lines for the log (none for a run of every label and no silence).
+
+    Raises
+    ------
+    DatasetError
+        No file has one of the kept labels.
+    """
+    data, lines = config.data, []
+    chosen = list(examples)
+    if data.keep_labels:
+        kept = set(data.keep_labels)
+        others = Counter(ex.label for ex in examples if ex.label not in kept)
+        words = [ex for ex in examples if ex.label in kept]
+        if not words:
+            shown = ", ".join(sorted({ex.label for ex in examples})[:40])
+            raise DatasetError(f"{root}: no file has one of the run's data.keep_labels {list(data.keep_labels)}; "
+                               f"the data's labels: {shown}")
+        if data.other_label is None:
+            chosen = words
+            if others:
+                lines.append(f"data: the run's data.keep_labels: {counted(len(kept), 'labels')} evaluated; "
+                             f"{counted(sum(others.values()), 'files')} of the "
+                             f"{counted(len(others), 'other labels')} left out (the run has no data.other_label)")
+        else:
+            relabelled = [ex if ex.label in kept else dataclasses.replace(ex, label=data.other_label)
+                          for ex in examples]
+            chosen = draw_other({"train": [], "val": [], "test": relabelled}, data, config.train.seed)["test"]
+            drawn = sum(ex.label == data.other_label for ex in chosen)
+            lines.append(f"data: the run's data.other_label {data.other_label!r}: {counted(drawn, 'files')} of "
+                         f"{counted(len(others), 'other labels')} (data.other_share {data.other_share:g} of the "
+                         f"evaluated files, drawn with train.seed {config.train.seed} as the run's test split was), "
+                         f"{sum(others.values()) - drawn} left out")
+    if data.silence_label is None or not data.silence_share:
+        return chosen, lines
+    wanted = class_shares(sum(ex.label != data.other_label for ex in chosen), data)[1]
+    try:
+        noise_dir = root / SPEECH_COMMANDS_NOISE  # the data's own noise first, as another copy's is its own
+        if fmt != "speech_commands" or not noise_dir.is_dir():
+            noise_dir = silence_noise_dir(config, root, fmt)
+        cache = DecodeCache(cache_dir_of(data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
+        records = silence_slices(config, noise_dir, {"test": wanted}, cache)
+    except DatasetError as exc:
+        lines.append(f"data: the run's data.silence_label {data.silence_label!r} is not evaluated (no clip of it is "
+                     f"scored): {exc}")
+        return chosen, lines
+    chosen += [Example(path=r["path"], label=data.silence_label) for r in records]
+    lines.append(f"data: the run's data.silence_label {data.silence_label!r}: {counted(len(records), 'clips')} of "
+                 f"{config.audio.clip_seconds:g} s cut from {counted(len({r['noise'] for r in records}), 'recordings')} "
+                 f"in {noise_dir} (data.silence_share {data.silence_share:g} of the evaluated files, from the last "
+                 f"{data.test_fraction:.0%} of each recording as the run's test split's were)")
+    return chosen, lines
+
+
 # -- the one entry point of the training command ----------------------------------------------------
 def resolve_source(config: Config, log: Callable[[str], Any]) -> tuple[Path, str]:
     """The dataset root and format a config names (``None`` or ``demo``: the demo dataset, generated into

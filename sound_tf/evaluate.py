@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import DATA_FORMATS
+from .config import DATA_FORMATS, Config
 from .errors import ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import holds, refuse_foreign_folder
 
@@ -85,7 +85,7 @@ def check_selection(*, data: str | None = None, fold: int | None = None, split: 
 
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
                     fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
-                    log: Callable[[str], None] = print) -> tuple[list, str, int]:
+                    log: Callable[[str], None] = print, config: Config | None = None) -> tuple[list, str, int]:
     """The examples to evaluate, a short name for them (used for the default output folder) and how many
     files were left out for labels the model does not know.
 
@@ -93,9 +93,11 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     ``test``), or with ``fold`` every row of that fold. With ``data`` the dataset is loaded
     (:func:`sound_tf.datasets.load_examples`), narrowed to ``fold`` if given, and checked against the
     model's ``labels``: unknown labels are an error listing them, or with ``skip_unknown_labels`` their
-    files are left out with a warning.
+    files are left out with a warning. With ``config`` (the run's) and ``data``, a run of chosen classes
+    (``data.keep_labels``, ``data.other_label``, ``data.silence_label``) has them applied to the data as its test
+    split had them (:func:`sound_tf.datasets.evaluation_classes`), each line of what became of them logged.
     """
-    from .datasets import load_examples, read_split_csv
+    from .datasets import detect_format, evaluation_classes, load_examples, read_split_csv
 
     check_selection(data=data, fold=fold, split=split)
     if data is None:
@@ -117,6 +119,11 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     examples = load_examples(source, data_format)
     if fold is not None:
         examples = _select_fold(examples, fold, str(source))
+    if config is not None and (config.data.keep_labels or config.data.silence_label is not None):
+        fmt = detect_format(source) if data_format == "auto" else data_format
+        examples, lines = evaluation_classes(examples, config, source, fmt)
+        for line in lines:
+            log(line)
     known = set(labels)
     unknown = Counter(ex.label for ex in examples if ex.label not in known)
     if unknown:
@@ -173,7 +180,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
         config = apply_overrides(config, {"train.batch_size": batch_size})
     examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,
                                                fold=fold, split=split, skip_unknown_labels=skip_unknown_labels,
-                                               log=log)
+                                               log=log, config=config)
     default_out = run_dir / "evaluation" / name
     out_dir = Path(out_dir) if out_dir is not None else default_out
     if holds(out_dir, run_dir):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -337,6 +338,17 @@ def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_on
     assert predict.main([str(out), silence_clip, "--json", "--top-k", "1"]) == 0
     answer = json.loads(capsys.readouterr().out.splitlines()[0])
     assert answer["label"] in config.labels and answer["top_k"][0]["label"] == answer["label"]
+    # evaluate --data of the data's testing list scores the 12-style classes as the run's test split had them
+    # (it was refused: the other words were labels the model did not know)
+    from sound_tf import evaluate
+
+    assert evaluate.main([str(out), "--data", str(tree), "--fold", "3", "--out", str(tmp_path / "ev")]) == 0
+    printed = capsys.readouterr().out
+    assert "data: the run's data.other_label '_unknown_': 1 file of 4 other labels" in printed
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {label: scored["per_class"][label]["support"] for label in config.labels} == {
+        "_silence_": 1, "_unknown_": 1, "no": 3, "up": 3, "yes": 3}
+    assert scored["accuracy"] == pytest.approx(metrics["accuracy"])  # the run's own test split, file for file
 
 
 def test_crossval_refuses_the_chosen_classes_it_does_not_build(tree, tmp_path):
@@ -346,3 +358,50 @@ def test_crossval_refuses_the_chosen_classes_it_does_not_build(tree, tmp_path):
                                           r"build the chosen classes"):
         run_crossval(_config(tree, tmp_path), tmp_path / "cv", k=2, log=lambda _: None)
     assert not (tmp_path / "cv" / "fold_1").exists()
+
+def _relative(path: str, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
+
+
+def test_evaluate_data_applies_the_runs_classes_to_another_copy_as_its_test_split_had_them(tree, tmp_path):
+    """``evaluate RUN --data <another Speech Commands copy> --fold 3``: the other words become _unknown_ at the run's
+    share, drawn as the run's test split drew them, and _silence_ is cut from the copy's own noise; the other words
+    were labels the model did not know (an error, or left out with --skip-unknown-labels)."""
+    import shutil
+
+    from sound_tf.evaluate import select_examples
+
+    config = _config(tree, tmp_path)
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    config = apply_overrides(config, {"labels": list(prepared.labels)})
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy)
+    lines: list[str] = []
+    examples, name, left_out = select_examples(tmp_path / "run", config.labels, data=str(copy), fold=3,
+                                               config=config, log=lines.append)
+    assert (name, left_out) == ("copy_fold3", 0)
+    test = prepared.splits["test"]
+    words = sorted((_relative(ex.path, copy), ex.label) for ex in examples if ex.label != "_silence_")
+    assert words == sorted((_relative(item.source, tree), item.label) for item in test if item.label != "_silence_")
+    assert Counter(ex.label for ex in examples) == {"yes": 3, "no": 3, "up": 3, "_unknown_": 1, "_silence_": 1}
+    silence = [ex.path for ex in examples if ex.label == "_silence_"]
+    assert Path(silence[0]).is_file() and sf.info(silence[0]).frames == RATE_HZ
+    with (tmp_path / "run" / SILENCE_CSV).open() as f:
+        trained = next(r for r in csv.DictReader(f) if r["split"] == "test")
+    assert sf.read(silence[0])[0] == pytest.approx(sf.read(trained["path"])[0])  # the same noise, the same clip
+    assert lines[0] == ("data: the run's data.other_label '_unknown_': 1 file of 4 other labels (data.other_share "
+                        "0.1 of the evaluated files, drawn with train.seed 0 as the run's test split was), 11 left out")
+    assert lines[1].startswith(f"data: the run's data.silence_label '_silence_': 1 clip of 1 s cut from 1 recording "
+                               f"in {copy / '_background_noise_'} (data.silence_share 0.1")
+    # without noise to cut from, the silence class is said not to be evaluated; without other_label, left out
+    shutil.rmtree(copy / "_background_noise_")
+    bare = dataclasses.replace(config, data=dataclasses.replace(config.data, other_label=None),
+                               augment=dataclasses.replace(config.augment, noise_dir=str(tmp_path / "gone")))
+    lines.clear()
+    examples, _, _ = select_examples(tmp_path / "run", config.labels, data=str(copy), config=bare, log=lines.append)
+    assert Counter(ex.label for ex in examples) == {"yes": 15, "no": 15, "up": 15}
+    assert lines[0] == ("data: the run's data.keep_labels: 3 labels evaluated; 60 files of the 4 other labels left "
+                        "out (the run has no data.other_label)")
+    assert lines[1].startswith("data: the run's data.silence_label '_silence_' is not evaluated (no clip of it is "
+                               "scored): ")
+    assert "gone: no such folder" in lines[1]
