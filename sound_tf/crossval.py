@@ -316,7 +316,7 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     here). The folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned
     when the data has none; no file decoded, its warnings left to the run). Nothing is read when neither is given,
     nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
-    from .datasets import load_examples, resolve_source
+    from .datasets import choose_labels, load_examples, resolve_source
 
     data = config.data
     if (folds is None and data.test_fold is None) or data.path is None or data.format == "demo" \
@@ -327,7 +327,8 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     was = quiet.disabled
     quiet.disabled = True
     try:
-        examples, _ = plan_folds(load_examples(root, fmt), k=k, seed=config.train.seed, data_format=fmt)
+        examples, _ = plan_folds(choose_labels(load_examples(root, fmt), data, root)[0], k=k, seed=config.train.seed,
+                                 data_format=fmt)
     finally:
         quiet.disabled = was
     _refuse_absent_folds(folds, data.test_fold, sorted({ex.fold for ex in examples}), wording)
@@ -338,18 +339,19 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, lengths_line, load_examples, rates_line, resolve_source,
-                           warn_speakers_not_grouped, with_listed_line, write_split_csv)
+    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line, load_examples, rates_line,
+                           resolve_source, warn_speakers_not_grouped, with_listed_line, write_split_csv)
     from .train import run_log
     from .trainer import imbalance_note, read_state, train_run
 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
                           f"per fold from {wording.flag('--data')} (leave data.split_file out)")
-    chosen = [f"data.{name}" for name in ("keep_labels", "silence_label") if getattr(config.data, name)]
-    if chosen:  # the folds would hold every label and no silence: a model of other classes than train's
-        raise ConfigError(f"{' and '.join(chosen)}: cross-validation does not build the chosen classes (the labels "
-                          f"kept, the other class, silence); train and tune do: leave {' and '.join(chosen)} out here")
+    if config.data.silence_label is not None:  # its held-out clips are one part of each noise recording, not k
+        raise ConfigError(f"data.silence_label={config.data.silence_label!r}: cross-validation does not build the "
+                          f"silence class (validation's and test's clips are cut from the last data.val_fraction + "
+                          f"data.test_fraction of each noise recording, one part per split, not one per fold); "
+                          f"train and tune do: leave data.silence_label out here")
     given = [wording.given(flag, fold) for flag, fold in (("--test-fold", config.data.test_fold),
                                                            ("--val-fold", config.data.val_fold)) if fold is not None]
     if given:  # named data.test_fold / data.val_fold to a command's --test-fold 3, and not how to test fold 3 alone
@@ -358,7 +360,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         log(f"note: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} not used: every fold is the test fold "
             f"once" + ("" if alone is None else f" ({folds_given} runs fold {alone} alone)"))
     root, fmt = resolve_source(config, log)
-    loaded = load_examples(root, fmt)
+    loaded, chosen = choose_labels(load_examples(root, fmt), config.data, root)  # data.keep_labels, other_label
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
     if fmt == "folder":  # --k folds of single files: a speaker's recordings could be in training and test
         warn_speakers_not_grouped(loaded, root)
@@ -418,9 +420,19 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
     log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))
+    other = config.data.other_label
+    if chosen:  # what became of the labels not kept: left out, or one class each fold's splits take a share of
+        kept = counted(len(config.data.keep_labels), "labels")
+        log(f"data: data.keep_labels: {kept} kept; {counted(chosen['other_files'], 'files')} of the "
+            f"{counted(chosen['other_labels'], 'other labels')} "
+            + ("left out (data.other_label is not set)" if other is None else
+               f"are {other!r}, of which each fold's training, validation and test split takes data.other_share "
+               f"{config.data.other_share:g} (drawn with train.seed {config.train.seed})"))
     # Said once, of the data every fold's split is drawn from, where each fold's run said it again of its own; data
     # even overall leave it to each fold's run, whose training split may not be (official folds).
-    uneven = imbalance_note([ex.label for ex in readable], config, whose="the data's") if pending else None
+    # (the other class before each fold's share of it is drawn is no class of any fold's run)
+    uneven = imbalance_note([ex.label for ex in readable if other is None or ex.label != other], config,
+                            whose="the data's") if pending else None
     if uneven is not None:
         log(uneven)
     for fold in selected:
@@ -430,7 +442,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             log(f"fold {fold}: finished earlier (accuracy {done['accuracy']:.4f}); read back from "
                 f"{fold_dir / 'metrics.json'}, not retrained")
             continue
-        splits = fold_splits(readable, fold, config)
+        splits = draw_other(fold_splits(readable, fold, config), config.data, config.train.seed)
         data = fold_data(splits, item_of, labels, fold, skipped=skipped,
                          stats={"root": str(root), "format": fmt, "scheme": scheme_shown(scheme, fmt),
                                 "files": len(examples)})
@@ -446,8 +458,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             evaluation.write_skipped_csv(fold_dir / "skipped.csv", skipped)
             if read_state(fold_dir).get("status") == "running":
                 log(f"fold {fold}: resuming its unfinished run")
+            drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
+                f"{name} {sum(item.label == other for item in data.splits[name])}" for name in ("train", "val", "test")))
             log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
-                f"test {len(data.splits['test'])} clips")
+                f"test {len(data.splits['test'])} clips{drawn}")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
                 result = train_run(config, fold_dir, data=data, log=log, verbose=verbose,

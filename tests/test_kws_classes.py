@@ -351,13 +351,38 @@ def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_on
     assert scored["accuracy"] == pytest.approx(metrics["accuracy"])  # the run's own test split, file for file
 
 
-def test_crossval_refuses_the_chosen_classes_it_does_not_build(tree, tmp_path):
+def test_crossval_builds_the_kept_labels_and_the_other_class_per_fold_and_refuses_silence(tree, tmp_path):
+    """``crossval --set data.keep_labels=... --set data.other_label=_unknown_`` (it refused data.keep_labels): each
+    fold's splits hold the kept words and the other class at its share of each split, as train builds them."""
     from sound_tf.crossval import run_crossval
 
-    with pytest.raises(ConfigError, match=r"^data\.keep_labels and data\.silence_label: cross-validation does not "
-                                          r"build the chosen classes"):
-        run_crossval(_config(tree, tmp_path), tmp_path / "cv", k=2, log=lambda _: None)
-    assert not (tmp_path / "cv" / "fold_1").exists()
+    with pytest.raises(ConfigError, match=r"^data\.silence_label='_silence_': cross-validation does not build the "
+                                          r"silence class \(validation's and test's clips are cut from the last"):
+        run_crossval(_config(tree, tmp_path), tmp_path / "refused", k=2, log=lambda _: None)
+    assert not (tmp_path / "refused" / "fold_1").exists()
+    config = _config(tree, tmp_path, **{"data.silence_label": None, "train.epochs": 1, "train.batch_size": 8,
+                                        "model.widths": [8, 16], "train.warmup_epochs": 0, "augment.enabled": False})
+    lines: list[str] = []
+    run_crossval(config, tmp_path / "cv", k=2, folds=[1], log=lines.append)
+    with (tmp_path / "cv" / "folds.csv").open() as f:
+        assert {row["label"] for row in csv.DictReader(f)} == {"yes", "no", "up", "_unknown_"}
+    assert Config.load(tmp_path / "cv" / "fold_1").labels == ("_unknown_", "no", "up", "yes")
+    split = read_split_csv(tmp_path / "cv" / "fold_1" / "split.csv", run_file=True)
+    for name in SPLITS:
+        counts = Counter(ex.label for ex in split[name])
+        words = sum(counts[word] for word in KEPT)
+        assert words and counts["_unknown_"] == class_shares(words, config.data)[0]
+        assert {Path(ex.path).parent.name for ex in split[name] if ex.label == "_unknown_"} <= set(OTHERS)
+    assert ("data: data.keep_labels: 3 labels kept; 60 files of the 4 other labels are '_unknown_', of which each "
+            "fold's training, validation and test split takes data.other_share 0.1 (drawn with train.seed 0)") in lines
+    test = Counter(ex.label for ex in split["test"])
+    assert any(line.startswith("fold 1: train ") and line.endswith(f"test {test['_unknown_']})") for line in lines)
+    # without data.other_label the other labels' files are left out of every fold
+    run_crossval(dataclasses.replace(config, data=dataclasses.replace(config.data, other_label=None)),
+                 tmp_path / "cv-kept", k=2, folds=[1], log=lines.append)
+    with (tmp_path / "cv-kept" / "folds.csv").open() as f:
+        assert Counter(row["label"] for row in csv.DictReader(f)) == {word: 15 for word in KEPT}
+
 
 def _relative(path: str, root: Path) -> str:
     return Path(path).relative_to(root).as_posix()
