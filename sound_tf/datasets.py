@@ -1630,10 +1630,19 @@ def silence_noise_dir(config: Config, root: Path | None, fmt: str) -> Path:
     Raises
     ------
     DatasetError
-        Neither is there, naming ``data.silence_label`` and ``augment.noise_dir``.
+        Neither is there, naming ``data.silence_label`` and ``augment.noise_dir``; or ``augment.noise_dir`` is
+        missing, a file or holds no audio file (checked here, before any file is decoded, as the noise augmentation
+        checks it only when it mixes noise in).
     """
     if config.augment.noise_dir is not None:
-        return Path(config.augment.noise_dir).expanduser()
+        from .audio import list_audio_folder
+
+        folder = Path(config.augment.noise_dir).expanduser()
+        problem = list_audio_folder(folder)[1]
+        if problem is not None:
+            raise DatasetError(f"data.silence_label={config.data.silence_label!r} cuts its clips from "
+                               f"augment.noise_dir={folder}: {problem}")
+        return folder
     if fmt == "speech_commands" and root is not None and (root / SPEECH_COMMANDS_NOISE).is_dir():
         return root / SPEECH_COMMANDS_NOISE
     where = (f"{root / SPEECH_COMMANDS_NOISE} does not exist" if fmt == "speech_commands" and root is not None

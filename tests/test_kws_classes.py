@@ -310,6 +310,19 @@ def test_silence_without_noise_is_refused_naming_both_settings(tmp_path):
     assert Counter(item.label for item in prepared.splits["test"])["_silence_"] == 1
 
 
+def test_a_missing_noise_dir_of_the_silence_class_is_refused_before_any_file_is_decoded(tree, tmp_path):
+    """With augmentation off (so that nothing else reads it), augment.noise_dir was not checked until the silence
+    clips were cut, after TensorFlow's start-up and the decoding of every file."""
+    config = _config(tree, tmp_path, **{"augment.enabled": False, "augment.noise_dir": str(tmp_path / "nois")})
+    message = (r"^data\.silence_label='_silence_' cuts its clips from augment\.noise_dir=.*nois: no such folder$")
+    with pytest.raises(DatasetError, match=message):
+        check_source(config)  # before TensorFlow starts
+    lines: list[str] = []
+    with pytest.raises(DatasetError, match=message):
+        prepare_dataset(config, tmp_path / "run", log=lines.append)
+    assert not any(line.startswith("data: decode cache") for line in lines)
+
+
 def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_one(tree, tmp_path, capsys):
     """``train --data <Speech Commands> --set data.keep_labels=...``: the speech_commands recipe, its noise cut into
     silence, and a run whose labels (labels.txt, config.json) are the kept words, _silence_ and _unknown_."""
@@ -429,4 +442,4 @@ def test_evaluate_data_applies_the_runs_classes_to_another_copy_as_its_test_spli
                         "out (the run has no data.other_label)")
     assert lines[1].startswith("data: the run's data.silence_label '_silence_' is not evaluated (no clip of it is "
                                "scored): ")
-    assert "gone: no such folder" in lines[1]
+    assert lines[1].endswith(f"cuts its clips from augment.noise_dir={tmp_path / 'gone'}: no such folder")
