@@ -33,7 +33,8 @@ import tensorflow as tf
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
 from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
-from .datasets import SKIPPED_CSV, SPLIT_CSV, PreparedData, longer_than_clip, prepare_dataset, read_split_csv
+from .datasets import (SILENCE_CSV, SKIPPED_CSV, SPLIT_CSV, PreparedData, longer_than_clip, prepare_dataset,
+                       read_split_csv)
 from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
@@ -42,9 +43,10 @@ from .models import build_model
 from .run_state import STATE_FILE, read_state, write_state  # the run's state: no TensorFlow there
 
 #: What a run folder holds before its ``run_state.json``: the log (``train.log``, which the train command,
-#: a cross-validation's folds and a search's ``best_run`` open first) and the dataset's ``split.csv`` and
-#: ``skipped.csv`` (a run stopped while its data decode leaves only these, as does a fold given its split).
-RUN_STARTUP_FILES = ("train.log", SPLIT_CSV, SKIPPED_CSV)
+#: a cross-validation's folds and a search's ``best_run`` open first) and the dataset's ``split.csv``,
+#: ``skipped.csv`` and ``silence.csv`` (a run stopped while its data decode leaves only these, as does a fold
+#: given its split, and a search's ``best_run`` given the search's).
+RUN_STARTUP_FILES = ("train.log", SPLIT_CSV, SKIPPED_CSV, SILENCE_CSV)
 BEST_WEIGHTS = "checkpoints/best.weights.h5"
 FINAL_WEIGHTS = "checkpoints/final.weights.h5"
 #: How much less priority (niceness added) the threads of a training fit's input pipeline get; see

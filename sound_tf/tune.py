@@ -888,10 +888,12 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split (a
     ``run_dir`` in use is refused naming the search folder in ``wording``).
 
-    The search's ``split.csv`` and ``skipped.csv`` are copied in first, whole or not at all, every time: they
-    were copied in place after training, and a search killed in between left a finished best run without them
-    or with half a ``split.csv``; every rerun took the run as trained and failed reading it (export, too).
+    The search's ``split.csv``, ``skipped.csv`` (and ``silence.csv``) are copied in first, whole or not at all,
+    every time: they were copied in place after training, and a search killed in between left a finished best run
+    without them or with half a ``split.csv``; every rerun took the run as trained and failed reading it (export,
+    too).
     """
+    from .datasets import SILENCE_CSV
     from .train import run_log
     from .trainer import read_state, same_settings, train_run
 
@@ -903,7 +905,7 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
             empty_folder(run_dir)
             state = {}
         atomic.remove_leftovers_in(run_dir, held=True)  # what a killed search left half-written in it
-        for name in ("split.csv", "skipped.csv"):
+        for name in ("split.csv", "skipped.csv", SILENCE_CSV):  # silence.csv: which noise its silence clips are
             if (out / name).is_file():
                 atomic.copy_file(out / name, run_dir / name)
         if state.get("status") == "done" and (run_dir / "metrics.json").is_file():

@@ -443,3 +443,25 @@ def test_evaluate_data_applies_the_runs_classes_to_another_copy_as_its_test_spli
     assert lines[1].startswith("data: the run's data.silence_label '_silence_' is not evaluated (no clip of it is "
                                "scored): ")
     assert lines[1].endswith(f"cuts its clips from augment.noise_dir={tmp_path / 'gone'}: no such folder")
+
+
+def test_tune_builds_the_classes_train_builds_and_its_best_run_lists_the_silence_clips(tree, tmp_path):
+    """``tune`` with the three settings: the search's split is train's (the same summary lines and classes), and its
+    best_run holds the search's silence.csv beside its split.csv (it held split.csv and skipped.csv alone)."""
+    from sound_tf import tune
+
+    out = tmp_path / "search"
+    args = ["--data", str(tree), "--out", str(out), "--tuning", "tiny", "--max-trials", "1", "--epochs", "1",
+            "--quiet", "--cache-dir", str(tmp_path / "cache"), "--set", "data.keep_labels=yes,no,up",
+            "--set", "data.other_label=_unknown_", "--set", "data.silence_label=_silence_"]
+    assert tune.main(args) == 0
+    log = (out / "tune.log").read_text()
+    assert "data: data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1" in log
+    best = out / "best_run"
+    assert Config.load(best).labels == ("_silence_", "_unknown_", "no", "up", "yes")
+    assert (best / SILENCE_CSV).read_text() == (out / SILENCE_CSV).read_text()
+    split = read_split_csv(best / "split.csv", run_file=True)
+    with (best / SILENCE_CSV).open() as f:
+        listed = {r["path"] for r in csv.DictReader(f)}
+    assert listed == {ex.path for name in SPLITS for ex in split[name] if ex.label == "_silence_"}
+    assert len(listed) == 5
