@@ -459,7 +459,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             if read_state(fold_dir).get("status") == "running":
                 log(f"fold {fold}: resuming its unfinished run")
             drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
-                f"{name} {sum(item.label == other for item in data.splits[name])}" for name in ("train", "val", "test")))
+                f"{name} {sum(item.label == other for item in rows)}" for name, rows in data.splits.items()))
             log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
                 f"test {len(data.splits['test'])} clips{drawn}")
             keras.backend.clear_session()

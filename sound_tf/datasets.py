@@ -1792,8 +1792,8 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
     ``data.silence_share`` of clips are cut from the test part of each noise recording (the last
     ``data.test_fraction``, never heard in training) of the data's own ``_background_noise_`` (a Speech Commands
     copy's), else of the run's ``augment.noise_dir``: the clips the run's test split holds when the recordings are
-    the same. Where there is no noise to cut them from, the silence class is not evaluated and a line says so. Returns the examples and the
-    lines for the log (none for a run of every label and no silence).
+    the same. Where there is no noise to cut them from, the silence class is not evaluated and a line says so.
+    Returns the examples and the lines for the log (none for a run of every label and no silence).
 
     Raises
     ------
@@ -1839,10 +1839,11 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
                      f"scored): {exc}")
         return chosen, lines
     chosen += [Example(path=r["path"], label=data.silence_label) for r in records]
+    recordings = counted(len({r["noise"] for r in records}), "recordings")
     lines.append(f"data: the run's data.silence_label {data.silence_label!r}: {counted(len(records), 'clips')} of "
-                 f"{config.audio.clip_seconds:g} s cut from {counted(len({r['noise'] for r in records}), 'recordings')} "
-                 f"in {noise_dir} (data.silence_share {data.silence_share:g} of the evaluated files, from the last "
-                 f"{data.test_fraction:.0%} of each recording as the run's test split's were)")
+                 f"{config.audio.clip_seconds:g} s cut from {recordings} in {noise_dir} (data.silence_share "
+                 f"{data.silence_share:g} of the evaluated files, from the last {data.test_fraction:.0%} of each "
+                 f"recording as the run's test split's were)")
     return chosen, lines
 
 
