@@ -1851,7 +1851,8 @@ def test_train_run_refuses_a_folder_of_the_users_own_files(tmp_path):
 
     (run / "train.log").write_text("")
     (run / ".lock").write_text("")
-    assert sorted(p.name for p in run.iterdir()) == sorted((".lock", *trainer.RUN_STARTUP_FILES))
+    # every startup file but silence.csv, which a run of a silence class has too (data.silence_label)
+    assert sorted(p.name for p in run.iterdir()) == sorted({".lock", *trainer.RUN_STARTUP_FILES} - {"silence.csv"})
     first = trainer.train_run(config, run, data=prepared, log=lambda _: None, verbose=0)
     assert len(first.history["loss"]) == 1 and (run / "model.keras").is_file()
     messages: list[str] = []
@@ -1968,7 +1969,7 @@ def test_run_startup_files_is_still_importable_from_the_train_module():
     from sound_tf import trainer
     from sound_tf.train import RUN_STARTUP_FILES
 
-    assert RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES == ("train.log", "split.csv", "skipped.csv")
+    assert RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES == ("train.log", "split.csv", "skipped.csv", "silence.csv")
     assert train.RUN_STARTUP_FILES is trainer.RUN_STARTUP_FILES
     with pytest.raises(AttributeError, match="has no attribute 'NO_SUCH_NAME'"):
         train.NO_SUCH_NAME
