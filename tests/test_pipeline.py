@@ -111,21 +111,28 @@ def test_training_batches_have_the_right_shape_labels_and_are_seeded(tmp_path):
 
 
 
+def _seed_marks(seed: tf.Tensor) -> tf.Tensor:
+    """A stateless seed as two float samples, ``[2]``, exact in float32: where a test reads which seed a draw got."""
+    return tf.cast(tf.cast(seed, tf.int64) % 100003, tf.float32)
+
+
+def _seed_marking_crop(crop):
+    """``crop`` (pipeline.random_pad_or_crop) that writes its seed's :func:`_seed_marks` into samples 0-1."""
+    def spied_crop(wave, length, seed):
+        return tf.concat([_seed_marks(seed), pipeline.as_float(crop(wave, length, seed))[2:]], 0)
+
+    return spied_crop
+
+
 def test_crops_and_augmentation_draw_from_seeds_of_their_own(tmp_path, monkeypatch):
     """Each example's crop and its augmentation get separate seeds: one key for both would tie the draws
     together (e.g. the shift applied whenever the crop starts late)."""
     config = _config()
     paths, labels = _labelled_files(tmp_path)
-    crop = pipeline.random_pad_or_crop
-
-    def marks(seed: tf.Tensor) -> tf.Tensor:
-        return tf.cast(tf.cast(seed, tf.int64) % 100003, tf.float32)  # [2], exact in float32
-
-    def spied_crop(wave, length, seed):  # the crop's seed in samples 0-1
-        return tf.concat([marks(seed), pipeline.as_float(crop(wave, length, seed))[2:]], 0)
+    spied_crop = _seed_marking_crop(pipeline.random_pad_or_crop)
 
     monkeypatch.setattr(pipeline, "random_pad_or_crop", spied_crop)
-    augmenter = lambda wave, seed: tf.concat([wave[:-2], marks(seed)], 0)  # noqa: E731  (the augmenter's seed last)
+    augmenter = lambda wave, seed: tf.concat([wave[:-2], _seed_marks(seed)], 0)  # noqa: E731  (its seed last)
     ds = pipeline.training_dataset(paths, labels, config, waveform_augmenter=augmenter, epochs=1)
     waves = np.concatenate([w.numpy() for w, _ in ds])  # [examples, samples]
     assert len(waves) >= 8
@@ -602,13 +609,7 @@ def test_a_mixup_partner_is_cropped_with_a_seed_of_its_own(tmp_path, monkeypatch
     example's offset whenever the two are as long."""
     config = _config()
     paths, labels = _labelled_files(tmp_path)
-    crop = pipeline.random_pad_or_crop
-
-    def marks(seed: tf.Tensor) -> tf.Tensor:
-        return tf.cast(tf.cast(seed, tf.int64) % 100003, tf.float32)  # [2], exact in float32
-
-    def spied_crop(wave, length, seed):  # the crop's seed in samples 0-1
-        return tf.concat([marks(seed), pipeline.as_float(crop(wave, length, seed))[2:]], 0)
+    spied_crop = _seed_marking_crop(pipeline.random_pad_or_crop)
 
     def mixup(wave, label, partner_wave, partner_label, seed, same_clip):  # both crops' seeds: samples 0-3
         return tf.concat([wave[:2], partner_wave[:2], wave[4:]], 0), label
