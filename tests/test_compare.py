@@ -372,6 +372,12 @@ def _with_seed(run: Path, to: Path, seed: int) -> Path:
     return to
 
 
+def _settings_count(run: Path) -> int:
+    """How many settings a run's config.json holds (the 'N of M' of compare's settings lines), counted from the
+    file: the config gains settings (session 50's five data.* ones made 67 into 72)."""
+    return len(compare.flat_settings(json.loads((run / "config.json").read_text(encoding="utf-8"))))
+
+
 def test_settings_of_many_runs_give_each_value_its_runs(runs, tmp_path, capsys):
     """Beyond four runs each setting that differs lists its values with their runs: with 11 runs the line
     'train.seed  0 | 0 | 1 | 2 | 0 | 0 | 0 | 0 | 1 | 2 | 0' had to be counted against the table."""
@@ -379,7 +385,8 @@ def test_settings_of_many_runs_give_each_value_its_runs(runs, tmp_path, capsys):
     a, b, c = (_name(runs[name]) for name in "abc")
     assert compare.main([a, b, c, *map(str, seeds)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    start = lines.index("settings that differ (4 of 67; each value with its runs, the most common last):")
+    total = _settings_count(runs["a"])
+    start = lines.index(f"settings that differ (4 of {total}; each value with its runs, the most common last):")
     s1, s2, s3 = map(_name, seeds)
     assert lines[start + 1:start + 5] == [
         f"  augment.enabled      true: {b}; false: the other 5",
@@ -1049,7 +1056,8 @@ def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
     assert compare.main(list(map(str, folds))) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[1:3]] == ["fold", "fold"]
-    assert lines[3:] == ["settings that differ (in the order of the runs above, 1 of 67):", "  train.seed  0 | 1"]
+    assert lines[3:] == [f"settings that differ (in the order of the runs above, 1 of {_settings_count(runs['a'])}):",
+                         "  train.seed  0 | 1"]
 
 
 def test_a_stopped_crossvals_folds_count_only_with_their_scores(crossval_run, tmp_path, capsys):
