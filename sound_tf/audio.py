@@ -36,7 +36,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -52,11 +52,13 @@ __all__ = [
     "DecodeCache",
     "READABLE_FORMATS",
     "SF_ERR_UNRECOGNISED_FORMAT",
+    "SYSTEM_FILES",
     "count_windows",
     "decode_bytes",
     "default_cache_dir",
     "expand_audio_inputs",
     "is_audio_file",
+    "is_hidden",
     "is_silent",
     "left_out_note",
     "list_audio_folder",
@@ -67,6 +69,7 @@ __all__ = [
     "source_rate_hz",
     "split_windows",
     "truncation_problem",
+    "walk_files",
     "wav_codec_problem",
     "write_wav",
     "written_wav_samples",
@@ -114,16 +117,51 @@ _SILENT_CHANNELS_DBFS = -80.0
 _ENERGY_BLOCK_FRAMES = 1 << 14
 
 
+#: Files a system writes into folders of media (Windows' thumbnails and folder settings): never recordings, and
+#: not worth a "left out" line.
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is hidden (``.DS_Store``, ``._clip.wav``, ``.Trash-1000``, ``.git``)."""
+    return name.startswith(".")
+
+
 def is_audio_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of :data:`AUDIO_EXTENSIONS` (case-insensitive) and is not hidden."""
     name = Path(path).name
-    return not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
+    return not is_hidden(name) and name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def walk_files(folder: str | os.PathLike, *, unlisted: list[OSError] | None = None) -> Iterator[Path]:
+    """Every entry below ``folder`` at any depth that is not a folder (a broken link or a FIFO too, so the
+    decoder reports it), hidden files and everything under a hidden folder left out, each folder's names in
+    sorted order. The one walk of a data folder, a noise folder and a command line's folder.
+
+    Linked folders are followed, each real folder once, so a link to a parent cannot loop. The errors of
+    folders that cannot be listed are appended to ``unlisted`` when it is given (else those folders are passed
+    over, as :func:`os.walk` does).
+    """
+    seen = {os.path.realpath(folder)}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True,
+                                                onerror=unlisted.append if unlisted is not None else None):
+        kept = []
+        for name in sorted(d for d in dirnames if not is_hidden(d)):
+            real = os.path.realpath(os.path.join(dirpath, name))
+            if real not in seen:
+                seen.add(real)
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if not is_hidden(name):
+                yield Path(dirpath) / name
 
 
 def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
                         left_out: list[str] | None = None) -> list[tuple[str, str | None]]:
     """``(path, problem or None)`` per file the command line names: a folder becomes its audio files
-    (recursively, sorted; hidden files and folders are left out), and a folder without any, or a path
+    (recursively, sorted; hidden files and folders are left out, linked folders followed: :func:`walk_files`),
+    and a folder without any, or a path
     that does not exist, is one entry with its problem.
 
     Files in a folder whose names do not end in one of :data:`AUDIO_EXTENSIONS` (``.m4a``, ``.txt``, ...)
@@ -145,12 +183,11 @@ def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
             continue
         if is_dir:
             files, others, unlisted = [], [], []
-            for folder, subfolders, names in os.walk(path, onerror=unlisted.append):  # links to folders not followed
-                subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-                for name in names:
-                    if not name.startswith("."):
-                        found = Path(folder) / name
-                        (files if is_audio_file(found) else others).append(found)
+            for found in walk_files(path, unlisted=unlisted):
+                if is_audio_file(found):
+                    files.append(found)
+                elif found.name.lower() not in SYSTEM_FILES:
+                    others.append(found)
             files.sort()
             others.sort()
             out += [(str(found), None) for found in files]
@@ -173,19 +210,18 @@ def list_audio_folder(folder: str | os.PathLike) -> tuple[list[Path], str | None
     under it at any depth whose names end in one of :data:`AUDIO_EXTENSIONS`, sorted (not only regular files: a
     broken link or a FIFO named like audio is listed, and the decoder reports it as skipped), and ``"no such
     folder"``, ``"a file, not a folder"`` or ``"holds no audio files (...)"`` when it is unusable, else ``None``.
-    Hidden files and everything under a hidden folder (``.Trash-1000``, ``.git``) are left out, as a data folder's
-    and a command line's folder's are."""
+    Hidden files and everything under a hidden folder (``.Trash-1000``, ``.git``) are left out, and linked folders
+    are followed, as a data folder's and a command line's folder's are (:func:`walk_files`)."""
     folder = Path(folder).expanduser()
     if not folder.exists():
         return [], "no such folder"
     if not folder.is_dir():
         return [], "a file, not a folder"
-    found = sorted(p for p in folder.rglob("*")  # a trash folder's deleted recordings were mixed in as noise
-                   if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1]))
+    found = sorted(walk_files(folder))  # a trash folder's deleted recordings were mixed in as noise before
     files = [p for p in found if is_audio_file(p)]
     if files:
         return files, None
-    others = [p for p in found if not p.name.startswith(".")]
+    others = [p for p in found if p.name.lower() not in SYSTEM_FILES]
     return [], "holds no audio files" + (f" ({counted(len(others), 'other files')}, e.g. {others[0].name}; audio files "
                                          f"end in {' '.join(AUDIO_EXTENSIONS)})" if others else "")
 

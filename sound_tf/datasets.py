@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import AUDIO_EXTENSIONS, DecodeCache, cache_dir_of, is_audio_file, source_rate_hz, written_wav_seconds
+from .audio import (AUDIO_EXTENSIONS, SYSTEM_FILES, DecodeCache, cache_dir_of, is_audio_file, is_hidden, source_rate_hz,
+                    walk_files, written_wav_seconds)
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole
@@ -184,40 +185,22 @@ class PreparedData:
 
 
 # -- format detection and loading ------------------------------------------------------------------
-_SYSTEM_FILES = {"thumbs.db", "desktop.ini"}  # written by Windows into folders of media
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
 def _iter_audio_files(folder: Path, *, ignored: list[Path] | None = None,
                       unlisted: list[OSError] | None = None) -> Iterable[Path]:
-    """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order.
-
-    Linked folders are followed (each real folder once, so a link to a parent cannot loop). Other files
-    (not hidden, not the system's own ``Thumbs.db``/``desktop.ini``) are appended to ``ignored``, and
-    the errors of folders that cannot be listed to ``unlisted``, when given.
+    """Audio files below ``folder`` at any depth, hidden files and folders skipped, in sorted order
+    (:func:`.audio.walk_files`: linked folders are followed, each real folder once). Other files (not the
+    system's own ``Thumbs.db``/``desktop.ini``) are appended to ``ignored``, and the errors of folders that
+    cannot be listed to ``unlisted``, when given.
     """
-    seen = {os.path.realpath(folder)}
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True,
-                                                onerror=unlisted.append if unlisted is not None else None):
-        kept = []
-        for name in sorted(d for d in dirnames if not _is_hidden(d)):
-            real = os.path.realpath(os.path.join(dirpath, name))
-            if real not in seen:
-                seen.add(real)
-                kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            if is_audio_file(name):
-                yield Path(dirpath) / name
-            elif ignored is not None and not _is_hidden(name) and name.lower() not in _SYSTEM_FILES:
-                ignored.append(Path(dirpath) / name)
+    for path in walk_files(folder, unlisted=unlisted):
+        if is_audio_file(path):
+            yield path
+        elif ignored is not None and path.name.lower() not in SYSTEM_FILES:
+            ignored.append(path)
 
 
 def _class_folders(root: Path) -> list[Path]:
-    return sorted((p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
+    return sorted((p for p in root.iterdir() if p.is_dir() and not is_hidden(p.name)), key=lambda p: p.name)
 
 
 #: :func:`lengths_line`: a recording longer than the clip by no more than this is not cut (resampling's rounding).
@@ -514,7 +497,7 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
                            f"classes {earlier.label!r} and {example.label!r}" +
                            (f", and {counted(count - 1, 'more files')} like it" if count > 1 else "")
                            + "; give each file one class")
-    beside = [p for p in root.iterdir() if not _is_hidden(p.name)]  # what lies beside the class folders
+    beside = [p for p in root.iterdir() if not is_hidden(p.name)]  # what lies beside the class folders
     loose = sorted(p.name for p in beside if p.is_file() and is_audio_file(p.name))
     if loose:  # beside the class folders: in no class
         one = len(loose) == 1

@@ -1357,3 +1357,36 @@ def test_a_noise_folder_leaves_out_what_is_under_its_hidden_folders(tmp_path):
     write_wav(hidden_only / ".old" / "a.wav", sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ)
     assert list_audio_folder(hidden_only) == ([], "holds no audio files")
     assert list_audio_folder(hidden_only / ".old") == ([hidden_only / ".old" / "a.wav"], None)  # named itself: read
+
+
+def test_a_data_folder_a_noise_folder_and_a_command_lines_folder_are_walked_alike(tmp_path):
+    """One walk (walk_files) lists all three: a linked folder is followed (a noise folder's and a command line's
+    folder's were not, where a data folder's was), a link to a parent does not loop, each real folder is read
+    once, and Windows' Thumbs.db is neither a recording nor a "left out" file."""
+    from sound_tf.audio import expand_audio_inputs, list_audio_folder
+    from sound_tf.datasets import _iter_audio_files
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_wav(elsewhere / "hum.wav", sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ)
+    folder = tmp_path / "noise"
+    (folder / "street").mkdir(parents=True)
+    write_wav(folder / "street" / "bus.wav", sine(TONE_HZ, 0.05, RATE_HZ), RATE_HZ)
+    (folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "street" / "up").symlink_to(folder, target_is_directory=True)  # a link to a parent
+    (folder / "street_too").symlink_to(folder / "street", target_is_directory=True)  # a folder already walked
+    (folder / "Thumbs.db").write_bytes(b"x")
+    (folder / "notes.txt").write_text("where\n")
+    expected = sorted([folder / "linked" / "hum.wav", folder / "street" / "bus.wav"])
+    assert len(set(os.path.realpath(p) for p in expected)) == 2
+    assert list_audio_folder(folder) == (expected, None)
+    left_out: list[str] = []
+    assert expand_audio_inputs([folder], left_out=left_out) == [(str(p), None) for p in expected]
+    assert left_out == [str(folder / "notes.txt")]
+    ignored: list[Path] = []
+    assert sorted(_iter_audio_files(folder, ignored=ignored)) == expected
+    assert ignored == [folder / "notes.txt"]
+    only_thumbs = tmp_path / "thumbs"
+    only_thumbs.mkdir()
+    (only_thumbs / "Thumbs.db").write_bytes(b"x")
+    assert list_audio_folder(only_thumbs) == ([], "holds no audio files")
