@@ -250,6 +250,13 @@ def embed_metadata(model: bytes, *, labels: Sequence[str], info: Mapping[str, An
     return strip_metadata(model) + buffer.getvalue()
 
 
+def _example_model(names: Sequence[str]) -> str:
+    """The model of ``names`` to name in a hint: ``model_int8.tflite``, the small one for a device, when it is
+    there, else the first that takes a waveform by its name (not ``model_int8_features.tflite``), else the first."""
+    preferred = ["model_int8.tflite", *(n for n in names if not n.endswith("_features.tflite")), *names]
+    return next(n for n in preferred if n in names)
+
+
 def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
     """Read the associated files of a model written by :func:`embed_metadata`.
 
@@ -279,8 +286,21 @@ def read_metadata(source: bytes | str | os.PathLike) -> ModelMetadata:
         path = Path(source)
         if path.is_dir():  # e.g. an export bundle given where one of its models belongs
             models = sorted(child.name for child in path.glob("*.tflite") if child.is_file())
-            raise ConfigError(f"{name}: a folder, not a .tflite model file; pass one of the models in it"
-                              + (f" ({', '.join(models)})" if models else " (it holds no .tflite file)"))
+            if models:
+                raise ConfigError(f"{name}: a folder, not a .tflite model file; pass one of the models in it "
+                                  f"({', '.join(models)})")
+            # a run folder, whose export writes its models into RUN/export: name them, not "none here"
+            exported = sorted(child.name for child in (path / "export").glob("*.tflite") if child.is_file())
+            if exported:
+                raise ConfigError(f"{name}: a folder, not a .tflite model file; its export/ folder holds the models "
+                                  f"({', '.join(exported)}): pass one of them, e.g. "
+                                  f"{Path(name) / 'export' / _example_model(exported)}")
+            if (path / "model.keras").is_file():  # a run folder not yet exported
+                raise ConfigError(f"{name}: a training run folder, not a .tflite model file, and not exported yet (no "
+                                  f"export/ folder of models): export it first, `python -m sound_tf.export {name}`, "
+                                  f"then pass one of its models, e.g. {Path(name) / 'export' / 'model_int8.tflite'}")
+            raise ConfigError(f"{name}: a folder, not a .tflite model file; pass one of the models in it (it holds no "
+                              f".tflite file)")
         if not path.is_file():
             raise ConfigError(f"{name}: model file not found")
         data = path.read_bytes()

@@ -657,6 +657,32 @@ def test_cli_given_a_folder_as_the_model_names_the_models_in_it(models, tmp_path
         read_metadata(empty)
 
 
+def test_cli_given_a_run_folder_as_the_model_names_its_exported_models(models, tmp_path, capsys):
+    """A run folder passed where its model belongs (session 51's Raspberry Pi walkthrough: `lite runs/digits
+    x.wav`) was told '(it holds no .tflite file)', true of the folder and no help: export writes the models into
+    RUN/export. Its export/ models are named, the one for a device first; a run not yet exported is told to export."""
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"keras")
+    for variant in ("float32", "int8_features", "int8"):
+        (run / "export" / f"model_{variant}.tflite").write_bytes(models["loud"].read_bytes())
+    assert lite.main([str(run), "x.wav"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run}: a folder, not a .tflite model file; its export/ folder holds the models (model_float32.tflite, "
+        f"model_int8.tflite, model_int8_features.tflite): pass one of them, e.g. {run}/export/model_int8.tflite\n")
+    (run / "export" / "model_int8.tflite").unlink()  # a float_only export: the first waveform model is named
+    with pytest.raises(ConfigError, match=re.escape(f"pass one of them, e.g. {run}/export/model_float32.tflite")):
+        read_metadata(run)
+    for child in (run / "export").iterdir():
+        child.unlink()
+    (run / "export").rmdir()
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{run}: a training run folder, not a .tflite model file, and not exported yet (no export/ folder of "
+            f"models): export it first, `python -m sound_tf.export {run}`, then pass one of its models, e.g. "
+            f"{run}/export/model_int8.tflite")):
+        read_metadata(run)
+
+
 def test_classify_rejects_bad_input(models):
     classifier = lite.LiteClassifier(models["loud"])
     with pytest.raises(AudioError, match=r"stereo.wav: expected mono samples of shape \[samples\], or \[samples, "
