@@ -161,6 +161,22 @@ def check_top_k(top_k: int, num_classes: int, *, name: str = "top_k") -> int:
     return min(int(top_k), num_classes)
 
 
+def features_model_hint(model_path: str | os.PathLike, input_kind: str) -> str:
+    """Why a features model (``model_int8_features.tflite``) is refused and what to do: where its
+    ``features.json`` is (beside it in the export folder, and inside the file) and which model of the same
+    folder classifies audio (``model_int8.tflite`` first, the small one for a device)."""
+    path = Path(model_path)
+    siblings = sorted(p.name for p in path.parent.glob("model_*.tflite")
+                      if p.is_file() and p.name != path.name and not p.name.endswith("_features.tflite"))
+    waveform = next((name for name in ("model_int8.tflite", *siblings) if name in siblings), None)
+    use = (f"to classify recordings use a waveform model: {path.parent / waveform}" if waveform is not None else
+           "to classify recordings use a waveform model of the same export (model_int8.tflite or "
+           "model_float32.tflite)")
+    return (f"this model takes {input_kind!r} input (normalised log-mel features), not a waveform, so this runner "
+            f"cannot feed it; it is for a device that computes the features itself as features.json describes (in "
+            f"the export folder, and inside this file: python -m zipfile -e {path} DIR); {use}")
+
+
 class LiteClassifier:
     """A sound classifier backed by one exported ``.tflite`` file.
 
@@ -211,8 +227,7 @@ class LiteClassifier:
         self.metadata: ModelMetadata = read_metadata(self.model_path)
         info = self.metadata.info
         if info["input_kind"] != "waveform":
-            raise ConfigError(f"{self.model_path}: this model takes {info['input_kind']!r} input, not a waveform; "
-                              f"compute its features as features.json describes, or use a waveform model")
+            raise ConfigError(f"{self.model_path}: {features_model_hint(self.model_path, info['input_kind'])}")
         self.labels: tuple[str, ...] = self.metadata.labels
         self.sample_rate_hz: int = self.metadata.sample_rate_hz
         self.clip_samples: int = self.metadata.clip_samples

@@ -949,14 +949,40 @@ def test_a_whole_model_this_litert_cannot_build_is_not_called_truncated(models):
         read_metadata(newer[:len(newer) // 2])  # cut short: still named so
 
 
+def test_a_features_model_given_to_the_runner_says_where_features_json_is_and_names_the_waveform_model(
+        models, tmp_path, capsys):
+    """model_int8_features.tflite given to `lite` (session 51's Raspberry Pi walkthrough, with only the .tflite
+    copied to the device) read 'compute its features as features.json describes, or use a waveform model':
+    no word of where features.json is (inside the file, and beside it in the bundle) nor of which model is the
+    waveform one. The refusal says both, naming the bundle's model_int8.tflite when it is there."""
+    bundle = tmp_path / "export"
+    bundle.mkdir()
+    features = bundle / "model_int8_features.tflite"
+    features.write_bytes(embed_metadata(models["flat"], labels=["quiet", "loud"], info=_info(input_kind="log_mel"),
+                                        extra_files={"features.json": b"{}"}))
+    for variant in ("float32", "int8"):
+        (bundle / f"model_{variant}.tflite").write_bytes(models["loud"].read_bytes())
+    assert lite.main([str(features), "x.wav"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {features}: this model takes 'log_mel' input (normalised log-mel features), not a waveform, so this "
+        f"runner cannot feed it; it is for a device that computes the features itself as features.json describes "
+        f"(in the export folder, and inside this file: python -m zipfile -e {features} DIR); to classify recordings "
+        f"use a waveform model: {bundle}/model_int8.tflite\n")
+    assert "features.json" in read_metadata(features).files  # where the message says it is
+    (bundle / "model_int8.tflite").unlink()
+    with pytest.raises(ConfigError, match=re.escape(f"use a waveform model: {bundle}/model_float32.tflite")):
+        lite.LiteClassifier(features)
+
+
 def test_metadata_that_does_not_fit_the_model_is_refused_when_it_loads(models, tmp_path):
     """LiteClassifier holds the archive to the graph it describes (found by a mutation pass: no test did): a
     features model (log-mel input), a clip size other than the model's input and more labels than outputs are
     refused naming the file; loaded, they failed at the first window with LiteRT's own error, or named
     classes with the wrong labels."""
     cases = {"features.tflite": (["quiet", "loud"], _info(input_kind="log_mel"),
-                                 r"this model takes 'log_mel' input, not a waveform; compute its features as "
-                                 r"features.json describes, or use a waveform model"),
+                                 r"this model takes 'log_mel' input \(normalised log-mel features\), not a "
+                                 r"waveform, so this runner cannot feed it; .* use a waveform model of the same "
+                                 r"export \(model_int8.tflite or model_float32.tflite\)"),
              "long_clip.tflite": (["quiet", "loud"], _info(clip_samples=2 * CLIP),
                                   r"input shape \[-1, 4000\] does not match \[batch, clip_samples=8000\] from the "
                                   r"metadata"),
