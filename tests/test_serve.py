@@ -928,6 +928,43 @@ def test_an_upload_whose_channels_cancel_is_classified_and_named_in_a_json_log_l
                                       "below the channels' mean level of -9.2 dBFS. Are they in opposite phase?")
 
 
+def test_a_bundle_copied_to_a_device_without_its_json_files_says_which_to_copy(tmp_path):
+    """A Raspberry Pi given the bundle's model_int8.tflite alone, or with one of config.json and export.json
+    (session 51's walkthrough), was told 'holds model_int8.tflite but no export.json ... export again: python -m
+    sound_tf.export RUN_DIR --out pi' (a device without TensorFlow exports nothing) or 'no config.json; expected a
+    run folder or an export bundle'. Both now name the files to copy beside the model, and the lite runner that
+    needs none of them; a folder without .tflite models reads as before."""
+    bundle = fake_bundle(tmp_path / "export", ("int8", "int8_features"))
+    lite_hint = "`python -m sound_tf.lite {}/model_int8.tflite FILE` runs the .tflite alone)"
+    for copied, missing in ((("model_int8.tflite",), "config.json and export.json beside the model too (the server "
+                                                     "reads them"),
+                            (("model_int8.tflite", "config.json"), "export.json beside the model too (the server reads "
+                                                                   "it"),
+                            (("model_int8_features.tflite", "model_int8.tflite", "export.json"),
+                             "config.json beside the model too (the server reads it")):
+        pi = tmp_path / f"pi{len(copied)}"
+        pi.mkdir()
+        for name in copied:
+            (pi / name).write_bytes((bundle / name).read_bytes())
+        with pytest.raises(ConfigError) as error:
+            resolve_backend(pi)
+        assert f"; copied to a device, copy the export folder's {missing}; {lite_hint.format(pi)}" in str(error.value)
+        assert str(error.value).startswith(f"{pi}: no config.json; expected a run folder or an export bundle; "
+                                           if "export.json" in copied else
+                                           f"{pi}: holds model_int8.tflite but no export.json, so it is not a "
+                                           f"complete export bundle (an export that failed or was interrupted, or "
+                                           f"files copied by hand); copied to a device, "), str(error.value)
+        assert str(error.value).endswith(f"runs the .tflite alone)" if "export.json" in copied else
+                                         f"; otherwise export again: python -m sound_tf.export RUN_DIR --out {pi}")
+    half = tmp_path / "half"  # no .tflite model: the export's own failure, told as before
+    half.mkdir()
+    (half / "saved_model").mkdir()
+    with pytest.raises(ConfigError, match=re.escape(f"{half}: holds saved_model/ but no export.json, so it is not a "
+                                                    f"complete export bundle (an export that failed or was "
+                                                    f"interrupted, or files copied by hand); export again: ")):
+        resolve_backend(half)
+
+
 def test_half_written_or_stale_bundles_are_refused(tmp_path):
     half = tmp_path / "half"  # an export that died after writing its SavedModel and config.json
     half.mkdir()

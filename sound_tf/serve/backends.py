@@ -86,6 +86,20 @@ def _takes_waveform(path: Path) -> bool:
         return False
 
 
+def _copy_hint(model_dir: Path) -> str:
+    """For a folder of ``.tflite`` models copied without their bundle's files (a device): which files of the
+    export folder to copy beside them, and that ``lite`` runs one model alone; ``""`` for a folder without one."""
+    models = sorted(p for p in model_dir.glob(tflite_filename("*")) if p.is_file())
+    if not models:
+        return ""
+    missing = [name for name in (CONFIG_FILENAME, EXPORT_REPORT_FILENAME) if not (model_dir / name).is_file()]
+    waveform = [p for p in models if not p.name.endswith("_features.tflite")] or models
+    model = next((p for p in waveform if p.name == tflite_filename("int8")), waveform[0])
+    return (f"; copied to a device, copy the export folder's {' and '.join(missing)} beside the model too (the "
+            f"server reads {'it' if len(missing) == 1 else 'them'}; `python -m sound_tf.lite {model} FILE` runs the "
+            f".tflite alone)")
+
+
 def read_export_report(model_dir: Path) -> dict | None:
     """A bundle's ``export.json``, once checked that the bundle may be served; ``None`` for a run folder.
 
@@ -102,9 +116,11 @@ def read_export_report(model_dir: Path) -> dict | None:
         exported = sorted(p.name for p in model_dir.glob(tflite_filename("*")))
         exported += [f"{SAVED_MODEL_DIRNAME}/"] if (model_dir / SAVED_MODEL_DIRNAME).exists() else []
         if exported:
+            hint = _copy_hint(model_dir)
             raise ConfigError(f"{model_dir}: holds {', '.join(exported)} but no {EXPORT_REPORT_FILENAME}, so it is not "
                               f"a complete export bundle (an export that failed or was interrupted, or files copied "
-                              f"by hand); export again: python -m sound_tf.export RUN_DIR --out {model_dir}")
+                              f"by hand){hint}; {'otherwise ' if hint else ''}export again: python -m "
+                              f"sound_tf.export RUN_DIR --out {model_dir}")
         return None
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -385,7 +401,7 @@ def _resolve(model_dir: Path, backend: str, tflite_variant: str | None) -> tuple
     unfinished = unfinished_run_hint(model_dir)  # a training run killed before it wrote its model
     if not (model_dir / CONFIG_FILENAME).is_file():
         raise ConfigError(f"{model_dir}: no {CONFIG_FILENAME}; "
-                          + (unfinished or "expected a run folder or an export bundle"))
+                          + (unfinished or "expected a run folder or an export bundle") + _copy_hint(model_dir))
     if backend != "auto" and backend not in ("tflite", "savedmodel", "keras"):
         raise ConfigError(f"backend must be one of auto, tflite, savedmodel, keras, got {backend!r}")
     if tflite_variant is not None and backend not in ("auto", "tflite"):
