@@ -417,9 +417,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Classify audio files with an exported .tflite model (no TensorFlow needed). Files of "
                     "any length and rate are resampled to the model's rate; long files are cut into windows "
                     "and get a timeline of top labels plus the overall result.")
-    parser.add_argument("model", help="a .tflite file written by python -m sound_tf.export")
+    parser.add_argument("model", help="a .tflite file written by python -m sound_tf.export, e.g. "
+                                      "RUN/export/model_int8.tflite (or its float32, float16 or dynamic model; not "
+                                      "model_int8_features.tflite, which takes features, not audio); its labels, "
+                                      "rate and window sizes are inside it, so it is the one file a device needs")
     parser.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER",
-                        help="audio files (WAV, FLAC, OGG, MP3, ...) or folders of them (searched recursively)")
+                        help="audio files (WAV, FLAC, OGG, MP3, ...) or folders of them (searched recursively); "
+                             "files, not a stream: record a microphone to a file first")
     parser.add_argument("--hop-seconds", type=float, default=None,
                         help="hop between windows (default: the run's evaluation hop stored in the model)")
     parser.add_argument("--top-k", type=int, default=3,

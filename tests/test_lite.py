@@ -642,6 +642,20 @@ def test_cli_rejects_bad_models_and_options(models, capsys):
     assert "error: --threads must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
+def test_help_says_which_model_a_device_needs_and_that_files_are_not_a_stream(capsys):
+    """'python -m sound_tf.lite --help' said of MODEL 'a .tflite file written by python -m sound_tf.export' alone
+    (session 51's Raspberry Pi walkthrough): not which of the bundle's six, that int8_features takes no audio, nor
+    that the file carries its labels and rate; and of the files nothing of a microphone's stream."""
+    with pytest.raises(SystemExit) as done:
+        lite.main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("a .tflite file written by python -m sound_tf.export, e.g. RUN/export/model_int8.tflite (or its "
+            "float32, float16 or dynamic model; not model_int8_features.tflite, which takes features, not audio); its "
+            "labels, rate and window sizes are inside it, so it is the one file a device needs") in text
+    assert "files, not a stream: record a microphone to a file first" in text
+
+
 def test_cli_given_a_folder_as_the_model_names_the_models_in_it(models, tmp_path, capsys):
     # an export bundle passed where one of its .tflite files belongs: not "model file not found"
     bundle = tmp_path / "export"
