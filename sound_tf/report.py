@@ -274,7 +274,7 @@ def plot_curves(history: Mapping[str, Sequence[float]] | str | Path, path: str |
         epochs = np.asarray(columns["epoch"]) + 1
     else:
         epochs = np.arange(1, length + 1)
-    fig = Figure(figsize=(15.0, 4.2), layout="constrained")
+    fig = Figure(figsize=(15.0, 5.0), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [("loss", [("loss", "train"), ("val_loss", "validation")], "linear"),
               ("accuracy", [("accuracy", "train"), ("val_accuracy", "validation")], "linear"),
@@ -301,8 +301,8 @@ def plot_curves(history: Mapping[str, Sequence[float]] | str | Path, path: str |
                 k = int(pick(best))
                 ax.axvline(epochs[k], color="#999999", linestyle=":", linewidth=1,
                            label=f"{words} {best[k]:.3f} (epoch {epochs[k]:g})")
-        if drawn:
-            ax.legend(fontsize=9)
+        if drawn:  # under the panel: inside it, no place was free of a 4-epoch run's crossing lines or the mark
+            ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
         else:
             ax.text(0.5, 0.5, f"no {name} recorded", ha="center", va="center", transform=ax.transAxes,
                     color="#777777")

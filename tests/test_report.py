@@ -110,10 +110,10 @@ def test_curves_from_csvlogger_file_with_missing_columns(tmp_path):
     assert history["learning_rate"] == [0.001, 0.001, 0.0005, 0.00025] and "lr" not in history
     assert np.isnan(history["val_loss"][2]) and history["epoch"] == [0.0, 1.0, 2.0, 3.0]
     pixels = _pixels(plot_curves(csv_path, tmp_path / "curves.png"))
-    assert pixels.shape[:2] == (420, 1500)
+    assert pixels.shape[:2] == (500, 1500)
     assert pixels.std() > 10
     # A dict (History.history) works too, even with nothing but the loss.
-    assert _pixels(plot_curves({"loss": [1.0, 0.5]}, tmp_path / "c2.png")).shape[:2] == (420, 1500)
+    assert _pixels(plot_curves({"loss": [1.0, 0.5]}, tmp_path / "c2.png")).shape[:2] == (500, 1500)
     with pytest.raises(ReportError, match="no training history"):
         plot_curves(tmp_path / "missing.csv", tmp_path / "c3.png")
 
@@ -481,3 +481,27 @@ def test_figure_texts_and_bars_say_what_was_drawn(tmp_path, monkeypatch):
     assert [t.get_text() for t in accuracy.get_legend().get_texts()] == [
         "validation", "highest validation accuracy 0.600 (epoch 4)"]
     assert [line.get_xdata()[0] for line in loss.lines[2:]] == [3] and accuracy.lines[1].get_xdata()[0] == 4
+
+
+def test_the_curves_legends_sit_under_their_panels_inside_the_figure(tmp_path, monkeypatch):
+    """A 4-epoch run's train and validation lines cross everywhere, and the legend (with the kept epoch's mark, a
+    long line) covered them wherever matplotlib put it inside the panel (the machine-sound walkthrough's finding):
+    each legend is now below its panel, apart from every line and point drawn in it, and whole inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import sound_tf.report as report
+
+    drawn = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path, **kwargs: drawn.setdefault("fig", fig) and Path(path))
+    plot_curves({"epoch": [0, 1, 2, 3], "loss": [1.6, 1.2, 1.25, 0.9], "val_loss": [1.5, 1.45, 1.0, 1.3],
+                 "accuracy": [0.3, 0.5, 0.55, 0.7], "val_accuracy": [0.35, 0.4, 0.6, 0.5],
+                 "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4]}, tmp_path / "curves.png")
+    fig = drawn["fig"]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        panel = ax.get_window_extent(renderer)
+        assert legend.y1 <= panel.y0, (ax.get_title(), legend, panel)  # nothing drawn in the panel is under it
+        assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1 and fig.bbox.y0 <= legend.y0, legend
