@@ -997,7 +997,8 @@ class DecodeCache:
 
     def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
               progress: Callable[[int, int], None] | None = None,
-              silent_use: str | None = SILENT_AS_CLASS, skip_use: str | None = None) -> CacheResult:
+              silent_use: str | None = SILENT_AS_CLASS, skip_use: str | None = None,
+              where: Callable[[str], str | None] | None = None) -> CacheResult:
         """Make sure every source is cached.
 
         Parameters
@@ -1017,6 +1018,10 @@ class DecodeCache:
             What the warning about an unreadable file adds after its reason (``None``: nothing, a data file's,
             which the data summary counts): a noise folder's says it is left out of the noise, where a bare
             ``skipping FILE: ...`` before the data lines, which then said ``skipped 0``, read as a data file.
+        where : callable, optional
+            ``where(source)``: where an unreadable source was listed (e.g. ``listed on line 12 of .../esc50.csv``,
+            :func:`sound_tf.datasets.listing_locator`), or ``None``; added to its reason in brackets, in the warning
+            and in ``skipped``. Called for skipped sources only.
 
         Returns
         -------
@@ -1054,6 +1059,8 @@ class DecodeCache:
         try:
             for done, (src, target, decoded, reason) in enumerate(outcomes, start=1):
                 if target is None:
+                    if where is not None and (listed := where(src)) is not None:
+                        reason = f"{reason} ({listed})"
                     result.skipped.append((src, reason))
                     logger.warning("skipping %s: %s%s", src, reason, f"; {skip_use}" if skip_use else "")
                 else:

@@ -339,8 +339,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line, load_examples, rates_line,
-                           resolve_source, warn_speakers_not_grouped, with_listed_line, write_split_csv)
+    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line, listing_locator, load_examples,
+                           rates_line, resolve_source, warn_speakers_not_grouped, with_listed_line, write_split_csv)
     from .train import run_log
     from .trainer import imbalance_note, read_state, train_run
 
@@ -389,7 +389,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     readable: list[Example] = []
     if pending:  # decode every file once, for all folds
         try:
-            items, skipped = evaluation.decode_examples(examples, labels, config, log=log)
+            items, skipped = evaluation.decode_examples(examples, labels, config, log=log,
+                                                        where=listing_locator(root, fmt))
         except AudioError as exc:  # --strict: named with its listing's line, and no state written (below)
             raise with_listed_line(exc, root, fmt) from None
         item_of = {item.source: item for item in items}

@@ -1070,13 +1070,13 @@ _LISTINGS: dict[str, tuple[Callable[[Path], Path], Sequence[str], Sequence[str]]
 }
 
 
-def listed_line(root: str | os.PathLike, format: str, path: str) -> tuple[Path, int] | None:
-    """The listing (a CSV manifest, ESC-50's or UrbanSound8K's metadata) and the line on which it names the file
-    ``path`` (as :func:`load_examples` gives it), or ``None`` for a format without one (a folder-per-class tree,
-    Speech Commands) or a path it does not list. Read again for an error's words: a ``--strict`` refusal of a
-    missing file named the file alone, not the row that lists it."""
+def listed_lines(root: str | os.PathLike, format: str) -> dict[str, tuple[Path, int]]:
+    """Each file a listing (a CSV manifest, ESC-50's or UrbanSound8K's metadata) names, as :func:`load_examples`
+    gives its path, with the listing and the line that names it first; empty for a format without one (a
+    folder-per-class tree, Speech Commands). Read again for the words of a missing file: its skip and its
+    ``--strict`` refusal named the file alone, not the row that lists it."""
     if format not in _LISTINGS:
-        return None
+        return {}
     root = Path(root)
     where, required, optional = _LISTINGS[format]
     listing = where(root)
@@ -1088,7 +1088,42 @@ def listed_line(root: str | os.PathLike, format: str, path: str) -> tuple[Path, 
         examples = _LOADERS[format](root)  # one example per data row, in their order
     finally:
         quiet.disabled = was
-    return next(((listing, line) for (line, _), ex in zip(rows, examples) if ex.path == path), None)
+    found: dict[str, tuple[Path, int]] = {}
+    for (line, _), ex in zip(rows, examples):
+        found.setdefault(ex.path, (listing, line))
+    return found
+
+
+def listed_line(root: str | os.PathLike, format: str, path: str) -> tuple[Path, int] | None:
+    """The listing and the line on which it names the file ``path`` (:func:`listed_lines`), or ``None`` for a format
+    without one or a path it does not list."""
+    return listed_lines(root, format).get(path)
+
+
+def listed_note(listing: Path, line: int) -> str:
+    """Where a listing names a file, as a skip's reason and a ``--strict`` refusal add it."""
+    return f"listed on line {line} of {listing}"
+
+
+def listing_locator(root: str | os.PathLike, format: str) -> Callable[[str], str | None] | None:
+    """For :meth:`~sound_tf.audio.DecodeCache.build`'s ``where``: the :func:`listed_note` of a file the data's listing
+    names (read once, at the first file skipped), or ``None`` for a format without a listing. Outside ``--strict``,
+    'skipping .../3-100061-A-9.wav: file not found' named no row of the listing to fix; it now ends
+    '(listed on line 12 of .../meta/esc50.csv)', in skipped.csv too."""
+    if format not in _LISTINGS:
+        return None
+    found: dict[str, tuple[Path, int]] | None = None
+
+    def where(path: str) -> str | None:
+        nonlocal found
+        if found is None:
+            try:
+                found = listed_lines(root, format)
+            except (DatasetError, OSError):  # the listing changed since it was read: the reason as it is
+                found = {}
+        return listed_note(*found[path]) if path in found else None
+
+    return where
 
 
 def with_listed_line(error: AudioError, root: str | os.PathLike, format: str) -> AudioError:
@@ -1100,8 +1135,7 @@ def with_listed_line(error: AudioError, root: str | os.PathLike, format: str) ->
         found = None
     if found is None:
         return error
-    listing, line = found
-    return AudioError(error.path, f"{error.reason} (listed on line {line} of {listing})")
+    return AudioError(error.path, f"{error.reason} ({listed_note(*found)})")
 
 
 def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example]:
@@ -2031,13 +2065,13 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     log(f"data: decode cache {cache.rate_dir}")
     try:
         result = cache.build([ex.path for ex in all_examples], strict=config.data.strict,
-                             progress=decode_progress(log))
+                             progress=decode_progress(log), where=listing_locator(root, fmt))
     except AudioError as exc:  # --strict: the row that lists it too
         raise with_listed_line(exc, root, fmt) from None
     if not result.cached:
         reasons = "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
         hint = ""
-        if fmt in ("csv", "split file") and all(r == "file not found" for _, r in result.skipped):
+        if fmt in ("csv", "split file") and all(r.startswith("file not found") for _, r in result.skipped):
             hint = f"; relative paths in {root.name} are read from its folder, {root.parent.resolve()}"
         raise DatasetError(f"{root}: " + ("its 1 audio file could not be read" if len(result.skipped) == 1 else
                                           f"none of the {counted(len(result.skipped), 'audio files')} could be read")

@@ -163,8 +163,12 @@ def check_frontend(model: Any, config: Config, config_path: Path) -> None:
 
 
 def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: Config, *,
-                    log: Callable[[str], None] | None = None) -> tuple[list[Item], list[tuple[str, str]]]:
+                    log: Callable[[str], None] | None = None,
+                    where: Callable[[str], str | None] | None = None) -> tuple[list[Item], list[tuple[str, str]]]:
     """Decode ``examples`` once through the decode cache at the config's rate and index their labels.
+
+    ``where`` names the line of the data's listing in an unreadable file's reason
+    (:meth:`sound_tf.audio.DecodeCache.build`, :func:`sound_tf.datasets.listing_locator`).
 
     With ``log``, the decoding reports its progress there as training's does
     (:func:`sound_tf.datasets.decode_progress`).
@@ -191,7 +195,7 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: 
     cache_dir = cache_dir_of(config.data.cache_dir)
     cache = DecodeCache(cache_dir, sample_rate_hz=config.audio.sample_rate_hz)
     result = cache.build([ex.path for ex in examples], strict=config.data.strict,
-                         progress=decode_progress(log) if log is not None else None)
+                         progress=decode_progress(log) if log is not None else None, where=where)
     items = [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
                   label_index=index[ex.label], fold=ex.fold, group=ex.group)
              for ex in examples if ex.path in result.cached]

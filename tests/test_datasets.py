@@ -1295,7 +1295,8 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
     (tmp_path / "lists").mkdir()
     manifest = tmp_path / "lists" / "m.csv"
     manifest.write_text("path,label\n" + "".join(f"data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3)))
-    with pytest.raises(DatasetError, match=rf"first reasons: {tmp_path}/lists/data/a/0.wav: file not found; .*; "
+    with pytest.raises(DatasetError, match=rf"first reasons: {tmp_path}/lists/data/a/0.wav: file not found \(listed on "
+                                           rf"line 2 of {manifest}\); .*; "
                                            rf"relative paths in m.csv are read from its folder, {tmp_path}/lists$"):
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
     # some found (and corrupt), some not: the paths are right, so no word about where they are read from
@@ -2024,9 +2025,42 @@ def test_a_manifest_path_with_backslashes_says_the_forward_slash_path_exists(tmp
     written = tmp_path / "audio\\dog\\2.wav"
     reason = (f"file not found; its path holds backslashes (\\), which are not folder separators here, and "
               f"{tmp_path}/audio/dog/2.wav exists: write the path with forward slashes (/)")
-    assert prepared.skipped == [(str(written), reason), (str(tmp_path / "audio\\dog\\9.wav"), "file not found")]
+    reason += f" (listed on line 7 of {manifest})"
+    assert prepared.skipped == [(str(written), reason), (str(tmp_path / "audio\\dog\\9.wav"),
+                                                         f"file not found (listed on line 11 of {manifest})")]
     with (tmp_path / "run" / "skipped.csv").open(newline="") as handle:
         assert list(csv.reader(handle))[1] == [str(written), reason]
+
+
+def test_a_missing_listed_file_is_skipped_with_its_listings_line(tmp_path, caplog):
+    """Outside --strict, 'skipping .../gone.wav: file not found' named no row of the manifest to fix (the --strict
+    refusal named it): the warning, prepared.skipped and skipped.csv (still path,reason) name the line now, counted
+    as the file's lines (a comment line too), for a CSV manifest and ESC-50's metadata; a folder names none."""
+    rows = ["path,label", "# recorded in 2024, mono"]
+    for c, label in enumerate(("cat", "dog", "owl")):
+        for i in range(3):
+            rows.append(f"audio/{label}/{i}.wav,{label}")
+            if (label, i) != ("dog", 1):
+                write_tone(tmp_path / "audio" / label / f"{i}.wav", 300.0 + 100 * c + 10 * i)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    gone = str(tmp_path / "audio" / "dog" / "1.wav")
+    reason = f"file not found (listed on line 7 of {manifest})"
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        prepared = prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run", log=lambda _: None)
+    assert prepared.skipped == [(gone, reason)]
+    assert f"skipping {gone}: {reason}" in [record.getMessage() for record in caplog.records]
+    with (tmp_path / "run" / "skipped.csv").open(newline="") as handle:
+        assert list(csv.reader(handle)) == [["path", "reason"], [gone, reason]]
+
+    esc = make_esc50(tmp_path / "esc")
+    name = sorted((esc / "audio").iterdir())[5]
+    name.unlink()
+    prepared = prepare_dataset(config_for(esc, tmp_path), tmp_path / "esc_run", log=lambda _: None)
+    meta = (esc / "meta" / "esc50.csv").read_text().splitlines()
+    line = next(n for n, text in enumerate(meta, start=1) if text.startswith(name.name + ","))
+    assert line > 2 and prepared.skipped == [(str(name), f"file not found (listed on line {line} of "
+                                                         f"{esc / 'meta' / 'esc50.csv'})")]
 
 
 def test_an_example_built_in_code_with_a_fold_below_1_is_refused_in_the_readers_words(tmp_path):
