@@ -33,9 +33,10 @@ import io
 import logging
 import os
 import re
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -48,16 +49,19 @@ from .errors import AudioError, ConfigError, counted, is_whole
 __all__ = [
     "AUDIO_EXTENSIONS",
     "CACHE_ENV_VAR",
+    "CONVERTIBLE_EXTENSIONS",
     "CacheResult",
     "DecodeCache",
     "READABLE_FORMATS",
     "SF_ERR_UNRECOGNISED_FORMAT",
     "SYSTEM_FILES",
+    "convert_hint",
     "count_windows",
     "decode_bytes",
     "default_cache_dir",
     "expand_audio_inputs",
     "is_audio_file",
+    "is_convertible",
     "is_hidden",
     "is_silent",
     "left_out_note",
@@ -83,6 +87,10 @@ AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".mp3", ".aiff", ".aif", "
                     ".caf", ".w64", ".rf64")  # .snd: Sun/NeXT's other name for .au
 #: The formats to name to a user whose file none of libsndfile's readers recognised (the server's 415 names them too).
 READABLE_FORMATS = "WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU"
+#: Extensions of recordings libsndfile does not read that ffmpeg converts (phones' AAC in ``.m4a``, Windows Media,
+#: AMR, video containers): what is said of them gives the ffmpeg line (:func:`convert_hint`).
+CONVERTIBLE_EXTENSIONS = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".3ga", ".amr", ".wma", ".webm", ".mka", ".ac3",
+                          ".mov", ".mp2", ".ape", ".wv")
 #: libsndfile's error code for content no format it reads matches ("Format not recognised").
 SF_ERR_UNRECOGNISED_FORMAT = 1
 #: Environment variable that overrides the default cache folder.
@@ -155,6 +163,20 @@ def walk_files(folder: str | os.PathLike, *, unlisted: list[OSError] | None = No
         for name in sorted(filenames):
             if not is_hidden(name):
                 yield Path(dirpath) / name
+
+
+def is_convertible(path: str | os.PathLike) -> bool:
+    """Whether ``path`` ends in one of :data:`CONVERTIBLE_EXTENSIONS` (case-insensitive)."""
+    return PurePath(path).suffix.lower() in CONVERTIBLE_EXTENSIONS
+
+
+def convert_hint(path: str | os.PathLike, *, each: bool = False) -> str:
+    """How to make a recording libsndfile does not read usable, quoted for a shell as it is:
+    ``convert it to FLAC or WAV, e.g. ffmpeg -i 'doorbell from iphone.m4a' 'doorbell from iphone.flac'`` (``each``:
+    "convert each"). One text for a data folder's warning, ``skipped.csv`` and the server's 415."""
+    shown = PurePath(path)
+    return (f"convert {'each' if each else 'it'} to FLAC or WAV, e.g. ffmpeg -i {shlex.quote(str(shown))} "
+            f"{shlex.quote(str(shown.with_suffix('.flac')))}")
 
 
 def expand_audio_inputs(inputs: Sequence[str | os.PathLike], *,
@@ -377,6 +399,8 @@ def _decode(source: str | BinaryIO, name: str, sample_rate_hz: int) -> np.ndarra
         if "does not exist" in said and isinstance(source, str) and os.path.isfile(source):
             said, unrecognised = "no format it reads matches the file's content", True  # an MP3 that is not one
         hint = f"; it reads {READABLE_FORMATS}: convert a recording to one of them" if unrecognised else ""
+        if unrecognised and is_convertible(name):  # a phone's .m4a: the ffmpeg line, as a data folder's warning gives
+            hint = f"; it reads {READABLE_FORMATS}: {convert_hint(name)}"
         raise AudioError(name, f"not a readable audio file (libsndfile: {said}){hint}") from exc
     except (RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(name, f"not a readable audio file ({exc})") from exc

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import (AUDIO_EXTENSIONS, SYSTEM_FILES, DecodeCache, cache_dir_of, is_audio_file, is_hidden, source_rate_hz,
-                    walk_files, written_wav_seconds)
+from .audio import (AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, SYSTEM_FILES, DecodeCache, cache_dir_of, convert_hint,
+                    is_audio_file, is_convertible, is_hidden, source_rate_hz, walk_files, written_wav_seconds)
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole
@@ -544,23 +544,16 @@ def _warn_manifest_beside(root: Path, files: Sequence[Path], labels: Sequence[st
                        shown, "it" if one else "them", "its" if one else "a manifest's", manifests[0])
 
 
-#: :func:`_warn_left_out`: extensions of recordings libsndfile does not read that ffmpeg converts (phones' AAC in
-#: ``.m4a``, Windows Media, AMR, video containers), for which the warning gives the ffmpeg line.
-CONVERTIBLE_EXTENSIONS = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".3ga", ".amr", ".wma", ".webm", ".mka", ".ac3",
-                          ".mov", ".mp2", ".ape", ".wv")
-
-
 def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], empty: list[str],
                    linked: list[tuple[Example, Example]]) -> None:
     """Say what a folder dataset holds that does not become an example (nothing is left out silently)."""
     if ignored:
         kinds = Counter(path.suffix.lower() or "(no extension)" for path in ignored)
-        recorded = [path for path in ignored if path.suffix.lower() in CONVERTIBLE_EXTENSIONS]
+        recorded = [path for path in ignored if is_convertible(path)]
         convert = ""
         if recorded:  # a phone's .m4a: say how to make it readable, in words a shell takes as they are
-            shown = recorded[0].relative_to(root)
-            convert = (f"; to use {'it' if len(recorded) == 1 else 'them'}, convert each to FLAC or WAV, e.g. "
-                       f"ffmpeg -i {shlex.quote(str(shown))} {shlex.quote(str(shown.with_suffix('.flac')))} "
+            convert = (f"; to use {'it' if len(recorded) == 1 else 'them'}, "
+                       f"{convert_hint(recorded[0].relative_to(root), each=True)} "
                        f"(run in {shlex.quote(str(root))}), then remove or move the original")
         logger.warning("%s under %s %s and %s not used (%s; e.g. %s); readable: %s%s", counted(len(ignored), "files"),
                        root, "is not of an audio format sound_tf reads" if len(ignored) == 1

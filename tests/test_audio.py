@@ -266,6 +266,10 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "text": (tmp_path / "notes.mp3", "not a readable audio file (libsndfile: no format it reads matches the file's "
                                          "content); it reads WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU: "
                                          "convert a recording to one of them"),
+        # a phone's AAC, named in a manifest or on predict's command line: the ffmpeg line a data folder's warning gives
+        "m4a": (tmp_path / "door bell.m4a", "not a readable audio file (libsndfile: Format not recognised); it reads "
+                                           "WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU: convert it to FLAC or "
+                                           f"WAV, e.g. ffmpeg -i '{tmp_path}/door bell.m4a' '{tmp_path}/door bell.flac'"),
         "no_frames": (tmp_path / "no_frames.wav", f"contains no audio frames (0 frames, 1 channel at {RATE_HZ} Hz)"),
         "nan": (tmp_path / "nan.wav", "contains 2 NaN or infinite sample values"),
         "one_nan": (tmp_path / "one_nan.wav", "contains 1 NaN or infinite sample value"),
@@ -280,6 +284,7 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files["random"][0].write_bytes(np.random.default_rng(7).bytes(4096))
     files["truncated"][0].write_bytes(good.read_bytes()[:30])  # cut inside the RIFF header
     files["text"][0].write_text("not audio at all\n" * 20)
+    files["m4a"][0].write_bytes(b"\0\0\0\x20ftypM4A " + b"\0" * 64)
     sf.write(files["no_frames"][0], np.zeros(0, np.float32), RATE_HZ)
     sf.write(files["nan"][0], np.array([0.0, np.nan, 0.5, np.inf], np.float32), RATE_HZ, subtype="FLOAT")
     sf.write(files["one_nan"][0], np.array([0.0, 0.25, np.nan], np.float32), RATE_HZ, subtype="FLOAT")
@@ -287,7 +292,7 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return files
 
 
-BAD_FILES = ["missing", "empty", "random", "truncated", "text", "no_frames", "nan", "one_nan", "one_hertz",
+BAD_FILES = ["missing", "empty", "random", "truncated", "text", "m4a", "no_frames", "nan", "one_nan", "one_hertz",
              "broken_link", "link_loop"]
 
 

@@ -318,7 +318,10 @@ def _corrupt_flac() -> bytes:
     ("nan.wav", _nan_wav(), 422, "invalid_audio", ["nan.wav", "10 NaN"]),
     ("pcm.wav", encode(np.round(tone(300, 0.5, 8000) * 32767), 8000, "WAV", "FLOAT"), 422, "invalid_audio",
      ["pcm.wav", "whole numbers up to 16384", "integer PCM stored as floats"]),
-], ids=["empty", "not-audio", "truncated-wav", "corrupt-flac", "corrupt-ogg", "nan", "int-pcm-as-floats"])
+    ("doorbell from iphone.m4a", b"\0\0\0\x20ftypM4A " + b"\0" * 64, 415, "unsupported_format",  # a phone's AAC
+     ["doorbell from iphone.m4a: not an audio format", "; convert it to FLAC or WAV, e.g. ffmpeg -i "
+      "'doorbell from iphone.m4a' 'doorbell from iphone.flac'"]),
+], ids=["empty", "not-audio", "truncated-wav", "corrupt-flac", "corrupt-ogg", "nan", "int-pcm-as-floats", "m4a"])
 def test_bad_audio_is_refused_with_its_problem(client, filename, payload, status, kind, words):
     response = client.post("/classify", files={"file": (filename, payload)})
     assert response.status_code == status, response.text

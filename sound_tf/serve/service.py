@@ -23,8 +23,8 @@ import anyio
 import numpy as np
 import soundfile as sf
 
-from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, decode_bytes, silent_note,
-                     split_windows, truncation_problem, wav_codec_problem)
+from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, convert_hint, decode_bytes,
+                     is_convertible, silent_note, split_windows, truncation_problem, wav_codec_problem)
 from ..errors import AudioError, SoundTFError, counted
 from ..lite import top_classes, window_probabilities, window_timeline
 from .backends import Backend, load_backend
@@ -210,9 +210,11 @@ class ClassifierService:
                 suffix = PurePath(name).suffix.lower()
                 named = (f", though its name ends in {suffix}: a damaged file, or another kind of file under that "
                          f"name" if exc.code == SF_ERR_UNRECOGNISED_FORMAT and suffix in AUDIO_EXTENSIONS else "")
+                convert = (f"; {convert_hint(PurePath(name).name)}"  # a phone's .m4a: the CLI's ffmpeg line
+                           if exc.code == SF_ERR_UNRECOGNISED_FORMAT and is_convertible(name) else "")
                 raise ServeError(415, "unsupported_format",
                                  f"{name}: not an audio format the server reads (libsndfile: {reason}){named}; "
-                                 f"send {READABLE_FORMATS}") from None
+                                 f"send {READABLE_FORMATS}{convert}") from None
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file (libsndfile: {reason})") from None
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ServeError(422, "corrupt_audio", f"{name}: corrupt audio file ({exc})") from None
