@@ -575,6 +575,18 @@ def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], emp
                        "already in their class and are used once", example.path, earlier.path)
 
 
+def convertible_left_out(root: Path) -> list[tuple[str, str]]:
+    """``(path, reason)`` of each file under a folder dataset's class folders that ffmpeg converts and sound_tf does
+    not read (:data:`~sound_tf.audio.CONVERTIBLE_EXTENSIONS`), for ``skipped.csv`` and the report: a phone's
+    ``.m4a`` was named in one warning and listed nowhere a run keeps."""
+    ignored: list[Path] = []
+    for folder in _class_folders(root):
+        for _ in _iter_audio_files(folder, ignored=ignored):
+            pass
+    return [(str(path), f"not an audio format sound_tf reads ({path.suffix}); to use it, {convert_hint(path)}, then "
+                        f"remove or move the original") for path in ignored if is_convertible(path)]
+
+
 class _CsvLines:
     """The lines of a CSV text, numbered, as ``csv.reader`` takes them: a line that begins with ``#`` where a
     record would begin is a comment, whatever it holds (commas, quotes), and is not handed on.
@@ -2017,6 +2029,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     silence = data.silence_label is not None and data.silence_share > 0 and not split_path.is_file()
     noise_dir = silence_noise_dir(config, root, fmt) if silence else None  # before any file is decoded
     chosen: dict[str, Any] = {}  # what became of the labels not kept
+    left_out: list[tuple[str, str]] = []  # recordings ffmpeg converts, in skipped.csv with the line that does
     if split_path.is_file():
         splits, split_source = read_split_csv(split_path, run_file=True), f"reused {split_path}"
         prior_skipped = _read_skipped(run_dir / SKIPPED_CSV)
@@ -2028,6 +2041,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         examples, chosen = choose_labels(examples, data, root)
         if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
             warn_speakers_not_grouped(examples, root)
+            left_out = convertible_left_out(root)
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
     # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
     if splits is None and any(ex.fold is not None for ex in examples):
@@ -2054,7 +2068,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
             silence_slices(config, silence_noise_dir(config, root, fmt), {n: len(rows[n]) for n in SPLITS}, cache)
     # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
     total = len({ex.path for ex in all_examples if ex.label != data.silence_label}  # files, not silence's clips
-                | {path for path, _ in prior_skipped})
+                | {path for path, _ in prior_skipped + left_out})
     log(f"data: decode cache {cache.rate_dir}")
     try:
         result = cache.build([ex.path for ex in all_examples], strict=config.data.strict,
@@ -2088,7 +2102,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     items = {name: [Item(source=ex.path, cached=str(result.cached[ex.path]), label=ex.label,
                          label_index=index[ex.label], fold=ex.fold, group=ex.group) for ex in kept[name]]
              for name in SPLITS}
-    skipped = list(dict.fromkeys(prior_skipped + result.skipped))
+    skipped = list(dict.fromkeys(prior_skipped + result.skipped + left_out))
 
     # Checked before split.csv is written: a run folder keeps a split only when it can train on it (a
     # later run with another --data or fixed files would otherwise reuse a split that failed).
