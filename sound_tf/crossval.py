@@ -295,10 +295,10 @@ def _fold_numbers(folds: Any) -> list[int] | None:
 
 
 def _refuse_absent_folds(folds: Sequence[int] | None, test_fold: int | None, all_folds: Sequence[int],
-                         wording: Wording) -> None:
-    """Refuse ``--folds`` naming a fold the data lacks, and a ``--test-fold`` (not used, but meant as the fold to
-    test) naming one: its note said ``--folds 6 runs fold 6 alone`` of a fold 6 there is not, then trained every
-    fold."""
+                         wording: Wording, val_fold: int | None = None) -> None:
+    """Refuse ``--folds`` naming a fold the data lacks, and a ``--test-fold`` or ``--val-fold`` (not used, but meant
+    as the fold to test or validate on) naming one: its note said ``--folds 6 runs fold 6 alone`` of a fold 6 there
+    is not, then trained every fold, and ``--val-fold 9`` was noted as unused and every fold trained."""
     unknown = sorted(set(folds or ()) - set(all_folds))
     if unknown:
         raise DatasetError(f"{wording.flag('--folds')} names {'fold' if len(unknown) == 1 else 'folds'} {unknown} that "
@@ -307,11 +307,15 @@ def _refuse_absent_folds(folds: Sequence[int] | None, test_fold: int | None, all
         raise DatasetError(f"{wording.given('--test-fold', test_fold)}: the data has no fold {test_fold}; folds "
                            f"present: {list(all_folds)} (every fold is the test fold once; "
                            f"{wording.flag('--folds')} chooses which run)")
+    if val_fold is not None and val_fold not in all_folds:
+        raise DatasetError(f"{wording.given('--val-fold', val_fold)}: the data has no fold {val_fold}; folds "
+                           f"present: {list(all_folds)} (the fold before each test fold validates; "
+                           f"{wording.flag('--folds')} chooses which folds run)")
 
 
 def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
                 wording: Wording = PYTHON_WORDING) -> None:
-    """Refuse ``folds`` or a ``data.test_fold`` the data lacks before TensorFlow starts, in :func:`run_crossval`'s
+    """Refuse ``folds``, a ``data.test_fold`` or a ``data.val_fold`` the data lacks before TensorFlow starts, in :func:`run_crossval`'s
     words (``python -m sound_tf.crossval --folds 6`` of five folds was refused after TensorFlow's start-up, 9.5 s
     here). The folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned
     when the data has none; no file decoded, its warnings left to the run). Nothing is read when neither is given,
@@ -319,7 +323,8 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     from .datasets import choose_labels, load_examples, resolve_source
 
     data = config.data
-    if (folds is None and data.test_fold is None) or data.path is None or data.format == "demo" \
+    if (folds is None and data.test_fold is None and data.val_fold is None) or data.path is None \
+            or data.format == "demo" \
             or data.split_file is not None:
         return
     root, fmt = resolve_source(config, lambda line: None)
@@ -331,7 +336,7 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
                                  data_format=fmt)
     finally:
         quiet.disabled = was
-    _refuse_absent_folds(folds, data.test_fold, sorted({ex.fold for ex in examples}), wording)
+    _refuse_absent_folds(folds, data.test_fold, sorted({ex.fold for ex in examples}), wording, data.val_fold)
 
 
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
@@ -374,7 +379,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     if scheme == "official" and k != DEFAULT_K:
         log(f"note: {wording.given('--k', k)} is not used: the dataset has its own folds")
     all_folds = sorted({ex.fold for ex in examples})
-    _refuse_absent_folds(folds, config.data.test_fold, all_folds, wording)
+    _refuse_absent_folds(folds, config.data.test_fold, all_folds, wording, config.data.val_fold)
     selected = list(folds) if folds else all_folds
     # What a killed cross-validation left half-written (its state, folds.csv, crossval.csv, a fold's files ...).
     atomic.remove_leftovers_in(out_dir, held=True)

@@ -937,7 +937,11 @@ def test_command_refuses_folds_and_a_test_fold_the_data_lacks_before_tensorflow(
             (manifest, ["--test-fold", "6"], "--test-fold 6: the data has no fold 6; folds present: [1, 2, 3] (every "
                                              "fold is the test fold once; --folds chooses which run)"),
             (tones, ["--k", "3", "--folds", "4"], "--folds names fold [4] that does not exist; folds present: "
-                                                  "[1, 2, 3]")):
+                                                  "[1, 2, 3]"),
+            # --val-fold 9 was only noted as unused, and every fold trained
+            (manifest, ["--val-fold", "9"], "--val-fold 9: the data has no fold 9; folds present: [1, 2, 3] (the "
+                                            "fold before each test fold validates; --folds chooses which folds "
+                                            "run)")):
         flags = ["--data", str(data), "--sample-rate", str(SR), "--cache-dir", str(tmp_path / "cache"),
                  "--out", str(tmp_path / "cv"), "--quiet", *extra]
         assert crossval.main(flags) == 2
@@ -948,6 +952,9 @@ def test_command_refuses_folds_and_a_test_fold_the_data_lacks_before_tensorflow(
                                            r"\(every fold is the test fold once; folds chooses which run\)$"):
         crossval.check_folds(config)
     crossval.check_folds(replace(config, data=replace(config.data, test_fold=3)), folds=[1, 3])  # present: no error
+    with pytest.raises(DatasetError, match=r"^data\.val_fold=5: the data has no fold 5; folds present: \[1, 2, 3\]"):
+        crossval.check_folds(replace(config, data=replace(config.data, test_fold=None, val_fold=5)))
+    crossval.check_folds(replace(config, data=replace(config.data, test_fold=None, val_fold=2)))  # present: no error
 
 
 def test_a_strict_refusal_names_the_listing_line_and_leaves_no_cross_validation_behind(tmp_path, capsys,
