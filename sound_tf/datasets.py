@@ -888,19 +888,22 @@ def _load_csv(path: Path) -> list[Example]:
         examples.append(Example(path=absolute, label=row["label"], fold=_parse_fold(row.get("fold", ""), path, line),
                                 group=row.get("group") or None))
     grouped = [line for (line, _), ex in zip(rows, examples) if ex.group is not None]
-    if 0 < len(grouped) < len(examples):  # a row without a group is a group of its own: it may leave its group
+    folds_decide = all(ex.fold is not None for ex in examples)  # whole folds are held out: groups split nothing
+    # Worded for train and tune's split and crossval's folds alike: both are drawn by group, file by file without one.
+    if 0 < len(grouped) < len(examples) and not folds_decide:  # a row without a group is a group of its own
         lines = [line for (line, _), ex in zip(rows, examples) if ex.group is None]
         logger.warning("%s, line %d: no group, while %d of the %d rows %s one (%s without: line%s %s%s); each row "
-                       "without a group is a group of its own, so a split can put it apart from the rest of its "
-                       "group (in training while they are in test): give every row its group", path, lines[0],
+                       "without a group is a group of its own, so a split (or crossval's folds) can put it apart from "
+                       "the rest of its group (in training while they are in test): give every row its group",
+                       path, lines[0],
                        len(grouped), len(examples), "has" if len(grouped) == 1 else "have",
                        counted(len(lines), "rows"), "" if len(lines) == 1 else "s",
                        ", ".join(map(str, lines[:5])), ", ..." if len(lines) > 5 else "")
     elif not grouped and all(ex.fold is None for ex in examples) and (
             like := _group_like_column(header, [row for _, row in rows])):
-        logger.warning("%s: column %r is not read: without a 'group' column the split is drawn file by file, so "
-                       "one %s's recordings can be in training and in test; name the column group to keep each "
-                       "%s's recordings in one split", path, like, like, like)
+        logger.warning("%s: column %r is not read: without a 'group' column the split (or crossval's folds) is "
+                       "drawn file by file, so one %s's recordings can be in training and in test; name the column "
+                       "group to keep each %s's recordings in one split (or fold)", path, like, like, like)
     without = [line for (line, _), ex in zip(rows, examples) if ex.fold is None]
     if 0 < len(without) < len(examples):  # folds hold out whole folds: a row without one belongs to none
         with_one = len(examples) - len(without)

@@ -1937,9 +1937,9 @@ def test_a_manifest_column_that_looks_like_a_group_is_named_when_there_is_no_gro
         f"{i}.wav,{'ab'[i % 2]},pump_0{i % 3},10\n" for i in range(6)))
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert {ex.group for ex in load_examples(manifest)} == {None}
-    assert (f"{manifest.resolve()}: column 'machine_id' is not read: without a 'group' column the split is drawn "
-            f"file by file, so one machine_id's recordings can be in training and in test; name the column group to "
-            f"keep each machine_id's recordings in one split") in caplog.text
+    assert (f"{manifest.resolve()}: column 'machine_id' is not read: without a 'group' column the split (or "
+            f"crossval's folds) is drawn file by file, so one machine_id's recordings can be in training and in test; "
+            f"name the column group to keep each machine_id's recordings in one split (or fold)") in caplog.text
     for header, quiet in (("path,label,speaker,group", "speaker"), ("path,label,machine_id,fold", "machine_id"),
                           ("path,label,duration,notes", "duration")):
         caplog.clear()
@@ -1988,8 +1988,14 @@ def test_rows_without_a_group_among_rows_with_one_are_named(tmp_path, caplog):
         examples = load_examples(manifest)
     assert [ex.group for ex in examples].count(None) == 3
     assert (f"{manifest.resolve()}, line 4: no group, while 7 of the 10 rows have one (3 rows without: lines 4, 7, "
-            f"10); each row without a group is a group of its own, so a split can put it apart from the rest of its "
-            f"group (in training while they are in test): give every row its group") in caplog.text
+            f"10); each row without a group is a group of its own, so a split (or crossval's folds) can put it apart "
+            f"from the rest of its group (in training while they are in test): give every row its group") in caplog.text
+    # a fold on every row decides the split (and crossval holds out those folds): the groups split nothing
+    caplog.clear()
+    manifest.write_text("path,label,group,fold\n" + "\n".join(f"{row},{1 + i % 3}" for i, row in enumerate(rows)) + "\n")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert [ex.fold for ex in load_examples(manifest)][:4] == [1, 2, 3, 1]
+    assert "no group" not in caplog.text
     for cells in (lambda i: f"m{i % 4}", lambda i: ""):
         caplog.clear()
         manifest.write_text("path,label,group\n" + "".join(f"{i}.wav,{'ab'[i % 2]},{cells(i)}\n" for i in range(10)))
