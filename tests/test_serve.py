@@ -1944,6 +1944,9 @@ def test_batch_entries_take_the_servers_default_top_k(tmp_path, backend):
     ("a\x1b[31mb\x07.wav", "a?[31mb?.wav"),  # a terminal escape and a bell: never echoed into a log or a page
     ("recordings/", "upload"),  # a name that is only a folder
     ("   ", "upload"),
+    ("  \t \n", "upload"),  # only white space, a tab and a line break among it: was '?'
+    (" \tmemo.wav\r\n", "memo.wav"),  # surrounding white space is no part of the name
+    ("a\tb.wav", "a?b.wav"),
     ("", "upload"),
 ])
 def test_a_file_name_is_echoed_printable_or_as_upload(sent, shown):

@@ -73,8 +73,8 @@ def safe_filename(name: str | None) -> str:
     """The client's file name, reduced to a short printable base name for messages (never a path)."""
     if not name:
         return "upload"
-    base = re.split(r"[\\/]", str(name))[-1]
-    base = "".join(ch if ch.isprintable() else "?" for ch in base).strip() or "upload"
+    base = re.split(r"[\\/]", str(name))[-1].strip()  # before '?' stands in: "  \t " was named '?', not 'upload'
+    base = "".join(ch if ch.isprintable() else "?" for ch in base) or "upload"
     return base[:_MAX_NAME_CHARS]
 
 
