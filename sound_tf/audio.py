@@ -65,6 +65,8 @@ __all__ = [
     "is_hidden",
     "is_silent",
     "left_out_note",
+    "level_problem",
+    "levels_warning",
     "list_audio_folder",
     "load_audio",
     "printable_path",
@@ -106,6 +108,17 @@ RESAMPLE_QUALITY = "HQ"
 CACHE_FORMAT_VERSION = 5
 #: What the warning about a silent data file says is done with it (:meth:`DecodeCache.build`'s ``silent_use``).
 SILENT_AS_CLASS = "it is used as silence labelled as its class: remove it if it is a failed recording"
+
+#: A recording whose peak is below this (dB relative to full scale), and not silent (:func:`is_silent`), is named as
+#: very quiet when it is decoded into the cache (:func:`level_problem`): a microphone's gain left low, or a far source.
+QUIET_PEAK_DBFS = -40.0
+#: A decoded sample this close to full scale (-0.01 dBFS) is at full scale, for :func:`level_problem`.
+FULL_SCALE_LEVEL = 0.999
+#: This many samples in a row at full scale make a recording clipped (:func:`level_problem`): resampling smooths a
+#: clipped plateau, and a clean tone that only peaks at full scale holds fewer (a 100 Hz sine at 16 kHz: 2).
+CLIPPED_RUN_SAMPLES = 5
+#: How many files a warning about quiet or clipped recordings names (it counts them all).
+LEVEL_NAMED_FILES = 3
 
 _MIN_SAMPLE_RATE_HZ = 1000
 _MAX_SAMPLE_RATE_HZ = 192000
@@ -754,6 +767,47 @@ def is_silent(samples: np.ndarray) -> bool:
     return bool(samples.size) and float(np.max(np.abs(samples))) < 0.5 / 32768
 
 
+def _longest_run(mask: np.ndarray) -> int:
+    """The most ``True`` values in a row in the 1-D boolean ``mask``."""
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], mask.view(np.int8), [0])))  # +1 where a run begins, -1 after it ends
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+
+
+def level_problem(samples: np.ndarray) -> tuple[str, str] | None:
+    """``("quiet", "-52.3 dBFS")`` for decoded ``samples`` (floats in [-1, 1]) whose peak is below
+    :data:`QUIET_PEAK_DBFS` but which are not silent, ``("clipped", "24 samples in a row at full scale")`` for
+    :data:`CLIPPED_RUN_SAMPLES` or more in a row at :data:`FULL_SCALE_LEVEL` or above, else ``None`` (silence
+    too: :func:`silent_note` names it). 0.1 ms for 1 s at 16 kHz, against 1-2 ms to decode and write it."""
+    if not samples.size:
+        return None
+    peak = max(float(samples.max()), -float(samples.min()))
+    if peak < 10 ** (QUIET_PEAK_DBFS / 20):
+        return None if is_silent(samples) else ("quiet", f"{20 * np.log10(peak):.1f} dBFS")
+    if peak < FULL_SCALE_LEVEL:
+        return None
+    run = _longest_run(np.abs(samples) >= FULL_SCALE_LEVEL)
+    return ("clipped", f"{run} samples in a row at full scale") if run >= CLIPPED_RUN_SAMPLES else None
+
+
+def levels_warning(found: Sequence[tuple[str, str, str]]) -> list[str]:
+    """One line per kind of :func:`level_problem` among ``(file, kind, detail)``, naming :data:`LEVEL_NAMED_FILES`
+    of them and counting all (``[]`` for none)."""
+    lines = []
+    for kind, what, advice in (
+            ("quiet", f"very quiet (peak below {QUIET_PEAK_DBFS:g} dBFS, not silent)",
+             "they are used as they are: check the recording level if they are not meant to be faint"),
+            ("clipped", f"clipped ({CLIPPED_RUN_SAMPLES} or more samples in a row at full scale)",
+             "the distortion is learned as part of their class: record at a lower gain if you can")):
+        files = [(name, detail) for name, k, detail in found if k == kind]
+        if files:
+            shown = ", ".join(f"{name} ({detail})" for name, detail in files[:LEVEL_NAMED_FILES])
+            lines.append(f"{counted(len(files), 'recordings')} {'is' if len(files) == 1 else 'are'} {what}: {shown}"
+                         f"{', ...' if len(files) > LEVEL_NAMED_FILES else ''}; {advice}")
+    return lines
+
+
 def silent_note(samples: np.ndarray, sample_rate_hz: int) -> str | None:
     """What a classifier's result says of a silent recording (:func:`is_silent`), or ``None``: its classes are the
     model's answer to silence, which ``sound_tf.predict``, ``sound_tf.lite`` and the server gave without a word, as
@@ -989,25 +1043,27 @@ class DecodeCache:
             return False
         return _whole_wav(absolute, self.sample_rate_hz)
 
-    def _ensure(self, src: str | os.PathLike, silent_use: str | None = SILENT_AS_CLASS) -> tuple[Path, bool]:
-        """Return ``(cache file, decoded now?)``; ``silent_use`` is what the silent-file warning says of it (``None``:
-        no warning)."""
+    def _ensure(self, src: str | os.PathLike, silent_use: str | None = SILENT_AS_CLASS,
+                levels: bool = False) -> tuple[Path, bool, tuple[str, str] | None]:
+        """Return ``(cache file, decoded now?, level problem)``; ``silent_use`` is what the silent-file warning says of
+        it (``None``: no warning); ``levels``: judge a file decoded now with :func:`level_problem`."""
         # One resolve per file, where holds() and path_for() each resolved it: checking 20,000 cached files nine
         # folders deep took 4.6-6.0 s, against 6.0-10.4 s (23-42% less; three rounds on a busy 2-core machine).
         absolute, stat = self._located(src)
         if self._holds_resolved(absolute):  # a file the cache wrote itself (a silence clip): read as it is
-            return Path(src).expanduser(), False
+            return Path(src).expanduser(), False, None
         target = self._entry(absolute, stat)
         if _whole_wav(target, self.sample_rate_hz):
-            return target, False
+            return target, False, None
         samples = load_audio(src, sample_rate_hz=self.sample_rate_hz)  # [samples]
+        problem = level_problem(samples) if levels else None
         if silent_use is not None and is_silent(samples):  # all zeros in the 16-bit cache file
             logger.warning(f"{printable_path(src)}: silent: every sample is zero (in 16-bit PCM) over its "
                            f"{samples.size / self.sample_rate_hz:.2f} s; {silent_use}",
                            extra={"fields": {"file": printable_path(src)}})
         # No fsync (2 ms a 5-s clip): a file a power cut left short fails _whole_wav and is decoded again.
         write_wav(target, samples, self.sample_rate_hz, durable=False)
-        return target, True
+        return target, True, problem
 
     def ensure(self, src: str | os.PathLike) -> Path:
         """Decode ``src`` into the cache unless it is already there; return the cache file.
@@ -1022,7 +1078,7 @@ class DecodeCache:
     def build(self, sources: Iterable[str | os.PathLike], *, strict: bool = False,
               progress: Callable[[int, int], None] | None = None,
               silent_use: str | None = SILENT_AS_CLASS, skip_use: str | None = None,
-              where: Callable[[str], str | None] | None = None) -> CacheResult:
+              where: Callable[[str], str | None] | None = None, levels: bool = True) -> CacheResult:
         """Make sure every source is cached.
 
         Parameters
@@ -1046,6 +1102,9 @@ class DecodeCache:
             ``where(source)``: where an unreadable source was listed (e.g. ``listed on line 12 of .../esc50.csv``,
             :func:`sound_tf.datasets.listing_locator`), or ``None``; added to its reason in brackets, in the warning
             and in ``skipped``. Called for skipped sources only.
+        levels : bool
+            Judge each file decoded now with :func:`level_problem`, and say once, after them all, which are very
+            quiet and which clipped (:func:`levels_warning`; a noise folder's build passes ``False``).
 
         Returns
         -------
@@ -1063,25 +1122,27 @@ class DecodeCache:
         unique = list(dict.fromkeys(_source_text(s) for s in sources))
         result = CacheResult()
 
-        def work(src: str) -> tuple[str, Path | None, bool, str | None]:
+        found: list[tuple[str, str, str]] = []  # (file, kind, detail) of level_problem, in input order
+
+        def work(src: str) -> tuple[str, Path | None, bool, str | None, tuple[str, str] | None]:
             if not _is_utf8(src):  # run folders, logs and CSVs hold paths as UTF-8 text: name it printably
                 error = AudioError(printable_path(src), "the file's name is not valid UTF-8; rename it (the name is "
                                                         "shown with its bytes escaped)")
                 if strict:
                     raise error
-                return error.path, None, False, error.reason
+                return error.path, None, False, error.reason, None
             try:
-                target, decoded = self._ensure(src, silent_use)
+                target, decoded, problem = self._ensure(src, silent_use, levels)
             except AudioError as exc:
                 if strict:
                     raise
-                return src, None, False, exc.reason
-            return src, target, decoded, None
+                return src, None, False, exc.reason, None
+            return src, target, decoded, None, problem
 
         pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 and len(unique) > 1 else None
         outcomes = pool.map(work, unique) if pool is not None else map(work, unique)
         try:
-            for done, (src, target, decoded, reason) in enumerate(outcomes, start=1):
+            for done, (src, target, decoded, reason, problem) in enumerate(outcomes, start=1):
                 if target is None:
                     if where is not None and (listed := where(src)) is not None:
                         reason = f"{reason} ({listed})"
@@ -1091,9 +1152,13 @@ class DecodeCache:
                     result.cached[src] = target
                     result.decoded += decoded
                     result.reused += not decoded
+                    if problem is not None:
+                        found.append((printable_path(src), *problem))
                 if progress is not None:
                     progress(done, len(unique))
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        for line in levels_warning(found):  # once a build, after every file: not one line per file among thousands
+            logger.warning(line)
         return result

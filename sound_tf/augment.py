@@ -1465,7 +1465,7 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
                 audio.write_wav(entry, audio.load_audio(path, sample_rate_hz=rate), rate, durable=False)
     # Silent files are named below, all in one warning and each time: the cache's warning came once per file, and
     # only when it was decoded, so a later run (reading the cache) left them out without a word.
-    result = cache.build(files, strict=config.data.strict, silent_use=None,
+    result = cache.build(files, strict=config.data.strict, silent_use=None, levels=False,
                          skip_use=f"augment.noise_dir={aug.noise_dir} leaves it out of the noise")
     for path in files:
         digest, entry = now.hashes.get(names[str(path)]), result.cached.get(str(path))

@@ -1710,7 +1710,7 @@ def silence_slices(config: Config, noise_dir: Path, counts: Mapping[str, int],
     files, problem = list_audio_folder(noise_dir)
     if problem is not None:
         raise DatasetError(f"data.silence_label={label!r} cuts its clips from {noise_dir}: {problem}")
-    decoded = cache.build(files, strict=config.data.strict, silent_use=None,
+    decoded = cache.build(files, strict=config.data.strict, silent_use=None, levels=False,
                           skip_use=f"data.silence_label={label!r} cuts no clip from it")
     if not decoded.cached:
         raise DatasetError(f"data.silence_label={label!r} cuts its clips from {noise_dir}, and none of its "

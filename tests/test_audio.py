@@ -180,13 +180,66 @@ def test_the_decode_cache_warns_about_a_silent_file_and_keeps_it(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
         result = cache.build(sources)
     assert len(result.cached) == 3 and result.skipped == []  # used, as before
-    assert sorted(r.getMessage() for r in caplog.records) == [
+    assert sorted(r.getMessage() for r in caplog.records[:-1]) == [
         f"{tmp_path / name}: silent: every sample is zero (in 16-bit PCM) over its 0.25 s; it is used as silence "
         f"labelled as its class: remove it if it is a failed recording" for name in ("below_a_step.wav", "zeros.wav")]
+    # one step of 16-bit PCM is not silence: a very quiet recording, named after them all
+    assert caplog.records[-1].getMessage() == (
+        f"1 recording is very quiet (peak below -40 dBFS, not silent): {tmp_path / 'one_step.wav'} (-90.3 dBFS); they "
+        f"are used as they are: check the recording level if they are not meant to be faint")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
         cache.build(sources)  # once, when it is decoded
     assert not caplog.records
+
+
+def _peaking_at(peak: float, samples: int, seed: int) -> np.ndarray:
+    wave = np.random.default_rng(seed).uniform(-1.0, 1.0, samples)
+    return (wave / np.abs(wave).max() * peak).astype(np.float32)  # its peak is exactly ``peak``
+
+
+def test_the_decode_cache_names_quiet_and_clipped_recordings_once_a_build(tmp_path, caplog):
+    """A recording far below full scale (a phone's gain left low) or clipped (a microphone overdriven) was decoded
+    without a word. One warning a build names up to 3 of each kind and counts them all; a recording that only peaks
+    at full scale (a 100 Hz tone at 0 dBFS, sampled at 16 kHz) or stays just below it is neither, and a second build
+    (reading the cache) says nothing."""
+    from sound_tf.audio import level_problem
+
+    seconds = np.arange(RATE_HZ) / RATE_HZ
+    quiet = []
+    for i, dbfs in enumerate((-45.0, -50.0, -55.0, -60.0, -70.0)):
+        quiet.append(tmp_path / f"quiet_{i}.wav")
+        sf.write(quiet[-1], _peaking_at(10 ** (dbfs / 20), RATE_HZ, i), RATE_HZ, subtype="FLOAT")
+    src_rate = 44100  # clipped at 44.1 kHz, decoded at 16 kHz: resampling smooths the plateau, which stays
+    clipped = tmp_path / "clipped.wav"
+    sf.write(clipped, np.clip(3 * np.sin(2 * np.pi * 220 * np.arange(src_rate) / src_rate), -1, 1), src_rate,
+             subtype="PCM_16")
+    full = tmp_path / "full_scale_tone.wav"
+    sf.write(full, np.sin(2 * np.pi * 100 * seconds), RATE_HZ, subtype="PCM_16")  # peaks at 32767: no run of 5
+    below = tmp_path / "below_full_scale.wav"
+    sf.write(below, 0.98 * np.sin(2 * np.pi * 30 * seconds), RATE_HZ, subtype="PCM_16")
+    at_40 = tmp_path / "at_minus_40.wav"  # at the line: not quiet
+    sf.write(at_40, _peaking_at(0.0101, RATE_HZ, 9), RATE_HZ, subtype="FLOAT")
+    cache = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        result = cache.build([*quiet, clipped, full, below, at_40])
+    assert len(result.cached) == 9 and result.skipped == []  # all used
+    run = int(level_problem(load_audio(clipped, sample_rate_hz=RATE_HZ))[1].split()[0])
+    assert run >= 20  # 220 Hz clipped 3x: about a third of each half period
+    assert [r.getMessage() for r in caplog.records] == [
+        f"5 recordings are very quiet (peak below -40 dBFS, not silent): {quiet[0]} (-45.0 dBFS), {quiet[1]} (-50.0 "
+        f"dBFS), {quiet[2]} (-55.0 dBFS), ...; they are used as they are: check the recording level if they are not "
+        f"meant to be faint",
+        f"1 recording is clipped (5 or more samples in a row at full scale): {clipped} ({run} samples in a row at full "
+        f"scale); the distortion is learned as part of their class: record at a lower gain if you can"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.audio"):
+        assert cache.build([*quiet, clipped]).reused == 6
+    assert not caplog.records
+    assert level_problem(np.zeros(100, np.float32)) is None  # silence is silent_note's
+    assert level_problem(np.array([0.0, 1.0, 1.0, 1.0, 1.0, 0.0], np.float32)) is None  # 4 in a row
+    assert level_problem(np.array([0.0, -1.0, -1.0, -1.0, -0.9995, -1.0], np.float32)) == (
+        "clipped", "5 samples in a row at full scale")
 
 
 def test_silent_note_is_the_decode_caches_rule_for_what_classifiers_are_given():
