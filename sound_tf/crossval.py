@@ -315,11 +315,11 @@ def _refuse_absent_folds(folds: Sequence[int] | None, test_fold: int | None, all
 
 def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
                 wording: Wording = PYTHON_WORDING) -> None:
-    """Refuse ``folds``, a ``data.test_fold`` or a ``data.val_fold`` the data lacks before TensorFlow starts, in :func:`run_crossval`'s
-    words (``python -m sound_tf.crossval --folds 6`` of five folds was refused after TensorFlow's start-up, 9.5 s
-    here). The folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned
-    when the data has none; no file decoded, its warnings left to the run). Nothing is read when neither is given,
-    nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
+    """Refuse ``folds``, a ``data.test_fold`` or a ``data.val_fold`` the data lacks before TensorFlow starts, in
+    :func:`run_crossval`'s words (``python -m sound_tf.crossval --folds 6`` of five folds was refused after
+    TensorFlow's start-up, 9.5 s here). The folds are planned as :func:`run_crossval` plans them (the manifest or
+    metadata read, folds assigned when the data has none; no file decoded, its warnings left to the run). Nothing is
+    read when none is given, nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
     from .datasets import choose_labels, load_examples, resolve_source
 
     data = config.data

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .audio import (AUDIO_EXTENSIONS, CONVERTIBLE_EXTENSIONS, SYSTEM_FILES, DecodeCache, cache_dir_of, convert_hint,
-                    is_audio_file, is_convertible, is_hidden, source_rate_hz, walk_files, written_wav_seconds)
+from .audio import (AUDIO_EXTENSIONS, SYSTEM_FILES, DecodeCache, cache_dir_of, convert_hint, is_audio_file,
+                    is_convertible, is_hidden, source_rate_hz, walk_files, written_wav_seconds)
 from .config import fold_below_1
 from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only_demo_clips, make_demo_dataset
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole

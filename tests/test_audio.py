@@ -322,7 +322,8 @@ def _corrupt_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         # a phone's AAC, named in a manifest or on predict's command line: the ffmpeg line a data folder's warning gives
         "m4a": (tmp_path / "door bell.m4a", "not a readable audio file (libsndfile: Format not recognised); it reads "
                                            "WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU: convert it to FLAC or "
-                                           f"WAV, e.g. ffmpeg -i '{tmp_path}/door bell.m4a' '{tmp_path}/door bell.flac'"),
+                                           f"WAV, e.g. ffmpeg -i '{tmp_path}/door bell.m4a' "
+                                           f"'{tmp_path}/door bell.flac'"),
         "no_frames": (tmp_path / "no_frames.wav", f"contains no audio frames (0 frames, 1 channel at {RATE_HZ} Hz)"),
         "nan": (tmp_path / "nan.wav", "contains 2 NaN or infinite sample values"),
         "one_nan": (tmp_path / "one_nan.wav", "contains 1 NaN or infinite sample value"),

@@ -1992,7 +1992,7 @@ def test_rows_without_a_group_among_rows_with_one_are_named(tmp_path, caplog):
             f"from the rest of its group (in training while they are in test): give every row its group") in caplog.text
     # a fold on every row decides the split (and crossval holds out those folds): the groups split nothing
     caplog.clear()
-    manifest.write_text("path,label,group,fold\n" + "\n".join(f"{row},{1 + i % 3}" for i, row in enumerate(rows)) + "\n")
+    manifest.write_text("path,label,group,fold\n" + "".join(f"{row},{1 + i % 3}\n" for i, row in enumerate(rows)))
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert [ex.fold for ex in load_examples(manifest)][:4] == [1, 2, 3, 1]
     assert "no group" not in caplog.text
