@@ -1625,10 +1625,20 @@ def choose_labels(examples: Sequence[Example], data: Any, root: Path) -> tuple[l
         raise DatasetError(f"{root}: data.keep_labels names {'a label' if len(missing) == 1 else 'labels'} "
                            f"{', '.join(repr(m) for m in missing)} that no file has"
                            + (f" ({'; '.join(hints)})" if hints else "") + f"; the data's labels: {shown}")
-    others = {label: count for label, count in present.items() if label not in kept}
+    chosen, others = _relabel_others(examples, data)
+    return chosen, {"other_labels": len(others), "other_files": sum(others.values())}
+
+
+def _relabel_others(examples: Sequence[Example], data: Any) -> tuple[list[Example], Counter]:
+    """``examples`` with every label not in ``data.keep_labels`` (non-empty) relabelled ``data.other_label``, or left
+    out when it is not set, in input order; and how many files each such label had. Training
+    (:func:`choose_labels`) and evaluation (:func:`evaluation_classes`) map the labels alike, each with its own rule
+    for a kept label that no file has."""
+    kept = set(data.keep_labels)
+    others = Counter(ex.label for ex in examples if ex.label not in kept)
     chosen = [ex if ex.label in kept else dataclasses.replace(ex, label=data.other_label) for ex in examples
               if ex.label in kept or data.other_label is not None]
-    return chosen, {"other_labels": len(others), "other_files": sum(others.values())}
+    return chosen, others
 
 
 def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int) -> dict[str, list[Example]]:
@@ -1828,22 +1838,18 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
     data, lines = config.data, []
     chosen = list(examples)
     if data.keep_labels:
-        kept = set(data.keep_labels)
-        others = Counter(ex.label for ex in examples if ex.label not in kept)
-        words = [ex for ex in examples if ex.label in kept]
-        if not words:
+        if not any(ex.label in data.keep_labels for ex in examples):
             shown = ", ".join(sorted({ex.label for ex in examples})[:40])
             raise DatasetError(f"{root}: no file has one of the run's data.keep_labels {list(data.keep_labels)}; "
                                f"the data's labels: {shown}")
+        relabelled, others = _relabel_others(examples, data)
         if data.other_label is None:
-            chosen = words
+            chosen = relabelled
             if others:
-                lines.append(f"data: the run's data.keep_labels: {counted(len(kept), 'labels')} evaluated; "
+                lines.append(f"data: the run's data.keep_labels: {counted(len(data.keep_labels), 'labels')} evaluated; "
                              f"{counted(sum(others.values()), 'files')} of the "
                              f"{counted(len(others), 'other labels')} left out (the run has no data.other_label)")
         else:
-            relabelled = [ex if ex.label in kept else dataclasses.replace(ex, label=data.other_label)
-                          for ex in examples]
             chosen = draw_other({"train": [], "val": [], "test": relabelled}, data, config.train.seed)["test"]
             drawn = sum(ex.label == data.other_label for ex in chosen)
             lines.append(f"data: the run's data.other_label {data.other_label!r}: {counted(drawn, 'files')} of "

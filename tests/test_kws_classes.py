@@ -465,3 +465,33 @@ def test_tune_builds_the_classes_train_builds_and_its_best_run_lists_the_silence
         listed = {r["path"] for r in csv.DictReader(f)}
     assert listed == {ex.path for name in SPLITS for ex in split[name] if ex.label == "_silence_"}
     assert len(listed) == 5
+
+
+def test_training_and_evaluation_relabel_the_other_labels_through_one_helper(tmp_path):
+    """choose_labels (training) and evaluation_classes (evaluate --data) map the labels not kept with the one helper,
+    _relabel_others; they differ only in the rule for a kept label that no file has."""
+    from sound_tf.datasets import Example, _relabel_others, choose_labels, evaluation_classes
+
+    examples = [Example(path=f"{word}/{k}.wav", label=word) for word in ("yes", "cat", "no", "dog") for k in range(4)]
+    config = apply_overrides(Config(), {"data.keep_labels": ["yes", "no"], "data.other_label": "_unknown_",
+                                        "data.other_share": 0.2})
+    relabelled, others = _relabel_others(examples, config.data)
+    assert [ex.label for ex in relabelled] == ["yes"] * 4 + ["_unknown_"] * 4 + ["no"] * 4 + ["_unknown_"] * 4
+    assert [ex.path for ex in relabelled] == [ex.path for ex in examples] and others == {"cat": 4, "dog": 4}
+    assert choose_labels(examples, config.data, tmp_path)[0] == relabelled
+    evaluated, _ = evaluation_classes(examples, config, tmp_path, "folder")
+    assert [ex for ex in evaluated if ex.label != "_unknown_"] == [ex for ex in relabelled if ex.label != "_unknown_"]
+    assert len(evaluated) == 8 + 2 and set(evaluated) <= set(relabelled)  # 8 / 0.8 * 0.2 = 2 of the 8 others
+    left_out = dataclasses.replace(config, data=dataclasses.replace(config.data, other_label=None))
+    words, others = _relabel_others(examples, left_out.data)
+    assert [ex.label for ex in words] == ["yes"] * 4 + ["no"] * 4 and others == {"cat": 4, "dog": 4}
+    assert choose_labels(examples, left_out.data, tmp_path)[0] == words
+    assert evaluation_classes(examples, left_out, tmp_path, "folder")[0] == words
+    # the two rules: training refuses any kept label that no file has, evaluation only when none is present
+    partial = apply_overrides(config, {"data.keep_labels": ["yes", "up"]})
+    with pytest.raises(DatasetError, match=r"data\.keep_labels names a label 'up' that no file has"):
+        choose_labels(examples, partial.data, tmp_path)
+    assert Counter(ex.label for ex in evaluation_classes(examples, partial, tmp_path, "folder")[0]) == {
+        "yes": 4, "_unknown_": 1}
+    with pytest.raises(DatasetError, match=r"no file has one of the run's data\.keep_labels \['up', 'down'\]"):
+        evaluation_classes(examples, apply_overrides(config, {"data.keep_labels": ["up", "down"]}), tmp_path, "folder")
