@@ -42,7 +42,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,6 +54,7 @@ from .demo_sounds import DEMO_CLASSES, MARKER_NAME, default_demo_dir, holds_only
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole
 
 if TYPE_CHECKING:
+    from .audio import CacheResult
     from .config import Config
 
 __all__ = [
@@ -1641,21 +1642,58 @@ def _relabel_others(examples: Sequence[Example], data: Any) -> tuple[list[Exampl
     return chosen, others
 
 
-def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int) -> dict[str, list[Example]]:
+def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int, *,
+               unreadable: Collection[str] = ()) -> dict[str, list[Example]]:
     """Each split with its other class (``data.other_label``) cut to its share (:func:`class_shares` of the
     split's examples of kept labels), drawn without replacement from ``seed`` and the split's own stream (the
-    same seed draws the same files), in input order; a split with fewer keeps them all."""
+    same seed draws the same files), in input order; a split with fewer keeps them all. A file of ``unreadable``
+    (paths) is passed over: the next file of the same seeded order takes its place, so that a split keeps its share
+    (without such files, the same draw)."""
     if data.other_label is None:
         return {name: list(splits[name]) for name in SPLITS}
+    unreadable = set(unreadable)
     drawn = {}
     for index, name in enumerate(SPLITS):
         examples = list(splits[name])
         other = [i for i, ex in enumerate(examples) if ex.label == data.other_label]
         wanted, _ = class_shares(len(examples) - len(other), data)
         rng = np.random.default_rng([_check_seed(seed), _OTHER_STREAM, index])
-        taken = set(np.asarray(other)[rng.permutation(len(other))[:wanted]].tolist()) if other else set()
+        order = np.asarray(other, dtype=np.int64)[rng.permutation(len(other))].tolist()
+        taken = set([i for i in order if examples[i].path not in unreadable][:wanted])
         drawn[name] = [ex for i, ex in enumerate(examples) if ex.label != data.other_label or i in taken]
     return drawn
+
+
+def _decode_drawn(examples: Sequence[Example], splits: Mapping[str, Sequence[Example]] | None, config: Config,
+                  cache: DecodeCache, progress: Callable[[int, int], None],
+                  where: Callable[[str], str | None] | None = None) -> tuple[dict[str, list[Example]], CacheResult]:
+    """Split (unless ``splits``, the data's folds, are given), draw the other class's share of each split
+    (:func:`draw_other`) and decode only what is used: every file of a kept label first (an unreadable one takes no
+    place in a split drawn by fractions: a class could lose its training), then the other class's drawn files,
+    each unreadable one replaced by the next of the seeded order until the share is met or the split's files run
+    out. The files of the other labels that are not drawn are never decoded (a Speech Commands tree's 80,000 other
+    words' clips, of which the shares take a few thousand). Returns the splits and the decoding's result."""
+    data = config.data
+    other = data.other_label
+    result = cache.build([ex.path for ex in examples if ex.label != other], strict=data.strict, progress=progress,
+                         where=where)
+    if not result.cached:  # none of the kept labels' files: the caller says so, with their reasons
+        return {name: [] for name in SPLITS}, result
+    if splits is None:
+        splits = _split([ex for ex in examples if ex.label == other or ex.path in result.cached], config)
+    unreadable = {path for path, _ in result.skipped}
+    while True:
+        drawn = draw_other(splits, data, config.train.seed, unreadable=unreadable)
+        new = list(dict.fromkeys(ex.path for name in SPLITS for ex in drawn[name]
+                                 if ex.path not in result.cached and ex.path not in unreadable))
+        if not new:
+            return drawn, result
+        more = cache.build(new, strict=data.strict, progress=progress, where=where)
+        result.cached.update(more.cached)
+        result.skipped += more.skipped
+        result.decoded += more.decoded
+        result.reused += more.reused
+        unreadable |= {path for path, _ in more.skipped}
 
 
 def silence_noise_dir(config: Config, root: Path | None, fmt: str) -> Path:
@@ -2052,9 +2090,10 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
             warn_speakers_not_grouped(examples, root)
             left_out = convertible_left_out(root)
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
-    # decoding: an unreadable file must not take a readable one's place (a class could lose its training).
+    # decoding of the kept labels' files (_decode_drawn): an unreadable file must not take a readable one's place.
+    drawn_here, folds_split = splits is None, None  # drawn here: only the files used are decoded
     if splits is None and any(ex.fold is not None for ex in examples):
-        splits = draw_other(_split(examples, config), data, config.train.seed)  # only the files drawn are decoded
+        folds_split = _split(examples, config)
         split_source = ("from the data's folds" if fmt != "speech_commands" else
                         "from the data's folds (" + ", ".join(f"{fold}: {name}" for fold, name
                                                              in SPEECH_COMMANDS_LISTS.items()) + ", 1: the rest)")
@@ -2075,15 +2114,23 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         rows = {name: [ex for ex in splits[name] if ex.label == data.silence_label] for name in SPLITS}
         if not all(cache.holds(ex.path) for name in SPLITS for ex in rows[name]):
             silence_slices(config, silence_noise_dir(config, root, fmt), {n: len(rows[n]) for n in SPLITS}, cache)
+    log(f"data: decode cache {cache.rate_dir}")
+    where = listing_locator(root, fmt)  # a file skipped names the listing's line
+    try:
+        if drawn_here:
+            splits, result = _decode_drawn(examples, folds_split, config, cache, decode_progress(log), where)
+            tried = set(result.cached) | {path for path, _ in result.skipped}
+            all_examples = [ex for ex in examples if ex.path in tried]  # the files used, the unreadable among them
+        else:
+            result = cache.build([ex.path for ex in all_examples], strict=config.data.strict,
+                                 progress=decode_progress(log), where=where)
+    except AudioError as exc:  # --strict: the row that lists it too
+        raise with_listed_line(exc, root, fmt) from None
     # Resumed, the split lists only the readable files: the ones skipped before count too, as they did then.
     total = len({ex.path for ex in all_examples if ex.label != data.silence_label}  # files, not silence's clips
                 | {path for path, _ in prior_skipped + left_out})
-    log(f"data: decode cache {cache.rate_dir}")
-    try:
-        result = cache.build([ex.path for ex in all_examples], strict=config.data.strict,
-                             progress=decode_progress(log), where=listing_locator(root, fmt))
-    except AudioError as exc:  # --strict: the row that lists it too
-        raise with_listed_line(exc, root, fmt) from None
+    left = chosen.get("other_files", 0) - sum(ex.label == data.other_label for ex in all_examples) if (
+        chosen and data.other_label is not None) else chosen.get("other_files", 0)  # other labels' files not used
     if not result.cached:
         reasons = "; ".join(f"{p}: {r}" for p, r in result.skipped[:3])
         hint = ""
@@ -2092,9 +2139,6 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         raise DatasetError(f"{root}: " + ("its 1 audio file could not be read" if len(result.skipped) == 1 else
                                           f"none of the {counted(len(result.skipped), 'audio files')} could be read")
                            + f" (first reasons: {reasons}){hint}")
-    if splits is None:
-        splits = draw_other(_split([ex for ex in examples if ex.path in result.cached], config), data,
-                            config.train.seed)
     records: list[dict[str, Any]] = []
     if silence:  # each split's share of clips of noise, written once into the cache and read as any example
         counts = {name: class_shares(sum(ex.label != data.other_label and ex.path in result.cached
@@ -2157,7 +2201,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
 
     per_class = {name: dict(sorted(Counter(item.label for item in items[name]).items())) for name in SPLITS}
     stats = {"root": str(root), "format": fmt, "split_source": split_source, "cache_dir": str(cache.rate_dir),
-             "files": total, "classes": len(labels), "decoded": result.decoded, "reused": result.reused,
+             "files": total, **({"other_labels_left_out": left} if chosen else {}), "classes": len(labels),
+             "decoded": result.decoded, "reused": result.reused,
              "skipped": len(skipped), **{f"{name}_items": len(items[name]) for name in SPLITS},
              "per_class": per_class}
     log(lengths_line([item.cached for name in SPLITS for item in items[name]], config.audio.sample_rate_hz,
@@ -2165,7 +2210,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if (rates := rates_line([item.source for name in SPLITS for item in items[name]],
                             config.audio.sample_rate_hz)) is not None:
         log(rates)
-    log(f"data: {total} files, {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
+    log(f"data: {total} files" + (f" used ({left} of the other labels left out)" if left else "")
+        + f", {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
     for line in _chosen_lines(config, items, chosen, records, noise_dir, cache):

@@ -495,3 +495,74 @@ def test_training_and_evaluation_relabel_the_other_labels_through_one_helper(tmp
         "yes": 4, "_unknown_": 1}
     with pytest.raises(DatasetError, match=r"no file has one of the run's data\.keep_labels \['up', 'down'\]"):
         evaluation_classes(examples, apply_overrides(config, {"data.keep_labels": ["up", "down"]}), tmp_path, "folder")
+
+
+def _words_and_others(root: Path, *, kept: int = 20, others: int = 10) -> Path:
+    """A folder per word, split by fractions: the kept words with ``kept`` takes each, four other words with
+    ``others`` each (0.5 s at 16 kHz)."""
+    rng = np.random.default_rng(5)
+    for index, word in enumerate(KEPT + OTHERS):
+        (root / word).mkdir(parents=True)
+        for take in range(kept if word in KEPT else others):
+            sf.write(root / word / f"{take}.wav", _word(index, take, rng), RATE_HZ, subtype="PCM_16")
+    return root
+
+
+def test_without_folds_only_the_drawn_files_of_the_other_labels_are_decoded_and_the_count_says_so(tmp_path):
+    """A split drawn by fractions decoded every other-label file before drawing each split's share (a Speech Commands
+    tree without its lists: 80,000 clips of other words decoded for a few thousand), and the count line said
+    'data: 100 files' of the 67 it used. The split is the one drawn before, file for file."""
+    from sound_tf.datasets import Example, _relabel_others, draw_other, split_examples
+
+    root = _words_and_others(tmp_path / "words")
+    config = _config(root, tmp_path, **{"data.format": "folder", "data.silence_label": None})
+    lines: list[str] = []
+    prepared = prepare_dataset(config, tmp_path / "run", log=lines.append)
+    used = [item.source for name in SPLITS for item in prepared.splits[name]]
+    counts = {name: Counter(item.label for item in prepared.splits[name])["_unknown_"] for name in SPLITS}
+    assert counts == {"train": 5, "val": 1, "test": 1}  # 42 / 0.9 * 0.1 = 4.7; 9 / 0.9 * 0.1 = 1
+    cached = sorted((tmp_path / "cache" / f"sr{RATE_HZ}").rglob("*.wav"))
+    assert len(cached) == len(used) == 60 + 7  # the 40 other-label files less the 7 drawn: never decoded
+    line = next(line for line in lines if "classes, decoded" in line)
+    assert line == ("data: 67 files used (33 of the other labels left out), 4 classes, decoded 67 / reused 0, "
+                    "skipped 0; train 47, val 10, test 10 (folder, split computed)")
+    assert prepared.stats["files"] == 67 and prepared.stats["other_labels_left_out"] == 33
+    # the very files the draw after decoding everything took
+    examples = [Example(path=str(p), label=p.parent.name) for p in sorted(root.rglob("*.wav"))]
+    expected = draw_other(split_examples(_relabel_others(examples, config.data)[0], seed=0), config.data, 0)
+    assert {name: sorted(item.source for item in prepared.splits[name]) for name in SPLITS} == {
+        name: sorted(ex.path for ex in expected[name]) for name in SPLITS}
+
+
+@pytest.mark.parametrize("layout", ["folds", "fractions"])
+def test_an_unreadable_drawn_other_file_is_replaced_by_the_next_of_the_draw_and_listed_as_skipped(tmp_path, layout):
+    """Speech Commands' folds drew the other class's share before decoding, and an unreadable file drawn left its
+    split one short of the share ('test had fewer than the share'); it is now replaced by the next file of the same
+    seeded order, and listed in skipped.csv as any unreadable file."""
+    import shutil
+
+    root = make_kws_tree(tmp_path / "sc") if layout == "folds" else _words_and_others(tmp_path / "words")
+    config = _config(root, tmp_path, **{"data.silence_label": None,
+                                        **({} if layout == "folds" else {"data.format": "folder"})})
+    first = prepare_dataset(config, tmp_path / "first", log=lambda _: None)
+    drawn = [item.source for item in first.splits["test"] if item.label == "_unknown_"]
+    assert len(drawn) == 1
+    Path(drawn[0]).write_bytes(b"not audio at all")  # the file the test split drew: unreadable now
+    shutil.rmtree(tmp_path / "cache")
+    lines: list[str] = []
+    again = prepare_dataset(config, tmp_path / "again", log=lines.append)
+    replaced = [item.source for item in again.splits["test"] if item.label == "_unknown_"]
+    assert len(replaced) == 1 and replaced != drawn
+    assert Path(replaced[0]).parent.name in OTHERS
+    for name in ("train", "val"):  # the other splits' draws are as they were
+        assert sorted(i.source for i in again.splits[name]) == sorted(i.source for i in first.splits[name])
+    assert [i.source for i in again.splits["test"] if i.label != "_unknown_"] == [
+        i.source for i in first.splits["test"] if i.label != "_unknown_"]
+    with (tmp_path / "again" / "skipped.csv").open() as f:
+        assert [row["path"] for row in csv.DictReader(f)] == drawn
+    summary = next(line for line in lines if "classes, decoded" in line)
+    used = sum(len(first.splits[name]) for name in SPLITS)  # and the unreadable file, tried
+    words, others = (45, 60) if layout == "folds" else (60, 40)
+    assert summary.startswith(f"data: {used + 1} files used ({others - (used - words) - 1} of the other labels left "
+                              f"out), 4 classes, decoded {used} / reused 0, skipped 1")
+    assert "had fewer than the share" not in lines[-1]
