@@ -1422,8 +1422,8 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     """The noise of ``augment.noise_dir`` (every audio file decoded through the decode cache, laid end to end) and
     what the folder held (:class:`NoiseFolder`); ``None`` when augmentation or noise is off or no folder is set.
 
-    With a silence class (``data.silence_label``) only each recording's training part is mixed in
-    (:func:`sound_tf.datasets.noise_regions`): validation's and test's silence clips are cut from the rest.
+    With a silence class (``data.silence_label``, ``data.silence_share`` above 0) only each recording's training part
+    is mixed in (:func:`sound_tf.datasets.noise_regions`): validation's and test's silence clips are cut from the rest.
     Silent files (every sample zero) are left out, and one warning names them; unreadable ones are left out with
     the decode cache's warning for each (``strict``: an error). A file rewritten with the same size and time, whose
     decoded copy the cache keys on those, is decoded again, not read back as it was: its cache entry keeps the hash of
@@ -1474,7 +1474,7 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
                 atomic.write_text(Path(entry).with_name(Path(entry).name + NOISE_SOURCE_SUFFIX), digest + "\n")
     clips = {str(p): audio.load_audio(result.cached[str(p)], sample_rate_hz=config.audio.sample_rate_hz)
              for p in files if str(p) in result.cached}
-    if config.data.silence_label is not None:  # the silence class's held-out clips come from the rest: never mixed in
+    if config.data.cuts_silence:  # the silence class's held-out clips come from the rest: never mixed in
         from .datasets import noise_regions
 
         clips = {src: clip[slice(*noise_regions(clip.size, val_fraction=config.data.val_fraction,

@@ -360,6 +360,12 @@ class DataConfig:
                f"{self.val_fold} would not be used: give one or the other")
         self._check_classes()
 
+    @property
+    def cuts_silence(self) -> bool:
+        """Whether the silence class is cut from the noise recordings: ``silence_label`` set and ``silence_share``
+        above 0. At 0 no clip is drawn, and the whole of each noise recording is training's to mix in."""
+        return self.silence_label is not None and float(self.silence_share) > 0
+
     def _check_classes(self) -> None:
         """``keep_labels``, ``other_label`` / ``other_share`` and ``silence_label`` / ``silence_share``."""
         for name in ("other_label", "silence_label"):

@@ -1094,7 +1094,7 @@ class SoundHyperModel(keras_tuner.HyperModel):
     @staticmethod
     def _noise_key(config: Config) -> tuple[Any, ...]:
         return (str(config.augment.noise_dir), config.audio.sample_rate_hz, str(config.data.cache_dir),
-                config.data.strict, config.data.silence_label is not None, config.data.val_fraction,
+                config.data.strict, config.data.cuts_silence, config.data.val_fraction,
                 config.data.test_fraction)  # the last three: the part of each recording mixed in
 
     def noise_bank(self, config: Config) -> np.ndarray | None:

@@ -566,3 +566,18 @@ def test_an_unreadable_drawn_other_file_is_replaced_by_the_next_of_the_draw_and_
     assert summary.startswith(f"data: {used + 1} files used ({others - (used - words) - 1} of the other labels left "
                               f"out), 4 classes, decoded {used} / reused 0, skipped 1")
     assert "had fewer than the share" not in lines[-1]
+
+
+def test_with_a_silence_share_of_0_training_mixes_in_the_whole_of_each_noise_recording(tree, tmp_path):
+    """data.silence_share 0 cuts no silence clip, and augmentation still mixed in only the first 70% of each noise
+    recording, keeping back a part for held-out silence that no split has."""
+    from sound_tf.augment import load_noise_folder
+
+    noise_dir = str(tree / "_background_noise_")
+    none_cut = _config(tree, tmp_path, **{"augment.noise_dir": noise_dir, "data.silence_share": 0.0})
+    assert not none_cut.data.cuts_silence and _config(tree, tmp_path).data.cuts_silence
+    bank, _ = load_noise_folder(none_cut)
+    whole, _ = load_noise_folder(_config(tree, tmp_path, **{"augment.noise_dir": noise_dir,
+                                                            "data.silence_label": None}))
+    assert bank.size == whole.size == pytest.approx(sum(NOISE_SECONDS.values()) * RATE_HZ, abs=2)
+    np.testing.assert_array_equal(bank, whole)
