@@ -1818,6 +1818,25 @@ def _refuse_share_of_none(missing: Sequence[str], data: Any, train: Sequence[Ite
                            f"to {least:g} or more, or leave data.{name}_label out")
 
 
+def _refuse_silence_of_the_data(examples: Sequence[Example], data: Any, root: Path) -> None:
+    """Refuse data with a label named like ``data.silence_label`` (a folder ``_silence_`` of one's own clips) when
+    the silence class is cut from noise: its files were mixed in with the cut clips without a word, or relabelled
+    ``data.other_label`` (not being kept), or left out."""
+    own = [ex for ex in examples if ex.label == data.silence_label]
+    if not own:
+        return
+    label = data.silence_label
+    fate = ("mixed in with the cut clips" if not data.keep_labels else
+            f"relabelled {data.other_label!r} (the label is not in data.keep_labels)" if data.other_label is not None
+            else "left out (the label is not in data.keep_labels)")
+    raise DatasetError(f"{root}: data.silence_label {label!r} is also a label of the data "
+                       f"({counted(len(own), 'files')}, e.g. {own[0].path}): the silence class is cut from noise "
+                       f"recordings, and these files would be {fate}. To train on your own clips as the silence "
+                       f"class, leave data.silence_label out" + (f" and add {label!r} to data.keep_labels"
+                                                                 if data.keep_labels else "")
+                       + "; to cut it from noise, rename the folder (or move it out of the data)")
+
+
 def _split_fold(examples: Sequence[Example]) -> int | None:
     """The fold all of a split's ``examples`` share (Speech Commands' test split is fold 3), else ``None``: a
     silence clip of that split takes it, so that ``evaluate --fold 3`` finds it too."""
@@ -2085,6 +2104,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         _warn_lookalike_labels([ex for name in SPLITS for ex in splits[name]], root)
     else:
         examples, splits, split_source = load_examples(root, fmt), None, "computed"
+        if silence:
+            _refuse_silence_of_the_data(examples, data, root)
         examples, chosen = choose_labels(examples, data, root)
         if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
             warn_speakers_not_grouped(examples, root)

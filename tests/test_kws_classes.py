@@ -581,3 +581,37 @@ def test_with_a_silence_share_of_0_training_mixes_in_the_whole_of_each_noise_rec
                                                             "data.silence_label": None}))
     assert bank.size == whole.size == pytest.approx(sum(NOISE_SECONDS.values()) * RATE_HZ, abs=2)
     np.testing.assert_array_equal(bank, whole)
+
+
+@pytest.mark.parametrize("keep, fate", [
+    (True, r"relabelled '_unknown_' \(the label is not in data\.keep_labels\)\. To train on your own clips as the "
+           r"silence class, leave data\.silence_label out and add '_silence_' to data\.keep_labels; "),
+    (False, r"mixed in with the cut clips\. To train on your own clips as the silence class, leave "
+            r"data\.silence_label out; "),
+])
+def test_a_folder_of_the_data_named_like_the_silence_class_is_refused_saying_what_it_would_become(tmp_path, keep,
+                                                                                                  fate):
+    """A user's own _silence_ folder was relabelled _unknown_ (not kept) or merged with the cut clips, without a
+    word; Speech Commands has _background_noise_ but no _silence_ folder."""
+    import shutil
+
+    root = make_kws_tree(tmp_path / "sc")
+    (root / "_silence_").mkdir()
+    for k in range(3):
+        sf.write(root / "_silence_" / f"quiet_nohash_{k}.wav", np.zeros(RATE_HZ, np.float32), RATE_HZ)
+    more = {} if keep else {"data.keep_labels": [], "data.other_label": None}
+    config = _config(root, tmp_path, **more)
+    with pytest.raises(DatasetError, match=rf"^{root}: data\.silence_label '_silence_' is also a label of the data "
+                                           rf"\(3 files, e\.g\. {root}/_silence_/quiet_nohash_0\.wav\): the silence "
+                                           rf"class is cut from noise recordings, and these files would be {fate}"
+                                           rf"to cut it from noise, rename the folder \(or move it out of the data\)$"):
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "split.csv").exists()
+    # as the message says: without data.silence_label (and with the label kept) the clips are a class of their own
+    kept = {"data.keep_labels": list(KEPT) + ["_silence_"]} if keep else {}
+    own = prepare_dataset(_config(root, tmp_path, **{**more, **kept, "data.silence_label": None}), tmp_path / "own",
+                          log=lambda _: None)
+    assert sum(Counter(item.label for item in own.splits[name])["_silence_"] for name in SPLITS) == 3
+    assert not (tmp_path / "own" / SILENCE_CSV).exists()
+    shutil.rmtree(root / "_silence_")  # and without the folder, the clips are cut from noise
+    assert "_silence_" in prepare_dataset(config, tmp_path / "cut", log=lambda _: None).labels
