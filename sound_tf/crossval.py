@@ -425,7 +425,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
-    log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir))
+    log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir, config))
     other = config.data.other_label
     if chosen:  # what became of the labels not kept: left out, or one class each fold's splits take a share of
         kept = counted(len(config.data.keep_labels), "labels")
@@ -477,19 +477,32 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
 
 
 def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all_folds: Sequence[int], scheme: str,
-            selected: Sequence[int], out_dir: Path) -> str:
+            selected: Sequence[int], out_dir: Path, config: Config | None = None) -> str:
     """``cross-validation: 60 readable files of 62 (2 unreadable, listed in OUT/skipped.csv), 2 folds (official:
-    1: 31, 2: 29); running folds [1, 2] into OUT``: the clips each fold tests, the unreadable files left out."""
+    1: 31, 2: 29); running folds [1, 2] into OUT``: the clips each fold tests, the unreadable files left out. With
+    ``config``'s ``data.other_label``, a fold's test split holds the other class's share of its files
+    (:func:`sound_tf.datasets.draw_other`, drawn here as the fold's run draws it), and the line says how many
+    files of the other labels there are (they were counted as tested whole)."""
+    from .datasets import draw_other
+
     unreadable = {path for path, _ in skipped}
-    sizes = Counter(ex.fold for ex in examples if ex.path not in unreadable)
+    usable = [ex for ex in examples if ex.path not in unreadable]
+    sizes = Counter(ex.fold for ex in usable)
     readable = sum(sizes.values())
     files = f"{len(examples)} files"
     if readable < len(examples):
         files = (f"{readable} readable files of {len(examples)} ({len(examples) - readable} unreadable, listed in "
                  f"{out_dir / 'skipped.csv'})")
+    other = config.data.other_label if config is not None else None
+    tested = ""
+    if other is not None and any(ex.label == other for ex in usable):
+        files += f", {sum(ex.label == other for ex in usable)} of them of the other labels ({other!r})"
+        sizes = Counter({fold: len(draw_other(fold_splits(usable, fold, config), config.data,
+                                              config.train.seed)["test"]) for fold in sizes})
+        tested = f" clips tested, with data.other_share {config.data.other_share:g} of {other!r}"
     return (f"cross-validation: {files}, {len(all_folds)} folds ({scheme}: "
             + ", ".join(f"{f}: {sizes[f]}" for f in all_folds)
-            + f"); running {'fold' if len(selected) == 1 else 'folds'} {selected} into {out_dir}")
+            + f"{tested}); running {'fold' if len(selected) == 1 else 'folds'} {selected} into {out_dir}")
 
 
 #: Up to this many groups in every fold: the report names them, else it counts them.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -390,6 +391,17 @@ def test_crossval_builds_the_kept_labels_and_the_other_class_per_fold_and_refuse
             "fold's training, validation and test split takes data.other_share 0.1 (drawn with train.seed 0)") in lines
     test = Counter(ex.label for ex in split["test"])
     assert any(line.startswith("fold 1: train ") and line.endswith(f"test {test['_unknown_']})") for line in lines)
+    # the header counts the clips each fold tests, its share of the other class drawn (it counted all 60 files of the
+    # other labels as tested); fold 1's is the test split fold 1 ran
+    header = next(line for line in lines if line.startswith("cross-validation: 105 files"))
+    sizes = dict(re.findall(r"(\d+): (\d+)", header.split("(", 2)[2]))
+    assert header.startswith("cross-validation: 105 files, 60 of them of the other labels ('_unknown_'), 2 folds (")
+    assert int(sizes["1"]) == sum(test.values())
+    assert ("clips tested, with data.other_share 0.1 of '_unknown_'); running fold [1] into " in header)
+    with (tmp_path / "cv" / "folds.csv").open() as f:
+        folds = Counter((row["fold"], row["label"] == "_unknown_") for row in csv.DictReader(f))
+    for fold in ("1", "2"):  # each fold's words and its drawn share of the other class (one in 10 of the clips)
+        assert int(sizes[fold]) == folds[(fold, False)] + class_shares(folds[(fold, False)], config.data)[0]
     # without data.other_label the other labels' files are left out of every fold
     run_crossval(dataclasses.replace(config, data=dataclasses.replace(config.data, other_label=None)),
                  tmp_path / "cv-kept", k=2, folds=[1], log=lines.append)
