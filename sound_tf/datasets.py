@@ -1874,6 +1874,23 @@ def _chosen_lines(config: Config, items: Mapping[str, Sequence[Item]], chosen: M
     return lines
 
 
+def chosen_classes_lines(data: Any) -> list[str]:
+    """What a config's ``data`` section makes of the labels (``data.keep_labels``, ``data.other_label`` and
+    ``data.other_share``, ``data.silence_label`` and ``data.silence_share``), one line each, for the report of a run
+    and of its evaluations; none for a run of every label and no silence class."""
+    lines = []
+    if data.keep_labels:
+        lines.append(f"data.keep_labels: {', '.join(data.keep_labels)} ({counted(len(data.keep_labels), 'labels')} "
+                     f"kept)")
+        lines.append(f"data.other_label {data.other_label!r}: the files of every other label, data.other_share "
+                     f"{float(data.other_share):g} of each split" if data.other_label is not None else
+                     "data.other_label is not set: the files of every other label are left out")
+    if data.silence_label is not None:
+        lines.append(f"data.silence_label {data.silence_label!r}: clips cut from noise recordings, data.silence_share "
+                     f"{float(data.silence_share):g} of each split" + ("" if data.cuts_silence else " (none cut)"))
+    return lines
+
+
 def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
                        fmt: str) -> tuple[list[Example], list[str]]:
     """Other data a run is evaluated on (``evaluate RUN --data``), given the run's chosen classes as its test split
@@ -2235,8 +2252,11 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         + f", {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
-    for line in _chosen_lines(config, items, chosen, records, noise_dir, cache):
+    chosen_lines = _chosen_lines(config, items, chosen, records, noise_dir, cache)
+    for line in chosen_lines:
         log(line)
+    if chosen_lines:  # the report's 'Classes chosen' (evaluation.write_run_report)
+        stats["chosen_classes"] = [line.removeprefix("data: ") for line in chosen_lines]
     if split_source == "computed" and (shares := split_shares_line(
             {name: len(items[name]) for name in SPLITS}, config.data.val_fraction, config.data.test_fraction,
             grouped=any(ex.group is not None for ex in all_examples))) is not None:

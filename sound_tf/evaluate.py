@@ -85,7 +85,8 @@ def check_selection(*, data: str | None = None, fold: int | None = None, split: 
 
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
                     fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
-                    log: Callable[[str], None] = print, config: Config | None = None) -> tuple[list, str, int]:
+                    log: Callable[[str], None] = print, config: Config | None = None,
+                    chosen_lines: list[str] | None = None) -> tuple[list, str, int]:
     """The examples to evaluate, a short name for them (used for the default output folder) and how many
     files were left out for labels the model does not know.
 
@@ -95,7 +96,8 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     model's ``labels``: unknown labels are an error listing them, or with ``skip_unknown_labels`` their
     files are left out with a warning. With ``config`` (the run's) and ``data``, a run of chosen classes
     (``data.keep_labels``, ``data.other_label``, ``data.silence_label``) has them applied to the data as its test
-    split had them (:func:`sound_tf.datasets.evaluation_classes`), each line of what became of them logged.
+    split had them (:func:`sound_tf.datasets.evaluation_classes`), each line of what became of them logged (and
+    appended to ``chosen_lines`` when given, for the report).
     """
     from .datasets import detect_format, evaluation_classes, load_examples, read_split_csv
 
@@ -124,6 +126,8 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         examples, lines = evaluation_classes(examples, config, source, fmt)
         for line in lines:
             log(line)
+        if chosen_lines is not None:
+            chosen_lines += [line.removeprefix("data: ") for line in lines]
     known = set(labels)
     unknown = Counter(ex.label for ex in examples if ex.label not in known)
     if unknown:
@@ -178,9 +182,10 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
 
     if batch_size is not None:
         config = apply_overrides(config, {"train.batch_size": batch_size})
+    chosen: list[str] = []  # what became of the data's labels, for the report
     examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,
                                                fold=fold, split=split, skip_unknown_labels=skip_unknown_labels,
-                                               log=log, config=config)
+                                               log=log, config=config, chosen_lines=chosen)
     default_out = run_dir / "evaluation" / name
     out_dir = Path(out_dir) if out_dir is not None else default_out
     if holds(out_dir, run_dir):
@@ -207,6 +212,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
                "evaluated_clips": len(items), "skipped": len(skipped), "class_counts": {"evaluated": counts}}
     if left_out:
         summary["left_out_unknown_labels"] = left_out
+    if chosen:
+        summary["chosen_classes"] = chosen
     evaluation.write_run_report(run_dir, config=config, metrics=metrics, out_dir=out_dir,
                                 title=f"Evaluation of {run_dir.name} on {name}", summary=summary,
                                 skipped=skipped, log=log, validation=validation)

@@ -23,7 +23,7 @@ from . import metrics as M
 from . import report
 from .audio import DecodeCache, cache_dir_of
 from .config import RUN_STATE_FILENAME, Config, load_run_config  # load_run_config: re-exported
-from .datasets import SPLITS, Example, Item, PreparedData, decode_progress, read_split_csv
+from .datasets import SPLITS, Example, Item, PreparedData, chosen_classes_lines, decode_progress, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
 
@@ -318,10 +318,14 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
         if counts is not None and metrics.get("per_class") is not None:
             counts = {label: n for label, n in counts.items() if label in metrics["per_class"]}
         notes = M.summary_lines(metrics, class_counts=counts, validation=validation)
+    summary = dict(summary) if summary is not None else dataset_summary(data, run_dir)
+    chosen = chosen_classes_lines(config.data) if config is not None else []
+    if chosen or summary.get("chosen_classes"):  # what the run made of the labels, then what became of the files
+        summary["chosen_classes"] = chosen + list(summary.get("chosen_classes") or [])
     path = report.write_report_html(
         out_dir / "report.html", title=title or f"sound_tf run {run_dir.name}", metrics=metrics,
         config_dict=config.to_dict() if config is not None else None,
-        dataset_summary=summary if summary is not None else dataset_summary(data, run_dir),
+        dataset_summary=summary,
         figures=figures,
         skipped=skipped if skipped is not None else (data.skipped if data is not None
                                                      else read_skipped_csv(run_dir / "skipped.csv")),

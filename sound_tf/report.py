@@ -552,9 +552,13 @@ def _dataset_section(dataset_summary: Mapping[str, Any] | None, labels: Sequence
     if not dataset_summary:
         return '<p class="empty">no dataset summary</p>'
     parts = []
-    scalars = [(key, value) for key, value in dataset_summary.items() if key != "class_counts"]
+    scalars = [(key, value) for key, value in dataset_summary.items() if key not in ("class_counts", "chosen_classes")]
     if scalars:
         parts.append(_table(("item", "value"), scalars))
+    chosen = dataset_summary.get("chosen_classes")
+    if chosen:  # lines: the kept labels, the other class and its share, the silence class (and their files)
+        chosen = [chosen] if isinstance(chosen, str) else chosen
+        parts.append(f'<h3>Classes chosen</h3><pre class="notes">{_esc(chr(10).join(map(str, chosen)))}</pre>')
     counts = dataset_summary.get("class_counts")
     if isinstance(counts, Mapping) and counts:
         splits = list(counts)

@@ -363,6 +363,25 @@ def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_on
     assert {label: scored["per_class"][label]["support"] for label in config.labels} == {
         "_silence_": 1, "_unknown_": 1, "no": 3, "up": 3, "yes": 3}
     assert scored["accuracy"] == pytest.approx(metrics["accuracy"])  # the run's own test split, file for file
+    # both reports say what the run made of the labels (evaluate's said nothing of them), then what became of the
+    # files: the run's split, or the evaluated copy's
+    import html
+
+    def chosen_section(path: Path) -> list[str]:
+        page = html.unescape(path.read_text())
+        return page.split("<h3>Classes chosen</h3><pre class=\"notes\">", 1)[1].split("</pre>", 1)[0].splitlines()
+
+    configured = ["data.keep_labels: yes, no, up (3 labels kept)",
+                  "data.other_label '_unknown_': the files of every other label, data.other_share 0.1 of each split",
+                  "data.silence_label '_silence_': clips cut from noise recordings, data.silence_share 0.1 of each "
+                  "split"]
+    trained, evaluated = chosen_section(out / "report.html"), chosen_section(tmp_path / "ev" / "report.html")
+    assert trained[:3] == evaluated[:3] == configured
+    assert trained[3].startswith("data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1")
+    assert trained[4].startswith("data.silence_label '_silence_': 5 clips of 1 s cut from 1 recording in ")
+    assert evaluated[3].startswith("the run's data.other_label '_unknown_': 1 file of 4 other labels")
+    assert evaluated[4].startswith("the run's data.silence_label '_silence_': 1 clip of 1 s cut from ")
+    assert len(trained) == len(evaluated) == 5
 
 
 def test_crossval_builds_the_kept_labels_and_the_other_class_per_fold_and_refuses_silence(tree, tmp_path):
