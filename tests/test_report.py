@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -116,6 +117,46 @@ def test_curves_from_csvlogger_file_with_missing_columns(tmp_path):
     assert _pixels(plot_curves({"loss": [1.0, 0.5]}, tmp_path / "c2.png")).shape[:2] == (500, 1500)
     with pytest.raises(ReportError, match="no training history"):
         plot_curves(tmp_path / "missing.csv", tmp_path / "c3.png")
+
+
+def test_empty_cells_of_history_csv_are_nan_and_skipped_by_the_marks(tmp_path, monkeypatch):
+    """An empty cell of history.csv (a column that epoch did not log, an epoch cell lost) is NaN: read as 0.0 the
+    lowest validation loss was marked at 0.000 on an epoch without one, and forward-filled it was an epoch's score
+    it never had. An epoch column with an empty cell is not used (1..n instead), where its NaN named "(epoch nan)".
+    A history.csv of no header at all is an error naming it, and a learning_rate column wins over an old lr one."""
+    import sound_tf.report as report
+
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("epoch,loss,val_loss\n0,2.0,1.9\n1,1.5,\n2,1.2,1.6\n3,1.1,1.7\n", encoding="utf-8")
+    history = load_history(csv_path)
+    assert history["loss"] == [2.0, 1.5, 1.2, 1.1] and history["epoch"] == [0.0, 1.0, 2.0, 3.0]
+    val = history["val_loss"]
+    assert len(val) == 4 and np.isnan(val[1]) and [val[i] for i in (0, 2, 3)] == [1.9, 1.6, 1.7]
+    drawn = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path, **kwargs: drawn.setdefault("fig", fig) and Path(path))
+    plot_curves(csv_path, tmp_path / "curves.png")
+    lowest = min(v for v in val if not np.isnan(v))  # 1.6, epoch 2 (0-based) drawn as epoch 3
+    legend = [t.get_text() for t in drawn.pop("fig").axes[0].get_legend().get_texts()]
+    assert legend[-1] == f"lowest validation loss {lowest:.3f} (epoch {val.index(lowest) + 1})" == \
+        "lowest validation loss 1.600 (epoch 3)"
+    # an epoch cell lost: the epochs are counted 1..n
+    csv_path.write_text("epoch,loss,val_loss\n0,2.0,1.9\n,1.5,1.4\n2,1.2,1.6\n", encoding="utf-8")
+    plot_curves(csv_path, tmp_path / "curves.png")
+    loss = drawn.pop("fig").axes[0]
+    assert list(loss.lines[0].get_xdata()) == [1, 2, 3]
+    assert loss.get_legend().get_texts()[-1].get_text() == "lowest validation loss 1.400 (epoch 2)"
+    csv_path.write_text("", encoding="utf-8")
+    with pytest.raises(ReportError, match=rf"^{re.escape(str(csv_path))}: empty history file \(no header\)$"):
+        load_history(csv_path)
+    # a column of empty cells (no validation) draws no curve: the loss panel's legend is the training loss alone,
+    # and a panel of nothing but empty columns says so
+    csv_path.write_text("epoch,loss,val_loss,accuracy,val_accuracy\n0,2.0,,,\n1,1.5,,,\n", encoding="utf-8")
+    plot_curves(csv_path, tmp_path / "curves.png")
+    loss, accuracy = drawn.pop("fig").axes[:2]
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["train"] and len(loss.lines) == 1
+    assert accuracy.get_legend() is None and [t.get_text() for t in accuracy.texts] == ["no accuracy recorded"]
+    both = load_history({"loss": [1.0, 0.5], "learning_rate": [1e-3, 5e-4], "lr": [9.0, 9.0]})
+    assert both["learning_rate"] == [1e-3, 5e-4] and both["lr"] == [9.0, 9.0]
 
 
 def test_log_mel_to_db_conversions():
@@ -278,6 +319,56 @@ def test_report_for_crossval_with_per_fold_table(tmp_path, rng):
     assert "<p>3 folds, 90 held-out examples in all. Std = the population standard deviation over the folds" in page
     assert "<h3>Per fold</h3><table><thead><tr><th>fold</th><th>accuracy</th><th>macro_f1</th>" in page
     assert f"<td class=\"num\">{folds[2]['macro_f1']:.4f}</td>" in page
+
+
+def test_figure_names_are_escaped_and_the_five_weakest_of_seven_classes_are_shaded(tmp_path, report_inputs):
+    """A figure's name is escaped in its alt attribute and its caption, quotes too (a name with '"' ended the
+    attribute), and the img has the PNG's width and height; of seven classes the five of lowest F1 are shaded,
+    the two best not; the summary names what was evaluated; a one-fold summary's std is n/a, not nan."""
+    from sound_tf.metrics import metrics_from_confusion
+
+    _, figures = report_inputs
+    name = 'Curves of "cats" & <dogs>'
+    page = _write_report(tmp_path, report_inputs, figures={name: figures["Training curves"]})[0].read_text("utf-8")
+    assert 'alt="Curves of &quot;cats&quot; &amp; &lt;dogs&gt;"' in page
+    assert "<figcaption>Curves of &quot;cats&quot; &amp; &lt;dogs&gt; (curves.png)</figcaption>" in page
+    with Image.open(figures["Training curves"]) as image:  # the img's size is the PNG's, width first
+        assert f'width="{image.width}" height="{image.height}"' in page and image.width != image.height
+    labels = [f"c{i}" for i in range(7)]
+    cm = np.diag([10] * 7)
+    for i in range(5):  # class i loses 5 - i of its 10 clips to class 6: recall (5 + i) / 10
+        cm[i, i], cm[i, 6] = 5 + i, 5 - i
+    m = metrics_from_confusion(cm, labels)
+    page = write_report_html(tmp_path / "weak.html", title="t", metrics=m, config_dict=None, figures={},
+                             dataset_summary={"evaluated": "clips_fold2"}).read_text(encoding="utf-8")
+    assert f"<p>{int(cm.sum())} examples evaluated (clips_fold2).</p>" in page  # what evaluate scored, by name
+    assert _table_rows(page, "dataset") == (["item", "value"], [["evaluated", "clips_fold2"]])  # and its item row
+    shaded = re.findall(r'<tr class="weak"><td>([^<]*)</td>', page)
+    by_f1 = sorted(labels, key=lambda label: m["per_class"][label]["f1"])
+    assert sorted(shaded) == sorted(by_f1[:5]) and len(shaded) == 5 and "c5" not in shaded
+    one = aggregate_folds([m])
+    page = write_report_html(tmp_path / "one.html", title="t", metrics=one, config_dict=None, dataset_summary=None,
+                             figures={}).read_text(encoding="utf-8")
+    assert (f'<td>accuracy</td><td class="num">{m["accuracy"]:.4f}</td><td class="num">n/a</td>'
+            f'<td class="num">{m["accuracy"]:.4f}</td>') in page
+
+
+def test_an_extra_tables_columns_are_every_rows_keys_in_first_seen_order(tmp_path):
+    """Rows of an extra table with other keys (a fold that wrote a score the first did not) each keep theirs: the
+    columns are the union of the rows' keys in first-seen order, a row's missing cell left empty. The configuration
+    is shown as indented JSON."""
+    rows = [{"fold": 1, "accuracy": 0.5}, {"fold": 2, "top_3": 0.75, "accuracy": 1.0}]
+    config = {"audio": {"sample_rate_hz": 16000, "clip_seconds": 1.0}, "labels": ["a", "<b>"]}
+    page = write_report_html(tmp_path / "r.html", title="t", metrics=None, config_dict=config, dataset_summary=None,
+                             figures={}, extra_tables={"Per fold": rows}).read_text(encoding="utf-8")
+    shown = page.split('<section id="config">')[1].split("<pre>")[1].split("</pre>")[0]
+    assert html.unescape(shown) == json.dumps(config, indent=2)  # the configuration indented, one setting a line
+    header, cells = _table_rows(page, "more")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    assert header == columns == ["fold", "accuracy", "top_3"]
+    shown = [["" if c not in row else str(row[c]) if isinstance(row[c], int) else f"{row[c]:.4f}" for c in columns]
+             for row in rows]
+    assert cells == shown == [["1", "0.5000", ""], ["2", "1.0000", "0.7500"]]
 
 
 def test_report_rejects_missing_or_non_png_figures(tmp_path, report_inputs):
