@@ -685,3 +685,42 @@ def test_evaluate_reports_its_file_counts_advises_on_training_counts_and_quiet_p
     assert evaluate.main([str(run.run_dir), "--data", str(data), "--format", "esc50", "--out",
                           str(tmp_path / "esc")]) == 2
     assert "esc50.csv" in capsys.readouterr().err
+
+
+def test_a_run_folder_without_split_csv_is_named_with_the_split_asked_for(tmp_path):
+    """evaluate RUN without --data reads the run's split.csv: a folder without one is named, with the split that was
+    asked for and the way out (--data). No TensorFlow."""
+    from sound_tf.evaluate import select_examples
+
+    (tmp_path / "run").mkdir()
+    for split, said in ((None, "test"), ("val", "val")):
+        with pytest.raises(DatasetError, match=rf"^{re.escape(str(tmp_path / 'run'))}: no split.csv to take the {said} "
+                                               rf"rows from; pass --data$"):
+            select_examples(tmp_path / "run", ("a", "b"), split=split, log=lambda line: None)
+
+
+def test_evaluate_of_nothing_readable_writes_nothing_and_the_batch_size_reaches_the_scoring(run, tmp_path,
+                                                                                          monkeypatch):
+    """--data of files none of which can be read is refused naming the first and why, before the --out folder is
+    made (an earlier evaluation there stays whole); --batch-size is the batch the clips are scored in."""
+    from sound_tf import evaluation
+    from sound_tf.evaluate import evaluate_run
+
+    data = tmp_path / "broken"
+    for label in TONES_HZ:
+        (data / label).mkdir(parents=True)
+        (data / label / f"{label}.wav").write_bytes(b"RIFF\x00\x00 not a wave file")
+    first = sorted(str(p) for p in data.rglob("*.wav"))
+    with pytest.raises(DatasetError, match=rf"^none of the {len(first)} files could be read \(first: "):
+        evaluate_run(run.run_dir, data=str(data), out_dir=tmp_path / "out", log=lambda m: None)
+    assert not (tmp_path / "out").exists()
+    batches = []
+    scoring = evaluation.predict_logits
+
+    def spy(model, paths, config):
+        batches.append((len(paths), config.train.batch_size))
+        return scoring(model, paths, config)
+
+    monkeypatch.setattr(evaluation, "predict_logits", spy)
+    metrics, _ = evaluate_run(run.run_dir, batch_size=3, out_dir=tmp_path / "b3", log=lambda m: None)
+    assert batches == [(metrics["num_examples"], 3)] and run.config.train.batch_size != 3

@@ -476,6 +476,27 @@ def test_evaluate_data_applies_the_runs_classes_to_another_copy_as_its_test_spli
     assert lines[1].endswith(f"cuts its clips from augment.noise_dir={tmp_path / 'gone'}: no such folder")
 
 
+def test_evaluate_data_applies_the_other_class_alone_and_the_silence_class_alone(tree, tmp_path):
+    """A run of data.keep_labels and data.other_label without a silence class, and one of data.silence_label over
+    every word: evaluate --data --fold 3 applies each by itself (the test above has both, so either setting alone
+    could have been passed over: the other words then refused as labels the model does not know, and no _silence_
+    clip scored)."""
+    from sound_tf.evaluate import select_examples
+
+    for name, more in (("other", {"data.silence_label": None}), ("silence", {"data.keep_labels": [],
+                                                                            "data.other_label": None})):
+        config = _config(tree, tmp_path / name, **more)
+        prepared = prepare_dataset(config, tmp_path / name / "run", log=lambda _: None)
+        config = apply_overrides(config, {"labels": list(prepared.labels)})
+        lines: list[str] = []
+        examples, _, left_out = select_examples(tmp_path / name / "run", config.labels, data=str(tree), fold=3,
+                                                config=config, log=lines.append)
+        trained = Counter(item.label for item in prepared.splits["test"])
+        assert Counter(ex.label for ex in examples) == trained and left_out == 0, name
+        assert len(lines) == 1, lines
+    assert trained["_silence_"] >= 1 and set(trained) == {*KEPT, *OTHERS, "_silence_"}
+
+
 def test_tune_builds_the_classes_train_builds_and_its_best_run_lists_the_silence_clips(tree, tmp_path):
     """``tune`` with the three settings: the search's split is train's (the same summary lines and classes), and its
     best_run holds the search's silence.csv beside its split.csv (it held split.csv and skipped.csv alone)."""
