@@ -344,6 +344,35 @@ def test_the_report_says_which_groups_each_fold_tests(tmp_path):
     assert cross_validation(tmp_path / "c", {1: [""], 2: [""]}) == {}
 
 
+def test_the_summary_rows_of_folds_2_and_10_are_their_own_and_five_groups_are_named(tmp_path):
+    """Folds 2 and 10 finished: each per-fold row (crossval.json, crossval.csv) is that fold's (fold 10's row with
+    fold 2's scores, had the folds been taken in the order of their names, '10' before '2'); a fold of exactly
+    GROUPS_NAMED speakers has them named, one more is counted. No training."""
+    from sound_tf.crossval import GROUPS_NAMED, summarise, write_folds_csv
+    from sound_tf.datasets import Example
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    scored = {2: ([0, 1, 2], [0, 1, 1]), 10: ([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2])}
+    for fold, (y_true, y_pred) in scored.items():
+        (out / f"fold_{fold}").mkdir(parents=True)
+        write_metrics_json(out / f"fold_{fold}" / "metrics.json", compute_metrics(y_true, np.eye(3)[y_pred], labels))
+        (out / f"fold_{fold}" / "run_state.json").write_text(json.dumps({"status": "done", "seconds": float(fold)}))
+    speakers = {2: [f"s{i}" for i in range(GROUPS_NAMED)], 10: ["a", "b"]}
+    write_folds_csv(out / "folds.csv", [Example(path=f"/d/{who}.wav", label="high", fold=fold, group=who)
+                                        for fold, names in speakers.items() for who in names])
+    result = summarise(out, [2, 10], config=Config(), log=lambda m: None)
+    expected = [(fold, len(y), float(np.mean(np.equal(y, p))), float(fold)) for fold, (y, p) in scored.items()]
+    assert [(r["fold"], r["test_clips"], r["accuracy"], r["seconds"]) for r in result["per_fold"]] == expected
+    with (out / "crossval.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["fold"], r["test_clips"], r["accuracy"]) for r in table[:2]] == [
+        (str(fold), str(clips), f"{accuracy:.6f}") for fold, clips, accuracy, _ in expected]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert (f"<td>groups per fold</td><td>fold 2: {', '.join(sorted(speakers[2]))}; fold 10: a, b</td>") in page
+
+
 # -- a real cross-validation ----------------------------------------------------------------------------
 class Interrupted(Exception):
     """Stands in for a kill in the middle of a fold."""
@@ -955,6 +984,26 @@ def test_command_refuses_folds_and_a_test_fold_the_data_lacks_before_tensorflow(
     with pytest.raises(DatasetError, match=r"^data\.val_fold=5: the data has no fold 5; folds present: \[1, 2, 3\]"):
         crossval.check_folds(replace(config, data=replace(config.data, test_fold=None, val_fold=5)))
     crossval.check_folds(replace(config, data=replace(config.data, test_fold=None, val_fold=2)))  # present: no error
+
+
+def test_check_folds_plans_the_folds_of_the_kept_labels_as_the_cross_validation_does(tmp_path):
+    """check_folds refuses a fold the chosen classes leave empty, as run_crossval would once TensorFlow had started:
+    with data.keep_labels=high,low and no data.other_label, fold 3 of a manifest whose fold 3 holds only 'mid'
+    files is no fold of the cross-validation. Planned from every file, fold 3 passed the check. No file is decoded."""
+    from sound_tf import crossval
+
+    manifest = _three_fold_manifest(tmp_path)
+    rows = manifest.read_text().splitlines()
+    kept = [row for row in rows if not row.endswith(",3") or row.startswith("mid_")]  # fold 3: mid alone
+    manifest.write_text("\n".join(kept) + "\n")
+    folds = {int(row.rsplit(",", 1)[1]) for row in kept[1:] if row.split(",")[1] in ("high", "low")}
+    assert folds == {1, 2}
+    config = apply_overrides(Config(), {"data.path": str(manifest), "data.keep_labels": ["high", "low"]})
+    with pytest.raises(DatasetError, match=rf"^folds names fold \[3\] that does not exist; folds present: "
+                                           rf"{re.escape(str(sorted(folds)))}$"):
+        crossval.check_folds(config, folds=[3])
+    crossval.check_folds(config, folds=sorted(folds))
+    crossval.check_folds(apply_overrides(Config(), {"data.path": str(manifest)}), folds=[3])  # every label: fold 3
 
 
 def test_a_strict_refusal_names_the_listing_line_and_leaves_no_cross_validation_behind(tmp_path, capsys,
