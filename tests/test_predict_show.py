@@ -86,6 +86,8 @@ def test_predict_json_lines_with_window_timeline(run, tmp_path, capsys):
     best = np.argsort(-overall, kind="stable")[:2]
     assert [t["label"] for t in long["top_k"]] == [config.labels[i] for i in best]
     assert long["label"] == config.labels[best[0]]
+    # the line's own probability is its label's, the first of top_k (a mutation pass gave it the last one's unseen)
+    assert long["probability"] == long["top_k"][0]["probability"] == pytest.approx(overall[best[0]], abs=1e-5)
     assert [t["probability"] for t in long["top_k"]] == pytest.approx(overall[best], abs=1e-5)
     per_window = _softmax(logits)
     for window, probs in zip(long["windows"], per_window):
