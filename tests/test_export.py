@@ -103,7 +103,8 @@ def test_bundle_files_and_report(bundle):
                  *export.TFLITE_FILES.values()]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert Config.load(out) == run.config
-    assert (out / "labels.txt").read_text().split() == list(CLASSES)
+    assert (out / "labels.txt").read_text() == "".join(f"{label}\n" for label in run.config.labels)  # one a line
+    assert list(run.config.labels) == list(CLASSES)
     assert not (out / "noise.json").exists()  # the run mixed in no noise folder (see the test below for one that did)
     assert set(report["artefacts"]) == {"keras", *export.ARTEFACTS}
     assert report["passed"] and not report["failures"]
@@ -1553,6 +1554,153 @@ def test_the_report_lists_the_training_clips_whose_windows_calibrate_int8():
         assert windows.shape == (min(count, 6), 4)
         assert [clips.sources[i] for i in sorted(set(windows[:, 0].astype(int)))] == used, count
         assert list(export._clips_used(clips, len(windows))) == used, count
+
+
+def test_a_profiles_ranges_hold_their_ends_and_a_doubled_artefact_or_flat_thresholds_are_refused(tmp_path):
+    """The accuracy-drop limit takes its whole range, 0 to 100 points (100: the check can never fail), and no more;
+    an artefact named twice, and a ``thresholds`` that is a number rather than a table, are refused naming the
+    profile (found by a mutation pass: a profile of ["int8", "float32", "int8"] passed once the duplicate check was
+    dropped, and ``thresholds = 0.97`` failed with a TypeError from ``set(0.97)`` once its check was)."""
+    ends = export.ExportProfile(quantized_max_accuracy_drop_points=100.0, float_min_agreement=1.0,
+                                quantized_min_agreement=0.0)
+    assert (ends.quantized_max_accuracy_drop_points, ends.float_min_agreement) == (100.0, 1.0)
+    assert export.ExportProfile(quantized_max_accuracy_drop_points=0).quantized_max_accuracy_drop_points == 0
+    past = float(np.nextafter(100.0, 200.0))
+    with pytest.raises(export.ConfigError, match=r"quantized_max_accuracy_drop_points must be in \[0, 100\]"):
+        export.ExportProfile(quantized_max_accuracy_drop_points=past)
+    with pytest.raises(export.ConfigError, match=r"^profile 'twice': artefacts must be distinct names from \[.*\], "
+                                                 r"got \['int8', 'float32', 'int8'\]$"):
+        export.ExportProfile(name="twice", artefacts=("int8", "float32", "int8"))
+    flat = tmp_path / "flat.toml"
+    flat.write_text('artefacts = ["int8"]\nthresholds = 0.97\n')
+    with pytest.raises(export.ConfigError, match=rf"^{re.escape(str(flat))}: \[thresholds\] must be a table, "
+                                                 rf"got 0.97$"):
+        export.load_profile(flat)
+
+
+def test_int8_calibrates_on_training_clips_in_the_order_the_runs_seed_shuffles_them(bundle):
+    """The representative windows are the first ones of the training clips shuffled with train.seed: split.csv
+    lists the training clips class by class, so unshuffled they were windows of the first class alone (found by a
+    mutation pass: seed=None, calibrating on clicks only, passed every test)."""
+    run, result = bundle
+    train = read_split_csv(run.run_dir / "split.csv", run_file=True)["train"]
+    order = np.random.default_rng(run.config.train.seed).permutation(len(train))
+    shuffled = [train[i] for i in order]
+    counts = dict(zip(*(lambda c: (c.sources, c.window_counts))(export.read_clips(run.run_dir, run.config, "train"))))
+    taken, expected = 0, []
+    for example in shuffled:  # each clip's windows in turn until the profile's 40
+        if taken >= 40:
+            break
+        expected.append(example.path)
+        taken += counts[example.path]
+    rep = result.report["representative"]
+    assert rep["sources"] == expected and rep["windows"] == 40
+    assert {ex.label for ex in shuffled[:len(expected)]} == set(CLASSES)
+    assert {ex.label for ex in train[:len(expected)]} != set(CLASSES)  # the split's own order: not every class
+
+
+def test_int8_features_alone_is_calibrated_on_the_training_windows_features(bundle, tmp_path, monkeypatch):
+    """A profile of the features model alone (``artefacts = ["int8_features"]``) calibrates it on the features of the
+    same training windows as int8 (found by a mutation pass: with int8_features left out of the artefacts that read
+    training clips, only the int8 tests could tell, and such a profile calibrated on no window)."""
+    run, _ = bundle
+    given: list[np.ndarray] = []
+
+    class Captured(Exception):
+        pass
+
+    def capture(model, config, work, representative):
+        given.append(np.array(representative))
+        raise Captured  # the conversion itself is not under test
+
+    monkeypatch.setattr(export, "convert_features_model", capture)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    profile = export.ExportProfile(name="features", artefacts=("int8_features",), representative_windows=40,
+                                   latency_runs=1)
+    with pytest.raises(Captured):
+        export.export_run(run.run_dir, profile=profile, out_dir=tmp_path / "bundle", log=lambda message: None)
+    [features] = given  # [40, frames, mel_bins]
+    clips = export.read_clips(run.run_dir, run.config, "train", limit=40, seed=run.config.train.seed)
+    windows = export.representative_windows(clips, 40)
+    assert features.shape == (40, *run.config.feature_shape)
+    np.testing.assert_allclose(features, export.frontend_model(run.model).predict(windows, verbose=0), atol=1e-5)
+
+
+def test_the_report_counts_the_calibration_windows_taken_not_those_asked_for(bundle, tmp_path, monkeypatch):
+    """export.json's representative.windows is how many windows int8 calibrated on: every training window when the
+    profile asks for more than the run has (found by a mutation pass: the number asked for passed, as the module's
+    profile asks for 40 of the more there are). int8 is converted as float32 here: only the report is under test."""
+    run, _ = bundle
+    train = export.read_clips(run.run_dir, run.config, "train")
+    available = train.num_windows
+    convert = export.convert_waveform_model
+    monkeypatch.setattr(export, "convert_waveform_model",
+                        lambda source, variant, **kwargs: convert(source, "float32"))
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    profile = export.ExportProfile(name="more", artefacts=("int8",), representative_windows=available + 50,
+                                   latency_runs=1)
+    report = export.export_run(run.run_dir, profile=profile, out_dir=tmp_path / "bundle", allow_degraded=True,
+                               log=lambda message: None).report
+    assert report["representative"]["windows"] == available
+    assert sorted(report["representative"]["sources"]) == sorted(train.sources)
+
+
+def test_the_features_runner_quantises_as_features_json_says_and_saturates_beyond_the_int8_range(bundle):
+    """Export scores the features model by features.json's rule, q = clip(round(x / input.scale) +
+    input.zero_point, -128, 127), and value = (q_out - zero_point) * scale: a feature past the int8 range is scored
+    as the range's end, not wrapped around to the other end (``astype(np.int8)`` turns 187 into -69), and a test
+    clip's logits are those of the rule with features.json's numbers (found by a mutation pass: the zero point
+    subtracted rather than added passed every test)."""
+    run, result = bundle
+    runner = export._FeaturesRunner(result.path("int8_features"), export.frontend_model(run.model))
+    scale, zero_point = runner._input["quantization"]
+    shape = (1, *run.config.feature_shape)
+    top, bottom = np.full(shape, (127 - zero_point) * scale), np.full(shape, (-128 - zero_point) * scale)
+    at_top, at_bottom = runner.run_features(top)["logits"], runner.run_features(bottom)["logits"]
+    assert not np.array_equal(at_top, at_bottom)  # the input's level reaches the output
+    np.testing.assert_array_equal(runner.run_features(top + 60 * scale)["logits"], at_top)
+    np.testing.assert_array_equal(runner.run_features(bottom - 60 * scale)["logits"], at_bottom)
+    # A test clip's features, quantised and dequantised with the numbers features.json gives a device.
+    spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+    features = export.frontend_model(run.model).predict(_test_windows(run, run.config)[:4], verbose=0)
+    interpreter, logits = runner._interpreter, runner._outputs["logits"]
+    for row, got in zip(features, runner.run_features(features)["logits"]):
+        q = np.clip(np.round(row / spec["input"]["scale"]) + spec["input"]["zero_point"], -128, 127)
+        interpreter.set_tensor(runner._input["index"], q.astype(np.int8)[np.newaxis])
+        interpreter.invoke()
+        out = spec["outputs"]["logits"]
+        expected = (interpreter.get_tensor(logits["index"])[0].astype(np.float32) - out["zero_point"]) * out["scale"]
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_window_agreement_and_the_largest_probability_difference_are_each_windows_against_keras(bundle, tmp_path,
+                                                                                                 monkeypatch):
+    """window_agreement and max_abs_probability_diff compare each test window's probabilities with Keras's; the
+    module's artefacts agree with Keras on every window, so a window_agreement that compared an artefact with
+    itself (always 1) passed every test (found by a mutation pass). Here float32 answers the next class on the
+    first 3 windows of every split it scores."""
+    run, _ = bundle
+    real_score = export.score_clips
+
+    def rolled(windows: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.roll(windows[:3], 1, axis=1), windows[3:]])
+
+    def score(runner, clips):
+        probs, windows = real_score(runner, clips)
+        return probs, rolled(windows) if isinstance(runner, export._LiteRunner) else windows
+
+    monkeypatch.setattr(export, "score_clips", score)
+    monkeypatch.setattr(export, "median_latency_ms", lambda runner, window, runs: 1.0)
+    result = export.export_run(run.run_dir, profile=_quick_profile("float32"), out_dir=tmp_path / "bundle",
+                               allow_degraded=True, log=lambda message: None)
+    test = export.read_clips(run.run_dir, run.config, "test")
+    keras_windows = real_score(export._KerasRunner(run.model), test)[1]  # [windows, classes]
+    windows = rolled(real_score(export._LiteRunner(result.path("float32")), test)[1])
+    entry = result.report["artefacts"]["float32"]
+    agreement = float(np.mean(windows.argmax(axis=1) == keras_windows.argmax(axis=1)))
+    assert agreement <= 1 - 3 / len(windows)
+    assert entry["window_agreement"] == pytest.approx(agreement)
+    assert entry["max_abs_probability_diff"] == pytest.approx(float(np.abs(windows - keras_windows).max()))
 
 
 def test_a_split_label_the_model_lacks_is_refused_naming_the_split(tmp_path):
