@@ -1095,6 +1095,8 @@ def test_text_output_quotes_a_label_holding_a_space_comma_or_quote_as_predict_do
 
     assert [lite.shown_label(label) for label in ("cat", "7", "dog bark", "car, horn", 'say "hi"', "", "tab\there")] \
         == ["cat", "7", '"dog bark"', '"car, horn"', '"say \\"hi\\""', '""', '"tab\\there"']
+    # a quote alone is quoted too, not only beside a space (a mutation pass, session 51, left quotes bare unseen)
+    assert [lite.shown_label(label) for label in ("o'clock", 'a"b')] == ['"o\'clock"', '"a\\"b"']
     top = [{"label": "dog bark", "probability": 0.7}, {"label": "car, horn", "probability": 0.2},
            {"label": "cat", "probability": 0.1}]
     one = {"file": "a.wav", "duration_seconds": 0.5, "num_windows": 1, "top_k": top}
