@@ -136,6 +136,20 @@ def _fail(source: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {message}")
 
 
+#: The top-level keys of a space's TOML.
+_TOP_KEYS = frozenset({"name", "description", "search", "fixed", "hp"})
+
+
+def _unknown_keys(unknown: set[str], known: Any) -> str:
+    """``unknown`` listed, each with the known key it likeliest misspells: ``['max_trial'] ('max_trial': did you
+    mean 'max_trials'?)``, as config's sections name theirs."""
+    import difflib
+
+    close = [f"{key!r}: did you mean {found[0]!r}?" for key in sorted(map(str, unknown))
+             for found in [difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)] if found]
+    return f"{sorted(map(str, unknown))}" + (f" ({'; '.join(close)})" if close else "")
+
+
 def config_value(config: Config, key: str) -> Any:
     """The value of a dotted key such as ``model.widths`` (``ConfigError`` for unknown keys)."""
     section, _, name = key.partition(".")
@@ -355,7 +369,7 @@ class HyperParam:
             raise _fail(where, f"must be a table, got {table!r}")
         unknown = set(table) - _HP_KEYS
         if unknown:
-            raise _fail(where, f"unknown key(s) {sorted(unknown)}; known keys: {sorted(_HP_KEYS)}")
+            raise _fail(where, f"unknown key(s) {_unknown_keys(unknown, _HP_KEYS)}; known keys: {sorted(_HP_KEYS)}")
         mode = table.get("mode", "set")
         if mode not in MODES:
             raise _fail(where, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -425,9 +439,11 @@ class HyperParam:
             if not all(math.isfinite(v) for v in (min_value, max_value, 1.0 if step is None else step)):
                 raise _fail(where, f"a {kind} range needs finite min, max and step, got min={min_value}, "
                                    f"max={max_value}, step={step}")  # nan/inf: a trial's draw crashed
-            if not min_value < max_value or (step is not None and step <= 0):
-                raise _fail(where, f"needs min < max and step > 0, got min={min_value}, max={max_value}, "
-                                   f"step={step}")
+            if not min_value < max_value:  # read 'needs min < max and step > 0, ..., step=None' without a step
+                single = f" (one value: write values = [{table['min']!r}])" if min_value == max_value else ""
+                raise _fail(where, f"needs min < max, got min={table['min']!r}, max={table['max']!r}{single}")
+            if step is not None and step <= 0:
+                raise _fail(where, f"needs step > 0, got step={table['step']!r}")
             if sampling == "log" and min_value <= 0:
                 raise _fail(where, f"log sampling needs min > 0, got {min_value}")
             if sampling == "log" and step is not None and step <= 1:  # was KerasTuner's ValueError traceback
@@ -704,13 +720,16 @@ class SearchSpace:
         if not isinstance(data, Mapping):
             raise _fail(source, f"a search space is a table of [search], [fixed] and [hp.<name>], got {data!r}")
         data = _plain(data)
-        unknown = set(data) - {"name", "description", "search", "fixed", "hp"}
+        unknown = set(data) - _TOP_KEYS
         if unknown:
-            raise _fail(source, f"unknown top-level key(s) {sorted(unknown)}; expected name, description, "
-                                "[search], [fixed] and [hp.<name>] tables")
+            raise _fail(source, f"unknown top-level key(s) {_unknown_keys(unknown, _TOP_KEYS)}; expected name, "
+                                "description, [search], [fixed] and [hp.<name>] tables")
         search = data.get("search", {})
-        if not isinstance(search, Mapping) or set(search) - _SEARCH_KEYS:
-            raise _fail(source, f"[search] may hold {sorted(_SEARCH_KEYS)}, got {search!r}")
+        if not isinstance(search, Mapping):
+            raise _fail(source, f"[search] must be a table of {sorted(_SEARCH_KEYS)}, got {search!r}")
+        if set(search) - _SEARCH_KEYS:  # named the table whole: {'tuner': 'random', 'max_trial': 2, ...}
+            raise _fail(source, f"[search]: unknown key(s) {_unknown_keys(set(search) - _SEARCH_KEYS, _SEARCH_KEYS)};"
+                                f" [search] may hold {sorted(_SEARCH_KEYS)}")
         try:
             settings = SearchSettings(**search)
         except (ConfigError, TypeError) as exc:

@@ -640,6 +640,33 @@ def test_bad_spaces_fail_with_the_file_and_the_value(tmp_path, hp, message):
     assert str(path) in str(info.value) and message in str(info.value)
 
 
+@pytest.mark.parametrize("text, message", [
+    # was "[search] may hold [...], got {'tuner': 'random', 'max_trial': 2, 'epochs': 1}": the table whole
+    ('[search]\ntuner = "random"\nmax_trial = 2\nepochs = 1\n[hp.x]\nkey = "model.dropout"\nvalues = [0.1, 0.2]\n',
+     "[search]: unknown key(s) ['max_trial'] ('max_trial': did you mean 'max_trials'?); [search] may hold ['early_"),
+    ('[serach]\ntuner = "random"\n[hp.x]\nkey = "model.dropout"\nvalues = [0.1, 0.2]\n',
+     "unknown top-level key(s) ['serach'] ('serach': did you mean 'search'?); expected name"),
+    ('[hp.x]\nkey = "train.learning_rate"\nmin = 0.001\nmax = 0.01\nsampeling = "log"\n',
+     "[hp.x]: unknown key(s) ['sampeling'] ('sampeling': did you mean 'sampling'?); known keys: ['base'"),
+    ('[hp.x]\nkey = "model.dropout"\nvalues = [0.1]\ncolour = 1\n', "[hp.x]: unknown key(s) ['colour']; known keys"),
+    # was "needs min < max and step > 0, got min=0.01, max=0.001, step=None", of a table without a step
+    ('[hp.x]\nkey = "train.learning_rate"\nmin = 0.01\nmax = 0.001\nsampling = "log"\n',
+     "[hp.x]: needs min < max, got min=0.01, max=0.001"),
+    ('[hp.x]\nkey = "model.dropout"\nmin = 0.2\nmax = 0.2\n',
+     "[hp.x]: needs min < max, got min=0.2, max=0.2 (one value: write values = [0.2])"),
+    ('[hp.x]\nkey = "model.dropout"\nmin = 0.1\nmax = 0.3\nstep = -0.1\n', "[hp.x]: needs step > 0, got step=-0.1"),
+])
+def test_a_misspelt_key_or_a_reversed_range_is_named_with_its_fix(tmp_path, text, message):
+    from sound_tf.hypermodel import SearchSpace
+
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        SearchSpace.from_toml(path)
+    assert str(info.value).startswith(f"{path}") and message in str(info.value)
+    assert "step=None" not in str(info.value)
+
+
 @pytest.mark.parametrize("bounds", ["min = 0.001\nmax = 0.01\nstep = nan", "min = 0.001\nmax = 0.01\nstep = inf",
                                     "keys = [\"model.widths\"]\nmode = \"scale\"\nmin = 0.5\nmax = inf"])
 def test_a_range_that_is_not_finite_fails_with_the_file(tmp_path, bounds):
