@@ -844,12 +844,40 @@ def _check_same_split(chief_split: Path, worker_split: Path, wording: Wording = 
     from .errors import DatasetError
     if not chief_split.is_file():
         return  # the chief is still preparing; its split comes from the same seed and data
-    counts = [Counter((name, ex.label, Path(ex.path).name) for name, items in read_split_csv(path).items()
-                      for ex in items) for path in (chief_split, worker_split)]
+    splits = [read_split_csv(path) for path in (chief_split, worker_split)]
+    counts = [Counter((name, ex.label, Path(ex.path).name) for name, items in split.items() for ex in items)
+              for split in splits]
     if counts[0] != counts[1]:
-        differ = sorted((counts[0] - counts[1]) + (counts[1] - counts[0]))[:3]
-        raise DatasetError(f"{worker_split}: this worker's split differs from the chief's {chief_split} "
-                           f"(e.g. {differ}); every machine needs the same data and {wording.settings}")
+        raise DatasetError(f"{worker_split}: this worker's split differs from the chief's {chief_split}: "
+                           f"{_split_differences(*splits)}; every machine needs the same data and {wording.settings}")
+
+
+def _split_differences(chief: Mapping[str, Sequence[Any]], worker: Mapping[str, Sequence[Any]], limit: int = 3) -> str:
+    """How a worker's split differs from its chief's, in files (``label/name``): their counts, then the files only
+    one of them holds and those in another split, at most ``limit`` of each. It read '(e.g. [('test', '0',
+    '0_jackson_5.wav'), ...])', three tuples of which one machine's copy of the data held one extra file."""
+    def files(split: Mapping[str, Sequence[Any]]) -> dict[str, str]:
+        return {f"{ex.label}/{Path(ex.path).name}": name for name, items in split.items() for ex in items}
+
+    def sizes(split: Mapping[str, Sequence[Any]]) -> str:
+        return ", ".join(f"{name} {len(items)}" for name, items in split.items())
+
+    def listed(names: Sequence[str]) -> str:
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
+
+    there, here = files(chief), files(worker)
+    parts = [f"{sum(map(len, worker.values()))} files here ({sizes(worker)}), "
+             f"{sum(map(len, chief.values()))} the chief's ({sizes(chief)})"]
+    if only_here := sorted(set(here) - set(there)):
+        parts.append(f"{len(only_here)} only here: {listed(only_here)}")
+    if only_there := sorted(set(there) - set(here)):
+        parts.append(f"{len(only_there)} only the chief's: {listed(only_there)}")
+    if moved := sorted(key for key in set(here) & set(there) if here[key] != there[key]):
+        parts.append(f"{len(moved)} in another split here" + (" (a file more or less moves others)"
+                                                                if only_here or only_there else "")
+                     + ": " + listed([f"{key} ({there[key]} there, {here[key]} here)" for key in moved]))
+    return "; ".join(parts)
 
 
 def _worker_data(config: Config, out: Path, folder: Path, log: Callable[[str], None],
