@@ -732,7 +732,8 @@ def _prepare_folder(out: Path, config: Config, space: SearchSpace, role: str, *,
         if not _same_search(saved, identity):
             raise ConfigError(f"{search_file}: the chief's search differs from this worker's"
                               f"{_search_differences(saved, config, space)}; start every worker with the chief's "
-                              f"{wording.settings} and space{_chief_values(chief_config, config, wording)}")
+                              f"{wording.settings} and space"
+                              + _chief_values(chief_config, config, wording, space=_chief_space(saved, space, wording)))
         return _saved_not_searched(saved, space)
     # a folder of the user's own files was refused by run_search, before it claimed the folder
     if overwrite and out.exists():
@@ -797,7 +798,24 @@ def _search_differences(saved: Mapping[str, Any], config: Config, space: SearchS
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _chief_values(chief: Mapping[str, Any], config: Config, wording: Wording = COMMAND, *, limit: int = 4) -> str:
+def _chief_space(saved: Mapping[str, Any], space: SearchSpace, wording: Wording = COMMAND) -> str | None:
+    """``--tuning tiny``: the flag that gives a worker its chief's search space, when it names another one (a space of
+    the repository's ``tuning/`` by name, any other by the chief's path to it); ``None`` for a Python caller, or
+    where the names agree. A worker started with ``--tuning default`` beside a chief's ``tiny`` was told
+    ``(search space 'tiny' there, 'default' now); start every worker with the chief's flags and space``, and no
+    flag."""
+    source = saved.get("space_source")
+    if wording.settings != COMMAND.settings or saved.get("space") == space.name or not isinstance(source, str):
+        return None
+    from .config import REPO_ROOT
+
+    path = Path(source)
+    bundled = path.suffix == ".toml" and path.parent.resolve() == (REPO_ROOT / "tuning").resolve()
+    return f"--tuning {shlex.quote(path.stem if bundled else source)}"
+
+
+def _chief_values(chief: Mapping[str, Any], config: Config, wording: Wording = COMMAND, *, limit: int = 4,
+                  space: str | None = None) -> str:
     """`` (this one needs --batch-size 32)``: what gives a worker the chief's value of each setting in which they
     differ, as the worker's refusal ends: a flag of the command when one sets it (``--batch-size 32``,
     ``--class-weights``, ``--strict``), else ``--set KEY=VALUE``; a Python caller (:data:`PYTHON_WORDING`) is
@@ -806,7 +824,7 @@ def _chief_values(chief: Mapping[str, Any], config: Config, wording: Wording = C
     32 there, 8 now); start every worker with the chief's flags and space``, and no flag is named train.batch_size."""
     from .train import FLAG_DESTS
 
-    needed = []
+    needed = [space] if space else []  # ``space``: the flag that gives the chief's space (_chief_space)
     for section, values in config.to_dict().items():
         there = chief.get(section)
         if section == "labels" or not isinstance(values, dict) or not isinstance(there, Mapping):

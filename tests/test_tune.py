@@ -1593,6 +1593,34 @@ def test_a_worker_whose_data_is_mounted_elsewhere_joins_the_chiefs_search(tmp_pa
             "machine needs") in str(info.value)
 
 
+def test_a_worker_with_another_search_space_is_told_the_chiefs_tuning_flag(tmp_path):
+    """Was '(search space 'tiny' there, 'default' now); start every worker with the chief's flags and space', and no
+    flag: the worker's refusal names --tuning as it names --batch-size (a space of tuning/ by name, else the chief's
+    path), the flags of other settings after it."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.locks import Wording
+
+    out, config = tmp_path / "shared", Config()
+    tune._prepare_folder(out, config, SearchSpace.from_toml(TINY), "chief", overwrite=False, log=lambda m: None)
+    with pytest.raises(ConfigError) as info:
+        tune._prepare_folder(out, apply_overrides(config, {"train.batch_size": 8}), SearchSpace.from_toml(DEFAULT),
+                             "worker", overwrite=False, log=lambda m: None)
+    assert str(info.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's (search space "
+                               "'tiny' there, 'default' now; train.batch_size: 32 there, 8 now); start every worker "
+                               "with the chief's flags and space (this one needs --tuning tiny, --batch-size 32)")
+    own = tmp_path / "my space.toml"
+    own.write_text(TINY.read_text().replace('name = "tiny"', 'name = "mine"'))
+    other = tmp_path / "other"
+    tune._prepare_folder(other, config, SearchSpace.from_toml(own), "chief", overwrite=False, log=lambda m: None)
+    with pytest.raises(ConfigError, match=re.escape(f"(this one needs --tuning '{own}')") + "$"):
+        tune._prepare_folder(other, config, SearchSpace.from_toml(TINY), "worker", overwrite=False, log=lambda m: None)
+    # a Python caller passes a SearchSpace, not a flag: nothing is named for the space
+    with pytest.raises(ConfigError, match=r"start every worker with the chief's config and space$"):
+        tune._prepare_folder(other, config, SearchSpace.from_toml(TINY), "worker", overwrite=False,
+                             log=lambda m: None, wording=Wording(settings="config"))
+
+
 def test_a_worker_with_a_decode_cache_of_its_own_joins_the_chiefs_search(tmp_path, monkeypatch):
     """``--cache-dir cache`` was kept as typed, so a worker started with the chief's command from another folder
     (another machine's home) joined it; made absolute, the two caches differed and the worker was refused. A
