@@ -153,6 +153,33 @@ def _runs_in(folder: Path, *, depth: int) -> list[Path]:
     return runs
 
 
+#: What marks a folder as ``python -m sound_tf.tune``'s ``--out`` (tune's ``SEARCH_FILE``; tune imports KerasTuner).
+TUNE_SEARCH_FILE = "search.json"
+
+
+def tuning_search(folder: Path) -> Path | None:
+    """The tuning search (tune's ``--out``) that ``folder`` is, or whose ``search/``, ``search/trial_<id>/`` or
+    ``best_run/`` it is; ``None`` for any other folder."""
+    for candidate in (folder, folder.parent, folder.parent.parent):
+        if (candidate / TUNE_SEARCH_FILE).is_file() and (candidate / "search").is_dir():
+            return candidate
+    return None
+
+
+def _not_a_run_of_the_search(folder: Path, search: Path) -> str:
+    """Why a tuning search's trial (or the search without a best run yet) is no run compare reads, and where its
+    trials stand side by side. A trial folder read 'no run here: neither it nor a folder inside it (two levels down)
+    holds config.json with run_state.json (train) or crossval.json (crossval)', true and no help."""
+    what = ("a trial" if folder.parent.name == "search" and folder.name.startswith("trial_")
+            else "the KerasTuner project" if folder != search else "a tuning search with no best_run/ yet")
+    where = "" if folder == search else f" of the tuning search {printable_path(search)}"
+    return (f"{printable_path(folder)}: {what}{where}, not a run: trials are scored on the validation split alone, "
+            f"side by side in {printable_path(search / 'trials.csv')} (best first; `python -m sound_tf.tune --out "
+            f"{printable_path(search)} --summarize` writes it again); the run compare reads is the search's "
+            f"retrained best run, {printable_path(search / 'best_run')} (trained when the search ends, unless "
+            f"--no-final)")
+
+
 def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """The run folders ``paths`` name: each one that is a run, else the runs in it (:func:`_runs_in`).
 
@@ -169,6 +196,8 @@ def find_runs(paths: Sequence[str | os.PathLike]) -> list[Path]:
             raise CompareError(f"{printable_path(folder)}: {problem}; give run folders (those train, crossval "
                                f"and tune write) or a folder holding them")
         found = _runs_in(folder, depth=2)
+        if not found and (search := tuning_search(folder)) is not None:
+            raise CompareError(_not_a_run_of_the_search(folder, search))
         if not found:
             raise CompareError(f"{printable_path(folder)}: no run here: neither it nor a folder inside it (two "
                                f"levels down) holds {CONFIG_FILENAME} with {RUN_STATE_FILENAME} (train) or "
@@ -757,7 +786,11 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     lines = _aligned(header, rows)
     differ = differing_settings(summaries)
     if len(summaries) == 1:
-        lines.append("one run: no other to compare its settings with")
+        only = summaries[0].path
+        search = tuning_search(only) if only.name == "best_run" else None
+        lines.append("one run: no other to compare its settings with" + (
+            f" (the best run of a tuning search: its trials, scored on the validation split, are side by side in "
+            f"{printable_path(search / 'trials.csv')})" if search is not None else ""))
     elif not differ:
         lines.append(f"settings: the same in all {len(summaries)} runs (seed too)")
     else:

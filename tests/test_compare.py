@@ -254,6 +254,35 @@ def test_csv_never_replaces_a_file_it_did_not_write(runs, tmp_path, capsys):
     assert f"--csv {folder}: a folder" in capsys.readouterr().err
 
 
+def test_a_tuning_searchs_trial_is_refused_naming_its_trials_csv_and_its_best_run(runs, tmp_path, capsys):
+    """A trial folder (config.json, trial.json: no run_state.json, no test scores) read 'no run here: neither it nor a
+    folder inside it ... holds config.json with run_state.json (train) or crossval.json (crossval)', with no word of
+    trials.csv; the search's best run alone now says where its trials stand side by side."""
+    search = tmp_path / "tune-job"
+    trial = search / "search" / "trial_0"
+    trial.mkdir(parents=True)
+    (search / "search.json").write_text("{}")
+    shutil.copy(runs["a"] / "config.json", trial / "config.json")
+    (trial / "trial.json").write_text("{}")
+    ends = (f"side by side in {search / 'trials.csv'} (best first; `python -m sound_tf.tune --out {search} --summarize`"
+            f" writes it again); the run compare reads is the search's retrained best run, {search / 'best_run'} "
+            f"(trained when the search ends, unless --no-final)\n")
+    for given, what in [(trial, f"a trial of the tuning search {search}"),
+                        (search / "search", f"the KerasTuner project of the tuning search {search}"),
+                        (search, "a tuning search with no best_run/ yet")]:
+        assert compare.main([str(given)]) == 2
+        assert capsys.readouterr().err == (f"error: {given}: {what}, not a run: trials are scored on the validation "
+                                           f"split alone, {ends}")
+    _copy(runs["a"], search / "best_run")
+    assert compare.main([str(search)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "one run: no other to compare its settings with (the best run of a tuning search: its trials, scored on the "
+        f"validation split, are side by side in {search / 'trials.csv'})")
+    (search / "search.json").unlink()  # a folder of one run, not a search's: as before
+    assert compare.main([str(search)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "one run: no other to compare its settings with"
+
+
 def _copy(run: Path, to: Path) -> Path:
     shutil.copytree(run, to, ignore=shutil.ignore_patterns(".lock"))
     return to
