@@ -1086,10 +1086,13 @@ class OracleWatch:
         reason = _oracle_silence(self.host, self.port)
         if reason is not None:
             now = time.monotonic()
+            # its first line read 'has not answered for 0 s' of a chief killed a moment before
+            away = "stopped answering" if self.gone_since is None else \
+                f"has not answered for {now - self.gone_since:.0f} s"
             if self.gone_since is None:
                 self.gone_since = now
-            self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} has not answered for "
-                     f"{now - self.gone_since:.0f} s ({reason}); this worker waits for it (KerasTuner "
+            self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} {away} "
+                     f"({reason}); this worker waits for it (KerasTuner "
                      f"gives up after {ORACLE_CLIENT_TIMEOUT_SECONDS / 60:.0f} min): start the chief again with the "
                      f"same command and it continues the search")
             return False
