@@ -95,7 +95,8 @@ TRIAL_EPOCHS = "trial_epochs"
 #: a Python caller: its arguments, and the [search] setting --max-trials sets.
 PYTHON_WORDING = Wording(out="out", overwrite="overwrite=True", reader="run_search", settings="config",
                          arguments={"--worker-timeout": "worker_timeout_seconds",
-                                    "--time-budget": "time_budget_minutes", "--max-trials": "[search] max_trials"})
+                                    "--time-budget": "time_budget_minutes", "--max-trials": "[search] max_trials",
+                                    "--no-final": "final=False"})
 #: What a search writes before its search.json: the log of its command, and the workers' folders of
 #: workers started before the chief.
 SEARCH_STARTUP = ("tune.log", "workers")
@@ -1355,6 +1356,9 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         result.best_run = out / "best_run"
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
                                          verbose=verbose if progress is None else progress, wording=wording)
+    elif not (out / "best_run" / "metrics.json").is_file():  # it ended at the line above, best_run/ unnamed
+        log(f"best run not trained ({wording.flag('--no-final')}): run the search again without it to train the best "
+            f"configuration in {out / 'best_run'} (its values as --set overrides: {out / 'best_hparams.json'})")
     return result
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -1622,6 +1623,34 @@ def test_a_worker_with_another_search_space_is_told_the_chiefs_tuning_flag(tmp_p
     with pytest.raises(ConfigError, match=r"start every worker with the chief's config and space$"):
         tune._prepare_folder(other, config, SearchSpace.from_toml(TINY), "worker", overwrite=False,
                              log=lambda m: None, wording=Wording(settings="config"))
+
+
+def test_a_search_without_its_final_run_says_how_to_train_it(tmp_path):
+    """--no-final ended at 'best trial 1: ...' with no word of best_run/: the last line says it was not trained and
+    how to train it, in the caller's words (final=False here, --no-final for the command); once best_run/ holds a
+    trained run, a search extended with --no-final does not say so."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    config, out = base_config(data), tmp_path / "search"
+    space = SearchSpace.from_toml(TINY).replace_settings(max_trials=1)
+    messages: list[str] = []
+    tune.run_search(config, space, out, final=False, log=messages.append)
+    assert messages[-2].startswith("best trial ")
+    assert messages[-1] == (f"best run not trained (final=False): run the search again without it to train the best "
+                            f"configuration in {out / 'best_run'} (its values as --set overrides: "
+                            f"{out / 'best_hparams.json'})")
+    assert not (out / "best_run").exists()
+    (out / "best_run").mkdir()
+    (out / "best_run" / "metrics.json").write_text("{}")  # as a trained best run holds
+    messages.clear()
+    tune.run_search(config, space, out, final=False, log=messages.append, wording=tune.COMMAND)
+    assert messages[-1].startswith("best trial ")
+    shutil.rmtree(out / "best_run")
+    messages.clear()
+    tune.run_search(config, space, out, final=False, log=messages.append, wording=tune.COMMAND)
+    assert messages[-1].startswith("best run not trained (--no-final): run the search again without it")
 
 
 def test_a_worker_with_a_decode_cache_of_its_own_joins_the_chiefs_search(tmp_path, monkeypatch):
