@@ -959,8 +959,8 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
             log(f"best run already trained in {run_dir}")
             return json.loads((run_dir / "metrics.json").read_text())
         # said only now: a rerun of a finished search printed it, then 'best run already trained'
-        log(f"retraining the best configuration for up to {final.train.epochs} epochs in {run_dir}; the test split "
-            "is used only now")
+        log(f"retraining the best configuration for up to {counted(final.train.epochs, 'epochs')} in {run_dir}; the "
+            "test split is used only now")
         with run_log(run_dir):  # an ordinary run folder, with its own train.log
             result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
         return result.metrics

@@ -2178,6 +2178,10 @@ def test_a_best_run_of_another_configuration_is_trained_again_not_reused(tmp_pat
     assert f"{run} holds another configuration (the best trial changed): training it again" in messages
     assert messages[-1] == (f"retraining the best configuration for up to {config.train.epochs} epochs in {run}; "
                             "the test split is used only now")
+    messages.clear()  # one epoch (a tiny search's --epochs 1) read 'for up to 1 epochs'
+    tune._final_run(apply_overrides(config, {"train.epochs": 1}), run, data, out, log=messages.append, verbose=0)
+    assert messages[-1] == (f"retraining the best configuration for up to 1 epoch in {run}; the test split is used "
+                            "only now")
 
 
 def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
