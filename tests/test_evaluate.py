@@ -397,7 +397,7 @@ def test_training_run_report_contains_every_figure(run):
     figures = ["confusion_matrix.png", "per_class.png", "curves.png"]
     assert embedded == [(run.run_dir / name).read_bytes() for name in figures]
     with Image.open(run.run_dir / "curves.png") as image:
-        assert image.size == (1500, 420)  # the curves figure: 15 x 4.2 in at 100 dpi
+        assert image.size == (1500, 500)  # the curves figure: 15 x 5.0 in at 100 dpi (legends under the panels)
     # Metrics, the dataset's class counts per split and the config are in the page too.
     assert f'<td class="num">{run.metrics["accuracy"]:.4f}</td>' in page
     counts = {name: sum(1 for item in run.data.splits[name]) for name in ("train", "val", "test")}
