@@ -168,12 +168,19 @@ def in_space_order(values: Mapping[str, Any], names: Sequence[str] = ()) -> list
     return sorted(values.items(), key=lambda item: place.get(item[0], len(place)))
 
 
+def values_text(values: Mapping[str, Any], names: Sequence[str] = ()) -> str:
+    """``depth=2, learning_rate=0.00172968, ...``: a trial's values in the order of ``names``, Hyperband's own keys
+    left out, a float to 6 significant digits (a log-sampled rate printed ``0.0017296754729136264``; the exact value
+    is in ``best_hparams.json`` and the trial's ``trial.json``)."""
+    return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in in_space_order(values, names) if k not in HYPERBAND_KEYS)
+
+
 def trial_line(trial_id: str, values: Mapping[str, Any], names: Sequence[str] = ()) -> str:
     """``trial 3: depth=2, width_multiplier=0.5, ...``, the log line a trial begins with, its values in the order
     of ``names`` (:func:`in_space_order`; a Hyperband round adds the epoch it trains to and the trial it
     continues)."""
-    line = f"trial {trial_id}: " + ", ".join(f"{k}={v}" for k, v in in_space_order(values, names)
-                                             if k not in HYPERBAND_KEYS)
+    line = f"trial {trial_id}: " + values_text(values, names)
     if "tuner/epochs" in values:
         line += f" (Hyperband round: up to epoch {values['tuner/epochs']}"
         if values.get("tuner/trial_id"):
@@ -1282,8 +1289,9 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     # the cap search.json records (a worker's: the chief's), for every trial of the search however often it resumes
     epochs = trial_epochs(config, space, json.loads((out / SEARCH_FILE).read_text(encoding="utf-8")),
                           source=out / SEARCH_FILE)
-    searched = f"{len(space.searched)} of {len(space.params)}" if space.dropped else f"{len(space.params)}"
-    log(f"search space {space.name!r} ({space.source}): {searched} hyperparameters, "
+    searched = (f"{len(space.searched)} of {counted(len(space.params), 'hyperparameters')}" if space.dropped
+                else counted(len(space.params), "hyperparameters"))
+    log(f"search space {space.name!r} ({space.source}): {searched}, "
         f"{space.settings.tuner} tuner, up to {counted(space.settings.max_trials, 'trials')} of up to "
         f"{counted(epochs, 'epochs')}, "
         f"objective {space.settings.objective}; {len(data.splits['train'])} training and "
@@ -1350,8 +1358,7 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         return result
     result.best_config = hypermodel.final_config(best.values)
     log(f"best trial {best.trial_id}: {space.settings.objective} = {best.score:.4g} with "
-        + ", ".join(f"{k}={v}" for k, v in in_space_order(best.values, [p.name for p in space.params])
-                    if k not in HYPERBAND_KEYS))
+        + values_text(best.values, [p.name for p in space.params]))
     if final:
         result.best_run = out / "best_run"
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,

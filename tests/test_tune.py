@@ -2493,8 +2493,11 @@ def test_tune_log_names_each_trial_and_its_values_before_its_epoch_lines(tmp_pat
     expected = []
     for trial_id in ("0", "1"):
         values = trials[trial_id]["hyperparameters"]["values"]
-        expected += ["trial " + trial_id + ": " + ", ".join(f"{k}={v}" for k, v in values.items()), "epoch 1/1"]
+        expected += ["trial " + trial_id + ": " + ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                                            for k, v in values.items()), "epoch 1/1"]
     assert [line if line.startswith("trial ") else line.split(":")[0] for line in shown] == expected, shown
+    space_line = next(line for line in lines if line.startswith("search space "))
+    assert f": {len(trials['0']['hyperparameters']['values'])} of 5 hyperparameters, " in space_line, space_line
     assert set(trials["0"]["hyperparameters"]["values"]) == {"depth", "width_multiplier", "learning_rate",
                                                             "num_mel_bins"}  # augment_strength: not searched
     hyperband = {"depth": 3, "learning_rate": 0.002, "tuner/epochs": 4, "tuner/initial_epoch": 2,
@@ -2503,6 +2506,18 @@ def test_tune_log_names_each_trial_and_its_values_before_its_epoch_lines(tmp_pat
                                                   "epoch 4, continuing trial 0005 from epoch 2)")
     assert tune.trial_line("0001", {**hyperband, "tuner/trial_id": None, "tuner/initial_epoch": 0}) == \
         "trial 0001: depth=3, learning_rate=0.002 (Hyperband round: up to epoch 4)"
+
+
+def test_a_trials_floats_are_shown_to_six_significant_digits_and_one_hyperparameter_is_singular():
+    """A log-sampled rate was printed 'learning_rate=0.0017296754729136264' in every trial and best-trial line
+    (session 51's distributed-tuning walkthrough); best_hparams.json keeps the exact value."""
+    from sound_tf import tune
+
+    rate = 0.0017296754729136264
+    line = tune.trial_line("2", {"learning_rate": rate, "depth": 3, "dropout": 0.25, "pool": True})
+    assert line == "trial 2: learning_rate=0.00172968, depth=3, dropout=0.25, pool=True"
+    shown = float(line.split("learning_rate=")[1].split(",")[0])
+    assert shown != rate and abs(shown - rate) <= 5e-6 * rate
 
 
 def test_a_workers_trial_line_gives_its_values_in_the_spaces_order():
@@ -2861,7 +2876,8 @@ def test_a_worker_logs_its_trial_line_in_the_spaces_order(tmp_path):
     trial.hyperparameters.values = dict(reversed(list(values.items())))  # a worker's come in another order
     names = [p.name for p in space.params]
     tuner.on_trial_begin(trial)
-    assert lines == [f"trial {trial.trial_id}: " + ", ".join(f"{n}={values[n]}" for n in names if n in values)]
+    assert lines == [f"trial {trial.trial_id}: " + tune.values_text(values, names)]
+    assert [part.split("=")[0] for part in lines[0].split(": ", 1)[1].split(", ")] == [n for n in names if n in values]
     assert list(values) != list(trial.hyperparameters.values)  # the line is not just the order it came in
 
 
@@ -2908,8 +2924,9 @@ def test_a_continued_search_counts_the_trials_it_ended_and_names_the_best_values
                              log=messages.append)
     assert [(r.trial_id, r.status) for r in result.trials] == [("1", "COMPLETED"), ("0", "FAILED"), ("2", "FAILED")]
     assert any(m.startswith("1 of 3 trials completed; 1 ended in this run,") for m in messages), messages
-    in_order = ", ".join(f"{p.name}={values[p.name]}" for p in space.params if p.name in values)
+    in_order = tune.values_text(values, [p.name for p in space.params])
     assert f"best trial 1: val_loss = 0.3 with {in_order}" in messages, messages
+    assert [part.split("=")[0] for part in in_order.split(", ")] == [p.name for p in space.params if p.name in values]
 
 
 def test_a_search_that_drew_every_combination_of_its_space_ends(tmp_path):
