@@ -1891,6 +1891,22 @@ def chosen_classes_lines(data: Any) -> list[str]:
     return lines
 
 
+def own_class_files(examples: Sequence[Example], data: Any) -> dict[str, list[Example]]:
+    """The files of ``examples`` already labelled a run's other class or silence class (``data``: its config's
+    ``data`` section), by label, in input order: ``data.other_label`` when the run has one (it keeps some labels),
+    ``data.silence_label`` when the run cuts silence clips (:attr:`sound_tf.config.DataConfig.cuts_silence`); either
+    is then a class of the run's model. Speech Commands' separate test set (``speech_commands_test_set_v0.02``)
+    holds ``_unknown_`` and ``_silence_`` folders, each file to be scored: :func:`evaluation_classes` neither draws
+    from the first nor cuts clips for the second. Empty for data without such a label."""
+    own_labels = {label for label, used in ((data.other_label, bool(data.keep_labels)),
+                                             (data.silence_label, data.cuts_silence)) if label is not None and used}
+    own: dict[str, list[Example]] = {}
+    for ex in examples:
+        if ex.label in own_labels:
+            own.setdefault(ex.label, []).append(ex)
+    return own
+
+
 def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
                        fmt: str) -> tuple[list[Example], list[str]]:
     """Other data a run is evaluated on (``evaluate RUN --data``), given the run's chosen classes as its test split
@@ -1902,7 +1918,11 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
     ``data.test_fraction``, never heard in training) of the data's own ``_background_noise_`` (a Speech Commands
     copy's), else of the run's ``augment.noise_dir``: the clips the run's test split holds when the recordings are
     the same. Where there is no noise to cut them from, the silence class is not evaluated and a line says so.
-    Returns the examples and the lines for the log (none for a run of every label and no silence).
+    Data whose labels already hold the run's other class or silence class (:func:`own_class_files`: Speech
+    Commands' separate test set, ``speech_commands_test_set_v0.02``, has ``_unknown_`` and ``_silence_`` folders)
+    is scored as labelled: every file of the data's own other class is scored as that class (none drawn, the
+    share drawn only from the other words' files, if any), and every file of its own silence class as silence (no
+    clip cut). Returns the examples and the lines for the log (none for a run of every label and no silence).
 
     Raises
     ------
@@ -1910,13 +1930,14 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
         No file has one of the kept labels.
     """
     data, lines = config.data, []
-    chosen = list(examples)
+    own = own_class_files(examples, data)
+    chosen = [ex for ex in examples if ex.label not in own]  # the data's own classes are added back as they are
     if data.keep_labels:
         if not any(ex.label in data.keep_labels for ex in examples):
             shown = ", ".join(sorted({ex.label for ex in examples})[:40])
             raise DatasetError(f"{root}: no file has one of the run's data.keep_labels {list(data.keep_labels)}; "
                                f"the data's labels: {shown}")
-        relabelled, others = _relabel_others(examples, data)
+        relabelled, others = _relabel_others(chosen, data)
         if data.other_label is None:
             chosen = relabelled
             if others:
@@ -1926,10 +1947,22 @@ def evaluation_classes(examples: Sequence[Example], config: Config, root: Path,
         else:
             chosen = draw_other({"train": [], "val": [], "test": relabelled}, data, config.train.seed)["test"]
             drawn = sum(ex.label == data.other_label for ex in chosen)
-            lines.append(f"data: the run's data.other_label {data.other_label!r}: {counted(drawn, 'files')} of "
-                         f"{counted(len(others), 'other labels')} (data.other_share {data.other_share:g} of the "
-                         f"evaluated files, drawn with train.seed {config.train.seed} as the run's test split was), "
-                         f"{sum(others.values()) - drawn} left out")
+            if data.other_label in own:
+                lines.append(f"data: the run's data.other_label {data.other_label!r}: "
+                             f"{counted(len(own[data.other_label]), 'files')} of the data's own scored as "
+                             f"{data.other_label!r}, none drawn (its label is the run's other class)")
+            if others or data.other_label not in own:
+                lines.append(f"data: the run's data.other_label {data.other_label!r}: {counted(drawn, 'files')} of "
+                             f"{counted(len(others), 'other labels')} (data.other_share {data.other_share:g} of the "
+                             f"evaluated files, drawn with train.seed {config.train.seed} as the run's test split "
+                             f"was), {sum(others.values()) - drawn} left out")
+            chosen += own.get(data.other_label, [])
+    if data.silence_label in own:
+        chosen += own[data.silence_label]
+        lines.append(f"data: the run's data.silence_label {data.silence_label!r}: "
+                     f"{counted(len(own[data.silence_label]), 'files')} of the data's own scored as silence, no clip "
+                     f"cut from noise recordings (its label is the run's silence class)")
+        return chosen, lines
     if data.silence_label is None or not data.silence_share:
         return chosen, lines
     wanted = class_shares(sum(ex.label != data.other_label for ex in chosen), data)[1]

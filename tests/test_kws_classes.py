@@ -667,3 +667,100 @@ def test_a_folder_of_the_data_named_like_the_silence_class_is_refused_saying_wha
     assert not (tmp_path / "own" / SILENCE_CSV).exists()
     shutil.rmtree(root / "_silence_")  # and without the folder, the clips are cut from noise
     assert "_silence_" in prepare_dataset(config, tmp_path / "cut", log=lambda _: None).labels
+
+
+def make_official_test_set(root: Path, tree: Path, *, other_words: tuple[str, ...] = ()) -> Path:
+    """Speech Commands' separate test set (``speech_commands_test_set_v0.02``) in little: the kept words' folders
+    (the testing list's speaker's 3 takes each), ``_unknown_`` with 4 files of other words, ``_silence_`` with 3
+    clips of noise at four gains, no lists and no ``_background_noise_``; ``other_words`` are copied in whole."""
+    import shutil
+
+    for word in KEPT + other_words:
+        (root / word).mkdir(parents=True)
+        for path in sorted((tree / word).glob("*.wav")):
+            if word in other_words or path.name.startswith(SPEAKERS[4]):
+                shutil.copy(path, root / word / path.name)
+    (root / "_unknown_").mkdir()
+    for word, take in (("cat", 0), ("cat", 1), ("dog", 0), ("bird", 2)):
+        shutil.copy(tree / word / f"{SPEAKERS[4]}_nohash_{take}.wav", root / "_unknown_" / f"{word}_{take}.wav")
+    (root / "_silence_").mkdir()
+    rng = np.random.default_rng(3)
+    for k, gain in enumerate((0.0, 0.05, 0.2)):
+        sf.write(root / "_silence_" / f"silence_{k}.wav", (gain * rng.standard_normal(RATE_HZ)).astype(np.float32),
+                 RATE_HZ, subtype="PCM_16")
+    return root
+
+
+def test_evaluate_data_scores_the_datas_own_unknown_and_silence_files_as_labelled(tree, tmp_path):
+    """``evaluate RUN --data speech_commands_test_set_v0.02`` (word folders beside its own _unknown_ and _silence_):
+    every file is scored as labelled. The _silence_ files were relabelled _unknown_ (not a kept label) and drawn with
+    the _unknown_ files at data.other_share (here 2 of the 7 scored), and silence clips were cut besides."""
+    from sound_tf.evaluate import select_examples
+
+    config = _config(tree, tmp_path)
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    config = apply_overrides(config, {"labels": list(prepared.labels)})
+    official = make_official_test_set(tmp_path / "speech_commands_test_set", tree)
+    lines: list[str] = []
+    examples, name, left_out = select_examples(tmp_path / "run", config.labels, data=str(official), config=config,
+                                               log=lines.append)
+    assert (name, left_out) == ("speech_commands_test_set", 0)
+    assert Counter(ex.label for ex in examples) == {"yes": 3, "no": 3, "up": 3, "_unknown_": 4, "_silence_": 3}
+    for label in ("_unknown_", "_silence_"):  # the folder's files, each one: none drawn, no clip cut
+        assert sorted(ex.path for ex in examples if ex.label == label) == sorted(
+            str(path) for path in (official / label).glob("*.wav"))
+    assert lines == ["data: the run's data.other_label '_unknown_': 4 files of the data's own scored as '_unknown_', "
+                     "none drawn (its label is the run's other class)",
+                     "data: the run's data.silence_label '_silence_': 3 files of the data's own scored as silence, "
+                     "no clip cut from noise recordings (its label is the run's silence class)"]
+
+
+def test_evaluate_data_draws_other_words_beside_the_datas_own_unknown_files_as_before(tree, tmp_path):
+    """Other words' folders beside the data's own _unknown_: theirs are still relabelled and drawn at the run's share,
+    the very files drawn from the data without the own folders, and the own _unknown_ files are all scored."""
+    import shutil
+
+    from sound_tf.evaluate import select_examples
+
+    config = _config(tree, tmp_path)
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    config = apply_overrides(config, {"labels": list(prepared.labels)})
+    official = make_official_test_set(tmp_path / "mixed", tree, other_words=OTHERS)
+    lines: list[str] = []
+    examples, _, _ = select_examples(tmp_path / "run", config.labels, data=str(official), config=config,
+                                     log=lines.append)
+    own = {str(path) for path in (official / "_unknown_").glob("*.wav")}
+    drawn = sorted(ex.path for ex in examples if ex.label == "_unknown_" and ex.path not in own)
+    assert sorted(ex.path for ex in examples if ex.label == "_unknown_" and ex.path in own) == sorted(own)
+    assert len(drawn) == class_shares(9, config.data)[0] == 1
+    assert Counter(ex.label for ex in examples) == {"yes": 3, "no": 3, "up": 3, "_unknown_": 5, "_silence_": 3}
+    assert lines[1] == ("data: the run's data.other_label '_unknown_': 1 file of 4 other labels (data.other_share 0.1 "
+                        "of the evaluated files, drawn with train.seed 0 as the run's test split was), 59 left out")
+    assert lines[0].startswith("data: the run's data.other_label '_unknown_': 4 files of the data's own")
+    assert lines[2].startswith("data: the run's data.silence_label '_silence_': 3 files of the data's own")
+    shutil.rmtree(official / "_unknown_")
+    shutil.rmtree(official / "_silence_")
+    before, _, _ = select_examples(tmp_path / "run", config.labels, data=str(official), config=config,
+                                   log=lambda _: None)
+    assert sorted(ex.path for ex in before if ex.label == "_unknown_") == drawn
+
+
+def test_evaluate_data_scores_the_datas_own_silence_files_for_a_run_of_every_word_and_silence(tree, tmp_path):
+    """A run of data.silence_label over every word (no other class) and data with its own _silence_ folder: its files
+    are scored as silence and no clip is cut (they were scored, and clips were cut besides from the run's noise, or,
+    with none, a line said that the silence class was not evaluated)."""
+    from sound_tf.evaluate import select_examples
+
+    config = _config(tree, tmp_path, **{"data.keep_labels": [], "data.other_label": None})
+    prepared = prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    config = apply_overrides(config, {"labels": list(prepared.labels)})
+    official = make_official_test_set(tmp_path / "words", tree, other_words=OTHERS)
+    (official / "_unknown_").rename(tmp_path / "unknown_elsewhere")  # a label the run does not know
+    lines: list[str] = []
+    examples, _, _ = select_examples(tmp_path / "run", config.labels, data=str(official), config=config,
+                                     log=lines.append)
+    assert Counter(ex.label for ex in examples) == {**{word: 3 for word in KEPT}, **{word: 15 for word in OTHERS},
+                                                    "_silence_": 3}
+    assert {Path(ex.path).parent for ex in examples if ex.label == "_silence_"} == {official / "_silence_"}
+    assert lines == ["data: the run's data.silence_label '_silence_': 3 files of the data's own scored as silence, "
+                     "no clip cut from noise recordings (its label is the run's silence class)"]
