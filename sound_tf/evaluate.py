@@ -13,6 +13,7 @@ Examples
     python -m sound_tf.evaluate runs/esc50 --split val
     python -m sound_tf.evaluate runs/esc50 --data ~/ESC-50 --fold 5       # fold 5 of a folded dataset
     python -m sound_tf.evaluate runs/kws --data ~/speech_commands --fold 3  # Speech Commands' testing_list.txt
+    python -m sound_tf.evaluate runs/kws --data ~/speech_commands_test_set_v0.02  # its own _unknown_, _silence_
     python -m sound_tf.evaluate runs/demo --data more_sounds/ --skip-unknown-labels
 """
 
