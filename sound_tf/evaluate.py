@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import DATA_FORMATS, Config
-from .errors import ConfigError, DatasetError, counted, is_whole, run_cli
+from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import holds, refuse_foreign_folder
 
 SPLIT_CHOICES = ("test", "val", "train")
@@ -195,7 +195,21 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     refuse_foreign_folder(out_dir, marker="metrics.json", what="evaluation", startup=("skipped.csv",),
                           overwrite_flag=False)
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
-    items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log)
+    where = listed = None  # a file of --data's listing skipped names its line, as train's and crossval's do
+    if data is not None:
+        from .datasets import detect_format, listing_locator
+
+        source = Path(data).expanduser()
+        listed = (source, detect_format(source) if data_format == "auto" else data_format)
+        where = listing_locator(*listed)
+    try:
+        items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log, where=where)
+    except AudioError as exc:  # the run's data.strict: the refusal names the row too
+        if listed is None:
+            raise
+        from .datasets import with_listed_line
+
+        raise with_listed_line(exc, *listed) from None
     if not items:  # before anything is written: an earlier evaluation in out_dir stays whole
         raise DatasetError(f"none of the {len(examples)} files could be read (first: {skipped[0][0]}: "
                            f"{skipped[0][1]})")

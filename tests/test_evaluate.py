@@ -291,6 +291,35 @@ def test_evaluate_one_fold_of_a_manifest(run, tmp_path):
     assert evaluate.main([str(run.run_dir), "--data", str(manifest), "--fold", "7", "--out", str(out)]) == 2
 
 
+def test_evaluate_data_of_a_manifest_names_the_line_of_a_missing_file(run, tmp_path, caplog, monkeypatch):
+    """A file a --data manifest lists and the copy lacks was skipped as '.../gone.wav: file not found', naming no row
+    of the manifest to fix, where train and crossval say '(listed on line 12 of .../x.csv)'. evaluate says it too, in
+    the warning and in skipped.csv, and in the refusal of a run of data.strict."""
+    from sound_tf.evaluate import evaluate_run
+
+    data = make_tree(tmp_path / "listed", 2, seed=13)
+    files = sorted(data.rglob("*.wav"))
+    manifest = data / "clips.csv"
+    manifest.write_text("path,label\n" + "".join(f"{f.relative_to(data)},{f.parent.name}\n" for f in files)
+                        + "# a comment line is counted too\nmid/gone.wav,mid\n")
+    out = tmp_path / "listed_eval"
+    metrics, _ = evaluate_run(run.run_dir, data=str(manifest), out_dir=out, log=lambda m: None)
+    gone = data / "mid" / "gone.wav"
+    reason = f"file not found (listed on line {len(files) + 3} of {manifest})"
+    assert len(files) + 3 == 9 and metrics["num_examples"] == len(files) == 6
+    assert [(r["path"], r["reason"]) for r in _rows(out / "skipped.csv")] == [(str(gone), reason)]
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping ")] == [
+        f"skipping {gone}: {reason}"]
+    # A run of data.strict refuses the file, naming the line too.
+    from sound_tf import config as config_module
+    from sound_tf.errors import AudioError
+
+    strict = apply_overrides(run.config, {"data.strict": True})
+    monkeypatch.setattr(config_module, "load_run_config", lambda run_dir: strict)
+    with pytest.raises(AudioError, match=rf"^{re.escape(f'{gone}: {reason}')}$"):
+        evaluate_run(run.run_dir, data=str(manifest), out_dir=tmp_path / "strict", log=lambda m: None)
+
+
 def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_path):
     """Only the run's own --fold was checked, and only against training: --data of the training set said nothing."""
     from sound_tf import evaluate
