@@ -344,8 +344,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line, listing_locator, load_examples,
-                           rates_line, resolve_source, warn_speakers_not_grouped, with_listed_line, write_split_csv)
+    from .datasets import (check_two_classes, choose_labels, convertible_left_out, draw_other, lengths_line,
+                           listing_locator, load_examples, rates_line, resolve_source, warn_speakers_not_grouped,
+                           with_listed_line, write_split_csv)
     from .train import run_log
     from .trainer import imbalance_note, read_state, train_run
 
@@ -367,8 +368,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     root, fmt = resolve_source(config, log)
     loaded, chosen = choose_labels(load_examples(root, fmt), config.data, root)  # data.keep_labels, other_label
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
+    left_out: list[tuple[str, str]] = []  # recordings ffmpeg converts: in skipped.csv with its line, as train's
     if fmt == "folder":  # --k folds of single files: a speaker's recordings could be in training and test
         warn_speakers_not_grouped(loaded, root)
+        left_out = convertible_left_out(root)
     examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed, data_format=fmt)
     if fmt in SPLIT_FOLD_FORMATS and any(ex.fold is not None for ex in loaded):
         log(f"cross-validation: the {fmt} data's folds are one split (training, validation, test), not folds to "
@@ -398,6 +401,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                                                         where=listing_locator(root, fmt))
         except AudioError as exc:  # --strict: named with its listing's line, and no state written (below)
             raise with_listed_line(exc, root, fmt) from None
+        skipped += left_out
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]
         if items:  # as train and tune say it: the recordings' lengths against the clip each fold trains on
@@ -451,7 +455,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         splits = draw_other(fold_splits(readable, fold, config), config.data, config.train.seed)
         data = fold_data(splits, item_of, labels, fold, skipped=skipped,
                          stats={"root": str(root), "format": fmt, "scheme": scheme_shown(scheme, fmt),
-                                "files": len(examples)})
+                                "files": len(examples) + len(left_out)})
         missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
             log(f"warning: fold {fold}: {'class' if len(missing) == 1 else 'classes'} {missing} "
@@ -563,16 +567,19 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     counts: dict[str, dict[str, int]] = {}  # readable clips per fold and class
     groups: dict[str, set[str]] = {}  # the groups (speakers, source recordings) of each fold's readable clips
     listed = 0  # every file of the folds, the skipped ones too: "files" as train, evaluate and each fold count them
+    in_folds: set[str] = set()
     if folds_csv.is_file():
         with folds_csv.open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
                 listed += 1
+                in_folds.add(row["path"])
                 if row["path"] in unreadable:
                     continue
                 fold_counts = counts.setdefault(f"fold {row['fold']}", {})
                 fold_counts[row["label"]] = fold_counts.get(row["label"], 0) + 1
                 if row.get("group"):
                     groups.setdefault(f"fold {row['fold']}", set()).add(row["group"])
+        listed += len(unreadable - in_folds)  # a recording ffmpeg converts is in no fold: a file all the same
     state = _read_json(out_dir / STATE_FILE)
     dataset = {"source": state.get("root", ""), "format": state.get("format", ""),
                "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")),

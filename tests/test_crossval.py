@@ -466,6 +466,50 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     assert decoding == [f"data: decoding {done}/19" for done in range(1, 20)], lines  # 18 clips and broken.wav
 
 
+def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_trains(tmp_path, monkeypatch):
+    """A phone's .m4a in a class folder was named in one warning at load time and listed in train's and tune's
+    skipped.csv (datasets.convertible_left_out), but in no skipped.csv of a cross-validation, neither its own nor a
+    fold's, and no file count held it. It is listed in both now with the ffmpeg line as its reason, and counted as a
+    file skipped as train counts it: 19 files and broken.wav's 1 skipped became 20 and 2. No training."""
+    from sound_tf import trainer
+    from sound_tf.crossval import run_crossval, summarise
+    from sound_tf.evaluation import read_skipped_csv
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    given = {}
+
+    def stop(config, run_dir, *, data, **kwargs):
+        given[Path(run_dir).name] = data
+        raise Interrupted
+
+    monkeypatch.setattr(trainer, "train_run", stop)
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    memo = data / "mid" / "doorbell from iphone.m4a"
+    memo.write_bytes(b"\0\0\0\x20ftypM4A " + b"\0" * 64)
+    (data / "high" / "notes.txt").write_text("no recording")  # no recording: not listed
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(Interrupted):
+        run_crossval(config, out, k=3, log=lambda m: None)
+    reason = (f"not an audio format sound_tf reads (.m4a); to use it, convert it to FLAC or WAV, e.g. ffmpeg -i "
+              f"'{memo}' '{memo.with_suffix('.flac')}', then remove or move the original")
+    broken = str((data / "low" / "broken.wav").resolve())
+    for folder in (out, out / "fold_1"):
+        rows = read_skipped_csv(folder / "skipped.csv")
+        assert [path for path, _ in rows] == [broken, str(memo)] and rows[1] == (str(memo), reason), folder
+    fold = given["fold_1"]
+    assert fold.skipped == rows and (fold.stats["files"], fold.stats["skipped"]) == (20, 2)
+    labels = ["high", "low", "mid"]
+    for number in (1, 2, 3):
+        (out / f"fold_{number}").mkdir(exist_ok=True)
+        write_metrics_json(out / f"fold_{number}" / "metrics.json", compute_metrics([0, 1, 2], np.eye(3), labels))
+        (out / f"fold_{number}" / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    summarise(out, [1, 2, 3], config=config, log=lambda m: None)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    items = dict(re.findall(r"<tr><td>(files|skipped)</td><td class=\"num\">(\d+)</td></tr>", page))
+    assert items == {"files": "20", "skipped": "2"}
+
+
 def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tmp_path, monkeypatch):
     """train and tune log "data: recordings last ... s; clips are ... s" once the data are decoded; crossval, which
     decodes them itself, said nothing of it: a walkthrough's FSDD cross-validation (recordings of 0.18-1.31 s,
