@@ -2031,9 +2031,11 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
             raise DatasetError(f"{given}: the data has no fold {fold}; folds present: {sorted(folds)}")
     defaults = type(config.data)()
     unused = [f"data.{name}={getattr(config.data, name)}" for name in ("test_fraction", "val_fraction")
-              if getattr(config.data, name) != getattr(defaults, name) and config.data.silence_label is None
+              if getattr(config.data, name) != getattr(defaults, name) and not config.data.cuts_silence
               and (len(folds) > 2 or (folds and name == "test_fraction"))]
-    if unused:  # the folds decide: with 3 or more, test and validation are whole folds
+    # the folds decide: with 3 or more, test and validation are whole folds; a silence class's held-out clips are cut
+    # from the last val_fraction + test_fraction of each noise recording, unless data.silence_share 0 cuts none
+    if unused:
         logger.warning("%s not used: the data has folds %s, and whole folds are the test (and validation) "
                        "sets; choose them with data.test_fold / data.val_fold", " and ".join(unused), sorted(folds))
     return split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,

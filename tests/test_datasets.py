@@ -1288,6 +1288,26 @@ def test_split_fractions_that_folds_make_unused_are_pointed_out(tmp_path, caplog
     assert "val_fraction" not in caplog.text
 
 
+def test_split_fractions_are_pointed_out_as_unused_when_no_silence_clip_is_cut(caplog):
+    """A run's silence class cuts its validation and test clips from the last data.val_fraction + data.test_fraction
+    of each noise recording, so with folds the fractions are used and no warning is given; with data.silence_share 0
+    no clip is cut (DataConfig.cuts_silence) and the whole noise recording is training's, yet data.silence_label
+    alone kept the warning back: a test_fraction the folds make unused was not pointed out."""
+    from sound_tf.datasets import _split
+
+    examples = [Example(path=f"/x/{label}{fold}_{i}.wav", label=label, fold=fold)
+                for fold in (1, 2, 3) for label in ("cat", "dog") for i in range(2)]
+    said = "data.test_fraction=0.3 not used: the data has folds [1, 2, 3]"
+    for share, warned in ((0.1, False), (0.0, True)):
+        config = apply_overrides(Config(), {"data.test_fraction": 0.3, "data.silence_label": "_silence_",
+                                            "data.silence_share": share})
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+            splits = _split(examples, config)
+        assert {ex.fold for ex in splits["test"]} == {3}
+        assert (said in caplog.text) is warned, (share, caplog.text)
+
+
 def test_an_unreadable_file_never_takes_a_readable_ones_place_in_a_drawn_split(tmp_path):
     """The split used to be drawn before decoding: with some seeds a class's only training file was the
     corrupt one, and the run stopped ("no readable training example") with readable files in val/test."""
