@@ -132,6 +132,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _off_grid(value: float, low: float, high: float, step: float, log: bool) -> str:
+    """Empty when ``value`` is one of a stepped range's values (``low + k * step``, or ``low * step ** k`` when
+    ``log``), else those values in short, ``value`` and the one or two values nearest it: ``(16, 24, 32, ..., 64),
+    got 20: the nearest are 16 and 24``."""
+    position = math.log(value / low) / math.log(step) if log and value > 0 else (value - low) / step
+    if abs(position - round(position)) <= 1e-9 * max(1.0, abs(position)):
+        return ""
+    at = (lambda k: low * step ** k) if log else (lambda k: low + k * step)
+    count = math.floor(math.log(high / low) / math.log(step) + 1e-9) if log else math.floor((high - low) / step + 1e-9)
+    shown = lambda v: f"{v:.6g}"  # 0.1 * 3 is 0.30000000000000004
+    grid = ", ".join(shown(at(k)) for k in range(min(count, 2) + 1)) + (
+        f", ..., {shown(at(count))}" if count > 3 else f", {shown(at(count))}" if count == 3 else "")
+    nearest = [shown(at(k)) for k in (math.floor(position), math.ceil(position)) if 0 <= k <= count]
+    return f"({grid}), got {value!r}: the nearest {'are ' + ' and '.join(nearest) if len(nearest) > 1 else 'is ' + nearest[0]}"
+
+
 def _fail(source: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {message}")
 
@@ -483,6 +499,10 @@ class HyperParam:
             allowed = f"one of {list(values)}" if kind == "choice" else "true or false" if kind == "boolean" else \
                 f"a number in [{min_value}, {max_value}]"
             raise _fail(where, f"default must be {allowed}, got {default!r}")
+        if default is not None and kind in ("int", "float") and (step is not None or kind == "int"):
+            off = _off_grid(default, min_value, max_value, step or 1.0, sampling == "log" and step is not None)
+            if off:  # min 16, step 8, default 20 was accepted: KerasTuner draws 16, 24, ..., never 20
+                raise _fail(where, f"default must be one of the range's values {off}")
         return cls(name=name, keys=tuple(keys), mode=mode, kind=kind, values=values, min_value=min_value,
                    max_value=max_value, step=step, sampling=sampling, default=default, base=base,
                    round_to=round_to, clip={k: (float(lo), float(hi)) for k, (lo, hi) in clip.items()})

@@ -515,6 +515,19 @@ def test_an_explicit_default_is_the_untuned_value_over_the_configs():
     assert space.declare(kt.HyperParameters(), config) == {"rate": 0.01, "drop": 0.4, "bins": 32}
 
 
+def test_a_default_on_a_stepped_range_is_accepted_and_declared():
+    import keras_tuner as kt
+    from sound_tf.hypermodel import SearchSpace
+
+    # 0.3 is 2.9999999999999996 steps of 0.1 from 0, and 0.008 three factors of 2 from 0.001, in floats
+    space = SearchSpace.from_dict({"hp": {
+        "bins": {"key": "features.num_mel_bins", "min": 16, "max": 64, "step": 8, "default": 56},
+        "drop": {"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1, "default": 0.3},
+        "rate": {"key": "train.learning_rate", "min": 0.001, "max": 0.01, "step": 2, "sampling": "log",
+                 "default": 0.008}}})
+    assert space.declare(kt.HyperParameters(), Config(labels=("a", "b"))) == {"bins": 56, "drop": 0.3, "rate": 0.008}
+
+
 def test_the_best_run_trains_the_trials_values_and_fixed_with_the_base_epochs():
     from sound_tf.hypermodel import SearchSpace, SoundHyperModel
 
@@ -613,6 +626,18 @@ def test_fixed_epochs_and_patience_set_the_final_models_and_the_trials_take_the_
     ({"key": "audio.sample_rate_hz", "values": [8000, 16000]}, "audio.sample_rate_hz cannot be searched"),
     ({"key": "train.learning_rate", "values": [0.001, 0.01], "default": 0.5}, "default must be one of [0.001, 0.01]"),
     ({"key": "model.dropout", "min": 0.1, "max": 0.3, "default": 0.5}, "default must be a number in [0.1, 0.3]"),
+    # were accepted, though KerasTuner draws only the range's steps (16, 24, ...): the README says defaults must be
+    # among the values
+    ({"key": "features.num_mel_bins", "min": 16, "max": 64, "step": 8, "default": 20},
+     "default must be one of the range's values (16, 24, 32, ..., 64), got 20: the nearest are 16 and 24"),
+    ({"key": "features.num_mel_bins", "min": 16, "max": 64, "default": 20.5},
+     "default must be one of the range's values (16, 17, 18, ..., 64), got 20.5: the nearest are 20 and 21"),
+    ({"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1, "default": 0.25},
+     "default must be one of the range's values (0, 0.1, 0.2, ..., 0.5), got 0.25: the nearest are 0.2 and 0.3"),
+    ({"key": "train.learning_rate", "min": 0.001, "max": 0.01, "step": 2, "sampling": "log", "default": 0.003},
+     "default must be one of the range's values (0.001, 0.002, 0.004, 0.008), got 0.003: the nearest are 0.002 and 0.004"),
+    ({"key": "features.num_mel_bins", "min": 16, "max": 60, "step": 8, "default": 59},
+     "default must be one of the range's values (16, 24, 32, ..., 56), got 59: the nearest is 56"),
     # was KerasTuner's ValueError traceback once the data were decoded
     ({"key": "augment.enabled", "type": "boolean", "default": 3}, "default must be true or false, got 3"),
     ({"key": "model.name", "mode": "scale", "values": [1.0, 2.0]}, "mode \"scale\" multiplies numbers"),
