@@ -535,6 +535,20 @@ class HyperParam:
         """The value of the untuned model: ``default``, else the one that reproduces ``config`` (or ``None``)."""
         return self.default if self.default is not None else self._natural_default(config)
 
+    def value_count(self) -> int | None:
+        """How many values KerasTuner may draw: every choice, both booleans, each step of a stepped (or int)
+        range; ``None`` for a float range without ``step``, which holds endless values."""
+        if self.kind == "choice":
+            return len(self.values or ())
+        if self.kind == "boolean":
+            return 2
+        if self.step is None and self.kind != "int":
+            return None
+        low, high, step = float(self.min_value), float(self.max_value), self.step or 1.0
+        if self.sampling == "log" and self.step is not None:
+            return math.floor(math.log(high / low) / math.log(step) + 1e-9) + 1
+        return math.floor((high - low) / step + 1e-9) + 1
+
     def candidates(self, config: Config) -> tuple[Any, ...] | None:
         """Values that stand for all this hyperparameter may take: every choice, both booleans, every value of a
         stepped range (an int range steps by 1), else a range's ends, middle and default; ``None`` for a stepped
@@ -721,6 +735,12 @@ class SearchSpace:
     def searched(self) -> tuple[HyperParam, ...]:
         """The hyperparameters declared to KerasTuner: all but :attr:`dropped`."""
         return tuple(p for p in self.params if p.name not in self.dropped)
+
+    def configurations(self) -> int | None:
+        """How many distinct sets of values the searched hyperparameters hold (``None``: endless, a float range
+        without ``step``). A random or Bayesian search that has tried them all stops short of ``max_trials``."""
+        counts = [p.value_count() for p in self.searched]
+        return None if None in counts else math.prod(counts)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "SearchSpace":

@@ -1353,6 +1353,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     ran = len(_ended_trials(result.trials) - ended_before)
     log(f"{done} of {counted(len(result.trials), 'trials')} completed; {ran} ended in this run, which took "
         f"{time.time() - started:.0f} s; results in {out / 'trials.csv'}")
+    if (exhausted := _space_exhausted(space, result.trials)) is not None:
+        log(exhausted)
     if best is None:
         log("no trial completed: no best model to train")
         return result
@@ -1367,6 +1369,21 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         log(f"best run not trained ({wording.flag('--no-final')}): run the search again without it to train the best "
             f"configuration in {out / 'best_run'} (its values as --set overrides: {out / 'best_hparams.json'})")
     return result
+
+
+def _space_exhausted(space: SearchSpace, trials: Sequence[TrialRecord]) -> str | None:
+    """The line for a search that ended short of ``max_trials`` because its space holds fewer configurations and
+    every one was tried ('4 of 4 trials completed' said nothing of it), else ``None``. Hyperband is left out: its
+    brackets, not ``max_trials``, decide how many trials it runs."""
+    total = space.configurations()
+    if total is None or space.settings.tuner == "hyperband" or len(trials) >= space.settings.max_trials:
+        return None
+    names = [p.name for p in space.searched]
+    tried = {json.dumps([t.values.get(n) for n in names], default=str) for t in trials if t.status != "INTERRUPTED"}
+    if len(tried) < total:
+        return None
+    return (f"the space holds only {counted(total, 'configurations')}: every one was tried, so the search ended "
+            f"before the {space.settings.max_trials} trials asked")
 
 
 def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str, Any],

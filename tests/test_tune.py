@@ -1145,6 +1145,45 @@ def test_a_continued_search_whose_data_cannot_be_read_keeps_its_search_json(tmp_
     assert after[tune.TRIAL_EPOCHS] == 1
 
 
+def test_a_space_counts_its_configurations():
+    from sound_tf.hypermodel import SearchSpace
+
+    def count(**hp):
+        return SearchSpace.from_dict({"hp": {name: table for name, table in hp.items()}}).configurations()
+
+    rate = {"key": "train.learning_rate", "values": [0.001, 0.003, 0.01]}
+    assert count(rate=rate, aug={"key": "augment.enabled", "type": "boolean"}) == 6
+    assert count(rate=rate, bins={"key": "features.num_mel_bins", "min": 16, "max": 60, "step": 8}) == 3 * 6  # 16..56
+    assert count(rate=rate, bins={"key": "features.num_mel_bins", "min": 16, "max": 20}) == 3 * 5  # an int steps by 1
+    assert count(rate=rate, drop={"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1}) == 3 * 6
+    assert count(lr={"key": "train.learning_rate", "min": 0.001, "max": 0.01, "step": 2, "sampling": "log"}) == 4
+    assert count(rate=rate, drop={"key": "model.dropout", "min": 0.0, "max": 0.5}) is None  # endless
+
+
+def test_a_search_whose_space_runs_out_says_so(tmp_path):
+    """A random search over 2 configurations asked for 4 trials ended at '2 of 2 trials completed' without saying
+    the space ran out."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=5)
+    space = SearchSpace.from_dict({"search": {"tuner": "random", "max_trials": 4, "epochs": 1}, "hp": {
+        "lr": {"key": "train.learning_rate", "values": [0.001, 0.01]}}})
+    lines: list[str] = []
+    result = tune.run_search(base_config(data), space, tmp_path / "search", final=False, log=lines.append)
+    assert sorted(t.values["lr"] for t in result.trials) == [0.001, 0.01]
+    ended = [line for line in lines if "trials completed" in line]
+    assert len(ended) == 1 and ended[0].startswith("2 of 2 trials completed")
+    assert lines[lines.index(ended[0]) + 1] == ("the space holds only 2 configurations: every one was tried, so the "
+                                                "search ended before the 4 trials asked")
+    # asked for no more trials than the space holds: nothing to say
+    space = space.replace_settings(max_trials=2)
+    lines.clear()
+    tune.run_search(base_config(data), space, tmp_path / "two", final=False, log=lines.append)
+    assert any(line.startswith("2 of 2 trials completed") for line in lines)
+    assert not any("configurations" in line for line in lines)
+
+
 def test_an_out_holding_other_files_is_refused_and_overwrite_deletes_nothing(tmp_path, capsys):
     """tune --out FOLDER --overwrite emptied a folder of the user's own."""
     from sound_tf import tune
