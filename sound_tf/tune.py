@@ -1079,13 +1079,19 @@ class OracleWatch:
 
     KerasTuner's client waits up to an hour for an oracle that has gone (a chief killed mid-search), without
     a word. Every ``interval`` seconds this tries to connect to ``host:port``; while nothing answers it logs
-    how long the chief has been away, and once it answers again it says so.
+    how long the chief has been away (trying again every ``probe`` seconds, without a word), and once it
+    answers again it says so. A trial handed to the worker (:meth:`answered`) says so too: the chief came back
+    while the worker waited for its next trial, and the line read 'answers again, after 60 s' up to
+    ``interval`` seconds after that trial's first lines.
     """
 
-    def __init__(self, host: str, port: str, log: Callable[[str], None], *, interval: float | None = None):
+    def __init__(self, host: str, port: str, log: Callable[[str], None], *, interval: float | None = None,
+                 probe: float | None = None):
         self.host, self.port, self.log = host, oracle_port(port), log
         self.interval = WORKER_REPORT_SECONDS if interval is None else interval
+        self.probe = min(self.interval, IDLE_POLL_SECONDS if probe is None else probe)
         self.gone_since: float | None = None
+        self._lock = threading.Lock()  # check() in the thread, answered() in the worker's search
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="oracle-watch", daemon=True)
 
@@ -1093,26 +1099,40 @@ class OracleWatch:
         """Try the oracle once; log what changed (or how long it has been away). Whether it answered."""
         reason = _oracle_silence(self.host, self.port)
         if reason is not None:
-            now = time.monotonic()
-            # its first line read 'has not answered for 0 s' of a chief killed a moment before
-            away = "stopped answering" if self.gone_since is None else \
-                f"has not answered for {now - self.gone_since:.0f} s"
-            if self.gone_since is None:
-                self.gone_since = now
+            with self._lock:
+                now = time.monotonic()
+                # its first line read 'has not answered for 0 s' of a chief killed a moment before
+                away = "stopped answering" if self.gone_since is None else \
+                    f"has not answered for {now - self.gone_since:.0f} s"
+                if self.gone_since is None:
+                    self.gone_since = now
             self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} {away} "
                      f"({reason}); this worker waits for it (KerasTuner "
                      f"gives up after {ORACLE_CLIENT_TIMEOUT_SECONDS / 60:.0f} min): start the chief again with the "
                      f"same command and it continues the search")
             return False
-        if self.gone_since is not None:
-            self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} answers again, after "
-                     f"{time.monotonic() - self.gone_since:.0f} s")
-            self.gone_since = None
+        self.answered()
         return True
 
+    def answered(self, trial_id: str | None = None) -> None:
+        """The oracle answered (it handed this worker trial ``trial_id``): say it is back, if it was away."""
+        with self._lock:
+            if self.gone_since is None:
+                return
+            away, self.gone_since = time.monotonic() - self.gone_since, None
+        given = "" if trial_id is None else f": it hands this worker trial {trial_id}"
+        self.log(f"worker {tuner_id()}: the chief's oracle at {self.host}:{self.port} answers again, after "
+                 f"{away:.0f} s{given}")
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        report = time.monotonic() + self.interval
+        while not self._stop.wait(self.interval if self.gone_since is None else self.probe):
+            # while the chief is away, try every `probe` s, so its return is said when it happens
+            if self.gone_since is not None and time.monotonic() < report \
+                    and _oracle_silence(self.host, self.port) is not None:
+                continue
             self.check()
+            report = time.monotonic() + self.interval
 
     def __enter__(self) -> "OracleWatch":
         self._thread.start()
@@ -1326,7 +1346,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         log(f"worker {tuner_id()}: asking the oracle at {host}:{port} for trials")
         import grpc
 
-        with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner), OracleWatch(host, port, log):
+        with Heartbeat(out / "workers" / tuner_id() / HEARTBEAT_FILE, tuner), OracleWatch(host, port, log) as watch:
+            tuner.oracle_answered = watch.answered  # said before the trial's first line, not up to 30 s after
             try:
                 tuner.search(**search_kwargs)
             except grpc.RpcError as exc:  # KerasTuner's client gave up on the oracle: a traceback otherwise

@@ -179,6 +179,8 @@ class SoundTunerMixin:
         kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.current_trial_id: str | None = None
         self._asked = self._ran = False
+        #: A worker's OracleWatch.answered: a trial handed out is the chief's oracle answering.
+        self.oracle_answered: Callable[[str], None] | None = None
 
     def pre_create_trial(self) -> None:
         # KerasTuner asks again at once after an IDLE answer; wait a little between such polls.
@@ -189,6 +191,8 @@ class SoundTunerMixin:
     def on_trial_begin(self, trial: Any) -> None:
         super().on_trial_begin(trial)
         self.current_trial_id, self._ran = trial.trial_id, True
+        if self.oracle_answered is not None:
+            self.oracle_answered(trial.trial_id)
         log = getattr(self.hypermodel, "log", None)
         if log is not None:  # the epoch lines that follow are this trial's: tune.log did not say whose they were
             space = getattr(self.hypermodel, "space", None)

@@ -1608,6 +1608,72 @@ def test_a_worker_counts_the_chiefs_absence_from_when_it_began(monkeypatch):
     assert messages[2:] == [f"{prefix} answers again, after 45 s"]
 
 
+def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(monkeypatch):
+    """The worker's tune.log read 'answers again, after 60 s' below the first lines of the next trial the chief
+    handed it: its watch checked every 30 s, and the worker had asked for a trial meanwhile."""
+    import keras_tuner as kt
+
+    from sound_tf import tune, tuners
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
+    clock = [100.0]
+    with socket.socket() as held:  # bound, not listening: nothing answers
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        messages: list[str] = []
+        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0)
+        monkeypatch.setattr(tune.time, "monotonic", lambda: clock[0])
+        assert not watch.check()
+
+        class Base:
+            def on_trial_begin(self, trial):
+                pass
+
+        class Hypermodel:
+            space, log = None, staticmethod(messages.append)
+
+            def trial_config(self, hp):
+                raise kt.errors.FailedTrialError("not built here")
+
+        class Worker(tuners.SoundTunerMixin, Base):
+            def __init__(self):  # no oracle: the hook alone
+                self.hypermodel, self.oracle_answered = Hypermodel(), watch.answered
+
+        held.listen()
+        clock[0] = 147.0
+        trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
+        trial.hyperparameters.values = {"lr": 0.01}
+        Worker().on_trial_begin(trial)
+        clock[0] = 160.0
+        assert watch.check()  # the watch's next check: said already
+    prefix = f"worker tuner2: the chief's oracle at 127.0.0.1:{port}"
+    assert messages[1:] == [f"{prefix} answers again, after 47 s: it hands this worker trial 3", "trial 3: lr=0.01"]
+    watch.answered("4")  # the chief was not away: nothing to say
+    assert len(messages) == 3
+
+
+def test_a_worker_says_the_chief_is_back_when_it_is_not_at_its_next_report(monkeypatch):
+    """While the chief is away the watch tries it every `probe` s: its return was said up to 30 s late."""
+    from sound_tf import tune
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        messages: list[str] = []
+        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0, probe=0.1)
+        assert not watch.check()  # as the thread's check finds it
+        with watch:
+            time.sleep(0.3)  # a few silent probes: no line
+            assert len(messages) == 1
+            held.listen()
+            deadline = time.monotonic() + 10
+            while len(messages) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert watch.gone_since is None
+    assert messages[1] == f"worker tuner2: the chief's oracle at 127.0.0.1:{port} answers again, after 0 s"
+
+
 def test_a_worker_is_pointed_to_the_chiefs_port_only_when_it_is_another_one(tmp_path):
     from sound_tf import tune
 
