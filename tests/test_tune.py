@@ -1041,6 +1041,26 @@ def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
         "objective": "val_accuracy", "direction": "max", "trial_id": ids[1], "score": saved["score"]}
 
 
+def test_summarize_prints_its_line_without_tensorflows_start_up(tmp_path):
+    """--summarize without --quiet printed absl's notice and TensorFlow's oneDNN line, twice, on stderr."""
+    _val_accuracy_search(tmp_path, (0.5, 0.9))
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO), environment.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "sound_tf.tune", "--out", str(tmp_path), "--summarize"], cwd=REPO,
+                          env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    assert done.stdout == (f"wrote {tmp_path / 'trials.csv'} and {tmp_path / 'trials.png'}; best trial "
+                           f"{tune_best_id(tmp_path)}: val_accuracy = 0.9\n")
+    missing = subprocess.run([sys.executable, "-m", "sound_tf.tune", "--out", str(tmp_path / "nothing"), "--summarize"],
+                             cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert (missing.returncode, missing.stdout) == (2, "")  # its error still shows
+    assert missing.stderr == f"error: {tmp_path / 'nothing'}: no search.json here; not a search folder\n"
+
+
+def tune_best_id(out: Path) -> str:
+    return json.loads((out / "best_hparams.json").read_text())["trial_id"]
+
+
 def test_each_tuner_gets_the_spaces_objective_direction_and_budget(tmp_path):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace, SoundHyperModel
