@@ -360,6 +360,15 @@ class HeartbeatWatch:
         self.folder, self.timeout = Path(folder), timeout
         self._seen: dict[str, tuple[bytes | None, float]] = {}
         self._every: dict[str, tuple[bytes | None, float]] = {}
+        self._tokens: dict[str, tuple[str, dict[str, Any]]] = {}  # tuner id -> its process's token, heartbeat
+        self._seen_tokens: dict[str, set[str]] = {}
+        self._restarts: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def restarted(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Workers whose heartbeat came from a new process since :meth:`beating` last read it: (tuner id, the
+        earlier process's heartbeat, the new one's), each once (a worker started again with its id)."""
+        restarts, self._restarts = self._restarts, []
+        return restarts
 
     def beating(self) -> list[str]:
         """The workers, busy or idle, whose heartbeat file changed within ``timeout`` seconds (one first seen
@@ -367,9 +376,16 @@ class HeartbeatWatch:
         worker is left to run the trial."""
         now = time.monotonic()
         for path in sorted(self.folder.glob(f"*/{HEARTBEAT_FILE}")):
-            tid, content = path.parent.name, _read_heartbeat(path)[0]
+            tid, (content, beat) = path.parent.name, _read_heartbeat(path)
             if tid not in self._every or self._every[tid][0] != content:
                 self._every[tid] = (content, now)
+                token = beat.get("token")
+                if isinstance(token, str):
+                    seen = self._seen_tokens.setdefault(tid, set())
+                    if tid in self._tokens and token not in seen:
+                        self._restarts.append((tid, self._tokens[tid][1], beat))
+                    seen.add(token)
+                    self._tokens[tid] = (token, beat)
         return [tid for tid, (_, changed) in self._every.items() if now - changed <= self.timeout]
 
     def silent(self, tuner_ids: set[str]) -> list[str]:
@@ -1432,6 +1448,11 @@ def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str
     while server.is_alive():
         time.sleep(0.5)
         beating = watch.beating()
+        for tid, before, now in watch.restarted():  # the chief's log said nothing of a worker started again
+            trial_id = oracle.running_trial(tid)
+            log(f"chief: worker {tid} started again ({_who(now)}; it was {_who(before)})"
+                + (f": trial {trial_id}, which it was running, is handed back to it and runs again from its "
+                   f"beginning" if trial_id is not None else ""))
         for tid in watch.silent(oracle.active_tuners()):
             trial_id = oracle.release_tuner(tid, f"worker {tid} sent no heartbeat for {worker_timeout:.0f} s")
             hint = "" if (out / "workers" / tid / HEARTBEAT_FILE).is_file() else \

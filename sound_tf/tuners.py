@@ -68,6 +68,12 @@ class SearchOracleMixin:
         super().end_trial(trial)
 
     @kt.synchronized
+    def running_trial(self, tuner_id: str) -> str | None:
+        """The id of the trial the oracle holds as ``tuner_id``'s (it hands it to that id again), if any."""
+        trial = self.ongoing_trials.get(tuner_id)
+        return None if trial is None else trial.trial_id
+
+    @kt.synchronized
     def active_tuners(self) -> set[str]:
         """Workers that hold a trial or have not been told to stop."""
         return set(self.tuner_ids) | set(self.ongoing_trials)
@@ -198,11 +204,15 @@ class SoundTunerMixin:
             space = getattr(self.hypermodel, "space", None)
             log(trial_line(trial.trial_id, trial.hyperparameters.values,
                            [p.name for p in space.params] if space is not None else ()))
+        saved = Path(self.get_trial_dir(trial.trial_id)) / "config.json"
+        if log is not None and saved.is_file():  # a restarted worker's trial 0 read as a first run
+            log(f"trial {trial.trial_id} was begun before and did not end (its folder holds config.json): it runs "
+                f"again from its beginning")
         try:
             config = self.hypermodel.trial_config(trial.hyperparameters.copy())
         except kt.errors.FailedTrialError:
             return  # build() fails the trial with the reason
-        config.save(Path(self.get_trial_dir(trial.trial_id)) / "config.json")
+        config.save(saved)
 
     def on_trial_end(self, trial: Any) -> None:
         self.current_trial_id = None

@@ -1628,7 +1628,7 @@ def test_a_worker_counts_the_chiefs_absence_from_when_it_began(monkeypatch):
     assert messages[2:] == [f"{prefix} answers again, after 45 s"]
 
 
-def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(monkeypatch):
+def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(tmp_path, monkeypatch):
     """The worker's tune.log read 'answers again, after 60 s' below the first lines of the next trial the chief
     handed it: its watch checked every 30 s, and the worker had asked for a trial meanwhile."""
     import keras_tuner as kt
@@ -1658,6 +1658,9 @@ def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(monkeypat
         class Worker(tuners.SoundTunerMixin, Base):
             def __init__(self):  # no oracle: the hook alone
                 self.hypermodel, self.oracle_answered = Hypermodel(), watch.answered
+
+            def get_trial_dir(self, trial_id):
+                return str(tmp_path / f"trial_{trial_id}")
 
         held.listen()
         clock[0] = 147.0
@@ -3468,6 +3471,96 @@ def test_heartbeat_watch_uses_its_own_clock(tmp_path, monkeypatch):
     assert watch.silent({"tuner0", "tuner1"}) == ["tuner1"]
     clock[0] = 120.0  # tuner0's last change was at 109
     assert watch.silent({"tuner0"}) == ["tuner0"]
+
+
+def test_the_chief_says_when_a_worker_starts_again_and_which_trial_it_runs_again(tmp_path, monkeypatch):
+    """A worker killed mid-trial and started again with its id was handed its trial back, and ran it again from
+    its beginning: the chief's log said nothing, and the worker's showed 'trial 0: ...' as a first run."""
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+
+    def beat(tid: str, pid: int, number: int) -> None:
+        path = tmp_path / "workers" / tid / tune.HEARTBEAT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"tuner_id": tid, "host": "machine-b", "pid": pid, "token": f"machine-b:{pid}:1.5",
+                                    "beat": number}))
+
+    beat("tuner0", 100, 1)
+    beat("tuner1", 200, 1)
+    lines: list[str] = []
+
+    class Oracle:
+        turns = 0
+
+        def resume_in_flight(self, running):
+            return {}
+
+        def active_tuners(self):
+            return {"tuner0", "tuner1"}
+
+        def running_trial(self, tid):
+            return {"tuner0": "3"}.get(tid)
+
+        def finished(self):
+            self.turns += 1
+            if self.turns == 2:  # the chief has read both heartbeats once: restart both workers
+                beat("tuner0", 101, 1)
+                beat("tuner1", 201, 1)
+                beat("tuner2", 300, 1)  # a worker first seen: no restart
+            if self.turns == 4:
+                beat("tuner0", 101, 2)  # the new process beats on: said once
+            return self.turns >= 6
+
+    served = threading.Event()
+    tuner = SimpleNamespace(oracle=Oracle(), search=lambda **kwargs: served.wait(30))
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setattr(tune.time, "sleep", lambda seconds: None)
+    try:
+        tune._serve(tuner, tmp_path, 120.0, {}, lines.append)
+    finally:
+        served.set()
+    restarts = [line for line in lines if "started again" in line]
+    assert restarts == [
+        "chief: worker tuner0 started again (pid 101 on machine-b; it was pid 100 on machine-b): trial 3, which it "
+        "was running, is handed back to it and runs again from its beginning",
+        "chief: worker tuner1 started again (pid 201 on machine-b; it was pid 200 on machine-b)"]
+
+
+def test_a_worker_says_a_trial_it_begins_was_begun_before(tmp_path):
+    """The trial a restarted worker is handed back read 'trial 3: lr=0.01', as a first run."""
+    import keras_tuner as kt
+
+    from sound_tf import tuners
+
+    lines: list[str] = []
+
+    class Base:
+        def on_trial_begin(self, trial):
+            pass
+
+    class Hypermodel:
+        space, log = None, staticmethod(lines.append)
+
+        def trial_config(self, hp):
+            return Config(labels=("a", "b"))
+
+    class Worker(tuners.SoundTunerMixin, Base):
+        def __init__(self):
+            self.hypermodel, self.oracle_answered = Hypermodel(), None
+
+        def get_trial_dir(self, trial_id):
+            (tmp_path / f"trial_{trial_id}").mkdir(exist_ok=True)
+            return str(tmp_path / f"trial_{trial_id}")
+
+    trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
+    trial.hyperparameters.values = {"lr": 0.01}
+    Worker().on_trial_begin(trial)
+    assert lines == ["trial 3: lr=0.01"] and (tmp_path / "trial_3" / "config.json").is_file()
+    Worker().on_trial_begin(trial)  # handed back after a restart
+    assert lines[1:] == ["trial 3: lr=0.01", "trial 3 was begun before and did not end (its folder holds "
+                                             "config.json): it runs again from its beginning"]
 
 
 def _beat_as_tuner3_on_machine_b(path: Path, stop: threading.Event) -> None:
