@@ -356,7 +356,8 @@ def detect_format(path: str | os.PathLike) -> str:
     Raises
     ------
     DatasetError
-        ``path`` does not exist or matches no layout; the message says what was expected.
+        ``path`` does not exist or matches no layout; the message says what was expected. Or it is the ``audio``
+        folder of an ESC-50 or UrbanSound8K copy (or a fold folder in UrbanSound8K's): the message names the root.
     """
     root = Path(path).expanduser()
     if not root.exists():
@@ -365,6 +366,8 @@ def detect_format(path: str | os.PathLike) -> str:
         if root.suffix.lower() == ".csv":
             return "csv"
         raise DatasetError(f"{root}: a file that is not a .csv manifest; expected {_EXPECTED_LAYOUTS}")
+    if (inside := _official_audio_folder(root)) is not None:  # UrbanSound8K's audio/: its folds are no classes
+        raise DatasetError(inside)
     if (root / ESC50_META).is_file():
         return "esc50"
     if (root / US8K_META).is_file():
@@ -1174,10 +1177,47 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
     return examples
 
 
+#: The official datasets whose audio lies in ``<root>/audio`` beside the metadata: their name and metadata, by format.
+_AUDIO_BESIDE_META = {"urbansound8k": ("UrbanSound8K", US8K_META), "esc50": ("ESC-50", ESC50_META)}
+
+
+def _official_audio_folder(root: Path) -> str | None:
+    """Why ``root`` is no dataset of its own when it is the ``audio`` folder of an ESC-50 or UrbanSound8K copy, or
+    one of UrbanSound8K's ``audio/foldN`` folders, naming the dataset's root to give instead; else ``None``.
+
+    ``--data ~/UrbanSound8K/audio`` was read as a folder of classes, fold1 ... fold10 its ten classes: a
+    cross-validation trained a model to tell the folds apart (at chance) without a word, and ``--data
+    .../audio/fold1`` was told to give its parent, that very audio folder. ESC-50's ``audio/`` was told to put
+    each class's files in a subfolder."""
+    own = root.resolve()
+    for folder, depth in ((own, 0), (own.parent, 1)):
+        if folder.name != "audio":
+            continue
+        for fmt, (name, meta) in _AUDIO_BESIDE_META.items():
+            dataset = folder.parent
+            if depth == 1 and fmt != "urbansound8k":  # only UrbanSound8K has folders (folds) inside audio/
+                continue
+            if not (dataset / meta).is_file():
+                continue
+            what = (f"the audio folder of the {name} dataset at {dataset}" if depth == 0 else
+                    f"folder {own.name} inside the audio folder of the {name} dataset at {dataset}")
+            then = ("; read alone, its fold1 ... fold10 folders would be taken for classes"
+                    if fmt == "urbansound8k" and depth == 0 else "")
+            fold = own.name[len("fold"):] if depth == 1 and own.name[len("fold"):].isdigit() else None
+            only = (f" (--folds {fold} cross-validates fold {fold} alone; --test-fold {fold} tests a training run "
+                    f"on it)" if fold else "")
+            return (f"{root}: {what}, whose {meta.as_posix()} gives each file its class and fold{then}; give the "
+                    f"dataset's root folder: --data {shlex.quote(str(dataset))}{only}")
+    return None
+
+
 def _checked_source(path: str | os.PathLike, format: str) -> tuple[Path, str]:
     """The absolute root and the format (detected for ``auto``) of the data at ``path``, which exists and is of a
     kind that format reads (a folder for the datasets' own layouts); :func:`load_examples`'s first checks."""
     root = Path(path).expanduser().absolute()
+    if format in ("esc50", "urbansound8k") and root.is_dir() \
+            and (inside := _official_audio_folder(root)) is not None:  # auto: detect_format; a forced folder: chosen
+        raise DatasetError(inside)
     if format == "auto":
         format = detect_format(root)
     elif format == "demo":

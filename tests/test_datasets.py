@@ -652,6 +652,35 @@ def test_esc50_parsing(tmp_path):
     assert Counter(ex.fold for ex in examples) == {f: 8 for f in range(1, 6)}
 
 
+def test_an_official_datasets_audio_folder_is_refused_naming_its_root(tmp_path):
+    """UrbanSound8K's audio/ was read as a folder of classes, fold1 ... fold10 its classes (a cross-validation
+    trained a model to tell the folds apart, at chance, without a word); audio/fold1 was told to give audio/."""
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
+    root = us8k.resolve()
+    with pytest.raises(DatasetError) as caught:
+        detect_format(us8k / "audio")
+    assert str(caught.value) == (f"{root / 'audio'}: the audio folder of the UrbanSound8K dataset at {root}, whose "
+                                 f"metadata/UrbanSound8K.csv gives each file its class and fold; read alone, its "
+                                 f"fold1 ... fold10 folders would be taken for classes; give the dataset's root "
+                                 f"folder: --data {root}")
+    with pytest.raises(DatasetError, match=re.escape(
+            f"{root / 'audio' / 'fold2'}: folder fold2 inside the audio folder of the UrbanSound8K dataset at {root}, "
+            f"whose metadata/UrbanSound8K.csv gives each file its class and fold; give the dataset's root folder: "
+            f"--data {root} (--folds 2 cross-validates fold 2 alone; --test-fold 2 tests a training run on it)")):
+        load_examples(us8k / "audio" / "fold2")
+    for fmt in ("auto", "urbansound8k"):  # forced: it read 'audio/metadata/UrbanSound8K.csv: manifest not found'
+        with pytest.raises(DatasetError, match=re.escape(f"give the dataset's root folder: --data {root}")):
+            load_examples(us8k / "audio", fmt)
+    assert {ex.label for ex in load_examples(us8k / "audio", "folder")} == {"fold1", "fold2", "fold3"}  # as asked
+    esc50 = make_esc50(tmp_path / "ESC-50").resolve()
+    with pytest.raises(DatasetError, match=re.escape(
+            f"{esc50 / 'audio'}: the audio folder of the ESC-50 dataset at {esc50}, whose meta/esc50.csv gives each "
+            f"file its class and fold; give the dataset's root folder: --data {esc50}")):
+        detect_format(esc50 / "audio")  # it was told to put each class's files in a subfolder
+    plain = make_folder_tree(tmp_path / "audio")  # a folder of classes named audio, no metadata beside it
+    assert detect_format(plain) == "folder"
+
+
 def test_urbansound8k_parsing(tmp_path):
     root = make_us8k(tmp_path / "UrbanSound8K")
     examples = load_examples(root, "urbansound8k")
