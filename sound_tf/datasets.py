@@ -918,10 +918,12 @@ def _load_csv(path: Path) -> list[Example]:
     return _listed_once(examples, [(line, row["path"]) for line, row in rows], path)
 
 
-def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path) -> None:
+def _warn_unlisted(examples: Sequence[Example], audio_dir: Path, listing: Path,
+                   explained: Collection[Path] = ()) -> None:
     """Count in a warning the audio files under ``audio_dir`` that ``listing`` does not name (they are not
-    used: the metadata gives each file its label and fold)."""
+    used: the metadata gives each file its label and fold), but those in ``explained``, said already."""
     listed = {os.path.normcase(os.path.realpath(ex.path)) for ex in examples}
+    listed |= {os.path.normcase(os.path.realpath(path)) for path in explained}
     unlisted = [path for path in _iter_audio_files(audio_dir)
                 if os.path.normcase(os.path.realpath(path)) not in listed] if audio_dir.is_dir() else []
     if unlisted:
@@ -956,8 +958,44 @@ def _load_urbansound8k(root: Path) -> list[Example]:
                                 label=row["class"], fold=fold, group=row["fsID"]))
     examples = _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
                                        for (line, _), ex in zip(rows, examples)], meta)
-    _warn_unlisted(examples, root / "audio", meta)
+    _warn_unlisted(examples, root / "audio", meta, _warn_fold_folders(examples, [line for line, _ in rows], root))
     return examples
+
+
+def _warn_fold_folders(examples: Sequence[Example], lines: Sequence[int], root: Path) -> list[Path]:
+    """Warn of UrbanSound8K's listed files not in their fold's folder: a fold folder that does not exist (its files
+    named in one line, not as many files not found), and a file that is in another fold's folder (its fold column
+    wrong, or the file moved). Both are left out, as any listed file that is missing; returns the files found in
+    another fold's folder, which are listed (:func:`_warn_unlisted` counted them as not). A file whose fold was
+    edited read 'file not found' for the fold written and 'not listed' for the folder it is in, two lines apart."""
+    meta, audio = root / US8K_META, root / "audio"
+    absent_folds: dict[int, list[int]] = defaultdict(list)  # fold -> the lines of its files, its folder missing
+    missing: list[tuple[int, Example]] = []
+    present = {fold: (audio / f"fold{fold}").is_dir() for fold in {ex.fold for ex in examples}}
+    for line, ex in zip(lines, examples):
+        if not present[ex.fold]:
+            absent_folds[ex.fold].append(line)
+        elif not os.path.exists(ex.path):
+            missing.append((line, ex))
+    for fold, at in sorted(absent_folds.items()):
+        logger.warning("%s: %s does not exist: the %s %s lists in fold %d (from line %d) %s not found and not used; "
+                       "restore the folder from the dataset's download", root, Path("audio", f"fold{fold}"),
+                       counted(len(at), "files"), meta.relative_to(root), fold, at[0],
+                       "is" if len(at) == 1 else "are")
+    if not missing:
+        return []
+    folders = sorted((f for f in audio.iterdir() if f.is_dir() and f.name.startswith("fold")), key=lambda f: f.name)
+    moved = [(line, ex, found) for line, ex in missing
+             if (found := [f for f in folders if f.name != f"fold{ex.fold}" and (f / Path(ex.path).name).is_file()])]
+    if moved:
+        shown = "; ".join(f"line {line}: {Path(ex.path).name} (fold {ex.fold}) is in "
+                          + " and ".join(str(Path("audio", f.name)) for f in found)
+                          for line, ex, found in moved[:5]) + ("; ..." if len(moved) > 5 else "")
+        logger.warning("%s: %s listed in one fold %s in another fold's folder, not its own, and %s not used (not "
+                       "found where the fold column says): %s; correct the fold column, or move the %s to the "
+                       "fold's folder", meta, counted(len(moved), "files"), "is" if len(moved) == 1 else "are",
+                       "is" if len(moved) == 1 else "are", shown, "file" if len(moved) == 1 else "files")
+    return [f / Path(ex.path).name for _, ex, found in moved for f in found]
 
 
 def _speaker(path: str) -> str | None:

@@ -724,13 +724,37 @@ def test_audio_files_the_official_metadata_does_not_list_are_counted(tmp_path, c
     assert "(e.g. 7-999-A-0.flac) and are not used" in caplog.text
 
     us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
-    moved = us8k / "audio" / "fold2" / "2000-0-0-0.wav"
-    moved.rename(us8k / "audio" / "fold3" / moved.name)  # in the wrong fold's folder: listed file missing
+    write_tone(us8k / "audio" / "fold3" / "9999-0-0-0.wav")  # listed nowhere
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len(load_examples(us8k, "urbansound8k")) == 12
     assert "1 audio file under" in caplog.text and f"is not listed in" in caplog.text
-    assert f"(e.g. {Path('fold3', moved.name)}) and is not used" in caplog.text
+    assert f"(e.g. {Path('fold3', '9999-0-0-0.wav')}) and is not used" in caplog.text
+
+
+def test_urbansound8k_files_out_of_their_folds_folder_are_named_with_their_line(tmp_path, caplog):
+    """A file whose fold column was edited (or that was moved to another fold's folder) read 'file not found' for the
+    fold written and, two lines away, 'not listed' for the folder it is in; a fold folder missing read as many
+    'file not found' lines as its files, and nothing of the folder."""
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    moved = us8k / "audio" / "fold2" / "2000-0-0-0.wav"  # line 6 (fold 2's first row)
+    moved.rename(us8k / "audio" / "fold3" / moved.name)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples = load_examples(us8k, "urbansound8k")
+    assert len(examples) == 12 and not os.path.exists(next(ex.path for ex in examples if ex.path.endswith(moved.name)))
+    assert (f"{meta.resolve()}: 1 file listed in one fold is in another fold's folder, not its own, and is not used "
+            f"(not found where the fold column says): line 6: 2000-0-0-0.wav (fold 2) is in "
+            f"{Path('audio', 'fold3')}; correct the fold column, or move the file to the fold's folder") in caplog.text
+    assert "not listed" not in caplog.text  # it is listed: the line above says where it is
+    shutil.rmtree(us8k / "audio" / "fold1")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len(load_examples(us8k, "urbansound8k")) == 12
+    assert (f"{us8k.resolve()}: {Path('audio', 'fold1')} does not exist: the 4 files "
+            f"{Path('metadata', 'UrbanSound8K.csv')} lists in fold 1 (from line 2) are not found and not used; "
+            f"restore the folder from the dataset's download") in caplog.text
+    assert "1 file listed in one fold is in another" in caplog.text  # fold 1's files: named as a folder, not moved
 
 
 # -- splits ----------------------------------------------------------------------------------------
