@@ -117,6 +117,24 @@ def fold_splits(examples: Sequence[Example], fold: int, config: Config) -> dict[
                           test_fraction=config.data.test_fraction, seed=config.train.seed)
 
 
+def _folds_of(examples: Iterable[Example]) -> list[int]:
+    return sorted({ex.fold for ex in examples if ex.fold is not None})
+
+
+def folds_named(folds: Sequence[int]) -> str:
+    """``fold 10``, ``folds 2-9``, ``folds 1, 3-5``: the folds a split of a fold's run is drawn from, as the log
+    names them beside its clips ('fold 1: train 120, val 15, test 15 clips' said neither which folds trained nor
+    which one validated)."""
+    runs: list[list[int]] = []
+    for fold in sorted(folds):
+        if runs and fold == runs[-1][-1] + 1:
+            runs[-1].append(fold)
+        else:
+            runs.append([fold])
+    text = ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+    return f"{'fold' if len(folds) == 1 else 'folds'} {text}"
+
+
 def parse_folds(text: str | None) -> list[int] | None:
     """``"1,3"`` -> ``[1, 3]`` (``None`` stays ``None``)."""
     if text is None:
@@ -470,8 +488,11 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 log(f"fold {fold}: resuming its unfinished run")
             drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
                 f"{name} {sum(item.label == other for item in rows)}" for name, rows in data.splits.items()))
-            log(f"fold {fold}: train {len(data.splits['train'])}, val {len(data.splits['val'])}, "
-                f"test {len(data.splits['test'])} clips{drawn}")
+            train_folds, val_folds = _folds_of(splits["train"]), _folds_of(splits["val"])
+            val_from = (f" ({folds_named(val_folds)}, data.val_fraction {config.data.val_fraction:g} of it)"
+                        if set(val_folds) & set(train_folds) else f" ({folds_named(val_folds)})" if val_folds else "")
+            log(f"fold {fold}: train {len(data.splits['train'])} ({folds_named(train_folds)}), "
+                f"val {len(data.splits['val'])}{val_from}, test {len(data.splits['test'])} clips{drawn}")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
                 result = train_run(config, fold_dir, data=data, log=log, verbose=verbose,

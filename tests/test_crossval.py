@@ -695,6 +695,7 @@ def test_crossval_notes_uneven_classes_once_not_once_per_fold(tmp_path):
     """The class-imbalance note ('3:1 or more, class weights off: --class-weights') was printed by every fold's run,
     three times in a 3-fold cross-validation of the same data; it is said once, of the data, before the folds."""
     from sound_tf import crossval
+    from sound_tf.datasets import read_split_csv
     from sound_tf.train import config_from_args
 
     data, rng = tmp_path / "data", np.random.default_rng(0)
@@ -710,8 +711,15 @@ def test_crossval_notes_uneven_classes_once_not_once_per_fold(tmp_path):
     config = config_from_args(crossval.build_parser().parse_args(flags))
     lines: list[str] = []
     crossval.run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
-    folds = [line for line in lines if re.match(r"fold \d: train \d+, val \d+, test \d+ clips$", line)]
+    folds = [line for line in lines if re.match(r"fold \d: train \d+ \(fold \d\), val \d+ \(fold \d\), test \d+ clips$",
+                                                 line)]
     assert len(folds) == 3, lines  # three folds trained, each on 3:1 training data (3 high, 3 mid, 1 low)
+    for fold in (1, 2, 3):  # each line names the folds its splits are, as its split.csv holds them
+        split = read_split_csv(tmp_path / "cv" / f"fold_{fold}" / "split.csv", run_file=True)
+        train, val = ({ex.fold for ex in split[name]} for name in ("train", "val"))
+        assert train == {fold % 3 + 1} and val == {(fold - 2) % 3 + 1}, (fold, train, val)
+        assert (f"fold {fold}: train {len(split['train'])} (fold {fold % 3 + 1}), val {len(split['val'])} "
+                f"(fold {(fold - 2) % 3 + 1}), test {len(split['test'])} clips") in folds
     noted = [line for line in lines if " classes range from " in line]
     assert noted == [f"note: the data's classes range from 3 clips (low) to 9 (high), {9 / 3:.1f} to 1; "
                      "--class-weights weighs each clip by its class's rarity, so every class counts alike in the "
@@ -1490,3 +1498,15 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     assert not [line for line in lines if line.startswith("data: decoding")]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "the manifest&#x27;s fold column" in page or "the manifest's fold column" in page
+
+
+def test_folds_named_gives_the_folds_of_a_split_as_ranges():
+    """A fold's log line read 'fold 1: train 120, val 15, test 15 clips' (UrbanSound8K, session 52): which folds
+    trained and which one validated was said nowhere; it now reads 'fold 1: train 120 (folds 2-9), val 15 (fold 10),
+    test 15 clips'."""
+    from sound_tf.crossval import folds_named
+
+    assert folds_named([10]) == "fold 10"
+    assert folds_named([9, 2, 3, 4, 5, 6, 7, 8]) == "folds 2-9"
+    assert folds_named([1, 3, 4, 5, 8]) == "folds 1, 3-5, 8"
+    assert folds_named([2, 4]) == "folds 2, 4"
