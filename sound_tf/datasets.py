@@ -1265,7 +1265,9 @@ def _checked_source(path: str | os.PathLike, format: str) -> tuple[Path, str]:
     if not root.exists():  # not "format 'folder' needs a folder with one subfolder per class": a disk not mounted
         raise DatasetError(f"{root}: no such file or folder{_did_you_mean(root)}")
     if format in ("esc50", "urbansound8k", "speech_commands") and not root.is_dir():
-        raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder")
+        manifest = (f"; --format csv reads a CSV manifest, also with a recipe whose data.format names a dataset's "
+                    f"own layout (--pipeline {format})" if root.suffix.lower() == ".csv" and root.is_file() else "")
+        raise DatasetError(f"{root}: format {format!r} needs the dataset's root folder{manifest}")
     return root, format
 
 

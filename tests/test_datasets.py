@@ -681,6 +681,25 @@ def test_an_official_datasets_audio_folder_is_refused_naming_its_root(tmp_path):
     assert detect_format(plain) == "folder"
 
 
+def test_a_manifest_under_an_official_format_is_told_format_csv(tmp_path):
+    """A manifest of UrbanSound8K's foreground slices given with --pipeline urbansound8k (whose data.format is
+    urbansound8k) read 'format 'urbansound8k' needs the dataset's root folder', naming no way to read it."""
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=2)
+    manifest = us8k / "foreground.csv"
+    manifest.write_text("path,label,fold,group\naudio/fold1/1000-0-0-0.wav,siren,1,1000\n"
+                        "audio/fold2/2001-1-0-0.wav,drilling,2,2001\n")
+    for fmt in ("urbansound8k", "esc50"):
+        with pytest.raises(DatasetError) as caught:
+            load_examples(manifest, fmt)
+        assert str(caught.value) == (f"{manifest.resolve()}: format {fmt!r} needs the dataset's root folder; --format "
+                                     f"csv reads a CSV manifest, also with a recipe whose data.format names a "
+                                     f"dataset's own layout (--pipeline {fmt})")
+    assert [ex.fold for ex in load_examples(manifest, "csv")] == [1, 2]
+    with pytest.raises(DatasetError) as caught:  # not a manifest: the refusal as it was
+        load_examples(us8k / "audio" / "fold1" / "1000-0-0-0.wav", "urbansound8k")
+    assert str(caught.value).endswith("format 'urbansound8k' needs the dataset's root folder")
+
+
 def test_urbansound8k_parsing(tmp_path):
     root = make_us8k(tmp_path / "UrbanSound8K")
     examples = load_examples(root, "urbansound8k")
