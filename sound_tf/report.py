@@ -569,7 +569,9 @@ def _dataset_section(dataset_summary: Mapping[str, Any] | None, labels: Sequence
             rows.append((label, *values, sum(values)))
         totals = [sum(int(v) for v in counts[split].values()) for split in splits]
         rows.append(("total", *totals, sum(totals)))
-        parts.append("<h3>Class counts per split</h3>" + _table(("class", *splits, "all"), rows))
+        # a cross-validation's columns are its folds ('fold 1', ...): its table read 'per split' above them
+        per = "fold" if all(str(split).startswith("fold ") for split in splits) else "split"
+        parts.append(f"<h3>Class counts per {per}</h3>" + _table(("class", *splits, "all"), rows))
     return "".join(parts)
 
 

@@ -494,6 +494,19 @@ def test_per_class_and_pairs_tables_put_each_number_under_its_heading(tmp_path):
     assert header == ["class", "train", "test", "all"]
     assert rows == [["dog", "3", "1", "4"], ["rooster", "0", "0", "0"], ["siren", "0", "4", "4"],
                     ["whistle", "2", "0", "2"], ["total", "5", "5", "10"]]
+    assert "<h3>Class counts per split</h3>" in page
+
+
+def test_a_crossval_reports_class_counts_per_fold_not_per_split(tmp_path):
+    """An UrbanSound8K cross-validation's report (session 52) headed its table of fold 1 ... fold 10 columns 'Class
+    counts per split'."""
+    summary = {"class_counts": {"fold 1": {"siren": 3, "drilling": 2}, "fold 2": {"siren": 1, "drilling": 4}}}
+    page = write_report_html(tmp_path / "r.html", title="t", metrics=None, config_dict=None, dataset_summary=summary,
+                             figures={}).read_text(encoding="utf-8")
+    assert "<h3>Class counts per fold</h3>" in page and "per split" not in page
+    header, rows = _table_rows(page, "dataset")
+    assert header == ["class", "fold 1", "fold 2", "all"]
+    assert rows[-1] == ["total", "5", "5", "10"]
 
 
 def test_crossval_report_of_one_fold_counts_it_in_the_singular(tmp_path):
