@@ -1220,14 +1220,20 @@ _AUDIO_BESIDE_META = {"urbansound8k": ("UrbanSound8K", US8K_META), "esc50": ("ES
 
 
 def _official_audio_folder(root: Path) -> str | None:
-    """Why ``root`` is no dataset of its own when it is the ``audio`` folder of an ESC-50 or UrbanSound8K copy, or
-    one of UrbanSound8K's ``audio/foldN`` folders, naming the dataset's root to give instead; else ``None``.
+    """Why ``root`` is no dataset of its own when it is the ``audio`` folder of an ESC-50 or UrbanSound8K copy, one
+    of UrbanSound8K's ``audio/foldN`` folders, or the folder of the metadata, naming the dataset's root to give
+    instead; else ``None``.
 
     ``--data ~/UrbanSound8K/audio`` was read as a folder of classes, fold1 ... fold10 its ten classes: a
     cross-validation trained a model to tell the folds apart (at chance) without a word, and ``--data
     .../audio/fold1`` was told to give its parent, that very audio folder. ESC-50's ``audio/`` was told to put
     each class's files in a subfolder."""
     own = root.resolve()
+    for fmt, (name, meta) in _AUDIO_BESIDE_META.items():  # its metadata folder: no audio there
+        if own.name == meta.parent.name and (own / meta.name).is_file():
+            return (f"{root}: the {own.name} folder of the {name} dataset at {own.parent}, which holds its "
+                    f"{meta.name}, not its audio; give the dataset's root folder: "
+                    f"--data {shlex.quote(str(own.parent))}")
     for folder, depth in ((own, 0), (own.parent, 1)):
         if folder.name != "audio":
             continue

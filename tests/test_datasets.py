@@ -677,6 +677,10 @@ def test_an_official_datasets_audio_folder_is_refused_naming_its_root(tmp_path):
             f"{esc50 / 'audio'}: the audio folder of the ESC-50 dataset at {esc50}, whose meta/esc50.csv gives each "
             f"file its class and fold; give the dataset's root folder: --data {esc50}")):
         detect_format(esc50 / "audio")  # it was told to put each class's files in a subfolder
+    with pytest.raises(DatasetError, match=re.escape(  # it read 'no audio files found (extensions ...); expected ...'
+            f"{root / 'metadata'}: the metadata folder of the UrbanSound8K dataset at {root}, which holds its "
+            f"UrbanSound8K.csv, not its audio; give the dataset's root folder: --data {root}")):
+        detect_format(us8k / "metadata")
     plain = make_folder_tree(tmp_path / "audio")  # a folder of classes named audio, no metadata beside it
     assert detect_format(plain) == "folder"
 
