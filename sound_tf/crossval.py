@@ -362,7 +362,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, choose_labels, convertible_left_out, draw_other, lengths_line,
+    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line,
                            listing_locator, load_examples, rates_line, resolve_source, warn_speakers_not_grouped,
                            with_listed_line, write_split_csv)
     from .train import run_log
@@ -384,12 +384,12 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         log(f"note: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} not used: every fold is the test fold "
             f"once" + ("" if alone is None else f" ({folds_given} runs fold {alone} alone)"))
     root, fmt = resolve_source(config, log)
-    loaded, chosen = choose_labels(load_examples(root, fmt), config.data, root)  # data.keep_labels, other_label
-    check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
     left_out: list[tuple[str, str]] = []  # recordings ffmpeg converts: in skipped.csv with its line, as train's
+    loaded = load_examples(root, fmt, left_out=left_out)
+    loaded, chosen = choose_labels(loaded, config.data, root)  # data.keep_labels, other_label
+    check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
     if fmt == "folder":  # --k folds of single files: a speaker's recordings could be in training and test
         warn_speakers_not_grouped(loaded, root)
-        left_out = convertible_left_out(root)
     examples, scheme = plan_folds(loaded, k=k, seed=config.train.seed, data_format=fmt)
     if fmt in SPLIT_FOLD_FORMATS and any(ex.fold is not None for ex in loaded):
         log(f"cross-validation: the {fmt} data's folds are one split (training, validation, test), not folds to "

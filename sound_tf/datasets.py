@@ -452,9 +452,11 @@ def _control_character(text: str) -> str | None:
 _LABEL_USES = "a label goes into labels.txt (one per line), the models' metadata, reports and file names"
 
 
-def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "folder") -> list[Example]:
+def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "folder",
+                 left_out: list[tuple[str, str]] | None = None) -> list[Example]:
     """One example per audio file of each class folder of ``root`` (the folders named in ``not_classes``
-    left out); ``layout`` names the format in the message for a ``root`` that is no folder."""
+    left out); ``layout`` names the format in the message for a ``root`` that is no folder. The recordings ffmpeg
+    converts that the walk met are appended to ``left_out`` when it is given (:func:`_convertible_rows`)."""
     if not root.is_dir():
         raise DatasetError(f"{root}: format {layout!r} needs a folder with one subfolder per class")
     folders = [folder for folder in _class_folders(root) if folder.name not in not_classes]
@@ -515,6 +517,8 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
                        "target is missing is not a class", counted(len(dangling), "symbolic links"), root,
                        "leads" if one else "lead", "is" if one else "are", dangling[0].name, os.readlink(dangling[0]))
     _warn_left_out(root, ignored, unlisted, empty, linked)
+    if left_out is not None:  # for skipped.csv: the one walk serves both (a second one took 2 s of 100,000 files)
+        left_out += _convertible_rows(ignored)
     if layout == "folder" and examples:
         _warn_manifest_beside(root, [p for p in beside if p.is_file()], sorted({ex.label for ex in examples}))
     if not examples:
@@ -579,14 +583,11 @@ def _warn_left_out(root: Path, ignored: list[Path], unlisted: list[OSError], emp
                        "already in their class and are used once", example.path, earlier.path)
 
 
-def convertible_left_out(root: Path) -> list[tuple[str, str]]:
-    """``(path, reason)`` of each file under a folder dataset's class folders that ffmpeg converts and sound_tf does
-    not read (:data:`~sound_tf.audio.CONVERTIBLE_EXTENSIONS`), for ``skipped.csv`` and the report: a phone's
-    ``.m4a`` was named in one warning and listed nowhere a run keeps."""
-    ignored: list[Path] = []
-    for folder in _class_folders(root):
-        for _ in _iter_audio_files(folder, ignored=ignored):
-            pass
+def _convertible_rows(ignored: Sequence[Path]) -> list[tuple[str, str]]:
+    """``(path, reason)`` of each file of ``ignored`` (those a folder dataset's walk met that sound_tf does not read)
+    that ffmpeg converts (:data:`~sound_tf.audio.CONVERTIBLE_EXTENSIONS`), for ``skipped.csv`` and the report: a
+    phone's ``.m4a`` was named in one warning and listed nowhere a run keeps. :func:`load_examples` hands them out
+    (``left_out``)."""
     return [(str(path), f"not an audio format sound_tf reads ({path.suffix}); to use it, {convert_hint(path)}, then "
                         f"remove or move the original") for path in ignored if is_convertible(path)]
 
@@ -1188,7 +1189,8 @@ def with_listed_line(error: AudioError, root: str | os.PathLike, format: str) ->
     return AudioError(error.path, f"{error.reason} ({listed_note(*found)})")
 
 
-def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example]:
+def load_examples(path: str | os.PathLike, format: str = "auto", *,
+                  left_out: list[tuple[str, str]] | None = None) -> list[Example]:
     """Read a dataset's examples (label, fold, group per file), in a deterministic order.
 
     Parameters
@@ -1197,6 +1199,10 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         Dataset folder or CSV manifest.
     format : str
         ``auto`` (see :func:`detect_format`), one of :data:`FORMATS`, or ``demo`` (a folder).
+    left_out : list, optional
+        Of a folder-per-class tree (format ``folder``): ``(path, reason)`` of each file in its class folders that
+        ffmpeg converts and sound_tf does not read (a phone's ``.m4a``) is appended, with the ffmpeg line as its
+        reason, for ``skipped.csv``, from the walk that finds the examples.
 
     Returns
     -------
@@ -1210,7 +1216,7 @@ def load_examples(path: str | os.PathLike, format: str = "auto") -> list[Example
         Unknown format, no audio, or a malformed manifest (the message names the file and line).
     """
     root, format = _checked_source(path, format)
-    examples = _LOADERS[format](root)
+    examples = _LOADERS[format](root) if format != "folder" else _load_folder(root, left_out=left_out)
     _warn_lookalike_labels(examples, root)
     return examples
 
@@ -2241,13 +2247,12 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         splits, split_source = read_split_csv(config.data.split_file), f"read {config.data.split_file}"
         _warn_lookalike_labels([ex for name in SPLITS for ex in splits[name]], root)
     else:
-        examples, splits, split_source = load_examples(root, fmt), None, "computed"
+        examples, splits, split_source = load_examples(root, fmt, left_out=left_out), None, "computed"
         if silence:
             _refuse_silence_of_the_data(examples, data, root)
         examples, chosen = choose_labels(examples, data, root)
         if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
             warn_speakers_not_grouped(examples, root)
-            left_out = convertible_left_out(root)
     # Folds are the dataset's own: split now, so an unreadable fold is named. A drawn split waits for the
     # decoding of the kept labels' files (_decode_drawn): an unreadable file must not take a readable one's place.
     drawn_here, folds_split = splits is None, None  # drawn here: only the files used are decoded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import configparser
 import contextlib
 import importlib.metadata
@@ -50,6 +51,23 @@ def fsdd_dir() -> Path:
         pytest.skip(f"real dataset not present at {folder} (set ${FSDD_ENV} to the FSDD folder; only this real-data "
                     f"check is skipped)")
     return folder
+
+
+@pytest.fixture
+def folder_walks(monkeypatch) -> collections.Counter:
+    """How many times each folder of a folder dataset was walked to its end (by name): a class folder's files are
+    listed once per walk, a glance at its first file (format detection) is no walk."""
+    from sound_tf import datasets
+
+    walks: collections.Counter = collections.Counter()
+    iterate = datasets._iter_audio_files
+
+    def walk(folder, **kwargs):
+        yield from iterate(folder, **kwargs)
+        walks[Path(folder).name] += 1
+
+    monkeypatch.setattr(datasets, "_iter_audio_files", walk)
+    return walks
 
 
 @pytest.fixture(autouse=True)

@@ -466,11 +466,13 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     assert decoding == [f"data: decoding {done}/19" for done in range(1, 20)], lines  # 18 clips and broken.wav
 
 
-def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_trains(tmp_path, monkeypatch):
+def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_trains(tmp_path, monkeypatch,
+                                                                                      folder_walks):
     """A phone's .m4a in a class folder was named in one warning at load time and listed in train's and tune's
-    skipped.csv (datasets.convertible_left_out), but in no skipped.csv of a cross-validation, neither its own nor a
+    skipped.csv (datasets.load_examples' left_out), but in no skipped.csv of a cross-validation, neither its own nor a
     fold's, and no file count held it. It is listed in both now with the ffmpeg line as its reason, and counted as a
-    file skipped as train counts it: 19 files and broken.wav's 1 skipped became 20 and 2. No training."""
+    file skipped as train counts it: 19 files and broken.wav's 1 skipped became 20 and 2. The walk that loads the
+    examples finds it (each class folder was walked again for it). No training."""
     from sound_tf import trainer
     from sound_tf.crossval import run_crossval, summarise
     from sound_tf.evaluation import read_skipped_csv
@@ -499,6 +501,7 @@ def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_tr
         assert [path for path, _ in rows] == [broken, str(memo)] and rows[1] == (str(memo), reason), folder
     fold = given["fold_1"]
     assert fold.skipped == rows and (fold.stats["files"], fold.stats["skipped"]) == (20, 2)
+    assert folder_walks == {"high": 1, "low": 1, "mid": 1}
     labels = ["high", "low", "mid"]
     for number in (1, 2, 3):
         (out / f"fold_{number}").mkdir(exist_ok=True)
