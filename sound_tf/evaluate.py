@@ -84,6 +84,14 @@ def check_selection(*, data: str | None = None, fold: int | None = None, split: 
         raise DatasetError("give --split or --fold, not both")
 
 
+def _data_format(source: Path, data_format: str) -> str:
+    """The format of the data at ``source``: ``data_format``, or the one :func:`sound_tf.datasets.detect_format`
+    finds for ``auto`` (its refusal of a missing path or an unknown layout as loading the data gives it)."""
+    from .datasets import detect_format
+
+    return detect_format(source.absolute()) if data_format == "auto" else data_format
+
+
 def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = None, data_format: str = "auto",
                     fold: int | None = None, split: str | None = None, skip_unknown_labels: bool = False,
                     log: Callable[[str], None] = print, config: Config | None = None,
@@ -100,7 +108,7 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
     split had them (:func:`sound_tf.datasets.evaluation_classes`), each line of what became of them logged (and
     appended to ``chosen_lines`` when given, for the report).
     """
-    from .datasets import detect_format, evaluation_classes, load_examples, read_split_csv
+    from .datasets import evaluation_classes, load_examples, read_split_csv
 
     check_selection(data=data, fold=fold, split=split)
     if data is None:
@@ -119,11 +127,11 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         return splits[split], split, 0
 
     source = Path(data).expanduser()
-    examples = load_examples(source, data_format)
+    fmt = _data_format(source, data_format)
+    examples = load_examples(source, fmt)
     if fold is not None:
         examples = _select_fold(examples, fold, str(source))
     if config is not None and (config.data.keep_labels or config.data.silence_label is not None):
-        fmt = detect_format(source) if data_format == "auto" else data_format
         examples, lines = evaluation_classes(examples, config, source, fmt)
         for line in lines:
             log(line)
@@ -184,6 +192,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     if batch_size is not None:
         config = apply_overrides(config, {"train.batch_size": batch_size})
     chosen: list[str] = []  # what became of the data's labels, for the report
+    if data is not None:  # detected once: the examples are loaded by it, and a skipped file names its listing's line
+        data_format = _data_format(Path(data).expanduser(), data_format)
     examples, name, left_out = select_examples(run_dir, config.labels, data=data, data_format=data_format,
                                                fold=fold, split=split, skip_unknown_labels=skip_unknown_labels,
                                                log=log, config=config, chosen_lines=chosen)
@@ -197,10 +207,9 @@ def evaluate_run(run_dir: str | Path, *, data: str | None = None, data_format: s
     log(f"evaluating {run_dir} on {len(examples)} clips ({name}) -> {out_dir}")
     where = listed = None  # a file of --data's listing skipped names its line, as train's and crossval's do
     if data is not None:
-        from .datasets import detect_format, listing_locator
+        from .datasets import listing_locator
 
-        source = Path(data).expanduser()
-        listed = (source, detect_format(source) if data_format == "auto" else data_format)
+        listed = (Path(data).expanduser(), data_format)
         where = listing_locator(*listed)
     try:
         items, skipped = evaluation.decode_examples(examples, config.labels, config, log=log, where=where)

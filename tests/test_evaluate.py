@@ -320,6 +320,35 @@ def test_evaluate_data_of_a_manifest_names_the_line_of_a_missing_file(run, tmp_p
         evaluate_run(run.run_dir, data=str(manifest), out_dir=tmp_path / "strict", log=lambda m: None)
 
 
+def test_evaluate_data_detects_its_format_once(run, tmp_path, monkeypatch):
+    """evaluate --data detected the data's format twice, once to load its examples and once more for the listing
+    whose line a skipped file names (three times for a run of chosen classes); once now, and not at all when
+    --format gives it. A manifest's missing file still names its line."""
+    from sound_tf import datasets
+    from sound_tf.evaluate import evaluate_run
+
+    detected: list[str] = []
+    detect = datasets.detect_format
+
+    def counted_detect(path):
+        detected.append(str(path))
+        return detect(path)
+
+    monkeypatch.setattr(datasets, "detect_format", counted_detect)
+    data = make_tree(tmp_path / "listed", 2, seed=13)
+    manifest = data / "clips.csv"
+    manifest.write_text("path,label\n" + "".join(f"{f.relative_to(data)},{f.parent.name}\n"
+                                                 for f in sorted(data.rglob("*.wav"))) + "mid/gone.wav,mid\n")
+    out = tmp_path / "eval"
+    metrics, _ = evaluate_run(run.run_dir, data=str(manifest), out_dir=out, log=lambda m: None)
+    assert detected == [str(manifest)] and metrics["num_examples"] == 6
+    assert [r["reason"] for r in _rows(out / "skipped.csv")] == [f"file not found (listed on line 8 of {manifest})"]
+    detected.clear()
+    metrics, _ = evaluate_run(run.run_dir, data=str(data), data_format="folder", out_dir=tmp_path / "given",
+                              log=lambda m: None)
+    assert detected == [] and metrics["num_examples"] == 6
+
+
 def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_path):
     """Only the run's own --fold was checked, and only against training: --data of the training set said nothing."""
     from sound_tf import evaluate
