@@ -447,8 +447,16 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         evaluation.write_skipped_csv(out_dir / "skipped.csv", skipped)
     else:  # every selected fold finished earlier: what their decoding left out
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
-    log(_header(examples, skipped, all_folds, scheme_shown(scheme, fmt), selected, out_dir, config))
+        unreadable = {path for path, _ in skipped}
+        readable = [ex for ex in examples if ex.path not in unreadable]
     other = config.data.other_label
+    # Each fold's splits, drawn once (each fold's run drew them again after the header had): with the other class
+    # the header counts the clips each fold tests, its share of the other class drawn; each fold run here trains on them
+    counted_drawn = other is not None and any(ex.label == other for ex in readable)
+    fold_split = {fold: draw_other(fold_splits(readable, fold, config), config.data, config.train.seed)
+                  for fold in sorted({ex.fold for ex in readable}) if counted_drawn or fold in pending}
+    log(_header(examples, readable, all_folds, scheme_shown(scheme, fmt), selected, out_dir, config,
+                tested={fold: len(splits["test"]) for fold, splits in fold_split.items()}))
     if chosen:  # what became of the labels not kept: left out, or one class each fold's splits take a share of
         kept = counted(len(config.data.keep_labels), "labels")
         log(f"data: data.keep_labels: {kept} kept; {counted(chosen['other_files'], 'files')} of the "
@@ -470,7 +478,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             log(f"fold {fold}: finished earlier (accuracy {done['accuracy']:.4f}); read back from "
                 f"{fold_dir / 'metrics.json'}, not retrained")
             continue
-        splits = draw_other(fold_splits(readable, fold, config), config.data, config.train.seed)
+        splits = fold_split[fold]
         data = fold_data(splits, item_of, labels, fold, skipped=skipped,
                          stats={"root": str(root), "format": fmt, "scheme": scheme_shown(scheme, fmt),
                                 "files": len(examples) + len(left_out)})
@@ -501,33 +509,29 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     return summarise(out_dir, all_folds, config=config, log=log)
 
 
-def _header(examples: Sequence[Example], skipped: Sequence[tuple[str, str]], all_folds: Sequence[int], scheme: str,
-            selected: Sequence[int], out_dir: Path, config: Config | None = None) -> str:
+def _header(examples: Sequence[Example], readable: Sequence[Example], all_folds: Sequence[int], scheme: str,
+            selected: Sequence[int], out_dir: Path, config: Config | None = None,
+            *, tested: Mapping[int, int]) -> str:
     """``cross-validation: 60 readable files of 62 (2 unreadable, listed in OUT/skipped.csv), 2 folds (official:
-    1: 31, 2: 29); running folds [1, 2] into OUT``: the clips each fold tests, the unreadable files left out. With
-    ``config``'s ``data.other_label``, a fold's test split holds the other class's share of its files
-    (:func:`sound_tf.datasets.draw_other`, drawn here as the fold's run draws it), and the line says how many
-    files of the other labels there are (they were counted as tested whole)."""
-    from .datasets import draw_other
-
-    unreadable = {path for path, _ in skipped}
-    usable = [ex for ex in examples if ex.path not in unreadable]
-    sizes = Counter(ex.fold for ex in usable)
-    readable = sum(sizes.values())
+    1: 31, 2: 29); running folds [1, 2] into OUT``: the clips each fold tests, the unreadable files left out
+    (``readable``: the files of ``examples`` decoded). With ``config``'s ``data.other_label``, a fold's test split
+    holds the other class's share of its files (:func:`sound_tf.datasets.draw_other`): ``tested`` gives each fold's
+    test clips as the fold's run draws them, and the line says how many files of the other labels there are (they
+    were counted as tested whole)."""
+    sizes = Counter(ex.fold for ex in readable)
     files = f"{len(examples)} files"
-    if readable < len(examples):
-        files = (f"{readable} readable files of {len(examples)} ({len(examples) - readable} unreadable, listed in "
-                 f"{out_dir / 'skipped.csv'})")
+    if len(readable) < len(examples):
+        files = (f"{len(readable)} readable files of {len(examples)} ({len(examples) - len(readable)} unreadable, "
+                 f"listed in {out_dir / 'skipped.csv'})")
     other = config.data.other_label if config is not None else None
-    tested = ""
-    if other is not None and any(ex.label == other for ex in usable):
-        files += f", {sum(ex.label == other for ex in usable)} of them of the other labels ({other!r})"
-        sizes = Counter({fold: len(draw_other(fold_splits(usable, fold, config), config.data,
-                                              config.train.seed)["test"]) for fold in sizes})
-        tested = f" clips tested, with data.other_share {config.data.other_share:g} of {other!r}"
+    shown = ""
+    if other is not None and any(ex.label == other for ex in readable):
+        files += f", {sum(ex.label == other for ex in readable)} of them of the other labels ({other!r})"
+        sizes = Counter(tested)
+        shown = f" clips tested, with data.other_share {config.data.other_share:g} of {other!r}"
     return (f"cross-validation: {files}, {len(all_folds)} folds ({scheme}: "
             + ", ".join(f"{f}: {sizes[f]}" for f in all_folds)
-            + f"{tested}); running {'fold' if len(selected) == 1 else 'folds'} {selected} into {out_dir}")
+            + f"{shown}); running {'fold' if len(selected) == 1 else 'folds'} {selected} into {out_dir}")
 
 
 #: Up to this many groups in every fold: the report names them, else it counts them.

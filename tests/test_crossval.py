@@ -513,6 +513,49 @@ def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_tr
     assert items == {"files": "20", "skipped": "2"}
 
 
+def test_the_header_counts_the_test_splits_each_fold_runs_drawn_once(tmp_path, monkeypatch):
+    """With data.other_label the header counts the clips each fold tests, the other class's share drawn; it drew every
+    fold's splits for that, and each fold drew its own again (the same draw). They are drawn once now: the header's
+    counts are the test rows of the split.csv each fold writes, the unreadable file left out. No training."""
+    from types import SimpleNamespace
+
+    from sound_tf import crossval, trainer
+    from sound_tf.datasets import read_split_csv
+
+    def trained(config, run_dir, *, data, **kwargs):
+        if Path(run_dir).name == "fold_3":
+            raise Interrupted
+        return SimpleNamespace(metrics={"accuracy": 1.0, "macro_f1": 1.0})
+
+    draws: Counter = Counter()
+    split_of = crossval.fold_splits
+
+    def counted_split(examples, fold, config):
+        draws[fold] += 1
+        return split_of(examples, fold, config)
+
+    monkeypatch.setattr(trainer, "train_run", trained)
+    monkeypatch.setattr(crossval, "fold_splits", counted_split)
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    for name in ("bell", "horn"):  # other labels, as 'mid'
+        shutil.copytree(data / "mid", data / name)
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                        "data.cache_dir": str(tmp_path / "cache"), "data.keep_labels": ["high", "low"],
+                                        "data.other_label": "_other_", "data.other_share": 0.25})
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        crossval.run_crossval(config, out, k=3, log=lines.append)
+    header = next(line for line in lines if line.startswith("cross-validation: "))
+    assert header.startswith("cross-validation: 30 readable files of 31 (1 unreadable, listed in ")
+    assert (", 18 of them of the other labels ('_other_'), 3 folds (stratified group k-fold: 1: 5, 2: 5, 3: 5 clips "
+            "tested, with data.other_share 0.25 of '_other_'); running folds [1, 2, 3] into ") in header, header
+    sizes = {int(fold): int(count) for fold, count in re.findall(r"(\d+): (\d+)", header.split("folds (", 1)[1])}
+    tested = {fold: len(read_split_csv(out / f"fold_{fold}" / "split.csv", run_file=True)["test"])
+              for fold in (1, 2, 3)}
+    assert sizes == tested and sum(sizes.values()) == 15, (header, tested)  # 12 kept files, and 1 other drawn a fold
+    assert draws == {1: 1, 2: 1, 3: 1}
+
+
 def test_crossval_gives_the_recordings_lengths_against_the_clip_as_train_does(tmp_path, monkeypatch):
     """train and tune log "data: recordings last ... s; clips are ... s" once the data are decoded; crossval, which
     decodes them itself, said nothing of it: a walkthrough's FSDD cross-validation (recordings of 0.18-1.31 s,
