@@ -1565,32 +1565,59 @@ def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serve
         tune._wait_for_oracle("127.0.0.1", "80a", tmp_path, messages.append)
 
 
-def test_a_worker_says_when_the_chief_stops_answering_and_when_it_is_back(monkeypatch):
-    """A chief killed mid-search left its workers waiting without a word (KerasTuner's client waits an hour)."""
+@pytest.fixture
+def away_chief(monkeypatch):
+    """Worker tuner2 and a chief's port that nothing answers (bound, not listening: ``chief.held.listen()`` brings the
+    chief back); ``chief.watch(interval=...)`` is an OracleWatch of it, whose lines go to ``chief.messages``, each
+    beginning with ``chief.prefix``."""
+    from types import SimpleNamespace
+
     from sound_tf import tune
 
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
-    with socket.socket() as held:  # a port bound, not listening: nothing answers there
+    with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         port = held.getsockname()[1]
         messages: list[str] = []
-        with tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=0.2) as watch:
-            deadline = time.monotonic() + 20
-            while len(messages) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            held.listen()  # the chief is back
-            while not any("answers again" in m for m in messages) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        assert watch.gone_since is None and watch.check() and len(messages) >= 4
+
+        def watch(**kwargs):
+            return tune.OracleWatch("127.0.0.1", str(port), messages.append, **kwargs)
+
+        yield SimpleNamespace(held=held, port=port, messages=messages, watch=watch,
+                              prefix=f"worker tuner2: the chief's oracle at 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """tune's monotonic clock, stopped at 100 s and moved by hand (``clock[0] = 130.0``)."""
+    from sound_tf import tune
+
+    now = [100.0]
+    monkeypatch.setattr(tune.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_a_worker_says_when_the_chief_stops_answering_and_when_it_is_back(away_chief):
+    """A chief killed mid-search left its workers waiting without a word (KerasTuner's client waits an hour)."""
+    from sound_tf import tune
+
+    messages, prefix = away_chief.messages, away_chief.prefix
+    with away_chief.watch(interval=0.2) as watch:
+        deadline = time.monotonic() + 20
+        while len(messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        away_chief.held.listen()  # the chief is back
+        while not any("answers again" in m for m in messages) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert watch.gone_since is None and watch.check() and len(messages) >= 4
     # its first line read 'has not answered for 0 s'
-    assert messages[0] == (f"worker tuner2: the chief's oracle at 127.0.0.1:{port} stopped answering (Connection "
-                           "refused); this worker waits for it (KerasTuner gives up after 60 min): start the chief "
-                           "again with the same command and it continues the search")
+    assert messages[0] == (f"{prefix} stopped answering (Connection refused); this worker waits for it (KerasTuner "
+                           "gives up after 60 min): start the chief again with the same command and it continues the "
+                           "search")
     away = [m for m in messages if "has not answered" in m]
-    assert len(away) >= 2 and all(m.startswith(f"worker tuner2: the chief's oracle at 127.0.0.1:{port} has not "
-                                               f"answered for ") for m in away)
+    assert len(away) >= 2 and all(m.startswith(f"{prefix} has not answered for ") for m in away)
     assert away[0].partition(" s (")[2] == messages[0].partition(" (")[2]
-    assert messages[-1].startswith(f"worker tuner2: the chief's oracle at 127.0.0.1:{port} answers again, after ")
+    assert messages[-1].startswith(f"{prefix} answers again, after ")
     assert messages.index(messages[-1]) == len(messages) - 1 and "answers again" not in " ".join(messages[:-1])
 
     import grpc
@@ -1604,97 +1631,75 @@ def test_a_worker_says_when_the_chief_stops_answering_and_when_it_is_back(monkey
         "again with the same command (it continues the search), then this worker")
 
 
-def test_a_worker_counts_the_chiefs_absence_from_when_it_began(monkeypatch):
-    from sound_tf import tune
-
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
-    clock = [100.0]
-    with socket.socket() as held:  # bound, not listening: nothing answers
-        held.bind(("127.0.0.1", 0))
-        port = held.getsockname()[1]
-        messages: list[str] = []
-        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0)
-        monkeypatch.setattr(tune.time, "monotonic", lambda: clock[0])
-        assert not watch.check()
-        clock[0] = 130.0
-        assert not watch.check()
-        held.listen()
-        clock[0] = 145.0
-        assert watch.check() and watch.check()
-    prefix = f"worker tuner2: the chief's oracle at 127.0.0.1:{port}"
+def test_a_worker_counts_the_chiefs_absence_from_when_it_began(away_chief, clock):
+    watch, prefix = away_chief.watch(interval=60.0), away_chief.prefix
+    assert not watch.check()
+    clock[0] = 130.0
+    assert not watch.check()
+    away_chief.held.listen()
+    clock[0] = 145.0
+    assert watch.check() and watch.check()
     # the first line read 'has not answered for 0 s'
-    assert [m.partition(" (")[0] for m in messages[:2]] == [f"{prefix} stopped answering",
-                                                             f"{prefix} has not answered for 30 s"]
-    assert messages[2:] == [f"{prefix} answers again, after 45 s"]
+    assert [m.partition(" (")[0] for m in away_chief.messages[:2]] == [f"{prefix} stopped answering",
+                                                                        f"{prefix} has not answered for 30 s"]
+    assert away_chief.messages[2:] == [f"{prefix} answers again, after 45 s"]
 
 
-def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(tmp_path, monkeypatch):
+def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(tmp_path, away_chief, clock):
     """The worker's tune.log read 'answers again, after 60 s' below the first lines of the next trial the chief
     handed it: its watch checked every 30 s, and the worker had asked for a trial meanwhile."""
     import keras_tuner as kt
 
-    from sound_tf import tune, tuners
+    from sound_tf import tuners
 
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
-    clock = [100.0]
-    with socket.socket() as held:  # bound, not listening: nothing answers
-        held.bind(("127.0.0.1", 0))
-        port = held.getsockname()[1]
-        messages: list[str] = []
-        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0)
-        monkeypatch.setattr(tune.time, "monotonic", lambda: clock[0])
-        assert not watch.check()
+    messages = away_chief.messages
+    watch = away_chief.watch(interval=60.0)
+    assert not watch.check()
 
-        class Base:
-            def on_trial_begin(self, trial):
-                pass
+    class Base:
+        def on_trial_begin(self, trial):
+            pass
 
-        class Hypermodel:
-            space, log = None, staticmethod(messages.append)
+    class Hypermodel:
+        space, log = None, staticmethod(messages.append)
 
-            def trial_config(self, hp):
-                raise kt.errors.FailedTrialError("not built here")
+        def trial_config(self, hp):
+            raise kt.errors.FailedTrialError("not built here")
 
-        class Worker(tuners.SoundTunerMixin, Base):
-            def __init__(self):  # no oracle: the hook alone
-                self.hypermodel, self.oracle_answered = Hypermodel(), watch.answered
+    class Worker(tuners.SoundTunerMixin, Base):
+        def __init__(self):  # no oracle: the hook alone
+            self.hypermodel, self.oracle_answered = Hypermodel(), watch.answered
 
-            def get_trial_dir(self, trial_id):
-                return str(tmp_path / f"trial_{trial_id}")
+        def get_trial_dir(self, trial_id):
+            return str(tmp_path / f"trial_{trial_id}")
 
-        held.listen()
-        clock[0] = 147.0
-        trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
-        trial.hyperparameters.values = {"lr": 0.01}
-        Worker().on_trial_begin(trial)
-        clock[0] = 160.0
-        assert watch.check()  # the watch's next check: said already
-    prefix = f"worker tuner2: the chief's oracle at 127.0.0.1:{port}"
-    assert messages[1:] == [f"{prefix} answers again, after 47 s: it hands this worker trial 3", "trial 3: lr=0.01"]
+    away_chief.held.listen()
+    clock[0] = 147.0
+    trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
+    trial.hyperparameters.values = {"lr": 0.01}
+    Worker().on_trial_begin(trial)
+    clock[0] = 160.0
+    assert watch.check()  # the watch's next check: said already
+    assert messages[1:] == [f"{away_chief.prefix} answers again, after 47 s: it hands this worker trial 3",
+                            "trial 3: lr=0.01"]
     watch.answered("4")  # the chief was not away: nothing to say
     assert len(messages) == 3
 
 
-def test_a_worker_says_the_chief_is_back_when_it_is_not_at_its_next_report(monkeypatch):
+def test_a_worker_says_the_chief_is_back_when_it_is_not_at_its_next_report(away_chief):
     """While the chief is away the watch tries it every `probe` s: its return was said up to 30 s late."""
-    from sound_tf import tune
-
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner2")
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        port = held.getsockname()[1]
-        messages: list[str] = []
-        watch = tune.OracleWatch("127.0.0.1", str(port), messages.append, interval=60.0, probe=0.1)
-        assert not watch.check()  # as the thread's check finds it
-        with watch:
-            time.sleep(0.3)  # a few silent probes: no line
-            assert len(messages) == 1
-            held.listen()
-            deadline = time.monotonic() + 10
-            while len(messages) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        assert watch.gone_since is None
-    assert messages[1] == f"worker tuner2: the chief's oracle at 127.0.0.1:{port} answers again, after 0 s"
+    messages = away_chief.messages
+    watch = away_chief.watch(interval=60.0, probe=0.1)
+    assert not watch.check()  # as the thread's check finds it
+    with watch:
+        time.sleep(0.3)  # a few silent probes: no line
+        assert len(messages) == 1
+        away_chief.held.listen()
+        deadline = time.monotonic() + 10
+        while len(messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert watch.gone_since is None
+    assert messages[1] == f"{away_chief.prefix} answers again, after 0 s"
 
 
 def test_a_worker_is_pointed_to_the_chiefs_port_only_when_it_is_another_one(tmp_path):
