@@ -17,7 +17,7 @@ import threading
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -1645,39 +1645,55 @@ def test_a_worker_counts_the_chiefs_absence_from_when_it_began(away_chief, clock
     assert away_chief.messages[2:] == [f"{prefix} answers again, after 45 s"]
 
 
-def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(tmp_path, away_chief, clock):
-    """The worker's tune.log read 'answers again, after 60 s' below the first lines of the next trial the chief
-    handed it: its watch checked every 30 s, and the worker had asked for a trial meanwhile."""
+def _hook_worker(trials: Path, log: Callable[[str], None], *, config: Config | None = None,
+                 answered: Callable[[str], None] | None = None) -> Any:
+    """A worker of SoundTunerMixin's on_trial_begin hook alone (no oracle, no model): its trial folders in ``trials``,
+    its lines to ``log``, its hypermodel's trial config ``config`` (``None``: the trial cannot be built), and
+    ``answered`` told of each trial it begins (a chief's watch, OracleWatch.answered)."""
     import keras_tuner as kt
 
     from sound_tf import tuners
-
-    messages = away_chief.messages
-    watch = away_chief.watch(interval=60.0)
-    assert not watch.check()
 
     class Base:
         def on_trial_begin(self, trial):
             pass
 
     class Hypermodel:
-        space, log = None, staticmethod(messages.append)
+        space = None
+
+        def __init__(self):
+            self.log = log
 
         def trial_config(self, hp):
-            raise kt.errors.FailedTrialError("not built here")
+            if config is None:
+                raise kt.errors.FailedTrialError("not built here")
+            return config
 
     class Worker(tuners.SoundTunerMixin, Base):
-        def __init__(self):  # no oracle: the hook alone
-            self.hypermodel, self.oracle_answered = Hypermodel(), watch.answered
+        def __init__(self):
+            self.hypermodel, self.oracle_answered = Hypermodel(), answered
 
         def get_trial_dir(self, trial_id):
-            return str(tmp_path / f"trial_{trial_id}")
+            (trials / f"trial_{trial_id}").mkdir(exist_ok=True)
+            return str(trials / f"trial_{trial_id}")
 
+    return Worker()
+
+
+def test_a_worker_says_the_chief_is_back_before_the_trial_it_hands_out(tmp_path, away_chief, clock):
+    """The worker's tune.log read 'answers again, after 60 s' below the first lines of the next trial the chief
+    handed it: its watch checked every 30 s, and the worker had asked for a trial meanwhile."""
+    import keras_tuner as kt
+
+    messages = away_chief.messages
+    watch = away_chief.watch(interval=60.0)
+    assert not watch.check()
+    worker = _hook_worker(tmp_path, messages.append, answered=watch.answered)
     away_chief.held.listen()
     clock[0] = 147.0
     trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
     trial.hyperparameters.values = {"lr": 0.01}
-    Worker().on_trial_begin(trial)
+    worker.on_trial_begin(trial)
     clock[0] = 160.0
     assert watch.check()  # the watch's next check: said already
     assert messages[1:] == [f"{away_chief.prefix} answers again, after 47 s: it hands this worker trial 3",
@@ -3537,33 +3553,13 @@ def test_a_worker_says_a_trial_it_begins_was_begun_before(tmp_path):
     """The trial a restarted worker is handed back read 'trial 3: lr=0.01', as a first run."""
     import keras_tuner as kt
 
-    from sound_tf import tuners
-
     lines: list[str] = []
-
-    class Base:
-        def on_trial_begin(self, trial):
-            pass
-
-    class Hypermodel:
-        space, log = None, staticmethod(lines.append)
-
-        def trial_config(self, hp):
-            return Config(labels=("a", "b"))
-
-    class Worker(tuners.SoundTunerMixin, Base):
-        def __init__(self):
-            self.hypermodel, self.oracle_answered = Hypermodel(), None
-
-        def get_trial_dir(self, trial_id):
-            (tmp_path / f"trial_{trial_id}").mkdir(exist_ok=True)
-            return str(tmp_path / f"trial_{trial_id}")
-
     trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="3", status="RUNNING")
     trial.hyperparameters.values = {"lr": 0.01}
-    Worker().on_trial_begin(trial)
+    config = Config(labels=("a", "b"))
+    _hook_worker(tmp_path, lines.append, config=config).on_trial_begin(trial)
     assert lines == ["trial 3: lr=0.01"] and (tmp_path / "trial_3" / "config.json").is_file()
-    Worker().on_trial_begin(trial)  # handed back after a restart
+    _hook_worker(tmp_path, lines.append, config=config).on_trial_begin(trial)  # handed back after a restart
     assert lines[1:] == ["trial 3: lr=0.01", "trial 3 was begun before and did not end (its folder holds "
                                              "config.json): it runs again from its beginning"]
 
