@@ -150,7 +150,7 @@ def is_hidden(name: str) -> bool:
 
 def is_audio_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of :data:`AUDIO_EXTENSIONS` (case-insensitive) and is not hidden."""
-    name = Path(path).name
+    name = os.path.basename(os.fspath(path))  # not Path(path).name: a data folder's walk asks this of each file
     return not is_hidden(name) and name.lower().endswith(AUDIO_EXTENSIONS)
 
 
@@ -173,9 +173,10 @@ def walk_files(folder: str | os.PathLike, *, unlisted: list[OSError] | None = No
                 seen.add(real)
                 kept.append(name)
         dirnames[:] = kept
+        here = Path(dirpath)
         for name in sorted(filenames):
             if not is_hidden(name):
-                yield Path(dirpath) / name
+                yield here / name
 
 
 def is_convertible(path: str | os.PathLike) -> bool:

@@ -200,6 +200,19 @@ def _iter_audio_files(folder: Path, *, ignored: list[Path] | None = None,
             ignored.append(path)
 
 
+def _real_path(file: Path, real_folders: dict[str, str]) -> str:
+    """``os.path.realpath(file)``, with each folder's real path resolved once in ``real_folders``: a file that is
+    no symbolic link is its real folder's entry. ``realpath`` checked every part of every path, half of the time
+    a folder of 100,000 recordings took to list."""
+    if os.path.islink(file):
+        return os.path.realpath(file)
+    folder = os.path.dirname(file)
+    real = real_folders.get(folder)
+    if real is None:
+        real = real_folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, file.name)
+
+
 def _class_folders(root: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir() and not is_hidden(p.name)), key=lambda p: p.name)
 
@@ -483,6 +496,7 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
     unlisted: list[OSError] = []
     examples: list[Example] = []
     first: dict[str, Example] = {}  # real path -> its first example: links must not list a file twice
+    real_folders: dict[str, str] = {}
     empty, linked, across = [], [], []
     for folder in folders:
         files = list(_iter_audio_files(folder, ignored=ignored, unlisted=unlisted))
@@ -490,7 +504,7 @@ def _load_folder(root: Path, *, not_classes: Sequence[str] = (), layout: str = "
             empty.append(folder.name)
         for file in files:
             example = Example(path=str(file), label=label_of[folder.name])
-            earlier = first.setdefault(os.path.realpath(file), example)
+            earlier = first.setdefault(_real_path(file, real_folders), example)
             if earlier is example:
                 examples.append(example)
             elif earlier.label == example.label:
