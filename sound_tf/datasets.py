@@ -1728,12 +1728,27 @@ def choose_labels(examples: Sequence[Example], data: Any, root: Path) -> tuple[l
 
         hints = [f"{label!r}: did you mean {close[0]!r}?" for label in missing
                  for close in [difflib.get_close_matches(label, list(present), n=1, cutoff=0.6)] if close]
+        if SPEECH_COMMANDS_NOISE in missing:  # its folder holds files, so "no file has" alone misled
+            hints.append(_noise_folder_not_a_class(data))
         shown = ", ".join(sorted(present)[:40]) + (", ..." if len(present) > 40 else "")
         raise DatasetError(f"{root}: data.keep_labels names {'a label' if len(missing) == 1 else 'labels'} "
                            f"{', '.join(repr(m) for m in missing)} that no file has"
                            + (f" ({'; '.join(hints)})" if hints else "") + f"; the data's labels: {shown}")
     chosen, others = _relabel_others(examples, data)
     return chosen, {"other_labels": len(others), "other_files": sum(others.values())}
+
+
+def _noise_folder_not_a_class(data: Any) -> str:
+    """Why ``_background_noise_`` in ``data.keep_labels`` is no label: Speech Commands' noise folder is read as noise,
+    never as a class (its recordings are mixed into training and, with ``data.silence_label``, cut into that class).
+    A keep_labels ``['yes', '_background_noise_']`` was told only that no file has the label, though the folder
+    holds recordings."""
+    silence = (f"cut into clips of data.silence_label {data.silence_label!r}, the class of no speech"
+               if data.silence_label else
+               "cut into a class of no speech once data.silence_label is set (the speech_commands_12 recipe's "
+               "'_silence_')")
+    return (f"{SPEECH_COMMANDS_NOISE!r} is Speech Commands' folder of background noise, never a class: its recordings "
+            f"are mixed into training clips as noise and {silence}; remove it from data.keep_labels")
 
 
 def _relabel_others(examples: Sequence[Example], data: Any) -> tuple[list[Example], Counter]:

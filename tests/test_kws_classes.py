@@ -289,6 +289,22 @@ def test_a_kept_label_no_file_has_is_refused_with_the_labels_present_and_the_clo
     assert not (tmp_path / "run" / "split.csv").exists()
 
 
+def test_background_noise_as_a_kept_label_is_refused_saying_it_is_the_noise_not_a_class(tree, tmp_path):
+    """``_background_noise_`` in data.keep_labels was told only 'names a label ... that no file has', though its
+    folder holds recordings: it now says the folder is noise (mixed in, cut into the silence class), never a class."""
+    config = _config(tree, tmp_path, **{"data.keep_labels": ["yes", "_background_noise_"]})
+    with pytest.raises(DatasetError, match=r"data\.keep_labels names a label '_background_noise_' that no file has "
+                                           r"\('_background_noise_' is Speech Commands' folder of background noise, "
+                                           r"never a class: its recordings are mixed into training clips as noise "
+                                           r"and cut into clips of data\.silence_label '_silence_', the class of no "
+                                           r"speech; remove it from data\.keep_labels\); the data's labels: bird, "):
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    config = _config(tree, tmp_path, **{"data.keep_labels": ["yes", "_background_noise_"], "data.silence_label": None})
+    with pytest.raises(DatasetError, match=r"cut into a class of no speech once data\.silence_label is set \(the "
+                                           r"speech_commands_12 recipe's '_silence_'\)"):
+        prepare_dataset(config, tmp_path / "run2", log=lambda _: None)
+
+
 def test_silence_without_noise_is_refused_naming_both_settings(tmp_path):
     root = make_kws_tree(tmp_path / "sc")
     for file in (root / "_background_noise_").iterdir():
