@@ -1136,10 +1136,15 @@ _LISTINGS: dict[str, tuple[Callable[[Path], Path], Sequence[str], Sequence[str]]
 
 
 def listed_lines(root: str | os.PathLike, format: str) -> dict[str, tuple[Path, int]]:
-    """Each file a listing (a CSV manifest, ESC-50's or UrbanSound8K's metadata) names, as :func:`load_examples`
-    gives its path, with the listing and the line that names it first; empty for a format without one (a
-    folder-per-class tree, Speech Commands). Read again for the words of a missing file: its skip and its
-    ``--strict`` refusal named the file alone, not the row that lists it."""
+    """Each file a listing (a CSV manifest, ESC-50's or UrbanSound8K's metadata, Speech Commands' two lists) names,
+    as :func:`load_examples` gives its path, with the listing and the line that names it first; empty for a format
+    without one (a folder-per-class tree, a Speech Commands copy without its lists). Read again for the words of a
+    missing file: its skip and its ``--strict`` refusal named the file alone, not the row that lists it (a file of
+    Speech Commands' testing list read 'skipping .../yes/cf91a9cf_nohash_12.wav: file not found', naming no list)."""
+    if format == "speech_commands":
+        root = Path(root).expanduser().absolute()  # as load_examples makes the files' paths
+        return {str(root / relative): (listing, line)
+                for relative, (_, listing, line) in _read_speech_commands_lists(root).items()}
     if format not in _LISTINGS:
         return {}
     root = Path(root)
@@ -1174,8 +1179,8 @@ def listing_locator(root: str | os.PathLike, format: str) -> Callable[[str], str
     """For :meth:`~sound_tf.audio.DecodeCache.build`'s ``where``: the :func:`listed_note` of a file the data's listing
     names (read once, at the first file skipped), or ``None`` for a format without a listing. Outside ``--strict``,
     'skipping .../3-100061-A-9.wav: file not found' named no row of the listing to fix; it now ends
-    '(listed on line 12 of .../meta/esc50.csv)', in skipped.csv too."""
-    if format not in _LISTINGS:
+    '(listed on line 12 of .../meta/esc50.csv)', in skipped.csv too (Speech Commands: the list and its line)."""
+    if format not in _LISTINGS and format != "speech_commands":
         return None
     found: dict[str, tuple[Path, int]] | None = None
 

@@ -2573,14 +2573,16 @@ def test_word_folders_copied_without_lists_or_noise_folder_warn_that_speakers_ar
 
 
 def test_a_missing_file_a_speech_commands_list_names_is_skipped_and_reported(tmp_path):
-    """As ESC-50's: kept as an example, reported in skipped.csv by the decoding, its split one file short."""
+    """As ESC-50's: kept as an example, reported in skipped.csv by the decoding (with the list's line, as ESC-50's
+    metadata row is named), its split one file short."""
     root = make_speech_commands(tmp_path / "sc")
     gone = root / _list_of(root, "testing_list.txt")[0]
     gone.unlink()
     prepared = prepare_dataset(config_for(root, tmp_path), tmp_path / "run", log=lambda _: None)
-    assert prepared.skipped == [(str(gone.absolute()), "file not found")]
+    reason = f"file not found (listed on line 1 of {(root / 'testing_list.txt').absolute()})"
+    assert prepared.skipped == [(str(gone.absolute()), reason)]
     with (tmp_path / "run" / "skipped.csv").open() as handle:
-        assert list(csv.DictReader(handle)) == [{"path": str(gone.absolute()), "reason": "file not found"}]
+        assert list(csv.DictReader(handle)) == [{"path": str(gone.absolute()), "reason": reason}]
     assert [len(prepared.splits[name]) for name in SPLITS] == [24, 6, 5]
     assert str(gone.absolute()) not in {item.source for name in SPLITS for item in prepared.splits[name]}
 

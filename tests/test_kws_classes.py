@@ -305,6 +305,26 @@ def test_background_noise_as_a_kept_label_is_refused_saying_it_is_the_noise_not_
         prepare_dataset(config, tmp_path / "run2", log=lambda _: None)
 
 
+def test_a_listed_file_that_is_missing_is_skipped_naming_its_list_and_line(tmp_path):
+    """A file testing_list.txt names, missing from its word's folder, read 'skipping .../yes/<speaker>_nohash_1.wav:
+    file not found' (and so in skipped.csv and the --strict refusal), naming neither list: it now names the list and
+    the line, as a CSV manifest's row is named."""
+    from sound_tf.errors import AudioError
+
+    root = make_kws_tree(tmp_path / "sc")
+    testing = root / "testing_list.txt"
+    line, relative = next((n, text) for n, text in enumerate(testing.read_text().splitlines(), start=1)
+                          if text == f"yes/{SPEAKERS[4]}_nohash_1.wav")
+    (root / relative).unlink()
+    prepared = prepare_dataset(_config(root, tmp_path), tmp_path / "run", log=lambda _: None)
+    reason = f"file not found (listed on line {line} of {testing})"
+    assert line == 2 and prepared.skipped == [(str(root / relative), reason)]
+    with (tmp_path / "run" / "skipped.csv").open(newline="") as handle:
+        assert list(csv.reader(handle))[1] == [str(root / relative), reason]
+    with pytest.raises(AudioError, match=re.escape(f"{root / relative}: {reason}")):
+        prepare_dataset(_config(root, tmp_path, **{"data.strict": True}), tmp_path / "strict", log=lambda _: None)
+
+
 def test_silence_without_noise_is_refused_naming_both_settings(tmp_path):
     root = make_kws_tree(tmp_path / "sc")
     for file in (root / "_background_noise_").iterdir():
