@@ -455,6 +455,36 @@ def _is_speech_commands(root: Path) -> bool:
     return False
 
 
+#: The two folders Speech Commands' separate test set (``speech_commands_test_set_v0.02``) holds beside its words.
+SPEECH_COMMANDS_TEST_SET_CLASSES = ("_unknown_", "_silence_")
+
+
+def separate_test_set_note(root: Path | None) -> str | None:
+    """What to do with ``root`` when it looks like Speech Commands' separate test set (word folders of
+    ``<speaker>_nohash_<n>`` recordings beside its own ``_unknown_`` and ``_silence_``, without the lists and
+    ``_background_noise_``), which scores a trained keyword spotter; ``None`` for any other folder. Given as
+    training data it was read as a folder of 12 classes, speakers in training and test alike, without a word (or,
+    with the speech_commands_12 recipe, refused for want of noise recordings, naming none of this)."""
+    try:
+        if root is None or not root.is_dir() or (root / SPEECH_COMMANDS_NOISE).exists() or any(
+                (root / name).exists() for name in SPEECH_COMMANDS_LISTS.values()):
+            return None
+        folders = _class_folders(root)
+        if not set(SPEECH_COMMANDS_TEST_SET_CLASSES) <= {folder.name for folder in folders}:
+            return None
+        words = [folder for folder in folders if folder.name not in SPEECH_COMMANDS_TEST_SET_CLASSES]
+        if not any(SPEECH_COMMANDS_NOHASH in getattr(next(iter(_iter_audio_files(folder)), None), "name", "")
+                   for folder in words):
+            return None
+    except OSError:
+        return None
+    return (f"{root} looks like Speech Commands' separate test set (speech_commands_test_set_v0.02: word folders "
+            f"beside its own {' and '.join(SPEECH_COMMANDS_TEST_SET_CLASSES)}, without validation_list.txt, "
+            f"testing_list.txt and {SPEECH_COMMANDS_NOISE}), which scores a trained model: `python -m "
+            f"sound_tf.evaluate RUN --data {root}`; train on the dataset itself (speech_commands_v0.02, its lists' "
+            f"split and {SPEECH_COMMANDS_NOISE}) with --pipeline speech_commands_12")
+
+
 def _control_character(text: str) -> str | None:
     """The first control character of ``text`` (C0 and C1 controls, DEL, the line and paragraph separators
     U+2028/U+2029), as ``U+XXXX``; ``None`` when it has none."""
@@ -1029,6 +1059,12 @@ def warn_speakers_not_grouped(examples: Sequence[Example], root: str | os.PathLi
     training and test; ``--format speech_commands`` groups the files by speaker. Nothing is said when any
     file is named otherwise or no speaker has two files.
     """
+    test_set = separate_test_set_note(Path(root))
+    if test_set is not None:  # its _unknown_ and _silence_ files are not named by speaker: said of the whole folder
+        logger.warning("%s; read as training data, it is a folder of classes, each file its own group, so its "
+                       "speakers' recordings can fall in training and test alike, and %s are trained as two more "
+                       "words", test_set, " and ".join(SPEECH_COMMANDS_TEST_SET_CLASSES))
+        return
     speakers = Counter(_speaker(ex.path) for ex in examples)
     if not examples or None in speakers or max(speakers.values()) < 2 or any(ex.group for ex in examples):
         return
@@ -1846,10 +1882,13 @@ def silence_noise_dir(config: Config, root: Path | None, fmt: str) -> Path:
         return root / SPEECH_COMMANDS_NOISE
     where = (f"{root / SPEECH_COMMANDS_NOISE} does not exist" if fmt == "speech_commands" and root is not None
              else f"this is {fmt} data")
+    test_set = separate_test_set_note(root)
     raise DatasetError(f"data.silence_label={config.data.silence_label!r}: its clips are cut from noise recordings, "
                        f"and there are none: augment.noise_dir is not set and no Speech Commands "
-                       f"{SPEECH_COMMANDS_NOISE} folder is read ({where}); set augment.noise_dir to a folder of "
-                       f"background recordings (--set augment.noise_dir=DIR), or leave data.silence_label out")
+                       f"{SPEECH_COMMANDS_NOISE} folder is read ({where}); "
+                       + (f"{test_set}" if test_set else
+                          "set augment.noise_dir to a folder of background recordings (--set augment.noise_dir=DIR), "
+                          "or leave data.silence_label out"))
 
 
 def noise_regions(num_samples: int, *, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:

@@ -727,6 +727,39 @@ def make_official_test_set(root: Path, tree: Path, *, other_words: tuple[str, ..
     return root
 
 
+def test_the_separate_test_set_given_as_training_data_is_named_with_the_command_that_scores_it(tree, tmp_path, caplog):
+    """speech_commands_test_set_v0.02 given to train: with the speech_commands_12 recipe it was refused for want of
+    noise recordings alone ('set augment.noise_dir ...'), and as a folder it trained 5 classes (its _unknown_ and
+    _silence_ among them) with speakers in training and test alike, without a word. Both now say what the folder is
+    and how it is used; the dataset itself, and a test set given its noise, are not taken for it."""
+    import logging
+    import shutil
+
+    from sound_tf.datasets import load_examples, separate_test_set_note, warn_speakers_not_grouped
+
+    official = make_official_test_set(tmp_path / "speech_commands_test_set", tree)
+    said = (rf"{re.escape(str(official))} looks like Speech Commands' separate test set \(speech_commands_test_set_v0"
+            rf"\.02: word folders beside its own _unknown_ and _silence_, without validation_list\.txt, testing_list"
+            rf"\.txt and _background_noise_\), which scores a trained model: `python -m sound_tf\.evaluate RUN --data "
+            rf"{re.escape(str(official))}`; train on the dataset itself \(speech_commands_v0\.02, its lists' split and "
+            rf"_background_noise_\) with --pipeline speech_commands_12")
+    with pytest.raises(DatasetError, match=r"no Speech Commands _background_noise_ folder is read \(.*does not "
+                                           r"exist\); " + said + "$"):
+        check_source(_config(official, tmp_path))
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        warn_speakers_not_grouped(load_examples(official, "folder"), official)
+    assert len(caplog.records) == 1
+    assert re.fullmatch(said + r"; read as training data, it is a folder of classes, each file its own group, so its "
+                               r"speakers' recordings can fall in training and test alike, and _unknown_ and "
+                               r"_silence_ are trained as two more words", caplog.records[0].getMessage())
+    assert separate_test_set_note(tree) is None  # the lists and _background_noise_: the dataset
+    (official / "_background_noise_").mkdir()
+    assert separate_test_set_note(official) is None
+    (official / "_background_noise_").rmdir()
+    shutil.rmtree(official / "_silence_")
+    assert separate_test_set_note(official) is None
+
+
 def test_evaluate_data_scores_the_datas_own_unknown_and_silence_files_as_labelled(tree, tmp_path):
     """``evaluate RUN --data speech_commands_test_set_v0.02`` (word folders beside its own _unknown_ and _silence_):
     every file is scored as labelled. The _silence_ files were relabelled _unknown_ (not a kept label) and drawn with
