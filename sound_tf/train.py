@@ -10,6 +10,7 @@ Examples
 --------
     python -m sound_tf.train
     python -m sound_tf.train --data ~/ESC-50 --test-fold 5
+    python -m sound_tf.train --data ~/speech_commands_v0.02 --pipeline speech_commands_12
     python -m sound_tf.train --data my_sounds/ --model seed_cnn --epochs 30 --out runs/seed
     python -m sound_tf.train --data clips.csv --set train.label_smoothing=0.1 --set augment.enabled=false
 """
@@ -51,7 +52,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset root, class folder tree or CSV manifest (default: the demo)")
     parser.add_argument("--format", choices=DATA_FORMATS,
                         help="force the dataset format instead of detecting it")
-    parser.add_argument("--pipeline", help="a recipe (pipelines/<name>.toml or a bare name such as esc50)")
+    shipped = sorted(path.stem for path in REPO_PIPELINES.glob("*.toml"))
+    parser.add_argument("--pipeline",
+                        help="a recipe: a .toml file, or the bare name of one in pipelines/ ("
+                             + ", ".join(shipped or ["esc50"]) + "); speech_commands_12 is Speech Commands as a "
+                             "12-class keyword spotter (10 words, _unknown_, _silence_; data.keep_labels chooses "
+                             "the words)")
     parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")
     parser.add_argument("--epochs", type=int,
                         help="the most passes over the training clips (default: the recipe's; 60 for a folder of "
@@ -72,8 +78,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                              "folder of recordings); longer recordings are cropped in training and scored over "
                              "sliding windows")
     parser.add_argument("--test-fold", type=int,
-                        help="with folds (a manifest's fold column, ESC-50, UrbanSound8K): the fold held out "
-                             "as the test set (default: the last)")
+                        help="with folds (a manifest's fold column, ESC-50, UrbanSound8K, Speech Commands' "
+                             "lists: 2 is validation_list.txt, 3 testing_list.txt): the fold held out as the test "
+                             "set (default: the last)")
     parser.add_argument("--val-fold", type=int,
                         help="with folds: the fold held out for validation (default: the one before --test-fold)")
     parser.add_argument("--seed", type=int,

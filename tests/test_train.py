@@ -3375,6 +3375,14 @@ def test_help_says_what_the_training_flags_do_and_a_rate_in_khz_is_told_to_be_hz
     assert "16000 for a folder of recordings" in helps["sample_rate"]
     assert "2 for a folder of recordings" in helps["clip_seconds"]
     assert "(default 0)" in helps["seed"]
+    # the recipes by name, where '--pipeline' said only 'a bare name such as esc50' (session 52's Speech Commands
+    # 12-class walkthrough: the keyword-spotting recipe was named in the README alone), and Speech Commands' folds
+    shipped = sorted(path.stem for path in Path(train.REPO_PIPELINES).glob("*.toml"))
+    assert {"esc50", "speech_commands", "speech_commands_12"} <= set(shipped)
+    assert f"the bare name of one in pipelines/ ({', '.join(shipped)}); speech_commands_12 is Speech Commands as a " \
+           f"12-class keyword spotter (10 words, _unknown_, _silence_; data.keep_labels chooses the words)" \
+        in helps["pipeline"]
+    assert "Speech Commands' lists: 2 is validation_list.txt, 3 testing_list.txt" in helps["test_fold"]
     import tomllib
 
     folder = tomllib.loads(Path(train.REPO_PIPELINES, "folder.toml").read_text())
