@@ -1615,7 +1615,12 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
             part += f" generated {'/'.join(aug.noise_colors)}"
         elif name == "noise":  # the files the loader mixes in: silent and unreadable ones are not counted
             folder = noise_folder if noise_folder is not None else load_noise_folder(config)[1]
-            part += f" from {aug.noise_dir} ({folder.describe()})"
+            held = ""
+            if config.data.cuts_silence:  # '4 files, 2.5 min' of recordings lasting 3.5 min said nothing of why
+                share = 1.0 - float(config.data.val_fraction) - float(config.data.test_fraction)
+                held = (f"; the first {share:.0%} of each recording: validation's and test's "
+                        f"{config.data.silence_label} clips are cut from the rest")
+            part += f" from {aug.noise_dir} ({folder.describe()}{held})"
         parts.append(part)
     if not parts:
         if any(getattr(aug, field) > 0 for field in fields if field.endswith("_probability")):

@@ -325,6 +325,23 @@ def test_a_listed_file_that_is_missing_is_skipped_naming_its_list_and_line(tmp_p
         prepare_dataset(_config(root, tmp_path, **{"data.strict": True}), tmp_path / "strict", log=lambda _: None)
 
 
+def test_the_augment_line_says_the_noise_mixed_in_is_the_first_part_of_each_recording(tree, tmp_path):
+    """With a silence class, training mixes in only the first 70% of each noise recording; the augment line read
+    'from .../_background_noise_ (2 files, 12.6 s)' of recordings lasting 18 s, with no word of why. It now says which
+    part is mixed in and what the rest is for; without a clip cut (a share of 0) the whole is, and the line is as before."""
+    from sound_tf import augment
+
+    noise = tree / "_background_noise_"
+    config = _config(tree, tmp_path, **{"augment.noise_dir": str(noise), "augment.spec_probability": 0.0,
+                                        **{f"augment.{name}_probability": 0.0
+                                           for name in ("shift", "speed", "pitch", "gain", "mixup")}})
+    assert augment.summary_line(config) == (
+        f"augment: noise p0.5 10-30 dB SNR (features) from {noise} (2 files, 12.6 s; the first 70% of each recording: "
+        f"validation's and test's _silence_ clips are cut from the rest)")
+    whole = apply_overrides(config, {"data.silence_share": 0.0})  # no clip cut: the whole is mixed in
+    assert augment.summary_line(whole) == f"augment: noise p0.5 10-30 dB SNR (features) from {noise} (2 files, 18.0 s)"
+
+
 def test_silence_without_noise_is_refused_naming_both_settings(tmp_path):
     root = make_kws_tree(tmp_path / "sc")
     for file in (root / "_background_noise_").iterdir():
