@@ -31,6 +31,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import logging
 import math
 import numbers
@@ -1767,14 +1768,22 @@ def choose_labels(examples: Sequence[Example], data: Any, root: Path) -> tuple[l
     if missing:
         import difflib
 
-        hints = [f"{label!r}: did you mean {close[0]!r}?" for label in missing
-                 for close in [difflib.get_close_matches(label, list(present), n=1, cutoff=0.6)] if close]
+        # A label kept already is no fix for another ('on': did you mean 'down'? with 'down' kept)
+        candidates = [label for label in present if label not in kept]
+        close = {label: found[0] for label in missing
+                 for found in [difflib.get_close_matches(label, candidates, n=1, cutoff=0.6)] if found}
+        hints = [f"{label!r}: did you mean {match!r}?" for label, match in close.items()]
         if SPEECH_COMMANDS_NOISE in missing:  # its folder holds files, so "no file has" alone misled
             hints.append(_noise_folder_not_a_class(data))
         shown = ", ".join(sorted(present)[:40]) + (", ..." if len(present) > 40 else "")
+        # Words the data lacks (a copy of some of them, a recipe's list): the flag that keeps the others
+        lacking = [label for label in missing if label not in close and label != SPEECH_COMMANDS_NOISE]
+        others = [label for label in data.keep_labels if label in present]
+        setting = "data.keep_labels=[" + ", ".join(json.dumps(o, ensure_ascii=False) for o in others) + "]"
+        keep = f"; to keep the others alone: --set {shlex.quote(setting)}" if lacking and others else ""
         raise DatasetError(f"{root}: data.keep_labels names {'a label' if len(missing) == 1 else 'labels'} "
                            f"{', '.join(repr(m) for m in missing)} that no file has"
-                           + (f" ({'; '.join(hints)})" if hints else "") + f"; the data's labels: {shown}")
+                           + (f" ({'; '.join(hints)})" if hints else "") + f"; the data's labels: {shown}{keep}")
     chosen, others = _relabel_others(examples, data)
     return chosen, {"other_labels": len(others), "other_files": sum(others.values())}
 

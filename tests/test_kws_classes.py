@@ -289,6 +289,38 @@ def test_a_kept_label_no_file_has_is_refused_with_the_labels_present_and_the_clo
     assert not (tmp_path / "run" / "split.csv").exists()
 
 
+def test_kept_words_the_data_lacks_are_refused_with_the_flag_that_keeps_the_others(tmp_path):
+    """The speech_commands_12 recipe on a copy holding 6 of its 10 words (session 52's walkthrough) read '... names
+    labels 'on', 'off', 'stop', 'go' that no file has ('on': did you mean 'down'?); ...': 'down' was kept already, and
+    nothing said how to keep the six. A label kept already is no longer offered, and the --set that keeps the others
+    ends the message; a typo still gets its closest label, and no --set."""
+    import shlex
+
+    from sound_tf.config import REPO_PIPELINES, config_from_recipe, parse_set_flags
+    from sound_tf.datasets import Example, choose_labels
+
+    words = ("yes", "no", "up", "down", "left", "right", "bed", "cat", "happy", "wow")
+    examples = [Example(path=str(tmp_path / word / f"s{k}_nohash_0.wav"), label=word, group=f"s{k}")
+                for word in words for k in range(2)]
+    recipe = config_from_recipe(REPO_PIPELINES / "speech_commands_12.toml")
+    with pytest.raises(DatasetError) as refused:
+        choose_labels(examples, recipe.data, tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path}: data.keep_labels names labels 'on', 'off', 'stop', 'go' that no file has; the data's labels: "
+        f"bed, cat, down, happy, left, no, right, up, wow, yes; to keep the others alone: --set "
+        f"'data.keep_labels=[\"yes\", \"no\", \"up\", \"down\", \"left\", \"right\"]'")
+    kept = apply_overrides(recipe, {"data.keep_labels": ["yes", "noo", "up"]})
+    with pytest.raises(DatasetError, match=r"names a label 'noo' that no file has \('noo': did you mean 'no'\?\); "
+                                           r"the data's labels: bed, cat, down, happy, left, no, right, up, wow, yes$"):
+        choose_labels(examples, kept.data, tmp_path)
+    # the --set it gives, as the shell hands it over, keeps the six words
+    flag = shlex.split(str(refused.value).split("to keep the others alone: ")[1])
+    assert flag[0] == "--set"
+    six = apply_overrides(recipe, parse_set_flags(flag[1:]))
+    assert six.data.keep_labels == ("yes", "no", "up", "down", "left", "right")
+    choose_labels(examples, six.data, tmp_path)
+
+
 def test_background_noise_as_a_kept_label_is_refused_saying_it_is_the_noise_not_a_class(tree, tmp_path):
     """``_background_noise_`` in data.keep_labels was told only 'names a label ... that no file has', though its
     folder holds recordings: it now says the folder is noise (mixed in, cut into the silence class), never a class."""
