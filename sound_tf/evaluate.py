@@ -44,14 +44,26 @@ def _select_fold(examples: list, fold: int, source: str) -> list:
     return chosen
 
 
-def _warn_if_seen(examples: Sequence, splits: dict, what: str, log: Callable[[str], None]) -> None:
-    """Warn when some of ``examples`` were the run's training or validation clips (``splits`` of its split.csv)."""
+def _tested_fold_hint(examples: Sequence, splits: dict, fold: int | None) -> str:
+    """``: --fold 3 scores the fold the run tested on alone``, when ``examples`` (no ``--fold`` given) hold several
+    folds and the run's test split was one of them: a Speech Commands copy's testing list (fold 3), an ESC-50 fold.
+    'evaluate RUN --data ~/speech_commands_v0.02' was told its scores are optimistic, not how to score the test list."""
+    tested = {ex.fold for ex in splits["test"]}
+    folds = {ex.fold for ex in examples}
+    if fold is not None or len(tested) != 1 or None in tested or len(folds) < 2 or not tested <= folds:
+        return ""
+    return f": --fold {next(iter(tested))} scores the fold the run tested on alone"
+
+
+def _warn_if_seen(examples: Sequence, splits: dict, what: str, log: Callable[[str], None], hint: str = "") -> None:
+    """Warn when some of ``examples`` were the run's training or validation clips (``splits`` of its split.csv);
+    ``hint`` ends the warning."""
     seen = {os.path.realpath(ex.path): name for name in ("train", "val") for ex in splits[name]}  # any spelling
     counts = Counter(seen[path] for path in (os.path.realpath(ex.path) for ex in examples) if path in seen)
     if counts:
         used = " and ".join(f"{counts[name]} for {'training' if name == 'train' else 'validation (early stopping)'}"
                             for name in ("train", "val") if counts[name])
-        log(f"warning: of the {len(examples)} clips of {what}, {used} in this run; their scores are optimistic")
+        log(f"warning: of the {len(examples)} clips of {what}, {used} in this run; their scores are optimistic{hint}")
 
 
 def check_selection(*, data: str | None = None, fold: int | None = None, split: str | None = None,
@@ -154,7 +166,8 @@ def select_examples(run_dir: Path, labels: Sequence[str], *, data: str | None = 
         if not examples:
             raise DatasetError(f"{source}: no file has one of the model's classes {list(labels)}")
     if (run_dir / "split.csv").is_file():
-        _warn_if_seen(examples, read_split_csv(run_dir / "split.csv", run_file=True), str(source), log)
+        splits = read_split_csv(run_dir / "split.csv", run_file=True)
+        _warn_if_seen(examples, splits, str(source), log, _tested_fold_hint(examples, splits, fold))
     name = source.stem if source.is_file() else source.name
     name = f"{name}_fold{fold}" if fold is not None else name
     if name in ("train", "val", "test") or re.fullmatch(r"fold\d+", name):  # the run's own split's folder name

@@ -376,6 +376,35 @@ def test_evaluating_clips_the_run_trained_or_validated_on_is_flagged(run, tmp_pa
     assert any(f"{sizes['train']} for training and {sizes['val']} for validation" in m for m in messages), messages
 
 
+def test_data_holding_the_runs_training_clips_and_its_test_fold_names_the_fold_to_give(tmp_path):
+    """'evaluate RUN --data ~/speech_commands_v0.02' without --fold (session 52's Speech Commands 12-class
+    walkthrough) scored every list at once and was told only that the scores are optimistic; data whose folds include
+    the one the run tested on (its testing list, fold 3) now names '--fold 3'. With --fold, or data without folds,
+    the warning is as it was."""
+    from sound_tf.evaluate import select_examples
+
+    rows = [("train", "a", 1), ("train", "b", 1), ("val", "a", 2), ("val", "b", 2), ("test", "a", 3), ("test", "b", 3)]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "split.csv").write_text("split,path,label,fold,group\n" + "".join(
+        f"{split},{tmp_path}/{label}/{n}.wav,{label},{fold},\n" for n, (split, label, fold) in enumerate(rows)))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,fold\n" + "".join(f"{label}/{n}.wav,{label},{fold}\n"
+                                                       for n, (_, label, fold) in enumerate(rows)))
+    seen = ("warning: of the {} clips of {}, 2 for training and 2 for validation (early stopping) in this run; their "
+            "scores are optimistic")
+    for fold, said in ((None, seen.format(6, manifest) + ": --fold 3 scores the fold the run tested on alone"),
+                       (3, None), (1, "warning: of the 2 clips of {}, 2 for training in this run; their scores are "
+                                      "optimistic".format(manifest))):
+        messages: list[str] = []
+        select_examples(run, ("a", "b"), data=str(manifest), fold=fold, log=messages.append)
+        assert messages == ([said] if said else []), fold
+    manifest.write_text("path,label\n" + "".join(f"{label}/{n}.wav,{label}\n" for n, (_, label, _) in enumerate(rows)))
+    messages = []
+    select_examples(run, ("a", "b"), data=str(manifest), log=messages.append)
+    assert messages == [seen.format(6, manifest)]
+
+
 def test_a_fold_of_the_runs_split_csv_takes_its_rows_from_every_split(tmp_path):
     """--fold K of the run's own split.csv: every row of fold K, whichever split holds it (a two-fold run
     carves validation from its training fold, so fold 1 is in train and val and fold 2 is the test split),
