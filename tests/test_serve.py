@@ -2124,3 +2124,89 @@ def test_the_readmes_table_of_server_limits_gives_the_settings_defaults():
     for name, default in rows:
         field = fields[name.lower()]  # a KeyError names a row whose setting does not exist
         assert float(default) == float(field.default), (name, default, field.default)
+
+
+# -- found by the mutation audit of session 52 ------------------------------------------------------------------
+def test_only_a_name_ffmpeg_converts_is_given_the_ffmpeg_line(client):
+    """An upload libsndfile does not recognise is told to convert with ffmpeg only when its name is one ffmpeg
+    converts (a phone's .m4a); a text file or a picture named .wav is not told to run ffmpeg on it."""
+    payload = b"\0\0\0\x20ftypM4A " + b"\0" * 64
+    for name in ("memo.m4a", "notes.txt", "photo.wav"):
+        response = client.post("/classify", files={"file": (name, payload)})
+        assert response.status_code == 415 and response.json()["error"] == "unsupported_format", response.text
+        stem = name.rsplit(".", 1)[0]
+        told = f"convert it to FLAC or WAV, e.g. ffmpeg -i {name} {stem}.flac"
+        assert (told in response.json()["detail"]) == name.endswith(".m4a"), response.json()["detail"]
+        assert ("ffmpeg" in response.json()["detail"]) == name.endswith(".m4a")
+
+
+def test_tied_classes_answer_the_first_of_them_as_predicted_class(client, backend):
+    """Silence scores every class alike: predicted_class is the first of the tied classes, the one top_k lists
+    first (and label names), for the recording and for each window."""
+    response = client.post("/classify?windows=true&top_k=3",
+                           files={"file": ("silence.wav", encode(np.zeros(6000, np.float32), 8000))})
+    body = response.json()
+    probabilities = [item["probability"] for item in body["top_k"]]
+    assert len(set(probabilities)) == 1  # a tie of all three
+    first = list(backend.labels).index(body["top_k"][0]["label"])
+    assert body["predicted_class"] == first == 0 and body["label"] == backend.labels[first]
+    assert len(body["windows"]) == 1 + int(np.ceil((6000 - 4000) / 2000))  # 0.75 s: windows at 0 and 0.25 s
+    assert [w["predicted_class"] for w in body["windows"]] == [list(backend.labels).index(w["label"])
+                                                               for w in body["windows"]] == [0, 0]
+
+
+def test_host_and_port_flags_reach_uvicorn_over_the_environment(tmp_path, monkeypatch):
+    """--host and --port are where uvicorn listens; --port 0 (any free port) is a flag given, not one left out."""
+    import uvicorn
+
+    from sound_tf.serve.__main__ import main
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.append(kwargs))
+    monkeypatch.setattr("sound_tf.serve.app.create_app", lambda settings: None)
+    monkeypatch.setenv("SOUND_TF_PORT", "9001")
+    monkeypatch.setenv("SOUND_TF_HOST", "127.0.0.2")
+    assert main([str(tmp_path)]) == 0
+    assert main([str(tmp_path), "--host", "0.0.0.0", "--port", "9123"]) == 0
+    assert main([str(tmp_path), "--port", "0"]) == 0
+    assert [(kwargs["host"], kwargs["port"]) for kwargs in started] == [("127.0.0.2", 9001), ("0.0.0.0", 9123),
+                                                                         ("127.0.0.2", 0)]
+
+
+def test_the_duration_is_the_decoded_recordings_and_the_timeline_ends_with_it(client):
+    """1001 frames at 44.1 kHz (22.698 ms) decode to 182 samples at the model's 8 kHz: the answer's duration is
+    that recording's, 182 / 8000 s, the end of its last window in the timeline, as predict and lite answer."""
+    from sound_tf.audio import decode_bytes
+
+    data = encode(tone(900, 1001 / 44100, 44100), 44100)
+    samples = decode_bytes(data, sample_rate_hz=8000).shape[0]
+    assert samples != 1001 * 8000 / 44100  # not a whole number of samples at the model's rate
+    body = client.post("/classify?windows=true", files={"file": ("short.wav", data)}).json()
+    assert body["duration_seconds"] == round(samples / 8000, 6) == body["windows"][-1]["end_seconds"]
+    assert body["sample_rate_hz"] == 44100 and body["num_windows"] == 1
+
+
+def test_ready_names_the_model_file_and_variant_served(tmp_path):
+    backend = ToneBackend()
+    backend.path, backend.variant = tmp_path / "bundle" / "model_int8.tflite", "int8"
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        wait_ready(client)
+        ready = client.get("/ready").json()
+    assert (ready["backend"], ready["model_file"], ready["variant"]) == ("tones", "model_int8.tflite", "int8")
+
+
+def test_a_model_folder_that_is_not_there_stops_the_server_before_uvicorn_starts(tmp_path, monkeypatch):
+    """With one worker or several, a wrong MODEL_DIR is an error at start (exit 2), not workers that fail one after
+    another under uvicorn's supervisor."""
+    import uvicorn
+
+    from sound_tf.serve.__main__ import main
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.append(kwargs))
+    for name in ("PROMETHEUS_MULTIPROC_DIR", *ServeSettings(model_dir=tmp_path).to_env()):
+        monkeypatch.delenv(name, raising=False)  # what a run with --workers would set, undone after the test
+    missing = tmp_path / "nowhere"
+    for workers in ("1", "2"):
+        assert main([str(missing), "--workers", workers]) == 2  # its message: test_wrong_model_folder_fails_at_start
+    assert started == []
