@@ -487,3 +487,40 @@ def test_every_line_the_server_writes_is_json(run_dir, bundle, tmp_path, backend
                    for _, message, source in native[1::2]), native
     access = [r for r in records if r["logger"] == "sound_tf.serve.access" and r["request_id"] == "one"]
     assert [(r["level"], r["path"], r["status"]) for r in access] == [("info", "/classify", 200)]
+
+
+def test_a_bundle_is_served_by_its_float32_tflite_model_and_ready_says_so(bundle):
+    """auto serves a bundle's model_float32.tflite (before its SavedModel), and /ready names the file and variant."""
+    from fastapi.testclient import TestClient
+
+    from sound_tf.serve import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings(model_dir=bundle))) as client:
+        for _ in range(200):
+            if client.get("/ready").status_code == 200:
+                break
+            time.sleep(0.05)
+        ready = client.get("/ready").json()
+    assert (ready["backend"], ready["model_file"], ready["variant"]) == ("tflite", "model_float32.tflite", "float32")
+    assert ready["num_classes"] == len(Config.load(bundle).labels)
+
+
+def test_a_run_folder_whose_clip_length_was_edited_is_refused_by_the_keras_backend(run_dir, tmp_path):
+    """config.json's clip length must be the one the model takes: an edited audio.clip_seconds would cut uploads
+    into windows the model was not trained on. The server refuses the run at start, naming both numbers."""
+    import shutil
+
+    from sound_tf.errors import ConfigError
+    from sound_tf.serve.backends import load_backend
+
+    edited = tmp_path / "run"
+    shutil.copytree(run_dir, edited)
+    config = Config.load(edited)
+    trained = config.audio.clip_samples  # 4000: 0.5 s at 8 kHz
+    longer = apply_overrides(config, {"audio.clip_seconds": 0.6})
+    longer.save(edited)
+    assert longer.audio.clip_samples == trained + SR // 10
+    with pytest.raises(ConfigError, match=re.escape(f"{edited / 'model.keras'}: the model takes {trained} samples per "
+                                                    f"window but config.json gives "
+                                                    f"clip_samples={longer.audio.clip_samples}")):
+        load_backend(edited, "keras")
