@@ -1185,28 +1185,60 @@ def test_concurrent_requests_are_batched(tmp_path):
 
 
 def test_overload_is_refused_with_503(tmp_path):
-    slow = ToneBackend(delay_seconds=0.3)
-    app = create_app(settings(tmp_path, max_queue_windows=2, max_wait_ms=0), backend=slow)
+    """The first upload is in the model (held there), the next two wait (the limit), the fourth is refused. Each
+    step waits for the one before to be seen, so a busy machine cannot reorder them (sleeps of 0.1-0.2 s did)."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Held(ToneBackend):
+        held = False
+
+        def predict(self, windows):
+            if self.held:
+                entered.set()
+                release.wait(10)
+            return super().predict(windows)
+
+    backend = Held()
+    app = create_app(settings(tmp_path, max_queue_windows=2, max_wait_ms=0), backend=backend)
     data = encode(tone(300, 0.5, 8000), 8000)  # one window each
 
     async def run():
         async with app.router.lifespan_context(app):
             await app.state.service.wait_ready(10)
+            backend.held = True  # after the warm-up's call
             async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as http:
-                async def post(delay_seconds: float):
-                    await asyncio.sleep(delay_seconds)
-                    return await http.post("/classify", files={"file": ("a.wav", data)})
-                async def queue_depth():
-                    await asyncio.sleep(0.16)
+                async def waiting_windows():
                     return metric_samples((await http.get("/metrics")).text)[("sound_tf_queue_windows", ())]
 
-                # the first is in the model, the next two wait (the limit), the fourth is refused
-                return await asyncio.gather(post(0), post(0.1), post(0.12), post(0.2), queue_depth())
+                async def until(done):
+                    for _ in range(1000):
+                        if await done():
+                            return
+                        await asyncio.sleep(0.01)
+                    raise AssertionError("the server did not get there in 10 s")
 
-    *responses, waiting = asyncio.run(run())
+                async def upload():
+                    return await http.post("/classify", files={"file": ("a.wav", data)})
+
+                first = asyncio.ensure_future(upload())
+                await until(lambda: asyncio.sleep(0, entered.is_set()))
+                second = asyncio.ensure_future(upload())
+                await until(lambda: _equals(waiting_windows(), 1))
+                third = asyncio.ensure_future(upload())
+                await until(lambda: _equals(waiting_windows(), 2))
+                refused, waiting = await upload(), await waiting_windows()
+                release.set()
+                return [await first, await second, await third, refused], waiting
+
+    responses, waiting = asyncio.run(run())
     assert waiting == 2  # the gauge shows the two waiting windows
     assert [r.status_code for r in responses] == [200, 200, 200, 503]
     assert responses[3].json()["error"] == "overloaded" and "limit 2" in responses[3].json()["detail"]
+    assert all(r.json()["label"] == responses[0].json()["label"] for r in responses[:3])
+
+
+async def _equals(value, expected) -> bool:
+    return await value == expected
 
 
 def test_batcher_chunks_fails_and_recovers():
@@ -1727,16 +1759,14 @@ def test_the_json_sink_loads_without_the_web_stack_or_tensorflow():
     """stderr's forwarder process builds JsonLines from sound_tf.serve.logs: importing it loaded the serve package's
     __init__, and with it fastapi, starlette, pydantic and uvicorn (0.7 s of start-up); the package's names
     (create_app, ServeSettings) are still there, loaded when first used."""
-    code = ("import sys, time\nstart = time.perf_counter()\nimport sound_tf.serve.logs\n"
-            "took = time.perf_counter() - start\n"
+    code = ("import sys\nimport sound_tf.serve.logs\n"
             "heavy = ('fastapi', 'starlette', 'pydantic', 'uvicorn', 'tensorflow', 'keras', 'numpy')\n"
-            "print(sorted({name.partition('.')[0] for name in sys.modules} & set(heavy)), took)\n"
+            "print(sorted({name.partition('.')[0] for name in sys.modules} & set(heavy)))\n"
             "import sound_tf.serve as serve\nprint(serve.create_app.__module__, serve.ServeSettings.__module__)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded, names = done.stdout.splitlines()
-    assert loaded.startswith("[] "), loaded
-    assert float(loaded.split()[-1]) < 0.2, loaded
+    assert loaded == "[]", loaded  # what is loaded, not how long it took: a timed assert failed on a busy machine
     assert names == "sound_tf.serve.app sound_tf.serve.settings"
 
 
