@@ -1558,6 +1558,52 @@ def test_cosine_schedule_warms_up_linearly_then_decays_to_one_percent():
     assert float(no_warmup(0)) == pytest.approx(peak) and float(no_warmup(50)) == pytest.approx(0.01 * peak)
 
 
+def test_the_warm_up_leaves_the_last_epoch_to_the_decay_and_a_one_epoch_run_none():
+    """Mutation audit of lr_schedule: the warm-up is cut to epochs - 1, so a run shorter than its warm-up still
+    reaches its peak rate and decays over its last epoch to 1%, and a one-epoch run starts at the full rate.
+    Without the cap, 3 epochs with train.warmup_epochs 5 warmed up over all 12 steps and never reached the peak
+    before the last step, and one epoch trained at 1% to its end."""
+    from sound_tf.trainer import lr_schedule
+
+    peak, steps = 0.02, 4
+    config = apply_overrides(Config(), {"train.epochs": 3, "train.warmup_epochs": 5, "train.learning_rate": peak})
+    schedule = lr_schedule(config, steps)
+    warm = (config.train.epochs - 1) * steps  # 8 steps: the warm-up takes every epoch but the last
+    assert float(schedule(0)) == pytest.approx(0.01 * peak)
+    assert float(schedule(warm // 2)) == pytest.approx(0.01 * peak + 0.5 * 0.99 * peak)
+    assert float(schedule(warm)) == pytest.approx(peak)
+    assert float(schedule(config.train.epochs * steps)) == pytest.approx(0.01 * peak)  # decayed over 4 steps
+    one = lr_schedule(apply_overrides(config, {"train.epochs": 1}), steps)
+    assert float(one(0)) == pytest.approx(peak) and float(one(steps)) == pytest.approx(0.01 * peak)
+
+
+def test_the_plateau_schedule_waits_a_third_of_the_patience_and_at_least_two_epochs(tmp_path):
+    """Mutation audit of the plateau schedule's callback: its patience is a third of
+    train.early_stopping_patience but at least 2 epochs (patience 3 halved the rate after 2 epochs without a
+    lower val_loss, not 3), it halves the rate, down to a hundredth of train.learning_rate."""
+    from sound_tf import trainer
+
+    for patience in (1, 3, 6, 7, 9, 12):
+        config = apply_overrides(Config(), {"labels": ["a", "b"], "train.schedule": "plateau", "train.learning_rate": 0.04,
+                                            "train.early_stopping_patience": patience})
+        plateau = next(c for c in trainer._callbacks(config, tmp_path, {}, started=0.0, seconds_before=0.0)
+                       if isinstance(c, keras.callbacks.ReduceLROnPlateau))
+        assert (plateau.patience, plateau.factor, plateau.min_lr) == (
+            max(2, patience // 3), 0.5, pytest.approx(0.04 / 100)), patience
+    # in use: patience 3 -> the rate halves after the second epoch without a lower val_loss
+    config = apply_overrides(config, {"train.early_stopping_patience": 3})
+    model = _adam_model(0.04)
+    plateau = next(c for c in trainer._callbacks(config, tmp_path, {}, started=0.0, seconds_before=0.0)
+                   if isinstance(c, keras.callbacks.ReduceLROnPlateau))
+    plateau.set_model(model)
+    plateau.on_train_begin()
+    rates = []
+    for epoch, value in enumerate([1.0, 0.9, 0.95, 0.97, 0.99]):
+        plateau.on_epoch_end(epoch, {"val_loss": value})
+        rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    assert rates == pytest.approx([0.04, 0.04, 0.04, 0.02, 0.02])  # 0.9 at epoch 2, then 2 epochs above it
+
+
 def test_class_weights_switch_on_and_off_from_the_command_line_over_the_recipe():
     """The urbansound8k recipe turns class weights on; --class-weights could only switch them on, so turning
     them off took --set train.class_weights=false."""
