@@ -528,6 +528,40 @@ def test_a_refused_fraction_names_the_flag_that_gave_it_not_the_other(tmp_path, 
     assert (fine.data.val_fraction, fine.data.test_fraction) == (0.3, 0.2)
 
 
+def test_a_key_set_twice_is_refused_naming_the_set_flag_that_was_kept(tmp_path, monkeypatch):
+    """Mutation audit of flag_given: of two --set flags of one key the last is kept, and a refusal of its value
+    names that one, not the first, whose value was fine."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    for first, last in (("train.epochs=3", "train.epochs=0"), ("train.batch_size=0", "train.batch_size=-4")):
+        with pytest.raises(ConfigError) as info:
+            config_from_flags("--set", first, "--set", last)
+        key, value = last.split("=")
+        assert str(info.value).startswith(f"--set {last}: {key} must be an integer >= 1, got {value}"), str(info.value)
+    assert config_from_flags("--set", "train.epochs=0", "--set", "train.epochs=3").train.epochs == 3
+
+
+def test_each_training_flag_sets_its_config_value_over_the_recipe(tmp_path, monkeypatch):
+    """Mutation audit of FLAG_DESTS: a flag whose entry was lost (--seed) was parsed, then dropped without a word,
+    and the run trained with the recipe's value. Each flag is given a value neither the defaults nor the recipe
+    hold, and the config carries it."""
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text("[train]\nseed = 3\nepochs = 7\nbatch_size = 16\nlearning_rate = 0.005\nlabel_smoothing = 0.05\n"
+                      "[audio]\nsample_rate_hz = 22050\nclip_seconds = 1.5\n")
+    given = {"--seed": ("train.seed", 11), "--epochs": ("train.epochs", 5), "--batch-size": ("train.batch_size", 4),
+             "--learning-rate": ("train.learning_rate", 0.0007), "--label-smoothing": ("train.label_smoothing", 0.2),
+             "--sample-rate": ("audio.sample_rate_hz", 12000), "--clip-seconds": ("audio.clip_seconds", 0.75)}
+    base = config_from_flags("--pipeline", str(recipe))
+    for flag, (key, value) in given.items():
+        section, name = key.split(".")
+        assert getattr(getattr(base, section), name) != value, key  # the recipe's (or the default) differs
+        config = config_from_flags("--pipeline", str(recipe), flag, str(value))
+        assert getattr(getattr(config, section), name) == value, flag
+        assert config.fingerprint() != base.fingerprint(), flag  # another run, not the recipe's resumed
+
+
 def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch):
     """Adding augment.spec_probability changed every fingerprint: a run an older version had started was
     refused as "an unfinished run with different settings" that differed in nothing."""
