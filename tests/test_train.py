@@ -1123,6 +1123,36 @@ def test_train_log_has_a_line_per_epoch_with_the_numbers_of_history_csv(tmp_path
     assert lines[-1].endswith(f" run folder: {out}"), lines[-1]
 
 
+def test_the_final_summary_is_given_the_kept_epochs_validation_accuracy_and_the_training_class_counts(
+        tmp_path, monkeypatch):
+    """Mutation audit of train's summary: the lines after training are summary_lines of the test metrics with the
+    training split's class counts (its data advice) and the kept epoch's validation accuracy (the line of a test
+    accuracy far below it); dropping either passed every test, as a tiny run never meets the gap. A stand-in for
+    train_run gives both, and the command hands them on and logs the lines, then the run folder."""
+    from sound_tf import evaluation, metrics, trainer
+
+    data = make_tree(tmp_path / "data", clips_per_class=2, corrupt=False)
+    out = tmp_path / "run"
+    counts = {"high": 5, "low": 4, "mid": 6}
+    validation = {"accuracy": 0.875, "num_examples": 24}
+    scores = {"accuracy": 0.25, "num_examples": 24}
+
+    def trained(config, run_dir, **kwargs):
+        config.save(run_dir)  # a run that kept something: its folder is not removed as unstarted
+        return trainer.RunResult(run_dir=run_dir, config=config, model=None, metrics=scores, data="prepared",
+                                 validation=validation)
+
+    monkeypatch.setattr(trainer, "train_run", trained)
+    monkeypatch.setattr(evaluation, "train_class_counts", lambda prepared: counts if prepared == "prepared" else None)
+    handed: list[tuple] = []
+    monkeypatch.setattr(metrics, "summary_lines", lambda given, **kwargs: handed.append((given, kwargs)) or
+                        [f"summary of accuracy {given['accuracy']}"])
+    assert train.main(_flags(data, out, "--epochs", "1")) == 0
+    assert handed == [(scores, {"class_counts": counts, "validation": validation})]
+    lines = (out / "train.log").read_text().splitlines()
+    assert lines[-2].endswith(" summary of accuracy 0.25") and lines[-1].endswith(f" run folder: {out}")
+
+
 def test_a_redirected_stdout_gets_the_epoch_lines_not_a_stream_of_progress_bar_redraws(tmp_path, capsys):
     """Keras draws its bars with carriage returns and backspaces on any POSIX stdout, a file or a pipe too:
     a redirected ESC-50 run wrote about 270 bytes of redraws per step into one line per epoch (about 35 MB
