@@ -1564,6 +1564,26 @@ def test_the_plateau_schedule_halves_the_rate_after_its_patience(tmp_path, monke
         [0.01] * 4 + [0.005] * 3 + [0.0025] * 3 + [0.00125] * 3 + [0.000625])
 
 
+def test_a_resumed_runs_seconds_add_the_earlier_sessions(tmp_path):
+    """Mutation audit of _train_run's seconds: a run resumed after a kill sums its sessions' wall time in
+    run_state.json. Counting the last session alone passed every test, as the killed-run test's second session
+    (more epochs and the evaluation) outlasted the first; here the earlier sessions hold 500 s."""
+    import time as clock
+
+    from sound_tf import trainer
+
+    config = _tiny_config(make_tree(tmp_path / "data", clips_per_class=4, corrupt=False), **{"train.epochs": 1})
+    run = tmp_path / "run"
+    run.mkdir()
+    earlier = 500.0
+    trainer.write_state(run, status="running", fingerprint=config.fingerprint(), seconds=earlier)
+    started = clock.time()
+    trainer.train_run(config, run, verbose=0, log=lambda m: None, evaluate_test=False)
+    session = clock.time() - started
+    state = json.loads((run / "run_state.json").read_text())
+    assert state["status"] == "done" and earlier < state["seconds"] <= earlier + session + 0.1
+
+
 def test_the_seed_decides_the_initial_weights(tmp_path, monkeypatch):
     from sound_tf import trainer
 
