@@ -32,7 +32,7 @@ import os
 import re
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -77,6 +77,11 @@ class RunSummary:
     test_set: str | None = None  # a digest of the clips the scores come from
     data: str | None = None  # a digest of every clip the run was given, with its label (split.csv, folds.csv)
     data_clips: int | None = None  # how many
+    #: a cross-validation's scores per fold done (``{"1": {"accuracy": ...}}``: crossval.json's ``per_fold``, or its
+    #: finished folds' metrics.json) and each fold's test clips as a digest (its ``fold_K/split.csv``'s test rows, or
+    #: ``folds.csv``'s rows of the fold when its folder is gone; ``None``: neither says)
+    fold_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    fold_tests: dict[str, str | None] = field(default_factory=dict)
 
 
 def _unreadable(path: Path, exc: OSError) -> CompareError:
@@ -393,6 +398,10 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
         folds, done = crossval.get("folds") or state.get("folds"), list(crossval.get("folds_done") or [])
         complete = bool(crossval.get("complete"))
         labels, summary.test_clips = crossval.get("labels"), crossval.get("num_examples")
+        for row in crossval.get("per_fold") or []:
+            if isinstance(row, dict) and str(row.get("fold")) in {str(fold) for fold in done}:
+                summary.fold_scores[str(row["fold"])] = {name: float(row[name]) for name in SCORES
+                                                         if isinstance(row.get(name), (int, float))}
         for name in SCORES:
             mean, std = (crossval.get(key) or {} for key in ("mean", "std"))
             if isinstance(mean.get(name), (int, float)):
@@ -408,6 +417,9 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
         metrics = [_read_object(run_dir / f"fold_{fold}" / "metrics.json") or {} for fold in done]
         complete = bool(folds) and len(done) == len(folds)
         labels = metrics[0].get("labels") if metrics else None
+        for fold, scores in zip(done, metrics):
+            summary.fold_scores[str(fold)] = {name: float(scores[name]) for name in SCORES
+                                              if isinstance(scores.get(name), (int, float))}
         clips = [fold.get("num_examples") for fold in metrics]
         summary.test_clips = sum(clips) if clips and all(isinstance(n, int) for n in clips) else None
         for name in SCORES:  # the population's standard deviation, as crossval's (metrics.aggregate_folds)
@@ -427,13 +439,28 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
     if isinstance(labels, list) and not settings.get("labels"):
         settings["labels"] = labels  # its config.json is the folds' template, without classes
     folds_csv = run_dir / "folds.csv"
+    rows = []
     if folds_csv.is_file():  # the clips of the folds done, each a test clip once: the digest of their assignment
         scored = {str(fold) for fold in done}
         rows = _read_csv_rows(folds_csv, ("path", "label", "fold"))
         summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
                                               row.get("fold", "")) for row in rows if row.get("fold") in scored])
         summary.data, summary.data_clips = _data_digest(rows, root)
+    summary.fold_tests = {str(fold): _fold_test_set(run_dir / f"fold_{fold}", str(fold), rows, root)
+                          for fold in done}
     return summary
+
+
+def _fold_test_set(fold_dir: Path, fold: str, folds_rows: Sequence[dict[str, str]], root: str | None) -> str | None:
+    """The digest of the clips a crossval's fold tested: its ``split.csv``'s test rows (with ``data.other_label``
+    a share of the other class's files, which ``folds.csv`` does not tell), or ``folds.csv``'s rows of the fold when
+    its folder is gone; ``None`` when neither file says."""
+    split = fold_dir / "split.csv"
+    if split.is_file():
+        rows = [row for row in _read_csv_rows(split, ("split", "path", "label")) if row.get("split") == "test"]
+    else:
+        rows = [row for row in folds_rows if row.get("fold") == fold]
+    return _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", "")) for row in rows])
 
 
 def summarise(run_dir: str | os.PathLike) -> RunSummary:
@@ -730,6 +757,78 @@ def over_seeds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[st
     return lines
 
 
+def _points(score: str, value: float, *, sign: bool = True) -> str:
+    """A difference of ``score``: accuracies in percentage points to 2 decimals (as the table's ``+-``), macro F1
+    to 3 (``+1.67``, ``-0.020``)."""
+    return f"{value:{'+' if sign else ''}.3f}" if score == "macro_f1" else f"{100 * value:{'+' if sign else ''}.2f}"
+
+
+def _not_paired(first: RunSummary, other: RunSummary) -> str | None:
+    """Why two crossvals' folds cannot be paired (``None``: they can): other folds done, or a fold tested on other
+    clips, or clips that neither folder lists."""
+    mine, theirs = list(first.fold_scores), list(other.fold_scores)
+    if not mine or not theirs:
+        return "no fold of one of them is done"
+    if set(mine) != set(theirs):
+        def listed(folds: Sequence[str]) -> str:
+            return ", ".join(sorted(folds, key=int))
+        return f"other folds done ({listed(mine)} against {listed(theirs)})"
+    unknown = sorted((fold for fold in mine if first.fold_tests.get(fold) is None
+                      or other.fold_tests.get(fold) is None), key=int)
+    if unknown:
+        return (f"the test clips of {'fold' if len(unknown) == 1 else 'folds'} {', '.join(unknown)} cannot be "
+                f"checked (no fold_K/split.csv and no folds.csv)")
+    differ = sorted((fold for fold in mine if first.fold_tests[fold] != other.fold_tests[fold]), key=int)
+    if differ:
+        return (f"{'fold' if len(differ) == 1 else 'folds'} {', '.join(differ)} tested other clips (each fold's "
+                f"split.csv test rows; another seed's --k folds, or other data)")
+    missing = [score for score in SCORES if any(score not in run.fold_scores[fold]
+                                                for run in (first, other) for fold in mine)]
+    if len(missing) == len(SCORES):
+        return "no fold gives its scores"
+    return None
+
+
+def paired_folds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
+    """Two or more cross-validations as a paper compares them: each other crossval against the first one given,
+    fold by fold on the same folds and test clips (:func:`_not_paired`, else one line saying why not): each fold's
+    difference (the other minus the first), their mean +- standard deviation (the population's, as crossval's) and
+    how many folds each one wins, ties counted."""
+    crossvals = [index for index, summary in enumerate(summaries) if summary.kind == "crossval"]
+    lines: list[str] = []
+    if len(crossvals) < 2:
+        return lines
+    first = crossvals[0]
+    for index in crossvals[1:]:
+        a, b = summaries[first], summaries[index]
+        why = _not_paired(a, b)
+        if why is not None:
+            lines.append(f"not paired: {names[index]} and {names[first]}: {why}; their scores are not compared fold "
+                         f"by fold")
+            continue
+        folds = sorted(a.fold_scores, key=int)
+        scores = [score for score in SCORES if all(score in run.fold_scores[fold] for run in (a, b) for fold in folds)]
+        diffs = {score: [b.fold_scores[fold][score] - a.fold_scores[fold][score] for fold in folds] for score in scores}
+        rows = [[f"fold {fold}", *(_points(score, diffs[score][at]) for score in scores)]
+                for at, fold in enumerate(folds)]
+        rows.append(["mean +- std", *(f"{_points(score, statistics.fmean(diffs[score]))} "
+                                      f"+-{_points(score, statistics.pstdev(diffs[score]), sign=False)}"
+                                      for score in scores)])
+        wins = []
+        for score in scores:
+            # a tie: the same score to 12 decimals (a fold's accuracy is a count over the same clips)
+            outcomes = Counter(0 if math.isclose(diff, 0.0, rel_tol=0, abs_tol=1e-12) else 1 if diff > 0 else -1
+                               for diff in diffs[score])
+            wins.append(f"{outcomes[1]} / {outcomes[-1]} / {outcomes[0]}")
+        rows.append(["wins, losses, ties", *wins])
+        header = ["", *(dict(zip(SCORES, ("accuracy", "balanced acc.", "macro F1")))[score] for score in scores)]
+        lines.append(f"paired over folds: {names[index]} minus {names[first]}, on the same "
+                     f"{counted(len(folds), 'folds')} and test clips (accuracies in percentage points; +- the "
+                     f"population std of the differences, ddof=0; wins: the folds {names[index]} scores higher):")
+        lines.extend(f"  {line}" for line in _aligned(header, rows))
+    return lines
+
+
 def check_csv_target(path: str | os.PathLike) -> None:
     """Refuse a ``--csv`` file that exists and is not a table this command wrote (its first line starts with
     :data:`COLUMNS`): a run's ``split.csv`` or ``history.csv`` given by mistake would be replaced whole.
@@ -819,6 +918,7 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
     seeds = over_seeds(summaries, names)
     lines.extend(seeds)
     lines.extend(other_data(summaries, names))
+    lines.extend(paired_folds(summaries, names))
     if any(summary.spread for summary in summaries):  # which +-: a paper's sample std (ddof=1) is larger
         lines.append("note: +- on a crossval's row is the standard deviation over its folds, the population's (ddof=0, "
                      "as numpy.std; --csv: <score>_std)" + ("; over seeds, over the seeds' scores, the population's "

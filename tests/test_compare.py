@@ -1126,3 +1126,91 @@ def test_a_json_file_not_in_its_format_leaves_its_run_out(runs, crossval_run, tm
     captured = capsys.readouterr()
     assert captured.err == f"warning: {run / name}: {problem}; {run} is left out\n"
     assert _name(run) not in captured.out and _name(runs["a"]) in captured.out
+
+
+#: Made-up per-fold scores (accuracy, balanced accuracy, macro F1) of two crossvals over the same four folds.
+PAIRED_A = {1: (0.80, 0.75, 0.78), 2: (0.90, 0.90, 0.88), 3: (0.70, 0.60, 0.70), 4: (0.85, 0.80, 0.84)}
+PAIRED_B = {1: (0.90, 0.85, 0.80), 2: (0.85, 0.90, 0.88), 3: (0.70, 0.65, 0.65), 4: (0.95, 0.95, 0.95)}
+
+
+def _made_crossval(folder: Path, scores: dict[int, tuple[float, float, float]], *, augment: bool,
+                   tested: dict[int, list[tuple[str, str]]] | None = None, folds: tuple[int, ...] = (1, 2, 3, 4)) -> Path:
+    """A crossval folder as crossval writes it, from made-up numbers (nothing trained): config.json, its state,
+    folds.csv, crossval.json with a per_fold row for each fold of ``scores`` and a finished fold_K (run_state.json,
+    metrics.json, split.csv with the fold's ``tested`` clips, two per fold unless given)."""
+    tested = {fold: [(f"/data/{fold}_{n}.wav", "dog" if n else "cat") for n in range(2)] for fold in folds} | (
+        tested or {})
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"augment": {"enabled": augment}, "train": {"seed": 0},
+                                                    "data": {"path": "/data"}}), encoding="utf-8")
+    (folder / "crossval_state.json").write_text(json.dumps({"folds": list(folds)}), encoding="utf-8")
+    _write_rows(folder / "folds.csv", [{"path": path, "label": label, "fold": str(fold), "group": ""}
+                                       for fold in folds for path, label in tested[fold]])
+    names = ("accuracy", "balanced_accuracy", "macro_f1")
+    rows = [{"fold": fold, **dict(zip(names, values))} for fold, values in scores.items()]
+    for fold, values in scores.items():
+        run = folder / f"fold_{fold}"
+        run.mkdir()
+        (run / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}), encoding="utf-8")
+        (run / "metrics.json").write_text(json.dumps({**dict(zip(names, values)), "num_examples": 2}),
+                                          encoding="utf-8")
+        _write_rows(run / "split.csv", [{"split": "test", "path": path, "label": label} for path, label in tested[fold]]
+                    + [{"split": "train", "path": f"/data/other_{fold}.wav", "label": "cat"}])
+    table = np.array(list(scores.values()))
+    (folder / "crossval.json").write_text(json.dumps({
+        "folds": list(folds), "folds_done": list(scores), "complete": len(scores) == len(folds),
+        "num_folds": len(scores), "num_examples": 2 * len(scores), "labels": ["cat", "dog"],
+        "mean": dict(zip(names, table.mean(axis=0))), "std": dict(zip(names, table.std(axis=0))),
+        "per_fold": rows}), encoding="utf-8")
+    return folder
+
+
+def _paired(lines: list[str]) -> list[list[str]]:
+    start = next(at for at, line in enumerate(lines) if line.startswith("paired over folds:"))
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[start + 2:start + 8]]  # below its header
+
+
+def test_two_crossvals_on_the_same_folds_are_compared_fold_by_fold(tmp_path, capsys, monkeypatch):
+    """default vs --no-augment on the same four folds and test clips: each fold's difference (the second minus the
+    first), their mean +- the population std and the folds each wins, loses and ties, per score."""
+    monkeypatch.chdir(tmp_path)
+    _made_crossval(tmp_path / "aug", PAIRED_A, augment=True)
+    _made_crossval(tmp_path / "noaug", PAIRED_B, augment=False)
+    assert compare.main(["aug", "noaug"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ("paired over folds: noaug minus aug, on the same 4 folds and test clips (accuracies in percentage points; "
+            "+- the population std of the differences, ddof=0; wins: the folds noaug scores higher):") in lines
+    table = _paired(lines)
+    # accuracy: +10, -5, 0, +10 points: mean 3.75, population std sqrt(168.75 / 4) = 6.495
+    assert [row[1] for row in table] == ["+10.00", "-5.00", "+0.00", "+10.00", "+3.75 +-6.50", "2 / 1 / 1"]
+    # balanced accuracy: +10, 0, +5, +15: mean 7.5, std sqrt(125 / 4) = 5.590
+    assert [row[2] for row in table] == ["+10.00", "+0.00", "+5.00", "+15.00", "+7.50 +-5.59", "3 / 0 / 1"]
+    # macro F1: +0.02, 0, -0.05, +0.11: mean 0.02, std sqrt(0.0134 / 4) = 0.0579
+    assert [row[3] for row in table] == ["+0.020", "+0.000", "-0.050", "+0.110", "+0.020 +-0.058", "2 / 1 / 1"]
+    assert [row[0] for row in table] == ["fold 1", "fold 2", "fold 3", "fold 4", "mean +- std", "wins, losses, ties"]
+
+
+def test_crossvals_on_other_folds_or_test_clips_are_not_paired(tmp_path, capsys, monkeypatch):
+    """Another fold tested (a clip of fold 3 not the same), other folds done, or fold folders deleted (folds.csv then
+    says which clips each fold tested): one line says why, and no paired numbers; the same clips from folds.csv pair."""
+    monkeypatch.chdir(tmp_path)
+    _made_crossval(tmp_path / "aug", PAIRED_A, augment=True)
+    _made_crossval(tmp_path / "other", PAIRED_B, augment=False,
+                   tested={3: [("/data/3_0.wav", "cat"), ("/data/3_9.wav", "dog")]})
+    _made_crossval(tmp_path / "half", {fold: PAIRED_B[fold] for fold in (1, 2)}, augment=False)
+    assert compare.main(["aug", "other", "half"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith(("not paired", "paired"))] == [
+        "not paired: other and aug: fold 3 tested other clips (each fold's split.csv test rows; another seed's --k "
+        "folds, or other data); their scores are not compared fold by fold",
+        "not paired: half and aug: other folds done (1, 2, 3, 4 against 1, 2); their scores are not compared fold "
+        "by fold"]
+    gone = _made_crossval(tmp_path / "gone", PAIRED_B, augment=False)
+    for fold in PAIRED_B:
+        shutil.rmtree(gone / f"fold_{fold}")  # crossval.json is still read, folds.csv gives each fold's clips
+    assert compare.main(["aug", "gone"]) == 0
+    assert [row[1] for row in _paired(capsys.readouterr().out.splitlines())][4] == "+3.75 +-6.50"
+    (gone / "folds.csv").unlink()
+    assert compare.main(["aug", "gone"]) == 0
+    assert ("not paired: gone and aug: the test clips of folds 1, 2, 3, 4 cannot be checked (no fold_K/split.csv and "
+            "no folds.csv); their scores are not compared fold by fold") in capsys.readouterr().out.splitlines()
