@@ -219,6 +219,27 @@ def write_crossval_csv(path: Path, rows: Sequence[dict[str, Any]], summary: dict
     return atomic.write_csv(path, columns, lines)
 
 
+PER_CLASS_CSV = "crossval_per_class.csv"
+
+
+def write_per_class_csv(path: Path, summary: dict[str, Any]) -> Path:
+    """One row per class: the folds whose test clips hold it, its precision, recall and F1 as mean and std over
+    those folds (the population std, ddof=0, as :data:`STD_ROW`; ``summary``'s ``per_class_folds``), then its
+    pooled F1 and support (of the summed confusion matrix); metrics to 6 decimals, empty for a class no fold
+    tested."""
+    from .metrics import PER_CLASS_SCORES
+
+    pooled = summary["pooled"]["per_class"]
+    columns = ["label", "folds", *(f"{name}_{kind}" for name in PER_CLASS_SCORES for kind in ("mean", "std")),
+               "pooled_f1", "support"]
+    lines = []
+    for label, over in summary["per_class_folds"].items():
+        spread = [f"{over[kind][name]:.6f}" if over["folds"] else "" for name in PER_CLASS_SCORES
+                  for kind in ("mean", "std")]
+        lines.append([label, over["folds"], *spread, f"{pooled[label]['f1']:.6f}", pooled[label]["support"]])
+    return atomic.write_csv(path, columns, lines)
+
+
 # -- the cross-validation ---------------------------------------------------------------------------------
 def fold_data(splits: dict[str, list[Example]], item_of: dict[str, Any], labels: tuple[str, ...], fold: int, *,
               skipped: list[tuple[str, str]], stats: dict[str, Any]) -> Any:
@@ -575,6 +596,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
               **summary, "std_ddof": 0, "per_fold": rows}
     write_metrics_json(out_dir / "crossval.json", result)
     write_crossval_csv(out_dir / "crossval.csv", rows, summary)
+    write_per_class_csv(out_dir / PER_CLASS_CSV, summary)
     labels = summary["labels"]
     title = f"pooled over {counted(len(done), 'folds')}"
     figures = {"Pooled confusion matrix": report.plot_confusion_matrix(
@@ -619,6 +641,8 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
              + ", ".join(f"{key} {summary['mean'][key]:.4f}"
                          + (f" +/- {summary['std'][key]:.4f}" if len(done) > 1 else "")
                          for key in ("accuracy", "balanced_accuracy", "macro_f1")),
+             f"per class over folds: {PER_CLASS_CSV} and the report (precision, recall, F1: mean +/- the "
+             f"population std over the folds whose test clips hold the class)",
              "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
@@ -627,7 +651,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                              figures=figures, skipped=skipped, extra_tables={"Per fold": rows}, notes=notes)
     for line in notes:
         log(line)
-    log(f"cross-validation folder: {out_dir} (crossval.json, crossval.csv, report.html)")
+    log(f"cross-validation folder: {out_dir} (crossval.json, crossval.csv, {PER_CLASS_CSV}, report.html)")
     return result
 
 

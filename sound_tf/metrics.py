@@ -543,7 +543,8 @@ def aggregate_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         ``numpy.std``) of ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``micro_f1``,
         ``weighted_f1`` and each ``top_k`` present in every fold; ``per_fold`` (the scalars of each
         fold); ``confusion_matrix`` (the sum over folds), ``labels``, ``num_examples`` and ``pooled``
-        (:func:`metrics_from_confusion` of the pooled matrix, with ``per_class``).
+        (:func:`metrics_from_confusion` of the pooled matrix, with ``per_class``); ``per_class_folds``
+        (:func:`per_class_over_folds`: each class's precision, recall and F1, mean and std over the folds).
     """
     if not fold_metrics:
         raise MetricsError("aggregate_folds needs at least one fold's metrics, got none")
@@ -565,7 +566,41 @@ def aggregate_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         "labels": labels,
         "num_examples": int(pooled_cm.sum()),
         "pooled": metrics_from_confusion(pooled_cm, labels),
+        "per_class_folds": per_class_over_folds(fold_metrics),
     }
+
+
+PER_CLASS_SCORES = ("precision", "recall", "f1")
+
+
+def per_class_over_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each class's precision, recall and F1 over the folds: their mean and population standard deviation
+    (``ddof=0``, as :func:`aggregate_folds`' ``std``) over the folds whose test clips hold the class.
+
+    A fold without a clip of the class (support 0) has no recall or F1 for it and is left out of its numbers, as
+    the per-class table shows it as ``-``; ``folds`` says how many folds each class's numbers are over. The pooled
+    per-class numbers (``pooled``'s ``per_class``) are of the summed confusion matrix, where a fold of many clips
+    weighs more; these weigh each fold alike, as the mean over folds of the scalar scores does.
+
+    Returns
+    -------
+    dict
+        ``{label: {"folds": n, "mean": {"precision", "recall", "f1"}, "std": {...}}}`` in the labels' order;
+        a class no fold tested: ``{"folds": 0}``.
+    """
+    labels = list(fold_metrics[0].get("labels", [])) if fold_metrics else []
+    result: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        tested = [fold["per_class"][label] for fold in fold_metrics
+                  if int((fold.get("per_class") or {}).get(label, {}).get("support", 0)) > 0]
+        if not tested:
+            result[label] = {"folds": 0}
+            continue
+        table = np.array([[float(stats[name]) for name in PER_CLASS_SCORES] for stats in tested])  # [folds, 3]
+        result[label] = {"folds": len(tested),
+                         "mean": {name: float(v) for name, v in zip(PER_CLASS_SCORES, table.mean(axis=0))},
+                         "std": {name: float(v) for name, v in zip(PER_CLASS_SCORES, table.std(axis=0))}}
+    return result
 
 
 # -- files -------------------------------------------------------------------------------------------

@@ -540,6 +540,23 @@ def _metrics_sections(metrics: Mapping[str, Any] | None, evaluated: str = "test"
             [(label, s["precision"], *((s["recall"], s["f1"]) if int(s["support"]) else ("\u2013", "\u2013")),
               int(s["support"])) for label, s in items],
             row_classes=["weak" if label in weak else "" for label, _ in items]))
+    over_folds = metrics.get("per_class_folds") if "mean" in metrics and "std" in metrics else None
+    if over_folds:  # aggregate_folds' per_class_folds: each fold weighs alike, as the mean of the scalars
+        one_fold = metrics.get("num_folds") == 1
+        rows = []
+        for label, over in over_folds.items():
+            cells: list[Any] = []
+            for name in ("precision", "recall", "f1"):
+                mean = over["mean"][name] if over.get("folds") else "\u2013"
+                std = ("\u2013" if not over.get("folds") else float("nan") if one_fold or over["folds"] == 1
+                       else over["std"][name])
+                cells += [mean, std]
+            rows.append((label, int(over.get("folds", 0)), *cells))
+        per_class_html += ("<h3>Per class over the folds</h3><p>Each class's mean and std over the folds whose test "
+                           "clips hold it (folds), each fold weighing alike; std = the population standard "
+                           "deviation over those folds (n/a over one fold). The table above is pooled.</p>"
+                           + _table(("class", "folds", "precision mean", "precision std", "recall mean",
+                                     "recall std", "F1 mean", "F1 std"), rows))
     pairs_html = '<p class="empty">no confusion matrix</p>'
     if metrics.get("confusion_matrix") is not None and metrics.get("labels"):
         pairs = confused_pairs(metrics["confusion_matrix"], metrics["labels"], top=20)

@@ -255,6 +255,51 @@ def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_p
     assert "2 of 4 folds finished; pending: [1, 3]" in page
 
 
+def test_per_class_numbers_are_given_as_mean_and_std_over_the_folds_that_test_the_class(tmp_path):
+    """crossval.json's per_class_folds, crossval_per_class.csv and the report give each class's precision, recall
+    and F1 as mean and population std over the folds whose test clips hold it (fold 3 has no clip of mid, which it
+    predicted once: its precision 0 there is left out); the pooled numbers stay beside them. No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    folds = {1: ([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2]),  # all right
+             2: ([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 2]),  # a high taken for low
+             3: ([0, 0, 1, 1], [0, 0, 1, 2])}  # no mid clip; a low taken for mid
+    for fold, (y_true, y_pred) in folds.items():
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json", compute_metrics(y_true, np.eye(3)[y_pred], labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    lines: list[str] = []
+    result = summarise(out, [1, 2, 3], config=Config(), log=lines.append)
+    over = json.loads((out / "crossval.json").read_text())["per_class_folds"]
+    assert over == result["per_class_folds"]
+    assert [over[label]["folds"] for label in labels] == [3, 3, 2]
+    # high: recall 1, 0.5, 1; F1 1, 2/3, 1.  low: precision 1, 2/3, 1; recall 1, 1, 0.5; F1 1, 0.8, 2/3
+    assert over["high"]["mean"] == pytest.approx({"precision": 1.0, "recall": 5 / 6, "f1": 8 / 9})
+    assert over["high"]["std"] == pytest.approx({"precision": 0.0, "recall": 0.235702, "f1": 0.157135}, abs=1e-6)
+    assert over["low"]["mean"] == pytest.approx({"precision": 8 / 9, "recall": 5 / 6, "f1": 37 / 45})
+    assert over["low"]["std"]["f1"] == pytest.approx(0.136987, abs=1e-6)
+    assert over["mid"] == {"folds": 2, "mean": {"precision": 1.0, "recall": 1.0, "f1": 1.0},
+                           "std": {"precision": 0.0, "recall": 0.0, "f1": 0.0}}
+    assert result["pooled"]["per_class"]["mid"]["precision"] == pytest.approx(0.8)  # fold 3's mid counts pooled
+    with (out / "crossval_per_class.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["label"], r["folds"], r["recall_mean"], r["recall_std"], r["f1_mean"], r["f1_std"], r["pooled_f1"],
+             r["support"]) for r in table] == [
+        ("high", "3", "0.833333", "0.235702", "0.888889", "0.157135", "0.909091", "6"),
+        ("low", "3", "0.833333", "0.235702", "0.822222", "0.136987", "0.833333", "6"),
+        ("mid", "2", "1.000000", "0.000000", "1.000000", "0.000000", "0.888889", "4")]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h3>Per class over the folds</h3>" in page
+    assert ("<tr><td>high</td><td class=\"num\">3</td><td class=\"num\">1.0000</td><td class=\"num\">0.0000</td>"
+            "<td class=\"num\">0.8333</td><td class=\"num\">0.2357</td><td class=\"num\">0.8889</td>"
+            "<td class=\"num\">0.1571</td></tr>") in page
+    assert any(line.startswith("per class over folds: crossval_per_class.csv and the report") for line in lines)
+
+
 def test_the_pooled_data_advice_names_its_counts_as_the_dataset_not_a_training_split(tmp_path):
     """The pooled advice counts each class's clips over every fold (20 here); no fold's model trained on
     20 clips of a class (each trained on the other fold's 10), so the sentence must not call them training

@@ -529,8 +529,15 @@ def test_crossval_report_tables_come_from_the_pooled_matrix(tmp_path):
     # Pooled: a [4, 1] (precision 4/6, recall 4/5), b [2, 5] (precision 5/6, recall 5/7).
     f1 = lambda p, r: f"{2 * p * r / (p + r):.4f}"  # noqa: E731
     header, rows = _table_rows(page, "per-class")
-    assert rows == [["a", f"{4 / 6:.4f}", "0.8000", f1(4 / 6, 4 / 5), "5"],
-                    ["b", f"{5 / 6:.4f}", f"{5 / 7:.4f}", f1(5 / 6, 5 / 7), "7"]]
+    assert rows[:2] == [["a", f"{4 / 6:.4f}", "0.8000", f1(4 / 6, 4 / 5), "5"],
+                        ["b", f"{5 / 6:.4f}", f"{5 / 7:.4f}", f1(5 / 6, 5 / 7), "7"]]
+    # Over the folds, each weighing alike: a's precision 3/3 and 1/3, recall 3/4 and 1/1, F1 6/7 and 1/2; b's
+    # precision 2/3 and 3/3, recall 2/2 and 3/5, F1 0.8 and 0.75 (mean, then the population std of two: half the gap)
+    assert header[5:] == ["class", "folds", "precision mean", "precision std", "recall mean", "recall std", "F1 mean",
+                          "F1 std"]
+    assert rows[2:] == [["a", "2", "0.6667", "0.3333", "0.8750", "0.1250", f"{(6 / 7 + 0.5) / 2:.4f}",
+                         f"{(6 / 7 - 0.5) / 2:.4f}"],
+                        ["b", "2", "0.8333", "0.1667", "0.8000", "0.2000", "0.7750", "0.0250"]]
     header, rows = _table_rows(page, "confusions")
     assert rows == [["b", "a", "2", f"{2 / 7:.1%}"], ["a", "b", "1", "20.0%"]]
 
