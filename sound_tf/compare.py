@@ -915,10 +915,10 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
             # crossval refuses data.split_file (one split, not folds); its folds.csv is a manifest with a fold column
             lines.append("      a seed draws its own folds of data without folds (crossval --k); --data CV/folds.csv "
                          "gives a crossval of another seed CV's folds")
+    lines.extend(paired_folds(summaries, names))
     seeds = over_seeds(summaries, names)
     lines.extend(seeds)
     lines.extend(other_data(summaries, names))
-    lines.extend(paired_folds(summaries, names))
     if any(summary.spread for summary in summaries):  # which +-: a paper's sample std (ddof=1) is larger
         lines.append("note: +- on a crossval's row is the standard deviation over its folds, the population's (ddof=0, "
                      "as numpy.std; --csv: <score>_std)" + ("; over seeds, over the seeds' scores, the population's "
