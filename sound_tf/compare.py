@@ -9,7 +9,8 @@ run with its test scores, then every setting whose value is not the same in all 
 were scored on different test clips (another split, other data), it says so: their scores do not
 measure the same thing. Runs that differ in their seed alone and were given the same clips are averaged, one line
 per arm of the ablation with its spread. Cross-validations run on the same folds and test clips are compared fold
-by fold, each against the first given: the differences, their mean and spread, and the folds each wins. Nothing is trained or loaded, and TensorFlow is not imported.
+by fold, each against the first given: the differences, their mean and spread, and the folds each wins. Nothing
+is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
 train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a

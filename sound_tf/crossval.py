@@ -10,8 +10,8 @@ Every file is decoded once for all folds. Each fold folder is a complete run fol
 ``metrics.json``, ``curves.png``, ``report.html``...).
 
 ``OUT`` receives ``crossval.json`` (per-fold scores, mean and standard deviation, pooled metrics, each class's
-mean and standard deviation over the folds), ``crossval.csv``, ``crossval_per_class.csv``, the pooled ``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with
-every fold's training curves. Running the same command again after a kill skips the finished folds
+mean and standard deviation over the folds), ``crossval.csv``, ``crossval_per_class.csv``, the pooled
+``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with every fold's training curves. Running the same command again after a kill skips the finished folds
 (read back from their ``metrics.json``) and resumes the unfinished one at its last finished epoch.
 
 Examples

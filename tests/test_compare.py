@@ -1134,7 +1134,8 @@ PAIRED_B = {1: (0.90, 0.85, 0.80), 2: (0.85, 0.90, 0.88), 3: (0.70, 0.65, 0.65),
 
 
 def _made_crossval(folder: Path, scores: dict[int, tuple[float, float, float]], *, augment: bool,
-                   tested: dict[int, list[tuple[str, str]]] | None = None, folds: tuple[int, ...] = (1, 2, 3, 4)) -> Path:
+                   tested: dict[int, list[tuple[str, str]]] | None = None,
+                   folds: tuple[int, ...] = (1, 2, 3, 4)) -> Path:
     """A crossval folder as crossval writes it, from made-up numbers (nothing trained): config.json, its state,
     folds.csv, crossval.json with a per_fold row for each fold of ``scores`` and a finished fold_K (run_state.json,
     metrics.json, split.csv with the fold's ``tested`` clips, two per fold unless given)."""
