@@ -11,8 +11,9 @@ Every file is decoded once for all folds. Each fold folder is a complete run fol
 
 ``OUT`` receives ``crossval.json`` (per-fold scores, mean and standard deviation, pooled metrics, each class's
 mean and standard deviation over the folds), ``crossval.csv``, ``crossval_per_class.csv``, the pooled
-``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with every fold's training curves. Running the same command again after a kill skips the finished folds
-(read back from their ``metrics.json``) and resumes the unfinished one at its last finished epoch.
+``confusion_matrix.png`` and ``per_class.png`` and a ``report.html`` with every fold's training curves. Running the
+same command again after a kill skips the finished folds (read back from their ``metrics.json``) and resumes the
+unfinished one at its last finished epoch.
 
 Examples
 --------
@@ -226,7 +227,7 @@ def write_per_class_csv(path: Path, summary: dict[str, Any]) -> Path:
     """One row per class: the folds whose test clips hold it, its precision, recall and F1 as mean and std over
     those folds (the population std, ddof=0, as :data:`STD_ROW`; ``summary``'s ``per_class_folds``), then its
     pooled F1 and support (of the summed confusion matrix); metrics to 6 decimals, empty for a class no fold
-    tested."""
+    tested (its std, for a class one fold tested)."""
     from .metrics import PER_CLASS_SCORES
 
     pooled = summary["pooled"]["per_class"]
@@ -234,7 +235,8 @@ def write_per_class_csv(path: Path, summary: dict[str, Any]) -> Path:
                "pooled_f1", "support"]
     lines = []
     for label, over in summary["per_class_folds"].items():
-        spread = [f"{over[kind][name]:.6f}" if over["folds"] else "" for name in PER_CLASS_SCORES
+        # a class tested by one fold has no spread (a std of 0 would read as folds that agree): left empty
+        spread = [f"{over[kind][name]:.6f}" if over["folds"] > (kind == "std") else "" for name in PER_CLASS_SCORES
                   for kind in ("mean", "std")]
         lines.append([label, over["folds"], *spread, f"{pooled[label]['f1']:.6f}", pooled[label]["support"]])
     return atomic.write_csv(path, columns, lines)
@@ -641,8 +643,9 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
              + ", ".join(f"{key} {summary['mean'][key]:.4f}"
                          + (f" +/- {summary['std'][key]:.4f}" if len(done) > 1 else "")
                          for key in ("accuracy", "balanced_accuracy", "macro_f1")),
-             f"per class over folds: {PER_CLASS_CSV} and the report (precision, recall, F1: mean +/- the "
-             f"population std over the folds whose test clips hold the class)",
+             (f"per class over folds: {PER_CLASS_CSV} and the report (precision, recall, F1: mean +/- the "
+              f"population std over the folds whose test clips hold the class)" if len(done) > 1
+              else f"per class: {PER_CLASS_CSV} and the report (fold {done[0]} alone: no spread)"),
              "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")

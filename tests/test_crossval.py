@@ -1512,6 +1512,10 @@ def test_the_summary_orders_ten_folds_by_number_and_logs_mean_and_std(tmp_path):
     summarise(out, list(range(1, 11)), config=Config(), log=lines.append)
     assert "fold 2 alone (no spread over one fold): accuracy 0.6667, balanced_accuracy " in "\n".join(lines), lines
     assert not [line for line in lines if "+/-" in line], lines
+    assert "per class: crossval_per_class.csv and the report (fold 2 alone: no spread)" in lines
+    with (out / "crossval_per_class.csv").open(newline="") as handle:  # fold 2: its mid taken for low
+        assert [(r["label"], r["folds"], r["recall_mean"], r["recall_std"]) for r in csv.DictReader(handle)] == [
+            ("high", "1", "1.000000", ""), ("low", "1", "1.000000", ""), ("mid", "1", "0.000000", "")]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert '<td>accuracy</td><td class="num">0.6667</td><td class="num">n/a</td>' in page
 
