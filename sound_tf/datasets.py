@@ -1819,7 +1819,7 @@ def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int, *,
     split's examples of kept labels), drawn without replacement from ``seed`` and the split's own stream (the
     same seed draws the same files), in input order; a split with fewer keeps them all. A file of ``unreadable``
     (paths) is passed over: the next file of the same seeded order takes its place, so that a split keeps its share
-    (without such files, the same draw)."""
+    (without such files, the same draw); an unreadable file of a kept label counts for no share."""
     if data.other_label is None:
         return {name: list(splits[name]) for name in SPLITS}
     unreadable = set(unreadable)
@@ -1827,7 +1827,9 @@ def draw_other(splits: Mapping[str, Sequence[Example]], data: Any, seed: int, *,
     for index, name in enumerate(SPLITS):
         examples = list(splits[name])
         other = [i for i, ex in enumerate(examples) if ex.label == data.other_label]
-        wanted, _ = class_shares(len(examples) - len(other), data)
+        # the split's readable files of kept labels: a listed file missing took a share of others as if it trained
+        kept = sum(ex.label != data.other_label and ex.path not in unreadable for ex in examples)
+        wanted, _ = class_shares(kept, data)
         rng = np.random.default_rng([_check_seed(seed), _OTHER_STREAM, index])
         order = np.asarray(other, dtype=np.int64)[rng.permutation(len(other))].tolist()
         taken = set([i for i in order if examples[i].path not in unreadable][:wanted])
@@ -2456,7 +2458,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     if (rates := rates_line([item.source for name in SPLITS for item in items[name]],
                             config.audio.sample_rate_hz)) is not None:
         log(rates)
-    log(f"data: {total} files" + (f" used ({left} of the other labels left out)" if left else "")
+    # 'used': the files that train, validate and test (an unreadable one is among the skipped, not the used)
+    used = len({ex.path for ex in all_examples if ex.label != data.silence_label and ex.path in result.cached})
+    log((f"data: {used} files used ({left} of the other labels left out)" if left else f"data: {total} files")
         + f", {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")

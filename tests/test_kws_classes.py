@@ -357,6 +357,28 @@ def test_a_listed_file_that_is_missing_is_skipped_naming_its_list_and_line(tmp_p
         prepare_dataset(_config(root, tmp_path, **{"data.strict": True}), tmp_path / "strict", log=lambda _: None)
 
 
+def test_a_missing_listed_file_is_not_counted_as_used_and_takes_no_share_of_the_other_class(tmp_path):
+    """A Speech Commands copy lacking one file testing_list.txt names read 'data: 810 files used ..., decoded 809 /
+    reused 0, skipped 1', the missing file among the used; and the test split's other-class share was drawn for its
+    listed files, the missing one among them (9 words' files at data.other_share 0.3: 5 '_unknown_' files where the
+    8 that test take 4). The used are now the files that train, validate and test, and the share is the readable's."""
+    root = make_kws_tree(tmp_path / "sc")
+    (root / f"yes/{SPEAKERS[4]}_nohash_1.wav").unlink()
+    config = _config(root, tmp_path, **{"data.other_share": 0.3})
+    lines: list[str] = []
+    prepared = prepare_dataset(config, tmp_path / "run", log=lines.append)
+    test = Counter(item.label for item in prepared.splits["test"])
+    assert sum(test[word] for word in KEPT) == 8
+    assert class_shares(9, config.data) == (5, 2) and class_shares(8, config.data) == (4, 1)  # 4.5 and 1.5 round up
+    assert (test["_unknown_"], test["_silence_"]) == (4, 1)
+    files = {item.source for name in SPLITS for item in prepared.splits[name] if item.label != "_silence_"}
+    assert len(files) == 27 + 9 + 8 + (14 + 5 + 4)  # the words' files, and the other class's of train, val, test
+    left = len(OTHERS) * len(SPEAKERS) * TAKES - 23  # 60 - 23 = 37
+    summary = next(line for line in lines if "classes, decoded" in line)
+    assert summary.startswith(f"data: 67 files used ({left} of the other labels left out), 5 classes, decoded 67 / "
+                              f"reused 0, skipped 1; ")
+
+
 def test_the_augment_line_says_the_noise_mixed_in_is_the_first_part_of_each_recording(tree, tmp_path):
     """With a silence class, training mixes in only the first 70% of each noise recording; the augment line read
     'from .../_background_noise_ (2 files, 12.6 s)' of recordings lasting 18 s, with no word of why. It now says which
@@ -700,7 +722,7 @@ def test_an_unreadable_drawn_other_file_is_replaced_by_the_next_of_the_draw_and_
     summary = next(line for line in lines if "classes, decoded" in line)
     used = sum(len(first.splits[name]) for name in SPLITS)  # and the unreadable file, tried
     words, others = (45, 60) if layout == "folds" else (60, 40)
-    assert summary.startswith(f"data: {used + 1} files used ({others - (used - words) - 1} of the other labels left "
+    assert summary.startswith(f"data: {used} files used ({others - (used - words) - 1} of the other labels left "
                               f"out), 4 classes, decoded {used} / reused 0, skipped 1")
     assert "had fewer than the share" not in lines[-1]
 
