@@ -2013,6 +2013,20 @@ def _refuse_silence_of_the_data(examples: Sequence[Example], data: Any, root: Pa
                        + "; to cut it from noise, rename the folder (or move it out of the data)")
 
 
+def folds_held_apart(splits: Mapping[str, Sequence[Any]]) -> str | None:
+    """``"Speech Commands' validation_list.txt and testing_list.txt, ..."`` when a split (a run's, of :class:`Example`
+    or :class:`Item`) is those lists' (validation fold 2 and test fold 3 alone, beside the two lists; training holds
+    neither), which keep each speaker in one split; ``None`` otherwise. The validation/test gap line
+    (:func:`sound_tf.metrics.validation_gap`) advised a group column and folds to such a run."""
+    folds = {name: {ex.fold for ex in splits.get(name, ())} for name in SPLITS}
+    if folds["val"] != {2} or folds["test"] != {3} or folds["train"] & {2, 3}:
+        return None
+    tops = {Path(getattr(ex, "source", None) or ex.path).parent.parent for ex in splits["test"]}
+    if not any(all((top / name).is_file() for name in SPEECH_COMMANDS_LISTS.values()) for top in tops):
+        return None
+    return f"Speech Commands' {' and '.join(SPEECH_COMMANDS_LISTS.values())}, which keep each speaker in one split"
+
+
 def _split_fold(examples: Sequence[Example]) -> int | None:
     """The fold all of a split's ``examples`` share (Speech Commands' test split is fold 3), else ``None``: a
     silence clip of that split takes it, so that ``evaluate --fold 3`` finds it too."""

@@ -385,10 +385,12 @@ GAP_MIN_CLIPS = 20
 
 def validation_gap(metrics: Mapping[str, Any], validation: Mapping[str, Any] | None) -> str | None:
     """A line when the test accuracy in ``metrics`` is far below the validation accuracy of the same model
-    (``validation``: ``{"accuracy", "num_examples"}``, the kept epoch's), ``None`` otherwise: the test clips are
-    of another kind than the validation clips (other speakers, recordings or folds), so validation overstates what
-    the model does on new data, and advice to add data does not reach the cause. Fires when the gap is at least
-    :data:`GAP_MIN` and twice its standard error, with :data:`GAP_MIN_CLIPS` clips in each set or more."""
+    (``validation``: ``{"accuracy", "num_examples"}``, the kept epoch's, and ``"held_apart"`` when the split keeps
+    speakers apart already, :func:`~sound_tf.datasets.folds_held_apart`: no group column is advised), ``None``
+    otherwise: the test clips are of another kind than the validation clips (other speakers, recordings or folds),
+    so validation overstates what the model does on new data, and advice to add data does not reach the cause. Fires
+    when the gap is at least :data:`GAP_MIN` and twice its standard error, with :data:`GAP_MIN_CLIPS` clips in each
+    set or more."""
     if not validation or "accuracy" not in metrics:
         return None
     try:
@@ -402,6 +404,13 @@ def validation_gap(metrics: Mapping[str, Any], validation: Mapping[str, Any] | N
     error = float(np.sqrt(val * (1 - val) / n_val + test * (1 - test) / n_test))
     if gap < GAP_MIN or gap < 2 * error:
         return None
+    if validation.get("held_apart"):  # the data's own folds: a group column or folds would change nothing
+        return (f"test accuracy {test:.2f} ({n_test} clips) is far below validation accuracy {val:.2f} ({n_val} "
+                f"clips): validation and test are {validation['held_apart']}, so training shares no speaker or "
+                f"recording with them; the test clips differ from the validation clips in another way (their "
+                f"speakers or recording conditions, or a draw of few clips), and validation, which chose the kept "
+                f"epoch, overstates what the model does on new data. `python -m sound_tf.crossval` measures over "
+                f"several held-out sets (the data's folds, or --k K) how far a score moves from one to another")
     return (f"test accuracy {test:.2f} ({n_test} clips) is far below validation accuracy {val:.2f} ({n_val} clips): "
             f"the test clips differ from the validation clips (other speakers, recordings or folds), so validation "
             f"overstates what the model does on new data. If validation shares speakers or recordings with training, "

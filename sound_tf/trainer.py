@@ -33,8 +33,8 @@ import tensorflow as tf
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
 from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
-from .datasets import (SILENCE_CSV, SKIPPED_CSV, SPLIT_CSV, PreparedData, longer_than_clip, prepare_dataset,
-                       read_split_csv)
+from .datasets import (SILENCE_CSV, SKIPPED_CSV, SPLIT_CSV, PreparedData, folds_held_apart, longer_than_clip,
+                       prepare_dataset, read_split_csv)
 from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
@@ -675,16 +675,19 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
     return f"{why}; the model keeps epoch {best + 1}'s weights, its lowest validation loss ({best_loss:.4f}; {kept})"
 
 
-def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examples: int) -> dict[str, Any] | None:
+def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examples: int, *,
+                    held_apart: str | None = None) -> dict[str, Any] | None:
     """The validation accuracy of the weights the model keeps (``kept``: the file loaded), as ``{"accuracy",
     "num_examples"}``: the epoch of the lowest validation loss (:func:`how_training_ended`), or the last epoch's
-    when it keeps the last; ``None`` when the history has no such accuracy."""
+    when it keeps the last; ``None`` when the history has no such accuracy. ``held_apart``
+    (:func:`~sound_tf.datasets.folds_held_apart`), when given, is kept under that key for the gap line's advice."""
     accuracies = list(history.get("val_accuracy", []))
     best_loss, since = best_so_far(list(history.get("val_loss", [])))
     at = len(accuracies) - 1 if kept == FINAL_WEIGHTS or best_loss is None else len(history["val_loss"]) - 1 - since
     if not 0 <= at < len(accuracies) or not math.isfinite(accuracies[at]):
         return None
-    return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples)}
+    return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples),
+            **({"held_apart": held_apart} if held_apart else {})}
 
 
 def kept_weights(run_dir: Path) -> str:
@@ -700,10 +703,10 @@ def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     run_dir = Path(run_dir)
     try:
         history = read_history(run_dir / "history.csv")
-        num_examples = len(read_split_csv(run_dir / SPLIT_CSV, run_file=True)["val"])
+        splits = read_split_csv(run_dir / SPLIT_CSV, run_file=True)
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
-    return kept_validation(history, kept_weights(run_dir), num_examples)
+    return kept_validation(history, kept_weights(run_dir), len(splits["val"]), held_apart=folds_held_apart(splits))
 
 
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).
@@ -971,7 +974,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     kept = kept_weights(run_dir)
     history = read_history(run_dir / "history.csv")
     log(how_training_ended(history, config, kept))
-    validation = kept_validation(history, kept, len(data.splits["val"]))
+    validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits))
     val_labels = [int(item.label_index) for item in data.splits["val"]]
     def cropped() -> bool:  # read only for the warning: a size read per file (100k on Speech Commands)
         return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],

@@ -379,6 +379,52 @@ def test_a_missing_listed_file_is_not_counted_as_used_and_takes_no_share_of_the_
                               f"reused 0, skipped 1; ")
 
 
+HELD_APART = ("Speech Commands' validation_list.txt and testing_list.txt, which keep each speaker in one split")
+
+
+def test_the_gap_line_of_a_split_by_the_lists_advises_no_group_column(tree, tmp_path):
+    """A run split by Speech Commands' lists (which keep speakers apart) whose test accuracy was far below
+    validation's was told 'If validation shares speakers or recordings with training, keep each in one split (a
+    CSV's group column, or a fold column with --test-fold and --val-fold)'. The gap line now names the lists and
+    advises no group column; a split drawn by fractions is advised as before."""
+    from sound_tf import trainer
+    from sound_tf.datasets import folds_held_apart
+    from sound_tf.metrics import validation_gap
+
+    run = tmp_path / "run"
+    prepared = prepare_dataset(_config(tree, tmp_path), run, log=lambda _: None)
+    assert folds_held_apart(prepared.splits) == HELD_APART
+    (run / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.9,0.4\n")
+    (run / trainer.BEST_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+    (run / trainer.BEST_WEIGHTS).write_bytes(b"")
+    validation = trainer.run_validation(run)  # evaluate's, from split.csv
+    n_val = len(prepared.splits["val"])
+    assert validation == {"accuracy": 0.9, "num_examples": n_val, "held_apart": HELD_APART}
+    metrics = {"accuracy": 0.5, "num_examples": 40}
+    line = validation_gap(metrics, {**validation, "num_examples": 40})
+    assert line == (f"test accuracy 0.50 (40 clips) is far below validation accuracy 0.90 (40 clips): validation and "
+                    f"test are {HELD_APART}, so training shares no speaker or recording with them; the test clips "
+                    f"differ from the validation clips in another way (their speakers or recording conditions, or a "
+                    f"draw of few clips), and validation, which chose the kept epoch, overstates what the model does "
+                    f"on new data. `python -m sound_tf.crossval` measures over several held-out sets (the data's "
+                    f"folds, or --k K) how far a score moves from one to another")
+    assert "group column" not in line
+    plain = validation_gap(metrics, {"accuracy": 0.9, "num_examples": 40})
+    assert "a CSV's group column" in plain and "Speech Commands" not in plain
+    # a split by fractions, the lists' folds given otherwise, or the lists gone: no such split
+    words = _words_and_others(tmp_path / "words")
+    drawn = prepare_dataset(_config(words, tmp_path, **{"data.format": "folder", "data.silence_label": None}),
+                            tmp_path / "drawn", log=lambda _: None)
+    assert folds_held_apart(drawn.splits) is None
+    swapped = {"train": prepared.splits["train"], "val": prepared.splits["test"], "test": prepared.splits["val"]}
+    assert folds_held_apart(swapped) is None
+    listless = tmp_path / "listless"
+    listless.mkdir()
+    moved = {name: [dataclasses.replace(ex, path=str(listless / Path(ex.path).name)) for ex in examples]
+             for name, examples in read_split_csv(run / "split.csv", run_file=True).items()}
+    assert folds_held_apart(moved) is None
+
+
 def test_the_augment_line_says_the_noise_mixed_in_is_the_first_part_of_each_recording(tree, tmp_path):
     """With a silence class, training mixes in only the first 70% of each noise recording; the augment line read
     'from .../_background_noise_ (2 files, 12.6 s)' of recordings lasting 18 s, with no word of why. It now says which
@@ -431,10 +477,16 @@ def test_a_missing_noise_dir_of_the_silence_class_is_refused_before_any_file_is_
     assert not any(line.startswith("data: decode cache") for line in lines)
 
 
-def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_one(tree, tmp_path, capsys):
+def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_one(tree, tmp_path, capsys,
+                                                                                    monkeypatch):
     """``train --data <Speech Commands> --set data.keep_labels=...``: the speech_commands recipe, its noise cut into
     silence, and a run whose labels (labels.txt, config.json) are the kept words, _silence_ and _unknown_."""
-    from sound_tf import predict, train
+    from sound_tf import metrics as M, predict, train
+
+    gaps: list = []  # the validation each summary's gap line is given: the split by the lists is named
+    real_gap = M.validation_gap
+    monkeypatch.setattr(M, "validation_gap", lambda metrics, validation: gaps.append(validation) or real_gap(
+        metrics, validation))
 
     out = tmp_path / "run"
     args = ["--data", str(tree), "--out", str(out), "--epochs", "2", "--batch-size", "8", "--quiet",
@@ -442,6 +494,7 @@ def test_a_short_training_run_learns_the_12_style_classes_and_predict_answers_on
             "--set", "data.other_label=_unknown_", "--set", "data.silence_label=_silence_",
             "--set", "model.widths=[8, 16]", "--set", "train.warmup_epochs=0"]
     assert train.main(args) == 0
+    assert gaps and all(v is not None and v["held_apart"] == HELD_APART for v in gaps)
     log = (out / "train.log").read_text()
     assert "data: data.other_label '_unknown_': 5 files of 4 other labels (train 3, val 1, test 1" in log
     assert "data: data.silence_label '_silence_': 5 clips of 1 s cut from " in log
