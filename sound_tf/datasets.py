@@ -396,10 +396,17 @@ def detect_format(path: str | os.PathLike) -> str:
     if loose:
         parent, classes = _sibling_classes(root)
         if classes:  # --data names one class's folder: the parent is the dataset
+            # of Speech Commands, the words alone: _background_noise_ was counted among its "36 folders of audio"
+            words = SPEECH_COMMANDS_NOISE in classes and _is_speech_commands(parent)
+            noise = words and root.resolve().name == SPEECH_COMMANDS_NOISE
+            classes = [name for name in classes if not words or name != SPEECH_COMMANDS_NOISE]
             shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
             raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
-                               f"subfolders: it looks like one class's folder, and its parent {parent} holds "
-                               f"{len(classes)} folders of audio ({shown}); give the parent: "
+                               f"subfolders: it looks like "
+                               + ("Speech Commands' folder of background noise, never a class" if noise else
+                                  "one class's folder")
+                               + f", and its parent {parent} holds {len(classes)} "
+                               f"{'word folders' if words else 'folders of audio'} ({shown}); give the parent: "
                                f"--data {shlex.quote(str(parent))}")
         raise DatasetError(f"{root}: holds {counted(len(loose), 'audio files')} (e.g. {loose[0]}) but no class "
                            f"subfolders; "

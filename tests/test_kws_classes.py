@@ -379,6 +379,25 @@ def test_a_missing_listed_file_is_not_counted_as_used_and_takes_no_share_of_the_
                               f"reused 0, skipped 1; ")
 
 
+def test_a_folder_of_the_tree_as_data_names_the_parent_and_counts_its_words_alone(tree):
+    """--data .../speech_commands/_background_noise_ was told it looked like one class's folder, its parent holding
+    '8 folders of audio (_background_noise_, bird, cat, dog, no, ...)': the noise folder counted as a word's. It is
+    now told what it is, and the parent's word folders alone are counted; a word's folder too."""
+    from sound_tf.datasets import detect_format
+
+    words = sorted(KEPT + OTHERS)
+    with pytest.raises(DatasetError) as info:
+        detect_format(tree / "_background_noise_")
+    assert str(info.value) in [  # e.g. the folder's first entry listed
+        f"{tree / '_background_noise_'}: holds 2 audio files (e.g. {name}) but no class subfolders: it looks like "
+        f"Speech Commands' folder of background noise, never a class, and its parent {tree} holds 7 word folders "
+        f"({', '.join(words[:5])}, ...); give the parent: --data {tree}" for name in NOISE_SECONDS]
+    with pytest.raises(DatasetError, match=re.escape(f"audio files (e.g. ") + r"\S+" + re.escape(
+            f") but no class subfolders: it looks like one class's folder, and its parent {tree} holds 7 word folders ("
+            f"{', '.join(words[:5])}, ...); give the parent")):
+        detect_format(tree / "yes")
+
+
 HELD_APART = ("Speech Commands' validation_list.txt and testing_list.txt, which keep each speaker in one split")
 
 
