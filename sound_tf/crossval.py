@@ -354,21 +354,59 @@ def _refuse_absent_folds(folds: Sequence[int] | None, test_fold: int | None, all
                            f"{wording.flag('--folds')} chooses which folds run)")
 
 
+#: Layouts whose listing is read whole (a manifest, not a walk of every folder): :func:`check_folds` reads it to find
+#: a fold with no file there before TensorFlow starts, when no fold is named too.
+LISTED_FORMATS = ("esc50", "urbansound8k", "csv")
+
+
+def _refuse_folds_without_files(examples: Sequence[Example], folds: Sequence[int], root: Path, fmt: str,
+                                wording: Wording) -> None:
+    """Refuse a fold of ``folds`` none of whose files exists (UrbanSound8K's ``audio/fold7`` missing, a copy without
+    one fold's files), before any file is decoded: a full cross-validation of such data was refused once TensorFlow
+    had started and every file was decoded ('fold 7: none of its 15 files could be read (first: ...: file not
+    found)'). The first file of each fold is looked at, and every file of a fold whose first is missing."""
+    by_fold: dict[int, list[str]] = {}
+    for ex in examples:
+        by_fold.setdefault(ex.fold, []).append(ex.path)
+    empty = [fold for fold in folds if by_fold.get(fold) and not any(os.path.exists(p) for p in by_fold[fold])]
+    if not empty:
+        return
+    rest = [fold for fold in sorted(by_fold) if fold not in empty]
+    shown = wording.given("--folds", rest if "--folds" in wording.arguments else ",".join(map(str, rest)))
+
+    def why(fold: int) -> str:
+        files = by_fold[fold]
+        folder = root / "audio" / f"fold{fold}"
+        where = (f"{folder} does not exist" if fmt == "urbansound8k" and not folder.is_dir() else
+                 f"first: {files[0]}")
+        return (f"fold {fold}: " + ("its 1 file does not exist" if len(files) == 1 else
+                                    f"none of its {counted(len(files), 'files')} exists") + f" ({where})")
+
+    raise DatasetError("; ".join(why(fold) for fold in empty) + "; restore "
+                       + ("it" if len(empty) == 1 else "them") + " (the dataset's download), or leave "
+                       + ("the fold" if len(empty) == 1 else "those folds") + f" out: {shown}")
+
+
 def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | None = None,
-                wording: Wording = PYTHON_WORDING) -> None:
+                wording: Wording = PYTHON_WORDING, out_dir: str | os.PathLike | None = None) -> None:
     """Refuse ``folds``, a ``data.test_fold`` or a ``data.val_fold`` the data lacks before TensorFlow starts, in
     :func:`run_crossval`'s words (``python -m sound_tf.crossval --folds 6`` of five folds was refused after
-    TensorFlow's start-up, 9.5 s here). The folds are planned as :func:`run_crossval` plans them (the manifest or
-    metadata read, folds assigned when the data has none; no file decoded, its warnings left to the run). Nothing is
-    read when none is given, nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
+    TensorFlow's start-up, 9.5 s here), and a fold to run none of whose files exists (a fold folder missing: it
+    was refused after every file was decoded); a fold finished in ``out_dir`` runs no more and is not looked at. The
+    folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned when the data
+    has none; no file decoded, its warnings left to the run). Nothing is read for a folder tree when no fold is given
+    (its walk is the run's), nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
     from .datasets import choose_labels, load_examples, resolve_source
 
     data = config.data
-    if (folds is None and data.test_fold is None and data.val_fold is None) or data.path is None \
-            or data.format == "demo" \
-            or data.split_file is not None:
+    if data.path is None or data.format == "demo" or data.split_file is not None:
+        return
+    given = not (folds is None and data.test_fold is None and data.val_fold is None)
+    if not given and data.format not in ("auto", *LISTED_FORMATS):
         return
     root, fmt = resolve_source(config, lambda line: None)
+    if not given and fmt not in LISTED_FORMATS:
+        return
     quiet = logging.getLogger("sound_tf.datasets")
     was = quiet.disabled
     quiet.disabled = True
@@ -377,7 +415,11 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
                                  data_format=fmt)
     finally:
         quiet.disabled = was
-    _refuse_absent_folds(folds, data.test_fold, sorted({ex.fold for ex in examples}), wording, data.val_fold)
+    all_folds = sorted({ex.fold for ex in examples})
+    _refuse_absent_folds(folds, data.test_fold, all_folds, wording, data.val_fold)
+    running = [fold for fold in (folds or all_folds)
+               if out_dir is None or not _finished(Path(out_dir) / f"fold_{fold}")]
+    _refuse_folds_without_files(examples, running, root, fmt, wording)
 
 
 def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] | None, overwrite: bool,
@@ -437,6 +479,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     item_of: dict[str, Any] = {}
     readable: list[Example] = []
     if pending:  # decode every file once, for all folds
+        _refuse_folds_without_files(examples, pending, root, fmt, wording)  # a fold folder missing: before decoding
         try:
             items, skipped = evaluation.decode_examples(examples, labels, config, log=log,
                                                         where=listing_locator(root, fmt))
@@ -574,7 +617,7 @@ def _groups_per_fold(groups: Mapping[str, set[str]]) -> dict[str, str]:
 
 
 def _finished(fold_dir: Path) -> bool:
-    from .trainer import read_state
+    from .run_state import read_state  # no TensorFlow: check_folds asks before it starts
 
     return read_state(fold_dir).get("status") == "done" and (fold_dir / "metrics.json").is_file()
 
@@ -745,10 +788,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         folds = parse_folds(args.folds)  # before the settings and TensorFlow: --folds 0 came after its start-up
         config = config_from_args(args, notices=notices)
         check_source(config)  # before TensorFlow loads
-        check_folds(config, k=args.k, folds=folds, wording=COMMAND)  # --folds 6 of 5 folds: after its start-up
         # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
         data_folds = args.out is None and args.k != DEFAULT_K and data_has_folds(config)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k, data_folds=data_folds)
+        # --folds 6 of 5 folds, or a fold folder missing: after its start-up (and the decoding, for the folder)
+        check_folds(config, k=args.k, folds=folds, wording=COMMAND, out_dir=out_dir)
         refuse_foreign_folder(out_dir, marker=STATE_FILE, what="cross-validation", startup=(LOG_FILE,))
         existed = out_dir.exists()
         try:

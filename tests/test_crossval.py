@@ -467,6 +467,7 @@ def test_k_given_for_data_with_folds_of_its_own_does_not_name_the_default_folder
         return {}
 
     monkeypatch.setattr(crossval, "run_crossval", run_crossval)
+    monkeypatch.setattr(crossval, "check_folds", lambda *args, **kwargs: None)  # the listed files are not there
     for data, own in ((folded, True), (esc, True), (unfolded, False), (tree, False), (speech, False)):
         flags = ["--data", str(data), "--k", "3", "--quiet"]
         config = config_from_args(crossval.build_parser().parse_args(flags))
@@ -1147,6 +1148,51 @@ def test_check_folds_plans_the_folds_of_the_kept_labels_as_the_cross_validation_
         crossval.check_folds(config, folds=[3])
     crossval.check_folds(config, folds=sorted(folds))
     crossval.check_folds(apply_overrides(Config(), {"data.path": str(manifest)}), folds=[3])  # every label: fold 3
+
+
+def test_a_fold_folder_missing_is_refused_before_tensorflow_and_any_decoding(tmp_path, capsys, monkeypatch):
+    """A full cross-validation of UrbanSound8K without audio/fold7 (session 52's walkthrough) was refused once
+    TensorFlow had started and every file was decoded (7.3 s here, 'fold 7: none of its 15 files could be read
+    (first: ...: file not found ...)'). The command refuses it before run_crossval, naming the folder and the --folds
+    that leave the fold out; run_crossval, before decoding; a fold finished earlier is not looked at."""
+    import sys
+
+    from sound_tf import crossval, evaluation
+
+    root = _urbansound8k(tmp_path / "us8k")
+    for row in (root / "metadata" / "UrbanSound8K.csv").read_text().splitlines()[1:]:
+        name, fold = row.split(",")[0], int(row.split(",")[5])
+        if fold != 7:
+            (root / "audio" / f"fold{fold}").mkdir(parents=True, exist_ok=True)
+            (root / "audio" / f"fold{fold}" / name).write_bytes(b"")  # never decoded: no audio needed
+    rest = [1, 2, 3, 4, 5, 6, 8, 9, 10]
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("run_crossval was called before the fold's files were looked for")
+
+    monkeypatch.setattr(crossval, "run_crossval", no_run)
+    had_tensorflow = "tensorflow" in sys.modules
+    out = tmp_path / "cv"
+    assert crossval.main(["--data", str(root), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: fold 7: none of its 9 files exists ({root / 'audio' / 'fold7'} does not exist); restore it (the "
+        f"dataset's download), or leave the fold out: --folds 1,2,3,4,5,6,8,9,10")
+    assert not out.exists() and ("tensorflow" in sys.modules) == had_tensorflow
+    config = apply_overrides(Config(), {"data.path": str(root)})
+    crossval.check_folds(config, folds=rest)  # fold 7 left out: no error
+    with pytest.raises(DatasetError, match=r"^fold 7: none of its 9 files exists .*or leave the fold out: "
+                                           r"folds=\[1, 2, 3, 4, 5, 6, 8, 9, 10\]$"):
+        crossval.check_folds(config, folds=[6, 7])
+    finished = out / "fold_7"  # resumed: fold 7 finished before its folder went
+    finished.mkdir(parents=True)
+    (finished / "run_state.json").write_text('{"status": "done"}')
+    (finished / "metrics.json").write_text("{}")
+    crossval.check_folds(config, out_dir=out)
+    # run_crossval itself (Python callers): refused before any file is decoded
+    monkeypatch.undo()
+    monkeypatch.setattr(evaluation, "decode_examples", lambda *a, **k: pytest.fail("decoded before the refusal"))
+    with pytest.raises(DatasetError, match=r"^fold 7: none of its 9 files exists"):
+        crossval.run_crossval(config, tmp_path / "cv_api", log=lambda m: None)
 
 
 def test_a_strict_refusal_names_the_listing_line_and_leaves_no_cross_validation_behind(tmp_path, capsys,
