@@ -280,8 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="output folder (default: RUN_DIR/evaluation/<split or dataset name>)")
     parser.add_argument("--batch-size", type=int, help="windows per inference batch (default: the run's)")
     parser.add_argument("--quiet", action="store_true",
-                        help="print only errors (no progress or summary lines, none of TensorFlow's own log lines; "
-                             "the results are in the --out folder)")
+                        help="print one line of scores and the evaluation folder, and errors (no progress, summary "
+                             "or warning lines, none of TensorFlow's own log lines; the rest is in the --out folder)")
     args = parser.parse_args(argv)
 
     from .quiet import native_logs_held, quiet_tensorflow
@@ -289,9 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()
 
     def work() -> None:
-        evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold, split=args.split,
-                     skip_unknown_labels=args.skip_unknown_labels, out_dir=args.out, batch_size=args.batch_size,
-                     log=(lambda message: None) if args.quiet else print)
+        metrics, out_dir = evaluate_run(args.run_dir, data=args.data, data_format=args.format, fold=args.fold,
+                                        split=args.split, skip_unknown_labels=args.skip_unknown_labels,
+                                        out_dir=args.out, batch_size=args.batch_size,
+                                        log=(lambda message: None) if args.quiet else print)
+        if args.quiet:  # the scores, as train --quiet ends with its summary: it printed nothing at all
+            from .metrics import headline
+
+            print(f"{headline(metrics)} ({counted(int(metrics['num_examples']), 'clips')}): {out_dir}")
 
     with native_logs_held(args.quiet):  # TensorFlow is imported in work
         return run_cli(work)

@@ -418,6 +418,16 @@ def validation_gap(metrics: Mapping[str, Any], validation: Mapping[str, Any] | N
             f"`python -m sound_tf.crossval` measures over several held-out groups (the data's folds, or --k K)")
 
 
+def headline(metrics: Mapping[str, Any]) -> str:
+    """``accuracy 0.8000  balanced accuracy 0.7500  macro F1 0.7400`` (and each top-k accuracy beyond top-1) of
+    :func:`compute_metrics`' output: the scores line of :func:`summary_lines`, and ``evaluate --quiet``'s one line."""
+    head = [f"accuracy {metrics['accuracy']:.4f}", f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
+            f"macro F1 {metrics['macro_f1']:.4f}"]
+    head += [f"{name.replace('_', '-')} {value:.4f}"
+             for name, value in metrics.get("top_k_accuracy", {}).items() if name != "top_1"]
+    return "  ".join(head)
+
+
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
                   n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8,
                   count_name: str | None = None, validation: Mapping[str, Any] | None = None) -> list[str]:
@@ -437,12 +447,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     """
     total, evaluated = len(_per_class(metrics)), _evaluated_classes(metrics)
     classes = str(total) if evaluated == total else f"{evaluated} of the model's {total}"
-    lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {classes}"]
-    head = [f"accuracy {metrics['accuracy']:.4f}", f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
-            f"macro F1 {metrics['macro_f1']:.4f}"]
-    head += [f"{name.replace('_', '-')} {value:.4f}"
-             for name, value in metrics.get("top_k_accuracy", {}).items() if name != "top_1"]
-    lines.append("  ".join(head))
+    lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {classes}", headline(metrics)]
     weakest = weakest_classes(metrics, n_weakest)
     if weakest:
         lines.append("weakest classes:")

@@ -741,12 +741,12 @@ def test_select_examples_refuses_contradictory_or_empty_choices(tmp_path):
     assert [Path(ex.path).name for ex in examples] == ["low_0.wav"] and name == "clips_fold2"
 
 
-def test_evaluate_reports_its_file_counts_advises_on_training_counts_and_quiet_prints_nothing(
+def test_evaluate_reports_its_file_counts_advises_on_training_counts_and_quiet_prints_one_line(
         run, tmp_path, capsys, monkeypatch):
     """The report's dataset table gives the files asked for (the unreadable one too), the clips evaluated and
     the files skipped; the console's data advice weighs classes by the run's training clips (as the report's
-    does), not by the clips just evaluated; --quiet prints nothing on stdout; --format is obeyed (found by a
-    mutation pass)."""
+    does), not by the clips just evaluated; --quiet prints one line of scores and the folder (it printed nothing,
+    where train --quiet ends with its summary); --format is obeyed (found by a mutation pass)."""
     from collections import Counter
 
     from sound_tf import evaluate, metrics as metrics_module
@@ -763,7 +763,13 @@ def test_evaluate_reports_its_file_counts_advises_on_training_counts_and_quiet_p
     monkeypatch.setattr(metrics_module, "summary_lines", spying)
     out = tmp_path / "eval"
     assert evaluate.main([str(run.run_dir), "--data", str(data), "--out", str(out), "--quiet"]) == 0
-    assert capsys.readouterr().out == ""
+    scores = json.loads((out / "metrics.json").read_text())
+    top_k = "".join(f"  {name.replace('_', '-')} {value:.4f}"
+                    for name, value in scores.get("top_k_accuracy", {}).items() if name != "top_1")
+    assert capsys.readouterr().out == (f"accuracy {scores['accuracy']:.4f}  balanced accuracy "
+                                       f"{scores['balanced_accuracy']:.4f}  macro F1 {scores['macro_f1']:.4f}{top_k} "
+                                       f"(6 clips): {out}\n")
+    assert scores["num_examples"] == 6 and 0 <= scores["accuracy"] <= 1
     page = (out / "report.html").read_text(encoding="utf-8")
     items = dict(re.findall(r"<tr><td>(files|evaluated_clips|skipped)</td><td class=\"num\">(\d+)</td></tr>", page))
     assert items == {"files": "7", "evaluated_clips": "6", "skipped": "1"}
