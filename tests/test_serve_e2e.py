@@ -95,6 +95,15 @@ def keras_clip_probabilities(run_dir: Path, wave: np.ndarray) -> np.ndarray:
     return scores / scores.sum()
 
 
+def ready_answer(client, seconds: float = 30.0) -> dict:
+    """``/ready``'s answer once the server has loaded its model (the warm-up runs in the background)."""
+    for _ in range(int(seconds / 0.05)):
+        if client.get("/ready").status_code == 200:
+            break
+        time.sleep(0.05)
+    return client.get("/ready").json()
+
+
 def test_keras_run_folder_served_in_process(run_dir):
     from fastapi.testclient import TestClient
 
@@ -103,11 +112,7 @@ def test_keras_run_folder_served_in_process(run_dir):
     data = encode(tone(900, 1.3, 44100, channels=2), 44100, "FLAC", "PCM_24")
     expected = keras_clip_probabilities(run_dir, decode_bytes(data, sample_rate_hz=SR))
     with TestClient(create_app(ServeSettings(model_dir=run_dir))) as client:
-        for _ in range(600):
-            if client.get("/ready").status_code == 200:
-                break
-            time.sleep(0.05)
-        ready = client.get("/ready").json()
+        ready = ready_answer(client)
         assert (ready["backend"], ready["model_file"], ready["variant"]) == ("keras", "model.keras", None)
         body = client.post("/classify?top_k=3", files={"file": ("mid.flac", data)}).json()
     labels = list(Config.load(run_dir).labels)
@@ -496,11 +501,7 @@ def test_a_bundle_is_served_by_its_float32_tflite_model_and_ready_says_so(bundle
     from sound_tf.serve import ServeSettings, create_app
 
     with TestClient(create_app(ServeSettings(model_dir=bundle))) as client:
-        for _ in range(200):
-            if client.get("/ready").status_code == 200:
-                break
-            time.sleep(0.05)
-        ready = client.get("/ready").json()
+        ready = ready_answer(client)
     assert (ready["backend"], ready["model_file"], ready["variant"]) == ("tflite", "model_float32.tflite", "float32")
     assert ready["num_classes"] == len(Config.load(bundle).labels)
 
