@@ -512,17 +512,9 @@ def test_crossval_reports_the_decoding_progress_as_train_does(tmp_path, monkeypa
     assert decoding == [f"data: decoding {done}/19" for done in range(1, 20)], lines  # 18 clips and broken.wav
 
 
-def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_trains(tmp_path, monkeypatch,
-                                                                                      folder_walks):
-    """A phone's .m4a in a class folder was named in one warning at load time and listed in train's and tune's
-    skipped.csv (datasets.load_examples' left_out), but in no skipped.csv of a cross-validation, neither its own nor a
-    fold's, and no file count held it. It is listed in both now with the ffmpeg line as its reason, and counted as a
-    file skipped as train counts it: 19 files and broken.wav's 1 skipped became 20 and 2. The walk that loads the
-    examples finds it (each class folder was walked again for it). No training."""
+def _fold_data_kept(monkeypatch) -> dict:
+    """Each fold's data as crossval hands it to training, by fold folder name; the training stops there."""
     from sound_tf import trainer
-    from sound_tf.crossval import run_crossval, summarise
-    from sound_tf.evaluation import read_skipped_csv
-    from sound_tf.metrics import compute_metrics, write_metrics_json
 
     given = {}
 
@@ -531,6 +523,21 @@ def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_tr
         raise Interrupted
 
     monkeypatch.setattr(trainer, "train_run", stop)
+    return given
+
+
+def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_trains(tmp_path, monkeypatch,
+                                                                                      folder_walks):
+    """A phone's .m4a in a class folder was named in one warning at load time and listed in train's and tune's
+    skipped.csv (datasets.load_examples' left_out), but in no skipped.csv of a cross-validation, neither its own nor a
+    fold's, and no file count held it. It is listed in both now with the ffmpeg line as its reason, and counted as a
+    file skipped as train counts it: 19 files and broken.wav's 1 skipped became 20 and 2. The walk that loads the
+    examples finds it (each class folder was walked again for it). No training."""
+    from sound_tf.crossval import run_crossval, summarise
+    from sound_tf.evaluation import read_skipped_csv
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    given = _fold_data_kept(monkeypatch)
     data, out = _tones(tmp_path / "data"), tmp_path / "cv"
     memo = data / "mid" / "doorbell from iphone.m4a"
     memo.write_bytes(b"\0\0\0\x20ftypM4A " + b"\0" * 64)
@@ -1594,17 +1601,10 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     and fold 1 then tested 3 clips; it now gives the clips each fold tests and how many files were unreadable,
     on a resumed cross-validation too (read back from its skipped.csv). Each fold's data holds the readable
     clips, names the unreadable file, and a class without a training clip is warned of. No training."""
-    from sound_tf import trainer
     from sound_tf.crossval import run_crossval, scheme_shown
     from sound_tf.metrics import compute_metrics, write_metrics_json
 
-    given = {}
-
-    def stop(config, run_dir, *, data, **kwargs):
-        given[Path(run_dir).name] = data
-        raise Interrupted
-
-    monkeypatch.setattr(trainer, "train_run", stop)
+    given = _fold_data_kept(monkeypatch)
     manifest, out = _uneven_manifest(tmp_path / "data"), tmp_path / "cv"
     config = apply_overrides(Config(), {"data.path": str(manifest), "audio.sample_rate_hz": SR,
                                         "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
