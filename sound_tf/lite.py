@@ -11,11 +11,15 @@ the softmax of the *mean logits* over windows, the rule ``sound_tf.evaluation`` 
 Exported models output both ``logits`` and ``probabilities`` for that reason: averaging int8
 probabilities would not work, since every probability under 1/256 reads as 0 while the mean of logits
 is dominated by exactly those small values. (A model with a probabilities output only is aggregated
-with the mean log-probability, which ranks classes the same way for float models.)
+with the mean log-probability, which ranks classes the same way for float models.) Averaged, a recording of
+several sounds and silence gets a low, shared answer; its events (:func:`window_events`) say what was heard
+when: runs of consecutive windows of one top class at ``--min-probability`` or more, the run's silence and
+other classes left out.
 
 Command line::
 
-    python -m sound_tf.lite MODEL.tflite FILE_OR_FOLDER... [--hop-seconds S] [--top-k K] [--json] [--threads N]
+    python -m sound_tf.lite MODEL.tflite FILE_OR_FOLDER... [--hop-seconds S] [--top-k K] [--min-probability P]
+                            [--json] [--threads N]
 
 Library::
 
@@ -44,8 +48,9 @@ from .errors import AudioError, ConfigError, SoundTFError, counted, is_whole, ru
 from .quiet import native_logs_held
 from .tflite_meta import ModelMetadata, read_metadata
 
-__all__ = ["KERNELS", "LiteClassifier", "aggregate_logits", "check_top_k", "op_resolver_type", "softmax",
-           "top_classes", "window_logits", "window_probabilities", "window_timeline", "main"]
+__all__ = ["DEFAULT_MIN_PROBABILITY", "KERNELS", "LiteClassifier", "aggregate_logits", "check_min_probability",
+           "check_top_k", "event_lines", "not_event_labels", "op_resolver_type", "softmax", "top_classes",
+           "window_events", "window_logits", "window_probabilities", "window_timeline", "main"]
 
 #: Signature output names of exported models.
 LOGITS, PROBABILITIES = "logits", "probabilities"
@@ -55,6 +60,9 @@ LOGITS, PROBABILITIES = "logits", "probabilities"
 #: rounding for quantised models: XNNPACK's int8 and dynamic-range kernels round and quantise on the fly in
 #: their own way.
 KERNELS = ("default", "builtin")
+#: The probability a window's top class needs for the window to be part of an event (``--min-probability``'s
+#: default; see :func:`window_events`).
+DEFAULT_MIN_PROBABILITY = 0.5
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -138,6 +146,89 @@ def window_timeline(probabilities: np.ndarray, labels: Sequence[str], *, hop_sam
     return timeline
 
 
+def not_event_labels(labels: Sequence[str], *, silence_label: str | None,
+                     other_label: str | None) -> tuple[str, ...]:
+    """The classes of ``labels`` that are never events: the run's ``data.silence_label`` (``_silence_``) and
+    ``data.other_label`` (``_unknown_``), those of them the model has; ``()`` for a model with neither."""
+    return tuple(label for label in (silence_label, other_label) if label is not None and label in labels)
+
+
+def check_min_probability(value: Any, *, name: str = "min_probability") -> float:
+    """``value`` as a float; a ``ConfigError`` naming ``name`` unless it is a number in [0, 1]."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not 0.0 <= number <= 1.0:  # NaN fails both comparisons
+        raise ConfigError(f"{name} must be a probability from 0 to 1, got {value!r}")
+    return number
+
+
+def window_events(timeline: Sequence[Mapping[str, Any]], *, min_probability: float = DEFAULT_MIN_PROBABILITY,
+                  leave_out: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """What was heard when: runs of consecutive windows of one top class, each at ``min_probability`` or more.
+
+    A window whose top class is in ``leave_out`` (the silence and other classes: :func:`not_event_labels`) or
+    whose top probability is below ``min_probability`` belongs to no event and ends the one before it, as
+    does a window of another top class.
+
+    Parameters
+    ----------
+    timeline : sequence of dict
+        :func:`window_timeline`'s windows, in order (``index``, ``start_seconds``, ``end_seconds``, ``label``,
+        ``probability``).
+    min_probability : float
+        In [0, 1] (:data:`DEFAULT_MIN_PROBABILITY`).
+    leave_out : sequence of str
+        Classes that are never events.
+
+    Returns
+    -------
+    list of dict
+        Per event: ``start_seconds`` (its first window's start), ``end_seconds`` (its last window's end: the
+        end of the real audio in it), ``label``, ``peak_probability`` (its windows' highest) and the indices
+        ``first_window`` and ``last_window``.
+
+    Examples
+    --------
+    >>> timeline = window_timeline(np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]]), ["yes", "_silence_"],
+    ...                            hop_samples=4, clip_samples=8, total_samples=20, sample_rate_hz=8, top_k=1)
+    >>> window_events(timeline, leave_out=["_silence_"])
+    [{'start_seconds': 0.0, 'end_seconds': 1.5, 'label': 'yes', 'peak_probability': 0.9, 'first_window': 0, \
+'last_window': 1}]
+    """
+    threshold = check_min_probability(min_probability)
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for window in timeline:
+        label, probability = window["label"], float(window["probability"])
+        if label in leave_out or probability < threshold:
+            current = None
+        elif current is not None and current["label"] == label:
+            current["end_seconds"] = max(current["end_seconds"], window["end_seconds"])
+            current["peak_probability"] = max(current["peak_probability"], probability)
+            current["last_window"] = window["index"]
+        else:
+            current = {"start_seconds": window["start_seconds"], "end_seconds": window["end_seconds"], "label": label,
+                       "peak_probability": probability, "first_window": window["index"],
+                       "last_window": window["index"]}
+            events.append(current)
+    return events
+
+
+def event_lines(events: Sequence[Mapping[str, Any]], *, min_probability: float,
+                leave_out: Sequence[str] = ()) -> list[str]:
+    """The text ``lite`` and ``predict --windows`` print after a recording's windows: a heading saying what an event
+    is here, then one ``start-end s: label (peak p)`` line per event (or ``none`` on the heading)."""
+    kept = f", not {' or '.join(shown_label(label) for label in leave_out)}" if leave_out else ""
+    heading = f"  events (one top class over consecutive windows, each at >= {min_probability:g}{kept}):"
+    if not events:
+        return [f"{heading} none"]
+    width = max(len(f"{e['start_seconds']:.2f}") for e in events)
+    return [heading] + [f"    {e['start_seconds']:>{width}.2f}-{e['end_seconds']:.2f} s: {shown_label(e['label'])} "
+                        f"(peak {e['peak_probability']:.3f})" for e in events]
+
+
 def _dequantize(values: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
     if detail["dtype"] == np.float32:
         return values.astype(np.float32, copy=True)
@@ -205,6 +296,9 @@ class LiteClassifier:
         Default hop between windows over long recordings (the run's evaluation hop).
     metadata : ModelMetadata
         Everything embedded in the file (``metadata.info["config"]`` is the run's config).
+    not_events : tuple of str
+        The run's silence and other classes (its config's ``data.silence_label`` and ``data.other_label``) the
+        model has, which are never :func:`window_events`; ``()`` for a model without them or without a config.
 
     Raises
     ------
@@ -233,6 +327,11 @@ class LiteClassifier:
         self.clip_samples: int = self.metadata.clip_samples
         self.window_hop_samples: int = self.metadata.window_hop_samples
         self.variant: str = str(info["variant"])
+        run_config = info.get("config")
+        data = run_config.get("data") if isinstance(run_config, Mapping) else None
+        data = data if isinstance(data, Mapping) else {}
+        self.not_events: tuple[str, ...] = not_event_labels(self.labels, silence_label=data.get("silence_label"),
+                                                            other_label=data.get("other_label"))
         self.num_threads = num_threads
         try:
             self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads,
@@ -324,7 +423,8 @@ class LiteClassifier:
         return aggregate_logits(window_logits(outputs))
 
     def classify(self, wave: np.ndarray, *, top_k: int = 3, hop_samples: int | None = None,
-                 name: str = "waveform", sample_rate_hz: int | None = None) -> dict[str, Any]:
+                 name: str = "waveform", sample_rate_hz: int | None = None,
+                 min_probability: float = DEFAULT_MIN_PROBABILITY) -> dict[str, Any]:
         """Classify a recording of any length.
 
         Parameters
@@ -342,17 +442,21 @@ class LiteClassifier:
             The rate ``wave`` was recorded at, when it is not the model's: the wave is resampled as files are
             (an array cannot tell its rate, so a 44.1 kHz buffer given without it is heard 2.76x slower by a
             16 kHz model). Windows, hops and ``duration_seconds`` count samples at the model's rate.
+        min_probability : float
+            In [0, 1]: the top probability a window needs to be part of an event (:func:`window_events`).
 
         Returns
         -------
         dict
             The field names of ``sound_tf.predict --json`` and the server: ``label`` and ``probability``
             (the overall top class), ``top_k`` (``top_k`` dicts of ``label`` and ``probability``),
-            ``windows`` (one dict per window, see :func:`window_timeline`), ``duration_seconds``, ``hop_seconds``,
-            ``num_windows`` and ``aggregation``; ``warning`` too for a silent recording
+            ``windows`` (one dict per window, see :func:`window_timeline`), ``events`` (runs of windows of one
+            class, not :attr:`not_events`, at ``min_probability`` or more: :func:`window_events`), ``duration_seconds``,
+            ``hop_seconds``, ``num_windows`` and ``aggregation``; ``warning`` too for a silent recording
             (:func:`sound_tf.audio.silent_note`: its classes say nothing of a sound).
         """
         k = check_top_k(top_k, len(self.labels))
+        threshold = check_min_probability(min_probability)
         hop = self.window_hop_samples if hop_samples is None else hop_samples
         if not is_whole(hop) or not 1 <= hop <= self.clip_samples:
             raise ConfigError(f"hop_samples must be an integer in [1, clip_samples={self.clip_samples}], got {hop!r}")
@@ -368,6 +472,7 @@ class LiteClassifier:
                                    sample_rate_hz=self.sample_rate_hz, top_k=k)
         top = top_classes(overall, self.labels, k)
         result = {"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top, "windows": timeline,
+                  "events": window_events(timeline, min_probability=threshold, leave_out=self.not_events),
                   "num_windows": len(timeline), "duration_seconds": round(wave.shape[0] / rate, 6),
                   "hop_seconds": round(int(hop) / rate, 6),
                   "aggregation": "softmax of the mean logits over windows" if LOGITS in outputs
@@ -377,14 +482,15 @@ class LiteClassifier:
             result["warning"] = warning
         return result
 
-    def classify_file(self, path: str | os.PathLike, *, top_k: int = 3,
-                      hop_samples: int | None = None) -> dict[str, Any]:
+    def classify_file(self, path: str | os.PathLike, *, top_k: int = 3, hop_samples: int | None = None,
+                      min_probability: float = DEFAULT_MIN_PROBABILITY) -> dict[str, Any]:
         """Decode ``path`` (any format and rate soundfile reads), resample, and :meth:`classify` it.
 
         The result also holds ``file``. Raises :class:`~sound_tf.errors.AudioError` for unreadable files.
         """
         wave = load_audio(path, sample_rate_hz=self.sample_rate_hz)  # [samples]
-        return {"file": str(path), **self.classify(wave, top_k=top_k, hop_samples=hop_samples, name=str(path))}
+        return {"file": str(path), **self.classify(wave, top_k=top_k, hop_samples=hop_samples, name=str(path),
+                                                   min_probability=min_probability)}
 
 
 # -- command line -----------------------------------------------------------------------------------------
@@ -396,7 +502,8 @@ def shown_label(label: str) -> str:
     return label if plain else json.dumps(label, ensure_ascii=False)
 
 
-def _format_result(result: dict[str, Any]) -> str:
+def _format_result(result: dict[str, Any], *, min_probability: float = DEFAULT_MIN_PROBABILITY,
+                   not_events: Sequence[str] = ()) -> str:
     top = ", ".join(f"{shown_label(t['label'])} {t['probability']:.3f}" for t in result["top_k"])
     lines = [f"{result['file']} ({result['duration_seconds']:.2f} s, {result['num_windows']} window"
              f"{'s' if result['num_windows'] != 1 else ''})"]
@@ -406,6 +513,7 @@ def _format_result(result: dict[str, Any]) -> str:
             lines.append(f"  {w['start_seconds']:>{width}.2f}-{w['end_seconds']:.2f} s  {shown_label(w['label'])}  "
                          f"{w['probability']:.3f}")
         lines.append(f"  overall: {top}")
+        lines += event_lines(result["events"], min_probability=min_probability, leave_out=not_events)
     else:
         lines.append(f"  {top}")
     return "\n".join(lines)
@@ -429,6 +537,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3,
                         help="classes listed in the overall result and, with --json, in each window's top_k "
                              "(default 3; the number of classes lists every class's probability in every window)")
+    parser.add_argument("--min-probability", type=float, default=DEFAULT_MIN_PROBABILITY,
+                        help="events, printed after a long recording's windows (and as each result's events with "
+                             "--json): consecutive windows of one top class, not the run's silence or other class "
+                             "(_silence_, _unknown_), each at this probability or more, merged into one 'start-end s: "
+                             f"label (peak p)' (default {DEFAULT_MIN_PROBABILITY})")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     parser.add_argument("--quiet", action="store_true",
@@ -467,6 +580,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         if args.threads < 1:
             raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
+        min_probability = check_min_probability(args.min_probability, name="--min-probability")
         classifier = LiteClassifier(args.model, num_threads=args.threads)
         hop_samples = None
         if args.hop_seconds is not None:
@@ -486,7 +600,8 @@ def _main(args: argparse.Namespace) -> int:
             try:
                 if problem is not None:
                     raise AudioError(path, problem)
-                result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples)
+                result = classifier.classify_file(path, top_k=args.top_k, hop_samples=hop_samples,
+                                                  min_probability=min_probability)
             except SoundTFError as exc:
                 failed += 1
                 results.append({"file": str(path), "error": getattr(exc, "reason", str(exc))})  # as predict --json
@@ -495,7 +610,8 @@ def _main(args: argparse.Namespace) -> int:
                 continue
             results.append(result)
             if not args.json:
-                print(_format_result(result), flush=True)
+                print(_format_result(result, min_probability=min_probability, not_events=classifier.not_events),
+                      flush=True)
                 if "warning" in result:  # after its result, as predict prints it
                     print(f"warning: {path}: {result['warning']}", file=sys.stderr)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the text printed so far stays; JSON is one document

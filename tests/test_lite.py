@@ -89,7 +89,10 @@ def models(tmp_path_factory):
     batch4 = root / "batch4.tflite"
     batch4.write_bytes(embed_metadata(_convert(_loudness_batch4, root / "batch4"), labels=["quiet", "loud"],
                                       info=_info()))
-    return {"loud": loud, "polarity": polarity, "bare": bare, "flat": loud_flat, "batch4": batch4}
+    silence = root / "silence.tflite"  # the loudness model of a run whose quiet class is its silence class
+    silence.write_bytes(embed_metadata(loud_flat, labels=["quiet", "loud"], info=_info(
+        config={"data": {"silence_label": "quiet", "other_label": "_unknown_"}})))
+    return {"loud": loud, "polarity": polarity, "bare": bare, "flat": loud_flat, "batch4": batch4, "silence": silence}
 
 
 def _expected_db(windows: np.ndarray) -> np.ndarray:
@@ -363,7 +366,10 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     text = capsys.readouterr().out.splitlines()
     assert text[0].endswith("long.wav (60.00 s, 120 windows)") and text[1] == "   0.00-0.50 s  quiet  1.000"
     assert text[121].strip().startswith("overall: ")
-    assert text[122].endswith("beep.wav (0.25 s, 1 window)") and text[123].strip().startswith("loud ")
+    assert text[122:125] == ["  events (one top class over consecutive windows, each at >= 0.5):",
+                             "     0.00-30.00 s: quiet (peak 1.000)", "    30.00-60.00 s: loud (peak 0.965)"], text[122:]
+    assert text[125].endswith("beep.wav (0.25 s, 1 window)") and text[126].strip().startswith("loud ")
+    assert len(text) == 127  # a file of one window: no timeline, so no events
 
     assert lite.main([str(models["loud"]), str(short), str(tmp_path / "missing.wav"), "--json", "--top-k", "1"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -527,7 +533,9 @@ def test_cli_text_timeline_json_document_and_hop_flag_as_documented(models, tmp_
     assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.5", "--top-k", "1"]) == 0
     text = capsys.readouterr().out.splitlines()
     assert text == [f"{quiet_then_loud} (1.00 s, 2 windows)", "  0.00-0.50 s  quiet  1.000",
-                    "  0.50-1.00 s  loud  0.965", "  overall: quiet 0.995"], text  # silence's logits outweigh the tone's
+                    "  0.50-1.00 s  loud  0.965", "  overall: quiet 0.995",  # silence's logits outweigh the tone's
+                    "  events (one top class over consecutive windows, each at >= 0.5):",
+                    "    0.00-0.50 s: quiet (peak 1.000)", "    0.50-1.00 s: loud (peak 0.965)"], text
 
     # 0.00019 s is 1.52 samples at 8 kHz: 2, not 1 (the hop the JSON reports)
     assert lite.main([str(models["loud"]), str(quiet_then_loud), "--hop-seconds", "0.00019", "--json"]) == 0
@@ -1105,11 +1113,137 @@ def test_text_output_quotes_a_label_holding_a_space_comma_or_quote_as_predict_do
     two = {**one, "duration_seconds": 1.0, "num_windows": 2,
            "windows": [{"start_seconds": 0.0, "end_seconds": 0.5, "label": "dog bark", "probability": 0.9},
                        {"start_seconds": 0.5, "end_seconds": 1.0, "label": "cat", "probability": 0.6}]}
-    assert lite._format_result(two).splitlines()[1:] == [
+    events = [{"start_seconds": 0.0, "end_seconds": 0.5, "label": "dog bark", "peak_probability": 0.9,
+               "first_window": 0, "last_window": 0}]
+    two["events"] = events  # the events' labels and the heading's classes are quoted too
+    assert lite._format_result(two, not_events=("car, horn", "cat")).splitlines()[1:] == [
         '  0.00-0.50 s  "dog bark"  0.900', "  0.50-1.00 s  cat  0.600",
-        '  overall: "dog bark" 0.700, "car, horn" 0.200, cat 0.100']
+        '  overall: "dog bark" 0.700, "car, horn" 0.200, cat 0.100',
+        '  events (one top class over consecutive windows, each at >= 0.5, not "car, horn" or cat):',
+        '    0.00-0.50 s: "dog bark" (peak 0.900)']
     prediction = Prediction(file="a.wav", duration_s=1.0, top=[("dog bark", 0.7), ("cat", 0.1)],
                             windows=[{"start_seconds": 0.0, "end_seconds": 0.5,
-                                      "top_k": [{"label": "car, horn", "probability": 0.5}]}])
-    assert table_rows(prediction, width=5, with_windows=True) == [
-        'a.wav  "dog bark" 0.700        cat 0.100', '      0.00 - 0.50 s       "car, horn" 0.500']
+                                      "top_k": [{"label": "car, horn", "probability": 0.5}]}], events=events)
+    assert table_rows(prediction, width=5, with_windows=True, min_probability=0.25) == [
+        'a.wav  "dog bark" 0.700        cat 0.100', '      0.00 - 0.50 s       "car, horn" 0.500',
+        "  events (one top class over consecutive windows, each at >= 0.25):", '    0.00-0.50 s: "dog bark" (peak 0.900)']
+
+
+def _stand_in_timeline(probabilities, labels, *, hop_samples=2000, clip_samples=4000, total_samples=None):
+    probabilities = np.asarray(probabilities, dtype=np.float64)  # [windows, classes]
+    if total_samples is None:  # the last window ends with the recording
+        total_samples = (len(probabilities) - 1) * hop_samples + clip_samples
+    return lite.window_timeline(probabilities, labels, hop_samples=hop_samples, clip_samples=clip_samples,
+                                total_samples=total_samples, sample_rate_hz=SR, top_k=1)
+
+
+def test_window_events_merge_adjacent_windows_of_one_class_and_split_at_silence_or_a_low_window():
+    """Session 52's Speech Commands walkthrough: noise, 'yes', noise, 'left', 'cat' in 5 s read 'overall: yes 0.203',
+    every window averaged. The events are the runs of windows of one top class at min_probability or more, the
+    silence and other classes left out. A stand-in sequence of 0.5-s windows every 0.25 s at 8 kHz (hop 2000, clip
+    4000 samples) over 3.1 s: window i spans i * 0.25 to i * 0.25 + 0.5 s, the last ending at 3.1 s."""
+    labels = ["_silence_", "_unknown_", "yes", "left"]
+    rows = [[0.90, 0.04, 0.03, 0.03],  # 0  0.00-0.50  _silence_
+            [0.10, 0.05, 0.80, 0.05],  # 1  0.25-0.75  yes
+            [0.05, 0.05, 0.85, 0.05],  # 2  0.50-1.00  yes: merges with 1
+            [0.05, 0.05, 0.55, 0.35],  # 3  0.75-1.25  yes 0.55, >= 0.5: merges
+            [0.70, 0.10, 0.10, 0.10],  # 4  1.00-1.50  _silence_: splits
+            [0.10, 0.05, 0.60, 0.25],  # 5  1.25-1.75  yes again: a second event
+            [0.10, 0.10, 0.40, 0.40],  # 6  1.50-2.00  yes at 0.40, below 0.5: splits (ties keep class order)
+            [0.05, 0.05, 0.20, 0.70],  # 7  1.75-2.25  left
+            [0.05, 0.05, 0.10, 0.80],  # 8  2.00-2.50  left: merges with 7
+            [0.05, 0.60, 0.20, 0.15],  # 9  2.25-2.75  _unknown_: splits
+            [0.05, 0.05, 0.40, 0.50],  # 10 2.50-3.00  left at exactly 0.5: an event
+            [0.10, 0.10, 0.10, 0.70]]  # 11 2.75-3.10  left, the padded last window: ends at 3.1 s
+    timeline = _stand_in_timeline(rows, labels, total_samples=int(3.1 * SR))
+    assert [w["end_seconds"] for w in timeline[-2:]] == [3.0, 3.1]
+    events = lite.window_events(timeline, min_probability=0.5, leave_out=("_silence_", "_unknown_"))
+    assert [(e["start_seconds"], e["end_seconds"], e["label"], e["peak_probability"], e["first_window"],
+             e["last_window"]) for e in events] == [(0.25, 1.25, "yes", 0.85, 1, 3), (1.25, 1.75, "yes", 0.6, 5, 5),
+                                                    (1.75, 2.5, "left", 0.8, 7, 8), (2.5, 3.1, "left", 0.7, 10, 11)]
+    assert list(events[0]) == ["start_seconds", "end_seconds", "label", "peak_probability", "first_window",
+                               "last_window"]
+    # a higher threshold drops window 3 (0.55) and 5 (0.60) and splits 10 (0.5) from 11 (0.7)
+    strict = lite.window_events(timeline, min_probability=0.6, leave_out=("_silence_", "_unknown_"))
+    assert [(e["start_seconds"], e["end_seconds"], e["label"]) for e in strict] == [
+        (0.25, 1.0, "yes"), (1.25, 1.75, "yes"), (1.75, 2.5, "left"), (2.75, 3.1, "left")]
+    # a model without silence or other classes: the threshold alone, so silence and _unknown_ are events too
+    plain = lite.window_events(timeline, min_probability=0.5)
+    assert [(e["start_seconds"], e["end_seconds"], e["label"]) for e in plain] == [
+        (0.0, 0.5, "_silence_"), (0.25, 1.25, "yes"), (1.0, 1.5, "_silence_"), (1.25, 1.75, "yes"),
+        (1.75, 2.5, "left"), (2.25, 2.75, "_unknown_"), (2.5, 3.1, "left")]
+    assert lite.window_events(timeline, min_probability=0.0, leave_out=labels) == []
+    assert lite.window_events([], min_probability=0.5) == []
+    # windows of one hop and length (no overlap): an event of 3 windows of 1 s spans 3 s
+    seconds = _stand_in_timeline([[0.9, 0.1]] * 3 + [[0.2, 0.8]], ["dog", "rain"], hop_samples=SR, clip_samples=SR)
+    assert [(e["start_seconds"], e["end_seconds"], e["label"], e["peak_probability"])
+            for e in lite.window_events(seconds)] == [(0.0, 3.0, "dog", 0.9), (3.0, 4.0, "rain", 0.8)]
+
+
+def test_events_leave_out_the_runs_silence_and_other_classes_that_the_model_has():
+    labels = ("_silence_", "yes", "no")
+    assert lite.not_event_labels(labels, silence_label="_silence_", other_label="_unknown_") == ("_silence_",)
+    assert lite.not_event_labels(labels, silence_label=None, other_label=None) == ()
+    assert lite.not_event_labels([*labels, "_unknown_"], silence_label="_silence_", other_label="_unknown_") == (
+        "_silence_", "_unknown_")
+    assert lite.check_min_probability(np.float32(0.25)) == 0.25 and lite.check_min_probability(1) == 1.0
+    for bad in (-0.1, 1.5, float("nan"), "half", None, True):
+        with pytest.raises(ConfigError, match=r"^--min-probability must be a probability from 0 to 1, got "):
+            lite.check_min_probability(bad, name="--min-probability")
+
+
+def test_cli_prints_events_after_the_windows_and_json_lists_them(models, tmp_path, capsys):
+    """End to end with the loudness model: 0.5-s windows of silence, a loud tone (p(loud) 0.965) and a faint one
+    (0.05 amplitude: -29.0 dB, p(loud) = sigmoid(2 * 0.97 / 10) = 0.548). The model whose metadata names quiet as its
+    run's silence class leaves quiet out of the events; the plain loudness model (no config) makes them events too."""
+    t = np.arange(CLIP) / SR
+    tone, faint, silence = 0.3 * np.sin(2 * np.pi * 440 * t), 0.05 * np.sin(2 * np.pi * 440 * t), np.zeros(CLIP)
+    path = tmp_path / "calls.wav"  # 3.5 s: silence, tone, tone, silence, tone, faint, tone
+    sf.write(path, np.concatenate([silence, tone, tone, silence, tone, faint, tone]), SR, subtype="FLOAT")
+    faint_p = 1 / (1 + np.exp(-2 * (10 * np.log10(0.05 ** 2 / 2) - THRESHOLD_DB) / 10))
+    assert faint_p == pytest.approx(0.548, abs=1e-3)
+
+    assert lite.LiteClassifier(models["silence"]).not_events == ("quiet",)
+    assert lite.LiteClassifier(models["loud"]).not_events == ()
+    assert lite.main([str(models["silence"]), str(path), "--hop-seconds", "0.5", "--top-k", "1"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[1:8] == ["  0.00-0.50 s  quiet  1.000", "  0.50-1.00 s  loud  0.965", "  1.00-1.50 s  loud  0.965",
+                         "  1.50-2.00 s  quiet  1.000", "  2.00-2.50 s  loud  0.965", "  2.50-3.00 s  loud  0.548",
+                         "  3.00-3.50 s  loud  0.965"], text
+    assert text[9:] == ["  events (one top class over consecutive windows, each at >= 0.5, not quiet):",
+                        "    0.50-1.50 s: loud (peak 0.965)", "    2.00-3.50 s: loud (peak 0.965)"], text
+    # at 0.8 the faint window splits the second event in two
+    assert lite.main([str(models["silence"]), str(path), "--hop-seconds", "0.5", "--min-probability", "0.8"]) == 0
+    assert capsys.readouterr().out.splitlines()[9:] == [
+        "  events (one top class over consecutive windows, each at >= 0.8, not quiet):",
+        "    0.50-1.50 s: loud (peak 0.965)", "    2.00-2.50 s: loud (peak 0.965)", "    3.00-3.50 s: loud (peak 0.965)"]
+    assert lite.main([str(models["loud"]), str(path), "--hop-seconds", "0.5"]) == 0
+    assert capsys.readouterr().out.splitlines()[9:] == [
+        "  events (one top class over consecutive windows, each at >= 0.5):", "    0.00-0.50 s: quiet (peak 1.000)",
+        "    0.50-1.50 s: loud (peak 0.965)", "    1.50-2.00 s: quiet (peak 1.000)", "    2.00-3.50 s: loud (peak 0.965)"]
+
+    # JSON at the default hop (0.25 s): overlapping windows, each event from its first start to its last end
+    assert lite.main([str(models["silence"]), str(path), "--json", "--min-probability", "0.9"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    windows, events = result["windows"], result["events"]
+    assert result["num_windows"] == 13 and [w["label"] for w in windows] == (
+        ["quiet"] + ["loud"] * 5 + ["quiet"] + ["loud"] * 6)  # a window half tone, half silence is loud
+    for event in events:
+        first, last = windows[event["first_window"]], windows[event["last_window"]]
+        assert (event["start_seconds"], event["end_seconds"]) == (first["start_seconds"], last["end_seconds"])
+        assert event["peak_probability"] == max(w["probability"] for w in windows[first["index"]:last["index"] + 1])
+        assert all(w["probability"] >= 0.9 and w["label"] == "loud" for w in windows[first["index"]:last["index"] + 1])
+    spans = [(e["first_window"], e["last_window"]) for e in events]
+    expected, run_start = [], None  # the runs of loud windows at >= 0.9, counted here from the windows themselves
+    for w in windows + [{"label": "quiet", "probability": 1.0, "index": len(windows)}]:
+        if w["label"] == "loud" and w["probability"] >= 0.9:
+            run_start = w["index"] if run_start is None else run_start
+        elif run_start is not None:
+            expected, run_start = expected + [(run_start, w["index"] - 1)], None
+    assert spans == expected and len(spans) >= 3, (spans, [(w["label"], w["probability"]) for w in windows])
+    assert events[0]["start_seconds"] == 0.25 and events[-1]["end_seconds"] == 3.5
+
+    # a silent file has no events; a bad threshold is the flag's one-line error before the model loads
+    assert lite.LiteClassifier(models["silence"]).classify(np.zeros(3 * CLIP, np.float32))["events"] == []
+    assert lite.main([str(tmp_path / "no_model.tflite"), str(path), "--min-probability", "2"]) == 2
+    assert capsys.readouterr().err == "error: --min-probability must be a probability from 0 to 1, got 2.0\n"
