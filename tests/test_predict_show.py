@@ -518,8 +518,9 @@ def test_predict_json_without_windows_and_a_table_with_them(run, tmp_path, capsy
     assert predict.main([str(run.run_dir), str(long_file), "--windows", "--top-k", "2"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["file", "top-1", "top-2"] and table[2].startswith(str(long_file))
-    spans = [re.fullmatch(r"  +(\d+\.\d\d) - (\d+\.\d\d) s +(\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})", row) for row in table[3:]]
+    spans = [re.fullmatch(r"  +(\d+\.\d\d) - (\d+\.\d\d) s +(\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})", row) for row in table[3:12]]
     assert len(spans) == 9 and all(spans), table
+    assert table[12] == "  events (one top class over consecutive windows, each at >= 0.5):", table  # then the events
     assert [(float(m[1]), float(m[2])) for m in spans] == pytest.approx(
         [(0.25 * i, min(0.25 * i + 0.5, 2.3)) for i in range(9)])
     assert all(m[3] != m[5] and float(m[4]) >= float(m[6]) for m in spans)
@@ -567,3 +568,85 @@ def test_top_k_help_says_it_lists_each_windows_classes_too(capsys):
         text = " ".join(capsys.readouterr().out.split())
         assert "per window" in text or "in each window's top_k" in text, text
         assert "the number of classes lists every class's probability" in text, text
+
+
+def _label_runs(labels: list[str], probabilities: np.ndarray, threshold: float, leave_out=()) -> list[tuple[int, int]]:
+    """The first and last index of each run of one label at >= threshold, not left out (the events' windows)."""
+    runs: list[tuple[int, int]] = []
+    for i, (label, p) in enumerate(zip(labels, probabilities)):
+        if label in leave_out or p < threshold:
+            continue
+        if runs and runs[-1][1] == i - 1 and labels[runs[-1][0]] == label:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def test_predict_windows_ends_with_the_events_and_leaves_out_the_runs_silence_class(run, tmp_path, capsys):
+    """--windows lists the events after the timeline (and in each JSON line beside the windows): runs of windows of
+    one top class at --min-probability or more, the run's data.silence_label left out. The expected runs are counted
+    here from the model's own window logits; 3 s of three tones make 11 windows of 0.5 s every 0.25 s."""
+    from dataclasses import replace
+
+    from sound_tf import predict
+    from sound_tf.audio import load_audio, split_windows
+    from sound_tf.predict import Predictor
+
+    config = run.config
+    path = tmp_path / "three.wav"  # 1 s of each tone: low, high, mid
+    sf.write(path, np.concatenate([load_audio(write_tone(tmp_path / f"{name}.wav", TONES_HZ[name], 1.0, seed=7),
+                                              sample_rate_hz=SR) for name in ("low", "high", "mid")]), SR,
+             subtype="PCM_16")
+    windows = split_windows(load_audio(path, sample_rate_hz=SR), clip_samples=4000, hop_samples=2000)
+    per_window = _softmax(np.asarray(run.model(windows, training=False), dtype=np.float64))  # [11, classes]
+    labels = [config.labels[i] for i in per_window.argmax(axis=1)]
+    best = np.round(per_window.max(axis=1), 6)  # as the timeline gives them
+    assert len(labels) == 11
+
+    def spans(runs):  # window i spans 0.25 i to 0.25 i + 0.5 s, the last ending at 3 s
+        return [(0.25 * a, min(0.25 * b + 0.5, 3.0), labels[a], float(best[a:b + 1].max())) for a, b in runs]
+
+    # a threshold among the windows' own probabilities (the tiny model's are low), so some windows fall below it
+    threshold = float(np.sort(best)[5])
+    assert 0 < (best < threshold).sum() < 11 and _label_runs(labels, best, threshold)
+    lines: list[str] = []
+    assert predict.run(run.run_dir, [path], as_json=True, with_windows=True, min_probability=threshold,
+                       out=lines.append) == (1, 0)
+    line = json.loads(lines[0])
+    assert [(e["start_seconds"], e["end_seconds"], e["label"], e["peak_probability"]) for e in line["events"]] == \
+        pytest.approx(spans(_label_runs(labels, best, threshold)))
+    assert [(e["first_window"], e["last_window"]) for e in line["events"]] == _label_runs(labels, best, threshold)
+    lines.clear()
+    assert predict.run(run.run_dir, [path], as_json=True, out=lines.append) == (1, 0)
+    assert "events" not in json.loads(lines[0]) and "windows" not in json.loads(lines[0])
+
+    # the table: the events after the windows; at 0 every window is in one, so the events tile the 3 s
+    assert predict.main([str(run.run_dir), str(path), "--windows", "--min-probability", "0"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[14] == "  events (one top class over consecutive windows, each at >= 0):", table
+    every = spans(_label_runs(labels, best, 0.0))
+    assert table[15:] == [f"    {a:.2f}-{b:.2f} s: {label} (peak {p:.3f})" for a, b, label, p in every], table
+    assert every[0][0] == 0.0 and every[-1][1] == 3.0  # one label's run ends where another's begins
+    assert all(every[i][2] != every[i + 1][2] and every[i][1] == every[i + 1][0] + 0.25 for i in range(len(every) - 1))
+
+    # a run whose config names one of its classes its silence class: that class is never an event
+    silence = labels[0]
+    predictor = Predictor(replace(config, data=replace(config.data, silence_label=silence)), run.model)
+    assert predictor.not_events == (silence,)
+    prediction = predictor.predict_file(path, min_probability=0.0)
+    assert [(e["first_window"], e["last_window"]) for e in prediction.events] == _label_runs(
+        labels, best, 0.0, leave_out=(silence,)) and silence not in {e["label"] for e in prediction.events}
+    heading = f"  events (one top class over consecutive windows, each at >= 0, not {silence}):"
+    rows = predict.table_rows(prediction, width=5, with_windows=True, min_probability=0.0,
+                              not_events=predictor.not_events)
+    kept = spans(_label_runs(labels, best, 0.0, leave_out=(silence,)))  # none when every window is the first's class
+    assert rows[12:] == ([heading] + [f"    {a:.2f}-{b:.2f} s: {label} (peak {p:.3f})" for a, b, label, p in kept]
+                         if kept else [f"{heading} none"]), rows
+
+    # --min-probability without --windows would change nothing: refused, as a bad value is, before the model loads
+    assert predict.main([str(run.run_dir), str(path), "--min-probability", "0.8"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: --min-probability 0.8 sets the events listed after each file's windows: give --windows too\n")
+    assert predict.main([str(run.run_dir), str(path), "--windows", "--min-probability", "80"]) == 2
+    assert capsys.readouterr().err.endswith("error: --min-probability must be a probability from 0 to 1, got 80.0\n")
