@@ -524,7 +524,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m sound_tf.lite",
         description="Classify audio files with an exported .tflite model (no TensorFlow needed). Files of "
                     "any length and rate are resampled to the model's rate; long files are cut into windows "
-                    "and get a timeline of top labels plus the overall result.")
+                    "and get a timeline of top labels, the overall result and the events (what was heard when).")
     parser.add_argument("model", help="a .tflite file written by python -m sound_tf.export, e.g. "
                                       "RUN/export/model_int8.tflite (or its float32, float16 or dynamic model; not "
                                       "model_int8_features.tflite, which takes features, not audio); its labels, "
@@ -538,10 +538,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="classes listed in the overall result and, with --json, in each window's top_k "
                              "(default 3; the number of classes lists every class's probability in every window)")
     parser.add_argument("--min-probability", type=float, default=DEFAULT_MIN_PROBABILITY,
-                        help="events, printed after a long recording's windows (and as each result's events with "
-                             "--json): consecutive windows of one top class, not the run's silence or other class "
-                             "(_silence_, _unknown_), each at this probability or more, merged into one 'start-end s: "
-                             f"label (peak p)' (default {DEFAULT_MIN_PROBABILITY})")
+                        help=f"the top probability a window needs to be part of an event (default "
+                             f"{DEFAULT_MIN_PROBABILITY}): the events, printed after a long recording's windows (and "
+                             "as each result's events with --json), merge consecutive windows of one top class, not "
+                             "the run's silence or other class (_silence_, _unknown_), each at this probability or "
+                             "more, into one 'start-end s: label (peak p)'")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     parser.add_argument("--quiet", action="store_true",
