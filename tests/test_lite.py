@@ -367,7 +367,8 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     assert text[0].endswith("long.wav (60.00 s, 120 windows)") and text[1] == "   0.00-0.50 s  quiet  1.000"
     assert text[121].strip().startswith("overall: ")
     assert text[122:125] == ["  events (one top class over consecutive windows, each at >= 0.5):",
-                             "     0.00-30.00 s: quiet (peak 1.000)", "    30.00-60.00 s: loud (peak 0.965)"], text[122:]
+                             "     0.00-30.00 s: quiet (peak 1.000)",
+                             "    30.00-60.00 s: loud (peak 0.965)"], text[122:]
     assert text[125].endswith("beep.wav (0.25 s, 1 window)") and text[126].strip().startswith("loud ")
     assert len(text) == 127  # a file of one window: no timeline, so no events
 
@@ -1126,7 +1127,8 @@ def test_text_output_quotes_a_label_holding_a_space_comma_or_quote_as_predict_do
                                       "top_k": [{"label": "car, horn", "probability": 0.5}]}], events=events)
     assert table_rows(prediction, width=5, with_windows=True, min_probability=0.25) == [
         'a.wav  "dog bark" 0.700        cat 0.100', '      0.00 - 0.50 s       "car, horn" 0.500',
-        "  events (one top class over consecutive windows, each at >= 0.25):", '    0.00-0.50 s: "dog bark" (peak 0.900)']
+        "  events (one top class over consecutive windows, each at >= 0.25):",
+        '    0.00-0.50 s: "dog bark" (peak 0.900)']
 
 
 def _stand_in_timeline(probabilities, labels, *, hop_samples=2000, clip_samples=4000, total_samples=None):
@@ -1216,11 +1218,13 @@ def test_cli_prints_events_after_the_windows_and_json_lists_them(models, tmp_pat
     assert lite.main([str(models["silence"]), str(path), "--hop-seconds", "0.5", "--min-probability", "0.8"]) == 0
     assert capsys.readouterr().out.splitlines()[9:] == [
         "  events (one top class over consecutive windows, each at >= 0.8, not quiet):",
-        "    0.50-1.50 s: loud (peak 0.965)", "    2.00-2.50 s: loud (peak 0.965)", "    3.00-3.50 s: loud (peak 0.965)"]
+        "    0.50-1.50 s: loud (peak 0.965)", "    2.00-2.50 s: loud (peak 0.965)",
+        "    3.00-3.50 s: loud (peak 0.965)"]
     assert lite.main([str(models["loud"]), str(path), "--hop-seconds", "0.5"]) == 0
     assert capsys.readouterr().out.splitlines()[9:] == [
         "  events (one top class over consecutive windows, each at >= 0.5):", "    0.00-0.50 s: quiet (peak 1.000)",
-        "    0.50-1.50 s: loud (peak 0.965)", "    1.50-2.00 s: quiet (peak 1.000)", "    2.00-3.50 s: loud (peak 0.965)"]
+        "    0.50-1.50 s: loud (peak 0.965)", "    1.50-2.00 s: quiet (peak 1.000)",
+        "    2.00-3.50 s: loud (peak 0.965)"]
 
     # JSON at the default hop (0.25 s): overlapping windows, each event from its first start to its last end
     assert lite.main([str(models["silence"]), str(path), "--json", "--min-probability", "0.9"]) == 0

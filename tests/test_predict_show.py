@@ -518,7 +518,8 @@ def test_predict_json_without_windows_and_a_table_with_them(run, tmp_path, capsy
     assert predict.main([str(run.run_dir), str(long_file), "--windows", "--top-k", "2"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["file", "top-1", "top-2"] and table[2].startswith(str(long_file))
-    spans = [re.fullmatch(r"  +(\d+\.\d\d) - (\d+\.\d\d) s +(\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})", row) for row in table[3:12]]
+    spans = [re.fullmatch(r"  +(\d+\.\d\d) - (\d+\.\d\d) s +(\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})", row)
+             for row in table[3:12]]
     assert len(spans) == 9 and all(spans), table
     assert table[12] == "  events (one top class over consecutive windows, each at >= 0.5):", table  # then the events
     assert [(float(m[1]), float(m[2])) for m in spans] == pytest.approx(
