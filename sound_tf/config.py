@@ -302,8 +302,16 @@ class DataConfig:
         (default: the fold before the test fold). Folds count from 1: 0 or below is refused when the
         splits are made (:func:`sound_tf.datasets.split_examples`), not here, so that the config.json of
         a run or export bundle made before folds were checked still loads (to serve, export or predict).
+    val_from : str
+        For datasets with three folds or more, where validation comes from: ``fold``, a whole fold (``val_fold``,
+        by default the one before the test fold), so that a model trains on the folds but two; ``training``, a
+        group-aware, label-stratified ``val_fraction`` of the folds but the test fold (groups: UrbanSound8K's
+        ``fsID``, ESC-50's ``src_file``, a CSV's ``group`` column), drawn from ``train.seed``, as papers on
+        UrbanSound8K and ESC-50 train on all the other folds. With two folds validation is drawn so either way;
+        without folds it is ``val_fraction`` of the data. ``training`` together with ``val_fold`` is refused.
     val_fraction, test_fraction : float
-        For datasets without folds: sizes of the stratified validation and test splits.
+        For datasets without folds: sizes of the stratified validation and test splits (``val_fraction`` also
+        with two folds, or with ``val_from`` ``training``: the share of the training folds that validates).
     split_file : str or None
         A ``split.csv`` from an earlier run to reuse exactly.
     cache_dir : str or None
@@ -334,6 +342,7 @@ class DataConfig:
     format: str = "auto"
     test_fold: int | None = None
     val_fold: int | None = None
+    val_from: str = "fold"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     split_file: str | None = None
@@ -346,10 +355,19 @@ class DataConfig:
     silence_label: str | None = None
     silence_share: float = 0.1
 
+    #: Where validation comes from with three folds or more (see ``val_from``).
+    VAL_FROM: typing.ClassVar[tuple[str, ...]] = ("fold", "training")
+
     def __post_init__(self) -> None:
         _normalise_fields(self, "data")
         _check(self.format in DATA_FORMATS,
                f"data.format must be one of {', '.join(DATA_FORMATS)}, got {self.format!r}")
+        _check(self.val_from in self.VAL_FROM,
+               f"data.val_from must be one of {', '.join(self.VAL_FROM)}, got {self.val_from!r}")
+        _check(self.val_from != "training" or self.val_fold is None,
+               f"data.val_from 'training' draws validation from the training folds (a data.val_fraction "
+               f"{self.val_fraction:g} of them), so data.val_fold={self.val_fold}, a whole fold for validation, "
+               f"would not be used: give one or the other")
         for name in ("val_fraction", "test_fraction"):  # one key a message: a flag's error names that flag
             _check(0 < float(getattr(self, name)) < 0.5,
                    f"data.{name} must be in (0, 0.5), got {getattr(self, name)!r}")
@@ -358,6 +376,9 @@ class DataConfig:
         _check(self.split_file is None or (self.test_fold is None and self.val_fold is None),
                f"data.split_file fixes every split, so data.test_fold={self.test_fold} / data.val_fold="
                f"{self.val_fold} would not be used: give one or the other")
+        _check(self.split_file is None or self.val_from == "fold",
+               f"data.split_file fixes every split, so data.val_from {self.val_from!r} would not be used: give one or "
+               f"the other")
         self._check_classes()
 
     @property

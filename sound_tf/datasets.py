@@ -1486,14 +1486,17 @@ def _example_list(examples: Sequence[Example], function: str) -> list[Example]:
 
 def split_examples(examples: Sequence[Example], *, test_fold: int | None = None, val_fold: int | None = None,
                    val_fraction: float = 0.15, test_fraction: float = 0.15,
-                   seed: int = 0) -> dict[str, list[Example]]:
+                   seed: int = 0, val_from: str = "fold") -> dict[str, list[Example]]:
     """Split examples into train/val/test without leaking a clip or a source recording.
 
     With folds (every example has one), whole folds are held out and clips are never reshuffled:
     ``test`` is ``test_fold`` (default: the largest fold), ``val`` is ``val_fold`` (default: the fold
     before the test fold, cyclically among the folds present) and ``train`` the rest. With exactly two
-    folds, the other fold is split into train and a group-aware, label-stratified ``val_fraction`` for
-    validation (``val_fold`` must then stay unset).
+    folds, or with ``val_from="training"`` (``data.val_from``), the folds but the test fold are split into
+    train and a group-aware, label-stratified ``val_fraction`` for validation, drawn with ``seed`` as a split
+    without folds draws it (``val_fold`` must then stay unset): a model trains on all the other folds, less that
+    share, as papers on UrbanSound8K and ESC-50 do. Every class with two groups or more in those folds is in
+    validation.
 
     Without folds, groups (source recordings; a file without a group is its own) are assigned to
     splits per label: shuffled with ``seed``, then test and val take the number of groups whose size is
@@ -1505,8 +1508,10 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     examples : sequence of Example
     test_fold, val_fold : int, optional
     val_fraction, test_fraction : float
-        In (0, 0.5); used without folds (``val_fraction`` also with two folds).
+        In (0, 0.5); used without folds (``val_fraction`` also with two folds, or with ``val_from="training"``).
     seed : int
+    val_from : str
+        ``"fold"`` (a whole fold validates) or ``"training"`` (a ``val_fraction`` of the training folds does).
 
     Returns
     -------
@@ -1518,7 +1523,10 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     DatasetError
         No examples, only some examples with a fold, fewer than two folds, a ``test_fold`` or ``val_fold``
         below 1 (folds count from 1: an :class:`Example` refuses a fold below 1 too), a fold number that
-        does not exist (the message lists the folds present), or ``val_fold == test_fold``.
+        does not exist (the message lists the folds present), ``val_fold == test_fold``, or ``val_fold`` with
+        ``val_from="training"``.
+    ConfigError
+        ``val_from`` other than ``"fold"`` or ``"training"``.
     """
     examples = _example_list(examples, "split_examples")
     if not examples:
@@ -1526,6 +1534,8 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     val_fraction = _check_fraction("val_fraction", val_fraction)
     test_fraction = _check_fraction("test_fraction", test_fraction)
     rng = np.random.default_rng(_check_seed(seed))
+    if val_from not in ("fold", "training"):
+        raise ConfigError(f"val_from must be 'fold' or 'training', got {val_from!r}")
     for name, fold in (("test_fold", test_fold), ("val_fold", val_fold)):
         if isinstance(fold, (bool, np.bool_)):  # True was fold 1
             raise DatasetError(f"{name} must be a fold number, got {fold!r}")
@@ -1564,7 +1574,11 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     _warn_groups_across_folds(examples)
     test = [ex for ex in examples if ex.fold == test_fold]
     rest = [ex for ex in examples if ex.fold != test_fold]
-    if len(folds) == 2:
+    if len(folds) == 2 or val_from == "training":
+        if val_fold is not None and val_from == "training":
+            raise DatasetError(f"val_from='training' draws validation from the training folds (a val_fraction "
+                               f"{val_fraction:g} of them), so val_fold={val_fold} would not be used: leave one of "
+                               f"them out")
         if val_fold is not None:
             raise DatasetError(f"with only two folds {folds}, val_fold={val_fold} and test_fold={test_fold} leave no "
                                f"training fold; leave val_fold unset to carve validation from the training fold")
@@ -2227,9 +2241,11 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
         if fold not in folds:
             raise DatasetError(f"{given}: the data has no fold {fold}; folds present: {sorted(folds)}")
     defaults = type(config.data)()
+    val_drawn = config.data.val_from == "training"  # val_fraction of the training folds validates
     unused = [f"data.{name}={getattr(config.data, name)}" for name in ("test_fraction", "val_fraction")
               if getattr(config.data, name) != getattr(defaults, name) and not config.data.cuts_silence
-              and (len(folds) > 2 or (folds and name == "test_fraction"))]
+              and (len(folds) > 2 and not (val_drawn and name == "val_fraction")
+                   or (folds and name == "test_fraction"))]
     # the folds decide: with 3 or more, test and validation are whole folds; a silence class's held-out clips are cut
     # from the last val_fraction + test_fraction of each noise recording, unless data.silence_share 0 cuts none
     if unused:
@@ -2237,7 +2253,7 @@ def _split(examples: Sequence[Example], config: Config) -> dict[str, list[Exampl
                        "sets; choose them with data.test_fold / data.val_fold", " and ".join(unused), sorted(folds))
     return split_examples(examples, test_fold=config.data.test_fold, val_fold=config.data.val_fold,
                           val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction,
-                          seed=config.train.seed)
+                          seed=config.train.seed, val_from=config.data.val_from)
 
 
 def check_two_classes(root: str | os.PathLike, fmt: str, labels: Sequence[str]) -> None:
@@ -2366,6 +2382,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         split_source = ("from the data's folds" if fmt != "speech_commands" else
                         "from the data's folds (" + ", ".join(f"{fold}: {name}" for fold, name
                                                              in SPEECH_COMMANDS_LISTS.items()) + ", 1: the rest)")
+        if config.data.val_from == "training" and len({ex.fold for ex in examples}) > 2:  # two folds draw it anyway
+            split_source += (f", validation a data.val_fraction {config.data.val_fraction:g} of the training folds "
+                             f"(data.val_from training)")
     elif splits is None and (config.data.test_fold is not None or config.data.val_fold is not None):
         given = " and ".join(f"data.{name}={getattr(config.data, name)} (--{name.replace('_', '-')})"
                              for name in ("test_fold", "val_fold") if getattr(config.data, name) is not None)

@@ -383,6 +383,12 @@ def test_inclusive_bounds_are_accepted(overrides):
     ({"data.split_file": "split.csv", "data.val_fold": 1},
      "data.split_file fixes every split, so data.test_fold=None / data.val_fold=1 would not be used"),
     ({"audio.sample_rate_hz": 999}, "audio.sample_rate_hz must be an integer in [1000, 192000], got 999"),
+    ({"data.val_from": "train"}, "data.val_from must be one of fold, training, got 'train'"),
+    ({"data.val_from": "training", "data.val_fold": 3},
+     "data.val_from 'training' draws validation from the training folds (a data.val_fraction 0.15 of them), so "
+     "data.val_fold=3, a whole fold for validation, would not be used: give one or the other"),
+    ({"data.val_from": "training", "data.split_file": "split.csv"},
+     "data.split_file fixes every split, so data.val_from 'training' would not be used"),
 ])
 def test_exclusive_bounds_are_refused(overrides, message):
     with pytest.raises(ConfigError) as info:
@@ -611,3 +617,21 @@ def test_a_relative_run_folder_that_is_not_there_names_the_current_folder(tmp_pa
     with pytest.raises(SoundTFError) as info:
         load_run_config(tmp_path / "runs" / "x")
     assert str(info.value) == f"{tmp_path / 'runs' / 'x'}: no such folder; pass the folder a training run wrote"
+
+
+def test_val_from_defaults_to_a_fold_and_round_trips(tmp_path):
+    """data.val_from: 'fold' by default (a config.json saved before it existed loads so, and resumes: its
+    fingerprint is today's), 'training' saved and read back."""
+    from sound_tf.config import saved_fingerprint
+
+    assert Config().data.val_from == "fold"
+    drawn = apply_overrides(Config(), {"data.val_from": "training", "data.test_fold": 2})
+    drawn.save(tmp_path)
+    assert Config.load(tmp_path) == drawn and Config.load(tmp_path).data.val_from == "training"
+    older = json.loads((tmp_path / "config.json").read_text())
+    del older["data"]["val_from"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(older))
+    assert Config.load(tmp_path / "old").data.val_from == "fold"
+    assert saved_fingerprint(tmp_path / "old") == apply_overrides(drawn, {"data.val_from": "fold"}).fingerprint()
+    assert saved_fingerprint(tmp_path / "old") != drawn.fingerprint()

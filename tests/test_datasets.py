@@ -854,6 +854,65 @@ def test_two_folds_carve_validation_from_the_training_fold_by_group():
         split_examples(examples, val_fold=1)
 
 
+def test_val_from_training_draws_validation_from_every_training_fold_by_group(tmp_path):
+    """data.val_from 'training' (session 52's UrbanSound8K walkthrough: each model trained on 8 of the 10 folds, as
+    the fold before the test fold validated): validation is a group-aware, label-stratified val_fraction of the nine
+    other folds, the test fold as it was. UrbanSound8K's groups are its fsID: 3 classes x 9 folds of one 2-slice fsID
+    each make 18 training slices a class, of which 0.15 (2.7) is one fsID: 2 slices a class validate, 16 train."""
+    examples = load_examples(make_us8k(tmp_path / "us8k", classes=("siren", "drilling", "dog_bark")))
+    default = split_examples(examples, test_fold=1)
+    assert split_examples(examples, test_fold=1, val_from="fold") == default  # the default, unchanged
+    assert ({ex.fold for ex in default["val"]}, len(default["train"]), len(default["val"])) == ({10}, 48, 6)
+    splits = split_examples(examples, test_fold=1, val_from="training")
+    assert splits["test"] == default["test"] and {ex.fold for ex in splits["test"]} == {1}  # the test fold untouched
+    assert (len(splits["train"]), len(splits["val"]), len(splits["test"])) == (48, 6, 6)
+    assert Counter(ex.label for ex in splits["val"]) == {"siren": 2, "drilling": 2, "dog_bark": 2}
+    assert {ex.fold for ex in splits["train"] + splits["val"]} == set(range(2, 11))  # all nine other folds
+    assert len({ex.fold for ex in splits["train"]}) == 9  # no fold wholly validates: every one trains
+    assert_no_leak(splits, by_group=True)  # no fsID in both training and validation
+    assert all(len({ex.group for ex in splits["val"] if ex.label == label}) == 1 for label in ("siren", "drilling"))
+    again = split_examples(examples, test_fold=1, val_from="training")
+    assert again == splits  # the same seed, the same split
+    draws = {tuple(sorted(ex.group for ex in split_examples(examples, test_fold=1, val_from="training",
+                                                              seed=seed)["val"])) for seed in range(6)}
+    assert len(draws) > 1  # another seed, another draw
+    wider = split_examples(examples, test_fold=4, val_from="training", val_fraction=0.3)
+    assert Counter(ex.label for ex in wider["val"]) == {"siren": 6, "drilling": 6, "dog_bark": 6}  # 0.3 of 18: 3 fsIDs
+    assert {ex.fold for ex in wider["test"]} == {4} and 4 not in {ex.fold for ex in wider["val"] + wider["train"]}
+    with pytest.raises(DatasetError, match=r"val_from='training' draws validation from the training folds \(a "
+                                           r"val_fraction 0.15 of them\), so val_fold=3 would not be used"):
+        split_examples(examples, test_fold=1, val_fold=3, val_from="training")
+    with pytest.raises(ConfigError, match="val_from must be 'fold' or 'training', got 'train'"):
+        split_examples(examples, val_from="train")
+
+
+def test_val_from_training_keeps_esc50_sources_and_csv_groups_whole_and_needs_two_groups_a_class(tmp_path):
+    """The groups it draws by are each format's Example.group: ESC-50's src_file (the clip the 5-s excerpts were cut
+    from, takes A, B, ...), a CSV's group column. A class with one group in the training folds cannot be in both
+    training and validation: it trains, and the classes with two groups or more are all in validation."""
+    esc = load_examples(make_esc50(tmp_path / "esc", categories=("dog", "rain", "crow"), takes=3))
+    assert {ex.group for ex in esc if Path(ex.path).name == "2-210-B-1.wav"} == {"210"}  # src_file
+    splits = split_examples(esc, val_from="training", val_fraction=0.2, seed=5)
+    assert {ex.fold for ex in splits["test"]} == {5} and len(splits["test"]) == 18  # the last fold, as by default
+    assert {ex.fold for ex in splits["train"] + splits["val"]} == {1, 2, 3, 4}
+    # 8 sources x 3 takes = 24 clips a class, 0.2 of them 4.8: two sources (6 clips) is further than one (3)
+    assert Counter(ex.label for ex in splits["val"]) == {"dog": 6, "rain": 6, "crow": 6}
+    assert_no_leak(splits, by_group=True)
+    manifest = tmp_path / "csv" / "list.csv"
+    rows = [(f"{label}{fold}_{i}.wav", label, fold, f"{label}{fold}{i // 2}")
+            for fold in (1, 2, 3, 4) for label in ("cat", "dog") for i in range(4)]
+    rows += [(f"owl{fold}.wav", "owl", fold, "owl-one-bird") for fold in (1, 2, 3)]  # one group over the folds
+    for name, *_ in rows:
+        write_tone(manifest.parent / name)
+    manifest.write_text("path,label,fold,group\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+    examples = load_examples(manifest)
+    assert {ex.group for ex in examples if ex.label == "owl"} == {"owl-one-bird"}
+    splits = split_examples(examples, test_fold=4, val_from="training", val_fraction=0.2)
+    assert Counter(ex.label for ex in splits["val"]) == {"cat": 2, "dog": 2}  # one 2-clip group of 12 each
+    assert Counter(ex.label for ex in splits["train"]) == {"cat": 10, "dog": 10, "owl": 3}  # owl's one group trains
+    assert_no_leak(splits, by_group=True)
+
+
 def test_fractions_must_be_under_a_half():
     examples = [Example(f"/{label}{i}.wav", label) for label in "xy" for i in range(6)]
     for name in ("val_fraction", "test_fraction"):
@@ -1391,6 +1450,28 @@ def test_split_fractions_that_folds_make_unused_are_pointed_out(tmp_path, caplog
                         tmp_path / "run3", log=lambda _: None)
     assert "data.test_fraction=0.3 not used: the data has folds [1, 2]" in caplog.text
     assert "val_fraction" not in caplog.text
+
+
+def test_val_from_training_in_a_run_uses_val_fraction_and_says_so(tmp_path, caplog):
+    """train's split with data.val_from 'training': validation is drawn from the training folds (split.csv holds it),
+    the data line names it, and data.val_fraction, used now, is no longer pointed out as unused (test_fraction is)."""
+    us8k = make_us8k(tmp_path / "us8k", folds=4)
+    lines: list[str] = []
+    config = config_for(us8k, tmp_path, **{"data.val_from": "training", "data.val_fraction": 0.3,
+                                           "data.test_fraction": 0.3, "train.seed": 1})
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        data = prepare_dataset(config, tmp_path / "run", log=lines.append)
+    assert "data.test_fraction=0.3 not used: the data has folds [1, 2, 3, 4]" in caplog.text
+    assert "val_fraction=0.3 not used" not in caplog.text
+    # 2 classes x 3 training folds of one 2-slice fsID: 0.3 of 6 slices (1.8) is one fsID a class
+    assert ("train 8, val 4, test 4 (urbansound8k, split from the data's folds, validation a data.val_fraction 0.3 "
+            "of the training folds (data.val_from training))") in "\n".join(lines)
+    assert {item.fold for item in data.splits["test"]} == {4}
+    assert Counter(item.label for item in data.splits["val"]) == {"siren": 2, "drilling": 2}
+    saved = read_split_csv(tmp_path / "run" / "split.csv")  # seed 1 draws drilling's fsID of fold 1, siren's of 3
+    assert sorted((ex.label, ex.fold) for ex in saved["val"]) == [("drilling", 1)] * 2 + [("siren", 3)] * 2
+    assert {ex.fold for ex in saved["train"]} == {1, 2, 3}  # by default fold 3 validated and 1-2 trained
+    assert {ex.group for ex in saved["val"]}.isdisjoint({ex.group for ex in saved["train"]})
 
 
 def test_split_fractions_are_pointed_out_as_unused_when_no_silence_clip_is_cut(caplog):
