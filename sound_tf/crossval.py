@@ -4,8 +4,11 @@ Folds are the dataset's own when it has them (ESC-50: 5, UrbanSound8K: 10, a CSV
 column); otherwise they are assigned by stratified group k-fold (``--k``, default 5; clips of one
 source recording share a fold). Speech Commands' lists make one split (training, validation, test), not
 folds: its folds are assigned by stratified group k-fold too, each speaker in one fold. Fold ``K`` is the
-test set of the run in ``OUT/fold_K``; validation is the fold before it (cyclically), or with only two
-folds a group-aware fraction carved from the training fold (:func:`sound_tf.datasets.split_examples`).
+test set of the run in ``OUT/fold_K``; validation is the fold before it (cyclically), so that each model trains on
+the folds but two, or with only two folds a group-aware fraction carved from the training fold
+(:func:`sound_tf.datasets.split_examples`). ``--set data.val_from=training`` carves validation so from the folds but
+the test fold (``data.val_fraction`` of them, each source recording's clips on one side, each class in it when it
+has two recordings or more there), as papers on UrbanSound8K and ESC-50 train on all the other folds.
 Every file is decoded once for all folds. Each fold folder is a complete run folder (``model.keras``,
 ``metrics.json``, ``curves.png``, ``report.html``...).
 
@@ -115,7 +118,8 @@ def scheme_shown(scheme: str, data_format: str) -> str:
 def fold_splits(examples: Sequence[Example], fold: int, config: Config) -> dict[str, list[Example]]:
     """Train/val/test of one fold: ``test`` is ``fold``; see :func:`sound_tf.datasets.split_examples`."""
     return split_examples(examples, test_fold=fold, val_fraction=config.data.val_fraction,
-                          test_fraction=config.data.test_fraction, seed=config.train.seed)
+                          test_fraction=config.data.test_fraction, seed=config.train.seed,
+                          val_from=config.data.val_from)
 
 
 def _folds_of(examples: Iterable[Example]) -> list[int]:
@@ -563,8 +567,12 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
                 f"{name} {sum(item.label == other for item in rows)}" for name, rows in data.splits.items()))
             train_folds, val_folds = _folds_of(splits["train"]), _folds_of(splits["val"])
-            val_from = (f" ({folds_named(val_folds)}, data.val_fraction {config.data.val_fraction:g} of it)"
-                        if set(val_folds) & set(train_folds) else f" ({folds_named(val_folds)})" if val_folds else "")
+            # drawn from the training folds (two folds, or data.val_from training): named as the folds it is drawn
+            # from, every fold but the test fold, where a fold none of whose groups was drawn went unnamed
+            carved_from = _folds_of([*splits["train"], *splits["val"]])
+            val_from = (f" ({folds_named(carved_from)}, data.val_fraction {config.data.val_fraction:g} of it)"
+                        if set(val_folds) & set(train_folds) or config.data.val_from == "training"
+                        else f" ({folds_named(val_folds)})" if val_folds else "")
             log(f"fold {fold}: train {len(data.splits['train'])} ({folds_named(train_folds)}), "
                 f"val {len(data.splits['val'])}{val_from}, test {len(data.splits['test'])} clips{drawn}")
             keras.backend.clear_session()

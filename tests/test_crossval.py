@@ -1651,3 +1651,53 @@ def test_folds_named_gives_the_folds_of_a_split_as_ranges():
     assert folds_named([9, 2, 3, 4, 5, 6, 7, 8]) == "folds 2-9"
     assert folds_named([1, 3, 4, 5, 8]) == "folds 1, 3-5, 8"
     assert folds_named([2, 4]) == "folds 2, 4"
+
+
+def _grouped_four_folds(root: Path) -> Path:
+    """Four folds of high and low tones, two 2-clip groups (source recordings) of each class in each fold: 32 files."""
+    root.mkdir(parents=True)
+    rows = ["path,label,fold,group"]
+    t = np.arange(SR // 2) / SR
+    for fold in (1, 2, 3, 4):
+        for label in ("high", "low"):
+            for clip in range(4):
+                name = f"{label}_{fold}_{clip}.wav"
+                sf.write(root / name, 0.3 * np.sin(2 * np.pi * TONES_HZ[label] * (1 + clip / 100) * t), SR)
+                rows.append(f"{name},{label},{fold},{label}{fold}-{clip // 2}")
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    return root / "clips.csv"
+
+
+def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp_path, monkeypatch):
+    """data.val_from 'training' (papers on UrbanSound8K and ESC-50 train on all the other folds): each fold's
+    validation is a group-aware data.val_fraction of the folds but the test fold, drawn with train.seed, and its log
+    line says so in the two-fold case's words; the default still validates on the fold before. 3 training folds of 2
+    groups a class: 12 clips a class, of which 0.15 (1.8) is one 2-clip group. No training."""
+    from sound_tf.crossval import run_crossval
+    from sound_tf.datasets import split_examples
+
+    given = _fold_data_kept(monkeypatch)
+    manifest = _grouped_four_folds(tmp_path / "data")
+    base = {"data.path": str(manifest), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+            "data.cache_dir": str(tmp_path / "cache")}
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(apply_overrides(Config(), base), tmp_path / "cv", folds=[1], log=lines.append)
+    assert "fold 1: train 16 (folds 2-3), val 8 (fold 4), test 8 clips" in lines  # the default, as before
+    drawn = apply_overrides(Config(), {**base, "data.val_from": "training"})
+    lines.clear()
+    with pytest.raises(Interrupted):
+        run_crossval(drawn, tmp_path / "cv-drawn", folds=[1], log=lines.append)
+    assert "fold 1: train 20 (folds 2-4), val 4 (folds 2-4, data.val_fraction 0.15 of it), test 8 clips" in lines
+    data = given["fold_1"]
+    assert {item.fold for item in data.splits["test"]} == {1}  # the test fold untouched
+    assert Counter(item.label for item in data.splits["val"]) == {"high": 2, "low": 2}
+    assert {item.group for item in data.splits["val"]}.isdisjoint(item.group for item in data.splits["train"])
+    examples = load_examples(manifest)
+    splits = fold_splits(examples, 1, drawn)
+    assert splits == split_examples(examples, test_fold=1, val_from="training", seed=0)  # as train draws it
+    assert [Path(item.source).name for item in data.splits["val"]] == [Path(ex.path).name for ex in splits["val"]]
+    other = fold_splits(examples, 1, apply_overrides(drawn, {"train.seed": 3}))
+    assert sorted(ex.group for ex in other["val"]) != sorted(ex.group for ex in splits["val"])  # another seed
+    assert fold_splits(examples, 1, apply_overrides(drawn, {"data.val_from": "fold"})) == split_examples(
+        examples, test_fold=1)

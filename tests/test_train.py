@@ -528,6 +528,22 @@ def test_a_refused_fraction_names_the_flag_that_gave_it_not_the_other(tmp_path, 
     assert (fine.data.val_fraction, fine.data.test_fraction) == (0.3, 0.2)
 
 
+def test_val_from_training_with_a_val_fold_is_refused_naming_the_flag(tmp_path, monkeypatch):
+    """--set data.val_from=training validates on a share of the training folds; a --val-fold beside it would not be
+    used, and the refusal says so, naming the --set flag; each alone is taken."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        config_from_flags("--val-fold", "3", "--set", "data.val_from=training")
+    assert str(info.value) == (
+        "--set data.val_from=training: data.val_from 'training' draws validation from the training folds (a "
+        "data.val_fraction 0.15 of them), so data.val_fold=3, a whole fold for validation, would not be used: give "
+        "one or the other")
+    assert config_from_flags("--set", "data.val_from=training", "--test-fold", "2").data.val_from == "training"
+    assert config_from_flags("--val-fold", "3").data.val_from == "fold"
+
+
 def test_a_key_set_twice_is_refused_naming_the_set_flag_that_was_kept(tmp_path, monkeypatch):
     """Mutation audit of flag_given: of two --set flags of one key the last is kept, and a refusal of its value
     names that one, not the first, whose value was fine."""
