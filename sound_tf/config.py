@@ -306,9 +306,11 @@ class DataConfig:
         For datasets with three folds or more, where validation comes from: ``fold``, a whole fold (``val_fold``,
         by default the one before the test fold), so that a model trains on the folds but two; ``training``, a
         group-aware, label-stratified ``val_fraction`` of the folds but the test fold (groups: UrbanSound8K's
-        ``fsID``, ESC-50's ``src_file``, a CSV's ``group`` column), drawn from ``train.seed``, as papers on
-        UrbanSound8K and ESC-50 train on all the other folds. With two folds validation is drawn so either way;
-        without folds it is ``val_fraction`` of the data. ``training`` together with ``val_fold`` is refused.
+        ``fsID``, ESC-50's ``src_file``, a CSV's ``group`` column), drawn from ``train.seed``, as many papers on
+        UrbanSound8K and ESC-50 train on all the other folds. One fold of UrbanSound8K's nine is about 0.11 of
+        them: a ``val_fraction`` of 0.15 trains on fewer clips than ``fold`` does, 0.1 or less on more. With two
+        folds validation is drawn so either way; without folds it is ``val_fraction`` of the data. ``training``
+        together with ``val_fold`` is refused.
     val_fraction, test_fraction : float
         For datasets without folds: sizes of the stratified validation and test splits (``val_fraction`` also
         with two folds, or with ``val_from`` ``training``: the share of the training folds that validates).

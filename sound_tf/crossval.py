@@ -8,7 +8,7 @@ test set of the run in ``OUT/fold_K``; validation is the fold before it (cyclica
 the folds but two, or with only two folds a group-aware fraction carved from the training fold
 (:func:`sound_tf.datasets.split_examples`). ``--set data.val_from=training`` carves validation so from the folds but
 the test fold (``data.val_fraction`` of them, each source recording's clips on one side, each class in it when it
-has two recordings or more there), as papers on UrbanSound8K and ESC-50 train on all the other folds.
+has two recordings or more there), as many papers on UrbanSound8K and ESC-50 train on all the other folds.
 Every file is decoded once for all folds. Each fold folder is a complete run folder (``model.keras``,
 ``metrics.json``, ``curves.png``, ``report.html``...).
 

@@ -1495,7 +1495,7 @@ def split_examples(examples: Sequence[Example], *, test_fold: int | None = None,
     folds, or with ``val_from="training"`` (``data.val_from``), the folds but the test fold are split into
     train and a group-aware, label-stratified ``val_fraction`` for validation, drawn with ``seed`` as a split
     without folds draws it (``val_fold`` must then stay unset): a model trains on all the other folds, less that
-    share, as papers on UrbanSound8K and ESC-50 do. Every class with two groups or more in those folds is in
+    share, as many papers on UrbanSound8K and ESC-50 do. Every class with two groups or more in those folds is in
     validation.
 
     Without folds, groups (source recordings; a file without a group is its own) are assigned to

@@ -84,7 +84,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fold", type=int,
                         help="with folds: the fold held out for validation (default: the one before --test-fold); "
                              "--set data.val_from=training validates on a data.val_fraction of the training folds "
-                             "instead, as papers on UrbanSound8K and ESC-50 do")
+                             "instead, as many papers on UrbanSound8K and ESC-50 do")
     parser.add_argument("--seed", type=int,
                         help="draws the split, the model's starting weights and the augmentation (default 0): "
                              "the same seed and data train the same model on the same machine")

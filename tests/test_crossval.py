@@ -1669,7 +1669,7 @@ def _grouped_four_folds(root: Path) -> Path:
 
 
 def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp_path, monkeypatch):
-    """data.val_from 'training' (papers on UrbanSound8K and ESC-50 train on all the other folds): each fold's
+    """data.val_from 'training' (many papers on UrbanSound8K and ESC-50 train on all the other folds): each fold's
     validation is a group-aware data.val_fraction of the folds but the test fold, drawn with train.seed, and its log
     line says so in the two-fold case's words; the default still validates on the fold before. 3 training folds of 2
     groups a class: 12 clips a class, of which 0.15 (1.8) is one 2-clip group. No training."""
