@@ -1215,3 +1215,76 @@ def test_crossvals_on_other_folds_or_test_clips_are_not_paired(tmp_path, capsys,
     assert compare.main(["aug", "gone"]) == 0
     assert ("not paired: gone and aug: the test clips of folds 1, 2, 3, 4 cannot be checked (no fold_K/split.csv and "
             "no folds.csv); their scores are not compared fold by fold") in capsys.readouterr().out.splitlines()
+
+
+def test_paired_folds_tie_equal_scores_alone_and_list_folds_by_number(tmp_path, capsys, monkeypatch):
+    """Folds 2, 3 and 10 of 200 test clips each: the same accuracy reached by another sum of floats (0.1 + 0.2 against
+    0.3) is a tie, one clip more or fewer (0.005) a win or a loss, and fold 10 comes after fold 3 (session 52's
+    mutation audit: a tie tolerance of 0.01, exact equality, and folds sorted as text passed every test). A stopped
+    crossval (no crossval.json, its folds' metrics.json read) pairs the same."""
+    monkeypatch.chdir(tmp_path)
+    clips = 200
+    first = {2: 0.3, 3: 100 / clips, 10: 100 / clips}
+    other = {2: 0.1 + 0.2, 3: 101 / clips, 10: 99 / clips}
+    assert other[2] != first[2]  # the float sum differs from 0.3 in its last bit
+    folds = tuple(first)
+    a = _made_crossval(tmp_path / "a", {fold: (value,) * 3 for fold, value in first.items()}, augment=True,
+                       folds=folds)
+    b = _made_crossval(tmp_path / "b", {fold: (value,) * 3 for fold, value in other.items()}, augment=False,
+                       folds=folds)
+    clip_changes = [round(clips * (other[fold] - first[fold])) for fold in folds]
+    wins, losses = sum(n > 0 for n in clip_changes), sum(n < 0 for n in clip_changes)
+    record = f"{wins} / {losses} / {len(folds) - wins - losses}"
+    assert record == "1 / 1 / 1"
+    diffs = np.array([other[fold] - first[fold] for fold in folds])
+    expected = [[f"fold {fold}", *[f"{100 * diff:+.2f}"] * 2, f"{diff:+.3f}"] for fold, diff in zip(folds, diffs)]
+    expected += [["mean +- std", *[f"{100 * diffs.mean():+.2f} +-{100 * diffs.std():.2f}"] * 2,
+                  f"{diffs.mean():+.3f} +-{diffs.std():.3f}"], ["wins, losses, ties", record, record, record]]
+    for stopped in (False, True):
+        if stopped:
+            for run in (a, b):
+                (run / "crossval.json").unlink()
+        assert compare.main(["a", "b"]) == 0
+        assert _paired(capsys.readouterr().out.splitlines())[:len(expected)] == expected, stopped
+
+
+def test_folds_on_relabelled_or_drawn_clips_or_other_fold_numbers_are_not_paired(tmp_path, capsys, monkeypatch):
+    """A test clip of fold 2 relabelled, fold 4's split.csv holding a drawn clip that folds.csv does not list (a
+    data.other_label share), or folds 3 and 4 done against 1 and 2 (as many): one 'not paired' line each (session 52's
+    mutation audit: the label left out of a fold's clips, folds.csv read before split.csv, and folds done compared by
+    their count passed every test). A crossval whose folds give no balanced accuracy pairs on the other two scores."""
+    monkeypatch.chdir(tmp_path)
+    _made_crossval(tmp_path / "aug", PAIRED_A, augment=True)
+    _made_crossval(tmp_path / "relabelled", PAIRED_B, augment=False,
+                   tested={2: [("/data/2_0.wav", "dog"), ("/data/2_1.wav", "dog")]})
+    drawn = _made_crossval(tmp_path / "drawn", PAIRED_B, augment=False)
+    split = drawn / "fold_4" / "split.csv"
+    with split.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    _write_rows(split, rows + [{"split": "test", "path": "/data/noise_4.wav", "label": "_other_"}])
+    assert compare.main(["aug", "relabelled", "drawn"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    reason = "tested other clips (each fold's split.csv test rows; another seed's --k folds, or other data)"
+    assert [line for line in lines if line.startswith(("not paired", "paired"))] == [
+        f"not paired: relabelled and aug: fold 2 {reason}; their scores are not compared fold by fold",
+        f"not paired: drawn and aug: fold 4 {reason}; their scores are not compared fold by fold"]
+    _made_crossval(tmp_path / "early", {fold: PAIRED_A[fold] for fold in (1, 2)}, augment=True)
+    _made_crossval(tmp_path / "late", {fold: PAIRED_B[fold] for fold in (3, 4)}, augment=False)
+    assert compare.main(["early", "late"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith(("not paired", "paired"))] == [
+        "not paired: late and early: other folds done (1, 2 against 3, 4); their scores are not compared fold by fold"]
+    no_balanced = _made_crossval(tmp_path / "nobal", PAIRED_B, augment=False)
+    summary = json.loads((no_balanced / "crossval.json").read_text())
+    for row in summary["per_fold"]:
+        del row["balanced_accuracy"]
+    (no_balanced / "crossval.json").write_text(json.dumps(summary), encoding="utf-8")
+    assert compare.main(["aug", "nobal"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[next(at for at, line in enumerate(lines) if line.startswith("paired over folds:")) + 1]
+    assert re.split(r"\s{2,}", header.strip()) == ["accuracy", "macro F1"]
+    table = _paired(lines)
+    accuracy = np.array([PAIRED_B[fold][0] - PAIRED_A[fold][0] for fold in PAIRED_A])
+    macro_f1 = np.array([PAIRED_B[fold][2] - PAIRED_A[fold][2] for fold in PAIRED_A])
+    assert [row[1:] for row in table[:4]] == [[f"{100 * a:+.2f}", f"{f:+.3f}"] for a, f in zip(accuracy, macro_f1)]
+    assert table[4][1:] == [f"{100 * accuracy.mean():+.2f} +-{100 * accuracy.std():.2f}",
+                            f"{macro_f1.mean():+.3f} +-{macro_f1.std():.3f}"]
