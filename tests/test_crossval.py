@@ -1701,3 +1701,130 @@ def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp
     assert sorted(ex.group for ex in other["val"]) != sorted(ex.group for ex in splits["val"])  # another seed
     assert fold_splits(examples, 1, apply_overrides(drawn, {"data.val_from": "fold"})) == split_examples(
         examples, test_fold=1)
+
+
+def _us8k_without_fold7(root: Path) -> Path:
+    """_urbansound8k's metadata with a 0.25-s tone for each slice, fold 7's folder missing."""
+    _urbansound8k(root)
+    tones = dict(zip("012", TONES_HZ.values()))
+    for row in (root / "metadata" / "UrbanSound8K.csv").read_text().splitlines()[1:]:
+        name, fold, class_id = row.split(",")[0], int(row.split(",")[5]), row.split(",")[6]
+        if fold != 7:
+            (root / "audio" / f"fold{fold}").mkdir(parents=True, exist_ok=True)
+            sf.write(root / "audio" / f"fold{fold}" / name,
+                     0.3 * np.sin(2 * np.pi * tones[class_id] * np.arange(SR // 4) / SR), SR)
+    return root
+
+
+def _fold_7_finished(out: Path) -> None:
+    (out / "fold_7").mkdir(parents=True)
+    (out / "fold_7" / "run_state.json").write_text('{"status": "done"}')
+    (out / "fold_7" / "metrics.json").write_text("{}")
+
+
+def test_a_fold_finished_before_its_folder_went_is_passed_over_by_the_command_and_run_crossval(tmp_path, capsys,
+                                                                                             monkeypatch):
+    """Resuming a cross-validation whose fold 7 finished before audio/fold7 went: the command (its --out handed to
+    the early check) and run_crossval (its pending folds) look at the folds still to run, and go on to decode them
+    (session 52's mutation audit: check_folds given no out_dir by the command, and run_crossval looking at its
+    finished folds too, passed every test)."""
+    from sound_tf import crossval, evaluation
+
+    class Decoding(Exception):
+        pass
+
+    root, out = _us8k_without_fold7(tmp_path / "us8k"), tmp_path / "cv"
+    config = apply_overrides(Config(), {"data.path": str(root), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                        "data.cache_dir": str(tmp_path / "cache")})
+    with monkeypatch.context() as patched:  # a cross-validation of fold 1 started, stopped before its training
+        _fold_data_kept(patched)
+        with pytest.raises(Interrupted):
+            crossval.run_crossval(config, out, folds=[1], log=lambda m: None)
+    _fold_7_finished(out)
+    monkeypatch.setattr(evaluation, "decode_examples", lambda *a, **k: (_ for _ in ()).throw(Decoding()))
+    with pytest.raises(Decoding):  # folds 1-6 and 8-10 are decoded; fold 7 is read back
+        crossval.run_crossval(config, out, log=lambda m: None)
+    calls = []
+    monkeypatch.setattr(crossval, "run_crossval", lambda config, out_dir, **kwargs: calls.append(Path(out_dir)))
+    assert crossval.main(["--data", str(root), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert calls == [out]
+    shutil.rmtree(out / "fold_7")  # not finished: refused, as before
+    assert crossval.main(["--data", str(root), "--out", str(out), "--quiet"]) == 2
+    assert "error: fold 7: none of its 9 files exists" in capsys.readouterr().err
+    assert calls == [out]
+
+
+def test_a_fold_missing_some_of_its_files_runs_and_a_fold_of_one_missing_file_is_named(tmp_path, folder_walks):
+    """A fold holding one of its files runs (the rest skipped by the run, as before); a fold of one file, not there,
+    reads 'its 1 file does not exist'. A folder tree is not walked by the early check when no fold is named: its walk
+    is the run's (session 52's mutation audit: 'all' for 'any', the one-file wording, and the check walking a tree
+    passed every test)."""
+    from sound_tf import crossval
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = ["path,label,fold"]
+    for fold, names in ((1, ("a_1", "b_1")), (2, ("a_2", "b_2", "gone_2")), (3, ("gone_3",))):
+        for name in names:
+            if not name.startswith("gone"):
+                (root / f"{name}.wav").write_bytes(b"")
+            rows.append(f"{name}.wav,{name[0]},{fold}")
+    (root / "clips.csv").write_text("\n".join(rows) + "\n")
+    config = apply_overrides(Config(), {"data.path": str(root / "clips.csv")})
+    crossval.check_folds(config, folds=[1, 2])  # fold 2: 2 of its 3 files there
+    with pytest.raises(DatasetError) as refused:
+        crossval.check_folds(config)
+    assert str(refused.value) == (f"fold 3: its 1 file does not exist (first: {root / 'gone_3.wav'}); restore it "
+                                  f"(the dataset's download), or leave the fold out: folds=[1, 2]")
+    tree = _tones(tmp_path / "tree")
+    crossval.check_folds(apply_overrides(Config(), {"data.path": str(tree)}))
+    assert not folder_walks
+    crossval.check_folds(apply_overrides(Config(), {"data.path": str(tree)}), k=3, folds=[2])  # named: read
+    assert set(folder_walks) == set(TONES_HZ)
+
+
+def test_two_folds_name_the_training_fold_validation_is_carved_from(tmp_path, monkeypatch):
+    """With two folds validation is carved from the training fold: the fold line names that fold and the
+    data.val_fraction it takes, as its split.csv holds them (session 52's mutation audit: data.test_fraction named
+    there passed every test). No training."""
+    from sound_tf.crossval import run_crossval
+    from sound_tf.datasets import read_split_csv
+
+    _fold_data_kept(monkeypatch)
+    data, out = _tones(tmp_path / "data"), tmp_path / "cv"
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+                                        "data.cache_dir": str(tmp_path / "cache"), "data.val_fraction": 0.3})
+    assert config.data.val_fraction != config.data.test_fraction
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(config, out, k=2, folds=[1], log=lines.append)
+    split = read_split_csv(out / "fold_1" / "split.csv", run_file=True)
+    (train_fold,) = {ex.fold for ex in split["train"]}
+    assert {ex.fold for ex in split["val"]} == {train_fold} and {ex.fold for ex in split["test"]} == {1}
+    assert (f"fold 1: train {len(split['train'])} (fold {train_fold}), val {len(split['val'])} (fold {train_fold}, "
+            f"data.val_fraction 0.3 of it), test {len(split['test'])} clips") in lines, lines
+
+
+def test_a_class_no_fold_tested_keeps_its_row_in_the_per_class_numbers_over_folds(tmp_path):
+    """--folds 1 and 2 of data whose clips of mid are all in fold 3: crossval.json's per_class_folds keeps mid with
+    no fold, and crossval_per_class.csv its row with the numbers empty (session 52's mutation audit: the class left
+    out of both passed every test). No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid"]
+    out = tmp_path / "cv"
+    folds = {1: ([0, 1, 1], [0, 1, 2]), 2: ([0, 0, 1], [0, 0, 1])}  # no mid clip; fold 1 takes a low for mid
+    for fold, (y_true, y_pred) in folds.items():
+        (out / f"fold_{fold}").mkdir(parents=True)
+        write_metrics_json(out / f"fold_{fold}" / "metrics.json", compute_metrics(y_true, np.eye(3)[y_pred], labels))
+        (out / f"fold_{fold}" / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    result = summarise(out, [1, 2, 3], config=Config(), log=lambda m: None)
+    over = json.loads((out / "crossval.json").read_text())["per_class_folds"]
+    assert list(over) == labels and over["mid"] == {"folds": 0} == result["per_class_folds"]["mid"]
+    with (out / "crossval_per_class.csv").open(newline="") as handle:
+        table = {row["label"]: row for row in csv.DictReader(handle)}
+    assert list(table) == labels
+    support = sum(y == 2 for y_true, _ in folds.values() for y in y_true)
+    assert table["mid"] == {"label": "mid", "folds": "0", **{f"{name}_{kind}": "" for name in ("precision", "recall",
+                            "f1") for kind in ("mean", "std")}, "pooled_f1": f"{0.0:.6f}", "support": str(support)}
