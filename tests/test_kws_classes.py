@@ -976,3 +976,27 @@ def test_evaluate_data_scores_the_datas_own_silence_files_for_a_run_of_every_wor
     assert {Path(ex.path).parent for ex in examples if ex.label == "_silence_"} == {official / "_silence_"}
     assert lines == ["data: the run's data.silence_label '_silence_': 3 files of the data's own scored as silence, "
                      "no clip cut from noise recordings (its label is the run's silence class)"]
+
+
+def test_the_lists_split_is_told_only_with_both_lists_and_test_fold_3_apart_from_training(tree, tmp_path):
+    """folds_held_apart names the lists' split only when training holds neither fold 2 nor 3, the test split is fold 3
+    and both lists lie beside the clips (session 52's mutation audit: training holding a fold-3 clip, a test split of
+    fold 1 and one list alone were each taken for the lists' split, and every test passed)."""
+    from sound_tf.datasets import SPEECH_COMMANDS_LISTS, folds_held_apart
+
+    prepare_dataset(_config(tree, tmp_path), tmp_path / "run", log=lambda _: None)
+    splits = read_split_csv(tmp_path / "run" / "split.csv", run_file=True)  # the run's split, as evaluate reads it
+    assert folds_held_apart(splits) == HELD_APART
+    assert {ex.fold for ex in splits["train"]} & {2, 3} == set()
+    assert folds_held_apart({**splits, "train": splits["train"] + splits["test"][:1]}) is None
+    assert folds_held_apart({**splits, "test": splits["train"]}) is None
+    for kept in SPEECH_COMMANDS_LISTS.values():  # a copy beside one list alone; beside both, the lists' split
+        top = tmp_path / kept.split(".")[0] / "speech_commands"
+        (top / kept).parent.mkdir(parents=True)
+        (top / kept).write_text("")
+        moved = {name: [dataclasses.replace(ex, path=str(top / Path(ex.path).parent.name / Path(ex.path).name))
+                        for ex in examples] for name, examples in splits.items()}
+        assert folds_held_apart(moved) is None, kept
+    for name in SPEECH_COMMANDS_LISTS.values():
+        (top / name).write_text("")
+    assert folds_held_apart(moved) == HELD_APART
