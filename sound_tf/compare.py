@@ -791,44 +791,103 @@ def _not_paired(first: RunSummary, other: RunSummary) -> str | None:
     return None
 
 
-def paired_folds(summaries: Sequence[RunSummary], names: Sequence[str]) -> list[str]:
-    """Two or more cross-validations as a paper compares them: each other crossval against the first one given,
-    fold by fold on the same folds and test clips (:func:`_not_paired`, else one line saying why not): each fold's
-    difference (the other minus the first), their mean +- standard deviation (the population's, as crossval's) and
-    how many folds each one wins, ties counted."""
+@dataclass
+class PairedFolds:
+    """One cross-validation against the first one given, fold by fold (:func:`paired_comparisons`): what the
+    printed ``paired over folds`` table (:func:`paired_folds`) and ``--csv``'s ``paired_`` columns
+    (:func:`paired_cells`) both show, computed once."""
+
+    first: int  # the index (in the runs compared) of the first crossval given, the one the others are measured against
+    other: int  # this crossval's index
+    why: str | None = None  # why their folds cannot be paired (:func:`_not_paired`); ``None``: they are
+    folds: list[str] = field(default_factory=list)  # the folds done, by number
+    #: each score both give on every fold: the differences (the other minus the first) in the order of ``folds``,
+    #: their mean and standard deviation (the population's, as crossval's) and the folds the other wins, loses, ties
+    diffs: dict[str, list[float]] = field(default_factory=dict)
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
+    """Each cross-validation after the first one given against that first (none with fewer than two): unpaired with
+    :func:`_not_paired`'s reason, or paired on the same folds and test clips, each score both give on every fold
+    with its differences, their mean +- standard deviation and how many folds each one wins, ties counted."""
     crossvals = [index for index, summary in enumerate(summaries) if summary.kind == "crossval"]
-    lines: list[str] = []
     if len(crossvals) < 2:
-        return lines
+        return []
     first = crossvals[0]
+    comparisons = []
     for index in crossvals[1:]:
         a, b = summaries[first], summaries[index]
-        why = _not_paired(a, b)
-        if why is not None:
-            lines.append(f"not paired: {names[index]} and {names[first]}: {why}; their scores are not compared fold "
-                         f"by fold")
+        paired = PairedFolds(first, index, _not_paired(a, b))
+        comparisons.append(paired)
+        if paired.why is not None:
             continue
-        folds = sorted(a.fold_scores, key=int)
-        scores = [score for score in SCORES if all(score in run.fold_scores[fold] for run in (a, b) for fold in folds)]
-        diffs = {score: [b.fold_scores[fold][score] - a.fold_scores[fold][score] for fold in folds] for score in scores}
-        rows = [[f"fold {fold}", *(_points(score, diffs[score][at]) for score in scores)]
-                for at, fold in enumerate(folds)]
-        rows.append(["mean +- std", *(f"{_points(score, statistics.fmean(diffs[score]))} "
-                                      f"+-{_points(score, statistics.pstdev(diffs[score]), sign=False)}"
-                                      for score in scores)])
-        wins = []
-        for score in scores:
+        paired.folds = sorted(a.fold_scores, key=int)
+        for score in SCORES:
+            if not all(score in run.fold_scores[fold] for run in (a, b) for fold in paired.folds):
+                continue
+            diffs = [b.fold_scores[fold][score] - a.fold_scores[fold][score] for fold in paired.folds]
             # a tie: the same score to 12 decimals (a fold's accuracy is a count over the same clips)
             outcomes = Counter(0 if math.isclose(diff, 0.0, rel_tol=0, abs_tol=1e-12) else 1 if diff > 0 else -1
-                               for diff in diffs[score])
-            wins.append(f"{outcomes[1]} / {outcomes[-1]} / {outcomes[0]}")
-        rows.append(["wins, losses, ties", *wins])
+                               for diff in diffs)
+            paired.diffs[score] = diffs
+            paired.mean[score], paired.std[score] = statistics.fmean(diffs), statistics.pstdev(diffs)
+            paired.outcomes[score] = (outcomes[1], outcomes[-1], outcomes[0])
+    return comparisons
+
+
+def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[str]:
+    """:func:`paired_comparisons` as a paper compares cross-validations: for each, one line saying why it is not
+    paired, or a table of each fold's difference (accuracies in percentage points, macro F1 to 3 decimals), their
+    mean +- standard deviation and the folds the other wins, loses and ties, per score."""
+    lines: list[str] = []
+    for paired in comparisons:
+        first, other = names[paired.first], names[paired.other]
+        if paired.why is not None:
+            lines.append(f"not paired: {other} and {first}: {paired.why}; their scores are not compared fold by fold")
+            continue
+        scores = list(paired.diffs)
+        rows = [[f"fold {fold}", *(_points(score, paired.diffs[score][at]) for score in scores)]
+                for at, fold in enumerate(paired.folds)]
+        rows.append(["mean +- std", *(f"{_points(score, paired.mean[score])} "
+                                      f"+-{_points(score, paired.std[score], sign=False)}" for score in scores)])
+        rows.append(["wins, losses, ties", *(" / ".join(map(str, paired.outcomes[score])) for score in scores)])
         header = ["", *(dict(zip(SCORES, ("accuracy", "balanced acc.", "macro F1")))[score] for score in scores)]
-        lines.append(f"paired over folds: {names[index]} minus {names[first]}, on the same "
-                     f"{counted(len(folds), 'folds')} and test clips (accuracies in percentage points; +- the "
-                     f"population std of the differences, ddof=0; wins: the folds {names[index]} scores higher):")
+        lines.append(f"paired over folds: {other} minus {first}, on the same {counted(len(paired.folds), 'folds')} "
+                     f"and test clips (accuracies in percentage points; +- the population std of the differences, "
+                     f"ddof=0; wins: the folds {other} scores higher):")
         lines.extend(f"  {line}" for line in _aligned(header, rows))
     return lines
+
+
+#: ``--csv``'s columns of a paired comparison (:class:`PairedFolds`), after each score's spread, when two or more
+#: crossvals are compared: the run measured against, the folds paired, then per score the differences' mean and
+#: population std (fractions, as the scores), the folds won, lost and tied, then why a crossval is not paired.
+PAIRED_PARTS = ("mean_diff", "std_diff", "wins", "losses", "ties")  # each score's, paired_<score>_<part>
+PAIRED_COLUMNS = ("paired_against", "paired_folds",
+                  *(f"paired_{score}_{part}" for score in SCORES for part in PAIRED_PARTS), "paired_note")
+
+
+def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[list[Any]]:
+    """Each run's cells of :data:`PAIRED_COLUMNS` (``[]`` each when fewer than two crossvals are compared): empty on
+    the first crossval's row and on a row that is not a crossval's; a crossval not paired names the run it is not
+    paired with and why (``paired_note``), its numbers empty; a paired one its numbers as numbers, empty for a score
+    some fold does not give."""
+    if not comparisons:
+        return [[] for _ in names]
+    cells: list[list[Any]] = [[""] * len(PAIRED_COLUMNS) for _ in names]
+    for paired in comparisons:
+        numbers: list[Any] = []
+        for score in SCORES:  # an unpaired crossval's diffs are empty
+            if score in paired.diffs:
+                numbers.extend([paired.mean[score], paired.std[score], *paired.outcomes[score]])
+            else:
+                numbers.extend([""] * len(PAIRED_PARTS))
+        cells[paired.other] = [names[paired.first], "" if paired.why is not None else len(paired.folds), *numbers,
+                               paired.why or ""]
+    return cells
 
 
 def check_csv_target(path: str | os.PathLike) -> None:
@@ -859,8 +918,9 @@ def check_csv_target(path: str | os.PathLike) -> None:
 
 def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike | None = None) -> list[str]:
     """The lines :func:`main` prints for ``paths`` (runs, or folders of runs); with ``csv_path``, the same
-    table plus one column per differing setting is written there (a file there that this command did not
-    write is refused: :func:`check_csv_target`). A run whose files cannot be read is
+    table plus, for two or more crossvals, the paired comparison's :data:`PAIRED_COLUMNS` and one column per
+    differing setting is written there (a file there that this command did not write is refused:
+    :func:`check_csv_target`). A run whose files cannot be read is
     named on stderr and left out.
 
     Raises
@@ -917,7 +977,8 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
             # crossval refuses data.split_file (one split, not folds); its folds.csv is a manifest with a fold column
             lines.append("      a seed draws its own folds of data without folds (crossval --k); --data CV/folds.csv "
                          "gives a crossval of another seed CV's folds")
-    lines.extend(paired_folds(summaries, names))
+    comparisons = paired_comparisons(summaries)
+    lines.extend(paired_folds(comparisons, names))
     seeds = over_seeds(summaries, names)
     lines.extend(seeds)
     lines.extend(other_data(summaries, names))
@@ -926,8 +987,11 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
                      "as numpy.std; --csv: <score>_std)" + ("; over seeds, over the seeds' scores, the population's "
                                                             "too" if seeds else ""))
     if csv_path is not None:
-        atomic.write_csv(csv_path, [*CSV_COLUMNS, *(f"{name}_std" for name in SCORES), *differ],
-                         [[*csv_row(name, summary, letters[index]), *(values[index] for values in differ.values())]
+        paired = paired_cells(comparisons, names)
+        atomic.write_csv(csv_path, [*CSV_COLUMNS, *(f"{name}_std" for name in SCORES),
+                                    *(PAIRED_COLUMNS if comparisons else ()), *differ],
+                         [[*csv_row(name, summary, letters[index]), *paired[index],
+                           *(values[index] for values in differ.values())]
                           for index, (name, summary) in enumerate(zip(names, summaries))])
         lines.append(f"wrote {printable_path(csv_path)}")
     return lines
@@ -939,7 +1003,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="a run folder (train's, crossval's) or a folder of them (runs/)")
     parser.add_argument("--csv", type=os.path.expanduser, metavar="FILE",
-                        help="also write the table, with one column per setting that differs, to this CSV file")
+                        help="also write the table, with one column per setting that differs (and with two or more "
+                             "crossvals their paired comparison's paired_* columns), to this CSV file")
     args = parser.parse_args(argv)
     if args.csv is not None and Path(args.csv).suffix.lower() != ".csv":
         parser.error(f"--csv {args.csv}: give a file name ending in .csv")

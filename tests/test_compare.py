@@ -1288,3 +1288,60 @@ def test_folds_on_relabelled_or_drawn_clips_or_other_fold_numbers_are_not_paired
     assert [row[1:] for row in table[:4]] == [[f"{100 * a:+.2f}", f"{f:+.3f}"] for a, f in zip(accuracy, macro_f1)]
     assert table[4][1:] == [f"{100 * accuracy.mean():+.2f} +-{100 * accuracy.std():.2f}",
                             f"{macro_f1.mean():+.3f} +-{macro_f1.std():.3f}"]
+
+
+def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsys, monkeypatch):
+    """--csv wrote one row per run and none of the fold-by-fold comparison printed below the table: a crossval's row
+    gives, against the first crossval, each score's mean and population std of the differences (fractions, as its
+    scores) and its wins, losses and ties, as the printed lines do; a tie by another sum of floats (0.1 * 7 against
+    0.7) is a tie; a crossval not paired names the run and why, its numbers blank; the first crossval's row and a
+    fold's are blank, and with one crossval there are no paired columns."""
+    monkeypatch.chdir(tmp_path)
+    aug = _made_crossval(tmp_path / "aug", PAIRED_A, augment=True)
+    _made_crossval(tmp_path / "noaug", PAIRED_B, augment=False)
+    _made_crossval(tmp_path / "other", PAIRED_B, augment=False,
+                   tested={3: [("/data/3_0.wav", "cat"), ("/data/3_9.wav", "dog")]})
+    summed = {**PAIRED_B, 3: (0.1 * 7, *PAIRED_B[3][1:])}
+    assert summed[3][0] != PAIRED_A[3][0]  # 0.7000000000000001: 0.7 by another sum of floats
+    _made_crossval(tmp_path / "summed", summed, augment=False)
+    shutil.copy(aug / "config.json", aug / "fold_1")  # a fold given alone: a run, not a crossval
+    table = tmp_path / "table.csv"
+    assert compare.main(["aug", "aug/fold_1", "noaug", "other", "summed", "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {row["run"]: row for row in _rows(table)}
+    assert list(rows) == ["aug", os.path.join("aug", "fold_1"), "noaug", "other", "summed"]
+    paired = [column for column in next(iter(rows.values())) if column.startswith("paired_")]
+    assert paired == ["paired_against", "paired_folds", *(f"paired_{score}_{part}" for score in compare.SCORES
+                      for part in ("mean_diff", "std_diff", "wins", "losses", "ties")), "paired_note"]
+    for run in ("aug", os.path.join("aug", "fold_1")):
+        assert {rows[run][column] for column in paired} == {""}, run
+    for run, scores in (("noaug", PAIRED_B), ("summed", summed)):
+        row = rows[run]
+        assert (row["paired_against"], row["paired_folds"], row["paired_note"]) == ("aug", "4", "")
+        for at, score in enumerate(compare.SCORES):
+            diffs = np.array([scores[fold][at] - PAIRED_A[fold][at] for fold in PAIRED_A])
+            assert float(row[f"paired_{score}_mean_diff"]) == pytest.approx(diffs.mean(), abs=1e-12)
+            assert float(row[f"paired_{score}_std_diff"]) == pytest.approx(diffs.std(), abs=1e-12)  # ddof=0
+            steps = np.round(diffs * 100).astype(int)  # the scores are given to 2 decimals
+            counted = [int(row[f"paired_{score}_{part}"]) for part in ("wins", "losses", "ties")]
+            assert counted == [int((steps > 0).sum()), int((steps < 0).sum()), int((steps == 0).sum())], (run, score)
+    # by hand: accuracy +10, -5, 0, +10 points; balanced accuracy +10, 0, +5, +15; macro F1 +0.02, 0, -0.05, +0.11
+    assert [rows["noaug"][f"paired_{score}_ties"] for score in compare.SCORES] == ["1", "1", "1"]
+    assert rows["summed"]["paired_accuracy_ties"] == "1"  # fold 3's 0.1 * 7 against 0.7
+    noaug = rows["noaug"]
+    mean, std = ({score: float(noaug[f"paired_{score}_{part}"]) for score in compare.SCORES}
+                 for part in ("mean_diff", "std_diff"))
+    printed = _paired(lines)  # noaug's: the same numbers as its row, to the table's decimals
+    assert printed[4][1:] == [*(f"{100 * mean[score]:+.2f} +-{100 * std[score]:.2f}"
+                                for score in ("accuracy", "balanced_accuracy")),
+                              f"{mean['macro_f1']:+.3f} +-{std['macro_f1']:.3f}"]
+    assert printed[5][1:] == [" / ".join(noaug[f"paired_{score}_{part}"] for part in ("wins", "losses", "ties"))
+                              for score in compare.SCORES]
+    unpaired = rows["other"]
+    assert unpaired["paired_against"] == "aug"
+    assert unpaired["paired_note"] == ("fold 3 tested other clips (each fold's split.csv test rows; another seed's --k "
+                                       "folds, or other data)")
+    assert {unpaired[column] for column in paired[1:-1]} == {""}
+    assert f"not paired: other and aug: {unpaired['paired_note']}; their scores are not compared fold by fold" in lines
+    assert compare.main(["aug", "aug/fold_1", "--csv", str(table)]) == 0
+    assert not [column for column in _rows(table)[0] if column.startswith("paired_")]
