@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from sound_tf.audio import split_windows
 from sound_tf.config import Config, apply_overrides
 from sound_tf.errors import ConfigError
+from sound_tf.lite import DEFAULT_MIN_PROBABILITY, window_events
 from sound_tf.serve import ServeSettings, create_app
 from sound_tf.serve.__main__ import parse_args, settings_from_args
 from sound_tf.serve.backends import Backend, ModelInfo, resolve_backend
@@ -200,6 +201,110 @@ def test_windows_timeline_follows_the_recording(client):
     assert all(len(w["top_k"]) == 3 and w["top_k"][0] == {"label": w["label"], "probability": w["probability"]}
                and w["predicted_class"] == list(TONES_HZ).index(w["label"]) for w in timeline)
     assert sum(t["probability"] for t in timeline[4]["top_k"]) == pytest.approx(1.0, abs=3e-6)
+
+
+def test_windows_answer_the_events_lite_gives(client):
+    """low, high, mid for 1 s each: three events, each from its first window's start to its last window's end over
+    windows of its label alone, the events sound_tf.lite answers for the same timeline (and the batch's too)."""
+    rate = 8000
+    data = encode(np.concatenate([tone(300, 1.0, rate), tone(2200, 1.0, rate), tone(900, 1.0, rate)]), rate)
+    body = client.post("/classify?windows=true", files={"file": ("long.wav", data)}).json()
+    timeline, events = body["windows"], body["events"]
+    assert [e["label"] for e in events] == ["low", "high", "mid"]
+    assert [(e["first_window"], e["last_window"]) for e in events] == [(0, 2), (3, 7), (8, 10)]  # every window
+    for event in events:
+        inside = timeline[event["first_window"]:event["last_window"] + 1]
+        assert {w["label"] for w in inside} == {event["label"]}
+        assert (event["start_seconds"], event["end_seconds"]) == (inside[0]["start_seconds"], inside[-1]["end_seconds"])
+        assert event["peak_probability"] == max(w["probability"] for w in inside) > 0.99
+    assert [(e["start_seconds"], e["end_seconds"]) for e in events] == [(0.0, 1.0), (0.75, 2.25), (2.0, 3.0)]
+    assert events == window_events(timeline, min_probability=DEFAULT_MIN_PROBABILITY)
+    batch = client.post("/classify/batch?windows=true", files=[("files", ("long.wav", data))]).json()
+    assert batch["results"][0]["events"] == events
+    assert "events" not in client.post("/classify", files={"file": ("long.wav", data)}).json()  # no windows asked
+    assert "events" not in client.post("/classify/batch", files=[("files", ("long.wav", data))]).json()["results"][0]
+
+
+def test_min_probability_sets_which_windows_make_an_event(client):
+    """A 500-Hz tone lies between low (300 Hz) and mid (900 Hz): its windows read low at 1 / (1 + exp(-8 (log2(900 /
+    500) - log2(500 / 300)))) = 0.708, part of the low event at the default 0.5 and not at min_probability=0.8."""
+    rate = 8000
+    data = encode(np.concatenate([tone(300, 1.0, rate), tone(500, 1.0, rate)]), rate)
+    between = 1.0 / (1.0 + np.exp(-8.0 * (np.log2(900 / 500) - np.log2(500 / 300))))
+    body = client.post("/classify?windows=true", files={"file": ("two.wav", data)}).json()
+    timeline = body["windows"]
+    assert [w["label"] for w in timeline] == ["low"] * 7  # 2 s: windows at 0, 0.25, ..., 1.5 s
+    assert [w["probability"] for w in timeline[4:]] == pytest.approx([between] * 3, abs=1e-4)  # from 1 s on
+    assert [(e["label"], e["first_window"], e["last_window"], e["end_seconds"]) for e in body["events"]] == \
+        [("low", 0, 6, 2.0)]
+    strict = client.post("/classify?windows=true&min_probability=0.8", files={"file": ("two.wav", data)}).json()
+    assert strict["windows"] == timeline
+    assert timeline[3]["probability"] > 0.99  # 0.75-1.25 s, half of each tone: its spectral peak is 300 Hz's
+    assert [(e["label"], e["first_window"], e["last_window"], e["end_seconds"]) for e in strict["events"]] == \
+        [("low", 0, 3, 1.25)]
+    assert strict["events"] == window_events(timeline, min_probability=0.8)
+    at_between = client.post(f"/classify?windows=true&min_probability={timeline[-1]['probability']}",
+                             files={"file": ("two.wav", data)}).json()["events"]
+    assert [(e["first_window"], e["last_window"]) for e in at_between] == [(0, 6)]  # "at or above" the threshold
+
+
+def test_the_runs_silence_and_other_classes_are_never_events(tmp_path):
+    """A run whose data.silence_label is 'high': its windows end the event before them and make none, as lite's
+    not_events do; the same timeline with 'high' counted would have a high event."""
+    config = apply_overrides(CONFIG, {"data.silence_label": "high"})
+    backend = ToneBackend(config)
+    assert backend.not_events == ("high",)
+    rate = 8000
+    data = encode(np.concatenate([tone(300, 1.0, rate), tone(2200, 1.0, rate), tone(300, 1.0, rate)]), rate)
+    with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
+        wait_ready(client)
+        body = client.post("/classify?windows=true", files={"file": ("gap.wav", data)}).json()
+    timeline = body["windows"]
+    assert [w["label"] for w in timeline][3:8] == ["high"] * 5
+    assert [(e["label"], e["first_window"], e["last_window"]) for e in body["events"]] == [("low", 0, 2),
+                                                                                          ("low", 8, 10)]
+    assert body["events"] == window_events(timeline, leave_out=("high",))
+    assert [e["label"] for e in window_events(timeline)] == ["low", "high", "low"]
+
+
+def test_the_tflite_backend_leaves_out_the_classes_lite_leaves_out(monkeypatch):
+    """The TFLite backend's not_events are the on-device runner's (read from the config inside the model), and a
+    bundle's config.json that names none is not refused for it: export writes the classes, not the events, into
+    the model."""
+    from sound_tf import lite
+    from sound_tf.serve.backends import LiteBackend, check_describes
+
+    class StandIn:  # what LiteClassifier reads from a model file whose run has data.silence_label 'high'
+        labels, variant, not_events = tuple(TONES_HZ), "float32", ("high",)
+        sample_rate_hz, clip_samples, window_hop_samples = 8000, 4000, 2000
+
+        def __init__(self, model_path, *, num_threads):
+            pass
+
+    monkeypatch.setattr(lite, "LiteClassifier", StandIn)
+    served = LiteBackend(Path("model_float32.tflite"))
+    assert served.not_events == ("high",)
+    said = ModelInfo.from_config(CONFIG)
+    assert said.not_events == ()
+    check_describes(said, ModelInfo(labels=served.labels, sample_rate_hz=8000, clip_samples=4000,
+                                    window_hop_samples=2000, not_events=served.not_events), served.path)
+
+
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_a_min_probability_outside_0_to_1_or_without_windows_is_a_422_naming_it(client, path):
+    field = "files" if path.endswith("batch") else "file"
+    data = encode(tone(300, 1.0, 8000), 8000)
+    for value in ("1.5", "-0.1", "nan"):
+        response = client.post(f"{path}?windows=true&min_probability={value}", files=[(field, ("a.wav", data))])
+        assert response.status_code == 422 and response.json()["error"] == "invalid_parameter", value
+        assert response.json()["detail"] == f"query parameter min_probability must be a probability from 0 to 1, " \
+                                            f"got {float(value)!r}"
+    response = client.post(f"{path}?min_probability=0.8", files=[(field, ("a.wav", data))])  # it would change nothing
+    assert response.status_code == 422 and response.json()["error"] == "invalid_parameter"
+    assert response.json()["detail"] == "min_probability=0.8 sets the events of a windowed answer: add windows=true"
+    for value in ("0", "1"):  # the ends of the range are allowed
+        assert client.post(f"{path}?windows=true&min_probability={value}",
+                           files=[(field, ("a.wav", data))]).status_code == 200
 
 
 def test_silent_audio_is_classified_normally(client):

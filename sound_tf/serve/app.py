@@ -3,14 +3,21 @@
 Endpoints (documented at ``/docs``):
 
 =========================  =================================================================================
-``POST /classify``         multipart field ``file`` (any format, rate, channels); query ``top_k``, ``windows``
+``POST /classify``         multipart field ``file`` (any format, rate, channels); query ``top_k``, ``windows``,
+                           ``min_probability``
 ``POST /classify/``        the same (the original article's path)
-``POST /classify/batch``   multipart fields ``files`` (several); one result or error per file
+``POST /classify/batch``   multipart fields ``files`` (several); one result or error per file; the same query
 ``GET /labels``            the class list, index = ``predicted_class``
 ``GET /health``            200 while the process is alive (503 only when the model failed to load)
 ``GET /ready``             200 once the model is loaded and warmed up, else 503
 ``GET /metrics``           Prometheus text
 =========================  =================================================================================
+
+``windows=true`` adds the per-window timeline (:func:`sound_tf.lite.window_timeline`) and its ``events``
+(:func:`sound_tf.lite.window_events`: runs of consecutive windows of one top label, each at ``min_probability``
+or more, default :data:`sound_tf.lite.DEFAULT_MIN_PROBABILITY`; the run's silence and other classes are never
+events), the fields of ``python -m sound_tf.lite --json``. A ``min_probability`` outside [0, 1], or given without
+``windows=true`` (it would change nothing), is a 422 naming it.
 
 Every error answer is JSON ``{"error": kind, "detail": message, "request_id": id}`` and every response
 carries the ``X-Request-ID`` header (the client's, when it sent a plain one, else a new one).
@@ -35,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import ConfigError
+from ..lite import DEFAULT_MIN_PROBABILITY, check_min_probability
 from .backends import Backend, resolve_backend
 from .logs import configure_logging
 from .metrics import CONTENT_TYPE_LATEST, ServeMetrics
@@ -47,7 +55,7 @@ from .settings import ServeSettings, env_name
 
 __all__ = ["create_app", "create_app_from_env"]
 
-DESCRIPTION = """Sound classification with a model trained by `sound_tf`.
+DESCRIPTION = f"""Sound classification with a model trained by `sound_tf`.
 
 Upload a recording (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF or AU; any sample rate and channel count)
 as the multipart field `file`:
@@ -55,7 +63,12 @@ as the multipart field `file`:
     curl -F file=@dog.wav 'http://127.0.0.1:8000/classify?top_k=3'
 
 Recordings longer than the model's clip are scored over sliding windows; `windows=true` adds the
-per-window timeline. Errors are JSON `{"error", "detail", "request_id"}`.
+per-window timeline and its `events`, what was heard when: runs of consecutive windows of one top label, each at
+`min_probability` or more (default {DEFAULT_MIN_PROBABILITY}), the model's silence and other classes left out:
+
+    curl -F file=@street.wav 'http://127.0.0.1:8000/classify?windows=true&min_probability=0.8'
+
+Errors are JSON `{{"error", "detail", "request_id"}}`.
 """
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -69,6 +82,28 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "Model not ready, overloaded or too slow.",
     }.items()
 }
+
+
+def _events_threshold(min_probability: float | None, *, windows: bool) -> float:
+    """The ``min_probability`` query parameter as the events' threshold (:data:`DEFAULT_MIN_PROBABILITY` when it is
+    not given), checked as ``lite`` and ``predict`` check theirs (:func:`sound_tf.lite.check_min_probability`).
+
+    Raises
+    ------
+    ServeError
+        422 ``invalid_parameter``: the value is not in [0, 1], or it is given without ``windows=true`` (it would
+        change nothing in the answer; ``predict --min-probability`` without ``--windows`` is refused alike).
+    """
+    if min_probability is None:
+        return DEFAULT_MIN_PROBABILITY
+    try:
+        threshold = check_min_probability(min_probability, name="min_probability")
+    except ConfigError as exc:
+        raise ServeError(422, "invalid_parameter", f"query parameter {exc}") from None
+    if not windows:
+        raise ServeError(422, "invalid_parameter", f"min_probability={threshold:g} sets the events of a windowed "
+                                                   "answer: add windows=true")
+    return threshold
 
 
 def _request_id(request: Request) -> str:
@@ -252,19 +287,25 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
 
     top_k_query = Query(None, ge=1, description=f"How many labels to return (default {settings.default_top_k}; "
                                                 "capped at the number of classes).")
-    windows_query = Query(False, description="Add the per-window timeline of a long recording.")
+    windows_query = Query(False, description="Add the per-window timeline of a long recording and its `events` "
+                                             "(what was heard when).")
+    min_probability_query = Query(None, description=f"With `windows=true`: the top probability a window needs to be "
+                                                    f"part of an event, from 0 to 1 (default "
+                                                    f"{DEFAULT_MIN_PROBABILITY}).")
 
     async def classify(request: Request,
                        file: UploadFile = File(..., description="The recording (any format, rate and channels)."),
-                       top_k: int | None = top_k_query, windows: bool = windows_query) -> dict[str, Any]:
+                       top_k: int | None = top_k_query, windows: bool = windows_query,
+                       min_probability: float | None = min_probability_query) -> dict[str, Any]:
         """Classify one uploaded recording."""
+        threshold = _events_threshold(min_probability, windows=windows)
         parts = len((await request.form()).getlist("file"))  # the form FastAPI has parsed already
         if parts > 1:  # FastAPI would take the last one and drop the others without a word
             raise ServeError(422, "invalid_parameter", f"{parts} parts named 'file' in one request: /classify takes "
                                                        "one recording; send several as 'files' to /classify/batch")
         data = await file.read()
         result = await service.classify(data, filename=file.filename, top_k=top_k or settings.default_top_k,
-                                        with_windows=windows)
+                                        with_windows=windows, min_probability=threshold)
         result["request_id"] = _request_id(request)
         return result
 
@@ -278,9 +319,11 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
               responses=_ERROR_RESPONSES, dependencies=protected, summary="Classify several recordings")
     async def classify_batch(request: Request,
                              files: list[UploadFile] = File(..., description="Several recordings."),
-                             top_k: int | None = top_k_query, windows: bool = windows_query) -> dict[str, Any]:
+                             top_k: int | None = top_k_query, windows: bool = windows_query,
+                             min_probability: float | None = min_probability_query) -> dict[str, Any]:
         """Classify several uploaded recordings; a bad file fails only its own entry."""
         began = time.perf_counter()
+        threshold = _events_threshold(min_probability, windows=windows)
         if len(files) > settings.max_files_per_request:
             raise ServeError(413, "too_many_files", f"{len(files)} files in one request; the limit is "
                                                     f"{settings.max_files_per_request} (the server's "
@@ -290,7 +333,8 @@ def create_app(settings: ServeSettings, *, backend: Backend | None = None) -> Fa
         async def one(upload: UploadFile) -> dict[str, Any]:
             try:
                 return await service.classify(await upload.read(), filename=upload.filename,
-                                              top_k=top_k or settings.default_top_k, with_windows=windows)
+                                              top_k=top_k or settings.default_top_k, with_windows=windows,
+                                              min_probability=threshold)
             except ServeError as exc:
                 metrics.errors.labels(kind=exc.kind).inc()
                 return {"filename": safe_filename(upload.filename), "error": exc.kind, "detail": exc.detail,

@@ -36,7 +36,7 @@ import numpy as np
 from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
 from ..errors import ConfigError, SoundTFError, counted, is_whole
-from ..lite import LOGITS, PROBABILITIES, aggregate_logits, window_logits
+from ..lite import LOGITS, PROBABILITIES, aggregate_logits, not_event_labels, window_logits
 from ..tflite_meta import read_metadata
 
 __all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
@@ -60,17 +60,28 @@ def tflite_filename(variant: str) -> str:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The numbers a backend serves with, all read from the model folder's ``config.json``."""
+    """The numbers a backend serves with, all read from the model folder's ``config.json``.
+
+    ``not_events`` are the run's silence and other classes the model has (``data.silence_label`` and
+    ``data.other_label``: :func:`sound_tf.lite.not_event_labels`), which are never a windowed answer's events.
+    """
 
     labels: tuple[str, ...]
     sample_rate_hz: int
     clip_samples: int
     window_hop_samples: int
+    not_events: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config) -> "ModelInfo":
         return cls(labels=tuple(config.labels), sample_rate_hz=config.audio.sample_rate_hz,
-                   clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples)
+                   clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples,
+                   not_events=not_event_labels(config.labels, silence_label=config.data.silence_label,
+                                               other_label=config.data.other_label))
+
+
+#: The :class:`ModelInfo` fields export writes into a model, which its bundle's ``config.json`` must give too.
+DESCRIBED_FIELDS = ("labels", "sample_rate_hz", "clip_samples", "window_hop_samples")
 
 
 def tflite_variants(model_dir: Path) -> list[str]:
@@ -183,7 +194,7 @@ def check_describes(said: ModelInfo, stored: ModelInfo, model_path: Path) -> Non
     name the classes wrongly."""
     in_config, in_model = ({**vars(info), "labels": list(info.labels)} for info in (said, stored))
     differ = [f"{key} {in_model[key]!r} in the model, {in_config[key]!r} in config.json"
-              for key in in_config if in_model[key] != in_config[key]]
+              for key in DESCRIBED_FIELDS if in_model[key] != in_config[key]]
     if differ:
         raise ConfigError(f"{model_path.parent / CONFIG_FILENAME}: does not describe {model_path} "
                           f"({'; '.join(differ)}); it was edited after export: restore it or export again")
@@ -202,6 +213,9 @@ class Backend(abc.ABC):
         The export variant (``float32``, ``int8``, ...) of a TFLite model; ``None`` for the others.
     labels : tuple of str
     sample_rate_hz, clip_samples, window_hop_samples : int
+    not_events : tuple of str
+        The classes that are never events (:attr:`ModelInfo.not_events`; the TFLite backend's are the ones the
+        on-device runner reads from the config inside the model).
     """
 
     name: str = ""
@@ -215,6 +229,7 @@ class Backend(abc.ABC):
         self.sample_rate_hz = int(info.sample_rate_hz)
         self.clip_samples = int(info.clip_samples)
         self.window_hop_samples = int(info.window_hop_samples)
+        self.not_events = tuple(info.not_events)
 
     @property
     def num_classes(self) -> int:
@@ -274,7 +289,7 @@ class LiteBackend(Backend):
         self.variant = c.variant
         super().__init__(model_path, ModelInfo(labels=tuple(c.labels), sample_rate_hz=c.sample_rate_hz,
                                                clip_samples=c.clip_samples,
-                                               window_hop_samples=c.window_hop_samples))
+                                               window_hop_samples=c.window_hop_samples, not_events=c.not_events))
 
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """One invoke per window at batch size 1: faster than batches on a CPU interpreter.

@@ -23,6 +23,15 @@ class WindowPrediction(BaseModel):
     top_k: list[LabelProbability] = Field(description="The window's best classes, as many as the request's `top_k`.")
 
 
+class Event(BaseModel):
+    start_seconds: float = Field(description="Where its first window starts.")
+    end_seconds: float = Field(description="Where its last window ends (the end of the real audio in it).")
+    label: str = Field(description="The top label of each of its windows.")
+    peak_probability: float = Field(description="The highest top probability among its windows.")
+    first_window: int = Field(description="`index` in `windows` of its first window.")
+    last_window: int = Field(description="`index` in `windows` of its last window.")
+
+
 class Classification(BaseModel):
     filename: str = Field(description="The uploaded file's base name (only echoed, never used as a path).")
     label: str = Field(description="The most probable label.")
@@ -35,6 +44,11 @@ class Classification(BaseModel):
     num_windows: int = Field(description="Model windows the recording was cut into (scores are combined).")
     windows: list[WindowPrediction] | None = Field(
         None, description="Per-window timeline, only when the request asks `windows=true`.")
+    events: list[Event] | None = Field(
+        None, description="What was heard when, only when the request asks `windows=true`: runs of consecutive "
+                          "windows of one top label, each at `min_probability` or more; the model's silence and "
+                          "other classes (its run's `data.silence_label` and `data.other_label`) are never events. "
+                          "The events of `python -m sound_tf.lite --json` and `sound_tf.predict --windows --json`.")
     processing_ms: float = Field(description="Server time spent decoding and classifying this file.")
     warning: str | None = Field(
         None, description="Only for a silent recording (every sample zero in 16-bit PCM): its labels are the "

@@ -26,7 +26,7 @@ import soundfile as sf
 from ..audio import (AUDIO_EXTENSIONS, READABLE_FORMATS, SF_ERR_UNRECOGNISED_FORMAT, convert_hint, decode_bytes,
                      is_convertible, silent_note, split_windows, truncation_problem, wav_codec_problem)
 from ..errors import AudioError, SoundTFError, counted
-from ..lite import top_classes, window_probabilities, window_timeline
+from ..lite import DEFAULT_MIN_PROBABILITY, top_classes, window_events, window_probabilities, window_timeline
 from .backends import Backend, load_backend
 from .batcher import BatcherClosed, MicroBatcher, QueueFull
 from .metrics import ServeMetrics
@@ -253,8 +253,13 @@ class ClassifierService:
                              source_sample_rate_hz=int(info.samplerate), channels=int(info.channels),
                              warning=silent_note(wave, backend.sample_rate_hz))
 
-    async def classify(self, data: bytes, *, filename: str | None, top_k: int, with_windows: bool) -> dict[str, Any]:
+    async def classify(self, data: bytes, *, filename: str | None, top_k: int, with_windows: bool,
+                       min_probability: float = DEFAULT_MIN_PROBABILITY) -> dict[str, Any]:
         """Decode ``data`` off the event loop, batch it through the model, and build the answer.
+
+        ``with_windows`` adds the per-window timeline (:func:`sound_tf.lite.window_timeline`) and its events
+        (:func:`sound_tf.lite.window_events` at ``min_probability``, already checked to be in [0, 1], the backend's
+        ``not_events`` left out), the fields ``lite --json`` and ``predict --windows --json`` answer.
 
         Raises
         ------
@@ -304,6 +309,8 @@ class ClassifierService:
             result["windows"] = window_timeline(probabilities, backend.labels, hop_samples=backend.window_hop_samples,
                                                 clip_samples=backend.clip_samples, total_samples=upload.samples,
                                                 sample_rate_hz=backend.sample_rate_hz, top_k=k)
+            result["events"] = window_events(result["windows"], min_probability=min_probability,
+                                             leave_out=backend.not_events)
             for window, row in zip(result["windows"], probabilities):
                 window["predicted_class"] = int(np.argmax(row))
         result["processing_ms"] = round((time.perf_counter() - began) * 1000.0, 3)
