@@ -630,11 +630,22 @@ def _finished(fold_dir: Path) -> bool:
     return read_state(fold_dir).get("status") == "done" and (fold_dir / "metrics.json").is_file()
 
 
+def _near_chance_warning(fold: int, metrics: Mapping[str, Any], fold_dir: Path) -> str:
+    """The summary's line for a fold whose ``metrics`` are near chance (:func:`sound_tf.metrics.near_chance`):
+    ``warning: fold 1 scores near chance (balanced accuracy 0.13; chance is 0.10 with 10 classes): ...``."""
+    from .metrics import chance_level
+
+    chance = chance_level(metrics)
+    return (f"warning: fold {fold} scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
+            f"{chance:.2f} with {round(1 / chance)} classes): its model learnt little that holds for its test clips, "
+            f"and it counts in the mean over the folds as any other fold does ({fold_dir / 'report.html'})")
+
+
 def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write ``crossval.json``, ``crossval.csv``, the pooled figures and ``report.html`` from finished folds."""
     from . import evaluation, report
-    from .metrics import aggregate_folds, summary_lines, write_metrics_json
+    from .metrics import aggregate_folds, near_chance, summary_lines, write_metrics_json
 
     out_dir = Path(out_dir)
     done = [fold for fold in all_folds if _finished(out_dir / f"fold_{fold}")]
@@ -698,6 +709,10 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
               f"population std over the folds whose test clips hold the class)" if len(done) > 1
               else f"per class: {PER_CLASS_CSV} and the report (fold {done[0]} alone: no spread)"),
              "pooled over the folds' test sets (data advice uses clips per class in the whole dataset):"]
+    # A fold at chance (a model that kept its first epoch's weights) counts in the mean and in compare's paired
+    # differences as any other: its own report said so, the cross-validation's log and report did not.
+    notes[2:2] = [_near_chance_warning(fold, m, out_dir / f"fold_{fold}") for fold, m in zip(done, fold_metrics)
+                  if near_chance(m)]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
     report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,

@@ -490,16 +490,22 @@ def _evaluated_classes(metrics: Mapping[str, Any]) -> int:
                if not isinstance(scores, Mapping) or scores.get("support") is None or scores["support"] > 0)
 
 
+def chance_level(metrics: Mapping[str, Any]) -> float | None:
+    """The balanced accuracy of guessing: one over the classes the evaluated clips of ``metrics`` hold
+    (:func:`_evaluated_classes`), 0.10 with 10; ``None`` with fewer than two, where there is no guessing."""
+    classes = _evaluated_classes(metrics)
+    return 1.0 / classes if classes >= 2 else None
+
+
 def near_chance(metrics: Mapping[str, Any]) -> bool:
     """Whether the balanced accuracy of ``metrics`` (two or more classes evaluated) is no more than
     :data:`NEAR_CHANCE_SHARE` of the way from chance (``1 / classes``) to 1: 0.44 with 4 classes, 0.33 with 10.
     There, classes are not weak against the others (what :func:`data_advice` looks for): they are all weak.
     The classes are those the evaluated clips hold (:func:`_evaluated_classes`), as balanced accuracy's are:
     a 3-class model evaluated on clips of 2 of its classes is at chance at 0.50, where 0.33 was used."""
-    classes = _evaluated_classes(metrics)
-    if classes < 2 or "balanced_accuracy" not in metrics:
+    chance = chance_level(metrics)
+    if chance is None or "balanced_accuracy" not in metrics:
         return False
-    chance = 1.0 / classes
     # rounded: 13 of 40 clips right in each of 10 classes is 0.32500000000000007, the edge 0.325
     return round(float(metrics["balanced_accuracy"]), 6) <= round(chance + NEAR_CHANCE_SHARE * (1.0 - chance), 6)
 

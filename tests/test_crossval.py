@@ -328,6 +328,34 @@ def test_the_pooled_data_advice_names_its_counts_as_the_dataset_not_a_training_s
     assert "training examples" not in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_a_fold_near_chance_is_named_in_the_summary_and_the_report(tmp_path):
+    """A fold whose model scores near chance (FSDD leave-one-speaker-out without augmentation: 0.128 with 10 digits,
+    its model keeping epoch 1's weights) is named with its balanced accuracy and chance, in the log and the report:
+    its own report said it, the cross-validation's mean (and compare's paired differences) took it without a word.
+    A fold that learnt is not named. No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid", "none"]
+    out = tmp_path / "cv"
+    truth = [0, 0, 1, 1, 2, 2, 3, 3]
+    folds = {1: [0, 0, 1, 1, 2, 2, 3, 0],  # 7 of 8 right
+             2: [0, 0, 0, 0, 0, 0, 0, 0]}  # always 'high': balanced accuracy 0.25, chance with 4 classes
+    for fold, guesses in folds.items():
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json", compute_metrics(truth, np.eye(4)[guesses], labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    lines: list[str] = []
+    summarise(out, [1, 2], config=Config(), log=lines.append)
+    warned = [line for line in lines if line.startswith("warning: fold")]
+    assert warned == [f"warning: fold 2 scores near chance (balanced accuracy 0.25; chance is 0.25 with 4 classes): "
+                      f"its model learnt little that holds for its test clips, and it counts in the mean over the "
+                      f"folds as any other fold does ({out / 'fold_2' / 'report.html'})"]
+    assert lines.index(warned[0]) == 2 and lines[1].startswith("mean +/- std over folds")  # beside the mean it is in
+    assert warned[0] in (out / "report.html").read_text(encoding="utf-8")
+
+
 def test_the_summary_counts_every_file_of_the_folds_as_files_the_skipped_ones_too(tmp_path):
     """``files`` in the report's dataset table is what the log's "cross-validation: N files", train and each
     fold's report call files: every listed file, the unreadable ones with them (``skipped`` says how many);
