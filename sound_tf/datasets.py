@@ -1029,10 +1029,13 @@ def _warn_fold_folders(examples: Sequence[Example], lines: Sequence[int], root: 
     absent_folds: dict[int, list[int]] = defaultdict(list)  # fold -> the lines of its files, its folder missing
     missing: list[tuple[int, Example]] = []
     present = {fold: (audio / f"fold{fold}").is_dir() for fold in {ex.fold for ex in examples}}
+    # What each fold folder holds, listed once: not a look at each listed file on the disk.
+    held = {fold: (str(audio / f"fold{fold}"), _names_in(audio / f"fold{fold}"))
+            for fold, there in present.items() if there}
     for line, ex in zip(lines, examples):
         if not present[ex.fold]:
             absent_folds[ex.fold].append(line)
-        elif not os.path.exists(ex.path):
+        elif not _held(ex.path, *held[ex.fold]):
             missing.append((line, ex))
     for fold, at in sorted(absent_folds.items()):
         logger.warning("%s: %s does not exist: the %s %s lists in fold %d (from line %d) %s not found and not used; "
@@ -1053,6 +1056,24 @@ def _warn_fold_folders(examples: Sequence[Example], lines: Sequence[int], root: 
                        "fold's folder", meta, counted(len(moved), "files"), "is" if len(moved) == 1 else "are",
                        "is" if len(moved) == 1 else "are", shown, "file" if len(moved) == 1 else "files")
     return [f / Path(ex.path).name for _, ex, found in moved for f in found]
+
+
+def _names_in(folder: Path) -> set[str] | None:
+    """The names of what ``folder`` holds that exists (a symbolic link that leads nowhere left out, as
+    ``os.path.exists`` leaves it out), or ``None`` when the folder cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            return {entry.name for entry in entries if not entry.is_symlink() or os.path.exists(entry.path)}
+    except OSError:
+        return None
+
+
+def _held(path: str, folder: str, names: set[str] | None) -> bool:
+    """``os.path.exists(path)``, told from ``names`` (:func:`_names_in` of ``folder``) for a file directly in
+    ``folder``; a path elsewhere, a name not among them (another case of it, on a disk that ignores case) or a
+    folder that could not be listed is looked at on the disk."""
+    parent, name = os.path.split(path)
+    return (names is not None and parent == folder and name in names) or os.path.exists(path)
 
 
 def _speaker(path: str) -> str | None:

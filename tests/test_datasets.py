@@ -846,6 +846,35 @@ def test_urbansound8k_files_out_of_their_folds_folder_are_named_with_their_line(
     assert "1 file listed in one fold is in another" in caplog.text  # fold 1's files: named as a folder, not moved
 
 
+def test_urbansound8k_fold_folders_are_listed_once_not_each_file_looked_at(tmp_path, caplog, monkeypatch):
+    """The check of UrbanSound8K's fold folders looked at each listed file on the disk; it lists each fold folder
+    once and looks only at the files not in it. A link there that leads nowhere is missing, as before: the file it
+    names, in another fold's folder, is named as moved."""
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    linked = us8k / "audio" / "fold2" / "2000-0-0-0.wav"  # line 6 (fold 2's first row)
+    linked.rename(us8k / "audio" / "fold3" / linked.name)
+    linked.symlink_to(tmp_path / "unmounted" / linked.name)
+    gone = us8k / "audio" / "fold1" / "1001-1-0-1.wav"
+    gone.unlink()
+    looked_at = []
+    real_exists = os.path.exists
+
+    def exists(path):
+        looked_at.append(os.fspath(path))
+        return real_exists(path)
+
+    monkeypatch.setattr(os.path, "exists", exists)
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert len(load_examples(us8k, "urbansound8k")) == 12
+    monkeypatch.setattr(os.path, "exists", real_exists)
+    assert {path for path in looked_at if path.endswith(".wav")} == {str(linked.absolute()), str(gone.absolute())}
+    assert (f"{meta.absolute()}: 1 file listed in one fold is in another fold's folder, not its own, and is not used "
+            f"(not found where the fold column says): line 6: 2000-0-0-0.wav (fold 2) is in "
+            f"{Path('audio', 'fold3')}; correct the fold column") in caplog.text
+    assert "not listed" not in caplog.text and "1001-1-0-1.wav" not in caplog.text  # missing: the decoding says it
+
+
 # -- splits ----------------------------------------------------------------------------------------
 def test_esc50_folds_default_and_never_leak(tmp_path):
     examples = load_examples(make_esc50(tmp_path / "esc"))
