@@ -451,8 +451,9 @@ def test_cli_stopped_says_one_line_and_exits_as_the_other_commands(models, tmp_p
     assert out == "", out  # nothing of the second file's
 
 
-_SLOW_LITE_SAYS = _SLOW_LITE.replace("        for _ in range(600):", "        print('slow', file=sys.stderr, flush=True)\n"
-                                                                     "        for _ in range(600):")
+_SLOW_LITE_SAYS = _SLOW_LITE.replace("        for _ in range(600):",
+                                     "        print('slow', file=sys.stderr, flush=True)\n"
+                                     "        for _ in range(600):")
 
 
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
