@@ -398,8 +398,9 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     TensorFlow's start-up, 9.5 s here), and a fold to run none of whose files exists (a fold folder missing: it
     was refused after every file was decoded); a fold finished in ``out_dir`` runs no more and is not looked at. The
     folds are planned as :func:`run_crossval` plans them (the manifest or metadata read, folds assigned when the data
-    has none; no file decoded, its warnings left to the run). Nothing is read for a folder tree when no fold is given
-    (its walk is the run's), nor for the demo or a ``data.split_file`` (which the cross-validation refuses)."""
+    has none; no file decoded, nor the audio folder walked: its warnings are the run's). Nothing is read for a folder
+    tree when no fold is given (its walk is the run's), nor for the demo or a ``data.split_file`` (which the
+    cross-validation refuses)."""
     from .datasets import choose_labels, load_examples, resolve_source
 
     data = config.data
@@ -415,8 +416,9 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     was = quiet.disabled
     quiet.disabled = True
     try:
-        examples, _ = plan_folds(choose_labels(load_examples(root, fmt), data, root)[0], k=k, seed=config.train.seed,
-                                 data_format=fmt)
+        # walk=False: the audio folder is not walked for warnings no one is shown (the run's reading says them)
+        examples, _ = plan_folds(choose_labels(load_examples(root, fmt, walk=False), data, root)[0], k=k,
+                                 seed=config.train.seed, data_format=fmt)
     finally:
         quiet.disabled = was
     all_folds = sorted({ex.fold for ex in examples})
@@ -745,7 +747,7 @@ def data_has_folds(config: Config) -> bool:
     was = quiet.disabled
     quiet.disabled = True
     try:
-        examples = load_examples(root, fmt)
+        examples = load_examples(root, fmt, walk=False)  # the audio folder is not walked for warnings unsaid
     finally:
         quiet.disabled = was
     return bool(examples) and all(ex.fold is not None for ex in examples)

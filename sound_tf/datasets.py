@@ -995,17 +995,18 @@ ESC50_COLUMNS, ESC50_OPTIONAL = ("filename", "fold", "category", "src_file"), ("
 US8K_COLUMNS, US8K_OPTIONAL = ("slice_file_name", "fsID", "fold", "class"), ("start", "end", "salience", "classID")
 
 
-def _load_esc50(root: Path) -> list[Example]:
+def _load_esc50(root: Path, *, walk: bool = True) -> list[Example]:
     meta = root / ESC50_META
     rows = _read_rows(meta, ESC50_COLUMNS, ESC50_OPTIONAL, label="category")
     examples = _listed_once([Example(path=str(root / "audio" / row["filename"]), label=row["category"],
                                      fold=_parse_fold(row["fold"], meta, line), group=row["src_file"])
                              for line, row in rows], [(line, row["filename"]) for line, row in rows], meta)
-    _warn_unlisted(examples, root / "audio", meta)
+    if walk:
+        _warn_unlisted(examples, root / "audio", meta)
     return examples
 
 
-def _load_urbansound8k(root: Path) -> list[Example]:
+def _load_urbansound8k(root: Path, *, walk: bool = True) -> list[Example]:
     meta = root / US8K_META
     rows = _read_rows(meta, US8K_COLUMNS, US8K_OPTIONAL, label="class")
     examples = []
@@ -1015,7 +1016,8 @@ def _load_urbansound8k(root: Path) -> list[Example]:
                                 label=row["class"], fold=fold, group=row["fsID"]))
     examples = _listed_once(examples, [(line, str(Path(ex.path).relative_to(root / "audio")))
                                        for (line, _), ex in zip(rows, examples)], meta)
-    _warn_unlisted(examples, root / "audio", meta, _warn_fold_folders(examples, [line for line, _ in rows], root))
+    if walk:
+        _warn_unlisted(examples, root / "audio", meta, _warn_fold_folders(examples, [line for line, _ in rows], root))
     return examples
 
 
@@ -1187,7 +1189,7 @@ def _load_speech_commands(root: Path) -> list[Example]:
     return examples
 
 
-_LOADERS: dict[str, Callable[[Path], list[Example]]] = {
+_LOADERS: dict[str, Callable[..., list[Example]]] = {
     "folder": _load_folder,
     "csv": _load_csv,
     "esc50": _load_esc50,
@@ -1278,7 +1280,7 @@ def with_listed_line(error: AudioError, root: str | os.PathLike, format: str) ->
 
 
 def load_examples(path: str | os.PathLike, format: str = "auto", *,
-                  left_out: list[tuple[str, str]] | None = None) -> list[Example]:
+                  left_out: list[tuple[str, str]] | None = None, walk: bool = True) -> list[Example]:
     """Read a dataset's examples (label, fold, group per file), in a deterministic order.
 
     Parameters
@@ -1291,6 +1293,11 @@ def load_examples(path: str | os.PathLike, format: str = "auto", *,
         Of a folder-per-class tree (format ``folder``): ``(path, reason)`` of each file in its class folders that
         ffmpeg converts and sound_tf does not read (a phone's ``.m4a``) is appended, with the ffmpeg line as its
         reason, for ``skipped.csv``, from the walk that finds the examples.
+    walk : bool
+        ``False``: ESC-50's and UrbanSound8K's audio folders are not looked at for what only warns (the files the
+        metadata does not list, UrbanSound8K's fold folders missing and its files in another fold's folder); the
+        metadata is read, and refused, as ever. For a reading whose warnings are not shown, ahead of the one that
+        says them (:func:`sound_tf.crossval.check_folds`).
 
     Returns
     -------
@@ -1304,7 +1311,12 @@ def load_examples(path: str | os.PathLike, format: str = "auto", *,
         Unknown format, no audio, or a malformed manifest (the message names the file and line).
     """
     root, format = _checked_source(path, format)
-    examples = _LOADERS[format](root) if format != "folder" else _load_folder(root, left_out=left_out)
+    if format == "folder":
+        examples = _load_folder(root, left_out=left_out)
+    elif format in _AUDIO_BESIDE_META:  # their audio folder is looked at for what the metadata does not say
+        examples = _LOADERS[format](root, walk=walk)
+    else:
+        examples = _LOADERS[format](root)
     _warn_lookalike_labels(examples, root)
     return examples
 

@@ -1811,6 +1811,32 @@ def test_a_fold_missing_some_of_its_files_runs_and_a_fold_of_one_missing_file_is
     assert set(folder_walks) == set(TONES_HZ)
 
 
+def test_the_early_check_reads_the_metadata_alone_and_leaves_its_warnings_to_the_run(tmp_path, caplog, monkeypatch,
+                                                                                     folder_walks):
+    """check_folds and data_has_folds read UrbanSound8K's metadata with its warnings unsaid, and walked its audio
+    folder and looked at each listed file for those warnings all the same, before the run read it again and said
+    them. They read the metadata alone now, and still refuse a fold whose folder is missing; the run's reading walks
+    the folder and says what it finds."""
+    from sound_tf import crossval, datasets
+
+    root = _us8k_without_fold7(tmp_path / "us8k")
+    sf.write(root / "audio" / "fold1" / "9999-0-0-0.wav", np.zeros(SR // 4), SR)  # listed nowhere
+    config = apply_overrides(Config(), {"data.path": str(root)})
+    looked = []
+    fold_folders = datasets._warn_fold_folders
+    monkeypatch.setattr(datasets, "_warn_fold_folders", lambda *args: looked.append(args) or fold_folders(*args))
+    with pytest.raises(DatasetError, match=r"^fold 7: none of its 9 files exists \(.*fold7 does not exist\)"):
+        crossval.check_folds(config)
+    crossval.check_folds(config, folds=[1, 2, 3, 4, 5, 6, 8, 9, 10])
+    assert crossval.data_has_folds(config)
+    assert not folder_walks and not looked
+    with caplog.at_level("WARNING", logger="sound_tf.datasets"):
+        assert len(load_examples(root)) == 90  # the run's reading
+    assert folder_walks == {"audio": 1} and len(looked) == 1
+    assert f"{Path('audio', 'fold7')} does not exist: the 9 files" in caplog.text
+    assert f"1 audio file under {root / 'audio'} is not listed in" in caplog.text
+
+
 def test_two_folds_name_the_training_fold_validation_is_carved_from(tmp_path, monkeypatch):
     """With two folds validation is carved from the training fold: the fold line names that fold and the
     data.val_fraction it takes, as its split.csv holds them (session 52's mutation audit: data.test_fraction named
