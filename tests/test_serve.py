@@ -243,15 +243,45 @@ def test_min_probability_sets_which_windows_make_an_event(client):
     assert [(e["label"], e["first_window"], e["last_window"], e["end_seconds"]) for e in strict["events"]] == \
         [("low", 0, 3, 1.25)]
     assert strict["events"] == window_events(timeline, min_probability=0.8)
+    batch = client.post("/classify/batch?windows=true&min_probability=0.8", files=[("files", ("two.wav", data))])
+    assert batch.json()["results"][0]["events"] == strict["events"]  # the batch's threshold is the query's too
     at_between = client.post(f"/classify?windows=true&min_probability={timeline[-1]['probability']}",
                              files={"file": ("two.wav", data)}).json()["events"]
     assert [(e["first_window"], e["last_window"]) for e in at_between] == [(0, 6)]  # "at or above" the threshold
 
 
-def test_the_runs_silence_and_other_classes_are_never_events(tmp_path):
-    """A run whose data.silence_label is 'high': its windows end the event before them and make none, as lite's
-    not_events do; the same timeline with 'high' counted would have a high event."""
-    config = apply_overrides(CONFIG, {"data.silence_label": "high"})
+def test_without_min_probability_a_window_needs_lites_default_to_join_an_event(client):
+    """A silent second between two low tones: the stand-in has no preference there, so those windows read low at
+    1 / 3, below the default min_probability; the low event ends before them and another starts after, as at an
+    explicit 0.5 (session 53's mutation audit: a default of 0 passed every test), on /classify and the batch."""
+    rate = 8000
+    data = encode(np.concatenate([tone(300, 1.0, rate), np.zeros(rate, np.float32), tone(300, 1.0, rate)]), rate)
+    uniform = 1.0 / len(TONES_HZ)
+    assert uniform < DEFAULT_MIN_PROBABILITY
+    body = client.post("/classify?windows=true", files={"file": ("gap.wav", data)}).json()
+    timeline = body["windows"]
+    silent = [w["index"] for w in timeline if w["start_seconds"] >= 1.0 and w["end_seconds"] <= 2.0]
+    assert silent == [4, 5, 6]  # 1.0-1.5, 1.25-1.75 and 1.5-2.0 s
+    assert [w["label"] for w in timeline] == ["low"] * 11  # ties keep class order
+    assert [timeline[i]["probability"] for i in silent] == pytest.approx([uniform] * 3, abs=1e-6)
+    before, after = [(e["first_window"], e["last_window"]) for e in body["events"]]
+    assert (before, after) == ((0, silent[0] - 1), (silent[-1] + 1, len(timeline) - 1))
+    explicit = client.post(f"/classify?windows=true&min_probability={DEFAULT_MIN_PROBABILITY}",
+                           files={"file": ("gap.wav", data)}).json()
+    assert explicit["events"] == body["events"]
+    batch = client.post("/classify/batch?windows=true", files=[("files", ("gap.wav", data))]).json()
+    assert batch["results"][0]["events"] == body["events"]
+    low = client.post(f"/classify?windows=true&min_probability={uniform / 2}", files={"file": ("gap.wav", data)})
+    assert [(e["first_window"], e["last_window"]) for e in low.json()["events"]] == [(0, len(timeline) - 1)]
+
+
+@pytest.mark.parametrize("overrides", [{"data.silence_label": "high"},
+                                       {"data.keep_labels": ["low", "mid"], "data.other_label": "high"}])
+def test_the_runs_silence_and_other_classes_are_never_events(tmp_path, overrides):
+    """A run whose data.silence_label, or data.other_label (session 53's mutation audit: other_label left out of
+    ModelInfo.from_config passed every test), is 'high': its windows end the event before them and make none, as
+    lite's not_events do; the same timeline with 'high' counted would have a high event."""
+    config = apply_overrides(CONFIG, overrides)
     backend = ToneBackend(config)
     assert backend.not_events == ("high",)
     rate = 8000
