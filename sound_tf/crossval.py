@@ -6,9 +6,10 @@ source recording share a fold). Speech Commands' lists make one split (training,
 folds: its folds are assigned by stratified group k-fold too, each speaker in one fold. Fold ``K`` is the
 test set of the run in ``OUT/fold_K``; validation is the fold before it (cyclically), so that each model trains on
 the folds but two, or with only two folds a group-aware fraction carved from the training fold
-(:func:`sound_tf.datasets.split_examples`). ``--set data.val_from=training`` carves validation so from the folds but
-the test fold (``data.val_fraction`` of them, each source recording's clips on one side, each class in it when it
-has two recordings or more there), as many papers on UrbanSound8K and ESC-50 train on all the other folds.
+(:func:`sound_tf.datasets.split_examples`). ``--val-from training`` (``data.val_from``) carves validation so from
+the folds but the test fold (``data.val_fraction`` of them, each source recording's clips on one side, each class
+in it when it has two recordings or more there), as many papers on UrbanSound8K and ESC-50 train on all the other
+folds.
 Every file is decoded once for all folds. Each fold folder is a complete run folder (``model.keras``,
 ``metrics.json``, ``curves.png``, ``report.html``...).
 
@@ -23,6 +24,7 @@ Examples
     python -m sound_tf.crossval --data ~/ESC-50 --pipeline esc50 --out runs/esc50-cv
     python -m sound_tf.crossval --data my_sounds/ --k 5 --epochs 20
     python -m sound_tf.crossval --data ~/UrbanSound8K --folds 1,3 --out runs/us8k-cv
+    python -m sound_tf.crossval --data ~/UrbanSound8K --val-from training --set data.val_fraction=0.1
 """
 
 from __future__ import annotations

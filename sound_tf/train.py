@@ -27,13 +27,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Config, absolute_if_changed,
-                     absolute_path, apply_overrides, config_from_recipe, parse_set_flags, resolve_recipe)
+from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Config, DataConfig,
+                     absolute_if_changed, absolute_path, apply_overrides, config_from_recipe, parse_set_flags,
+                     resolve_recipe)
 from .errors import ConfigError, SoundTFError, Stopped, is_stop_code, log_in_files, run_cli, stop_line
 from .quiet import native_logs_held, quiet_tensorflow
 from .run_state import export_pending, stopped_before_training
 
 log = logging.getLogger("sound_tf")
+
+#: ``--val-from``'s choices: ``data.val_from``'s values.
+VAL_FROM = DataConfig.VAL_FROM
 
 
 def sample_rate_hz(text: str) -> int:
@@ -83,8 +87,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                              "set (default: the last)")
     parser.add_argument("--val-fold", type=int,
                         help="with folds: the fold held out for validation (default: the one before --test-fold); "
-                             "--set data.val_from=training validates on a data.val_fraction of the training folds "
-                             "instead, as many papers on UrbanSound8K and ESC-50 do")
+                             "--val-from training validates on a data.val_fraction of the training folds instead")
+    parser.add_argument("--val-from", choices=VAL_FROM,
+                        help="with folds, validate on a whole fold (fold, the default) or on data.val_fraction of "
+                             "the training folds (training: each model trains on one fold more)")
     parser.add_argument("--seed", type=int,
                         help="draws the split, the model's starting weights and the augmentation (default 0): "
                              "the same seed and data train the same model on the same machine")
@@ -103,6 +109,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 # The config keys the flags set (by argparse dest; the flag is --<dest with dashes>), as given; --data and
 # --no-augment are changed first (an absolute path; enabled=false).
 FLAG_DESTS = {"data.format": "format", "data.test_fold": "test_fold", "data.val_fold": "val_fold",
+              "data.val_from": "val_from",
               "data.cache_dir": "cache_dir", "data.strict": "strict", "model.name": "model", "train.epochs": "epochs",
               "train.batch_size": "batch_size", "train.learning_rate": "learning_rate", "train.seed": "seed",
               "train.class_weights": "class_weights", "train.label_smoothing": "label_smoothing",
@@ -155,6 +162,11 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
     if args.data is not None and "data.path" in set_overrides:  # the recipe was chosen from one, the other read
         raise ConfigError(f"--data {args.data} and --set data.path={set_overrides['data.path']} both name the data: "
                           "give one of them")
+    if args.val_from is not None and set_overrides.get("data.val_from", args.val_from) != args.val_from:
+        set_item = next(item.strip() for item in reversed(args.set)
+                        if item.partition("=")[0].strip() == "data.val_from")
+        raise ConfigError(f"--val-from {args.val_from} and --set {set_item} disagree on where validation comes from: "
+                          f"give one of them")
     given_path = args.data if args.data is not None else set_overrides.get("data.path")
     split_file = set_overrides.get("data.split_file")  # it lists the data: not the demo's recipe
     if (args.pipeline is None and given_path is None and split_file is None

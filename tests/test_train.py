@@ -544,6 +544,29 @@ def test_val_from_training_with_a_val_fold_is_refused_naming_the_flag(tmp_path, 
     assert config_from_flags("--val-fold", "3").data.val_from == "fold"
 
 
+def test_val_from_flag_sets_data_val_from_and_must_agree_with_a_set_of_it(tmp_path, monkeypatch):
+    """--val-from is --set data.val_from's sugar: it sets the value, a --set of the same value beside it is taken,
+    another is refused naming both flags (the last --set given), and --val-fold beside --val-from training names
+    the flag that gave it."""
+    from sound_tf.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    assert config_from_flags("--val-from", "training").data.val_from == "training"
+    assert config_from_flags("--val-from", "fold").data.val_from == "fold"
+    assert config_from_flags("--val-from", "training", "--set", "data.val_from=training").data.val_from == "training"
+    with pytest.raises(ConfigError) as info:
+        config_from_flags("--set", "data.val_from=training", "--val-from", "fold", "--set", "data.val_from=fold ",
+                          "--set", "data.val_from=training")
+    assert str(info.value) == ("--val-from fold and --set data.val_from=training disagree on where validation comes "
+                               "from: give one of them")
+    with pytest.raises(ConfigError) as info:
+        config_from_flags("--val-fold", "3", "--val-from", "training")
+    assert str(info.value).startswith("--val-from training: data.val_from 'training' draws validation from the "
+                                      "training folds")
+    with pytest.raises(SystemExit):  # argparse's choices
+        config_from_flags("--val-from", "train")
+
+
 def test_a_key_set_twice_is_refused_naming_the_set_flag_that_was_kept(tmp_path, monkeypatch):
     """Mutation audit of flag_given: of two --set flags of one key the last is kept, and a refusal of its value
     names that one, not the first, whose value was fine."""
