@@ -48,7 +48,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
-from .datasets import SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples
+from .datasets import (SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples,
+                       val_from_training_lines)
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
@@ -531,6 +532,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                   for fold in sorted({ex.fold for ex in readable}) if counted_drawn or fold in pending}
     log(_header(examples, readable, all_folds, scheme_shown(scheme, fmt), selected, out_dir, config,
                 tested={fold: len(splits["test"]) for fold, splits in fold_split.items()}))
+    if pending:  # what data.val_from training costs, told of the first fold to run (each fold's line gives its own)
+        for line in val_from_training_lines(readable, config, test_fold=pending[0], fmt=fmt):
+            log(f"fold {pending[0]}: {line}")
     if chosen:  # what became of the labels not kept: left out, or one class each fold's splits take a share of
         kept = counted(len(config.data.keep_labels), "labels")
         log(f"data: data.keep_labels: {kept} kept; {counted(chosen['other_files'], 'files')} of the "

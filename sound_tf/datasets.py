@@ -42,6 +42,7 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
@@ -1642,6 +1643,62 @@ def _warn_groups_across_folds(examples: Sequence[Example]) -> None:
                        "has" if len(spread) == 1 else "have", spread[0])
 
 
+#: The steps a smaller ``data.val_fraction`` is suggested in (:func:`val_from_training_lines`): the largest multiple
+#: of the first below one training fold's share, else of the next.
+VAL_FRACTION_STEPS = (Fraction(1, 20), Fraction(1, 100))
+
+
+def val_from_training_lines(examples: Sequence[Example], config: Config, *, test_fold: int | None = None,
+                            fmt: str | None = None) -> list[str]:
+    """What ``data.val_from`` ``training`` costs the split of ``examples`` with test fold ``test_fold`` (default:
+    ``config.data.test_fold``, else the last), as log lines without a prefix; none for ``data.val_from`` ``fold``,
+    data without folds or with two (the two-fold split draws validation either way).
+
+    - When ``data.val_fraction`` is at least one training fold's share (1 / their number: 0.111 of UrbanSound8K's
+      nine) and the drawn validation leaves fewer training clips than a whole fold's would (``--val-from fold``),
+      which is the point of drawing it lost: both splits' clips, and a smaller ``data.val_fraction`` (below that
+      share, in :data:`VAL_FRACTION_STEPS`) with the clips it leaves.
+    - When clips of the training folds have no group (a CSV without a ``group`` column; ``fmt`` names the
+      layout), each is drawn alone: one source recording's or speaker's clips can validate and train alike.
+    """
+    data = config.data
+    folds = sorted({ex.fold for ex in examples})
+    if data.val_from != "training" or None in folds or len(folds) <= 2:
+        return []
+    test_fold = test_fold if test_fold is not None else data.test_fold if data.test_fold is not None else folds[-1]
+    training_folds = len(folds) - (test_fold in folds)
+    lines = []
+
+    def drawn(val_fraction: float, val_from: str = "training") -> dict[str, list[Example]]:
+        return split_examples(examples, test_fold=test_fold, val_fraction=val_fraction, seed=config.train.seed,
+                              val_from=val_from)
+
+    def sizes(splits: Mapping[str, Sequence[Example]]) -> str:
+        return f"train {len(splits['train'])}, val {len(splits['val'])}"
+
+    share = Fraction(1, training_folds)
+    if Fraction(repr(float(data.val_fraction))) >= share:  # 0.1 as written, not the float a little above 1/10
+        mine, whole = drawn(data.val_fraction), drawn(data.val_fraction, "fold")
+        if len(mine["train"]) < len(whole["train"]):
+            step = next((step for step in VAL_FRACTION_STEPS if math.ceil(share / step) > 1), None)
+            smaller = None if step is None else float((math.ceil(share / step) - 1) * step)
+            lines.append(f"data.val_fraction {data.val_fraction:g} of {training_folds} training folds validates on "
+                         f"more clips than one fold ({float(share):.3g}) would: models train on fewer clips than "
+                         f"with --val-from fold ({sizes(mine)}, against {sizes(whole)})"
+                         + ("" if smaller is None else
+                            f"; try --set data.val_fraction={smaller:g} ({sizes(drawn(smaller))})"))
+    rest = [ex for ex in examples if ex.fold != test_fold]
+    alone = sum(ex.group is None for ex in rest)
+    if alone:
+        which = (("the manifest has no group column" if fmt == "csv" else "no clip of them has a group")
+                 if alone == len(rest) else f"{alone} of their {counted(len(rest), 'clips')} have no group")
+        lines.append(f"data.val_from training draws validation from the training folds group by group, and {which}: "
+                     f"such clips are drawn one by one, so one source recording's or speaker's clips can be in "
+                     f"training and validation alike and validation may read high (a group column, as "
+                     f"UrbanSound8K's fsID, keeps each on one side)")
+    return lines
+
+
 def assign_kfold(examples: Sequence[Example], k: int, seed: int) -> list[int]:
     """Stratified group k-fold fold numbers (1..k) for examples without official folds.
 
@@ -2422,6 +2479,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         if config.data.val_from == "training" and len({ex.fold for ex in examples}) > 2:  # two folds draw it anyway
             split_source += (f", validation a data.val_fraction {config.data.val_fraction:g} of the training folds "
                              f"(data.val_from training)")
+        for line in val_from_training_lines(examples, config, fmt=fmt):
+            log(f"data: {line}")
     elif splits is None and (config.data.test_fold is not None or config.data.val_fold is not None):
         given = " and ".join(f"data.{name}={getattr(config.data, name)} (--{name.replace('_', '-')})"
                              for name in ("test_fold", "val_fold") if getattr(config.data, name) is not None)

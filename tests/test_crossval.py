@@ -1731,6 +1731,36 @@ def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp
         examples, test_fold=1)
 
 
+def test_val_from_training_says_at_start_when_its_share_trains_on_fewer_clips_than_a_fold(tmp_path, monkeypatch):
+    """A data.val_fraction of at least one training fold's share (1/3 of three) that validates on more clips than the
+    fold before the test fold: a line before the first fold to run says so, in clips, with a smaller fraction's.
+    3 training folds of 2 groups a class (12 clips): fold 4 validates 8; 0.45 of a class's 6 groups (2.7) draws 3
+    (val 12, train 12), 0.3 (1.8) draws 2 (val 8, as the fold), and 0.4 (2.4) too, which is told nothing."""
+    from sound_tf.crossval import run_crossval
+
+    given = _fold_data_kept(monkeypatch)
+    manifest = _grouped_four_folds(tmp_path / "data")
+    base = {"data.path": str(manifest), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5,
+            "data.cache_dir": str(tmp_path / "cache"), "data.val_from": "training"}
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(apply_overrides(Config(), {**base, "data.val_fraction": 0.45}), tmp_path / "cv", folds=[1],
+                     log=lines.append)
+    told = ("fold 1: data.val_fraction 0.45 of 3 training folds validates on more clips than one fold (0.333) would: "
+            "models train on fewer clips than with --val-from fold (train 12, val 12, against train 16, val 8); try "
+            "--set data.val_fraction=0.3 (train 16, val 8)")
+    assert told in lines
+    assert lines.index(told) < lines.index("fold 1: train 12 (folds 2-4), val 12 (folds 2-4, data.val_fraction 0.45 "
+                                           "of it), test 8 clips")
+    assert (len(given["fold_1"].splits["train"]), len(given["fold_1"].splits["val"])) == (12, 12)
+    lines.clear()
+    with pytest.raises(Interrupted):
+        run_crossval(apply_overrides(Config(), {**base, "data.val_fraction": 0.4}), tmp_path / "cv4", folds=[1],
+                     log=lines.append)
+    assert "fold 1: train 16 (folds 2-4), val 8 (folds 2-4, data.val_fraction 0.4 of it), test 8 clips" in lines
+    assert not any("training folds validates" in line for line in lines)
+
+
 def _us8k_without_fold7(root: Path) -> Path:
     """_urbansound8k's metadata with a 0.25-s tone for each slice, fold 7's folder missing."""
     _urbansound8k(root)

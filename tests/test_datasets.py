@@ -1540,6 +1540,69 @@ def test_val_from_training_in_a_run_uses_val_fraction_and_says_so(tmp_path, capl
     assert {ex.group for ex in saved["val"]}.isdisjoint({ex.group for ex in saved["train"]})
 
 
+def test_val_from_training_names_a_val_fraction_that_trains_on_fewer_clips_than_a_fold(tmp_path):
+    """data.val_from 'training' is there to train on more clips; a data.val_fraction of at least one training fold's
+    share (1/9 = 0.111 of nine) validates on more clips than a fold and trains on fewer, and a line says so with both
+    splits' clips and a smaller fraction's. 10 folds of 2 classes x 3 groups x 2 clips, test fold 10: fold 9
+    validates 12 of the 108; 0.15 of a class's 27 groups (4.05) draws 4 (val 16, train 92), 0.1 (2.7) and 0.12
+    (3.24) draw 3 (val 12, as the fold): at 0.12, above 0.111 by the ratio, the clips say nothing is lost. Without
+    groups, 0.1 of a class's 54 clips (5.4) draws 5 (val 10), and another line says the clips are drawn alone."""
+    from sound_tf.datasets import val_from_training_lines
+
+    examples = [Example(path=f"/x/{label}{fold}_{group}_{i}.wav", label=label, fold=fold,
+                        group=f"{label}{fold}-{group}")
+                for fold in range(1, 11) for label in ("cat", "dog") for group in range(3) for i in range(2)]
+    drawn = apply_overrides(Config(), {"data.val_from": "training"})
+    share = ("data.val_fraction 0.15 of 9 training folds validates on more clips than one fold (0.111) would: models "
+             "train on fewer clips than with --val-from fold (train 92, val 16, against train 96, val 12); try --set "
+             "data.val_fraction=0.1 (train {})")
+    assert val_from_training_lines(examples, drawn, fmt="csv") == [share.format("96, val 12")]
+    splits = split_examples(examples, test_fold=10, val_from="training")
+    assert (len(splits["train"]), len(splits["val"])) == (92, 16)  # the line's numbers are the run's split
+    for fraction in (0.12, 0.1):
+        assert val_from_training_lines(examples, apply_overrides(drawn, {"data.val_fraction": fraction})) == []
+    assert val_from_training_lines(examples, Config()) == []  # val_from fold
+    # test fold 1: folds 2-10 train, the same share; three folds (two training folds: 1/2) never reach it
+    assert len(val_from_training_lines(examples, drawn, test_fold=1)) == 1
+    three = [ex for ex in examples if ex.fold <= 3]
+    assert val_from_training_lines(three, apply_overrides(drawn, {"data.val_fraction": 0.45})) == []
+    alone = [dataclasses.replace(ex, group=None) for ex in examples]
+    told = ("data.val_from training draws validation from the training folds group by group, and {}: such clips are "
+            "drawn one by one, so one source recording's or speaker's clips can be in training and validation alike "
+            "and validation may read high (a group column, as UrbanSound8K's fsID, keeps each on one side)")
+    assert val_from_training_lines(alone, drawn, fmt="csv") == [
+        share.format("98, val 10"), told.format("the manifest has no group column")]
+    some = [dataclasses.replace(ex, group=None) if ex.fold == 2 and ex.label == "cat" else ex for ex in examples]
+    assert val_from_training_lines(some, apply_overrides(drawn, {"data.val_fraction": 0.1}), fmt="csv") == [
+        told.format("6 of their 108 clips have no group")]
+    assert val_from_training_lines(alone, apply_overrides(drawn, {"data.val_fraction": 0.1}), test_fold=2,
+                                   fmt="urbansound8k") == [told.format("no clip of them has a group")]
+
+
+def test_a_run_of_a_manifest_without_groups_is_told_what_val_from_training_costs(tmp_path):
+    """train's data lines with data.val_from 'training' on a CSV with a fold column and no group column: 4 folds of
+    2 classes x 3 clips, test fold 4; 0.4 of a class's 9 training clips (3.6) draws 4 (val 8, train 10), where fold
+    3 validates 6 (train 12); 0.3, the largest multiple of 0.05 below one of three folds' share, draws 3 (2.7)."""
+    rows = [(f"{label}{fold}_{i}.wav", label, fold) for fold in (1, 2, 3, 4) for label in ("cat", "dog")
+            for i in range(3)]
+    manifest = tmp_path / "data" / "list.csv"
+    for name, label, _ in rows:
+        write_tone(manifest.parent / name, 440.0 if label == "cat" else 880.0)
+    manifest.write_text("path,label,fold\n" + "".join(f"{n},{label},{fold}\n" for n, label, fold in rows))
+    lines: list[str] = []
+    data = prepare_dataset(config_for(manifest, tmp_path, **{"data.val_from": "training", "data.val_fraction": 0.4}),
+                           tmp_path / "run", log=lines.append)
+    assert ("data: data.val_fraction 0.4 of 3 training folds validates on more clips than one fold (0.333) would: "
+            "models train on fewer clips than with --val-from fold (train 10, val 8, against train 12, val 6); try "
+            "--set data.val_fraction=0.3 (train 12, val 6)") in lines
+    assert ("data: data.val_from training draws validation from the training folds group by group, and the manifest "
+            "has no group column: such clips") in "\n".join(lines)
+    assert (len(data.splits["train"]), len(data.splits["val"])) == (10, 8)
+    lines.clear()
+    prepare_dataset(config_for(manifest, tmp_path, **{"data.val_fraction": 0.4}), tmp_path / "fold", log=lines.append)
+    assert not any("val_from" in line or "val_fraction 0.4" in line for line in lines)  # val_from fold: nothing
+
+
 def test_split_fractions_are_pointed_out_as_unused_when_no_silence_clip_is_cut(caplog):
     """A run's silence class cuts its validation and test clips from the last data.val_fraction + data.test_fraction
     of each noise recording, so with folds the fractions are used and no warning is given; with data.silence_share 0
