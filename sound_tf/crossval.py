@@ -818,7 +818,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notices: list[logging.LogRecord] = []  # shown on stderr as the settings are worked out; train.log's too
         folds = parse_folds(args.folds)  # before the settings and TensorFlow: --folds 0 came after its start-up
         config = config_from_args(args, notices=notices)
-        check_source(config)  # before TensorFlow loads
+        check_source(config, cross_validation=True)  # before TensorFlow loads; folds by speaker, not the lists
         # The data's own folds make --k unused: its folder is not named by it (the manifest is read for that alone)
         data_folds = args.out is None and args.k != DEFAULT_K and data_has_folds(config)
         out_dir = Path(args.out) if args.out else default_out_dir(config, args.k, data_folds=data_folds)

@@ -57,7 +57,7 @@ from .errors import AudioError, ConfigError, DatasetError, counted, is_whole
 
 if TYPE_CHECKING:
     from .audio import CacheResult
-    from .config import Config
+    from .config import Config, DataConfig
 
 __all__ = [
     "DEMO_CLASSES",
@@ -1384,11 +1384,13 @@ def _checked_source(path: str | os.PathLike, format: str) -> tuple[Path, str]:
     return root, format
 
 
-def check_source(config: Config) -> None:
+def check_source(config: Config, *, cross_validation: bool = False) -> None:
     """Refuse the data ``config`` names for what can be told without TensorFlow and without reading its rows: a
     path that does not exist or holds no dataset layout, a manifest that is not a file or whose header lacks
     ``path`` or ``label``, ESC-50's or UrbanSound8K's metadata without one of its columns (:func:`load_examples`'s
-    errors, word for word), a silence class (``data.silence_label``) with no noise recordings to cut it from.
+    errors, word for word), a silence class (``data.silence_label``) with no noise recordings to cut it from, and
+    Speech Commands' lists with ``data.val_from`` ``training`` (:func:`refuse_val_from_lists`; not with
+    ``cross_validation``, whose folds are assigned by speaker instead of the lists).
     ``train``, ``crossval`` and ``tune`` call it before TensorFlow loads, which took 5 s before ``x.csv: missing
     column(s) path`` was printed. The demo and a ``data.split_file`` (which lists the files itself; the data is not
     read) are not checked."""
@@ -1396,6 +1398,8 @@ def check_source(config: Config) -> None:
     if data.split_file is not None or data.path is None or data.format == "demo":
         return
     root, fmt = _checked_source(data.path, data.format)
+    if not cross_validation:
+        refuse_val_from_lists(root, fmt, data)
     if fmt == "csv":
         _check_csv_file(root)
         _read_header(root, MANIFEST_COLUMNS, MANIFEST_OPTIONAL)
@@ -1405,6 +1409,22 @@ def check_source(config: Config) -> None:
         _read_header(root / US8K_META, US8K_COLUMNS, US8K_OPTIONAL)
     if data.silence_label is not None and data.silence_share > 0:  # a silence class with no noise to cut it from
         silence_noise_dir(config, root, fmt)
+
+
+def refuse_val_from_lists(root: Path, fmt: str, data: DataConfig) -> None:
+    """Refuse ``data.val_from`` ``training`` for a Speech Commands folder with its lists: ``validation_list.txt``
+    would train, pooled with the rest, and a ``data.val_fraction`` of every speaker but the test list's validate.
+    The two lists are the benchmark's protocol (each speaker in one split, the published numbers' validation), which
+    a keyword-spotting user expects kept; it was done without a word. A copy without the lists has no folds (its
+    split is drawn by speaker either way), and a cross-validation assigns folds by speaker (not refused there)."""
+    if (fmt != "speech_commands" or data.val_from != "training"
+            or not all((root / name).is_file() for name in SPEECH_COMMANDS_LISTS.values())):
+        return
+    raise DatasetError(f"{root}: data.val_from 'training' (--val-from training) would train on Speech Commands' "
+                       f"{SPEECH_COMMANDS_LISTS[2]} too, and validate on a data.val_fraction {data.val_fraction:g} "
+                       f"drawn from it and the training speakers: the two lists are the benchmark's split, each "
+                       f"speaker in one, and its validation is {SPEECH_COMMANDS_LISTS[2]}; leave --val-from training "
+                       f"out (or give --val-from fold), or cross-validate by speaker with python -m sound_tf.crossval")
 
 
 def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
@@ -2472,6 +2492,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     # decoding of the kept labels' files (_decode_drawn): an unreadable file must not take a readable one's place.
     drawn_here, folds_split = splits is None, None  # drawn here: only the files used are decoded
     if splits is None and any(ex.fold is not None for ex in examples):
+        refuse_val_from_lists(root, fmt, data)
         folds_split = _split(examples, config)
         split_source = ("from the data's folds" if fmt != "speech_commands" else
                         "from the data's folds (" + ", ".join(f"{fold}: {name}" for fold, name

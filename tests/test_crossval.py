@@ -1761,6 +1761,23 @@ def test_val_from_training_says_at_start_when_its_share_trains_on_fewer_clips_th
     assert not any("training folds validates" in line for line in lines)
 
 
+def test_val_from_training_is_taken_for_speech_commands_folds_by_speaker(tmp_path, monkeypatch, capsys):
+    """train refuses --val-from training on Speech Commands' lists (they are its split); crossval assigns folds by
+    speaker instead of the lists, so the command takes it and draws each fold's validation by speaker."""
+    from sound_tf import crossval
+
+    root = make_speech_commands(tmp_path / "sc")
+    calls = []
+    monkeypatch.setattr(crossval, "run_crossval", lambda config, out_dir, **kwargs: calls.append(config))
+    assert crossval.main(["--data", str(root), "--val-from", "training", "--k", "3", "--out", str(tmp_path / "cv"),
+                          "--quiet"]) == 0, capsys.readouterr().err
+    assert [config.data.val_from for config in calls] == ["training"]
+    examples, _ = plan_folds(load_examples(root), k=3, seed=0, data_format="speech_commands")
+    splits = fold_splits(examples, 1, calls[0])
+    assert splits["val"] and {ex.group for ex in splits["val"]}.isdisjoint(ex.group for ex in splits["train"])
+    assert {ex.fold for ex in splits["val"]} <= {2, 3}
+
+
 def _us8k_without_fold7(root: Path) -> Path:
     """_urbansound8k's metadata with a 0.25-s tone for each slice, fold 7's folder missing."""
     _urbansound8k(root)

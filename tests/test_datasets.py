@@ -2719,6 +2719,35 @@ def test_speech_commands_words_speakers_and_folds_come_from_the_tree_and_its_lis
     assert [(ex.label, ex.group) for ex in unlisted] == [(ex.label, ex.group) for ex in examples]
 
 
+def test_speech_commands_lists_with_val_from_training_are_refused_naming_the_list_and_the_fix(tmp_path):
+    """data.val_from 'training' pooled validation_list.txt into training and validated on a share of every speaker but
+    the test list's, without a word; the lists are the benchmark's split, so train and tune refuse it before
+    TensorFlow starts (check_source) and prepare_dataset too, nothing written. crossval, whose folds are by speaker,
+    and a copy without the lists (no folds: drawn by speaker either way) are not refused."""
+    from sound_tf.datasets import check_source
+
+    root = make_speech_commands(tmp_path / "sc")
+    config = config_for(root, tmp_path, **{"data.val_from": "training"})
+    message = (f"{root}: data.val_from 'training' (--val-from training) would train on Speech Commands' "
+               f"validation_list.txt too, and validate on a data.val_fraction 0.15 drawn from it and the training "
+               f"speakers: the two lists are the benchmark's split, each speaker in one, and its validation is "
+               f"validation_list.txt; leave --val-from training out (or give --val-from fold), or cross-validate by "
+               f"speaker with python -m sound_tf.crossval")
+    with pytest.raises(DatasetError) as info:
+        check_source(config)
+    assert str(info.value) == message
+    with pytest.raises(DatasetError) as info:
+        prepare_dataset(config, tmp_path / "run", log=lambda _: None)
+    assert str(info.value) == message and not (tmp_path / "run" / "split.csv").exists()
+    check_source(config, cross_validation=True)
+    check_source(config_for(root, tmp_path))  # val_from fold: the lists split it
+    bare = make_speech_commands(tmp_path / "bare", lists=False)
+    check_source(config_for(bare, tmp_path, **{"data.val_from": "training"}))
+    prepared = prepare_dataset(config_for(bare, tmp_path, **{"data.val_from": "training"}), tmp_path / "bare-run",
+                               log=lambda _: None)
+    assert all(prepared.splits[name] for name in SPLITS)
+
+
 def test_speech_commands_splits_are_the_official_lists_and_keep_each_speaker_in_one(tmp_path):
     root = make_speech_commands(tmp_path / "sc")
     lines: list[str] = []
