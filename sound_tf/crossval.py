@@ -251,20 +251,45 @@ def write_per_class_csv(path: Path, summary: dict[str, Any]) -> Path:
 
 # -- the cross-validation ---------------------------------------------------------------------------------
 def fold_data(splits: dict[str, list[Example]], item_of: dict[str, Any], labels: tuple[str, ...], fold: int, *,
-              skipped: list[tuple[str, str]], stats: dict[str, Any]) -> Any:
+              skipped: list[tuple[str, str]], stats: dict[str, Any], validation: str | None = None) -> Any:
     """The :class:`~sound_tf.datasets.PreparedData` of one fold, from already decoded items.
 
     ``item_of`` maps each readable source path to its :class:`~sound_tf.datasets.Item`; ``stats`` holds
-    the dataset facts shared by every fold, to which the split sizes and class counts are added.
+    the dataset facts shared by every fold, to which the split sizes and class counts are added; ``validation``,
+    where the fold's validation came from (:func:`validation_source`), ends its ``split_source``.
     """
     from .datasets import PreparedData
 
     items = {name: [item_of[ex.path] for ex in rows] for name, rows in splits.items()}
     per_class = {name: dict(sorted(Counter(item.label for item in rows).items())) for name, rows in items.items()}
-    stats = {**stats, "split_source": f"cross-validation ({stats.get('scheme', 'folds')}), test fold {fold}",
+    stats = {**stats, "split_source": f"cross-validation ({stats.get('scheme', 'folds')}), test fold {fold}"
+                                      + (f", validation {validation}" if validation else ""),
              "classes": len(labels), "skipped": len(skipped),
              **{f"{name}_items": len(rows) for name, rows in items.items()}, "per_class": per_class}
     return PreparedData(labels=labels, splits=items, skipped=list(skipped), stats=stats)
+
+
+def validation_source(splits: Mapping[str, Sequence[Example]], config: Config) -> str:
+    """Where one fold's validation came from, as its log line and report name it: ``fold 10``, or the folds it was
+    drawn from with the share (``folds 2-10, data.val_fraction 0.15 of it``: two folds, or ``data.val_from``
+    ``training``); ``""`` without validation clips."""
+    train_folds, val_folds = _folds_of(splits["train"]), _folds_of(splits["val"])
+    # drawn from the training folds (two folds, or data.val_from training): named as the folds it is drawn from,
+    # every fold but the test fold, where a fold none of whose groups was drawn went unnamed
+    carved_from = _folds_of([*splits["train"], *splits["val"]])
+    return (f"{folds_named(carved_from)}, data.val_fraction {config.data.val_fraction:g} of it"
+            if set(val_folds) & set(train_folds) or config.data.val_from == "training"
+            else folds_named(val_folds) if val_folds else "")
+
+
+def validation_summary(config: Config, num_folds: int) -> str:
+    """Where every fold's validation comes from, as a cross-validation's report and ``crossval.json`` say it."""
+    if num_folds == 2:
+        return f"a data.val_fraction {config.data.val_fraction:g} of the other fold, group-aware"
+    if config.data.val_from == "training":
+        return (f"a data.val_fraction {config.data.val_fraction:g} of the folds but the test fold, group-aware "
+                f"(data.val_from training)")
+    return "the fold before each test fold (data.val_from fold)"
 
 
 def assignment_digest(examples: Sequence[Example]) -> str:
@@ -557,9 +582,12 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 f"{fold_dir / 'metrics.json'}, not retrained")
             continue
         splits = fold_split[fold]
+        validation = validation_source(splits, config)
+        chosen_by = f" (data.val_from {config.data.val_from})" if len(all_folds) > 2 else ""  # two folds: drawn
         data = fold_data(splits, item_of, labels, fold, skipped=skipped,
                          stats={"root": str(root), "format": fmt, "scheme": scheme_shown(scheme, fmt),
-                                "files": len(examples) + len(left_out)})
+                                "files": len(examples) + len(left_out)},
+                         validation=validation and validation + chosen_by)
         missing = sorted(set(labels) - {item.label for item in data.splits["train"]})
         if missing:
             log(f"warning: fold {fold}: {'class' if len(missing) == 1 else 'classes'} {missing} "
@@ -574,15 +602,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 log(f"fold {fold}: resuming its unfinished run")
             drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
                 f"{name} {sum(item.label == other for item in rows)}" for name, rows in data.splits.items()))
-            train_folds, val_folds = _folds_of(splits["train"]), _folds_of(splits["val"])
-            # drawn from the training folds (two folds, or data.val_from training): named as the folds it is drawn
-            # from, every fold but the test fold, where a fold none of whose groups was drawn went unnamed
-            carved_from = _folds_of([*splits["train"], *splits["val"]])
-            val_from = (f" ({folds_named(carved_from)}, data.val_fraction {config.data.val_fraction:g} of it)"
-                        if set(val_folds) & set(train_folds) or config.data.val_from == "training"
-                        else f" ({folds_named(val_folds)})" if val_folds else "")
-            log(f"fold {fold}: train {len(data.splits['train'])} ({folds_named(train_folds)}), "
-                f"val {len(data.splits['val'])}{val_from}, test {len(data.splits['test'])} clips{drawn}")
+            log(f"fold {fold}: train {len(data.splits['train'])} ({folds_named(_folds_of(splits['train']))}), "
+                f"val {len(data.splits['val'])}{f' ({validation})' if validation else ''}, "
+                f"test {len(data.splits['test'])} clips{drawn}")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
                 result = train_run(config, fold_dir, data=data, log=log, verbose=verbose,
@@ -663,9 +685,11 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     summary = aggregate_folds(fold_metrics)
     rows = [_fold_row(fold, m, out_dir / f"fold_{fold}") for fold, m in zip(done, fold_metrics)]
     pending = [fold for fold in all_folds if fold not in done]
+    config = config or Config.load(out_dir)
+    validation = validation_summary(config, len(all_folds))
     # std_ddof: "std" is numpy.std's population deviation; a paper's sample one (ddof=1) is sqrt(n / (n - 1)) times it
     result = {"folds": list(all_folds), "folds_done": done, "folds_pending": pending, "complete": not pending,
-              **summary, "std_ddof": 0, "per_fold": rows}
+              **summary, "std_ddof": 0, "validation": validation, "per_fold": rows}
     write_metrics_json(out_dir / "crossval.json", result)
     write_crossval_csv(out_dir / "crossval.csv", rows, summary)
     write_per_class_csv(out_dir / PER_CLASS_CSV, summary)
@@ -701,7 +725,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
         listed += len(unreadable - in_folds)  # a recording ffmpeg converts is in no fold: a file all the same
     state = _read_json(out_dir / STATE_FILE)
     dataset = {"source": state.get("root", ""), "format": state.get("format", ""),
-               "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")),
+               "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")), "validation": validation,
                "files": listed, "skipped": len(skipped), **_groups_per_fold(groups),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
@@ -724,7 +748,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
     report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,
-                             config_dict=(config or Config.load(out_dir)).to_dict(), dataset_summary=dataset,
+                             config_dict=config.to_dict(), dataset_summary=dataset,
                              figures=figures, skipped=skipped, extra_tables={"Per fold": rows}, notes=notes)
     for line in notes:
         log(line)

@@ -224,6 +224,31 @@ def test_crossval_folder_shows_the_mean_and_spread(runs, tmp_path, capsys):
     assert "0.800 +-0.050" in row
 
 
+def test_a_crossval_names_where_validation_came_from_and_compare_shows_val_from(crossval_run, tmp_path, capsys):
+    """Each fold's report says where its validation came from (its dataset table's split source, as its log line),
+    crossval.json and the summary report say it for every fold, and compare shows data.val_from among the settings
+    that differ (from config.json). The 3-fold crossval of the tones: fold 1 validates on fold 3, the one before it;
+    a copy of it told data.val_from 'training' (its summary written again) says so."""
+    from sound_tf.crossval import summarise
+
+    assert json.loads((crossval_run / "crossval.json").read_text())["validation"] == (
+        "the fold before each test fold (data.val_from fold)")
+    assert ("cross-validation (stratified group k-fold), test fold 1, validation fold 3 (data.val_from fold)"
+            in (crossval_run / "fold_1" / "report.html").read_text(encoding="utf-8"))
+    drawn = _copy(crossval_run, tmp_path / "drawn")
+    for path in [drawn / "config.json", *drawn.glob("fold_*/config.json")]:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["data"]["val_from"] = "training"
+        path.write_text(json.dumps(config), encoding="utf-8")
+    summarise(drawn, [1, 2, 3], log=lambda line: None)
+    told = "a data.val_fraction 0.15 of the folds but the test fold, group-aware (data.val_from training)"
+    assert json.loads((drawn / "crossval.json").read_text())["validation"] == told
+    assert told in (drawn / "report.html").read_text(encoding="utf-8")
+    assert compare.main([str(crossval_run), str(drawn)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"data\.val_from\s+fold \| training", out), out
+
+
 def test_compare_never_imports_tensorflow(runs):
     code = ("import sys; from sound_tf import compare; "
             f"assert compare.main([{str(runs['a'])!r}, {str(runs['b'])!r}]) == 0; "

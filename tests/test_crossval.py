@@ -1650,7 +1650,8 @@ def test_the_header_counts_the_clips_each_fold_tests_and_names_the_unreadable(tm
     assert (data.stats["files"], data.stats["skipped"], data.stats["test_items"]) == (9, 1, 3)
     # A manifest's folds are the user's: "official" (ESC-50's, UrbanSound8K's) named them in the log, each fold's
     # report and the cross-validation's (the saved state keeps the word, which resuming compares).
-    assert data.stats["split_source"] == "cross-validation (the manifest's fold column), test fold 1"
+    assert data.stats["split_source"] == ("cross-validation (the manifest's fold column), test fold 1, validation "
+                                          "fold 3 (data.val_from fold)")
     assert json.loads((out / "crossval_state.json").read_text())["scheme"] == "official"
     assert scheme_shown("official", "esc50") == "official"
     assert "warning: fold 1: class ['mid'] has no training clip; the model cannot learn it" in lines
@@ -1712,12 +1713,15 @@ def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp
     with pytest.raises(Interrupted):
         run_crossval(apply_overrides(Config(), base), tmp_path / "cv", folds=[1], log=lines.append)
     assert "fold 1: train 16 (folds 2-3), val 8 (fold 4), test 8 clips" in lines  # the default, as before
+    assert given["fold_1"].stats["split_source"].endswith("test fold 1, validation fold 4 (data.val_from fold)")
     drawn = apply_overrides(Config(), {**base, "data.val_from": "training"})
     lines.clear()
     with pytest.raises(Interrupted):
         run_crossval(drawn, tmp_path / "cv-drawn", folds=[1], log=lines.append)
     assert "fold 1: train 20 (folds 2-4), val 4 (folds 2-4, data.val_fraction 0.15 of it), test 8 clips" in lines
     data = given["fold_1"]
+    assert data.stats["split_source"] == ("cross-validation (the manifest's fold column), test fold 1, validation "
+                                          "folds 2-4, data.val_fraction 0.15 of it (data.val_from training)")
     assert {item.fold for item in data.splits["test"]} == {1}  # the test fold untouched
     assert Counter(item.label for item in data.splits["val"]) == {"high": 2, "low": 2}
     assert {item.group for item in data.splits["val"]}.isdisjoint(item.group for item in data.splits["train"])
