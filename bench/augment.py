@@ -240,7 +240,8 @@ def _compare_in_process(args: argparse.Namespace, old_root: Path) -> None:
     spec.loader.exec_module(sys.modules["sound_tf_old"])
     calls_of = 32
     functions = {}
-    for name, package, root in ((f"revision {revision}", "sound_tf_old", old_root), ("this checkout", "sound_tf", REPO)):
+    for name, package, root in ((f"revision {revision}", "sound_tf_old", old_root),
+                                ("this checkout", "sound_tf", REPO)):
         _, _, config = chain_config(root, importlib.import_module(f"{package}.config"))
         clips = tf.constant(synthesise(DISTINCT_CLIPS, config.audio.clip_samples, config.audio.sample_rate_hz))
         augmenter = importlib.import_module(f"{package}.augment").make_waveform_augmenter(config)
@@ -265,7 +266,8 @@ def _compare_in_process(args: argparse.Namespace, old_root: Path) -> None:
               "chain": "shift + speed + pitch + gain + noise, each p=1, on the waveform; one thread, one process",
               "cpu_ms_per_clip_median": {name: round(float(np.median(v)), 3) for name, v in cpu_ms.items()},
               "ratio_this_checkout_to_revision": {
-                  "median": round(float(np.median(ratios)), 3), "quartiles": [round(float(q), 3) for q in np.percentile(ratios, [25, 75])],
+                  "median": round(float(np.median(ratios)), 3),
+                  "quartiles": [round(float(q), 3) for q in np.percentile(ratios, [25, 75])],
                   "pairs_in_favour_of_this_checkout": int(np.sum(ratios < 1))}}
     write_result(args.result, result)
     print(json.dumps(result, indent=2))
@@ -313,7 +315,8 @@ def feature_augment_ms(config, batches: int = 200) -> dict[str, float]:
 
     on_features = {f"augment.{name}_domain": "features" for name in ("shift_gain", "noise", "mixup")}
     recipe = apply_overrides(config, on_features)
-    every = apply_overrides(recipe, {f"augment.{name}_probability": 1.0 for name in ("shift", "gain", "noise", "mixup")})
+    every = apply_overrides(recipe, {f"augment.{name}_probability": 1.0
+                                     for name in ("shift", "gain", "noise", "mixup")})
     result = {}
     for name, cfg in (("recipe probabilities", recipe), ("shift + gain + noise + mixup, p=1", every)):
         layer = feature_augment_layer(cfg)
@@ -461,7 +464,8 @@ def compare_alternately(args: argparse.Namespace) -> None:
 
     processes = {"usual intra-op pool (as training runs it)": "usual",
                  "one-thread intra-op pool (a process that only augments)": "one-thread-pool",
-                 "one single-threaded pipeline process per core (a job that augments with worker processes)": "per-core"}
+                 "one single-threaded pipeline process per core "
+                 "(a job that augments with worker processes)": "per-core"}
     result: dict[str, object] = {
         "chain": "shift + speed + pitch + gain + noise, each p=1; ours with the training pipeline's tf.data options, "
                  "audiomentations with its default signalsmith_stretch method",
@@ -493,7 +497,8 @@ def compare_alternately(args: argparse.Namespace) -> None:
 
 
 def fixed_cost(args: argparse.Namespace) -> None:
-    """``--fixed-cost``: the chain's CPU ms per clip over the idle augmenter, at two clip lengths, extrapolated to 0 s."""
+    """``--fixed-cost``: the chain's CPU ms per clip over the idle augmenter, at two clip lengths, extrapolated
+    to 0 s."""
     import tensorflow as tf
 
     from sound_tf.config import apply_overrides
@@ -524,7 +529,8 @@ def fixed_cost(args: argparse.Namespace) -> None:
     print("medians (CPU ms per clip):", medians)
     result = {"chain": "shift + speed + pitch + gain + noise, each p=1, with the training pipeline's tf.data options; "
                        "idle: the augmenter with every transform off",
-              "rounds": args.fixed_cost, "clips_per_pass": {f"{seconds:g} s": count for seconds, count in clips_per_pass.items()},
+              "rounds": args.fixed_cost,
+              "clips_per_pass": {f"{seconds:g} s": count for seconds, count in clips_per_pass.items()},
               "cpu_ms_per_clip_medians": medians,
               "fixed_share_of_long_clip": round(medians["chain over idle, fixed ms per clip"]
                                                 / medians[f"chain over idle, {long_s:g}-s clip"], 3),
@@ -537,7 +543,8 @@ def fixed_cost(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=960,
-                        help="clips per measurement of ours (320 lasted about a second: too short for tf.data's autotuning)")
+                        help="clips per measurement of ours (320 lasted about a second: too short for tf.data's "
+                             "autotuning)")
     parser.add_argument("--passes", type=int, default=5,
                         help="passes per measurement of our chain; the median is reported")
     parser.add_argument("--audiomentations-clips", type=int, default=60,

@@ -123,7 +123,8 @@ class Server:
     """A server subprocess on 127.0.0.1; stopped (SIGINT, then SIGKILL) on exit."""
 
     def __init__(self, name: str, command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path):
-        self.name, self.command, self.env, self.port, self.ready_path, self.log = name, command, env, port, ready_path, log
+        self.name, self.command, self.env, self.port, self.ready_path, self.log = (
+            name, command, env, port, ready_path, log)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -319,7 +320,8 @@ def soak(args, bundle: Path, clips: dict[float, list[bytes]], logs: Path) -> dic
 
 
 def table(runs: list[dict]) -> str:
-    lines = ["| server | backend | clients | requests | req/s | p50 ms | p99 ms | failed | server CPU ms/request | RSS MB |",
+    lines = ["| server | backend | clients | requests | req/s | p50 ms | p99 ms | failed "
+             "| server CPU ms/request | RSS MB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         lines.append(f"| {r['server']} | {r['backend']} | {r['concurrency']} | {r['requests']} | "
@@ -340,7 +342,8 @@ def main() -> int:
     parser.add_argument("--soak", action="store_true", help="10,000-request memory soak instead of throughput")
     parser.add_argument("--soak-requests", type=int, default=10_000)
     parser.add_argument("--python-heap", action="store_true",
-                        help="--soak: also trace the server's Python heap (tracemalloc; slower, so not the bar's req/s)")
+                        help="--soak: also trace the server's Python heap (tracemalloc; slower, so not the bar's "
+                             "req/s)")
     result_file.add_flags(parser, RESULTS)
     args = parser.parse_args()
 
@@ -368,7 +371,8 @@ def main() -> int:
             results.update(context)
             runs = measured["runs"]
             ours = next(r for r in runs if r["server"] == "sound_tf.serve" and r["concurrency"] == args.concurrency)
-            base = next(r for r in runs if r["server"] == "blueprint (async def)" and r["concurrency"] == args.concurrency)
+            base = next(r for r in runs
+                        if r["server"] == "blueprint (async def)" and r["concurrency"] == args.concurrency)
             results["bar"] = {
                 "concurrency": args.concurrency,
                 "throughput_ratio": round(ours["requests_per_second"] / base["requests_per_second"], 2),

@@ -190,7 +190,8 @@ def against_truth(vocoders: dict) -> dict:
             row["librosa, hop 256"] = float(np.mean([logmel_error_db(librosa_transformed(kind, value, wave, 256),
                                                                      truths[(kind, value)]) for wave, truths in cases]))
             table[f"{kind} {value:+g}"] = {key: round(v, 3) for key, v in row.items()}
-            print("tones" + (" with clicks" if with_clicks else ""), kind, value, table[f"{kind} {value:+g}"], flush=True)
+            print("tones" + (" with clicks" if with_clicks else ""), kind, value, table[f"{kind} {value:+g}"],
+                  flush=True)
         result["tones with clicks" if with_clicks else "tones"] = table
     return result
 
@@ -216,7 +217,8 @@ def against_librosa(vocoders: dict, fsdd: str) -> dict | str:
         row = {name: float(np.mean([log_magnitude_distance(transformed(kind, value, clip, vocoder), ref)
                                     for clip, ref in zip(clips, references)])) for name, vocoder in vocoders.items()}
         row["librosa, hop 256 against 512"] = float(np.mean(
-            [log_magnitude_distance(librosa_transformed(kind, value, clip, 256), ref) for clip, ref in zip(clips, references)]))
+            [log_magnitude_distance(librosa_transformed(kind, value, clip, 256), ref)
+             for clip, ref in zip(clips, references)]))
         table[f"{kind} {value:+g}"] = {key: round(v, 3) for key, v in row.items()}
         print("FSDD against librosa", kind, value, table[f"{kind} {value:+g}"], flush=True)
     return table
@@ -228,7 +230,8 @@ def chain_cost(hop: Fraction, pairs: int) -> dict:
 
     _, _, every = chain_config(REPO)
     clips = synthesise(DISTINCT_CLIPS, every.audio.clip_samples, every.audio.sample_rate_hz)
-    datasets = {"half overlap (the package)": ours_dataset(every, clips, 960, single_thread_ops=False, as_training=True)}
+    datasets = {"half overlap (the package)": ours_dataset(every, clips, 960, single_thread_ops=False,
+                                                           as_training=True)}
     saved, augment._phase_vocoder = augment._phase_vocoder, tapered_vocoder(hop)
     try:  # the map function is traced when the dataset is built
         datasets[f"hop {hop}"] = ours_dataset(every, clips, 960, single_thread_ops=False, as_training=True)
@@ -241,7 +244,8 @@ def chain_cost(hop: Fraction, pairs: int) -> dict:
     result = {name: {"clips_per_s_median": round(float(np.median([r for r, _ in rows])), 1),
                      "cpu_ms_per_clip_median": round(float(np.median([c for _, c in rows])), 3),
                      "passes": [[round(r, 1), round(c, 3)] for r, c in rows]} for name, rows in passes.items()}
-    print("chain", {name: (v["clips_per_s_median"], v["cpu_ms_per_clip_median"]) for name, v in result.items()}, flush=True)
+    print("chain", {name: (v["clips_per_s_median"], v["cpu_ms_per_clip_median"]) for name, v in result.items()},
+          flush=True)
     return result
 
 

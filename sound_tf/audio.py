@@ -472,7 +472,8 @@ def _warn_if_channels_cancel(data: np.ndarray, mono: np.ndarray, name: str) -> N
 
 
 def _resampled(mono: np.ndarray, source_rate_hz: int, sample_rate_hz: int, name: str) -> np.ndarray:
-    """``mono [frames]`` at ``sample_rate_hz`` (soxr at :data:`RESAMPLE_QUALITY`; the same array when the rates match)."""
+    """``mono [frames]`` at ``sample_rate_hz`` (soxr at :data:`RESAMPLE_QUALITY`; the same array when the rates
+    match)."""
     if source_rate_hz == sample_rate_hz:
         return mono
     out = soxr.resample(mono, source_rate_hz, sample_rate_hz, quality=RESAMPLE_QUALITY)  # [frames']
@@ -697,7 +698,8 @@ def _source_text(src: object) -> str:
     try:
         return os.fsdecode(src)  # type: ignore[arg-type]
     except TypeError:
-        raise ConfigError(f"DecodeCache.build: a source must be a path (str, bytes or path-like), got {src!r}") from None
+        raise ConfigError(f"DecodeCache.build: a source must be a path (str, bytes or path-like), "
+                          f"got {src!r}") from None
 
 
 def _is_utf8(text: str) -> bool:

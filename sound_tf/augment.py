@@ -1625,8 +1625,8 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
     if not parts:
         if any(getattr(aug, field) > 0 for field in fields if field.endswith("_probability")):
             return ("augment: on, but no transform changes a clip: each is at probability 0 (augment.*_probability), "
-                    "SpecAugment has no mask, or shift, speed, stretch, pitch and gain draw only 0 s, 1x, 1x, 0 semitones "
-                    "and 0 dB")
+                    "SpecAugment has no mask, or shift, speed, stretch, pitch and gain draw only 0 s, 1x, 1x, "
+                    "0 semitones and 0 dB")
         return "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied"
     return "augment: " + ", ".join(parts)
 
@@ -2299,7 +2299,8 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
         parts = []
         for first in range(0, frames, chunk_frames):
             end = (min(first + chunk_frames, frames) - 1) * hop + frame_length
-            log_mel = frontend(tf.constant(wave[np.newaxis, first * hop:end], tf.float32)).numpy()[0]  # [chunk, mel_bins]
+            log_mel = frontend(
+                tf.constant(wave[np.newaxis, first * hop:end], tf.float32)).numpy()[0]  # [chunk, mel_bins]
             parts.append(np.maximum(np.exp(log_mel.astype(np.float64)) - offset, 0.0).astype(dtype, copy=False))
         return np.concatenate(parts)
 
@@ -2350,7 +2351,8 @@ def feature_augment_layer(config: Config, *, noise_bank: np.ndarray | None = Non
     return layer if layer.shifts_or_scales or layer.mixes else None
 
 
-def model_augment_layers(config: Config, *, noise_bank: np.ndarray | None = None) -> dict[str, keras.layers.Layer | None]:
+def model_augment_layers(config: Config, *,
+                         noise_bank: np.ndarray | None = None) -> dict[str, keras.layers.Layer | None]:
     """The training-only layers of ``config`` as :func:`sound_tf.models.build_model` keywords.
 
     ``feature_rescale`` (:func:`feature_rescale_layer`, on the raw log-mel features),

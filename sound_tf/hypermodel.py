@@ -145,7 +145,8 @@ def _off_grid(value: float, low: float, high: float, step: float, log: bool) -> 
     grid = ", ".join(shown(at(k)) for k in range(min(count, 2) + 1)) + (
         f", ..., {shown(at(count))}" if count > 3 else f", {shown(at(count))}" if count == 3 else "")
     nearest = [shown(at(k)) for k in (math.floor(position), math.ceil(position)) if 0 <= k <= count]
-    return f"({grid}), got {value!r}: the nearest {'are ' + ' and '.join(nearest) if len(nearest) > 1 else 'is ' + nearest[0]}"
+    return (f"({grid}), got {value!r}: the nearest "
+            f"{'are ' + ' and '.join(nearest) if len(nearest) > 1 else 'is ' + nearest[0]}")
 
 
 def _fail(source: str, message: str) -> ConfigError:
@@ -787,8 +788,8 @@ class SearchSpace:
             raise _fail(source, f"[fixed]: {exc}") from None
         data_keys = sorted(key for key in fixed if _is_data_key(key))
         if data_keys:
-            raise _fail(source, f"[fixed]: {', '.join(data_keys)} cannot be set by a search space: the data are decoded "
-                                f"once from the pipeline recipe and flags; set them there (or with --set)")
+            raise _fail(source, f"[fixed]: {', '.join(data_keys)} cannot be set by a search space: the data are "
+                                f"decoded once from the pipeline recipe and flags; set them there (or with --set)")
         tables = data.get("hp", {})
         if not isinstance(tables, Mapping) or not tables:
             raise _fail(source, "needs at least one [hp.<name>] table")
@@ -834,7 +835,8 @@ class SearchSpace:
                 try:
                     apply_overrides(base, {param.keys[0]: value})
                 except ConfigError as exc:
-                    raise _fail(f"{self.source} [hp.{param.name}]", f"the value {value!r} cannot be used: {exc}") from None
+                    raise _fail(f"{self.source} [hp.{param.name}]",
+                                f"the value {value!r} cannot be used: {exc}") from None
 
     def replace_settings(self, **changes: Any) -> "SearchSpace":
         """The space with some ``[search]`` settings replaced (``None`` values ignored)."""

@@ -353,7 +353,8 @@ def resolve_run_dir(out: str | None, config: Config, *, overwrite: bool = False,
     back with ``release_folder`` when the work is done): a folder another process is training in is
     refused as ``--out`` and passed over as a resumable run.
     """
-    from .locks import claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder, release_folder
+    from .locks import (claim_folder, claim_or_refuse, empty_folder, refuse_emptying, refuse_foreign_folder,
+                        release_folder)
     from .trainer import RUN_STARTUP_FILES, STATE_FILE, read_state, same_settings, setting_differences
 
     if out:
@@ -500,8 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_flags(parser)
     parser.add_argument("--out", type=os.path.expanduser,  # a quoted ~ too: no folder named '~' is made
                         help="run folder (default: runs/<timestamp>)")
-    parser.add_argument("--overwrite", action="store_true", help="start over: empty an existing --out folder (without --out: a new run "
-                                                              "folder, instead of resuming an unfinished run)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over: empty an existing --out folder (without --out: a new run folder, instead "
+                             "of resuming an unfinished run)")
     parser.add_argument("--quiet", action="store_true",
                         help="no Keras progress bars (shown only when stdout is a terminal) and none of "
                              "TensorFlow's own log lines")
@@ -658,7 +660,8 @@ def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,
     if not args.export:
         return 0
     # A fresh process: export measures single-thread latency, which TensorFlow fixes at start-up.
-    command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export, *["--quiet"] * args.quiet]
+    command = [sys.executable, "-m", "sound_tf.export", str(run_dir), "--profile", args.export,
+               *["--quiet"] * args.quiet]
     log.info("exporting: python " + " ".join(command[1:]))  # the command a user can type again
     # The child holds the run folder's lock too (it claims it as its own: locks.inherit_lock), and ends with this
     # command (even a SIGKILLed one): no export runs on alone beside a re-run, which exports again.

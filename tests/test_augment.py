@@ -376,10 +376,12 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
     folder.mkdir()
     (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
-    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file, 1 unreadable, 0 silent\)"):
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file, "
+                                          r"1 unreadable, 0 silent\)"):
         augment.load_noise_bank(config)
     (folder / "lost.wav").symlink_to(tmp_path / "elsewhere.wav")
-    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(2 audio files, 2 unreadable, 0 silent\)"):
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(2 audio files, "
+                                          r"2 unreadable, 0 silent\)"):
         augment.load_noise_bank(config)
     (folder / "lost.wav").unlink()
     sf.write(folder / "n.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
@@ -1145,7 +1147,8 @@ def test_spec_augment_counts_are_whole_numbers_numpy_integers_too_never_a_bool()
     layer = augment.SpecAugment(freq_mask_count=np.int64(2), time_mask_count=np.int32(1), seed=np.int64(3))
     assert (layer.freq_mask_count, layer.time_mask_count, layer.seed) == (2, 1, 3) and type(layer.seed) is int
     for value in (True, np.True_, 2.0, "2", np.array(2)):
-        with pytest.raises(ConfigError, match=rf"^freq_mask_count must be an integer >= 0, got {re.escape(repr(value))}$"):
+        with pytest.raises(ConfigError, match=rf"^freq_mask_count must be an integer >= 0, got "
+                                              rf"{re.escape(repr(value))}$"):
             augment.SpecAugment(freq_mask_count=value)
 
 
@@ -1306,7 +1309,8 @@ def test_cli_scales_every_wav_together_when_a_version_would_clip(tmp_path, capsy
     assert [record["wav_gain_db"] for record in records] == [pytest.approx(scale_db, abs=0.01)] * 3
     original, _ = sf.read(out_dir / "original.wav", dtype="float32")
     source_wave, _ = sf.read(source, dtype="float32")
-    assert rms_db(original[:source_wave.size]) - rms_db(source_wave) == pytest.approx(scale_db, abs=0.05)  # then padding
+    assert (rms_db(original[:source_wave.size]) - rms_db(source_wave)
+            == pytest.approx(scale_db, abs=0.05))  # then padding
     for record in records:
         version, _ = sf.read(out_dir / record["file"], dtype="float32")
         assert np.max(np.abs(version)) <= 1.0  # the loudest at full scale, none clipped (its RMS below)
@@ -1367,7 +1371,8 @@ def test_augment_file_takes_numpy_integers_for_count_and_seed(tmp_path):
     [record] = json.loads((tmp_path / "out" / "params.json").read_text())
     assert record["seed"] == [5, 1] and len(written) == 2
     for count in (True, np.True_, 2.0, "2", np.array(2)):  # refused before TensorFlow runs or the file is read
-        with pytest.raises(ConfigError, match=rf"^--count must be an integer in \[1, 32\], got {re.escape(repr(count))}$"):
+        with pytest.raises(ConfigError, match=rf"^--count must be an integer in \[1, 32\], got "
+                                              rf"{re.escape(repr(count))}$"):
             augment_file(source, tmp_path / "bad", config, count=count, seed=5)
     for seed in (True, np.True_, 2.0, "2"):
         with pytest.raises(ConfigError, match=r"^--seed must be an integer in \[0, 2\*\*30\)"):
@@ -1757,10 +1762,10 @@ def uniform_pvalue(values: np.ndarray, low: float, high: float) -> float:
 def test_waveform_draws_apply_at_their_probability_and_spread_over_their_own_range():
     """600 per-example seeds (7, i), every transform at probability 0.5: each applies to about half the
     examples (4 standard deviations: +-0.08), its applied values are uniform over its own range (KS p > 0.001;
-    the noise SNR's measures 0.014, the others 0.47-0.95; the shift as a fraction of the clip), the noise source hits every colour (about 200 of 600 each, at least
-    150) and the offset is uniform over the pool. Whether a transform applies, its value and the noise
-    window are separate uniforms: no two columns correlate beyond 0.2 (|r| of independent columns of 600
-    draws stays under 4 standard deviations, 0.16)."""
+    the noise SNR's measures 0.014, the others 0.47-0.95; the shift as a fraction of the clip), the noise
+    source hits every colour (about 200 of 600 each, at least 150) and the offset is uniform over the pool.
+    Whether a transform applies, its value and the noise window are separate uniforms: no two columns
+    correlate beyond 0.2 (|r| of independent columns of 600 draws stays under 4 standard deviations, 0.16)."""
     config = apply_overrides(Config(), {**ALL_ON_WAVEFORM, **{f"augment.{t}_probability": 0.5 for t in TRANSFORMS}})
     augmenter = augment.make_waveform_augmenter(config)
     samples = config.audio.clip_samples
@@ -1781,8 +1786,8 @@ def test_waveform_draws_apply_at_their_probability_and_spread_over_their_own_ran
     pool = augmenter._generated_shape[1] * augmenter._generated_shape[2]  # one colour's variants end to end
     assert np.bincount(column("noise_source").astype(int), minlength=3).min() >= 150
     assert uniform_pvalue(column("noise_offset"), 0, pool) > 0.001
-    table = np.stack([column(f"{t}_applied") for t in TRANSFORMS]
-                     + [column(key) for key, _, _ in ranges.values()] + [column("noise_source"), column("noise_offset")])
+    table = np.stack([column(f"{t}_applied") for t in TRANSFORMS] + [column(key) for key, _, _ in ranges.values()]
+                     + [column("noise_source"), column("noise_offset")])
     r = np.corrcoef(table)
     for i, j in zip(*np.triu_indices(len(table), 1)):
         if j != i + len(TRANSFORMS):  # a transform's value is neutral where it is not applied: that pair correlates
@@ -2037,7 +2042,8 @@ def test_cli_pads_a_short_file_draws_every_version_and_refuses_a_namesake_of_the
     source = tmp_path / "tone.wav"
     sf.write(source, tone, RATE_HZ, subtype="FLOAT")
     only_gain = ["--set", "augment.gain_probability=1"] + [
-        arg for name in ("shift", "speed", "stretch", "pitch", "noise") for arg in ("--set", f"augment.{name}_probability=0")]
+        arg for name in ("shift", "speed", "stretch", "pitch", "noise")
+        for arg in ("--set", f"augment.{name}_probability=0")]
     flags = ["--count", "2", "--seed", "5", *only_gain]
     out_dir = tmp_path / "out"
     assert augment.main([str(source), "--out", str(out_dir), *flags]) == 0
@@ -2153,7 +2159,8 @@ def test_cli_with_augmentation_off_writes_the_clip_again_and_shows_no_training_p
     for record in records:
         np.testing.assert_array_equal(sf.read(out / record["file"], dtype="float32")[0], original)
     assert "augment.enabled is false: the versions equal the original" in lines
-    assert lines[-3:] == ["aug_01_none.wav", "aug_02_none.wav", f"wrote 3 WAVs, params.json and spectrograms.png to {out}"]
+    assert lines[-3:] == ["aug_01_none.wav", "aug_02_none.wav",
+                          f"wrote 3 WAVs, params.json and spectrograms.png to {out}"]
     assert not [line for line in lines if "mixup" in line or "training applies" in line]
     with Image.open(out / "spectrograms.png") as image:
         assert image.size == (990, 3 * 209)  # 9 x (3 x 1.9) in at 110 dpi
@@ -2174,12 +2181,13 @@ def test_a_drawn_value_that_rounds_to_its_neutral_one_is_shown_with_the_decimals
               "gain_applied": True, "gain_db": 0.0, "noise_applied": True, "noise_snr_db": -0.3,
               "noise_source": 1, "noise_offset": 7}
     assert augmenter.describe(params) == "shift+0.001s_pitch+0.04st_speed0.998x_noise0dB-pink"
-    assert _applied_text(params) == ("shift_samples=10, speed_factor=0.998, pitch_semitones=0.040, noise_snr_db=-0.300, "
-                                     "noise_source=1, noise_offset=7")
+    assert _applied_text(params) == ("shift_samples=10, speed_factor=0.998, pitch_semitones=0.040, "
+                                     "noise_snr_db=-0.300, noise_source=1, noise_offset=7")
     params.update(speed_factor=1.0004, pitch_semitones=-1.43, gain_db=-0.0004)
     assert augmenter.describe(params) == "shift+0.001s_pitch-1.4st_speed1.0004x_gain-0.0004dB_noise0dB-pink"
     assert "speed_factor=1.0004, pitch_semitones=-1.430, gain_db=-0.0004, " in _applied_text(params)
-    assert augment.format_drawn(1.043, 1.0, decimals=2) == "1.04" and augment.format_drawn(0.0, 0.0, decimals=1) == "+0.0"
+    assert (augment.format_drawn(1.043, 1.0, decimals=2) == "1.04"
+            and augment.format_drawn(0.0, 0.0, decimals=1) == "+0.0")
 
 
 def test_params_json_records_a_gain_of_0_db_as_not_applied(tmp_path, capsys):
@@ -2359,7 +2367,8 @@ def _plots_recorded(monkeypatch) -> list[dict]:
 
     shown: list[dict] = []
     whole = augment_cli.plot_versions
-    monkeypatch.setattr(augment_cli, "plot_versions", lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
+    monkeypatch.setattr(augment_cli, "plot_versions",
+                        lambda *args, **kwargs: shown.append(kwargs) or whole(*args, **kwargs))
     return shown
 
 
@@ -2565,7 +2574,8 @@ def what_training_makes(config: Config, waves: np.ndarray, labels: np.ndarray, *
         features = layers["spec_augment"](features, training=True)
     return {"waves": np.stack(mixed_waves), "labels": np.asarray(soft), "features": np.asarray(features),
             "layers": np.array([name for name, layer in layers.items() if layer is not None]),
-            "steps": np.array([name for name, step in (("mixup", mixup), ("augmenter", augmenter)) if step is not None])}
+            "steps": np.array([name for name, step in (("mixup", mixup), ("augmenter", augmenter))
+                               if step is not None])}
 
 
 @pytest.mark.parametrize("transform, domain", [(transform, domain) for transform, (group, _) in OTHER_SETTINGS.items()

@@ -1020,9 +1020,9 @@ def test_the_clips_a_threshold_needs_and_the_splits_agreement_takes():
         "quantized_accuracy_drop": ({"test": 12}, 12, 100, "one clip")}
     assert export.check_plan_lines(plan) == [
         "agreement with Keras of saved_model, float32 and float16 is measured on 68 clips (12 test, 12 validation, "
-        "44 training clips int8 is calibrated on; agreement needs no label), as 99.50% (thresholds.float_min_agreement) "
-        "needs 200 clips and one of the 12 test clips alone is 8.33 points; with no more clips in the run, one clip "
-        "that differs passes and two fail",
+        "44 training clips int8 is calibrated on; agreement needs no label), as 99.50% "
+        "(thresholds.float_min_agreement) needs 200 clips and one of the 12 test clips alone is 8.33 points; with no "
+        "more clips in the run, one clip that differs passes and two fail",
         "agreement with Keras of dynamic, int8 and int8_features is measured on 68 clips (12 test, 12 validation, 44 "
         "training clips int8 is calibrated on; agreement needs no label), as 97.00% "
         "(thresholds.quantized_min_agreement) needs 34 clips and one of the 12 test clips alone is 8.33 points",
@@ -1034,12 +1034,13 @@ def test_the_clips_a_threshold_needs_and_the_splits_agreement_takes():
     assert micro["quantized_agreement"]["splits"] == {"test": 40, "val": 5}  # 98% needs 50 clips: all there are
     assert micro["quantized_agreement"]["held_to"] == "one clip"
     # a profile that builds no int8 calibrates nothing: its training clips are named as such, not after int8
-    floats = export.check_plan({"test": 12, "val": 12, "train": 44, "calibration": 0}, export.load_profile("float_only"))
+    floats = export.check_plan({"test": 12, "val": 12, "train": 44, "calibration": 0},
+                               export.load_profile("float_only"))
     assert export.check_plan_lines(floats) == [
         "agreement with Keras of saved_model, float32 and float16 is measured on 68 clips (12 test, 12 validation, "
         "44 training clips; agreement needs no label), as 99.50% (thresholds.float_min_agreement) needs 200 clips and "
-        "one of the 12 test clips alone is 8.33 points; with no more clips in the run, one clip that differs passes and "
-        "two fail"]
+        "one of the 12 test clips alone is 8.33 points; with no more clips in the run, one clip that differs passes "
+        "and two fail"]
 
 
 def test_a_clip_is_scored_by_its_mean_logits_not_its_mean_probabilities():
@@ -1423,7 +1424,8 @@ def test_a_300_clip_test_split_is_the_only_one_export_measures(bundle, tmp_path,
         shutil.copy(run.run_dir / name, folder / name)
     rows = []
     for split, clips in (("test", 300), ("val", 30), ("train", 31)):  # 31: other tones than val's 30
-        rows += (_tone_split(tmp_path / split, clips, seconds=0.5, split=split) / "split.csv").read_text().splitlines()[1:]
+        rows += (_tone_split(tmp_path / split, clips, seconds=0.5, split=split)
+                 / "split.csv").read_text().splitlines()[1:]
     (folder / "split.csv").write_text("split,path,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     real_read = export.read_clips
     read: list[str] = []

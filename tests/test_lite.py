@@ -407,8 +407,8 @@ def test_cli_prints_a_timeline_and_json(models, tmp_path, capsys):
     # a silent file's classes are said to be the model's answer to silence; the beep's are not
     assert lite.main([str(models["loud"]), str(folder / "a.wav"), str(short)]) == 0
     captured = capsys.readouterr()
-    assert captured.err == (f"warning: {folder / 'a.wav'}: silent: every sample is zero (in 16-bit PCM) over its 0.25 s; "
-                            f"its classes are the model's answer to silence, not to a sound\n")
+    assert captured.err == (f"warning: {folder / 'a.wav'}: silent: every sample is zero (in 16-bit PCM) over its "
+                            f"0.25 s; its classes are the model's answer to silence, not to a sound\n")
     assert lite.main([str(models["loud"]), str(folder / "a.wav"), str(short), "--json"]) == 0
     silent, beep = json.loads(capsys.readouterr().out)["results"]
     assert silent["warning"].startswith("silent: every sample is zero") and "warning" not in beep
@@ -521,7 +521,8 @@ def test_cli_json_stopped_before_its_files_are_listed_prints_the_document_too(mo
                                              f"it when the same command runs again)\n"), err
     loaded = where != "load"
     assert json.loads(out) == {"model": str(models["loud"]), "variant": "float32" if loaded else None,
-                               "labels": ["quiet", "loud"] if loaded else None, "sample_rate_hz": SR if loaded else None,
+                               "labels": ["quiet", "loud"] if loaded else None,
+                               "sample_rate_hz": SR if loaded else None,
                                "results": [], "stopped": name, "files_left": None}, out
 
 
@@ -1078,7 +1079,8 @@ def test_classify_mixes_a_stereo_buffer_down_as_a_stereo_file_is(models, tmp_pat
     sf.write(tmp_path / "stereo.wav", stereo.astype(np.float32), rate_hz, subtype="FLOAT")
     samples, rate = sf.read(tmp_path / "stereo.wav")
     assert samples.shape == (2 * rate_hz, 2)
-    given, from_file = classifier.classify(samples, sample_rate_hz=rate), classifier.classify_file(tmp_path / "stereo.wav")
+    given, from_file = (classifier.classify(samples, sample_rate_hz=rate),
+                        classifier.classify_file(tmp_path / "stereo.wav"))
     assert [w["label"] for w in given["windows"]] == ["quiet"] * 3 + ["loud"] * 4
     assert given["windows"] == from_file["windows"] and given["top_k"] == from_file["top_k"]
     at_model_rate = np.stack([np.zeros(CLIP), np.zeros(CLIP)], axis=1) + 0.3 * np.sin(np.arange(CLIP))[:, None]

@@ -413,7 +413,8 @@ def test_dataset_labels_outside_the_config_classes_or_not_integers_are_refused(t
             make([-1, 1, 2])
         with pytest.raises(ConfigError, match=r"label_indices must be integer class indices, got float64"):
             make([0.7, 1.0, 2.0])
-        with pytest.raises(ConfigError, match=r"label_indices has shape \[2\]; expected \[3\], one class index per path"):
+        with pytest.raises(ConfigError, match=r"label_indices has shape \[2\]; expected \[3\], "
+                                              r"one class index per path"):
             make([0, 1])
 
 
@@ -457,7 +458,8 @@ def test_dataset_batch_size_class_weights_and_epochs_are_checked(tmp_path):
     paths, labels = _labelled_files(tmp_path, n_per_class=1)
     assert [len(w) for w, _ in pipeline.evaluation_dataset(paths, labels, config, batch_size=np.int64(2))] == [2, 1]
     for bad in (0, -1, 2.5, True, np.True_):
-        with pytest.raises(ConfigError, match=rf"^evaluation_dataset: batch_size must be a whole number >= 1 .*got {bad!r}"):
+        with pytest.raises(ConfigError, match=rf"^evaluation_dataset: batch_size must be a whole number >= 1 "
+                                              rf".*got {bad!r}"):
             pipeline.evaluation_dataset(paths, labels, config, batch_size=bad)
         with pytest.raises(ConfigError, match=r"^window_dataset: batch_size"):
             pipeline.window_dataset(paths, config, batch_size=bad)
@@ -483,7 +485,8 @@ def test_class_weights_are_sklearns_balanced_weights_and_average_one_with_a_clas
     full = np.array([0, 0, 0, 1, 2, 2])
     np.testing.assert_allclose(pipeline.class_weight_table(full, 3),
                                compute_class_weight("balanced", classes=np.arange(3), y=full), rtol=1e-6)
-    with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices\[2\] is 5, not a class index in \[0, 3\)"):
+    with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices\[2\] is 5, "
+                                          r"not a class index in \[0, 3\)"):
         pipeline.class_weight_table([0, 1, 5], 3)
     with pytest.raises(ConfigError, match=r"^class_weight_table: label_indices is empty"):
         pipeline.class_weight_table([], 3)
@@ -523,7 +526,8 @@ def test_as_float_gives_float32_or_refuses_integers_it_cannot_scale():
     doubled = pipeline.as_float(tf.constant([0.25, -0.5], tf.float64))
     assert doubled.dtype == tf.float32 and doubled.numpy().tolist() == [0.25, -0.5]
     for dtype in (tf.int32, tf.uint8, tf.int64):
-        with pytest.raises(ConfigError, match=rf"^as_float takes int16 PCM or floating-point samples, got a {dtype.name}"):
+        with pytest.raises(ConfigError, match=rf"^as_float takes int16 PCM or floating-point samples, "
+                                              rf"got a {dtype.name}"):
             pipeline.as_float(tf.constant([1, 2], dtype))
 
 
@@ -550,7 +554,8 @@ def test_epoch_keys_batches_per_epoch_num_windows_and_the_memory_budget_check_th
     assert pipeline.memory_cache_budget_bytes() == 3 * 2**19
     for text in ("abc", "-1", "nan", "inf"):
         monkeypatch.setenv("SOUND_TF_MEMORY_CACHE_MB", text)
-        with pytest.raises(ConfigError, match=rf"^SOUND_TF_MEMORY_CACHE_MB='{text}': must be a number of megabytes >= 0"):
+        with pytest.raises(ConfigError, match=rf"^SOUND_TF_MEMORY_CACHE_MB='{text}': "
+                                              rf"must be a number of megabytes >= 0"):
             pipeline.memory_cache_budget_bytes()
 
 

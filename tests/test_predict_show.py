@@ -467,14 +467,16 @@ def test_show_takes_the_config_of_run_or_recipe_and_names_what_it_refuses(tmp_pa
     with Image.open(tmp_path / "cwd" / "LOUD.PNG") as image:
         assert image.format == "PNG"
     assert show.main([str(source), "--out", "tone.jpg"]) == 2
-    assert capsys.readouterr().err == "error: tone.jpg: the figure is written as a PNG; give --out a name ending in .png\n"
+    assert capsys.readouterr().err == ("error: tone.jpg: the figure is written as a PNG; give --out a name ending "
+                                       "in .png\n")
     recording = tmp_path / "cwd" / "clip.png"
     shutil.copy(source, recording)
     assert show.main([str(recording)]) == 2  # the default --out, clip.png here, is the recording
     assert capsys.readouterr().err == "error: clip.png: this is the recording itself; give --out another name\n"
     assert recording.read_bytes() == source.read_bytes() and not (tmp_path / "cwd" / "tone.jpg").exists()
     assert show.main([str(tmp_path / "missing.wav"), "--out", "missing.jpg"]) == 2  # the flag first
-    assert capsys.readouterr().err == "error: missing.jpg: the figure is written as a PNG; give --out a name ending in .png\n"
+    assert capsys.readouterr().err == ("error: missing.jpg: the figure is written as a PNG; give --out a name "
+                                       "ending in .png\n")
     assert show.main([str(tmp_path / "missing.wav")]) == 2
     assert capsys.readouterr().out == "" and not (tmp_path / "cwd" / "missing.png").exists()
     odd = Path(os.fsdecode(os.fsencode(tmp_path / "cwd") + b"/caf\xe9.wav"))  # Latin-1 bytes: escaped surrogates

@@ -447,9 +447,11 @@ def _corrupt_flac() -> bytes:
     ("empty.wav", b"", 422, "empty_file", ["empty.wav", "0 bytes"]),
     ("photo.wav", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, 415, "unsupported_format",
      ["photo.wav", "not an audio format", "though its name ends in .wav: a damaged file, or another kind of file"]),
-    ("cut.wav", _truncated_wav(), 422, "truncated_audio", ["cut.wav", "truncated", "declares 16000 bytes", "holds 7978"]),
+    ("cut.wav", _truncated_wav(), 422, "truncated_audio",
+     ["cut.wav", "truncated", "declares 16000 bytes", "holds 7978"]),
     ("broken.flac", _corrupt_flac(), 422, "invalid_audio", ["broken.flac", "libsndfile"]),
-    ("broken.ogg", encode(tone(300, 1.0, 8000), 8000, "OGG", "VORBIS")[:300], 422, "corrupt_audio", ["broken.ogg", "malformed"]),
+    ("broken.ogg", encode(tone(300, 1.0, 8000), 8000, "OGG", "VORBIS")[:300], 422, "corrupt_audio",
+     ["broken.ogg", "malformed"]),
     ("nan.wav", _nan_wav(), 422, "invalid_audio", ["nan.wav", "10 NaN"]),
     ("pcm.wav", encode(np.round(tone(300, 0.5, 8000) * 32767), 8000, "WAV", "FLOAT"), 422, "invalid_audio",
      ["pcm.wav", "whole numbers up to 16384", "integer PCM stored as floats"]),
@@ -551,7 +553,8 @@ def test_upload_and_duration_limits(tmp_path, backend):
         response = client.post("/classify", files={"file": ("mono.flac", mono.getvalue())})
         assert response.status_code == 413 and "mono.flac: 1 channel at 655350 Hz for 1.0 s decode to 655350 " \
             "samples, over the limit of 384000" in response.json()["detail"]
-        assert client.post("/classify", files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
+        assert client.post("/classify",
+                           files={"file": ("ok.wav", encode(tone(300, 1.0, 8000), 8000))}).status_code == 200
         client.post("/nowhere", files={"file": ("big.wav", big)})  # refused up front too, but routes nowhere
         samples = metric_samples(client.get("/metrics").text)
     # a body refused before routing (its declared size) still counts under the endpoint it was sent to
@@ -712,7 +715,8 @@ def test_not_ready_until_warmed_up_then_ready(tmp_path):
         assert "still loading" in response.json()["detail"]
         gate.set()
         wait_ready(client)
-        assert client.post("/classify", files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))}).status_code == 200
+        assert client.post("/classify",
+                           files={"file": ("a.wav", encode(tone(300, 0.5, 8000), 8000))}).status_code == 200
     service = app.state.service  # shut down: what /ready would answer during the grace period
     assert service.state == "stopped" and not service.ready and service.describe() == {}
 
@@ -865,7 +869,8 @@ def test_serving_a_run_killed_before_its_model_was_written_says_to_resume_it(tmp
                                           r"folder has no model_\*.tflite file\)$"):
         resolve_backend(run)  # no run_state.json: not a run, so no word about resuming
     (run / "run_state.json").write_text("{}")
-    with pytest.raises(ConfigError, match=rf"found none of model_float32.tflite, saved_model/, model.keras \({resume}\)"):
+    with pytest.raises(ConfigError, match=rf"found none of model_float32.tflite, saved_model/, model.keras "
+                                          rf"\({resume}\)"):
         resolve_backend(run)
     with pytest.raises(ConfigError, match=rf"the keras backend needs {run}/model.keras, which is missing; {resume}"):
         resolve_backend(run, "keras")
@@ -971,7 +976,8 @@ def test_a_run_folder_served_with_keras_names_only_a_bundle_served_with_tflite(t
     import shutil
 
     run, notes = _run_folder_beside_a_bundle(tmp_path, monkeypatch, caplog)
-    for artefacts, passed in ((("saved_model",), True), (("int8_features",), True), (("saved_model", "float32"), False)):
+    for artefacts, passed in ((("saved_model",), True), (("int8_features",), True),
+                              (("saved_model", "float32"), False)):
         shutil.rmtree(run / "export", ignore_errors=True)
         fake_bundle(run / "export", artefacts, passed=passed, failures=() if passed else ["float32: agreement 0.9"])
         assert notes() == [], (artefacts, passed)
@@ -1016,8 +1022,9 @@ def test_a_bundles_config_must_give_the_numbers_written_into_its_model(tmp_path)
         check_describes(edited, stored, tmp_path / "model_float32.tflite")
     assert str(error.value) == (
         f"{tmp_path / 'config.json'}: does not describe {tmp_path / 'model_float32.tflite'} (sample_rate_hz "
-        f"{stored.sample_rate_hz} in the model, 16000 in config.json; window_hop_samples {stored.window_hop_samples} in the model, "
-        f"{stored.window_hop_samples // 2} in config.json); it was edited after export: restore it or export again")
+        f"{stored.sample_rate_hz} in the model, 16000 in config.json; window_hop_samples "
+        f"{stored.window_hop_samples} in the model, {stored.window_hop_samples // 2} in config.json); it was edited "
+        f"after export: restore it or export again")
 
 
 def test_a_request_waiting_when_the_batcher_stops_is_a_503_not_ready(tmp_path, backend):
@@ -1236,7 +1243,8 @@ def test_cors_is_off_unless_configured(tmp_path, backend):
     with TestClient(create_app(settings(tmp_path), backend=backend)) as client:
         response = client.options("/classify", headers=preflight)
         assert "access-control-allow-origin" not in response.headers
-        assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "https://app.example"}).headers
+        assert "access-control-allow-origin" not in client.get("/health",
+                                                               headers={"Origin": "https://app.example"}).headers
     app = create_app(settings(tmp_path, cors_origins="https://app.example"), backend=backend)
     with TestClient(app) as client:
         response = client.options("/classify", headers=preflight)
@@ -1436,7 +1444,8 @@ def test_batcher_takes_a_numpy_integer_batch_size_as_an_int_and_never_a_bool():
     np.testing.assert_array_equal(asyncio.run(run())[:, 0], np.arange(10))
     assert calls == [4, 4, 2]
     for value in (True, np.True_, 2.0, "2", np.array(2), np.int64(0)):
-        with pytest.raises(ValueError, match=rf"^max_batch_size must be an integer >= 1, got {re.escape(repr(value))}$"):
+        with pytest.raises(ValueError, match=rf"^max_batch_size must be an integer >= 1, got "
+                                             rf"{re.escape(repr(value))}$"):
             MicroBatcher(predict, max_batch_size=value, max_wait_ms=0, max_queue_windows=100)
 
 
@@ -1802,7 +1811,8 @@ NATIVE_WARNING = "W0000 00:00:1796442088.9   27985 helpers.cc:364] Ignored outpu
 NATIVE_ERROR = "E0000 00:00:1796442075.963898   27604 node_def_util.cc:682] NodeDef mentions attribute x\n"
 OWN = '{"time": "2026-12-05T03:41:34.528Z", "level": "info", "logger": "uvicorn.error", "message": "Started"}\n'
 THREAD_TRACEBACK = ('Exception in thread loader:\nTraceback (most recent call last):\n'
-                    '  File "/x/backends.py", line 9, in load\n    raise ValueError("bad model")\nValueError: bad model\n')
+                    '  File "/x/backends.py", line 9, in load\n    raise ValueError("bad model")\n'
+                    'ValueError: bad model\n')
 PY_WARNING = '/x/keras.py:12: UserWarning: a Python warning\n  warnings.warn("a Python warning")\n'
 
 
@@ -1963,8 +1973,8 @@ def test_a_multipart_part_header_over_the_parsers_limit_is_a_413_that_says_so(cl
     bad = client.post("/classify", content=spaced, headers=headers)
     assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
     at = spaced.index(b"Content Type") + len("Content")  # 77: the space's offset in the body
-    assert bad.json()["detail"] == (f"invalid multipart/form-data body (python-multipart: Found invalid character ' ' (32) "
-                                    f"in header at {at})")
+    assert bad.json()["detail"] == (f"invalid multipart/form-data body (python-multipart: Found invalid character "
+                                    f"' ' (32) in header at {at})")
 
 
 def test_the_decoded_size_limit_counts_channels(tmp_path, backend):

@@ -299,7 +299,8 @@ def test_an_unusable_noise_folder_names_the_recipe_or_flag_it_came_from(tmp_path
     apply_overrides(Config(), {"augment.noise_dir": str(tmp_path / "gone")}).save(tmp_path / "run")
     with pytest.raises(ConfigError) as info:
         augment_cli.build_config(augment_cli.parse_args(["x.wav", "--out", "o", "--run", str(tmp_path / "run")]))
-    assert str(info.value) == f"{tmp_path / 'run' / 'config.json'}: augment.noise_dir={tmp_path / 'gone'}: no such folder"
+    assert str(info.value) == (f"{tmp_path / 'run' / 'config.json'}: augment.noise_dir={tmp_path / 'gone'}: "
+                               f"no such folder")
 
 
 def test_labels_cannot_be_set_on_the_command_line():
@@ -465,8 +466,8 @@ def test_a_value_a_flag_gave_is_refused_naming_the_flag(tmp_path, monkeypatch):
              "--sample-rate 5: audio.sample_rate_hz must be an integer in [1000, 192000], got 5"),
             (("--epochs", "3", "--set", "train.epochs=0"),  # --set is applied last: its value was refused
              "--set train.epochs=0: train.epochs must be an integer >= 1, got 0"),
-            (("--set", "augment.pitch_p=2"), "--set augment.pitch_p=2: unknown key 'pitch_p' in [augment] (did you mean "
-                                             "augment.pitch_probability?)")):
+            (("--set", "augment.pitch_p=2"), "--set augment.pitch_p=2: unknown key 'pitch_p' in [augment] "
+                                             "(did you mean augment.pitch_probability?)")):
         with pytest.raises(ConfigError) as info:
             config_from_flags(*flags)
         assert str(info.value).startswith(message), (flags, str(info.value))
@@ -496,7 +497,8 @@ def test_every_set_flag_that_names_no_setting_is_refused_with_its_flag_in_one_me
              "--set train.lerning_rate=0.1: unknown key 'lerning_rate' in [train] (did you mean train.learning_rate?); "
              "--set model.dropot=x: unknown key 'dropot' in [model] (did you mean model.dropout?)"),
             (("--set", "train.num_mel_bins=96", "--set", "epochs=3", "--set", "train.foo=1"),
-             "--set train.num_mel_bins=96: unknown key 'num_mel_bins' in [train] (did you mean features.num_mel_bins?); "
+             "--set train.num_mel_bins=96: unknown key 'num_mel_bins' in [train] "
+             "(did you mean features.num_mel_bins?); "
              "--set epochs=3: 'epochs' is not SECTION.KEY (did you mean train.epochs?); "
              "--set train.foo=1: unknown key 'foo' in [train]; known keys in [train]: epochs, batch_size, "
              "learning_rate, weight_decay, schedule, warmup_epochs, early_stopping_patience, label_smoothing, "
@@ -1554,7 +1556,8 @@ def test_the_kept_epoch_is_read_from_the_end_of_short_columns_and_none_when_it_h
     assert trainer.kept_validation(short, trainer.BEST_WEIGHTS, 6) == {"accuracy": short["val_accuracy"][best],
                                                                        "num_examples": 6}
     assert trainer.kept_validation({"val_loss": [1.0, 0.5], "val_accuracy": [0.3]}, trainer.BEST_WEIGHTS, 6) is None
-    assert trainer.kept_validation({"val_loss": [1.0, 0.5], "val_accuracy": [0.3, nan]}, trainer.BEST_WEIGHTS, 6) is None
+    assert trainer.kept_validation({"val_loss": [1.0, 0.5], "val_accuracy": [0.3, nan]},
+                                   trainer.BEST_WEIGHTS, 6) is None
     never = {"val_loss": [nan, nan], "val_accuracy": [0.25, 0.5]}
     assert "keeps the last epoch's weights" in trainer.how_training_ended({"loss": [1.0, 1.0], **never}, Config(),
                                                                             trainer.BEST_WEIGHTS)
@@ -1707,8 +1710,8 @@ def test_the_plateau_schedule_waits_a_third_of_the_patience_and_at_least_two_epo
     from sound_tf import trainer
 
     for patience in (1, 3, 6, 7, 9, 12):
-        config = apply_overrides(Config(), {"labels": ["a", "b"], "train.schedule": "plateau", "train.learning_rate": 0.04,
-                                            "train.early_stopping_patience": patience})
+        config = apply_overrides(Config(), {"labels": ["a", "b"], "train.schedule": "plateau",
+                                            "train.learning_rate": 0.04, "train.early_stopping_patience": patience})
         plateau = next(c for c in trainer._callbacks(config, tmp_path, {}, started=0.0, seconds_before=0.0)
                        if isinstance(c, keras.callbacks.ReduceLROnPlateau))
         assert (plateau.patience, plateau.factor, plateau.min_lr) == (
@@ -1892,7 +1895,8 @@ def test_the_log_drops_only_the_retracing_warning_of_keras_step_functions(tmp_pa
     try:
         setup_logging(tmp_path)
         tf_log.warning("5 out of the last 9 calls to <function TensorFlowTrainer._make_function.<locals>."
-                       "multi_step_on_iterator at 0x7f3e744f6b60> triggered tf.function retracing. Tracing is expensive")
+                       "multi_step_on_iterator at 0x7f3e744f6b60> triggered tf.function retracing. "
+                       "Tracing is expensive")
         tf_log.warning("5 out of the last 5 calls to <function make_features at 0x7f00> triggered tf.function "
                        "retracing. Tracing is expensive")
         tf_log.warning("something else")
@@ -2311,7 +2315,8 @@ def test_a_validation_split_of_one_class_is_not_called_chance():
     history = {"loss": [1.4, 0.3], "val_loss": [1.2, 0.1], "val_accuracy": [0.5, 1.0]}
     assert trainer.chance_level_warning(kept(history), config, [2, 2, 2, 2], 4000, cropped=True) is None
     assert trainer.chance_level_warning(kept(history), config, [], 4000, cropped=True) is None
-    assert trainer.chance_level_warning(None, config, [2, 2, 2, 1], 4000, cropped=True) is None  # no finite val accuracy
+    # no finite val accuracy
+    assert trainer.chance_level_warning(None, config, [2, 2, 2, 1], 4000, cropped=True) is None
     at_chance = kept({**history, "val_accuracy": [0.5, 0.75]})
     assert trainer.chance_level_warning(at_chance, config, [2, 2, 2, 1], 4000, cropped=True) == (
         "warning: the model is no better than chance: its validation accuracy (0.7500) is no higher than always "
@@ -2361,7 +2366,8 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
         "answering the validation split's most common class (0.2500); with 2 steps per epoch it had few updates "
         "to learn from: try --batch-size 8")
     assert "check the labels" in trainer.chance_level_warning(kept(history), config, balanced, 4000, cropped=True)
-    assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000, cropped=True) is not None  # 0.25 < 0.75
+    # 0.25 < 0.75
+    assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000, cropped=True) is not None
     better = kept({**history, "val_accuracy": [0.375, 0.5, 0.25]})
     assert trainer.chance_level_warning(better, config, balanced, 44, cropped=True) is None
     # in a run: the log line after how training ended (its balanced accuracy scripted as its accuracy is)
@@ -2472,7 +2478,8 @@ def test_how_training_ended_on_a_runs_last_epoch_or_its_only_one():
     assert trainer.best_so_far([inf, inf]) == (None, 2)
     assert trainer.best_so_far([inf, 0.8, inf]) == (0.8, 1)
     # Keras never stops after epoch 1, whatever its loss and patience
-    assert not trainer._early_stopped({"val_loss": [nan]}, apply_overrides(config, {"train.early_stopping_patience": 1}))
+    assert not trainer._early_stopped({"val_loss": [nan]},
+                                      apply_overrides(config, {"train.early_stopping_patience": 1}))
 
 
 def test_the_batch_size_advice_is_the_largest_power_of_two_that_gives_five_steps():
@@ -2594,7 +2601,8 @@ def test_a_resumed_runs_nan_validation_loss_is_no_best_epoch():
     assert not trainer._early_stopped({"val_loss": [nan, 1.0, 0.9]}, config)  # argmin: 2 epochs since the NaN
     assert trainer._early_stopped({"val_loss": [nan, 0.9, 1.0, 1.1]}, config)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    for history, best, wait in (({"val_loss": [nan, 1.0, 0.9]}, 0.9, 0), ({"val_loss": [nan, nan]}, None, 2)):  # None: as a new run starts
+    for history, best, wait in (({"val_loss": [nan, 1.0, 0.9]}, 0.9, 0),
+                                ({"val_loss": [nan, nan]}, None, 2)):  # None: as a new run starts
         callbacks = trainer._callbacks(config, Path("unused"), history, started=0.0, seconds_before=0.0)
         checkpoint = next(c for c in callbacks if isinstance(c, trainer.AtomicModelCheckpoint))
         stopping = next(c for c in callbacks if isinstance(c, trainer.ResumableEarlyStopping))

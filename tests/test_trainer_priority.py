@@ -76,5 +76,6 @@ def test_the_niceness_is_a_whole_number_numpy_integers_too_and_never_a_bool():
     callback = trainer.InputThreadPriority(niceness=np.int64(5))
     assert callback.niceness == 5 and type(callback.niceness) is int
     for value in (True, np.True_, 2.0, "2", np.array(2), np.int64(40)):
-        with pytest.raises(ValueError, match=rf"^niceness must be an integer in \[0, 39\], got {re.escape(repr(value))}$"):
+        with pytest.raises(ValueError, match=rf"^niceness must be an integer in \[0, 39\], got "
+                                             rf"{re.escape(repr(value))}$"):
             trainer.InputThreadPriority(niceness=value)

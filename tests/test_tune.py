@@ -54,7 +54,8 @@ def _random_oracle(tmp_path: Path, *, max_trials: int):
 
     from sound_tf import tune
 
-    made = tune.RandomSearchOracle(max_trials=max_trials, **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
+    made = tune.RandomSearchOracle(max_trials=max_trials,
+                                   **tune.oracle_options(kt.Objective("val_loss", "min"), seed=0))
     made._set_project_dir(str(tmp_path), tune.PROJECT)
     made.hyperparameters.Float("x", 0.0, 1.0)
     return made
@@ -635,7 +636,8 @@ def test_fixed_epochs_and_patience_set_the_final_models_and_the_trials_take_the_
     ({"key": "model.dropout", "min": 0.0, "max": 0.5, "step": 0.1, "default": 0.25},
      "default must be one of the range's values (0, 0.1, 0.2, ..., 0.5), got 0.25: the nearest are 0.2 and 0.3"),
     ({"key": "train.learning_rate", "min": 0.001, "max": 0.01, "step": 2, "sampling": "log", "default": 0.003},
-     "default must be one of the range's values (0.001, 0.002, 0.004, 0.008), got 0.003: the nearest are 0.002 and 0.004"),
+     "default must be one of the range's values (0.001, 0.002, 0.004, 0.008), got 0.003: the nearest are 0.002 "
+     "and 0.004"),
     ({"key": "features.num_mel_bins", "min": 16, "max": 60, "step": 8, "default": 59},
      "default must be one of the range's values (16, 24, 32, ..., 56), got 59: the nearest is 56"),
     # was KerasTuner's ValueError traceback once the data were decoded
@@ -768,7 +770,8 @@ def test_values_that_never_make_a_valid_model_are_refused_before_the_search(tmp_
         with pytest.raises(ConfigError, match=r"\[hp.bins\]: the value 2?\d\.\d+ cannot be used: "
                                               r"features.num_mel_bins must be an integer"):
             SearchSpace.from_dict({"hp": floats}).check_values(Config())
-    SearchSpace.from_dict({"hp": {"bins": {"key": "features.num_mel_bins", "min": 16, "max": 32}}}).check_values(Config())
+    SearchSpace.from_dict(
+        {"hp": {"bins": {"key": "features.num_mel_bins", "min": 16, "max": 32}}}).check_values(Config())
 
 
 def test_a_range_whose_max_never_makes_a_valid_model_is_refused_before_the_search():
@@ -846,7 +849,8 @@ def test_a_search_killed_while_it_saves_its_state_keeps_the_state_it_had(tmp_pat
     trial = oracle.create_trial("tuner0")
     oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
     tuner.save()
-    files = [tmp_path / "search" / name for name in ("oracle.json", f"trial_{trial.trial_id}/trial.json", "tuner0.json")]
+    files = [tmp_path / "search" / name
+             for name in ("oracle.json", f"trial_{trial.trial_id}/trial.json", "tuner0.json")]
     before = [path.read_bytes() for path in files]
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed pytest
@@ -1289,8 +1293,8 @@ def test_run_search_names_its_callers_out_and_overwrite_and_the_command_its_flag
                                f"(run_search reads it); copy it elsewhere first, or choose another out")
     assert tune.main(cli_flags(inside, out, "--overwrite")) == 2
     assert capsys.readouterr().err.strip() == (
-        f"{folder_recipe_line(inside)}error: {out}: --overwrite would empty this folder, and data.path={inside} is in it (this command reads "
-        f"it); copy it elsewhere first, or choose another --out")
+        f"{folder_recipe_line(inside)}error: {out}: --overwrite would empty this folder, and data.path={inside} "
+        f"is in it (this command reads it); copy it elsewhere first, or choose another --out")
     assert (out / tune.SEARCH_FILE).read_text() == saved and len(list(inside.rglob("*.wav"))) == 6
 
 
@@ -1545,7 +1549,8 @@ def test_a_worker_says_what_it_waits_for_and_gives_up_on_an_address_nobody_serve
         with socket.socket() as unused:
             unused.bind(("127.0.0.1", 0))
             wrong = unused.getsockname()[1]  # bound, never listening: connections are refused
-            (tmp_path / "chief.json").write_text(json.dumps({"status": "serving", "ip": "127.0.0.1", "port": str(port)}))
+            (tmp_path / "chief.json").write_text(json.dumps({"status": "serving", "ip": "127.0.0.1",
+                                                             "port": str(port)}))
             messages: list[str] = []
             tune._wait_for_oracle("127.0.0.1", str(port), tmp_path, messages.append)
             assert messages == []  # the chief answers: no wait, nothing to say
@@ -2288,8 +2293,8 @@ def test_local_search_resumes_after_interruption_and_writes_every_output(tmp_pat
     with pytest.raises(ConfigError) as refused:  # a worker started with other flags: the key, not the whole file
         tune._prepare_folder(out, longer, space, "worker", overwrite=False, log=lambda m: None)
     assert str(refused.value) == (f"{out / 'search.json'}: the chief's search differs from this worker's "
-                                  f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags and space "
-                                  f"(this one needs --epochs 1)")
+                                  f"(train.epochs: 1 there, 2 now); start every worker with the chief's flags "
+                                  f"and space (this one needs --epochs 1)")
 
 
 def test_a_best_run_killed_before_it_had_the_searchs_split_gets_it_whole_when_resumed(tmp_path):
@@ -4061,12 +4066,14 @@ def test_search_settings_built_in_python_take_numpy_integers_as_ints():
                               hyperband_factor=np.int64(3), initial_points=np.int64(4), seed=np.int64(7))
     values = dataclasses.asdict(settings)
     assert {k: values[k] for k in ("max_trials", "epochs", "early_stopping_patience", "hyperband_factor",
-                                   "initial_points", "seed")} == {"max_trials": 5, "epochs": 2, "early_stopping_patience": 1,
-                                                                  "hyperband_factor": 3, "initial_points": 4, "seed": 7}
+                                   "initial_points", "seed")} == {"max_trials": 5, "epochs": 2,
+                                                                  "early_stopping_patience": 1, "hyperband_factor": 3,
+                                                                  "initial_points": 4, "seed": 7}
     assert all(type(v) is int for k, v in values.items() if k not in ("objective", "tuner"))
     json.dumps(values)
     for value in (True, np.True_, 2.0, "2", np.array(2)):
-        with pytest.raises(ConfigError, match=rf"^search\.max_trials must be an integer >= 1, got {re.escape(repr(value))}$"):
+        with pytest.raises(ConfigError, match=rf"^search\.max_trials must be an integer >= 1, got "
+                                              rf"{re.escape(repr(value))}$"):
             SearchSettings(max_trials=value)
         with pytest.raises(ConfigError, match=rf"^search\.hyperband_factor must be an integer >= 2, got "
                                               rf"{re.escape(repr(value))}$"):
@@ -4189,7 +4196,8 @@ def test_a_depth_reproduces_the_configs_widths_only_when_they_are_the_first_entr
     assert depth.default_value(apply_overrides(config, {"model.widths": [8, 16]})) == 2
     # (16, 32) is no depth of base: no value reproduces it, so the untuned model is KerasTuner's (the min)
     assert depth.default_value(apply_overrides(config, {"model.widths": [16, 32]})) is None
-    assert depth.default_value(apply_overrides(config, {"model.widths": [8, 32]})) is None  # base's first entry, not its second
+    # base's first entry, not its second
+    assert depth.default_value(apply_overrides(config, {"model.widths": [8, 32]})) is None
 
 
 def test_every_value_of_a_stepped_range_stands_for_it_up_to_its_max():
