@@ -356,6 +356,37 @@ def test_a_fold_near_chance_is_named_in_the_summary_and_the_report(tmp_path):
     assert warned[0] in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_a_near_chance_folds_line_gives_its_own_fold_balanced_accuracy_and_evaluated_classes(tmp_path):
+    """The near-chance line of a fold whose test clips hold 3 of the 4 labels, after a pending fold: its number (not
+    the n-th of all folds), its balanced accuracy (0.33, where its accuracy is 0.50) and the chance of its 3 classes
+    (session 53's mutation audit: the n-th fold of all_folds named, accuracy for balanced accuracy, and chance or
+    classes from the labels passed every test). No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid", "none"]
+    out = tmp_path / "cv"
+    truth = [0, 0, 0, 0, 1, 1, 2, 2]  # no 'none' clip among the test clips
+    folds = {2: truth, 3: [0] * len(truth)}  # fold 1 pending; fold 3 always 'high'
+    for fold, guesses in folds.items():
+        fold_dir = out / f"fold_{fold}"
+        fold_dir.mkdir(parents=True)
+        write_metrics_json(fold_dir / "metrics.json", compute_metrics(truth, np.eye(4)[guesses], labels))
+        (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+    guesses = np.asarray(folds[3])
+    classes = sorted(set(truth))
+    balanced = np.mean([np.mean(guesses[np.asarray(truth) == c] == c) for c in classes])  # (1 + 0 + 0) / 3
+    accuracy = np.mean(guesses == np.asarray(truth))  # 4 of 8
+    assert f"{balanced:.2f}" != f"{accuracy:.2f}" and len(classes) != len(labels)
+    lines: list[str] = []
+    summarise(out, [1, 2, 3], config=Config(), log=lines.append)
+    warned = [line for line in lines if line.startswith("warning: fold")]
+    assert warned == [f"warning: fold 3 scores near chance (balanced accuracy {balanced:.2f}; chance is "
+                      f"{1 / len(classes):.2f} with {len(classes)} classes): its model learnt little that holds for "
+                      f"its test clips, and it counts in the mean over the folds as any other fold does "
+                      f"({out / 'fold_3' / 'report.html'})"]
+
+
 def test_the_summary_counts_every_file_of_the_folds_as_files_the_skipped_ones_too(tmp_path):
     """``files`` in the report's dataset table is what the log's "cross-validation: N files", train and each
     fold's report call files: every listed file, the unreadable ones with them (``skipped`` says how many);

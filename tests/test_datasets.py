@@ -812,6 +812,8 @@ def test_official_metadata_resolves_each_folder_once_and_follows_linked_files(tm
     monkeypatch.setattr(os.path, "realpath", real_realpath)
     # the links alone: the listed one for the check of files listed twice, for the listed files and as walked
     assert sorted(path for path in calls if path.endswith(".wav")) == sorted([links[0]] * 3 + [links[1]])
+    # audio/ once per reading, not once per file: the files listed twice, the listed files, the walk (its loop check)
+    assert calls.count(str(esc50.absolute() / "audio")) == 3
     assert f"1 audio file under {esc50.absolute() / 'audio'} is not listed in" in caplog.text
     assert f"(e.g. {Path('more', '9-999-A-0.wav')}) and is not used" in caplog.text
     (esc50 / "audio" / "more").unlink()
@@ -873,6 +875,36 @@ def test_urbansound8k_fold_folders_are_listed_once_not_each_file_looked_at(tmp_p
             f"(not found where the fold column says): line 6: 2000-0-0-0.wav (fold 2) is in "
             f"{Path('audio', 'fold3')}; correct the fold column") in caplog.text
     assert "not listed" not in caplog.text and "1001-1-0-1.wav" not in caplog.text  # missing: the decoding says it
+
+
+def test_official_metadata_read_without_walking_says_nothing_of_the_audio_folder_and_is_refused_as_ever(
+        tmp_path, caplog, folder_walks):
+    """load_examples(walk=False) (the early checks of crossval) reads ESC-50's metadata without walking audio/ for
+    the files it does not list and gives the examples the walk's reading gives; ESC-50's and UrbanSound8K's metadata
+    listing a file twice is refused as that reading refuses it (session 53's mutation audit: ESC-50 walked with
+    walk=False, and the check of files listed twice passed over with it, passed every test)."""
+    esc50 = make_esc50(tmp_path / "ESC-50")
+    write_tone(esc50 / "audio" / "9-999-A-0.wav")  # listed nowhere
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        quiet = load_examples(esc50, walk=False)
+    assert not folder_walks and "not listed" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert load_examples(esc50) == quiet and len(quiet) == 40
+    assert folder_walks == {"audio": 1} and "(e.g. 9-999-A-0.wav) and is not used" in caplog.text
+    meta = esc50 / "meta" / "esc50.csv"
+    lines = meta.read_text().splitlines()
+    meta.write_text("\n".join(lines + [lines[1]]) + "\n")
+    with pytest.raises(DatasetError, match=rf"esc50.csv, line {len(lines) + 1}: {re.escape(lines[1].split(',')[0])} is "
+                                           rf"the file already listed on line 2"):
+        load_examples(esc50, walk=False)
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=2)
+    meta = us8k / "metadata" / "UrbanSound8K.csv"
+    lines = meta.read_text().splitlines()
+    meta.write_text("\n".join(lines + [lines[3]]) + "\n")
+    with pytest.raises(DatasetError, match=rf"UrbanSound8K.csv, line {len(lines) + 1}: "
+                                           rf"fold1/{re.escape(lines[3].split(',')[0])} is the file already listed "
+                                           rf"on line 4"):
+        load_examples(us8k, "urbansound8k", walk=False)
 
 
 # -- splits ----------------------------------------------------------------------------------------
