@@ -1212,7 +1212,9 @@ def listed_lines(root: str | os.PathLike, format: str) -> dict[str, tuple[Path, 
     as :func:`load_examples` gives its path, with the listing and the line that names it first; empty for a format
     without one (a folder-per-class tree, a Speech Commands copy without its lists). Read again for the words of a
     missing file: its skip and its ``--strict`` refusal named the file alone, not the row that lists it (a file of
-    Speech Commands' testing list read 'skipping .../yes/cf91a9cf_nohash_12.wav: file not found', naming no list)."""
+    Speech Commands' testing list read 'skipping .../yes/cf91a9cf_nohash_12.wav: file not found', naming no list).
+    ESC-50's and UrbanSound8K's metadata is read alone (``walk=False``): their audio folder is not walked again for
+    warnings the first reading gave."""
     if format == "speech_commands":
         root = Path(root).expanduser().absolute()  # as load_examples makes the files' paths
         return {str(root / relative): (listing, line)
@@ -1227,7 +1229,10 @@ def listed_lines(root: str | os.PathLike, format: str) -> dict[str, tuple[Path, 
     quiet.disabled = True  # its warnings were given when it was loaded
     try:
         rows = _read_rows(listing, required, optional)
-        examples = _LOADERS[format](root)  # one example per data row, in their order
+        # one example per data row, in their order; an official dataset's audio folder is not walked (walk=False) for
+        # the warnings switched off here
+        examples = (_LOADERS[format](root, walk=False) if format in _AUDIO_BESIDE_META
+                    else _LOADERS[format](root))
     finally:
         quiet.disabled = was
     found: dict[str, tuple[Path, int]] = {}
@@ -1298,7 +1303,7 @@ def load_examples(path: str | os.PathLike, format: str = "auto", *,
         ``False``: ESC-50's and UrbanSound8K's audio folders are not looked at for what only warns (the files the
         metadata does not list, UrbanSound8K's fold folders missing and its files in another fold's folder); the
         metadata is read, and refused, as ever. For a reading whose warnings are not shown, ahead of the one that
-        says them (:func:`sound_tf.crossval.check_folds`).
+        says them (:func:`sound_tf.crossval.check_folds`) or after it (:func:`listed_lines`).
 
     Returns
     -------

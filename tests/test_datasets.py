@@ -2458,6 +2458,34 @@ def test_a_missing_listed_file_is_skipped_with_its_listings_line(tmp_path, caplo
                                                          f"{esc / 'meta' / 'esc50.csv'})")]
 
 
+def test_the_listings_lines_are_read_without_walking_the_official_datasets_audio_folders(tmp_path, monkeypatch,
+                                                                                         folder_walks):
+    """listed_lines (the line of a missing file, read when one is skipped) reads ESC-50's and UrbanSound8K's
+    metadata with their warnings off: it walked audio/ and looked at UrbanSound8K's fold folders all the same, for
+    warnings no one saw (the run's reading had said them). It reads the metadata alone now, each file at its line."""
+    from sound_tf import datasets
+    from sound_tf.datasets import listed_lines
+
+    esc50 = make_esc50(tmp_path / "ESC-50")
+    write_tone(esc50 / "audio" / "9-999-A-0.wav")  # listed nowhere: a walk would have something to say
+    us8k = make_us8k(tmp_path / "UrbanSound8K", folds=3)
+    write_tone(us8k / "audio" / "fold3" / "9999-0-0-0.wav")
+    looked = []
+    fold_folders = datasets._warn_fold_folders
+    monkeypatch.setattr(datasets, "_warn_fold_folders", lambda *args: looked.append(args) or fold_folders(*args))
+    expected = {}
+    for root, meta, where in ((esc50, esc50 / "meta" / "esc50.csv", lambda row: row[0]),
+                              (us8k, us8k / "metadata" / "UrbanSound8K.csv", lambda row: f"fold{row[5]}/{row[0]}")):
+        with meta.open(newline="") as handle:
+            expected[root] = {str(root / "audio" / where(row)): (meta, line)
+                              for line, row in enumerate(list(csv.reader(handle))[1:], start=2)}
+    assert listed_lines(esc50, "esc50") == expected[esc50] and len(expected[esc50]) == 40
+    assert listed_lines(us8k, "urbansound8k") == expected[us8k] and len(expected[us8k]) == 12
+    assert not folder_walks and not looked
+    load_examples(us8k, "urbansound8k")  # the run's reading walks it, and looks at the fold folders, once
+    assert folder_walks == {"audio": 1} and len(looked) == 1
+
+
 def test_an_example_built_in_code_with_a_fold_below_1_is_refused_in_the_readers_words(tmp_path):
     """split_examples, assign_kfold and write_split_csv took Example(fold=0) built in Python, which every
     reader of a fold column refuses: fold 0 became one more fold (the validation fold before fold 1)."""
