@@ -443,7 +443,9 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         How many weakest classes, confused pairs and data-advice sentences to list (the number of
         further advice sentences is given).
     validation : mapping, optional
-        The same model's validation ``accuracy`` and ``num_examples``, for :func:`validation_gap`.
+        The same model's validation ``accuracy`` and ``num_examples``, for :func:`validation_gap`, and its
+        ``overfit`` (:func:`overfit`), which turns the advice of a model near chance from more updates to less
+        fitting.
     """
     total, evaluated = len(_per_class(metrics)), _evaluated_classes(metrics)
     classes = str(total) if evaluated == total else f"{evaluated} of the model's {total}"
@@ -465,10 +467,19 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         lines.append(gap)
     if near_chance(metrics):  # first: advice for single classes means little until the model learns at all
         which = f"{evaluated} classes" if evaluated == total else f"the {evaluated} classes evaluated"
+        fit = (validation or {}).get("overfit")
+        # More updates do not help a model that learnt its training clips by heart (its training accuracy far from
+        # chance): FSDD's fold 1 without augmentation kept epoch 1 and was told to train longer.
+        why = (f"it overfit its training clips: training accuracy reached {fit['train_accuracy']:.2f} by epoch "
+               f"{fit['epochs']} while validation accuracy was at most {fit['val_accuracy']:.2f}, and the "
+               f"validation loss was lowest at epoch {fit['kept_epoch']} of {fit['epochs']}, whose weights it keeps: "
+               f"more epochs will not help; try augmentation (--no-augment turns it off; stronger if it was on), a "
+               f"smaller model (model.widths) or more training data"
+               if fit and not _at_chance(float(fit["train_accuracy"]), 1 / evaluated) else
+               "as a whole it needs more training data or more updates (epochs, a smaller batch)")
         lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
-                     f"{1 / evaluated:.2f} with {which}): as a whole it needs more training data or more "
-                     "updates (epochs, a smaller batch)" + (", before more data for single classes" if advice else
-                                                            ", not one class"))
+                     f"{1 / evaluated:.2f} with {which}): {why}" + (", before more data for single classes" if advice
+                                                                    else ", not one class"))
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]
@@ -506,8 +517,43 @@ def near_chance(metrics: Mapping[str, Any]) -> bool:
     chance = chance_level(metrics)
     if chance is None or "balanced_accuracy" not in metrics:
         return False
+    return _at_chance(float(metrics["balanced_accuracy"]), chance)
+
+
+def _at_chance(score: float, chance: float) -> bool:
+    """Whether ``score`` is no more than :data:`NEAR_CHANCE_SHARE` of the way from ``chance`` to 1."""
     # rounded: 13 of 40 clips right in each of 10 classes is 0.32500000000000007, the edge 0.325
-    return round(float(metrics["balanced_accuracy"]), 6) <= round(chance + NEAR_CHANCE_SHARE * (1.0 - chance), 6)
+    return round(score, 6) <= round(chance + NEAR_CHANCE_SHARE * (1.0 - chance), 6)
+
+
+#: :func:`overfit`: epochs after the kept one (the lowest validation loss) with no lower loss before a run is called
+#: overfit. FSDD by speaker without augmentation (6 epochs): fold 1's validation loss rose after epoch 1 for all five
+#: epochs after it, while fold 3's rose for one epoch (2.38 to 2.60) and then fell to 1.28 by the last.
+OVERFIT_EPOCHS_AFTER = 2
+#: :func:`overfit`: how far the last epoch's training accuracy must be above the best validation accuracy of any
+#: epoch. The same folds: fold 1 reached 0.90 against 0.27 (0.62 apart), the folds that learnt 0.88 against 0.75
+#: (0.14) and 0.87 against 0.50 (0.36, another speaker's digits).
+OVERFIT_ACCURACY_GAP = 0.4
+
+
+def overfit(history: Mapping[str, Sequence[float]], kept: int) -> dict[str, Any] | None:
+    """Whether a run's ``history`` (``history.csv``'s columns: ``accuracy``, ``val_accuracy``, ``val_loss``) shows a
+    model that learnt its training clips and not what holds beyond them, with the weights of epoch ``kept`` (from 0,
+    the lowest validation loss's) kept: at least :data:`OVERFIT_EPOCHS_AFTER` epochs trained after it (none with a
+    lower validation loss), and the last epoch's training accuracy at least :data:`OVERFIT_ACCURACY_GAP` above the
+    best validation accuracy of any epoch. Then ``{"kept_epoch", "epochs"`` (counted from 1)``, "train_accuracy",
+    "val_accuracy"}`` (the last training accuracy, the best validation one), else ``None``: a run that kept its last
+    epoch (its validation loss still falling) or whose training accuracy is as low as its validation accuracy is
+    under-trained, if anything, and more updates may help it; a history without these columns says nothing."""
+    train = [value for value in history.get("accuracy", []) if np.isfinite(value)]
+    valid = [value for value in history.get("val_accuracy", []) if np.isfinite(value)]
+    epochs = len(history.get("val_loss", []))
+    if not train or not valid or not 0 <= kept < epochs or epochs - 1 - kept < OVERFIT_EPOCHS_AFTER:
+        return None
+    if round(train[-1] - max(valid), 6) < OVERFIT_ACCURACY_GAP:  # Keras logs 0.9 as 0.8999999761581421
+        return None
+    return {"kept_epoch": kept + 1, "epochs": epochs, "train_accuracy": float(train[-1]),
+            "val_accuracy": float(max(valid))}
 
 
 #: :func:`few_clips_note`: below this many evaluated clips a score is noted as rough (30 clips: one is 3.3 points of

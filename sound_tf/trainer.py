@@ -39,6 +39,7 @@ from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
+from .metrics import overfit
 from .models import build_model
 from .run_state import STATE_FILE, read_state, write_state  # the run's state: no TensorFlow there
 
@@ -680,14 +681,17 @@ def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examp
     """The validation accuracy of the weights the model keeps (``kept``: the file loaded), as ``{"accuracy",
     "num_examples"}``: the epoch of the lowest validation loss (:func:`how_training_ended`), or the last epoch's
     when it keeps the last; ``None`` when the history has no such accuracy. ``held_apart``
-    (:func:`~sound_tf.datasets.folds_held_apart`), when given, is kept under that key for the gap line's advice."""
+    (:func:`~sound_tf.datasets.folds_held_apart`), when given, is kept under that key for the gap line's advice, and
+    the history's :func:`sound_tf.metrics.overfit`, when it says so, under ``overfit`` for the advice to a model near
+    chance (:func:`sound_tf.metrics.summary_lines`)."""
     accuracies = list(history.get("val_accuracy", []))
     best_loss, since = best_so_far(list(history.get("val_loss", [])))
     at = len(accuracies) - 1 if kept == FINAL_WEIGHTS or best_loss is None else len(history["val_loss"]) - 1 - since
     if not 0 <= at < len(accuracies) or not math.isfinite(accuracies[at]):
         return None
+    fit = overfit(history, at)
     return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples),
-            **({"held_apart": held_apart} if held_apart else {})}
+            **({"held_apart": held_apart} if held_apart else {}), **({"overfit": fit} if fit is not None else {})}
 
 
 def kept_weights(run_dir: Path) -> str:

@@ -1565,6 +1565,58 @@ def test_the_kept_epoch_is_read_from_the_end_of_short_columns_and_none_when_it_h
                                                                        "num_examples": 6}
 
 
+def _written_run(run: Path, history: list[tuple[float, float, float, float]]) -> Path:
+    """A run folder with its ``history.csv`` (rows of accuracy, loss, val_accuracy, val_loss, as Keras's CSVLogger
+    writes them), a 10-clip ``split.csv`` and the best epoch's weights file: what run_validation reads. No training."""
+    from sound_tf import trainer
+
+    (run / "checkpoints").mkdir(parents=True)
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [f"{i},{a},{l},{va},{vl}"
+                                                            for i, (a, l, va, vl) in enumerate(history)]
+    (run / "history.csv").write_text("\n".join(rows) + "\n")
+    (run / "split.csv").write_text("split,path,label\n" + "".join(f"val,v{i}.wav,{i % 10}\n" for i in range(10)))
+    (run / trainer.BEST_WEIGHTS).write_bytes(b"")
+    return run
+
+
+def test_a_model_near_chance_is_told_it_overfit_or_to_train_more_as_its_history_says(tmp_path):
+    """A model near chance was told 'more updates (epochs, a smaller batch)' whatever its history: FSDD's fold 1
+    without augmentation kept epoch 1 of 6 while training accuracy rose to 0.90 and validation stayed at 0.27 at
+    best; more epochs fit its training clips further. Its history (written here, the run's numbers) now reads as
+    overfit, with the augmentation, model size and data advice; a run whose validation loss still fell at its last
+    epoch, or whose training accuracy stayed near chance with an early best epoch, keeps the advice to train more."""
+    from sound_tf import trainer
+    from sound_tf.metrics import metrics_from_confusion, summary_lines
+
+    labels = [str(digit) for digit in range(10)]
+    at_chance = metrics_from_confusion(np.eye(10, dtype=int) * 2 + 1, labels)  # 3 of 12 right per class: 0.25
+    head = "the model scores near chance (balanced accuracy 0.25; chance is 0.10 with 10 classes): "
+    more = "as a whole it needs more training data or more updates (epochs, a smaller batch), not one class"
+
+    def advice(history):
+        validation = trainer.run_validation(_written_run(tmp_path / f"run{len(list(tmp_path.iterdir()))}", history))
+        return [line for line in summary_lines(at_chance, validation=validation) if line.startswith(head)]
+
+    fold_1 = [(0.129, 2.957, 0.146, 2.269), (0.383, 1.779, 0.184, 2.470), (0.653, 1.019, 0.264, 2.504),
+              (0.819, 0.578, 0.240, 2.486), (0.869, 0.430, 0.260, 2.520), (0.896, 0.383, 0.272, 2.442)]
+    assert advice(fold_1) == [head + "it overfit its training clips: training accuracy reached 0.90 by epoch 6 while "
+                              "validation accuracy was at most 0.27, and the validation loss was lowest at epoch 1 of "
+                              "6, whose weights it keeps: more epochs will not help; try augmentation (--no-augment "
+                              "turns it off; stronger if it was on), a smaller model (model.widths) or more training "
+                              "data, not one class"]
+    still_falling = [(0.106, 3.146, 0.116, 2.356), (0.154, 2.493, 0.158, 2.199), (0.280, 2.121, 0.212, 2.074),
+                     (0.381, 1.768, 0.212, 2.048), (0.416, 1.657, 0.314, 1.988), (0.455, 1.579, 0.326, 1.960)]
+    assert advice(still_falling) == [head + more]  # kept its last epoch: more updates may help
+    never_fit = [(0.10, 2.30, 0.12, 2.29), (0.12, 2.29, 0.10, 2.31), (0.13, 2.28, 0.11, 2.32),
+                 (0.14, 2.27, 0.10, 2.33)]
+    assert advice(never_fit) == [head + more]  # an early best epoch, training accuracy itself at chance
+    # the edges: two epochs after the best with a gap of 0.40 is overfit; one epoch after, or a gap of 0.39, is not
+    edge = [(0.30, 2.0, 0.20, 1.9), (0.50, 1.5, 0.30, 1.8), (0.60, 1.2, 0.25, 2.0), (0.70, 0.9, 0.28, 2.1)]
+    assert "it overfit its training clips" in advice(edge)[0]
+    assert advice(edge[:3] + [(0.69, 0.9, 0.28, 2.1)]) == [head + more]
+    assert advice(edge[:3]) == [head + more]
+
+
 def test_run_validation_reads_the_kept_weights_file_the_history_and_the_validation_rows(tmp_path):
     """Mutation audit of run_validation: which weights file the run keeps decides the epoch (best.weights.h5 when
     it is there, even beside final.weights.h5), the clips are split.csv's validation rows, and a missing or damaged
