@@ -602,9 +602,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                 log(f"fold {fold}: resuming its unfinished run")
             drawn = "" if other is None else " ({!r}: {})".format(other, ", ".join(
                 f"{name} {sum(item.label == other for item in rows)}" for name, rows in data.splits.items()))
+            tested = groups_tested((ex.group for ex in splits["test"]), fmt)
             log(f"fold {fold}: train {len(data.splits['train'])} ({folds_named(_folds_of(splits['train']))}), "
                 f"val {len(data.splits['val'])}{f' ({validation})' if validation else ''}, "
-                f"test {len(data.splits['test'])} clips{drawn}")
+                f"test {len(data.splits['test'])} clips{' of ' + tested if tested else ''}{drawn}")
             keras.backend.clear_session()
             with run_log(fold_dir):  # each fold folder is a complete run folder, with its own train.log
                 result = train_run(config, fold_dir, data=data, log=log, verbose=verbose,
@@ -652,6 +653,38 @@ def _groups_per_fold(groups: Mapping[str, set[str]]) -> dict[str, str]:
     named = all(len(names) <= GROUPS_NAMED for _, names in ordered)
     return {"groups per fold": "; ".join(f"{fold}: {', '.join(sorted(names))}" if named
                                          else f"{fold}: {len(names)} groups" for fold, names in ordered)}
+
+
+#: What a fold's log line and the report's per-fold table call the groups a fold tests: the metadata's own group
+#: column (ESC-50's ``src_file``, UrbanSound8K's ``fsID``), Speech Commands' speakers (its files' names), and a CSV
+#: manifest's ``group`` column (FSDD's speakers, as the README's manifest gives them) otherwise.
+GROUP_NAMES = {"esc50": "src_file", "urbansound8k": "fsID", "speech_commands": "speaker"}
+#: Up to this many groups in a fold's test clips: its log line and per-fold row name them, else they count them.
+GROUPS_IN_FOLD_LINE = 3
+
+
+def groups_tested(groups: Iterable[str | None], data_format: str) -> str:
+    """The groups of a fold's test clips as its log line and per-fold row say them (:data:`GROUP_NAMES`):
+    ``group yweweler``, ``speakers a, b, c`` (up to :data:`GROUPS_IN_FOLD_LINE`), ``40 fsIDs``; ``""`` when no clip
+    has a group. The line 'fold 1: train 2000 (folds 2-5), val 500 (fold 6), test 500 clips' of FSDD by speaker did
+    not say whose digits fold 1 tested (folds.csv and the report's groups per fold did)."""
+    names = sorted({group for group in groups if group})
+    word = GROUP_NAMES.get(data_format, "group")
+    if not names:
+        return ""
+    if len(names) > GROUPS_IN_FOLD_LINE:
+        return f"{len(names)} {word}s"
+    return f"{word}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def _with_groups(row: Mapping[str, Any], tested: str) -> dict[str, Any]:
+    """A per-fold row of :func:`_fold_row` with ``test_groups`` (:func:`groups_tested`) after its ``test_clips``."""
+    shown: dict[str, Any] = {}
+    for column, cell in row.items():
+        shown[column] = cell
+        if column == "test_clips":
+            shown["test_groups"] = tested
+    return shown
 
 
 def _finished(fold_dir: Path) -> bool:
@@ -747,9 +780,13 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                   if near_chance(m)]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     notes += summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
+    # The report's rows say whom each fold tests beside its clips (crossval.json and crossval.csv keep their columns).
+    fmt = state.get("format", "")
+    tested = {row["fold"]: groups_tested(groups.get(f"fold {row['fold']}", ()), fmt) for row in rows}
+    table = [_with_groups(row, tested[row["fold"]]) for row in rows] if any(tested.values()) else rows
     report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,
                              config_dict=config.to_dict(), dataset_summary=dataset,
-                             figures=figures, skipped=skipped, extra_tables={"Per fold": rows}, notes=notes)
+                             figures=figures, skipped=skipped, extra_tables={"Per fold": table}, notes=notes)
     for line in notes:
         log(line)
     log(f"cross-validation folder: {out_dir} (crossval.json, crossval.csv, {PER_CLASS_CSV}, report.html)")

@@ -439,13 +439,25 @@ def test_the_report_says_which_groups_each_fold_tests(tmp_path):
                                                 for who in ("zoe",) for label in labels])
         summarise(out, list(speakers), config=Config(), log=lambda m: None)
         page = (out / "report.html").read_text(encoding="utf-8")
+        per_fold = page[page.index("<h3>Per fold</h3>"):]
+        tables[out.name] = re.findall(r'<tr><td class="num">(\d+)</td><td class="num">\d+</td><td>([^<]*)</td>',
+                                      per_fold) if "<th>test_groups</th>" in per_fold else None
         return dict(re.findall(r"<tr><td>(groups per fold)</td><td>([^<]*)</td></tr>", page))
 
+    tables: dict[str, list[tuple[str, str]] | None] = {}
     by_speaker = cross_validation(tmp_path / "a", {1: ["lucas", "george"], 2: ["jackson", "zoe"], 10: ["theo"]})
     assert by_speaker == {"groups per fold": "fold 1: george, lucas; fold 2: jackson; fold 10: theo"}
+    # the per-fold table names whom each fold tests, after its test clips (zoe's files unreadable)
+    assert tables["a"] == [("1", "groups george, lucas"), ("2", "group jackson"), ("10", "group theo")]
     many = cross_validation(tmp_path / "b", {1: [f"s{i}" for i in range(GROUPS_NAMED + 1)], 2: ["a", "b"]})
     assert many == {"groups per fold": f"fold 1: {GROUPS_NAMED + 1} groups; fold 2: 2 groups"}
-    assert cross_validation(tmp_path / "c", {1: [""], 2: [""]}) == {}
+    assert tables["b"] == [("1", f"{GROUPS_NAMED + 1} groups"), ("2", "groups a, b")]
+    assert cross_validation(tmp_path / "c", {1: [""], 2: [""]}) == {} and tables["c"] is None  # no column
+    # UrbanSound8K's groups are its metadata's fsID column: named so
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "crossval_state.json").write_text(json.dumps({"format": "urbansound8k"}))
+    cross_validation(tmp_path / "d", {1: ["17592", "24074", "40722", "57320"], 2: ["7383"], 3: ["31", "20", "10"]})
+    assert tables["d"] == [("1", "4 fsIDs"), ("2", "fsID 7383"), ("3", "fsIDs 10, 20, 31")]  # up to 3 named
 
 
 def test_the_summary_rows_of_folds_2_and_10_are_their_own_and_five_groups_are_named(tmp_path):
@@ -1473,6 +1485,9 @@ def test_crossval_on_a_speech_commands_folder_assigns_its_folds_by_speaker_and_s
     speakers_of = {fold: {row["group"] for row in rows if row["fold"] == fold} for fold in ("1", "2", "3")}
     assert sorted(map(len, speakers_of.values())) == [2, 2, 2] and set.union(*speakers_of.values()) == set(
         SPEECH_SPEAKERS)
+    # the fold's line names whose words it tests (its speakers, as Speech Commands' file names give them)
+    (fold_1,) = [line for line in lines if line.startswith("fold 1: train")]
+    assert fold_1.endswith(f"test 12 clips of speakers {', '.join(sorted(speakers_of['1']))}"), fold_1
 
 
 def test_crossval_on_a_speech_commands_copy_without_lists_says_its_folds_are_by_speaker(tmp_path, monkeypatch):
@@ -1743,13 +1758,15 @@ def test_val_from_training_validates_each_fold_on_a_share_of_the_other_folds(tmp
     lines: list[str] = []
     with pytest.raises(Interrupted):
         run_crossval(apply_overrides(Config(), base), tmp_path / "cv", folds=[1], log=lines.append)
-    assert "fold 1: train 16 (folds 2-3), val 8 (fold 4), test 8 clips" in lines  # the default, as before
+    # the default, as before; fold 1's 4 source recordings counted (more than GROUPS_IN_FOLD_LINE)
+    assert "fold 1: train 16 (folds 2-3), val 8 (fold 4), test 8 clips of 4 groups" in lines
     assert given["fold_1"].stats["split_source"].endswith("test fold 1, validation fold 4 (data.val_from fold)")
     drawn = apply_overrides(Config(), {**base, "data.val_from": "training"})
     lines.clear()
     with pytest.raises(Interrupted):
         run_crossval(drawn, tmp_path / "cv-drawn", folds=[1], log=lines.append)
-    assert "fold 1: train 20 (folds 2-4), val 4 (folds 2-4, data.val_fraction 0.15 of it), test 8 clips" in lines
+    assert ("fold 1: train 20 (folds 2-4), val 4 (folds 2-4, data.val_fraction 0.15 of it), test 8 clips of 4 "
+            "groups") in lines
     data = given["fold_1"]
     assert data.stats["split_source"] == ("cross-validation (the manifest's fold column), test fold 1, validation "
                                           "folds 2-4, data.val_fraction 0.15 of it (data.val_from training)")
