@@ -706,7 +706,13 @@ def _near_chance_warning(fold: int, metrics: Mapping[str, Any], fold_dir: Path) 
 
 def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Write ``crossval.json``, ``crossval.csv``, the pooled figures and ``report.html`` from finished folds."""
+    """Write ``crossval.json``, ``crossval.csv``, the pooled figures and ``report.html`` from finished folds.
+
+    ``crossval.json`` names the folds: ``folds`` all of them, ``folds_done`` and ``num_folds_done`` those finished
+    (the ones its numbers are over), ``folds_pending`` the others and ``complete`` whether there are none.
+    ``num_folds`` (:func:`sound_tf.metrics.aggregate_folds`') is the folds finished too, kept as it was for readers
+    older than ``num_folds_done``: beside ``folds`` listing all of them it read as their number (``--folds 1,2,3``
+    of ``--k 6``: ``num_folds`` 3, ``folds`` [1, 2, 3, 4, 5, 6])."""
     from . import evaluation, report
     from .metrics import aggregate_folds, near_chance, summary_lines, write_metrics_json
 
@@ -721,8 +727,8 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     config = config or Config.load(out_dir)
     validation = validation_summary(config, len(all_folds))
     # std_ddof: "std" is numpy.std's population deviation; a paper's sample one (ddof=1) is sqrt(n / (n - 1)) times it
-    result = {"folds": list(all_folds), "folds_done": done, "folds_pending": pending, "complete": not pending,
-              **summary, "std_ddof": 0, "validation": validation, "per_fold": rows}
+    result = {"folds": list(all_folds), "folds_done": done, "num_folds_done": len(done), "folds_pending": pending,
+              "complete": not pending, **summary, "std_ddof": 0, "validation": validation, "per_fold": rows}
     write_metrics_json(out_dir / "crossval.json", result)
     write_crossval_csv(out_dir / "crossval.csv", rows, summary)
     write_per_class_csv(out_dir / PER_CLASS_CSV, summary)

@@ -605,7 +605,8 @@ def aggregate_folds(fold_metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     Returns
     -------
     dict
-        ``num_folds``; ``mean`` and ``std`` (population standard deviation, ``ddof=0``, i.e.
+        ``num_folds`` (the folds given: crossval's finished ones, ``num_folds_done`` in ``crossval.json`` too);
+        ``mean`` and ``std`` (population standard deviation, ``ddof=0``, i.e.
         ``numpy.std``) of ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``micro_f1``,
         ``weighted_f1`` and each ``top_k`` present in every fold; ``per_fold`` (the scalars of each
         fold); ``confusion_matrix`` (the sum over folds), ``labels``, ``num_examples`` and ``pooled``

@@ -243,6 +243,9 @@ def test_a_partial_summary_names_the_folds_that_ran_with_their_own_numbers(tmp_p
 
     result = summarise(out, [1, 2, 3, 4], config=Config(), log=lambda m: None)
     assert (result["folds_done"], result["folds_pending"], result["complete"]) == ([2, 4], [1, 3], False)
+    # the folds finished, counted under a name that says so; num_folds (the same) stays for older readers
+    written = json.loads((out / "crossval.json").read_text())
+    assert (written["folds"], written["num_folds_done"], written["num_folds"]) == ([1, 2, 3, 4], 2, 2)
     assert [(r["fold"], r["test_clips"], r["accuracy"], r["epochs"], r["seconds"]) for r in result["per_fold"]] == [
         (2, 3, pytest.approx(2 / 3), 2, 11.0), (4, 6, 1.0, 3, 25.0)]
     assert result["mean"]["accuracy"] == pytest.approx((2 / 3 + 1) / 2) and result["num_examples"] == 9
