@@ -350,13 +350,19 @@ def test_a_fold_near_chance_is_named_in_the_summary_and_the_report(tmp_path):
         write_metrics_json(fold_dir / "metrics.json", compute_metrics(truth, np.eye(4)[guesses], labels))
         (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
     lines: list[str] = []
-    summarise(out, [1, 2], config=Config(), log=lines.append)
+    result = summarise(out, [1, 2], config=Config(), log=lines.append)
     warned = [line for line in lines if line.startswith("warning: fold")]
     assert warned == [f"warning: fold 2 scores near chance (balanced accuracy 0.25; chance is 0.25 with 4 classes): "
                       f"its model learnt little that holds for its test clips, and it counts in the mean over the "
                       f"folds as any other fold does ({out / 'fold_2' / 'report.html'})"]
     assert lines.index(warned[0]) == 2 and lines[1].startswith("mean +/- std over folds")  # beside the mean it is in
     assert warned[0] in (out / "report.html").read_text(encoding="utf-8")
+    # the pooled scores say they are pooled, as report.html's pooled column: their macro F1 is not the folds' mean
+    pooled = [line for line in lines if "macro F1" in line]
+    assert pooled == ["pooled (computed from the summed confusion matrix, each clip weighing alike; the mean over "
+                      f"folds above weighs each fold alike): accuracy {9 / 16:.4f}  balanced accuracy "
+                      f"{result['pooled']['balanced_accuracy']:.4f}  macro F1 {result['pooled']['macro_f1']:.4f}"]
+    assert f"{result['pooled']['macro_f1']:.4f}" != f"{result['mean']['macro_f1']:.4f}"
 
 
 def test_a_near_chance_folds_line_gives_its_own_fold_balanced_accuracy_and_evaluated_classes(tmp_path):
