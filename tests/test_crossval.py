@@ -1812,13 +1812,13 @@ def test_val_from_training_says_at_start_when_its_share_trains_on_fewer_clips_th
             "--set data.val_fraction=0.3 (train 16, val 8)")
     assert told in lines
     assert lines.index(told) < lines.index("fold 1: train 12 (folds 2-4), val 12 (folds 2-4, data.val_fraction 0.45 "
-                                           "of it), test 8 clips")
+                                           "of it), test 8 clips of 4 groups")
     assert (len(given["fold_1"].splits["train"]), len(given["fold_1"].splits["val"])) == (12, 12)
     lines.clear()
     with pytest.raises(Interrupted):
         run_crossval(apply_overrides(Config(), {**base, "data.val_fraction": 0.4}), tmp_path / "cv4", folds=[1],
                      log=lines.append)
-    assert "fold 1: train 16 (folds 2-4), val 8 (folds 2-4, data.val_fraction 0.4 of it), test 8 clips" in lines
+    assert "fold 1: train 16 (folds 2-4), val 8 (folds 2-4, data.val_fraction 0.4 of it), test 8 clips of 4 groups" in lines
     assert not any("training folds validates" in line for line in lines)
 
 
