@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -12,6 +13,7 @@ import re
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -25,6 +27,21 @@ from sound_tf.datasets import (DEMO_CLASSES, SPLITS, Example, assign_kfold, defa
 from sound_tf.errors import AudioError, ConfigError, DatasetError
 
 from conftest import SPEECH_SPEAKERS, make_speech_commands, sine
+
+
+@contextlib.contextmanager
+def calls_to(name: str) -> Iterator[list[str]]:
+    """The paths ``os.path.<name>`` (``realpath``, ``exists``) is called with inside the block; it still answers."""
+    calls: list[str] = []
+    real = getattr(os.path, name)
+
+    def spy(path, *args, **kwargs):
+        calls.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os.path, name, spy)
+        yield calls
 
 RATE_HZ = 8000
 
@@ -181,7 +198,7 @@ def test_folder_layout_follows_linked_folders_once(tmp_path):
     assert labels == {"cat": 5, "dog": 2, "owl": 2}
 
 
-def test_a_folder_dataset_resolves_each_folder_once_not_each_file(tmp_path, monkeypatch):
+def test_a_folder_dataset_resolves_each_folder_once_not_each_file(tmp_path):
     """os.path.realpath checks every part of a path: called for each file, it was half the time a folder of
     100,000 recordings took to list. Each folder is resolved once now, and a file only when it is a link; what the
     links do is unchanged (a linked class folder's files are the class's, a linked file is used once)."""
@@ -189,20 +206,12 @@ def test_a_folder_dataset_resolves_each_folder_once_not_each_file(tmp_path, monk
     root = make_folder_tree(tmp_path / "data", per_class=per_class)
     (root / "cat" / "again.wav").symlink_to(root / "cat" / "cat_0.wav")
     (root / "bird").symlink_to(root / "owl", target_is_directory=True)  # the same files in two classes
-    calls = []
-    real_realpath = os.path.realpath
-
-    def realpath(path, *args, **kwargs):
-        calls.append(os.fspath(path))
-        return real_realpath(path, *args, **kwargs)
-
-    monkeypatch.setattr(os.path, "realpath", realpath)
-    with pytest.raises(DatasetError, match=r"data/owl/owl_0.wav is .*bird/owl_0.wav \(a symbolic link leads to it\): one "
-                                           r"file in classes 'bird' and 'owl', and 11 more files like it"):
+    with calls_to("realpath") as calls, pytest.raises(
+            DatasetError, match=r"data/owl/owl_0.wav is .*bird/owl_0.wav \(a symbolic link leads to it\): one "
+                                r"file in classes 'bird' and 'owl', and 11 more files like it"):
         load_examples(root)
     assert [path for path in calls if path.endswith(".wav")] == [str(root / "cat" / "again.wav")]  # the link alone
     assert len(calls) <= 12 < 4 * per_class  # the root and each class folder, a few times: once per file before
-    monkeypatch.setattr(os.path, "realpath", real_realpath)
     (root / "bird").unlink()
     examples = load_examples(root)
     assert Counter(ex.label for ex in examples) == {"cat": per_class, "dog": per_class, "owl": per_class}
@@ -784,7 +793,7 @@ def test_audio_files_the_official_metadata_does_not_list_are_counted(tmp_path, c
     assert f"(e.g. {Path('fold3', '9999-0-0-0.wav')}) and is not used" in caplog.text
 
 
-def test_official_metadata_resolves_each_folder_once_and_follows_linked_files(tmp_path, caplog, monkeypatch):
+def test_official_metadata_resolves_each_folder_once_and_follows_linked_files(tmp_path, caplog):
     """ESC-50's listed files and the files walked under audio/ were each resolved with os.path.realpath, which checks
     every part of every path (0.8 s of UrbanSound8K's 8,732 files for the files not listed alone). Each folder is
     resolved once now, and a file only when it is a link: a listed file that links to a recording elsewhere under
@@ -799,17 +808,8 @@ def test_official_metadata_resolves_each_folder_once_and_follows_linked_files(tm
     write_tone(tmp_path / "elsewhere" / "9-999-A-0.wav")  # in a linked folder, listed nowhere
     (esc50 / "audio" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     links = [str(listed[0].absolute()), str(esc50.absolute() / "audio" / "again" / "copy.wav")]
-    calls = []
-    real_realpath = os.path.realpath
-
-    def realpath(path, *args, **kwargs):
-        calls.append(os.fspath(path))
-        return real_realpath(path, *args, **kwargs)
-
-    monkeypatch.setattr(os.path, "realpath", realpath)
-    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+    with calls_to("realpath") as calls, caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len(load_examples(esc50)) == 40
-    monkeypatch.setattr(os.path, "realpath", real_realpath)
     # the links alone: the listed one for the check of files listed twice, for the listed files and as walked
     assert sorted(path for path in calls if path.endswith(".wav")) == sorted([links[0]] * 3 + [links[1]])
     # audio/ once per reading, not once per file: the files listed twice, the listed files, the walk (its loop check)
@@ -848,7 +848,7 @@ def test_urbansound8k_files_out_of_their_folds_folder_are_named_with_their_line(
     assert "1 file listed in one fold is in another" in caplog.text  # fold 1's files: named as a folder, not moved
 
 
-def test_urbansound8k_fold_folders_are_listed_once_not_each_file_looked_at(tmp_path, caplog, monkeypatch):
+def test_urbansound8k_fold_folders_are_listed_once_not_each_file_looked_at(tmp_path, caplog):
     """The check of UrbanSound8K's fold folders looked at each listed file on the disk; it lists each fold folder
     once and looks only at the files not in it. A link there that leads nowhere is missing, as before: the file it
     names, in another fold's folder, is named as moved."""
@@ -859,17 +859,8 @@ def test_urbansound8k_fold_folders_are_listed_once_not_each_file_looked_at(tmp_p
     linked.symlink_to(tmp_path / "unmounted" / linked.name)
     gone = us8k / "audio" / "fold1" / "1001-1-0-1.wav"
     gone.unlink()
-    looked_at = []
-    real_exists = os.path.exists
-
-    def exists(path):
-        looked_at.append(os.fspath(path))
-        return real_exists(path)
-
-    monkeypatch.setattr(os.path, "exists", exists)
-    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+    with calls_to("exists") as looked_at, caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         assert len(load_examples(us8k, "urbansound8k")) == 12
-    monkeypatch.setattr(os.path, "exists", real_exists)
     assert {path for path in looked_at if path.endswith(".wav")} == {str(linked.absolute()), str(gone.absolute())}
     assert (f"{meta.absolute()}: 1 file listed in one fold is in another fold's folder, not its own, and is not used "
             f"(not found where the fold column says): line 6: 2000-0-0-0.wav (fold 2) is in "
