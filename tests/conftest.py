@@ -26,6 +26,17 @@ FSDD_ENV = "SOUND_TF_FSDD"  # as bench/fsdd.py reads it: the dataset's folder, w
 FSDD_DIR = REPO.parent / "shared" / "datasets" / "fsdd" / "recordings"
 
 
+def environment_as_a_user_starts_it() -> dict[str, str]:
+    """This process's environment for a command whose stderr a test reads: without TF_CPP_MIN_LOG_LEVEL (set above
+    for the tests; a user has none), and with TensorFlow's oneDNN operations on. TensorFlow turns them on by itself
+    only on some CPUs (Intel's with AVX-512 VNNI or AMX: the machines these tests were written on) and prints its
+    oneDNN notice then; on others (an AMD EPYC) it prints none, and the tests of what a command writes on stderr
+    would find, or hide, nothing to check. TF_ENABLE_ONEDNN_OPTS=1 writes the notice on every x86 machine."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    return env
+
+
 def fsdd_recordings() -> Path:
     """Where the Free Spoken Digit recordings are looked for: ``$SOUND_TF_FSDD``'s ``recordings/`` (or the folder
     itself, when the WAVs lie in it), as the bench scripts read the variable, else :data:`FSDD_DIR` beside the

@@ -38,6 +38,8 @@ from sound_tf.serve.backends import resolve_backend
 from sound_tf.tflite_meta import FEATURES_FILE, activation_memory, read_metadata, strip_metadata
 from sound_tf.trainer import train_run
 
+from conftest import environment_as_a_user_starts_it
+
 SR = 8000
 CLASSES = ("clicks", "noise", "tone")
 WAVEFORM_VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -784,7 +786,7 @@ def test_cli_quiet_prints_nothing_but_errors_not_tensorflows_native_log_lines(bu
     run, _ = bundle
     profile = tmp_path / "quick.toml"  # a quantised variant: the converter's quantizer writes lines of its own
     profile.write_text('artefacts = ["float32", "dynamic"]\nrepresentative_windows = 4\nlatency_runs = 1\n')
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env = environment_as_a_user_starts_it()  # TensorFlow's oneDNN notice written on any x86 CPU
     out = tmp_path / "bundle"
     command = [sys.executable, "-m", "sound_tf.export", str(run.run_dir), "--profile", str(profile), "--quiet"]
     done = subprocess.run([*command, "--out", str(out)], env=env, capture_output=True, text=True)

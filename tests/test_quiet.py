@@ -17,6 +17,8 @@ import soundfile as sf
 
 from sound_tf.quiet import NativeLine, is_native_noise, native_line, native_logs_held, stderr_through
 
+from conftest import environment_as_a_user_starts_it
+
 # Lines TensorFlow 2.21 wrote during `python -m sound_tf.export` (TF_CPP_MIN_LOG_LEVEL unset), and three others.
 NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
          "I0000 00:00:1796440872.369982    6200 port.cc:153] oneDNN custom operations are on.\n"
@@ -281,8 +283,9 @@ def _run_folder(folder: Path) -> Path:
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment without TF_CPP_MIN_LOG_LEVEL (the conftest sets it for the tests)."""
-    return {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    """This process's environment without TF_CPP_MIN_LOG_LEVEL (the conftest sets it for the tests), TensorFlow's
+    oneDNN notice written on any x86 CPU (:func:`conftest.environment_as_a_user_starts_it`)."""
+    return environment_as_a_user_starts_it()
 
 
 @pytest.mark.parametrize("module", sorted(QUIET_CLIS))

@@ -25,7 +25,7 @@ import httpx2
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import device_blocker
+from conftest import device_blocker, environment_as_a_user_starts_it
 
 from sound_tf.audio import decode_bytes, split_windows
 from sound_tf.config import Config, apply_overrides
@@ -460,7 +460,7 @@ def test_every_line_the_server_writes_is_json(run_dir, bundle, tmp_path, backend
     TFLite runtime's XNNPACK line reached stderr as plain text between the JSON lines; they are records of the
     server's shape at their own level (info here), left out below ``--log-level``."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user starts it
+    env = environment_as_a_user_starts_it()  # TensorFlow's oneDNN notice written on any x86 CPU
     env.update(SOUND_TF_KEEP_ALIVE_SECONDS="1", SOUND_TF_MAX_WAIT_MS="2")
     stdout_path, stderr_path = tmp_path / "server.out", tmp_path / "server.log"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import claimable, hold_folder
+from conftest import claimable, environment_as_a_user_starts_it, hold_folder
 from sound_tf.config import AudioConfig, Config, apply_overrides, config_from_recipe
 from sound_tf.errors import ConfigError
 
@@ -1048,7 +1048,7 @@ def test_a_maximised_objective_ranks_the_highest_first(tmp_path):
 def test_summarize_prints_its_line_without_tensorflows_start_up(tmp_path):
     """--summarize without --quiet printed absl's notice and TensorFlow's oneDNN line, twice, on stderr."""
     _val_accuracy_search(tmp_path, (0.5, 0.9))
-    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    environment = environment_as_a_user_starts_it()  # TensorFlow's oneDNN notice written on any x86 CPU
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO), environment.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, "-m", "sound_tf.tune", "--out", str(tmp_path), "--summarize"], cwd=REPO,
                           env=environment, capture_output=True, text=True, timeout=300)
