@@ -643,16 +643,19 @@ def _header(examples: Sequence[Example], readable: Sequence[Example], all_folds:
 GROUPS_NAMED = 5
 
 
-def _groups_per_fold(groups: Mapping[str, set[str]]) -> dict[str, str]:
-    """The report's ``groups per fold`` line, which says who each fold tests (a speaker-wise cross-validation's
-    speakers: ``fold 1: george; fold 2: jackson``) or how many groups it holds (``fold 1: 400 groups``); nothing
-    when no clip has a group. Only ``folds.csv`` and each fold's ``split.csv`` said it."""
+def _groups_per_fold(groups: Mapping[str, set[str]], data_format: str) -> dict[str, str]:
+    """The report's dataset table's line of each fold's groups in the data's own word (:func:`group_word`), which
+    says who each fold tests (a speaker-wise cross-validation's: ``groups per fold``, ``fold 1: george; fold 2:
+    jackson``) or how many groups it holds (ESC-50's: ``src_files per fold``, ``fold 1: 400 src_files``); nothing
+    when no clip has a group. Only ``folds.csv`` and each fold's ``split.csv`` said it; it said ``groups`` where
+    each fold's log line and the per-fold table said ``fsIDs``."""
     if not groups:
         return {}
+    word = group_word(data_format)
     ordered = sorted(groups.items(), key=lambda kv: int(kv[0].split()[-1]))
     named = all(len(names) <= GROUPS_NAMED for _, names in ordered)
-    return {"groups per fold": "; ".join(f"{fold}: {', '.join(sorted(names))}" if named
-                                         else f"{fold}: {len(names)} groups" for fold, names in ordered)}
+    return {f"{word}s per fold": "; ".join(f"{fold}: {', '.join(sorted(names))}" if named
+                                          else f"{fold}: {counted(len(names), word + 's')}" for fold, names in ordered)}
 
 
 #: What a fold's log line and the report's per-fold table call the groups a fold tests: the metadata's own group
@@ -663,13 +666,19 @@ GROUP_NAMES = {"esc50": "src_file", "urbansound8k": "fsID", "speech_commands": "
 GROUPS_IN_FOLD_LINE = 3
 
 
+def group_word(data_format: str) -> str:
+    """What the groups of data in ``data_format`` are called (:data:`GROUP_NAMES`, else ``group``), in every place
+    that names or counts them: a fold's log line, the report's per-fold table and its dataset table."""
+    return GROUP_NAMES.get(data_format, "group")
+
+
 def groups_tested(groups: Iterable[str | None], data_format: str) -> str:
-    """The groups of a fold's test clips as its log line and per-fold row say them (:data:`GROUP_NAMES`):
+    """The groups of a fold's test clips as its log line and per-fold row say them (:func:`group_word`):
     ``group yweweler``, ``speakers a, b, c`` (up to :data:`GROUPS_IN_FOLD_LINE`), ``40 fsIDs``; ``""`` when no clip
     has a group. The line 'fold 1: train 2000 (folds 2-5), val 500 (fold 6), test 500 clips' of FSDD by speaker did
-    not say whose digits fold 1 tested (folds.csv and the report's groups per fold did)."""
+    not say whose digits fold 1 tested (folds.csv and the report's dataset table did)."""
     names = sorted({group for group in groups if group})
-    word = GROUP_NAMES.get(data_format, "group")
+    word = group_word(data_format)
     if not names:
         return ""
     if len(names) > GROUPS_IN_FOLD_LINE:
@@ -763,9 +772,10 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
                     groups.setdefault(f"fold {row['fold']}", set()).add(row["group"])
         listed += len(unreadable - in_folds)  # a recording ffmpeg converts is in no fold: a file all the same
     state = _read_json(out_dir / STATE_FILE)
-    dataset = {"source": state.get("root", ""), "format": state.get("format", ""),
-               "folds": scheme_shown(state.get("scheme", ""), state.get("format", "")), "validation": validation,
-               "files": listed, "skipped": len(skipped), **_groups_per_fold(groups),
+    fmt = state.get("format", "")
+    dataset = {"source": state.get("root", ""), "format": fmt,
+               "folds": scheme_shown(state.get("scheme", ""), fmt), "validation": validation,
+               "files": listed, "skipped": len(skipped), **_groups_per_fold(groups, fmt),
                "class_counts": dict(sorted(counts.items(), key=lambda kv: int(kv[0].split()[-1])))}
     total_counts = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels} if counts else None
     notes = [f"{len(done)} of {len(all_folds)} folds finished" + (f"; pending: {pending}" if pending else ""),
@@ -793,7 +803,6 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
              "weighs each fold alike): " if len(done) > 1 else "pooled (computed from the summed confusion matrix): ")
     notes += [which + line if line == scores else line for line in pooled]
     # The report's rows say whom each fold tests beside its clips (crossval.json and crossval.csv keep their columns).
-    fmt = state.get("format", "")
     tested = {row["fold"]: groups_tested(groups.get(f"fold {row['fold']}", ()), fmt) for row in rows}
     table = [_with_groups(row, tested[row["fold"]]) for row in rows] if any(tested.values()) else rows
     report.write_report_html(out_dir / "report.html", title=f"Cross-validation {out_dir.name}", metrics=summary,

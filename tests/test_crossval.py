@@ -451,7 +451,7 @@ def test_the_report_says_which_groups_each_fold_tests(tmp_path):
         per_fold = page[page.index("<h3>Per fold</h3>"):]
         tables[out.name] = re.findall(r'<tr><td class="num">(\d+)</td><td class="num">\d+</td><td>([^<]*)</td>',
                                       per_fold) if "<th>test_groups</th>" in per_fold else None
-        return dict(re.findall(r"<tr><td>(groups per fold)</td><td>([^<]*)</td></tr>", page))
+        return dict(re.findall(r"<tr><td>(\w+ per fold)</td><td>([^<]*)</td></tr>", page))
 
     tables: dict[str, list[tuple[str, str]] | None] = {}
     by_speaker = cross_validation(tmp_path / "a", {1: ["lucas", "george"], 2: ["jackson", "zoe"], 10: ["theo"]})
@@ -465,8 +465,17 @@ def test_the_report_says_which_groups_each_fold_tests(tmp_path):
     # UrbanSound8K's groups are its metadata's fsID column: named so
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "crossval_state.json").write_text(json.dumps({"format": "urbansound8k"}))
-    cross_validation(tmp_path / "d", {1: ["17592", "24074", "40722", "57320"], 2: ["7383"], 3: ["31", "20", "10"]})
+    by_fsid = cross_validation(tmp_path / "d", {1: ["17592", "24074", "40722", "57320"], 2: ["7383"],
+                                                3: ["31", "20", "10"]})
     assert tables["d"] == [("1", "4 fsIDs"), ("2", "fsID 7383"), ("3", "fsIDs 10, 20, 31")]  # up to 3 named
+    # the dataset table says fsIDs too, naming up to GROUPS_NAMED in every fold (4 here), as before
+    assert by_fsid == {"fsIDs per fold": "fold 1: 17592, 24074, 40722, 57320; fold 2: 7383; fold 3: 10, 20, 31"}
+    # ESC-50's source recordings, more than GROUPS_NAMED in a fold: counted as src_files, not groups
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "crossval_state.json").write_text(json.dumps({"format": "esc50"}))
+    by_source = cross_validation(tmp_path / "e", {1: [f"1-{i}" for i in range(GROUPS_NAMED + 1)], 2: ["2-1"]})
+    assert by_source == {"src_files per fold": f"fold 1: {GROUPS_NAMED + 1} src_files; fold 2: 1 src_file"}
+    assert tables["e"] == [("1", f"{GROUPS_NAMED + 1} src_files"), ("2", "src_file 2-1")]
 
 
 def test_the_summary_rows_of_folds_2_and_10_are_their_own_and_five_groups_are_named(tmp_path):
