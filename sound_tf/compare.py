@@ -84,6 +84,9 @@ class RunSummary:
     #: ``folds.csv``'s rows of the fold when its folder is gone; ``None``: neither says)
     fold_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     fold_tests: dict[str, str | None] = field(default_factory=dict)
+    #: a cross-validation's finished folds' ``metrics.json`` as read (``{}`` for a fold folder deleted since), which
+    #: :func:`paired_comparisons` asks whether a fold scored near chance
+    fold_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _unreadable(path: Path, exc: OSError) -> CompareError:
@@ -362,21 +365,20 @@ def _folds_seconds(run_dir: Path, folds: Sequence[Any]) -> float | None:
     return sum(given) if given else None
 
 
-def _summary_current(crossval: dict[str, Any], run_dir: Path, finished: Sequence[Any]) -> bool:
-    """Whether ``crossval.json`` is the record of the folds finished in ``run_dir`` now: each of them is among its
-    ``folds_done`` with the scores its ``per_fold`` row gives. crossval writes it once its folds end, so a later
-    crossval in the same folder (the folds after a ``--folds 1``) killed after a fold finished leaves it behind the
-    fold folders; a fold of ``folds_done`` whose folder was deleted since (its model, to free the disk) leaves it
-    current."""
+def _summary_current(crossval: dict[str, Any], finished: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``crossval.json`` is the record of the folds finished now (``finished``: each one's ``metrics.json``
+    by its number): each of them is among its ``folds_done`` with the scores its ``per_fold`` row gives. crossval
+    writes it once its folds end, so a later crossval in the same folder (the folds after a ``--folds 1``) killed
+    after a fold finished leaves it behind the fold folders; a fold of ``folds_done`` whose folder was deleted since
+    (its model, to free the disk) leaves it current."""
     done = {str(fold) for fold in crossval.get("folds_done") or []}
     rows = {str(row.get("fold")): row for row in crossval.get("per_fold") or [] if isinstance(row, dict)}
-    for fold in finished:
-        if str(fold) not in done:
+    for fold, metrics in finished.items():
+        if fold not in done:
             return False
-        if str(fold) in rows:  # a fold trained again since (its folder emptied and the crossval run again)
-            metrics = _read_object(run_dir / f"fold_{fold}" / "metrics.json") or {}
+        if fold in rows:  # a fold trained again since (its folder emptied and the crossval run again)
             for name in SCORES:
-                mine, theirs = metrics.get(name), rows[str(fold)].get(name)
+                mine, theirs = metrics.get(name), rows[fold].get(name)
                 if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and \
                         not math.isclose(mine, theirs, rel_tol=0, abs_tol=1e-12):
                     return False
@@ -394,7 +396,10 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
     listed = state.get("folds") if isinstance(state.get("folds"), list) else (crossval or {}).get("folds")
     finished = [fold for fold in listed if _fold_finished(run_dir / f"fold_{fold}")] if isinstance(listed, list) \
         else []
-    if crossval is not None and not _summary_current(crossval, run_dir, finished):
+    # read once: whether crossval.json is current, the scores when it is not, and which folds scored near chance
+    summary.fold_metrics = {str(fold): _read_object(run_dir / f"fold_{fold}" / "metrics.json") or {}
+                            for fold in finished}
+    if crossval is not None and not _summary_current(crossval, summary.fold_metrics):
         crossval = None  # behind its fold folders: what they hold is newer
     if crossval is not None:
         folds, done = crossval.get("folds") or state.get("folds"), list(crossval.get("folds_done") or [])
@@ -416,7 +421,7 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
             raise CompareError(f"{printable_path(run_dir / CROSSVAL_STATE_FILENAME)}: not the file sound_tf writes "
                                f"there (no list of folds)")
         done = finished
-        metrics = [_read_object(run_dir / f"fold_{fold}" / "metrics.json") or {} for fold in done]
+        metrics = [summary.fold_metrics[str(fold)] for fold in done]
         complete = bool(folds) and len(done) == len(folds)
         labels = metrics[0].get("labels") if metrics else None
         for fold, scores in zip(done, metrics):
@@ -807,6 +812,9 @@ class PairedFolds:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: the folds either run scored near chance on (:func:`sound_tf.metrics.near_chance` of its ``metrics.json``):
+    #: the fold, the run's index, its balanced accuracy and its chance level, in the order of ``folds``
+    near_chance: list[tuple[str, int, float, float]] = field(default_factory=list)
 
 
 def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
@@ -835,7 +843,31 @@ def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
             paired.diffs[score] = diffs
             paired.mean[score], paired.std[score] = statistics.fmean(diffs), statistics.pstdev(diffs)
             paired.outcomes[score] = (outcomes[1], outcomes[-1], outcomes[0])
+        paired.near_chance = _near_chance_folds([(first, a), (index, b)], paired.folds)
     return comparisons
+
+
+def _near_chance_folds(runs: Sequence[tuple[int, RunSummary]],
+                       folds: Sequence[str]) -> list[tuple[str, int, float, float]]:
+    """Each of ``folds`` that one of ``runs`` (their index and summary) scored near chance on, as crossval names it
+    in its own summary (:func:`sound_tf.metrics.near_chance` of the fold's ``metrics.json``): ``(fold, index,
+    balanced accuracy, chance level)``. A fold whose folder is gone, or whose ``metrics.json`` has no per-class
+    supports to count its classes by, is not known to be near chance and is left out."""
+    if not any(run.fold_metrics.get(fold) for _, run in runs for fold in folds):
+        return []
+    # scikit-learn with it (about 1.2 s): imported only when crossvals pair and their folds' metrics.json are read
+    from .metrics import MetricsError, chance_level, near_chance
+
+    found = []
+    for fold in folds:
+        for index, run in runs:
+            metrics = run.fold_metrics.get(fold)
+            try:
+                if metrics and near_chance(metrics):
+                    found.append((fold, index, float(metrics["balanced_accuracy"]), chance_level(metrics)))
+            except MetricsError:  # no per_class: its classes, and so its chance level, are not known
+                continue
+    return found
 
 
 def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[str]:
@@ -859,7 +891,26 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
                      f"and test clips (accuracies in percentage points; +- the population std of the differences, "
                      f"ddof=0; wins: the folds {other} scores higher):")
         lines.extend(f"  {line}" for line in _aligned(header, rows))
+        if paired.near_chance:
+            lines.append(_near_chance_line(paired, names))
     return lines
+
+
+def _near_chance_line(paired: PairedFolds, names: Sequence[str]) -> str:
+    """The line under a paired table that names its folds either run scored near chance on (crossval's summary
+    names them, compare's table did not): ``note: fold 1 of noaug scored near chance (balanced accuracy 0.13; chance
+    0.10): its difference of -44.20 points in balanced accuracy weighs in the mean above as any other fold's``."""
+    said = ", ".join(f"fold {fold} of {names[index]} scored near chance (balanced accuracy {balanced:.2f}; chance "
+                     f"{chance:.2f})" for fold, index, balanced, chance in paired.near_chance)
+    folds = list(dict.fromkeys(fold for fold, *_ in paired.near_chance))  # a fold both runs scored near chance: once
+    one = len(folds) == 1
+    if "balanced_accuracy" not in paired.diffs:  # a run whose folds give no balanced accuracy: the other scores
+        return f"note: {said}: {'it weighs' if one else 'they weigh'} in the mean above as any other fold"
+    diffs = [_points("balanced_accuracy", paired.diffs["balanced_accuracy"][paired.folds.index(fold)])
+             for fold in folds]
+    shown = diffs[0] if one else f"{', '.join(diffs[:-1])} and {diffs[-1]}"
+    return (f"note: {said}: {'its difference' if one else 'their differences'} of {shown} points in balanced accuracy "
+            f"{'weighs' if one else 'weigh'} in the mean above as any other fold's")
 
 
 #: ``--csv``'s columns of a paired comparison (:class:`PairedFolds`), after each score's spread, when two or more

@@ -1216,6 +1216,54 @@ def test_two_crossvals_on_the_same_folds_are_compared_fold_by_fold(tmp_path, cap
     assert [row[0] for row in table] == ["fold 1", "fold 2", "fold 3", "fold 4", "mean +- std", "wins, losses, ties"]
 
 
+def _with_classes(crossval: Path, classes: dict[int, list[str]]) -> None:
+    """Give each fold K of ``classes`` in ``crossval`` the per-class supports compute_metrics writes, one clip for each
+    class named (the classes its balanced accuracy, and so its chance level, are over)."""
+    for fold, labels in classes.items():
+        path = crossval / f"fold_{fold}" / "metrics.json"
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        metrics["per_class"] = {label: {"support": 1} for label in labels}
+        path.write_text(json.dumps(metrics), encoding="utf-8")
+
+
+def test_a_paired_fold_near_chance_in_either_run_is_named_under_the_table(tmp_path, capsys, monkeypatch):
+    """crossval's summary names a fold that scored near chance (its balanced accuracy no more than a quarter of the
+    way from chance to 1); compare's paired table did not. Of two classes (chance 0.50, near chance up to 0.625),
+    aug's fold 3 at 0.60 is named, its difference in balanced accuracy with it; the same fold over four classes
+    (chance 0.25, up to 0.4375) is not, and no line is written. Fold metrics without per-class supports (the other
+    tests' crossvals) say no chance level: no line either."""
+    monkeypatch.chdir(tmp_path)
+    aug = _made_crossval(tmp_path / "aug", PAIRED_A, augment=True)
+    noaug = _made_crossval(tmp_path / "noaug", PAIRED_B, augment=False)
+    assert compare.main(["aug", "noaug"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if "near chance" in line]
+    for run in (aug, noaug):
+        _with_classes(run, {fold: ["cat", "dog"] for fold in PAIRED_A})
+    assert compare.main(["aug", "noaug"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    below = lines[next(at for at, line in enumerate(lines) if line.startswith("paired over folds:")) + 8]
+    # balanced accuracy of fold 3: aug 0.60, noaug 0.65 (+5 points); every other fold above 0.625 in both runs
+    assert below == ("note: fold 3 of aug scored near chance (balanced accuracy 0.60; chance 0.50): its difference of "
+                     "+5.00 points in balanced accuracy weighs in the mean above as any other fold's")
+    # fold 3 at chance in both runs and fold 1 in noaug (0.55): each named, the differences of both folds given
+    for fold, balanced in ((1, 0.55), (3, 0.50)):
+        metrics_path = noaug / f"fold_{fold}" / "metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["balanced_accuracy"] = balanced
+        metrics_path.write_text(json.dumps(metrics), encoding="utf-8")
+    (noaug / "crossval.json").unlink()  # its folds' metrics.json give the scores
+    assert compare.main(["aug", "noaug"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if "near chance" in line] == [
+        "note: fold 1 of noaug scored near chance (balanced accuracy 0.55; chance 0.50), fold 3 of aug scored near "
+        "chance (balanced accuracy 0.60; chance 0.50), fold 3 of noaug scored near chance (balanced accuracy 0.50; "
+        "chance 0.50): their differences of -20.00 and -10.00 points in balanced accuracy weigh in the mean above as "
+        "any other fold's"]
+    _with_classes(noaug, {fold: ["cat", "dog", "owl", "robin"] for fold in PAIRED_B})
+    _with_classes(aug, {fold: ["cat", "dog", "owl", "robin"] for fold in PAIRED_A})
+    assert compare.main(["aug", "noaug"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if "near chance" in line]
+
+
 def test_crossvals_on_other_folds_or_test_clips_are_not_paired(tmp_path, capsys, monkeypatch):
     """Another fold tested (a clip of fold 3 not the same), other folds done, or fold folders deleted (folds.csv then
     says which clips each fold tested): one line says why, and no paired numbers; the same clips from folds.csv pair."""
