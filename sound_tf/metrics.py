@@ -30,12 +30,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    balanced_accuracy_score,
-    confusion_matrix as sk_confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
 
 from . import atomic
 from .errors import SoundTFError, counted, is_whole
@@ -94,6 +88,11 @@ def _check_inputs(y_true: Any, scores: Any, labels: Sequence[str]) -> tuple[np.n
 
 def _label_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """Every metric that needs only true and predicted class indices."""
+    # scikit-learn here, not at the top: it took 1.2-1.6 s to import, which compare paid (it reads fold metrics with
+    # near_chance and never computes one)
+    from sklearn.metrics import (balanced_accuracy_score, confusion_matrix as sk_confusion_matrix, f1_score,
+                                 precision_recall_fscore_support)
+
     classes = list(range(len(labels)))
     cm = sk_confusion_matrix(y_true, y_pred, labels=classes)  # [classes, classes], rows = true
     precision, recall, f1, support = precision_recall_fscore_support(
