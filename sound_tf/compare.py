@@ -855,7 +855,6 @@ def _near_chance_folds(runs: Sequence[tuple[int, RunSummary]],
     supports to count its classes by, is not known to be near chance and is left out."""
     if not any(run.fold_metrics.get(fold) for _, run in runs for fold in folds):
         return []
-    # scikit-learn with it (about 1.2 s): imported only when crossvals pair and their folds' metrics.json are read
     from .metrics import MetricsError, chance_level, near_chance
 
     found = []
