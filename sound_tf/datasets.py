@@ -1231,8 +1231,7 @@ def listed_lines(root: str | os.PathLike, format: str) -> dict[str, tuple[Path, 
         rows = _read_rows(listing, required, optional)
         # one example per data row, in their order; an official dataset's audio folder is not walked (walk=False) for
         # the warnings switched off here
-        examples = (_LOADERS[format](root, walk=False) if format in _AUDIO_BESIDE_META
-                    else _LOADERS[format](root))
+        examples = _load_listed(root, format, walk=False)
     finally:
         quiet.disabled = was
     found: dict[str, tuple[Path, int]] = {}
@@ -1317,17 +1316,19 @@ def load_examples(path: str | os.PathLike, format: str = "auto", *,
         Unknown format, no audio, or a malformed manifest (the message names the file and line).
     """
     root, format = _checked_source(path, format)
-    if format == "folder":
-        examples = _load_folder(root, left_out=left_out)
-    elif format in _AUDIO_BESIDE_META:  # their audio folder is looked at for what the metadata does not say
-        examples = _LOADERS[format](root, walk=walk)
-    else:
-        examples = _LOADERS[format](root)
+    examples = (_load_folder(root, left_out=left_out) if format == "folder"
+                else _load_listed(root, format, walk=walk))
     _warn_lookalike_labels(examples, root)
     return examples
 
 
 #: The official datasets whose audio lies in ``<root>/audio`` beside the metadata: their name and metadata, by format.
+def _load_listed(root: Path, format: str, *, walk: bool = True) -> list[Example]:
+    """The examples of a dataset its metadata, manifest or lists name (:data:`_LOADERS`); ``walk=False``: ESC-50's and
+    UrbanSound8K's audio folder, looked at for what the metadata does not say, is not (the others have none)."""
+    return _LOADERS[format](root, walk=walk) if format in _AUDIO_BESIDE_META else _LOADERS[format](root)
+
+
 _AUDIO_BESIDE_META = {"urbansound8k": ("UrbanSound8K", US8K_META), "esc50": ("ESC-50", ESC50_META)}
 
 
