@@ -337,6 +337,27 @@ def test_a_min_probability_outside_0_to_1_or_without_windows_is_a_422_naming_it(
                            files=[(field, ("a.wav", data))]).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/classify", "/classify/batch"])
+def test_a_min_probability_that_is_no_number_is_the_422_of_one_outside_0_to_1(client, path):
+    """min_probability=abc was FastAPI's "query.min_probability: Input should be a valid number, unable to parse
+    string as a number (got 'abc')", where 1.5 is told the range: it now gets the same words, with the value given
+    (a long one cut to 60 characters and '...'), with or without windows=true, and beside another bad parameter."""
+    field = "files" if path.endswith("batch") else "file"
+    data = encode(tone(300, 1.0, 8000), 8000)
+    range_words = "query parameter min_probability must be a probability from 0 to 1, got "
+    for query, given in (("windows=true&min_probability=abc", "'abc'"), ("windows=true&min_probability=", "''"),
+                         ("min_probability=high", "'high'"),  # the value is refused before the missing windows=true
+                         ("windows=true&min_probability=" + "9" * 59 + "x" * 41, repr("9" * 59 + "x" + "...")),
+                         ("windows=true&min_probability=0.5" + "0" * 57 + "x", repr("0.5" + "0" * 57 + "..."))):
+        response = client.post(f"{path}?{query}", files=[(field, ("a.wav", data))])
+        assert response.status_code == 422 and response.json()["error"] == "invalid_parameter", query
+        assert response.json()["detail"] == range_words + given, query
+    response = client.post(f"{path}?windows=true&min_probability=abc&top_k=0", files=[(field, ("a.wav", data))])
+    assert response.status_code == 422 and response.json()["error"] == "invalid_parameter"
+    assert response.json()["detail"] == "query.top_k: Input should be greater than or equal to 1 (got '0'); " \
+                                        + range_words + "'abc'"
+
+
 def test_silent_audio_is_classified_normally(client):
     response = client.post("/classify", files={"file": ("silence.wav", encode(np.zeros(8000, np.float32), 8000))})
     assert response.status_code == 200

@@ -16,8 +16,8 @@ Endpoints (documented at ``/docs``):
 ``windows=true`` adds the per-window timeline (:func:`sound_tf.lite.window_timeline`) and its ``events``
 (:func:`sound_tf.lite.window_events`: runs of consecutive windows of one top label, each at ``min_probability``
 or more, default :data:`sound_tf.lite.DEFAULT_MIN_PROBABILITY`; the run's silence and other classes are never
-events), the fields of ``python -m sound_tf.lite --json``. A ``min_probability`` outside [0, 1], or given without
-``windows=true`` (it would change nothing), is a 422 naming it.
+events), the fields of ``python -m sound_tf.lite --json``. A ``min_probability`` that is no number from 0 to 1 (``1.5``,
+``abc``), or one given without ``windows=true`` (it would change nothing), is a 422 naming it.
 
 Every error answer is JSON ``{"error": kind, "detail": message, "request_id": id}`` and every response
 carries the ``X-Request-ID`` header (the client's, when it sent a plain one, else a new one).
@@ -84,6 +84,22 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _checked_min_probability(value: Any) -> float:
+    """The ``min_probability`` query parameter's ``value`` as a number in [0, 1]
+    (:func:`sound_tf.lite.check_min_probability`).
+
+    Raises
+    ------
+    ServeError
+        422 ``invalid_parameter`` naming the parameter, the value given and the range: one outside [0, 1], and one
+        that is no number (FastAPI's validation refuses it first; :func:`_validation_detail` words it so).
+    """
+    try:
+        return check_min_probability(value, name="min_probability")
+    except ConfigError as exc:
+        raise ServeError(422, "invalid_parameter", f"query parameter {exc}") from None
+
+
 def _events_threshold(min_probability: float | None, *, windows: bool) -> float:
     """The ``min_probability`` query parameter as the events' threshold (:data:`DEFAULT_MIN_PROBABILITY` when it is
     not given), checked as ``lite`` and ``predict`` check theirs (:func:`sound_tf.lite.check_min_probability`).
@@ -96,10 +112,7 @@ def _events_threshold(min_probability: float | None, *, windows: bool) -> float:
     """
     if min_probability is None:
         return DEFAULT_MIN_PROBABILITY
-    try:
-        threshold = check_min_probability(min_probability, name="min_probability")
-    except ConfigError as exc:
-        raise ServeError(422, "invalid_parameter", f"query parameter {exc}") from None
+    threshold = _checked_min_probability(min_probability)
     if not windows:
         raise ServeError(422, "invalid_parameter", f"min_probability={threshold:g} sets the events of a windowed "
                                                    "answer: add windows=true")
@@ -119,6 +132,9 @@ def error_response(request: Request, status: int, kind: str, detail: str,
     return JSONResponse(error_body(kind, detail, _request_id(request)), status_code=status,
                         headers={**(headers or {}), **({"Connection": "close"} if status in (408, 413) else {})})
 
+
+#: The characters of a refused query value a 422 shows (a long one is cut: the answer does not echo it whole).
+_SHOWN_INPUT_CHARACTERS = 60
 
 _OTHER_ENDPOINT_FIELD = {"file": ("files", "/classify/batch"), "files": ("file", "/classify")}
 
@@ -163,7 +179,17 @@ def _validation_detail(exc: RequestValidationError, content_type: str = "",
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
         given = err.get("input")
-        shown = "" if given is None or isinstance(given, (bytes, dict)) else f" (got {str(given)[:60]!r})"
+        if tuple(err.get("loc", ())) == ("query", "min_probability") and isinstance(given, str):
+            # no number ('abc'): in the words of a value outside [0, 1], not "Input should be a valid number" without
+            # the range; a value cut short ends in '...', which no cut can turn into a number
+            cut = given if len(given) <= _SHOWN_INPUT_CHARACTERS else given[:_SHOWN_INPUT_CHARACTERS] + "..."
+            try:
+                _checked_min_probability(cut)
+            except ServeError as refused:
+                parts.append(refused.detail)
+                continue
+        shown = ("" if given is None or isinstance(given, (bytes, dict))
+                 else f" (got {str(given)[:_SHOWN_INPUT_CHARACTERS]!r})")
         parts.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
     return "invalid_parameter", "; ".join(parts) or "invalid request"
 
