@@ -549,6 +549,14 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         skipped = evaluation.read_skipped_csv(out_dir / "skipped.csv")
         unreadable = {path for path, _ in skipped}
         readable = [ex for ex in examples if ex.path not in unreadable]
+        # The data lines of a fresh run, which a resumed one left out: the lengths from the sizes of the cache files
+        # the folds' decoding left (none said when any is gone: they would all be decoded again), the rates from the
+        # sources' headers
+        cached = evaluation.cached_files(readable, config)
+        if cached is not None:
+            log(lengths_line(cached, config.audio.sample_rate_hz, config.audio.clip_seconds))
+        if readable and (rates := rates_line([ex.path for ex in readable], config.audio.sample_rate_hz)) is not None:
+            log(rates)
     other = config.data.other_label
     # Each fold's splits, drawn once (each fold's run drew them again after the header had): with the other class
     # the header counts the clips each fold tests, its share of the other class drawn; each fold run here trains on them

@@ -202,6 +202,17 @@ def decode_examples(examples: Sequence[Example], labels: Sequence[str], config: 
     return items, list(result.skipped)
 
 
+def cached_files(examples: Sequence[Example], config: Config) -> list[str] | None:
+    """The decode cache's files of ``examples`` at the config's rate, in input order, when every one is there whole
+    (:meth:`sound_tf.audio.DecodeCache.lookup`: nothing is decoded); ``None`` when any would need decoding (a cache
+    emptied or a source changed since it was decoded) or ``examples`` is empty."""
+    cache = DecodeCache(cache_dir_of(config.data.cache_dir), sample_rate_hz=config.audio.sample_rate_hz)
+    found = [cache.lookup(ex.path) for ex in examples]
+    if not found or any(path is None for path in found):
+        return None
+    return [str(path) for path in found]
+
+
 # -- what a run was trained on ------------------------------------------------------------------------
 def class_counts_per_split(data: PreparedData | None = None, run_dir: str | Path | None = None
                            ) -> dict[str, dict[str, int]]:

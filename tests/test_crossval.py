@@ -743,6 +743,53 @@ def test_crossval_says_its_recordings_are_upsampled_as_train_does(tmp_path, monk
     assert lines.index(rates[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
 
 
+def test_a_resumed_crossval_whose_folds_are_done_gives_the_data_lines_without_decoding(tmp_path, monkeypatch):
+    """A fresh crossval logs the recordings' lengths and rates once its data are decoded; run again with every fold
+    done, it decoded nothing and said neither. It now gives both lines as the fresh run did, before its header, the
+    lengths read from the sizes of the cache files the first run wrote; with the cache emptied (the lengths would
+    need every file decoded again) only the rates, read from the sources' headers. Folds "trained" by a stand-in
+    that writes their metrics."""
+    from types import SimpleNamespace
+
+    from sound_tf import evaluation, trainer
+    from sound_tf.crossval import run_crossval
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    def finish(config, run_dir, *, data, **kwargs):  # every test clip right
+        truth = [item.label_index for item in data.splits["test"]]
+        metrics = compute_metrics(truth, np.eye(len(data.labels))[truth], list(data.labels))
+        write_metrics_json(Path(run_dir) / "metrics.json", metrics)
+        (Path(run_dir) / "run_state.json").write_text(json.dumps({"status": "done"}))
+        return SimpleNamespace(metrics=metrics)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(trainer, "train_run", finish)
+    data, fresh = _tones(tmp_path / "data"), []  # 18 readable 0.5-s tones at 8 kHz and broken.wav
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": 2 * SR,
+                                        "audio.clip_seconds": 2.0, "data.cache_dir": str(tmp_path / "cache")})
+    run_crossval(config, tmp_path / "cv", k=3, log=fresh.append)
+    told = [line for line in fresh if line.startswith(("data: recordings last ", "data: 18 of 18 recordings are"))]
+    assert told == ["data: recordings last 0.50-0.50 s (median 0.50 s); clips are 2 s (audio.clip_seconds): most "
+                    "recordings fill less than half a clip, padded with silence; a shorter --clip-seconds trains "
+                    "faster (--clip-seconds 0.5 holds all of them whole)",
+                    f"data: 18 of 18 recordings are {SR} Hz, below audio.sample_rate_hz {2 * SR}: upsampled, so their "
+                    f"features above {SR // 2} Hz hold no sound; --sample-rate {SR} matches them and trains faster"]
+    monkeypatch.setattr(evaluation, "decode_examples", no_decoding)
+    resumed: list[str] = []
+    run_crossval(config, tmp_path / "cv", k=3, log=resumed.append)
+    assert sum(line.startswith("fold ") and "finished earlier" in line for line in resumed) == 3, resumed
+    assert [line for line in resumed if line in told] == told
+    header = next(i for i, line in enumerate(resumed) if line.startswith("cross-validation: "))
+    assert max(resumed.index(line) for line in told) < header
+    shutil.rmtree(tmp_path / "cache")
+    emptied: list[str] = []
+    run_crossval(config, tmp_path / "cv", k=3, log=emptied.append)
+    assert [line for line in emptied if line.startswith("data: recordings last ")] == []
+    assert told[1] in emptied and not (tmp_path / "cache").exists()  # nothing decoded into a new cache
+
+
 def test_a_second_crossval_on_the_same_folder_is_refused_before_it_writes(tmp_path, capsys):
     """Also in the caller's words: run_crossval told a Python caller to "choose another --out"; it names out_dir
     now, and the command keeps --out."""
