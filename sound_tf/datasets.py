@@ -1683,7 +1683,8 @@ def val_from_training_lines(examples: Sequence[Example], config: Config, *, test
     - When ``data.val_fraction`` is at least one training fold's share (1 / their number: 0.111 of UrbanSound8K's
       nine) and the drawn validation leaves fewer training clips than a whole fold's would (``--val-from fold``),
       which is the point of drawing it lost: both splits' clips, and a smaller ``data.val_fraction`` (below that
-      share, in :data:`VAL_FRACTION_STEPS`) with the clips it leaves.
+      share, in :data:`VAL_FRACTION_STEPS`) with the clips it leaves. The clips are those the run uses: with
+      ``data.other_label``, each split's share of the other class (:func:`draw_other`), not all of its files.
     - When clips of the training folds have no group (a CSV without a ``group`` column; ``fmt`` names the
       layout), each is drawn alone: one source recording's or speaker's clips can validate and train alike.
     """
@@ -1696,8 +1697,10 @@ def val_from_training_lines(examples: Sequence[Example], config: Config, *, test
     lines = []
 
     def drawn(val_fraction: float, val_from: str = "training") -> dict[str, list[Example]]:
-        return split_examples(examples, test_fold=test_fold, val_fraction=val_fraction, seed=config.train.seed,
-                              val_from=val_from)
+        # each split then takes its share of the other class (data.other_label), as the run's does: the line counted
+        # every file of the other labels, train 184 and val 32 where the run trained on 102 and validated on 18
+        return draw_other(split_examples(examples, test_fold=test_fold, val_fraction=val_fraction,
+                                         seed=config.train.seed, val_from=val_from), data, config.train.seed)
 
     def sizes(splits: Mapping[str, Sequence[Example]]) -> str:
         return f"train {len(splits['train'])}, val {len(splits['val'])}"

@@ -1602,6 +1602,31 @@ def test_val_from_training_names_a_val_fraction_that_trains_on_fewer_clips_than_
                                    fmt="urbansound8k") == [told.format("no clip of them has a group")]
 
 
+def test_val_from_training_counts_the_clips_of_the_other_class_its_splits_take():
+    """With data.other_label, the line counted every file of the other labels in the training folds, before each
+    split takes its share of them: the run trains and validates on fewer. The folds of the test above, each with 3
+    groups x 4 clips of '_other_' (108 in the nine training folds): 0.15 of its 27 groups draws 4 (16 clips) into
+    validation as of a kept class; then each split takes data.other_share 0.1 of its clips, its kept clips / 0.9,
+    rounded half up: train 92 + 10 (10.2), val 16 + 2 (1.78); with fold 9 validating, train 96 + 11 (10.7), val
+    12 + 1 (1.33). The line read 'train 184, val 32, against train 192, val 24'."""
+    from sound_tf.crossval import fold_splits
+    from sound_tf.datasets import draw_other, val_from_training_lines
+
+    kept = [Example(path=f"/x/{label}{fold}_{group}_{i}.wav", label=label, fold=fold, group=f"{label}{fold}-{group}")
+            for fold in range(1, 11) for label in ("cat", "dog") for group in range(3) for i in range(2)]
+    other = [Example(path=f"/x/o{fold}_{group}_{i}.wav", label="_other_", fold=fold, group=f"o{fold}-{group}")
+             for fold in range(1, 11) for group in range(3) for i in range(4)]
+    config = apply_overrides(Config(), {"data.val_from": "training", "data.keep_labels": ["cat", "dog"],
+                                        "data.other_label": "_other_"})
+    assert val_from_training_lines(kept + other, config, fmt="csv") == [
+        "data.val_fraction 0.15 of 9 training folds validates on more clips than one fold (0.111) would: models train "
+        "on fewer clips than with --val-from fold (train 102, val 18, against train 107, val 13); try --set "
+        "data.val_fraction=0.1 (train 107, val 13)"]
+    run = draw_other(fold_splits(kept + other, 10, config), config.data, config.train.seed)  # as crossval draws it
+    assert (len(run["train"]), len(run["val"])) == (102, 18)
+    assert Counter(ex.label for ex in run["val"])["_other_"] == 2
+
+
 def test_a_run_of_a_manifest_without_groups_is_told_what_val_from_training_costs(tmp_path):
     """train's data lines with data.val_from 'training' on a CSV with a fold column and no group column: 4 folds of
     2 classes x 3 clips, test fold 4; 0.4 of a class's 9 training clips (3.6) draws 4 (val 8, train 10), where fold
