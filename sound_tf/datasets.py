@@ -911,8 +911,21 @@ def _group_like_column(header: Sequence[str], rows: Sequence[Mapping[str, str]] 
 
 
 def _check_csv_file(path: Path) -> None:
-    if not path.is_file():
-        raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]")
+    """Refuse a ``path`` that is not a file to read as a CSV manifest, naming the ``--format`` that reads a folder
+    of a known layout: a folder of class folders given with ``--pipeline fsdd`` (whose data.format is ``csv``) was
+    told only that format 'csv' needs a .csv file, a format its user never named."""
+    if path.is_file():
+        return
+    layout = ""
+    if path.is_dir():
+        try:
+            found = detect_format(path)
+        except DatasetError:  # no layout of its own: the message as it was
+            found = None
+        if found is not None:
+            layout = (f"; it is a folder that --format auto reads as {found!r}: --format {found} reads it, also with "
+                      f"a recipe whose data.format is 'csv'")
+    raise DatasetError(f"{path}: format 'csv' needs a .csv file with columns path,label[,fold,group]{layout}")
 
 
 def _load_csv(path: Path) -> list[Example]:

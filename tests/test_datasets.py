@@ -742,6 +742,29 @@ def test_a_manifest_under_an_official_format_is_told_format_csv(tmp_path):
     assert str(caught.value).endswith("format 'urbansound8k' needs the dataset's root folder")
 
 
+
+def test_a_folder_read_as_csv_is_told_the_format_that_reads_it(tmp_path):
+    """A folder of class folders given with --pipeline fsdd (whose data.format is csv) was told "format 'csv' needs
+    a .csv file", a format its user never typed, naming no way to read the folder with that recipe."""
+    from sound_tf.datasets import check_source
+    root = make_folder_tree(tmp_path / "digits")
+    expected = (f"{root.resolve()}: format 'csv' needs a .csv file with columns path,label[,fold,group]; it is a "
+                f"folder that --format auto reads as 'folder': --format folder reads it, also with a recipe whose "
+                f"data.format is 'csv'")
+    with pytest.raises(DatasetError) as caught:  # before TensorFlow starts: train, crossval and tune
+        check_source(config_for(root, tmp_path, **{"data.format": "csv"}))
+    assert str(caught.value) == expected
+    with pytest.raises(DatasetError) as caught:  # and as the examples are loaded
+        load_examples(root, "csv")
+    assert str(caught.value) == expected
+    assert len(load_examples(root, "folder")) == 12  # what the message offers reads it: 3 classes x 4
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError) as caught:  # a folder of no layout: nothing to offer
+        load_examples(empty, "csv")
+    assert str(caught.value) == (f"{empty.resolve()}: format 'csv' needs a .csv file with columns "
+                                 f"path,label[,fold,group]")
+
 def test_urbansound8k_parsing(tmp_path):
     root = make_us8k(tmp_path / "UrbanSound8K")
     examples = load_examples(root, "urbansound8k")
