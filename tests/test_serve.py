@@ -944,9 +944,28 @@ def test_a_degraded_bundle_accepted_by_the_user_is_served_with_a_warning(tmp_pat
         assert backends.load_backend(bundle).labels == CONFIG.labels
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
     line = json.loads(JsonFormatter().format(record))
-    assert line["message"].startswith("serving a degraded export") and "--allow-degraded" in line["message"]
+    assert line["message"] == ("serving a degraded export: float32, the model served, failed its parity checks and "
+                               "was accepted with --allow-degraded")
     assert line["artefact"] == "float32" and line["artefact_failed"] is True and line["failures"] == [failure]
     caplog.clear()
+    # session 54's 10 digits: int8_features alone failed, float32 is served; "its parity checks failed" read as
+    # the served model's. An int8 failure on the built-in kernels is int8's, not int8_features' nor float32's.
+    for failures, failed in ((["int8_features: top-1 agreement with Keras 96.67% < 97.00% "
+                               "(thresholds.quantized_min_agreement); 2 of 60 test clips differ"], "int8_features"),
+                             (["int8 (built-in kernels): top-1 agreement with Keras 96.00% < 97.00% "
+                               "(thresholds.quantized_min_agreement); 4 of 100 test clips differ",
+                               "int8_features: top-1 agreement with Keras 90.00% < 97.00% "
+                               "(thresholds.quantized_min_agreement)"], "int8 and int8_features")):
+        other = fake_bundle(tmp_path / failed.replace(" ", "_"), ("saved_model", "float32", "int8", "int8_features"),
+                            passed=False, allow_degraded=True, failures=failures)
+        with caplog.at_level(logging.WARNING, logger="sound_tf.serve"):
+            assert backends.load_backend(other).labels == CONFIG.labels
+        [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+        line = json.loads(JsonFormatter().format(record))
+        assert line["message"] == (f"serving a degraded export: float32, the model served, passed its parity checks; "
+                                   f"{failed} failed theirs, accepted with --allow-degraded")
+        assert line["artefact"] == "float32" and line["artefact_failed"] is False and line["failures"] == failures
+        caplog.clear()
     passed = fake_bundle(tmp_path / "passed")
     with caplog.at_level(logging.WARNING, logger="sound_tf.serve"):
         assert backends.load_backend(passed).labels == CONFIG.labels

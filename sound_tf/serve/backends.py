@@ -35,7 +35,7 @@ import numpy as np
 
 from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
-from ..errors import ConfigError, SoundTFError, counted, is_whole
+from ..errors import ConfigError, SoundTFError, and_list, counted, is_whole
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, not_event_labels, window_logits
 from ..tflite_meta import read_metadata
 
@@ -159,16 +159,24 @@ def _check_listed(report: dict, model_dir: Path, path: Path) -> None:
 
 
 def _warn_if_degraded(report: dict | None, model_dir: Path, path: Path) -> None:
-    """Log a warning when the bundle was accepted with ``--allow-degraded`` despite failed parity checks."""
+    """Log a warning when the bundle was accepted with ``--allow-degraded`` despite failed parity checks, saying
+    whether the model served is one that failed them: a bundle whose int8 features model alone failed read "its
+    parity checks failed" while it served float32, which had passed its own."""
     if report is None or report["passed"]:
         return
     failures = [str(f) for f in report.get("failures") or []]
     served = next((name for name, entry in report["artefacts"].items()
                    if isinstance(entry, dict) and entry.get("file") == path.name), path.name)
-    log.warning("serving a degraded export: its parity checks failed and it was accepted with --allow-degraded",
-                extra={"fields": {"model_dir": str(model_dir), "artefact": served,
-                                  "artefact_failed": any(f.startswith(f"{served}:") for f in failures),
-                                  "failures": failures}})
+    failed = [name for name in report["artefacts"]  # "int8 (built-in kernels): ..." is int8's, not int8_features'
+              if any(f.startswith((f"{name}:", f"{name} (")) for f in failures)]
+    if served in failed:
+        message = (f"serving a degraded export: {served}, the model served, failed its parity checks and was "
+                   f"accepted with --allow-degraded")
+    else:
+        message = (f"serving a degraded export: {served}, the model served, passed its parity checks; "
+                   f"{and_list(failed) or 'another artefact'} failed theirs, accepted with --allow-degraded")
+    log.warning(message, extra={"fields": {"model_dir": str(model_dir), "artefact": served,
+                                           "artefact_failed": served in failed, "failures": failures}})
 
 
 def read_model_info(model_dir: Path) -> ModelInfo:
