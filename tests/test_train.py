@@ -2883,7 +2883,7 @@ def test_a_stopped_export_runs_again_with_the_default_profile_and_its_exit_code_
     log_text = (out / "train.log").read_text()
     assert log_text.count("training had finished and its export did not (it was stopped or failed); exporting it "
                           "again") == 3
-    # export's own failure (exit code 1: its 'pass --allow-degraded to accept', a flag train refuses) is followed by
+    # export's own failure (exit code 1: its refusal names --allow-degraded, a flag train refuses) is followed by
     # the export command that accepts it; an exit code of 3 is no export's failure and gets no such line
     # (the walkthrough of session 46: 'train --export micro' on 150 clips, int8_features 97.33% < 98%)
     assert log_text.count("the export failed") == 1 and (
