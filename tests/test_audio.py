@@ -165,7 +165,8 @@ def test_channels_that_cancel_when_averaged_are_warned_of_naming_the_file_and_th
         decode_bytes((tmp_path / "opposite.wav").read_bytes(), sample_rate_hz=RATE_HZ, name="phone.wav")
         result = DecodeCache(tmp_path / "cache", sample_rate_hz=RATE_HZ).build([tmp_path / "opposite.wav",
                                                                                  tmp_path / "two_tones.wav"])
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["phone.wav"] + [str(tmp_path / "opposite.wav")] * 2
+    assert ([r.getMessage().split(":")[0] for r in caplog.records]
+            == ["phone.wav"] + [str(tmp_path / "opposite.wav")] * 2)
     assert "silent: every sample is zero" in caplog.records[-1].getMessage()  # the mix it caches
     assert len(result.cached) == 2 and result.skipped == []
 

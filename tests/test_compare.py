@@ -938,7 +938,8 @@ def test_runs_of_as_many_classes_with_other_names_say_which_names(runs, tmp_path
     other = _with_labels(runs["a"], tmp_path / "other", ["Mönchsgrasmücke", "owl", "robin"])
     assert compare.main([*map(str, birds), str(other)]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("labels"))
-    assert line.split(None, 1)[1] == f"3 classes with Mönchsgrasmücke: {_name(other)}; 3 classes with wren: the other 5"
+    assert line.split(None, 1)[1] == (
+        f"3 classes with Mönchsgrasmücke: {_name(other)}; 3 classes with wren: the other 5")
     assert compare.main([str(birds[0]), str(other)]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("labels"))
     assert line.split(None, 1)[1] == "3 classes with wren | 3 classes with Mönchsgrasmücke"

@@ -739,7 +739,8 @@ def test_crossval_says_its_recordings_are_upsampled_as_train_does(tmp_path, monk
         run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
     rates = [line for line in lines if "below audio.sample_rate_hz" in line]
     assert rates == [f"data: 18 of 18 recordings are {SR} Hz, below audio.sample_rate_hz 16000: upsampled, so their "
-                     f"features above {SR // 2} Hz hold no sound; --sample-rate {SR} matches them and trains faster"], lines
+                     f"features above {SR // 2} Hz hold no sound; "
+                     f"--sample-rate {SR} matches them and trains faster"], lines
     assert lines.index(rates[0]) < next(i for i, line in enumerate(lines) if line.startswith("fold 1:"))
 
 
@@ -1056,7 +1057,8 @@ def test_crossval_writes_per_fold_results_and_resumes(tmp_path):
             rows = list(csv.DictReader(handle))
         assert {fold_of[r["path"]] for r in rows if r["split"] == "test"} == {k}
         assert k not in {fold_of[r["path"]] for r in rows if r["split"] != "test"}
-    readable = {k: sum(1 for path, f in fold_of.items() if f == k and Path(path).name != "broken.wav") for k in (1, 2, 3)}
+    readable = {k: sum(1 for path, f in fold_of.items() if f == k and Path(path).name != "broken.wav")
+                for k in (1, 2, 3)}
     assert sum(readable.values()) == 18  # 3 classes x 6 clips, the broken file in no test set
     assert [(row["fold"], row["test_clips"], row["epochs"]) for row in result["per_fold"]] == [
         (k, readable[k], 1) for k in (1, 2, 3)]  # --epochs 1
@@ -1207,7 +1209,8 @@ def test_run_crossval_names_its_k_and_folds_and_the_command_its_flags(tmp_path, 
     said = capsys.readouterr()
     assert said.err.strip() == f"error: --folds{absent}"
     assert "note: --k 3 is not used: the dataset has its own folds" in said.out, said.out
-    with pytest.raises(DatasetError, match=r"^folds names folds \[8, 9\] that do not exist; folds present: \[1, 2, 3\]$"):
+    with pytest.raises(DatasetError,
+                       match=r"^folds names folds \[8, 9\] that do not exist; folds present: \[1, 2, 3\]$"):
         crossval.run_crossval(config, tmp_path / "cv", k=3, folds=[2, 8, 9], log=lines.append)
 
 
@@ -1874,7 +1877,8 @@ def test_val_from_training_says_at_start_when_its_share_trains_on_fewer_clips_th
     with pytest.raises(Interrupted):
         run_crossval(apply_overrides(Config(), {**base, "data.val_fraction": 0.4}), tmp_path / "cv4", folds=[1],
                      log=lines.append)
-    assert "fold 1: train 16 (folds 2-4), val 8 (folds 2-4, data.val_fraction 0.4 of it), test 8 clips of 4 groups" in lines
+    assert ("fold 1: train 16 (folds 2-4), val 8 (folds 2-4, data.val_fraction 0.4 of it), test 8 clips of 4 groups"
+            in lines)
     assert not any("training folds validates" in line for line in lines)
 
 

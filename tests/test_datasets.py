@@ -380,7 +380,8 @@ def test_line_breaks_in_labels_are_refused_when_the_data_is_read(tmp_path):
     write_tone(tmp_path / "a.wav")
     manifest = tmp_path / "m.csv"
     manifest.write_text('path,label\na.wav,"two\nlines"\n')
-    with pytest.raises(DatasetError, match=r"line 2: the value in column 'label' holds a line break"):  # where it begins
+    with pytest.raises(DatasetError,
+                       match=r"line 2: the value in column 'label' holds a line break"):  # where it begins
         load_examples(manifest)
     root = make_folder_tree(tmp_path / "tree", per_class=1)
     (root / "owl").rename(root / "owl\nbird")
@@ -392,8 +393,8 @@ def test_demo_format_refuses_a_folder_with_other_files(tmp_path):
     root = make_folder_tree(tmp_path / "mine", per_class=1)
     config = config_for(root, tmp_path, **{"data.format": "demo", "data.demo_clips_per_class": 5})
     with pytest.raises(DatasetError, match=r"data.format .demo. \(--format demo, or the demo recipe\).*holds other "
-                                           r"files; to train on them, set data.format to theirs \(leave out --format demo and "
-                                           r"--pipeline demo\)"):
+                                           r"files; to train on them, set data.format to theirs "
+                                           r"\(leave out --format demo and --pipeline demo\)"):
         prepare_dataset(config, tmp_path / "run", log=lambda _: None)
     assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "owl"]  # nothing generated into it
 
@@ -529,7 +530,8 @@ def test_csv_manifest_relative_paths_folds_groups_and_missing_files(tmp_path):
                                                      r"without\); give every row a fold"),
     ("path,label\na.wav,x,extra\n", r"line 2: 3 values for 2 columns \['path', 'label'\]$"),
     ("path,label\n", "no data rows"),
-    ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n", r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
+    ("path,label\nsub/a.wav,x\nb.wav,y\nsub/../sub/a.wav,y\n",
+     r"line 4: sub/\.\./sub/a\.wav is the file already listed on line 2"),
 ])
 def test_csv_errors_name_file_and_row(tmp_path, content, message):
     manifest = tmp_path / "bad.csv"
@@ -1728,7 +1730,8 @@ def test_prepare_dataset_all_corrupt_raises(tmp_path):
                                            rf"relative paths in m.csv are read from its folder, {tmp_path}/lists$"):
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run2", log=lambda _: None)
     # some found (and corrupt), some not: the paths are right, so no word about where they are read from
-    manifest.write_text("path,label\n" + "".join(f"../data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3))
+    manifest.write_text("path,label\n"
+                        + "".join(f"../data/{label}/{i}.wav,{label}\n" for label in "ab" for i in range(3))
                         + "../data/c/0.wav,c\n")
     with pytest.raises(DatasetError, match=r"none of the 7 audio files could be read") as info:
         prepare_dataset(config_for(manifest, tmp_path), tmp_path / "run3", log=lambda _: None)
@@ -1846,7 +1849,8 @@ def test_prepare_dataset_draws_the_split_from_train_seed_and_the_fractions(tmp_p
 def test_prepare_dataset_test_fold_is_the_test_set_and_the_fold_before_it_validation(tmp_path):
     """README: `--test-fold K` is the test set, the fold before it (cyclically) validation."""
     us8k = make_us8k(tmp_path / "us8k", folds=4)
-    cases = [({"data.test_fold": 1}, 1, 4), ({"data.test_fold": 3}, 3, 2), ({"data.test_fold": 2, "data.val_fold": 4}, 2, 4)]
+    cases = [({"data.test_fold": 1}, 1, 4), ({"data.test_fold": 3}, 3, 2),
+             ({"data.test_fold": 2, "data.val_fold": 4}, 2, 4)]
     for n, (overrides, test_fold, val_fold) in enumerate(cases):
         data = prepare_dataset(config_for(us8k, tmp_path, **overrides), tmp_path / f"run{n}", log=lambda _: None)
         assert {i.fold for i in data.splits["test"]} == {test_fold}, overrides
@@ -1926,7 +1930,8 @@ def test_a_recording_exactly_the_size_of_a_splits_share_fits_it():
 def test_a_recording_is_stratified_under_its_majority_label(seed):
     """Three recordings of mostly 'bird' (3 bird clips and 1 'ant' clip each) and three 1-clip 'ant'
     recordings: the bird recordings are stratified as bird, so bird reaches train, val and test."""
-    examples = [Example(f"/d/r{r}_{k}.wav", "bird" if k < 3 else "ant", group=f"r{r}") for r in range(3) for k in range(4)]
+    examples = [Example(f"/d/r{r}_{k}.wav", "bird" if k < 3 else "ant", group=f"r{r}")
+                for r in range(3) for k in range(4)]
     examples += [Example(f"/d/a{r}.wav", "ant", group=f"a{r}") for r in range(3)]
     splits = split_examples(examples, seed=seed)
     for name in ("train", "val", "test"):
@@ -1966,7 +1971,8 @@ def test_split_csv_lists_only_the_readable_files_of_a_fold_split(tmp_path):
     written = read_split_csv(tmp_path / "run" / "split.csv")
     assert sum(map(len, written.values())) == 11
     assert str(tmp_path / "clips" / "a10.wav") not in {ex.path for exs in written.values() for ex in exs}
-    assert {n: [e.path for e in v] for n, v in written.items()} == {n: [i.source for i in v] for n, v in data.splits.items()}
+    assert ({n: [e.path for e in v] for n, v in written.items()}
+            == {n: [i.source for i in v] for n, v in data.splits.items()})
 
 
 def test_classes_missing_from_validation_or_test_are_noted(tmp_path):
@@ -1996,7 +2002,8 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
 
     nested = make_folder_tree(tmp_path / "one_level_up" / "sounds")  # --data one level above the classes
     with pytest.raises(DatasetError, match=r"one class \('sounds'\).*'sounds' holds 3 folders \(cat, dog, owl\): are "
-                                           r"they the classes\? give that folder as data.path \(--data .*one_level_up/sounds\)"):
+                                           r"they the classes\? give that folder as data.path "
+                                           r"\(--data .*one_level_up/sounds\)"):
         prepare_dataset(config_for(nested.parent, tmp_path), tmp_path / "run2", log=lambda _: None)
     pair = make_folder_tree(tmp_path / "pair_up" / "sounds", classes=("cat", "dog"))  # two classes are classes too
     with pytest.raises(DatasetError, match=r"'sounds' holds 2 folders \(cat, dog\): are they the classes\?"):
@@ -2014,7 +2021,8 @@ def test_one_class_is_refused_before_the_run_folder_keeps_a_split(tmp_path):
     with pytest.raises(DatasetError, match=r", and .*birds holds 2 CSV files \(extra.csv, labels.csv\): is one a "):
         prepare_dataset(config_for(beside, tmp_path), tmp_path / "run6", log=lambda _: None)
     esc50 = make_esc50(tmp_path / "esc50")  # forced to 'folder' (e.g. --pipeline folder): one class, 'audio'
-    with pytest.raises(DatasetError, match=r"one class \('audio'\).*this looks like esc50: use data.format 'auto' \(--format auto\)"):
+    with pytest.raises(DatasetError,
+                       match=r"one class \('audio'\).*this looks like esc50: use data.format 'auto' \(--format auto\)"):
         prepare_dataset(config_for(esc50, tmp_path, **{"data.format": "folder"}), tmp_path / "run3", log=lambda _: None)
 
 
@@ -2148,10 +2156,11 @@ def test_make_demo_dataset_checks_its_arguments_before_writing(tmp_path):
     # seed=np.int64(3) generated every clip, then failed writing the marker ("int64 is not JSON serializable")
     # and left a folder of clips without one; np.int64(2) clips were refused; sample_rate_hz=0 and
     # clip_seconds="0.1" failed inside numpy.
-    root = make_demo_dataset(tmp_path / "np", clips_per_class=np.int64(1), seed=np.int64(3), clip_seconds=np.float64(0.1),
-                             sample_rate_hz=np.int32(8000))
+    root = make_demo_dataset(tmp_path / "np", clips_per_class=np.int64(1), seed=np.int64(3),
+                             clip_seconds=np.float64(0.1), sample_rate_hz=np.int32(8000))
     marker = json.loads((root / ".sound_tf_demo.json").read_text())
-    assert (marker["clips_per_class"], marker["seed"], marker["sample_rate_hz"], marker["clip_seconds"]) == (1, 3, 8000, 0.1)
+    assert ((marker["clips_per_class"], marker["seed"], marker["sample_rate_hz"], marker["clip_seconds"])
+            == (1, 3, 8000, 0.1))
     assert sf.info(str(root / DEMO_CLASSES[0] / f"{DEMO_CLASSES[0]}_000.wav")).frames == 800
     plain = make_demo_dataset(tmp_path / "plain", clips_per_class=1, seed=3, clip_seconds=0.1, sample_rate_hz=8000)
     assert _digest(plain) == _digest(root)
@@ -2169,13 +2178,15 @@ def test_make_demo_dataset_checks_its_arguments_before_writing(tmp_path):
 
 def test_write_split_csv_writes_only_what_read_split_csv_reads(tmp_path):
     odd = [Example("/x/a,b.wav", "dog", group="g,1"), Example('/x/q"uote.wav', 'qu"o', fold=2),
-           Example("/x/ünï 雨.wav", "ünï"), Example("/x/ lead and trail .wav", "ca,t"), Example("/x/new\nline.wav", "d")]
+           Example("/x/ünï 雨.wav", "ünï"), Example("/x/ lead and trail .wav", "ca,t"),
+           Example("/x/new\nline.wav", "d")]
     splits = {"train": odd[:3], "val": odd[3:4], "test": odd[4:]}
     assert read_split_csv(write_split_csv(tmp_path / "odd.csv", splits)) == splits
     # A file in two splits (or twice in one), or a label with a line break, was written, and the run that
     # resumed from the file was refused by read_split_csv.
     with pytest.raises(DatasetError, match=r"/x/a.wav is listed twice \(in the train and test splits\)"):
-        write_split_csv(tmp_path / "leak.csv", {"train": [Example("/x/a.wav", "d")], "test": [Example("/x/a.wav", "d")]})
+        write_split_csv(tmp_path / "leak.csv",
+                        {"train": [Example("/x/a.wav", "d")], "test": [Example("/x/a.wav", "d")]})
     with pytest.raises(DatasetError, match="/x/b.wav: the label or group 'rain\\\\ny' holds a line break"):
         write_split_csv(tmp_path / "break.csv", {"train": [Example("/x/b.wav", "rain\ny")]})
     with pytest.raises(ConfigError, match="write_split_csv's 'train' split takes a list of Example"):
@@ -2236,9 +2247,9 @@ def test_a_fold_below_1_is_refused_with_the_file_line_and_value(tmp_path):
     UrbanSound8K folder 'fold-1'; folds count from 1 in the official datasets and in --test-fold."""
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,fold\n" + "".join(f"{c}{f}.wav,{c},{f}\n" for f in (1, 0, 2) for c in "ab"))
-    with pytest.raises(DatasetError, match=rf"^{re.escape(str(manifest))}, line 4: fold must be 1 or more \(folds count "
-                                           r"from 1, as ESC-50's, UrbanSound8K's and --test-fold do\), got '0'; folds "
-                                           r"numbered from 0: add 1 to every fold$"):
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(manifest))}, line 4: fold must be 1 or more "
+                                           r"\(folds count from 1, as ESC-50's, UrbanSound8K's and --test-fold do\), "
+                                           r"got '0'; folds numbered from 0: add 1 to every fold$"):
         load_examples(manifest)
     manifest.write_text("path,label,fold\na.wav,a,1\nb.wav,b,-2.0\n")
     with pytest.raises(DatasetError, match=r"m.csv, line 3: fold must be 1 or more .*, got '-2.0'$"):
@@ -2427,8 +2438,8 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         load_examples(root)
     assert ": 1 group of labels differs only in the spaces between words, case, Unicode form or leading zeros, " \
-           "and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / 'dog bark' (2 files); " \
-           "give their class folders one name if they are one class" in caplog.text
+           "and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (2 files) / " \
+           "'dog bark' (2 files); give their class folders one name if they are one class" in caplog.text
     caplog.clear()
     split = tmp_path / "split.csv"  # a hand-written data.split_file: its labels are checked as a dataset's are
     for name in ("a", "b", "c", "d", "e"):
@@ -2440,8 +2451,8 @@ def test_labels_that_differ_only_in_inner_spaces_are_pointed_out_with_the_files_
                                    log=lambda _: None)
     assert prepared.labels == ("dog  bark", "dog bark", "owl")
     assert f"{split}: 1 group of labels differs only in the spaces between words, case, Unicode form or leading " \
-           f"zeros, and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / 'dog bark' " \
-           f"(1 file)" in caplog.text
+           f"zeros, and its labels are separate classes (e.g. 'dog  bark' / 'dog bark'): 'dog  bark' (1 file) / " \
+           f"'dog bark' (1 file)" in caplog.text
 
 
 def test_a_manifest_path_with_backslashes_says_the_forward_slash_path_exists(tmp_path):
@@ -2451,7 +2462,8 @@ def test_a_manifest_path_with_backslashes_says_the_forward_slash_path_exists(tmp
     for c, label in enumerate(("cat", "dog", "owl")):
         for i in range(3):
             write_tone(tmp_path / "audio" / label / f"{i}.wav", 300.0 + 100 * c + 10 * i)
-            rows.append(f"audio\\{label}\\{i}.wav,{label}" if (label, i) == ("dog", 2) else f"audio/{label}/{i}.wav,{label}")
+            rows.append(f"audio\\{label}\\{i}.wav,{label}" if (label, i) == ("dog", 2)
+                        else f"audio/{label}/{i}.wav,{label}")
     rows.append("audio\\dog\\9.wav,dog")  # no such file either way: the plain reason
     manifest = tmp_path / "m.csv"
     manifest.write_text("\n".join(rows) + "\n")
