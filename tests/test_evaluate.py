@@ -209,7 +209,8 @@ def test_evaluate_run_takes_a_numpy_batch_size_and_refuses_a_bool(run, tmp_path)
     assert out == tmp_path / "np" and (out / "metrics.json").is_file()
     assert (metrics["confusion_matrix"], metrics["num_examples"]) == (saved["confusion_matrix"], saved["num_examples"])
     for batch_size in (True, np.True_, 2.0, "2", np.int64(0)):
-        with pytest.raises(ConfigError, match=rf"^batch_size \(--batch-size\) must be an integer >= 1, got {re.escape(repr(batch_size))}$"):
+        with pytest.raises(ConfigError, match=rf"^batch_size \(--batch-size\) must be an integer >= 1, got "
+                                              rf"{re.escape(repr(batch_size))}$"):
             evaluate_run(run.run_dir, batch_size=batch_size, out_dir=tmp_path / "bad", log=lambda m: None)
 
 

@@ -108,7 +108,8 @@ def test_feature_noise_reads_a_noise_bank_window_and_leaves_silence_alone(rng):
     config = features_config(noise_probability=1.0)
     bank = np.concatenate([0.05 * rng.standard_normal(25000), 0.2 * rng.standard_normal(15000)]).astype(np.float32)
     layer = augment.feature_augment_layer(config, noise_bank=bank)
-    assert layer.noise_mel_power.shape[0] == 1 and layer.noise_mel_power.shape[1] >= bank.size // config.hop_length_samples
+    assert (layer.noise_mel_power.shape[0] == 1
+            and layer.noise_mel_power.shape[1] >= bank.size // config.hop_length_samples)
     start = 30 * config.hop_length_samples
     window = bank[np.arange(start, start + config.audio.clip_samples) % bank.size]
     wave = tones()

@@ -341,7 +341,8 @@ def test_the_filterbank_takes_numpy_integer_sizes_and_never_a_bool():
 def test_numpy_and_whole_float_arguments_are_taken():
     layer = LogMel(sample_rate_hz=np.int64(16000), frame_length_samples=400.0, hop_length_samples=np.int32(160),
                    fft_length=512, num_mel_bins=np.int64(40), fmin_hz=np.float32(20.0), fmax_hz=8000, log_offset=1e-6)
-    assert (layer.sample_rate_hz, layer.frame_length_samples, layer.num_mel_bins, layer.fmax_hz) == (16000, 400, 40, 8000.0)
+    assert ((layer.sample_rate_hz, layer.frame_length_samples, layer.num_mel_bins, layer.fmax_hz)
+            == (16000, 400, 40, 8000.0))
     assert layer.mel_matrix.shape == (257, 40)
 
 

@@ -447,7 +447,8 @@ def test_the_gap_line_of_a_split_by_the_lists_advises_no_group_column(tree, tmp_
 def test_the_augment_line_says_the_noise_mixed_in_is_the_first_part_of_each_recording(tree, tmp_path):
     """With a silence class, training mixes in only the first 70% of each noise recording; the augment line read
     'from .../_background_noise_ (2 files, 12.6 s)' of recordings lasting 18 s, with no word of why. It now says which
-    part is mixed in and what the rest is for; without a clip cut (a share of 0) the whole is, and the line is as before."""
+    part is mixed in and what the rest is for; without a clip cut (a share of 0) the whole is, and the line is as
+    before."""
     from sound_tf import augment
 
     noise = tree / "_background_noise_"

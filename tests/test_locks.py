@@ -248,8 +248,8 @@ def test_a_claim_after_the_lock_file_was_deleted_lets_go_of_the_old_one(tmp_path
 
 
 def test_a_lock_is_handed_to_a_child_for_a_folder_whose_name_holds_a_colon(tmp_path):
-    """The handed lock is named ``<descriptor>:<lock file>``; a run folder named by the time (``runs/12:00``) has a colon
-    in that path, and the child must still count the lock as its own (split at the first colon)."""
+    """The handed lock is named ``<descriptor>:<lock file>``; a run folder named by the time (``runs/12:00``) has a
+    colon in that path, and the child must still count the lock as its own (split at the first colon)."""
     folder = tmp_path / "runs" / "2026-01-01T12:00"
     assert locks.claim_folder(folder) is None
     fd = locks.lock_descriptor(folder)

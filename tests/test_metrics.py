@@ -162,7 +162,8 @@ def test_labels_must_be_an_ordered_sequence_of_names():
     per_class named the wrong classes without a word. Refused; lists, tuples and arrays still work."""
     for bad, kind in (("cdb", "str"), ({"cat", "dog", "bird"}, "set"), ({"dog": 1, "cat": 0, "bird": 2}, "dict"),
                       (frozenset(LABELS), "frozenset")):
-        with pytest.raises(MetricsError, match=rf"labels must be a sequence of class names in column order .* a {kind}"):
+        with pytest.raises(MetricsError,
+                           match=rf"labels must be a sequence of class names in column order .* a {kind}"):
             compute_metrics(Y_TRUE, SCORES, bad)
     with pytest.raises(MetricsError, match="got a str"):
         confused_pairs([[3, 1, 0], [0, 2, 1], [1, 0, 2]], "cdb")
@@ -454,7 +455,8 @@ def test_precision_and_recall_are_not_interchangeable():
     y_pred = [0, 0, 0, 0, 1, 1] + [1, 1, 1] + [0, 1, 2, 2]
     scores = np.eye(3)[y_pred]
     expected = {"cat": (4 / 5, 4 / 6, 6), "dog": (3 / 6, 3 / 3, 3), "bird": (2 / 2, 2 / 4, 4)}
-    for m in (compute_metrics(y_true, scores, LABELS), metrics_from_confusion([[4, 2, 0], [0, 3, 0], [1, 1, 2]], LABELS)):
+    for m in (compute_metrics(y_true, scores, LABELS),
+              metrics_from_confusion([[4, 2, 0], [0, 3, 0], [1, 1, 2]], LABELS)):
         assert m["confusion_matrix"] == [[4, 2, 0], [0, 3, 0], [1, 1, 2]]
         for label, (precision, recall, support) in expected.items():
             stats = m["per_class"][label]

@@ -199,11 +199,14 @@ def test_waveform_and_logmel_sizes_are_whole_numbers_numpy_integers_too_never_a_
     path = plot_waveform_and_logmel(wave, log_mel, np.int64(8000), np.int32(80), tmp_path / "np.png")
     assert path.is_file()
     for value in (True, np.True_, 2.0, "2", np.array(2)):
-        with pytest.raises(ReportError, match=rf"^sample_rate_hz must be a positive integer, got {re.escape(repr(value))}$"):
+        with pytest.raises(ReportError,
+                           match=rf"^sample_rate_hz must be a positive integer, got {re.escape(repr(value))}$"):
             plot_waveform_and_logmel(wave, log_mel, value, 80, tmp_path / "x.png")
-        with pytest.raises(ReportError, match=rf"^hop_length_samples must be a positive integer, got {re.escape(repr(value))}$"):
+        with pytest.raises(ReportError,
+                           match=rf"^hop_length_samples must be a positive integer, got {re.escape(repr(value))}$"):
             plot_waveform_and_logmel(wave, log_mel, 8000, value, tmp_path / "x.png")
-    with pytest.raises(ReportError, match=r"^frame_length_samples must be an integer of at least the hop \(1\), got True$"):
+    with pytest.raises(ReportError,
+                       match=r"^frame_length_samples must be an integer of at least the hop \(1\), got True$"):
         plot_waveform_and_logmel(wave, log_mel, 8000, 1, tmp_path / "x.png", frame_length_samples=True)
 
 

@@ -219,8 +219,8 @@ def test_a_run_folder_whose_labels_were_reordered_by_hand_is_refused_by_the_kera
     data = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**data, "labels": data["labels"][::-1]}))
     for load in (lambda: load_run(copy, compile=False), lambda: load_backend(copy, "keras")):
-        with pytest.raises(SoundTFError, match=r"labels.txt lists the classes .*, but .*config.json says .*: one of them "
-                                               r"was edited"):
+        with pytest.raises(SoundTFError, match=r"labels.txt lists the classes .*, but .*config.json says .*: "
+                                               r"one of them was edited"):
             load()
     assert load_backend(run_dir, "keras").labels == Config.load(run_dir).labels  # the run as trained still loads
 

@@ -50,7 +50,8 @@ def test_embed_refuses_what_read_metadata_would_refuse():
             embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, key: value})
     with pytest.raises(ConfigError, match=r"info\['format'\] is 'sound_tf.tflite/0'"):
         embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "format": "sound_tf.tflite/0"})
-    assert read_metadata(embed_metadata(FLATBUFFER, labels=["a", "b"], info={**INFO, "format": FORMAT})).labels == ("a", "b")
+    assert read_metadata(embed_metadata(FLATBUFFER, labels=["a", "b"],
+                                        info={**INFO, "format": FORMAT})).labels == ("a", "b")
     for name in ("labels.txt", "sound_tf.json"):  # replaced the files written from labels / info
         with pytest.raises(ConfigError, match=f"extra_files may not name \\['{name}'\\]"):
             embed_metadata(FLATBUFFER, labels=["a", "b"], info=INFO, extra_files={name: b"x\ny\n"})
