@@ -219,9 +219,9 @@ def augment_file(path: str | Path, out_dir: str | Path, config: Config, *, count
 
     The original is the clip training would see: ``audio.clip_seconds`` from ``start_seconds`` on, padded
     with silence at the end when the file is shorter. When that clip is :data:`QUIETER_PART_DB` or more
-    below the file's loudest clip-long part, the log names where that part starts. The augmentation's settings are per clip (a shift
-    of at most ``augment.shift_max_clip_fraction`` of it, the model's noise tables a clip long), so a
-    whole long file would show other transforms than training applies.
+    below the file's loudest clip-long part, the log names where that part starts. The augmentation's settings
+    are per clip (a shift of at most ``augment.shift_max_clip_fraction`` of it, the model's noise tables a clip
+    long), so a whole long file would show other transforms than training applies.
 
     Raises
     ------

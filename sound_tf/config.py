@@ -1111,7 +1111,8 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
 
 
 def _overridden(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` (a :meth:`Config.to_dict`, changed in place) with the dotted ``overrides`` (see :func:`apply_overrides`)."""
+    """``data`` (a :meth:`Config.to_dict`, changed in place) with the dotted ``overrides``
+    (see :func:`apply_overrides`)."""
     if not isinstance(overrides, Mapping):  # else "'list' object has no attribute 'items'"
         raise ConfigError(f"overrides must be a mapping of 'section.key' to a value, e.g. {{'train.epochs': 3}}, "
                           f"got {type(overrides).__name__}")

@@ -88,7 +88,8 @@ def check_selection(*, data: str | None = None, fold: int | None = None, split: 
     if fold is not None and not is_whole(fold):  # "1" was "fold 1 does not exist"
         raise ConfigError(f"fold must be an integer (a fold number of the data), got {fold!r}")
     if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
-        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")  # not train.batch_size
+        # not train.batch_size
+        raise ConfigError(f"batch_size (--batch-size) must be an integer >= 1, got {batch_size!r}")
     if split is not None and data is not None:
         raise DatasetError("--split selects rows of the run's own split.csv; with --data use --fold (or nothing "
                            "to evaluate the whole dataset)")

@@ -1670,9 +1670,9 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                    "their mean (as evaluation); accuracy and accuracy_drop_points over the run's test split; top-1 "
                    "agreement with Keras (agreement, disagreements) over agreement_clips: the test split, and where "
                    "its clips are too few to hold an artefact to its threshold the further splits named under "
-                   "checks (agreement_by_split counts each); window_agreement and max_abs_probability_diff compare single windows of "
-                   "the test split. TFLite files run with "
-                   "the runtime's default delegate (XNNPACK) where it applies; builtin_kernels holds the same "
+                   "checks (agreement_by_split counts each); window_agreement and max_abs_probability_diff compare "
+                   "single windows of the test split. TFLite files run with the runtime's default delegate "
+                   "(XNNPACK) where it applies; builtin_kernels holds the same "
                    "measurements of float16, dynamic, int8 and int8_features on TFLite's built-in kernels alone "
                    "(no delegate, as a device without XNNPACK runs them), held to the same thresholds, and their "
                    "max_abs_probability_diff_from_default_kernels",

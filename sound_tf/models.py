@@ -273,7 +273,8 @@ def build_model(config: Config, *, feature_mean: np.ndarray | None = None,
         Fewer than two labels, an unknown architecture or statistics of the wrong shape.
     """
     if not isinstance(config, Config):  # else "'dict' object has no attribute 'labels'"
-        raise ConfigError(f"build_model expects a sound_tf Config (e.g. Config.load(run_dir)), got {type(config).__name__}")
+        raise ConfigError(f"build_model expects a sound_tf Config (e.g. Config.load(run_dir)), "
+                          f"got {type(config).__name__}")
     if len(config.labels) < 2:
         raise ConfigError(f"a classifier needs at least 2 labels, got {len(config.labels)}: {config.labels!r}")
     if config.model.name not in BODIES:

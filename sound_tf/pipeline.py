@@ -388,7 +388,8 @@ def training_dataset(
             (wave, label), clip = example if partner is not None else (example, None)
             pair = tf.stack([draw_word, tf.cast(index, tf.int32)])  # [2]
             # One split gives every consumer its own seed (every op in a tf.data function costs about 1 us per example).
-            crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(tf.random.experimental.stateless_split(pair, num=4))
+            crop_seed, aug_seed, partner_seed, mix_seed = tf.unstack(
+                tf.random.experimental.stateless_split(pair, num=4))
             wave = as_float(random_pad_or_crop(wave, length, crop_seed))  # [length]
             label = tf.one_hot(label, classes)  # [classes]
             if partner is not None:

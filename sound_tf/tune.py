@@ -1081,7 +1081,8 @@ def _wait_for_oracle(host: str, port: str, out: Path, log: Callable[[str], None]
         if given_up or reported is None or time.monotonic() - reported >= report_seconds:  # chief.json read only here
             hint, ended = _chief_hint(out, port, wording)
             if given_up:
-                advice = "" if ended else "; give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT"
+                advice = ("" if ended
+                          else "; give every worker the chief's KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT")
                 raise ConfigError(f"{host}:{port}: no oracle answered there within {wait_seconds:g} s ({reason})"
                                   f"{hint}{advice}")
             log(f"worker {tuner_id()}: no oracle answers at {host}:{port} yet ({reason}){hint}; waiting up to "

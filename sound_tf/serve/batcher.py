@@ -69,8 +69,8 @@ class MicroBatcher:
         ``on_queue(windows_waiting)`` whenever the queue changes (metrics).
     """
 
-    def __init__(self, predict: Callable[[np.ndarray], Mapping[str, np.ndarray]], *, max_batch_size: int, max_wait_ms: float,
-                 max_queue_windows: int, on_batch: Callable[[int, float], None] | None = None,
+    def __init__(self, predict: Callable[[np.ndarray], Mapping[str, np.ndarray]], *, max_batch_size: int,
+                 max_wait_ms: float, max_queue_windows: int, on_batch: Callable[[int, float], None] | None = None,
                  on_queue: Callable[[int], None] | None = None):
         if not is_whole(max_batch_size) or max_batch_size < 1:
             raise ValueError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")

@@ -94,7 +94,8 @@ class ReadyResponse(BaseModel):
     status: Literal["ready", "loading", "failed", "stopped"]
     backend: str | None = None
     model_file: str | None = Field(default=None, description="The model file or folder served (model_int8.tflite).")
-    variant: str | None = Field(default=None, description="The TFLite variant served (float32, float16, dynamic, int8).")
+    variant: str | None = Field(default=None,
+                                description="The TFLite variant served (float32, float16, dynamic, int8).")
     num_classes: int | None = None
     sample_rate_hz: int | None = None
     clip_seconds: float | None = None

@@ -286,8 +286,9 @@ class ClassifierService:
             raise ServeError(503, "timeout", f"{name}: no answer from the model within "
                                              f"{self.settings.request_timeout_seconds:g} s; try again") from None
         except Exception as exc:  # the batcher has logged the traceback
-            raise ServeError(500, "inference_failed", f"{name}: the model failed on this request "
-                                                      f"({type(exc).__name__}); the request id is in the logs") from None
+            raise ServeError(500, "inference_failed",
+                             f"{name}: the model failed on this request ({type(exc).__name__}); "
+                             f"the request id is in the logs") from None
         clip = backend.aggregate(outputs)  # [classes]
         k = max(1, min(int(top_k), backend.num_classes))
         top = top_classes(clip, backend.labels, k)  # rounded like every window's and like predict's and lite's
