@@ -12,10 +12,10 @@ acts on the waveform, so with today's defaults, every transform in the model, ne
 pipelines are alike; a revision older than ``training_augmenter`` gets the same rule applied to its
 ``make_waveform_augmenter``; the results name what each side mapped), fills the memory cache with one epoch,
 then takes the process's CPU time over ``--epochs`` epochs (no model), all from one iterator, as training
-streams them. (Iterated afresh, an epoch-keyed dataset
-builds its inner pipeline again each time, which costs milliseconds per iteration: about 0.03 ms per
-clip over these 240 clips, next to nothing over a real training set, and training never does it.) Clips are 240 synthetic 5-s 22.05 kHz 16-bit WAVs (``bench/pipeline.py``'s chirps in noise),
-the form the decode cache stores.
+streams them. (Iterated afresh, an epoch-keyed dataset builds its inner pipeline again each time, which costs
+milliseconds per iteration: about 0.03 ms per clip over these 240 clips, next to nothing over a real training
+set, and training never does it.) Clips are 240 synthetic 5-s 22.05 kHz 16-bit WAVs (``bench/pipeline.py``'s
+chirps in noise), the form the decode cache stores.
 
 Usage: ``python bench/pipeline_ab.py --against 762bd3e [--pairs 6] [--epochs 12] [--tag NAME]``. Writes
 ``bench/results/pipeline_ab[_<tag>].json`` (or ``--result``; an existing file is not overwritten without

@@ -131,8 +131,9 @@ def main() -> None:
     print("| configuration | clips/s | CPU ms per clip | pool threads | tf.data threads | main thread |")
     print("|---|---|---|---|---|---|")
     for name, m in medians.items():
-        print(f"| {name} | {m['clips_per_s']:.0f} | {m['cpu_ms_per_clip']:.2f} | {m['pool threads cpu_ms_per_clip']:.2f} | "
-              f"{m['tf.data threads cpu_ms_per_clip']:.2f} | {m['main thread cpu_ms_per_clip']:.2f} |")
+        print(f"| {name} | {m['clips_per_s']:.0f} | {m['cpu_ms_per_clip']:.2f} | "
+              f"{m['pool threads cpu_ms_per_clip']:.2f} | {m['tf.data threads cpu_ms_per_clip']:.2f} | "
+              f"{m['main thread cpu_ms_per_clip']:.2f} |")
 
 
 if __name__ == "__main__":
