@@ -89,18 +89,25 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _root_logging_restored():
-    """Give the root logger back its handlers and level after each test. A command run in a test
-    (``train.main``) points the root logger at that test's captured stdout (capsys), which is closed when
-    the test ends; a later test's log records then printed "--- Logging error ---" into its own stderr."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    """Give the root logger, and the loggers the server's logging configuration sets, back their handlers, level
+    and propagation after each test. A command run in a test (``train.main``) points the root logger at that
+    test's captured stdout (capsys), which is closed when the test ends; a later test's log records then printed
+    "--- Logging error ---" into its own stderr. The server's configuration (:func:`sound_tf.serve.logs
+    .configure_logging`, run by a test_serve test) stops ``sound_tf.audio`` propagating: a later test that reads
+    its warnings with caplog (test_evaluate's skipped files, run after test_serve) saw none."""
+    from sound_tf.serve.logs import logging_config
+
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in logging_config()["loggers"]]
+    saved = [(logger.handlers[:], logger.level, logger.propagate, logger.disabled) for logger in loggers]
     yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    for logger, (handlers, level, propagate, disabled) in zip(loggers, saved):
+        for handler in logger.handlers[:]:
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 def hold_folder(folder: Path) -> subprocess.Popen:
