@@ -267,6 +267,19 @@ def test_add_noise_refuses_a_given_noise_power_that_is_not_a_power(noise_power, 
     np.testing.assert_array_equal(augment.add_noise(wave, noise, 10.0, noise_power=0.0).numpy(), wave)  # silent
 
 
+@pytest.mark.parametrize("snr_db", [-80.5, 200.5, 250.0, float("nan"), float("-inf"), tf.constant(300.0)])
+def test_add_noise_refuses_an_snr_outside_its_range_by_name(snr_db, rng):
+    """add_noise documents SNRs in [-80, 200] dB, or infinity for no noise: one beyond either end, NaN or minus
+    infinity is refused with the argument's name and value, and the ends themselves are taken."""
+    wave, noise = sine(440.0, 0.25, RATE_HZ), rng.standard_normal(RATE_HZ // 4).astype(np.float32)
+    with pytest.raises(ConfigError, match=r"^snr_db must be in \[-80.0, 200.0\], got "):
+        augment.add_noise(wave, noise, snr_db)
+    loudest = augment.add_noise(wave, noise, -80.0).numpy()
+    assert rms_db(wave) - rms_db(loudest - wave) == pytest.approx(-80.0, abs=0.01)
+    np.testing.assert_allclose(augment.add_noise(wave, noise, 200.0).numpy(), wave, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(augment.add_noise(wave, noise, float("inf")).numpy(), wave)  # no noise at all
+
+
 @pytest.mark.parametrize("color, exponent", [("white", 0.0), ("pink", 1.0), ("brown", 2.0)])
 def test_generated_noise_has_the_colour_slope(color, exponent):
     noise = augment.colored_noise(4 * RATE_HZ, tf.constant([5, 6]), exponent=exponent).numpy()
@@ -583,6 +596,26 @@ def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
     every_off = {f"augment.{name}": 0.0 for name in AugmentConfig.__dataclass_fields__ if name.endswith("_probability")}
     assert augment.summary_line(apply_overrides(Config(), every_off)) == (
         "augment: on, but every transform's probability (augment.*_probability) is 0: nothing is applied")
+
+
+@pytest.mark.parametrize("setting", ["shift_gain_domain", "rescale_domain", "noise_domain", "mixup_domain"])
+def test_the_log_line_places_each_transform_by_its_own_domain_setting(setting):
+    """Each ``augment.*_domain`` setting moves its own transforms, and only those, to the waveform: the log line
+    and domain_of say ``(waveform)`` for them and ``(features)`` for the others; SpecAugment names no domain."""
+    placed = {"shift_gain_domain": {"shift", "gain"}, "rescale_domain": {"speed", "stretch", "pitch"},
+              "noise_domain": {"noise"}, "mixup_domain": {"mixup"}}[setting]
+    config = apply_overrides(Config(), {f"augment.{setting}": "waveform", "augment.stretch_probability": 0.2})
+    line = augment.summary_line(config)
+    assert line.startswith("augment: ")
+    shown = {}
+    for part in line[len("augment: "):].split(", "):
+        domain = re.findall(r"\((features|waveform)\)", part)
+        shown[part.split(" ")[0]] = domain[0] if domain else None
+    expected = {name: "waveform" if name in placed else "features"
+                for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "mixup")}
+    assert shown == {**expected, "SpecAugment": None}
+    assert {name: augment.domain_of(config, name) for name in augment.applied_transforms(config)} == {
+        **expected, "spec": None}
 
 
 def test_a_noise_folder_shorter_than_a_clip_is_named_in_a_warning(tmp_path, rng, caplog):
