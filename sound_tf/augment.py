@@ -982,8 +982,8 @@ class WaveformAugmenter:
         """Random parameters for one clip of ``num_samples`` samples, from a ``[2]`` integer seed.
 
         Every transform owns one row of a single stateless uniform draw (whether it applies, its
-        value) and the noise source and offset have a seed of their own (``stateless_split``), so
-        changing one transform's settings never changes what the others draw.
+        value) and the noise source and offset own its last row, so changing one transform's settings
+        never changes what the others draw.
         Transforms not applied carry their neutral value (shift 0, factors 1, 0 semitones, 0 dB) and
         ``<name>_applied = False``.
 
