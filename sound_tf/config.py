@@ -28,6 +28,7 @@ import json
 import math
 import numbers
 import os
+import re
 import tomllib
 import types
 import typing
@@ -338,6 +339,12 @@ class DataConfig:
         ``_background_noise_``. ``None``: no such class.
     silence_share : float
         The silence class's size as a share of all examples of each split, in [0, 1).
+    group_pattern : str or None
+        For data whose files bring no group of their own (a folder per class, a CSV without a ``group`` column): a
+        regular expression with exactly one capturing group, searched in each file's name without its extension;
+        the group it captures is the file's group (``^\\d+_([a-z]+)_`` gives FSDD's ``3_jackson_12`` the speaker
+        ``jackson``), so a split or crossval's folds keep each group whole. A file it does not match is its own
+        group; matching none is an error. ``None``: each file is its own group.
     """
 
     path: str | None = None
@@ -356,6 +363,7 @@ class DataConfig:
     other_share: float = 0.1
     silence_label: str | None = None
     silence_share: float = 0.1
+    group_pattern: str | None = None
 
     #: Where validation comes from with three folds or more (see ``val_from``).
     VAL_FROM: typing.ClassVar[tuple[str, ...]] = ("fold", "training")
@@ -382,6 +390,25 @@ class DataConfig:
                f"data.split_file fixes every split, so data.val_from {self.val_from!r} would not be used: give one or "
                f"the other")
         self._check_classes()
+        self._check_group_pattern()
+
+    def _check_group_pattern(self) -> None:
+        """``group_pattern``: text that compiles as a regular expression with exactly one capturing group, and no
+        ``split_file`` (whose split and groups are fixed)."""
+        pattern = self.group_pattern
+        if pattern is None:
+            return
+        _check(isinstance(pattern, str) and pattern != "",
+               f"data.group_pattern must be a regular expression with one capturing group (text), got {pattern!r}")
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as exc:
+            raise ConfigError(f"data.group_pattern '{pattern}' is not a regular expression: {exc}") from None
+        _check(groups == 1, f"data.group_pattern '{pattern}' has {groups} capturing groups; it needs exactly one, "
+                            f"around the part of the file name that names the group (a speaker, a recording): "
+                            f"e.g. '^\\d+_([a-z]+)_' (write (?:...) for a group that captures nothing)")
+        _check(self.split_file is None, f"data.split_file fixes every split, so data.group_pattern '{pattern}' would "
+                                        f"not be used: give one or the other")
 
     @property
     def cuts_silence(self) -> bool:

@@ -429,7 +429,7 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     has none; no file decoded, nor the audio folder walked: its warnings are the run's). Nothing is read for a folder
     tree when no fold is given (its walk is the run's), nor for the demo or a ``data.split_file`` (which the
     cross-validation refuses)."""
-    from .datasets import choose_labels, load_examples, resolve_source
+    from .datasets import choose_labels, group_by_pattern, load_examples, resolve_source
 
     data = config.data
     if data.path is None or data.format == "demo" or data.split_file is not None:
@@ -445,8 +445,8 @@ def check_folds(config: Config, *, k: int = DEFAULT_K, folds: Sequence[int] | No
     quiet.disabled = True
     try:
         # walk=False: the audio folder is not walked for warnings no one is shown (the run's reading says them)
-        examples, _ = plan_folds(choose_labels(load_examples(root, fmt, walk=False), data, root)[0], k=k,
-                                 seed=config.train.seed, data_format=fmt)
+        grouped, _ = group_by_pattern(load_examples(root, fmt, walk=False), data.group_pattern, root, fmt)
+        examples, _ = plan_folds(choose_labels(grouped, data, root)[0], k=k, seed=config.train.seed, data_format=fmt)
     finally:
         quiet.disabled = was
     all_folds = sorted({ex.fold for ex in examples})
@@ -461,7 +461,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, choose_labels, draw_other, lengths_line,
+    from .datasets import (check_two_classes, choose_labels, draw_other, group_by_pattern, lengths_line,
                            listing_locator, load_examples, rates_line, resolve_source, warn_speakers_not_grouped,
                            with_listed_line, write_split_csv)
     from .train import run_log
@@ -484,7 +484,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
             f"once" + ("" if alone is None else f" ({folds_given} runs fold {alone} alone)"))
     root, fmt = resolve_source(config, log)
     left_out: list[tuple[str, str]] = []  # recordings ffmpeg converts: in skipped.csv with its line, as train's
-    loaded = load_examples(root, fmt, left_out=left_out)
+    loaded, grouped_line = group_by_pattern(load_examples(root, fmt, left_out=left_out), config.data.group_pattern,
+                                            root, fmt)
+    if grouped_line is not None:
+        log(grouped_line)
     loaded, chosen = choose_labels(loaded, config.data, root)  # data.keep_labels, other_label
     check_two_classes(root, fmt, [ex.label for ex in loaded])  # before any state is written
     if fmt == "folder":  # --k folds of single files: a speaker's recordings could be in training and test

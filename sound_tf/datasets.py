@@ -17,7 +17,9 @@ Five layouts are read (``detect_format`` picks one), plus the built-in synthetic
     every other file fold 1 (so the default test and validation folds are the official split); the noise
     folder is no class. Without the lists, split by speaker with the fractions.
 
-``group`` names the source recording: clips cut from one recording always land in the same split.
+``group`` names the source recording: clips cut from one recording always land in the same split. Data whose files
+bring no group (a folder per class, a CSV without ``group``) can take it from the file names with
+``data.group_pattern`` (:func:`group_by_pattern`).
 :func:`prepare_dataset` ties everything together for the training command: load, split (or reuse a
 ``split.csv``), decode once through :class:`~sound_tf.audio.DecodeCache`, report unreadable files in
 ``skipped.csv``.
@@ -37,6 +39,7 @@ import math
 import numbers
 import os
 import posixpath
+import re
 import shlex
 import time
 import unicodedata
@@ -71,6 +74,7 @@ __all__ = [
     "check_two_classes",
     "default_demo_dir",
     "detect_format",
+    "group_by_pattern",
     "lengths_line",
     "load_examples",
     "longer_than_clip",
@@ -288,12 +292,12 @@ FAR_FROM_FRACTION = 1.5
 
 
 def split_shares_line(counts: Mapping[str, int], val_fraction: float, test_fraction: float, *,
-                      grouped: bool) -> str | None:
+                      grouped: bool, group_source: str = "the group column") -> str | None:
     """A note when a drawn split's validation or test share of the clips (``counts``: clips per split) is far
     from its fraction (:data:`FAR_FROM_FRACTION`), ``None`` otherwise. The split takes whole groups per class
-    (``grouped``: the data's group column, or a file each) and gives each held-out split at least one: with 4
-    speakers in a group column, validation and test held a quarter each against fractions of 0.15, and half the
-    clips trained, with nothing in the log but the counts."""
+    (``grouped``: the data's groups, from ``group_source``, or a file each) and gives each held-out split at least
+    one: with 4 speakers in a group column, validation and test held a quarter each against fractions of 0.15, and
+    half the clips trained, with nothing in the log but the counts."""
     total = sum(counts.values())
     if total == 0:
         return None
@@ -303,7 +307,7 @@ def split_shares_line(counts: Mapping[str, int], val_fraction: float, test_fract
     if all(round(1 / FAR_FROM_FRACTION, 6) <= round(shares[name] / fractions[name], 6) <= FAR_FROM_FRACTION
            for name in shares):
         return None
-    how = ("each class's source groups (the group column) go whole into one split, at least one into each "
+    how = (f"each class's source groups ({group_source}) go whole into one split, at least one into each "
            "held-out split, so a class of few groups" if grouped else
            "each class gives at least one file to each held-out split, so a class of few files")
     return (f"data: note: validation holds {shares['val']:.0%} of the clips and test {shares['test']:.0%}, against "
@@ -1098,6 +1102,57 @@ def _speaker(path: str) -> str | None:
     name = posixpath.basename(path.replace(os.sep, "/"))
     speaker, nohash, _ = name.partition(SPEECH_COMMANDS_NOHASH)
     return speaker if nohash and speaker else None
+
+
+#: The formats whose files bring their own groups, which ``data.group_pattern`` leaves as they are.
+OWN_GROUP_FORMATS = {"esc50": "ESC-50's metadata gives each clip its src_file",
+                     "urbansound8k": "UrbanSound8K's metadata gives each clip its fsID",
+                     "speech_commands": "Speech Commands' file names give each file its speaker"}
+
+
+def group_by_pattern(examples: Sequence[Example], pattern: str | None, root: str | os.PathLike,
+                     fmt: str) -> tuple[list[Example], str | None]:
+    """``examples`` with the groups ``pattern`` (``data.group_pattern``) finds in their file names, and the log line
+    that says so; unchanged (and no line) without a pattern or when the data brings its own groups.
+
+    Group 1 of ``re.search(pattern, stem)`` (the file's name without its extension) is the example's group, so a split
+    or crossval's folds keep the files of one speaker or source recording together. A folder per class had no way to
+    say it: FSDD's digit folders (``3_jackson_12.wav``) put each speaker in training and test alike, without a word.
+    A file the pattern does not match (or whose group comes out empty) stays a group of its own; one warning counts
+    them with an example name. Data that brings its groups (:data:`OWN_GROUP_FORMATS`; a CSV with a ``group``
+    column) keeps them, with a warning that the pattern is not used.
+
+    Raises
+    ------
+    DatasetError
+        The pattern matches none of the file names (naming the pattern and one name).
+    """
+    examples = list(examples)
+    if pattern is None or not examples:
+        return examples, None
+    own = OWN_GROUP_FORMATS.get(fmt) or ("the manifest's group column gives the groups"
+                                         if any(ex.group is not None for ex in examples) else None)
+    if own is not None:
+        logger.warning("data.group_pattern '%s' is not used: %s", pattern, own)
+        return examples, None
+    compiled = re.compile(pattern)
+    stems = [Path(ex.path).stem for ex in examples]
+    found = [match.group(1) or None if (match := compiled.search(stem)) else None for stem in stems]
+    unmatched = [stem for stem, group in zip(stems, found) if group is None]
+    if len(unmatched) == len(examples):
+        raise DatasetError(f"{root}: data.group_pattern '{pattern}' matches none of the "
+                           f"{counted(len(examples), 'file names')} (e.g. {stems[0]!r}; it is searched in the name "
+                           f"without its extension, and its group must capture some text): fix the pattern, or leave "
+                           f"it out to make each file a group of its own")
+    if unmatched:
+        logger.warning("data.group_pattern '%s' does not match %d of the %s (e.g. %r): each of them is a group of its "
+                       "own, free to fall in any split or fold", pattern, len(unmatched),
+                       counted(len(examples), "file names"), unmatched[0])
+    grouped = [dataclasses.replace(ex, group=group) for ex, group in zip(examples, found)]
+    first = next((stem, group) for stem, group in zip(stems, found) if group is not None)
+    groups = len({group for group in found if group is not None})
+    return grouped, (f"data: {counted(groups, 'groups')} from data.group_pattern '{pattern}' "
+                     f"({first[0]}: {first[1]}); a group's files share one split or fold")
 
 
 def warn_speakers_not_grouped(examples: Sequence[Example], root: str | os.PathLike) -> None:
@@ -2496,6 +2551,7 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
     silence = data.silence_label is not None and data.silence_share > 0 and not split_path.is_file()
     noise_dir = silence_noise_dir(config, root, fmt) if silence else None  # before any file is decoded
     chosen: dict[str, Any] = {}  # what became of the labels not kept
+    grouped_line: str | None = None  # the groups data.group_pattern finds in the file names, said
     left_out: list[tuple[str, str]] = []  # recordings ffmpeg converts, in skipped.csv with the line that does
     if split_path.is_file():
         splits, split_source = read_split_csv(split_path, run_file=True), f"reused {split_path}"
@@ -2507,6 +2563,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         examples, splits, split_source = load_examples(root, fmt, left_out=left_out), None, "computed"
         if silence:
             _refuse_silence_of_the_data(examples, data, root)
+        examples, grouped_line = group_by_pattern(examples, data.group_pattern, root, fmt)
+        if grouped_line is not None:
+            log(grouped_line)
         examples, chosen = choose_labels(examples, data, root)
         if fmt == "folder":  # a split is drawn: file by file, unless the names tell the speakers
             warn_speakers_not_grouped(examples, root)
@@ -2650,7 +2709,8 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         stats["chosen_classes"] = [line.removeprefix("data: ") for line in chosen_lines]
     if split_source == "computed" and (shares := split_shares_line(
             {name: len(items[name]) for name in SPLITS}, config.data.val_fraction, config.data.test_fraction,
-            grouped=any(ex.group is not None for ex in all_examples))) is not None:
+            grouped=any(ex.group is not None for ex in all_examples),
+            group_source="data.group_pattern" if grouped_line is not None else "the group column")) is not None:
         log(shares)
     for name in ("val", "test"):
         absent = [label for label in labels if label not in per_class[name]]

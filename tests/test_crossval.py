@@ -655,6 +655,47 @@ def test_a_recording_ffmpeg_converts_is_listed_in_crossvals_skipped_csv_as_in_tr
     assert items == {"files": "20", "skipped": "2"}
 
 
+def test_crossval_of_a_folder_keeps_each_speaker_of_data_group_pattern_in_one_fold(tmp_path, monkeypatch):
+    """FSDD as digit folders (``<digit>_<speaker>_<take>.wav``): --k folds were drawn file by file, every speaker in
+    every fold. With data.group_pattern each speaker is one fold's, in folds.csv and the fold's splits, and the log
+    says the groups and whom the fold tests; check_folds plans the same folds before TensorFlow. No training."""
+    from sound_tf.crossval import check_folds, run_crossval
+
+    given = _fold_data_kept(monkeypatch)
+    data = tmp_path / "digits"
+    speakers = ("ann", "bob", "cyd", "dee", "eve", "fay")
+    t = np.arange(SR // 4) / SR
+    for digit, (label, freq) in enumerate(TONES_HZ.items()):
+        (data / label).mkdir(parents=True)
+        for s, speaker in enumerate(speakers):
+            for take in range(2):
+                wave = 0.3 * np.sin(2 * np.pi * freq * (1 + 0.01 * s + 0.003 * take) * t)
+                sf.write(data / label / f"{digit}_{speaker}_{take}.wav", wave.astype(np.float32), SR, subtype="PCM_16")
+    config = apply_overrides(Config(), {"data.path": str(data), "audio.sample_rate_hz": SR, "audio.clip_seconds": 0.25,
+                                        "data.cache_dir": str(tmp_path / "cache"),
+                                        "data.group_pattern": r"^\d+_([a-z]+)_"})
+    check_folds(config, k=3, folds=[1])
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    with (tmp_path / "cv" / "folds.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    folds_of = defaultdict(set)
+    for row in rows:
+        assert row["group"] == Path(row["path"]).stem.split("_")[1]
+        folds_of[row["group"]].add(row["fold"])
+    assert set(folds_of) == set(speakers) and all(len(folds) == 1 for folds in folds_of.values())
+    assert Counter(next(iter(folds)) for folds in folds_of.values()) == {"1": 2, "2": 2, "3": 2}
+    fold = given["fold_1"].splits
+    tested = sorted({item.group for item in fold["test"]})
+    assert len(tested) == 2 and not set(tested) & {item.group for name in ("train", "val") for item in fold[name]}
+    assert any(line.startswith("data: 6 groups from data.group_pattern '^\\d+_([a-z]+)_'") for line in lines), lines
+    assert any(line.startswith("fold 1: ") and line.endswith(f"test 12 clips of groups {', '.join(tested)}")
+               for line in lines), lines
+    with pytest.raises(DatasetError, match=r"data.group_pattern '\^x\(\\d\)' matches none of the 36 file names"):
+        check_folds(apply_overrides(config, {"data.group_pattern": r"^x(\d)"}), k=3, folds=[1])
+
+
 def test_the_header_counts_the_test_splits_each_fold_runs_drawn_once(tmp_path, monkeypatch):
     """With data.other_label the header counts the clips each fold tests, the other class's share drawn; it drew every
     fold's splits for that, and each fold drew its own again (the same draw). They are drawn once now: the header's

@@ -3115,3 +3115,117 @@ def test_a_manifest_beside_the_folders_read_as_classes_is_named(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
         load_examples(root)
     assert "manifest" not in caplog.text
+
+
+# -- data.group_pattern: groups from the file names --------------------------------------------------------
+SPEAKER_PATTERN = r"^\d+_([a-z]+)_"
+DIGIT_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def make_digit_folders(root: Path, speakers=DIGIT_SPEAKERS, takes: int = 2) -> Path:
+    """FSDD laid out as a folder per digit: ``root/<digit name>/<digit>_<speaker>_<take>.wav``, a tone each."""
+    for digit, name in enumerate(("zero", "one", "two")):
+        for s, speaker in enumerate(speakers):
+            for take in range(takes):
+                write_tone(root / name / f"{digit}_{speaker}_{take}.wav", 300.0 + 200 * digit + 10 * s + take)
+    return root
+
+
+def _speakers_by_split(prepared) -> dict[str, set[str]]:
+    """The speaker each split's files name (``<digit>_<speaker>_<take>``), read from the file names."""
+    return {name: {Path(item.source).stem.split("_")[1] for item in prepared.splits[name]} for name in SPLITS}
+
+
+def test_group_pattern_groups_a_folder_by_speaker_so_no_speaker_is_in_two_splits(tmp_path):
+    """FSDD as digit folders split file by file put every speaker in training and test; data.group_pattern gives each
+    file the speaker its name holds, the split keeps each speaker whole, the log says so, and split.csv keeps the
+    groups."""
+    root = make_digit_folders(tmp_path / "digits")
+    plain = prepare_dataset(config_for(root, tmp_path), tmp_path / "plain", log=lambda _: None)
+    alone = _speakers_by_split(plain)
+    assert alone["train"] & alone["test"] and alone["train"] & alone["val"]  # what the pattern is for
+    lines: list[str] = []
+    prepared = prepare_dataset(config_for(root, tmp_path, **{"data.group_pattern": SPEAKER_PATTERN}),
+                               tmp_path / "grouped", log=lines.append)
+    speakers = _speakers_by_split(prepared)
+    assert not (speakers["train"] & speakers["val"] or speakers["train"] & speakers["test"]
+                or speakers["val"] & speakers["test"])
+    assert set.union(*speakers.values()) == set(DIGIT_SPEAKERS)
+    assert all(item.group == Path(item.source).stem.split("_")[1] for name in SPLITS for item in prepared.splits[name])
+    first = Path(load_examples(root)[0].path).stem
+    assert (f"data: 6 groups from data.group_pattern '{SPEAKER_PATTERN}' ({first}: {first.split('_')[1]}); a group's "
+            f"files share one split or fold") in lines
+    saved = read_split_csv(tmp_path / "grouped" / "split.csv")
+    assert {ex.group for name in SPLITS for ex in saved[name]} == set(DIGIT_SPEAKERS)
+
+
+def test_group_pattern_names_the_files_it_does_not_match_in_one_line(tmp_path, caplog):
+    """A file whose name the pattern does not match is a group of its own; one warning counts them and names one."""
+    from sound_tf.datasets import group_by_pattern
+
+    root = make_digit_folders(tmp_path / "digits", speakers=("george", "theo"))
+    for i in range(3):
+        write_tone(root / "one" / f"take{i}.wav")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        examples, line = group_by_pattern(load_examples(root), SPEAKER_PATTERN, root, "folder")
+    assert {Path(ex.path).stem: ex.group for ex in examples if ex.group is None} == {f"take{i}": None for i in range(3)}
+    assert Counter(ex.group for ex in examples if ex.group is not None) == {"george": 6, "theo": 6}
+    assert line is not None and line.startswith("data: 2 groups from")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"data.group_pattern '{SPEAKER_PATTERN}' does not match 3 of the 15 file names (e.g. 'take0'): each of them "
+        f"is a group of its own, free to fall in any split or fold"]
+
+
+def test_a_group_pattern_that_matches_no_file_name_is_an_error(tmp_path):
+    """A pattern that matches nothing is a mistake (a typo, a name's other layout), not 'every file its own group'."""
+    root = make_digit_folders(tmp_path / "digits", speakers=("george", "theo"))
+    first = Path(load_examples(root)[0].path).stem
+    with pytest.raises(DatasetError, match=re.escape(
+            f"{root}: data.group_pattern '^speaker-(\\w+)' matches none of the 12 file names (e.g. '{first}'; it is "
+            f"searched in the name without its extension")):
+        prepare_dataset(config_for(root, tmp_path, **{"data.group_pattern": r"^speaker-(\w+)"}), tmp_path / "run",
+                        log=lambda _: None)
+    assert not (tmp_path / "run" / "split.csv").exists()
+
+
+def test_group_pattern_leaves_the_groups_data_brings_and_groups_a_manifest_without_them(tmp_path, caplog):
+    """A CSV's group column (and Speech Commands' speakers) are the data's own groups: kept, the pattern said unused.
+    A manifest without a group column gets its groups from the pattern, as a folder does."""
+    from sound_tf.datasets import group_by_pattern
+
+    root = make_digit_folders(tmp_path / "digits", speakers=("george", "theo"))
+    paths = sorted(root.rglob("*.wav"))
+    (root / "grouped.csv").write_text("path,label,group\n" + "".join(
+        f"{p.relative_to(root).as_posix()},{p.parent.name},room{p.stem[-1]}\n" for p in paths))
+    (root / "plain.csv").write_text("path,label\n" + "".join(
+        f"{p.relative_to(root).as_posix()},{p.parent.name}\n" for p in paths))
+    own = load_examples(root / "grouped.csv")
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert group_by_pattern(own, SPEAKER_PATTERN, root / "grouped.csv", "csv") == (own, None)
+    assert {ex.group for ex in own} == {"room0", "room1"}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"data.group_pattern '{SPEAKER_PATTERN}' is not used: the manifest's group column gives the groups"]
+    plain, line = group_by_pattern(load_examples(root / "plain.csv"), SPEAKER_PATTERN, root / "plain.csv", "csv")
+    assert Counter(ex.group for ex in plain) == {"george": 6, "theo": 6} and line is not None
+    speech = load_examples(make_speech_commands(tmp_path / "sc"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sound_tf.datasets"):
+        assert group_by_pattern(speech, r"^(\w+)_", tmp_path / "sc", "speech_commands") == (speech, None)
+    assert "is not used: Speech Commands' file names give each file its speaker" in caplog.text
+
+
+@pytest.mark.parametrize("pattern, message", [
+    (r"^\d+_[a-z]+_", r"data.group_pattern '^\d+_[a-z]+_' has 0 capturing groups; it needs exactly one"),
+    (r"^(\d+)_([a-z]+)_", r"data.group_pattern '^(\d+)_([a-z]+)_' has 2 capturing groups; it needs exactly one"),
+    (r"^\d+_([a-z]+_", r"data.group_pattern '^\d+_([a-z]+_' is not a regular expression: missing ), unterminated "
+                       r"subpattern"),
+    ("", "data.group_pattern must be a regular expression with one capturing group (text), got ''"),
+])
+def test_a_group_pattern_without_exactly_one_group_or_that_does_not_compile_is_refused(pattern, message):
+    """Checked with the other data settings (a recipe, --set, config.json), naming the setting and the problem."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        apply_overrides(Config(), {"data.group_pattern": pattern})
+    with pytest.raises(ConfigError, match=re.escape(
+            f"data.split_file fixes every split, so data.group_pattern '{SPEAKER_PATTERN}' would not be used")):
+        apply_overrides(Config(), {"data.group_pattern": SPEAKER_PATTERN, "data.split_file": "runs/r/split.csv"})
+    assert apply_overrides(Config(), {"data.group_pattern": SPEAKER_PATTERN}).data.group_pattern == SPEAKER_PATTERN
