@@ -928,7 +928,9 @@ def tflite_op_summary(model_bytes: bytes) -> dict[str, Any]:
     Returns ``{"ops": {dtype: {op: count}}, "float_ops": [...], "int8_ops": [...], "hybrid_ops": [...],
     "input": {...}, "outputs": {name: {...}}}``. ``QUANTIZE``/``DEQUANTIZE`` appear under their output dtype;
     ``hybrid_ops`` compute in float from int8 weights (dynamic-range quantisation);
-    ``float16_constants`` counts constants stored as float16 (expanded to float32 at load).
+    ``float16_constants`` counts constants stored as float16 (expanded to float32 at load). Each output gives its
+    ``output_index``, its place among the model's outputs: TFLite Micro reads no signature and finds an output by
+    its place (``interpreter.output(output_index)``).
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -953,10 +955,12 @@ def tflite_op_summary(model_bytes: bytes) -> dict[str, Any]:
 
     floats = sorted({name for dtype in ("float32", "complex64", "float16") for name in ops.get(dtype, {})})
     named = interpreter.get_signature_runner().get_output_details()  # signature name -> tensor
+    order = [detail["index"] for detail in interpreter.get_output_details()]  # tensor of each output, in place order
     return {"ops": ops, "float_ops": floats, "int8_ops": sorted(ops.get("int8", {})), "hybrid_ops": sorted(hybrid),
             "float16_constants": sum(1 for t in tensors.values() if np.dtype(t["dtype"]) == np.float16),
             "input": describe(interpreter.get_input_details()[0]),
-            "outputs": {name: describe(detail) for name, detail in sorted(named.items())}}
+            "outputs": {name: {**describe(detail), "output_index": order.index(detail["index"])}
+                        for name, detail in sorted(named.items())}}
 
 
 def _check_frontend_float(model_bytes: bytes, variant: str) -> None:
@@ -1635,7 +1639,10 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                 summary = tflite_op_summary(flat)
                 spec["input"], spec["outputs"] = summary["input"], summary["outputs"]
                 spec["quantisation_rule"] = ("q = clip(round(x / input.scale) + input.zero_point, -128, 127); "
-                                             "value = (q_out - outputs[name].zero_point) * outputs[name].scale; "
+                                             "value = (q_out - outputs[name].zero_point) * outputs[name].scale, "
+                                             "q_out being the model's output at place outputs[name].output_index "
+                                             "(TFLite Micro, which reads no signature: "
+                                             "interpreter.output(output_index)); "
                                              "average logits over the windows of a long recording")
                 spec_bytes = json.dumps(spec, indent=1).encode("utf-8")
                 (out / FEATURES_FILE).write_bytes(spec_bytes)

@@ -403,6 +403,32 @@ def test_features_json_is_enough_to_compute_the_features_model_input(bundle):
     assert picks == list(run.model(windows).numpy().argmax(axis=1))
 
 
+def test_features_json_says_which_output_is_which_by_place_as_tflite_micro_reads_them(bundle):
+    """TFLite Micro reads no signature: it takes an output by its place (``interpreter.output(i)``).
+    features.json's (and export.json's) ``output_index`` of each named output is the place of the tensor the
+    signature gives that name, so the logits read by place are the signature's logits."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run, result = bundle
+    spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+    assert sorted(o["output_index"] for o in spec["outputs"].values()) == [0, 1]
+    interpreter = Interpreter(model_path=str(result.path("int8_features")), num_threads=1)
+    interpreter.allocate_tensors()
+    features = _features_from_spec(spec, _test_windows(run, run.config)[0])  # [frames, mels]
+    q = np.clip(np.round(features / spec["input"]["scale"]) + spec["input"]["zero_point"], -128, 127)
+    by_name = interpreter.get_signature_runner()(log_mel=q.astype(np.int8)[None])  # name -> [1, classes]
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], q.astype(np.int8)[None])
+    interpreter.invoke()
+    places = interpreter.get_output_details()  # in the model's output order, as interpreter.output(i)
+    for name, output in spec["outputs"].items():
+        np.testing.assert_array_equal(interpreter.get_tensor(places[output["output_index"]]["index"]), by_name[name])
+    assert not np.array_equal(by_name["logits"], by_name["probabilities"])  # the two are told apart
+    for variant in export.TFLITE_FILES:  # export.json gives it for every .tflite file
+        outputs = result.report["artefacts"][variant]["outputs"]
+        assert sorted(o["output_index"] for o in outputs.values()) == [0, 1], variant
+    assert result.report["artefacts"]["int8_features"]["outputs"] == spec["outputs"]
+
+
 def test_lite_runner_gives_the_keras_labels_on_test_files(bundle):
     run, result = bundle
     test_items = run.data.splits["test"]
