@@ -755,8 +755,11 @@ def feature_spec(model: keras.Model, config: Config) -> dict[str, Any]:
         "labels": list(config.labels),
         "framing": {
             "frame_length_samples": frame, "hop_length_samples": hop, "num_frames": log_mel.num_frames(samples),
-            "rule": "frame t holds samples [t * hop, t * hop + frame_length) of the clip (float in [-1, 1]); no "
-                    "centre or end padding, so num_frames = 1 + (clip_samples - frame_length) // hop",
+            "rule": "frame t holds samples [t * hop, t * hop + frame_length) of the clip (float in [-1, 1]: 16-bit "
+                    "PCM / 32768, as the model was trained on; a clip is clip_samples at sample_rate_hz, a shorter "
+                    "recording zero-padded at its end, a longer one cut into clips every window_hop_samples, the "
+                    "last zero-padded); no centre or end padding of the frames, so num_frames = 1 + (clip_samples "
+                    "- frame_length) // hop",
         },
         "window": {"type": "periodic_hann", "rule": "w[n] = 0.5 - 0.5 * cos(2 * pi * n / frame_length), "
                                                     "n = 0 .. frame_length - 1; the frame is multiplied by w"},

@@ -429,6 +429,33 @@ def test_features_json_says_which_output_is_which_by_place_as_tflite_micro_reads
     assert result.report["artefacts"]["int8_features"]["outputs"] == spec["outputs"]
 
 
+def test_features_json_says_how_a_devices_16_bit_samples_become_the_clips_it_frames(bundle):
+    """A microphone gives 16-bit PCM: features.json's framing rule says to divide it by 32768 and pad a short
+    recording with zeros at its end, cutting a long one into clips every window_hop_samples; so done with a test
+    file's samples, the rule gives the features the model's own frontend computes from them."""
+    run, result = bundle
+    spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+    assert "16-bit PCM / 32768" in spec["framing"]["rule"] and "zero-padded" in spec["framing"]["rule"]
+    clip, hop = spec["clip_samples"], spec["window_hop_samples"]
+    paths = export.read_clips(run.run_dir, run.config, "test").windows.paths
+    pcm = {len(w): w for w in (sf.read(path, dtype="int16")[0] for path in paths)}  # samples -> [samples] int16
+    short, long = pcm[min(pcm)], pcm[max(pcm)]
+    assert len(short) < clip and len(long) > clip + hop  # one padded clip; a recording of three clips or more
+    frontend = export.frontend_model(run.model)
+    for wave in (short, long):
+        starts = range(0, max(len(wave) - clip, 0) + hop, hop)  # each clip's first sample
+        padded = np.zeros(starts[-1] + clip)  # zeros after the recording's end
+        padded[:len(wave)] = wave / 32768
+        device = np.stack([_features_from_spec(spec, padded[s:s + clip]) for s in starts])  # [clips, frames, mels]
+        model = frontend(split_windows(wave / np.float32(32768), clip_samples=clip, hop_samples=hop)).numpy()
+        assert device.shape == model.shape and np.max(np.abs(device - model)) < 2e-3
+    # the scale matters: samples taken as they are (up to 32767) move the first frame's every feature, by
+    # ln(32768 ** 2) / std where its power is well above the log offset
+    scaled, unscaled = (_features_from_spec(spec, np.pad(short / scale, (0, clip - len(short))))
+                        for scale in (32768, 1))
+    assert np.min(np.abs(unscaled[0] - scaled[0])) > 1
+
+
 def test_lite_runner_gives_the_keras_labels_on_test_files(bundle):
     run, result = bundle
     test_items = run.data.splits["test"]
