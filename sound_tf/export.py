@@ -146,7 +146,8 @@ PRECISION_NOTES = {
                      "is the network alone (features computed outside the model)",
 }
 #: What each TFLite artefact's ``activation_bytes_peak`` in ``export.json`` is (see
-#: :func:`sound_tf.tflite_meta.activation_memory`); the log gives it as ``RAM >= ... KB`` beside the size.
+#: :func:`sound_tf.tflite_meta.activation_memory`); the log gives it as ``RAM >= ... KB`` beside the size, after the
+#: ``flatbuffer ... KB`` a device's flash holds (the file less its appended archive: ``flatbuffer_bytes``).
 ACTIVATION_MEMORY_NOTE = (
     "activation_bytes_peak: an estimate of the RAM a TFLite model's activations need (TFLite Micro's tensor arena), "
     "the largest sum, over its operators in execution order, of the bytes of the non-constant tensors alive at an "
@@ -154,7 +155,7 @@ ACTIVATION_MEMORY_NOTE = (
     "the end for the outputs; batch 1); activation_peak_op is that operator's index and name. Weights (constant "
     "tensors) are flash, not counted. A lower bound: a planner's arena adds alignment and fragmentation (TFLite "
     "Micro's greedy planner), and kernels' scratch buffers and the interpreter's own structures come on top")
-RAM_COLUMN = len(f"RAM >= {0:7.1f} KB  ")  # the log's column of it (blank for the SavedModel)
+RAM_COLUMN = len(f"flatbuffer {0:7.1f} KB  RAM >= {0:7.1f} KB  ")  # the log's column of both (blank for the SavedModel)
 _WARMUP_RUNS = 3
 FEW_CALIBRATION_WINDOWS = 100  # TensorFlow's post-training quantisation guide asks for ~100-500 samples
 
@@ -1608,14 +1609,17 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                 f"from Keras")
 
     def measure(name: str, runner: _Runner, path: Path, builtin: _Runner | None = None,
-                activation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                activation: Mapping[str, Any] | None = None, flatbuffer_bytes: int | None = None) -> dict[str, Any]:
         """``builtin``: the same artefact on TFLite's built-in kernels alone, measured as a second kernel set;
-        ``activation``: a TFLite model's :func:`activation_memory`, logged beside its size."""
+        ``activation``: a TFLite model's :func:`activation_memory`, and ``flatbuffer_bytes`` the model without the
+        archive appended to its file (what a microcontroller's flash holds), both logged beside its size."""
         entry, window_probs = scored(name, runner)
         entry = {"file": path.name, "size_bytes": _size_bytes(path), **entry}
-        ram = (f"RAM >= {activation['activation_bytes_peak'] / 1024:7.1f} KB  " if activation is not None
-               else " " * RAM_COLUMN)  # a lower bound: the activations alone
-        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {ram}{line(entry)}")
+        memory = (f"flatbuffer {flatbuffer_bytes / 1024:7.1f} KB  "
+                  f"RAM >= {activation['activation_bytes_peak'] / 1024:7.1f} KB  "
+                  if activation is not None and flatbuffer_bytes is not None
+                  else " " * RAM_COLUMN)  # RAM: a lower bound, the activations alone
+        log(f"export: {name:<13} {entry['size_bytes'] / 1024:8.1f} KB  {memory}{line(entry)}")
         if builtin is not None:
             other, other_windows = scored(name, builtin)
             other["max_abs_probability_diff_from_default_kernels"] = float(np.abs(other_windows - window_probs).max())
@@ -1665,7 +1669,8 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
             builtin = (_tflite_runner(variant, path, features, kernels="builtin")
                        if variant in BUILTIN_KERNEL_ARTEFACTS else None)
             activation = activation_memory(flat)
-            entries[variant] = {**measure(variant, _tflite_runner(variant, path, features), path, builtin, activation),
+            entries[variant] = {**measure(variant, _tflite_runner(variant, path, features), path, builtin, activation,
+                                          len(flat)),
                                 "flatbuffer_bytes": len(flat), **activation, **summary}
             entries[variant]["precision"] = PRECISION_NOTES[variant]
 

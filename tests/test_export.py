@@ -317,8 +317,9 @@ def test_metadata_is_embedded_in_every_tflite_file(bundle):
 
 def test_export_records_and_logs_each_tflite_models_activation_memory(bundle, tmp_path, monkeypatch):
     """export.json gives each .tflite file's activation peak as activation_memory reads it from the file, and the
-    log gives it beside the size ('RAM >= ... KB'), a blank column for the SavedModel, the built-in kernels' line
-    still under the latency."""
+    log gives it beside the size ('RAM >= ... KB'), after the flash the model takes on a device ('flatbuffer ... KB':
+    the file less its appended archive, smaller than the file size the line begins with), a blank column for the
+    SavedModel, the built-in kernels' line still under the latency."""
     run, result = bundle
     for variant in export.TFLITE_FILES:
         entry = result.report["artefacts"][variant]
@@ -337,8 +338,12 @@ def test_export_records_and_logs_each_tflite_models_activation_memory(bundle, tm
     assert "lower bound" in report["activation_memory"]["what"]
     saved, float16, builtin = (next(m for m in messages if m.startswith(f"export: {start}"))
                                for start in ("saved_model", "float16", "  built-in kernels"))
-    assert f" KB  RAM >= {peak / 1024:7.1f} KB     1.00 ms  accuracy" in float16
-    assert "RAM" not in saved and "RAM" not in builtin
+    flat = len(strip_metadata((out / export.TFLITE_FILES["float16"]).read_bytes()))
+    size = (out / export.TFLITE_FILES["float16"]).stat().st_size
+    assert report["artefacts"]["float16"]["flatbuffer_bytes"] == flat < size
+    assert (f"float16       {size / 1024:8.1f} KB  flatbuffer {flat / 1024:7.1f} KB  RAM >= {peak / 1024:7.1f} KB     "
+            f"1.00 ms  accuracy") in float16
+    assert "RAM" not in saved and "RAM" not in builtin and "flatbuffer" not in saved
     assert saved.index("1.00 ms") == float16.index("1.00 ms") == builtin.index("1.00 ms")
 
 
