@@ -1298,7 +1298,8 @@ def _missed_and_met(report: Mapping[str, Any]) -> str:
     met = [name for name in names if name not in missed]
     said = f"{and_list(missed)} missed them" + (f", {and_list(met)} met them" if met else "")
     if "int8_features" in missed and len(missed) == 1:
-        said += " (int8_features takes log-mel features, for a microcontroller: neither lite nor the server runs it)"
+        said += (" (int8_features is the microcontroller's model, on log-mel features it computes itself; lite and the "
+                 "server run the others)")
     return said
 
 

@@ -573,8 +573,8 @@ def test_the_refusal_names_the_artefacts_that_missed_the_thresholds_and_those_th
     report = {"artefacts": entries, "failures": export.check_thresholds(entries, profile)}
     assert len(report["failures"]) == 4  # agreement and drop, on both kernel sets
     assert export._missed_and_met(report) == (
-        "int8_features missed them, float32 and int8 met them (int8_features takes log-mel features, for a "
-        "microcontroller: neither lite nor the server runs it)")
+        "int8_features missed them, float32 and int8 met them (int8_features is the microcontroller's model, on "
+        "log-mel features it computes itself; lite and the server run the others)")
     entries = {**entries, "int8": {**passing, "builtin_kernels": dict(differing)},
                "int8_features": {**passing, "builtin_kernels": dict(passing)}}
     report = {"artefacts": entries, "failures": export.check_thresholds(entries, profile)}
