@@ -108,7 +108,7 @@ from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_re
 from .locks import claim_file, claim_folder, holds, inherit_lock, process_alive, release_file, release_folder
 from .quiet import native_logs_held, quiet_tensorflow
 from .run_state import export_pending, read_state, write_state
-from .tflite_meta import FEATURES_FILE, activation_memory, embed_metadata
+from .tflite_meta import FEATURES_FILE, activation_memory, embed_metadata, failed_artefacts
 
 __all__ = ["ARTEFACTS", "ExportError", "ExportProfile", "ExportResult", "check_request", "check_thresholds",
            "export_claims", "export_run", "feature_spec", "load_profile", "load_run_model", "main", "tflite_op_summary"]
@@ -1293,8 +1293,7 @@ def _missed_and_met(report: Mapping[str, Any]) -> str:
     features model alone missed them (2 of 60 test clips) was told to pass --allow-degraded, without a word that
     its SavedModel, float32, float16, dynamic and int8 models, the ones ``lite`` and the server run, had passed."""
     names = [name for name in report["artefacts"] if name != "keras"]
-    missed = [name for name in names
-              if any(failure.startswith((f"{name}:", f"{name} (")) for failure in report["failures"])]
+    missed = failed_artefacts(names, report["failures"])
     met = [name for name in names if name not in missed]
     said = f"{and_list(missed)} missed them" + (f", {and_list(met)} met them" if met else "")
     if "int8_features" in missed and len(missed) == 1:

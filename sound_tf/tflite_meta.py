@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ConfigError, is_whole
 
 __all__ = ["FORMAT", "LABELS_FILE", "INFO_FILE", "FEATURES_FILE", "REQUIRED_KEYS", "ModelMetadata",
-           "activation_memory", "embed_metadata", "read_metadata", "strip_metadata"]
+           "activation_memory", "embed_metadata", "failed_artefacts", "read_metadata", "strip_metadata"]
 
 #: Version tag written into ``sound_tf.json``; bump it when the layout changes.
 FORMAT = "sound_tf.tflite/1"
@@ -92,6 +92,13 @@ class ModelMetadata:
     @property
     def window_hop_samples(self) -> int:
         return int(self.info["window_hop_samples"])
+
+
+def failed_artefacts(names: Sequence[str], failures: Sequence[str]) -> list[str]:
+    """The artefacts of ``names`` (``export.json``'s) that a line of its ``failures`` belongs to: a line begins with
+    the artefact's name and ``:``, or with it and `` (``, as ``int8 (built-in kernels): ...`` does, which is int8's
+    and not int8_features'. Export's refusal and the server's warning for a degraded bundle both name them."""
+    return [name for name in names if any(failure.startswith((f"{name}:", f"{name} (")) for failure in failures)]
 
 
 def _is_tflite(data: bytes) -> bool:

@@ -257,3 +257,14 @@ def test_activation_memory_refuses_what_is_not_a_model_and_needs_no_tensorflow(t
             "'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(activation_memory(path.read_bytes())["activation_bytes_peak"]), "False"]
+
+
+def test_failed_artefacts_tell_int8_from_int8_features():
+    from sound_tf.tflite_meta import failed_artefacts
+
+    names = ["saved_model", "float32", "int8", "int8_features"]
+    assert failed_artefacts(names, ["int8 (built-in kernels): top-1 agreement 96.67% < 97.00%"]) == ["int8"]
+    assert failed_artefacts(names, ["int8_features: top-1 agreement 96.67% < 97.00%"]) == ["int8_features"]
+    assert failed_artefacts(names, ["int8_features (built-in kernels): accuracy drop 3.33 points > 1",
+                                    "float32: top-1 agreement 99.00% < 99.50%"]) == ["float32", "int8_features"]
+    assert failed_artefacts(names, []) == []

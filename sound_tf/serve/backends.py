@@ -37,7 +37,7 @@ from ..audio import check_finite_windows, check_windows
 from ..config import CONFIG_FILENAME, Config, unfinished_run_hint
 from ..errors import ConfigError, SoundTFError, and_list, counted, is_whole
 from ..lite import LOGITS, PROBABILITIES, aggregate_logits, not_event_labels, window_logits
-from ..tflite_meta import read_metadata
+from ..tflite_meta import failed_artefacts, read_metadata
 
 __all__ = ["Backend", "KerasBackend", "LiteBackend", "ModelInfo", "SavedModelBackend", "load_backend",
            "resolve_backend"]
@@ -167,8 +167,7 @@ def _warn_if_degraded(report: dict | None, model_dir: Path, path: Path) -> None:
     failures = [str(f) for f in report.get("failures") or []]
     served = next((name for name, entry in report["artefacts"].items()
                    if isinstance(entry, dict) and entry.get("file") == path.name), path.name)
-    failed = [name for name in report["artefacts"]  # "int8 (built-in kernels): ..." is int8's, not int8_features'
-              if any(f.startswith((f"{name}:", f"{name} (")) for f in failures)]
+    failed = failed_artefacts(list(report["artefacts"]), failures)
     if served in failed:
         message = (f"serving a degraded export: {served}, the model served, failed its parity checks and was "
                    f"accepted with --allow-degraded")
