@@ -461,8 +461,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
     import keras
 
     from . import evaluation
-    from .datasets import (check_two_classes, choose_labels, draw_other, group_by_pattern, lengths_line,
-                           listing_locator, load_examples, rates_line, resolve_source, warn_speakers_not_grouped,
+    from .datasets import (check_two_classes, choose_labels, data_lines, draw_other, group_by_pattern,
+                           listing_locator, load_examples, resolve_source, warn_speakers_not_grouped,
                            with_listed_line, write_split_csv)
     from .train import run_log
     from .trainer import imbalance_note, read_state, train_run
@@ -526,9 +526,8 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         item_of = {item.source: item for item in items}
         readable = [ex for ex in examples if ex.path in item_of]
         if items:  # as train and tune say it: the recordings' lengths against the clip each fold trains on
-            log(lengths_line([item.cached for item in items], config.audio.sample_rate_hz, config.audio.clip_seconds))
-            if (rates := rates_line([item.source for item in items], config.audio.sample_rate_hz)) is not None:
-                log(rates)
+            for line in data_lines([item.source for item in items], [item.cached for item in items], config):
+                log(line)
         reasons = dict(skipped)
         for fold in pending:  # a fold with nothing readable would vanish from the folds, or stop a later fold
             files = [ex.path for ex in examples if ex.fold == fold]
@@ -555,11 +554,9 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
         # The data lines of a fresh run, which a resumed one left out: the lengths from the sizes of the cache files
         # the folds' decoding left (none said when any is gone: they would all be decoded again), the rates from the
         # sources' headers
-        cached = evaluation.cached_files(readable, config)
-        if cached is not None:
-            log(lengths_line(cached, config.audio.sample_rate_hz, config.audio.clip_seconds))
-        if readable and (rates := rates_line([ex.path for ex in readable], config.audio.sample_rate_hz)) is not None:
-            log(rates)
+        if readable:
+            for line in data_lines([ex.path for ex in readable], evaluation.cached_files(readable, config), config):
+                log(line)
     other = config.data.other_label
     # Each fold's splits, drawn once (each fold's run drew them again after the header had): with the other class
     # the header counts the clips each fold tests, its share of the other class drawn; each fold run here trains on them

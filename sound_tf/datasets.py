@@ -75,6 +75,7 @@ __all__ = [
     "default_demo_dir",
     "detect_format",
     "group_by_pattern",
+    "data_lines",
     "lengths_line",
     "load_examples",
     "longer_than_clip",
@@ -313,6 +314,17 @@ def split_shares_line(counts: Mapping[str, int], val_fraction: float, test_fract
     return (f"data: note: validation holds {shares['val']:.0%} of the clips and test {shares['test']:.0%}, against "
             f"data.val_fraction {val_fraction:g} and data.test_fraction {test_fraction:g}: {how} cannot match the "
             f"fractions; training has {counts.get('train', 0) / total:.0%}")
+
+
+def data_lines(sources: Sequence[str], cached: Sequence[str] | None, config: Config) -> list[str]:
+    """The lines train, tune and crossval log about their decoded recordings: :func:`lengths_line` of the ``cached``
+    files (none when ``cached`` is ``None``: their cache files are gone) and :func:`rates_line` of the ``sources``
+    when any is below the config's rate."""
+    rate_hz = config.audio.sample_rate_hz
+    lines = [] if cached is None else [lengths_line(cached, rate_hz, config.audio.clip_seconds)]
+    if (rates := rates_line(sources, rate_hz)) is not None:
+        lines.append(rates)
+    return lines
 
 
 def rates_line(sources: Sequence[str], rate_hz: int, *, most: int = RATE_CHECK_FILES) -> str | None:
@@ -2691,11 +2703,9 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
              "decoded": result.decoded, "reused": result.reused,
              "skipped": len(skipped), **{f"{name}_items": len(items[name]) for name in SPLITS},
              "per_class": per_class}
-    log(lengths_line([item.cached for name in SPLITS for item in items[name]], config.audio.sample_rate_hz,
-                     config.audio.clip_seconds))
-    if (rates := rates_line([item.source for name in SPLITS for item in items[name]],
-                            config.audio.sample_rate_hz)) is not None:
-        log(rates)
+    decoded = [item for name in SPLITS for item in items[name]]
+    for line in data_lines([item.source for item in decoded], [item.cached for item in decoded], config):
+        log(line)
     # 'used': the files that train, validate and test (an unreadable one is among the skipped, not the used)
     used = len({ex.path for ex in all_examples if ex.label != data.silence_label and ex.path in result.cached})
     log((f"data: {used} files used ({left} of the other labels left out)" if left else f"data: {total} files")
