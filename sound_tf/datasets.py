@@ -80,6 +80,7 @@ __all__ = [
     "load_examples",
     "longer_than_clip",
     "make_demo_dataset",
+    "name_field_groups",
     "prepare_dataset",
     "rates_line",
     "read_split_csv",
@@ -1167,13 +1168,97 @@ def group_by_pattern(examples: Sequence[Example], pattern: str | None, root: str
                      f"({first[0]}: {first[1]}); a group's files share one split or fold")
 
 
+#: :func:`name_field_groups`: what separates the fields of a file name (``3_jackson_12``); the share of the file names
+#: that must have one layout (the same number of fields) for a field to be looked at; the fewest values a field needs
+#: (two could be a condition such as male and female, which is no group to hold out); the files per value it needs
+#: on average; the share of its values that must each be found in two classes or more; how many the warning names.
+NAME_FIELD_SEPARATORS = "_-. "
+NAME_LAYOUT_SHARE = 0.9
+NAME_FIELD_MIN_VALUES = 3
+NAME_FIELD_FILES_PER_VALUE = 2
+NAME_FIELD_SHARED_SHARE = 0.8
+NAME_FIELD_SHOWN = 4
+
+
+@dataclass(frozen=True)
+class NameField:
+    """A field of a folder's file names that recurs across its classes (:func:`name_field_groups`)."""
+
+    position: int  # from 0, in the names split at NAME_FIELD_SEPARATORS
+    pattern: str  # a data.group_pattern whose group is the field
+    values: Counter  # value -> files
+    classes: int  # the folder's classes
+    spread: tuple[int, int, int]  # the values in two classes or more, and the fewest and most classes one is in
+    example: str  # a file name (without its extension)
+
+    def spread_words(self) -> str:
+        """``each in all 10 classes``, ``each in 2 to 10 of the 10 classes``, ``5 of them in 3 of the 4 classes``."""
+        shared, low, high = self.spread
+        which = "each" if shared == len(self.values) else f"{shared} of them"
+        if low == high == self.classes:
+            return f"{which} in all {self.classes} classes"
+        return f"{which} in {low if low == high else f'{low} to {high}'} of the {self.classes} classes"
+
+
+def name_field_groups(examples: Sequence[Example]) -> NameField | None:
+    """The field of the file names that looks like a speaker or a source recording, or None.
+
+    FSDD as a folder per digit (``zero/0_jackson_12.wav``) names its speaker in the second field, and every speaker
+    is in every digit's folder; drawn file by file, the split puts each speaker in training and test. A field
+    qualifies when most names (:data:`NAME_LAYOUT_SHARE`) split into the same number of fields, it holds at least
+    :data:`NAME_FIELD_MIN_VALUES` values, at least :data:`NAME_FIELD_FILES_PER_VALUE` files per value on average, each
+    value with a letter and two characters or more (a take number such as ``12`` or a take letter such as ``A``
+    recurs across classes too, and is no group), and most of its values (:data:`NAME_FIELD_SHARED_SHARE`) in two
+    classes or more (a field that is the class itself is in one). Of several, the one with the most values; its
+    pattern is checked to give each name that field.
+    """
+    classes = len({ex.label for ex in examples})
+    if classes < 2:
+        return None
+    separators = f"[{re.escape(NAME_FIELD_SEPARATORS)}]+"
+    stems = [Path(ex.path).stem for ex in examples]
+    fields = [re.split(separators, stem) for stem in stems]
+    layout, held = Counter(len(f) for f in fields).most_common(1)[0]
+    if layout < 2 or held < NAME_LAYOUT_SHARE * len(examples):
+        return None
+    laid = [(stem, f, ex.label) for stem, f, ex in zip(stems, fields, examples) if len(f) == layout]
+    best: NameField | None = None
+    for position in range(layout):
+        spread: dict[str, set[str]] = defaultdict(set)
+        for _, f, label in laid:
+            spread[f[position]].add(label)
+        shared = [len(labels) for labels in spread.values() if len(labels) >= 2]
+        if (len(spread) < NAME_FIELD_MIN_VALUES or len(spread) * NAME_FIELD_FILES_PER_VALUE > held
+                or any(len(value) < 2 or not re.search(r"[^\W\d_]", value) for value in spread)
+                or len(shared) < NAME_FIELD_SHARED_SHARE * len(spread)
+                or (best is not None and len(spread) <= len(best.values))):
+            continue
+        pattern = _field_pattern(position, {c for stem, _, _ in laid for c in stem if c in NAME_FIELD_SEPARATORS})
+        compiled = re.compile(pattern)
+        if all((m := compiled.search(stem)) is not None and m.group(1) == f[position] for stem, f, _ in laid):
+            best = NameField(position, pattern, Counter(f[position] for _, f, _ in laid), classes,
+                             (len(shared), min(shared), max(shared)), laid[0][0])
+    return best
+
+
+def _field_pattern(position: int, separators: set[str]) -> str:
+    """A regular expression whose one group is field ``position`` of a name whose fields ``separators`` part:
+    ``^[^_]+_([^_]+)`` for the second field of ``3_jackson_12``."""
+    chars = "".join(sorted(separators))
+    field = "[^" + re.escape(chars).replace("\\ ", " ") + "]+"
+    between = re.escape(chars) if len(chars) == 1 else "[" + re.escape(chars) + "]+"
+    return "^" + (field + between) * position + "(" + field + ")"
+
+
 def warn_speakers_not_grouped(examples: Sequence[Example], root: str | os.PathLike) -> None:
-    """Warn when a folder dataset's files are all named ``<speaker>_nohash_<n>``, as Speech Commands' are.
+    """Warn when a folder dataset's files are all named ``<speaker>_nohash_<n>``, as Speech Commands' are, or
+    when a field of its file names recurs across its classes (:func:`name_field_groups`), as FSDD's speakers do.
 
     Such a folder without the lists and ``_background_noise_`` (some word folders copied out) is read as a
     folder of classes, each file its own group, so a drawn split or ``--k`` folds can put one speaker in
-    training and test; ``--format speech_commands`` groups the files by speaker. Nothing is said when any
-    file is named otherwise or no speaker has two files.
+    training and test; ``--format speech_commands`` groups the files by speaker, and ``data.group_pattern``
+    (whose pattern the warning gives) by the field. Nothing is said when the files have groups, or when they are
+    all named ``<speaker>_nohash_<n>`` and no speaker has two files.
     """
     test_set = separate_test_set_note(Path(root))
     if test_set is not None:  # its _unknown_ and _silence_ files are not named by speaker: said of the whole folder
@@ -1181,8 +1266,21 @@ def warn_speakers_not_grouped(examples: Sequence[Example], root: str | os.PathLi
                        "speakers' recordings can fall in training and test alike, and %s are trained as two more "
                        "words", test_set, " and ".join(SPEECH_COMMANDS_TEST_SET_CLASSES))
         return
+    if not examples or any(ex.group for ex in examples):
+        return
     speakers = Counter(_speaker(ex.path) for ex in examples)
-    if not examples or None in speakers or max(speakers.values()) < 2 or any(ex.group for ex in examples):
+    if None in speakers:  # not Speech Commands' names: perhaps another field of them recurs across the classes
+        if (field := name_field_groups(examples)) is not None:
+            values = ", ".join(value for value, _ in field.values.most_common(NAME_FIELD_SHOWN))
+            more = ", ..." if len(field.values) > NAME_FIELD_SHOWN else ""
+            logger.warning("the file names under %s share a field across their classes: field %d of %r holds %d "
+                           "values (%s%s), %s; if it names a speaker or a source recording, a split drawn "
+                           "file by file puts its recordings in training and test alike, scoring higher than new "
+                           "speakers will: --set 'data.group_pattern=%s' keeps each in one split or fold", root,
+                           field.position + 1, field.example, len(field.values), values, more,
+                           field.spread_words(), field.pattern)
+        return
+    if max(speakers.values()) < 2:
         return
     logger.warning("every file under %s is named <speaker>_nohash_<n>, as Speech Commands' are, but the folder "
                    "holds neither its lists (%s) nor %s, so it is read as a folder of classes, each file its "
