@@ -9,8 +9,10 @@ run with its test scores, then every setting whose value is not the same in all 
 were scored on different test clips (another split, other data), it says so: their scores do not
 measure the same thing. Runs that differ in their seed alone and were given the same clips are averaged, one line
 per arm of the ablation with its spread. Cross-validations run on the same folds and test clips are compared fold
-by fold, each against the first given: the differences, their mean and spread, and the folds each wins. Nothing
-is trained or loaded, and TensorFlow is not imported.
+by fold, each against the first given: the differences, their mean and spread, the folds each wins and an exact
+Wilcoxon signed-rank test's p-value. Train runs scored on the same test clips are compared clip by clip, each against
+the first given, from their ``errors.csv``: the clips both get right, each alone, neither, and an exact McNemar test's
+p-value. Nothing is trained or loaded, and TensorFlow is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
 train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a
@@ -77,6 +79,9 @@ class RunSummary:
     seconds: float | None = None
     export: str | None = None
     test_set: str | None = None  # a digest of the clips the scores come from
+    #: a train run's test clips, each as its path under data.path (:func:`_clip_key`) and its label: the rows of
+    #: its ``split.csv`` that :attr:`test_set` is the digest of (``None``: no split.csv)
+    test_keys: frozenset[tuple[str, str]] | None = None
     data: str | None = None  # a digest of every clip the run was given, with its label (split.csv, folds.csv)
     data_clips: int | None = None  # how many
     #: a cross-validation's scores per fold done (``{"1": {"accuracy": ...}}``: crossval.json's ``per_fold``, or its
@@ -498,8 +503,9 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     split = run_dir / "split.csv"
     if split.is_file():
         rows = _read_csv_rows(split, ("split", "path", "label"))
-        summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""))
-                                             for row in rows if row.get("split") == "test"])
+        tested = [(_clip_key(row.get("path", ""), root), row.get("label", "")) for row in rows
+                  if row.get("split") == "test"]
+        summary.test_set, summary.test_keys = _test_set_digest(tested), frozenset(tested)
         summary.data, summary.data_clips = _data_digest(rows, root)
     summary.export = _export_line(run_dir)
     noise = _noise_files(run_dir)
@@ -812,6 +818,8 @@ class PairedFolds:
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: each score's two-sided exact Wilcoxon signed-rank p-value over the folds (:func:`wilcoxon_p`)
+    p: dict[str, float] = field(default_factory=dict)
     #: the folds either run scored near chance on (:func:`sound_tf.metrics.near_chance` of its ``metrics.json``):
     #: the fold, the run's index, its balanced accuracy and its chance level, in the order of ``folds``
     near_chance: list[tuple[str, int, float, float]] = field(default_factory=list)
@@ -820,7 +828,8 @@ class PairedFolds:
 def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
     """Each cross-validation after the first one given against that first (none with fewer than two): unpaired with
     :func:`_not_paired`'s reason, or paired on the same folds and test clips, each score both give on every fold
-    with its differences, their mean +- standard deviation and how many folds each one wins, ties counted."""
+    with its differences, their mean +- standard deviation, how many folds each one wins, ties counted, and the
+    exact Wilcoxon test's p-value (:func:`wilcoxon_p`)."""
     crossvals = [index for index, summary in enumerate(summaries) if summary.kind == "crossval"]
     if len(crossvals) < 2:
         return []
@@ -843,8 +852,51 @@ def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
             paired.diffs[score] = diffs
             paired.mean[score], paired.std[score] = statistics.fmean(diffs), statistics.pstdev(diffs)
             paired.outcomes[score] = (outcomes[1], outcomes[-1], outcomes[0])
+            paired.p[score] = wilcoxon_p(diffs)
         paired.near_chance = _near_chance_folds([(first, a), (index, b)], paired.folds)
     return comparisons
+
+
+#: The decimals the differences are rounded to before the Wilcoxon test (as the ties of the wins, losses and ties: a
+#: fold's score is a count over the same clips, and 0.1 + 0.2 - 0.3 is no difference).
+TIE_DECIMALS = 12
+
+
+def wilcoxon_p(diffs: Sequence[float]) -> float:
+    """The two-sided exact Wilcoxon signed-rank p-value of paired differences (``scipy.stats.wilcoxon``).
+
+    The differences are rounded to :data:`TIE_DECIMALS` first, as scipy's documentation asks of differences of
+    floats, so that equal scores reached by other sums are zeros and equal differences ties. Zero differences are
+    dropped (``zero_method="wilcox"``, scipy's default, Wilcoxon's own rule), and the test is over the others. With
+    no tie among them, ``method="exact"``; with ties, whose null distribution that method does not give exactly (its
+    documentation says so and recommends a permutation method instead), every one of the 2^n assignments of signs is
+    enumerated (``scipy.stats.PermutationMethod``, exhaustive), which is exact. No difference but zeros: 1.0.
+
+    Parameters
+    ----------
+    diffs : sequence of float
+        One difference per fold (the other run's score minus the first's).
+
+    Returns
+    -------
+    float
+        The p-value. With n differences not zero, it is never below 2 / 2^n (0.0625 for 5 folds, 0.125 for 4).
+    """
+    import numpy as np
+    from scipy import stats
+
+    rounded = np.round(np.asarray(diffs, dtype=np.float64), TIE_DECIMALS)  # [folds]
+    nonzero = np.abs(rounded[rounded != 0])
+    if nonzero.size == 0:  # every fold tied: the one assignment of signs is the one observed
+        return 1.0
+    exact = len(np.unique(nonzero)) == nonzero.size
+    # batch: the sign assignments scored at once, so that many folds do not hold 2^n of them in memory
+    method = "exact" if exact else stats.PermutationMethod(n_resamples=math.inf, batch=WILCOXON_BATCH)
+    return float(stats.wilcoxon(rounded, zero_method="wilcox", alternative="two-sided", method=method).pvalue)
+
+
+#: How many of the 2^n sign assignments an exhaustive Wilcoxon test with ties scores at once (:func:`wilcoxon_p`).
+WILCOXON_BATCH = 4096
 
 
 def _near_chance_folds(runs: Sequence[tuple[int, RunSummary]],
@@ -872,7 +924,8 @@ def _near_chance_folds(runs: Sequence[tuple[int, RunSummary]],
 def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[str]:
     """:func:`paired_comparisons` as a paper compares cross-validations: for each, one line saying why it is not
     paired, or a table of each fold's difference (accuracies in percentage points, macro F1 to 3 decimals), their
-    mean +- standard deviation and the folds the other wins, loses and ties, per score."""
+    mean +- standard deviation, the folds the other wins, loses and ties and the exact Wilcoxon test's p-value
+    (:func:`wilcoxon_p`), per score."""
     lines: list[str] = []
     for paired in comparisons:
         first, other = names[paired.first], names[paired.other]
@@ -885,14 +938,24 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
         rows.append(["mean +- std", *(f"{_points(score, paired.mean[score])} "
                                       f"+-{_points(score, paired.std[score], sign=False)}" for score in scores)])
         rows.append(["wins, losses, ties", *(" / ".join(map(str, paired.outcomes[score])) for score in scores)])
+        rows.append([WILCOXON_ROW, *(_p_value(paired.p[score]) for score in scores)])
         header = ["", *(dict(zip(SCORES, ("accuracy", "balanced acc.", "macro F1")))[score] for score in scores)]
         lines.append(f"paired over folds: {other} minus {first}, on the same {counted(len(paired.folds), 'folds')} "
                      f"and test clips (accuracies in percentage points; +- the population std of the differences, "
-                     f"ddof=0; wins: the folds {other} scores higher):")
+                     f"ddof=0; wins: the folds {other} scores higher; p: two-sided, tied folds left out):")
         lines.extend(f"  {line}" for line in _aligned(header, rows))
         if paired.near_chance:
             lines.append(_near_chance_line(paired, names))
     return lines
+
+
+#: The paired table's row of each score's p-value (:func:`wilcoxon_p`).
+WILCOXON_ROW = "p (Wilcoxon, exact)"
+
+
+def _p_value(p: float) -> str:
+    """A p-value as printed: 4 significant digits (``0.0625``, ``0.001953``, ``1.907e-06``)."""
+    return f"{p:.4g}"
 
 
 def _near_chance_line(paired: PairedFolds, names: Sequence[str]) -> str:
@@ -914,8 +977,9 @@ def _near_chance_line(paired: PairedFolds, names: Sequence[str]) -> str:
 
 #: ``--csv``'s columns of a paired comparison (:class:`PairedFolds`), after each score's spread, when two or more
 #: crossvals are compared: the run measured against, the folds paired, then per score the differences' mean and
-#: population std (fractions, as the scores), the folds won, lost and tied, then why a crossval is not paired.
-PAIRED_PARTS = ("mean_diff", "std_diff", "wins", "losses", "ties")  # each score's, paired_<score>_<part>
+#: population std (fractions, as the scores), the folds won, lost and tied and the Wilcoxon test's p-value
+#: (:func:`wilcoxon_p`), then why a crossval is not paired.
+PAIRED_PARTS = ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")  # each score's, paired_<score>_<part>
 PAIRED_COLUMNS = ("paired_against", "paired_folds",
                   *(f"paired_{score}_{part}" for score in SCORES for part in PAIRED_PARTS), "paired_note")
 
@@ -932,12 +996,136 @@ def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
         numbers: list[Any] = []
         for score in SCORES:  # an unpaired crossval's diffs are empty
             if score in paired.diffs:
-                numbers.extend([paired.mean[score], paired.std[score], *paired.outcomes[score]])
+                numbers.extend([paired.mean[score], paired.std[score], *paired.outcomes[score], paired.p[score]])
             else:
                 numbers.extend([""] * len(PAIRED_PARTS))
         cells[paired.other] = [names[paired.first], "" if paired.why is not None else len(paired.folds), *numbers,
                                paired.why or ""]
     return cells
+
+
+ERRORS_FILENAME = "errors.csv"  # sound_tf.evaluation.evaluate_items's, beside metrics.json (it imports TensorFlow)
+
+
+@dataclass
+class PairedClips:
+    """One train run against the first one given, clip by clip on the same test clips (:func:`paired_clips`): the
+    clips both get right, the first alone, the other alone, neither, and the exact McNemar test's p-value."""
+
+    first: int  # the index (in the runs compared) of the first train run given
+    other: int
+    clips: int
+    both_right: int
+    only_first: int
+    only_other: int
+    both_wrong: int
+    p: float
+
+
+def _misclassified(summary: RunSummary) -> frozenset[tuple[str, str]]:
+    """The test clips a train run got wrong, as :attr:`RunSummary.test_keys` names them: the rows of its
+    ``errors.csv`` (one per clip, however many windows a long clip was scored over: their logits are averaged into
+    one answer), after the same normalisation of paths as the test set's (:func:`_clip_key`).
+
+    Raises
+    ------
+    CompareError
+        No ``errors.csv`` (a run from before it was written, or one whose test was not scored), one not in its
+        format, or one that does not fit the run's ``split.csv`` and ``metrics.json`` (a clip that is no test clip,
+        or another count of mistakes than its accuracy gives): the run is not paired clip by clip.
+    """
+    path = summary.path / ERRORS_FILENAME
+    if not path.is_file():
+        raise CompareError(f"{printable_path(path)}: no such file (a run from before sound_tf wrote it, or one whose "
+                           f"test split was not scored)")
+    root = summary.settings.get("data.path") if isinstance(summary.settings.get("data.path"), str) else None
+    rows = _read_csv_rows(path, ("path", "true_label"))
+    wrong = frozenset((_clip_key(row.get("path", ""), root), row.get("true_label", "")) for row in rows)
+    tested = summary.test_keys or frozenset()
+    strangers = sorted(wrong - tested)
+    if strangers:
+        raise CompareError(f"{printable_path(path)}: lists {counted(len(strangers), 'clips')} that "
+                           f"{'is' if len(strangers) == 1 else 'are'} no test clip of its split.csv (first: "
+                           f"{strangers[0][0]}, {strangers[0][1]})")
+    accuracy = summary.scores.get("accuracy")
+    if summary.test_clips not in (None, len(tested)) or (
+            accuracy is not None and round(accuracy * len(tested)) != len(tested) - len(wrong)):
+        said = "-" if accuracy is None else f"{accuracy:.4f}"
+        raise CompareError(f"{printable_path(path)}: {len(wrong)} of {counted(len(tested), 'test clips')} wrong, "
+                           f"where its metrics.json says {summary.test_clips} clips at accuracy {said}: written by "
+                           f"another evaluation")
+    return wrong
+
+
+def mcnemar_p(only_first: int, only_other: int) -> float:
+    """The exact McNemar test's two-sided p-value: a binomial test (``scipy.stats.binomtest``, p = 0.5) of the
+    clips one run alone gets right among the clips exactly one of the two gets right; 1.0 when there are none."""
+    if only_first + only_other == 0:  # no clip tells the two apart
+        return 1.0
+    from scipy import stats
+
+    return float(stats.binomtest(only_other, only_first + only_other, p=0.5, alternative="two-sided").pvalue)
+
+
+def paired_clips(summaries: Sequence[RunSummary], names: Sequence[str]) -> tuple[list[PairedClips], list[str]]:
+    """Each train run (or fold) after the first one given against that first, clip by clip, when both were scored on
+    the same test clips (:attr:`RunSummary.test_set`) and their ``errors.csv`` say which they got wrong
+    (:func:`_misclassified`): the counts of the exact McNemar test and its p-value (:func:`mcnemar_p`). Also the
+    lines that say why a run is not paired (no usable ``errors.csv``; other test clips), one per reason."""
+    singles = [index for index, summary in enumerate(summaries) if summary.kind != "crossval"]
+    if len(singles) < 2:
+        return [], []
+    first, others = singles[0], singles[1:]
+    a = summaries[first]
+    if a.test_set is None:
+        return [], [f"not paired over test clips: {names[first]} lists no test clip (no split.csv, or no test row in "
+                    f"it); the runs are not compared clip by clip with it"]
+    try:
+        wrong_a = _misclassified(a)
+    except CompareError as exc:
+        return [], [f"not paired over test clips: {exc}; the runs are not compared clip by clip with "
+                    f"{names[first]}"]
+    comparisons, lines, elsewhere = [], [], []
+    for index in others:
+        b = summaries[index]
+        if b.test_set != a.test_set:
+            elsewhere.append(names[index])
+            continue
+        try:
+            wrong_b = _misclassified(b)
+        except CompareError as exc:
+            lines.append(f"not paired over test clips: {exc}; {names[index]} is not compared clip by clip with "
+                         f"{names[first]}")
+            continue
+        tested = a.test_keys or frozenset()
+        only_first, only_other = len(wrong_b - wrong_a), len(wrong_a - wrong_b)
+        both_wrong = len(wrong_a & wrong_b)
+        comparisons.append(PairedClips(first, index, len(tested), len(tested) - len(wrong_a | wrong_b), only_first,
+                                       only_other, both_wrong, mcnemar_p(only_first, only_other)))
+    if elsewhere:
+        lines.append(f"not paired over test clips with {names[first]}: {', '.join(elsewhere)} (other test clips, or "
+                     f"none listed: split.csv's test rows)")
+    return comparisons, lines
+
+
+def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str]) -> list[str]:
+    """Each of :func:`paired_clips` as a short block: the clips both runs get right, the first alone, the other
+    alone, neither, and the exact McNemar test's p-value."""
+    lines = []
+    for paired in comparisons:
+        first, other = names[paired.first], names[paired.other]
+        lines.append(f"paired over test clips: {other} against {first}, on the same "
+                     f"{counted(paired.clips, 'test clips')} (p: exact McNemar test, two-sided, on the clips one of "
+                     f"the two alone gets right):")
+        header = ["both right", f"only {first} right", f"only {other} right", "both wrong", MCNEMAR_COLUMN]
+        row = [str(paired.both_right), str(paired.only_first), str(paired.only_other), str(paired.both_wrong),
+               _p_value(paired.p)]
+        lines.extend(f"  {line}" for line in _aligned(header, [row]))
+    return lines
+
+
+#: The paired-over-clips block's column of the p-value (:func:`mcnemar_p`).
+MCNEMAR_COLUMN = "p (McNemar, exact)"
 
 
 def check_csv_target(path: str | os.PathLike) -> None:
@@ -1029,6 +1217,9 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
                          "gives a crossval of another seed CV's folds")
     comparisons = paired_comparisons(summaries)
     lines.extend(paired_folds(comparisons, names))
+    over_clips, unpaired = paired_clips(summaries, names)
+    lines.extend(paired_clips_lines(over_clips, names))
+    lines.extend(unpaired)
     seeds = over_seeds(summaries, names)
     lines.extend(seeds)
     lines.extend(other_data(summaries, names))

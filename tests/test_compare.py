@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -133,8 +134,10 @@ def test_table_holds_each_runs_own_numbers(runs, capsys):
         assert cells[9] == f"{json.loads((run / 'run_state.json').read_text())['seconds']:.0f}"
     # Only what the two runs were given differently, each run's value in order; the same test clips.
     start = next(i for i, line in enumerate(lines) if line.startswith("settings that differ"))
-    differ = {line.split()[0]: line.split(None, 1)[1] for line in lines[start + 1:]}
+    end = next(i for i, line in enumerate(lines) if i > start and not line.startswith("  "))
+    differ = {line.split()[0]: line.split(None, 1)[1] for line in lines[start + 1:end]}
     assert differ == {"augment.enabled": "false | true", "train.learning_rate": "0.02 | 0.005"}
+    assert lines[end].startswith("paired over test clips:")  # the same test clips: compared clip by clip below
     assert not any(line.startswith("note:") for line in lines)
 
 
@@ -1111,8 +1114,11 @@ def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
     assert compare.main(list(map(str, folds))) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines[1:3]] == ["fold", "fold"]
-    assert lines[3:] == [f"settings that differ (in the order of the runs above, 1 of {_settings_count(runs['a'])}):",
-                         "  train.seed  0 | 1"]
+    assert lines[3:5] == [f"settings that differ (in the order of the runs above, 1 of {_settings_count(runs['a'])}):",
+                          "  train.seed  0 | 1"]
+    # the same test clips and the same answers (copies of one run): compared clip by clip, no clip apart, p 1
+    assert lines[5].startswith("paired over test clips:") and len(lines) == 8
+    assert lines[7].split()[1:3] == ["0", "0"] and lines[7].split()[-1] == "1"
 
 
 def test_a_stopped_crossvals_folds_count_only_with_their_scores(crossval_run, tmp_path, capsys):
@@ -1206,7 +1212,8 @@ def test_two_crossvals_on_the_same_folds_are_compared_fold_by_fold(tmp_path, cap
     assert compare.main(["aug", "noaug"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert ("paired over folds: noaug minus aug, on the same 4 folds and test clips (accuracies in percentage points; "
-            "+- the population std of the differences, ddof=0; wins: the folds noaug scores higher):") in lines
+            "+- the population std of the differences, ddof=0; wins: the folds noaug scores higher; p: two-sided, tied "
+            "folds left out):") in lines
     table = _paired(lines)
     # accuracy: +10, -5, 0, +10 points: mean 3.75, population std sqrt(168.75 / 4) = 6.495
     assert [row[1] for row in table] == ["+10.00", "-5.00", "+0.00", "+10.00", "+3.75 +-6.50", "2 / 1 / 1"]
@@ -1242,7 +1249,7 @@ def test_a_paired_fold_near_chance_in_either_run_is_named_under_the_table(tmp_pa
         _with_classes(run, {fold: ["cat", "dog"] for fold in PAIRED_A})
     assert compare.main(["aug", "noaug"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    below = lines[next(at for at, line in enumerate(lines) if line.startswith("paired over folds:")) + 8]
+    below = lines[next(at for at, line in enumerate(lines) if line.startswith("paired over folds:")) + 9]
     # balanced accuracy of fold 3: aug 0.60, noaug 0.65 (+5 points); every other fold above 0.625 in both runs
     assert below == ("note: fold 3 of aug scored near chance (balanced accuracy 0.60; chance 0.50): its difference of "
                      "+5.00 points in balanced accuracy weighs in the mean above as any other fold's")
@@ -1386,7 +1393,7 @@ def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsy
     assert list(rows) == ["aug", os.path.join("aug", "fold_1"), "noaug", "other", "summed"]
     paired = [column for column in next(iter(rows.values())) if column.startswith("paired_")]
     assert paired == ["paired_against", "paired_folds", *(f"paired_{score}_{part}" for score in compare.SCORES
-                      for part in ("mean_diff", "std_diff", "wins", "losses", "ties")), "paired_note"]
+                      for part in ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")), "paired_note"]
     for run in ("aug", os.path.join("aug", "fold_1")):
         assert {rows[run][column] for column in paired} == {""}, run
     for run, scores in (("noaug", PAIRED_B), ("summed", summed)):
@@ -1419,3 +1426,186 @@ def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsy
     assert f"not paired: other and aug: {unpaired['paired_note']}; their scores are not compared fold by fold" in lines
     assert compare.main(["aug", "aug/fold_1", "--csv", str(table)]) == 0
     assert not [column for column in _rows(table)[0] if column.startswith("paired_")]
+
+
+def _hand_wilcoxon(diffs: list[float]) -> float:
+    """The two-sided exact Wilcoxon signed-rank p-value by hand: zero differences dropped, the others ranked by size
+    (tied sizes sharing their mean rank), then every assignment of signs to those ranks enumerated, the p-value twice
+    the share of sums of positive ranks as far from the middle as the observed one, or farther, at most 1."""
+    import itertools
+
+    kept = [round(diff, 9) for diff in diffs if abs(diff) > 1e-9]
+    sizes = sorted(abs(diff) for diff in kept)
+    ranks = [sum(at + 1 for at, size in enumerate(sizes) if size == abs(diff)) / sizes.count(abs(diff))
+             for diff in kept]
+    observed = sum(rank for rank, diff in zip(ranks, kept) if diff > 0)
+    sums = [sum(rank for rank, positive in zip(ranks, signs) if positive)
+            for signs in itertools.product((False, True), repeat=len(kept))]
+    low, high = sum(total <= observed for total in sums), sum(total >= observed for total in sums)
+    return min(1.0, 2 * min(low, high) / len(sums))
+
+
+# Five folds: accuracy's differences all of other sizes (+10, +5, -2, +15, +8 points), balanced accuracy's with a
+# tied fold and two differences of the same size (+10, 0, +5, +10, -5), macro F1's all positive (the smallest p).
+WILCOXON_A = {1: (0.70, 0.70, 0.60), 2: (0.80, 0.80, 0.70), 3: (0.75, 0.75, 0.65), 4: (0.60, 0.60, 0.55),
+              5: (0.65, 0.65, 0.62)}
+WILCOXON_B = {1: (0.80, 0.80, 0.61), 2: (0.85, 0.80, 0.72), 3: (0.73, 0.80, 0.68), 4: (0.75, 0.70, 0.59),
+              5: (0.73, 0.60, 0.67)}
+
+
+def test_paired_folds_give_each_scores_exact_wilcoxon_p_as_a_hand_enumeration(tmp_path, capsys, monkeypatch):
+    """The paired table's last row is each score's two-sided exact Wilcoxon signed-rank p-value, the same as the 32
+    assignments of signs of 5 folds enumerated by hand: a tied fold is left out (4 folds, 16 assignments), and two
+    differences of one size share their rank; five folds all won give 2 / 32 = 0.0625, the smallest p of 5 folds.
+    --csv writes the same p-values as numbers beside the mean, std and counts."""
+    monkeypatch.chdir(tmp_path)
+    folds = tuple(WILCOXON_A)
+    _made_crossval(tmp_path / "aug", WILCOXON_A, augment=True, folds=folds)
+    _made_crossval(tmp_path / "noaug", WILCOXON_B, augment=False, folds=folds)
+    table = tmp_path / "table.csv"
+    assert compare.main(["aug", "noaug", "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = re.split(r"\s{2,}", next(line for line in lines if line.startswith("  p (Wilcoxon, exact)")).strip())
+    expected = [_hand_wilcoxon([WILCOXON_B[fold][at] - WILCOXON_A[fold][at] for fold in folds]) for at in range(3)]
+    assert expected[0] == 2 * 2 / 32  # +10, +5, -2, +15, +8: the loss has rank 1, T+ = 14; T+ >= 14 in 2 of 32
+    assert expected[1] == 2 * 3 / 16  # +10, +5, +10, -5 (ranks 3.5, 1.5, 3.5, 1.5): T- <= 1.5 in 3 of 16
+    assert expected[2] == 2 / 32 == 0.0625
+    assert row == ["p (Wilcoxon, exact)", *(f"{p:.4g}" for p in expected)]
+    written = _rows(table)[1]
+    assert [float(written[f"paired_{score}_wilcoxon_p"]) for score in compare.SCORES] == pytest.approx(expected,
+                                                                                                       abs=1e-12)
+    assert _rows(table)[0]["paired_accuracy_wilcoxon_p"] == ""  # the first crossval's row
+
+
+def test_wilcoxon_p_of_ties_alone_of_tied_sizes_and_of_float_sums():
+    """Every fold tied is p 1; a difference of 0.1 + 0.2 - 0.3 is a tie, not the smallest difference of all; 10 folds
+    all won give 2 / 1024. Three differences of one size (+10, +10, -10, +20, +30): the 32 assignments of the shared
+    rank 2 give 8 / 32, where scipy's method="exact", whose table assumes no ties, gave 0.1875."""
+    tied = [0.10, 0.10, -0.10, 0.20, 0.30]
+    assert compare.wilcoxon_p(tied) == pytest.approx(_hand_wilcoxon(tied), abs=1e-15)
+    assert _hand_wilcoxon(tied) == 8 / 32
+    assert compare.wilcoxon_p([0.0, 0.0, 0.0]) == 1.0
+    assert compare.wilcoxon_p([0.1 + 0.2 - 0.3, 0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(2 / 32, abs=1e-15)
+    assert compare.wilcoxon_p([0.01 * (fold + 1) for fold in range(10)]) == pytest.approx(2 / 1024, abs=1e-15)
+
+
+def _made_run(folder: Path, tested: list[tuple[str, str]], wrong: set[int] | None, *, root: str = "/data",
+              lr: float = 0.01) -> Path:
+    """A train run folder as train writes it, from made-up answers (nothing trained): config.json, run_state.json,
+    split.csv with the ``tested`` clips (paths under ``root``) and one training clip, metrics.json whose accuracy and
+    test clips fit, and errors.csv with a row for each clip of ``wrong`` (their indices in ``tested``; ``None``: no
+    errors.csv, as a run from before it was written)."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"train": {"seed": 0, "learning_rate": lr}, "data": {"path": root}}),
+                                        encoding="utf-8")
+    (folder / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}), encoding="utf-8")
+    _write_rows(folder / "split.csv", [{"split": "test", "path": f"{root}/{path}", "label": label}
+                                       for path, label in tested]
+                + [{"split": "train", "path": f"{root}/train_0.wav", "label": "cat"}])
+    accuracy = 1 - len(wrong or ()) / len(tested)
+    (folder / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "balanced_accuracy": accuracy,
+                                                     "macro_f1": accuracy, "num_examples": len(tested)}),
+                                         encoding="utf-8")
+    if wrong is not None:  # as metrics.write_errors_csv writes it, its header even when no clip is wrong
+        with (folder / "errors.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "true_label", "predicted_label", "score", "top3"])
+            for at in sorted(wrong):
+                path, label = tested[at]
+                other = "dog" if label == "cat" else "cat"
+                writer.writerow([f"{root}/{path}", label, other, "0.9000", f"{other}:0.90;{label}:0.10"])
+    return folder
+
+
+def _over_clips(lines: list[str]) -> list[str]:
+    """The lines of the paired-over-test-clips blocks (each header with its table) and the not-paired lines."""
+    found = []
+    for at, line in enumerate(lines):
+        if line.startswith("paired over test clips:"):
+            found.extend(lines[at:at + 3])
+        elif line.startswith("not paired over test clips"):
+            found.append(line)
+    return found
+
+
+# 30 test clips, cat and dog in turn: both runs wrong on clips 0-2, b alone wrong on 3-4, a alone wrong on 5-13.
+CLIPS = [(f"{'cat' if n % 2 == 0 else 'dog'}/{n}.wav", "cat" if n % 2 == 0 else "dog") for n in range(30)]
+WRONG_A = {0, 1, 2, *range(5, 14)}
+WRONG_B = {0, 1, 2, 3, 4}
+
+
+def test_runs_on_the_same_test_clips_get_an_exact_mcnemar_test_each_against_the_first(tmp_path, capsys, monkeypatch):
+    """Two train runs scored on the same 30 clips (b's data mounted elsewhere: the same clips under data.path): 16
+    both right, 2 a alone, 9 b alone, 3 neither, and the exact McNemar p, a two-sided binomial test of 9 of 11
+    discordant clips, 2 * (C(11, 0) + C(11, 1) + C(11, 2)) / 2^11 by hand; a third run wrong on the very clips a is
+    wrong on has no discordant clip (p 1), each against the first given."""
+    monkeypatch.chdir(tmp_path)
+    _made_run(tmp_path / "a", CLIPS, WRONG_A)
+    _made_run(tmp_path / "b", CLIPS, WRONG_B, root="/mnt/copy", lr=0.02)
+    _made_run(tmp_path / "c", CLIPS, set(WRONG_A), lr=0.03)
+    assert compare.main(["a", "b", "c"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    discordant, b_alone = 2 + 9, 9
+    p = min(1.0, 2 * sum(math.comb(discordant, k) for k in range(min(b_alone, discordant - b_alone) + 1))
+            / 2 ** discordant)
+    assert p == 134 / 2048
+    heading = "(p: exact McNemar test, two-sided, on the clips one of the two alone gets right):"
+    assert _over_clips(lines) == [
+        f"paired over test clips: b against a, on the same 30 test clips {heading}",
+        "  both right  only a right  only b right  both wrong  p (McNemar, exact)",
+        f"  16          2             9             3           {p:.4g}",
+        f"paired over test clips: c against a, on the same 30 test clips {heading}",
+        "  both right  only a right  only c right  both wrong  p (McNemar, exact)",
+        "  18          0             0             12          1"]
+    assert f"{p:.4g}" == "0.06543"
+
+
+def test_runs_without_errors_csv_or_on_other_clips_are_not_paired_over_clips(tmp_path, capsys, monkeypatch):
+    """A run without errors.csv (older), one whose errors.csv names a clip that is no test clip of its split.csv, one
+    whose errors.csv is behind its metrics.json (another count of mistakes), and runs on other test clips: one line
+    each, no block for them; the run that fits is still paired. A first run without errors.csv pairs none."""
+    monkeypatch.chdir(tmp_path)
+    _made_run(tmp_path / "a", CLIPS, WRONG_A)
+    _made_run(tmp_path / "old", CLIPS, None, lr=0.02)
+    stray = _made_run(tmp_path / "stray", CLIPS, WRONG_B, lr=0.03)
+    with (stray / "errors.csv").open("a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(["/data/train_0.wav", "cat", "dog", "0.9000", "dog:0.90;cat:0.10"])
+    behind = _made_run(tmp_path / "behind", CLIPS, WRONG_B, lr=0.04)
+    _edit_json(behind / "metrics.json", accuracy=0.5)
+    _made_run(tmp_path / "other", CLIPS[:20], WRONG_B, lr=0.05)
+    _made_run(tmp_path / "b", CLIPS, WRONG_B, lr=0.06)
+    assert compare.main(["a", "old", "stray", "behind", "other", "b"]) == 0
+    found = _over_clips(capsys.readouterr().out.splitlines())
+    assert found == [
+        "paired over test clips: b against a, on the same 30 test clips (p: exact McNemar test, two-sided, on the "
+        "clips one of the two alone gets right):",
+        "  both right  only a right  only b right  both wrong  p (McNemar, exact)",
+        "  16          2             9             3           0.06543",
+        f"not paired over test clips: {os.path.join('old', 'errors.csv')}: no such file (a run from before sound_tf "
+        "wrote it, or one whose test split was not scored); old is not compared clip by clip with a",
+        f"not paired over test clips: {os.path.join('stray', 'errors.csv')}: lists 1 clip that is no test clip of "
+        "its split.csv (first: train_0.wav, cat); stray is not compared clip by clip with a",
+        f"not paired over test clips: {os.path.join('behind', 'errors.csv')}: 5 of 30 test clips wrong, where its "
+        "metrics.json says 30 clips at accuracy 0.5000: written by another evaluation; behind is not compared clip "
+        "by clip with a",
+        "not paired over test clips with a: other (other test clips, or none listed: split.csv's test rows)"]
+    assert compare.main(["old", "a", "b"]) == 0
+    assert _over_clips(capsys.readouterr().out.splitlines()) == [
+        f"not paired over test clips: {os.path.join('old', 'errors.csv')}: no such file (a run from before sound_tf "
+        "wrote it, or one whose test split was not scored); the runs are not compared clip by clip with old"]
+
+
+def test_real_runs_on_one_split_pair_their_errors_csv_with_their_split_csv(runs, capsys):
+    """Two runs trained on the same split: their errors.csv (one row per clip) names test clips of their split.csv,
+    so the block's counts add up to the test clips, and each run's right answers to its accuracy."""
+    assert compare.main([str(runs["a"]), str(runs["b"])]) == 0
+    found = _over_clips(capsys.readouterr().out.splitlines())
+    assert len(found) == 3, found
+    both, only_a, only_b, neither, p = re.split(r"\s{2,}", found[2].strip())
+    clips = len(_test_rows(runs["a"]))
+    assert int(both) + int(only_a) + int(only_b) + int(neither) == clips
+    for run, alone in ((runs["a"], only_a), (runs["b"], only_b)):
+        accuracy = json.loads((run / "metrics.json").read_text())["accuracy"]
+        assert int(both) + int(alone) == round(accuracy * clips)
+        assert int(neither) + int(only_a if run == runs["b"] else only_b) == len(_rows(run / "errors.csv"))
+    assert 0 < float(p) <= 1
