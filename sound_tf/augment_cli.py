@@ -166,10 +166,26 @@ def _runs(starts: np.ndarray, widths: np.ndarray, size: int) -> list[tuple[int, 
     return [(int(first), int(after) - 1) for first, after in zip(edges[::2], edges[1::2])]
 
 
+#: Decimals of the seconds a time mask spans in the log: 2, or up to this many when 2 print a mask's ends alike.
+MASK_SECONDS_MAX_DECIMALS = 4
+
+
+def _span_texts(spans: list[tuple[float, float]]) -> list[str]:
+    """``['0.31-0.35 s', ...]``: each ``(start, end)`` in seconds with 2 decimals, or the fewest more (at most
+    :data:`MASK_SECONDS_MAX_DECIMALS`) that print every span's ends apart: a one-frame mask at an 8-ms hop (FSDD's
+    recipe) read ``0.12-0.12 s``, as if it masked nothing, where it is ``0.116-0.124 s``."""
+    for decimals in range(2, MASK_SECONDS_MAX_DECIMALS + 1):
+        texts = [(f"{first:.{decimals}f}", f"{end:.{decimals}f}") for first, end in spans]
+        if all(first != end for first, end in texts):
+            break
+    return [f"{first}-{end} s" for first, end in texts]
+
+
 def masks_text(masks: dict[str, np.ndarray], config: Config, shape: tuple[int, int]) -> str:
     """``SpecAugment in training (the PNG's last panel): mel bins 44-51 and 0.31-0.35 s masked``: what the
     ``masks`` (:func:`draw_spec_masks`) of features of ``shape`` ``(frames, mel_bins)`` cover, overlapping bands
-    as one, the time spans in seconds as the PNG's axis places the frames."""
+    as one, the time spans in seconds as the PNG's axis places the frames (with the decimals that print a mask's
+    ends apart: :func:`_span_texts`)."""
     from .report import frame_span_seconds
 
     frames, bins = shape
@@ -180,8 +196,8 @@ def masks_text(masks: dict[str, np.ndarray], config: Config, shape: tuple[int, i
     spans = _runs(masks["time_starts"], masks["time_widths"], frames)
     parts = [f"mel bin{'s' if len(bands) > 1 or bands[0][1] > bands[0][0] else ''} "
              + and_list([f"{first}-{last}" if last > first else f"{first}" for first, last in bands])] if bands else []
-    parts += [and_list([f"{start + first * per_frame:.2f}-{start + (last + 1) * per_frame:.2f} s"
-                      for first, last in spans])] if spans else []
+    parts += [and_list(_span_texts([(start + first * per_frame, start + (last + 1) * per_frame)
+                                    for first, last in spans]))] if spans else []
     shown = (", and " if any(" and " in part for part in parts) else " and ").join(parts)  # bins 1 and 5, and 0.2 s
     return f"SpecAugment in training (the PNG's last panel): {shown + ' masked' if parts else 'no mask drawn'}"
 

@@ -2296,6 +2296,27 @@ def test_cli_says_which_spec_augment_masks_the_training_panel_shows(tmp_path, mo
                          f"{masks_text(shown[-1]['spec_masks'], config, shown[-1]['training_view'].shape)}")
 
 
+def test_mask_seconds_get_the_decimals_that_tell_a_one_frame_masks_ends_apart():
+    """At the fsdd recipe's 8-ms hop a time mask of one frame is 0.008 s wide: frame 13 spans 0.116-0.124 s,
+    which 2 decimals printed as 0.12-0.12 s, a mask of nothing. Every span of the line then gets 3 decimals;
+    spans wider than a hundredth keep 2."""
+    from sound_tf.augment_cli import masks_text
+    from sound_tf.config import config_from_recipe
+
+    config = config_from_recipe("fsdd")
+    hop_s = config.hop_length_samples / config.audio.sample_rate_hz  # 0.008
+    start = (config.frame_length_samples - config.hop_length_samples) / 2 / config.audio.sample_rate_hz  # 0.012
+    masks = {"freq_starts": np.array([40]), "freq_widths": np.array([6]), "time_starts": np.array([13, 60]),
+             "time_widths": np.array([1, 5])}
+    text = masks_text(masks, config, (122, 64))
+    assert f"{start + 13 * hop_s:.2f}" == f"{start + 14 * hop_s:.2f}" == "0.12"  # what the line said
+    assert text == ("SpecAugment in training (the PNG's last panel): mel bins 40-45, and 0.116-0.124 s and "
+                    f"{start + 60 * hop_s:.3f}-{start + 65 * hop_s:.3f} s masked")
+    wide = {**masks, "time_starts": np.array([60]), "time_widths": np.array([5])}
+    assert masks_text(wide, config, (122, 64)).endswith(
+        f"mel bins 40-45 and {start + 60 * hop_s:.2f}-{start + 65 * hop_s:.2f} s masked")
+
+
 def test_cli_names_the_loudest_part_from_10_db_on_and_takes_the_clip_at_the_files_edges(tmp_path, capsys):
     """The loudest part is named when the clip is 10 dB or more below it, not 9: 1600 then 2000 samples of
     0.5 at the start of a 3-s file whose second 2.0-3.0 holds 16000 (4000 against 400 and 500). A silent file
