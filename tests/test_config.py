@@ -635,3 +635,28 @@ def test_val_from_defaults_to_a_fold_and_round_trips(tmp_path):
     assert Config.load(tmp_path / "old").data.val_from == "fold"
     assert saved_fingerprint(tmp_path / "old") == apply_overrides(drawn, {"data.val_from": "fold"}).fingerprint()
     assert saved_fingerprint(tmp_path / "old") != drawn.fingerprint()
+
+
+def test_the_readmes_augment_key_list_names_every_key_with_its_default_and_its_range():
+    """The Augmentation section lists the [augment] keys a recipe or --set can tune (a newcomer found them only in
+    config.py or in an unknown key's error): every AugmentConfig field is named there, each probability with its
+    default, and each range's bounds, written as its error writes them, are the ones the config refuses just past."""
+    from sound_tf.config import AugmentConfig
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("The keys, in a recipe's `[augment]` table")
+    block = readme[start:readme.index("The unit is in the key's name", start)]
+    for field in dataclasses.fields(AugmentConfig):
+        assert f"`{field.name}`" in block, field.name
+        if field.name.endswith("_probability"):
+            assert f"`{field.name}` ({field.default:g})" in block, field.name
+    for prefix, unit, low, high in (("speed", "factor", 0.5, 2.0), ("stretch", "rate", 0.5, 2.0),
+                                    ("pitch", "semitones", -12, 12), ("gain", "db", -40, 40),
+                                    ("noise", "snr_db", -20, 80)):
+        line = block[block.index(f"`{prefix}_max_{unit}`"):]
+        assert line[:line.index("\n- ")].replace("\n  ", " ").count(f"in [{low:.1f}, {high:.1f}]") == 1, prefix
+        for key, value in ((f"{prefix}_min_{unit}", low - 0.5), (f"{prefix}_max_{unit}", high + 0.5)):
+            with pytest.raises(ConfigError, match=re.escape(f"augment.{key} must be in [{low:.1f}, {high:.1f}]")):
+                apply_overrides(Config(), {f"augment.{key}": value})
+        for value in (low, high):
+            apply_overrides(Config(), {f"augment.{prefix}_min_{unit}": value, f"augment.{prefix}_max_{unit}": value})
