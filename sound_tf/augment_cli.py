@@ -137,9 +137,12 @@ def _noise_file_text(params: dict[str, Any], folder: Any, config: Config) -> str
     """``; noise from white_noise.wav at 2.87-3.87 s``: which recording of ``augment.noise_dir`` a version's noise
     window comes from (``folder``: :class:`sound_tf.augment.NoiseFolder`), where the log gave only
     ``noise_source=0, noise_offset=301920``, a sample of the folder's recordings laid end to end, and the name
-    ``-bank0``; empty without a noise folder or when no noise was mixed in."""
-    if folder is None or not params.get("noise_applied"):
+    ``-bank0``; without a noise folder, ``; generated pink noise``, the colour ``noise_source`` indexes in
+    ``augment.noise_colors`` (the log gave ``noise_source=1`` alone); empty when no noise was mixed in."""
+    if not params.get("noise_applied"):
         return ""
+    if folder is None:
+        return f"; generated {config.augment.noise_colors[int(params['noise_source'])]} noise"
     text = folder.window_text(int(params["noise_offset"]), config.audio.clip_samples, config.audio.sample_rate_hz)
     return f"; noise from {text}" if text else ""
 

@@ -1448,6 +1448,33 @@ def test_the_preview_names_the_noise_recording_each_version_mixes_in(tmp_path, r
         assert re.fullmatch(r"(a|b)\.wav at \d\.\d\d-\d\.\d\d s(, then (a|b)\.wav)*", text), text
 
 
+def test_the_preview_names_the_colour_of_the_generated_noise_each_version_mixes_in(tmp_path):
+    """Without a noise folder a version's line gave ``noise_source=1`` alone, an index into augment.noise_colors
+    that only the file's name (``-pink``) explained. Now it ends ``; generated pink noise``, and the noise heard is
+    that colour: the version less the original has the same power per Hz at 4-7 kHz as at 0.25-1 kHz when it is
+    white, and about 110 times less there (the mean of 1/f^2 over each band) when brown."""
+    from sound_tf.augment_cli import augment_file
+
+    config = config_with(noise_probability=1.0, noise_colors=("brown", "white"))
+    source = _quiet_tone(tmp_path)
+    lines: list[str] = []
+    augment_file(source, tmp_path / "out", config, count=6, seed=3, log=lines.append)
+    original = sf.read(tmp_path / "out" / "original.wav")[0]
+    heard = set()
+    for record in json.loads((tmp_path / "out" / "params.json").read_text()):
+        colour = ("brown", "white")[record["params"]["noise_source"]]
+        assert record["file"].endswith(f"-{colour}.wav")
+        assert lines[lines.index(record["file"]) + 1].split("; SpecAugment")[0].endswith(  # the first's masks after it
+            f"noise_offset={record['params']['noise_offset']}; generated {colour} noise")
+        noise = sf.read(tmp_path / "out" / record["file"])[0] - original  # [samples]
+        freqs, density = scipy.signal.welch(noise, fs=RATE_HZ, nperseg=1024)
+        low = density[(freqs >= 250) & (freqs <= 1000)].mean()
+        high = density[(freqs >= 4000) & (freqs <= 7000)].mean()
+        assert (0.5 < high / low < 2) if colour == "white" else (high / low < 1 / 20), (colour, high / low)
+        heard.add(colour)
+    assert heard == {"brown", "white"}
+
+
 def test_preview_titles_stay_within_their_spectrograms(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
