@@ -1394,7 +1394,7 @@ def _decoded_from(entry: Path) -> str | None:
         return None
 
 
-#: How many silent files the warning of :func:`load_noise_folder` names before ``and N more``.
+#: How many silent (or, in its refusal, unreadable) files :func:`load_noise_folder` names before ``and N more``.
 SILENT_NAMES_SHOWN = 10
 
 
@@ -1485,7 +1485,8 @@ def load_noise_folder(config: Config) -> tuple[np.ndarray, NoiseFolder] | None:
     audible = [clip for clip in clips.values() if clip.size and np.any(clip)]
     if not audible:
         raise ConfigError(f"augment.noise_dir={aug.noise_dir!r} holds no readable, non-silent audio "
-                          f"({counted(len(files), 'audio files')}, {len(result.skipped)} unreadable, "
+                          f"({counted(len(files), 'audio files')}, {len(unreadable)} unreadable"
+                          f"{': ' + _names(unreadable, SILENT_NAMES_SHOWN) if unreadable else ''}, "
                           f"{len(silent)} silent{': ' + _names(silent, SILENT_NAMES_SHOWN) if silent else ''})")
     if silent:
         logging.getLogger(__name__).warning(

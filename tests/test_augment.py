@@ -390,11 +390,11 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
     (folder / "gone.wav").symlink_to(tmp_path / "moved.wav")
     config = config_with(noise_probability=1.0, noise_dir=str(folder))
     with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(1 audio file, "
-                                          r"1 unreadable, 0 silent\)"):
+                                          r"1 unreadable: gone.wav, 0 silent\)"):
         augment.load_noise_bank(config)
     (folder / "lost.wav").symlink_to(tmp_path / "elsewhere.wav")
     with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(2 audio files, "
-                                          r"2 unreadable, 0 silent\)"):
+                                          r"2 unreadable: gone.wav, lost.wav, 0 silent\)"):
         augment.load_noise_bank(config)
     (folder / "lost.wav").unlink()
     sf.write(folder / "n.wav", 0.2 * rng.standard_normal(RATE_HZ), RATE_HZ, subtype="PCM_16")
@@ -408,7 +408,8 @@ def test_a_broken_link_in_the_noise_folder_is_reported_as_skipped(tmp_path, rng,
 
 def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(tmp_path, rng, caplog):
     """A silent file in augment.noise_dir was reported as "used as silence labelled as its class": noise has no
-    class, and the bank leaves a silent file out; a folder of silent files alone did not say they were silent."""
+    class, and the bank leaves a silent file out; a folder of silent files alone did not say they were silent, and
+    one of a silent and a corrupt file named the silent one only ("1 unreadable, 1 silent: a_zeros.wav")."""
     folder = tmp_path / "noise"
     folder.mkdir()
     sf.write(folder / "a_zeros.wav", np.zeros(RATE_HZ // 2, np.float32), RATE_HZ, subtype="PCM_16")
@@ -418,6 +419,12 @@ def test_a_silent_noise_file_is_said_to_be_left_out_not_trained_on_as_its_class(
                                               r"0 unreadable, 1 silent: a_zeros.wav\)"):
             augment.load_noise_bank(config)
     assert not caplog.records  # the error names it: not the decode cache's "used as silence labelled as its class"
+    (folder / "c_corrupt.wav").write_bytes(b"RIFF" + bytes(range(256)) * 8)  # no WAV behind the magic
+    with pytest.raises(ConfigError, match=r"holds no readable, non-silent audio \(2 audio files, "
+                                          r"1 unreadable: c_corrupt.wav, 1 silent: a_zeros.wav\)"):
+        augment.load_noise_bank(config)  # the unreadable file named too: it was counted alone
+    (folder / "c_corrupt.wav").unlink()
+    caplog.clear()  # its 'skipping ... c_corrupt.wav' line
     noise = 0.2 * rng.standard_normal(RATE_HZ)
     sf.write(folder / "b_noise.wav", noise, RATE_HZ, subtype="PCM_16")
     with caplog.at_level("WARNING", logger="sound_tf"):
