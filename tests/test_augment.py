@@ -1116,6 +1116,23 @@ def test_mixup_weights_follow_beta_alpha_alpha():
     assert scipy.stats.kstest(weight, scipy.stats.beta(alpha, alpha).cdf).pvalue > 0.01
 
 
+@pytest.mark.parametrize("arguments, message", [
+    ({"alpha": "0.2"}, "alpha must be a number, got '0.2'"),
+    ({"alpha": tf.constant(0.0)}, "alpha must be a number, got <tf.Tensor"),  # as FeatureAugment's mixup_alpha
+    ({"alpha": 0.0}, r"alpha must be in \(0.0, 10.0\], got 0.0"),
+    ({"alpha": 0.2, "probability": "0.5"}, "probability must be a number, got '0.5'"),
+    ({"alpha": 0.2, "probability": None}, "probability must be a number, got None"),
+    ({"alpha": 0.2, "probability": 1.5}, r"probability must be in \[0.0, 1.0\], got 1.5"),
+])
+def test_mixup_batch_checks_that_alpha_and_probability_are_numbers_before_their_ranges(arguments, message):
+    """_mixup_weights checked alpha's range before its type (a constant tensor of 0 was out of range, of 0.5 not a
+    number) and never checked the probability's type: mixup_batch with probability '0.5' raised TensorFlow's
+    TypeError ("Cannot convert '0.5' to EagerTensor"), and None a ValueError, from the comparison."""
+    waves = np.ones((4, 16), np.float32)
+    with pytest.raises(ConfigError, match=message):
+        augment.mixup_batch(waves, np.eye(4, dtype=np.float32), [1, 2], **arguments)
+
+
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 4.0])
 def test_tabulated_beta_quantiles_invert_the_exact_cdf(alpha):
     # Inverse-transform sampling: the weight read for uniform u must have Beta CDF u (u[..., 0] = 0: mixed).
