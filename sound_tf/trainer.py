@@ -39,7 +39,7 @@ from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
-from .metrics import overfit
+from .metrics import overfit, underfit
 from .models import build_model
 from .run_state import STATE_FILE, read_state, write_state  # the run's state: no TensorFlow there
 
@@ -677,21 +677,27 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
 
 
 def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examples: int, *,
-                    held_apart: str | None = None) -> dict[str, Any] | None:
+                    held_apart: str | None = None, augmented: bool | None = None) -> dict[str, Any] | None:
     """The validation accuracy of the weights the model keeps (``kept``: the file loaded), as ``{"accuracy",
     "num_examples"}``: the epoch of the lowest validation loss (:func:`how_training_ended`), or the last epoch's
     when it keeps the last; ``None`` when the history has no such accuracy. ``held_apart``
     (:func:`~sound_tf.datasets.folds_held_apart`), when given, is kept under that key for the gap line's advice, and
     the history's :func:`sound_tf.metrics.overfit`, when it says so, under ``overfit`` for the advice to a model near
-    chance (:func:`sound_tf.metrics.summary_lines`)."""
+    chance (:func:`sound_tf.metrics.summary_lines`), with ``augmented`` (``augment.enabled`` of the run, when known)
+    in it, which the augmentation advice follows. A run that augmented gets the history's
+    :func:`sound_tf.metrics.underfit`, when it says so, under ``underfit``."""
     accuracies = list(history.get("val_accuracy", []))
     best_loss, since = best_so_far(list(history.get("val_loss", [])))
     at = len(accuracies) - 1 if kept == FINAL_WEIGHTS or best_loss is None else len(history["val_loss"]) - 1 - since
     if not 0 <= at < len(accuracies) or not math.isfinite(accuracies[at]):
         return None
     fit = overfit(history, at)
+    if fit is not None and augmented is not None:
+        fit["augmented"] = augmented
+    under = underfit(history) if augmented else None
     return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples),
-            **({"held_apart": held_apart} if held_apart else {}), **({"overfit": fit} if fit is not None else {})}
+            **({"held_apart": held_apart} if held_apart else {}), **({"overfit": fit} if fit is not None else {}),
+            **({"underfit": under} if under is not None else {})}
 
 
 def kept_weights(run_dir: Path) -> str:
@@ -702,15 +708,21 @@ def kept_weights(run_dir: Path) -> str:
 
 def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """:func:`kept_validation` of a trained run folder: from its ``history.csv``, the weights it keeps and its
-    ``split.csv``'s validation rows (the readable files, as the run validated on). ``None`` when one of them is
-    missing or unreadable: the line it feeds is advice, not worth failing an evaluation over."""
+    ``split.csv``'s validation rows (the readable files, as the run validated on), and whether it augmented from its
+    ``config.json`` (not known without one). ``None`` when one of the others is missing or unreadable: the line it
+    feeds is advice, not worth failing an evaluation over."""
     run_dir = Path(run_dir)
     try:
         history = read_history(run_dir / "history.csv")
         splits = read_split_csv(run_dir / SPLIT_CSV, run_file=True)
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
-    return kept_validation(history, kept_weights(run_dir), len(splits["val"]), held_apart=folds_held_apart(splits))
+    try:
+        augmented: bool | None = Config.load(run_dir).augment.enabled
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SoundTFError):  # a hand-edited one too
+        augmented = None
+    return kept_validation(history, kept_weights(run_dir), len(splits["val"]), held_apart=folds_held_apart(splits),
+                           augmented=augmented)
 
 
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).
@@ -978,7 +990,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     kept = kept_weights(run_dir)
     history = read_history(run_dir / "history.csv")
     log(how_training_ended(history, config, kept))
-    validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits))
+    validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits),
+                                 augmented=config.augment.enabled)
     val_labels = [int(item.label_index) for item in data.splits["val"]]
     def cropped() -> bool:  # read only for the warning: a size read per file (100k on Speech Commands)
         return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],
