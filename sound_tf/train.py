@@ -594,15 +594,21 @@ def call_child(command: Sequence[str], *, stop_seconds: float = CHILD_STOP_SECON
 
 def export_done_line(bundle: Path) -> str:
     """The line ``train --export`` logs when its export child succeeded: the bundle and its models' sizes (KB of 1,024
-    bytes, as export's log counts them), from its ``export.json``. Under ``--quiet`` the export prints only errors,
-    and ``train.log`` never held export's lines, so a successful ``train --export micro --quiet`` ended its output
-    and its log with ``exporting: python -m sound_tf.export ...`` and no word of what came of it."""
+    bytes, as export's log counts them), from its ``export.json``, with a TFLite model's flatbuffer beside its file
+    (``flatbuffer_bytes``: the file less its appended archive, what a microcontroller's flash holds, as export's log
+    gives it). Under ``--quiet`` the export prints only errors, and ``train.log`` never held export's lines, so a
+    successful ``train --export micro --quiet`` ended its output and its log with ``exporting: python -m
+    sound_tf.export ...`` and no word of what came of it."""
     import json
+
+    def size(entry: dict[str, Any]) -> str:
+        flat = entry.get("flatbuffer_bytes")
+        return f"{entry['size_bytes'] / 1024:.1f} KB" + (f" (flatbuffer {flat / 1024:.1f} KB)" if flat else "")
 
     sizes = ""
     with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
         artefacts = json.loads((bundle / "export.json").read_text(encoding="utf-8"))["artefacts"]
-        sizes = ", ".join(f"{name} {entry['size_bytes'] / 1024:.1f} KB" for name, entry in artefacts.items()
+        sizes = ", ".join(f"{name} {size(entry)}" for name, entry in artefacts.items()
                           if name != "keras" and isinstance(entry, dict) and "size_bytes" in entry)
     held = f" holds {sizes}" if sizes else ""
     return (f"the export passed its checks: {bundle}{held} (its export.json gives each model's latency and agreement "

@@ -2830,7 +2830,9 @@ def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path
     """`train --export micro --quiet` (session 49's keyword-spotting walkthrough): the export child prints only
     errors under --quiet, and train.log never held its lines, so a finished export left the output and the log
     ending with 'exporting: python -m sound_tf.export ...' and nothing after. Now a line gives the bundle and its
-    models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one."""
+    models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one. A
+    TFLite model's flatbuffer (the file less its appended archive, export.json's flatbuffer_bytes) is given beside
+    its file, as export's log gives it: a microcontroller user read the file's size as the flash it takes."""
     _no_training(monkeypatch)
     data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
     out = tmp_path / "run"
@@ -2840,17 +2842,23 @@ def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path
     def export(command, *, pass_fds, env):  # a micro bundle as export writes it
         (out / "export").mkdir()
         (out / "export" / "export.json").write_text(json.dumps({"artefacts": {
-            "keras": {"size_bytes": 492631}, "int8": {"size_bytes": 128513},
-            "int8_features": {"size_bytes": 63315}}}))
+            "keras": {"size_bytes": 492631}, "int8": {"size_bytes": 128513, "flatbuffer_bytes": 121345},
+            "int8_features": {"size_bytes": 63315, "flatbuffer_bytes": 56147}}}))
         return 0
 
     monkeypatch.setattr(train, "call_child", export)
     assert train.main([*settings, "--out", str(out), "--quiet", "--export", "micro"]) == 0
-    line = (f"the export passed its checks: {out / 'export'} holds int8 125.5 KB, int8_features 61.8 KB (its "
-            f"export.json gives each model's latency and agreement with Keras)")
+    line = (f"the export passed its checks: {out / 'export'} holds int8 125.5 KB (flatbuffer 118.5 KB), "
+            f"int8_features 61.8 KB (flatbuffer 54.8 KB) (its export.json gives each model's latency and agreement "
+            f"with Keras)")
     log_text = (out / "train.log").read_text()
     assert log_text.rstrip().endswith(line), log_text[-400:]
     assert line in capsys.readouterr().out
+    (out / "export" / "export.json").write_text(json.dumps({"artefacts": {  # a SavedModel is no flatbuffer
+        "saved_model": {"size_bytes": 251904}, "float32": {"size_bytes": 40960, "flatbuffer_bytes": 33792}}}))
+    assert train.export_done_line(out / "export") == (
+        f"the export passed its checks: {out / 'export'} holds saved_model 246.0 KB, float32 40.0 KB (flatbuffer "
+        f"33.0 KB) (its export.json gives each model's latency and agreement with Keras)")
     (out / "export" / "export.json").write_text("{")  # damaged: the bundle alone
     assert train.export_done_line(out / "export") == (
         f"the export passed its checks: {out / 'export'} (its export.json gives each model's latency and agreement "
