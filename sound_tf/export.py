@@ -103,7 +103,7 @@ from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
-from .errors import AudioError, ConfigError, SoundTFError, and_list, is_whole, run_cli
+from .errors import AudioError, ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
 from .lite import LOGITS, PROBABILITIES, LiteClassifier, aggregate_logits, op_resolver_type, window_probabilities
 from .locks import claim_file, claim_folder, holds, inherit_lock, process_alive, release_file, release_folder
 from .quiet import native_logs_held, quiet_tensorflow
@@ -427,6 +427,18 @@ def few_windows_warning(found: int, asked: int) -> str | None:
             f"asks for {asked}; {FEW_CALIBRATION_WINDOWS} or more is usual): each tensor's int8 range is what "
             "those windows reached, so louder or different audio may be clipped; the agreement checks below "
             "measure what that cost, and more training clips (or longer ones) give int8 more to calibrate on")
+
+
+def fewer_windows_note(found: int, asked: int, clips: int, profile: str) -> str | None:
+    """A line when int8 calibrates on fewer training windows than ``profile`` asks for (``asked``), but not so few
+    that :func:`few_windows_warning` cautions: how many it used, and why (the ``clips`` training clips hold no more;
+    :func:`read_clips` reads up to ``asked`` of them, each one window or more). The micro profile asks for 1000, and
+    a small dataset's 283 calibrated int8 without a word; export.json gives both numbers (``representative``'s
+    ``windows`` and the profile's ``representative_windows``)."""
+    if found >= asked or found < min(asked, FEW_CALIBRATION_WINDOWS):
+        return None
+    return (f"int8 calibrates on {found} training windows, fewer than the {asked} the {profile} profile asks for "
+            f"(representative_windows): that is every window of the training split's {counted(clips, 'clips')}")
 
 
 def representative_windows(clips: Clips, count: int) -> np.ndarray:
@@ -1557,7 +1569,9 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
     calibration = (f"; calibrating int8 on {len(representative)} windows of {len(calibration_clips)} training clips"
                    if train is not None else "")
     log(f"export: {len(test.sources)} test clips ({test.num_windows} windows){calibration}")
-    caution = few_windows_warning(len(representative), profile.representative_windows) if train is not None else None
+    caution = (few_windows_warning(len(representative), profile.representative_windows)
+               or fewer_windows_note(len(representative), profile.representative_windows, len(train.sources),
+                                     profile.name) if train is not None else None)
     if caution:
         log(f"export: {caution}")
     calibration_sources = set(calibration_clips)

@@ -1573,7 +1573,8 @@ def test_the_int8_converter_is_given_training_windows_only(bundle, tmp_path, mon
 def test_int8_calibrated_on_fewer_windows_than_asked_is_cautioned(bundle, tmp_path, monkeypatch):
     """A run with fewer training windows than the profile asks for calibrates int8 on what there is: the log
     says how many and what it may cost (a tiny dataset's 9 windows calibrated int8 without a word). The
-    module's profile (40 windows, all there) gets no caution."""
+    module's profile (40 windows, all there) gets no caution. Fewer than asked but not too few (the micro profile's
+    1000 asked, 283 there) gets a line of how many it used, how many were asked and why; it had none."""
     run, _ = bundle
     available = sum(len(clip) for clip in export.read_clips(run.run_dir, run.config, "train").windows)
 
@@ -1597,7 +1598,25 @@ def test_int8_calibrated_on_fewer_windows_than_asked_is_cautioned(bundle, tmp_pa
     assert not [line for line in said[40] if "warning" in line]
     [caution] = [line for line in said[available + 50] if "warning" in line]
     assert f"only {available} training windows" in caution and f"asks for {available + 50}" in caution
+    assert not [line for line in said[available + 50] if "fewer than the" in line]  # the caution says it
+    monkeypatch.setattr(export, "FEW_CALIBRATION_WINDOWS", available)  # enough to calibrate on: no caution
+    asked, clips = available + 50, len(export.read_clips(run.run_dir, run.config, "train").sources)
+    said[asked] = []
+    with pytest.raises(Captured):
+        export.export_run(run.run_dir, profile=export.ExportProfile(name="quick", artefacts=("int8",),
+                                                                    representative_windows=asked, latency_runs=1),
+                          out_dir=tmp_path / "enough", log=said[asked].append)
+    assert not [line for line in said[asked] if "warning" in line]
+    assert [line for line in said[asked] if "fewer than the" in line] == [
+        f"export: int8 calibrates on {available} training windows, fewer than the {asked} the quick profile asks for "
+        f"(representative_windows): that is every window of the training split's {clips} clips"]
+    assert not [line for line in said[40] if "fewer than the" in line]  # all 40 asked for were there
     monkeypatch.undo()
+    assert export.fewer_windows_note(283, 1000, 57, "micro") == (
+        "int8 calibrates on 283 training windows, fewer than the 1000 the micro profile asks for "
+        "(representative_windows): that is every window of the training split's 57 clips")
+    assert export.fewer_windows_note(1000, 1000, 57, "micro") is None
+    assert export.fewer_windows_note(99, 1000, 57, "micro") is None  # few_windows_warning's, not this line's
     assert export.few_windows_warning(9, 300) is not None and export.few_windows_warning(99, 300) is not None
     assert export.few_windows_warning(100, 300) is None  # enough, though fewer than asked
     assert export.few_windows_warning(3, 3) is None  # the profile asked for 3
