@@ -593,18 +593,25 @@ UNDERFIT_ACCURACY_GAP = 0.1
 
 
 def underfit(history: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
-    """Whether a run's ``history`` (``history.csv``'s columns: ``accuracy``, ``val_accuracy``) shows a model that has
-    not learnt its training clips yet: the last epoch's training accuracy and the best validation accuracy of any
-    epoch at most :data:`UNDERFIT_MAX_ACCURACY`, the first less than :data:`UNDERFIT_ACCURACY_GAP` above the second.
-    Then ``{"epochs", "train_accuracy", "val_accuracy"}`` (the last training accuracy, the best validation one), else
-    ``None``. Such a model learns slower under augmentation: a 10-fold crossval of a small
-    UrbanSound8K look-alike (8 epochs, a 1,429-parameter model) scored 80.0% with augmentation and 94.7% without, and
-    its summary said nothing of it; the opposite of :func:`overfit`, which needs the training accuracy far above."""
+    """Whether a run's ``history`` (``history.csv``'s columns: ``accuracy``, ``val_accuracy``, ``val_loss``) shows a
+    model that has not learnt its training clips yet: the last epoch's training accuracy and the best validation
+    accuracy of any epoch at most :data:`UNDERFIT_MAX_ACCURACY`, the first less than :data:`UNDERFIT_ACCURACY_GAP`
+    above the second, and the validation loss still falling when training ended (its lowest within the last
+    :data:`OVERFIT_EPOCHS_AFTER` epochs). A run that early stopping ended on a plateau has learnt what it will, and the
+    line's "more epochs" would not help: a hard task can end there with both accuracies under the edge. Then
+    ``{"epochs", "train_accuracy", "val_accuracy"}`` (the last training accuracy, the best validation one), else
+    ``None``. Such a model learns slower under augmentation: a 10-fold crossval of a small UrbanSound8K look-alike (8
+    epochs, a 1,429-parameter model) scored 80.0% with augmentation and 94.7% without, and its summary said nothing
+    of it; the opposite of :func:`overfit`, which needs the training accuracy far above."""
     train = [value for value in history.get("accuracy", []) if np.isfinite(value)]
     valid = [value for value in history.get("val_accuracy", []) if np.isfinite(value)]
     if not train or not valid or round(max(train[-1], max(valid)), 6) > UNDERFIT_MAX_ACCURACY:
         return None
     if round(train[-1] - max(valid), 6) >= UNDERFIT_ACCURACY_GAP:  # Keras logs 0.9 as 0.8999999761581421
+        return None
+    losses = list(history.get("val_loss", []))
+    finite = [(loss, epoch) for epoch, loss in enumerate(losses) if np.isfinite(loss)]
+    if not finite or len(losses) - 1 - min(finite)[1] >= OVERFIT_EPOCHS_AFTER:  # no loss, or it stopped falling
         return None
     return {"epochs": len(history.get("accuracy", [])), "train_accuracy": float(train[-1]),
             "val_accuracy": float(max(valid))}

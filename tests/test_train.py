@@ -1685,6 +1685,11 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
         "model underfits, and augmentation, which was on, makes a short run or a small model learn slower; try more "
         "epochs (--epochs), a larger model (model.widths), or --no-augment to check what augmentation costs this run"]
     assert lines(demo, False) == [] and lines(demo, None) == []  # off, or not known: nothing to say of it
+    # the same accuracies, but the validation loss lowest two epochs before the end: early stopping's plateau, where
+    # more epochs would not help; one epoch before the end it was still falling
+    plateau = demo[:6] + [(0.230, 2.160, 0.481, 1.70), (0.226, 2.057, 0.463, 1.75), (0.226, 2.05, 0.46, 1.76)]
+    assert lines(plateau, True) == []
+    assert len(lines(plateau[:-1], True)) == 1
     # the edges: training accuracy just under the gap above validation's best underfits, at the gap it does not
     best_val = 0.5
     below = [(0.3, 2.0, best_val, 1.5), (best_val + UNDERFIT_ACCURACY_GAP - 0.01, 1.0, 0.45, 1.4)]
