@@ -1078,8 +1078,8 @@ def paired_clips(summaries: Sequence[RunSummary], names: Sequence[str]) -> tuple
     first, others = singles[0], singles[1:]
     a = summaries[first]
     if a.test_set is None:
-        return [], [f"not paired over test clips: {names[first]} lists no test clip (no split.csv, or no test row in "
-                    f"it); the runs are not compared clip by clip with it"]
+        return [], [f"not paired over test clips: {names[first]}, the first run given, lists no test clip "
+                    f"(split.csv)"]
     try:
         wrong_a = _misclassified(a)
     except CompareError as exc:

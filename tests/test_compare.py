@@ -418,6 +418,7 @@ def test_test_sets_are_a_column_with_a_letter_each(runs, tmp_path, capsys):
                                   "test clip): runs of different letters do not measure the same thing")
     assert lines[note + 1].strip().startswith("a seed draws its own split") and "data.split_file" in lines[note + 1]
     assert all(len(line) <= 200 for line in lines[note:])
+    assert f"not paired over test clips: {lost}, the first run given, lists no test clip (split.csv)" in lines
     assert [row["test_set"] for row in _rows(target)] == ["", "A", "A", "B"]
 
 
