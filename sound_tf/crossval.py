@@ -48,8 +48,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import atomic
 from .config import Config, fold_below_1, saved_fingerprint
-from .datasets import (SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, split_examples,
-                       val_from_training_lines)
+from .datasets import (SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, group_word, groups_tested,
+                       split_examples, val_from_training_lines)
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
@@ -664,34 +664,6 @@ def _groups_per_fold(groups: Mapping[str, set[str]], data_format: str) -> dict[s
     named = all(len(names) <= GROUPS_NAMED for _, names in ordered)
     return {f"{word}s per fold": "; ".join(f"{fold}: {', '.join(sorted(names))}" if named
                                           else f"{fold}: {counted(len(names), word + 's')}" for fold, names in ordered)}
-
-
-#: What a fold's log line and the report's per-fold table call the groups a fold tests: the metadata's own group
-#: column (ESC-50's ``src_file``, UrbanSound8K's ``fsID``), Speech Commands' speakers (its files' names), and a CSV
-#: manifest's ``group`` column (FSDD's speakers, as the README's manifest gives them) otherwise.
-GROUP_NAMES = {"esc50": "src_file", "urbansound8k": "fsID", "speech_commands": "speaker"}
-#: Up to this many groups in a fold's test clips: its log line and per-fold row name them, else they count them.
-GROUPS_IN_FOLD_LINE = 3
-
-
-def group_word(data_format: str) -> str:
-    """What the groups of data in ``data_format`` are called (:data:`GROUP_NAMES`, else ``group``), in every place
-    that names or counts them: a fold's log line, the report's per-fold table and its dataset table."""
-    return GROUP_NAMES.get(data_format, "group")
-
-
-def groups_tested(groups: Iterable[str | None], data_format: str) -> str:
-    """The groups of a fold's test clips as its log line and per-fold row say them (:func:`group_word`):
-    ``group yweweler``, ``speakers a, b, c`` (up to :data:`GROUPS_IN_FOLD_LINE`), ``40 fsIDs``; ``""`` when no clip
-    has a group. The line 'fold 1: train 2000 (folds 2-5), val 500 (fold 6), test 500 clips' of FSDD by speaker did
-    not say whose digits fold 1 tested (folds.csv and the report's dataset table did)."""
-    names = sorted({group for group in groups if group})
-    word = group_word(data_format)
-    if not names:
-        return ""
-    if len(names) > GROUPS_IN_FOLD_LINE:
-        return f"{len(names)} {word}s"
-    return f"{word}{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
 def _with_groups(row: Mapping[str, Any], tested: str) -> dict[str, Any]:

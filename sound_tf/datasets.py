@@ -1646,6 +1646,48 @@ def _warn_lookalike_labels(examples: Sequence[Example], source: Path) -> None:
 
 
 # -- splits ----------------------------------------------------------------------------------------
+#: What a fold's log line, the report's tables and train's held-out line call the groups: the metadata's own group
+#: column (ESC-50's ``src_file``, UrbanSound8K's ``fsID``), Speech Commands' speakers (its files' names), and a CSV
+#: manifest's ``group`` column (FSDD's speakers, as the README's manifest gives them) otherwise.
+GROUP_NAMES = {"esc50": "src_file", "urbansound8k": "fsID", "speech_commands": "speaker"}
+#: Up to this many groups in a fold's test clips: its log line and per-fold row name them, else they count them.
+GROUPS_IN_FOLD_LINE = 3
+
+
+def group_word(data_format: str) -> str:
+    """What the groups of data in ``data_format`` are called (:data:`GROUP_NAMES`, else ``group``), in every place
+    that names or counts them: a fold's log line, the report's per-fold table and its dataset table."""
+    return GROUP_NAMES.get(data_format, "group")
+
+
+def groups_tested(groups: Iterable[str | None], data_format: str) -> str:
+    """The groups of a fold's test clips as its log line and per-fold row say them (:func:`group_word`):
+    ``group yweweler``, ``speakers a, b, c`` (up to :data:`GROUPS_IN_FOLD_LINE`), ``40 fsIDs``; ``""`` when no clip
+    has a group. The line 'fold 1: train 2000 (folds 2-5), val 500 (fold 6), test 500 clips' of FSDD by speaker did
+    not say whose digits fold 1 tested (folds.csv and the report's dataset table did)."""
+    names = sorted({group for group in groups if group})
+    word = group_word(data_format)
+    if not names:
+        return ""
+    if len(names) > GROUPS_IN_FOLD_LINE:
+        return f"{len(names)} {word}s"
+    return f"{word}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def held_out_groups_line(groups: Mapping[str, Iterable[str | None]], data_format: str, source: str) -> str | None:
+    """``data: each group in one split (data.group_pattern): val group lucas; test group nicolas; train 4 groups``:
+    who a drawn split holds out, ``groups`` being each split's clips' groups (:func:`groups_tested`); ``None`` when
+    no clip has one. A folder split by speaker said only that 'a group's files share one split or fold', and which
+    speakers were tested was in ``split.csv`` alone (crossval's fold lines name them)."""
+    if not any(group for name in SPLITS for group in groups.get(name, ())):
+        return None
+    trained = len({group for group in groups.get("train", ()) if group})
+    held = "; ".join(f"{name} {tested}" for name in ("val", "test") if (tested := groups_tested(groups.get(name, ()),
+                                                                                                data_format)))
+    return (f"data: each {group_word(data_format)} in one split ({source}): {held}; "
+            f"train {counted(trained, group_word(data_format) + 's')}")
+
+
 def _group_labels(examples: Sequence[Example]) -> dict[str, str]:
     """Each group's majority label (ties: alphabetically first)."""
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -2810,6 +2852,11 @@ def prepare_dataset(config: Config, run_dir: str | os.PathLike, *, log: Callable
         + f", {len(labels)} classes, decoded {result.decoded} / reused {result.reused}, "
         f"skipped {len(skipped)}; train {len(items['train'])}, val {len(items['val'])}, "
         f"test {len(items['test'])} ({fmt}, split {split_source})")
+    if split_source == "computed" and (held := held_out_groups_line(
+            {name: [item.group for item in items[name]] for name in SPLITS}, fmt,
+            "data.group_pattern" if grouped_line is not None else
+            "the file names" if fmt == "speech_commands" else "the group column")) is not None:
+        log(held)
     chosen_lines = _chosen_lines(config, items, chosen, records, noise_dir, cache)
     for line in chosen_lines:
         log(line)

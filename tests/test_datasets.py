@@ -2893,7 +2893,10 @@ def test_speech_commands_without_lists_splits_by_speaker(tmp_path):
                                                                           "no": 2 * len(speakers[name]),
                                                                           "up": 2 * len(speakers[name])}
                for name in SPLITS)
-    assert lines[-1].endswith("train 24, val 6, test 6 (speech_commands, split computed)")
+    assert lines[-2].endswith("train 24, val 6, test 6 (speech_commands, split computed)")
+    (val,), (test,) = speakers["val"], speakers["test"]
+    assert lines[-1] == f"data: each speaker in one split (the file names): val speaker {val}; test speaker {test}; " \
+                        f"train 4 speakers"
 
 
 def test_word_folders_copied_without_lists_or_noise_folder_warn_that_speakers_are_not_grouped(tmp_path, caplog):
@@ -3138,10 +3141,12 @@ def _speakers_by_split(prepared) -> dict[str, set[str]]:
 
 def test_group_pattern_groups_a_folder_by_speaker_so_no_speaker_is_in_two_splits(tmp_path):
     """FSDD as digit folders split file by file put every speaker in training and test; data.group_pattern gives each
-    file the speaker its name holds, the split keeps each speaker whole, the log says so, and split.csv keeps the
-    groups."""
+    file the speaker its name holds, the split keeps each speaker whole, the log says so and names the speakers
+    validation and test hold (split.csv alone did), and split.csv keeps the groups."""
     root = make_digit_folders(tmp_path / "digits")
-    plain = prepare_dataset(config_for(root, tmp_path), tmp_path / "plain", log=lambda _: None)
+    plain_lines: list[str] = []
+    plain = prepare_dataset(config_for(root, tmp_path), tmp_path / "plain", log=plain_lines.append)
+    assert not any(line.startswith("data: each group in one split") for line in plain_lines), plain_lines
     alone = _speakers_by_split(plain)
     assert alone["train"] & alone["test"] and alone["train"] & alone["val"]  # what the pattern is for
     lines: list[str] = []
@@ -3155,6 +3160,10 @@ def test_group_pattern_groups_a_folder_by_speaker_so_no_speaker_is_in_two_splits
     first = Path(load_examples(root)[0].path).stem
     assert (f"data: 6 groups from data.group_pattern '{SPEAKER_PATTERN}' ({first}: {first.split('_')[1]}); a group's "
             f"files share one split or fold") in lines
+    held = {name: ("group " if len(speakers[name]) == 1 else "groups ") + ", ".join(sorted(speakers[name]))
+            for name in ("val", "test")}
+    assert (f"data: each group in one split (data.group_pattern): val {held['val']}; test {held['test']}; "
+            f"train {len(speakers['train'])} groups") in lines, lines
     saved = read_split_csv(tmp_path / "grouped" / "split.csv")
     assert {ex.group for name in SPLITS for ex in saved[name]} == set(DIGIT_SPEAKERS)
 
