@@ -51,6 +51,8 @@ CROSSVAL_FILENAME = "crossval.json"
 EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
 
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1")  # metrics.json's, crossval.json's means
+#: Each score's column header in the printed tables.
+SCORE_HEADERS = dict(zip(SCORES, ("accuracy", "balanced acc.", "macro F1")))
 #: The columns of the table and of ``--csv``, before the settings that differ.
 COLUMNS = ("run", "kind", "status", "epochs", "best_epoch", "test_clips", "test_set", "accuracy", "balanced_accuracy",
            "macro_f1", "train_seconds", "export")
@@ -939,14 +941,40 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
                                       f"+-{_points(score, paired.std[score], sign=False)}" for score in scores)])
         rows.append(["wins, losses, ties", *(" / ".join(map(str, paired.outcomes[score])) for score in scores)])
         rows.append([WILCOXON_ROW, *(_p_value(paired.p[score]) for score in scores)])
-        header = ["", *(dict(zip(SCORES, ("accuracy", "balanced acc.", "macro F1")))[score] for score in scores)]
+        header = ["", *(SCORE_HEADERS[score] for score in scores)]
         lines.append(f"paired over folds: {other} minus {first}, on the same {counted(len(paired.folds), 'folds')} "
                      f"and test clips (accuracies in percentage points; +- the population std of the differences, "
                      f"ddof=0; wins: the folds {other} scores higher; p: two-sided, tied folds left out):")
         lines.extend(f"  {line}" for line in _aligned(header, rows))
         if paired.near_chance:
             lines.append(_near_chance_line(paired, names))
+        if (floor := _p_floor_line(paired)) is not None:
+            lines.append(floor)
     return lines
+
+
+#: The level :func:`_p_floor_line` measures the Wilcoxon test's smallest p against: the one a paper reports at.
+SIGNIFICANCE_LEVEL = 0.05
+
+
+def _p_floor_line(paired: PairedFolds) -> str | None:
+    """The line under a paired table whose folds that differ are too few for a p-value below
+    :data:`SIGNIFICANCE_LEVEL`: the smallest p the test gives over n of them is 2 / 2^n (:func:`wilcoxon_p`), per
+    score (``note: ... 2 / 2^n: 0.5 over 2 folds (accuracy, balanced acc., macro F1) here, ...``); ``None`` when
+    every score's folds could reach it, or none differ. Three FSDD folds with one tied printed p 0.5 for 'noaug won
+    both folds that differ', the smallest p there was, and nothing said so."""
+    by_count: dict[int, list[str]] = {}
+    for score, (wins, losses, _) in paired.outcomes.items():
+        if wins + losses and 2 / 2 ** (wins + losses) > SIGNIFICANCE_LEVEL:
+            by_count.setdefault(wins + losses, []).append(SCORE_HEADERS[score])
+    if not by_count:
+        return None
+    floors = ", ".join(f"{_p_value(2 / 2 ** n)} over {counted(n, 'folds')} ({', '.join(scores)})"
+                       for n, scores in sorted(by_count.items()))
+    every = sum(map(len, by_count.values())) == len(paired.outcomes)
+    return (f"note: over n folds that differ (ties left out) the Wilcoxon test gives no p below 2 / 2^n: {floors} "
+            f"here, so no p of {'the table' if every else 'those scores'} can reach {SIGNIFICANCE_LEVEL:g}; the folds "
+            "are too few to tell the two apart, which does not say they do the same")
 
 
 #: The paired table's row of each score's p-value (:func:`wilcoxon_p`).

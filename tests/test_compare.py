@@ -1478,6 +1478,39 @@ def test_paired_folds_give_each_scores_exact_wilcoxon_p_as_a_hand_enumeration(tm
     assert _rows(table)[0]["paired_accuracy_wilcoxon_p"] == ""  # the first crossval's row
 
 
+def _p_floor_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if "gives no p below 2 / 2^n" in line]
+
+
+def test_a_paired_table_of_too_few_folds_that_differ_says_the_smallest_p_they_can_give(tmp_path, capsys,
+                                                                                       monkeypatch):
+    """Over n folds that differ the exact Wilcoxon test gives no p below 2 / 2^n, which passes 0.05 from 6 folds on;
+    a p of 0.5 printed for 3 FSDD folds, one tied, was the smallest there was, and nothing said so. Five folds:
+    balanced accuracy's 4 that differ can give 0.125 at best, accuracy's and macro F1's 5 0.0625 (the line names
+    each); a sixth fold where each score differs but balanced accuracy (fold 2 ties) names balanced accuracy alone;
+    six folds where every score differs give no line."""
+    monkeypatch.chdir(tmp_path)
+    _made_crossval(tmp_path / "aug5", WILCOXON_A, augment=True, folds=tuple(WILCOXON_A))
+    _made_crossval(tmp_path / "noaug5", WILCOXON_B, augment=False, folds=tuple(WILCOXON_A))
+    assert compare.main(["aug5", "noaug5"]) == 0
+    assert _p_floor_lines(capsys.readouterr().out.splitlines()) == [
+        "note: over n folds that differ (ties left out) the Wilcoxon test gives no p below 2 / 2^n: 0.125 over 4 folds "
+        "(balanced acc.), 0.0625 over 5 folds (accuracy, macro F1) here, so no p of the table can reach 0.05; the "
+        "folds are too few to tell the two apart, which does not say they do the same"]
+    six_a, six_b = {**WILCOXON_A, 6: (0.70, 0.70, 0.60)}, {**WILCOXON_B, 6: (0.75, 0.80, 0.65)}
+    _made_crossval(tmp_path / "aug6", six_a, augment=True, folds=tuple(six_a))
+    _made_crossval(tmp_path / "noaug6", six_b, augment=False, folds=tuple(six_a))
+    assert compare.main(["aug6", "noaug6"]) == 0
+    assert _p_floor_lines(capsys.readouterr().out.splitlines()) == [
+        "note: over n folds that differ (ties left out) the Wilcoxon test gives no p below 2 / 2^n: 0.0625 over 5 "
+        "folds (balanced acc.) here, so no p of those scores can reach 0.05; the folds are too few to tell the two "
+        "apart, which does not say they do the same"]
+    _made_crossval(tmp_path / "all6", {**six_b, 2: (0.85, 0.85, 0.72)}, augment=False, folds=tuple(six_a))
+    assert compare.main(["aug6", "all6"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  p (Wilcoxon, exact)") for line in out) and not _p_floor_lines(out)
+
+
 def test_wilcoxon_p_of_ties_alone_of_tied_sizes_and_of_float_sums():
     """Every fold tied is p 1; a difference of 0.1 + 0.2 - 0.3 is a tie, not the smallest difference of all; 10 folds
     all won give 2 / 1024. Three differences of one size (+10, +10, -10, +20, +30): the 32 assignments of the shared
