@@ -1149,6 +1149,12 @@ def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str])
         row = [str(paired.both_right), str(paired.only_first), str(paired.only_other), str(paired.both_wrong),
                _p_value(paired.p)]
         lines.extend(f"  {line}" for line in _aligned(header, [row]))
+        apart = paired.only_first + paired.only_other
+        if apart and (floor := 2 / 2 ** apart) > SIGNIFICANCE_LEVEL:  # as the paired folds' note (_p_floor_line)
+            lines.append(f"note: {counted(apart, 'clips')} tell {other} and {first} apart (one of the two alone "
+                         f"right), and over n of them the exact McNemar test gives no p below 2 / 2^n "
+                         f"({_p_value(floor)} here), so p cannot reach {SIGNIFICANCE_LEVEL:g}; they are too few to "
+                         "tell which run is better, which does not say the two do the same")
     return lines
 
 

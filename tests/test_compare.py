@@ -138,7 +138,8 @@ def test_table_holds_each_runs_own_numbers(runs, capsys):
     differ = {line.split()[0]: line.split(None, 1)[1] for line in lines[start + 1:end]}
     assert differ == {"augment.enabled": "false | true", "train.learning_rate": "0.02 | 0.005"}
     assert lines[end].startswith("paired over test clips:")  # the same test clips: compared clip by clip below
-    assert not any(line.startswith("note:") for line in lines)
+    # no note but, when fewer than 6 clips tell the two apart, the McNemar test's smallest p
+    assert not any(line.startswith("note:") and "exact McNemar test gives no p below" not in line for line in lines)
 
 
 def test_other_test_clips_are_named_and_csv_keeps_numbers(runs, tmp_path, capsys):
@@ -1592,6 +1593,27 @@ def test_runs_on_the_same_test_clips_get_an_exact_mcnemar_test_each_against_the_
         "  both right  only a right  only c right  both wrong  p (McNemar, exact)",
         "  18          0             0             12          1"]
     assert f"{p:.4g}" == "0.06543"
+
+
+def test_too_few_clips_that_tell_two_runs_apart_are_noted_with_the_smallest_p_they_can_give(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """Over n clips one of two runs alone gets right the exact McNemar test gives no p below 2 / 2^n: 3 such clips,
+    all a's, printed p 0.25 (FSDD's 10 test clips, default augmentation against --no-augment) and nothing said it
+    was the smallest there was; 6 give 0.03125 and no note, and so do none (p 1, the counts say why)."""
+    monkeypatch.chdir(tmp_path)
+    _made_run(tmp_path / "a", CLIPS, {0, 1, 2})
+    _made_run(tmp_path / "b", CLIPS, {0, 1, 2, 3, 4, 5}, lr=0.02)
+    _made_run(tmp_path / "c", CLIPS, {0, 1, 2, *range(3, 9)}, lr=0.03)
+    _made_run(tmp_path / "d", CLIPS, {0, 1, 2}, lr=0.04)
+    assert compare.main(["a", "b", "c", "d"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in _over_clips(lines)[2::3]]
+    assert [row[:4] for row in rows] == [["24", "3", "0", "3"], ["21", "6", "0", "3"], ["27", "0", "0", "3"]]
+    assert [row[-1] for row in rows] == ["0.25", "0.03125", "1"]  # 2 / 2^3, 2 / 2^6, no clip apart
+    assert [line for line in lines if line.startswith("note: ") and "McNemar" in line] == [
+        "note: 3 clips tell b and a apart (one of the two alone right), and over n of them the exact McNemar test "
+        "gives no p below 2 / 2^n (0.25 here), so p cannot reach 0.05; they are too few to tell which run is better, "
+        "which does not say the two do the same"]
 
 
 def test_runs_without_errors_csv_or_on_other_clips_are_not_paired_over_clips(tmp_path, capsys, monkeypatch):
