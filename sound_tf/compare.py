@@ -957,6 +957,12 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
 SIGNIFICANCE_LEVEL = 0.05
 
 
+def smallest_p(n: int) -> float:
+    """The smallest two-sided p an exact sign-based test gives over ``n`` informative pairs (folds that differ for
+    the Wilcoxon test, clips one run alone gets right for McNemar's): every one on the same side, 2 / 2^n."""
+    return 2 / 2 ** n
+
+
 def _p_floor_line(paired: PairedFolds) -> str | None:
     """The line under a paired table whose folds that differ are too few for a p-value below
     :data:`SIGNIFICANCE_LEVEL`: the smallest p the test gives over n of them is 2 / 2^n (:func:`wilcoxon_p`), per
@@ -965,11 +971,11 @@ def _p_floor_line(paired: PairedFolds) -> str | None:
     both folds that differ', the smallest p there was, and nothing said so."""
     by_count: dict[int, list[str]] = {}
     for score, (wins, losses, _) in paired.outcomes.items():
-        if wins + losses and 2 / 2 ** (wins + losses) > SIGNIFICANCE_LEVEL:
+        if wins + losses and smallest_p(wins + losses) > SIGNIFICANCE_LEVEL:
             by_count.setdefault(wins + losses, []).append(SCORE_HEADERS[score])
     if not by_count:
         return None
-    floors = ", ".join(f"{_p_value(2 / 2 ** n)} over {counted(n, 'folds')} ({', '.join(scores)})"
+    floors = ", ".join(f"{_p_value(smallest_p(n))} over {counted(n, 'folds')} ({', '.join(scores)})"
                        for n, scores in sorted(by_count.items()))
     every = sum(map(len, by_count.values())) == len(paired.outcomes)
     return (f"note: over n folds that differ (ties left out) the Wilcoxon test gives no p below 2 / 2^n: {floors} "
@@ -1150,7 +1156,7 @@ def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str])
                _p_value(paired.p)]
         lines.extend(f"  {line}" for line in _aligned(header, [row]))
         apart = paired.only_first + paired.only_other
-        if apart and (floor := 2 / 2 ** apart) > SIGNIFICANCE_LEVEL:  # as the paired folds' note (_p_floor_line)
+        if apart and (floor := smallest_p(apart)) > SIGNIFICANCE_LEVEL:  # as the paired folds' note
             lines.append(f"note: {counted(apart, 'clips')} tell {other} and {first} apart (one of the two alone "
                          f"right), and over n of them the exact McNemar test gives no p below 2 / 2^n "
                          f"({_p_value(floor)} here), so p cannot reach {SIGNIFICANCE_LEVEL:g}; they are too few to "
