@@ -567,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.seed is not None:  # as train's --seed: the generated noise pool comes from it too
             check_seed("--seed", args.seed)
             config = replace_section(config, "train", seed=args.seed)
+        if not args.quiet:  # a range that reads as given in another unit, as train, tune and crossval say
+            for line in config.augment.range_warnings():
+                print(line, file=sys.stderr)
         augment_file(args.file, args.out, config, count=args.count, seed=config.train.seed,
                      start_seconds=args.start, log=(lambda message: None) if args.quiet else print)
 

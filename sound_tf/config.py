@@ -538,6 +538,12 @@ class AugmentConfig:
     NOISE_COLORS: typing.ClassVar[tuple[str, ...]] = ("white", "pink", "brown")
     SHIFT_MODES: typing.ClassVar[tuple[str, ...]] = ("roll", "zero")
     DOMAINS: typing.ClassVar[tuple[str, ...]] = ("features", "waveform")
+    #: The factors speed and stretch may be drawn from; a pitch range within them looks like factors too
+    #: (:meth:`range_warnings`).
+    FACTOR_RANGE: typing.ClassVar[tuple[float, float]] = (0.5, 2.0)
+    #: :meth:`range_warnings`: a gain range whose ends are both positive and at most this looks like linear factors
+    #: (4x is +12 dB).
+    LINEAR_GAIN_MAX: typing.ClassVar[float] = 4.0
 
     enabled: bool = True
     shift_probability: float = 0.5
@@ -603,8 +609,8 @@ class AugmentConfig:
         for name in ("rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain"):
             _check(getattr(self, name) in self.DOMAINS,
                    f"augment.{name} must be one of {', '.join(self.DOMAINS)}, got {getattr(self, name)!r}")
-        span("speed", "factor", 0.5, 2.0)
-        span("stretch", "rate", 0.5, 2.0)
+        span("speed", "factor", *self.FACTOR_RANGE)
+        span("stretch", "rate", *self.FACTOR_RANGE)
         span("pitch", "semitones", -12.0, 12.0)
         span("gain", "db", -40.0, 40.0)
         span("noise", "snr_db", -20.0, 80.0)
@@ -622,6 +628,74 @@ class AugmentConfig:
                f"augment.spec_time_mask_max_fraction must be in [0, 0.5], got {self.spec_time_mask_max_fraction!r}")
         _check(0.0 < number("mixup_alpha") <= 10.0,
                f"augment.mixup_alpha must be in (0, 10], got {self.mixup_alpha!r}")
+
+    def range_warnings(self) -> list[str]:
+        """Warnings, one line each, for a range that is accepted but reads as given in another unit; empty when none.
+
+        Each range is named by its keys, what it does and, when its numbers look like the other unit, what they
+        would be in this one. Only ranges a transform draws from are looked at (``enabled``, its probability above 0):
+
+        - gain (dB) without 0 dB: every clip it acts on is made louder (or quieter), never left at its level. Both
+          ends positive and at most :attr:`LINEAR_GAIN_MAX` look like linear factors (as torchaudio's ``Vol`` takes
+          by default): ``[0.5, 2.0]`` would be -6.0 to +6.0 dB (20 log10).
+        - pitch (semitones) without 0: every clip it acts on is shifted one way. Both ends within the factors
+          speed takes (:attr:`FACTOR_RANGE`) look like frequency factors: ``[0.9, 1.1]`` would be -1.8 to +1.7 semitones
+          (12 log2).
+        - noise (dB SNR) with both ends between 0 and 1: noise about as loud as the clip; they look like
+          amplitudes of the noise against the clip (as audiomentations' ``AddGaussianNoise`` takes, absolute
+          there): ``[0.001, 0.015]`` would be 36.5 to 60.0 dB SNR (-20 log10).
+
+        Speed and stretch in percent (90-110) and a shift in percent or milliseconds are refused by their checked
+        ranges already; a speed or stretch range without 1x reads as no other unit, and is not warned of.
+        """
+        if not self.enabled:
+            return []
+        lines = []
+
+        def acts(name: str) -> bool:
+            return getattr(self, f"{name}_probability") > 0
+
+        def keys(name: str, unit: str) -> str:
+            low, high = getattr(self, f"{name}_min_{unit}"), getattr(self, f"{name}_max_{unit}")
+            return f"augment.{name}_min_{unit}={low:g} and augment.{name}_max_{unit}={high:g}"
+
+        def respelt(name: str, unit: str, low: float, high: float) -> str:
+            return f"--set augment.{name}_min_{unit}={low:.1f} --set augment.{name}_max_{unit}={high:.1f}"
+
+        def amount(low: float, high: float) -> str:  # how far one way: [-10, -3] is '3 to 10'
+            low, high = sorted((abs(low), abs(high)))
+            return f"{low:g}" if low == high else f"{low:g} to {high:g}"
+
+        low, high = float(self.gain_min_db), float(self.gain_max_db)
+        if acts("gain") and not low <= 0.0 <= high:
+            way = "louder, never quieter" if low > 0 else "quieter, never louder"
+            line = (f"warning: {keys('gain', 'db')}: a gain range in dB without 0 dB: each clip it acts on "
+                    f"(augment.gain_probability {self.gain_probability:g}) is made {amount(low, high)} dB {way}, "
+                    f"nor left at its level")
+            if 0 < low and high <= self.LINEAR_GAIN_MAX:
+                db_low, db_high = 20 * math.log10(low), 20 * math.log10(high)
+                line += (f"; as linear factors (torchaudio's habit) {low:g}-{high:g}x would be {db_low:.1f} to "
+                         f"{db_high:+.1f} dB: {respelt('gain', 'db', db_low, db_high)}")
+            lines.append(line)
+        low, high = float(self.pitch_min_semitones), float(self.pitch_max_semitones)
+        if acts("pitch") and not low <= 0.0 <= high:
+            way = "up, never down" if low > 0 else "down, never up"
+            line = (f"warning: {keys('pitch', 'semitones')}: a pitch range in semitones without 0: each clip it "
+                    f"acts on (augment.pitch_probability {self.pitch_probability:g}) is shifted "
+                    f"{amount(low, high)} semitones {way}, nor left at its pitch")
+            if self.FACTOR_RANGE[0] <= low and high <= self.FACTOR_RANGE[1]:
+                st_low, st_high = 12 * math.log2(low), 12 * math.log2(high)
+                line += (f"; as frequency factors (as augment.speed_min_factor's) {low:g}-{high:g}x would be "
+                         f"{st_low:.1f} to {st_high:+.1f} semitones: {respelt('pitch', 'semitones', st_low, st_high)}")
+            lines.append(line)
+        low, high = float(self.noise_min_snr_db), float(self.noise_max_snr_db)
+        if acts("noise") and 0 < low and high < 1:
+            snr_low, snr_high = -20 * math.log10(high), -20 * math.log10(low)
+            lines.append(f"warning: {keys('noise', 'snr_db')}: signal-to-noise ratios of {low:g}-{high:g} dB mix "
+                         f"noise in about as loud as the clip itself; as amplitudes of the noise against the clip "
+                         f"(audiomentations' AddGaussianNoise habit) they would be {snr_low:.1f} to {snr_high:.1f} "
+                         f"dB SNR: {respelt('noise', 'snr_db', snr_low, snr_high)}")
+        return lines
 
     @property
     def mixes_noise(self) -> bool:

@@ -150,6 +150,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
 
     The lines on stderr are printed at once (no log is open yet); with ``notices`` each is also appended to it as
     a log record of that moment, for the command's log once it is open (:func:`setup_logging`'s ``earlier``).
+    An augmentation range that reads as given in another unit (``augment.gain_min_db = 0.5``, ``gain_max_db = 2.0``
+    as linear factors) is one of them (:meth:`~sound_tf.config.AugmentConfig.range_warnings`).
     With ``say_demo`` (``train``), a bare command's demo is one of them (``--data`` may have been forgotten);
     ``--format demo`` asks for it and gets none.
     """
@@ -198,6 +200,8 @@ def config_from_args(args: argparse.Namespace, *, notices: list[logging.LogRecor
         raise ConfigError(f"{empty[0]} is empty in the pipeline recipe {args.pipeline}: give a path, or leave it out")
     respelt = {key: absolute for key, value in values.items() if (absolute := absolute_if_changed(value))}
     config = apply_overrides(config, respelt) if respelt else config
+    for line in config.augment.range_warnings():  # accepted, but read as given in another unit (dB as factors)
+        notice(line, notices)
     if "augment.noise_dir" in set_overrides:  # given, if only as null (generated noise)
         check_noise_dir(config, "--set ")
         return config

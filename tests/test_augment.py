@@ -1372,7 +1372,12 @@ def test_cli_scales_every_wav_together_when_a_version_would_clip(tmp_path, capsy
         version, _ = sf.read(out_dir / record["file"], dtype="float32")
         assert np.max(np.abs(version)) <= 1.0  # the loudest at full scale, none clipped (its RMS below)
         assert rms_db(version) - rms_db(original) == pytest.approx(record["params"]["gain_db"], abs=0.05)
-    assert f"scaled by {scale_db:.1f} dB" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"scaled by {scale_db:.1f} dB" in printed.out
+    # +10..+20 dB, never at the clip's own level, is what this preview asks for, and said (not read as factors)
+    assert printed.err.startswith("warning: augment.gain_min_db=10 and augment.gain_max_db=20: a gain range in dB "
+                                  "without 0 dB: each clip it acts on (augment.gain_probability 1) is made 10 to 20 dB "
+                                  "louder, never quieter, nor left at its level\n"), printed.err
     # Nothing above full scale: the WAVs keep their level (wav_gain_db 0)
     quiet = tmp_path / "quiet"
     assert augment.main([str(source), "--out", str(quiet), "--count", "1", "--seed", "5", *flags,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -660,3 +661,59 @@ def test_the_readmes_augment_key_list_names_every_key_with_its_default_and_its_r
                 apply_overrides(Config(), {f"augment.{key}": value})
         for value in (low, high):
             apply_overrides(Config(), {f"augment.{prefix}_min_{unit}": value, f"augment.{prefix}_max_{unit}": value})
+
+
+def _range_warnings(**augment) -> list[str]:
+    config = apply_overrides(Config(), {f"augment.{key}": value for key, value in augment.items()})
+    return config.augment.range_warnings()
+
+
+def test_a_gain_range_of_linear_factors_is_warned_of_with_its_decibels():
+    """``gain_min_db = 0.5``, ``gain_max_db = 2.0`` (a linear factor, as torchaudio's Vol takes) lies inside the checked
+    [-40, 40] and was accepted silently: every clip gain acts on was made 0.5-2 dB louder, never quieter, never at its
+    own level. It is now warned of with the factors' dB, 20 log10: -6.0 and +6.0 (0.5x and 2x); a range with 0 dB in
+    it is not, nor one no clip is drawn from; one of only negative dB is warned of without a factor's reading."""
+    assert (round(20 * math.log10(0.5), 1), round(20 * math.log10(2.0), 1)) == (-6.0, 6.0)
+    [line] = _range_warnings(gain_min_db=0.5, gain_max_db=2.0)
+    assert line.startswith("warning: augment.gain_min_db=0.5 and augment.gain_max_db=2: a gain range in dB without "
+                           "0 dB: each clip it acts on (augment.gain_probability 0.5) is made 0.5 to 2 dB louder, "
+                           "never quieter, nor left at its level; "), line
+    assert line.endswith("0.5-2x would be -6.0 to +6.0 dB: --set augment.gain_min_db=-6.0 --set "
+                         "augment.gain_max_db=6.0"), line
+    for factors in ([-6.0, 6.0], [0.0, 2.0], [-20.0, 20.0]):
+        assert _range_warnings(gain_min_db=factors[0], gain_max_db=factors[1]) == [], factors
+    assert _range_warnings(gain_min_db=0.5, gain_max_db=2.0, gain_probability=0.0) == []
+    assert _range_warnings(gain_min_db=0.5, gain_max_db=2.0, enabled=False) == []
+    [quieter] = _range_warnings(gain_min_db=-10.0, gain_max_db=-3.0)
+    assert "is made 3 to 10 dB quieter, never louder, nor left at its level" in quieter and "factor" not in quieter
+    [louder] = _range_warnings(gain_min_db=3.0, gain_max_db=12.0)  # 12 is no likely factor: dB as meant, one way
+    assert "made 3 to 12 dB louder" in louder and "factor" not in louder
+    [line] = _range_warnings(gain_min_db=0.25, gain_max_db=4.0)
+    assert "0.25-4x would be -12.0 to +12.0 dB" in line  # 20 log10(4) = 12.04
+
+
+def test_pitch_factors_and_snrs_below_1_db_are_warned_of_and_the_refused_units_stay_refused():
+    """The other ranges checked the same way: a pitch range in frequency factors (0.9-1.1, as speed's) shifted every
+    clip 0.9-1.1 semitones up; its semitones are 12 log2(f). An SNR of 0.001-0.015 dB (noise amplitudes, as
+    audiomentations' AddGaussianNoise takes) mixed noise as loud as the clip; as noise-to-clip amplitudes they are
+    -20 log10(a) dB. Speed in percent and a shift in percent were refused already and still are."""
+    [pitch] = _range_warnings(pitch_min_semitones=0.9, pitch_max_semitones=1.1)
+    low, high = 12 * math.log2(0.9), 12 * math.log2(1.1)
+    assert (round(low, 1), round(high, 1)) == (-1.8, 1.7)
+    assert "is shifted 0.9 to 1.1 semitones up, never down, nor left at its pitch" in pitch
+    assert pitch.endswith("0.9-1.1x would be -1.8 to +1.7 semitones: --set augment.pitch_min_semitones=-1.8 --set "
+                          "augment.pitch_max_semitones=1.7"), pitch
+    [down] = _range_warnings(pitch_min_semitones=-4.0, pitch_max_semitones=-1.0)
+    assert "shifted 1 to 4 semitones down, never up" in down and "factor" not in down
+    [noise] = _range_warnings(noise_min_snr_db=0.001, noise_max_snr_db=0.015)
+    assert (round(-20 * math.log10(0.015), 1), round(-20 * math.log10(0.001), 1)) == (36.5, 60.0)
+    assert noise.startswith("warning: augment.noise_min_snr_db=0.001 and augment.noise_max_snr_db=0.015: "
+                            "signal-to-noise ratios of 0.001-0.015 dB mix noise in about as loud as the clip"), noise
+    assert noise.endswith("would be 36.5 to 60.0 dB SNR: --set augment.noise_min_snr_db=36.5 --set "
+                          "augment.noise_max_snr_db=60.0"), noise
+    assert _range_warnings() == []  # the defaults: gain +-20 dB, pitch +-2, 10-30 dB SNR
+    assert _range_warnings(noise_min_snr_db=0.0, noise_max_snr_db=0.5) == []  # 0 dB itself: a hard setting, as meant
+    assert _range_warnings(speed_min_factor=1.1, speed_max_factor=1.3, stretch_min_rate=0.6, stretch_max_rate=0.8) == []
+    for key, value in (("speed_max_factor", 110.0), ("shift_max_clip_fraction", 10.0)):
+        with pytest.raises(ConfigError, match=re.escape(f"augment.{key} must be in [")):
+            apply_overrides(Config(), {f"augment.{key}": value})

@@ -3748,3 +3748,21 @@ def test_a_bare_command_says_it_uses_the_demo_and_not_recordings_of_yours(capsys
         assert capsys.readouterr().err == "", flags
     train.config_from_args(parser.parse_args([]))
     assert capsys.readouterr().err == ""
+
+
+def test_a_gain_range_of_linear_factors_given_by_set_is_warned_of_on_stderr_and_in_the_log(capsys):
+    """'--set augment.gain_min_db=0.5 --set augment.gain_max_db=2.0' (linear factors) was trained with silently, every
+    clip gain acts on 0.5-2 dB louder; train, tune and crossval (config_from_args) now print the warning on stderr as
+    the settings are worked out and keep it for the log, with the dB the factors are; +-6 dB gets nothing."""
+    parser = argparse.ArgumentParser()
+    train.add_config_flags(parser)
+    notices: list[logging.LogRecord] = []
+    train.config_from_args(parser.parse_args(["--set", "augment.gain_min_db=0.5", "--set", "augment.gain_max_db=2.0"]),
+                           notices=notices)
+    err = capsys.readouterr().err
+    [warned] = [record.getMessage() for record in notices]
+    assert warned.startswith("warning: augment.gain_min_db=0.5 and augment.gain_max_db=2: ") and warned + "\n" == err
+    assert "would be -6.0 to +6.0 dB" in warned
+    train.config_from_args(parser.parse_args(["--set", "augment.gain_min_db=-6", "--set", "augment.gain_max_db=6"]),
+                           notices=notices)
+    assert capsys.readouterr().err == "" and len(notices) == 1
