@@ -60,7 +60,8 @@ DEFAULT_K = 5
 #: caller: its arguments, and the setting ``--data`` sets.
 PYTHON_WORDING = Wording(out="out_dir", overwrite="overwrite=True", reader="run_crossval", settings="config",
                          arguments={"--folds": "folds", "--k": "k", "--data": "data.path",
-                                    "--test-fold": "data.test_fold", "--val-fold": "data.val_fold"})
+                                    "--test-fold": "data.test_fold", "--val-fold": "data.val_fold",
+                                    "--val-from": "data.val_from"})
 
 
 # -- planning (no TensorFlow) ---------------------------------------------------------------------------
@@ -290,6 +291,66 @@ def validation_summary(config: Config, num_folds: int) -> str:
         return (f"a data.val_fraction {config.data.val_fraction:g} of the folds but the test fold, group-aware "
                 f"(data.val_from training)")
     return "the fold before each test fold (data.val_from fold)"
+
+
+#: :func:`fold_shares_lines`: the share of the clips below which a note says each fold trains on too few, and the --k
+#: values it suggests (the smallest above the --k given that trains on that share or more).
+MIN_TRAINED_SHARE = 0.5
+SUGGESTED_K = (DEFAULT_K, 10)
+
+
+def _trained_share(num_folds: int, config: Config, *, val_from: str | None = None) -> float:
+    """The share of the clips each of ``num_folds`` folds trains on, as the folds are cut: the folds but the test
+    fold, less ``data.val_fraction`` of them (two folds, or ``data.val_from`` ``training``), or the folds but two
+    (``val_from``: another ``data.val_from`` than ``config``'s)."""
+    if num_folds == 2 or (val_from or config.data.val_from) == "training":
+        return (num_folds - 1) / num_folds * (1 - float(config.data.val_fraction))
+    return (num_folds - 2) / num_folds
+
+
+def fold_shares_lines(fold_split: Mapping[int, Mapping[str, Sequence[Any]]], config: Config, *, scheme: str,
+                      wording: Wording = COMMAND) -> list[str]:
+    """How many clips each fold trains, validates and tests on, with their shares of the fold's clips, as one line
+    (said once: each fold's own line comes as it starts, among the training's); and, when training gets fewer than
+    half of them, a note of a cut that gives it more. ``fold_split``: the splits of the folds that run, by fold;
+    ``scheme``: :func:`plan_folds`'s (``official`` folds are the data's own, which ``--k`` does not change).
+
+    ``crossval --k 3`` trained each fold on as many clips as it validated on (20 and 20, session 55): one fold
+    tests, the one before it validates, one trains; nothing said so. It now reads ``cross-validation: each fold
+    trains on 20 clips (33%), validates on 20 (33%) and tests on 20 (33%); validation is the fold before each test
+    fold (data.val_from fold)`` and ``note: each fold trains on 33% of its clips, fewer than half; --k 5 trains on
+    about 60%``.
+    """
+    if not fold_split:
+        return []
+    folds = len({fold for splits in fold_split.values() for rows in splits.values() for fold in _folds_of(rows)})
+    sizes = {name: [len(splits[name]) for splits in fold_split.values()] for name in ("train", "val", "test")}
+    totals = [sum(len(rows) for rows in splits.values()) for splits in fold_split.values()]
+
+    def spread(values: Sequence[int], unit: str = "") -> str:  # '20', or '18-22' when the folds differ
+        low, high = min(values), max(values)
+        return f"{low}{unit}" if low == high else f"{low}-{high}{unit}"
+
+    def amount(name: str, noun: str = "") -> str:  # '20 clips (33%'
+        shares = [round(100 * size / total) for size, total in zip(sizes[name], totals) if total]
+        return f"{spread(sizes[name])}{noun} ({spread(shares or [0], '%')}"
+
+    lines = [f"cross-validation: each fold trains on {amount('train', ' clips')}), validates on {amount('val')}) and "
+             f"tests on {amount('test')}); validation is {validation_summary(config, folds)}"]
+    trained = sum(sizes["train"]) / max(sum(totals), 1)
+    if trained >= MIN_TRAINED_SHARE:
+        return lines
+    note = f"note: each fold trains on {trained:.0%} of its clips, fewer than half"
+    if scheme == "official":  # the data's own folds: --k changes nothing, validation drawn from the rest does
+        drawn = _trained_share(folds, config, val_from="training")
+        if folds > 2 and config.data.val_from == "fold" and drawn >= MIN_TRAINED_SHARE:
+            note += (f"; {wording.given('--val-from', 'training')} validates on a data.val_fraction "
+                     f"{config.data.val_fraction:g} of the other folds instead and trains on about {drawn:.0%}")
+    else:
+        larger = next((k for k in SUGGESTED_K if k > folds and _trained_share(k, config) >= MIN_TRAINED_SHARE), None)
+        if larger is not None:
+            note += f"; {wording.given('--k', larger)} trains on about {_trained_share(larger, config):.0%}"
+    return [*lines, note]
 
 
 def assignment_digest(examples: Sequence[Example]) -> str:
@@ -565,6 +626,10 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                   for fold in sorted({ex.fold for ex in readable}) if counted_drawn or fold in pending}
     log(_header(examples, readable, all_folds, scheme_shown(scheme, fmt), selected, out_dir, config,
                 tested={fold: len(splits["test"]) for fold, splits in fold_split.items()}))
+    # how many clips each fold trains, validates and tests on: each fold's line says it among the training's
+    for line in fold_shares_lines({fold: fold_split[fold] for fold in pending}, config, scheme=scheme,
+                                  wording=wording):
+        log(line)
     if pending:  # what data.val_from training costs, told of the first fold to run (each fold's line gives its own)
         for line in val_from_training_lines(readable, config, test_fold=pending[0], fmt=fmt):
             log(f"fold {pending[0]}: {line}")

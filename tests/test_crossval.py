@@ -2091,3 +2091,74 @@ def test_a_class_no_fold_tested_keeps_its_row_in_the_per_class_numbers_over_fold
     support = sum(y == 2 for y_true, _ in folds.values() for y in y_true)
     assert table["mid"] == {"label": "mid", "folds": "0", **{f"{name}_{kind}": "" for name in ("precision", "recall",
                             "f1") for kind in ("mean", "std")}, "pooled_f1": f"{0.0:.6f}", "support": str(support)}
+
+
+def test_the_shares_each_fold_trains_validates_and_tests_on_are_said_with_a_larger_k_when_training_gets_under_half(
+        tmp_path):
+    """`crossval --k 3` trained each fold on as many clips as it validated on (20 and 20, session 55): one fold tests,
+    the one before it validates, one trains, and nothing said so. One line now gives each fold's clips and their
+    shares; under half for training, a note names a --k that trains on more. k=3 on 18 tones: 6 / 6 / 6, 33% each;
+    k=5: the folds of 3 and 4 clips give ranges, training 3 folds of 5, no note. No training."""
+    from sound_tf.crossval import PYTHON_WORDING, fold_shares_lines
+
+    examples = [ex for ex in load_examples(_tones(tmp_path / "data")) if not ex.path.endswith("broken.wav")]
+    config = apply_overrides(Config(), {"audio.sample_rate_hz": SR})
+
+    def lines(k: int, config: Config = config, **kwargs) -> tuple[list[str], dict]:
+        planned, scheme = plan_folds(examples, k=k, seed=config.train.seed)
+        splits = {fold: fold_splits(planned, fold, config) for fold in range(1, k + 1)}
+        return fold_shares_lines(splits, config, scheme=kwargs.pop("scheme", scheme), **kwargs), splits
+
+    three, splits = lines(3)
+    assert {name: {len(split[name]) for split in splits.values()} for name in ("train", "val", "test")} == {
+        "train": {6}, "val": {6}, "test": {6}}
+    assert three == ["cross-validation: each fold trains on 6 clips (33%), validates on 6 (33%) and tests on 6 (33%); "
+                     "validation is the fold before each test fold (data.val_from fold)",
+                     "note: each fold trains on 33% of its clips, fewer than half; --k 5 trains on about 60%"]
+    assert lines(3, wording=PYTHON_WORDING)[0][1].endswith("; k=5 trains on about 60%")
+    # the data's own three folds: --k changes nothing there; validation drawn from the other folds trains on more
+    assert lines(3, scheme="official")[0][1] == ("note: each fold trains on 33% of its clips, fewer than half; "
+                                                 "--val-from training validates on a data.val_fraction 0.15 of the "
+                                                 f"other folds instead and trains on about {2 / 3 * 0.85:.0%}")
+    five, splits = lines(5)
+    counts = {name: [len(split[name]) for split in splits.values()] for name in ("train", "val", "test")}
+    totals = [sum(len(rows) for rows in split.values()) for split in splits.values()]
+    assert set(counts["test"]) == {3, 4} and sum(counts["test"]) == 18 and set(totals) == {18}
+    shares = {name: sorted({round(100 * count / 18) for count in counts[name]}) for name in counts}
+    assert five == [f"cross-validation: each fold trains on {min(counts['train'])}-{max(counts['train'])} clips "
+                    f"({shares['train'][0]}-{shares['train'][-1]}%), validates on 3-4 (17-22%) and tests on 3-4 "
+                    f"(17-22%); validation is the fold before each test fold (data.val_from fold)"]
+    assert sum(counts["train"]) / sum(totals) >= 0.5
+    drawn = apply_overrides(config, {"data.val_from": "training"})  # k=3, validation a share of the other two folds
+    [line] = lines(3, drawn)[0]
+    assert "validation is a data.val_fraction 0.15 of the folds but the test fold" in line
+    assert lines(5, scheme="official")[0] == five and fold_shares_lines({}, config, scheme="official") == []
+
+
+def test_crossval_says_the_folds_shares_once_before_the_first_fold(tmp_path, monkeypatch):
+    """run_crossval logs the lines of :func:`fold_shares_lines` once, after the header and before the first fold's
+    line, with the clips the folds' runs are given (an unreadable file left out). No training."""
+    from sound_tf.crossval import run_crossval
+
+    given = _fold_data_kept(monkeypatch)
+    config = apply_overrides(Config(), {"data.path": str(_tones(tmp_path / "data")), "audio.sample_rate_hz": SR,
+                                        "audio.clip_seconds": 0.5, "data.cache_dir": str(tmp_path / "cache")})
+    lines: list[str] = []
+    with pytest.raises(Interrupted):
+        run_crossval(config, tmp_path / "cv", k=3, log=lines.append)
+    said = [line for line in lines if line.startswith("cross-validation: each fold trains on ")]
+    # fold 1's run trains on fold 2, validates on fold 3 and tests fold 1: the three folds' readable clips (19 files
+    # in folds of 6 or 7, broken.wav in one), which every fold trains, validates and tests on in turn
+    data = given["fold_1"]
+    sizes = sorted(len(data.splits[name]) for name in ("train", "val", "test"))
+    assert sizes == [5, 6, 7] and sum(sizes) == 18
+    shares = f"{round(100 * sizes[0] / 18)}-{round(100 * sizes[-1] / 18)}%"
+    expected = (f"cross-validation: each fold trains on 5-7 clips ({shares}), validates on 5-7 ({shares}) and tests "
+                f"on 5-7 ({shares}); validation is the fold before each test fold (data.val_from fold)")
+    assert said == [expected], lines
+    assert shares == "28-39%"
+    header = next(i for i, line in enumerate(lines) if line.startswith("cross-validation: 18 readable files"))
+    first = next(i for i, line in enumerate(lines) if line.startswith("fold 1: train "))
+    assert header < lines.index(said[0]) < first
+    assert lines[lines.index(said[0]) + 1] == "note: each fold trains on 33% of its clips, fewer than half; k=5 " \
+                                              "trains on about 60%"
