@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -427,9 +428,33 @@ def headline(metrics: Mapping[str, Any]) -> str:
     return "  ".join(head)
 
 
+@dataclass(frozen=True)
+class FitWording:
+    """How :func:`summary_lines` words its advice to a model that overfit (:func:`overfit`) or underfit
+    (:func:`underfit`). The defaults are ``python -m sound_tf.train``'s, of the run it trained;
+    ``python -m sound_tf.tune`` names its best trial and what its search varied (:func:`sound_tf.tune.fit_wording`).
+
+    Attributes
+    ----------
+    model : str, optional
+        The model the advice concerns, as its subject (``None``: the run's own, "it").
+    overfit_remedies : str, optional
+        What a model that overfit is told to try, after "try " (``None``: :func:`augmentation_advice`, a smaller
+        model or more training data).
+    underfit_remedies : str, optional
+        What a model that underfits is told to try, after "try " (``None``: more epochs, a larger model, or
+        ``--no-augment``).
+    """
+
+    model: str | None = None
+    overfit_remedies: str | None = None
+    underfit_remedies: str | None = None
+
+
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
                   n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8,
-                  count_name: str | None = None, validation: Mapping[str, Any] | None = None) -> list[str]:
+                  count_name: str | None = None, validation: Mapping[str, Any] | None = None,
+                  fit_wording: FitWording | None = None) -> list[str]:
     """The console summary of an evaluation: headline scores, weak classes, confusions, data advice.
 
     Parameters
@@ -447,7 +472,10 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         fitting (with ``augmented``, whether the run augmented, the augmentation advice is to turn it on or to make
         it stronger); and its ``underfit`` (:func:`underfit`, given for a run that augmented), which gets a line of
         its own.
+    fit_wording : FitWording, optional
+        Whose model that advice concerns and what it tells the user to try (by default ``train``'s words).
     """
+    wording = fit_wording or FitWording()
     total, evaluated = len(_per_class(metrics)), _evaluated_classes(metrics)
     classes = str(total) if evaluated == total else f"{evaluated} of the model's {total}"
     lines = [f"examples: {metrics.get('num_examples', '?')}  classes: {classes}", headline(metrics)]
@@ -471,22 +499,24 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         fit = (validation or {}).get("overfit")
         # More updates do not help a model that learnt its training clips by heart (its training accuracy far from
         # chance): FSDD's fold 1 without augmentation kept epoch 1 and was told to train longer.
-        why = (f"it overfit its training clips: training accuracy reached {fit['train_accuracy']:.2f} by epoch "
-               f"{fit['epochs']} while validation accuracy was at most {fit['val_accuracy']:.2f}, and the "
-               f"validation loss was lowest at epoch {fit['kept_epoch']} of {fit['epochs']}, whose weights it keeps: "
-               f"more epochs will not help; try {_augmentation_advice(fit.get('augmented'))}, a smaller model "
-               f"(model.widths) or more training data"
+        why = (f"{wording.model or 'it'} overfit its training clips: training accuracy reached "
+               f"{fit['train_accuracy']:.2f} by epoch {fit['epochs']} while validation accuracy was at most "
+               f"{fit['val_accuracy']:.2f}, and the validation loss was lowest at epoch {fit['kept_epoch']} of "
+               f"{fit['epochs']}, whose weights it keeps: more epochs will not help; try "
+               + (wording.overfit_remedies or f"{augmentation_advice(fit.get('augmented'))}, a smaller model "
+                                              f"(model.widths) or more training data")
                if fit and not _at_chance(float(fit["train_accuracy"]), 1 / evaluated) else
                "as a whole it needs more training data or more updates (epochs, a smaller batch)")
         lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
                      f"{1 / evaluated:.2f} with {which}): {why}" + (", before more data for single classes" if advice
                                                                     else ", not one class"))
     if (under := (validation or {}).get("underfit")) is not None:  # before the advice to add data: not learnt yet
-        lines.append(f"training accuracy ended at {under['train_accuracy']:.2f} (epoch {under['epochs']}, on augmented "
-                     f"clips) and validation accuracy was at most {under['val_accuracy']:.2f}: the model underfits, "
-                     f"and augmentation, which was on, makes a short run or a small model learn slower; try more "
-                     f"epochs (--epochs), a larger model (model.widths), or --no-augment to check what augmentation "
-                     f"costs this run")
+        lines.append((f"{wording.model}: " if wording.model else "")
+                     + f"training accuracy ended at {under['train_accuracy']:.2f} (epoch {under['epochs']}, on "
+                     f"augmented clips) and validation accuracy was at most {under['val_accuracy']:.2f}: the model "
+                     f"underfits, and augmentation, which was on, makes a short run or a small model learn slower; try "
+                     + (wording.underfit_remedies or "more epochs (--epochs), a larger model (model.widths), or "
+                                                     "--no-augment to check what augmentation costs this run"))
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]
@@ -569,7 +599,7 @@ STRONGER_AUGMENT_KEYS = ("augment.noise_probability", "augment.pitch_probability
                          "augment.spec_time_mask_count")
 
 
-def _augmentation_advice(augmented: bool | None) -> str:
+def augmentation_advice(augmented: bool | None) -> str:
     """What an overfit model is told to try of augmentation: to turn it on when the run had it off
     (``augmented`` False), to make it stronger when it was on, both when the run's config is unknown (``None``)."""
     if augmented is None:

@@ -83,8 +83,9 @@ import numpy as np
 
 from . import atomic
 from .config import Config, apply_overrides, as_made_today
-from .errors import ConfigError, SoundTFError, counted, is_whole, run_cli
+from .errors import ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
+from .metrics import FitWording, augmentation_advice
 PROJECT = "search"
 SEARCH_FILE = "search.json"
 #: search.json's list of the space's hyperparameters the search does not search (absent: it searches them all).
@@ -637,6 +638,7 @@ class SearchResult:
     best_run: Path | None = None
     test_metrics: dict[str, Any] | None = None
     trials: list[TrialRecord] = field(default_factory=list)
+    space: SearchSpace | None = None  # the space searched: the declared one without what it did not search
 
 
 def search_identity(config: Config, space: SearchSpace) -> dict[str, Any]:
@@ -1386,7 +1388,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         tuner.search(**search_kwargs)
 
     best = write_summary(out, space, config)
-    result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction))
+    result = SearchResult(out=out, role=role, best=best, trials=load_trials(out, space.settings.direction),
+                          space=space)
     done = sum(r.ranked for r in result.trials)
     ran = len(_ended_trials(result.trials) - ended_before)
     log(f"{done} of {counted(len(result.trials), 'trials')} completed; {ran} ended in this run, which took "
@@ -1422,6 +1425,57 @@ def _space_exhausted(space: SearchSpace, trials: Sequence[TrialRecord]) -> str |
         return None
     return (f"the space holds only {counted(total, 'configurations')}: every one was tried, so the search ended "
             f"before the {space.settings.max_trials} trials asked")
+
+
+#: The config key the fit advice names for the size of the model (:func:`fit_wording`).
+MODEL_SIZE_KEY = "model.widths"
+#: The prefix of the augmentation settings' config keys (:func:`fit_wording`).
+AUGMENT_PREFIX = "augment."
+
+
+def _changed_in(space: SearchSpace, key: str, flag: str) -> str:
+    """Where a user changes ``key`` for the best run: the space's ``[fixed]`` table when it sets the key (which
+    overrides the flags), else ``flag``."""
+    return f"[fixed] {key} in {space.source}" if key in space.fixed else flag
+
+
+def _varied(space: SearchSpace, params: Sequence[HyperParam], best: TrialRecord, remedy: str, direction: str) -> str:
+    """``a smaller model than the best trial's (the search varied depth and width_multiplier, and it took depth=2,
+    width_multiplier=0.5: smaller values in tuning/tiny.toml)``: the advice ``remedy`` on a setting the search varied
+    with ``params``."""
+    names = [p.name for p in params]
+    took = values_text({name: best.values[name] for name in names if name in best.values}, names)
+    return (f"{remedy} than the best trial's (the search varied {and_list(names)}, and it took {took}: {direction} "
+            f"values in {space.source})")
+
+
+def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best_run: Path) -> FitWording:
+    """The words of the advice a search's summary gives when its retrained best run overfit or underfit
+    (:func:`sound_tf.metrics.summary_lines`, from ``best_run``'s history as ``train``'s summary reads its run's).
+
+    The advice concerns the best trial's configuration, retrained in ``best_run``. A setting it names that ``space``
+    searched (the model's size through ``model.widths``, augmentation through ``augment.*`` keys) is said to be
+    varied already, with the best trial's values, and the change is to the space's values; the others are named as
+    a user changes them for another search: ``--epochs``, ``--set``, ``--no-augment``, or ``[fixed]`` when the space
+    sets them there. ``space`` is the space searched (:attr:`SearchResult.space`: a hyperparameter it did not search
+    varied nothing); ``best_config`` the best run's settings (whether it augmented).
+    """
+    sized = [p for p in space.searched if MODEL_SIZE_KEY in p.keys]
+    augmenting = [p for p in space.searched if any(key.startswith(AUGMENT_PREFIX) for key in p.keys)]
+
+    def model(size: str) -> str:
+        if sized:
+            return _varied(space, sized, best, f"a {size} model", size)
+        return f"a {size} model ({_changed_in(space, MODEL_SIZE_KEY, '--set ' + MODEL_SIZE_KEY)})"
+
+    stronger = (_varied(space, augmenting, best, "stronger augmentation", "stronger") if augmenting
+                else augmentation_advice(best_config.augment.enabled))
+    weaker = (_varied(space, augmenting, best, "weaker augmentation", "weaker") if augmenting
+              else "--no-augment to check what augmentation costs the best run")
+    epochs = f"more epochs for the best run ({_changed_in(space, 'train.epochs', '--epochs')})"
+    return FitWording(model=f"the best trial's configuration (trial {best.trial_id}, retrained in {best_run})",
+                      overfit_remedies=f"{stronger}, {model('smaller')} or more training data",
+                      underfit_remedies=f"{epochs}, {model('larger')}, or {weaker}")
 
 
 def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str, Any],
@@ -1606,8 +1660,16 @@ def _search(args: argparse.Namespace, config: Config, space: SearchSpace, out: P
     if result.test_metrics:
         from .evaluation import train_class_counts
         from .metrics import summary_lines
-        counts = train_class_counts(run_dir=result.best_run) if result.best_run is not None else None
-        for line in summary_lines(result.test_metrics, class_counts=counts):  # advice from training counts
+        from .trainer import run_validation
+        counts = validation = wording = None
+        if result.best_run is not None:
+            counts = train_class_counts(run_dir=result.best_run)  # advice from training counts
+            # the retrained best run's history and kept epoch, as train's summary reads its run's: the gap between
+            # validation and test, and whether it overfit or underfit, in the words of a search
+            validation = run_validation(result.best_run)
+            wording = fit_wording(result.space, result.best, result.best_config, result.best_run)
+        for line in summary_lines(result.test_metrics, class_counts=counts, validation=validation,
+                                  fit_wording=wording):
             log.info(line)
     if result.best_run is not None:
         log.info(f"best run folder: {result.best_run}")

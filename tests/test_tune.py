@@ -2363,6 +2363,128 @@ def test_a_best_run_of_another_configuration_is_trained_again_not_reused(tmp_pat
                             "only now")
 
 
+#: A history (accuracy, loss, val_accuracy, val_loss per epoch) that overfit: FSDD's fold 1 by speaker without
+#: augmentation, as test_train has it (kept epoch 1 of 6, training accuracy 0.90 against validation's 0.27 at best).
+OVERFIT_HISTORY = [(0.129, 2.957, 0.146, 2.269), (0.383, 1.779, 0.184, 2.470), (0.653, 1.019, 0.264, 2.504),
+                   (0.819, 0.578, 0.240, 2.486), (0.869, 0.430, 0.260, 2.520), (0.896, 0.383, 0.272, 2.442)]
+#: One that underfit with augmentation on: the demo's (40 clips per class, model.widths [16, 32], 8 epochs), as
+#: test_train has it (training accuracy 0.23 at the end, validation 0.48 at best, its loss still falling).
+UNDERFIT_HISTORY = [(0.093, 3.993, 0.185, 2.548), (0.129, 2.673, 0.185, 2.154), (0.133, 2.489, 0.241, 2.038),
+                    (0.190, 2.333, 0.333, 1.889), (0.194, 2.215, 0.407, 1.906), (0.214, 2.160, 0.389, 1.843),
+                    (0.230, 2.160, 0.481, 1.786), (0.226, 2.057, 0.463, 1.748)]
+#: One that learnt: both accuracies above 0.9 and its last epoch kept.
+LEARNT_HISTORY = [(0.60, 1.00, 0.55, 1.10), (0.85, 0.50, 0.80, 0.60), (0.97, 0.10, 0.93, 0.25)]
+
+
+def _fit_lines(history: Sequence[tuple[float, float, float, float]], wording: Any, *, augmented: bool,
+               classes: int = 10) -> list[str]:
+    """The lines of the summary of a test scored near chance (``classes`` 10, 3 of 12 right per class) or well (5, 9
+    of 13) that speak of fitting, for a best run of ``history`` that augmented or not."""
+    from sound_tf import trainer
+    from sound_tf.metrics import metrics_from_confusion, summary_lines
+
+    metrics = metrics_from_confusion(np.eye(classes, dtype=int) * (2 if classes == 10 else 8) + 1,
+                                     [str(label) for label in range(classes)])
+    columns = {"accuracy": [row[0] for row in history], "loss": [row[1] for row in history],
+               "val_accuracy": [row[2] for row in history], "val_loss": [row[3] for row in history]}
+    validation = trainer.kept_validation(columns, trainer.BEST_WEIGHTS, 10, augmented=augmented)
+    return [line for line in summary_lines(metrics, validation=validation, fit_wording=wording)
+            if "overfit its" in line or "underfits" in line]
+
+
+def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_varied():
+    """tune's summary gave no validation to summary_lines, so a best run that overfit or underfit said nothing of
+    it; train's words, given it, would tell a user to change the model's size or augmentation that the search had
+    varied. fit_wording names the best trial and its retrained run, says which hyperparameters varied the settings
+    the advice names (model.widths, augment.*) and the values the best trial took, and names the others as a user
+    changes them for a search: --set, --epochs, or the space's [fixed] when it sets them."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    run = Path("runs/tune-x/best_run")
+    subject = f"the best trial's configuration (trial 2, retrained in {run})"
+    best = tune.TrialRecord("2", "COMPLETED", 0.4, values={"depth": 2, "width_multiplier": 0.5, "learning_rate": 0.002,
+                                                           "num_mel_bins": 16, "augment_strength": 1.0})
+    tiny = SearchSpace.from_toml(TINY)
+    config = base_config(Path("data"))
+    on = apply_overrides(config, {"augment.enabled": True})
+    wording = tune.fit_wording(tiny, best, on, run)
+    model = "the search varied depth and width_multiplier, and it took depth=2, width_multiplier=0.5"
+    augment = "the search varied augment_strength, and it took augment_strength=1"
+    assert _fit_lines(OVERFIT_HISTORY, wording, augmented=True) == [
+        "the model scores near chance (balanced accuracy 0.25; chance is 0.10 with 10 classes): " + subject
+        + " overfit its training clips: training accuracy reached 0.90 by epoch 6 while validation accuracy was at "
+        "most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: more epochs will not "
+        f"help; try stronger augmentation than the best trial's ({augment}: stronger values in {TINY}), a smaller "
+        f"model than the best trial's ({model}: smaller values in {TINY}) or more training data, not one class"]
+    assert _fit_lines(UNDERFIT_HISTORY, wording, augmented=True, classes=5) == [
+        subject + ": training accuracy ended at 0.23 (epoch 8, on augmented clips) and validation accuracy was at most "
+        "0.48: the model underfits, and augmentation, which was on, makes a short run or a small model learn slower; "
+        f"try more epochs for the best run (--epochs), a larger model than the best trial's ({model}: larger values "
+        f"in {TINY}), or weaker augmentation than the best trial's ({augment}: weaker values in {TINY})"]
+    assert _fit_lines(LEARNT_HISTORY, wording, augmented=True) == []  # near chance on test, but it did not overfit
+    assert _fit_lines(LEARNT_HISTORY, wording, augmented=True, classes=5) == []
+
+    # a space that varies neither the model's size nor augmentation, and fixes the best run's epochs: the advice
+    # names them as train's does, with the flag or the [fixed] key that sets them for a search
+    table = tomllib.loads(TINY.read_text())
+    table["hp"] = {"learning_rate": table["hp"]["learning_rate"]}
+    table["fixed"]["train.epochs"] = 9
+    rate_only = SearchSpace.from_dict(table, source="rate.toml")
+    off = tune.fit_wording(rate_only, best, config, run)
+    assert _fit_lines(OVERFIT_HISTORY, off, augmented=False)[0].split("more epochs will not help; ")[1] == (
+        "try augmentation (it was off: train without --no-augment, or with augment.enabled=true), a smaller model "
+        "(--set model.widths) or more training data, not one class")
+    assert _fit_lines(UNDERFIT_HISTORY, tune.fit_wording(rate_only, best, on, run), augmented=True,
+                      classes=5)[0].split("; try ")[1] == (
+        "more epochs for the best run ([fixed] train.epochs in rate.toml), a larger model (--set model.widths), or "
+        "--no-augment to check what augmentation costs the best run")
+    assert _fit_lines(UNDERFIT_HISTORY, off, augmented=False, classes=5) == []  # no augmentation: nothing to say
+    # a hyperparameter the search did not search varied nothing (augment_strength, with augmentation off in config)
+    held = tiny.without(["augment_strength"], config)
+    assert "augment_strength" not in _fit_lines(OVERFIT_HISTORY, tune.fit_wording(held, best, on, run),
+                                                augmented=True)[0]
+    # train's own words stay when no wording is given
+    assert _fit_lines(UNDERFIT_HISTORY, None, augmented=True, classes=5)[0].startswith("training accuracy ended at")
+
+
+def _write_history(run: Path, history: Sequence[tuple[float, float, float, float]]) -> None:
+    """``run``'s ``history.csv`` replaced by ``history``, in Keras's CSVLogger columns."""
+    rows = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [f"{epoch},{a},{l},{va},{vl}"
+                                                            for epoch, (a, l, va, vl) in enumerate(history)]
+    (run / "history.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_a_search_whose_best_run_underfit_says_so_and_one_whose_best_run_learnt_does_not(tmp_path):
+    """The command's summary judges the retrained best run's history.csv, as train's summary its run's: a search
+    run again (its best run reused) after that history is made the demo's that underfit with augmentation on logs
+    the underfit line in a search's words, and after it is made one that learnt, no line of fitting."""
+    from sound_tf import tune
+
+    data = make_tones(tmp_path / "data", clips_per_class=6)
+    out = tmp_path / "out"
+    flags = [flag for flag in cli_flags(data, out, "--max-trials", "1") if flag != "--no-augment"]
+    assert tune.main(flags) == 0
+    best = json.loads((out / "best_hparams.json").read_text())
+    log = out / "tune.log"
+
+    def rerun(history: Sequence[tuple[float, float, float, float]]) -> list[str]:
+        _write_history(out / "best_run", history)
+        before = len(log.read_text().splitlines())
+        assert tune.main(flags) == 0
+        lines = [line.split(" ", 1)[1] for line in log.read_text().splitlines()[before:]]
+        assert any(line.startswith("best run already trained") for line in lines), lines
+        return [line for line in lines if "overfit its" in line or "underfits" in line]
+
+    underfit = rerun(UNDERFIT_HISTORY)
+    assert len(underfit) == 1, underfit
+    assert underfit[0].startswith(f"the best trial's configuration (trial {best['trial_id']}, retrained in "
+                                  f"{out / 'best_run'}): training accuracy ended at 0.23 (epoch 8, on augmented clips)")
+    assert "or weaker augmentation than the best trial's (the search varied augment_strength, and it took " \
+           f"augment_strength={best['hyperparameters']['augment_strength']:.6g}" in underfit[0]
+    assert rerun(LEARNT_HISTORY) == []
+
+
 def test_a_space_in_which_nothing_changes_a_trial_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
