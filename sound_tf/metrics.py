@@ -601,11 +601,13 @@ STRONGER_AUGMENT_KEYS = ("augment.noise_probability", "augment.pitch_probability
 
 def augmentation_advice(augmented: bool | None) -> str:
     """What an overfit model is told to try of augmentation: to turn it on when the run had it off
-    (``augmented`` False), to make it stronger when it was on, both when the run's config is unknown (``None``)."""
+    (``augmented`` False: ``augment.enabled`` false, or no transform that acts, as a tuning space's
+    ``augment_strength`` of 0 leaves it), to make it stronger when it was on, both when the run's config is
+    unknown (``None``)."""
     if augmented is None:
         return "augmentation (--no-augment turns it off; stronger if it was on)"
     if not augmented:
-        return "augmentation (it was off: train without --no-augment, or with augment.enabled=true)"
+        return "augmentation (it was off: train without --no-augment, with an augment.*_probability above 0)"
     keys = ", ".join(STRONGER_AUGMENT_KEYS[:-1]) + f" or {STRONGER_AUGMENT_KEYS[-1]}"
     return f"stronger augmentation (it was on: raise {keys})"
 

@@ -706,6 +706,13 @@ def kept_weights(run_dir: Path) -> str:
     return BEST_WEIGHTS if (run_dir / BEST_WEIGHTS).is_file() else FINAL_WEIGHTS
 
 
+def augments(config: Config) -> bool:
+    """Whether training with ``config`` changes its clips: ``augment.enabled`` and a transform that acts
+    (:func:`sound_tf.augment.applied_transforms`). A tuning space's ``augment_strength`` of 0 leaves ``enabled`` true
+    with every probability at 0, and the best trial's run was told its clips were augmented."""
+    return bool(augment.applied_transforms(config))
+
+
 def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """:func:`kept_validation` of a trained run folder: from its ``history.csv``, the weights it keeps and its
     ``split.csv``'s validation rows (the readable files, as the run validated on), and whether it augmented from its
@@ -718,7 +725,7 @@ def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
     try:
-        augmented: bool | None = Config.load(run_dir).augment.enabled
+        augmented: bool | None = augments(Config.load(run_dir))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, SoundTFError):  # a hand-edited one too
         augmented = None
     return kept_validation(history, kept_weights(run_dir), len(splits["val"]), held_apart=folds_held_apart(splits),
@@ -991,7 +998,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     history = read_history(run_dir / "history.csv")
     log(how_training_ended(history, config, kept))
     validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits),
-                                 augmented=config.augment.enabled)
+                                 augmented=augments(config))
     val_labels = [int(item.label_index) for item in data.splits["val"]]
     def cropped() -> bool:  # read only for the warning: a size read per file (100k on Speech Commands)
         return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],

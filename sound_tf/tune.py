@@ -1460,6 +1460,8 @@ def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best
     sets them there. ``space`` is the space searched (:attr:`SearchResult.space`: a hyperparameter it did not search
     varied nothing); ``best_config`` the best run's settings (whether it augmented).
     """
+    from .trainer import augments
+
     sized = [p for p in space.searched if MODEL_SIZE_KEY in p.keys]
     augmenting = [p for p in space.searched if any(key.startswith(AUGMENT_PREFIX) for key in p.keys)]
 
@@ -1469,7 +1471,7 @@ def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best
         return f"a {size} model ({_changed_in(space, MODEL_SIZE_KEY, '--set ' + MODEL_SIZE_KEY)})"
 
     stronger = (_varied(space, augmenting, best, "stronger augmentation", "stronger") if augmenting
-                else augmentation_advice(best_config.augment.enabled))
+                else augmentation_advice(augments(best_config)))
     weaker = (_varied(space, augmenting, best, "weaker augmentation", "weaker") if augmenting
               else "--no-augment to check what augmentation costs the best run")
     epochs = f"more epochs for the best run ({_changed_in(space, 'train.epochs', '--epochs')})"

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -24,7 +24,7 @@ import pytest
 import soundfile as sf
 
 from conftest import claimable, hold_folder, make_speech_commands
-from sound_tf.config import Config, apply_overrides
+from sound_tf.config import AugmentConfig, Config, apply_overrides
 from sound_tf import train
 
 SR = 8000
@@ -146,7 +146,6 @@ def test_no_augment_turns_every_augmentation_off_and_the_command_augments_withou
 
     from sound_tf import frontend, models, pipeline  # noqa: F401  (registers the custom layers)
     from sound_tf.augment import FeatureAugment, FeatureRescale, SpecAugment, WaveformAugmenter
-    from sound_tf.config import AugmentConfig
 
     handed: list[dict] = []  # what each run's training pipeline was given to apply per clip
     real = pipeline.training_dataset
@@ -1566,15 +1565,15 @@ def test_the_kept_epoch_is_read_from_the_end_of_short_columns_and_none_when_it_h
 
 
 def _written_run(run: Path, history: list[tuple[float, float, float, float]], *,
-                 augmented: bool | None = None) -> Path:
+                 augmented: bool | None = None, overrides: dict[str, Any] | None = None) -> Path:
     """A run folder with its ``history.csv`` (rows of accuracy, loss, val_accuracy, val_loss, as Keras's CSVLogger
     writes them), a 10-clip ``split.csv``, the best epoch's weights file and, when ``augmented`` is given, a
-    ``config.json`` with that ``augment.enabled``: what run_validation reads. No training."""
+    ``config.json`` with that ``augment.enabled`` and ``overrides``: what run_validation reads. No training."""
     from sound_tf import trainer
 
     (run / "checkpoints").mkdir(parents=True)
     if augmented is not None:
-        apply_overrides(Config(), {"augment.enabled": augmented}).save(run)
+        apply_overrides(Config(), {"augment.enabled": augmented, **(overrides or {})}).save(run)
     rows = ["epoch,accuracy,loss,val_accuracy,val_loss"] + [f"{i},{a},{l},{va},{vl}"
                                                             for i, (a, l, va, vl) in enumerate(history)]
     (run / "history.csv").write_text("\n".join(rows) + "\n")
@@ -1623,11 +1622,10 @@ def test_a_model_near_chance_is_told_it_overfit_or_to_train_more_as_its_history_
 
 def test_the_overfit_advice_turns_augmentation_on_or_stronger_as_the_runs_config_json_says(tmp_path):
     """The advice to a model that overfit said 'try augmentation (--no-augment turns it off; stronger if it was on)':
-    it could not tell which. run_validation reads augment.enabled from the run's config.json (training passes its
-    config's): with it off the advice is to turn it on, with it on to raise the settings it names; without a
-    config.json, the old words."""
+    it could not tell which. run_validation reads from the run's config.json whether it augmented (training passes
+    its config's): with it off, or on with no transform that acts, the advice is to turn it on, with it on to raise
+    the settings it names; without a config.json, the old words."""
     from sound_tf import trainer
-    from sound_tf.config import AugmentConfig
     from sound_tf.metrics import STRONGER_AUGMENT_KEYS, metrics_from_confusion, summary_lines
 
     labels = [str(digit) for digit in range(10)]
@@ -1635,15 +1633,21 @@ def test_the_overfit_advice_turns_augmentation_on_or_stronger_as_the_runs_config
     fold_1 = [(0.129, 2.957, 0.146, 2.269), (0.383, 1.779, 0.184, 2.470), (0.653, 1.019, 0.264, 2.504),
               (0.819, 0.578, 0.240, 2.486), (0.869, 0.430, 0.260, 2.520), (0.896, 0.383, 0.272, 2.442)]
 
-    def advice(augmented):
-        run = _written_run(tmp_path / f"run_{augmented}", fold_1, augmented=augmented)
+    def advice(augmented, **overrides):
+        run = _written_run(tmp_path / f"run_{augmented}_{len(overrides)}", fold_1, augmented=augmented,
+                           overrides=overrides)
         validation = trainer.run_validation(run)
         near = [line for line in summary_lines(at_chance, validation=validation) if "near chance" in line]
         assert len(near) == 1 and "it overfit its training clips" in near[0]
         return near[0].split("more epochs will not help; ")[1]
 
-    assert advice(False) == ("try augmentation (it was off: train without --no-augment, or with augment.enabled=true), "
-                             "a smaller model (model.widths) or more training data, not one class")
+    off = ("try augmentation (it was off: train without --no-augment, with an augment.*_probability above 0), "
+           "a smaller model (model.widths) or more training data, not one class")
+    assert advice(False) == off
+    # on, with no transform that acts (a tuning space's augment_strength of 0): told it was off, not to raise them
+    nothing = {f"augment.{field}": 0.0 for field in AugmentConfig.__dataclass_fields__
+               if field.endswith("_probability")}
+    assert advice(True, **nothing) == off
     assert advice(True) == ("try stronger augmentation (it was on: raise augment.noise_probability, "
                             "augment.pitch_probability, augment.mixup_probability or augment.spec_time_mask_count), a "
                             "smaller model (model.widths) or more training data, not one class")

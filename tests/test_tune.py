@@ -2433,8 +2433,8 @@ def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_var
     rate_only = SearchSpace.from_dict(table, source="rate.toml")
     off = tune.fit_wording(rate_only, best, config, run)
     assert _fit_lines(OVERFIT_HISTORY, off, augmented=False)[0].split("more epochs will not help; ")[1] == (
-        "try augmentation (it was off: train without --no-augment, or with augment.enabled=true), a smaller model "
-        "(--set model.widths) or more training data, not one class")
+        "try augmentation (it was off: train without --no-augment, with an augment.*_probability above 0), a "
+        "smaller model (--set model.widths) or more training data, not one class")
     assert _fit_lines(UNDERFIT_HISTORY, tune.fit_wording(rate_only, best, on, run), augmented=True,
                       classes=5)[0].split("; try ")[1] == (
         "more epochs for the best run ([fixed] train.epochs in rate.toml), a larger model (--set model.widths), or "
