@@ -1003,6 +1003,8 @@ def _build_section(name: str, section_cls: type, values: Any) -> Any:
         for key in sorted(unknown):  # a key of another section is put in its own ('clip_seconds' in [data])
             if (other := _elsewhere(str(key), name)) is not None:
                 close.append(f"{key!r} belongs in [{other.partition('.')[0]}]")
+            elif (foreign := _edge_impulse_hint(str(key))) is not None:
+                close.append(f"{key!r}: {foreign}")
             elif (match := _closest(str(key), sorted(known))) is not None:
                 close.append(f"{key!r}: did you mean {match!r}?")
         hint = f" ({'; '.join(close)})" if close else ""
@@ -1121,6 +1123,49 @@ def parse_value(text: str) -> Any:
         return text
 
 
+_TIME_WARP = ("sound_tf has no SpecAugment time warp, which moves one point of the time axis, stretching the frames "
+              "before it and squeezing those after; the nearest is augment.stretch_probability, the whole clip's "
+              "tempo from augment.stretch_min_rate to augment.stretch_max_rate, or augment.speed_probability")
+_TIME_MASKS = "augment.spec_time_mask_count, the time masks per example"
+_FREQ_MASKS = "augment.spec_freq_mask_count, the frequency masks per example"
+
+#: Edge Impulse's augmentation settings, as its visual mode names them and as its expert mode passes them to its
+#: SpecAugment (``mT_num_time_masks=...``), lowercased -> the sound_tf settings that do it. A recipe or ``--set``
+#: that spells one so is told these, where the closest spelling named another setting: ``mF_num_freq_masks`` was
+#: asked 'did you mean spec_freq_mask_max_bins?', ``mask_time_bands`` the same, and ``enable_time_warp`` 'did you
+#: mean enabled?', which turns all augmentation on.
+EDGE_IMPULSE_KEYS: dict[str, str] = {
+    "add_noise": "Edge Impulse's 'add noise' is augment.noise_probability, mixed at an SNR drawn from "
+                 "augment.noise_min_snr_db to augment.noise_max_snr_db, lower for more noise",
+    "mask_time_bands": f"Edge Impulse's 'mask time bands' is {_TIME_MASKS}; each is up to "
+                       f"augment.spec_time_mask_max_fraction of the clip's frames",
+    "mask_freq_bands": f"Edge Impulse's 'mask frequency bands' is {_FREQ_MASKS}; each is up to "
+                       f"augment.spec_freq_mask_max_bins mel bins",
+    "mask_frequency_bands": f"Edge Impulse's 'mask frequency bands' is {_FREQ_MASKS}; each is up to "
+                            f"augment.spec_freq_mask_max_bins mel bins",
+    "mt_num_time_masks": f"Edge Impulse's mT_num_time_masks is {_TIME_MASKS}",
+    "t_time_mask_max_consecutive": "Edge Impulse's T_time_mask_max_consecutive, the widest time mask in frames, is "
+                                   "augment.spec_time_mask_max_fraction, a fraction of the clip's frames: T frames of "
+                                   "a clip of N frames is T / N, N being the clip's length over features.hop_length_ms",
+    "mf_num_freq_masks": f"Edge Impulse's mF_num_freq_masks is {_FREQ_MASKS}",
+    "f_freq_mask_max_consecutive": "Edge Impulse's F_freq_mask_max_consecutive is augment.spec_freq_mask_max_bins, "
+                                   "in mel bins",
+    "warp_time_axis": _TIME_WARP,
+    "enable_time_warp": _TIME_WARP,
+    "w_time_warp_max_distance": _TIME_WARP,
+    "time_warp": _TIME_WARP,
+    "mask_with_mean": "SpecAugment's masks here always hold 0 after the model's normalisation, each mel bin's mean "
+                      "over the training clips, near what Edge Impulse's mask_with_mean=true fills in; no setting "
+                      "changes it",
+}
+
+
+def _edge_impulse_hint(name: str) -> str | None:
+    """What sound_tf calls Edge Impulse's augmentation setting ``name`` (any case; spaces or dashes for
+    underscores), from :data:`EDGE_IMPULSE_KEYS`, else ``None``."""
+    return EDGE_IMPULSE_KEYS.get(re.sub(r"[\s-]+", "_", name.strip().lower()))
+
+
 def _closest(name: str, candidates: list[str]) -> str | None:
     """The candidate ``name`` is likeliest a misspelling of (``difflib``'s ratio at least 0.5), else ``None``."""
     import difflib
@@ -1154,6 +1199,8 @@ def _unknown_settings(items: Mapping[str, str]) -> str:
         close = close or [f"{other}.{match}" for other, names in keys.items()  # a key of another section
                           if (match := _closest(wanted, names)) is not None][:1]
         hint = f" (did you mean {close[0]}?)" if close else ""
+        if (foreign := _edge_impulse_hint(wanted)) is not None:  # closer in meaning than any spelling
+            close, hint = [foreign], f" ({foreign})"
         if section in SECTIONS and name:
             problems.append(f"--set {item}: unknown key {name!r} in [{section}]{hint}")
         elif dot and section and name:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sound_tf.config import (REPO_ROOT, Config, ConfigError, apply_overrides, config_from_recipe, parse_set_flags,
-                             resolve_recipe)
+from sound_tf.config import (EDGE_IMPULSE_KEYS, REPO_ROOT, Config, ConfigError, apply_overrides, config_from_recipe,
+                             parse_set_flags, resolve_recipe)
 from sound_tf.errors import DatasetError
 
 
@@ -195,6 +195,46 @@ def test_a_key_put_in_the_wrong_section_is_sent_to_its_own():
     known = sorted(f.name for f in dataclasses.fields(Config().data))
     assert str(info.value) == ("unknown key(s) ['clip_seconds', 'formt'] in [data] ('clip_seconds' belongs in [audio]; "
                                f"'formt': did you mean 'format'?); known keys: {known}")
+
+
+def test_edge_impulses_augmentation_names_are_given_the_settings_that_do_it(tmp_path):
+    """An Edge Impulse user's names (its expert mode's SpecAugment arguments, its visual mode's settings) got the
+    closest spelling, another setting: mF_num_freq_masks and mask_time_bands 'did you mean spec_freq_mask_max_bins?',
+    enable_time_warp 'did you mean enabled?' (which turns augmentation on, not a warp), add_noise 'noise_dir'. Each is
+    now told the setting that does it, in a recipe and in --set, and every setting named exists."""
+    augment_keys = {f.name for f in dataclasses.fields(Config().augment)}
+    named = {name: re.findall(r"augment\.([a-z_]+)", hint) for name, hint in EDGE_IMPULSE_KEYS.items()}
+    assert all(set(keys) <= augment_keys for keys in named.values()), named
+    assert [name for name, keys in named.items() if not keys] == ["mask_with_mean"]  # the one without a setting
+    wanted = {"mF_num_freq_masks": "augment.spec_freq_mask_count", "mT_num_time_masks": "augment.spec_time_mask_count",
+              "F_freq_mask_max_consecutive": "augment.spec_freq_mask_max_bins",
+              "T_time_mask_max_consecutive": "augment.spec_time_mask_max_fraction",
+              "mask_time_bands": "augment.spec_time_mask_count", "Mask frequency bands": "augment.spec_freq_mask_count",
+              "add_noise": "augment.noise_probability", "enable_time_warp": "augment.stretch_probability",
+              "warp-time-axis": "augment.stretch_probability"}
+    for name, setting in wanted.items():
+        with pytest.raises(ConfigError) as info:
+            parse_set_flags([f"augment.{name}=1"])
+        message = str(info.value)
+        assert message.startswith(f"--set augment.{name}=1: unknown key {name!r} in [augment] (Edge Impulse's ") or (
+            "no SpecAugment time warp" in message), message
+        assert setting in message and "did you mean" not in message, message
+    with pytest.raises(ConfigError) as info:  # the sound_tf key is named, not augment.enabled
+        parse_set_flags(["augment.enable_time_warp=true"])
+    assert "augment.enabled" not in str(info.value)
+    recipe = tmp_path / "ei.toml"
+    recipe.write_text("[augment]\nmF_num_freq_masks = 3\nT_time_mask_max_consecutive = 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        config_from_recipe(recipe)
+    message = str(info.value)
+    assert ("'mF_num_freq_masks': Edge Impulse's mF_num_freq_masks is augment.spec_freq_mask_count, the frequency "
+            "masks per example") in message
+    assert ("'T_time_mask_max_consecutive': Edge Impulse's T_time_mask_max_consecutive, the widest time mask in "
+            "frames, is augment.spec_time_mask_max_fraction, a fraction of the clip's frames") in message
+    assert "did you mean" not in message
+    with pytest.raises(ConfigError) as info:  # a misspelt key of sound_tf's own keeps its closest spelling
+        parse_set_flags(["augment.spec_time_mask_cout=1"])
+    assert "(did you mean augment.spec_time_mask_count?)" in str(info.value)
 
 
 def test_set_flags_read_values_by_the_settings_type():
