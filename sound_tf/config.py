@@ -601,9 +601,11 @@ class AugmentConfig:
         _check(isinstance(self.enabled, bool), f"augment.enabled must be true or false, got {self.enabled!r}")
         for name in ("shift", "speed", "stretch", "pitch", "gain", "noise", "spec", "mixup"):
             value = number(f"{name}_probability")
-            _check(0.0 <= value <= 1.0, f"augment.{name}_probability must be in [0, 1], got {value!r}")
+            percent = f" (a probability, not a percentage: {value:g}% is {value / 100:g})" if 2 <= value <= 100 else ""
+            _check(0.0 <= value <= 1.0, f"augment.{name}_probability must be in [0, 1], got {value!r}{percent}")
         _check(0.0 <= number("shift_max_clip_fraction") <= 0.5,
-               f"augment.shift_max_clip_fraction must be in [0, 0.5], got {self.shift_max_clip_fraction!r}")
+               f"augment.shift_max_clip_fraction must be in [0, 0.5], got {self.shift_max_clip_fraction!r} (a "
+               f"fraction of the clip, not seconds or samples: 0.1 shifts by up to a tenth of it)")
         _check(self.shift_mode in self.SHIFT_MODES,
                f"augment.shift_mode must be one of {', '.join(self.SHIFT_MODES)}, got {self.shift_mode!r}")
         for name in ("rescale_domain", "shift_gain_domain", "noise_domain", "mixup_domain"):
@@ -625,7 +627,9 @@ class AugmentConfig:
         count("spec_freq_mask_max_bins", 512)
         count("spec_time_mask_count", 16)
         _check(0.0 <= number("spec_time_mask_max_fraction") <= 0.5,
-               f"augment.spec_time_mask_max_fraction must be in [0, 0.5], got {self.spec_time_mask_max_fraction!r}")
+               f"augment.spec_time_mask_max_fraction must be in [0, 0.5], got {self.spec_time_mask_max_fraction!r} "
+               f"(a fraction of the clip's frames, not frames or seconds: a mask of up to T frames in a clip of N "
+               f"frames is T / N, N being the clip's length over features.hop_length_ms)")
         _check(0.0 < number("mixup_alpha") <= 10.0,
                f"augment.mixup_alpha must be in (0, 10], got {self.mixup_alpha!r}")
 

@@ -237,6 +237,32 @@ def test_edge_impulses_augmentation_names_are_given_the_settings_that_do_it(tmp_
     assert "(did you mean augment.spec_time_mask_count?)" in str(info.value)
 
 
+def test_a_probability_given_as_a_percentage_and_a_fraction_given_in_frames_say_what_the_setting_takes():
+    """'--set augment.noise_probability=50' (Edge Impulse's and many a GUI's 50%) said only 'must be in [0, 1],
+    got 50.0', and spec_time_mask_max_fraction=10 (ten frames) 'must be in [0, 0.5]'; each now says what it takes,
+    with the value converted where it can be."""
+    cases = {"augment.noise_probability=50": "augment.noise_probability must be in [0, 1], got 50.0 (a probability, "
+                                             "not a percentage: 50% is 0.5)",
+             "augment.spec_probability=5": "augment.spec_probability must be in [0, 1], got 5.0 (a probability, not a "
+                                           "percentage: 5% is 0.05)",
+             "augment.mixup_probability=500": "augment.mixup_probability must be in [0, 1], got 500.0",
+             "augment.gain_probability=1.5": "augment.gain_probability must be in [0, 1], got 1.5",
+             "augment.spec_time_mask_max_fraction=10": "augment.spec_time_mask_max_fraction must be in [0, 0.5], got "
+                                                       "10.0 (a fraction of the clip's frames, not frames or seconds: "
+                                                       "a mask of up to T frames in a clip of N frames is T / N",
+             "augment.shift_max_clip_fraction=2": "augment.shift_max_clip_fraction must be in [0, 0.5], got 2.0 (a "
+                                                  "fraction of the clip, not seconds or samples"}
+    for flag, message in cases.items():
+        with pytest.raises(ConfigError) as info:
+            apply_overrides(Config(), parse_set_flags([flag]))
+        if "(" in message:
+            assert str(info.value).startswith(message), str(info.value)
+        else:  # no hint where the value is not a percentage
+            assert str(info.value) == message
+    taken = apply_overrides(Config(), parse_set_flags(["augment.noise_probability=0.5"]))
+    assert taken.augment.noise_probability == 0.5
+
+
 def test_set_flags_read_values_by_the_settings_type():
     """A text setting keeps what was typed (--set data.path=1e3 was the path '1000.0', and true the folder
     'True'); a switch takes yes/no/on/off/1/0; numbers and lists parse as TOML."""
