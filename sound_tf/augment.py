@@ -1533,6 +1533,20 @@ _SHOWN: dict[str, tuple[str, str | None, Callable[[AugmentConfig], str]]] = {
 }
 
 
+def _time_mask_reach(config: Config) -> str:
+    """`` (12 frames = 0.096 s)``: the widest time mask of ``config``'s SpecAugment in frames and seconds, as
+    :class:`SpecAugment` draws it (``floor(augment.spec_time_mask_max_fraction * frames)``). The log line gave the
+    fraction alone, which a user who counts masks in frames (Edge Impulse's ``T_time_mask_max_consecutive``) or
+    seconds could not read: 10% is 12 frames of the fsdd recipe's 1-s clips and 21 frames, 0.49 s, of esc50's; a
+    fraction under one frame says that no time is masked."""
+    fraction = np.float32(config.augment.spec_time_mask_max_fraction)
+    frames = math.floor(fraction * np.float32(config.num_frames))  # in float32, as the layer computes it
+    if frames == 0:  # every mask drawn 0 frames wide: the masks named mask nothing
+        return f" (under one of the clip's {config.num_frames} frames: no time is masked)"
+    seconds = frames * config.hop_length_samples / config.audio.sample_rate_hz
+    return f" ({counted(frames, 'frames')} = {seconds:.2g} s)"  # no comma: the line's parts are split at ', '
+
+
 def _changes(probability: float, low: float, high: float, neutral: float) -> bool:
     """Whether a step drawn with ``probability`` from ``[low, high]`` can change a clip: a range that is only
     ``neutral`` (1x, 1x, 0 semitones, a shift of 0, 0 dB) changes nothing, whatever the probability."""
@@ -1610,6 +1624,8 @@ def summary_line(config: Config, *, noise_folder: NoiseFolder | None = None) -> 
             shown = name
             text = ", ".join(f"{key}={getattr(aug, key)}" for key in fields
                              if key.startswith(f"{name}_") and key != f"{name}_probability")
+        if name == "spec" and aug.spec_time_mask_count > 0:  # the time masks come last in its text
+            text += _time_mask_reach(config)
         domain = domain_of(config, name)
         part = f"{shown} p{probability:g} {text}" + (f" ({domain})" if domain is not None else "")
         if name == "noise" and aug.noise_dir is None:

@@ -18,7 +18,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from conftest import sine
 from sound_tf import augment
-from sound_tf.config import AugmentConfig, Config, apply_overrides
+from sound_tf.config import AugmentConfig, Config, apply_overrides, config_from_recipe
 from sound_tf.errors import ConfigError
 
 RATE_HZ = 16000
@@ -564,6 +564,21 @@ def test_a_noise_folder_tells_which_files_were_added_removed_or_changed():
 
 
 
+def test_the_log_line_gives_the_widest_time_mask_in_frames_and_seconds_as_the_layer_draws_it():
+    """'2 time x <=10%' told a user who counts masks in frames (Edge Impulse's T_time_mask_max_consecutive) or seconds
+    nothing of how wide they are: the line now gives the widest mask SpecAugment draws, in frames and seconds, and
+    says when the fraction is under one frame, so that no time is masked."""
+    cases = {"fsdd": (12, "(12 frames = 0.096 s)"), "esc50": (21, "(21 frames = 0.49 s)")}
+    for recipe, (frames, shown) in cases.items():
+        config = config_from_recipe(recipe)
+        assert f"+ 2 time x <=10% {shown}, mixup" in augment.summary_line(config)
+        layer = augment.SpecAugment(time_mask_count=4, time_mask_max_fraction=0.1, seed=0)
+        widths = layer.draw(tf.constant(500), tf.constant(config.num_frames), tf.constant(64))["time_widths"]
+        assert int(tf.reduce_max(widths)) == frames  # 2000 draws of 0..frames reach it
+    tiny = apply_overrides(config_from_recipe("fsdd"), {"augment.spec_time_mask_max_fraction": 0.005})
+    assert "2 time x <=0% (under one of the clip's 122 frames: no time is masked)" in augment.summary_line(tiny)
+
+
 def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
     """The log said nothing of which augmentation a run used: which transforms, how often, how far, where, and
     which noise. One line now, from the config's settings."""
@@ -574,7 +589,7 @@ def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
     assert augment.summary_line(Config()) == (
         "augment: shift p0.5 +-10% roll (features), speed p0.3 0.9-1.1x (features), pitch p0.3 +-2 st (features), "
         "gain p0.5 +-20 dB (features), noise p0.5 10-30 dB SNR (features) generated white/pink/brown, "
-        "SpecAugment p1 2 freq x <=8 bins + 2 time x <=10%, mixup p0.5 alpha 0.2 (features)")
+        "SpecAugment p1 2 freq x <=8 bins + 2 time x <=10% (9 frames = 0.09 s), mixup p0.5 alpha 0.2 (features)")
     parser = argparse.ArgumentParser()
     train.add_config_flags(parser)
     off = train.config_from_args(parser.parse_args(["--no-augment"]))
@@ -591,7 +606,7 @@ def test_the_log_line_names_every_transform_a_run_trains_with(tmp_path, rng):
     assert augment.summary_line(config) == (
         f"augment: shift p0.5 +-10% roll (features), speed p0.3 0.9-1.1x (features), stretch p0.2 0.9-1.1x tempo "
         f"(features), gain p0.5 -6 to +12 dB (features), noise p0.8 10-30 dB SNR (waveform) from {folder} (2 files, "
-        f"2.0 s), SpecAugment p1 2 time x <=10%")
+        f"2.0 s), SpecAugment p1 2 time x <=10% (9 frames = 0.09 s)")
     noise_only = {f"augment.{name}_probability": 0.0 for name in ("shift", "speed", "pitch", "gain", "spec", "mixup")}
     for low, high, shown in ((-5.0, 40.0, "-5 to 40"), (-20.0, -5.0, "-20 to -5"), (0.0, 20.0, "0-20"),
                              (-0.0, 20.0, "0-20")):  # -0.0 (a recipe's '-0.0') read '-0-20 dB SNR'
