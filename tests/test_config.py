@@ -704,6 +704,27 @@ def test_val_from_defaults_to_a_fold_and_round_trips(tmp_path):
     assert saved_fingerprint(tmp_path / "old") != drawn.fingerprint()
 
 
+def test_the_readmes_edge_impulse_table_names_real_settings_with_their_defaults():
+    """The README's 'Coming from Edge Impulse' table gives each Edge Impulse setting its sound_tf keys: every key it
+    names in its right-hand column is an [augment] setting, shown with its default where it gives one, and every
+    Edge Impulse argument it names is one the config's hints (EDGE_IMPULSE_KEYS) answer."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config().augment)}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("### Coming from Edge Impulse")
+    rows = [line for line in readme[start:readme.index("\n### ", start + 1)].splitlines() if line.startswith("| ")]
+    named = set()
+    for row in rows[1:]:  # after the header (its rule, |---|---|, is not taken)
+        edge_impulse, ours = row.split(" | ")[:2]
+        for argument in re.findall(r"`([A-Za-z_]+)`", edge_impulse):
+            assert argument.lower() in EDGE_IMPULSE_KEYS, argument
+        for key, default in re.findall(r"`([a-z_]+)`(?: \(([\d.]+)\))?", ours):
+            assert key in defaults, key
+            named.add(key)
+            if default:
+                assert float(default) == defaults[key], (key, default)
+    assert {"noise_probability", "spec_time_mask_count", "spec_freq_mask_count", "stretch_probability"} <= named
+
+
 def test_the_readmes_augment_key_list_names_every_key_with_its_default_and_its_range():
     """The Augmentation section lists the [augment] keys a recipe or --set can tune (a newcomer found them only in
     config.py or in an unknown key's error): every AugmentConfig field is named there, each probability with its
