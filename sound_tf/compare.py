@@ -46,6 +46,7 @@ from .audio import printable_path
 from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
 from .errors import SoundTFError, counted, run_cli
 from .locks import in_use
+from .run_state import HISTORY_FILE, HistoryError, read_history
 
 CROSSVAL_FILENAME = "crossval.json"
 EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
@@ -136,7 +137,7 @@ def is_run(folder: Path) -> bool:
 
 
 #: Files only a train run's folder holds: a folder with one of them that is not a run lost a file it needs.
-RUN_FILES = (RUN_STATE_FILENAME, "metrics.json", "history.csv", "model.keras")
+RUN_FILES = (RUN_STATE_FILENAME, "metrics.json", HISTORY_FILE, "model.keras")
 
 
 def _run_trace(folder: Path) -> str:
@@ -257,9 +258,9 @@ def _clip_key(path: str, root: str | None) -> str:
     return path
 
 
-def _read_csv_rows(path: Path, required: Sequence[str], *, empty_ok: bool = False) -> list[dict[str, str]]:
+def _read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     """The rows of the CSV file ``path``, whose header must name the ``required`` columns (a file with no
-    header at all too, unless ``empty_ok``: Keras' ``history.csv`` of a run killed in its first epoch)."""
+    header at all is one without them)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -268,8 +269,6 @@ def _read_csv_rows(path: Path, required: Sequence[str], *, empty_ok: bool = Fals
         raise CompareError(f"{printable_path(path)}: not a readable CSV file ({exc})") from None
     except OSError as exc:
         raise _unreadable(path, exc) from None
-    if header is None and empty_ok:
-        return rows
     missing = [name for name in required if name not in (header or [])]
     if missing:
         found = "it is empty" if header is None else f"its first line: {','.join(header)[:60]!r}"
@@ -279,18 +278,17 @@ def _read_csv_rows(path: Path, required: Sequence[str], *, empty_ok: bool = Fals
 
 
 def _history(path: Path) -> tuple[int | None, int | None]:
-    """Epochs trained and the 1-based epoch of the lowest ``val_loss`` in Keras' ``history.csv``."""
+    """Epochs trained and the 1-based epoch of the lowest ``val_loss`` in Keras' ``history.csv``
+    (:func:`~sound_tf.run_state.read_history`: a row a kill left half-written is no epoch)."""
     if not path.is_file():
         return None, None
-    rows = _read_csv_rows(path, ("epoch",), empty_ok=True)
-    losses = []
-    for row in rows:
-        try:
-            losses.append(float(row.get("val_loss") or "nan"))
-        except ValueError:
-            losses.append(math.nan)
+    try:
+        history = read_history(path)
+    except HistoryError as exc:
+        raise CompareError(f"{printable_path(exc.path)}: {exc.problem}") from None
+    losses = history.get("val_loss", [])
     finite = [(loss, epoch) for epoch, loss in enumerate(losses, 1) if math.isfinite(loss)]
-    return len(rows), (min(finite)[1] if finite else None)
+    return len(history.get("epoch", [])), (min(finite)[1] if finite else None)
 
 
 def _export_line(run_dir: Path) -> str | None:
@@ -494,7 +492,7 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     state = _read_object(run_dir / RUN_STATE_FILENAME) or {}
     status = "done" if state.get("status") == "done" else _unfinished_status(run_dir)
     summary = RunSummary(run_dir, "fold" if is_fold(run_dir) else "run", status, settings)
-    summary.epochs, summary.best_epoch = _history(run_dir / "history.csv")
+    summary.epochs, summary.best_epoch = _history(run_dir / HISTORY_FILE)
     if isinstance(state.get("seconds"), (int, float)):
         summary.seconds = float(state["seconds"])
     metrics = _read_object(run_dir / "metrics.json")

@@ -52,6 +52,7 @@ from .datasets import (SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, 
                        split_examples, val_from_training_lines)
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
+from .run_state import HISTORY_FILE, read_history, read_state
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
 STATE_FILE = "crossval_state.json"
@@ -203,12 +204,11 @@ def write_folds_csv(path: Path, examples: Sequence[Example]) -> Path:
 
 def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from .metrics import SCALAR_METRICS
-    from .trainer import read_history, read_state
 
     row: dict[str, Any] = {"fold": fold, "test_clips": metrics["num_examples"]}
     row.update({key: metrics[key] for key in SCALAR_METRICS})
     row.update(metrics.get("top_k_accuracy", {}))
-    row["epochs"] = len(read_history(run_dir / "history.csv").get("loss", []))
+    row["epochs"] = len(read_history(run_dir / HISTORY_FILE).get("epoch", []))
     row["seconds"] = read_state(run_dir).get("seconds", "")
     return row
 
@@ -526,7 +526,7 @@ def _run_claimed(config: Config, out_dir: Path, *, k: int, folds: Sequence[int] 
                            listing_locator, load_examples, resolve_source, warn_speakers_not_grouped,
                            with_listed_line, write_split_csv)
     from .train import run_log
-    from .trainer import imbalance_note, read_state, train_run
+    from .trainer import imbalance_note, train_run
 
     if config.data.split_file is not None:
         raise ConfigError(f"data.split_file={config.data.split_file} fixes one split; cross-validation makes one "
@@ -742,8 +742,6 @@ def _with_groups(row: Mapping[str, Any], tested: str) -> dict[str, Any]:
 
 
 def _finished(fold_dir: Path) -> bool:
-    from .run_state import read_state  # no TensorFlow: check_folds asks before it starts
-
     return read_state(fold_dir).get("status") == "done" and (fold_dir / "metrics.json").is_file()
 
 

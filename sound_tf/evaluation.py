@@ -26,6 +26,7 @@ from .config import RUN_STATE_FILENAME, Config, load_run_config  # load_run_conf
 from .datasets import SPLITS, Example, Item, PreparedData, chosen_classes_lines, decode_progress, read_split_csv
 from .errors import DatasetError, SoundTFError
 from .pipeline import predict_logits
+from .run_state import HISTORY_FILE, HistoryError, read_history
 
 #: The figures of an evaluation folder, in report order: (title, file name).
 EVALUATION_FIGURES = (("Confusion matrix", "confusion_matrix.png"), ("F1 per class", "per_class.png"))
@@ -270,10 +271,16 @@ def dataset_summary(data: PreparedData | None = None, run_dir: str | Path | None
 
 # -- the report -----------------------------------------------------------------------------------------
 def write_curves(run_dir: str | Path, out_path: str | Path | None = None) -> Path | None:
-    """Draw ``curves.png`` from the run's ``history.csv``; ``None`` when there is no history yet."""
+    """Draw ``curves.png`` from the run's ``history.csv``; ``None`` when there is no epoch in it yet.
+
+    Raises
+    ------
+    HistoryError
+        The ``history.csv`` cannot be read or is not Keras' (:func:`sound_tf.run_state.read_history`).
+    """
     run_dir = Path(run_dir)
-    history = run_dir / "history.csv"
-    if not history.is_file() or len(history.read_text(encoding="utf-8").splitlines()) < 2:
+    history = read_history(run_dir / HISTORY_FILE)
+    if not history:
         return None
     return report.plot_curves(history, out_path or run_dir / CURVES_FIGURE[1],
                               title=f"Training curves of {run_dir.name}")
@@ -289,7 +296,8 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
     Parameters
     ----------
     run_dir : str or Path
-        The run folder: ``history.csv`` (for the curves), ``config.json``, ``split.csv`` and
+        The run folder: ``history.csv`` (for the curves; one that cannot be read is a warning through
+        ``log`` and a report without them), ``config.json``, ``split.csv`` and
         ``skipped.csv`` are read from here when the arguments below do not give them.
     config : Config, optional
         Defaults to the run's ``config.json``.
@@ -320,7 +328,11 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
     if metrics is None and (out_dir / "metrics.json").is_file():
         metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     figures = {name: out_dir / file for name, file in EVALUATION_FIGURES if (out_dir / file).is_file()}
-    curves = write_curves(run_dir, out_dir / CURVES_FIGURE[1])
+    try:
+        curves = write_curves(run_dir, out_dir / CURVES_FIGURE[1])
+    except HistoryError as exc:  # the report is worth more than its curves
+        log(f"warning: {exc}; the report goes without its training curves")
+        curves = None
     if curves is not None:
         figures[CURVES_FIGURE[0]] = curves
     notes: list[str] = []

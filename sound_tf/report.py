@@ -12,7 +12,6 @@ frontend) and passed in as arrays.
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as _dt
 import html
 import json
@@ -34,6 +33,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from . import __version__, atomic  # noqa: E402
 from .errors import SoundTFError, counted, is_whole  # noqa: E402
 from .metrics import SCALAR_METRICS, MetricsError, confused_pairs, weakest_classes  # noqa: E402
+from .run_state import HistoryError, read_history  # noqa: E402
 
 #: Bytes every PNG file starts with.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -217,15 +217,15 @@ def plot_per_class(metrics: Mapping[str, Any], path: str | Path, *, title: str |
 
 # -- training curves ---------------------------------------------------------------------------------
 def _read_history_csv(path: Path) -> dict[str, list[float]]:
+    """:func:`sound_tf.run_state.read_history` of a file the caller named: its absence, or nothing in it at all,
+    is a ``ReportError`` naming it, as a file it cannot read is."""
     if not path.is_file():
         raise ReportError(f"{path}: no training history here (expected the CSVLogger's history.csv)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns: dict[str, list[float]] = {name: [] for name in (reader.fieldnames or [])}
-        for row in reader:
-            for name in columns:
-                columns[name].append(_to_float(row.get(name)))
-    if not columns:
+    try:
+        columns = read_history(path)
+    except HistoryError as exc:
+        raise ReportError(str(exc)) from None
+    if not columns and not path.stat().st_size:
         raise ReportError(f"{path}: empty history file (no header)")
     return columns
 
@@ -240,7 +240,8 @@ def _to_float(value: Any) -> float:
 def load_history(history: Mapping[str, Sequence[float]] | str | Path) -> dict[str, list[float]]:
     """A training history as ``{column: values}`` from a dict of lists or Keras' ``history.csv``.
 
-    Non-numeric cells become NaN. ``lr`` is renamed ``learning_rate`` (older Keras name).
+    Non-numeric cells become NaN (the file as :func:`sound_tf.run_state.read_history` reads it: a row
+    half-written by a killed run left out). ``lr`` is renamed ``learning_rate`` (older Keras name).
     """
     if isinstance(history, (str, Path)):
         columns = _read_history_csv(Path(history))

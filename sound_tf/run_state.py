@@ -1,14 +1,19 @@
-"""A training run's state, ``run_state.json``: read, written, and what it says of the run; no TensorFlow.
+"""A training run's state, ``run_state.json``, and its epochs, ``history.csv``: read, written, and what they say
+of the run; no TensorFlow.
 
 ``train`` records in it how far a run got (its settings' fingerprint before training, ``status`` while and after
 it trains) and, with ``--export``, the export it asked for; ``export`` marks that export done when it writes the
 run's own bundle (:func:`sound_tf.export.record_run_export`). Both read it through this module, which imports
-neither TensorFlow nor the trainer.
+neither TensorFlow nor the trainer. Keras' ``CSVLogger`` writes ``history.csv``, a row per epoch; the trainer,
+crossval, compare and the report's curves read it through :func:`read_history`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +21,16 @@ from . import atomic
 from .config import RUN_STATE_FILENAME
 from .errors import SoundTFError
 
-__all__ = ["STATE_FILE", "export_pending", "read_state", "stopped_before_training", "write_state"]
+__all__ = ["HISTORY_FILE", "STATE_FILE", "HistoryError", "export_pending", "read_history", "read_state",
+           "stopped_before_training", "write_state"]
 
 STATE_FILE = RUN_STATE_FILENAME
+#: Keras' ``CSVLogger`` file in a run folder: a header, then a row per epoch ended.
+HISTORY_FILE = "history.csv"
+#: The column every ``CSVLogger`` history has first: a file without it is not one.
+EPOCH_COLUMN = "epoch"
+#: Characters of a header that is not a history's quoted in the error.
+HEADER_SHOWN_CHARS = 60
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
@@ -54,3 +66,62 @@ def stopped_before_training(state: dict) -> bool:
     """Whether a run's state is only what ``train`` records before training (its settings' fingerprint, and with
     ``--export`` the export it asks for): its command ended before training began (while its data decoded)."""
     return bool(state.get("fingerprint")) and not state.get("status")
+
+
+class HistoryError(SoundTFError, ValueError):
+    """A ``history.csv`` that cannot be read, or is not Keras' ``CSVLogger`` file: ``path`` and ``problem``."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(path, problem)  # both in args: it pickles and unpickles whole
+        self.path, self.problem = path, problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """Keras' ``CSVLogger`` file ``path`` (a run's ``history.csv``) as ``{column: a value per epoch}``.
+
+    ``{}`` when it holds no epoch yet: absent, empty (created as training began, the header comes with the first
+    epoch's row) or its header alone (a resume's trim). Every column has a value for each epoch: an empty cell,
+    one cut short or one that is not a number (Keras' ``NA``) is NaN, and the ``epoch`` column is read as the
+    others (0-based floats). A last line without its line break is the row ``CSVLogger`` was writing when the run
+    was killed (it ends each row with one): left out.
+
+    Raises
+    ------
+    HistoryError
+        Naming the file: it cannot be read (no permission, a folder), is not UTF-8 text or CSV, or has no
+        ``epoch`` column (not a ``CSVLogger`` file).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise HistoryError(path, f"not a readable CSV file ({exc})") from None
+    except OSError as exc:  # no permission, a folder, an I/O error
+        raise HistoryError(path, f"cannot be read ({exc.strerror or exc})") from None
+    ended = max(text.rfind("\n"), text.rfind("\r")) + 1  # the lines whose writing finished
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text[:ended], newline="")) if row]
+    except csv.Error as exc:
+        raise HistoryError(path, f"not a readable CSV file ({exc})") from None
+    if not rows:
+        return {}
+    header, rows = rows[0], rows[1:]
+    if EPOCH_COLUMN not in header:
+        raise HistoryError(path, f"not the file sound_tf writes there (no column {EPOCH_COLUMN}; its first line: "
+                                 f"{','.join(header)[:HEADER_SHOWN_CHARS]!r})")
+    if not rows:
+        return {}
+    return {name: [_number(row[i]) if i < len(row) else math.nan for row in rows] for i, name in enumerate(header)}
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan

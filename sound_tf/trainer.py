@@ -13,7 +13,6 @@ survive the restart.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -41,7 +40,7 @@ from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
 from .metrics import overfit, underfit
 from .models import build_model
-from .run_state import STATE_FILE, read_state, write_state  # the run's state: no TensorFlow there
+from .run_state import HISTORY_FILE, STATE_FILE, read_history, read_state, write_state  # no TensorFlow there
 
 #: What a run folder holds before its ``run_state.json``: the log (``train.log``, which the train command,
 #: a cross-validation's folds and a search's ``best_run`` open first) and the dataset's ``split.csv``,
@@ -316,7 +315,7 @@ def finished_epochs(run_dir: Path) -> int:
 
 def resume_history(run_dir: Path) -> dict[str, list[float]]:
     """Trim ``history.csv`` to the epochs the backup holds (a kill may land between the two writes)."""
-    path = run_dir / "history.csv"
+    path = run_dir / HISTORY_FILE
     if not path.is_file():
         return {}
     done = finished_epochs(run_dir)
@@ -324,15 +323,6 @@ def resume_history(run_dir: Path) -> dict[str, list[float]]:
         lines = f.read().splitlines(keepends=True)
     atomic.write_text(path, "".join(lines[:1 + done]) if done else "")  # a kill leaves the untrimmed file
     return read_history(path)
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    """Keras ``CSVLogger`` output as columns of floats (empty when absent)."""
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
 
 
 # -- callbacks ------------------------------------------------------------------------------------------
@@ -621,7 +611,7 @@ def _callbacks(config: Config, run_dir: Path, history: dict[str, list[float]], *
                               initial_value_threshold=best),
         ResumableEarlyStopping(previous_best=best, epochs_since_best=since_best, monitor="val_loss",
                                patience=config.train.early_stopping_patience, restore_best_weights=False),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
         EpochLog(log, config.train.epochs),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
@@ -720,7 +710,7 @@ def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     feeds is advice, not worth failing an evaluation over."""
     run_dir = Path(run_dir)
     try:
-        history = read_history(run_dir / "history.csv")
+        history = read_history(run_dir / HISTORY_FILE)
         splits = read_split_csv(run_dir / SPLIT_CSV, run_file=True)
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
@@ -995,7 +985,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     if not model.optimizer.built:  # a resumed run that trains no more: the weights file holds Adam's state too
         model.optimizer.build(model.trainable_variables)
     kept = kept_weights(run_dir)
-    history = read_history(run_dir / "history.csv")
+    history = read_history(run_dir / HISTORY_FILE)
     log(how_training_ended(history, config, kept))
     validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits),
                                  augmented=augments(config))

@@ -686,6 +686,26 @@ def test_an_unfinished_run_gives_its_epochs_out_of_those_it_was_given(runs, tmp_
         [("stopped", 1, epochs), ("done", len(history) - 1, epochs)]
 
 
+def test_a_row_a_kill_cut_short_is_no_epoch_of_the_run(runs, tmp_path, capsys):
+    """A run killed while Keras' CSVLogger wrote its last epoch's row leaves that row without its line break, cut
+    mid-line: compare counted it as an epoch ('3 of 3', as if training had ended). It is no epoch: '2 of 3', and the
+    best epoch the lower validation loss of the two whose rows ended."""
+    run = tmp_path / "killed"
+    shutil.copytree(runs["a"], run, ignore=shutil.ignore_patterns(".lock", "metrics.json"))
+    state = json.loads((run / "run_state.json").read_text())
+    (run / "run_state.json").write_text(json.dumps({**state, "status": "running"}), encoding="utf-8")
+    rows = _rows(run / "history.csv")
+    lines = (run / "history.csv").read_text(encoding="utf-8").splitlines()
+    epochs = json.loads((run / "config.json").read_text())["train"]["epochs"]
+    assert len(rows) == epochs == 3
+    (run / "history.csv").write_text("\r\n".join(lines[:3]) + "\r\n" + lines[3][:len(lines[3]) // 2],
+                                     encoding="utf-8")
+    assert compare.main([str(run), str(runs["a"])]) == 0
+    cells = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(_name(run)))
+    best = 1 + min(range(2), key=lambda epoch: float(rows[epoch]["val_loss"]))
+    assert cells[2:7] == ["stopped", "2", "of", "3", str(best)]
+
+
 def test_a_stopped_crossval_is_one_row_over_its_finished_folds(runs, crossval_run, tmp_path, capsys):
     """A crossval killed before it wrote crossval.json (a kill in fold 2 of 3 on FSDD) was not a run: its fold_K
     folders were listed, each a row of kind fold. It is one crossval row, '2 of 3 folds', with the mean +- std of

@@ -614,6 +614,24 @@ def test_no_curves_from_a_history_of_no_epoch(tmp_path):
     assert evaluation.write_curves(tmp_path) == tmp_path / "curves.png" and (tmp_path / "curves.png").is_file()
 
 
+def test_a_row_cut_short_is_no_curve_and_an_unreadable_history_leaves_the_report_without_curves(tmp_path):
+    """write_curves counted lines: a header and the first row, cut short by a kill (no line break), were two, and
+    the cut row drawn as an epoch. No epoch ended there: no curves.png. A history.csv that is not UTF-8 stopped the
+    whole report with a UnicodeDecodeError; the report is written without its curves, and a warning names the
+    file."""
+    from sound_tf import evaluation
+
+    history = tmp_path / "history.csv"
+    history.write_bytes(b"epoch,accuracy,loss,val_accuracy,val_loss\r\n0,0.5,1.2,0.4,1.")
+    assert evaluation.write_curves(tmp_path) is None and not (tmp_path / "curves.png").exists()
+    history.write_bytes(b"epoch,accuracy,loss,val_accuracy,val_loss\r\n0,0.5,1.2,0.4,1.\xe9\r\n")
+    said: list[str] = []
+    page = evaluation.write_run_report(tmp_path, log=said.append)
+    assert said == [f"warning: {history}: not a readable CSV file ('utf-8' codec can't decode byte 0xe9 in position "
+                    f"59: invalid continuation byte); the report goes without its training curves", f"report: {page}"]
+    assert page.is_file() and not (tmp_path / "curves.png").exists()
+
+
 def test_a_damaged_model_keras_is_an_error_naming_it_with_a_remedy(run, tmp_path, capsys):
     """A model.keras cut short (a full disk, an interrupted copy, or a run of an earlier version killed
     while Keras wrote it in place) failed in Keras with "File not found: filepath=.../model.keras. Please

@@ -119,6 +119,28 @@ def test_curves_from_csvlogger_file_with_missing_columns(tmp_path):
         plot_curves(tmp_path / "missing.csv", tmp_path / "c3.png")
 
 
+def test_curves_leave_out_a_row_cut_short_and_refuse_a_file_that_is_not_a_history(tmp_path, monkeypatch):
+    """A run killed while Keras' CSVLogger wrote a row leaves it cut mid-line, without its line break: its cells
+    were drawn (a validation loss of 1.0 from a row cut at '1.06', marked the lowest). The curves end at the last
+    row that ended. A CSV without the epoch column (a split.csv given by mistake) was three empty panels: it is a
+    ReportError naming it."""
+    import sound_tf.report as report
+
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_bytes(b"epoch,loss,val_loss\r\n0,2.0,1.9\r\n1,1.5,1.4\r\n2,1.2,1.0")
+    assert load_history(csv_path) == {"epoch": [0.0, 1.0], "loss": [2.0, 1.5], "val_loss": [1.9, 1.4]}
+    drawn = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path, **kwargs: drawn.setdefault("fig", fig) and Path(path))
+    plot_curves(csv_path, tmp_path / "curves.png")
+    loss = drawn.pop("fig").axes[0]
+    assert list(loss.lines[0].get_xdata()) == [1, 2]
+    assert loss.get_legend().get_texts()[-1].get_text() == "lowest validation loss 1.400 (epoch 2)"
+    csv_path.write_text("split,path,label\ntest,a.wav,dog\n", encoding="utf-8")
+    with pytest.raises(ReportError, match=rf"^{re.escape(str(csv_path))}: not the file sound_tf writes there \(no "
+                                          r"column epoch; its first line: 'split,path,label'\)$"):
+        plot_curves(csv_path, tmp_path / "curves.png")
+
+
 def test_empty_cells_of_history_csv_are_nan_and_skipped_by_the_marks(tmp_path, monkeypatch):
     """An empty cell of history.csv (a column that epoch did not log, an epoch cell lost) is NaN: read as 0.0 the
     lowest validation loss was marked at 0.000 on an epoch without one, and forward-filled it was an epoch's score

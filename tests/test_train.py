@@ -1710,7 +1710,8 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
 def test_run_validation_reads_the_kept_weights_file_the_history_and_the_validation_rows(tmp_path):
     """Mutation audit of run_validation: which weights file the run keeps decides the epoch (best.weights.h5 when
     it is there, even beside final.weights.h5), the clips are split.csv's validation rows, and a missing or damaged
-    split.csv or history.csv gives None (the line it feeds is advice) where it raised."""
+    split.csv or history.csv gives None (the line it feeds is advice) where it raised. A history cell that is not a
+    number is NaN (as the report's curves read it), no longer a damaged file."""
     from sound_tf import trainer
 
     run = tmp_path / "run"
@@ -1733,7 +1734,9 @@ def test_run_validation_reads_the_kept_weights_file_the_history_and_the_validati
     (run / "split.csv").write_text("split,path,label\nnowhere,a.wav,a\n")
     assert trainer.run_validation(run) is None  # not a split the run could have written
     (run / "split.bak").rename(run / "split.csv")
-    (run / "history.csv").write_text("epoch,val_accuracy,val_loss\n0,0.5,abc\n")
+    (run / "history.csv").write_text("epoch,val_accuracy,val_loss\n0,0.5,abc\n")  # not a number: NaN, the last kept
+    assert trainer.run_validation(run) == {"accuracy": 0.5, "num_examples": splits["val"]}
+    (run / "history.csv").write_bytes(b"epoch,val_accuracy,val_loss\n0,0.5,\xff\n")  # not UTF-8: unreadable
     assert trainer.run_validation(run) is None
 
 
