@@ -670,27 +670,29 @@ class AugmentConfig:
             low, high = sorted((abs(low), abs(high)))
             return f"{low:g}" if low == high else f"{low:g} to {high:g}"
 
-        low, high = float(self.gain_min_db), float(self.gain_max_db)
-        if acts("gain") and not low <= 0.0 <= high:
-            way = "louder, never quieter" if low > 0 else "quieter, never louder"
-            line = (f"warning: {keys('gain', 'db')}: a gain range in dB without 0 dB: each clip it acts on "
-                    f"(augment.gain_probability {self.gain_probability:g}) is made {amount(low, high)} dB {way}, "
-                    f"nor left at its level")
-            if 0 < low and high <= self.LINEAR_GAIN_MAX:
-                db_low, db_high = 20 * math.log10(low), 20 * math.log10(high)
-                line += (f"; as linear factors (torchaudio's habit) {low:g}-{high:g}x would be {db_low:.1f} to "
-                         f"{db_high:+.1f} dB: {respelt('gain', 'db', db_low, db_high)}")
-            lines.append(line)
-        low, high = float(self.pitch_min_semitones), float(self.pitch_max_semitones)
-        if acts("pitch") and not low <= 0.0 <= high:
-            way = "up, never down" if low > 0 else "down, never up"
-            line = (f"warning: {keys('pitch', 'semitones')}: a pitch range in semitones without 0: each clip it "
-                    f"acts on (augment.pitch_probability {self.pitch_probability:g}) is shifted "
-                    f"{amount(low, high)} semitones {way}, nor left at its pitch")
-            if self.FACTOR_RANGE[0] <= low and high <= self.FACTOR_RANGE[1]:
-                st_low, st_high = 12 * math.log2(low), 12 * math.log2(high)
-                line += (f"; as frequency factors (as augment.speed_min_factor's) {low:g}-{high:g}x would be "
-                         f"{st_low:.1f} to {st_high:+.1f} semitones: {respelt('pitch', 'semitones', st_low, st_high)}")
+        one_way = (  # each: its keys, its words, and the other unit its numbers may be in with the conversion
+            dict(name="gain", unit="db", what="a gain range in dB without 0 dB", change="made {} dB",
+                 ways=("louder, never quieter", "quieter, never louder"), kept="nor left at its level",
+                 reading="as linear factors (torchaudio's habit)", shown="dB", convert=lambda v: 20 * math.log10(v),
+                 looks=lambda low, high: 0 < low and high <= self.LINEAR_GAIN_MAX),
+            dict(name="pitch", unit="semitones", what="a pitch range in semitones without 0",
+                 change="shifted {} semitones", ways=("up, never down", "down, never up"), kept="nor left at its pitch",
+                 reading="as frequency factors (as augment.speed_min_factor's)", shown="semitones",
+                 convert=lambda v: 12 * math.log2(v),
+                 looks=lambda low, high: self.FACTOR_RANGE[0] <= low and high <= self.FACTOR_RANGE[1]),
+        )
+        for side in one_way:
+            name, unit = side["name"], side["unit"]
+            low, high = float(getattr(self, f"{name}_min_{unit}")), float(getattr(self, f"{name}_max_{unit}"))
+            if not acts(name) or low <= 0.0 <= high:
+                continue
+            line = (f"warning: {keys(name, unit)}: {side['what']}: each clip it acts on (augment.{name}_probability "
+                    f"{getattr(self, f'{name}_probability'):g}) is {side['change'].format(amount(low, high))} "
+                    f"{side['ways'][low < 0]}, {side['kept']}")
+            if side["looks"](low, high):
+                other_low, other_high = side["convert"](low), side["convert"](high)
+                line += (f"; {side['reading']} {low:g}-{high:g}x would be {other_low:.1f} to {other_high:+.1f} "
+                         f"{side['shown']}: {respelt(name, unit, other_low, other_high)}")
             lines.append(line)
         low, high = float(self.noise_min_snr_db), float(self.noise_max_snr_db)
         if acts("noise") and 0 < low and high < 1:
