@@ -26,6 +26,10 @@ self-describing bundle (default ``RUN_DIR/export/``):
     ``features.json`` holds every number needed to compute the input identically (framing, window,
     FFT size, the mel filterbank's rule and weights, log offset, normalisation mean and variance,
     input/output quantisation).
+``model_int8.cc`` + ``model_int8.h``, ``model_int8_features.cc`` + ``model_int8_features.h``
+    With the profile's ``c_source`` (``micro``'s): each int8 model as C++ source for TensorFlow Lite Micro, the
+    flatbuffer alone in an ``alignas(16)`` array, and a header with the labels, rate, window, input shape and
+    input/output quantisation (:mod:`sound_tf.c_source`).
 ``labels.txt``, ``config.json``, ``export.json``, ``analysis/*.txt``
     Labels, the run's config, the measurements below and the TFLite analyzer's view of each graph.
 ``noise.json``
@@ -101,6 +105,7 @@ import soundfile as sf
 
 from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
+from .c_source import MicroModel, write_c_source
 from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
@@ -118,6 +123,8 @@ ARTEFACTS = ("saved_model", "float32", "float16", "dynamic", "int8", "int8_featu
 FLOAT_ARTEFACTS = frozenset({"saved_model", "float32", "float16"})
 #: The artefacts calibrated on training windows (:func:`representative_windows`).
 CALIBRATED_ARTEFACTS = frozenset({"int8", "int8_features"})
+#: The int8 artefacts a profile's ``c_source`` writes as C++ source for TensorFlow Lite Micro.
+C_SOURCE_ARTEFACTS = ("int8", "int8_features")
 #: TFLite artefacts measured a second time on TFLite's built-in kernels alone (``builtin_kernels`` in export.json):
 #: the first pass runs the runtime's default delegate (XNNPACK), which a device without it (many Android and
 #: embedded builds) does not. float32 is left out: its kernel sets differ by float rounding only.
@@ -134,7 +141,7 @@ SAVED_MODEL_DIR = "saved_model"
 # Everything a bundle folder may hold: an existing --out with anything else is not replaced.
 BUNDLE_NAMES = frozenset({CONFIG_FILENAME, LABELS_FILE, NOISE_FILE, EXPORT_JSON, FEATURES_FILE, ANALYSIS_DIR,
                           SAVED_MODEL_DIR})
-_BUNDLE_MODEL_NAME = re.compile(r"model_[A-Za-z0-9_]+\.tflite")
+_BUNDLE_MODEL_NAME = re.compile(r"model_[A-Za-z0-9_]+\.(?:tflite|cc|h)")  # .cc, .h: c_source's
 PRECISION_NOTES = {
     "float32": "all float32",
     "float16": "weights and frontend constants stored as float16, computed in float32",
@@ -197,6 +204,10 @@ class ExportProfile:
     quantized_max_accuracy_drop_points : float
         Maximum test accuracy lost by a quantised artefact against Keras, in percentage points (one test clip
         where one clip weighs more).
+    c_source : bool
+        Also write each int8 artefact (:data:`C_SOURCE_ARTEFACTS`) as C++ source for TensorFlow Lite Micro,
+        ``model_int8.cc`` and ``model_int8.h`` beside ``model_int8.tflite`` (:mod:`sound_tf.c_source`); a profile
+        that asks for it must export one of them.
     """
 
     name: str = "default"
@@ -206,6 +217,7 @@ class ExportProfile:
     float_min_agreement: float = 0.995
     quantized_min_agreement: float = 0.97
     quantized_max_accuracy_drop_points: float = 1.0
+    c_source: bool = False
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.artefacts if a not in ARTEFACTS]
@@ -227,6 +239,12 @@ class ExportProfile:
         if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 100.0:
             raise ConfigError(f"profile {self.name!r}: thresholds.quantized_max_accuracy_drop_points must be in "
                               f"[0, 100] percentage points, got {drop!r}")
+        if not isinstance(self.c_source, (bool, np.bool_)):  # "false" would count as true
+            raise ConfigError(f"profile {self.name!r}: c_source must be true or false, got {self.c_source!r}")
+        object.__setattr__(self, "c_source", bool(self.c_source))  # np.True_: to_dict() goes to JSON
+        if self.c_source and not set(C_SOURCE_ARTEFACTS) & set(self.artefacts):
+            raise ConfigError(f"profile {self.name!r}: c_source writes the C source of {and_list(C_SOURCE_ARTEFACTS)}, "
+                              f"and artefacts {list(self.artefacts)} holds none of them; add one or drop c_source")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "profile") -> "ExportProfile":
@@ -236,7 +254,7 @@ class ExportProfile:
         thresholds = data.pop("thresholds", {})
         if not isinstance(thresholds, Mapping):
             raise ConfigError(f"{source}: [thresholds] must be a table, got {thresholds!r}")
-        top = {"name", "artefacts", "representative_windows", "latency_runs"}
+        top = {"name", "artefacts", "representative_windows", "latency_runs", "c_source"}
         limits = {"float_min_agreement", "quantized_min_agreement", "quantized_max_accuracy_drop_points"}
         unknown = sorted(set(data) - top) + [f"thresholds.{k}" for k in sorted(set(thresholds) - limits)]
         if unknown:
@@ -1236,6 +1254,20 @@ class ExportResult:
         return self.out_dir / self.report["artefacts"][artefact]["file"]
 
 
+def micro_model(config: Config, variant: str, summary: Mapping[str, Any]) -> MicroModel:
+    """What the C header of an int8 artefact says (:mod:`sound_tf.c_source`): the run's labels, rate, window and hop
+    from ``config``, the input shape of one window from ``config`` too, and the input's and outputs' types and
+    quantisation from the model itself (``summary``: :func:`tflite_op_summary`, as ``features.json`` has them)."""
+    features = variant == "int8_features"
+    shape = (1, *config.feature_shape) if features else (1, config.audio.clip_samples)
+    what = ("the normalised log-mel features of one window (computed as features.json says)" if features
+            else "one window of the waveform")
+    return MicroModel(labels=list(config.labels), sample_rate_hz=config.audio.sample_rate_hz,
+                      clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples,
+                      input_shape=shape, input=summary["input"], outputs=summary["outputs"],
+                      description=f"{TFLITE_FILES[variant]}: input {what}; {PRECISION_NOTES[variant]}.")
+
+
 def _model_info(config: Config, variant: str, input_kind: str) -> dict[str, Any]:
     return {"sample_rate_hz": config.audio.sample_rate_hz, "clip_samples": config.audio.clip_samples,
             "clip_seconds": config.audio.clip_seconds, "window_hop_samples": config.audio.window_hop_samples,
@@ -1296,7 +1328,8 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         record_run_export(run_dir, profile, out)  # only now: a failed or stopped export is still pending
     for failure in failures:
         log(f"export: DEGRADED {failure}")
-    log(f"export: wrote {out}")
+    sources = [name for entry in report["artefacts"].values() for name in entry.get("c_source", {}).get("files", [])]
+    log(f"export: wrote {out}" + (f" (C source for TensorFlow Lite Micro: {and_list(sources)})" if sources else ""))
     return ExportResult(out_dir=out, report=report, failures=failures)
 
 
@@ -1687,6 +1720,8 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
                                           len(flat)),
                                 "flatbuffer_bytes": len(flat), **activation, **summary}
             entries[variant]["precision"] = PRECISION_NOTES[variant]
+            if profile.c_source and variant in C_SOURCE_ARTEFACTS:
+                entries[variant]["c_source"] = write_c_source(flat, path, micro_model(config, variant, summary))
 
     failures = check_thresholds(entries, profile)
     report = {

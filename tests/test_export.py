@@ -9,6 +9,7 @@ for the tests of int8 weights.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import dataclasses
@@ -16,6 +17,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -26,7 +29,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from sound_tf import export
+from sound_tf import c_source, export
 from sound_tf.audio import DecodeCache, cache_dir_of, count_windows, split_windows
 from sound_tf.config import Config, apply_overrides
 from sound_tf.datasets import read_split_csv
@@ -459,6 +462,175 @@ def test_features_json_says_how_a_devices_16_bit_samples_become_the_clips_it_fra
     scaled, unscaled = (_features_from_spec(spec, np.pad(short / scale, (0, clip - len(short))))
                         for scale in (32768, 1))
     assert np.min(np.abs(unscaled[0] - scaled[0])) > 1
+
+
+@pytest.fixture(scope="module")
+def c_bundle(bundle, tmp_path_factory):
+    """The fixture's run exported again with the int8 artefacts and ``c_source``, and that export's log."""
+    run, _ = bundle
+    profile = export.ExportProfile(name="c", artefacts=export.C_SOURCE_ARTEFACTS, representative_windows=40,
+                                   latency_runs=1, c_source=True)
+    messages: list[str] = []
+    result = export.export_run(run.run_dir, profile=profile, out_dir=tmp_path_factory.mktemp("c") / "bundle",
+                               log=messages.append)
+    return run, result, messages
+
+
+def _c_array(text: str, ident: str) -> tuple[str, bytes]:
+    """The declaration of array ``ident`` in a ``.cc`` and its bytes, read back from the hex literals."""
+    match = re.search(rf"^([^\n]*\b{ident}\[\]) = \{{(.*?)\}};", text, re.S | re.M)
+    return match[1], bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})\b", match[2]))
+
+
+def _c_constants(text: str) -> dict[str, object]:
+    """A header's ``constexpr`` numbers (int or float), arrays of numbers (lists) and string arrays (lists of str)."""
+    found: dict[str, object] = {}
+    for name, value in re.findall(r"^constexpr (?:int|float) (\w+) = ([^;{]+);", text, re.M):
+        found[name] = float(value.rstrip("f")) if value.endswith("f") else int(value)
+    for name, items in re.findall(r"^constexpr int (\w+)\[\w+\] = \{([^}]*)\};", text, re.M):
+        found[name] = [int(item) for item in items.split(",")]
+    for name, items in re.findall(r"^constexpr const char\* const (\w+)\[\w+\] = \{(.*?)\};", text, re.M | re.S):
+        found[name] = [ast.literal_eval(f"b{literal}").decode("utf-8")  # C's escapes, as Python reads them in bytes
+                       for literal in re.findall(r'"(?:[^"\\]|\\.)*"', items)]
+    return found
+
+
+@pytest.mark.parametrize("variant", export.C_SOURCE_ARTEFACTS)
+def test_c_source_holds_the_flatbuffer_alone_16_byte_aligned_and_it_runs_as_the_tflite_file(c_bundle, variant):
+    """xxd -i of a sound_tf .tflite file embeds the appended label archive too, in an array without the alignment
+    TensorFlow Lite Micro requires: the .cc holds the flatbuffer alone, byte for byte, declared alignas(16), and
+    those bytes give the .tflite file's outputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run, result, _ = c_bundle
+    path = result.path(variant)
+    ident = path.stem
+    declaration, array = _c_array(path.with_suffix(".cc").read_text(), ident)
+    flatbuffer = strip_metadata(path.read_bytes())
+    assert array == flatbuffer and len(flatbuffer) < path.stat().st_size  # the archive is left out
+    assert declaration == f"alignas(16) const unsigned char {ident}[]"
+    assert re.search(rf"^const unsigned int {ident}_len = {len(flatbuffer)};$", path.with_suffix(".cc").read_text(),
+                     re.M)
+    assert f'#include "{ident}.h"' in path.with_suffix(".cc").read_text()
+    window = _test_windows(run, run.config)[:1]  # [1, clip_samples]
+    if variant == "int8_features":
+        spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+        q = np.round(_features_from_spec(spec, window[0]) / spec["input"]["scale"]) + spec["input"]["zero_point"]
+        window = np.clip(q, -128, 127).astype(np.int8)[None]  # [1, frames, mel_bins]
+    outputs = []
+    for interpreter in (Interpreter(model_content=array, num_threads=1),
+                        Interpreter(model_path=str(path), num_threads=1)):
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], window)
+        interpreter.invoke()
+        outputs.append([interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()])
+    for from_array, from_file in zip(*outputs):
+        np.testing.assert_array_equal(from_array, from_file)
+    assert np.ptp(outputs[0][0]) > 0  # a window the model tells something of
+
+
+@pytest.mark.parametrize("variant", export.C_SOURCE_ARTEFACTS)
+def test_c_header_gives_the_labels_rate_shape_and_quantisation_of_the_config_and_the_model(c_bundle, variant):
+    """The header's labels, rate, window, input shape, and input/output scales, zero points and places are the
+    run's config's and the interpreter's: a firmware feeds the model and reads its outputs from the header alone."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run, result, _ = c_bundle
+    path = result.path(variant)
+    ident = path.stem
+    header = _c_constants(path.with_suffix(".h").read_text())
+    config = run.config
+    assert header[f"{ident}_labels"] == list(config.labels) and header[f"{ident}_num_labels"] == len(CLASSES)
+    assert header[f"{ident}_sample_rate_hz"] == config.audio.sample_rate_hz == SR
+    assert header[f"{ident}_clip_samples"] == config.audio.clip_samples
+    assert header[f"{ident}_window_hop_samples"] == config.audio.window_hop_samples
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    assert header[f"{ident}_input_shape"] == inp["shape"].tolist()
+    assert header[f"{ident}_input_dims"] == len(inp["shape"])
+    expected_shape = [1, *config.feature_shape] if variant == "int8_features" else [1, config.audio.clip_samples]
+    assert header[f"{ident}_input_shape"] == expected_shape
+    assert (header[f"{ident}_input_scale"], header[f"{ident}_input_zero_point"]) == inp["quantization"]
+    places = interpreter.get_output_details()  # interpreter.output(i), as TFLite Micro reads them
+    named = interpreter.get_signature_runner().get_output_details()  # signature name -> tensor
+    for name in ("logits", "probabilities"):
+        index = header[f"{ident}_{name}_index"]
+        assert places[index]["index"] == named[name]["index"]
+        assert (header[f"{ident}_{name}_scale"], header[f"{ident}_{name}_zero_point"]) == places[index]["quantization"]
+    quantised = variant == "int8_features"  # int8 takes the float32 waveform and gives float32 outputs
+    assert (header[f"{ident}_input_scale"] > 0) == quantised and (header[f"{ident}_logits_scale"] > 0) == quantised
+    if quantised:
+        spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
+        assert header[f"{ident}_input_scale"] == spec["input"]["scale"]
+        assert header[f"{ident}_input_zero_point"] == spec["input"]["zero_point"]
+
+
+def test_c_source_is_recorded_in_export_json_and_named_in_the_done_line(c_bundle):
+    run, result, messages = c_bundle
+    out = result.out_dir
+    files = []
+    for variant in export.C_SOURCE_ARTEFACTS:
+        entry = json.loads((out / "export.json").read_text())["artefacts"][variant]
+        stem = result.path(variant).stem
+        assert entry["c_source"] == {"files": [f"{stem}.cc", f"{stem}.h"], "array": stem,
+                                     "array_bytes": entry["flatbuffer_bytes"], "alignment_bytes": 16}
+        files += entry["c_source"]["files"]
+    assert messages[-1] == (f"export: wrote {out} (C source for TensorFlow Lite Micro: model_int8.cc, model_int8.h, "
+                            f"model_int8_features.cc and model_int8_features.h)")
+    assert sorted(p.name for p in out.iterdir() if p.suffix in (".cc", ".h")) == sorted(files)
+    export._check_replaceable(out, run_dir=run.run_dir)  # the bundle's C files are its own: a re-export replaces it
+    (out / "main.cc").write_text("int main() {}\n")
+    with pytest.raises(export.ConfigError, match=r"not an export bundle \(it holds main.cc, which export does not"):
+        export._check_replaceable(out, run_dir=run.run_dir)
+    (out / "main.cc").unlink()
+
+
+def test_a_profile_without_c_source_writes_no_c_files(bundle):
+    """The module's bundle has both int8 artefacts and a profile without the key: no .cc, no .h, nothing in
+    export.json; micro.toml asks for them."""
+    _, result = bundle
+    assert result.report["profile"]["c_source"] is False
+    assert not [p.name for p in result.out_dir.rglob("*") if p.suffix in (".cc", ".h")]
+    assert not [name for name, entry in result.report["artefacts"].items() if "c_source" in entry]
+    assert export.load_profile("micro").c_source is True and export.load_profile("default").c_source is False
+
+
+def test_c_source_must_be_a_boolean_of_a_profile_with_an_int8_artefact(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('artefacts = ["int8"]\nc_source = "yes"\n')
+    with pytest.raises(export.ConfigError, match=r"bad.toml: profile 'bad': c_source must be true or false, got 'yes'"):
+        export.load_profile(bad)
+    bad.write_text('artefacts = ["float32", "float16"]\nc_source = true\n')
+    with pytest.raises(export.ConfigError, match=r"c_source writes the C source of int8 and int8_features, and "
+                                                 r"artefacts \['float32', 'float16'\] holds none of them"):
+        export.load_profile(bad)
+    assert export.load_profile({"artefacts": ["int8_features"], "c_source": np.True_}).c_source is True
+
+
+@pytest.mark.parametrize("name, ident", [("model_int8", "model_int8"), ("model_int8_features", "model_int8_features"),
+                                         ("2-class model.v1", "model_2_class_model_v1"), ("int", "model_int"),
+                                         ("_Private", "model_Private"), ("café", "caf_")])
+def test_c_identifiers_are_valid_c_made_from_the_artefact_name(name, ident):
+    assert c_source.c_identifier(name) == ident
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", ident)
+
+
+def test_labels_become_c_string_literals_that_read_back_as_the_labels():
+    """Quotes, backslashes, non-ASCII and control characters are escaped (octal: a hex escape would run into a
+    following hex digit); question marks too, so "??=" is no trigraph to an older compiler."""
+    for label in ('dog "bark"', "back\\slash", "café 1", "tab\there", "??=", "_silence_", "\x7f0"):
+        literal = c_source.c_string(label)
+        assert literal[0] == literal[-1] == '"' and "??" not in literal and literal.isascii()
+        assert ast.literal_eval(f"b{literal}").decode("utf-8") == label, label
+
+
+def test_the_c_source_module_imports_no_tensorflow():
+    """Writing C text needs no TensorFlow: sound_tf.c_source imports neither it, Keras nor NumPy."""
+    code = ("import sys\nimport sound_tf.c_source\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_lite_runner_gives_the_keras_labels_on_test_files(bundle):

@@ -1,0 +1,223 @@
+"""A TFLite flatbuffer as C++ source for TensorFlow Lite Micro: ``<name>.cc`` and ``<name>.h``.
+
+A microcontroller has no file system: its firmware compiles the model in as a byte array. ``xxd -i model.tflite``
+gives one, but without the 16-byte alignment TensorFlow Lite Micro requires of a flatbuffer (on some cores a
+misaligned one faults or fails to load), and of a sound_tf ``.tflite`` file, whose label archive is appended after
+the flatbuffer (:mod:`sound_tf.tflite_meta`), it embeds that archive too, flash the device never reads. Export's
+``c_source`` profile key writes, beside each int8 ``.tflite`` file::
+
+    model_int8_features.cc   alignas(16) const unsigned char model_int8_features[] = {0x1c, ...};
+                             const unsigned int model_int8_features_len = ...;
+    model_int8_features.h    their declarations, and what the firmware needs to feed the model and read it: the
+                             labels in output order, the sample rate, the window and hop, the input shape, and the
+                             input's and each output's place, type, quantisation scale and zero point
+
+The ``.cc`` holds the flatbuffer alone, byte for byte. This module imports no TensorFlow: it writes text.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["ALIGNMENT_BYTES", "SOURCE_SUFFIX", "HEADER_SUFFIX", "MicroModel", "c_identifier", "c_string",
+           "header_text", "source_text", "write_c_source"]
+
+#: The alignment TensorFlow Lite Micro requires of a model's flatbuffer (``alignas(16)`` in its own examples).
+ALIGNMENT_BYTES = 16
+SOURCE_SUFFIX = ".cc"
+HEADER_SUFFIX = ".h"
+#: Bytes per line of the array, as ``xxd -i`` writes them.
+_BYTES_PER_LINE = 12
+#: Characters per line of the files' comments.
+_COMMENT_WIDTH = 116
+# C and C++ keywords: an identifier that spells one gets the ``model_`` prefix.
+_RESERVED = frozenset({
+    "alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char", "class", "const",
+    "constexpr", "continue", "default", "delete", "do", "double", "else", "enum", "explicit", "export", "extern",
+    "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new",
+    "noexcept", "not", "nullptr", "operator", "or", "private", "protected", "public", "register", "return", "short",
+    "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true", "try", "typedef",
+    "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "xor"})
+
+
+@dataclass(frozen=True)
+class MicroModel:
+    """What the header says about a model, each value taken from the run's config and the model itself.
+
+    Attributes
+    ----------
+    labels : sequence of str
+        Class names in the model's output order.
+    sample_rate_hz, clip_samples, window_hop_samples : int
+        The run's rate, window and hop (a longer recording is cut into windows every hop).
+    input_shape : sequence of int
+        One window's input tensor, batch 1: ``[1, clip_samples]`` (waveform) or ``[1, frames, mel_bins]``.
+    input : mapping
+        The input tensor's ``dtype`` and, when it is quantised, ``scale`` and ``zero_point``
+        (:func:`sound_tf.export.tflite_op_summary`'s ``input``).
+    outputs : mapping of str to mapping
+        Each output by its signature name: ``output_index`` (its place: ``interpreter.output(i)``), ``dtype`` and,
+        when quantised, ``scale`` and ``zero_point``.
+    description : str
+        One line on what the input is and what made the file.
+    """
+
+    labels: Sequence[str]
+    sample_rate_hz: int
+    clip_samples: int
+    window_hop_samples: int
+    input_shape: Sequence[int]
+    input: Mapping[str, Any]
+    outputs: Mapping[str, Mapping[str, Any]]
+    description: str
+
+
+def c_identifier(name: str) -> str:
+    """A valid C and C++ identifier from a file name's stem: each character other than an ASCII letter, digit or
+    underscore becomes ``_``; one starting with a digit, or a reserved word, gets a ``model_`` prefix.
+
+    Examples
+    --------
+    >>> c_identifier("model_int8"), c_identifier("2-class model"), c_identifier("int")
+    ('model_int8', 'model_2_class_model', 'model_int')
+    """
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not ident:
+        raise ConfigError(f"{name!r}: no C identifier can be made of an empty name")
+    if ident[0].isdigit() or ident in _RESERVED or ident.startswith("__") or re.match(r"_[A-Z]", ident):
+        ident = f"model_{ident.lstrip('_')}"  # "__x" and "_X" are the implementation's
+    return ident
+
+
+def c_string(text: str) -> str:
+    """``text`` as a C string literal of its UTF-8 bytes: printable ASCII as it is (``"`` and ``\\`` escaped),
+    every other byte as a three-digit octal escape (which, unlike ``\\x``, never runs into the next character).
+
+    Examples
+    --------
+    >>> print(c_string('dog "bark"'), c_string("café"))
+    "dog \\"bark\\"" "caf\\303\\251"
+    """
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F and char != "?":  # "?": "??=" would be a trigraph before C++17
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _comment(text: str) -> list[str]:
+    """``text`` as ``//`` comment lines."""
+    return [f"// {line}" for line in textwrap.wrap(text, _COMMENT_WIDTH - len("// "))]
+
+
+def _c_float(value: float) -> str:
+    """A float32 value as a C float literal that reads back as the same value."""
+    return f"{float(value)!r}f"
+
+
+def _tensor_lines(prefix: str, what: str, tensor: Mapping[str, Any]) -> list[str]:
+    """The type comment, scale and zero point of one tensor (scale 0 and zero point 0: not quantised, as TFLite
+    reports a float tensor's)."""
+    quantised = "scale" in tensor
+    how = ("real = (q - zero_point) * scale" if quantised else "not quantised: scale 0 and zero point 0, as TFLite "
+                                                                 "gives a float tensor's")
+    return [f"// {what}: {tensor['dtype']}; {how}",
+            f"constexpr float {prefix}_scale = {_c_float(tensor.get('scale', 0.0))};",
+            f"constexpr int {prefix}_zero_point = {int(tensor.get('zero_point', 0))};"]
+
+
+def header_text(ident: str, model: MicroModel, *, source_name: str) -> str:
+    """The ``.h`` of the array ``ident`` (defined in ``source_name``)."""
+    guard = f"SOUND_TF_{ident.upper()}_H_"
+    shape = ", ".join(str(int(d)) for d in model.input_shape)
+    labels = ",\n".join(f"    {c_string(label)}" for label in model.labels)
+    lines = [
+        f"// {ident}: a TensorFlow Lite Micro model written by sound_tf's export; do not edit (export again).",
+        *_comment(model.description),
+        f"// The array, in {source_name}, is the model's flatbuffer alone, {ALIGNMENT_BYTES}-byte aligned:",
+        f"//   const tflite::Model* model = tflite::GetModel({ident});",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        f"extern const unsigned char {ident}[];",
+        f"extern const unsigned int {ident}_len;",
+        "",
+        f"// Class names, output i being {ident}_labels[i].",
+        f"constexpr int {ident}_num_labels = {len(model.labels)};",
+        f"constexpr const char* const {ident}_labels[{ident}_num_labels] = {{",
+        labels,
+        "};",
+        "",
+        "// Audio: a window is clip_samples samples at sample_rate_hz (16-bit PCM / 32768); a shorter recording is",
+        "// zero-padded at its end, a longer one cut into windows every window_hop_samples.",
+        f"constexpr int {ident}_sample_rate_hz = {int(model.sample_rate_hz)};",
+        f"constexpr int {ident}_clip_samples = {int(model.clip_samples)};",
+        f"constexpr int {ident}_window_hop_samples = {int(model.window_hop_samples)};",
+        "",
+        "// The input tensor of one window (batch 1), interpreter.input(0).",
+        f"constexpr int {ident}_input_dims = {len(model.input_shape)};",
+        f"constexpr int {ident}_input_shape[{ident}_input_dims] = {{{shape}}};",
+        *_tensor_lines(f"{ident}_input", "input", model.input),
+    ]
+    for name, output in sorted(model.outputs.items(), key=lambda item: item[1]["output_index"]):
+        prefix = f"{ident}_{c_identifier(name)}"
+        lines += ["", f"// Output {name!r}: interpreter.output({prefix}_index), one value per label.",
+                  f"constexpr int {prefix}_index = {int(output['output_index'])};",
+                  *_tensor_lines(prefix, name, output)]
+    return "\n".join([*lines, "", f"#endif  // {guard}", ""])
+
+
+def source_text(ident: str, flatbuffer: bytes, *, header_name: str, description: str) -> str:
+    """The ``.cc`` defining ``ident`` (``flatbuffer``, byte for byte) and ``ident_len``."""
+    rows = (", ".join(f"0x{byte:02x}" for byte in flatbuffer[start:start + _BYTES_PER_LINE])
+            for start in range(0, len(flatbuffer), _BYTES_PER_LINE))
+    return "\n".join([
+        *_comment(f"{ident}: {description}"),
+        *_comment(f"The model's flatbuffer alone ({len(flatbuffer):,} bytes, the .tflite file's appended label "
+                  f"archive left out), as TensorFlow Lite Micro reads it; declared in {header_name}."),
+        f'#include "{header_name}"',
+        "",
+        f"alignas({ALIGNMENT_BYTES}) const unsigned char {ident}[] = {{",
+        *(f"    {row}," for row in rows),
+        "};",
+        f"const unsigned int {ident}_len = {len(flatbuffer)};",
+        "",
+    ])
+
+
+def write_c_source(flatbuffer: bytes, tflite_path: str | Path, model: MicroModel) -> dict[str, Any]:
+    """Write ``<name>.cc`` and ``<name>.h`` beside ``tflite_path``, the array named after its stem.
+
+    Parameters
+    ----------
+    flatbuffer : bytes
+        The model as the converter gave it (the ``.tflite`` file without its appended archive).
+    tflite_path : path
+        The model's ``.tflite`` file; the two files take its name.
+    model : MicroModel
+        What the header tells the firmware.
+
+    Returns
+    -------
+    dict
+        ``export.json``'s record of them: ``files``, ``array``, ``array_bytes``, ``alignment_bytes``.
+    """
+    path = Path(tflite_path)
+    ident = c_identifier(path.stem)
+    source, header = path.with_suffix(SOURCE_SUFFIX), path.with_suffix(HEADER_SUFFIX)
+    header.write_text(header_text(ident, model, source_name=source.name), encoding="utf-8")
+    source.write_text(source_text(ident, flatbuffer, header_name=header.name, description=model.description),
+                      encoding="utf-8")
+    return {"files": [source.name, header.name], "array": ident, "array_bytes": len(flatbuffer),
+            "alignment_bytes": ALIGNMENT_BYTES}
