@@ -667,6 +667,24 @@ def _names(runs: Sequence[Path]) -> list[str]:
     return names
 
 
+def short_names(names: Sequence[str]) -> list[str]:
+    """Each of ``names`` (runs as :func:`_names` gives them) as its shortest ending of folders that no other name
+    ends with in as many folders: the last folder alone (``aug``) unless another run's ends the same, then as many
+    of its parents as tell them apart (``s55/aug`` and ``s56/aug``); a name given twice shortens alike."""
+    parts = [Path(name).parts for name in names]
+
+    def ending(at: int, count: int) -> str:
+        return str(Path(*parts[at][-count:])) if parts[at] else names[at]
+
+    shorts = []
+    for at, name in enumerate(names):
+        others = [other for other in range(len(names)) if other != at and names[other] != name]
+        count = next((count for count in range(1, len(parts[at]) + 1)
+                      if all(ending(at, count) != ending(other, count) for other in others)), len(parts[at]))
+        shorts.append(ending(at, count))
+    return shorts
+
+
 SEED = "train.seed"
 
 
@@ -1142,10 +1160,19 @@ def paired_clips(summaries: Sequence[RunSummary], names: Sequence[str]) -> tuple
 
 def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str]) -> list[str]:
     """Each of :func:`paired_clips` as a short block: the clips both runs get right, the first alone, the other
-    alone, neither, and the exact McNemar test's p-value."""
+    alone, neither, and the exact McNemar test's p-value. The blocks name runs by :func:`short_names` (a column
+    headed by two run paths made a table hundreds of characters wide), after one legend of each shortened name's
+    run as the table above names it."""
+    shorts = short_names(names)
+    runs = sorted({index for paired in comparisons for index in (paired.first, paired.other)})
+    shortened = [index for index in runs if shorts[index] != names[index]]
     lines = []
+    if shortened:
+        width = max(len(shorts[index]) for index in shortened)
+        lines.append("runs in the paired-over-test-clips blocks below, by the end of their folder:")
+        lines.extend(f"  {shorts[index].ljust(width)}  {names[index]}" for index in shortened)
     for paired in comparisons:
-        first, other = names[paired.first], names[paired.other]
+        first, other = shorts[paired.first], shorts[paired.other]
         lines.append(f"paired over test clips: {other} against {first}, on the same "
                      f"{counted(paired.clips, 'test clips')} (p: exact McNemar test, two-sided, on the clips one of "
                      f"the two alone gets right):")

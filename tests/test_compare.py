@@ -137,7 +137,10 @@ def test_table_holds_each_runs_own_numbers(runs, capsys):
     end = next(i for i, line in enumerate(lines) if i > start and not line.startswith("  "))
     differ = {line.split()[0]: line.split(None, 1)[1] for line in lines[start + 1:end]}
     assert differ == {"augment.enabled": "false | true", "train.learning_rate": "0.02 | 0.005"}
-    assert lines[end].startswith("paired over test clips:")  # the same test clips: compared clip by clip below
+    # the same test clips: compared clip by clip below, each run by its folder's name after a legend of its path
+    assert lines[end:end + 3] == ["runs in the paired-over-test-clips blocks below, by the end of their folder:",
+                                  f"  a  {_name(runs['a'])}", f"  b  {_name(runs['b'])}"]
+    assert lines[end + 3].startswith("paired over test clips: b against a,")
     # no note but, when fewer than 6 clips tell the two apart, the McNemar test's smallest p
     assert not any(line.startswith("note:") and "exact McNemar test gives no p below" not in line for line in lines)
 
@@ -1138,9 +1141,13 @@ def test_folds_given_by_hand_are_in_no_arm(runs, tmp_path, capsys):
     assert [line.split()[1] for line in lines[1:3]] == ["fold", "fold"]
     assert lines[3:5] == [f"settings that differ (in the order of the runs above, 1 of {_settings_count(runs['a'])}):",
                           "  train.seed  0 | 1"]
-    # the same test clips and the same answers (copies of one run): compared clip by clip, no clip apart, p 1
-    assert lines[5].startswith("paired over test clips:") and len(lines) == 8
-    assert lines[7].split()[1:3] == ["0", "0"] and lines[7].split()[-1] == "1"
+    # the same test clips and the same answers (copies of one run): compared clip by clip, no clip apart, p 1; both
+    # end in fold_1, so their crossval's folder tells them apart
+    assert lines[5:8] == ["runs in the paired-over-test-clips blocks below, by the end of their folder:",
+                          f"  {os.path.join('cv0', 'fold_1')}  {_name(folds[0])}",
+                          f"  {os.path.join('cv1', 'fold_1')}  {_name(folds[1])}"]
+    assert lines[8].startswith(f"paired over test clips: {os.path.join('cv1', 'fold_1')} against ") and len(lines) == 11
+    assert lines[10].split()[1:3] == ["0", "0"] and lines[10].split()[-1] == "1"
 
 
 def test_a_stopped_crossvals_folds_count_only_with_their_scores(crossval_run, tmp_path, capsys):
@@ -1685,3 +1692,40 @@ def test_real_runs_on_one_split_pair_their_errors_csv_with_their_split_csv(runs,
         assert int(both) + int(alone) == round(accuracy * clips)
         assert int(neither) + int(only_a if run == runs["b"] else only_b) == len(_rows(run / "errors.csv"))
     assert 0 < float(p) <= 1
+
+
+def test_paired_clips_tables_head_their_columns_with_short_names_and_a_legend_gives_each_run(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """Four runs on the same 30 clips, each path over 60 characters: two end in the same folder (run) under long,
+    different parents, two in folders of their own. The blocks name each run by the shortest ending of its path
+    that no other run's ends with, a legend before them gives each its path as the table above names it, and every
+    line of the tables stays under 100 characters (271 with two of the paths in its header)."""
+    monkeypatch.chdir(tmp_path)
+    ablation = Path("session_55_ablation_of_augmentation_on_fsdd_by_speaker")
+    given = [ablation / "jackson_held_out_first_walkthrough" / "seed_1" / "run",
+             ablation / "jackson_held_out_second_walkthrough" / "seed_2" / "run",
+             ablation / "walkthrough_runs" / "augment_default",
+             ablation / "walkthrough_runs" / "augment_off"]
+    for at, (path, wrong) in enumerate(zip(given, (WRONG_A, WRONG_B, {0, 1, 2}, set(WRONG_A)))):
+        _made_run(tmp_path / path, CLIPS, wrong, lr=0.01 * (at + 1))
+    names = [str(path) for path in given]
+    assert min(map(len, names)) > 60
+    first, second = os.path.join("seed_1", "run"), os.path.join("seed_2", "run")
+    assert compare.main(names) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("runs in the paired-over-test-clips blocks below, by the end of their folder:")
+    assert lines[start + 1:start + 5] == [f"  {first}       {names[0]}", f"  {second}       {names[1]}",
+                                          f"  augment_default  {names[2]}", f"  augment_off      {names[3]}"]
+    blocks = _over_clips(lines)
+    assert [line.split(",")[0] for line in blocks[::3]] == [
+        f"paired over test clips: {other} against {first}" for other in (second, "augment_default", "augment_off")]
+    assert [line.strip() for line in blocks[1::3]] == [
+        f"both right  only {first} right  only {other} right  both wrong  p (McNemar, exact)"
+        for other in (second, "augment_default", "augment_off")]
+    assert [line.split() for line in blocks[2::3]] == [["16", "2", "9", "3", "0.06543"], ["18", "0", "9", "3",
+                                                                                        "0.003906"],
+                                                       ["18", "0", "0", "12", "1"]]
+    tables = [line for at, line in enumerate(blocks) if at % 3]
+    assert max(map(len, tables)) < 100, tables
+    assert sum(line.startswith("runs in the paired") for line in lines) == 1
+    assert all(name not in line for name in names for line in blocks)
