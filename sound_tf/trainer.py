@@ -97,7 +97,8 @@ def setting_differences(run_dir: Path, config: Config, *, limit: int = 4) -> str
 
 #: In a run folder that mixes in the recordings of ``augment.noise_dir``: which files they were, and from which
 #: epoch on (:func:`record_noise`). config.json holds the folder's path only. A search folder keeps one too, by
-#: trial (:func:`record_search_noise`).
+#: trial (:func:`record_search_noise`), and so does each worker of a distributed search in its own folder, by the
+#: trials it ran (:func:`record_worker_noise`).
 NOISE_FILE = NOISE_FILENAME
 
 
@@ -109,10 +110,15 @@ class _NoiseSteps:
     step: str  # "epoch": "epoch 3", "epochs 3-10"
     folder: str  # "run": "of this run", "in the run folder"
     goes_on: str  # what the folder does next, with the folder as it is now
+    over: str = "start over (--overwrite)"  # how to train every step on one noise but by putting the files back
 
 
 _RUN_EPOCHS = _NoiseSteps(key="first_epoch", step="epoch", folder="run", goes_on="The run resumes")
 _SEARCH_TRIALS = _NoiseSteps(key="first_trial", step="trial", folder="search", goes_on="The search goes on")
+#: A worker counts the trials it ran itself (its tuner id in trials.csv's tuner_id column); it cannot start the
+#: search over, its chief can.
+_WORKER_TRIALS = _NoiseSteps(key="first_trial", step="trial", folder="worker", goes_on="The worker goes on",
+                             over="start the search over (the chief's --overwrite)")
 
 
 def read_noise_record(run_dir: Path, *, _steps: _NoiseSteps = _RUN_EPOCHS) -> list[dict[str, Any]]:
@@ -169,6 +175,18 @@ def record_search_noise(out: Path, noise: augment.NoiseFolder | None, *, first_t
     return _record_noise(out, noise, first=first_trial, last=max_trials, steps=_SEARCH_TRIALS)
 
 
+def record_worker_noise(worker_dir: Path, noise: augment.NoiseFolder | None, *, first_trial: int,
+                        max_trials: int) -> str | None:
+    """:func:`record_search_noise` for one worker of a distributed search, in its own folder (``workers/<id>/``,
+    which no other process writes): ``worker_dir/noise.json`` keeps which recordings of this machine's
+    ``augment.noise_dir`` the worker's trials from ``first_trial`` on mix in, counting only the trials this worker
+    ran (``first_trial``: one past those it ended), and a worker started again after its noise folder changed, or
+    one that ran trials before sound_tf kept the file, gets the run's warning in a worker's words. The chief runs
+    no trial, and a worker's noise folder, on another machine, may hold other files than the chief's: the search
+    folder's ``noise.json`` (:func:`record_search_noise`, the chief's) does not say what a worker's trials mixed in."""
+    return _record_noise(worker_dir, noise, first=first_trial, last=max_trials, steps=_WORKER_TRIALS)
+
+
 def _record_noise(folder: Path, noise: augment.NoiseFolder | None, *, first: int, last: int,
                   steps: _NoiseSteps) -> str | None:
     if noise is None or first > last:  # no step left to train (a run killed after its last epoch's backup)
@@ -194,7 +212,7 @@ def _record_noise(folder: Path, noise: augment.NoiseFolder | None, *, first: int
     return (f"warning: augment.noise_dir={noise.folder} has changed since {trained} of this {steps.folder} mixed in "
             f"its recordings: {changes}. {later} ({trained}: {before.amount()}; {NOISE_FILE} in the {steps.folder} "
             f"folder lists both); to train every {steps.step} on the same noise, stop this command, put the files back "
-            f"and run it again, or start over (--overwrite)")
+            f"and run it again, or {steps.over}")
 
 
 def noise_changes(run_dir: Path, config: Config) -> str:

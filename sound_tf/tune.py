@@ -11,11 +11,12 @@ Everything lives in one results folder (``--out``)::
                          most epochs of a trial (trial_epochs), which a resumed search and its workers keep
     tune.log             the log (a worker's: workers/<id>/tune.log); chief.json: the chief's state
     noise.json           with augment.noise_dir: which of its recordings the trials mixed in, from which trial
+                         (a worker's trials: workers/<id>/noise.json, counting the trials that worker ran)
     split.csv            the split the search used (skipped.csv: unreadable files)
     search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
     feature_stats/       normalisation statistics per distinct frontend (<hash>.npz)
     logs/                TensorBoard logs with the HParams dashboard (one folder per trial)
-    workers/<id>/        distributed mode: each worker's heartbeat.json and its own split
+    workers/<id>/        distributed mode: each worker's heartbeat.json, its own split and noise.json
     trials.csv           one row per trial, best first; trials.png: the objective per trial and against
                          the most influential hyperparameter; best_hparams.json: the winner
     best_run/            the retrained best model (evaluate, export and serve it as any run)
@@ -1362,6 +1363,14 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     if role == "worker":
         host, port = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
         _wait_for_oracle(host, port, out, log, wording=wording)
+        from .trainer import record_worker_noise
+
+        # The chief runs no trial: this worker keeps which recordings its own trials mix in (its machine's copy of
+        # the folder), in its own folder, counting the trials it ran to the end (the oracle's, now it answers).
+        ran = sum(1 for r in load_trials(out) if r.status in ENDED_STATUSES and r.tuner_ids[-1:] == [tuner_id()])
+        if (changed := record_worker_noise(out / "workers" / tuner_id(), noise_folder, first_trial=ran + 1,
+                                           max_trials=space.settings.max_trials)) is not None:
+            log(changed)
         log(f"worker {tuner_id()}: asking the oracle at {host}:{port} for trials")
         import grpc
 

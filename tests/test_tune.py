@@ -2720,6 +2720,88 @@ def test_a_search_continued_after_its_noise_folder_changed_says_so(tmp_path):
     assert versions() == [(4, ["fan.wav", "hum.wav"], 1.5)]
 
 
+def test_a_workers_trials_record_their_noise_in_its_own_folder_counting_the_trials_it_ran(tmp_path, monkeypatch):
+    """In a chief/worker search only the chief wrote noise.json, from its own copy of augment.noise_dir, and it runs
+    no trial: which recordings a worker's trials mixed in was recorded nowhere. Each worker keeps workers/<id>/
+    noise.json before it asks for trials, by the trials it ran to the end (trials.csv's tuner_id): a worker that
+    joins a search others ran trials of begins at its trial 1 without a warning, and one started again after its
+    folder changed, or without the file, gets the search's warning in a worker's words."""
+    from types import SimpleNamespace
+
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    rng = np.random.default_rng(1)
+    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="PCM_16")
+    config = apply_overrides(base_config(data), {"augment.enabled": True, "augment.noise_dir": str(noise_dir),
+                                                 "augment.noise_probability": 1.0})
+    space, out = SearchSpace.from_toml(TINY).replace_settings(max_trials=6), tmp_path / "shared"
+    tune._prepare_folder(out, config, space, "chief", overwrite=False, log=lambda m: None)  # the chief's search.json
+    seen: dict[str, Any] = {}
+
+    def make_tuner(space, hypermodel, out, *, seed, deadline=None):  # a worker whose oracle hands out no trial
+        def search(**kwargs):
+            seen["noise"] = json.loads((out / "workers" / os.environ["KERASTUNER_TUNER_ID"] / "noise.json").read_text())
+        return SimpleNamespace(tuner_id=os.environ["KERASTUNER_TUNER_ID"], current_trial_id=None, search=search)
+
+    class Watch:
+        def __init__(self, *args):
+            self.answered = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(tune, "make_tuner", make_tuner)
+    monkeypatch.setattr(tune, "_wait_for_oracle", lambda *args, **kwargs: None)  # the chief answers at once
+    monkeypatch.setattr(tune, "OracleWatch", Watch)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+
+    def worker(tid: str) -> list[str]:
+        messages: list[str] = []
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", tid)
+        assert tune.run_search(config, space, out, final=False, log=messages.append).role == "worker"
+        assert seen.pop("noise") == json.loads((out / "workers" / tid / "noise.json").read_text())  # before trials
+        return [m for m in messages if m.startswith("warning: augment.noise_dir")]
+
+    def versions(tid: str) -> list[tuple[int, list[str], float]]:
+        record = json.loads((out / "workers" / tid / "noise.json").read_text())
+        assert record["noise_dir"] == str(noise_dir)
+        return [(v["first_trial"], sorted(v["files"]), v["seconds"]) for v in record["versions"]]
+
+    assert worker("tuner1") == [] and versions("tuner1") == [(1, ["hum.wav"], 1.0)]
+    oracle = _random_oracle(out, max_trials=6)  # the chief's: tuner1 ends 2 trials, tuner0 1, tuner1 is running one
+    for tid, status in (("tuner1", "COMPLETED"), ("tuner0", "COMPLETED"), ("tuner1", "FAILED"), ("tuner1", None)):
+        trial = oracle.create_trial(tid)
+        if status is not None:
+            oracle.update_trial(trial.trial_id, {"val_loss": 0.5})
+            trial.status = status
+            oracle.end_trial(trial)
+    oracle.save()
+    sf.write(noise_dir / "fan.wav", (0.1 * rng.standard_normal(SR // 2)).astype(np.float32), SR, subtype="PCM_16")
+    assert worker("tuner1") == [
+        f"warning: augment.noise_dir={noise_dir} has changed since trials 1-2 of this worker mixed in its recordings: "
+        f"1 file added (fan.wav). The worker goes on with the folder as it is now: trials 3-6 mix in 2 files, 1.5 s of "
+        f"noise (trials 1-2: 1 file, 1.0 s; noise.json in the worker folder lists both); to train every trial on the "
+        f"same noise, stop this command, put the files back and run it again, or start the search over (the chief's "
+        f"--overwrite)"]
+    assert versions("tuner1") == [(1, ["hum.wav"], 1.0), (3, ["fan.wav", "hum.wav"], 1.5)]
+    assert worker("tuner2") == [] and versions("tuner2") == [(1, ["fan.wav", "hum.wav"], 1.5)]  # joins late
+    assert worker("tuner0") == [  # ran a trial before sound_tf kept a worker's noise.json
+        f"warning: augment.noise_dir={noise_dir}: which of its recordings trial 1 of this worker mixed in is unknown "
+        f"(the worker has no noise.json: it began before sound_tf kept one, or the file was damaged). The worker goes "
+        f"on with the folder as it is now: trials 2-6 mix in 2 files, 1.5 s of noise, which noise.json in the worker "
+        f"folder records from now on"]
+    assert versions("tuner0") == [(2, ["fan.wav", "hum.wav"], 1.5)]
+    assert not (out / "noise.json").exists()  # the chief's own, which no worker writes
+
+
 def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
