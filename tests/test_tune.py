@@ -2673,6 +2673,19 @@ def test_noise_recordings_are_checked_before_the_search_and_decoded_once_for_eve
     assert loads == [str(noise_dir)]  # once for the search, not once per trial's pipeline and model
 
 
+def _noisy_tones(tmp_path: Path) -> tuple[Path, np.random.Generator, Config]:
+    """Tones of 4 clips per class and a noise folder of one second's hum (``hum.wav``), mixed into every clip: the
+    folder, the generator that wrote it (for more files) and the config."""
+    data = make_tones(tmp_path / "data", clips_per_class=4)
+    noise_dir = tmp_path / "noise"
+    noise_dir.mkdir()
+    rng = np.random.default_rng(1)
+    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="PCM_16")
+    config = apply_overrides(base_config(data), {"augment.enabled": True, "augment.noise_dir": str(noise_dir),
+                                                 "augment.noise_probability": 1.0})
+    return noise_dir, rng, config
+
+
 def test_a_search_continued_after_its_noise_folder_changed_says_so(tmp_path):
     """A search continued (killed, or extended by --max-trials) after files of augment.noise_dir were added,
     removed or replaced trained its next trials on other noise without a word, as a resumed `train` did before
@@ -2681,13 +2694,7 @@ def test_a_search_continued_after_its_noise_folder_changed_says_so(tmp_path):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
-    data = make_tones(tmp_path / "data", clips_per_class=4)
-    noise_dir = tmp_path / "noise"
-    noise_dir.mkdir()
-    rng = np.random.default_rng(1)
-    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="PCM_16")
-    config = apply_overrides(base_config(data), {"augment.enabled": True, "augment.noise_dir": str(noise_dir),
-                                                 "augment.noise_probability": 1.0})
+    noise_dir, rng, config = _noisy_tones(tmp_path)
     space = SearchSpace.from_toml(TINY)
     out = tmp_path / "search"
 
@@ -2731,13 +2738,7 @@ def test_a_workers_trials_record_their_noise_in_its_own_folder_counting_the_tria
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
-    data = make_tones(tmp_path / "data", clips_per_class=4)
-    noise_dir = tmp_path / "noise"
-    noise_dir.mkdir()
-    rng = np.random.default_rng(1)
-    sf.write(noise_dir / "hum.wav", (0.1 * rng.standard_normal(SR)).astype(np.float32), SR, subtype="PCM_16")
-    config = apply_overrides(base_config(data), {"augment.enabled": True, "augment.noise_dir": str(noise_dir),
-                                                 "augment.noise_probability": 1.0})
+    noise_dir, rng, config = _noisy_tones(tmp_path)
     space, out = SearchSpace.from_toml(TINY).replace_settings(max_trials=6), tmp_path / "shared"
     tune._prepare_folder(out, config, space, "chief", overwrite=False, log=lambda m: None)  # the chief's search.json
     seen: dict[str, Any] = {}
