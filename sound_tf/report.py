@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from . import __version__, atomic  # noqa: E402
 from .errors import SoundTFError, counted, is_whole  # noqa: E402
 from .metrics import SCALAR_METRICS, MetricsError, confused_pairs, weakest_classes  # noqa: E402
-from .run_state import HistoryError, read_history  # noqa: E402
+from .run_state import HistoryError, as_number, read_history  # noqa: E402
 
 #: Bytes every PNG file starts with.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -230,13 +230,6 @@ def _read_history_csv(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-def _to_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def load_history(history: Mapping[str, Sequence[float]] | str | Path) -> dict[str, list[float]]:
     """A training history as ``{column: values}`` from a dict of lists or Keras' ``history.csv``.
 
@@ -246,7 +239,7 @@ def load_history(history: Mapping[str, Sequence[float]] | str | Path) -> dict[st
     if isinstance(history, (str, Path)):
         columns = _read_history_csv(Path(history))
     elif isinstance(history, Mapping):
-        columns = {str(k): [_to_float(v) for v in np.ravel(np.asarray(vals, dtype=object))]
+        columns = {str(k): [as_number(v) for v in np.ravel(np.asarray(vals, dtype=object))]
                    for k, vals in history.items()}
     else:
         raise ReportError(f"history must be a dict of lists or a path to history.csv, got {type(history).__name__}")

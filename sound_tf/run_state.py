@@ -21,7 +21,7 @@ from . import atomic
 from .config import RUN_STATE_FILENAME
 from .errors import SoundTFError
 
-__all__ = ["HISTORY_FILE", "STATE_FILE", "HistoryError", "export_pending", "read_history", "read_state",
+__all__ = ["HISTORY_FILE", "STATE_FILE", "HistoryError", "as_number", "export_pending", "read_history", "read_state",
            "stopped_before_training", "write_state"]
 
 STATE_FILE = RUN_STATE_FILENAME
@@ -117,11 +117,13 @@ def read_history(path: Path) -> dict[str, list[float]]:
                                  f"{','.join(header)[:HEADER_SHOWN_CHARS]!r})")
     if not rows:
         return {}
-    return {name: [_number(row[i]) if i < len(row) else math.nan for row in rows] for i, name in enumerate(header)}
+    return {name: [as_number(row[i]) if i < len(row) else math.nan for row in rows] for i, name in enumerate(header)}
 
 
-def _number(cell: str) -> float:
+def as_number(value: Any) -> float:
+    """``value`` as a float, NaN when it is none (a history's ``NA``, a word, ``None``): a history's cells, from
+    history.csv here or from a dict of lists in :func:`sound_tf.report.load_history`."""
     try:
-        return float(cell)
-    except ValueError:
+        return float(value)
+    except (TypeError, ValueError):
         return math.nan
