@@ -290,7 +290,8 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
                      data: PreparedData | None = None, out_dir: str | Path | None = None,
                      title: str | None = None, summary: Mapping[str, Any] | None = None,
                      skipped: Sequence[tuple[str, str]] | None = None,
-                     log: Callable[[str], None] = print, validation: Mapping[str, Any] | None = None) -> Path:
+                     log: Callable[[str], None] = print, validation: Mapping[str, Any] | None = None,
+                     fit_wording: M.FitWording | None = None) -> Path:
     """Write ``curves.png`` and a self-contained ``report.html`` for a training run or an evaluation.
 
     Parameters
@@ -314,6 +315,9 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
     validation : mapping, optional
         The model's validation accuracy and clips, for the summary's validation/test gap
         (:func:`sound_tf.metrics.validation_gap`).
+    fit_wording : FitWording, optional
+        The words of the summary's advice when the run overfit or underfit (:func:`sound_tf.metrics.summary_lines`;
+        by default ``train``'s; a search's best run is given the search's, :func:`sound_tf.tune.fit_wording`).
 
     Returns
     -------
@@ -340,7 +344,7 @@ def write_run_report(run_dir: str | Path, *, config: Config | None = None, metri
         counts = train_class_counts(data, run_dir)
         if counts is not None and metrics.get("per_class") is not None:
             counts = {label: n for label, n in counts.items() if label in metrics["per_class"]}
-        notes = M.summary_lines(metrics, class_counts=counts, validation=validation)
+        notes = M.summary_lines(metrics, class_counts=counts, validation=validation, fit_wording=fit_wording)
     summary = dict(summary) if summary is not None else dataset_summary(data, run_dir)
     chosen = chosen_classes_lines(config.data) if config is not None else []
     if chosen or summary.get("chosen_classes"):  # what the run made of the labels, then what became of the files

@@ -38,7 +38,7 @@ from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
 from .evaluation import evaluate_items, write_run_report
 from .frontend import compute_feature_stats
 from .locks import Wording, claimed, refuse_foreign_folder
-from .metrics import overfit, underfit
+from .metrics import FitWording, overfit, underfit
 from .models import build_model
 from .run_state import HISTORY_FILE, STATE_FILE, read_history, read_state, write_state  # no TensorFlow there
 
@@ -883,7 +883,8 @@ def _cached_files_must_stay(config: Config) -> Iterator[None]:
 
 def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None = None,
               log: Callable[[str], None] = print, verbose: int | str = "auto",
-              evaluate_test: bool = True, note_imbalance: bool = True) -> RunResult:
+              evaluate_test: bool = True, note_imbalance: bool = True,
+              fit_wording: FitWording | None = None) -> RunResult:
     """Prepare data, train with resumable callbacks, keep the best weights, evaluate on the test split.
 
     Parameters
@@ -900,6 +901,9 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
     note_imbalance
         Log :func:`imbalance_note` for the training split before training (cross-validation says it once for
         the data of all its folds instead, and passes ``False``).
+    fit_wording
+        The words of ``report.html``'s advice when the run overfit or underfit (default: ``train``'s); a search
+        gives its best run its own (:func:`sound_tf.tune.fit_wording`), as its console summary has them.
 
     Raises
     ------
@@ -935,12 +939,12 @@ def train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None 
                                   f"another (or emptied) run folder")
         with _cached_files_must_stay(config):
             return _train_run(config, run_dir, data=data, log=log, verbose=verbose, evaluate_test=evaluate_test,
-                              note_imbalance=note_imbalance)
+                              note_imbalance=note_imbalance, fit_wording=fit_wording)
 
 
 def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None,
                log: Callable[[str], None], verbose: int | str, evaluate_test: bool,
-               note_imbalance: bool) -> RunResult:
+               note_imbalance: bool, fit_wording: FitWording | None = None) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # What a killed process left half-written under a temporary name (split.csv, config.json, history.csv, the
@@ -1022,6 +1026,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     if evaluate_test:
         result.metrics = evaluate_items(model, config, data.splits["test"], run_dir, log=log)
     # curves.png and report.html; the summary's data advice uses the training split's class counts.
-    write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log, validation=result.validation)
+    write_run_report(run_dir, config=config, metrics=result.metrics, data=data, log=log, validation=result.validation,
+                     fit_wording=fit_wording)
     write_state(run_dir, status="done", seconds=round(seconds_before + time.time() - started, 1))
     return result

@@ -957,9 +957,12 @@ def _space_text(space: SearchSpace) -> str | None:
 
 
 def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Callable[[str], None],
-               verbose: int | str, wording: Wording = COMMAND) -> dict[str, Any] | None:
+               verbose: int | str, wording: Wording = COMMAND,
+               advice: FitWording | None = None) -> dict[str, Any] | None:
     """Train (or resume, or reuse) the best configuration in ``run_dir`` and evaluate it on the test split (a
-    ``run_dir`` in use is refused naming the search folder in ``wording``).
+    ``run_dir`` in use is refused naming the search folder in ``wording``). Its ``report.html`` words the advice to
+    a run that overfit or underfit with ``advice`` (:func:`fit_wording`), as the search's summary does; it had
+    ``train``'s words, which name no trial and tell a user to change what the search varied.
 
     The search's ``split.csv``, ``skipped.csv`` (and ``silence.csv``) are copied in first, whole or not at all,
     every time: they were copied in place after training, and a search killed in between left a finished best run
@@ -988,7 +991,7 @@ def _final_run(config: Config, run_dir: Path, data: Any, out: Path, *, log: Call
         log(f"retraining the best configuration for up to {counted(final.train.epochs, 'epochs')} in {run_dir}; the "
             "test split is used only now")
         with run_log(run_dir):  # an ordinary run folder, with its own train.log
-            result = train_run(final, run_dir, data=data, log=log, verbose=verbose)
+            result = train_run(final, run_dir, data=data, log=log, verbose=verbose, fit_wording=advice)
         return result.metrics
 
 
@@ -1414,7 +1417,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     if final:
         result.best_run = out / "best_run"
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
-                                         verbose=verbose if progress is None else progress, wording=wording)
+                                         verbose=verbose if progress is None else progress, wording=wording,
+                                         advice=fit_wording(space, best, result.best_config, result.best_run))
     elif not (out / "best_run" / "metrics.json").is_file():  # it ended at the line above, best_run/ unnamed
         log(f"best run not trained ({wording.flag('--no-final')}): run the search again without it to train the best "
             f"configuration in {out / 'best_run'} (its values as --set overrides: {out / 'best_hparams.json'})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import json
 import os
 import re
@@ -2455,18 +2456,29 @@ def _write_history(run: Path, history: Sequence[tuple[float, float, float, float
     (run / "history.csv").write_text("\n".join(rows) + "\n")
 
 
-def test_a_search_whose_best_run_underfit_says_so_and_one_whose_best_run_learnt_does_not(tmp_path):
+def test_a_search_whose_best_run_underfit_says_so_and_one_whose_best_run_learnt_does_not(tmp_path, monkeypatch):
     """The command's summary judges the retrained best run's history.csv, as train's summary its run's: a search
     run again (its best run reused) after that history is made the demo's that underfit with augmentation on logs
-    the underfit line in a search's words, and after it is made one that learnt, no line of fitting."""
-    from sound_tf import tune
+    the underfit line in a search's words, and after it is made one that learnt, no line of fitting. The best run's
+    report.html kept train's words ('try more epochs (--epochs), ...', no trial named) while the console named the
+    best trial: it now has the search's, as the best run is trained (its history judged underfit here)."""
+    from sound_tf import trainer, tune
 
     data = make_tones(tmp_path / "data", clips_per_class=6)
     out = tmp_path / "out"
     flags = [flag for flag in cli_flags(data, out, "--max-trials", "1") if flag != "--no-augment"]
-    assert tune.main(flags) == 0
+    with monkeypatch.context() as patch:  # whatever one epoch on these tones gives, the best run underfit
+        patch.setattr(trainer, "underfit", lambda history: {"epochs": 1, "train_accuracy": 0.3, "val_accuracy": 0.4})
+        assert tune.main(flags) == 0
     best = json.loads((out / "best_hparams.json").read_text())
     log = out / "tune.log"
+    report = html.unescape((out / "best_run" / "report.html").read_text())
+    said = [line for line in report.splitlines() if "underfits" in line]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"the best trial's configuration (trial {best['trial_id']}, retrained in "
+                              f"{out / 'best_run'}): training accuracy ended at 0.30 (epoch 1, on augmented clips)")
+    assert said[0].endswith(f"weaker values in {TINY})")
+    assert said[0] in log.read_text()  # the console's line, word for word
 
     def rerun(history: Sequence[tuple[float, float, float, float]]) -> list[str]:
         _write_history(out / "best_run", history)
