@@ -451,6 +451,19 @@ class FitWording:
     underfit_remedies: str | None = None
 
 
+def _overfit_words(fit: Mapping[str, Any], wording: FitWording, *, subject: str) -> str:
+    """``<subject> overfit its training clips: training accuracy reached ...; try ...``: what :func:`overfit`'s
+    ``fit`` says of a run, with the remedies of ``wording`` (the near-chance line's reason, or a line of its own)."""
+    # More updates do not help a model that learnt its training clips by heart: FSDD's fold 1 without augmentation
+    # kept epoch 1 and was told to train longer.
+    remedies = wording.overfit_remedies or (f"{augmentation_advice(fit.get('augmented'))}, a smaller model "
+                                            f"(model.widths) or more training data")
+    return (f"{wording.model or subject} overfit its training clips: training accuracy reached "
+            f"{fit['train_accuracy']:.2f} by epoch {fit['epochs']} while validation accuracy was at most "
+            f"{fit['val_accuracy']:.2f}, and the validation loss was lowest at epoch {fit['kept_epoch']} of "
+            f"{fit['epochs']}, whose weights it keeps: more epochs will not help; try {remedies}")
+
+
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
                   n_weakest: int = 5, n_pairs: int = 5, n_advice: int = 8,
                   count_name: str | None = None, validation: Mapping[str, Any] | None = None,
@@ -469,9 +482,9 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     validation : mapping, optional
         The same model's validation ``accuracy`` and ``num_examples``, for :func:`validation_gap`; its
         ``overfit`` (:func:`overfit`), which turns the advice of a model near chance from more updates to less
-        fitting (with ``augmented``, whether the run augmented, the augmentation advice is to turn it on or to make
-        it stronger); and its ``underfit`` (:func:`underfit`, given for a run that augmented), which gets a line of
-        its own.
+        fitting, and gets a line of its own when the model is not near chance (with ``augmented``, whether the run
+        augmented, the augmentation advice is to turn it on or to make it stronger); and its ``underfit``
+        (:func:`underfit`, given for a run that augmented), which gets a line of its own.
     fit_wording : FitWording, optional
         Whose model that advice concerns and what it tells the user to try (by default ``train``'s words).
     """
@@ -494,29 +507,26 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
     advice = data_advice(metrics, class_counts, count_name=count_name)
     if (gap := validation_gap(metrics, validation)) is not None:  # before the advice to add data: it is not the cause
         lines.append(gap)
+    fit = (validation or {}).get("overfit")
     if near_chance(metrics):  # first: advice for single classes means little until the model learns at all
         which = f"{evaluated} classes" if evaluated == total else f"the {evaluated} classes evaluated"
-        fit = (validation or {}).get("overfit")
-        # More updates do not help a model that learnt its training clips by heart (its training accuracy far from
-        # chance): FSDD's fold 1 without augmentation kept epoch 1 and was told to train longer.
-        why = (f"{wording.model or 'it'} overfit its training clips: training accuracy reached "
-               f"{fit['train_accuracy']:.2f} by epoch {fit['epochs']} while validation accuracy was at most "
-               f"{fit['val_accuracy']:.2f}, and the validation loss was lowest at epoch {fit['kept_epoch']} of "
-               f"{fit['epochs']}, whose weights it keeps: more epochs will not help; try "
-               + (wording.overfit_remedies or f"{augmentation_advice(fit.get('augmented'))}, a smaller model "
-                                              f"(model.widths) or more training data")
-               if fit and not _at_chance(float(fit["train_accuracy"]), 1 / evaluated) else
-               "as a whole it needs more training data or more updates (epochs, a smaller batch)")
+        # overfit when its training accuracy is far from chance: more updates would fit its training clips further
+        why = (_overfit_words(fit, wording, subject="it") if fit and not _at_chance(float(fit["train_accuracy"]),
+                                                                                    1 / evaluated)
+               else "as a whole it needs more training data or more updates (epochs, a smaller batch)")
         lines.append(f"the model scores near chance (balanced accuracy {metrics['balanced_accuracy']:.2f}; chance is "
                      f"{1 / evaluated:.2f} with {which}): {why}" + (", before more data for single classes" if advice
                                                                     else ", not one class"))
+    elif fit:  # a model that learnt, less well than its training clips say (0.70 against 1.00) was told nothing of it
+        lines.append(_overfit_words(fit, wording, subject="the model"))
     if (under := (validation or {}).get("underfit")) is not None:  # before the advice to add data: not learnt yet
+        remedies = wording.underfit_remedies or ("more epochs (--epochs), a larger model (model.widths), or "
+                                                 "--no-augment to check what augmentation costs this run")
         lines.append((f"{wording.model}: " if wording.model else "")
                      + f"training accuracy ended at {under['train_accuracy']:.2f} (epoch {under['epochs']}, on "
                      f"augmented clips) and validation accuracy was at most {under['val_accuracy']:.2f}: the model "
                      f"underfits, and augmentation, which was on, makes a short run or a small model learn slower; try "
-                     + (wording.underfit_remedies or "more epochs (--epochs), a larger model (model.widths), or "
-                                                     "--no-augment to check what augmentation costs this run"))
+                     + remedies)
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]

@@ -330,6 +330,54 @@ def test_summary_lines_say_a_model_at_chance_needs_more_as_a_whole():
     assert summary_lines(learned, class_counts=counts)[-1] == "no class stands out as needing more data"
 
 
+def test_a_model_that_overfit_gets_a_line_of_its_own_when_it_is_not_near_chance():
+    """The overfit advice was worded only inside the near-chance line: a model at 0.70 balanced accuracy whose
+    training accuracy reached 1.00 while its validation loss was lowest at epoch 3 of 12 was told nothing of it. It
+    now gets a line with the kept epoch, the two accuracies and the remedies; near chance, the near-chance line says
+    it, once."""
+    from sound_tf.metrics import FitWording, overfit
+
+    # 12 epochs: training accuracy climbs to 1.00, validation's best is 0.58 (epoch 4), its loss lowest at epoch 3
+    history = {"accuracy": [0.30, 0.55, 0.70, 0.80, 0.88, 0.93, 0.96, 0.98, 0.99, 1.00, 1.00, 1.00],
+               "val_accuracy": [0.30, 0.45, 0.55, 0.58, 0.56, 0.55, 0.54, 0.55, 0.53, 0.54, 0.52, 0.53],
+               "val_loss": [1.50, 1.20, 1.05, 1.10, 1.18, 1.25, 1.33, 1.40, 1.48, 1.55, 1.61, 1.70]}
+    fit = overfit(history, kept=2)
+    assert fit == {"kept_epoch": 3, "epochs": 12, "train_accuracy": 1.0, "val_accuracy": 0.58}
+    validation = {"accuracy": 0.55, "num_examples": 50, "overfit": {**fit, "augmented": True}}
+    # 5 classes of 10 clips, 7 of each right: balanced accuracy 0.70, where chance is 0.20 and its edge 0.40
+    fair = metrics_from_confusion((7 * np.eye(5, dtype=int) + 3 * np.roll(np.eye(5, dtype=int), 1, axis=1)).tolist(),
+                                  list("abcde"))
+    assert fair["balanced_accuracy"] == pytest.approx(0.70) and not near_chance(fair)
+    lines = summary_lines(fair, class_counts=dict.fromkeys("abcde", 40), validation=validation)
+    said = [line for line in lines if "overfit its training clips" in line]
+    assert said == [
+        "the model overfit its training clips: training accuracy reached 1.00 by epoch 12 while validation accuracy "
+        "was at most 0.58, and the validation loss was lowest at epoch 3 of 12, whose weights it keeps: more epochs "
+        "will not help; try stronger augmentation (it was on: raise augment.noise_probability, "
+        "augment.pitch_probability, augment.mixup_probability or augment.spec_time_mask_count), a smaller model "
+        "(model.widths) or more training data"]
+    assert lines.index(said[0]) < lines.index("no class stands out as needing more data")
+    assert not any("overfit" in line for line in summary_lines(fair, validation={"accuracy": 0.55,
+                                                                                "num_examples": 50}))
+    # another wording's subject and remedies (a search's) replace train's
+    wording = FitWording(model="the best trial's configuration", overfit_remedies="a smaller model")
+    assert [line for line in summary_lines(fair, validation=validation, fit_wording=wording)
+            if "overfit" in line] == [
+        "the best trial's configuration overfit its training clips: training accuracy reached 1.00 by epoch 12 while "
+        "validation accuracy was at most 0.58, and the validation loss was lowest at epoch 3 of 12, whose weights it "
+        "keeps: more epochs will not help; try a smaller model"]
+    # near chance (5 classes, 3 of 10 right each: 0.30), the near-chance line gives the same facts, and no line more
+    at_chance = metrics_from_confusion((3 * np.eye(5, dtype=int) + 7 * np.roll(np.eye(5, dtype=int), 1, axis=1))
+                                       .tolist(), list("abcde"))
+    assert near_chance(at_chance)
+    said = [line for line in summary_lines(at_chance, validation=validation) if "overfit" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "the model scores near chance (balanced accuracy 0.30; chance is 0.20 with 5 classes): it overfit its "
+        "training clips: training accuracy reached 1.00 by epoch 12 while validation accuracy was at most 0.58, and "
+        "the validation loss was lowest at epoch 3 of 12")
+    assert said[0].endswith("a smaller model (model.widths) or more training data, not one class")
+
+
 def _per_class_right(right: list[int], clips: int) -> dict:
     """Metrics of len(right) classes with ``clips`` clips each, ``right[i]`` of class i right, the rest called
     the last class with room (class i's wrong clips go to class 0, or 1 for class 0)."""

@@ -2418,6 +2418,11 @@ def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_var
         "most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: more epochs will not "
         f"help; try stronger augmentation than the best trial's ({augment}: stronger values in {TINY}), a smaller "
         f"model than the best trial's ({model}: smaller values in {TINY}) or more training data, not one class"]
+    assert _fit_lines(OVERFIT_HISTORY, wording, augmented=True, classes=5) == [  # not near chance: a line of its own
+        subject + " overfit its training clips: training accuracy reached 0.90 by epoch 6 while validation accuracy "
+        "was at most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: more epochs "
+        f"will not help; try stronger augmentation than the best trial's ({augment}: stronger values in {TINY}), a "
+        f"smaller model than the best trial's ({model}: smaller values in {TINY}) or more training data"]
     assert _fit_lines(UNDERFIT_HISTORY, wording, augmented=True, classes=5) == [
         subject + ": training accuracy ended at 0.23 (epoch 8, on augmented clips) and validation accuracy was at most "
         "0.48: the model underfits, and augmentation, which was on, makes a short run or a small model learn slower; "
