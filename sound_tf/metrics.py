@@ -444,11 +444,27 @@ class FitWording:
     underfit_remedies : str, optional
         What a model that underfits is told to try, after "try " (``None``: more epochs, a larger model, or
         ``--no-augment``).
+    rerun : str, optional
+        How the settings those remedies name are changed without the rerun being refused, in parentheses after them
+        (``None``: :data:`TRAIN_RERUN`, a new ``--out`` or ``--overwrite``).
     """
 
     model: str | None = None
     overfit_remedies: str | None = None
     underfit_remedies: str | None = None
+    rerun: str | None = None
+
+
+#: :class:`FitWording`'s default ``rerun``: ``python -m sound_tf.train`` refuses an ``--out`` that holds a finished
+#: run ("holds a finished run; pass --overwrite or choose another --out"), so the advice to train again with
+#: ``--epochs`` or ``model.widths`` changed, followed with the run's own ``--out``, was refused.
+TRAIN_RERUN = ("in a new run: a new --out, or --overwrite to replace this one; an --out that holds a finished run "
+               "is refused")
+
+
+def _remedies(remedies: str, wording: FitWording) -> str:
+    """``remedies`` (what a model is told to try) and how to rerun with them (``wording.rerun``) in parentheses."""
+    return f"{remedies} ({wording.rerun or TRAIN_RERUN})"
 
 
 def _overfit_words(fit: Mapping[str, Any], wording: FitWording, *, subject: str) -> str:
@@ -461,7 +477,7 @@ def _overfit_words(fit: Mapping[str, Any], wording: FitWording, *, subject: str)
     return (f"{wording.model or subject} overfit its training clips: training accuracy reached "
             f"{fit['train_accuracy']:.2f} by epoch {fit['epochs']} while validation accuracy was at most "
             f"{fit['val_accuracy']:.2f}, and the validation loss was lowest at epoch {fit['kept_epoch']} of "
-            f"{fit['epochs']}, whose weights it keeps: more epochs will not help; try {remedies}")
+            f"{fit['epochs']}, whose weights it keeps: more epochs will not help; try {_remedies(remedies, wording)}")
 
 
 def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int] | None = None,
@@ -484,7 +500,8 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
         ``overfit`` (:func:`overfit`), which turns the advice of a model near chance from more updates to less
         fitting, and gets a line of its own when the model is not near chance (with ``augmented``, whether the run
         augmented, the augmentation advice is to turn it on or to make it stronger); and its ``underfit``
-        (:func:`underfit`, given for a run that augmented), which gets a line of its own.
+        (:func:`underfit`, given for a run that augmented), which gets a line of its own. Both name how to rerun
+        with the settings they advise (:attr:`FitWording.rerun`).
     fit_wording : FitWording, optional
         Whose model that advice concerns and what it tells the user to try (by default ``train``'s words).
     """
@@ -526,7 +543,7 @@ def summary_lines(metrics: Mapping[str, Any], *, class_counts: Mapping[str, int]
                      + f"training accuracy ended at {under['train_accuracy']:.2f} (epoch {under['epochs']}, on "
                      f"augmented clips) and validation accuracy was at most {under['val_accuracy']:.2f}: the model "
                      f"underfits, and augmentation, which was on, makes a short run or a small model learn slower; try "
-                     + remedies)
+                     + _remedies(remedies, wording))
     if advice:
         lines.append("classes that would benefit from more data:")
         lines += [f"  {text}" for text in advice[:n_advice]]

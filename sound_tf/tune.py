@@ -1418,7 +1418,8 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         result.best_run = out / "best_run"
         result.test_metrics = _final_run(result.best_config, result.best_run, data, out, log=log,
                                          verbose=verbose if progress is None else progress, wording=wording,
-                                         advice=fit_wording(space, best, result.best_config, result.best_run))
+                                         advice=fit_wording(space, best, result.best_config, result.best_run,
+                                                            wording))
     elif not (out / "best_run" / "metrics.json").is_file():  # it ended at the line above, best_run/ unnamed
         log(f"best run not trained ({wording.flag('--no-final')}): run the search again without it to train the best "
             f"configuration in {out / 'best_run'} (its values as --set overrides: {out / 'best_hparams.json'})")
@@ -1462,7 +1463,8 @@ def _varied(space: SearchSpace, params: Sequence[HyperParam], best: TrialRecord,
             f"values in {space.source})")
 
 
-def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best_run: Path) -> FitWording:
+def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best_run: Path,
+                wording: Wording = COMMAND) -> FitWording:
     """The words of the advice a search's summary gives when its retrained best run overfit or underfit
     (:func:`sound_tf.metrics.summary_lines`, from ``best_run``'s history as ``train``'s summary reads its run's).
 
@@ -1470,8 +1472,11 @@ def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best
     searched (the model's size through ``model.widths``, augmentation through ``augment.*`` keys) is said to be
     varied already, with the best trial's values, and the change is to the space's values; the others are named as
     a user changes them for another search: ``--epochs``, ``--set``, ``--no-augment``, or ``[fixed]`` when the space
-    sets them there. ``space`` is the space searched (:attr:`SearchResult.space`: a hyperparameter it did not search
-    varied nothing); ``best_config`` the best run's settings (whether it augmented).
+    sets them there. Each is another search, which the search folder (``best_run``'s parent) refuses as one with
+    other settings: the advice says to give it a new ``--out``, or ``--overwrite`` to start the folder over (in
+    ``wording``, :func:`run_search`'s: ``out`` and ``overwrite=True`` for a Python caller). ``space`` is the space
+    searched (:attr:`SearchResult.space`: a hyperparameter it did not search varied nothing);
+    ``best_config`` the best run's settings (whether it augmented).
     """
     from .trainer import augments
 
@@ -1490,7 +1495,9 @@ def fit_wording(space: SearchSpace, best: TrialRecord, best_config: Config, best
     epochs = f"more epochs for the best run ({_changed_in(space, 'train.epochs', '--epochs')})"
     return FitWording(model=f"the best trial's configuration (trial {best.trial_id}, retrained in {best_run})",
                       overfit_remedies=f"{stronger}, {model('smaller')} or more training data",
-                      underfit_remedies=f"{epochs}, {model('larger')}, or {weaker}")
+                      underfit_remedies=f"{epochs}, {model('larger')}, or {weaker}",
+                      rerun=f"in a new search: a new {wording.out}, or {wording.overwrite} to start {best_run.parent} "
+                            f"over; the same {wording.out} with other settings is refused")
 
 
 def _serve(tuner: Any, out: Path, worker_timeout: float, search_kwargs: dict[str, Any],

@@ -333,8 +333,8 @@ def test_summary_lines_say_a_model_at_chance_needs_more_as_a_whole():
 def test_a_model_that_overfit_gets_a_line_of_its_own_when_it_is_not_near_chance():
     """The overfit advice was worded only inside the near-chance line: a model at 0.70 balanced accuracy whose
     training accuracy reached 1.00 while its validation loss was lowest at epoch 3 of 12 was told nothing of it. It
-    now gets a line with the kept epoch, the two accuracies and the remedies; near chance, the near-chance line says
-    it, once."""
+    now gets a line with the kept epoch, the two accuracies and the remedies, with how to rerun with them; near
+    chance, the near-chance line says it, once."""
     from sound_tf.metrics import FitWording, overfit
 
     # 12 epochs: training accuracy climbs to 1.00, validation's best is 0.58 (epoch 4), its loss lowest at epoch 3
@@ -355,17 +355,18 @@ def test_a_model_that_overfit_gets_a_line_of_its_own_when_it_is_not_near_chance(
         "was at most 0.58, and the validation loss was lowest at epoch 3 of 12, whose weights it keeps: more epochs "
         "will not help; try stronger augmentation (it was on: raise augment.noise_probability, "
         "augment.pitch_probability, augment.mixup_probability or augment.spec_time_mask_count), a smaller model "
-        "(model.widths) or more training data"]
+        "(model.widths) or more training data (in a new run: a new --out, or --overwrite to replace this one; an "
+        "--out that holds a finished run is refused)"]
     assert lines.index(said[0]) < lines.index("no class stands out as needing more data")
     assert not any("overfit" in line for line in summary_lines(fair, validation={"accuracy": 0.55,
                                                                                 "num_examples": 50}))
-    # another wording's subject and remedies (a search's) replace train's
-    wording = FitWording(model="the best trial's configuration", overfit_remedies="a smaller model")
+    # another wording's subject, remedies and rerun (a search's) replace train's
+    wording = FitWording(model="the best trial's configuration", overfit_remedies="a smaller model", rerun="anew")
     assert [line for line in summary_lines(fair, validation=validation, fit_wording=wording)
             if "overfit" in line] == [
         "the best trial's configuration overfit its training clips: training accuracy reached 1.00 by epoch 12 while "
         "validation accuracy was at most 0.58, and the validation loss was lowest at epoch 3 of 12, whose weights it "
-        "keeps: more epochs will not help; try a smaller model"]
+        "keeps: more epochs will not help; try a smaller model (anew)"]
     # near chance (5 classes, 3 of 10 right each: 0.30), the near-chance line gives the same facts, and no line more
     at_chance = metrics_from_confusion((3 * np.eye(5, dtype=int) + 7 * np.roll(np.eye(5, dtype=int), 1, axis=1))
                                        .tolist(), list("abcde"))
@@ -375,7 +376,8 @@ def test_a_model_that_overfit_gets_a_line_of_its_own_when_it_is_not_near_chance(
         "the model scores near chance (balanced accuracy 0.30; chance is 0.20 with 5 classes): it overfit its "
         "training clips: training accuracy reached 1.00 by epoch 12 while validation accuracy was at most 0.58, and "
         "the validation loss was lowest at epoch 3 of 12")
-    assert said[0].endswith("a smaller model (model.widths) or more training data, not one class")
+    assert said[0].endswith("(in a new run: a new --out, or --overwrite to replace this one; an --out that holds a "
+                            "finished run is refused), not one class")
 
 
 def _per_class_right(right: list[int], clips: int) -> dict:

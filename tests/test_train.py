@@ -1582,6 +1582,11 @@ def _written_run(run: Path, history: list[tuple[float, float, float, float]], *,
     return run
 
 
+#: How train's fit advice says to rerun with the settings it names: the same --out is refused.
+TRAIN_RERUN = (" (in a new run: a new --out, or --overwrite to replace this one; an --out that holds a finished run "
+               "is refused)")
+
+
 def test_a_model_near_chance_is_told_it_overfit_or_to_train_more_as_its_history_says(tmp_path):
     """A model near chance was told 'more updates (epochs, a smaller batch)' whatever its history: FSDD's fold 1
     without augmentation kept epoch 1 of 6 while training accuracy rose to 0.90 and validation stayed at 0.27 at
@@ -1606,7 +1611,7 @@ def test_a_model_near_chance_is_told_it_overfit_or_to_train_more_as_its_history_
                               "validation accuracy was at most 0.27, and the validation loss was lowest at epoch 1 of "
                               "6, whose weights it keeps: more epochs will not help; try augmentation (--no-augment "
                               "turns it off; stronger if it was on), a smaller model (model.widths) or more training "
-                              "data, not one class"]
+                              "data" + TRAIN_RERUN + ", not one class"]
     still_falling = [(0.106, 3.146, 0.116, 2.356), (0.154, 2.493, 0.158, 2.199), (0.280, 2.121, 0.212, 2.074),
                      (0.381, 1.768, 0.212, 2.048), (0.416, 1.657, 0.314, 1.988), (0.455, 1.579, 0.326, 1.960)]
     assert advice(still_falling) == [head + more]  # kept its last epoch: more updates may help
@@ -1642,7 +1647,7 @@ def test_the_overfit_advice_turns_augmentation_on_or_stronger_as_the_runs_config
         return near[0].split("more epochs will not help; ")[1]
 
     off = ("try augmentation (it was off: train without --no-augment, with an augment.*_probability above 0), "
-           "a smaller model (model.widths) or more training data, not one class")
+           "a smaller model (model.widths) or more training data" + TRAIN_RERUN + ", not one class")
     assert advice(False) == off
     # on, with no transform that acts (a tuning space's augment_strength of 0): told it was off, not to raise them
     nothing = {f"augment.{field}": 0.0 for field in AugmentConfig.__dataclass_fields__
@@ -1650,9 +1655,9 @@ def test_the_overfit_advice_turns_augmentation_on_or_stronger_as_the_runs_config
     assert advice(True, **nothing) == off
     assert advice(True) == ("try stronger augmentation (it was on: raise augment.noise_probability, "
                             "augment.pitch_probability, augment.mixup_probability or augment.spec_time_mask_count), a "
-                            "smaller model (model.widths) or more training data, not one class")
+                            "smaller model (model.widths) or more training data" + TRAIN_RERUN + ", not one class")
     assert advice(None) == ("try augmentation (--no-augment turns it off; stronger if it was on), a smaller model "
-                            "(model.widths) or more training data, not one class")
+                            "(model.widths) or more training data" + TRAIN_RERUN + ", not one class")
     fields = {name for name in AugmentConfig.__dataclass_fields__}
     assert {key.split(".", 1)[1] for key in STRONGER_AUGMENT_KEYS} <= fields  # settings a user can raise
     # training hands its config's switch on, as run_validation reads it
@@ -1687,7 +1692,8 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
     assert lines(demo, True) == [
         "training accuracy ended at 0.23 (epoch 8, on augmented clips) and validation accuracy was at most 0.48: the "
         "model underfits, and augmentation, which was on, makes a short run or a small model learn slower; try more "
-        "epochs (--epochs), a larger model (model.widths), or --no-augment to check what augmentation costs this run"]
+        "epochs (--epochs), a larger model (model.widths), or --no-augment to check what augmentation costs this run"
+        + TRAIN_RERUN]
     assert lines(demo, False) == [] and lines(demo, None) == []  # off, or not known: nothing to say of it
     # the same accuracies, but the validation loss lowest two epochs before the end: early stopping's plateau, where
     # more epochs would not help; one epoch before the end it was still falling
@@ -1705,6 +1711,37 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
     assert lines([(0.8, 1.0, 0.85, 0.5), (UNDERFIT_MAX_ACCURACY + 0.01, 0.3, 0.88, 0.4)], True) == []
     assert len(lines([(0.8, 1.0, 0.85, 0.5), (0.82, 0.3, UNDERFIT_MAX_ACCURACY, 0.4)], True)) == 1
     assert lines([(0.8, 1.0, 0.85, 0.5), (0.82, 0.3, UNDERFIT_MAX_ACCURACY + 0.01, 0.4)], True) == []
+
+
+def test_the_fit_advice_says_how_to_rerun_and_following_it_is_not_refused(tmp_path):
+    """The advice said 'try more epochs (--epochs)', and the same command with another --epochs and the run's --out
+    was refused ('holds a finished run; pass --overwrite or choose another --out'). The advice now says to give the
+    rerun a new --out or --overwrite; each is taken for a finished run of other settings, and the folder is emptied
+    by --overwrite."""
+    from sound_tf.errors import ConfigError
+    from sound_tf.locks import release_folder
+    from sound_tf.metrics import metrics_from_confusion, summary_lines
+    from sound_tf.trainer import kept_validation
+
+    demo = {"accuracy": [0.093, 0.129, 0.190, 0.230, 0.226], "val_accuracy": [0.185, 0.241, 0.333, 0.481, 0.463],
+            "val_loss": [2.548, 2.154, 1.889, 1.786, 1.748]}
+    fair = metrics_from_confusion(np.eye(5, dtype=int) * 8 + 1, [str(digit) for digit in range(5)])
+    validation = kept_validation(demo, "checkpoints/best.weights.h5", 54, augmented=True)
+    under = [line for line in summary_lines(fair, validation=validation) if "underfits" in line]
+    assert len(under) == 1 and under[0].endswith("try more epochs (--epochs), a larger model (model.widths), or "
+                                                 "--no-augment to check what augmentation costs this run" + TRAIN_RERUN)
+    config = Config()
+    run = _finished_run(tmp_path / "run", config)
+    (run / "history.csv").write_text("epoch,accuracy\n0,0.1\n")
+    more = apply_overrides(config, {"train.epochs": config.train.epochs + 8})
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(run))}: holds a finished run; pass --overwrite"):
+        train.resolve_run_dir(str(run), more)  # the same --out: refused
+    new = train.resolve_run_dir(str(tmp_path / "run2"), more)  # a new --out
+    assert new == tmp_path / "run2"
+    release_folder(new)
+    assert train.resolve_run_dir(str(run), more, overwrite=True) == run  # --overwrite: this one, emptied
+    assert not (run / "history.csv").exists()
+    release_folder(run)
 
 
 def test_run_validation_reads_the_kept_weights_file_the_history_and_the_validation_rows(tmp_path):

@@ -2412,22 +2412,28 @@ def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_var
     wording = tune.fit_wording(tiny, best, on, run)
     model = "the search varied depth and width_multiplier, and it took depth=2, width_multiplier=0.5"
     augment = "the search varied augment_strength, and it took augment_strength=1"
+    # each remedy is another search, which the search folder refuses: the advice says how to rerun
+    rerun = (f" (in a new search: a new --out, or --overwrite to start {run.parent} over; the same --out with other "
+             "settings is refused)")
+    overfit = (subject + " overfit its training clips: training accuracy reached 0.90 by epoch 6 while validation "
+               "accuracy was at most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: "
+               f"more epochs will not help; try stronger augmentation than the best trial's ({augment}: stronger "
+               f"values in {TINY}), a smaller model than the best trial's ({model}: smaller values in {TINY}) or more "
+               "training data" + rerun)
     assert _fit_lines(OVERFIT_HISTORY, wording, augmented=True) == [
-        "the model scores near chance (balanced accuracy 0.25; chance is 0.10 with 10 classes): " + subject
-        + " overfit its training clips: training accuracy reached 0.90 by epoch 6 while validation accuracy was at "
-        "most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: more epochs will not "
-        f"help; try stronger augmentation than the best trial's ({augment}: stronger values in {TINY}), a smaller "
-        f"model than the best trial's ({model}: smaller values in {TINY}) or more training data, not one class"]
-    assert _fit_lines(OVERFIT_HISTORY, wording, augmented=True, classes=5) == [  # not near chance: a line of its own
-        subject + " overfit its training clips: training accuracy reached 0.90 by epoch 6 while validation accuracy "
-        "was at most 0.27, and the validation loss was lowest at epoch 1 of 6, whose weights it keeps: more epochs "
-        f"will not help; try stronger augmentation than the best trial's ({augment}: stronger values in {TINY}), a "
-        f"smaller model than the best trial's ({model}: smaller values in {TINY}) or more training data"]
+        "the model scores near chance (balanced accuracy 0.25; chance is 0.10 with 10 classes): " + overfit
+        + ", not one class"]
+    assert _fit_lines(OVERFIT_HISTORY, wording, augmented=True, classes=5) == [overfit]  # not near chance: its own
     assert _fit_lines(UNDERFIT_HISTORY, wording, augmented=True, classes=5) == [
         subject + ": training accuracy ended at 0.23 (epoch 8, on augmented clips) and validation accuracy was at most "
         "0.48: the model underfits, and augmentation, which was on, makes a short run or a small model learn slower; "
         f"try more epochs for the best run (--epochs), a larger model than the best trial's ({model}: larger values "
-        f"in {TINY}), or weaker augmentation than the best trial's ({augment}: weaker values in {TINY})"]
+        f"in {TINY}), or weaker augmentation than the best trial's ({augment}: weaker values in {TINY})" + rerun]
+    # a Python caller of run_search is told its arguments
+    python = tune.fit_wording(tiny, best, on, run, tune.PYTHON_WORDING)
+    assert _fit_lines(UNDERFIT_HISTORY, python, augmented=True, classes=5)[0].endswith(
+        f" (in a new search: a new out, or overwrite=True to start {run.parent} over; the same out with other settings "
+        "is refused)")
     assert _fit_lines(LEARNT_HISTORY, wording, augmented=True) == []  # near chance on test, but it did not overfit
     assert _fit_lines(LEARNT_HISTORY, wording, augmented=True, classes=5) == []
 
@@ -2440,11 +2446,11 @@ def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_var
     off = tune.fit_wording(rate_only, best, config, run)
     assert _fit_lines(OVERFIT_HISTORY, off, augmented=False)[0].split("more epochs will not help; ")[1] == (
         "try augmentation (it was off: train without --no-augment, with an augment.*_probability above 0), a "
-        "smaller model (--set model.widths) or more training data, not one class")
+        "smaller model (--set model.widths) or more training data" + rerun + ", not one class")
     assert _fit_lines(UNDERFIT_HISTORY, tune.fit_wording(rate_only, best, on, run), augmented=True,
                       classes=5)[0].split("; try ")[1] == (
         "more epochs for the best run ([fixed] train.epochs in rate.toml), a larger model (--set model.widths), or "
-        "--no-augment to check what augmentation costs the best run")
+        "--no-augment to check what augmentation costs the best run" + rerun)
     assert _fit_lines(UNDERFIT_HISTORY, off, augmented=False, classes=5) == []  # no augmentation: nothing to say
     # a hyperparameter the search did not search varied nothing (augment_strength, with augmentation off in config)
     held = tiny.without(["augment_strength"], config)
@@ -2452,6 +2458,35 @@ def test_the_fit_advice_of_a_search_names_its_best_trial_and_what_the_search_var
                                                 augmented=True)[0]
     # train's own words stay when no wording is given
     assert _fit_lines(UNDERFIT_HISTORY, None, augmented=True, classes=5)[0].startswith("training accuracy ended at")
+
+
+def test_a_rerun_the_fit_advice_of_a_search_asks_for_is_not_refused(tmp_path):
+    """tune's advice said 'more epochs for the best run (--epochs)', and the same command with another --epochs was
+    refused ('holds a search with other settings (train.epochs: 1 there, 9 now); pass --overwrite ...'). The advice
+    now names a new --out or --overwrite, and the search folder takes either rerun."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+    from sound_tf.train import config_from_args
+
+    space, out = SearchSpace.from_toml(TINY), tmp_path / "search"
+    data = make_tones(tmp_path / "data", clips_per_class=2)
+    config = config_from_args(tune.build_parser().parse_args(cli_flags(data, out)))
+    best = tune.TrialRecord("0", "COMPLETED", 0.4, values={"depth": 2, "width_multiplier": 0.5,
+                                                           "augment_strength": 1.0})
+    on = apply_overrides(config, {"augment.enabled": True})
+    advice = _fit_lines(UNDERFIT_HISTORY, tune.fit_wording(space, best, on, out / "best_run"), augmented=True,
+                        classes=5)[0]
+    assert "try more epochs for the best run (--epochs), " in advice
+    assert advice.endswith(f"(in a new search: a new --out, or --overwrite to start {out} over; the same --out with "
+                           "other settings is refused)")
+    tune._prepare_folder(out, config, space, "local", overwrite=False, log=lambda m: None)
+    more = apply_overrides(config, {"train.epochs": 9})
+    with pytest.raises(ConfigError, match=r"holds a search with other settings \(train.epochs: 1 there, 9 now\)"):
+        tune._prepare_folder(out, more, space, "local", overwrite=False, log=lambda m: None)  # the same --out
+    tune._prepare_folder(tmp_path / "new", more, space, "local", overwrite=False, log=lambda m: None)  # a new --out
+    tune._prepare_folder(out, more, space, "local", overwrite=True, log=lambda m: None)  # --overwrite
+    for folder in (out, tmp_path / "new"):
+        assert json.loads((folder / tune.SEARCH_FILE).read_text())["config"]["train"]["epochs"] == 9
 
 
 def _write_history(run: Path, history: Sequence[tuple[float, float, float, float]]) -> None:
@@ -2482,7 +2517,8 @@ def test_a_search_whose_best_run_underfit_says_so_and_one_whose_best_run_learnt_
     assert len(said) == 1, said
     assert said[0].startswith(f"the best trial's configuration (trial {best['trial_id']}, retrained in "
                               f"{out / 'best_run'}): training accuracy ended at 0.30 (epoch 1, on augmented clips)")
-    assert said[0].endswith(f"weaker values in {TINY})")
+    assert said[0].endswith(f"weaker values in {TINY}) (in a new search: a new --out, or --overwrite to start {out} "
+                            "over; the same --out with other settings is refused)")
     assert said[0] in log.read_text()  # the console's line, word for word
 
     def rerun(history: Sequence[tuple[float, float, float, float]]) -> list[str]:
