@@ -12,7 +12,10 @@ the flatbuffer (:mod:`sound_tf.tflite_meta`), it embeds that archive too, flash 
                              labels in output order, the sample rate, the window and hop, the input shape, and the
                              input's and each output's place, type, quantisation scale and zero point
 
-The ``.cc`` holds the flatbuffer alone, byte for byte. This module imports no TensorFlow: it writes text.
+The ``.cc`` holds the flatbuffer alone, byte for byte. The ``.h`` is valid C (C99, C11) and C++ alike, since many
+firmwares (Zephyr, CMSIS, Arduino sketches in C) include a model's header from C files: its numbers are macros
+(``MODEL_INT8_FEATURES_SAMPLE_RATE_HZ``), where ``constexpr`` compiled only as C++. This module imports no
+TensorFlow: it writes text.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ConfigError
 
 __all__ = ["ALIGNMENT_BYTES", "SOURCE_SUFFIX", "HEADER_SUFFIX", "MicroModel", "c_identifier", "c_string",
-           "header_text", "source_text", "write_c_source"]
+           "header_text", "macro_prefix", "source_text", "write_c_source"]
 
 #: The alignment TensorFlow Lite Micro requires of a model's flatbuffer (``alignas(16)`` in its own examples).
 ALIGNMENT_BYTES = 16
@@ -122,24 +125,45 @@ def _comment(text: str) -> list[str]:
 
 
 def _c_float(value: float) -> str:
-    """A float32 value as a C float literal that reads back as the same value."""
-    return f"{float(value)!r}f"
+    """A float32 value as a C float literal that reads back as the same value (in parentheses when negative, so a
+    macro of it stays one operand)."""
+    literal = f"{float(value)!r}f"
+    return f"({literal})" if literal.startswith("-") else literal
+
+
+def _c_int(value: int) -> str:
+    """An integer as a C literal, in parentheses when negative (``x - PREFIX_ZERO_POINT`` stays right)."""
+    return f"({int(value)})" if int(value) < 0 else str(int(value))
+
+
+def _define(name: str, value: str) -> str:
+    """One object-like macro: a number both C and C++ read as a constant expression."""
+    return f"#define {name} {value}"
 
 
 def _tensor_lines(prefix: str, what: str, tensor: Mapping[str, Any]) -> list[str]:
     """The type comment, scale and zero point of one tensor (scale 0 and zero point 0: not quantised, as TFLite
-    reports a float tensor's)."""
+    reports a float tensor's); ``prefix`` is the macros' upper-case one."""
     quantised = "scale" in tensor
     how = ("real = (q - zero_point) * scale" if quantised else "not quantised: scale 0 and zero point 0, as TFLite "
                                                                  "gives a float tensor's")
     return [f"// {what}: {tensor['dtype']}; {how}",
-            f"constexpr float {prefix}_scale = {_c_float(tensor.get('scale', 0.0))};",
-            f"constexpr int {prefix}_zero_point = {int(tensor.get('zero_point', 0))};"]
+            _define(f"{prefix}_SCALE", _c_float(tensor.get("scale", 0.0))),
+            _define(f"{prefix}_ZERO_POINT", _c_int(tensor.get("zero_point", 0)))]
+
+
+def macro_prefix(ident: str) -> str:
+    """The prefix of the header's macros for array ``ident``: its name in upper case, as C names a constant
+    (``model_int8_features`` -> ``MODEL_INT8_FEATURES``)."""
+    return ident.upper()
 
 
 def header_text(ident: str, model: MicroModel, *, source_name: str) -> str:
-    """The ``.h`` of the array ``ident`` (defined in ``source_name``)."""
+    """The ``.h`` of the array ``ident`` (defined in ``source_name``): valid C99, C11 and C++ alike, so a firmware's
+    C files include it too. Numbers are macros (``<IDENT>_SAMPLE_RATE_HZ``), the labels and the input shape ``static
+    const`` arrays, the model's array and length ``extern`` with C linkage."""
     guard = f"SOUND_TF_{ident.upper()}_H_"
+    upper = macro_prefix(ident)
     shape = ", ".join(str(int(d)) for d in model.input_shape)
     labels = ",\n".join(f"    {c_string(label)}" for label in model.labels)
     lines = [
@@ -147,35 +171,43 @@ def header_text(ident: str, model: MicroModel, *, source_name: str) -> str:
         *_comment(model.description),
         f"// The array, in {source_name}, is the model's flatbuffer alone, {ALIGNMENT_BYTES}-byte aligned:",
         f"//   const tflite::Model* model = tflite::GetModel({ident});",
+        *_comment(f"This header is C (C99, C11) and C++ alike, so C files of the firmware include it too. "
+                  f"{source_name} is C++11 (alignas({ALIGNMENT_BYTES})); a project that compiles the array as C "
+                  f"instead declares it _Alignas({ALIGNMENT_BYTES}) (C11), or keeps the alignment its compiler's "
+                  f"way (__attribute__((aligned({ALIGNMENT_BYTES}))) in GCC and Clang)."),
         f"#ifndef {guard}",
         f"#define {guard}",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
         "",
         f"extern const unsigned char {ident}[];",
         f"extern const unsigned int {ident}_len;",
         "",
         f"// Class names, output i being {ident}_labels[i].",
-        f"constexpr int {ident}_num_labels = {len(model.labels)};",
-        f"constexpr const char* const {ident}_labels[{ident}_num_labels] = {{",
+        _define(f"{upper}_NUM_LABELS", str(len(model.labels))),
+        f"static const char *const {ident}_labels[{upper}_NUM_LABELS] = {{",
         labels,
         "};",
         "",
-        "// Audio: a window is clip_samples samples at sample_rate_hz (16-bit PCM / 32768); a shorter recording is",
-        "// zero-padded at its end, a longer one cut into windows every window_hop_samples.",
-        f"constexpr int {ident}_sample_rate_hz = {int(model.sample_rate_hz)};",
-        f"constexpr int {ident}_clip_samples = {int(model.clip_samples)};",
-        f"constexpr int {ident}_window_hop_samples = {int(model.window_hop_samples)};",
+        "// Audio: a window is CLIP_SAMPLES samples at SAMPLE_RATE_HZ (16-bit PCM / 32768); a shorter recording is",
+        "// zero-padded at its end, a longer one cut into windows every WINDOW_HOP_SAMPLES.",
+        _define(f"{upper}_SAMPLE_RATE_HZ", str(int(model.sample_rate_hz))),
+        _define(f"{upper}_CLIP_SAMPLES", str(int(model.clip_samples))),
+        _define(f"{upper}_WINDOW_HOP_SAMPLES", str(int(model.window_hop_samples))),
         "",
         "// The input tensor of one window (batch 1), interpreter.input(0).",
-        f"constexpr int {ident}_input_dims = {len(model.input_shape)};",
-        f"constexpr int {ident}_input_shape[{ident}_input_dims] = {{{shape}}};",
-        *_tensor_lines(f"{ident}_input", "input", model.input),
+        _define(f"{upper}_INPUT_DIMS", str(len(model.input_shape))),
+        f"static const int {ident}_input_shape[{upper}_INPUT_DIMS] = {{{shape}}};",
+        *_tensor_lines(f"{upper}_INPUT", "input", model.input),
     ]
     for name, output in sorted(model.outputs.items(), key=lambda item: item[1]["output_index"]):
-        prefix = f"{ident}_{c_identifier(name)}"
-        lines += ["", f"// Output {name!r}: interpreter.output({prefix}_index), one value per label.",
-                  f"constexpr int {prefix}_index = {int(output['output_index'])};",
+        prefix = f"{upper}_{macro_prefix(c_identifier(name))}"
+        lines += ["", f"// Output {name!r}: interpreter.output({prefix}_INDEX), one value per label.",
+                  _define(f"{prefix}_INDEX", str(int(output["output_index"]))),
                   *_tensor_lines(prefix, name, output)]
-    return "\n".join([*lines, "", f"#endif  // {guard}", ""])
+    return "\n".join([*lines, "", "#ifdef __cplusplus", '}  // extern "C"', "#endif", "", f"#endif  // {guard}", ""])
 
 
 def source_text(ident: str, flatbuffer: bytes, *, header_name: str, description: str) -> str:

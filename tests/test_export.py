@@ -483,13 +483,14 @@ def _c_array(text: str, ident: str) -> tuple[str, bytes]:
 
 
 def _c_constants(text: str) -> dict[str, object]:
-    """A header's ``constexpr`` numbers (int or float), arrays of numbers (lists) and string arrays (lists of str)."""
+    """A header's number macros (int or float, by name), arrays of numbers (lists) and string arrays (lists of
+    str)."""
     found: dict[str, object] = {}
-    for name, value in re.findall(r"^constexpr (?:int|float) (\w+) = ([^;{]+);", text, re.M):
+    for name, value in re.findall(r"^#define (\w+) \(?([-+.e0-9]+f?)\)?$", text, re.M):
         found[name] = float(value.rstrip("f")) if value.endswith("f") else int(value)
-    for name, items in re.findall(r"^constexpr int (\w+)\[\w+\] = \{([^}]*)\};", text, re.M):
+    for name, items in re.findall(r"^static const int (\w+)\[\w+\] = \{([^}]*)\};", text, re.M):
         found[name] = [int(item) for item in items.split(",")]
-    for name, items in re.findall(r"^constexpr const char\* const (\w+)\[\w+\] = \{(.*?)\};", text, re.M | re.S):
+    for name, items in re.findall(r"^static const char \*const (\w+)\[\w+\] = \{(.*?)\};", text, re.M | re.S):
         found[name] = [ast.literal_eval(f"b{literal}").decode("utf-8")  # C's escapes, as Python reads them in bytes
                        for literal in re.findall(r'"(?:[^"\\]|\\.)*"', items)]
     return found
@@ -537,33 +538,96 @@ def test_c_header_gives_the_labels_rate_shape_and_quantisation_of_the_config_and
 
     run, result, _ = c_bundle
     path = result.path(variant)
-    ident = path.stem
+    ident, upper = path.stem, path.stem.upper()  # arrays are named as the file, macros in upper case
     header = _c_constants(path.with_suffix(".h").read_text())
     config = run.config
-    assert header[f"{ident}_labels"] == list(config.labels) and header[f"{ident}_num_labels"] == len(CLASSES)
-    assert header[f"{ident}_sample_rate_hz"] == config.audio.sample_rate_hz == SR
-    assert header[f"{ident}_clip_samples"] == config.audio.clip_samples
-    assert header[f"{ident}_window_hop_samples"] == config.audio.window_hop_samples
+    assert header[f"{ident}_labels"] == list(config.labels) and header[f"{upper}_NUM_LABELS"] == len(CLASSES)
+    assert header[f"{upper}_SAMPLE_RATE_HZ"] == config.audio.sample_rate_hz == SR
+    assert header[f"{upper}_CLIP_SAMPLES"] == config.audio.clip_samples
+    assert header[f"{upper}_WINDOW_HOP_SAMPLES"] == config.audio.window_hop_samples
     interpreter = Interpreter(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     assert header[f"{ident}_input_shape"] == inp["shape"].tolist()
-    assert header[f"{ident}_input_dims"] == len(inp["shape"])
+    assert header[f"{upper}_INPUT_DIMS"] == len(inp["shape"])
     expected_shape = [1, *config.feature_shape] if variant == "int8_features" else [1, config.audio.clip_samples]
     assert header[f"{ident}_input_shape"] == expected_shape
-    assert (header[f"{ident}_input_scale"], header[f"{ident}_input_zero_point"]) == inp["quantization"]
+    assert (header[f"{upper}_INPUT_SCALE"], header[f"{upper}_INPUT_ZERO_POINT"]) == inp["quantization"]
     places = interpreter.get_output_details()  # interpreter.output(i), as TFLite Micro reads them
     named = interpreter.get_signature_runner().get_output_details()  # signature name -> tensor
     for name in ("logits", "probabilities"):
-        index = header[f"{ident}_{name}_index"]
+        index = header[f"{upper}_{name.upper()}_INDEX"]
         assert places[index]["index"] == named[name]["index"]
-        assert (header[f"{ident}_{name}_scale"], header[f"{ident}_{name}_zero_point"]) == places[index]["quantization"]
+        quantisation = (header[f"{upper}_{name.upper()}_SCALE"], header[f"{upper}_{name.upper()}_ZERO_POINT"])
+        assert quantisation == places[index]["quantization"]
     quantised = variant == "int8_features"  # int8 takes the float32 waveform and gives float32 outputs
-    assert (header[f"{ident}_input_scale"] > 0) == quantised and (header[f"{ident}_logits_scale"] > 0) == quantised
+    assert (header[f"{upper}_INPUT_SCALE"] > 0) == quantised and (header[f"{upper}_LOGITS_SCALE"] > 0) == quantised
     if quantised:
         spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
-        assert header[f"{ident}_input_scale"] == spec["input"]["scale"]
-        assert header[f"{ident}_input_zero_point"] == spec["input"]["zero_point"]
+        assert header[f"{upper}_INPUT_SCALE"] == spec["input"]["scale"]
+        assert header[f"{upper}_INPUT_ZERO_POINT"] == spec["input"]["zero_point"]
+
+
+#: A C program of a firmware that includes a model's header: the macros give array sizes (constant expressions in
+#: C, which a constexpr or static const int is not), and it prints the array's length, its address modulo 16, the
+#: labels and the input's last dimension and quantisation.
+_C_MAIN = """#include <stdint.h>
+#include <stdio.h>
+#include "{ident}.h"
+
+static float scores[{upper}_NUM_LABELS];
+
+int main(void) {{
+    int i;
+    printf("%u %u\\n", {ident}_len, (unsigned)((uintptr_t){ident} % 16u));
+    for (i = 0; i < {upper}_NUM_LABELS; ++i) printf("%s\\n", {ident}_labels[i]);
+    printf("%d %.9g %d\\n", {ident}_input_shape[{upper}_INPUT_DIMS - 1], (double){upper}_INPUT_SCALE,
+           {upper}_INPUT_ZERO_POINT);
+    return (int)scores[0];
+}}
+"""
+_STRICT = ["-Wall", "-Wextra", "-pedantic", "-Werror"]
+
+
+@pytest.mark.parametrize("variant", export.C_SOURCE_ARTEFACTS)
+def test_c_header_is_c_and_cpp_alike_and_a_c_program_reads_the_model_through_it(c_bundle, variant, tmp_path):
+    """Zephyr, CMSIS and Arduino C files include a model's header from C, where constexpr does not compile: the
+    header has no constexpr, its numbers are macros, its declarations are in extern "C" between its guards, and it
+    says how C aligns the array. Where gcc and g++ are installed, a C program (C99 and C11) built with the .cc
+    (C++17) and linked gives the flatbuffer's length, a 16-byte aligned address, the labels, and the input's last
+    dimension, scale and zero point, all under -Wall -Wextra -pedantic -Werror."""
+    run, result, _ = c_bundle
+    path = result.path(variant)
+    ident, upper = path.stem, path.stem.upper()
+    header = path.with_suffix(".h").read_text()
+    directives = re.findall(r"^#.*$", header, re.M)
+    assert "constexpr" not in header and "_Alignas(16)" in header  # C11's way, told in the comment
+    assert f"alignas(16) const unsigned char {ident}[]" in path.with_suffix(".cc").read_text()  # C++11
+    assert directives[:2] == [f"#ifndef SOUND_TF_{upper}_H_", f"#define SOUND_TF_{upper}_H_"]
+    assert directives[-1] == f"#endif  // SOUND_TF_{upper}_H_"
+    linkage = re.search(r'#ifdef __cplusplus\nextern "C" \{\n#endif\n(.*)'
+                        r'#ifdef __cplusplus\n\}  // extern "C"\n#endif', header, re.S)[1]
+    assert f"extern const unsigned char {ident}[];" in linkage and f"extern const unsigned int {ident}_len;" in linkage
+    flatbuffer = strip_metadata(path.read_bytes())
+    values = _c_constants(header)
+    last = values[f"{ident}_input_shape"][-1]
+    assert last == (run.config.feature_shape[-1] if variant == "int8_features" else run.config.audio.clip_samples)
+    scale, zero_point = values[f"{upper}_INPUT_SCALE"], values[f"{upper}_INPUT_ZERO_POINT"]
+    expected = [f"{len(flatbuffer)} 0", *run.config.labels, f"{last} {scale:.9g} {zero_point}"]
+    if not (shutil.which("gcc") and shutil.which("g++")):
+        return  # the text is checked above; the compilers are not part of sound_tf's requirements
+    main = tmp_path / "main.c"
+    main.write_text(_C_MAIN.format(ident=ident, upper=upper))
+    include = ["-I", str(path.parent)]
+    for command in (["gcc", "-std=c99", *_STRICT, *include, "-fsyntax-only", str(main)],
+                    ["gcc", "-std=c11", *_STRICT, *include, "-c", str(main), "-o", str(tmp_path / "main.o")],
+                    ["g++", "-std=c++17", *_STRICT, "-c", str(path.with_suffix(".cc")), "-o",
+                     str(tmp_path / "model.o")],
+                    ["g++", str(tmp_path / "main.o"), str(tmp_path / "model.o"), "-o", str(tmp_path / "firmware")]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    printed = subprocess.run([str(tmp_path / "firmware")], capture_output=True, text=True, check=True).stdout
+    assert printed.splitlines() == expected
 
 
 def test_c_source_is_recorded_in_export_json_and_named_in_the_done_line(c_bundle):
