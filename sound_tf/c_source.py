@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, and_list
 
 __all__ = ["ALIGNMENT_BYTES", "SOURCE_SUFFIX", "HEADER_SUFFIX", "MicroModel", "c_identifier", "c_string",
-           "header_text", "macro_prefix", "source_text", "write_c_source"]
+           "c_source_note", "header_text", "macro_prefix", "source_text", "write_c_source"]
 
 #: The alignment TensorFlow Lite Micro requires of a model's flatbuffer (``alignas(16)`` in its own examples).
 ALIGNMENT_BYTES = 16
@@ -253,3 +253,18 @@ def write_c_source(flatbuffer: bytes, tflite_path: str | Path, model: MicroModel
                       encoding="utf-8")
     return {"files": [source.name, header.name], "array": ident, "array_bytes": len(flatbuffer),
             "alignment_bytes": ALIGNMENT_BYTES}
+
+
+def c_source_note(artefacts: Mapping[str, Any]) -> str | None:
+    """The C source of a bundle as the last line of ``python -m sound_tf.export`` and of ``python -m sound_tf.train
+    --export`` name it, from ``export.json``'s ``artefacts`` (each one's ``c_source`` record), or None when there is
+    none: one wording for both, where train's line said nothing of the files export's named.
+
+    Examples
+    --------
+    >>> c_source_note({"int8": {"c_source": {"files": ["model_int8.cc", "model_int8.h"]}}, "float32": {}})
+    'C source for TensorFlow Lite Micro: model_int8.cc and model_int8.h'
+    """
+    files = [name for entry in artefacts.values() if isinstance(entry, Mapping)
+             for name in (entry.get("c_source") or {}).get("files", [])]
+    return f"C source for TensorFlow Lite Micro: {and_list(files)}" if files else None

@@ -105,7 +105,7 @@ import soundfile as sf
 
 from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
-from .c_source import MicroModel, write_c_source
+from .c_source import MicroModel, c_source_note, write_c_source
 from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
@@ -1328,8 +1328,8 @@ def export_run(run_dir: str | Path, *, profile: str | Path | ExportProfile | Non
         record_run_export(run_dir, profile, out)  # only now: a failed or stopped export is still pending
     for failure in failures:
         log(f"export: DEGRADED {failure}")
-    sources = [name for entry in report["artefacts"].values() for name in entry.get("c_source", {}).get("files", [])]
-    log(f"export: wrote {out}" + (f" (C source for TensorFlow Lite Micro: {and_list(sources)})" if sources else ""))
+    sources = c_source_note(report["artefacts"])  # train --export's last line words it the same
+    log(f"export: wrote {out}" + (f" ({sources})" if sources else ""))
     return ExportResult(out_dir=out, report=report, failures=failures)
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from .c_source import c_source_note
 from .config import (ABSOLUTE_KEYS, DATA_FORMATS, PATH_KEYS, REPO_PIPELINES, Config, DataConfig,
                      absolute_if_changed, absolute_path, apply_overrides, config_from_recipe, parse_set_flags,
                      resolve_recipe)
@@ -602,21 +603,23 @@ def export_done_line(bundle: Path) -> str:
     (``flatbuffer_bytes``: the file less its appended archive, what a microcontroller's flash holds, as export's log
     gives it). Under ``--quiet`` the export prints only errors, and ``train.log`` never held export's lines, so a
     successful ``train --export micro --quiet`` ended its output and its log with ``exporting: python -m
-    sound_tf.export ...`` and no word of what came of it."""
+    sound_tf.export ...`` and no word of what came of it. A bundle with C source (a profile's ``c_source``) has its
+    files named after a semicolon, in export's words (:func:`sound_tf.c_source.c_source_note`)."""
     import json
 
     def size(entry: dict[str, Any]) -> str:
         flat = entry.get("flatbuffer_bytes")
         return f"{entry['size_bytes'] / 1024:.1f} KB" + (f" (flatbuffer {flat / 1024:.1f} KB)" if flat else "")
 
-    sizes = ""
+    sizes, sources = "", None
     with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
         artefacts = json.loads((bundle / "export.json").read_text(encoding="utf-8"))["artefacts"]
         sizes = ", ".join(f"{name} {size(entry)}" for name, entry in artefacts.items()
                           if name != "keras" and isinstance(entry, dict) and "size_bytes" in entry)
+        sources = c_source_note(artefacts)  # as export's own last line names them
     held = f" holds {sizes}" if sizes else ""
     return (f"the export passed its checks: {bundle}{held} (its export.json gives each model's latency and agreement "
-            f"with Keras)")
+            f"with Keras)" + (f"; {sources}" if sources else ""))
 
 
 def train_and_export(args: argparse.Namespace, config: Config, run_dir: Path, *,

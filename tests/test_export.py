@@ -39,6 +39,7 @@ from sound_tf.lite import LiteClassifier, aggregate_logits, window_probabilities
 from sound_tf.pipeline import predict_logits
 from sound_tf.serve.backends import resolve_backend
 from sound_tf.tflite_meta import FEATURES_FILE, activation_memory, read_metadata, strip_metadata
+from sound_tf.train import export_done_line
 from sound_tf.trainer import train_run
 
 from conftest import environment_as_a_user_starts_it
@@ -642,6 +643,8 @@ def test_c_source_is_recorded_in_export_json_and_named_in_the_done_line(c_bundle
         files += entry["c_source"]["files"]
     assert messages[-1] == (f"export: wrote {out} (C source for TensorFlow Lite Micro: model_int8.cc, model_int8.h, "
                             f"model_int8_features.cc and model_int8_features.h)")
+    # train --export's last line, read from the bundle's export.json, names them in the same words
+    assert export_done_line(out).endswith(f"; {messages[-1].split(' (', 1)[1][:-1]}")
     assert sorted(p.name for p in out.iterdir() if p.suffix in (".cc", ".h")) == sorted(files)
     export._check_replaceable(out, run_dir=run.run_dir)  # the bundle's C files are its own: a re-export replaces it
     (out / "main.cc").write_text("int main() {}\n")

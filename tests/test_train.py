@@ -2881,7 +2881,8 @@ def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path
     ending with 'exporting: python -m sound_tf.export ...' and nothing after. Now a line gives the bundle and its
     models' sizes from its export.json (KB of 1,024 bytes, as export's log), and the bundle alone without one. A
     TFLite model's flatbuffer (the file less its appended archive, export.json's flatbuffer_bytes) is given beside
-    its file, as export's log gives it: a microcontroller user read the file's size as the flash it takes."""
+    its file, as export's log gives it: a microcontroller user read the file's size as the flash it takes. The C
+    source micro.toml writes is named in export's words, where export's line named it and train's did not."""
     _no_training(monkeypatch)
     data = make_tree(tmp_path / "data", clips_per_class=1, corrupt=False)
     out = tmp_path / "run"
@@ -2891,15 +2892,19 @@ def test_a_train_export_that_succeeds_says_so_with_its_bundle_and_sizes(tmp_path
     def export(command, *, pass_fds, env):  # a micro bundle as export writes it
         (out / "export").mkdir()
         (out / "export" / "export.json").write_text(json.dumps({"artefacts": {
-            "keras": {"size_bytes": 492631}, "int8": {"size_bytes": 128513, "flatbuffer_bytes": 121345},
-            "int8_features": {"size_bytes": 63315, "flatbuffer_bytes": 56147}}}))
+            "keras": {"size_bytes": 492631},
+            "int8": {"size_bytes": 128513, "flatbuffer_bytes": 121345,
+                     "c_source": {"files": ["model_int8.cc", "model_int8.h"]}},
+            "int8_features": {"size_bytes": 63315, "flatbuffer_bytes": 56147,
+                              "c_source": {"files": ["model_int8_features.cc", "model_int8_features.h"]}}}}))
         return 0
 
     monkeypatch.setattr(train, "call_child", export)
     assert train.main([*settings, "--out", str(out), "--quiet", "--export", "micro"]) == 0
     line = (f"the export passed its checks: {out / 'export'} holds int8 125.5 KB (flatbuffer 118.5 KB), "
             f"int8_features 61.8 KB (flatbuffer 54.8 KB) (its export.json gives each model's latency and agreement "
-            f"with Keras)")
+            f"with Keras); C source for TensorFlow Lite Micro: model_int8.cc, model_int8.h, model_int8_features.cc "
+            f"and model_int8_features.h")  # the files, as export's own last line names them (micro.toml's c_source)
     log_text = (out / "train.log").read_text()
     assert log_text.rstrip().endswith(line), log_text[-400:]
     assert line in capsys.readouterr().out
