@@ -14,8 +14,10 @@ the flatbuffer (:mod:`sound_tf.tflite_meta`), it embeds that archive too, flash 
 
 The ``.cc`` holds the flatbuffer alone, byte for byte. The ``.h`` is valid C (C99, C11) and C++ alike, since many
 firmwares (Zephyr, CMSIS, Arduino sketches in C) include a model's header from C files: its numbers are macros
-(``MODEL_INT8_FEATURES_SAMPLE_RATE_HZ``), where ``constexpr`` compiled only as C++. This module imports no
-TensorFlow: it writes text.
+(``MODEL_INT8_FEATURES_SAMPLE_RATE_HZ``), where ``constexpr`` compiled only as C++. It also gives the
+``MicroMutableOpResolver`` calls of the ops the model uses (``MODEL_INT8_FEATURES_ADD_OPS(resolver)``), checked against
+TensorFlow Lite Micro's builtin ops (:data:`TFLM_BUILTIN_OPS`): one it does not provide is named there, in
+``export.json`` and in export's log. This module imports no TensorFlow: it writes text.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError, and_list
 
-__all__ = ["ALIGNMENT_BYTES", "SOURCE_SUFFIX", "HEADER_SUFFIX", "MicroModel", "c_identifier", "c_string",
-           "c_source_note", "header_text", "macro_prefix", "source_text", "write_c_source"]
+__all__ = ["ALIGNMENT_BYTES", "SOURCE_SUFFIX", "HEADER_SUFFIX", "TFLM_BUILTIN_OPS", "MicroModel", "c_identifier",
+           "c_source_note", "c_string", "header_text", "macro_prefix", "missing_ops_text", "missing_ops_warning",
+           "ops_not_in_tflm", "resolver_calls", "source_text", "write_c_source"]
 
 #: The alignment TensorFlow Lite Micro requires of a model's flatbuffer (``alignas(16)`` in its own examples).
 ALIGNMENT_BYTES = 16
@@ -47,6 +50,45 @@ _RESERVED = frozenset({
     "noexcept", "not", "nullptr", "operator", "or", "private", "protected", "public", "register", "return", "short",
     "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true", "try", "typedef",
     "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "xor"})
+
+#: TensorFlow Lite Micro's builtin operators, each as TFLite names it (the interpreter's ``op_name``, the flatbuffer's
+#: BuiltinOperator) with the ``tflite::MicroMutableOpResolver`` method that registers it: the Add* methods of
+#: tensorflow/lite/micro/micro_mutable_op_resolver.h in github.com/tensorflow/tflite-micro, its 2025 version, read on
+#: 2026-12-07 (its custom ops, the Signal* ones, CIRCULAR_BUFFER, TFLite_Detection_PostProcess and Ethos-U's, are
+#: left out: a converted Keras model has none). A newer TFLM may add ops; an op listed may still lack a kernel for
+#: some tensor type.
+TFLM_BUILTIN_OPS: tuple[tuple[str, str], ...] = (
+    ("ABS", "AddAbs"), ("ADD", "AddAdd"), ("ADD_N", "AddAddN"), ("ARG_MAX", "AddArgMax"), ("ARG_MIN", "AddArgMin"),
+    ("ASSIGN_VARIABLE", "AddAssignVariable"), ("AVERAGE_POOL_2D", "AddAveragePool2D"),
+    ("BATCH_MATMUL", "AddBatchMatMul"), ("BATCH_TO_SPACE_ND", "AddBatchToSpaceNd"),
+    ("BROADCAST_ARGS", "AddBroadcastArgs"), ("BROADCAST_TO", "AddBroadcastTo"), ("CALL_ONCE", "AddCallOnce"),
+    ("CAST", "AddCast"), ("CEIL", "AddCeil"), ("CONCATENATION", "AddConcatenation"), ("CONV_2D", "AddConv2D"),
+    ("COS", "AddCos"), ("CUMSUM", "AddCumSum"), ("DEPTH_TO_SPACE", "AddDepthToSpace"),
+    ("DEPTHWISE_CONV_2D", "AddDepthwiseConv2D"), ("DEQUANTIZE", "AddDequantize"), ("DIV", "AddDiv"),
+    ("ELU", "AddElu"), ("EMBEDDING_LOOKUP", "AddEmbeddingLookup"), ("EQUAL", "AddEqual"), ("EXP", "AddExp"),
+    ("EXPAND_DIMS", "AddExpandDims"), ("FILL", "AddFill"), ("FLOOR", "AddFloor"), ("FLOOR_DIV", "AddFloorDiv"),
+    ("FLOOR_MOD", "AddFloorMod"), ("FULLY_CONNECTED", "AddFullyConnected"), ("GATHER", "AddGather"),
+    ("GATHER_ND", "AddGatherNd"), ("GREATER", "AddGreater"), ("GREATER_EQUAL", "AddGreaterEqual"),
+    ("HARD_SWISH", "AddHardSwish"), ("IF", "AddIf"), ("L2_NORMALIZATION", "AddL2Normalization"),
+    ("L2_POOL_2D", "AddL2Pool2D"), ("LEAKY_RELU", "AddLeakyRelu"), ("LESS", "AddLess"),
+    ("LESS_EQUAL", "AddLessEqual"), ("LOG", "AddLog"), ("LOG_SOFTMAX", "AddLogSoftmax"),
+    ("LOGICAL_AND", "AddLogicalAnd"), ("LOGICAL_NOT", "AddLogicalNot"), ("LOGICAL_OR", "AddLogicalOr"),
+    ("LOGISTIC", "AddLogistic"), ("MAX_POOL_2D", "AddMaxPool2D"), ("MAXIMUM", "AddMaximum"), ("MEAN", "AddMean"),
+    ("MINIMUM", "AddMinimum"), ("MIRROR_PAD", "AddMirrorPad"), ("MUL", "AddMul"), ("NEG", "AddNeg"),
+    ("NOT_EQUAL", "AddNotEqual"), ("PACK", "AddPack"), ("PAD", "AddPad"), ("PADV2", "AddPadV2"),
+    ("PRELU", "AddPrelu"), ("QUANTIZE", "AddQuantize"), ("READ_VARIABLE", "AddReadVariable"),
+    ("REDUCE_MAX", "AddReduceMax"), ("REDUCE_MIN", "AddReduceMin"), ("RELU", "AddRelu"), ("RELU6", "AddRelu6"),
+    ("RESHAPE", "AddReshape"), ("RESIZE_BILINEAR", "AddResizeBilinear"),
+    ("RESIZE_NEAREST_NEIGHBOR", "AddResizeNearestNeighbor"), ("REVERSE_V2", "AddReverseV2"), ("ROUND", "AddRound"),
+    ("RSQRT", "AddRsqrt"), ("SELECT_V2", "AddSelectV2"), ("SHAPE", "AddShape"), ("SIN", "AddSin"),
+    ("SLICE", "AddSlice"), ("SOFTMAX", "AddSoftmax"), ("SPACE_TO_BATCH_ND", "AddSpaceToBatchNd"),
+    ("SPACE_TO_DEPTH", "AddSpaceToDepth"), ("SPLIT", "AddSplit"), ("SPLIT_V", "AddSplitV"), ("SQRT", "AddSqrt"),
+    ("SQUARE", "AddSquare"), ("SQUARED_DIFFERENCE", "AddSquaredDifference"), ("SQUEEZE", "AddSqueeze"),
+    ("STRIDED_SLICE", "AddStridedSlice"), ("SUB", "AddSub"), ("SUM", "AddSum"), ("SVDF", "AddSvdf"),
+    ("TANH", "AddTanh"), ("TRANSPOSE", "AddTranspose"), ("TRANSPOSE_CONV", "AddTransposeConv"),
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM"), ("UNPACK", "AddUnpack"),
+    ("VAR_HANDLE", "AddVarHandle"), ("WHILE", "AddWhile"), ("ZEROS_LIKE", "AddZerosLike"),
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +111,9 @@ class MicroModel:
         when quantised, ``scale`` and ``zero_point``.
     description : str
         One line on what the input is and what made the file.
+    ops : sequence of str
+        The builtin operators the model's graph uses, as TFLite names them (``CONV_2D``); the header lists the
+        resolver calls they need and those TensorFlow Lite Micro does not provide.
     """
 
     labels: Sequence[str]
@@ -79,6 +124,7 @@ class MicroModel:
     input: Mapping[str, Any]
     outputs: Mapping[str, Mapping[str, Any]]
     description: str
+    ops: Sequence[str] = ()
 
 
 def c_identifier(name: str) -> str:
@@ -152,6 +198,66 @@ def _tensor_lines(prefix: str, what: str, tensor: Mapping[str, Any]) -> list[str
             _define(f"{prefix}_ZERO_POINT", _c_int(tensor.get("zero_point", 0)))]
 
 
+def resolver_calls(ops: Sequence[str]) -> list[str]:
+    """The ``tflite::MicroMutableOpResolver`` methods that register ``ops`` (TFLite's names), in their order in
+    :data:`TFLM_BUILTIN_OPS`; an op TensorFlow Lite Micro does not provide has none (:func:`ops_not_in_tflm`).
+
+    Examples
+    --------
+    >>> resolver_calls(["SOFTMAX", "CONV_2D", "RFFT2D"])
+    ['AddConv2D', 'AddSoftmax']
+    """
+    wanted = set(ops)
+    return [method for op, method in TFLM_BUILTIN_OPS if op in wanted]
+
+
+def ops_not_in_tflm(ops: Sequence[str]) -> list[str]:
+    """Those of ``ops`` that TensorFlow Lite Micro provides no kernel for (none in :data:`TFLM_BUILTIN_OPS`), sorted.
+
+    Examples
+    --------
+    >>> ops_not_in_tflm(["SOFTMAX", "RFFT2D", "COMPLEX_ABS"])
+    ['COMPLEX_ABS', 'RFFT2D']
+    """
+    provided = {op for op, _ in TFLM_BUILTIN_OPS}
+    return sorted(set(ops) - provided)
+
+
+def missing_ops_text(array: str, missing: Sequence[str]) -> str:
+    """What the log and the done lines say of a model whose ops TensorFlow Lite Micro does not all provide."""
+    return f"{array} uses {and_list(list(missing))}, which TensorFlow Lite Micro does not provide"
+
+
+def missing_ops_warning(record: Mapping[str, Any]) -> str | None:
+    """Export's warning for a model of ``record`` (:func:`write_c_source`'s) whose ops TensorFlow Lite Micro does not
+    all provide, or None: the firmware would build, and fail at ``AllocateTensors`` on the device."""
+    missing = record.get("ops_not_in_tflm")
+    return (f"{missing_ops_text(record['array'], missing)} (no Add method in its micro_mutable_op_resolver.h): "
+            f"{record['files'][0]} will not run on a device unless its firmware registers a kernel of its own for "
+            f"{'it' if len(missing) == 1 else 'each'}" if missing else None)
+
+
+def _ops_lines(upper: str, ops: Sequence[str]) -> list[str]:
+    """The header's operators: a macro of the resolver's size, one making its Add calls, and the ops TensorFlow Lite
+    Micro does not provide (none when ``ops`` is unknown)."""
+    if not ops:
+        return []
+    calls, missing = resolver_calls(ops), ops_not_in_tflm(ops)
+    kinds = f"{len(set(ops))} different builtin op{'' if len(set(ops)) == 1 else 's'}"
+    lines = ["", *_comment(f"Operators: the model's graph uses {kinds}. "
+                           f"Register them in C++ with tflite::MicroMutableOpResolver<{upper}_NUM_OPS> resolver; "
+                           f"{upper}_ADD_OPS(resolver); (each Add returns kTfLiteOk when it added its op)."),
+             _define(f"{upper}_NUM_OPS", str(len(calls))),
+             f"#define {upper}_ADD_OPS(resolver) \\", "    do { \\",
+             *(f"        (resolver).{method}(); \\" for method in calls), "    } while (0)"]
+    if missing:
+        lines += _comment(f"NOT IN TENSORFLOW LITE MICRO: {', '.join(missing)} (no Add method in its "
+                          f"micro_mutable_op_resolver.h; {upper}_NUM_OPS and {upper}_ADD_OPS leave "
+                          f"{'it' if len(missing) == 1 else 'them'} out): this model does not run there unless the "
+                          f"firmware registers a kernel of its own for each.")
+    return lines
+
+
 def macro_prefix(ident: str) -> str:
     """The prefix of the header's macros for array ``ident``: its name in upper case, as C names a constant
     (``model_int8_features`` -> ``MODEL_INT8_FEATURES``)."""
@@ -207,6 +313,7 @@ def header_text(ident: str, model: MicroModel, *, source_name: str) -> str:
         lines += ["", f"// Output {name!r}: interpreter.output({prefix}_INDEX), one value per label.",
                   _define(f"{prefix}_INDEX", str(int(output["output_index"]))),
                   *_tensor_lines(prefix, name, output)]
+    lines += _ops_lines(upper, model.ops)
     return "\n".join([*lines, "", "#ifdef __cplusplus", '}  // extern "C"', "#endif", "", f"#endif  // {guard}", ""])
 
 
@@ -243,7 +350,8 @@ def write_c_source(flatbuffer: bytes, tflite_path: str | Path, model: MicroModel
     Returns
     -------
     dict
-        ``export.json``'s record of them: ``files``, ``array``, ``array_bytes``, ``alignment_bytes``.
+        ``export.json``'s record of them: ``files``, ``array``, ``array_bytes``, ``alignment_bytes``, ``resolver`` (the
+        Add methods the header's ``<IDENT>_ADD_OPS`` calls) and ``ops_not_in_tflm``.
     """
     path = Path(tflite_path)
     ident = c_identifier(path.stem)
@@ -252,7 +360,8 @@ def write_c_source(flatbuffer: bytes, tflite_path: str | Path, model: MicroModel
     source.write_text(source_text(ident, flatbuffer, header_name=header.name, description=model.description),
                       encoding="utf-8")
     return {"files": [source.name, header.name], "array": ident, "array_bytes": len(flatbuffer),
-            "alignment_bytes": ALIGNMENT_BYTES}
+            "alignment_bytes": ALIGNMENT_BYTES, "resolver": resolver_calls(model.ops),
+            "ops_not_in_tflm": ops_not_in_tflm(model.ops)}
 
 
 def c_source_note(artefacts: Mapping[str, Any]) -> str | None:
@@ -264,7 +373,12 @@ def c_source_note(artefacts: Mapping[str, Any]) -> str | None:
     --------
     >>> c_source_note({"int8": {"c_source": {"files": ["model_int8.cc", "model_int8.h"]}}, "float32": {}})
     'C source for TensorFlow Lite Micro: model_int8.cc and model_int8.h'
+
+    A model using ops TensorFlow Lite Micro does not provide (``ops_not_in_tflm``) is named with them.
     """
-    files = [name for entry in artefacts.values() if isinstance(entry, Mapping)
-             for name in (entry.get("c_source") or {}).get("files", [])]
-    return f"C source for TensorFlow Lite Micro: {and_list(files)}" if files else None
+    records = [entry["c_source"] for entry in artefacts.values()
+               if isinstance(entry, Mapping) and isinstance(entry.get("c_source"), Mapping)]
+    files = [name for record in records for name in record.get("files", [])]
+    missing = [missing_ops_text(record["array"], record["ops_not_in_tflm"]) for record in records
+               if record.get("ops_not_in_tflm")]
+    return "; ".join([f"C source for TensorFlow Lite Micro: {and_list(files)}", *missing]) if files else None

@@ -105,7 +105,7 @@ import soundfile as sf
 
 from . import __version__
 from .audio import DecodeCache, cache_dir_of, count_windows, split_windows
-from .c_source import MicroModel, c_source_note, write_c_source
+from .c_source import MicroModel, c_source_note, missing_ops_warning, write_c_source
 from .config import CONFIG_FILENAME, NOISE_FILENAME, REPO_ROOT, Config, find_repo_toml, load_run_config
 from .datasets import read_split_csv
 from .errors import AudioError, ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
@@ -1257,7 +1257,8 @@ class ExportResult:
 def micro_model(config: Config, variant: str, summary: Mapping[str, Any]) -> MicroModel:
     """What the C header of an int8 artefact says (:mod:`sound_tf.c_source`): the run's labels, rate, window and hop
     from ``config``, the input shape of one window from ``config`` too, and the input's and outputs' types and
-    quantisation from the model itself (``summary``: :func:`tflite_op_summary`, as ``features.json`` has them)."""
+    quantisation from the model itself (``summary``: :func:`tflite_op_summary`, as ``features.json`` has them), and
+    the ops its graph uses (``summary``'s ``ops``, every dtype's)."""
     features = variant == "int8_features"
     shape = (1, *config.feature_shape) if features else (1, config.audio.clip_samples)
     what = ("the normalised log-mel features of one window (computed as features.json says)" if features
@@ -1265,7 +1266,8 @@ def micro_model(config: Config, variant: str, summary: Mapping[str, Any]) -> Mic
     return MicroModel(labels=list(config.labels), sample_rate_hz=config.audio.sample_rate_hz,
                       clip_samples=config.audio.clip_samples, window_hop_samples=config.audio.window_hop_samples,
                       input_shape=shape, input=summary["input"], outputs=summary["outputs"],
-                      description=f"{TFLITE_FILES[variant]}: input {what}; {PRECISION_NOTES[variant]}.")
+                      description=f"{TFLITE_FILES[variant]}: input {what}; {PRECISION_NOTES[variant]}.",
+                      ops=sorted({op for by_dtype in summary["ops"].values() for op in by_dtype}))
 
 
 def _model_info(config: Config, variant: str, input_kind: str) -> dict[str, Any]:
@@ -1722,6 +1724,9 @@ def _write_bundle(run_dir: Path, config: Config, model: keras.Model, profile: Ex
             entries[variant]["precision"] = PRECISION_NOTES[variant]
             if profile.c_source and variant in C_SOURCE_ARTEFACTS:
                 entries[variant]["c_source"] = write_c_source(flat, path, micro_model(config, variant, summary))
+                warning = missing_ops_warning(entries[variant]["c_source"])  # the header says so too, and the done line
+                if warning:
+                    log(f"export: WARNING {warning}")
 
     failures = check_thresholds(entries, profile)
     report = {

@@ -534,8 +534,9 @@ def test_c_source_holds_the_flatbuffer_alone_16_byte_aligned_and_it_runs_as_the_
 @pytest.mark.parametrize("variant", export.C_SOURCE_ARTEFACTS)
 def test_c_header_gives_the_labels_rate_shape_and_quantisation_of_the_config_and_the_model(c_bundle, variant):
     """The header's labels, rate, window, input shape, and input/output scales, zero points and places are the
-    run's config's and the interpreter's: a firmware feeds the model and reads its outputs from the header alone."""
-    from ai_edge_litert.interpreter import Interpreter
+    run's config's and the interpreter's, and its resolver macros register each op of the graph: a firmware feeds
+    the model and reads its outputs from the header alone."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     run, result, _ = c_bundle
     path = result.path(variant)
@@ -567,6 +568,16 @@ def test_c_header_gives_the_labels_rate_shape_and_quantisation_of_the_config_and
         spec = json.loads((result.out_dir / FEATURES_FILE).read_text())
         assert header[f"{upper}_INPUT_SCALE"] == spec["input"]["scale"]
         assert header[f"{upper}_INPUT_ZERO_POINT"] == spec["input"]["zero_point"]
+    # the resolver: one Add call per op of the graph (no delegate, which would stand for the ops it takes), all of
+    # them TensorFlow Lite Micro's
+    graph = Interpreter(model_path=str(path),
+                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ops = {op["op_name"] for op in graph._get_ops_details()}
+    calls = re.findall(r"^        \(resolver\)\.(Add\w+)\(\); \\$", path.with_suffix(".h").read_text(), re.M)
+    assert header[f"{upper}_NUM_OPS"] == len(calls) == len(ops) and len(set(calls)) == len(calls)
+    assert {"AddConv2D", "AddDepthwiseConv2D", "AddFullyConnected", "AddSoftmax"} <= set(calls)
+    assert ({"AddQuantize", "AddLog"} <= set(calls)) == (variant == "int8")  # the float frontend, quantised after
+    assert "NOT IN TENSORFLOW LITE MICRO" not in path.with_suffix(".h").read_text()
 
 
 #: A C program of a firmware that includes a model's header: the macros give array sizes (constant expressions in
@@ -588,6 +599,21 @@ int main(void) {{
 }}
 """
 _STRICT = ["-Wall", "-Wextra", "-pedantic", "-Werror"]
+#: A C++ program that runs a header's ``<IDENT>_ADD_OPS`` on a stand-in for ``tflite::MicroMutableOpResolver`` with
+#: every Add method of :data:`sound_tf.c_source.TFLM_BUILTIN_OPS` (printing its name), then ``<IDENT>_NUM_OPS``.
+_CPP_RESOLVER = """#include <cstdio>
+#include "{ident}.h"
+
+struct Resolver {{
+{methods}
+}};
+
+int main() {{
+    Resolver resolver;
+    {upper}_ADD_OPS(resolver);
+    std::printf("%d\\n", {upper}_NUM_OPS);
+}}
+"""
 
 
 @pytest.mark.parametrize("variant", export.C_SOURCE_ARTEFACTS)
@@ -629,6 +655,15 @@ def test_c_header_is_c_and_cpp_alike_and_a_c_program_reads_the_model_through_it(
         assert done.returncode == 0, done.stderr
     printed = subprocess.run([str(tmp_path / "firmware")], capture_output=True, text=True, check=True).stdout
     assert printed.splitlines() == expected
+    methods = "\n".join(f'    int {method}() {{ std::printf("{method}\\n"); return 0; }}'
+                        for _, method in c_source.TFLM_BUILTIN_OPS)
+    (tmp_path / "resolver.cc").write_text(_CPP_RESOLVER.format(ident=ident, upper=upper, methods=methods))
+    command = ["g++", "-std=c++17", *_STRICT, *include, str(tmp_path / "resolver.cc"), "-o", str(tmp_path / "resolver")]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    printed = subprocess.run([str(tmp_path / "resolver")], capture_output=True, text=True, check=True).stdout
+    record = json.loads((result.out_dir / "export.json").read_text())["artefacts"][variant]["c_source"]
+    assert printed.splitlines() == [*record["resolver"], str(len(record["resolver"]))]
 
 
 def test_c_source_is_recorded_in_export_json_and_named_in_the_done_line(c_bundle):
@@ -638,11 +673,15 @@ def test_c_source_is_recorded_in_export_json_and_named_in_the_done_line(c_bundle
     for variant in export.C_SOURCE_ARTEFACTS:
         entry = json.loads((out / "export.json").read_text())["artefacts"][variant]
         stem = result.path(variant).stem
+        resolver = entry["c_source"].pop("resolver")  # checked against the interpreter's ops below
         assert entry["c_source"] == {"files": [f"{stem}.cc", f"{stem}.h"], "array": stem,
-                                     "array_bytes": entry["flatbuffer_bytes"], "alignment_bytes": 16}
+                                     "array_bytes": entry["flatbuffer_bytes"], "alignment_bytes": 16,
+                                     "ops_not_in_tflm": []}  # the test network's ops are all TFLM's
+        assert len(resolver) == len({op for by_dtype in entry["ops"].values() for op in by_dtype})
         files += entry["c_source"]["files"]
     assert messages[-1] == (f"export: wrote {out} (C source for TensorFlow Lite Micro: model_int8.cc, model_int8.h, "
                             f"model_int8_features.cc and model_int8_features.h)")
+    assert not [message for message in messages if "WARNING" in message]
     # train --export's last line, read from the bundle's export.json, names them in the same words
     assert export_done_line(out).endswith(f"; {messages[-1].split(' (', 1)[1][:-1]}")
     assert sorted(p.name for p in out.iterdir() if p.suffix in (".cc", ".h")) == sorted(files)
@@ -673,6 +712,53 @@ def test_c_source_must_be_a_boolean_of_a_profile_with_an_int8_artefact(tmp_path)
                                                  r"artefacts \['float32', 'float16'\] holds none of them"):
         export.load_profile(bad)
     assert export.load_profile({"artefacts": ["int8_features"], "c_source": np.True_}).c_source is True
+
+
+def test_an_op_tflm_does_not_provide_is_named_in_the_header_export_json_and_the_done_lines(tmp_path):
+    """A model whose graph holds an op TensorFlow Lite Micro has no kernel for (RFFT2D: the converter's op for an
+    FFT, as of tf.signal.stft) would fail on the device at AllocateTensors, after the firmware was built: the header
+    names it and leaves it out of NUM_OPS and ADD_OPS, export.json records it, and the done line (export's and
+    train --export's) names it beside the files."""
+    tflite = tmp_path / "model_int8.tflite"
+    model = c_source.MicroModel(labels=["a", "b"], sample_rate_hz=SR, clip_samples=SR, window_hop_samples=SR // 2,
+                                input_shape=[1, SR], input={"dtype": "float32"},
+                                outputs={"logits": {"output_index": 0, "dtype": "float32"}}, description="a test",
+                                ops=["RFFT2D", "SOFTMAX", "CONV_2D", "COMPLEX_ABS", "CONV_2D"])
+    record = c_source.write_c_source(b"\x1c\x00\x00\x00TFL3", tflite, model)
+    assert record["resolver"] == ["AddConv2D", "AddSoftmax"]
+    assert record["ops_not_in_tflm"] == ["COMPLEX_ABS", "RFFT2D"]
+    header = tflite.with_suffix(".h").read_text()
+    assert _c_constants(header)["MODEL_INT8_NUM_OPS"] == 2
+    assert re.findall(r"\(resolver\)\.(\w+)\(\);", header) == ["AddConv2D", "AddSoftmax"]
+    assert "uses 4 different builtin ops" in header
+    assert "// NOT IN TENSORFLOW LITE MICRO: COMPLEX_ABS, RFFT2D (no Add method" in header
+    assert c_source.missing_ops_warning(record) == (
+        "model_int8 uses COMPLEX_ABS and RFFT2D, which TensorFlow Lite Micro does not provide (no Add method in its "
+        "micro_mutable_op_resolver.h): model_int8.cc will not run on a device unless its firmware registers a kernel "
+        "of its own for each")  # export logs it after 'export: WARNING '
+    assert c_source.missing_ops_warning({**record, "ops_not_in_tflm": []}) is None
+    note = c_source.c_source_note({"int8": {"c_source": record}, "int8_features": {"c_source": {
+        "files": ["model_int8_features.cc", "model_int8_features.h"], "array": "model_int8_features",
+        "ops_not_in_tflm": []}}})
+    assert note == ("C source for TensorFlow Lite Micro: model_int8.cc, model_int8.h, model_int8_features.cc and "
+                    "model_int8_features.h; model_int8 uses COMPLEX_ABS and RFFT2D, which TensorFlow Lite Micro does "
+                    "not provide")
+    (tmp_path / "export.json").write_text(json.dumps({"artefacts": {"int8": {"size_bytes": 10, "c_source": record}}}))
+    assert export_done_line(tmp_path).endswith("; C source for TensorFlow Lite Micro: model_int8.cc and model_int8.h; "
+                                               "model_int8 uses COMPLEX_ABS and RFFT2D, which TensorFlow Lite Micro "
+                                               "does not provide")
+
+
+def test_tflm_op_list_names_each_op_once_with_its_resolver_method():
+    """The list kept from TFLM's micro_mutable_op_resolver.h: TFLite's op names, upper case, each once, each with an
+    Add method (``AddConv2D``), the default network's ops among them."""
+    names = [op for op, _ in c_source.TFLM_BUILTIN_OPS]
+    methods = [method for _, method in c_source.TFLM_BUILTIN_OPS]
+    assert len(set(names)) == len(names) == len(set(methods)) > 90
+    assert all(re.fullmatch(r"[A-Z0-9_]+", op) and re.fullmatch(r"Add[A-Z][A-Za-z0-9]+", m)
+               for op, m in c_source.TFLM_BUILTIN_OPS)
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "MEAN", "REDUCE_MAX"} <= set(names)
+    assert not {"RFFT2D", "COMPLEX_ABS", "CUSTOM"} & set(names)
 
 
 @pytest.mark.parametrize("name, ident", [("model_int8", "model_int8"), ("model_int8_features", "model_int8_features"),
