@@ -34,13 +34,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import result_file  # noqa: E402
 from fsdd import SPEAKERS, add_fsdd_flag, recordings, write_manifest  # noqa: E402
 
-from sound_tf.run_state import HISTORY_FILE, read_history  # noqa: E402  (no TensorFlow)
+from sound_tf.run_state import HISTORY_FILE, epochs_recorded  # noqa: E402  (no TensorFlow)
 
 
 def _metrics(run: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     state = json.loads((run / "run_state.json").read_text()) if (run / "run_state.json").is_file() else {}
-    epochs = len(read_history(run / HISTORY_FILE).get("epoch", []))
+    epochs = epochs_recorded(run / HISTORY_FILE)
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "epochs": epochs,
             "train_seconds": state.get("seconds")}
 

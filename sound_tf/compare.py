@@ -46,7 +46,7 @@ from .audio import printable_path
 from .config import CONFIG_FILENAME, NOISE_FILENAME, RUN_STATE_FILENAME
 from .errors import SoundTFError, counted, run_cli
 from .locks import in_use
-from .run_state import HISTORY_FILE, HistoryError, read_history
+from .run_state import HISTORY_FILE, HistoryError, epochs_recorded, read_history
 
 CROSSVAL_FILENAME = "crossval.json"
 EXPORT_FILENAME = "export.json"  # in the run's default export folder, export/
@@ -288,7 +288,7 @@ def _history(path: Path) -> tuple[int | None, int | None]:
         raise CompareError(f"{printable_path(exc.path)}: {exc.problem}") from None
     losses = history.get("val_loss", [])
     finite = [(loss, epoch) for epoch, loss in enumerate(losses, 1) if math.isfinite(loss)]
-    return len(history.get("epoch", [])), (min(finite)[1] if finite else None)
+    return epochs_recorded(history), (min(finite)[1] if finite else None)
 
 
 def _export_line(run_dir: Path) -> str | None:

@@ -52,7 +52,7 @@ from .datasets import (SPLIT_FOLD_FORMATS, Example, assign_kfold, check_source, 
                        split_examples, val_from_training_lines)
 from .errors import AudioError, ConfigError, DatasetError, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, refuse_emptying, refuse_foreign_folder
-from .run_state import HISTORY_FILE, read_history, read_state
+from .run_state import HISTORY_FILE, epochs_recorded, read_state
 from .train import LOG_FILE  # sound_tf.train.setup_logging writes it
 
 STATE_FILE = "crossval_state.json"
@@ -208,7 +208,7 @@ def _fold_row(fold: int, metrics: dict[str, Any], run_dir: Path) -> dict[str, An
     row: dict[str, Any] = {"fold": fold, "test_clips": metrics["num_examples"]}
     row.update({key: metrics[key] for key in SCALAR_METRICS})
     row.update(metrics.get("top_k_accuracy", {}))
-    row["epochs"] = len(read_history(run_dir / HISTORY_FILE).get("epoch", []))
+    row["epochs"] = epochs_recorded(run_dir / HISTORY_FILE)
     row["seconds"] = read_state(run_dir).get("seconds", "")
     return row
 

@@ -5,7 +5,8 @@ of the run; no TensorFlow.
 it trains) and, with ``--export``, the export it asked for; ``export`` marks that export done when it writes the
 run's own bundle (:func:`sound_tf.export.record_run_export`). Both read it through this module, which imports
 neither TensorFlow nor the trainer. Keras' ``CSVLogger`` writes ``history.csv``, a row per epoch; the trainer,
-crossval, compare and the report's curves read it through :func:`read_history`.
+crossval, compare and the report's curves read it through :func:`read_history`, and count its epochs with
+:func:`epochs_recorded`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from . import atomic
 from .config import RUN_STATE_FILENAME
 from .errors import SoundTFError
 
-__all__ = ["HISTORY_FILE", "STATE_FILE", "HistoryError", "as_number", "export_pending", "read_history", "read_state",
-           "stopped_before_training", "write_state"]
+__all__ = ["HISTORY_FILE", "STATE_FILE", "HistoryError", "as_number", "epochs_recorded", "export_pending",
+           "read_history", "read_state", "stopped_before_training", "write_state"]
 
 STATE_FILE = RUN_STATE_FILENAME
 #: Keras' ``CSVLogger`` file in a run folder: a header, then a row per epoch ended.
@@ -118,6 +119,25 @@ def read_history(path: Path) -> dict[str, list[float]]:
     if not rows:
         return {}
     return {name: [as_number(row[i]) if i < len(row) else math.nan for row in rows] for i, name in enumerate(header)}
+
+
+def epochs_recorded(history: Path | Mapping[str, Sequence[float]]) -> int:
+    """How many epochs a run's ``history.csv`` records: its rows whose writing ended, as :func:`read_history` reads
+    them (0 when it holds none: absent, empty, its header alone; a row a kill cut short is no epoch).
+
+    Parameters
+    ----------
+    history : Path or mapping
+        The ``history.csv`` file, or the columns :func:`read_history` already gave of it (a caller that reads other
+        columns too, and so counts the same rows it read).
+
+    Raises
+    ------
+    HistoryError
+        As :func:`read_history`: naming the file, which cannot be read or is not Keras' ``CSVLogger`` file.
+    """
+    columns = history if isinstance(history, Mapping) else read_history(history)
+    return len(columns.get(EPOCH_COLUMN, []))
 
 
 def as_number(value: Any) -> float:

@@ -140,3 +140,20 @@ def test_a_history_without_epochs_is_empty_and_one_that_cannot_be_read_is_an_err
     path.mkdir()
     with pytest.raises(run_state.HistoryError, match=rf"^{re.escape(str(path))}: cannot be read \(Is a directory\)$"):
         run_state.read_history(path)
+
+
+def test_the_epochs_a_history_records_are_its_rows_that_ended(tmp_path):
+    """crossval's epochs column, compare's and bench/tune_fsdd.py's each counted read_history's epoch column by hand:
+    one count for all. Three rows that ended and a fourth a kill cut short are 3 epochs, the same from the file or
+    from the columns read_history gave of it; no file, or its header alone, is 0; a file that is not Keras' is the
+    HistoryError read_history raises, naming it."""
+    path = tmp_path / "history.csv"
+    assert run_state.epochs_recorded(path) == 0  # absent: no epoch yet, as read_history's {}
+    path.write_text(_CSVLOGGER_ROWS[0] + "\r\n", encoding="utf-8")
+    assert run_state.epochs_recorded(path) == 0
+    path.write_text("".join(row + "\r\n" for row in _CSVLOGGER_ROWS) + "3,0.75,0.0005,0.6", encoding="utf-8")
+    assert run_state.epochs_recorded(path) == len(_CSVLOGGER_ROWS) - 1 == 3
+    assert run_state.epochs_recorded(run_state.read_history(path)) == 3
+    path.write_text("path,label\r\na.wav,dog\r\n", encoding="utf-8")
+    with pytest.raises(run_state.HistoryError, match=rf"^{re.escape(str(path))}: not the file sound_tf writes there"):
+        run_state.epochs_recorded(path)
