@@ -1117,35 +1117,44 @@ def mcnemar_p(only_first: int, only_other: int) -> float:
     return float(stats.binomtest(only_other, only_first + only_other, p=0.5, alternative="two-sided").pvalue)
 
 
-def paired_clips(summaries: Sequence[RunSummary], names: Sequence[str]) -> tuple[list[PairedClips], list[str]]:
+@dataclass(frozen=True)
+class NotPairedClips:
+    """Train runs :func:`paired_clips` does not pair with the first one given (``first``, an index in the runs
+    compared), and why: ``why`` is the message of an ``errors.csv`` that cannot be used (:func:`_misclassified`),
+    ``None`` for ``runs`` scored on other test clips. ``runs`` empty: the first run pairs none, its ``errors.csv``
+    (``why``) or its ``split.csv``, which lists no test clip (``None``), being of no use."""
+
+    first: int
+    runs: tuple[int, ...] = ()
+    why: str | None = None
+
+
+def paired_clips(summaries: Sequence[RunSummary]) -> tuple[list[PairedClips], list[NotPairedClips]]:
     """Each train run (or fold) after the first one given against that first, clip by clip, when both were scored on
     the same test clips (:attr:`RunSummary.test_set`) and their ``errors.csv`` say which they got wrong
     (:func:`_misclassified`): the counts of the exact McNemar test and its p-value (:func:`mcnemar_p`). Also the
-    lines that say why a run is not paired (no usable ``errors.csv``; other test clips), one per reason."""
+    runs that are not paired, and why (no usable ``errors.csv``; other test clips), one entry per reason."""
     singles = [index for index, summary in enumerate(summaries) if summary.kind != "crossval"]
     if len(singles) < 2:
         return [], []
     first, others = singles[0], singles[1:]
     a = summaries[first]
     if a.test_set is None:
-        return [], [f"not paired over test clips: {names[first]}, the first run given, lists no test clip "
-                    f"(split.csv)"]
+        return [], [NotPairedClips(first)]
     try:
         wrong_a = _misclassified(a)
     except CompareError as exc:
-        return [], [f"not paired over test clips: {exc}; the runs are not compared clip by clip with "
-                    f"{names[first]}"]
-    comparisons, lines, elsewhere = [], [], []
+        return [], [NotPairedClips(first, why=str(exc))]
+    comparisons, unpaired, elsewhere = [], [], []
     for index in others:
         b = summaries[index]
         if b.test_set != a.test_set:
-            elsewhere.append(names[index])
+            elsewhere.append(index)
             continue
         try:
             wrong_b = _misclassified(b)
         except CompareError as exc:
-            lines.append(f"not paired over test clips: {exc}; {names[index]} is not compared clip by clip with "
-                         f"{names[first]}")
+            unpaired.append(NotPairedClips(first, (index,), str(exc)))
             continue
         tested = a.test_keys or frozenset()
         only_first, only_other = len(wrong_b - wrong_a), len(wrong_a - wrong_b)
@@ -1153,24 +1162,44 @@ def paired_clips(summaries: Sequence[RunSummary], names: Sequence[str]) -> tuple
         comparisons.append(PairedClips(first, index, len(tested), len(tested) - len(wrong_a | wrong_b), only_first,
                                        only_other, both_wrong, mcnemar_p(only_first, only_other)))
     if elsewhere:
-        lines.append(f"not paired over test clips with {names[first]}: {', '.join(elsewhere)} (other test clips, or "
-                     f"none listed: split.csv's test rows)")
-    return comparisons, lines
+        unpaired.append(NotPairedClips(first, tuple(elsewhere)))
+    return comparisons, unpaired
 
 
-def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str]) -> list[str]:
+def _not_paired_clips_line(unpaired: NotPairedClips, names: Sequence[str]) -> str:
+    """The line that says why :class:`NotPairedClips`' runs are not paired, naming runs by ``names``."""
+    first = names[unpaired.first]
+    if unpaired.runs and unpaired.why is None:
+        return (f"not paired over test clips with {first}: {', '.join(names[index] for index in unpaired.runs)} "
+                f"(other test clips, or none listed: split.csv's test rows)")
+    if unpaired.runs:
+        return (f"not paired over test clips: {unpaired.why}; {names[unpaired.runs[0]]} is not compared clip by clip "
+                f"with {first}")
+    if unpaired.why is None:
+        return f"not paired over test clips: {first}, the first run given, lists no test clip (split.csv)"
+    return f"not paired over test clips: {unpaired.why}; the runs are not compared clip by clip with {first}"
+
+
+def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str],
+                       unpaired: Sequence[NotPairedClips] = ()) -> list[str]:
     """Each of :func:`paired_clips` as a short block: the clips both runs get right, the first alone, the other
-    alone, neither, and the exact McNemar test's p-value. The blocks name runs by :func:`short_names` (a column
-    headed by two run paths made a table hundreds of characters wide), after one legend of each shortened name's
-    run as the table above names it."""
+    alone, neither, and the exact McNemar test's p-value; then a line for each of ``unpaired``. With a block to
+    print, the blocks and those lines name runs by :func:`short_names` (a column headed by two run paths made a
+    table hundreds of characters wide), after one legend of each shortened name's run as the table above names it;
+    the lines alone name runs by ``names``."""
     shorts = short_names(names)
-    runs = sorted({index for paired in comparisons for index in (paired.first, paired.other)})
-    shortened = [index for index in runs if shorts[index] != names[index]]
+    blocks = {index for paired in comparisons for index in (paired.first, paired.other)}
+    named = {index for item in unpaired for index in (item.first, *item.runs)}
+    shown = blocks | named if comparisons else set()  # the lines alone get no legend
+    shortened = sorted(index for index in shown if shorts[index] != names[index])
     lines = []
     if shortened:
         width = max(len(shorts[index]) for index in shortened)
-        lines.append("runs in the paired-over-test-clips blocks below, by the end of their folder:")
+        after = " and the not-paired lines after them" if named - blocks else ""
+        lines.append(f"runs in the paired-over-test-clips blocks below{after}, by the end of their folder:")
         lines.extend(f"  {shorts[index].ljust(width)}  {names[index]}" for index in shortened)
+    else:  # nothing shortened, or no block: the runs' names as the table above gives them
+        shorts = list(names)
     for paired in comparisons:
         first, other = shorts[paired.first], shorts[paired.other]
         lines.append(f"paired over test clips: {other} against {first}, on the same "
@@ -1186,6 +1215,7 @@ def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str])
                          f"right), and over n of them the exact McNemar test gives no p below 2 / 2^n "
                          f"({_p_value(floor)} here), so p cannot reach {SIGNIFICANCE_LEVEL:g}; they are too few to "
                          "tell which run is better, which does not say the two do the same")
+    lines.extend(_not_paired_clips_line(item, shorts) for item in unpaired)
     return lines
 
 
@@ -1282,9 +1312,8 @@ def compare(paths: Sequence[str | os.PathLike], *, csv_path: str | os.PathLike |
                          "gives a crossval of another seed CV's folds")
     comparisons = paired_comparisons(summaries)
     lines.extend(paired_folds(comparisons, names))
-    over_clips, unpaired = paired_clips(summaries, names)
-    lines.extend(paired_clips_lines(over_clips, names))
-    lines.extend(unpaired)
+    over_clips, unpaired = paired_clips(summaries)
+    lines.extend(paired_clips_lines(over_clips, names, unpaired))
     seeds = over_seeds(summaries, names)
     lines.extend(seeds)
     lines.extend(other_data(summaries, names))

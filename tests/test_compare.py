@@ -1729,3 +1729,45 @@ def test_paired_clips_tables_head_their_columns_with_short_names_and_a_legend_gi
     assert max(map(len, tables)) < 100, tables
     assert sum(line.startswith("runs in the paired") for line in lines) == 1
     assert all(name not in line for name in names for line in blocks)
+
+
+def test_runs_not_paired_over_clips_are_named_as_the_blocks_name_them_when_a_legend_is_printed(tmp_path, capsys,
+                                                                                             monkeypatch):
+    """Four runs in deep folders that all end in run: the blocks named them seed_1/run and seed_2/run after a
+    legend, while the lines under them named the run without errors.csv and the one on other test clips, and the
+    first run again, by their full paths. The legend now gives those runs too, and the lines name every run as the
+    blocks do (the errors.csv a line is about keeps its path, to be found); with no block to print there is no
+    legend, and the line names the runs by their paths as the table above does."""
+    monkeypatch.chdir(tmp_path)
+    deep = Path("session_57_deep_folders_of_runs_that_end_alike_on_fsdd")
+    given = [deep / f"{name}_walkthrough" / f"seed_{seed}" / "run"
+             for seed, name in enumerate(("first", "second", "older", "other_split"), 1)]
+    _made_run(tmp_path / given[0], CLIPS, WRONG_A)
+    _made_run(tmp_path / given[1], CLIPS, WRONG_B, lr=0.02)
+    _made_run(tmp_path / given[2], CLIPS, None, lr=0.03)  # no errors.csv
+    _made_run(tmp_path / given[3], CLIPS[:20], WRONG_B, lr=0.04)
+    names = [str(path) for path in given]
+    shorts = [os.path.join(f"seed_{seed}", "run") for seed in range(1, 5)]
+    assert compare.main(names) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("runs in the paired-over-test-clips blocks below and the not-paired lines after them, by the "
+                        "end of their folder:")
+    assert lines[start + 1:start + 5] == [f"  {short}  {name}" for short, name in zip(shorts, names)]
+    found = _over_clips(lines)
+    assert found[2].split() == ["16", "2", "9", "3", "0.06543"]
+    assert found[:2] + found[3:] == [
+        f"paired over test clips: {shorts[1]} against {shorts[0]}, on the same 30 test clips (p: exact McNemar test, "
+        "two-sided, on the clips one of the two alone gets right):",
+        f"  both right  only {shorts[0]} right  only {shorts[1]} right  both wrong  p (McNemar, exact)",
+        f"not paired over test clips: {os.path.join(names[2], 'errors.csv')}: no such file (a run from before "
+        f"sound_tf wrote it, or one whose test split was not scored); {shorts[2]} is not compared clip by clip with "
+        f"{shorts[0]}",
+        f"not paired over test clips with {shorts[0]}: {shorts[3]} (other test clips, or none listed: split.csv's "
+        "test rows)"]
+    assert compare.main([names[2], names[0]]) == 0  # the first run has no errors.csv: no block, no legend
+    lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if line.startswith("runs in the paired")]
+    assert _over_clips(lines) == [
+        f"not paired over test clips: {os.path.join(names[2], 'errors.csv')}: no such file (a run from before "
+        f"sound_tf wrote it, or one whose test split was not scored); the runs are not compared clip by clip with "
+        f"{names[2]}"]
