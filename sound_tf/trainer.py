@@ -182,8 +182,8 @@ def record_worker_noise(worker_dir: Path, noise: augment.NoiseFolder | None, *, 
     ``augment.noise_dir`` the worker's trials from ``first_trial`` on mix in, counting only the trials this worker
     ran (``first_trial``: one past those it ended), and a worker started again after its noise folder changed, or
     one that ran trials before sound_tf kept the file, gets the run's warning in a worker's words. The chief runs
-    no trial, and a worker's noise folder, on another machine, may hold other files than the chief's: the search
-    folder's ``noise.json`` (:func:`record_search_noise`, the chief's) does not say what a worker's trials mixed in."""
+    no trial, and a worker's noise folder, on another machine, may hold other files than the chief's: a distributed
+    search's folder has no ``noise.json`` of its own (:func:`sound_tf.tune._search_noise`), only its workers'."""
     return _record_noise(worker_dir, noise, first=first_trial, last=max_trials, steps=_WORKER_TRIALS)
 
 

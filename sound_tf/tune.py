@@ -11,7 +11,8 @@ Everything lives in one results folder (``--out``)::
                          most epochs of a trial (trial_epochs), which a resumed search and its workers keep
     tune.log             the log (a worker's: workers/<id>/tune.log); chief.json: the chief's state
     noise.json           with augment.noise_dir: which of its recordings the trials mixed in, from which trial
-                         (a worker's trials: workers/<id>/noise.json, counting the trials that worker ran)
+                         (a distributed search has none: each worker's trials are in workers/<id>/noise.json,
+                         counting the trials that worker ran)
     split.csv            the split the search used (skipped.csv: unreadable files)
     search/              the KerasTuner project: oracle.json, trial_<id>/{trial.json, config.json, ...}
     feature_stats/       normalisation statistics per distinct frontend (<hash>.npz)
@@ -83,7 +84,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import atomic
-from .config import Config, apply_overrides, as_made_today
+from .config import NOISE_FILENAME, Config, apply_overrides, as_made_today
 from .errors import ConfigError, SoundTFError, and_list, counted, is_whole, run_cli
 from .locks import COMMAND, Wording, claimed, empty_folder, process_alive, refuse_emptying, refuse_foreign_folder
 from .metrics import FitWording, augmentation_advice
@@ -1299,6 +1300,32 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         return _run_claimed(config, space, out, **search)
 
 
+def _search_noise(out: Path, role: str, noise: Any, *, first_trial: int, max_trials: int) -> str | None:
+    """The search folder's ``noise.json`` for a local search or a chief (``role``) whose trials from ``first_trial`` on
+    mix in ``noise`` (an :class:`sound_tf.augment.NoiseFolder`, ``None`` without ``augment.noise_dir``), and the line
+    to log (``None``: nothing to say).
+
+    A local search runs its trials: ``out/noise.json`` keeps which recordings they mix in, as a resumed run, and the
+    line warns of a folder changed since the trials that ended mixed it in
+    (:func:`sound_tf.trainer.record_search_noise`). A chief runs no trial: its copy of the folder, on its own
+    machine, is no trial's noise, so it writes no ``noise.json`` (each worker keeps its own,
+    ``workers/<id>/noise.json``, :func:`sound_tf.trainer.record_worker_noise`), and the line says where they are.
+    A ``noise.json`` already in ``out`` (the trials of a local search before it, or a chief of sound_tf before this)
+    is left as it is."""
+    if role == "chief":
+        if noise is None:
+            return None
+        return (f"chief: augment.noise_dir={noise.folder}: the chief runs no trial, so the search folder keeps no "
+                f"{NOISE_FILENAME}; each worker records the recordings its own trials mix in, in "
+                f"{out / 'workers' / '<id>' / NOISE_FILENAME} (the best run, which the chief trains, in "
+                f"{out / 'best_run' / NOISE_FILENAME})")
+    from .trainer import record_search_noise
+
+    # As a resumed run: the trials still to run mix in the folder as it is now; say so when it changed since
+    # the trials that ended mixed it in (noise.json lists each version from the trial it began with).
+    return record_search_noise(out, noise, first_trial=first_trial, max_trials=max_trials)
+
+
 def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bool, time_budget_minutes: float | None,
                  worker_timeout_seconds: float, final: bool, log: Callable[[str], None], verbose: int | str,
                  progress: int | str | None, wording: Wording, role: str, started: float,
@@ -1387,13 +1414,9 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
         return SearchResult(out=out, role=role)
     tuner.save()  # so that a search killed in its first trial reloads too
     ended_before = _ended_trials(load_trials(out))
-    from .trainer import record_search_noise
-
-    # As a resumed run: the trials still to run mix in the folder as it is now; say so when it changed since
-    # the trials that ended mixed it in (noise.json lists each version from the trial it began with).
-    if (changed := record_search_noise(out, noise_folder, first_trial=len(ended_before) + 1,
-                                       max_trials=space.settings.max_trials)) is not None:
-        log(changed)
+    if (noise_line := _search_noise(out, role, noise_folder, first_trial=len(ended_before) + 1,
+                                    max_trials=space.settings.max_trials)) is not None:
+        log(noise_line)
     if role == "chief":
         _serve(tuner, out, worker_timeout_seconds, search_kwargs, log, wording)
     else:

@@ -2856,6 +2856,49 @@ def test_a_workers_trials_record_their_noise_in_its_own_folder_counting_the_tria
     assert not (out / "noise.json").exists()  # the chief's own, which no worker writes
 
 
+def test_a_chief_keeps_no_noise_json_of_its_own_and_says_where_the_workers_keep_theirs(tmp_path, monkeypatch):
+    """A chief wrote the search folder's noise.json from its own copy of augment.noise_dir, though it runs no trial:
+    beside the workers' workers/<id>/noise.json it read as the noise of the search's trials, from trial 1. It now
+    writes none (one there before, from a local search's trials, is left as it is) and its log says where the
+    workers' records are; without a noise folder it says nothing. The oracle is not served (_serve faked): no
+    worker asks for a trial."""
+    from sound_tf import tune
+    from sound_tf.hypermodel import SearchSpace
+
+    noise_dir, _, config = _noisy_tones(tmp_path)
+    space, out = SearchSpace.from_toml(TINY).replace_settings(max_trials=2), tmp_path / "shared"
+    served: list[bool] = []  # whether the search folder had a noise.json when the chief began to serve
+
+    def serve(tuner, out, *args, **kwargs):
+        served.append((out / "noise.json").exists())
+
+    monkeypatch.setattr(tune, "_serve", serve)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+
+    def chief() -> list[str]:
+        messages: list[str] = []
+        assert tune.run_search(config, space, out, final=False, log=messages.append).role == "chief"
+        return [m for m in messages if "augment.noise_dir" in m]
+
+    assert chief() == [
+        f"chief: augment.noise_dir={noise_dir}: the chief runs no trial, so the search folder keeps no noise.json; "
+        f"each worker records the recordings its own trials mix in, in {out / 'workers' / '<id>' / 'noise.json'} "
+        f"(the best run, which the chief trains, in {out / 'best_run' / 'noise.json'})"]
+    assert served == [False] and not (out / "noise.json").exists()
+    kept = b'{"noise_dir": "/data/noise", "versions": []}'
+    (out / "noise.json").write_bytes(kept)  # a local search's, before the search was distributed
+    assert len(chief()) == 1 and (out / "noise.json").read_bytes() == kept
+    assert served == [False, True]
+    (out / "noise.json").unlink()
+    assert tune._search_noise(out, "chief", None, first_trial=1, max_trials=2) is None  # no noise folder
+    assert not (out / "noise.json").exists()
+
+
 def test_time_budget_lets_the_running_trial_finish_and_starts_no_other(tmp_path, recwarn):
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
