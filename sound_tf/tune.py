@@ -1300,7 +1300,8 @@ def run_search(config: Config, space: SearchSpace, out: str | Path, *, overwrite
         return _run_claimed(config, space, out, **search)
 
 
-def _search_noise(out: Path, role: str, noise: Any, *, first_trial: int, max_trials: int) -> str | None:
+def _search_noise(out: Path, role: str, noise: Any, *, first_trial: int, max_trials: int,
+                  final: bool = True) -> str | None:
     """The search folder's ``noise.json`` for a local search or a chief (``role``) whose trials from ``first_trial`` on
     mix in ``noise`` (an :class:`sound_tf.augment.NoiseFolder`, ``None`` without ``augment.noise_dir``), and the line
     to log (``None``: nothing to say).
@@ -1309,16 +1310,17 @@ def _search_noise(out: Path, role: str, noise: Any, *, first_trial: int, max_tri
     line warns of a folder changed since the trials that ended mixed it in
     (:func:`sound_tf.trainer.record_search_noise`). A chief runs no trial: its copy of the folder, on its own
     machine, is no trial's noise, so it writes no ``noise.json`` (each worker keeps its own,
-    ``workers/<id>/noise.json``, :func:`sound_tf.trainer.record_worker_noise`), and the line says where they are.
+    ``workers/<id>/noise.json``, :func:`sound_tf.trainer.record_worker_noise`), and the line says where they are
+    (and, with ``final``, where the best run the chief trains keeps its own).
     A ``noise.json`` already in ``out`` (the trials of a local search before it, or a chief of sound_tf before this)
     is left as it is."""
     if role == "chief":
         if noise is None:
             return None
+        best = f" (the best run, which the chief trains, in {out / 'best_run' / NOISE_FILENAME})" if final else ""
         return (f"chief: augment.noise_dir={noise.folder}: the chief runs no trial, so the search folder keeps no "
                 f"{NOISE_FILENAME}; each worker records the recordings its own trials mix in, in "
-                f"{out / 'workers' / '<id>' / NOISE_FILENAME} (the best run, which the chief trains, in "
-                f"{out / 'best_run' / NOISE_FILENAME})")
+                f"{out / 'workers' / '<id>' / NOISE_FILENAME}{best}")
     from .trainer import record_search_noise
 
     # As a resumed run: the trials still to run mix in the folder as it is now; say so when it changed since
@@ -1415,7 +1417,7 @@ def _run_claimed(config: Config, space: SearchSpace, out: Path, *, overwrite: bo
     tuner.save()  # so that a search killed in its first trial reloads too
     ended_before = _ended_trials(load_trials(out))
     if (noise_line := _search_noise(out, role, noise_folder, first_trial=len(ended_before) + 1,
-                                    max_trials=space.settings.max_trials)) is not None:
+                                    max_trials=space.settings.max_trials, final=final)) is not None:
         log(noise_line)
     if role == "chief":
         _serve(tuner, out, worker_timeout_seconds, search_kwargs, log, wording)

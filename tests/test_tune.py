@@ -2862,6 +2862,8 @@ def test_a_chief_keeps_no_noise_json_of_its_own_and_says_where_the_workers_keep_
     writes none (one there before, from a local search's trials, is left as it is) and its log says where the
     workers' records are; without a noise folder it says nothing. The oracle is not served (_serve faked): no
     worker asks for a trial."""
+    from types import SimpleNamespace
+
     from sound_tf import tune
     from sound_tf.hypermodel import SearchSpace
 
@@ -2885,10 +2887,12 @@ def test_a_chief_keeps_no_noise_json_of_its_own_and_says_where_the_workers_keep_
         assert tune.run_search(config, space, out, final=False, log=messages.append).role == "chief"
         return [m for m in messages if "augment.noise_dir" in m]
 
-    assert chief() == [
-        f"chief: augment.noise_dir={noise_dir}: the chief runs no trial, so the search folder keeps no noise.json; "
-        f"each worker records the recordings its own trials mix in, in {out / 'workers' / '<id>' / 'noise.json'} "
-        f"(the best run, which the chief trains, in {out / 'best_run' / 'noise.json'})"]
+    said = (f"chief: augment.noise_dir={noise_dir}: the chief runs no trial, so the search folder keeps no noise.json; "
+            f"each worker records the recordings its own trials mix in, in {out / 'workers' / '<id>' / 'noise.json'}")
+    assert chief() == [said]  # final=False: no best run is trained, so none is named
+    with_final = tune._search_noise(out, "chief", SimpleNamespace(folder=noise_dir), first_trial=1, max_trials=2,
+                                    final=True)
+    assert with_final == f"{said} (the best run, which the chief trains, in {out / 'best_run' / 'noise.json'})"
     assert served == [False] and not (out / "noise.json").exists()
     kept = b'{"noise_dir": "/data/noise", "versions": []}'
     (out / "noise.json").write_bytes(kept)  # a local search's, before the search was distributed
