@@ -91,7 +91,7 @@ import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
 from . import atomic
-from .config import AugmentConfig, Config, slaney_mel_edges_hz
+from .config import SEED_LIMIT, AugmentConfig, Config, check_seed, slaney_mel_edges_hz
 from .errors import AudioError, ConfigError, counted, is_whole
 from .frontend import hz_to_slaney_mel_tf
 from .pipeline import as_float
@@ -118,6 +118,7 @@ __all__ = [
     "fit_length",
     "format_drawn",
     "generated_noise_window",
+    "layer_seed",
     "load_noise_bank",
     "load_noise_folder",
     "make_mixup",
@@ -1795,8 +1796,30 @@ class SpecAugment(ResumableDraws, keras.layers.Layer):
         return config
 
 
+#: The training-only layers that draw at random, each from a seed of its own (:func:`layer_seed`).
+SEEDED_LAYERS = ("spec_augment", "feature_rescale", "feature_augment")
+
+
+def layer_seed(seed: int, layer: str) -> int:
+    """The seed of training layer ``layer`` (one of :data:`SEEDED_LAYERS`) in a run of ``train.seed`` ``seed``.
+
+    A hash of both, in ``[0, SEED_LIMIT - 1)`` (:class:`FeatureAugment` seeds its mixup draws with one more).
+    A layer's :class:`keras.random.SeedGenerator` draws ``[its seed, 0]``, ``[its seed, 1]``, ...: seeded with
+    ``seed``, ``seed + 1`` and ``seed + 3``, the layers of seed 1 drew what those of seed 0 drew (seed 1's
+    SpecAugment masks from seed 0's feature-rescale stream, its shift and gain from seed 0's mixup stream), so
+    the runs of a seed ablation were not independent draws. Two of the hashes coincide by chance alone, about
+    once in ``2**30`` pairs.
+    """
+    check_seed("train.seed", seed)
+    if layer not in SEEDED_LAYERS:
+        raise ConfigError(f"layer_seed: layer must be one of {', '.join(SEEDED_LAYERS)}, got {layer!r}")
+    digest = hashlib.blake2b(f"sound_tf {layer} {int(seed)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (SEED_LIMIT - 1)
+
+
 def spec_augment_layer(config: Config, **kwargs: Any) -> SpecAugment | None:
-    """The :class:`SpecAugment` layer of ``config.augment`` (seeded by ``train.seed``), or ``None`` when off."""
+    """The :class:`SpecAugment` layer of ``config.augment`` (seeded by :func:`layer_seed` of ``train.seed``), or
+    ``None`` when off."""
     aug = config.augment
     if not aug.enabled or (aug.spec_freq_mask_count == 0 and aug.spec_time_mask_count == 0) or \
             aug.spec_probability == 0.0:
@@ -1805,7 +1828,7 @@ def spec_augment_layer(config: Config, **kwargs: Any) -> SpecAugment | None:
     return SpecAugment(freq_mask_count=aug.spec_freq_mask_count, freq_mask_max_bins=aug.spec_freq_mask_max_bins,
                        time_mask_count=aug.spec_time_mask_count,
                        time_mask_max_fraction=aug.spec_time_mask_max_fraction, probability=aug.spec_probability,
-                       seed=config.train.seed, **kwargs)
+                       seed=layer_seed(config.train.seed, "spec_augment"), **kwargs)
 
 
 # -- speed, stretch and pitch on log-mel features -------------------------------------------------
@@ -2012,7 +2035,8 @@ def mel_edges_hz(config: Config) -> np.ndarray:
 
 
 def feature_rescale_layer(config: Config, **kwargs: Any) -> FeatureRescale | None:
-    """The :class:`FeatureRescale` layer of ``config.augment`` (seeded by ``train.seed``), or ``None``.
+    """The :class:`FeatureRescale` layer of ``config.augment`` (seeded by :func:`layer_seed` of ``train.seed``),
+    or ``None``.
 
     ``None`` when augmentation is off, ``augment.rescale_domain`` is ``waveform`` or no speed /
     stretch / pitch change can be drawn.
@@ -2027,7 +2051,8 @@ def feature_rescale_layer(config: Config, **kwargs: Any) -> FeatureRescale | Non
         speed_max_factor=aug.speed_max_factor, stretch_probability=aug.stretch_probability,
         stretch_min_rate=aug.stretch_min_rate, stretch_max_rate=aug.stretch_max_rate,
         pitch_probability=aug.pitch_probability, pitch_min_semitones=aug.pitch_min_semitones,
-        pitch_max_semitones=aug.pitch_max_semitones, seed=config.train.seed + 1, **kwargs)
+        pitch_max_semitones=aug.pitch_max_semitones,
+        seed=layer_seed(config.train.seed, "feature_rescale"), **kwargs)
     return layer if layer.active else None
 
 
@@ -2339,7 +2364,8 @@ def noise_mel_power(config: Config, noise_bank: np.ndarray | None = None) -> tup
 
 def feature_augment_layer(config: Config, *, noise_bank: np.ndarray | None = None,
                           **kwargs: Any) -> FeatureAugment | None:
-    """The :class:`FeatureAugment` layer of ``config.augment`` (seeded by ``train.seed``), or ``None``.
+    """The :class:`FeatureAugment` layer of ``config.augment`` (seeded by :func:`layer_seed` of ``train.seed``),
+    or ``None``.
 
     ``None`` when augmentation is off or none of shift and gain, noise and mixup act on the features
     (``augment.shift_gain_domain``, ``augment.noise_domain``, ``augment.mixup_domain``), or what does
@@ -2364,7 +2390,7 @@ def feature_augment_layer(config: Config, *, noise_bank: np.ndarray | None = Non
         noise_min_snr_db=aug.noise_min_snr_db, noise_max_snr_db=aug.noise_max_snr_db,
         band_weights=band_weights(config), noise_mel_power=noise_table, noise_power=noise_power,
         mixup_probability=aug.mixup_probability if aug.mixup_domain == "features" else 0.0,
-        mixup_alpha=aug.mixup_alpha, seed=config.train.seed + 3, **kwargs)
+        mixup_alpha=aug.mixup_alpha, seed=layer_seed(config.train.seed, "feature_augment"), **kwargs)
     return layer if layer.shifts_or_scales or layer.mixes else None
 
 

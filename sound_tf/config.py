@@ -773,7 +773,8 @@ class TrainConfig:
         Weight the loss by inverse class frequency.
     seed : int
         Seeds splits, shuffling, initialisation and augmentation; in ``[0, 2**30)`` (TensorFlow's stateless
-        ops take int32 seeds, and the augmentation layers use ``seed + 1`` .. ``seed + 4``).
+        ops take int32 seeds, and derived seeds add small offsets; the augmentation layers' seeds are hashed
+        from it, :func:`sound_tf.augment.layer_seed`).
     shuffle_buffer : int
     """
 

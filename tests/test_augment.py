@@ -904,12 +904,43 @@ def test_spec_augment_masks_follow_the_runs_seed_not_the_global_one():
     def masks(seed: int, global_seed: int) -> np.ndarray:
         keras.utils.set_random_seed(global_seed)
         layer = augment.spec_augment_layer(apply_overrides(Config(), {"train.seed": seed}))
-        assert layer.get_config()["seed"] == seed
+        assert layer.get_config()["seed"] == augment.layer_seed(seed, "spec_augment")
         return layer(features, training=True).numpy() == 0.0
 
     first = masks(7, 1)
     np.testing.assert_array_equal(first, masks(7, 2))
     assert first.any() and not np.array_equal(first, masks(8, 1))
+
+
+def test_the_training_layers_of_nearby_seeds_draw_streams_of_their_own():
+    """Seeds 0-4, the runs of a seed ablation: each training layer's draws (SpecAugment, feature rescale, feature
+    shift and gain, and its mixup) differ from every other layer's of every seed; they shared streams when
+    the layers were seeded with seed, seed + 1 and seed + 3 (seed 1's masks were drawn as seed 0's rescales).
+    The same seed draws the same again."""
+    def draws(seed: int) -> dict[str, np.ndarray]:
+        # (noise off: it draws from the same stream as shift and gain, and its bank takes seconds to make)
+        layers = augment.model_augment_layers(apply_overrides(Config(), {"train.seed": seed,
+                                                                          "augment.noise_probability": 0.0}))
+        generators = {f"{seed} {name} {i}": generator for name, layer in layers.items()
+                      for i, generator in enumerate((layer.seed_generator,
+                                                     getattr(layer, "mixup_seed_generator", None)))
+                      if generator is not None}
+        return {key: keras.random.uniform([64], seed=generator).numpy()  # [64]
+                for key, generator in generators.items()}
+
+    streams = {key: row for seed in range(5) for key, row in draws(seed).items()}
+    assert len(streams) == 20
+    rows = np.stack(list(streams.values()))  # [20, 64]
+    shared = [(a, b) for i, a in enumerate(streams) for j, b in enumerate(streams)
+              if i < j and np.array_equal(rows[i], rows[j])]
+    assert shared == []  # 16 pairs of the 20 streams when seeded with seed, seed + 1 and seed + 3
+    again = draws(3)
+    for key, row in again.items():
+        np.testing.assert_array_equal(row, streams[key])
+    with pytest.raises(ConfigError, match="layer must be one of"):
+        augment.layer_seed(0, "dropout")
+    with pytest.raises(ConfigError, match="train.seed must be an integer"):
+        augment.layer_seed(2**30, "spec_augment")
 
 
 def test_feature_layers_round_trip_and_convert_to_tflite_as_identity(tmp_path):
