@@ -756,6 +756,25 @@ def _near_chance_warning(fold: int, metrics: Mapping[str, Any], fold_dir: Path) 
             f"and it counts in the mean over the folds as any other fold does ({fold_dir / 'report.html'})")
 
 
+def _underfit_warning(out_dir: Path, done: Sequence[int]) -> str | None:
+    """The summary's line for the folds whose model underfit with augmentation on (:func:`sound_tf.metrics.underfit`
+    of each fold's run, as ``train``'s summary reads it; each fold's own report says it, the cross-validation's log
+    did not), or ``None``: 180 FSDD digits (6 x 30, 5 folds, model.widths [16, 32, 64, 64], 40 epochs) scored 25.6%
+    with the default augmentation and 72.2% without, and the log's only advice was the pooled one's, more updates."""
+    from .trainer import run_validation
+
+    under = [(fold, fit) for fold in done
+             if (fit := (run_validation(out_dir / f"fold_{fold}") or {}).get("underfit")) is not None]
+    if not under:
+        return None
+    folds = ", ".join(f"fold {fold} {fit['train_accuracy']:.2f} / {fit['val_accuracy']:.2f}" for fold, fit in under)
+    return (f"warning: {len(under)} of {counted(len(done), 'folds')} underfit with augmentation on (training accuracy "
+            f"at the last epoch, on augmented clips / the best validation accuracy: {folds}): augmentation makes a "
+            f"short run or a small model learn slower, and the mean above may be below what the model can score; the "
+            f"same crossval with --no-augment (another --out) and python -m sound_tf.compare on the two measure what "
+            f"it costs, or try more epochs (--epochs) or a smaller batch (--batch-size)")
+
+
 def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write ``crossval.json``, ``crossval.csv``, the pooled figures and ``report.html`` from finished folds.
@@ -836,7 +855,7 @@ def summarise(out_dir: str | Path, all_folds: Sequence[int], *, config: Config |
     # A fold at chance (a model that kept its first epoch's weights) counts in the mean and in compare's paired
     # differences as any other: its own report said so, the cross-validation's log and report did not.
     notes[2:2] = [_near_chance_warning(fold, m, out_dir / f"fold_{fold}") for fold, m in zip(done, fold_metrics)
-                  if near_chance(m)]
+                  if near_chance(m)] + [line for line in [_underfit_warning(out_dir, done)] if line]
     # No fold's model trained on these counts (each saw only its training folds): the advice says what they are.
     pooled = summary_lines(summary["pooled"], class_counts=total_counts, count_name="clips in the dataset")
     # Its scores sat under the mean over the folds with no word on which was which (FSDD: macro F1 0.4567 pooled,

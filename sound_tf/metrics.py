@@ -651,13 +651,17 @@ UNDERFIT_MAX_ACCURACY = 0.9
 UNDERFIT_ACCURACY_GAP = 0.1
 
 
-def underfit(history: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
+def underfit(history: Mapping[str, Sequence[float]], *, patience: int | None = None) -> dict[str, Any] | None:
     """Whether a run's ``history`` (``history.csv``'s columns: ``accuracy``, ``val_accuracy``, ``val_loss``) shows a
     model that has not learnt its training clips yet: the last epoch's training accuracy and the best validation
     accuracy of any epoch at most :data:`UNDERFIT_MAX_ACCURACY`, the first less than :data:`UNDERFIT_ACCURACY_GAP`
     above the second, and the validation loss still falling when training ended (its lowest within the last
-    :data:`OVERFIT_EPOCHS_AFTER` epochs). A run that early stopping ended on a plateau has learnt what it will, and the
-    line's "more epochs" would not help: a hard task can end there with both accuracies under the edge. Then
+    :data:`OVERFIT_EPOCHS_AFTER` epochs, or, given the run's early-stopping ``patience``, fewer epochs than that before
+    the end: early stopping did not end it). A run that early stopping ended on a plateau has learnt what it will, and
+    the line's "more epochs" would not help: a hard task can end there with both accuracies under the edge. One that
+    ran out of epochs has not: a cosine schedule's last epochs, their learning rate near 0, barely move the validation
+    loss, and 180 FSDD digits (6 x 30, model.widths [16, 32, 64, 64], 40 epochs) kept epoch 38 of 40, training
+    accuracy 0.21 and validation 0.46 at best, and said nothing of it (test accuracy 0.58). Then
     ``{"epochs", "train_accuracy", "val_accuracy"}`` (the last training accuracy, the best validation one), else
     ``None``. Such a model learns slower under augmentation: a 10-fold crossval of a small UrbanSound8K look-alike (8
     epochs, a 1,429-parameter model) scored 80.0% with augmentation and 94.7% without, and its summary said nothing
@@ -670,7 +674,8 @@ def underfit(history: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
         return None
     losses = list(history.get("val_loss", []))
     finite = [(loss, epoch) for epoch, loss in enumerate(losses) if np.isfinite(loss)]
-    if not finite or len(losses) - 1 - min(finite)[1] >= OVERFIT_EPOCHS_AFTER:  # no loss, or it stopped falling
+    # no loss, or it stopped falling (early stopping ended the run, when its patience is known)
+    if not finite or len(losses) - 1 - min(finite)[1] >= max(OVERFIT_EPOCHS_AFTER, patience or 0):
         return None
     return {"epochs": len(history.get("accuracy", [])), "train_accuracy": float(train[-1]),
             "val_accuracy": float(max(valid))}

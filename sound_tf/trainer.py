@@ -685,7 +685,8 @@ def how_training_ended(history: Mapping[str, Sequence[float]], config: Config, k
 
 
 def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examples: int, *,
-                    held_apart: str | None = None, augmented: bool | None = None) -> dict[str, Any] | None:
+                    held_apart: str | None = None, augmented: bool | None = None,
+                    patience: int | None = None) -> dict[str, Any] | None:
     """The validation accuracy of the weights the model keeps (``kept``: the file loaded), as ``{"accuracy",
     "num_examples"}``: the epoch of the lowest validation loss (:func:`how_training_ended`), or the last epoch's
     when it keeps the last; ``None`` when the history has no such accuracy. ``held_apart``
@@ -693,7 +694,8 @@ def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examp
     the history's :func:`sound_tf.metrics.overfit`, when it says so, under ``overfit`` for the advice to a model near
     chance (:func:`sound_tf.metrics.summary_lines`), with ``augmented`` (``augment.enabled`` of the run, when known)
     in it, which the augmentation advice follows. A run that augmented gets the history's
-    :func:`sound_tf.metrics.underfit`, when it says so, under ``underfit``."""
+    :func:`sound_tf.metrics.underfit` (with ``patience``, the run's ``train.early_stopping_patience`` when known),
+    when it says so, under ``underfit``."""
     accuracies = list(history.get("val_accuracy", []))
     best_loss, since = best_so_far(list(history.get("val_loss", [])))
     at = len(accuracies) - 1 if kept == FINAL_WEIGHTS or best_loss is None else len(history["val_loss"]) - 1 - since
@@ -702,7 +704,7 @@ def kept_validation(history: Mapping[str, Sequence[float]], kept: str, num_examp
     fit = overfit(history, at)
     if fit is not None and augmented is not None:
         fit["augmented"] = augmented
-    under = underfit(history) if augmented else None
+    under = underfit(history, patience=patience) if augmented else None
     return {"accuracy": float(accuracies[at]), "num_examples": int(num_examples),
             **({"held_apart": held_apart} if held_apart else {}), **({"overfit": fit} if fit is not None else {}),
             **({"underfit": under} if under is not None else {})}
@@ -723,21 +725,24 @@ def augments(config: Config) -> bool:
 
 def run_validation(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """:func:`kept_validation` of a trained run folder: from its ``history.csv``, the weights it keeps and its
-    ``split.csv``'s validation rows (the readable files, as the run validated on), and whether it augmented from its
-    ``config.json`` (not known without one). ``None`` when one of the others is missing or unreadable: the line it
-    feeds is advice, not worth failing an evaluation over."""
+    ``split.csv``'s validation rows (the readable files, as the run validated on), and whether it augmented and its
+    early-stopping patience from its ``config.json`` (not known without one). ``None`` when one of the others is
+    missing or unreadable: the line it feeds is advice, not worth failing an evaluation over."""
     run_dir = Path(run_dir)
     try:
         history = read_history(run_dir / HISTORY_FILE)
         splits = read_split_csv(run_dir / SPLIT_CSV, run_file=True)
     except (OSError, ValueError, KeyError, SoundTFError):
         return None
+    augmented: bool | None = None
+    patience: int | None = None
     try:
-        augmented: bool | None = augments(Config.load(run_dir))
+        config = Config.load(run_dir)
+        augmented, patience = augments(config), config.train.early_stopping_patience
     except (OSError, ValueError, KeyError, TypeError, AttributeError, SoundTFError):  # a hand-edited one too
-        augmented = None
+        pass
     return kept_validation(history, kept_weights(run_dir), len(splits["val"]), held_apart=folds_held_apart(splits),
-                           augmented=augmented)
+                           augmented=augmented, patience=patience)
 
 
 #: Fewer training steps per epoch than this: too few updates for early stopping's patience (in epochs).
@@ -1010,7 +1015,7 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     history = read_history(run_dir / HISTORY_FILE)
     log(how_training_ended(history, config, kept))
     validation = kept_validation(history, kept, len(data.splits["val"]), held_apart=folds_held_apart(data.splits),
-                                 augmented=augments(config))
+                                 augmented=augments(config), patience=config.train.early_stopping_patience)
     val_labels = [int(item.label_index) for item in data.splits["val"]]
     def cropped() -> bool:  # read only for the warning: a size read per file (100k on Speech Commands)
         return longer_than_clip([item.cached for name in ("train", "val") for item in data.splits[name]],

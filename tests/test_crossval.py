@@ -365,6 +365,61 @@ def test_a_fold_near_chance_is_named_in_the_summary_and_the_report(tmp_path):
     assert f"{result['pooled']['macro_f1']:.4f}" != f"{result['mean']['macro_f1']:.4f}"
 
 
+#: Fold 1 of 180 FSDD digits (6 x 30, 5 folds, model.widths [16, 32, 64, 64], 40 epochs, default augmentation), its
+#: epochs 1, 11, 21, 31 and 37-40 (accuracy, loss, val_accuracy, val_loss): training accuracy 0.24 at the end,
+#: validation 0.39 at best, the validation loss lowest 3 epochs before the end as the cosine schedule's learning rate
+#: neared 0.
+UNDERFIT_FOLD = [(0.198, 3.947, 0.167, 1.792), (0.219, 1.914, 0.306, 1.778), (0.354, 1.825, 0.306, 1.676),
+                 (0.250, 1.927, 0.389, 1.627), (0.219, 1.837, 0.361, 1.6159), (0.260, 1.712, 0.361, 1.6215),
+                 (0.250, 1.856, 0.361, 1.6163), (0.240, 1.868, 0.361, 1.6161)]
+#: A fold that learnt: training accuracy 0.97 at the end, validation 0.93.
+LEARNT_FOLD = [(0.60, 1.00, 0.55, 1.10), (0.85, 0.50, 0.80, 0.60), (0.97, 0.10, 0.93, 0.25)]
+
+
+def test_folds_that_underfit_with_augmentation_on_are_named_in_the_summary_and_the_report(tmp_path):
+    """Five folds of 180 FSDD digits scored 25.6% with the default augmentation and 72.2% without, and the
+    cross-validation's log advised more updates alone (its pooled summary, near chance): each fold's history said the
+    model underfit, with a training accuracy below its validation one. A fold whose history underfits with
+    augmentation on (fold 1's measured epochs, patience 10 as the folder recipe's) is now named with its two
+    accuracies, after the mean, in the log and the report; a fold that learnt is not, and the same folds trained
+    without augmentation get no line. No training."""
+    from sound_tf.crossval import summarise
+    from sound_tf.metrics import compute_metrics, write_metrics_json
+
+    labels = ["high", "low", "mid", "none"]
+    truth = [0, 0, 1, 1, 2, 2, 3, 3]
+    guesses = {1: [0, 1, 1, 2, 2, 3, 3, 0], 2: [0, 0, 1, 1, 2, 2, 3, 0]}  # 4 and 7 of 8 right: neither near chance
+
+    def crossval(name: str, augmented: bool) -> tuple[list[str], Path]:
+        out = tmp_path / name
+        config = apply_overrides(Config(), {"augment.enabled": augmented, "train.early_stopping_patience": 10})
+        for fold, history in ((1, UNDERFIT_FOLD), (2, LEARNT_FOLD)):
+            fold_dir = out / f"fold_{fold}"
+            (fold_dir / "checkpoints").mkdir(parents=True)
+            write_metrics_json(fold_dir / "metrics.json", compute_metrics(truth, np.eye(4)[guesses[fold]], labels))
+            (fold_dir / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+            config.save(fold_dir)
+            (fold_dir / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n" + "".join(
+                f"{epoch},{a},{l},{va},{vl}\n" for epoch, (a, l, va, vl) in enumerate(history)))
+            (fold_dir / "split.csv").write_text("split,path,label\n" + "".join(
+                f"val,v{i}.wav,{labels[i % 4]}\n" for i in range(8)))
+            (fold_dir / "checkpoints" / "best.weights.h5").write_bytes(b"")
+        lines: list[str] = []
+        summarise(out, [1, 2], config=config, log=lines.append)
+        return lines, out
+
+    lines, out = crossval("aug", True)
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert warned == ["warning: 1 of 2 folds underfit with augmentation on (training accuracy at the last epoch, on "
+                      "augmented clips / the best validation accuracy: fold 1 0.24 / 0.39): augmentation makes a short "
+                      "run or a small model learn slower, and the mean above may be below what the model can score; "
+                      "the same crossval with --no-augment (another --out) and python -m sound_tf.compare on the two "
+                      "measure what it costs, or try more epochs (--epochs) or a smaller batch (--batch-size)"]
+    assert lines.index(warned[0]) == 2 and lines[1].startswith("mean +/- std over folds")  # beside the mean
+    assert warned[0] in (out / "report.html").read_text(encoding="utf-8")
+    assert [line for line in crossval("noaug", False)[0] if line.startswith("warning:")] == []
+
+
 def test_a_near_chance_folds_line_gives_its_own_fold_balanced_accuracy_and_evaluated_classes(tmp_path):
     """The near-chance line of a fold whose test clips hold 3 of the 4 labels, after a pending fold: its number (not
     the n-th of all folds), its balanced accuracy (0.33, where its accuracy is 0.50) and the chance of its 3 classes

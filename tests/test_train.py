@@ -1684,9 +1684,10 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
             (0.190, 2.333, 0.333, 1.889), (0.194, 2.215, 0.407, 1.906), (0.214, 2.160, 0.389, 1.843),
             (0.230, 2.160, 0.481, 1.786), (0.226, 2.057, 0.463, 1.748)]
 
-    def lines(history, augmented):
+    def lines(history, augmented, patience=None):
+        overrides = {"train.early_stopping_patience": patience} if patience is not None else None
         validation = trainer.run_validation(_written_run(tmp_path / f"run{len(list(tmp_path.iterdir()))}", history,
-                                                         augmented=augmented))
+                                                         augmented=augmented, overrides=overrides))
         return [line for line in summary_lines(fair, validation=validation) if "underfits" in line]
 
     assert lines(demo, True) == [
@@ -1695,11 +1696,16 @@ def test_a_model_that_underfits_with_augmentation_on_is_told_that_augmentation_s
         "epochs (--epochs), a larger model (model.widths), or --no-augment to check what augmentation costs this run"
         + TRAIN_RERUN]
     assert lines(demo, False) == [] and lines(demo, None) == []  # off, or not known: nothing to say of it
-    # the same accuracies, but the validation loss lowest two epochs before the end: early stopping's plateau, where
-    # more epochs would not help; one epoch before the end it was still falling
+    # the same accuracies, but the validation loss lowest two epochs before the end: with a patience of 2, early
+    # stopping's plateau, where more epochs would not help; one epoch before the end it was still falling
     plateau = demo[:6] + [(0.230, 2.160, 0.481, 1.70), (0.226, 2.057, 0.463, 1.75), (0.226, 2.05, 0.46, 1.76)]
-    assert lines(plateau, True) == []
-    assert len(lines(plateau[:-1], True)) == 1
+    assert lines(plateau, True, patience=2) == []
+    assert len(lines(plateau[:-1], True, patience=2)) == 1
+    # with the default patience (8) early stopping did not end it: the run ran out of epochs, as a cosine schedule's
+    # last ones (learning rate near 0) leave the loss flat; 180 FSDD digits kept epoch 38 of 40 and said nothing
+    assert Config().train.early_stopping_patience > 2 and len(lines(plateau, True)) == 1
+    assert len(lines(plateau, True, patience=3)) == 1  # 2 epochs after the lowest: 1 short of patience 3
+    assert lines(plateau + [(0.226, 2.05, 0.46, 1.76)], True, patience=3) == []  # 3 after it: early stopping's
     # the edges: training accuracy just under the gap above validation's best underfits, at the gap it does not
     best_val = 0.5
     below = [(0.3, 2.0, best_val, 1.5), (best_val + UNDERFIT_ACCURACY_GAP - 0.01, 1.0, 0.45, 1.4)]
