@@ -2508,7 +2508,8 @@ def test_a_search_whose_best_run_underfit_says_so_and_one_whose_best_run_learnt_
     out = tmp_path / "out"
     flags = [flag for flag in cli_flags(data, out, "--max-trials", "1") if flag != "--no-augment"]
     with monkeypatch.context() as patch:  # whatever one epoch on these tones gives, the best run underfit
-        patch.setattr(trainer, "underfit", lambda history: {"epochs": 1, "train_accuracy": 0.3, "val_accuracy": 0.4})
+        patch.setattr(trainer, "underfit",
+                      lambda history, **_: {"epochs": 1, "train_accuracy": 0.3, "val_accuracy": 0.4})
         assert tune.main(flags) == 0
     best = json.loads((out / "best_hparams.json").read_text())
     log = out / "tune.log"
