@@ -1389,12 +1389,7 @@ def test_run_search_refuses_an_out_another_process_holds_and_gives_it_back(tmp_p
                 tune.run_search(Config(), space, out, overwrite=overwrite, log=lambda m: None)
             assert str(info.value) == in_use
             assert _contents(out) == before  # nothing written, nothing deleted
-        with socket.socket() as free:
-            free.bind(("127.0.0.1", 0))
-            port = free.getsockname()[1]
-        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
-        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        _as_chief(monkeypatch)
         with pytest.raises(ConfigError) as info:  # a chief holds it as a local search does
             tune.run_search(Config(), space, out, overwrite=True, log=lambda m: None)
         assert str(info.value) == in_use and _contents(out) == before
@@ -2876,12 +2871,7 @@ def test_a_chief_keeps_no_noise_json_of_its_own_and_says_where_the_workers_keep_
         served.append((out / "noise.json").exists())
 
     monkeypatch.setattr(tune, "_serve", serve)
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    _as_chief(monkeypatch)
 
     def chief() -> list[str]:
         messages: list[str] = []
@@ -3735,9 +3725,7 @@ def test_a_python_chief_names_its_config_out_and_worker_timeout_and_the_command_
         return SimpleNamespace(oracle=oracle, search=search, save=lambda: None)
 
     monkeypatch.setattr(tune, "make_tuner", make_tuner)
-    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))
-    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    _as_chief(monkeypatch)
     for name, settings, folder, timeout in (("python", "config", "out", "worker_timeout_seconds"),
                                             ("command", "flags", "--out", "--worker-timeout")):
         out = tmp_path / name
@@ -4004,6 +3992,13 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _as_chief(monkeypatch) -> None:
+    """Make this process a distributed search's chief, its oracle on a free local port, as KerasTuner reads it."""
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
