@@ -3215,20 +3215,43 @@ def test_a_sigterm_stops_training_cleanly_and_the_same_command_resumes_after_its
     assert json.loads((out / "run_state.json").read_text())["status"] == "done"
 
 
+# python -m sound_tf.train, its fit's first batch held (a marker file written) until a signal ends it: a Ctrl-C that
+# always lands in the first epoch, however fast the run or slow the machine.
+_HELD_IN_FIRST_BATCH = """
+import runpy, sys, time
+from pathlib import Path
+import keras
+marker = Path(sys.argv.pop(1))
+class Held(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        marker.write_text("first batch")
+        while True:
+            time.sleep(0.05)
+fit = keras.Model.fit
+def held_fit(self, *args, callbacks=None, **kwargs):
+    return fit(self, *args, callbacks=[*(callbacks or []), Held()], **kwargs)
+keras.Model.fit = held_fit
+sys.argv[0] = "sound_tf.train"
+runpy.run_module("sound_tf.train", run_name="__main__", alter_sys=True)
+"""
+
+
 def test_a_run_stopped_by_ctrl_c_in_its_first_epoch_says_so_when_the_same_command_resumes_it(tmp_path, capsys):
     """A run stopped after epoch N is resumed with 'resuming the run in RUN after epoch N'; one stopped by a Ctrl-C
     in its first epoch was started again from epoch 1 correctly but without a word, as a new run's log reads. A real
-    SIGINT to a subprocess train, sent once train.log shows training about to begin and before any epoch ends: the
+    SIGINT to a subprocess train, sent while its first batch is held (_HELD_IN_FIRST_BATCH), before any epoch ends: the
     same command names the run it resumes and that it trains from epoch 1, trains every epoch once and finishes."""
     from sound_tf.trainer import read_history
 
     data = make_tree(tmp_path / "data", clips_per_class=8, corrupt=False)
-    out = tmp_path / "run"
+    out, in_epoch = tmp_path / "run", tmp_path / "in_first_epoch"
     cmd = [sys.executable, "-m", "sound_tf.train", *_flags(data, out, "--epochs", "2", "--no-augment")]
-    first = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE,
+    # The child holds its first batch until the SIGINT: sent once train.log said training was about to begin, it
+    # came after both epochs of this tiny run had ended when the machine was loaded (the child finished, code 0).
+    first = subprocess.Popen([sys.executable, "-c", _HELD_IN_FIRST_BATCH, str(in_epoch), *cmd[3:]],
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    # the line just before model.fit: its first epoch begins
-    _wait_for(first, lambda: "augment: off" in (out / "train.log").read_text())
+    _wait_for(first, in_epoch.is_file)
     first.send_signal(signal.SIGINT)
     said, err = first.communicate(timeout=60)
     assert first.returncode == 130, (first.returncode, said[-2000:], err[-2000:])
