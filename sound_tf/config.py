@@ -768,6 +768,12 @@ class TrainConfig:
         ``constant`` start at the full rate and do not use it.
     early_stopping_patience : int
         Epochs without a better validation loss before stopping; the best weights are restored.
+    min_steps_per_epoch : int
+        Fewest batches in a training epoch. A training split with fewer batches than this is cycled through
+        (each pass shuffled, cropped and augmented afresh, :func:`sound_tf.pipeline.training_dataset`) so
+        that an epoch still makes this many updates: patience, warm-up and the schedule count epochs, and
+        108 clips in batches of 32 made 3 updates an epoch, too few for augmented training to leave chance
+        before early stopping ended it (README, "On a small dataset"). 1 makes every epoch one pass.
     label_smoothing : float
     class_weights : bool
         Weight the loss by inverse class frequency.
@@ -785,6 +791,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_epochs: int = 2
     early_stopping_patience: int = 8
+    min_steps_per_epoch: int = 16
     label_smoothing: float = 0.0
     class_weights: bool = False
     seed: int = 0
@@ -805,6 +812,8 @@ class TrainConfig:
                f"train.warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}")
         _check(isinstance(self.early_stopping_patience, int) and self.early_stopping_patience >= 1,
                f"train.early_stopping_patience must be an integer >= 1, got {self.early_stopping_patience!r}")
+        _check(isinstance(self.min_steps_per_epoch, int) and self.min_steps_per_epoch >= 1,
+               f"train.min_steps_per_epoch must be an integer >= 1, got {self.min_steps_per_epoch!r}")
         _check(0 <= float(self.label_smoothing) < 1,
                f"train.label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         check_seed("train.seed", self.seed)

@@ -280,6 +280,19 @@ def batches_per_epoch(num_clips: int, batch_size: int) -> int:
     return max(1, whole)
 
 
+def steps_per_epoch(num_clips: int, batch_size: int, min_steps: int = 1) -> int:
+    """Batches in one epoch of :func:`training_dataset`: a pass's (:func:`batches_per_epoch`), or ``min_steps``
+    (``train.min_steps_per_epoch``) when a pass has fewer, as the clips are then cycled through."""
+    if not is_whole(min_steps) or min_steps < 1:
+        raise ConfigError(f"steps_per_epoch: min_steps must be a whole number >= 1, got {min_steps!r}")
+    return max(batches_per_epoch(num_clips, batch_size), int(min_steps))
+
+
+def cycles_clips(num_clips: int, batch_size: int, min_steps: int) -> bool:
+    """Whether a training epoch cycles through the clips: one pass has fewer than ``min_steps`` batches."""
+    return batches_per_epoch(num_clips, batch_size) < min_steps
+
+
 def _seeded_shuffle(ds: tf.data.Dataset, buffer: int, seed: tf.Tensor) -> tf.data.Dataset:
     """``ds.shuffle(buffer, seed)`` with a seed tensor, built inside a ``tf.data`` function.
 
@@ -329,6 +342,11 @@ def training_dataset(
     dataset twice gives the same batches. ``epochs=None`` streams epochs endlessly (train with
     ``fit(..., steps_per_epoch=...)``; each epoch is ``sound_tf.trainer.steps_per_epoch`` batches).
 
+    An epoch is one pass over the clips, unless a pass has fewer than ``train.min_steps_per_epoch`` batches
+    (:func:`cycles_clips`): the clips then form an endless stream of passes, pass ``p`` shuffled, cropped
+    and augmented by keys of ``p``, and epoch ``e`` is that stream's batches ``e * steps`` to
+    ``(e + 1) * steps - 1`` (:func:`steps_per_epoch`), batches running on from one pass into the next.
+
     When the clips fit the memory cache, the dataset runs without tf.data's autotuner and with one
     intra-op thread per example (one call per core; :func:`training_options`), and keeps
     :data:`TRAINING_PREFETCH_BATCHES` batches ready; otherwise tf.data's defaults apply.
@@ -374,8 +392,9 @@ def training_dataset(
                           f"[{classes}], one weight per class of the config")
     table = None if class_weights is None else tf.constant(class_weights, tf.float32)
 
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        keys = epoch_keys(seed, epoch)  # [3, 2]: shuffle, partners, draws
+    def one_pass(number: tf.Tensor) -> tf.data.Dataset:
+        """Pass ``number``'s examples, unbatched: an epoch's, or with cycled clips a pass's of the stream."""
+        keys = epoch_keys(seed, number)  # [3, 2]: shuffle, partners, draws
         # Example i's seed is (this epoch's draw word, i): like stateless_fold_in(keys[2], i), the word drawn once.
         draw_word = tf.random.stateless_uniform([], seed=keys[2], minval=0, maxval=2**31 - 1, dtype=tf.int32)
         streams = (_seeded_shuffle(source, buffer, keys[0, 0]).enumerate(),)
@@ -401,15 +420,21 @@ def training_dataset(
                 wave = waveform_augmenter(wave, aug_seed)
             return tf.ensure_shape(wave, [length]), label  # [length], [classes]
 
-        ds = tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)
-        ds = ds.batch(config.train.batch_size, drop_remainder=drop_remainder)
-        if table is not None:
-            ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
-        return ds
+        return tf.data.Dataset.zip(streams).map(per_example, num_parallel_calls=AUTOTUNE)
 
-    numbers = (tf.data.Dataset.counter(first_epoch) if epochs is None
-               else tf.data.Dataset.range(first_epoch, first_epoch + epochs))
-    ds = numbers.flat_map(one_epoch)
+    batch, min_steps = config.train.batch_size, config.train.min_steps_per_epoch
+    if not cycles_clips(len(paths), batch, min_steps):  # an epoch is one pass, its last partial batch dropped
+        numbers = (tf.data.Dataset.counter(first_epoch) if epochs is None
+                   else tf.data.Dataset.range(first_epoch, first_epoch + epochs))
+        ds = numbers.flat_map(lambda epoch: one_pass(epoch).batch(batch, drop_remainder=drop_remainder))
+    else:  # an epoch is min_steps batches of an endless stream of passes, whole batches across their seams
+        first_clip = first_epoch * min_steps * batch  # where epoch first_epoch starts in the stream
+        ds = tf.data.Dataset.counter(first_clip // len(paths)).flat_map(one_pass).skip(first_clip % len(paths))
+        ds = ds.batch(batch, drop_remainder=True)
+        if epochs is not None:
+            ds = ds.take(epochs * min_steps)
+    if table is not None:
+        ds = ds.map(lambda x, y: (x, y, tf.linalg.matvec(y, table)))  # soft labels -> mixed weights
     if cache is None:  # files read every epoch: leave the parallel reads to the autotuner
         return ds.prefetch(AUTOTUNE)
     return ds.prefetch(TRAINING_PREFETCH_BATCHES).with_options(training_options())
@@ -501,7 +526,8 @@ def label_arrays(items: Sequence[object]) -> tuple[list[str], list[int]]:
 
 __all__ = [
     "decode_wav_file", "pad_or_crop", "random_pad_or_crop", "sliding_windows", "num_windows",
-    "training_dataset", "epoch_keys", "batches_per_epoch", "drops_remainder", "evaluation_dataset", "window_dataset",
+    "training_dataset", "epoch_keys", "batches_per_epoch", "steps_per_epoch", "cycles_clips", "drops_remainder",
+    "evaluation_dataset", "window_dataset",
     "predict_logits", "class_weight_table",
     "fits_memory_cache", "memory_cache_format", "memory_cache_plan", "memory_cache_budget_bytes", "as_float",
     "label_arrays", "training_options",

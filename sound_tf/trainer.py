@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
-from .config import NOISE_FILENAME, Config, apply_overrides, saved_fingerprint
+from .config import NOISE_FILENAME, Config, TrainConfig, apply_overrides, saved_fingerprint
 from .datasets import (SILENCE_CSV, SKIPPED_CSV, SPLIT_CSV, PreparedData, folds_held_apart, longer_than_clip,
                        prepare_dataset, read_split_csv)
 from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
@@ -576,8 +576,20 @@ def lr_schedule(config: Config, steps_per_epoch: int) -> Any:
 
 
 def steps_per_epoch(num_train: int, config: Config) -> int:
-    """Batches per epoch of the training pipeline (:func:`sound_tf.pipeline.batches_per_epoch`)."""
-    return pipeline.batches_per_epoch(num_train, config.train.batch_size)
+    """Batches per epoch of the training pipeline (:func:`sound_tf.pipeline.steps_per_epoch`): a pass's, at least
+    ``train.min_steps_per_epoch``."""
+    return pipeline.steps_per_epoch(num_train, config.train.batch_size, config.train.min_steps_per_epoch)
+
+
+def cycled_note(num_train: int, config: Config) -> str | None:
+    """The line saying that an epoch cycles through a small training split, or ``None`` when it is one pass."""
+    batch, steps = config.train.batch_size, config.train.min_steps_per_epoch
+    if not pipeline.cycles_clips(num_train, batch, steps):
+        return None
+    clips = f"{num_train} training clip{'s' if num_train != 1 else ''}"
+    return (f"an epoch is {steps} batches of {batch} (train.min_steps_per_epoch): {steps * batch / num_train:.1f} "
+            f"passes over the {clips}, each shuffled, cropped and augmented afresh, as one pass makes "
+            f"{pipeline.batches_per_epoch(num_train, batch)}")
 
 
 def compile_for_training(model: keras.Model, config: Config, steps: int) -> keras.Model:
@@ -775,10 +787,14 @@ def few_steps_warning(num_train: int, config: Config) -> str | None:
     epochs, patience = config.train.epochs, config.train.early_stopping_patience
     stoppable = epochs > patience + 1  # early stopping stops after epoch patience + 1 at the earliest
     size = smaller_batch(num_train, config)
+    floor = TrainConfig.min_steps_per_epoch  # a run that lowered it is pointed back at the default
     advice = (f"; --batch-size {size} gives {pipeline.batches_per_epoch(num_train, size)} steps per epoch"
               if size is not None else "; more training clips, or more epochs and a larger "
                                        "train.early_stopping_patience, give it more" if stoppable else
               "; more training clips or more epochs give it more")
+    if floor > steps:
+        advice += (f"; --set train.min_steps_per_epoch={floor} (the default) makes each epoch {floor} steps, cycling "
+                   f"through the clips")
     why = (f"early stopping (train.early_stopping_patience {patience} epochs) may end training after too few "
            f"updates for the model to learn" if stoppable else
            f"its {epochs} epoch{'s make' if epochs != 1 else ' makes'} {epochs * steps} update"
@@ -1000,6 +1016,8 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
         log(augment.summary_line(config, noise_folder=noise_folder))
         if (few := few_steps_warning(len(train_paths), config)) is not None:
             log(few)
+        if (cycled := cycled_note(len(train_paths), config)) is not None:
+            log(cycled)
         if note_imbalance and (uneven := imbalance_note([item.label for item in data.splits["train"]],
                                                         config)) is not None:
             log(uneven)

@@ -19,7 +19,7 @@ SR = 8000
 
 def _config(**overrides) -> Config:
     base = {"audio.sample_rate_hz": SR, "audio.clip_seconds": 0.5, "labels": ["a", "b", "c"],
-            "train.batch_size": 4, "train.seed": 7}
+            "train.batch_size": 4, "train.seed": 7, "train.min_steps_per_epoch": 1}  # an epoch: one pass
     return apply_overrides(Config(), {**base, **overrides})
 
 
@@ -172,6 +172,52 @@ def _check_resumed_epochs(tmp_path, augment):
     np.testing.assert_array_equal(waves(endless.take(per_epoch)), epochs[2])
     with pytest.raises(ValueError, match="first_epoch"):
         pipeline.training_dataset(paths, labels, config, first_epoch=-1)
+
+
+def _numbered_files(tmp_path, count: int) -> tuple[list[str], list[int]]:
+    """``count`` files whose constant amplitude, 0.01 * (number + 1), says which file a cropped clip came from."""
+    paths = [_write(tmp_path / f"clip_{k}.wav", np.full(int(SR * 0.8), 0.01 * (k + 1), np.float32))
+             for k in range(count)]
+    return paths, [k % 3 for k in range(count)]
+
+
+def test_a_small_split_is_cycled_so_that_an_epoch_has_min_steps_batches(tmp_path, monkeypatch):
+    """12 clips in batches of 4 make 3 batches a pass; with train.min_steps_per_epoch 5 an epoch is 5 whole batches
+    of a stream of passes (20 clips: 1 pass and 8 clips of the next), each pass holding every clip once, in an
+    order of its own and with draws of its own, and a run resumed at epoch 1 gets the stream from clip 20."""
+    config = _config(**{"train.min_steps_per_epoch": 5})
+    paths, labels = _numbered_files(tmp_path, 12)
+    assert pipeline.cycles_clips(12, 4, 5) and not pipeline.cycles_clips(12, 4, 3)
+    assert pipeline.steps_per_epoch(12, 4, 5) == 5 and pipeline.steps_per_epoch(12, 4, 1) == 3
+    assert pipeline.steps_per_epoch(100, 4, 16) == 25  # a pass of 25 batches is one epoch
+    spied_crop = _seed_marking_crop(pipeline.random_pad_or_crop)  # samples 0-1: the example's crop seed
+    monkeypatch.setattr(pipeline, "random_pad_or_crop", spied_crop)
+
+    def stream(first_epoch: int, epochs: int) -> np.ndarray:
+        batches = [w.numpy() for w, _ in pipeline.training_dataset(paths, labels, config, first_epoch=first_epoch,
+                                                                   epochs=epochs)]
+        assert all(len(b) == 4 for b in batches)  # whole batches across the passes' seams
+        return np.concatenate(batches)  # [clips, samples]
+
+    three = stream(0, 3)
+    assert len(three) == 3 * 5 * 4
+    clip = np.round(three[:, 2:].max(axis=1) / 0.01).astype(int) - 1  # which file each example is
+    passes = clip[:48].reshape(4, 12)
+    for order in passes:
+        assert sorted(order) == list(range(12))
+    assert len({tuple(order) for order in passes}) == 4  # each pass shuffled afresh
+    seeds = {tuple(row) for row in three[:48, :2]}
+    assert len(seeds) == 48  # and every example of every pass its own draws
+    np.testing.assert_array_equal(stream(1, 2), three[20:])
+    endless = pipeline.training_dataset(paths, labels, config, first_epoch=2, epochs=None)
+    np.testing.assert_array_equal(np.concatenate([w.numpy() for w, _ in endless.take(5)]), three[40:])
+
+
+def test_min_steps_per_epoch_is_a_whole_number_of_one_or_more():
+    with pytest.raises(ConfigError, match="train.min_steps_per_epoch must be an integer >= 1, got 0"):
+        _config(**{"train.min_steps_per_epoch": 0})
+    with pytest.raises(ConfigError, match="min_steps must be a whole number >= 1"):
+        pipeline.steps_per_epoch(12, 4, 0)
 
 
 def test_later_epochs_are_served_from_the_memory_cache(tmp_path):

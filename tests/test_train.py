@@ -2449,16 +2449,25 @@ def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_
     recordings after its first epochs, keeping epoch 1's weights, at chance, and nothing said why."""
     from sound_tf import trainer
 
-    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8,
+                                        "train.min_steps_per_epoch": 1})
     assert trainer.few_steps_warning(44, config) == (
         "warning: 44 training clips in batches of 32 make 2 steps per epoch: early stopping "
         "(train.early_stopping_patience 8 epochs) may end training after too few updates for the model to learn; "
-        "--batch-size 8 gives 5 steps per epoch")
+        "--batch-size 8 gives 5 steps per epoch"
+        "; --set train.min_steps_per_epoch=16 (the default) makes each epoch 16 steps, cycling through the clips")
     assert trainer.few_steps_warning(160, config) is None  # 5 steps
     assert "make 4 steps per epoch" in trainer.few_steps_warning(159, config)  # 4 whole batches, the rest dropped
     assert [trainer.smaller_batch(n, config) for n in (44, 159, 100, 9, 4)] == [8, 16, 16, None, None]
     assert trainer.smaller_batch(44, apply_overrides(config, {"train.batch_size": 24})) == 8
     assert "more training clips, or more epochs" in trainer.few_steps_warning(6, config)
+    # at the default train.min_steps_per_epoch, 44 clips make 16 steps an epoch, cycled: no warning, a note
+    default = apply_overrides(config, {"train.min_steps_per_epoch": 16})
+    assert trainer.steps_per_epoch(44, default) == 16 and trainer.few_steps_warning(44, default) is None
+    assert trainer.cycled_note(44, default) == (
+        "an epoch is 16 batches of 32 (train.min_steps_per_epoch): 11.6 passes over the 44 training clips, each "
+        "shuffled, cropped and augmented afresh, as one pass makes 2")
+    assert trainer.cycled_note(512, default) is None and trainer.steps_per_epoch(544, default) == 17
 
 
 def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_updates_in_all():
@@ -2468,13 +2477,15 @@ def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_u
     from sound_tf import trainer
 
     config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 10,
-                                        "train.epochs": 6})
+                                        "train.epochs": 6, "train.min_steps_per_epoch": 1})
     assert trainer.few_steps_warning(48, config) == (
         "warning: 48 training clips in batches of 32 make 2 steps per epoch: its 6 epochs make 12 updates in all, "
-        "likely too few for the model to learn; --batch-size 8 gives 6 steps per epoch")
+        "likely too few for the model to learn; --batch-size 8 gives 6 steps per epoch"
+        "; --set train.min_steps_per_epoch=16 (the default) makes each epoch 16 steps, cycling through the clips")
     assert trainer.few_steps_warning(6, config) == (  # no smaller batch gives 5 steps: more epochs help, not patience
         "warning: 6 training clips in batches of 32 make 1 step per epoch: its 6 epochs make 6 updates in all, "
-        "likely too few for the model to learn; more training clips or more epochs give it more")
+        "likely too few for the model to learn; more training clips or more epochs give it more"
+        "; --set train.min_steps_per_epoch=16 (the default) makes each epoch 16 steps, cycling through the clips")
     # best at epoch 1 and no better for 10 epochs: Keras stops after epoch 11 at the earliest, the last of 11
     at_patience = apply_overrides(config, {"train.epochs": 11})
     assert "its 11 epochs make 22 updates in all" in trainer.few_steps_warning(48, at_patience)
@@ -2675,7 +2686,8 @@ def test_the_batch_size_advice_is_the_largest_power_of_two_that_gives_five_steps
     32: 16 gives 3 steps, 8 gives 6; 10 would give 5 too, but is no power of two)."""
     from sound_tf import pipeline, trainer
 
-    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8,
+                                        "train.min_steps_per_epoch": 1})
     for clips in (50, 44, 70):
         powers = [s for s in (2, 4, 8, 16) if pipeline.batches_per_epoch(clips, s) >= trainer.MIN_STEPS_PER_EPOCH]
         assert trainer.smaller_batch(clips, config) == max(powers), clips
@@ -2686,7 +2698,8 @@ def test_a_warning_of_one_training_clip_says_it_makes_its_steps():
     """'1 training clip in batches of 32 make 1 step per epoch': the count was singular, its verb not."""
     from sound_tf import trainer
 
-    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8})
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.early_stopping_patience": 8,
+                                        "train.min_steps_per_epoch": 1})
     assert trainer.few_steps_warning(1, config).startswith(
         "warning: 1 training clip in batches of 32 makes 1 step per epoch: ")
     assert trainer.few_steps_warning(2, config).startswith("warning: 2 training clips in batches of 32 make 1 step ")
@@ -2697,7 +2710,7 @@ def test_the_chance_warning_measures_against_the_most_common_class_and_counts_st
     not one over the classes (0.5); 5 steps per epoch are enough (no batch-size advice); 1 step is 'step'."""
     from sound_tf import pipeline, trainer
 
-    config = apply_overrides(Config(), {"train.batch_size": 32})
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.min_steps_per_epoch": 1})
     history = {"loss": [1.0], "val_loss": [0.9], "val_accuracy": [0.6]}
     uneven = [0, 0, 0, 1]
     baseline = Counter(uneven).most_common(1)[0][1] / len(uneven)
