@@ -587,8 +587,9 @@ def cycled_note(num_train: int, config: Config) -> str | None:
     if not pipeline.cycles_clips(num_train, batch, steps):
         return None
     clips = f"{num_train} training clip{'s' if num_train != 1 else ''}"
+    fresh = "shuffled, cropped and augmented" if augments(config) else "shuffled and cropped"
     return (f"an epoch is {steps} batches of {batch} (train.min_steps_per_epoch): {steps * batch / num_train:.1f} "
-            f"passes over the {clips}, each shuffled, cropped and augmented afresh, as one pass makes "
+            f"passes over the {clips}, each {fresh} afresh, as one pass makes "
             f"{pipeline.batches_per_epoch(num_train, batch)}")
 
 

@@ -2468,6 +2468,8 @@ def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_
         "an epoch is 16 batches of 32 (train.min_steps_per_epoch): 11.6 passes over the 44 training clips, each "
         "shuffled, cropped and augmented afresh, as one pass makes 2")
     assert trainer.cycled_note(512, default) is None and trainer.steps_per_epoch(544, default) == 17
+    plain = apply_overrides(default, {"augment.enabled": False})  # --no-augment: no word of augmentation
+    assert ", each shuffled and cropped afresh, as one pass makes 2" in trainer.cycled_note(44, plain)
 
 
 def test_a_small_training_split_in_a_run_early_stopping_cannot_end_is_told_its_updates_in_all():
