@@ -500,8 +500,8 @@ def test_every_set_flag_that_names_no_setting_is_refused_with_its_flag_in_one_me
              "(did you mean features.num_mel_bins?); "
              "--set epochs=3: 'epochs' is not SECTION.KEY (did you mean train.epochs?); "
              "--set train.foo=1: unknown key 'foo' in [train]; known keys in [train]: epochs, batch_size, "
-             "learning_rate, weight_decay, schedule, warmup_epochs, early_stopping_patience, label_smoothing, "
-             "class_weights, seed, shuffle_buffer")):
+             "learning_rate, weight_decay, schedule, warmup_epochs, early_stopping_patience, min_steps_per_epoch, "
+             "label_smoothing, class_weights, seed, shuffle_buffer")):
         with pytest.raises(ConfigError) as info:
             config_from_flags(*flags)
         assert str(info.value) == message, flags
@@ -2559,7 +2559,7 @@ def test_a_training_split_of_uneven_classes_is_told_of_class_weights(tmp_path):
 def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     from sound_tf import trainer
 
-    config = apply_overrides(Config(), {"train.batch_size": 32})
+    config = apply_overrides(Config(), {"train.batch_size": 32, "train.min_steps_per_epoch": 1})  # an epoch: one pass
     history = {"loss": [1.4, 1.3, 1.2], "val_loss": [1.386, 1.39, 1.387], "val_accuracy": [0.25, 0.5, 0.25]}
     balanced = [0, 0, 1, 1, 2, 2, 3, 3]  # the kept epoch (1: the lowest val_loss) is at 0.25, the baseline
     assert trainer.chance_level_warning(kept(history), config, balanced, 44, cropped=True) == (
@@ -2571,6 +2571,9 @@ def test_a_model_no_better_than_chance_is_warned_about(tmp_path, monkeypatch):
     assert trainer.chance_level_warning(kept(history), config, [0, 0, 0, 1], 4000, cropped=True) is not None
     better = kept({**history, "val_accuracy": [0.375, 0.5, 0.25]})
     assert trainer.chance_level_warning(better, config, balanced, 44, cropped=True) is None
+    # at the default train.min_steps_per_epoch the 44 clips make 16 steps an epoch: no batch-size advice
+    cycled = apply_overrides(config, {"train.min_steps_per_epoch": 16})
+    assert "check the labels" in trainer.chance_level_warning(kept(history), cycled, balanced, 44, cropped=True)
     # in a run: the log line after how training ended (its balanced accuracy scripted as its accuracy is)
     lines: list[str] = []
     monkeypatch.setattr(trainer, "balanced_accuracy", lambda *args: 0.0)
