@@ -65,8 +65,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                              "the words)")
     parser.add_argument("--model", choices=["default", "seed_cnn"], help="architecture")
     parser.add_argument("--epochs", type=int,
-                        help="the most passes over the training clips (default: the recipe's; 60 for a folder of "
-                             "recordings); early stopping ends training sooner, once the validation loss has not "
+                        help="the most epochs, each a pass over the training clips or, for a split that makes "
+                             "fewer than train.min_steps_per_epoch batches, that many batches of its passes (default: "
+                             "the recipe's; 60 for a folder of recordings); early stopping ends training sooner, once the validation loss has not "
                              "improved for train.early_stopping_patience epochs, so a larger number seldom trains "
                              "longer")
     parser.add_argument("--batch-size", type=int,

@@ -588,7 +588,8 @@ def cycled_note(num_train: int, config: Config) -> str | None:
         return None
     clips = f"{num_train} training clip{'s' if num_train != 1 else ''}"
     fresh = "shuffled, cropped and augmented" if augments(config) else "shuffled and cropped"
-    return (f"an epoch is {steps} batches of {batch} (train.min_steps_per_epoch): {steps * batch / num_train:.1f} "
+    # two decimals: the demo's 512 of 504 clips read '1.0 passes', as if it were one
+    return (f"an epoch is {steps} batches of {batch} (train.min_steps_per_epoch): {steps * batch / num_train:.2f} "
             f"passes over the {clips}, each {fresh} afresh, as one pass makes "
             f"{pipeline.batches_per_epoch(num_train, batch)}")
 

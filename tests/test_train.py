@@ -2465,9 +2465,10 @@ def test_a_small_training_split_is_warned_about_with_a_batch_size_that_gives_it_
     default = apply_overrides(config, {"train.min_steps_per_epoch": 16})
     assert trainer.steps_per_epoch(44, default) == 16 and trainer.few_steps_warning(44, default) is None
     assert trainer.cycled_note(44, default) == (
-        "an epoch is 16 batches of 32 (train.min_steps_per_epoch): 11.6 passes over the 44 training clips, each "
+        "an epoch is 16 batches of 32 (train.min_steps_per_epoch): 11.64 passes over the 44 training clips, each "
         "shuffled, cropped and augmented afresh, as one pass makes 2")
     assert trainer.cycled_note(512, default) is None and trainer.steps_per_epoch(544, default) == 17
+    assert ": 1.02 passes over the 504 training clips" in trainer.cycled_note(504, default)  # the demo's, not '1.0'
     plain = apply_overrides(default, {"augment.enabled": False})  # --no-augment: no word of augmentation
     assert ", each shuffled and cropped afresh, as one pass makes 2" in trainer.cycled_note(44, plain)
 
