@@ -67,9 +67,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int,
                         help="the most epochs, each a pass over the training clips or, for a split that makes "
                              "fewer than train.min_steps_per_epoch batches, that many batches of its passes (default: "
-                             "the recipe's; 60 for a folder of recordings); early stopping ends training sooner, once the validation loss has not "
-                             "improved for train.early_stopping_patience epochs, so a larger number seldom trains "
-                             "longer")
+                             "the recipe's; 60 for a folder of recordings); early stopping ends training sooner, "
+                             "once the validation loss has not improved for train.early_stopping_patience epochs, so "
+                             "a larger number seldom trains longer")
     parser.add_argument("--batch-size", type=int,
                         help="clips per update of the model (default: the recipe's; 32 for a folder of recordings); "
                              "a few dozen training clips learn better with a small one, e.g. 4")
