@@ -12,7 +12,9 @@ per arm of the ablation with its spread. Cross-validations run on the same folds
 by fold, each against the first given: the differences, their mean and spread, the folds each wins and an exact
 Wilcoxon signed-rank test's p-value. Train runs scored on the same test clips are compared clip by clip, each against
 the first given, from their ``errors.csv``: the clips both get right, each alone, neither, and an exact McNemar test's
-p-value. Nothing is trained or loaded, and TensorFlow is not imported.
+p-value; and so are paired cross-validations, over all their folds' test clips pooled, from each fold's
+``errors.csv`` (over 5 folds the Wilcoxon test gives no p below 0.0625). Nothing is trained or loaded, and TensorFlow
+is not imported.
 
 A folder that is not a run itself stands for the runs in it, down to two levels (``runs/`` with its
 train and crossval folders and a tuning job's ``best_run``), in name order. A run that cannot be read (a
@@ -92,6 +94,8 @@ class RunSummary:
     #: ``folds.csv``'s rows of the fold when its folder is gone; ``None``: neither says)
     fold_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     fold_tests: dict[str, str | None] = field(default_factory=dict)
+    #: each fold's test clips that :attr:`fold_tests` is the digest of, as :attr:`test_keys` names a train run's
+    fold_test_keys: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     #: a cross-validation's finished folds' ``metrics.json`` as read (``{}`` for a fold folder deleted since), which
     #: :func:`paired_comparisons` asks whether a fold scored near chance
     fold_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -458,21 +462,23 @@ def _crossval_summary(run_dir: Path, settings: dict[str, Any], root: str | None)
         summary.test_set = _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", ""),
                                               row.get("fold", "")) for row in rows if row.get("fold") in scored])
         summary.data, summary.data_clips = _data_digest(rows, root)
-    summary.fold_tests = {str(fold): _fold_test_set(run_dir / f"fold_{fold}", str(fold), rows, root)
-                          for fold in done}
+    for fold in done:
+        tested = _fold_test_set(run_dir / f"fold_{fold}", str(fold), rows, root)
+        summary.fold_tests[str(fold)], summary.fold_test_keys[str(fold)] = _test_set_digest(tested), frozenset(tested)
     return summary
 
 
-def _fold_test_set(fold_dir: Path, fold: str, folds_rows: Sequence[dict[str, str]], root: str | None) -> str | None:
-    """The digest of the clips a crossval's fold tested: its ``split.csv``'s test rows (with ``data.other_label``
-    a share of the other class's files, which ``folds.csv`` does not tell), or ``folds.csv``'s rows of the fold when
-    its folder is gone; ``None`` when neither file says."""
+def _fold_test_set(fold_dir: Path, fold: str, folds_rows: Sequence[dict[str, str]],
+                   root: str | None) -> list[tuple[str, str]]:
+    """The clips a crossval's fold tested, each as its path under ``data.path`` (:func:`_clip_key`) and its label:
+    its ``split.csv``'s test rows (with ``data.other_label`` a share of the other class's files, which ``folds.csv``
+    does not tell), or ``folds.csv``'s rows of the fold when its folder is gone; none when neither file says."""
     split = fold_dir / "split.csv"
     if split.is_file():
         rows = [row for row in _read_csv_rows(split, ("split", "path", "label")) if row.get("split") == "test"]
     else:
         rows = [row for row in folds_rows if row.get("fold") == fold]
-    return _test_set_digest([(_clip_key(row.get("path", ""), root), row.get("label", "")) for row in rows])
+    return [(_clip_key(row.get("path", ""), root), row.get("label", "")) for row in rows]
 
 
 def summarise(run_dir: str | os.PathLike) -> RunSummary:
@@ -841,13 +847,18 @@ class PairedFolds:
     #: the folds either run scored near chance on (:func:`sound_tf.metrics.near_chance` of its ``metrics.json``):
     #: the fold, the run's index, its balanced accuracy and its chance level, in the order of ``folds``
     near_chance: list[tuple[str, int, float, float]] = field(default_factory=list)
+    #: the two clip by clip, over the test clips of every fold pooled (:func:`_pooled_clips`), or why not: the message
+    #: of a fold's ``errors.csv`` that is missing or does not fit; both ``None`` when the folds are not paired
+    over_clips: PairedClips | None = None
+    over_clips_why: str | None = None
 
 
 def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
     """Each cross-validation after the first one given against that first (none with fewer than two): unpaired with
     :func:`_not_paired`'s reason, or paired on the same folds and test clips, each score both give on every fold
     with its differences, their mean +- standard deviation, how many folds each one wins, ties counted, and the
-    exact Wilcoxon test's p-value (:func:`wilcoxon_p`)."""
+    exact Wilcoxon test's p-value (:func:`wilcoxon_p`); and clip by clip over the folds' test clips pooled, with
+    the exact McNemar test's p-value, or why not (:func:`_pooled_clips`)."""
     crossvals = [index for index, summary in enumerate(summaries) if summary.kind == "crossval"]
     if len(crossvals) < 2:
         return []
@@ -872,7 +883,23 @@ def paired_comparisons(summaries: Sequence[RunSummary]) -> list[PairedFolds]:
             paired.outcomes[score] = (outcomes[1], outcomes[-1], outcomes[0])
             paired.p[score] = wilcoxon_p(diffs)
         paired.near_chance = _near_chance_folds([(first, a), (index, b)], paired.folds)
+        paired.over_clips, paired.over_clips_why = _pooled_clips(first, a, index, b, paired.folds)
     return comparisons
+
+
+def _pooled_clips(first: int, a: RunSummary, other: int, b: RunSummary,
+                  folds: Sequence[str]) -> tuple[PairedClips | None, str | None]:
+    """Two crossvals paired over ``folds`` (the same test clips in each: :func:`_not_paired`), clip by clip over
+    every fold's test clips pooled, a clip keyed by its fold, from each fold's ``errors.csv``
+    (:func:`_pooled_misclassified`): the counts and the exact McNemar test's p-value, or ``None`` and the message of
+    the first ``errors.csv`` that is missing or does not fit."""
+    try:
+        wrong_a = _pooled_misclassified(a, folds)
+        wrong_b = _pooled_misclassified(b, folds)
+    except CompareError as exc:
+        return None, str(exc)
+    clips = sum(len(a.fold_test_keys.get(fold, ())) for fold in folds)
+    return _clip_counts(first, other, clips, wrong_a, wrong_b), None
 
 
 #: The decimals the differences are rounded to before the Wilcoxon test (as the ties of the wins, losses and ties: a
@@ -943,7 +970,9 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
     """:func:`paired_comparisons` as a paper compares cross-validations: for each, one line saying why it is not
     paired, or a table of each fold's difference (accuracies in percentage points, macro F1 to 3 decimals), their
     mean +- standard deviation, the folds the other wins, loses and ties and the exact Wilcoxon test's p-value
-    (:func:`wilcoxon_p`), per score."""
+    (:func:`wilcoxon_p`), per score; under it, the block of the two over their folds' test clips pooled, as
+    :func:`paired_clips_lines` prints two train runs', or one line naming the fold's ``errors.csv`` that kept it
+    out and why."""
     lines: list[str] = []
     for paired in comparisons:
         first, other = names[paired.first], names[paired.other]
@@ -966,6 +995,13 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
             lines.append(_near_chance_line(paired, names))
         if (floor := _p_floor_line(paired)) is not None:
             lines.append(floor)
+        if paired.over_clips is not None:
+            folds = counted(len(paired.folds), "folds")
+            lines.extend(_mcnemar_block(paired.over_clips, first, other, f"pooled over the test clips of the same "
+                                                                         f"{folds}, {paired.over_clips.clips} in all"))
+        elif paired.over_clips_why is not None:
+            lines.append(_not_paired_clips_line(NotPairedClips(paired.first, (paired.other,), paired.over_clips_why),
+                                                names))
     return lines
 
 
@@ -1028,17 +1064,23 @@ def _near_chance_line(paired: PairedFolds, names: Sequence[str]) -> str:
 #: ``--csv``'s columns of a paired comparison (:class:`PairedFolds`), after each score's spread, when two or more
 #: crossvals are compared: the run measured against, the folds paired, then per score the differences' mean and
 #: population std (fractions, as the scores), the folds won, lost and tied and the Wilcoxon test's p-value
-#: (:func:`wilcoxon_p`), then why a crossval is not paired.
+#: (:func:`wilcoxon_p`), then why a crossval is not paired; then its folds' test clips pooled
+#: (:attr:`PairedFolds.over_clips`): their count, the clips both right, the first alone, the other alone, neither, and
+#: the McNemar test's p-value (:func:`mcnemar_p`).
 PAIRED_PARTS = ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")  # each score's, paired_<score>_<part>
+PAIRED_CLIP_COLUMNS = ("paired_clips", "paired_both_right", "paired_only_first", "paired_only_other",
+                       "paired_both_wrong", "paired_mcnemar_p")
 PAIRED_COLUMNS = ("paired_against", "paired_folds",
-                  *(f"paired_{score}_{part}" for score in SCORES for part in PAIRED_PARTS), "paired_note")
+                  *(f"paired_{score}_{part}" for score in SCORES for part in PAIRED_PARTS), "paired_note",
+                  *PAIRED_CLIP_COLUMNS)
 
 
 def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[list[Any]]:
     """Each run's cells of :data:`PAIRED_COLUMNS` (``[]`` each when fewer than two crossvals are compared): empty on
     the first crossval's row and on a row that is not a crossval's; a crossval not paired names the run it is not
     paired with and why (``paired_note``), its numbers empty; a paired one its numbers as numbers, empty for a score
-    some fold does not give."""
+    some fold does not give, and its pooled clips' counts and McNemar p (:data:`PAIRED_CLIP_COLUMNS`) empty when a
+    fold's ``errors.csv`` kept them out (the line printed under its table says why)."""
     if not comparisons:
         return [[] for _ in names]
     cells: list[list[Any]] = [[""] * len(PAIRED_COLUMNS) for _ in names]
@@ -1049,8 +1091,12 @@ def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
                 numbers.extend([paired.mean[score], paired.std[score], *paired.outcomes[score], paired.p[score]])
             else:
                 numbers.extend([""] * len(PAIRED_PARTS))
+        clips = paired.over_clips
         cells[paired.other] = [names[paired.first], "" if paired.why is not None else len(paired.folds), *numbers,
-                               paired.why or ""]
+                               paired.why or "",
+                               *([""] * len(PAIRED_CLIP_COLUMNS) if clips is None else
+                                 [clips.clips, clips.both_right, clips.only_first, clips.only_other, clips.both_wrong,
+                                  clips.p])]
     return cells
 
 
@@ -1072,39 +1118,110 @@ class PairedClips:
     p: float
 
 
-def _misclassified(summary: RunSummary) -> frozenset[tuple[str, str]]:
-    """The test clips a train run got wrong, as :attr:`RunSummary.test_keys` names them: the rows of its
-    ``errors.csv`` (one per clip, however many windows a long clip was scored over: their logits are averaged into
-    one answer), after the same normalisation of paths as the test set's (:func:`_clip_key`).
+def _data_root(settings: dict[str, Any]) -> str | None:
+    """A run's ``data.path``, the folder its clips' paths are keyed under (:func:`_clip_key`); ``None``: not given."""
+    return settings.get("data.path") if isinstance(settings.get("data.path"), str) else None
+
+
+def _wrong_clips(path: Path, root: str | None, tested: frozenset[tuple[str, str]], *, listed_in: str,
+                 test_clips: Any, accuracy: float | None) -> frozenset[tuple[str, str]]:
+    """The test clips the ``errors.csv`` at ``path`` says were got wrong, checked against the clips scored and the
+    ``metrics.json`` beside it: its rows (one per clip, however many windows a long clip was scored over: their
+    logits are averaged into one answer), each as its path under ``root`` (:func:`_clip_key`) and its label.
+
+    Parameters
+    ----------
+    path : Path
+        The ``errors.csv`` of a train run, or of one fold of a crossval.
+    root : str or None
+        The ``data.path`` the run's clips are keyed under (:func:`_data_root`).
+    tested : frozenset of (str, str)
+        The clips that run tested, keyed alike (:attr:`RunSummary.test_keys`, or one of
+        :attr:`RunSummary.fold_test_keys`).
+    listed_in : str
+        Where ``tested`` was read, as the message names it (``its split.csv``).
+    test_clips, accuracy
+        Its ``metrics.json``'s ``num_examples`` and ``accuracy`` (``None``: not given, not checked).
 
     Raises
     ------
     CompareError
         No ``errors.csv`` (a run from before it was written, or one whose test was not scored), one not in its
-        format, or one that does not fit the run's ``split.csv`` and ``metrics.json`` (a clip that is no test clip,
-        or another count of mistakes than its accuracy gives): the run is not paired clip by clip.
+        format, or one that does not fit the clips tested and ``metrics.json`` (a clip that is no test clip, or
+        another count of mistakes than its accuracy gives).
     """
-    path = summary.path / ERRORS_FILENAME
     if not path.is_file():
         raise CompareError(f"{printable_path(path)}: no such file (a run from before sound_tf wrote it, or one whose "
                            f"test split was not scored)")
-    root = summary.settings.get("data.path") if isinstance(summary.settings.get("data.path"), str) else None
     rows = _read_csv_rows(path, ("path", "true_label"))
     wrong = frozenset((_clip_key(row.get("path", ""), root), row.get("true_label", "")) for row in rows)
-    tested = summary.test_keys or frozenset()
     strangers = sorted(wrong - tested)
     if strangers:
         raise CompareError(f"{printable_path(path)}: lists {counted(len(strangers), 'clips')} that "
-                           f"{'is' if len(strangers) == 1 else 'are'} no test clip of its split.csv (first: "
+                           f"{'is' if len(strangers) == 1 else 'are'} no test clip of {listed_in} (first: "
                            f"{strangers[0][0]}, {strangers[0][1]})")
-    accuracy = summary.scores.get("accuracy")
-    if summary.test_clips not in (None, len(tested)) or (
+    if test_clips not in (None, len(tested)) or (
             accuracy is not None and round(accuracy * len(tested)) != len(tested) - len(wrong)):
         said = "-" if accuracy is None else f"{accuracy:.4f}"
         raise CompareError(f"{printable_path(path)}: {len(wrong)} of {counted(len(tested), 'test clips')} wrong, "
-                           f"where its metrics.json says {summary.test_clips} clips at accuracy {said}: written by "
+                           f"where its metrics.json says {test_clips} clips at accuracy {said}: written by "
                            f"another evaluation")
     return wrong
+
+
+def _misclassified(summary: RunSummary) -> frozenset[tuple[str, str]]:
+    """The test clips a train run got wrong, as :attr:`RunSummary.test_keys` names them: the rows of its
+    ``errors.csv``, checked against its ``split.csv`` and ``metrics.json`` (:func:`_wrong_clips`).
+
+    Raises
+    ------
+    CompareError
+        Its ``errors.csv`` is missing, not in its format, or does not fit (:func:`_wrong_clips`): the run is not
+        paired clip by clip.
+    """
+    return _wrong_clips(summary.path / ERRORS_FILENAME, _data_root(summary.settings), summary.test_keys or frozenset(),
+                        listed_in="its split.csv", test_clips=summary.test_clips,
+                        accuracy=summary.scores.get("accuracy"))
+
+
+def _fold_misclassified(summary: RunSummary, fold: str) -> frozenset[tuple[str, str]]:
+    """The test clips a crossval's ``fold`` got wrong, as :attr:`RunSummary.fold_test_keys` names them: the rows of
+    its ``fold_K/errors.csv``, checked against the fold's test clips and its ``metrics.json`` (:func:`_wrong_clips`;
+    crossval.json's accuracy of the fold when its ``metrics.json`` is not read).
+
+    Raises
+    ------
+    CompareError
+        The fold's ``errors.csv`` is missing, not in its format, or does not fit (:func:`_wrong_clips`).
+    """
+    fold_dir = summary.path / f"fold_{fold}"
+    metrics = summary.fold_metrics.get(fold) or {}
+    accuracy = metrics.get("accuracy", summary.fold_scores.get(fold, {}).get("accuracy"))
+    listed_in = "its split.csv" if (fold_dir / "split.csv").is_file() else f"fold {fold} in folds.csv"
+    return _wrong_clips(fold_dir / ERRORS_FILENAME, _data_root(summary.settings),
+                        summary.fold_test_keys.get(fold, frozenset()), listed_in=listed_in,
+                        test_clips=metrics.get("num_examples"),
+                        accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None)
+
+
+def _pooled_misclassified(summary: RunSummary, folds: Sequence[str]) -> frozenset[tuple[str, str, str]]:
+    """The test clips a crossval got wrong over ``folds``, each as ``(fold, path, label)``: a clip is keyed by the
+    fold that tested it (:func:`_fold_misclassified`).
+
+    Raises
+    ------
+    CompareError
+        The first of its folds' ``errors.csv`` that is missing or does not fit.
+    """
+    return frozenset((fold, *clip) for fold in folds for clip in _fold_misclassified(summary, fold))
+
+
+def _clip_counts(first: int, other: int, clips: int, wrong_first: frozenset, wrong_other: frozenset) -> PairedClips:
+    """Two runs (their indices) compared on the same ``clips`` test clips from the clips each got wrong: the counts
+    of the exact McNemar test and its p-value (:func:`mcnemar_p`)."""
+    only_first, only_other = len(wrong_other - wrong_first), len(wrong_first - wrong_other)
+    return PairedClips(first, other, clips, clips - len(wrong_first | wrong_other), only_first, only_other,
+                       len(wrong_first & wrong_other), mcnemar_p(only_first, only_other))
 
 
 def mcnemar_p(only_first: int, only_other: int) -> float:
@@ -1156,11 +1273,7 @@ def paired_clips(summaries: Sequence[RunSummary]) -> tuple[list[PairedClips], li
         except CompareError as exc:
             unpaired.append(NotPairedClips(first, (index,), str(exc)))
             continue
-        tested = a.test_keys or frozenset()
-        only_first, only_other = len(wrong_b - wrong_a), len(wrong_a - wrong_b)
-        both_wrong = len(wrong_a & wrong_b)
-        comparisons.append(PairedClips(first, index, len(tested), len(tested) - len(wrong_a | wrong_b), only_first,
-                                       only_other, both_wrong, mcnemar_p(only_first, only_other)))
+        comparisons.append(_clip_counts(first, index, len(a.test_keys or ()), wrong_a, wrong_b))
     if elsewhere:
         unpaired.append(NotPairedClips(first, tuple(elsewhere)))
     return comparisons, unpaired
@@ -1201,21 +1314,28 @@ def paired_clips_lines(comparisons: Sequence[PairedClips], names: Sequence[str],
     else:  # nothing shortened, or no block: the runs' names as the table above gives them
         shorts = list(names)
     for paired in comparisons:
-        first, other = shorts[paired.first], shorts[paired.other]
-        lines.append(f"paired over test clips: {other} against {first}, on the same "
-                     f"{counted(paired.clips, 'test clips')} (p: exact McNemar test, two-sided, on the clips one of "
-                     f"the two alone gets right):")
-        header = ["both right", f"only {first} right", f"only {other} right", "both wrong", MCNEMAR_COLUMN]
-        row = [str(paired.both_right), str(paired.only_first), str(paired.only_other), str(paired.both_wrong),
-               _p_value(paired.p)]
-        lines.extend(f"  {line}" for line in _aligned(header, [row]))
-        apart = paired.only_first + paired.only_other
-        if apart and (floor := smallest_p(apart)) > SIGNIFICANCE_LEVEL:  # as the paired folds' note
-            lines.append(f"note: {counted(apart, 'clips')} tell {other} and {first} apart (one of the two alone "
-                         f"right), and over n of them the exact McNemar test gives no p below 2 / 2^n "
-                         f"({_p_value(floor)} here), so p cannot reach {SIGNIFICANCE_LEVEL:g}; they are too few to "
-                         "tell which run is better, which does not say the two do the same")
+        lines.extend(_mcnemar_block(paired, shorts[paired.first], shorts[paired.other],
+                                    f"on the same {counted(paired.clips, 'test clips')}"))
     lines.extend(_not_paired_clips_line(item, shorts) for item in unpaired)
+    return lines
+
+
+def _mcnemar_block(paired: PairedClips, first: str, other: str, clips: str) -> list[str]:
+    """One paired-over-test-clips block, the runs named ``first`` and ``other`` and their clips said as ``clips``
+    (``on the same 30 test clips``): its header, the clips both right, each alone, neither and the McNemar p, then a
+    note when the clips that tell the two apart are too few for a p below :data:`SIGNIFICANCE_LEVEL`."""
+    lines = [f"paired over test clips: {other} against {first}, {clips} (p: exact McNemar test, two-sided, on the "
+             f"clips one of the two alone gets right):"]
+    header = ["both right", f"only {first} right", f"only {other} right", "both wrong", MCNEMAR_COLUMN]
+    row = [str(paired.both_right), str(paired.only_first), str(paired.only_other), str(paired.both_wrong),
+           _p_value(paired.p)]
+    lines.extend(f"  {line}" for line in _aligned(header, [row]))
+    apart = paired.only_first + paired.only_other
+    if apart and (floor := smallest_p(apart)) > SIGNIFICANCE_LEVEL:  # as the paired folds' note
+        lines.append(f"note: {counted(apart, 'clips')} tell {other} and {first} apart (one of the two alone "
+                     f"right), and over n of them the exact McNemar test gives no p below 2 / 2^n "
+                     f"({_p_value(floor)} here), so p cannot reach {SIGNIFICANCE_LEVEL:g}; they are too few to "
+                     "tell which run is better, which does not say the two do the same")
     return lines
 
 

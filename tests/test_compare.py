@@ -1196,10 +1196,11 @@ PAIRED_B = {1: (0.90, 0.85, 0.80), 2: (0.85, 0.90, 0.88), 3: (0.70, 0.65, 0.65),
 
 def _made_crossval(folder: Path, scores: dict[int, tuple[float, float, float]], *, augment: bool,
                    tested: dict[int, list[tuple[str, str]]] | None = None,
-                   folds: tuple[int, ...] = (1, 2, 3, 4)) -> Path:
+                   folds: tuple[int, ...] = (1, 2, 3, 4), wrong: dict[int, set[int]] | None = None) -> Path:
     """A crossval folder as crossval writes it, from made-up numbers (nothing trained): config.json, its state,
     folds.csv, crossval.json with a per_fold row for each fold of ``scores`` and a finished fold_K (run_state.json,
-    metrics.json, split.csv with the fold's ``tested`` clips, two per fold unless given)."""
+    metrics.json, split.csv with the fold's ``tested`` clips, two per fold unless given, and with ``wrong`` an
+    errors.csv of the fold's clips of ``wrong[K]``, their indices in its ``tested``)."""
     tested = {fold: [(f"/data/{fold}_{n}.wav", "dog" if n else "cat") for n in range(2)] for fold in folds} | (
         tested or {})
     folder.mkdir(parents=True)
@@ -1214,14 +1215,22 @@ def _made_crossval(folder: Path, scores: dict[int, tuple[float, float, float]], 
         run = folder / f"fold_{fold}"
         run.mkdir()
         (run / "run_state.json").write_text(json.dumps({"status": "done", "seconds": 1.0}), encoding="utf-8")
-        (run / "metrics.json").write_text(json.dumps({**dict(zip(names, values)), "num_examples": 2}),
+        (run / "metrics.json").write_text(json.dumps({**dict(zip(names, values)), "num_examples": len(tested[fold])}),
                                           encoding="utf-8")
         _write_rows(run / "split.csv", [{"split": "test", "path": path, "label": label} for path, label in tested[fold]]
                     + [{"split": "train", "path": f"/data/other_{fold}.wav", "label": "cat"}])
+        if wrong is not None:  # as metrics.write_errors_csv writes it
+            with (run / "errors.csv").open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["path", "true_label", "predicted_label", "score", "top3"])
+                for at in sorted(wrong[fold]):
+                    path, label = tested[fold][at]
+                    other = "dog" if label == "cat" else "cat"
+                    writer.writerow([path, label, other, "0.9000", f"{other}:0.90;{label}:0.10"])
     table = np.array(list(scores.values()))
     (folder / "crossval.json").write_text(json.dumps({
         "folds": list(folds), "folds_done": list(scores), "complete": len(scores) == len(folds),
-        "num_folds": len(scores), "num_examples": 2 * len(scores), "labels": ["cat", "dog"],
+        "num_folds": len(scores), "num_examples": sum(len(tested[fold]) for fold in scores), "labels": ["cat", "dog"],
         "mean": dict(zip(names, table.mean(axis=0))), "std": dict(zip(names, table.std(axis=0))),
         "per_fold": rows}), encoding="utf-8")
     return folder
@@ -1421,13 +1430,17 @@ def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsy
     rows = {row["run"]: row for row in _rows(table)}
     assert list(rows) == ["aug", os.path.join("aug", "fold_1"), "noaug", "other", "summed"]
     paired = [column for column in next(iter(rows.values())) if column.startswith("paired_")]
+    pooled = ["paired_clips", "paired_both_right", "paired_only_first", "paired_only_other", "paired_both_wrong",
+              "paired_mcnemar_p"]  # the folds' test clips pooled, after the columns that were there before them
     assert paired == ["paired_against", "paired_folds", *(f"paired_{score}_{part}" for score in compare.SCORES
-                      for part in ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")), "paired_note"]
+                      for part in ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")), "paired_note",
+                      *pooled]
     for run in ("aug", os.path.join("aug", "fold_1")):
         assert {rows[run][column] for column in paired} == {""}, run
     for run, scores in (("noaug", PAIRED_B), ("summed", summed)):
         row = rows[run]
         assert (row["paired_against"], row["paired_folds"], row["paired_note"]) == ("aug", "4", "")
+        assert {row[column] for column in pooled} == {""}, run  # their folds wrote no errors.csv
         for at, score in enumerate(compare.SCORES):
             diffs = np.array([scores[fold][at] - PAIRED_A[fold][at] for fold in PAIRED_A])
             assert float(row[f"paired_{score}_mean_diff"]) == pytest.approx(diffs.mean(), abs=1e-12)
@@ -1451,7 +1464,7 @@ def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsy
     assert unpaired["paired_against"] == "aug"
     assert unpaired["paired_note"] == ("fold 3 tested other clips (each fold's split.csv test rows; another seed's --k "
                                        "folds, or other data)")
-    assert {unpaired[column] for column in paired[1:-1]} == {""}
+    assert {unpaired[column] for column in paired if column not in ("paired_against", "paired_note")} == {""}
     assert f"not paired: other and aug: {unpaired['paired_note']}; their scores are not compared fold by fold" in lines
     assert compare.main(["aug", "aug/fold_1", "--csv", str(table)]) == 0
     assert not [column for column in _rows(table)[0] if column.startswith("paired_")]
@@ -1771,3 +1784,124 @@ def test_runs_not_paired_over_clips_are_named_as_the_blocks_name_them_when_a_leg
         f"not paired over test clips: {os.path.join(names[2], 'errors.csv')}: no such file (a run from before "
         f"sound_tf wrote it, or one whose test split was not scored); the runs are not compared clip by clip with "
         f"{names[2]}"]
+
+
+#: Three folds of the same ten clip names each (a clip is keyed by its fold: keyed by its path alone, the three folds'
+#: clip 0 would be one clip), and the clips each of two crossvals got wrong in each fold (their indices).
+POOLED_TESTED = {fold: [(f"/data/{n}.wav", "cat" if n % 2 == 0 else "dog") for n in range(10)] for fold in (1, 2, 3)}
+POOLED_AUG = {1: {0, 1, 2, 3, 4}, 2: {0, 1, 2, 3}, 3: {0, 1, 2, 3, 4, 5}}
+POOLED_NOAUG = {1: {0}, 2: {0, 9}, 3: {1}}
+
+
+def _pooled_crossval(folder: Path, wrong: dict[int, set[int]], *, augment: bool) -> Path:
+    """A crossval over :data:`POOLED_TESTED`'s folds whose folds got ``wrong``'s clips wrong: each fold's errors.csv,
+    and every score of the fold its accuracy over its ten clips, as its metrics.json and crossval.json give it."""
+    scores = {fold: (1 - len(clips) / len(POOLED_TESTED[fold]),) * 3 for fold, clips in wrong.items()}
+    return _made_crossval(folder, scores, augment=augment, tested=POOLED_TESTED, folds=tuple(POOLED_TESTED),
+                          wrong=wrong)
+
+
+def test_paired_crossvals_are_compared_clip_by_clip_over_their_folds_test_clips_pooled(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Over 3 folds the Wilcoxon test gives no p below 0.25, and noaug won all three; pooled, their 30 test clips
+    tell the two apart: by hand, both wrong on clip 0 of folds 1 and 2 and clip 1 of fold 3 (3), aug alone right on
+    clip 9 of fold 2 (1), noaug alone right on 4 + 3 + 5 clips (12), both right on the other 14; the exact McNemar p
+    is scipy's binomial test of 12 of 13, 2 * (1 + 13) / 2^13. The block is under the paired-over-folds table."""
+    from scipy import stats
+
+    monkeypatch.chdir(tmp_path)
+    _pooled_crossval(tmp_path / "aug", POOLED_AUG, augment=True)
+    _pooled_crossval(tmp_path / "noaug", POOLED_NOAUG, augment=False)
+    assert compare.main(["aug", "noaug"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = _paired(lines)  # accuracy: aug 50, 60, 40%, noaug 90, 80, 90%
+    assert [row[1] for row in table] == ["+40.00", "+20.00", "+50.00", "+36.67 +-12.47", "3 / 0 / 0", "0.25"]
+    p = stats.binomtest(12, 13, p=0.5, alternative="two-sided").pvalue
+    assert p == pytest.approx(2 * (1 + 13) / 2 ** 13, rel=1e-12)
+    block = _over_clips(lines)
+    assert block == [
+        "paired over test clips: noaug against aug, pooled over the test clips of the same 3 folds, 30 in all (p: "
+        "exact McNemar test, two-sided, on the clips one of the two alone gets right):",
+        "  both right  only aug right  only noaug right  both wrong  p (McNemar, exact)",
+        f"  14          1               12                3           {p:.4g}"]
+    assert f"{p:.4g}" == "0.003418"
+    assert lines.index(block[0]) > next(at for at, line in enumerate(lines) if line.startswith("paired over folds:"))
+    assert not [line for line in lines if "not paired" in line or ("McNemar" in line and line.startswith("note:"))]
+    # keyed by path alone, the clips would be 10, not 30; every fold the same: no clip tells the two apart
+    _pooled_crossval(tmp_path / "again", POOLED_AUG, augment=False)
+    assert compare.main(["aug", "again"]) == 0
+    assert _over_clips(capsys.readouterr().out.splitlines())[2].split() == ["15", "0", "0", "15", "1"]
+
+
+def test_a_folds_errors_csv_missing_or_not_fitting_keeps_the_pooled_test_out_and_the_table_in(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """A fold's errors.csv missing, one listing a clip that is no test clip of its fold (its training clip), one
+    behind its metrics.json (no clip wrong where its accuracy gives one), and the first crossval's own fold without
+    one: a line names the file and why, the paired-over-folds table is still printed, and there is no pooled
+    block for that pair."""
+    monkeypatch.chdir(tmp_path)
+    _pooled_crossval(tmp_path / "aug", POOLED_AUG, augment=True)
+    missing = _pooled_crossval(tmp_path / "missing", POOLED_NOAUG, augment=False)
+    (missing / "fold_2" / "errors.csv").unlink()
+    stray = _pooled_crossval(tmp_path / "stray", POOLED_NOAUG, augment=False)
+    with (stray / "fold_3" / "errors.csv").open("a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(["/data/other_3.wav", "cat", "dog", "0.9000", "dog:0.90;cat:0.10"])
+    behind = _pooled_crossval(tmp_path / "behind", POOLED_NOAUG, augment=False)
+    with (behind / "fold_1" / "errors.csv").open("a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(["/data/1.wav", "dog", "cat", "0.9000", "cat:0.90;dog:0.10"])  # a test clip
+    assert compare.main(["aug", "missing", "stray", "behind"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if line.startswith("paired over test clips:")]
+    found = [line for line in lines if line.startswith(("paired over folds:", "not paired"))]
+    assert [line.split(",")[0] for line in found[::2]] == [f"paired over folds: {run} minus aug"
+                                                           for run in ("missing", "stray", "behind")]
+    assert sum(line.strip().startswith(compare.WILCOXON_ROW) for line in lines) == 3
+    assert found[1::2] == [
+        f"not paired over test clips: {os.path.join('missing', 'fold_2', 'errors.csv')}: no such file (a run from "
+        "before sound_tf wrote it, or one whose test split was not scored); missing is not compared clip by clip "
+        "with aug",
+        f"not paired over test clips: {os.path.join('stray', 'fold_3', 'errors.csv')}: lists 1 clip that is no test "
+        "clip of its split.csv (first: other_3.wav, cat); stray is not compared clip by clip with aug",
+        f"not paired over test clips: {os.path.join('behind', 'fold_1', 'errors.csv')}: 2 of 10 test clips wrong, "
+        "where its metrics.json says 10 clips at accuracy 0.9000: written by another evaluation; behind is not "
+        "compared clip by clip with aug"]
+    assert len(_paired(lines)) == 6  # missing's table: 3 folds, its mean, its record and its p
+    (tmp_path / "aug" / "fold_1" / "errors.csv").unlink()
+    (missing / "fold_2" / "errors.csv").write_text("path,true_label\n/data/0.wav,cat\n/data/9.wav,dog\n",
+                                                   encoding="utf-8")
+    assert compare.main(["aug", "missing"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert _paired(lines)[4][1] == "3 / 0 / 0"
+    assert _over_clips(lines) == [
+        f"not paired over test clips: {os.path.join('aug', 'fold_1', 'errors.csv')}: no such file (a run from "
+        "before sound_tf wrote it, or one whose test split was not scored); missing is not compared clip by clip "
+        "with aug"]
+
+
+def test_csv_gives_the_pooled_clips_the_printed_block_gives(tmp_path, capsys, monkeypatch):
+    """--csv's paired_clips ... paired_mcnemar_p columns on a paired crossval's row: the pooled counts by hand (30
+    clips, 14 both right, 1 aug alone, 12 noaug alone, 3 both wrong) and scipy's binomial test of 12 of 13, as the
+    block prints them; empty on the first crossval's row and on the row of a crossval whose fold has no errors.csv,
+    whose fold-by-fold numbers are still written."""
+    from scipy import stats
+
+    monkeypatch.chdir(tmp_path)
+    _pooled_crossval(tmp_path / "aug", POOLED_AUG, augment=True)
+    _pooled_crossval(tmp_path / "noaug", POOLED_NOAUG, augment=False)
+    missing = _pooled_crossval(tmp_path / "missing", POOLED_NOAUG, augment=False)
+    (missing / "fold_3" / "errors.csv").unlink()
+    table = tmp_path / "table.csv"
+    assert compare.main(["aug", "noaug", "missing", "--csv", str(table)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {row["run"]: row for row in _rows(table)}
+    pooled = ["paired_clips", "paired_both_right", "paired_only_first", "paired_only_other", "paired_both_wrong"]
+    header = list(rows["aug"])
+    assert header[header.index("paired_note") + 1:header.index("paired_note") + 7] == [*pooled, "paired_mcnemar_p"]
+    assert [int(rows["noaug"][column]) for column in pooled] == [30, 14, 1, 12, 3]
+    p = stats.binomtest(12, 13, p=0.5, alternative="two-sided").pvalue
+    assert float(rows["noaug"]["paired_mcnemar_p"]) == pytest.approx(p, rel=1e-12)
+    assert _over_clips(lines)[2].split() == [rows["noaug"][column] for column in pooled[1:]] + [f"{p:.4g}"]
+    for run in ("aug", "missing"):
+        assert {rows[run][column] for column in [*pooled, "paired_mcnemar_p"]} == {""}, run
+    assert (rows["missing"]["paired_against"], rows["missing"]["paired_folds"]) == ("aug", "3")
+    assert float(rows["missing"]["paired_accuracy_wilcoxon_p"]) == 0.25
