@@ -971,8 +971,8 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
     paired, or a table of each fold's difference (accuracies in percentage points, macro F1 to 3 decimals), their
     mean +- standard deviation, the folds the other wins, loses and ties and the exact Wilcoxon test's p-value
     (:func:`wilcoxon_p`), per score; under it, the block of the two over their folds' test clips pooled, as
-    :func:`paired_clips_lines` prints two train runs', or one line naming the fold's ``errors.csv`` that kept it
-    out and why."""
+    :func:`paired_clips_lines` prints two train runs', with :data:`POOLED_CAVEAT` under it, or one line naming the
+    fold's ``errors.csv`` that kept it out and why."""
     lines: list[str] = []
     for paired in comparisons:
         first, other = names[paired.first], names[paired.other]
@@ -999,6 +999,7 @@ def paired_folds(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
             folds = counted(len(paired.folds), "folds")
             lines.extend(_mcnemar_block(paired.over_clips, first, other, f"pooled over the test clips of the same "
                                                                          f"{folds}, {paired.over_clips.clips} in all"))
+            lines.append(POOLED_CAVEAT)
         elif paired.over_clips_why is not None:
             lines.append(_not_paired_clips_line(NotPairedClips(paired.first, (paired.other,), paired.over_clips_why),
                                                 names))
@@ -1034,6 +1035,12 @@ def _p_floor_line(paired: PairedFolds) -> str | None:
             f"here, so no p of {'the table' if every else 'those scores'} can reach {SIGNIFICANCE_LEVEL:g}; the folds "
             "are too few to tell the two apart, which does not say they do the same")
 
+
+#: The line under a pooled paired-over-test-clips block (:func:`paired_folds`): the test takes the clips as
+#: independent pairs, which a fold's clips, scored by the same two models, are not quite.
+POOLED_CAVEAT = ("note: the pooled test takes each clip as an independent pair, where a fold's clips share that fold's "
+                 "two models (and, in folds by group, a speaker or recording), so its p can be smaller than the data "
+                 "warrant; read it beside the fold table above, not in place of it")
 
 #: The paired table's row of each score's p-value (:func:`wilcoxon_p`).
 WILCOXON_ROW = "p (Wilcoxon, exact)"

@@ -1825,6 +1825,7 @@ def test_paired_crossvals_are_compared_clip_by_clip_over_their_folds_test_clips_
         "  both right  only aug right  only noaug right  both wrong  p (McNemar, exact)",
         f"  14          1               12                3           {p:.4g}"]
     assert f"{p:.4g}" == "0.003418"
+    assert lines[lines.index(block[0]) + 3] == compare.POOLED_CAVEAT  # the pairs are not independent: said under it
     assert lines.index(block[0]) > next(at for at, line in enumerate(lines) if line.startswith("paired over folds:"))
     assert not [line for line in lines if "not paired" in line or ("McNemar" in line and line.startswith("note:"))]
     # keyed by path alone, the clips would be 10, not 30; every fold the same: no clip tells the two apart
