@@ -1073,13 +1073,14 @@ def _near_chance_line(paired: PairedFolds, names: Sequence[str]) -> str:
 #: population std (fractions, as the scores), the folds won, lost and tied and the Wilcoxon test's p-value
 #: (:func:`wilcoxon_p`), then why a crossval is not paired; then its folds' test clips pooled
 #: (:attr:`PairedFolds.over_clips`): their count, the clips both right, the first alone, the other alone, neither, and
-#: the McNemar test's p-value (:func:`mcnemar_p`).
+#: the McNemar test's p-value (:func:`mcnemar_p`), then why they are not (:attr:`PairedFolds.over_clips_why`: a fold's
+#: ``errors.csv`` missing or not fitting, as the line printed under the table says).
 PAIRED_PARTS = ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")  # each score's, paired_<score>_<part>
 PAIRED_CLIP_COLUMNS = ("paired_clips", "paired_both_right", "paired_only_first", "paired_only_other",
                        "paired_both_wrong", "paired_mcnemar_p")
 PAIRED_COLUMNS = ("paired_against", "paired_folds",
                   *(f"paired_{score}_{part}" for score in SCORES for part in PAIRED_PARTS), "paired_note",
-                  *PAIRED_CLIP_COLUMNS)
+                  *PAIRED_CLIP_COLUMNS, "paired_clips_note")
 
 
 def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> list[list[Any]]:
@@ -1087,7 +1088,7 @@ def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
     the first crossval's row and on a row that is not a crossval's; a crossval not paired names the run it is not
     paired with and why (``paired_note``), its numbers empty; a paired one its numbers as numbers, empty for a score
     some fold does not give, and its pooled clips' counts and McNemar p (:data:`PAIRED_CLIP_COLUMNS`) empty when a
-    fold's ``errors.csv`` kept them out (the line printed under its table says why)."""
+    fold's ``errors.csv`` kept them out, ``paired_clips_note`` saying why (as the line printed under its table)."""
     if not comparisons:
         return [[] for _ in names]
     cells: list[list[Any]] = [[""] * len(PAIRED_COLUMNS) for _ in names]
@@ -1103,7 +1104,7 @@ def paired_cells(comparisons: Sequence[PairedFolds], names: Sequence[str]) -> li
                                paired.why or "",
                                *([""] * len(PAIRED_CLIP_COLUMNS) if clips is None else
                                  [clips.clips, clips.both_right, clips.only_first, clips.only_other, clips.both_wrong,
-                                  clips.p])]
+                                  clips.p]), paired.over_clips_why or ""]
     return cells
 
 

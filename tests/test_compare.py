@@ -1434,13 +1434,15 @@ def test_csv_gives_the_paired_comparison_the_printed_table_gives(tmp_path, capsy
               "paired_mcnemar_p"]  # the folds' test clips pooled, after the columns that were there before them
     assert paired == ["paired_against", "paired_folds", *(f"paired_{score}_{part}" for score in compare.SCORES
                       for part in ("mean_diff", "std_diff", "wins", "losses", "ties", "wilcoxon_p")), "paired_note",
-                      *pooled]
+                      *pooled, "paired_clips_note"]
     for run in ("aug", os.path.join("aug", "fold_1")):
         assert {rows[run][column] for column in paired} == {""}, run
     for run, scores in (("noaug", PAIRED_B), ("summed", summed)):
         row = rows[run]
         assert (row["paired_against"], row["paired_folds"], row["paired_note"]) == ("aug", "4", "")
-        assert {row[column] for column in pooled} == {""}, run  # their folds wrote no errors.csv
+        assert {row[column] for column in pooled} == {""}, run  # no fold wrote errors.csv: the note names aug's first
+        assert row["paired_clips_note"] == (f"{os.path.join('aug', 'fold_1', 'errors.csv')}: no such file (a run from "
+                                            "before sound_tf wrote it, or one whose test split was not scored)")
         for at, score in enumerate(compare.SCORES):
             diffs = np.array([scores[fold][at] - PAIRED_A[fold][at] for fold in PAIRED_A])
             assert float(row[f"paired_{score}_mean_diff"]) == pytest.approx(diffs.mean(), abs=1e-12)
@@ -1904,5 +1906,11 @@ def test_csv_gives_the_pooled_clips_the_printed_block_gives(tmp_path, capsys, mo
     assert _over_clips(lines)[2].split() == [rows["noaug"][column] for column in pooled[1:]] + [f"{p:.4g}"]
     for run in ("aug", "missing"):
         assert {rows[run][column] for column in [*pooled, "paired_mcnemar_p"]} == {""}, run
+    assert (rows["aug"]["paired_clips_note"], rows["noaug"]["paired_clips_note"]) == ("", "")
+    assert rows["missing"]["paired_clips_note"] == (
+        f"{os.path.join('missing', 'fold_3', 'errors.csv')}: no such file (a run from before sound_tf wrote it, or one "
+        "whose test split was not scored)")
+    said = rows["missing"]["paired_clips_note"]
+    assert f"not paired over test clips: {said}; missing is not compared clip by clip with aug" in lines
     assert (rows["missing"]["paired_against"], rows["missing"]["paired_folds"]) == ("aug", "3")
     assert float(rows["missing"]["paired_accuracy_wilcoxon_p"]) == 0.25
