@@ -75,8 +75,58 @@ def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
     an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
     resumes instead of being refused as "different settings" that differ in nothing.
     """
-    fingerprint = config.fingerprint()
-    return state.get("fingerprint") == fingerprint or saved_fingerprint(run_dir) == fingerprint
+    fingerprints = {config.fingerprint()}
+    if (kept := kept_min_steps(state)) is not None and \
+            config.train.min_steps_per_epoch == TrainConfig.min_steps_per_epoch:  # a command that does not set it
+        fingerprints.add(apply_overrides(config, {"train.min_steps_per_epoch": kept}).fingerprint())
+    return state.get("fingerprint") in fingerprints or saved_fingerprint(run_dir) in fingerprints
+
+
+#: ``run_state.json``'s record that an unfinished run begun before ``train.min_steps_per_epoch`` existed keeps its
+#: one-pass epochs when resumed (:func:`epochs_as_begun`): the value it trains with, 1.
+KEPT_MIN_STEPS = "kept_min_steps_per_epoch"
+
+
+def kept_min_steps(state: Mapping[str, Any]) -> int | None:
+    """The ``train.min_steps_per_epoch`` a run's state says it keeps (:data:`KEPT_MIN_STEPS`), or ``None``."""
+    kept = state.get(KEPT_MIN_STEPS)
+    return kept if isinstance(kept, int) and not isinstance(kept, bool) and kept >= 1 else None
+
+
+def epochs_as_begun(run_dir: Path, state: Mapping[str, Any], config: Config,
+                    num_train: int) -> tuple[Config, str | None]:
+    """``config`` as an unfinished run in ``run_dir`` resumes with, and the line saying why, or ``None``.
+
+    Before ``train.min_steps_per_epoch`` (session 58) every epoch was one pass over the training clips. A run begun
+    then has no such key in its ``config.json``, reads as today's default, 16, and was resumed with it: on a split
+    of fewer batches a pass, its later epochs were longer than its first ones, and its learning-rate schedule,
+    warm-up and early stopping, which count epochs, changed mid-run. Such a run, once it has kept an epoch, keeps
+    one-pass epochs (1), and its state records it (:data:`KEPT_MIN_STEPS`) for every later resume, which
+    :func:`same_settings` takes for the same settings as a command that does not set the key. A split of 16
+    batches a pass or more trains the same either way, and is left as it is.
+    """
+    if state.get("status") != "running":  # a new run, or one whose command ended before training
+        return config, None
+    kept = kept_min_steps(state)
+    if kept is None:
+        try:
+            saved = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return config, None
+        if not (isinstance(saved, dict) and isinstance(saved.get("train"), dict)
+                and "min_steps_per_epoch" not in saved["train"]
+                and (finished_epochs(run_dir) > 0 or read_history(Path(run_dir) / HISTORY_FILE))):
+            return config, None
+        kept = 1
+    floor, batch = config.train.min_steps_per_epoch, config.train.batch_size
+    if floor != TrainConfig.min_steps_per_epoch or num_train < 1 or not pipeline.cycles_clips(num_train, batch, floor):
+        return config, None  # set by the command (same_settings compared it), or the same epochs either way
+    passes = pipeline.batches_per_epoch(num_train, batch)
+    return apply_overrides(config, {"train.min_steps_per_epoch": kept}), (
+        f"note: this run was begun by an earlier sound_tf, whose epochs were one pass each (before "
+        f"train.min_steps_per_epoch): it resumes so, {counted(passes, 'batches')} of {batch} an epoch over its "
+        f"{num_train} training clips, where a new run makes at least {floor}, so that its epochs, learning-rate "
+        f"schedule and early stopping go on as they began")
 
 
 def changed_settings(run_dir: Path, config: Config, *, limit: int = 4) -> list[str]:
@@ -982,7 +1032,11 @@ def _train_run(config: Config, run_dir: str | Path, *, data: PreparedData | None
     config = apply_overrides(config, {"labels": list(data.labels)})
     previous = read_state(run_dir)  # an unfinished run's sessions so far count towards its seconds
     seconds_before = float(previous.get("seconds", 0.0)) if previous.get("status") == "running" else 0.0
-    write_state(run_dir, status="running", fingerprint=config.fingerprint(), started=started)
+    config, as_begun = epochs_as_begun(run_dir, previous, config, len(data.splits["train"]))
+    if as_begun is not None:
+        log(as_begun)
+    write_state(run_dir, status="running", fingerprint=config.fingerprint(), started=started,
+                **({KEPT_MIN_STEPS: config.train.min_steps_per_epoch} if as_begun is not None else {}))
     config.save(run_dir)
     atomic.write_text(run_dir / "labels.txt", "".join(f"{label}\n" for label in config.labels))
 

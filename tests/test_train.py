@@ -627,6 +627,84 @@ def test_a_run_started_before_a_setting_was_added_resumes(tmp_path, monkeypatch)
         train.resolve_run_dir(str(run), other)
 
 
+def test_a_run_begun_before_min_steps_per_epoch_resumes_with_the_one_pass_epochs_it_began_with(
+        tmp_path, monkeypatch, capsys):
+    """A run an older sound_tf began (every epoch one pass; its config.json without train.min_steps_per_epoch) was
+    resumed with today's 16 batches an epoch: on a split of fewer batches a pass, its later epochs were longer than
+    its first ones, and its learning-rate schedule changed mid-run. It resumes with one-pass epochs, through any
+    number of resumes, and trains as the older run would have uninterrupted; a command that sets another floor is
+    refused as other settings."""
+    import keras
+
+    from sound_tf import trainer
+
+    data = make_tree(tmp_path / "data", clips_per_class=6, corrupt=False)
+    monkeypatch.chdir(tmp_path)
+
+    def flags(out: Path, *more: str) -> list[str]:
+        return _flags(data, out, "--epochs", "4", "--set", "train.early_stopping_patience=50",
+                      "--set", "model.widths=[8,16]", *more)
+
+    one_pass = ("--set", "train.min_steps_per_epoch=1")
+    whole = tmp_path / "whole"
+    assert train.main(flags(whole, *one_pass)) == 0  # as the older sound_tf trained it, uninterrupted
+
+    class StopAfter(keras.callbacks.Callback):  # after that epoch's backup: as a Ctrl-C there
+        def __init__(self, epoch: int) -> None:
+            super().__init__()
+            self.stop = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == self.stop:
+                raise KeyboardInterrupt
+
+    real = trainer._callbacks
+
+    def stopped_after(epoch: int, out: Path, *more: str) -> None:
+        monkeypatch.setattr(trainer, "_callbacks", lambda *a, **k: [*real(*a, **k), StopAfter(epoch)])
+        assert train.main(flags(out, *more)) == 130
+        monkeypatch.setattr(trainer, "_callbacks", real)
+
+    run = tmp_path / "old"
+    stopped_after(1, run, *one_pass)
+    saved = json.loads((run / "config.json").read_text())
+    del saved["train"]["min_steps_per_epoch"]  # as the older version saved it
+    (run / "config.json").write_text(json.dumps(saved))
+    trainer.write_state(run, fingerprint="0123456789ab")  # the older version's fingerprint
+    with (run / "split.csv").open() as f:
+        train_clips = sum(row["split"] == "train" for row in csv.DictReader(f))
+    passes = -(-train_clips // 8)
+    assert passes < 16  # a split the floor would cycle through
+    note = (f"note: this run was begun by an earlier sound_tf, whose epochs were one pass each (before "
+            f"train.min_steps_per_epoch): it resumes so, {passes} batches of 8 an epoch over its {train_clips} "
+            f"training clips, where a new run makes at least 16, so that its epochs, learning-rate schedule and "
+            f"early stopping go on as they began\n")
+    capsys.readouterr()
+    stopped_after(3, run)  # today's command, which does not set the floor: resumed after epoch 1, stopped again
+    assert note in capsys.readouterr().out
+    state = json.loads((run / "run_state.json").read_text())
+    assert state[trainer.KEPT_MIN_STEPS] == 1 and state["status"] == "running"
+    assert json.loads((run / "config.json").read_text())["train"]["min_steps_per_epoch"] == 1
+    refused = flags(run, "--set", "train.min_steps_per_epoch=4")
+    assert train.main(refused) == 2  # a floor the command sets is compared as any setting
+    assert "train.min_steps_per_epoch: 1 there, 4 now" in capsys.readouterr().err
+    assert train.main(flags(run)) == 0  # resumed after epoch 3, and finished
+    assert note in capsys.readouterr().out
+
+    def losses(folder: Path) -> list[tuple[float, float]]:
+        with (folder / "history.csv").open() as f:
+            return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(f)]
+
+    assert len(losses(run)) == 4
+    assert losses(run) == losses(whole)  # 16-batch epochs from epoch 2 on trained other losses
+    # a run begun today, and one whose split makes 16 batches a pass or more, are left as they are
+    config = apply_overrides(Config(), {"train.batch_size": 8})
+    kept = {"status": "running", trainer.KEPT_MIN_STEPS: 1}
+    assert trainer.epochs_as_begun(run, kept, config, 16 * 8) == (config, None)
+    assert trainer.epochs_as_begun(run, kept, config, 15 * 8)[0].train.min_steps_per_epoch == 1
+    assert trainer.epochs_as_begun(whole, {"status": "running"}, config, train_clips) == (config, None)
+
+
 def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(tmp_path, capsys):
     """``--data ~/ESC-50`` alone trained with the built-in defaults (16 kHz, 1-s clips, a random split
     instead of ESC-50's official folds) unless the user knew to add ``--pipeline esc50``."""
