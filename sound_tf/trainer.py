@@ -73,7 +73,9 @@ def same_settings(run_dir: Path, state: dict, config: Config) -> bool:
 
     By the fingerprint it recorded, or else by its ``config.json`` read by this version: a run started by
     an older sound_tf, whose settings lacked one added since with its old behaviour as the default,
-    resumes instead of being refused as "different settings" that differ in nothing.
+    resumes instead of being refused as "different settings" that differ in nothing. A run that keeps the
+    one-pass epochs it began with (:func:`epochs_as_begun`) has the settings of a command that does not set
+    ``train.min_steps_per_epoch``, as the command that began it did not.
     """
     fingerprints = {config.fingerprint()}
     if (kept := kept_min_steps(state)) is not None and \
@@ -121,10 +123,10 @@ def epochs_as_begun(run_dir: Path, state: Mapping[str, Any], config: Config,
     floor, batch = config.train.min_steps_per_epoch, config.train.batch_size
     if floor != TrainConfig.min_steps_per_epoch or num_train < 1 or not pipeline.cycles_clips(num_train, batch, floor):
         return config, None  # set by the command (same_settings compared it), or the same epochs either way
-    passes = pipeline.batches_per_epoch(num_train, batch)
+    per_pass = pipeline.batches_per_epoch(num_train, batch)
     return apply_overrides(config, {"train.min_steps_per_epoch": kept}), (
         f"note: this run was begun by an earlier sound_tf, whose epochs were one pass each (before "
-        f"train.min_steps_per_epoch): it resumes so, {counted(passes, 'batches')} of {batch} an epoch over its "
+        f"train.min_steps_per_epoch): it resumes so, {counted(per_pass, 'batches')} of {batch} an epoch over its "
         f"{num_train} training clips, where a new run makes at least {floor}, so that its epochs, learning-rate "
         f"schedule and early stopping go on as they began")
 
