@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from . import atomic, augment, pipeline
 from .audio import cache_dir_of
-from .config import NOISE_FILENAME, Config, TrainConfig, apply_overrides, saved_fingerprint
+from .config import CONFIG_FILENAME, NOISE_FILENAME, Config, TrainConfig, apply_overrides, saved_fingerprint
 from .datasets import (SILENCE_CSV, SKIPPED_CSV, SPLIT_CSV, PreparedData, folds_held_apart, longer_than_clip,
                        prepare_dataset, read_split_csv)
 from .errors import ConfigError, DatasetError, SoundTFError, counted, is_whole
@@ -112,7 +112,7 @@ def epochs_as_begun(run_dir: Path, state: Mapping[str, Any], config: Config,
     kept = kept_min_steps(state)
     if kept is None:
         try:
-            saved = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+            saved = json.loads((Path(run_dir) / CONFIG_FILENAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return config, None
         if not (isinstance(saved, dict) and isinstance(saved.get("train"), dict)
