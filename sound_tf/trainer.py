@@ -102,10 +102,11 @@ def epochs_as_begun(run_dir: Path, state: Mapping[str, Any], config: Config,
     Before ``train.min_steps_per_epoch`` (session 58) every epoch was one pass over the training clips. A run begun
     then has no such key in its ``config.json``, reads as today's default, 16, and was resumed with it: on a split
     of fewer batches a pass, its later epochs were longer than its first ones, and its learning-rate schedule,
-    warm-up and early stopping, which count epochs, changed mid-run. Such a run, once it has kept an epoch, keeps
-    one-pass epochs (1), and its state records it (:data:`KEPT_MIN_STEPS`) for every later resume, which
-    :func:`same_settings` takes for the same settings as a command that does not set the key. A split of 16
-    batches a pass or more trains the same either way, and is left as it is.
+    warm-up and early stopping, which count epochs, changed mid-run. Such a run, once it has kept an epoch (its
+    backup holds one, or its training ended: ``fit_done``), keeps one-pass epochs (1), and its state records it
+    (:data:`KEPT_MIN_STEPS`) for every later resume, which :func:`same_settings` takes for the same settings as a
+    command that does not set the key. A split of 16 batches a pass or more trains the same either way, and is left
+    as it is.
     """
     if state.get("status") != "running":  # a new run, or one whose command ended before training
         return config, None
@@ -117,7 +118,7 @@ def epochs_as_begun(run_dir: Path, state: Mapping[str, Any], config: Config,
             return config, None
         if not (isinstance(saved, dict) and isinstance(saved.get("train"), dict)
                 and "min_steps_per_epoch" not in saved["train"]
-                and (finished_epochs(run_dir) > 0 or read_history(Path(run_dir) / HISTORY_FILE))):
+                and (finished_epochs(run_dir) > 0 or state.get("fit_done"))):  # it kept an epoch, or all
             return config, None
         kept = 1
     floor, batch = config.train.min_steps_per_epoch, config.train.batch_size

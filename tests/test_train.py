@@ -703,6 +703,18 @@ def test_a_run_begun_before_min_steps_per_epoch_resumes_with_the_one_pass_epochs
     assert trainer.epochs_as_begun(run, kept, config, 16 * 8) == (config, None)
     assert trainer.epochs_as_begun(run, kept, config, 15 * 8)[0].train.min_steps_per_epoch == 1
     assert trainer.epochs_as_begun(whole, {"status": "running"}, config, train_clips) == (config, None)
+    # an old run killed after training ended (no backup, fit_done) keeps them too, so its config.json says how it
+    # trained; one that kept no epoch (a history row whose backup was not written, or an unreadable history.csv)
+    # starts again from epoch 1 as a run of today does, without reading its history
+    old_done = tmp_path / "old_done"
+    old_done.mkdir()
+    (old_done / "config.json").write_text(json.dumps(saved))
+    (old_done / "history.csv").write_text("epoch,loss\r\n0,1.5\r\n")
+    done = {"status": "running", "fit_done": True}
+    assert trainer.epochs_as_begun(old_done, done, config, 15 * 8)[0].train.min_steps_per_epoch == 1
+    assert trainer.epochs_as_begun(old_done, {"status": "running"}, config, 15 * 8) == (config, None)
+    (old_done / "history.csv").write_bytes(b"\xff\xfe\x00 not a CSVLogger file\n")
+    assert trainer.epochs_as_begun(old_done, {"status": "running"}, config, 15 * 8) == (config, None)
 
 
 def test_data_in_a_layout_with_its_own_recipe_gets_that_recipe_without_pipeline(tmp_path, capsys):
